@@ -1,0 +1,226 @@
+"""The experiment spec: one YAML file per sandbox project, loaded into typed, validated objects.
+
+Every key is checked at the boundary: a typo'd key, an unknown OP, a wrong type or an
+out-of-range value raises :class:`SpecError` naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+BUILTIN_DATASET = "builtin:demo"
+
+
+class SpecError(ValueError):
+    """The experiment spec (or a value given for it) is invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """Where the samples come from and which field holds the text."""
+
+    path: str = Field(BUILTIN_DATASET, description="file, folder, glob, HF dataset name, or builtin:demo")
+    format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf"] = "auto"
+    text_field: str = Field("text", min_length=1)
+    id_field: str | None = Field(None, description="column with unique sample ids (default: 'id' if present)")
+    split: str = Field("train", description="split of a Hugging Face dataset")
+    on_error: Literal["raise", "skip"] = Field("raise", description="malformed rows: fail, or skip and count")
+
+
+class OpSpec(_Strict):
+    """One OP of the project: its Data-Juicer name and the params that change its statistic."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_op(self) -> OpSpec:
+        from mlsandbox.ops import create_op  # OPs are plain classes; no cycle back to config
+
+        create_op(self.name, self.params)
+        return self
+
+
+class PoolSpec(_Strict):
+    """How single-OP pools are cut from a stat's distribution."""
+
+    splits: list[str] = Field(default_factory=lambda: ["low", "mid", "high"], min_length=2)
+    quantiles: list[float] | None = Field(
+        None, description="inner cut points in (0, 1), one fewer than splits; default: equal parts"
+    )
+    size: int | None = Field(None, ge=1, description="samples per pool; default: the smallest split")
+    seed: int = Field(42, description="seed of the random control pool and of tie-breaking")
+
+    @field_validator("splits")
+    @classmethod
+    def _unique_splits(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or "random" in v:
+            raise ValueError(f"split names must be unique and not 'random', got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _cut_points(self) -> PoolSpec:
+        q = self.quantiles
+        if q is None:
+            return self
+        if len(q) != len(self.splits) - 1:
+            raise ValueError(
+                f"quantiles needs {len(self.splits) - 1} cut points for splits {self.splits}, got {q}"
+            )
+        if any(not 0.0 < x < 1.0 for x in q) or sorted(q) != q or len(set(q)) != len(q):
+            raise ValueError(f"quantiles must be strictly increasing values in (0, 1), got {q}")
+        return self
+
+    def cut_points(self) -> list[float]:
+        n = len(self.splits)
+        return list(self.quantiles) if self.quantiles else [i / n for i in range(1, n)]
+
+
+class StatsSpec(_Strict):
+    """How statistics are computed."""
+
+    workers: int = Field(0, ge=0, le=256, description="worker processes; 0 = one per core")
+    batch_size: int = Field(2000, ge=1, le=1_000_000)
+
+
+class ExperimentSpec(_Strict):
+    """A sandbox project: dataset, OPs, pools, seeds."""
+
+    name: str = Field(..., min_length=1, description="also the MLflow experiment name")
+    description: str = ""
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    ops: list[OpSpec] = Field(..., min_length=1)
+    pools: PoolSpec = Field(default_factory=PoolSpec)
+    stats: StatsSpec = Field(default_factory=StatsSpec)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
+
+    # Where the spec was read from: relative dataset paths resolve against it.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_stat_keys(self) -> ExperimentSpec:
+        from mlsandbox.ops import op_class
+
+        seen: dict[str, str] = {}
+        for op in self.ops:
+            for key in op_class(op.name).stat_keys:
+                if key in seen:
+                    raise ValueError(
+                        f"stat {key!r} would come from both {seen[key]!r} and {op.name!r}; "
+                        "list each OP once"
+                    )
+                seen[key] = op.name
+        return self
+
+    def resolve(self, path: str) -> Path:
+        """A path from the spec, relative to the spec's folder unless absolute."""
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def workspace_dir(self) -> Path:
+        return Path(self.workspace).expanduser().resolve()
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+    """Read a project's spec: a ``sandbox.yaml`` file, or a folder that holds one.
+
+    ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as
+    the CLI's ``--set key=value`` does.
+    """
+    file = Path(path)
+    if file.is_dir():
+        file = file / "sandbox.yaml"
+    if not file.is_file():
+        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise SpecError(f"{file}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
+
+
+def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = "spec") -> ExperimentSpec:
+    """Validate a spec given as a mapping."""
+    try:
+        return ExperimentSpec(**raw, base_dir=base_dir or Path.cwd())
+    except ValidationError as err:
+        raise SpecError(f"{origin}: invalid experiment spec:\n{describe_errors(err, raw)}") from None
+    except TypeError as err:
+        raise SpecError(f"{origin}: invalid experiment spec: {err}") from None
+
+
+def describe_errors(err: ValidationError, raw: Any = None) -> str:
+    """One line per problem: dotted key, bad value, what is allowed."""
+    lines = []
+    for e in err.errors():
+        key = _dotted_key(e["loc"], raw)
+        value = e.get("input")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key; allowed keys: {', '.join(_allowed_keys(e['loc']))}"
+        elif e["type"] == "literal_error":
+            msg = f"not allowed; {e['msg'].replace('Input should be', 'expected')}"
+        lines.append(f"  - {key}: {msg} (got {value!r})")
+    return "\n".join(lines)
+
+
+def _dotted_key(loc: tuple[Any, ...], raw: Any) -> str:
+    # Name list items by their OP name where possible: "ops[2] (stopwords_filter).params".
+    parts: list[str] = []
+    node = raw
+    for p in loc:
+        if isinstance(p, int):
+            label = f"[{p}]"
+            if isinstance(node, list) and p < len(node) and isinstance(node[p], dict) and "name" in node[p]:
+                label += f" ({node[p]['name']})"
+            parts.append(label)
+            node = node[p] if isinstance(node, list) and p < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return "".join(parts) or "<spec>"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] | None = ExperimentSpec
+    for p in loc[:-1]:
+        if model is None or isinstance(p, int):
+            continue
+        field = model.model_fields.get(str(p))
+        model = _model_of(field.annotation) if field else None
+    if model is None:
+        return []
+    return sorted(k for k, f in model.model_fields.items() if not f.exclude)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise SpecError(f"cannot set {key!r}: {p!r} is not a mapping")
+    node[last] = yaml.safe_load(value) if isinstance(value, str) else value

@@ -1,0 +1,81 @@
+"""A batch of samples handed to every OP, with derived views computed once and shared.
+
+Word-based OPs all need the same split of each text into words; computing it once per batch
+(instead of once per OP, per row) is most of the speed of running several OPs together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from mlsandbox.ops.text._words import RefinedWords
+
+
+class TextBatch:
+    """The texts of a batch plus lazily derived, cached views of them."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts: list[str] = list(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @cached_property
+    def lengths(self) -> np.ndarray:
+        """Length of each text in code points."""
+        return np.fromiter((len(t) for t in self.texts), dtype=np.int64, count=len(self.texts))
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """Where each text starts in the concatenation of all texts (``len + 1`` entries)."""
+        from mlsandbox.ops.text._words import text_offsets
+
+        return text_offsets(self.lengths)
+
+    @cached_property
+    def codepoints(self) -> np.ndarray:
+        """All texts' code points, concatenated (``uint32``); text ``i`` is ``offsets[i:i+2]``."""
+        from mlsandbox.ops.text._words import code_points
+
+        return code_points(self.texts)
+
+    @cached_property
+    def char_flags(self) -> np.ndarray:
+        """Per code point: alphanumeric / special-character / word-separator bits."""
+        from mlsandbox.ops.text._special_characters import char_flags
+
+        return char_flags()[self.codepoints]
+
+    @cached_property
+    def lower_texts(self) -> list[str]:
+        """The texts, lower-cased with ``str.lower``."""
+        return [t.lower() for t in self.texts]
+
+    @cached_property
+    def refined_word_counts(self) -> np.ndarray:
+        """Words per text after Data-Juicer's split and strip (not lower-cased)."""
+        from mlsandbox.ops.text._words import refined_word_spans
+
+        return refined_word_spans(self.char_flags, self.offsets)[2]
+
+    @cached_property
+    def refined_words_lower(self) -> RefinedWords:
+        """Data-Juicer's lower-cased, stripped words of every text, as one flat list."""
+        from mlsandbox.ops.text._words import refined_words
+
+        return refined_words(self.lower_texts)
+
+    @cached_property
+    def word_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """``refined_words_lower`` as integer codes into a vocabulary of the batch's words."""
+        import pandas as pd
+
+        codes, vocabulary = pd.factorize(
+            np.array(self.refined_words_lower.words, dtype=object), use_na_sentinel=False
+        )
+        return codes.astype(np.int64, copy=False), np.asarray(vocabulary, dtype=object)

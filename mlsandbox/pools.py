@@ -1,0 +1,162 @@
+"""Pools: selections over the stats table (sample rows + repeat counts), identified by a digest.
+
+A pool never copies data. Its rows are positions in the dataset's stats table, so building
+every single-OP pool of a million samples is a handful of NumPy sorts; rows are written out
+once, by :func:`materialize`, when a trainer needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlsandbox.config import PoolSpec
+from mlsandbox.data import Dataset
+from mlsandbox.stats import StatsTable
+
+RANDOM = "random"
+
+
+class PoolError(ValueError):
+    """A pool cannot be built as asked (too small, empty, unknown stat)."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Sorted unique ``rows`` of the stats table with a ``repeats`` count each."""
+
+    name: str
+    dataset_digest: str
+    rows: np.ndarray
+    repeats: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        """Samples a trainer sees, repeats included."""
+        return int(self.repeats.sum())
+
+    @property
+    def unique_size(self) -> int:
+        return len(self.rows)
+
+    @cached_property
+    def digest(self) -> str:
+        h = hashlib.sha256(self.dataset_digest.encode())
+        h.update(np.ascontiguousarray(self.rows, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.repeats, dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
+    def repeated(self, times: int, name: str | None = None) -> Pool:
+        """The same samples, each ``times`` times as often (the duplication study)."""
+        if times < 1:
+            raise PoolError(f"repeat count must be >= 1, got {times}")
+        return Pool(name or f"{self.name}x{times}", self.dataset_digest, self.rows, self.repeats * times,
+                    {**self.meta, "repeat": times})
+
+    def ids(self, stats: StatsTable) -> np.ndarray:
+        return stats.ids[self.rows]
+
+    def training_order(self, seed: int) -> np.ndarray:
+        """Rows with repeats expanded, shuffled by ``seed``: the order a trainer reads them."""
+        expanded = np.repeat(self.rows, self.repeats)
+        return np.random.default_rng(seed).permutation(expanded)
+
+
+def make_pool(name: str, stats: StatsTable, rows: np.ndarray, meta: dict[str, Any] | None = None) -> Pool:
+    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    if len(rows) == 0:
+        raise PoolError(f"pool {name!r} is empty: no sample passes its selection")
+    return Pool(name, stats.dataset_digest, rows, np.ones(len(rows), dtype=np.int64), meta or {})
+
+
+def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
+    """Equal-size pools of one OP's split stat, from lowest to highest values (``low/mid/high``).
+
+    Samples are sorted by the stat; ties are broken by a seeded shuffle so that equal values do
+    not fall into a split by dataset order. The sorted samples are cut at ``spec.cut_points()``;
+    each part is then subsampled (seeded) to the pool size, which defaults to the smallest part.
+    """
+    op = stats.op(op_name)
+    key = op.split_stat()
+    values = stats.stat(key).astype(float)
+    n = len(values)
+    rng = np.random.default_rng(spec.seed)
+    order = np.lexsort((rng.permutation(n), values))
+    bounds = [0] + [int(round(q * n)) for q in spec.cut_points()] + [n]
+    parts = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    size = pool_size(spec, [len(p) for p in parts], f"{op_name} splits {spec.splits}")
+    pools = []
+    for split, part in zip(spec.splits, parts):
+        chosen = part if len(part) == size else rng.choice(part, size, replace=False)
+        chosen_values = values[chosen]
+        meta = {"op": op_name, "split": split, "stat": key,
+                "stat_min": float(chosen_values.min()), "stat_max": float(chosen_values.max()),
+                "stat_mean": float(chosen_values.mean())}
+        pools.append(make_pool(f"{op_name}/{split}", stats, chosen, meta))
+    return pools
+
+
+def pool_size(spec: PoolSpec, available: Sequence[int], what: str) -> int:
+    """The configured pool size, or the smallest available part; an error if a part is smaller."""
+    smallest = min(available)
+    if smallest == 0:
+        raise PoolError(f"{what}: a split is empty (sizes {list(available)}); the dataset is too small")
+    if spec.size is None:
+        return smallest
+    if spec.size > smallest:
+        raise PoolError(
+            f"{what}: pools.size={spec.size} but the smallest split has {smallest} samples "
+            f"(sizes {list(available)}); lower pools.size or leave it unset"
+        )
+    return spec.size
+
+
+def random_pool(stats: StatsTable, size: int, seed: int, name: str = RANDOM) -> Pool:
+    """The control group: ``size`` samples drawn uniformly without replacement, seeded."""
+    n = len(stats)
+    if not 1 <= size <= n:
+        raise PoolError(f"random pool of {size} samples asked from a dataset of {n}")
+    rows = np.random.default_rng(seed).choice(n, size, replace=False)
+    return make_pool(name, stats, rows, {"split": RANDOM, "seed": seed})
+
+
+def filter_pool(
+    stats: StatsTable, bounds: dict[str, tuple[float | None, float | None]], name: str
+) -> Pool:
+    """Samples whose every stat lies in its ``[min, max]`` (inclusive; None = unbounded)."""
+    mask = np.ones(len(stats), dtype=bool)
+    for key, (lo, hi) in bounds.items():
+        if lo is not None and hi is not None and lo > hi:
+            raise PoolError(f"{name}: {key} min {lo} is above max {hi}")
+        values = stats.stat(key)
+        if lo is not None:
+            mask &= values >= lo
+        if hi is not None:
+            mask &= values <= hi
+    return make_pool(name, stats, np.flatnonzero(mask), {"bounds": {k: list(v) for k, v in bounds.items()}})
+
+
+def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
+    """Write the pool's rows once, as JSONL (repeats expanded, dataset order); reuse if present."""
+    path = pools_dir / f"{pool.digest}.jsonl"
+    if path.exists():
+        return path
+    pools_dir.mkdir(parents=True, exist_ok=True)
+    rows = dataset.table.take(pa.array(np.repeat(pool.rows, pool.repeats)))
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as f:
+        for batch in rows.to_batches(10_000):
+            for record in batch.to_pylist():
+                f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

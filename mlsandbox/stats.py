@@ -1,0 +1,228 @@
+"""Per-sample statistics: computed once per (dataset digest, OP, params), cached as Parquet.
+
+The stats table is the hub of the sandbox: every pool, recipe and search trial is a selection
+over it. Asking again reuses the cache; adding an OP computes only that OP. Computation runs
+over batches in worker processes, all pending OPs of a batch sharing one tokenisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm.auto import tqdm
+
+import mlsandbox
+from mlsandbox.data import ID, Dataset
+from mlsandbox.ops import Op, TextBatch, create_op
+
+log = logging.getLogger(__name__)
+
+PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99)
+
+
+@dataclass
+class StatsTable:
+    """Stats of one dataset: a frame with ``id`` then one column per stat key, in dataset order."""
+
+    frame: pd.DataFrame
+    dataset_digest: str
+    ops: list[Op]
+    computed: list[str]  # OP names computed now (the rest came from the cache)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self.frame[ID].to_numpy()
+
+    def stat(self, key: str) -> np.ndarray:
+        if key not in self.frame.columns:
+            known = ", ".join(c for c in self.frame.columns if c != ID)
+            raise KeyError(f"no stat {key!r} in the stats table (stats: {known})")
+        return self.frame[key].to_numpy()
+
+    def op(self, name: str) -> Op:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(f"OP {name!r} is not in this stats table (OPs: {', '.join(o.name for o in self.ops)})")
+
+    def numeric_keys(self) -> list[str]:
+        return [c for c in self.frame.columns if c != ID and pd.api.types.is_numeric_dtype(self.frame[c])]
+
+
+def cache_key(op: Op) -> str:
+    """Identity of an OP's stats: name, params and the package version that computed them."""
+    payload = json.dumps({**op.identity(), "version": mlsandbox.__version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def cache_path(cache_dir: Path, dataset_digest: str, op: Op) -> Path:
+    return cache_dir / "stats" / dataset_digest / f"{op.name}-{cache_key(op)}.parquet"
+
+
+def compute_stats(
+    dataset: Dataset,
+    ops: Sequence[Op],
+    cache_dir: Path,
+    workers: int = 1,
+    batch_size: int = 2000,
+    progress: bool = True,
+) -> StatsTable:
+    """Stats of every OP over the dataset, from the cache where present, else computed and cached."""
+    ids = dataset.ids.to_numpy(zero_copy_only=False)
+    columns: dict[str, Any] = {ID: ids}
+    pending = []
+    for op in ops:
+        cached = _read_cached(cache_path(cache_dir, dataset.digest, op), ids)
+        if cached is None:
+            pending.append(op)
+        else:
+            columns.update(cached)
+    if pending:
+        log.info("computing %s over %d samples", ", ".join(o.name for o in pending), len(dataset))
+        fresh = _compute(dataset, pending, workers, batch_size, progress)
+        for op in pending:
+            values = {k: fresh[k] for k in op.stat_keys}
+            _write_cached(cache_path(cache_dir, dataset.digest, op), ids, values)
+            columns.update(values)
+    frame = pd.DataFrame(columns)
+    ordered = [ID] + [k for op in ops for k in op.stat_keys]
+    return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
+
+
+def resolve_workers(workers: int) -> int:
+    """0 means one worker per available core."""
+    if workers > 0:
+        return workers
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _batches(texts: pa.ChunkedArray, batch_size: int) -> Iterator[list[str]]:
+    for start in range(0, len(texts), batch_size):
+        yield texts.slice(start, batch_size).to_pylist()
+
+
+def _compute(
+    dataset: Dataset, ops: Sequence[Op], workers: int, batch_size: int, progress: bool
+) -> dict[str, np.ndarray]:
+    specs = [(op.name, op.params.model_dump()) for op in ops]
+    texts = dataset.table["text"]
+    n_batches = -(-len(texts) // batch_size)
+    bar = tqdm(total=len(texts), desc="stats", unit="doc", disable=not progress, leave=False)
+    results: list[dict[str, np.ndarray]] = []
+    workers = min(resolve_workers(workers), n_batches)
+    if workers <= 1:
+        for batch in _batches(texts, batch_size):
+            results.append(_compute_batch(specs, batch))
+            bar.update(len(batch))
+    else:
+        # spawn: workers must not inherit a parent's threads (torch, tokenizers) or locks.
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            for out in pool.map(_compute_batch, [specs] * n_batches, _batches(texts, batch_size)):
+                results.append(out)
+                bar.update(len(next(iter(out.values()))))
+    bar.close()
+    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+
+
+_WORKER_OPS: dict[str, Op] = {}
+
+
+def _compute_batch(specs: list[tuple[str, dict[str, Any]]], texts: list[str]) -> dict[str, np.ndarray]:
+    """One batch through every pending OP; OPs are built once per process (models load lazily)."""
+    batch = TextBatch(texts)
+    out: dict[str, np.ndarray] = {}
+    for name, params in specs:
+        key = json.dumps([name, params], sort_keys=True)
+        op = _WORKER_OPS.get(key) or _WORKER_OPS.setdefault(key, create_op(name, params))
+        values = op.compute(batch)
+        for stat, arr in values.items():
+            if len(arr) != len(texts):
+                raise RuntimeError(f"OP {name!r} returned {len(arr)} values of {stat!r} for {len(texts)} samples")
+        out.update(values)
+    return out
+
+
+def _read_cached(path: Path, ids: np.ndarray) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError):
+        log.warning("ignoring unreadable stats cache %s", path)
+        return None
+    cached_ids = table[ID].to_numpy(zero_copy_only=False)
+    if len(cached_ids) != len(ids) or not np.array_equal(cached_ids, ids):
+        log.warning("ignoring stats cache %s: its ids differ from the dataset's", path)
+        return None
+    return {c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names if c != ID}
+
+
+def _write_cached(path: Path, ids: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    """Write-then-rename: a killed run never leaves a half-written cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    pq.write_table(pa.table({ID: ids, **values}), tmp)
+    os.replace(tmp, path)
+
+
+def summarize(stats: StatsTable) -> pd.DataFrame:
+    """Per-stat summary (count, mean, std, min, percentiles, max): Data-Juicer's DataAnalyzer view."""
+    rows = {}
+    for key in stats.numeric_keys():
+        values = stats.frame[key].astype(float)
+        row = {"count": int(values.count()), "mean": values.mean(), "std": values.std(ddof=0),
+               "min": values.min()}
+        row.update({f"p{p}": v for p, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))})
+        row["max"] = values.max()
+        rows[key] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def categorical_summary(stats: StatsTable, top: int = 10) -> dict[str, dict[str, int]]:
+    """Most frequent values of non-numeric stats (e.g. ``lang``)."""
+    keys = [c for c in stats.frame.columns if c != ID and c not in stats.numeric_keys()]
+    return {k: stats.frame[k].value_counts().head(top).to_dict() for k in keys}
+
+
+def plot_histograms(stats: StatsTable, path: Path, bins: int = 50) -> Path:
+    """One histogram per numeric stat, with its median marked, in one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = stats.numeric_keys()
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        values = stats.frame[key].astype(float).to_numpy()
+        log_scale = values.min() >= 0 and np.percentile(values, 99) > 50 * max(np.median(values), 1e-9)
+        ax.hist(np.log10(values + 1) if log_scale else values, bins=bins, color="#4C72B0")
+        ax.axvline(np.log10(np.median(values) + 1) if log_scale else np.median(values), color="#C44E52", lw=1)
+        ax.set_title(f"log10(1 + {key})" if log_scale else key, fontsize=10)
+        ax.set_ylabel("samples")
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.suptitle(f"stat distributions ({len(stats)} samples; red: median)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,45 @@
+"""The first step of every workflow: load the project's dataset and its (cached) stats."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlsandbox.config import ExperimentSpec
+from mlsandbox.data import Dataset, load_dataset
+from mlsandbox.ops import Op, create_op
+from mlsandbox.stats import StatsTable, compute_stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    spec: ExperimentSpec
+    dataset: Dataset
+    stats: StatsTable
+
+    @property
+    def workspace(self) -> Path:
+        return self.spec.workspace_dir
+
+    @property
+    def pools_dir(self) -> Path:
+        return self.workspace / "pools" / self.dataset.digest
+
+
+def project_ops(spec: ExperimentSpec) -> list[Op]:
+    return [create_op(o.name, o.params) for o in spec.ops]
+
+
+def prepare(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> Prepared:
+    """Dataset + stats of every OP in the spec (computed only where the cache lacks them)."""
+    dataset = load_dataset(spec.dataset, spec.base_dir)
+    log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
+    stats = compute_stats(
+        dataset, project_ops(spec), spec.workspace_dir,
+        workers=spec.stats.workers if workers is None else workers,
+        batch_size=spec.stats.batch_size, progress=progress,
+    )
+    return Prepared(spec, dataset, stats)

@@ -1,0 +1,59 @@
+"""Shared fixtures: small datasets on disk and an isolated MLflow store per test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite MLflow store in the test's folder."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """90 documents of varied quality, enough for tercile pools of 30."""
+    rows = []
+    for i in range(90):
+        if i % 3 == 0:
+            text = "the cat sat on the mat " * (1 + i % 7)
+        elif i % 3 == 1:
+            text = f"Document {i}: a clean sentence about topic number {i}, written plainly."
+        else:
+            text = "!!!" * (i % 5 + 1) + f" ### {i} ###"
+        rows.append({"id": f"doc-{i:03d}", "text": text, "source": "test"})
+    return write_jsonl(tmp_path / "corpus.jsonl", rows)
+
+
+def spec_dict(dataset: Path, **extra: object) -> dict:
+    spec = {
+        "name": "test-project",
+        "dataset": {"path": str(dataset)},
+        "ops": [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}],
+        "stats": {"workers": 1},
+        **extra,
+    }
+    return spec

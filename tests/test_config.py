@@ -1,0 +1,92 @@
+"""The experiment spec rejects bad input with a message naming the key, the value and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlsandbox.config import SpecError, load_spec, parse_spec
+
+from conftest import spec_dict
+
+
+def _error(raw: dict) -> str:
+    with pytest.raises(SpecError) as err:
+        parse_spec(raw)
+    return str(err.value)
+
+
+def test_the_default_project_loads() -> None:
+    spec = load_spec(Path(__file__).parents[1] / "projects" / "text-quality")
+    assert spec.name == "text-quality"
+    assert spec.dataset.path == "builtin:demo"
+    assert len(spec.ops) == 9
+    assert spec.pools.cut_points() == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl", pools={"splts": ["a", "b"]})
+    msg = _error(raw)
+    assert "pools.splts" in msg and "unknown key" in msg
+    assert "splits" in msg and "quantiles" in msg
+
+
+def test_an_unknown_op_names_the_op_and_lists_the_known_ones(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "text_lenght_filter"}])
+    msg = _error(raw)
+    assert "ops[0] (text_lenght_filter)" in msg
+    assert "unknown OP 'text_lenght_filter'" in msg and "text_length_filter" in msg
+
+
+def test_a_bad_op_param_names_the_param(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "word_repetition_filter", "params": {"rep_len": "ten"}}])
+    msg = _error(raw)
+    assert "word_repetition_filter" in msg and "rep_len" in msg and "'ten'" in msg
+
+
+def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", seeds="zero"))
+    assert "seeds" in msg and "'zero'" in msg
+
+
+def test_out_of_range_values_say_what_is_allowed(tmp_path: Path) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"size": 0}))
+    assert "pools.size" in msg and "greater than or equal to 1" in msg
+    msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"quantiles": [0.7, 0.2]}))
+    assert "strictly increasing" in msg
+    raw = spec_dict(tmp_path / "x.jsonl")
+    raw["dataset"]["format"] = "xml"
+    msg = _error(raw)
+    assert "dataset.format" in msg and "'jsonl'" in msg and "'xml'" in msg
+
+
+def test_an_op_listed_twice_is_rejected(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "text_length_filter"}, {"name": "text_length_filter"}])
+    assert "text_len" in _error(raw)
+
+
+def test_overrides_apply_dotted_keys_and_are_validated(tmp_path: Path) -> None:
+    file = tmp_path / "sandbox.yaml"
+    file.write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    spec = load_spec(tmp_path, {"pools.size": "20", "pools.seed": 7})
+    assert spec.pools.size == 20 and spec.pools.seed == 7
+    with pytest.raises(SpecError, match="pools.size"):
+        load_spec(file, {"pools.size": "-3"})
+
+
+def test_relative_dataset_paths_resolve_against_the_spec_folder(tmp_path: Path) -> None:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(Path("data.jsonl"))))
+    spec = load_spec(tmp_path / "proj")
+    assert spec.resolve(spec.dataset.path) == (tmp_path / "proj" / "data.jsonl").resolve()
+
+
+def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="no experiment spec"):
+        load_spec(tmp_path / "nope")
+    bad = tmp_path / "sandbox.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)

@@ -1,0 +1,131 @@
+"""Datasets load from JSONL, JSON, Parquet and CSV into a table with stable ids; bad input is named."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlsandbox.config import DatasetSpec
+from mlsandbox.data import DataError, load_dataset
+
+from conftest import write_jsonl
+
+ROWS = [{"id": f"r{i}", "text": f"text number {i}", "lang": "en"} for i in range(5)]
+
+
+def _load(path: Path | str, **kw: object):
+    return load_dataset(DatasetSpec(path=str(path), **kw))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz", "json", "parquet", "csv"])
+def test_every_format_gives_the_same_table_and_digest(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"data.{fmt}"
+    frame = pd.DataFrame(ROWS)
+    if fmt == "jsonl":
+        write_jsonl(path, ROWS)
+    elif fmt == "jsonl.gz":
+        path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in ROWS).encode()))
+    elif fmt == "json":
+        path.write_text(json.dumps(ROWS))
+    elif fmt == "parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False)
+    ds = _load(path)
+    assert ds.table.column_names[:2] == ["id", "text"]
+    assert ds.table["id"].to_pylist() == [r["id"] for r in ROWS]
+    assert ds.texts == [r["text"] for r in ROWS]
+    assert "lang" in ds.table.column_names
+    reference = _load(write_jsonl(tmp_path / "ref.jsonl", ROWS))
+    assert ds.digest == reference.digest
+
+
+def test_digest_depends_on_content_not_on_file_name(tmp_path: Path) -> None:
+    a = _load(write_jsonl(tmp_path / "a.jsonl", ROWS))
+    b = _load(write_jsonl(tmp_path / "b.jsonl", ROWS))
+    changed = _load(write_jsonl(tmp_path / "c.jsonl", ROWS[:-1] + [{"id": "r4", "text": "edited"}]))
+    assert a.digest == b.digest != changed.digest
+
+
+def test_ids_are_generated_stably_when_absent(tmp_path: Path) -> None:
+    rows = [{"text": "a"}, {"text": "b"}]
+    path = write_jsonl(tmp_path / "noid.jsonl", rows)
+    assert _load(path).table["id"].to_pylist() == ["noid:1", "noid:2"]
+    assert _load(path).digest == _load(path).digest
+
+
+def test_a_folder_and_a_glob_load_every_file(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    write_jsonl(tmp_path / "d" / "part1.jsonl", [{"text": "one"}])
+    write_jsonl(tmp_path / "d" / "part2.jsonl", [{"text": "two"}, {"text": "three"}])
+    assert len(_load(tmp_path / "d")) == 3
+    ds = _load(tmp_path / "d" / "part*.jsonl")
+    assert ds.table["id"].to_pylist() == ["part1.jsonl:1", "part2.jsonl:1", "part2.jsonl:2"]
+
+
+def test_a_configurable_text_field(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "c.jsonl", [{"content": "hello", "text": 3}])
+    assert _load(path, text_field="content").texts == ["hello"]
+
+
+def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "broken\n{"text": "fine"}\n')
+    with pytest.raises(DataError, match=r"bad\.jsonl:2: malformed JSON line"):
+        _load(path)
+
+
+def test_skipping_malformed_lines_is_explicit_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "broken\n[1, 2]\n{"text": "fine"}\n')
+    ds = _load(path, on_error="skip")
+    assert ds.texts == ["ok", "fine"] and ds.skipped == 2
+
+
+def test_non_utf8_bytes_are_named_by_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"latin1\.jsonl:2: not UTF-8"):
+        _load(path)
+
+
+def test_a_missing_text_field_is_named(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", [{"text": "a"}, {"body": "b"}])
+    with pytest.raises(DataError, match=r"m\.jsonl:2: no text field 'text' \(fields: body\)"):
+        _load(path)
+    frame = tmp_path / "m.parquet"
+    pd.DataFrame({"body": ["x"]}).to_parquet(frame)
+    with pytest.raises(DataError, match="no text field 'text'"):
+        _load(frame)
+
+
+def test_a_non_string_text_is_named(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "n.jsonl", [{"text": "a"}, {"text": None}])
+    with pytest.raises(DataError, match=r"n\.jsonl:2: text field 'text' is NoneType"):
+        _load(path)
+
+
+def test_empty_datasets_and_missing_paths_are_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(DataError, match="empty"):
+        _load(tmp_path / "empty.jsonl")
+    with pytest.raises(DataError, match="no such file"):
+        _load(tmp_path / "missing.jsonl")
+
+
+def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
+    with pytest.raises(DataError, match="occur more than once.*'a'"):
+        _load(path)
+
+
+def test_a_saved_hugging_face_dataset_loads(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_list(ROWS).save_to_disk(str(tmp_path / "hf"))
+    ds = _load(tmp_path / "hf", format="hf")
+    assert ds.table["id"].to_pylist() == [r["id"] for r in ROWS]
+    assert ds.digest == _load(write_jsonl(tmp_path / "ref.jsonl", ROWS)).digest

@@ -1,0 +1,89 @@
+"""Stats are computed once per (dataset, OP, params), cached as Parquet, and reused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from mlsandbox.config import DatasetSpec
+from mlsandbox.data import load_dataset
+from mlsandbox.ops import Op, OpParams, TextBatch, create_op, register
+from mlsandbox.stats import cache_path, compute_stats, plot_histograms, summarize
+
+
+@register
+class CountingVowelOp(Op):
+    """Share of vowels (a test OP that counts how often it runs)."""
+
+    name = "test_vowel_ratio"
+    stat_keys = ("vowel_ratio",)
+    calls: ClassVar[int] = 0
+
+    class Params(OpParams):
+        vowels: str = "aeiou"
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        type(self).calls += 1
+        counts = np.array([sum(c in self.params.vowels for c in t) for t in batch.texts], dtype=float)
+        return {"vowel_ratio": np.divide(counts, np.maximum(batch.lengths, 1))}
+
+
+@pytest.fixture
+def dataset(small_corpus: Path):
+    return load_dataset(DatasetSpec(path=str(small_corpus)))
+
+
+def test_stats_are_cached_and_reused(dataset, tmp_path: Path) -> None:
+    ops = [create_op("text_length_filter"), create_op("test_vowel_ratio")]
+    first = compute_stats(dataset, ops, tmp_path, progress=False)
+    assert first.computed == ["text_length_filter", "test_vowel_ratio"]
+    CountingVowelOp.calls = 0
+    again = compute_stats(dataset, ops, tmp_path, progress=False)
+    assert again.computed == [] and CountingVowelOp.calls == 0
+    assert again.frame.equals(first.frame)
+    assert list(first.frame.columns) == ["id", "text_len", "vowel_ratio"]
+    assert first.stat("text_len").tolist() == [len(t) for t in dataset.texts]
+
+
+def test_adding_an_op_computes_only_that_op(dataset, tmp_path: Path) -> None:
+    compute_stats(dataset, [create_op("test_vowel_ratio")], tmp_path, progress=False)
+    CountingVowelOp.calls = 0
+    stats = compute_stats(dataset, [create_op("test_vowel_ratio"), create_op("text_length_filter")], tmp_path,
+                          progress=False)
+    assert stats.computed == ["text_length_filter"] and CountingVowelOp.calls == 0
+
+
+def test_different_params_are_cached_separately(dataset, tmp_path: Path) -> None:
+    a = compute_stats(dataset, [create_op("test_vowel_ratio")], tmp_path, progress=False)
+    b = compute_stats(dataset, [create_op("test_vowel_ratio", {"vowels": "a"})], tmp_path, progress=False)
+    assert b.computed == ["test_vowel_ratio"]
+    assert not np.array_equal(a.stat("vowel_ratio"), b.stat("vowel_ratio"))
+
+
+def test_worker_processes_give_the_same_stats(dataset, tmp_path: Path) -> None:
+    ops = [create_op("text_length_filter"), create_op("alphanumeric_filter")]
+    serial = compute_stats(dataset, ops, tmp_path / "a", workers=1, batch_size=16, progress=False)
+    parallel = compute_stats(dataset, ops, tmp_path / "b", workers=2, batch_size=16, progress=False)
+    assert parallel.frame.equals(serial.frame)
+
+
+def test_a_corrupt_cache_file_is_recomputed(dataset, tmp_path: Path) -> None:
+    op = create_op("text_length_filter")
+    compute_stats(dataset, [op], tmp_path, progress=False)
+    cache_path(tmp_path, dataset.digest, op).write_bytes(b"not parquet")
+    stats = compute_stats(dataset, [op], tmp_path, progress=False)
+    assert stats.computed == ["text_length_filter"]
+
+
+def test_summary_and_histograms(dataset, tmp_path: Path) -> None:
+    stats = compute_stats(dataset, [create_op("text_length_filter")], tmp_path, progress=False)
+    summary = summarize(stats)
+    lengths = np.array([len(t) for t in dataset.texts])
+    row = summary.loc["text_len"]
+    assert row["count"] == len(lengths) and row["max"] == lengths.max()
+    assert row["mean"] == pytest.approx(lengths.mean()) and row["p50"] == pytest.approx(np.median(lengths))
+    png = plot_histograms(stats, tmp_path / "h.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
