@@ -42,9 +42,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _invalid_input_errors() -> tuple[type[Exception], ...]:
     from mlsandbox.data import DataError
+    from mlsandbox.models import EvaluationError
     from mlsandbox.pools import PoolError
 
-    return SpecError, DataError, PoolError
+    return SpecError, DataError, PoolError, EvaluationError
 
 
 def handles_errors(func: F) -> F:
@@ -140,6 +141,46 @@ def pool_command(
         rng = f"{p.meta['stat']} in [{p.meta['stat_min']:.4g}, {p.meta['stat_max']:.4g}]" if "stat" in p.meta else ""
         typer.echo(f"{p.name:42} {p.size:>6}  {rng}")
     typer.echo(f"\nlogged {len(result.pools)} pool runs under {result.where}")
+
+
+@app.command("train")
+@handles_errors
+def train_command(
+    project: Project = Path("projects/text-quality"),
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="a single-OP pool by name, e.g. word_repetition_filter/low (repeatable)")] = None,
+    pool_file: Annotated[list[Path] | None, typer.Option(help="a pool file (JSONL with the samples' ids) (repeatable)")] = None,
+    pool_run: Annotated[list[str] | None, typer.Option(help="the MLflow run id of a logged pool (repeatable)")] = None,
+    sets: Sets = None,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
+    from mlsandbox.workflows.train import run_training
+
+    result = run_training(_spec(project, sets), pool, pool_file, pool_run, workers=workers, progress=not quiet)
+    typer.echo(result.table().to_markdown(index=False, floatfmt=".4g"))
+    failed = [c for c in result.cells if not c.ok]
+    typer.echo(f"\n{len(result.cells)} cells ({sum(c.reused for c in result.cells)} reused, {len(failed)} failed); "
+               f"delta = relative change of 1/bpb over the random pool, mean ± std over seeds; {result.where}")
+    for cell in failed:
+        typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("evaluate")
+@handles_errors
+def evaluate_command(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a trained cell (it logged a model)")],
+    project: Project = Path("projects/text-quality"),
+    sets: Sets = None,
+) -> None:
+    """Score the model a training run logged on the project's benchmarks, as a new run."""
+    from mlsandbox.workflows.train import run_evaluation
+
+    metrics = run_evaluation(_spec(project, sets), run_id)
+    for bench, values in metrics.items():
+        typer.echo(f"{bench:12} " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
 
 
 if __name__ == "__main__":

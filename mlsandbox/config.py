@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
+
 BUILTIN_DATASET = "builtin:demo"
 
 
@@ -91,7 +93,7 @@ class StatsSpec(_Strict):
 
 
 class ExperimentSpec(_Strict):
-    """A sandbox project: dataset, OPs, pools, seeds."""
+    """A sandbox project: dataset, OPs, pools, seeds, proxy model and benchmarks."""
 
     name: str = Field(..., min_length=1, description="also the MLflow experiment name")
     description: str = ""
@@ -100,6 +102,11 @@ class ExperimentSpec(_Strict):
     pools: PoolSpec = Field(default_factory=PoolSpec)
     stats: StatsSpec = Field(default_factory=StatsSpec)
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    model: ModelSpec = Field(default_factory=TinyLMSpec)
+    benchmarks: list[BenchmarkSpec] | None = Field(
+        None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
+    )
+    evaluator: EvaluatorSpec = Field(default_factory=EvaluatorSpec)
     workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
 
     # Where the spec was read from: relative dataset paths resolve against it.

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,15 @@ class Dataset:
 
     def __len__(self) -> int:
         return self.table.num_rows
+
+    @property
+    def uri(self) -> str:
+        """A location MLflow can record as the dataset's source: its file, or the folder of its files."""
+        if len(self.files) == 1:
+            return str(self.files[0].resolve())
+        if self.files:
+            return os.path.commonpath([str(f.resolve().parent) for f in self.files])
+        return self.source
 
     @property
     def ids(self) -> pa.ChunkedArray:
@@ -301,7 +311,8 @@ def _load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
     if table.num_rows == 0:
         raise DataError(f"{spec.path}: the dataset is empty (no rows)")
     _check_unique_ids(table, spec.path)
-    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=Path(spec.path).name)
+    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=Path(spec.path).name,
+                   files=[local] if local.is_dir() else [])
 
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, "csv": _read_csv}

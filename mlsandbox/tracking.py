@@ -6,6 +6,7 @@ in the UI (``tags.mlsandbox.op = 'stopwords_filter'``) are the same in every wor
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Iterator, Mapping
@@ -102,16 +103,29 @@ def log_source_input(dataset: Dataset, stats: StatsTable) -> None:
     """The source dataset as an input of the parent run (context ``source``)."""
     frame = stats.frame.copy()
     frame.insert(1, TEXT, dataset.table[TEXT].to_pandas())
-    _log_frame(frame, dataset.source, dataset.name, dataset.digest, "source")
+    source: Any = dataset.uri
+    if not dataset.files:  # a Hugging Face dataset by name
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+        source = HuggingFaceDatasetSource(path=dataset.source)
+    _log_frame(frame, source, dataset.name, dataset.digest, "source")
 
 
-def _log_frame(frame: pd.DataFrame, source: str, name: str, digest: str, context: str) -> None:
+def log_benchmark_input(name: str, texts: list[str], source: str) -> None:
+    """A benchmark set as an input of the active run (context ``evaluation``), digested by content."""
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(hashlib.sha256(text.encode("utf-8")).digest())
+    _log_frame(pd.DataFrame({TEXT: texts}), source, name, h.hexdigest()[:16], "evaluation")
+
+
+def _log_frame(frame: pd.DataFrame, source: Any, name: str, digest: str, context: str) -> None:
     with warnings.catch_warnings():
         # Schema-inference hints about integer columns and source resolution are about model
         # signatures; a logged dataset has no missing values to encode.
         warnings.simplefilter("ignore", UserWarning)
         ds = mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
-    mlflow.log_input(ds, context=context)
+        mlflow.log_input(ds, context=context)
 
 
 def pool_frame(pool: Pool, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:

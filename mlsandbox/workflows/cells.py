@@ -1,0 +1,221 @@
+"""Cells: one pool x seed x model config, trained and scored on the benchmarks as an MLflow run.
+
+A cell is identified by the digests of its pool, model config, seed and benchmark sets (the
+``mlsandbox.cell`` tag). Asking for a cell that already FINISHED returns its logged scores
+without retraining; a cell whose run was killed half-way (still RUNNING, or FAILED) is run again
+from scratch into a new run. A trainer failure marks the run FAILED with the reason and the log
+tail, and the caller goes on with the other cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.entities import RunStatus
+
+from mlsandbox import tracking
+from mlsandbox.delta import relative_delta
+from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
+from mlsandbox.models import (
+    Benchmark,
+    BenchmarkMetrics,
+    TrainingError,
+    TrainingJob,
+    bundled_benchmarks,
+    evaluator_for,
+    load_benchmark,
+    trainer_for,
+)
+from mlsandbox.pools import Pool, materialize
+from mlsandbox.workflows.prepare import Prepared
+
+log = logging.getLogger(__name__)
+
+CELL = tracking.TAG + "cell"
+MODEL_DIGEST = tracking.TAG + "model_digest"
+BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
+FAILURE = tracking.TAG + "failure"
+MODEL_ARTIFACT = "model"
+
+
+@dataclass(frozen=True)
+class BenchmarkSet:
+    """The loaded benchmark sets of a project, with one digest over their contents."""
+
+    benchmarks: tuple[Benchmark, ...]
+    digest: str
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.benchmarks]
+
+
+@dataclass
+class CellResult:
+    pool: Pool
+    seed: int
+    run_id: str
+    status: str  # FINISHED | FAILED
+    metrics: BenchmarkMetrics = field(default_factory=dict)
+    reused: bool = False
+    reason: str = ""
+    train_s: float = 0.0
+    eval_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+    @property
+    def scores(self) -> dict[str, float]:
+        return {name: m["score"] for name, m in self.metrics.items()}
+
+
+def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> BenchmarkSet:
+    """The project's benchmark sets (default: the bundled held-out sets), paths relative to the spec."""
+    chosen = list(specs) if specs else bundled_benchmarks()
+    resolved = [
+        s.model_copy(update={"path": str(base_dir / s.path)}) if s.path and not Path(s.path).is_absolute() else s
+        for s in chosen
+    ]
+    loaded = tuple(load_benchmark(s) for s in resolved)
+    h = hashlib.sha256()
+    for bench in loaded:
+        h.update(bench.name.encode() + b"\0")
+        for text in bench.texts:
+            h.update(hashlib.sha256(text.encode()).digest())
+    return BenchmarkSet(loaded, h.hexdigest()[:16])
+
+
+def cell_key(pool: Pool, seed: int, model_digest: str, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
+    payload = json.dumps([pool.digest, seed, model_digest, benchmarks.digest, evaluator.digest()])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def run_cell(
+    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, experiment_id: str | None = None
+) -> CellResult:
+    """Train and evaluate one cell as a child of the active run, or return its finished result."""
+    spec = prepared.spec
+    model_digest = spec.model.digest()[:16]
+    key = cell_key(pool, seed, model_digest, benchmarks, spec.evaluator)
+    experiment_id = experiment_id or mlflow.active_run().info.experiment_id
+    finished = find_finished_cell(experiment_id, key)
+    if finished is not None:
+        log.info("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
+        return _result_from_run(pool, seed, finished)
+    tags = {**tracking.pool_tags(pool, kind="cell"), CELL: key, tracking.SEED: str(seed),
+            MODEL_DIGEST: model_digest, BENCHMARKS_DIGEST: benchmarks.digest}
+    started = time.perf_counter()
+    with tracking.child_run(f"{pool.name}/seed{seed}", tags) as run:
+        result = _train_and_evaluate(prepared, pool, seed, benchmarks, run.info.run_id)
+        result.wall_s = time.perf_counter() - started
+    if not result.ok:
+        # Ended as FINISHED by the context manager; mark it FAILED so it is never reused.
+        mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
+    return result
+
+
+def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | None:
+    runs = mlflow.MlflowClient().search_runs(
+        [experiment_id], f"tags.`{CELL}` = '{key}' and attributes.status = 'FINISHED'", max_results=1,
+        order_by=["attributes.end_time DESC"],
+    )
+    return runs[0] if runs else None
+
+
+def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellResult:
+    metrics: BenchmarkMetrics = {}
+    for name, value in run.data.metrics.items():
+        if "." in name and name.split(".", 1)[0] in ("score", "bpb"):
+            kind, bench = name.split(".", 1)
+            metrics.setdefault(bench, {})[kind] = value
+    return CellResult(pool, seed, run.info.run_id, "FINISHED", metrics, reused=True,
+                      train_s=run.data.metrics.get("train_s", 0.0), eval_s=run.data.metrics.get("eval_s", 0.0))
+
+
+def _train_and_evaluate(
+    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, run_id: str
+) -> CellResult:
+    spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
+    pool_file = materialize(pool, dataset, prepared.pools_dir)
+    tracking.log_pool_input(pool, dataset, stats, pool_file, context="training")
+    for bench in benchmarks.benchmarks:
+        tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name))
+    tracking.log_batch(run_id, params={
+        "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
+        "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
+        **{f"model.{k}": v for k, v in spec.model.model_dump(mode="json").items()},
+        **{k: v for k, v in pool.meta.items() if k in ("op", "split", "stat", "stat_min", "stat_max", "repeat")},
+    })
+    texts = dataset.table["text"].take(pool.training_order(seed)).to_pylist()
+    with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
+        model_dir = Path(tmp) / MODEL_ARTIFACT
+        job = TrainingJob(
+            texts=texts, output_dir=Path(tmp) / "work", seed=seed, pool_file=pool_file,
+            tokenizer_texts=dataset.texts, source_digest=dataset.digest,
+            cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks,
+        )
+        try:
+            t0 = time.perf_counter()
+            model = trainer_for(spec.model).train(job)
+            train_s = time.perf_counter() - t0
+            model.save(model_dir)
+            t0 = time.perf_counter()
+            metrics = model.metrics or evaluator_for(spec.evaluator).evaluate(model_dir, benchmarks.benchmarks, model)
+            eval_s = time.perf_counter() - t0
+        except TrainingError as err:
+            return _failed(pool, seed, run_id, err.reason, err.log_tail)
+        _check_benchmarks(metrics, benchmarks)
+        mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_ARTIFACT)
+    flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
+    info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s,
+                                        "score_sum": sum(m["score"] for m in metrics.values())})
+    return CellResult(pool, seed, run_id, "FINISHED", metrics, train_s=train_s, eval_s=eval_s)
+
+
+def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> None:
+    missing = set(benchmarks.names) - set(metrics)
+    if missing:
+        raise TrainingError(f"the model's metrics lack benchmarks {sorted(missing)}")
+
+
+def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> CellResult:
+    log.error("cell %s seed %d failed: %s", pool.name, seed, reason)
+    mlflow.set_tag(FAILURE, reason[:5000])
+    if log_tail:
+        mlflow.log_text(log_tail, "failure_log_tail.txt")
+    return CellResult(pool, seed, run_id, "FAILED", reason=reason)
+
+
+def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:
+    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run."""
+    for cell in results:
+        base = baselines.get(cell.seed)
+        if cell.ok and base is not None and base.ok and cell.run_id != base.run_id:
+            delta = relative_delta(cell.scores, base.scores)
+            tracking.log_batch(cell.run_id, metrics={"delta_pct": 100 * delta},
+                               tags={tracking.TAG + "baseline_run": base.run_id})
+
+
+def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
+    """One row per cell: pool, seed, status, reuse, times and per-benchmark scores."""
+    rows = []
+    for r in results:
+        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status, "reused": r.reused,
+               "run_id": r.run_id, "train_s": r.train_s, "eval_s": r.eval_s, "reason": r.reason}
+        row.update({f"score.{k}": v for k, v in r.scores.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+

@@ -1,0 +1,114 @@
+"""Training pools against the equal-size random pool: deltas, failures and resumable cells in MLflow."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+from typer.testing import CliRunner
+
+from mlsandbox import tracking
+from mlsandbox.cli import app
+from mlsandbox.config import parse_spec
+from mlsandbox.workflows.cells import CELL, FAILURE
+from mlsandbox.workflows.train import run_evaluation, run_training
+
+from conftest import spec_dict, write_jsonl
+
+
+@pytest.fixture
+def bench_file(tmp_path: Path) -> Path:
+    rows = [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)]
+    return write_jsonl(tmp_path / "bench.jsonl", rows)
+
+
+def _spec(small_corpus: Path, tmp_path: Path, bench_file: Path, **model: object):
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1],
+                    model={"type": "ngram", "order": 3, **model},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)},
+                                {"name": "clean2", "path": str(bench_file), "max_docs": 10}])
+    return parse_spec(raw)
+
+
+def _children(parent_id: str) -> list[mlflow.entities.Run]:
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_id)
+    return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
+
+
+def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    spec = _spec(small_corpus, tmp_path, bench_file)
+    result = run_training(spec, ["text_length_filter/low"], progress=False)
+    (comparison,) = result.comparisons
+    assert comparison.summary is not None and len(comparison.summary.deltas) == 2
+    # the ngram model has no seed noise, and both seeds see the same pool: equal deltas
+    assert comparison.summary.deltas[0] == pytest.approx(comparison.summary.deltas[1])
+    parent = mlflow.get_run(result.parent_run_id)
+    assert parent.data.metrics["delta_pct.text_length_filter.low"] == pytest.approx(comparison.summary.mean_pct)
+    assert parent.data.metrics["cells_run"] == 4 and parent.data.metrics["cells_reused"] == 0
+    children = {r.info.run_name: r for r in _children(result.parent_run_id)}
+    assert sorted(children) == ["random/seed0", "random/seed1", "text_length_filter/low/seed0",
+                                "text_length_filter/low/seed1"]
+    cell = children["text_length_filter/low/seed0"]
+    contexts = sorted(i.tags[0].value for i in cell.inputs.dataset_inputs)
+    assert contexts == ["evaluation", "evaluation", "training"]
+    assert {"score.clean", "bpb.clean", "score.clean2", "delta_pct"} <= set(cell.data.metrics)
+    assert cell.data.metrics["score.clean"] == pytest.approx(1 / cell.data.metrics["bpb.clean"])
+    assert cell.data.params["seed"] == "0" and cell.data.tags[tracking.POOL_DIGEST] == comparison.pool.digest
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(cell.info.run_id, "model")}
+    assert "model/manifest.json" in artifacts
+
+
+def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    spec = _spec(small_corpus, tmp_path, bench_file)
+    first = run_training(spec, ["text_length_filter/low"], progress=False)
+    # A cell killed half-way leaves its run RUNNING: simulate it by reopening a finished one.
+    killed = next(c for c in first.cells if c.pool.name == "random" and c.seed == 1)
+    mlflow.MlflowClient().update_run(killed.run_id, status="RUNNING")
+    again = run_training(spec, ["text_length_filter/low"], progress=False)
+    reused = {(c.pool.name, c.seed): c.reused for c in again.cells}
+    assert reused == {("random", 0): True, ("random", 1): False,
+                      ("text_length_filter/low", 0): True, ("text_length_filter/low", 1): True}
+    assert again.comparisons[0].summary.mean == pytest.approx(first.comparisons[0].summary.mean)
+    redone = next(c for c in again.cells if not c.reused)
+    assert mlflow.get_run(redone.run_id).data.tags[CELL] == mlflow.get_run(killed.run_id).data.tags[CELL]
+
+
+def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
+    small_corpus, tmp_path, bench_file, tracking_uri
+) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text("import sys\nprint('loading data...')\nsys.exit('out of memory')\n")
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "command": [sys.executable, str(script)], "timeout_s": 60},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    result = run_training(parse_spec(raw), ["text_length_filter/low", "alphanumeric_filter/high"], progress=False)
+    assert len(result.cells) == 3 and all(not c.ok for c in result.cells)
+    run = mlflow.get_run(result.cells[0].run_id)
+    assert run.info.status == "FAILED"
+    assert "exit" in run.data.tags[FAILURE].lower()
+    assert all(c.summary is None for c in result.comparisons)
+
+
+def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    spec = _spec(small_corpus, tmp_path, bench_file)
+    result = run_training(spec, ["text_length_filter/low"], progress=False)
+    cell = result.cells[-1]
+    metrics = run_evaluation(spec, cell.run_id)
+    assert metrics["clean"]["score"] == pytest.approx(cell.metrics["clean"]["score"])
+
+
+def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    import yaml
+
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "-q"])
+    assert ok.exit_code == 0, ok.output
+    assert "alphanumeric_filter/high" in ok.output and "delta_pct" in ok.output
+    bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
+    assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
