@@ -65,8 +65,9 @@ def handles_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _spec(project: Path, sets: list[str] | None):  # noqa: ANN202 - ExperimentSpec, imported lazily
-    overrides = {}
+def _spec(project: Path, sets: list[str] | None, profile: dict[str, Any] | None = None):  # noqa: ANN202
+    """The project's spec with a profile's and then ``--set`` overrides applied."""
+    overrides = dict(profile or {})
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -158,9 +159,10 @@ def train_command(
     from mlsandbox.workflows.train import run_training
 
     result = run_training(_spec(project, sets), pool, pool_file, pool_run, workers=workers, progress=not quiet)
-    typer.echo(result.table().to_markdown(index=False, floatfmt=".4g"))
-    failed = [c for c in result.cells if not c.ok]
-    typer.echo(f"\n{len(result.cells)} cells ({sum(c.reused for c in result.cells)} reused, {len(failed)} failed); "
+    cells = result.comparisons.cells
+    typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
+    failed = [c for c in cells if not c.ok]
+    typer.echo(f"\n{len(cells)} cells ({sum(c.reused for c in cells)} reused, {len(failed)} failed); "
                f"delta = relative change of 1/bpb over the random pool, mean ± std over seeds; {result.where}")
     for cell in failed:
         typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
@@ -181,6 +183,77 @@ def evaluate_command(
     metrics = run_evaluation(_spec(project, sets), run_id)
     for bench, values in metrics.items():
         typer.echo(f"{bench:12} " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+
+
+Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the n-gram proxy model, one seed)")]
+
+
+def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
+               workers: int | None, quiet: bool) -> None:
+    from mlsandbox.workflows.workflow import QUICK, run_workflow
+
+    spec = _spec(project, sets, QUICK if quick else None)
+    result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=not quiet)
+    typer.echo(result.probe.ranking.drop(columns=["pool"]).to_markdown(index=False, floatfmt=".4g"))
+    if result.analysis is not None:
+        typer.echo(f"\nbest pool per stat cluster: {result.analysis.best_by_stat_cluster}")
+        typer.echo(f"best pool per metric cluster: {result.analysis.best_by_metric_cluster}")
+    if result.refined is not None:
+        table = result.refined.table[["name", "kind", "size", "delta_pct", "std_pct", "p_value", "note"]]
+        typer.echo("\n" + table.to_markdown(index=False, floatfmt=".4g"))
+        if result.refined.best is not None:
+            typer.echo(f"\nbest recipe: {result.refined.best.pool.name} ({result.refined.best_delta_pct:+.2f}%)")
+    run = [c for c in result.cells if not c.reused]
+    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
+               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+
+
+@app.command("probe")
+@handles_errors
+def probe_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+                  workers: Workers = None, quiet: Quiet = False) -> None:
+    """Probe: train every OP's low/mid/high pools against the random pool; rank them (paper Table 1)."""
+    _run_steps("probe", "probe", project, sets, quick, workers, quiet)
+
+
+@app.command("analyze")
+@handles_errors
+def analyze_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+                    workers: Workers = None, quiet: Quiet = False) -> None:
+    """Probe (reusing finished cells), then correlate and cluster OP stats and benchmark metrics."""
+    _run_steps("analyze", "analyze", project, sets, quick, workers, quiet)
+
+
+@app.command("refine")
+@handles_errors
+def refine_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+                   workers: Workers = None, quiet: Quiet = False) -> None:
+    """Probe and analyze (reusing finished cells), then build and train multi-OP recipes, the pyramid and the duplication study."""
+    _run_steps("refine", "refine", project, sets, quick, workers, quiet)
+
+
+@app.command("workflow")
+@handles_errors
+def workflow_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+                     workers: Workers = None, quiet: Quiet = False) -> None:
+    """The whole Probe-Analyze-Refine workflow plus its report, resumable (finished cells are reused)."""
+    _run_steps("workflow", "refine", project, sets, quick, workers, quiet)
+
+
+@app.command("report")
+@handles_errors
+def report_command(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a workflow run")],
+    out: Annotated[Path, typer.Option(help="folder for report.html and report.md")] = Path("report"),
+    log: Annotated[bool, typer.Option(help="also log the report to the run")] = True,
+) -> None:
+    """Write a self-contained HTML (and Markdown) report of a workflow run."""
+    from mlsandbox.workflows.report import build_report, log_report
+
+    page, md = build_report(run_id, out)
+    if log:
+        log_report(run_id)
+    typer.echo(f"wrote {page} and {md}")
 
 
 if __name__ == "__main__":

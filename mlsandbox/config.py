@@ -92,6 +92,40 @@ class StatsSpec(_Strict):
     batch_size: int = Field(2000, ge=1, le=1_000_000)
 
 
+class AnalyzeSpec(_Strict):
+    """How stats and benchmark metrics are clustered (paper App. B.2)."""
+
+    stat_clusters: int = Field(3, ge=1, description="clusters of OP stats (capped at the number of stats)")
+    metric_clusters: int = Field(2, ge=1, description="clusters of benchmark metrics (capped at the number of benchmarks)")
+    linkage: Literal["average", "complete", "single", "weighted"] = "average"
+
+
+class RefineSpec(_Strict):
+    """Multi-OP recipes, the pyramid, the duplication study and threshold refinement."""
+
+    top_k: int = Field(3, ge=1, le=6, description="best (OP, split) pools combined; 2^k - 1 pyramid pools")
+    duplication: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1,
+                                   description="training budgets as multiples of the top pool's size")
+    ksigma: float = Field(2.0, gt=0, le=10, description="k of the k-sigma threshold recipe")
+    percentiles: tuple[float, float] = Field((5.0, 95.0), description="lower, upper percentile bounds recipe")
+    min_pool_size: int = Field(50, ge=1, description="smaller recipe pools are too small to train on")
+    on_small_pool: Literal["skip", "use"] = Field("skip", description="skip a too-small pool (reason recorded) or use it")
+
+    @field_validator("duplication")
+    @classmethod
+    def _multiples(cls, v: list[int]) -> list[int]:
+        if any(r < 1 for r in v) or len(set(v)) != len(v):
+            raise ValueError(f"duplication multiples must be distinct integers >= 1, got {v}")
+        return sorted(v)
+
+    @field_validator("percentiles")
+    @classmethod
+    def _percentile_range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= v[0] < v[1] <= 100:
+            raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {list(v)}")
+        return v
+
+
 class ExperimentSpec(_Strict):
     """A sandbox project: dataset, OPs, pools, seeds, proxy model and benchmarks."""
 
@@ -107,6 +141,8 @@ class ExperimentSpec(_Strict):
         None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
     )
     evaluator: EvaluatorSpec = Field(default_factory=EvaluatorSpec)
+    analyze: AnalyzeSpec = Field(default_factory=AnalyzeSpec)
+    refine: RefineSpec = Field(default_factory=RefineSpec)
     workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
 
     # Where the spec was read from: relative dataset paths resolve against it.

@@ -73,7 +73,10 @@ class Pool:
 
 
 def make_pool(name: str, stats: StatsTable, rows: np.ndarray, meta: dict[str, Any] | None = None) -> Pool:
-    rows = np.unique(np.asarray(rows, dtype=np.int64))
+    """A pool of the given rows (each once); duplicates are dropped, order does not matter."""
+    mask = np.zeros(len(stats), dtype=bool)
+    mask[np.asarray(rows, dtype=np.int64)] = True  # O(n) sort + dedupe of row positions
+    rows = np.flatnonzero(mask)
     if len(rows) == 0:
         raise PoolError(f"pool {name!r} is empty: no sample passes its selection")
     return Pool(name, stats.dataset_digest, rows, np.ones(len(rows), dtype=np.int64), meta or {})
@@ -82,17 +85,21 @@ def make_pool(name: str, stats: StatsTable, rows: np.ndarray, meta: dict[str, An
 def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
     """Equal-size pools of one OP's split stat, from lowest to highest values (``low/mid/high``).
 
-    Samples are sorted by the stat; ties are broken by a seeded shuffle so that equal values do
-    not fall into a split by dataset order. The sorted samples are cut at ``spec.cut_points()``;
-    each part is then subsampled (seeded) to the pool size, which defaults to the smallest part.
+    Samples are ranked by the stat and cut at ``spec.cut_points()``; ties are broken by a seeded
+    shuffle, so that equal values do not fall into a split by dataset order. Each part is then
+    subsampled (seeded) to the pool size, which defaults to the smallest part. Only the cut
+    points need to be exact, so a partition (linear time) replaces a full sort.
     """
     op = stats.op(op_name)
     key = op.split_stat()
     values = stats.stat(key).astype(float)
     n = len(values)
     rng = np.random.default_rng(spec.seed)
-    order = np.lexsort((rng.permutation(n), values))
-    bounds = [0] + [int(round(q * n)) for q in spec.cut_points()] + [n]
+    shuffled = rng.permutation(n)
+    cuts = [int(round(q * n)) for q in spec.cut_points()]
+    inner = [c for c in cuts if 0 < c < n]
+    order = shuffled[np.argpartition(values[shuffled], inner)] if inner else shuffled
+    bounds = [0] + cuts + [n]
     parts = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     size = pool_size(spec, [len(p) for p in parts], f"{op_name} splits {spec.splits}")
     pools = []

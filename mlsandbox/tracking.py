@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -63,6 +64,12 @@ def child_run(name: str, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:
     """A run nested in the active parent run (``mlflow.parentRunId``)."""
     with mlflow.start_run(run_name=name, nested=True, tags=dict(tags)) as run:
         yield run
+
+
+def metric_key(*parts: str) -> str:
+    """A metric name from pool names: ``delta_pct.<op>.<split>``; characters MLflow rejects become ``_``."""
+    name = ".".join(p.replace("/", ".").replace(" & ", "+") for p in parts)
+    return re.sub(r"[^\w\-. :/]", "_", name)[:250]
 
 
 def log_batch(

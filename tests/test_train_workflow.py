@@ -41,7 +41,7 @@ def _children(parent_id: str) -> list[mlflow.entities.Run]:
 def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)
-    (comparison,) = result.comparisons
+    (comparison,) = result.comparisons.items
     assert comparison.summary is not None and len(comparison.summary.deltas) == 2
     # the ngram model has no seed noise, and both seeds see the same pool: equal deltas
     assert comparison.summary.deltas[0] == pytest.approx(comparison.summary.deltas[1])
@@ -49,7 +49,7 @@ def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench
     assert parent.data.metrics["delta_pct.text_length_filter.low"] == pytest.approx(comparison.summary.mean_pct)
     assert parent.data.metrics["cells_run"] == 4 and parent.data.metrics["cells_reused"] == 0
     children = {r.info.run_name: r for r in _children(result.parent_run_id)}
-    assert sorted(children) == ["random/seed0", "random/seed1", "text_length_filter/low/seed0",
+    assert sorted(children) == ["random-30/seed0", "random-30/seed1", "text_length_filter/low/seed0",
                                 "text_length_filter/low/seed1"]
     cell = children["text_length_filter/low/seed0"]
     contexts = sorted(i.tags[0].value for i in cell.inputs.dataset_inputs)
@@ -65,14 +65,14 @@ def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path
     spec = _spec(small_corpus, tmp_path, bench_file)
     first = run_training(spec, ["text_length_filter/low"], progress=False)
     # A cell killed half-way leaves its run RUNNING: simulate it by reopening a finished one.
-    killed = next(c for c in first.cells if c.pool.name == "random" and c.seed == 1)
+    killed = next(c for c in first.comparisons.cells if c.pool.name == "random-30" and c.seed == 1)
     mlflow.MlflowClient().update_run(killed.run_id, status="RUNNING")
     again = run_training(spec, ["text_length_filter/low"], progress=False)
-    reused = {(c.pool.name, c.seed): c.reused for c in again.cells}
-    assert reused == {("random", 0): True, ("random", 1): False,
+    reused = {(c.pool.name, c.seed): c.reused for c in again.comparisons.cells}
+    assert reused == {("random-30", 0): True, ("random-30", 1): False,
                       ("text_length_filter/low", 0): True, ("text_length_filter/low", 1): True}
-    assert again.comparisons[0].summary.mean == pytest.approx(first.comparisons[0].summary.mean)
-    redone = next(c for c in again.cells if not c.reused)
+    assert again.comparisons.items[0].summary.mean == pytest.approx(first.comparisons.items[0].summary.mean)
+    redone = next(c for c in again.comparisons.cells if not c.reused)
     assert mlflow.get_run(redone.run_id).data.tags[CELL] == mlflow.get_run(killed.run_id).data.tags[CELL]
 
 
@@ -85,17 +85,18 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
                     model={"type": "command", "command": [sys.executable, str(script)], "timeout_s": 60},
                     benchmarks=[{"name": "clean", "path": str(bench_file)}])
     result = run_training(parse_spec(raw), ["text_length_filter/low", "alphanumeric_filter/high"], progress=False)
-    assert len(result.cells) == 3 and all(not c.ok for c in result.cells)
-    run = mlflow.get_run(result.cells[0].run_id)
+    cells = result.comparisons.cells
+    assert len(cells) == 3 and all(not c.ok for c in cells)
+    run = mlflow.get_run(cells[0].run_id)
     assert run.info.status == "FAILED"
     assert "exit" in run.data.tags[FAILURE].lower()
-    assert all(c.summary is None for c in result.comparisons)
+    assert all(c.summary is None for c in result.comparisons.items)
 
 
 def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)
-    cell = result.cells[-1]
+    cell = result.comparisons.cells[-1]
     metrics = run_evaluation(spec, cell.run_id)
     assert metrics["clean"]["score"] == pytest.approx(cell.metrics["clean"]["score"])
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mlsandbox.ops.text._words import RefinedWords
+    from mlsandbox.ops.text._words import RefinedWords, WordIds
 
 
 class TextBatch:
@@ -64,18 +64,31 @@ class TextBatch:
         return refined_word_spans(self.char_flags, self.offsets)[2]
 
     @cached_property
+    def lower_codepoints(self) -> np.ndarray:
+        """``codepoints`` of the lower-cased texts (lower-casing can change a text's length)."""
+        from mlsandbox.ops.text._words import code_points
+
+        return code_points(self.lower_texts)
+
+    @cached_property
+    def lower_word_spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start and end in ``lower_codepoints`` of every lower-cased refined word; words per text."""
+        from mlsandbox.ops.text._special_characters import char_flags
+        from mlsandbox.ops.text._words import refined_word_spans, text_offsets
+
+        lengths = np.fromiter(map(len, self.lower_texts), dtype=np.int64, count=len(self))
+        return refined_word_spans(char_flags()[self.lower_codepoints], text_offsets(lengths))
+
+    @cached_property
     def refined_words_lower(self) -> RefinedWords:
         """Data-Juicer's lower-cased, stripped words of every text, as one flat list."""
         from mlsandbox.ops.text._words import refined_words
 
-        return refined_words(self.lower_texts)
+        return refined_words(self.lower_codepoints, self.lower_word_spans)
 
     @cached_property
-    def word_ids(self) -> tuple[np.ndarray, np.ndarray]:
-        """``refined_words_lower`` as integer codes into a vocabulary of the batch's words."""
-        import pandas as pd
+    def word_ids(self) -> WordIds:
+        """The lower-cased refined words as ids into the batch's vocabulary (first-seen order)."""
+        from mlsandbox.ops.text._words import word_ids
 
-        codes, vocabulary = pd.factorize(
-            np.array(self.refined_words_lower.words, dtype=object), use_na_sentinel=False
-        )
-        return codes.astype(np.int64, copy=False), np.asarray(vocabulary, dtype=object)
+        return word_ids(self.lower_codepoints, self.lower_word_spans)

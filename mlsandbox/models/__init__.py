@@ -1,0 +1,54 @@
+"""Proxy models behind small interfaces: trainers and evaluators, registered by ``type``.
+
+Trainer modules (torch, transformers, peft) load only when their type is first used.
+"""
+
+from mlsandbox.models.base import (
+    Benchmark,
+    BenchmarkMetrics,
+    EvaluationError,
+    ReportCallback,
+    TrainedModel,
+    Trainer,
+    TrainingError,
+    TrainingJob,
+    TrainingPruned,
+    load_model,
+    model_types,
+    register_model_type,
+    score_from_bpb,
+    trainer_for,
+    utf8_bytes,
+)
+from mlsandbox.models.evaluators import (
+    CommandEvaluator,
+    Evaluator,
+    PerplexityEvaluator,
+    bundled_benchmarks,
+    evaluator_for,
+    load_benchmark,
+)
+
+__all__ = [
+    "Benchmark",
+    "BenchmarkMetrics",
+    "CommandEvaluator",
+    "EvaluationError",
+    "Evaluator",
+    "PerplexityEvaluator",
+    "ReportCallback",
+    "TrainedModel",
+    "Trainer",
+    "TrainingError",
+    "TrainingJob",
+    "TrainingPruned",
+    "bundled_benchmarks",
+    "evaluator_for",
+    "load_benchmark",
+    "load_model",
+    "model_types",
+    "register_model_type",
+    "score_from_bpb",
+    "trainer_for",
+    "utf8_bytes",
+]

@@ -1,0 +1,237 @@
+"""The model interface: trainers, trained models, their registry and their errors.
+
+A :class:`Trainer` turns a :class:`TrainingJob` (a pool of texts plus where to write) into a
+:class:`TrainedModel`. Every trained model saves itself with a ``manifest.json`` naming its
+``type``, so :func:`load_model` can bring any saved model back for evaluation. Trainer modules
+are imported only when their type is first used, which keeps ``import mlsandbox.models`` free
+of torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+
+#: Per-benchmark metrics, e.g. ``{"wiki": {"bpb": 1.9, "score": 0.53}}``; ``score`` is
+#: positive and higher-is-better so relative deltas over a baseline are meaningful.
+BenchmarkMetrics = dict[str, dict[str, float]]
+
+
+class TrainingError(RuntimeError):
+    """A training or evaluation run failed; ``log_tail`` holds the last lines of its output."""
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        self.reason = reason
+        self.log_tail = log_tail
+        message = reason if not log_tail else f"{reason}\n--- log tail ---\n{log_tail}"
+        super().__init__(message)
+
+
+class EvaluationError(TrainingError):
+    """Scoring a trained model failed (bad benchmark, failing evaluator command)."""
+
+
+class TrainingPruned(Exception):
+    """The job's ``report`` callback asked to stop; raised so no partial model is mistaken
+    for a finished one."""
+
+    def __init__(self, step: int, value: float) -> None:
+        self.step = step
+        self.value = value
+        super().__init__(f"training pruned at step {step} (intermediate score {value:.6g})")
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A loaded benchmark set: its name, texts, and the file it came from (if any)."""
+
+    name: str
+    texts: list[str]
+    path: Path | None = None
+
+
+ReportCallback = Callable[[int, float], bool]
+
+
+@dataclass
+class TrainingJob:
+    """Everything a trainer needs for one cell (pool x seed x model config).
+
+    ``texts`` is the pool in training order, repeats included; ``pool_file`` is the same pool
+    materialised as JSONL with a ``text`` field, for external trainers. ``tokenizer_texts`` and
+    ``source_digest`` describe the whole source dataset, so a tokenizer is trained once per
+    dataset (cached under ``cache_dir``) and shared by all its pools. ``report(step, score)``
+    receives intermediate scores (higher is better, computed on ``eval_texts`` when given,
+    else on the training stream) and returns True to prune the run.
+    """
+
+    texts: list[str]
+    output_dir: Path
+    seed: int = 0
+    pool_file: Path | None = None
+    tokenizer_texts: list[str] | None = None
+    source_digest: str | None = None
+    cache_dir: Path = field(default_factory=lambda: Path(".mlsandbox_cache"))
+    report: ReportCallback | None = None
+    eval_texts: list[str] | None = None
+    benchmarks: Sequence[Benchmark] = ()
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        self.cache_dir = Path(self.cache_dir)
+        if self.pool_file is not None:
+            self.pool_file = Path(self.pool_file)
+        if not self.texts and self.pool_file is None:
+            raise ValueError("a training job needs `texts` or a `pool_file`")
+
+
+def utf8_bytes(texts: Sequence[str]) -> int:
+    """Total UTF-8 length of ``texts``: the denominator of bits-per-byte."""
+    return sum(len(t.encode("utf-8")) for t in texts)
+
+
+def score_from_bpb(bpb: float) -> float:
+    """Benchmark score from bits-per-byte: ``1 / bpb``, positive and higher-is-better."""
+    if not math.isfinite(bpb) or bpb <= 0:
+        raise EvaluationError(f"bits-per-byte must be a positive finite number, got {bpb!r}")
+    return 1.0 / bpb
+
+
+class TrainedModel(ABC):
+    """A trained proxy model that can be saved, loaded back and scored in bits-per-byte."""
+
+    type: ClassVar[str]
+
+    def __init__(
+        self,
+        spec: BaseModel,
+        info: Mapping[str, Any] | None = None,
+        metrics: BenchmarkMetrics | None = None,
+    ) -> None:
+        self.spec = spec
+        #: Training summary (steps, tokens, seconds, parameters, final loss).
+        self.info: dict[str, Any] = dict(info or {})
+        #: Benchmark metrics the trainer produced itself (external commands do), else None.
+        self.metrics: BenchmarkMetrics | None = metrics
+
+    @abstractmethod
+    def bits_per_byte(self, texts: Sequence[str]) -> float:
+        """Total negative log-likelihood of ``texts`` in bits over their total UTF-8 bytes."""
+
+    @abstractmethod
+    def _save_payload(self, directory: Path) -> None:
+        """Write the model's own files into ``directory`` (the manifest is written after)."""
+
+    @classmethod
+    @abstractmethod
+    def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TrainedModel:
+        """Rebuild the model from ``directory`` and its parsed manifest."""
+
+    def save(self, directory: Path | str) -> Path:
+        """Save into ``directory`` (created if needed); returns the manifest path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._save_payload(directory)
+        manifest = {
+            "type": self.type,
+            "format": MANIFEST_FORMAT,
+            "spec": self.spec.model_dump(mode="json"),
+            "info": self.info,
+            "metrics": self.metrics,
+        }
+        path = directory / MANIFEST
+        path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        return path
+
+
+class Trainer(ABC):
+    """Trains one kind of model; constructed from its validated spec."""
+
+    type: ClassVar[str]
+
+    def __init__(self, spec: BaseModel) -> None:
+        self.spec = spec
+
+    @abstractmethod
+    def train(self, job: TrainingJob) -> TrainedModel:
+        """Train on ``job.texts`` and return the model (not yet saved)."""
+
+
+@dataclass(frozen=True)
+class _Registration:
+    trainer: str  # "module:Class", imported on first use
+    model: str
+
+
+_REGISTRY: dict[str, _Registration] = {
+    "tiny-lm": _Registration("mlsandbox.models.tiny_lm:TinyLMTrainer", "mlsandbox.models.tiny_lm:TinyLM"),
+    "ngram": _Registration("mlsandbox.models.ngram:NgramTrainer", "mlsandbox.models.ngram:NgramModel"),
+    "hf-lora": _Registration("mlsandbox.models.hf_lora:HFLoraTrainer", "mlsandbox.models.hf_lora:HFLoraModel"),
+    "command": _Registration("mlsandbox.models.command:CommandTrainer", "mlsandbox.models.command:CommandModel"),
+}
+
+
+def register_model_type(model_type: str, trainer: str, model: str) -> None:
+    """Register a trainer and model class as ``"module:Class"`` paths under ``model_type``."""
+    _REGISTRY[model_type] = _Registration(trainer, model)
+
+
+def model_types() -> list[str]:
+    """The registered model ``type`` names."""
+    return sorted(_REGISTRY)
+
+
+def _import(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _registration(model_type: str) -> _Registration:
+    try:
+        return _REGISTRY[model_type]
+    except KeyError:
+        raise ValueError(
+            f"unknown model type {model_type!r}; registered types: {', '.join(model_types())}"
+        ) from None
+
+
+def trainer_for(spec: BaseModel) -> Trainer:
+    """The trainer for a validated model spec, chosen by its ``type`` field."""
+    model_type = getattr(spec, "type", None)
+    if not isinstance(model_type, str):
+        raise ValueError(f"a model spec needs a string `type`, got {type(spec).__name__}")
+    trainer_cls = _import(_registration(model_type).trainer)
+    return trainer_cls(spec)
+
+
+def read_manifest(directory: Path | str) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a saved model directory."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EvaluationError(f"no saved model at {directory}: {MANIFEST} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise EvaluationError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict) or "type" not in manifest:
+        raise EvaluationError(f"{path} does not name a model `type`")
+    return manifest
+
+
+def load_model(directory: Path | str) -> TrainedModel:
+    """Load any model saved with :meth:`TrainedModel.save`."""
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    model_cls = _import(_registration(manifest["type"]).model)
+    return model_cls._load_payload(directory, manifest)

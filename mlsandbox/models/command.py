@@ -1,0 +1,278 @@
+"""External trainers: any script as an argv list, or an MLflow project run as a subprocess.
+
+The command runs without a shell, in the job's output directory, with a timeout; its combined
+stdout/stderr go to ``train.log`` there. It must write a metrics file (``metrics.json`` by
+default, relative to the output directory) in one of these forms::
+
+    {"benchmarks": {"wiki": {"score": 0.52, "bpb": 1.92}, "news": {"bpb": 2.1}},
+     "metrics": {"train_loss": 1.3}}          # optional training metrics
+    {"wiki": 0.52, "news": 0.47}              # flat: benchmark name -> score
+    {"wiki": {"score": 0.52}}                 # flat, with metric dicts
+
+A ``score`` must be positive and higher-is-better; when only ``bpb`` is given the score is
+``1 / bpb``. Any failure (non-zero exit, timeout, missing or malformed metrics) raises
+:class:`TrainingError` with the reason and the last lines of the log.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlsandbox.model_specs import CommandSpec
+from mlsandbox.models.base import (
+    Benchmark,
+    BenchmarkMetrics,
+    TrainedModel,
+    Trainer,
+    TrainingError,
+    TrainingJob,
+    score_from_bpb,
+)
+
+LOG_TAIL_LINES = 40
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+def substitute(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Replace ``{name}`` placeholders known in ``values`` inside each argument.
+
+    Unknown ``{...}`` text is left alone, so arguments that contain JSON or format strings of
+    the script itself pass through unchanged.
+    """
+    return [
+        _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), arg) for arg in argv
+    ]
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file ('' if it does not exist)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return "".join(deque(handle, maxlen=lines)).rstrip("\n")
+    except FileNotFoundError:
+        return ""
+
+
+def run_logged(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    log_file: Path,
+    timeout_s: float,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Run ``argv`` (no shell) with output to ``log_file``; raise TrainingError on failure."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, **(env or {})}
+    with log_file.open("w", encoding="utf-8") as log:
+        try:
+            # A new session lets a timeout kill the whole process group, grandchildren included.
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise TrainingError(f"could not start {argv[0]!r}: {exc}") from None
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise TrainingError(
+                f"command timed out after {timeout_s:g} s: {_shown(argv)}", log_tail(log_file)
+            ) from None
+    if returncode != 0:
+        raise TrainingError(
+            f"command exited with status {returncode}: {_shown(argv)}", log_tail(log_file)
+        )
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _shown(argv: Sequence[str]) -> str:
+    text = " ".join(argv)
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def parse_metrics(data: Any, source: str = "metrics") -> tuple[BenchmarkMetrics, dict[str, float]]:
+    """Normalise a metrics document into (per-benchmark metrics, training metrics).
+
+    Raises ValueError naming the offending entry when the document has neither form.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{source} must be a JSON object, got {type(data).__name__}")
+    if "benchmarks" in data:
+        benchmarks = data["benchmarks"]
+        if not isinstance(benchmarks, dict):
+            raise ValueError(f"{source}: `benchmarks` must be an object of name -> metrics")
+        extra = data.get("metrics", {})
+        if not isinstance(extra, dict):
+            raise ValueError(f"{source}: `metrics` must be an object of name -> number")
+        training = {str(k): _number(v, f"{source}: metrics.{k}") for k, v in extra.items()}
+    else:
+        benchmarks, training = data, {}
+    result: BenchmarkMetrics = {}
+    for name, value in benchmarks.items():
+        where = f"{source}: benchmark {name!r}"
+        if isinstance(value, dict):
+            metrics = {str(k): _number(v, f"{where}.{k}") for k, v in value.items()}
+        else:
+            metrics = {"score": _number(value, where)}
+        if "score" not in metrics:
+            if "bpb" not in metrics:
+                raise ValueError(f"{where} needs a `score` or a `bpb`")
+            metrics["score"] = score_from_bpb(metrics["bpb"])
+        if metrics["score"] <= 0:
+            raise ValueError(f"{where}: score must be positive (higher is better)")
+        result[str(name)] = metrics
+    return result, training
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def read_json_file(path: Path, log_file: Path) -> Any:
+    """Parse a JSON file a command wrote; TrainingError (with the log tail) if unusable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingError(
+            f"the command succeeded but wrote no metrics file at {path}", log_tail(log_file)
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TrainingError(f"metrics file {path} is not valid JSON: {exc}", log_tail(log_file)) from None
+
+
+def read_metrics_file(path: Path, log_file: Path) -> tuple[BenchmarkMetrics, dict[str, float]]:
+    """Read and validate a metrics file written by a command; TrainingError if unusable."""
+    data = read_json_file(path, log_file)
+    try:
+        return parse_metrics(data, source=path.name)
+    except ValueError as exc:
+        raise TrainingError(f"invalid metrics file: {exc}", log_tail(log_file)) from None
+
+
+def write_benchmark_files(benchmarks: Sequence[Benchmark], directory: Path) -> dict[str, str]:
+    """Materialise benchmarks as JSONL (``text`` field) and return ``{name: path}``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, str] = {}
+    for bench in benchmarks:
+        path = directory / f"{bench.name}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for text in bench.texts:
+                handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+        paths[bench.name] = str(path.resolve())
+    return paths
+
+
+def write_pool_file(texts: Sequence[str], path: Path) -> Path:
+    """Write a pool as JSONL with a ``text`` field (one line per occurrence, repeats kept)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for text in texts:
+            handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
+class CommandModel(TrainedModel):
+    """The result of an external trainer: its reported metrics and the files it left behind.
+
+    It has no in-process likelihood; score it from its reported metrics or with a ``command``
+    evaluator that receives its directory.
+    """
+
+    type = "command"
+
+    def bits_per_byte(self, texts: Sequence[str]) -> float:
+        raise TrainingError(
+            "a command-trained model has no in-process bits-per-byte; use the metrics its "
+            "command reported or an evaluator of type `command`"
+        )
+
+    def _save_payload(self, directory: Path) -> None:
+        # The command already wrote its artifacts into the output directory.
+        return None
+
+    @classmethod
+    def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> CommandModel:
+        spec = CommandSpec.model_validate(manifest["spec"])
+        return cls(spec, info=manifest.get("info"), metrics=manifest.get("metrics"))
+
+
+class CommandTrainer(Trainer):
+    """Runs :class:`~mlsandbox.model_specs.CommandSpec` jobs and collects their metrics."""
+
+    type = "command"
+    spec: CommandSpec
+
+    def train(self, job: TrainingJob) -> CommandModel:
+        out = job.output_dir.resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        pool_file = job.pool_file or write_pool_file(job.texts, out / "pool.jsonl")
+        metrics_path = out / self.spec.metrics_file
+        metrics_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
+        bench_paths = write_benchmark_files(job.benchmarks, out / "benchmarks")
+        benchmarks_file = out / "benchmarks.json"
+        benchmarks_file.write_text(json.dumps(bench_paths, indent=2))
+        values = {
+            "pool_file": str(Path(pool_file).resolve()),
+            "output_dir": str(out),
+            "seed": str(job.seed),
+            "metrics_file": str(metrics_path),
+            "benchmarks_file": str(benchmarks_file),
+            "cache_dir": str(job.cache_dir.resolve()),
+        }
+        argv = self._argv(values)
+        log_file = out / "train.log"
+        run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s, env=self.spec.env)
+        benchmarks, training = read_metrics_file(metrics_path, log_file)
+        info: dict[str, Any] = {"argv": argv, **training}
+        return CommandModel(self.spec, info=info, metrics=benchmarks)
+
+    def _argv(self, values: Mapping[str, str]) -> list[str]:
+        spec = self.spec
+        if spec.command is not None:
+            argv = substitute(spec.command, values)
+            for key, value in spec.params.items():
+                argv += [f"--{key}", _param_text(value)]
+            return argv
+        assert spec.mlflow_project is not None
+        project = spec.mlflow_project
+        if Path(project).exists():
+            project = str(Path(project).resolve())  # the command runs in the output directory
+        argv = [sys.executable, "-m", "mlflow", "run", project, "-e", spec.entry_point,
+                "--env-manager", "local"]
+        standard = {k: values[k] for k in ("pool_file", "output_dir", "seed", "metrics_file",
+                                            "benchmarks_file")}
+        for key, value in {**standard, **spec.params}.items():
+            argv += ["-P", f"{key}={_param_text(value)}"]
+        return argv
+
+
+def _param_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,267 @@
+"""``ngram``: an interpolated Kneser-Ney n-gram LM, the cheapest fidelity for screening pools.
+
+Counts are held as sorted NumPy arrays of packed int64 n-gram keys, so fitting a few MB of
+text takes seconds and scoring is vectorised lookups (``searchsorted``). Fitting has no
+randomness: the seed does not matter, which is what makes it a good first screen.
+
+Smoothing (Chen & Goodman, 1999, interpolated Kneser-Ney with one discount per order)::
+
+    P_k(w|h) = max(c_k(hw) - D_k, 0) / c_k(h.) + D_k * N1+(h.) / c_k(h.) * P_{k-1}(w|h')
+
+``c_k`` is the raw count at the highest order and the continuation count (number of distinct
+left extensions) below it; unseen contexts fall through to the lower order; order 0 is uniform.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlsandbox.model_specs import NgramSpec
+from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, utf8_bytes
+
+_WORD_PIECES = re.compile(r"\w+|\s+|[^\w\s]+", re.UNICODE)
+
+
+@dataclass
+class _OrderTable:
+    """Counts for one order k: n-gram keys/counts and their (k-1)-gram context totals."""
+
+    keys: np.ndarray  # sorted int64 keys of k-grams
+    counts: np.ndarray  # float64 count (raw or continuation) per key
+    ctx_keys: np.ndarray  # sorted int64 keys of (k-1)-gram contexts
+    ctx_totals: np.ndarray  # sum of counts over the context's continuations
+    ctx_types: np.ndarray  # number of distinct continuations N1+(h.)
+    discount: float
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+    if keys.size == 0:
+        return np.zeros(query.shape, dtype=np.float64)
+    idx = np.searchsorted(keys, query)
+    idx = np.minimum(idx, keys.size - 1)
+    return np.where(keys[idx] == query, values[idx], 0.0)
+
+
+def _discount(counts: np.ndarray, fixed: float | None) -> float:
+    if fixed is not None:
+        return fixed
+    n1 = float(np.count_nonzero(counts == 1))
+    n2 = float(np.count_nonzero(counts == 2))
+    if n1 == 0 or n2 == 0:
+        return 0.5  # too little data for the count-of-counts estimate
+    return min(max(n1 / (n1 + 2 * n2), 0.05), 0.95)
+
+
+class KneserNey:
+    """Interpolated KN over integer symbols ``0..vocab-1``; ``vocab`` is the BOS pad symbol."""
+
+    def __init__(self, vocab: int, order: int, tables: list[_OrderTable]) -> None:
+        self.vocab = vocab
+        self.order = order
+        self.tables = tables
+        self.base = vocab + 1
+        if self.base ** order >= 2**62:
+            raise ValueError(f"order {order} over {vocab} symbols does not fit int64 keys")
+
+    @staticmethod
+    def _grams(seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> np.ndarray:
+        """Keys of every k-gram ending at each symbol, with ``order - 1`` BOS pads per sequence."""
+        out = []
+        for seq in seqs:
+            padded = np.concatenate([np.full(order - 1, pad, dtype=np.int64), seq.astype(np.int64)])
+            n = seq.size
+            key = np.zeros(n, dtype=np.int64)
+            for j in range(k):
+                start = order - k + j
+                key = key * base + padded[start : start + n]
+            out.append(key)
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    @classmethod
+    def fit(cls, seqs: Sequence[np.ndarray], vocab: int, order: int, discount: float | None) -> KneserNey:
+        base = vocab + 1
+        tables: list[_OrderTable] = [None] * order  # type: ignore[list-item]
+        top_keys, top_counts = np.unique(cls._grams(seqs, order, base, vocab, order), return_counts=True)
+        keys, counts = top_keys, top_counts.astype(np.float64)
+        for k in range(order, 0, -1):
+            ctx = keys // base  # drop the predicted symbol
+            ctx_keys, first = np.unique(ctx, return_index=True)
+            ctx_totals = np.add.reduceat(counts, first) if counts.size else np.zeros(0)
+            ctx_types = np.diff(np.append(first, counts.size)).astype(np.float64)
+            tables[k - 1] = _OrderTable(
+                keys, counts, ctx_keys, ctx_totals, ctx_types, _discount(counts, discount)
+            )
+            if k > 1:
+                # Continuation counts: distinct left extensions of each (k-1)-gram suffix.
+                suffix = keys % (base ** (k - 1))
+                keys, lower = np.unique(suffix, return_counts=True)
+                counts = lower.astype(np.float64)
+        return cls(vocab, order, tables)
+
+    def log2_probs(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+        """log2 P(symbol | history) for every symbol of every sequence, concatenated."""
+        base = self.base
+        n = sum(s.size for s in seqs)
+        prob = np.full(n, 1.0 / self.vocab)
+        for k in range(1, self.order + 1):
+            table = self.tables[k - 1]
+            grams = self._grams(seqs, k, base, self.vocab, self.order)
+            ctx = grams // base
+            total = _lookup(table.ctx_keys, table.ctx_totals, ctx)
+            types = _lookup(table.ctx_keys, table.ctx_types, ctx)
+            count = _lookup(table.keys, table.counts, grams)
+            seen = total > 0
+            safe = np.where(seen, total, 1.0)
+            mixed = (np.maximum(count - table.discount, 0.0) + table.discount * types * prob) / safe
+            prob = np.where(seen, mixed, prob)
+        return np.log2(prob)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        for k, t in enumerate(self.tables, 1):
+            for name in ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types"):
+                arrays[f"o{k}_{name}"] = getattr(t, name)
+            arrays[f"o{k}_discount"] = np.array(t.discount)
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, vocab: int, order: int, arrays: Any) -> KneserNey:
+        tables = [
+            _OrderTable(
+                *(arrays[f"o{k}_{name}"] for name in ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")),
+                float(arrays[f"o{k}_discount"]),
+            )
+            for k in range(1, order + 1)
+        ]
+        return cls(vocab, order, tables)
+
+
+class _WordCodec:
+    """Maps text to word/space/punctuation symbols; rare ones become ``<unk>`` (id 0).
+
+    An ``<unk>`` is then spelled out with a unigram byte model (add-one), so the model still
+    assigns a probability to every string and bits-per-byte compare with byte-level models.
+    """
+
+    def __init__(self, vocab: list[str], byte_log2: np.ndarray) -> None:
+        self.vocab = vocab
+        self.index = {w: i for i, w in enumerate(vocab)}
+        self.byte_log2 = byte_log2  # 257 entries: 256 bytes + end-of-token
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], max_vocab: int) -> _WordCodec:
+        freq = Counter(p for t in texts for p in _WORD_PIECES.findall(t))
+        # Ties broken by the piece itself so the vocabulary does not depend on text order.
+        kept = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[: max_vocab - 1]
+        byte_counts = np.ones(257)
+        for word, count in freq.items():
+            if count == 1:  # singletons stand in for the unknown words seen at test time
+                data = word.encode("utf-8")
+                byte_counts[:256] += np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+                byte_counts[256] += 1
+        return cls(["<unk>"] + [w for w, _ in kept], np.log2(byte_counts / byte_counts.sum()))
+
+    def encode(self, text: str) -> tuple[np.ndarray, float]:
+        """Symbol ids of ``text`` and the log2-probability of spelling its unknown pieces."""
+        ids, spell = [], 0.0
+        for piece in _WORD_PIECES.findall(text):
+            idx = self.index.get(piece, 0)
+            ids.append(idx)
+            if idx == 0:
+                data = np.frombuffer(piece.encode("utf-8"), dtype=np.uint8)
+                spell += float(self.byte_log2[data].sum() + self.byte_log2[256])
+        return np.array(ids, dtype=np.int64), spell
+
+
+class NgramModel(TrainedModel):
+    """A fitted byte- or word-level Kneser-Ney model."""
+
+    type = "ngram"
+    spec: NgramSpec
+
+    def __init__(self, spec: NgramSpec, lm: KneserNey, codec: _WordCodec | None, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.lm = lm
+        self.codec = codec
+
+    def _encode(self, texts: Sequence[str]) -> tuple[list[np.ndarray], float]:
+        if self.codec is None:
+            return [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts], 0.0
+        encoded = [self.codec.encode(t) for t in texts]
+        return [ids for ids, _ in encoded], sum(s for _, s in encoded)
+
+    def bits_per_byte(self, texts: Sequence[str]) -> float:
+        n_bytes = utf8_bytes(texts)
+        if n_bytes == 0:
+            raise ValueError("bits_per_byte needs at least one non-empty text")
+        seqs, spell_log2 = self._encode([t for t in texts if t])
+        log2p = float(self.lm.log2_probs(seqs).sum()) + spell_log2
+        return -log2p / n_bytes
+
+    def _save_payload(self, directory: Path) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **self.lm.to_arrays())
+        (directory / "ngram.npz").write_bytes(buffer.getvalue())
+        if self.codec is not None:
+            payload = {"vocab": self.codec.vocab, "byte_log2": self.codec.byte_log2.tolist()}
+            with gzip.open(directory / "vocab.json.gz", "wt", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+
+    @classmethod
+    def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> NgramModel:
+        spec = NgramSpec.model_validate(manifest["spec"])
+        codec = None
+        if spec.level == "word":
+            with gzip.open(directory / "vocab.json.gz", "rt", encoding="utf-8") as handle:
+                payload = json.load(handle)
+            codec = _WordCodec(payload["vocab"], np.array(payload["byte_log2"]))
+        vocab = 256 if codec is None else len(codec.vocab)
+        with np.load(directory / "ngram.npz") as arrays:
+            lm = KneserNey.from_arrays(vocab, spec.order, arrays)
+        return cls(spec, lm, codec, info=manifest.get("info"), metrics=manifest.get("metrics"))
+
+
+class NgramTrainer(Trainer):
+    """Fits :class:`NgramModel` on the pool (repeats count as extra occurrences)."""
+
+    type = "ngram"
+    spec: NgramSpec
+
+    def train(self, job: TrainingJob) -> NgramModel:
+        import time
+
+        started = time.perf_counter()
+        texts = [t for t in job.texts if t]
+        if self.spec.level == "byte":
+            codec = None
+            vocab = 256
+            seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts]
+        else:
+            codec = _WordCodec.fit(texts, self.spec.max_vocab)
+            vocab = len(codec.vocab)
+            seqs = [codec.encode(t)[0] for t in texts]
+        if (vocab + 1) ** self.spec.order >= 2**62:
+            raise ValueError(
+                f"order {self.spec.order} with {vocab} symbols overflows int64 keys; "
+                "lower `order` or `max_vocab`"
+            )
+        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount)
+        info = {
+            "symbols": int(sum(s.size for s in seqs)),
+            "vocab": vocab,
+            "ngrams": int(lm.tables[-1].keys.size),
+            "discounts": [t.discount for t in lm.tables],
+            "train_seconds": time.perf_counter() - started,
+        }
+        return NgramModel(self.spec, lm, codec, info=info)
+

@@ -1,0 +1,47 @@
+"""character_repetition_filter: how much of the text is repeated character n-grams."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from pydantic import Field
+
+from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.text._ngrams import repeated_ngrams
+from mlsandbox.ops.text._words import ratio
+
+
+@register
+class CharacterRepetitionFilter(Op):
+    """Share of the text's character n-grams taken by its most repeated n-grams.
+
+    ``char_rep_ratio``: count every character n-gram (``n = rep_len``) of the text; with ``D``
+    distinct n-grams of which ``R`` occur more than once, take the ``k = min(floor(sqrt(D)), R)``
+    largest counts; the ratio is their sum / the number of n-grams (``len(text) - n + 1``).
+    0.0 when the text is shorter than ``rep_len``.
+
+    Data-Juicer 1.6.1 defaults: ``rep_len=10``, keep ``0.0 <= char_rep_ratio <= 0.5``.
+    """
+
+    name = "character_repetition_filter"
+    stat_keys = ("char_rep_ratio",)
+
+    class Params(OpParams):
+        rep_len: Annotated[int, Field(strict=True, ge=1)] = 10
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        rep = repeated_ngrams(batch.codepoints, batch.offsets, self.params.rep_len)
+        n_texts = len(batch)
+        extra = np.bincount(rep.text, weights=rep.count - 1, minlength=n_texts)
+        distinct = rep.totals - extra.astype(np.int64)
+        repeated = np.bincount(rep.text, minlength=n_texts)
+        k = np.minimum(np.sqrt(distinct).astype(np.int64), repeated)
+        # Rank each repeated n-gram within its text by descending count; keep the top k.
+        order = np.lexsort((-rep.count, rep.text))
+        text, count = rep.text[order], rep.count[order]
+        rank = np.arange(len(text)) - np.searchsorted(text, text, side="left")
+        top = rank < k[text]
+        top_sum = np.bincount(text[top], weights=count[top], minlength=n_texts)
+        return {"char_rep_ratio": ratio(top_sum, rep.totals)}

@@ -1,0 +1,30 @@
+"""special_characters_filter: share of special characters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.text._special_characters import SPECIAL
+from mlsandbox.ops.text._words import per_text_sums, ratio
+
+
+@register
+class SpecialCharactersFilter(Op):
+    """Share of special characters (punctuation, digits, whitespace, symbols, emoji) in the text.
+
+    ``special_char_ratio`` = (characters in Data-Juicer's SPECIAL_CHARACTERS) / ``len(text)``;
+    0.0 for the empty text. SPECIAL_CHARACTERS = ``string.punctuation + string.digits +
+    string.whitespace``, Data-Juicer's fixed list of 189 other symbols, and the single-code-point
+    emoji of ``emoji==2.2.0`` (Data-Juicer 1.6.1's pin; see ``_special_characters``).
+
+    Data-Juicer 1.6.1 defaults: keep ``0.0 <= special_char_ratio <= 0.25``.
+    """
+
+    name = "special_characters_filter"
+    stat_keys = ("special_char_ratio",)
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        special = per_text_sums((batch.char_flags & SPECIAL) != 0, batch.offsets)
+        return {"special_char_ratio": ratio(special, batch.lengths)}

@@ -1,0 +1,24 @@
+"""text_length_filter: length of the text in characters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.batch import TextBatch
+
+
+@register
+class TextLengthFilter(Op):
+    """Length of the text in characters.
+
+    ``text_len`` = ``len(text)``: Unicode code points, not bytes and not grapheme clusters.
+
+    Data-Juicer 1.6.1 defaults: keep ``10 <= text_len``.
+    """
+
+    name = "text_length_filter"
+    stat_keys = ("text_len",)
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        return {"text_len": batch.lengths.copy()}

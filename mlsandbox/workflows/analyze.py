@@ -1,0 +1,107 @@
+"""Analyze: correlations between OP stats (across samples) and between benchmark metrics (across
+probed models), clustered hierarchically; the best OP of each cluster (paper App. B.2)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import yaml
+
+from mlsandbox import figures
+from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
+from mlsandbox.delta import relative_delta
+from mlsandbox.workflows.compare import Comparisons
+from mlsandbox.workflows.probe import ProbeResult
+from mlsandbox.workflows.prepare import Prepared
+
+
+@dataclass
+class AnalysisResult:
+    stat_corr: pd.DataFrame
+    stat_clusters: Clustering
+    best_by_stat_cluster: dict[int, str]  # cluster -> pool name (op/split)
+    metric_corr: pd.DataFrame | None
+    metric_clusters: Clustering | None
+    best_by_metric_cluster: dict[int, str]
+
+    def summary(self) -> dict:
+        out = {"stat_clusters": self.stat_clusters.groups(), "best_by_stat_cluster": self.best_by_stat_cluster,
+               "best_by_metric_cluster": self.best_by_metric_cluster}
+        if self.metric_clusters is not None:
+            out["metric_clusters"] = self.metric_clusters.groups()
+        return out
+
+
+def analyze(prepared: Prepared, probed: ProbeResult, run_id: str) -> AnalysisResult:
+    """Correlate and cluster; log heatmaps, dendrograms and the clusters to ``run_id``."""
+    spec = prepared.spec.analyze
+    split_stats = {op.split_stat(): op.name for op in prepared.stats.ops}
+    stat_corr = pearson_matrix(prepared.stats.frame[list(split_stats)])
+    stat_clusters = cluster(stat_corr, min(spec.stat_clusters, len(stat_corr)), method=spec.linkage)
+    best_pool_of_op = _best_pool_per_op(probed.ranking)
+    op_scores = {stat: best_pool_of_op[op][1] for stat, op in split_stats.items() if op in best_pool_of_op}
+    best_stats = best_of_clusters(stat_clusters, op_scores)
+    best_by_stat = {c: best_pool_of_op[split_stats[stat]][0] for c, stat in best_stats.items()}
+
+    metric_corr, metric_clusters, best_by_metric = None, None, {}
+    scores = _probed_scores(probed.comparisons)
+    if scores.shape[1] >= 2 and len(scores) >= 3:
+        metric_corr = pearson_matrix(scores)
+        metric_clusters = cluster(metric_corr, min(spec.metric_clusters, scores.shape[1]), method=spec.linkage)
+        best_by_metric = _best_per_metric_cluster(probed.comparisons, metric_clusters)
+    result = AnalysisResult(stat_corr, stat_clusters, best_by_stat, metric_corr, metric_clusters, best_by_metric)
+    _log(result, run_id)
+    return result
+
+
+def _best_pool_per_op(ranking: pd.DataFrame) -> dict[str, tuple[str, float]]:
+    best: dict[str, tuple[str, float]] = {}
+    for row in ranking.dropna(subset=["delta_pct"]).itertuples():
+        if row.op not in best or row.delta_pct > best[row.op][1]:
+            best[row.op] = (row.pool, float(row.delta_pct))
+    return best
+
+
+def _probed_scores(comparisons: Comparisons) -> pd.DataFrame:
+    """One row per finished cell (pools and baselines), one column per benchmark score."""
+    rows = [c.scores for c in comparisons.cells if c.ok]
+    return pd.DataFrame(rows).dropna(axis=1)
+
+
+def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, str]:
+    """For each cluster of benchmarks, the probed pool with the best Eq. 3 delta on those benchmarks."""
+    best: dict[int, str] = {}
+    for cid, benches in clusters.groups().items():
+        scores: dict[str, float] = {}
+        for item in comparisons.items:
+            deltas = [relative_delta({k: c.scores[k] for k in benches}, {k: b.scores[k] for k in benches})
+                      for c, b in item.paired()]
+            if deltas:
+                scores[item.pool.name] = sum(deltas) / len(deltas)
+        if scores:
+            best[cid] = max(scores, key=scores.__getitem__)
+    return best
+
+
+def _log(result: AnalysisResult, run_id: str) -> None:
+    client = mlflow.MlflowClient()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        figures.correlation_heatmap(result.stat_corr, out / "stat_correlation.png",
+                                    title="Pearson correlation of OP stats across samples",
+                                    clustering=result.stat_clusters)
+        figures.dendrogram(result.stat_clusters, out / "stat_dendrogram.png", title="OP stats: hierarchical clusters")
+        result.stat_corr.to_csv(out / "stat_correlation.csv")
+        if result.metric_corr is not None and result.metric_clusters is not None:
+            figures.correlation_heatmap(result.metric_corr, out / "metric_correlation.png",
+                                        title="Pearson correlation of benchmark scores across models",
+                                        clustering=result.metric_clusters)
+            figures.dendrogram(result.metric_clusters, out / "metric_dendrogram.png",
+                               title="Benchmarks: hierarchical clusters")
+            result.metric_corr.to_csv(out / "metric_correlation.csv")
+        (out / "clusters.yaml").write_text(yaml.safe_dump(result.summary(), sort_keys=False), encoding="utf-8")
+        client.log_artifacts(run_id, str(out), "analyze")

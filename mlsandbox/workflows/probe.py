@@ -1,0 +1,64 @@
+"""Probe: every OP's low/mid/high pools against the random pool, ranked (paper Table 1)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+from mlsandbox import figures, tracking
+from mlsandbox.pools import RANDOM
+from mlsandbox.workflows.cells import BenchmarkSet
+from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.workflows.pool import single_op_pools
+from mlsandbox.workflows.prepare import Prepared
+
+RANKING = "probe/ranking"
+
+
+@dataclass
+class ProbeResult:
+    comparisons: Comparisons
+    ranking: pd.DataFrame  # one row per (op, split), best first
+
+    def best(self, k: int, distinct_ops: bool = True) -> pd.DataFrame:
+        """The k best (OP, split) rows with a measured delta (one split per OP by default)."""
+        ranked = self.ranking.dropna(subset=["delta_pct"])
+        if distinct_ops:
+            ranked = ranked.drop_duplicates("op")
+        return ranked.head(k)
+
+
+def ranking_table(comparisons: Comparisons) -> pd.DataFrame:
+    """Per OP and split: delta mean ± std (%), p-value vs random, rank (1 = best)."""
+    table = comparisons.table()
+    table = table[table["split"] != RANDOM].sort_values(["rank", "pool"], na_position="last")
+    return table.reset_index(drop=True)
+
+
+def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
+    """Run (or reuse) every single-OP cell under the active run and log the ranking to ``run_id``."""
+    pools = [p for p in single_op_pools(prepared) if p.meta.get("split") != RANDOM]
+    comparisons = compare_pools(prepared, pools, benchmarks)
+    log_comparisons(comparisons, run_id, prefix="probe/")
+    ranking = ranking_table(comparisons)
+    _log_ranking(ranking, run_id)
+    return ProbeResult(comparisons, ranking)
+
+
+def _log_ranking(ranking: pd.DataFrame, run_id: str) -> None:
+    client = mlflow.MlflowClient()
+    client.log_table(run_id, ranking, f"{RANKING}.json")
+    client.log_text(run_id, ranking.to_markdown(index=False, floatfmt=".4g") + "\n", f"{RANKING}.md")
+    with tempfile.TemporaryDirectory() as tmp:
+        bars = ranking.assign(label=ranking["pool"])
+        path = figures.ranking_bars(bars, Path(tmp) / "ranking.png",
+                                    title="Single-OP pools: relative change over the random pool")
+        client.log_artifact(run_id, str(path), "probe")
+    best = ranking.dropna(subset=["delta_pct"]).head(1)
+    if not best.empty:
+        tracking.log_batch(run_id, metrics={"best_single_op_delta_pct": float(best["delta_pct"].iloc[0])},
+                           tags={tracking.TAG + "best_single_op_pool": best["pool"].iloc[0]})

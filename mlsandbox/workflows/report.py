@@ -1,0 +1,156 @@
+"""`mlsandbox report`: a self-contained HTML (and Markdown) report of a workflow run.
+
+The report is built from what the run logged — its tables, figures, best recipe and cost
+metrics — so it can be regenerated for any finished run, on any machine that reaches the
+tracking store.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+
+FIGURES = [
+    ("probe/ranking.png", "Single-OP pools against the random pool"),
+    ("analyze/stat_correlation.png", "Correlation of OP stats"),
+    ("analyze/stat_dendrogram.png", "Clusters of OP stats"),
+    ("analyze/metric_correlation.png", "Correlation of benchmark scores"),
+    ("refine/pyramid.png", "The pyramid of the top-k pools"),
+    ("refine/duplication.png", "The duplication study"),
+]
+COST = [("wall_s", "wall time (s)"), ("cells_run", "cells run"), ("cells_reused", "cells reused"),
+        ("cells_failed", "cells failed"), ("train_eval_s", "training + evaluation (s)"),
+        ("overhead_share", "sandbox overhead share")]
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[tuple[str, str, str]] = field(default_factory=list)  # (heading, markdown, html)
+
+    def add(self, heading: str, markdown: str, html_body: str) -> None:
+        self.sections.append((heading, markdown, html_body))
+
+    def markdown(self) -> str:
+        return f"# {self.title}\n\n" + "\n".join(f"## {h}\n\n{md}\n" for h, md, _ in self.sections)
+
+    def html(self) -> str:
+        body = "\n".join(f"<section><h2>{html.escape(h)}</h2>\n{b}</section>" for h, _, b in self.sections)
+        return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
+                f"<style>{_CSS}</style></head><body><h1>{html.escape(self.title)}</h1>\n{body}</body></html>\n")
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:right}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee;margin:.5em 0}"
+        "pre{background:#f6f8fa;padding:1em;overflow:auto}figcaption{color:#555;font-size:13px}")
+
+
+def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``; return both paths."""
+    run = mlflow.get_run(run_id)
+    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+        root = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=tmp))
+        report = _report(run, root)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        md, page = out_dir / "report.md", out_dir / "report.html"
+        md.write_text(report.markdown(), encoding="utf-8")
+        page.write_text(report.html(), encoding="utf-8")
+    return page, md
+
+
+@contextmanager
+def _quiet_downloads() -> Iterator[None]:
+    """MLflow draws a progress bar per artifact download; a report downloads a few small files."""
+    previous = os.environ.get(_PROGRESS)
+    os.environ[_PROGRESS] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_PROGRESS, None)
+        else:
+            os.environ[_PROGRESS] = previous
+
+
+_PROGRESS = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+def log_report(run_id: str) -> None:
+    """Build the report and log it to the run (``report/report.html``, ``report/report.md``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        page, md = build_report(run_id, Path(tmp))
+        client = mlflow.MlflowClient()
+        client.log_artifact(run_id, str(page), "report")
+        client.log_artifact(run_id, str(md), "report")
+
+
+def _report(run: mlflow.entities.Run, root: Path) -> Report:
+    data = run.data
+    report = Report(f"mlsandbox report — {data.tags.get('mlsandbox.project', '')} ({run.info.run_name})")
+    params = {k: data.params.get(k, "") for k in ("dataset", "dataset_digest", "ops", "model_type", "seeds", "benchmarks")}
+    report.add("Run", _kv_md(params | {"run id": run.info.run_id}), _kv_html(params | {"run id": run.info.run_id}))
+    best = _read_text(root / "refine" / "best_recipe.yaml")
+    if best is not None:
+        delta = data.metrics.get("best_recipe_delta_pct", float("nan"))
+        name = data.params.get("best_recipe", "")
+        text = f"**{name}**: {delta:+.2f}% over the random pool of the same size."
+        dj = _read_text(root / "refine" / "best_recipe.data_juicer.yaml") or ""
+        report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
+                   f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>"
+                   f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>")
+    for title, path in (("Ranking of single-OP pools", "probe/ranking.json"), ("Refined recipes", "refine/recipes.json")):
+        table = _read_table(root / path)
+        if table is not None:
+            report.add(title, table.to_markdown(index=False, floatfmt=".4g"),
+                       table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    clusters = _read_text(root / "analyze" / "clusters.yaml")
+    if clusters is not None:
+        report.add("Clusters", f"```yaml\n{clusters}```", f"<pre>{html.escape(clusters)}</pre>")
+    figs = [(root / p, caption) for p, caption in FIGURES if (root / p).exists()]
+    if figs:
+        report.add("Figures", "\n\n".join(f"![{c}]({p.relative_to(root)})" for p, c in figs),
+                   "".join(f"<figure><img alt='{html.escape(c)}' src='data:image/png;base64,"
+                           f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
+                           for p, c in figs))
+    cost = {label: _fmt(data.metrics[key]) for key, label in COST if key in data.metrics}
+    report.add("Cost", _kv_md(cost), _kv_html(cost))
+    return report
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def _kv_md(values: dict[str, object]) -> str:
+    return "\n".join(f"- {k}: {v}" for k, v in values.items())
+
+
+def _kv_html(values: dict[str, object]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in values.items())
+    return f"<table>{rows}</table>"
+
+
+def _read_text(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def _read_table(path: Path) -> pd.DataFrame | None:
+    """An MLflow table artifact (``{"columns": [...], "data": [...]}``) as a frame."""
+    if not path.exists():
+        return None
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return pd.DataFrame(payload["data"], columns=payload["columns"])
+
+
+__all__ = ["build_report", "log_report"]

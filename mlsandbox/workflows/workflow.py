@@ -1,0 +1,87 @@
+"""The Probe-Analyze-Refine workflow, end to end or up to a step, as one parent MLflow run.
+
+Each entry point (``probe``, ``analyze``, ``refine``, ``workflow``) runs the steps it needs
+under one parent run whose children are the cells. Cells that already finished in the
+experiment are reused, so re-running after a kill only trains what is missing, and ``refine``
+after ``probe`` retrains nothing the probe ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import yaml
+
+from mlsandbox import tracking
+from mlsandbox.config import ExperimentSpec
+from mlsandbox.workflows.analyze import AnalysisResult, analyze
+from mlsandbox.workflows.cells import CellResult, load_benchmarks
+from mlsandbox.workflows.prepare import prepare
+from mlsandbox.workflows.probe import ProbeResult, probe
+from mlsandbox.workflows.refine import RefineResult, refine
+from mlsandbox.workflows.report import log_report
+
+log = logging.getLogger(__name__)
+
+STEPS = ("probe", "analyze", "refine")
+
+# Overrides of the `--quick` profile: the n-gram proxy fits in seconds and has no seed noise.
+QUICK = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
+
+
+@dataclass
+class WorkflowResult:
+    run_id: str
+    probe: ProbeResult
+    analysis: AnalysisResult | None
+    refined: RefineResult | None
+    cells: list[CellResult]
+    wall_s: float
+    where: str
+
+
+def run_workflow(
+    spec: ExperimentSpec, until: str = "refine", entry_point: str = "workflow",
+    workers: int | None = None, progress: bool = True,
+) -> WorkflowResult:
+    """Probe, then (up to ``until``) analyze and refine, in one parent run."""
+    if until not in STEPS:
+        raise ValueError(f"until must be one of {STEPS}, got {until!r}")
+    started = time.perf_counter()
+    prepared = prepare(spec, workers=workers, progress=progress)
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
+    experiment_id = tracking.use_experiment(spec.name)
+    tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: entry_point, tracking.PROJECT: spec.name,
+            tracking.DATASET_DIGEST: prepared.dataset.digest}
+    with tracking.parent_run(entry_point, experiment_id, tags) as parent:
+        run_id = parent.info.run_id
+        tracking.log_batch(run_id, params={
+            "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
+            "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
+            "benchmarks": ",".join(benchmarks.names), "until": until})
+        mlflow.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), "sandbox.yaml")
+        probed = probe(prepared, benchmarks, run_id)
+        analysis = analyze(prepared, probed, run_id) if until in ("analyze", "refine") else None
+        refined = refine(prepared, probed, analysis, benchmarks, run_id) if analysis and until == "refine" else None
+        cells = probed.comparisons.cells + (refined.comparisons.cells if refined else [])
+        wall_s = time.perf_counter() - started
+        _log_cost(run_id, cells, wall_s)
+        if refined is not None:
+            log_report(run_id)
+        return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent))
+
+
+def _log_cost(run_id: str, cells: list[CellResult], wall_s: float) -> None:
+    """Wall time, cells run and reused, and the sandbox's own share of the time (not training)."""
+    run = [c for c in cells if not c.reused]
+    model_s = sum(c.train_s + c.eval_s for c in run)
+    tracking.log_batch(run_id, metrics={
+        "wall_s": wall_s, "cells_run": len(run), "cells_reused": len(cells) - len(run),
+        "cells_failed": sum(not c.ok for c in cells), "train_eval_s": model_s,
+        "overhead_share": max(0.0, (wall_s - model_s) / wall_s) if wall_s > 0 else 0.0,
+    })
+

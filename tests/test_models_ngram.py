@@ -1,0 +1,156 @@
+"""The n-gram model, the evaluators and the shared model interface (specs, registry, save/load)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, NgramSpec, TinyLMSpec, model_spec_from_dict
+from mlsandbox.models import (
+    EvaluationError,
+    PerplexityEvaluator,
+    TrainingJob,
+    evaluator_for,
+    load_benchmark,
+    load_model,
+    trainer_for,
+)
+from mlsandbox.models.ngram import KneserNey, NgramModel
+
+WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
+         "softly in tall trees near the quiet river under a bright morning sky").split()
+
+
+def sentences(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))).capitalize() + "."
+        for _ in range(n)
+    ]
+
+
+def noise(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(chr(rng.randrange(33, 127)) for _ in range(200)) for _ in range(n)]
+
+
+def fit(tmp_path: Path, spec: NgramSpec, texts: list[str], seed: int = 0) -> NgramModel:
+    model = trainer_for(spec).train(TrainingJob(texts=texts, output_dir=tmp_path, seed=seed))
+    assert isinstance(model, NgramModel)
+    return model
+
+
+def test_model_trained_on_text_prefers_similar_text_over_random_bytes(tmp_path: Path) -> None:
+    model = fit(tmp_path, NgramSpec(), sentences(300, 0))
+    assert model.bits_per_byte(sentences(50, 1)) < 2.0 < model.bits_per_byte(noise(20, 2))
+
+
+def test_higher_order_beats_unigram_on_held_out_text(tmp_path: Path) -> None:
+    train, held_out = sentences(300, 0), sentences(50, 1)
+    unigram = fit(tmp_path, NgramSpec(order=1), train).bits_per_byte(held_out)
+    five = fit(tmp_path, NgramSpec(order=5), train).bits_per_byte(held_out)
+    assert five < unigram
+
+
+def test_kneser_ney_distribution_sums_to_one_for_every_context() -> None:
+    seqs = [np.frombuffer(t.encode(), dtype=np.uint8) for t in sentences(40, 0)]
+    lm = KneserNey.fit(seqs, vocab=256, order=3, discount=None)
+    for context in (b"th", b"zz", b"a "):
+        candidates = [np.frombuffer(context + bytes([b]), dtype=np.uint8) for b in range(256)]
+        # The last symbol's probability given the two before it.
+        last = [lm.log2_probs([c])[-1] for c in candidates]
+        assert sum(2.0 ** p for p in last) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_seed_does_not_change_the_fit(tmp_path: Path) -> None:
+    texts, held_out = sentences(100, 0), sentences(20, 1)
+    assert fit(tmp_path, NgramSpec(), texts, seed=0).bits_per_byte(held_out) == fit(
+        tmp_path, NgramSpec(), texts, seed=7
+    ).bits_per_byte(held_out)
+
+
+@pytest.mark.parametrize("spec", [NgramSpec(order=4), NgramSpec(level="word", order=3, max_vocab=20)])
+def test_save_and_load_round_trip(tmp_path: Path, spec: NgramSpec) -> None:
+    model = fit(tmp_path, spec, sentences(200, 0))
+    model.save(tmp_path / "saved")
+    loaded = load_model(tmp_path / "saved")
+    held_out = sentences(30, 1) + ["Unseen words: zebra quokka."]
+    assert isinstance(loaded, NgramModel)
+    assert loaded.spec == spec
+    assert loaded.bits_per_byte(held_out) == pytest.approx(model.bits_per_byte(held_out), rel=1e-12)
+
+
+def test_word_level_scores_unknown_words_with_finite_bits(tmp_path: Path) -> None:
+    model = fit(tmp_path, NgramSpec(level="word", order=2), sentences(200, 0))
+    bpb = model.bits_per_byte(["Completely novel vocabulary appears here!"])
+    assert np.isfinite(bpb) and bpb > model.bits_per_byte(sentences(20, 1))
+
+
+def test_repeats_in_the_pool_count_as_more_training(tmp_path: Path) -> None:
+    texts = sentences(100, 0)
+    once = fit(tmp_path, NgramSpec(), texts).bits_per_byte(texts[:10])
+    twice = fit(tmp_path, NgramSpec(), texts + texts[:10]).bits_per_byte(texts[:10])
+    assert twice < once
+
+
+def test_specs_reject_typos_and_out_of_range_values() -> None:
+    with pytest.raises(ValidationError, match="extra"):
+        NgramSpec(ordr=3)
+    with pytest.raises(ValidationError, match="less than or equal to 7"):
+        NgramSpec(order=9)
+    with pytest.raises(ValidationError, match="word-level order"):
+        NgramSpec(level="word", order=5)
+    with pytest.raises(ValidationError, match="divisible"):
+        TinyLMSpec(n_embd=100, n_head=3)
+
+
+def test_model_spec_union_picks_the_class_by_type_and_defaults_to_tiny_lm() -> None:
+    assert isinstance(model_spec_from_dict({"type": "ngram", "order": 3}), NgramSpec)
+    assert isinstance(model_spec_from_dict({"max_steps": 5}), TinyLMSpec)
+    with pytest.raises(ValidationError):
+        model_spec_from_dict({"type": "transformer-xl"})
+
+
+def test_digest_is_stable_and_changes_with_any_field() -> None:
+    assert NgramSpec(order=3).digest() == NgramSpec(order=3).digest()
+    assert NgramSpec(order=3).digest() != NgramSpec(order=4).digest()
+    assert len(TinyLMSpec().digest()) == 64
+
+
+def test_perplexity_evaluator_scores_are_inverse_bpb(tmp_path: Path) -> None:
+    model = fit(tmp_path, NgramSpec(), sentences(200, 0))
+    model.save(tmp_path / "m")
+    bench_file = tmp_path / "bench.jsonl"
+    bench_file.write_text("".join(json.dumps({"body": t}) + "\n" for t in sentences(40, 1)))
+    bench = load_benchmark(BenchmarkSpec(name="toy", path=str(bench_file), text_field="body", max_docs=25))
+    assert len(bench.texts) == 25
+    result = evaluator_for(EvaluatorSpec())
+    assert isinstance(result, PerplexityEvaluator)
+    metrics = result.evaluate(tmp_path / "m", [bench])
+    assert metrics["toy"]["score"] == pytest.approx(1 / metrics["toy"]["bpb"])
+    assert metrics["toy"]["bpb"] == pytest.approx(model.bits_per_byte(bench.texts))
+
+
+def test_benchmark_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError, match="no file"):
+        load_benchmark(BenchmarkSpec(name="missing", path=str(tmp_path / "nope.jsonl")))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"content": "x"}) + "\n")
+    with pytest.raises(EvaluationError, match="no field 'text'"):
+        load_benchmark(BenchmarkSpec(name="bad", path=str(bad)))
+
+
+def test_loading_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError, match="manifest.json is missing"):
+        load_model(tmp_path)
+
+
+def test_unknown_model_type_lists_the_registered_ones(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"type": "mystery"}))
+    with pytest.raises(ValueError, match="registered types: command, hf-lora, ngram, tiny-lm"):
+        load_model(tmp_path)

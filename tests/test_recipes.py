@@ -1,0 +1,423 @@
+"""Recipes select pools from the stats table, round-trip through YAML and Data-Juicer configs,
+and refine thresholds by k-sigma or percentiles."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import write_jsonl
+
+from mlsandbox.config import DatasetSpec
+from mlsandbox.data import load_dataset
+from mlsandbox.ops import create_op
+from mlsandbox.pools import PoolError
+from mlsandbox.recipes import (
+    DATA_JUICER_FILTERS,
+    Condition,
+    Recipe,
+    RecipeError,
+    from_data_juicer,
+    ksigma_recipe,
+    load_recipe,
+    percentile_recipe,
+    read_data_juicer,
+    save_data_juicer,
+    save_recipe,
+    to_data_juicer,
+)
+from mlsandbox.stats import StatsTable, compute_stats
+
+TEXT_LEN = [1.0, 2.0, 3.0, 4.0, 100.0]
+ALNUM = [0.9, 0.2, 0.6, 0.8, 0.5]
+LANG = ["en", "en", "de", "en", "fr"]
+LANG_SCORE = [0.9, 0.5, 0.95, 0.99, 0.7]
+
+
+@pytest.fixture
+def stats() -> StatsTable:
+    """Five samples with hand-picked stats; OPs with default params."""
+    frame = pd.DataFrame({
+        "id": [f"d{i}" for i in range(5)],
+        "text_len": TEXT_LEN,
+        "alnum_ratio": ALNUM,
+        "lang": np.array(LANG, dtype=object),
+        "lang_score": LANG_SCORE,
+    })
+    ops = [create_op("text_length_filter"), create_op("alphanumeric_filter"), create_op("language_id_score_filter")]
+    return StatsTable(frame, "dataset-digest", ops, [])
+
+
+def recipe(*conditions: Condition, **kw) -> Recipe:
+    return Recipe(name=kw.pop("name", "r"), conditions=list(conditions), **kw)
+
+
+# --- selection -------------------------------------------------------------------------------
+
+
+def test_selection_is_the_intersection_of_inclusive_bounds(stats) -> None:
+    r = recipe(Condition(op="text_length_filter", min=2, max=4), Condition(op="alphanumeric_filter", min=0.6))
+    pool = r.select(stats)
+    expected = np.flatnonzero((np.array(TEXT_LEN) >= 2) & (np.array(TEXT_LEN) <= 4) & (np.array(ALNUM) >= 0.6))
+    assert list(pool.rows) == list(expected) == [2, 3]
+    assert list(pool.repeats) == [1, 1]
+
+
+def test_conditions_on_the_same_stat_are_intersected(stats) -> None:
+    r = recipe(Condition(op="text_length_filter", min=2), Condition(op="text_length_filter", max=3))
+    assert list(r.select(stats).rows) == [1, 2]
+
+
+def test_no_conditions_select_all_data(stats) -> None:
+    assert recipe().select(stats).unique_size == 5
+
+
+def test_a_categorical_condition_keeps_the_listed_values(stats) -> None:
+    r = recipe(Condition(op="language_id_score_filter", stat="lang", values=["en", "fr"]),
+               Condition(op="language_id_score_filter", min=0.8))
+    assert list(r.select(stats).rows) == [0, 3]
+
+
+def test_the_default_stat_is_the_ops_split_stat() -> None:
+    assert Condition(op="language_id_score_filter", min=0.5).stat == "lang_score"
+    assert Condition(op="alphanumeric_filter", max=0.5).stat == "alnum_ratio"
+
+
+def test_repeat_multiplies_every_sample(stats) -> None:
+    pool = recipe(Condition(op="text_length_filter", max=3), repeat=3).select(stats)
+    assert pool.unique_size == 3 and pool.size == 9 and set(pool.repeats) == {3}
+    assert pool.name == "r"
+
+
+def test_sampling_is_seeded_and_drawn_from_the_selection(stats) -> None:
+    cond = Condition(op="text_length_filter", max=4)
+    a = recipe(cond, sample_size=2, seed=1).select(stats)
+    b = recipe(cond, sample_size=2, seed=1).select(stats)
+    assert a.unique_size == 2 and set(a.rows) <= {0, 1, 2, 3}
+    assert list(a.rows) == list(b.rows)
+    draws = {tuple(recipe(cond, sample_size=2, seed=s).select(stats).rows) for s in range(10)}
+    assert len(draws) > 1
+    assert recipe(cond, sample_size=2, repeat=2).select(stats).size == 4
+
+
+def test_a_sample_larger_than_the_selection_is_an_error(stats) -> None:
+    with pytest.raises(PoolError, match="sample_size=4 but its conditions select only 3"):
+        recipe(Condition(op="text_length_filter", max=3), sample_size=4).select(stats)
+
+
+def test_an_empty_selection_names_the_conditions(stats) -> None:
+    with pytest.raises(PoolError, match=r"empty selection.*text_length_filter.text_len in \[200, inf\]"):
+        recipe(Condition(op="text_length_filter", min=200)).select(stats)
+    with pytest.raises(PoolError, match="do not overlap"):
+        recipe(Condition(op="text_length_filter", min=5), Condition(op="text_length_filter", max=4)).select(stats)
+
+
+def test_the_pool_meta_carries_the_recipe_name_and_digest(stats) -> None:
+    r = recipe(Condition(op="text_length_filter", max=3), name="short")
+    pool = r.select(stats)
+    assert pool.meta["recipe"] == "short"
+    assert pool.meta["recipe_digest"] == r.digest()
+
+
+def test_an_op_missing_from_the_table_or_computed_with_other_params_is_an_error(stats) -> None:
+    with pytest.raises(RecipeError, match="condition stopwords_filter.stopwords_ratio.*not in this stats table"):
+        recipe(Condition(op="stopwords_filter", min=0.1)).select(stats)
+    frame = pd.DataFrame({"id": ["a", "b"], "char_rep_ratio": [0.1, 0.2]})
+    table = StatsTable(frame, "d", [create_op("character_repetition_filter", {"rep_len": 5})], [])
+    with pytest.raises(RecipeError, match="needs params defaults but the stats table computed"):
+        recipe(Condition(op="character_repetition_filter", max=0.15)).select(table)
+    assert recipe(Condition(op="character_repetition_filter", max=0.15, params={"rep_len": 5})).select(table).size == 1
+
+
+def test_min_max_on_a_categorical_stat_is_an_error(stats) -> None:
+    with pytest.raises(RecipeError, match="lang is categorical; use values"):
+        recipe(Condition(op="language_id_score_filter", stat="lang", min=1)).select(stats)
+
+
+def test_selection_matches_a_mask_over_computed_stats(tmp_path: Path) -> None:
+    rows = [{"text": t} for t in ["tiny", "a somewhat longer text here", "x" * 40, "hello world, again", "1234"]]
+    dataset = load_dataset(DatasetSpec(path=str(write_jsonl(tmp_path / "d.jsonl", rows))))
+    table = compute_stats(dataset, [create_op("text_length_filter"), create_op("alphanumeric_filter")],
+                          tmp_path, progress=False)
+    pool = recipe(Condition(op="text_length_filter", min=5), Condition(op="alphanumeric_filter", min=0.9)).select(table)
+    lengths = np.array([len(r["text"]) for r in rows])
+    alnum = np.array([sum(c.isalnum() for c in r["text"]) / len(r["text"]) for r in rows])
+    assert list(pool.rows) == list(np.flatnonzero((lengths >= 5) & (alnum >= 0.9))) == [2]
+
+
+# --- digest and YAML -------------------------------------------------------------------------
+
+
+def test_the_digest_is_stable_and_content_addressed() -> None:
+    a = recipe(Condition(op="text_length_filter", max=3.0))
+    assert a.digest() == recipe(Condition(op="text_length_filter", stat="text_len", max=3)).digest()
+    assert len(a.digest()) == 16 and int(a.digest(), 16) >= 0
+    assert a.digest() != recipe(Condition(op="text_length_filter", max=4)).digest()
+    assert a.digest() != recipe(Condition(op="text_length_filter", max=3), repeat=2).digest()
+    # Params equal to the OP's defaults are the same OP.
+    assert recipe(Condition(op="character_repetition_filter", max=0.2, params={"rep_len": 10})).digest() == \
+        recipe(Condition(op="character_repetition_filter", max=0.2)).digest()
+
+
+def test_yaml_round_trip(tmp_path: Path) -> None:
+    r = Recipe(name="best", description="top-2", source="top-2 intersection", sample_size=10, seed=7, repeat=2,
+               conditions=[Condition(op="character_repetition_filter", max=0.2, params={"rep_len": 5}),
+                           Condition(op="language_id_score_filter", stat="lang", values=["en"])])
+    path = save_recipe(r, tmp_path / "recipes" / "best.yaml")
+    loaded = load_recipe(path)
+    assert loaded == r and loaded.digest() == r.digest()
+    raw = yaml.safe_load(path.read_text())
+    assert raw["conditions"][0] == {"op": "character_repetition_filter", "stat": "char_rep_ratio", "max": 0.2,
+                                    "params": {"rep_len": 5}}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"name": "r", "conditions": [{"op": "nope_filter", "min": 1}]},
+         r"conditions\[0\]: unknown OP 'nope_filter'; known OPs: .*alphanumeric_filter"),
+        ({"name": "r", "conditions": [{"op": "text_length_filter", "stat": "num_words", "min": 1}]},
+         r"conditions\[0\]: condition on text_length_filter: unknown stat 'num_words'; text_length_filter has text_len"),
+        ({"name": "r", "conditions": [{"op": "text_length_filter", "min": 5, "max": 1}]},
+         r"condition on text_length_filter.text_len: min 5.0 is above max 1.0"),
+        ({"name": "r", "conditions": [{"op": "text_length_filter"}]},
+         r"condition on text_length_filter.text_len: set min, max"),
+        ({"name": "r", "conditions": [{"op": "language_id_score_filter", "stat": "lang", "values": ["en"], "min": 1}]},
+         r"give either values or min/max"),
+        ({"name": "r", "conditions": [{"op": "stopwords_filter", "min": 0.1, "params": {"lang": "xx"}}]},
+         r"condition on stopwords_filter.stopwords_ratio: invalid params for OP 'stopwords_filter'"),
+        ({"name": "r", "repeat": 0}, r"repeat: Input should be greater than or equal to 1"),
+        ({"name": "r", "sample_size": 0}, r"sample_size: Input should be greater than or equal to 1"),
+        ({"name": "r", "conditions": [{"op": "text_length_filter", "min": 1, "maximum": 3}]},
+         r"conditions\[0\].maximum: unknown key"),
+    ],
+)
+def test_invalid_recipe_files_name_the_file_and_key(tmp_path: Path, raw: dict, message: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(RecipeError, match=message) as err:
+        load_recipe(path)
+    assert str(path) in str(err.value)
+
+
+def test_unreadable_recipe_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="no recipe file at"):
+        load_recipe(tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("name: [unclosed")
+    with pytest.raises(RecipeError, match="broken.yaml: not valid YAML"):
+        load_recipe(tmp_path / "broken.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(RecipeError, match="list.yaml: a recipe must be a mapping"):
+        load_recipe(tmp_path / "list.yaml")
+
+
+# --- Data-Juicer export ----------------------------------------------------------------------
+
+#: One recipe condition per OP and the Data-Juicer 1.6.1 entry it must become.
+DJ_EXPORTS = [
+    (Condition(op="alphanumeric_filter", min=0.5),
+     {"tokenization": False, "min_ratio": 0.5}),  # max default sys.maxsize: open, left out
+    (Condition(op="alphanumeric_filter", max=0.9),
+     {"tokenization": False, "min_ratio": 0.0, "max_ratio": 0.9}),  # min default 0.25 cuts: opened
+    (Condition(op="character_repetition_filter", min=0.1, params={"rep_len": 5}),
+     {"rep_len": 5, "min_ratio": 0.1, "max_ratio": 1.0}),  # max default 0.5 cuts
+    (Condition(op="word_repetition_filter", max=0.3),
+     {"lang": "en", "tokenization": False, "rep_len": 10, "max_ratio": 0.3}),
+    (Condition(op="special_characters_filter", min=0.05, max=0.3),
+     {"min_ratio": 0.05, "max_ratio": 0.3}),
+    (Condition(op="text_length_filter", max=500.7),
+     {"min_len": 0, "max_len": 500}),  # int args, rounded inward
+    (Condition(op="words_num_filter", min=20.2),
+     {"lang": "en", "tokenization": False, "min_num": 21}),
+    (Condition(op="stopwords_filter", max=0.6),
+     {"tokenization": False, "lang": "en", "min_ratio": 0.0, "max_ratio": 0.6}),
+    (Condition(op="flagged_words_filter", min=0.0001),
+     {"tokenization": False, "lang": "en", "min_ratio": 0.0001, "max_ratio": 1.0}),
+    (Condition(op="language_id_score_filter", min=0.7),
+     {"min_score": 0.7}),
+    (Condition(op="language_id_score_filter", stat="lang", values=["en"]),
+     {"lang": "en", "min_score": 0.0}),  # min_score default 0.8 cuts
+]
+
+
+@pytest.mark.parametrize(("condition", "args"), DJ_EXPORTS, ids=lambda x: getattr(x, "label", ""))
+def test_each_text_op_exports_data_juicer_argument_names(condition: Condition, args: dict) -> None:
+    config = to_data_juicer(recipe(condition))
+    assert config["process"] == [{condition.op: args}]
+
+
+def test_every_registered_text_op_has_a_data_juicer_mapping() -> None:
+    assert {c.op for c, _ in DJ_EXPORTS} == set(DATA_JUICER_FILTERS)
+    assert len(DATA_JUICER_FILTERS) == 9
+
+
+def test_the_export_is_a_complete_data_juicer_config() -> None:
+    r = recipe(Condition(op="text_length_filter", min=10),
+               Condition(op="language_id_score_filter", stat="lang", values=["en", "de"]),
+               Condition(op="language_id_score_filter", min=0.9),
+               Condition(op="text_length_filter", max=2000),
+               name="my-recipe", sample_size=100)
+    config = to_data_juicer(r, dataset_path="in.jsonl", export_path="out.jsonl", text_key="content")
+    assert config == {
+        "project_name": "my-recipe",
+        "dataset_path": "in.jsonl",
+        "export_path": "out.jsonl",
+        "text_keys": "content",
+        "np": 4,
+        "process": [
+            {"text_length_filter": {"min_len": 10, "max_len": 2000}},
+            {"language_id_score_filter": {"lang": ["en", "de"], "min_score": 0.9}},
+            {"random_selector": {"select_num": 100}},
+        ],
+    }
+
+
+def test_an_upper_bound_data_juicer_cannot_express_is_an_error() -> None:
+    with pytest.raises(RecipeError, match="language_id_score_filter has no maximum for lang_score"):
+        to_data_juicer(recipe(Condition(op="language_id_score_filter", max=0.9)))
+
+
+def test_save_data_juicer_writes_yaml_with_what_data_juicer_cannot_express_in_comments(tmp_path: Path) -> None:
+    r = recipe(Condition(op="text_length_filter", min=10), repeat=3, source="k-sigma k=2")
+    path = save_data_juicer(r, tmp_path / "dj.yaml", dataset_path="corpus.jsonl")
+    text = path.read_text()
+    assert "# repeat: 3" in text and "# source: k-sigma k=2" in text and r.digest() in text
+    assert yaml.safe_load(text) == to_data_juicer(r, dataset_path="corpus.jsonl")
+
+
+# --- Data-Juicer import ----------------------------------------------------------------------
+
+
+def test_export_then_import_gives_the_same_conditions() -> None:
+    one_per_stat = {(c.op, c.stat): c for c, _ in reversed(DJ_EXPORTS)}  # first listed wins
+    one_per_stat[("text_length_filter", "text_len")] = Condition(op="text_length_filter", min=3, max=500)
+    one_per_stat[("words_num_filter", "num_words")] = Condition(op="words_num_filter", min=20)
+    r = recipe(*one_per_stat.values(), sample_size=50)
+    back, notes = read_data_juicer(to_data_juicer(r))
+    assert notes == []
+    assert back.sample_size == 50
+
+    def key(c: Condition) -> str:
+        return repr((c.op, c.stat, c.min, c.max, c.values, sorted(c.params.items())))
+
+    assert sorted(map(key, back.conditions)) == sorted(map(key, r.conditions))
+
+
+def test_conditions_on_one_op_merge_into_one_data_juicer_entry() -> None:
+    r = recipe(Condition(op="alphanumeric_filter", min=0.5), Condition(op="alphanumeric_filter", min=0.6, max=0.9))
+    config = to_data_juicer(r)
+    assert config["process"] == [{"alphanumeric_filter": {"tokenization": False, "min_ratio": 0.6, "max_ratio": 0.9}}]
+    assert [c.describe() for c in read_data_juicer(config)[0].conditions] == [
+        "alphanumeric_filter.alnum_ratio in [0.6, 0.9]"
+    ]
+
+
+def test_import_applies_data_juicers_defaults_where_they_cut(tmp_path: Path) -> None:
+    config = {"project_name": "dj", "process": [
+        {"alphanumeric_filter": None},  # DJ default: 0.25 <= alnum_ratio (max sys.maxsize is open)
+        {"text_length_filter": {"min_len": 0, "max_len": sys.maxsize}},  # cuts nothing: dropped
+        {"language_id_score_filter": {"lang": "en"}},
+    ]}
+    r, notes = read_data_juicer(config)
+    assert r.name == "dj"
+    assert [c.describe() for c in r.conditions] == [
+        "alphanumeric_filter.alnum_ratio in [0.25, inf]",
+        "language_id_score_filter.lang in ['en']",
+        "language_id_score_filter.lang_score in [0.8, inf]",
+    ]
+    assert notes == ["process[1] (text_length_filter): dropped, its bounds cut nothing"]
+
+
+def test_import_skips_ops_it_cannot_reproduce_with_notes(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "dj.yaml"
+    path.write_text(yaml.safe_dump({"process": [
+        {"whitespace_normalization_mapper": {}},
+        {"document_deduplicator": {"lowercase": True}},
+        {"perplexity_filter": {"max_ppl": 1500}},
+        {"alphanumeric_filter": {"tokenization": True, "min_ratio": 1.5}},
+        {"special_characters_filter": {"max_ratio": 0.2, "reversed_range": True}},
+        {"words_num_filter": {"min_num": 5, "num_proc": 4}},
+        {"random_selector": {"select_ratio": 0.5}},
+    ]}))
+    with caplog.at_level(logging.WARNING, logger="mlsandbox.recipes"):
+        r = from_data_juicer(path)
+    assert [c.describe() for c in r.conditions] == ["words_num_filter.num_words in [5, inf]"]
+    assert r.sample_size is None and str(path) in r.source
+    logged = caplog.text
+    for expected in ("process[0] (whitespace_normalization_mapper): skipped",
+                     "process[1] (document_deduplicator): skipped",
+                     "process[2] (perplexity_filter): skipped",
+                     "process[3] (alphanumeric_filter): skipped, tokenization must be False",
+                     "process[4] (special_characters_filter): skipped, reversed_range",
+                     "process[5] (words_num_filter): ignored args ['num_proc']",
+                     "process[6] (random_selector): skipped"):
+        assert expected in logged
+
+
+def test_malformed_data_juicer_configs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError, match="process must be a list"):
+        read_data_juicer({"process": {"text_length_filter": {}}})
+    with pytest.raises(RecipeError, match=r"process\[0\] must be a one-key mapping"):
+        read_data_juicer({"process": ["text_length_filter"]})
+    with pytest.raises(RecipeError, match=r"process\[0\] \(text_length_filter\): min_len must be a number"):
+        read_data_juicer({"process": [{"text_length_filter": {"min_len": "ten"}}]})
+    with pytest.raises(RecipeError, match="no Data-Juicer config file at"):
+        read_data_juicer(tmp_path / "missing.yaml")
+
+
+# --- threshold refinement --------------------------------------------------------------------
+
+
+def test_ksigma_bounds_are_mean_plus_minus_k_std_with_useless_bounds_dropped(stats) -> None:
+    mean, std = 22.0, math.sqrt(1522.0)  # population std of [1, 2, 3, 4, 100]
+    r = ksigma_recipe(stats, 1, keys=["text_len"])
+    (c,) = r.conditions
+    assert c.op == "text_length_filter" and c.stat == "text_len"
+    assert c.min is None  # 22 - 39.01 < 1: would cut nothing
+    assert c.max == pytest.approx(mean + std)  # 61.01 < 100: cuts the outlier
+    assert r.source == "k-sigma k=1"
+    assert list(r.select(stats).rows) == [0, 1, 2, 3]
+    # k = 2: 22 + 78.03 >= 100, both bounds are open, so no condition at all.
+    assert ksigma_recipe(stats, 2, keys=["text_len"]).conditions == []
+
+
+def test_ksigma_takes_k_per_stat(stats) -> None:
+    r = ksigma_recipe(stats, {"text_len": 1, "alnum_ratio": 1})
+    by_stat = {c.stat: c for c in r.conditions}
+    a = np.array(ALNUM)
+    assert by_stat["alnum_ratio"].min == pytest.approx(a.mean() - a.std())
+    assert by_stat["alnum_ratio"].max == pytest.approx(a.mean() + a.std())
+    assert by_stat["text_len"].min is None
+    assert r.source == "k-sigma k={text_len: 1, alnum_ratio: 1}"
+    with pytest.raises(RecipeError, match=r"no k for stats \['lang_score'\]"):
+        ksigma_recipe(stats, {"text_len": 1}, keys=["text_len", "lang_score"])
+    with pytest.raises(RecipeError, match="must be a positive number"):
+        ksigma_recipe(stats, 0)
+
+
+def test_ksigma_defaults_to_every_ops_split_stat(stats) -> None:
+    r = ksigma_recipe(stats, 0.5)
+    assert {c.stat for c in r.conditions} == {"text_len", "alnum_ratio", "lang_score"}
+    with pytest.raises(RecipeError, match="'lang' is not a numeric stat"):
+        ksigma_recipe(stats, 1, keys=["lang"])
+
+
+def test_percentile_bounds(stats) -> None:
+    r = percentile_recipe(stats, 10, 90, keys=["text_len"])
+    (c,) = r.conditions
+    assert c.min == pytest.approx(1.4) and c.max == pytest.approx(61.6)  # linear interpolation
+    assert r.source == "percentile lower=10 upper=90"
+    assert list(r.select(stats).rows) == [1, 2, 3]
+    (upper_only,) = percentile_recipe(stats, None, 50, keys=["text_len"]).conditions
+    assert upper_only.min is None and upper_only.max == 3.0
+    assert percentile_recipe(stats, 0, 100, keys=["text_len"]).conditions == []  # the observed range
+    with pytest.raises(RecipeError, match="lower 90 must be below upper 10"):
+        percentile_recipe(stats, 90, 10)
+    with pytest.raises(RecipeError, match=r"upper must be in \[0, 100\]"):
+        percentile_recipe(stats, None, 101)

