@@ -256,5 +256,35 @@ def report_command(
     typer.echo(f"wrote {page} and {md}")
 
 
+@app.command("search")
+@handles_errors
+def search_command(
+    project: Project = Path("projects/text-quality"),
+    study: Annotated[str | None, typer.Option(help="Optuna study name (default: <project name>-search); re-use it to continue")] = None,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage: an RDB URL (postgresql://...) or a journal file (default: next to the MLflow store)")] = None,
+    n_trials: Annotated[int | None, typer.Option("--n-trials", "-n", min=1, help="total trials of the study (default: search.n_trials)")] = None,
+    worker: Annotated[int, typer.Option(min=0, help="index of this worker when several run one study (offsets the sampler seed)")] = 0,
+    sets: Sets = None,
+    quick: Quick = False,
+    workers: Workers = None,
+    quiet: Quiet = False,
+) -> None:
+    """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
+    from mlsandbox.workflows.search import run_search
+    from mlsandbox.workflows.workflow import QUICK
+
+    spec = _spec(project, sets, QUICK if quick else None)
+    result = run_search(spec, study, storage, n_trials, worker=worker, workers=workers, progress=not quiet)
+    columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
+    typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
+    if result.best is not None:
+        typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_delta_pct:+.3f}%")
+    for t in result.pareto:
+        typer.echo(f"pareto: trial {t.number}, delta {t.values[0]:+.3f}%, pool size {t.values[1]:.0f}")
+    typer.echo(f"\n{result.ran} trials run now, {len(result.trials)} in study {result.study_name!r} "
+               f"({result.storage}); {result.wall_s:.0f} s; {result.where}")
+    typer.echo(f"live view: optuna-dashboard {result.storage}")
+
+
 if __name__ == "__main__":
     app()

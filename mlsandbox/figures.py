@@ -430,3 +430,27 @@ def _wrap_at(text: str, width: int, sep: str) -> str:
             current += sep + part
     lines.append(current)
     return "\n".join(lines)
+
+
+def importance_bars(
+    importances: dict[str, float], path: str | os.PathLike[str], title: str = "parameter importance"
+) -> Path:
+    """Horizontal bars of each parameter's importance (shares summing to 1), largest at the top."""
+    if not importances:
+        raise ValueError("importance_bars: no importances to draw")
+    items = sorted(importances.items(), key=lambda kv: kv[1], reverse=True)
+    names, values = [k for k, _ in items], np.array([v for _, v in items], dtype=float)
+    fig = _figure(6.5, max(2.0, 1.2 + 0.32 * len(items)))
+    ax = fig.add_subplot()
+    y = np.arange(len(items))
+    ax.barh(y, values, color=POSITIVE, height=0.7)
+    for yi, v in zip(y, values):
+        ax.text(v, yi, f" {v:.2f}", va="center", ha="left", fontsize=8)
+    ax.set_yticks(y, names)
+    ax.set_ylim(len(items) - 0.5, -0.5)
+    ax.set_xlim(0, max(1e-9, float(values.max())) * 1.2)
+    ax.set_xlabel("importance")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.set_title(title, fontsize=11)
+    return _save(fig, path)

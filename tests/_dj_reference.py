@@ -14,7 +14,10 @@ import string
 import emoji
 import numpy as np
 
-from mlsandbox.ops.text._special_characters import EMOJI_VERSION, OTHER_SPECIAL_CHARACTERS
+from mlsandbox.ops.text._special_characters import (
+    EMOJI_VERSION,
+    OTHER_SPECIAL_CHARACTERS,
+)
 
 SPECIAL_CHARACTERS = set(string.punctuation + string.digits + string.whitespace + OTHER_SPECIAL_CHARACTERS)
 SPECIAL_CHARACTERS.update(e for e, d in emoji.EMOJI_DATA.items() if d["E"] <= EMOJI_VERSION)
@@ -50,7 +53,7 @@ def words_refinement(words: list[str], lower_case: bool = False) -> list[str]:
 
 
 def alnum_ratio(text: str) -> float:
-    alnum_count = sum(map(lambda char: 1 if char.isalnum() else 0, text))
+    alnum_count = sum(1 if char.isalnum() else 0 for char in text)
     return (alnum_count / len(text)) if len(text) != 0 else 0.0
 
 

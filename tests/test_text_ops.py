@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import random
 
+import _dj_reference as dj
 import numpy as np
 import pytest
 
 from mlsandbox.ops import TextBatch, create_op, list_ops
-from mlsandbox.ops.text import _ngrams
-from mlsandbox.ops.text._special_characters import OTHER_SPECIAL_CHARACTERS, SPECIAL_CHARACTERS
+from mlsandbox.ops.text import _ngrams, _words
+from mlsandbox.ops.text._special_characters import (
+    OTHER_SPECIAL_CHARACTERS,
+    SPECIAL_CHARACTERS,
+)
 from mlsandbox.ops.text.flagged_words_filter import flagged_words
 from mlsandbox.ops.text.stopwords_filter import stopwords
-
-import _dj_reference as dj
 
 TEXT_OPS = [
     "alphanumeric_filter",
@@ -340,6 +342,25 @@ def test_repetition_stays_exact_when_every_ngram_hash_collides(monkeypatch):
     word = create_op("word_repetition_filter", {"rep_len": 2}).compute(batch)["word_rep_ratio"]
     np.testing.assert_array_equal(char, [dj.char_rep_ratio(t) for t in texts])
     np.testing.assert_array_equal(word, [dj.word_rep_ratio(t, 2) for t in texts])
+
+
+def test_word_ids_stay_exact_when_every_word_hash_collides(monkeypatch):
+    # All words hash alike: the code-point comparison must notice and fall back to strings.
+    monkeypatch.setattr(_words, "_span_hashes", lambda cps, s, e: np.zeros(len(s), dtype=np.uint64))
+    texts = PARITY_TEXTS[:300]
+    batch = TextBatch(texts)
+    word = create_op("word_repetition_filter", {"rep_len": 2}).compute(batch)["word_rep_ratio"]
+    stop = create_op("stopwords_filter").compute(batch)["stopwords_ratio"]
+    np.testing.assert_array_equal(word, [dj.word_rep_ratio(t, 2) for t in texts])
+    np.testing.assert_array_equal(stop, [dj.word_list_ratio(t, _STOPWORDS) for t in texts])
+
+
+def test_refined_words_are_data_juicers_words():
+    texts = PARITY_TEXTS[:300]
+    got = TextBatch(texts).refined_words_lower
+    expected = [dj.words_refinement(dj.get_words_from_document(t), lower_case=True) for t in texts]
+    assert got.words == [w for ws in expected for w in ws]
+    assert np.diff(got.offsets).tolist() == [len(ws) for ws in expected]
 
 
 def test_language_id_matches_fasttext_on_the_lower_cased_one_line_text():

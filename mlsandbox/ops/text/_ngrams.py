@@ -14,6 +14,7 @@ therefore only decides speed, never a count.
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from typing import NamedTuple
 
 import numpy as np
@@ -60,7 +61,8 @@ def repeated_ngrams(seq: np.ndarray, offsets: np.ndarray, n: int) -> RepeatedNgr
     pairs, step = _pairs(seq, n)
     for j in _compare_offsets(n, step):
         same &= pairs[left + j] == pairs[right + j]
-    collided = np.unique(text_of[members[~same]])
+    mismatched = members[~same]
+    collided = np.unique(np.concatenate((text_of[mismatched], text_of[owner[mismatched]])))
 
     owners = np.flatnonzero(size > 1)
     text, count = text_of[owners], size[owners]
@@ -111,7 +113,7 @@ def group_equal_keys(
     else:
         cuts = np.searchsorted(groups, groups[_CHUNK::_CHUNK], side="left")
         bounds = np.unique(np.concatenate(([0], cuts, [len(keys)]))).tolist()
-    left = [_settle(keys, np.arange(lo, hi), owner, 1) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    left = [_settle(keys, np.arange(lo, hi), owner, 1) for lo, hi in pairwise(bounds)]
     pending = np.concatenate(left)
     round_ = 1
     while len(pending):

@@ -43,9 +43,10 @@ EMOJI = frozenset(
     e for e, data in emoji.EMOJI_DATA.items() if len(e) == 1 and data["E"] <= EMOJI_VERSION
 )
 
-SPECIAL_CHARACTERS: frozenset[str] = frozenset(
-    string.punctuation + string.digits + string.whitespace + OTHER_SPECIAL_CHARACTERS
-) | EMOJI
+SPECIAL_CHARACTERS: frozenset[str] = (
+    frozenset(string.punctuation + string.digits + string.whitespace + OTHER_SPECIAL_CHARACTERS)
+    | EMOJI
+)
 
 #: The characters Data-Juicer splits words on (``split_on_whitespace(new_line=True, tab=True)``).
 WORD_SEPARATORS = " \n\t"

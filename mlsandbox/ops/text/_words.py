@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from mlsandbox.ops.text._ngrams import group_equal_keys
-from mlsandbox.ops.text._special_characters import SEPARATOR, SPECIAL, char_flags
+from mlsandbox.ops.text._special_characters import SEPARATOR, SPECIAL
 
 if TYPE_CHECKING:
     from mlsandbox.ops.batch import TextBatch
@@ -113,7 +113,9 @@ def refined_word_spans(
     return starts, kept[ends_word] + 1, counts
 
 
-def refined_words(cps: np.ndarray, spans: tuple[np.ndarray, np.ndarray, np.ndarray]) -> RefinedWords:
+def refined_words(
+    cps: np.ndarray, spans: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> RefinedWords:
     """The refined words as strings, from :func:`refined_word_spans` over the code points."""
     starts, ends, counts = spans
     return RefinedWords(words_at(cps, starts, ends), text_offsets(counts))
@@ -137,7 +139,9 @@ def word_ids(cps: np.ndarray, spans: tuple[np.ndarray, np.ndarray, np.ndarray]) 
         keys += lengths.astype(np.uint64) * _LENGTH_MIX
     owner, size = group_equal_keys(keys)
     members = np.flatnonzero(owner != np.arange(len(owner)))
-    if not _same_spans(cps, starts[members], starts[owner[members]], lengths[members], lengths[owner[members]]):
+    if not _same_spans(
+        cps, starts[members], starts[owner[members]], lengths[members], lengths[owner[members]]
+    ):
         words = words_at(cps, starts, ends)
         vocabulary = list(dict.fromkeys(words))
         index = dict(zip(vocabulary, range(len(vocabulary))))

@@ -27,4 +27,3 @@ class AlphanumericFilter(Op):
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         alnum = per_text_sums(batch.char_flags & ALNUM, batch.offsets)
         return {"alnum_ratio": ratio(alnum, batch.lengths)}
-

@@ -46,7 +46,9 @@ class LanguageIdScoreFilter(Op):
         best = [_best_language(t.replace("\n", " ")) for t in batch.lower_texts]
         return {
             "lang": np.array([b["lang"] for b in best], dtype=object),
-            "lang_score": np.fromiter((b["score"] for b in best), dtype=np.float64, count=len(best)),
+            "lang_score": np.fromiter(
+                (b["score"] for b in best), dtype=np.float64, count=len(best)
+            ),
         }
 
 

@@ -13,7 +13,9 @@ from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.text._words import word_list_ratio
 
 #: Language codes the ``stop-words`` package has lists for, plus ``"all"`` (their union).
-LANGUAGES = frozenset(c for c, name in LANGUAGE_MAPPING.items() if name in AVAILABLE_LANGUAGES) | {"all"}
+LANGUAGES = frozenset(c for c, name in LANGUAGE_MAPPING.items() if name in AVAILABLE_LANGUAGES) | {
+    "all"
+}
 
 
 @cache
@@ -49,9 +51,10 @@ class StopwordsFilter(Op):
         @classmethod
         def _known_language(cls, lang: str) -> str:
             if lang not in LANGUAGES:
-                raise ValueError(f"no stopword list for {lang!r}; known: {', '.join(sorted(LANGUAGES))}")
+                raise ValueError(
+                    f"no stopword list for {lang!r}; known: {', '.join(sorted(LANGUAGES))}"
+                )
             return lang
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         return {"stopwords_ratio": word_list_ratio(batch, stopwords(self.params.lang))}
-

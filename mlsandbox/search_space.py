@@ -1,0 +1,370 @@
+"""The recipe search space: which thresholds, duplication rates and OPs an Optuna study explores.
+
+The ``search:`` section of the experiment spec (:class:`SearchSpec`) names, per stat, which
+bounds are searched (``min``, ``max`` or both), on which scale (a stat ``value``, or a
+``percentile`` of the stat's distribution in the cached stats table), whether the OP may be left
+out, and the range of the repeat (duplication) rate. :func:`build_space` resolves it against a
+stats table into fixed dimensions; :func:`suggest_recipe` draws one recipe per trial and
+:func:`params_from_recipe` maps an existing recipe back into the space (warm start).
+
+Every dimension is suggested in every trial, even those of an OP a trial leaves out: a fixed
+search space is what the GP, CMA-ES and multivariate TPE samplers model jointly; conditional
+parameters would fall back to independent sampling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:  # the spec classes are imported by config.py: no runtime cycle back through recipes
+    import optuna
+
+    from mlsandbox.recipes import Recipe
+    from mlsandbox.stats import StatsTable
+
+Bound = Literal["min", "max", "both"]
+Scale = Literal["percentile", "value"]
+REPEAT = "repeat"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_range(name: str, r: tuple[float, float] | None, scale: Scale | None = None) -> None:
+    if r is None:
+        return
+    lo, hi = r
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise ValueError(f"{name} must be [low, high] with finite low < high, got {list(r)}")
+    if scale == "percentile" and not 0 <= lo < hi <= 100:
+        raise ValueError(f"{name} is in percentiles: it must satisfy 0 <= low < high <= 100, got {list(r)}")
+
+
+class ThresholdSearch(_Strict):
+    """The searched bounds of one stat.
+
+    ``min_range``/``max_range`` are where the lower/upper bound is searched, in the ``scale``'s
+    unit. Defaults: the whole range (0-100 for percentiles, the observed min-max of the stat for
+    values) for a single bound; with ``bounds: both``, the lower half for ``min`` and the upper
+    half for ``max``, so that no trial draws a lower bound above its upper bound.
+    """
+
+    op: str = Field(..., description="the OP's Data-Juicer name")
+    stat: str | None = Field(None, description="stat key of the OP; default: its split stat")
+    bounds: Bound = "both"
+    scale: Scale = "percentile"
+    min_range: tuple[float, float] | None = None
+    max_range: tuple[float, float] | None = None
+    optional: bool = Field(False, description="also search whether the OP's condition is used at all")
+
+    @model_validator(mode="after")
+    def _check(self) -> ThresholdSearch:
+        from mlsandbox.ops import op_class
+
+        cls = op_class(self.op)  # ValueError naming the known OPs
+        if self.stat is not None and self.stat not in cls.stat_keys:
+            raise ValueError(f"{self.op} has no stat {self.stat!r}; its stats: {', '.join(cls.stat_keys)}")
+        if self.bounds == "min" and self.max_range is not None:
+            raise ValueError(f"{self.op}: max_range is set but bounds is 'min'")
+        if self.bounds == "max" and self.min_range is not None:
+            raise ValueError(f"{self.op}: min_range is set but bounds is 'max'")
+        _check_range("min_range", self.min_range, self.scale)
+        _check_range("max_range", self.max_range, self.scale)
+        return self
+
+    @property
+    def stat_key(self) -> str:
+        from mlsandbox.ops import op_class
+
+        return self.stat or op_class(self.op).split_stat()
+
+
+class WarmStart(_Strict):
+    """Recipes enqueued as the study's first trials."""
+
+    workflow: bool = Field(True, description="the best recipe of the latest finished workflow run")
+    ksigma: bool = Field(True, description="the k-sigma recipe (refine.ksigma) of the searched stats")
+
+
+class SearchSpec(_Strict):
+    """An Optuna search over recipes: thresholds, OP use and the duplication rate.
+
+    The proxy model, seeds and benchmarks are the spec's own and stay fixed across trials, so
+    trials differ only in their data and are comparable; ``budget`` also fixes the number of
+    samples a model sees.
+    """
+
+    ops: list[ThresholdSearch] | None = Field(
+        None, description="searched stats; default: the split stat of every numeric OP of the spec"
+    )
+    bounds: Bound = Field("both", description="bounds searched for the default ops")
+    scale: Scale = Field("percentile", description="scale of the default ops' bounds")
+    optional: bool = Field(False, description="whether the default ops may be left out")
+    repeat: tuple[int, int] = Field((1, 1), description="range of the repeat (duplication) rate")
+    budget: int | None = Field(
+        None, ge=1, description="samples seen per training (pool size x repeat), fixed; default: the pool as selected"
+    )
+    n_trials: int = Field(20, ge=1, le=100_000)
+    sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2"] = "tpe"
+    seed: int = Field(0, description="sampler seed (offset per worker and on resume)")
+    pruner: Literal["median", "percentile", "hyperband", "none"] = "median"
+    objectives: list[Literal["delta", "size"]] = Field(
+        default_factory=lambda: ["delta"], min_length=1,
+        description="'delta' (maximize the delta over random), or [delta, size] (also maximize the pool size)",
+    )
+    min_pool_size: int = Field(50, ge=1, description="smaller pools are pruned without training")
+    warm_start: WarmStart = Field(default_factory=WarmStart)
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _one_or_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("objectives")
+    @classmethod
+    def _delta_first(cls, v: list[str]) -> list[str]:
+        if v[0] != "delta" or len(set(v)) != len(v):
+            raise ValueError(f"objectives must be 'delta' or [delta, size], got {v}")
+        return v
+
+    @field_validator("repeat")
+    @classmethod
+    def _repeat_range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= v[0] <= v[1]:
+            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high, got {list(v)}")
+        return v
+
+    @field_validator("ops")
+    @classmethod
+    def _unique_stats(cls, v: list[ThresholdSearch] | None) -> list[ThresholdSearch] | None:
+        if v is not None:
+            keys = [t.stat_key for t in v]
+            if len(set(keys)) != len(keys) or not keys:
+                raise ValueError(f"search.ops must name each stat once and at least one, got {keys}")
+        return v
+
+    @model_validator(mode="after")
+    def _sampler_fits(self) -> SearchSpec:
+        if self.sampler == "cmaes" and self.multi_objective:
+            raise ValueError("sampler 'cmaes' is single-objective; use 'nsga2', 'tpe', 'gp' or 'random' for [delta, size]")
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One searched bound: an Optuna float parameter ``name`` over ``[low, high]``."""
+
+    name: str
+    stat: str
+    side: Literal["min", "max"]
+    scale: Scale
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class StatSpace:
+    """The searched bounds of one stat, its OP and whether it may be left out."""
+
+    op: str
+    params: dict[str, Any]
+    stat: str
+    dims: tuple[Dimension, ...]
+    optional: bool
+
+    @property
+    def use_param(self) -> str:
+        return f"{self.stat}.use"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The resolved, fixed dimensions of a search; built once per study by :func:`build_space`."""
+
+    stats: tuple[StatSpace, ...]
+    repeat: tuple[int, int]
+    budget: int | None
+    seed: int  # subsampling seed of every recipe (the spec's pools.seed)
+
+    def param_names(self) -> list[str]:
+        names = [d.name for s in self.stats for d in s.dims]
+        names += [s.use_param for s in self.stats if s.optional]
+        return names + ([REPEAT] if self.repeat[0] < self.repeat[1] else [])
+
+
+def build_space(search: SearchSpec, stats: StatsTable, seed: int = 42) -> SearchSpace:
+    """Resolve the search spec against the stats table: which stats, and each bound's range."""
+    from mlsandbox.config import SpecError
+
+    entries = search.ops if search.ops is not None else _default_ops(search, stats)
+    numeric = set(stats.numeric_keys())
+    spaces = []
+    for entry in entries:
+        key = entry.stat_key
+        try:
+            op = stats.op(entry.op)
+        except KeyError as err:
+            raise SpecError(f"search.ops: {err.args[0]}") from None
+        if key not in numeric:
+            raise SpecError(f"search.ops: {entry.op}.{key} is not a numeric stat; only numeric stats have thresholds")
+        spaces.append(StatSpace(entry.op, op.params.model_dump(mode="json", exclude_defaults=True), key,
+                                _dimensions(entry, stats.stat(key).astype(float)), entry.optional))
+    return SearchSpace(tuple(spaces), search.repeat, search.budget, seed)
+
+
+def _default_ops(search: SearchSpec, stats: StatsTable) -> list[ThresholdSearch]:
+    from mlsandbox.config import SpecError
+
+    numeric = set(stats.numeric_keys())
+    entries = [ThresholdSearch(op=op.name, bounds=search.bounds, scale=search.scale, optional=search.optional)
+               for op in stats.ops if op.split_stat() in numeric]
+    if not entries:
+        raise SpecError("search: no OP of the spec has a numeric split stat to put thresholds on")
+    return entries
+
+
+def _dimensions(entry: ThresholdSearch, values: np.ndarray) -> tuple[Dimension, ...]:
+    from mlsandbox.config import SpecError
+
+    lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
+    if lo == hi:
+        raise SpecError(f"search: {entry.op}.{entry.stat_key} has one value ({lo:g}) in the data; nothing to search")
+    mid = (lo + hi) / 2
+    both = entry.bounds == "both"
+    suffix = "_pct" if entry.scale == "percentile" else ""
+    dims = []
+    if entry.bounds in ("min", "both"):
+        low, high = entry.min_range or (lo, mid if both else hi)
+        dims.append(Dimension(f"{entry.stat_key}.min{suffix}", entry.stat_key, "min", entry.scale, low, high))
+    if entry.bounds in ("max", "both"):
+        low, high = entry.max_range or (mid if both else lo, hi)
+        dims.append(Dimension(f"{entry.stat_key}.max{suffix}", entry.stat_key, "max", entry.scale, low, high))
+    return tuple(dims)
+
+
+def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """One point of the space, drawn with the trial's sampler."""
+    params: dict[str, Any] = {}
+    for s in space.stats:
+        for d in s.dims:
+            params[d.name] = trial.suggest_float(d.name, d.low, d.high)
+        if s.optional:
+            params[s.use_param] = trial.suggest_categorical(s.use_param, [True, False])
+    if space.repeat[0] < space.repeat[1]:
+        params[REPEAT] = trial.suggest_int(REPEAT, *space.repeat)
+    return params
+
+
+def suggest_recipe(trial: optuna.Trial, space: SearchSpace, stats: StatsTable) -> Recipe:
+    """The trial's recipe: suggested bounds, percentiles turned into stat values of ``stats``."""
+    return recipe_from_params(space, suggest_params(trial, space), stats, name=f"trial-{trial.number}")
+
+
+def recipe_from_params(space: SearchSpace, params: Mapping[str, Any], stats: StatsTable, name: str) -> Recipe:
+    """The recipe a point of the space stands for (an unused optional OP gets no condition)."""
+    from mlsandbox.recipes import Condition, Recipe
+
+    conditions = []
+    for s in space.stats:
+        if s.optional and not params[s.use_param]:
+            continue
+        bounds: dict[str, float] = {}
+        values = stats.stat(s.stat).astype(float)
+        for d in s.dims:
+            v = float(params[d.name])
+            bounds[d.side] = float(np.percentile(values, v)) if d.scale == "percentile" else v
+        conditions.append(Condition(op=s.op, stat=s.stat, params=s.params, **bounds))
+    repeat = int(params.get(REPEAT, space.repeat[0]))
+    sample_size = None if space.budget is None else max(1, space.budget // repeat)
+    source = ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())
+    return Recipe(name=name, conditions=conditions, repeat=repeat, sample_size=sample_size, seed=space.seed,
+                  source=f"search {source}")
+
+
+def params_from_recipe(space: SearchSpace, recipe: Recipe, stats: StatsTable) -> dict[str, Any]:
+    """The point of the space nearest to ``recipe`` (warm start).
+
+    A bound the recipe leaves open becomes the end of the dimension that cuts least; values and
+    percentiles are clipped into the dimension's range. Conditions on stats outside the space
+    are dropped. An optional stat without a condition is left out.
+    """
+    by_stat: dict[str, list[Any]] = {}
+    for c in recipe.conditions:
+        if c.stat is not None and c.values is None:
+            by_stat.setdefault(c.stat, []).append(c)
+    params: dict[str, Any] = {}
+    for s in space.stats:
+        conds = by_stat.get(s.stat, [])
+        if s.optional:
+            params[s.use_param] = bool(conds)
+        values = np.sort(stats.stat(s.stat).astype(float))
+        for d in s.dims:
+            found = [getattr(c, d.side) for c in conds if getattr(c, d.side) is not None]
+            if not found:
+                params[d.name] = d.low if d.side == "min" else d.high
+                continue
+            bound = max(found) if d.side == "min" else min(found)
+            point = _percentile_of(values, bound, d.side) if d.scale == "percentile" else bound
+            params[d.name] = float(np.clip(point, d.low, d.high))
+    if space.repeat[0] < space.repeat[1]:
+        params[REPEAT] = int(np.clip(recipe.repeat, *space.repeat))
+    return params
+
+
+def _percentile_of(sorted_values: np.ndarray, value: float, side: str) -> float:
+    """The percentile whose ``np.percentile`` bound keeps the same samples as ``value`` does.
+
+    Inverse of linear interpolation on sorted values; on tied values a lower bound takes the
+    first of the ties and an upper bound the last, nudged inward of float round-off, so the
+    bound still keeps every tied sample.
+    """
+    n = len(sorted_values)
+    s = sorted_values
+    if side == "min":
+        i = int(np.searchsorted(s, value, "left"))  # first position with a value >= bound
+        if i == 0:
+            return 0.0
+        if i == n:
+            return 100.0
+        pos = i if s[i] == value else i - 1 + (value - s[i - 1]) / (s[i] - s[i - 1])
+        return max(0.0, 100.0 * pos / (n - 1) - 1e-9)
+    i = int(np.searchsorted(s, value, "right")) - 1  # last position with a value <= bound
+    if i < 0:
+        return 0.0
+    if i == n - 1:
+        return 100.0
+    pos = i if s[i] == value else i + (value - s[i]) / (s[i + 1] - s[i])
+    return min(100.0, 100.0 * pos / (n - 1) + 1e-9)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def describe_space(space: SearchSpace) -> list[dict[str, Any]]:
+    """One row per parameter: name, kind and range (for logs and the report)."""
+    rows: list[dict[str, Any]] = []
+    for s in space.stats:
+        rows += [{"param": d.name, "op": s.op, "kind": f"{d.side} ({d.scale})", "low": d.low, "high": d.high}
+                 for d in s.dims]
+        if s.optional:
+            rows.append({"param": s.use_param, "op": s.op, "kind": "use OP", "low": False, "high": True})
+    if space.repeat[0] < space.repeat[1]:
+        rows.append({"param": REPEAT, "op": "", "kind": "duplication", "low": space.repeat[0], "high": space.repeat[1]})
+    return rows
+
+
+def objective_names(search: SearchSpec) -> list[str]:
+    """Names of the study's objectives, in order (``delta_pct``, then ``pool_size``)."""
+    return ["delta_pct" if o == "delta" else "pool_size" for o in search.objectives]

@@ -1,0 +1,211 @@
+"""Recipe search with Optuna on a small corpus and the n-gram proxy (a fraction of a second per cell)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from mlsandbox import tracking
+from mlsandbox.config import SpecError, parse_spec
+from mlsandbox.search_space import SearchSpec, build_space, params_from_recipe, recipe_from_params, suggest_recipe
+from mlsandbox.workflows import search as search_mod
+from mlsandbox.workflows.prepare import prepare
+from mlsandbox.workflows.search import STUDY, TRIAL, open_storage, run_search
+
+from conftest import spec_dict, write_jsonl
+
+SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
+
+
+@pytest.fixture
+def raw(small_corpus: Path, tmp_path: Path) -> dict:
+    bench = write_jsonl(tmp_path / "bench.jsonl",
+                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
+    return spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                     model={"type": "ngram", "order": 2}, benchmarks=[{"name": "clean", "path": str(bench)}])
+
+
+def _spec(raw: dict, **search: object):
+    return parse_spec({**raw, "search": {**SMALL, **search}})
+
+
+def _storage(tmp_path: Path) -> str:
+    return str(tmp_path / "study.journal")
+
+
+def _trial_runs(study: str) -> list[mlflow.entities.Run]:
+    return mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"tags.`{STUDY}` = '{study}' and tags.`{tracking.KIND}` = 'trial'")
+
+
+# --- the search space ------------------------------------------------------------------------
+
+
+def test_the_search_spec_rejects_bad_settings_with_the_key_named() -> None:
+    with pytest.raises(ValueError, match="objectives"):
+        SearchSpec(objectives=["size"])
+    with pytest.raises(ValueError, match="percentiles"):
+        SearchSpec(ops=[{"op": "text_length_filter", "min_range": [-5, 50]}])
+    with pytest.raises(ValueError, match="extra"):
+        SearchSpec(n_trails=3)
+    with pytest.raises(ValueError, match="cmaes"):
+        SearchSpec(sampler="cmaes", objectives=["delta", "size"])
+    assert SearchSpec(objectives="delta").objectives == ["delta"]
+
+
+def test_sampled_recipes_stay_within_the_space(raw) -> None:
+    spec = _spec(raw, scale="value", repeat=[1, 3], optional=True)
+    stats = prepare(spec, progress=False).stats
+    space = build_space(spec.search, stats)
+    assert {s.stat for s in space.stats} == {"text_len", "alnum_ratio"}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1), direction="maximize")
+    for _ in range(30):
+        trial = study.ask()
+        recipe = suggest_recipe(trial, space, stats)
+        for s in space.stats:
+            for d in s.dims:
+                assert d.low <= trial.params[d.name] <= d.high
+            values = stats.stat(s.stat)
+            for c in (c for c in recipe.conditions if c.stat == s.stat):
+                assert values.min() <= c.min <= c.max <= values.max()  # default halves keep min below max
+        assert 1 <= recipe.repeat <= 3
+        study.tell(trial, 0.0)
+
+
+def test_percentile_bounds_are_the_stats_percentiles(raw) -> None:
+    spec = _spec(raw, ops=[{"op": "text_length_filter", "bounds": "both", "min_range": [10, 40], "max_range": [60, 90]}])
+    stats = prepare(spec, progress=False).stats
+    space = build_space(spec.search, stats)
+    recipe = recipe_from_params(space, {"text_len.min_pct": 25.0, "text_len.max_pct": 75.0}, stats, "r")
+    (cond,) = recipe.conditions
+    values = stats.stat("text_len").astype(float)
+    assert cond.min == pytest.approx(np.percentile(values, 25)) and cond.max == pytest.approx(np.percentile(values, 75))
+    back = params_from_recipe(space, recipe, stats)  # warm start: the same samples, as percentiles
+    assert recipe_from_params(space, back, stats, "r").select(stats).digest == recipe.select(stats).digest
+
+
+# --- trials ----------------------------------------------------------------------------------
+
+
+def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, tmp_path) -> None:
+    result = run_search(_spec(raw), "s1", _storage(tmp_path), progress=False)
+    complete = [t for t in optuna.load_study(study_name="s1", storage=open_storage(_storage(tmp_path), _spec(raw))[0]).trials
+                if t.state == TrialState.COMPLETE]
+    assert complete, result.trials
+    client = mlflow.MlflowClient()
+    for t in complete:
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert t.value == run.data.metrics["delta_pct"]
+        assert run.data.tags[TRIAL] == str(t.number) and run.data.tags[STUDY] == "s1"
+        assert run.data.tags["mlflow.parentRunId"] == result.run_id
+        assert run.data.params["recipe_digest"]
+        assert any(i.dataset.digest == run.data.tags[tracking.POOL_DIGEST] for i in run.inputs.dataset_inputs)
+    artifacts = {a.path for a in client.list_artifacts(result.run_id, "search")}
+    assert {"search/report.md", "search/trials.csv", "search/best_recipe.yaml",
+            "search/best_recipe.data_juicer.yaml", "search/history.png"} <= artifacts
+    assert result.best_recipe is not None and result.best.value == max(t.value for t in complete)
+
+
+def test_too_small_pools_are_pruned_with_the_reason(raw, tracking_uri, tmp_path) -> None:
+    result = run_search(_spec(raw, min_pool_size=1000, n_trials=2), "small", _storage(tmp_path), progress=False)
+    assert list(result.trials["state"]) == ["PRUNED", "PRUNED"]
+    assert all("below search.min_pool_size=1000" in r for r in result.trials["reason"])
+    assert result.best is None and "No trial completed" in result.report
+
+
+def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_uri, tmp_path) -> None:
+    script = tmp_path / "crash.py"
+    script.write_text("import sys\nprint('out of memory, giving up')\nsys.exit(1)\n")
+    spec = parse_spec({**raw, "model": {"type": "command", "command": [sys.executable, str(script)]},
+                       "search": {**SMALL, "n_trials": 2}})
+    result = run_search(spec, "crash", _storage(tmp_path), progress=False)
+    assert list(result.trials["state"]) == ["FAIL", "FAIL"]
+    assert all("every cell failed" in r for r in result.trials["reason"])
+    statuses = {r.info.status for r in _trial_runs("crash")}
+    assert statuses == {"FAILED"}
+
+
+def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path) -> None:
+    spec = _spec(raw, n_trials=2, warm_start={"workflow": True, "ksigma": True})
+    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "min": 40.0, "max": 300.0}]}
+    experiment_id = mlflow.set_experiment(spec.name).experiment_id
+    with mlflow.start_run(experiment_id=experiment_id, tags={tracking.ENTRY_POINT: "workflow"}):
+        mlflow.log_text(yaml.safe_dump(best), "refine/best_recipe.yaml")
+    result = run_search(spec, "warm", _storage(tmp_path), progress=False)
+    stats = prepare(spec, progress=False).stats
+    space = build_space(spec.search, stats)
+    rows = result.trials.set_index("trial")
+    assert rows.loc[0, "warm_start"] == "workflow: top-1" and rows.loc[1, "warm_start"].startswith("ksigma")
+    expected = params_from_recipe(space, parse_recipe_dict(best), stats)
+    assert rows.loc[0, "text_len.min_pct"] == pytest.approx(expected["text_len.min_pct"])
+    assert rows.loc[0, "text_len.max_pct"] == pytest.approx(expected["text_len.max_pct"])
+    assert rows.loc[0, "alnum_ratio.min_pct"] == 0.0 and rows.loc[0, "alnum_ratio.max_pct"] == 100.0
+
+
+def parse_recipe_dict(raw: dict):
+    from mlsandbox.recipes import parse_recipe
+
+    return parse_recipe(raw)
+
+
+def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, tracking_uri, tmp_path, monkeypatch) -> None:
+    spec = _spec(raw, n_trials=4)
+    storage = _storage(tmp_path)
+    calls = {"n": 0}
+    real = search_mod.compare_pools
+
+    def interrupted_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search_mod, "compare_pools", interrupted_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(spec, "resume", storage, progress=False)
+    monkeypatch.setattr(search_mod, "compare_pools", real)
+    # A worker killed mid-trial leaves a RUNNING trial behind, with the pid of a process now gone.
+    study = optuna.load_study(study_name="resume", storage=open_storage(storage, spec)[0])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = study.ask()
+    orphan.set_user_attr("host", search_mod.socket.gethostname())
+    orphan.set_user_attr("pid", dead.pid)
+
+    result = run_search(spec, "resume", storage, progress=False)
+    states = dict(zip(result.trials["trial"], result.trials["state"]))
+    assert states[1] == "FAIL" and states[orphan.number] == "FAIL"  # interrupted and orphaned: not counted
+    assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == 4
+    numbers = [int(r.data.tags[TRIAL]) for r in _trial_runs("resume") if r.info.status != "FAILED"]
+    assert len(numbers) == len(set(numbers)) == 4  # no trial ran twice
+    again = run_search(spec, "resume", storage, progress=False)
+    assert again.ran == 0 and again.run_id == result.run_id
+
+
+def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> None:
+    result = run_search(_spec(raw, objectives=["delta", "size"], sampler="nsga2", n_trials=5), "pareto",
+                        _storage(tmp_path), progress=False)
+    done = result.trials[result.trials["state"] == "COMPLETE"]
+    assert result.pareto and "pool_size" in result.trials
+    front = {t.number for t in result.pareto}
+    for t in result.pareto:
+        dominated = ((done["delta_pct"] >= t.values[0]) & (done["pool_size"] >= t.values[1])
+                     & ((done["delta_pct"] > t.values[0]) | (done["pool_size"] > t.values[1])))
+        assert not dominated.any()
+    for _, row in done[~done["trial"].isin(front)].iterrows():
+        assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
+    assert "Pareto front" in result.report
+
+
+def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -> None:
+    run_search(_spec(raw, n_trials=1), "fixed", _storage(tmp_path), progress=False)
+    with pytest.raises(SpecError, match="objective"):
+        run_search(_spec(raw, objectives=["delta", "size"], n_trials=1), "fixed", _storage(tmp_path), progress=False)
