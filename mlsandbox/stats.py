@@ -132,7 +132,7 @@ def _compute(
             bar.update(len(batch))
     else:
         # spawn: workers must not inherit a parent's threads (torch, tokenizers) or locks.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
             for out in pool.map(_compute_batch, [specs] * n_batches, _batches(texts, batch_size)):
                 results.append(out)
                 bar.update(len(next(iter(out.values()))))
@@ -141,6 +141,12 @@ def _compute(
 
 
 _WORKER_OPS: dict[str, Op] = {}
+
+
+def _single_threaded() -> None:
+    """One BLAS/torch thread per worker: N workers on N cores, never N x N threads."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
 
 
 def _compute_batch(specs: list[tuple[str, dict[str, Any]]], texts: list[str]) -> dict[str, np.ndarray]:

@@ -6,14 +6,13 @@
 
 The store needs a finished `mlsandbox workflow` run and a `mlsandbox pool` run in the experiment.
 Run ids are looked up with the tracking URI unless given (`--workflow-run`, `--pool-run`).
-Writes docs/img/mlflow-ui-{runs,filter,chart,compare,dataset,artifacts}.png.
+Writes docs/img/mlflow-ui-{runs,filter,chart,dataset,artifacts}.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WIDTH, HEIGHT = 1500, 900
+WIDTH, HEIGHT = 1700, 900
 MAX_BYTES = 300_000
 
 
@@ -141,7 +140,7 @@ NAME_WIDTH = {
 
 def take(ui: UI, wf: str, pool: str, only: set[str] | None) -> None:
     page = ui.page
-    want = lambda name: only is None or name in only  # noqa: E731
+    want = lambda name: only is None or name in only
 
     if want("runs"):  # the workflow run expanded into its cells
         ui.runs_page(asc=True, selectedColumns=COLUMNS, runsExpanded={wf: True}, columnWidths=NAME_WIDTH)
@@ -168,10 +167,7 @@ def take(ui: UI, wf: str, pool: str, only: set[str] | None) -> None:
         page.goto(f"{ui.url}/#/experiments/{ui.eid}/runs/{pool}")
         page.get_by_text("About this run", exact=True).first.wait_for(timeout=30_000)
         ui.settle()
-        ui.shot("run", clip=ui.main_area())
-        page.get_by_text(re.compile(r"\([0-9a-f]{16}\)$")).first.click()
-        ui.settle()
-        ui.shot("dataset", clip={"x": 0, "y": 0, "width": WIDTH, "height": HEIGHT})
+        ui.shot("dataset", clip=ui.main_area())
 
     if want("artifacts"):  # the workflow run's ranking figure
         page.goto(f"{ui.url}/#/experiments/{ui.eid}/runs/{wf}/artifacts/probe/ranking.png")

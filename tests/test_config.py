@@ -90,3 +90,9 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize("spec_file", sorted((Path(__file__).parents[1] / "projects").glob("*/sandbox.yaml")),
+                         ids=lambda p: p.parent.name)
+def test_every_shipped_project_spec_is_valid(spec_file: Path) -> None:
+    assert load_spec(spec_file).name == spec_file.parent.name

@@ -52,7 +52,13 @@ class BenchmarkSet:
     """The loaded benchmark sets of a project, with one digest over their contents."""
 
     benchmarks: tuple[Benchmark, ...]
-    digest: str
+    digests: dict[str, str]  # benchmark name -> content digest
+
+    @property
+    def digest(self) -> str:
+        """One digest over every set's name and content."""
+        payload = json.dumps(sorted(self.digests.items()))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
     def names(self) -> list[str]:
@@ -89,12 +95,7 @@ def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> Be
         for s in chosen
     ]
     loaded = tuple(load_benchmark(s) for s in resolved)
-    h = hashlib.sha256()
-    for bench in loaded:
-        h.update(bench.name.encode() + b"\0")
-        for text in bench.texts:
-            h.update(hashlib.sha256(text.encode()).digest())
-    return BenchmarkSet(loaded, h.hexdigest()[:16])
+    return BenchmarkSet(loaded, {b.name: tracking.texts_digest(b.texts) for b in loaded})
 
 
 def cell_key(pool: Pool, seed: int, model_digest: str, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
@@ -151,12 +152,14 @@ def _train_and_evaluate(
     pool_file = materialize(pool, dataset, prepared.pools_dir)
     tracking.log_pool_input(pool, dataset, stats, pool_file, context="training")
     for bench in benchmarks.benchmarks:
-        tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name))
+        tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name),
+                                     benchmarks.digests[bench.name])
     tracking.log_batch(run_id, params={
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
         **{f"model.{k}": v for k, v in spec.model.model_dump(mode="json").items()},
-        **{k: v for k, v in pool.meta.items() if k in ("op", "split", "stat", "stat_min", "stat_max", "repeat")},
+        "split": pool.meta.get("split", "recipe"),
+        **{k: v for k, v in pool.meta.items() if k in ("op", "stat", "stat_min", "stat_max", "repeat", "recipe")},
     })
     texts = dataset.table["text"].take(pool.training_order(seed)).to_pylist()
     with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:

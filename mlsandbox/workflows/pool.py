@@ -84,13 +84,13 @@ def _log_pool(prepared: Prepared, pool: Pool) -> LoggedPool:
     spec, stats = prepared.spec, prepared.stats
     file = materialize(pool, prepared.dataset, prepared.pools_dir)
     with tracking.child_run(pool.name, tracking.pool_tags(pool)) as run:
-        meta = {k: v for k, v in pool.meta.items() if k not in ("split", "op")}
+        ranges = {k: pool.meta[k] for k in ("stat", "stat_min", "stat_max") if k in pool.meta}
         means = {f"mean.{k}": float(np.mean(stats.stat(k)[pool.rows])) for k in stats.numeric_keys()}
         tracking.log_batch(
             run.info.run_id,
-            params={"op": pool.meta.get("op", ""), "split": pool.meta.get("split", ""), "size": pool.size,
-                    "pool_digest": pool.digest, "seed": spec.pools.seed, **meta},
-            metrics={"size": pool.size, **({"stat_mean": meta["stat_mean"]} if "stat_mean" in meta else {}),
+            params={"pool": pool.name, "op": pool.meta.get("op", ""), "split": pool.meta.get("split", ""),
+                    "size": pool.size, "pool_digest": pool.digest, "seed": spec.pools.seed, **ranges},
+            metrics={"size": pool.size, **({"stat_mean": pool.meta["stat_mean"]} if "stat_mean" in pool.meta else {}),
                      **means},
         )
         tracking.log_pool_input(pool, prepared.dataset, stats, file, context="pool")

@@ -119,7 +119,8 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
                 tracking.TAG + "model_run": model_run_id}
         with tracking.parent_run("evaluate", experiment_id, tags) as run:
             for bench in benchmarks.benchmarks:
-                tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name))
+                tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name),
+                                             benchmarks.digests[bench.name])
             metrics = evaluator_for(spec.evaluator).evaluate(model_dir, benchmarks.benchmarks, model)
             flat = {f"{k}.{b}": v for b, m in metrics.items() for k, v in m.items()}
             tracking.log_batch(run.info.run_id, params={"model_run": model_run_id, "model_type": model.type},
