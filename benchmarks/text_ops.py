@@ -1,4 +1,5 @@
-"""Throughput of the text OPs, single process, next to Data-Juicer 1.6.1's reference figures.
+"""Throughput of the text OPs (one process, and the stats engine with 1 and 2 workers), next to
+Data-Juicer 1.6.1's reference figures.
 
     python benchmarks/text_ops.py [--docs 20000] [--scale 200000] [--batch-size 1000]
 
@@ -152,6 +153,28 @@ def report(texts: list[str], label: str, batch_size: int) -> None:
         f"eight together vs Data-Juicer fused: x{fused['cpu_docs_per_s'] / DATA_JUICER_FUSED[0]:.1f}"
         f" by docs/s, x{fused['cpu_mb_per_s'] / DATA_JUICER_FUSED[1]:.1f} by MB/s"
     )
+    for workers in (1, 2):
+        seconds = time_stats_engine(texts, workers, batch_size)
+        print(f"stats engine, all nine, {workers} worker process(es), wall: {len(texts) / seconds:,.0f} docs/s, "
+              f"{megabytes / seconds:.2f} MB/s ({seconds:.1f} s)")
+
+
+def time_stats_engine(texts: list[str], workers: int, batch_size: int) -> float:
+    """Wall seconds of ``compute_stats`` (no cache) over the texts with all nine OPs."""
+    import tempfile
+
+    import pyarrow as pa
+
+    from mlsandbox.data import Dataset
+    from mlsandbox.stats import compute_stats
+
+    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
+    dataset = Dataset(table=table, digest=f"bench-{len(texts)}", source="benchmark", name="benchmark")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        compute_stats(dataset, [create_op(n) for n in OPS], Path(tmp), workers=workers,
+                      batch_size=batch_size, progress=False)
+        return time.perf_counter() - start
 
 
 def main() -> None:

@@ -103,9 +103,9 @@ def throughput(spec: TinyLMSpec, pool: list[str], corpus_texts: list[str], diges
           f"{model.info['steps']} steps, {model.info['epochs']:.2f} epochs of the pool")
     print(f"tokenizer (once per dataset, {len(corpus_texts)} docs): {tok_s:.1f} s")
     print(f"train: {tokens} tokens in {train_wall:.1f} s wall = {tokens / train_wall:,.0f} tok/s "
-          f"({tokens / train_cpu * spec.threads:,.0f} tok/s per {spec.threads} CPU-s)")
+          f"({tokens / train_cpu:,.0f} tok per CPU-second)")
     print(f"eval:  {eval_tokens} tokens in {eval_wall:.1f} s wall = {eval_tokens / eval_wall:,.0f} tok/s "
-          f"({eval_tokens / eval_cpu * spec.threads:,.0f} tok/s per {spec.threads} CPU-s)")
+          f"({eval_tokens / eval_cpu:,.0f} tok per CPU-second)")
     print(f"cell (train + {len(benchmarks)} benchmarks): {train_wall + eval_wall:.1f} s; "
           f"scores {', '.join(f'{k} {v:.4f}' for k, v in scores.items())}")
 

@@ -46,18 +46,20 @@ class TinyLMSpec(_Spec):
     n_head: int = Field(4, ge=1, le=64)
     seq_len: int = Field(128, ge=8, le=8192)
     batch_size: int = Field(16, ge=1, le=4096)
-    max_tokens: int | None = Field(600_000, gt=0, description="training tokens per cell")
+    max_tokens: int | None = Field(400_000, gt=0, description="training tokens per cell")
     max_steps: int | None = Field(None, gt=0)
-    learning_rate: float = Field(3e-3, gt=0, le=1)
+    learning_rate: float = Field(2e-3, gt=0, le=1)
     warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine floor as a fraction of lr")
+    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
     weight_decay: float = Field(0.1, ge=0, le=1)
     grad_clip: float = Field(1.0, gt=0)
     dropout: float = Field(0.0, ge=0, lt=1)
+    ema: float = Field(0.0, ge=0, lt=1, description="decay of an exponential moving average of the "
+                       "weights, used as the trained model; 0 = off")
     shuffle: bool = Field(True, description="shuffle packed blocks per epoch with the seed")
-    # One thread by default: torch's OpenMP threads busy-wait, so two threads sharing two cores
-    # with any other process run 10x slower than one; raise it on a dedicated machine.
-    threads: int = Field(1, ge=1, le=256)
+    # Cells run one at a time, so by default one cell uses every core. torch's OpenMP threads
+    # busy-wait: on cores shared with other busy processes set 1, or they run 10x slower.
+    threads: int = Field(0, ge=0, le=256, description="torch threads; 0 = one per available core")
     eval_every: int = Field(0, ge=0, description="steps between reported scores; 0 = never")
     eval_batch_size: int = Field(16, ge=1, le=4096)
 
@@ -119,7 +121,7 @@ class HFLoraSpec(_Spec):
     warmup: float = Field(0.05, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0, le=1)
     grad_clip: float = Field(1.0, gt=0)
-    threads: int = Field(1, ge=1, le=256)
+    threads: int = Field(0, ge=0, le=256, description="torch threads; 0 = one per available core")
     eval_every: int = Field(0, ge=0)
     eval_batch_size: int = Field(8, ge=1, le=1024)
 

@@ -41,13 +41,15 @@ _TOKENIZER_FORMAT = "bytebpe-v1"
 
 @contextmanager
 def torch_runtime(threads: int, deterministic: bool = True) -> Iterator[None]:
-    """Set torch's thread count and determinism for a block, restoring the caller's settings."""
+    """Set torch's thread count (0: one per available core) and determinism for a block, restoring
+    the caller's settings."""
     import torch
 
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(threads)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(threads or cores)
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     try:
         yield
@@ -299,6 +301,7 @@ class LoopSettings:
     grad_clip: float
     shuffle: bool = True
     eval_every: int = 0
+    ema: float = 0.0
 
 
 def _batches(blocks: torch.Tensor, size: int, shuffle: bool, gen: torch.Generator) -> Iterator[torch.Tensor]:
@@ -345,6 +348,8 @@ def train_loop(
         optimizer, lambda s: lr_factor(s, steps, settings.warmup, settings.min_lr_ratio)
     )
     batches = _batches(blocks, settings.batch_size, settings.shuffle, torch.Generator().manual_seed(seed))
+    # Averaged weights smooth out the last steps' noise: which batches came last depends on the seed.
+    averaged = [p.detach().clone() for p in params] if settings.ema else None
     ema_loss = float("nan")
     model.train()
     for step in range(1, steps + 1):
@@ -358,6 +363,10 @@ def train_loop(
         torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
         optimizer.step()
         scheduler.step()
+        if averaged is not None:
+            with torch.no_grad():
+                for avg, p in zip(averaged, params):
+                    avg.lerp_(p, 1 - settings.ema)
         value = float(loss.detach())
         ema_loss = value if step == 1 else 0.9 * ema_loss + 0.1 * value
         due = settings.eval_every and step % settings.eval_every == 0 and step < steps
@@ -366,6 +375,10 @@ def train_loop(
             model.train()
             if report(step, score):
                 raise TrainingPruned(step, score)
+    if averaged is not None:
+        with torch.no_grad():
+            for avg, p in zip(averaged, params):
+                p.copy_(avg)
     model.eval()
     return ema_loss
 
@@ -406,6 +419,7 @@ class TinyLMTrainer(Trainer):
             grad_clip=spec.grad_clip,
             shuffle=spec.shuffle,
             eval_every=spec.eval_every,
+            ema=spec.ema,
         )
         with torch_runtime(spec.threads):
             torch.manual_seed(job.seed)
