@@ -410,6 +410,23 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     return path
 
 
+def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recipe", **kwargs: Any) -> list[Path]:
+    """Our YAML and, where Data-Juicer can express the recipe, its ``process:`` config.
+
+    A recipe Data-Juicer cannot express (say, a maximum language score) gets a
+    ``<stem>.data_juicer.txt`` saying why instead, so that a workflow never fails at its last step.
+    """
+    directory = Path(directory)
+    written = [save_recipe(recipe, directory / f"{stem}.yaml")]
+    try:
+        written.append(save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
+    except RecipeError as err:
+        note = directory / f"{stem}.data_juicer.txt"
+        note.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
+        written.append(note)
+    return written
+
+
 def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = None) -> tuple[Recipe, list[str]]:
     """A recipe from a Data-Juicer config, and notes on what was not imported.
 

@@ -421,3 +421,14 @@ def test_percentile_bounds(stats) -> None:
         percentile_recipe(stats, 90, 10)
     with pytest.raises(RecipeError, match=r"upper must be in \[0, 100\]"):
         percentile_recipe(stats, None, 101)
+
+
+def test_export_writes_a_note_when_data_juicer_cannot_express_the_recipe(tmp_path: Path) -> None:
+    from mlsandbox.recipes import export_recipe
+
+    recipe = Recipe(name="r", conditions=[Condition(op="language_id_score_filter", stat="lang_score", max=0.9)])
+    written = export_recipe(recipe, tmp_path)
+    assert [p.name for p in written] == ["best_recipe.yaml", "best_recipe.data_juicer.txt"]
+    assert "no maximum" in (tmp_path / "best_recipe.data_juicer.txt").read_text()
+    ok = Recipe(name="ok", conditions=[Condition(op="text_length_filter", min=10)])
+    assert [p.name for p in export_recipe(ok, tmp_path / "ok")] == ["best_recipe.yaml", "best_recipe.data_juicer.yaml"]

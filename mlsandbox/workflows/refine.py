@@ -20,7 +20,7 @@ import pandas as pd
 
 from mlsandbox import figures, tracking
 from mlsandbox.pools import Pool, make_pool
-from mlsandbox.recipes import Condition, Recipe, ksigma_recipe, percentile_recipe, save_data_juicer, save_recipe
+from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.cells import BenchmarkSet
 from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
@@ -234,8 +234,7 @@ def _log(result: RefineResult, run_id: str) -> None:
             figures.duplication_curves(dup.rename(columns={"multiple": "r"}), out / "duplication.png",
                                        title="Duplication: repeat the top pool vs fill from lower levels")
         if result.best is not None:
-            save_recipe(result.best.recipe, out / "best_recipe.yaml")
-            save_data_juicer(result.best.recipe, out / "best_recipe.data_juicer.yaml")
+            export_recipe(result.best.recipe, out)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.pool.name})
         client.log_artifacts(run_id, str(out), "refine")

@@ -105,7 +105,8 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
         delta = data.metrics.get("best_recipe_delta_pct", float("nan"))
         name = data.params.get("best_recipe", "")
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size."
-        dj = _read_text(root / "refine" / "best_recipe.data_juicer.yaml") or ""
+        dj = (_read_text(root / "refine" / "best_recipe.data_juicer.yaml")
+              or _read_text(root / "refine" / "best_recipe.data_juicer.txt") or "")
         report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
                    f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>"
                    f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>")

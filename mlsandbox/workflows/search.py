@@ -39,14 +39,7 @@ from mlsandbox import figures, tracking
 from mlsandbox.config import ExperimentSpec, SpecError
 from mlsandbox.delta import summarize_deltas
 from mlsandbox.pools import Pool, PoolError, materialize
-from mlsandbox.recipes import (
-    Recipe,
-    ksigma_recipe,
-    load_recipe,
-    parse_recipe,
-    save_data_juicer,
-    save_recipe,
-)
+from mlsandbox.recipes import Recipe, export_recipe, ksigma_recipe, load_recipe, parse_recipe
 from mlsandbox.search_space import (
     SearchSpace,
     SearchSpec,
@@ -577,9 +570,7 @@ def _log_results(
         if importances:
             figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
         if best_recipe is not None:
-            save_recipe(best_recipe, out / "best_recipe.yaml")
-            save_data_juicer(best_recipe, out / "best_recipe.data_juicer.yaml",
-                             text_key=ctx.prepared.spec.dataset.text_field)
+            export_recipe(best_recipe, out, text_key=ctx.prepared.spec.dataset.text_field)
         report = search_report(ctx, frame, best, pareto, importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
         client.log_artifacts(run_id, str(out), ARTIFACTS)
