@@ -172,6 +172,22 @@ def pool_tags(pool: Pool, kind: str = "pool") -> dict[str, str]:
     return tags
 
 
+def download_artifacts(run_id: str, artifact_path: str | None, dst: Path) -> Path:
+    """A run's artifacts (or one path of them) in ``dst``, without MLflow's per-file progress bar."""
+    previous = os.environ.get(_PROGRESS_BAR)
+    os.environ[_PROGRESS_BAR] = "false"
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=str(dst)))
+    finally:
+        if previous is None:
+            os.environ.pop(_PROGRESS_BAR, None)
+        else:
+            os.environ[_PROGRESS_BAR] = previous
+
+
+_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
 def run_url(run: mlflow.ActiveRun) -> str:
     """Where to look: the UI address for a server, the store for a local database."""
     uri = mlflow.get_tracking_uri()

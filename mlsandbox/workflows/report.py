@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
+
+from mlsandbox import tracking
 
 FIGURES = [
     ("probe/ranking.png", "Single-OP pools against the random pool"),
@@ -59,31 +58,14 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``; return both paths."""
     run = mlflow.get_run(run_id)
-    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
-        root = Path(mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
         out_dir.mkdir(parents=True, exist_ok=True)
         md, page = out_dir / "report.md", out_dir / "report.html"
         md.write_text(report.markdown(), encoding="utf-8")
         page.write_text(report.html(), encoding="utf-8")
     return page, md
-
-
-@contextmanager
-def _quiet_downloads() -> Iterator[None]:
-    """MLflow draws a progress bar per artifact download; a report downloads a few small files."""
-    previous = os.environ.get(_PROGRESS)
-    os.environ[_PROGRESS] = "false"
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop(_PROGRESS, None)
-        else:
-            os.environ[_PROGRESS] = previous
-
-
-_PROGRESS = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 def log_report(run_id: str) -> None:

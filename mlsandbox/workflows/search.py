@@ -265,8 +265,7 @@ def latest_workflow_recipe(experiment_id: str | None) -> Recipe | None:
     for run in runs:
         with tempfile.TemporaryDirectory() as tmp:
             try:
-                path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id,
-                                                           artifact_path="refine/best_recipe.yaml", dst_path=tmp)
+                path = tracking.download_artifacts(run.info.run_id, "refine/best_recipe.yaml", Path(tmp))
             except (MlflowException, OSError) as err:  # no best recipe in that run: try the previous one
                 log.debug("run %s has no refine/best_recipe.yaml: %s", run.info.run_id, err)
                 continue

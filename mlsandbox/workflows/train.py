@@ -113,7 +113,7 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     experiment_id = tracking.use_experiment(spec.name)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = Path(mlflow.artifacts.download_artifacts(run_id=model_run_id, artifact_path=MODEL_ARTIFACT, dst_path=tmp))
+        model_dir = tracking.download_artifacts(model_run_id, MODEL_ARTIFACT, Path(tmp))
         model = load_model(model_dir)
         tags = {tracking.KIND: "evaluation", tracking.ENTRY_POINT: "evaluate", tracking.PROJECT: spec.name,
                 tracking.TAG + "model_run": model_run_id}
