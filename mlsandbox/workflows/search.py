@@ -555,14 +555,18 @@ def _log_results(
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
     if best is not None:
         metrics["best_delta_pct"] = best.values[0]
+        metrics["best_trial"] = best.number
+    # Metrics and tags, not params: every worker of a study (and every resume) updates them,
+    # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
-                       params={"best_trial": best.number} if best is not None else None)
+                       tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
     client = mlflow.MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
-            client.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
+            # Written whole each time: log_table would append when another worker or a resume logs again.
+            frame.to_json(out / "trials.json", orient="split", index=False)
             history = frame.rename(columns={"delta_pct": "value"})[["trial", "value"]]
             if history["value"].notna().any():
                 figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")
