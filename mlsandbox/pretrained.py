@@ -62,7 +62,7 @@ def resolve_causal_lm(name_or_path: str | None, cache_dir: Path | None = None, g
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _require_gguf()
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf_path.name, dtype=torch.float32)
     # Without GGUF kernels the weights arrive dequantised as plain float tensors; dropping the
@@ -92,7 +92,7 @@ def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, g
     from transformers import AutoTokenizer
 
     _require_gguf()
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_path.name)
     _publish(target, tokenizer.save_pretrained)
     return str(target)
@@ -103,7 +103,7 @@ def load_causal_lm(name_or_path: str) -> tuple[object, object]:
     import torch
     from transformers import AutoModelForCausalLM
 
-    _quiet_transformers()
+    quiet_transformers()
     tokenizer = load_tokenizer(name_or_path)
     try:
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
@@ -117,7 +117,7 @@ def load_tokenizer(name_or_path: str) -> object:
     """A (fast where available) tokenizer from a resolved name or directory."""
     from transformers import AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as exc:
@@ -168,7 +168,7 @@ def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
     )
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Progress bars and per-call length warnings would flood logs of batched runs."""
     from transformers.utils import logging
 

@@ -16,17 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from mlsandbox.model_specs import HFLoraSpec
-from mlsandbox.pretrained import ModelUnavailableError, resolve_causal_lm
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingError, TrainingJob, utf8_bytes
 from mlsandbox.models.tiny_lm import (
     LoopSettings,
     pack_blocks,
-    quiet_transformers,
     split_windows,
     sum_nll_bits,
     torch_runtime,
     train_loop,
 )
+from mlsandbox.pretrained import ModelUnavailableError, quiet_transformers, resolve_causal_lm
+
 
 def _require_peft() -> Any:
     try:

@@ -30,6 +30,7 @@ from mlsandbox.models.base import (
     score_from_bpb,
     utf8_bytes,
 )
+from mlsandbox.pretrained import quiet_transformers
 
 if TYPE_CHECKING:
     import torch
@@ -56,13 +57,6 @@ def torch_runtime(threads: int, deterministic: bool = True) -> Iterator[None]:
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
-
-
-def quiet_transformers() -> None:
-    """Silence transformers' progress bars, which would flood training logs."""
-    from transformers.utils import logging
-
-    logging.disable_progress_bar()
 
 
 # --- tokenizer ------------------------------------------------------------------------------
