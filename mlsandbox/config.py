@@ -27,11 +27,19 @@ class _Strict(BaseModel):
 
 
 class DatasetSpec(_Strict):
-    """Where the samples come from and which field holds the text."""
+    """Where the samples come from and which fields hold the text (caption) and the image."""
 
-    path: str = Field(BUILTIN_DATASET, description="file, folder, glob, HF dataset name, or builtin:demo")
-    format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf"] = "auto"
+    path: str = Field(
+        BUILTIN_DATASET,
+        description="file, folder, glob, HF dataset name, builtin:demo, or builtin:<file under mlsandbox/resources>",
+    )
+    format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf", "images"] = Field(
+        "auto", description="'images': a folder of image files, each with a caption in <name>.txt beside it"
+    )
     text_field: str = Field("text", min_length=1)
+    image_field: str | None = Field(
+        None, description="column with each sample's image: a path (relative to the data file) or the image bytes"
+    )
     id_field: str | None = Field(None, description="column with unique sample ids (default: 'id' if present)")
     split: str = Field("train", description="split of a Hugging Face dataset")
     on_error: Literal["raise", "skip"] = Field("raise", description="malformed rows: fail, or skip and count")
@@ -163,6 +171,19 @@ class ExperimentSpec(_Strict):
                         "list each OP once"
                     )
                 seen[key] = op.name
+        return self
+
+    @model_validator(mode="after")
+    def _images_for_image_ops(self) -> ExperimentSpec:
+        from mlsandbox.ops import op_class
+
+        has_images = self.dataset.image_field is not None or self.dataset.format == "images"
+        image_ops = [op.name for op in self.ops if op_class(op.name).needs_images()]
+        if image_ops and not has_images:
+            raise ValueError(
+                f"OPs {', '.join(image_ops)} read images, but the dataset has none: "
+                "set dataset.image_field (or dataset.format: images)"
+            )
         return self
 
     def resolve(self, path: str) -> Path:

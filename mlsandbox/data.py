@@ -2,7 +2,12 @@
 
 Supported: JSONL (optionally gzipped), JSON (a list of objects), Parquet and CSV files, given
 as a file, a folder or a glob; Hugging Face ``datasets`` (a saved dataset folder or a dataset
-name) with the ``hf`` extra; and the bundled demo corpus as ``builtin:demo``.
+name) with the ``hf`` extra; a folder of images with ``<name>.txt`` captions; the bundled demo
+corpus as ``builtin:demo`` and any other bundled file as ``builtin:<path under resources/>``.
+
+Image-text datasets name an ``image_field``: an image path (relative to the data file), the image
+bytes, or a Hugging Face ``Image`` value. The table then has an ``image`` column of encoded bytes
+right after ``text``; every image is checked to open when the dataset loads.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import glob as globlib
 import gzip
 import hashlib
+import io
 import json
 import logging
 import os
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 
 ID = "id"
 TEXT = "text"
+IMAGE = "image"
+BUILTIN_PREFIX = "builtin:"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")
 _SUFFIXES = {
     ".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".ndjson": "jsonl", ".json": "json", ".json.gz": "json",
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv",
@@ -39,7 +48,7 @@ class DataError(ValueError):
 
 @dataclass
 class Dataset:
-    """A loaded dataset: ``table`` has ``id`` and ``text`` columns first, then any metadata columns."""
+    """A loaded dataset: ``table`` has ``id`` and ``text`` (then ``image``) columns first, then metadata."""
 
     table: pa.Table
     digest: str
@@ -68,6 +77,15 @@ class Dataset:
     def texts(self) -> list[str]:
         return self.table[TEXT].to_pylist()
 
+    @property
+    def has_images(self) -> bool:
+        return IMAGE in self.table.column_names
+
+    @property
+    def images(self) -> list[bytes] | None:
+        """Each sample's encoded image, or None for a text-only dataset."""
+        return self.table[IMAGE].to_pylist() if self.has_images else None
+
 
 def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
     """Load the dataset a spec names; ``text`` and ``id`` columns are normalised."""
@@ -77,6 +95,8 @@ def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
         return load_files([DEMO_CORPUS], spec, name="demo-corpus", source=BUILTIN_DATASET)
     if spec.format == "hf":
         return _load_hf(spec, base_dir)
+    if spec.format == "images":
+        return _load_image_folder(spec, base_dir)
     files = resolve_files(spec.path, base_dir)
     return load_files(files, spec, name=Path(spec.path).stem.split(".")[0] or "dataset", source=spec.path)
 
@@ -88,9 +108,18 @@ def load_texts(path: str | Path, text_field: str = TEXT, limit: int | None = Non
     return texts[:limit] if limit else texts
 
 
+def builtin_path(path: str) -> Path | None:
+    """The bundled file a ``builtin:<relative path>`` names, or None for any other path."""
+    if not path.startswith(BUILTIN_PREFIX) or path == BUILTIN_DATASET:
+        return None
+    from mlsandbox.resources import RESOURCES_DIR
+
+    return RESOURCES_DIR / path.removeprefix(BUILTIN_PREFIX)
+
+
 def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
     """A file, every data file of a folder (sorted), or the files a glob matches (sorted)."""
-    p = Path(path).expanduser()
+    p = builtin_path(path) or Path(path).expanduser()
     if not p.is_absolute() and base_dir is not None:
         p = base_dir / p
     if p.is_file():
@@ -115,7 +144,11 @@ def load_files(
         if fmt is None:
             raise DataError(f"{f}: unknown file type; set dataset.format (jsonl, json, parquet, csv)")
         table, bad = _READERS[fmt](f, spec)
-        tables.append(_normalise(table, f, spec, len(files) > 1))
+        table = _normalise(table, f, spec, len(files) > 1)
+        if spec.image_field is not None:
+            table, bad_images = _load_images(table, f.parent, spec, str(f))
+            bad += bad_images
+        tables.append(table)
         skipped += bad
     if skipped:
         log.warning("skipped %d malformed rows (dataset.on_error=skip)", skipped)
@@ -130,12 +163,14 @@ def load_files(
 
 
 def table_digest(table: pa.Table) -> str:
-    """sha256 over every row's id and text: equal content gives an equal digest."""
+    """sha256 over every row's id, text and image bytes: equal content gives an equal digest."""
     h = hashlib.sha256()
-    for col in (ID, TEXT):
+    for col in (ID, TEXT, IMAGE):
+        if col not in table.column_names:
+            continue
         for chunk in table[col].chunks:
             for value in chunk.to_pylist():
-                encoded = value.encode("utf-8")
+                encoded = value if isinstance(value, bytes) else value.encode("utf-8")
                 h.update(len(encoded).to_bytes(8, "little"))
                 h.update(encoded)
     return h.hexdigest()[:16]
@@ -269,11 +304,104 @@ def _normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool)
         else:
             lines = range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
-    drop = {spec.text_field, id_field, "__line", ID, TEXT}
+    image = {}
+    if spec.image_field is not None:
+        if spec.image_field not in table.column_names:
+            raise DataError(
+                f"{path}: no image field {spec.image_field!r} (columns: {', '.join(table.column_names)}); "
+                "set dataset.image_field"
+            )
+        image = {IMAGE: table[spec.image_field]}
+    drop = {spec.text_field, id_field, spec.image_field, "__line", ID, TEXT, IMAGE}
     rest = [c for c in table.column_names if c not in drop]
     return pa.table(
-        {ID: ids, TEXT: pc.cast(text, pa.string()), **{c: table[c] for c in rest}}
+        {ID: ids, TEXT: pc.cast(text, pa.string()), **image, **{c: table[c] for c in rest}}
     )
+
+
+def _load_images(table: pa.Table, base: Path, spec: DatasetSpec, source: str) -> tuple[pa.Table, int]:
+    """Replace the raw image column (paths, bytes or HF ``Image`` values) with checked image bytes."""
+    images, keep = [], []
+    for i, (sample_id, raw) in enumerate(zip(table[ID].to_pylist(), table[IMAGE].to_pylist())):
+        try:
+            images.append(_image_bytes(raw, base))
+            keep.append(i)
+        except DataError as err:
+            _bad_row(spec, f"{source}: sample {sample_id!r}: {err}")
+    skipped = table.num_rows - len(keep)
+    if skipped:
+        table = table.take(pa.array(keep, pa.int64()))
+    column = table.column_names.index(IMAGE)
+    return table.set_column(column, IMAGE, pa.array(images, pa.binary())), skipped
+
+
+def _image_bytes(raw: object, base: Path) -> bytes:
+    """The encoded image a raw value stands for, after checking that it opens as an image."""
+    if isinstance(raw, dict):  # a Hugging Face ``Image`` value: {"bytes": ..., "path": ...}
+        raw = raw.get("bytes") or raw.get("path")
+    if isinstance(raw, str):
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else base / path
+        try:
+            raw = path.read_bytes()
+        except OSError as err:
+            raise DataError(f"cannot read image file {path}: {err.strerror or err}") from None
+    if not isinstance(raw, bytes) or not raw:
+        raise DataError(f"no image (got {type(raw).__name__}); expected a path or image bytes")
+    check_image(raw)
+    return raw
+
+
+def check_image(data: bytes) -> None:
+    """Raise :class:`DataError` unless ``data`` is a complete, readable image."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except UnidentifiedImageError:
+        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DataError(f"unreadable or truncated image: {err}") from None
+
+
+def _load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
+    """A folder of images, each captioned by the ``<name>.txt`` file beside it; ids are relative paths."""
+    folder = builtin_path(spec.path) or Path(spec.path).expanduser()
+    if not folder.is_absolute() and base_dir is not None:
+        folder = base_dir / folder
+    if not folder.is_dir():
+        raise DataError(f"{spec.path}: dataset.format 'images' needs a folder of images (looked in {folder})")
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    ids, texts, images, skipped = [], [], [], 0
+    for f in files:
+        sample_id = str(f.relative_to(folder).with_suffix(""))
+        try:
+            caption = _caption_of(f)
+            image = _image_bytes(str(f), folder)
+        except DataError as err:
+            skipped += _bad_row(spec, f"{f}: {err}")
+            continue
+        ids.append(sample_id)
+        texts.append(caption)
+        images.append(image)
+    if not ids:
+        raise DataError(f"{folder}: the dataset is empty (no readable captioned images)")
+    table = pa.table({ID: ids, TEXT: texts, IMAGE: pa.array(images, pa.binary())})
+    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=folder.name,
+                   skipped=skipped, files=[folder])
+
+
+def _caption_of(image_file: Path) -> str:
+    caption_file = image_file.with_suffix(".txt")
+    try:
+        return caption_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise DataError(f"no caption file {caption_file.name} beside the image") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"caption file {caption_file.name} is not UTF-8 ({err.reason})") from None
 
 
 def _row_number(table: pa.Table, index: int) -> str:
@@ -308,11 +436,14 @@ def _load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
         loaded = loaded[spec.split]
     table = loaded.data.table if hasattr(loaded.data, "table") else loaded.with_format("arrow")[:]
     table = _normalise(table, Path(spec.path), spec, many_files=False)
+    skipped = 0
+    if spec.image_field is not None:
+        table, skipped = _load_images(table, local if local.is_dir() else Path.cwd(), spec, spec.path)
     if table.num_rows == 0:
         raise DataError(f"{spec.path}: the dataset is empty (no rows)")
     _check_unique_ids(table, spec.path)
     return Dataset(table=table, digest=table_digest(table), source=spec.path, name=Path(spec.path).name,
-                   files=[local] if local.is_dir() else [])
+                   skipped=skipped, files=[local] if local.is_dir() else [])
 
 
 _READERS = {"jsonl": _read_jsonl, "json": _read_json, "parquet": _read_parquet, "csv": _read_csv}

@@ -163,8 +163,13 @@ class BenchmarkSpec(_Spec):
     """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    path: str | None = Field(None, description="dataset file; None = bundled bench_<name>")
+    path: str | None = Field(
+        None, description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>"
+    )
     text_field: str = Field("text", min_length=1)
+    image_field: str | None = Field(
+        None, description="image-text benchmarks: the column with each caption's image (path or bytes)"
+    )
     max_docs: int | None = Field(500, gt=0)
 
 

@@ -8,6 +8,7 @@ once, by :func:`materialize`, when a trainer needs them.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlsandbox.config import PoolSpec
-from mlsandbox.data import Dataset
+from mlsandbox.data import IMAGE, Dataset
 from mlsandbox.stats import StatsTable
 
 RANDOM = "random"
@@ -154,7 +155,11 @@ def filter_pool(
 
 
 def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
-    """Write the pool's rows once, as JSONL (repeats expanded, dataset order); reuse if present."""
+    """Write the pool's rows once, as JSONL (repeats expanded, dataset order); reuse if present.
+
+    Images go to ``images/<sha256>.<format>`` beside the pool files (shared by all pools) and the
+    ``image`` field holds that path relative to the pool file, so the file loads back as a dataset.
+    """
     path = pools_dir / f"{pool.digest}.jsonl"
     if path.exists():
         return path
@@ -164,6 +169,23 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
     with tmp.open("w", encoding="utf-8") as f:
         for batch in rows.to_batches(10_000):
             for record in batch.to_pylist():
+                if IMAGE in record:
+                    record[IMAGE] = _image_file(record[IMAGE], pools_dir).relative_to(pools_dir).as_posix()
                 f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, path)
+    return path
+
+
+def _image_file(data: bytes, pools_dir: Path) -> Path:
+    """The content-addressed file holding an encoded image, written once (atomically)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        suffix = (image.format or "bin").lower()
+    path = pools_dir / "images" / f"{hashlib.sha256(data).hexdigest()}.{suffix}"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
     return path

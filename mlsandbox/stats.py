@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 import mlsandbox
-from mlsandbox.data import ID, Dataset
-from mlsandbox.ops import Op, TextBatch, create_op
+from mlsandbox.data import ID, IMAGE, TEXT, Dataset
+from mlsandbox.ops import ImageBatch, Op, TextBatch, create_op
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,9 @@ def compute_stats(
             pending.append(op)
         else:
             columns.update(cached)
+    needs_images = [op.name for op in pending if op.needs_images()]
+    if needs_images and not dataset.has_images:
+        raise ValueError(f"OPs {', '.join(needs_images)} read images, but dataset {dataset.name!r} has none")
     if pending:
         log.info("computing %s over %d samples", ", ".join(o.name for o in pending), len(dataset))
         fresh = _compute(dataset, pending, workers, batch_size, progress)
@@ -112,28 +115,36 @@ def resolve_workers(workers: int) -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _batches(texts: pa.ChunkedArray, batch_size: int) -> Iterator[list[str]]:
-    for start in range(0, len(texts), batch_size):
-        yield texts.slice(start, batch_size).to_pylist()
+Columns = dict[str, list[Any]]
+
+
+def _batches(table: pa.Table, batch_size: int, with_images: bool) -> Iterator[Columns]:
+    """Slices of the columns the OPs read: texts, plus ids and images when an OP needs images."""
+    names = [TEXT, ID, IMAGE] if with_images else [TEXT]
+    for start in range(0, table.num_rows, batch_size):
+        part = table.slice(start, batch_size)
+        yield {name: part[name].to_pylist() for name in names}
 
 
 def _compute(
     dataset: Dataset, ops: Sequence[Op], workers: int, batch_size: int, progress: bool
 ) -> dict[str, np.ndarray]:
     specs = [(op.name, op.params.model_dump()) for op in ops]
-    texts = dataset.table["text"]
-    n_batches = -(-len(texts) // batch_size)
-    bar = tqdm(total=len(texts), desc="stats", unit="doc", disable=not progress, leave=False)
+    n_rows = len(dataset)
+    n_batches = -(-n_rows // batch_size)
+    batches = _batches(dataset.table, batch_size, with_images=any(op.needs_images() for op in ops))
+    unit = "sample" if dataset.has_images else "doc"
+    bar = tqdm(total=n_rows, desc="stats", unit=unit, disable=not progress, leave=False)
     results: list[dict[str, np.ndarray]] = []
     workers = min(resolve_workers(workers), n_batches)
     if workers <= 1:
-        for batch in _batches(texts, batch_size):
+        for batch in batches:
             results.append(_compute_batch(specs, batch))
-            bar.update(len(batch))
+            bar.update(len(batch[TEXT]))
     else:
         # spawn: workers must not inherit a parent's threads (torch, tokenizers) or locks.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
-            for out in pool.map(_compute_batch, [specs] * n_batches, _batches(texts, batch_size)):
+            for out in pool.map(_compute_batch, [specs] * n_batches, batches):
                 results.append(out)
                 bar.update(len(next(iter(out.values()))))
     bar.close()
@@ -149,9 +160,10 @@ def _single_threaded() -> None:
         os.environ[var] = "1"
 
 
-def _compute_batch(specs: list[tuple[str, dict[str, Any]]], texts: list[str]) -> dict[str, np.ndarray]:
+def _compute_batch(specs: list[tuple[str, dict[str, Any]]], columns: Columns) -> dict[str, np.ndarray]:
     """One batch through every pending OP; OPs are built once per process (models load lazily)."""
-    batch = TextBatch(texts)
+    texts = columns[TEXT]
+    batch = ImageBatch(texts, columns[IMAGE], columns[ID]) if IMAGE in columns else TextBatch(texts)
     out: dict[str, np.ndarray] = {}
     for name, params in specs:
         key = json.dumps([name, params], sort_keys=True)

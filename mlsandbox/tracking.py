@@ -118,11 +118,13 @@ def log_source_input(dataset: Dataset, stats: StatsTable) -> None:
     _log_frame(frame, source, dataset.name, dataset.digest, "source")
 
 
-def texts_digest(texts: list[str]) -> str:
-    """Content digest of a list of texts (order matters)."""
+def texts_digest(texts: list[str], images: list[bytes] | None = None) -> str:
+    """Content digest of a list of texts, and of their images if given (order matters)."""
     h = hashlib.sha256()
     for text in texts:
         h.update(hashlib.sha256(text.encode("utf-8")).digest())
+    for image in images or ():
+        h.update(hashlib.sha256(image).digest())
     return h.hexdigest()[:16]
 
 

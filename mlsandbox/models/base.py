@@ -54,11 +54,13 @@ class TrainingPruned(Exception):
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A loaded benchmark set: its name, texts, and the file it came from (if any)."""
+    """A loaded benchmark set: its name, texts, the file it came from (if any), and for
+    image-text benchmarks each text's image (encoded bytes), the text being its caption."""
 
     name: str
     texts: list[str]
     path: Path | None = None
+    images: list[bytes] | None = None
 
 
 ReportCallback = Callable[[int, float], bool]
@@ -73,7 +75,9 @@ class TrainingJob:
     ``source_digest`` describe the whole source dataset, so a tokenizer is trained once per
     dataset (cached under ``cache_dir``) and shared by all its pools. ``report(step, score)``
     receives intermediate scores (higher is better, computed on ``eval_texts`` when given,
-    else on the training stream) and returns True to prune the run.
+    else on the training stream) and returns True to prune the run. For image-text pools,
+    ``images`` holds each text's image (encoded bytes, aligned with ``texts``) and the texts
+    are its captions; text-only trainers ignore it.
     """
 
     texts: list[str]
@@ -86,6 +90,7 @@ class TrainingJob:
     report: ReportCallback | None = None
     eval_texts: list[str] | None = None
     benchmarks: Sequence[Benchmark] = ()
+    images: list[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -94,6 +99,8 @@ class TrainingJob:
             self.pool_file = Path(self.pool_file)
         if not self.texts and self.pool_file is None:
             raise ValueError("a training job needs `texts` or a `pool_file`")
+        if self.images is not None and len(self.images) != len(self.texts):
+            raise ValueError(f"a training job needs one image per text ({len(self.images)} vs {len(self.texts)})")
 
 
 def utf8_bytes(texts: Sequence[str]) -> int:
@@ -128,6 +135,11 @@ class TrainedModel(ABC):
     @abstractmethod
     def bits_per_byte(self, texts: Sequence[str]) -> float:
         """Total negative log-likelihood of ``texts`` in bits over their total UTF-8 bytes."""
+
+    def benchmark_metrics(self, benchmark: Benchmark) -> dict[str, float]:
+        """Metrics on one benchmark: ``bpb`` and ``score = 1 / bpb``; models may add more."""
+        bpb = self.bits_per_byte(benchmark.texts)
+        return {"bpb": bpb, "score": score_from_bpb(bpb)}
 
     @abstractmethod
     def _save_payload(self, directory: Path) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
+from mlsandbox.config import DatasetSpec
+from mlsandbox.data import DataError, builtin_path, load_files, resolve_files
 from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.models.base import (
     Benchmark,
@@ -24,7 +26,6 @@ from mlsandbox.models.base import (
     TrainingError,
     load_model,
     read_manifest,
-    score_from_bpb,
 )
 from mlsandbox.models.command import (
     parse_metrics,
@@ -76,7 +77,9 @@ def _iter_records(path: Path) -> Iterator[dict]:
 
 def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
     """Read a benchmark's texts (first ``max_docs`` non-empty ones, in file order)."""
-    path = Path(spec.path) if spec.path else bundled_text_dir() / f"bench_{spec.name}.jsonl.gz"
+    path = _benchmark_path(spec)
+    if spec.image_field is not None:
+        return _load_image_benchmark(spec, path)
     if not path.exists():
         hint = "" if spec.path else f"; bundled: {[b.name for b in bundled_benchmarks()]}"
         raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
@@ -96,6 +99,24 @@ def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
     return Benchmark(spec.name, texts, path)
 
 
+def _benchmark_path(spec: BenchmarkSpec) -> Path:
+    if not spec.path:
+        return bundled_text_dir() / f"bench_{spec.name}.jsonl.gz"
+    return builtin_path(spec.path) or Path(spec.path)
+
+
+def _load_image_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
+    """Captions and images of an image-text benchmark, read like a dataset (paths relative to the file)."""
+    try:
+        files = resolve_files(str(path), None)
+        dataset = load_files(files, DatasetSpec(path=str(path), text_field=spec.text_field,
+                                                image_field=spec.image_field))
+    except DataError as err:
+        raise EvaluationError(f"benchmark {spec.name!r}: {err}") from None
+    table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
+    return Benchmark(spec.name, table["text"].to_pylist(), path, table["image"].to_pylist())
+
+
 class Evaluator(ABC):
     """Scores a saved model directory on benchmark sets."""
 
@@ -110,7 +131,10 @@ class Evaluator(ABC):
 
 
 class PerplexityEvaluator(Evaluator):
-    """Bits-per-byte of the model on each benchmark; ``score = 1 / bpb``."""
+    """Bits-per-byte of the model on each benchmark; ``score = 1 / bpb``.
+
+    Image-text models score captions given their images and may add metrics (retrieval accuracy).
+    """
 
     def evaluate(
         self,
@@ -119,11 +143,7 @@ class PerplexityEvaluator(Evaluator):
         model: TrainedModel | None = None,
     ) -> BenchmarkMetrics:
         model = model if model is not None else load_model(model_dir)
-        results: BenchmarkMetrics = {}
-        for bench in benchmarks:
-            bpb = model.bits_per_byte(bench.texts)
-            results[bench.name] = {"bpb": bpb, "score": score_from_bpb(bpb)}
-        return results
+        return {bench.name: model.benchmark_metrics(bench) for bench in benchmarks}
 
 
 class CommandEvaluator(Evaluator):

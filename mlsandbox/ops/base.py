@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,7 +33,8 @@ class Op(ABC):
     """
 
     name: ClassVar[str]
-    modality: ClassVar[str] = "text"
+    #: What the OP reads: ``text``, ``image`` or ``image-text`` (the last two need an :class:`ImageBatch`).
+    modality: ClassVar[Literal["text", "image", "image-text"]] = "text"
     stat_keys: ClassVar[tuple[str, ...]]
     primary_stat: ClassVar[str] = ""
     Params: ClassVar[type[OpParams]] = OpParams
@@ -49,6 +50,10 @@ class Op(ABC):
         return (inspect.getdoc(cls) or "").splitlines()[0] if cls.__doc__ else ""
 
     @classmethod
+    def needs_images(cls) -> bool:
+        return cls.modality != "text"
+
+    @classmethod
     def split_stat(cls) -> str:
         """The numeric stat that single-OP pools are split on."""
         return cls.primary_stat or cls.stat_keys[0]
@@ -59,7 +64,10 @@ class Op(ABC):
 
     @abstractmethod
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        """Return one array per stat key, each of ``len(batch)`` values (no NaN)."""
+        """Return one array per stat key, each of ``len(batch)`` values (no NaN).
+
+        OPs whose ``modality`` is not ``text`` receive an :class:`ImageBatch`.
+        """
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
@@ -106,4 +114,5 @@ def list_ops() -> list[type[Op]]:
 
 def _load_builtin_ops() -> None:
     # Importing the package registers every built-in OP (each module calls ``register``).
+    import mlsandbox.ops.image  # noqa: F401
     import mlsandbox.ops.text  # noqa: F401

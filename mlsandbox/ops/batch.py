@@ -1,18 +1,24 @@
 """A batch of samples handed to every OP, with derived views computed once and shared.
 
 Word-based OPs all need the same split of each text into words; computing it once per batch
-(instead of once per OP, per row) is most of the speed of running several OPs together.
+(instead of once per OP, per row) is most of the speed of running several OPs together. Image
+OPs likewise share one decode of each image (:class:`ImageBatch`).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlsandbox.data import DataError
+
 if TYPE_CHECKING:
+    from PIL import Image
+
     from mlsandbox.ops.text._words import RefinedWords, WordIds
 
 
@@ -92,3 +98,62 @@ class TextBatch:
         from mlsandbox.ops.text._words import word_ids
 
         return word_ids(self.lower_codepoints, self.lower_word_spans)
+
+
+class ImageBatch(TextBatch):
+    """Captions with their encoded images; each image is decoded at most once per batch.
+
+    Header-only views (``shapes``) never decode pixels; ``rgb`` decodes every image once and
+    all OPs that need pixels share it. A corrupt image raises :class:`DataError` naming the
+    sample id.
+    """
+
+    def __init__(self, texts: Sequence[str], images: Sequence[bytes], ids: Sequence[str] | None = None) -> None:
+        super().__init__(texts)
+        if len(images) != len(self.texts):
+            raise ValueError(f"an image batch needs one image per text ({len(images)} images, {len(self.texts)} texts)")
+        self.images: list[bytes] = list(images)
+        self.ids: list[str] = list(ids) if ids is not None else [str(i) for i in range(len(self.texts))]
+
+    @cached_property
+    def image_sizes(self) -> np.ndarray:
+        """Encoded size of each image in bytes."""
+        return np.fromiter((len(b) for b in self.images), dtype=np.int64, count=len(self.images))
+
+    @cached_property
+    def shapes(self) -> np.ndarray:
+        """``(n, 2)`` int array of (width, height), read from the image headers only."""
+        out = np.zeros((len(self.images), 2), dtype=np.int64)
+        for i in range(len(self.images)):
+            with self._open(i) as image:
+                out[i] = image.size
+        return out
+
+    @cached_property
+    def rgb(self) -> list[Image.Image]:
+        """Every image decoded once and converted to RGB (transparency composited on white)."""
+        return [self._decode(i) for i in range(len(self.images))]
+
+    def _open(self, i: int) -> Image.Image:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            return Image.open(io.BytesIO(self.images[i]))
+        except UnidentifiedImageError:
+            raise DataError(f"sample {self.ids[i]!r}: its image is not in a format Pillow reads") from None
+        except (OSError, ValueError) as err:
+            raise DataError(f"sample {self.ids[i]!r}: cannot read its image: {err}") from None
+
+    def _decode(self, i: int) -> Image.Image:
+        from PIL import Image
+
+        image = self._open(i)
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError) as err:
+            raise DataError(f"sample {self.ids[i]!r}: cannot decode its image (truncated or corrupt): {err}") from None
+        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(white, rgba).convert("RGB")
+        return image.convert("RGB")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["TEXT_DIR", "DEMO_CORPUS", "DEMO_BENCHMARKS", "DEMO_DEFECT_TYPES", "DEMO_PROVENANCE"]
+__all__ = ["RESOURCES_DIR", "TEXT_DIR", "DEMO_CORPUS", "DEMO_BENCHMARKS", "DEMO_DEFECT_TYPES", "DEMO_PROVENANCE"]
 
-TEXT_DIR: Path = Path(__file__).resolve().parent / "text"
+RESOURCES_DIR: Path = Path(__file__).resolve().parent
+TEXT_DIR: Path = RESOURCES_DIR / "text"
 
 DEMO_CORPUS: Path = TEXT_DIR / "corpus.jsonl.gz"
 DEMO_BENCHMARKS: dict[str, Path] = {

@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from mlsandbox import tracking
+from mlsandbox.data import IMAGE, TEXT
 from mlsandbox.delta import relative_delta
 from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.models import (
@@ -95,7 +96,7 @@ def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> Be
         for s in chosen
     ]
     loaded = tuple(load_benchmark(s) for s in resolved)
-    return BenchmarkSet(loaded, {b.name: tracking.texts_digest(b.texts) for b in loaded})
+    return BenchmarkSet(loaded, {b.name: tracking.texts_digest(b.texts, b.images) for b in loaded})
 
 
 def cell_key(pool: Pool, seed: int, model_digest: str, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
@@ -161,13 +162,15 @@ def _train_and_evaluate(
         "split": pool.meta.get("split", "recipe"),
         **{k: v for k, v in pool.meta.items() if k in ("op", "stat", "stat_min", "stat_max", "repeat", "recipe")},
     })
-    texts = dataset.table["text"].take(pool.training_order(seed)).to_pylist()
+    order = pool.training_order(seed)
+    texts = dataset.table[TEXT].take(order).to_pylist()
+    images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
         model_dir = Path(tmp) / MODEL_ARTIFACT
         job = TrainingJob(
             texts=texts, output_dir=Path(tmp) / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
-            cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks,
+            cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
         )
         try:
             t0 = time.perf_counter()

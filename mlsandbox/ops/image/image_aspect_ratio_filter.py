@@ -1,0 +1,26 @@
+"""image_aspect_ratio_filter: width over height of the image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.batch import ImageBatch
+
+
+@register
+class ImageAspectRatioFilter(Op):
+    """Width over height of the image.
+
+    ``aspect_ratios`` = ``width / height`` from the image header (no pixel decode).
+
+    Data-Juicer 1.6.1 defaults: keep ``0.333 <= aspect_ratios <= 3.0``.
+    """
+
+    name = "image_aspect_ratio_filter"
+    modality = "image"
+    stat_keys = ("aspect_ratios",)
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        width, height = batch.shapes[:, 0], batch.shapes[:, 1]
+        return {"aspect_ratios": width / np.maximum(height, 1)}

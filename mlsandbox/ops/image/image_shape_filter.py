@@ -1,0 +1,26 @@
+"""image_shape_filter: width and height of the image in pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.batch import ImageBatch
+
+
+@register
+class ImageShapeFilter(Op):
+    """Width and height of the image in pixels.
+
+    ``image_width``, ``image_height``: the size the image header declares (no pixel decode).
+    Pools split on ``image_width``; recipes may bound either.
+
+    Data-Juicer 1.6.1 defaults: keep any width and height (``min_width=1``, ``max_width=sys.maxsize``).
+    """
+
+    name = "image_shape_filter"
+    modality = "image"
+    stat_keys = ("image_width", "image_height")
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        return {"image_width": batch.shapes[:, 0].copy(), "image_height": batch.shapes[:, 1].copy()}

@@ -1,0 +1,25 @@
+"""image_size_filter: encoded size of the image in bytes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.batch import ImageBatch
+
+
+@register
+class ImageSizeFilter(Op):
+    """Encoded size of the image in bytes.
+
+    ``image_sizes`` = the length in bytes of the image file (or of the row's image bytes).
+
+    Data-Juicer 1.6.1 defaults: keep ``0 <= image_sizes <= 1 MB``.
+    """
+
+    name = "image_size_filter"
+    modality = "image"
+    stat_keys = ("image_sizes",)
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        return {"image_sizes": batch.image_sizes.copy()}
