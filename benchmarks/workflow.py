@@ -22,7 +22,7 @@ import mlflow
 
 from mlsandbox.config import load_spec
 from mlsandbox.workflows.prepare import prepare
-from mlsandbox.workflows.workflow import QUICK, run_workflow
+from mlsandbox.workflows.workflow import run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=str(ROOT / "projects" / "text-quality"))
-    parser.add_argument("--quick", action="store_true", help="the --quick profile (n-gram, one seed)")
+    parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {**(QUICK if args.quick else {}), "workspace": str(Path(tmp) / "ws")}
-        spec = load_spec(args.project, overrides)
+        spec = load_spec(args.project, {"workspace": str(Path(tmp) / "ws")}, quick=args.quick)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         t0 = time.perf_counter()

@@ -65,15 +65,15 @@ def handles_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _spec(project: Path, sets: list[str] | None, profile: dict[str, Any] | None = None):  # noqa: ANN202
-    """The project's spec with a profile's and then ``--set`` overrides applied."""
-    overrides = dict(profile or {})
+def _spec(project: Path, sets: list[str] | None, quick: bool = False):  # noqa: ANN202
+    """The project's spec with its ``--quick`` profile (if asked) and then ``--set`` overrides applied."""
+    overrides = {}
     for item in sets or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SpecError(f"--set expects key=value, got {item!r}")
         overrides[key.strip()] = value
-    return load_spec(project, overrides)
+    return load_spec(project, overrides, quick=quick)
 
 
 @app.callback()
@@ -190,9 +190,9 @@ Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first lo
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
                workers: int | None, quiet: bool) -> None:
-    from mlsandbox.workflows.workflow import QUICK, run_workflow
+    from mlsandbox.workflows.workflow import run_workflow
 
-    spec = _spec(project, sets, QUICK if quick else None)
+    spec = _spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=not quiet)
     typer.echo(result.probe.ranking.drop(columns=["pool"]).to_markdown(index=False, floatfmt=".4g"))
     if result.analysis is not None:
@@ -271,9 +271,8 @@ def search_command(
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
     from mlsandbox.workflows.search import run_search
-    from mlsandbox.workflows.workflow import QUICK
 
-    spec = _spec(project, sets, QUICK if quick else None)
+    spec = _spec(project, sets, quick)
     result = run_search(spec, study, storage, n_trials, worker=worker, workers=workers, progress=not quiet)
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))

@@ -16,6 +16,8 @@ from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyL
 from mlsandbox.search_space import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
+#: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
+QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
 
 
 class SpecError(ValueError):
@@ -154,6 +156,10 @@ class ExperimentSpec(_Strict):
     refine: RefineSpec = Field(default_factory=RefineSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
     workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
+    quick: dict[str, Any] = Field(
+        default_factory=lambda: dict(QUICK),
+        description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy, one seed",
+    )
 
     # Where the spec was read from: relative dataset paths resolve against it.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
@@ -196,11 +202,12 @@ class ExperimentSpec(_Strict):
         return Path(self.workspace).expanduser().resolve()
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentSpec:
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
     """Read a project's spec: a ``sandbox.yaml`` file, or a folder that holds one.
 
     ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as
-    the CLI's ``--set key=value`` does.
+    the CLI's ``--set key=value`` does; with ``quick``, the spec's ``quick`` profile is
+    applied first.
     """
     file = Path(path)
     if file.is_dir():
@@ -213,7 +220,10 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> Expe
         raise SpecError(f"{file}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
-    for key, value in (overrides or {}).items():
+    profile = (raw.get("quick") or QUICK) if quick else {}
+    if not isinstance(profile, dict):
+        raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
+    for key, value in {**profile, **(overrides or {})}.items():
         _set_dotted(raw, key, value)
     return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
 

@@ -365,6 +365,14 @@ def check_image(data: bytes) -> None:
         raise DataError(f"unreadable or truncated image: {err}") from None
 
 
+def image_suffix(data: bytes) -> str:
+    """The file suffix of an encoded image's format, e.g. ``.png``."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return f".{(image.format or 'bin').lower()}"
+
+
 def _load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
     """A folder of images, each captioned by the ``<name>.txt`` file beside it; ids are relative paths."""
     folder = builtin_path(spec.path) or Path(spec.path).expanduser()

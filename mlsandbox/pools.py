@@ -8,7 +8,6 @@ once, by :func:`materialize`, when a trainer needs them.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlsandbox.config import PoolSpec
-from mlsandbox.data import IMAGE, Dataset
+from mlsandbox.data import IMAGE, Dataset, image_suffix
 from mlsandbox.stats import StatsTable
 
 RANDOM = "random"
@@ -178,11 +177,7 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
 
 def _image_file(data: bytes, pools_dir: Path) -> Path:
     """The content-addressed file holding an encoded image, written once (atomically)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        suffix = (image.format or "bin").lower()
-    path = pools_dir / "images" / f"{hashlib.sha256(data).hexdigest()}.{suffix}"
+    path = pools_dir / "images" / f"{hashlib.sha256(data).hexdigest()}{image_suffix(data)}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")

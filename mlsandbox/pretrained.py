@@ -98,15 +98,15 @@ def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, g
     return str(target)
 
 
-def load_causal_lm(name_or_path: str) -> tuple[object, object]:
-    """``(model, tokenizer)`` from a resolved name or directory, float32, in eval mode."""
+def load_causal_lm(name_or_path: str, dtype: str = "float32") -> tuple[object, object]:
+    """``(model, tokenizer)`` from a resolved name or directory, in ``dtype``, in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
     tokenizer = load_tokenizer(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, exc)) from None
     model.eval()

@@ -18,12 +18,26 @@ def _error(raw: dict) -> str:
     return str(err.value)
 
 
-def test_the_default_project_loads() -> None:
-    spec = load_spec(Path(__file__).parents[1] / "projects" / "text-quality")
+def test_the_bundled_projects_load() -> None:
+    projects = Path(__file__).parents[1] / "projects"
+    spec = load_spec(projects / "text-quality")
     assert spec.name == "text-quality"
     assert spec.dataset.path == "builtin:demo"
-    assert len(spec.ops) == 9
+    assert len(spec.ops) == 13
     assert spec.pools.cut_points() == pytest.approx([1 / 3, 2 / 3])
+    fast = load_spec(projects / "text-quality-fast")
+    assert [op.name for op in fast.ops] == [op.name for op in spec.ops][:9]
+
+
+def test_the_quick_profile_is_the_specs_own_and_set_overrides_win(tmp_path: Path) -> None:
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    default = load_spec(tmp_path, quick=True)
+    assert default.model.type == "ngram" and default.seeds == [0]
+    raw = spec_dict(tmp_path / "x.jsonl", quick={"seeds": [3, 4], "model.type": "tiny-lm"})
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    assert load_spec(tmp_path).seeds != [3, 4]
+    own = load_spec(tmp_path, {"seeds": "[5]"}, quick=True)
+    assert own.model.type == "tiny-lm" and own.seeds == [5]
 
 
 def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> None:

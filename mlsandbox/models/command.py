@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.data import image_suffix
 from mlsandbox.model_specs import CommandSpec
 from mlsandbox.models.base import (
     Benchmark,
@@ -176,16 +177,28 @@ def read_metrics_file(path: Path, log_file: Path) -> tuple[BenchmarkMetrics, dic
 
 
 def write_benchmark_files(benchmarks: Sequence[Benchmark], directory: Path) -> dict[str, str]:
-    """Materialise benchmarks as JSONL (``text`` field) and return ``{name: path}``."""
+    """Materialise benchmarks as JSONL and return ``{name: path}``.
+
+    Each line has a ``text`` field; image-text benchmarks also an ``image`` field, the path of
+    the image file (written to ``<name>_images/``) relative to the JSONL file.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
     for bench in benchmarks:
         path = directory / f"{bench.name}.jsonl"
+        images = bench.images or [None] * len(bench.texts)
         with path.open("w", encoding="utf-8") as handle:
-            for text in bench.texts:
-                handle.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            for i, (text, image) in enumerate(zip(bench.texts, images)):
+                record = {"text": text}
+                if image is not None:
+                    image_path = Path(f"{bench.name}_images") / f"{i:06d}{image_suffix(image)}"
+                    (directory / image_path).parent.mkdir(exist_ok=True)
+                    (directory / image_path).write_bytes(image)
+                    record["image"] = image_path.as_posix()
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         paths[bench.name] = str(path.resolve())
     return paths
+
 
 
 def write_pool_file(texts: Sequence[str], path: Path) -> Path:

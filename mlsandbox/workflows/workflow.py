@@ -28,10 +28,6 @@ log = logging.getLogger(__name__)
 
 STEPS = ("probe", "analyze", "refine")
 
-# Overrides of the `--quick` profile: the n-gram proxy fits in seconds and has no seed noise.
-QUICK = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
-
-
 @dataclass
 class WorkflowResult:
     run_id: str

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -16,8 +16,9 @@ from mlsandbox.ops.base import Op, OpParams, register
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.pretrained import ModelUnavailableError, load_causal_lm, resolve_causal_lm
 
-#: Default truncation: a 135M-parameter model scores at best ~150 tokens/s on 2 CPU cores, so 32
-#: tokens per text keep the bundled corpus (12.8k documents) to about an hour, not a day.
+#: Default truncation. SmolLM2-135M scores the first 32 tokens of ~26 texts/s in bfloat16 on two
+#: CPU cores (14/s in float32), so the bundled corpus (12.8k texts) takes minutes, not hours;
+#: every extra token costs about as much as the first ones (64 tokens: 13 texts/s).
 DEFAULT_MAX_TOKENS = 32
 
 
@@ -31,7 +32,10 @@ class PerplexityFilter(Op):
     put in front as context, and ``perplexity`` = exp(−(1/n) Σ_i ln p(t_i | context, t_<i)),
     the exponentiated mean token negative log-likelihood. Without a BOS or EOS token t_1 is the
     context and is not scored. A text without scored tokens (the empty string) gets 0.0.
-    Computed in float32, in batches of ``batch_size`` right-padded sequences sorted by length.
+    The model runs in ``dtype`` (default bfloat16: twice as fast as float32 on CPUs with
+    bfloat16 instructions, and ranks texts the same: Spearman 0.999 against float32 on the
+    bundled corpus; softmax and sums are in float32), in batches of ``batch_size``
+    right-padded sequences sorted by length.
 
     KenLM (``kenlm_model`` = path to an ``.arpa`` or binary model; needs ``pip install kenlm``),
     Data-Juicer's definition exactly: words = the ``sentencepiece_model``'s pieces of the text
@@ -56,6 +60,7 @@ class PerplexityFilter(Op):
         gguf_file: str | None = None
         max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1)
         batch_size: int = Field(32, ge=1)
+        dtype: Literal["bfloat16", "float32"] = "bfloat16"
         kenlm_model: str | None = None
         sentencepiece_model: str | None = None
 
@@ -78,15 +83,15 @@ class PerplexityFilter(Op):
                 self._scorer = _KenLMScorer(p.kenlm_model, p.sentencepiece_model)
             else:
                 resolved = resolve_causal_lm(p.model, gguf_file=p.gguf_file)
-                self._scorer = _CausalLMScorer(resolved, p.max_tokens, p.batch_size)
+                self._scorer = _CausalLMScorer(resolved, p.max_tokens, p.batch_size, p.dtype)
         return {"perplexity": self._scorer.perplexities(batch.texts)}
 
 
 class _CausalLMScorer:
     """exp(mean token NLL) under a Hugging Face causal LM, in length-sorted padded batches."""
 
-    def __init__(self, name_or_path: str, max_tokens: int, batch_size: int) -> None:
-        self.model, self.tokenizer = load_causal_lm(name_or_path)
+    def __init__(self, name_or_path: str, max_tokens: int, batch_size: int, dtype: str) -> None:
+        self.model, self.tokenizer = load_causal_lm(name_or_path, dtype)
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         tok = self.tokenizer

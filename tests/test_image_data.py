@@ -1,0 +1,145 @@
+"""Image-text datasets: every source form loads to the same checked bytes; bad images are named;
+image OPs read pixels through one shared decode; pools write images beside the pool file."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mlsandbox.config import DatasetSpec, SpecError, load_spec
+from mlsandbox.data import DataError, load_dataset
+from mlsandbox.ops import ImageBatch, create_op
+from mlsandbox.pools import Pool, materialize
+from mlsandbox.stats import compute_stats
+
+from conftest import write_jsonl
+
+CAPTIONS = ["a red square", "a green bar", "a blue dot", "a tall grey post"]
+SIZES = [(32, 32), (64, 16), (8, 8), (10, 50)]
+COLOURS = ["red", "green", "blue", "grey"]
+
+
+def _png(size: tuple[int, int], colour: str, mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def image_files(tmp_path: Path) -> Path:
+    """A JSONL file whose rows name PNG files in an ``img/`` folder beside it."""
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i, (caption, size, colour) in enumerate(zip(CAPTIONS, SIZES, COLOURS)):
+        (tmp_path / "img" / f"{i}.png").write_bytes(_png(size, colour))
+        rows.append({"id": f"s{i}", "caption": caption, "file": f"img/{i}.png"})
+    return write_jsonl(tmp_path / "pairs.jsonl", rows)
+
+
+def _load(path: Path, **kw: object):
+    return load_dataset(DatasetSpec(path=str(path), text_field="caption", **kw))
+
+
+def test_paths_bytes_and_image_folders_load_to_the_same_table(image_files: Path, tmp_path: Path) -> None:
+    from_paths = _load(image_files, image_field="file")
+    assert from_paths.table.column_names[:3] == ["id", "text", "image"]
+    assert from_paths.images == [_png(s, c) for s, c in zip(SIZES, COLOURS)]
+
+    frame = pd.DataFrame({"id": [f"s{i}" for i in range(4)], "caption": CAPTIONS, "png": from_paths.images})
+    frame.to_parquet(tmp_path / "pairs.parquet")
+    from_bytes = _load(tmp_path / "pairs.parquet", image_field="png")
+    assert from_bytes.digest == from_paths.digest
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for i, caption in enumerate(CAPTIONS):
+        (folder / f"s{i}.png").write_bytes(from_paths.images[i])
+        (folder / f"s{i}.txt").write_text(caption + "\n")
+    from_folder = load_dataset(DatasetSpec(path=str(folder), format="images"))
+    assert from_folder.table["id"].to_pylist() == [f"s{i}" for i in range(4)]
+    assert from_folder.digest == from_paths.digest
+
+
+def test_image_bytes_change_the_digest(image_files: Path) -> None:
+    before = _load(image_files, image_field="file").digest
+    (image_files.parent / "img" / "0.png").write_bytes(_png((32, 32), "black"))
+    assert _load(image_files, image_field="file").digest != before
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "not_an_image"])
+def test_bad_images_name_the_row_or_are_skipped_and_counted(image_files: Path, damage: str) -> None:
+    target = image_files.parent / "img" / "2.png"
+    if damage == "missing":
+        target.unlink()
+    elif damage == "truncated":
+        target.write_bytes(target.read_bytes()[:40])
+    else:
+        target.write_text("hello")
+    with pytest.raises(DataError, match=r"sample 's2'.*on_error: skip"):
+        _load(image_files, image_field="file")
+    skipped = _load(image_files, image_field="file", on_error="skip")
+    assert skipped.skipped == 1
+    assert skipped.table["id"].to_pylist() == ["s0", "s1", "s3"]
+
+
+def test_missing_image_field_and_caption_file_are_named(image_files: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no image field 'picture'"):
+        _load(image_files, image_field="picture")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(_png((4, 4), "red"))
+    with pytest.raises(DataError, match="no caption file a.txt"):
+        load_dataset(DatasetSpec(path=str(folder), format="images"))
+
+
+def test_image_ops_need_an_image_dataset(tmp_path: Path, small_corpus: Path) -> None:
+    (tmp_path / "sandbox.yaml").write_text(
+        f"name: t\ndataset: {{path: {small_corpus}}}\nops: [{{name: image_shape_filter}}]\n"
+    )
+    with pytest.raises(SpecError, match="set dataset.image_field"):
+        load_spec(tmp_path)
+
+
+def test_header_ops_and_shared_decode(image_files: Path) -> None:
+    ds = _load(image_files, image_field="file")
+    batch = ImageBatch(ds.texts, ds.images, ds.table["id"].to_pylist())
+    shape = create_op("image_shape_filter").compute(batch)
+    assert shape["image_width"].tolist() == [w for w, _ in SIZES]
+    assert shape["image_height"].tolist() == [h for _, h in SIZES]
+    ratio = create_op("image_aspect_ratio_filter").compute(batch)["aspect_ratios"]
+    np.testing.assert_allclose(ratio, [w / h for w, h in SIZES])
+    assert create_op("image_size_filter").compute(batch)["image_sizes"].tolist() == [len(b) for b in ds.images]
+    assert "rgb" not in batch.__dict__  # header OPs never decode pixels
+    assert batch.rgb is batch.rgb and batch.rgb[1].getpixel((0, 0)) == (0, 128, 0)
+
+
+def test_transparency_is_composited_on_white_and_corrupt_pixels_name_the_sample() -> None:
+    clear = _png((4, 4), (0, 0, 0, 0), mode="RGBA")
+    broken = _png((64, 64), "red")[:-30]  # header intact, pixel data cut
+    batch = ImageBatch(["clear", "broken"], [clear, broken], ["c", "b"])
+    assert batch.shapes.tolist() == [[4, 4], [64, 64]]
+    with pytest.raises(DataError, match="sample 'b'"):
+        _ = batch.rgb
+    assert ImageBatch(["clear"], [clear]).rgb[0].getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_stats_of_image_ops_in_workers_and_pools_with_image_files(image_files: Path, tmp_path: Path) -> None:
+    ds = _load(image_files, image_field="file")
+    ops = [create_op("image_shape_filter"), create_op("text_length_filter")]
+    one = compute_stats(ds, ops, tmp_path / "cache", workers=1, batch_size=3, progress=False)
+    two = compute_stats(ds, ops, tmp_path / "cache2", workers=2, batch_size=2, progress=False)
+    pd.testing.assert_frame_equal(one.frame, two.frame)
+    assert one.stat("image_width").tolist() == [w for w, _ in SIZES]
+
+    pool = Pool(name="wide", dataset_digest=ds.digest, rows=np.array([0, 1]), repeats=np.array([1, 2]))
+    path = materialize(pool, ds, tmp_path / "pools")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["text"] for r in rows] == [CAPTIONS[0], CAPTIONS[1], CAPTIONS[1]]
+    assert [(path.parent / r["image"]).read_bytes() for r in rows] == [ds.images[0], ds.images[1], ds.images[1]]
+    assert len(list((tmp_path / "pools" / "images").iterdir())) == 2
