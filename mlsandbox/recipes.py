@@ -300,6 +300,16 @@ DATA_JUICER_FILTERS: dict[str, DJFilter] = {
         {"lang_score": StatArgs("min_score", None, 0.8, None, **_RATIO)},
         categorical={"lang": "lang"},
     ),
+    # One image per sample here, so Data-Juicer's any_or_all strategy makes no difference.
+    "image_shape_filter": DJFilter(
+        {"image_width": StatArgs("min_width", "max_width", 1, UNBOUNDED, floor=1, integer=True),
+         "image_height": StatArgs("min_height", "max_height", 1, UNBOUNDED, floor=1, integer=True)},
+        inert={"any_or_all": "any"},
+    ),
+    "image_aspect_ratio_filter": DJFilter(
+        {"aspect_ratios": StatArgs("min_ratio", "max_ratio", 0.333, 3.0)},
+        inert={"any_or_all": "any"},
+    ),
 }
 
 #: Filter args of Data-Juicer's base class that change which samples pass; with a non-default

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -96,13 +97,16 @@ def compute_stats(
     needs_images = [op.name for op in pending if op.needs_images()]
     if needs_images and not dataset.has_images:
         raise ValueError(f"OPs {', '.join(needs_images)} read images, but dataset {dataset.name!r} has none")
-    if pending:
-        log.info("computing %s over %d samples", ", ".join(o.name for o in pending), len(dataset))
-        fresh = _compute(dataset, pending, workers, batch_size, progress)
-        for op in pending:
+    for group in _passes(pending):
+        log.info("computing %s over %d samples", ", ".join(o.name for o in group), len(dataset))
+        size = min([batch_size] + [op.max_batch for op in group if op.max_batch])
+        checkpoints = cache_dir / "stats" / dataset.digest / ".partial" / _pass_key(group, size)
+        fresh = _compute(dataset, group, workers, size, progress, checkpoints)
+        for op in group:
             values = {k: fresh[k] for k in op.stat_keys}
             _write_cached(cache_path(cache_dir, dataset.digest, op), ids, values)
             columns.update(values)
+        shutil.rmtree(checkpoints, ignore_errors=True)
     frame = pd.DataFrame(columns)
     ordered = [ID] + [k for op in ops for k in op.stat_keys]
     return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
@@ -118,37 +122,75 @@ def resolve_workers(workers: int) -> int:
 Columns = dict[str, list[Any]]
 
 
-def _batches(table: pa.Table, batch_size: int, with_images: bool) -> Iterator[Columns]:
+def _passes(pending: Sequence[Op]) -> list[list[Op]]:
+    """Cheap OPs in one pass (sharing each batch's views); each model-backed OP in its own pass,
+    so its stats are cached as soon as it finishes."""
+    cheap = [op for op in pending if not op.max_batch]
+    return ([cheap] if cheap else []) + [[op] for op in pending if op.max_batch]
+
+
+def _pass_key(ops: Sequence[Op], batch_size: int) -> str:
+    payload = json.dumps([[cache_key(op) for op in ops], batch_size])
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _batches(table: pa.Table, starts: Sequence[int], batch_size: int, with_images: bool) -> Iterator[Columns]:
     """Slices of the columns the OPs read: texts, plus ids and images when an OP needs images."""
     names = [TEXT, ID, IMAGE] if with_images else [TEXT]
-    for start in range(0, table.num_rows, batch_size):
+    for start in starts:
         part = table.slice(start, batch_size)
         yield {name: part[name].to_pylist() for name in names}
 
 
 def _compute(
-    dataset: Dataset, ops: Sequence[Op], workers: int, batch_size: int, progress: bool
+    dataset: Dataset, ops: Sequence[Op], workers: int, batch_size: int, progress: bool, checkpoints: Path
 ) -> dict[str, np.ndarray]:
+    """Every batch's stats; each finished batch is checkpointed, so a killed pass resumes."""
     specs = [(op.name, op.params.model_dump()) for op in ops]
-    n_rows = len(dataset)
-    n_batches = -(-n_rows // batch_size)
-    batches = _batches(dataset.table, batch_size, with_images=any(op.needs_images() for op in ops))
-    unit = "sample" if dataset.has_images else "doc"
-    bar = tqdm(total=n_rows, desc="stats", unit=unit, disable=not progress, leave=False)
-    results: list[dict[str, np.ndarray]] = []
-    workers = min(resolve_workers(workers), n_batches)
+    keys = [k for op in ops for k in op.stat_keys]
+    starts = range(0, len(dataset), batch_size)
+    results = {start: _read_checkpoint(checkpoints, start, keys) for start in starts}
+    todo = [start for start, done in results.items() if done is None]
+    name = ops[0].name if len(ops) == 1 else "stats"
+    bar = tqdm(total=len(dataset), initial=len(dataset) - sum(min(batch_size, len(dataset) - s) for s in todo),
+               desc=name, unit="sample" if dataset.has_images else "doc", disable=not progress, leave=False)
+    batches = _batches(dataset.table, todo, batch_size, with_images=any(op.needs_images() for op in ops))
+    workers = min(resolve_workers(workers), len(todo))
     if workers <= 1:
-        for batch in batches:
-            results.append(_compute_batch(specs, batch))
-            bar.update(len(batch[TEXT]))
+        outputs: Iterator[dict[str, np.ndarray]] = (_compute_batch(specs, batch) for batch in batches)
+        pool = None
     else:
         # spawn: workers must not inherit a parent's threads (torch, tokenizers) or locks.
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded) as pool:
-            for out in pool.map(_compute_batch, [specs] * n_batches, batches):
-                results.append(out)
-                bar.update(len(next(iter(out.values()))))
-    bar.close()
-    return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_single_threaded)
+        outputs = pool.map(_compute_batch, [specs] * len(todo), batches)
+    try:
+        for start, out in zip(todo, outputs):
+            _write_checkpoint(checkpoints, start, out)
+            results[start] = out
+            bar.update(len(next(iter(out.values()))))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+        bar.close()
+    return {k: np.concatenate([results[start][k] for start in starts]) for k in keys}
+
+
+def _read_checkpoint(directory: Path, start: int, keys: list[str]) -> dict[str, np.ndarray] | None:
+    path = directory / f"{start:012d}.parquet"
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+        return {k: table[k].to_numpy(zero_copy_only=False) for k in keys}
+    except (pa.ArrowInvalid, OSError, KeyError):
+        return None
+
+
+def _write_checkpoint(directory: Path, start: int, values: dict[str, np.ndarray]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f"{start:012d}.tmp{os.getpid()}"
+    pq.write_table(pa.table(values), tmp)
+    os.replace(tmp, directory / f"{start:012d}.parquet")
 
 
 _WORKER_OPS: dict[str, Op] = {}

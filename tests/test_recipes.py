@@ -243,18 +243,22 @@ DJ_EXPORTS = [
      {"min_score": 0.7}),
     (Condition(op="language_id_score_filter", stat="lang", values=["en"]),
      {"lang": "en", "min_score": 0.0}),  # min_score default 0.8 cuts
+    (Condition(op="image_shape_filter", stat="image_height", min=16),
+     {"any_or_all": "any", "min_height": 16}),
+    (Condition(op="image_aspect_ratio_filter", min=0.5),
+     {"any_or_all": "any", "min_ratio": 0.5, "max_ratio": sys.maxsize}),  # max default 3.0 cuts
 ]
 
 
 @pytest.mark.parametrize(("condition", "args"), DJ_EXPORTS, ids=lambda x: getattr(x, "label", ""))
-def test_each_text_op_exports_data_juicer_argument_names(condition: Condition, args: dict) -> None:
+def test_each_op_exports_data_juicer_argument_names(condition: Condition, args: dict) -> None:
     config = to_data_juicer(recipe(condition))
     assert config["process"] == [{condition.op: args}]
 
 
-def test_every_registered_text_op_has_a_data_juicer_mapping() -> None:
+def test_every_mapped_op_is_tested() -> None:
     assert {c.op for c, _ in DJ_EXPORTS} == set(DATA_JUICER_FILTERS)
-    assert len(DATA_JUICER_FILTERS) == 9
+    assert len(DATA_JUICER_FILTERS) == 11
 
 
 def test_the_export_is_a_complete_data_juicer_config() -> None:

@@ -87,3 +87,38 @@ def test_summary_and_histograms(dataset, tmp_path: Path) -> None:
     assert row["mean"] == pytest.approx(lengths.mean()) and row["p50"] == pytest.approx(np.median(lengths))
     png = plot_histograms(stats, tmp_path / "h.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@register
+class SlowModelOp(Op):
+    """A model-backed stand-in: its own pass, checkpointed batches; fails on demand."""
+
+    name = "test_slow_model"
+    stat_keys = ("slow_len",)
+    max_batch = 4
+    calls: ClassVar[int] = 0
+    fail_at: ClassVar[int | None] = None
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        type(self).calls += 1
+        if type(self).calls == type(self).fail_at:
+            raise RuntimeError("killed")
+        return {"slow_len": batch.lengths * 2}
+
+
+def test_a_killed_model_pass_resumes_from_its_finished_batches(dataset, tmp_path: Path) -> None:
+    cheap, slow = create_op("text_length_filter"), create_op("test_slow_model")
+    SlowModelOp.calls, SlowModelOp.fail_at = 0, 3
+    with pytest.raises(RuntimeError, match="killed"):
+        compute_stats(dataset, [cheap, slow], tmp_path, progress=False)
+    assert cache_path(tmp_path, dataset.digest, cheap).exists()  # the cheap pass was cached first
+    assert not cache_path(tmp_path, dataset.digest, slow).exists()
+    SlowModelOp.calls, SlowModelOp.fail_at = 0, None
+    stats = compute_stats(dataset, [cheap, slow], tmp_path, progress=False)
+    batches = -(-len(dataset) // 4)
+    assert SlowModelOp.calls == batches - 2  # the two batches finished before the kill are reused
+    assert stats.computed == ["test_slow_model"]
+    np.testing.assert_array_equal(stats.stat("slow_len"), 2 * stats.stat("text_len"))
+    assert not (tmp_path / "stats" / dataset.digest / ".partial").exists() or not any(
+        (tmp_path / "stats" / dataset.digest / ".partial").iterdir()
+    )

@@ -54,6 +54,7 @@ class PerplexityFilter(Op):
 
     name = "perplexity_filter"
     stat_keys = ("perplexity",)
+    max_batch = 256
 
     class Params(OpParams):
         model: str | None = None

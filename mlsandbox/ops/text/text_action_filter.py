@@ -37,6 +37,7 @@ class TextActionFilter(Op):
 
     name = "text_action_filter"
     stat_keys = ("num_action",)
+    max_batch = 256
 
     class Params(OpParams):
         pipeline: str = DEFAULT_PIPELINE

@@ -45,6 +45,7 @@ class TextEntityDependencyFilter(Op):
 
     name = "text_entity_dependency_filter"
     stat_keys = ("num_dependency_edges",)
+    max_batch = 256
 
     class Params(OpParams):
         any_or_all: Literal["all", "any"] = "all"
