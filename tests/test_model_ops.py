@@ -81,14 +81,16 @@ def test_model_ops_are_registered_and_load_nothing_until_computing(name: str) ->
 
 def test_perplexity_is_exp_mean_token_nll_after_bos(tiny_lm: Path) -> None:
     texts = ["the cat sat on the mat .", "a fish", "the cat ate a fish and the cat sat on a mat ."]
-    op = create_op("perplexity_filter", {"model": str(tiny_lm), "batch_size": 2, "max_tokens": 32})
+    op = create_op("perplexity_filter", {"model": str(tiny_lm), "batch_size": 2, "max_tokens": 32, "dtype": "float32"})
     got = op.compute(TextBatch(texts))["perplexity"]
     expected = [direct_perplexity(tiny_lm, t, 32) for t in texts]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+    fast = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 32}).compute(TextBatch(texts))
+    np.testing.assert_allclose(fast["perplexity"], expected, rtol=2e-2)  # the bfloat16 default
 
 
 def test_perplexity_scores_only_the_first_max_tokens(tiny_lm: Path) -> None:
-    op = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 3})
+    op = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 3, "dtype": "float32"})
     got = op.compute(TextBatch(["the cat sat on the mat .", "the cat sat"]))["perplexity"]
     assert got[0] == pytest.approx(got[1], rel=1e-6)
     assert got[0] == pytest.approx(direct_perplexity(tiny_lm, "the cat sat", 3), rel=1e-5)

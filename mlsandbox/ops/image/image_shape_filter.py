@@ -15,7 +15,8 @@ class ImageShapeFilter(Op):
     ``image_width``, ``image_height``: the size the image header declares (no pixel decode).
     Pools split on ``image_width``; recipes may bound either.
 
-    Data-Juicer 1.6.1 defaults: keep any width and height (``min_width=1``, ``max_width=sys.maxsize``).
+    Data-Juicer 1.6.1 defaults: keep any width and height (``min_width=min_height=1``,
+    ``max_width=max_height=sys.maxsize``).
     """
 
     name = "image_shape_filter"

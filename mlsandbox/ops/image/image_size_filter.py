@@ -14,7 +14,8 @@ class ImageSizeFilter(Op):
 
     ``image_sizes`` = the length in bytes of the image file (or of the row's image bytes).
 
-    Data-Juicer 1.6.1 defaults: keep ``0 <= image_sizes <= 1 MB``.
+    Data-Juicer 1.6.1 defaults: ``min_size="0"``, ``max_size="1TB"`` (2**40 bytes), i.e. keep
+    every image.
     """
 
     name = "image_size_filter"

