@@ -129,12 +129,19 @@ def pool_size(spec: PoolSpec, available: Sequence[int], what: str) -> int:
 
 
 def random_pool(stats: StatsTable, size: int, seed: int, name: str = RANDOM) -> Pool:
-    """The control group: ``size`` samples drawn uniformly without replacement, seeded."""
+    """The control group: ``size`` samples drawn uniformly without replacement, seeded.
+
+    A budget beyond the dataset (a repeated pool of the duplication study) repeats every sample
+    ``size // n`` times and a seeded ``size % n`` of them once more: uniform repetition.
+    """
     n = len(stats)
-    if not 1 <= size <= n:
-        raise PoolError(f"random pool of {size} samples asked from a dataset of {n}")
-    rows = np.random.default_rng(seed).choice(n, size, replace=False)
-    return make_pool(name, stats, rows, {"split": RANDOM, "seed": seed})
+    if size < 1:
+        raise PoolError(f"a random pool needs at least 1 sample, got {size}")
+    times, extra = divmod(size, n)
+    repeats = np.full(n, times, dtype=np.int64)
+    repeats[np.random.default_rng(seed).choice(n, extra, replace=False)] += 1
+    rows = np.flatnonzero(repeats)
+    return Pool(name, stats.dataset_digest, rows, repeats[rows], {"split": RANDOM, "seed": seed})
 
 
 def filter_pool(

@@ -52,8 +52,17 @@ def test_the_random_pool_is_seeded(prepared) -> None:
     _, stats = prepared
     a, b, c = random_pool(stats, 30, seed=1), random_pool(stats, 30, seed=1), random_pool(stats, 30, seed=2)
     assert a.size == 30 and a.digest == b.digest != c.digest
+    assert a.repeats.tolist() == [1] * 30
     with pytest.raises(PoolError):
-        random_pool(stats, 1000, seed=1)
+        random_pool(stats, 0, seed=1)
+
+
+def test_a_random_pool_beyond_the_dataset_repeats_every_sample_uniformly(prepared) -> None:
+    _, stats = prepared
+    n = len(stats)
+    pool = random_pool(stats, 2 * n + 7, seed=3)
+    assert pool.size == 2 * n + 7 and pool.unique_size == n
+    assert sorted(set(pool.repeats.tolist())) == [2, 3] and int((pool.repeats == 3).sum()) == 7
 
 
 def test_a_recipe_filter_intersects_bounds(prepared) -> None:

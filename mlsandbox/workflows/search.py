@@ -385,9 +385,6 @@ def _evaluate(trial: optuna.Trial, ctx: _Context, recipe: Recipe, run_id: str) -
     if pool.unique_size < search.min_pool_size:
         return TrialState.PRUNED, (f"pool of {pool.unique_size} samples is below search.min_pool_size="
                                    f"{search.min_pool_size}"), timing
-    if pool.size > len(prepared.stats):
-        return TrialState.PRUNED, (f"pool of {pool.size} samples (repeats included) is larger than the dataset "
-                                   f"({len(prepared.stats)}), so no random pool of equal size exists"), timing
     pool_file = materialize(pool, prepared.dataset, prepared.pools_dir)  # the cells reuse this file
     tracking.log_pool_input(pool, prepared.dataset, prepared.stats, pool_file, context="trial")
     timing["select_s"] = time.perf_counter() - t0
