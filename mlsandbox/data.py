@@ -21,6 +21,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,6 +29,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlsandbox.config import BUILTIN_DATASET, DatasetSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +367,28 @@ def check_image(data: bytes) -> None:
         raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"unreadable or truncated image: {err}") from None
+
+
+def decode_rgb(data: bytes) -> Image.Image:
+    """An encoded image as RGB pixels: EXIF orientation applied, transparency composited on white.
+
+    Raises :class:`DataError` for data Pillow cannot read or decode (truncated, corrupt).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = ImageOps.exif_transpose(opened)
+            if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                canvas.alpha_composite(rgba)
+                image = canvas
+            return image.convert("RGB")
+    except UnidentifiedImageError:
+        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
+    except (OSError, ValueError, SyntaxError) as err:  # Pillow reports corrupt data as any of these
+        raise DataError(f"cannot decode the image (truncated or corrupt): {err}") from None
 
 
 def image_suffix(data: bytes) -> str:

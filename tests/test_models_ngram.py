@@ -152,5 +152,5 @@ def test_loading_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) ->
 
 def test_unknown_model_type_lists_the_registered_ones(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"type": "mystery"}))
-    with pytest.raises(ValueError, match="registered types: command, hf-lora, ngram, tiny-lm"):
+    with pytest.raises(ValueError, match="registered types: command, hf-lora, ngram, tiny-captioner, tiny-lm"):
         load_model(tmp_path)

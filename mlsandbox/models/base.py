@@ -188,6 +188,9 @@ class _Registration:
 
 _REGISTRY: dict[str, _Registration] = {
     "tiny-lm": _Registration("mlsandbox.models.tiny_lm:TinyLMTrainer", "mlsandbox.models.tiny_lm:TinyLM"),
+    "tiny-captioner": _Registration(
+        "mlsandbox.models.tiny_captioner:TinyCaptionerTrainer", "mlsandbox.models.tiny_captioner:TinyCaptioner"
+    ),
     "ngram": _Registration("mlsandbox.models.ngram:NgramTrainer", "mlsandbox.models.ngram:NgramModel"),
     "hf-lora": _Registration("mlsandbox.models.hf_lora:HFLoraTrainer", "mlsandbox.models.hf_lora:HFLoraModel"),
     "command": _Registration("mlsandbox.models.command:CommandTrainer", "mlsandbox.models.command:CommandModel"),

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mlsandbox.model_specs import TinyLMSpec
 from mlsandbox.models.base import (
@@ -98,7 +98,17 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int) -> Tokenizer:
     return tokenizer
 
 
-def dataset_tokenizer(job: TrainingJob, spec: TinyLMSpec) -> tuple[Tokenizer, Path]:
+class TokenizerSettings(Protocol):
+    """What :func:`dataset_tokenizer` reads from a model spec (``tiny-lm``, ``tiny-captioner``)."""
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    @property
+    def tokenizer_max_docs(self) -> int: ...
+
+
+def dataset_tokenizer(job: TrainingJob, spec: TokenizerSettings) -> tuple[Tokenizer, Path]:
     """The job's dataset tokenizer, trained on first use and then read from the cache.
 
     Falls back to the pool's own texts when the job carries no source dataset; pools of one

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlsandbox.data import DataError
+from mlsandbox.data import DataError, decode_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -131,7 +131,7 @@ class ImageBatch(TextBatch):
 
     @cached_property
     def rgb(self) -> list[Image.Image]:
-        """Every image decoded once and converted to RGB (transparency composited on white)."""
+        """Every image decoded once to RGB (EXIF orientation applied, transparency on white)."""
         return [self._decode(i) for i in range(len(self.images))]
 
     def _open(self, i: int) -> Image.Image:
@@ -145,15 +145,7 @@ class ImageBatch(TextBatch):
             raise DataError(f"sample {self.ids[i]!r}: cannot read its image: {err}") from None
 
     def _decode(self, i: int) -> Image.Image:
-        from PIL import Image
-
-        image = self._open(i)
         try:
-            image.load()
-        except (OSError, ValueError, SyntaxError) as err:
-            raise DataError(f"sample {self.ids[i]!r}: cannot decode its image (truncated or corrupt): {err}") from None
-        if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, rgba).convert("RGB")
-        return image.convert("RGB")
+            return decode_rgb(self.images[i])
+        except DataError as err:
+            raise DataError(f"sample {self.ids[i]!r}: {err}") from None

@@ -23,7 +23,7 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from mlsandbox import tracking
-from mlsandbox.data import IMAGE, TEXT
+from mlsandbox.data import BUILTIN_PREFIX, IMAGE, TEXT
 from mlsandbox.delta import relative_delta
 from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.models import (
@@ -92,7 +92,8 @@ def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> Be
     """The project's benchmark sets (default: the bundled held-out sets), paths relative to the spec."""
     chosen = list(specs) if specs else bundled_benchmarks()
     resolved = [
-        s.model_copy(update={"path": str(base_dir / s.path)}) if s.path and not Path(s.path).is_absolute() else s
+        s.model_copy(update={"path": str(base_dir / s.path)})
+        if s.path and not s.path.startswith(BUILTIN_PREFIX) and not Path(s.path).is_absolute() else s
         for s in chosen
     ]
     loaded = tuple(load_benchmark(s) for s in resolved)

@@ -1,0 +1,437 @@
+"""``tiny-captioner``: a small image-to-text proxy model trained from scratch on a pool's pairs.
+
+A ViT encoder reads each image and a GPT-2 decoder with cross-attention writes its caption
+(transformers' ``VisionEncoderDecoderModel``). Captions use ``tiny-lm``'s byte-level BPE
+tokenizer, trained once per source dataset from its captions and cached, so every pool of a
+dataset shares it. Each pool image is decoded once per job: transparency is composited on
+white, the image converted to RGB and resized to ``image_size``; a caption is
+``<|endoftext|> + tokens[:max_caption_tokens] + <|endoftext|>``. Training is AdamW under
+linear warmup and cosine decay, seeded and deterministic on CPU like ``tiny-lm``.
+
+On a benchmark of (image, caption) pairs the model reports:
+
+* ``bpb``: caption bits per UTF-8 byte given the image — the summed negative log-likelihood of
+  every caption token and the closing end-of-text token, over the captions' bytes;
+* ``score = 1 / bpb``, the primary, higher-is-better metric used for deltas;
+* ``retrieval_acc``: for each caption, its own image and ``retrieval_candidates - 1`` other
+  images of the benchmark (drawn with a fixed seed, never a byte-identical copy of the true
+  image) are ranked by the caption's log-likelihood given each image; the accuracy is the
+  share of captions whose own image ranks first (chance: ``1 / retrieval_candidates``).
+  Ranking images for a fixed caption compares likelihoods of one token sequence, so caption
+  length and how common a caption is cancel out: it measures only how much the model's
+  captions depend on the image, which a pool of mismatched pairs fails to teach.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlsandbox.data import DataError, decode_rgb
+from mlsandbox.model_specs import TinyCaptionerSpec
+from mlsandbox.models.base import (
+    Benchmark,
+    EvaluationError,
+    TrainedModel,
+    Trainer,
+    TrainingError,
+    TrainingJob,
+    TrainingPruned,
+    score_from_bpb,
+)
+from mlsandbox.models.tiny_lm import (
+    EOT,
+    _batches,
+    dataset_tokenizer,
+    lr_factor,
+    torch_runtime,
+)
+from mlsandbox.pretrained import quiet_transformers
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from tokenizers import Tokenizer
+
+#: Seed of the distractor draw: every model sees the same retrieval candidates on a benchmark.
+RETRIEVAL_SEED = 0
+
+# --- images ---------------------------------------------------------------------------------
+
+
+class ImagePixels:
+    """A job's images decoded once: unique images as uint8 ``[U, 3, S, S]`` plus each sample's row.
+
+    Repeated images (a pool's duplicates) are decoded and stored once.
+    """
+
+    def __init__(self, images: Sequence[bytes], size: int, error: type[TrainingError] = TrainingError) -> None:
+        import numpy as np
+        import torch
+
+        rows: dict[bytes, int] = {}
+        arrays: list[np.ndarray] = []
+        index: list[int] = []
+        for i, data in enumerate(images):
+            row = rows.get(data)
+            if row is None:
+                row = rows[data] = len(arrays)
+                arrays.append(rgb_array(data, size, i, error))
+            index.append(row)
+        self.pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+        self.index = torch.tensor(index, dtype=torch.long)
+
+    @property
+    def n_unique(self) -> int:
+        return int(self.pixels.shape[0])
+
+    def batch(self, samples: torch.Tensor) -> torch.Tensor:
+        """Normalised float pixels (``[-1, 1]``) of the given sample indices."""
+        return normalise(self.pixels[self.index[samples]])
+
+
+def rgb_array(data: bytes, size: int, position: int = 0, error: type[TrainingError] = TrainingError) -> np.ndarray:
+    """One encoded image as ``size x size x 3`` uint8 RGB, transparency composited on white."""
+    import numpy as np
+    from PIL import Image
+
+    try:
+        image = decode_rgb(data)
+    except DataError as err:
+        raise error(f"image {position} ({len(data)} bytes): {err}") from None
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def normalise(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels to floats in ``[-1, 1]`` (ViT's default mean and std of 0.5)."""
+    return pixels.float().div_(127.5).sub_(1.0)
+
+
+# --- captions -------------------------------------------------------------------------------
+
+
+def caption_sequences(tokenizer: Tokenizer, captions: Sequence[str], max_tokens: int) -> list[list[int]]:
+    """``[eot] + ids[:max_tokens] + [eot]`` per caption: BOS, the caption, EOS."""
+    eot = tokenizer.token_to_id(EOT)
+    encoded = tokenizer.encode_batch(list(captions), add_special_tokens=False)
+    return [[eot, *enc.ids[:max_tokens], eot] for enc in encoded]
+
+
+def sequence_bytes(tokenizer: Tokenizer, seqs: Sequence[Sequence[int]]) -> list[int]:
+    """UTF-8 bytes each sequence spells: byte-level BPE writes one character per byte.
+
+    Equal to the caption's UTF-8 length unless the caption was cut to ``max_caption_tokens``,
+    in which case only the bytes that are scored count.
+    """
+    eot = tokenizer.token_to_id(EOT)
+    lengths = {i: len(token) for token, i in tokenizer.get_vocab().items()}
+    return [sum(lengths[t] for t in seq if t != eot) for seq in seqs]
+
+
+def padded(seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids (pad 0) and a boolean mask of the real tokens."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), width), dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.bool)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = True
+    return ids, mask
+
+
+# --- model ----------------------------------------------------------------------------------
+
+
+def build_model(spec: TinyCaptionerSpec, vocab_size: int) -> Any:
+    """A randomly initialised ViT + GPT-2 encoder-decoder of the spec's shape (call after seeding)."""
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+    )
+
+    quiet_transformers()
+    encoder = ViTConfig(
+        image_size=spec.image_size,
+        patch_size=spec.patch_size,
+        num_channels=3,
+        hidden_size=spec.vision_width,
+        num_hidden_layers=spec.vision_layers,
+        num_attention_heads=spec.n_head,
+        intermediate_size=4 * spec.vision_width,
+        hidden_dropout_prob=spec.dropout,
+        attention_probs_dropout_prob=spec.dropout,
+    )
+    decoder = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=spec.max_caption_tokens + 2,
+        n_embd=spec.n_embd,
+        n_layer=spec.n_layer,
+        n_head=spec.n_head,
+        resid_pdrop=spec.dropout,
+        embd_pdrop=spec.dropout,
+        attn_pdrop=spec.dropout,
+        add_cross_attention=True,
+        is_decoder=True,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+        tie_word_embeddings=True,
+    )
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
+    config.decoder_start_token_id = 0
+    config.pad_token_id = 0
+    config.eos_token_id = 0
+    return VisionEncoderDecoderModel(config=config)
+
+
+def token_nll(model: Any, ids: torch.Tensor, mask: torch.Tensor, **inputs: Any) -> torch.Tensor:
+    """Per-token next-token NLL (nats) of ``ids[:, 1:]``, zero where ``mask`` marks padding.
+
+    ``inputs`` is ``pixel_values=`` or ``encoder_outputs=`` for the image side.
+    """
+    import torch.nn.functional as F
+
+    logits = model(decoder_input_ids=ids[:, :-1], decoder_attention_mask=mask[:, :-1].long(), **inputs).logits
+    nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none")
+    return nll * mask[:, 1:]
+
+
+def pair_nll_bits(
+    model: Any,
+    pixels: torch.Tensor,
+    seqs: Sequence[Sequence[int]],
+    pairs: Sequence[tuple[int, int]],
+    batch_size: int,
+) -> list[float]:
+    """Summed NLL in bits of caption ``c`` given image ``i`` for every ``(i, c)`` pair.
+
+    Each image is encoded once; pairs are batched by caption length to keep padding small.
+    """
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model.eval()
+    with torch.inference_mode():
+        states = torch.cat([
+            model.encoder(pixel_values=normalise(pixels[s : s + batch_size])).last_hidden_state
+            for s in range(0, int(pixels.shape[0]), batch_size)
+        ])
+        order = sorted(range(len(pairs)), key=lambda k: len(seqs[pairs[k][1]]))
+        bits = [0.0] * len(pairs)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            ids, mask = padded([seqs[pairs[k][1]] for k in chunk])
+            images = torch.tensor([pairs[k][0] for k in chunk], dtype=torch.long)
+            encoded = BaseModelOutput(last_hidden_state=states[images])
+            sums = token_nll(model, ids, mask, encoder_outputs=encoded).sum(dim=1) / math.log(2)
+            for k, value in zip(chunk, sums.tolist()):
+                bits[k] = value
+    return bits
+
+
+def retrieval_candidates(images: Sequence[bytes], k: int, seed: int = RETRIEVAL_SEED) -> list[list[int]]:
+    """Per query ``i``: ``[i]`` plus up to ``k - 1`` other indices whose image differs from ``i``'s.
+
+    Drawn with a fixed seed, so every model is ranked on the same candidates.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    groups: dict[bytes, set[int]] = {}
+    for i, data in enumerate(images):
+        groups.setdefault(data, set()).add(i)
+    out: list[list[int]] = []
+    for i in range(n):
+        same = groups[images[i]]
+        # Drawing k - 1 + |same| distinct indices leaves at least k - 1 that are not copies.
+        draw = rng.choice(n, size=min(n, k - 1 + len(same)), replace=False)
+        out.append([i, *[int(j) for j in draw if int(j) not in same][: k - 1]])
+    return out
+
+
+class TinyCaptioner(TrainedModel):
+    """A trained tiny image captioner with its tokenizer."""
+
+    type = "tiny-captioner"
+    spec: TinyCaptionerSpec
+
+    def __init__(self, spec: TinyCaptionerSpec, model: Any, tokenizer: Tokenizer, **kwargs: Any) -> None:
+        super().__init__(spec, **kwargs)
+        self.model = model
+        self.tokenizer = tokenizer
+
+    def bits_per_byte(self, texts: Sequence[str]) -> float:
+        raise EvaluationError(
+            "tiny-captioner scores captions given their images, and texts alone have none: "
+            "evaluate it on image-text benchmarks (set the benchmark's image_field)"
+        )
+
+    def benchmark_metrics(self, benchmark: Benchmark) -> dict[str, float]:
+        """``bpb`` and ``score`` of the captions given their images, and ``retrieval_acc``."""
+        if benchmark.images is None:
+            raise EvaluationError(
+                f"benchmark {benchmark.name!r} has no images; tiny-captioner needs image-text "
+                "benchmarks: set the benchmark's image_field"
+            )
+        keep = [i for i, t in enumerate(benchmark.texts) if t]
+        if not keep:
+            raise EvaluationError(f"benchmark {benchmark.name!r} has no non-empty captions")
+        captions = [benchmark.texts[i] for i in keep]
+        images = [benchmark.images[i] for i in keep]
+        spec = self.spec
+        pixels = ImagePixels(images, spec.image_size, EvaluationError)
+        seqs = caption_sequences(self.tokenizer, captions, spec.max_caption_tokens)
+        candidates = retrieval_candidates(images, spec.retrieval_candidates)
+        # Caption c against image i; the true pairs (c, c) come first and give bpb.
+        pairs = [(c, c) for c in range(len(captions))]
+        pairs += [(i, c) for c, cands in enumerate(candidates) for i in cands[1:]]
+        unique_pairs = [(int(pixels.index[i]), c) for i, c in pairs]  # rows of the decoded images
+        with torch_runtime(spec.threads):
+            bits = pair_nll_bits(self.model, pixels.pixels, seqs, unique_pairs, spec.eval_batch_size)
+        n = len(captions)
+        bpb = sum(bits[:n]) / sum(sequence_bytes(self.tokenizer, seqs))
+        metrics = {"bpb": bpb, "score": score_from_bpb(bpb)}
+        wins, queries, pos = 0, 0, n
+        for c, cands in enumerate(candidates):
+            others = bits[pos : pos + len(cands) - 1]
+            pos += len(cands) - 1
+            if others:  # a caption whose image has no distinct rival cannot be retrieved
+                queries += 1
+                wins += all(bits[c] < other for other in others)
+        if queries:
+            metrics["retrieval_acc"] = wins / queries
+        return metrics
+
+    def _save_payload(self, directory: Path) -> None:
+        quiet_transformers()
+        self.model.save_pretrained(directory / "model")
+        self.tokenizer.save(str(directory / "tokenizer.json"))
+
+    @classmethod
+    def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TinyCaptioner:
+        from tokenizers import Tokenizer
+        from transformers import VisionEncoderDecoderModel
+
+        quiet_transformers()
+        spec = TinyCaptionerSpec.model_validate(manifest["spec"])
+        model = VisionEncoderDecoderModel.from_pretrained(directory / "model")
+        model.eval()
+        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        return cls(spec, model, tokenizer, info=manifest.get("info"), metrics=manifest.get("metrics"))
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+class TinyCaptionerTrainer(Trainer):
+    """Trains :class:`TinyCaptioner` models from a :class:`~mlsandbox.model_specs.TinyCaptionerSpec`."""
+
+    type = "tiny-captioner"
+    spec: TinyCaptionerSpec
+
+    def total_steps(self, n_pairs: int) -> int:
+        """Optimizer steps for a pool of ``n_pairs`` under the spec's budget."""
+        spec = self.spec
+        limits = [
+            *([spec.max_steps] if spec.max_steps else []),
+            *([math.ceil(spec.epochs * n_pairs / spec.batch_size)] if spec.epochs else []),
+        ]
+        return max(min(limits) if limits else math.ceil(n_pairs / spec.batch_size), 1)
+
+    def train(self, job: TrainingJob) -> TinyCaptioner:
+        import torch
+
+        if job.images is None:
+            raise TrainingError("tiny-captioner needs an image-text dataset: set dataset.image_field")
+        if not job.texts:
+            raise TrainingError("tiny-captioner needs at least one (image, caption) pair in the pool")
+        spec = self.spec
+        started = time.perf_counter()
+        tokenizer, tok_path = dataset_tokenizer(job, spec)
+        pixels = ImagePixels(job.images, spec.image_size)
+        seqs = caption_sequences(tokenizer, job.texts, spec.max_caption_tokens)
+        ids, mask = padded(seqs)
+        decoded = time.perf_counter()
+        steps = self.total_steps(len(seqs))
+        # Bits-per-byte from the training loss, for intermediate reports (no held-out images here).
+        tokens = int(mask[:, 1:].sum())
+        bytes_per_token = max(sum(sequence_bytes(tokenizer, seqs)), 1) / tokens
+        with torch_runtime(spec.threads):
+            torch.manual_seed(job.seed)
+            model = build_model(spec, tokenizer.get_vocab_size())
+            final_loss = self._loop(model, pixels, ids, mask, steps, job, bytes_per_token)
+        info = {
+            "steps": steps,
+            "pairs": len(seqs),
+            "unique_images": pixels.n_unique,
+            "epochs": steps * spec.batch_size / len(seqs),
+            "train_tokens": steps * spec.batch_size * tokens / len(seqs),
+            "final_loss": final_loss,
+            "n_params": sum(p.numel() for p in model.parameters()),
+            "vocab_size": tokenizer.get_vocab_size(),
+            "tokenizer": tok_path.name,
+            "decode_seconds": decoded - started,
+            "train_seconds": time.perf_counter() - started,
+        }
+        return TinyCaptioner(spec, model, tokenizer, info=info)
+
+    def _loop(
+        self,
+        model: Any,
+        pixels: ImagePixels,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        steps: int,
+        job: TrainingJob,
+        bytes_per_token: float,
+    ) -> float:
+        """AdamW with warmup + cosine over shuffled pairs; returns the final smoothed loss (nats)."""
+        import torch
+
+        spec = self.spec
+        params = [p for p in model.parameters() if p.requires_grad]
+        # Norm gains, biases and position embeddings of width 1 are not decayed (as in tiny-lm).
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in params if p.dim() >= 2], "weight_decay": spec.weight_decay},
+                {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+            ],
+            lr=spec.learning_rate,
+            betas=(0.9, 0.95),
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: lr_factor(s, steps, spec.warmup, spec.min_lr_ratio)
+        )
+        n = int(ids.shape[0])
+        batches = _batches(torch.arange(n), spec.batch_size, True, torch.Generator().manual_seed(job.seed))
+        lengths = mask.sum(dim=1)
+        smoothed = float("nan")
+        model.train()
+        for step in range(1, steps + 1):
+            samples = next(batches)
+            width = int(lengths[samples].max())
+            batch_mask = mask[samples, :width]
+            nll = token_nll(model, ids[samples, :width], batch_mask, pixel_values=pixels.batch(samples))
+            loss = nll.sum() / batch_mask[:, 1:].sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            value = float(loss.detach())
+            smoothed = value if step == 1 else 0.9 * smoothed + 0.1 * value
+            due = spec.eval_every and step % spec.eval_every == 0 and step < steps
+            if job.report is not None and due:
+                score = score_from_bpb(smoothed / math.log(2) / bytes_per_token)
+                if job.report(step, score):
+                    raise TrainingPruned(step, score)
+        model.eval()
+        return smoothed
