@@ -1,0 +1,76 @@
+"""Cost and sensitivity of the tiny-captioner proxy on the bundled captioned-image set.
+
+For each seed, trains ``tiny-captioner`` (the spec's defaults, or ``--set key=value``) on a
+clean-only pool and on a random pool of the same size (both drawn with the seed from
+``builtin:images/captions.parquet`` by its planted-defect labels) and scores both on the three
+clean held-out benchmarks. Prints seconds per cell (train, evaluate), training steps/s, each
+pool's summed score and retrieval accuracy, and the clean-over-random delta per seed with its
+mean +- std.
+
+    python benchmarks/caption_cost.py                    # 2 seeds, pools of 1500 pairs
+    python benchmarks/caption_cost.py --seeds 4 --set max_steps=300
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mlsandbox.config import DatasetSpec
+from mlsandbox.data import load_dataset
+from mlsandbox.model_specs import BenchmarkSpec, TinyCaptionerSpec
+from mlsandbox.models import TrainingJob, load_benchmark, trainer_for
+
+BENCHMARKS = ("clipart", "emoji", "stamps")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--pool-size", type=int, default=1500)
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="spec field, e.g. max_steps=300")
+    args = parser.parse_args()
+    spec = TinyCaptionerSpec(**{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.sets)})
+    dataset = load_dataset(DatasetSpec(path="builtin:images/captions.parquet", image_field="image"))
+    table = dataset.table
+    clean = np.flatnonzero(table["defect"].is_null().to_numpy(zero_copy_only=False))
+    benches = [load_benchmark(BenchmarkSpec(name=b, path=f"builtin:images/bench_{b}.parquet", image_field="image"))
+               for b in BENCHMARKS]
+    print(f"tiny-captioner {spec.model_dump(exclude={'type'})}")
+    print(f"{'seed':>4} {'pool':6} {'train s':>8} {'eval s':>7} {'steps/s':>8} {'score sum':>10} {'retrieval':>9}")
+    deltas = []
+    for seed in range(args.seeds):
+        rng = np.random.default_rng(seed)
+        pools = {"clean": rng.choice(clean, args.pool_size, replace=False),
+                 "random": rng.choice(len(table), args.pool_size, replace=False)}
+        scores = {}
+        for name, rows in pools.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                job = TrainingJob(texts=table["text"].take(rows).to_pylist(), images=table["image"].take(rows).to_pylist(),
+                                  output_dir=Path(tmp), seed=seed, tokenizer_texts=dataset.texts,
+                                  source_digest=dataset.digest, cache_dir=Path(tmp) / "cache")
+                t0 = time.perf_counter()
+                model = trainer_for(spec).train(job)
+                train_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                metrics = [model.benchmark_metrics(b) for b in benches]
+                eval_s = time.perf_counter() - t0
+            scores[name] = sum(m["score"] for m in metrics)
+            retrieval = statistics.mean(m.get("retrieval_acc", float("nan")) for m in metrics)
+            steps = model.info.get("steps", 0)
+            print(f"{seed:>4} {name:6} {train_s:8.1f} {eval_s:7.1f} {steps / train_s:8.2f} "
+                  f"{scores[name]:10.4f} {retrieval:9.3f}", flush=True)
+        deltas.append(100 * (scores["clean"] - scores["random"]) / scores["random"])
+    spread = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
+    print(f"clean over random: {', '.join(f'{d:+.2f}%' for d in deltas)}; "
+          f"mean {statistics.mean(deltas):+.2f} +- {spread:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
