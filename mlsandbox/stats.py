@@ -123,10 +123,13 @@ Columns = dict[str, list[Any]]
 
 
 def _passes(pending: Sequence[Op]) -> list[list[Op]]:
-    """Cheap OPs in one pass (sharing each batch's views); each model-backed OP in its own pass,
-    so its stats are cached as soon as it finishes."""
+    """Cheap OPs in one pass (sharing each batch's views); the model-backed image OPs in one pass
+    (sharing each batch's decoded pixels); every other model-backed OP in a pass of its own, so
+    its stats are cached as soon as it finishes."""
     cheap = [op for op in pending if not op.max_batch]
-    return ([cheap] if cheap else []) + [[op] for op in pending if op.max_batch]
+    pixels = [op for op in pending if op.max_batch and op.needs_images()]
+    alone = [[op] for op in pending if op.max_batch and not op.needs_images()]
+    return [group for group in (cheap, pixels) if group] + alone
 
 
 def _pass_key(ops: Sequence[Op], batch_size: int) -> str:

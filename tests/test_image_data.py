@@ -143,3 +143,41 @@ def test_stats_of_image_ops_in_workers_and_pools_with_image_files(image_files: P
     assert [r["text"] for r in rows] == [CAPTIONS[0], CAPTIONS[1], CAPTIONS[1]]
     assert [(path.parent / r["image"]).read_bytes() for r in rows] == [ds.images[0], ds.images[1], ds.images[1]]
     assert len(list((tmp_path / "pools" / "images").iterdir())) == 2
+
+
+def test_image_model_ops_share_one_pass_and_one_decode(image_files: Path, tmp_path: Path, monkeypatch) -> None:
+    from mlsandbox import stats as stats_module
+    from mlsandbox.ops import Op, register
+
+    @register
+    class PixelMean(Op):
+        """Mean pixel value (a stand-in for an image model)."""
+
+        name = "test_pixel_mean"
+        modality = "image"
+        stat_keys = ("pixel_mean",)
+        max_batch = 2
+
+        def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+            return {"pixel_mean": np.array([np.asarray(im).mean() for im in batch.rgb])}
+
+    @register
+    class PixelMax(PixelMean):
+        """Max pixel value (another stand-in)."""
+
+        name = "test_pixel_max"
+        stat_keys = ("pixel_max",)
+
+        def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+            return {"pixel_max": np.array([np.asarray(im).max() for im in batch.rgb], dtype=float)}
+
+    ops = [create_op("text_length_filter"), create_op("test_pixel_mean"), create_op("test_pixel_max")]
+    assert [[op.name for op in group] for group in stats_module._passes(ops)] == [
+        ["text_length_filter"], ["test_pixel_mean", "test_pixel_max"]]
+    decodes = []
+    original = stats_module.ImageBatch._decode
+    monkeypatch.setattr(stats_module.ImageBatch, "_decode", lambda self, i: decodes.append(i) or original(self, i))
+    ds = _load(image_files, image_field="file")
+    stats = compute_stats(ds, ops, tmp_path, progress=False)
+    assert len(decodes) == len(ds)  # each image decoded once for both pixel OPs
+    assert stats.stat("pixel_max").tolist() == [255.0, 128.0, 255.0, 128.0]

@@ -37,7 +37,7 @@ class Op(ABC):
     modality: ClassVar[Literal["text", "image", "image-text"]] = "text"
     stat_keys: ClassVar[tuple[str, ...]]
     primary_stat: ClassVar[str] = ""
-    #: Model-backed OPs set a smaller batch: they run in a pass of their own, whose finished
+    #: Model-backed OPs set a smaller batch: they run in a separate pass, whose finished
     #: batches are checkpointed, so progress shows and a killed run resumes where it stopped.
     max_batch: ClassVar[int | None] = None
     Params: ClassVar[type[OpParams]] = OpParams
