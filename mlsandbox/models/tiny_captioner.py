@@ -46,7 +46,9 @@ from mlsandbox.models.tiny_lm import (
     EOT,
     _batches,
     dataset_tokenizer,
+    load_weights,
     lr_factor,
+    save_weights,
     torch_runtime,
 )
 from mlsandbox.pretrained import quiet_transformers
@@ -311,20 +313,14 @@ class TinyCaptioner(TrainedModel):
         return metrics
 
     def _save_payload(self, directory: Path) -> None:
-        quiet_transformers()
-        self.model.save_pretrained(directory / "model")
-        self.tokenizer.save(str(directory / "tokenizer.json"))
+        save_weights(self.model, self.tokenizer, directory)
 
     @classmethod
     def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TinyCaptioner:
-        from tokenizers import Tokenizer
         from transformers import VisionEncoderDecoderModel
 
-        quiet_transformers()
+        model, tokenizer = load_weights(VisionEncoderDecoderModel, directory)
         spec = TinyCaptionerSpec.model_validate(manifest["spec"])
-        model = VisionEncoderDecoderModel.from_pretrained(directory / "model")
-        model.eval()
-        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         return cls(spec, model, tokenizer, info=manifest.get("info"), metrics=manifest.get("metrics"))
 
 

@@ -245,20 +245,32 @@ class TinyLM(TrainedModel):
         return bits / n_bytes
 
     def _save_payload(self, directory: Path) -> None:
-        quiet_transformers()
-        self.model.save_pretrained(directory / "model")
-        self.tokenizer.save(str(directory / "tokenizer.json"))
+        save_weights(self.model, self.tokenizer, directory)
 
     @classmethod
     def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TinyLM:
-        from tokenizers import Tokenizer
         from transformers import AutoModelForCausalLM
 
-        quiet_transformers()
+        model, tokenizer = load_weights(AutoModelForCausalLM, directory)
         spec = TinyLMSpec.model_validate(manifest["spec"])
-        model = AutoModelForCausalLM.from_pretrained(directory / "model")
-        tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         return cls(spec, model, tokenizer, info=manifest.get("info"), metrics=manifest.get("metrics"))
+
+
+def save_weights(model: Any, tokenizer: Tokenizer, directory: Path) -> None:
+    """A transformers model under ``model/`` (safetensors and config) and its ``tokenizer.json``."""
+    quiet_transformers()
+    model.save_pretrained(directory / "model")
+    tokenizer.save(str(directory / "tokenizer.json"))
+
+
+def load_weights(model_class: Any, directory: Path) -> tuple[Any, Tokenizer]:
+    """What :func:`save_weights` wrote: the model (as ``model_class``, in eval mode) and tokenizer."""
+    from tokenizers import Tokenizer
+
+    quiet_transformers()
+    model = model_class.from_pretrained(directory / "model")
+    model.eval()
+    return model, Tokenizer.from_file(str(directory / "tokenizer.json"))
 
 
 # --- training -------------------------------------------------------------------------------
