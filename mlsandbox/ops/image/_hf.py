@@ -12,13 +12,17 @@ multimodal special tokens stripped from captions, optional flips, batches under
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
+from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.pretrained import ModelUnavailableError, quiet_transformers
 
 if TYPE_CHECKING:
@@ -214,3 +218,48 @@ def paired_scores(
             )
             out[part] = read(model(**inputs)).double().numpy()
     return out
+
+
+# --- image-text pair OPs ---------------------------------------------------------------------
+
+
+class PairParams(OpParams):
+    """Params of an OP that scores (caption, image) pairs with one model (set ``model``'s default)."""
+
+    model: str
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    batch_size: int = Field(32, ge=1)
+
+
+class PairScoreOp(Op):
+    """An image-text OP whose one stat is a model's score of each (caption, image) pair.
+
+    Subclasses set ``name``, ``stat_keys``, ``model_class`` (the transformers class to load),
+    a ``Params`` subclass of :class:`PairParams` with the default ``model``, and :meth:`pair_score`.
+    """
+
+    modality = "image-text"
+    max_batch = 256
+    model_class: ClassVar[str]
+    Params: ClassVar[type[OpParams]] = PairParams
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._loaded: tuple[Any, Any] | None = None
+
+    @abstractmethod
+    def pair_score(self, output: Any) -> torch.Tensor:
+        """Pair ``i``'s score from the model's output on a batch of pairs."""
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        key = self.stat_keys[0]
+        if len(batch) == 0:
+            return {key: np.zeros(0, dtype=np.float64)}
+        p = self.params
+        if self._loaded is None:
+            self._loaded = load_pretrained(p.model, self.model_class, op=self.name)
+        model, processor = self._loaded
+        images = oriented(batch.rgb, p.horizontal_flip, p.vertical_flip)
+        texts = [dj_caption(t) for t in batch.texts]
+        return {key: paired_scores(model, processor, texts, images, p.batch_size, self.pair_score)}

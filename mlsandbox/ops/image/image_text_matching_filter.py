@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from pydantic import Field
+from mlsandbox.ops.base import register
+from mlsandbox.ops.image._hf import PairParams, PairScoreOp
 
-from mlsandbox.ops.base import Op, OpParams, register
-from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.ops.image._hf import dj_caption, load_pretrained, oriented, paired_scores
+if TYPE_CHECKING:
+    import torch
 
 #: Data-Juicer's default BLIP image-text matching model (needs the model hub).
 DATA_JUICER_MODEL = "Salesforce/blip-itm-base-coco"
 
 
 @register
-class ImageTextMatchingFilter(Op):
+class ImageTextMatchingFilter(PairScoreOp):
     """Probability that the caption matches the image, from BLIP's image-text matching head.
 
     ``image_text_matching_score`` = ``softmax(itm_score)[1]``: the "match" probability of the
@@ -39,29 +38,11 @@ class ImageTextMatchingFilter(Op):
     """
 
     name = "image_text_matching_filter"
-    modality = "image-text"
     stat_keys = ("image_text_matching_score",)
-    max_batch = 256
+    model_class = "BlipForImageTextRetrieval"
 
-    class Params(OpParams):
+    class Params(PairParams):
         model: str = DATA_JUICER_MODEL
-        horizontal_flip: bool = False
-        vertical_flip: bool = False
-        batch_size: int = Field(32, ge=1)
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._loaded: tuple[Any, Any] | None = None
-
-    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-        if len(batch) == 0:
-            return {"image_text_matching_score": np.zeros(0, dtype=np.float64)}
-        p = self.params
-        if self._loaded is None:
-            self._loaded = load_pretrained(p.model, "BlipForImageTextRetrieval", op=self.name)
-        model, processor = self._loaded
-        images = oriented(batch.rgb, p.horizontal_flip, p.vertical_flip)
-        texts = [dj_caption(t) for t in batch.texts]
-        values = paired_scores(model, processor, texts, images, p.batch_size,
-                               lambda out: out.itm_score.float().softmax(dim=-1)[:, 1])
-        return {"image_text_matching_score": values}
+    def pair_score(self, output: Any) -> torch.Tensor:
+        return output.itm_score.float().softmax(dim=-1)[:, 1]

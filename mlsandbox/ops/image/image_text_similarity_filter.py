@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from pydantic import Field
+from mlsandbox.ops.base import register
+from mlsandbox.ops.image._hf import PairParams, PairScoreOp
 
-from mlsandbox.ops.base import Op, OpParams, register
-from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.ops.image._hf import dj_caption, load_pretrained, oriented, paired_scores
+if TYPE_CHECKING:
+    import torch
 
 #: Data-Juicer's default CLIP (needs the model hub).
 DATA_JUICER_MODEL = "openai/clip-vit-base-patch32"
 
 
 @register
-class ImageTextSimilarityFilter(Op):
+class ImageTextSimilarityFilter(PairScoreOp):
     """Similarity of the image and its caption under a CLIP model.
 
     ``image_text_similarity`` = ``logits_per_text / 100`` for the (caption, image) pair, i.e.
@@ -42,30 +41,12 @@ class ImageTextSimilarityFilter(Op):
     """
 
     name = "image_text_similarity_filter"
-    modality = "image-text"
     stat_keys = ("image_text_similarity",)
-    max_batch = 256
+    model_class = "AutoModel"
 
-    class Params(OpParams):
+    class Params(PairParams):
         model: str = DATA_JUICER_MODEL
-        horizontal_flip: bool = False
-        vertical_flip: bool = False
-        batch_size: int = Field(32, ge=1)
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._loaded: tuple[Any, Any] | None = None
-
-    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-        if len(batch) == 0:
-            return {"image_text_similarity": np.zeros(0, dtype=np.float64)}
-        p = self.params
-        if self._loaded is None:
-            self._loaded = load_pretrained(p.model, "AutoModel", op=self.name)
-        model, processor = self._loaded
-        images = oriented(batch.rgb, p.horizontal_flip, p.vertical_flip)
-        texts = [dj_caption(t) for t in batch.texts]
+    def pair_score(self, output: Any) -> torch.Tensor:
         # Pair i's logit is the diagonal of the batch's text-by-image matrix.
-        values = paired_scores(model, processor, texts, images, p.batch_size,
-                               lambda out: out.logits_per_text.diagonal() / 100.0)
-        return {"image_text_similarity": values}
+        return output.logits_per_text.diagonal() / 100.0
