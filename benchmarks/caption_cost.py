@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from mlsandbox.config import DatasetSpec
 from mlsandbox.data import load_dataset
-from mlsandbox.model_specs import BenchmarkSpec, TinyCaptionerSpec
 from mlsandbox.models import TrainingJob, load_benchmark, trainer_for
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec, TinyCaptionerSpec
 
 BENCHMARKS = ("clipart", "emoji", "stamps")
 

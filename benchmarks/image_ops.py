@@ -44,8 +44,8 @@ WORDS = [
 def load_images(n: int, generate: bool) -> tuple[list[str], list[bytes], str]:
     """``n`` (caption, encoded image) pairs: the demo set (repeated if smaller) or generated ones."""
     if DEMO.exists() and not generate:
-        from mlsandbox.config import DatasetSpec
         from mlsandbox.data import load_dataset
+        from mlsandbox.spec import DatasetSpec
 
         table = load_dataset(DatasetSpec(path="builtin:images/captions.parquet", image_field="image")).table
         texts, images = table["text"].to_pylist(), table["image"].to_pylist()

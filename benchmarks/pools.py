@@ -18,13 +18,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mlsandbox.config import DatasetSpec, PoolSpec
 from mlsandbox.data import load_dataset
 from mlsandbox.ops import create_op, list_ops
-from mlsandbox.pools import random_pool, split_pools
+from mlsandbox.pools import materialize, random_pool, split_pools
+from mlsandbox.spec import DatasetSpec, PoolSpec
 from mlsandbox.stats import StatsTable, compute_stats
 from mlsandbox.tracking import child_run, log_batch, log_pool_input, pool_tags
-from mlsandbox.pools import materialize
 
 
 def synthetic_stats(n: int, seed: int = 0) -> StatsTable:

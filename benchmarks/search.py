@@ -26,8 +26,8 @@ import optuna
 import pandas as pd
 
 from mlsandbox import figures
-from mlsandbox.config import parse_spec
-from mlsandbox.search_space import SearchSpec
+from mlsandbox.search.space import SearchSpec
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.search import STUDY, run_search
 
 OPS = ["text_length_filter", "alphanumeric_filter", "special_characters_filter", "word_repetition_filter"]

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mlsandbox.model_specs import NgramSpec, TinyLMSpec
 from mlsandbox.models import (
     Benchmark,
     TrainedModel,
@@ -38,6 +37,7 @@ from mlsandbox.models import (
 )
 from mlsandbox.models.evaluators import bundled_text_dir
 from mlsandbox.models.tiny_lm import encode_docs, texts_digest
+from mlsandbox.spec import NgramSpec, TinyLMSpec
 
 DEFECTS = ("repetition_spam", "gibberish", "non_english", "markup_boilerplate", "fragment")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mlflow
 
-from mlsandbox.config import load_spec
+from mlsandbox.project import load_project
 from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.workflow import run_workflow
 
@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        spec = load_spec(args.project, {"workspace": str(Path(tmp) / "ws")}, quick=args.quick)
+        spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws")}, quick=args.quick)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from mlsandbox.config import SpecError, load_spec
+from mlsandbox.errors import USER_ERRORS, SpecError
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -40,14 +40,6 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _invalid_input_errors() -> tuple[type[Exception], ...]:
-    from mlsandbox.data import DataError
-    from mlsandbox.models import EvaluationError
-    from mlsandbox.pools import PoolError
-
-    return SpecError, DataError, PoolError, EvaluationError
-
-
 def handles_errors(func: F) -> F:
     """Turn known input errors into a one-line message and exit code 2."""
 
@@ -55,7 +47,7 @@ def handles_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except _invalid_input_errors() as err:
+        except USER_ERRORS as err:
             typer.secho(f"error: {err}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
         except KeyboardInterrupt:
@@ -73,7 +65,9 @@ def _spec(project: Path, sets: list[str] | None, quick: bool = False):  # noqa: 
         if not sep or not key:
             raise SpecError(f"--set expects key=value, got {item!r}")
         overrides[key.strip()] = value
-    return load_spec(project, overrides, quick=quick)
+    from mlsandbox.project import load_project  # imports every OP: only once a command runs
+
+    return load_project(project, overrides, quick=quick)
 
 
 @app.callback()

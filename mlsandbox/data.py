@@ -15,23 +15,20 @@ from __future__ import annotations
 import glob as globlib
 import gzip
 import hashlib
-import io
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlsandbox.config import BUILTIN_DATASET, DatasetSpec
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mlsandbox.errors import DataError
+from mlsandbox.images import check_image
+from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +41,6 @@ _SUFFIXES = {
     ".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".ndjson": "jsonl", ".json": "json", ".json.gz": "json",
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv",
 }
-
-
-class DataError(ValueError):
-    """A dataset could not be read as asked; the message names the file and, where known, the line."""
 
 
 @dataclass
@@ -354,49 +347,6 @@ def _image_bytes(raw: object, base: Path) -> bytes:
         raise DataError(f"no image (got {type(raw).__name__}); expected a path or image bytes")
     check_image(raw)
     return raw
-
-
-def check_image(data: bytes) -> None:
-    """Raise :class:`DataError` unless ``data`` is a complete, readable image."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except UnidentifiedImageError:
-        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
-    except (OSError, ValueError, SyntaxError) as err:
-        raise DataError(f"unreadable or truncated image: {err}") from None
-
-
-def decode_rgb(data: bytes) -> Image.Image:
-    """An encoded image as RGB pixels: EXIF orientation applied, transparency composited on white.
-
-    Raises :class:`DataError` for data Pillow cannot read or decode (truncated, corrupt).
-    """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as opened:
-            image = ImageOps.exif_transpose(opened)
-            if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                canvas.alpha_composite(rgba)
-                image = canvas
-            return image.convert("RGB")
-    except UnidentifiedImageError:
-        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
-    except (OSError, ValueError, SyntaxError) as err:  # Pillow reports corrupt data as any of these
-        raise DataError(f"cannot decode the image (truncated or corrupt): {err}") from None
-
-
-def image_suffix(data: bytes) -> str:
-    """The file suffix of an encoded image's format, e.g. ``.png``."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as image:
-        return f".{(image.format or 'bin').lower()}"
 
 
 def _load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:

@@ -19,15 +19,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlsandbox.config import PoolSpec
-from mlsandbox.data import IMAGE, Dataset, image_suffix
+from mlsandbox.data import IMAGE, Dataset
+from mlsandbox.errors import PoolError
+from mlsandbox.images import image_suffix
+from mlsandbox.spec import PoolSpec
 from mlsandbox.stats import StatsTable
 
 RANDOM = "random"
-
-
-class PoolError(ValueError):
-    """A pool cannot be built as asked (too small, empty, unknown stat)."""
 
 
 @dataclass(frozen=True)

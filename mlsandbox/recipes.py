@@ -24,15 +24,12 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import Op, op_class
-from mlsandbox.pools import Pool, PoolError, filter_pool, make_pool
+from mlsandbox.pools import Pool, filter_pool, make_pool
 from mlsandbox.stats import StatsTable
 
 log = logging.getLogger(__name__)
-
-
-class RecipeError(ValueError):
-    """A recipe, a recipe file or a Data-Juicer config cannot be read or used as asked."""
 
 
 class Condition(BaseModel):

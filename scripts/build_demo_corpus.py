@@ -29,9 +29,9 @@ import re
 import sys
 import zlib
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 SEED = 20240601
 REPO_ROOT = Path(__file__).resolve().parents[1]

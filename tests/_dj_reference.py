@@ -14,7 +14,7 @@ import string
 import emoji
 import numpy as np
 
-from mlsandbox.ops.text._special_characters import (
+from mlsandbox.ops.kernels.special_characters import (
     EMOJI_VERSION,
     OTHER_SPECIAL_CHARACTERS,
 )

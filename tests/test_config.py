@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from mlsandbox.config import SpecError, load_spec, parse_spec
-
 from conftest import spec_dict
+
+from mlsandbox.errors import SpecError
+from mlsandbox.project import load_project, parse_project
+from mlsandbox.spec import load_spec
 
 
 def _error(raw: dict) -> str:
     with pytest.raises(SpecError) as err:
-        parse_spec(raw)
+        parse_project(raw)
     return str(err.value)
 
 
@@ -109,4 +110,4 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
 @pytest.mark.parametrize("spec_file", sorted((Path(__file__).parents[1] / "projects").glob("*/sandbox.yaml")),
                          ids=lambda p: p.parent.name)
 def test_every_shipped_project_spec_is_valid(spec_file: Path) -> None:
-    assert load_spec(spec_file).name == spec_file.parent.name
+    assert load_project(spec_file).name == spec_file.parent.name

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from mlsandbox.config import DatasetSpec
-from mlsandbox.data import DataError, load_dataset
-
 from conftest import write_jsonl
+
+from mlsandbox.data import load_dataset
+from mlsandbox.errors import DataError
+from mlsandbox.spec import DatasetSpec
 
 ROWS = [{"id": f"r{i}", "text": f"text number {i}", "lang": "en"} for i in range(5)]
 

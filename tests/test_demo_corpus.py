@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from mlsandbox.resources import DEMO_BENCHMARKS, DEMO_CORPUS, DEMO_DEFECT_TYPES,
 FIELDS = {"id", "text", "source", "defect"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(path: Path) -> tuple[dict, ...]:
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return tuple(json.loads(line) for line in handle)

@@ -10,15 +10,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_jsonl
 from PIL import Image
 
-from mlsandbox.config import DatasetSpec, SpecError, load_spec
-from mlsandbox.data import DataError, load_dataset
+from mlsandbox.data import load_dataset
+from mlsandbox.errors import DataError, SpecError
 from mlsandbox.ops import ImageBatch, create_op
 from mlsandbox.pools import Pool, materialize
+from mlsandbox.project import load_project
+from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import compute_stats
-
-from conftest import write_jsonl
 
 CAPTIONS = ["a red square", "a green bar", "a blue dot", "a tall grey post"]
 SIZES = [(32, 32), (64, 16), (8, 8), (10, 50)]
@@ -103,7 +104,7 @@ def test_image_ops_need_an_image_dataset(tmp_path: Path, small_corpus: Path) -> 
         f"name: t\ndataset: {{path: {small_corpus}}}\nops: [{{name: image_shape_filter}}]\n"
     )
     with pytest.raises(SpecError, match="set dataset.image_field"):
-        load_spec(tmp_path)
+        load_project(tmp_path)
 
 
 def test_header_ops_and_shared_decode(image_files: Path) -> None:

@@ -22,12 +22,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageOps
 
 from mlsandbox.data import Dataset
+from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops import ImageBatch, create_op, op_class
 from mlsandbox.ops.image import _hf
 from mlsandbox.ops.image import image_nsfw_filter as nsfw_module
 from mlsandbox.ops.image.image_aesthetics_filter import laion_predictor_class
 from mlsandbox.ops.image.phrase_grounding_recall_filter import dj_iou, grounded_share, noun_phrases
-from mlsandbox.pretrained import ModelUnavailableError
 from mlsandbox.stats import compute_stats
 
 MODEL_OPS = [

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from mlsandbox import pretrained
-from mlsandbox.config import DatasetSpec
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops import TextBatch, create_op
-from mlsandbox.ops.text import _spacy
+from mlsandbox.ops import spacy_pipeline as _spacy
 from mlsandbox.ops.text.text_entity_dependency_filter import entity_edges
-from mlsandbox.pretrained import ModelUnavailableError
+from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import cache_path, compute_stats
 
 WORDS = ["the", "cat", "sat", "on", "mat", "and", "ate", "a", "fish", "."]

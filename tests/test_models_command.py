@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mlsandbox.model_specs import CommandSpec, EvaluatorSpec, NgramSpec
-from mlsandbox.models import (
-    Benchmark,
-    EvaluationError,
-    TrainingError,
-    TrainingJob,
-    evaluator_for,
-    load_model,
-    trainer_for,
-)
+from mlsandbox.errors import EvaluationError, TrainingError
+from mlsandbox.models import Benchmark, TrainingJob, evaluator_for, load_model, trainer_for
 from mlsandbox.models.command import CommandModel, parse_metrics, substitute
+from mlsandbox.spec import CommandSpec, EvaluatorSpec, NgramSpec
 
 PROJECT = Path(__file__).resolve().parents[1] / "projects" / "external-trainer"
 PY = sys.executable

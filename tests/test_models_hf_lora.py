@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("peft")
 
-from mlsandbox.model_specs import HFLoraSpec
-from mlsandbox.models import TrainingError, TrainingJob, load_model, trainer_for
+from mlsandbox.errors import TrainingError
+from mlsandbox.models import TrainingJob, load_model, trainer_for
 from mlsandbox.models.hf_lora import HFLoraModel
 from mlsandbox.models.tiny_lm import EOT, train_tokenizer
+from mlsandbox.spec import HFLoraSpec
 
 WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
          "softly in tall trees near the quiet river under a bright morning sky").split()

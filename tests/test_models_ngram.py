@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, NgramSpec, TinyLMSpec, model_spec_from_dict
+from mlsandbox.errors import EvaluationError
 from mlsandbox.models import (
-    EvaluationError,
     PerplexityEvaluator,
     TrainingJob,
     evaluator_for,
@@ -21,6 +20,7 @@ from mlsandbox.models import (
     trainer_for,
 )
 from mlsandbox.models.ngram import KneserNey, NgramModel
+from mlsandbox.spec import BenchmarkSpec, EvaluatorSpec, NgramSpec, TinyLMSpec, model_spec_from_dict
 
 WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
          "softly in tall trees near the quiet river under a bright morning sky").split()

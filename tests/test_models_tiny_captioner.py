@@ -11,17 +11,8 @@ import torch
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
-from mlsandbox.model_specs import TinyCaptionerSpec, TinyLMSpec, model_spec_from_dict
-from mlsandbox.models import (
-    Benchmark,
-    EvaluationError,
-    TrainingError,
-    TrainingJob,
-    TrainingPruned,
-    load_model,
-    model_types,
-    trainer_for,
-)
+from mlsandbox.errors import EvaluationError, TrainingError, TrainingPruned
+from mlsandbox.models import Benchmark, TrainingJob, load_model, model_types, trainer_for
 from mlsandbox.models.tiny_captioner import (
     ImagePixels,
     TinyCaptioner,
@@ -31,6 +22,7 @@ from mlsandbox.models.tiny_captioner import (
     rgb_array,
     sequence_bytes,
 )
+from mlsandbox.spec import TinyCaptionerSpec, TinyLMSpec, model_spec_from_dict
 
 COLORS = {"red": (220, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 220), "yellow": (235, 200, 20)}
 SHAPES = ("circle", "square", "triangle")

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mlsandbox.model_specs import TinyLMSpec
-from mlsandbox.models import TrainingJob, TrainingPruned, load_model, trainer_for
+from mlsandbox.errors import TrainingPruned
+from mlsandbox.models import TrainingJob, load_model, trainer_for
 from mlsandbox.models.tiny_lm import TinyLM, TinyLMTrainer, lr_factor, pack_blocks, split_windows
+from mlsandbox.spec import TinyLMSpec
 
 WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
          "softly in tall trees near the quiet river under a bright morning sky").split()

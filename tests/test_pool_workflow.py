@@ -14,14 +14,13 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
+from conftest import spec_dict
 from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
-from mlsandbox.config import parse_spec
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.pool import run_pools
-
-from conftest import spec_dict
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlsandbox.config import DatasetSpec, PoolSpec
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import PoolError
 from mlsandbox.ops import create_op
-from mlsandbox.pools import PoolError, filter_pool, materialize, random_pool, split_pools
+from mlsandbox.pools import filter_pool, materialize, random_pool, split_pools
+from mlsandbox.spec import DatasetSpec, PoolSpec
 from mlsandbox.stats import compute_stats
 
 

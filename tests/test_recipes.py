@@ -14,15 +14,13 @@ import pytest
 import yaml
 from conftest import write_jsonl
 
-from mlsandbox.config import DatasetSpec
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import create_op
-from mlsandbox.pools import PoolError
 from mlsandbox.recipes import (
     DATA_JUICER_FILTERS,
     Condition,
     Recipe,
-    RecipeError,
     from_data_juicer,
     ksigma_recipe,
     load_recipe,
@@ -32,6 +30,7 @@ from mlsandbox.recipes import (
     save_recipe,
     to_data_juicer,
 )
+from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
 TEXT_LEN = [1.0, 2.0, 3.0, 4.0, 100.0]

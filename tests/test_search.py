@@ -15,15 +15,16 @@ from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
 from mlsandbox import tracking
-from mlsandbox.config import SpecError, parse_spec
+from mlsandbox.errors import SpecError
 from mlsandbox.recipes import parse_recipe
-from mlsandbox.search_space import (
+from mlsandbox.search.space import (
     SearchSpec,
     build_space,
     params_from_recipe,
     recipe_from_params,
     suggest_recipe,
 )
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows import search as search_mod
 from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.search import STUDY, TRIAL, open_storage, run_search

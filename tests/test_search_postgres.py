@@ -21,7 +21,7 @@ from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
 from mlsandbox import tracking
-from mlsandbox.config import parse_spec
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.search import STUDY, TRIAL
 

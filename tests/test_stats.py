@@ -8,9 +8,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from mlsandbox.config import DatasetSpec
 from mlsandbox.data import load_dataset
 from mlsandbox.ops import Op, OpParams, TextBatch, create_op, register
+from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import cache_path, compute_stats, plot_histograms, summarize
 
 

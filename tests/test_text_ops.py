@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from mlsandbox.ops import TextBatch, create_op, list_ops
-from mlsandbox.ops.text import _ngrams, _words
-from mlsandbox.ops.text._special_characters import (
+from mlsandbox.ops.kernels import ngrams as _ngrams
+from mlsandbox.ops.kernels import words as _words
+from mlsandbox.ops.kernels.special_characters import (
     OTHER_SPECIAL_CHARACTERS,
     SPECIAL_CHARACTERS,
 )

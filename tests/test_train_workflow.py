@@ -7,15 +7,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import spec_dict, write_jsonl
 from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
-from mlsandbox.config import parse_spec
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.cells import CELL, FAILURE
 from mlsandbox.workflows.train import run_evaluation, run_training
-
-from conftest import spec_dict, write_jsonl
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+from conftest import spec_dict, write_jsonl
 
-from mlsandbox.config import parse_spec
+from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.refine import duplication_candidates, pyramid_candidates
 from mlsandbox.workflows.workflow import run_workflow
-
-from conftest import spec_dict, write_jsonl
 
 OPS = [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}, {"name": "special_characters_filter"}]
 

@@ -20,36 +20,14 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from mlsandbox.errors import EvaluationError
+
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 
 #: Per-benchmark metrics, e.g. ``{"wiki": {"bpb": 1.9, "score": 0.53}}``; ``score`` is
 #: positive and higher-is-better so relative deltas over a baseline are meaningful.
 BenchmarkMetrics = dict[str, dict[str, float]]
-
-
-class TrainingError(RuntimeError):
-    """A training or evaluation run failed; ``log_tail`` holds the last lines of its output."""
-
-    def __init__(self, reason: str, log_tail: str = "") -> None:
-        self.reason = reason
-        self.log_tail = log_tail
-        message = reason if not log_tail else f"{reason}\n--- log tail ---\n{log_tail}"
-        super().__init__(message)
-
-
-class EvaluationError(TrainingError):
-    """Scoring a trained model failed (bad benchmark, failing evaluator command)."""
-
-
-class TrainingPruned(Exception):
-    """The job's ``report`` callback asked to stop; raised so no partial model is mistaken
-    for a finished one."""
-
-    def __init__(self, step: int, value: float) -> None:
-        self.step = step
-        self.value = value
-        super().__init__(f"training pruned at step {step} (intermediate score {value:.6g})")
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.data import image_suffix
-from mlsandbox.model_specs import CommandSpec
+from mlsandbox.errors import TrainingError
+from mlsandbox.images import image_suffix
 from mlsandbox.models.base import (
     Benchmark,
     BenchmarkMetrics,
     TrainedModel,
     Trainer,
-    TrainingError,
     TrainingJob,
     score_from_bpb,
 )
+from mlsandbox.spec import CommandSpec
 
 LOG_TAIL_LINES = 40
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")

@@ -15,18 +15,9 @@ from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
-from mlsandbox.config import DatasetSpec
-from mlsandbox.data import DataError, builtin_path, load_files, resolve_files
-from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
-from mlsandbox.models.base import (
-    Benchmark,
-    BenchmarkMetrics,
-    EvaluationError,
-    TrainedModel,
-    TrainingError,
-    load_model,
-    read_manifest,
-)
+from mlsandbox.data import builtin_path, load_files, resolve_files
+from mlsandbox.errors import DataError, EvaluationError, TrainingError
+from mlsandbox.models.base import Benchmark, BenchmarkMetrics, TrainedModel, load_model, read_manifest
 from mlsandbox.models.command import (
     parse_metrics,
     read_json_file,
@@ -34,6 +25,7 @@ from mlsandbox.models.command import (
     substitute,
     write_benchmark_files,
 )
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec, EvaluatorSpec
 
 
 def bundled_text_dir() -> Path:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.model_specs import HFLoraSpec
-from mlsandbox.models.base import TrainedModel, Trainer, TrainingError, TrainingJob, utf8_bytes
+from mlsandbox.errors import ModelUnavailableError, TrainingError
+from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, utf8_bytes
 from mlsandbox.models.tiny_lm import (
     LoopSettings,
     pack_blocks,
@@ -25,7 +25,8 @@ from mlsandbox.models.tiny_lm import (
     torch_runtime,
     train_loop,
 )
-from mlsandbox.pretrained import ModelUnavailableError, quiet_transformers, resolve_causal_lm
+from mlsandbox.pretrained import quiet_transformers, resolve_causal_lm
+from mlsandbox.spec import HFLoraSpec
 
 
 def _require_peft() -> Any:

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from mlsandbox.model_specs import NgramSpec
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, utf8_bytes
+from mlsandbox.spec import NgramSpec
 
 _WORD_PIECES = re.compile(r"\w+|\s+|[^\w\s]+", re.UNICODE)
 

@@ -30,18 +30,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlsandbox.data import DataError, decode_rgb
-from mlsandbox.model_specs import TinyCaptionerSpec
-from mlsandbox.models.base import (
-    Benchmark,
-    EvaluationError,
-    TrainedModel,
-    Trainer,
-    TrainingError,
-    TrainingJob,
-    TrainingPruned,
-    score_from_bpb,
-)
+from mlsandbox.errors import DataError, EvaluationError, TrainingError, TrainingPruned
+from mlsandbox.images import decode_rgb
+from mlsandbox.models.base import Benchmark, TrainedModel, Trainer, TrainingJob, score_from_bpb
 from mlsandbox.models.tiny_lm import (
     EOT,
     _batches,
@@ -52,6 +43,7 @@ from mlsandbox.models.tiny_lm import (
     torch_runtime,
 )
 from mlsandbox.pretrained import quiet_transformers
+from mlsandbox.spec import TinyCaptionerSpec
 
 if TYPE_CHECKING:
     import numpy as np

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mlsandbox.model_specs import TinyLMSpec
+from mlsandbox.errors import TrainingPruned
 from mlsandbox.models.base import (
     ReportCallback,
     TrainedModel,
     Trainer,
     TrainingJob,
-    TrainingPruned,
     score_from_bpb,
     utf8_bytes,
 )
 from mlsandbox.pretrained import quiet_transformers
+from mlsandbox.spec import TinyLMSpec
 
 if TYPE_CHECKING:
     import torch

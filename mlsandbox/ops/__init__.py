@@ -1,6 +1,14 @@
-"""Operators (OPs): per-sample statistics with Data-Juicer's names and stat keys."""
+"""Operators (OPs): per-sample statistics with Data-Juicer's names and stat keys.
 
-from mlsandbox.ops.base import Op, OpParams, create_op, list_ops, op_class, register
+Importing this package registers every built-in OP.
+"""
+
+from mlsandbox.ops import image as _image  # noqa: F401  (registers the image OPs)
+from mlsandbox.ops import text as _text  # noqa: F401  (registers the text OPs)
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch, TextBatch
+from mlsandbox.ops.registry import create_op, list_ops, op_class, register, registered
 
-__all__ = ["ImageBatch", "Op", "OpParams", "TextBatch", "create_op", "list_ops", "op_class", "register"]
+__all__ = [
+    "ImageBatch", "Op", "OpParams", "TextBatch", "create_op", "list_ops", "op_class", "register", "registered",
+]

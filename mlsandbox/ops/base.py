@@ -1,8 +1,8 @@
-"""The operator interface: one small class per OP, a registry keyed by Data-Juicer's names.
+"""The operator interface: one small class per OP, named as in Data-Juicer.
 
 An OP turns a batch of samples into one or more per-sample statistics ("stats"). It never
 filters: thresholds belong to recipes (:mod:`mlsandbox.recipes`), so the same cached stat serves
-every pool, recipe and search trial.
+every pool, recipe and search trial. OPs are found by name in :mod:`mlsandbox.ops.registry`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from mlsandbox.errors import describe_validation_error
 from mlsandbox.ops.batch import TextBatch
 
 
@@ -46,7 +47,8 @@ class Op(ABC):
         try:
             self.params = self.Params(**params)
         except ValidationError as err:
-            raise ValueError(f"invalid params for OP {self.name!r}: {_describe(err)}") from None
+            problems = "; ".join(describe_validation_error(err))
+            raise ValueError(f"invalid params for OP {self.name!r}: {problems}") from None
 
     @classmethod
     def description(cls) -> str:
@@ -75,47 +77,3 @@ class Op(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
         return f"{type(self).__name__}({args})"
-
-
-def _describe(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "<params>"
-        parts.append(f"{loc}: {e['msg']} (got {e.get('input')!r})")
-    return "; ".join(parts)
-
-
-_REGISTRY: dict[str, type[Op]] = {}
-
-
-def register(cls: type[Op]) -> type[Op]:
-    """Class decorator: make an OP available by its name."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"OP {cls.name!r} is registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def op_class(name: str) -> type[Op]:
-    """The OP class registered as ``name``; a clear error lists the known names otherwise."""
-    _load_builtin_ops()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown OP {name!r}; known OPs: {known}") from None
-
-
-def create_op(name: str, params: dict[str, Any] | None = None) -> Op:
-    return op_class(name)(**(params or {}))
-
-
-def list_ops() -> list[type[Op]]:
-    _load_builtin_ops()
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
-
-
-def _load_builtin_ops() -> None:
-    # Importing the package registers every built-in OP (each module calls ``register``).
-    import mlsandbox.ops.image  # noqa: F401
-    import mlsandbox.ops.text  # noqa: F401

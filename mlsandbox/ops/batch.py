@@ -14,12 +14,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlsandbox.data import DataError, decode_rgb
+from mlsandbox.errors import DataError
+from mlsandbox.images import decode_rgb
+from mlsandbox.ops.kernels.special_characters import char_flags
+from mlsandbox.ops.kernels.words import (
+    RefinedWords,
+    WordIds,
+    code_points,
+    refined_word_spans,
+    refined_words,
+    text_offsets,
+    word_ids,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
-
-    from mlsandbox.ops.text._words import RefinedWords, WordIds
 
 
 class TextBatch:
@@ -39,22 +48,16 @@ class TextBatch:
     @cached_property
     def offsets(self) -> np.ndarray:
         """Where each text starts in the concatenation of all texts (``len + 1`` entries)."""
-        from mlsandbox.ops.text._words import text_offsets
-
         return text_offsets(self.lengths)
 
     @cached_property
     def codepoints(self) -> np.ndarray:
         """All texts' code points, concatenated (``uint32``); text ``i`` is ``offsets[i:i+2]``."""
-        from mlsandbox.ops.text._words import code_points
-
         return code_points(self.texts)
 
     @cached_property
     def char_flags(self) -> np.ndarray:
         """Per code point: alphanumeric / special-character / word-separator bits."""
-        from mlsandbox.ops.text._special_characters import char_flags
-
         return char_flags()[self.codepoints]
 
     @cached_property
@@ -65,22 +68,16 @@ class TextBatch:
     @cached_property
     def refined_word_counts(self) -> np.ndarray:
         """Words per text after Data-Juicer's split and strip (not lower-cased)."""
-        from mlsandbox.ops.text._words import refined_word_spans
-
         return refined_word_spans(self.char_flags, self.offsets)[2]
 
     @cached_property
     def lower_codepoints(self) -> np.ndarray:
         """``codepoints`` of the lower-cased texts (lower-casing can change a text's length)."""
-        from mlsandbox.ops.text._words import code_points
-
         return code_points(self.lower_texts)
 
     @cached_property
     def lower_word_spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end in ``lower_codepoints`` of every lower-cased refined word; words per text."""
-        from mlsandbox.ops.text._special_characters import char_flags
-        from mlsandbox.ops.text._words import refined_word_spans, text_offsets
 
         lengths = np.fromiter(map(len, self.lower_texts), dtype=np.int64, count=len(self))
         return refined_word_spans(char_flags()[self.lower_codepoints], text_offsets(lengths))
@@ -88,15 +85,11 @@ class TextBatch:
     @cached_property
     def refined_words_lower(self) -> RefinedWords:
         """Data-Juicer's lower-cased, stripped words of every text, as one flat list."""
-        from mlsandbox.ops.text._words import refined_words
-
         return refined_words(self.lower_codepoints, self.lower_word_spans)
 
     @cached_property
     def word_ids(self) -> WordIds:
         """The lower-cased refined words as ids into the batch's vocabulary (first-seen order)."""
-        from mlsandbox.ops.text._words import word_ids
-
         return word_ids(self.lower_codepoints, self.lower_word_spans)
 
 

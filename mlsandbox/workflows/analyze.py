@@ -15,8 +15,8 @@ from mlsandbox import figures
 from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
 from mlsandbox.delta import relative_delta
 from mlsandbox.workflows.compare import Comparisons
-from mlsandbox.workflows.probe import ProbeResult
 from mlsandbox.workflows.prepare import Prepared
+from mlsandbox.workflows.probe import ProbeResult
 
 
 @dataclass

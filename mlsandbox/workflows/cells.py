@@ -25,11 +25,10 @@ from mlflow.entities import RunStatus
 from mlsandbox import tracking
 from mlsandbox.data import BUILTIN_PREFIX, IMAGE, TEXT
 from mlsandbox.delta import relative_delta
-from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec
+from mlsandbox.errors import TrainingError
 from mlsandbox.models import (
     Benchmark,
     BenchmarkMetrics,
-    TrainingError,
     TrainingJob,
     bundled_benchmarks,
     evaluator_for,
@@ -37,6 +36,7 @@ from mlsandbox.models import (
     trainer_for,
 )
 from mlsandbox.pools import Pool, materialize
+from mlsandbox.spec import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.workflows.prepare import Prepared
 
 log = logging.getLogger(__name__)

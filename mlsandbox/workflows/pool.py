@@ -12,8 +12,8 @@ import numpy as np
 import yaml
 
 from mlsandbox import tracking
-from mlsandbox.config import ExperimentSpec
 from mlsandbox.pools import Pool, materialize, random_pool, split_pools
+from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, plot_histograms, summarize
 from mlsandbox.workflows.prepare import Prepared, prepare
 

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlsandbox.config import ExperimentSpec
 from mlsandbox.data import Dataset, load_dataset
-from mlsandbox.ops import Op, create_op
+from mlsandbox.project import check_project, project_ops
+from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,9 @@ class Prepared:
         return self.workspace / "pools" / self.dataset.digest
 
 
-def project_ops(spec: ExperimentSpec) -> list[Op]:
-    return [create_op(o.name, o.params) for o in spec.ops]
-
-
 def prepare(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> Prepared:
     """Dataset + stats of every OP in the spec (computed only where the cache lacks them)."""
+    check_project(spec, origin=spec.name)
     dataset = load_dataset(spec.dataset, spec.base_dir)
     log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
     stats = compute_stats(

@@ -36,11 +36,11 @@ from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
-from mlsandbox.config import ExperimentSpec, SpecError
 from mlsandbox.delta import summarize_deltas
-from mlsandbox.pools import Pool, PoolError, materialize
+from mlsandbox.errors import PoolError, SpecError
+from mlsandbox.pools import Pool, materialize
 from mlsandbox.recipes import Recipe, export_recipe, ksigma_recipe, load_recipe, parse_recipe
-from mlsandbox.search_space import (
+from mlsandbox.search.space import (
     SearchSpace,
     SearchSpec,
     build_space,
@@ -49,6 +49,7 @@ from mlsandbox.search_space import (
     params_from_recipe,
     suggest_recipe,
 )
+from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.cells import BenchmarkSet, CellResult, load_benchmarks
 from mlsandbox.workflows.compare import compare_pools
 from mlsandbox.workflows.prepare import Prepared, prepare

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox import tracking
-from mlsandbox.config import ExperimentSpec
-from mlsandbox.data import ID, DataError
+from mlsandbox.data import ID
+from mlsandbox.errors import DataError, PoolError
 from mlsandbox.models import load_model
 from mlsandbox.models.evaluators import evaluator_for
-from mlsandbox.pools import Pool, PoolError
+from mlsandbox.pools import Pool
+from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.cells import MODEL_ARTIFACT, load_benchmarks
 from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.workflows.pool import single_op_pools

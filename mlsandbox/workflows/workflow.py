@@ -16,7 +16,7 @@ import mlflow
 import yaml
 
 from mlsandbox import tracking
-from mlsandbox.config import ExperimentSpec
+from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
 from mlsandbox.workflows.cells import CellResult, load_benchmarks
 from mlsandbox.workflows.prepare import prepare

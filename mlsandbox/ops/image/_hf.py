@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.pretrained import ModelUnavailableError, quiet_transformers
+from mlsandbox.pretrained import quiet_transformers
 
 if TYPE_CHECKING:
     import torch

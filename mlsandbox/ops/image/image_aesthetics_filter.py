@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import image_logits, label_index, load_config, load_pretrained
+from mlsandbox.ops.registry import register
 
 #: Data-Juicer's default predictor (CLIP ViT-L/14 + linear layers rating 0-10; needs the hub).
 DATA_JUICER_MODEL = "shunk031/aesthetics-predictor-v2-sac-logos-ava1-l14-linearMSE"

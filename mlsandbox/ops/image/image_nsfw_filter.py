@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import INSTALL, ClassProbability
-from mlsandbox.pretrained import ModelUnavailableError
+from mlsandbox.ops.registry import register
 
 if TYPE_CHECKING:
     from PIL import Image

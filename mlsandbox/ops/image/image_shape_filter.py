@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import ImageBatch
+from mlsandbox.ops.registry import register
 
 
 @register

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlsandbox.ops.base import register
 from mlsandbox.ops.image._hf import PairParams, PairScoreOp
+from mlsandbox.ops.registry import register
 
 if TYPE_CHECKING:
     import torch

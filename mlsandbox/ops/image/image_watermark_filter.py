@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import ClassProbability
+from mlsandbox.ops.registry import register
 
 #: Data-Juicer's default watermark classifier (needs the model hub).
 DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"

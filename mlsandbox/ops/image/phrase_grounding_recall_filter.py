@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import chunks, dj_caption, load_config, load_pretrained, oriented
-from mlsandbox.ops.text._spacy import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.ops.registry import register
+from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
 
 #: Data-Juicer's default open-vocabulary detector (needs the model hub).
 DATA_JUICER_MODEL = "google/owlvit-base-patch32"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._special_characters import ALNUM
-from mlsandbox.ops.text._words import per_text_sums, ratio
+from mlsandbox.ops.kernels.special_characters import ALNUM
+from mlsandbox.ops.kernels.words import per_text_sums, ratio
+from mlsandbox.ops.registry import register
 
 
 @register

@@ -7,10 +7,11 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._ngrams import repeated_ngrams
-from mlsandbox.ops.text._words import ratio
+from mlsandbox.ops.kernels.ngrams import repeated_ngrams
+from mlsandbox.ops.kernels.words import ratio
+from mlsandbox.ops.registry import register
 
 
 @register

@@ -8,9 +8,10 @@ from typing import Literal
 
 import numpy as np
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._words import word_list_ratio
+from mlsandbox.ops.kernels.words import word_list_ratio
+from mlsandbox.ops.registry import register
 
 
 @cache
@@ -44,4 +45,4 @@ class FlaggedWordsFilter(Op):
         lang: Literal["en"] = "en"
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        return {"flagged_words_ratio": word_list_ratio(batch, flagged_words())}
+        return {"flagged_words_ratio": word_list_ratio(batch.word_ids, flagged_words())}

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from mlsandbox.ops.base import Op, register
+from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.registry import register
 
 
 @cache

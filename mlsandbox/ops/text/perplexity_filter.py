@@ -12,9 +12,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.pretrained import ModelUnavailableError, load_causal_lm, resolve_causal_lm
+from mlsandbox.ops.registry import register
+from mlsandbox.pretrained import load_causal_lm, resolve_causal_lm
 
 #: Default truncation. SmolLM2-135M scores the first 32 tokens of ~26 texts/s in bfloat16 on two
 #: CPU cores (14/s in float32), so the bundled corpus (12.8k texts) takes minutes, not hours;

@@ -8,9 +8,10 @@ import numpy as np
 from pydantic import field_validator
 from stop_words import AVAILABLE_LANGUAGES, LANGUAGE_MAPPING, get_stop_words
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._words import word_list_ratio
+from mlsandbox.ops.kernels.words import word_list_ratio
+from mlsandbox.ops.registry import register
 
 #: Language codes the ``stop-words`` package has lists for, plus ``"all"`` (their union).
 LANGUAGES = frozenset(c for c, name in LANGUAGE_MAPPING.items() if name in AVAILABLE_LANGUAGES) | {
@@ -57,4 +58,4 @@ class StopwordsFilter(Op):
             return lang
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        return {"stopwords_ratio": word_list_ratio(batch, stopwords(self.params.lang))}
+        return {"stopwords_ratio": word_list_ratio(batch.word_ids, stopwords(self.params.lang))}

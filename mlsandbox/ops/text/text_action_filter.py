@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._spacy import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.ops.registry import register
+from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
 
 ACTION_POS = frozenset({"VERB"})
 ACTION_TAGS = frozenset({"VV", "VB", "VBP", "VBZ", "VBD", "VBG", "VBN"})

@@ -7,9 +7,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.text._spacy import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.ops.registry import register
+from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
 
 ENTITY_POS = frozenset({"NOUN", "PROPN", "PRON"})
 ENTITY_TAGS = frozenset({"NN", "NR", "PN", "NNS", "NNP", "NNPS", "PRP"})

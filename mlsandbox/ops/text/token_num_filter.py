@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from mlsandbox.ops.base import Op, OpParams, register
+from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.registry import register
 from mlsandbox.pretrained import load_tokenizer, resolve_tokenizer
 
 

@@ -8,26 +8,15 @@ identity for a spec, used to recognise a (pool x seed x model) cell that already
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from mlsandbox.spec._base import StrictModel
 
 
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def digest(self) -> str:
-        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace)."""
-        payload = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
-        )
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-class TinyLMSpec(_Spec):
+class TinyLMSpec(StrictModel):
     """A small causal LM trained from scratch on the pool, with a BPE tokenizer per dataset.
 
     The training budget is ``max_tokens`` and/or ``max_steps`` (whichever is reached first);
@@ -74,7 +63,7 @@ class TinyLMSpec(_Spec):
         return self
 
 
-class TinyCaptionerSpec(_Spec):
+class TinyCaptionerSpec(StrictModel):
     """A small image-to-text model trained from scratch on the pool's (image, caption) pairs.
 
     A ViT encoder reads the image (resized to ``image_size``, cut into ``patch_size`` patches) and
@@ -128,7 +117,7 @@ class TinyCaptionerSpec(_Spec):
         return self
 
 
-class NgramSpec(_Spec):
+class NgramSpec(StrictModel):
     """An interpolated Kneser-Ney n-gram LM: fitted in seconds, no seed noise.
 
     ``level="byte"`` models UTF-8 bytes; ``level="word"`` models words, whitespace and
@@ -152,7 +141,7 @@ class NgramSpec(_Spec):
         return self
 
 
-class HFLoraSpec(_Spec):
+class HFLoraSpec(StrictModel):
     """A pretrained Hugging Face causal LM fine-tuned on the pool with a LoRA adapter.
 
     ``model`` is a hub name or a local directory; None means the packaged SmolLM2-135M
@@ -180,7 +169,7 @@ class HFLoraSpec(_Spec):
     eval_batch_size: int = Field(8, ge=1, le=1024)
 
 
-class CommandSpec(_Spec):
+class CommandSpec(StrictModel):
     """An external training script (argv, no shell) or an MLflow project.
 
     Placeholders substituted in each argument: ``{pool_file}``, ``{output_dir}``, ``{seed}``,
@@ -213,7 +202,7 @@ ModelSpec = Annotated[
 ]
 
 
-class BenchmarkSpec(_Spec):
+class BenchmarkSpec(StrictModel):
     """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -227,7 +216,7 @@ class BenchmarkSpec(_Spec):
     max_docs: int | None = Field(500, gt=0)
 
 
-class EvaluatorSpec(_Spec):
+class EvaluatorSpec(StrictModel):
     """How trained models are scored: bits-per-byte in process, or an external command.
 
     A ``command`` evaluator runs once per benchmark with placeholders ``{model_dir}``,

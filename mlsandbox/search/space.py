@@ -14,13 +14,15 @@ parameters would fall back to independent sampling.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mlsandbox.errors import SpecError
+from mlsandbox.project import search_stat
+from mlsandbox.spec.search import Scale, SearchSpec, ThresholdSearch
 
 if TYPE_CHECKING:  # the spec classes are imported by config.py: no runtime cycle back through recipes
     import optuna
@@ -28,137 +30,7 @@ if TYPE_CHECKING:  # the spec classes are imported by config.py: no runtime cycl
     from mlsandbox.recipes import Recipe
     from mlsandbox.stats import StatsTable
 
-Bound = Literal["min", "max", "both"]
-Scale = Literal["percentile", "value"]
 REPEAT = "repeat"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_range(name: str, r: tuple[float, float] | None, scale: Scale | None = None) -> None:
-    if r is None:
-        return
-    lo, hi = r
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-        raise ValueError(f"{name} must be [low, high] with finite low < high, got {list(r)}")
-    if scale == "percentile" and not 0 <= lo < hi <= 100:
-        raise ValueError(f"{name} is in percentiles: it must satisfy 0 <= low < high <= 100, got {list(r)}")
-
-
-class ThresholdSearch(_Strict):
-    """The searched bounds of one stat.
-
-    ``min_range``/``max_range`` are where the lower/upper bound is searched, in the ``scale``'s
-    unit. Defaults: the whole range (0-100 for percentiles, the observed min-max of the stat for
-    values) for a single bound; with ``bounds: both``, the lower half for ``min`` and the upper
-    half for ``max``, so that no trial draws a lower bound above its upper bound.
-    """
-
-    op: str = Field(..., description="the OP's Data-Juicer name")
-    stat: str | None = Field(None, description="stat key of the OP; default: its split stat")
-    bounds: Bound = "both"
-    scale: Scale = "percentile"
-    min_range: tuple[float, float] | None = None
-    max_range: tuple[float, float] | None = None
-    optional: bool = Field(False, description="also search whether the OP's condition is used at all")
-
-    @model_validator(mode="after")
-    def _check(self) -> ThresholdSearch:
-        from mlsandbox.ops import op_class
-
-        cls = op_class(self.op)  # ValueError naming the known OPs
-        if self.stat is not None and self.stat not in cls.stat_keys:
-            raise ValueError(f"{self.op} has no stat {self.stat!r}; its stats: {', '.join(cls.stat_keys)}")
-        if self.bounds == "min" and self.max_range is not None:
-            raise ValueError(f"{self.op}: max_range is set but bounds is 'min'")
-        if self.bounds == "max" and self.min_range is not None:
-            raise ValueError(f"{self.op}: min_range is set but bounds is 'max'")
-        _check_range("min_range", self.min_range, self.scale)
-        _check_range("max_range", self.max_range, self.scale)
-        return self
-
-    @property
-    def stat_key(self) -> str:
-        from mlsandbox.ops import op_class
-
-        return self.stat or op_class(self.op).split_stat()
-
-
-class WarmStart(_Strict):
-    """Recipes enqueued as the study's first trials."""
-
-    workflow: bool = Field(True, description="the best recipe of the latest finished workflow run")
-    ksigma: bool = Field(True, description="the k-sigma recipe (refine.ksigma) of the searched stats")
-
-
-class SearchSpec(_Strict):
-    """An Optuna search over recipes: thresholds, OP use and the duplication rate.
-
-    The proxy model, seeds and benchmarks are the spec's own and stay fixed across trials, so
-    trials differ only in their data and are comparable; ``budget`` also fixes the number of
-    samples a model sees.
-    """
-
-    ops: list[ThresholdSearch] | None = Field(
-        None, description="searched stats; default: the split stat of every numeric OP of the spec"
-    )
-    bounds: Bound = Field("both", description="bounds searched for the default ops")
-    scale: Scale = Field("percentile", description="scale of the default ops' bounds")
-    optional: bool = Field(False, description="whether the default ops may be left out")
-    repeat: tuple[int, int] = Field((1, 1), description="range of the repeat (duplication) rate")
-    budget: int | None = Field(
-        None, ge=1, description="samples seen per training (pool size x repeat), fixed; default: the pool as selected"
-    )
-    n_trials: int = Field(20, ge=1, le=100_000)
-    sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2"] = "tpe"
-    seed: int = Field(0, description="sampler seed (offset per worker and on resume)")
-    pruner: Literal["median", "percentile", "hyperband", "none"] = "median"
-    objectives: list[Literal["delta", "size"]] = Field(
-        default_factory=lambda: ["delta"], min_length=1,
-        description="'delta' (maximize the delta over random), or [delta, size] (also maximize the pool size)",
-    )
-    min_pool_size: int = Field(50, ge=1, description="smaller pools are pruned without training")
-    warm_start: WarmStart = Field(default_factory=WarmStart)
-
-    @field_validator("objectives", mode="before")
-    @classmethod
-    def _one_or_list(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
-
-    @field_validator("objectives")
-    @classmethod
-    def _delta_first(cls, v: list[str]) -> list[str]:
-        if v[0] != "delta" or len(set(v)) != len(v):
-            raise ValueError(f"objectives must be 'delta' or [delta, size], got {v}")
-        return v
-
-    @field_validator("repeat")
-    @classmethod
-    def _repeat_range(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= v[0] <= v[1]:
-            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high, got {list(v)}")
-        return v
-
-    @field_validator("ops")
-    @classmethod
-    def _unique_stats(cls, v: list[ThresholdSearch] | None) -> list[ThresholdSearch] | None:
-        if v is not None:
-            keys = [t.stat_key for t in v]
-            if len(set(keys)) != len(keys) or not keys:
-                raise ValueError(f"search.ops must name each stat once and at least one, got {keys}")
-        return v
-
-    @model_validator(mode="after")
-    def _sampler_fits(self) -> SearchSpec:
-        if self.sampler == "cmaes" and self.multi_objective:
-            raise ValueError("sampler 'cmaes' is single-objective; use 'nsga2', 'tpe', 'gp' or 'random' for [delta, size]")
-        return self
-
-    @property
-    def multi_objective(self) -> bool:
-        return len(self.objectives) > 1
 
 
 @dataclass(frozen=True)
@@ -205,13 +77,11 @@ class SearchSpace:
 
 def build_space(search: SearchSpec, stats: StatsTable, seed: int = 42) -> SearchSpace:
     """Resolve the search spec against the stats table: which stats, and each bound's range."""
-    from mlsandbox.config import SpecError
-
     entries = search.ops if search.ops is not None else _default_ops(search, stats)
     numeric = set(stats.numeric_keys())
     spaces = []
     for entry in entries:
-        key = entry.stat_key
+        key = search_stat(entry)
         try:
             op = stats.op(entry.op)
         except KeyError as err:
@@ -224,8 +94,6 @@ def build_space(search: SearchSpec, stats: StatsTable, seed: int = 42) -> Search
 
 
 def _default_ops(search: SearchSpec, stats: StatsTable) -> list[ThresholdSearch]:
-    from mlsandbox.config import SpecError
-
     numeric = set(stats.numeric_keys())
     entries = [ThresholdSearch(op=op.name, bounds=search.bounds, scale=search.scale, optional=search.optional)
                for op in stats.ops if op.split_stat() in numeric]
@@ -235,21 +103,19 @@ def _default_ops(search: SearchSpec, stats: StatsTable) -> list[ThresholdSearch]
 
 
 def _dimensions(entry: ThresholdSearch, values: np.ndarray) -> tuple[Dimension, ...]:
-    from mlsandbox.config import SpecError
-
     lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
     if lo == hi:
-        raise SpecError(f"search: {entry.op}.{entry.stat_key} has one value ({lo:g}) in the data; nothing to search")
+        raise SpecError(f"search: {entry.op}.{search_stat(entry)} has one value ({lo:g}) in the data; nothing to search")
     mid = (lo + hi) / 2
     both = entry.bounds == "both"
     suffix = "_pct" if entry.scale == "percentile" else ""
     dims = []
     if entry.bounds in ("min", "both"):
         low, high = entry.min_range or (lo, mid if both else hi)
-        dims.append(Dimension(f"{entry.stat_key}.min{suffix}", entry.stat_key, "min", entry.scale, low, high))
+        dims.append(Dimension(f"{search_stat(entry)}.min{suffix}", search_stat(entry), "min", entry.scale, low, high))
     if entry.bounds in ("max", "both"):
         low, high = entry.max_range or (mid if both else lo, hi)
-        dims.append(Dimension(f"{entry.stat_key}.max{suffix}", entry.stat_key, "max", entry.scale, low, high))
+        dims.append(Dimension(f"{search_stat(entry)}.max{suffix}", search_stat(entry), "max", entry.scale, low, high))
     return tuple(dims)
 
 

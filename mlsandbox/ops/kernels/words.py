@@ -16,15 +16,12 @@ neither.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from mlsandbox.ops.text._ngrams import group_equal_keys
-from mlsandbox.ops.text._special_characters import SEPARATOR, SPECIAL
-
-if TYPE_CHECKING:
-    from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.kernels.ngrams import group_equal_keys
+from mlsandbox.ops.kernels.special_characters import SEPARATOR, SPECIAL
 
 
 class RefinedWords(NamedTuple):
@@ -213,9 +210,9 @@ def words_at(cps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> list[str]
     return spaced.tobytes().decode("utf-32-le", "surrogatepass").split(" ")[:-1]
 
 
-def word_list_ratio(batch: TextBatch, word_list: frozenset[str]) -> np.ndarray:
-    """Per text: share of its lower-cased refined words that are in ``word_list``."""
-    codes, vocabulary, offsets = batch.word_ids
+def word_list_ratio(word_ids: WordIds, word_list: frozenset[str]) -> np.ndarray:
+    """Per text: share of its refined words (as ``word_ids``) that are in ``word_list``."""
+    codes, vocabulary, offsets = word_ids
     # Look up each distinct word once, then broadcast to every occurrence.
     listed = np.fromiter(map(word_list.__contains__, vocabulary), dtype=bool, count=len(vocabulary))
     hits = per_text_sums(listed[codes], offsets)

@@ -1,0 +1,110 @@
+"""One error hierarchy for the whole package, and one way to describe a validation error.
+
+The command line maps :class:`InvalidInputError` (and the model errors a user fixes by changing
+their setup) to exit code 2 with a one-line message; anything else is a bug (exit code 1).
+Each error lives here, at the bottom of the layers, so that every layer raises the same classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+
+class SandboxError(Exception):
+    """Base of every error mlsandbox raises on purpose."""
+
+
+class InvalidInputError(SandboxError, ValueError):
+    """Input the user can fix: a spec, a dataset, a pool or recipe setting, a command-line value."""
+
+
+class SpecError(InvalidInputError):
+    """The experiment spec (or a value given for it) is invalid."""
+
+
+class DataError(InvalidInputError):
+    """A dataset could not be read as asked; the message names the file and, where known, the line."""
+
+
+class PoolError(InvalidInputError):
+    """A pool cannot be built as asked (too small, empty, unknown stat)."""
+
+
+class RecipeError(InvalidInputError):
+    """A recipe, a recipe file or a Data-Juicer config cannot be read or used as asked."""
+
+
+class ModelUnavailableError(SandboxError, RuntimeError):
+    """A model or the package it needs is missing; the message says what to install or set."""
+
+
+class TrainingError(SandboxError, RuntimeError):
+    """A training or evaluation run failed; ``log_tail`` holds the last lines of its output."""
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        self.reason = reason
+        self.log_tail = log_tail
+        message = reason if not log_tail else f"{reason}\n--- log tail ---\n{log_tail}"
+        super().__init__(message)
+
+
+class EvaluationError(TrainingError):
+    """Scoring a trained model failed (bad benchmark, failing evaluator command)."""
+
+
+class TrainingPruned(SandboxError):
+    """The job's ``report`` callback asked to stop; raised so no partial model is mistaken
+    for a finished one."""
+
+    def __init__(self, step: int, value: float) -> None:
+        self.step = step
+        self.value = value
+        super().__init__(f"training pruned at step {step} (intermediate score {value:.6g})")
+
+
+#: Errors the command line reports in one line with exit code 2.
+USER_ERRORS: tuple[type[Exception], ...] = (InvalidInputError, EvaluationError, ModelUnavailableError)
+
+
+def describe_validation_error(
+    err: ValidationError,
+    raw: Any = None,
+    allowed_keys: Callable[[tuple[Any, ...]], Sequence[str]] | None = None,
+) -> list[str]:
+    """One line per problem: ``<dotted key>: <what is wrong> (got <value>)``.
+
+    ``raw`` is the validated input: list items that carry a ``name`` are labelled with it
+    (``ops[2] (stopwords_filter).params``). ``allowed_keys`` lists the keys allowed at an
+    error's location, for the message about an unknown key.
+    """
+    lines = []
+    for e in err.errors():
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            allowed = allowed_keys(e["loc"]) if allowed_keys else ()
+            msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        elif e["type"] == "literal_error":
+            msg = f"not allowed; {msg.replace('Input should be', 'expected')}"
+        lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {e.get('input')!r})")
+    return lines
+
+
+def dotted_key(loc: Sequence[Any], raw: Any = None) -> str:
+    """A pydantic error location as a dotted key, list items named by their ``name`` where present."""
+    parts: list[str] = []
+    node = raw
+    for p in loc:
+        if isinstance(p, int):
+            label = f"[{p}]"
+            item = node[p] if isinstance(node, list) and p < len(node) else None
+            if isinstance(item, dict) and "name" in item:
+                label += f" ({item['name']})"
+            parts.append(label)
+            node = item
+        else:
+            parts.append(("." if parts else "") + str(p))
+            node = node.get(p) if isinstance(node, dict) else None
+    return "".join(parts) or "<root>"

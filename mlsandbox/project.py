@@ -1,0 +1,90 @@
+"""A sandbox project: its spec, checked against the OP registry.
+
+:mod:`mlsandbox.spec` validates what a spec says on its own (keys, types, ranges); this loader
+adds what needs the registry: every OP exists and takes its params, no two OPs write the same
+stat, image OPs have images to read, and every stat the search names belongs to its OP. Errors
+read like the spec's own: one line per problem, naming the dotted key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mlsandbox.errors import SpecError
+from mlsandbox.ops import Op, create_op, op_class
+from mlsandbox.spec import ExperimentSpec, ThresholdSearch, load_spec, parse_spec, spec_file
+
+
+def load_project(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
+    """:func:`mlsandbox.spec.load_spec`, then the registry checks of :func:`check_project`."""
+    spec = load_spec(path, overrides, quick=quick)
+    check_project(spec, origin=str(spec_file(path)))
+    return spec
+
+
+def parse_project(raw: dict[str, Any], base_dir: Path | None = None, origin: str = "spec") -> ExperimentSpec:
+    """:func:`mlsandbox.spec.parse_spec`, then the registry checks of :func:`check_project`."""
+    spec = parse_spec(raw, base_dir=base_dir, origin=origin)
+    check_project(spec, origin=origin)
+    return spec
+
+
+def check_project(spec: ExperimentSpec, origin: str = "spec") -> None:
+    """Raise :class:`SpecError` listing every OP, stat or image problem of the spec."""
+    problems = list(_op_problems(spec)) or list(_search_problems(spec))
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise SpecError(f"{origin}: invalid experiment spec:\n{lines}")
+
+
+def project_ops(spec: ExperimentSpec) -> list[Op]:
+    """The spec's OPs, built with their params."""
+    return [create_op(o.name, o.params) for o in spec.ops]
+
+
+def search_stat(entry: ThresholdSearch) -> str:
+    """The stat a search entry bounds: its ``stat``, or its OP's split stat."""
+    return entry.stat or op_class(entry.op).split_stat()
+
+
+def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
+    seen: dict[str, str] = {}
+    image_ops = []
+    for i, op in enumerate(spec.ops):
+        key = f"ops[{i}] ({op.name})"
+        try:
+            cls = op_class(op.name)
+            cls(**op.params)
+        except ValueError as err:
+            yield f"{key}: {err}"
+            continue
+        if cls.needs_images():
+            image_ops.append(op.name)
+        for stat in cls.stat_keys:
+            if stat in seen:
+                yield f"{key}: stat {stat!r} would come from both {seen[stat]!r} and {op.name!r}; list each OP once"
+            seen[stat] = op.name
+    has_images = spec.dataset.image_field is not None or spec.dataset.format == "images"
+    if image_ops and not has_images:
+        yield (f"dataset: OPs {', '.join(image_ops)} read images, but the dataset has none: "
+               "set dataset.image_field (or dataset.format: images)")
+
+
+def _search_problems(spec: ExperimentSpec) -> Iterator[str]:
+    stats: dict[str, int] = {}
+    for i, entry in enumerate(spec.search.ops or []):
+        key = f"search.ops[{i}]"
+        try:
+            cls = op_class(entry.op)
+        except ValueError as err:
+            yield f"{key}.op: {err}"
+            continue
+        if entry.stat is not None and entry.stat not in cls.stat_keys:
+            yield f"{key}.stat: {entry.op} has no stat {entry.stat!r}; its stats: {', '.join(cls.stat_keys)}"
+            continue
+        stat = search_stat(entry)
+        if stat in stats:
+            yield f"{key}: stat {stat!r} is already searched by search.ops[{stats[stat]}]; name each stat once"
+        stats[stat] = i

@@ -1,0 +1,57 @@
+"""The typed experiment spec: one YAML file per sandbox project (pydantic only: no OPs, no torch)."""
+
+from mlsandbox.errors import SpecError
+from mlsandbox.spec.experiment import (
+    BUILTIN_DATASET,
+    QUICK,
+    AnalyzeSpec,
+    DatasetSpec,
+    ExperimentSpec,
+    OpSpec,
+    PoolSpec,
+    RefineSpec,
+    StatsSpec,
+    load_spec,
+    parse_spec,
+    spec_file,
+)
+from mlsandbox.spec.models import (
+    BenchmarkSpec,
+    CommandSpec,
+    EvaluatorSpec,
+    HFLoraSpec,
+    ModelSpec,
+    NgramSpec,
+    TinyCaptionerSpec,
+    TinyLMSpec,
+    model_spec_from_dict,
+)
+from mlsandbox.spec.search import SearchSpec, ThresholdSearch, WarmStart
+
+__all__ = [
+    "BUILTIN_DATASET",
+    "QUICK",
+    "AnalyzeSpec",
+    "BenchmarkSpec",
+    "CommandSpec",
+    "DatasetSpec",
+    "EvaluatorSpec",
+    "ExperimentSpec",
+    "HFLoraSpec",
+    "ModelSpec",
+    "NgramSpec",
+    "OpSpec",
+    "PoolSpec",
+    "RefineSpec",
+    "SearchSpec",
+    "SpecError",
+    "StatsSpec",
+    "ThresholdSearch",
+    "TinyCaptionerSpec",
+    "TinyLMSpec",
+    "WarmStart",
+    "load_spec",
+    "model_spec_from_dict",
+    "parse_spec",
+    "spec_file",
+]
