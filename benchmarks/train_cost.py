@@ -35,7 +35,7 @@ from mlsandbox.models import (
     load_benchmark,
     trainer_for,
 )
-from mlsandbox.models.evaluators import bundled_text_dir
+from mlsandbox.models.benchmarks import bundled_text_dir
 from mlsandbox.models.tiny_lm import encode_docs, texts_digest
 from mlsandbox.spec import NgramSpec, TinyLMSpec
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import mlflow
 
+from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project
-from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.workflow import run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -103,8 +103,8 @@ def stats_command(
     quiet: Quiet = False,
 ) -> None:
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
+    from mlsandbox.executors.prepare import prepare
     from mlsandbox.stats import plot_histograms, summarize
-    from mlsandbox.workflows.prepare import prepare
 
     prepared = prepare(_spec(project, sets), workers=workers, progress=not quiet)
     summary = summarize(prepared.stats)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 import mlsandbox
 from mlsandbox.data import ID, IMAGE, TEXT, Dataset
 from mlsandbox.ops import ImageBatch, Op, TextBatch, create_op
+from mlsandbox.runtime import resolve_workers
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,6 @@ def compute_stats(
     frame = pd.DataFrame(columns)
     ordered = [ID] + [k for op in ops for k in op.stat_keys]
     return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
-
-
-def resolve_workers(workers: int) -> int:
-    """0 means one worker per available core."""
-    if workers > 0:
-        return workers
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 Columns = dict[str, list[Any]]

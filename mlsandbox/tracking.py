@@ -6,7 +6,6 @@ in the UI (``tags.mlsandbox.op = 'stopwords_filter'``) are the same in every wor
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -116,16 +115,6 @@ def log_source_input(dataset: Dataset, stats: StatsTable) -> None:
 
         source = HuggingFaceDatasetSource(path=dataset.source)
     _log_frame(frame, source, dataset.name, dataset.digest, "source")
-
-
-def texts_digest(texts: list[str], images: list[bytes] | None = None) -> str:
-    """Content digest of a list of texts, and of their images if given (order matters)."""
-    h = hashlib.sha256()
-    for text in texts:
-        h.update(hashlib.sha256(text.encode("utf-8")).digest())
-    for image in images or ():
-        h.update(hashlib.sha256(image).digest())
-    return h.hexdigest()[:16]
 
 
 # Every cell logs the same benchmark sets: build each MLflow dataset (schema, profile) once.

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.errors import SpecError
+from mlsandbox.executors.prepare import prepare
 from mlsandbox.recipes import parse_recipe
 from mlsandbox.search.space import (
     SearchSpec,
@@ -26,7 +27,6 @@ from mlsandbox.search.space import (
 )
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows import search as search_mod
-from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.search import STUDY, TRIAL, open_storage, run_search
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}

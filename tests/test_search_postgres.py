@@ -21,8 +21,8 @@ from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
 from mlsandbox import tracking
+from mlsandbox.executors.prepare import prepare
 from mlsandbox.spec import parse_spec
-from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.search import STUDY, TRIAL
 
 N_TRIALS = 8

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
+from mlsandbox.executors.cells import CELL, FAILURE
 from mlsandbox.spec import parse_spec
-from mlsandbox.workflows.cells import CELL, FAILURE
 from mlsandbox.workflows.train import run_evaluation, run_training
 
 

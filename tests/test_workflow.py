@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
+from mlsandbox.executors.prepare import prepare
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.refine import duplication_candidates, pyramid_candidates
 from mlsandbox.workflows.workflow import run_workflow
 

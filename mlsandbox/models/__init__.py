@@ -14,21 +14,24 @@ from mlsandbox.models.base import (
     model_types,
     register_model_type,
     score_from_bpb,
+    trainer_class,
     trainer_for,
     utf8_bytes,
 )
+from mlsandbox.models.benchmarks import BenchmarkSet, bundled_benchmarks, load_benchmark, load_benchmarks
 from mlsandbox.models.evaluators import (
     CommandEvaluator,
     Evaluator,
     PerplexityEvaluator,
-    bundled_benchmarks,
+    evaluator_class,
     evaluator_for,
-    load_benchmark,
 )
 
 __all__ = [
     "Benchmark",
     "BenchmarkMetrics",
+    "BenchmarkSet",
+    "BenchmarkSet",
     "CommandEvaluator",
     "Evaluator",
     "PerplexityEvaluator",
@@ -37,12 +40,16 @@ __all__ = [
     "Trainer",
     "TrainingJob",
     "bundled_benchmarks",
+    "evaluator_class",
     "evaluator_for",
     "load_benchmark",
+    "load_benchmarks",
+    "load_benchmarks",
     "load_model",
     "model_types",
     "register_model_type",
     "score_from_bpb",
+    "trainer_class",
     "trainer_for",
     "utf8_bytes",
 ]

@@ -149,6 +149,9 @@ class Trainer(ABC):
     """Trains one kind of model; constructed from its validated spec."""
 
     type: ClassVar[str]
+    #: Bump whenever a change to the trainer changes what it produces: finished cells trained by
+    #: another version are not reused.
+    version: ClassVar[str] = "1"
 
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
@@ -199,13 +202,18 @@ def _registration(model_type: str) -> _Registration:
         ) from None
 
 
-def trainer_for(spec: BaseModel) -> Trainer:
-    """The trainer for a validated model spec, chosen by its ``type`` field."""
+def trainer_class(spec: BaseModel) -> type[Trainer]:
+    """The trainer class for a validated model spec, chosen by its ``type`` field."""
     model_type = getattr(spec, "type", None)
     if not isinstance(model_type, str):
         raise ValueError(f"a model spec needs a string `type`, got {type(spec).__name__}")
-    trainer_cls = _import(_registration(model_type).trainer)
-    return trainer_cls(spec)
+    trainer_cls: type[Trainer] = _import(_registration(model_type).trainer)
+    return trainer_cls
+
+
+def trainer_for(spec: BaseModel) -> Trainer:
+    """The trainer for a validated model spec, chosen by its ``type`` field."""
+    return trainer_class(spec)(spec)
 
 
 def read_manifest(directory: Path | str) -> dict[str, Any]:

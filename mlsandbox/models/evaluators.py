@@ -1,4 +1,4 @@
-"""Benchmarks and evaluators: score a saved model on benchmark sets.
+"""Evaluators: score a saved model on benchmark sets.
 
 ``perplexity`` computes bits-per-byte in process (any model type except ``command``);
 ``command`` runs an external argv once per benchmark and reads its metrics file. Both return
@@ -8,15 +8,12 @@ relative change over a baseline, ``sum(s - s') / sum(s')``, is meaningful.
 
 from __future__ import annotations
 
-import gzip
-import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
-from mlsandbox.data import builtin_path, load_files, resolve_files
-from mlsandbox.errors import DataError, EvaluationError, TrainingError
+from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.models.base import Benchmark, BenchmarkMetrics, TrainedModel, load_model, read_manifest
 from mlsandbox.models.command import (
     parse_metrics,
@@ -25,92 +22,15 @@ from mlsandbox.models.command import (
     substitute,
     write_benchmark_files,
 )
-from mlsandbox.spec import BenchmarkSpec, DatasetSpec, EvaluatorSpec
-
-
-def bundled_text_dir() -> Path:
-    """The directory of the bundled text corpus and its benchmark sets."""
-    return Path(str(resources.files("mlsandbox") / "resources" / "text"))
-
-
-def bundled_benchmarks(max_docs: int | None = 500) -> list[BenchmarkSpec]:
-    """Specs for every bundled ``bench_<name>.jsonl.gz`` (sorted by name)."""
-    found = sorted(bundled_text_dir().glob("bench_*.jsonl.gz"))
-    return [
-        BenchmarkSpec(name=p.name.removeprefix("bench_").removesuffix(".jsonl.gz"), max_docs=max_docs)
-        for p in found
-    ]
-
-
-def _iter_records(path: Path) -> Iterator[dict]:
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    if suffixes.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        opener = gzip.open if suffixes.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise EvaluationError(f"{path}:{line_no} is not valid JSON: {exc}") from None
-        return
-    import pandas as pd  # only tabular formats need pandas
-
-    if suffixes.endswith(".parquet"):
-        frame = pd.read_parquet(path)
-    elif suffixes.endswith((".csv", ".csv.gz")):
-        frame = pd.read_csv(path)
-    else:
-        raise EvaluationError(
-            f"unsupported benchmark file {path.name}: use .jsonl, .jsonl.gz, .parquet or .csv"
-        )
-    yield from frame.to_dict(orient="records")
-
-
-def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
-    """Read a benchmark's texts (first ``max_docs`` non-empty ones, in file order)."""
-    path = _benchmark_path(spec)
-    if spec.image_field is not None:
-        return _load_image_benchmark(spec, path)
-    if not path.exists():
-        hint = "" if spec.path else f"; bundled: {[b.name for b in bundled_benchmarks()]}"
-        raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
-    texts: list[str] = []
-    for record in _iter_records(path):
-        if spec.text_field not in record:
-            raise EvaluationError(
-                f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
-            )
-        text = record[spec.text_field]
-        if isinstance(text, str) and text:
-            texts.append(text)
-            if spec.max_docs is not None and len(texts) >= spec.max_docs:
-                break
-    if not texts:
-        raise EvaluationError(f"benchmark {spec.name!r}: {path} has no non-empty texts")
-    return Benchmark(spec.name, texts, path)
-
-
-def _benchmark_path(spec: BenchmarkSpec) -> Path:
-    if not spec.path:
-        return bundled_text_dir() / f"bench_{spec.name}.jsonl.gz"
-    return builtin_path(spec.path) or Path(spec.path)
-
-
-def _load_image_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
-    """Captions and images of an image-text benchmark, read like a dataset (paths relative to the file)."""
-    try:
-        files = resolve_files(str(path), None)
-        dataset = load_files(files, DatasetSpec(path=str(path), text_field=spec.text_field,
-                                                image_field=spec.image_field))
-    except DataError as err:
-        raise EvaluationError(f"benchmark {spec.name!r}: {err}") from None
-    table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
-    return Benchmark(spec.name, table["text"].to_pylist(), path, table["image"].to_pylist())
+from mlsandbox.spec import EvaluatorSpec
 
 
 class Evaluator(ABC):
     """Scores a saved model directory on benchmark sets."""
+
+    #: Bump whenever a change to the evaluator changes its scores: finished cells scored by
+    #: another version are not reused.
+    version: ClassVar[str] = "1"
 
     @abstractmethod
     def evaluate(
@@ -193,6 +113,11 @@ def _single(data: object, name: str, path: Path) -> dict[str, float]:
     if name not in metrics:
         raise EvaluationError(f"{path} has no metrics for benchmark {name!r}")
     return metrics[name]
+
+
+def evaluator_class(spec: EvaluatorSpec) -> type[Evaluator]:
+    """The evaluator class for a validated spec."""
+    return CommandEvaluator if spec.type == "command" else PerplexityEvaluator
 
 
 def evaluator_for(spec: EvaluatorSpec) -> Evaluator:

@@ -30,6 +30,7 @@ from mlsandbox.models.base import (
     utf8_bytes,
 )
 from mlsandbox.pretrained import quiet_transformers
+from mlsandbox.runtime import resolve_workers
 from mlsandbox.spec import TinyLMSpec
 
 if TYPE_CHECKING:
@@ -49,8 +50,7 @@ def torch_runtime(threads: int, deterministic: bool = True) -> Iterator[None]:
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     old_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    torch.set_num_threads(threads or cores)
+    torch.set_num_threads(resolve_workers(threads))
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     try:
         yield

@@ -14,8 +14,8 @@ import yaml
 from mlsandbox import figures
 from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
 from mlsandbox.delta import relative_delta
-from mlsandbox.workflows.compare import Comparisons
-from mlsandbox.workflows.prepare import Prepared
+from mlsandbox.executors.compare import Comparisons
+from mlsandbox.executors.prepare import Prepared
 from mlsandbox.workflows.probe import ProbeResult
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import yaml
 
 from mlsandbox import tracking
+from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import Pool, materialize, random_pool, split_pools
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, plot_histograms, summarize
-from mlsandbox.workflows.prepare import Prepared, prepare
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import figures, tracking
+from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM
-from mlsandbox.workflows.cells import BenchmarkSet
-from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.prepare import Prepared
 
 RANKING = "probe/ranking"
 

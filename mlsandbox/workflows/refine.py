@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox import figures, tracking
+from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import Pool, make_pool
 from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.workflows.analyze import AnalysisResult
-from mlsandbox.workflows.cells import BenchmarkSet
-from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.prepare import Prepared
 from mlsandbox.workflows.probe import ProbeResult
 
 log = logging.getLogger(__name__)

@@ -38,6 +38,10 @@ from optuna.trial import FrozenTrial, TrialState
 from mlsandbox import figures, tracking
 from mlsandbox.delta import summarize_deltas
 from mlsandbox.errors import PoolError, SpecError
+from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.compare import compare_pools
+from mlsandbox.executors.prepare import Prepared, prepare
+from mlsandbox.models import BenchmarkSet, load_benchmarks
 from mlsandbox.pools import Pool, materialize
 from mlsandbox.recipes import Recipe, export_recipe, ksigma_recipe, load_recipe, parse_recipe
 from mlsandbox.search.space import (
@@ -50,9 +54,6 @@ from mlsandbox.search.space import (
     suggest_recipe,
 )
 from mlsandbox.spec import ExperimentSpec
-from mlsandbox.workflows.cells import BenchmarkSet, CellResult, load_benchmarks
-from mlsandbox.workflows.compare import compare_pools
-from mlsandbox.workflows.prepare import Prepared, prepare
 
 log = logging.getLogger(__name__)
 

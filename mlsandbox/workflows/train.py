@@ -16,14 +16,14 @@ import pandas as pd
 from mlsandbox import tracking
 from mlsandbox.data import ID
 from mlsandbox.errors import DataError, PoolError
-from mlsandbox.models import load_model
+from mlsandbox.executors.cells import MODEL_ARTIFACT
+from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.prepare import Prepared, prepare
+from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import Pool
 from mlsandbox.spec import ExperimentSpec
-from mlsandbox.workflows.cells import MODEL_ARTIFACT, load_benchmarks
-from mlsandbox.workflows.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.prepare import Prepared, prepare
 
 log = logging.getLogger(__name__)
 

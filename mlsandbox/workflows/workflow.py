@@ -16,10 +16,11 @@ import mlflow
 import yaml
 
 from mlsandbox import tracking
+from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.prepare import prepare
+from mlsandbox.models import load_benchmarks
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
-from mlsandbox.workflows.cells import CellResult, load_benchmarks
-from mlsandbox.workflows.prepare import prepare
 from mlsandbox.workflows.probe import ProbeResult, probe
 from mlsandbox.workflows.refine import RefineResult, refine
 from mlsandbox.workflows.report import log_report

@@ -23,21 +23,21 @@ import pandas as pd
 from mlflow.entities import RunStatus
 
 from mlsandbox import tracking
-from mlsandbox.data import BUILTIN_PREFIX, IMAGE, TEXT
+from mlsandbox.data import IMAGE, TEXT
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
+from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import (
-    Benchmark,
     BenchmarkMetrics,
+    BenchmarkSet,
     TrainingJob,
-    bundled_benchmarks,
+    evaluator_class,
     evaluator_for,
-    load_benchmark,
+    trainer_class,
     trainer_for,
 )
 from mlsandbox.pools import Pool, materialize
-from mlsandbox.spec import BenchmarkSpec, EvaluatorSpec
-from mlsandbox.workflows.prepare import Prepared
+from mlsandbox.spec import EvaluatorSpec, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,6 @@ MODEL_DIGEST = tracking.TAG + "model_digest"
 BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
 FAILURE = tracking.TAG + "failure"
 MODEL_ARTIFACT = "model"
-
-
-@dataclass(frozen=True)
-class BenchmarkSet:
-    """The loaded benchmark sets of a project, with one digest over their contents."""
-
-    benchmarks: tuple[Benchmark, ...]
-    digests: dict[str, str]  # benchmark name -> content digest
-
-    @property
-    def digest(self) -> str:
-        """One digest over every set's name and content."""
-        payload = json.dumps(sorted(self.digests.items()))
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    @property
-    def names(self) -> list[str]:
-        return [b.name for b in self.benchmarks]
 
 
 @dataclass
@@ -88,20 +70,12 @@ class CellResult:
         return {name: m["score"] for name, m in self.metrics.items()}
 
 
-def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> BenchmarkSet:
-    """The project's benchmark sets (default: the bundled held-out sets), paths relative to the spec."""
-    chosen = list(specs) if specs else bundled_benchmarks()
-    resolved = [
-        s.model_copy(update={"path": str(base_dir / s.path)})
-        if s.path and not s.path.startswith(BUILTIN_PREFIX) and not Path(s.path).is_absolute() else s
-        for s in chosen
-    ]
-    loaded = tuple(load_benchmark(s) for s in resolved)
-    return BenchmarkSet(loaded, {b.name: tracking.texts_digest(b.texts, b.images) for b in loaded})
-
-
-def cell_key(pool: Pool, seed: int, model_digest: str, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
-    payload = json.dumps([pool.digest, seed, model_digest, benchmarks.digest, evaluator.digest()])
+def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
+    """Identity of a cell: everything that determines its scores, the code versions of its trainer
+    and evaluator included, so a finished cell is reused only when all of it is unchanged."""
+    code = {"trainer": trainer_class(model).version, "evaluator": evaluator_class(evaluator).version}
+    payload = json.dumps([pool.digest, seed, model.digest(), benchmarks.digest, evaluator.digest(), code],
+                         sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -111,7 +85,7 @@ def run_cell(
     """Train and evaluate one cell as a child of the active run, or return its finished result."""
     spec = prepared.spec
     model_digest = spec.model.digest()[:16]
-    key = cell_key(pool, seed, model_digest, benchmarks, spec.evaluator)
+    key = cell_key(pool, seed, spec.model, benchmarks, spec.evaluator)
     experiment_id = experiment_id or mlflow.active_run().info.experiment_id
     finished = find_finished_cell(experiment_id, key)
     if finished is not None:

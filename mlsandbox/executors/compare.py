@@ -16,9 +16,10 @@ import pandas as pd
 
 from mlsandbox import tracking
 from mlsandbox.delta import DeltaSummary, summarize_deltas
+from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame, run_cell
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, random_pool
-from mlsandbox.workflows.cells import BenchmarkSet, CellResult, log_cell_deltas, results_frame, run_cell
-from mlsandbox.workflows.prepare import Prepared
 
 
 @dataclass

@@ -1,0 +1,141 @@
+"""Benchmark sets: held-out texts (and images) that every trained model is scored on.
+
+A project names its sets in ``benchmarks:``; by default it gets the bundled held-out sets. A
+:class:`BenchmarkSet` carries one digest over every set's content, part of each cell's identity.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from mlsandbox.data import BUILTIN_PREFIX, builtin_path, load_files, resolve_files
+from mlsandbox.errors import DataError, EvaluationError
+from mlsandbox.models.base import Benchmark
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec
+
+
+def texts_digest(texts: Sequence[str], images: Sequence[bytes] | None = None) -> str:
+    """Content digest of a list of texts, and of their images if given (order matters)."""
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(hashlib.sha256(text.encode("utf-8")).digest())
+    for image in images or ():
+        h.update(hashlib.sha256(image).digest())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BenchmarkSet:
+    """The loaded benchmark sets of a project, with one digest over their contents."""
+
+    benchmarks: tuple[Benchmark, ...]
+    digests: dict[str, str]  # benchmark name -> content digest
+
+    @property
+    def digest(self) -> str:
+        """One digest over every set's name and content."""
+        payload = json.dumps(sorted(self.digests.items()))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def names(self) -> list[str]:
+        return [b.name for b in self.benchmarks]
+
+
+def bundled_text_dir() -> Path:
+    """The directory of the bundled text corpus and its benchmark sets."""
+    return Path(str(resources.files("mlsandbox") / "resources" / "text"))
+
+
+def bundled_benchmarks(max_docs: int | None = 500) -> list[BenchmarkSpec]:
+    """Specs for every bundled ``bench_<name>.jsonl.gz`` (sorted by name)."""
+    found = sorted(bundled_text_dir().glob("bench_*.jsonl.gz"))
+    return [
+        BenchmarkSpec(name=p.name.removeprefix("bench_").removesuffix(".jsonl.gz"), max_docs=max_docs)
+        for p in found
+    ]
+
+
+def _iter_records(path: Path) -> Iterator[dict]:
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    if suffixes.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
+        opener = gzip.open if suffixes.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise EvaluationError(f"{path}:{line_no} is not valid JSON: {exc}") from None
+        return
+    import pandas as pd  # only tabular formats need pandas
+
+    if suffixes.endswith(".parquet"):
+        frame = pd.read_parquet(path)
+    elif suffixes.endswith((".csv", ".csv.gz")):
+        frame = pd.read_csv(path)
+    else:
+        raise EvaluationError(
+            f"unsupported benchmark file {path.name}: use .jsonl, .jsonl.gz, .parquet or .csv"
+        )
+    yield from frame.to_dict(orient="records")
+
+
+def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
+    """Read a benchmark's texts (first ``max_docs`` non-empty ones, in file order)."""
+    path = _benchmark_path(spec)
+    if spec.image_field is not None:
+        return _load_image_benchmark(spec, path)
+    if not path.exists():
+        hint = "" if spec.path else f"; bundled: {[b.name for b in bundled_benchmarks()]}"
+        raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
+    texts: list[str] = []
+    for record in _iter_records(path):
+        if spec.text_field not in record:
+            raise EvaluationError(
+                f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
+            )
+        text = record[spec.text_field]
+        if isinstance(text, str) and text:
+            texts.append(text)
+            if spec.max_docs is not None and len(texts) >= spec.max_docs:
+                break
+    if not texts:
+        raise EvaluationError(f"benchmark {spec.name!r}: {path} has no non-empty texts")
+    return Benchmark(spec.name, texts, path)
+
+
+def _benchmark_path(spec: BenchmarkSpec) -> Path:
+    if not spec.path:
+        return bundled_text_dir() / f"bench_{spec.name}.jsonl.gz"
+    return builtin_path(spec.path) or Path(spec.path)
+
+
+def _load_image_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
+    """Captions and images of an image-text benchmark, read like a dataset (paths relative to the file)."""
+    try:
+        files = resolve_files(str(path), None)
+        dataset = load_files(files, DatasetSpec(path=str(path), text_field=spec.text_field,
+                                                image_field=spec.image_field))
+    except DataError as err:
+        raise EvaluationError(f"benchmark {spec.name!r}: {err}") from None
+    table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
+    return Benchmark(spec.name, table["text"].to_pylist(), path, table["image"].to_pylist())
+
+
+def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> BenchmarkSet:
+    """The project's benchmark sets (default: the bundled held-out sets), paths relative to the spec."""
+    chosen = list(specs) if specs else bundled_benchmarks()
+    resolved = [
+        s.model_copy(update={"path": str(base_dir / s.path)})
+        if s.path and not s.path.startswith(BUILTIN_PREFIX) and not Path(s.path).is_absolute() else s
+        for s in chosen
+    ]
+    loaded = tuple(load_benchmark(s) for s in resolved)
+    return BenchmarkSet(loaded, {b.name: texts_digest(b.texts, b.images) for b in loaded})
