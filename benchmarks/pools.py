@@ -62,7 +62,7 @@ def time_pool_logging(count: int) -> float:
             for pool, file in zip(pools, files):
                 with child_run(pool.name, pool_tags(pool)) as run:
                     log_batch(run.info.run_id, params={"op": "text_length_filter", "size": pool.size},
-                              metrics={"size": pool.size, "stat_mean": pool.meta["stat_mean"]})
+                              metrics={"size": pool.size, "stat_mean": pool.origin.stat_mean})
                     log_pool_input(pool, dataset, stats, file, context="pool")
             elapsed = time.perf_counter() - start
         mlflow.set_tracking_uri(None)

@@ -127,13 +127,15 @@ def pool_command(
     quiet: Quiet = False,
 ) -> None:
     """Compute stats, build low/mid/high pools per OP plus the random pool, and log each as an MLflow run."""
+    from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 
     result = run_pools(_spec(project, sets), workers=workers, progress=not quiet)
     typer.echo(f"{'pool':42} {'size':>6}  stat range")
     for logged in result.pools:
         p = logged.pool
-        rng = f"{p.meta['stat']} in [{p.meta['stat_min']:.4g}, {p.meta['stat_max']:.4g}]" if "stat" in p.meta else ""
+        o = p.origin
+        rng = f"{o.stat} in [{o.stat_min:.4g}, {o.stat_max:.4g}]" if isinstance(o, SplitOrigin) else ""
         typer.echo(f"{p.name:42} {p.size:>6}  {rng}")
     typer.echo(f"\nlogged {len(result.pools)} pool runs under {result.where}")
 
@@ -196,7 +198,7 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
         table = result.refined.table[["name", "kind", "size", "delta_pct", "std_pct", "p_value", "note"]]
         typer.echo("\n" + table.to_markdown(index=False, floatfmt=".4g"))
         if result.refined.best is not None:
-            typer.echo(f"\nbest recipe: {result.refined.best.pool.name} ({result.refined.best_delta_pct:+.2f}%)")
+            typer.echo(f"\nbest recipe: {result.refined.best.name} ({result.refined.best_delta_pct:+.2f}%)")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
@@ -264,7 +266,7 @@ def search_command(
     quiet: Quiet = False,
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
-    from mlsandbox.workflows.search import run_search
+    from mlsandbox.search import run_search
 
     spec = _spec(project, sets, quick)
     result = run_search(spec, study, storage, n_trials, worker=worker, workers=workers, progress=not quiet)

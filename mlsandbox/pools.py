@@ -11,10 +11,10 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -26,17 +26,125 @@ from mlsandbox.spec import PoolSpec
 from mlsandbox.stats import StatsTable
 
 RANDOM = "random"
+RECIPE = "recipe"
+
+#: What a pool origin logs as MLflow params (and shows in tables).
+OriginParams = dict[str, str | int | float]
+
+
+@dataclass(frozen=True)
+class SplitOrigin:
+    """One split (``low``, ``mid``, ...) of one OP's stat: a single-OP pool of the probe."""
+
+    op: str
+    split: str
+    stat: str
+    stat_min: float
+    stat_max: float
+    stat_mean: float
+
+    def params(self) -> OriginParams:
+        return {"op": self.op, "split": self.split, "stat": self.stat,
+                "stat_min": self.stat_min, "stat_max": self.stat_max}
+
+
+@dataclass(frozen=True)
+class RandomOrigin:
+    """The control group: a seeded uniform draw."""
+
+    seed: int
+    split: ClassVar[str] = RANDOM
+
+    def params(self) -> OriginParams:
+        return {"split": RANDOM}
+
+
+@dataclass(frozen=True)
+class BoundsOrigin:
+    """Samples whose stats lie within per-stat bounds."""
+
+    bounds: tuple[tuple[str, float | None, float | None], ...]
+    split: ClassVar[str] = RECIPE
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE}
+
+
+@dataclass(frozen=True)
+class RecipeOrigin:
+    """The samples a recipe selects: its conditions, then its seeded subsample, ``repeat`` times."""
+
+    recipe: str
+    recipe_digest: str
+    sample_size: int | None
+    seed: int
+    repeat: int
+    split: ClassVar[str] = RECIPE
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE, "recipe": self.recipe, "repeat": self.repeat}
+
+
+@dataclass(frozen=True)
+class IntersectionOrigin:
+    """Samples held by every one of several pools (a pyramid level, a cluster recipe)."""
+
+    pools: tuple[str, ...]
+    split: ClassVar[str] = RECIPE
+
+    @property
+    def level(self) -> int:
+        return len(self.pools)
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE}
+
+
+@dataclass(frozen=True)
+class FillOrigin:
+    """A duplication-study budget filled from the highest pyramid levels down, without repeats."""
+
+    multiple: int
+    lowest_level: int
+    split: ClassVar[str] = RECIPE
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE}
+
+
+@dataclass(frozen=True)
+class RepeatOrigin:
+    """Another pool's samples, each seen ``times`` times as often (the duplication study)."""
+
+    base: PoolOrigin
+    times: int
+
+    @property
+    def split(self) -> str:
+        return self.base.split
+
+    def params(self) -> OriginParams:
+        return {**self.base.params(), "repeat": self.times}
+
+
+PoolOrigin = SplitOrigin | RandomOrigin | BoundsOrigin | RecipeOrigin | IntersectionOrigin | FillOrigin | RepeatOrigin
 
 
 @dataclass(frozen=True)
 class Pool:
-    """Sorted unique ``rows`` of the stats table with a ``repeats`` count each."""
+    """Sorted unique ``rows`` of the stats table with a ``repeats`` count each, and its origin."""
 
     name: str
     dataset_digest: str
     rows: np.ndarray
     repeats: np.ndarray
-    meta: dict[str, Any] = field(default_factory=dict)
+    origin: PoolOrigin
+
+    @property
+    def op(self) -> str | None:
+        """The OP of a single-OP split pool (also when repeated), else None."""
+        base = self.origin.base if isinstance(self.origin, RepeatOrigin) else self.origin
+        return base.op if isinstance(base, SplitOrigin) else None
 
     @property
     def size(self) -> int:
@@ -59,7 +167,7 @@ class Pool:
         if times < 1:
             raise PoolError(f"repeat count must be >= 1, got {times}")
         return Pool(name or f"{self.name}x{times}", self.dataset_digest, self.rows, self.repeats * times,
-                    {**self.meta, "repeat": times})
+                    RepeatOrigin(self.origin, times))
 
     def ids(self, stats: StatsTable) -> np.ndarray:
         return stats.ids[self.rows]
@@ -70,14 +178,14 @@ class Pool:
         return np.random.default_rng(seed).permutation(expanded)
 
 
-def make_pool(name: str, stats: StatsTable, rows: np.ndarray, meta: dict[str, Any] | None = None) -> Pool:
+def make_pool(name: str, stats: StatsTable, rows: np.ndarray, origin: PoolOrigin) -> Pool:
     """A pool of the given rows (each once); duplicates are dropped, order does not matter."""
     mask = np.zeros(len(stats), dtype=bool)
     mask[np.asarray(rows, dtype=np.int64)] = True  # O(n) sort + dedupe of row positions
     rows = np.flatnonzero(mask)
     if len(rows) == 0:
         raise PoolError(f"pool {name!r} is empty: no sample passes its selection")
-    return Pool(name, stats.dataset_digest, rows, np.ones(len(rows), dtype=np.int64), meta or {})
+    return Pool(name, stats.dataset_digest, rows, np.ones(len(rows), dtype=np.int64), origin)
 
 
 def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
@@ -104,10 +212,9 @@ def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
     for split, part in zip(spec.splits, parts):
         chosen = part if len(part) == size else rng.choice(part, size, replace=False)
         chosen_values = values[chosen]
-        meta = {"op": op_name, "split": split, "stat": key,
-                "stat_min": float(chosen_values.min()), "stat_max": float(chosen_values.max()),
-                "stat_mean": float(chosen_values.mean())}
-        pools.append(make_pool(f"{op_name}/{split}", stats, chosen, meta))
+        origin = SplitOrigin(op_name, split, key, float(chosen_values.min()), float(chosen_values.max()),
+                             float(chosen_values.mean()))
+        pools.append(make_pool(f"{op_name}/{split}", stats, chosen, origin))
     return pools
 
 
@@ -139,7 +246,7 @@ def random_pool(stats: StatsTable, size: int, seed: int, name: str = RANDOM) -> 
     repeats = np.full(n, times, dtype=np.int64)
     repeats[np.random.default_rng(seed).choice(n, extra, replace=False)] += 1
     rows = np.flatnonzero(repeats)
-    return Pool(name, stats.dataset_digest, rows, repeats[rows], {"split": RANDOM, "seed": seed})
+    return Pool(name, stats.dataset_digest, rows, repeats[rows], RandomOrigin(seed))
 
 
 def filter_pool(
@@ -155,7 +262,8 @@ def filter_pool(
             mask &= values >= lo
         if hi is not None:
             mask &= values <= hi
-    return make_pool(name, stats, np.flatnonzero(mask), {"bounds": {k: list(v) for k, v in bounds.items()}})
+    origin = BoundsOrigin(tuple((k, lo, hi) for k, (lo, hi) in bounds.items()))
+    return make_pool(name, stats, np.flatnonzero(mask), origin)
 
 
 def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:

@@ -24,9 +24,9 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlsandbox.errors import PoolError, RecipeError
+from mlsandbox.errors import PoolError, RecipeError, describe_validation_error
 from mlsandbox.ops import Op, op_class
-from mlsandbox.pools import Pool, filter_pool, make_pool
+from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool
 from mlsandbox.stats import StatsTable
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Recipe(BaseModel):
                 keep = np.ones(pool.unique_size, dtype=bool)
                 for key, values in allowed.items():
                     keep &= np.isin(stats.stat(key)[pool.rows], list(values))
-                pool = make_pool(self.name, stats, pool.rows[keep], pool.meta)
+                pool = make_pool(self.name, stats, pool.rows[keep], pool.origin)
         except PoolError:
             described = "; ".join(c.describe() for c in self.conditions)
             raise PoolError(f"recipe {self.name!r}: empty selection, no sample passes {described}") from None
@@ -129,10 +129,9 @@ class Recipe(BaseModel):
                     f"only {pool.unique_size} samples"
                 )
             rows = np.random.default_rng(self.seed).choice(pool.rows, self.sample_size, replace=False)
-            pool = make_pool(self.name, stats, rows, pool.meta)
-        meta = {**pool.meta, "recipe": self.name, "recipe_digest": self.digest(),
-                "sample_size": self.sample_size, "seed": self.seed}
-        return Pool(pool.name, pool.dataset_digest, pool.rows, pool.repeats, meta).repeated(self.repeat, self.name)
+            pool = make_pool(self.name, stats, rows, pool.origin)
+        origin = RecipeOrigin(self.name, self.digest(), self.sample_size, self.seed, self.repeat)
+        return Pool(self.name, pool.dataset_digest, pool.rows, pool.repeats * self.repeat, origin)
 
 
 def _merge_conditions(
@@ -179,18 +178,8 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(dict(raw))
     except ValidationError as err:
-        raise RecipeError(f"{origin}: invalid recipe:\n{_describe(err)}") from None
-
-
-def _describe(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".") or "<recipe>"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"  - {key}: {msg} (got {e.get('input')!r})")
-    return "\n".join(lines)
+        problems = "\n".join(f"  - {line}" for line in describe_validation_error(err))
+        raise RecipeError(f"{origin}: invalid recipe:\n{problems}") from None
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> Path:

@@ -155,11 +155,9 @@ def pool_frame(pool: Pool, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:
 
 
 def pool_tags(pool: Pool, kind: str = "pool") -> dict[str, str]:
-    tags = {KIND: kind, POOL_DIGEST: pool.digest, DATASET_DIGEST: pool.dataset_digest}
-    if "op" in pool.meta:
-        tags[OP] = pool.meta["op"]
-    if "split" in pool.meta:
-        tags[SPLIT] = pool.meta["split"]
+    tags = {KIND: kind, POOL_DIGEST: pool.digest, DATASET_DIGEST: pool.dataset_digest, SPLIT: pool.origin.split}
+    if pool.op is not None:
+        tags[OP] = pool.op
     return tags
 
 

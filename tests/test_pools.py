@@ -32,7 +32,7 @@ def test_terciles_are_equal_size_disjoint_and_ordered(prepared) -> None:
     values = stats.stat("text_len")
     assert values[low.rows].max() <= values[mid.rows].min()
     assert values[mid.rows].max() <= values[high.rows].min()
-    assert low.meta["stat_max"] == values[low.rows].max()
+    assert low.origin.stat_max == values[low.rows].max()
 
 
 def test_custom_cut_points_are_subsampled_to_equal_size(prepared) -> None:

@@ -15,6 +15,7 @@ import yaml
 from conftest import write_jsonl
 
 from mlsandbox.data import load_dataset
+from mlsandbox.pools import RecipeOrigin
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import create_op
 from mlsandbox.recipes import (
@@ -117,11 +118,11 @@ def test_an_empty_selection_names_the_conditions(stats) -> None:
         recipe(Condition(op="text_length_filter", min=5), Condition(op="text_length_filter", max=4)).select(stats)
 
 
-def test_the_pool_meta_carries_the_recipe_name_and_digest(stats) -> None:
-    r = recipe(Condition(op="text_length_filter", max=3), name="short")
+def test_the_pool_origin_names_the_recipe_its_digest_and_repeat(stats) -> None:
+    r = recipe(Condition(op="text_length_filter", max=3), name="short").model_copy(update={"repeat": 3})
     pool = r.select(stats)
-    assert pool.meta["recipe"] == "short"
-    assert pool.meta["recipe_digest"] == r.digest()
+    assert pool.origin == RecipeOrigin("short", r.digest(), None, r.seed, 3)
+    assert set(pool.repeats) == {3}
 
 
 def test_an_op_missing_from_the_table_or_computed_with_other_params_is_an_error(stats) -> None:

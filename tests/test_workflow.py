@@ -11,6 +11,7 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox.executors.prepare import prepare
+from mlsandbox.pools import FillOrigin, RepeatOrigin
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.refine import duplication_candidates, pyramid_candidates
@@ -34,18 +35,16 @@ def spec(small_corpus: Path, tmp_path: Path):
 
 def test_the_pyramid_has_2k_minus_1_nested_levels(spec) -> None:
     prepared = prepare(spec, progress=False)
-    pools = [p for p in single_op_pools(prepared) if p.meta["split"] == "high"]
+    pools = [p for p in single_op_pools(prepared) if p.origin.split == "high"]
     levels = pyramid_candidates(prepared, pools)
     assert len(levels) == 2 ** 3 - 1
     assert [c.level for c in levels] == [1, 1, 1, 2, 2, 2, 3]
-    by_members = {frozenset(c.pool.name.split(" & ")): c for c in levels}
-    for cand in levels:
-        members = cand.pool.name.split(" & ")
+    rows = {frozenset(c.name.split(" & ")): set() if c.pool is None else set(c.pool.rows) for c in levels}
+    for members, held in rows.items():
         for sub in itertools.combinations(members, len(members) - 1):
             if sub:  # every level is contained in each level below that it combines
-                assert set(cand.pool.rows) <= set(by_members[frozenset(sub)].pool.rows)
-        expected = set.intersection(*(set(p.rows) for p in pools if p.name in members))
-        assert set(cand.pool.rows) == expected
+                assert held <= rows[frozenset(sub)]
+        assert held == set.intersection(*(set(p.rows) for p in pools if p.name in members))
 
 
 def test_duplication_pools_have_the_budget_and_the_repeats(spec) -> None:
@@ -54,8 +53,8 @@ def test_duplication_pools_have_the_budget_and_the_repeats(spec) -> None:
     top = [pools[0], pools[4]]  # text_length/low and alphanumeric/mid
     cands = duplication_candidates(prepared, top)
     top_rows = np.intersect1d(top[0].rows, top[1].rows)
-    repeat = {c.pool.meta["multiple"]: c.pool for c in cands if c.pool.meta["strategy"] == "repeat top pool"}
-    fill = {c.pool.meta["multiple"]: c.pool for c in cands if c.pool.meta["strategy"] == "fill from lower levels"}
+    repeat = {c.pool.origin.times: c.pool for c in cands if isinstance(c.pool.origin, RepeatOrigin)}
+    fill = {c.pool.origin.multiple: c.pool for c in cands if isinstance(c.pool.origin, FillOrigin)}
     for r in (1, 2, 4):
         assert repeat[r].size == r * len(top_rows) and set(repeat[r].repeats) == {r}
         assert repeat[r].rows.tolist() == top_rows.tolist()

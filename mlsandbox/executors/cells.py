@@ -134,8 +134,7 @@ def _train_and_evaluate(
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
         **{f"model.{k}": v for k, v in spec.model.model_dump(mode="json").items()},
-        "split": pool.meta.get("split", "recipe"),
-        **{k: v for k, v in pool.meta.items() if k in ("op", "stat", "stat_min", "stat_max", "repeat", "recipe")},
+        **pool.origin.params(),
     })
     order = pool.training_order(seed)
     texts = dataset.table[TEXT].take(order).to_pylist()

@@ -50,7 +50,7 @@ class Comparisons:
         rows = []
         for c in self.items:
             s = c.summary
-            rows.append({"pool": c.pool.name, "op": c.pool.meta.get("op", ""), "split": c.pool.meta.get("split", ""),
+            rows.append({"pool": c.pool.name, "op": c.pool.op or "", "split": c.pool.origin.split,
                          "size": c.pool.size, "delta_pct": s.mean_pct if s else np.nan,
                          "std_pct": s.std_pct if s else np.nan, "p_value": s.p_value if s else np.nan,
                          "seeds": len(s.deltas) if s else 0, "failed": c.failed})

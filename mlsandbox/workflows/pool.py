@@ -13,7 +13,7 @@ import yaml
 
 from mlsandbox import tracking
 from mlsandbox.executors.prepare import Prepared, prepare
-from mlsandbox.pools import Pool, materialize, random_pool, split_pools
+from mlsandbox.pools import Pool, SplitOrigin, materialize, random_pool, split_pools
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, plot_histograms, summarize
 
@@ -84,14 +84,14 @@ def _log_pool(prepared: Prepared, pool: Pool) -> LoggedPool:
     spec, stats = prepared.spec, prepared.stats
     file = materialize(pool, prepared.dataset, prepared.pools_dir)
     with tracking.child_run(pool.name, tracking.pool_tags(pool)) as run:
-        ranges = {k: pool.meta[k] for k in ("stat", "stat_min", "stat_max") if k in pool.meta}
         means = {f"mean.{k}": float(np.mean(stats.stat(k)[pool.rows])) for k in stats.numeric_keys()}
+        if isinstance(pool.origin, SplitOrigin):
+            means["stat_mean"] = pool.origin.stat_mean
         tracking.log_batch(
             run.info.run_id,
-            params={"pool": pool.name, "op": pool.meta.get("op", ""), "split": pool.meta.get("split", ""),
-                    "size": pool.size, "pool_digest": pool.digest, "seed": spec.pools.seed, **ranges},
-            metrics={"size": pool.size, **({"stat_mean": pool.meta["stat_mean"]} if "stat_mean" in pool.meta else {}),
-                     **means},
+            params={"pool": pool.name, "size": pool.size, "pool_digest": pool.digest, "seed": spec.pools.seed,
+                    **pool.origin.params()},
+            metrics={"size": pool.size, **means},
         )
         tracking.log_pool_input(pool, prepared.dataset, stats, file, context="pool")
         return LoggedPool(pool, run.info.run_id, file)

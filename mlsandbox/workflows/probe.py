@@ -13,7 +13,7 @@ from mlsandbox import figures, tracking
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import RANDOM
+from mlsandbox.pools import RANDOM, RandomOrigin
 from mlsandbox.workflows.pool import single_op_pools
 
 RANKING = "probe/ranking"
@@ -41,7 +41,7 @@ def ranking_table(comparisons: Comparisons) -> pd.DataFrame:
 
 def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
     """Run (or reuse) every single-OP cell under the active run and log the ranking to ``run_id``."""
-    pools = [p for p in single_op_pools(prepared) if p.meta.get("split") != RANDOM]
+    pools = [p for p in single_op_pools(prepared) if not isinstance(p.origin, RandomOrigin)]
     comparisons = compare_pools(prepared, pools, benchmarks)
     log_comparisons(comparisons, run_id, prefix="probe/")
     ranking = ranking_table(comparisons)

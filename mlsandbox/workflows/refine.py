@@ -13,6 +13,7 @@ import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import mlflow
 import numpy as np
@@ -22,7 +23,7 @@ from mlsandbox import figures, tracking
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import Pool, make_pool
+from mlsandbox.pools import FillOrigin, IntersectionOrigin, Pool, RepeatOrigin, SplitOrigin, make_pool
 from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.pool import single_op_pools
@@ -33,16 +34,25 @@ log = logging.getLogger(__name__)
 REPEAT, FILL = "repeat top pool", "fill from lower levels"
 
 
+CandidateKind = Literal["pyramid", "cluster", "duplication", "ksigma", "percentile"]
+
+
 @dataclass
 class Candidate:
     """A refined pool with where it came from, and the recipe that reproduces it at full scale."""
 
-    pool: Pool
-    kind: str  # pyramid | cluster | duplication | ksigma | percentile
+    name: str
+    kind: CandidateKind
     recipe: Recipe
+    pool: Pool | None  # None: the selection is empty
     level: int = 0
     note: str = ""
     exact: bool = True  # the recipe reproduces the pool (a fill pool has no threshold equivalent)
+    skip_reason: str = ""  # why the candidate is not trained (empty, or below refine.min_pool_size)
+
+    @property
+    def unique_size(self) -> int:
+        return 0 if self.pool is None else self.pool.unique_size
 
 
 @dataclass
@@ -58,13 +68,19 @@ def recipe_of_pools(pools: list[Pool], name: str, repeat: int = 1) -> Recipe:
     """Threshold conditions equivalent to intersecting single-OP split pools (low: max, high: min)."""
     conditions = []
     for pool in pools:
-        meta = pool.meta
-        lo = None if meta["split"] == "low" else meta["stat_min"]
-        hi = None if meta["split"] == "high" else meta["stat_max"]
+        split = _split_origin(pool)
+        lo = None if split.split == "low" else split.stat_min
+        hi = None if split.split == "high" else split.stat_max
         if lo is None and hi is None:
             continue
-        conditions.append(Condition(op=meta["op"], stat=meta["stat"], min=lo, max=hi))
+        conditions.append(Condition(op=split.op, stat=split.stat, min=lo, max=hi))
     return Recipe(name=name, conditions=conditions, repeat=repeat, source="intersection of " + ", ".join(p.name for p in pools))
+
+
+def _split_origin(pool: Pool) -> SplitOrigin:
+    if not isinstance(pool.origin, SplitOrigin):
+        raise ValueError(f"pool {pool.name!r} is not a single-OP split pool")
+    return pool.origin
 
 
 def pyramid_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
@@ -76,15 +92,14 @@ def pyramid_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
             for other in combo[1:]:
                 rows = np.intersect1d(rows, other.rows, assume_unique=True)
             name = " & ".join(p.name for p in combo)
+            recipe = recipe_of_pools(list(combo), name)
             if level == 1:
-                pool = combo[0]
+                out.append(Candidate(name, "pyramid", recipe, combo[0], level))
             elif len(rows) == 0:
-                out.append(Candidate(Pool(name, prepared.stats.dataset_digest, rows, rows, {}), "pyramid",
-                                     recipe_of_pools(list(combo), name), level, "empty intersection"))
-                continue
+                out.append(Candidate(name, "pyramid", recipe, None, level, skip_reason="empty intersection"))
             else:
-                pool = make_pool(name, prepared.stats, rows, {"split": "recipe", "level": level})
-            out.append(Candidate(pool, "pyramid", recipe_of_pools(list(combo), name), level))
+                origin = IntersectionOrigin(tuple(p.name for p in combo))
+                out.append(Candidate(name, "pyramid", recipe, make_pool(name, prepared.stats, rows, origin), level))
     return out
 
 
@@ -107,36 +122,34 @@ def duplication_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidat
     tiebreak = rng.permutation(len(stats))
     eligible = np.flatnonzero(membership > 0)
     fill_order = eligible[np.lexsort((tiebreak[eligible], -membership[eligible]))]
-    top_pool = make_pool("top", stats, top_rows, {"split": "recipe", "level": k})
+    top_pool = make_pool("top", stats, top_rows, IntersectionOrigin(tuple(p.name for p in top)))
     base_recipe = recipe_of_pools(top, "top")
     out = []
     for r in spec.refine.duplication:
         budget = r * len(top_rows)
         repeated = top_pool.repeated(r, name=f"duplication/repeat-x{r}")
-        repeated.meta.update({"strategy": REPEAT, "multiple": r})
-        out.append(Candidate(repeated, "duplication",
-                             base_recipe.model_copy(update={"name": repeated.name, "repeat": r}), k))
+        out.append(Candidate(repeated.name, "duplication",
+                             base_recipe.model_copy(update={"name": repeated.name, "repeat": r}), repeated, k))
         chosen = fill_order[:budget]
         lowest = int(membership[chosen].min())
-        filled = make_pool(f"duplication/fill-x{r}", stats, chosen,
-                           {"split": "recipe", "strategy": FILL, "multiple": r, "lowest_level": lowest})
+        filled = make_pool(f"duplication/fill-x{r}", stats, chosen, FillOrigin(r, lowest))
         note = "" if len(chosen) == budget else f"only {len(chosen)} of {budget} samples in any top-{k} pool"
         recipe = base_recipe.model_copy(update={
             "name": filled.name, "source": f"samples passing at least {lowest} of the {k} top conditions"})
-        out.append(Candidate(filled, "duplication", recipe, lowest, note, exact=False))
+        out.append(Candidate(filled.name, "duplication", recipe, filled, lowest, note, exact=False))
     return out
 
 
 def threshold_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
     """k-sigma and percentile bounds on the stats of the top-k OPs, as recipes."""
     stats, refine_spec = prepared.stats, prepared.spec.refine
-    keys = [p.meta["stat"] for p in top]
+    keys = [_split_origin(p).stat for p in top]
     lower, upper = refine_spec.percentiles
     recipes = [
         ("ksigma", ksigma_recipe(stats, refine_spec.ksigma, keys=keys, name=f"ksigma-{refine_spec.ksigma:g}")),
         ("percentile", percentile_recipe(stats, lower, upper, keys=keys, name=f"percentile-{lower:g}-{upper:g}")),
     ]
-    return [Candidate(recipe.select(stats), kind, recipe) for kind, recipe in recipes]
+    return [Candidate(recipe.name, kind, recipe, recipe.select(stats)) for kind, recipe in recipes]
 
 
 def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Candidate]:
@@ -152,8 +165,8 @@ def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Can
             rows = np.intersect1d(rows, other.rows, assume_unique=True)
         name = f"{label}: " + " & ".join(p.name for p in pools)
         if len(rows):
-            out.append(Candidate(make_pool(name, prepared.stats, rows, {"split": "recipe"}), "cluster",
-                                 recipe_of_pools(pools, name), len(pools)))
+            pool = make_pool(name, prepared.stats, rows, IntersectionOrigin(tuple(p.name for p in pools)))
+            out.append(Candidate(name, "cluster", recipe_of_pools(pools, name), pool, len(pools)))
     return out
 
 
@@ -166,19 +179,19 @@ def refine(
     top = [by_name[name] for name in probed.best(spec.top_k)["pool"]]
     candidates = (pyramid_candidates(prepared, top) + cluster_candidates(prepared, analysis)
                   + duplication_candidates(prepared, top) + threshold_candidates(prepared, top))
-    usable, skipped = [], []
+    usable: list[Pool] = []
     for cand in candidates:
-        reason = cand.note if cand.pool.unique_size == 0 else ""
-        if not reason and cand.pool.unique_size < spec.min_pool_size:
-            reason = f"{cand.pool.unique_size} samples < refine.min_pool_size={spec.min_pool_size}"
+        if not cand.skip_reason and cand.unique_size < spec.min_pool_size:
+            small = f"{cand.unique_size} samples < refine.min_pool_size={spec.min_pool_size}"
             if spec.on_small_pool == "use":
-                cand.note, reason = reason + " (used as is)", ""
-        if reason:
-            log.warning("skipping %s: %s", cand.pool.name, reason)
-            skipped.append(f"{cand.pool.name}: {reason}")
-            cand.note = "skipped: " + reason
-        else:
-            usable.append(cand)
+                cand.note = small + " (used as is)"
+            else:
+                cand.skip_reason = small
+        if cand.skip_reason:
+            log.warning("skipping %s: %s", cand.name, cand.skip_reason)
+        elif cand.pool is not None:
+            usable.append(cand.pool)
+    skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if c.skip_reason]
     comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks)
     log_comparisons(comparisons, run_id, prefix="refine/")
     table = _table(candidates, comparisons)
@@ -188,10 +201,10 @@ def refine(
     return result
 
 
-def _unique_pools(candidates: list[Candidate]) -> list[Pool]:
+def _unique_pools(pools: list[Pool]) -> list[Pool]:
     seen: dict[str, Pool] = {}
-    for cand in candidates:
-        seen.setdefault(cand.pool.digest, cand.pool)
+    for pool in pools:
+        seen.setdefault(pool.digest, pool)
     return list(seen.values())
 
 
@@ -199,14 +212,26 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
     by_digest = {c.pool.digest: c for c in comparisons.items}
     rows = []
     for cand in candidates:
-        comp = by_digest.get(cand.pool.digest) if not cand.note.startswith("skipped") else None
+        comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None
         s = comp.summary if comp else None
-        rows.append({"name": cand.pool.name, "kind": cand.kind, "level": cand.level, "size": cand.pool.size,
-                     "unique": cand.pool.unique_size, "strategy": cand.pool.meta.get("strategy", ""),
-                     "multiple": cand.pool.meta.get("multiple", np.nan),
+        strategy, multiple = _duplication_strategy(cand.pool)
+        rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
+                     "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
+                     "strategy": strategy, "multiple": multiple,
                      "delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-                     "p_value": s.p_value if s else np.nan, "note": cand.note})
+                     "p_value": s.p_value if s else np.nan,
+                     "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
     return pd.DataFrame(rows)
+
+
+def _duplication_strategy(pool: Pool | None) -> tuple[str, float]:
+    """How a duplication-study pool spends its budget, and the budget as a multiple of the top pool."""
+    origin = None if pool is None else pool.origin
+    if isinstance(origin, RepeatOrigin):
+        return REPEAT, origin.times
+    if isinstance(origin, FillOrigin):
+        return FILL, origin.multiple
+    return "", np.nan
 
 
 def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate | None, float]:
@@ -236,5 +261,5 @@ def _log(result: RefineResult, run_id: str) -> None:
         if result.best is not None:
             export_recipe(result.best.recipe, out)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
-                               params={"best_recipe": result.best.pool.name})
+                               params={"best_recipe": result.best.name})
         client.log_artifacts(run_id, str(out), "refine")
