@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 import mlsandbox
 from mlsandbox.data import ID, IMAGE, TEXT, Dataset
+from mlsandbox.figures import stat_histograms
 from mlsandbox.ops import ImageBatch, Op, TextBatch, create_op
 from mlsandbox.runtime import resolve_workers
 
@@ -146,8 +147,12 @@ def _compute(
     specs = [(op.name, op.params.model_dump()) for op in ops]
     keys = [k for op in ops for k in op.stat_keys]
     starts = range(0, len(dataset), batch_size)
-    results = {start: _read_checkpoint(checkpoints, start, keys) for start in starts}
-    todo = [start for start, done in results.items() if done is None]
+    results: dict[int, dict[str, np.ndarray]] = {}
+    for start in starts:
+        checkpointed = _read_checkpoint(checkpoints, start, keys)
+        if checkpointed is not None:
+            results[start] = checkpointed
+    todo = [start for start in starts if start not in results]
     name = ops[0].name if len(ops) == 1 else "stats"
     bar = tqdm(total=len(dataset), initial=len(dataset) - sum(min(batch_size, len(dataset) - s) for s in todo),
                desc=name, unit="sample" if dataset.has_images else "doc", disable=not progress, leave=False)
@@ -258,28 +263,5 @@ def categorical_summary(stats: StatsTable, top: int = 10) -> dict[str, dict[str,
 
 
 def plot_histograms(stats: StatsTable, path: Path, bins: int = 50) -> Path:
-    """One histogram per numeric stat, with its median marked, in one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = stats.numeric_keys()
-    cols = min(3, len(keys))
-    rows = -(-len(keys) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys):
-        values = stats.frame[key].astype(float).to_numpy()
-        log_scale = values.min() >= 0 and np.percentile(values, 99) > 50 * max(np.median(values), 1e-9)
-        ax.hist(np.log10(values + 1) if log_scale else values, bins=bins, color="#4C72B0")
-        ax.axvline(np.log10(np.median(values) + 1) if log_scale else np.median(values), color="#C44E52", lw=1)
-        ax.set_title(f"log10(1 + {key})" if log_scale else key, fontsize=10)
-        ax.set_ylabel("samples")
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    fig.suptitle(f"stat distributions ({len(stats)} samples; red: median)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """Deprecated: draw ``figures.stat_histograms(stats.frame[stats.numeric_keys()], path)`` instead."""
+    return stat_histograms(stats.frame[stats.numeric_keys()], path, bins=bins)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pytest
+
+if TYPE_CHECKING:
+    from mlsandbox.ops import Op
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +63,20 @@ def spec_dict(dataset: Path, **extra: object) -> dict:
         **extra,
     }
     return spec
+
+
+@pytest.fixture
+def register_ops() -> Iterator[Callable[..., None]]:
+    """Make test OP classes known by name for one test: ``register_ops(MyOp, ...)``.
+
+    They are registered through :func:`mlsandbox.ops.registered`, so they are gone after the test
+    and no test sees another test's OPs.
+    """
+    from mlsandbox.ops import registered
+
+    with ExitStack() as stack:
+
+        def register(*classes: type[Op]) -> None:
+            stack.enter_context(registered(*classes))
+
+        yield register

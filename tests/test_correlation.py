@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
+from mlsandbox.correlation import best_of_clusters, cluster, pearson_matrix
 
 
 @pytest.fixture
@@ -129,9 +129,10 @@ def test_members_of_a_cluster_are_contiguous_leaves() -> None:
 def test_clustering_keeps_the_linkage_matrix_and_names() -> None:
     corr = block_matrix([["a", "b"], ["c"]])
     clustering = cluster(corr, 2)
-    assert isinstance(clustering, Clustering)
     assert clustering.linkage.shape == (2, 4)
     assert clustering.names == ["a", "b", "c"]
+    merged_first, height = sorted(clustering.linkage[0, :2]), clustering.linkage[0, 2]
+    assert merged_first == [0, 1] and height == pytest.approx(0.1)  # a and b, at distance 1 - 0.9
 
 
 def test_k_equal_to_the_number_of_items_gives_singletons() -> None:

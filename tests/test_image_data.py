@@ -15,8 +15,8 @@ from PIL import Image
 
 from mlsandbox.data import load_dataset
 from mlsandbox.errors import DataError, SpecError
-from mlsandbox.ops import ImageBatch, create_op
-from mlsandbox.pools import Pool, materialize
+from mlsandbox.ops import ImageBatch, Op, create_op
+from mlsandbox.pools import BoundsOrigin, Pool, materialize
 from mlsandbox.project import load_project
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import compute_stats
@@ -138,7 +138,8 @@ def test_stats_of_image_ops_in_workers_and_pools_with_image_files(image_files: P
     pd.testing.assert_frame_equal(one.frame, two.frame)
     assert one.stat("image_width").tolist() == [w for w, _ in SIZES]
 
-    pool = Pool(name="wide", dataset_digest=ds.digest, rows=np.array([0, 1]), repeats=np.array([1, 2]))
+    wide = BoundsOrigin(bounds=(("image_width", 30.0, None),))
+    pool = Pool(name="wide", dataset_digest=ds.digest, rows=np.array([0, 1]), repeats=np.array([1, 2]), origin=wide)
     path = materialize(pool, ds, tmp_path / "pools")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["text"] for r in rows] == [CAPTIONS[0], CAPTIONS[1], CAPTIONS[1]]
@@ -146,32 +147,34 @@ def test_stats_of_image_ops_in_workers_and_pools_with_image_files(image_files: P
     assert len(list((tmp_path / "pools" / "images").iterdir())) == 2
 
 
-def test_image_model_ops_share_one_pass_and_one_decode(image_files: Path, tmp_path: Path, monkeypatch) -> None:
+class PixelMean(Op):
+    """Mean pixel value (a stand-in for an image model)."""
+
+    name = "test_pixel_mean"
+    modality = "image"
+    stat_keys = ("pixel_mean",)
+    max_batch = 2
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        return {"pixel_mean": np.array([np.asarray(im).mean() for im in batch.rgb])}
+
+
+class PixelMax(PixelMean):
+    """Max pixel value (another stand-in)."""
+
+    name = "test_pixel_max"
+    stat_keys = ("pixel_max",)
+
+    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
+        return {"pixel_max": np.array([np.asarray(im).max() for im in batch.rgb], dtype=float)}
+
+
+def test_image_model_ops_share_one_pass_and_one_decode(
+    image_files: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_ops
+) -> None:
     from mlsandbox import stats as stats_module
-    from mlsandbox.ops import Op, register
 
-    @register
-    class PixelMean(Op):
-        """Mean pixel value (a stand-in for an image model)."""
-
-        name = "test_pixel_mean"
-        modality = "image"
-        stat_keys = ("pixel_mean",)
-        max_batch = 2
-
-        def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-            return {"pixel_mean": np.array([np.asarray(im).mean() for im in batch.rgb])}
-
-    @register
-    class PixelMax(PixelMean):
-        """Max pixel value (another stand-in)."""
-
-        name = "test_pixel_max"
-        stat_keys = ("pixel_max",)
-
-        def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-            return {"pixel_max": np.array([np.asarray(im).max() for im in batch.rgb], dtype=float)}
-
+    register_ops(PixelMean, PixelMax)
     ops = [create_op("text_length_filter"), create_op("test_pixel_mean"), create_op("test_pixel_max")]
     assert [[op.name for op in group] for group in stats_module._passes(ops)] == [
         ["text_length_filter"], ["test_pixel_mean", "test_pixel_max"]]

@@ -27,19 +27,20 @@ class DatasetSpec(StrictModel):
     """Where the samples come from and which fields hold the text (caption) and the image."""
 
     path: str = Field(
-        BUILTIN_DATASET,
+        default=BUILTIN_DATASET,
         description="file, folder, glob, HF dataset name, builtin:demo, or builtin:<file under mlsandbox/resources>",
     )
     format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf", "images"] = Field(
-        "auto", description="'images': a folder of image files, each with a caption in <name>.txt beside it"
+        default="auto", description="'images': a folder of image files, each with a caption in <name>.txt beside it"
     )
-    text_field: str = Field("text", min_length=1)
+    text_field: str = Field(default="text", min_length=1)
     image_field: str | None = Field(
-        None, description="column with each sample's image: a path (relative to the data file) or the image bytes"
+        default=None,
+        description="column with each sample's image: a path (relative to the data file) or the image bytes",
     )
-    id_field: str | None = Field(None, description="column with unique sample ids (default: 'id' if present)")
-    split: str = Field("train", description="split of a Hugging Face dataset")
-    on_error: Literal["raise", "skip"] = Field("raise", description="malformed rows: fail, or skip and count")
+    id_field: str | None = Field(default=None, description="column with unique sample ids (default: 'id' if present)")
+    split: str = Field(default="train", description="split of a Hugging Face dataset")
+    on_error: Literal["raise", "skip"] = Field(default="raise", description="malformed rows: fail, or skip and count")
 
 
 class OpSpec(StrictModel):
@@ -54,10 +55,10 @@ class PoolSpec(StrictModel):
 
     splits: list[str] = Field(default_factory=lambda: ["low", "mid", "high"], min_length=2)
     quantiles: list[float] | None = Field(
-        None, description="inner cut points in (0, 1), one fewer than splits; default: equal parts"
+        default=None, description="inner cut points in (0, 1), one fewer than splits; default: equal parts"
     )
-    size: int | None = Field(None, ge=1, description="samples per pool; default: the smallest split")
-    seed: int = Field(42, description="seed of the random control pool and of tie-breaking")
+    size: int | None = Field(default=None, ge=1, description="samples per pool; default: the smallest split")
+    seed: int = Field(default=42, description="seed of the random control pool and of tie-breaking")
 
     @field_validator("splits")
     @classmethod
@@ -87,28 +88,32 @@ class PoolSpec(StrictModel):
 class StatsSpec(StrictModel):
     """How statistics are computed."""
 
-    workers: int = Field(0, ge=0, le=256, description="worker processes; 0 = one per core")
-    batch_size: int = Field(2000, ge=1, le=1_000_000)
+    workers: int = Field(default=0, ge=0, le=256, description="worker processes; 0 = one per core")
+    batch_size: int = Field(default=2000, ge=1, le=1_000_000)
 
 
 class AnalyzeSpec(StrictModel):
     """How stats and benchmark metrics are clustered (paper App. B.2)."""
 
-    stat_clusters: int = Field(3, ge=1, description="clusters of OP stats (capped at the number of stats)")
-    metric_clusters: int = Field(2, ge=1, description="clusters of benchmark metrics (capped at the number of benchmarks)")
+    stat_clusters: int = Field(default=3, ge=1, description="clusters of OP stats (capped at the number of stats)")
+    metric_clusters: int = Field(
+        default=2, ge=1, description="clusters of benchmark metrics (capped at the number of benchmarks)"
+    )
     linkage: Literal["average", "complete", "single", "weighted"] = "average"
 
 
 class RefineSpec(StrictModel):
     """Multi-OP recipes, the pyramid, the duplication study and threshold refinement."""
 
-    top_k: int = Field(3, ge=1, le=6, description="best (OP, split) pools combined; 2^k - 1 pyramid pools")
+    top_k: int = Field(default=3, ge=1, le=6, description="best (OP, split) pools combined; 2^k - 1 pyramid pools")
     duplication: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1,
                                    description="training budgets as multiples of the top pool's size")
-    ksigma: float = Field(2.0, gt=0, le=10, description="k of the k-sigma threshold recipe")
-    percentiles: tuple[float, float] = Field((5.0, 95.0), description="lower, upper percentile bounds recipe")
-    min_pool_size: int = Field(50, ge=1, description="smaller recipe pools are too small to train on")
-    on_small_pool: Literal["skip", "use"] = Field("skip", description="skip a too-small pool (reason recorded) or use it")
+    ksigma: float = Field(default=2.0, gt=0, le=10, description="k of the k-sigma threshold recipe")
+    percentiles: tuple[float, float] = Field(default=(5.0, 95.0), description="lower, upper percentile bounds recipe")
+    min_pool_size: int = Field(default=50, ge=1, description="smaller recipe pools are too small to train on")
+    on_small_pool: Literal["skip", "use"] = Field(
+        default="skip", description="skip a too-small pool (reason recorded) or use it"
+    )
 
     @field_validator("duplication")
     @classmethod
@@ -137,13 +142,13 @@ class ExperimentSpec(StrictModel):
     seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
     model: ModelSpec = Field(default_factory=TinyLMSpec)
     benchmarks: list[BenchmarkSpec] | None = Field(
-        None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
+        default=None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
     )
     evaluator: EvaluatorSpec = Field(default_factory=EvaluatorSpec)
     analyze: AnalyzeSpec = Field(default_factory=AnalyzeSpec)
     refine: RefineSpec = Field(default_factory=RefineSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
-    workspace: str = Field(".mlsandbox", description="cache folder for stats and pools")
+    workspace: str = Field(default=".mlsandbox", description="cache folder for stats and pools")
     quick: dict[str, Any] = Field(
         default_factory=lambda: dict(QUICK),
         description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy, one seed",

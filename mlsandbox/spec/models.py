@@ -26,31 +26,31 @@ class TinyLMSpec(StrictModel):
 
     type: Literal["tiny-lm"] = "tiny-lm"
     arch: Literal["llama", "gpt2"] = "llama"
-    vocab_size: int = Field(2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
+    vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
-        50_000, gt=0, description="source docs sampled to train the tokenizer (cost bound)"
+        default=50_000, gt=0, description="source docs sampled to train the tokenizer (cost bound)"
     )
-    n_layer: int = Field(2, ge=1, le=48)
-    n_embd: int = Field(128, ge=8, le=4096)
-    n_head: int = Field(4, ge=1, le=64)
-    seq_len: int = Field(128, ge=8, le=8192)
-    batch_size: int = Field(16, ge=1, le=4096)
-    max_tokens: int | None = Field(400_000, gt=0, description="training tokens per cell")
-    max_steps: int | None = Field(None, gt=0)
-    learning_rate: float = Field(2e-3, gt=0, le=1)
-    warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
-    weight_decay: float = Field(0.1, ge=0, le=1)
-    grad_clip: float = Field(1.0, gt=0)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    ema: float = Field(0.0, ge=0, lt=1, description="decay of an exponential moving average of the "
+    n_layer: int = Field(default=2, ge=1, le=48)
+    n_embd: int = Field(default=128, ge=8, le=4096)
+    n_head: int = Field(default=4, ge=1, le=64)
+    seq_len: int = Field(default=128, ge=8, le=8192)
+    batch_size: int = Field(default=16, ge=1, le=4096)
+    max_tokens: int | None = Field(default=400_000, gt=0, description="training tokens per cell")
+    max_steps: int | None = Field(default=None, gt=0)
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    warmup: float = Field(default=0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
+    weight_decay: float = Field(default=0.1, ge=0, le=1)
+    grad_clip: float = Field(default=1.0, gt=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    ema: float = Field(default=0.0, ge=0, lt=1, description="decay of an exponential moving average of the "
                        "weights, used as the trained model; 0 = off")
-    shuffle: bool = Field(True, description="shuffle packed blocks per epoch with the seed")
+    shuffle: bool = Field(default=True, description="shuffle packed blocks per epoch with the seed")
     # Cells run one at a time, so by default one cell uses every core. torch's OpenMP threads
     # busy-wait: on cores shared with other busy processes set 1, or they run 10x slower.
-    threads: int = Field(0, ge=0, le=256, description="torch threads; 0 = one per available core")
-    eval_every: int = Field(0, ge=0, description="steps between reported scores; 0 = never")
-    eval_batch_size: int = Field(16, ge=1, le=4096)
+    threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    eval_every: int = Field(default=0, ge=0, description="steps between reported scores; 0 = never")
+    eval_batch_size: int = Field(default=16, ge=1, le=4096)
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TinyLMSpec:
@@ -75,36 +75,36 @@ class TinyCaptionerSpec(StrictModel):
     """
 
     type: Literal["tiny-captioner"] = "tiny-captioner"
-    vocab_size: int = Field(2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
+    vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
-        50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
+        default=50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
     )
-    image_size: int = Field(32, ge=8, le=512, description="images are resized to image_size x image_size")
-    patch_size: int = Field(8, ge=1, le=64, description="ViT patch side; (image_size / patch_size)^2 patches")
-    vision_layers: int = Field(2, ge=1, le=48)
-    vision_width: int = Field(128, ge=8, le=4096)
-    n_layer: int = Field(2, ge=1, le=48, description="decoder layers")
-    n_embd: int = Field(128, ge=8, le=4096, description="decoder width")
-    n_head: int = Field(4, ge=1, le=64, description="attention heads of encoder and decoder")
+    image_size: int = Field(default=32, ge=8, le=512, description="images are resized to image_size x image_size")
+    patch_size: int = Field(default=8, ge=1, le=64, description="ViT patch side; (image_size / patch_size)^2 patches")
+    vision_layers: int = Field(default=2, ge=1, le=48)
+    vision_width: int = Field(default=128, ge=8, le=4096)
+    n_layer: int = Field(default=2, ge=1, le=48, description="decoder layers")
+    n_embd: int = Field(default=128, ge=8, le=4096, description="decoder width")
+    n_head: int = Field(default=4, ge=1, le=64, description="attention heads of encoder and decoder")
     max_caption_tokens: int = Field(
-        32, ge=1, le=1024, description="captions are cut to this many tokens (plus BOS and EOS)"
+        default=32, ge=1, le=1024, description="captions are cut to this many tokens (plus BOS and EOS)"
     )
-    batch_size: int = Field(32, ge=1, le=4096)
-    max_steps: int | None = Field(600, gt=0, description="optimizer steps per cell")
-    epochs: float | None = Field(None, gt=0, description="passes over the pool per cell")
-    learning_rate: float = Field(2e-3, gt=0, le=1)
-    warmup: float = Field(0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
-    min_lr_ratio: float = Field(0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
-    weight_decay: float = Field(0.1, ge=0, le=1)
-    grad_clip: float = Field(1.0, gt=0)
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    max_steps: int | None = Field(default=600, gt=0, description="optimizer steps per cell")
+    epochs: float | None = Field(default=None, gt=0, description="passes over the pool per cell")
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    warmup: float = Field(default=0.05, ge=0, lt=1, description="fraction of steps with linear warmup")
+    min_lr_ratio: float = Field(default=0.0, ge=0, le=1, description="cosine floor as a fraction of lr")
+    weight_decay: float = Field(default=0.1, ge=0, le=1)
+    grad_clip: float = Field(default=1.0, gt=0)
     # Measured on the bundled captioned-image set: 0.2 cuts the seed-to-seed spread of the score
     # three-fold against 0.1 (same pool, 4 seeds) at no cost in score.
-    dropout: float = Field(0.2, ge=0, lt=1, description="encoder and decoder dropout")
-    threads: int = Field(0, ge=0, le=256, description="torch threads; 0 = one per available core")
-    eval_every: int = Field(0, ge=0, description="steps between reported scores; 0 = never")
-    eval_batch_size: int = Field(64, ge=1, le=4096)
+    dropout: float = Field(default=0.2, ge=0, lt=1, description="encoder and decoder dropout")
+    threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    eval_every: int = Field(default=0, ge=0, description="steps between reported scores; 0 = never")
+    eval_batch_size: int = Field(default=64, ge=1, le=4096)
     retrieval_candidates: int = Field(
-        10, ge=2, le=1000, description="images ranked per caption by retrieval_acc (chance = 1 / this)"
+        default=10, ge=2, le=1000, description="images ranked per caption by retrieval_acc (chance = 1 / this)"
     )
 
     @model_validator(mode="after")
@@ -126,12 +126,12 @@ class NgramSpec(StrictModel):
     """
 
     type: Literal["ngram"] = "ngram"
-    order: int = Field(5, ge=1, le=7)
+    order: int = Field(default=5, ge=1, le=7)
     level: Literal["byte", "word"] = "byte"
     discount: float | None = Field(
-        None, gt=0, lt=1, description="fixed KN discount; None estimates n1/(n1+2*n2) per order"
+        default=None, gt=0, lt=1, description="fixed KN discount; None estimates n1/(n1+2*n2) per order"
     )
-    max_vocab: int = Field(30_000, ge=2, le=32_767, description="word level: kept word types")
+    max_vocab: int = Field(default=30_000, ge=2, le=32_767, description="word level: kept word types")
 
     @model_validator(mode="after")
     def _order_fits_keys(self) -> NgramSpec:
@@ -150,23 +150,23 @@ class HFLoraSpec(StrictModel):
 
     type: Literal["hf-lora"] = "hf-lora"
     model: str | None = None
-    gguf_file: str | None = Field(None, description="GGUF file name inside `model`, if any")
-    rank: int = Field(8, ge=1, le=1024)
-    alpha: float = Field(16.0, gt=0)
-    dropout: float = Field(0.05, ge=0, lt=1)
+    gguf_file: str | None = Field(default=None, description="GGUF file name inside `model`, if any")
+    rank: int = Field(default=8, ge=1, le=1024)
+    alpha: float = Field(default=16.0, gt=0)
+    dropout: float = Field(default=0.05, ge=0, lt=1)
     target_modules: list[str] | None = Field(
-        None, description="module names to adapt; None = peft's default for the architecture"
+        default=None, description="module names to adapt; None = peft's default for the architecture"
     )
-    max_steps: int = Field(30, gt=0)
-    seq_len: int = Field(256, ge=8, le=32768)
-    batch_size: int = Field(4, ge=1, le=1024)
-    learning_rate: float = Field(2e-4, gt=0, le=1)
-    warmup: float = Field(0.05, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0, le=1)
-    grad_clip: float = Field(1.0, gt=0)
-    threads: int = Field(0, ge=0, le=256, description="torch threads; 0 = one per available core")
-    eval_every: int = Field(0, ge=0)
-    eval_batch_size: int = Field(8, ge=1, le=1024)
+    max_steps: int = Field(default=30, gt=0)
+    seq_len: int = Field(default=256, ge=8, le=32768)
+    batch_size: int = Field(default=4, ge=1, le=1024)
+    learning_rate: float = Field(default=2e-4, gt=0, le=1)
+    warmup: float = Field(default=0.05, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0, le=1)
+    grad_clip: float = Field(default=1.0, gt=0)
+    threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    eval_every: int = Field(default=0, ge=0)
+    eval_batch_size: int = Field(default=8, ge=1, le=1024)
 
 
 class CommandSpec(StrictModel):
@@ -180,13 +180,13 @@ class CommandSpec(StrictModel):
     """
 
     type: Literal["command"] = "command"
-    command: list[str] | None = Field(None, min_length=1)
-    mlflow_project: str | None = Field(None, min_length=1, description="MLflow project URI")
-    entry_point: str = Field("main", min_length=1)
+    command: list[str] | None = Field(default=None, min_length=1)
+    mlflow_project: str | None = Field(default=None, min_length=1, description="MLflow project URI")
+    entry_point: str = Field(default="main", min_length=1)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
-    timeout_s: float = Field(3600.0, gt=0)
-    metrics_file: str = Field("metrics.json", min_length=1)
+    timeout_s: float = Field(default=3600.0, gt=0)
+    metrics_file: str = Field(default="metrics.json", min_length=1)
 
     @model_validator(mode="after")
     def _one_target(self) -> CommandSpec:
@@ -207,13 +207,14 @@ class BenchmarkSpec(StrictModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     path: str | None = Field(
-        None, description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>"
+        default=None,
+        description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>",
     )
-    text_field: str = Field("text", min_length=1)
+    text_field: str = Field(default="text", min_length=1)
     image_field: str | None = Field(
-        None, description="image-text benchmarks: the column with each caption's image (path or bytes)"
+        default=None, description="image-text benchmarks: the column with each caption's image (path or bytes)"
     )
-    max_docs: int | None = Field(500, gt=0)
+    max_docs: int | None = Field(default=500, gt=0)
 
 
 class EvaluatorSpec(StrictModel):
@@ -224,9 +225,9 @@ class EvaluatorSpec(StrictModel):
     """
 
     type: Literal["perplexity", "command"] = "perplexity"
-    command: list[str] | None = Field(None, min_length=1)
-    timeout_s: float = Field(3600.0, gt=0)
-    metrics_file: str = Field("eval_metrics.json", min_length=1)
+    command: list[str] | None = Field(default=None, min_length=1)
+    timeout_s: float = Field(default=3600.0, gt=0)
+    metrics_file: str = Field(default="eval_metrics.json", min_length=1)
 
     @model_validator(mode="after")
     def _command_iff_needed(self) -> EvaluatorSpec:

@@ -17,6 +17,11 @@ from mlsandbox.spec._base import StrictModel
 
 Bound = Literal["min", "max", "both"]
 Scale = Literal["percentile", "value"]
+Objective = Literal["delta", "size"]
+
+
+def _delta_only() -> list[Objective]:
+    return ["delta"]
 
 
 def _check_range(name: str, r: tuple[float, float] | None, scale: Scale | None = None) -> None:
@@ -39,12 +44,12 @@ class ThresholdSearch(StrictModel):
     """
 
     op: str = Field(..., description="the OP's Data-Juicer name")
-    stat: str | None = Field(None, description="stat key of the OP; default: its split stat")
+    stat: str | None = Field(default=None, description="stat key of the OP; default: its split stat")
     bounds: Bound = "both"
     scale: Scale = "percentile"
     min_range: tuple[float, float] | None = None
     max_range: tuple[float, float] | None = None
-    optional: bool = Field(False, description="also search whether the OP's condition is used at all")
+    optional: bool = Field(default=False, description="also search whether the OP's condition is used at all")
 
     @model_validator(mode="after")
     def _check(self) -> ThresholdSearch:
@@ -60,8 +65,8 @@ class ThresholdSearch(StrictModel):
 class WarmStart(StrictModel):
     """Recipes enqueued as the study's first trials."""
 
-    workflow: bool = Field(True, description="the best recipe of the latest finished workflow run")
-    ksigma: bool = Field(True, description="the k-sigma recipe (refine.ksigma) of the searched stats")
+    workflow: bool = Field(default=True, description="the best recipe of the latest finished workflow run")
+    ksigma: bool = Field(default=True, description="the k-sigma recipe (refine.ksigma) of the searched stats")
 
 
 class SearchSpec(StrictModel):
@@ -73,24 +78,28 @@ class SearchSpec(StrictModel):
     """
 
     ops: list[ThresholdSearch] | None = Field(
-        None, min_length=1, description="searched stats; default: the split stat of every numeric OP of the spec"
+        default=None,
+        min_length=1,
+        description="searched stats; default: the split stat of every numeric OP of the spec",
     )
-    bounds: Bound = Field("both", description="bounds searched for the default ops")
-    scale: Scale = Field("percentile", description="scale of the default ops' bounds")
-    optional: bool = Field(False, description="whether the default ops may be left out")
-    repeat: tuple[int, int] = Field((1, 1), description="range of the repeat (duplication) rate")
+    bounds: Bound = Field(default="both", description="bounds searched for the default ops")
+    scale: Scale = Field(default="percentile", description="scale of the default ops' bounds")
+    optional: bool = Field(default=False, description="whether the default ops may be left out")
+    repeat: tuple[int, int] = Field(default=(1, 1), description="range of the repeat (duplication) rate")
     budget: int | None = Field(
-        None, ge=1, description="samples seen per training (pool size x repeat), fixed; default: the pool as selected"
+        default=None,
+        ge=1,
+        description="samples seen per training (pool size x repeat), fixed; default: the pool as selected",
     )
-    n_trials: int = Field(20, ge=1, le=100_000)
+    n_trials: int = Field(default=20, ge=1, le=100_000)
     sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2"] = "tpe"
-    seed: int = Field(0, description="sampler seed (offset per worker and on resume)")
+    seed: int = Field(default=0, description="sampler seed (offset per worker and on resume)")
     pruner: Literal["median", "percentile", "hyperband", "none"] = "median"
-    objectives: list[Literal["delta", "size"]] = Field(
-        default_factory=lambda: ["delta"], min_length=1,
+    objectives: list[Objective] = Field(
+        default_factory=_delta_only, min_length=1,
         description="'delta' (maximize the delta over random), or [delta, size] (also maximize the pool size)",
     )
-    min_pool_size: int = Field(50, ge=1, description="smaller pools are pruned without training")
+    min_pool_size: int = Field(default=50, ge=1, description="smaller pools are pruned without training")
     warm_start: WarmStart = Field(default_factory=WarmStart)
 
     @field_validator("objectives", mode="before")

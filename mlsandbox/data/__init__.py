@@ -1,0 +1,80 @@
+"""Load any dataset into an Arrow table with a stable ``id`` column, and digest it by content.
+
+Supported: JSONL (optionally gzipped), JSON (a list of objects), Parquet and CSV files, given
+as a file, a folder or a glob; Hugging Face ``datasets`` (a saved dataset folder or a dataset
+name) with the ``hf`` extra; a folder of images with ``<name>.txt`` captions; the bundled demo
+corpus as ``builtin:demo`` and any other bundled file as ``builtin:<path under resources/>``.
+
+Image-text datasets name an ``image_field``: an image path (relative to the data file), the image
+bytes, or a Hugging Face ``Image`` value. The table then has an ``image`` column of encoded bytes
+right after ``text``; every image is checked to open when the dataset loads.
+
+The readers live in ``_files`` (data files), ``_images`` (image columns and image folders) and
+``_hf`` (Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pyarrow as pa
+
+from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, check_unique_ids, table_digest
+from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
+from mlsandbox.data._hf import load_hf
+from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
+from mlsandbox.errors import DataError
+from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
+
+__all__ = [
+    "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "Dataset", "builtin_path", "load_dataset",
+    "load_files", "load_texts", "resolve_files", "table_digest",
+]
+
+log = logging.getLogger(__name__)
+
+
+def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
+    """Load the dataset a spec names; ``text`` and ``id`` columns are normalised."""
+    if spec.path == BUILTIN_DATASET:
+        from mlsandbox.resources import DEMO_CORPUS
+
+        return load_files([DEMO_CORPUS], spec, name="demo-corpus", source=BUILTIN_DATASET)
+    if spec.format == "hf":
+        return load_hf(spec, base_dir)
+    if spec.format == "images":
+        return load_image_folder(spec, base_dir)
+    files = resolve_files(spec.path, base_dir)
+    return load_files(files, spec, name=Path(spec.path).stem.split(".")[0] or "dataset", source=spec.path)
+
+
+def load_texts(path: str | Path, text_field: str = TEXT, limit: int | None = None) -> list[str]:
+    """The text column of a dataset file (benchmark sets, for instance)."""
+    ds = load_files(resolve_files(str(path), None), DatasetSpec(path=str(path), text_field=text_field))
+    texts = ds.texts
+    return texts[:limit] if limit else texts
+
+
+def load_files(
+    files: list[Path], spec: DatasetSpec, name: str | None = None, source: str | None = None
+) -> Dataset:
+    """Data files read, normalised, their images checked, and concatenated into one dataset."""
+    tables, skipped = [], 0
+    for f in files:
+        table, bad = read_file(f, spec, many_files=len(files) > 1)
+        if spec.image_field is not None:
+            table, bad_images = load_images(table, f.parent, spec, str(f))
+            bad += bad_images
+        tables.append(table)
+        skipped += bad
+    if skipped:
+        log.warning("skipped %d malformed rows (dataset.on_error=skip)", skipped)
+    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    if table.num_rows == 0:
+        raise DataError(f"{source or files[0]}: the dataset is empty (no rows)")
+    check_unique_ids(table, source or str(files[0]))
+    return Dataset(
+        table=table, digest=table_digest(table), source=source or str(files[0]),
+        name=name or files[0].stem, skipped=skipped, files=list(files),
+    )

@@ -1,0 +1,81 @@
+"""The loaded dataset: its column names, the ``Dataset`` record, its content digest and id check."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlsandbox.errors import DataError
+
+ID = "id"
+TEXT = "text"
+IMAGE = "image"
+
+
+@dataclass
+class Dataset:
+    """A loaded dataset: ``table`` has ``id`` and ``text`` (then ``image``) columns first, then metadata."""
+
+    table: pa.Table
+    digest: str
+    source: str
+    name: str
+    skipped: int = 0
+    files: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def uri(self) -> str:
+        """A location MLflow can record as the dataset's source: its file, or the folder of its files."""
+        if len(self.files) == 1:
+            return str(self.files[0].resolve())
+        if self.files:
+            return os.path.commonpath([str(f.resolve().parent) for f in self.files])
+        return self.source
+
+    @property
+    def ids(self) -> pa.ChunkedArray:
+        return self.table[ID]
+
+    @property
+    def texts(self) -> list[str]:
+        return self.table[TEXT].to_pylist()
+
+    @property
+    def has_images(self) -> bool:
+        return IMAGE in self.table.column_names
+
+    @property
+    def images(self) -> list[bytes] | None:
+        """Each sample's encoded image, or None for a text-only dataset."""
+        return self.table[IMAGE].to_pylist() if self.has_images else None
+
+
+def table_digest(table: pa.Table) -> str:
+    """sha256 over every row's id, text and image bytes: equal content gives an equal digest."""
+    h = hashlib.sha256()
+    for col in (ID, TEXT, IMAGE):
+        if col not in table.column_names:
+            continue
+        for chunk in table[col].chunks:
+            for value in chunk.to_pylist():
+                encoded = value if isinstance(value, bytes) else value.encode("utf-8")
+                h.update(len(encoded).to_bytes(8, "little"))
+                h.update(encoded)
+    return h.hexdigest()[:16]
+
+
+def check_unique_ids(table: pa.Table, source: str) -> None:
+    """Raise :class:`DataError` naming a few ids that occur more than once."""
+    counts = pc.value_counts(table[ID]).flatten()
+    dupes = pc.filter(counts[0], pc.greater(counts[1], 1))
+    if len(dupes):
+        shown = ", ".join(repr(v) for v in dupes[:5].to_pylist())
+        raise DataError(f"{source}: {len(dupes)} sample ids occur more than once (e.g. {shown}); ids must be unique")

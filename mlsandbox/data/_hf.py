@@ -1,0 +1,40 @@
+"""Hugging Face datasets (the ``hf`` extra): a folder written by ``save_to_disk``, or a dataset name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlsandbox.data._dataset import Dataset, check_unique_ids, table_digest
+from mlsandbox.data._files import normalise
+from mlsandbox.data._images import load_images
+from mlsandbox.errors import DataError
+from mlsandbox.spec import DatasetSpec
+
+
+def load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
+    """The split ``spec.split`` of a saved dataset folder (relative to ``base_dir``) or of a named dataset."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("Hugging Face datasets need the 'hf' extra: pip install 'mlsandbox[hf]'") from None
+    local = Path(spec.path).expanduser()
+    if not local.is_absolute() and base_dir is not None and (base_dir / local).exists():
+        local = base_dir / local
+    if local.is_dir():
+        loaded = datasets.load_from_disk(str(local))
+    else:
+        loaded = datasets.load_dataset(spec.path, split=spec.split)
+    if isinstance(loaded, datasets.DatasetDict):
+        if spec.split not in loaded:
+            raise DataError(f"{spec.path}: no split {spec.split!r} (splits: {', '.join(loaded)})")
+        loaded = loaded[spec.split]
+    table = loaded.data.table if hasattr(loaded.data, "table") else loaded.with_format("arrow")[:]
+    table = normalise(table, Path(spec.path), spec, many_files=False)
+    skipped = 0
+    if spec.image_field is not None:
+        table, skipped = load_images(table, local if local.is_dir() else Path.cwd(), spec, spec.path)
+    if table.num_rows == 0:
+        raise DataError(f"{spec.path}: the dataset is empty (no rows)")
+    check_unique_ids(table, spec.path)
+    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=Path(spec.path).name,
+                   skipped=skipped, files=[local] if local.is_dir() else [])
