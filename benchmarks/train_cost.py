@@ -35,8 +35,8 @@ from mlsandbox.models import (
     load_benchmark,
     trainer_for,
 )
-from mlsandbox.models.benchmarks import bundled_text_dir
-from mlsandbox.models.tiny_lm import encode_docs, texts_digest
+from mlsandbox.models.benchmarks import bundled_text_dir, texts_digest
+from mlsandbox.models.bpe_tokenizer import encode_docs
 from mlsandbox.spec import NgramSpec, TinyLMSpec
 
 DEFECTS = ("repetition_spam", "gibberish", "non_english", "markup_boilerplate", "fragment")

@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mlsandbox.errors import ModelUnavailableError
 
@@ -50,26 +51,22 @@ def resolve_causal_lm(name_or_path: str | None, cache_dir: Path | None = None, g
     local directory holding that GGUF file. GGUF weights are dequantised once into
     ``<cache_dir>/hf-models/`` as float32 safetensors; any other name or path passes through.
     """
-    source, gguf_path = _gguf_source(name_or_path, gguf_file)
+    target, gguf_path = _pending_gguf(name_or_path, gguf_file, cache_dir)
     if gguf_path is None:
-        return str(name_or_path)
-    target = _converted_dir(gguf_path, cache_dir)
-    if (target / "config.json").exists():
-        return str(target)
+        return target
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    _require_gguf()
-    quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_path.name)
-    model = AutoModelForCausalLM.from_pretrained(str(source), gguf_file=gguf_path.name, dtype=torch.float32)
+    tokenizer = _gguf_tokenizer(gguf_path)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                      dtype=torch.float32)
     # Without GGUF kernels the weights arrive dequantised as plain float tensors; dropping the
     # quantizer record lets them be saved (and reloaded in about a second) as safetensors.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    _publish(target, lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
-    return str(target)
+    _publish(Path(target), lambda tmp: (model.save_pretrained(tmp), tokenizer.save_pretrained(tmp)))
+    return target
 
 
 def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, gguf_file: str | None = None) -> str:
@@ -78,21 +75,12 @@ def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, g
     Reuses the converted model directory when it exists; otherwise a GGUF's tokenizer alone is
     extracted once (about 15 s) into ``<cache_dir>/hf-models/<name>-tokenizer``.
     """
-    source, gguf_path = _gguf_source(name_or_path, gguf_file)
+    model_dir, gguf_path = _pending_gguf(name_or_path, gguf_file, cache_dir)
     if gguf_path is None:
-        return str(name_or_path)
-    model_dir = _converted_dir(gguf_path, cache_dir)
-    if (model_dir / "config.json").exists():
-        return str(model_dir)
-    target = model_dir.with_name(f"{model_dir.name}-tokenizer")
-    if (target / "tokenizer_config.json").exists():
-        return str(target)
-    from transformers import AutoTokenizer
-
-    _require_gguf()
-    quiet_transformers()
-    tokenizer = AutoTokenizer.from_pretrained(str(source), gguf_file=gguf_path.name)
-    _publish(target, tokenizer.save_pretrained)
+        return model_dir
+    target = Path(model_dir).with_name(f"{Path(model_dir).name}-tokenizer")
+    if not (target / "tokenizer_config.json").exists():
+        _publish(target, _gguf_tokenizer(gguf_path).save_pretrained)
     return str(target)
 
 
@@ -122,17 +110,32 @@ def load_tokenizer(name_or_path: str) -> object:
         raise ModelUnavailableError(_load_hint("tokenizer", name_or_path, exc)) from None
 
 
-def _gguf_source(name_or_path: str | None, gguf_file: str | None) -> tuple[Path | None, Path | None]:
+def _pending_gguf(name_or_path: str | None, gguf_file: str | None, cache_dir: Path | None) -> tuple[str, Path | None]:
+    """What ``from_pretrained`` is to load, and the GGUF file still to convert into it, if any.
+
+    A plain name or path passes through; a GGUF model loads from its converted directory, which
+    comes with the GGUF file to convert until the conversion exists.
+    """
     if name_or_path is None:
         source, gguf = packaged_model_dir(), gguf_file or PACKAGED_GGUF
     elif gguf_file is not None:
         source, gguf = Path(name_or_path).expanduser(), gguf_file
     else:
-        return None, None
+        return name_or_path, None
     gguf_path = source / gguf
     if not gguf_path.is_file():
         raise ModelUnavailableError(f"GGUF file not found: {gguf_path}")
-    return source, gguf_path
+    target = _converted_dir(gguf_path, cache_dir)
+    return str(target), None if (target / "config.json").exists() else gguf_path
+
+
+def _gguf_tokenizer(gguf_path: Path) -> Any:
+    """The tokenizer stored in a GGUF file (extracting it takes about 15 s)."""
+    from transformers import AutoTokenizer
+
+    _require_gguf()
+    quiet_transformers()
+    return AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
 
 
 def _converted_dir(gguf_path: Path, cache_dir: Path | None) -> Path:

@@ -197,13 +197,9 @@ def test_all_pools_of_a_dataset_share_the_tiny_lm_tokenizer(tmp_path: Path) -> N
 
 def test_report_receives_intermediate_scores_and_can_prune(tmp_path: Path) -> None:
     seen: list[tuple[int, float]] = []
-
-    def report(step: int, score: float) -> bool:
-        seen.append((step, score))
-        return step >= 10
-
     with pytest.raises(TrainingPruned) as pruned:
-        train(tmp_path, SMALL.model_copy(update={"eval_every": 5}), report=report)
+        train(tmp_path, SMALL.model_copy(update={"eval_every": 5}),
+              report=lambda step, score: seen.append((step, score)) or step >= 10)
     assert pruned.value.step == 10
     assert [s for s, _ in seen] == [5, 10] and all(score > 0 for _, score in seen)
 

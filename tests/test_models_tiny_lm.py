@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 import torch
+from test_models_ngram import noise, sentences
 
 from mlsandbox.errors import TrainingPruned
 from mlsandbox.models import TrainingJob, load_model, trainer_for
-from mlsandbox.models.tiny_lm import TinyLM, TinyLMTrainer, lr_factor, pack_blocks, split_windows
+from mlsandbox.models.causal_lm import pack_blocks, split_windows
+from mlsandbox.models.tiny_lm import TinyLM, TinyLMTrainer
+from mlsandbox.models.torch_training import lr_factor
 from mlsandbox.spec import TinyLMSpec
-
-WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
-         "softly in tall trees near the quiet river under a bright morning sky").split()
 
 SMALL = TinyLMSpec(
     vocab_size=320, n_layer=1, n_embd=32, n_head=2, seq_len=32, batch_size=8,
     max_tokens=None, max_steps=40, learning_rate=1e-2, eval_batch_size=16,
 )
-
-
-def sentences(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30))).capitalize() + "."
-        for _ in range(n)
-    ]
-
-
-def noise(n: int, seed: int) -> list[str]:
-    rng = random.Random(seed)
-    return ["".join(chr(rng.randrange(33, 127)) for _ in range(200)) for _ in range(n)]
 
 
 def job(tmp_path: Path, seed: int = 0, **kwargs) -> TrainingJob:
@@ -141,9 +127,9 @@ def test_a_pool_smaller_than_one_block_still_trains(tmp_path: Path) -> None:
 
 def test_packing_and_windows_cover_every_token_once() -> None:
     docs = [[5, 6, 7], [8, 9]]
-    blocks = pack_blocks(docs, seq_len=3, eot=0)
+    blocks = pack_blocks(docs, seq_len=3, sep=0)
     assert blocks.tolist() == [[0, 5, 6, 7], [7, 0, 8, 9]]
-    windows = split_windows([list(range(1, 8))], seq_len=3, eot=0)
+    windows = split_windows([list(range(1, 8))], seq_len=3, sep=0)
     assert windows == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7]]
     assert sum(len(w) - 1 for w in windows) == 7
 

@@ -1,4 +1,4 @@
-"""The model interface: trainers, trained models, their registry and their errors.
+"""The model interface: trainers, trained models and their registry.
 
 A :class:`Trainer` turns a :class:`TrainingJob` (a pool of texts plus where to write) into a
 :class:`TrainedModel`. Every trained model saves itself with a ``manifest.json`` naming its
@@ -146,11 +146,17 @@ class TrainedModel(ABC):
 
 
 class Trainer(ABC):
-    """Trains one kind of model; constructed from its validated spec."""
+    """Trains one kind of model; constructed from its validated spec.
+
+    Every trainer states its ``version``. A change that alters what a trainer produces for the
+    same spec, pool and seed (its defaults, its loss, its schedule, shared training code such as
+    :mod:`~mlsandbox.models.torch_training`) must bump it: a cell's identity includes the
+    version, so finished cells trained by other code are retrained rather than reused.
+    Refactors that keep results unchanged keep the version.
+    """
 
     type: ClassVar[str]
-    #: Bump whenever a change to the trainer changes what it produces: finished cells trained by
-    #: another version are not reused.
+    #: The code version of this trainer's results; see the class docstring.
     version: ClassVar[str] = "1"
 
     def __init__(self, spec: BaseModel) -> None:

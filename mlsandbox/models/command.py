@@ -186,7 +186,7 @@ def write_benchmark_files(benchmarks: Sequence[Benchmark], directory: Path) -> d
     paths: dict[str, str] = {}
     for bench in benchmarks:
         path = directory / f"{bench.name}.jsonl"
-        images = bench.images or [None] * len(bench.texts)
+        images: Sequence[bytes | None] = bench.images or [None] * len(bench.texts)
         with path.open("w", encoding="utf-8") as handle:
             for i, (text, image) in enumerate(zip(bench.texts, images)):
                 record = {"text": text}
@@ -239,6 +239,7 @@ class CommandTrainer(Trainer):
     """Runs :class:`~mlsandbox.model_specs.CommandSpec` jobs and collects their metrics."""
 
     type = "command"
+    version = "1"
     spec: CommandSpec
 
     def train(self, job: TrainingJob) -> CommandModel:

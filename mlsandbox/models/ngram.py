@@ -44,6 +44,9 @@ class _OrderTable:
     discount: float
 
 
+_TABLE_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")
+
+
 def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
     if keys.size == 0:
         return np.zeros(query.shape, dtype=np.float64)
@@ -129,7 +132,7 @@ class KneserNey:
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
         for k, t in enumerate(self.tables, 1):
-            for name in ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types"):
+            for name in _TABLE_ARRAYS:
                 arrays[f"o{k}_{name}"] = getattr(t, name)
             arrays[f"o{k}_discount"] = np.array(t.discount)
         return arrays
@@ -138,8 +141,8 @@ class KneserNey:
     def from_arrays(cls, vocab: int, order: int, arrays: Any) -> KneserNey:
         tables = [
             _OrderTable(
-                *(arrays[f"o{k}_{name}"] for name in ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")),
-                float(arrays[f"o{k}_discount"]),
+                **{name: arrays[f"o{k}_{name}"] for name in _TABLE_ARRAYS},
+                discount=float(arrays[f"o{k}_discount"]),
             )
             for k in range(1, order + 1)
         ]
@@ -210,7 +213,8 @@ class NgramModel(TrainedModel):
 
     def _save_payload(self, directory: Path) -> None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **self.lm.to_arrays())
+        arrays: dict[str, Any] = self.lm.to_arrays()  # numpy's stub types ** values like allow_pickle
+        np.savez_compressed(buffer, **arrays)
         (directory / "ngram.npz").write_bytes(buffer.getvalue())
         if self.codec is not None:
             payload = {"vocab": self.codec.vocab, "byte_log2": self.codec.byte_log2.tolist()}
@@ -235,6 +239,7 @@ class NgramTrainer(Trainer):
     """Fits :class:`NgramModel` on the pool (repeats count as extra occurrences)."""
 
     type = "ngram"
+    version = "1"
     spec: NgramSpec
 
     def train(self, job: TrainingJob) -> NgramModel:

@@ -1,12 +1,14 @@
 """``tiny-captioner``: a small image-to-text proxy model trained from scratch on a pool's pairs.
 
 A ViT encoder reads each image and a GPT-2 decoder with cross-attention writes its caption
-(transformers' ``VisionEncoderDecoderModel``). Captions use ``tiny-lm``'s byte-level BPE
-tokenizer, trained once per source dataset from its captions and cached, so every pool of a
-dataset shares it. Each pool image is decoded once per job: transparency is composited on
-white, the image converted to RGB and resized to ``image_size``; a caption is
-``<|endoftext|> + tokens[:max_caption_tokens] + <|endoftext|>``. Training is AdamW under
-linear warmup and cosine decay, seeded and deterministic on CPU like ``tiny-lm``.
+(transformers' ``VisionEncoderDecoderModel``). Captions use the dataset's byte-level BPE
+tokenizer of ``tiny-lm`` (:mod:`~mlsandbox.models.bpe_tokenizer`), trained once per source
+dataset from its captions and cached, so every pool of a dataset shares it. Each pool image is
+decoded once per job: transparency is composited on white, the image converted to RGB and
+resized to ``image_size``; a caption is ``<|endoftext|> + tokens[:max_caption_tokens] +
+<|endoftext|>``. Training is the shared loop of :mod:`~mlsandbox.models.torch_training` (AdamW
+under linear warmup and cosine decay), seeded and deterministic on CPU like ``tiny-lm``; what
+differs is stated on :class:`TinyCaptionerTrainer`.
 
 On a benchmark of (image, caption) pairs the model reports:
 
@@ -30,17 +32,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlsandbox.errors import DataError, EvaluationError, TrainingError, TrainingPruned
+from mlsandbox.errors import DataError, EvaluationError, TrainingError
 from mlsandbox.images import decode_rgb
-from mlsandbox.models.base import Benchmark, TrainedModel, Trainer, TrainingJob, score_from_bpb
-from mlsandbox.models.tiny_lm import (
-    EOT,
-    _batches,
-    dataset_tokenizer,
-    load_weights,
-    lr_factor,
-    save_weights,
+from mlsandbox.models.base import Benchmark, Trainer, TrainingJob, score_from_bpb
+from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, eot_id
+from mlsandbox.models.torch_training import (
+    LoopSettings,
+    LossFn,
+    TorchModel,
+    bpb_from_loss,
+    gpt2_config,
+    padded,
     torch_runtime,
+    train_loop,
 )
 from mlsandbox.pretrained import quiet_transformers
 from mlsandbox.spec import TinyCaptionerSpec
@@ -109,7 +113,7 @@ def normalise(pixels: torch.Tensor) -> torch.Tensor:
 
 def caption_sequences(tokenizer: Tokenizer, captions: Sequence[str], max_tokens: int) -> list[list[int]]:
     """``[eot] + ids[:max_tokens] + [eot]`` per caption: BOS, the caption, EOS."""
-    eot = tokenizer.token_to_id(EOT)
+    eot = eot_id(tokenizer)
     encoded = tokenizer.encode_batch(list(captions), add_special_tokens=False)
     return [[eot, *enc.ids[:max_tokens], eot] for enc in encoded]
 
@@ -120,22 +124,9 @@ def sequence_bytes(tokenizer: Tokenizer, seqs: Sequence[Sequence[int]]) -> list[
     Equal to the caption's UTF-8 length unless the caption was cut to ``max_caption_tokens``,
     in which case only the bytes that are scored count.
     """
-    eot = tokenizer.token_to_id(EOT)
+    eot = eot_id(tokenizer)
     lengths = {i: len(token) for token, i in tokenizer.get_vocab().items()}
     return [sum(lengths[t] for t in seq if t != eot) for seq in seqs]
-
-
-def padded(seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids (pad 0) and a boolean mask of the real tokens."""
-    import torch
-
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), width), dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.bool)
-    for row, seq in enumerate(seqs):
-        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-        mask[row, : len(seq)] = True
-    return ids, mask
 
 
 # --- model ----------------------------------------------------------------------------------
@@ -143,12 +134,7 @@ def padded(seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build_model(spec: TinyCaptionerSpec, vocab_size: int) -> Any:
     """A randomly initialised ViT + GPT-2 encoder-decoder of the spec's shape (call after seeding)."""
-    from transformers import (
-        GPT2Config,
-        VisionEncoderDecoderConfig,
-        VisionEncoderDecoderModel,
-        ViTConfig,
-    )
+    from transformers import VisionEncoderDecoderConfig, VisionEncoderDecoderModel, ViTConfig
 
     quiet_transformers()
     encoder = ViTConfig(
@@ -162,22 +148,9 @@ def build_model(spec: TinyCaptionerSpec, vocab_size: int) -> Any:
         hidden_dropout_prob=spec.dropout,
         attention_probs_dropout_prob=spec.dropout,
     )
-    decoder = GPT2Config(
-        vocab_size=vocab_size,
-        n_positions=spec.max_caption_tokens + 2,
-        n_embd=spec.n_embd,
-        n_layer=spec.n_layer,
-        n_head=spec.n_head,
-        resid_pdrop=spec.dropout,
-        embd_pdrop=spec.dropout,
-        attn_pdrop=spec.dropout,
-        add_cross_attention=True,
-        is_decoder=True,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-        tie_word_embeddings=True,
-    )
+    # from_encoder_decoder_configs sets is_decoder on it.
+    decoder = gpt2_config(vocab_size, spec.max_caption_tokens + 2, spec.n_embd, spec.n_layer, spec.n_head,
+                          spec.dropout, add_cross_attention=True, pad_token_id=0)
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(encoder, decoder)
     config.decoder_start_token_id = 0
     config.pad_token_id = 0
@@ -251,16 +224,12 @@ def retrieval_candidates(images: Sequence[bytes], k: int, seed: int = RETRIEVAL_
     return out
 
 
-class TinyCaptioner(TrainedModel):
-    """A trained tiny image captioner with its tokenizer."""
+class TinyCaptioner(TorchModel):
+    """A trained tiny image captioner with its dataset tokenizer."""
 
     type = "tiny-captioner"
+    spec_class = TinyCaptionerSpec
     spec: TinyCaptionerSpec
-
-    def __init__(self, spec: TinyCaptionerSpec, model: Any, tokenizer: Tokenizer, **kwargs: Any) -> None:
-        super().__init__(spec, **kwargs)
-        self.model = model
-        self.tokenizer = tokenizer
 
     def bits_per_byte(self, texts: Sequence[str]) -> float:
         raise EvaluationError(
@@ -304,25 +273,41 @@ class TinyCaptioner(TrainedModel):
             metrics["retrieval_acc"] = wins / queries
         return metrics
 
-    def _save_payload(self, directory: Path) -> None:
-        save_weights(self.model, self.tokenizer, directory)
-
     @classmethod
-    def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TinyCaptioner:
+    def load_network(cls, path: Path, spec: TinyCaptionerSpec, info: dict[str, Any]) -> Any:
         from transformers import VisionEncoderDecoderModel
 
-        model, tokenizer = load_weights(VisionEncoderDecoderModel, directory)
-        spec = TinyCaptionerSpec.model_validate(manifest["spec"])
-        return cls(spec, model, tokenizer, info=manifest.get("info"), metrics=manifest.get("metrics"))
+        return VisionEncoderDecoderModel.from_pretrained(path)
 
 
 # --- training -------------------------------------------------------------------------------
 
 
+def caption_loss(model: Any, pixels: ImagePixels, ids: torch.Tensor, mask: torch.Tensor) -> LossFn:
+    """The captioner's training loss: mean NLL of the real caption tokens of a batch of pair
+    indices given their images, the batch cut to its longest caption so no work goes to padding."""
+    lengths = mask.sum(dim=1)
+
+    def loss(samples: torch.Tensor) -> torch.Tensor:
+        width = int(lengths[samples].max())
+        batch_mask = mask[samples, :width]
+        nll = token_nll(model, ids[samples, :width], batch_mask, pixel_values=pixels.batch(samples))
+        return nll.sum() / batch_mask[:, 1:].sum()
+
+    return loss
+
+
 class TinyCaptionerTrainer(Trainer):
-    """Trains :class:`TinyCaptioner` models from a :class:`~mlsandbox.model_specs.TinyCaptionerSpec`."""
+    """Trains :class:`TinyCaptioner` models from a :class:`~mlsandbox.spec.TinyCaptionerSpec`.
+
+    What is particular to the captioner: training items are (image, caption) pair indices, the
+    loss is :func:`caption_loss`, pairs are always shuffled with no weight averaging, the budget is
+    ``max_steps`` and/or ``epochs``, and intermediate scores come from the training loss (a pool
+    has no held-out images).
+    """
 
     type = "tiny-captioner"
+    version = "1"
     spec: TinyCaptionerSpec
 
     def total_steps(self, n_pairs: int) -> int:
@@ -348,14 +333,14 @@ class TinyCaptionerTrainer(Trainer):
         seqs = caption_sequences(tokenizer, job.texts, spec.max_caption_tokens)
         ids, mask = padded(seqs)
         decoded = time.perf_counter()
-        steps = self.total_steps(len(seqs))
-        # Bits-per-byte from the training loss, for intermediate reports (no held-out images here).
+        settings = LoopSettings.from_spec(spec, self.total_steps(len(seqs)))
         tokens = int(mask[:, 1:].sum())
-        bytes_per_token = max(sum(sequence_bytes(tokenizer, seqs)), 1) / tokens
-        with torch_runtime(spec.threads):
-            torch.manual_seed(job.seed)
+        probe = bpb_from_loss(max(sum(sequence_bytes(tokenizer, seqs)), 1) / tokens)
+        with torch_runtime(spec.threads, job.seed):
             model = build_model(spec, tokenizer.get_vocab_size())
-            final_loss = self._loop(model, pixels, ids, mask, steps, job, bytes_per_token)
+            loss = caption_loss(model, pixels, ids, mask)
+            final_loss = train_loop(model, torch.arange(len(seqs)), loss, settings, job.seed, probe, job.report)
+        steps = settings.steps
         info = {
             "steps": steps,
             "pairs": len(seqs),
@@ -370,56 +355,3 @@ class TinyCaptionerTrainer(Trainer):
             "train_seconds": time.perf_counter() - started,
         }
         return TinyCaptioner(spec, model, tokenizer, info=info)
-
-    def _loop(
-        self,
-        model: Any,
-        pixels: ImagePixels,
-        ids: torch.Tensor,
-        mask: torch.Tensor,
-        steps: int,
-        job: TrainingJob,
-        bytes_per_token: float,
-    ) -> float:
-        """AdamW with warmup + cosine over shuffled pairs; returns the final smoothed loss (nats)."""
-        import torch
-
-        spec = self.spec
-        params = [p for p in model.parameters() if p.requires_grad]
-        # Norm gains, biases and position embeddings of width 1 are not decayed (as in tiny-lm).
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in params if p.dim() >= 2], "weight_decay": spec.weight_decay},
-                {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-            ],
-            lr=spec.learning_rate,
-            betas=(0.9, 0.95),
-        )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: lr_factor(s, steps, spec.warmup, spec.min_lr_ratio)
-        )
-        n = int(ids.shape[0])
-        batches = _batches(torch.arange(n), spec.batch_size, True, torch.Generator().manual_seed(job.seed))
-        lengths = mask.sum(dim=1)
-        smoothed = float("nan")
-        model.train()
-        for step in range(1, steps + 1):
-            samples = next(batches)
-            width = int(lengths[samples].max())
-            batch_mask = mask[samples, :width]
-            nll = token_nll(model, ids[samples, :width], batch_mask, pixel_values=pixels.batch(samples))
-            loss = nll.sum() / batch_mask[:, 1:].sum()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            value = float(loss.detach())
-            smoothed = value if step == 1 else 0.9 * smoothed + 0.1 * value
-            due = spec.eval_every and step % spec.eval_every == 0 and step < steps
-            if job.report is not None and due:
-                score = score_from_bpb(smoothed / math.log(2) / bytes_per_token)
-                if job.report(step, score):
-                    raise TrainingPruned(step, score)
-        model.eval()
-        return smoothed

@@ -1,0 +1,62 @@
+"""A finished cell is reused only while everything that decides its scores is unchanged.
+
+That includes the code: each trainer and evaluator states a ``version``, and a cell scored by
+another version of either is trained and evaluated again rather than reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import spec_dict, write_jsonl
+
+from mlsandbox import tracking
+from mlsandbox.executors.cells import CellResult, run_cell
+from mlsandbox.executors.prepare import prepare
+from mlsandbox.models import load_benchmarks
+from mlsandbox.models.evaluators import PerplexityEvaluator
+from mlsandbox.models.ngram import NgramTrainer
+from mlsandbox.pools import random_pool
+from mlsandbox.spec import parse_spec
+
+
+@pytest.fixture
+def cell(small_corpus: Path, tmp_path: Path, tracking_uri: str) -> Callable[[], CellResult]:
+    """Runs one cell (a random pool of 30, seed 0, the ngram model) under a new parent run."""
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(10)])
+    spec = parse_spec(spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                                model={"type": "ngram", "order": 2},
+                                benchmarks=[{"name": "clean", "path": str(bench)}]))
+    prepared = prepare(spec, progress=False)
+    pool = random_pool(prepared.stats, 30, seed=0)
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
+    experiment_id = tracking.use_experiment(spec.name)
+
+    def run() -> CellResult:
+        with tracking.parent_run("train", experiment_id, {}):
+            return run_cell(prepared, pool, 0, benchmarks, experiment_id)
+
+    return run
+
+
+def test_an_unchanged_cell_is_reused(cell: Callable[[], CellResult]) -> None:
+    first = cell()
+    again = cell()
+    assert first.ok and not first.reused
+    assert again.reused and again.run_id == first.run_id
+    assert again.scores == pytest.approx(first.scores)
+
+
+@pytest.mark.parametrize("code", [NgramTrainer, PerplexityEvaluator], ids=["trainer", "evaluator"])
+def test_a_new_code_version_retrains_the_cell(
+    cell: Callable[[], CellResult], monkeypatch: pytest.MonkeyPatch, code: type
+) -> None:
+    first = cell()
+    monkeypatch.setattr(code, "version", "2")
+    retrained = cell()
+    assert retrained.ok and not retrained.reused and retrained.run_id != first.run_id
+    assert cell().run_id == retrained.run_id  # the new version's cell is reused in turn
+    monkeypatch.undo()
+    assert cell().run_id == first.run_id  # and the old version still finds its own
