@@ -15,13 +15,13 @@ import yaml
 from conftest import write_jsonl
 
 from mlsandbox.data import load_dataset
-from mlsandbox.pools import RecipeOrigin
 from mlsandbox.errors import PoolError, RecipeError
-from mlsandbox.ops import create_op
+from mlsandbox.ops import create_op, list_ops
+from mlsandbox.pools import RecipeOrigin
 from mlsandbox.recipes import (
-    DATA_JUICER_FILTERS,
     Condition,
     Recipe,
+    export_recipe,
     from_data_juicer,
     ksigma_recipe,
     load_recipe,
@@ -157,7 +157,7 @@ def test_selection_matches_a_mask_over_computed_stats(tmp_path: Path) -> None:
 def test_the_digest_is_stable_and_content_addressed() -> None:
     a = recipe(Condition(op="text_length_filter", max=3.0))
     assert a.digest() == recipe(Condition(op="text_length_filter", stat="text_len", max=3)).digest()
-    assert len(a.digest()) == 16 and int(a.digest(), 16) >= 0
+    assert len(a.digest()) == 16 and set(a.digest()) <= set("0123456789abcdef")
     assert a.digest() != recipe(Condition(op="text_length_filter", max=4)).digest()
     assert a.digest() != recipe(Condition(op="text_length_filter", max=3), repeat=2).digest()
     # Params equal to the OP's defaults are the same OP.
@@ -257,8 +257,22 @@ def test_each_op_exports_data_juicer_argument_names(condition: Condition, args: 
 
 
 def test_every_mapped_op_is_tested() -> None:
-    assert {c.op for c, _ in DJ_EXPORTS} == set(DATA_JUICER_FILTERS)
-    assert len(DATA_JUICER_FILTERS) == 11
+    mapped = {cls.name for cls in list_ops() if cls.data_juicer is not None}
+    assert {c.op for c, _ in DJ_EXPORTS} == mapped
+    assert len(mapped) == 11
+
+
+def test_each_op_maps_every_one_of_its_stats_to_data_juicer() -> None:
+    mapped = {cls.name: cls for cls in list_ops() if cls.data_juicer is not None}
+    assert {name: cls.data_juicer.stat_keys() for name, cls in mapped.items()} == {
+        name: set(cls.stat_keys) for name, cls in mapped.items()
+    }
+
+
+def test_an_op_without_a_mapping_is_not_exportable() -> None:
+    with pytest.raises(RecipeError, match=r"OP 'perplexity_filter' has no Data-Juicer mapping; mapped OPs: "
+                                          r"alphanumeric_filter, character_repetition_filter, "):
+        to_data_juicer(recipe(Condition(op="perplexity_filter", max=1500)))
 
 
 def test_the_export_is_a_complete_data_juicer_config() -> None:
@@ -285,6 +299,13 @@ def test_the_export_is_a_complete_data_juicer_config() -> None:
 def test_an_upper_bound_data_juicer_cannot_express_is_an_error() -> None:
     with pytest.raises(RecipeError, match="language_id_score_filter has no maximum for lang_score"):
         to_data_juicer(recipe(Condition(op="language_id_score_filter", max=0.9)))
+
+
+def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:
+    with pytest.raises(RecipeError, match="language_id_score_filter.lang: lang is categorical; use values"):
+        to_data_juicer(recipe(Condition(op="language_id_score_filter", stat="lang", min=1)))
+    with pytest.raises(RecipeError, match="text_length_filter.text_len: text_len is numeric; use min/max"):
+        to_data_juicer(recipe(Condition(op="text_length_filter", values=["10"])))
 
 
 def test_save_data_juicer_writes_yaml_with_what_data_juicer_cannot_express_in_comments(tmp_path: Path) -> None:
@@ -428,8 +449,6 @@ def test_percentile_bounds(stats) -> None:
 
 
 def test_export_writes_a_note_when_data_juicer_cannot_express_the_recipe(tmp_path: Path) -> None:
-    from mlsandbox.recipes import export_recipe
-
     recipe = Recipe(name="r", conditions=[Condition(op="language_id_score_filter", stat="lang_score", max=0.9)])
     written = export_recipe(recipe, tmp_path)
     assert [p.name for p in written] == ["best_recipe.yaml", "best_recipe.data_juicer.txt"]

@@ -7,8 +7,10 @@ from mlsandbox.ops import image as _image  # noqa: F401  (registers the image OP
 from mlsandbox.ops import text as _text  # noqa: F401  (registers the text OPs)
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch, TextBatch
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import create_op, list_ops, op_class, register, registered
 
 __all__ = [
-    "ImageBatch", "Op", "OpParams", "TextBatch", "create_op", "list_ops", "op_class", "register", "registered",
+    "UNBOUNDED", "DataJuicerFilter", "ImageBatch", "Op", "OpParams", "StatArgs", "TextBatch", "create_op", "list_ops",
+    "op_class", "register", "registered",
 ]

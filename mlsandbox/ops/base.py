@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mlsandbox.errors import describe_validation_error
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter
+
+#: The batch an OP reads: :class:`TextBatch`, or :class:`~mlsandbox.ops.batch.ImageBatch` for
+#: image and image-text OPs.
+BatchT = TypeVar("BatchT", bound=TextBatch)
 
 
 class OpParams(BaseModel):
@@ -24,13 +29,15 @@ class OpParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Op(ABC):
+class Op(ABC, Generic[BatchT]):
     """A per-sample statistic with Data-Juicer's OP name and stat key(s).
 
-    Subclasses set ``name``, ``stat_keys`` (the first numeric one is the ``primary_stat`` that
-    pools split on, unless ``primary_stat`` is set), optionally a nested ``Params`` model, and
-    implement :meth:`compute`. The class docstring's first line is the OP's description; the rest
-    states the statistic's exact definition.
+    Subclasses name the batch they read (``Op[TextBatch]`` or ``Op[ImageBatch]``), set
+    ``name``, ``stat_keys`` (the first numeric one is the ``primary_stat`` that pools split on,
+    unless ``primary_stat`` is set), optionally a nested ``Params`` model (then annotate
+    ``params: Params``) and ``data_juicer``, and implement :meth:`compute`. The class
+    docstring's first line is the OP's description; the rest states the statistic's exact
+    definition.
     """
 
     name: ClassVar[str]
@@ -42,6 +49,11 @@ class Op(ABC):
     #: batches are checkpointed, so progress shows and a killed run resumes where it stopped.
     max_batch: ClassVar[int | None] = None
     Params: ClassVar[type[OpParams]] = OpParams
+    #: How Data-Juicer's filter of the same name computes and bounds these stats; None where
+    #: recipes cannot export conditions on this OP to Data-Juicer.
+    data_juicer: ClassVar[DataJuicerFilter | None] = None
+
+    params: OpParams
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -68,10 +80,10 @@ class Op(ABC):
         return {"op": self.name, "params": self.params.model_dump(mode="json")}
 
     @abstractmethod
-    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+    def compute(self, batch: BatchT) -> dict[str, np.ndarray]:
         """Return one array per stat key, each of ``len(batch)`` values (no NaN).
 
-        OPs whose ``modality`` is not ``text`` receive an :class:`ImageBatch`.
+        OPs whose ``modality`` is not ``text`` receive an :class:`~mlsandbox.ops.batch.ImageBatch`.
         """
 
     def __repr__(self) -> str:

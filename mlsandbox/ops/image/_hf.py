@@ -83,7 +83,8 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str) -> t
     import transformers
 
     quiet_transformers()
-    cls = getattr(transformers, model_class) if isinstance(model_class, str) else model_class
+    # A transformers class, or one built on one: either has from_pretrained.
+    cls: Any = getattr(transformers, model_class) if isinstance(model_class, str) else model_class
     processor = getattr(transformers, processor_class).from_pretrained(name_or_path)
     model = cls.from_pretrained(name_or_path, dtype=torch.float32)
     model.eval()
@@ -233,7 +234,7 @@ class PairParams(OpParams):
     batch_size: int = Field(32, ge=1)
 
 
-class PairScoreOp(Op):
+class PairScoreOp(Op[ImageBatch]):
     """An image-text OP whose one stat is a model's score of each (caption, image) pair.
 
     Subclasses set ``name``, ``stat_keys``, ``model_class`` (the transformers class to load),
@@ -244,6 +245,7 @@ class PairScoreOp(Op):
     max_batch = 256
     model_class: ClassVar[str]
     Params: ClassVar[type[OpParams]] = PairParams
+    params: PairParams
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -20,7 +20,7 @@ LAION_PREDICTORS = ("AestheticsPredictorV1", "AestheticsPredictorV2Linear", "Aes
 
 
 @register
-class ImageAestheticsFilter(Op):
+class ImageAestheticsFilter(Op[ImageBatch]):
     """Predicted aesthetic quality of the image, from an aesthetics predictor or classifier.
 
     ``image_aesthetics_scores`` for the sample's decoded RGB image (one decode per batch, shared
@@ -70,6 +70,8 @@ class ImageAestheticsFilter(Op):
                     "local directory holding an aesthetics predictor or image classifier and its processor"
                 )
             return self
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

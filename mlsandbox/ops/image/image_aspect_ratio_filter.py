@@ -6,11 +6,12 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import ImageBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 
 
 @register
-class ImageAspectRatioFilter(Op):
+class ImageAspectRatioFilter(Op[ImageBatch]):
     """Width over height of the image.
 
     ``aspect_ratios`` = ``width / height`` from the image header (no pixel decode).
@@ -21,6 +22,11 @@ class ImageAspectRatioFilter(Op):
     name = "image_aspect_ratio_filter"
     modality = "image"
     stat_keys = ("aspect_ratios",)
+    # One image per sample here, so Data-Juicer's any_or_all strategy makes no difference.
+    data_juicer = DataJuicerFilter(
+        {"aspect_ratios": StatArgs("min_ratio", "max_ratio", 0.333, 3.0)},
+        inert={"any_or_all": "any"},
+    )
 
     def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
         width, height = batch.shapes[:, 0], batch.shapes[:, 1]

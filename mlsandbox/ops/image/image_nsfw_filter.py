@@ -24,7 +24,7 @@ DATA_JUICER_MODEL = "Falconsai/nsfw_image_detection"
 
 
 @register
-class ImageNSFWFilter(Op):
+class ImageNSFWFilter(Op[ImageBatch]):
     """Probability that the image is not safe for work (NSFW), from an image classifier.
 
     ``image_nsfw_score`` = the classifier's probability of its NSFW class for the sample's
@@ -68,6 +68,8 @@ class ImageNSFWFilter(Op):
                     "`nsfw_label` picks a class of a Hugging Face `model`; the default model has a single score"
                 )
             return self
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

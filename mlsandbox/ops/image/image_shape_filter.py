@@ -6,11 +6,12 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import ImageBatch
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 
 
 @register
-class ImageShapeFilter(Op):
+class ImageShapeFilter(Op[ImageBatch]):
     """Width and height of the image in pixels.
 
     ``image_width``, ``image_height``: the size the image header declares (no pixel decode).
@@ -23,6 +24,12 @@ class ImageShapeFilter(Op):
     name = "image_shape_filter"
     modality = "image"
     stat_keys = ("image_width", "image_height")
+    # One image per sample here, so Data-Juicer's any_or_all strategy makes no difference.
+    data_juicer = DataJuicerFilter(
+        {"image_width": StatArgs.count("min_width", "max_width", 1, UNBOUNDED, floor=1),
+         "image_height": StatArgs.count("min_height", "max_height", 1, UNBOUNDED, floor=1)},
+        inert={"any_or_all": "any"},
+    )
 
     def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
         return {"image_width": batch.shapes[:, 0].copy(), "image_height": batch.shapes[:, 1].copy()}

@@ -10,7 +10,7 @@ from mlsandbox.ops.registry import register
 
 
 @register
-class ImageSizeFilter(Op):
+class ImageSizeFilter(Op[ImageBatch]):
     """Encoded size of the image in bytes.
 
     ``image_sizes`` = the length in bytes of the image file (or of the row's image bytes).

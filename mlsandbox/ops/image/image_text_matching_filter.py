@@ -44,5 +44,7 @@ class ImageTextMatchingFilter(PairScoreOp):
     class Params(PairParams):
         model: str = DATA_JUICER_MODEL
 
+    params: Params
+
     def pair_score(self, output: Any) -> torch.Tensor:
         return output.itm_score.float().softmax(dim=-1)[:, 1]

@@ -47,6 +47,8 @@ class ImageTextSimilarityFilter(PairScoreOp):
     class Params(PairParams):
         model: str = DATA_JUICER_MODEL
 
+    params: Params
+
     def pair_score(self, output: Any) -> torch.Tensor:
         # Pair i's logit is the diagonal of the batch's text-by-image matrix.
         return output.logits_per_text.diagonal() / 100.0

@@ -17,7 +17,7 @@ DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"
 
 
 @register
-class ImageWatermarkFilter(Op):
+class ImageWatermarkFilter(Op[ImageBatch]):
     """Probability that the image carries a watermark, from an image classifier.
 
     ``image_watermark_prob`` = ``softmax(logits)[k]`` of a Hugging Face image classifier
@@ -47,6 +47,8 @@ class ImageWatermarkFilter(Op):
         model: str = DATA_JUICER_MODEL
         watermark_label: str | int | None = None
         batch_size: int = Field(32, ge=1)
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

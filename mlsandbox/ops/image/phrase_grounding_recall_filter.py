@@ -29,7 +29,7 @@ _PAD_QUERY = " "
 
 
 @register
-class PhraseGroundingRecallFilter(Op):
+class PhraseGroundingRecallFilter(Op[ImageBatch]):
     """Share of the caption's noun phrases that an open-vocabulary detector locates in the image.
 
     Phrases (Data-Juicer's GLIP-style extraction): the caption, with Data-Juicer's special
@@ -84,6 +84,8 @@ class PhraseGroundingRecallFilter(Op):
         pipeline: str = DEFAULT_PIPELINE
         batch_size: int = Field(8, ge=1)
 
+    params: Params
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._loaded: tuple[Any, Any] | None = None
@@ -97,16 +99,22 @@ class PhraseGroundingRecallFilter(Op):
         rows = [i for i, ph in enumerate(phrases) if ph]
         if not rows:
             return {"phrase_grounding_recall": recall}
+        model, processor = self._detector()
+        images = oriented([batch.rgb[i] for i in rows], p.horizontal_flip, p.vertical_flip)
+        for part in chunks(len(rows), p.batch_size):
+            batch_rows = rows[part]
+            recall[batch_rows] = self._recalls(model, processor, images[part], [phrases[i] for i in batch_rows])
+        return {"phrase_grounding_recall": recall}
+
+    def _detector(self) -> tuple[Any, Any]:
+        """The OWL-ViT model and processor, loaded on first use."""
         if self._loaded is None:
+            p = self.params
             kind = load_config(p.model, op=self.name).model_type
             if kind != "owlvit":  # other detectors' logits and boxes mean other things
                 raise ValueError(f"{self.name}: `model` must be an OWL-ViT detector (model_type 'owlvit'), not {kind!r}")
             self._loaded = load_pretrained(p.model, "OwlViTForObjectDetection", op=self.name)
-        images = oriented([batch.rgb[i] for i in rows], p.horizontal_flip, p.vertical_flip)
-        for part in chunks(len(rows), p.batch_size):
-            batch_rows = rows[part]
-            recall[batch_rows] = self._recalls(images[part], [phrases[i] for i in batch_rows])
-        return {"phrase_grounding_recall": recall}
+        return self._loaded
 
     def phrases(self, texts: Sequence[str]) -> list[list[str]]:
         """Each caption's distinct noun phrases (see the class docstring), in order of appearance."""
@@ -118,10 +126,9 @@ class PhraseGroundingRecallFilter(Op):
             out.append(noun_phrases([t.text for t in words], [t.tag_ for t in words]))
         return out
 
-    def _recalls(self, images: list[Any], phrases: list[list[str]]) -> list[float]:
+    def _recalls(self, model: Any, processor: Any, images: list[Any], phrases: list[list[str]]) -> list[float]:
         import torch
 
-        model, processor = self._loaded
         p = self.params
         width = max(map(len, phrases))
         queries = [q for ph in phrases for q in ph + [_PAD_QUERY] * (width - len(ph))]

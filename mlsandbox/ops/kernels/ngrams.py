@@ -14,8 +14,8 @@ therefore only decides speed, never a count.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import NamedTuple
 
 import numpy as np
 
@@ -29,7 +29,8 @@ _SLOT_SEED = 0xFF51AFD7ED558CCD
 _CHUNK = 1 << 15
 
 
-class RepeatedNgrams(NamedTuple):
+@dataclass(frozen=True)
+class RepeatedNgrams:
     """Per text: ``totals`` n-grams; every n-gram seen more than once: its ``text`` and ``count``."""
 
     totals: np.ndarray

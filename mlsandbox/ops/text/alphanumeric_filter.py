@@ -6,13 +6,14 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.special_characters import ALNUM
 from mlsandbox.ops.kernels.words import per_text_sums, ratio
 from mlsandbox.ops.registry import register
 
 
 @register
-class AlphanumericFilter(Op):
+class AlphanumericFilter(Op[TextBatch]):
     """Share of alphanumeric characters in the text.
 
     ``alnum_ratio`` = (number of characters ``c`` with ``c.isalnum()``) / ``len(text)``; 0.0 for
@@ -24,6 +25,10 @@ class AlphanumericFilter(Op):
 
     name = "alphanumeric_filter"
     stat_keys = ("alnum_ratio",)
+    data_juicer = DataJuicerFilter(
+        {"alnum_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.25, UNBOUNDED)},
+        fixed={"tokenization": False},  # True would compute alpha_token_ratio instead
+    )
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         alnum = per_text_sums(batch.char_flags & ALNUM, batch.offsets)

@@ -9,13 +9,14 @@ from pydantic import Field
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.ngrams import repeated_ngrams
 from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
 
 @register
-class CharacterRepetitionFilter(Op):
+class CharacterRepetitionFilter(Op[TextBatch]):
     """Share of the text's character n-grams taken by its most repeated n-grams.
 
     ``char_rep_ratio``: count every character n-gram (``n = rep_len``) of the text; with ``D``
@@ -28,9 +29,12 @@ class CharacterRepetitionFilter(Op):
 
     name = "character_repetition_filter"
     stat_keys = ("char_rep_ratio",)
+    data_juicer = DataJuicerFilter({"char_rep_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.5)})
 
     class Params(OpParams):
         rep_len: Annotated[int, Field(strict=True, ge=1)] = 10
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         rep = repeated_ngrams(batch.codepoints, batch.offsets, self.params.rep_len)

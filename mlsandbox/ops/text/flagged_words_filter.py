@@ -10,6 +10,7 @@ import numpy as np
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.words import word_list_ratio
 from mlsandbox.ops.registry import register
 
@@ -22,7 +23,7 @@ def flagged_words() -> frozenset[str]:
 
 
 @register
-class FlaggedWordsFilter(Op):
+class FlaggedWordsFilter(Op[TextBatch]):
     """Share of the text's words that are flagged (profane or sexual) words.
 
     ``flagged_words_ratio`` = (lower-cased, stripped words in the flagged-word list) / (number of
@@ -40,9 +41,15 @@ class FlaggedWordsFilter(Op):
 
     name = "flagged_words_filter"
     stat_keys = ("flagged_words_ratio",)
+    data_juicer = DataJuicerFilter(
+        {"flagged_words_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.045)},
+        fixed={"tokenization": False},
+    )
 
     class Params(OpParams):
         lang: Literal["en"] = "en"
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         return {"flagged_words_ratio": word_list_ratio(batch.word_ids, flagged_words())}

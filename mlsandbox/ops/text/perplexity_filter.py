@@ -25,7 +25,7 @@ DEFAULT_MAX_TOKENS = 32
 
 
 @register
-class PerplexityFilter(Op):
+class PerplexityFilter(Op[TextBatch]):
     """Perplexity of the text under a language model (a causal LM, or KenLM as in Data-Juicer).
 
     Causal LM (default: ``model`` = a Hugging Face name or local directory, ``None`` = the
@@ -75,6 +75,8 @@ class PerplexityFilter(Op):
                 raise ValueError("`sentencepiece_model` tokenizes for KenLM: set `kenlm_model` too")
             return self
 
+    params: Params
+
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._scorer: _KenLMScorer | _CausalLMScorer | None = None
@@ -94,11 +96,12 @@ class _CausalLMScorer:
     """exp(mean token NLL) under a Hugging Face causal LM, in length-sorted padded batches."""
 
     def __init__(self, name_or_path: str, max_tokens: int, batch_size: int, dtype: str) -> None:
-        self.model, self.tokenizer = load_causal_lm(name_or_path, dtype)
+        model, tokenizer = load_causal_lm(name_or_path, dtype)
+        self.model: Any = model  # a transformers causal LM and its tokenizer
+        self.tokenizer: Any = tokenizer
         self.max_tokens = max_tokens
         self.batch_size = batch_size
-        tok = self.tokenizer
-        self.context = next((int(i) for i in (tok.bos_token_id, tok.eos_token_id) if i is not None), None)
+        self.context = _context_token(tokenizer)
 
     def sequences(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids fed to the model: the context token, then the text's first ``max_tokens``."""
@@ -134,6 +137,11 @@ class _CausalLMScorer:
         weight = mask[:, 1:].to(nll.dtype)
         mean_nll = (nll * weight).sum(dim=1) / weight.sum(dim=1)
         return torch.exp(mean_nll.double()).numpy()
+
+
+def _context_token(tokenizer: Any) -> int | None:
+    """The token put before the text: the tokenizer's BOS token, else its EOS token, else none."""
+    return next((int(i) for i in (tokenizer.bos_token_id, tokenizer.eos_token_id) if i is not None), None)
 
 
 class _KenLMScorer:

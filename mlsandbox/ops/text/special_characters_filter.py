@@ -6,13 +6,14 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.special_characters import SPECIAL
 from mlsandbox.ops.kernels.words import per_text_sums, ratio
 from mlsandbox.ops.registry import register
 
 
 @register
-class SpecialCharactersFilter(Op):
+class SpecialCharactersFilter(Op[TextBatch]):
     """Share of special characters (punctuation, digits, whitespace, symbols, emoji) in the text.
 
     ``special_char_ratio`` = (characters in Data-Juicer's SPECIAL_CHARACTERS) / ``len(text)``;
@@ -25,6 +26,7 @@ class SpecialCharactersFilter(Op):
 
     name = "special_characters_filter"
     stat_keys = ("special_char_ratio",)
+    data_juicer = DataJuicerFilter({"special_char_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.25)})
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         special = per_text_sums((batch.char_flags & SPECIAL) != 0, batch.offsets)

@@ -10,6 +10,7 @@ from stop_words import AVAILABLE_LANGUAGES, LANGUAGE_MAPPING, get_stop_words
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.words import word_list_ratio
 from mlsandbox.ops.registry import register
 
@@ -27,7 +28,7 @@ def stopwords(lang: str) -> frozenset[str]:
 
 
 @register
-class StopwordsFilter(Op):
+class StopwordsFilter(Op[TextBatch]):
     """Share of the text's words that are stopwords of a language.
 
     ``stopwords_ratio`` = (lower-cased, stripped words that are in the stopword list) / (number
@@ -44,6 +45,10 @@ class StopwordsFilter(Op):
 
     name = "stopwords_filter"
     stat_keys = ("stopwords_ratio",)
+    data_juicer = DataJuicerFilter(
+        {"stopwords_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.3, 1.0)},
+        fixed={"tokenization": False},
+    )
 
     class Params(OpParams):
         lang: str = "en"
@@ -56,6 +61,8 @@ class StopwordsFilter(Op):
                     f"no stopword list for {lang!r}; known: {', '.join(sorted(LANGUAGES))}"
                 )
             return lang
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         return {"stopwords_ratio": word_list_ratio(batch.word_ids, stopwords(self.params.lang))}

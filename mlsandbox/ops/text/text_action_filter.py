@@ -17,7 +17,7 @@ _UNUSED = ("parser", "senter", "ner", "lemmatizer", "entity_ruler")
 
 
 @register
-class TextActionFilter(Op):
+class TextActionFilter(Op[TextBatch]):
     """Number of actions (verbs) in the text, from a spaCy part-of-speech tagger.
 
     ``num_action`` = number of spaCy tokens with ``pos_ == "VERB"`` and ``tag_`` in
@@ -43,6 +43,8 @@ class TextActionFilter(Op):
     class Params(OpParams):
         pipeline: str = DEFAULT_PIPELINE
         batch_size: int = Field(64, ge=1)
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         nlp = load_pipeline(self.params.pipeline, _UNUSED)

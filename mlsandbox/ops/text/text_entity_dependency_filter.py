@@ -20,7 +20,7 @@ _UNUSED = ("ner", "lemmatizer", "entity_ruler")
 
 
 @register
-class TextEntityDependencyFilter(Op):
+class TextEntityDependencyFilter(Op[TextBatch]):
     """Dependency-edge count of the text's least (or most) connected entity, from a spaCy parse.
 
     Entities (Data-Juicer's rule) are tokens with ``pos_`` in NOUN, PROPN, PRON and ``tag_`` in
@@ -52,6 +52,8 @@ class TextEntityDependencyFilter(Op):
         any_or_all: Literal["all", "any"] = "all"
         pipeline: str = DEFAULT_PIPELINE
         batch_size: int = Field(64, ge=1)
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         nlp = load_pipeline(self.params.pipeline, _UNUSED)

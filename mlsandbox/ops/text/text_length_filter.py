@@ -6,11 +6,12 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 
 
 @register
-class TextLengthFilter(Op):
+class TextLengthFilter(Op[TextBatch]):
     """Length of the text in characters.
 
     ``text_len`` = ``len(text)``: Unicode code points, not bytes and not grapheme clusters.
@@ -20,6 +21,7 @@ class TextLengthFilter(Op):
 
     name = "text_length_filter"
     stat_keys = ("text_len",)
+    data_juicer = DataJuicerFilter({"text_len": StatArgs.count("min_len", "max_len", 10, UNBOUNDED)})
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         return {"text_len": batch.lengths.copy()}

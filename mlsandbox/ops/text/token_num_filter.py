@@ -13,7 +13,7 @@ from mlsandbox.pretrained import load_tokenizer, resolve_tokenizer
 
 
 @register
-class TokenNumFilter(Op):
+class TokenNumFilter(Op[TextBatch]):
     """Number of tokens of the text under a Hugging Face tokenizer.
 
     ``num_token`` = ``len(tokenizer.tokenize(text))``, i.e. the token count without special
@@ -37,6 +37,8 @@ class TokenNumFilter(Op):
     class Params(OpParams):
         tokenizer: str | None = None
         gguf_file: str | None = None
+
+    params: Params
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

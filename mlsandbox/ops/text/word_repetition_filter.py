@@ -9,13 +9,14 @@ from pydantic import Field
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.kernels.ngrams import repeated_ngrams
 from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
 
 @register
-class WordRepetitionFilter(Op):
+class WordRepetitionFilter(Op[TextBatch]):
     """Share of the text's word n-grams that occur more than once in it.
 
     ``word_rep_ratio``: take the lower-cased, stripped words (Data-Juicer's split on ``" "``,
@@ -29,9 +30,16 @@ class WordRepetitionFilter(Op):
 
     name = "word_repetition_filter"
     stat_keys = ("word_rep_ratio",)
+    data_juicer = DataJuicerFilter(
+        {"word_rep_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.5)},
+        fixed={"tokenization": False},
+        inert={"lang": "en"},
+    )
 
     class Params(OpParams):
         rep_len: Annotated[int, Field(strict=True, ge=1)] = 10
+
+    params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         words = batch.word_ids

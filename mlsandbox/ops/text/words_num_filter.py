@@ -6,11 +6,12 @@ import numpy as np
 
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 
 
 @register
-class WordsNumFilter(Op):
+class WordsNumFilter(Op[TextBatch]):
     """Number of words in the text.
 
     ``num_words`` = the number of words after Data-Juicer's split on ``" "``, ``"\\n"``, ``"\\t"``
@@ -23,6 +24,11 @@ class WordsNumFilter(Op):
 
     name = "words_num_filter"
     stat_keys = ("num_words",)
+    data_juicer = DataJuicerFilter(
+        {"num_words": StatArgs.count("min_num", "max_num", 10, UNBOUNDED)},
+        fixed={"tokenization": False},
+        inert={"lang": "en"},
+    )
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         return {"num_words": batch.refined_word_counts.copy()}

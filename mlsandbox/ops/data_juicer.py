@@ -1,0 +1,78 @@
+"""How an OP's stats are spelled as a Data-Juicer 1.6.1 filter.
+
+An OP class that Data-Juicer can run sets ``data_juicer`` to a :class:`DataJuicerFilter`: for
+each stat, the filter's bound arguments, their defaults and the stat's natural range; the
+arguments that choose a categorical stat's values; and the arguments that must be fixed for
+Data-Juicer to compute the same stat. Recipes (:mod:`mlsandbox.recipes`) read it to export
+conditions to Data-Juicer configs and to import them back.
+
+Every mapping was checked against ``data_juicer/ops/filter/<op>.py``. Data-Juicer's
+``Filter.get_keep_boolean`` keeps the closed interval ``min <= stat <= max`` by default, as
+:func:`mlsandbox.pools.filter_pool` does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+#: sys.maxsize is Data-Juicer's own "no upper limit" default (alphanumeric/text_length/words_num).
+UNBOUNDED = sys.maxsize
+
+
+@dataclass(frozen=True)
+class StatArgs:
+    """How one stat's bounds are spelled in a Data-Juicer filter, and which bounds are open.
+
+    ``floor``/``ceiling`` are the stat's natural range: a bound there cuts nothing. Data-Juicer
+    applies its default when an argument is left out, so an open bound is written explicitly
+    (``floor``, or ``ceiling``/``UNBOUNDED``) wherever that default would cut. An argument of
+    None means the filter has no such bound.
+    """
+
+    min_arg: str | None
+    max_arg: str | None
+    min_default: float | None
+    max_default: float | None
+    floor: float = 0.0
+    ceiling: float = UNBOUNDED
+    integer: bool = False  # the stat is a count and Data-Juicer's arguments are int
+
+    @classmethod
+    def ratio(
+        cls, min_arg: str | None, max_arg: str | None, min_default: float | None, max_default: float | None
+    ) -> StatArgs:
+        """A share, in [0, 1]."""
+        return cls(min_arg, max_arg, min_default, max_default, floor=0.0, ceiling=1.0)
+
+    @classmethod
+    def count(
+        cls, min_arg: str, max_arg: str, min_default: int, max_default: int, floor: int = 0
+    ) -> StatArgs:
+        """A count from ``floor`` up, with int arguments."""
+        return cls(min_arg, max_arg, min_default, max_default, floor=floor, ceiling=UNBOUNDED, integer=True)
+
+    def default_is_open(self, side: Literal["min", "max"]) -> bool:
+        """Whether Data-Juicer's default for this bound cuts nothing."""
+        if side == "min":
+            return self.min_default is None or self.min_default <= self.floor
+        return self.max_default is None or self.max_default >= self.ceiling
+
+
+@dataclass(frozen=True)
+class DataJuicerFilter:
+    """One Data-Juicer 1.6.1 filter: bound arguments per stat, categorical args, fixed args.
+
+    The OP's params are written as arguments of the same name.
+    """
+
+    stats: Mapping[str, StatArgs]
+    categorical: Mapping[str, str] = field(default_factory=dict)  # stat key -> DJ argument
+    fixed: Mapping[str, Any] = field(default_factory=dict)  # args that make DJ compute our stat
+    inert: Mapping[str, Any] = field(default_factory=dict)  # written for clarity; unused without tokenization
+
+    def stat_keys(self) -> set[str]:
+        """The stats this filter can bound."""
+        return set(self.stats) | set(self.categorical)

@@ -1,0 +1,273 @@
+"""Recipes to and from Data-Juicer configs (``process:`` lists of filters), by each OP's mapping.
+
+An OP class's ``data_juicer`` attribute (:class:`~mlsandbox.ops.DataJuicerFilter`) says how its
+stats are spelled as arguments of Data-Juicer's filter of the same name; OPs without one cannot
+be exported, and Data-Juicer filters without a matching OP are skipped on import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mlsandbox.errors import RecipeError
+from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
+from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
+from mlsandbox.recipes._recipe import Condition, Recipe
+
+log = logging.getLogger(__name__)
+
+#: Filter args of Data-Juicer's base class that change which samples pass; with a non-default
+#: value the filter is not one of our conditions.
+_INTERVAL_ARGS = {"min_closed_interval": True, "max_closed_interval": True, "reversed_range": False}
+
+#: Data-Juicer's selector that draws a fixed number of samples: the nearest thing to sample_size.
+RANDOM_SELECTOR = "random_selector"
+
+
+def _mapping(op_name: str) -> DataJuicerFilter | None:
+    """The Data-Juicer mapping of a registered OP; None for an OP without one or an unknown name."""
+    try:
+        return op_class(op_name).data_juicer
+    except ValueError:
+        return None
+
+
+def _data_juicer_filter(op_name: str) -> DataJuicerFilter:
+    """The Data-Juicer mapping of an OP; an error lists the OPs that have one."""
+    spec = _mapping(op_name)
+    if spec is None:
+        known = ", ".join(cls.name for cls in list_ops() if cls.data_juicer is not None)
+        raise RecipeError(f"OP {op_name!r} has no Data-Juicer mapping; mapped OPs: {known}")
+    return spec
+
+
+# --- export ----------------------------------------------------------------------------------
+
+
+def to_data_juicer(
+    recipe: Recipe,
+    dataset_path: str = "data.jsonl",
+    export_path: str = "processed.jsonl",
+    text_key: str = "text",
+    processes: int = 4,
+) -> dict[str, Any]:
+    """A Data-Juicer config that keeps the samples the recipe's conditions keep.
+
+    Conditions on the same OP and params become one filter entry (bounds intersected). A
+    ``sample_size`` becomes a trailing ``random_selector`` (same size, Data-Juicer's own random
+    draw). ``repeat`` has no Data-Juicer equivalent and Data-Juicer rejects unknown config keys,
+    so it is not in the mapping: :func:`save_data_juicer` records it in a YAML comment.
+    """
+    process: list[dict[str, Any]] = []
+    for (op_name, _), group in _group_by_op(recipe.conditions).items():
+        process.append({op_name: _dj_args(op_name, group)})
+    if recipe.sample_size is not None:
+        process.append({RANDOM_SELECTOR: {"select_num": recipe.sample_size}})
+    return {
+        "project_name": recipe.name,
+        "dataset_path": dataset_path,
+        "export_path": export_path,
+        "text_keys": text_key,
+        "np": processes,
+        "process": process,
+    }
+
+
+def _group_by_op(conditions: Iterable[Condition]) -> dict[tuple[str, str], list[Condition]]:
+    groups: dict[tuple[str, str], list[Condition]] = {}
+    for c in conditions:
+        groups.setdefault((c.op, json.dumps(c.params, sort_keys=True)), []).append(c)
+    return groups
+
+
+def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
+    spec = _data_juicer_filter(op_name)
+    args: dict[str, Any] = {**spec.inert, **spec.fixed}
+    # The OP's params, defaults included, under their own names.
+    args.update(op_class(op_name)(**conditions[0].params).params.model_dump(mode="json"))
+    for c in conditions:
+        if c.stat not in spec.stat_keys():
+            raise RecipeError(f"condition {c.label}: Data-Juicer's {op_name} has no argument for {c.stat}")
+        if c.stat in spec.categorical and c.values is None:
+            raise RecipeError(f"condition {c.label}: {c.stat} is categorical; use values, not min/max")
+        if c.stat in spec.stats and c.values is not None:
+            raise RecipeError(f"condition {c.label}: {c.stat} is numeric; use min/max, not values")
+    for stat, dj_arg in spec.categorical.items():
+        allowed = [c.values for c in conditions if c.stat == stat and c.values is not None]
+        if allowed:
+            common = [v for v in allowed[0] if all(v in a for a in allowed[1:])]
+            if not common:
+                raise RecipeError(f"{op_name}: the conditions on {stat} allow no common value")
+            args[dj_arg] = common[0] if len(common) == 1 else common
+    for stat, sa in spec.stats.items():
+        lo = max((c.min for c in conditions if c.stat == stat and c.min is not None), default=None)
+        hi = min((c.max for c in conditions if c.stat == stat and c.max is not None), default=None)
+        if hi is not None and sa.max_arg is None:
+            raise RecipeError(f"condition {op_name}.{stat}: Data-Juicer's {op_name} has no maximum for {stat}")
+        sides: tuple[tuple[Literal["min", "max"], float | None, str | None], ...] = (
+            ("min", lo, sa.min_arg), ("max", hi, sa.max_arg)
+        )
+        for side, bound, bound_arg in sides:
+            if bound_arg is None:
+                continue
+            if bound is not None:
+                args[bound_arg] = _dj_number(bound, side, sa)
+            elif not sa.default_is_open(side):
+                args[bound_arg] = sa.floor if side == "min" else sa.ceiling
+    return args
+
+
+def _dj_number(value: float, side: Literal["min", "max"], sa: StatArgs) -> float | int:
+    if sa.integer:
+        # Data-Juicer types count bounds as int; rounding inward keeps the same integer stats.
+        return math.ceil(value) if side == "min" else math.floor(value)
+    return float(value)
+
+
+def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
+    """Write :func:`to_data_juicer`'s config as YAML, with the recipe's provenance in comments."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = [f"# Data-Juicer recipe exported from mlsandbox recipe {recipe.name!r} (digest {recipe.digest()})"]
+    if recipe.source:
+        header.append(f"# source: {recipe.source}")
+    if recipe.repeat > 1:
+        header.append(f"# repeat: {recipe.repeat} (not expressible in Data-Juicer: duplicate the export "
+                      f"{recipe.repeat} times for training)")
+    if recipe.sample_size is not None:
+        header.append(f"# sample_size: {recipe.sample_size} drawn by random_selector (mlsandbox seed "
+                      f"{recipe.seed} does not carry over)")
+    body = yaml.safe_dump(to_data_juicer(recipe, **kwargs), sort_keys=False)
+    path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
+    return path
+
+
+def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recipe", **kwargs: Any) -> list[Path]:
+    """Our YAML and, where Data-Juicer can express the recipe, its ``process:`` config.
+
+    A recipe Data-Juicer cannot express (say, a maximum language score) gets a
+    ``<stem>.data_juicer.txt`` saying why instead, so that a workflow never fails at its last step.
+    """
+    directory = Path(directory)
+    written = [save_recipe(recipe, directory / f"{stem}.yaml")]
+    try:
+        written.append(save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
+    except RecipeError as err:
+        note = directory / f"{stem}.data_juicer.txt"
+        note.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
+        written.append(note)
+    return written
+
+
+# --- import ----------------------------------------------------------------------------------
+
+
+def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = None) -> tuple[Recipe, list[str]]:
+    """A recipe from a Data-Juicer config, and notes on what was not imported.
+
+    Known filters become conditions; a bound at the stat's natural range (or left out where
+    Data-Juicer's default is open) is unbounded, a left-out bound whose default cuts keeps that
+    default. Mappers, deduplicators, unknown filters and filters with args that change their
+    statistic or interval are skipped with a note.
+    """
+    origin = "Data-Juicer config"
+    if isinstance(config, (str, Path)):
+        origin = str(config)
+        config = read_yaml(Path(config), "Data-Juicer config")
+    if not isinstance(config, Mapping):
+        raise RecipeError(f"{origin}: a Data-Juicer config must be a mapping, got {type(config).__name__}")
+    process = config.get("process", [])
+    if not isinstance(process, list):
+        raise RecipeError(f"{origin}: process must be a list of {{op_name: {{args}}}}, got {type(process).__name__}")
+    conditions: list[Condition] = []
+    notes: list[str] = []
+    sample_size: int | None = None
+    for i, entry in enumerate(process):
+        if not (isinstance(entry, Mapping) and len(entry) == 1):
+            raise RecipeError(f"{origin}: process[{i}] must be a one-key mapping {{op_name: {{args}}}}, got {entry!r}")
+        op_name, args = next(iter(entry.items()))
+        args = dict(args or {})
+        where = f"process[{i}] ({op_name})"
+        if op_name == RANDOM_SELECTOR:
+            if args.get("select_ratio") is not None or not isinstance(args.get("select_num"), int):
+                notes.append(f"{where}: skipped, only select_num (a fixed sample size) is imported")
+            else:
+                sample_size = args["select_num"]
+            continue
+        spec = _mapping(op_name)
+        if spec is None:
+            notes.append(f"{where}: skipped, not a filter mlsandbox has a stat for")
+            continue
+        try:
+            conditions.extend(_conditions_from_dj(op_name, spec, args, where, notes))
+        except (TypeError, ValueError) as err:
+            raise RecipeError(f"{origin}: {where}: {err}") from None
+    recipe_name = name or str(config.get("project_name") or "data-juicer")
+    recipe = parse_recipe(
+        {"name": recipe_name, "conditions": [c.model_dump() for c in conditions],
+         "sample_size": sample_size, "source": f"Data-Juicer config {origin}"},
+        origin=origin,
+    )
+    return recipe, notes
+
+
+def from_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = None) -> Recipe:
+    """:func:`read_data_juicer`, logging what was skipped."""
+    recipe, notes = read_data_juicer(config, name)
+    for note in notes:
+        log.warning("Data-Juicer import: %s", note)
+    return recipe
+
+
+def _conditions_from_dj(
+    op_name: str, spec: DataJuicerFilter, args: dict[str, Any], where: str, notes: list[str]
+) -> list[Condition]:
+    param_names = set(op_class(op_name).Params.model_fields)
+    for arg, default in _INTERVAL_ARGS.items():
+        if arg in args and args.pop(arg) != default:
+            notes.append(f"{where}: skipped, {arg} is not {default} (mlsandbox bounds are closed intervals)")
+            return []
+    for arg, value in spec.fixed.items():
+        if arg in args and args.pop(arg) != value:
+            notes.append(f"{where}: skipped, {arg} must be {value!r} for the stat mlsandbox computes")
+            return []
+    for arg in spec.inert:
+        args.pop(arg, None)
+    params = {k: args.pop(k) for k in list(args) if k in param_names}
+    out: list[Condition] = []
+    for stat, arg in spec.categorical.items():
+        allowed = args.pop(arg, None)
+        if allowed:  # Data-Juicer: "", [] or None keep every language
+            values = [allowed] if isinstance(allowed, str) else list(allowed)
+            out.append(Condition(op=op_name, stat=stat, values=values, params=params))
+    for stat, sa in spec.stats.items():
+        lo = _dj_bound(args, sa.min_arg, sa.min_default)
+        hi = _dj_bound(args, sa.max_arg, sa.max_default)
+        lo = None if lo is None or lo <= sa.floor else lo
+        hi = None if hi is None or hi >= sa.ceiling else hi
+        if lo is None and hi is None:
+            continue  # the filter keeps every value of this stat
+        out.append(Condition(op=op_name, stat=stat, min=lo, max=hi, params=params))
+    if args:
+        notes.append(f"{where}: ignored args {sorted(args)} (they do not change which samples pass)")
+    if not out:
+        notes.append(f"{where}: dropped, its bounds cut nothing")
+    return out
+
+
+def _dj_bound(args: dict[str, Any], arg: str | None, default: float | None) -> float | None:
+    if arg is None:
+        return None
+    value = args.pop(arg, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{arg} must be a number, got {value!r}")
+    return float(value)

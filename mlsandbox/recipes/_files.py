@@ -1,0 +1,48 @@
+"""Recipe YAML files: our own format, the recipe's fields as written by :func:`save_recipe`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from mlsandbox.errors import RecipeError, describe_validation_error
+from mlsandbox.recipes._recipe import Recipe
+
+
+def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
+    """A recipe from a mapping; :class:`RecipeError` names the origin, the key and the problem."""
+    if not isinstance(raw, Mapping):
+        raise RecipeError(f"{origin}: a recipe must be a mapping of keys, got {type(raw).__name__}")
+    try:
+        return Recipe.model_validate(dict(raw))
+    except ValidationError as err:
+        problems = "\n".join(f"  - {line}" for line in describe_validation_error(err))
+        raise RecipeError(f"{origin}: invalid recipe:\n{problems}") from None
+
+
+def save_recipe(recipe: Recipe, path: str | Path) -> Path:
+    """Write the recipe as YAML (unset optional fields left out)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False),
+                    encoding="utf-8")
+    return path
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe YAML file written by :func:`save_recipe` (or by hand)."""
+    return parse_recipe(read_yaml(Path(path), "recipe"), origin=str(path))
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The parsed YAML file; :class:`RecipeError` if it is missing or not YAML (``what`` names it)."""
+    if not path.is_file():
+        raise RecipeError(f"no {what} file at {path}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{path}: not valid YAML: {err}") from None
