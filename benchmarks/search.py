@@ -26,25 +26,24 @@ import optuna
 import pandas as pd
 
 from mlsandbox import figures
-from mlsandbox.search.space import SearchSpec
-from mlsandbox.spec import parse_spec
-from mlsandbox.workflows.search import STUDY, run_search
+from mlsandbox.search import STUDY, run_search
+from mlsandbox.spec import ExperimentSpec, SearchSpec, parse_spec
 
 OPS = ["text_length_filter", "alphanumeric_filter", "special_characters_filter", "word_repetition_filter"]
 
 
-def make_spec(workspace: Path, model: str, seeds: int) -> object:
+def make_spec(workspace: Path, model: str, seeds: int) -> ExperimentSpec:
     model_spec = {"type": "ngram", "order": 3} if model == "ngram" else {"type": model}
     return parse_spec({"name": "search-benchmark", "ops": [{"name": o} for o in OPS], "seeds": list(range(seeds)),
                        "model": model_spec, "workspace": str(workspace), "stats": {"workers": 1}})
 
 
 def search_settings(sampler: str, trials: int, seed: int, min_pool_size: int) -> SearchSpec:
-    return SearchSpec(sampler=sampler, n_trials=trials, seed=seed, min_pool_size=min_pool_size, pruner="none",
-                      warm_start={"workflow": False, "ksigma": False})
+    return SearchSpec.model_validate({"sampler": sampler, "n_trials": trials, "seed": seed, "min_pool_size": min_pool_size,
+                                      "pruner": "none", "warm_start": {"workflow": False, "ksigma": False}})
 
 
-def overhead(spec: object, trials: int, min_pool_size: int, store: Path) -> pd.DataFrame:
+def overhead(spec: ExperimentSpec, trials: int, min_pool_size: int, store: Path) -> pd.DataFrame:
     result = run_search(spec, "overhead", str(store / "overhead.journal"), trials,
                         search=search_settings("tpe", trials, 0, min_pool_size), progress=False)
     runs = mlflow.search_runs(search_all_experiments=True, output_format="pandas",
@@ -61,7 +60,7 @@ def overhead(spec: object, trials: int, min_pool_size: int, store: Path) -> pd.D
     return table
 
 
-def efficiency(spec: object, trials: int, repeats: int, min_pool_size: int, store: Path, out: Path) -> pd.DataFrame:
+def efficiency(spec: ExperimentSpec, trials: int, repeats: int, min_pool_size: int, store: Path, out: Path) -> pd.DataFrame:
     rows = []
     for sampler in ("tpe", "random"):
         for r in range(repeats):

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
 from mlsandbox.errors import USER_ERRORS, SpecError
+
+if TYPE_CHECKING:  # the spec package loads only once a command runs
+    from mlsandbox.spec import ExperimentSpec
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -37,14 +40,15 @@ Workers = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def handles_errors(func: F) -> F:
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn known input errors into a one-line message and exit code 2."""
 
     @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as err:
@@ -54,10 +58,10 @@ def handles_errors(func: F) -> F:
             typer.secho("interrupted; finished work is kept and reused on the next run", err=True)
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _spec(project: Path, sets: list[str] | None, quick: bool = False):  # noqa: ANN202
+def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> ExperimentSpec:
     """The project's spec with its ``--quick`` profile (if asked) and then ``--set`` overrides applied."""
     overrides = {}
     for item in sets or []:
@@ -103,8 +107,9 @@ def stats_command(
     quiet: Quiet = False,
 ) -> None:
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
+    from mlsandbox import figures
     from mlsandbox.executors.prepare import prepare
-    from mlsandbox.stats import plot_histograms, summarize
+    from mlsandbox.stats import summarize
 
     prepared = prepare(_spec(project, sets), workers=workers, progress=not quiet)
     summary = summarize(prepared.stats)
@@ -114,7 +119,8 @@ def stats_command(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         summary.to_csv(out / "summary.csv")
-        plot_histograms(prepared.stats, out / "stat_histograms.png")
+        stats = prepared.stats
+        figures.stat_histograms(stats.frame[stats.numeric_keys()], out / "stat_histograms.png")
         typer.echo(f"wrote {out / 'summary.csv'} and {out / 'stat_histograms.png'}")
 
 

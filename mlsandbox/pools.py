@@ -27,6 +27,7 @@ from mlsandbox.stats import StatsTable
 
 RANDOM = "random"
 RECIPE = "recipe"
+FILE = "file"
 
 #: What a pool origin logs as MLflow params (and shows in tables).
 OriginParams = dict[str, str | int | float]
@@ -113,6 +114,17 @@ class FillOrigin:
 
 
 @dataclass(frozen=True)
+class FileOrigin:
+    """The samples a pool file names by id (``train --pool-file``, ``--pool-run``)."""
+
+    source: str
+    split: ClassVar[str] = FILE
+
+    def params(self) -> OriginParams:
+        return {"split": FILE}
+
+
+@dataclass(frozen=True)
 class RepeatOrigin:
     """Another pool's samples, each seen ``times`` times as often (the duplication study)."""
 
@@ -127,7 +139,8 @@ class RepeatOrigin:
         return {**self.base.params(), "repeat": self.times}
 
 
-PoolOrigin = SplitOrigin | RandomOrigin | BoundsOrigin | RecipeOrigin | IntersectionOrigin | FillOrigin | RepeatOrigin
+PoolOrigin = (SplitOrigin | RandomOrigin | BoundsOrigin | RecipeOrigin | IntersectionOrigin | FillOrigin | FileOrigin
+              | RepeatOrigin)
 
 
 @dataclass(frozen=True)

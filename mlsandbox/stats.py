@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 
 import mlsandbox
 from mlsandbox.data import ID, IMAGE, TEXT, Dataset
-from mlsandbox.figures import stat_histograms
 from mlsandbox.ops import ImageBatch, Op, TextBatch, create_op
 from mlsandbox.runtime import resolve_workers
 
@@ -260,8 +259,3 @@ def categorical_summary(stats: StatsTable, top: int = 10) -> dict[str, dict[str,
     """Most frequent values of non-numeric stats (e.g. ``lang``)."""
     keys = [c for c in stats.frame.columns if c != ID and c not in stats.numeric_keys()]
     return {k: stats.frame[k].value_counts().head(top).to_dict() for k in keys}
-
-
-def plot_histograms(stats: StatsTable, path: Path, bins: int = 50) -> Path:
-    """Deprecated: draw ``figures.stat_histograms(stats.frame[stats.numeric_keys()], path)`` instead."""
-    return stat_histograms(stats.frame[stats.numeric_keys()], path, bins=bins)

@@ -12,16 +12,20 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import pandas as pd
+from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.time import get_current_time_millis
 
 from mlsandbox.data import TEXT, Dataset
 from mlsandbox.pools import Pool
 from mlsandbox.stats import StatsTable
+
+if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
+    from mlsandbox.models import BenchmarkSet
 
 TAG = "mlsandbox."
 KIND = TAG + "kind"  # workflow | pool | cell | trial
@@ -52,17 +56,39 @@ def use_experiment(name: str) -> str | None:
 @contextmanager
 def parent_run(name: str, experiment_id: str | None, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:
     """The run of one command; under ``mlflow run`` it is the project's own run."""
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
     with mlflow.start_run(run_name=name, experiment_id=experiment_id, tags=dict(tags)) as run:
-        if os.environ.get("MLFLOW_RUN_ID"):
-            mlflow.set_tags(dict(tags))  # start_run ignores tags when it resumes a run
+        if resumed:
+            log_batch(run.info.run_id, tags=tags)  # not every MLflow version tags a resumed run
         yield run
 
 
 @contextmanager
-def child_run(name: str, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:
-    """A run nested in the active parent run (``mlflow.parentRunId``)."""
-    with mlflow.start_run(run_name=name, nested=True, tags=dict(tags)) as run:
+def child_run(name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """A run nested in its parent (``mlflow.parentRunId``): ``parent_run_id``, which must be the
+    active run, or else the active run.
+
+    The child is the active run while it lasts, so that dataset inputs can be logged to it.
+    """
+    with mlflow.start_run(run_name=name, nested=True, parent_run_id=parent_run_id, tags=dict(tags)) as run:
         yield run
+
+
+def experiment_of(run_id: str | None) -> str:
+    """The experiment of the run ``run_id``, or of the active run when None."""
+    if run_id is not None:
+        return mlflow.get_run(run_id).info.experiment_id
+    return _active_run(None).info.experiment_id
+
+
+def _active_run(run_id: str | None) -> mlflow.ActiveRun:
+    """The active run, checked to be ``run_id`` when one is named."""
+    active = mlflow.active_run()
+    if active is None:
+        raise RuntimeError("no active MLflow run: start a parent run first")
+    if run_id is not None and active.info.run_id != run_id:
+        raise RuntimeError(f"run {run_id} is not the active MLflow run ({active.info.run_id})")
+    return active
 
 
 def metric_key(*parts: str) -> str:
@@ -94,19 +120,19 @@ def _param_value(value: Any) -> str:
 
 
 def log_pool_input(
-    pool: Pool, dataset: Dataset, stats: StatsTable, source: Path, context: str
+    pool: Pool, dataset: Dataset, stats: StatsTable, source: Path, context: str, run_id: str | None = None
 ) -> None:
-    """Record the pool as an MLflow dataset input of the active run, with its explicit digest.
+    """Record the pool as an MLflow dataset input of the run (the active run), with its explicit digest.
 
     The logged frame holds each sample once with its repeat count and stats (the profile
     MLflow shows); the pool file is the source. MLflow's own pandas digest would hash only
     the first rows, so the pool digest is passed explicitly.
     """
-    _log_frame(pool_frame(pool, dataset, stats), str(source), pool.name, pool.digest, context)
+    _log(_dataset(pool_frame(pool, dataset, stats), str(source), pool.name, pool.digest), context, run_id)
 
 
-def log_source_input(dataset: Dataset, stats: StatsTable) -> None:
-    """The source dataset as an input of the parent run (context ``source``)."""
+def log_source_input(dataset: Dataset, stats: StatsTable, run_id: str | None = None) -> None:
+    """The source dataset as an input of the parent run (the active run; context ``source``)."""
     frame = stats.frame.copy()
     frame.insert(1, TEXT, dataset.table[TEXT].to_pandas())
     source: Any = dataset.uri
@@ -114,36 +140,42 @@ def log_source_input(dataset: Dataset, stats: StatsTable) -> None:
         from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 
         source = HuggingFaceDatasetSource(path=dataset.source)
-    _log_frame(frame, source, dataset.name, dataset.digest, "source")
+    _log(_dataset(frame, source, dataset.name, dataset.digest), "source", run_id)
 
 
 # Every cell logs the same benchmark sets: build each MLflow dataset (schema, profile) once.
-_BENCHMARK_DATASETS: dict[tuple[str, str, str], Any] = {}
+_BENCHMARK_DATASETS: dict[tuple[str, str, str], PandasDataset] = {}
 
 
-def log_benchmark_input(name: str, texts: list[str], source: str, digest: str) -> None:
-    """A benchmark set as an input of the active run (context ``evaluation``)."""
+def log_benchmark_inputs(benchmarks: BenchmarkSet, run_id: str | None = None) -> None:
+    """Every benchmark of the set as an input of the run (the active run; context ``evaluation``)."""
+    for bench in benchmarks.benchmarks:
+        log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name), benchmarks.digests[bench.name],
+                            run_id)
+
+
+def log_benchmark_input(name: str, texts: list[str], source: str, digest: str, run_id: str | None = None) -> None:
+    """A benchmark set as an input of the run (the active run; context ``evaluation``)."""
     key = (name, digest, source)
     if key not in _BENCHMARK_DATASETS:
         _BENCHMARK_DATASETS[key] = _dataset(pd.DataFrame({TEXT: texts}), source, name, digest)
-    _log(_BENCHMARK_DATASETS[key], "evaluation")
+    _log(_BENCHMARK_DATASETS[key], "evaluation", run_id)
 
 
-def _log_frame(frame: pd.DataFrame, source: Any, name: str, digest: str, context: str) -> None:
-    _log(_dataset(frame, source, name, digest), context)
-
-
-def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> Any:
+def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> PandasDataset:
     with warnings.catch_warnings():
         # Schema-inference hints about integer columns and source resolution are about model
         # signatures; a logged dataset has no missing values to encode.
         warnings.simplefilter("ignore", UserWarning)
-        return mlflow.data.from_pandas(frame, source=source, name=name, digest=digest)
+        return from_pandas(frame, source=source, name=name, digest=digest)
 
 
-def _log(dataset: Any, context: str) -> None:
+def _log(dataset: PandasDataset, context: str, run_id: str | None) -> None:
+    _active_run(run_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
+        # MLflow's public API builds a dataset input only in the fluent call, which logs to the
+        # active run (the client's log_inputs takes entities made by private methods).
         mlflow.log_input(dataset, context=context)
 
 

@@ -54,7 +54,8 @@ def test_each_pool_is_a_child_run_with_its_dataset_input(spec, tracking_uri: str
     assert json.loads(dataset_input.dataset.profile)["num_rows"] == 30
     assert dataset_input.tags[0].value == "pool"
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id, "stats")}
-    assert {"stats/summary.csv", "stats/stat_histograms.png", "stats/sandbox.yaml"} <= artifacts
+    assert artifacts == {f"stats/{name}" for name in ("summary.csv", "summary.md", "categorical.yaml",
+                                                      "stat_histograms.png", "sandbox.yaml")}
 
 
 def test_the_cli_runs_pools_and_reuses_cached_stats(spec, small_corpus: Path, tmp_path: Path, tracking_uri: str) -> None:

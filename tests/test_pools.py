@@ -28,7 +28,7 @@ def test_terciles_are_equal_size_disjoint_and_ordered(prepared) -> None:
     low, mid, high = split_pools(stats, "text_length_filter", PoolSpec())
     assert [p.name for p in (low, mid, high)] == [f"text_length_filter/{s}" for s in ("low", "mid", "high")]
     assert low.size == mid.size == high.size == 30
-    assert not set(low.rows) & set(mid.rows) and not set(mid.rows) & set(high.rows)
+    assert set(low.rows) & set(mid.rows) == set() and set(mid.rows) & set(high.rows) == set()
     values = stats.stat("text_len")
     assert values[low.rows].max() <= values[mid.rows].min()
     assert values[mid.rows].max() <= values[high.rows].min()

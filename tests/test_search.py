@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,19 +16,22 @@ from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
 from mlsandbox import tracking
+from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.recipes import parse_recipe
-from mlsandbox.search.space import (
-    SearchSpec,
+from mlsandbox.search import (
+    STUDY,
+    TRIAL,
     build_space,
+    open_storage,
     params_from_recipe,
     recipe_from_params,
+    run_search,
     suggest_recipe,
 )
-from mlsandbox.spec import parse_spec
-from mlsandbox.workflows import search as search_mod
-from mlsandbox.workflows.search import STUDY, TRIAL, open_storage, run_search
+from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
+from mlsandbox.spec import SearchSpec, parse_spec
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
 
@@ -119,6 +123,14 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
     assert {"search/report.md", "search/trials.csv", "search/best_recipe.yaml",
             "search/best_recipe.data_juicer.yaml", "search/history.png"} <= artifacts
     assert result.best_recipe is not None and result.best.value == max(t.value for t in complete)
+    params = build_space(_spec(raw).search, prepare(_spec(raw), progress=False).stats).param_names()
+    assert list(result.trials.columns) == ["trial", "state", "delta_pct", *params, "reason", "warm_start",
+                                           "duration_s", "run_id"]
+    rows = result.trials.set_index("trial")
+    for t in complete:
+        assert rows.loc[t.number, "run_id"] == t.user_attrs["mlflow_run_id"] and rows.loc[t.number, "reason"] == ""
+        assert rows.loc[t.number, "delta_pct"] == t.value and rows.loc[t.number, "duration_s"] > 0
+        assert [rows.loc[t.number, p] for p in params] == [t.params[p] for p in params]
 
 
 def test_too_small_pools_are_pruned_with_the_reason(raw, tracking_uri, tmp_path) -> None:
@@ -145,7 +157,7 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "min": 40.0, "max": 300.0}]}
     experiment_id = mlflow.set_experiment(spec.name).experiment_id
     with mlflow.start_run(experiment_id=experiment_id, tags={tracking.ENTRY_POINT: "workflow"}):
-        mlflow.log_text(yaml.safe_dump(best), "refine/best_recipe.yaml")
+        mlflow.log_text(yaml.safe_dump(best), BEST_RECIPE)
     result = run_search(spec, "warm", _storage(tmp_path), progress=False)
     stats = prepare(spec, progress=False).stats
     space = build_space(spec.search, stats)
@@ -161,7 +173,7 @@ def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, 
     spec = _spec(raw, n_trials=4)
     storage = _storage(tmp_path)
     calls = {"n": 0}
-    real = search_mod.compare_pools
+    real = objective_mod.compare_pools
 
     def interrupted_on_second(*args, **kwargs):
         calls["n"] += 1
@@ -169,21 +181,23 @@ def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, 
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(search_mod, "compare_pools", interrupted_on_second)
+    monkeypatch.setattr(objective_mod, "compare_pools", interrupted_on_second)
     with pytest.raises(KeyboardInterrupt):
         run_search(spec, "resume", storage, progress=False)
-    monkeypatch.setattr(search_mod, "compare_pools", real)
+    monkeypatch.setattr(objective_mod, "compare_pools", real)
     # A worker killed mid-trial leaves a RUNNING trial behind, with the pid of a process now gone.
     study = optuna.load_study(study_name="resume", storage=open_storage(storage, spec)[0])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     orphan = study.ask()
-    orphan.set_user_attr("host", search_mod.socket.gethostname())
+    orphan.set_user_attr("host", socket.gethostname())
     orphan.set_user_attr("pid", dead.pid)
 
     result = run_search(spec, "resume", storage, progress=False)
     states = dict(zip(result.trials["trial"], result.trials["state"]))
     assert states[1] == "FAIL" and states[orphan.number] == "FAIL"  # interrupted and orphaned: not counted
+    reasons = dict(zip(result.trials["trial"], result.trials["reason"]))
+    assert reasons[1] == "interrupted by the user" and reasons[orphan.number] == ""
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == 4
     numbers = [int(r.data.tags[TRIAL]) for r in _trial_runs("resume") if r.info.status != "FAILED"]
     assert len(numbers) == len(set(numbers)) == 4  # no trial ran twice

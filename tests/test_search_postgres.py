@@ -22,8 +22,8 @@ from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.executors.prepare import prepare
+from mlsandbox.search import STUDY, TRIAL
 from mlsandbox.spec import parse_spec
-from mlsandbox.workflows.search import STUDY, TRIAL
 
 N_TRIALS = 8
 

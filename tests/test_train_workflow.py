@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
-from mlsandbox.executors.cells import CELL, FAILURE
+from mlsandbox.executors.cells import CELL, FAILURE, CellStatus
+from mlsandbox.pools import FileOrigin
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.train import run_evaluation, run_training
 
@@ -37,11 +39,18 @@ def _children(parent_id: str) -> list[mlflow.entities.Run]:
     return client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'")
 
 
+def _cells_table(parent_id: str, tmp_path: Path) -> list[dict]:
+    """The parent run's ``cells.json`` table, one dict per row."""
+    path = tracking.download_artifacts(parent_id, "cells.json", tmp_path / "cells")
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    return [dict(zip(payload["columns"], row)) for row in payload["data"]]
+
+
 def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)
     (comparison,) = result.comparisons.items
-    assert comparison.summary is not None and len(comparison.summary.deltas) == 2
+    assert len(comparison.summary.deltas) == 2
     # the ngram model has no seed noise, and both seeds see the same pool: equal deltas
     assert comparison.summary.deltas[0] == pytest.approx(comparison.summary.deltas[1])
     parent = mlflow.get_run(result.parent_run_id)
@@ -58,6 +67,27 @@ def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench
     assert cell.data.params["seed"] == "0" and cell.data.tags[tracking.POOL_DIGEST] == comparison.pool.digest
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(cell.info.run_id, "model")}
     assert "model/manifest.json" in artifacts
+    rows = _cells_table(result.parent_run_id, tmp_path)
+    assert [(r["pool"], r["seed"], r["status"]) for r in rows] == [
+        (c.pool.name, c.seed, "FINISHED") for c in result.comparisons.cells]
+
+
+def test_a_pool_file_or_the_run_that_logged_it_is_trained_as_a_file_pool(
+    small_corpus, tmp_path, bench_file, tracking_uri
+) -> None:
+    spec = _spec(small_corpus, tmp_path, bench_file)
+    pool_file = write_jsonl(tmp_path / "mine.jsonl", [{"id": f"doc-{i:03d}"} for i in range(0, 90, 3)])
+    result = run_training(spec, pool_files=[pool_file], progress=False)
+    (comparison,) = result.comparisons.items
+    assert (comparison.pool.name, comparison.pool.size) == ("mine", 30)
+    assert comparison.pool.origin == FileOrigin(str(pool_file))
+    assert len(comparison.summary.deltas) == 2
+    cell = mlflow.get_run(comparison.cells[0].run_id)
+    assert (cell.data.params["split"], cell.data.tags[tracking.SPLIT]) == ("file", "file")
+    again = run_training(spec, pool_runs=[cell.info.run_id], progress=False)
+    (same,) = again.comparisons.items
+    assert same.pool.digest == comparison.pool.digest
+    assert [c.run_id for c in same.cells] == [c.run_id for c in comparison.cells]
 
 
 def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
@@ -85,10 +115,13 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
                     benchmarks=[{"name": "clean", "path": str(bench_file)}])
     result = run_training(parse_spec(raw), ["text_length_filter/low", "alphanumeric_filter/high"], progress=False)
     cells = result.comparisons.cells
-    assert len(cells) == 3 and all(not c.ok for c in cells)
+    assert [c.status for c in cells] == [CellStatus.FAILED] * 3
+    assert [r["status"] for r in _cells_table(result.parent_run_id, tmp_path)] == ["FAILED"] * 3
     run = mlflow.get_run(cells[0].run_id)
     assert run.info.status == "FAILED"
     assert "exit" in run.data.tags[FAILURE].lower()
+    tail = tracking.download_artifacts(run.info.run_id, "failure_log_tail.txt", tmp_path / "tail")
+    assert "loading data..." in tail.read_text(encoding="utf-8")
     assert all(c.summary is None for c in result.comparisons.items)
 
 

@@ -1,8 +1,14 @@
-"""The Probe-Analyze-Refine workflow on a small corpus with the n-gram proxy (seconds per cell)."""
+"""The Probe-Analyze-Refine workflow on a small corpus with the n-gram proxy (seconds per cell).
+
+One workflow run, and one rerun of it, are shared by the tests of this module: each test reads
+one behaviour off them.
+"""
 
 from __future__ import annotations
 
 import itertools
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -10,22 +16,37 @@ import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
+from mlsandbox import tracking
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RepeatOrigin
-from mlsandbox.spec import parse_spec
+from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.refine import duplication_candidates, pyramid_candidates
-from mlsandbox.workflows.workflow import run_workflow
+from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, pyramid_candidates
+from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
 OPS = [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}, {"name": "special_characters_filter"}]
+STAT_OF = {"text_length_filter": "text_len", "alphanumeric_filter": "alnum_ratio",
+           "special_characters_filter": "special_char_ratio"}
 
 
-@pytest.fixture
-def spec(small_corpus: Path, tmp_path: Path):
-    bench = write_jsonl(tmp_path / "bench.jsonl",
+def _document(i: int) -> str:
+    """Three qualities in turn: a repetitive phrase, a clean sentence, symbol noise."""
+    if i % 3 == 0:
+        return "the cat sat on the mat " * (1 + i % 7)
+    if i % 3 == 1:
+        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
+    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> ExperimentSpec:
+    root = tmp_path_factory.mktemp("workflow")
+    corpus = write_jsonl(root / "corpus.jsonl",
+                         [{"id": f"doc-{i:03d}", "text": _document(i), "source": "test"} for i in range(90)])
+    bench = write_jsonl(root / "bench.jsonl",
                         [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
-    bench2 = write_jsonl(tmp_path / "bench2.jsonl", [{"text": f"the cat sat on mat {i}"} for i in range(20)])
-    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), ops=OPS, seeds=[0, 1],
+    bench2 = write_jsonl(root / "bench2.jsonl", [{"text": f"the cat sat on mat {i}"} for i in range(20)])
+    raw = spec_dict(corpus, workspace=str(root / "ws"), ops=OPS, seeds=[0, 1],
                     model={"type": "ngram", "order": 2},
                     benchmarks=[{"name": "clean", "path": str(bench)}, {"name": "cats", "path": str(bench2)}],
                     analyze={"stat_clusters": 2, "metric_clusters": 2},
@@ -33,7 +54,40 @@ def spec(small_corpus: Path, tmp_path: Path):
     return parse_spec(raw)
 
 
-def test_the_pyramid_has_2k_minus_1_nested_levels(spec) -> None:
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh SQLite MLflow store for the module's workflow runs."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+            patch.delenv(var, raising=False)
+        mlflow.set_tracking_uri(uri)
+        yield uri
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def workflow(spec: ExperimentSpec, store: str) -> WorkflowResult:
+    """The whole workflow, run once in an empty store."""
+    return run_workflow(spec, progress=False)
+
+
+@pytest.fixture(scope="module")
+def rerun(spec: ExperimentSpec, workflow: WorkflowResult) -> WorkflowResult:
+    """The same workflow again, after the first one finished."""
+    return run_workflow(spec, progress=False)
+
+
+def _artifact_paths(run_id: str, folder: str | None = None) -> set[str]:
+    paths: set[str] = set()
+    for entry in mlflow.MlflowClient().list_artifacts(run_id, folder):
+        paths |= _artifact_paths(run_id, entry.path) if entry.is_dir else {entry.path}
+    return paths
+
+
+def test_the_pyramid_has_2k_minus_1_nested_levels(spec: ExperimentSpec) -> None:
     prepared = prepare(spec, progress=False)
     pools = [p for p in single_op_pools(prepared) if p.origin.split == "high"]
     levels = pyramid_candidates(prepared, pools)
@@ -47,7 +101,7 @@ def test_the_pyramid_has_2k_minus_1_nested_levels(spec) -> None:
         assert held == set.intersection(*(set(p.rows) for p in pools if p.name in members))
 
 
-def test_duplication_pools_have_the_budget_and_the_repeats(spec) -> None:
+def test_duplication_pools_have_the_budget_and_the_repeats(spec: ExperimentSpec) -> None:
     prepared = prepare(spec, progress=False)
     pools = single_op_pools(prepared)
     top = [pools[0], pools[4]]  # text_length/low and alphanumeric/mid
@@ -55,36 +109,106 @@ def test_duplication_pools_have_the_budget_and_the_repeats(spec) -> None:
     top_rows = np.intersect1d(top[0].rows, top[1].rows)
     repeat = {c.pool.origin.times: c.pool for c in cands if isinstance(c.pool.origin, RepeatOrigin)}
     fill = {c.pool.origin.multiple: c.pool for c in cands if isinstance(c.pool.origin, FillOrigin)}
+    assert sorted(repeat) == sorted(fill) == [1, 2, 4]
+    union = set(top[0].rows) | set(top[1].rows)
     for r in (1, 2, 4):
         assert repeat[r].size == r * len(top_rows) and set(repeat[r].repeats) == {r}
         assert repeat[r].rows.tolist() == top_rows.tolist()
         assert set(fill[r].repeats) == {1}
-        union = set(top[0].rows) | set(top[1].rows)
         assert fill[r].size == min(r * len(top_rows), len(union))
         assert set(top_rows) <= set(fill[r].rows) <= union
     assert repeat[1].digest == fill[1].digest
 
 
-def test_the_workflow_ranks_clusters_refines_reports_and_resumes(spec, tracking_uri) -> None:
-    first = run_workflow(spec, progress=False)
-    ranking = first.probe.ranking
-    assert len(ranking) == 9 and list(ranking["rank"]) == sorted(ranking["rank"])
+def test_the_probe_ranks_every_op_split_once_best_first(workflow: WorkflowResult) -> None:
+    ranking = workflow.probe.ranking
+    assert sorted(ranking["pool"]) == sorted(f"{op['name']}/{s}" for op in OPS for s in ("low", "mid", "high"))
+    assert ranking["rank"].iloc[0] == 1 and list(ranking["rank"]) == sorted(ranking["rank"])
     assert ranking["delta_pct"].iloc[0] == ranking["delta_pct"].max()
-    assert set(first.analysis.stat_clusters.labels) == {"text_len", "alnum_ratio", "special_char_ratio"}
-    table = first.refined.table
-    assert (table["kind"] == "pyramid").sum() == 3 and (table["kind"] == "duplication").sum() == 6
-    assert {"ksigma", "percentile"} <= set(table["kind"])
-    assert first.refined.best is not None
-    client = mlflow.MlflowClient()
-    artifacts = {a.path for d in ("probe", "analyze", "refine", "report") for a in client.list_artifacts(first.run_id, d)}
-    assert {"probe/ranking.json", "probe/ranking.png", "analyze/stat_correlation.png", "analyze/clusters.yaml",
-            "refine/recipes.json", "refine/best_recipe.yaml", "refine/best_recipe.data_juicer.yaml",
-            "report/report.html", "report/report.md"} <= artifacts
-    run = client.get_run(first.run_id)
-    # refine's single-OP pyramid level and its baselines were trained by the probe: reused, not rerun
-    assert run.data.metrics["cells_run"] + run.data.metrics["cells_reused"] == len(first.cells)
-    assert run.data.metrics["cells_reused"] >= 2 * 2 * 2
 
-    again = run_workflow(spec, progress=False)
-    assert all(c.reused for c in again.cells)
-    assert again.probe.ranking["delta_pct"].tolist() == pytest.approx(ranking["delta_pct"].tolist(), nan_ok=True)
+
+def test_each_stat_cluster_names_its_best_probed_pool(workflow: WorkflowResult) -> None:
+    clusters = workflow.analysis.stat_clusters
+    assert set(clusters.labels) == set(STAT_OF.values()) and clusters.n_clusters == 2
+    ranking = workflow.probe.ranking.dropna(subset=["delta_pct"])
+    groups = clusters.groups()
+    assert set(workflow.analysis.best_by_stat_cluster) == set(groups)
+    for cluster, pool in workflow.analysis.best_by_stat_cluster.items():
+        members = ranking[ranking["op"].map(STAT_OF).isin(groups[cluster])]
+        assert pool == members.loc[members["delta_pct"].idxmax(), "pool"]
+
+
+def test_benchmarks_are_clustered_by_their_scores_across_models(workflow: WorkflowResult) -> None:
+    clusters = workflow.analysis.metric_clusters
+    assert set(clusters.labels) == {"clean", "cats"} and clusters.n_clusters == 2
+    probed = set(workflow.probe.ranking["pool"])
+    assert set(workflow.analysis.best_by_metric_cluster) == set(clusters.groups())
+    assert set(workflow.analysis.best_by_metric_cluster.values()) <= probed
+
+
+def test_refine_builds_the_pyramid_the_duplication_study_and_threshold_recipes(workflow: WorkflowResult) -> None:
+    table = workflow.refined.table
+    kinds = table["kind"].value_counts().to_dict()
+    assert (kinds["pyramid"], kinds["duplication"], kinds["ksigma"], kinds["percentile"]) == (3, 6, 1, 1)
+    dup = table[table["kind"] == "duplication"]
+    assert sorted(zip(dup["strategy"], dup["multiple"])) == sorted(
+        itertools.product((FILL, REPEAT), (1.0, 2.0, 4.0)))
+
+
+def test_the_best_recipe_is_the_reproducible_candidate_with_the_highest_delta(workflow: WorkflowResult) -> None:
+    refined = workflow.refined
+    reproducible = refined.table[refined.table["strategy"] != FILL]  # a fill pool has no recipe equivalent
+    best = reproducible.loc[reproducible["delta_pct"].idxmax()]
+    assert (refined.best.name, refined.best_delta_pct) == (best["name"], best["delta_pct"])
+    run = mlflow.get_run(workflow.run_id)
+    assert run.data.params["best_recipe"] == best["name"]
+    assert run.data.metrics["best_recipe_delta_pct"] == pytest.approx(best["delta_pct"])
+
+
+def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: WorkflowResult) -> None:
+    comparison = {"deltas.json", "deltas.md", "cells.json"}
+    assert _artifact_paths(workflow.run_id) == {
+        "sandbox.yaml",
+        *(f"probe/{name}" for name in comparison | {"ranking.json", "ranking.md", "ranking.png"}),
+        *(f"analyze/{kind}_{name}" for kind in ("stat", "metric")
+          for name in ("correlation.png", "correlation.csv", "dendrogram.png")),
+        "analyze/clusters.yaml",
+        *(f"refine/{name}" for name in comparison | {"recipes.json", "recipes.md", "pyramid.png", "duplication.png",
+                                                     "best_recipe.yaml", "best_recipe.data_juicer.yaml"}),
+        "report/report.html", "report/report.md",
+    }
+
+
+def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:
+    root = tracking.download_artifacts(workflow.run_id, "report", tmp_path)
+    markdown = (root / "report.md").read_text(encoding="utf-8")
+    assert re.findall(r"^## (.+)$", markdown, re.MULTILINE) == [
+        "Run", "Best recipe", "Ranking of single-OP pools", "Refined recipes", "Clusters", "Figures", "Cost"]
+    assert f"**{workflow.refined.best.name}**" in markdown
+    assert "process:" in markdown  # the Data-Juicer export of the best recipe
+    assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == 6
+
+
+def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:
+    probed = {(c.pool.digest, c.seed) for c in workflow.probe.comparisons.cells}
+    refined = workflow.refined.comparisons.cells
+    assert {(c.pool.digest, c.seed) for c in refined if c.reused} == {(c.pool.digest, c.seed) for c in refined} & probed
+    table = workflow.refined.table
+    single_op = set(table[(table["kind"] == "pyramid") & (table["level"] == 1)]["name"])
+    assert single_op <= {c.pool.name for c in refined if c.reused}
+
+
+def test_the_cost_metrics_count_every_cell_once(workflow: WorkflowResult) -> None:
+    metrics = mlflow.get_run(workflow.run_id).data.metrics
+    ran = sum(not c.reused for c in workflow.cells)
+    assert (metrics["cells_run"], metrics["cells_reused"], metrics["cells_failed"]) == (
+        ran, len(workflow.cells) - ran, 0)
+    assert metrics["probe.cells_run"] + metrics["refine.cells_run"] == ran
+
+
+def test_a_rerun_reuses_every_cell_and_reproduces_the_ranking(workflow: WorkflowResult, rerun: WorkflowResult) -> None:
+    assert [c.reused for c in rerun.cells] == [True] * len(workflow.cells)
+    assert [c.run_id for c in rerun.cells] == [c.run_id for c in workflow.cells]
+    assert mlflow.get_run(rerun.run_id).data.metrics["cells_run"] == 0
+    assert rerun.probe.ranking["delta_pct"].tolist() == pytest.approx(
+        workflow.probe.ranking["delta_pct"].tolist(), nan_ok=True)

@@ -16,13 +16,14 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow.entities import RunStatus
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 from mlsandbox.data import IMAGE, TEXT
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
@@ -45,7 +46,13 @@ CELL = tracking.TAG + "cell"
 MODEL_DIGEST = tracking.TAG + "model_digest"
 BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
 FAILURE = tracking.TAG + "failure"
-MODEL_ARTIFACT = "model"
+
+
+class CellStatus(str, Enum):
+    """How a cell ended; the value is the MLflow run status it leaves (and the ``status`` column)."""
+
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
 
 
 @dataclass
@@ -53,7 +60,7 @@ class CellResult:
     pool: Pool
     seed: int
     run_id: str
-    status: str  # FINISHED | FAILED
+    status: CellStatus
     metrics: BenchmarkMetrics = field(default_factory=dict)
     reused: bool = False
     reason: str = ""
@@ -63,7 +70,7 @@ class CellResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "FINISHED"
+        return self.status is CellStatus.FINISHED
 
     @property
     def scores(self) -> dict[str, float]:
@@ -80,13 +87,15 @@ def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, 
 
 
 def run_cell(
-    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, experiment_id: str | None = None
+    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, experiment_id: str | None = None,
+    parent_run_id: str | None = None,
 ) -> CellResult:
-    """Train and evaluate one cell as a child of the active run, or return its finished result."""
+    """Train and evaluate one cell as a child of ``parent_run_id`` (the active run), or return its
+    finished result from ``experiment_id`` (default: the parent's experiment)."""
     spec = prepared.spec
     model_digest = spec.model.digest()[:16]
     key = cell_key(pool, seed, spec.model, benchmarks, spec.evaluator)
-    experiment_id = experiment_id or mlflow.active_run().info.experiment_id
+    experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     finished = find_finished_cell(experiment_id, key)
     if finished is not None:
         log.info("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
@@ -94,7 +103,7 @@ def run_cell(
     tags = {**tracking.pool_tags(pool, kind="cell"), CELL: key, tracking.SEED: str(seed),
             MODEL_DIGEST: model_digest, BENCHMARKS_DIGEST: benchmarks.digest}
     started = time.perf_counter()
-    with tracking.child_run(f"{pool.name}/seed{seed}", tags) as run:
+    with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
         result = _train_and_evaluate(prepared, pool, seed, benchmarks, run.info.run_id)
         result.wall_s = time.perf_counter() - started
     if not result.ok:
@@ -117,7 +126,7 @@ def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellRes
         if "." in name and name.split(".", 1)[0] in ("score", "bpb"):
             kind, bench = name.split(".", 1)
             metrics.setdefault(bench, {})[kind] = value
-    return CellResult(pool, seed, run.info.run_id, "FINISHED", metrics, reused=True,
+    return CellResult(pool, seed, run.info.run_id, CellStatus.FINISHED, metrics, reused=True,
                       train_s=run.data.metrics.get("train_s", 0.0), eval_s=run.data.metrics.get("eval_s", 0.0))
 
 
@@ -126,10 +135,8 @@ def _train_and_evaluate(
 ) -> CellResult:
     spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
     pool_file = materialize(pool, dataset, prepared.pools_dir)
-    tracking.log_pool_input(pool, dataset, stats, pool_file, context="training")
-    for bench in benchmarks.benchmarks:
-        tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name),
-                                     benchmarks.digests[bench.name])
+    tracking.log_pool_input(pool, dataset, stats, pool_file, context="training", run_id=run_id)
+    tracking.log_benchmark_inputs(benchmarks, run_id=run_id)
     tracking.log_batch(run_id, params={
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
@@ -140,7 +147,7 @@ def _train_and_evaluate(
     texts = dataset.table[TEXT].take(order).to_pylist()
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
-        model_dir = Path(tmp) / MODEL_ARTIFACT
+        model_dir = Path(tmp) / artifacts.MODEL
         job = TrainingJob(
             texts=texts, output_dir=Path(tmp) / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
@@ -157,12 +164,12 @@ def _train_and_evaluate(
         except TrainingError as err:
             return _failed(pool, seed, run_id, err.reason, err.log_tail)
         _check_benchmarks(metrics, benchmarks)
-        mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_ARTIFACT)
+        mlflow.MlflowClient().log_artifacts(run_id, str(model_dir), artifacts.MODEL)
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s,
                                         "score_sum": sum(m["score"] for m in metrics.values())})
-    return CellResult(pool, seed, run_id, "FINISHED", metrics, train_s=train_s, eval_s=eval_s)
+    return CellResult(pool, seed, run_id, CellStatus.FINISHED, metrics, train_s=train_s, eval_s=eval_s)
 
 
 def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> None:
@@ -173,10 +180,10 @@ def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> No
 
 def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> CellResult:
     log.error("cell %s seed %d failed: %s", pool.name, seed, reason)
-    mlflow.set_tag(FAILURE, reason[:5000])
+    tracking.log_batch(run_id, tags={FAILURE: reason[:5000]})
     if log_tail:
-        mlflow.log_text(log_tail, "failure_log_tail.txt")
-    return CellResult(pool, seed, run_id, "FAILED", reason=reason)
+        mlflow.MlflowClient().log_text(run_id, log_tail, artifacts.FAILURE_LOG_TAIL)
+    return CellResult(pool, seed, run_id, CellStatus.FAILED, reason=reason)
 
 
 def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:
@@ -193,7 +200,7 @@ def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
     """One row per cell: pool, seed, status, reuse, times and per-benchmark scores."""
     rows = []
     for r in results:
-        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status, "reused": r.reused,
+        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status.value, "reused": r.reused,
                "run_id": r.run_id, "train_s": r.train_s, "eval_s": r.eval_s, "reason": r.reason}
         row.update({f"score.{k}": v for k, v in r.scores.items()})
         rows.append(row)

@@ -14,7 +14,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 from mlsandbox.delta import DeltaSummary, summarize_deltas
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame, run_cell
 from mlsandbox.executors.prepare import Prepared
@@ -70,22 +70,32 @@ def baseline_for(prepared: Prepared, pool: Pool) -> Pool:
 
 
 def compare_pools(
-    prepared: Prepared, pools: Sequence[Pool], benchmarks: BenchmarkSet, experiment_id: str | None = None
+    prepared: Prepared, pools: Sequence[Pool], benchmarks: BenchmarkSet, experiment_id: str | None = None,
+    parent_run_id: str | None = None,
 ) -> Comparisons:
-    """Train and evaluate every pool and its random baseline for every seed of the spec."""
+    """Train and evaluate every pool and its random baseline for every seed of the spec.
+
+    The cells are children of ``parent_run_id`` (the active run; None: whichever run is active),
+    reused from finished runs of ``experiment_id`` (default: the parent's experiment).
+    """
     seeds = prepared.spec.seeds
+    experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     out = Comparisons()
     baselines: dict[str, dict[int, CellResult]] = {}
+
+    def cells_of(pool: Pool) -> dict[int, CellResult]:
+        return {s: run_cell(prepared, pool, s, benchmarks, experiment_id, parent_run_id) for s in seeds}
+
     for pool in pools:
         base_pool = baseline_for(prepared, pool)
         if base_pool.digest not in baselines:
-            baselines[base_pool.digest] = {s: run_cell(prepared, base_pool, s, benchmarks, experiment_id) for s in seeds}
+            baselines[base_pool.digest] = cells_of(base_pool)
             out.cells.extend(baselines[base_pool.digest].values())
         base = baselines[base_pool.digest]
         if pool.digest == base_pool.digest:
             cells = list(base.values())
         else:
-            cells = [run_cell(prepared, pool, s, benchmarks, experiment_id) for s in seeds]
+            cells = list(cells_of(pool).values())
             out.cells.extend(cells)
             log_cell_deltas(cells, base)
         item = PoolComparison(pool, None, cells, base)
@@ -96,8 +106,12 @@ def compare_pools(
     return out
 
 
-def log_comparisons(comparisons: Comparisons, run_id: str, prefix: str = "") -> pd.DataFrame:
-    """Per-pool delta metrics, the cost counters, and the tables, on the given (parent) run."""
+def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "") -> pd.DataFrame:
+    """Per-pool delta metrics, the cost counters, and the tables, on the given (parent) run.
+
+    ``step`` (``probe``, ``refine``; empty for a lone comparison) prefixes the cost counters
+    (``probe.cells_run``) and is the folder of the tables (``probe/deltas.json``).
+    """
     metrics: dict[str, float] = {}
     for c in comparisons.items:
         if c.summary is not None:
@@ -105,14 +119,15 @@ def log_comparisons(comparisons: Comparisons, run_id: str, prefix: str = "") -> 
             metrics[tracking.metric_key("delta_std_pct", c.pool.name)] = c.summary.std_pct
             if np.isfinite(c.summary.p_value):
                 metrics[tracking.metric_key("p_value", c.pool.name)] = c.summary.p_value
-    step = prefix.strip("/").replace("/", ".") + "." if prefix else ""
-    metrics[f"{step}cells_run"] = sum(not c.reused for c in comparisons.cells)
-    metrics[f"{step}cells_reused"] = sum(c.reused for c in comparisons.cells)
-    metrics[f"{step}cells_failed"] = sum(not c.ok for c in comparisons.cells)
+    counter = f"{step}." if step else ""
+    metrics[f"{counter}cells_run"] = sum(not c.reused for c in comparisons.cells)
+    metrics[f"{counter}cells_reused"] = sum(c.reused for c in comparisons.cells)
+    metrics[f"{counter}cells_failed"] = sum(not c.ok for c in comparisons.cells)
     tracking.log_batch(run_id, metrics=metrics)
     table = comparisons.table()
     client = mlflow.MlflowClient()
-    client.log_table(run_id, table, f"{prefix}deltas.json")
-    client.log_text(run_id, table.to_markdown(index=False, floatfmt=".4g") + "\n", f"{prefix}deltas.md")
-    client.log_table(run_id, results_frame(comparisons.cells), f"{prefix}cells.json")
+    client.log_table(run_id, table, artifacts.under(step, artifacts.DELTAS_TABLE))
+    client.log_text(run_id, table.to_markdown(index=False, floatfmt=".4g") + "\n",
+                    artifacts.under(step, artifacts.DELTAS_MARKDOWN))
+    client.log_table(run_id, results_frame(comparisons.cells), artifacts.under(step, artifacts.CELLS_TABLE))
     return table

@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 import yaml
 
-from mlsandbox import figures
+from mlsandbox import artifacts, figures
 from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
 from mlsandbox.delta import relative_delta
 from mlsandbox.executors.compare import Comparisons
@@ -91,17 +91,19 @@ def _log(result: AnalysisResult, run_id: str) -> None:
     client = mlflow.MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        figures.correlation_heatmap(result.stat_corr, out / "stat_correlation.png",
+        figures.correlation_heatmap(result.stat_corr, artifacts.local(out, artifacts.STAT_CORRELATION_FIGURE),
                                     title="Pearson correlation of OP stats across samples",
                                     clustering=result.stat_clusters)
-        figures.dendrogram(result.stat_clusters, out / "stat_dendrogram.png", title="OP stats: hierarchical clusters")
-        result.stat_corr.to_csv(out / "stat_correlation.csv")
+        figures.dendrogram(result.stat_clusters, artifacts.local(out, artifacts.STAT_DENDROGRAM),
+                           title="OP stats: hierarchical clusters")
+        result.stat_corr.to_csv(artifacts.local(out, artifacts.STAT_CORRELATION_TABLE))
         if result.metric_corr is not None and result.metric_clusters is not None:
-            figures.correlation_heatmap(result.metric_corr, out / "metric_correlation.png",
+            figures.correlation_heatmap(result.metric_corr, artifacts.local(out, artifacts.METRIC_CORRELATION_FIGURE),
                                         title="Pearson correlation of benchmark scores across models",
                                         clustering=result.metric_clusters)
-            figures.dendrogram(result.metric_clusters, out / "metric_dendrogram.png",
+            figures.dendrogram(result.metric_clusters, artifacts.local(out, artifacts.METRIC_DENDROGRAM),
                                title="Benchmarks: hierarchical clusters")
-            result.metric_corr.to_csv(out / "metric_correlation.csv")
-        (out / "clusters.yaml").write_text(yaml.safe_dump(result.summary(), sort_keys=False), encoding="utf-8")
-        client.log_artifacts(run_id, str(out), "analyze")
+            result.metric_corr.to_csv(artifacts.local(out, artifacts.METRIC_CORRELATION_TABLE))
+        artifacts.local(out, artifacts.CLUSTERS).write_text(yaml.safe_dump(result.summary(), sort_keys=False),
+                                                            encoding="utf-8")
+        client.log_artifacts(run_id, tmp)

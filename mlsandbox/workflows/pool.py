@@ -11,11 +11,11 @@ import mlflow
 import numpy as np
 import yaml
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import Pool, SplitOrigin, materialize, random_pool, split_pools
 from mlsandbox.spec import ExperimentSpec
-from mlsandbox.stats import categorical_summary, plot_histograms, summarize
+from mlsandbox.stats import categorical_summary, summarize
 
 log = logging.getLogger(__name__)
 
@@ -51,39 +51,41 @@ def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: bool =
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "pool", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("pool", experiment_id, tags) as parent:
-        _log_parent(prepared, pools)
-        logged = [_log_pool(prepared, pool) for pool in pools]
+        run_id = parent.info.run_id
+        _log_parent(prepared, pools, run_id)
+        logged = [_log_pool(prepared, pool, run_id) for pool in pools]
         return PoolsResult(parent.info.run_id, prepared, logged, tracking.run_url(parent))
 
 
-def _log_parent(prepared: Prepared, pools: list[Pool]) -> None:
+def _log_parent(prepared: Prepared, pools: list[Pool], run_id: str) -> None:
     spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
     tracking.log_batch(
-        mlflow.active_run().info.run_id,
+        run_id,
         params={"dataset": dataset.source, "dataset_digest": dataset.digest, "ops": ",".join(o.name for o in spec.ops),
                 "splits": ",".join(spec.pools.splits), "cut_points": spec.pools.cut_points(),
                 "pool_size": pools[0].size, "pool_seed": spec.pools.seed},
         metrics={"dataset_size": len(dataset), "pool_size": pools[0].size, "pools": len(pools),
                  "ops_computed": len(stats.computed), "rows_skipped": dataset.skipped},
     )
-    tracking.log_source_input(dataset, stats)
+    tracking.log_source_input(dataset, stats, run_id=run_id)
     summary = summarize(stats)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        summary.to_csv(out / "summary.csv")
-        (out / "summary.md").write_text(summary.to_markdown(floatfmt=".4g") + "\n", encoding="utf-8")
-        (out / "categorical.yaml").write_text(yaml.safe_dump(categorical_summary(stats)), encoding="utf-8")
-        plot_histograms(stats, out / "stat_histograms.png")
-        (out / "sandbox.yaml").write_text(
-            yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-        )
-        mlflow.log_artifacts(str(out), artifact_path="stats")
+        root = Path(tmp)
+        summary.to_csv(artifacts.local(root, artifacts.STATS_SUMMARY_TABLE))
+        artifacts.local(root, artifacts.STATS_SUMMARY_MARKDOWN).write_text(
+            summary.to_markdown(floatfmt=".4g") + "\n", encoding="utf-8")
+        artifacts.local(root, artifacts.STATS_CATEGORICAL).write_text(
+            yaml.safe_dump(categorical_summary(stats)), encoding="utf-8")
+        figures.stat_histograms(stats.frame[stats.numeric_keys()], artifacts.local(root, artifacts.STATS_HISTOGRAMS))
+        artifacts.local(root, artifacts.STATS_SPEC).write_text(
+            yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+        mlflow.MlflowClient().log_artifacts(run_id, tmp)
 
 
-def _log_pool(prepared: Prepared, pool: Pool) -> LoggedPool:
+def _log_pool(prepared: Prepared, pool: Pool, parent_run_id: str) -> LoggedPool:
     spec, stats = prepared.spec, prepared.stats
     file = materialize(pool, prepared.dataset, prepared.pools_dir)
-    with tracking.child_run(pool.name, tracking.pool_tags(pool)) as run:
+    with tracking.child_run(pool.name, tracking.pool_tags(pool), parent_run_id) as run:
         means = {f"mean.{k}": float(np.mean(stats.stat(k)[pool.rows])) for k in stats.numeric_keys()}
         if isinstance(pool.origin, SplitOrigin):
             means["stat_mean"] = pool.origin.stat_mean
@@ -93,5 +95,5 @@ def _log_pool(prepared: Prepared, pool: Pool) -> LoggedPool:
                     **pool.origin.params()},
             metrics={"size": pool.size, **means},
         )
-        tracking.log_pool_input(pool, prepared.dataset, stats, file, context="pool")
+        tracking.log_pool_input(pool, prepared.dataset, stats, file, context="pool", run_id=run.info.run_id)
         return LoggedPool(pool, run.info.run_id, file)

@@ -9,14 +9,12 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from mlsandbox import figures, tracking
+from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, RandomOrigin
 from mlsandbox.workflows.pool import single_op_pools
-
-RANKING = "probe/ranking"
 
 
 @dataclass
@@ -40,10 +38,10 @@ def ranking_table(comparisons: Comparisons) -> pd.DataFrame:
 
 
 def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
-    """Run (or reuse) every single-OP cell under the active run and log the ranking to ``run_id``."""
+    """Run (or reuse) every single-OP cell as a child of ``run_id`` (the active run); log the ranking to it."""
     pools = [p for p in single_op_pools(prepared) if not isinstance(p.origin, RandomOrigin)]
-    comparisons = compare_pools(prepared, pools, benchmarks)
-    log_comparisons(comparisons, run_id, prefix="probe/")
+    comparisons = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id)
+    log_comparisons(comparisons, run_id, step=artifacts.PROBE)
     ranking = ranking_table(comparisons)
     _log_ranking(ranking, run_id)
     return ProbeResult(comparisons, ranking)
@@ -51,13 +49,13 @@ def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeRes
 
 def _log_ranking(ranking: pd.DataFrame, run_id: str) -> None:
     client = mlflow.MlflowClient()
-    client.log_table(run_id, ranking, f"{RANKING}.json")
-    client.log_text(run_id, ranking.to_markdown(index=False, floatfmt=".4g") + "\n", f"{RANKING}.md")
+    client.log_table(run_id, ranking, artifacts.RANKING_TABLE)
+    client.log_text(run_id, ranking.to_markdown(index=False, floatfmt=".4g") + "\n", artifacts.RANKING_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         bars = ranking.assign(label=ranking["pool"])
-        path = figures.ranking_bars(bars, Path(tmp) / "ranking.png",
-                                    title="Single-OP pools: relative change over the random pool")
-        client.log_artifact(run_id, str(path), "probe")
+        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE),
+                             title="Single-OP pools: relative change over the random pool")
+        client.log_artifacts(run_id, tmp)
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:
         tracking.log_batch(run_id, metrics={"best_single_op_delta_pct": float(best["delta_pct"].iloc[0])},

@@ -19,7 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mlsandbox import figures, tracking
+from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
@@ -145,7 +145,7 @@ def threshold_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]
     stats, refine_spec = prepared.stats, prepared.spec.refine
     keys = [_split_origin(p).stat for p in top]
     lower, upper = refine_spec.percentiles
-    recipes = [
+    recipes: list[tuple[CandidateKind, Recipe]] = [
         ("ksigma", ksigma_recipe(stats, refine_spec.ksigma, keys=keys, name=f"ksigma-{refine_spec.ksigma:g}")),
         ("percentile", percentile_recipe(stats, lower, upper, keys=keys, name=f"percentile-{lower:g}-{upper:g}")),
     ]
@@ -173,7 +173,8 @@ def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Can
 def refine(
     prepared: Prepared, probed: ProbeResult, analysis: AnalysisResult, benchmarks: BenchmarkSet, run_id: str
 ) -> RefineResult:
-    """Build every candidate, train the usable ones against random, log tables, figures and the best recipe."""
+    """Build every candidate, train the usable ones against random as children of ``run_id`` (the
+    active run), and log tables, figures and the best recipe to it."""
     spec = prepared.spec.refine
     by_name = {p.name: p for p in single_op_pools(prepared)}
     top = [by_name[name] for name in probed.best(spec.top_k)["pool"]]
@@ -192,8 +193,8 @@ def refine(
         elif cand.pool is not None:
             usable.append(cand.pool)
     skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if c.skip_reason]
-    comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks)
-    log_comparisons(comparisons, run_id, prefix="refine/")
+    comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks, parent_run_id=run_id)
+    log_comparisons(comparisons, run_id, step=artifacts.REFINE)
     table = _table(candidates, comparisons)
     best, best_delta = _best(candidates, table)
     result = RefineResult(table, comparisons, best, best_delta, skipped)
@@ -247,19 +248,23 @@ def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate |
 def _log(result: RefineResult, run_id: str) -> None:
     client = mlflow.MlflowClient()
     table = result.table
-    client.log_table(run_id, table, "refine/recipes.json")
-    client.log_text(run_id, table.to_markdown(index=False, floatfmt=".4g") + "\n", "refine/recipes.md")
+    client.log_table(run_id, table, artifacts.RECIPES_TABLE)
+    client.log_text(run_id, table.to_markdown(index=False, floatfmt=".4g") + "\n", artifacts.RECIPES_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         levels = table[table["kind"] == "pyramid"].rename(columns={"name": "label"})
         if not levels.empty:
-            figures.pyramid(levels, out / "pyramid.png", title="Pyramid of the top-k pools' intersections")
+            figures.pyramid(levels, artifacts.local(out, artifacts.PYRAMID_FIGURE),
+                            title="Pyramid of the top-k pools' intersections")
         dup = table[table["kind"] == "duplication"].dropna(subset=["delta_pct"])
         if not dup.empty:
-            figures.duplication_curves(dup.rename(columns={"multiple": "r"}), out / "duplication.png",
+            figures.duplication_curves(dup.rename(columns={"multiple": "r"}),
+                                       artifacts.local(out, artifacts.DUPLICATION_FIGURE),
                                        title="Duplication: repeat the top pool vs fill from lower levels")
         if result.best is not None:
-            export_recipe(result.best.recipe, out)
+            # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
+            export_recipe(result.best.recipe, artifacts.local(out, artifacts.BEST_RECIPE).parent,
+                          stem=artifacts.stem(artifacts.BEST_RECIPE))
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
-        client.log_artifacts(run_id, str(out), "refine")
+        client.log_artifacts(run_id, tmp)

@@ -11,22 +11,24 @@ import base64
 import html
 import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 
 FIGURES = [
-    ("probe/ranking.png", "Single-OP pools against the random pool"),
-    ("analyze/stat_correlation.png", "Correlation of OP stats"),
-    ("analyze/stat_dendrogram.png", "Clusters of OP stats"),
-    ("analyze/metric_correlation.png", "Correlation of benchmark scores"),
-    ("refine/pyramid.png", "The pyramid of the top-k pools"),
-    ("refine/duplication.png", "The duplication study"),
+    (artifacts.RANKING_FIGURE, "Single-OP pools against the random pool"),
+    (artifacts.STAT_CORRELATION_FIGURE, "Correlation of OP stats"),
+    (artifacts.STAT_DENDROGRAM, "Clusters of OP stats"),
+    (artifacts.METRIC_CORRELATION_FIGURE, "Correlation of benchmark scores"),
+    (artifacts.PYRAMID_FIGURE, "The pyramid of the top-k pools"),
+    (artifacts.DUPLICATION_FIGURE, "The duplication study"),
 ]
+TABLES = [("Ranking of single-OP pools", artifacts.RANKING_TABLE), ("Refined recipes", artifacts.RECIPES_TABLE)]
 COST = [("wall_s", "wall time (s)"), ("cells_run", "cells run"), ("cells_reused", "cells reused"),
         ("cells_failed", "cells failed"), ("train_eval_s", "training + evaluation (s)"),
         ("overhead_share", "sandbox overhead share")]
@@ -62,42 +64,41 @@ def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
         root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
         out_dir.mkdir(parents=True, exist_ok=True)
-        md, page = out_dir / "report.md", out_dir / "report.html"
+        md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
+        page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
         md.write_text(report.markdown(), encoding="utf-8")
         page.write_text(report.html(), encoding="utf-8")
     return page, md
 
 
 def log_report(run_id: str) -> None:
-    """Build the report and log it to the run (``report/report.html``, ``report/report.md``)."""
+    """Build the report and log it to the run (``artifacts.REPORT_HTML`` and ``REPORT_MARKDOWN``)."""
     with tempfile.TemporaryDirectory() as tmp:
-        page, md = build_report(run_id, Path(tmp))
-        client = mlflow.MlflowClient()
-        client.log_artifact(run_id, str(page), "report")
-        client.log_artifact(run_id, str(md), "report")
+        build_report(run_id, artifacts.local(Path(tmp), artifacts.REPORT_HTML).parent)
+        mlflow.MlflowClient().log_artifacts(run_id, tmp)
 
 
 def _report(run: mlflow.entities.Run, root: Path) -> Report:
     data = run.data
-    report = Report(f"mlsandbox report — {data.tags.get('mlsandbox.project', '')} ({run.info.run_name})")
+    report = Report(f"mlsandbox report — {data.tags.get(tracking.PROJECT, '')} ({run.info.run_name})")
     params = {k: data.params.get(k, "") for k in ("dataset", "dataset_digest", "ops", "model_type", "seeds", "benchmarks")}
     report.add("Run", _kv_md(params | {"run id": run.info.run_id}), _kv_html(params | {"run id": run.info.run_id}))
-    best = _read_text(root / "refine" / "best_recipe.yaml")
+    best = _read_text(root / artifacts.BEST_RECIPE)
     if best is not None:
         delta = data.metrics.get("best_recipe_delta_pct", float("nan"))
         name = data.params.get("best_recipe", "")
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size."
-        dj = (_read_text(root / "refine" / "best_recipe.data_juicer.yaml")
-              or _read_text(root / "refine" / "best_recipe.data_juicer.txt") or "")
+        dj = (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
+              or _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "")
         report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
                    f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>"
                    f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>")
-    for title, path in (("Ranking of single-OP pools", "probe/ranking.json"), ("Refined recipes", "refine/recipes.json")):
+    for title, path in TABLES:
         table = _read_table(root / path)
         if table is not None:
             report.add(title, table.to_markdown(index=False, floatfmt=".4g"),
                        table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
-    clusters = _read_text(root / "analyze" / "clusters.yaml")
+    clusters = _read_text(root / artifacts.CLUSTERS)
     if clusters is not None:
         report.add("Clusters", f"```yaml\n{clusters}```", f"<pre>{html.escape(clusters)}</pre>")
     figs = [(root / p, caption) for p, caption in FIGURES if (root / p).exists()]
@@ -115,11 +116,11 @@ def _fmt(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
-def _kv_md(values: dict[str, object]) -> str:
+def _kv_md(values: Mapping[str, object]) -> str:
     return "\n".join(f"- {k}: {v}" for k, v in values.items())
 
 
-def _kv_html(values: dict[str, object]) -> str:
+def _kv_html(values: Mapping[str, object]) -> str:
     rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in values.items())
     return f"<table>{rows}</table>"
 

@@ -13,15 +13,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
 from mlsandbox.errors import DataError, PoolError
-from mlsandbox.executors.cells import MODEL_ARTIFACT
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
-from mlsandbox.pools import Pool
+from mlsandbox.pools import FileOrigin, Pool
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.pool import single_op_pools
 
@@ -63,7 +62,7 @@ def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> P
     order = np.argsort(rows)
     repeats = np.array([counts[i] for i in ids], dtype=np.int64)[order]
     return Pool(name or Path(path).name.split(".")[0], prepared.stats.dataset_digest, rows[order].astype(np.int64),
-                repeats, {"split": "file", "source": str(path)})
+                repeats, FileOrigin(str(path)))
 
 
 def _read_ids(path: Path) -> list[str]:
@@ -82,7 +81,8 @@ def _read_ids(path: Path) -> list[str]:
 
 def _pool_file_of_run(run_id: str) -> Path:
     run = mlflow.get_run(run_id)
-    inputs = [i for i in run.inputs.dataset_inputs if any(t.value in ("pool", "training") for t in i.tags)]
+    logged = run.inputs.dataset_inputs if run.inputs is not None else []
+    inputs = [i for i in logged if any(t.value in ("pool", "training") for t in i.tags)]
     if not inputs:
         raise PoolError(f"run {run_id} logged no pool dataset input")
     return Path(json.loads(inputs[0].dataset.source)["uri"])
@@ -104,7 +104,7 @@ def run_training(
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("train", experiment_id, tags) as parent:
-        comparisons = compare_pools(prepared, pools, benchmarks, experiment_id)
+        comparisons = compare_pools(prepared, pools, benchmarks, experiment_id, parent_run_id=parent.info.run_id)
         log_comparisons(comparisons, parent.info.run_id)
         return TrainingResult(parent.info.run_id, comparisons, tracking.run_url(parent))
 
@@ -114,14 +114,12 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     experiment_id = tracking.use_experiment(spec.name)
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = tracking.download_artifacts(model_run_id, MODEL_ARTIFACT, Path(tmp))
+        model_dir = tracking.download_artifacts(model_run_id, artifacts.MODEL, Path(tmp))
         model = load_model(model_dir)
         tags = {tracking.KIND: "evaluation", tracking.ENTRY_POINT: "evaluate", tracking.PROJECT: spec.name,
                 tracking.TAG + "model_run": model_run_id}
         with tracking.parent_run("evaluate", experiment_id, tags) as run:
-            for bench in benchmarks.benchmarks:
-                tracking.log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name),
-                                             benchmarks.digests[bench.name])
+            tracking.log_benchmark_inputs(benchmarks, run_id=run.info.run_id)
             metrics = evaluator_for(spec.evaluator).evaluate(model_dir, benchmarks.benchmarks, model)
             flat = {f"{k}.{b}": v for b, m in metrics.items() for k, v in m.items()}
             tracking.log_batch(run.info.run_id, params={"model_run": model_run_id, "model_type": model.type},

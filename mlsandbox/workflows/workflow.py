@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mlflow
 import yaml
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
@@ -28,6 +28,7 @@ from mlsandbox.workflows.report import log_report
 log = logging.getLogger(__name__)
 
 STEPS = ("probe", "analyze", "refine")
+
 
 @dataclass
 class WorkflowResult:
@@ -59,7 +60,8 @@ def run_workflow(
             "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
             "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
             "benchmarks": ",".join(benchmarks.names), "until": until})
-        mlflow.log_text(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), "sandbox.yaml")
+        mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+                                       artifacts.SPEC)
         probed = probe(prepared, benchmarks, run_id)
         analysis = analyze(prepared, probed, run_id) if until in ("analyze", "refine") else None
         refined = refine(prepared, probed, analysis, benchmarks, run_id) if analysis and until == "refine" else None

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
+import optuna
 
 from mlsandbox.errors import SpecError
 from mlsandbox.project import search_stat
+from mlsandbox.recipes import Condition, Recipe
 from mlsandbox.spec.search import Scale, SearchSpec, ThresholdSearch
-
-if TYPE_CHECKING:  # the spec classes are imported by config.py: no runtime cycle back through recipes
-    import optuna
-
-    from mlsandbox.recipes import Recipe
-    from mlsandbox.stats import StatsTable
+from mlsandbox.stats import StatsTable
 
 REPEAT = "repeat"
 
@@ -57,6 +54,7 @@ class StatSpace:
 
     @property
     def use_param(self) -> str:
+        """The boolean parameter that leaves the OP out (only for an optional stat)."""
         return f"{self.stat}.use"
 
 
@@ -70,6 +68,7 @@ class SearchSpace:
     seed: int  # subsampling seed of every recipe (the spec's pools.seed)
 
     def param_names(self) -> list[str]:
+        """Every parameter a trial suggests, in the order it suggests them."""
         names = [d.name for s in self.stats for d in s.dims]
         names += [s.use_param for s in self.stats if s.optional]
         return names + ([REPEAT] if self.repeat[0] < self.repeat[1] else [])
@@ -139,8 +138,6 @@ def suggest_recipe(trial: optuna.Trial, space: SearchSpace, stats: StatsTable) -
 
 def recipe_from_params(space: SearchSpace, params: Mapping[str, Any], stats: StatsTable, name: str) -> Recipe:
     """The recipe a point of the space stands for (an unused optional OP gets no condition)."""
-    from mlsandbox.recipes import Condition, Recipe
-
     conditions = []
     for s in space.stats:
         if s.optional and not params[s.use_param]:
@@ -150,7 +147,7 @@ def recipe_from_params(space: SearchSpace, params: Mapping[str, Any], stats: Sta
         for d in s.dims:
             v = float(params[d.name])
             bounds[d.side] = float(np.percentile(values, v)) if d.scale == "percentile" else v
-        conditions.append(Condition(op=s.op, stat=s.stat, params=s.params, **bounds))
+        conditions.append(Condition.model_validate({"op": s.op, "stat": s.stat, "params": s.params, **bounds}))
     repeat = int(params.get(REPEAT, space.repeat[0]))
     sample_size = None if space.budget is None else max(1, space.budget // repeat)
     source = ", ".join(f"{k}={_fmt(v)}" for k, v in params.items())

@@ -1,0 +1,182 @@
+"""One trial: draw a recipe, select its pool, compare it with the random pool seed by seed, log it.
+
+Each trial is a child MLflow run of the study's run, with the trial's cells nested under it. The
+objective is the ``delta_pct`` metric read back from that run, so the study optimises exactly
+what MLflow shows. A pool too small to train on is a PRUNED trial with its reason; a crashing
+trainer is a FAILED trial, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import mlflow
+import optuna
+import yaml
+from mlflow.entities import RunStatus
+from optuna.trial import TrialState
+
+from mlsandbox import tracking
+from mlsandbox.delta import DeltaSummary, summarize_deltas
+from mlsandbox.errors import PoolError
+from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.compare import compare_pools
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.models import BenchmarkSet
+from mlsandbox.pools import Pool, materialize
+from mlsandbox.recipes import Recipe
+from mlsandbox.search._names import (
+    FAIL_REASON,
+    HOST,
+    INTERRUPTED,
+    PID,
+    PRUNE_REASON,
+    REASON,
+    RECIPE_ATTR,
+    RUN_ATTR,
+    STUDY,
+    TRIAL,
+    TRIAL_STATE,
+    WORKER,
+)
+from mlsandbox.search._space import SearchSpace, objective_names, suggest_recipe
+from mlsandbox.search._trials import counts_towards_total
+from mlsandbox.spec import SearchSpec
+
+Outcome = tuple[TrialState, str, dict[str, float]]  # state, reason, timings (s)
+
+
+class TrialFailed(RuntimeError):
+    """Every cell of the trial failed (the trainer crashed): the trial FAILs, the study goes on."""
+
+
+class Surplus(RuntimeError):
+    """Other workers already started the requested number of trials."""
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one call needs, built once: data, benchmarks, space, settings, parent run."""
+
+    prepared: Prepared
+    benchmarks: BenchmarkSet
+    space: SearchSpace
+    search: SearchSpec
+    study_name: str
+    worker: int
+    run_id: str  # the study's parent run, which each trial's run nests under
+    run_times: list[dict[str, float]] = field(default_factory=list)  # per trial this call ran
+
+
+def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
+    """Run one trial as a child run of the study's run; its objective value(s) as logged."""
+    started = time.perf_counter()
+    trial.set_user_attr(HOST, socket.gethostname())
+    trial.set_user_attr(PID, os.getpid())
+    trial.set_user_attr(WORKER, ctx.worker)
+    ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and counts_towards_total(t)]
+    if len(ahead) >= n_trials:
+        raise Surplus(f"trial {trial.number}: {n_trials} trials already started by other workers")
+    stats = ctx.prepared.stats
+    recipe = suggest_recipe(trial, ctx.space, stats)
+    trial.set_user_attr(RECIPE_ATTR, recipe.model_dump(mode="json", exclude_none=True))
+    tags = {tracking.KIND: "trial", STUDY: ctx.study_name, TRIAL: str(trial.number),
+            tracking.DATASET_DIGEST: stats.dataset_digest}
+    try:
+        with tracking.child_run(f"trial-{trial.number}", tags, parent_run_id=ctx.run_id) as run:
+            run_id = run.info.run_id
+            trial.set_user_attr(RUN_ATTR, run_id)
+            state, reason, timing = _evaluate(trial, ctx, recipe, run_id)
+            timing["trial_s"] = time.perf_counter() - started
+            tracking.log_batch(run_id, metrics={"trial_s": timing["trial_s"],
+                                                "overhead_s": timing["trial_s"] - timing["train_eval_s"]},
+                               tags={TRIAL_STATE: state.name, **({REASON: reason[:5000]} if reason else {})})
+    except KeyboardInterrupt:
+        trial.set_user_attr(INTERRUPTED, "interrupted by the user")
+        raise
+    ctx.run_times.append(timing)
+    client = mlflow.MlflowClient()
+    if state == TrialState.PRUNED:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        trial.set_user_attr(PRUNE_REASON, reason)
+        raise optuna.TrialPruned(reason)
+    if state == TrialState.FAIL:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        trial.set_user_attr(FAIL_REASON, reason)
+        raise TrialFailed(reason)
+    # The objective is what the tracking store holds, not the in-memory value.
+    logged = client.get_run(run_id).data.metrics
+    values = [logged[name] for name in objective_names(ctx.search)]
+    return values if ctx.search.multi_objective else values[0]
+
+
+def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: str) -> Outcome:
+    """Select, compare seed by seed (reporting the running delta), log; the trial's outcome."""
+    prepared, search = ctx.prepared, ctx.search
+    timing = {"select_s": 0.0, "train_eval_s": 0.0}
+    t0 = time.perf_counter()
+    tracking.log_batch(run_id, params={**{f"param.{k}": v for k, v in trial.params.items()},
+                                       "recipe": recipe.name, "recipe_digest": recipe.digest(),
+                                       "repeat": recipe.repeat, "sample_size": recipe.sample_size,
+                                       "conditions": "; ".join(c.describe() for c in recipe.conditions) or "none"})
+    recipe_yaml = yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    mlflow.MlflowClient().log_text(run_id, recipe_yaml, "recipe.yaml")
+    try:
+        pool = recipe.select(prepared.stats)
+    except PoolError as err:
+        return TrialState.PRUNED, str(err), timing
+    timing["select_s"] = time.perf_counter() - t0
+    tracking.log_batch(run_id, metrics={"pool_size": pool.size, "pool_unique": pool.unique_size},
+                       tags={tracking.POOL_DIGEST: pool.digest})
+    if pool.unique_size < search.min_pool_size:
+        return TrialState.PRUNED, (f"pool of {pool.unique_size} samples is below search.min_pool_size="
+                                   f"{search.min_pool_size}"), timing
+    pool_file = materialize(pool, prepared.dataset, prepared.pools_dir)  # the cells reuse this file
+    tracking.log_pool_input(pool, prepared.dataset, prepared.stats, pool_file, context="trial", run_id=run_id)
+    timing["select_s"] = time.perf_counter() - t0
+    return _compare_by_seed(trial, ctx, pool, run_id, timing)
+
+
+def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id: str, timing: dict[str, float]) -> Outcome:
+    """One seed at a time, so that the pruner can stop a trial whose running delta is poor."""
+    prepared = ctx.prepared
+    seeds = prepared.spec.seeds
+    pairs: list[tuple[CellResult, CellResult]] = []
+    failures: list[str] = []
+    for step, seed in enumerate(seeds):
+        one_seed = dataclasses.replace(prepared, spec=prepared.spec.model_copy(update={"seeds": [seed]}))
+        try:
+            comparison = compare_pools(one_seed, [pool], ctx.benchmarks)
+        except PoolError as err:
+            return TrialState.PRUNED, str(err), timing
+        timing["train_eval_s"] += sum(c.train_s + c.eval_s for c in comparison.cells if not c.reused)
+        failures += [f"{c.pool.name} seed {c.seed}: {c.reason}" for c in comparison.cells if not c.ok]
+        pairs += comparison.items[0].paired()
+        if not pairs:
+            continue
+        running = _delta(pairs)
+        tracking.log_batch(run_id, metrics={"delta_pct_running": running.mean_pct}, step=step)
+        if not ctx.search.multi_objective and step < len(seeds) - 1:
+            trial.report(running.mean_pct, step)
+            if trial.should_prune():
+                return TrialState.PRUNED, (f"pruned after {step + 1} of {len(seeds)} seeds: running "
+                                           f"delta {running.mean_pct:+.3f}% is below the pruner's threshold"), timing
+    if not pairs:
+        return TrialState.FAIL, "every cell failed: " + " | ".join(dict.fromkeys(failures)), timing
+    summary = _delta(pairs)
+    metrics = {"delta_pct": summary.mean_pct, "delta_std_pct": summary.std_pct, "seeds": len(pairs),
+               "cells_failed": len(failures), "train_eval_s": timing["train_eval_s"], "select_s": timing["select_s"]}
+    if math.isfinite(summary.p_value):
+        metrics["p_value"] = summary.p_value
+    tracking.log_batch(run_id, metrics=metrics)
+    return TrialState.COMPLETE, "", timing
+
+
+def _delta(pairs: Sequence[tuple[CellResult, CellResult]]) -> DeltaSummary:
+    return summarize_deltas([c.scores for c, _ in pairs], [b.scores for _, b in pairs])

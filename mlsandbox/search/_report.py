@@ -1,0 +1,214 @@
+"""The results of a study: its trials table, best recipe, Pareto front and importances, logged.
+
+Every call (each worker, each resume) logs the whole study again to the study's parent run, so
+the run always shows the study as it stands: artifacts under ``search/`` are rewritten, and the
+counts are metrics and tags, which may change, not params, which may not.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import optuna
+import pandas as pd
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from mlsandbox import figures, tracking
+from mlsandbox.recipes import Recipe, export_recipe, parse_recipe
+from mlsandbox.search._names import (
+    ARTIFACTS,
+    FAIL_REASON,
+    INTERRUPTED,
+    PRUNE_REASON,
+    RECIPE_ATTR,
+    RUN_ATTR,
+    WARM_START,
+)
+from mlsandbox.search._objective import TrialContext
+from mlsandbox.search._space import SearchSpace, describe_space, objective_names
+from mlsandbox.spec import SearchSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchResult:
+    """What :func:`run_search` did: the study as it stands after this call, and where it is logged."""
+
+    study_name: str
+    storage: str  # password hidden
+    run_id: str
+    trials: pd.DataFrame
+    best: FrozenTrial | None
+    best_recipe: Recipe | None
+    pareto: list[FrozenTrial]
+    importances: dict[str, float]
+    ran: int  # trials this call ran
+    wall_s: float
+    where: str
+    report: str = ""  # the Markdown section
+
+    @property
+    def best_delta_pct(self) -> float | None:
+        """The best trial's delta (%), the first objective."""
+        return None if self.best is None else self.best.values[0]
+
+
+def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) -> pd.DataFrame:
+    """One row per trial: trial, state, objectives, params, reason, warm_start, duration_s, run_id.
+
+    Optuna's own table, with the objectives named, the params in the order of the space, and the
+    user attributes people read (why a trial ended as it did, the warm start it came from, its
+    MLflow run) as plain columns.
+    """
+    raw = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs"),
+                                 multi_index=True)
+    if raw.empty:
+        return pd.DataFrame()
+    values = _group(raw, "values" if search.multi_objective else "value").astype(float)
+    values.columns = pd.Index(objective_names(search))  # by position: Optuna numbers them
+    params = _group(raw, "params")
+    searched = space.param_names()  # then any param the space no longer has (an older study's)
+    params = params[[n for n in searched if n in params] + sorted(set(params.columns) - set(searched))]
+    attrs = _group(raw, "user_attrs").reindex(columns=[PRUNE_REASON, FAIL_REASON, INTERRUPTED, WARM_START, RUN_ATTR])
+    text = attrs.where(attrs.map(lambda v: isinstance(v, str)), "").astype(str)  # missing: empty text
+    reason = text[PRUNE_REASON]  # the first reason given: pruned, failed, or interrupted
+    for key in (FAIL_REASON, INTERRUPTED):
+        reason = reason.mask(reason == "", text[key])
+    return pd.concat([
+        pd.DataFrame({"trial": _group(raw, "number").iloc[:, 0], "state": _group(raw, "state").iloc[:, 0]}),
+        values,
+        params,
+        pd.DataFrame({
+            "reason": reason,
+            "warm_start": text[WARM_START],
+            "duration_s": pd.to_timedelta(_group(raw, "duration").iloc[:, 0]).dt.total_seconds(),
+            "run_id": text[RUN_ATTR],
+        }),
+    ], axis=1)
+
+
+def _group(raw: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The columns under one top-level name of Optuna's multi-index table (none if no trial has any)."""
+    group = raw.loc[:, raw.columns.get_level_values(0) == name]
+    group.columns = pd.Index([str(c) for c in group.columns.get_level_values(1)])
+    return group
+
+
+def best_trials(study: optuna.Study, search: SearchSpec) -> tuple[FrozenTrial | None, list[FrozenTrial]]:
+    """The best trial (highest delta; on the Pareto front for [delta, size]) and the Pareto front."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None, []
+    if not search.multi_objective:
+        return study.best_trial, []
+    front = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)
+    return front[0], front
+
+
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """Importances of the delta (optuna's default evaluator); empty below 2 distinct complete values."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or len({t.values[0] for t in complete}) < 2:
+        return {}
+    try:
+        # The default evaluator (PED-ANOVA) ranks what drives *low* targets: negate the maximised delta.
+        return optuna.importance.get_param_importances(study, target=lambda t: -t.values[0])
+    except (ValueError, RuntimeError) as err:  # e.g. every parameter constant across complete trials
+        log.warning("no parameter importances: %s", err)
+        return {}
+
+
+def log_results(
+    study: optuna.Study, ctx: TrialContext, run_id: str, storage_name: str, ran: int, wall_s: float
+) -> SearchResult:
+    """Log the study's metrics, tags and ``search/`` artifacts to its parent run; the result."""
+    search = ctx.search
+    frame = trials_frame(study, search, ctx.space)
+    best, pareto = best_trials(study, search)
+    importances = param_importances(study)
+    best_recipe = None
+    if best is not None and RECIPE_ATTR in best.user_attrs:
+        best_recipe = parse_recipe({**best.user_attrs[RECIPE_ATTR], "name": f"{ctx.study_name}-best",
+                                    "description": f"trial {best.number} of study {ctx.study_name}"},
+                                   origin=f"trial {best.number}")
+    states = _state_counts(frame)
+    metrics = {f"trials_{s.lower()}": float(states.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")}
+    metrics["trials_run_now"] = ran
+    metrics["search_wall_s"] = wall_s
+    if ctx.run_times:
+        trial_s = sum(t["trial_s"] for t in ctx.run_times)
+        model_s = sum(t["train_eval_s"] for t in ctx.run_times)
+        metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
+    if best is not None:
+        metrics["best_delta_pct"] = best.values[0]
+        metrics["best_trial"] = best.number
+    # Metrics and tags, not params: every worker of a study (and every resume) updates them,
+    # and MLflow params cannot change once logged.
+    tracking.log_batch(run_id, metrics=metrics,
+                       tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        if not frame.empty:
+            frame.to_csv(out / "trials.csv", index=False)
+            # Written whole each time: log_table would append when another worker or a resume logs again.
+            frame.to_json(out / "trials.json", orient="split", index=False)
+            history = frame.rename(columns={"delta_pct": "value"})[["trial", "value"]]
+            if history["value"].notna().any():
+                figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")
+        if importances:
+            figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
+        if best_recipe is not None:
+            export_recipe(best_recipe, out, text_key=ctx.prepared.spec.dataset.text_field)
+        report = search_report(ctx, frame, best, pareto, importances, storage_name, out)
+        (out / "report.md").write_text(report, encoding="utf-8")
+        mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)
+    return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
+                        ran, wall_s, "", report)
+
+
+def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
+    return frame["state"].value_counts().to_dict() if not frame.empty else {}
+
+
+def search_report(
+    ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, pareto: Sequence[FrozenTrial],
+    importances: dict[str, float], storage_name: str, out: Path,
+) -> str:
+    """The Markdown section of the search (``search/report.md``), figures linked relative to it."""
+    search = ctx.search
+    states = _state_counts(frame)
+    lines = [f"## Recipe search: study `{ctx.study_name}`", "",
+             (f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
+             f"sampler `{search.sampler}`, pruner `{search.pruner}`, objectives {search.objectives}; "
+             f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.seeds}. "
+             f"Delta = relative change of the benchmark scores over the random pool of equal size (%)."), "",
+             "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]
+    if best is not None:
+        lines += ["### Best recipe", "",
+                  f"Trial {best.number}: delta **{best.values[0]:+.3f}%**"
+                  + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
+                  "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
+                  "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
+    else:
+        lines += ["No trial completed: see the reasons in the trials table.", ""]
+    if pareto:
+        rows = [{"trial": t.number, "delta_pct": t.values[0], "pool_size": t.values[1], **t.params} for t in pareto]
+        lines += ["### Pareto front (delta vs pool size)", "",
+                  pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"), ""]
+    if (out / "history.png").exists():
+        lines += ["![optimisation history](history.png)", ""]
+    if importances:
+        table = pd.DataFrame({"param": list(importances), "importance": list(importances.values())})
+        lines += ["### Parameter importance", "", table.to_markdown(index=False, floatfmt=".3f"), "",
+                  "![parameter importance](importance.png)", ""]
+    if not frame.empty:
+        shown = frame.drop(columns=["run_id"]).sort_values("trial").tail(30)
+        lines += ["### Trials", "", shown.to_markdown(index=False, floatfmt=".4g"), ""]
+    lines += [f"Storage: `{storage_name}`. Live view: `optuna-dashboard {storage_name}`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,64 @@
+"""Warm start: a new study's first trials are recipes already known to be good.
+
+The latest workflow's best recipe and the k-sigma recipe are mapped into the search space and
+enqueued, so the sampler starts from them instead of from random draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import mlflow
+import optuna
+from mlflow.exceptions import MlflowException
+
+from mlsandbox import tracking
+from mlsandbox.artifacts import BEST_RECIPE
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
+from mlsandbox.search._names import WARM_START
+from mlsandbox.search._space import SearchSpace, params_from_recipe
+from mlsandbox.spec import SearchSpec
+
+log = logging.getLogger(__name__)
+
+
+def latest_workflow_recipe(experiment_id: str | None) -> Recipe | None:
+    """The best recipe of the latest finished ``workflow`` run of the experiment, if any."""
+    if experiment_id is None:
+        return None
+    runs = mlflow.MlflowClient().search_runs(
+        [experiment_id], f"tags.`{tracking.ENTRY_POINT}` = 'workflow' and attributes.status = 'FINISHED'",
+        order_by=["attributes.end_time DESC"], max_results=5)
+    for run in runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                path = tracking.download_artifacts(run.info.run_id, BEST_RECIPE, Path(tmp))
+            except (MlflowException, OSError) as err:  # no best recipe in that run: try the previous one
+                log.debug("run %s has no %s: %s", run.info.run_id, BEST_RECIPE, err)
+                continue
+            return load_recipe(path)
+    return None
+
+
+def enqueue_warm_start(
+    study: optuna.Study, space: SearchSpace, prepared: Prepared, search: SearchSpec, experiment_id: str | None
+) -> list[str]:
+    """Enqueue the workflow's best recipe and the k-sigma recipe as the first trials of a new study."""
+    if study.get_trials(deepcopy=False):
+        return []
+    stats, spec = prepared.stats, prepared.spec
+    recipes: list[tuple[str, Recipe]] = []
+    if search.warm_start.workflow:
+        best = latest_workflow_recipe(experiment_id)
+        if best is not None:
+            recipes.append(("workflow", best))
+    if search.warm_start.ksigma:
+        keys = [s.stat for s in space.stats]
+        recipes.append(("ksigma", ksigma_recipe(stats, spec.refine.ksigma, keys=keys)))
+    for label, recipe in recipes:
+        params = params_from_recipe(space, recipe, stats)
+        study.enqueue_trial(params, user_attrs={WARM_START: f"{label}: {recipe.name}"}, skip_if_exists=True)
+    return [label for label, _ in recipes]
