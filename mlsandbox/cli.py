@@ -210,36 +210,25 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
 
 
-@app.command("probe")
-@handles_errors
-def probe_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                  workers: Workers = None, quiet: Quiet = False) -> None:
-    """Probe: train every OP's low/mid/high pools against the random pool; rank them (paper Table 1)."""
-    _run_steps("probe", "probe", project, sets, quick, workers, quiet)
+def _step_command(name: str, until: str, doc: str) -> None:
+    """Register ``mlsandbox <name>``: the workflow's steps up to ``until`` (finished cells reused)."""
+
+    def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+                workers: Workers = None, quiet: Quiet = False) -> None:
+        _run_steps(name, until, project, sets, quick, workers, quiet)
+
+    command.__doc__ = doc
+    app.command(name)(handles_errors(command))
 
 
-@app.command("analyze")
-@handles_errors
-def analyze_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                    workers: Workers = None, quiet: Quiet = False) -> None:
-    """Probe (reusing finished cells), then correlate and cluster OP stats and benchmark metrics."""
-    _run_steps("analyze", "analyze", project, sets, quick, workers, quiet)
-
-
-@app.command("refine")
-@handles_errors
-def refine_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                   workers: Workers = None, quiet: Quiet = False) -> None:
-    """Probe and analyze (reusing finished cells), then build and train multi-OP recipes, the pyramid and the duplication study."""
-    _run_steps("refine", "refine", project, sets, quick, workers, quiet)
-
-
-@app.command("workflow")
-@handles_errors
-def workflow_command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                     workers: Workers = None, quiet: Quiet = False) -> None:
-    """The whole Probe-Analyze-Refine workflow plus its report, resumable (finished cells are reused)."""
-    _run_steps("workflow", "refine", project, sets, quick, workers, quiet)
+_step_command("probe", "probe",
+              "Probe: train every OP's low/mid/high pools against the random pool; rank them (paper Table 1).")
+_step_command("analyze", "analyze",
+              "Probe (reusing finished cells), then correlate and cluster OP stats and benchmark metrics.")
+_step_command("refine", "refine", "Probe and analyze (reusing finished cells), then build and train multi-OP recipes, "
+              "the pyramid and the duplication study.")
+_step_command("workflow", "refine",
+              "The whole Probe-Analyze-Refine workflow plus its report, resumable (finished cells are reused).")
 
 
 @app.command("report")

@@ -91,19 +91,23 @@ def _log(result: AnalysisResult, run_id: str) -> None:
     client = mlflow.MlflowClient()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        figures.correlation_heatmap(result.stat_corr, artifacts.local(out, artifacts.STAT_CORRELATION_FIGURE),
-                                    title="Pearson correlation of OP stats across samples",
-                                    clustering=result.stat_clusters)
-        figures.dendrogram(result.stat_clusters, artifacts.local(out, artifacts.STAT_DENDROGRAM),
-                           title="OP stats: hierarchical clusters")
-        result.stat_corr.to_csv(artifacts.local(out, artifacts.STAT_CORRELATION_TABLE))
+        _log_clusters(out, result.stat_corr, result.stat_clusters, "Pearson correlation of OP stats across samples",
+                      "OP stats: hierarchical clusters",
+                      (artifacts.STAT_CORRELATION_FIGURE, artifacts.STAT_DENDROGRAM, artifacts.STAT_CORRELATION_TABLE))
         if result.metric_corr is not None and result.metric_clusters is not None:
-            figures.correlation_heatmap(result.metric_corr, artifacts.local(out, artifacts.METRIC_CORRELATION_FIGURE),
-                                        title="Pearson correlation of benchmark scores across models",
-                                        clustering=result.metric_clusters)
-            figures.dendrogram(result.metric_clusters, artifacts.local(out, artifacts.METRIC_DENDROGRAM),
-                               title="Benchmarks: hierarchical clusters")
-            result.metric_corr.to_csv(artifacts.local(out, artifacts.METRIC_CORRELATION_TABLE))
+            _log_clusters(out, result.metric_corr, result.metric_clusters,
+                          "Pearson correlation of benchmark scores across models", "Benchmarks: hierarchical clusters",
+                          (artifacts.METRIC_CORRELATION_FIGURE, artifacts.METRIC_DENDROGRAM,
+                           artifacts.METRIC_CORRELATION_TABLE))
         artifacts.local(out, artifacts.CLUSTERS).write_text(yaml.safe_dump(result.summary(), sort_keys=False),
                                                             encoding="utf-8")
         client.log_artifacts(run_id, tmp)
+
+
+def _log_clusters(out: Path, corr: pd.DataFrame, clusters: Clustering, heatmap_title: str, dendrogram_title: str,
+                  paths: tuple[str, str, str]) -> None:
+    """Stage a correlation heatmap, its dendrogram and the correlation table at ``paths``."""
+    heatmap, dendrogram, table = paths
+    figures.correlation_heatmap(corr, artifacts.local(out, heatmap), title=heatmap_title, clustering=clusters)
+    figures.dendrogram(clusters, artifacts.local(out, dendrogram), title=dendrogram_title)
+    corr.to_csv(artifacts.local(out, table))
