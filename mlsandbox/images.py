@@ -23,7 +23,9 @@ def check_image(data: bytes) -> None:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except UnidentifiedImageError:
-        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
+        raise DataError("not an image (no format Pillow reads)") from None
+    except Image.DecompressionBombError:
+        raise DataError("image has too many pixels to decode safely (Pillow's decompression-bomb limit)") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DataError(f"unreadable or truncated image: {err}") from None
 
@@ -45,7 +47,9 @@ def decode_rgb(data: bytes) -> Image.Image:
                 image = canvas
             return image.convert("RGB")
     except UnidentifiedImageError:
-        raise DataError(f"not an image in a format Pillow reads ({len(data)} bytes)") from None
+        raise DataError("not an image (no format Pillow reads)") from None
+    except Image.DecompressionBombError:
+        raise DataError("image has too many pixels to decode safely (Pillow's decompression-bomb limit)") from None
     except (OSError, ValueError, SyntaxError) as err:  # Pillow reports corrupt data as any of these
         raise DataError(f"cannot decode the image (truncated or corrupt): {err}") from None
 

@@ -2,19 +2,20 @@
 
 :mod:`mlsandbox.spec` validates what a spec says on its own (keys, types, ranges); this loader
 adds what needs the registry: every OP exists and takes its params, no two OPs write the same
-stat, image OPs have images to read, and every stat the search names belongs to its OP. Errors
-read like the spec's own: one line per problem, naming the dotted key.
+stat, image OPs have images to read, and every stat the search names belongs to its OP; and what
+needs the file system: the workspace is a folder that can be written (or created). Errors read
+like the spec's own: one line per problem, naming the dotted key.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.errors import SpecError
 from mlsandbox.ops import Op, create_op, op_class
-from mlsandbox.spec import ExperimentSpec, ThresholdSearch, load_spec, parse_spec, spec_file
+from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_file
 
 
 def load_project(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
@@ -32,11 +33,10 @@ def parse_project(raw: dict[str, Any], base_dir: Path | None = None, origin: str
 
 
 def check_project(spec: ExperimentSpec, origin: str = "spec") -> None:
-    """Raise :class:`SpecError` listing every OP, stat or image problem of the spec."""
-    problems = list(_op_problems(spec)) or list(_search_problems(spec))
+    """Raise :class:`~mlsandbox.errors.SpecError` listing every OP, stat, image or workspace problem."""
+    problems = (list(_op_problems(spec)) or list(_search_problems(spec))) + list(_workspace_problems(spec))
     if problems:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        raise SpecError(f"{origin}: invalid experiment spec:\n{lines}")
+        raise invalid_spec(origin, problems)
 
 
 def project_ops(spec: ExperimentSpec) -> list[Op]:
@@ -88,3 +88,23 @@ def _search_problems(spec: ExperimentSpec) -> Iterator[str]:
         if stat in stats:
             yield f"{key}: stat {stat!r} is already searched by search.ops[{stats[stat]}]; name each stat once"
         stats[stat] = i
+
+
+def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:
+    """The workspace must be a folder this process can write, or creatable in one: checked before
+    any work, without creating anything."""
+    workspace = spec.workspace_dir
+    given = "" if str(workspace) == spec.workspace else f" (got {spec.workspace!r})"
+    if workspace.exists():
+        if not workspace.is_dir():
+            yield f"workspace: {workspace} exists and is not a folder{given}"
+        elif not os.access(workspace, os.W_OK | os.X_OK):
+            yield f"workspace: folder {workspace} is not writable{given}"
+        return
+    parent = workspace.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        yield f"workspace: cannot create {workspace}: {parent} is not a folder{given}"
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        yield f"workspace: cannot create {workspace}: folder {parent} is not writable{given}"

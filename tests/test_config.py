@@ -112,3 +112,66 @@ def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:
                          ids=lambda p: p.parent.name)
 def test_every_shipped_project_spec_is_valid(spec_file: Path) -> None:
     assert load_project(spec_file).name == spec_file.parent.name
+
+
+@pytest.mark.parametrize(("section", "key"), [
+    ({"pools": {"seed": -5}}, "pools.seed"),
+    ({"seeds": [0, -1]}, "seeds[1]"),
+    ({"search": {"seed": 2**32}}, "search.seed"),
+])
+def test_seeds_are_bounded_to_numpys_range_naming_the_key(tmp_path: Path, section: dict, key: str) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", **section))
+    assert "\n" not in msg  # one problem, one line
+    assert f"invalid experiment spec: {key}: a seed must be an integer from 0 to 4294967295" in msg
+
+
+def test_the_largest_seed_numpy_takes_is_accepted(tmp_path: Path) -> None:
+    spec = parse_project(spec_dict(tmp_path / "x.jsonl", seeds=[0, 2**32 - 1], pools={"seed": 2**32 - 1},
+                                   search={"seed": 2**32 - 1}))
+    assert spec.seeds == [0, 2**32 - 1] and spec.pools.seed == spec.search.seed == 2**32 - 1
+
+
+def test_several_problems_are_listed_one_per_line(tmp_path: Path) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"seed": -1, "size": 0}))
+    assert msg.endswith("invalid experiment spec:\n  - pools.size: Input should be greater than or equal to 1 "
+                        "(got 0)\n  - pools.seed: a seed must be an integer from 0 to 4294967295 (numpy's seed range) "
+                        "(got -1)")
+
+
+@pytest.mark.parametrize("value", ["[1", "{a: 1", "a: b: c", "[0,1"])
+def test_an_override_that_is_not_yaml_names_the_key(tmp_path: Path, value: str) -> None:
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path, {"pools.size": value})
+    assert str(err.value).startswith(f"cannot set 'pools.size': the value {value!r} is not valid YAML: ")
+    assert "\n" not in str(err.value)
+
+
+def test_a_spec_that_is_not_utf8_is_named_with_its_line(tmp_path: Path) -> None:
+    spec = tmp_path / "sandbox.yaml"
+    spec.write_bytes(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")).encode() + b"description: caf\xe9\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(spec)
+    lines = len(spec.read_bytes().splitlines())
+    assert str(err.value).startswith(f"{spec}: not valid YAML at line {lines}: not UTF-8 text (invalid continuation byte")
+
+
+@pytest.mark.parametrize(("text", "where", "key", "first"), [
+    ("name: a\nops: [{name: text_length_filter}]\nname: b\n", "line 3, column 1", "name", 1),
+    ("name: a\nops: [{name: text_length_filter}]\npools:\n  seed: 1\n  size: 5\n  seed: 2\n", "line 6, column 3", "seed", 4),
+    ("name: a\nops: [{name: text_length_filter, params: {}, name: alphanumeric_filter}]\n", "line 2, column 46", "name", 2),
+])
+def test_a_key_written_twice_is_rejected_at_any_depth(tmp_path: Path, text: str, where: str, key: str,
+                                                      first: int) -> None:
+    (tmp_path / "sandbox.yaml").write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'sandbox.yaml'}: not valid YAML at {where}: duplicate key {key!r} "
+                              f"(first at line {first}); a key may appear only once in a mapping")
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    text = "name: a\nops: [{name: text_length_filter}]\npools:\n  <<: {seed: 1, size: 5}\n  seed: 2\n"
+    (tmp_path / "sandbox.yaml").write_text(text)
+    spec = load_spec(tmp_path)
+    assert spec.pools.seed == 2 and spec.pools.size == 5

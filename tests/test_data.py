@@ -129,3 +129,68 @@ def test_a_saved_hugging_face_dataset_loads(tmp_path: Path) -> None:
     ds = _load(tmp_path / "hf", format="hf")
     assert ds.table["id"].to_pylist() == [r["id"] for r in ROWS]
     assert ds.digest == _load(write_jsonl(tmp_path / "ref.jsonl", ROWS)).digest
+
+
+def _named_then_skipped(path: Path, match: str, kept: list[str]) -> None:
+    """Loading ``path`` fails with ``match``; with ``on_error: skip`` only ``kept`` texts remain, the rest counted."""
+    with pytest.raises(DataError, match=match):
+        _load(path)
+    ds = _load(path, on_error="skip")
+    assert ds.texts == kept and ds.skipped > 0
+
+
+def test_a_lone_surrogate_escape_is_named_by_file_and_line_or_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"text": "ok"}\n{"id": "s0", "text": "lone \\ud800 here"}\n{"text": "pair \\ud83d\\ude00"}\n')
+    _named_then_skipped(path, r"s\.jsonl:2: not valid Unicode text: lone surrogate escape \\ud800",
+                        ["ok", "pair \U0001f600"])
+    listed = tmp_path / "s.json"
+    listed.write_text('[{"text": "ok"}, {"text": "x", "meta": "\\udc00"}]')
+    _named_then_skipped(listed, r"s\.json: object 2: not valid Unicode text: lone surrogate escape \\udc00", ["ok"])
+
+
+@pytest.mark.parametrize("name", ["d.jsonl.gz", "d.json.gz", "d.csv.gz"])
+def test_a_corrupt_or_truncated_gzip_file_is_named(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x1f\x8b\x08\x00" + b"garbage" * 10)
+    with pytest.raises(DataError, match=rf"{name}: not a readable gzip file"):
+        _load(path)
+    path.write_bytes(gzip.compress(b"text\n" + b"a line of text\n" * 500)[:40])
+    with pytest.raises(DataError, match=rf"{name}: not a readable gzip file"):
+        _load(path)
+
+
+def test_a_ragged_csv_row_is_named_by_its_line_or_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text('id,text,x\n1,hello,a\n\n2,"two\nlines",b,extra\n3,short\n4,ok,e\n')
+    _named_then_skipped(path, r"r\.csv:4: malformed CSV row: expected 3 fields, got 4", ["hello", "ok"])
+    assert _load(path, on_error="skip").skipped == 2
+    assert "r.csv:4: malformed CSV row" in caplog.text and "r.csv:6: malformed CSV row: expected 3 fields, got 2" in caplog.text
+
+
+def test_csv_ids_keep_their_text(tmp_path: Path) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text("id,text,n\n001,a,1\n002,b,2\n010,c,3\n")
+    ds = _load(path)
+    assert ds.table["id"].to_pylist() == ["001", "002", "010"]
+    assert ds.table["n"].to_pylist() == [1, 2, 3]  # other columns keep their inferred types
+    path.write_text("doc,text\n007,a\n0x1,b\n")
+    assert _load(path, id_field="doc").table["id"].to_pylist() == ["007", "0x1"]
+
+
+def test_a_column_of_mixed_types_is_named_with_where_each_type_starts(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "m.jsonl", [{"text": "a", "meta": 1}, {"text": "b"}, {"text": "c", "meta": "x"}])
+    with pytest.raises(DataError, match=r"m\.jsonl: column 'meta' mixes value types: number \(line 1\), "
+                                        r"string \(line 3\)"):
+        _load(path)
+    listed = tmp_path / "m.json"
+    listed.write_text(json.dumps([{"text": "a", "tags": ["x"]}, {"text": "b", "tags": {"k": 1}}]))
+    with pytest.raises(DataError, match=r"column 'tags' mixes value types: array \(object 1\), object \(object 2\)"):
+        _load(listed)
+
+
+def test_columns_of_later_rows_are_kept_and_ids_may_mix_numbers_and_strings(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "k.jsonl", [{"id": 1, "text": "a"}, {"id": "b", "text": "b", "late": 2.5}])
+    ds = _load(path)
+    assert ds.table["id"].to_pylist() == ["1", "b"]
+    assert ds.table["late"].to_pylist() == [None, 2.5]

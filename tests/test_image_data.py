@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,57 @@ def test_bad_images_name_the_row_or_are_skipped_and_counted(image_files: Path, d
     skipped = _load(image_files, image_field="file", on_error="skip")
     assert skipped.skipped == 1
     assert skipped.table["id"].to_pylist() == ["s0", "s1", "s3"]
+
+
+def _point_row_2_at(image_files: Path, target: str) -> None:
+    rows = [json.loads(line) for line in image_files.read_text().splitlines()]
+    rows[2]["file"] = target
+    write_jsonl(image_files, rows)
+
+
+@pytest.mark.parametrize("kind", ["device", "pipe", "folder"])
+def test_an_image_path_that_is_not_a_regular_file_is_refused_unread(image_files: Path, kind: str) -> None:
+    if kind == "device":
+        if not Path("/dev/zero").exists():
+            pytest.skip("needs /dev/zero")
+        target, what = "/dev/zero", "is not a regular file"
+    elif kind == "pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs named pipes")
+        target, what = str(image_files.parent / "pipe.png"), "is not a regular file"
+        os.mkfifo(target)  # opening it for reading the usual way would wait for a writer
+    else:
+        target, what = str(image_files.parent / "img"), "is a folder"
+    _point_row_2_at(image_files, target)
+    with pytest.raises(DataError, match=rf"sample 's2': image path {target} {what}; expected an image file"):
+        _load(image_files, image_field="file")
+    assert _load(image_files, image_field="file", on_error="skip").skipped == 1
+
+
+def test_a_regular_file_that_is_not_an_image_is_named_without_its_size(image_files: Path) -> None:
+    other = image_files.parent / "notes.txt"
+    other.write_text("root:x:0:0:root:/root:/bin/bash\n" * 3)
+    _point_row_2_at(image_files, str(other))
+    with pytest.raises(DataError) as err:
+        _load(image_files, image_field="file")
+    assert f"image file {other}: not an image (no format Pillow reads)" in str(err.value)
+    assert str(other.stat().st_size) not in str(err.value) and "bytes" not in str(err.value)
+
+
+def test_images_larger_than_max_image_bytes_are_refused(image_files: Path, tmp_path: Path) -> None:
+    assert DatasetSpec().max_image_bytes == 64 * 2**20
+    sizes = [len(_png(s, c)) for s, c in zip(SIZES, COLOURS)]
+    big = max(sizes)
+    largest = sizes.index(big)
+    with pytest.raises(DataError, match=rf"sample 's{largest}': image file .*{largest}\.png is larger than dataset\.max_image_bytes \({big - 1} bytes\)"):
+        _load(image_files, image_field="file", max_image_bytes=big - 1)
+    assert len(_load(image_files, image_field="file", max_image_bytes=big)) == 4
+    frame = pd.DataFrame({"id": ["a"], "caption": ["x"], "png": [_png((8, 8), "red")]})
+    frame.to_parquet(tmp_path / "bytes.parquet")
+    with pytest.raises(DataError, match=r"sample 'a': image is larger than dataset\.max_image_bytes \(10 bytes\)"):
+        _load(tmp_path / "bytes.parquet", image_field="png", max_image_bytes=10)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        DatasetSpec(max_image_bytes=0)
 
 
 def test_missing_image_field_and_caption_file_are_named(image_files: Path, tmp_path: Path) -> None:
@@ -185,3 +237,13 @@ def test_image_model_ops_share_one_pass_and_one_decode(
     stats = compute_stats(ds, ops, tmp_path, progress=False)
     assert len(decodes) == len(ds)  # each image decoded once for both pixel OPs
     assert stats.stat("pixel_max").tolist() == [255.0, 128.0, 255.0, 128.0]
+
+
+def test_an_image_with_too_many_pixels_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsandbox.images import check_image, decode_rgb
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses images over twice this
+    big = _png((64, 64), "red")
+    for check in (check_image, decode_rgb):
+        with pytest.raises(DataError, match="too many pixels to decode safely"):
+            check(big)

@@ -3,11 +3,15 @@ and CSV readers, and the normalisation of a read table to ``id``, ``text`` (``im
 
 from __future__ import annotations
 
+import csv
 import glob as globlib
 import gzip
+import io
 import json
 import logging
-from collections.abc import Callable
+import re
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +129,26 @@ def _format_of(path: Path) -> str | None:
 
 def _open_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
-    return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:  # a bad header, corrupt data, a truncated file
+        raise DataError(f"{path}: not a readable gzip file ({err})") from None
+
+
+# A JSON escape of a UTF-16 surrogate: paired ones decode to one character, a lone one cannot be
+# stored as UTF-8 text (Arrow would fail on it later, naming no file or line).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The escape of a lone surrogate in a decoded JSON value (``\\ud800``), or None."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"\\u{ord(err.object[err.start]):04x}"
+    return None
 
 
 def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
@@ -143,14 +166,18 @@ def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         except ValueError as err:
             bad += bad_row(spec, f"{path}:{lineno}: malformed JSON line: {err}")
             continue
+        if _SURROGATE_ESCAPE.search(line) and (escape := _lone_surrogate(row)):
+            bad += bad_row(spec, f"{path}:{lineno}: not valid Unicode text: lone surrogate escape {escape}")
+            continue
         row["__line"] = lineno
         rows.append(row)
     return _rows_to_table(rows, path, spec), bad
 
 
 def _read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
+    raw = _open_bytes(path)
     try:
-        data = json.loads(_open_bytes(path).decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
     except ValueError as err:
@@ -159,9 +186,15 @@ def _read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         data = data["data"]
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise DataError(f"{path}: expected a JSON list of objects (or {{'data': [...]}})")
+    rows, bad = [], 0
+    check_surrogates = _SURROGATE_ESCAPE.search(raw) is not None
     for i, row in enumerate(data, start=1):
+        if check_surrogates and (escape := _lone_surrogate(row)):
+            bad += bad_row(spec, f"{path}: object {i}: not valid Unicode text: lone surrogate escape {escape}")
+            continue
         row["__line"] = i
-    return _rows_to_table(data, path, spec), 0
+        rows.append(row)
+    return _rows_to_table(rows, path, spec, unit="object"), bad
 
 
 def _read_parquet(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
@@ -172,24 +205,78 @@ def _read_parquet(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
 
 
 def _read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
-    bad = 0
+    """A CSV file; the text and id columns are read as strings (ids ``001`` keep their text).
+
+    A row with the wrong number of fields is named by its line. Arrow cannot number lines when
+    values may span lines, so the handler only records such rows (raising inside it would be
+    swallowed) and the lines are found afterwards by Python's reader of the same dialect.
+    """
+    invalid: list[pacsv.InvalidRow] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        nonlocal bad
-        bad += bad_row(spec, f"{path}:{row.number}: malformed CSV row: {row.text[:80]!r}")
-        return "skip"
+        invalid.append(row)
+        return "error" if spec.on_error == "raise" else "skip"
 
+    id_field = spec.id_field or ID
     try:
         table = pacsv.read_csv(
             path, parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={spec.text_field: pa.string()}),
+            convert_options=pacsv.ConvertOptions(column_types={spec.text_field: pa.string(), id_field: pa.string()}),
         )
     except pa.ArrowInvalid as err:
+        if invalid:
+            bad_row(spec, _ragged_rows(path, invalid, spec)[0])
         raise DataError(f"{path}: {err}") from None
-    return table, bad
+    except OSError as err:  # e.g. a corrupt or truncated .csv.gz
+        kind = "gzip" if path.name.endswith(".gz") else "CSV"
+        raise DataError(f"{path}: not a readable {kind} file ({err})") from None
+    return table, sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
 
 
-def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec) -> pa.Table:
+def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> list[str]:
+    """One message per row with the wrong number of fields, in file order, each naming its line (a
+    row spanning lines: its first); under ``on_error: raise`` Arrow stopped at one, the first is named."""
+    if not invalid:
+        return []
+    expected = invalid[0].expected_columns
+    found = []
+    for line, fields, text in _csv_records(path):
+        if len(fields) != expected:
+            found.append(f"{path}:{line}: malformed CSV row: expected {expected} fields, got {len(fields)}: "
+                         f"{text.rstrip()[:80]!r}")
+    if found and (spec.on_error == "raise" or len(found) == len(invalid)):
+        return found
+    # The two readers disagree on this file: name the rows without their lines.
+    return [f"{path}: malformed CSV row: expected {r.expected_columns} fields, got {r.actual_columns}: "
+            f"{r.text[:80]!r}" for r in invalid]
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
+    """Every non-empty record after the header: its first line, its fields and its text."""
+    raw = _open_bytes(path)
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(raw.decode("utf-8", errors="replace"), newline=""):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    previous = 0
+    for index, fields in enumerate(reader):
+        text = "".join(consumed)
+        consumed.clear()
+        start, previous = previous + 1, reader.line_num
+        if index > 0 and fields:
+            yield start, fields, text
+
+
+def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, unit: str = "line") -> pa.Table:
+    """JSON objects as a table with one column per key of any row (null where a row lacks it).
+
+    A column whose values are of different JSON types (a number here, a string there) is an
+    error naming the column and where each type first occurs; ids may mix numbers and strings.
+    """
     if not rows:
         return pa.table({spec.text_field: pa.array([], pa.string())})
     for row in rows:
@@ -200,10 +287,41 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec) ->
                 keys = ", ".join(k for k in row if k != "__line")
                 raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
             raise DataError(f"{where}: text field {spec.text_field!r} is {type(value).__name__}, not a string")
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        raise DataError(f"{path}: rows have inconsistent types: {err}") from None
+    id_field = spec.id_field or ID
+    columns: dict[str, list[Any]] = {key: [] for row in rows for key in row}
+    for row in rows:
+        for key, values in columns.items():
+            value = row.get(key)
+            if key == id_field and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            values.append(value)
+    arrays = {}
+    for key, values in columns.items():
+        try:
+            arrays[key] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise DataError(f"{path}: {_mixed_types(key, values, rows, unit, err)}") from None
+    return pa.table(arrays)
+
+
+def _mixed_types(column: str, values: list[Any], rows: list[dict[str, Any]], unit: str, err: Exception) -> str:
+    """Which types a column mixes, and the first line of each."""
+    def kind(v: Any) -> str:
+        if isinstance(v, bool):
+            return "boolean"
+        return "number" if isinstance(v, (int, float)) else _JSON_TYPES.get(type(v), type(v).__name__)
+
+    first: dict[str, int] = {}
+    for value, row in zip(values, rows):
+        if value is not None:
+            first.setdefault(kind(value), row["__line"])
+    where = ", ".join(f"{k} ({unit} {n})" for k, n in first.items())
+    if len(first) > 1:
+        return f"column {column!r} mixes value types: {where}; give it one type in every row"
+    return f"column {column!r} has values of inconsistent types ({err}); give it one type in every row"
+
+
+_JSON_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array"}
 
 
 def _row_number(table: pa.Table, index: int) -> str:

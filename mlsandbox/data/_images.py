@@ -3,6 +3,8 @@ turned into checked encoded bytes, and a folder of images captioned by ``<name>.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,7 +23,7 @@ def load_images(table: pa.Table, base: Path, spec: DatasetSpec, source: str) -> 
     images, keep = [], []
     for i, (sample_id, raw) in enumerate(zip(table[ID].to_pylist(), table[IMAGE].to_pylist())):
         try:
-            images.append(_image_bytes(raw, base))
+            images.append(_image_bytes(raw, base, spec.max_image_bytes))
             keep.append(i)
         except DataError as err:
             bad_row(spec, f"{source}: sample {sample_id!r}: {err}")
@@ -47,7 +49,7 @@ def load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
         sample_id = str(f.relative_to(folder).with_suffix(""))
         try:
             caption = _caption_of(f)
-            image = _image_bytes(str(f), folder)
+            image = _image_bytes(str(f), folder, spec.max_image_bytes)
         except DataError as err:
             skipped += bad_row(spec, f"{f}: {err}")
             continue
@@ -61,21 +63,57 @@ def load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
                    skipped=skipped, files=[folder])
 
 
-def _image_bytes(raw: object, base: Path) -> bytes:
-    """The encoded image a raw value stands for, after checking that it opens as an image."""
+def _image_bytes(raw: object, base: Path, max_bytes: int) -> bytes:
+    """The encoded image a raw value stands for, after checking that it opens as an image.
+
+    A path must name a regular file (not a device, a pipe or a folder) of at most ``max_bytes``;
+    image bytes are held to the same limit.
+    """
     if isinstance(raw, dict):  # a Hugging Face ``Image`` value: {"bytes": ..., "path": ...}
         raw = raw.get("bytes") or raw.get("path")
     if isinstance(raw, str):
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else base / path
+        data = _read_image_file(path, max_bytes)
         try:
-            raw = path.read_bytes()
-        except OSError as err:
-            raise DataError(f"cannot read image file {path}: {err.strerror or err}") from None
+            check_image(data)
+        except DataError as err:
+            raise DataError(f"image file {path}: {err}") from None
+        return data
     if not isinstance(raw, bytes) or not raw:
         raise DataError(f"no image (got {type(raw).__name__}); expected a path or image bytes")
+    if len(raw) > max_bytes:
+        raise DataError(f"image is larger than dataset.max_image_bytes ({max_bytes} bytes)")
     check_image(raw)
     return raw
+
+
+def _read_image_file(path: Path, max_bytes: int) -> bytes:
+    """The bytes of an image file: a regular file of at most ``max_bytes``, read no further.
+
+    The file is opened without blocking and checked on the open descriptor, so a pipe or a device
+    (``/dev/zero``) is refused before anything is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as err:
+        raise DataError(f"cannot read image file {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise DataError(f"image path {path} is {kind}; expected an image file")
+        if info.st_size > max_bytes:
+            raise DataError(f"image file {path} is larger than dataset.max_image_bytes ({max_bytes} bytes)")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as err:
+        raise DataError(f"cannot read image file {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # the file grew while it was read
+        raise DataError(f"image file {path} is larger than dataset.max_image_bytes ({max_bytes} bytes)")
+    return data
 
 
 def _caption_of(image_file: Path) -> str:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from mlsandbox.errors import RecipeError, describe_validation_error
 from mlsandbox.recipes._recipe import Recipe
+from mlsandbox.spec import load_yaml
 
 
 def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
@@ -39,10 +40,13 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def read_yaml(path: Path, what: str) -> Any:
-    """The parsed YAML file; :class:`RecipeError` if it is missing or not YAML (``what`` names it)."""
+    """The parsed YAML file; :class:`RecipeError` if it is missing or not YAML (``what`` names it).
+
+    A key written twice in a mapping is an error too, as in the experiment spec.
+    """
     if not path.is_file():
         raise RecipeError(f"no {what} file at {path}")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_bytes())
     except yaml.YAMLError as err:
         raise RecipeError(f"{path}: not valid YAML: {err}") from None

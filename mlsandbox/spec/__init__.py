@@ -1,6 +1,7 @@
 """The typed experiment spec: one YAML file per sandbox project (pydantic only: no OPs, no torch)."""
 
 from mlsandbox.errors import SpecError
+from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
     QUICK,
@@ -11,6 +12,7 @@ from mlsandbox.spec.experiment import (
     PoolSpec,
     RefineSpec,
     StatsSpec,
+    invalid_spec,
     load_spec,
     parse_spec,
     spec_file,
@@ -50,7 +52,10 @@ __all__ = [
     "TinyCaptionerSpec",
     "TinyLMSpec",
     "WarmStart",
+    "YAMLInputError",
+    "invalid_spec",
     "load_spec",
+    "load_yaml",
     "model_spec_from_dict",
     "parse_spec",
     "spec_file",

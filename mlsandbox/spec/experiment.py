@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mlsandbox.errors import SpecError, describe_validation_error
-from mlsandbox.spec._base import StrictModel
+from mlsandbox.spec._base import Seed, StrictModel
+from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
 from mlsandbox.spec.search import SearchSpec
 
@@ -41,6 +41,9 @@ class DatasetSpec(StrictModel):
     id_field: str | None = Field(default=None, description="column with unique sample ids (default: 'id' if present)")
     split: str = Field(default="train", description="split of a Hugging Face dataset")
     on_error: Literal["raise", "skip"] = Field(default="raise", description="malformed rows: fail, or skip and count")
+    max_image_bytes: int = Field(
+        default=64 * 2**20, ge=1, description="largest image (file or bytes) a sample may have; larger ones are errors"
+    )
 
 
 class OpSpec(StrictModel):
@@ -58,7 +61,7 @@ class PoolSpec(StrictModel):
         default=None, description="inner cut points in (0, 1), one fewer than splits; default: equal parts"
     )
     size: int | None = Field(default=None, ge=1, description="samples per pool; default: the smallest split")
-    seed: int = Field(default=42, description="seed of the random control pool and of tie-breaking")
+    seed: Seed = Field(default=42, description="seed of the random control pool and of tie-breaking")
 
     @field_validator("splits")
     @classmethod
@@ -139,7 +142,7 @@ class ExperimentSpec(StrictModel):
     ops: list[OpSpec] = Field(..., min_length=1)
     pools: PoolSpec = Field(default_factory=PoolSpec)
     stats: StatsSpec = Field(default_factory=StatsSpec)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1], min_length=1)
     model: ModelSpec = Field(default_factory=TinyLMSpec)
     benchmarks: list[BenchmarkSpec] | None = Field(
         default=None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
@@ -178,9 +181,12 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     if not file.is_file():
         raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise SpecError(f"{file}: not valid YAML: {err}") from None
+        raw = load_yaml(file.read_bytes())
+    except OSError as err:
+        raise SpecError(f"{file}: cannot read the spec: {err.strerror or err}") from None
+    except YAMLInputError as err:
+        where = f" at {err.where()}" if err.line is not None else ""
+        raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
     profile = (raw.get("quick") or QUICK) if quick else {}
@@ -202,14 +208,17 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = 
     try:
         return ExperimentSpec(**raw, base_dir=base_dir or Path.cwd())
     except ValidationError as err:
-        raise SpecError(f"{origin}: invalid experiment spec:\n{describe_spec_errors(err, raw)}") from None
+        raise invalid_spec(origin, describe_validation_error(err, raw, _allowed_keys)) from None
     except TypeError as err:
-        raise SpecError(f"{origin}: invalid experiment spec: {err}") from None
+        raise invalid_spec(origin, [str(err)]) from None
 
 
-def describe_spec_errors(err: ValidationError, raw: Any) -> str:
-    """One indented line per problem: dotted key, bad value, what is allowed."""
-    return "\n".join(f"  - {line}" for line in describe_validation_error(err, raw, _allowed_keys))
+def invalid_spec(origin: str, problems: list[str]) -> SpecError:
+    """The error for a spec's problems: one line for one problem, else one indented line each."""
+    if len(problems) == 1:
+        return SpecError(f"{origin}: invalid experiment spec: {problems[0]}")
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return SpecError(f"{origin}: invalid experiment spec:\n{lines}")
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -241,4 +250,10 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise SpecError(f"cannot set {key!r}: {p!r} is not a mapping")
-    node[last] = yaml.safe_load(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        node[last] = value
+        return
+    try:
+        node[last] = load_yaml(value)
+    except YAMLInputError as err:
+        raise SpecError(f"cannot set {key!r}: the value {value!r} is not valid YAML: {err.problem}") from None

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlsandbox.spec._base import StrictModel
+from mlsandbox.spec._base import Seed, StrictModel
 
 Bound = Literal["min", "max", "both"]
 Scale = Literal["percentile", "value"]
@@ -93,7 +93,7 @@ class SearchSpec(StrictModel):
     )
     n_trials: int = Field(default=20, ge=1, le=100_000)
     sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2"] = "tpe"
-    seed: int = Field(default=0, description="sampler seed (offset per worker and on resume)")
+    seed: Seed = Field(default=0, description="sampler seed (offset per worker and on resume)")
     pruner: Literal["median", "percentile", "hyperband", "none"] = "median"
     objectives: list[Objective] = Field(
         default_factory=_delta_only, min_length=1,

@@ -1,0 +1,194 @@
+"""Bad input at the command line: exit code 2 and one line naming the problem, never a traceback.
+
+Each case runs a real command (``mlsandbox stats``: spec, workspace, dataset) on a project
+written to a temporary folder; ``on_error: skip`` cases check that the good rows still load.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import Result
+from conftest import spec_dict, write_jsonl
+from typer.testing import CliRunner
+
+from mlsandbox.cli import app
+from mlsandbox.errors import RecipeError
+from mlsandbox.recipes import load_recipe
+
+GOOD = [{"id": f"g{i}", "text": f"a clean sentence number {i}"} for i in range(6)]
+
+
+def _project(tmp_path: Path, data: Path | str, dataset: dict | None = None, **extra: object) -> Path:
+    """A project on ``data``; ``dataset`` adds keys to its ``dataset:`` section."""
+    project = tmp_path / "proj"
+    project.mkdir(exist_ok=True)
+    raw = spec_dict(Path(data), **{"workspace": str(tmp_path / "ws"), **extra})
+    raw["dataset"].update(dataset or {})
+    (project / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    return project
+
+
+def _stats(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, ["stats", "-p", str(project), "-q", *args])
+
+
+def _one_error_line(result: Result) -> str:
+    """The single ``error: ...`` line of a run that exited with code 2 and printed no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def _surrogate_file(tmp_path: Path) -> Path:
+    path = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"id":"s0","text":"lone \\ud800 here"}\n')  # the JSON escape of an unpaired surrogate
+    return path
+
+
+def test_a_lone_surrogate_escape_is_named_by_file_and_line(tmp_path: Path) -> None:
+    data = _surrogate_file(tmp_path)
+    line = _one_error_line(_stats(_project(tmp_path, data)))
+    assert f"{data}:7: not valid Unicode text: lone surrogate escape \\ud800" in line
+
+
+def test_a_lone_surrogate_row_is_skipped_and_counted_with_on_error_skip(tmp_path: Path) -> None:
+    data = _surrogate_file(tmp_path)
+    result = _stats(_project(tmp_path, data, dataset={"on_error": "skip"}))
+    assert result.exit_code == 0, result.output
+    assert f"{len(GOOD)} samples" in result.output
+
+
+@pytest.mark.parametrize(("setting", "key"), [("pools.size=[1", "pools.size"), ("seeds=[0,1", "seeds")])
+def test_a_set_value_that_is_not_yaml_names_the_key(tmp_path: Path, setting: str, key: str) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data), "--set", setting))
+    value = setting.partition("=")[2]
+    assert f"cannot set {key!r}: the value {value!r} is not valid YAML" in line
+
+
+@pytest.mark.parametrize("setting", ["pools.seed=-5", "seeds=[0, -1]", f"search.seed={2**32}"])
+def test_a_seed_out_of_numpys_range_names_the_key(tmp_path: Path, setting: str) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data), "--set", setting))
+    key = setting.partition("=")[0]
+    assert f"invalid experiment spec: {key}" in line and "a seed must be an integer from 0 to 4294967295" in line
+
+
+def test_a_spec_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    spec = project / "sandbox.yaml"
+    spec.write_bytes(spec.read_bytes() + b"description: caf\xe9\n")
+    line = _one_error_line(_stats(project))
+    assert f"{spec}: not valid YAML at line" in line and "not UTF-8 text" in line
+
+
+@pytest.mark.parametrize(("text", "key", "line_no"), [
+    ("name: second\n", "name", 5),
+    ("pools:\n  seed: 1\n  seed: 2\n", "seed", 7),
+])
+def test_a_key_written_twice_in_the_spec_is_rejected(tmp_path: Path, text: str, key: str, line_no: int) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    project = tmp_path / "proj"
+    project.mkdir()
+    spec = project / "sandbox.yaml"
+    spec.write_text(f"name: first\ndataset:\n  path: {data}\nops: [{{name: text_length_filter}}]\n{text}")
+    line = _one_error_line(_stats(project))
+    assert f"{spec}: not valid YAML at line {line_no}" in line and f"duplicate key {key!r}" in line
+
+
+def test_a_key_written_twice_in_a_recipe_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: a\nconditions: []\nname: b\n")
+    with pytest.raises(RecipeError, match=r"recipe\.yaml: not valid YAML: line 3, column 1: duplicate key 'name'"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("content", [
+    b"\x1f\x8b\x08\x00" + b"garbage" * 10,  # a gzip header, then no deflate stream
+    gzip.compress("".join(json.dumps(r) + "\n" for r in GOOD * 50).encode())[:60],  # cut short
+])
+def test_a_corrupt_gzip_file_is_named(tmp_path: Path, content: bytes) -> None:
+    data = tmp_path / "data.jsonl.gz"
+    data.write_bytes(content)
+    line = _one_error_line(_stats(_project(tmp_path, data)))
+    assert f"{data}: not a readable gzip file" in line
+
+
+def _ragged_csv(tmp_path: Path) -> Path:
+    data = tmp_path / "data.csv"
+    data.write_text("id,text\n001,a clean sentence\n002,one field too many,x\n003,another clean sentence\n")
+    return data
+
+
+def test_a_ragged_csv_row_is_named_by_its_line_without_a_traceback(tmp_path: Path) -> None:
+    """Run as a process: a failure inside the CSV reader's callback would print to the real stderr."""
+    data = _ragged_csv(tmp_path)
+    project = _project(tmp_path, data)
+    command = [sys.executable, "-c", "from mlsandbox.cli import app; app()", "stats", "-p", str(project), "-q"]
+    failed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert failed.returncode == 2, failed.stderr
+    assert failed.stderr.strip().splitlines() == [
+        f"error: {data}:3: malformed CSV row: expected 2 fields, got 3: '002,one field too many,x' "
+        "(set dataset.on_error: skip to skip such rows)"
+    ]
+    _project(tmp_path, data, dataset={"on_error": "skip"})
+    skipped = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert skipped.returncode == 0, skipped.stderr
+    assert "2 samples" in skipped.stdout
+    assert "Traceback" not in skipped.stderr and "Exception ignored" not in skipped.stderr
+    assert f"{data}:3: malformed CSV row" in skipped.stderr
+
+
+def test_a_metadata_column_of_mixed_types_is_named(tmp_path: Path) -> None:
+    rows = [{**r, "score": 1 if i else "high"} for i, r in enumerate(GOOD)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    line = _one_error_line(_stats(_project(tmp_path, data)))
+    assert f"{data}: column 'score' mixes value types: string (line 1), number (line 2)" in line
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_image_path_that_is_a_device_is_refused_before_reading(tmp_path: Path) -> None:
+    rows = [{**r, "file": "/dev/zero"} for r in GOOD]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    line = _one_error_line(_stats(_project(tmp_path, data, dataset={"image_field": "file"})))
+    assert "image path /dev/zero is not a regular file" in line
+
+
+def test_a_workspace_that_is_a_file_is_named_before_any_work(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    occupied = tmp_path / "occupied"
+    occupied.write_text("not a folder")
+    line = _one_error_line(_stats(_project(tmp_path, data, workspace=str(occupied))))
+    assert f"invalid experiment spec: workspace: {occupied} exists and is not a folder" in line
+    line = _one_error_line(_stats(_project(tmp_path, data, workspace=str(occupied / "ws"))))
+    assert f"workspace: cannot create {occupied / 'ws'}: {occupied} is not a folder" in line
+    assert occupied.read_text() == "not a folder"
+
+
+def test_an_unwritable_workspace_is_named_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):  # root may write anywhere: stand in for a read-only folder
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    try:
+        line = _one_error_line(_stats(_project(tmp_path, data, workspace=str(locked / "ws"))))
+        assert f"workspace: cannot create {locked / 'ws'}: folder {locked} is not writable" in line
+        line = _one_error_line(_stats(_project(tmp_path, data, workspace=str(locked))))
+        assert f"workspace: folder {locked} is not writable" in line
+        assert not (locked / "ws").exists() and not (tmp_path / "ws").exists()
+    finally:
+        locked.chmod(0o755)

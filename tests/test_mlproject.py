@@ -1,0 +1,90 @@
+"""Every MLproject entry point runs end to end through `mlflow run`, and no parameter reaches a shell."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import write_jsonl
+
+from mlsandbox import tracking
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny project: 120 documents, three cheap OPs, the n-gram proxy, one seed."""
+    folder = tmp_path_factory.mktemp("mlproject")
+    rows = []
+    for i in range(120):
+        text = (f"Document {i} says something plain about topic {i % 7}." if i % 2
+                else "spam spam spam " * (1 + i % 5) + "!!!" * (i % 4))
+        rows.append({"id": f"d{i:03d}", "text": text})
+    write_jsonl(folder / "corpus.jsonl", rows)
+    write_jsonl(folder / "bench.jsonl", [{"text": f"A plain sentence about topic {i}."} for i in range(20)])
+    spec = {
+        "name": "mlproject-test",
+        "dataset": {"path": "corpus.jsonl"},
+        "ops": [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}, {"name": "word_repetition_filter"}],
+        "stats": {"workers": 1},
+        "seeds": [0],
+        "model": {"type": "ngram", "order": 3},
+        "benchmarks": [{"name": "plain", "path": "bench.jsonl"}],
+        "refine": {"top_k": 2, "duplication": [1, 2], "min_pool_size": 3},
+        "workspace": str(folder / "ws"),
+    }
+    (folder / "sandbox.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
+def mlflow_run(entry: str, store: str, *params: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``mlflow run <repo> -e entry --env-manager local -P ...`` with this interpreter's tools on PATH."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(var, None)
+    argv = [sys.executable, "-m", "mlflow", "run", str(ROOT), "-e", entry, "--env-manager", "local"]
+    for param in params:
+        argv += ["-P", param]
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def _finished_entry_points(store: str) -> set[str]:
+    client = mlflow.MlflowClient(store)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              "attributes.status = 'FINISHED'")
+    return {r.data.tags.get(tracking.ENTRY_POINT, "") for r in runs}
+
+
+@pytest.mark.slow
+def test_every_entry_point_runs_with_its_defaults(project: Path, store: str) -> None:
+    for entry in ("stats", "pool", "train", "probe", "analyze", "refine", "workflow"):
+        done = mlflow_run(entry, store, f"project={project}")
+        assert done.returncode == 0, f"{entry}:\n{done.stderr[-3000:]}"
+    client = mlflow.MlflowClient(store)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    cell = client.search_runs(experiments, f"tags.`{tracking.KIND}` = 'cell' and attributes.status = 'FINISHED'",
+                              max_results=1)[0]
+    done = mlflow_run("evaluate", store, f"run_id={cell.info.run_id}", f"project={project}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {"pool", "train", "probe", "analyze", "refine", "workflow", "evaluate"} <= _finished_entry_points(store)
+
+
+def test_a_parameter_is_one_argument_never_shell_code(project: Path, store: str, tmp_path: Path) -> None:
+    marker = tmp_path / "INJECTED"
+    for entry, params in (("stats", [f"workers=0;touch {marker};#"]),
+                          ("search", [f"study=x;touch {marker};#", "n_trials=1"]),
+                          ("search", [f"study=x';touch {marker};'", "n_trials=1"])):
+        mlflow_run(entry, store, f"project={project}", *params)
+        assert not marker.exists(), f"{entry} {params} ran shell code"
