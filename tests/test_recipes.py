@@ -194,6 +194,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
          r"condition on stopwords_filter.stopwords_ratio: invalid params for OP 'stopwords_filter'"),
         ({"name": "r", "repeat": 0}, r"repeat: Input should be greater than or equal to 1"),
         ({"name": "r", "sample_size": 0}, r"sample_size: Input should be greater than or equal to 1"),
+        ({"name": "r", "seed": -1}, r"seed: a seed must be an integer from 0 to 4294967295"),
         ({"name": "r", "conditions": [{"op": "text_length_filter", "min": 1, "maximum": 3}]},
          r"conditions\[0\].maximum: unknown key"),
     ],

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import op_class
 from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool
+from mlsandbox.spec import Seed
 from mlsandbox.stats import StatsTable
 
 #: Per stat key: the (inclusive) lower and upper bound, None where unbounded.
@@ -89,7 +90,7 @@ class Recipe(BaseModel):
     description: str = ""
     conditions: list[Condition] = Field(default_factory=list)
     sample_size: int | None = Field(default=None, ge=1, description="seeded subsample of the selection")
-    seed: int = 42
+    seed: Seed = 42
     repeat: int = Field(default=1, ge=1, description="times each selected sample is seen (duplication rate)")
     source: str = Field(default="", description="provenance, e.g. 'k-sigma k=2' or 'top-3 intersection'")
 

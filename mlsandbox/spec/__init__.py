@@ -1,6 +1,7 @@
 """The typed experiment spec: one YAML file per sandbox project (pydantic only: no OPs, no torch)."""
 
 from mlsandbox.errors import SpecError
+from mlsandbox.spec._base import MAX_SEED, Seed
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
@@ -31,6 +32,8 @@ from mlsandbox.spec.models import (
 from mlsandbox.spec.search import SearchSpec, ThresholdSearch, WarmStart
 
 __all__ = [
+    "MAX_SEED",
+    "Seed",
     "BUILTIN_DATASET",
     "QUICK",
     "AnalyzeSpec",
