@@ -33,6 +33,15 @@ FILE = "file"
 OriginParams = dict[str, str | int | float]
 
 
+class _SelectionOrigin:
+    """An origin whose only logged param is its split kind (``recipe`` unless it says otherwise)."""
+
+    split: ClassVar[str] = RECIPE
+
+    def params(self) -> OriginParams:
+        return {"split": self.split}
+
+
 @dataclass(frozen=True)
 class SplitOrigin:
     """One split (``low``, ``mid``, ...) of one OP's stat: a single-OP pool of the probe."""
@@ -50,25 +59,18 @@ class SplitOrigin:
 
 
 @dataclass(frozen=True)
-class RandomOrigin:
+class RandomOrigin(_SelectionOrigin):
     """The control group: a seeded uniform draw."""
 
     seed: int
     split: ClassVar[str] = RANDOM
 
-    def params(self) -> OriginParams:
-        return {"split": RANDOM}
-
 
 @dataclass(frozen=True)
-class BoundsOrigin:
+class BoundsOrigin(_SelectionOrigin):
     """Samples whose stats lie within per-stat bounds."""
 
     bounds: tuple[tuple[str, float | None, float | None], ...]
-    split: ClassVar[str] = RECIPE
-
-    def params(self) -> OriginParams:
-        return {"split": RECIPE}
 
 
 @dataclass(frozen=True)
@@ -87,41 +89,30 @@ class RecipeOrigin:
 
 
 @dataclass(frozen=True)
-class IntersectionOrigin:
+class IntersectionOrigin(_SelectionOrigin):
     """Samples held by every one of several pools (a pyramid level, a cluster recipe)."""
 
     pools: tuple[str, ...]
-    split: ClassVar[str] = RECIPE
 
     @property
     def level(self) -> int:
         return len(self.pools)
 
-    def params(self) -> OriginParams:
-        return {"split": RECIPE}
-
 
 @dataclass(frozen=True)
-class FillOrigin:
+class FillOrigin(_SelectionOrigin):
     """A duplication-study budget filled from the highest pyramid levels down, without repeats."""
 
     multiple: int
     lowest_level: int
-    split: ClassVar[str] = RECIPE
-
-    def params(self) -> OriginParams:
-        return {"split": RECIPE}
 
 
 @dataclass(frozen=True)
-class FileOrigin:
+class FileOrigin(_SelectionOrigin):
     """The samples a pool file names by id (``train --pool-file``, ``--pool-run``)."""
 
     source: str
     split: ClassVar[str] = FILE
-
-    def params(self) -> OriginParams:
-        return {"split": FILE}
 
 
 @dataclass(frozen=True)
