@@ -1,21 +1,27 @@
 """The ``mlsandbox`` command line (also the MLproject entry points).
 
-Exit codes: 0 success; 2 invalid input (spec, dataset, pool settings, command-line usage);
-1 an unexpected failure (with its traceback under ``--log-level debug``).
+Exit codes: 0 success; 2 invalid input (spec, dataset, pool settings, run ids, command-line usage);
+1 an unexpected failure (with its traceback under ``--log-level debug``); 130 interrupted
+(SIGINT, Ctrl-C); 143 terminated (SIGTERM). Interrupted or terminated, a command ends its
+MLflow runs KILLED with the reason in ``mlsandbox.end_reason``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 
-from mlsandbox.errors import USER_ERRORS, SpecError
+from mlsandbox.errors import USER_ERRORS, SpecError, Terminated
 
 if TYPE_CHECKING:  # the spec package loads only once a command runs
     from mlsandbox.spec import ExperimentSpec
@@ -45,20 +51,62 @@ R = TypeVar("R")
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn known input errors into a one-line message and exit code 2."""
+    """Turn known input errors into a one-line message and exit code 2, and SIGTERM into an
+    interruption: the command's runs end KILLED and it exits with 143 (130 for SIGINT)."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            with _sigterm_interrupts():
+                return func(*args, **kwargs)
         except USER_ERRORS as err:
             typer.secho(f"error: {err}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
-        except KeyboardInterrupt:
-            typer.secho("interrupted; finished work is kept and reused on the next run", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as err:
+            reason = _end_runs(err)
+            typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
+            raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+EXIT_INTERRUPTED = 130
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
+    thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
+    own signal handling is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def terminate(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked worker inherited the handler: die as without it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _end_runs(err: KeyboardInterrupt) -> str:
+    """End the runs still active after an interruption as KILLED; the reason, in words."""
+    if "mlflow" not in sys.modules:  # no run was started
+        return str(err) if isinstance(err, Terminated) else "interrupted"
+    from mlsandbox.tracking import end_active_runs, interruption_reason
+
+    reason = interruption_reason(err)
+    end_active_runs(reason)
+    return reason
 
 
 def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> ExperimentSpec:
@@ -252,19 +300,27 @@ def report_command(
 def search_command(
     project: Project = Path("projects/text-quality"),
     study: Annotated[str | None, typer.Option(help="Optuna study name (default: <project name>-search); re-use it to continue")] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage: an RDB URL (postgresql://...) or a journal file (default: next to the MLflow store)")] = None,
+    storage: Annotated[str | None, typer.Option(
+        envvar="MLSANDBOX_STORAGE",
+        help="Optuna storage: an RDB URL (postgresql+psycopg2://user@host/db; the password from PGPASSWORD or "
+             "~/.pgpass) or a journal file (default, also for an empty value: next to the MLflow store)")] = None,
     n_trials: Annotated[int | None, typer.Option("--n-trials", "-n", min=1, help="total trials of the study (default: search.n_trials)")] = None,
-    worker: Annotated[int, typer.Option(min=0, help="index of this worker when several run one study (offsets the sampler seed)")] = 0,
+    worker: Annotated[int | None, typer.Option(min=0, help="index of this worker when several run one study: reproducible "
+                                                "draws (default: a sampler seed of its own, from the process and clock)")] = None,
     sets: Sets = None,
     quick: Quick = False,
     workers: Workers = None,
     quiet: Quiet = False,
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
+    import os
+
     from mlsandbox.search import run_search
 
+    # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
+    storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
     spec = _spec(project, sets, quick)
-    result = run_search(spec, study, storage, n_trials, worker=worker, workers=workers, progress=not quiet)
+    result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers, progress=not quiet)
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:

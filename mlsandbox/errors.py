@@ -7,6 +7,7 @@ Each error lives here, at the bottom of the layers, so that every layer raises t
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +36,32 @@ class PoolError(InvalidInputError):
 
 class RecipeError(InvalidInputError):
     """A recipe, a recipe file or a Data-Juicer config cannot be read or used as asked."""
+
+
+class InvalidRunError(InvalidInputError):
+    """A run id given by the user names no run of the tracking store, or a run of another kind
+    than the command takes; the message names the run id and the kind expected."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by a signal (SIGTERM from ``kill``, ``timeout``, a scheduler,
+    ``docker stop``). A :class:`KeyboardInterrupt`, so every clean-up of an interruption runs;
+    the command line installs the handler that raises it and exits with ``128 + signum``."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        super().__init__(f"terminated by {name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __reduce__(self) -> tuple[type[Terminated], tuple[int]]:
+        return type(self), (self.signum,)
 
 
 class ModelUnavailableError(SandboxError, RuntimeError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -81,6 +83,25 @@ def test_timeout_kills_the_command(tmp_path: Path) -> None:
         run(tmp_path, argv, timeout_s=1)
     assert "timed out after 1 s" in err.value.reason
     assert "started" in err.value.log_tail
+
+
+def test_an_interrupted_sandbox_takes_its_trainer_down_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    argv = script(tmp_path, f"import os\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(30)\n")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path, argv, timeout_s=60)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)
 
 
 def test_missing_metrics_file(tmp_path: Path) -> None:

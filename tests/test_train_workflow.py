@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -93,10 +94,17 @@ def test_a_pool_file_or_the_run_that_logged_it_is_trained_as_a_file_pool(
 def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
     spec = _spec(small_corpus, tmp_path, bench_file)
     first = run_training(spec, ["text_length_filter/low"], progress=False)
-    # A cell killed half-way leaves its run RUNNING: simulate it by reopening a finished one.
+    # A cell killed half-way (kill -9) leaves its run RUNNING: simulate it by reopening a finished one,
+    # owned by a process that is gone.
     killed = next(c for c in first.comparisons.cells if c.pool.name == "random-30" and c.seed == 1)
-    mlflow.MlflowClient().update_run(killed.run_id, status="RUNNING")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    client = mlflow.MlflowClient()
+    client.update_run(killed.run_id, status="RUNNING")
+    client.set_tag(killed.run_id, tracking.OWNER_PID, str(gone.pid))
     again = run_training(spec, ["text_length_filter/low"], progress=False)
+    run = client.get_run(killed.run_id)
+    assert run.info.status == "KILLED" and "no longer exists" in run.data.tags[tracking.END_REASON]
     reused = {(c.pool.name, c.seed): c.reused for c in again.comparisons.cells}
     assert reused == {("random-30", 0): True, ("random-30", 1): False,
                       ("text_length_filter/low", 0): True, ("text_length_filter/low", 1): True}

@@ -212,3 +212,14 @@ def test_a_rerun_reuses_every_cell_and_reproduces_the_ranking(workflow: Workflow
     assert mlflow.get_run(rerun.run_id).data.metrics["cells_run"] == 0
     assert rerun.probe.ranking["delta_pct"].tolist() == pytest.approx(
         workflow.probe.ranking["delta_pct"].tolist(), nan_ok=True)
+
+
+def test_reused_cells_name_the_rerun_and_stay_under_the_finished_run(
+    workflow: WorkflowResult, rerun: WorkflowResult
+) -> None:
+    for cell in (mlflow.get_run(c.run_id) for c in rerun.cells[:3]):
+        assert cell.data.tags[tracking.REUSED_BY] == rerun.run_id
+        assert cell.data.tags[tracking.PARENT_RUN_ID] == workflow.run_id  # its parent finished: it stays
+        assert tracking.TRAINED_UNDER not in cell.data.tags
+    run = mlflow.get_run(rerun.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags[tracking.OWNER_HOST]

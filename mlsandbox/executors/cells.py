@@ -2,9 +2,13 @@
 
 A cell is identified by the digests of its pool, model config, seed and benchmark sets (the
 ``mlsandbox.cell`` tag). Asking for a cell that already FINISHED returns its logged scores
-without retraining; a cell whose run was killed half-way (still RUNNING, or FAILED) is run again
-from scratch into a new run. A trainer failure marks the run FAILED with the reason and the log
-tail, and the caller goes on with the other cells.
+without retraining; a cell whose run was killed half-way (KILLED, still RUNNING, or FAILED) is
+run again from scratch into a new run. A trainer failure marks the run FAILED with the reason and
+the log tail, and the caller goes on with the other cells.
+
+A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a cell whose own
+parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
+kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 from mlflow.entities import RunStatus
+from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import IMAGE, TEXT
@@ -99,16 +104,19 @@ def run_cell(
     finished = find_finished_cell(experiment_id, key)
     if finished is not None:
         log.info("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
+        link_reused_cell(finished, parent_run_id)
         return _result_from_run(pool, seed, finished)
     tags = {**tracking.pool_tags(pool, kind="cell"), CELL: key, tracking.SEED: str(seed),
             MODEL_DIGEST: model_digest, BENCHMARKS_DIGEST: benchmarks.digest}
     started = time.perf_counter()
+    tracking.heartbeat()
     with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
         result = _train_and_evaluate(prepared, pool, seed, benchmarks, run.info.run_id)
         result.wall_s = time.perf_counter() - started
     if not result.ok:
         # Ended as FINISHED by the context manager; mark it FAILED so it is never reused.
         mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
+    tracking.heartbeat()
     return result
 
 
@@ -118,6 +126,35 @@ def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | No
         order_by=["attributes.end_time DESC"],
     )
     return runs[0] if runs else None
+
+
+def link_reused_cell(cell: mlflow.entities.Run, parent_run_id: str | None = None) -> None:
+    """Tag a reused cell with the run reusing it (``parent_run_id``, default the active run).
+
+    When the cell's own parent ended without finishing (KILLED, FAILED, deleted), the cell moves
+    under the reusing run (``mlflow.parentRunId``) and keeps its first parent in
+    ``mlsandbox.trained_under``; a cell of a parent that finished, or still runs, stays where it is.
+    """
+    if parent_run_id is None:
+        active = mlflow.active_run()
+        if active is None:
+            return
+        parent_run_id = active.info.run_id
+    tags = {tracking.REUSED_BY: parent_run_id}
+    first = cell.data.tags.get(tracking.PARENT_RUN_ID)
+    if first and first != parent_run_id and _did_not_finish(first):
+        tags[tracking.PARENT_RUN_ID] = parent_run_id
+        tags[tracking.TRAINED_UNDER] = cell.data.tags.get(tracking.TRAINED_UNDER, first)
+        log.info("cell run %s moves from unfinished run %s to %s", cell.info.run_id, first, parent_run_id)
+    tracking.log_batch(cell.info.run_id, tags=tags)
+
+
+def _did_not_finish(run_id: str) -> bool:
+    try:
+        run = mlflow.MlflowClient().get_run(run_id)
+    except MlflowException:
+        return True  # deleted for good
+    return run.info.lifecycle_stage == "deleted" or run.info.status in ("KILLED", "FAILED")
 
 
 def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellResult:

@@ -96,6 +96,10 @@ def run_logged(
             raise TrainingError(
                 f"command timed out after {timeout_s:g} s: {_shown(argv)}", log_tail(log_file)
             ) from None
+        except BaseException:
+            # Ctrl-C or SIGTERM of the sandbox: its trainer (in a session of its own) goes too.
+            _kill_group(proc)
+            raise
     if returncode != 0:
         raise TrainingError(
             f"command exited with status {returncode}: {_shown(argv)}", log_tail(log_file)

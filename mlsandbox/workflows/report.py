@@ -19,6 +19,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
+from mlsandbox.errors import InvalidRunError
 
 FIGURES = [
     (artifacts.RANKING_FIGURE, "Single-OP pools against the random pool"),
@@ -57,9 +58,24 @@ _CSS = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
         "pre{background:#f6f8fa;padding:1em;overflow:auto}figcaption{color:#555;font-size:13px}")
 
 
+#: The entry points whose runs a report describes.
+REPORTED_ENTRY_POINTS = ("probe", "analyze", "refine", "workflow")
+WORKFLOW_RUN = "the run id of a workflow run (printed by `mlsandbox workflow`, probe, analyze or refine)"
+
+
+def workflow_run(run_id: str) -> mlflow.entities.Run:
+    """The workflow run ``run_id``; InvalidRunError when there is none or it is another kind of run."""
+    run = tracking.find_run(run_id, WORKFLOW_RUN)
+    tags = run.data.tags
+    if tags.get(tracking.KIND) != "workflow" or tags.get(tracking.ENTRY_POINT) not in REPORTED_ENTRY_POINTS:
+        raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a workflow run; "
+                              f"expected {WORKFLOW_RUN}")
+    return run
+
+
 def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``; return both paths."""
-    run = mlflow.get_run(run_id)
+    run = workflow_run(run_id)
     with tempfile.TemporaryDirectory() as tmp:
         root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
@@ -137,4 +153,4 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     return pd.DataFrame(payload["data"], columns=payload["columns"])
 
 
-__all__ = ["build_report", "log_report"]
+__all__ = ["build_report", "log_report", "workflow_run"]

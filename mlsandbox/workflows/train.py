@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
-from mlsandbox.errors import DataError, PoolError
+from mlsandbox.errors import DataError, InvalidRunError, PoolError
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.models import load_benchmarks, load_model
@@ -67,25 +67,42 @@ def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> P
 
 def _read_ids(path: Path) -> list[str]:
     ids = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    ids.append(str(json.loads(line)[ID]))
-                except (ValueError, KeyError, TypeError):
-                    raise DataError(f"{path}:{lineno}: expected a JSON object with an {ID!r} field") from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        ids.append(str(json.loads(line)[ID]))
+                    except (ValueError, KeyError, TypeError):
+                        raise DataError(f"{path}:{lineno}: expected a JSON object with an {ID!r} field") from None
+    except FileNotFoundError:
+        raise DataError(f"pool file {path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"pool file {path}: is a folder, expected a JSONL file of sample ids") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"pool file {path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise DataError(f"pool file {path}: cannot be read: {err.strerror or err}") from None
     if not ids:
         raise DataError(f"{path}: the pool file is empty")
     return ids
 
 
+#: What ``--pool-run`` takes.
+POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`) or of a cell"
+
+
 def _pool_file_of_run(run_id: str) -> Path:
-    run = mlflow.get_run(run_id)
+    run = tracking.find_run(run_id, POOL_RUN)
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
     inputs = [i for i in logged if any(t.value in ("pool", "training") for t in i.tags)]
     if not inputs:
-        raise PoolError(f"run {run_id} logged no pool dataset input")
-    return Path(json.loads(inputs[0].dataset.source)["uri"])
+        raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)} that logged no pool; expected {POOL_RUN}")
+    path = Path(json.loads(inputs[0].dataset.source)["uri"])
+    if not path.exists():
+        raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; "
+                        f"run `mlsandbox pool` here, or pass the file with --pool-file")
+    return path
 
 
 def run_training(
@@ -109,8 +126,24 @@ def run_training(
         return TrainingResult(parent.info.run_id, comparisons, tracking.run_url(parent))
 
 
+#: What ``evaluate`` takes.
+TRAINING_RUN = "the run id of a training run (a cell that logged a model/ artifact)"
+
+
+def check_training_run(run_id: str) -> None:
+    """Refuse a run id that names no run, or a run that logged no model (InvalidRunError)."""
+    run = tracking.find_run(run_id, TRAINING_RUN)
+    if run.data.tags.get(tracking.KIND) != "cell":
+        raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a training run; "
+                              f"expected {TRAINING_RUN}")
+    if not mlflow.MlflowClient().list_artifacts(run_id, artifacts.MODEL):
+        raise InvalidRunError(f"run {run_id} is a cell that logged no model (status {run.info.status}); "
+                              f"expected {TRAINING_RUN}")
+
+
 def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[str, float]]:
     """Load the model a cell logged and score it on the project's benchmarks, as a new run."""
+    check_training_run(model_run_id)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     experiment_id = tracking.use_experiment(spec.name)
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,89 @@
+"""A run id (or a pool file) that names nothing, or the wrong kind of run, is one line and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import spec_dict, write_jsonl
+from typer.testing import CliRunner
+
+from mlsandbox import tracking
+from mlsandbox.cli import app
+from mlsandbox.spec import parse_spec
+from mlsandbox.workflows.pool import run_pools
+
+
+@pytest.fixture
+def project(small_corpus: Path, tmp_path: Path) -> Path:
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence number {i}."} for i in range(10)])
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench)}])
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    return folder
+
+
+@pytest.fixture
+def pool_runs(project: Path, tracking_uri: str) -> tuple[str, str]:
+    """The `pool` parent run and one of its pool runs."""
+    result = run_pools(parse_spec(yaml.safe_load((project / "sandbox.yaml").read_text())), progress=False)
+    return result.parent_run_id, result.pools[0].run_id
+
+
+def _fails_with(args: list[str], *expected: str) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("error: ")]  # MLflow may log too
+    for text in expected:
+        assert text in line
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["evaluate", "deadbeef"], "training run"),
+    (["report", "deadbeef"], "workflow run"),
+    (["train", "--pool-run", "deadbeef"], "pool"),
+])
+def test_a_run_id_that_names_no_run(project: Path, tracking_uri: str, command: list[str], expected: str) -> None:
+    project_option = ["-p", str(project)] if command[0] != "report" else []
+    _fails_with(command + project_option, "no run 'deadbeef'", expected)
+
+
+def test_an_empty_run_id(tracking_uri: str) -> None:
+    _fails_with(["report", ""], "a run id is required", "workflow run")
+
+
+def test_a_missing_pool_file(project: Path, tracking_uri: str) -> None:
+    _fails_with(["train", "-p", str(project), "--pool-file", "/missing/pool.jsonl", "-q"],
+                "pool file /missing/pool.jsonl", "no such file")
+
+
+def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(
+    project: Path, pool_runs: tuple[str, str], tmp_path: Path
+) -> None:
+    parent, pool = pool_runs
+    _fails_with(["evaluate", pool, "-p", str(project)], f"run {pool} is a pool run", "not a training run")
+    _fails_with(["report", pool, "--out", str(tmp_path / "r")], f"run {pool} is a pool run", "not a workflow run")
+    _fails_with(["report", parent, "--out", str(tmp_path / "r")], f"run {parent} is a `pool` run", "workflow run")
+    assert not (tmp_path / "r").exists()
+    for run_id in (parent, pool):  # nothing written into the pool runs
+        assert "report" not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+
+
+def test_a_cell_without_a_model_cannot_be_evaluated(project: Path, tracking_uri: str) -> None:
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    failed = mlflow.MlflowClient().create_run(experiment_id, tags={tracking.KIND: "cell"}).info.run_id
+    mlflow.MlflowClient().set_terminated(failed, "FAILED")
+    _fails_with(["evaluate", failed, "-p", str(project)], f"run {failed} is a cell that logged no model",
+                "status FAILED")
+
+
+def test_a_run_that_logged_no_pool_is_not_a_pool_run(project: Path, tracking_uri: str) -> None:
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    run_id = mlflow.MlflowClient().create_run(experiment_id, tags={tracking.KIND: "search"}).info.run_id
+    _fails_with(["train", "-p", str(project), "--pool-run", run_id, "-q"],
+                f"run {run_id} is a search run that logged no pool")

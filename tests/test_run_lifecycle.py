@@ -1,0 +1,235 @@
+"""Runs end as what happened to them: interrupted or terminated runs KILLED with the reason, runs of
+dead processes found and KILLED at the next start, reused cells linked to the run that reuses them."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+from conftest import write_jsonl
+
+from mlsandbox import tracking
+from mlsandbox.errors import Terminated
+from mlsandbox.executors.cells import CELL
+
+
+def _run(run_id: str) -> mlflow.entities.Run:
+    return mlflow.MlflowClient().get_run(run_id)
+
+
+def _experiment() -> str:
+    return mlflow.set_experiment("lifecycle").experiment_id
+
+
+def _orphan(tags: dict[str, str]) -> str:
+    """A RUNNING run of the experiment ``lifecycle`` with the given owner tags."""
+    return mlflow.MlflowClient().create_run(_experiment(), tags={tracking.KIND: "cell", **tags}).info.run_id
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_runs_of_dead_or_silent_owners_are_killed_and_live_ones_kept(tracking_uri: str) -> None:
+    mine = tracking.owner_tags()
+    ago = tracking._iso(time.time() - 3600)
+    alive = _orphan(mine)
+    dead = _orphan({**mine, tracking.OWNER_PID: str(_dead_pid())})
+    machine, _, ticks = mine[tracking.OWNER_PROCESS].rpartition("/")
+    reused_pid = _orphan({**mine, tracking.OWNER_PROCESS: f"{machine}/{int(ticks) + 1}"})
+    far_silent = _orphan({**mine, tracking.OWNER_HOST: "elsewhere", tracking.HEARTBEAT: ago})
+    far_alive = _orphan({**mine, tracking.OWNER_HOST: "elsewhere"})
+    foreign = _orphan({})
+    experiment_id = _run(alive).info.experiment_id
+
+    ended = tracking.reconcile_stale_runs(experiment_id, stale_after_s=600)
+
+    assert sorted(ended) == sorted([dead, reused_pid, far_silent])
+    for run_id in (alive, far_alive, foreign):
+        assert _run(run_id).info.status == "RUNNING"
+    reasons = {run_id: _run(run_id).data.tags[tracking.END_REASON] for run_id in ended}
+    assert "no longer exists" in reasons[dead]
+    assert "now belongs to another process" in reasons[reused_pid]
+    assert "no heartbeat from owner" in reasons[far_silent] and "elsewhere" in reasons[far_silent]
+    silent = _run(far_silent)
+    assert silent.info.status == "KILLED"
+    assert silent.info.end_time == silent.info.start_time  # its last sign of life, not the time it was found
+    assert tracking.reconcile_stale_runs(experiment_id) == []  # once is enough
+
+
+def test_a_new_parent_run_reconciles_its_experiment(tracking_uri: str) -> None:
+    dead = _orphan({**tracking.owner_tags(), tracking.OWNER_PID: str(_dead_pid())})
+    with tracking.parent_run("next", _run(dead).info.experiment_id, {tracking.KIND: "workflow"}) as run:
+        tags = run.data.tags
+        assert _run(dead).info.status == "KILLED"
+    assert (tags[tracking.OWNER_PID], tags[tracking.OWNER_HOST]) == (str(os.getpid()), tracking.owner_tags()[
+        tracking.OWNER_HOST])
+    assert tags[tracking.OWNER_STARTED] and tags[tracking.HEARTBEAT]
+
+
+def test_a_continued_run_is_owned_by_the_process_that_continues_it(tracking_uri: str) -> None:
+    run_id = _orphan({**tracking.owner_tags(), tracking.OWNER_PID: str(_dead_pid())})
+    mlflow.MlflowClient().set_terminated(run_id, "KILLED")
+    with tracking.continue_run(run_id, {tracking.KIND: "search"}):
+        run = _run(run_id)  # it reconciled its experiment, and is not abandoned itself
+        assert (run.info.status, run.data.tags[tracking.OWNER_PID]) == ("RUNNING", str(os.getpid()))
+    assert _run(run_id).info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("interrupt, reason", [
+    (KeyboardInterrupt(), "interrupted by SIGINT (Ctrl-C)"),
+    (Terminated(signal.SIGTERM), "terminated by SIGTERM"),
+])
+def test_an_interruption_ends_the_runs_killed_with_the_reason(
+    tracking_uri: str, interrupt: KeyboardInterrupt, reason: str
+) -> None:
+    ids = []
+    with pytest.raises(KeyboardInterrupt):
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            ids.append(parent.info.run_id)
+            with tracking.child_run("cell", {tracking.KIND: "cell"}) as child:
+                ids.append(child.info.run_id)
+                raise interrupt
+    assert mlflow.active_run() is None
+    for run_id in ids:
+        run = _run(run_id)
+        assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("KILLED", reason)
+
+
+def test_a_failure_ends_the_run_failed_with_the_reason(tracking_uri: str) -> None:
+    with pytest.raises(ValueError):
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            raise ValueError("boom")
+    run = _run(parent.info.run_id)
+    assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("FAILED", "failed: ValueError: boom")
+
+
+def test_the_heartbeat_of_a_running_run_moves_on(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLSANDBOX_HEARTBEAT_S", "0.2")
+    with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+        first = parent.data.tags[tracking.HEARTBEAT]
+        deadline = time.time() + 5
+        while _run(parent.info.run_id).data.tags[tracking.HEARTBEAT] == first and time.time() < deadline:
+            time.sleep(0.1)
+        assert _run(parent.info.run_id).data.tags[tracking.HEARTBEAT] > first
+
+
+# --- A real `mlsandbox workflow --quick`, killed mid-cell ------------------------------------------------
+
+TRAINER = """\
+import json, os, sys, time
+pool_file, benchmarks_file, metrics_file, state = sys.argv[1:5]
+texts = [json.loads(line)["text"] for line in open(pool_file) if line.strip()]
+count = os.path.join(state, "count")
+n = int(open(count).read()) + 1 if os.path.exists(count) else 1
+open(count, "w").write(str(n))
+if n == int(os.environ.get("BLOCK_AT", "0")):  # the kill lands while this cell trains
+    open(os.path.join(state, "blocked"), "w").write(str(os.getpid()))
+    time.sleep(120)
+size = sum(len(t) for t in texts) / len(texts)
+alnum = sum(c.isalnum() for t in texts for c in t) / max(1, sum(len(t) for t in texts))
+names = json.load(open(benchmarks_file))
+json.dump({"benchmarks": {b: {"bpb": 6 + (i + 1) * alnum + size / 100 * (1 if i else -0.5)}
+                          for i, b in enumerate(names)}}, open(metrics_file, "w"))
+"""
+
+
+@pytest.fixture
+def killable_project(tmp_path: Path) -> Path:
+    """A tiny project whose command trainer blocks on its BLOCK_AT-th call (the n-th cell trained)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "trainer.py").write_text(TRAINER)
+    docs = [("the cat sat on the mat " * (1 + i % 7)) if i % 3 == 0 else
+            f"Document {i}: a clean sentence about topic number {i}." if i % 3 == 1 else
+            "!!!" * (i % 5 + 1) + f" ### {i} ###" for i in range(120)]
+    write_jsonl(project / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": t} for i, t in enumerate(docs)])
+    write_jsonl(project / "clean.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(10)])
+    write_jsonl(project / "cats.jsonl", [{"text": f"the cat sat on mat {i}"} for i in range(10)])
+    spec = {
+        "name": "killed", "dataset": {"path": "corpus.jsonl"}, "workspace": str(tmp_path / "ws"),
+        "ops": [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}], "stats": {"workers": 1},
+        "model": {"type": "command", "timeout_s": 300,
+                  "command": [sys.executable, str(project / "trainer.py"), "{pool_file}", "{benchmarks_file}",
+                              "{metrics_file}", str(tmp_path)]},
+        "benchmarks": [{"name": "clean", "path": "clean.jsonl"}, {"name": "cats", "path": "cats.jsonl"}],
+        "refine": {"top_k": 2, "duplication": [1, 2], "min_pool_size": 3},
+        "quick": {"seeds": [0]},  # --quick keeps the command trainer
+    }
+    (project / "sandbox.yaml").write_text(yaml.safe_dump(spec))
+    return project
+
+
+def _workflow(project: Path, tracking_uri: str, block_at: int = 0) -> subprocess.Popen[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "BLOCK_AT": str(block_at)}
+    return subprocess.Popen([sys.executable, "-m", "mlsandbox.cli", "workflow", "--quick", "-q", "-p", str(project)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _kill_mid_cell(proc: subprocess.Popen[str], state: Path, signum: int) -> tuple[int, str]:
+    """Wait until a cell trains, send ``signum``; the exit code and output."""
+    blocked = state / "blocked"
+    deadline = time.time() + 120
+    while not blocked.exists():
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"the workflow never reached the blocking cell:\n{proc.communicate()[0]}")
+        time.sleep(0.1)
+    proc.send_signal(signum)
+    out = proc.communicate(timeout=60)[0]
+    os.kill(int(blocked.read_text()), signal.SIGKILL)  # the trainer, in its own session, outlives it
+    blocked.unlink()
+    return proc.returncode, out
+
+
+def _experiment_runs() -> list[mlflow.entities.Run]:
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("killed")
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+@pytest.mark.slow
+def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
+    killable_project: Path, tmp_path: Path, tracking_uri: str
+) -> None:
+    # kill -9 while the 4th cell trains: nothing can run in the process; its runs stay RUNNING.
+    code, out = _kill_mid_cell(_workflow(killable_project, tracking_uri, block_at=4), tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    (first,) = [r for r in _experiment_runs() if r.data.tags[tracking.KIND] == "workflow"]
+    assert first.info.status == "RUNNING"
+
+    # The next start ends them KILLED; SIGTERM while its 3rd new cell trains ends its own runs KILLED.
+    code, out = _kill_mid_cell(_workflow(killable_project, tracking_uri, block_at=7), tmp_path, signal.SIGTERM)
+    assert code == 143, out
+    assert "terminated by SIGTERM" in out and "Traceback" not in out
+    runs = {r.info.run_id: r for r in _experiment_runs()}
+    assert runs[first.info.run_id].info.status == "KILLED"
+    assert "no longer exists" in runs[first.info.run_id].data.tags[tracking.END_REASON]
+    killed = [r for r in runs.values() if r.info.status == "KILLED"]
+    assert len(killed) == 4  # two workflow runs and the cell each was training
+    assert collections.Counter(r.data.tags[tracking.END_REASON] for r in killed)["terminated by SIGTERM"] == 2
+
+    # A re-run finishes, trains only what is missing, and holds every cell.
+    proc = _workflow(killable_project, tracking_uri)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    runs = {r.info.run_id: r for r in _experiment_runs()}
+    assert [r.info.status for r in runs.values()].count("RUNNING") == 0
+    finished = [r for r in runs.values() if r.info.status == "FINISHED" and CELL in r.data.tags]
+    keys = collections.Counter(r.data.tags[CELL] for r in finished)
+    assert keys and max(keys.values()) == 1  # no cell trained twice
+    (last,) = [r for r in runs.values() if r.data.tags[tracking.KIND] == "workflow" and r.info.status == "FINISHED"]
+    assert {r.data.tags[tracking.PARENT_RUN_ID] for r in finished} == {last.info.run_id}
+    reused = [r for r in finished if tracking.TRAINED_UNDER in r.data.tags]  # moved from the killed runs
+    assert len(reused) == 5 == last.data.metrics["probe.cells_reused"]
+    assert {r.data.tags[tracking.REUSED_BY] for r in reused} == {last.info.run_id}
