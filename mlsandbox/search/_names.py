@@ -9,8 +9,17 @@ STUDY = tracking.TAG + "study"
 TRIAL = tracking.TAG + "trial"
 TRIAL_STATE = tracking.TAG + "trial_state"
 REASON = tracking.TAG + "reason"
+#: Tag prefix of the settings of the latest call on the study's run (n_trials, sampler, seed, ...).
+SETTING = tracking.TAG + "search."
+#: Tag of a project run (``mlflow run``) that continued a study logged to another, earlier run.
+STUDY_RUN = tracking.TAG + "study_run"
 #: The parent run's artifact folder (report, trials table, figures, best recipe).
 ARTIFACTS = "search"
+#: Under it, one record per call (worker or resume): its settings and what it ran.
+INVOCATIONS = ARTIFACTS + "/invocations"
+
+# Study user attributes: the study's one MLflow parent run, found again by every worker and resume.
+PARENT_RUN_ATTR = "mlflow_parent_run_id"
 
 # Trial user attributes: why a trial ended as it did, and who ran it.
 RECIPE_ATTR = "recipe"

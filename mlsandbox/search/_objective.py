@@ -69,7 +69,7 @@ class TrialContext:
     space: SearchSpace
     search: SearchSpec
     study_name: str
-    worker: int
+    worker: int | None  # None: a worker that was given no index
     run_id: str  # the study's parent run, which each trial's run nests under
     run_times: list[dict[str, float]] = field(default_factory=list)  # per trial this call ran
 
@@ -79,7 +79,8 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
     started = time.perf_counter()
     trial.set_user_attr(HOST, socket.gethostname())
     trial.set_user_attr(PID, os.getpid())
-    trial.set_user_attr(WORKER, ctx.worker)
+    if ctx.worker is not None:
+        trial.set_user_attr(WORKER, ctx.worker)
     ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and counts_towards_total(t)]
     if len(ahead) >= n_trials:
         raise Surplus(f"trial {trial.number}: {n_trials} trials already started by other workers")

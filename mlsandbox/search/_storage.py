@@ -2,14 +2,23 @@
 
 The default storage is a journal file next to the MLflow store, so a study travels with its runs
 without a database; any RDB URL (PostgreSQL for workers on many machines) works too, and its
-password never reaches a log or a run.
+password never reaches a log or a run. A storage that cannot be used (an unknown scheme, a
+missing driver or folder, a refused connection) is an input error naming the storage, password
+hidden.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import mlflow
 import optuna
@@ -17,6 +26,8 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 
 from mlsandbox.errors import SpecError
+from mlsandbox.search._locks import database_lock, file_lock, sqlite_file
+from mlsandbox.search._secrets import Scrubber, redact, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 JOURNAL_FILE = "optuna.journal"
@@ -24,6 +35,27 @@ JOURNAL_FILE = "optuna.journal"
 # A trial left RUNNING by a worker on another machine is failed once its heartbeat is this old.
 HEARTBEAT_S = 30
 GRACE_S = 120
+
+
+@dataclass(frozen=True)
+class Storage:
+    """An opened Optuna storage, its printable name (password hidden) and how its workers take turns."""
+
+    optuna: optuna.storages.BaseStorage
+    name: str
+    lock_file: Path | None = None  # a journal file or SQLite database: a lock file next to it
+
+    @contextmanager
+    def lock(self, study_name: str) -> Iterator[None]:
+        """Held while a worker sets up the study, so that workers started together do it once."""
+        if self.lock_file is not None:
+            with file_lock(self.lock_file):
+                yield
+        elif isinstance(self.optuna, optuna.storages.RDBStorage):
+            with database_lock(self.optuna.engine, f"optuna-study:{study_name}"):
+                yield
+        else:
+            yield
 
 
 def default_storage_path(spec: ExperimentSpec) -> Path:
@@ -44,30 +76,87 @@ def open_storage(storage: str | None, spec: ExperimentSpec) -> tuple[optuna.stor
     RDB storages record heartbeats, so trials of a worker that died on any machine are failed
     by the next worker; a journal file is for the processes of one machine.
     """
-    if storage and "://" in storage:
-        from sqlalchemy.exc import SQLAlchemyError
+    opened = connect_storage(storage, spec)
+    return opened.optuna, opened.name
 
+
+def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
+    """:func:`open_storage`, with the lock its workers share; a :class:`SpecError` if it cannot be used."""
+    if storage and "://" in storage:
+        return _rdb(storage)
+    path = Path(storage).expanduser().resolve() if storage else default_storage_path(spec)
+    if path.is_dir():
+        raise SpecError(f"storage {path} is a folder: give a journal file (e.g. {path / JOURNAL_FILE}) "
+                        "or an RDB URL (postgresql+psycopg2://user@host/db, sqlite:///path/optuna.db)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        backend = JournalFileBackend(str(path))
+    except OSError as err:
+        raise SpecError(f"storage {path}: cannot write the journal file: {err.strerror or err}") from None
+    return Storage(optuna.storages.JournalStorage(backend), str(path), path)
+
+
+def _rdb(url: str) -> Storage:
+    """An RDB storage, checked step by step so that each problem gets its own message."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+    shown = redact(url)
+    scrub = Scrubber(secrets_in(url))
+
+    def fail(problem: str) -> NoReturn:
+        raise SpecError(scrub(f"storage {shown}: {problem}")) from None
+
+    scheme = url.split("://", 1)[0]
+    try:
+        engine = sqlalchemy.create_engine(url)  # loads the dialect and its driver; connects to nothing
+    except NoSuchModuleError:
+        fail(f"unknown database type {scheme!r}; give an RDB URL (postgresql+psycopg2://user@host/db, "
+             "mysql+pymysql://..., sqlite:///path/optuna.db) or the path of a journal file")
+    except ArgumentError as err:
+        fail(f"not a database URL ({err})")
+    except ImportError as err:
+        module = getattr(err, "name", None) or str(err)
+        fail(f"the database driver {module!r} of {scheme!r} is not installed: pip install it, or, for "
+             "PostgreSQL, use postgresql+psycopg2:// with pip install 'mlsandbox[postgres]'")
+    db_file = sqlite_file(url)
+    if db_file is not None:
+        if db_file.is_dir():
+            fail(f"{db_file} is a folder: name a database file in it, e.g. sqlite:///{db_file / 'optuna.db'}")
+        if not db_file.parent.is_dir():
+            fail(f"the folder {db_file.parent} does not exist")
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        hint = "; give the password in PGPASSWORD or ~/.pgpass" if "password" in reason.lower() else ""
+        fail(f"cannot connect: {reason}{hint}")
+    finally:
+        engine.dispose()
+    try:
+        if db_file is not None:
+            with file_lock(db_file):  # workers started together: one creates the tables
+                rdb = _rdb_storage(url)
+        else:
+            rdb = _rdb_storage(url)
+    except (SQLAlchemyError, RuntimeError) as err:  # e.g. no right to create tables, an older schema
+        fail(f"cannot set up Optuna's tables: {str(err).strip().splitlines()[0]}")
+    return Storage(rdb, shown, db_file)
+
+
+def _rdb_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    for attempt in range(1, attempts + 1):
         try:
-            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except SQLAlchemyError:
             # Workers started together race to create the schema; the loser finds it made.
-            time.sleep(1.0)
-            rdb = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-        return rdb, redact(storage)
-    path = Path(storage).expanduser().resolve() if storage else default_storage_path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path))), str(path)
-
-
-def redact(url: str) -> str:
-    """The storage URL with its password hidden: it is logged as a param and printed."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:  # not a URL SQLAlchemy parses: show the scheme only
-        return url.split("://", 1)[0] + "://***"
+            if attempt == attempts:
+                raise
+            time.sleep(float(attempt))
+    raise AssertionError("unreachable")
 
 
 def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -96,10 +185,24 @@ def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=seeds)
 
 
+def sampler_seed(search: SearchSpec, worker: int | None, trials: int) -> int:
+    """The sampler seed of this call.
+
+    With a worker index: ``search.seed``, offset by the index and by the trials already in the
+    study, so the same command on the same study draws the same trials again. Without one:
+    ``search.seed`` mixed with this host, process and clock, so that workers started together
+    without ``--worker`` never draw the same trials.
+    """
+    if worker is None:
+        entropy = f"{search.seed}:{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        return int.from_bytes(hashlib.blake2b(entropy.encode(), digest_size=4).digest(), "big")
+    return (search.seed + 1_000_003 * worker + trials) % 2**32
+
+
 def open_study(
-    study_name: str, storage: optuna.storages.BaseStorage, search: SearchSpec, seeds: int, worker: int = 0
-) -> optuna.Study:
-    """Create the study, or load it when it exists (its objectives must be the same)."""
+    study_name: str, storage: optuna.storages.BaseStorage, search: SearchSpec, seeds: int, worker: int | None = 0
+) -> tuple[optuna.Study, int]:
+    """Create the study, or load it when it exists (its objectives must be the same); the sampler seed."""
     directions = [StudyDirection.MAXIMIZE] * len(search.objectives)
     study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
                                 load_if_exists=True, pruner=make_pruner(search, seeds))
@@ -107,5 +210,6 @@ def open_study(
         raise SpecError(f"study {study_name!r} has {len(study.directions)} objective(s) but search.objectives is "
                         f"{search.objectives}; use another --study name")
     # Different workers, and a resumed run, must not replay the same sampler draws.
-    study.sampler = make_sampler(search, search.seed + 1_000_003 * worker + len(study.trials))
-    return study
+    seed = sampler_seed(search, worker, len(study.trials))
+    study.sampler = make_sampler(search, seed)
+    return study, seed

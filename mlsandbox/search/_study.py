@@ -3,15 +3,18 @@
 Studies live in an Optuna storage (a journal file next to the MLflow store by default, or any RDB
 URL such as PostgreSQL for many workers); re-running a study continues it, and its MLflow run, up
 to ``n_trials`` counted trials, and a trial left RUNNING by a killed worker is marked FAILED.
+Workers started together take turns to set the study up (stores, study, warm start, parent run),
+so that each is made once.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack
+from typing import Any
 
 import mlflow
 import yaml
@@ -19,11 +22,14 @@ import yaml
 from mlsandbox import artifacts, tracking
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
+from mlsandbox.search._locks import init_tracking_store
 from mlsandbox.search._names import STUDY
 from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, objective
 from mlsandbox.search._report import SearchResult, log_results
+from mlsandbox.search._run import log_invocation, log_study_params, study_run
+from mlsandbox.search._secrets import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.search._space import build_space
-from mlsandbox.search._storage import open_storage, open_study
+from mlsandbox.search._storage import connect_storage, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -37,7 +43,7 @@ def run_search(
     storage: str | None = None,
     n_trials: int | None = None,
     search: SearchSpec | None = None,
-    worker: int = 0,
+    worker: int | None = 0,
     workers: int | None = None,
     progress: bool = True,
 ) -> SearchResult:
@@ -45,36 +51,65 @@ def run_search(
 
     ``search`` defaults to the spec's ``search:`` section, ``n_trials`` to its ``n_trials``,
     ``study_name`` to ``<project>-search``, ``storage`` to a journal file next to the MLflow
-    store. ``worker`` offsets the sampler seed so that concurrent workers draw different trials.
+    store. ``worker`` offsets the sampler seed so that concurrent workers draw different trials;
+    ``None`` seeds it from this process and the clock instead (workers that do not know their
+    index). A password in ``storage`` (or in the tracking URI) is scrubbed from every log line
+    and error while the search runs.
     """
+    scrub = Scrubber([*secrets_in(storage), *secrets_in(mlflow.get_tracking_uri())])
+    with scrubbed_output(scrub):
+        try:
+            result = _run_search(spec, study_name, storage, n_trials, search, worker, workers, progress)
+        except Exception as err:
+            if scrub.leaks(err):
+                raise scrub.clean_error(err) from None
+            raise
+    result.where = scrub(result.where)  # it names the tracking store
+    return result
+
+
+def _run_search(
+    spec: ExperimentSpec, study_name: str | None, storage: str | None, n_trials: int | None,
+    search: SearchSpec | None, worker: int | None, workers: int | None, progress: bool,
+) -> SearchResult:
     started = time.perf_counter()
     search = search or spec.search
     n_trials = n_trials or search.n_trials
     study_name = study_name or f"{spec.name}-search"
+    opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
+    init_tracking_store()
     prepared = prepare(spec, workers=workers, progress=progress)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     space = build_space(search, prepared.stats, seed=spec.pools.seed)
-    optuna_storage, storage_name = open_storage(storage, spec)
-    study = open_study(study_name, optuna_storage, search, len(spec.seeds), worker)
-    study.set_user_attr("project", spec.name)
     experiment_id = _experiment_id(tracking.use_experiment(spec.name))
     tags = {tracking.KIND: "search", tracking.ENTRY_POINT: "search", tracking.PROJECT: spec.name,
             STUDY: study_name, tracking.DATASET_DIGEST: prepared.dataset.digest}
+    settings: dict[str, Any] = {
+        "study": study_name, "storage": opened.name, "n_trials": n_trials, "worker": worker,
+        "sampler": search.sampler, "pruner": search.pruner, "seeds": spec.seeds,
+        "min_pool_size": search.min_pool_size, "budget": search.budget, "model_type": spec.model.type,
+        "host": socket.gethostname(), "pid": os.getpid(), "project_run": os.environ.get("MLFLOW_RUN_ID"),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     ran = 0
-    with study_run(study_name, experiment_id, tags) as parent:
-        run_id = parent.info.run_id
-        tracking.log_batch(run_id, params={
-            "study": study_name, "storage": storage_name, "sampler": search.sampler, "pruner": search.pruner,
-            "objectives": ",".join(search.objectives), "n_trials": n_trials, "seeds": spec.seeds,
-            "model_type": spec.model.type, "min_pool_size": search.min_pool_size, "budget": search.budget,
-            "benchmarks": ",".join(benchmarks.names), "dataset_digest": prepared.dataset.digest})
+    with ExitStack() as stack:
+        with opened.lock(study_name):  # workers started together: one creates, the others find
+            study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.seeds), worker)
+            study.set_user_attr("project", spec.name)
+            parent = stack.enter_context(study_run(study, study_name, experiment_id, tags))
+            run_id = parent.info.run_id
+            log_study_params(run_id, {
+                "study_name": study_name, "objectives": ",".join(search.objectives),
+                "dataset_digest": prepared.dataset.digest, "model_type": spec.model.type,
+                "benchmarks": ",".join(benchmarks.names)})
+            warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
+        if warm:
+            log.info("warm start: enqueued %s", ", ".join(warm))
+        log.info("study %r, storage %s, sampler seed %d", study_name, opened.name, settings["sampler_seed"])
+        record = log_invocation(run_id, settings)
         mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                                        artifacts.SPEC)
         fail_stale_trials(study)
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
-        warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
-        if warm:
-            log.info("warm start: enqueued %s", ", ".join(warm))
         while counted_trials(study) < n_trials:
             try:
                 study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
@@ -83,30 +118,10 @@ def run_search(
                 log.info("%s; stopping this worker", err)
                 break
             ran += 1
-        result = log_results(study, ctx, run_id, storage_name, ran, time.perf_counter() - started)
+        result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
+        log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)
         result.where = tracking.run_url(parent)
     return result
-
-
-@contextmanager
-def study_run(study_name: str, experiment_id: str | None, tags: dict[str, str]) -> Iterator[mlflow.ActiveRun]:
-    """The study's parent run: the latest one of the same study in the experiment, continued, or a new one.
-
-    It stays the active run while the trials run, so that each trial's run nests under it.
-    """
-    previous = None
-    if experiment_id is not None and not os.environ.get("MLFLOW_RUN_ID"):
-        runs = mlflow.MlflowClient().search_runs(
-            [experiment_id], f"tags.`{STUDY}` = '{study_name}' and tags.`{tracking.KIND}` = 'search'",
-            order_by=["attributes.start_time DESC"], max_results=1)
-        previous = runs[0] if runs else None
-    if previous is None:
-        with tracking.parent_run(f"search/{study_name}", experiment_id, tags) as run:
-            yield run
-        return
-    log.info("continuing the study's MLflow run %s", previous.info.run_id)
-    with mlflow.start_run(run_id=previous.info.run_id) as run:
-        yield run
 
 
 def _experiment_id(experiment_id: str | None) -> str | None:

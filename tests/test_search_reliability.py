@@ -1,0 +1,227 @@
+"""The search as users start it: continued to more trials, through `mlflow run`, by workers
+started together, and with storages it cannot use."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import yaml
+from conftest import spec_dict, write_jsonl
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+from mlsandbox import tracking
+from mlsandbox.cli import app
+from mlsandbox.errors import SpecError
+from mlsandbox.search import STUDY, TRIAL, open_storage
+from mlsandbox.search._names import INVOCATIONS, PARENT_RUN_ATTR, SETTING
+from mlsandbox.search._secrets import Scrubber, redact, scrubbed_output, secrets_in
+from mlsandbox.spec import parse_spec
+
+REPO = Path(__file__).resolve().parents[1]
+SEARCH = {"min_pool_size": 5, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
+
+
+@pytest.fixture
+def project(small_corpus: Path, tmp_path: Path) -> Path:
+    """A tiny project: the n-gram proxy, one seed, one benchmark; its spec file."""
+    bench = write_jsonl(tmp_path / "bench.jsonl",
+                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench)}], search=SEARCH)
+    path = tmp_path / "sandbox.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def _search_runs(study: str, kind: str) -> list[mlflow.entities.Run]:
+    return mlflow.search_runs(search_all_experiments=True, output_format="list",
+                              filter_string=f"tags.`{STUDY}` = '{study}' and tags.`{tracking.KIND}` = '{kind}'")
+
+
+def _invocations(run_id: str) -> list[str]:
+    return [a.path for a in mlflow.MlflowClient().list_artifacts(run_id, INVOCATIONS)]
+
+
+def _cli(*args: str) -> object:
+    return CliRunner().invoke(app, list(args))
+
+
+# --- continuing a study ------------------------------------------------------------------------
+
+
+def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run(project, tracking_uri, tmp_path):
+    storage = str(tmp_path / "grow.journal")
+    first = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "2", "--quiet")
+    assert first.exit_code == 0, first.output
+    second = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "3", "--quiet")
+    assert second.exit_code == 0, second.output
+    assert "1 trials run now, 3 in study 'grow'" in second.stdout
+
+    (parent,) = _search_runs("grow", "search")  # one run for the study, continued
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags[SETTING + "n_trials"] == "3"  # the latest call's setting: a tag, not a param
+    assert "n_trials" not in parent.data.params and parent.data.params["study_name"] == "grow"
+    assert len(_invocations(parent.info.run_id)) == 2
+    numbers = sorted(int(r.data.tags[TRIAL]) for r in _search_runs("grow", "trial"))
+    assert numbers == [0, 1, 2]
+    study = optuna.load_study(study_name="grow", storage=open_storage(storage, parse_spec(yaml.safe_load(
+        project.read_text())))[0])
+    assert study.user_attrs[PARENT_RUN_ATTR] == parent.info.run_id
+    # Another worker index and sampler seed on the same study: tags of the same run, not a conflict.
+    third = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "4", "--worker", "1",
+                 "--set", "search.seed=7", "--quiet")
+    assert third.exit_code == 0, third.output
+    assert [r.info.run_id for r in _search_runs("grow", "search")] == [parent.info.run_id]
+    assert mlflow.get_run(parent.info.run_id).data.tags[SETTING + "worker"] == "1"
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def test_a_password_is_hidden_in_the_url_and_scrubbed_from_logs_warnings_and_errors() -> None:
+    url = "postgresql+psycopg2://u:SECRET%40PW@db:5432/optuna?sslpassword=KEYPASS&sslmode=require"
+    assert redact(url) == "postgresql+psycopg2://u:***@db:5432/optuna?sslmode=require&sslpassword=***"
+    scrub = Scrubber(secrets_in(url))
+    assert set(scrub.secrets) >= {"SECRET@PW", "SECRET%40PW", "KEYPASS"}
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("mlsandbox.test-secrets")
+    logger.addHandler(handler)
+    try:
+        with scrubbed_output(scrub):
+            logger.warning("connecting to %s", url)
+            try:
+                raise ValueError(f"cannot parse {url}")
+            except ValueError:
+                logger.exception("failed")
+            warned = warnings.formatwarning(f"slow {url}", UserWarning, "x.py", 1)
+        logger.warning("after: %s", "SECRET@PW")  # only while the search runs
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "u:***@db" in logged and "cannot parse" in logged and "u:***@db" in warned
+    assert not any(s in logged.rsplit("after:", 1)[0] + warned for s in ("SECRET", "KEYPASS"))
+    try:
+        raise SpecError("storage unusable") from OSError(f"open {url}")
+    except SpecError as err:
+        assert scrub.leaks(err)  # a traceback would show the error it came from
+        clean = scrub.clean_error(err)
+    assert isinstance(clean, SpecError) and "SECRET" not in str(clean)
+    assert str(scrub.clean_error(RuntimeError(f"x {url}"))) == (
+        "RuntimeError: x postgresql+psycopg2://u:***@db:5432/optuna?sslpassword=***&sslmode=require")
+    weak = Scrubber(secrets_in("postgresql://u:pg@db/optuna"))  # a short password: hidden where it stands alone
+    assert weak("postgresql://u:pg@db/optuna, pg_hba.conf") == "postgresql://u:***@db/optuna, pg_hba.conf"
+
+
+# --- storages the search cannot use ------------------------------------------------------------
+
+
+def _one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_an_unknown_storage_scheme_is_an_input_error(project, tracking_uri):
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", "foo://bar", "--quiet"))
+    assert "foo://bar" in line and "unknown database type 'foo'" in line
+
+
+def test_a_folder_as_storage_is_an_input_error(project, tracking_uri, tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(folder), "--quiet"))
+    assert str(folder) in line and "is a folder" in line
+
+
+def test_a_sqlite_storage_in_a_missing_folder_is_an_input_error(project, tracking_uri, tmp_path):
+    url = f"sqlite:///{tmp_path / 'missing' / 'optuna.db'}"
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", url, "--quiet"))
+    assert url in line and f"the folder {tmp_path / 'missing'} does not exist" in line
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_database_driver_that_is_not_installed_is_an_input_error_without_the_password(project, tracking_uri):
+    pytest.importorskip("psycopg2")
+    if __import__("importlib").util.find_spec("pg8000") is not None:
+        pytest.skip("pg8000 is installed: no driver left to miss")
+    url = "postgresql+pg8000://user:SECRETPW@127.0.0.1:1/optuna"
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", url, "--quiet"))
+    assert "postgresql+pg8000://user:***@127.0.0.1:1/optuna" in line and "'pg8000'" in line
+    assert "SECRETPW" not in line
+
+
+def test_a_storage_from_the_environment_is_used_when_none_is_given(project, tracking_uri, monkeypatch):
+    monkeypatch.setenv("MLSANDBOX_STORAGE", "foo://from-env")
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", "", "--quiet"))  # `mlflow run`'s ''
+    assert "foo://from-env" in line
+
+
+# --- `mlflow run` and workers started together (subprocesses) ---------------------------------
+
+
+def _env(tracking_uri: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python`: this one
+    return env
+
+
+@pytest.mark.slow
+def test_the_mlproject_search_entry_point_runs_with_the_default_study_and_storage(project, tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    done = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "search", "--env-manager", "local",
+                           "-P", f"project={project}", "-P", "n_trials=1"],
+                          env=_env(uri), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    mlflow.set_tracking_uri(uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    (parent,) = _search_runs("test-project-search", "search")  # the project's run is the study's run
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["study"] in ("", "''")  # as `mlflow run` logged it, left alone
+    assert parent.data.tags[SETTING + "storage"] == str((tmp_path / "optuna.journal").resolve())  # the default
+    assert len(_search_runs("test-project-search", "trial")) == 1
+
+
+@pytest.mark.slow
+def test_workers_started_together_share_one_run_and_draw_different_trials(project, tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a new store: both workers find it empty
+    n_trials = 8
+    command = [sys.executable, "-m", "mlsandbox.cli", "search", "--project", str(project), "--study", "duo",
+               "--n-trials", str(n_trials), "--quiet"]
+    workers = [subprocess.Popen(command, env=_env(uri), cwd=tmp_path, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [o[-3000:] for o in outputs]
+
+    mlflow.set_tracking_uri(uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    study = optuna.load_study(study_name="duo", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))))
+    done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == n_trials
+    drawn = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(drawn)) == len(drawn), drawn  # no parameter set drawn twice
+    assert len({t.user_attrs["pid"] for t in done}) == 2  # both workers ran trials
+
+    (parent,) = _search_runs("duo", "search")  # one study, one parent run
+    assert study.user_attrs[PARENT_RUN_ATTR] == parent.info.run_id
+    trial_runs = _search_runs("duo", "trial")
+    assert sorted(int(r.data.tags[TRIAL]) for r in trial_runs) == sorted(t.number for t in done)
+    assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {parent.info.run_id}
+    records = _invocations(parent.info.run_id)
+    assert len(records) == 2
+    seeds = {json.loads(mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/{r}"))["sampler_seed"] for r in records}
+    assert len(seeds) == 2  # no --worker: a seed of its own each
