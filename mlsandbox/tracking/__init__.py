@@ -1,0 +1,69 @@
+"""MLflow conventions: experiments, parent/child runs, dataset inputs, lineage tags, metric names.
+
+Everything the sandbox writes to MLflow goes through here, so that the names a user filters on
+in the UI (``tags.mlsandbox.op = 'stopwords_filter'``) are the same in every workflow.
+
+Run lifecycle: every run started through :func:`parent_run`, :func:`child_run` or
+:func:`continue_run` records its owner (host, pid, process start time) and a heartbeat that a
+timer refreshes while the run lasts. A run interrupted by SIGINT (or SIGTERM, which the command
+line turns into :class:`~mlsandbox.errors.Terminated`) ends KILLED with the reason in
+``mlsandbox.end_reason``. A run whose process died without ending it (``kill -9``, a crashed
+machine) is ended KILLED by :func:`reconcile_stale_runs`, which every new parent run calls.
+"""
+
+from mlsandbox.tracking._logging import (
+    download_artifacts,
+    log_batch,
+    log_benchmark_input,
+    log_benchmark_inputs,
+    log_pool_input,
+    log_source_input,
+    metric_key,
+    pool_frame,
+    pool_tags,
+    run_url,
+)
+from mlsandbox.tracking._names import (
+    DATASET_DIGEST,
+    END_REASON,
+    ENTRY_POINT,
+    HEARTBEAT,
+    HEARTBEAT_S,
+    KIND,
+    OP,
+    OWNER_HOST,
+    OWNER_PID,
+    OWNER_PROCESS,
+    OWNER_STARTED,
+    PARENT_RUN_ID,
+    POOL_DIGEST,
+    PROJECT,
+    REUSED_BY,
+    SEED,
+    SPLIT,
+    STALE_AFTER_S,
+    TAG,
+    TRAINED_UNDER,
+)
+from mlsandbox.tracking._owners import heartbeat, heartbeat_interval, owner_tags, reconcile_stale_runs, stale_after
+from mlsandbox.tracking._runs import (
+    child_run,
+    continue_run,
+    describe_run,
+    end_active_runs,
+    experiment_of,
+    find_run,
+    interruption_reason,
+    parent_run,
+    use_experiment,
+)
+
+__all__ = [
+    "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
+    "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "REUSED_BY", "SEED",
+    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "child_run", "continue_run", "describe_run",
+    "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat", "heartbeat_interval",
+    "interruption_reason", "log_batch", "log_benchmark_input", "log_benchmark_inputs", "log_pool_input",
+    "log_source_input", "metric_key", "owner_tags", "parent_run", "pool_frame", "pool_tags",
+    "reconcile_stale_runs", "run_url", "stale_after", "use_experiment",
+]

@@ -1,0 +1,182 @@
+"""The run lifecycle: parent, child and continued runs, owned by this process and ended with a reason."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import mlflow
+from mlflow.entities import Run, RunStatus
+from mlflow.exceptions import MlflowException
+
+from mlsandbox.errors import InvalidRunError, Terminated
+
+if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
+    pass
+
+from mlsandbox.tracking._logging import checked_active_run, log_batch
+from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
+from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
+
+log = logging.getLogger(__name__)
+
+
+def use_experiment(name: str) -> str | None:
+    """The experiment of this sandbox project, unless ``mlflow run`` or the environment chose one.
+
+    None means: let MLflow take ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``.
+    """
+    if os.environ.get("MLFLOW_RUN_ID"):
+        return mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
+    if os.environ.get("MLFLOW_EXPERIMENT_ID") or os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        return None
+    return mlflow.set_experiment(name).experiment_id
+
+
+@contextmanager
+def parent_run(name: str, experiment_id: str | None, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:
+    """The run of one command; under ``mlflow run`` it is the project's own run.
+
+    Before the command's work starts, runs of the experiment left RUNNING by dead processes are
+    ended KILLED (:func:`reconcile_stale_runs`).
+    """
+    resumed = bool(os.environ.get("MLFLOW_RUN_ID"))
+    tags = {**tags, **owner_tags()}
+    with _owned(mlflow.start_run(run_name=name, experiment_id=experiment_id, tags=tags)) as run:
+        if resumed:
+            log_batch(run.info.run_id, tags=tags)  # not every MLflow version tags a resumed run
+        _reconcile_quietly(run.info.experiment_id)
+        yield run
+
+
+@contextmanager
+def child_run(name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
+    """A run nested in its parent (``mlflow.parentRunId``): ``parent_run_id``, which must be the
+    active run, or else the active run.
+
+    The child is the active run while it lasts, so that dataset inputs can be logged to it.
+    """
+    tags = {**tags, **owner_tags()}
+    with _owned(mlflow.start_run(run_name=name, nested=True, parent_run_id=parent_run_id, tags=tags)) as run:
+        yield run
+
+
+@contextmanager
+def continue_run(run_id: str, tags: Mapping[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+    """An earlier run made active again (RUNNING), owned by this process from now on.
+
+    Use it instead of ``mlflow.start_run(run_id=...)``: without the new owner's tags the run
+    would look abandoned to :func:`reconcile_stale_runs` as soon as its first owner is gone.
+    Like :func:`parent_run`, it first ends the experiment's abandoned runs.
+    """
+    tags = {**(tags or {}), **owner_tags()}
+    with _owned(mlflow.start_run(run_id=run_id)) as run:
+        log_batch(run.info.run_id, tags=tags)
+        _reconcile_quietly(run.info.experiment_id)
+        yield run
+
+
+def _reconcile_quietly(experiment_id: str) -> None:
+    try:
+        reconcile_stale_runs(experiment_id)
+    except MlflowException as err:  # tidying up others' runs must not stop this one
+        log.warning("could not look for abandoned runs: %s", err)
+
+
+@contextmanager
+def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
+    """The run while it lasts: kept alive by the heartbeat, ended with a reason when it does not finish.
+
+    An interruption (SIGINT, or SIGTERM as :class:`Terminated`) ends the run KILLED; any other
+    exception leaves MLflow's FAILED; both record why in ``mlsandbox.end_reason``.
+    """
+    run_id = active.info.run_id
+    HEARTBEATS.add(run_id)
+    try:
+        with active:
+            try:
+                yield active
+            except KeyboardInterrupt as err:
+                _end(run_id, RunStatus.KILLED, interruption_reason(err))
+                raise
+            except Exception as err:
+                _tag_quietly(run_id, {END_REASON: f"failed: {type(err).__name__}: {err}"[:5000]})
+                raise
+    finally:
+        HEARTBEATS.discard(run_id)
+
+
+def interruption_reason(err: BaseException) -> str:
+    """``terminated by SIGTERM`` for :class:`Terminated`, ``interrupted by SIGINT (Ctrl-C)`` otherwise."""
+    return str(err) if isinstance(err, Terminated) else "interrupted by SIGINT (Ctrl-C)"
+
+
+def end_active_runs(reason: str, status: int = RunStatus.KILLED) -> list[str]:
+    """End every run still active in this process (innermost first) with ``status`` and ``reason``.
+
+    The command line calls it after an interruption, for runs started outside :func:`parent_run`
+    and :func:`child_run`; those two end their own runs already.
+    """
+    ended: list[str] = []
+    while (active := mlflow.active_run()) is not None and active.info.run_id not in ended:
+        ended.append(active.info.run_id)  # a run the store failed to end stays active: stop there
+        _end(active.info.run_id, status, reason)
+    return ended
+
+
+def _end(run_id: str, status: int, reason: str) -> None:
+    """End the run with ``status`` and the reason tag; a tracking store that fails now is only logged."""
+    _tag_quietly(run_id, {END_REASON: reason})
+    active = mlflow.active_run()
+    try:
+        if active is not None and active.info.run_id == run_id:
+            mlflow.end_run(RunStatus.to_string(status))
+        else:
+            mlflow.MlflowClient().set_terminated(run_id, RunStatus.to_string(status))
+    except Exception as err:  # the run stays RUNNING; the next reconcile_stale_runs ends it
+        log.warning("could not end run %s as %s: %s", run_id, RunStatus.to_string(status), err)
+
+
+def _tag_quietly(run_id: str, tags: Mapping[str, str]) -> None:
+    try:
+        log_batch(run_id, tags=tags)
+    except Exception as err:
+        log.warning("could not tag run %s: %s", run_id, err)
+
+
+def find_run(run_id: str, expected: str) -> Run:
+    """The run ``run_id``, or :class:`InvalidRunError` naming it and ``expected`` (what the command
+    takes, e.g. "a workflow run") when the tracking store has no such run."""
+    if not run_id.strip():
+        raise InvalidRunError(f"a run id is required (got {run_id!r}); expected {expected}")
+    try:
+        return mlflow.MlflowClient().get_run(run_id)
+    except MlflowException as err:
+        if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise InvalidRunError(
+                f"no run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}; expected {expected}"
+            ) from None
+        raise
+
+
+def describe_run(run: Run) -> str:
+    """What kind of run this is, in words: ``a pool run``, ``a `train` run``, ``a cell``, ..."""
+    tags = run.data.tags
+    kind, entry = tags.get(KIND), tags.get(ENTRY_POINT)
+    if kind == "workflow" and entry:
+        return f"a `{entry}` run"
+    if kind == "cell":
+        return "a cell (training run)"
+    if kind in ("pool", "trial", "search", "evaluation"):
+        return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} run"
+    return "a run not made by mlsandbox"
+
+
+def experiment_of(run_id: str | None) -> str:
+    """The experiment of the run ``run_id``, or of the active run when None."""
+    if run_id is not None:
+        return mlflow.get_run(run_id).info.experiment_id
+    return checked_active_run(None).info.experiment_id
