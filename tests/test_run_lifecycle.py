@@ -42,7 +42,7 @@ def _dead_pid() -> int:
 
 def test_runs_of_dead_or_silent_owners_are_killed_and_live_ones_kept(tracking_uri: str) -> None:
     mine = tracking.owner_tags()
-    ago = tracking._iso(time.time() - 3600)
+    ago = tracking._owners._iso(time.time() - 3600)
     alive = _orphan(mine)
     dead = _orphan({**mine, tracking.OWNER_PID: str(_dead_pid())})
     machine, _, ticks = mine[tracking.OWNER_PROCESS].rpartition("/")
