@@ -240,19 +240,23 @@ Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first lo
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
                workers: int | None, quiet: bool) -> None:
+    from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.workflow import run_workflow
 
     spec = _spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=not quiet)
-    typer.echo(result.probe.ranking.drop(columns=["pool"]).to_markdown(index=False, floatfmt=".4g"))
+    typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
     if result.analysis is not None:
         typer.echo(f"\nbest pool per stat cluster: {result.analysis.best_by_stat_cluster}")
         typer.echo(f"best pool per metric cluster: {result.analysis.best_by_metric_cluster}")
     if result.refined is not None:
-        table = result.refined.table[["name", "kind", "size", "delta_pct", "std_pct", "p_value", "note"]]
-        typer.echo("\n" + table.to_markdown(index=False, floatfmt=".4g"))
-        if result.refined.best is not None:
-            typer.echo(f"\nbest recipe: {result.refined.best.name} ({result.refined.best_delta_pct:+.2f}%)")
+        wanted = ["name", "kind", "size", "unique", "delta_pct", "std_pct", "ci_low_pct", "ci_high_pct", "p_value",
+                  "p_adjusted", "note"]
+        table = result.refined.table[[c for c in wanted if c in result.refined.table]]
+        typer.echo("\n" + table_markdown(table))
+    typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
+               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools")
+    typer.echo(f"\n{result.answer.text()}")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")

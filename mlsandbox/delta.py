@@ -2,18 +2,29 @@
 
 ``delta = sum_i(s_i - s'_i) / sum_i(s'_i)`` over benchmarks ``i``, where ``s`` are the scores of
 the model trained on the pool and ``s'`` those of the model trained on the equal-size random
-pool with the same seed. Scores must be positive and higher-is-better (``1 / bits-per-byte``):
+pool of the same seed. Scores must be positive and higher-is-better (``1 / bits-per-byte``):
 with a negative denominator the sign of the delta would flip.
+
+The unit of the statistics is the seed: each seed gives one delta (its own training run, and its
+own random control), so the spread over seeds holds both the training noise and the noise of
+which documents the control drew. Across seeds: the mean, a 95% t-interval, and a two-sided
+one-sample t-test of the deltas against 0. :func:`holm` adjusts the p-values of a step's pools
+for multiple comparisons (Holm's step-down method, which controls the family-wise error rate).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scistats
+
+#: The significance level of the flags (on the adjusted p-value); the interval is at 1 - ALPHA.
+ALPHA = 0.05
+NAN = float("nan")
 
 
 def relative_delta(scores: Mapping[str, float], baseline: Mapping[str, float]) -> float:
@@ -31,13 +42,24 @@ def relative_delta(scores: Mapping[str, float], baseline: Mapping[str, float]) -
 
 @dataclass(frozen=True)
 class DeltaSummary:
-    """A pool's deltas over seeds: mean ± std (ddof=1), and a paired test against the baseline."""
+    """A pool's deltas over seeds: mean ± std (ddof=1), a 95% t-interval and a t-test against 0.
+
+    ``ci_low``/``ci_high`` and ``p_value`` are NaN (undefined) with a single seed. ``p_adjusted``
+    is the Holm-adjusted p-value across the pools of one step; NaN until :func:`adjust_summaries`
+    sets it.
+    """
 
     deltas: tuple[float, ...]
     mean: float
     std: float
     p_value: float
-    n_pairs: int
+    ci_low: float = NAN
+    ci_high: float = NAN
+    p_adjusted: float = NAN
+
+    @property
+    def seeds(self) -> int:
+        return len(self.deltas)
 
     @property
     def mean_pct(self) -> float:
@@ -47,30 +69,80 @@ class DeltaSummary:
     def std_pct(self) -> float:
         return 100 * self.std
 
+    @property
+    def ci_low_pct(self) -> float:
+        return 100 * self.ci_low
+
+    @property
+    def ci_high_pct(self) -> float:
+        return 100 * self.ci_high
+
+    @property
+    def significant(self) -> bool:
+        """Above the control after the correction: adjusted p < 0.05 and a positive mean."""
+        return self.mean > 0 and self.p_adjusted < ALPHA
+
+    def interval_text(self) -> str:
+        """``[+0.12, +0.80]%``, or ``n/a`` where the interval is undefined (one seed)."""
+        if not (math.isfinite(self.ci_low) and math.isfinite(self.ci_high)):
+            return "n/a"
+        return f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
+
     def __str__(self) -> str:
-        return f"{self.mean_pct:+.2f} ± {self.std_pct:.2f}% (p={self.p_value:.3g}, n={len(self.deltas)} seeds)"
+        return (f"{self.mean_pct:+.2f} ± {self.std_pct:.2f}% (95% CI {self.interval_text()}, p={_fmt_p(self.p_value)}, "
+                f"Holm-adjusted p={_fmt_p(self.p_adjusted)}, n={self.seeds} seeds)")
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.3g}" if math.isfinite(p) else "n/a"
 
 
 def summarize_deltas(
     scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]]
 ) -> DeltaSummary:
-    """Deltas per seed, their mean ± std, and a two-sided paired t-test (scipy ``ttest_rel``).
+    """Eq. 3 per seed, then across seeds: mean ± std, a 95% t-interval, a two-sided t-test against 0.
 
-    The test pairs every (seed, benchmark) score of the pool's models with the baseline's score
-    for the same seed and benchmark; with fewer than 2 pairs, or no variation in the
-    differences, the p-value is NaN (undefined) or 0/1 as scipy defines it.
+    The seed is the unit: the benchmarks of one seed are aggregated by Eq. 3 into one delta, and
+    the test is scipy's ``ttest_1samp`` of the per-seed deltas (df = seeds - 1). With one seed the
+    interval and p-value are NaN (undefined); with seeds but no spread the interval is the mean
+    itself and the p-value 1 (all deltas 0) or 0 (all equal and non-zero), as for an exact result.
     """
     if len(scores_by_seed) != len(baseline_by_seed) or not scores_by_seed:
         raise ValueError(f"need one baseline per seed: {len(scores_by_seed)} vs {len(baseline_by_seed)}")
-    deltas = [relative_delta(s, b) for s, b in zip(scores_by_seed, baseline_by_seed)]
-    pool = [s[k] for s in scores_by_seed for k in sorted(s)]
-    base = [b[k] for b in baseline_by_seed for k in sorted(b)]
-    p_value = float("nan")
-    if len(pool) >= 2:
-        diffs = np.subtract(pool, base)
-        if np.ptp(diffs) == 0:
-            p_value = 1.0 if diffs[0] == 0 else 0.0
-        else:
-            p_value = float(scistats.ttest_rel(pool, base).pvalue)
-    std = float(np.std(deltas, ddof=1)) if len(deltas) > 1 else 0.0
-    return DeltaSummary(tuple(deltas), float(np.mean(deltas)), std, p_value, len(pool))
+    deltas = np.array([relative_delta(s, b) for s, b in zip(scores_by_seed, baseline_by_seed)], dtype=float)
+    n = len(deltas)
+    mean = float(np.mean(deltas))
+    if n < 2:
+        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, NAN)
+    std = float(np.std(deltas, ddof=1))
+    if np.ptp(deltas) == 0:
+        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, 1.0 if mean == 0 else 0.0, mean, mean)
+    half = float(scistats.t.ppf(1 - ALPHA / 2, df=n - 1)) * std / math.sqrt(n)
+    p_value = float(scistats.ttest_1samp(deltas, 0.0).pvalue)
+    return DeltaSummary(tuple(deltas.tolist()), mean, std, p_value, mean - half, mean + half)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values, in the given order.
+
+    With the ``m`` finite p-values sorted ascending, ``p_(i)`` becomes
+    ``max_{j <= i} min(1, (m - j + 1) * p_(j))``; rejecting where the adjusted value is below
+    alpha keeps the family-wise error rate at alpha under any dependence. NaN stays NaN and does
+    not count in ``m``.
+    """
+    values = np.asarray(p_values, dtype=float)
+    out = np.full(len(values), np.nan)
+    finite = np.flatnonzero(np.isfinite(values))
+    m = len(finite)
+    order = finite[np.argsort(values[finite], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(values[i])))
+        out[i] = running
+    return out.tolist()
+
+
+def adjust_summaries(summaries: Sequence[DeltaSummary | None]) -> list[DeltaSummary | None]:
+    """The summaries with ``p_adjusted`` set by :func:`holm` across all of them (None stays None)."""
+    adjusted = holm([s.p_value if s is not None else NAN for s in summaries])
+    return [None if s is None else dataclasses.replace(s, p_adjusted=p) for s, p in zip(summaries, adjusted)]

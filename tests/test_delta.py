@@ -1,12 +1,13 @@
-"""The relative delta (paper Eq. 3) on hand-computed numbers."""
+"""The relative delta (paper Eq. 3) and its statistics over seeds, on hand-computed numbers."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from scipy import stats
 
-from mlsandbox.delta import relative_delta, summarize_deltas
+from mlsandbox.delta import adjust_summaries, holm, relative_delta, summarize_deltas
 
 
 def test_eq3_on_hand_computed_scores() -> None:
@@ -28,23 +29,61 @@ def test_scores_must_be_positive_and_benchmarks_must_match() -> None:
         relative_delta({"a": 1.0}, {"b": 1.0})
 
 
-def test_mean_std_over_seeds_and_the_paired_test() -> None:
+def test_the_seed_is_the_unit_benchmarks_are_aggregated_by_eq3_first() -> None:
     pool = [{"a": 0.55, "b": 0.33}, {"a": 0.56, "b": 0.34}]
     base = [{"a": 0.50, "b": 0.30}, {"a": 0.50, "b": 0.31}]
     summary = summarize_deltas(pool, base)
     d0, d1 = (0.05 + 0.03) / 0.80, (0.06 + 0.03) / 0.81
-    assert summary.deltas == pytest.approx((d0, d1))
+    assert summary.deltas == pytest.approx((d0, d1)) and summary.seeds == 2
     assert summary.mean == pytest.approx((d0 + d1) / 2)
     assert summary.std == pytest.approx(abs(d0 - d1) / math.sqrt(2))
-    # paired differences 0.05, 0.03, 0.06, 0.03: mean 0.0425, sd 0.015, t = 0.0425 / (0.015 / 2)
-    from scipy import stats
-
-    t = 0.0425 / (0.015 / 2)
-    assert summary.p_value == pytest.approx(2 * stats.t.sf(t, df=3), rel=1e-6)
-    assert summary.n_pairs == 4
-    assert str(summary) == "+10.56 ± 0.79% (p=0.0109, n=2 seeds)"
+    # one-sample t-test of the 2 per-seed deltas against 0: df = 1, not the 3 of (seed x benchmark) pairs
+    t = summary.mean / (summary.std / math.sqrt(2))
+    assert summary.p_value == pytest.approx(2 * stats.t.sf(t, df=1), rel=1e-9)
+    assert str(summary) == ("+10.56 ± 0.79% (95% CI [+3.50, +17.61]%, p=0.0335, Holm-adjusted p=n/a, "
+                            "n=2 seeds)")
 
 
-def test_one_seed_has_zero_std() -> None:
+def test_the_interval_and_p_value_over_three_seeds_by_hand() -> None:
+    # deltas 1%, 3%, 5%: mean 3%, sd 2%, standard error 2% / sqrt(3), t = 2.598 with df = 2
+    summary = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3)
+    assert summary.mean == pytest.approx(0.03) and summary.std == pytest.approx(0.02)
+    half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t_{0.975, df=2}
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((0.03 - half, 0.03 + half))
+    assert (summary.ci_low_pct, summary.ci_high_pct) == pytest.approx((100 * (0.03 - half), 100 * (0.03 + half)))
+    assert summary.ci_low < 0 < summary.ci_high  # the interval covers 0 ...
+    assert summary.p_value == pytest.approx(0.12168, abs=1e-4)  # ... and the test does not reject
+    assert math.isnan(summary.p_adjusted)  # until a step adjusts it
+
+
+def test_one_seed_has_no_interval_and_no_p_value() -> None:
     summary = summarize_deltas([{"a": 0.6}], [{"a": 0.5}])
-    assert summary.std == 0.0 and summary.mean == pytest.approx(0.2) and math.isnan(summary.p_value)
+    assert summary.std == 0.0 and summary.mean == pytest.approx(0.2)
+    assert math.isnan(summary.p_value) and math.isnan(summary.ci_low) and math.isnan(summary.ci_high)
+    assert summary.interval_text() == "n/a" and "p=n/a" in str(summary)
+
+
+def test_seeds_without_spread_are_exact() -> None:
+    same = summarize_deltas([{"a": 0.6}, {"a": 0.6}], [{"a": 0.5}, {"a": 0.5}])
+    assert (same.ci_low, same.ci_high, same.p_value) == pytest.approx((0.2, 0.2, 0.0))
+    none = summarize_deltas([{"a": 0.5}, {"a": 0.5}], [{"a": 0.5}, {"a": 0.5}])
+    assert (none.ci_low, none.ci_high, none.p_value) == (0.0, 0.0, 1.0)
+
+
+def test_holm_on_hand_computed_p_values() -> None:
+    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> kept monotone: 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == [1.0, 1.0]  # capped at 1
+    adjusted = holm([0.01, float("nan"), 0.02])  # NaN is not a comparison: m = 2
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+    assert holm([]) == [] and holm([0.2]) == [0.2]
+
+
+def test_adjusting_summaries_sets_p_adjusted_and_keeps_the_rest() -> None:
+    a = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3)
+    b = summarize_deltas([{"a": 1.10}, {"a": 1.11}, {"a": 1.12}], [{"a": 1.0}] * 3)
+    out = adjust_summaries([a, None, b])
+    assert out[1] is None
+    assert [s.p_adjusted for s in (out[0], out[2])] == pytest.approx(holm([a.p_value, b.p_value]))
+    assert (out[0].mean, out[0].ci_low, out[0].p_value) == (a.mean, a.ci_low, a.p_value)
+    assert out[2].significant and not out[0].significant

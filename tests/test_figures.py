@@ -179,6 +179,21 @@ def test_ranking_bars_without_p_values_star_nothing_and_keep_the_plain_title(ran
     assert ax.get_title() == "OP ranking"
 
 
+def test_ranking_bars_star_from_the_holm_adjusted_p_value_and_say_so(ranking: pd.DataFrame) -> None:
+    table = ranking.assign(p_adjusted=[0.04, 0.6, NAN, 0.12])  # num_words high: p 0.04, but not after Holm
+    ax = figures.ranking_bars_figure(table, title="OP ranking").axes[0]
+    assert texts(ax) == ["+2.50*", "+0.70", "-1.20", "n/a"]
+    assert ax.get_title() == "OP ranking  (* Holm-adjusted p < 0.05)"
+
+
+def test_ranking_bars_draw_the_95_interval_where_the_table_has_it(ranking: pd.DataFrame) -> None:
+    # one seed (perplexity mid, and num_words high here) has no interval: no error bar
+    table = ranking.assign(ci_low_pct=[1.5, -3.0, NAN, NAN], ci_high_pct=[4.0, 0.1, NAN, NAN])
+    ax = figures.ranking_bars_figure(table).axes[0]
+    np.testing.assert_allclose(sorted(error_spans(ax, "x")), [(-3.0, 0.1), (1.5, 4.0)])
+    assert ax.get_xlabel() == "delta over random (%), mean and 95% interval over seeds"
+
+
 def test_ranking_bars_draw_an_error_bar_only_for_a_positive_std(ranking: pd.DataFrame) -> None:
     ax = figures.ranking_bars_figure(ranking).axes[0]
     np.testing.assert_allclose(sorted(error_spans(ax, "x")), [(-2.0, -0.4), (2.1, 2.9)])

@@ -44,14 +44,14 @@ def test_each_pool_is_a_child_run_with_its_dataset_input(spec, tracking_uri: str
     low = by_name["text_length_filter/low"]
     logged = next(p for p in result.pools if p.pool.name == "text_length_filter/low")
     assert low.data.params["op"] == "text_length_filter" and low.data.params["split"] == "low"
-    assert low.data.metrics["size"] == 30
+    assert low.data.metrics["size"] == logged.pool.size
     assert low.data.tags[tracking.DATASET_DIGEST] == result.prepared.dataset.digest
     assert low.data.tags[tracking.POOL_DIGEST] == logged.pool.digest
     (dataset_input,) = low.inputs.dataset_inputs
     assert dataset_input.dataset.name == "text_length_filter/low"
     assert dataset_input.dataset.digest == logged.pool.digest
     assert json.loads(dataset_input.dataset.source)["uri"] == str(logged.file)
-    assert json.loads(dataset_input.dataset.profile)["num_rows"] == 30
+    assert json.loads(dataset_input.dataset.profile)["num_rows"] == logged.pool.size
     assert dataset_input.tags[0].value == "pool"
     artifacts = {f.path for f in client.list_artifacts(parent.info.run_id, "stats")}
     assert artifacts == {f"stats/{name}" for name in ("summary.csv", "summary.md", "categorical.yaml",

@@ -1,4 +1,5 @@
-"""Pools are equal-size, disjoint selections over the stats table with a content digest."""
+"""Pools are equal-size, disjoint selections over the stats table with a content digest; splits are
+cut between distinct values, and tied values that cannot be split are reported, not pooled."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlsandbox.data import load_dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.ops import create_op
-from mlsandbox.pools import filter_pool, materialize, random_pool, split_pools
+from mlsandbox.pools import cut_splits, degenerate_splits, filter_pool, materialize, random_pool, split_pools, subsample
 from mlsandbox.spec import DatasetSpec, PoolSpec
-from mlsandbox.stats import compute_stats
+from mlsandbox.stats import StatsTable, compute_stats
 
 
 @pytest.fixture
@@ -27,26 +29,78 @@ def test_terciles_are_equal_size_disjoint_and_ordered(prepared) -> None:
     _, stats = prepared
     low, mid, high = split_pools(stats, "text_length_filter", PoolSpec())
     assert [p.name for p in (low, mid, high)] == [f"text_length_filter/{s}" for s in ("low", "mid", "high")]
-    assert low.size == mid.size == high.size == 30
+    # text lengths tie (the cat sentences): cuts move to distinct values, splits of 29/44/17 samples
+    # are subsampled to the smallest
+    assert [p.origin.split_size for p in (low, mid, high)] == [29, 44, 17]
+    assert low.size == mid.size == high.size == 17
     assert set(low.rows) & set(mid.rows) == set() and set(mid.rows) & set(high.rows) == set()
     values = stats.stat("text_len")
-    assert values[low.rows].max() <= values[mid.rows].min()
-    assert values[mid.rows].max() <= values[high.rows].min()
-    assert low.origin.stat_max == values[low.rows].max()
+    assert values[low.rows].max() < values[mid.rows].min()
+    assert values[mid.rows].max() < values[high.rows].min()
+    assert (low.origin.lower, low.origin.upper, high.origin.upper) == (None, 23.0, None)
+    assert low.origin.stat_max == low.origin.upper and high.origin.stat_min == high.origin.lower
+
+
+def test_the_split_bounds_select_exactly_the_whole_split(prepared) -> None:
+    _, stats = prepared
+    values = stats.stat("text_len")
+    cuts = cut_splits(stats, "text_length_filter", PoolSpec())
+    for cut in cuts:
+        lo = -np.inf if cut.lower is None else cut.lower
+        hi = np.inf if cut.upper is None else cut.upper
+        assert cut.rows.tolist() == np.flatnonzero((values >= lo) & (values <= hi)).tolist()
+    assert sum(len(c.rows) for c in cuts) == len(stats)
+    for pool, cut in zip(split_pools(stats, "text_length_filter", PoolSpec()), cuts):
+        assert pool.rows.tolist() == subsample(cut.rows, pool.size, 42).tolist()
+        assert set(pool.rows) <= set(cut.rows)
 
 
 def test_custom_cut_points_are_subsampled_to_equal_size(prepared) -> None:
     _, stats = prepared
     spec = PoolSpec(splits=["bottom", "rest"], quantiles=[0.2])
     bottom, rest = split_pools(stats, "alphanumeric_filter", spec)
-    assert bottom.size == rest.size == 18
+    assert bottom.size == rest.size == 19
 
 
 def test_a_pool_size_larger_than_a_split_is_a_clear_error(prepared) -> None:
     _, stats = prepared
-    with pytest.raises(PoolError, match="pools.size=40 but the smallest split has 30"):
-        split_pools(stats, "text_length_filter", PoolSpec(size=40))
+    with pytest.raises(PoolError, match="pools.size=20 but the smallest split has 17"):
+        split_pools(stats, "text_length_filter", PoolSpec(size=20))
     assert split_pools(stats, "text_length_filter", PoolSpec(size=10))[0].size == 10
+
+
+def _table(values: list[float]) -> StatsTable:
+    frame = pd.DataFrame({"id": [f"d{i}" for i in range(len(values))], "text_len": values})
+    return StatsTable(frame, "digest", [create_op("text_length_filter")], [])
+
+
+def test_cuts_never_fall_inside_tied_values() -> None:
+    # 200 identical values then 100 distinct: the tied value spans what should be low and mid
+    stats = _table([float(10 + i) for i in range(100)] + [5.0] * 200)
+    low, mid, high = cut_splits(stats, "text_length_filter", PoolSpec())
+    assert "one tied value, text_len = 5 (200 of 300 samples), spans what should be 2 splits (low, mid)" in low.degenerate
+    assert mid.degenerate.startswith("empty") and len(mid.rows) == 0
+    assert not high.degenerate and (high.lower, high.upper, len(high.rows)) == (10.0, None, 100)
+    pools = split_pools(stats, "text_length_filter", PoolSpec())
+    assert [p.name for p in pools] == ["text_length_filter/high"] and pools[0].size == 100
+    assert pools[0].rows.tolist() == list(range(100))
+    assert [name for name, _ in degenerate_splits(stats, "text_length_filter", PoolSpec())] == [
+        "text_length_filter/low", "text_length_filter/mid"]
+
+
+def test_a_two_valued_stat_gives_two_splits_and_an_empty_one() -> None:
+    stats = _table([0.0] * 150 + [1.0] * 150)
+    low, mid, high = cut_splits(stats, "text_length_filter", PoolSpec())
+    assert (low.upper, high.lower, len(low.rows), len(high.rows)) == (0.0, 1.0, 150, 150)
+    assert not low.degenerate and not high.degenerate and mid.degenerate.startswith("empty")
+
+
+def test_identical_values_give_no_split_at_all() -> None:
+    stats = _table([3.0] * 300)
+    reasons = dict(degenerate_splits(stats, "text_length_filter", PoolSpec()))
+    assert reasons["text_length_filter/low"] == "keeps every sample (300: all share text_len = 3)"
+    assert reasons["text_length_filter/mid"].startswith("empty") and reasons["text_length_filter/high"].startswith("empty")
+    assert split_pools(stats, "text_length_filter", PoolSpec()) == []
 
 
 def test_the_random_pool_is_seeded(prepared) -> None:
@@ -99,3 +153,11 @@ def test_materialising_writes_the_rows_once(prepared, tmp_path: Path) -> None:
     assert sorted({r["id"] for r in rows}) == sorted(pool.ids(stats).tolist())
     mtime = path.stat().st_mtime_ns
     assert materialize(pool, dataset, tmp_path / "pools") == path and path.stat().st_mtime_ns == mtime
+
+
+def test_a_tied_value_in_the_middle_holding_two_cut_points_is_no_split() -> None:
+    stats = _table([float(i) for i in range(50)] + [70.0] * 200 + [float(100 + i) for i in range(50)])
+    low, mid, high = cut_splits(stats, "text_length_filter", PoolSpec())
+    assert (len(low.rows), len(mid.rows), len(high.rows)) == (50, 200, 50)
+    assert mid.degenerate.endswith("spans what should be 3 splits (low, mid, high)")
+    assert (low.upper, high.lower) == (49.0, 100.0) and not low.degenerate and not high.degenerate

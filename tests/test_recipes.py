@@ -3,6 +3,8 @@ and refine thresholds by k-sigma or percentiles."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import sys
@@ -456,3 +458,53 @@ def test_export_writes_a_note_when_data_juicer_cannot_express_the_recipe(tmp_pat
     assert "no maximum" in (tmp_path / "best_recipe.data_juicer.txt").read_text()
     ok = Recipe(name="ok", conditions=[Condition(op="text_length_filter", min=10)])
     assert [p.name for p in export_recipe(ok, tmp_path / "ok")] == ["best_recipe.yaml", "best_recipe.data_juicer.yaml"]
+
+
+# --- id-list recipes -------------------------------------------------------------------------
+
+
+def test_an_id_list_recipe_selects_its_samples_and_repeats_exactly(stats, tmp_path: Path) -> None:
+    r = Recipe(name="fill", ids=["d3", "d0", "d4"], id_repeats=[2, 1, 1], repeat=2)
+    pool = r.select(stats)
+    assert pool.rows.tolist() == [0, 3, 4] and pool.repeats.tolist() == [2, 4, 2]
+    assert r.ids_digest is not None and len(r.ids_digest) == 16
+    back = load_recipe(save_recipe(r, tmp_path / "fill.yaml"))
+    assert back == r and back.select(stats).digest == pool.digest
+
+
+def test_the_id_list_of_a_pool_reproduces_it(stats) -> None:
+    pool = Recipe(name="x", conditions=[Condition(op="text_length_filter", max=3)], repeat=3).select(stats)
+    again = Recipe.of_pool(pool, stats, "ids").select(stats)
+    assert (again.rows.tolist(), again.repeats.tolist()) == (pool.rows.tolist(), pool.repeats.tolist())
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    ({"ids": ["d0"], "conditions": [{"op": "text_length_filter", "max": 3}]}, "no conditions"),
+    ({"ids": ["d0"], "sample_size": 1}, "no conditions and no sample_size"),
+    ({"ids": []}, "ids is empty"),
+    ({"ids": ["d0", "d0"]}, "lists a sample twice"),
+    ({"ids": ["d0", "d1"], "id_repeats": [1]}, "one count >= 1 per id"),
+    ({"ids": ["d0"], "ids_digest": "0000000000000000"}, "does not match"),
+    ({"id_repeats": [1]}, "need ids"),
+])
+def test_invalid_id_lists_are_clear_errors(tmp_path: Path, raw: dict, message: str) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"name": "r", **raw}))
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(path)
+
+
+def test_an_id_list_of_another_dataset_is_an_error_and_not_exported_to_data_juicer(stats, tmp_path: Path) -> None:
+    r = Recipe(name="ids", ids=["d0", "elsewhere"])
+    with pytest.raises(PoolError, match="1 of its 2 ids are not in the stats table"):
+        r.select(stats)
+    with pytest.raises(RecipeError, match="id list of 2 samples"):
+        to_data_juicer(r)
+    assert [p.name for p in export_recipe(r, tmp_path)] == ["best_recipe.yaml", "best_recipe.data_juicer.txt"]
+
+
+def test_threshold_recipes_keep_their_digest() -> None:
+    # the id-list fields, unset, are not part of a threshold recipe's digest
+    r = recipe(Condition(op="text_length_filter", max=3.0))
+    payload = {k: v for k, v in r.model_dump(mode="json").items() if k not in ("ids", "id_repeats", "ids_digest")}
+    assert r.digest() == hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]

@@ -51,14 +51,18 @@ def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)
     (comparison,) = result.comparisons.items
+    size = comparison.pool.size
     assert len(comparison.summary.deltas) == 2
-    # the ngram model has no seed noise, and both seeds see the same pool: equal deltas
-    assert comparison.summary.deltas[0] == pytest.approx(comparison.summary.deltas[1])
+    # the ngram model has no seed noise: the pool scores the same for both seeds, while each seed
+    # draws its own random control
+    pool_scores = [c.scores for c in comparison.cells]
+    assert pool_scores[0] == pytest.approx(pool_scores[1])
+    assert comparison.baselines[0].pool.digest != comparison.baselines[1].pool.digest
     parent = mlflow.get_run(result.parent_run_id)
     assert parent.data.metrics["delta_pct.text_length_filter.low"] == pytest.approx(comparison.summary.mean_pct)
     assert parent.data.metrics["cells_run"] == 4 and parent.data.metrics["cells_reused"] == 0
     children = {r.info.run_name: r for r in _children(result.parent_run_id)}
-    assert sorted(children) == ["random-30/seed0", "random-30/seed1", "text_length_filter/low/seed0",
+    assert sorted(children) == [f"random-{size}/seed0", f"random-{size}/seed1", "text_length_filter/low/seed0",
                                 "text_length_filter/low/seed1"]
     cell = children["text_length_filter/low/seed0"]
     contexts = sorted(i.tags[0].value for i in cell.inputs.dataset_inputs)
@@ -96,7 +100,8 @@ def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path
     first = run_training(spec, ["text_length_filter/low"], progress=False)
     # A cell killed half-way (kill -9) leaves its run RUNNING: simulate it by reopening a finished one,
     # owned by a process that is gone.
-    killed = next(c for c in first.comparisons.cells if c.pool.name == "random-30" and c.seed == 1)
+    control = f"random-{first.comparisons.items[0].pool.size}"
+    killed = next(c for c in first.comparisons.cells if c.pool.name == control and c.seed == 1)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     client = mlflow.MlflowClient()
@@ -106,7 +111,7 @@ def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path
     run = client.get_run(killed.run_id)
     assert run.info.status == "KILLED" and "no longer exists" in run.data.tags[tracking.END_REASON]
     reused = {(c.pool.name, c.seed): c.reused for c in again.comparisons.cells}
-    assert reused == {("random-30", 0): True, ("random-30", 1): False,
+    assert reused == {(control, 0): True, (control, 1): False,
                       ("text_length_filter/low", 0): True, ("text_length_filter/low", 1): True}
     assert again.comparisons.items[0].summary.mean == pytest.approx(first.comparisons.items[0].summary.mean)
     redone = next(c for c in again.comparisons.cells if not c.reused)
@@ -123,8 +128,10 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
                     benchmarks=[{"name": "clean", "path": str(bench_file)}])
     result = run_training(parse_spec(raw), ["text_length_filter/low", "alphanumeric_filter/high"], progress=False)
     cells = result.comparisons.cells
-    assert [c.status for c in cells] == [CellStatus.FAILED] * 3
-    assert [r["status"] for r in _cells_table(result.parent_run_id, tmp_path)] == ["FAILED"] * 3
+    controls = {c.baselines[0].pool.digest for c in result.comparisons.items}
+    assert len(cells) == 2 + len(controls)  # one cell per pool, one per control size (one seed)
+    assert [c.status for c in cells] == [CellStatus.FAILED] * len(cells)
+    assert [r["status"] for r in _cells_table(result.parent_run_id, tmp_path)] == ["FAILED"] * len(cells)
     run = mlflow.get_run(cells[0].run_id)
     assert run.info.status == "FAILED"
     assert "exit" in run.data.tags[FAILURE].lower()

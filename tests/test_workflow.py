@@ -9,16 +9,17 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
+from mlsandbox.delta import holm
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.pools import FillOrigin, RepeatOrigin
+from mlsandbox.pools import FillOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, pyramid_candidates
@@ -87,37 +88,57 @@ def _artifact_paths(run_id: str, folder: str | None = None) -> set[str]:
     return paths
 
 
+def _whole_splits(prepared) -> dict[str, set[int]]:
+    """Every split's samples before subsampling, by pool name."""
+    return {c.name: set(c.rows.tolist()) for op in OPS
+            for c in cut_splits(prepared.stats, op["name"], prepared.spec.pools)}
+
+
 def test_the_pyramid_has_2k_minus_1_nested_levels(spec: ExperimentSpec) -> None:
     prepared = prepare(spec, progress=False)
     pools = [p for p in single_op_pools(prepared) if p.origin.split == "high"]
     levels = pyramid_candidates(prepared, pools)
     assert len(levels) == 2 ** 3 - 1
     assert [c.level for c in levels] == [1, 1, 1, 2, 2, 2, 3]
+    whole = _whole_splits(prepared)
     rows = {frozenset(c.name.split(" & ")): set() if c.pool is None else set(c.pool.rows) for c in levels}
-    for members, held in rows.items():
+    for c in levels:
+        members = frozenset(c.name.split(" & "))
+        if c.level == 1:  # the probe's pool itself: its split, subsampled
+            assert c.pool in pools and rows[members] <= whole[c.name]
+            continue
+        # higher levels: the samples of every one of their whole splits, nested level by level
+        assert rows[members] == set.intersection(*(whole[m] for m in members))
         for sub in itertools.combinations(members, len(members) - 1):
-            if sub:  # every level is contained in each level below that it combines
-                assert held <= rows[frozenset(sub)]
-        assert held == set.intersection(*(set(p.rows) for p in pools if p.name in members))
+            if len(sub) > 1:
+                assert rows[members] <= rows[frozenset(sub)]
+    for c in levels:  # each candidate is what its recipe selects
+        if c.pool is not None:
+            assert c.recipe.select(prepared.stats).digest == c.pool.digest
 
 
 def test_duplication_pools_have_the_budget_and_the_repeats(spec: ExperimentSpec) -> None:
     prepared = prepare(spec, progress=False)
     pools = single_op_pools(prepared)
     top = [pools[0], pools[4]]  # text_length/low and alphanumeric/mid
+    assert [p.name for p in top] == ["text_length_filter/low", "alphanumeric_filter/mid"]
     cands = duplication_candidates(prepared, top)
-    top_rows = np.intersect1d(top[0].rows, top[1].rows)
+    whole = _whole_splits(prepared)
+    top_rows = sorted(whole[top[0].name] & whole[top[1].name])
     repeat = {c.pool.origin.times: c.pool for c in cands if isinstance(c.pool.origin, RepeatOrigin)}
     fill = {c.pool.origin.multiple: c.pool for c in cands if isinstance(c.pool.origin, FillOrigin)}
     assert sorted(repeat) == sorted(fill) == [1, 2, 4]
-    union = set(top[0].rows) | set(top[1].rows)
+    union = whole[top[0].name] | whole[top[1].name]
     for r in (1, 2, 4):
         assert repeat[r].size == r * len(top_rows) and set(repeat[r].repeats) == {r}
-        assert repeat[r].rows.tolist() == top_rows.tolist()
+        assert repeat[r].rows.tolist() == top_rows
         assert set(fill[r].repeats) == {1}
         assert fill[r].size == min(r * len(top_rows), len(union))
         assert set(top_rows) <= set(fill[r].rows) <= union
     assert repeat[1].digest == fill[1].digest
+    for c in cands:  # repeats are thresholds with a repeat rate; fills are id lists, reproduced exactly
+        assert c.exact == (c.recipe.ids is None) == isinstance(c.pool.origin, RepeatOrigin)
+        assert c.recipe.select(prepared.stats).digest == c.pool.digest
 
 
 def test_the_probe_ranks_every_op_split_once_best_first(workflow: WorkflowResult) -> None:
@@ -125,6 +146,25 @@ def test_the_probe_ranks_every_op_split_once_best_first(workflow: WorkflowResult
     assert sorted(ranking["pool"]) == sorted(f"{op['name']}/{s}" for op in OPS for s in ("low", "mid", "high"))
     assert ranking["rank"].iloc[0] == 1 and list(ranking["rank"]) == sorted(ranking["rank"])
     assert ranking["delta_pct"].iloc[0] == ranking["delta_pct"].max()
+    # the 95% interval over seeds holds the mean; p_adjusted is Holm's across all the probe's pools
+    measured = ranking.dropna(subset=["ci_low_pct"])
+    assert (measured["ci_low_pct"] <= measured["delta_pct"]).all() and (measured["delta_pct"] <= measured["ci_high_pct"]).all()
+    assert ranking["p_adjusted"].tolist() == pytest.approx(holm(ranking["p_value"].tolist()), nan_ok=True)
+
+
+def test_each_seed_draws_its_own_control_shared_by_the_pools_of_its_size(workflow: WorkflowResult) -> None:
+    items = workflow.probe.comparisons.items
+    for item in items:
+        assert {s: b.pool.size for s, b in item.baselines.items()} == {0: item.pool.size, 1: item.pool.size}
+        assert item.baselines[0].pool.digest != item.baselines[1].pool.digest  # another draw per seed
+    for a, b in itertools.combinations(items, 2):
+        if a.pool.size == b.pool.size:  # one control cell per (size, seed), trained once
+            assert [c.run_id for c in a.baselines.values()] == [c.run_id for c in b.baselines.values()]
+    metrics = mlflow.get_run(workflow.run_id).data.metrics
+    top = items[0]
+    assert metrics[tracking.metric_key("p_adjusted", top.pool.name)] == pytest.approx(top.summary.p_adjusted)
+    assert metrics[tracking.metric_key("delta_ci_low_pct", top.pool.name)] == pytest.approx(top.summary.ci_low_pct)
+    assert metrics[tracking.metric_key("delta_ci_high_pct", top.pool.name)] == pytest.approx(top.summary.ci_high_pct)
 
 
 def test_each_stat_cluster_names_its_best_probed_pool(workflow: WorkflowResult) -> None:
@@ -179,12 +219,31 @@ def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: Workflo
     }
 
 
+def test_the_answer_names_the_best_recipe_its_interval_documents_and_verdict(workflow: WorkflowResult) -> None:
+    answer, best = workflow.answer, workflow.refined.best
+    (item,) = [c for c in workflow.refined.comparisons.items if c.pool.digest == best.pool.digest]
+    assert (answer.kind, answer.name, answer.kept, answer.documents) == ("recipe", best.name, best.unique_size, 90)
+    assert (answer.delta_pct, answer.ci_low_pct, answer.p_adjusted) == (
+        item.summary.mean_pct, item.summary.ci_low_pct, item.summary.p_adjusted)
+    text = answer.text()
+    assert f"{answer.delta_pct:+.2f}%" in text and f"keeps {best.unique_size} of the dataset's 90 documents" in text
+    if answer.won:
+        assert text.startswith("Best recipe") and "beat the random control after Holm's correction" in text
+    else:  # not presented as a win
+        assert text.startswith("No recipe beat the random control after Holm's correction")
+    no_win = replace(answer, p_adjusted=0.2)
+    assert not no_win.won and no_win.text().startswith("No recipe beat") and "This is not a win" in no_win.text()
+    win = replace(answer, delta_pct=1.5, p_adjusted=0.01)
+    assert win.won and win.text().startswith(f"Best recipe, {best.name}: +1.50%")
+
+
 def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:
     root = tracking.download_artifacts(workflow.run_id, "report", tmp_path)
     markdown = (root / "report.md").read_text(encoding="utf-8")
     assert re.findall(r"^## (.+)$", markdown, re.MULTILINE) == [
-        "Run", "Best recipe", "Ranking of single-OP pools", "Refined recipes", "Clusters", "Figures", "Cost"]
+        "Run", "Answer", "Best recipe", "Ranking of single-OP pools", "Refined recipes", "Clusters", "Figures", "Cost"]
     assert f"**{workflow.refined.best.name}**" in markdown
+    assert workflow.answer.text() in markdown and "Holm" in markdown
     assert "process:" in markdown  # the Data-Juicer export of the best recipe
     assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == 6
 
@@ -210,8 +269,10 @@ def test_a_rerun_reuses_every_cell_and_reproduces_the_ranking(workflow: Workflow
     assert [c.reused for c in rerun.cells] == [True] * len(workflow.cells)
     assert [c.run_id for c in rerun.cells] == [c.run_id for c in workflow.cells]
     assert mlflow.get_run(rerun.run_id).data.metrics["cells_run"] == 0
-    assert rerun.probe.ranking["delta_pct"].tolist() == pytest.approx(
-        workflow.probe.ranking["delta_pct"].tolist(), nan_ok=True)
+    for column in ("delta_pct", "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted"):
+        assert rerun.probe.ranking[column].tolist() == pytest.approx(
+            workflow.probe.ranking[column].tolist(), nan_ok=True)
+    assert rerun.answer == workflow.answer
 
 
 def test_reused_cells_name_the_rerun_and_stay_under_the_finished_run(

@@ -16,43 +16,52 @@ if TYPE_CHECKING:
 
 
 def ranking_bars_figure(table: pd.DataFrame, title: str = "delta over the random pool") -> Figure:
-    """Horizontal bars of ``delta_pct`` ± ``std_pct`` per ``label``, best at the top.
+    """Horizontal bars of ``delta_pct`` per ``label``, best at the top, with their spread.
 
-    Bars are green above the random pool and red below it; with a ``p_value`` column, rows with
-    p < 0.05 are marked ``*``. A NaN std draws no error bar; a NaN delta draws no bar and reads
-    ``n/a``.
+    The error bar is the 95% interval over seeds (``ci_low_pct``/``ci_high_pct``) where the
+    table has those columns, else ± ``std_pct``; an undefined (NaN) interval or a NaN or zero std
+    draws no error bar. Bars are green above the random pool and red below it. With a
+    ``p_adjusted`` column (Holm-adjusted across the step's pools), rows with an adjusted p < 0.05
+    are marked ``*``; a table with only ``p_value`` is marked from it. A NaN delta draws no bar
+    and reads ``n/a``.
     """
     require(table, ("label", "delta_pct", "std_pct"), "ranking_bars")
     rows = table.sort_values("delta_pct", ascending=False, na_position="last").reset_index(drop=True)
     n = len(rows)
-    delta = rows["delta_pct"].to_numpy(dtype=float)
-    std = np.nan_to_num(rows["std_pct"].to_numpy(dtype=float), nan=0.0)
-    significant = (
-        rows["p_value"].to_numpy(dtype=float) < 0.05 if "p_value" in rows else np.zeros(n, dtype=bool)
-    )
+    delta = np.nan_to_num(rows["delta_pct"].to_numpy(dtype=float))
+    interval = "ci_low_pct" in rows and "ci_high_pct" in rows
+    if interval:
+        below = np.nan_to_num(delta - rows["ci_low_pct"].to_numpy(dtype=float), nan=0.0).clip(min=0)
+        above = np.nan_to_num(rows["ci_high_pct"].to_numpy(dtype=float) - delta, nan=0.0).clip(min=0)
+    else:
+        below = above = np.nan_to_num(rows["std_pct"].to_numpy(dtype=float), nan=0.0)
+    adjusted = "p_adjusted" in rows
+    p_column = "p_adjusted" if adjusted else "p_value"
+    significant = rows[p_column].to_numpy(dtype=float) < 0.05 if p_column in rows else np.zeros(n, dtype=bool)
     labels = [str(v) for v in rows["label"]]
 
     fig = new_figure(7.5, max(2.2, 1.3 + 0.32 * n))
     ax = fig.add_subplot()
     y = np.arange(n)
-    colors = [POSITIVE if d > 0 else NEGATIVE if d < 0 else NEUTRAL for d in np.nan_to_num(delta)]
-    ax.barh(y, np.nan_to_num(delta), color=colors, height=0.7)
-    spread = std > 0
+    colors = [POSITIVE if d > 0 else NEGATIVE if d < 0 else NEUTRAL for d in delta]
+    ax.barh(y, delta, color=colors, height=0.7)
+    spread = (below > 0) | (above > 0)
     if spread.any():
         ax.errorbar(
-            np.nan_to_num(delta)[spread], y[spread], xerr=std[spread],
+            delta[spread], y[spread], xerr=np.vstack([below[spread], above[spread]]),
             fmt="none", ecolor="#333333", elinewidth=1, capsize=3,
         )
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels)
     ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel("delta over random (%), mean ± std over seeds")
+    ax.set_xlabel("delta over random (%), mean and 95% interval over seeds" if interval
+                  else "delta over random (%), mean ± std over seeds")
 
-    ends = np.nan_to_num(delta) + np.sign(np.nan_to_num(delta)) * std
+    ends = np.where(delta < 0, delta - below, delta + above)
     lo, hi = min(0.0, float(np.min(ends))), max(0.0, float(np.max(ends)))
     span = (hi - lo) or 1.0
     pad = 0.02 * span
-    for yi, d, end, star in zip(y, delta, ends, significant):
+    for yi, d, end, star in zip(y, rows["delta_pct"].to_numpy(dtype=float), ends, significant):
         text = "n/a" if math.isnan(d) else f"{d:+.2f}{'*' if star else ''}"
         right = end >= 0 and not (d < 0)
         ax.text(
@@ -62,7 +71,7 @@ def ranking_bars_figure(table: pd.DataFrame, title: str = "delta over the random
     ax.set_xlim(lo - 0.18 * span * (lo < 0) - 0.05 * span, hi + 0.18 * span * (hi > 0) + 0.05 * span)
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    note = "  (* p < 0.05)" if significant.any() else ""
+    note = ("  (* Holm-adjusted p < 0.05)" if adjusted else "  (* p < 0.05)") if significant.any() else ""
     ax.set_title(f"{title}{note}", fontsize=11)
     return fig
 

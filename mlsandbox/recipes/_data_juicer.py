@@ -65,6 +65,11 @@ def to_data_juicer(
     draw). ``repeat`` has no Data-Juicer equivalent and Data-Juicer rejects unknown config keys,
     so it is not in the mapping: :func:`save_data_juicer` records it in a YAML comment.
     """
+    if recipe.ids is not None:
+        raise RecipeError(
+            f"recipe {recipe.name!r} is an id list of {len(recipe.ids)} samples (ids_digest {recipe.ids_digest}): "
+            "no threshold selects exactly these samples, and Data-Juicer has no filter that keeps samples by id"
+        )
     process: list[dict[str, Any]] = []
     for (op_name, _), group in _group_by_op(recipe.conditions).items():
         process.append({op_name: _dj_args(op_name, group)})

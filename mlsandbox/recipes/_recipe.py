@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import op_class
-from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool
+from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool, subsample
 from mlsandbox.spec import Seed
 from mlsandbox.stats import StatsTable
 
@@ -81,8 +81,24 @@ class Condition(BaseModel):
         return f"{self.label} in [{lo}, {hi}]"
 
 
+#: The id-list fields: left out of the digest while unset, so threshold recipes keep their digest.
+_ID_FIELDS = ("ids", "id_repeats", "ids_digest")
+
+
+def ids_digest(ids: list[str], repeats: list[int]) -> str:
+    """sha256 of the ids and their repeat counts (canonical JSON), 16 hex chars."""
+    payload = json.dumps([ids, repeats], separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 class Recipe(BaseModel):
-    """Conditions (intersected; none = all data), then a seeded subsample, then ``repeat`` copies."""
+    """Conditions (intersected; none = all data), then a seeded subsample, then ``repeat`` copies.
+
+    An *id-list recipe* names its samples instead (``ids``, each seen ``id_repeats`` times, then
+    ``repeat`` times): the exact pool of a selection no thresholds can write, such as a
+    duplication-study fill. It has no conditions and no subsample; ``ids_digest`` (filled in
+    when left out) guards the list against edits.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,14 +109,44 @@ class Recipe(BaseModel):
     seed: Seed = 42
     repeat: int = Field(default=1, ge=1, description="times each selected sample is seen (duplication rate)")
     source: str = Field(default="", description="provenance, e.g. 'k-sigma k=2' or 'top-3 intersection'")
+    ids: list[str] | None = Field(default=None, description="an id-list recipe: exactly these samples, by id")
+    id_repeats: list[int] | None = Field(default=None, description="times each of ids is seen (default 1 each)")
+    ids_digest: str | None = Field(default=None, description="digest of ids and id_repeats (checked on load)")
+
+    @model_validator(mode="after")
+    def _check_ids(self) -> Recipe:
+        if self.ids is None:
+            if self.id_repeats is not None or self.ids_digest is not None:
+                raise ValueError("id_repeats and ids_digest need ids")
+            return self
+        if self.conditions or self.sample_size is not None:
+            raise ValueError("an id-list recipe (ids) takes no conditions and no sample_size")
+        if not self.ids:
+            raise ValueError("ids is empty, so nothing would be kept")
+        if len(set(self.ids)) != len(self.ids):
+            raise ValueError("ids lists a sample twice; give its count in id_repeats")
+        repeats = self.id_repeats if self.id_repeats is not None else [1] * len(self.ids)
+        if len(repeats) != len(self.ids) or any(r < 1 for r in repeats):
+            raise ValueError(f"id_repeats needs one count >= 1 per id ({len(self.ids)} ids)")
+        digest = ids_digest(self.ids, repeats)
+        if self.ids_digest is None:
+            self.ids_digest = digest
+        elif self.ids_digest != digest:
+            raise ValueError(f"ids_digest {self.ids_digest} does not match its ids and id_repeats ({digest})")
+        return self
 
     def digest(self) -> str:
         """sha256 of the recipe's canonical JSON (sorted keys, no whitespace), 16 hex chars."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        unset = {k for k in _ID_FIELDS if getattr(self, k) is None}
+        payload = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def select(self, stats: StatsTable) -> Pool:
         """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little."""
+        origin = RecipeOrigin(self.name, self.digest(), self.sample_size, self.seed, self.repeat)
+        if self.ids is not None:
+            rows, repeats = self._rows_by_id(stats)
+            return Pool(self.name, stats.dataset_digest, rows, repeats * self.repeat, origin)
         bounds, allowed = _merge_conditions(self.conditions, stats, self.name)
         try:
             pool = filter_pool(stats, bounds, self.name)
@@ -118,10 +164,28 @@ class Recipe(BaseModel):
                     f"recipe {self.name!r}: sample_size={self.sample_size} but its conditions select "
                     f"only {pool.unique_size} samples"
                 )
-            rows = np.random.default_rng(self.seed).choice(pool.rows, self.sample_size, replace=False)
-            pool = make_pool(self.name, stats, rows, pool.origin)
-        origin = RecipeOrigin(self.name, self.digest(), self.sample_size, self.seed, self.repeat)
+            pool = make_pool(self.name, stats, subsample(pool.rows, self.sample_size, self.seed), pool.origin)
         return Pool(self.name, pool.dataset_digest, pool.rows, pool.repeats * self.repeat, origin)
+
+    def _rows_by_id(self, stats: StatsTable) -> tuple[np.ndarray, np.ndarray]:
+        assert self.ids is not None
+        index = {str(x): i for i, x in enumerate(stats.ids)}
+        missing = [x for x in self.ids if x not in index]
+        if missing:
+            shown = ", ".join(repr(x) for x in missing[:5]) + (" ..." if len(missing) > 5 else "")
+            raise PoolError(f"recipe {self.name!r}: {len(missing)} of its {len(self.ids)} ids are not in the "
+                            f"stats table ({shown}); an id-list recipe applies to its own dataset only")
+        rows = np.array([index[x] for x in self.ids], dtype=np.int64)
+        repeats = np.array(self.id_repeats if self.id_repeats is not None else [1] * len(rows), dtype=np.int64)
+        order = np.argsort(rows)
+        return rows[order], repeats[order]
+
+    @classmethod
+    def of_pool(cls, pool: Pool, stats: StatsTable, name: str, source: str = "") -> Recipe:
+        """The id-list recipe of a pool: its samples by id and their repeat counts, exactly."""
+        ids = [str(x) for x in stats.ids[pool.rows]]
+        repeats = [int(r) for r in pool.repeats]
+        return cls(name=name, ids=ids, id_repeats=None if set(repeats) == {1} else repeats, source=source)
 
 
 def _merge_conditions(

@@ -12,8 +12,10 @@ import numpy as np
 import yaml
 
 from mlsandbox import artifacts, figures, tracking
+from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import Pool, SplitOrigin, materialize, random_pool, split_pools
+from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, summarize
 
@@ -36,17 +38,32 @@ class PoolsResult:
 
 
 def single_op_pools(prepared: Prepared) -> list[Pool]:
-    """Every OP's split pools plus one random pool of the same size (the control group)."""
+    """Every OP's usable split pools plus one random pool of the same size (the control group).
+
+    Degenerate splits (ties: empty, everything, or one tied value spanning several splits) are
+    left out; :func:`degenerate_splits` lists them with the reason.
+    """
     spec = prepared.spec
     pools = [p for op in spec.ops for p in split_pools(prepared.stats, op.name, spec.pools)]
+    if not pools:
+        reasons = "; ".join(f"{name}: {why}" for name, why in degenerate_splits(prepared))
+        raise PoolError(f"no OP gives a usable split of the data (every split is degenerate): {reasons}")
     pools.append(random_pool(prepared.stats, pools[0].size, spec.pools.seed))
     return pools
+
+
+def degenerate_splits(prepared: Prepared) -> list[tuple[str, str]]:
+    """``(pool name, reason)`` of every split left out of :func:`single_op_pools` (tied values)."""
+    spec = prepared.spec
+    return [d for op in spec.ops for d in op_degenerate_splits(prepared.stats, op.name, spec.pools)]
 
 
 def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> PoolsResult:
     """Compute stats, build the single-OP pools, log one parent run and one child run per pool."""
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = single_op_pools(prepared)
+    for name, reason in degenerate_splits(prepared):
+        log.warning("no pool %s: %s", name, reason)
     experiment_id = tracking.use_experiment(spec.name)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "pool", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}

@@ -10,17 +10,17 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
-from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, RandomOrigin
-from mlsandbox.workflows.pool import single_op_pools
+from mlsandbox.workflows.pool import degenerate_splits, single_op_pools
 
 
 @dataclass
 class ProbeResult:
     comparisons: Comparisons
-    ranking: pd.DataFrame  # one row per (op, split), best first
+    ranking: pd.DataFrame  # one row per (op, split), best first; degenerate splits last, unranked
 
     def best(self, k: int, distinct_ops: bool = True) -> pd.DataFrame:
         """The k best (OP, split) rows with a measured delta (one split per OP by default)."""
@@ -31,10 +31,19 @@ class ProbeResult:
 
 
 def ranking_table(comparisons: Comparisons) -> pd.DataFrame:
-    """Per OP and split: delta mean ± std (%), p-value vs random, rank (1 = best)."""
+    """Per OP and split: delta mean ± std (%) over seeds with its 95% interval, the t-test's p-value
+    against the random control, the p-value Holm-adjusted across the probe's pools, rank (1 = best)."""
     table = comparisons.table()
     table = table[table["split"] != RANDOM].sort_values(["rank", "pool"], na_position="last")
     return table.reset_index(drop=True)
+
+
+def with_degenerate(ranking: pd.DataFrame, degenerate: list[tuple[str, str]]) -> pd.DataFrame:
+    """The ranking followed by one unranked row per degenerate split, its reason in ``note``."""
+    rows = [{"pool": name, "op": name.split("/", 1)[0], "split": name.split("/", 1)[1], "note": f"degenerate: {why}"}
+            for name, why in degenerate]
+    ranked = ranking.assign(note="")
+    return pd.concat([ranked, pd.DataFrame(rows)], ignore_index=True) if rows else ranked
 
 
 def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
@@ -43,14 +52,16 @@ def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeRes
     comparisons = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id)
     log_comparisons(comparisons, run_id, step=artifacts.PROBE)
     ranking = ranking_table(comparisons)
-    _log_ranking(ranking, run_id)
-    return ProbeResult(comparisons, ranking)
+    table = with_degenerate(ranking, degenerate_splits(prepared))
+    _log_ranking(table, ranking, run_id)
+    return ProbeResult(comparisons, table)
 
 
-def _log_ranking(ranking: pd.DataFrame, run_id: str) -> None:
+def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str) -> None:
+    """The table (degenerate splits included) as JSON and Markdown; the measured pools as bars."""
     client = mlflow.MlflowClient()
-    client.log_table(run_id, ranking, artifacts.RANKING_TABLE)
-    client.log_text(run_id, ranking.to_markdown(index=False, floatfmt=".4g") + "\n", artifacts.RANKING_MARKDOWN)
+    client.log_table(run_id, table, artifacts.RANKING_TABLE)
+    client.log_text(run_id, table_markdown(table) + "\n", artifacts.RANKING_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         bars = ranking.assign(label=ranking["pool"])
         figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE),

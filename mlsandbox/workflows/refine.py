@@ -1,7 +1,9 @@
 """Refine: multi-OP recipes from the probe's best pools — the pyramid of intersections, cluster
 recipes, the duplication study (paper §3.3) and k-sigma / percentile threshold recipes.
 
-Every candidate is a pool compared with the random pool of its own size over the same seeds.
+Every candidate is a recipe, and the pool trained is that recipe's selection (``recipe.select``),
+so the exported recipe reproduces exactly the rows and repeats measured. Each is compared with
+the random pool of its own size over the same seeds.
 A candidate smaller than ``refine.min_pool_size`` is skipped with the reason recorded, or used
 as it is (``refine.on_small_pool: use``); nothing stops the workflow half-way.
 """
@@ -20,11 +22,22 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
+from mlsandbox.errors import PoolError
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import FillOrigin, IntersectionOrigin, Pool, RepeatOrigin, SplitOrigin, make_pool
+from mlsandbox.pools import (
+    FillOrigin,
+    IntersectionOrigin,
+    Pool,
+    PoolOrigin,
+    RecipeOrigin,
+    RepeatOrigin,
+    SplitOrigin,
+    make_pool,
+)
 from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
+from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.probe import ProbeResult
@@ -39,7 +52,13 @@ CandidateKind = Literal["pyramid", "cluster", "duplication", "ksigma", "percenti
 
 @dataclass
 class Candidate:
-    """A refined pool with where it came from, and the recipe that reproduces it at full scale."""
+    """A refined pool with where it came from, and the recipe it is: ``recipe.select(stats)`` is the pool.
+
+    Every candidate's pool is its recipe's selection (rows and repeats), so the exported recipe
+    reproduces exactly what was trained. ``exact`` says the recipe is thresholds (conditions,
+    seeded subsample, repeat), which Data-Juicer can run at full scale; an id-list recipe (a
+    fill pool) reproduces the pool on this dataset only, and is never the best recipe.
+    """
 
     name: str
     kind: CandidateKind
@@ -47,7 +66,7 @@ class Candidate:
     pool: Pool | None  # None: the selection is empty
     level: int = 0
     note: str = ""
-    exact: bool = True  # the recipe reproduces the pool (a fill pool has no threshold equivalent)
+    exact: bool = True  # the recipe is thresholds (a fill pool is an id list: no threshold equivalent)
     skip_reason: str = ""  # why the candidate is not trained (empty, or below refine.min_pool_size)
 
     @property
@@ -62,19 +81,35 @@ class RefineResult:
     best: Candidate | None
     best_delta_pct: float = float("nan")
     skipped: list[str] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)  # every candidate, in table order
 
 
-def recipe_of_pools(pools: list[Pool], name: str, repeat: int = 1) -> Recipe:
-    """Threshold conditions equivalent to intersecting single-OP split pools (low: max, high: min)."""
-    conditions = []
-    for pool in pools:
-        split = _split_origin(pool)
-        lo = None if split.split == "low" else split.stat_min
-        hi = None if split.split == "high" else split.stat_max
-        if lo is None and hi is None:
-            continue
-        conditions.append(Condition(op=split.op, stat=split.stat, min=lo, max=hi))
-    return Recipe(name=name, conditions=conditions, repeat=repeat, source="intersection of " + ", ".join(p.name for p in pools))
+def split_condition(stats: StatsTable, pool: Pool) -> Condition:
+    """The threshold condition of a split pool's whole split (before subsampling).
+
+    The split's cuts lie between distinct values, so ``low`` is ``stat <= its upper cut``,
+    ``high`` is ``stat >= its lower cut``, a middle split both: exactly the split's samples.
+    """
+    split = _split_origin(pool)
+    if split.lower is None and split.upper is None:  # a degenerate split: never a pool
+        raise ValueError(f"split pool {pool.name!r} keeps every sample: no condition")
+    params = stats.op(split.op).params.model_dump(mode="json")
+    return Condition(op=split.op, stat=split.stat, min=split.lower, max=split.upper, params=params)
+
+
+def recipe_of_pools(stats: StatsTable, pools: list[Pool], name: str, repeat: int = 1) -> Recipe:
+    """The intersection of single-OP splits as a recipe: the conditions of their whole splits.
+
+    One pool gives its split's condition plus the seeded subsample that made the pool
+    (``sample_size``, ``seed``), so the recipe selects exactly that pool.
+    """
+    conditions = [split_condition(stats, pool) for pool in pools]
+    source = "intersection of " + ", ".join(p.name for p in pools)
+    if len(pools) == 1:
+        origin = _split_origin(pools[0])
+        return Recipe(name=name, conditions=conditions, repeat=repeat, sample_size=pools[0].unique_size,
+                      seed=origin.seed, source=f"split {pools[0].name} subsampled to {pools[0].unique_size}")
+    return Recipe(name=name, conditions=conditions, repeat=repeat, source=source)
 
 
 def _split_origin(pool: Pool) -> SplitOrigin:
@@ -83,60 +118,87 @@ def _split_origin(pool: Pool) -> SplitOrigin:
     return pool.origin
 
 
+def _measured(stats: StatsTable, recipe: Recipe, name: str, origin: PoolOrigin) -> Pool | None:
+    """The recipe's selection under the candidate's name and origin; None when it is empty."""
+    try:
+        selected = recipe.select(stats)
+    except PoolError:
+        return None
+    return Pool(name, selected.dataset_digest, selected.rows, selected.repeats, origin)
+
+
+def _intersection(prepared: Prepared, pools: list[Pool], name: str, kind: CandidateKind, level: int) -> Candidate:
+    """The candidate of several splits' intersection: their conditions' selection (no subsample)."""
+    recipe = recipe_of_pools(prepared.stats, pools, name)
+    pool = _measured(prepared.stats, recipe, name, IntersectionOrigin(tuple(p.name for p in pools)))
+    if pool is None:
+        return Candidate(name, kind, recipe, None, level, skip_reason="empty intersection")
+    return Candidate(name, kind, recipe, pool, level)
+
+
 def pyramid_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
-    """All 2^k - 1 intersections of the top-k pools; level = how many OPs a pool combines."""
+    """All 2^k - 1 intersections of the top-k splits; level = how many OPs a pool combines.
+
+    Level 1 is the probe's pool (its split, subsampled: reused cells); higher levels are the
+    samples passing every one of their splits' conditions, whole splits intersected.
+    """
     out = []
     for level in range(1, len(top) + 1):
         for combo in itertools.combinations(top, level):
-            rows = combo[0].rows
-            for other in combo[1:]:
-                rows = np.intersect1d(rows, other.rows, assume_unique=True)
             name = " & ".join(p.name for p in combo)
-            recipe = recipe_of_pools(list(combo), name)
             if level == 1:
+                recipe = recipe_of_pools(prepared.stats, list(combo), name)
+                _check_reproduces(prepared.stats, recipe, combo[0])
                 out.append(Candidate(name, "pyramid", recipe, combo[0], level))
-            elif len(rows) == 0:
-                out.append(Candidate(name, "pyramid", recipe, None, level, skip_reason="empty intersection"))
             else:
-                origin = IntersectionOrigin(tuple(p.name for p in combo))
-                out.append(Candidate(name, "pyramid", recipe, make_pool(name, prepared.stats, rows, origin), level))
+                out.append(_intersection(prepared, list(combo), name, "pyramid", level))
     return out
+
+
+def _check_reproduces(stats: StatsTable, recipe: Recipe, pool: Pool) -> None:
+    if recipe.select(stats).digest != pool.digest:
+        raise AssertionError(f"recipe {recipe.name!r} does not select the pool {pool.name!r} it stands for")
 
 
 def duplication_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
     """For budgets r x |top pool|: repeat the top pool r times, or fill from lower levels without repeats.
 
-    The top pool is the intersection of all k pools. Filling takes samples by how many of the k
-    pools hold them (k, then k-1, ...), in a seeded order within a level; when the data run out
-    the pool uses what exists and the shortfall is noted.
+    The top pool is the samples passing all k splits' conditions. Filling takes samples by how
+    many of the k conditions they pass (k, then k-1, ...), in a seeded order within a level;
+    when the data run out the pool uses what exists and the shortfall is noted. A fill pool is
+    exported as the id list it is (no threshold selects "k - 1 of k conditions, then some").
     """
     stats, spec = prepared.stats, prepared.spec
+    k = len(top)
     membership = np.zeros(len(stats), dtype=np.int64)
     for pool in top:
-        membership[pool.rows] += 1
-    k = len(top)
-    top_rows = np.flatnonzero(membership == k)
-    if len(top_rows) == 0:
+        membership[Recipe(name=pool.name, conditions=[split_condition(stats, pool)]).select(stats).rows] += 1
+    top_recipe = recipe_of_pools(stats, top, "top") if k > 1 else Recipe(
+        name="top", conditions=[split_condition(stats, top[0])], source=f"split {top[0].name}")
+    top_origin = IntersectionOrigin(tuple(p.name for p in top))
+    top_pool = _measured(stats, top_recipe, "top", top_origin)
+    if top_pool is None:
         return []
     rng = np.random.default_rng(spec.pools.seed)
     tiebreak = rng.permutation(len(stats))
     eligible = np.flatnonzero(membership > 0)
     fill_order = eligible[np.lexsort((tiebreak[eligible], -membership[eligible]))]
-    top_pool = make_pool("top", stats, top_rows, IntersectionOrigin(tuple(p.name for p in top)))
-    base_recipe = recipe_of_pools(top, "top")
     out = []
     for r in spec.refine.duplication:
-        budget = r * len(top_rows)
-        repeated = top_pool.repeated(r, name=f"duplication/repeat-x{r}")
-        out.append(Candidate(repeated.name, "duplication",
-                             base_recipe.model_copy(update={"name": repeated.name, "repeat": r}), repeated, k))
-        chosen = fill_order[:budget]
+        budget = r * top_pool.unique_size
+        name = f"duplication/repeat-x{r}"
+        recipe = top_recipe.model_copy(update={"name": name, "repeat": r})
+        repeated = _measured(stats, recipe, name, RepeatOrigin(top_origin, r))
+        out.append(Candidate(name, "duplication", recipe, repeated, k))
+        chosen = np.sort(fill_order[:budget])
         lowest = int(membership[chosen].min())
-        filled = make_pool(f"duplication/fill-x{r}", stats, chosen, FillOrigin(r, lowest))
+        name = f"duplication/fill-x{r}"
+        filled = make_pool(name, stats, chosen, FillOrigin(r, lowest))
         note = "" if len(chosen) == budget else f"only {len(chosen)} of {budget} samples in any top-{k} pool"
-        recipe = base_recipe.model_copy(update={
-            "name": filled.name, "source": f"samples passing at least {lowest} of the {k} top conditions"})
-        out.append(Candidate(filled.name, "duplication", recipe, filled, lowest, note, exact=False))
+        recipe = Recipe.of_pool(filled, stats, name,
+                                source=f"samples passing at least {lowest} of the {k} top conditions (id list)")
+        _check_reproduces(stats, recipe, filled)
+        out.append(Candidate(name, "duplication", recipe, filled, lowest, note, exact=False))
     return out
 
 
@@ -149,7 +211,12 @@ def threshold_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]
         ("ksigma", ksigma_recipe(stats, refine_spec.ksigma, keys=keys, name=f"ksigma-{refine_spec.ksigma:g}")),
         ("percentile", percentile_recipe(stats, lower, upper, keys=keys, name=f"percentile-{lower:g}-{upper:g}")),
     ]
-    return [Candidate(recipe.name, kind, recipe, recipe.select(stats)) for kind, recipe in recipes]
+    out = []
+    for kind, recipe in recipes:
+        pool = _measured(stats, recipe, recipe.name, RecipeOrigin(recipe.name, recipe.digest(), recipe.sample_size,
+                                                                  recipe.seed, recipe.repeat))
+        out.append(Candidate(recipe.name, kind, recipe, pool, skip_reason="" if pool else "empty selection"))
+    return out
 
 
 def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Candidate]:
@@ -157,16 +224,13 @@ def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Can
     by_name = {p.name: p for p in single_op_pools(prepared)}
     out = []
     for label, best in (("stat-clusters", analysis.best_by_stat_cluster), ("metric-clusters", analysis.best_by_metric_cluster)):
-        pools = [by_name[n] for n in dict.fromkeys(best.values())]
+        pools = [by_name[n] for n in dict.fromkeys(best.values()) if n in by_name]
         if len(pools) < 2:
             continue
-        rows = pools[0].rows
-        for other in pools[1:]:
-            rows = np.intersect1d(rows, other.rows, assume_unique=True)
         name = f"{label}: " + " & ".join(p.name for p in pools)
-        if len(rows):
-            pool = make_pool(name, prepared.stats, rows, IntersectionOrigin(tuple(p.name for p in pools)))
-            out.append(Candidate(name, "cluster", recipe_of_pools(pools, name), pool, len(pools)))
+        cand = _intersection(prepared, pools, name, "cluster", len(pools))
+        if cand.pool is not None:
+            out.append(cand)
     return out
 
 
@@ -197,7 +261,7 @@ def refine(
     log_comparisons(comparisons, run_id, step=artifacts.REFINE)
     table = _table(candidates, comparisons)
     best, best_delta = _best(candidates, table)
-    result = RefineResult(table, comparisons, best, best_delta, skipped)
+    result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
     _log(result, run_id)
     return result
 
@@ -220,7 +284,9 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple,
                      "delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-                     "p_value": s.p_value if s else np.nan,
+                     "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
+                     "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan,
+                     "recipe": "thresholds" if cand.exact else "id list",
                      "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
     return pd.DataFrame(rows)
 

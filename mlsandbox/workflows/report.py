@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
+from mlsandbox.delta import ALPHA
 from mlsandbox.errors import InvalidRunError
+from mlsandbox.executors.compare import table_markdown
 
 FIGURES = [
     (artifacts.RANKING_FIGURE, "Single-OP pools against the random pool"),
@@ -33,6 +36,90 @@ TABLES = [("Ranking of single-OP pools", artifacts.RANKING_TABLE), ("Refined rec
 COST = [("wall_s", "wall time (s)"), ("cells_run", "cells run"), ("cells_reused", "cells reused"),
         ("cells_failed", "cells failed"), ("train_eval_s", "training + evaluation (s)"),
         ("overhead_share", "sandbox overhead share")]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the run found, in numbers: the best candidate of the last step and whether it won.
+
+    ``kind`` names what was compared (``recipe``, ``single-OP pool``); ``name`` is empty when
+    nothing was measured. ``delta_pct`` and its 95% interval are over seeds; ``p_adjusted`` is
+    Holm-adjusted across the ``family`` pools the step compared; ``kept`` of ``documents`` is how
+    many distinct documents of the dataset the candidate's pool keeps. ``others`` are the other
+    pools of the step that beat the control after the correction.
+    """
+
+    kind: str
+    name: str
+    delta_pct: float = math.nan
+    ci_low_pct: float = math.nan
+    ci_high_pct: float = math.nan
+    p_adjusted: float = math.nan
+    family: int = 0
+    kept: int = 0
+    documents: int = 0
+    others: tuple[str, ...] = ()
+
+    @property
+    def won(self) -> bool:
+        """Above the random control after Holm's correction (adjusted p < 0.05, positive delta)."""
+        return bool(self.name) and self.delta_pct > 0 and self.p_adjusted < ALPHA
+
+    def text(self) -> str:
+        """The answer in words: the best candidate, its delta and interval, its documents, the verdict."""
+        if not self.name:
+            return f"No {self.kind} was measured (every cell failed or was skipped): there is no answer."
+        interval = (f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
+                    if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (one seed)")
+        p = f"{self.p_adjusted:.3g}" if math.isfinite(self.p_adjusted) else "n/a"
+        share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
+        facts = (f"{self.name}: {self.delta_pct:+.2f}% over an equal-size random pool (95% interval over "
+                 f"seeds {interval}; Holm-adjusted p = {p} across the {self.family} pools compared); its pool "
+                 f"keeps {self.kept} of the dataset's {self.documents} documents{share}.")
+        if self.won:
+            return f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g})."
+        if not math.isfinite(self.p_adjusted):
+            why = "with one seed there is no test, so nothing can be called better than the control"
+        elif self.p_adjusted < ALPHA:
+            why = "it is worse than the random control"
+        else:
+            why = "it is not distinguishable from the random control with these seeds"
+        text = (f"No {self.kind} beat the random control after Holm's correction (adjusted p < {ALPHA:g}). "
+                f"The highest delta was {facts} This is not a win: {why}.")
+        if self.others:
+            text += f" These pools of the step did beat the control after the correction: {', '.join(self.others)}."
+        return text
+
+
+#: The metrics and param a run logs its :class:`Answer` under (see :func:`log_answer`).
+ANSWER_PREFIX = "answer."
+_ANSWER_NUMBERS = ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "family", "kept", "documents")
+
+
+def log_answer(run_id: str, answer: Answer) -> None:
+    """Log the answer on the run, for the report: numbers as ``answer.*`` metrics, names as params."""
+    values = asdict(answer)
+    metrics = {ANSWER_PREFIX + k: float(values[k]) for k in _ANSWER_NUMBERS if math.isfinite(float(values[k]))}
+    params = {ANSWER_PREFIX + "kind": answer.kind, ANSWER_PREFIX + "name": answer.name,
+              ANSWER_PREFIX + "others": ",".join(answer.others)}
+    tracking.log_batch(run_id, metrics=metrics, params=params)
+
+
+def answer_of_run(run: mlflow.entities.Run) -> Answer | None:
+    """The :class:`Answer` a run logged, or None (a run that logged none)."""
+    params, metrics = run.data.params, run.data.metrics
+    if ANSWER_PREFIX + "kind" not in params:
+        return None
+    numbers = {k: metrics.get(ANSWER_PREFIX + k, math.nan) for k in _ANSWER_NUMBERS}
+    others = params.get(ANSWER_PREFIX + "others", "")
+    return Answer(params[ANSWER_PREFIX + "kind"], params.get(ANSWER_PREFIX + "name", ""),
+                  numbers["delta_pct"], numbers["ci_low_pct"], numbers["ci_high_pct"], numbers["p_adjusted"],
+                  int(_or0(numbers["family"])), int(_or0(numbers["kept"])), int(_or0(numbers["documents"])),
+                  tuple(o for o in others.split(",") if o))
+
+
+def _or0(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
 
 
 @dataclass
@@ -99,11 +186,16 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
     report = Report(f"mlsandbox report — {data.tags.get(tracking.PROJECT, '')} ({run.info.run_name})")
     params = {k: data.params.get(k, "") for k in ("dataset", "dataset_digest", "ops", "model_type", "seeds", "benchmarks")}
     report.add("Run", _kv_md(params | {"run id": run.info.run_id}), _kv_html(params | {"run id": run.info.run_id}))
+    answer = answer_of_run(run)
+    if answer is not None:
+        report.add("Answer", answer.text(), f"<p>{html.escape(answer.text())}</p>")
     best = _read_text(root / artifacts.BEST_RECIPE)
     if best is not None:
         delta = data.metrics.get("best_recipe_delta_pct", float("nan"))
         name = data.params.get("best_recipe", "")
-        text = f"**{name}**: {delta:+.2f}% over the random pool of the same size."
+        verdict = "" if answer is None else (" It beat the random control after Holm's correction." if answer.won
+                                             else " It did not beat the random control after Holm's correction.")
+        text = f"**{name}**: {delta:+.2f}% over the random pool of the same size.{verdict}"
         dj = (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
               or _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "")
         report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
@@ -112,8 +204,10 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
     for title, path in TABLES:
         table = _read_table(root / path)
         if table is not None:
-            report.add(title, table.to_markdown(index=False, floatfmt=".4g"),
-                       table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+            note = _STATISTICS_NOTE if "p_adjusted" in table else ""
+            report.add(title, note + table_markdown(table),
+                       f"<p>{html.escape(note.strip())}</p>" * bool(note)
+                       + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="n/a"))
     clusters = _read_text(root / artifacts.CLUSTERS)
     if clusters is not None:
         report.add("Clusters", f"```yaml\n{clusters}```", f"<pre>{html.escape(clusters)}</pre>")
@@ -126,6 +220,12 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
     cost = {label: _fmt(data.metrics[key]) for key, label in COST if key in data.metrics}
     report.add("Cost", _kv_md(cost), _kv_html(cost))
     return report
+
+
+_STATISTICS_NOTE = ("delta_pct: mean over seeds of the relative change over an equal-size random pool (each seed "
+                    "draws its own); ci_low_pct/ci_high_pct: its 95% t-interval over seeds (n/a with one seed); "
+                    "p_value: one-sample t-test of the per-seed deltas against 0; p_adjusted: Holm-adjusted across "
+                    "the pools of the step.\n\n")
 
 
 def _fmt(value: float) -> str:
@@ -153,4 +253,4 @@ def _read_table(path: Path) -> pd.DataFrame | None:
     return pd.DataFrame(payload["data"], columns=payload["columns"])
 
 
-__all__ = ["build_report", "log_report", "workflow_run"]
+__all__ = ["Answer", "answer_of_run", "build_report", "log_answer", "log_report", "workflow_run"]

@@ -9,6 +9,7 @@ after ``probe`` retrains nothing the probe ran.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -17,13 +18,14 @@ import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.compare import Comparisons, PoolComparison
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
 from mlsandbox.workflows.probe import ProbeResult, probe
 from mlsandbox.workflows.refine import RefineResult, refine
-from mlsandbox.workflows.report import log_report
+from mlsandbox.workflows.report import Answer, log_answer, log_report
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class WorkflowResult:
     cells: list[CellResult]
     wall_s: float
     where: str
+    answer: Answer  # the best candidate of the last step, and whether it beat the control
 
 
 def run_workflow(
@@ -59,7 +62,7 @@ def run_workflow(
         tracking.log_batch(run_id, params={
             "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
             "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
-            "benchmarks": ",".join(benchmarks.names), "until": until})
+            "benchmarks": ",".join(benchmarks.names), "until": until, "documents": len(prepared.stats)})
         mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                                        artifacts.SPEC)
         probed = probe(prepared, benchmarks, run_id)
@@ -68,9 +71,37 @@ def run_workflow(
         cells = probed.comparisons.cells + (refined.comparisons.cells if refined else [])
         wall_s = time.perf_counter() - started
         _log_cost(run_id, cells, wall_s)
+        answer = answer_of(probed, refined, len(prepared.stats))
+        log_answer(run_id, answer)
         if refined is not None:
             log_report(run_id)
-        return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent))
+        return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent), answer)
+
+
+def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int) -> Answer:
+    """The answer of the last step run: refine's best recipe, else the probe's best single-OP pool.
+
+    Its delta, interval and Holm-adjusted p-value are those of the step's comparisons (the family
+    of the correction is every pool the step compared).
+    """
+    if refined is not None:
+        pool = refined.best.pool if refined.best is not None else None
+        best = next((c for c in refined.comparisons.items if pool is not None and c.pool.digest == pool.digest), None)
+        return _answer("recipe", refined.best.name if refined.best is not None else "", best,
+                       refined.comparisons, documents)
+    top = probed.best(1, distinct_ops=False)["pool"].tolist()  # the ranking's first row
+    best = next((c for c in probed.comparisons.items if c.pool.name in top), None)
+    return _answer("single-OP pool", best.pool.name if best else "", best, probed.comparisons, documents)
+
+
+def _answer(kind: str, name: str, best: PoolComparison | None, step: Comparisons, documents: int) -> Answer:
+    s = best.summary if best is not None else None
+    if best is None or s is None:
+        return Answer(kind, "", documents=documents)
+    family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in step.items)
+    others = tuple(c.pool.name for c in step.items if c is not best and c.summary is not None and c.summary.significant)
+    return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
+                  best.pool.unique_size, documents, others)
 
 
 def _log_cost(run_id: str, cells: list[CellResult], wall_s: float) -> None:

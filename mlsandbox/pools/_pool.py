@@ -1,20 +1,13 @@
-"""Pools: selections over the stats table (sample rows + repeat counts), identified by a digest.
-
-A pool never copies data. Its rows are positions in the dataset's stats table, so building
-every single-OP pool of a million samples is a handful of NumPy sorts; rows are written out
-once, by :func:`materialize`, when a trainer needs them.
-"""
+"""The pool itself, the random control, bounds, and the rows written out once for a trainer."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,116 +15,8 @@ import pyarrow as pa
 from mlsandbox.data import IMAGE, Dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.images import image_suffix
-from mlsandbox.spec import PoolSpec
+from mlsandbox.pools._origins import RANDOM, BoundsOrigin, PoolOrigin, RandomOrigin, RepeatOrigin, SplitOrigin
 from mlsandbox.stats import StatsTable
-
-RANDOM = "random"
-RECIPE = "recipe"
-FILE = "file"
-
-#: What a pool origin logs as MLflow params (and shows in tables).
-OriginParams = dict[str, str | int | float]
-
-
-class _SelectionOrigin:
-    """An origin whose only logged param is its split kind (``recipe`` unless it says otherwise)."""
-
-    split: ClassVar[str] = RECIPE
-
-    def params(self) -> OriginParams:
-        return {"split": self.split}
-
-
-@dataclass(frozen=True)
-class SplitOrigin:
-    """One split (``low``, ``mid``, ...) of one OP's stat: a single-OP pool of the probe."""
-
-    op: str
-    split: str
-    stat: str
-    stat_min: float
-    stat_max: float
-    stat_mean: float
-
-    def params(self) -> OriginParams:
-        return {"op": self.op, "split": self.split, "stat": self.stat,
-                "stat_min": self.stat_min, "stat_max": self.stat_max}
-
-
-@dataclass(frozen=True)
-class RandomOrigin(_SelectionOrigin):
-    """The control group: a seeded uniform draw."""
-
-    seed: int
-    split: ClassVar[str] = RANDOM
-
-
-@dataclass(frozen=True)
-class BoundsOrigin(_SelectionOrigin):
-    """Samples whose stats lie within per-stat bounds."""
-
-    bounds: tuple[tuple[str, float | None, float | None], ...]
-
-
-@dataclass(frozen=True)
-class RecipeOrigin:
-    """The samples a recipe selects: its conditions, then its seeded subsample, ``repeat`` times."""
-
-    recipe: str
-    recipe_digest: str
-    sample_size: int | None
-    seed: int
-    repeat: int
-    split: ClassVar[str] = RECIPE
-
-    def params(self) -> OriginParams:
-        return {"split": RECIPE, "recipe": self.recipe, "repeat": self.repeat}
-
-
-@dataclass(frozen=True)
-class IntersectionOrigin(_SelectionOrigin):
-    """Samples held by every one of several pools (a pyramid level, a cluster recipe)."""
-
-    pools: tuple[str, ...]
-
-    @property
-    def level(self) -> int:
-        return len(self.pools)
-
-
-@dataclass(frozen=True)
-class FillOrigin(_SelectionOrigin):
-    """A duplication-study budget filled from the highest pyramid levels down, without repeats."""
-
-    multiple: int
-    lowest_level: int
-
-
-@dataclass(frozen=True)
-class FileOrigin(_SelectionOrigin):
-    """The samples a pool file names by id (``train --pool-file``, ``--pool-run``)."""
-
-    source: str
-    split: ClassVar[str] = FILE
-
-
-@dataclass(frozen=True)
-class RepeatOrigin:
-    """Another pool's samples, each seen ``times`` times as often (the duplication study)."""
-
-    base: PoolOrigin
-    times: int
-
-    @property
-    def split(self) -> str:
-        return self.base.split
-
-    def params(self) -> OriginParams:
-        return {**self.base.params(), "repeat": self.times}
-
-
-PoolOrigin = (SplitOrigin | RandomOrigin | BoundsOrigin | RecipeOrigin | IntersectionOrigin | FillOrigin | FileOrigin
-              | RepeatOrigin)
 
 
 @dataclass(frozen=True)
@@ -190,51 +75,6 @@ def make_pool(name: str, stats: StatsTable, rows: np.ndarray, origin: PoolOrigin
     if len(rows) == 0:
         raise PoolError(f"pool {name!r} is empty: no sample passes its selection")
     return Pool(name, stats.dataset_digest, rows, np.ones(len(rows), dtype=np.int64), origin)
-
-
-def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
-    """Equal-size pools of one OP's split stat, from lowest to highest values (``low/mid/high``).
-
-    Samples are ranked by the stat and cut at ``spec.cut_points()``; ties are broken by a seeded
-    shuffle, so that equal values do not fall into a split by dataset order. Each part is then
-    subsampled (seeded) to the pool size, which defaults to the smallest part. Only the cut
-    points need to be exact, so a partition (linear time) replaces a full sort.
-    """
-    op = stats.op(op_name)
-    key = op.split_stat()
-    values = stats.stat(key).astype(float)
-    n = len(values)
-    rng = np.random.default_rng(spec.seed)
-    shuffled = rng.permutation(n)
-    cuts = [int(round(q * n)) for q in spec.cut_points()]
-    inner = [c for c in cuts if 0 < c < n]
-    order = shuffled[np.argpartition(values[shuffled], inner)] if inner else shuffled
-    bounds = [0] + cuts + [n]
-    parts = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    size = pool_size(spec, [len(p) for p in parts], f"{op_name} splits {spec.splits}")
-    pools = []
-    for split, part in zip(spec.splits, parts):
-        chosen = part if len(part) == size else rng.choice(part, size, replace=False)
-        chosen_values = values[chosen]
-        origin = SplitOrigin(op_name, split, key, float(chosen_values.min()), float(chosen_values.max()),
-                             float(chosen_values.mean()))
-        pools.append(make_pool(f"{op_name}/{split}", stats, chosen, origin))
-    return pools
-
-
-def pool_size(spec: PoolSpec, available: Sequence[int], what: str) -> int:
-    """The configured pool size, or the smallest available part; an error if a part is smaller."""
-    smallest = min(available)
-    if smallest == 0:
-        raise PoolError(f"{what}: a split is empty (sizes {list(available)}); the dataset is too small")
-    if spec.size is None:
-        return smallest
-    if spec.size > smallest:
-        raise PoolError(
-            f"{what}: pools.size={spec.size} but the smallest split has {smallest} samples "
-            f"(sizes {list(available)}); lower pools.size or leave it unset"
-        )
-    return spec.size
 
 
 def random_pool(stats: StatsTable, size: int, seed: int, name: str = RANDOM) -> Pool:
