@@ -187,7 +187,12 @@ def _kill_mid_cell(proc: subprocess.Popen[str], state: Path, signum: int) -> tup
         time.sleep(0.1)
     proc.send_signal(signum)
     out = proc.communicate(timeout=60)[0]
-    os.kill(int(blocked.read_text()), signal.SIGKILL)  # the trainer, in its own session, outlives it
+    trainer = int(blocked.read_text())
+    if signum == signal.SIGKILL:  # nothing ran in the sandbox: its trainer, in a session of its own, outlives it
+        os.kill(trainer, signal.SIGKILL)
+    else:  # the sandbox took its trainer down before it exited
+        with pytest.raises(ProcessLookupError):
+            os.kill(trainer, 0)
     blocked.unlink()
     return proc.returncode, out
 
@@ -233,3 +238,35 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     reused = [r for r in finished if tracking.TRAINED_UNDER in r.data.tags]  # moved from the killed runs
     assert len(reused) == 5 == last.data.metrics["probe.cells_reused"]
     assert {r.data.tags[tracking.REUSED_BY] for r in reused} == {last.info.run_id}
+
+
+# --- A real `mlsandbox search`, killed mid-cell ---------------------------------------------------------
+
+
+def _search(project: Path, tracking_uri: str, block_at: int = 0) -> subprocess.Popen[str]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "BLOCK_AT": str(block_at)}
+    argv = [sys.executable, "-m", "mlsandbox.cli", "search", "--quick", "-q", "-p", str(project), "-n", "3",
+            "--worker", "0", "--set", "search.min_pool_size=3", "--set", "search.warm_start.workflow=false"]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_a_search_killed_or_terminated_mid_cell_leaves_nothing_running(
+    killable_project: Path, tmp_path: Path, tracking_uri: str
+) -> None:
+    code, _ = _kill_mid_cell(_search(killable_project, tracking_uri, block_at=2), tmp_path, signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    code, out = _kill_mid_cell(_search(killable_project, tracking_uri, block_at=4), tmp_path, signal.SIGTERM)
+    assert code == 143, out
+    assert "Traceback" not in out
+
+    proc = _search(killable_project, tracking_uri)
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    runs = _experiment_runs()
+    assert [r.info.status for r in runs].count("RUNNING") == 0
+    finished = [r for r in runs if r.info.status == "FINISHED" and CELL in r.data.tags]
+    keys = collections.Counter(r.data.tags[CELL] for r in finished)
+    assert keys and max(keys.values()) == 1  # no cell trained twice
+    trials = [r for r in runs if r.data.tags.get(tracking.KIND) == "trial" and r.info.status == "FINISHED"]
+    assert len(trials) == 3
