@@ -198,7 +198,7 @@ def pool_command(
 @handles_errors
 def train_command(
     project: Project = Path("projects/text-quality"),
-    pool: Annotated[list[str] | None, typer.Option("--pool", help="a single-OP pool by name, e.g. word_repetition_filter/low (repeatable)")] = None,
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="a single-OP pool by name, e.g. text_length_filter/high (repeatable)")] = None,
     pool_file: Annotated[list[Path] | None, typer.Option(help="a pool file (JSONL with the samples' ids) (repeatable)")] = None,
     pool_run: Annotated[list[str] | None, typer.Option(help="the MLflow run id of a logged pool (repeatable)")] = None,
     sets: Sets = None,

@@ -71,11 +71,12 @@ class Answer:
             return f"No {self.kind} was measured (every cell failed or was skipped): there is no answer."
         interval = (f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
                     if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (one seed)")
-        p = f"{self.p_adjusted:.3g}" if math.isfinite(self.p_adjusted) else "n/a"
+        p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across the {self.family} pools compared"
+             if math.isfinite(self.p_adjusted) else "no p-value")
         share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
         facts = (f"{self.name}: {self.delta_pct:+.2f}% over an equal-size random pool (95% interval over "
-                 f"seeds {interval}; Holm-adjusted p = {p} across the {self.family} pools compared); its pool "
-                 f"keeps {self.kept} of the dataset's {self.documents} documents{share}.")
+                 f"seeds {interval}; {p}); its pool keeps {self.kept} of the dataset's {self.documents} "
+                 f"documents{share}.")
         if self.won:
             return f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g})."
         if not math.isfinite(self.p_adjusted):
