@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -115,7 +116,9 @@ def log_invocation(run_id: str, settings: Mapping[str, Any], name: str | None = 
     to rewrite the record (the tags stay as they are).
     """
     if name is None:
-        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{socket.gethostname()}-{os.getpid()}.json"
+        # Two calls of one process within a second (a library user, a test) keep their own records.
+        stamp = time.strftime('%Y%m%dT%H%M%S', time.gmtime())
+        name = f"{stamp}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         tracking.log_batch(run_id, tags={SETTING + k: "" if settings[k] is None else str(settings[k])
                                          for k in _TAGGED if k in settings})
     mlflow.MlflowClient().log_text(run_id, json.dumps(dict(settings), indent=1, default=str), f"{INVOCATIONS}/{name}")
