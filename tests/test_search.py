@@ -19,7 +19,7 @@ from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.recipes import parse_recipe
+from mlsandbox.recipes import load_recipe, parse_recipe
 from mlsandbox.search import (
     STUDY,
     TRIAL,
@@ -154,7 +154,8 @@ def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_
 
 def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path) -> None:
     spec = _spec(raw, n_trials=2, warm_start={"workflow": True, "ksigma": True})
-    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "min": 40.0, "max": 300.0}]}
+    # An upper bound below the median: outside the space, where upper bounds are searched above it.
+    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": 40.0}]}
     experiment_id = mlflow.set_experiment(spec.name).experiment_id
     with mlflow.start_run(experiment_id=experiment_id, tags={tracking.ENTRY_POINT: "workflow"}):
         mlflow.log_text(yaml.safe_dump(best), BEST_RECIPE)
@@ -167,6 +168,19 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     assert rows.loc[0, "text_len.min_pct"] == pytest.approx(expected["text_len.min_pct"])
     assert rows.loc[0, "text_len.max_pct"] == pytest.approx(expected["text_len.max_pct"])
     assert rows.loc[0, "alnum_ratio.min_pct"] == 0.0 and rows.loc[0, "alnum_ratio.max_pct"] == 100.0
+    # the warm-start trial trained the workflow's recipe itself, not the nearest point of the space
+    trained = mlflow.get_run(rows.loc[0, "run_id"]).data.tags[tracking.POOL_DIGEST]
+    assert trained == parse_recipe(best).select(stats).digest
+
+
+def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracking_uri, tmp_path) -> None:
+    spec = _spec(raw, n_trials=3)
+    result = run_search(spec, "exact", _storage(tmp_path), progress=False)
+    assert result.best is not None
+    exported = tracking.download_artifacts(result.run_id, "search/best_recipe.yaml", tmp_path / "best")
+    best_run = mlflow.get_run(result.trials.set_index("trial").loc[result.best.number, "run_id"])
+    stats = prepare(spec, progress=False).stats
+    assert load_recipe(exported).select(stats).digest == best_run.data.tags[tracking.POOL_DIGEST]
 
 
 def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, tracking_uri, tmp_path, monkeypatch) -> None:

@@ -28,4 +28,6 @@ PRUNE_REASON = "prune_reason"
 FAIL_REASON = "fail_reason"
 INTERRUPTED = "interrupted"
 WARM_START = "warm_start"
+#: The recipe a warm-start trial trains as it is (its params are only the nearest point of the space).
+WARM_RECIPE = "warm_start_recipe"
 HOST, PID, WORKER = "host", "pid", "worker"

@@ -30,7 +30,7 @@ from mlsandbox.executors.compare import compare_pools
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import Pool, materialize
-from mlsandbox.recipes import Recipe
+from mlsandbox.recipes import Recipe, parse_recipe
 from mlsandbox.search._names import (
     FAIL_REASON,
     HOST,
@@ -43,6 +43,7 @@ from mlsandbox.search._names import (
     STUDY,
     TRIAL,
     TRIAL_STATE,
+    WARM_RECIPE,
     WORKER,
 )
 from mlsandbox.search._space import SearchSpace, objective_names, suggest_recipe
@@ -85,7 +86,9 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
     if len(ahead) >= n_trials:
         raise Surplus(f"trial {trial.number}: {n_trials} trials already started by other workers")
     stats = ctx.prepared.stats
-    recipe = suggest_recipe(trial, ctx.space, stats)
+    recipe = suggest_recipe(trial, ctx.space, stats)  # every trial draws every param (fixed ones if enqueued)
+    if WARM_RECIPE in trial.user_attrs:  # a warm start trains its recipe as it is
+        recipe = parse_recipe({**trial.user_attrs[WARM_RECIPE], "name": recipe.name}, origin=f"trial {trial.number}")
     trial.set_user_attr(RECIPE_ATTR, recipe.model_dump(mode="json", exclude_none=True))
     tags = {tracking.KIND: "trial", STUDY: ctx.study_name, TRIAL: str(trial.number),
             tracking.DATASET_DIGEST: stats.dataset_digest}

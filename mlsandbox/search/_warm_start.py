@@ -1,7 +1,9 @@
 """Warm start: a new study's first trials are recipes already known to be good.
 
-The latest workflow's best recipe and the k-sigma recipe are mapped into the search space and
-enqueued, so the sampler starts from them instead of from random draws.
+The latest workflow's best recipe and the k-sigma recipe are enqueued as the first trials. Each
+such trial trains its recipe exactly as it is (under the search's ``budget``, if one is set), so
+its score is that recipe's; its params are the nearest point of the search space, from which the
+sampler goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
-from mlsandbox.search._names import WARM_START
+from mlsandbox.search._names import WARM_RECIPE, WARM_START
 from mlsandbox.search._space import SearchSpace, params_from_recipe
 from mlsandbox.spec import SearchSpec
 
@@ -60,5 +62,14 @@ def enqueue_warm_start(
         recipes.append(("ksigma", ksigma_recipe(stats, spec.refine.ksigma, keys=keys)))
     for label, recipe in recipes:
         params = params_from_recipe(space, recipe, stats)
-        study.enqueue_trial(params, user_attrs={WARM_START: f"{label}: {recipe.name}"}, skip_if_exists=True)
+        trained = _within_budget(recipe, space).model_dump(mode="json", exclude_none=True)
+        study.enqueue_trial(params, user_attrs={WARM_START: f"{label}: {recipe.name}", WARM_RECIPE: trained},
+                            skip_if_exists=True)
     return [label for label, _ in recipes]
+
+
+def _within_budget(recipe: Recipe, space: SearchSpace) -> Recipe:
+    """The recipe as every trial of the space trains it: a fixed budget is a seeded subsample."""
+    if space.budget is None:
+        return recipe
+    return recipe.model_copy(update={"sample_size": max(1, space.budget // recipe.repeat), "seed": space.seed})
