@@ -203,6 +203,19 @@ def _experiment_runs() -> list[mlflow.entities.Run]:
     return client.search_runs([experiment.experiment_id], max_results=1000)
 
 
+def _finished_after_rerun(proc: subprocess.Popen[str]) -> tuple[list[mlflow.entities.Run], list[mlflow.entities.Run]]:
+    """Wait for the re-run; check it finished, left nothing RUNNING and trained no cell twice.
+    Every run of the experiment, and the finished cells."""
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out
+    runs = _experiment_runs()
+    assert [r.info.status for r in runs].count("RUNNING") == 0
+    finished = [r for r in runs if r.info.status == "FINISHED" and CELL in r.data.tags]
+    keys = collections.Counter(r.data.tags[CELL] for r in finished)
+    assert keys and max(keys.values()) == 1  # no cell trained twice
+    return runs, finished
+
+
 @pytest.mark.slow
 def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     killable_project: Path, tmp_path: Path, tracking_uri: str
@@ -225,15 +238,8 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     assert collections.Counter(r.data.tags[tracking.END_REASON] for r in killed)["terminated by SIGTERM"] == 2
 
     # A re-run finishes, trains only what is missing, and holds every cell.
-    proc = _workflow(killable_project, tracking_uri)
-    out = proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, out
-    runs = {r.info.run_id: r for r in _experiment_runs()}
-    assert [r.info.status for r in runs.values()].count("RUNNING") == 0
-    finished = [r for r in runs.values() if r.info.status == "FINISHED" and CELL in r.data.tags]
-    keys = collections.Counter(r.data.tags[CELL] for r in finished)
-    assert keys and max(keys.values()) == 1  # no cell trained twice
-    (last,) = [r for r in runs.values() if r.data.tags[tracking.KIND] == "workflow" and r.info.status == "FINISHED"]
+    runs_now, finished = _finished_after_rerun(_workflow(killable_project, tracking_uri))
+    (last,) = [r for r in runs_now if r.data.tags[tracking.KIND] == "workflow" and r.info.status == "FINISHED"]
     assert {r.data.tags[tracking.PARENT_RUN_ID] for r in finished} == {last.info.run_id}
     reused = [r for r in finished if tracking.TRAINED_UNDER in r.data.tags]  # moved from the killed runs
     assert len(reused) == 5 == last.data.metrics["probe.cells_reused"]
@@ -260,13 +266,6 @@ def test_a_search_killed_or_terminated_mid_cell_leaves_nothing_running(
     assert code == 143, out
     assert "Traceback" not in out
 
-    proc = _search(killable_project, tracking_uri)
-    out = proc.communicate(timeout=300)[0]
-    assert proc.returncode == 0, out
-    runs = _experiment_runs()
-    assert [r.info.status for r in runs].count("RUNNING") == 0
-    finished = [r for r in runs if r.info.status == "FINISHED" and CELL in r.data.tags]
-    keys = collections.Counter(r.data.tags[CELL] for r in finished)
-    assert keys and max(keys.values()) == 1  # no cell trained twice
+    runs, _ = _finished_after_rerun(_search(killable_project, tracking_uri))
     trials = [r for r in runs if r.data.tags.get(tracking.KIND) == "trial" and r.info.status == "FINISHED"]
     assert len(trials) == 3
