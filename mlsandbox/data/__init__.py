@@ -20,16 +20,15 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, check_unique_ids, table_digest
+from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, make_dataset, table_digest
 from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
 from mlsandbox.data._hf import load_hf
 from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
-from mlsandbox.errors import DataError
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 __all__ = [
     "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "Dataset", "builtin_path", "load_dataset",
-    "load_files", "load_texts", "resolve_files", "table_digest",
+    "load_files", "resolve_files", "table_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,13 +48,6 @@ def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
     return load_files(files, spec, name=Path(spec.path).stem.split(".")[0] or "dataset", source=spec.path)
 
 
-def load_texts(path: str | Path, text_field: str = TEXT, limit: int | None = None) -> list[str]:
-    """The text column of a dataset file (benchmark sets, for instance)."""
-    ds = load_files(resolve_files(str(path), None), DatasetSpec(path=str(path), text_field=text_field))
-    texts = ds.texts
-    return texts[:limit] if limit else texts
-
-
 def load_files(
     files: list[Path], spec: DatasetSpec, name: str | None = None, source: str | None = None
 ) -> Dataset:
@@ -71,10 +63,4 @@ def load_files(
     if skipped:
         log.warning("skipped %d malformed rows (dataset.on_error=skip)", skipped)
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
-    if table.num_rows == 0:
-        raise DataError(f"{source or files[0]}: the dataset is empty (no rows)")
-    check_unique_ids(table, source or str(files[0]))
-    return Dataset(
-        table=table, digest=table_digest(table), source=source or str(files[0]),
-        name=name or files[0].stem, skipped=skipped, files=list(files),
-    )
+    return make_dataset(table, source or str(files[0]), name or files[0].stem, skipped, files)

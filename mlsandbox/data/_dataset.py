@@ -72,6 +72,18 @@ def table_digest(table: pa.Table) -> str:
     return h.hexdigest()[:16]
 
 
+def make_dataset(
+    table: pa.Table, source: str, name: str, skipped: int = 0, files: list[Path] | None = None
+) -> Dataset:
+    """A loaded table as a :class:`Dataset`, digested by content; an empty table or a repeated id
+    is a :class:`DataError` naming ``source``."""
+    if table.num_rows == 0:
+        raise DataError(f"{source}: the dataset is empty (no rows)")
+    check_unique_ids(table, source)
+    return Dataset(table=table, digest=table_digest(table), source=source, name=name, skipped=skipped,
+                   files=list(files or []))
+
+
 def check_unique_ids(table: pa.Table, source: str) -> None:
     """Raise :class:`DataError` naming a few ids that occur more than once."""
     counts = pc.value_counts(table[ID]).flatten()

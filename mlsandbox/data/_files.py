@@ -42,11 +42,15 @@ def builtin_path(path: str) -> Path | None:
     return RESOURCES_DIR / path.removeprefix(BUILTIN_PREFIX)
 
 
+def resolve_path(path: str, base_dir: Path | None) -> Path:
+    """Where a dataset path points: a bundled file, or the path (``~`` expanded) relative to ``base_dir``."""
+    p = builtin_path(path) or Path(path).expanduser()
+    return base_dir / p if not p.is_absolute() and base_dir is not None else p
+
+
 def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
     """A file, every data file of a folder (sorted), or the files a glob matches (sorted)."""
-    p = builtin_path(path) or Path(path).expanduser()
-    if not p.is_absolute() and base_dir is not None:
-        p = base_dir / p
+    p = resolve_path(path, base_dir)
     if p.is_file():
         return [p]
     if p.is_dir():
@@ -287,14 +291,10 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
                 keys = ", ".join(k for k in row if k != "__line")
                 raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
             raise DataError(f"{where}: text field {spec.text_field!r} is {type(value).__name__}, not a string")
+    columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
     id_field = spec.id_field or ID
-    columns: dict[str, list[Any]] = {key: [] for row in rows for key in row}
-    for row in rows:
-        for key, values in columns.items():
-            value = row.get(key)
-            if key == id_field and isinstance(value, int) and not isinstance(value, bool):
-                value = str(value)
-            values.append(value)
+    if id_field in columns:
+        columns[id_field] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in columns[id_field]]
     arrays = {}
     for key, values in columns.items():
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlsandbox.data._dataset import Dataset, check_unique_ids, table_digest
+from mlsandbox.data._dataset import Dataset, make_dataset
 from mlsandbox.data._files import normalise
 from mlsandbox.data._images import load_images
 from mlsandbox.errors import DataError
@@ -33,8 +33,4 @@ def load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
     skipped = 0
     if spec.image_field is not None:
         table, skipped = load_images(table, local if local.is_dir() else Path.cwd(), spec, spec.path)
-    if table.num_rows == 0:
-        raise DataError(f"{spec.path}: the dataset is empty (no rows)")
-    check_unique_ids(table, spec.path)
-    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=Path(spec.path).name,
-                   skipped=skipped, files=[local] if local.is_dir() else [])
+    return make_dataset(table, spec.path, Path(spec.path).name, skipped, [local] if local.is_dir() else [])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, table_digest
-from mlsandbox.data._files import bad_row, builtin_path
+from mlsandbox.data._files import bad_row, resolve_path
 from mlsandbox.errors import DataError
 from mlsandbox.images import check_image
 from mlsandbox.spec import DatasetSpec
@@ -36,9 +36,7 @@ def load_images(table: pa.Table, base: Path, spec: DatasetSpec, source: str) -> 
 
 def load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
     """A folder of images, each captioned by the ``<name>.txt`` file beside it; ids are relative paths."""
-    folder = builtin_path(spec.path) or Path(spec.path).expanduser()
-    if not folder.is_absolute() and base_dir is not None:
-        folder = base_dir / folder
+    folder = resolve_path(spec.path, base_dir)
     if not folder.is_dir():
         raise DataError(f"{spec.path}: dataset.format 'images' needs a folder of images (looked in {folder})")
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())

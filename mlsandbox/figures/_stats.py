@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import BLUE, NEGATIVE, PathLike, new_figure, save
+from mlsandbox.figures._base import BLUE, NEGATIVE, PathLike, new_figure, require, save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -22,8 +22,7 @@ def stat_histograms_figure(frame: pd.DataFrame, bins: int = 50) -> Figure:
     non-negative column (99th percentile over 50 times the median) is drawn as ``log10(1 + x)``
     and titled so. Missing (NaN) values are left out of their column's panel.
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"stat_histograms: expected a pandas DataFrame, got {type(frame).__name__}")
+    require(frame, (), "stat_histograms")
     keys = [str(c) for c in frame.select_dtypes(include="number").columns]
     if not keys:
         raise ValueError(f"stat_histograms: no numeric columns to draw; got {list(frame.columns)}")
