@@ -155,7 +155,7 @@ def stats_command(
     quiet: Quiet = False,
 ) -> None:
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
-    from mlsandbox import figures
+    from mlsandbox import artifacts, figures
     from mlsandbox.executors.prepare import prepare
     from mlsandbox.stats import summarize
 
@@ -166,10 +166,12 @@ def stats_command(
     typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} OPs computed, {reused} from cache")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / "summary.csv")
+        table = out / artifacts.filename(artifacts.STATS_SUMMARY_TABLE)
+        histograms = out / artifacts.filename(artifacts.STATS_HISTOGRAMS)
+        summary.to_csv(table)
         stats = prepared.stats
-        figures.stat_histograms(stats.frame[stats.numeric_keys()], out / "stat_histograms.png")
-        typer.echo(f"wrote {out / 'summary.csv'} and {out / 'stat_histograms.png'}")
+        figures.stat_histograms(stats.frame[stats.numeric_keys()], histograms)
+        typer.echo(f"wrote {table} and {histograms}")
 
 
 @app.command("pool")
@@ -317,8 +319,6 @@ def search_command(
     quiet: Quiet = False,
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
-    import os
-
     from mlsandbox.search import run_search
 
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.

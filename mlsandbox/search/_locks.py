@@ -13,7 +13,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import mlflow
@@ -104,8 +104,8 @@ def init_tracking_store(attempts: int = 3) -> None:
         return
     from sqlalchemy.exc import SQLAlchemyError
 
-    locked = db_file is not None and db_file.parent.is_dir()  # else MLflow says what is wrong
-    with file_lock(db_file) if locked and db_file is not None else _unlocked():
+    # A missing folder is not locked: MLflow then says what is wrong.
+    with file_lock(db_file) if db_file is not None and db_file.parent.is_dir() else nullcontext():
         for attempt in range(1, attempts + 1):
             try:
                 mlflow.MlflowClient().search_experiments(max_results=1)
@@ -115,8 +115,3 @@ def init_tracking_store(attempts: int = 3) -> None:
                     raise
                 log.debug("the MLflow store is being set up by another process (%s); retrying", err)
                 time.sleep(float(attempt))
-
-
-@contextmanager
-def _unlocked() -> Iterator[None]:
-    yield

@@ -88,7 +88,7 @@ def build_space(search: SearchSpec, stats: StatsTable, seed: int = 42) -> Search
         if key not in numeric:
             raise SpecError(f"search.ops: {entry.op}.{key} is not a numeric stat; only numeric stats have thresholds")
         spaces.append(StatSpace(entry.op, op.params.model_dump(mode="json", exclude_defaults=True), key,
-                                _dimensions(entry, stats.stat(key).astype(float)), entry.optional))
+                                _dimensions(entry, key, stats.stat(key).astype(float)), entry.optional))
     return SearchSpace(tuple(spaces), search.repeat, search.budget, seed)
 
 
@@ -101,20 +101,20 @@ def _default_ops(search: SearchSpec, stats: StatsTable) -> list[ThresholdSearch]
     return entries
 
 
-def _dimensions(entry: ThresholdSearch, values: np.ndarray) -> tuple[Dimension, ...]:
+def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[Dimension, ...]:
     lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
     if lo == hi:
-        raise SpecError(f"search: {entry.op}.{search_stat(entry)} has one value ({lo:g}) in the data; nothing to search")
+        raise SpecError(f"search: {entry.op}.{key} has one value ({lo:g}) in the data; nothing to search")
     mid = (lo + hi) / 2
     both = entry.bounds == "both"
     suffix = "_pct" if entry.scale == "percentile" else ""
     dims = []
     if entry.bounds in ("min", "both"):
         low, high = entry.min_range or (lo, mid if both else hi)
-        dims.append(Dimension(f"{search_stat(entry)}.min{suffix}", search_stat(entry), "min", entry.scale, low, high))
+        dims.append(Dimension(f"{key}.min{suffix}", key, "min", entry.scale, low, high))
     if entry.bounds in ("max", "both"):
         low, high = entry.max_range or (mid if both else lo, hi)
-        dims.append(Dimension(f"{search_stat(entry)}.max{suffix}", search_stat(entry), "max", entry.scale, low, high))
+        dims.append(Dimension(f"{key}.max{suffix}", key, "max", entry.scale, low, high))
     return tuple(dims)
 
 

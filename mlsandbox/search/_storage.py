@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -135,10 +135,8 @@ def _rdb(url: str) -> Storage:
     finally:
         engine.dispose()
     try:
-        if db_file is not None:
-            with file_lock(db_file):  # workers started together: one creates the tables
-                rdb = _rdb_storage(url)
-        else:
+        # A SQLite file: workers started together take turns, so that one creates the tables.
+        with file_lock(db_file) if db_file is not None else nullcontext():
             rdb = _rdb_storage(url)
     except (SQLAlchemyError, RuntimeError) as err:  # e.g. no right to create tables, an older schema
         fail(f"cannot set up Optuna's tables: {str(err).strip().splitlines()[0]}")
@@ -210,6 +208,6 @@ def open_study(
         raise SpecError(f"study {study_name!r} has {len(study.directions)} objective(s) but search.objectives is "
                         f"{search.objectives}; use another --study name")
     # Different workers, and a resumed run, must not replay the same sampler draws.
-    seed = sampler_seed(search, worker, len(study.trials))
+    seed = sampler_seed(search, worker, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(search, seed)
     return study, seed

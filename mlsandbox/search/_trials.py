@@ -14,6 +14,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from mlsandbox import tracking
 from mlsandbox.search._names import FAIL_REASON, HOST, PID
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,5 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False  # this process runs no trial yet: a RUNNING trial with our pid is a leftover
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    # This process runs no trial yet: a RUNNING trial with our pid is a leftover.
+    return pid != os.getpid() and tracking.pid_exists(pid)

@@ -45,7 +45,14 @@ from mlsandbox.tracking._names import (
     TAG,
     TRAINED_UNDER,
 )
-from mlsandbox.tracking._owners import heartbeat, heartbeat_interval, owner_tags, reconcile_stale_runs, stale_after
+from mlsandbox.tracking._owners import (
+    heartbeat,
+    heartbeat_interval,
+    owner_tags,
+    pid_exists,
+    reconcile_stale_runs,
+    stale_after,
+)
 from mlsandbox.tracking._runs import (
     child_run,
     continue_run,
@@ -64,6 +71,6 @@ __all__ = [
     "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "child_run", "continue_run", "describe_run",
     "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat", "heartbeat_interval",
     "interruption_reason", "log_batch", "log_benchmark_input", "log_benchmark_inputs", "log_pool_input",
-    "log_source_input", "metric_key", "owner_tags", "parent_run", "pool_frame", "pool_tags",
+    "log_source_input", "metric_key", "owner_tags", "parent_run", "pid_exists", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "run_url", "stale_after", "use_experiment",
 ]

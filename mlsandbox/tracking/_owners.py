@@ -9,14 +9,10 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
-
-if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
-    pass
 
 from mlsandbox.tracking._names import (
     END_REASON,
@@ -97,7 +93,8 @@ def _machine() -> str:
     return f"{boot}/{namespace}"
 
 
-def _pid_exists(pid: int) -> bool:
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -261,7 +258,7 @@ def _why_abandoned(run: Run, now: float, stale_after_s: float) -> str | None:
                 return f"owner {owner} no longer exists (pid {pid} now belongs to another process)"
             return None
         if not machine and not me.machine:  # no process identity here: the pid alone decides
-            return None if _pid_exists(pid) else f"owner {owner} no longer exists"
+            return None if pid_exists(pid) else f"owner {owner} no longer exists"
     last = _seconds(tags.get(HEARTBEAT))
     if last is None:
         last = (run.info.start_time or 0) / 1000

@@ -6,17 +6,12 @@ import logging
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Run, RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox.errors import InvalidRunError, Terminated
-
-if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
-    pass
-
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
