@@ -76,11 +76,6 @@ def filename(path: str) -> str:
     return PurePosixPath(path).name
 
 
-def stem(path: str) -> str:
-    """The file name of an artifact path without its (last) suffix: ``best_recipe``."""
-    return PurePosixPath(path).stem
-
-
 def local(root: Path, path: str) -> Path:
     """Where a writer stages the artifact ``path`` in a local folder laid out like the run's
     artifacts (parent folders created); logging ``root`` at the artifact root puts it at ``path``."""

@@ -54,11 +54,8 @@ class Comparisons:
         for c in self.items:
             s = c.summary
             rows.append({"pool": c.pool.name, "op": c.pool.op or "", "split": c.pool.origin.split,
-                         "size": c.pool.size, "unique": c.pool.unique_size,
-                         "delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-                         "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
-                         "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan,
-                         "seeds": len(s.deltas) if s else 0, "failed": c.failed})
+                         "size": c.pool.size, "unique": c.pool.unique_size, **summary_columns(s),
+                         "seeds": s.seeds if s else 0, "failed": c.failed})
         table = pd.DataFrame(rows)
         if not table.empty:
             table["rank"] = table["delta_pct"].rank(ascending=False, method="min").astype("Int64")
@@ -74,6 +71,14 @@ class Comparisons:
         """Append another step's comparisons; their adjusted p-values stay those of their own step."""
         self.items.extend(other.items)
         self.cells.extend(other.cells)
+
+
+def summary_columns(summary: DeltaSummary | None) -> dict[str, float]:
+    """The table columns of a pool's delta summary (%, p-values); NaN where it was not measured."""
+    s = summary
+    return {"delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
+            "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
+            "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan}
 
 
 def control_seed(pools_seed: int, seed: int) -> int:

@@ -97,14 +97,19 @@ def _degenerate(ranked: np.ndarray, a: int, b: int, intended: list[int], splits:
             f"{len(spanned)} splits ({', '.join(spanned)})")
 
 
-def split_pools(stats: StatsTable, op_name: str, spec: PoolSpec) -> list[Pool]:
+def split_pools(
+    stats: StatsTable, op_name: str, spec: PoolSpec, cuts: Sequence[SplitCut] | None = None
+) -> list[Pool]:
     """Equal-size pools of one OP's usable splits (:func:`cut_splits`), lowest values first.
 
     Each usable split is subsampled (seeded by ``spec.seed``, as :func:`subsample` draws) to the
     pool size, which defaults to the smallest usable split. Degenerate splits give no pool (see
-    :func:`degenerate_splits`); an OP whose splits are all degenerate gives none.
+    :func:`degenerate_splits`); an OP whose splits are all degenerate gives none. ``cuts``: the
+    OP's :func:`cut_splits` where the caller has them already.
     """
-    usable = [cut for cut in cut_splits(stats, op_name, spec) if not cut.degenerate]
+    if cuts is None:
+        cuts = cut_splits(stats, op_name, spec)
+    usable = [cut for cut in cuts if not cut.degenerate]
     if not usable:
         return []
     size = pool_size(spec, [len(cut.rows) for cut in usable], f"{op_name} splits {spec.splits}")

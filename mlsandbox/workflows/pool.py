@@ -14,7 +14,7 @@ import yaml
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
-from mlsandbox.pools import Pool, SplitOrigin, materialize, random_pool, split_pools
+from mlsandbox.pools import Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, summarize
@@ -43,13 +43,7 @@ def single_op_pools(prepared: Prepared) -> list[Pool]:
     Degenerate splits (ties: empty, everything, or one tied value spanning several splits) are
     left out; :func:`degenerate_splits` lists them with the reason.
     """
-    spec = prepared.spec
-    pools = [p for op in spec.ops for p in split_pools(prepared.stats, op.name, spec.pools)]
-    if not pools:
-        reasons = "; ".join(f"{name}: {why}" for name, why in degenerate_splits(prepared))
-        raise PoolError(f"no OP gives a usable split of the data (every split is degenerate): {reasons}")
-    pools.append(random_pool(prepared.stats, pools[0].size, spec.pools.seed))
-    return pools
+    return single_op_splits(prepared)[0]
 
 
 def degenerate_splits(prepared: Prepared) -> list[tuple[str, str]]:
@@ -58,11 +52,27 @@ def degenerate_splits(prepared: Prepared) -> list[tuple[str, str]]:
     return [d for op in spec.ops for d in op_degenerate_splits(prepared.stats, op.name, spec.pools)]
 
 
+def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, str]]]:
+    """:func:`single_op_pools` and :func:`degenerate_splits` together, cutting each OP's stat once."""
+    spec, stats = prepared.spec, prepared.stats
+    pools: list[Pool] = []
+    degenerate: list[tuple[str, str]] = []
+    for op in spec.ops:
+        cuts = cut_splits(stats, op.name, spec.pools)
+        pools += split_pools(stats, op.name, spec.pools, cuts)
+        degenerate += [(cut.name, cut.degenerate) for cut in cuts if cut.degenerate]
+    if not pools:
+        reasons = "; ".join(f"{name}: {why}" for name, why in degenerate)
+        raise PoolError(f"no OP gives a usable split of the data (every split is degenerate): {reasons}")
+    pools.append(random_pool(stats, pools[0].size, spec.pools.seed))
+    return pools, degenerate
+
+
 def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> PoolsResult:
     """Compute stats, build the single-OP pools, log one parent run and one child run per pool."""
     prepared = prepare(spec, workers=workers, progress=progress)
-    pools = single_op_pools(prepared)
-    for name, reason in degenerate_splits(prepared):
+    pools, degenerate = single_op_splits(prepared)
+    for name, reason in degenerate:
         log.warning("no pool %s: %s", name, reason)
     experiment_id = tracking.use_experiment(spec.name)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "pool", tracking.PROJECT: spec.name,

@@ -13,14 +13,18 @@ from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import RANDOM, RandomOrigin
-from mlsandbox.workflows.pool import degenerate_splits, single_op_pools
+from mlsandbox.pools import RANDOM, Pool, RandomOrigin
+from mlsandbox.workflows.pool import single_op_splits
 
 
 @dataclass
 class ProbeResult:
     comparisons: Comparisons
     ranking: pd.DataFrame  # one row per (op, split), best first; degenerate splits last, unranked
+
+    def pools_by_name(self) -> dict[str, Pool]:
+        """The single-OP pools the probe compared (the random control left out), by name."""
+        return {c.pool.name: c.pool for c in self.comparisons.items}
 
     def best(self, k: int, distinct_ops: bool = True) -> pd.DataFrame:
         """The k best (OP, split) rows with a measured delta (one split per OP by default)."""
@@ -48,11 +52,12 @@ def with_degenerate(ranking: pd.DataFrame, degenerate: list[tuple[str, str]]) ->
 
 def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
     """Run (or reuse) every single-OP cell as a child of ``run_id`` (the active run); log the ranking to it."""
-    pools = [p for p in single_op_pools(prepared) if not isinstance(p.origin, RandomOrigin)]
+    pools, degenerate = single_op_splits(prepared)
+    pools = [p for p in pools if not isinstance(p.origin, RandomOrigin)]
     comparisons = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id)
     log_comparisons(comparisons, run_id, step=artifacts.PROBE)
     ranking = ranking_table(comparisons)
-    table = with_degenerate(ranking, degenerate_splits(prepared))
+    table = with_degenerate(ranking, degenerate)
     _log_ranking(table, ranking, run_id)
     return ProbeResult(comparisons, table)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,7 +24,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
-from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons, summary_columns
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import (
@@ -31,7 +32,6 @@ from mlsandbox.pools import (
     IntersectionOrigin,
     Pool,
     PoolOrigin,
-    RecipeOrigin,
     RepeatOrigin,
     SplitOrigin,
     make_pool,
@@ -39,7 +39,6 @@ from mlsandbox.pools import (
 from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
-from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -118,11 +117,18 @@ def _split_origin(pool: Pool) -> SplitOrigin:
     return pool.origin
 
 
+def _selection(stats: StatsTable, recipe: Recipe) -> Pool | None:
+    """The recipe's selection; None when it is empty."""
+    try:
+        return recipe.select(stats)
+    except PoolError:
+        return None
+
+
 def _measured(stats: StatsTable, recipe: Recipe, name: str, origin: PoolOrigin) -> Pool | None:
     """The recipe's selection under the candidate's name and origin; None when it is empty."""
-    try:
-        selected = recipe.select(stats)
-    except PoolError:
+    selected = _selection(stats, recipe)
+    if selected is None:
         return None
     return Pool(name, selected.dataset_digest, selected.rows, selected.repeats, origin)
 
@@ -213,15 +219,14 @@ def threshold_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]
     ]
     out = []
     for kind, recipe in recipes:
-        pool = _measured(stats, recipe, recipe.name, RecipeOrigin(recipe.name, recipe.digest(), recipe.sample_size,
-                                                                  recipe.seed, recipe.repeat))
+        pool = _selection(stats, recipe)  # named after the recipe, with its RecipeOrigin
         out.append(Candidate(recipe.name, kind, recipe, pool, skip_reason="" if pool else "empty selection"))
     return out
 
 
-def cluster_candidates(prepared: Prepared, analysis: AnalysisResult) -> list[Candidate]:
-    """The intersection of the best pool of each stat cluster, and of each metric cluster."""
-    by_name = {p.name: p for p in single_op_pools(prepared)}
+def cluster_candidates(prepared: Prepared, analysis: AnalysisResult, by_name: Mapping[str, Pool]) -> list[Candidate]:
+    """The intersection of the best pool of each stat cluster, and of each metric cluster (``by_name``:
+    the probe's pools)."""
     out = []
     for label, best in (("stat-clusters", analysis.best_by_stat_cluster), ("metric-clusters", analysis.best_by_metric_cluster)):
         pools = [by_name[n] for n in dict.fromkeys(best.values()) if n in by_name]
@@ -240,9 +245,9 @@ def refine(
     """Build every candidate, train the usable ones against random as children of ``run_id`` (the
     active run), and log tables, figures and the best recipe to it."""
     spec = prepared.spec.refine
-    by_name = {p.name: p for p in single_op_pools(prepared)}
+    by_name = probed.pools_by_name()
     top = [by_name[name] for name in probed.best(spec.top_k)["pool"]]
-    candidates = (pyramid_candidates(prepared, top) + cluster_candidates(prepared, analysis)
+    candidates = (pyramid_candidates(prepared, top) + cluster_candidates(prepared, analysis, by_name)
                   + duplication_candidates(prepared, top) + threshold_candidates(prepared, top))
     usable: list[Pool] = []
     for cand in candidates:
@@ -278,14 +283,10 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
     rows = []
     for cand in candidates:
         comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None
-        s = comp.summary if comp else None
         strategy, multiple = _duplication_strategy(cand.pool)
         rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
-                     "strategy": strategy, "multiple": multiple,
-                     "delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-                     "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
-                     "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan,
+                     "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
                      "recipe": "thresholds" if cand.exact else "id list",
                      "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
     return pd.DataFrame(rows)
@@ -329,8 +330,8 @@ def _log(result: RefineResult, run_id: str) -> None:
                                        title="Duplication: repeat the top pool vs fill from lower levels")
         if result.best is not None:
             # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
-            export_recipe(result.best.recipe, artifacts.local(out, artifacts.BEST_RECIPE).parent,
-                          stem=artifacts.stem(artifacts.BEST_RECIPE))
+            best = artifacts.local(out, artifacts.BEST_RECIPE)
+            export_recipe(result.best.recipe, best.parent, stem=best.stem)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
         client.log_artifacts(run_id, tmp)
