@@ -110,6 +110,12 @@ def load_tokenizer(name_or_path: str) -> object:
         raise ModelUnavailableError(_load_hint("tokenizer", name_or_path, exc)) from None
 
 
+def context_token(tokenizer: Any) -> int | None:
+    """The token that gives a text's first token a context, as BOS does in pretraining: the
+    tokenizer's BOS token, else its EOS token, else None."""
+    return next((int(i) for i in (tokenizer.bos_token_id, tokenizer.eos_token_id) if i is not None), None)
+
+
 def _pending_gguf(name_or_path: str | None, gguf_file: str | None, cache_dir: Path | None) -> tuple[str, Path | None]:
     """What ``from_pretrained`` is to load, and the GGUF file still to convert into it, if any.
 

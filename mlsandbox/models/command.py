@@ -240,7 +240,7 @@ class CommandModel(TrainedModel):
 
 
 class CommandTrainer(Trainer):
-    """Runs :class:`~mlsandbox.model_specs.CommandSpec` jobs and collects their metrics."""
+    """Runs :class:`~mlsandbox.spec.CommandSpec` jobs and collects their metrics."""
 
     type = "command"
     version = "1"

@@ -21,7 +21,7 @@ from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
 from mlsandbox.models.torch_training import LoopSettings, torch_runtime, train_loop
-from mlsandbox.pretrained import load_causal_lm, resolve_causal_lm
+from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
 from mlsandbox.spec import HFLoraSpec
 
 #: The cosine floor of a LoRA fine-tune, as a fraction of the learning rate.
@@ -65,11 +65,10 @@ class HFLoraModel(CausalLM):
 
     @property
     def separator(self) -> int:
-        # The separator gives each document's first token a context, as BOS does in pretraining.
-        for token_id in (self.tokenizer.bos_token_id, self.tokenizer.eos_token_id):
-            if token_id is not None:
-                return int(token_id)
-        raise TrainingError("the tokenizer has neither a BOS nor an EOS token to separate documents")
+        token_id = context_token(self.tokenizer)
+        if token_id is None:
+            raise TrainingError("the tokenizer has neither a BOS nor an EOS token to separate documents")
+        return token_id
 
     @classmethod
     def load_network(cls, path: Path, spec: HFLoraSpec, info: dict[str, Any]) -> Any:

@@ -43,6 +43,7 @@ from mlsandbox.models.torch_training import (
     bpb_from_loss,
     gpt2_config,
     padded,
+    step_budget,
     torch_runtime,
     train_loop,
 )
@@ -313,11 +314,8 @@ class TinyCaptionerTrainer(Trainer):
     def total_steps(self, n_pairs: int) -> int:
         """Optimizer steps for a pool of ``n_pairs`` under the spec's budget."""
         spec = self.spec
-        limits = [
-            *([spec.max_steps] if spec.max_steps else []),
-            *([math.ceil(spec.epochs * n_pairs / spec.batch_size)] if spec.epochs else []),
-        ]
-        return max(min(limits) if limits else math.ceil(n_pairs / spec.batch_size), 1)
+        epoch_steps = math.ceil(spec.epochs * n_pairs / spec.batch_size) if spec.epochs else None
+        return step_budget(math.ceil(n_pairs / spec.batch_size), spec.max_steps, epoch_steps)
 
     def train(self, job: TrainingJob) -> TinyCaptioner:
         import torch

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, encode_docs, eot_id
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
-from mlsandbox.models.torch_training import LoopSettings, gpt2_config, torch_runtime, train_loop
+from mlsandbox.models.torch_training import LoopSettings, gpt2_config, step_budget, torch_runtime, train_loop
 from mlsandbox.spec import TinyLMSpec
 
 if TYPE_CHECKING:
@@ -88,11 +88,8 @@ class TinyLMTrainer(Trainer):
         """Optimizer steps for a pool of ``n_blocks`` packed blocks under the spec's budget."""
         spec = self.spec
         per_step = spec.batch_size * spec.seq_len
-        limits = [
-            *([math.ceil(spec.max_tokens / per_step)] if spec.max_tokens else []),
-            *([spec.max_steps] if spec.max_steps else []),
-        ]
-        return max(min(limits) if limits else math.ceil(n_blocks / spec.batch_size), 1)
+        token_steps = math.ceil(spec.max_tokens / per_step) if spec.max_tokens else None
+        return step_budget(math.ceil(n_blocks / spec.batch_size), token_steps, spec.max_steps)
 
     def train(self, job: TrainingJob) -> TinyLM:
         spec = self.spec

@@ -65,6 +65,12 @@ def lr_factor(step: int, total: int, warmup: float, floor: float) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+def step_budget(one_epoch: int, *limits: int | None) -> int:
+    """Optimizer steps: the smallest of the set ``limits`` (None: unset), else ``one_epoch``; at least 1."""
+    given = [limit for limit in limits if limit is not None]
+    return max(min(given) if given else one_epoch, 1)
+
+
 @dataclass(frozen=True)
 class LoopSettings:
     """Optimisation settings of one training run."""

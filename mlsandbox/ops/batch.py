@@ -78,7 +78,6 @@ class TextBatch:
     @cached_property
     def lower_word_spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end in ``lower_codepoints`` of every lower-cased refined word; words per text."""
-
         lengths = np.fromiter(map(len, self.lower_texts), dtype=np.int64, count=len(self))
         return refined_word_spans(char_flags()[self.lower_codepoints], text_offsets(lengths))
 

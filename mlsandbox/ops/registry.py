@@ -26,12 +26,13 @@ def register(cls: type[Op]) -> type[Op]:
 @contextmanager
 def registered(*classes: type[Op]) -> Iterator[None]:
     """OPs available by name only inside the ``with`` block (OPs of a test, a plugin trial)."""
+    added = [cls for cls in classes if cls.name not in _REGISTRY]
     for cls in classes:
         register(cls)
     try:
         yield
     finally:
-        for cls in classes:
+        for cls in added:  # an OP registered before the block stays registered after it
             _REGISTRY.pop(cls.name, None)
 
 

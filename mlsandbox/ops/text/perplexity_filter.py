@@ -16,7 +16,7 @@ from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.registry import register
-from mlsandbox.pretrained import load_causal_lm, resolve_causal_lm
+from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
 
 #: Default truncation. SmolLM2-135M scores the first 32 tokens of ~26 texts/s in bfloat16 on two
 #: CPU cores (14/s in float32), so the bundled corpus (12.8k texts) takes minutes, not hours;
@@ -101,7 +101,7 @@ class _CausalLMScorer:
         self.tokenizer: Any = tokenizer
         self.max_tokens = max_tokens
         self.batch_size = batch_size
-        self.context = _context_token(tokenizer)
+        self.context = context_token(tokenizer)
 
     def sequences(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids fed to the model: the context token, then the text's first ``max_tokens``."""
@@ -137,11 +137,6 @@ class _CausalLMScorer:
         weight = mask[:, 1:].to(nll.dtype)
         mean_nll = (nll * weight).sum(dim=1) / weight.sum(dim=1)
         return torch.exp(mean_nll.double()).numpy()
-
-
-def _context_token(tokenizer: Any) -> int | None:
-    """The token put before the text: the tokenizer's BOS token, else its EOS token, else none."""
-    return next((int(i) for i in (tokenizer.bos_token_id, tokenizer.eos_token_id) if i is not None), None)
 
 
 class _KenLMScorer:
