@@ -1,13 +1,25 @@
-"""Throughput of the text OPs (one process, and the stats engine with 1 and 2 workers), next to
-Data-Juicer 1.6.1's reference figures.
+"""The eight statistical text OPs, timed next to Data-Juicer 1.6.1 on the same documents in one run.
 
-    python benchmarks/text_ops.py [--docs 20000] [--scale 200000] [--batch-size 1000]
+    python benchmarks/text_ops.py [--docs 20000] [--batch-size 1000] [--repeats 3] [--check 2000]
+                                  [--dj-python /path/to/data-juicer-venv/bin/python]
 
-Corpus: ``mlsandbox/resources/text/corpus.jsonl.gz`` (JSONL, ``text`` field) when present, else
-generated English-like text with some other scripts, emoji and repeated (spammy) documents.
-Documents are cut into batches of ``--batch-size``, as the stats engine does; the OPs of a row
-share each batch's derived views (code points, words). Data-Juicer's figures were measured on
-documents of ~1.2 kB, so when this corpus's documents are shorter, compare MB/s, not docs/s.
+Corpus: ``mlsandbox/resources/text/corpus.jsonl.gz`` (``text`` field, repeated up to ``--docs``)
+when present, else generated English-like text with other scripts, emoji and spam. Both sides get
+the same documents in batches of ``--batch-size``, one process each, the same OPs and params
+(Data-Juicer's arguments from each OP's Data-Juicer mapping), and the same stopword and
+flagged-word lists (written here from mlsandbox's lists, passed as ``stopwords_dir`` and
+``flagged_words_dir``, so Data-Juicer downloads nothing). Data-Juicer runs in its own interpreter
+(``--dj-python``, a venv with ``py-data-juicer==1.6.1``): this file, started with ``--dj-worker``.
+
+Times are CPU seconds of the measuring process, the best of ``--repeats`` runs: on a shared
+machine they say what one core does. Data-Juicer's OPs are called the way its executor's map
+calls them (``op.compute_stats`` per batch of plain lists), without the dataset layer around it,
+so its figures are a lower bound. "Fused" is Data-Juicer's ``fuse_operators`` (the word-based
+OPs share each sample's words); mlsandbox's counterpart is one shared ``TextBatch``. mlsandbox's
+one-off costs are timed in fresh processes: compiling its kernels (once per installation: numba
+caches the machine code) and loading them (once per process). Finally both sides' values on the
+first ``--check`` documents must be identical (without Data-Juicer: identical to the plain port
+in ``tests/_dj_reference.py``).
 """
 
 from __future__ import annotations
@@ -15,65 +27,32 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import string
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from mlsandbox.ops import Op, TextBatch, create_op
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "mlsandbox" / "resources" / "text" / "corpus.jsonl.gz"
 
-CORPUS = Path(__file__).resolve().parents[1] / "mlsandbox" / "resources" / "text" / "corpus.jsonl.gz"
-
-OPS = [
-    "alphanumeric_filter",
-    "character_repetition_filter",
-    "special_characters_filter",
-    "text_length_filter",
-    "words_num_filter",
-    "word_repetition_filter",
-    "stopwords_filter",
-    "flagged_words_filter",
-    "language_id_score_filter",
-]
-NO_MODEL_OPS = OPS[:-1]
-
-# Data-Juicer 1.6.1, one process, 20k mixed documents (24 MB), docs/s.
-DATA_JUICER_DOCS_PER_S = {
-    "alphanumeric_filter": 9.0e3,
-    "character_repetition_filter": 2.9e3,
-    "special_characters_filter": 23.7e3,
-    "text_length_filter": 279e3,
-    "words_num_filter": 4.8e3,
-    "word_repetition_filter": 2.8e3,
-    "stopwords_filter": 4.1e3,
-    "flagged_words_filter": 4.2e3,
+#: The eight statistical OPs and their stat keys (language id, model-backed, is timed apart).
+OPS = {
+    "alphanumeric_filter": "alnum_ratio",
+    "character_repetition_filter": "char_rep_ratio",
+    "special_characters_filter": "special_char_ratio",
+    "text_length_filter": "text_len",
+    "words_num_filter": "num_words",
+    "word_repetition_filter": "word_rep_ratio",
+    "stopwords_filter": "stopwords_ratio",
+    "flagged_words_filter": "flagged_words_ratio",
 }
-DATA_JUICER_SEQUENTIAL = (530.0, 0.64)  # the eight one after another: docs/s, MB/s
-DATA_JUICER_FUSED = (950.0, 1.15)  # the eight fused (one pass, shared words): docs/s, MB/s
-
-
-def time_ops(texts: Sequence[str], ops: Sequence[Op], batch_size: int = 1000) -> dict[str, float]:
-    """Run ``ops`` together over ``texts`` in batches (sharing each batch's views); throughput.
-
-    Rates are per second of this process's CPU time (``cpu_*``) and of wall-clock time; on a
-    shared machine the CPU-time rate is the one that says what one unshared core does.
-    """
-    wall, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, len(texts), batch_size):
-        batch = TextBatch(texts[i : i + batch_size])
-        for op in ops:
-            op.compute(batch)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    megabytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
-    return {
-        "seconds": wall,
-        "docs_per_s": len(texts) / wall,
-        "mb_per_s": megabytes / wall,
-        "cpu_seconds": cpu,
-        "cpu_docs_per_s": len(texts) / cpu,
-        "cpu_mb_per_s": megabytes / cpu,
-    }
+LANGUAGE_ID = "language_id_score_filter"
 
 
 def load_corpus(n_docs: int) -> tuple[list[str], str]:
@@ -81,14 +60,10 @@ def load_corpus(n_docs: int) -> tuple[list[str], str]:
     if CORPUS.exists():
         with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
             texts = [json.loads(line)["text"] for line in f if line.strip()]
-        source = f"{CORPUS.name} ({len(texts)} documents)"
+        source = f"{CORPUS.name} ({len(texts)} documents, repeated)"
     else:
         texts, source = generated_corpus(n_docs), "generated English-like text"
-    return repeat_to(texts, n_docs), source
-
-
-def repeat_to(texts: Sequence[str], n: int) -> list[str]:
-    return [texts[i % len(texts)] for i in range(n)]
+    return [texts[i % len(texts)] for i in range(n_docs)], source
 
 
 def generated_corpus(n_docs: int, seed: int = 0) -> list[str]:
@@ -96,9 +71,8 @@ def generated_corpus(n_docs: int, seed: int = 0) -> list[str]:
     from stop_words import get_stop_words
 
     rng = random.Random(seed)
-    letters = string.ascii_lowercase
     vocabulary = get_stop_words("en") + [
-        "".join(rng.choices(letters, k=rng.randint(3, 11))) for _ in range(20_000)
+        "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 11))) for _ in range(20_000)
     ]
     weights = [1 / (rank + 1) for rank in range(len(vocabulary))]
     foreign = ["Привет мир, как дела?", "你好，世界。今天天气很好。", "مرحبا بالعالم", "Grüße aus München!"]
@@ -111,8 +85,7 @@ def generated_corpus(n_docs: int, seed: int = 0) -> list[str]:
                 words = rng.choices(vocabulary, weights, k=rng.randint(4, 30))
                 if rng.random() < 0.1:
                     words.insert(rng.randrange(len(words)), str(rng.randint(0, 10_000)))
-                sentence = " ".join(words).capitalize() + rng.choice([".", ".", ".", "?", "!", " 😀"])
-                sentences.append(sentence)
+                sentences.append(" ".join(words).capitalize() + rng.choice([".", ".", "?", "!", " 😀"]))
             paragraphs.append(" ".join(sentences))
         if rng.random() < 0.05:
             paragraphs.append(rng.choice(foreign))
@@ -122,81 +95,287 @@ def generated_corpus(n_docs: int, seed: int = 0) -> list[str]:
     return docs
 
 
-def report(texts: list[str], label: str, batch_size: int) -> None:
-    megabytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
-    print(f"\n{label}: {len(texts)} documents, {megabytes:.1f} MB, batches of {batch_size}")
-    print("rates per CPU-second of this process (wall-clock docs/s in the last column)")
-    print(f"{'OP':<32}{'docs/s':>11}{'MB/s':>9}{'DJ docs/s':>11}{'x DJ':>7}{'wall docs/s':>13}")
+def best_of(repeats: int, run: Callable[[], None]) -> float:
+    """The least CPU time of ``repeats`` runs (the others were slowed by other processes)."""
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        run()
+        times.append(time.process_time() - start)
+    return min(times)
 
-    def row(name: str, r: dict[str, float], dj: float | None) -> None:
-        dj_text = f"{dj:>11,.0f}{r['cpu_docs_per_s'] / dj:>7.1f}" if dj else f"{'-':>11}{'':>7}"
-        print(
-            f"{name:<32}{r['cpu_docs_per_s']:>11,.0f}{r['cpu_mb_per_s']:>9.2f}{dj_text}"
-            f"{r['docs_per_s']:>13,.0f}"
-        )
 
-    alone = {name: time_ops(texts, [create_op(name)], batch_size) for name in OPS}
-    for name, r in alone.items():
-        row(name, r, DATA_JUICER_DOCS_PER_S.get(name))
-    wall_seconds = sum(alone[n]["seconds"] for n in NO_MODEL_OPS)
-    cpu_seconds = sum(alone[n]["cpu_seconds"] for n in NO_MODEL_OPS)
-    sequential = {
-        "cpu_docs_per_s": len(texts) / cpu_seconds,
-        "cpu_mb_per_s": megabytes / cpu_seconds,
-        "docs_per_s": len(texts) / wall_seconds,
+def batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# --- mlsandbox --------------------------------------------------------------------------------
+
+
+def measure_mlsandbox(texts: list[str], batch_size: int, repeats: int) -> dict[str, float]:
+    """CPU seconds: each OP alone (its own batch views), then the eight on one shared batch."""
+    from mlsandbox.ops import TextBatch, create_op
+
+    def run(names: Sequence[str]) -> Callable[[], None]:
+        ops = [create_op(n) for n in names]
+
+        def go() -> None:
+            for chunk in batches(texts, batch_size):
+                batch = TextBatch(chunk)
+                for op in ops:
+                    op.compute(batch)
+
+        return go
+
+    warm_up = TextBatch(texts[:batch_size])  # one-off work (kernels, tables, fastText) is timed apart
+    for name in [*OPS, LANGUAGE_ID]:
+        create_op(name).compute(warm_up)
+    seconds = {name: best_of(repeats, run([name])) for name in OPS}
+    seconds["together"] = best_of(repeats, run(list(OPS)))
+    seconds[LANGUAGE_ID] = best_of(1, run([LANGUAGE_ID]))
+    return seconds
+
+
+def mlsandbox_stats(texts: list[str], batch_size: int) -> dict[str, list[float]]:
+    from mlsandbox.ops import TextBatch, create_op
+
+    ops = [create_op(n) for n in OPS]
+    out: dict[str, list[float]] = {key: [] for key in OPS.values()}
+    for chunk in batches(texts, batch_size):
+        batch = TextBatch(chunk)
+        for op in ops:
+            for key, values in op.compute(batch).items():
+                out[key] += values.tolist()
+    return out
+
+
+def setup_probe() -> None:
+    """In a fresh process: CPU seconds of the first batch's one-off work (kernels, tables)."""
+    from mlsandbox.ops import TextBatch, create_op
+
+    ops = [create_op(n) for n in OPS]
+    start = time.process_time()
+    batch = TextBatch(["A first text, to load everything. " * 3, ""])
+    for op in ops:
+        op.compute(batch)
+    print(json.dumps({"seconds": time.process_time() - start}))
+
+
+def one_off_costs() -> dict[str, float]:
+    """Kernel compilation (empty numba cache) and per-process loading (filled cache), fresh processes."""
+    costs = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for name in ("compile", "load"):
+            done = subprocess.run(
+                [sys.executable, __file__, "--setup-probe"], env=env, capture_output=True, text=True, check=True
+            )
+            costs[name] = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return costs
+
+
+# --- Data-Juicer ------------------------------------------------------------------------------
+
+
+def data_juicer_process(words_dir: Path) -> list[dict[str, dict[str, Any]]]:
+    """The eight OPs as a Data-Juicer ``process:`` list with mlsandbox's params and word lists."""
+    from mlsandbox.ops import create_op
+
+    process = []
+    for name in OPS:
+        op = create_op(name)
+        mapping = op.data_juicer
+        args: dict[str, Any] = {**mapping.inert, **mapping.fixed} if mapping else {}
+        args.update(op.params.model_dump())
+        if name == "stopwords_filter":
+            args["stopwords_dir"] = str(words_dir)
+        if name == "flagged_words_filter":
+            args["flagged_words_dir"] = str(words_dir)
+        process.append({name: args})
+    return process
+
+
+def write_word_lists(words_dir: Path, process: list[dict[str, dict[str, Any]]]) -> None:
+    """mlsandbox's lists in Data-Juicer's asset format: ``{lang: [words]}`` in a JSON file."""
+    from mlsandbox.ops.text.flagged_words_filter import flagged_words
+    from mlsandbox.ops.text.stopwords_filter import stopwords
+
+    args = {name: a for step in process for name, a in step.items()}
+    lists = {
+        "stopwords": {args["stopwords_filter"]["lang"]: sorted(stopwords(args["stopwords_filter"]["lang"]))},
+        "flagged_words": {args["flagged_words_filter"]["lang"]: sorted(flagged_words())},
     }
-    row("eight one after another", sequential, DATA_JUICER_SEQUENTIAL[0])
-    fused = time_ops(texts, [create_op(n) for n in NO_MODEL_OPS], batch_size)
-    row("eight together (shared batch)", fused, DATA_JUICER_FUSED[0])
-    row("all nine together", time_ops(texts, [create_op(n) for n in OPS], batch_size), None)
-    print(
-        f"eight together vs Data-Juicer fused: x{fused['cpu_docs_per_s'] / DATA_JUICER_FUSED[0]:.1f}"
-        f" by docs/s, x{fused['cpu_mb_per_s'] / DATA_JUICER_FUSED[1]:.1f} by MB/s"
-    )
-    for workers in (1, 2):
-        seconds = time_stats_engine(texts, workers, batch_size)
-        print(f"stats engine, all nine, {workers} worker process(es), wall: {len(texts) / seconds:,.0f} docs/s, "
-              f"{megabytes / seconds:.2f} MB/s ({seconds:.1f} s)")
+    for kind, words in lists.items():
+        (words_dir / f"{kind}.json").write_text(json.dumps(words, ensure_ascii=False), encoding="utf-8")
 
 
-def time_stats_engine(texts: list[str], workers: int, batch_size: int) -> float:
-    """Wall seconds of ``compute_stats`` (no cache) over the texts with all nine OPs."""
-    import tempfile
-
-    import pyarrow as pa
-
-    from mlsandbox.data import Dataset
-    from mlsandbox.stats import compute_stats
-
-    table = pa.table({"id": [str(i) for i in range(len(texts))], "text": texts})
-    dataset = Dataset(table=table, digest=f"bench-{len(texts)}", source="benchmark", name="benchmark")
+def measure_data_juicer(
+    dj_python: str, texts: list[str], batch_size: int, repeats: int, check: int
+) -> dict[str, Any]:
+    """Run this file with ``--dj-worker`` in Data-Juicer's interpreter; its timings and values."""
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        compute_stats(dataset, [create_op(n) for n in OPS], Path(tmp), workers=workers,
-                      batch_size=batch_size, progress=False)
-        return time.perf_counter() - start
+        work = Path(tmp)
+        process = data_juicer_process(work)
+        write_word_lists(work, process)
+        with open(work / "docs.jsonl", "w", encoding="utf-8") as f:
+            for text in texts:
+                f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+        job = {"process": process, "batch_size": batch_size, "repeats": repeats, "check": check}
+        (work / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        done = subprocess.run(
+            [dj_python, str(Path(__file__).resolve()), "--dj-worker", str(work)],
+            cwd=work, capture_output=True, text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"Data-Juicer run failed ({dj_python}):\n{done.stderr[-4000:]}")
+        return json.loads((work / "result.json").read_text(encoding="utf-8"))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=20_000, help="documents of the mixed corpus")
-    parser.add_argument("--scale", type=int, default=200_000, help="documents of the scale-up (0: skip)")
-    parser.add_argument("--batch-size", type=int, default=1000, help="documents per TextBatch")
-    args = parser.parse_args()
+def dj_worker(work: Path) -> None:
+    """Inside Data-Juicer's interpreter: time its OPs alone, unfused and fused; keep some values."""
+    start = time.process_time()
+    import data_juicer
+    from data_juicer.ops.load import load_ops
+    from data_juicer.ops.op_fusion import fuse_operators
+    from data_juicer.utils.constant import Fields
 
+    job = json.loads((work / "job.json").read_text(encoding="utf-8"))
+    with open(work / "docs.jsonl", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    ops = load_ops(job["process"])
+    setup = time.process_time() - start
+    chunks = batches(texts, job["batch_size"])
+    last: list[dict[str, Any]] = []
+
+    def timed(op_list: list[Any]) -> float:
+        # Fresh stats dicts, built before the clock starts: OPs skip stats already present.
+        samples = [{"text": list(c), Fields.stats: [{} for _ in c]} for c in chunks]
+        last.clear()
+        start = time.process_time()
+        for batch in samples:
+            for op in op_list:
+                batch = op.compute_stats(batch)
+            last.extend(batch[Fields.stats])
+        return time.process_time() - start
+
+    def best(op_list: list[Any]) -> float:
+        return min(timed(op_list) for _ in range(job["repeats"]))
+
+    result: dict[str, Any] = {"version": data_juicer.__version__, "setup": setup}
+    result["per_op"] = {op._name: best([op]) for op in ops}
+    result["unfused"] = best(ops)
+    fused = fuse_operators(ops)
+    result["fused_ops"] = [op._name for op in fused]
+    result["fused"] = best(fused)
+    keys = sorted(last[0]) if last else []
+    result["stats"] = {key: [s[key] for s in last[: job["check"]]] for key in keys}
+    (work / "result.json").write_text(json.dumps(result), encoding="utf-8")
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def reference_stats(texts: list[str]) -> dict[str, list[float]]:
+    """The plain per-text port of Data-Juicer's code that the tests use."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import _dj_reference as dj
+
+    from mlsandbox.ops.text.flagged_words_filter import flagged_words
+    from mlsandbox.ops.text.stopwords_filter import stopwords
+
+    port = {
+        "alnum_ratio": dj.alnum_ratio, "char_rep_ratio": dj.char_rep_ratio,
+        "special_char_ratio": dj.special_char_ratio, "text_len": dj.text_len, "num_words": dj.num_words,
+        "word_rep_ratio": dj.word_rep_ratio,
+        "stopwords_ratio": lambda t: dj.word_list_ratio(t, stopwords("en")),
+        "flagged_words_ratio": lambda t: dj.word_list_ratio(t, flagged_words()),
+    }
+    return {key: [f(t) for t in texts] for key, f in port.items()}
+
+
+def compare(ours: dict[str, list[float]], theirs: dict[str, list[float]], n: int, label: str) -> bool:
+    """Print whether every stat is identical on the first ``n`` documents."""
+    differing = []
+    for key in OPS.values():
+        mine, other = ours[key][:n], theirs.get(key, [])[:n]
+        bad = [i for i, (a, b) in enumerate(zip(mine, other)) if a != b]
+        if bad or len(mine) != len(other):
+            i = bad[0] if bad else min(len(mine), len(other))
+            differing.append(f"{key}: {len(bad)} differ, first doc {i}: {mine[i:i + 1]} vs {other[i:i + 1]}")
+    if differing:
+        print(f"values: DIFFERENT from {label} on the first {n} documents:\n  " + "\n  ".join(differing))
+    else:
+        print(f"values: all {len(OPS)} stats identical to {label} on the first {n} documents")
+    return not differing
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def report(args: argparse.Namespace) -> int:
     texts, source = load_corpus(args.docs)
-    time_ops(texts[:100], [create_op(n) for n in OPS])  # load tables and the fastText model
-    print(f"corpus: {source}")
+    megabytes = sum(len(t.encode("utf-8", "surrogatepass")) for t in texts) / 1e6
+    print(f"corpus: {source}; {len(texts)} documents, {megabytes:.1f} MB; batches of {args.batch_size}")
+    print(f"CPU seconds of one process, best of {args.repeats} (language id: one run)\n")
+    costs = one_off_costs()
+    ours = measure_mlsandbox(texts, args.batch_size, args.repeats)
+    dj = measure_data_juicer(args.dj_python, texts, args.batch_size, args.repeats, args.check) if args.dj_python else None
+
+    def row(label: str, mine: float, theirs: float | None) -> None:
+        other = f"{theirs:>20.2f}{theirs / mine:>8.1f}x" if theirs is not None else f"{'-':>20}{'':>9}"
+        print(f"{label:<44}{mine:>12.3f}{other}")
+
+    dj_label = f"Data-Juicer {dj['version']}" if dj else "Data-Juicer"
+    print(f"{'OP':<44}{'mlsandbox':>12}{dj_label:>20}{'ratio':>9}")
+    for name in OPS:
+        row(name, ours[name], dj["per_op"][name] if dj else None)
+    row("sum of the eight, each alone", sum(ours[n] for n in OPS), sum(dj["per_op"].values()) if dj else None)
+    if dj:
+        row("eight together (DJ: one after another)", ours["together"], dj["unfused"])
+        row("eight together (DJ: fused)", ours["together"], dj["fused"])
+    else:
+        row("eight together (one shared batch)", ours["together"], None)
+    print(f"{LANGUAGE_ID + ' (not in the eight)':<44}{ours[LANGUAGE_ID]:>12.3f}{'not run':>20}")
     print(
-        "Data-Juicer 1.6.1 reference (20k mixed docs, 24 MB, one process): the eight without "
-        f"language id one after another {DATA_JUICER_SEQUENTIAL[0]:.0f} docs/s "
-        f"({DATA_JUICER_SEQUENTIAL[1]} MB/s), fused {DATA_JUICER_FUSED[0]:.0f} docs/s "
-        f"({DATA_JUICER_FUSED[1]} MB/s)"
+        f"\nmlsandbox one-off: kernel compilation {costs['compile']:.2f} s (once per installation), "
+        f"loading {costs['load']:.2f} s (once per process)"
     )
-    report(texts, "mixed corpus", args.batch_size)
-    if args.scale:
-        report(repeat_to(texts, args.scale), "scale-up (corpus repeated)", args.batch_size)
+    if dj is None:
+        print("Data-Juicer was not measured (pass --dj-python PATH, a venv with py-data-juicer==1.6.1)")
+        sample = texts[: args.check]
+        same = compare(mlsandbox_stats(sample, args.batch_size), reference_stats(sample), len(sample),
+                       "the Data-Juicer port in tests/_dj_reference.py")
+        return 0 if same else 1
+    print(f"Data-Juicer one-off: import and OP construction {dj['setup']:.2f} s (once per process)")
+    print(f"Data-Juicer fused OPs: {', '.join(dj['fused_ops'])}")
+    print(
+        f"\neight together: x{dj['fused'] / ours['together']:.1f} Data-Juicer fused, "
+        f"x{dj['unfused'] / ours['together']:.1f} unfused; "
+        f"with mlsandbox's per-process loading x{dj['fused'] / (ours['together'] + costs['load']):.1f} fused; "
+        f"with compilation too x{dj['fused'] / (ours['together'] + costs['load'] + costs['compile']):.1f} fused"
+    )
+    sample = texts[: args.check]
+    return 0 if compare(mlsandbox_stats(sample, args.batch_size), dj["stats"], len(sample), dj_label) else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--docs", type=int, default=20_000, help="documents to process")
+    parser.add_argument("--batch-size", type=int, default=1000, help="documents per batch (both sides)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest counts")
+    parser.add_argument("--check", type=int, default=2000, help="documents whose values are compared")
+    parser.add_argument("--dj-python", help="Python of a venv with py-data-juicer==1.6.1")
+    parser.add_argument("--dj-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--setup-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.dj_worker:
+        dj_worker(args.dj_worker)
+        return 0
+    if args.setup_probe:
+        setup_probe()
+        return 0
+    return report(args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

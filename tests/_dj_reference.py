@@ -3,11 +3,13 @@
 Written to follow ``data_juicer/ops/filter/*.py`` and ``data_juicer/ops/common/helper_func.py``
 line by line (dicts, loops, ``sorted``), with no attempt at speed, so that a disagreement with
 ``mlsandbox.ops.text`` points at the fast code. Word lists are passed in, since they are the one
-deliberate difference (see the OPs' docstrings).
+deliberate difference (see the OPs' docstrings). :func:`varied_texts` makes the texts both are
+compared on.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import string
 
@@ -102,3 +104,49 @@ def word_list_ratio(text: str, word_list: set[str]) -> float:
     words = words_refinement(get_words_from_document(text), lower_case=True)
     ratio = (len([word for word in words if word in word_list]) / len(words)) if len(words) != 0 else 0.0
     return min(ratio, 1.0)
+
+
+# --- texts to compare on ---------------------------------------------------------------------
+
+_WORDS = [
+    "the", "The", "THE", "of", "and", "cat", "dog", "data", "model", "ass", "DAMN", "hell",
+    "Straße", "Σοφία", "ΟΔΟΣ", "İstanbul", "Гора", "гора", "ıi", "naïve", "café", "東京", "日本語",
+    "مرحبا", "שלום", "😀", "👍🏽", "❤️", "🇫🇷", "x²", "½", "Ⅻ", "٣", "e-mail", "don't", "U.S.A.",
+]
+_JUNK = list("!?.,;:()[]{}\"'`~-–—…•“”«»/\\|@#$%^&*_+=<>0123456789") + [
+    "\r", "\xa0", "\u3000", "\u200b", "\ufeff", "\x85", "\x0b", "Г", "ʼ", "\ud800",
+]
+_SEPARATORS = [" ", " ", " ", "  ", "\n", "\t", " \n "]
+
+
+def _random_unicode(rng: random.Random, n: int) -> str:
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x52F), (0x600, 0x6FF), (0x2000, 0x2BFF),
+              (0x3000, 0x30FF), (0x4E00, 0x4E50), (0x1F300, 0x1FAFF), (0x0, 0x20)]
+    return "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(n))
+
+
+def varied_texts(n: int, seed: int = 0) -> list[str]:
+    """Texts that exercise every rule: scripts, case, junk at word ends, separators, repeats."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        kind = rng.random()
+        if kind < 0.2:
+            text = _random_unicode(rng, rng.randint(0, 200))
+        else:
+            words = []
+            for _ in range(rng.randint(0, 120)):
+                w = rng.choice(_WORDS) if rng.random() < 0.8 else _random_unicode(rng, rng.randint(1, 6))
+                if rng.random() < 0.3:
+                    w = "".join(rng.choices(_JUNK, k=rng.randint(1, 3))) + w
+                if rng.random() < 0.3:
+                    w += "".join(rng.choices(_JUNK, k=rng.randint(1, 3)))
+                words.append(w)
+            if kind > 0.75 and words:  # repeated phrases and repeated character runs
+                start = rng.randrange(len(words))
+                words += words[start : start + rng.randint(1, 15)] * rng.randint(2, 6)
+            text = "".join(w + rng.choice(_SEPARATORS) for w in words)
+            if kind > 0.9:
+                text += rng.choice(["ab", "abc", "xyz!", "😀"]) * rng.randint(3, 40)
+        texts.append(text)
+    return texts

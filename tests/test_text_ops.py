@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import _dj_reference as dj
 import numpy as np
@@ -12,8 +14,10 @@ from mlsandbox.ops import TextBatch, create_op, list_ops
 from mlsandbox.ops.kernels import ngrams as _ngrams
 from mlsandbox.ops.kernels import words as _words
 from mlsandbox.ops.kernels.special_characters import (
+    ALNUM,
     OTHER_SPECIAL_CHARACTERS,
     SPECIAL_CHARACTERS,
+    char_flags,
 )
 from mlsandbox.ops.text.flagged_words_filter import flagged_words
 from mlsandbox.ops.text.stopwords_filter import stopwords
@@ -207,7 +211,7 @@ def test_texts_shorter_than_rep_len_have_no_repetition():
 
 
 def test_stats_do_not_depend_on_how_texts_are_batched():
-    texts = _varied_texts(300, seed=7)
+    texts = dj.varied_texts(300, seed=7) + EDGE_TEXTS
     for op in TEXT_OPS:
         whole = create_op(op).compute(TextBatch(texts))
         parts = [create_op(op).compute(TextBatch(texts[i : i + 37])) for i in range(0, 300, 37)]
@@ -250,50 +254,7 @@ def test_stopword_lists_of_other_languages_and_all():
 
 # --- parity with a plain port of Data-Juicer 1.6.1 ---------------------------------------------
 
-_WORDS = [
-    "the", "The", "THE", "of", "and", "cat", "dog", "data", "model", "ass", "DAMN", "hell",
-    "Straße", "Σοφία", "ΟΔΟΣ", "İstanbul", "Гора", "гора", "ıi", "naïve", "café", "東京", "日本語",
-    "مرحبا", "שלום", "😀", "👍🏽", "❤️", "🇫🇷", "x²", "½", "Ⅻ", "٣", "e-mail", "don't", "U.S.A.",
-]
-_JUNK = list("!?.,;:()[]{}\"'`~-–—…•“”«»/\\|@#$%^&*_+=<>0123456789") + [
-    "\r", "\xa0", "\u3000", "\u200b", "\ufeff", "\x85", "\x0b", "Г", "ʼ", "\ud800",
-]
-_SEPARATORS = [" ", " ", " ", "  ", "\n", "\t", " \n "]
-
-
-def _random_unicode(rng: random.Random, n: int) -> str:
-    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x52F), (0x600, 0x6FF), (0x2000, 0x2BFF),
-              (0x3000, 0x30FF), (0x4E00, 0x4E50), (0x1F300, 0x1FAFF), (0x0, 0x20)]
-    return "".join(chr(rng.randint(*rng.choice(ranges))) for _ in range(n))
-
-
-def _varied_texts(n: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    texts = []
-    for _ in range(n):
-        kind = rng.random()
-        if kind < 0.2:
-            text = _random_unicode(rng, rng.randint(0, 200))
-        else:
-            words = []
-            for _ in range(rng.randint(0, 120)):
-                w = rng.choice(_WORDS) if rng.random() < 0.8 else _random_unicode(rng, rng.randint(1, 6))
-                if rng.random() < 0.3:
-                    w = "".join(rng.choices(_JUNK, k=rng.randint(1, 3))) + w
-                if rng.random() < 0.3:
-                    w += "".join(rng.choices(_JUNK, k=rng.randint(1, 3)))
-                words.append(w)
-            if kind > 0.75 and words:  # repeated phrases and repeated character runs
-                start = rng.randrange(len(words))
-                words += words[start : start + rng.randint(1, 15)] * rng.randint(2, 6)
-            text = "".join(w + rng.choice(_SEPARATORS) for w in words)
-            if kind > 0.9:
-                text += rng.choice(["ab", "abc", "xyz!", "😀"]) * rng.randint(3, 40)
-        texts.append(text)
-    return texts + EDGE_TEXTS
-
-
-PARITY_TEXTS = _varied_texts(3000)
+PARITY_TEXTS = dj.varied_texts(3000) + EDGE_TEXTS
 _STOPWORDS, _FLAGGED = stopwords("en"), flagged_words()
 REFERENCE = {
     "alnum_ratio": dj.alnum_ratio,
@@ -333,27 +294,90 @@ def test_repetition_parity_for_other_rep_lens(rep_len):
     np.testing.assert_array_equal(word["word_rep_ratio"], [dj.word_rep_ratio(t, rep_len) for t in texts])
 
 
-def test_repetition_stays_exact_when_every_ngram_hash_collides(monkeypatch):
-    # A zero base makes an n-gram's hash depend on its last element only: distinct n-grams of
-    # a text then share hashes, which must be caught and recounted exactly.
-    monkeypatch.setattr(_ngrams, "_BASE", np.uint64(0))
+@pytest.mark.parametrize("base", [0, 1])
+def test_repetition_stays_exact_when_ngram_hashes_collide(base):
+    # Base 0 hashes an n-gram by its last element, base 1 by the sum of its elements: distinct
+    # n-grams of a text then share hashes, and only the element-wise check keeps counts exact.
     texts = PARITY_TEXTS[:300]
     batch = TextBatch(texts)
-    char = create_op("character_repetition_filter").compute(batch)["char_rep_ratio"]
-    word = create_op("word_repetition_filter", {"rep_len": 2}).compute(batch)["word_rep_ratio"]
-    np.testing.assert_array_equal(char, [dj.char_rep_ratio(t) for t in texts])
-    np.testing.assert_array_equal(word, [dj.word_rep_ratio(t, 2) for t in texts])
+    char = _ngrams.ngram_repetition(batch.codepoints, batch.offsets, 10, base=base)
+    words = batch.word_ids
+    word = _ngrams.ngram_repetition(words.codes, words.offsets, 2, base=base)
+    np.testing.assert_array_equal(_words.ratio(char.top_sum, char.totals), [dj.char_rep_ratio(t) for t in texts])
+    np.testing.assert_array_equal(_words.ratio(word.repeated_sum, word.totals), [dj.word_rep_ratio(t, 2) for t in texts])
 
 
-def test_word_ids_stay_exact_when_every_word_hash_collides(monkeypatch):
-    # All words hash alike: the code-point comparison must notice and fall back to strings.
-    monkeypatch.setattr(_words, "_span_hashes", lambda cps, s, e: np.zeros(len(s), dtype=np.uint64))
+def test_ngram_counts_per_text():
+    # "abab": 2-grams ab, ba, ab -> 3, 2 distinct, "ab" twice; k = min(floor(sqrt(2)), 1) = 1 ->
+    # top 2. "aaaa": "aa" three times. "ab": one 2-gram, not repeated.
+    seq = _words.code_points(["abab", "aaaa", "ab"])
+    rep = _ngrams.ngram_repetition(seq, np.array([0, 4, 8, 10]), 2)
+    assert rep.totals.tolist() == [3, 3, 1]
+    assert rep.distinct.tolist() == [2, 1, 1]
+    assert rep.repeated_sum.tolist() == [2, 3, 0]
+    assert rep.top_sum.tolist() == [2, 3, 0]
+
+
+@pytest.mark.parametrize("base", [0, 1])
+def test_word_ids_stay_exact_when_word_hashes_collide(base):
+    # Base 0 hashes a word by its last code point, base 1 by the sum of its code points.
     texts = PARITY_TEXTS[:300]
     batch = TextBatch(texts)
-    word = create_op("word_repetition_filter", {"rep_len": 2}).compute(batch)["word_rep_ratio"]
-    stop = create_op("stopwords_filter").compute(batch)["stopwords_ratio"]
-    np.testing.assert_array_equal(word, [dj.word_rep_ratio(t, 2) for t in texts])
+    ids = _words.word_ids(batch.lower_codepoints, batch.lower_offsets, base=base)
+    expected = [w for t in texts for w in dj.words_refinement(dj.get_words_from_document(t), lower_case=True)]
+    vocabulary = ids.vocabulary
+    assert [vocabulary[c] for c in ids.codes.tolist()] == expected
+    assert len(vocabulary) == len(set(expected))
+    stop = _words.word_list_ratio(ids, _STOPWORDS)
     np.testing.assert_array_equal(stop, [dj.word_list_ratio(t, _STOPWORDS) for t in texts])
+
+
+def test_word_ids_number_words_in_first_seen_order_as_the_vocabulary_grows():
+    # 20,000 distinct words overflow the word table's first size several times.
+    rng = random.Random(3)
+    distinct = list(dict.fromkeys("".join(rng.choices("abcdefghijklmnopqrstuvwxyzéß", k=8)) for _ in range(20_000)))
+    words = [rng.choice(distinct) for _ in range(50_000)]
+    ids = TextBatch([" ".join(words[:25_000]), " ".join(words[25_000:])]).word_ids
+    vocabulary = ids.vocabulary
+    assert vocabulary == list(dict.fromkeys(words))
+    assert [vocabulary[c] for c in ids.codes.tolist()] == words
+    assert ids.offsets.tolist() == [0, 25_000, 50_000]
+
+
+def test_word_lookup_finds_batch_words_and_nothing_else():
+    ids = TextBatch(["the cat", "The Dog!"]).word_ids
+    queries = frozenset({"the", "dog", "bird", "", "ca", "cats"})
+    found = dict(zip(sorted(queries), ids.lookup(_words.encode_words(queries)).tolist()))
+    assert ids.vocabulary == ["the", "cat", "dog"]
+    assert found == {"": -1, "bird": -1, "ca": -1, "cats": -1, "dog": 2, "the": 0}
+
+
+def test_lower_case_table_is_str_lower_for_every_single_code_point():
+    table = _words.lower_case_table()
+    for c in range(sys.maxunicode + 1):
+        if c in (0x130, 0x3A3):  # "İ" -> "i̇" (two code points); "Σ" -> "σ" or final "ς"
+            assert table[c] == _words.NEEDS_STR_LOWER
+        else:
+            assert chr(table[c]) == chr(c).lower(), hex(c)
+
+
+def test_lower_code_points_equal_str_lower_of_each_text():
+    texts = ["ΟΔΟΣ ΣΟΦΙΑΣ", "plain Text", "İstanbul İ", "", "ΑΣ\nΣ", "MIXED \ud800 Case", "Ωmega"]
+    batch = TextBatch(texts)
+    assert batch.lower_codepoints.tolist() == _words.code_points([t.lower() for t in texts]).tolist()
+    assert np.diff(batch.lower_offsets).tolist() == [len(t.lower()) for t in texts]
+
+
+def test_char_flags_mark_str_isalnum_exactly():
+    alnum = (char_flags() & ALNUM).astype(bool)
+    expected = np.fromiter((chr(c).isalnum() for c in range(sys.maxunicode + 1)), dtype=bool)
+    np.testing.assert_array_equal(alnum, expected)
+
+
+def test_importing_the_ops_does_not_load_the_compiler():
+    # numba costs ~1 s per process; only computing a text stat should pay it.
+    code = "import sys, mlsandbox.ops; assert 'numba' not in sys.modules, 'numba imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_refined_words_are_data_juicers_words():

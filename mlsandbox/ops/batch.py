@@ -16,12 +16,14 @@ import numpy as np
 
 from mlsandbox.errors import DataError
 from mlsandbox.images import decode_rgb
-from mlsandbox.ops.kernels.special_characters import char_flags
 from mlsandbox.ops.kernels.words import (
+    CharCounts,
     RefinedWords,
     WordIds,
+    WordSpans,
+    char_counts,
     code_points,
-    refined_word_spans,
+    lower_code_points,
     refined_words,
     text_offsets,
     word_ids,
@@ -43,7 +45,7 @@ class TextBatch:
     @cached_property
     def lengths(self) -> np.ndarray:
         """Length of each text in code points."""
-        return np.fromiter((len(t) for t in self.texts), dtype=np.int64, count=len(self.texts))
+        return np.fromiter(map(len, self.texts), dtype=np.int64, count=len(self.texts))
 
     @cached_property
     def offsets(self) -> np.ndarray:
@@ -56,9 +58,14 @@ class TextBatch:
         return code_points(self.texts)
 
     @cached_property
-    def char_flags(self) -> np.ndarray:
-        """Per code point: alphanumeric / special-character / word-separator bits."""
-        return char_flags()[self.codepoints]
+    def char_counts(self) -> CharCounts:
+        """Per text: alphanumeric and special characters, and refined (not lower-cased) words."""
+        return char_counts(self.codepoints, self.offsets)
+
+    @cached_property
+    def refined_word_counts(self) -> np.ndarray:
+        """Words per text after Data-Juicer's split and strip (not lower-cased)."""
+        return self.char_counts.words
 
     @cached_property
     def lower_texts(self) -> list[str]:
@@ -66,20 +73,23 @@ class TextBatch:
         return [t.lower() for t in self.texts]
 
     @cached_property
-    def refined_word_counts(self) -> np.ndarray:
-        """Words per text after Data-Juicer's split and strip (not lower-cased)."""
-        return refined_word_spans(self.char_flags, self.offsets)[2]
+    def _lower(self) -> tuple[np.ndarray, np.ndarray]:
+        return lower_code_points(self.texts, self.codepoints, self.offsets)
 
     @cached_property
     def lower_codepoints(self) -> np.ndarray:
         """``codepoints`` of the lower-cased texts (lower-casing can change a text's length)."""
-        return code_points(self.lower_texts)
+        return self._lower[0]
 
     @cached_property
-    def lower_word_spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Start and end in ``lower_codepoints`` of every lower-cased refined word; words per text."""
-        lengths = np.fromiter(map(len, self.lower_texts), dtype=np.int64, count=len(self))
-        return refined_word_spans(char_flags()[self.lower_codepoints], text_offsets(lengths))
+    def lower_offsets(self) -> np.ndarray:
+        """``offsets`` of the lower-cased texts in ``lower_codepoints``."""
+        return self._lower[1]
+
+    @cached_property
+    def lower_word_spans(self) -> WordSpans:
+        """Where in ``lower_codepoints`` every lower-cased refined word lies; words per text."""
+        return self.word_ids.spans
 
     @cached_property
     def refined_words_lower(self) -> RefinedWords:
@@ -89,7 +99,7 @@ class TextBatch:
     @cached_property
     def word_ids(self) -> WordIds:
         """The lower-cased refined words as ids into the batch's vocabulary (first-seen order)."""
-        return word_ids(self.lower_codepoints, self.lower_word_spans)
+        return word_ids(self.lower_codepoints, self.lower_offsets)
 
 
 class ImageBatch(TextBatch):

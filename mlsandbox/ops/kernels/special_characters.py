@@ -62,10 +62,11 @@ def char_flags() -> np.ndarray:
     """A ``uint8`` table over all code points: ALNUM (``str.isalnum``), SPECIAL, SEPARATOR bits.
 
     Indexing it with a text's code points classifies every character in one NumPy gather, which
-    is what makes the character-level OPs fast; it is built once per process (~0.1 s).
+    is what makes the character-level OPs fast; it is built once per process (~0.03 s: NumPy's
+    ``isalnum`` over all code points applies the same Unicode test as ``str.isalnum``).
     """
-    n = sys.maxunicode + 1
-    flags = np.fromiter((c.isalnum() for c in map(chr, range(n))), dtype=np.uint8, count=n)
+    every_char = np.arange(sys.maxunicode + 1, dtype=np.uint32).view("U1")
+    flags = np.char.isalnum(every_char).astype(np.uint8)
     flags[[ord(c) for c in SPECIAL_CHARACTERS]] |= SPECIAL
     flags[[ord(c) for c in WORD_SEPARATORS]] |= SEPARATOR
     flags.setflags(write=False)

@@ -7,8 +7,7 @@ import numpy as np
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
-from mlsandbox.ops.kernels.special_characters import ALNUM
-from mlsandbox.ops.kernels.words import per_text_sums, ratio
+from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
 
@@ -31,5 +30,4 @@ class AlphanumericFilter(Op[TextBatch]):
     )
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        alnum = per_text_sums(batch.char_flags & ALNUM, batch.offsets)
-        return {"alnum_ratio": ratio(alnum, batch.lengths)}
+        return {"alnum_ratio": ratio(batch.char_counts.alnum, batch.lengths)}

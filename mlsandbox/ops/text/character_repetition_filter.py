@@ -10,7 +10,7 @@ from pydantic import Field
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
-from mlsandbox.ops.kernels.ngrams import repeated_ngrams
+from mlsandbox.ops.kernels.ngrams import ngram_repetition
 from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
@@ -37,16 +37,5 @@ class CharacterRepetitionFilter(Op[TextBatch]):
     params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        rep = repeated_ngrams(batch.codepoints, batch.offsets, self.params.rep_len)
-        n_texts = len(batch)
-        extra = np.bincount(rep.text, weights=rep.count - 1, minlength=n_texts)
-        distinct = rep.totals - extra.astype(np.int64)
-        repeated = np.bincount(rep.text, minlength=n_texts)
-        k = np.minimum(np.sqrt(distinct).astype(np.int64), repeated)
-        # Rank each repeated n-gram within its text by descending count; keep the top k.
-        order = np.lexsort((-rep.count, rep.text))
-        text, count = rep.text[order], rep.count[order]
-        rank = np.arange(len(text)) - np.searchsorted(text, text, side="left")
-        top = rank < k[text]
-        top_sum = np.bincount(text[top], weights=count[top], minlength=n_texts)
-        return {"char_rep_ratio": ratio(top_sum, rep.totals)}
+        rep = ngram_repetition(batch.codepoints, batch.offsets, self.params.rep_len)
+        return {"char_rep_ratio": ratio(rep.top_sum, rep.totals)}

@@ -7,8 +7,7 @@ import numpy as np
 from mlsandbox.ops.base import Op
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
-from mlsandbox.ops.kernels.special_characters import SPECIAL
-from mlsandbox.ops.kernels.words import per_text_sums, ratio
+from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
 
@@ -29,5 +28,4 @@ class SpecialCharactersFilter(Op[TextBatch]):
     data_juicer = DataJuicerFilter({"special_char_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.25)})
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        special = per_text_sums((batch.char_flags & SPECIAL) != 0, batch.offsets)
-        return {"special_char_ratio": ratio(special, batch.lengths)}
+        return {"special_char_ratio": ratio(batch.char_counts.special, batch.lengths)}

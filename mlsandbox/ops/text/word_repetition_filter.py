@@ -10,7 +10,7 @@ from pydantic import Field
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
-from mlsandbox.ops.kernels.ngrams import repeated_ngrams
+from mlsandbox.ops.kernels.ngrams import ngram_repetition
 from mlsandbox.ops.kernels.words import ratio
 from mlsandbox.ops.registry import register
 
@@ -43,6 +43,5 @@ class WordRepetitionFilter(Op[TextBatch]):
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
         words = batch.word_ids
-        rep = repeated_ngrams(words.codes, words.offsets, self.params.rep_len)
-        repeated = np.bincount(rep.text, weights=rep.count, minlength=len(batch))
-        return {"word_rep_ratio": ratio(repeated, rep.totals)}
+        rep = ngram_repetition(words.codes, words.offsets, self.params.rep_len)
+        return {"word_rep_ratio": ratio(rep.repeated_sum, rep.totals)}
