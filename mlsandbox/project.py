@@ -51,7 +51,7 @@ def search_stat(entry: ThresholdSearch) -> str:
 
 def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
     seen: dict[str, str] = {}
-    image_ops = []
+    image_ops, video_ops = [], []
     for i, op in enumerate(spec.ops):
         key = f"ops[{i}] ({op.name})"
         try:
@@ -62,6 +62,8 @@ def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
             continue
         if cls.needs_images():
             image_ops.append(op.name)
+        if cls.needs_videos():
+            video_ops.append(op.name)
         for stat in cls.stat_keys:
             if stat in seen:
                 yield f"{key}: stat {stat!r} would come from both {seen[stat]!r} and {op.name!r}; list each OP once"
@@ -70,6 +72,10 @@ def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
     if image_ops and not has_images:
         yield (f"dataset: OPs {', '.join(image_ops)} read images, but the dataset has none: "
                "set dataset.image_field (or dataset.format: images)")
+    has_videos = spec.dataset.video_field is not None or spec.dataset.format == "videos"
+    if video_ops and not has_videos:
+        yield (f"dataset: OPs {', '.join(video_ops)} read videos, but the dataset has none: "
+               "set dataset.video_field (or dataset.format: videos)")
 
 
 def _search_problems(spec: ExperimentSpec) -> Iterator[str]:

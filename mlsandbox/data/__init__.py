@@ -9,8 +9,13 @@ Image-text datasets name an ``image_field``: an image path (relative to the data
 bytes, or a Hugging Face ``Image`` value. The table then has an ``image`` column of encoded bytes
 right after ``text``; every image is checked to open when the dataset loads.
 
-The readers live in ``_files`` (data files), ``_images`` (image columns and image folders) and
-``_hf`` (Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
+Video-text datasets name a ``video_field`` (a path relative to the data file, or the video bytes)
+or are a folder of clips with ``<name>.txt`` captions (``format: videos``): the table then has a
+``video`` column of encoded bytes, and every video is opened (container and first frame) when
+the dataset loads.
+
+The readers live in ``_files`` (data files), ``_images`` (image columns and image folders),
+``_videos`` (video columns and video folders) and ``_hf`` (Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, make_dataset, table_digest
+from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO, Dataset, make_dataset, table_digest
 from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
 from mlsandbox.data._hf import load_hf
 from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
+from mlsandbox.data._videos import VIDEO_SUFFIXES, load_video_folder, load_videos
+from mlsandbox.errors import DataError
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 __all__ = [
-    "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "Dataset", "builtin_path", "load_dataset",
-    "load_files", "resolve_files", "table_digest",
+    "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset", "builtin_path",
+    "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
 
 log = logging.getLogger(__name__)
@@ -41,9 +48,14 @@ def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
 
         return load_files([DEMO_CORPUS], spec, name="demo-corpus", source=BUILTIN_DATASET)
     if spec.format == "hf":
+        if spec.video_field is not None:
+            raise DataError(f"{spec.path}: video_field is read from data files and video folders, not from Hugging Face "
+                            "datasets; write the dataset to Parquet (video bytes) or JSONL (video paths)")
         return load_hf(spec, base_dir)
     if spec.format == "images":
         return load_image_folder(spec, base_dir)
+    if spec.format == "videos":
+        return load_video_folder(spec, base_dir)
     files = resolve_files(spec.path, base_dir)
     return load_files(files, spec, name=Path(spec.path).stem.split(".")[0] or "dataset", source=spec.path)
 
@@ -51,13 +63,16 @@ def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
 def load_files(
     files: list[Path], spec: DatasetSpec, name: str | None = None, source: str | None = None
 ) -> Dataset:
-    """Data files read, normalised, their images checked, and concatenated into one dataset."""
+    """Data files read, normalised, their images or videos checked, and concatenated into one dataset."""
     tables, skipped = [], 0
     for f in files:
         table, bad = read_file(f, spec, many_files=len(files) > 1)
         if spec.image_field is not None:
             table, bad_images = load_images(table, f.parent, spec, str(f))
             bad += bad_images
+        if spec.video_field is not None:
+            table, bad_videos = load_videos(table, f.parent, spec, str(f))
+            bad += bad_videos
         tables.append(table)
         skipped += bad
     if skipped:

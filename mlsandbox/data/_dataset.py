@@ -15,11 +15,12 @@ from mlsandbox.errors import DataError
 ID = "id"
 TEXT = "text"
 IMAGE = "image"
+VIDEO = "video"
 
 
 @dataclass
 class Dataset:
-    """A loaded dataset: ``table`` has ``id`` and ``text`` (then ``image``) columns first, then metadata."""
+    """A loaded dataset: ``table`` has ``id`` and ``text`` (then ``image`` or ``video``) columns first, then metadata."""
 
     table: pa.Table
     digest: str
@@ -57,11 +58,20 @@ class Dataset:
         """Each sample's encoded image, or None for a text-only dataset."""
         return self.table[IMAGE].to_pylist() if self.has_images else None
 
+    @property
+    def has_videos(self) -> bool:
+        return VIDEO in self.table.column_names
+
+    @property
+    def videos(self) -> list[bytes] | None:
+        """Each sample's encoded video, or None for a dataset without videos."""
+        return self.table[VIDEO].to_pylist() if self.has_videos else None
+
 
 def table_digest(table: pa.Table) -> str:
-    """sha256 over every row's id, text and image bytes: equal content gives an equal digest."""
+    """sha256 over every row's id, text and image or video bytes: equal content gives an equal digest."""
     h = hashlib.sha256()
-    for col in (ID, TEXT, IMAGE):
+    for col in (ID, TEXT, IMAGE, VIDEO):
         if col not in table.column_names:
             continue
         for chunk in table[col].chunks:

@@ -1,5 +1,6 @@
 """Data files: where a path points (file, folder, glob, bundled file), the JSONL, JSON, Parquet
-and CSV readers, and the normalisation of a read table to ``id``, ``text`` (``image``) first."""
+and CSV readers, the normalisation of a read table to ``id``, ``text`` (``image`` or ``video``)
+first, and the guarded read of a media file."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import gzip
 import io
 import json
 import logging
+import os
 import re
+import stat
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlsandbox.data._dataset import ID, IMAGE, TEXT
+from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO
 from mlsandbox.errors import DataError
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
@@ -108,19 +111,55 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
         stem = path.name if many_files else path.stem.split(".")[0]
         lines = table["__line"].to_pylist() if "__line" in table.column_names else range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
-    image = {}
+    media = {}
     if spec.image_field is not None:
         if spec.image_field not in table.column_names:
             raise DataError(
                 f"{path}: no image field {spec.image_field!r} (columns: {', '.join(table.column_names)}); "
                 "set dataset.image_field"
             )
-        image = {IMAGE: table[spec.image_field]}
-    drop = {spec.text_field, id_field, spec.image_field, "__line", ID, TEXT, IMAGE}
+        media = {IMAGE: table[spec.image_field]}
+    if spec.video_field is not None:
+        if spec.video_field not in table.column_names:
+            raise DataError(
+                f"{path}: no video field {spec.video_field!r} (columns: {', '.join(table.column_names)}); "
+                "set dataset.video_field"
+            )
+        media = {VIDEO: table[spec.video_field]}
+    drop = {spec.text_field, id_field, spec.image_field, spec.video_field, "__line", ID, TEXT, IMAGE, VIDEO}
     rest = [c for c in table.column_names if c not in drop]
     return pa.table(
-        {ID: ids, TEXT: pc.cast(text, pa.string()), **image, **{c: table[c] for c in rest}}
+        {ID: ids, TEXT: pc.cast(text, pa.string()), **media, **{c: table[c] for c in rest}}
     )
+
+
+def read_media_file(path: Path, max_bytes: int, kind: str, limit: str) -> bytes:
+    """The bytes of a media file (``kind``: "image", "video"): a regular file of at most
+    ``max_bytes`` (the spec key ``limit``), read no further.
+
+    The file is opened without blocking and checked on the open descriptor, so a pipe or a device
+    (``/dev/zero``) is refused before anything is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as err:
+        raise DataError(f"cannot read {kind} file {path}: {err.strerror or err}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise DataError(f"{kind} path {path} is {what}; expected a {kind} file")
+        if info.st_size > max_bytes:
+            raise DataError(f"{kind} file {path} is larger than {limit} ({max_bytes} bytes)")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as err:
+        raise DataError(f"cannot read {kind} file {path}: {err.strerror or err}") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:  # the file grew while it was read
+        raise DataError(f"{kind} file {path} is larger than {limit} ({max_bytes} bytes)")
+    return data
 
 
 def _format_of(path: Path) -> str | None:

@@ -33,12 +33,14 @@ BenchmarkMetrics = dict[str, dict[str, float]]
 @dataclass(frozen=True)
 class Benchmark:
     """A loaded benchmark set: its name, texts, the file it came from (if any), and for
-    image-text benchmarks each text's image (encoded bytes), the text being its caption."""
+    image-text (video-text) benchmarks each text's image (video) as encoded bytes, the text
+    being its caption."""
 
     name: str
     texts: list[str]
     path: Path | None = None
     images: list[bytes] | None = None
+    videos: list[bytes] | None = None
 
 
 ReportCallback = Callable[[int, float], bool]
@@ -55,7 +57,8 @@ class TrainingJob:
     receives intermediate scores (higher is better, computed on ``eval_texts`` when given,
     else on the training stream) and returns True to prune the run. For image-text pools,
     ``images`` holds each text's image (encoded bytes, aligned with ``texts``) and the texts
-    are its captions; text-only trainers ignore it.
+    are its captions; text-only trainers ignore it. ``videos`` does the same for video-text pools
+    (encoded clips, aligned with ``texts``).
     """
 
     texts: list[str]
@@ -69,6 +72,7 @@ class TrainingJob:
     eval_texts: list[str] | None = None
     benchmarks: Sequence[Benchmark] = ()
     images: list[bytes] | None = None
+    videos: list[bytes] | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -79,6 +83,8 @@ class TrainingJob:
             raise ValueError("a training job needs `texts` or a `pool_file`")
         if self.images is not None and len(self.images) != len(self.texts):
             raise ValueError(f"a training job needs one image per text ({len(self.images)} vs {len(self.texts)})")
+        if self.videos is not None and len(self.videos) != len(self.texts):
+            raise ValueError(f"a training job needs one video per text ({len(self.videos)} vs {len(self.texts)})")
 
 
 def utf8_bytes(texts: Sequence[str]) -> int:
@@ -158,6 +164,8 @@ class Trainer(ABC):
     type: ClassVar[str]
     #: The code version of this trainer's results; see the class docstring.
     version: ClassVar[str] = "1"
+    #: False when the trained model does not depend on the seed (given the pool): one cell per pool.
+    seeded: ClassVar[bool] = True
 
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
@@ -178,6 +186,7 @@ _REGISTRY: dict[str, _Registration] = {
     "tiny-captioner": _Registration(
         "mlsandbox.models.tiny_captioner:TinyCaptionerTrainer", "mlsandbox.models.tiny_captioner:TinyCaptioner"
     ),
+    "tiny-t2v": _Registration("mlsandbox.models.tiny_t2v:TinyT2VTrainer", "mlsandbox.models.tiny_t2v:TinyT2V"),
     "ngram": _Registration("mlsandbox.models.ngram:NgramTrainer", "mlsandbox.models.ngram:NgramModel"),
     "hf-lora": _Registration("mlsandbox.models.hf_lora:HFLoraTrainer", "mlsandbox.models.hf_lora:HFLoraModel"),
     "command": _Registration("mlsandbox.models.command:CommandTrainer", "mlsandbox.models.command:CommandModel"),

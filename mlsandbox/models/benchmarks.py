@@ -1,4 +1,4 @@
-"""Benchmark sets: held-out texts (and images) that every trained model is scored on.
+"""Benchmark sets: held-out texts (and images or videos) that every trained model is scored on.
 
 A project names its sets in ``benchmarks:``; by default it gets the bundled held-out sets. A
 :class:`BenchmarkSet` carries one digest over every set's content, part of each cell's identity.
@@ -14,19 +14,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mlsandbox.data import BUILTIN_PREFIX, builtin_path, load_files, resolve_files
+from mlsandbox.data import BUILTIN_PREFIX, IMAGE, TEXT, VIDEO, builtin_path, load_files, resolve_files
 from mlsandbox.errors import DataError, EvaluationError
 from mlsandbox.models.base import Benchmark
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 
 
-def texts_digest(texts: Sequence[str], images: Sequence[bytes] | None = None) -> str:
-    """Content digest of a list of texts, and of their images if given (order matters)."""
+def texts_digest(texts: Sequence[str], media: Sequence[bytes] | None = None) -> str:
+    """Content digest of a list of texts, and of their images or videos if given (order matters)."""
     h = hashlib.sha256()
     for text in texts:
         h.update(hashlib.sha256(text.encode("utf-8")).digest())
-    for image in images or ():
-        h.update(hashlib.sha256(image).digest())
+    for item in media or ():
+        h.update(hashlib.sha256(item).digest())
     return h.hexdigest()[:16]
 
 
@@ -90,8 +90,8 @@ def _iter_records(path: Path) -> Iterator[dict]:
 def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
     """Read a benchmark's texts (first ``max_docs`` non-empty ones, in file order)."""
     path = _benchmark_path(spec)
-    if spec.image_field is not None:
-        return _load_image_benchmark(spec, path)
+    if spec.image_field is not None or spec.video_field is not None:
+        return _load_media_benchmark(spec, path)
     if not path.exists():
         hint = "" if spec.path else f"; bundled: {[b.name for b in bundled_benchmarks()]}"
         raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
@@ -117,16 +117,20 @@ def _benchmark_path(spec: BenchmarkSpec) -> Path:
     return builtin_path(spec.path) or Path(spec.path)
 
 
-def _load_image_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
-    """Captions and images of an image-text benchmark, read like a dataset (paths relative to the file)."""
+def _load_media_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
+    """Captions and images (or videos) of an image-text (video-text) benchmark, read like a dataset
+    (paths relative to the file)."""
     try:
         files = resolve_files(str(path), None)
         dataset = load_files(files, DatasetSpec(path=str(path), text_field=spec.text_field,
-                                                image_field=spec.image_field))
+                                                image_field=spec.image_field, video_field=spec.video_field))
     except DataError as err:
         raise EvaluationError(f"benchmark {spec.name!r}: {err}") from None
     table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
-    return Benchmark(spec.name, table["text"].to_pylist(), path, table["image"].to_pylist())
+    texts = table[TEXT].to_pylist()
+    if spec.image_field is not None:
+        return Benchmark(spec.name, texts, path, images=table[IMAGE].to_pylist())
+    return Benchmark(spec.name, texts, path, videos=table[VIDEO].to_pylist())
 
 
 def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> BenchmarkSet:
@@ -138,4 +142,4 @@ def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> Be
         for s in chosen
     ]
     loaded = tuple(load_benchmark(s) for s in resolved)
-    return BenchmarkSet(loaded, {b.name: texts_digest(b.texts, b.images) for b in loaded})
+    return BenchmarkSet(loaded, {b.name: texts_digest(b.texts, b.images or b.videos) for b in loaded})

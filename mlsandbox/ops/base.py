@@ -18,8 +18,8 @@ from mlsandbox.errors import describe_validation_error
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter
 
-#: The batch an OP reads: :class:`TextBatch`, or :class:`~mlsandbox.ops.batch.ImageBatch` for
-#: image and image-text OPs.
+#: The batch an OP reads: :class:`TextBatch`, :class:`~mlsandbox.ops.batch.ImageBatch` for
+#: image and image-text OPs, or :class:`~mlsandbox.ops.video.VideoBatch` for video OPs.
 BatchT = TypeVar("BatchT", bound=TextBatch)
 
 
@@ -41,8 +41,9 @@ class Op(ABC, Generic[BatchT]):
     """
 
     name: ClassVar[str]
-    #: What the OP reads: ``text``, ``image`` or ``image-text`` (the last two need an :class:`ImageBatch`).
-    modality: ClassVar[Literal["text", "image", "image-text"]] = "text"
+    #: What the OP reads: ``text``; ``image`` or ``image-text`` (an :class:`ImageBatch`); ``video`` or
+    #: ``video-text`` (a ``VideoBatch``).
+    modality: ClassVar[Literal["text", "image", "image-text", "video", "video-text"]] = "text"
     stat_keys: ClassVar[tuple[str, ...]]
     primary_stat: ClassVar[str] = ""
     #: Model-backed OPs set a smaller batch: they run in a separate pass, whose finished
@@ -68,7 +69,11 @@ class Op(ABC, Generic[BatchT]):
 
     @classmethod
     def needs_images(cls) -> bool:
-        return cls.modality != "text"
+        return cls.modality in ("image", "image-text")
+
+    @classmethod
+    def needs_videos(cls) -> bool:
+        return cls.modality in ("video", "video-text")
 
     @classmethod
     def split_stat(cls) -> str:
@@ -83,7 +88,7 @@ class Op(ABC, Generic[BatchT]):
     def compute(self, batch: BatchT) -> dict[str, np.ndarray]:
         """Return one array per stat key, each of ``len(batch)`` values (no NaN).
 
-        OPs whose ``modality`` is not ``text`` receive an :class:`~mlsandbox.ops.batch.ImageBatch`.
+        Image OPs receive an :class:`~mlsandbox.ops.batch.ImageBatch`, video OPs a ``VideoBatch``.
         """
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """The OP registry: OP classes by their Data-Juicer names.
 
-Built-in OPs register when :mod:`mlsandbox.ops` is imported (the package imports ``text`` and
-``image``); an OP of your own registers with the :func:`register` class decorator.
+Built-in OPs register when :mod:`mlsandbox.ops` is imported (the package imports ``text``,
+``image`` and ``video``); an OP of your own registers with the :func:`register` class decorator.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from mlsandbox.data import IMAGE, Dataset
+from mlsandbox.data import IMAGE, VIDEO, Dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.images import image_suffix
 from mlsandbox.pools._origins import RANDOM, BoundsOrigin, PoolOrigin, RandomOrigin, RepeatOrigin, SplitOrigin
@@ -114,7 +114,8 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
     """Write the pool's rows once, as JSONL (repeats expanded, dataset order); reuse if present.
 
     Images go to ``images/<sha256>.<format>`` beside the pool files (shared by all pools) and the
-    ``image`` field holds that path relative to the pool file, so the file loads back as a dataset.
+    ``image`` field holds that path relative to the pool file, so the file loads back as a dataset;
+    videos likewise go to ``videos/<sha256>.<container>`` and the ``video`` field holds the path.
     """
     path = pools_dir / f"{pool.digest}.jsonl"
     if path.exists():
@@ -126,18 +127,35 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
         for batch in rows.to_batches(10_000):
             for record in batch.to_pylist():
                 if IMAGE in record:
-                    record[IMAGE] = _image_file(record[IMAGE], pools_dir).relative_to(pools_dir).as_posix()
+                    record[IMAGE] = _media_file(record[IMAGE], pools_dir / "images", image_suffix(record[IMAGE]))
+                if VIDEO in record:
+                    record[VIDEO] = _media_file(record[VIDEO], pools_dir / "videos", _video_suffix(record[VIDEO]))
                 f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, path)
     return path
 
 
-def _image_file(data: bytes, pools_dir: Path) -> Path:
-    """The content-addressed file holding an encoded image, written once (atomically)."""
-    path = pools_dir / "images" / f"{hashlib.sha256(data).hexdigest()}{image_suffix(data)}"
+def _media_file(data: bytes, folder: Path, suffix: str) -> str:
+    """The content-addressed file holding an encoded image or video, written once (atomically);
+    returned as a path relative to the pool files."""
+    path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(data)
         os.replace(tmp, path)
-    return path
+    return path.relative_to(folder.parent).as_posix()
+
+
+# Container signatures: (offset, magic bytes, suffix). The suffix only helps people and players;
+# the pool file loads back whatever it is, since FFmpeg reads the container from its bytes.
+_VIDEO_MAGIC = ((4, b"ftyp", ".mp4"), (0, b"\x1aE\xdf\xa3", ".mkv"), (0, b"OggS", ".ogv"),
+                (8, b"AVI ", ".avi"), (0, b"FLV", ".flv"), (0, b"\x00\x00\x01\xba", ".mpg"))
+
+
+def _video_suffix(data: bytes) -> str:
+    """The file suffix of an encoded video's container (from its signature), else ``.video``."""
+    for offset, magic, suffix in _VIDEO_MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            return suffix
+    return ".video"

