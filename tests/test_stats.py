@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,7 +14,7 @@ from mlsandbox import figures
 from mlsandbox.data import load_dataset
 from mlsandbox.ops import Op, OpParams, TextBatch, create_op
 from mlsandbox.spec import DatasetSpec
-from mlsandbox.stats import cache_path, compute_stats, summarize
+from mlsandbox.stats import cache_path, compute_stats, pass_batch_size, summarize
 
 
 class CountingVowelOp(Op):
@@ -47,10 +49,17 @@ class SlowModelOp(Op):
         return {"slow_len": batch.lengths * 2}
 
 
+class LongModelOp(SlowModelOp):
+    """A model-backed stand-in with the real model OPs' batch cap."""
+
+    name = "test_long_model"
+    max_batch = 256
+
+
 @pytest.fixture(autouse=True)
 def _registered_test_ops(register_ops) -> None:
     """The test OPs, known by name during each test, their call counters at zero."""
-    register_ops(CountingVowelOp, SlowModelOp)
+    register_ops(CountingVowelOp, SlowModelOp, LongModelOp)
     CountingVowelOp.calls = SlowModelOp.calls = 0
     SlowModelOp.fail_at = None
 
@@ -136,3 +145,37 @@ def test_a_killed_model_pass_resumes_from_its_finished_batches(dataset, tmp_path
     assert stats.computed == ["test_slow_model"]
     np.testing.assert_array_equal(stats.stat("slow_len"), 2 * stats.stat("text_len"))
     assert list((tmp_path / "stats" / dataset.digest / ".partial").rglob("*.parquet")) == []
+
+
+def test_a_changed_op_definition_is_never_served_from_an_older_cache(dataset, tmp_path: Path) -> None:
+    class VowelRatioV2(CountingVowelOp):
+        """Share of vowels, version 2 (a changed definition under the same name and params)."""
+
+        version = 2
+
+    first = compute_stats(dataset, [create_op("test_vowel_ratio")], tmp_path, progress=False)
+    assert first.computed == ["test_vowel_ratio"]
+    changed = VowelRatioV2()  # same name and params, a new definition
+    assert cache_path(tmp_path, dataset.digest, changed) != cache_path(tmp_path, dataset.digest, CountingVowelOp())
+    assert compute_stats(dataset, [changed], tmp_path, progress=False).computed == ["test_vowel_ratio"]
+    assert compute_stats(dataset, [CountingVowelOp()], tmp_path, progress=False).computed == []  # v1 still cached
+
+
+def test_a_model_pass_reports_progress_every_few_percent_in_log_lines(tmp_path: Path, caplog) -> None:
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"document {i}"}) + "\n" for i in range(3000)), encoding="utf-8")
+    long = load_dataset(DatasetSpec(path=str(corpus)))
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"):
+        compute_stats(long, [create_op("test_long_model")], tmp_path, progress="lines")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test_long_model: ")]
+    assert len(lines) == 20 and lines[-1].startswith("test_long_model: 3000/3000 docs (100%)")  # one per 5%
+    assert LongModelOp.calls == 50  # batches of 60, not one of 2000: the pass moves every 2%
+
+
+def test_model_passes_batch_small_enough_to_show_progress_and_never_below_32() -> None:
+    model, cheap = LongModelOp(), CountingVowelOp()
+    assert pass_batch_size(12_782, 2000, [model]) == 256  # the OP's cap
+    assert pass_batch_size(3000, 2000, [model]) == 60  # 50 steps
+    assert pass_batch_size(100, 2000, [model]) == 32
+    assert pass_batch_size(100, 16, [model]) == 16  # the stats batch size still caps it
+    assert pass_batch_size(12_782, 2000, [cheap]) == 2000  # cheap passes: one batch per worker task

