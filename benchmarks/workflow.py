@@ -1,54 +1,121 @@
 """Cost of the whole Probe-Analyze-Refine workflow, and of re-running it (reuse only).
 
     python benchmarks/workflow.py --quick          # n-gram proxy, one seed: a few minutes
-    python benchmarks/workflow.py                   # the default project as specified (tiny-lm)
+    python benchmarks/workflow.py                   # the default project as specified
+    python benchmarks/workflow.py --reference-uri sqlite:///ref/mlflow.db --reference-run RUN_ID
 
 Prints, for a first run into a fresh MLflow store and a second run of the same spec: wall time,
-cells run and reused, time spent training and evaluating, and the sandbox overhead (everything
-else) as a share of wall time (target < 5% at the default settings); and the re-run's time as a
-share of the first run's (target < 10%). The stats cache is warmed first so that both runs
-measure the workflow, not the one-off stats computation.
+cells run and reused (per fidelity: the screening and the deciding model), time spent training
+and evaluating, and the sandbox overhead (everything else) as a share of wall time (target < 5%);
+the seeds each probe pool got from the deciding model; and the re-run's time as a share of the
+first run's (target < 10%). The stats cache is warmed first so that both runs measure the
+workflow, not the one-off stats computation.
+
+With ``--reference-run`` (a ``transfer`` run whose ``--reference-column`` fidelity trained every
+probe pool on fixed seeds, e.g. 3 seeds of tiny-lm), it also prints how the probe's ranking
+agrees with that fixed-seed ranking: whether the top-k (distinct OPs) is identical, and the
+decision accuracy of the order the ranking table presents (the deciding model's rows first).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 
+from mlsandbox import artifacts
+from mlsandbox.correlation import decision_accuracy
+from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project
-from mlsandbox.workflows.workflow import run_workflow
+from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def reference_deltas(uri: str, run_id: str, column: str) -> pd.Series:
+    """The fixed-seed deltas (%) of every probe pool, from a transfer run's ``transfer/deltas.json``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifacts.TRANSFER_DELTAS,
+                                                   dst_path=tmp, tracking_uri=uri)
+        payload = json.loads(Path(path).read_text())
+    frame = pd.DataFrame(payload["data"], columns=payload["columns"]).set_index("pool")
+    return frame[column]
+
+
+def top_ops(order: list[str], k: int) -> list[str]:
+    """The first k pools of ``order`` with distinct OPs (as refine picks them)."""
+    picked: dict[str, str] = {}
+    for pool in order:
+        picked.setdefault(pool.split("/", 1)[0], pool)
+        if len(picked) == k:
+            break
+    return list(picked.values())
+
+
+def agreement(result: WorkflowResult, reference: pd.Series, k: int) -> str:
+    ranking = result.probe.ranking.dropna(subset=["rank"]).sort_values("rank")
+    shown = [p for p in ranking["pool"] if p in reference.index]
+    ref = reference.loc[shown].sort_values(ascending=False)
+    mine, theirs = top_ops(shown, k), top_ops(list(ref.index), k)
+    position = {p: -i for i, p in enumerate(shown)}  # the table's order as a score
+    accuracy = decision_accuracy([position[p] for p in shown], [reference[p] for p in shown])
+    return (f"top-{k} (distinct OPs): {mine} vs fixed seeds {theirs}: "
+            f"{'identical' if set(mine) == set(theirs) else 'DIFFERENT'}; "
+            f"decision accuracy of the ranking's order over {len(shown)} pools: {accuracy:.3f} (target >= 0.9)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=str(ROOT / "projects" / "text-quality"))
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
+    parser.add_argument("--set", action="append", default=[], help="a spec override key=value (repeatable)")
+    parser.add_argument("--reference-uri", help="tracking URI of the reference transfer run")
+    parser.add_argument("--reference-run", help="a transfer run with fixed-seed deltas of every probe pool")
+    parser.add_argument("--reference-column", default="tiny-lm", help="the transfer fidelity to compare with")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("mlsandbox.progress").setLevel(logging.INFO)  # cells done / total, time left
+    overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as tmp:
-        spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws")}, quick=args.quick)
+        spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws"), **overrides}, quick=args.quick)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         t0 = time.perf_counter()
         prepare(spec, progress=False)
         print(f"stats (once, cached afterwards): {time.perf_counter() - t0:.1f} s")
-        rows = []
+        rows, results = [], []
         for label in ("first run", "re-run"):
-            result = run_workflow(spec, progress=False)
+            result = run_workflow(spec, progress="lines")
+            results.append(result)
             ran = [c for c in result.cells if not c.reused]
             model_s = sum(c.train_s + c.eval_s for c in ran)
-            rows.append((label, result.wall_s, len(ran), len(result.cells) - len(ran), model_s))
-        print(f"{'':10} {'wall s':>8} {'cells run':>10} {'reused':>7} {'train+eval s':>13} {'overhead':>9}")
-        for label, wall, ran, reused, model_s in rows:
-            print(f"{label:10} {wall:8.1f} {ran:10d} {reused:7d} {model_s:13.1f} {(wall - model_s) / wall:9.1%}")
+            per = Counter(c.fidelity for c in ran)
+            rows.append((label, result.wall_s, len(ran), per[SCREEN], per[DECIDE], len(result.cells) - len(ran),
+                         model_s))
+        print(f"{'':10} {'wall s':>8} {'cells run':>10} {'screen':>7} {'decide':>7} {'reused':>7} "
+              f"{'train+eval s':>13} {'overhead':>9}")
+        for label, wall, ran, screen, decide, reused, model_s in rows:
+            print(f"{label:10} {wall:8.1f} {ran:10d} {screen:7d} {decide:7d} {reused:7d} {model_s:13.1f} "
+                  f"{(wall - model_s) / wall:9.1%}")
         print(f"re-run / first run: {rows[1][1] / rows[0][1]:.1%} (target < 10%)")
+        first = results[0]
+        decided = first.probe.comparisons.at(DECIDE)
+        seeds = Counter(c.summary.seeds for c in decided if c.summary is not None)
+        print(f"probe: {len(first.probe.comparisons.items)} pools, {len(decided)} decided by the deciding model; "
+              f"seeds per decided pool: {dict(sorted(seeds.items()))}")
+        print(first.answer.text())
+        if args.reference_run:
+            reference = reference_deltas(args.reference_uri, args.reference_run, args.reference_column)
+            print(agreement(first, reference, spec.refine.top_k))
 
 
 if __name__ == "__main__":

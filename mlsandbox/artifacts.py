@@ -14,6 +14,7 @@ PROBE = "probe"
 ANALYZE = "analyze"
 REFINE = "refine"
 REPORT = "report"
+TRANSFER = "transfer"
 
 #: The spec as used, at the root of a workflow run.
 SPEC = "sandbox.yaml"
@@ -48,6 +49,12 @@ BEST_RECIPE = f"{REFINE}/best_recipe.yaml"
 BEST_RECIPE_DATA_JUICER = f"{REFINE}/best_recipe.data_juicer.yaml"
 #: ... or, where Data-Juicer cannot express it, a note saying why.
 BEST_RECIPE_DATA_JUICER_NOTE = f"{REFINE}/best_recipe.data_juicer.txt"
+
+# Transfer: every probe pool's delta at each fidelity, and the agreement of each pair of fidelities.
+TRANSFER_DELTAS = f"{TRANSFER}/deltas.json"
+TRANSFER_PAIRS = f"{TRANSFER}/agreement.json"
+TRANSFER_MARKDOWN = f"{TRANSFER}/agreement.md"
+TRANSFER_FIGURE = f"{TRANSFER}/scatter.png"
 
 # The report of a workflow run.
 REPORT_HTML = f"{REPORT}/report.html"

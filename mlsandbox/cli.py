@@ -24,6 +24,7 @@ import typer
 from mlsandbox.errors import USER_ERRORS, SpecError, Terminated
 
 if TYPE_CHECKING:  # the spec package loads only once a command runs
+    from mlsandbox.progress import Style
     from mlsandbox.spec import ExperimentSpec
 
 app = typer.Typer(
@@ -44,7 +45,10 @@ Sets = Annotated[
 Workers = Annotated[
     int | None, typer.Option("--workers", "-w", min=0, help="stats worker processes (0 = one per core; default: the spec's)")
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+Executor = Annotated[
+    str | None, typer.Option("--executor", "-e", help="where cells run: local or ray (default: the spec's executor.type)")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no chatter or progress bars: progress as a log line every few percent")]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -109,6 +113,11 @@ def _end_runs(err: KeyboardInterrupt) -> str:
     return reason
 
 
+def _progress(quiet: bool) -> Style:
+    """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines."""
+    return "lines" if quiet else "auto"
+
+
 def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> ExperimentSpec:
     """The project's spec with its ``--quick`` profile (if asked) and then ``--set`` overrides applied."""
     overrides = {}
@@ -159,7 +168,7 @@ def stats_command(
     from mlsandbox.executors.prepare import prepare
     from mlsandbox.stats import summarize
 
-    prepared = prepare(_spec(project, sets), workers=workers, progress=not quiet)
+    prepared = prepare(_spec(project, sets), workers=workers, progress=_progress(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
@@ -186,7 +195,7 @@ def pool_command(
     from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 
-    result = run_pools(_spec(project, sets), workers=workers, progress=not quiet)
+    result = run_pools(_spec(project, sets), workers=workers, progress=_progress(quiet))
     typer.echo(f"{'pool':42} {'size':>6}  stat range")
     for logged in result.pools:
         p = logged.pool
@@ -210,7 +219,7 @@ def train_command(
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
     from mlsandbox.workflows.train import run_training
 
-    result = run_training(_spec(project, sets), pool, pool_file, pool_run, workers=workers, progress=not quiet)
+    result = run_training(_spec(project, sets), pool, pool_file, pool_run, workers=workers, progress=_progress(quiet))
     cells = result.comparisons.cells
     typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
     failed = [c for c in cells if not c.ok]
@@ -240,13 +249,18 @@ def evaluate_command(
 Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the n-gram proxy model, one seed)")]
 
 
+def _with_executor(sets: list[str] | None, executor: str | None) -> list[str]:
+    """The ``--set`` overrides plus ``executor.type`` where ``--executor`` was given."""
+    return [*(sets or []), *([f"executor.type={executor}"] if executor else [])]
+
+
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
                workers: int | None, quiet: bool) -> None:
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.workflow import run_workflow
 
     spec = _spec(project, sets, quick)
-    result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=not quiet)
+    result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=_progress(quiet))
     typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
     if result.analysis is not None:
         typer.echo(f"\nbest pool per stat cluster: {result.analysis.best_by_stat_cluster}")
@@ -268,8 +282,8 @@ def _step_command(name: str, until: str, doc: str) -> None:
     """Register ``mlsandbox <name>``: the workflow's steps up to ``until`` (finished cells reused)."""
 
     def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                workers: Workers = None, quiet: Quiet = False) -> None:
-        _run_steps(name, until, project, sets, quick, workers, quiet)
+                workers: Workers = None, executor: Executor = None, quiet: Quiet = False) -> None:
+        _run_steps(name, until, project, _with_executor(sets, executor), quick, workers, quiet)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -283,6 +297,30 @@ _step_command("refine", "refine", "Probe and analyze (reusing finished cells), t
               "the pyramid and the duplication study.")
 _step_command("workflow", "refine",
               "The whole Probe-Analyze-Refine workflow plus its report, resumable (finished cells are reused).")
+
+
+@app.command("transfer")
+@handles_errors
+def transfer_command(
+    project: Project = Path("projects/text-quality"),
+    sets: Sets = None,
+    workers: Workers = None,
+    executor: Executor = None,
+    quiet: Quiet = False,
+) -> None:
+    """Rank transfer: train the probe's pools with every model of `transfer.models` (cheapest first)
+    and report how well each cheaper model's ranking predicts the costlier ones'."""
+    from mlsandbox.executors.compare import table_markdown
+    from mlsandbox.workflows.transfer import run_transfer
+
+    result = run_transfer(_spec(project, _with_executor(sets, executor)), workers=workers, progress=_progress(quiet))
+    typer.echo(table_markdown(result.deltas.reset_index()))
+    typer.echo("\n" + table_markdown(result.pairs))
+    typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
+               "does (1 = the same ranking, 0.5 = chance)")
+    run = [c for c in result.cells if not c.reused]
+    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
+               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
 
 
 @app.command("report")
@@ -324,7 +362,7 @@ def search_command(
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
     spec = _spec(project, sets, quick)
-    result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers, progress=not quiet)
+    result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers, progress=_progress(quiet))
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:

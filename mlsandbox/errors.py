@@ -115,6 +115,9 @@ def describe_validation_error(
             msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         elif e["type"] == "literal_error":
             msg = f"not allowed; {msg.replace('Input should be', 'expected')}"
+        if not e["loc"]:  # a check across keys: its message names them; the input is the whole spec
+            lines.append(msg)
+            continue
         lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {e.get('input')!r})")
     return lines
 

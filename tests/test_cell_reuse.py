@@ -36,7 +36,7 @@ def cell(small_corpus: Path, tmp_path: Path, tracking_uri: str) -> Callable[[], 
 
     def run() -> CellResult:
         with tracking.parent_run("train", experiment_id, {}):
-            return run_cell(prepared, pool, 0, benchmarks, experiment_id)
+            return run_cell(prepared, pool, 0, benchmarks, experiment_id=experiment_id)
 
     return run
 

@@ -249,9 +249,12 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
 
 
 def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:
-    probed = {(c.pool.digest, c.seed) for c in workflow.probe.comparisons.cells}
+    # the n-gram model does not depend on the seed: one cell per pool, reused by every other seed
+    probed = {c.pool.digest for c in workflow.probe.comparisons.cells}
     refined = workflow.refined.comparisons.cells
-    assert {(c.pool.digest, c.seed) for c in refined if c.reused} == {(c.pool.digest, c.seed) for c in refined} & probed
+    first_seed = [c for c in refined if c.seed == 0]
+    assert {c.pool.digest for c in first_seed if c.reused} == {c.pool.digest for c in first_seed} & probed
+    assert all(c.reused for c in refined if c.seed == 1 and c.pool.digest in {d.pool.digest for d in first_seed})
     table = workflow.refined.table
     single_op = set(table[(table["kind"] == "pyramid") & (table["level"] == 1)]["name"])
     assert single_op <= {c.pool.name for c in refined if c.reused}

@@ -13,6 +13,7 @@ kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cel
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,13 +26,15 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from filelock import FileLock
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.data import IMAGE, TEXT
+from mlsandbox.data import IMAGE, TEXT, VIDEO
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import (
     BenchmarkMetrics,
@@ -51,6 +54,8 @@ CELL = tracking.TAG + "cell"
 MODEL_DIGEST = tracking.TAG + "model_digest"
 BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
 FAILURE = tracking.TAG + "failure"
+FIDELITY = tracking.TAG + "fidelity"  # which role the cell's model plays: screen, decide, or a transfer label
+MODEL_TYPE = tracking.TAG + "model_type"
 
 
 class CellStatus(str, Enum):
@@ -72,6 +77,7 @@ class CellResult:
     train_s: float = 0.0
     eval_s: float = 0.0
     wall_s: float = 0.0
+    fidelity: str = DECIDE  # the role of the cell's model in its step (see executors.fidelity)
 
     @property
     def ok(self) -> bool:
@@ -84,35 +90,49 @@ class CellResult:
 
 def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
     """Identity of a cell: everything that determines its scores, the code versions of its trainer
-    and evaluator included, so a finished cell is reused only when all of it is unchanged."""
-    code = {"trainer": trainer_class(model).version, "evaluator": evaluator_class(evaluator).version}
-    payload = json.dumps([pool.digest, seed, model.digest(), benchmarks.digest, evaluator.digest(), code],
-                         sort_keys=True)
+    and evaluator included, so a finished cell is reused only when all of it is unchanged. A
+    trainer whose result does not depend on the seed (``seeded = False``) has one cell per pool."""
+    trainer = trainer_class(model)
+    code = {"trainer": trainer.version, "evaluator": evaluator_class(evaluator).version}
+    payload = json.dumps([pool.digest, seed if trainer.seeded else None, model.digest(), benchmarks.digest,
+                          evaluator.digest(), code], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 def run_cell(
-    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, experiment_id: str | None = None,
-    parent_run_id: str | None = None,
+    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, model: ModelSpec | None = None,
+    experiment_id: str | None = None, parent_run_id: str | None = None, fidelity: str = "",
 ) -> CellResult:
-    """Train and evaluate one cell as a child of ``parent_run_id`` (the active run), or return its
-    finished result from ``experiment_id`` (default: the parent's experiment)."""
+    """Train ``model`` (default: the spec's) on the pool and evaluate it, as a child of
+    ``parent_run_id`` (the active run), or return its finished result from ``experiment_id``
+    (default: the parent's experiment). ``fidelity`` tags the run with the role of its model."""
     spec = prepared.spec
-    model_digest = spec.model.digest()[:16]
-    key = cell_key(pool, seed, spec.model, benchmarks, spec.evaluator)
+    model = model or spec.model
+    key = cell_key(pool, seed, model, benchmarks, spec.evaluator)
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
-    finished = find_finished_cell(experiment_id, key)
-    if finished is not None:
-        log.info("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
-        link_reused_cell(finished, parent_run_id)
-        return _result_from_run(pool, seed, finished)
+    locks = prepared.workspace / "locks" / "cells"
+    locks.mkdir(parents=True, exist_ok=True)
+    with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
+        finished = find_finished_cell(experiment_id, key)
+        if finished is not None:
+            log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
+            link_reused_cell(finished, parent_run_id)
+            return dataclasses.replace(_result_from_run(pool, seed, finished), fidelity=fidelity or DECIDE)
+        return _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
+
+
+def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, benchmarks: BenchmarkSet, key: str,
+                parent_run_id: str | None, fidelity: str) -> CellResult:
+    model_digest = model.digest()[:16]
     tags = {**tracking.pool_tags(pool, kind="cell"), CELL: key, tracking.SEED: str(seed),
-            MODEL_DIGEST: model_digest, BENCHMARKS_DIGEST: benchmarks.digest}
+            MODEL_DIGEST: model_digest, BENCHMARKS_DIGEST: benchmarks.digest, FIDELITY: fidelity,
+            MODEL_TYPE: model.type}
     started = time.perf_counter()
     tracking.heartbeat()
     with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
-        result = _train_and_evaluate(prepared, pool, seed, benchmarks, run.info.run_id)
+        result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info.run_id)
         result.wall_s = time.perf_counter() - started
+        result.fidelity = fidelity
     if not result.ok:
         # Ended as FINISHED by the context manager; mark it FAILED so it is never reused.
         mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
@@ -168,7 +188,7 @@ def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellRes
 
 
 def _train_and_evaluate(
-    prepared: Prepared, pool: Pool, seed: int, benchmarks: BenchmarkSet, run_id: str
+    prepared: Prepared, model_spec: ModelSpec, pool: Pool, seed: int, benchmarks: BenchmarkSet, run_id: str
 ) -> CellResult:
     spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
     pool_file = materialize(pool, dataset, prepared.pools_dir)
@@ -177,22 +197,24 @@ def _train_and_evaluate(
     tracking.log_batch(run_id, params={
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
-        **{f"model.{k}": v for k, v in spec.model.model_dump(mode="json").items()},
+        **{f"model.{k}": v for k, v in model_spec.model_dump(mode="json").items()},
         **pool.origin.params(),
     })
     order = pool.training_order(seed)
     texts = dataset.table[TEXT].take(order).to_pylist()
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
+    videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
     with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
         model_dir = Path(tmp) / artifacts.MODEL
         job = TrainingJob(
             texts=texts, output_dir=Path(tmp) / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
             cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
+            videos=videos,
         )
         try:
             t0 = time.perf_counter()
-            model = trainer_for(spec.model).train(job)
+            model = trainer_for(model_spec).train(job)
             train_s = time.perf_counter() - t0
             model.save(model_dir)
             t0 = time.perf_counter()

@@ -4,81 +4,33 @@ Every comparison in the sandbox — a single-OP pool, a recipe, a pyramid level,
 budget — goes through :func:`compare_pools`, so each is measured the same way: for every seed a
 random control of the same size drawn for that seed, Eq. 3 over the same benchmarks, and the
 statistics of :mod:`mlsandbox.delta` over seeds (a t-interval, a t-test, and Holm's correction
-across the pools of the call).
+across the pools of the call that one model decided). A step may measure at two fidelities (a
+screen, then the deciding model on the pools still open) and race its seeds
+(:mod:`mlsandbox.executors.race`); where the cells run is the runner's business
+(:mod:`mlsandbox.executors.runners`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import mlflow
 import numpy as np
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import DeltaSummary, adjust_summaries, summarize_deltas
-from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame, run_cell
+from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame
+from mlsandbox.executors.comparison import Comparisons, PoolComparison
+from mlsandbox.executors.fidelity import Fidelity, fidelities
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.executors.race import open_after_screen, still_open
+from mlsandbox.executors.runners import CellRequest, Placement, make_runner
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, random_pool
+from mlsandbox.progress import Progress, StyleArg
 
-
-@dataclass
-class PoolComparison:
-    pool: Pool
-    summary: DeltaSummary | None  # None when every seed's cell (or its baseline) failed
-    cells: list[CellResult]
-    baselines: dict[int, CellResult]  # seed -> the cell of that seed's random control
-
-    def paired(self) -> list[tuple[CellResult, CellResult]]:
-        """(pool cell, baseline cell) of every seed where both finished."""
-        return [(c, self.baselines[c.seed]) for c in self.cells if c.ok and self.baselines[c.seed].ok]
-
-    @property
-    def failed(self) -> int:
-        return sum(not c.ok for c in self.cells)
-
-
-@dataclass
-class Comparisons:
-    """The comparisons of one step, with every cell it ran or reused (baselines included)."""
-
-    items: list[PoolComparison] = field(default_factory=list)
-    cells: list[CellResult] = field(default_factory=list)
-
-    def table(self) -> pd.DataFrame:
-        """One row per pool: size, unique samples, delta mean ± std (%) with its 95% interval,
-        p-value, Holm-adjusted p-value (across the pools of the step), seeds, failed cells, rank."""
-        rows = []
-        for c in self.items:
-            s = c.summary
-            rows.append({"pool": c.pool.name, "op": c.pool.op or "", "split": c.pool.origin.split,
-                         "size": c.pool.size, "unique": c.pool.unique_size, **summary_columns(s),
-                         "seeds": s.seeds if s else 0, "failed": c.failed})
-        table = pd.DataFrame(rows)
-        if not table.empty:
-            table["rank"] = table["delta_pct"].rank(ascending=False, method="min").astype("Int64")
-        return table
-
-    def adjust(self) -> None:
-        """Set every summary's ``p_adjusted``: Holm's correction across all pools of these comparisons."""
-        adjusted = adjust_summaries([c.summary for c in self.items])
-        for item, summary in zip(self.items, adjusted):
-            item.summary = summary
-
-    def extend(self, other: Comparisons) -> None:
-        """Append another step's comparisons; their adjusted p-values stay those of their own step."""
-        self.items.extend(other.items)
-        self.cells.extend(other.cells)
-
-
-def summary_columns(summary: DeltaSummary | None) -> dict[str, float]:
-    """The table columns of a pool's delta summary (%, p-values); NaN where it was not measured."""
-    s = summary
-    return {"delta_pct": s.mean_pct if s else np.nan, "std_pct": s.std_pct if s else np.nan,
-            "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
-            "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan}
+log = logging.getLogger(__name__)
 
 
 def control_seed(pools_seed: int, seed: int) -> int:
@@ -97,48 +49,99 @@ def baseline_for(prepared: Prepared, pool: Pool, seed: int) -> Pool:
                        name=f"{RANDOM}-{pool.size}")
 
 
+class _Bench:
+    """The cells of one call of :func:`compare_pools`, run a round at a time, each control once per seed."""
+
+    def __init__(self, prepared: Prepared, benchmarks: BenchmarkSet, experiment_id: str | None,
+                 parent_run_id: str | None, progress: Progress) -> None:
+        self.prepared, self.progress = prepared, progress
+        where = Placement(prepared, benchmarks, experiment_id or tracking.experiment_of(parent_run_id), parent_run_id)
+        spec = prepared.spec.executor
+        self.runner = make_runner(spec.type, where, spec.address, spec.cpus_per_cell)
+        self.cells: list[CellResult] = []
+        self._done: dict[tuple[str, str, str, int], CellResult] = {}  # (fidelity, name, digest, seed) -> cell
+
+    def measure(self, pools: Sequence[Pool], seeds: Sequence[int], fidelity: Fidelity) -> list[PoolComparison]:
+        """Every pool and each seed's random control on ``seeds``: the missing cells run as one round."""
+        controls = {(id(p), s): baseline_for(self.prepared, p, s) for p in pools for s in seeds}
+        wanted = [*(CellRequest(c, s, fidelity) for (_, s), c in controls.items()),
+                  *(CellRequest(p, s, fidelity) for p in pools for s in seeds)]
+        todo = list({_key(r): r for r in wanted if _key(r) not in self._done}.values())
+        self.progress.add(len(todo))
+        self.runner.run(todo, self._finished)
+        out = []
+        for pool in pools:
+            base = {s: self._done[_key(CellRequest(controls[id(pool), s], s, fidelity))] for s in seeds}
+            cells = [base[s] if pool.digest == base[s].pool.digest else self._done[_key(CellRequest(pool, s, fidelity))]
+                     for s in seeds]
+            log_cell_deltas(cells, base)
+            out.append(PoolComparison(pool, None, cells, base, fidelity.name).summarize())
+        return out
+
+    def _finished(self, request: CellRequest, result: CellResult) -> None:
+        self._done[_key(request)] = result
+        self.cells.append(result)
+        self.progress.advance(1, f"{request.fidelity.name} {request.pool.name} seed {request.seed}",
+                              reused=result.reused)
+
+
+def _key(request: CellRequest) -> tuple[str, str, str, int]:
+    return request.fidelity.name, request.pool.name, request.pool.digest, request.seed
+
+
 def compare_pools(
     prepared: Prepared, pools: Sequence[Pool], benchmarks: BenchmarkSet, experiment_id: str | None = None,
-    parent_run_id: str | None = None,
+    parent_run_id: str | None = None, top_k: int | None = None, levels: Sequence[Fidelity] | None = None,
+    progress: StyleArg = False, step: str = "",
 ) -> Comparisons:
-    """Train and evaluate every pool and, for every seed of the spec, that seed's random control.
+    """Measure every pool against its per-seed random controls, at each fidelity of the step.
 
-    The summaries of the returned comparisons carry Holm-adjusted p-values across all ``pools``
-    of the call (one step's family). The cells are children of ``parent_run_id`` (the active run;
-    None: whichever run is active), reused from finished runs of ``experiment_id`` (default: the
-    parent's experiment).
+    ``levels`` defaults to the spec's (:func:`~mlsandbox.executors.fidelity.fidelities`): a screen
+    measures every pool, the deciding model then only the pools the screen leaves open, racing
+    its seeds where the spec asks (:mod:`mlsandbox.executors.race`); ``top_k`` is how many pools
+    the step picks (default: all of them, so that only the control matters). The summaries carry
+    Holm-adjusted p-values within each fidelity's family. The cells are children of
+    ``parent_run_id`` (the active run; None: whichever run is active), reused from finished runs of
+    ``experiment_id`` (default: the parent's experiment).
     """
-    seeds = prepared.spec.seeds
-    experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
-    out = Comparisons()
-    controls: dict[tuple[str, int], CellResult] = {}  # (control digest, seed) -> its cell
-
-    def cell(pool: Pool, seed: int) -> CellResult:
-        return run_cell(prepared, pool, seed, benchmarks, experiment_id, parent_run_id)
-
-    for pool in pools:
-        base: dict[int, CellResult] = {}
-        for seed in seeds:
-            control = baseline_for(prepared, pool, seed)
-            if (control.digest, seed) not in controls:
-                controls[control.digest, seed] = cell(control, seed)
-                out.cells.append(controls[control.digest, seed])
-            base[seed] = controls[control.digest, seed]
-        cells = []
-        for seed in seeds:
-            if pool.digest == base[seed].pool.digest:  # the pool is this seed's control itself
-                cells.append(base[seed])
-            else:
-                cells.append(cell(pool, seed))
-                out.cells.append(cells[-1])
-        log_cell_deltas(cells, base)
-        item = PoolComparison(pool, None, cells, base)
-        pairs = item.paired()
-        if pairs:
-            item.summary = summarize_deltas([c.scores for c, _ in pairs], [b.scores for _, b in pairs])
-        out.items.append(item)
+    levels = list(levels or fidelities(prepared.spec))
+    k = top_k or len(pools)
+    with Progress(0, f"{step or 'compare'} cells", "cell", progress) as bar:
+        bench = _Bench(prepared, benchmarks, experiment_id, parent_run_id, bar)
+        out = Comparisons()
+        remaining = list(pools)
+        for level in levels:
+            items = _race(bench, remaining, level, k)
+            if level is levels[-1]:
+                out.items += items
+                break
+            out.screened += items
+            keep = open_after_screen(items, k, prepared.spec.screen.margin if prepared.spec.screen else 1)
+            out.items += [item for item, kept in zip(items, keep) if not kept]
+            remaining = [pool for pool, kept in zip(remaining, keep) if kept]
+            log.info("%s: the %s decided %d of %d pools; the %s model measures the other %d",
+                     step or "compare", level.name, len(pools) - len(remaining), len(pools), levels[-1].name,
+                     len(remaining))
+        out.cells = bench.cells
+    order = {id(p): i for i, p in enumerate(pools)}
+    out.items.sort(key=lambda c: order[id(c.pool)])
     out.adjust()
     return out
+
+
+def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int) -> list[PoolComparison]:
+    """Every pool on ``level.min_seeds`` seeds, then one more seed at a time for the pools still open."""
+    n = level.min_seeds
+    items = bench.measure(pools, level.seeds[:n], level)
+    active = list(range(len(pools)))
+    while n < level.max_seeds:
+        active = [i for i in active if still_open(items[i], items, k)]
+        if not active:
+            break
+        n += 1
+        for i, item in zip(active, bench.measure([pools[i] for i in active], level.seeds[:n], level)):
+            items[i] = item
+    return items
 
 
 def table_markdown(table: pd.DataFrame) -> str:

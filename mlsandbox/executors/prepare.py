@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlsandbox.data import Dataset, load_dataset
+from mlsandbox.progress import StyleArg
 from mlsandbox.project import check_project, project_ops
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import StatsTable, compute_stats
@@ -29,7 +30,7 @@ class Prepared:
         return self.workspace / "pools" / self.dataset.digest
 
 
-def prepare(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> Prepared:
+def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:
     """Dataset + stats of every OP in the spec (computed only where the cache lacks them)."""
     check_project(spec, origin=spec.name)
     dataset = load_dataset(spec.dataset, spec.base_dir)

@@ -240,6 +240,7 @@ class NgramTrainer(Trainer):
 
     type = "ngram"
     version = "1"
+    seeded = False  # counts do not depend on the order of the documents
     spec: NgramSpec
 
     def train(self, job: TrainingJob) -> NgramModel:

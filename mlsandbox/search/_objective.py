@@ -8,7 +8,6 @@ trainer is a FAILED trial, and the study goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import socket
@@ -27,6 +26,7 @@ from mlsandbox.delta import DeltaSummary, summarize_deltas
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools
+from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import Pool, materialize
@@ -150,13 +150,12 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
 def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id: str, timing: dict[str, float]) -> Outcome:
     """One seed at a time, so that the pruner can stop a trial whose running delta is poor."""
     prepared = ctx.prepared
-    seeds = prepared.spec.seeds
+    seeds = prepared.spec.trial_seeds()
     pairs: list[tuple[CellResult, CellResult]] = []
     failures: list[str] = []
     for step, seed in enumerate(seeds):
-        one_seed = dataclasses.replace(prepared, spec=prepared.spec.model_copy(update={"seeds": [seed]}))
         try:
-            comparison = compare_pools(one_seed, [pool], ctx.benchmarks)
+            comparison = compare_pools(prepared, [pool], ctx.benchmarks, levels=[deciding(prepared.spec, [seed])])
         except PoolError as err:
             return TrialState.PRUNED, str(err), timing
         timing["train_eval_s"] += sum(c.train_s + c.eval_s for c in comparison.cells if not c.reused)

@@ -186,7 +186,7 @@ def search_report(
     lines = [f"## Recipe search: study `{ctx.study_name}`", "",
              (f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
              f"sampler `{search.sampler}`, pruner `{search.pruner}`, objectives {search.objectives}; "
-             f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.seeds}. "
+             f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.trial_seeds()}. "
              f"Delta = relative change of the benchmark scores over the random pool of equal size (%)."), "",
              "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]
     if best is not None:

@@ -22,6 +22,7 @@ import yaml
 from mlsandbox import artifacts, tracking
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
+from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._locks import init_tracking_store
 from mlsandbox.search._names import STUDY
 from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, objective
@@ -58,7 +59,7 @@ def run_search(
     search: SearchSpec | None = None,
     worker: int | None = 0,
     workers: int | None = None,
-    progress: bool = True,
+    progress: StyleArg = True,
 ) -> SearchResult:
     """Run (or continue) the study until it holds ``n_trials`` counted trials; log the results.
 
@@ -83,7 +84,7 @@ def run_search(
 
 def _run_search(
     spec: ExperimentSpec, study_name: str | None, storage: str | None, n_trials: int | None,
-    search: SearchSpec | None, worker: int | None, workers: int | None, progress: bool,
+    search: SearchSpec | None, worker: int | None, workers: int | None, progress: StyleArg,
 ) -> SearchResult:
     started = time.perf_counter()
     search = search or spec.search
@@ -99,14 +100,14 @@ def _run_search(
             STUDY: study_name, tracking.DATASET_DIGEST: prepared.dataset.digest}
     settings: dict[str, Any] = {
         "study": study_name, "storage": opened.name, "n_trials": n_trials, "worker": worker,
-        "sampler": search.sampler, "pruner": search.pruner, "seeds": spec.seeds,
+        "sampler": search.sampler, "pruner": search.pruner, "seeds": spec.trial_seeds(),
         "min_pool_size": search.min_pool_size, "budget": search.budget, "model_type": spec.model.type,
         "host": socket.gethostname(), "pid": os.getpid(), "project_run": os.environ.get("MLFLOW_RUN_ID"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     ran = 0
     with ExitStack() as stack:
         with opened.lock(study_name):  # workers started together: one creates, the others find
-            study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.seeds), worker)
+            study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.trial_seeds()), worker)
             study.set_user_attr("project", spec.name)
             parent = stack.enter_context(study_run(study, study_name, experiment_id, tags))
             run_id = parent.info.run_id
@@ -123,6 +124,8 @@ def _run_search(
                                        artifacts.SPEC)
         fail_stale_trials(study)
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
+        bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,
+                                           initial=min(counted_trials(study), n_trials)))
         while counted_trials(study) < n_trials:
             try:
                 study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
@@ -131,6 +134,9 @@ def _run_search(
                 log.info("%s; stopping this worker", err)
                 break
             ran += 1
+            last = study.trials[-1]
+            bar.advance(max(0, min(counted_trials(study), n_trials) - bar.done),
+                        f"trial {last.number} {last.state.name.lower()}")
         result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
         log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)
         result.where = tracking.run_url(parent)

@@ -8,6 +8,7 @@ from mlsandbox.spec.experiment import (
     QUICK,
     AnalyzeSpec,
     DatasetSpec,
+    ExecutorSpec,
     ExperimentSpec,
     OpSpec,
     PoolSpec,
@@ -18,6 +19,7 @@ from mlsandbox.spec.experiment import (
     parse_spec,
     spec_file,
 )
+from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import (
     BenchmarkSpec,
     CommandSpec,
@@ -27,6 +29,7 @@ from mlsandbox.spec.models import (
     NgramSpec,
     TinyCaptionerSpec,
     TinyLMSpec,
+    TinyT2VSpec,
     model_spec_from_dict,
 )
 from mlsandbox.spec.search import SearchSpec, ThresholdSearch, WarmStart
@@ -40,6 +43,7 @@ __all__ = [
     "BenchmarkSpec",
     "CommandSpec",
     "DatasetSpec",
+    "ExecutorSpec",
     "EvaluatorSpec",
     "ExperimentSpec",
     "HFLoraSpec",
@@ -47,13 +51,17 @@ __all__ = [
     "NgramSpec",
     "OpSpec",
     "PoolSpec",
+    "RaceSpec",
     "RefineSpec",
+    "ScreenSpec",
+    "TransferSpec",
     "SearchSpec",
     "SpecError",
     "StatsSpec",
     "ThresholdSearch",
     "TinyCaptionerSpec",
     "TinyLMSpec",
+    "TinyT2VSpec",
     "WarmStart",
     "YAMLInputError",
     "invalid_spec",

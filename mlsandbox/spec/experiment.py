@@ -15,28 +15,36 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from mlsandbox.errors import SpecError, describe_validation_error
 from mlsandbox.spec._base import Seed, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
+from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
 from mlsandbox.spec.search import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
 #: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
 QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
+#: What every ``--quick`` profile starts from: one model, no screen, no race (a profile may set them).
+QUICK_BASE: dict[str, Any] = {"screen": None, "race": None}
 
 
 class DatasetSpec(StrictModel):
-    """Where the samples come from and which fields hold the text (caption) and the image."""
+    """Where the samples come from and which fields hold the text (caption) and the image or video."""
 
     path: str = Field(
         default=BUILTIN_DATASET,
         description="file, folder, glob, HF dataset name, builtin:demo, or builtin:<file under mlsandbox/resources>",
     )
-    format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf", "images"] = Field(
-        default="auto", description="'images': a folder of image files, each with a caption in <name>.txt beside it"
+    format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf", "images", "videos"] = Field(
+        default="auto",
+        description="'images' / 'videos': a folder of image / video files, each with a caption in <name>.txt beside it",
     )
     text_field: str = Field(default="text", min_length=1)
     image_field: str | None = Field(
         default=None,
         description="column with each sample's image: a path (relative to the data file) or the image bytes",
+    )
+    video_field: str | None = Field(
+        default=None,
+        description="column with each sample's video: a path (relative to the data file) or the encoded video bytes",
     )
     id_field: str | None = Field(default=None, description="column with unique sample ids (default: 'id' if present)")
     split: str = Field(default="train", description="split of a Hugging Face dataset")
@@ -44,6 +52,18 @@ class DatasetSpec(StrictModel):
     max_image_bytes: int = Field(
         default=64 * 2**20, ge=1, description="largest image (file or bytes) a sample may have; larger ones are errors"
     )
+    max_video_bytes: int = Field(
+        default=2**30, ge=1, description="largest video (file or bytes) a sample may have; larger ones are errors"
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_media(self) -> DatasetSpec:
+        video = self.video_field is not None or self.format == "videos"
+        image = self.image_field is not None or self.format == "images"
+        if video and image:
+            raise ValueError("a sample has an image or a video, not both: set image_field (format: images) "
+                             "or video_field (format: videos)")
+        return self
 
 
 class OpSpec(StrictModel):
@@ -93,6 +113,14 @@ class StatsSpec(StrictModel):
 
     workers: int = Field(default=0, ge=0, le=256, description="worker processes; 0 = one per core")
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
+
+
+class ExecutorSpec(StrictModel):
+    """Where cells (pool x seed x model) run: in this process, or as tasks on a Ray cluster."""
+
+    type: Literal["local", "ray"] = Field(default="local", description="`ray`: cells as Ray tasks")
+    address: str | None = Field(default=None, description="Ray cluster address; default RAY_ADDRESS, else a local one")
+    cpus_per_cell: float = Field(default=1.0, gt=0, le=1024, description="Ray CPUs each cell task reserves")
 
 
 class AnalyzeSpec(StrictModel):
@@ -151,6 +179,11 @@ class ExperimentSpec(StrictModel):
     analyze: AnalyzeSpec = Field(default_factory=AnalyzeSpec)
     refine: RefineSpec = Field(default_factory=RefineSpec)
     search: SearchSpec = Field(default_factory=SearchSpec)
+    screen: ScreenSpec | None = Field(default=None, description="a cheap model that measures every pool first")
+    race: RaceSpec | None = Field(default=None, description="adaptive seeds for the deciding model; "
+                                  "None: every pool gets every seed")
+    transfer: TransferSpec = Field(default_factory=TransferSpec)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     workspace: str = Field(default=".mlsandbox", description="cache folder for stats and pools")
     quick: dict[str, Any] = Field(
         default_factory=lambda: dict(QUICK),
@@ -164,6 +197,23 @@ class ExperimentSpec(StrictModel):
         """A path from the spec, relative to the spec's folder unless absolute."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    @model_validator(mode="after")
+    def _race_fits_seeds(self) -> ExperimentSpec:
+        if self.race is not None and self.race.max_seeds > len(self.seeds):
+            raise ValueError(f"race.max_seeds={self.race.max_seeds} needs that many `seeds`, got {len(self.seeds)}")
+        return self
+
+    def decision_seeds(self) -> tuple[int, int]:
+        """How many of ``seeds`` a pool gets from the deciding model: (at least, at most)."""
+        if self.race is None:
+            return len(self.seeds), len(self.seeds)
+        return self.race.min_seeds, self.race.max_seeds
+
+    def trial_seeds(self) -> list[int]:
+        """The seeds a search trial gets, one at a time (its pruner may stop it early): the race's
+        minimum where the spec races, else every seed."""
+        return self.seeds[: self.decision_seeds()[0]]
 
     @property
     def workspace_dir(self) -> Path:
@@ -192,7 +242,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     profile = (raw.get("quick") or QUICK) if quick else {}
     if not isinstance(profile, dict):
         raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
-    for key, value in {**profile, **(overrides or {})}.items():
+    for key, value in {**(QUICK_BASE if quick else {}), **profile, **(overrides or {})}.items():
         _set_dotted(raw, key, value)
     return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
 

@@ -26,9 +26,15 @@ def use_experiment(name: str) -> str | None:
     """
     if os.environ.get("MLFLOW_RUN_ID"):
         return mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
-    if os.environ.get("MLFLOW_EXPERIMENT_ID") or os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+    chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
+    if (chosen and chosen not in _OURS) or os.environ.get("MLFLOW_EXPERIMENT_NAME"):
         return None
-    return mlflow.set_experiment(name).experiment_id
+    experiment_id = mlflow.set_experiment(name).experiment_id
+    _OURS.add(experiment_id)  # set_experiment exports it as MLFLOW_EXPERIMENT_ID: not the user's choice
+    return experiment_id
+
+
+_OURS: set[str] = set()
 
 
 @contextmanager
@@ -50,12 +56,15 @@ def parent_run(name: str, experiment_id: str | None, tags: Mapping[str, str]) ->
 @contextmanager
 def child_run(name: str, tags: Mapping[str, str], parent_run_id: str | None = None) -> Iterator[mlflow.ActiveRun]:
     """A run nested in its parent (``mlflow.parentRunId``): ``parent_run_id``, which must be the
-    active run, or else the active run.
+    active run where one is active (in a worker process, such as a Ray task, none is), or else the
+    active run. The child is created in its parent's experiment.
 
     The child is the active run while it lasts, so that dataset inputs can be logged to it.
     """
     tags = {**tags, **owner_tags()}
-    with _owned(mlflow.start_run(run_name=name, nested=True, parent_run_id=parent_run_id, tags=tags)) as run:
+    experiment_id = experiment_of(parent_run_id) if parent_run_id and mlflow.active_run() is None else None
+    with _owned(mlflow.start_run(run_name=name, nested=True, parent_run_id=parent_run_id, tags=tags,
+                                 experiment_id=experiment_id)) as run:
         yield run
 
 

@@ -14,7 +14,8 @@ import yaml
 from mlsandbox import artifacts, figures
 from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
 from mlsandbox.delta import relative_delta
-from mlsandbox.executors.compare import Comparisons
+from mlsandbox.executors.comparison import Comparisons
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.workflows.probe import ProbeResult
 
@@ -68,7 +69,9 @@ def _best_pool_per_op(ranking: pd.DataFrame) -> dict[str, tuple[str, float]]:
 
 def _probed_scores(comparisons: Comparisons) -> pd.DataFrame:
     """One row per finished cell (pools and baselines), one column per benchmark score."""
-    rows = [c.scores for c in comparisons.cells if c.ok]
+    decided = comparisons.at(DECIDE)  # one model's scores: a screen's are on another scale
+    cells = {c.run_id: c for item in decided for c in [*item.cells, *item.baselines.values()] if c.ok}
+    rows = [c.scores for c in cells.values()]
     return pd.DataFrame(rows).dropna(axis=1)
 
 
@@ -77,7 +80,7 @@ def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> 
     best: dict[int, str] = {}
     for cid, benches in clusters.groups().items():
         scores: dict[str, float] = {}
-        for item in comparisons.items:
+        for item in comparisons.at(DECIDE):
             deltas = [relative_delta({k: c.scores[k] for k in benches}, {k: b.scores[k] for k in benches})
                       for c, b in item.paired()]
             if deltas:

@@ -16,6 +16,7 @@ from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
+from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, summarize
 
@@ -68,7 +69,7 @@ def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, st
     return pools, degenerate
 
 
-def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: bool = True) -> PoolsResult:
+def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> PoolsResult:
     """Compute stats, build the single-OP pools, log one parent run and one child run per pool."""
     prepared = prepare(spec, workers=workers, progress=progress)
     pools, degenerate = single_op_splits(prepared)

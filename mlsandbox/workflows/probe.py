@@ -10,10 +10,12 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
-from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons, table_markdown
+from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
+from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, RandomOrigin
+from mlsandbox.progress import StyleArg
 from mlsandbox.workflows.pool import single_op_splits
 
 
@@ -50,11 +52,12 @@ def with_degenerate(ranking: pd.DataFrame, degenerate: list[tuple[str, str]]) ->
     return pd.concat([ranked, pd.DataFrame(rows)], ignore_index=True) if rows else ranked
 
 
-def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str) -> ProbeResult:
+def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, progress: StyleArg = False) -> ProbeResult:
     """Run (or reuse) every single-OP cell as a child of ``run_id`` (the active run); log the ranking to it."""
     pools, degenerate = single_op_splits(prepared)
     pools = [p for p in pools if not isinstance(p.origin, RandomOrigin)]
-    comparisons = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id)
+    comparisons = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, top_k=prepared.spec.refine.top_k,
+                                progress=progress, step=artifacts.PROBE)
     log_comparisons(comparisons, run_id, step=artifacts.PROBE)
     ranking = ranking_table(comparisons)
     table = with_degenerate(ranking, degenerate)

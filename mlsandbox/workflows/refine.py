@@ -24,7 +24,9 @@ import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
-from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons, summary_columns
+from mlsandbox.executors.compare import compare_pools, log_comparisons
+from mlsandbox.executors.comparison import Comparisons, summary_columns
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import (
@@ -36,6 +38,7 @@ from mlsandbox.pools import (
     SplitOrigin,
     make_pool,
 )
+from mlsandbox.progress import StyleArg
 from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
@@ -240,7 +243,8 @@ def cluster_candidates(prepared: Prepared, analysis: AnalysisResult, by_name: Ma
 
 
 def refine(
-    prepared: Prepared, probed: ProbeResult, analysis: AnalysisResult, benchmarks: BenchmarkSet, run_id: str
+    prepared: Prepared, probed: ProbeResult, analysis: AnalysisResult, benchmarks: BenchmarkSet, run_id: str,
+    progress: StyleArg = False,
 ) -> RefineResult:
     """Build every candidate, train the usable ones against random as children of ``run_id`` (the
     active run), and log tables, figures and the best recipe to it."""
@@ -262,7 +266,8 @@ def refine(
         elif cand.pool is not None:
             usable.append(cand.pool)
     skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if c.skip_reason]
-    comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks, parent_run_id=run_id)
+    comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks, parent_run_id=run_id, top_k=1,
+                                progress=progress, step=artifacts.REFINE)
     log_comparisons(comparisons, run_id, step=artifacts.REFINE)
     table = _table(candidates, comparisons)
     best, best_delta = _best(candidates, table)
@@ -287,6 +292,7 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
         rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
+                     "fidelity": comp.fidelity if comp else "",
                      "recipe": "thresholds" if cand.exact else "id list",
                      "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
     return pd.DataFrame(rows)
@@ -303,8 +309,9 @@ def _duplication_strategy(pool: Pool | None) -> tuple[str, float]:
 
 
 def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate | None, float]:
-    """The measured candidate with the highest delta among those a recipe reproduces exactly."""
-    exact = np.array([c.exact for c in candidates])
+    """The candidate with the highest delta among those a recipe reproduces exactly, measured by the
+    deciding model (a screen's delta is on another model's scale)."""
+    exact = np.array([c.exact for c in candidates]) & (table["fidelity"] == DECIDE).to_numpy()
     measured = np.where(exact, table["delta_pct"].to_numpy(dtype=float), np.nan)
     if np.all(np.isnan(measured)):
         return None, float("nan")

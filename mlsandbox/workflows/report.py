@@ -34,7 +34,8 @@ FIGURES = [
 ]
 TABLES = [("Ranking of single-OP pools", artifacts.RANKING_TABLE), ("Refined recipes", artifacts.RECIPES_TABLE)]
 COST = [("wall_s", "wall time (s)"), ("cells_run", "cells run"), ("cells_reused", "cells reused"),
-        ("cells_failed", "cells failed"), ("train_eval_s", "training + evaluation (s)"),
+        ("cells_failed", "cells failed"), ("cells_run.screen", "cells run by the screening model"),
+        ("cells_run.decide", "cells run by the deciding model"), ("train_eval_s", "training + evaluation (s)"),
         ("overhead_share", "sandbox overhead share")]
 
 
@@ -226,7 +227,10 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
 _STATISTICS_NOTE = ("delta_pct: mean over seeds of the relative change over an equal-size random pool (each seed "
                     "draws its own); ci_low_pct/ci_high_pct: its 95% t-interval over seeds (n/a with one seed); "
                     "p_value: one-sample t-test of the per-seed deltas against 0; p_adjusted: Holm-adjusted across "
-                    "the pools of the step.\n\n")
+                    "the pools of the step that the same model decided; seeds: how many seeds the pool got "
+                    "(a race stops early once the answer is clear); fidelity: the model that decided the row "
+                    "(decide: the project's model; screen: the cheap screening model, for the pools it settled), "
+                    "the deciding model's rows ranked first.\n\n")
 
 
 def _fmt(value: float) -> str:

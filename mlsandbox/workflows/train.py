@@ -16,11 +16,14 @@ import pandas as pd
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
 from mlsandbox.errors import DataError, InvalidRunError, PoolError
-from mlsandbox.executors.compare import Comparisons, compare_pools, log_comparisons
+from mlsandbox.executors.compare import compare_pools, log_comparisons
+from mlsandbox.executors.comparison import Comparisons
+from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import FileOrigin, Pool
+from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.pool import single_op_pools
 
@@ -111,7 +114,7 @@ def run_training(
     pool_files: list[Path] | None = None,
     pool_runs: list[str] | None = None,
     workers: int | None = None,
-    progress: bool = True,
+    progress: StyleArg = True,
 ) -> TrainingResult:
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
     prepared = prepare(spec, workers=workers, progress=progress)
@@ -121,7 +124,8 @@ def run_training(
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("train", experiment_id, tags) as parent:
-        comparisons = compare_pools(prepared, pools, benchmarks, experiment_id, parent_run_id=parent.info.run_id)
+        comparisons = compare_pools(prepared, pools, benchmarks, experiment_id, parent_run_id=parent.info.run_id,
+                                    levels=[deciding(spec)], progress=progress, step="train")
         log_comparisons(comparisons, parent.info.run_id)
         return TrainingResult(parent.info.run_id, comparisons, tracking.run_url(parent))
 

@@ -18,9 +18,11 @@ import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.executors.cells import CellResult
-from mlsandbox.executors.compare import Comparisons, PoolComparison
+from mlsandbox.executors.comparison import Comparisons, PoolComparison
+from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
+from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
 from mlsandbox.workflows.probe import ProbeResult, probe
@@ -46,7 +48,7 @@ class WorkflowResult:
 
 def run_workflow(
     spec: ExperimentSpec, until: str = "refine", entry_point: str = "workflow",
-    workers: int | None = None, progress: bool = True,
+    workers: int | None = None, progress: StyleArg = True,
 ) -> WorkflowResult:
     """Probe, then (up to ``until``) analyze and refine, in one parent run."""
     if until not in STEPS:
@@ -65,9 +67,10 @@ def run_workflow(
             "benchmarks": ",".join(benchmarks.names), "until": until, "documents": len(prepared.stats)})
         mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                                        artifacts.SPEC)
-        probed = probe(prepared, benchmarks, run_id)
+        probed = probe(prepared, benchmarks, run_id, progress)
         analysis = analyze(prepared, probed, run_id) if until in ("analyze", "refine") else None
-        refined = refine(prepared, probed, analysis, benchmarks, run_id) if analysis and until == "refine" else None
+        refined = (refine(prepared, probed, analysis, benchmarks, run_id, progress)
+                   if analysis and until == "refine" else None)
         cells = probed.comparisons.cells + (refined.comparisons.cells if refined else [])
         wall_s = time.perf_counter() - started
         _log_cost(run_id, cells, wall_s)
@@ -98,8 +101,9 @@ def _answer(kind: str, name: str, best: PoolComparison | None, step: Comparisons
     s = best.summary if best is not None else None
     if best is None or s is None:
         return Answer(kind, "", documents=documents)
-    family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in step.items)
-    others = tuple(c.pool.name for c in step.items if c is not best and c.summary is not None and c.summary.significant)
+    peers = step.at(best.fidelity)  # the family of the correction: the pools the same model decided
+    family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in peers)
+    others = tuple(c.pool.name for c in peers if c is not best and c.summary is not None and c.summary.significant)
     return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
                   best.pool.unique_size, documents, others)
 
@@ -108,7 +112,8 @@ def _log_cost(run_id: str, cells: list[CellResult], wall_s: float) -> None:
     """Wall time, cells run and reused, and the sandbox's own share of the time (not training)."""
     run = [c for c in cells if not c.reused]
     model_s = sum(c.train_s + c.eval_s for c in run)
-    tracking.log_batch(run_id, metrics={
+    by_fidelity = {f"cells_run.{name}": sum(c.fidelity == name for c in run) for name in (SCREEN, DECIDE)}
+    tracking.log_batch(run_id, metrics={**by_fidelity,
         "wall_s": wall_s, "cells_run": len(run), "cells_reused": len(cells) - len(run),
         "cells_failed": sum(not c.ok for c in cells), "train_eval_s": model_s,
         "overhead_share": max(0.0, (wall_s - model_s) / wall_s) if wall_s > 0 else 0.0,

@@ -1,0 +1,103 @@
+"""What a step measured: each pool's cells against its per-seed random controls, and their table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mlsandbox.delta import DeltaSummary, adjust_summaries, summarize_deltas
+from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.fidelity import DECIDE, SCREEN
+from mlsandbox.pools import Pool
+
+#: Table order of the fidelities: the deciding model's rows rank before the screen's.
+FIDELITY_ORDER = {DECIDE: 0, SCREEN: 1}
+
+
+@dataclass
+class PoolComparison:
+    pool: Pool
+    summary: DeltaSummary | None  # None when every seed's cell (or its baseline) failed
+    cells: list[CellResult]
+    baselines: dict[int, CellResult]  # seed -> the cell of that seed's random control
+    fidelity: str = DECIDE  # which model measured it (see executors.fidelity)
+
+    def paired(self) -> list[tuple[CellResult, CellResult]]:
+        """(pool cell, baseline cell) of every seed where both finished."""
+        return [(c, self.baselines[c.seed]) for c in self.cells if c.ok and self.baselines[c.seed].ok]
+
+    @property
+    def failed(self) -> int:
+        return sum(not c.ok for c in self.cells)
+
+    def summarize(self) -> PoolComparison:
+        """Set the summary from the paired cells (None without a pair); p_adjusted is set by the step."""
+        pairs = self.paired()
+        self.summary = summarize_deltas([c.scores for c, _ in pairs], [b.scores for _, b in pairs]) if pairs else None
+        return self
+
+
+@dataclass
+class Comparisons:
+    """The comparisons of one step, with every cell it ran or reused (baselines included).
+
+    ``items`` holds one decision per pool: the deciding model's where it measured the pool, else
+    the screen's. ``screened`` holds the screen's measurement of every pool (empty without one).
+    """
+
+    items: list[PoolComparison] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
+    screened: list[PoolComparison] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        """One row per pool: size, unique samples, delta mean ± std (%) with its 95% interval,
+        p-value, Holm-adjusted p-value (within the fidelity that decided it), seeds, failed cells,
+        the fidelity that decided it, rank (the deciding model's rows first, then by delta)."""
+        screen = {c.pool.digest: c.summary for c in self.screened}
+        rows = []
+        for c in self.items:
+            s = c.summary
+            row = {"pool": c.pool.name, "op": c.pool.op or "", "split": c.pool.origin.split,
+                   "size": c.pool.size, "unique": c.pool.unique_size, **summary_columns(s),
+                   "seeds": s.seeds if s else 0, "failed": c.failed, "fidelity": c.fidelity}
+            if screen:
+                row["screen_delta_pct"] = _pct(screen.get(c.pool.digest))
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        if not table.empty:
+            order = table.assign(_f=table["fidelity"].map(FIDELITY_ORDER), _d=-table["delta_pct"])
+            ranked = order.sort_values(["_f", "_d"], na_position="last", kind="stable").index
+            rank = pd.Series(range(1, len(table) + 1), index=ranked, dtype="Int64")
+            table["rank"] = rank.where(table["delta_pct"].notna()).astype("Int64")
+        return table
+
+    def at(self, fidelity: str) -> list[PoolComparison]:
+        """The decisions made at one fidelity."""
+        return [c for c in self.items if c.fidelity == fidelity]
+
+    def adjust(self) -> None:
+        """Holm's correction within each fidelity's family: the deciding model's decisions, and every
+        pool the screen measured (the screen's decisions are among them)."""
+        for family in (self.at(DECIDE), self.screened or self.at(SCREEN)):
+            for item, summary in zip(family, adjust_summaries([c.summary for c in family])):
+                item.summary = summary
+
+    def extend(self, other: Comparisons) -> None:
+        """Append another step's comparisons; their adjusted p-values stay those of their own step."""
+        self.items.extend(other.items)
+        self.cells.extend(other.cells)
+        self.screened.extend(other.screened)
+
+
+def _pct(summary: DeltaSummary | None) -> float:
+    return summary.mean_pct if summary else np.nan
+
+
+def summary_columns(summary: DeltaSummary | None) -> dict[str, float]:
+    """The table columns of a pool's delta summary (%, p-values); NaN where it was not measured."""
+    s = summary
+    return {"delta_pct": _pct(s), "std_pct": s.std_pct if s else np.nan,
+            "ci_low_pct": s.ci_low_pct if s else np.nan, "ci_high_pct": s.ci_high_pct if s else np.nan,
+            "p_value": s.p_value if s else np.nan, "p_adjusted": s.p_adjusted if s else np.nan}

@@ -1,0 +1,106 @@
+"""Where cells run: one after another in this process, or as Ray tasks on any node of a cluster.
+
+A step hands its runner one round of cells at a time (every pool of the round and its per-seed
+controls) and gets each result back as it finishes, so progress, reuse and the race work the
+same with both. A cell is keyed by its content (:func:`~mlsandbox.executors.cells.cell_key`)
+and trained under a lock on that key, so two drivers (or two tasks) never train it twice: the
+second finds it finished and reuses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import mlflow
+
+from mlsandbox.errors import SpecError
+from mlsandbox.executors.cells import CellResult, run_cell
+from mlsandbox.executors.fidelity import Fidelity
+from mlsandbox.executors.prepare import Prepared
+from mlsandbox.models import BenchmarkSet
+from mlsandbox.pools import Pool
+
+log = logging.getLogger(__name__)
+
+ExecutorName = Literal["local", "ray"]
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    pool: Pool
+    seed: int
+    fidelity: Fidelity
+
+
+Done = Callable[[CellRequest, CellResult], None]
+
+
+@dataclass
+class Placement:
+    """What every cell runs against: the prepared data, the benchmarks, and its MLflow parent."""
+
+    prepared: Prepared
+    benchmarks: BenchmarkSet
+    experiment_id: str
+    parent_run_id: str | None
+
+
+def _run(where: Placement, request: CellRequest) -> CellResult:
+    return run_cell(where.prepared, request.pool, request.seed, where.benchmarks, request.fidelity.model,
+                    where.experiment_id, where.parent_run_id, fidelity=request.fidelity.name)
+
+
+class LocalRunner:
+    """Cells in this process, in order: each uses the cores its model asks for."""
+
+    def __init__(self, where: Placement) -> None:
+        self.where = where
+
+    def run(self, requests: Sequence[CellRequest], done: Done) -> None:
+        for request in requests:
+            done(request, _run(self.where, request))
+
+
+def _cell_task(where: Placement, request: CellRequest, tracking_uri: str) -> CellResult:
+    """A cell inside a Ray worker: it logs to the driver's tracking store."""
+    mlflow.set_tracking_uri(tracking_uri)
+    return _run(where, request)
+
+
+class RayRunner:
+    """Cells as Ray tasks (``num_cpus`` each), submitted a round at a time to the cluster at
+    ``address`` (``RAY_ADDRESS`` or a local one). The tracking store must be reachable from every
+    node: an MLflow server, or a SQLite/file store on a shared file system."""
+
+    def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise SpecError("--executor ray needs Ray: pip install 'mlsandbox[ray]'") from None
+        self.ray = ray
+        if not ray.is_initialized():
+            ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.WARNING)
+        self.where = ray.put(where)
+        self.task = ray.remote(num_cpus=num_cpus, max_retries=0)(_cell_task)
+        self.tracking_uri = mlflow.get_tracking_uri()
+
+    def run(self, requests: Sequence[CellRequest], done: Done) -> None:
+        pending: dict[Any, CellRequest] = {
+            self.task.remote(self.where, request, self.tracking_uri): request for request in requests}
+        while pending:
+            ready, _ = self.ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                done(pending.pop(ref), self.ray.get(ref))
+
+
+def make_runner(name: ExecutorName, where: Placement, address: str | None = None,
+                num_cpus: float = 1.0) -> LocalRunner | RayRunner:
+    """The runner of ``--executor``: ``local`` (default) or ``ray``."""
+    if name == "ray":
+        return RayRunner(where, address, num_cpus)
+    return LocalRunner(where)

@@ -1,0 +1,120 @@
+"""Progress of long work, always visible: a bar on a terminal, a log line every few percent elsewhere.
+
+``--quiet`` (and any run whose stderr is not a terminal, such as ``mlflow run`` piped to a file)
+silences chatter, not progress: the same progress is reported as ``INFO`` log lines on
+``mlsandbox.progress``, at most one per ``LINE_STEP`` of the work or per ``LINE_INTERVAL_S``.
+Tests and benchmarks pass ``"off"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from types import TracebackType
+from typing import Literal
+
+from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
+
+Style = Literal["auto", "bar", "lines", "off"]
+#: A step reports ``True`` for "auto" and ``False`` for "off", as callers that only switch it do.
+StyleArg = Style | bool
+
+LINE_STEP = 0.05  # a log line at every 5% of the work ...
+LINE_INTERVAL_S = 30.0  # ... or after this long without one
+
+
+def resolve(style: StyleArg) -> Literal["bar", "lines", "off"]:
+    """The concrete style: ``auto`` is a bar on a terminal and log lines elsewhere."""
+    if style is True or style == "auto":
+        return "bar" if sys.stderr.isatty() else "lines"
+    if style is False:
+        return "off"
+    return style
+
+
+class Progress:
+    """Counts finished units of ``total``; reused units (cache hits, finished cells) count as done
+    but not toward the rate, so the time left is the time of the work still to do.
+
+    ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds.
+    """
+
+    def __init__(self, total: int, desc: str, unit: str = "item", style: StyleArg = "auto",
+                 initial: int = 0) -> None:
+        self.style = resolve(style)
+        self.desc, self.unit, self.total, self.done = desc, unit, total, initial
+        self.reused, self.worked, self.status = 0, 0, ""
+        self.started = self._last_line = time.monotonic()
+        self._next_step = self._step_after(initial)
+        self._bar = (tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
+                     if self.style == "bar" else None)
+
+    def add(self, n: int) -> None:
+        """``n`` more units of work than announced."""
+        self.total += n
+        self._next_step = self._step_after(self.done)
+        if self._bar is not None:
+            self._bar.total = self.total
+            self._bar.refresh()
+
+    def advance(self, n: int = 1, status: str = "", reused: bool = False) -> None:
+        """``n`` units finished (``reused``: taken from a cache, no work done); ``status`` names the current item."""
+        self.done += n
+        self.reused += n if reused else 0
+        self.worked += 0 if reused else n
+        self.status = status or self.status
+        if self._bar is not None:
+            postfix = f"{self.status}, {self.reused} reused" if self.reused else self.status
+            self._bar.set_postfix_str(postfix, refresh=False)
+            self._bar.update(n)
+        elif self.style == "lines":
+            now = time.monotonic()
+            if self.done >= self.total or self.done >= self._next_step or now - self._last_line >= LINE_INTERVAL_S:
+                self._line(now)
+
+    def seconds_left(self) -> float | None:
+        """Time left at the rate of the units that did work; None before the first one."""
+        if self.worked == 0:
+            return None
+        return (time.monotonic() - self.started) / self.worked * max(self.total - self.done, 0)
+
+    def summary(self) -> str:
+        pct = 100 * self.done / self.total if self.total else 100.0
+        parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%)"]
+        if self.reused:
+            parts.append(f"{self.reused} reused")
+        if self.status:
+            parts.append(self.status)
+        parts.append(f"{_clock(time.monotonic() - self.started)} elapsed")
+        left = self.seconds_left()
+        if left is not None and self.done < self.total:
+            parts.append(f"~{_clock(left)} left")
+        return ", ".join(parts)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def _line(self, now: float) -> None:
+        log.info("%s", self.summary())
+        self._last_line = now
+        self._next_step = self._step_after(self.done)
+
+    def _step_after(self, done: int) -> float:
+        step = max(self.total * LINE_STEP, 1.0)
+        return (int(done / step) + 1) * step
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"

@@ -1,0 +1,72 @@
+"""Specs of cheap answers: a screening model, adaptive seeds (the race), and rank-transfer studies.
+
+A step compares pools at up to two fidelities. The **screen** (a cheap model, several seeds)
+measures every pool; the **deciding** model (the project's ``model``) then trains only the
+pools whose decision is still open. With a **race**, the deciding model gives each pool seeds
+one at a time, from ``min_seeds`` up to ``max_seeds``, until its decision is made.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator, model_validator
+
+from mlsandbox.spec._base import Seed, StrictModel
+from mlsandbox.spec.models import ModelSpec
+
+
+class ScreenSpec(StrictModel):
+    """A cheap model that ranks every pool of a step before the deciding model trains any.
+
+    The deciding model then trains the screen's best ``margin`` x k pools (k: the pools the
+    step picks, ``refine.top_k`` for the probe and 1 for refine), and every pool whose screen
+    interval cannot be told apart from them or from the random control.
+    """
+
+    model: ModelSpec
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=2,
+                              description="screen seeds: at least 2, so that every pool has an interval")
+    margin: int = Field(default=2, ge=1, le=10,
+                        description="the deciding model trains at least the screen's best margin x k pools")
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"screen seeds must be distinct, got {v}")
+        return v
+
+
+class RaceSpec(StrictModel):
+    """Adaptive seeds: the deciding model gives a pool seeds, in the order of ``seeds``, until
+    its interval excludes zero and its top-k membership is settled, it can no longer enter the
+    top-k, or it has ``max_seeds``."""
+
+    min_seeds: int = Field(default=2, ge=2, le=64, description="seeds every decided pool gets (>= 2: an interval)")
+    max_seeds: int = Field(default=4, ge=2, le=64, description="at most this many seeds per pool")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RaceSpec:
+        if self.max_seeds < self.min_seeds:
+            raise ValueError(f"max_seeds={self.max_seeds} is below min_seeds={self.min_seeds}")
+        return self
+
+
+class TransferSpec(StrictModel):
+    """Models of increasing cost that all train the same pools, to measure how well the cheaper
+    ones' ranking of pools predicts the more expensive ones' (``mlsandbox transfer``)."""
+
+    models: list[ModelSpec] = Field(default_factory=list, description="the fidelities, cheapest first (>= 2)")
+    names: list[str] | None = Field(default=None, description="a label per model; default: type and index")
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1], min_length=1)
+
+    @model_validator(mode="after")
+    def _labels(self) -> TransferSpec:
+        if self.names is not None and len(self.names) != len(self.models):
+            raise ValueError(f"names needs one label per model ({len(self.models)}), got {len(self.names)}")
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError(f"names must be distinct, got {self.names}")
+        return self
+
+    def labels(self) -> list[str]:
+        """One label per model: ``names``, else ``<type>-<index>``."""
+        return list(self.names) if self.names else [f"{m.type}-{i}" for i, m in enumerate(self.models)]

@@ -1,0 +1,108 @@
+"""Rank transfer: the probe's pools at two or more fidelities, and how far the cheaper ranking holds.
+
+Every model of ``transfer.models`` (cheapest first) trains every single-OP pool of the probe and
+its per-seed random controls on ``transfer.seeds``. For each pair of fidelities the step logs
+the Spearman correlation of the pools' mean deltas and the decision accuracy (the share of
+pairs of pools that both order the same way, as AI2's DataDecide measures it), with a scatter
+figure: how far a cheap model's ranking of pools can be trusted on this data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from scipy.stats import spearmanr
+
+from mlsandbox import artifacts, figures, tracking
+from mlsandbox.correlation import decision_accuracy
+from mlsandbox.errors import SpecError
+from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
+from mlsandbox.executors.fidelity import Fidelity
+from mlsandbox.executors.prepare import prepare
+from mlsandbox.models import load_benchmarks
+from mlsandbox.pools import RandomOrigin
+from mlsandbox.progress import StyleArg
+from mlsandbox.spec import ExperimentSpec
+from mlsandbox.workflows.pool import single_op_splits
+
+
+@dataclass
+class TransferResult:
+    run_id: str
+    deltas: pd.DataFrame  # index: pool; one column of mean delta (%) per fidelity, cheapest first
+    pairs: pd.DataFrame  # one row per pair of fidelities: spearman, decision_accuracy, top-k overlap
+    cells: list[CellResult]
+    wall_s: float
+    where: str
+
+
+def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
+    """One fidelity per model of ``transfer.models``, each on every seed of ``transfer.seeds``."""
+    models = spec.transfer.models
+    if len(models) < 2:
+        raise SpecError(f"transfer.models needs at least two models (cheapest first), got {len(models)}")
+    seeds = tuple(spec.transfer.seeds)
+    return [Fidelity(label, model, seeds, len(seeds)) for label, model in zip(spec.transfer.labels(), models)]
+
+
+def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """Spearman, decision accuracy and the overlap of the top-k pools, for each pair of columns."""
+    rows = []
+    for cheap, costly in itertools.combinations(deltas.columns, 2):
+        both = deltas[[cheap, costly]].dropna()
+        rho = float(spearmanr(both[cheap], both[costly]).statistic) if len(both) > 2 else float("nan")
+        top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
+        rows.append({"cheap": cheap, "costly": costly, "pools": len(both), "spearman": rho,
+                     "decision_accuracy": decision_accuracy(both[cheap], both[costly]),
+                     f"top{top_k}_overlap": len(top[0] & top[1])})
+    return pd.DataFrame(rows)
+
+
+def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> TransferResult:
+    """Train the probe's pools at every fidelity of ``transfer.models`` in one parent run; log the agreement."""
+    levels = transfer_levels(spec)
+    started = time.perf_counter()
+    prepared = prepare(spec, workers=workers, progress=progress)
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
+    pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
+    experiment_id = tracking.use_experiment(spec.name)
+    tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "transfer", tracking.PROJECT: spec.name,
+            tracking.DATASET_DIGEST: prepared.dataset.digest}
+    with tracking.parent_run("transfer", experiment_id, tags) as parent:
+        run_id = parent.info.run_id
+        tracking.log_batch(run_id, params={"fidelities": ",".join(level.name for level in levels),
+                                           "seeds": list(spec.transfer.seeds), "pools": len(pools)})
+        columns, cells = {}, []
+        for level in levels:
+            measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level],
+                                     progress=progress, step=f"{artifacts.TRANSFER}/{level.name}")
+            log_comparisons(measured, run_id, step=f"{artifacts.TRANSFER}/{level.name}")
+            columns[level.name] = measured.table().set_index("pool")["delta_pct"]
+            cells += measured.cells
+        deltas = pd.DataFrame(columns)
+        pairs = agreement(deltas, spec.refine.top_k)
+        _log(run_id, deltas, pairs)
+        return TransferResult(run_id, deltas, pairs, cells, time.perf_counter() - started, tracking.run_url(parent))
+
+
+def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
+    metrics = {}
+    for row in pairs.itertuples():
+        metrics[tracking.metric_key("spearman", row.cheap, row.costly)] = row.spearman
+        metrics[tracking.metric_key("decision_accuracy", row.cheap, row.costly)] = row.decision_accuracy
+    tracking.log_batch(run_id, metrics={k: v for k, v in metrics.items() if v == v})  # NaN: undefined
+    client = mlflow.MlflowClient()
+    client.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
+    client.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
+    client.log_text(run_id, table_markdown(pairs) + "\n", artifacts.TRANSFER_MARKDOWN)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures.transfer_scatter(deltas, pairs, artifacts.local(Path(tmp), artifacts.TRANSFER_FIGURE),
+                                 title="Pools' deltas over random: cheaper vs costlier fidelity")
+        client.log_artifacts(run_id, tmp)

@@ -1,0 +1,166 @@
+"""Cheap answers: the race's stopping rule, the screen's cut, and a probe measured at two fidelities."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from conftest import spec_dict, write_jsonl
+
+from mlsandbox.delta import DeltaSummary, summarize_deltas
+from mlsandbox.executors.cells import FIDELITY
+from mlsandbox.executors.compare import _race
+from mlsandbox.executors.fidelity import DECIDE, SCREEN, Fidelity
+from mlsandbox.executors.race import certainly_in, certainly_out, open_after_screen, still_open
+from mlsandbox.progress import Progress
+from mlsandbox.spec import NgramSpec, SpecError, parse_spec
+from mlsandbox.workflows.workflow import run_workflow
+
+
+@dataclass
+class _Pool:
+    op: str | None
+    digest: str = field(default_factory=lambda: str(id(object())))
+
+
+@dataclass
+class _Item:
+    """What the race reads of a comparison: its pool's OP and its summary's interval."""
+
+    pool: _Pool
+    summary: DeltaSummary | None
+
+
+def item(op: str, low: float, high: float) -> _Item:
+    mean = (low + high) / 2
+    return _Item(_Pool(op), DeltaSummary((mean,), mean, 0.0, 0.5, low, high))
+
+
+def test_a_pool_is_out_when_k_other_ops_are_surely_above_it() -> None:
+    a, b, c = item("a", 5, 7), item("b", 3, 4), item("c", 1, 2)
+    items = [a, b, c]
+    assert certainly_out(c, items, k=2) and not certainly_out(b, items, k=2)
+    assert certainly_out(b, items, k=1)
+    # two splits of one OP take one place of the top-k: c is not out of a top-2 held by "a" alone
+    a_low = item("a", 3, 4)
+    assert not certainly_out(c, [a, a_low, c], k=2)
+
+
+def test_a_pool_is_in_when_fewer_than_k_other_ops_can_reach_above_it() -> None:
+    a, b, c = item("a", 5, 7), item("b", 3, 6), item("c", 1, 2)
+    assert certainly_in(a, [a, b, c], k=2) and not certainly_in(a, [a, b, c], k=1)
+
+
+def test_a_pool_races_on_until_it_is_settled_and_its_place_is_certain() -> None:
+    a, b, c = item("a", 5, 7), item("b", -1, 6), item("c", -3, -2)
+    items = [a, b, c]
+    assert still_open(a, items, k=1)  # ... but b may still be better: its place is open
+    assert not still_open(a, [a, c], k=1)  # settled and surely the best: done
+    assert still_open(b, items, k=2)  # its interval covers zero
+    assert not still_open(c, items, k=1)  # surely out of the top-1
+    assert not still_open(_Item(_Pool("d"), None), items, k=1)  # every cell failed
+
+
+def test_the_screen_keeps_its_best_pools_and_every_undecided_one() -> None:
+    best, second, clear_loser, unsure = item("a", 5, 7), item("b", 4, 4.5), item("c", -9, -8), item("d", -1, 1)
+    keep = open_after_screen([best, second, clear_loser, unsure], k=1, margin=2)
+    assert keep == [True, True, False, True]
+    assert open_after_screen([best, second, clear_loser, unsure], k=1, margin=1) == [True, False, False, True]
+
+
+class _FakeBench:
+    """Per-seed deltas of known effects and noise, in place of trained cells."""
+
+    def __init__(self, effects: dict[str, float], noise: float) -> None:
+        self.effects, self.noise, self.progress = effects, noise, Progress(0, "cells", "cell", "off")
+        self.seeds: dict[str, int] = {}
+
+    def measure(self, pools: list[_Pool], seeds: tuple[int, ...], level: object) -> list[_Item]:
+        out = []
+        for pool in pools:
+            self.seeds[pool.op] = len(seeds)
+            rng = np.random.default_rng([len(pool.op), 7])
+            deltas = self.effects[pool.op] + rng.normal(0, self.noise, len(seeds))
+            baseline = [{"b": 1.0}] * len(seeds)
+            out.append(_Item(pool, summarize_deltas([{"b": 1 + d} for d in deltas], baseline)))
+        return out
+
+
+def test_clear_pools_stop_at_the_minimum_and_close_ones_race_to_the_maximum() -> None:
+    effects = {"clear_best": 0.20, "clear_loser": -0.20, "close_a": 0.01, "close_b": 0.012}
+    bench = _FakeBench(effects, noise=0.004)
+    level = Fidelity(DECIDE, NgramSpec(), (0, 1, 2, 3, 4), min_seeds=2)
+    items = _race(bench, [_Pool(op) for op in effects], level, k=2)  # type: ignore[arg-type]
+    assert bench.seeds["clear_best"] == 2 and bench.seeds["clear_loser"] == 2
+    assert bench.seeds["close_a"] == bench.seeds["close_b"] == 5  # which of them is second stays open
+    assert [i.summary.seeds for i in items] == [2, 2, 5, 5]
+
+
+def test_progress_counts_reused_cells_apart_and_grows(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    with Progress(4, "probe cells", "cell", "lines") as bar:
+        bar.advance(1, "random-10 seed 0", reused=True)
+        bar.add(2)
+        for _ in range(5):
+            bar.advance(1, "pool seed 1")
+    assert bar.done == bar.total == 6 and bar.reused == 1
+    assert "probe cells: 6/6 cells (100%), 1 reused, pool seed 1" in caplog.text
+
+
+def _document(i: int) -> str:
+    if i % 3 == 0:
+        return "the cat sat on the mat " * (1 + i % 7)
+    if i % 3 == 1:
+        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
+    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
+
+
+@pytest.fixture
+def raced_spec(tmp_path: Path) -> dict:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": _document(i)} for i in range(120)])
+    bench = write_jsonl(tmp_path / "bench.jsonl",
+                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
+    return spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2, 3],
+                     ops=[{"name": "text_length_filter"}, {"name": "alphanumeric_filter"},
+                          {"name": "special_characters_filter"}],
+                     model={"type": "ngram", "order": 3},
+                     screen={"model": {"type": "ngram", "order": 1}, "seeds": [0, 1, 2], "margin": 1},
+                     race={"min_seeds": 2, "max_seeds": 4},
+                     benchmarks=[{"name": "clean", "path": str(bench)}],
+                     refine={"top_k": 1, "duplication": [1, 2], "min_pool_size": 3})
+
+
+def test_a_probe_screens_every_pool_and_races_the_open_ones(raced_spec: dict, tracking_uri: str) -> None:
+    spec = parse_spec(raced_spec)
+    result = run_workflow(spec, until="probe", progress=False)
+    comparisons = result.probe.comparisons
+    assert len(comparisons.screened) == len(comparisons.items) == 9  # 3 OPs x 3 splits
+    assert all(c.fidelity == SCREEN and c.summary.seeds == 3 for c in comparisons.screened)
+    kept = open_after_screen(comparisons.screened, k=1, margin=1)
+    decided = [c for c in comparisons.items if c.fidelity == DECIDE]
+    assert 0 < len(decided) < 9  # the screen settled some pools, the deciding model the rest
+    assert sorted(c.pool.name for c in decided) == sorted(
+        c.pool.name for c, k in zip(comparisons.screened, kept) if k)
+    for c in decided:
+        assert 2 <= c.summary.seeds <= 4
+        if c.summary.seeds < 4:  # stopped early: at its last round it was no longer open
+            assert not still_open(c, decided, k=1)
+    ranking = result.probe.ranking.dropna(subset=["rank"])
+    fidelity_order = [0 if f == DECIDE else 1 for f in ranking["fidelity"]]
+    assert fidelity_order == sorted(fidelity_order)  # the deciding model's rows rank first
+    assert "screen_delta_pct" in ranking
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`mlsandbox.kind` = 'cell'")
+    assert set(runs[f"tags.{FIDELITY}"]) == {SCREEN, DECIDE}
+    again = run_workflow(spec, until="probe", progress=False)
+    assert all(c.reused for c in again.cells)
+    assert again.probe.ranking.equals(result.probe.ranking)
+
+
+def test_the_race_needs_as_many_seeds_as_its_maximum(raced_spec: dict) -> None:
+    raced_spec["seeds"] = [0, 1, 2]
+    with pytest.raises(SpecError, match="race.max_seeds=4 needs that many `seeds`"):
+        parse_spec(raced_spec)

@@ -1,0 +1,54 @@
+"""Rank transfer: the probe's pools at two fidelities, their agreement logged with a figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from conftest import spec_dict, write_jsonl
+
+from mlsandbox import artifacts
+from mlsandbox.correlation import decision_accuracy
+from mlsandbox.spec import SpecError, parse_spec
+from mlsandbox.workflows.transfer import run_transfer
+
+
+def test_decision_accuracy_is_the_share_of_pairs_ordered_alike() -> None:
+    assert decision_accuracy([1, 2, 3], [10, 20, 30]) == 1.0
+    assert decision_accuracy([1, 2, 3], [30, 20, 10]) == 0.0
+    assert decision_accuracy([1, 2, 3], [10, 30, 20]) == pytest.approx(2 / 3)
+    assert decision_accuracy([1, 1, 3], [5, 5, 6]) == 1.0  # a tie under both is the same decision
+    assert decision_accuracy([1, 1, 3], [5, 6, 7]) == pytest.approx(2 / 3)  # a tie under one is not
+
+
+def _spec(tmp_path: Path, models: list[dict]) -> dict:
+    docs = [f"Document {i}: a clean sentence about topic {i}." if i % 2 else "zz qq " * (1 + i % 5) for i in range(80)]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"text": t} for t in docs])
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(20)])
+    return spec_dict(corpus, workspace=str(tmp_path / "ws"), benchmarks=[{"name": "clean", "path": str(bench)}],
+                     transfer={"models": models, "names": [f"ngram{m['order']}" for m in models], "seeds": [0, 1]})
+
+
+def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tracking_uri: str) -> None:
+    spec = parse_spec(_spec(tmp_path, [{"type": "ngram", "order": 1}, {"type": "ngram", "order": 2},
+                                       {"type": "ngram", "order": 3}]))
+    result = run_transfer(spec, progress=False)
+    assert list(result.deltas.columns) == ["ngram1", "ngram2", "ngram3"]
+    assert len(result.deltas) == 6 and result.deltas.notna().all().all()  # 2 OPs x 3 splits
+    assert [tuple(r) for r in result.pairs[["cheap", "costly"]].itertuples(index=False)] == [
+        ("ngram1", "ngram2"), ("ngram1", "ngram3"), ("ngram2", "ngram3")]
+    row = result.pairs.iloc[2]
+    assert row["decision_accuracy"] == decision_accuracy(result.deltas["ngram2"], result.deltas["ngram3"])
+    run = mlflow.get_run(result.run_id)
+    assert run.data.metrics["decision_accuracy.ngram2.ngram3"] == pytest.approx(row["decision_accuracy"])
+    paths = {f.path for f in mlflow.MlflowClient().list_artifacts(result.run_id, artifacts.TRANSFER)}
+    assert {artifacts.TRANSFER_FIGURE, artifacts.TRANSFER_PAIRS, artifacts.TRANSFER_DELTAS} <= paths
+    again = run_transfer(spec, progress=False)
+    assert all(c.reused for c in again.cells) and again.pairs.equals(result.pairs)
+
+
+def test_transfer_needs_two_models(tmp_path: Path) -> None:
+    spec = parse_spec(_spec(tmp_path, [{"type": "ngram", "order": 1}]))
+    with pytest.raises(SpecError, match="at least two models"):
+        run_transfer(spec, progress=False)
