@@ -647,7 +647,7 @@ def provenance(pool: list[Row], benchmarks: dict[str, list[Row]], info: dict, ro
         "## Planted defects",
         "",
         f"{PER_DEFECT} rows per defect (equal shares), each defect on distinct clips. Which video OP catches it, on "
-        "these clips: `static` a motion score of 0 (`video_motion_score_filter`); `text_overlay` an OCR area ratio "
+        "these clips: `static` a motion score near 0 (`video_motion_score_filter`); `text_overlay` an OCR area ratio "
         "of 0.2-0.4 where 84 % of clean clips have 0 (`video_ocr_area_ratio_filter`, `det_limit_side_len: 96`); "
         "`extreme_aspect` the aspect ratio (`video_aspect_ratio_filter`) and resolution; `too_short` the duration "
         "(`video_duration_filter`); `watermark` a watermark classifier (`video_watermark_filter`, model from the "

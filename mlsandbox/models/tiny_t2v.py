@@ -74,7 +74,7 @@ def require_diffusers() -> Any:
     try:
         import diffusers
     except ImportError:
-        raise TrainingError("tiny-t2v needs diffusers: pip install diffusers") from None
+        raise TrainingError("tiny-t2v needs diffusers: pip install 'mlsandbox[video]'") from None
     diffusers.utils.logging.set_verbosity_error()
     return diffusers
 
