@@ -76,6 +76,25 @@ def read_file(path: Path, spec: DatasetSpec, many_files: bool) -> tuple[pa.Table
     return normalise(table, path, spec, many_files), bad
 
 
+def checked_media_column(
+    table: pa.Table, column: str, check: Callable[[Any], bytes], arrow_type: pa.DataType, spec: DatasetSpec,
+    source: str,
+) -> tuple[pa.Table, int]:
+    """Replace a raw media column (images, videos) with each row's checked bytes (``check``); a row
+    that fails is a :class:`DataError` naming the sample, or (``on_error: skip``) dropped and counted."""
+    values, keep = [], []
+    for i, (sample_id, raw) in enumerate(zip(table[ID].to_pylist(), table[column].to_pylist())):
+        try:
+            values.append(check(raw))
+            keep.append(i)
+        except DataError as err:
+            bad_row(spec, f"{source}: sample {sample_id!r}: {err}")
+    skipped = table.num_rows - len(keep)
+    if skipped:
+        table = table.take(pa.array(keep, pa.int64()))
+    return table.set_column(table.column_names.index(column), column, pa.array(values, arrow_type)), skipped
+
+
 def bad_row(spec: DatasetSpec, message: str) -> int:
     """A malformed row: raise under ``on_error: raise``, else log it and count 1 skipped row."""
     if spec.on_error == "raise":

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, Dataset, table_digest
-from mlsandbox.data._files import bad_row, resolve_path
+from mlsandbox.data._files import bad_row, checked_media_column, resolve_path
 from mlsandbox.errors import DataError
 from mlsandbox.images import check_image
 from mlsandbox.spec import DatasetSpec
@@ -20,18 +20,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".ti
 
 def load_images(table: pa.Table, base: Path, spec: DatasetSpec, source: str) -> tuple[pa.Table, int]:
     """Replace the raw image column (paths, bytes or HF ``Image`` values) with checked image bytes."""
-    images, keep = [], []
-    for i, (sample_id, raw) in enumerate(zip(table[ID].to_pylist(), table[IMAGE].to_pylist())):
-        try:
-            images.append(_image_bytes(raw, base, spec.max_image_bytes))
-            keep.append(i)
-        except DataError as err:
-            bad_row(spec, f"{source}: sample {sample_id!r}: {err}")
-    skipped = table.num_rows - len(keep)
-    if skipped:
-        table = table.take(pa.array(keep, pa.int64()))
-    column = table.column_names.index(IMAGE)
-    return table.set_column(column, IMAGE, pa.array(images, pa.binary())), skipped
+    return checked_media_column(table, IMAGE, lambda raw: _image_bytes(raw, base, spec.max_image_bytes), pa.binary(),
+                                spec, source)
 
 
 def load_image_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:

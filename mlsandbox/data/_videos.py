@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, TEXT, VIDEO, Dataset, table_digest
-from mlsandbox.data._files import bad_row, read_media_file, resolve_path
+from mlsandbox.data._files import bad_row, checked_media_column, read_media_file, resolve_path
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.videos import check_video
@@ -22,19 +22,9 @@ def load_videos(table: pa.Table, base: Path, spec: DatasetSpec, source: str) -> 
     naming the sample, or (``on_error: skip``) a skipped, counted row."""
     if VIDEO not in table.column_names:  # an empty file: no columns beyond id and text
         return table, 0
-    videos, keep = [], []
-    for i, (sample_id, raw) in enumerate(zip(table[ID].to_pylist(), table[VIDEO].to_pylist())):
-        try:
-            videos.append(_video_bytes(raw, base, spec.max_video_bytes))
-            keep.append(i)
-        except DataError as err:
-            bad_row(spec, f"{source}: sample {sample_id!r}: {err}")
-    skipped = table.num_rows - len(keep)
-    if skipped:
-        table = table.take(pa.array(keep, pa.int64()))
-    column = table.column_names.index(VIDEO)
     # large_binary: a column of clips easily passes the 2 GiB that 32-bit offsets can address.
-    return table.set_column(column, VIDEO, pa.array(videos, pa.large_binary())), skipped
+    return checked_media_column(table, VIDEO, lambda raw: _video_bytes(raw, base, spec.max_video_bytes),
+                                pa.large_binary(), spec, source)
 
 
 def load_video_folder(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
