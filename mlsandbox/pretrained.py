@@ -84,18 +84,20 @@ def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, g
     return str(target)
 
 
-def load_causal_lm(name_or_path: str, dtype: str = "float32") -> tuple[object, object]:
-    """``(model, tokenizer)`` from a resolved name or directory, in ``dtype``, in eval mode."""
+def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu") -> tuple[object, object]:
+    """``(model, tokenizer)`` from a resolved name or directory, in ``dtype`` on the torch
+    ``device`` (``cpu``, ``cuda``; see :func:`mlsandbox.runtime.resolve_device`), in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
-    log.info("loading causal LM %s in %s", name_or_path, dtype)
+    log.info("loading causal LM %s in %s on %s", name_or_path, dtype, device)
     tokenizer = load_tokenizer(name_or_path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+        model: Any = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, exc)) from None
+    model.to(device)
     model.eval()
     return model, tokenizer
 

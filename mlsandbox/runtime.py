@@ -1,8 +1,20 @@
-"""The process's compute budget: how many cores it may use."""
+"""The process's compute budget: how many cores it may use, and which device its torch models run on.
+
+torch is imported inside the functions that need it, so that reading a budget costs no torch import.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Literal
+
+from mlsandbox.errors import SpecError
+
+if TYPE_CHECKING:
+    import torch
+
+#: The device settings a model or OP accepts (the spec spells the same values as ``Device``).
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def available_cores() -> int:
@@ -16,3 +28,40 @@ def available_cores() -> int:
 def resolve_workers(workers: int) -> int:
     """A worker or thread count where 0 means one per available core."""
     return workers if workers > 0 else available_cores()
+
+
+def resolve_device(device: str) -> Literal["cpu", "cuda"]:
+    """The torch device a ``device`` setting (``auto``, ``cpu`` or ``cuda``) means in this process.
+
+    ``auto`` takes a CUDA GPU where torch sees one and the CPU elsewhere, so one spec runs on a
+    laptop and on a GPU machine alike. ``cuda`` where torch sees none is a :class:`SpecError`
+    rather than a silent fall-back to a CPU run that may be a hundred times slower.
+    """
+    if device not in DEVICES:
+        raise SpecError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise SpecError(
+            "device: cuda, but torch finds no CUDA GPU here (torch.cuda.is_available() is False); "
+            "set device: auto to use a GPU where there is one, or device: cpu"
+        )
+    return "cpu"
+
+
+def autocast_dtype(device: str) -> torch.dtype | None:
+    """The reduced precision to autocast to on a resolved ``device``; None means float32.
+
+    On CUDA, bfloat16 where the GPU supports it: it keeps float32's exponent range, so training
+    needs no loss scaling. Older GPUs get float16, whose small range needs a gradient scaler. The
+    CPU stays in float32, so CPU results are exactly what they were before GPUs were supported.
+    """
+    if device != "cuda":
+        return None
+    import torch
+
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

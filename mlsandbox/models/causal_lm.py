@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mlsandbox.models.base import TrainingJob, utf8_bytes
-from mlsandbox.models.torch_training import LossFn, TorchModel, bpb_from_loss, padded, torch_runtime
+from mlsandbox.models.torch_training import LossFn, TorchModel, bpb_from_loss, model_device, padded, torch_runtime
 
 if TYPE_CHECKING:
     import torch
@@ -59,17 +59,18 @@ def split_windows(docs: Sequence[Sequence[int]], seq_len: int, sep: int) -> list
 def sum_nll_bits(model: Any, pieces: list[list[int]], batch_size: int) -> float:
     """Total next-token NLL in bits over all pieces (each piece predicts its tokens 1..n).
 
-    Pieces are batched by length to keep padding small.
+    Pieces are batched by length to keep padding small, and scored in float32 on the model's device.
     """
     import torch
     import torch.nn.functional as F
 
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))
     total = 0.0
+    device = model_device(model)
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            ids, mask = padded([pieces[i] for i in order[start : start + batch_size]])
+            ids, mask = (t.to(device) for t in padded([pieces[i] for i in order[start : start + batch_size]]))
             logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1].long()).logits
             nll = F.cross_entropy(
                 logits.float().reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none"

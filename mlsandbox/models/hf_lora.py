@@ -20,7 +20,7 @@ from typing import Any
 from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
-from mlsandbox.models.torch_training import LoopSettings, torch_runtime, train_loop
+from mlsandbox.models.torch_training import LoopSettings, Placement, torch_runtime, train_loop
 from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
 from mlsandbox.spec import HFLoraSpec
 
@@ -98,6 +98,7 @@ class HFLoraTrainer(Trainer):
     def train(self, job: TrainingJob) -> HFLoraModel:
         peft = _require_peft()
         spec = self.spec
+        placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         base_ref = resolve_base(spec, job.cache_dir)
         base, tokenizer = _load_base(base_ref)
@@ -117,7 +118,8 @@ class HFLoraTrainer(Trainer):
             docs = lm.encode(job.texts)
             blocks = pack_blocks(docs, spec.seq_len, lm.separator)
             probe = lm.progress_bpb(job, docs)
-            final_loss = train_loop(lm.model, blocks, block_loss(lm.model), settings, job.seed, probe, job.report)
+            final_loss = train_loop(lm.model, blocks, block_loss(lm.model), settings, job.seed, probe, job.report,
+                                    placement)
         lm.info = {
             "base_model": base_ref,
             "cache_dir": str(job.cache_dir.resolve()),
@@ -126,5 +128,6 @@ class HFLoraTrainer(Trainer):
             "final_loss": final_loss,
             "trainable_params": sum(p.numel() for p in lm.model.parameters() if p.requires_grad),
             "train_seconds": time.perf_counter() - started,
+            **placement.info(),
         }
         return lm

@@ -39,9 +39,11 @@ from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, eot_id
 from mlsandbox.models.torch_training import (
     LoopSettings,
     LossFn,
+    Placement,
     TorchModel,
     bpb_from_loss,
     gpt2_config,
+    model_device,
     padded,
     step_budget,
     torch_runtime,
@@ -86,6 +88,12 @@ class ImagePixels:
     @property
     def n_unique(self) -> int:
         return int(self.pixels.shape[0])
+
+    def to(self, device: str) -> ImagePixels:
+        """These pixels, moved to ``device`` in place (as ``nn.Module.to`` moves weights), so that
+        training batches are gathered where the model runs."""
+        self.pixels, self.index = self.pixels.to(device), self.index.to(device)
+        return self
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Normalised float pixels (``[-1, 1]``) of the given sample indices."""
@@ -180,23 +188,25 @@ def pair_nll_bits(
 ) -> list[float]:
     """Summed NLL in bits of caption ``c`` given image ``i`` for every ``(i, c)`` pair.
 
-    Each image is encoded once; pairs are batched by caption length to keep padding small.
+    Each image is encoded once; pairs are batched by caption length to keep padding small. Scoring
+    runs in float32 on the model's device.
     """
     import torch
     from transformers.modeling_outputs import BaseModelOutput
 
+    device = model_device(model)
     model.eval()
     with torch.inference_mode():
         states = torch.cat([
-            model.encoder(pixel_values=normalise(pixels[s : s + batch_size])).last_hidden_state
+            model.encoder(pixel_values=normalise(pixels[s : s + batch_size].to(device))).last_hidden_state
             for s in range(0, int(pixels.shape[0]), batch_size)
         ])
         order = sorted(range(len(pairs)), key=lambda k: len(seqs[pairs[k][1]]))
         bits = [0.0] * len(pairs)
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            ids, mask = padded([seqs[pairs[k][1]] for k in chunk])
-            images = torch.tensor([pairs[k][0] for k in chunk], dtype=torch.long)
+            ids, mask = (t.to(device) for t in padded([seqs[pairs[k][1]] for k in chunk]))
+            images = torch.tensor([pairs[k][0] for k in chunk], dtype=torch.long, device=device)
             encoded = BaseModelOutput(last_hidden_state=states[images])
             sums = token_nll(model, ids, mask, encoder_outputs=encoded).sum(dim=1) / math.log(2)
             for k, value in zip(chunk, sums.tolist()):
@@ -284,9 +294,13 @@ class TinyCaptioner(TorchModel):
 # --- training -------------------------------------------------------------------------------
 
 
-def caption_loss(model: Any, pixels: ImagePixels, ids: torch.Tensor, mask: torch.Tensor) -> LossFn:
+def caption_loss(model: Any, pixels: ImagePixels, ids: torch.Tensor, mask: torch.Tensor, device: str = "cpu") -> LossFn:
     """The captioner's training loss: mean NLL of the real caption tokens of a batch of pair
-    indices given their images, the batch cut to its longest caption so no work goes to padding."""
+    indices given their images, the batch cut to its longest caption so no work goes to padding.
+
+    The pairs' pixels and captions move to ``device`` once, where the batches of indices gather them.
+    """
+    pixels, ids, mask = pixels.to(device), ids.to(device), mask.to(device)
     lengths = mask.sum(dim=1)
 
     def loss(samples: torch.Tensor) -> torch.Tensor:
@@ -325,6 +339,7 @@ class TinyCaptionerTrainer(Trainer):
         if not job.texts:
             raise TrainingError("tiny-captioner needs at least one (image, caption) pair in the pool")
         spec = self.spec
+        placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         tokenizer, tok_path = dataset_tokenizer(job, spec)
         pixels = ImagePixels(job.images, spec.image_size)
@@ -336,8 +351,9 @@ class TinyCaptionerTrainer(Trainer):
         probe = bpb_from_loss(max(sum(sequence_bytes(tokenizer, seqs)), 1) / tokens)
         with torch_runtime(spec.threads, job.seed):
             model = build_model(spec, tokenizer.get_vocab_size())
-            loss = caption_loss(model, pixels, ids, mask)
-            final_loss = train_loop(model, torch.arange(len(seqs)), loss, settings, job.seed, probe, job.report)
+            loss = caption_loss(model, pixels, ids, mask, placement.device)
+            final_loss = train_loop(model, torch.arange(len(seqs)), loss, settings, job.seed, probe, job.report,
+                                    placement)
         steps = settings.steps
         info = {
             "steps": steps,
@@ -351,5 +367,6 @@ class TinyCaptionerTrainer(Trainer):
             "tokenizer": tok_path.name,
             "decode_seconds": decoded - started,
             "train_seconds": time.perf_counter() - started,
+            **placement.info(),
         }
         return TinyCaptioner(spec, model, tokenizer, info=info)

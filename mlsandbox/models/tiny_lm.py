@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, encode_docs, eot_id
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
-from mlsandbox.models.torch_training import LoopSettings, gpt2_config, step_budget, torch_runtime, train_loop
+from mlsandbox.models.torch_training import (
+    LoopSettings,
+    Placement,
+    gpt2_config,
+    step_budget,
+    torch_runtime,
+    train_loop,
+)
 from mlsandbox.spec import TinyLMSpec
 
 if TYPE_CHECKING:
@@ -93,6 +100,7 @@ class TinyLMTrainer(Trainer):
 
     def train(self, job: TrainingJob) -> TinyLM:
         spec = self.spec
+        placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         tokenizer, tok_path = dataset_tokenizer(job, spec)
         docs = encode_docs(tokenizer, job.texts)
@@ -102,7 +110,8 @@ class TinyLMTrainer(Trainer):
         with torch_runtime(spec.threads, job.seed):
             lm = TinyLM(spec, build_model(spec, tokenizer.get_vocab_size()), tokenizer)
             probe = lm.progress_bpb(job, docs)
-            final_loss = train_loop(lm.model, blocks, block_loss(lm.model), settings, job.seed, probe, job.report)
+            final_loss = train_loop(lm.model, blocks, block_loss(lm.model), settings, job.seed, probe, job.report,
+                                    placement)
         lm.info = {
             "steps": settings.steps,
             "train_tokens": settings.steps * spec.batch_size * spec.seq_len,
@@ -113,5 +122,6 @@ class TinyLMTrainer(Trainer):
             "vocab_size": tokenizer.get_vocab_size(),
             "tokenizer": tok_path.name,
             "train_seconds": time.perf_counter() - started,
+            **placement.info(),
         }
         return lm

@@ -2,8 +2,9 @@
 
 A trainer brings only what differs: its network, a loss over a batch of training items, and a
 :class:`LoopSettings` read from its spec. The rest lives here once, so the trainers cannot drift
-apart: thread count, seeding and determinism, AdamW groups, warmup + cosine schedule, loss
-smoothing, intermediate reports and pruning, padding, and saving the weights with their tokenizer.
+apart: thread count, seeding and determinism, the device and precision (:class:`Placement`),
+AdamW groups, warmup + cosine schedule, loss smoothing, intermediate reports and pruning,
+padding, and saving the weights with their tokenizer.
 
 A change here that alters what training produces alters every torch trainer: bump each one's
 ``version`` so that cells trained by the old code are not reused.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 from mlsandbox.errors import TrainingPruned
 from mlsandbox.models.base import ReportCallback, TrainedModel, score_from_bpb
 from mlsandbox.pretrained import quiet_transformers
-from mlsandbox.runtime import resolve_workers
+from mlsandbox.runtime import autocast_dtype, resolve_device, resolve_workers
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +55,59 @@ def torch_runtime(threads: int, seed: int | None = None, deterministic: bool = T
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det, warn_only=old_warn)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a network trains and is scored, and the reduced precision its training runs in.
+
+    On CUDA, training's forward passes run under ``torch.autocast`` (see
+    :func:`~mlsandbox.runtime.autocast_dtype`); scoring stays in float32, so that metrics compare
+    across devices. On the CPU nothing changes: float32 and the same ops as ever, so CPU training
+    stays bit-for-bit reproducible and the cells it finished stay valid.
+    """
+
+    device: str = "cpu"
+    dtype: torch.dtype | None = None
+
+    @classmethod
+    def resolve(cls, device: str) -> Placement:
+        """The placement a spec's ``device`` setting means in this process."""
+        resolved = resolve_device(device)
+        return cls(resolved, autocast_dtype(resolved))
+
+    @property
+    def precision(self) -> str:
+        """``float32``, or the autocast dtype's name (``bfloat16``, ``float16``)."""
+        return "float32" if self.dtype is None else str(self.dtype).removeprefix("torch.")
+
+    def info(self) -> dict[str, str]:
+        """What a trained model records of where it trained."""
+        return {"device": self.device, "precision": self.precision}
+
+    def autocast(self) -> AbstractContextManager[object]:
+        """Autocast to the reduced precision where there is one; nothing on the CPU."""
+        if self.dtype is None:
+            return nullcontext()
+        import torch
+
+        return torch.autocast(device_type=self.device, dtype=self.dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler | None:
+        """A loss scaler under float16, whose small range would flush small gradients to zero;
+        bfloat16 and float32 have float32's range and need none."""
+        import torch
+
+        return torch.amp.GradScaler(self.device) if self.dtype == torch.float16 else None
+
+
+#: float32 on the CPU: where a loop runs unless its trainer says otherwise.
+CPU = Placement()
+
+
+def model_device(model: Any) -> torch.device:
+    """The device a network's weights are on: scoring moves its inputs there."""
+    return next(iter(model.parameters())).device
 
 
 def lr_factor(step: int, total: int, warmup: float, floor: float) -> float:
@@ -121,15 +175,20 @@ def train_loop(
     seed: int,
     intermediate_bpb: Callable[[float], float] | None = None,
     report: ReportCallback | None = None,
+    placement: Placement = CPU,
 ) -> float:
     """AdamW with warmup + cosine over batches of ``items``; returns the final smoothed loss.
 
-    Only parameters that require gradients train (a LoRA adapter, not its base). Every
+    The model and each batch of ``items`` move to ``placement.device``, where ``loss_fn`` runs
+    under its autocast (anything ``loss_fn`` gathers by the batch must be there too). Only
+    parameters that require gradients train (a LoRA adapter, not its base). Every
     ``eval_every`` steps, ``intermediate_bpb(smoothed_loss)`` gives a bits-per-byte estimate whose
     score goes to ``report``; a True answer raises :class:`TrainingPruned`.
     """
     import torch
 
+    model.to(placement.device)
+    scaler = placement.grad_scaler()
     params = [p for p in model.parameters() if p.requires_grad]
     # Norm gains and biases are not decayed: shrinking them only hurts a short run.
     optimizer = torch.optim.AdamW(
@@ -150,11 +209,19 @@ def train_loop(
     smoothed = float("nan")
     model.train()
     for step in range(1, steps + 1):
-        loss = loss_fn(next(batches))
+        with placement.autocast():
+            loss = loss_fn(next(batches).to(placement.device))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
         scheduler.step()
         if averaged is not None:
             with torch.no_grad():
@@ -245,6 +312,7 @@ class TorchModel(TrainedModel):
     """A trained torch network with its tokenizer, saved and loaded the same way for every type.
 
     Subclasses name their spec class and the weights directory, and say how to rebuild the network.
+    A loaded network is placed on the device its spec's ``device`` setting means here.
     """
 
     spec_class: ClassVar[type[BaseModel]]
@@ -269,5 +337,6 @@ class TorchModel(TrainedModel):
         info = manifest.get("info") or {}
         quiet_transformers()
         model = cls.load_network(directory / cls.weights, spec, info)
+        model.to(resolve_device(getattr(spec, "device", "cpu")))
         model.eval()
         return cls(spec, model, load_tokenizer(directory), info=info, metrics=manifest.get("metrics"))

@@ -88,6 +88,12 @@ class VideoClips:
     def n_unique(self) -> int:
         return int(self.pixels.shape[0])
 
+    def to(self, device: str) -> VideoClips:
+        """These clips, moved to ``device`` in place (as ``nn.Module.to`` moves weights), so that
+        training batches are gathered where the model runs."""
+        self.pixels, self.index = self.pixels.to(device), self.index.to(device)
+        return self
+
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Float clips in ``[-1, 1]`` of the given sample indices, ``[B, 3, frames, S, S]``."""
         return to_model(self.pixels[self.index[samples]])

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from mlsandbox.errors import describe_validation_error
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter
+from mlsandbox.spec import Device
 
 #: The batch an OP reads: :class:`TextBatch`, :class:`~mlsandbox.ops.batch.ImageBatch` for
 #: image and image-text OPs, or :class:`~mlsandbox.ops.video.VideoBatch` for video OPs.
@@ -24,9 +25,26 @@ BatchT = TypeVar("BatchT", bound=TextBatch)
 
 
 class OpParams(BaseModel):
-    """Parameters that change an OP's statistic (and so its cache key). Unknown keys are errors."""
+    """Parameters that change an OP's statistic (and so its cache key), except the
+    :attr:`runtime_params`, which say only where it is computed. Unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Params that choose where the statistic is computed, not what it is: left out of the OP's
+    #: identity (its stats-cache key), of recipe conditions and of Data-Juicer exports.
+    runtime_params: ClassVar[frozenset[str]] = frozenset({"device"})
+
+    def stat_params(self, exclude_defaults: bool = False) -> dict[str, Any]:
+        """The params that define the statistic, as JSON values (the :attr:`runtime_params` left out)."""
+        return self.model_dump(mode="json", exclude=set(self.runtime_params), exclude_defaults=exclude_defaults)
+
+
+class DeviceParams(OpParams):
+    """Params of an OP that runs a torch model: ``device`` says where (``auto``: a CUDA GPU where
+    torch sees one, else the CPU). The model runs in its own precision on either, so a statistic
+    computed on a GPU is the same statistic (up to float rounding) and shares its cache."""
+
+    device: Device = "auto"
 
 
 class Op(ABC, Generic[BatchT]):
@@ -81,8 +99,13 @@ class Op(ABC, Generic[BatchT]):
         return cls.primary_stat or cls.stat_keys[0]
 
     def identity(self) -> dict[str, Any]:
-        """What determines this OP's stats: its name and params (the stats-cache key)."""
-        return {"op": self.name, "params": self.params.model_dump(mode="json")}
+        """What determines this OP's stats: its name and params but the runtime ones (the stats-cache key)."""
+        return {"op": self.name, "params": self.params.stat_params()}
+
+    def wants_gpu(self) -> bool:
+        """Whether the OP would run a torch model on a GPU if its worker had one: its ``device`` is
+        not ``cpu``. An executor gives such OPs' workers a GPU where the cluster has one."""
+        return isinstance(self.params, DeviceParams) and self.params.device != "cpu"
 
     @abstractmethod
     def compute(self, batch: BatchT) -> dict[str, np.ndarray]:

@@ -6,8 +6,10 @@ Loading goes through this module so that each model is read once per process how
 use it (an image OP and a video OP naming the same CLIP share it), and a model that cannot be
 found fails with one kind of error, :class:`ModelUnavailableError`, saying which OP param to set.
 Inputs are prepared the way Data-Juicer prepares them: its multimodal special tokens stripped
-from captions, optional flips, batches under ``torch.inference_mode``. The packaged open-NSFW
-network and the LAION aesthetics predictors live here too, for the same reason.
+from captions, optional flips, batches under ``torch.inference_mode``. Models run in float32 on
+the torch device their OP resolved (``cpu`` or ``cuda``): inputs move to the model, scores come
+back to the CPU. The packaged open-NSFW network (ONNX Runtime, on the CPU) and the LAION
+aesthetics predictors live here too, for the same reason.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ def load_pretrained(
     processor_class: str = "AutoProcessor",
     op: str,
     param: str = "model",
+    device: str = "cpu",
 ) -> tuple[Any, Any]:
-    """``(model, processor)`` in float32 eval mode, loaded once per process.
+    """``(model, processor)`` in float32 eval mode on the torch ``device``, loaded once per process
+    and device.
 
     ``model_class`` is a ``transformers`` class name (``"AutoModelForImageClassification"``,
     ``"BlipForImageTextRetrieval"``, ...) or a class with ``from_pretrained``. A name that is
@@ -57,7 +61,7 @@ def load_pretrained(
     naming ``op``'s ``param``.
     """
     try:
-        return _load(name_or_path, model_class, processor_class)
+        return _load(name_or_path, model_class, processor_class, device)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailableError(_hint(name_or_path, op, param, exc)) from None
 
@@ -79,7 +83,7 @@ def _config(name_or_path: str) -> Any:
 
 
 @cache
-def _load(name_or_path: str, model_class: str | type, processor_class: str) -> tuple[Any, Any]:
+def _load(name_or_path: str, model_class: str | type, processor_class: str, device: str) -> tuple[Any, Any]:
     import torch
     import transformers
 
@@ -88,6 +92,7 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str) -> t
     cls: Any = getattr(transformers, model_class) if isinstance(model_class, str) else model_class
     processor = getattr(transformers, processor_class).from_pretrained(name_or_path)
     model = cls.from_pretrained(name_or_path, dtype=torch.float32)
+    model.to(device)
     model.eval()
     return model, processor
 
@@ -145,10 +150,12 @@ class ClassProbability:
     """Softmax probability of one class of a Hugging Face image classifier, in batches."""
 
     def __init__(
-        self, name_or_path: str, label: str | int | None, keyword: str | None, *, op: str, label_param: str
+        self, name_or_path: str, label: str | int | None, keyword: str | None, *, op: str, label_param: str,
+        device: str = "cpu",
     ) -> None:
         self.model, self.processor = load_pretrained(
-            name_or_path, "AutoModelForImageClassification", processor_class="AutoImageProcessor", op=op
+            name_or_path, "AutoModelForImageClassification", processor_class="AutoImageProcessor", op=op,
+            device=device,
         )
         self.index = label_index(self.model.config, label, keyword, op=op, param=label_param)
 
@@ -185,14 +192,15 @@ def chunks(n: int, size: int) -> Iterator[slice]:
 
 
 def image_logits(model: Any, processor: Any, images: Sequence[Image.Image], batch_size: int) -> torch.Tensor:
-    """``model(**processor(images)).logits`` for all images, ``(n, classes)`` float32, in batches."""
+    """``model(**processor(images)).logits`` for all images, ``(n, classes)`` float32 on the CPU,
+    in batches on the model's device."""
     import torch
 
     parts = []
     with torch.inference_mode():
         for part in chunks(len(images), batch_size):
-            inputs = processor(images=list(images[part]), return_tensors="pt")
-            parts.append(model(**inputs).logits.float())
+            inputs = processor(images=list(images[part]), return_tensors="pt").to(model.device)
+            parts.append(model(**inputs).logits.float().cpu())
     return torch.cat(parts) if parts else torch.zeros((0, 1))
 
 
@@ -206,13 +214,15 @@ class AestheticsScorer:
     """Aesthetic score of each image: a LAION predictor's (or any single-output model's) output
     over ``score_scale``, or ``softmax(logits)[k]`` of a classifier, k = ``positive_label``."""
 
-    def __init__(self, name_or_path: str, positive_label: str | int | None, score_scale: float, *, op: str) -> None:
+    def __init__(
+        self, name_or_path: str, positive_label: str | int | None, score_scale: float, *, op: str, device: str = "cpu"
+    ) -> None:
         config = load_config(name_or_path, op=op)
         architecture = next(iter(getattr(config, "architectures", None) or []), "")
         laion = architecture in LAION_PREDICTORS
         model_class: str | type = laion_predictor_class(architecture) if laion else "AutoModelForImageClassification"
         self.model, self.processor = load_pretrained(
-            name_or_path, model_class, processor_class="AutoImageProcessor", op=op
+            name_or_path, model_class, processor_class="AutoImageProcessor", op=op, device=device
         )
         self.score_scale = score_scale
         self.positive: int | None = None

@@ -96,7 +96,7 @@ def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
     spec = _data_juicer_filter(op_name)
     args: dict[str, Any] = {**spec.inert, **spec.fixed}
     # The OP's params, defaults included, under their own names.
-    args.update(op_class(op_name)(**conditions[0].params).params.model_dump(mode="json"))
+    args.update(op_class(op_name)(**conditions[0].params).params.stat_params())
     for c in conditions:
         if c.stat not in spec.stat_keys():
             raise RecipeError(f"condition {c.label}: Data-Juicer's {op_name} has no argument for {c.stat}")

@@ -53,7 +53,7 @@ class Condition(BaseModel):
             op = cls(**self.params)
         except ValueError as err:
             raise ValueError(f"condition on {self.label}: {err}") from None
-        self.params = op.params.model_dump(mode="json", exclude_defaults=True)
+        self.params = op.params.stat_params(exclude_defaults=True)  # where it ran is no condition
         for name in ("min", "max"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -199,10 +199,10 @@ def _merge_conditions(
             op = stats.op(c.op)
         except KeyError as err:
             raise RecipeError(f"recipe {name!r}, condition {c.label}: {err.args[0]}") from None
-        if op.params.model_dump(mode="json", exclude_defaults=True) != c.params:
+        if op.params.stat_params(exclude_defaults=True) != c.params:
             raise RecipeError(
                 f"recipe {name!r}, condition {c.label}: needs params {c.params or 'defaults'} but the stats "
-                f"table computed {c.op} with {op.params.model_dump(mode='json')}"
+                f"table computed {c.op} with {op.params.stat_params()}"
             )
         assert c.stat is not None  # filled in by validation
         numeric = pd.api.types.is_numeric_dtype(stats.frame[c.stat])

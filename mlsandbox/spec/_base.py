@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -15,10 +15,23 @@ class StrictModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Keys that say where the work runs (``device``): left out of :meth:`digest` while at their
+    #: default, so that adding such a key keeps every earlier digest, and with it every finished
+    #: cell; a value set otherwise is part of the digest, so that work pinned there stays apart.
+    placement_keys: ClassVar[frozenset[str]] = frozenset()
+
     def digest(self) -> str:
-        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace), without
+        the :attr:`placement_keys` that are at their default."""
+        fields = type(self).model_fields
+        default = {key for key in self.placement_keys if getattr(self, key) == fields[key].default}
+        values = self.model_dump(mode="json", exclude=default)
+        payload = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+#: Where a torch model runs: ``auto`` (a CUDA GPU where torch sees one, else the CPU), ``cpu`` or ``cuda``.
+Device = Literal["auto", "cpu", "cuda"]
 
 
 #: The largest seed every consumer takes: numpy's legacy ``RandomState`` (which Optuna's samplers

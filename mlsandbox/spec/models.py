@@ -9,11 +9,17 @@ identity for a spec, used to recognise a (pool x seed x model) cell that already
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from mlsandbox.spec._base import StrictModel
+from mlsandbox.spec._base import Device, StrictModel
+
+#: Where a torch-trained model trains and is scored.
+ModelDevice = Annotated[Device, Field(description="auto = a CUDA GPU where torch sees one, else the CPU")]
+#: ``device: auto`` is not part of a model's digest (cells trained before devices existed are
+#: reused); an explicit ``cpu`` or ``cuda`` is, so cells pinned to a device never mix with others.
+_DEVICE_KEYS = frozenset({"device"})
 
 
 class TinyLMSpec(StrictModel):
@@ -25,6 +31,7 @@ class TinyLMSpec(StrictModel):
     """
 
     type: Literal["tiny-lm"] = "tiny-lm"
+    placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     arch: Literal["llama", "gpt2"] = "llama"
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
@@ -49,6 +56,7 @@ class TinyLMSpec(StrictModel):
     # Cells run one at a time, so by default one cell uses every core. torch's OpenMP threads
     # busy-wait: on cores shared with other busy processes set 1, or they run 10x slower.
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    device: ModelDevice = "auto"
     eval_every: int = Field(default=0, ge=0, description="steps between reported scores; 0 = never")
     eval_batch_size: int = Field(default=64, ge=1, le=4096, description="scoring windows per forward pass")
 
@@ -75,6 +83,7 @@ class TinyCaptionerSpec(StrictModel):
     """
 
     type: Literal["tiny-captioner"] = "tiny-captioner"
+    placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
         default=50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
@@ -101,6 +110,7 @@ class TinyCaptionerSpec(StrictModel):
     # three-fold against 0.1 (same pool, 4 seeds) at no cost in score.
     dropout: float = Field(default=0.2, ge=0, lt=1, description="encoder and decoder dropout")
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    device: ModelDevice = "auto"
     eval_every: int = Field(default=0, ge=0, description="steps between reported scores; 0 = never")
     eval_batch_size: int = Field(default=16, ge=1, le=4096)
     retrieval_candidates: int = Field(
@@ -130,6 +140,7 @@ class TinyT2VSpec(StrictModel):
     """
 
     type: Literal["tiny-t2v"] = "tiny-t2v"
+    placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
         default=50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
@@ -178,6 +189,7 @@ class TinyT2VSpec(StrictModel):
     sample_steps: int = Field(default=20, ge=1, le=1000, description="DDIM steps per generated clip")
     guidance_scale: float = Field(default=2.0, ge=1.0, le=50.0, description="classifier-free guidance of generation")
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    device: ModelDevice = "auto"
     eval_every: int = Field(default=0, ge=0, description="steps between reported scores; 0 = never")
     eval_batch_size: int = Field(default=64, ge=1, le=4096)
 
@@ -227,6 +239,7 @@ class HFLoraSpec(StrictModel):
     """
 
     type: Literal["hf-lora"] = "hf-lora"
+    placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     model: str | None = None
     gguf_file: str | None = Field(default=None, description="GGUF file name inside `model`, if any")
     rank: int = Field(default=8, ge=1, le=1024)
@@ -243,6 +256,7 @@ class HFLoraSpec(StrictModel):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     grad_clip: float = Field(default=1.0, gt=0)
     threads: int = Field(default=0, ge=0, le=256, description="torch threads; 0 = one per available core")
+    device: ModelDevice = "auto"
     eval_every: int = Field(default=0, ge=0)
     eval_batch_size: int = Field(default=8, ge=1, le=1024)
 

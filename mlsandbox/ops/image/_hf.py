@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from mlsandbox.ops import vision_models
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op, OpParams
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.vision_models import (
     INSTALL,
@@ -28,6 +28,7 @@ from mlsandbox.ops.vision_models import (
     load_pretrained,
     oriented,
 )
+from mlsandbox.runtime import resolve_device
 
 if TYPE_CHECKING:
     import torch
@@ -50,7 +51,8 @@ def paired_scores(
     batch_size: int,
     read: Callable[[Any], torch.Tensor],
 ) -> np.ndarray:
-    """One score per (caption i, image i) pair: ``read(model(**processor(texts, images)))`` in batches.
+    """One score per (caption i, image i) pair: ``read(model(**processor(texts, images)))`` in batches
+    on the model's device.
 
     Captions are padded per batch and truncated to the text model's
     ``max_position_embeddings``, as Data-Juicer does.
@@ -64,15 +66,15 @@ def paired_scores(
             inputs = processor(
                 text=list(texts[part]), images=list(images[part]), return_tensors="pt",
                 padding=True, truncation=True, max_length=max_length,
-            )
-            out[part] = read(model(**inputs)).double().numpy()
+            ).to(model.device)
+            out[part] = read(model(**inputs)).double().cpu().numpy()
     return out
 
 
 # --- image-text pair OPs ---------------------------------------------------------------------
 
 
-class PairParams(OpParams):
+class PairParams(DeviceParams):
     """Params of an OP that scores (caption, image) pairs with one model (set ``model``'s default)."""
 
     model: str
@@ -108,7 +110,7 @@ class PairScoreOp(Op[ImageBatch]):
             return {key: np.zeros(0, dtype=np.float64)}
         p = self.params
         if self._loaded is None:
-            self._loaded = load_pretrained(p.model, self.model_class, op=self.name)
+            self._loaded = load_pretrained(p.model, self.model_class, op=self.name, device=resolve_device(p.device))
         model, processor = self._loaded
         images = oriented(batch.rgb, p.horizontal_flip, p.vertical_flip)
         texts = [dj_caption(t) for t in batch.texts]

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.vision_models import AestheticsScorer, laion_predictor_class
+from mlsandbox.runtime import resolve_device
 
 __all__ = ["DATA_JUICER_MODEL", "ImageAestheticsFilter", "laion_predictor_class"]
 
@@ -54,7 +55,7 @@ class ImageAestheticsFilter(Op[ImageBatch]):
     stat_keys = ("image_aesthetics_scores",)
     max_batch = 256
 
-    class Params(OpParams):
+    class Params(DeviceParams):
         model: str | None = None
         positive_label: str | int | None = None
         score_scale: float = Field(10.0, gt=0)
@@ -82,5 +83,6 @@ class ImageAestheticsFilter(Op[ImageBatch]):
         p = self.params
         if self._scorer is None:
             assert p.model is not None
-            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name)
+            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name,
+                                            device=resolve_device(p.device))
         return {"image_aesthetics_scores": self._scorer(batch.rgb, p.batch_size)}

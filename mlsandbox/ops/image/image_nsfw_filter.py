@@ -7,11 +7,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import ClassProbability
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, open_nsfw_classifier, open_nsfw_scores
+from mlsandbox.runtime import resolve_device
 
 #: Data-Juicer's model, to name as ``model`` where the hub is reachable.
 DATA_JUICER_MODEL = NSFW_DATA_JUICER_MODEL
@@ -52,7 +53,7 @@ class ImageNSFWFilter(Op[ImageBatch]):
     stat_keys = ("image_nsfw_score",)
     max_batch = 256
 
-    class Params(OpParams):
+    class Params(DeviceParams):
         model: str | None = None
         nsfw_label: str | int | None = None
         batch_size: int = Field(32, ge=1)
@@ -79,5 +80,9 @@ class ImageNSFWFilter(Op[ImageBatch]):
             if p.model is None:
                 self._scorer = open_nsfw_scores
             else:
-                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label")
+                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label",
+                                                device=resolve_device(p.device))
         return {"image_nsfw_score": self._scorer(batch.rgb, self.params.batch_size)}
+
+    def wants_gpu(self) -> bool:
+        return super().wants_gpu() and self.params.model is not None  # open-NSFW runs on ONNX Runtime's CPU

@@ -7,10 +7,11 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import ClassProbability
 from mlsandbox.ops.registry import register
+from mlsandbox.runtime import resolve_device
 
 #: Data-Juicer's default watermark classifier (needs the model hub).
 DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"
@@ -43,7 +44,7 @@ class ImageWatermarkFilter(Op[ImageBatch]):
     stat_keys = ("image_watermark_prob",)
     max_batch = 256
 
-    class Params(OpParams):
+    class Params(DeviceParams):
         model: str = DATA_JUICER_MODEL
         watermark_label: str | int | None = None
         batch_size: int = Field(32, ge=1)
@@ -60,5 +61,5 @@ class ImageWatermarkFilter(Op[ImageBatch]):
         if self._scorer is None:
             p = self.params
             self._scorer = ClassProbability(p.model, p.watermark_label, "watermark", op=self.name,
-                                            label_param="watermark_label")
+                                            label_param="watermark_label", device=resolve_device(p.device))
         return {"image_watermark_prob": self._scorer(batch.rgb, self.params.batch_size)}

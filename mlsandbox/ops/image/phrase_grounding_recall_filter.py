@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import chunks, dj_caption, load_config, load_pretrained, oriented
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.runtime import resolve_device
 
 #: Data-Juicer's default open-vocabulary detector (needs the model hub).
 DATA_JUICER_MODEL = "google/owlvit-base-patch32"
@@ -74,7 +75,7 @@ class PhraseGroundingRecallFilter(Op[ImageBatch]):
     stat_keys = ("phrase_grounding_recall",)
     max_batch = 256
 
-    class Params(OpParams):
+    class Params(DeviceParams):
         model: str = DATA_JUICER_MODEL
         conf_thr: float = Field(0.0, ge=0.0, le=1.0)
         iou_thr: float = Field(0.5, ge=0.0, le=1.0)
@@ -113,7 +114,8 @@ class PhraseGroundingRecallFilter(Op[ImageBatch]):
             kind = load_config(p.model, op=self.name).model_type
             if kind != "owlvit":  # other detectors' logits and boxes mean other things
                 raise ValueError(f"{self.name}: `model` must be an OWL-ViT detector (model_type 'owlvit'), not {kind!r}")
-            self._loaded = load_pretrained(p.model, "OwlViTForObjectDetection", op=self.name)
+            self._loaded = load_pretrained(p.model, "OwlViTForObjectDetection", op=self.name,
+                                           device=resolve_device(p.device))
         return self._loaded
 
     def phrases(self, texts: Sequence[str]) -> list[list[str]]:
@@ -136,14 +138,15 @@ class PhraseGroundingRecallFilter(Op[ImageBatch]):
         max_length = min(int(tokenizer.model_max_length), int(model.config.text_config.max_position_embeddings))
         with torch.inference_mode():
             text = tokenizer(queries, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+            text = text.to(model.device)
+            pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"].to(model.device)
             out = model(input_ids=text["input_ids"], attention_mask=text["attention_mask"], pixel_values=pixels)
-            logits = out.logits.float()  # (images, boxes, queries)
+            logits = out.logits.float().cpu()  # (images, boxes, queries)
             real = torch.tensor([[j < len(ph) for j in range(width)] for ph in phrases])
             logits = logits.masked_fill(~real[:, None, :], float("-inf"))
             best = logits.max(dim=-1)
             scores, labels = torch.sigmoid(best.values), best.indices
-            cx, cy, w, h = out.pred_boxes.float().unbind(-1)
+            cx, cy, w, h = out.pred_boxes.float().cpu().unbind(-1)
             boxes = torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
         recalls = []
         for k, image in enumerate(images):

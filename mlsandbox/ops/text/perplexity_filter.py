@@ -14,10 +14,11 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from mlsandbox.errors import ModelUnavailableError
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.registry import register
 from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
+from mlsandbox.runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class PerplexityFilter(Op[TextBatch]):
     The model runs in ``dtype`` (default bfloat16: twice as fast as float32 on CPUs with
     bfloat16 instructions, and ranks texts the same: Spearman 0.999 against float32 on the
     bundled corpus; softmax and sums are in float32), in batches of ``batch_size``
-    right-padded sequences sorted by length.
+    right-padded sequences sorted by length, on ``device`` (default ``auto``: a CUDA GPU where
+    there is one; the device is not part of the statistic's identity).
 
     KenLM (``kenlm_model`` = path to an ``.arpa`` or binary model; needs ``pip install kenlm``),
     Data-Juicer's definition exactly: words = the ``sentencepiece_model``'s pieces of the text
@@ -61,7 +63,7 @@ class PerplexityFilter(Op[TextBatch]):
     stat_keys = ("perplexity",)
     max_batch = 256
 
-    class Params(OpParams):
+    class Params(DeviceParams):
         model: str | None = None
         gguf_file: str | None = None
         max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1)
@@ -91,15 +93,18 @@ class PerplexityFilter(Op[TextBatch]):
                 self._scorer = _KenLMScorer(p.kenlm_model, p.sentencepiece_model)
             else:
                 resolved = resolve_causal_lm(p.model, gguf_file=p.gguf_file)
-                self._scorer = _CausalLMScorer(resolved, p.max_tokens, p.batch_size, p.dtype)
+                self._scorer = _CausalLMScorer(resolved, p.max_tokens, p.batch_size, p.dtype, resolve_device(p.device))
         return {"perplexity": self._scorer.perplexities(batch.texts)}
+
+    def wants_gpu(self) -> bool:
+        return super().wants_gpu() and self.params.kenlm_model is None  # KenLM runs on the CPU
 
 
 class _CausalLMScorer:
     """exp(mean token NLL) under a Hugging Face causal LM, in length-sorted padded batches."""
 
-    def __init__(self, name_or_path: str, max_tokens: int, batch_size: int, dtype: str) -> None:
-        model, tokenizer = load_causal_lm(name_or_path, dtype)
+    def __init__(self, name_or_path: str, max_tokens: int, batch_size: int, dtype: str, device: str = "cpu") -> None:
+        model, tokenizer = load_causal_lm(name_or_path, dtype, device)
         self.model: Any = model  # a transformers causal LM and its tokenizer
         self.tokenizer: Any = tokenizer
         self.max_tokens = max_tokens
@@ -134,11 +139,12 @@ class _CausalLMScorer:
         for row, seq in enumerate(seqs):
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = 1
+        ids, mask = ids.to(self.model.device), mask.to(self.model.device)
         logits = self.model(input_ids=ids, attention_mask=mask).logits[:, :-1]
         nll = token_nll(logits, ids[:, 1:])
         weight = mask[:, 1:].to(nll.dtype)
         mean_nll = (nll * weight).sum(dim=1) / weight.sum(dim=1)
-        return torch.exp(mean_nll.double()).numpy()
+        return torch.exp(mean_nll.double()).cpu().numpy()
 
 
 #: Rows of logits upcast to float32 at a time: 6 MB, where upcasting a whole batch of 32 texts
@@ -152,7 +158,7 @@ def token_nll(logits: Any, targets: Any) -> Any:
     import torch
 
     flat, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-    nll = torch.empty(flat.shape[0], dtype=torch.float32)
+    nll = torch.empty(flat.shape[0], dtype=torch.float32, device=flat.device)
     for start in range(0, flat.shape[0], NLL_CHUNK_ROWS):
         rows = flat[start : start + NLL_CHUNK_ROWS].float()
         picked = rows.gather(1, flat_targets[start : start + NLL_CHUNK_ROWS, None]).squeeze(1)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.ops.vision_models import AestheticsScorer
+from mlsandbox.runtime import resolve_device
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,7 +59,7 @@ class VideoAestheticsFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams):
+    class Params(SampledFrameParams, DeviceParams):
         frame_sampling_method: Literal["all_keyframes", "uniform"] = "uniform"
         model: str | None = None
         positive_label: str | int | None = None
@@ -84,5 +86,6 @@ class VideoAestheticsFilter(ScoredFrameOp):
         p = self.params
         if self._scorer is None:
             assert p.model is not None
-            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name)
+            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name,
+                                            device=resolve_device(p.device))
         return self._scorer(images, p.batch_size)

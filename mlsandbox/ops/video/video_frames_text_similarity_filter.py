@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
+from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.ops.vision_models import chunks, dj_caption, load_pretrained, oriented
+from mlsandbox.runtime import resolve_device
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -56,7 +58,7 @@ class VideoFramesTextSimilarityFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams):
+    class Params(SampledFrameParams, DeviceParams):
         model: str = DATA_JUICER_MODEL
         horizontal_flip: bool = False
         vertical_flip: bool = False
@@ -73,7 +75,7 @@ class VideoFramesTextSimilarityFilter(ScoredFrameOp):
 
         p = self.params
         if self._loaded is None:
-            self._loaded = load_pretrained(p.model, "AutoModel", op=self.name)
+            self._loaded = load_pretrained(p.model, "AutoModel", op=self.name, device=resolve_device(p.device))
         model, processor = self._loaded
         images = oriented(images, p.horizontal_flip, p.vertical_flip)
         captions = [dj_caption(t) for t in batch.texts]
@@ -86,7 +88,7 @@ class VideoFramesTextSimilarityFilter(ScoredFrameOp):
                 inputs = processor(
                     text=[captions[v] for v in owners], images=images[part], return_tensors="pt",
                     padding=True, truncation=True, max_length=max_length,
-                )
-                logits = model(**inputs).logits_per_text / 100.0
+                ).to(model.device)
+                logits = model(**inputs).logits_per_text.cpu() / 100.0
                 out[part] = logits[torch.as_tensor(rows), torch.arange(len(rows))].double().numpy()
         return out

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, model_validator
 
+from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, ClassProbability, open_nsfw_scores
+from mlsandbox.runtime import resolve_device
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -53,7 +55,7 @@ class VideoNSFWFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams):
+    class Params(SampledFrameParams, DeviceParams):
         model: str | None = None
         nsfw_label: str | int | None = None
         batch_size: int = Field(32, ge=1)
@@ -78,8 +80,12 @@ class VideoNSFWFilter(ScoredFrameOp):
             if p.model is None:
                 self._scorer = open_nsfw_scores
             else:
-                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label")
+                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label",
+                                                device=resolve_device(p.device))
         return self._scorer(images, p.batch_size)
+
+    def wants_gpu(self) -> bool:
+        return super().wants_gpu() and self.params.model is not None  # open-NSFW runs on ONNX Runtime's CPU
 
 
 #: Data-Juicer's default classifier, to name as ``model`` where the hub is reachable.

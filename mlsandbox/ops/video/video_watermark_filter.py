@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field
 
+from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.ops.vision_models import ClassProbability
+from mlsandbox.runtime import resolve_device
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,7 +54,7 @@ class VideoWatermarkFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams):
+    class Params(SampledFrameParams, DeviceParams):
         model: str = DATA_JUICER_MODEL
         watermark_label: str | int | None = None
         batch_size: int = Field(32, ge=1)
@@ -67,5 +69,5 @@ class VideoWatermarkFilter(ScoredFrameOp):
         p = self.params
         if self._scorer is None:
             self._scorer = ClassProbability(p.model, p.watermark_label, "watermark", op=self.name,
-                                            label_param="watermark_label")
+                                            label_param="watermark_label", device=resolve_device(p.device))
         return self._scorer(images, p.batch_size)
