@@ -48,6 +48,9 @@ Workers = Annotated[
 Executor = Annotated[
     str | None, typer.Option("--executor", "-e", help="where cells run: local or ray (default: the spec's executor.type)")
 ]
+StatsEngine = Annotated[
+    str | None, typer.Option("--stats-engine", help="where stats run: local or ray (default: the spec's stats.engine)")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no chatter or progress bars: progress as a log line every few percent")]
 
 P = ParamSpec("P")
@@ -154,6 +157,12 @@ def ops_command() -> None:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row[:3], widths)) + "  " + row[3])
 
 
+def _with_options(sets: list[str] | None, executor: str | None = None, stats_engine: str | None = None) -> list[str]:
+    """``--set`` plus ``--executor`` and ``--stats-engine`` where given (MLproject's empty default: not given)."""
+    options = {"executor.type": executor, "stats.engine": stats_engine}
+    return [*(sets or []), *(f"{key}={value}" for key, value in options.items() if value)]
+
+
 @app.command("stats")
 @handles_errors
 def stats_command(
@@ -161,6 +170,7 @@ def stats_command(
     sets: Sets = None,
     workers: Workers = None,
     out: Annotated[Path | None, typer.Option(help="folder for summary.csv and stat_histograms.png")] = None,
+    stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
@@ -168,7 +178,8 @@ def stats_command(
     from mlsandbox.executors.prepare import prepare
     from mlsandbox.stats import summarize
 
-    prepared = prepare(_spec(project, sets), workers=workers, progress=_progress(quiet))
+    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    prepared = prepare(spec, workers=workers, progress=_progress(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
@@ -189,13 +200,15 @@ def pool_command(
     project: Project = Path("projects/text-quality"),
     sets: Sets = None,
     workers: Workers = None,
+    stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
     """Compute stats, build low/mid/high pools per OP plus the random pool, and log each as an MLflow run."""
     from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 
-    result = run_pools(_spec(project, sets), workers=workers, progress=_progress(quiet))
+    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    result = run_pools(spec, workers=workers, progress=_progress(quiet))
     typer.echo(f"{'pool':42} {'size':>6}  stat range")
     for logged in result.pools:
         p = logged.pool
@@ -214,12 +227,14 @@ def train_command(
     pool_run: Annotated[list[str] | None, typer.Option(help="the MLflow run id of a logged pool (repeatable)")] = None,
     sets: Sets = None,
     workers: Workers = None,
+    stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
     from mlsandbox.workflows.train import run_training
 
-    result = run_training(_spec(project, sets), pool, pool_file, pool_run, workers=workers, progress=_progress(quiet))
+    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet))
     cells = result.comparisons.cells
     typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
     failed = [c for c in cells if not c.ok]
@@ -247,11 +262,6 @@ def evaluate_command(
 
 
 Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the n-gram proxy model, one seed)")]
-
-
-def _with_executor(sets: list[str] | None, executor: str | None) -> list[str]:
-    """The ``--set`` overrides plus ``executor.type`` where ``--executor`` was given."""
-    return [*(sets or []), *([f"executor.type={executor}"] if executor else [])]
 
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
@@ -282,8 +292,9 @@ def _step_command(name: str, until: str, doc: str) -> None:
     """Register ``mlsandbox <name>``: the workflow's steps up to ``until`` (finished cells reused)."""
 
     def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                workers: Workers = None, executor: Executor = None, quiet: Quiet = False) -> None:
-        _run_steps(name, until, project, _with_executor(sets, executor), quick, workers, quiet)
+                workers: Workers = None, executor: Executor = None, stats_engine: StatsEngine = None,
+                quiet: Quiet = False) -> None:
+        _run_steps(name, until, project, _with_options(sets, executor, stats_engine), quick, workers, quiet)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -306,6 +317,7 @@ def transfer_command(
     sets: Sets = None,
     workers: Workers = None,
     executor: Executor = None,
+    stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
     """Rank transfer: train the probe's pools with every model of `transfer.models` (cheapest first)
@@ -313,7 +325,8 @@ def transfer_command(
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.transfer import run_transfer
 
-    result = run_transfer(_spec(project, _with_executor(sets, executor)), workers=workers, progress=_progress(quiet))
+    spec = _spec(project, _with_options(sets, executor, stats_engine))
+    result = run_transfer(spec, workers=workers, progress=_progress(quiet))
     typer.echo(table_markdown(result.deltas.reset_index()))
     typer.echo("\n" + table_markdown(result.pairs))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
@@ -354,15 +367,24 @@ def search_command(
     sets: Sets = None,
     quick: Quick = False,
     workers: Workers = None,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", "-e", help="ray: trial workers as Ray tasks on the cluster (default: the spec's executor.type)")] = None,
+    trial_workers: Annotated[int | None, typer.Option(min=1, help="with --executor ray: how many trial workers "
+                                                       "(default: one per executor.cpus_per_cell CPUs of the cluster)")] = None,
+    stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
-    from mlsandbox.search import run_search
+    from mlsandbox.search import run_search, run_search_on_ray
 
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
-    spec = _spec(project, sets, quick)
-    result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers, progress=_progress(quiet))
+    spec = _spec(project, _with_options(sets, executor, stats_engine), quick)
+    if spec.executor.type == "ray":
+        result = run_search_on_ray(spec, study or None, storage, n_trials, trial_workers, progress=_progress(quiet))
+    else:
+        result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers,
+                            progress=_progress(quiet))
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -80,3 +81,16 @@ def register_ops() -> Iterator[Callable[..., None]]:
             stack.enter_context(registered(*classes))
 
         yield register
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    """Ray, connected to the cluster at RAY_ADDRESS (CI starts one with `ray start --head`), else
+    to a local one of 2 CPUs started for the test module."""
+    ray = pytest.importorskip("ray")
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+    else:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

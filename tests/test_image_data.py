@@ -228,11 +228,11 @@ def test_image_model_ops_share_one_pass_and_one_decode(
 
     register_ops(PixelMean, PixelMax)
     ops = [create_op("text_length_filter"), create_op("test_pixel_mean"), create_op("test_pixel_max")]
-    assert [[op.name for op in group] for group in stats_module._passes(ops)] == [
+    assert [[op.name for op in group] for group in stats_module.passes(ops)] == [
         ["text_length_filter"], ["test_pixel_mean", "test_pixel_max"]]
     decodes = []
-    original = stats_module.ImageBatch._decode
-    monkeypatch.setattr(stats_module.ImageBatch, "_decode", lambda self, i: decodes.append(i) or original(self, i))
+    original = ImageBatch._decode
+    monkeypatch.setattr(ImageBatch, "_decode", lambda self, i: decodes.append(i) or original(self, i))
     ds = _load(image_files, image_field="file")
     stats = compute_stats(ds, ops, tmp_path, progress=False)
     assert len(decodes) == len(ds)  # each image decoded once for both pixel OPs

@@ -1,31 +1,37 @@
-"""Cells as Ray tasks: a quick probe through a local Ray cluster ranks as the local executor does,
-and logs every cell once. Set RAY_ADDRESS to run it against an existing cluster (CI starts one)."""
+"""Cells and trials as Ray tasks: a quick probe through a Ray cluster ranks as the local executor
+does and logs every cell once; a study's trial workers run as Ray tasks on one storage. Set
+RAY_ADDRESS to run them on an existing cluster, and MLSANDBOX_TEST_TRACKING_URI to log to an
+MLflow tracking server (CI starts both)."""
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import optuna
 import pytest
 from conftest import spec_dict, write_jsonl
 
+from mlsandbox.search import TRIAL, run_search_on_ray
+from mlsandbox.search._trials import counted_trials
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.workflow import run_workflow
 
-ray = pytest.importorskip("ray")
+pytest.importorskip("ray")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[object]:
-    """The cluster at RAY_ADDRESS (as CI starts one with `ray start --head`), else a local one."""
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
-    else:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
+@pytest.fixture
+def shared_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The tracking server at MLSANDBOX_TEST_TRACKING_URI, else a SQLite store every task can reach."""
+    uri = os.environ.get("MLSANDBOX_TEST_TRACKING_URI") or f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run():
+        mlflow.end_run()
 
 
 def _spec(tmp_path: Path, executor: str) -> dict:
@@ -35,19 +41,37 @@ def _spec(tmp_path: Path, executor: str) -> dict:
     bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(20)])
     spec = spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], model={"type": "ngram", "order": 2},
                      benchmarks=[{"name": "clean", "path": str(bench)}], executor={"type": executor})
-    return {**spec, "name": f"probe-{executor}"}
+    return {**spec, "name": f"probe-{executor}-{uuid.uuid4().hex[:8]}"}  # a server keeps older tests' runs
 
 
-def test_a_probe_through_ray_ranks_as_the_local_one(cluster: object, tmp_path: Path, tracking_uri: str) -> None:
+def test_a_probe_through_ray_ranks_as_the_local_one(cluster: object, tmp_path: Path, shared_store: str) -> None:
     rankings = {}
     for executor in ("local", "ray"):
         (tmp_path / executor).mkdir()
-        result = run_workflow(parse_spec(_spec(tmp_path / executor, executor)), until="probe", progress=False)
+        spec = parse_spec(_spec(tmp_path / executor, executor))
+        result = run_workflow(spec, until="probe", progress=False)
         rankings[executor] = result.probe.ranking
-        experiment = mlflow.get_experiment_by_name(f"probe-{executor}").experiment_id
+        experiment = mlflow.get_experiment_by_name(spec.name).experiment_id
         cells = mlflow.search_runs([experiment], filter_string="tags.`mlsandbox.kind` = 'cell'")
         keys = cells["tags.mlsandbox.cell"]
         assert keys.is_unique  # every cell trained once
         assert len(keys) == sum(not c.reused for c in result.cells)
     columns = ["pool", "delta_pct", "rank"]
     assert rankings["ray"][columns].equals(rankings["local"][columns])
+
+
+def test_a_studys_trial_workers_run_as_ray_tasks_on_one_storage(cluster: object, tmp_path: Path,
+                                                                 shared_store: str) -> None:
+    raw = _spec(tmp_path, "ray")
+    raw["search"] = {"min_pool_size": 5, "n_trials": 4, "sampler": "random",
+                     "warm_start": {"workflow": False, "ksigma": False}}
+    spec = parse_spec(raw)
+    storage = str(tmp_path / "optuna.journal")
+    result = run_search_on_ray(spec, "ray-study", storage, trial_workers=2, progress=False)
+    study = optuna.load_study(study_name="ray-study", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(storage)))
+    assert counted_trials(study) == 4
+    assert result.ran == 4 and len(result.trials) == 4
+    experiment = mlflow.get_experiment_by_name(spec.name).experiment_id
+    trials = mlflow.search_runs([experiment], filter_string="tags.`mlsandbox.kind` = 'trial'")
+    assert sorted(trials[f"tags.{TRIAL}"].astype(int)) == [0, 1, 2, 3]  # each trial logged once

@@ -226,8 +226,9 @@ def _train_and_evaluate(
         mlflow.MlflowClient().log_artifacts(run_id, str(model_dir), artifacts.MODEL)
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    placed = {f"{tracking.TAG}{k}": str(model.info[k]) for k in ("device", "precision") if k in model.info}
     tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s,
-                                        "score_sum": sum(m["score"] for m in metrics.values())})
+                                        "score_sum": sum(m["score"] for m in metrics.values())}, tags=placed)
     return CellResult(pool, seed, run_id, CellStatus.FINISHED, metrics, train_s=train_s, eval_s=eval_s)
 
 

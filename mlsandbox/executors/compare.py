@@ -57,7 +57,7 @@ class _Bench:
         self.prepared, self.progress = prepared, progress
         where = Placement(prepared, benchmarks, experiment_id or tracking.experiment_of(parent_run_id), parent_run_id)
         spec = prepared.spec.executor
-        self.runner = make_runner(spec.type, where, spec.address, spec.cpus_per_cell)
+        self.runner = make_runner(spec.type, where, spec.address, spec.cpus_per_cell, spec.gpus_per_cell)
         self.cells: list[CellResult] = []
         self._done: dict[tuple[str, str, str, int], CellResult] = {}  # (fidelity, name, digest, seed) -> cell
 

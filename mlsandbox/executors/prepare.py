@@ -38,6 +38,6 @@ def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg
     stats = compute_stats(
         dataset, project_ops(spec), spec.workspace_dir,
         workers=spec.stats.workers if workers is None else workers,
-        batch_size=spec.stats.batch_size, progress=progress,
+        batch_size=spec.stats.batch_size, progress=progress, engine=spec.stats.engine, address=spec.executor.address,
     )
     return Prepared(spec, dataset, stats)

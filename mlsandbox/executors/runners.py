@@ -9,22 +9,17 @@ second finds it finished and reuses it.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import mlflow
-
-from mlsandbox.errors import SpecError
+from mlsandbox import tracking
+from mlsandbox.cluster import connect
 from mlsandbox.executors.cells import CellResult, run_cell
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import Pool
-
-log = logging.getLogger(__name__)
 
 ExecutorName = Literal["local", "ray"]
 
@@ -65,33 +60,27 @@ class LocalRunner:
             done(request, _run(self.where, request))
 
 
-def _cell_task(where: Placement, request: CellRequest, tracking_uri: str) -> CellResult:
-    """A cell inside a Ray worker: it logs to the driver's tracking store."""
-    mlflow.set_tracking_uri(tracking_uri)
+def _cell_task(where: Placement, request: CellRequest, environment: dict[str, str]) -> CellResult:
+    """A cell inside a Ray worker: it logs where the driver does."""
+    tracking.adopt_run_environment(environment)
     return _run(where, request)
 
 
 class RayRunner:
-    """Cells as Ray tasks (``num_cpus`` each), submitted a round at a time to the cluster at
+    """Cells as Ray tasks (``num_cpus`` and ``num_gpus`` each), submitted a round at a time to the cluster at
     ``address`` (``RAY_ADDRESS`` or a local one). The tracking store must be reachable from every
     node: an MLflow server, or a SQLite/file store on a shared file system."""
 
-    def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise SpecError("--executor ray needs Ray: pip install 'mlsandbox[ray]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.WARNING)
+    def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0,
+                 num_gpus: float = 0.0) -> None:
+        self.ray = ray = connect(address)
         self.where = ray.put(where)
-        self.task = ray.remote(num_cpus=num_cpus, max_retries=0)(_cell_task)
-        self.tracking_uri = mlflow.get_tracking_uri()
+        self.task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_cell_task)
+        self.environment = tracking.run_environment()
 
     def run(self, requests: Sequence[CellRequest], done: Done) -> None:
         pending: dict[Any, CellRequest] = {
-            self.task.remote(self.where, request, self.tracking_uri): request for request in requests}
+            self.task.remote(self.where, request, self.environment): request for request in requests}
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -99,8 +88,8 @@ class RayRunner:
 
 
 def make_runner(name: ExecutorName, where: Placement, address: str | None = None,
-                num_cpus: float = 1.0) -> LocalRunner | RayRunner:
+                num_cpus: float = 1.0, num_gpus: float = 0.0) -> LocalRunner | RayRunner:
     """The runner of ``--executor``: ``local`` (default) or ``ray``."""
     if name == "ray":
-        return RayRunner(where, address, num_cpus)
+        return RayRunner(where, address, num_cpus, num_gpus)
     return LocalRunner(where)

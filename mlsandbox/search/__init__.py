@@ -8,6 +8,7 @@ continues a study; the space functions map between recipes and points of the spa
 
 from mlsandbox.search._names import STUDY, TRIAL, TRIAL_STATE
 from mlsandbox.search._objective import TrialFailed
+from mlsandbox.search._ray import run_search_on_ray
 from mlsandbox.search._report import SearchResult
 from mlsandbox.search._space import (
     Dimension,
@@ -42,6 +43,7 @@ __all__ = [
     "params_from_recipe",
     "recipe_from_params",
     "run_search",
+    "run_search_on_ray",
     "suggest_params",
     "suggest_recipe",
 ]

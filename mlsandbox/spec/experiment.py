@@ -111,16 +111,22 @@ class PoolSpec(StrictModel):
 class StatsSpec(StrictModel):
     """How statistics are computed."""
 
-    workers: int = Field(default=0, ge=0, le=256, description="worker processes; 0 = one per core")
+    workers: int = Field(
+        default=0, ge=0, le=256, description="worker processes (Ray: tasks or actors); 0 = one per core (of the cluster)")
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
+    engine: Literal["local", "ray"] = Field(
+        default="local", description="`ray`: batches as a Ray Dataset on the cluster of `executor.address`")
 
 
 class ExecutorSpec(StrictModel):
     """Where cells (pool x seed x model) run: in this process, or as tasks on a Ray cluster."""
 
     type: Literal["local", "ray"] = Field(default="local", description="`ray`: cells as Ray tasks")
-    address: str | None = Field(default=None, description="Ray cluster address; default RAY_ADDRESS, else a local one")
+    address: str | None = Field(
+        default=None, description="Ray cluster address (cells, trials and stats on Ray); default RAY_ADDRESS, else a local one")
     cpus_per_cell: float = Field(default=1.0, gt=0, le=1024, description="Ray CPUs each cell task reserves")
+    gpus_per_cell: float = Field(
+        default=0.0, ge=0, le=64, description="Ray GPUs each cell task reserves (its model then runs on cuda)")
 
 
 class AnalyzeSpec(StrictModel):

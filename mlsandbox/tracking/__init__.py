@@ -54,6 +54,7 @@ from mlsandbox.tracking._owners import (
     stale_after,
 )
 from mlsandbox.tracking._runs import (
+    adopt_run_environment,
     child_run,
     continue_run,
     describe_run,
@@ -62,15 +63,16 @@ from mlsandbox.tracking._runs import (
     find_run,
     interruption_reason,
     parent_run,
+    run_environment,
     use_experiment,
 )
 
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "REUSED_BY", "SEED",
-    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "child_run", "continue_run", "describe_run",
+    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "child_run", "continue_run", "describe_run",
     "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat", "heartbeat_interval",
     "interruption_reason", "log_batch", "log_benchmark_input", "log_benchmark_inputs", "log_pool_input",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pid_exists", "pool_frame", "pool_tags",
-    "reconcile_stale_runs", "run_url", "stale_after", "use_experiment",
+    "reconcile_stale_runs", "run_environment", "run_url", "stale_after", "use_experiment",
 ]

@@ -36,6 +36,24 @@ def use_experiment(name: str) -> str | None:
 
 _OURS: set[str] = set()
 
+#: What a process's environment says about where its runs go (``mlflow run`` and the user set them).
+RUN_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+
+
+def run_environment() -> dict[str, str]:
+    """This process's tracking store and MLflow run variables, to hand to a process on a cluster."""
+    return {"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+            **{v: os.environ[v] for v in RUN_ENVIRONMENT[1:] if v in os.environ}}
+
+
+def adopt_run_environment(environment: Mapping[str, str]) -> None:
+    """Make this process (a Ray worker, started with the cluster's environment, not the driver's)
+    log where the driver does: its tracking store and exactly its MLflow run variables."""
+    for var in RUN_ENVIRONMENT:
+        os.environ.pop(var, None)
+    os.environ.update(environment)
+    mlflow.set_tracking_uri(environment["MLFLOW_TRACKING_URI"])
+
 
 @contextmanager
 def parent_run(name: str, experiment_id: str | None, tags: Mapping[str, str]) -> Iterator[mlflow.ActiveRun]:

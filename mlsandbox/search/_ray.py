@@ -1,0 +1,75 @@
+"""A study's trial workers as Ray tasks: N workers on any nodes of a cluster, one Optuna storage.
+
+Each task is an ordinary search worker (:func:`run_search` with its own index, so its draws
+differ from the others'); workers share the study through its storage, which every node must
+reach (an RDB URL such as PostgreSQL; the default journal file serves one machine only), and log
+to the driver's tracking store. When they are done, the driver continues the study itself (it
+runs a trial only if a worker stopped early) and reports it as one worker would.
+"""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+
+from mlsandbox import tracking
+from mlsandbox.cluster import cluster_cpus, connect
+from mlsandbox.progress import Progress, StyleArg
+from mlsandbox.search._report import SearchResult
+from mlsandbox.search._storage import connect_storage
+from mlsandbox.search._study import run_search
+from mlsandbox.search._trials import counted_trials
+from mlsandbox.spec import ExperimentSpec
+
+POLL_S = 5.0
+
+
+def _worker(spec: ExperimentSpec, study_name: str, storage: str | None, n_trials: int, worker: int,
+            environment: dict[str, str]) -> int:
+    """One trial worker inside a Ray task, logging where the driver does: the trials it ran."""
+    tracking.adopt_run_environment(environment)
+    return run_search(spec, study_name, storage, n_trials, worker=worker, progress=False).ran
+
+
+def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, storage: str | None = None,
+                      n_trials: int | None = None, trial_workers: int | None = None,
+                      progress: StyleArg = True) -> SearchResult:
+    """Run (or continue) the study with ``trial_workers`` Ray tasks (default: one per
+    ``executor.cpus_per_cell`` CPUs of the cluster); the result of the whole study."""
+    started = time.perf_counter()
+    ray = connect(spec.executor.address, purpose="search on Ray")
+    study_name = study_name or f"{spec.name}-search"
+    n_trials = n_trials or spec.search.n_trials
+    count = trial_workers or max(1, int(cluster_cpus(ray) // spec.executor.cpus_per_cell))
+    task = ray.remote(num_cpus=spec.executor.cpus_per_cell, num_gpus=spec.executor.gpus_per_cell,
+                      max_retries=0)(_worker)
+    environment = tracking.run_environment()
+    pending = [task.remote(spec, study_name, storage, n_trials, worker, environment) for worker in range(count)]
+    opened = connect_storage(storage, spec)
+    ran = 0
+    with Progress(n_trials, f"study {study_name} ({count} Ray workers)", "trial", progress) as bar:
+        try:
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
+                for ref in ready:
+                    ran += ray.get(ref)
+                done = min(n_trials, _counted(opened.optuna, study_name))
+                if done > bar.done:
+                    bar.advance(done - bar.done)
+        except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
+            raise err.as_instanceof_cause() from None
+        finally:
+            for ref in pending:
+                ray.cancel(ref)
+    result = run_search(spec, study_name, storage, n_trials, worker=count, progress=False)
+    result.ran += ran
+    result.wall_s = time.perf_counter() - started
+    return result
+
+
+def _counted(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    try:
+        return counted_trials(optuna.load_study(study_name=study_name, storage=storage))
+    except KeyError:  # no worker has created the study yet
+        return 0

@@ -1,0 +1,88 @@
+"""Where stats live on disk: one Parquet file per (dataset digest, OP identity), and the
+per-batch checkpoints of a pass in progress. Every write is write-then-rename, so a killed run
+never leaves a half-written file; an unreadable file is recomputed, never trusted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import mlsandbox
+from mlsandbox.data import ID
+from mlsandbox.ops import Op
+
+log = logging.getLogger("mlsandbox.stats")
+
+
+def cache_key(op: Op) -> str:
+    """Identity of an OP's stats: name, params, the OP's ``version`` and the package version.
+
+    An OP bumps its class attribute ``version`` whenever a change alters the values it computes,
+    so stats of an older definition are never served for the new one. Version 1 (every OP that
+    declares none) keeps the key it had before versions existed, so those caches stay valid.
+    """
+    identity = op.identity()
+    version = op_version(op)
+    if version != 1:
+        identity["op_version"] = version
+    payload = json.dumps({**identity, "version": mlsandbox.__version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def op_version(op: Op) -> int:
+    """The version of the OP's definition (its class attribute ``version``; 1 when it has none)."""
+    version = getattr(type(op), "version", 1)
+    return version if isinstance(version, int) else 1
+
+
+def cache_path(cache_dir: Path, dataset_digest: str, op: Op) -> Path:
+    return cache_dir / "stats" / dataset_digest / f"{op.name}-{cache_key(op)}.parquet"
+
+
+def read_cached(path: Path, ids: np.ndarray) -> dict[str, np.ndarray] | None:
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError):
+        log.warning("ignoring unreadable stats cache %s", path)
+        return None
+    cached_ids = table[ID].to_numpy(zero_copy_only=False)
+    if len(cached_ids) != len(ids) or not np.array_equal(cached_ids, ids):
+        log.warning("ignoring stats cache %s: its ids differ from the dataset's", path)
+        return None
+    return {c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names if c != ID}
+
+
+def write_cached(path: Path, ids: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    _write(path, pa.table({ID: ids, **values}))
+
+
+def read_checkpoint(directory: Path, start: int, keys: list[str]) -> dict[str, np.ndarray] | None:
+    """The stats of the batch starting at row ``start``, if a killed pass finished it."""
+    path = directory / f"{start:012d}.parquet"
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+        return {k: table[k].to_numpy(zero_copy_only=False) for k in keys}
+    except (pa.ArrowInvalid, OSError, KeyError):
+        return None
+
+
+def write_checkpoint(directory: Path, start: int, values: dict[str, np.ndarray]) -> None:
+    _write(directory / f"{start:012d}.parquet", pa.table(values))
+
+
+def _write(path: Path, table: pa.Table) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)

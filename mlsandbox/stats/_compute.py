@@ -1,0 +1,115 @@
+"""``compute_stats``: the cached stats of every OP, computing only what the cache lacks."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+from mlsandbox.data import ID, Dataset
+from mlsandbox.ops import Op
+from mlsandbox.progress import Progress, StyleArg
+from mlsandbox.stats._cache import cache_path, read_cached, read_checkpoint, write_cached, write_checkpoint
+from mlsandbox.stats._local import LocalEngine
+from mlsandbox.stats._passes import PassJob, pass_batch_size, pass_columns, pass_key, passes
+from mlsandbox.stats._table import StatsTable
+
+log = logging.getLogger("mlsandbox.stats")
+
+EngineName = Literal["local", "ray"]
+
+
+class Engine(Protocol):
+    def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
+
+    def close(self) -> None: ...
+
+
+def compute_stats(
+    dataset: Dataset,
+    ops: Sequence[Op],
+    cache_dir: Path,
+    workers: int = 1,
+    batch_size: int = 2000,
+    progress: StyleArg = True,
+    engine: EngineName = "local",
+    address: str | None = None,
+) -> StatsTable:
+    """Stats of every OP over the dataset, from the cache where present, else computed and cached.
+
+    ``engine`` says where batches run: ``local`` (this machine's processes) or ``ray`` (the
+    cluster at ``address``); both write the same cache, so either can resume the other's pass.
+    """
+    ids = dataset.ids.to_numpy(zero_copy_only=False)
+    columns: dict[str, Any] = {ID: ids}
+    pending = []
+    for op in ops:
+        cached = read_cached(cache_path(cache_dir, dataset.digest, op), ids)
+        if cached is None:
+            pending.append(op)
+        else:
+            columns.update(cached)
+    _check_media(dataset, pending)
+    if pending:
+        runner = _engine(engine, workers, address)
+        try:
+            for group in passes(pending):
+                columns.update(_compute_pass(dataset, group, runner, cache_dir, batch_size, progress))
+        finally:
+            runner.close()
+    frame = pd.DataFrame(columns)
+    ordered = [ID] + [k for op in ops for k in op.stat_keys]
+    return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
+
+
+def _engine(name: EngineName, workers: int, address: str | None) -> Engine:
+    if name == "ray":
+        from mlsandbox.stats._ray import RayEngine  # Ray is an optional extra
+
+        return RayEngine(workers, address)
+    return LocalEngine(workers)
+
+
+def _check_media(dataset: Dataset, pending: Sequence[Op]) -> None:
+    needs_images = [op.name for op in pending if op.needs_images()]
+    if needs_images and not dataset.has_images:
+        raise ValueError(f"OPs {', '.join(needs_images)} read images, but dataset {dataset.name!r} has none")
+    needs_videos = [op.name for op in pending if op.needs_videos()]
+    if needs_videos and not dataset.has_videos:
+        raise ValueError(f"OPs {', '.join(needs_videos)} read videos, but dataset {dataset.name!r} has none")
+
+
+def _compute_pass(dataset: Dataset, ops: list[Op], engine: Engine, cache_dir: Path, batch_size: int,
+                  progress: StyleArg) -> dict[str, np.ndarray]:
+    """One pass; each finished batch is checkpointed, so a killed pass resumes where it stopped."""
+    size = pass_batch_size(len(dataset), batch_size, ops)
+    log.info("computing %s over %d samples (batches of %d)", ", ".join(o.name for o in ops), len(dataset), size)
+    checkpoints = cache_dir / "stats" / dataset.digest / ".partial" / pass_key(ops, size)
+    keys = [k for op in ops for k in op.stat_keys]
+    starts = range(0, len(dataset), size)
+    results: dict[int, dict[str, np.ndarray]] = {}
+    for start in starts:
+        checkpointed = read_checkpoint(checkpoints, start, keys)
+        if checkpointed is not None:
+            results[start] = checkpointed
+    todo = [start for start in starts if start not in results]
+    name = "+".join(op.name for op in ops) if len(ops) <= 2 else "stats"
+    bar = Progress(len(dataset), name, "sample" if dataset.has_images or dataset.has_videos else "doc", progress,
+                   initial=len(dataset) - sum(min(size, len(dataset) - s) for s in todo))
+    job = PassJob(dataset.table, ops, size, todo, pass_columns(dataset.table, ops))
+    with bar:
+        for start, out in engine.run(job):
+            write_checkpoint(checkpoints, start, out)
+            results[start] = out
+            bar.advance(len(next(iter(out.values()))))
+    fresh = {k: np.concatenate([results[start][k] for start in starts]) for k in keys}
+    ids = dataset.ids.to_numpy(zero_copy_only=False)
+    for op in ops:
+        write_cached(cache_path(cache_dir, dataset.digest, op), ids, {k: fresh[k] for k in op.stat_keys})
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return fresh

@@ -1,0 +1,77 @@
+"""The local stats engine: batches in this process, or in worker processes on this machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from logging.handlers import QueueHandler, QueueListener
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from mlsandbox.runtime import resolve_workers
+from mlsandbox.stats._passes import PassJob, batches, compute_batch, op_specs
+
+
+class LocalEngine:
+    """Worker processes for every pass of one ``compute_stats`` call, started on first use.
+
+    One pool serves all passes, so each worker imports its libraries once. Workers log through
+    a queue to this process's handlers: a model's loading line shows in ``--quiet`` logs too.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.count = resolve_workers(workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._listener: QueueListener | None = None
+
+    def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Each batch's stats, in order, as it finishes."""
+        specs = op_specs(job.ops)
+        parts = batches(job.table, job.todo, job.batch_size, job.columns)
+        pool = self._pool_for(len(job.todo))
+        outputs = ((compute_batch(specs, part) for part in parts) if pool is None
+                   else pool.map(compute_batch, [specs] * len(job.todo), parts))
+        yield from zip(job.todo, outputs)
+
+    def _pool_for(self, batches: int) -> ProcessPoolExecutor | None:
+        """The pool, or None where one process is enough (one worker asked, or one batch)."""
+        if self.count <= 1 or batches <= 1:
+            return None
+        if self._pool is None:
+            context = get_context("spawn")  # workers must not inherit a parent's threads (torch, tokenizers) or locks
+            queue = context.Queue()
+            self._listener = QueueListener(queue, _Relay())
+            self._listener.start()
+            self._pool = ProcessPoolExecutor(self.count, mp_context=context, initializer=_init_worker,
+                                             initargs=(queue, logging.getLogger().getEffectiveLevel()))
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the workers; batches not started are cancelled (an error leaves them to this)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        if self._listener is not None:
+            self._listener.stop()
+
+
+class _Relay(logging.Handler):
+    """Hands a worker's log record to the logger of the same name here (its level and handlers)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+
+
+def _init_worker(queue: Any, level: int) -> None:
+    """One BLAS/torch thread per worker (N workers on N cores, never N x N threads); log records
+    go to the parent, which shows them with its own handlers."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    root = logging.getLogger()
+    root.handlers = [QueueHandler(queue)]
+    root.setLevel(level)

@@ -1,0 +1,123 @@
+"""How pending OPs are grouped into passes over the dataset, and one batch through a pass.
+
+A batch is computed the same way wherever it runs (this process, a worker process, a Ray task
+or actor), so every engine writes the same values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlsandbox.data import ID, IMAGE, TEXT, VIDEO
+from mlsandbox.ops import ImageBatch, Op, TextBatch, VideoBatch, create_op, frame_samplings
+from mlsandbox.stats._cache import cache_key
+
+Columns = dict[str, list[Any]]
+OpSpecs = list[tuple[str, dict[str, Any]]]
+
+#: A model pass advances its progress (and checkpoints) at least this many times ...
+MODEL_PASS_STEPS = 50
+#: ... unless that makes batches smaller than this (model OPs batch and sort by length inside).
+MIN_MODEL_BATCH = 32
+
+
+def pass_batch_size(samples: int, batch_size: int, ops: Sequence[Op]) -> int:
+    """Samples per batch of a pass: ``batch_size``, capped by the OPs' ``max_batch``; a model
+    pass also keeps batches small enough to report progress every 2% or so of the dataset."""
+    caps = [op.max_batch for op in ops if op.max_batch]
+    if not caps:
+        return batch_size
+    return max(1, min([batch_size, *caps, max(MIN_MODEL_BATCH, math.ceil(samples / MODEL_PASS_STEPS))]))
+
+
+def passes(pending: Sequence[Op]) -> list[list[Op]]:
+    """Cheap OPs in one pass (sharing each batch's views); the model-backed image OPs in one pass
+    (sharing each batch's decoded pixels); model-backed text OPs that read the same per-batch
+    result (one spaCy parse: their ``shared_pass`` key) in one pass; every other model-backed
+    OP in a pass of its own, so its stats are cached as soon as it finishes."""
+    cheap = [op for op in pending if not op.max_batch]
+    pixels = [op for op in pending if op.max_batch and needs_media(op)]
+    models: dict[str, list[Op]] = {}
+    for op in pending:
+        if op.max_batch and not needs_media(op):
+            models.setdefault(shared_pass(op) or f"{op.name}:{cache_key(op)}", []).append(op)
+    return [group for group in (cheap, pixels) if group] + list(models.values())
+
+
+def needs_media(op: Op) -> bool:
+    return op.needs_images() or op.needs_videos()
+
+
+def shared_pass(op: Op) -> str | None:
+    """The key of the per-batch work the OP shares with other OPs of a pass (its attribute
+    ``shared_pass``, e.g. the spaCy pipeline whose parse it reads), or None."""
+    key = getattr(op, "shared_pass", None)
+    return key if isinstance(key, str) else None
+
+
+def pass_key(ops: Sequence[Op], batch_size: int) -> str:
+    """The checkpoint folder of a pass: its OPs' identities and its batch size."""
+    payload = json.dumps([[cache_key(op) for op in ops], batch_size])
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def op_specs(ops: Sequence[Op]) -> OpSpecs:
+    """What a worker needs to rebuild the OPs: names and params (picklable, small)."""
+    return [(op.name, op.params.model_dump()) for op in ops]
+
+
+def pass_columns(table: pa.Table, ops: Sequence[Op]) -> list[str]:
+    """The columns a pass reads: texts, plus ids and images or videos when an OP needs them."""
+    if not any(needs_media(op) for op in ops):
+        return [TEXT]
+    return [TEXT, ID, *(c for c in (IMAGE, VIDEO) if c in table.column_names)]
+
+
+def batches(table: pa.Table, starts: Sequence[int], batch_size: int, names: list[str]) -> Iterator[Columns]:
+    for start in starts:
+        part = table.slice(start, batch_size)
+        yield {name: part[name].to_pylist() for name in names}
+
+
+@dataclass(frozen=True)
+class PassJob:
+    """The batches of one pass still to compute: starts on a grid of ``batch_size`` rows."""
+
+    table: pa.Table
+    ops: list[Op]
+    batch_size: int
+    todo: list[int]
+    columns: list[str]
+
+
+_WORKER_OPS: dict[str, Op] = {}
+
+
+def compute_batch(specs: OpSpecs, columns: Columns) -> dict[str, np.ndarray]:
+    """One batch through every OP of a pass; OPs are built once per process (models load lazily)."""
+    texts = columns[TEXT]
+    ops = [_WORKER_OPS.get(key) or _WORKER_OPS.setdefault(key, create_op(name, params))
+           for name, params in specs for key in [json.dumps([name, params], sort_keys=True)]]
+    batch: TextBatch
+    if VIDEO in columns:  # the frame OPs' samplings, decoded once per video for all of them
+        batch = VideoBatch(texts, columns[VIDEO], columns[ID], samplings=frame_samplings(ops))
+    elif IMAGE in columns:
+        batch = ImageBatch(texts, columns[IMAGE], columns[ID])
+    else:
+        batch = TextBatch(texts)
+    out: dict[str, np.ndarray] = {}
+    for (name, _), op in zip(specs, ops):
+        values = op.compute(batch)
+        for stat, arr in values.items():
+            if len(arr) != len(texts):
+                raise RuntimeError(f"OP {name!r} returned {len(arr)} values of {stat!r} for {len(texts)} samples")
+        out.update(values)
+    return out
