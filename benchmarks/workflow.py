@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--project", default=str(ROOT / "projects" / "text-quality"))
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
     parser.add_argument("--set", action="append", default=[], help="a spec override key=value (repeatable)")
+    parser.add_argument("--workdir", help="keep the workspace and MLflow store here (default: a temporary folder)")
     parser.add_argument("--reference-uri", help="tracking URI of the reference transfer run")
     parser.add_argument("--reference-run", help="a transfer run with fixed-seed deltas of every probe pool")
     parser.add_argument("--reference-column", default="tiny-lm", help="the transfer fidelity to compare with")
@@ -85,7 +86,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("mlsandbox.progress").setLevel(logging.INFO)  # cells done / total, time left
     overrides = dict(item.split("=", 1) for item in args.set)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.workdir or scratch
         spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws"), **overrides}, quick=args.quick)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])

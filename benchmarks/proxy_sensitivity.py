@@ -1,0 +1,447 @@
+"""Proxy sensitivity: can each proxy model (and budget) see data quality, and at what cost?
+
+    python benchmarks/proxy_sensitivity.py     # ngram, tiny-lm-small, tiny-lm, tiny-lm-large; both corpora
+    python benchmarks/proxy_sensitivity.py --corpus demo --proxies ngram tiny-lm --out results.json
+    python benchmarks/proxy_sensitivity.py --proxies ngram tiny-lm hf-lora --threads 1 --set max_tokens=200000
+    python benchmarks/proxy_sensitivity.py --proxies ngram --seeds 5 --pool-size 1000 --reference costliest
+
+Two corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
+kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``) and
+``validation`` (``builtin:validation/corpus.jsonl.gz``, benchmarks literature/manuals/pydoc, as
+``projects/text-quality-validation``). Pools of ``--pool-size`` documents each:
+
+    clean       clean documents only
+    no-<kind>   every document except those of one defect kind (one pool per kind)
+    random      the control: a uniform sample of the whole corpus
+
+Every seed draws its own random control and its own sample of every pool (the same ones for all
+proxies), and trains each proxy on them with that seed. A pool's delta over the control of its
+seed is the package's Eq. 3 (``mlsandbox.delta.relative_delta``)::
+
+    delta = sum_b(s_b - s'_b) / sum_b(s'_b),   s_b = 1 / bits-per-byte on benchmark b
+
+with ``s'`` the scores of the same seed's random-control model. Over seeds: the mean, the std
+(ddof=1), a 95% t-interval, the p-value of a two-sided one-sample t-test against 0 (also
+Holm-adjusted over a proxy's pools) and effect/noise = |mean| / std. A no-<kind> delta above 0
+means removing that kind helps, i.e. the proxy measures the kind as harmful; note that no-<kind>
+holds the other defects at a share 1 / (1 - share of <kind>) higher than random does.
+
+Cost: CPU seconds (``time.process_time``, all threads of the process) and wall seconds of
+training plus scoring the benchmarks, per cell, and tokens per pool (the model's own units: BPE
+tokens for tiny-lm, bytes for a byte n-gram). The tokenizer (once per corpus) and the imports
+are paid before the first timed cell. Agreement: each proxy's ranking of the pools (mean deltas)
+against the reference proxy's (the last of ``--proxies``, or ``--reference``), as Spearman's rho
+and decision accuracy (``mlsandbox.correlation.decision_accuracy``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from scipy.stats import spearmanr
+
+from mlsandbox.correlation import decision_accuracy
+from mlsandbox.data import TEXT, load_dataset
+from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
+from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyLMSpec
+
+ProxySpec = NgramSpec | TinyLMSpec | HFLoraSpec
+RANDOM = "random"
+CLEAN = "clean"
+#: The tiny-lm budgets, as multiples of the (possibly --set) tiny-lm training budget.
+TINY_BUDGETS = {"tiny-lm-small": 0.5, "tiny-lm": 1.0, "tiny-lm-large": 2.0}
+PROXIES = ("ngram", *TINY_BUDGETS, "hf-lora")
+DEFAULT_PROXIES = ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"]  # cheapest first
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A corpus with defect labels and the benchmarks its project scores on."""
+
+    name: str
+    path: str
+    benchmarks: tuple[str, ...] | None  # names under builtin:validation/; None = the bundled sets
+
+
+CORPORA = {
+    "demo": Corpus("demo", "builtin:demo", None),
+    "validation": Corpus("validation", "builtin:validation/corpus.jsonl.gz", ("literature", "manuals", "pydoc")),
+}
+
+
+@dataclass
+class Cell:
+    """One trained and scored (corpus, proxy, pool, seed)."""
+
+    corpus: str
+    proxy: str
+    pool: str
+    seed: int
+    scores: dict[str, float]
+    cpu_s: float
+    wall_s: float
+    train_cpu_s: float
+    eval_cpu_s: float
+    pool_docs: int
+    pool_bytes: int
+    pool_tokens: int | None
+    train_tokens: int | None
+
+
+@dataclass
+class PoolRow:
+    """A pool's deltas over seeds for one proxy, with its cost."""
+
+    corpus: str
+    proxy: str
+    pool: str
+    deltas_pct: list[float]
+    mean_pct: float
+    std_pct: float
+    ci_low_pct: float
+    ci_high_pct: float
+    p_value: float
+    p_holm: float
+    effect_noise: float
+    cpu_s: float
+    wall_s: float
+    pool_tokens: float | None
+    pool_bytes: float
+
+
+# -- proxies -------------------------------------------------------------------------------------
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are JSON where they parse (numbers, null, true) and strings otherwise."""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects key=value, got {item!r}")
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def scaled(spec: TinyLMSpec, factor: float) -> TinyLMSpec:
+    """The spec with its training budget (max_tokens, else max_steps) times ``factor``."""
+    if factor == 1.0:
+        return spec
+    for key in ("max_tokens", "max_steps"):
+        budget = getattr(spec, key)
+        if budget is not None:
+            return spec.model_copy(update={key: max(1, round(budget * factor))})
+    raise SystemExit("tiny-lm-small/-large scale max_tokens or max_steps; the tiny-lm spec sets neither")
+
+
+def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | None) -> dict[str, ProxySpec]:
+    """The named proxy configurations; ``overrides`` apply to the tiny-lm base before its budget scales."""
+    torch_keys: dict[str, Any] = {"threads": threads} if threads is not None else {}
+    try:
+        tiny = TinyLMSpec(**{**overrides, **torch_keys})  # validated even when no tiny-lm proxy runs
+        fixed: dict[str, ProxySpec] = {"ngram": NgramSpec(order=4), "hf-lora": HFLoraSpec(**torch_keys)}
+        return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
+    except ValidationError as err:
+        raise SystemExit(f"invalid proxy setting: {err}") from None
+
+
+def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
+    """Pay the once-per-corpus costs (imports, the BPE tokenizer, a base model) outside the timed cells."""
+    trainer_for(spec)
+    if isinstance(spec, TinyLMSpec):
+        from mlsandbox.models.bpe_tokenizer import dataset_tokenizer
+
+        dataset_tokenizer(job, spec)
+    elif isinstance(spec, HFLoraSpec):
+        from mlsandbox.models.hf_lora import resolve_base
+
+        resolve_base(spec, job.cache_dir)
+
+
+# -- pools and cells -----------------------------------------------------------------------------
+
+
+def pool_masks(defects: np.ndarray) -> dict[str, np.ndarray]:
+    """Which documents each pool draws from: random (all), clean, and no-<kind> per defect kind."""
+    clean = np.array([d is None for d in defects])
+    kinds = sorted({d for d in defects if d is not None})
+    return {
+        RANDOM: np.ones(len(defects), dtype=bool),
+        CLEAN: clean,
+        **{f"no-{kind}": defects != kind for kind in kinds},
+    }
+
+
+def draw_pools(texts: np.ndarray, masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, list[str]]:
+    """One seed's sample of every pool; each pool has its own stream, so adding a pool changes no other."""
+    pools = {}
+    for name, mask in masks.items():
+        candidates = np.flatnonzero(mask)
+        if len(candidates) < size:
+            raise SystemExit(f"pool {name} has only {len(candidates)} documents for --pool-size {size}")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        pools[name] = texts[rng.choice(candidates, size, replace=False)].tolist()
+    return pools
+
+
+def run_cell(spec: ProxySpec, texts: list[str], seed: int, base: TrainingJob,
+             benchmarks: Sequence[Benchmark]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train on the pool and score every benchmark; the scores and what the cell cost."""
+    job = TrainingJob(texts=texts, output_dir=base.output_dir, seed=seed, tokenizer_texts=base.tokenizer_texts,
+                      source_digest=base.source_digest, cache_dir=base.cache_dir)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model = trainer_for(spec).train(job)
+    train_cpu = time.process_time() - cpu
+    scores = {b.name: model.benchmark_metrics(b)["score"] for b in benchmarks}
+    info = model.info
+    cost: dict[str, Any] = {
+        "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "train_cpu_s": train_cpu,
+        "pool_tokens": info.get("pool_tokens", info.get("symbols")),
+        "train_tokens": info.get("train_tokens", info.get("symbols")),
+    }
+    cost["eval_cpu_s"] = cost["cpu_s"] - train_cpu
+    return scores, cost
+
+
+def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
+                   bench_docs: int, work: Path) -> tuple[list[Cell], dict[str, Any]]:
+    """Every (proxy, seed, pool) cell of one corpus, and a description of the corpus."""
+    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text"))
+    if "defect" not in dataset.table.column_names:
+        raise SystemExit(f"{corpus.path} has no `defect` column")
+    texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
+    masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object))
+    bench_specs = bundled_benchmarks(max_docs=bench_docs) if corpus.benchmarks is None else [
+        BenchmarkSpec(name=n, path=f"builtin:validation/bench_{n}.jsonl.gz", max_docs=bench_docs)
+        for n in corpus.benchmarks]
+    benchmarks = load_benchmarks(bench_specs, Path.cwd()).benchmarks
+    base = TrainingJob(texts=texts[:1].tolist(), output_dir=work / "out", tokenizer_texts=texts.tolist(),
+                       source_digest=dataset.digest, cache_dir=work / "cache")
+    about = {"path": corpus.path, "docs": len(dataset), "digest": dataset.digest,
+             "pool_candidates": {name: int(mask.sum()) for name, mask in masks.items()},
+             "benchmarks": {b.name: len(b.texts) for b in benchmarks}}
+    print(f"\n# {corpus.name}: {len(dataset):,} docs ({corpus.path}), pools of {size} docs, seeds {list(seeds)}, "
+          f"benchmarks {about['benchmarks']}", flush=True)
+    started = time.perf_counter()
+    for spec in specs.values():
+        warm_up(spec, base)
+    about["warm_up_s"] = time.perf_counter() - started
+    pools_by_seed = {seed: draw_pools(texts, masks, size, seed) for seed in seeds}
+    cells: list[Cell] = []
+    total = len(specs) * len(seeds) * len(masks)
+    for proxy, spec in specs.items():
+        for seed in seeds:
+            for pool, pool_texts in pools_by_seed[seed].items():
+                scores, cost = run_cell(spec, pool_texts, seed, base, benchmarks)
+                cells.append(Cell(corpus.name, proxy, pool, seed, scores, pool_docs=len(pool_texts),
+                                  pool_bytes=utf8_bytes(pool_texts), **cost))
+                print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "
+                      f"{cost['wall_s']:.1f} s wall, score sum {sum(scores.values()):.4f}", file=sys.stderr, flush=True)
+    return cells, about
+
+
+# -- statistics ----------------------------------------------------------------------------------
+
+
+def pool_rows(cells: Sequence[Cell], proxy: str) -> list[PoolRow]:
+    """Deltas over the same seed's random control for each of a proxy's pools (random itself: cost only)."""
+    mine = [c for c in cells if c.proxy == proxy]
+    control = {c.seed: c for c in mine if c.pool == RANDOM}
+    names = list(dict.fromkeys(c.pool for c in mine))
+    tested = [n for n in names if n != RANDOM]
+    summaries: list[DeltaSummary | None] = [
+        summarize_deltas([c.scores for c in mine if c.pool == n], [control[c.seed].scores for c in mine if c.pool == n])
+        for n in tested]
+    by_name = dict(zip(tested, adjust_summaries(summaries)))
+    rows = []
+    for name in names:
+        group = [c for c in mine if c.pool == name]
+        s = by_name.get(name)
+        tokens = [c.pool_tokens for c in group if c.pool_tokens is not None]
+        rows.append(PoolRow(
+            corpus=group[0].corpus, proxy=proxy, pool=name,
+            deltas_pct=[100 * d for d in s.deltas] if s else [],
+            mean_pct=s.mean_pct if s else math.nan, std_pct=s.std_pct if s else math.nan,
+            ci_low_pct=s.ci_low_pct if s else math.nan, ci_high_pct=s.ci_high_pct if s else math.nan,
+            p_value=s.p_value if s else math.nan, p_holm=s.p_adjusted if s else math.nan,
+            effect_noise=abs(s.mean) / s.std if s and s.std > 0 else math.nan,
+            cpu_s=statistics.fmean(c.cpu_s for c in group), wall_s=statistics.fmean(c.wall_s for c in group),
+            pool_tokens=statistics.fmean(tokens) if tokens else None,
+            pool_bytes=statistics.fmean(c.pool_bytes for c in group),
+        ))
+    return rows
+
+
+def reference_proxy(cells: Sequence[Cell], proxies: Sequence[str], choice: str | None) -> str:
+    """The proxy the others are ranked against: a named one, the costliest measured, or the last."""
+    if choice == "costliest":
+        return max(proxies, key=lambda p: statistics.fmean(c.cpu_s for c in cells if c.proxy == p))
+    if choice:
+        if choice not in proxies:
+            raise SystemExit(f"--reference {choice} is not among --proxies {list(proxies)}")
+        return choice
+    return proxies[-1]
+
+
+def agreement(rows: Sequence[PoolRow], proxy: str, reference: str) -> tuple[float, float]:
+    """Spearman's rho and decision accuracy of the proxy's pool ranking against the reference's."""
+    mean = {(r.proxy, r.pool): r.mean_pct for r in rows if r.pool != RANDOM}
+    pools = [pool for (p, pool) in mean if p == reference]
+    a, b = [mean[proxy, pool] for pool in pools], [mean[reference, pool] for pool in pools]
+    rho = float(spearmanr(a, b).statistic) if len(pools) > 2 else math.nan
+    return rho, decision_accuracy(a, b)
+
+
+def proxy_summary(rows: Sequence[PoolRow], cells: Sequence[Cell], proxy: str, reference: str) -> dict[str, Any]:
+    """One proxy on one corpus: clean effect, cost, which kinds it measures as harmful, agreement."""
+    mine = {r.pool: r for r in rows if r.proxy == proxy}
+    kinds = [r for name, r in mine.items() if name.startswith("no-")]
+    rho, accuracy = agreement(rows, proxy, reference)
+    group = [c for c in cells if c.proxy == proxy]
+    return {
+        "corpus": group[0].corpus, "proxy": proxy, "reference": reference, "cells": len(group),
+        "cpu_s_per_cell": statistics.fmean(c.cpu_s for c in group),
+        "wall_s_per_cell": statistics.fmean(c.wall_s for c in group),
+        "clean_delta_pct": mine[CLEAN].mean_pct, "clean_effect_noise": mine[CLEAN].effect_noise,
+        "clean_p_holm": mine[CLEAN].p_holm,
+        "harmful_kinds": [r.pool.removeprefix("no-") for r in kinds if r.mean_pct > 0],
+        "significant_harmful_kinds": [r.pool.removeprefix("no-") for r in kinds if r.mean_pct > 0 and r.p_holm < ALPHA],
+        "kinds": len(kinds), "spearman": rho, "decision_accuracy": accuracy,
+    }
+
+
+# -- printing ------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def print_pools(rows: Sequence[PoolRow]) -> None:
+    """Every proxy x pool: delta statistics over seeds and cost per cell."""
+    print("\n## pools: delta over the same seed's random control, % (mean, std and 95% t-interval over seeds)")
+    print(f"{'proxy':14s} {'pool':22s} {'delta':>7s} {'std':>6s} {'95% CI':>17s} {'p':>8s} {'p Holm':>8s} "
+          f"{'eff/noise':>9s} {'CPU s':>7s} {'wall s':>7s} {'tokens':>9s} {'kB':>7s}")
+    for r in rows:
+        ci = f"[{_num(r.ci_low_pct, '+.2f')}, {_num(r.ci_high_pct, '+.2f')}]" if r.pool != RANDOM else ""
+        print(f"{r.proxy:14s} {r.pool:22s} {_num(r.mean_pct, '+7.2f'):>7s} {_num(r.std_pct, '6.2f'):>6s} "
+              f"{ci:>17s} {_num(r.p_value, '8.2g'):>8s} {_num(r.p_holm, '8.2g'):>8s} "
+              f"{_num(r.effect_noise, '9.1f'):>9s} {r.cpu_s:7.1f} {r.wall_s:7.1f} "
+              f"{_num(r.pool_tokens, ',.0f'):>9s} {r.pool_bytes / 1e3:7.0f}")
+
+
+def print_kinds(rows: Sequence[PoolRow], proxies: Sequence[str]) -> None:
+    """Per defect kind, the delta of the pool without it: > 0 = removing it helps (measured harmful)."""
+    kinds = list(dict.fromkeys(r.pool for r in rows if r.pool.startswith("no-")))
+    mean = {(r.proxy, r.pool): r for r in rows}
+    print("\n## remove one defect kind: delta of no-<kind>, % (> 0: the kind is measured harmful; "
+          f"* Holm-adjusted p < {ALPHA})")
+    print(f"{'kind':22s}" + "".join(f"{p:>16s}" for p in proxies))
+    for pool in kinds:
+        cells = [mean[p, pool] for p in proxies]
+        print(f"{pool.removeprefix('no-'):22s}" + "".join(
+            f"{_num(r.mean_pct, '+.2f') + ('*' if r.p_holm < ALPHA else ' '):>16s}" for r in cells))
+
+
+def print_summary(summaries: Sequence[dict[str, Any]]) -> None:
+    """Per proxy: how clearly it sees the clean pool, what a cell costs, and how its ranking agrees."""
+    reference = summaries[0]["reference"]
+    print(f"\n## proxies (ranking of the non-random pools vs {reference})")
+    print(f"{'proxy':14s} {'CPU s/cell':>10s} {'wall s/cell':>11s} {'clean %':>8s} {'eff/noise':>9s} "
+          f"{'harmful (sig.)':>14s} {'Spearman':>8s} {'dec. acc.':>9s}")
+    for s in summaries:
+        harmful = f"{len(s['harmful_kinds'])} ({len(s['significant_harmful_kinds'])}) / {s['kinds']}"
+        print(f"{s['proxy']:14s} {s['cpu_s_per_cell']:10.1f} {s['wall_s_per_cell']:11.1f} "
+              f"{_num(s['clean_delta_pct'], '+8.2f'):>8s} {_num(s['clean_effect_noise'], '9.1f'):>9s} "
+              f"{harmful:>14s} {_num(s['spearman'], '8.2f'):>8s} {_num(s['decision_accuracy'], '9.2f'):>9s}")
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """NaN (an undefined statistic) as null, so that the file is standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--proxies", nargs="+", default=DEFAULT_PROXIES, choices=PROXIES, metavar="PROXY",
+                        help=f"proxy configurations, cheapest first (of {', '.join(PROXIES)}; "
+                             f"default {' '.join(DEFAULT_PROXIES)})")
+    parser.add_argument("--corpus", choices=["demo", "validation", "both"], default="both")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per pool (>= 3), each with its own random control")
+    parser.add_argument("--pool-size", type=int, default=3000, help="documents per pool")
+    parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
+                             "(small and large scale the result)")
+    parser.add_argument("--threads", type=int, nargs="?", const=1, metavar="N",
+                        help="torch threads of tiny-lm and hf-lora (bare --threads: 1, for shared cores; "
+                             "default: the spec's, one per core)")
+    parser.add_argument("--reference", metavar="PROXY",
+                        help="proxy to rank against: a name of --proxies or `costliest` (default: the last)")
+    parser.add_argument("--out", type=Path, help="write every cell, pool row and proxy summary here as JSON")
+    args = parser.parse_args(argv)
+    if args.seeds < 3:
+        parser.error("--seeds must be at least 3 (a t-interval and a std over seeds)")
+    if len(set(args.proxies)) != len(args.proxies):
+        parser.error("--proxies names a proxy twice")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    specs = proxy_specs(args.proxies, parse_overrides(args.set), args.threads)
+    for name, spec in specs.items():
+        print(f"{name}: {spec.model_dump(exclude={'type'}, exclude_defaults=True) or 'spec defaults'}")
+    corpora = list(CORPORA) if args.corpus == "both" else [args.corpus]
+    seeds = list(range(args.seeds))
+    out: dict[str, Any] = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                           "specs": {n: s.model_dump(mode="json") for n, s in specs.items()},
+                           "corpora": {}, "cells": [], "pools": [], "proxies": []}
+    started, cpu = time.perf_counter(), time.process_time()
+    with tempfile.TemporaryDirectory(prefix="proxy-sensitivity-") as tmp:
+        for name in corpora:
+            cells, about = measure_corpus(CORPORA[name], specs, seeds, args.pool_size, args.bench_docs, Path(tmp))
+            rows = [row for proxy in args.proxies for row in pool_rows(cells, proxy)]
+            reference = reference_proxy(cells, args.proxies, args.reference)
+            summaries = [proxy_summary(rows, cells, proxy, reference) for proxy in args.proxies]
+            print_pools(rows)
+            print_kinds(rows, args.proxies)
+            print_summary(summaries)
+            out["corpora"][name] = about
+            out["cells"] += [asdict(c) for c in cells]
+            out["pools"] += [asdict(r) for r in rows]
+            out["proxies"] += summaries
+    print(f"\ntotal {time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} CPU s")
+    if args.out:
+        args.out.write_text(json.dumps(json_safe(out), indent=2))
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
