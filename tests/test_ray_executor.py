@@ -16,6 +16,7 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox.search import TRIAL, run_search_on_ray
+from mlsandbox.search._names import RUN_ATTR
 from mlsandbox.search._trials import counted_trials
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.workflow import run_workflow
@@ -72,6 +73,7 @@ def test_a_studys_trial_workers_run_as_ray_tasks_on_one_storage(cluster: object,
         optuna.storages.journal.JournalFileBackend(storage)))
     assert counted_trials(study) == 4
     assert result.ran == 4 and len(result.trials) == 4
-    experiment = mlflow.get_experiment_by_name(spec.name).experiment_id
-    trials = mlflow.search_runs([experiment], filter_string="tags.`mlsandbox.kind` = 'trial'")
-    assert sorted(trials[f"tags.{TRIAL}"].astype(int)) == [0, 1, 2, 3]  # each trial logged once
+    runs = [mlflow.get_run(t.user_attrs[RUN_ATTR]) for t in study.trials]  # each trial's own run
+    assert len({r.info.run_id for r in runs}) == 4
+    assert [r.data.tags[TRIAL] for r in runs] == ["0", "1", "2", "3"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {result.run_id}  # all under the study's run
