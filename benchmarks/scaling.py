@@ -27,13 +27,14 @@ import argparse
 import os
 import tempfile
 import time
+from functools import cache
 from pathlib import Path
 
 import mlflow
 import pyarrow.parquet as pq
 
 from mlsandbox.cluster import connect
-from mlsandbox.data import load_dataset
+from mlsandbox.data import Dataset, load_dataset
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.ops import Op, create_op
 from mlsandbox.project import load_project, project_ops
@@ -50,8 +51,13 @@ CORPUS = DatasetSpec(path="builtin:demo")
 PARSED = ["text_action_filter", "text_entity_dependency_filter"]
 
 
+@cache
+def corpus() -> Dataset:
+    return load_dataset(CORPUS)
+
+
 def time_stats(engine: str, workers: int, ops: list[Op], tmp: Path) -> tuple[float, Path]:
-    dataset = load_dataset(CORPUS)
+    dataset = corpus()
     cache = tmp / f"{engine}-{workers}"
     t0 = time.perf_counter()
     compute_stats(dataset, ops, cache, workers=workers, progress=False, engine=engine)  # type: ignore[arg-type]
@@ -59,7 +65,7 @@ def time_stats(engine: str, workers: int, ops: list[Op], tmp: Path) -> tuple[flo
 
 
 def same_values(a: Path, b: Path, ops: list[Op]) -> bool:
-    dataset = load_dataset(CORPUS)
+    dataset = corpus()
     return all(pq.read_table(cache_path(a, dataset.digest, op)).equals(pq.read_table(cache_path(b, dataset.digest, op)))
                for op in ops)
 
@@ -67,7 +73,7 @@ def same_values(a: Path, b: Path, ops: list[Op]) -> bool:
 def stats_rows(args: argparse.Namespace, tmp: Path) -> None:
     ops = (project_ops(load_project(PROJECT)) if args.project_ops
            else [create_op(name) for name in STATISTICAL + (PARSED if args.model_ops else [])])
-    samples = len(load_dataset(CORPUS))
+    samples = len(corpus())
     runs = ["cold", "warm"][:args.repeats]
     print(f"stats: {len(ops)} OPs over {samples} documents; each configuration {len(runs)}x into fresh caches "
           "(cold: the first run, workers importing the package; warm: the next, Ray's workers ready)")

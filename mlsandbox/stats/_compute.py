@@ -59,7 +59,7 @@ def compute_stats(
         runner = _engine(engine, workers, address)
         try:
             for group in passes(pending):
-                columns.update(_compute_pass(dataset, group, runner, cache_dir, batch_size, progress))
+                columns.update(_compute_pass(dataset, ids, group, runner, cache_dir, batch_size, progress))
         finally:
             runner.close()
     frame = pd.DataFrame(columns)
@@ -84,8 +84,8 @@ def _check_media(dataset: Dataset, pending: Sequence[Op]) -> None:
         raise ValueError(f"OPs {', '.join(needs_videos)} read videos, but dataset {dataset.name!r} has none")
 
 
-def _compute_pass(dataset: Dataset, ops: list[Op], engine: Engine, cache_dir: Path, batch_size: int,
-                  progress: StyleArg) -> dict[str, np.ndarray]:
+def _compute_pass(dataset: Dataset, ids: np.ndarray, ops: list[Op], engine: Engine, cache_dir: Path,
+                  batch_size: int, progress: StyleArg) -> dict[str, np.ndarray]:
     """One pass; each finished batch is checkpointed, so a killed pass resumes where it stopped."""
     size = pass_batch_size(len(dataset), batch_size, ops)
     log.info("computing %s over %d samples (batches of %d)", ", ".join(o.name for o in ops), len(dataset), size)
@@ -108,7 +108,6 @@ def _compute_pass(dataset: Dataset, ops: list[Op], engine: Engine, cache_dir: Pa
             results[start] = out
             bar.advance(len(next(iter(out.values()))))
     fresh = {k: np.concatenate([results[start][k] for start in starts]) for k in keys}
-    ids = dataset.ids.to_numpy(zero_copy_only=False)
     for op in ops:
         write_cached(cache_path(cache_dir, dataset.digest, op), ids, {k: fresh[k] for k in op.stat_keys})
     shutil.rmtree(checkpoints, ignore_errors=True)

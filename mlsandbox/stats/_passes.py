@@ -81,10 +81,14 @@ def pass_columns(table: pa.Table, ops: Sequence[Op]) -> list[str]:
     return [TEXT, ID, *(c for c in (IMAGE, VIDEO) if c in table.column_names)]
 
 
+def columns_of(part: pa.Table, names: list[str]) -> Columns:
+    """A batch as the OPs read it: Python lists of the pass's columns."""
+    return {name: part[name].to_pylist() for name in names}
+
+
 def batches(table: pa.Table, starts: Sequence[int], batch_size: int, names: list[str]) -> Iterator[Columns]:
     for start in starts:
-        part = table.slice(start, batch_size)
-        yield {name: part[name].to_pylist() for name in names}
+        yield columns_of(table.slice(start, batch_size), names)
 
 
 @dataclass(frozen=True)

@@ -21,18 +21,14 @@ import numpy as np
 import pyarrow as pa
 
 from mlsandbox.cluster import cluster_cpus, cluster_gpus, connect
-from mlsandbox.stats._passes import OpSpecs, PassJob, compute_batch, op_specs
+from mlsandbox.stats._passes import OpSpecs, PassJob, columns_of, compute_batch, op_specs
 
 #: The row number each result carries back, so batches may finish in any order.
 ROW = "__mlsandbox_row"
 
 
-def _columns(batch: pa.Table, names: list[str]) -> dict[str, list[Any]]:
-    return {name: batch[name].to_pylist() for name in names}
-
-
 def _compute_block(batch: pa.Table, specs: OpSpecs, names: list[str]) -> pa.Table:
-    values = compute_batch(specs, _columns(batch, names))
+    values = compute_batch(specs, columns_of(batch, names))
     return pa.table({ROW: batch[ROW], **values})
 
 
@@ -66,8 +62,9 @@ class RayEngine:
         specs, names = op_specs(job.ops), job.columns
         common: dict[str, Any] = {"batch_size": job.batch_size, "batch_format": "pyarrow", "zero_copy_batch": True}
         if any(op.max_batch for op in job.ops):  # model-backed: actors that keep their models loaded
-            gpus = 1 if cluster_gpus(self.ray) and any(op.wants_gpu() for op in job.ops) else 0
-            size = min(self.workers, len(job.todo), *([cluster_gpus(self.ray)] if gpus else []))
+            cluster = cluster_gpus(self.ray)
+            gpus = 1 if cluster and any(op.wants_gpu() for op in job.ops) else 0
+            size = min(self.workers, len(job.todo), *([cluster] if gpus else []))
             out = data.map_batches(_StatsActor, fn_constructor_args=(specs, names), num_cpus=1, num_gpus=gpus,
                                    compute=self.ray.data.ActorPoolStrategy(size=size),
                                    max_restarts=0, **common)  # a lost actor fails the pass; a re-run resumes it
