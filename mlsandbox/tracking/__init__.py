@@ -14,7 +14,6 @@ machine) is ended KILLED by :func:`reconcile_stale_runs`, which every new parent
 from mlsandbox.tracking._logging import (
     download_artifacts,
     log_batch,
-    log_benchmark_input,
     log_benchmark_inputs,
     log_pool_input,
     log_source_input,
@@ -72,7 +71,7 @@ __all__ = [
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "REUSED_BY", "SEED",
     "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "child_run", "continue_run", "describe_run",
     "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat", "heartbeat_interval",
-    "interruption_reason", "log_batch", "log_benchmark_input", "log_benchmark_inputs", "log_pool_input",
+    "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pid_exists", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "run_environment", "run_url", "stale_after", "use_experiment",
 ]

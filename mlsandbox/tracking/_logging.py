@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import Metric, Param, RunTag
@@ -67,15 +68,37 @@ def _param_value(value: Any) -> str:
 
 
 def log_pool_input(
-    pool: Pool, dataset: Dataset, stats: StatsTable, source: Path, context: str, run_id: str | None = None
+    pool: Pool, dataset: Dataset, stats: StatsTable, source: Path, context: str, run_id: str | None = None,
+    benchmarks: BenchmarkSet | None = None,
 ) -> None:
-    """Record the pool as an MLflow dataset input of the run (the active run), with its explicit digest.
+    """Record the pool as an MLflow dataset input of the run (the active run), with its explicit digest;
+    with ``benchmarks``, their sets too (context ``evaluation``), in the same request.
 
     The logged frame holds each sample once with its repeat count and stats (the profile
     MLflow shows); the pool file is the source. MLflow's own pandas digest would hash only
     the first rows, so the pool digest is passed explicitly.
     """
-    _log(_dataset(pool_frame(pool, dataset, stats), str(source), pool.name, pool.digest), context, run_id)
+    logged = _dataset(pool_frame(pool, dataset, stats), str(source), pool.name, pool.digest)
+    # ``schema`` is a cached property that MLflow would infer by reading every value of the pool;
+    # the whole dataset's schema, inferred once, is that of each of its pools.
+    logged.__dict__["schema"] = _pool_schema(dataset, stats)
+    _log([(logged, context), *(_benchmark_inputs(benchmarks) if benchmarks else [])], run_id)
+
+
+# Every pool of a dataset has the same columns: infer their schema once per dataset and stats.
+_POOL_SCHEMAS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _pool_schema(dataset: Dataset, stats: StatsTable) -> Any:
+    """The schema of the dataset's pool frames, inferred on the frame of every row (a column that
+    is missing in some row is optional for every pool)."""
+    key = (dataset.digest, tuple(stats.frame.columns))
+    if key not in _POOL_SCHEMAS:
+        whole = _frame(np.arange(len(stats.frame)), np.ones(len(stats.frame), dtype=np.int64), dataset, stats)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # see _dataset
+            _POOL_SCHEMAS[key] = _dataset(whole, "", dataset.name, dataset.digest).schema
+    return _POOL_SCHEMAS[key]
 
 
 def log_source_input(dataset: Dataset, stats: StatsTable, run_id: str | None = None) -> None:
@@ -87,7 +110,7 @@ def log_source_input(dataset: Dataset, stats: StatsTable, run_id: str | None = N
         from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 
         source = HuggingFaceDatasetSource(path=dataset.source)
-    _log(_dataset(frame, source, dataset.name, dataset.digest), "source", run_id)
+    _log([(_dataset(frame, source, dataset.name, dataset.digest), "source")], run_id)
 
 
 # Every cell logs the same benchmark sets: build each MLflow dataset (schema, profile) once.
@@ -96,17 +119,17 @@ _BENCHMARK_DATASETS: dict[tuple[str, str, str], PandasDataset] = {}
 
 def log_benchmark_inputs(benchmarks: BenchmarkSet, run_id: str | None = None) -> None:
     """Every benchmark of the set as an input of the run (the active run; context ``evaluation``)."""
+    _log(_benchmark_inputs(benchmarks), run_id)
+
+
+def _benchmark_inputs(benchmarks: BenchmarkSet) -> list[tuple[PandasDataset, str]]:
+    inputs = []
     for bench in benchmarks.benchmarks:
-        log_benchmark_input(bench.name, bench.texts, str(bench.path or bench.name), benchmarks.digests[bench.name],
-                            run_id)
-
-
-def log_benchmark_input(name: str, texts: list[str], source: str, digest: str, run_id: str | None = None) -> None:
-    """A benchmark set as an input of the run (the active run; context ``evaluation``)."""
-    key = (name, digest, source)
-    if key not in _BENCHMARK_DATASETS:
-        _BENCHMARK_DATASETS[key] = _dataset(pd.DataFrame({TEXT: texts}), source, name, digest)
-    _log(_BENCHMARK_DATASETS[key], "evaluation", run_id)
+        key = (bench.name, benchmarks.digests[bench.name], str(bench.path or bench.name))
+        if key not in _BENCHMARK_DATASETS:
+            _BENCHMARK_DATASETS[key] = _dataset(pd.DataFrame({TEXT: bench.texts}), key[2], key[0], key[1])
+        inputs.append((_BENCHMARK_DATASETS[key], "evaluation"))
+    return inputs
 
 
 def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> PandasDataset:
@@ -117,19 +140,26 @@ def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> Pandas
         return from_pandas(frame, source=source, name=name, digest=digest)
 
 
-def _log(dataset: PandasDataset, context: str, run_id: str | None) -> None:
+def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None) -> None:
+    """(dataset, context) pairs as inputs of the run, in one request."""
     checked_active_run(run_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        # MLflow's public API builds a dataset input only in the fluent call, which logs to the
+        # MLflow's public API builds dataset inputs only in the fluent call, which logs to the
         # active run (the client's log_inputs takes entities made by private methods).
-        mlflow.log_input(dataset, context=context)
+        mlflow.log_inputs(datasets=[d for d, _ in inputs], contexts=[c for _, c in inputs],
+                          tags_list=[None] * len(inputs))
 
 
 def pool_frame(pool: Pool, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:
-    frame = stats.frame.iloc[pool.rows].reset_index(drop=True)
-    frame.insert(1, TEXT, dataset.table[TEXT].take(pool.rows).to_pandas())
-    frame.insert(2, "repeat", pool.repeats)
+    """Each sample of the pool once: id, text, repeat count and stats."""
+    return _frame(pool.rows, pool.repeats, dataset, stats)
+
+
+def _frame(rows: np.ndarray, repeats: np.ndarray, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:
+    frame = stats.frame.iloc[rows].reset_index(drop=True)
+    frame.insert(1, TEXT, dataset.table[TEXT].take(rows).to_pandas())
+    frame.insert(2, "repeat", repeats)
     return frame
 
 
