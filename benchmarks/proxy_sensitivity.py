@@ -4,6 +4,7 @@
     python benchmarks/proxy_sensitivity.py --corpus demo --proxies ngram tiny-lm --out results.json
     python benchmarks/proxy_sensitivity.py --proxies ngram tiny-lm hf-lora --threads 1 --set max_tokens=200000
     python benchmarks/proxy_sensitivity.py --proxies ngram --seeds 5 --pool-size 1000 --reference costliest
+    python benchmarks/proxy_sensitivity.py --proxies ngram ngram-equal-tokens --seeds 5   # equal documents vs text
 
 Two corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
 kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``) and
@@ -25,6 +26,11 @@ with ``s'`` the scores of the same seed's random-control model. Over seeds: the 
 Holm-adjusted over a proxy's pools) and effect/noise = |mean| / std. A no-<kind> delta above 0
 means removing that kind helps, i.e. the proxy measures the kind as harmful; note that no-<kind>
 holds the other defects at a share 1 / (1 - share of <kind>) higher than random does.
+
+``ngram`` fits every document of a pool once (pools of equal document counts, as the paper
+compares them); ``ngram-equal-tokens`` fits exactly ``--ngram-tokens`` bytes of each pool in its
+seeded order (a larger pool is cut, a smaller one read again), so that a pool of long documents
+does not win by holding more text.
 
 Cost: CPU seconds (``time.process_time``, all threads of the process) and wall seconds of
 training plus scoring the benchmarks, per cell, and tokens per pool (the model's own units: BPE
@@ -64,7 +70,9 @@ RANDOM = "random"
 CLEAN = "clean"
 #: The tiny-lm budgets, as multiples of the (possibly --set) tiny-lm training budget.
 TINY_BUDGETS = {"tiny-lm-small": 0.5, "tiny-lm": 1.0, "tiny-lm-large": 2.0}
-PROXIES = ("ngram", *TINY_BUDGETS, "hf-lora")
+#: The 4-gram at an equal text budget per pool (``--ngram-tokens`` bytes) instead of every document once.
+NGRAM_EQUAL_TOKENS = "ngram-equal-tokens"
+PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora")
 DEFAULT_PROXIES = ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"]  # cheapest first
 
 
@@ -151,12 +159,14 @@ def scaled(spec: TinyLMSpec, factor: float) -> TinyLMSpec:
     raise SystemExit("tiny-lm-small/-large scale max_tokens or max_steps; the tiny-lm spec sets neither")
 
 
-def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | None) -> dict[str, ProxySpec]:
+def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | None,
+                ngram_tokens: int) -> dict[str, ProxySpec]:
     """The named proxy configurations; ``overrides`` apply to the tiny-lm base before its budget scales."""
     torch_keys: dict[str, Any] = {"threads": threads} if threads is not None else {}
     try:
         tiny = TinyLMSpec(**{**overrides, **torch_keys})  # validated even when no tiny-lm proxy runs
-        fixed: dict[str, ProxySpec] = {"ngram": NgramSpec(order=4), "hf-lora": HFLoraSpec(**torch_keys)}
+        fixed: dict[str, ProxySpec] = {"ngram": NgramSpec(order=4), "hf-lora": HFLoraSpec(**torch_keys),
+                                       NGRAM_EQUAL_TOKENS: NgramSpec(order=4, max_tokens=ngram_tokens)}
         return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
     except ValidationError as err:
         raise SystemExit(f"invalid proxy setting: {err}") from None
@@ -213,8 +223,9 @@ def run_cell(spec: ProxySpec, texts: list[str], seed: int, base: TrainingJob,
     info = model.info
     cost: dict[str, Any] = {
         "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "train_cpu_s": train_cpu,
-        "pool_tokens": info.get("pool_tokens", info.get("symbols")),
-        "train_tokens": info.get("train_tokens", info.get("symbols")),
+        # A byte n-gram reads every byte of its pool once, unless a budget cuts or repeats it.
+        "pool_tokens": info.get("pool_tokens", None if getattr(spec, "max_tokens", None) else info.get("train_tokens")),
+        "train_tokens": info.get("train_tokens"),
     }
     cost["eval_cpu_s"] = cost["cpu_s"] - train_cpu
     return scores, cost
@@ -399,6 +410,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
                              "(small and large scale the result)")
+    parser.add_argument("--ngram-tokens", type=int, default=2_000_000,
+                        help=f"bytes each pool's model fits for {NGRAM_EQUAL_TOKENS} (pools cut or read again)")
     parser.add_argument("--threads", type=int, nargs="?", const=1, metavar="N",
                         help="torch threads of tiny-lm and hf-lora (bare --threads: 1, for shared cores; "
                              "default: the spec's, one per core)")
@@ -415,7 +428,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    specs = proxy_specs(args.proxies, parse_overrides(args.set), args.threads)
+    specs = proxy_specs(args.proxies, parse_overrides(args.set), args.threads, args.ngram_tokens)
     for name, spec in specs.items():
         print(f"{name}: {spec.model_dump(exclude={'type'}, exclude_defaults=True) or 'spec defaults'}")
     corpora = list(CORPORA) if args.corpus == "both" else [args.corpus]

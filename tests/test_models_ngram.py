@@ -17,9 +17,10 @@ from mlsandbox.models import (
     evaluator_for,
     load_benchmark,
     load_model,
+    trainer_class,
     trainer_for,
 )
-from mlsandbox.models.ngram import KneserNey, NgramModel
+from mlsandbox.models.ngram import KneserNey, NgramModel, token_budget
 from mlsandbox.spec import BenchmarkSpec, EvaluatorSpec, NgramSpec, TinyLMSpec, model_spec_from_dict
 
 WORDS = ("the cat sat on a mat while dogs ran across green fields and birds sang "
@@ -72,6 +73,22 @@ def test_seed_does_not_change_the_fit(tmp_path: Path) -> None:
     assert fit(tmp_path, NgramSpec(), texts, seed=0).bits_per_byte(held_out) == fit(
         tmp_path, NgramSpec(), texts, seed=7
     ).bits_per_byte(held_out)
+
+
+def test_a_token_budget_fits_exactly_that_many_tokens_in_the_seeded_order(tmp_path: Path) -> None:
+    texts = sentences(100, 0)
+    total = sum(len(t.encode()) for t in texts)
+    for budget in (total // 3, total * 2 + 17):  # a pool cut to the budget, and one read again
+        model = fit(tmp_path, NgramSpec(order=3, max_tokens=budget), texts)
+        assert model.info["train_tokens"] == budget
+    assert fit(tmp_path, NgramSpec(order=3), texts).info["train_tokens"] == total
+    assert [len(s) for s in token_budget([np.arange(3), np.arange(2)], 8)] == [3, 2, 3]
+    assert token_budget([np.arange(0)], 5)[0].size == 0  # nothing to read: no endless loop
+
+
+def test_only_a_budgeted_fit_depends_on_the_seed() -> None:
+    trainer = trainer_class(NgramSpec())
+    assert not trainer.seeded(NgramSpec()) and trainer.seeded(NgramSpec(max_tokens=1000))
 
 
 @pytest.mark.parametrize("spec", [NgramSpec(order=4), NgramSpec(level="word", order=3, max_vocab=20)])

@@ -69,6 +69,10 @@ def test_a_pool_is_compared_with_random_over_seeds(small_corpus, tmp_path, bench
     assert contexts == ["evaluation", "evaluation", "training"]
     assert {"score.clean", "bpb.clean", "score.clean2", "delta_pct"} <= set(cell.data.metrics)
     assert cell.data.metrics["score.clean"] == pytest.approx(1 / cell.data.metrics["bpb.clean"])
+    corpus = [json.loads(line)["text"] for line in small_corpus.read_text(encoding="utf-8").splitlines()]
+    texts = [corpus[i] for i in comparison.pool.rows]
+    # the pool's text and the tokens the model trained on (a byte n-gram reads every byte once)
+    assert cell.data.metrics["pool_bytes"] == sum(len(t.encode()) for t in texts) == cell.data.metrics["train.train_tokens"]
     assert cell.data.params["seed"] == "0" and cell.data.tags[tracking.POOL_DIGEST] == comparison.pool.digest
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(cell.info.run_id, "model")}
     assert "model/manifest.json" in artifacts

@@ -44,6 +44,7 @@ from mlsandbox.models import (
     evaluator_for,
     trainer_class,
     trainer_for,
+    utf8_bytes,
 )
 from mlsandbox.pools import Pool, materialize
 from mlsandbox.spec import EvaluatorSpec, ModelSpec
@@ -91,10 +92,10 @@ class CellResult:
 def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
     """Identity of a cell: everything that determines its scores, the code versions of its trainer
     and evaluator included, so a finished cell is reused only when all of it is unchanged. A
-    trainer whose result does not depend on the seed (``seeded = False``) has one cell per pool."""
+    trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per pool."""
     trainer = trainer_class(model)
     code = {"trainer": trainer.version, "evaluator": evaluator_class(evaluator).version}
-    payload = json.dumps([pool.digest, seed if trainer.seeded else None, model.digest(), benchmarks.digest,
+    payload = json.dumps([pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
                           evaluator.digest(), code], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -192,8 +193,7 @@ def _train_and_evaluate(
 ) -> CellResult:
     spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
     pool_file = materialize(pool, dataset, prepared.pools_dir)
-    tracking.log_pool_input(pool, dataset, stats, pool_file, context="training", run_id=run_id)
-    tracking.log_benchmark_inputs(benchmarks, run_id=run_id)
+    tracking.log_pool_input(pool, dataset, stats, pool_file, context="training", run_id=run_id, benchmarks=benchmarks)
     tracking.log_batch(run_id, params={
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
@@ -202,6 +202,7 @@ def _train_and_evaluate(
     })
     order = pool.training_order(seed)
     texts = dataset.table[TEXT].take(order).to_pylist()
+    pool_bytes = utf8_bytes(texts)  # the pool's text, repeats included (tokens: the model's train.train_tokens)
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
     with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
@@ -227,7 +228,7 @@ def _train_and_evaluate(
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     placed = {f"{tracking.TAG}{k}": str(model.info[k]) for k in ("device", "precision") if k in model.info}
-    tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s,
+    tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s, "pool_bytes": pool_bytes,
                                         "score_sum": sum(m["score"] for m in metrics.values())}, tags=placed)
     return CellResult(pool, seed, run_id, CellStatus.FINISHED, metrics, train_s=train_s, eval_s=eval_s)
 

@@ -164,11 +164,14 @@ class Trainer(ABC):
     type: ClassVar[str]
     #: The code version of this trainer's results; see the class docstring.
     version: ClassVar[str] = "1"
-    #: False when the trained model does not depend on the seed (given the pool): one cell per pool.
-    seeded: ClassVar[bool] = True
-
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
+
+    @classmethod
+    def seeded(cls, spec: BaseModel) -> bool:
+        """False when a model trained from ``spec`` does not depend on the seed (given the pool): one
+        cell per pool."""
+        return True
 
     @abstractmethod
     def train(self, job: TrainingJob) -> TrainedModel:

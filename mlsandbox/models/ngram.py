@@ -15,19 +15,22 @@ left extensions) below it; unseen contexts fall through to the lower order; orde
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, utf8_bytes
 from mlsandbox.spec import NgramSpec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _WORD_PIECES = re.compile(r"\w+|\s+|[^\w\s]+", re.UNICODE)
 
@@ -186,6 +189,31 @@ class _WordCodec:
         return np.array(ids, dtype=np.int64), spell
 
 
+def token_budget(seqs: Sequence[np.ndarray], budget: int) -> list[np.ndarray]:
+    """Exactly ``budget`` tokens of the documents in their (seeded) training order: a larger pool is
+    cut, a smaller one read again from its start, so every pool trains on the same amount of text."""
+    if not seqs or not any(s.size for s in seqs):
+        return list(seqs)
+    out: list[np.ndarray] = []
+    left = budget
+    while left > 0:
+        for seq in seqs:
+            out.append(seq[:left])
+            left -= out[-1].size
+            if left == 0:
+                break
+    return out
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An ``.npz`` archive (read back by ``np.load``) deflated at level 1: a model is saved with every
+    cell, and level 1 is ~6x faster than ``np.savez_compressed``'s default for ~15% more bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asanyarray(array), allow_pickle=False)
+
+
 class NgramModel(TrainedModel):
     """A fitted byte- or word-level Kneser-Ney model."""
 
@@ -212,10 +240,7 @@ class NgramModel(TrainedModel):
         return -log2p / n_bytes
 
     def _save_payload(self, directory: Path) -> None:
-        buffer = io.BytesIO()
-        arrays: dict[str, Any] = self.lm.to_arrays()  # numpy's stub types ** values like allow_pickle
-        np.savez_compressed(buffer, **arrays)
-        (directory / "ngram.npz").write_bytes(buffer.getvalue())
+        _write_npz(directory / "ngram.npz", self.lm.to_arrays())
         if self.codec is not None:
             payload = {"vocab": self.codec.vocab, "byte_log2": self.codec.byte_log2.tolist()}
             with gzip.open(directory / "vocab.json.gz", "wt", encoding="utf-8") as handle:
@@ -240,8 +265,12 @@ class NgramTrainer(Trainer):
 
     type = "ngram"
     version = "1"
-    seeded = False  # counts do not depend on the order of the documents
     spec: NgramSpec
+
+    @classmethod
+    def seeded(cls, spec: BaseModel) -> bool:
+        # Counts do not depend on the order of the documents, unless a budget cuts the stream.
+        return getattr(spec, "max_tokens", None) is not None
 
     def train(self, job: TrainingJob) -> NgramModel:
         import time
@@ -256,6 +285,8 @@ class NgramTrainer(Trainer):
             codec = _WordCodec.fit(texts, self.spec.max_vocab)
             vocab = len(codec.vocab)
             seqs = [codec.encode(t)[0] for t in texts]
+        if self.spec.max_tokens is not None:
+            seqs = token_budget(seqs, self.spec.max_tokens)
         if (vocab + 1) ** self.spec.order >= 2**62:
             raise ValueError(
                 f"order {self.spec.order} with {vocab} symbols overflows int64 keys; "
@@ -263,7 +294,7 @@ class NgramTrainer(Trainer):
             )
         lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount)
         info = {
-            "symbols": int(sum(s.size for s in seqs)),
+            "train_tokens": int(sum(s.size for s in seqs)),
             "vocab": vocab,
             "ngrams": int(lm.tables[-1].keys.size),
             "discounts": [t.discount for t in lm.tables],

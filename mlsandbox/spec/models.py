@@ -222,6 +222,9 @@ class NgramSpec(StrictModel):
         default=None, gt=0, lt=1, description="fixed KN discount; None estimates n1/(n1+2*n2) per order"
     )
     max_vocab: int = Field(default=30_000, ge=2, le=32_767, description="word level: kept word types")
+    max_tokens: int | None = Field(
+        default=None, gt=0, description="tokens (bytes at byte level) fitted per cell: pools are cut, or read "
+        "again, to this budget (equal text per pool); None: every document of the pool once (equal documents)")
 
     @model_validator(mode="after")
     def _order_fits_keys(self) -> NgramSpec:
