@@ -11,10 +11,15 @@ the seeds each probe pool got from the deciding model; and the re-run's time as 
 first run's (target < 10%). The stats cache is warmed first so that both runs measure the
 workflow, not the one-off stats computation.
 
-With ``--reference-run`` (a ``transfer`` run whose ``--reference-column`` fidelity trained every
-probe pool on fixed seeds, e.g. 3 seeds of tiny-lm), it also prints how the probe's ranking
-agrees with that fixed-seed ranking: whether the top-k (distinct OPs) is identical, and the
+With ``--fixed-seeds`` it then probes again with every pool on every seed of ``seeds`` (no screen,
+no race; finished cells reused) and, like ``--reference-run`` (a ``transfer`` run whose
+``--reference-column`` fidelity trained every probe pool on fixed seeds, e.g. 3 seeds of tiny-lm),
+prints how the probe's ranking agrees with that fixed-seed ranking: whether the top-k (distinct OPs) is identical, and the
 decision accuracy of the order the ranking table presents (the deciding model's rows first).
+
+When the dataset labels its planted defects (column ``defect``: null for a clean document, else its
+kind, as the bundled corpora do), it also prints, per defect kind, the probe pool that concentrates
+it most and whether the probe measured that pool as harmful (negative delta, Holm-adjusted p < 0.05).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 
 from mlsandbox import artifacts
@@ -73,12 +79,34 @@ def agreement(result: WorkflowResult, reference: pd.Series, k: int) -> str:
             f"decision accuracy of the ranking's order over {len(shown)} pools: {accuracy:.3f} (target >= 0.9)")
 
 
+def defect_pools(result: WorkflowResult, defects: list[str | None]) -> str:
+    """Per planted defect kind: the probe pool with the highest share of it, and its measured delta."""
+    kinds = sorted({d for d in defects if d is not None})
+    labels = np.array(defects, dtype=object)
+    ranking = result.probe.ranking.set_index("pool")
+    pools = {name: pool for name, pool in result.probe.pools_by_name().items()
+             if name in ranking.index and pd.notna(ranking.at[name, "delta_pct"])}
+    lines = [f"{'defect kind':14} {'corpus':>7} {'pool concentrating it':38} {'share':>6} {'delta %':>8} "
+             f"{'95% CI':>17} {'p (Holm)':>9}  harmful?"]
+    for kind in kinds:
+        share = {name: float(np.mean(labels[pool.rows] == kind)) for name, pool in pools.items()}
+        name = max(share, key=lambda n: share[n])
+        row = ranking.loc[name]
+        harmful = row["delta_pct"] < 0 and row["p_adjusted"] < 0.05
+        lines.append(f"{kind:14} {np.mean(labels == kind):7.1%} {name:38} {share[name]:6.1%} {row['delta_pct']:+8.2f} "
+                     f"[{row['ci_low_pct']:+6.2f}, {row['ci_high_pct']:+6.2f}] {row['p_adjusted']:9.2g}  "
+                     f"{'yes' if harmful else 'NO'}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=str(ROOT / "projects" / "text-quality"))
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
     parser.add_argument("--set", action="append", default=[], help="a spec override key=value (repeatable)")
     parser.add_argument("--workdir", help="keep the workspace and MLflow store here (default: a temporary folder)")
+    parser.add_argument("--fixed-seeds", action="store_true",
+                        help="compare the ranking with a probe of every pool on every seed (no screen, no race)")
     parser.add_argument("--reference-uri", help="tracking URI of the reference transfer run")
     parser.add_argument("--reference-run", help="a transfer run with fixed-seed deltas of every probe pool")
     parser.add_argument("--reference-column", default="tiny-lm", help="the transfer fidelity to compare with")
@@ -92,7 +120,7 @@ def main() -> None:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
         t0 = time.perf_counter()
-        prepare(spec, progress=False)
+        prepared = prepare(spec, progress=False)
         print(f"stats (once, cached afterwards): {time.perf_counter() - t0:.1f} s")
         rows, results = [], []
         for label in ("first run", "re-run"):
@@ -118,6 +146,14 @@ def main() -> None:
         if args.reference_run:
             reference = reference_deltas(args.reference_uri, args.reference_run, args.reference_column)
             print(agreement(first, reference, spec.refine.top_k))
+        if args.fixed_seeds:
+            fixed = run_workflow(spec.model_copy(update={"screen": None, "race": None}), until="probe",
+                                 entry_point="probe", progress="lines")
+            ranking = fixed.probe.ranking.dropna(subset=["delta_pct"])
+            print(f"fixed seeds: {len(spec.seeds)} per pool, {fixed.wall_s:.1f} s; "
+                  + agreement(first, ranking.set_index("pool")["delta_pct"], spec.refine.top_k))
+        if "defect" in prepared.dataset.table.column_names:
+            print(defect_pools(first, prepared.dataset.table["defect"].to_pylist()))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from mlsandbox.errors import SpecError, describe_validation_error
 from mlsandbox.spec._base import Seed, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
-from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, TinyLMSpec
+from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
@@ -177,7 +177,8 @@ class ExperimentSpec(StrictModel):
     pools: PoolSpec = Field(default_factory=PoolSpec)
     stats: StatsSpec = Field(default_factory=StatsSpec)
     seeds: list[Seed] = Field(default_factory=lambda: [0, 1], min_length=1)
-    model: ModelSpec = Field(default_factory=TinyLMSpec)
+    # The default deciding proxy, chosen by its effect/noise per CPU second (docs/models.md).
+    model: ModelSpec = Field(default_factory=lambda: NgramSpec(order=4))
     benchmarks: list[BenchmarkSpec] | None = Field(
         default=None, min_length=1, description="benchmark sets; default: the bundled held-out sets"
     )
