@@ -68,6 +68,38 @@ def test_kneser_ney_distribution_sums_to_one_for_every_context() -> None:
         assert sum(2.0 ** p for p in last) == pytest.approx(1.0, abs=1e-9)
 
 
+def reference_log2_probs(lm: KneserNey, seq: np.ndarray) -> list[float]:
+    """Interpolated Kneser-Ney, one position and one dictionary look-up at a time."""
+    tables = [({int(k): c for k, c in zip(t.keys, t.counts)},
+               {int(k): (n, m) for k, n, m in zip(t.ctx_keys, t.ctx_totals, t.ctx_types)}, t.discount)
+              for t in lm.tables]
+    padded = [lm.vocab] * (lm.order - 1) + [int(s) for s in seq]
+    out = []
+    for i in range(lm.order - 1, len(padded)):
+        prob = 1.0 / lm.vocab
+        for k, (grams, contexts, discount) in enumerate(tables, 1):
+            key = 0
+            for symbol in padded[i - k + 1 : i + 1]:
+                key = key * lm.base + symbol
+            total, types = contexts.get(key // lm.base, (0.0, 0.0))
+            if total > 0:
+                prob = (max(grams.get(key, 0.0) - discount, 0.0) + discount * types * prob) / total
+        out.append(float(np.log2(prob)))
+    return out
+
+
+def test_vectorised_scoring_equals_the_one_position_at_a_time_definition() -> None:
+    seqs = [np.frombuffer(t.encode(), dtype=np.uint8) for t in sentences(60, 0)]
+    lm = KneserNey.fit(seqs, vocab=256, order=3, discount=None)
+    held_out = [np.frombuffer(t.encode(), dtype=np.uint8) for t in [*sentences(5, 1), *noise(2, 2)]]
+    expected = [p for seq in held_out for p in reference_log2_probs(lm, seq)]
+    for _ in range(2):  # the second pass reads the remembered distinct n-grams of the same texts
+        assert lm.log2_probs(held_out) == pytest.approx(expected, abs=1e-12)
+    other = [seq[::-1].copy() for seq in held_out]  # the same sizes and symbols, another text
+    assert lm.log2_probs(other) == pytest.approx([p for seq in other for p in reference_log2_probs(lm, seq)],
+                                                 abs=1e-12)
+
+
 def test_seed_does_not_change_the_fit(tmp_path: Path) -> None:
     texts, held_out = sentences(100, 0), sentences(20, 1)
     assert fit(tmp_path, NgramSpec(), texts, seed=0).bits_per_byte(held_out) == fit(

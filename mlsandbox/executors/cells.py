@@ -170,11 +170,19 @@ def link_reused_cell(cell: mlflow.entities.Run, parent_run_id: str | None = None
     tracking.log_batch(cell.info.run_id, tags=tags)
 
 
+# Parent runs seen FINISHED: a finished run stays finished, so each is looked up once per process.
+_FINISHED_PARENTS: set[str] = set()
+
+
 def _did_not_finish(run_id: str) -> bool:
+    if run_id in _FINISHED_PARENTS:
+        return False
     try:
         run = mlflow.MlflowClient().get_run(run_id)
     except MlflowException:
         return True  # deleted for good
+    if run.info.lifecycle_stage == "active" and run.info.status == "FINISHED":
+        _FINISHED_PARENTS.add(run_id)
     return run.info.lifecycle_stage == "deleted" or run.info.status in ("KILLED", "FAILED")
 
 

@@ -15,6 +15,7 @@ left extensions) below it; unseen contexts fall through to the lower order; orde
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 import zipfile
@@ -50,12 +51,20 @@ class _OrderTable:
 _TABLE_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")
 
 
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
+# Distinct n-grams of recently scored texts: (texts digest, k, base, order) -> (sorted keys, inverse).
+# 24 entries hold every order of six benchmark sets at order 4 (~10 MB per 1 MB of text and order).
+_DISTINCT_GRAMS: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+_DISTINCT_GRAMS_KEPT = 24
+
+
+def _lookup(keys: np.ndarray, query: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """Each column's value at each query's key in the sorted ``keys`` (0 where the key is absent);
+    sorted queries are found fastest."""
     if keys.size == 0:
-        return np.zeros(query.shape, dtype=np.float64)
-    idx = np.searchsorted(keys, query)
-    idx = np.minimum(idx, keys.size - 1)
-    return np.where(keys[idx] == query, values[idx], 0.0)
+        return [np.zeros(query.shape, dtype=np.float64) for _ in columns]
+    idx = np.minimum(np.searchsorted(keys, query), keys.size - 1)
+    found = keys[idx] == query
+    return [np.where(found, column[idx], 0.0) for column in columns]
 
 
 def _discount(counts: np.ndarray, fixed: float | None) -> float:
@@ -115,22 +124,41 @@ class KneserNey:
         return cls(vocab, order, tables)
 
     def log2_probs(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
-        """log2 P(symbol | history) for every symbol of every sequence, concatenated."""
+        """log2 P(symbol | history) for every symbol of every sequence, concatenated.
+
+        Each order looks up the distinct n-grams once, in sorted order: a text repeats many of its
+        n-grams, and sorted queries walk the sorted tables in step (~9x faster than random order).
+        """
         base = self.base
         n = sum(s.size for s in seqs)
         prob = np.full(n, 1.0 / self.vocab)
         for k in range(1, self.order + 1):
             table = self.tables[k - 1]
-            grams = self._grams(seqs, k, base, self.vocab, self.order)
-            ctx = grams // base
-            total = _lookup(table.ctx_keys, table.ctx_totals, ctx)
-            types = _lookup(table.ctx_keys, table.ctx_types, ctx)
-            count = _lookup(table.keys, table.counts, grams)
+            grams, where = self._distinct_grams(seqs, k)
+            (count,) = _lookup(table.keys, grams, table.counts)
+            # the contexts of sorted n-grams are sorted too
+            total, types = _lookup(table.ctx_keys, grams // base, table.ctx_totals, table.ctx_types)
+            count, total, types = count[where], total[where], types[where]
             seen = total > 0
             safe = np.where(seen, total, 1.0)
             mixed = (np.maximum(count - table.discount, 0.0) + table.discount * types * prob) / safe
             prob = np.where(seen, mixed, prob)
         return np.log2(prob)
+
+    def _distinct_grams(self, seqs: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted distinct k-gram keys of ``seqs`` and the index of each position's k-gram among
+        them, remembered for the last few texts: every cell scores the same benchmarks."""
+        digest = hashlib.blake2b(digest_size=16)
+        for seq in seqs:
+            digest.update(np.int64(seq.size).tobytes())
+            digest.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
+        key = (digest.hexdigest(), k, self.base, self.order)
+        if key not in _DISTINCT_GRAMS:
+            if len(_DISTINCT_GRAMS) >= _DISTINCT_GRAMS_KEPT:
+                del _DISTINCT_GRAMS[next(iter(_DISTINCT_GRAMS))]  # the oldest
+            grams, where = np.unique(self._grams(seqs, k, self.base, self.vocab, self.order), return_inverse=True)
+            _DISTINCT_GRAMS[key] = grams, where.astype(np.int32 if grams.size < 2**31 else np.int64)
+        return _DISTINCT_GRAMS[key]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         arrays: dict[str, np.ndarray] = {}
