@@ -86,14 +86,15 @@ def defect_pools(result: WorkflowResult, defects: list[str | None]) -> str:
     ranking = result.probe.ranking.set_index("pool")
     pools = {name: pool for name, pool in result.probe.pools_by_name().items()
              if name in ranking.index and pd.notna(ranking.at[name, "delta_pct"])}
-    lines = [f"{'defect kind':14} {'corpus':>7} {'pool concentrating it':38} {'share':>6} {'delta %':>8} "
+    width = max(len("defect kind"), *map(len, kinds))
+    lines = [f"{'defect kind':{width}} {'corpus':>7} {'pool concentrating it':38} {'share':>6} {'delta %':>8} "
              f"{'95% CI':>17} {'p (Holm)':>9}  harmful?"]
     for kind in kinds:
         share = {name: float(np.mean(labels[pool.rows] == kind)) for name, pool in pools.items()}
         name = max(share, key=lambda n: share[n])
         row = ranking.loc[name]
         harmful = row["delta_pct"] < 0 and row["p_adjusted"] < 0.05
-        lines.append(f"{kind:14} {np.mean(labels == kind):7.1%} {name:38} {share[name]:6.1%} {row['delta_pct']:+8.2f} "
+        lines.append(f"{kind:{width}} {np.mean(labels == kind):7.1%} {name:38} {share[name]:6.1%} {row['delta_pct']:+8.2f} "
                      f"[{row['ci_low_pct']:+6.2f}, {row['ci_high_pct']:+6.2f}] {row['p_adjusted']:9.2g}  "
                      f"{'yes' if harmful else 'NO'}")
     return "\n".join(lines)
