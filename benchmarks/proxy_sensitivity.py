@@ -5,11 +5,14 @@
     python benchmarks/proxy_sensitivity.py --proxies ngram tiny-lm hf-lora --threads 1 --set max_tokens=200000
     python benchmarks/proxy_sensitivity.py --proxies ngram --seeds 5 --pool-size 1000 --reference costliest
     python benchmarks/proxy_sensitivity.py --proxies ngram ngram-equal-tokens --seeds 5   # equal documents vs text
+    python benchmarks/proxy_sensitivity.py --corpus images   # tiny-captioner at 150 and 600 steps
 
-Two corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
-kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``) and
+Three corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
+kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``),
 ``validation`` (``builtin:validation/corpus.jsonl.gz``, benchmarks literature/manuals/pydoc, as
-``projects/text-quality-validation``). Pools of ``--pool-size`` documents each:
+``projects/text-quality-validation``) and, for the image-text proxies, ``images``
+(``builtin:images/captions.parquet``, benchmarks clipart/emoji/stamps, as ``projects/image-caption``;
+pools of 1,500 captioned pictures). Pools of ``--pool-size`` documents each:
 
     clean       clean documents only
     no-<kind>   every document except those of one defect kind (one pool per kind)
@@ -60,20 +63,23 @@ from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 from mlsandbox.correlation import decision_accuracy
-from mlsandbox.data import TEXT, load_dataset
+from mlsandbox.data import IMAGE, TEXT, load_dataset
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
 from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes
-from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyLMSpec
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyCaptionerSpec, TinyLMSpec
 
-ProxySpec = NgramSpec | TinyLMSpec | HFLoraSpec
+ProxySpec = NgramSpec | TinyLMSpec | HFLoraSpec | TinyCaptionerSpec
 RANDOM = "random"
 CLEAN = "clean"
 #: The tiny-lm budgets, as multiples of the (possibly --set) tiny-lm training budget.
 TINY_BUDGETS = {"tiny-lm-small": 0.5, "tiny-lm": 1.0, "tiny-lm-large": 2.0}
 #: The 4-gram at an equal text budget per pool (``--ngram-tokens`` bytes) instead of every document once.
 NGRAM_EQUAL_TOKENS = "ngram-equal-tokens"
-PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora")
+#: The image-text proxies: tiny-captioner as the image-caption project screens (150 steps) and decides.
+CAPTIONERS = {"captioner-150": {"max_steps": 150}, "captioner": {}}
+PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora", *CAPTIONERS)
 DEFAULT_PROXIES = ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"]  # cheapest first
+DEFAULT_IMAGE_PROXIES = list(CAPTIONERS)
 
 
 @dataclass(frozen=True)
@@ -82,12 +88,17 @@ class Corpus:
 
     name: str
     path: str
-    benchmarks: tuple[str, ...] | None  # names under builtin:validation/; None = the bundled sets
+    benchmarks: tuple[str, ...] | None  # names filled into bench_path; None = the bundled text sets
+    bench_path: str = "builtin:validation/bench_{}.jsonl.gz"
+    image_field: str | None = None  # an image-text corpus: its pictures train the captioner
+    pool_size: int = 3000  # default documents per pool
 
 
 CORPORA = {
     "demo": Corpus("demo", "builtin:demo", None),
     "validation": Corpus("validation", "builtin:validation/corpus.jsonl.gz", ("literature", "manuals", "pydoc")),
+    "images": Corpus("images", "builtin:images/captions.parquet", ("clipart", "emoji", "stamps"),
+                     "builtin:images/bench_{}.parquet", image_field=IMAGE, pool_size=1500),
 }
 
 
@@ -166,7 +177,8 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
     try:
         tiny = TinyLMSpec(**{**overrides, **torch_keys})  # validated even when no tiny-lm proxy runs
         fixed: dict[str, ProxySpec] = {"ngram": NgramSpec(order=4), "hf-lora": HFLoraSpec(**torch_keys),
-                                       NGRAM_EQUAL_TOKENS: NgramSpec(order=4, max_tokens=ngram_tokens)}
+                                       NGRAM_EQUAL_TOKENS: NgramSpec(order=4, max_tokens=ngram_tokens),
+                                       **{n: TinyCaptionerSpec(**k, **torch_keys) for n, k in CAPTIONERS.items()}}
         return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
     except ValidationError as err:
         raise SystemExit(f"invalid proxy setting: {err}") from None
@@ -175,7 +187,7 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
 def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
     """Pay the once-per-corpus costs (imports, the BPE tokenizer, a base model) outside the timed cells."""
     trainer_for(spec)
-    if isinstance(spec, TinyLMSpec):
+    if isinstance(spec, (TinyLMSpec, TinyCaptionerSpec)):
         from mlsandbox.models.bpe_tokenizer import dataset_tokenizer
 
         dataset_tokenizer(job, spec)
@@ -199,23 +211,25 @@ def pool_masks(defects: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def draw_pools(texts: np.ndarray, masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, list[str]]:
-    """One seed's sample of every pool; each pool has its own stream, so adding a pool changes no other."""
+def draw_pools(masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, np.ndarray]:
+    """One seed's sample (row numbers) of every pool; each pool has its own stream, so adding a pool
+    changes no other."""
     pools = {}
     for name, mask in masks.items():
         candidates = np.flatnonzero(mask)
         if len(candidates) < size:
             raise SystemExit(f"pool {name} has only {len(candidates)} documents for --pool-size {size}")
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        pools[name] = texts[rng.choice(candidates, size, replace=False)].tolist()
+        pools[name] = rng.choice(candidates, size, replace=False)
     return pools
 
 
-def run_cell(spec: ProxySpec, texts: list[str], seed: int, base: TrainingJob,
+def run_cell(spec: ProxySpec, texts: list[str], images: list[bytes] | None, seed: int, base: TrainingJob,
              benchmarks: Sequence[Benchmark]) -> tuple[dict[str, float], dict[str, Any]]:
-    """Train on the pool and score every benchmark; the scores and what the cell cost."""
+    """Train on the pool (captions and their pictures, for an image-text corpus) and score every
+    benchmark; the scores and what the cell cost."""
     job = TrainingJob(texts=texts, output_dir=base.output_dir, seed=seed, tokenizer_texts=base.tokenizer_texts,
-                      source_digest=base.source_digest, cache_dir=base.cache_dir)
+                      source_digest=base.source_digest, cache_dir=base.cache_dir, images=images)
     wall, cpu = time.perf_counter(), time.process_time()
     model = trainer_for(spec).train(job)
     train_cpu = time.process_time() - cpu
@@ -234,13 +248,14 @@ def run_cell(spec: ProxySpec, texts: list[str], seed: int, base: TrainingJob,
 def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
                    bench_docs: int, work: Path) -> tuple[list[Cell], dict[str, Any]]:
     """Every (proxy, seed, pool) cell of one corpus, and a description of the corpus."""
-    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text"))
+    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text", image_field=corpus.image_field))
     if "defect" not in dataset.table.column_names:
         raise SystemExit(f"{corpus.path} has no `defect` column")
     texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
+    images = np.array(dataset.table[IMAGE].to_pylist(), dtype=object) if corpus.image_field else None
     masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object))
     bench_specs = bundled_benchmarks(max_docs=bench_docs) if corpus.benchmarks is None else [
-        BenchmarkSpec(name=n, path=f"builtin:validation/bench_{n}.jsonl.gz", max_docs=bench_docs)
+        BenchmarkSpec(name=n, path=corpus.bench_path.format(n), max_docs=bench_docs, image_field=corpus.image_field)
         for n in corpus.benchmarks]
     benchmarks = load_benchmarks(bench_specs, Path.cwd()).benchmarks
     base = TrainingJob(texts=texts[:1].tolist(), output_dir=work / "out", tokenizer_texts=texts.tolist(),
@@ -254,13 +269,15 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
     for spec in specs.values():
         warm_up(spec, base)
     about["warm_up_s"] = time.perf_counter() - started
-    pools_by_seed = {seed: draw_pools(texts, masks, size, seed) for seed in seeds}
+    pools_by_seed = {seed: draw_pools(masks, size, seed) for seed in seeds}
     cells: list[Cell] = []
     total = len(specs) * len(seeds) * len(masks)
     for proxy, spec in specs.items():
         for seed in seeds:
-            for pool, pool_texts in pools_by_seed[seed].items():
-                scores, cost = run_cell(spec, pool_texts, seed, base, benchmarks)
+            for pool, rows in pools_by_seed[seed].items():
+                pool_texts = texts[rows].tolist()
+                pool_images = images[rows].tolist() if images is not None else None
+                scores, cost = run_cell(spec, pool_texts, pool_images, seed, base, benchmarks)
                 cells.append(Cell(corpus.name, proxy, pool, seed, scores, pool_docs=len(pool_texts),
                                   pool_bytes=utf8_bytes(pool_texts), **cost))
                 print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "
@@ -400,12 +417,13 @@ def json_safe(value: Any) -> Any:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--proxies", nargs="+", default=DEFAULT_PROXIES, choices=PROXIES, metavar="PROXY",
-                        help=f"proxy configurations, cheapest first (of {', '.join(PROXIES)}; "
-                             f"default {' '.join(DEFAULT_PROXIES)})")
-    parser.add_argument("--corpus", choices=["demo", "validation", "both"], default="both")
+    parser.add_argument("--proxies", nargs="+", choices=PROXIES, metavar="PROXY",
+                        help=f"proxy configurations, cheapest first (of {', '.join(PROXIES)}; default "
+                             f"{' '.join(DEFAULT_PROXIES)}, or {' '.join(DEFAULT_IMAGE_PROXIES)} for --corpus images)")
+    parser.add_argument("--corpus", choices=["demo", "validation", "both", "images"], default="both",
+                        help="both: the two text corpora; images: the bundled captioned-image set")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per pool (>= 3), each with its own random control")
-    parser.add_argument("--pool-size", type=int, default=3000, help="documents per pool")
+    parser.add_argument("--pool-size", type=int, help="documents per pool (default 3000; 1500 for images)")
     parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
@@ -421,8 +439,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 3:
         parser.error("--seeds must be at least 3 (a t-interval and a std over seeds)")
+    images = args.corpus == "images"
+    args.proxies = args.proxies or (DEFAULT_IMAGE_PROXIES if images else DEFAULT_PROXIES)
     if len(set(args.proxies)) != len(args.proxies):
         parser.error("--proxies names a proxy twice")
+    if any((p in CAPTIONERS) != images for p in args.proxies):
+        parser.error(f"{', '.join(CAPTIONERS)} train on --corpus images, and only they do")
     return args
 
 
@@ -439,7 +461,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="proxy-sensitivity-") as tmp:
         for name in corpora:
-            cells, about = measure_corpus(CORPORA[name], specs, seeds, args.pool_size, args.bench_docs, Path(tmp))
+            corpus = CORPORA[name]
+            cells, about = measure_corpus(corpus, specs, seeds, args.pool_size or corpus.pool_size, args.bench_docs,
+                                          Path(tmp))
             rows = [row for proxy in args.proxies for row in pool_rows(cells, proxy)]
             reference = reference_proxy(cells, args.proxies, args.reference)
             summaries = [proxy_summary(rows, cells, proxy, reference) for proxy in args.proxies]
