@@ -57,6 +57,15 @@ _DISTINCT_GRAMS: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] 
 _DISTINCT_GRAMS_KEPT = 24
 
 
+def _seqs_digest(seqs: Sequence[np.ndarray]) -> str:
+    """Identity of a list of symbol sequences: their dtypes, sizes and symbols."""
+    digest = hashlib.blake2b(digest_size=16)
+    for seq in seqs:
+        digest.update(f"{seq.dtype.str}{seq.size};".encode())
+        digest.update(np.ascontiguousarray(seq).tobytes())
+    return digest.hexdigest()
+
+
 def _lookup(keys: np.ndarray, query: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
     """Each column's value at each query's key in the sorted ``keys`` (0 where the key is absent);
     sorted queries are found fastest."""
@@ -132,9 +141,10 @@ class KneserNey:
         base = self.base
         n = sum(s.size for s in seqs)
         prob = np.full(n, 1.0 / self.vocab)
+        digest = _seqs_digest(seqs)
         for k in range(1, self.order + 1):
             table = self.tables[k - 1]
-            grams, where = self._distinct_grams(seqs, k)
+            grams, where = self._distinct_grams(seqs, digest, k)
             (count,) = _lookup(table.keys, grams, table.counts)
             # the contexts of sorted n-grams are sorted too
             total, types = _lookup(table.ctx_keys, grams // base, table.ctx_totals, table.ctx_types)
@@ -145,14 +155,11 @@ class KneserNey:
             prob = np.where(seen, mixed, prob)
         return np.log2(prob)
 
-    def _distinct_grams(self, seqs: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The sorted distinct k-gram keys of ``seqs`` and the index of each position's k-gram among
-        them, remembered for the last few texts: every cell scores the same benchmarks."""
-        digest = hashlib.blake2b(digest_size=16)
-        for seq in seqs:
-            digest.update(np.int64(seq.size).tobytes())
-            digest.update(np.ascontiguousarray(seq, dtype=np.int64).tobytes())
-        key = (digest.hexdigest(), k, self.base, self.order)
+    def _distinct_grams(self, seqs: Sequence[np.ndarray], digest: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted distinct k-gram keys of ``seqs`` (whose digest is given) and the index of each
+        position's k-gram among them, remembered for the last few texts: every cell scores the same
+        benchmarks."""
+        key = (digest, k, self.base, self.order)
         if key not in _DISTINCT_GRAMS:
             if len(_DISTINCT_GRAMS) >= _DISTINCT_GRAMS_KEPT:
                 del _DISTINCT_GRAMS[next(iter(_DISTINCT_GRAMS))]  # the oldest
