@@ -72,6 +72,8 @@ def dynamic_degree(frames: np.ndarray) -> float:
         raise EvaluationError("dynamic_degree needs OpenCV: pip install 'mlsandbox[video]'") from None
     if frames.ndim != 5 or frames.shape[1] < 2:
         raise EvaluationError(f"dynamic degree needs clips of at least 2 frames, got shape {frames.shape}")
+    # Untyped on purpose: OpenCV's stubs differ across releases on the documented None output flow.
+    farneback: Any = cv2.calcOpticalFlowFarneback
     _, n_frames, height, width, _ = frames.shape
     scale = max(1.0, FLOW_SIDE / min(height, width))
     size = (round(width * scale), round(height * scale))
@@ -83,8 +85,7 @@ def dynamic_degree(frames: np.ndarray) -> float:
                            interpolation=cv2.INTER_CUBIC) for f in clip]
         moving = 0
         for prev, nxt in zip(grey, grey[1:]):
-            # OpenCV's stubs lack the documented None for "allocate the output flow".
-            flow = cv2.calcOpticalFlowFarneback(prev, nxt, None, **FARNEBACK)  # type: ignore[call-overload]
+            flow = farneback(prev, nxt, None, **FARNEBACK)
             magnitude = np.hypot(flow[..., 0], flow[..., 1]).ravel()
             top = np.sort(magnitude)[-max(1, int(0.05 * magnitude.size)):]
             moving += bool(top.mean() > threshold)
