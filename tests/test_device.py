@@ -23,7 +23,7 @@ from mlsandbox.ops import create_op, vision_models
 from mlsandbox.ops.batch import ImageBatch, TextBatch
 from mlsandbox.ops.text import perplexity_filter
 from mlsandbox.recipes import Condition, Recipe, to_data_juicer
-from mlsandbox.runtime import DEVICES, autocast_dtype, resolve_device
+from mlsandbox.runtime import DEVICES, autocast_dtype, inference_dtype, resolve_device
 from mlsandbox.spec import (
     CommandSpec,
     Device,
@@ -220,7 +220,7 @@ def test_the_loop_trains_under_reduced_precision_with_a_scaler_for_float16(dtype
 # --- model-backed OPs --------------------------------------------------------------------------
 
 DEVICE_OPS = {
-    "perplexity_filter": {}, "image_text_similarity_filter": {}, "image_text_matching_filter": {},
+    "perplexity_filter": {"dtype": "float32"}, "image_text_similarity_filter": {}, "image_text_matching_filter": {},
     "image_watermark_filter": {}, "image_nsfw_filter": {"model": "m"}, "image_aesthetics_filter": {"model": "m"},
     "phrase_grounding_recall_filter": {}, "video_frames_text_similarity_filter": {},
     "video_watermark_filter": {}, "video_nsfw_filter": {"model": "m"}, "video_aesthetics_filter": {"model": "m"},
@@ -238,11 +238,42 @@ def test_the_device_leaves_an_ops_identity_and_cache_key_alone(name: str, params
         assert op.params.model_dump()["device"] == device  # what a stats worker rebuilds the OP from
 
 
-def test_the_perplexity_cache_key_is_the_one_it_had_before_devices() -> None:
+def native_bfloat16_cpu(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+
+
+def test_the_perplexity_cache_key_is_the_one_it_had_before_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    native_bfloat16_cpu(monkeypatch, True)  # where bfloat16 was the default before ``auto``: caches stay valid
     assert create_op("perplexity_filter", {"device": "cpu"}).identity() == {"op": "perplexity_filter", "params": {
         "model": None, "gguf_file": None, "max_tokens": 32, "batch_size": 32, "dtype": "bfloat16",
         "kenlm_model": None, "sentencepiece_model": None,
     }}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_is_the_cpus_fast_one_and_named_in_the_identity(monkeypatch: pytest.MonkeyPatch,
+                                                                   native: bool) -> None:
+    native_bfloat16_cpu(monkeypatch, native)
+    dtype = "bfloat16" if native else "float32"  # emulated bfloat16 is many times slower than float32
+    assert inference_dtype("cpu") == dtype
+    auto = create_op("perplexity_filter", {"device": "cpu"})
+    assert auto.params.dtype == dtype  # type: ignore[attr-defined]
+    assert cache_key(auto) == cache_key(create_op("perplexity_filter", {"dtype": dtype}))
+    other = "float32" if native else "bfloat16"
+    assert cache_key(auto) != cache_key(create_op("perplexity_filter", {"dtype": other}))
+
+
+@pytest.mark.usefixtures("no_cuda")
+def test_a_gpu_this_process_cannot_see_is_taken_to_compute_in_bfloat16() -> None:
+    assert inference_dtype("cuda") == "bfloat16"  # a Ray driver's view of its GPU workers
+    assert create_op("perplexity_filter", {"device": "cuda"}).params.dtype == "bfloat16"  # type: ignore[attr-defined]
+
+
+def test_a_gpu_without_bfloat16_computes_in_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert inference_dtype("cuda") == "float32"
 
 
 def test_an_op_rejects_an_unknown_device() -> None:

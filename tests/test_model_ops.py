@@ -87,8 +87,8 @@ def test_perplexity_is_exp_mean_token_nll_after_bos(tiny_lm: Path) -> None:
     got = op.compute(TextBatch(texts))["perplexity"]
     expected = [direct_perplexity(tiny_lm, t, 32) for t in texts]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
-    fast = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 32}).compute(TextBatch(texts))
-    np.testing.assert_allclose(fast["perplexity"], expected, rtol=2e-2)  # the bfloat16 default
+    fast = create_op("perplexity_filter", {"model": str(tiny_lm), "max_tokens": 32, "dtype": "bfloat16"})
+    np.testing.assert_allclose(fast.compute(TextBatch(texts))["perplexity"], expected, rtol=2e-2)
 
 
 def test_perplexity_scores_only_the_first_max_tokens(tiny_lm: Path) -> None:

@@ -18,13 +18,14 @@ from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.registry import register
 from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
-from mlsandbox.runtime import resolve_device
+from mlsandbox.runtime import inference_dtype, resolve_device
 
 log = logging.getLogger(__name__)
 
 #: Default truncation. SmolLM2-135M scores the first 32 tokens of ~26 texts/s in bfloat16 on two
-#: CPU cores (14/s in float32), so the bundled corpus (12.8k texts) takes minutes, not hours;
-#: every extra token costs about as much as the first ones (64 tokens: 13 texts/s).
+#: CPU cores with bfloat16 instructions (14/s in float32; ~4/s on two slow AVX2 cores), so the
+#: bundled corpus (12.8k texts) takes minutes, not hours, on most machines; every extra token
+#: costs about as much as the first ones (64 tokens: 13 texts/s).
 DEFAULT_MAX_TOKENS = 32
 
 
@@ -38,9 +39,12 @@ class PerplexityFilter(Op[TextBatch]):
     put in front as context, and ``perplexity`` = exp(−(1/n) Σ_i ln p(t_i | context, t_<i)),
     the exponentiated mean token negative log-likelihood. Without a BOS or EOS token t_1 is the
     context and is not scored. A text without scored tokens (the empty string) gets 0.0.
-    The model runs in ``dtype`` (default bfloat16: twice as fast as float32 on CPUs with
-    bfloat16 instructions, and ranks texts the same: Spearman 0.999 against float32 on the
-    bundled corpus; softmax and sums are in float32), in batches of ``batch_size``
+    The model runs in ``dtype`` (default ``auto``: bfloat16 where the hardware computes in it,
+    twice as fast as float32 there and ranking texts the same, Spearman 0.999 against float32 on
+    the bundled corpus; float32 elsewhere, where emulated bfloat16 is many times slower; see
+    :func:`mlsandbox.runtime.inference_dtype`. ``auto`` is resolved when the OP is created, so
+    the stats cache, recipes and MLflow params name the dtype the values were computed in;
+    softmax and sums are in float32), in batches of ``batch_size``
     right-padded sequences sorted by length, on ``device`` (default ``auto``: a CUDA GPU where
     there is one; the device is not part of the statistic's identity).
 
@@ -68,9 +72,18 @@ class PerplexityFilter(Op[TextBatch]):
         gguf_file: str | None = None
         max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=1)
         batch_size: int = Field(32, ge=1)
-        dtype: Literal["bfloat16", "float32"] = "bfloat16"
+        dtype: Literal["auto", "bfloat16", "float32"] = "auto"
         kenlm_model: str | None = None
         sentencepiece_model: str | None = None
+
+        @model_validator(mode="before")
+        @classmethod
+        def _concrete_dtype(cls, data: Any) -> Any:
+            """``auto`` becomes this machine's faster dtype: it is part of what the values are."""
+            if isinstance(data, dict) and data.get("dtype", "auto") == "auto" and data.get("kenlm_model") is None:
+                device = data.get("device", "auto")
+                data = {**data, "dtype": inference_dtype("cuda" if device == "cuda" else resolve_device(device))}
+            return data
 
         @model_validator(mode="after")
         def _one_model(self) -> PerplexityFilter.Params:
