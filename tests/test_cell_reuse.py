@@ -6,6 +6,7 @@ another version of either is trained and evaluated again rather than reused.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
-from mlsandbox.executors.cells import CellResult, run_cell
+from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.models.evaluators import PerplexityEvaluator
@@ -60,3 +61,23 @@ def test_a_new_code_version_retrains_the_cell(
     assert cell().run_id == retrained.run_id  # the new version's cell is reused in turn
     monkeypatch.undo()
     assert cell().run_id == first.run_id  # and the old version still finds its own
+
+
+def test_a_cells_delta_is_logged_once_against_its_control(cell: Callable[[], CellResult],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    pool_cell, control = cell(), cell()  # one finished run stands in for both; only the run ids matter here
+    control = dataclasses.replace(control, run_id="control-run")
+    writes: list[str] = []
+    monkeypatch.setattr(tracking, "log_batch", lambda run_id, **_: writes.append(run_id))
+    log_cell_deltas([pool_cell], {0: control})
+    log_cell_deltas([pool_cell], {0: control})  # a later race round: the same pair
+    assert writes == [pool_cell.run_id] and pool_cell.baseline_run == "control-run"
+    log_cell_deltas([pool_cell], {0: dataclasses.replace(control, run_id="retrained-control")})
+    assert writes == [pool_cell.run_id] * 2
+
+
+def test_a_reused_cell_knows_the_control_its_delta_was_logged_against(cell: Callable[[], CellResult]) -> None:
+    first = cell()
+    control = dataclasses.replace(first, run_id=first.run_id[::-1])
+    log_cell_deltas([first], {0: control})
+    assert cell().baseline_run == control.run_id  # a re-run's comparison does not write it again
