@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+import mlflow
 import pytest
 from conftest import spec_dict, write_jsonl
 
@@ -63,21 +64,26 @@ def test_a_new_code_version_retrains_the_cell(
     assert cell().run_id == first.run_id  # and the old version still finds its own
 
 
-def test_a_cells_delta_is_logged_once_against_its_control(cell: Callable[[], CellResult],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cells_delta_is_logged_once_per_seed_and_control(cell: Callable[[], CellResult],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pool_cell, control = cell(), cell()  # one finished run stands in for both; only the run ids matter here
     control = dataclasses.replace(control, run_id="control-run")
-    writes: list[str] = []
-    monkeypatch.setattr(tracking, "log_batch", lambda run_id, **_: writes.append(run_id))
+    writes: list[tuple[str, int]] = []
+    monkeypatch.setattr(tracking, "log_batch", lambda run_id, step=0, **_: writes.append((run_id, step)))
     log_cell_deltas([pool_cell], {0: control})
     log_cell_deltas([pool_cell], {0: control})  # a later race round: the same pair
-    assert writes == [pool_cell.run_id] and pool_cell.baseline_run == "control-run"
+    assert writes == [(pool_cell.run_id, 0)] and pool_cell.baselines == {0: "control-run"}
     log_cell_deltas([pool_cell], {0: dataclasses.replace(control, run_id="retrained-control")})
-    assert writes == [pool_cell.run_id] * 2
+    assert writes == [(pool_cell.run_id, 0)] * 2
 
 
-def test_a_reused_cell_knows_the_control_its_delta_was_logged_against(cell: Callable[[], CellResult]) -> None:
+def test_a_seed_independent_cell_keeps_one_delta_per_seed(cell: Callable[[], CellResult]) -> None:
+    """An n-gram cell serves every seed: each seed's delta against its own control is its own step."""
     first = cell()
-    control = dataclasses.replace(first, run_id=first.run_id[::-1])
-    log_cell_deltas([first], {0: control})
-    assert cell().baseline_run == control.run_id  # a re-run's comparison does not write it again
+    controls = {seed: dataclasses.replace(first, seed=seed, run_id=f"{first.run_id[::-1]}{seed}") for seed in (0, 3)}
+    for seed, control in controls.items():
+        log_cell_deltas([dataclasses.replace(first, seed=seed, baselines={})], {seed: control})
+    history = mlflow.MlflowClient().get_metric_history(first.run_id, "delta_pct")
+    assert sorted(m.step for m in history) == [0, 3]
+    again = cell()  # a re-run's comparison knows both and writes neither again
+    assert again.baselines == {seed: control.run_id for seed, control in controls.items()}

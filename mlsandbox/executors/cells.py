@@ -57,7 +57,7 @@ BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
 FAILURE = tracking.TAG + "failure"
 FIDELITY = tracking.TAG + "fidelity"  # which role the cell's model plays: screen, decide, or a transfer label
 MODEL_TYPE = tracking.TAG + "model_type"
-BASELINE_RUN = tracking.TAG + "baseline_run"  # the control run a cell's delta_pct is against
+BASELINE_RUN = tracking.TAG + "baseline_run"  # + ".<seed>": the control run of that seed's delta_pct
 
 
 class CellStatus(str, Enum):
@@ -80,7 +80,7 @@ class CellResult:
     eval_s: float = 0.0
     wall_s: float = 0.0
     fidelity: str = DECIDE  # the role of the cell's model in its step (see executors.fidelity)
-    baseline_run: str = ""  # the control run its logged ``delta_pct`` is against, if any
+    baselines: dict[int, str] = field(default_factory=dict)  # seed -> control run of its logged delta_pct
 
     @property
     def ok(self) -> bool:
@@ -196,7 +196,8 @@ def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellRes
             metrics.setdefault(bench, {})[kind] = value
     return CellResult(pool, seed, run.info.run_id, CellStatus.FINISHED, metrics, reused=True,
                       train_s=run.data.metrics.get("train_s", 0.0), eval_s=run.data.metrics.get("eval_s", 0.0),
-                      baseline_run=run.data.tags.get(BASELINE_RUN, "") if "delta_pct" in run.data.metrics else "")
+                      baselines={int(k.rsplit(".", 1)[1]): v for k, v in run.data.tags.items()
+                                 if k.startswith(BASELINE_RUN + ".")})
 
 
 def _train_and_evaluate(
@@ -259,14 +260,18 @@ def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> C
 
 
 def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:
-    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run
-    (once: both runs finished, so a delta already logged against the same control stands)."""
+    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run at
+    step = the seed (a cell whose trainer ignores the seed serves every seed: one value each),
+    with the control's run in the tag ``mlsandbox.baseline_run.<seed>``. Logged once: both runs
+    finished, so a delta already logged against the same control stands."""
     for cell in results:
         base = baselines.get(cell.seed)
-        if cell.ok and base is not None and base.ok and cell.run_id != base.run_id and cell.baseline_run != base.run_id:
+        if (cell.ok and base is not None and base.ok and cell.run_id != base.run_id
+                and cell.baselines.get(cell.seed) != base.run_id):
             delta = relative_delta(cell.scores, base.scores)
-            tracking.log_batch(cell.run_id, metrics={"delta_pct": 100 * delta}, tags={BASELINE_RUN: base.run_id})
-            cell.baseline_run = base.run_id
+            tracking.log_batch(cell.run_id, metrics={"delta_pct": 100 * delta},
+                               tags={f"{BASELINE_RUN}.{cell.seed}": base.run_id}, step=cell.seed)
+            cell.baselines[cell.seed] = base.run_id
 
 
 def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
