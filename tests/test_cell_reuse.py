@@ -15,6 +15,7 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
+from mlsandbox.executors import cells
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
@@ -82,8 +83,21 @@ def test_a_seed_independent_cell_keeps_one_delta_per_seed(cell: Callable[[], Cel
     first = cell()
     controls = {seed: dataclasses.replace(first, seed=seed, run_id=f"{first.run_id[::-1]}{seed}") for seed in (0, 3)}
     for seed, control in controls.items():
-        log_cell_deltas([dataclasses.replace(first, seed=seed, baselines={})], {seed: control})
+        log_cell_deltas([dataclasses.replace(first, seed=seed)], {seed: control})  # the cell as each seed got it
     history = mlflow.MlflowClient().get_metric_history(first.run_id, "delta_pct")
     assert sorted(m.step for m in history) == [0, 3]
-    again = cell()  # a re-run's comparison knows both and writes neither again
-    assert again.baselines == {seed: control.run_id for seed, control in controls.items()}
+    logged = {seed: control.run_id for seed, control in controls.items()}
+    assert cell().baselines == logged  # a later step of this process writes neither again
+    cells._FINISHED_CELLS.clear()  # nor does another process, which reads them from the run's tags
+    assert cell().baselines == logged
+
+
+def test_a_finished_cell_is_searched_for_once_per_process(cell: Callable[[], CellResult],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    first = cell()
+    searches: list[str] = []
+    search = cells.find_finished_cell
+    monkeypatch.setattr(cells, "find_finished_cell", lambda *args: searches.append(args[1]) or search(*args))
+    assert cell().run_id == cell().run_id == first.run_id and searches == []
+    cells._FINISHED_CELLS.clear()
+    assert cell().run_id == cell().run_id == first.run_id and len(searches) == 1

@@ -9,6 +9,9 @@ the log tail, and the caller goes on with the other cells.
 A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a cell whose own
 parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
+
+A process remembers the finished cells it has seen (a finished run stays finished): a cell that
+serves several seeds or steps is searched for once, and linked to each reusing run once.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -115,13 +119,43 @@ def run_cell(
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     locks = prepared.workspace / "locks" / "cells"
     locks.mkdir(parents=True, exist_ok=True)
+    where = (os.getcwd(), mlflow.get_tracking_uri(), experiment_id, key)
     with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
-        finished = find_finished_cell(experiment_id, key)
-        if finished is not None:
-            log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, finished.info.run_id)
-            link_reused_cell(finished, parent_run_id)
-            return dataclasses.replace(_result_from_run(pool, seed, finished), fidelity=fidelity or DECIDE)
-        return _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
+        known = _FINISHED_CELLS.get(where) or _search_finished(where, pool, seed)
+        if known is not None:
+            log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
+            link_reused_cell(known, parent_run_id)
+            return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
+        result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
+        if result.ok:
+            _FINISHED_CELLS[where] = _Finished(result, {tracking.PARENT_RUN_ID: parent_run_id or _active_run_id()})
+        return result
+
+
+@dataclass
+class _Finished:
+    """A finished cell as this process knows it: its result and its run's tags (kept up to date)."""
+
+    result: CellResult
+    tags: dict[str, str]
+
+
+#: Finished cells this process has seen, by (working directory, tracking URI, experiment, cell
+#: key); the directory because a relative URI (``sqlite:///mlflow.db``) names a store per folder.
+_FINISHED_CELLS: dict[tuple[str, str, str, str], _Finished] = {}
+
+
+def _search_finished(where: tuple[str, str, str, str], pool: Pool, seed: int) -> _Finished | None:
+    run = find_finished_cell(where[2], where[3])
+    if run is None:
+        return None
+    _FINISHED_CELLS[where] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
+    return known
+
+
+def _active_run_id() -> str:
+    active = mlflow.active_run()
+    return active.info.run_id if active is not None else ""
 
 
 def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, benchmarks: BenchmarkSet, key: str,
@@ -151,25 +185,24 @@ def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | No
     return runs[0] if runs else None
 
 
-def link_reused_cell(cell: mlflow.entities.Run, parent_run_id: str | None = None) -> None:
-    """Tag a reused cell with the run reusing it (``parent_run_id``, default the active run).
+def link_reused_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
+    """Tag a reused cell with the run reusing it (``parent_run_id``, default the active run), once.
 
     When the cell's own parent ended without finishing (KILLED, FAILED, deleted), the cell moves
     under the reusing run (``mlflow.parentRunId``) and keeps its first parent in
     ``mlsandbox.trained_under``; a cell of a parent that finished, or still runs, stays where it is.
     """
-    if parent_run_id is None:
-        active = mlflow.active_run()
-        if active is None:
-            return
-        parent_run_id = active.info.run_id
+    parent_run_id = parent_run_id or _active_run_id()
+    if not parent_run_id or cell.tags.get(tracking.REUSED_BY) == parent_run_id:
+        return
     tags = {tracking.REUSED_BY: parent_run_id}
-    first = cell.data.tags.get(tracking.PARENT_RUN_ID)
+    first = cell.tags.get(tracking.PARENT_RUN_ID)
     if first and first != parent_run_id and _did_not_finish(first):
         tags[tracking.PARENT_RUN_ID] = parent_run_id
-        tags[tracking.TRAINED_UNDER] = cell.data.tags.get(tracking.TRAINED_UNDER, first)
-        log.info("cell run %s moves from unfinished run %s to %s", cell.info.run_id, first, parent_run_id)
-    tracking.log_batch(cell.info.run_id, tags=tags)
+        tags[tracking.TRAINED_UNDER] = cell.tags.get(tracking.TRAINED_UNDER, first)
+        log.info("cell run %s moves from unfinished run %s to %s", cell.result.run_id, first, parent_run_id)
+    tracking.log_batch(cell.result.run_id, tags=tags)
+    cell.tags.update(tags)
 
 
 # Parent runs seen FINISHED: a finished run stays finished, so each is looked up once per process.
@@ -194,10 +227,10 @@ def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellRes
         if "." in name and name.split(".", 1)[0] in ("score", "bpb"):
             kind, bench = name.split(".", 1)
             metrics.setdefault(bench, {})[kind] = value
+    tags = run.data.tags
     return CellResult(pool, seed, run.info.run_id, CellStatus.FINISHED, metrics, reused=True,
                       train_s=run.data.metrics.get("train_s", 0.0), eval_s=run.data.metrics.get("eval_s", 0.0),
-                      baselines={int(k.rsplit(".", 1)[1]): v for k, v in run.data.tags.items()
-                                 if k.startswith(BASELINE_RUN + ".")})
+                      baselines={int(k.rsplit(".", 1)[1]): v for k, v in tags.items() if k.startswith(BASELINE_RUN + ".")})
 
 
 def _train_and_evaluate(
