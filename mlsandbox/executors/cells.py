@@ -10,8 +10,8 @@ A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a
 parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
-A process remembers the finished cells it has seen (a finished run stays finished): a cell that
-serves several seeds or steps is searched for once, and linked to each reusing run once.
+Within one parent run a finished cell is searched for once: a cell that serves several seeds
+(a seed-independent model) is found once per step and linked to it once.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -119,16 +118,16 @@ def run_cell(
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     locks = prepared.workspace / "locks" / "cells"
     locks.mkdir(parents=True, exist_ok=True)
-    where = (os.getcwd(), mlflow.get_tracking_uri(), experiment_id, key)
+    seen = _seen_under(parent_run_id or _active_run_id())
     with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
-        known = _FINISHED_CELLS.get(where) or _search_finished(where, pool, seed)
+        known = seen.get(key) or _search_finished(seen, experiment_id, key, pool, seed)
         if known is not None:
             log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
             link_reused_cell(known, parent_run_id)
             return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
-            _FINISHED_CELLS[where] = _Finished(result, {tracking.PARENT_RUN_ID: parent_run_id or _active_run_id()})
+            seen[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent_run_id or _active_run_id()})
         return result
 
 
@@ -140,16 +139,24 @@ class _Finished:
     tags: dict[str, str]
 
 
-#: Finished cells this process has seen, by (working directory, tracking URI, experiment, cell
-#: key); the directory because a relative URI (``sqlite:///mlflow.db``) names a store per folder.
-_FINISHED_CELLS: dict[tuple[str, str, str, str], _Finished] = {}
+#: The finished cells seen under the current parent run, by cell key. A new parent run (the next
+#: step or command) searches the store again, so it sees runs killed, deleted or added since.
+_SEEN: dict[str, dict[str, _Finished]] = {}
 
 
-def _search_finished(where: tuple[str, str, str, str], pool: Pool, seed: int) -> _Finished | None:
-    run = find_finished_cell(where[2], where[3])
+def _seen_under(parent_run_id: str) -> dict[str, _Finished]:
+    if parent_run_id not in _SEEN:
+        _SEEN.clear()
+        _SEEN[parent_run_id] = {}
+    return _SEEN[parent_run_id]
+
+
+def _search_finished(seen: dict[str, _Finished], experiment_id: str, key: str, pool: Pool,
+                     seed: int) -> _Finished | None:
+    run = find_finished_cell(experiment_id, key)
     if run is None:
         return None
-    _FINISHED_CELLS[where] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
+    seen[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
     return known
 
 
