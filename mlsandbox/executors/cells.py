@@ -118,7 +118,8 @@ def run_cell(
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     locks = prepared.workspace / "locks" / "cells"
     locks.mkdir(parents=True, exist_ok=True)
-    seen = _seen_under(parent_run_id or _active_run_id())
+    parent = parent_run_id or _active_run_id()
+    seen = _seen_under(parent)
     with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
         known = seen.get(key) or _search_finished(seen, experiment_id, key, pool, seed)
         if known is not None:
@@ -127,13 +128,13 @@ def run_cell(
             return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
-            seen[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent_run_id or _active_run_id()})
+            seen[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
         return result
 
 
 @dataclass
 class _Finished:
-    """A finished cell as this process knows it: its result and its run's tags (kept up to date)."""
+    """A finished cell as its reusing parent run knows it: its result and its run's tags (kept up to date)."""
 
     result: CellResult
     tags: dict[str, str]
@@ -145,6 +146,8 @@ _SEEN: dict[str, dict[str, _Finished]] = {}
 
 
 def _seen_under(parent_run_id: str) -> dict[str, _Finished]:
+    if not parent_run_id:
+        return {}  # no run to remember them for (and no store to tell them apart by)
     if parent_run_id not in _SEEN:
         _SEEN.clear()
         _SEEN[parent_run_id] = {}
