@@ -6,13 +6,16 @@
     python benchmarks/proxy_sensitivity.py --proxies ngram --seeds 5 --pool-size 1000 --reference costliest
     python benchmarks/proxy_sensitivity.py --proxies ngram ngram-equal-tokens --seeds 5   # equal documents vs text
     python benchmarks/proxy_sensitivity.py --corpus images   # tiny-captioner at 150 and 600 steps
+    python benchmarks/proxy_sensitivity.py --corpus videos --threads   # tiny-t2v at 150 and 500 steps
 
 Three corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
 kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``),
 ``validation`` (``builtin:validation/corpus.jsonl.gz``, benchmarks literature/manuals/pydoc, as
-``projects/text-quality-validation``) and, for the image-text proxies, ``images``
+``projects/text-quality-validation``), for the image-text proxies ``images``
 (``builtin:images/captions.parquet``, benchmarks clipart/emoji/stamps, as ``projects/image-caption``;
-pools of 1,500 captioned pictures). Pools of ``--pool-size`` documents each:
+pools of 1,500 captioned pictures) and for the text-to-video proxies ``videos``
+(``builtin:videos/clips.parquet``, benchmarks emoji/stamps, as ``projects/text-to-video``; pools of
+1,100 captioned clips). Pools of ``--pool-size`` documents each:
 
     clean       clean documents only
     no-<kind>   every document except those of one defect kind (one pool per kind)
@@ -63,12 +66,12 @@ from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 from mlsandbox.correlation import decision_accuracy
-from mlsandbox.data import IMAGE, TEXT, load_dataset
+from mlsandbox.data import IMAGE, TEXT, VIDEO, load_dataset
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
 from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes
-from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyCaptionerSpec, TinyLMSpec
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyCaptionerSpec, TinyLMSpec, TinyT2VSpec
 
-ProxySpec = NgramSpec | TinyLMSpec | HFLoraSpec | TinyCaptionerSpec
+ProxySpec = NgramSpec | TinyLMSpec | HFLoraSpec | TinyCaptionerSpec | TinyT2VSpec
 RANDOM = "random"
 CLEAN = "clean"
 #: The tiny-lm budgets, as multiples of the (possibly --set) tiny-lm training budget.
@@ -76,10 +79,13 @@ TINY_BUDGETS = {"tiny-lm-small": 0.5, "tiny-lm": 1.0, "tiny-lm-large": 2.0}
 #: The 4-gram at an equal text budget per pool (``--ngram-tokens`` bytes) instead of every document once.
 NGRAM_EQUAL_TOKENS = "ngram-equal-tokens"
 #: The image-text proxies: tiny-captioner as the image-caption project screens (150 steps) and decides.
-CAPTIONERS = {"captioner-150": {"max_steps": 150}, "captioner": {}}
-PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora", *CAPTIONERS)
-DEFAULT_PROXIES = ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"]  # cheapest first
-DEFAULT_IMAGE_PROXIES = list(CAPTIONERS)
+CAPTIONERS: dict[str, dict[str, Any]] = {"captioner-150": {"max_steps": 150}, "captioner": {}}
+#: The text-to-video proxies: tiny-t2v at the text-to-video project's quick budget (150 steps) and its default.
+T2V: dict[str, dict[str, Any]] = {"t2v-150": {"max_steps": 150}, "t2v": {}}
+PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora", *CAPTIONERS, *T2V)
+#: Each corpus's default proxies, cheapest first; the media proxies train on their corpus only.
+DEFAULT_PROXIES = {"text": ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"], "images": list(CAPTIONERS),
+                   "videos": list(T2V)}
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ class Corpus:
     benchmarks: tuple[str, ...] | None  # names filled into bench_path; None = the bundled text sets
     bench_path: str = "builtin:validation/bench_{}.jsonl.gz"
     image_field: str | None = None  # an image-text corpus: its pictures train the captioner
+    video_field: str | None = None  # a video-text corpus: its clips train the text-to-video model
     pool_size: int = 3000  # default documents per pool
 
 
@@ -99,6 +106,8 @@ CORPORA = {
     "validation": Corpus("validation", "builtin:validation/corpus.jsonl.gz", ("literature", "manuals", "pydoc")),
     "images": Corpus("images", "builtin:images/captions.parquet", ("clipart", "emoji", "stamps"),
                      "builtin:images/bench_{}.parquet", image_field=IMAGE, pool_size=1500),
+    "videos": Corpus("videos", "builtin:videos/clips.parquet", ("emoji", "stamps"), "builtin:videos/bench_{}.parquet",
+                     video_field=VIDEO, pool_size=1100),
 }
 
 
@@ -178,7 +187,8 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
         tiny = TinyLMSpec(**{**overrides, **torch_keys})  # validated even when no tiny-lm proxy runs
         fixed: dict[str, ProxySpec] = {"ngram": NgramSpec(order=4), "hf-lora": HFLoraSpec(**torch_keys),
                                        NGRAM_EQUAL_TOKENS: NgramSpec(order=4, max_tokens=ngram_tokens),
-                                       **{n: TinyCaptionerSpec(**k, **torch_keys) for n, k in CAPTIONERS.items()}}
+                                       **{n: TinyCaptionerSpec(**k, **torch_keys) for n, k in CAPTIONERS.items()},
+                                       **{n: TinyT2VSpec(**k, **torch_keys) for n, k in T2V.items()}}
         return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
     except ValidationError as err:
         raise SystemExit(f"invalid proxy setting: {err}") from None
@@ -187,7 +197,7 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
 def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
     """Pay the once-per-corpus costs (imports, the BPE tokenizer, a base model) outside the timed cells."""
     trainer_for(spec)
-    if isinstance(spec, (TinyLMSpec, TinyCaptionerSpec)):
+    if isinstance(spec, (TinyLMSpec, TinyCaptionerSpec, TinyT2VSpec)):
         from mlsandbox.models.bpe_tokenizer import dataset_tokenizer
 
         dataset_tokenizer(job, spec)
@@ -224,12 +234,14 @@ def draw_pools(masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, 
     return pools
 
 
-def run_cell(spec: ProxySpec, texts: list[str], images: list[bytes] | None, seed: int, base: TrainingJob,
+def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], seed: int, base: TrainingJob,
              benchmarks: Sequence[Benchmark]) -> tuple[dict[str, float], dict[str, Any]]:
-    """Train on the pool (captions and their pictures, for an image-text corpus) and score every
-    benchmark; the scores and what the cell cost."""
+    """Train on the pool (captions with their pictures or clips, for an image- or video-text corpus:
+    ``media`` as ``{"images": ...}`` or ``{"videos": ...}``) and score every benchmark; the scores and
+    what the cell cost."""
     job = TrainingJob(texts=texts, output_dir=base.output_dir, seed=seed, tokenizer_texts=base.tokenizer_texts,
-                      source_digest=base.source_digest, cache_dir=base.cache_dir, images=images)
+                      source_digest=base.source_digest, cache_dir=base.cache_dir,
+                      images=media.get("images"), videos=media.get("videos"))
     wall, cpu = time.perf_counter(), time.process_time()
     model = trainer_for(spec).train(job)
     train_cpu = time.process_time() - cpu
@@ -248,14 +260,17 @@ def run_cell(spec: ProxySpec, texts: list[str], images: list[bytes] | None, seed
 def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
                    bench_docs: int, work: Path) -> tuple[list[Cell], dict[str, Any]]:
     """Every (proxy, seed, pool) cell of one corpus, and a description of the corpus."""
-    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text", image_field=corpus.image_field))
+    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text", image_field=corpus.image_field,
+                                       video_field=corpus.video_field))
     if "defect" not in dataset.table.column_names:
         raise SystemExit(f"{corpus.path} has no `defect` column")
     texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
-    images = np.array(dataset.table[IMAGE].to_pylist(), dtype=object) if corpus.image_field else None
+    media_columns = {"images": IMAGE} if corpus.image_field else {"videos": VIDEO} if corpus.video_field else {}
+    media = {key: np.array(dataset.table[column].to_pylist(), dtype=object) for key, column in media_columns.items()}
     masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object))
     bench_specs = bundled_benchmarks(max_docs=bench_docs) if corpus.benchmarks is None else [
-        BenchmarkSpec(name=n, path=corpus.bench_path.format(n), max_docs=bench_docs, image_field=corpus.image_field)
+        BenchmarkSpec(name=n, path=corpus.bench_path.format(n), max_docs=bench_docs, image_field=corpus.image_field,
+                      video_field=corpus.video_field)
         for n in corpus.benchmarks]
     benchmarks = load_benchmarks(bench_specs, Path.cwd()).benchmarks
     base = TrainingJob(texts=texts[:1].tolist(), output_dir=work / "out", tokenizer_texts=texts.tolist(),
@@ -276,8 +291,8 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
         for seed in seeds:
             for pool, rows in pools_by_seed[seed].items():
                 pool_texts = texts[rows].tolist()
-                pool_images = images[rows].tolist() if images is not None else None
-                scores, cost = run_cell(spec, pool_texts, pool_images, seed, base, benchmarks)
+                scores, cost = run_cell(spec, pool_texts, {k: v[rows].tolist() for k, v in media.items()}, seed, base,
+                                        benchmarks)
                 cells.append(Cell(corpus.name, proxy, pool, seed, scores, pool_docs=len(pool_texts),
                                   pool_bytes=utf8_bytes(pool_texts), **cost))
                 print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "
@@ -419,11 +434,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, metavar="PROXY",
                         help=f"proxy configurations, cheapest first (of {', '.join(PROXIES)}; default "
-                             f"{' '.join(DEFAULT_PROXIES)}, or {' '.join(DEFAULT_IMAGE_PROXIES)} for --corpus images)")
-    parser.add_argument("--corpus", choices=["demo", "validation", "both", "images"], default="both",
-                        help="both: the two text corpora; images: the bundled captioned-image set")
+                             + "; ".join(f"{' '.join(p)} for {c}" for c, p in DEFAULT_PROXIES.items()) + ")")
+    parser.add_argument("--corpus", choices=["demo", "validation", "both", "images", "videos"], default="both",
+                        help="both: the two text corpora; images: the bundled captioned-image set; videos: the "
+                             "bundled captioned-video set")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per pool (>= 3), each with its own random control")
-    parser.add_argument("--pool-size", type=int, help="documents per pool (default 3000; 1500 for images)")
+    parser.add_argument("--pool-size", type=int, help="documents per pool (default 3000; 1500 for images, 1100 for "
+                                                       "videos)")
     parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
@@ -431,7 +448,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ngram-tokens", type=int, default=2_000_000,
                         help=f"bytes each pool's model fits for {NGRAM_EQUAL_TOKENS} (pools cut or read again)")
     parser.add_argument("--threads", type=int, nargs="?", const=1, metavar="N",
-                        help="torch threads of tiny-lm and hf-lora (bare --threads: 1, for shared cores; "
+                        help="torch threads of the neural proxies (bare --threads: 1, for shared cores; "
                              "default: the spec's, one per core)")
     parser.add_argument("--reference", metavar="PROXY",
                         help="proxy to rank against: a name of --proxies or `costliest` (default: the last)")
@@ -439,12 +456,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seeds < 3:
         parser.error("--seeds must be at least 3 (a t-interval and a std over seeds)")
-    images = args.corpus == "images"
-    args.proxies = args.proxies or (DEFAULT_IMAGE_PROXIES if images else DEFAULT_PROXIES)
+    kind = args.corpus if args.corpus in ("images", "videos") else "text"
+    args.proxies = args.proxies or DEFAULT_PROXIES[kind]
     if len(set(args.proxies)) != len(args.proxies):
         parser.error("--proxies names a proxy twice")
-    if any((p in CAPTIONERS) != images for p in args.proxies):
-        parser.error(f"{', '.join(CAPTIONERS)} train on --corpus images, and only they do")
+    for media, proxies in (("images", CAPTIONERS), ("videos", T2V)):
+        if any((p in proxies) != (kind == media) for p in args.proxies):
+            parser.error(f"{', '.join(proxies)} train on --corpus {media}, and only they do")
     return args
 
 
