@@ -8,7 +8,7 @@
     python benchmarks/proxy_sensitivity.py --corpus images   # tiny-captioner at 150 and 600 steps
     python benchmarks/proxy_sensitivity.py --corpus videos --threads   # tiny-t2v at 150 and 500 steps
 
-Three corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
+Four corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
 kind): ``demo`` (``builtin:demo``, benchmarks news/tech/wiki, as ``projects/text-quality``),
 ``validation`` (``builtin:validation/corpus.jsonl.gz``, benchmarks literature/manuals/pydoc, as
 ``projects/text-quality-validation``), for the image-text proxies ``images``
