@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -41,6 +41,19 @@ class Benchmark:
     path: Path | None = None
     images: list[bytes] | None = None
     videos: list[bytes] | None = None
+
+    def captioned(self, media: Literal["images", "videos"], model_type: str) -> tuple[list[str], list[bytes]]:
+        """The non-empty captions and their ``media`` (``"images"`` or ``"videos"``), for models
+        that score a caption against its picture or clip: an empty caption has nothing to score."""
+        items: list[bytes] | None = getattr(self, media)
+        if items is None:
+            kind = media.removesuffix("s")
+            raise EvaluationError(f"benchmark {self.name!r} has no {media}; {model_type} needs {kind}-text "
+                                  f"benchmarks: set the benchmark's {kind}_field")
+        keep = [i for i, t in enumerate(self.texts) if t]
+        if not keep:
+            raise EvaluationError(f"benchmark {self.name!r} has no non-empty captions")
+        return [self.texts[i] for i in keep], [items[i] for i in keep]
 
 
 ReportCallback = Callable[[int, float], bool]

@@ -250,16 +250,7 @@ class TinyCaptioner(TorchModel):
 
     def benchmark_metrics(self, benchmark: Benchmark) -> dict[str, float]:
         """``bpb`` and ``score`` of the captions given their images, and ``retrieval_acc``."""
-        if benchmark.images is None:
-            raise EvaluationError(
-                f"benchmark {benchmark.name!r} has no images; tiny-captioner needs image-text "
-                "benchmarks: set the benchmark's image_field"
-            )
-        keep = [i for i, t in enumerate(benchmark.texts) if t]
-        if not keep:
-            raise EvaluationError(f"benchmark {benchmark.name!r} has no non-empty captions")
-        captions = [benchmark.texts[i] for i in keep]
-        images = [benchmark.images[i] for i in keep]
+        captions, images = benchmark.captioned("images", self.type)
         spec = self.spec
         pixels = ImagePixels(images, spec.image_size, EvaluationError)
         seqs = caption_sequences(self.tokenizer, captions, spec.max_caption_tokens)

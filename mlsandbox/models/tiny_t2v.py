@@ -233,16 +233,7 @@ class TinyT2V(TorchModel):
         """``denoise_loss`` and ``score``, ``retrieval_acc``, and the VBench-style dimensions of generated clips."""
         import torch
 
-        if benchmark.videos is None:
-            raise EvaluationError(
-                f"benchmark {benchmark.name!r} has no videos; tiny-t2v needs video-text benchmarks: "
-                "set the benchmark's video_field"
-            )
-        keep = [i for i, t in enumerate(benchmark.texts) if t]
-        if not keep:
-            raise EvaluationError(f"benchmark {benchmark.name!r} has no non-empty captions")
-        captions = [benchmark.texts[i] for i in keep]
-        videos = [benchmark.videos[i] for i in keep]
+        captions, videos = benchmark.captioned("videos", self.type)
         spec = self.spec
         clips = VideoClips(videos, spec.frames, spec.frame_size, EvaluationError)
         x0 = clips.batch(torch.arange(len(videos)))
