@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
 
 from mlsandbox.data import TEXT, Dataset
@@ -140,15 +143,38 @@ def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> Pandas
         return from_pandas(frame, source=source, name=name, digest=digest)
 
 
-def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None) -> None:
-    """(dataset, context) pairs as inputs of the run, in one request."""
+def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None, attempts: int = 3) -> None:
+    """(dataset, context) pairs as inputs of the run, in one request.
+
+    MLflow looks a dataset up before inserting it, so two processes logging the same new dataset
+    at once (the workers of one study, on a shared database) can both insert it and the later
+    one fails on the unique key; the request is one transaction, so it is simply sent again and
+    then finds the other's row.
+    """
     checked_active_run(run_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        # MLflow's public API builds dataset inputs only in the fluent call, which logs to the
-        # active run (the client's log_inputs takes entities made by private methods).
-        mlflow.log_inputs(datasets=[d for d, _ in inputs], contexts=[c for _, c in inputs],
-                          tags_list=[None] * len(inputs))
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                # MLflow's public API builds dataset inputs only in the fluent call, which logs to
+                # the active run (the client's log_inputs takes entities made by private methods).
+                mlflow.log_inputs(datasets=[d for d, _ in inputs], contexts=[c for _, c in inputs],
+                                  tags_list=[None] * len(inputs))
+            return
+        except MlflowException as err:
+            if attempt == attempts or not _lost_insert_race(err):
+                raise
+            log.debug("another process logged the same dataset at once (%s); logging the inputs again", err)
+            time.sleep(random.uniform(0.05, 0.25) * attempt)
+
+
+def _lost_insert_race(err: MlflowException) -> bool:
+    """Whether ``err`` is a unique-key violation, from the database itself or from a tracking server."""
+    from sqlalchemy.exc import IntegrityError
+
+    text = str(err).lower()
+    return isinstance(err.__cause__, IntegrityError) or (
+        err.error_code == "BAD_REQUEST" and ("unique" in text or "duplicate" in text))
 
 
 def pool_frame(pool: Pool, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:

@@ -1,0 +1,60 @@
+"""Dataset inputs on a store shared by several processes: a lost insert race is retried, nothing else is."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST, INVALID_STATE
+from sqlalchemy.exc import IntegrityError
+
+from mlsandbox import tracking
+from mlsandbox.models import Benchmark, BenchmarkSet
+from mlsandbox.models.benchmarks import texts_digest
+
+
+def _benchmarks() -> BenchmarkSet:
+    bench = Benchmark("clean", ["A clean sentence.", "Another clean sentence."])
+    return BenchmarkSet((bench,), {bench.name: texts_digest(bench.texts)})
+
+
+def _patched_log_inputs(monkeypatch: pytest.MonkeyPatch, first_error: MlflowException) -> list[dict]:
+    """``mlflow.log_inputs`` failing its first call with ``first_error``, then logging; the calls made."""
+    real, calls = mlflow.log_inputs, []
+
+    def log_inputs(**kwargs: object) -> None:
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise first_error
+        real(**kwargs)
+
+    monkeypatch.setattr(mlflow, "log_inputs", log_inputs)
+    return calls
+
+
+def test_inputs_lost_to_another_process_inserting_the_same_dataset_are_logged_again(tracking_uri, monkeypatch):
+    # What the SQL store raises when another process inserted the dataset between its lookup and insert.
+    lost = MlflowException("(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "
+                           '"dataset_pk"', error_code=BAD_REQUEST)
+    lost.__cause__ = IntegrityError("INSERT INTO datasets ...", {}, Exception("duplicate key"))
+    calls = _patched_log_inputs(monkeypatch, lost)
+    with mlflow.start_run() as run:
+        tracking.log_benchmark_inputs(_benchmarks())
+    assert len(calls) == 2
+    assert [i.dataset.name for i in mlflow.get_run(run.info.run_id).inputs.dataset_inputs] == ["clean"]
+
+
+def test_the_same_race_reported_by_a_tracking_server_is_retried(tracking_uri, monkeypatch):
+    lost = MlflowException("BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id",
+                           error_code=BAD_REQUEST)
+    calls = _patched_log_inputs(monkeypatch, lost)
+    with mlflow.start_run():
+        tracking.log_benchmark_inputs(_benchmarks())
+    assert len(calls) == 2
+
+
+def test_any_other_error_is_raised_at_once(tracking_uri, monkeypatch):
+    calls = _patched_log_inputs(monkeypatch, MlflowException("the run is not active", error_code=INVALID_STATE))
+    with mlflow.start_run(), pytest.raises(MlflowException, match="not active"):
+        tracking.log_benchmark_inputs(_benchmarks())
+    assert len(calls) == 1
