@@ -29,6 +29,7 @@ def _patched_log_inputs(monkeypatch: pytest.MonkeyPatch, first_error: MlflowExce
         real(**kwargs)
 
     monkeypatch.setattr(mlflow, "log_inputs", log_inputs)
+    mlflow.set_experiment("inputs")  # of this test's store, whatever an earlier test made active
     return calls
 
 
