@@ -10,8 +10,6 @@ on many machines). A process that dies releases its lock.
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -21,8 +19,7 @@ from filelock import FileLock, Timeout
 from mlflow.exceptions import MlflowException
 
 from mlsandbox.errors import SpecError
-
-log = logging.getLogger(__name__)
+from mlsandbox.retry import retry_lost_race
 
 LOCK_SUFFIX = ".mlsandbox.lock"  # not ".lock": Optuna's journal file lock is named so
 WAIT_S = 600.0
@@ -90,7 +87,7 @@ def sqlite_file(url: str) -> Path | None:
     return Path(database).expanduser().resolve()
 
 
-def init_tracking_store(attempts: int = 3) -> None:
+def init_tracking_store() -> None:
     """Open the MLflow tracking store once, creating or upgrading its schema under a lock.
 
     MLflow creates a new database's tables on first use, and two processes doing so at once
@@ -106,12 +103,6 @@ def init_tracking_store(attempts: int = 3) -> None:
 
     # A missing folder is not locked: MLflow then says what is wrong.
     with file_lock(db_file) if db_file is not None and db_file.parent.is_dir() else nullcontext():
-        for attempt in range(1, attempts + 1):
-            try:
-                mlflow.MlflowClient().search_experiments(max_results=1)
-                return
-            except (SQLAlchemyError, MlflowException) as err:
-                if attempt == attempts:
-                    raise
-                log.debug("the MLflow store is being set up by another process (%s); retrying", err)
-                time.sleep(float(attempt))
+        retry_lost_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1),
+                        lambda err: isinstance(err, (SQLAlchemyError, MlflowException)),
+                        "opening the MLflow store")

@@ -26,6 +26,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 
 from mlsandbox.errors import SpecError
+from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock, sqlite_file
 from mlsandbox.search._secrets import Scrubber, redact, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -143,18 +144,12 @@ def _rdb(url: str) -> Storage:
     return Storage(rdb, shown, db_file)
 
 
-def _rdb_storage(url: str, attempts: int = 3) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     from sqlalchemy.exc import SQLAlchemyError
 
-    for attempt in range(1, attempts + 1):
-        try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-        except SQLAlchemyError:
-            # Workers started together race to create the schema; the loser finds it made.
-            if attempt == attempts:
-                raise
-            time.sleep(float(attempt))
-    raise AssertionError("unreachable")
+    # Workers started together race to create the schema; the loser finds it made.
+    return retry_lost_race(lambda: optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S),
+                           lambda err: isinstance(err, SQLAlchemyError), "creating Optuna's tables")
 
 
 def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:

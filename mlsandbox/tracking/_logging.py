@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import re
-import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +20,7 @@ from mlflow.utils.time import get_current_time_millis
 
 from mlsandbox.data import TEXT, Dataset
 from mlsandbox.pools import Pool
+from mlsandbox.retry import retry_lost_race
 from mlsandbox.stats import StatsTable
 
 if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
@@ -143,7 +142,7 @@ def _dataset(frame: pd.DataFrame, source: Any, name: str, digest: str) -> Pandas
         return from_pandas(frame, source=source, name=name, digest=digest)
 
 
-def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None, attempts: int = 3) -> None:
+def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None) -> None:
     """(dataset, context) pairs as inputs of the run, in one request.
 
     MLflow looks a dataset up before inserting it, so two processes logging the same new dataset
@@ -152,29 +151,25 @@ def _log(inputs: list[tuple[PandasDataset, str]], run_id: str | None, attempts: 
     then finds the other's row.
     """
     checked_active_run(run_id)
-    for attempt in range(1, attempts + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                # MLflow's public API builds dataset inputs only in the fluent call, which logs to
-                # the active run (the client's log_inputs takes entities made by private methods).
-                mlflow.log_inputs(datasets=[d for d, _ in inputs], contexts=[c for _, c in inputs],
-                                  tags_list=[None] * len(inputs))
-            return
-        except MlflowException as err:
-            if attempt == attempts or not _lost_insert_race(err):
-                raise
-            log.debug("another process logged the same dataset at once (%s); logging the inputs again", err)
-            time.sleep(random.uniform(0.05, 0.25) * attempt)
+
+    def log_inputs() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            # MLflow's public API builds dataset inputs only in the fluent call, which logs to the
+            # active run (the client's log_inputs takes entities made by private methods).
+            mlflow.log_inputs(datasets=[d for d, _ in inputs], contexts=[c for _, c in inputs],
+                              tags_list=[None] * len(inputs))
+
+    retry_lost_race(log_inputs, _lost_insert_race, "logging dataset inputs", wait_s=0.1)
 
 
-def _lost_insert_race(err: MlflowException) -> bool:
+def _lost_insert_race(err: Exception) -> bool:
     """Whether ``err`` is a unique-key violation, from the database itself or from a tracking server."""
     from sqlalchemy.exc import IntegrityError
 
     text = str(err).lower()
-    return isinstance(err.__cause__, IntegrityError) or (
-        err.error_code == "BAD_REQUEST" and ("unique" in text or "duplicate" in text))
+    return isinstance(err, MlflowException) and (isinstance(err.__cause__, IntegrityError) or (
+        err.error_code == "BAD_REQUEST" and ("unique" in text or "duplicate" in text)))
 
 
 def pool_frame(pool: Pool, dataset: Dataset, stats: StatsTable) -> pd.DataFrame:
