@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from pydantic import Field, model_validator
-
-from mlsandbox.ops.base import DeviceParams, Op
-from mlsandbox.ops.batch import ImageBatch
+from mlsandbox.ops._image_scoring import AESTHETICS_DATA_JUICER_MODEL, AestheticsParams, ScoredImageOp
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.vision_models import AestheticsScorer, laion_predictor_class
-from mlsandbox.runtime import resolve_device
+from mlsandbox.ops.vision_models import laion_predictor_class
 
 __all__ = ["DATA_JUICER_MODEL", "ImageAestheticsFilter", "laion_predictor_class"]
 
 #: Data-Juicer's default predictor (CLIP ViT-L/14 + linear layers rating 0-10; needs the hub).
-DATA_JUICER_MODEL = "shunk031/aesthetics-predictor-v2-sac-logos-ava1-l14-linearMSE"
+DATA_JUICER_MODEL = AESTHETICS_DATA_JUICER_MODEL
 
 
 @register
-class ImageAestheticsFilter(Op[ImageBatch]):
+class ImageAestheticsFilter(ScoredImageOp):
     """Predicted aesthetic quality of the image, from an aesthetics predictor or classifier.
 
     ``image_aesthetics_scores`` for the sample's decoded RGB image (one decode per batch, shared
@@ -51,38 +44,9 @@ class ImageAestheticsFilter(Op[ImageBatch]):
     """
 
     name = "image_aesthetics_filter"
-    modality = "image"
     stat_keys = ("image_aesthetics_scores",)
-    max_batch = 256
 
-    class Params(DeviceParams):
-        model: str | None = None
-        positive_label: str | int | None = None
-        score_scale: float = Field(10.0, gt=0)
-        batch_size: int = Field(32, ge=1)
-
-        @model_validator(mode="after")
-        def _needs_a_model(self) -> ImageAestheticsFilter.Params:
-            if self.model is None:
-                raise ValueError(
-                    "image_aesthetics_filter needs `model`: no aesthetics predictor installs offline. Name "
-                    f"Data-Juicer's default {DATA_JUICER_MODEL} where the Hugging Face hub is reachable, or a "
-                    "local directory holding an aesthetics predictor or image classifier and its processor"
-                )
-            return self
+    class Params(AestheticsParams):
+        op_name = "image_aesthetics_filter"
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: AestheticsScorer | None = None
-
-    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-        if len(batch) == 0:
-            return {"image_aesthetics_scores": np.zeros(0, dtype=np.float64)}
-        p = self.params
-        if self._scorer is None:
-            assert p.model is not None
-            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name,
-                                            device=resolve_device(p.device))
-        return {"image_aesthetics_scores": self._scorer(batch.rgb, p.batch_size)}

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from pydantic import Field, model_validator
-
-from mlsandbox.ops.base import DeviceParams, Op
-from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.ops.image._hf import ClassProbability
+from mlsandbox.ops._image_scoring import NSFWParams, ScoredImageOp
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, open_nsfw_classifier, open_nsfw_scores
-from mlsandbox.runtime import resolve_device
+from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, open_nsfw_classifier
 
 #: Data-Juicer's model, to name as ``model`` where the hub is reachable.
 DATA_JUICER_MODEL = NSFW_DATA_JUICER_MODEL
@@ -21,7 +13,7 @@ _open_nsfw_classifier = open_nsfw_classifier
 
 
 @register
-class ImageNSFWFilter(Op[ImageBatch]):
+class ImageNSFWFilter(ScoredImageOp):
     """Probability that the image is not safe for work (NSFW), from an image classifier.
 
     ``image_nsfw_score`` = the classifier's probability of its NSFW class for the sample's
@@ -49,40 +41,12 @@ class ImageNSFWFilter(Op[ImageBatch]):
     """
 
     name = "image_nsfw_filter"
-    modality = "image"
     stat_keys = ("image_nsfw_score",)
-    max_batch = 256
 
-    class Params(DeviceParams):
-        model: str | None = None
-        nsfw_label: str | int | None = None
-        batch_size: int = Field(32, ge=1)
-
-        @model_validator(mode="after")
-        def _label_needs_a_model(self) -> ImageNSFWFilter.Params:
-            if self.nsfw_label is not None and self.model is None:
-                raise ValueError(
-                    "`nsfw_label` picks a class of a Hugging Face `model`; the default model has a single score"
-                )
-            return self
+    class Params(NSFWParams):
+        pass
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: Any = None
-
-    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-        if len(batch) == 0:
-            return {"image_nsfw_score": np.zeros(0, dtype=np.float64)}
-        if self._scorer is None:
-            p = self.params
-            if p.model is None:
-                self._scorer = open_nsfw_scores
-            else:
-                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label",
-                                                device=resolve_device(p.device))
-        return {"image_nsfw_score": self._scorer(batch.rgb, self.params.batch_size)}
 
     def wants_gpu(self) -> bool:
         return super().wants_gpu() and self.params.model is not None  # open-NSFW runs on ONNX Runtime's CPU

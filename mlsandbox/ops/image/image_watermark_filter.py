@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from pydantic import Field
-
-from mlsandbox.ops.base import DeviceParams, Op
-from mlsandbox.ops.batch import ImageBatch
-from mlsandbox.ops.image._hf import ClassProbability
+from mlsandbox.ops._image_scoring import WATERMARK_DATA_JUICER_MODEL, ScoredImageOp, WatermarkParams
 from mlsandbox.ops.registry import register
-from mlsandbox.runtime import resolve_device
 
 #: Data-Juicer's default watermark classifier (needs the model hub).
-DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"
+DATA_JUICER_MODEL = WATERMARK_DATA_JUICER_MODEL
 
 
 @register
-class ImageWatermarkFilter(Op[ImageBatch]):
+class ImageWatermarkFilter(ScoredImageOp):
     """Probability that the image carries a watermark, from an image classifier.
 
     ``image_watermark_prob`` = ``softmax(logits)[k]`` of a Hugging Face image classifier
@@ -40,26 +32,9 @@ class ImageWatermarkFilter(Op[ImageBatch]):
     """
 
     name = "image_watermark_filter"
-    modality = "image"
     stat_keys = ("image_watermark_prob",)
-    max_batch = 256
 
-    class Params(DeviceParams):
-        model: str = DATA_JUICER_MODEL
-        watermark_label: str | int | None = None
-        batch_size: int = Field(32, ge=1)
+    class Params(WatermarkParams):
+        pass
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: ClassProbability | None = None
-
-    def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
-        if len(batch) == 0:
-            return {"image_watermark_prob": np.zeros(0, dtype=np.float64)}
-        if self._scorer is None:
-            p = self.params
-            self._scorer = ClassProbability(p.model, p.watermark_label, "watermark", op=self.name,
-                                            label_param="watermark_label", device=resolve_device(p.device))
-        return {"image_watermark_prob": self._scorer(batch.rgb, self.params.batch_size)}

@@ -1,5 +1,5 @@
 """What the frame-reading video OPs share: their frame sampling, Data-Juicer's sampling params,
-and the reduction of per-frame scores to one number per video."""
+the reduction of per-frame scores to one number per video, and frames scored as an image OP scores images."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
+from mlsandbox.ops._image_scoring import ImageScoring
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.videos import FrameSampling, KeyFrames, UniformFrames
@@ -78,6 +79,19 @@ class ScoredFrameOp(FrameOp):
         counts = [len(v) for v in per_video]
         scores = self.frame_scores(batch, flat, np.repeat(np.arange(len(counts)), counts)) if flat else np.zeros(0)
         return {key: reduce_per_video(scores, counts, self.params.reduce_mode)}
+
+
+class ImageScoredFrameOp(ImageScoring, ScoredFrameOp):
+    """A video OP whose frame score is its image counterpart's score of the frame: same params, same model.
+
+    Subclasses set ``name``, ``stat_keys`` and a ``Params`` deriving from the image OP's params,
+    :class:`SampledFrameParams` and ``DeviceParams``, in that order.
+    """
+
+    params: Any  # each subclass's Params: both an image OP's params and a SampledFrameParams
+
+    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
+        return self.image_scores(images)
 
 
 _REDUCERS: dict[str, Callable[[np.ndarray], Any]] = {"avg": np.mean, "max": np.max, "min": np.min}

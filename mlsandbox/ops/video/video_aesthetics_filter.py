@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
-import numpy as np
-from pydantic import Field, model_validator
-
+from mlsandbox.ops._image_scoring import AESTHETICS_DATA_JUICER_MODEL, AestheticsParams
 from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
-from mlsandbox.ops.video.batch import VideoBatch
-from mlsandbox.ops.vision_models import AestheticsScorer
-from mlsandbox.runtime import resolve_device
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
 
 #: Data-Juicer's default predictor (CLIP ViT-L/14 + linear layers rating 0-10; needs the hub).
-DATA_JUICER_MODEL = "shunk031/aesthetics-predictor-v2-sac-logos-ava1-l14-linearMSE"
+DATA_JUICER_MODEL = AESTHETICS_DATA_JUICER_MODEL
 
 
 @register
-class VideoAestheticsFilter(ScoredFrameOp):
+class VideoAestheticsFilter(ImageScoredFrameOp):
     """Predicted aesthetic quality of the video, reduced over sampled frames.
 
     ``video_frames_aesthetics_score`` = ``reduce_mode`` (``avg``: mean, ``max``, ``min``) over the
@@ -59,33 +51,8 @@ class VideoAestheticsFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams, DeviceParams):
+    class Params(AestheticsParams, SampledFrameParams, DeviceParams):
+        op_name = "video_aesthetics_filter"
         frame_sampling_method: Literal["all_keyframes", "uniform"] = "uniform"
-        model: str | None = None
-        positive_label: str | int | None = None
-        score_scale: float = Field(10.0, gt=0)
-        batch_size: int = Field(32, ge=1)
-
-        @model_validator(mode="after")
-        def _needs_a_model(self) -> VideoAestheticsFilter.Params:
-            if self.model is None:
-                raise ValueError(
-                    "video_aesthetics_filter needs `model`: no aesthetics predictor installs offline. Name "
-                    f"Data-Juicer's default {DATA_JUICER_MODEL} where the Hugging Face hub is reachable, or a "
-                    "local directory holding an aesthetics predictor or image classifier and its processor"
-                )
-            return self
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: AestheticsScorer | None = None
-
-    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
-        p = self.params
-        if self._scorer is None:
-            assert p.model is not None
-            self._scorer = AestheticsScorer(p.model, p.positive_label, p.score_scale, op=self.name,
-                                            device=resolve_device(p.device))
-        return self._scorer(images, p.batch_size)

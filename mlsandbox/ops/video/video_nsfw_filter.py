@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-from pydantic import Field, model_validator
-
+from mlsandbox.ops._image_scoring import NSFWParams
 from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
-from mlsandbox.ops.video.batch import VideoBatch
-from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL, ClassProbability, open_nsfw_scores
-from mlsandbox.runtime import resolve_device
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
+from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL
 
 
 @register
-class VideoNSFWFilter(ScoredFrameOp):
+class VideoNSFWFilter(ImageScoredFrameOp):
     """Probability that the video is not safe for work (NSFW), reduced over sampled frames.
 
     ``video_nsfw_score`` = ``reduce_mode`` (``avg``: mean, ``max``, ``min``) over the video's
@@ -55,34 +46,10 @@ class VideoNSFWFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams, DeviceParams):
-        model: str | None = None
-        nsfw_label: str | int | None = None
-        batch_size: int = Field(32, ge=1)
-
-        @model_validator(mode="after")
-        def _label_needs_a_model(self) -> VideoNSFWFilter.Params:
-            if self.nsfw_label is not None and self.model is None:
-                raise ValueError(
-                    "`nsfw_label` picks a class of a Hugging Face `model`; the default model has a single score"
-                )
-            return self
+    class Params(NSFWParams, SampledFrameParams, DeviceParams):
+        pass
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: Any = None
-
-    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
-        p = self.params
-        if self._scorer is None:
-            if p.model is None:
-                self._scorer = open_nsfw_scores
-            else:
-                self._scorer = ClassProbability(p.model, p.nsfw_label, "nsfw", op=self.name, label_param="nsfw_label",
-                                                device=resolve_device(p.device))
-        return self._scorer(images, p.batch_size)
 
     def wants_gpu(self) -> bool:
         return super().wants_gpu() and self.params.model is not None  # open-NSFW runs on ONNX Runtime's CPU

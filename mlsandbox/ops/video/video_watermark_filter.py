@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-from pydantic import Field
-
+from mlsandbox.ops._image_scoring import WATERMARK_DATA_JUICER_MODEL, WatermarkParams
 from mlsandbox.ops.base import DeviceParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
-from mlsandbox.ops.video.batch import VideoBatch
-from mlsandbox.ops.vision_models import ClassProbability
-from mlsandbox.runtime import resolve_device
-
-if TYPE_CHECKING:
-    from PIL import Image
+from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
 
 #: Data-Juicer's default watermark classifier (needs the model hub).
-DATA_JUICER_MODEL = "amrul-hzz/watermark_detector"
+DATA_JUICER_MODEL = WATERMARK_DATA_JUICER_MODEL
 
 
 @register
-class VideoWatermarkFilter(ScoredFrameOp):
+class VideoWatermarkFilter(ImageScoredFrameOp):
     """Probability that the video carries a watermark, reduced over sampled frames.
 
     ``video_watermark_prob`` = ``reduce_mode`` (``avg``: mean, ``max``, ``min``) over the video's
@@ -54,20 +44,7 @@ class VideoWatermarkFilter(ScoredFrameOp):
         inert={"any_or_all": "any"},
     )
 
-    class Params(SampledFrameParams, DeviceParams):
-        model: str = DATA_JUICER_MODEL
-        watermark_label: str | int | None = None
-        batch_size: int = Field(32, ge=1)
+    class Params(WatermarkParams, SampledFrameParams, DeviceParams):
+        pass
 
     params: Params
-
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        self._scorer: ClassProbability | None = None
-
-    def frame_scores(self, batch: VideoBatch, images: list[Image.Image], video: np.ndarray) -> np.ndarray:
-        p = self.params
-        if self._scorer is None:
-            self._scorer = ClassProbability(p.model, p.watermark_label, "watermark", op=self.name,
-                                            label_param="watermark_label", device=resolve_device(p.device))
-        return self._scorer(images, p.batch_size)
