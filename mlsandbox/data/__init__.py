@@ -15,7 +15,8 @@ or are a folder of clips with ``<name>.txt`` captions (``format: videos``): the 
 the dataset loads.
 
 The readers live in ``_files`` (data files), ``_images`` (image columns and image folders),
-``_videos`` (video columns and video folders) and ``_hf`` (Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
+``_videos`` (video columns and video folders), ``_media`` (what those two share) and ``_hf``
+(Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
 """
 
 from __future__ import annotations

@@ -131,20 +131,14 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
         lines = table["__line"].to_pylist() if "__line" in table.column_names else range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
     media = {}
-    if spec.image_field is not None:
-        if spec.image_field not in table.column_names:
-            raise DataError(
-                f"{path}: no image field {spec.image_field!r} (columns: {', '.join(table.column_names)}); "
-                "set dataset.image_field"
-            )
-        media = {IMAGE: table[spec.image_field]}
-    if spec.video_field is not None:
-        if spec.video_field not in table.column_names:
-            raise DataError(
-                f"{path}: no video field {spec.video_field!r} (columns: {', '.join(table.column_names)}); "
-                "set dataset.video_field"
-            )
-        media = {VIDEO: table[spec.video_field]}
+    for column, media_field in ((IMAGE, spec.image_field), (VIDEO, spec.video_field)):
+        if media_field is not None:
+            if media_field not in table.column_names:
+                raise DataError(
+                    f"{path}: no {column} field {media_field!r} (columns: {', '.join(table.column_names)}); "
+                    f"set dataset.{column}_field"
+                )
+            media = {column: table[media_field]}
     drop = {spec.text_field, id_field, spec.image_field, spec.video_field, "__line", ID, TEXT, IMAGE, VIDEO}
     rest = [c for c in table.column_names if c not in drop]
     return pa.table(
@@ -167,7 +161,8 @@ def read_media_file(path: Path, max_bytes: int, kind: str, limit: str) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise DataError(f"{kind} path {path} is {what}; expected a {kind} file")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise DataError(f"{kind} path {path} is {what}; expected {article} {kind} file")
         if info.st_size > max_bytes:
             raise DataError(f"{kind} file {path} is larger than {limit} ({max_bytes} bytes)")
         with os.fdopen(os.dup(fd), "rb") as f:

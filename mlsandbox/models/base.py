@@ -13,7 +13,7 @@ import importlib
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -110,6 +110,13 @@ def score_from_bpb(bpb: float) -> float:
     if not math.isfinite(bpb) or bpb <= 0:
         raise EvaluationError(f"bits-per-byte must be a positive finite number, got {bpb!r}")
     return 1.0 / bpb
+
+
+def retrieval_accuracy(scored: Iterable[tuple[float, Sequence[float]]]) -> float | None:
+    """Share of queries whose own candidate scores lower (better) than every rival, from each query's
+    ``(own, rivals)``: a query without a rival cannot be retrieved and is not counted (None if none has one)."""
+    wins = [all(own < rival for rival in rivals) for own, rivals in scored if rivals]
+    return sum(wins) / len(wins) if wins else None
 
 
 class TrainedModel(ABC):

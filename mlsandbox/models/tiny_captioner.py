@@ -32,9 +32,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlsandbox.errors import DataError, EvaluationError, TrainingError
+from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.images import decode_rgb
-from mlsandbox.models.base import Benchmark, Trainer, TrainingJob, score_from_bpb
+from mlsandbox.models._decoded import DecodedMedia
+from mlsandbox.models.base import Benchmark, Trainer, TrainingJob, retrieval_accuracy, score_from_bpb
 from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, eot_id
 from mlsandbox.models.torch_training import (
     LoopSettings,
@@ -63,53 +64,25 @@ RETRIEVAL_SEED = 0
 # --- images ---------------------------------------------------------------------------------
 
 
-class ImagePixels:
-    """A job's images decoded once: unique images as uint8 ``[U, 3, S, S]`` plus each sample's row.
-
-    Repeated images (a pool's duplicates) are decoded and stored once.
-    """
+class ImagePixels(DecodedMedia):
+    """A job's images decoded once: unique images as uint8 ``[U, 3, S, S]`` plus each sample's row."""
 
     def __init__(self, images: Sequence[bytes], size: int, error: type[TrainingError] = TrainingError) -> None:
-        import numpy as np
-        import torch
-
-        rows: dict[bytes, int] = {}
-        arrays: list[np.ndarray] = []
-        index: list[int] = []
-        for i, data in enumerate(images):
-            row = rows.get(data)
-            if row is None:
-                row = rows[data] = len(arrays)
-                arrays.append(rgb_array(data, size, i, error))
-            index.append(row)
-        self.pixels = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-        self.index = torch.tensor(index, dtype=torch.long)
-
-    @property
-    def n_unique(self) -> int:
-        return int(self.pixels.shape[0])
-
-    def to(self, device: str) -> ImagePixels:
-        """These pixels, moved to ``device`` in place (as ``nn.Module.to`` moves weights), so that
-        training batches are gathered where the model runs."""
-        self.pixels, self.index = self.pixels.to(device), self.index.to(device)
-        return self
+        super().__init__(images, lambda data: rgb_array(data, size), "image", error)
+        self.pixels = self.pixels.permute(0, 3, 1, 2).contiguous()  # channels first, as the encoder reads them
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Normalised float pixels (``[-1, 1]``) of the given sample indices."""
         return normalise(self.pixels[self.index[samples]])
 
 
-def rgb_array(data: bytes, size: int, position: int = 0, error: type[TrainingError] = TrainingError) -> np.ndarray:
-    """One encoded image as ``size x size x 3`` uint8 RGB, transparency composited on white."""
+def rgb_array(data: bytes, size: int) -> np.ndarray:
+    """One encoded image as ``size x size x 3`` uint8 RGB, transparency composited on white;
+    :class:`DataError` if it cannot be decoded."""
     import numpy as np
     from PIL import Image
 
-    try:
-        image = decode_rgb(data)
-    except DataError as err:
-        raise error(f"image {position} ({len(data)} bytes): {err}") from None
-    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
+    return np.asarray(decode_rgb(data).resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
 def normalise(pixels: torch.Tensor) -> torch.Tensor:
@@ -264,15 +237,11 @@ class TinyCaptioner(TorchModel):
         n = len(captions)
         bpb = sum(bits[:n]) / sum(sequence_bytes(self.tokenizer, seqs))
         metrics = {"bpb": bpb, "score": score_from_bpb(bpb)}
-        wins, queries, pos = 0, 0, n
-        for c, cands in enumerate(candidates):
-            others = bits[pos : pos + len(cands) - 1]
-            pos += len(cands) - 1
-            if others:  # a caption whose image has no distinct rival cannot be retrieved
-                queries += 1
-                wins += all(bits[c] < other for other in others)
-        if queries:
-            metrics["retrieval_acc"] = wins / queries
+        rivals = iter(bits[n:])  # each caption's other images, in candidate order
+        scored = ((bits[c], [next(rivals) for _ in cands[1:]]) for c, cands in enumerate(candidates))
+        accuracy = retrieval_accuracy(scored)
+        if accuracy is not None:
+            metrics["retrieval_acc"] = accuracy
         return metrics
 
     @classmethod

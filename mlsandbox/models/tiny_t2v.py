@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlsandbox.errors import EvaluationError, TrainingError
-from mlsandbox.models.base import Benchmark, Trainer, TrainingJob
+from mlsandbox.models.base import Benchmark, Trainer, TrainingJob, retrieval_accuracy
 from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, eot_id
 from mlsandbox.models.tiny_captioner import caption_sequences, retrieval_candidates
 from mlsandbox.models.torch_training import (
@@ -258,15 +258,9 @@ class TinyT2V(TorchModel):
         spec = self.spec
         candidates = retrieval_candidates([c.encode() for c in captions], spec.retrieval_candidates)[:queries]
         pairs = [(c, k) for c, cands in enumerate(candidates) for k in cands]
-        losses = pair_losses(self.model, spec, x0, seqs, pairs, spec.retrieval_timesteps)
-        wins, counted, pos = 0, 0, 0
-        for cands in candidates:
-            own, others = losses[pos], losses[pos + 1 : pos + len(cands)]
-            pos += len(cands)
-            if others:  # a caption without a distinct rival cannot be retrieved
-                counted += 1
-                wins += all(own < other for other in others)
-        return wins / counted if counted else None
+        losses = iter(pair_losses(self.model, spec, x0, seqs, pairs, spec.retrieval_timesteps))
+        # Per clip, in candidate order: its own caption's loss, then its rivals'.
+        return retrieval_accuracy((next(losses), [next(losses) for _ in cands[1:]]) for cands in candidates)
 
     def _generated(self, clips: VideoClips, seqs: list[list[int]], videos: list[bytes], g: int) -> dict[str, float]:
         spec = self.spec

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mlsandbox.errors import DataError, TrainingError
+from mlsandbox.models._decoded import DecodedMedia
 from mlsandbox.videos import SteppedFrames, sample_frames
 
 if TYPE_CHECKING:
@@ -57,42 +58,13 @@ def _decode_clip(data: bytes, frames: int, size: int) -> np.ndarray:
     return np.stack([resized[int(i)] for i in picks]).transpose(0, 3, 1, 2).copy()
 
 
-class VideoClips:
-    """A job's clips decoded once: unique clips as uint8 ``[U, frames, 3, S, S]`` plus each sample's row.
-
-    Repeated clips (a pool's duplicates) are decoded and stored once.
-    """
+class VideoClips(DecodedMedia):
+    """A job's clips decoded once: unique clips as uint8 ``[U, frames, 3, S, S]`` plus each sample's row."""
 
     def __init__(
         self, videos: Sequence[bytes], frames: int, size: int, error: type[TrainingError] = TrainingError
     ) -> None:
-        import numpy as np
-        import torch
-
-        rows: dict[bytes, int] = {}
-        arrays: list[np.ndarray] = []
-        index: list[int] = []
-        for i, data in enumerate(videos):
-            row = rows.get(data)
-            if row is None:
-                row = rows[data] = len(arrays)
-                try:
-                    arrays.append(clip_array(data, frames, size))
-                except DataError as err:
-                    raise error(f"video {i} ({len(data)} bytes): {err}") from None
-            index.append(row)
-        self.pixels = torch.from_numpy(np.stack(arrays))
-        self.index = torch.tensor(index, dtype=torch.long)
-
-    @property
-    def n_unique(self) -> int:
-        return int(self.pixels.shape[0])
-
-    def to(self, device: str) -> VideoClips:
-        """These clips, moved to ``device`` in place (as ``nn.Module.to`` moves weights), so that
-        training batches are gathered where the model runs."""
-        self.pixels, self.index = self.pixels.to(device), self.index.to(device)
-        return self
+        super().__init__(videos, lambda data: clip_array(data, frames, size), "video", error)
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Float clips in ``[-1, 1]`` of the given sample indices, ``[B, 3, frames, S, S]``."""

@@ -1,0 +1,81 @@
+"""What image and video datasets share: a raw media value (a path, bytes or a Hugging Face
+``{"bytes", "path"}`` value) turned into checked encoded bytes, and a folder of media files
+captioned by ``<name>.txt`` files. ``kind`` ("image", "video") is the media's column and the
+word its errors and spec keys use (``dataset.max_<kind>_bytes``, ``dataset.format '<kind>s'``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+
+from mlsandbox.data._dataset import ID, TEXT, Dataset, table_digest
+from mlsandbox.data._files import bad_row, read_media_file, resolve_path
+from mlsandbox.errors import DataError
+from mlsandbox.spec import DatasetSpec
+
+
+def media_bytes(raw: object, base: Path, max_bytes: int, kind: str, check: Callable[[bytes], object]) -> bytes:
+    """The encoded media a raw value stands for, after ``check`` (a :class:`DataError` if it does not
+    open). A path (relative to ``base``) must name a regular file (not a device, a pipe or a
+    folder) of at most ``max_bytes``; bytes are held to the same limit."""
+    limit = f"dataset.max_{kind}_bytes"
+    if isinstance(raw, dict):  # a Hugging Face {"bytes": ..., "path": ...} value
+        raw = raw.get("bytes") or raw.get("path")
+    if isinstance(raw, str):
+        path = Path(raw).expanduser()
+        path = path if path.is_absolute() else base / path
+        data = read_media_file(path, max_bytes, kind, limit)
+        try:
+            check(data)
+        except DataError as err:
+            raise DataError(f"{kind} file {path}: {err}") from None
+        return data
+    if not isinstance(raw, bytes) or not raw:
+        raise DataError(f"no {kind} (got {type(raw).__name__}); expected a path or {kind} bytes")
+    if len(raw) > max_bytes:
+        raise DataError(f"{kind} is larger than {limit} ({max_bytes} bytes)")
+    check(raw)
+    return raw
+
+
+def load_media_folder(
+    spec: DatasetSpec, base_dir: Path | None, kind: str, suffixes: tuple[str, ...], max_bytes: int,
+    check: Callable[[bytes], object], arrow_type: pa.DataType,
+) -> Dataset:
+    """A folder of media files, each captioned by the ``<name>.txt`` file beside it; ids are relative
+    paths. A file without a readable caption or media is a :class:`DataError`, or (``on_error:
+    skip``) a skipped, counted sample."""
+    folder = resolve_path(spec.path, base_dir)
+    if not folder.is_dir():
+        raise DataError(f"{spec.path}: dataset.format '{kind}s' needs a folder of {kind}s (looked in {folder})")
+    files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
+    if not files:
+        raise DataError(f"{folder}: no {kind} files ({', '.join(suffixes)})")
+    ids, texts, items, skipped = [], [], [], 0
+    for f in files:
+        try:
+            caption = _caption_of(f, kind)
+            item = media_bytes(str(f), folder, max_bytes, kind, check)
+        except DataError as err:
+            skipped += bad_row(spec, f"{f}: {err}")
+            continue
+        ids.append(str(f.relative_to(folder).with_suffix("")))
+        texts.append(caption)
+        items.append(item)
+    if not ids:
+        raise DataError(f"{folder}: the dataset is empty (no readable captioned {kind}s)")
+    table = pa.table({ID: ids, TEXT: texts, kind: pa.array(items, arrow_type)})
+    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=folder.name,
+                   skipped=skipped, files=[folder])
+
+
+def _caption_of(media_file: Path, kind: str) -> str:
+    caption_file = media_file.with_suffix(".txt")
+    try:
+        return caption_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise DataError(f"no caption file {caption_file.name} beside the {kind}") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"caption file {caption_file.name} is not UTF-8 ({err.reason})") from None
