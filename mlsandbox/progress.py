@@ -37,7 +37,9 @@ def resolve(style: StyleArg) -> Literal["bar", "lines", "off"]:
 
 class Progress:
     """Counts finished units of ``total``; reused units (cache hits, finished cells) count as done
-    but not toward the rate, so the time left is the time of the work still to do.
+    but not toward the rate, so the time left is the time of the work still to do. The rate is
+    measured from the first unit that did work on, so start-up (workers importing libraries,
+    a model loading) before it does not inflate the time left.
 
     ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds.
     """
@@ -48,6 +50,7 @@ class Progress:
         self.desc, self.unit, self.total, self.done = desc, unit, total, initial
         self.reused, self.worked, self.status = 0, 0, ""
         self.started = self._last_line = time.monotonic()
+        self._first_work: tuple[float, int] | None = None  # (when, units worked) at the first unit of work
         self._next_step = self._step_after(initial)
         self._bar = (tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
                      if self.style == "bar" else None)
@@ -65,6 +68,8 @@ class Progress:
         self.done += n
         self.reused += n if reused else 0
         self.worked += 0 if reused else n
+        if self._first_work is None and not reused:
+            self._first_work = (time.monotonic(), self.worked)
         self.status = status or self.status
         if self._bar is not None:
             postfix = f"{self.status}, {self.reused} reused" if self.reused else self.status
@@ -76,10 +81,14 @@ class Progress:
                 self._line(now)
 
     def seconds_left(self) -> float | None:
-        """Time left at the rate of the units that did work; None before the first one."""
-        if self.worked == 0:
+        """Time left at the rate of the units that did work since the first of them (before a
+        second one: the first one's time from the start); None before the first one."""
+        if self._first_work is None:
             return None
-        return (time.monotonic() - self.started) / self.worked * max(self.total - self.done, 0)
+        since, first = self._first_work
+        now = time.monotonic()
+        per_unit = (now - since) / (self.worked - first) if self.worked > first else (now - self.started) / self.worked
+        return per_unit * max(self.total - self.done, 0)
 
     def summary(self) -> str:
         pct = 100 * self.done / self.total if self.total else 100.0

@@ -111,6 +111,18 @@ def test_progress_counts_reused_cells_apart_and_grows(caplog: pytest.LogCaptureF
     assert "probe cells: 6/6 cells (100%), 1 reused, pool seed 1" in caplog.text
 
 
+def test_time_left_is_not_inflated_by_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers that spend 20 s loading before their first batch, then 1 s per batch: the time left
+    after three batches is that of the seven still to do at 1 s each, not 22 s / 3 per batch."""
+    clock = iter([0.0, 20.0, 22.0])  # start, the first batch done, now (the third done)
+    monkeypatch.setattr("mlsandbox.progress.time.monotonic", lambda: next(clock))
+    bar = Progress(10, "stats", "batch", "off")
+    assert bar.seconds_left() is None
+    for _ in range(3):
+        bar.advance(1)
+    assert bar.seconds_left() == pytest.approx(7.0)
+
+
 def _document(i: int) -> str:
     if i % 3 == 0:
         return "the cat sat on the mat " * (1 + i % 7)

@@ -15,6 +15,8 @@ import numpy as np
 from mlsandbox.runtime import resolve_workers
 from mlsandbox.stats._passes import PassJob, batches, compute_batch, op_specs
 
+log = logging.getLogger(__name__)
+
 
 class LocalEngine:
     """Worker processes for every pass of one ``compute_stats`` call, started on first use.
@@ -42,6 +44,7 @@ class LocalEngine:
         if self.count <= 1 or batches <= 1:
             return None
         if self._pool is None:
+            log.info("starting %d stats workers (each loads its libraries and models first)", self.count)
             context = get_context("spawn")  # workers must not inherit a parent's threads (torch, tokenizers) or locks
             queue = context.Queue()
             self._listener = QueueListener(queue, _Relay())
