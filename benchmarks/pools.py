@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from _store import local_store
 
 from mlsandbox.data import load_dataset
 from mlsandbox.ops import create_op, list_ops
@@ -51,7 +52,7 @@ def time_pool_building(n: int) -> tuple[float, int]:
 
 def time_pool_logging(count: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        mlflow.set_tracking_uri(f"sqlite:///{Path(tmp) / 'mlflow.db'}")
+        local_store(Path(tmp), "bench")
         mlflow.set_experiment("bench")
         dataset = load_dataset(DatasetSpec())
         stats = compute_stats(dataset, [create_op("text_length_filter")], Path(tmp), progress=False)

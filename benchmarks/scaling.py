@@ -30,8 +30,8 @@ import time
 from functools import cache
 from pathlib import Path
 
-import mlflow
 import pyarrow.parquet as pq
+from _store import local_store
 
 from mlsandbox.cluster import connect
 from mlsandbox.data import Dataset, load_dataset
@@ -102,7 +102,7 @@ def cells_rows(tmp: Path, workspace: Path) -> None:
         where.mkdir(parents=True)
         overrides = {"workspace": str(workspace), "executor": {"type": executor}}
         spec = load_project(PROJECT, overrides, quick=True)
-        mlflow.set_tracking_uri(f"sqlite:///{where / 'mlflow.db'}")
+        local_store(where, spec.name)
         prepare(spec, progress=False)  # stats first: only the probe's cells and bookkeeping are timed
         result = run_workflow(spec, until="probe", progress=False)
         ran = sum(not c.reused for c in result.cells)

@@ -24,6 +24,7 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
+from _store import local_store
 
 from mlsandbox import figures
 from mlsandbox.search import STUDY, run_search
@@ -99,8 +100,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="mlsandbox-bench-") as tmp:
         store = Path(tmp)
-        mlflow.set_tracking_uri(f"sqlite:///{store / 'mlflow.db'}")
         spec = make_spec(store / "ws", args.model, args.seeds)
+        local_store(store, spec.name)
         started = time.perf_counter()
         overhead(spec, args.trials, args.min_pool_size, store)
         if not args.skip_efficiency:

@@ -36,6 +36,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from _store import local_store
 
 from mlsandbox import artifacts
 from mlsandbox.correlation import decision_accuracy
@@ -118,8 +119,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.workdir or scratch
         spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws"), **overrides}, quick=args.quick)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
-        mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+        os.environ["MLFLOW_TRACKING_URI"] = local_store(Path(tmp), spec.name)
         t0 = time.perf_counter()
         prepared = prepare(spec, progress=False)
         print(f"stats (once, cached afterwards): {time.perf_counter() - t0:.1f} s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -38,9 +39,15 @@ def cell(small_corpus: Path, tmp_path: Path, tracking_uri: str) -> Callable[...,
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     experiment_id = tracking.use_experiment(spec.name)
 
-    def run(*seeds: int) -> CellResult:
+    seeded_model = spec.model.model_copy(update={"max_tokens": 400})  # a token budget makes the order matter
+
+    def run(*seeds: int, seeded: bool = False) -> Any:
+        """The last cell, or with ``seeded`` (a seed-dependent n-gram model) every seed's cell."""
+        model = seeded_model if seeded else None
         with tracking.parent_run("train", experiment_id, {}):
-            return [run_cell(prepared, pool, seed, benchmarks, experiment_id=experiment_id) for seed in seeds or (0,)][-1]
+            results = [run_cell(prepared, pool, seed, benchmarks, model, experiment_id=experiment_id)
+                       for seed in seeds or (0,)]
+        return results if seeded else results[-1]
 
     return run
 
@@ -94,10 +101,28 @@ def test_a_seed_independent_cell_keeps_one_delta_per_seed(cell: Callable[..., Ce
 def test_a_finished_cell_is_searched_for_once_per_parent_run(cell: Callable[..., CellResult],
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     first = cell()
-    searches: list[str] = []
-    search = cells.find_finished_cell
-    monkeypatch.setattr(cells, "find_finished_cell", lambda *args: searches.append(args[1]) or search(*args))
+    searches = _count_searches(monkeypatch)
     again = cell(0, 1)  # the n-gram cell serves both seeds: the second comes from memory
-    assert again.run_id == first.run_id and again.reused and len(searches) == 1
+    assert again.run_id == first.run_id and again.reused and searches == ["all"]
     cell()  # a new parent run searches the store again
-    assert len(searches) == 2
+    assert searches == ["all", "all"]
+
+
+def test_one_search_finds_every_finished_cell_of_a_step(cell: Callable[..., CellResult],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    trained = cell(0, 1, 2, seeded=True)
+    searches = _count_searches(monkeypatch)
+    reused = cell(0, 1, 2, seeded=True)
+    assert [r.run_id for r in reused] == [r.run_id for r in trained] and all(r.reused for r in reused)
+    assert searches == ["all"]  # not one search per cell
+    cell(3, seeded=True)  # a cell the store lacks is looked for on its own (another driver may have finished it)
+    assert searches == ["all", "all", "one"]
+
+
+def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record each store search of the cell module: ``all`` of a dataset's cells, or ``one`` cell."""
+    searches: list[str] = []
+    for name, label in (("finished_cells", "all"), ("find_finished_cell", "one")):
+        search = getattr(cells, name)
+        monkeypatch.setattr(cells, name, lambda *args, _s=search, _l=label: searches.append(_l) or _s(*args))
+    return searches

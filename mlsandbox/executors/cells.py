@@ -10,8 +10,10 @@ A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a
 parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
-Within one parent run a finished cell is searched for once: a cell that serves several seeds
-(a seed-independent model) is found once per step and linked to it once.
+Within one parent run the store is searched once per dataset for all its finished cells (one
+query, not one per cell; a cell not among them is looked for again on its own under its lock, in
+case another driver finished it since), and a cell that serves several seeds (a seed-independent
+model) is linked to the step once.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ FAILURE = tracking.TAG + "failure"
 FIDELITY = tracking.TAG + "fidelity"  # which role the cell's model plays: screen, decide, or a transfer label
 MODEL_TYPE = tracking.TAG + "model_type"
 BASELINE_RUN = tracking.TAG + "baseline_run"  # + ".<seed>": the control run of that seed's delta_pct
+SEARCH_PAGE = 1000  # runs per page of a store search
 
 
 class CellStatus(str, Enum):
@@ -119,16 +122,16 @@ def run_cell(
     locks = prepared.workspace / "locks" / "cells"
     locks.mkdir(parents=True, exist_ok=True)
     parent = parent_run_id or _active_run_id()
-    seen = _seen_under(parent)
+    index = _index_under(parent)
     with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
-        known = seen.get(key) or _search_finished(seen, experiment_id, key, pool, seed)
+        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed)
         if known is not None:
             log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
             link_reused_cell(known, parent_run_id)
             return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
-            seen[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
+            index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
         return result
 
 
@@ -140,26 +143,41 @@ class _Finished:
     tags: dict[str, str]
 
 
-#: The finished cells seen under the current parent run, by cell key. A new parent run (the next
-#: step or command) searches the store again, so it sees runs killed, deleted or added since.
-_SEEN: dict[str, dict[str, _Finished]] = {}
+@dataclass
+class _Index:
+    """What one parent run knows of the store: the cells it has linked, by cell key, and the
+    finished cell runs of each (experiment, dataset) it has asked about, fetched in one search."""
+
+    finished: dict[str, _Finished] = field(default_factory=dict)
+    stored: dict[str, mlflow.entities.Run] = field(default_factory=dict)
+    fetched: set[tuple[str, str]] = field(default_factory=set)
+    prefetch: bool = True
 
 
-def _seen_under(parent_run_id: str) -> dict[str, _Finished]:
+#: The index of the current parent run. A new parent run (the next step or command) searches the
+#: store again, so it sees runs killed, deleted or added since.
+_INDEX: dict[str, _Index] = {}
+
+
+def _index_under(parent_run_id: str) -> _Index:
     if not parent_run_id:
-        return {}  # no run to remember them for (and no store to tell them apart by)
-    if parent_run_id not in _SEEN:
-        _SEEN.clear()
-        _SEEN[parent_run_id] = {}
-    return _SEEN[parent_run_id]
+        return _Index(prefetch=False)  # no run to remember cells for: look each one up on its own
+    if parent_run_id not in _INDEX:
+        _INDEX.clear()
+        _INDEX[parent_run_id] = _Index()
+    return _INDEX[parent_run_id]
 
 
-def _search_finished(seen: dict[str, _Finished], experiment_id: str, key: str, pool: Pool,
-                     seed: int) -> _Finished | None:
-    run = find_finished_cell(experiment_id, key)
+def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int) -> _Finished | None:
+    scope = (experiment_id, pool.dataset_digest)
+    if index.prefetch and scope not in index.fetched:
+        index.fetched.add(scope)
+        for stored in finished_cells(experiment_id, pool.dataset_digest):  # latest first: it wins a shared key
+            index.stored.setdefault(stored.data.tags.get(CELL, ""), stored)
+    run = index.stored.pop(key, None) or find_finished_cell(experiment_id, key)
     if run is None:
         return None
-    seen[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
+    index.finished[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
     return known
 
 
@@ -185,6 +203,21 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
         mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
     tracking.heartbeat()
     return result
+
+
+def finished_cells(experiment_id: str, dataset_digest: str) -> list[mlflow.entities.Run]:
+    """Every FINISHED cell run of the experiment on the dataset, latest first (all pages)."""
+    query = (f"tags.`{tracking.KIND}` = 'cell' and tags.`{tracking.DATASET_DIGEST}` = '{dataset_digest}' "
+             "and attributes.status = 'FINISHED'")
+    client, token = mlflow.MlflowClient(), None
+    runs: list[mlflow.entities.Run] = []
+    while True:
+        page = client.search_runs([experiment_id], query, max_results=SEARCH_PAGE, order_by=["attributes.end_time DESC"],
+                                  page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | None:

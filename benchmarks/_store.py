@@ -1,0 +1,23 @@
+"""A throwaway MLflow store for a benchmark: the SQLite database and every run's artifacts in one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+
+
+def local_store(folder: Path, *experiments: str) -> str:
+    """Use ``folder/mlflow.db`` as the tracking store and return its URI.
+
+    The named experiments are created there with their artifacts in ``folder/artifacts``: a
+    database store otherwise puts them in ``./mlruns`` under the current directory, outside the
+    benchmark's folder, where they outlive it.
+    """
+    uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    for name in experiments:
+        if client.get_experiment_by_name(name) is None:
+            client.create_experiment(name, artifact_location=(Path(folder) / "artifacts" / name).as_uri())
+    return uri
