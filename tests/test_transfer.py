@@ -52,3 +52,6 @@ def test_transfer_needs_two_models(tmp_path: Path) -> None:
     spec = parse_spec(_spec(tmp_path, [{"type": "ngram", "order": 1}]))
     with pytest.raises(SpecError, match="at least two models"):
         run_transfer(spec, progress=False)
+    without = parse_spec(_spec(tmp_path, []))
+    with pytest.raises(SpecError, match="has no `transfer:` section"):
+        run_transfer(without, progress=False)

@@ -46,6 +46,10 @@ class TransferResult:
 def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
     """One fidelity per model of ``transfer.models``, each on every seed of ``transfer.seeds``."""
     models = spec.transfer.models
+    if not models:
+        raise SpecError(f"project {spec.name!r} has no `transfer:` section: add one with `models:`, at least two "
+                        "models (cheapest first), or pass them with --set 'transfer={models: [...]}' "
+                        "(docs/commands.md#mlsandbox-transfer)")
     if len(models) < 2:
         raise SpecError(f"transfer.models needs at least two models (cheapest first), got {len(models)}")
     seeds = tuple(spec.transfer.seeds)
