@@ -7,8 +7,9 @@ dataset from its captions and cached, so every pool of a dataset shares it. Each
 decoded once per job: transparency is composited on white, the image converted to RGB and
 resized to ``image_size``; a caption is ``<|endoftext|> + tokens[:max_caption_tokens] +
 <|endoftext|>``. Training is the shared loop of :mod:`~mlsandbox.models.torch_training` (AdamW
-under linear warmup and cosine decay), seeded and deterministic on CPU like ``tiny-lm``; what
-differs is stated on :class:`TinyCaptionerTrainer`.
+under linear warmup and cosine decay), seeded and deterministic on CPU like ``tiny-lm``, in the
+skeleton :class:`PairTrainer` that ``tiny-t2v`` shares; what differs is stated on
+:class:`TinyCaptionerTrainer`.
 
 On a benchmark of (image, caption) pairs the model reports:
 
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.images import decode_rgb
@@ -51,7 +53,7 @@ from mlsandbox.models.torch_training import (
     train_loop,
 )
 from mlsandbox.pretrained import quiet_transformers
-from mlsandbox.spec import TinyCaptionerSpec
+from mlsandbox.spec import TinyCaptionerSpec, TinyT2VSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -272,18 +274,20 @@ def caption_loss(model: Any, pixels: ImagePixels, ids: torch.Tensor, mask: torch
     return loss
 
 
-class TinyCaptionerTrainer(Trainer):
-    """Trains :class:`TinyCaptioner` models from a :class:`~mlsandbox.spec.TinyCaptionerSpec`.
+class PairTrainer(Trainer):
+    """Trains a network from scratch on a pool's (media, caption) pairs: tiny-captioner and tiny-t2v.
 
-    What is particular to the captioner: training items are (image, caption) pair indices, the
-    loss is :func:`caption_loss`, pairs are always shuffled with no weight averaging, the budget is
-    ``max_steps`` and/or ``epochs``, and intermediate scores come from the training loss (a pool
-    has no held-out images).
+    What they share lives here once: the job's checks, the budget (``max_steps`` and/or ``epochs``
+    of pairs), the dataset tokenizer and :func:`caption_sequences`, the loop over always shuffled
+    pair indices and the summary of a run. A subclass names its media and model, decodes the
+    media (:meth:`decode`) and builds its network and loss (:meth:`network`).
     """
 
-    type = "tiny-captioner"
-    version = "1"
-    spec: TinyCaptionerSpec
+    spec: TinyCaptionerSpec | TinyT2VSpec
+    media: ClassVar[str]  # the job's field of media aligned with its captions
+    item: ClassVar[str]  # one medium, as the errors and the summary name it
+    needs_media: ClassVar[str]  # the error of a job without media
+    model_class: ClassVar[type[TorchModel]]
 
     def total_steps(self, n_pairs: int) -> int:
         """Optimizer steps for a pool of ``n_pairs`` under the spec's budget."""
@@ -291,42 +295,84 @@ class TinyCaptionerTrainer(Trainer):
         epoch_steps = math.ceil(spec.epochs * n_pairs / spec.batch_size) if spec.epochs else None
         return step_budget(math.ceil(n_pairs / spec.batch_size), spec.max_steps, epoch_steps)
 
-    def train(self, job: TrainingJob) -> TinyCaptioner:
+    @abstractmethod
+    def decode(self, media: list[bytes]) -> DecodedMedia:
+        """The job's media, each distinct one decoded once, as the loss gathers them."""
+
+    @abstractmethod
+    def network(self, media: Any, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
+                mask: torch.Tensor, device: str) -> tuple[Any, LossFn, Callable[[float], float]]:
+        """A new network (called seeded), its loss over batches of pair indices with the pairs on
+        ``device``, and the bits per byte of a smoothed loss that intermediate scores come from."""
+
+    def extra_info(self, mask: torch.Tensor, steps: int) -> dict[str, float]:
+        """What a subclass adds to the summary of a run, after ``epochs``."""
+        return {}
+
+    def train(self, job: TrainingJob) -> TorchModel:
         import torch
 
-        if job.images is None:
-            raise TrainingError("tiny-captioner needs an image-text dataset: set dataset.image_field")
+        media = getattr(job, self.media)
+        if media is None:
+            raise TrainingError(self.needs_media)
         if not job.texts:
-            raise TrainingError("tiny-captioner needs at least one (image, caption) pair in the pool")
+            raise TrainingError(f"{self.type} needs at least one ({self.item}, caption) pair in the pool")
         spec = self.spec
         placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         tokenizer, tok_path = dataset_tokenizer(job, spec)
-        pixels = ImagePixels(job.images, spec.image_size)
+        decoded_media = self.decode(media)
         seqs = caption_sequences(tokenizer, job.texts, spec.max_caption_tokens)
         ids, mask = padded(seqs)
         decoded = time.perf_counter()
-        settings = LoopSettings.from_spec(spec, self.total_steps(len(seqs)))
-        tokens = int(mask[:, 1:].sum())
-        probe = bpb_from_loss(max(sum(sequence_bytes(tokenizer, seqs)), 1) / tokens)
+        settings = LoopSettings.from_spec(spec, self.total_steps(len(seqs)), shuffle=True)
         with torch_runtime(spec.threads, job.seed):
-            model = build_model(spec, tokenizer.get_vocab_size())
-            loss = caption_loss(model, pixels, ids, mask, placement.device)
-            final_loss = train_loop(model, torch.arange(len(seqs)), loss, settings, job.seed, probe, job.report,
+            net, loss, probe = self.network(decoded_media, tokenizer, seqs, ids, mask, placement.device)
+            final_loss = train_loop(net, torch.arange(len(seqs)), loss, settings, job.seed, probe, job.report,
                                     placement)
         steps = settings.steps
         info = {
             "steps": steps,
             "pairs": len(seqs),
-            "unique_images": pixels.n_unique,
+            f"unique_{self.item}s": decoded_media.n_unique,
             "epochs": steps * spec.batch_size / len(seqs),
-            "train_tokens": steps * spec.batch_size * tokens / len(seqs),
+            **self.extra_info(mask, steps),
             "final_loss": final_loss,
-            "n_params": sum(p.numel() for p in model.parameters()),
+            "n_params": sum(p.numel() for p in net.parameters()),
             "vocab_size": tokenizer.get_vocab_size(),
             "tokenizer": tok_path.name,
             "decode_seconds": decoded - started,
             "train_seconds": time.perf_counter() - started,
             **placement.info(),
         }
-        return TinyCaptioner(spec, model, tokenizer, info=info)
+        return self.model_class(spec, net, tokenizer, info=info)
+
+
+class TinyCaptionerTrainer(PairTrainer):
+    """Trains :class:`TinyCaptioner` models from a :class:`~mlsandbox.spec.TinyCaptionerSpec`.
+
+    What is particular to the captioner: its media are images, the loss is :func:`caption_loss`,
+    there is no weight averaging, and intermediate scores are the captions' bits per byte estimated
+    from the training loss (a pool has no held-out images).
+    """
+
+    type = "tiny-captioner"
+    version = "1"
+    spec: TinyCaptionerSpec
+    media = "images"
+    item = "image"
+    needs_media = "tiny-captioner needs an image-text dataset: set dataset.image_field"
+    model_class = TinyCaptioner
+
+    def decode(self, media: list[bytes]) -> ImagePixels:
+        return ImagePixels(media, self.spec.image_size)
+
+    def network(self, media: ImagePixels, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
+                mask: torch.Tensor, device: str) -> tuple[Any, LossFn, Callable[[float], float]]:
+        model = build_model(self.spec, tokenizer.get_vocab_size())
+        bytes_per_token = max(sum(sequence_bytes(tokenizer, seqs)), 1) / int(mask[:, 1:].sum())
+        return model, caption_loss(model, media, ids, mask, device), bpb_from_loss(bytes_per_token)
+
+    def extra_info(self, mask: torch.Tensor, steps: int) -> dict[str, float]:
+        """``train_tokens``: the caption tokens the run trained on (pairs repeat across epochs)."""
+        return {"train_tokens": steps * self.spec.batch_size * int(mask[:, 1:].sum()) / len(mask)}

@@ -7,7 +7,8 @@ a DDPM schedule (cosine betas) added to a clip, given the caption encoded by a s
 trains with it. Captions use the dataset's byte-level BPE tokenizer of ``tiny-lm``; clips are
 decoded once per job and resampled to ``frames x frame_size x frame_size`` pixels (pixel space is
 the latent at this size). A share ``cond_dropout`` of captions is emptied so that generation can
-use classifier-free guidance. Training is the shared loop of :mod:`~mlsandbox.models.torch_training`.
+use classifier-free guidance. Training is the shared loop of :mod:`~mlsandbox.models.torch_training`,
+in the skeleton :class:`~mlsandbox.models.tiny_captioner.PairTrainer` that ``tiny-captioner`` shares.
 
 On a benchmark of (clip, caption) pairs the model reports ``denoise_loss`` (the held-out
 conditional denoising MSE over the fixed ``eval_timesteps``, noise from a fixed seed), the primary
@@ -22,26 +23,15 @@ classifier, chance ``1 / retrieval_candidates``), and, on ``generate_clips`` cli
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlsandbox.errors import EvaluationError, TrainingError
-from mlsandbox.models.base import Benchmark, Trainer, TrainingJob, retrieval_accuracy
-from mlsandbox.models.bpe_tokenizer import dataset_tokenizer, eot_id
-from mlsandbox.models.tiny_captioner import caption_sequences, retrieval_candidates
-from mlsandbox.models.torch_training import (
-    LoopSettings,
-    LossFn,
-    Placement,
-    TorchModel,
-    model_device,
-    padded,
-    step_budget,
-    torch_runtime,
-    train_loop,
-)
+from mlsandbox.models.base import Benchmark, retrieval_accuracy
+from mlsandbox.models.bpe_tokenizer import eot_id
+from mlsandbox.models.tiny_captioner import PairTrainer, caption_sequences, retrieval_candidates
+from mlsandbox.models.torch_training import LossFn, TorchModel, model_device, padded, torch_runtime
 from mlsandbox.models.video_clips import VideoClips, to_pixels
 from mlsandbox.models.video_quality import alignment_accuracy, dynamic_degree, motion_smoothness, temporal_flickering
 from mlsandbox.pretrained import quiet_transformers
@@ -49,6 +39,7 @@ from mlsandbox.spec import TinyT2VSpec
 
 if TYPE_CHECKING:
     import torch
+    from tokenizers import Tokenizer
 
 #: Seed of the benchmark noise: every model is scored on the same noisy clips.
 EVAL_SEED = 0
@@ -328,58 +319,27 @@ def denoising_loss(net: Any, spec: TinyT2VSpec, clips: VideoClips, ids: torch.Te
     return loss
 
 
-class TinyT2VTrainer(Trainer):
+class TinyT2VTrainer(PairTrainer):
     """Trains :class:`TinyT2V` models from a :class:`~mlsandbox.spec.TinyT2VSpec`.
 
-    What is particular to it: training items are (clip, caption) pair indices, the loss is
-    :func:`denoising_loss`, pairs are always shuffled, the budget is ``max_steps`` and/or
-    ``epochs``, and intermediate scores are ``1 / training loss`` (a pool has no held-out clips).
+    What is particular to it: its media are clips, the loss is :func:`denoising_loss`, and
+    intermediate scores are ``1 / training loss`` (a pool has no held-out clips).
     """
 
     type = "tiny-t2v"
     version = "1"
     spec: TinyT2VSpec
+    media = "videos"
+    item = "clip"
+    needs_media = "tiny-t2v needs a video-text dataset: set dataset.video_field (or format: videos)"
+    model_class = TinyT2V
 
-    def total_steps(self, n_pairs: int) -> int:
-        """Optimizer steps for a pool of ``n_pairs`` under the spec's budget."""
-        spec = self.spec
-        epoch_steps = math.ceil(spec.epochs * n_pairs / spec.batch_size) if spec.epochs else None
-        return step_budget(math.ceil(n_pairs / spec.batch_size), spec.max_steps, epoch_steps)
+    def decode(self, media: list[bytes]) -> VideoClips:
+        return VideoClips(media, self.spec.frames, self.spec.frame_size)
 
-    def train(self, job: TrainingJob) -> TinyT2V:
-        import torch
-
-        if job.videos is None:
-            raise TrainingError("tiny-t2v needs a video-text dataset: set dataset.video_field (or format: videos)")
-        if not job.texts:
-            raise TrainingError("tiny-t2v needs at least one (clip, caption) pair in the pool")
-        spec = self.spec
-        placement = Placement.resolve(spec.device)
-        started = time.perf_counter()
-        tokenizer, tok_path = dataset_tokenizer(job, spec)
-        clips = VideoClips(job.videos, spec.frames, spec.frame_size)
-        seqs = caption_sequences(tokenizer, job.texts, spec.max_caption_tokens)
-        ids, mask = padded(seqs)
-        decoded = time.perf_counter()
-        settings = LoopSettings.from_spec(spec, self.total_steps(len(seqs)), shuffle=True)
+    def network(self, media: VideoClips, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
+                mask: torch.Tensor, device: str) -> tuple[Any, LossFn, Callable[[float], float]]:
+        net = build_network(self.spec, tokenizer.get_vocab_size())
         eot = eot_id(tokenizer)
-        with torch_runtime(spec.threads, job.seed):
-            net = build_network(spec, tokenizer.get_vocab_size())
-            loss = denoising_loss(net, spec, clips, ids, mask, [eot, eot], placement.device)
-            final_loss = train_loop(net, torch.arange(len(seqs)), loss, settings, job.seed, lambda x: x, job.report,
-                                    placement)
-        steps = settings.steps
-        info = {
-            "steps": steps,
-            "pairs": len(seqs),
-            "unique_clips": clips.n_unique,
-            "epochs": steps * spec.batch_size / len(seqs),
-            "final_loss": final_loss,
-            "n_params": sum(p.numel() for p in net.parameters()),
-            "vocab_size": tokenizer.get_vocab_size(),
-            "tokenizer": tok_path.name,
-            "decode_seconds": decoded - started,
-            "train_seconds": time.perf_counter() - started,
-            **placement.info(),
-        }
-        return TinyT2V(spec, net, tokenizer, info=info)
+        # The training loss stands in for bits per byte: intermediate scores are its inverse.
+        return net, denoising_loss(net, self.spec, media, ids, mask, [eot, eot], device), lambda loss: loss
