@@ -48,8 +48,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
 
 
-def mlflow_run(entry: str, store: str, *params: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """``mlflow run <repo> -e entry --env-manager local -P ...`` with this interpreter's tools on PATH."""
+def mlflow_run(entry: str, store: str, *params: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``mlflow run <repo> -e entry --env-manager local -P ...`` with this interpreter's tools on PATH,
+    from ``cwd`` (default: the store's folder, where the runs' artifacts then go)."""
+    cwd = cwd or Path(store.removeprefix("sqlite:///")).parent
     env = {**os.environ, "MLFLOW_TRACKING_URI": store,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
