@@ -8,12 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from mlsandbox.data import load_dataset
+from mlsandbox.data._dataset import make_dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.ops import create_op
-from mlsandbox.pools import cut_splits, degenerate_splits, filter_pool, materialize, random_pool, split_pools, subsample
+from mlsandbox.pools import (
+    Pool,
+    RandomOrigin,
+    cut_splits,
+    degenerate_splits,
+    filter_pool,
+    materialize,
+    random_pool,
+    split_pools,
+    subsample,
+)
 from mlsandbox.spec import DatasetSpec, PoolSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
@@ -153,6 +165,21 @@ def test_materialising_writes_the_rows_once(prepared, tmp_path: Path) -> None:
     assert sorted({r["id"] for r in rows}) == sorted(pool.ids(stats).tolist())
     mtime = path.stat().st_mtime_ns
     assert materialize(pool, dataset, tmp_path / "pools") == path and path.stat().st_mtime_ns == mtime
+
+
+def test_a_pool_file_holds_each_row_as_the_dataset_has_it(tmp_path: Path) -> None:
+    """Rows are encoded once per dataset and reused by every pool: each line is still exactly its row,
+    metadata of every type included, in dataset order with repeats."""
+    table = pa.table({"id": ["a", "b", "c"], "text": ["plain", "ünï \"quoted\"\n", ""],
+                      "score": [0.1, None, 1e300], "n": [1, 2, None], "tags": [["x"], [], None]})
+    dataset = make_dataset(table, "inline", "inline")
+    rows = np.array([0, 2])
+    for repeats in ([1, 1], [2, 3]):
+        pool = Pool(f"p{repeats}", dataset.digest, rows, np.array(repeats), RandomOrigin(0))
+        written = materialize(pool, dataset, tmp_path / "pools").read_text(encoding="utf-8")
+        expected = [json.dumps(table.slice(int(r), 1).to_pylist()[0], ensure_ascii=False) + "\n"
+                    for r in np.repeat(rows, repeats)]
+        assert written == "".join(expected)
 
 
 def test_a_tied_value_in_the_middle_holding_two_cut_points_is_no_split() -> None:

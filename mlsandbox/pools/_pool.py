@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -121,18 +122,41 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
     if path.exists():
         return path
     pools_dir.mkdir(parents=True, exist_ok=True)
-    rows = dataset.table.take(pa.array(np.repeat(pool.rows, pool.repeats)))
+    order = np.repeat(pool.rows, pool.repeats)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with tmp.open("w", encoding="utf-8") as f:
-        for batch in rows.to_batches(10_000):
-            for record in batch.to_pylist():
-                if IMAGE in record:
-                    record[IMAGE] = _media_file(record[IMAGE], pools_dir / "images", image_suffix(record[IMAGE]))
-                if VIDEO in record:
-                    record[VIDEO] = _media_file(record[VIDEO], pools_dir / "videos", _video_suffix(record[VIDEO]))
-                f.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        lines = _text_lines(dataset)
+        if lines is not None:
+            f.writelines(lines[i] for i in order)
+        else:
+            for batch in dataset.table.take(pa.array(order)).to_batches(10_000):
+                f.writelines(_line(record, pools_dir) for record in batch.to_pylist())
     os.replace(tmp, path)
     return path
+
+
+def _line(record: dict[str, Any], pools_dir: Path) -> str:
+    """One sample as a JSON line, its image or video written beside the pool files."""
+    if IMAGE in record:
+        record[IMAGE] = _media_file(record[IMAGE], pools_dir / "images", image_suffix(record[IMAGE]))
+    if VIDEO in record:
+        record[VIDEO] = _media_file(record[VIDEO], pools_dir / "videos", _video_suffix(record[VIDEO]))
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+#: The last text table whose pools were written, and the JSON line of each of its rows: the pools
+#: of a dataset share most of its rows, so each row is encoded once, not once per pool.
+_LINES: list[tuple[pa.Table, list[str]]] = []
+#: Above this size a table's rows are encoded pool by pool rather than kept in memory.
+LINES_MAX_BYTES = 512 * 2**20
+
+
+def _text_lines(dataset: Dataset) -> list[str] | None:
+    if dataset.has_images or dataset.has_videos or dataset.table.nbytes > LINES_MAX_BYTES:
+        return None
+    if not _LINES or _LINES[0][0] is not dataset.table:
+        _LINES[:] = [(dataset.table, [_line(record, Path()) for record in dataset.table.to_pylist()])]
+    return _LINES[0][1]
 
 
 def _media_file(data: bytes, folder: Path, suffix: str) -> str:
