@@ -119,6 +119,16 @@ def test_one_search_finds_every_finished_cell_of_a_step(cell: Callable[..., Cell
     assert searches == ["all", "all", "one"]
 
 
+def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[..., CellResult],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    trained = cell(0, 1, 2, seeded=True)
+    monkeypatch.setattr(cells, "PREFETCH_RUNS", 1)  # the search brings only the latest cell
+    searches = _count_searches(monkeypatch)
+    reused = cell(0, 1, 2, seeded=True)
+    assert [r.run_id for r in reused] == [r.run_id for r in trained] and all(r.reused for r in reused)
+    assert searches == ["all", "one", "one"]
+
+
 def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record each store search of the cell module: ``all`` of a dataset's cells, or ``one`` cell."""
     searches: list[str] = []

@@ -10,10 +10,10 @@ A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a
 parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
-Within one parent run the store is searched once per dataset for all its finished cells (one
-query, not one per cell; a cell not among them is looked for again on its own under its lock, in
-case another driver finished it since), and a cell that serves several seeds (a seed-independent
-model) is linked to the step once.
+Within one parent run the store is searched once per dataset for its latest finished cells (one
+query, not one per cell; a cell not among them is looked for on its own under its lock: it may be
+older, or another driver may have finished it since), and a cell that serves several seeds (a
+seed-independent model) is linked to the step once.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ FAILURE = tracking.TAG + "failure"
 FIDELITY = tracking.TAG + "fidelity"  # which role the cell's model plays: screen, decide, or a transfer label
 MODEL_TYPE = tracking.TAG + "model_type"
 BASELINE_RUN = tracking.TAG + "baseline_run"  # + ".<seed>": the control run of that seed's delta_pct
-SEARCH_PAGE = 1000  # runs per page of a store search
+PREFETCH_RUNS = 1000  # finished cells a step fetches at once (others are looked up one by one)
 
 
 class CellStatus(str, Enum):
@@ -206,18 +206,12 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
 
 
 def finished_cells(experiment_id: str, dataset_digest: str) -> list[mlflow.entities.Run]:
-    """Every FINISHED cell run of the experiment on the dataset, latest first (all pages)."""
+    """The latest ``PREFETCH_RUNS`` FINISHED cell runs of the experiment on the dataset, latest first:
+    one bounded search, so a step in a large experiment does not pay for cells it will not ask about."""
     query = (f"tags.`{tracking.KIND}` = 'cell' and tags.`{tracking.DATASET_DIGEST}` = '{dataset_digest}' "
              "and attributes.status = 'FINISHED'")
-    client, token = mlflow.MlflowClient(), None
-    runs: list[mlflow.entities.Run] = []
-    while True:
-        page = client.search_runs([experiment_id], query, max_results=SEARCH_PAGE, order_by=["attributes.end_time DESC"],
-                                  page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return list(mlflow.MlflowClient().search_runs([experiment_id], query, max_results=PREFETCH_RUNS,
+                                                  order_by=["attributes.end_time DESC"]))
 
 
 def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | None:
