@@ -1,7 +1,7 @@
 """The ``mlsandbox`` command line (also the MLproject entry points).
 
 Exit codes: 0 success; 2 invalid input (spec, dataset, pool settings, run ids, command-line usage);
-1 an unexpected failure (with its traceback under ``--log-level debug``); 130 interrupted
+1 an unexpected failure (with its Python traceback); 130 interrupted
 (SIGINT, Ctrl-C); 143 terminated (SIGTERM). Interrupted or terminated, a command ends its
 MLflow runs KILLED with the reason in ``mlsandbox.end_reason``.
 """
@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
@@ -134,12 +135,19 @@ def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> Experim
     return load_project(project, overrides, quick=quick)
 
 
+class LogLevel(str, Enum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.callback()
 def main(
-    log_level: Annotated[str, typer.Option(help="logging level: debug, info, warning, error")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="logging level", case_sensitive=False)] = LogLevel.info,
 ) -> None:
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

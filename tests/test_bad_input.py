@@ -192,3 +192,10 @@ def test_an_unwritable_workspace_is_named_before_any_work(tmp_path: Path, monkey
         assert not (locked / "ws").exists() and not (tmp_path / "ws").exists()
     finally:
         locked.chmod(0o755)
+
+
+def test_an_unknown_log_level_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["--log-level", "bogus", "ops"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "'bogus' is not one of" in result.output
+    assert CliRunner().invoke(app, ["--log-level", "WARNING", "ops"]).exit_code == 0
