@@ -197,5 +197,5 @@ def test_an_unwritable_workspace_is_named_before_any_work(tmp_path: Path, monkey
 def test_an_unknown_log_level_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["--log-level", "bogus", "ops"])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "'bogus' is not one of" in result.output
+    assert "'bogus'" in result.output and "--log-level" in result.output
     assert CliRunner().invoke(app, ["--log-level", "WARNING", "ops"]).exit_code == 0
