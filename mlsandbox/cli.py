@@ -34,6 +34,7 @@ app = typer.Typer(
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 Project = Annotated[
     Path, typer.Option("--project", "-p", help="sandbox project: a sandbox.yaml file or the folder holding one")
@@ -135,9 +136,9 @@ def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> Experim
 
 
 @app.callback()
-def main(log_level: Annotated[str, typer.Option(help="logging level: debug, info, warning, error")] = "info") -> None:
-    if log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise typer.BadParameter(f"{log_level!r} is not one of debug, info, warning, error", param_hint="'--log-level'")
+def main(log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join(LOG_LEVELS)}")] = "info") -> None:
+    if log_level.lower() not in LOG_LEVELS:
+        raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="'--log-level'")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
