@@ -13,12 +13,11 @@ from pydantic import ValidationError
 
 from mlsandbox.errors import EvaluationError, TrainingError, TrainingPruned
 from mlsandbox.models import Benchmark, TrainingJob, load_model, model_types, trainer_for
+from mlsandbox.models.pair_training import caption_sequences, retrieval_candidates
 from mlsandbox.models.tiny_captioner import (
     ImagePixels,
     TinyCaptioner,
     TinyCaptionerTrainer,
-    caption_sequences,
-    retrieval_candidates,
     rgb_array,
     sequence_bytes,
 )

@@ -8,7 +8,7 @@ trains with it. Captions use the dataset's byte-level BPE tokenizer of ``tiny-lm
 decoded once per job and resampled to ``frames x frame_size x frame_size`` pixels (pixel space is
 the latent at this size). A share ``cond_dropout`` of captions is emptied so that generation can
 use classifier-free guidance. Training is the shared loop of :mod:`~mlsandbox.models.torch_training`,
-in the skeleton :class:`~mlsandbox.models.tiny_captioner.PairTrainer` that ``tiny-captioner`` shares.
+in the skeleton :class:`~mlsandbox.models.pair_training.PairTrainer` that ``tiny-captioner`` shares.
 
 On a benchmark of (clip, caption) pairs the model reports ``denoise_loss`` (the held-out
 conditional denoising MSE over the fixed ``eval_timesteps``, noise from a fixed seed), the primary
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.models.base import Benchmark, retrieval_accuracy
 from mlsandbox.models.bpe_tokenizer import eot_id
-from mlsandbox.models.tiny_captioner import PairTrainer, caption_sequences, retrieval_candidates
+from mlsandbox.models.pair_training import PairTrainer, caption_sequences, retrieval_candidates
 from mlsandbox.models.torch_training import LossFn, TorchModel, model_device, padded, torch_runtime
 from mlsandbox.models.video_clips import VideoClips, to_pixels
 from mlsandbox.models.video_quality import alignment_accuracy, dynamic_degree, motion_smoothness, temporal_flickering
