@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,8 +46,9 @@ class Dataset:
     def ids(self) -> pa.ChunkedArray:
         return self.table[ID]
 
-    @property
+    @cached_property
     def texts(self) -> list[str]:
+        """Each sample's text, converted from the table once: every cell of a workflow reads them (read only)."""
         return self.table[TEXT].to_pylist()
 
     @property

@@ -36,7 +36,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.data import IMAGE, TEXT, VIDEO
+from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
 from mlsandbox.executors.fidelity import DECIDE
@@ -283,7 +283,8 @@ def _train_and_evaluate(
         **pool.origin.params(),
     })
     order = pool.training_order(seed)
-    texts = dataset.table[TEXT].take(order).to_pylist()
+    every_text = dataset.texts
+    texts = [every_text[i] for i in order]
     pool_bytes = utf8_bytes(texts)  # the pool's text, repeats included (tokens: the model's train.train_tokens)
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None

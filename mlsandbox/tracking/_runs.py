@@ -80,7 +80,12 @@ def child_run(name: str, tags: Mapping[str, str], parent_run_id: str | None = No
     The child is the active run while it lasts, so that dataset inputs can be logged to it.
     """
     tags = {**tags, **owner_tags()}
-    experiment_id = experiment_of(parent_run_id) if parent_run_id and mlflow.active_run() is None else None
+    experiment_id = None
+    if mlflow.active_run() is not None:
+        checked_active_run(parent_run_id)
+        parent_run_id = None  # MLflow nests under the active run without looking the parent up again
+    elif parent_run_id:
+        experiment_id = experiment_of(parent_run_id)
     with _owned(mlflow.start_run(run_name=name, nested=True, parent_run_id=parent_run_id, tags=tags,
                                  experiment_id=experiment_id)) as run:
         yield run
