@@ -196,8 +196,8 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
     tracking.heartbeat()
     with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
         result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info.run_id)
-        result.wall_s = time.perf_counter() - started
         result.fidelity = fidelity
+    result.wall_s = time.perf_counter() - started  # the run's end included
     if not result.ok:
         # Ended as FINISHED by the context manager; mark it FAILED so it is never reused.
         mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
