@@ -260,7 +260,7 @@ def evaluate_command(
         typer.echo(f"{bench:12} " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
 
 
-Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the n-gram proxy model, one seed)")]
+Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
 
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,

@@ -81,7 +81,7 @@ class PoolSpec(StrictModel):
         default=None, description="inner cut points in (0, 1), one fewer than splits; default: equal parts"
     )
     size: int | None = Field(default=None, ge=1, description="samples per pool; default: the smallest split")
-    seed: Seed = Field(default=42, description="seed of the random control pool and of tie-breaking")
+    seed: Seed = Field(default=42, description="seed of the random control pool and of the subsampling of splits")
 
     @field_validator("splits")
     @classmethod
