@@ -175,16 +175,17 @@ def stats_command(
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
     from mlsandbox import artifacts, figures
     from mlsandbox.executors.prepare import prepare
+    from mlsandbox.project import output_folder
     from mlsandbox.stats import summarize
 
     spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    out = out and output_folder(out)  # checked before any work
     prepared = prepare(spec, workers=workers, progress=_progress(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
     typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} OPs computed, {reused} from cache")
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         table = out / artifacts.filename(artifacts.STATS_SUMMARY_TABLE)
         histograms = out / artifacts.filename(artifacts.STATS_HISTOGRAMS)
         summary.to_csv(table)
@@ -210,8 +211,7 @@ def pool_command(
     result = run_pools(spec, workers=workers, progress=_progress(quiet))
     typer.echo(f"{'pool':42} {'size':>6}  stat range")
     for logged in result.pools:
-        p = logged.pool
-        o = p.origin
+        p, o = logged.pool, logged.pool.origin
         rng = f"{o.stat} in [{o.stat_min:.4g}, {o.stat_max:.4g}]" if isinstance(o, SplitOrigin) else ""
         typer.echo(f"{p.name:42} {p.size:>6}  {rng}")
     typer.echo(f"\nlogged {len(result.pools)} pool runs under {result.where}")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.errors import InvalidInputError
 from mlsandbox.ops import Op, create_op, op_class
 from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_file
 
@@ -114,3 +115,14 @@ def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:
         yield f"workspace: cannot create {workspace}: {parent} is not a folder{given}"
     elif not os.access(parent, os.W_OK | os.X_OK):
         yield f"workspace: cannot create {workspace}: folder {parent} is not writable{given}"
+
+
+def output_folder(path: Path) -> Path:
+    """``path`` as a folder for a command's files (``--out``), created if needed; an input error
+    (exit code 2) when it is a file or cannot be created."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        what = "exists and is not a folder" if path.exists() and not path.is_dir() else f"cannot be created ({err.strerror or err})"
+        raise InvalidInputError(f"--out {path}: {what}") from None
+    return path

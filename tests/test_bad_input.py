@@ -199,3 +199,53 @@ def test_an_unknown_log_level_is_a_usage_error() -> None:
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "'bogus'" in result.output and "--log-level" in result.output
     assert CliRunner().invoke(app, ["--log-level", "WARNING", "ops"]).exit_code == 0
+
+
+def test_a_repeated_seed_is_rejected(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data), "--set", "seeds=[0, 0, 1]"))
+    assert "seeds: seeds must be distinct" in line
+
+
+def test_an_out_folder_that_is_a_file_is_named_before_any_work(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    taken = tmp_path / "report.txt"
+    taken.write_text("mine")
+    line = _one_error_line(_stats(_project(tmp_path, data), "--out", str(taken)))
+    assert f"--out {taken}: exists and is not a folder" in line
+    assert taken.read_text() == "mine" and not (tmp_path / "ws").exists()
+
+
+def test_a_hugging_face_dataset_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    empty = tmp_path / "saved"
+    empty.mkdir()
+    line = _one_error_line(_stats(_project(tmp_path, empty, {"format": "hf"})))
+    assert f"{empty}: cannot load it as a Hugging Face dataset" in line
+
+
+@pytest.mark.parametrize("command", ["evaluate", "report", "pool"])
+def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    args = {"evaluate": ["evaluate", "0123abcd", "-p", str(project)], "report": ["report", "0123abcd"],
+            "pool": ["pool", "-p", str(project), "-q"]}[command]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "foo://alice:S3cr3tPW@tracking.example/x")
+    result = CliRunner().invoke(app, args)
+    line = _one_error_line(result)
+    assert "cannot use the tracking store foo://alice:***@tracking.example/x" in line
+    assert "S3cr3tPW" not in result.output
+
+
+def test_a_password_in_the_tracking_uri_is_not_in_run_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from mlsandbox import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:S3cr3tPW@127.0.0.1:5077")
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    run = SimpleNamespace(info=SimpleNamespace(experiment_id="1", run_id="abc"))
+    assert tracking.run_url(run) == "http://alice:***@127.0.0.1:5077/#/experiments/1/runs/abc"  # type: ignore[arg-type]
+    tracking.hide_run_links("http://alice:S3cr3tPW@127.0.0.1:5077")  # MLflow's own links: off
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"

@@ -25,7 +25,7 @@ from mlsandbox.cli import app
 from mlsandbox.errors import SpecError
 from mlsandbox.search import STUDY, TRIAL, open_storage
 from mlsandbox.search._names import INVOCATIONS, PARENT_RUN_ATTR, SETTING
-from mlsandbox.search._secrets import Scrubber, redact, scrubbed_output, secrets_in
+from mlsandbox.secrets import Scrubber, redact, scrubbed_output, secrets_in
 from mlsandbox.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,7 +124,31 @@ def test_a_password_is_hidden_in_the_url_and_scrubbed_from_logs_warnings_and_err
     assert weak("postgresql://u:pg@db/optuna, pg_hba.conf") == "postgresql://u:***@db/optuna, pg_hba.conf"
 
 
+def test_a_password_with_an_unencoded_at_sign_is_hidden_whole():
+    url = "postgresql+psycopg2://alice:S3cr@tPW9@127.0.0.1:1/optuna"
+    assert redact(url) == "postgresql+psycopg2://alice:***@127.0.0.1:1/optuna"
+    scrub = Scrubber(secrets_in(url))  # a driver splits it at the first "@": each part is hidden too
+    assert scrub('could not translate host name "tPW9@127.0.0.1"; S3cr@tPW9') == (
+        'could not translate host name "***@127.0.0.1"; ***')
+
+
 # --- storages the search cannot use ------------------------------------------------------------
+
+
+def test_a_storage_url_with_one_slash_is_an_input_error_that_writes_nothing(project, tracking_uri, tmp_path,
+                                                                           monkeypatch):
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = _cli("search", "-p", str(project), "--storage", "postgresql+psycopg2:/alice:S3cr3tPW@db/optuna", "--quiet")
+    line = _one_error_line(result)
+    assert "a URL needs '://'" in line and "S3cr3tPW" not in result.output
+    assert not any(here.iterdir())  # not taken for a journal file's path
+
+
+def test_a_storage_url_with_a_bad_port_is_an_input_error(project, tracking_uri):
+    result = _cli("search", "-p", str(project), "--storage", "postgresql+psycopg2://u:S3cr3tPW@db:notaport/x", "--quiet")
+    assert "not a database URL" in _one_error_line(result) and "S3cr3tPW" not in result.output
 
 
 def _one_error_line(result) -> str:

@@ -20,10 +20,12 @@ def load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
     local = Path(spec.path).expanduser()
     if not local.is_absolute() and base_dir is not None and (base_dir / local).exists():
         local = base_dir / local
-    if local.is_dir():
-        loaded = datasets.load_from_disk(str(local))
-    else:
-        loaded = datasets.load_dataset(spec.path, split=spec.split)
+    try:
+        loaded = (datasets.load_from_disk(str(local)) if local.is_dir()
+                  else datasets.load_dataset(spec.path, split=spec.split))
+    except (OSError, ValueError) as err:  # no such folder, file or hub dataset; no hub; a bad split
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise DataError(f"{spec.path}: cannot load it as a Hugging Face dataset ({reason})") from None
     if isinstance(loaded, datasets.DatasetDict):
         if spec.split not in loaded:
             raise DataError(f"{spec.path}: no split {spec.split!r} (splits: {', '.join(loaded)})")

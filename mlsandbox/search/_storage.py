@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -28,10 +29,12 @@ from optuna.study import StudyDirection
 from mlsandbox.errors import SpecError
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock, sqlite_file
-from mlsandbox.search._secrets import Scrubber, redact, secrets_in
+from mlsandbox.secrets import Scrubber, redact, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 JOURNAL_FILE = "optuna.journal"
+#: The start of a URL (a scheme of two or more characters, then a colon); a drive letter is not one.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 
 # A trial left RUNNING by a worker on another machine is failed once its heartbeat is this old.
 HEARTBEAT_S = 30
@@ -85,6 +88,10 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
     """:func:`open_storage`, with the lock its workers share; a :class:`SpecError` if it cannot be used."""
     if storage and "://" in storage:
         return _rdb(storage)
+    if storage and _SCHEME.match(storage):  # a URL typed with one slash: its password must not become a path
+        raise SpecError(f"storage {storage.split(':', 1)[0]}:...: a URL needs '://' after its scheme "
+                        "(postgresql+psycopg2://user@host/db, sqlite:///path/optuna.db); "
+                        "a journal file whose name holds a colon: write it as ./NAME")
     path = Path(storage).expanduser().resolve() if storage else default_storage_path(spec)
     if path.is_dir():
         raise SpecError(f"storage {path} is a folder: give a journal file (e.g. {path / JOURNAL_FILE}) "
@@ -114,7 +121,7 @@ def _rdb(url: str) -> Storage:
     except NoSuchModuleError:
         fail(f"unknown database type {scheme!r}; give an RDB URL (postgresql+psycopg2://user@host/db, "
              "mysql+pymysql://..., sqlite:///path/optuna.db) or the path of a journal file")
-    except ArgumentError as err:
+    except (ArgumentError, ValueError) as err:  # ValueError: e.g. a port that is not a number
         fail(f"not a database URL ({err})")
     except ImportError as err:
         module = getattr(err, "name", None) or str(err)

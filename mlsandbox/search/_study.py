@@ -28,11 +28,11 @@ from mlsandbox.search._names import STUDY
 from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, objective
 from mlsandbox.search._report import SearchResult, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
-from mlsandbox.search._secrets import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.search._space import build_space
 from mlsandbox.search._storage import connect_storage, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start
+from mlsandbox.secrets import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 log = logging.getLogger(__name__)

@@ -47,3 +47,13 @@ def _check_seed(value: int) -> int:
 
 #: A random seed, bounded at the spec so that a bad one is named by its key, not by numpy later.
 Seed = Annotated[int, AfterValidator(_check_seed)]
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct (a repeated seed repeats its cell and fakes certainty)")
+    return seeds
+
+
+#: A list of seeds, each used once: a repeat would count one cell as several measurements.
+Seeds = Annotated[list[Seed], AfterValidator(_distinct)]

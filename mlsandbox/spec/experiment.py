@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mlsandbox.errors import SpecError, describe_validation_error
-from mlsandbox.spec._base import Seed, StrictModel
+from mlsandbox.spec._base import Seed, Seeds, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
@@ -176,7 +176,7 @@ class ExperimentSpec(StrictModel):
     ops: list[OpSpec] = Field(..., min_length=1)
     pools: PoolSpec = Field(default_factory=PoolSpec)
     stats: StatsSpec = Field(default_factory=StatsSpec)
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0, 1], min_length=1)
     # The default deciding proxy, chosen by its effect/noise per CPU second (docs/models.md).
     model: ModelSpec = Field(default_factory=lambda: NgramSpec(order=4))
     benchmarks: list[BenchmarkSpec] | None = Field(

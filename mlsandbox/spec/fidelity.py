@@ -8,9 +8,9 @@ one at a time, from ``min_seeds`` up to ``max_seeds``, until its decision is mad
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from mlsandbox.spec._base import Seed, StrictModel
+from mlsandbox.spec._base import Seeds, StrictModel
 from mlsandbox.spec.models import ModelSpec
 
 
@@ -23,17 +23,10 @@ class ScreenSpec(StrictModel):
     """
 
     model: ModelSpec
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2], min_length=2,
-                              description="screen seeds: at least 2, so that every pool has an interval")
+    seeds: Seeds = Field(default_factory=lambda: [0, 1, 2], min_length=2,
+                         description="screen seeds: at least 2, so that every pool has an interval")
     margin: int = Field(default=2, ge=1, le=10,
                         description="the deciding model trains at least the screen's best margin x k pools")
-
-    @field_validator("seeds")
-    @classmethod
-    def _distinct(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"screen seeds must be distinct, got {v}")
-        return v
 
 
 class RaceSpec(StrictModel):
@@ -57,7 +50,7 @@ class TransferSpec(StrictModel):
 
     models: list[ModelSpec] = Field(default_factory=list, description="the fidelities, cheapest first (>= 2)")
     names: list[str] | None = Field(default=None, description="a label per model; default: type and index")
-    seeds: list[Seed] = Field(default_factory=lambda: [0, 1], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [0, 1], min_length=1)
 
     @model_validator(mode="after")
     def _labels(self) -> TransferSpec:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # annotations only: the models package need not load with the
     from mlsandbox.models import BenchmarkSet
 
 from mlsandbox.tracking._names import DATASET_DIGEST, KIND, MAX_PARAM, OP, POOL_DIGEST, SPLIT
+from mlsandbox.tracking._store import shown_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ _PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 def run_url(run: mlflow.ActiveRun) -> str:
     """Where to look: the UI address for a server, the store for a local database."""
-    uri = mlflow.get_tracking_uri()
+    uri = shown_tracking_uri()
     info = run.info
     if uri.startswith("http"):
         return f"{uri.rstrip('/')}/#/experiments/{info.experiment_id}/runs/{info.run_id}"

@@ -15,6 +15,7 @@ from mlsandbox.errors import InvalidRunError, Terminated
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
+from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ def use_experiment(name: str) -> str | None:
 
     None means: let MLflow take ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``.
     """
+    check_tracking_store()
     if os.environ.get("MLFLOW_RUN_ID"):
         return mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
     chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
@@ -53,6 +55,7 @@ def adopt_run_environment(environment: Mapping[str, str]) -> None:
         os.environ.pop(var, None)
     os.environ.update(environment)
     mlflow.set_tracking_uri(environment["MLFLOW_TRACKING_URI"])
+    hide_run_links(environment["MLFLOW_TRACKING_URI"])
 
 
 @contextmanager
@@ -179,12 +182,13 @@ def find_run(run_id: str, expected: str) -> Run:
     takes, e.g. "a workflow run") when the tracking store has no such run."""
     if not run_id.strip():
         raise InvalidRunError(f"a run id is required (got {run_id!r}); expected {expected}")
+    check_tracking_store()
     try:
         return mlflow.MlflowClient().get_run(run_id)
     except MlflowException as err:
         if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise InvalidRunError(
-                f"no run {run_id!r} in the tracking store {mlflow.get_tracking_uri()}; expected {expected}"
+                f"no run {run_id!r} in the tracking store {shown_tracking_uri()}; expected {expected}"
             ) from None
         raise
 

@@ -71,11 +71,11 @@ def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, st
 
 def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> PoolsResult:
     """Compute stats, build the single-OP pools, log one parent run and one child run per pool."""
+    experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     prepared = prepare(spec, workers=workers, progress=progress)
     pools, degenerate = single_op_splits(prepared)
     for name, reason in degenerate:
         log.warning("no pool %s: %s", name, reason)
-    experiment_id = tracking.use_experiment(spec.name)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "pool", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("pool", experiment_id, tags) as parent:

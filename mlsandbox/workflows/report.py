@@ -23,6 +23,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
+from mlsandbox.project import output_folder
 
 FIGURES = [
     (artifacts.RANKING_FIGURE, "Single-OP pools against the random pool"),
@@ -165,10 +166,10 @@ def workflow_run(run_id: str) -> mlflow.entities.Run:
 def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``; return both paths."""
     run = workflow_run(run_id)
+    output_folder(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
         root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
-        out_dir.mkdir(parents=True, exist_ok=True)
         md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
         page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
         md.write_text(report.markdown(), encoding="utf-8")

@@ -117,8 +117,8 @@ def run_training(
     progress: StyleArg = True,
 ) -> TrainingResult:
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
+    experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     prepared = prepare(spec, workers=workers, progress=progress)
-    experiment_id = tracking.use_experiment(spec.name)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []))
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,

@@ -73,10 +73,10 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
     """Train the probe's pools at every fidelity of ``transfer.models`` in one parent run; log the agreement."""
     levels = transfer_levels(spec)
     started = time.perf_counter()
+    experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     prepared = prepare(spec, workers=workers, progress=progress)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
-    experiment_id = tracking.use_experiment(spec.name)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "transfer", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("transfer", experiment_id, tags) as parent:

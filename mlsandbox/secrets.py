@@ -34,10 +34,21 @@ def _parse(url: str) -> Any:
         return None
 
 
+def _written_password(url: str) -> str | None:
+    """The password as written: between ``user:`` and the last ``@`` of the URL's host part."""
+    userinfo, at, _ = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")
+    return userinfo.split(":", 1)[1] if at and ":" in userinfo else None
+
+
 def redact(url: str) -> str:
     """The URL with its password (and any password in its query string) hidden; other text as is."""
     if "://" not in url:
         return url
+    scheme, rest = url.split("://", 1)
+    netloc = rest.split("/", 1)[0]
+    if netloc.count("@") > 1:  # an unencoded "@" in the password: no parser splits it as meant
+        user = netloc.split(":", 1)[0]
+        return f"{scheme}://{user}:{HIDDEN}@{netloc.rsplit('@', 1)[1]}{rest[len(netloc):]}"
     parsed = _parse(url)
     if parsed is None:  # not a URL SQLAlchemy parses: show the scheme only
         return url.split("://", 1)[0] + "://" + HIDDEN
@@ -52,12 +63,11 @@ def secrets_in(url: str | None) -> list[str]:
     if not url or "://" not in url:
         return []
     found: set[str] = set()
+    written = _written_password(url)
+    if written is not None:  # with an unencoded "@", also each part of it a driver may quote
+        found.update([written, *written.split("@")])
     parsed = _parse(url)
-    if parsed is None:  # unparsable: take what sits between "user:" and "@", if anything
-        netloc = url.split("://", 1)[1].split("/", 1)[0]
-        if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
-            found.add(netloc.rsplit("@", 1)[0].split(":", 1)[1])
-    else:
+    if parsed is not None:
         if parsed.password:
             found.add(str(parsed.password))
         for key, value in parsed.query.items():
