@@ -249,3 +249,10 @@ def test_a_password_in_the_tracking_uri_is_not_in_run_links(monkeypatch: pytest.
     assert tracking.run_url(run) == "http://alice:***@127.0.0.1:5077/#/experiments/1/runs/abc"  # type: ignore[arg-type]
     tracking.hide_run_links("http://alice:S3cr3tPW@127.0.0.1:5077")  # MLflow's own links: off
     assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+
+
+def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps([GOOD[0], 5, *GOOD[1:]]))
+    line = _one_error_line(_stats(_project(tmp_path, data)))
+    assert f"{data}: object 2: expected a JSON object, got int" in line

@@ -241,11 +241,14 @@ def _read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         raise DataError(f"{path}: malformed JSON: {err}") from None
     if isinstance(data, dict) and isinstance(data.get("data"), list):
         data = data["data"]
-    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+    if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON list of objects (or {{'data': [...]}})")
     rows, bad = [], 0
     check_surrogates = _SURROGATE_ESCAPE.search(raw) is not None
     for i, row in enumerate(data, start=1):
+        if not isinstance(row, dict):
+            bad += bad_row(spec, f"{path}: object {i}: expected a JSON object, got {type(row).__name__}")
+            continue
         if check_surrogates and (escape := _lone_surrogate(row)):
             bad += bad_row(spec, f"{path}: object {i}: not valid Unicode text: lone surrogate escape {escape}")
             continue
