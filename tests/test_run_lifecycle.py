@@ -269,3 +269,55 @@ def test_a_search_killed_or_terminated_mid_cell_leaves_nothing_running(
     runs, _ = _finished_after_rerun(_search(killable_project, tracking_uri))
     trials = [r for r in runs if r.data.tags.get(tracking.KIND) == "trial" and r.info.status == "FINISHED"]
     assert len(trials) == 3
+
+
+def test_a_new_sqlite_store_is_put_in_place_only_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsandbox.tracking._store import create_sqlite_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    builds = mlflow.MlflowClient.search_experiments
+
+    def killed(self: object, *args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt  # the process stops while MLflow builds the tables
+    monkeypatch.setattr(mlflow.MlflowClient, "search_experiments", killed)
+    with pytest.raises(KeyboardInterrupt):
+        create_sqlite_store(uri)
+    assert list(tmp_path.iterdir()) == []  # no half-built store where the next command looks
+    monkeypatch.setattr(mlflow.MlflowClient, "search_experiments", builds)
+    create_sqlite_store(uri)
+    assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
+    assert [e.name for e in mlflow.MlflowClient(tracking_uri=uri).search_experiments()] == ["Default"]
+
+
+def test_stats_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import logging, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from multiprocessing import get_context\n"
+        "from mlsandbox.stats._local import _init_worker\n"
+        "context = get_context('spawn')\n"
+        "pool = ProcessPoolExecutor(1, mp_context=context, initializer=_init_worker,\n"
+        "                           initargs=(context.Queue(), logging.WARNING, os.getpid()))\n"
+        "print(pool.submit(os.getpid).result(), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())  # type: ignore[union-attr]
+        assert tracking.pid_exists(worker)
+        parent.kill()  # SIGKILL: the parent cannot stop its workers
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while tracking.pid_exists(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not tracking.pid_exists(worker)
+    finally:
+        parent.kill()
+
+
+def test_a_continued_run_drops_the_reason_it_stopped_before(tracking_uri: str) -> None:
+    run_id = _orphan({**tracking.owner_tags(), tracking.END_REASON: "terminated by SIGTERM"})
+    mlflow.MlflowClient().set_terminated(run_id, "KILLED")
+    with tracking.continue_run(run_id):
+        assert tracking.END_REASON not in _run(run_id).data.tags
+    assert _run(run_id).info.status == "FINISHED"

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
+from mlsandbox.credentials import Scrubber, redact, scrubbed_output, secrets_in
 from mlsandbox.errors import SpecError
 from mlsandbox.search import STUDY, TRIAL, open_storage
 from mlsandbox.search._names import INVOCATIONS, PARENT_RUN_ATTR, SETTING
-from mlsandbox.secrets import Scrubber, redact, scrubbed_output, secrets_in
 from mlsandbox.spec import parse_spec
 
 REPO = Path(__file__).resolve().parents[1]

@@ -197,10 +197,9 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
     with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
         result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info.run_id)
         result.fidelity = fidelity
+        if not result.ok:  # ended FAILED here, never FINISHED first: a failed cell is never reused
+            mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
     result.wall_s = time.perf_counter() - started  # the run's end included
-    if not result.ok:
-        # Ended as FINISHED by the context manager; mark it FAILED so it is never reused.
-        mlflow.MlflowClient().set_terminated(result.run_id, RunStatus.to_string(RunStatus.FAILED))
     tracking.heartbeat()
     return result
 

@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from mlsandbox.errors import SpecError
 from mlsandbox.retry import retry_lost_race
+from mlsandbox.tracking import sqlite_file
 
 LOCK_SUFFIX = ".mlsandbox.lock"  # not ".lock": Optuna's journal file lock is named so
 WAIT_S = 600.0
@@ -69,22 +70,6 @@ def database_lock(engine: object, name: str) -> Iterator[None]:
             yield
         finally:
             conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": lock_name})
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (None for other URLs and in-memory databases)."""
-    if not url.startswith("sqlite:"):
-        return None
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        database = make_url(url).database
-    except ArgumentError:
-        return None
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).expanduser().resolve()
 
 
 def init_tracking_store() -> None:

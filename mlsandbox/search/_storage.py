@@ -26,10 +26,10 @@ import optuna
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 
+from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import SpecError
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock, sqlite_file
-from mlsandbox.secrets import Scrubber, redact, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 JOURNAL_FILE = "optuna.journal"

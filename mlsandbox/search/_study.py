@@ -20,6 +20,7 @@ import mlflow
 import yaml
 
 from mlsandbox import artifacts, tracking
+from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.progress import Progress, StyleArg
@@ -32,7 +33,6 @@ from mlsandbox.search._space import build_space
 from mlsandbox.search._storage import connect_storage, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start
-from mlsandbox.secrets import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from logging.handlers import QueueHandler, QueueListener
@@ -50,7 +52,7 @@ class LocalEngine:
             self._listener = QueueListener(queue, _Relay())
             self._listener.start()
             self._pool = ProcessPoolExecutor(self.count, mp_context=context, initializer=_init_worker,
-                                             initargs=(queue, logging.getLogger().getEffectiveLevel()))
+                                             initargs=(queue, logging.getLogger().getEffectiveLevel(), os.getpid()))
         return self._pool
 
     def close(self) -> None:
@@ -70,11 +72,23 @@ class _Relay(logging.Handler):
             logger.handle(record)
 
 
-def _init_worker(queue: Any, level: int) -> None:
+def _init_worker(queue: Any, level: int, parent: int) -> None:
     """One BLAS/torch thread per worker (N workers on N cores, never N x N threads); log records
-    go to the parent, which shows them with its own handlers."""
+    go to the parent, which shows them with its own handlers; the worker ends with its parent."""
+    threading.Thread(target=_exit_without, args=(parent,), name="exit-with-parent", daemon=True).start()
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = "1"
     root = logging.getLogger()
     root.handlers = [QueueHandler(queue)]
     root.setLevel(level)
+
+
+def _exit_without(parent: int) -> None:
+    """Exit once ``parent`` is gone: a parent killed with SIGKILL cannot stop its workers, which
+    would otherwise wait for work (a loaded model in memory) for good."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
+
+
+PARENT_CHECK_S = 1.0

@@ -65,7 +65,7 @@ from mlsandbox.tracking._runs import (
     run_environment,
     use_experiment,
 )
-from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri
+from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri, sqlite_file
 
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
@@ -75,5 +75,5 @@ __all__ = [
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
     "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pid_exists", "pool_frame", "pool_tags",
-    "reconcile_stale_runs", "run_environment", "run_url", "stale_after", "use_experiment",
+    "reconcile_stale_runs", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
 ]

@@ -104,6 +104,8 @@ def continue_run(run_id: str, tags: Mapping[str, str] | None = None) -> Iterator
     """
     tags = {**(tags or {}), **owner_tags()}
     with _owned(mlflow.start_run(run_id=run_id)) as run:
+        if END_REASON in run.data.tags:  # why it stopped before: no longer true of a running run
+            mlflow.MlflowClient().delete_tag(run_id, END_REASON)
         log_batch(run.info.run_id, tags=tags)
         _reconcile_quietly(run.info.experiment_id)
         yield run

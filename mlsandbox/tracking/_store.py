@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import mlflow
 
+from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import InvalidInputError
-from mlsandbox.secrets import Scrubber, redact, secrets_in
 
 
 def shown_tracking_uri() -> str:
@@ -24,12 +27,60 @@ def hide_run_links(uri: str) -> None:
 
 def check_tracking_store() -> None:
     """Raise :class:`InvalidInputError` (one line, password hidden) when the tracking store cannot be
-    used: an unknown scheme, a server that does not answer, a database that cannot be opened."""
+    used: an unknown scheme, a server that does not answer, a database that cannot be opened.
+    A new SQLite store is created whole (:func:`create_sqlite_store`)."""
     uri = mlflow.get_tracking_uri()
     hide_run_links(uri)
     try:
+        create_sqlite_store(uri)
         mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as err:  # whatever the store's client raises, the store is unusable
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise InvalidInputError(
             Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (None for other URLs and in-memory databases)."""
+    if not url.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except ArgumentError:
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create a SQLite tracking store that does not exist yet, whole or not at all.
+
+    MLflow builds a new database's tables one statement at a time: a process killed meanwhile
+    would leave a file that no later command can open. So the tables are built in a file of their
+    own, a copy of it (a file no open connection holds) is linked into place only if no other
+    process has created the store meanwhile, and both files are removed.
+    """
+    path = sqlite_file(uri)
+    if path is None or path.exists() or not path.parent.is_dir():
+        return  # an existing store, or one MLflow will say is unusable
+    built, staged = (_new_file(path, step) for step in ("built", "staged"))
+    try:
+        mlflow.MlflowClient(tracking_uri=f"sqlite:///{built}").search_experiments(max_results=1)
+        shutil.copyfile(built, staged)
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+    finally:
+        built.unlink(missing_ok=True)
+        staged.unlink(missing_ok=True)
+
+
+def _new_file(path: Path, step: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{step}", dir=path.parent)
+    os.close(handle)
+    return Path(name)
