@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 
 from mlsandbox.errors import SpecError
 from mlsandbox.retry import retry_lost_race
-from mlsandbox.tracking import sqlite_file
+from mlsandbox.tracking import create_sqlite_store, sqlite_file
 
 LOCK_SUFFIX = ".mlsandbox.lock"  # not ".lock": Optuna's journal file lock is named so
 WAIT_S = 600.0
@@ -88,6 +88,7 @@ def init_tracking_store() -> None:
 
     # A missing folder is not locked: MLflow then says what is wrong.
     with file_lock(db_file) if db_file is not None and db_file.parent.is_dir() else nullcontext():
+        create_sqlite_store(uri)  # a new SQLite store: whole or not at all
         retry_lost_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1),
                         lambda err: isinstance(err, (SQLAlchemyError, MlflowException)),
                         "opening the MLflow store")

@@ -65,13 +65,19 @@ from mlsandbox.tracking._runs import (
     run_environment,
     use_experiment,
 )
-from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri, sqlite_file
+from mlsandbox.tracking._store import (
+    check_tracking_store,
+    create_sqlite_store,
+    hide_run_links,
+    shown_tracking_uri,
+    sqlite_file,
+)
 
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "REUSED_BY", "SEED",
     "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "child_run", "continue_run", "describe_run",
-    "check_tracking_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
+    "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
     "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pid_exists", "pool_frame", "pool_tags",
