@@ -8,8 +8,8 @@ decoded once per job: transparency is composited on white, the image converted t
 resized to ``image_size``; a caption is ``<|endoftext|> + tokens[:max_caption_tokens] +
 <|endoftext|>``. Training is the shared loop of :mod:`~mlsandbox.models.torch_training` (AdamW
 under linear warmup and cosine decay), seeded and deterministic on CPU like ``tiny-lm``, in the
-skeleton :class:`~mlsandbox.models.pair_training.PairTrainer` that ``tiny-t2v`` shares; what differs is stated on
-:class:`TinyCaptionerTrainer`.
+skeleton :class:`~mlsandbox.models.pair_training.PairTrainer` that ``tiny-t2v`` shares; what
+differs is stated on :class:`TinyCaptionerTrainer`.
 
 On a benchmark of (image, caption) pairs the model reports:
 
