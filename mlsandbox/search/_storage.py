@@ -29,8 +29,9 @@ from optuna.study import StudyDirection
 from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import SpecError
 from mlsandbox.retry import retry_lost_race
-from mlsandbox.search._locks import database_lock, file_lock, sqlite_file
+from mlsandbox.search._locks import database_lock, file_lock
 from mlsandbox.spec import ExperimentSpec, SearchSpec
+from mlsandbox.tracking import sqlite_file
 
 JOURNAL_FILE = "optuna.journal"
 #: The start of a URL (a scheme of two or more characters, then a colon); a drive letter is not one.

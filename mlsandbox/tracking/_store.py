@@ -30,6 +30,8 @@ def check_tracking_store() -> None:
     used: an unknown scheme, a server that does not answer, a database that cannot be opened.
     A new SQLite store is created whole (:func:`create_sqlite_store`)."""
     uri = mlflow.get_tracking_uri()
+    if uri in _USABLE:
+        return
     hide_run_links(uri)
     try:
         create_sqlite_store(uri)
@@ -38,6 +40,11 @@ def check_tracking_store() -> None:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise InvalidInputError(
             Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
+    _USABLE.add(uri)
+
+
+#: Stores this process has opened: a command that looks up a run and then logs checks its store once.
+_USABLE: set[str] = set()
 
 
 def sqlite_file(url: str) -> Path | None:
