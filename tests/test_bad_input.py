@@ -256,3 +256,15 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     data.write_text(json.dumps([GOOD[0], 5, *GOOD[1:]]))
     line = _one_error_line(_stats(_project(tmp_path, data)))
     assert f"{data}: object 2: expected a JSON object, got int" in line
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["pool", "--bogus"], "No such option: --bogus (see 'mlsandbox pool --help')"),
+    (["nosuch"], "No such command 'nosuch'"),
+    (["search", "--n-trials", "x"], "Invalid value for '--n-trials'"),
+    (["stats", "--workers", "-1"], "Invalid value for '--workers'"),
+    (["evaluate"], "Missing argument 'run_id'"),
+    (["--log-level", "loud", "ops"], "'loud' is not one of debug, info, warning, error"),
+])
+def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
+    assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))

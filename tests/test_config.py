@@ -66,6 +66,22 @@ def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
     assert "seeds" in msg and "'zero'" in msg
 
 
+
+@pytest.mark.parametrize("section, where", [
+    ({"pools": {"size": True}}, "pools: size"),
+    ({"seeds": [0, True]}, "seeds"),
+    ({"model": {"type": "ngram", "order": False}}, "order"),
+    ({"ops": [{"name": "word_repetition_filter", "params": {"rep_len": True}}]}, "rep_len"),
+])
+def test_true_or_false_is_not_read_as_a_number(tmp_path: Path, section: dict, where: str) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", **section))
+    assert f"{where}: true/false where a number is expected" in msg
+
+
+def test_true_or_false_is_still_taken_where_the_key_is_a_switch(tmp_path: Path) -> None:
+    spec = parse_project(spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm", "shuffle": False}))
+    assert spec.model.shuffle is False
+
 def test_out_of_range_values_say_what_is_allowed(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"size": 0}))
     assert "pools.size" in msg and "greater than or equal to 1" in msg

@@ -12,23 +12,21 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from mlsandbox.errors import describe_validation_error
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter
-from mlsandbox.spec import Device
+from mlsandbox.spec import Checked, Device
 
 #: The batch an OP reads: :class:`TextBatch`, :class:`~mlsandbox.ops.batch.ImageBatch` for
 #: image and image-text OPs, or :class:`~mlsandbox.ops.video.VideoBatch` for video OPs.
 BatchT = TypeVar("BatchT", bound=TextBatch)
 
 
-class OpParams(BaseModel):
+class OpParams(Checked):
     """Parameters that change an OP's statistic (and so its cache key), except the
     :attr:`runtime_params`, which say only where it is computed. Unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: Params that choose where the statistic is computed, not what it is: left out of the OP's
     #: identity (its stats-cache key), of recipe conditions and of Data-Juicer exports.

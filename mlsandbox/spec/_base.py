@@ -5,15 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 
-class StrictModel(BaseModel):
-    """A spec section: a typo'd key is an error, not a silently ignored setting."""
+class Checked(BaseModel):
+    """Settings a person writes: a typo'd key is an error, not a silently ignored setting, and
+    ``size: true`` is a mistake, not the number 1 (pydantic alone would read it as 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_true_as_a_number(cls, data: Any) -> Any:
+        for key, value in data.items() if isinstance(data, dict) else ():
+            field = cls.model_fields.get(key)
+            items = value if isinstance(value, list | tuple) else [value]
+            if field and any(isinstance(item, bool) for item in items) and not _admits_bool(field.annotation):
+                raise ValueError(f"{key}: true/false where a number is expected")
+        return data
+
+
+class StrictModel(Checked):
+    """A spec section."""
 
     #: Keys that say where the work runs (``device``): left out of :meth:`digest` while at their
     #: default, so that adding such a key keeps every earlier digest, and with it every finished
@@ -28,6 +43,15 @@ class StrictModel(BaseModel):
         values = self.model_dump(mode="json", exclude=default)
         payload = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field's type takes ``True``/``False`` as such (``bool``, a union or literal with one, ``Any``)."""
+    if annotation is bool or annotation is Any:
+        return True
+    if get_origin(annotation) is Literal:
+        return any(isinstance(value, bool) for value in get_args(annotation))
+    return any(_admits_bool(arg) for arg in get_args(annotation))
 
 
 #: Where a torch model runs: ``auto`` (a CUDA GPU where torch sees one, else the CPU), ``cpu`` or ``cuda``.

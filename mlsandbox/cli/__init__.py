@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlsandbox.errors import USER_ERRORS, SpecError, Terminated
+from mlsandbox.cli._errors import EXIT_FAILED, OneLineUsageErrors, handles_errors
+from mlsandbox.errors import SpecError
 
 if TYPE_CHECKING:  # the spec package loads only once a command runs
     from mlsandbox.progress import Style
@@ -29,11 +25,9 @@ if TYPE_CHECKING:  # the spec package loads only once a command runs
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False,
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=OneLineUsageErrors,
 )
 
-EXIT_INVALID = 2
-EXIT_FAILED = 1
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 Project = Annotated[
@@ -53,69 +47,6 @@ StatsEngine = Annotated[
     str | None, typer.Option("--stats-engine", help="where stats run: local or ray (default: the spec's stats.engine)")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no chatter or progress bars: progress as a log line every few percent")]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn known input errors into a one-line message and exit code 2, and SIGTERM into an
-    interruption: the command's runs end KILLED and it exits with 143 (130 for SIGINT)."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            with _sigterm_interrupts():
-                return func(*args, **kwargs)
-        except USER_ERRORS as err:
-            typer.secho(f"error: {err}", fg="red", err=True)
-            raise typer.Exit(EXIT_INVALID) from None
-        except KeyboardInterrupt as err:
-            reason = _end_runs(err)
-            typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
-            raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
-
-    return wrapper
-
-
-EXIT_INTERRUPTED = 130
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
-    thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
-    own signal handling is left alone."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pid = os.getpid()
-
-    def terminate(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked worker inherited the handler: die as without it
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
-        raise Terminated(signum)
-
-    previous = signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _end_runs(err: KeyboardInterrupt) -> str:
-    """End the runs still active after an interruption as KILLED; the reason, in words."""
-    if "mlflow" not in sys.modules:  # no run was started
-        return str(err) if isinstance(err, Terminated) else "interrupted"
-    from mlsandbox.tracking import end_active_runs, interruption_reason
-
-    reason = interruption_reason(err)
-    end_active_runs(reason)
-    return reason
-
 
 def _progress(quiet: bool) -> Style:
     """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines."""

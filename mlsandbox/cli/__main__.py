@@ -1,0 +1,5 @@
+"""``python -m mlsandbox.cli`` (the MLproject entry points)."""
+
+from mlsandbox.cli import app
+
+app()

@@ -1,0 +1,109 @@
+"""How the command line fails: input errors as one line and exit code 2, interruptions (Ctrl-C,
+SIGTERM) as KILLED runs and exit codes 130/143."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from mlsandbox.errors import USER_ERRORS, Terminated
+
+# click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
+_click = importlib.import_module(typer.BadParameter.__module__)
+
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_INTERRUPTED = 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class OneLineUsageErrors(TyperGroup):
+    """A usage error (an unknown option, a missing value, a bad choice) reads as one line, like
+    every other input error, instead of click's usage block: ``error: <what> (see '<command> --help')``."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except _click.NoArgsIsHelpError as err:  # a bare command: its help
+            err.show()
+            sys.exit(err.exit_code)
+        except _click.ClickException as err:
+            command = err.ctx.command_path if isinstance(err, _click.UsageError) and err.ctx else None
+            see = f" (see '{command} --help')" if command else ""
+            typer.secho(f"error: {err.format_message()}{see}", fg="red", err=True)
+            sys.exit(err.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn known input errors into a one-line message and exit code 2, and SIGTERM into an
+    interruption: the command's runs end KILLED and it exits with 143 (130 for SIGINT)."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            with _sigterm_interrupts():
+                return func(*args, **kwargs)
+        except USER_ERRORS as err:
+            typer.secho(f"error: {err}", fg="red", err=True)
+            raise typer.Exit(EXIT_INVALID) from None
+        except KeyboardInterrupt as err:
+            reason = _end_runs(err)
+            typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
+            raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
+
+    return wrapper
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
+    thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
+    own signal handling is left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pid = os.getpid()
+
+    def terminate(signum: int, frame: object) -> None:
+        if os.getpid() != pid:  # a forked worker inherited the handler: die as without it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _end_runs(err: KeyboardInterrupt) -> str:
+    """End the runs still active after an interruption as KILLED; the reason, in words."""
+    if "mlflow" not in sys.modules:  # no run was started
+        return str(err) if isinstance(err, Terminated) else "interrupted"
+    from mlsandbox.tracking import end_active_runs, interruption_reason
+
+    reason = interruption_reason(err)
+    end_active_runs(reason)
+    return reason
