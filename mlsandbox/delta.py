@@ -10,6 +10,13 @@ own random control), so the spread over seeds holds both the training noise and 
 which documents the control drew. Across seeds: the mean, a 95% t-interval, and a two-sided
 one-sample t-test of the deltas against 0. :func:`holm` adjusts the p-values of a step's pools
 for multiple comparisons (Holm's step-down method, which controls the family-wise error rate).
+
+A pool whose seeds are raced (another seed while its interval still holds 0) is tested after
+every seed from the race's minimum to its maximum: ``looks`` tests. Stopping when one of them
+succeeds would make a 5% test reject a null pool about twice as often, so each of them is held
+to ``ALPHA / looks`` (Bonferroni over the looks): the p-value is multiplied by ``looks`` and the
+interval widened to ``1 - ALPHA / looks``. Whenever the race stops, the pool's p-value and
+interval then keep their 5% error rate.
 """
 
 from __future__ import annotations
@@ -42,7 +49,8 @@ def relative_delta(scores: Mapping[str, float], baseline: Mapping[str, float]) -
 
 @dataclass(frozen=True)
 class DeltaSummary:
-    """A pool's deltas over seeds: mean ± std (ddof=1), a 95% t-interval and a t-test against 0.
+    """A pool's deltas over seeds: mean ± std (ddof=1), a 95% t-interval and a t-test against 0,
+    both corrected for the ``looks`` a seed race took at them (module docstring).
 
     ``ci_low``/``ci_high`` and ``p_value`` are NaN (undefined) with a single seed. ``p_adjusted``
     is the Holm-adjusted p-value across the pools of one step; NaN until :func:`adjust_summaries`
@@ -56,6 +64,7 @@ class DeltaSummary:
     ci_low: float = NAN
     ci_high: float = NAN
     p_adjusted: float = NAN
+    looks: int = 1
 
     @property
     def seeds(self) -> int:
@@ -89,8 +98,9 @@ class DeltaSummary:
         return f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
 
     def __str__(self) -> str:
+        raced = f", corrected for {self.looks} looks" if self.looks > 1 else ""
         return (f"{self.mean_pct:+.2f} ± {self.std_pct:.2f}% (95% CI {self.interval_text()}, p={_fmt_p(self.p_value)}, "
-                f"Holm-adjusted p={_fmt_p(self.p_adjusted)}, n={self.seeds} seeds)")
+                f"Holm-adjusted p={_fmt_p(self.p_adjusted)}, n={self.seeds} seeds{raced})")
 
 
 def _fmt_p(p: float) -> str:
@@ -98,28 +108,31 @@ def _fmt_p(p: float) -> str:
 
 
 def summarize_deltas(
-    scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]]
+    scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]], looks: int = 1,
 ) -> DeltaSummary:
-    """Eq. 3 per seed, then across seeds: mean ± std, a 95% t-interval, a two-sided t-test against 0.
+    """Eq. 3 per seed, then across seeds: mean ± std, a 95% t-interval, a two-sided t-test against 0
+    (``looks`` > 1: corrected for a seed race's repeated tests, see the module docstring).
 
     The seed is the unit: the benchmarks of one seed are aggregated by Eq. 3 into one delta, and
     the test is scipy's ``ttest_1samp`` of the per-seed deltas (df = seeds - 1). With one seed the
     interval and p-value are NaN (undefined); with seeds but no spread the interval is the mean
     itself and the p-value 1 (all deltas 0) or 0 (all equal and non-zero), as for an exact result.
     """
+    if looks < 1:
+        raise ValueError(f"looks must be at least 1, got {looks}")
     if len(scores_by_seed) != len(baseline_by_seed) or not scores_by_seed:
         raise ValueError(f"need one baseline per seed: {len(scores_by_seed)} vs {len(baseline_by_seed)}")
     deltas = np.array([relative_delta(s, b) for s, b in zip(scores_by_seed, baseline_by_seed)], dtype=float)
     n = len(deltas)
     mean = float(np.mean(deltas))
     if n < 2:
-        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, NAN)
+        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, NAN, looks=looks)
     std = float(np.std(deltas, ddof=1))
     if np.ptp(deltas) == 0:
-        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, 1.0 if mean == 0 else 0.0, mean, mean)
-    half = float(scistats.t.ppf(1 - ALPHA / 2, df=n - 1)) * std / math.sqrt(n)
-    p_value = float(scistats.ttest_1samp(deltas, 0.0).pvalue)
-    return DeltaSummary(tuple(deltas.tolist()), mean, std, p_value, mean - half, mean + half)
+        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, 1.0 if mean == 0 else 0.0, mean, mean, looks=looks)
+    half = float(scistats.t.ppf(1 - ALPHA / (2 * looks), df=n - 1)) * std / math.sqrt(n)
+    p_value = min(1.0, looks * float(scistats.ttest_1samp(deltas, 0.0).pvalue))
+    return DeltaSummary(tuple(deltas.tolist()), mean, std, p_value, mean - half, mean + half, looks=looks)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -87,3 +87,17 @@ def test_adjusting_summaries_sets_p_adjusted_and_keeps_the_rest() -> None:
     assert [s.p_adjusted for s in (out[0], out[2])] == pytest.approx(holm([a.p_value, b.p_value]))
     assert (out[0].mean, out[0].ci_low, out[0].p_value) == (a.mean, a.ci_low, a.p_value)
     assert out[2].significant and not out[0].significant
+
+
+def test_a_raced_pool_is_corrected_for_its_looks() -> None:
+    # deltas 1%, 3%, 5% tested by a race that may look 4 times: each look is held to 5% / 4
+    once = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3)
+    raced = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3, looks=4)
+    assert raced.p_value == pytest.approx(4 * once.p_value)
+    half = stats.t.ppf(1 - 0.05 / 8, df=2) * 0.02 / math.sqrt(3)
+    assert (raced.ci_low, raced.ci_high) == pytest.approx((0.03 - half, 0.03 + half))
+    assert raced.mean == once.mean and str(raced).endswith("n=3 seeds, corrected for 4 looks)")
+    big = summarize_deltas([{"a": 1.01}, {"a": 1.02}], [{"a": 1.0}] * 2, looks=64)
+    assert big.p_value == 1.0  # capped
+    with pytest.raises(ValueError, match="looks"):
+        summarize_deltas([{"a": 1.01}], [{"a": 1.0}], looks=0)

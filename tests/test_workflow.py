@@ -18,6 +18,7 @@ from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
 from mlsandbox.delta import holm
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
@@ -255,10 +256,27 @@ def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) ->
     first_seed = [c for c in refined if c.seed == 0]
     assert {c.pool.digest for c in first_seed if c.reused} == {c.pool.digest for c in first_seed} & probed
     assert all(c.reused for c in refined if c.seed == 1 and c.pool.digest in {d.pool.digest for d in first_seed})
-    table = workflow.refined.table
-    single_op = set(table[(table["kind"] == "pyramid") & (table["level"] == 1)]["name"])
-    assert single_op <= {c.pool.name for c in refined if c.reused}
 
+
+def test_refine_keeps_the_probes_numbers_and_correction_for_its_single_op_pools(workflow: WorkflowResult) -> None:
+    # the top-k splits were picked as the probe's best: re-testing them in refine's smaller family
+    # would overstate them, so they are neither trained nor corrected again
+    refined = workflow.refined
+    decided = {c.pool.digest: c for c in workflow.probe.comparisons.at(DECIDE)}
+    level_one = [c for c in refined.candidates if c.kind == "pyramid" and c.level == 1 and not c.skip_reason]
+    assert level_one and all(c.pool.digest in decided for c in level_one)
+    carried = {c.pool.digest for c in refined.comparisons.carried}
+    assert {c.pool.digest for c in level_one} <= carried
+    assert not carried & {c.pool.digest for c in refined.comparisons.cells}
+    table = refined.table.set_index("name")
+    for cand in level_one:
+        summary = decided[cand.pool.digest].summary
+        assert (table.loc[cand.name, "delta_pct"], table.loc[cand.name, "p_adjusted"]) == (
+            summary.mean_pct, summary.p_adjusted)
+    client = mlflow.MlflowClient()
+    for item in refined.comparisons.carried:  # one value per metric on the parent run: the probe's
+        history = client.get_metric_history(workflow.run_id, tracking.metric_key("p_adjusted", item.pool.name))
+        assert {m.value for m in history} == {item.summary.p_adjusted}
 
 def test_the_cost_metrics_count_every_cell_once(workflow: WorkflowResult) -> None:
     metrics = mlflow.get_run(workflow.run_id).data.metrics

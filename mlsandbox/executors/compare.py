@@ -75,7 +75,7 @@ class _Bench:
             cells = [base[s] if pool.digest == base[s].pool.digest else self._done[_key(CellRequest(pool, s, fidelity))]
                      for s in seeds]
             log_cell_deltas(cells, base)
-            out.append(PoolComparison(pool, None, cells, base, fidelity.name).summarize())
+            out.append(PoolComparison(pool, None, cells, base, fidelity.name, fidelity.looks).summarize())
         return out
 
     def _finished(self, request: CellRequest, result: CellResult) -> None:

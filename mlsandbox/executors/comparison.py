@@ -23,6 +23,7 @@ class PoolComparison:
     cells: list[CellResult]
     baselines: dict[int, CellResult]  # seed -> the cell of that seed's random control
     fidelity: str = DECIDE  # which model measured it (see executors.fidelity)
+    looks: int = 1  # the tests a seed race may take at it (see delta.summarize_deltas)
 
     def paired(self) -> list[tuple[CellResult, CellResult]]:
         """(pool cell, baseline cell) of every seed where both finished."""
@@ -35,7 +36,8 @@ class PoolComparison:
     def summarize(self) -> PoolComparison:
         """Set the summary from the paired cells (None without a pair); p_adjusted is set by the step."""
         pairs = self.paired()
-        self.summary = summarize_deltas([c.scores for c, _ in pairs], [b.scores for _, b in pairs]) if pairs else None
+        self.summary = summarize_deltas([c.scores for c, _ in pairs], [b.scores for _, b in pairs],
+                                        self.looks) if pairs else None
         return self
 
 
@@ -45,11 +47,18 @@ class Comparisons:
 
     ``items`` holds one decision per pool: the deciding model's where it measured the pool, else
     the screen's. ``screened`` holds the screen's measurement of every pool (empty without one).
+    ``carried`` holds pools an earlier step already decided, with that step's numbers and Holm
+    family (refine's single-OP pools are the probe's): not measured, logged or corrected again.
     """
 
     items: list[PoolComparison] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
     screened: list[PoolComparison] = field(default_factory=list)
+    carried: list[PoolComparison] = field(default_factory=list)
+
+    def carries(self, item: PoolComparison) -> bool:
+        """Whether ``item`` was decided by an earlier step (and belongs to that step's family)."""
+        return any(item is c for c in self.carried)
 
     def table(self) -> pd.DataFrame:
         """One row per pool: size, unique samples, delta mean ± std (%) with its 95% interval,
@@ -83,12 +92,6 @@ class Comparisons:
         for family in (self.at(DECIDE), self.screened or self.at(SCREEN)):
             for item, summary in zip(family, adjust_summaries([c.summary for c in family])):
                 item.summary = summary
-
-    def extend(self, other: Comparisons) -> None:
-        """Append another step's comparisons; their adjusted p-values stay those of their own step."""
-        self.items.extend(other.items)
-        self.cells.extend(other.cells)
-        self.screened.extend(other.screened)
 
 
 def _pct(summary: DeltaSummary | None) -> float:

@@ -28,6 +28,11 @@ class Fidelity:
     def max_seeds(self) -> int:
         return len(self.seeds)
 
+    @property
+    def looks(self) -> int:
+        """How many times a raced pool may be tested: after each seed from the minimum to the maximum."""
+        return self.max_seeds - self.min_seeds + 1
+
 
 def deciding(spec: ExperimentSpec, seeds: list[int] | None = None) -> Fidelity:
     """The project's model with its seeds: raced per the spec, or exactly ``seeds`` when given."""

@@ -266,8 +266,13 @@ def refine(
         elif cand.pool is not None:
             usable.append(cand.pool)
     skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if c.skip_reason]
-    comparisons = compare_pools(prepared, _unique_pools(usable), benchmarks, parent_run_id=run_id, top_k=1,
-                                progress=progress, step=artifacts.REFINE)
+    # A pool the probe's deciding model measured (level 1: the top-k splits) keeps the probe's
+    # numbers and correction: re-testing the probe's best in refine's smaller family would overstate it.
+    decided = {c.pool.digest: c for c in probed.comparisons.at(DECIDE)}
+    pools = _unique_pools(usable)
+    comparisons = compare_pools(prepared, [p for p in pools if p.digest not in decided], benchmarks,
+                                parent_run_id=run_id, top_k=1, progress=progress, step=artifacts.REFINE)
+    comparisons.carried = [decided[p.digest] for p in pools if p.digest in decided]
     log_comparisons(comparisons, run_id, step=artifacts.REFINE)
     table = _table(candidates, comparisons)
     best, best_delta = _best(candidates, table)
@@ -284,7 +289,7 @@ def _unique_pools(pools: list[Pool]) -> list[Pool]:
 
 
 def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFrame:
-    by_digest = {c.pool.digest: c for c in comparisons.items}
+    by_digest = {c.pool.digest: c for c in comparisons.items + comparisons.carried}
     rows = []
     for cand in candidates:
         comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None

@@ -84,14 +84,15 @@ def run_workflow(
 def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int) -> Answer:
     """The answer of the last step run: refine's best recipe, else the probe's best single-OP pool.
 
-    Its delta, interval and Holm-adjusted p-value are those of the step's comparisons (the family
-    of the correction is every pool the step compared).
+    Its delta, interval and Holm-adjusted p-value are those of the step that measured it (the family
+    of the correction is every pool that step compared: the probe's for a single-OP recipe).
     """
     if refined is not None:
         pool = refined.best.pool if refined.best is not None else None
-        best = next((c for c in refined.comparisons.items if pool is not None and c.pool.digest == pool.digest), None)
-        return _answer("recipe", refined.best.name if refined.best is not None else "", best,
-                       refined.comparisons, documents)
+        step = refined.comparisons
+        best = next((c for c in step.items + step.carried if pool is not None and c.pool.digest == pool.digest), None)
+        family = probed.comparisons if best is not None and step.carries(best) else step
+        return _answer("recipe", refined.best.name if refined.best is not None else "", best, family, documents)
     top = probed.best(1, distinct_ops=False)["pool"].tolist()  # the ranking's first row
     best = next((c for c in probed.comparisons.items if c.pool.name in top), None)
     return _answer("single-OP pool", best.pool.name if best else "", best, probed.comparisons, documents)
