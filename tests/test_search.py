@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
+from mlsandbox.delta import holm
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.recipes import load_recipe, parse_recipe
@@ -238,3 +239,23 @@ def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -
     run_search(_spec(raw, n_trials=1), "fixed", _storage(tmp_path), progress=False)
     with pytest.raises(SpecError, match="objective"):
         run_search(_spec(raw, objectives=["delta", "size"], n_trials=1), "fixed", _storage(tmp_path), progress=False)
+
+
+def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_the_trials(
+        raw, tracking_uri, tmp_path) -> None:
+    spec = _spec({**raw, "seeds": [0, 1, 2]})
+    result = run_search(spec, "s-claim", _storage(tmp_path), progress=False)
+    study = optuna.load_study(study_name="s-claim", storage=open_storage(_storage(tmp_path), spec)[0])
+    tested = [t for t in study.trials if t.state == TrialState.COMPLETE and "p_value" in t.user_attrs]
+    assert len(tested) >= 2 and result.best is not None
+    adjusted = dict(zip((t.number for t in tested), holm([t.user_attrs["p_value"] for t in tested])))
+    claim = result.claim
+    assert (claim["p_adjusted"], claim["family"]) == (adjusted[result.best.number], len(tested))
+    assert claim["p_value"] <= claim["p_adjusted"]
+    assert claim["ci_low_pct"] <= result.best_delta_pct <= claim["ci_high_pct"]
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert (metrics["best_p_adjusted"], metrics["best_ci_low_pct"]) == (claim["p_adjusted"], claim["ci_low_pct"])
+    trial_run = mlflow.get_run(result.best.user_attrs["mlflow_run_id"]).data.metrics
+    assert trial_run["delta_ci_high_pct"] == claim["ci_high_pct"] and trial_run["p_value"] == claim["p_value"]
+    assert f"Holm-adjusted p = {claim['p_adjusted']:.3g} across {len(tested)} trials" in result.report
+    assert "biased upwards" in result.report and "Holm-adjusted p" in result.best_text()

@@ -8,9 +8,10 @@ counts are metrics and tags, which may change, not params, which may not.
 from __future__ import annotations
 
 import logging
+import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -20,6 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
+from mlsandbox.delta import holm
 from mlsandbox.recipes import Recipe, export_recipe, parse_recipe
 from mlsandbox.search._names import (
     ARTIFACTS,
@@ -53,11 +55,16 @@ class SearchResult:
     wall_s: float
     where: str
     report: str = ""  # the Markdown section
+    claim: dict[str, float] = field(default_factory=dict)  # the best trial's interval and p-values (best_claim)
 
     @property
     def best_delta_pct(self) -> float | None:
         """The best trial's delta (%), the first objective."""
         return None if self.best is None else self.best.values[0]
+
+    def best_text(self) -> str:
+        """The best trial's delta with its interval and p-values, in words."""
+        return "" if self.best is None else claim_text(self.best.values[0], self.claim)
 
 
 def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) -> pd.DataFrame:
@@ -111,6 +118,28 @@ def best_trials(study: optuna.Study, search: SearchSpec) -> tuple[FrozenTrial | 
     return front[0], front
 
 
+def best_claim(study: optuna.Study, best: FrozenTrial | None) -> dict[str, float]:
+    """The best trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete
+    trial with one (``family`` of them): the best was picked among those recipes, so only the
+    family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
+    if best is None:
+        return {}
+    tested = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "p_value" in t.user_attrs]
+    adjusted = dict(zip((t.number for t in tested), holm([t.user_attrs["p_value"] for t in tested])))
+    attrs = best.user_attrs
+    return {"ci_low_pct": attrs.get("delta_ci_low_pct", math.nan), "ci_high_pct": attrs.get("delta_ci_high_pct", math.nan),
+            "p_value": attrs.get("p_value", math.nan), "p_adjusted": adjusted.get(best.number, math.nan),
+            "family": float(len(tested))}
+
+
+def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
+    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``."""
+    if not math.isfinite(claim.get("p_value", math.nan)):
+        return f"{delta_pct:+.3f}% (no interval: one seed)"
+    return (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
+            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} trials)")
+
+
 def param_importances(study: optuna.Study) -> dict[str, float]:
     """Importances of the delta (optuna's default evaluator); empty below 2 distinct complete values."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -145,9 +174,11 @@ def log_results(
         trial_s = sum(t["trial_s"] for t in ctx.run_times)
         model_s = sum(t["train_eval_s"] for t in ctx.run_times)
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
+    claim = best_claim(study, best)
     if best is not None:
         metrics["best_delta_pct"] = best.values[0]
         metrics["best_trial"] = best.number
+        metrics.update({f"best_{key}": value for key, value in claim.items() if math.isfinite(value)})
     # Metrics and tags, not params: every worker of a study (and every resume) updates them,
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
@@ -165,11 +196,11 @@ def log_results(
             figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
         if best_recipe is not None:
             export_recipe(best_recipe, out, text_key=ctx.prepared.spec.dataset.text_field)
-        report = search_report(ctx, frame, best, pareto, importances, storage_name, out)
+        report = search_report(ctx, frame, best, claim, pareto, importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
         mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
-                        ran, wall_s, "", report)
+                        ran, wall_s, "", report, claim)
 
 
 def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -177,8 +208,8 @@ def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 
 def search_report(
-    ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, pareto: Sequence[FrozenTrial],
-    importances: dict[str, float], storage_name: str, out: Path,
+    ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, claim: dict[str, float],
+    pareto: Sequence[FrozenTrial], importances: dict[str, float], storage_name: str, out: Path,
 ) -> str:
     """The Markdown section of the search (``search/report.md``), figures linked relative to it."""
     search = ctx.search
@@ -191,8 +222,11 @@ def search_report(
              "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]
     if best is not None:
         lines += ["### Best recipe", "",
-                  f"Trial {best.number}: delta **{best.values[0]:+.3f}%**"
+                  f"Trial {best.number}: delta **{claim_text(best.values[0], claim)}**"
                   + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
+                  "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
+                  "only the Holm-adjusted p-value says whether it beat the control, and its size should be "
+                  "re-measured on fresh seeds before it is relied on.", "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
                   "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
     else:
