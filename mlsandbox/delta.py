@@ -115,8 +115,9 @@ def summarize_deltas(
 
     The seed is the unit: the benchmarks of one seed are aggregated by Eq. 3 into one delta, and
     the test is scipy's ``ttest_1samp`` of the per-seed deltas (df = seeds - 1). With one seed the
-    interval and p-value are NaN (undefined); with seeds but no spread the interval is the mean
-    itself and the p-value 1 (all deltas 0) or 0 (all equal and non-zero), as for an exact result.
+    interval and p-value are NaN (undefined), and so they are when every seed gives the same delta:
+    then nothing varied between the seeds (a seed-independent model against a control that is the
+    whole dataset), so they are one measurement repeated, not several.
     """
     if looks < 1:
         raise ValueError(f"looks must be at least 1, got {looks}")
@@ -125,11 +126,9 @@ def summarize_deltas(
     deltas = np.array([relative_delta(s, b) for s, b in zip(scores_by_seed, baseline_by_seed)], dtype=float)
     n = len(deltas)
     mean = float(np.mean(deltas))
-    if n < 2:
+    if n < 2 or np.ptp(deltas) == 0:
         return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, NAN, looks=looks)
     std = float(np.std(deltas, ddof=1))
-    if np.ptp(deltas) == 0:
-        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, 1.0 if mean == 0 else 0.0, mean, mean, looks=looks)
     half = float(scistats.t.ppf(1 - ALPHA / (2 * looks), df=n - 1)) * std / math.sqrt(n)
     p_value = min(1.0, looks * float(scistats.ttest_1samp(deltas, 0.0).pvalue))
     return DeltaSummary(tuple(deltas.tolist()), mean, std, p_value, mean - half, mean + half, looks=looks)

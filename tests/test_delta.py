@@ -63,11 +63,14 @@ def test_one_seed_has_no_interval_and_no_p_value() -> None:
     assert summary.interval_text() == "n/a" and "p=n/a" in str(summary)
 
 
-def test_seeds_without_spread_are_exact() -> None:
-    same = summarize_deltas([{"a": 0.6}, {"a": 0.6}], [{"a": 0.5}, {"a": 0.5}])
-    assert (same.ci_low, same.ci_high, same.p_value) == pytest.approx((0.2, 0.2, 0.0))
-    none = summarize_deltas([{"a": 0.5}, {"a": 0.5}], [{"a": 0.5}, {"a": 0.5}])
-    assert (none.ci_low, none.ci_high, none.p_value) == (0.0, 0.0, 1.0)
+def test_seeds_without_spread_are_one_measurement_not_certainty() -> None:
+    # e.g. a seed-independent model against a control that is the whole dataset: every seed repeats
+    # the same measurement, so there is no interval and no test, not a p-value of 0
+    for scores in ({"a": 0.6}, {"a": 0.5}):
+        same = summarize_deltas([scores, scores, scores], [{"a": 0.5}] * 3)
+        assert same.seeds == 3 and same.std == 0.0
+        assert all(math.isnan(v) for v in (same.ci_low, same.ci_high, same.p_value))
+    assert summarize_deltas([{"a": 0.6}] * 2, [{"a": 0.5}] * 2).mean == pytest.approx(0.2)
 
 
 def test_holm_on_hand_computed_p_values() -> None:
