@@ -22,7 +22,8 @@ class Checked(BaseModel):
         for key, value in data.items() if isinstance(data, dict) else ():
             field = cls.model_fields.get(key)
             items = value if isinstance(value, list | tuple) else [value]
-            if field and any(isinstance(item, bool) for item in items) and not _admits_bool(field.annotation):
+            if (field and any(isinstance(item, bool) for item in items) and _admits(field.annotation, (int, float))
+                    and not _admits(field.annotation, (bool,))):
                 raise ValueError(f"{key}: true/false where a number is expected")
         return data
 
@@ -45,13 +46,13 @@ class StrictModel(Checked):
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def _admits_bool(annotation: Any) -> bool:
-    """Whether a field's type takes ``True``/``False`` as such (``bool``, a union or literal with one, ``Any``)."""
-    if annotation is bool or annotation is Any:
+def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field's type takes values of ``kinds`` (directly, in a union, list or literal, or as ``Any``)."""
+    if annotation is Any or annotation in kinds:
         return True
     if get_origin(annotation) is Literal:
-        return any(isinstance(value, bool) for value in get_args(annotation))
-    return any(_admits_bool(arg) for arg in get_args(annotation))
+        return any(type(value) in kinds for value in get_args(annotation))
+    return any(_admits(arg, kinds) for arg in get_args(annotation))
 
 
 #: Where a torch model runs: ``auto`` (a CUDA GPU where torch sees one, else the CPU), ``cpu`` or ``cuda``.
