@@ -120,7 +120,7 @@ def test_racing_seeds_keeps_the_p_values_error_rate(correct: bool) -> None:
     # A pool races on while its interval holds 0 and stops once it excludes 0 (5 to 8 seeds, as the
     # bundled projects): tested up to 4 times, an uncorrected 5% test rejects a null pool about
     # twice as often; corrected for the looks it stays at or below 5%.
-    pools, level = 3000, Fidelity(DECIDE, NgramSpec(), tuple(range(8)), min_seeds=5)
+    pools, level = 1500, Fidelity(DECIDE, NgramSpec(), tuple(range(8)), min_seeds=5)
     bench = _NullBench(pools, level.max_seeds, correct)
     rejected = [_race(bench, [_Pool(str(i))], level, k=1)[0].summary.p_value < 0.05  # type: ignore[arg-type,union-attr]
                 for i in range(pools)]
