@@ -164,3 +164,30 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert "alphanumeric_filter/high" in ok.output and "delta_pct" in ok.output
     bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
+
+
+def test_an_external_trainer_is_retrained_when_the_metadata_it_reads_changes(
+    small_corpus, tmp_path, bench_file, tracking_uri
+) -> None:
+    # the digest of a dataset covers ids and texts (what the stats read); an external trainer reads
+    # the pool file, metadata columns included, so an edited column must not reuse its cells
+    script = tmp_path / "weighted.py"
+    script.write_text(
+        "import json, sys\n"
+        "pool, metrics = sys.argv[1:3]\n"
+        "rows = [json.loads(line) for line in open(pool)]\n"
+        "weight = sum(r['weight'] for r in rows) / len(rows)\n"
+        "json.dump({'clean': {'score': 1.0 + weight}}, open(metrics, 'w'))\n")
+    rows = [json.loads(line) for line in small_corpus.read_text().splitlines()]
+    data = write_jsonl(tmp_path / "weighted.jsonl", [{**r, "weight": 0.1} for r in rows])
+    raw = spec_dict(data, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "command": [sys.executable, str(script), "{pool_file}", "{metrics_file}"]},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    first = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    assert first.comparisons.cells[0].metrics["clean"]["score"] == pytest.approx(1.1)
+    again = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    assert all(c.reused for c in again.comparisons.cells)
+    write_jsonl(data, [{**r, "weight": 0.3} for r in rows])  # same ids and texts: same dataset digest
+    edited = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    assert not any(c.reused for c in edited.comparisons.cells)
+    assert edited.comparisons.cells[0].metrics["clean"]["score"] == pytest.approx(1.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,6 +46,17 @@ class Dataset:
     @property
     def ids(self) -> pa.ChunkedArray:
         return self.table[ID]
+
+    @cached_property
+    def metadata_digest(self) -> str:
+        """sha256 of the metadata columns (names and values; empty without any). Not part of
+        :attr:`digest`, since no statistic reads them, but an external trainer reading the pool
+        file may: its cells and the pool files depend on them too."""
+        columns = [c for c in self.table.column_names if c not in (ID, TEXT, IMAGE, VIDEO)]
+        if not columns:
+            return ""
+        payload = json.dumps(self.table.select(columns).to_pydict(), sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
     @cached_property
     def texts(self) -> list[str]:

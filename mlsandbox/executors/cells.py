@@ -97,15 +97,19 @@ class CellResult:
         return {name: m["score"] for name, m in self.metrics.items()}
 
 
-def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec) -> str:
+def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec,
+             metadata: str = "") -> str:
     """Identity of a cell: everything that determines its scores, the code versions of its trainer
     and evaluator included, so a finished cell is reused only when all of it is unchanged. A
-    trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per pool."""
+    trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per
+    pool; one that reads the dataset's metadata columns is keyed by their digest (``metadata``) too."""
     trainer = trainer_class(model)
     code = {"trainer": trainer.version, "evaluator": evaluator_class(evaluator).version}
-    payload = json.dumps([pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
-                          evaluator.digest(), code], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    identity = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
+                evaluator.digest(), code]
+    if trainer.reads_metadata:
+        identity.append(metadata)
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_cell(
@@ -117,7 +121,7 @@ def run_cell(
     (default: the parent's experiment). ``fidelity`` tags the run with the role of its model."""
     spec = prepared.spec
     model = model or spec.model
-    key = cell_key(pool, seed, model, benchmarks, spec.evaluator)
+    key = cell_key(pool, seed, model, benchmarks, spec.evaluator, prepared.dataset.metadata_digest)
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     locks = prepared.workspace / "locks" / "cells"
     locks.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,8 @@ class Prepared:
 
     @property
     def pools_dir(self) -> Path:
-        return self.workspace / "pools" / self.dataset.digest
+        """Pool files of this dataset: they carry its metadata columns, so those key them too."""
+        return self.workspace / "pools" / self.dataset.digest / self.dataset.metadata_digest
 
 
 def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:

@@ -184,6 +184,9 @@ class Trainer(ABC):
     type: ClassVar[str]
     #: The code version of this trainer's results; see the class docstring.
     version: ClassVar[str] = "1"
+    #: Whether its results may depend on the dataset's metadata columns (an external trainer reads
+    #: the pool file, which carries them): its cells are then keyed by those columns too.
+    reads_metadata: ClassVar[bool] = False
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
 

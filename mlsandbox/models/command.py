@@ -244,6 +244,7 @@ class CommandTrainer(Trainer):
 
     type = "command"
     version = "1"
+    reads_metadata = True
     spec: CommandSpec
 
     def train(self, job: TrainingJob) -> CommandModel:
