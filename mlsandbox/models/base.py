@@ -187,6 +187,7 @@ class Trainer(ABC):
     #: Whether its results may depend on the dataset's metadata columns (an external trainer reads
     #: the pool file, which carries them): its cells are then keyed by those columns too.
     reads_metadata: ClassVar[bool] = False
+
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
 
