@@ -33,12 +33,13 @@ class OneLineUsageErrors(TyperGroup):
     """A usage error (an unknown option, a missing value, a bad choice) reads as one line, like
     every other input error, instead of click's usage block: ``error: <what> (see '<command> --help')``."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        options = {"complete_var": complete_var, "windows_expand_args": windows_expand_args, **extra}
         if not standalone_mode:
-            return super().main(args, prog_name, standalone_mode=False, **extra)
+            return super().main(args, prog_name, standalone_mode=False, **options)
         try:
-            code = super().main(args, prog_name, standalone_mode=False, **extra)
+            code = super().main(args, prog_name, standalone_mode=False, **options)
         except _click.NoArgsIsHelpError as err:  # a bare command: its help
             err.show()
             sys.exit(err.exit_code)
