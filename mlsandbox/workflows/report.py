@@ -72,7 +72,7 @@ class Answer:
         if not self.name:
             return f"No {self.kind} was measured (every cell failed or was skipped): there is no answer."
         interval = (f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
-                    if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (one seed)")
+                    if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (no spread over seeds)")
         p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across the {self.family} pools compared"
              if math.isfinite(self.p_adjusted) else "no p-value")
         share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
@@ -80,9 +80,12 @@ class Answer:
                  f"seeds {interval}; {p}); its pool keeps {self.kept} of the dataset's {self.documents} "
                  f"documents{share}.")
         if self.won:
-            return f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g})."
+            return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
+                    f"As the best of {self.family}, its delta is more likely over- than underestimated: "
+                    "confirm its size on fresh seeds.")
         if not math.isfinite(self.p_adjusted):
-            why = "with one seed there is no test, so nothing can be called better than the control"
+            why = ("without a spread over seeds (one seed, or seeds that all gave the same delta) there is no "
+                   "test, so nothing can be called better than the control")
         elif self.p_adjusted < ALPHA:
             why = "it is worse than the random control"
         else:
