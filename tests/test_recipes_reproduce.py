@@ -171,7 +171,8 @@ def test_the_quick_workflow_trains_exactly_what_its_recipes_select(workflow: Wor
                                                                    tmp_path: Path) -> None:
     refined, stats = workflow.refined, prepared.stats
     assert refined is not None
-    trained = {item.pool.digest: item.pool for item in refined.comparisons.items}
+    # refine trained its new candidates; the single-OP ones were trained by the probe (carried)
+    trained = {item.pool.digest: item.pool for item in refined.comparisons.items + refined.comparisons.carried}
     assert {c.kind for c in _measured(refined.candidates)} >= {"pyramid", "duplication", "ksigma", "percentile"}
     _check_saved_recipes_select_the_pools(refined.candidates, trained, stats, tmp_path)
     _check_data_juicer_keeps_the_condition_rows(refined.candidates, stats, tmp_path)

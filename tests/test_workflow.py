@@ -222,7 +222,8 @@ def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: Workflo
 
 def test_the_answer_names_the_best_recipe_its_interval_documents_and_verdict(workflow: WorkflowResult) -> None:
     answer, best = workflow.answer, workflow.refined.best
-    (item,) = [c for c in workflow.refined.comparisons.items if c.pool.digest == best.pool.digest]
+    step = workflow.refined.comparisons
+    (item,) = [c for c in step.items + step.carried if c.pool.digest == best.pool.digest]
     assert (answer.kind, answer.name, answer.kept, answer.documents) == ("recipe", best.name, best.unique_size, 90)
     assert (answer.delta_pct, answer.ci_low_pct, answer.p_adjusted) == (
         item.summary.mean_pct, item.summary.ci_low_pct, item.summary.p_adjusted)
