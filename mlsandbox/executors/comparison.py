@@ -56,6 +56,10 @@ class Comparisons:
     screened: list[PoolComparison] = field(default_factory=list)
     carried: list[PoolComparison] = field(default_factory=list)
 
+    def decisions(self) -> list[PoolComparison]:
+        """Every pool the step reports: the ones it measured, then the ones it carried."""
+        return self.items + self.carried
+
     def carries(self, item: PoolComparison) -> bool:
         """Whether ``item`` was decided by an earlier step (and belongs to that step's family)."""
         return any(item is c for c in self.carried)

@@ -289,7 +289,7 @@ def _unique_pools(pools: list[Pool]) -> list[Pool]:
 
 
 def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFrame:
-    by_digest = {c.pool.digest: c for c in comparisons.items + comparisons.carried}
+    by_digest = {c.pool.digest: c for c in comparisons.decisions()}
     rows = []
     for cand in candidates:
         comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None

@@ -90,7 +90,7 @@ def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int)
     if refined is not None:
         pool = refined.best.pool if refined.best is not None else None
         step = refined.comparisons
-        best = next((c for c in step.items + step.carried if pool is not None and c.pool.digest == pool.digest), None)
+        best = next((c for c in step.decisions() if pool is not None and c.pool.digest == pool.digest), None)
         family = probed.comparisons if best is not None and step.carries(best) else step
         return _answer("recipe", refined.best.name if refined.best is not None else "", best, family, documents)
     top = probed.best(1, distinct_ops=False)["pool"].tolist()  # the ranking's first row
