@@ -34,9 +34,16 @@ def _parse(url: str) -> Any:
         return None
 
 
+def _split(url: str) -> tuple[str, str, str]:
+    """The scheme, the host part as written (``user:password@host:port``) and the rest."""
+    scheme, rest = url.split("://", 1)
+    netloc = rest.split("/", 1)[0]
+    return scheme, netloc, rest[len(netloc):]
+
+
 def _written_password(url: str) -> str | None:
     """The password as written: between ``user:`` and the last ``@`` of the URL's host part."""
-    userinfo, at, _ = url.split("://", 1)[1].split("/", 1)[0].rpartition("@")
+    userinfo, at, _ = _split(url)[1].rpartition("@")
     return userinfo.split(":", 1)[1] if at and ":" in userinfo else None
 
 
@@ -44,14 +51,13 @@ def redact(url: str) -> str:
     """The URL with its password (and any password in its query string) hidden; other text as is."""
     if "://" not in url:
         return url
-    scheme, rest = url.split("://", 1)
-    netloc = rest.split("/", 1)[0]
+    scheme, netloc, path = _split(url)
     if netloc.count("@") > 1:  # an unencoded "@" in the password: no parser splits it as meant
         user = netloc.split(":", 1)[0]
-        return f"{scheme}://{user}:{HIDDEN}@{netloc.rsplit('@', 1)[1]}{rest[len(netloc):]}"
+        return f"{scheme}://{user}:{HIDDEN}@{netloc.rsplit('@', 1)[1]}{path}"
     parsed = _parse(url)
     if parsed is None:  # not a URL SQLAlchemy parses: show the scheme only
-        return url.split("://", 1)[0] + "://" + HIDDEN
+        return f"{scheme}://{HIDDEN}"
     hidden = {k: HIDDEN for k in parsed.query if k.lower() in _PASSWORD_KEYS}
     if hidden:
         parsed = parsed.update_query_dict(hidden)

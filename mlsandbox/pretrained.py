@@ -21,7 +21,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import shutil
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.files import published
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,8 @@ def _convert_once(target: Path, marker: str, doing: str, write: Callable[[Path],
             return
         log.info("%s into %s (once per cache directory)", doing, target)
         start = time.perf_counter()
-        _publish(target, write)
+        with published(target) as tmp:
+            write(tmp)
         log.info("%s: done in %.1f s", doing, time.perf_counter() - start)
 
 
@@ -352,17 +353,6 @@ def _converted_dir(gguf_path: Path, cache_dir: Path | None) -> Path:
     # Keyed by the file's location and size: a replaced GGUF gets a fresh conversion.
     key = hashlib.sha256(f"{gguf_path.resolve()}|{gguf_path.stat().st_size}".encode()).hexdigest()[:16]
     return (cache_dir or default_cache_dir()) / "hf-models" / f"{gguf_path.stem}-{key}"
-
-
-def _publish(target: Path, write: Callable[[Path], object]) -> None:
-    """Write into a private temp dir, then rename: concurrent workers never see half a model."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    write(tmp)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process published first; its copy is identical
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _require_gguf() -> None:

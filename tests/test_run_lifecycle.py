@@ -19,6 +19,7 @@ from conftest import write_jsonl
 from mlsandbox import tracking
 from mlsandbox.errors import Terminated
 from mlsandbox.executors.cells import CELL
+from mlsandbox.files import pid_exists
 
 
 def _run(run_id: str) -> mlflow.entities.Run:
@@ -171,7 +172,9 @@ def killable_project(tmp_path: Path) -> Path:
 
 
 def _workflow(project: Path, tracking_uri: str, block_at: int = 0) -> subprocess.Popen[str]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "BLOCK_AT": str(block_at)}
+    scratch = project.parent / "scratch"  # the cells' scratch folders, to see what a kill leaves
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "BLOCK_AT": str(block_at), "TMPDIR": str(scratch)}
     return subprocess.Popen([sys.executable, "-m", "mlsandbox.cli", "workflow", "--quick", "-q", "-p", str(project)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -225,6 +228,7 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     assert code == -signal.SIGKILL
     (first,) = [r for r in _experiment_runs() if r.data.tags[tracking.KIND] == "workflow"]
     assert first.info.status == "RUNNING"
+    assert len(list((tmp_path / "scratch").glob("mlsandbox-cell-*"))) == 1  # the killed cell's
 
     # The next start ends them KILLED; SIGTERM while its 3rd new cell trains ends its own runs KILLED.
     code, out = _kill_mid_cell(_workflow(killable_project, tracking_uri, block_at=7), tmp_path, signal.SIGTERM)
@@ -236,6 +240,7 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     killed = [r for r in runs.values() if r.info.status == "KILLED"]
     assert len(killed) == 4  # two workflow runs and the cell each was training
     assert collections.Counter(r.data.tags[tracking.END_REASON] for r in killed)["terminated by SIGTERM"] == 2
+    assert not list((tmp_path / "scratch").glob("mlsandbox-cell-*"))  # its own, and the killed cell's
 
     # A re-run finishes, trains only what is missing, and holds every cell.
     runs_now, finished = _finished_after_rerun(_workflow(killable_project, tracking_uri))
@@ -304,13 +309,13 @@ def test_stats_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         worker = int(parent.stdout.readline())  # type: ignore[union-attr]
-        assert tracking.pid_exists(worker)
+        assert pid_exists(worker)
         parent.kill()  # SIGKILL: the parent cannot stop its workers
         parent.wait()
         deadline = time.monotonic() + 20
-        while tracking.pid_exists(worker) and time.monotonic() < deadline:
+        while pid_exists(worker) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not tracking.pid_exists(worker)
+        assert not pid_exists(worker)
     finally:
         parent.kill()
 

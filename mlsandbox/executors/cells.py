@@ -22,12 +22,10 @@ import dataclasses
 import hashlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -41,6 +39,7 @@ from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.files import cell_folder
 from mlsandbox.models import (
     BenchmarkMetrics,
     BenchmarkSet,
@@ -291,10 +290,10 @@ def _train_and_evaluate(
     pool_bytes = utf8_bytes(texts)  # the pool's text, repeats included (tokens: the model's train.train_tokens)
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
-    with tempfile.TemporaryDirectory(prefix="mlsandbox-cell-") as tmp:
-        model_dir = Path(tmp) / artifacts.MODEL
+    with cell_folder() as tmp:
+        model_dir = tmp / artifacts.MODEL
         job = TrainingJob(
-            texts=texts, output_dir=Path(tmp) / "work", seed=seed, pool_file=pool_file,
+            texts=texts, output_dir=tmp / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
             cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
             videos=videos,

@@ -7,11 +7,11 @@ tokenizer settings, so every pool of a dataset shares it and their bits-per-byte
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from mlsandbox.files import published
 from mlsandbox.models.base import TrainingJob
 from mlsandbox.models.benchmarks import texts_digest
 
@@ -67,10 +67,8 @@ def dataset_tokenizer(job: TrainingJob, spec: TokenizerSettings) -> tuple[Tokeni
     if path.exists():
         return Tokenizer.from_file(str(path)), path
     tokenizer = train_tokenizer(_spread_sample(texts, spec.tokenizer_max_docs), spec.vocab_size)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tokenizer.save(str(tmp))
-    os.replace(tmp, path)  # atomic: concurrent workers never read a half-written file
+    with published(path) as tmp:  # concurrent workers never read a half-written file
+        tokenizer.save(str(tmp))
     return tokenizer, path
 
 

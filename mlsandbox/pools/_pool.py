@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +14,7 @@ import pyarrow as pa
 
 from mlsandbox.data import IMAGE, VIDEO, Dataset
 from mlsandbox.errors import PoolError
+from mlsandbox.files import published
 from mlsandbox.images import image_suffix
 from mlsandbox.pools._origins import RANDOM, BoundsOrigin, PoolOrigin, RandomOrigin, RepeatOrigin, SplitOrigin
 from mlsandbox.stats import StatsTable
@@ -121,17 +121,14 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
     path = pools_dir / f"{pool.digest}.jsonl"
     if path.exists():
         return path
-    pools_dir.mkdir(parents=True, exist_ok=True)
     order = np.repeat(pool.rows, pool.repeats)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
+    with published(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         lines = _text_lines(dataset)
         if lines is not None:
             f.writelines(lines[i] for i in order)
         else:
             for batch in dataset.table.take(pa.array(order)).to_batches(10_000):
                 f.writelines(_line(record, pools_dir) for record in batch.to_pylist())
-    os.replace(tmp, path)
     return path
 
 
@@ -164,10 +161,8 @@ def _media_file(data: bytes, folder: Path, suffix: str) -> str:
     returned as a path relative to the pool files."""
     path = folder / f"{hashlib.sha256(data).hexdigest()}{suffix}"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        with published(path) as tmp:
+            tmp.write_bytes(data)
     return path.relative_to(folder.parent).as_posix()
 
 

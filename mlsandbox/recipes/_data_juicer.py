@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 
 from mlsandbox.errors import RecipeError
+from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
@@ -139,7 +140,6 @@ def _dj_number(value: float, side: Literal["min", "max"], sa: StatArgs) -> float
 def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     """Write :func:`to_data_juicer`'s config as YAML, with the recipe's provenance in comments."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     header = [f"# Data-Juicer recipe exported from mlsandbox recipe {recipe.name!r} (digest {recipe.digest()})"]
     if recipe.source:
         header.append(f"# source: {recipe.source}")
@@ -150,7 +150,8 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         header.append(f"# sample_size: {recipe.sample_size} drawn by random_selector (mlsandbox seed "
                       f"{recipe.seed} does not carry over)")
     body = yaml.safe_dump(to_data_juicer(recipe, **kwargs), sort_keys=False)
-    path.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
+    with published(path) as tmp:
+        tmp.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     return path
 
 
@@ -166,7 +167,8 @@ def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recip
         written.append(save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
     except RecipeError as err:
         note = directory / f"{stem}.data_juicer.txt"
-        note.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
+        with published(note) as tmp:
+            tmp.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
         written.append(note)
     return written
 

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from mlsandbox.errors import RecipeError, describe_validation_error
+from mlsandbox.files import published
 from mlsandbox.recipes._recipe import Recipe
 from mlsandbox.spec import load_yaml
 
@@ -28,9 +29,9 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
 def save_recipe(recipe: Recipe, path: str | Path) -> Path:
     """Write the recipe as YAML (unset optional fields left out)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False),
-                    encoding="utf-8")
+    with published(path) as tmp:
+        tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False),
+                       encoding="utf-8")
     return path
 
 

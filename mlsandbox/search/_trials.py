@@ -14,7 +14,7 @@ import warnings
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from mlsandbox import tracking
+from mlsandbox.files import pid_exists
 from mlsandbox.search._names import FAIL_REASON, HOST, PID
 
 log = logging.getLogger(__name__)
@@ -55,4 +55,4 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
 
 def _alive(pid: int) -> bool:
     # This process runs no trial yet: a RUNNING trial with our pid is a leftover.
-    return pid != os.getpid() and tracking.pid_exists(pid)
+    return pid != os.getpid() and pid_exists(pid)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 
 import mlsandbox
 from mlsandbox.data import ID
+from mlsandbox.files import published
 from mlsandbox.ops import Op
 
 log = logging.getLogger("mlsandbox.stats")
@@ -82,7 +82,5 @@ def write_checkpoint(directory: Path, start: int, values: dict[str, np.ndarray])
 
 
 def _write(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with published(path) as tmp:
+        pq.write_table(table, tmp)

@@ -14,6 +14,7 @@ import mlflow
 from mlflow.entities import Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 
+from mlsandbox.files import pid_exists
 from mlsandbox.tracking._names import (
     END_REASON,
     HEARTBEAT,
@@ -91,19 +92,6 @@ def _machine() -> str:
     except OSError:
         return ""
     return f"{boot}/{namespace}"
-
-
-def pid_exists(pid: int) -> bool:
-    """Whether a process ``pid`` exists on this machine (another user's counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _iso(seconds: float) -> str:

@@ -1,0 +1,110 @@
+"""Files written whole or not at all, and the leftovers of writers that were killed.
+
+A later run reuses what an earlier one wrote (stats checkpoints, pool files, tokenizers, converted
+models, exported recipes), so a kill or a machine crash must never leave a half-written file
+under its final name. Each is written to a temporary name beside it that carries the writer's
+host and process id, flushed to disk, and renamed into place: a reader sees the old state or the
+new one. A killed writer leaves only its temporary, which the next writer into that folder
+removes once no process of that id runs on this host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+#: Cleaned up leftovers once per folder and process: listing a folder of thousands of pool
+#: files for every write would cost more than the writes.
+_SWEPT: set[Path] = set()
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+_MARK = f".tmp-{_HOST}-"
+_CELL_PREFIX = f"mlsandbox-cell-{_HOST}-"
+
+
+@contextlib.contextmanager
+def published(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write (a file or a directory); once the block
+    returns, it is flushed to disk and renamed to ``path``.
+
+    If the block raises, the temporary is removed and ``path`` is untouched. A directory that
+    another process published first wins: ours is dropped (both are the same conversion).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sweep(path.parent)
+    tmp = path.with_name(f"{path.name}{_MARK}{os.getpid()}")
+    try:
+        yield tmp
+        _sync(tmp)
+    except BaseException:
+        _remove(tmp)
+        raise
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        _remove(tmp)
+        if not path.is_dir():
+            raise
+
+
+def sweep(folder: Path) -> None:
+    """Remove the temporaries that writers on this host left in ``folder`` when they were killed."""
+    if folder in _SWEPT:
+        return
+    _SWEPT.add(folder)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            head, mark, pid = entry.name.rpartition(_MARK)
+            if mark and head and pid.isdigit() and not pid_exists(int(pid)):
+                _remove(Path(entry.path))
+
+
+@contextlib.contextmanager
+def cell_folder() -> Iterator[Path]:
+    """A scratch folder for one training cell, removed when the cell ends; those of cells whose
+    process was killed are removed by the next cell on this host."""
+    root = Path(tempfile.gettempdir())
+    if root not in _SWEPT:
+        _SWEPT.add(root)
+        for leftover in root.glob(f"{_CELL_PREFIX}*"):
+            pid = leftover.name[len(_CELL_PREFIX):].partition("-")[0]
+            if pid.isdigit() and not pid_exists(int(pid)):
+                _remove(leftover)
+    with tempfile.TemporaryDirectory(prefix=f"{_CELL_PREFIX}{os.getpid()}-") as tmp:
+        yield Path(tmp)
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _sync(path: Path) -> None:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    for file in files:
+        fd = os.open(file, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,100 @@
+"""Files are published whole or not at all, and killed writers' leftovers are removed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from mlsandbox import files
+
+WRITER = """\
+import sys, time
+from pathlib import Path
+from mlsandbox.files import published
+with published(Path(sys.argv[1])) as tmp, tmp.open("w") as f:
+    f.write("half of a pool file\\n")
+    f.flush()
+    Path(sys.argv[2]).touch()
+    time.sleep(120)  # killed here
+    f.write("the other half\\n")
+"""
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_published_file_appears_only_whole(tmp_path: Path) -> None:
+    target = tmp_path / "pools" / "pool.jsonl"
+    with files.published(target) as tmp:
+        tmp.write_text("one\n")
+        assert not target.exists()
+    assert target.read_text() == "one\n"
+
+    with pytest.raises(RuntimeError), files.published(target) as tmp:
+        tmp.write_text("two, cut short")
+        raise RuntimeError("the writer failed")
+    assert target.read_text() == "one\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["pool.jsonl"]
+
+
+def test_a_writer_killed_mid_write_leaves_no_file_and_its_leftover_goes_next_time(tmp_path: Path) -> None:
+    target, started = tmp_path / "pools" / "pool.jsonl", tmp_path / "started"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(started)])
+    deadline = time.time() + 60
+    while not started.exists():
+        assert proc.poll() is None and time.time() < deadline, "the writer never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    (leftover,) = target.parent.iterdir()
+    assert not target.exists() and leftover.name.startswith("pool.jsonl.tmp-")
+
+    with files.published(target) as tmp:  # the next writer into that folder
+        tmp.write_text("whole\n")
+    assert [p.name for p in target.parent.iterdir()] == ["pool.jsonl"]
+
+
+def test_only_the_leftovers_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    dead = tmp_path / f"stats.parquet.tmp-{files._HOST}-{_dead_pid()}"
+    live = tmp_path / f"other.parquet.tmp-{files._HOST}-{os.getppid()}"  # a writer still at work
+    elsewhere = tmp_path / "third.parquet.tmp-another-host-1"  # a writer on another machine of a shared disk
+    for path in (dead, live, elsewhere):
+        path.write_text("partial")
+    files.sweep(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name])
+
+
+def test_a_directory_published_first_by_another_process_wins(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "config.json").write_text("first")
+    with files.published(target) as tmp:
+        tmp.mkdir()
+        (tmp / "config.json").write_text("second")
+    assert (target / "config.json").read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_cell_folders_of_killed_cells_are_removed_by_the_next_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(files, "_SWEPT", set())
+    killed = tmp_path / f"mlsandbox-cell-{files._HOST}-{_dead_pid()}-abc123"
+    running = tmp_path / f"mlsandbox-cell-{files._HOST}-{os.getppid()}-def456"
+    for folder in (killed, running):
+        (folder / "work").mkdir(parents=True)
+    with files.cell_folder() as folder:
+        assert folder.parent == tmp_path and folder.is_dir()
+        assert not killed.exists() and running.exists()
+    assert not folder.exists()
