@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
@@ -19,11 +20,11 @@ from mlsandbox import tracking
 from mlsandbox.executors import cells
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.models import load_benchmarks
+from mlsandbox.models import BenchmarkSet, load_benchmarks
 from mlsandbox.models.evaluators import PerplexityEvaluator
 from mlsandbox.models.ngram import NgramTrainer
-from mlsandbox.pools import random_pool
-from mlsandbox.spec import parse_spec
+from mlsandbox.pools import Pool, RandomOrigin, random_pool
+from mlsandbox.spec import CommandSpec, EvaluatorSpec, parse_spec
 
 
 @pytest.fixture
@@ -58,6 +59,22 @@ def test_an_unchanged_cell_is_reused(cell: Callable[..., CellResult]) -> None:
     assert first.ok and not first.reused
     assert again.reused and again.run_id == first.run_id
     assert again.scores == pytest.approx(first.scores)
+
+
+def test_a_time_limit_is_not_part_of_a_cells_identity() -> None:
+    pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
+    benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})
+    trainer = CommandSpec(command=["train"])
+
+    def key(model: CommandSpec, evaluator: EvaluatorSpec) -> str:
+        return cells.cell_key(pool, 0, model, benchmarks, evaluator)
+
+    default = key(trainer, EvaluatorSpec())
+    assert key(trainer.model_copy(update={"timeout_s": 7200.0}), EvaluatorSpec(timeout_s=60)) == default
+    assert key(trainer.model_copy(update={"metrics_file": "m.json"}), EvaluatorSpec()) != default
+    # Digests at the default limits are those of earlier releases: their finished cells stay reusable.
+    assert EvaluatorSpec().digest() == "b27d055f98d2c0f22454a9cd11327d72c19b1e88e2471a8ce341d954ad927e22"
+    assert trainer.digest() == "460ee7ff1ab1b1be9acd7af9efd805f39fdf5de44989223e08b20c3faf817b43"
 
 
 @pytest.mark.parametrize("code", [NgramTrainer, PerplexityEvaluator], ids=["trainer", "evaluator"])

@@ -35,13 +35,17 @@ class StrictModel(Checked):
     #: default, so that adding such a key keeps every earlier digest, and with it every finished
     #: cell; a value set otherwise is part of the digest, so that work pinned there stays apart.
     placement_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Keys that cannot change a finished result (time limits): digested at their default value
+    #: whatever they are set to, so that raising a limit keeps every finished cell.
+    limit_keys: ClassVar[frozenset[str]] = frozenset()
 
     def digest(self) -> str:
         """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace), without
-        the :attr:`placement_keys` that are at their default."""
+        the :attr:`placement_keys` that are at their default, and with the :attr:`limit_keys` at theirs."""
         fields = type(self).model_fields
         default = {key for key in self.placement_keys if getattr(self, key) == fields[key].default}
         values = self.model_dump(mode="json", exclude=default)
+        values.update({key: fields[key].default for key in self.limit_keys})
         payload = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 

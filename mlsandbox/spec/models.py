@@ -283,6 +283,8 @@ class CommandSpec(StrictModel):
     timeout_s: float = Field(default=3600.0, gt=0)
     metrics_file: str = Field(default="metrics.json", min_length=1)
 
+    limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
+
     @model_validator(mode="after")
     def _one_target(self) -> CommandSpec:
         if (self.command is None) == (self.mlflow_project is None):
@@ -332,6 +334,8 @@ class EvaluatorSpec(StrictModel):
     command: list[str] | None = Field(default=None, min_length=1)
     timeout_s: float = Field(default=3600.0, gt=0)
     metrics_file: str = Field(default="eval_metrics.json", min_length=1)
+
+    limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
 
     @model_validator(mode="after")
     def _command_iff_needed(self) -> EvaluatorSpec:
