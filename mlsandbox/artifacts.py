@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 PROBE = "probe"
 ANALYZE = "analyze"
 REFINE = "refine"
+CONFIRM = "confirm"
 REPORT = "report"
 TRANSFER = "transfer"
 

@@ -7,6 +7,7 @@ one behaviour off them.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,12 +19,14 @@ from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
 from mlsandbox.delta import holm
+from mlsandbox.errors import SpecError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.pools import FillOrigin, RepeatOrigin, cut_splits
+from mlsandbox.pools import FillOrigin, RandomOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, pyramid_candidates
+from mlsandbox.workflows.report import Answer, answer_of_run
 from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
 OPS = [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}, {"name": "special_characters_filter"}]
@@ -307,3 +310,61 @@ def test_reused_cells_name_the_rerun_and_stay_under_the_finished_run(
         assert tracking.TRAINED_UNDER not in cell.data.tags
     run = mlflow.get_run(rerun.run_id)
     assert run.info.status == "FINISHED" and run.data.tags[tracking.OWNER_HOST]
+
+
+# --- confirm: the winner measured again on fresh seeds ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory: pytest.TempPathFactory, store: str) -> WorkflowResult:
+    """A probe of clean sentences and symbol noise, scored on clean sentences (a clear winner),
+    confirmed on five fresh seeds."""
+    root = tmp_path_factory.mktemp("confirm")
+    docs = [f"Document {i}: a clean sentence about topic number {i}, written plainly." if i % 3 else
+            f"#{i}# " + "!@#$%^&*()_+{}|<>?~" * (5 + i % 7) for i in range(600)]
+    corpus = write_jsonl(root / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": t} for i, t in enumerate(docs)])
+    bench = write_jsonl(root / "bench.jsonl", [{"text": f"A clean sentence about topic {i}, written plainly."}
+                                               for i in range(20)])
+    raw = spec_dict(corpus, name="workflow-confirm", workspace=str(root / "ws"), seeds=[0, 1, 2, 3],
+                    model={"type": "ngram", "order": 2}, benchmarks=[{"name": "clean", "path": str(bench)}],
+                    confirm={"seeds": [100, 101, 102, 103, 104]})
+    return run_workflow(parse_spec(raw), until="probe", progress=False)
+
+
+def test_a_winning_answer_is_measured_again_on_fresh_seeds(confirmed: WorkflowResult) -> None:
+    answer = confirmed.answer
+    assert answer.won and answer.confirmed_seeds == 5
+    fresh = [c for c in confirmed.cells if c.seed >= 100]
+    assert sorted({c.seed for c in fresh}) == [100, 101, 102, 103, 104]
+    controls = [c for c in fresh if isinstance(c.pool.origin, RandomOrigin)]
+    assert {c.pool.name for c in fresh if not isinstance(c.pool.origin, RandomOrigin)} == {answer.name}
+    assert len(controls) == 5 and not any(c.reused for c in controls)  # fresh controls, trained for it
+    assert len(confirmed.probe.comparisons.cells) + len(fresh) == len(confirmed.cells)
+    assert answer.confirmed and answer.confirmed_ci_low_pct > 0 and answer.confirmed_p < 0.05
+    assert "Measured again on 5 fresh seeds" in answer.text() and "confirmed" in answer.text()
+
+    run = mlflow.get_run(confirmed.run_id)
+    assert answer_of_run(run) == answer  # the report reads back what was measured
+    assert run.data.metrics["confirm.cells_run"] == len([c for c in fresh if not c.reused])
+    history = mlflow.MlflowClient().get_metric_history(confirmed.run_id, tracking.metric_key("delta_pct", answer.name))
+    assert [m.value for m in history] == [answer.delta_pct]  # the pool's own keys keep the probe's value
+
+
+def test_a_failed_confirmation_says_so() -> None:
+    won = Answer("recipe", "r", 3.0, 1.0, 5.0, 0.01, 9, 40, 90)
+    inflated = replace(won, confirmed_seeds=3, confirmed_pct=0.4, confirmed_ci_low_pct=-1.0,
+                       confirmed_ci_high_pct=1.8, confirmed_p=0.4)
+    assert not inflated.confirmed and "not confirmed" in inflated.text() and "picked as the best" in inflated.text()
+    worse = replace(inflated, confirmed_pct=-2.0, confirmed_ci_high_pct=-0.5, confirmed_p=0.01)
+    assert not worse.confirmed and "worse than the random control" in worse.text()
+    flat = replace(inflated, confirmed_p=math.nan)
+    assert not flat.confirmed and "no test" in flat.text()
+    assert "confirm its size on fresh seeds (`confirm:` in the spec)" in won.text()
+
+
+def test_confirm_seeds_must_be_fresh(spec: ExperimentSpec) -> None:
+    raw = spec.model_dump(mode="json")
+    with pytest.raises(SpecError, match=r"confirm.seeds must be fresh: \[1\] also choose the answer"):
+        parse_spec(raw | {"confirm": {"seeds": [1, 100]}})
+    with pytest.raises(SpecError, match="at least 2"):
+        parse_spec(raw | {"confirm": {"seeds": [100]}})

@@ -150,14 +150,15 @@ def table_markdown(table: pd.DataFrame) -> str:
                                                                         missingval="n/a")
 
 
-def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "") -> pd.DataFrame:
-    """Per-pool delta metrics, the cost counters, and the tables, on the given (parent) run.
+def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_pool: bool = True) -> pd.DataFrame:
+    """Per-pool delta metrics (unless not ``per_pool``), the cost counters, and the tables, on the
+    given (parent) run.
 
     ``step`` (``probe``, ``refine``; empty for a lone comparison) prefixes the cost counters
     (``probe.cells_run``) and is the folder of the tables (``probe/deltas.json``).
     """
     metrics: dict[str, float] = {}
-    for c in comparisons.items:
+    for c in comparisons.items if per_pool else ():
         if c.summary is not None:
             metrics[tracking.metric_key("delta_pct", c.pool.name)] = c.summary.mean_pct
             metrics[tracking.metric_key("delta_std_pct", c.pool.name)] = c.summary.std_pct

@@ -167,6 +167,16 @@ class RefineSpec(StrictModel):
         return v
 
 
+class ConfirmSpec(StrictModel):
+    """The workflow's winning answer measured again on seeds that took no part in choosing it.
+
+    The best of many pools is the one its noise favoured most, so the step that picked it
+    overstates it; new training seeds and new random controls give its delta free of that choice.
+    """
+
+    seeds: Seeds = Field(..., min_length=2, description="fresh seeds, none of `seeds` or `screen.seeds` (>= 2)")
+
+
 class ExperimentSpec(StrictModel):
     """A sandbox project: dataset, OPs, pools, seeds, proxy model and benchmarks."""
 
@@ -190,6 +200,7 @@ class ExperimentSpec(StrictModel):
     race: RaceSpec | None = Field(default=None, description="adaptive seeds for the deciding model; "
                                   "None: every pool gets every seed")
     transfer: TransferSpec = Field(default_factory=TransferSpec)
+    confirm: ConfirmSpec | None = Field(default=None, description="re-measure a winning answer on fresh seeds")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     workspace: str = Field(default=".mlsandbox", description="cache folder for stats and pools")
     quick: dict[str, Any] = Field(
@@ -209,6 +220,14 @@ class ExperimentSpec(StrictModel):
     def _race_fits_seeds(self) -> ExperimentSpec:
         if self.race is not None and self.race.max_seeds > len(self.seeds):
             raise ValueError(f"race.max_seeds={self.race.max_seeds} needs that many `seeds`, got {len(self.seeds)}")
+        return self
+
+    @model_validator(mode="after")
+    def _confirm_seeds_are_fresh(self) -> ExperimentSpec:
+        if self.confirm is not None:
+            choosing = set(self.seeds) | set(self.screen.seeds if self.screen else ())
+            if used := sorted(choosing & set(self.confirm.seeds)):
+                raise ValueError(f"confirm.seeds must be fresh: {used} also choose the answer (`seeds` or `screen.seeds`)")
         return self
 
     def decision_seeds(self) -> tuple[int, int]:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pandas as pd
@@ -48,7 +49,9 @@ class Answer:
     nothing was measured. ``delta_pct`` and its 95% interval are over seeds; ``p_adjusted`` is
     Holm-adjusted across the ``family`` pools the step compared; ``kept`` of ``documents`` is how
     many distinct documents of the dataset the candidate's pool keeps. ``others`` are the other
-    pools of the step that beat the control after the correction.
+    pools of the step that beat the control after the correction. ``confirmed_*`` are the
+    winner's delta, interval and plain p-value on ``confirmed_seeds`` fresh seeds (0: not
+    measured again; the spec's ``confirm:``).
     """
 
     kind: str
@@ -61,11 +64,21 @@ class Answer:
     kept: int = 0
     documents: int = 0
     others: tuple[str, ...] = ()
+    confirmed_seeds: int = 0
+    confirmed_pct: float = math.nan
+    confirmed_ci_low_pct: float = math.nan
+    confirmed_ci_high_pct: float = math.nan
+    confirmed_p: float = math.nan
 
     @property
     def won(self) -> bool:
         """Above the random control after Holm's correction (adjusted p < 0.05, positive delta)."""
         return bool(self.name) and self.delta_pct > 0 and self.p_adjusted < ALPHA
+
+    @property
+    def confirmed(self) -> bool:
+        """Above the random control again on fresh seeds (p < 0.05, positive delta)."""
+        return self.confirmed_seeds > 0 and self.confirmed_pct > 0 and self.confirmed_p < ALPHA
 
     def text(self) -> str:
         """The answer in words: the best candidate, its delta and interval, its documents, the verdict."""
@@ -81,8 +94,9 @@ class Answer:
                  f"documents{share}.")
         if self.won:
             return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
-                    f"As the best of {self.family}, its delta is more likely over- than underestimated: "
-                    "confirm its size on fresh seeds.")
+                    f"As the best of {self.family}, its delta is more likely over- than underestimated"
+                    + (f". {self._confirmation()}" if self.confirmed_seeds else
+                       ": confirm its size on fresh seeds (`confirm:` in the spec)."))
         if not math.isfinite(self.p_adjusted):
             why = ("without a spread over seeds (one seed, or seeds that all gave the same delta) there is no "
                    "test, so nothing can be called better than the control")
@@ -97,9 +111,26 @@ class Answer:
         return text
 
 
+    def _confirmation(self) -> str:
+        measured = (f"Measured again on {self.confirmed_seeds} fresh seeds (new training seeds and random "
+                    f"controls, none of which chose it): {self.confirmed_pct:+.2f}%")
+        if not math.isfinite(self.confirmed_p):
+            return f"{measured}, without a spread over those seeds: no test, so it is not confirmed."
+        measured += (f" (95% interval [{self.confirmed_ci_low_pct:+.2f}, {self.confirmed_ci_high_pct:+.2f}]%, "
+                     f"p = {self.confirmed_p:.3g}, one test)")
+        if self.confirmed:
+            return f"{measured}: confirmed; this is the estimate to expect."
+        if self.confirmed_p < ALPHA:
+            return f"{measured}: not confirmed; on fresh seeds it is worse than the random control."
+        return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control, so its "
+                "first delta owed much to being picked as the best.")
+
+
 #: The metrics and param a run logs its :class:`Answer` under (see :func:`log_answer`).
 ANSWER_PREFIX = "answer."
-_ANSWER_NUMBERS = ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "family", "kept", "documents")
+_ANSWER_NUMBERS = ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "family", "kept", "documents",
+                   "confirmed_seeds", "confirmed_pct", "confirmed_ci_low_pct", "confirmed_ci_high_pct", "confirmed_p")
+_ANSWER_COUNTS = ("family", "kept", "documents", "confirmed_seeds")
 
 
 def log_answer(run_id: str, answer: Answer) -> None:
@@ -116,16 +147,11 @@ def answer_of_run(run: mlflow.entities.Run) -> Answer | None:
     params, metrics = run.data.params, run.data.metrics
     if ANSWER_PREFIX + "kind" not in params:
         return None
-    numbers = {k: metrics.get(ANSWER_PREFIX + k, math.nan) for k in _ANSWER_NUMBERS}
+    numbers: dict[str, Any] = {k: metrics.get(ANSWER_PREFIX + k, math.nan) for k in _ANSWER_NUMBERS}
+    numbers.update({k: int(numbers[k]) if math.isfinite(numbers[k]) else 0 for k in _ANSWER_COUNTS})
     others = params.get(ANSWER_PREFIX + "others", "")
-    return Answer(params[ANSWER_PREFIX + "kind"], params.get(ANSWER_PREFIX + "name", ""),
-                  numbers["delta_pct"], numbers["ci_low_pct"], numbers["ci_high_pct"], numbers["p_adjusted"],
-                  int(_or0(numbers["family"])), int(_or0(numbers["kept"])), int(_or0(numbers["documents"])),
-                  tuple(o for o in others.split(",") if o))
-
-
-def _or0(value: float) -> float:
-    return value if math.isfinite(value) else 0.0
+    return Answer(params[ANSWER_PREFIX + "kind"], params.get(ANSWER_PREFIX + "name", ""), **numbers,
+                  others=tuple(o for o in others.split(",") if o))
 
 
 @dataclass

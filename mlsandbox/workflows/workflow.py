@@ -22,9 +22,11 @@ from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
+from mlsandbox.pools import Pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
+from mlsandbox.workflows.confirm import confirm
 from mlsandbox.workflows.probe import ProbeResult, probe
 from mlsandbox.workflows.refine import RefineResult, refine
 from mlsandbox.workflows.report import Answer, log_answer, log_report
@@ -72,17 +74,21 @@ def run_workflow(
         refined = (refine(prepared, probed, analysis, benchmarks, run_id, progress)
                    if analysis and until == "refine" else None)
         cells = probed.comparisons.cells + (refined.comparisons.cells if refined else [])
+        answer, pool = answer_of(probed, refined, len(prepared.stats))
+        if spec.confirm is not None and answer.won and pool is not None:
+            answer, confirmed = confirm(prepared, answer, pool, benchmarks, run_id, progress)
+            cells += confirmed.cells
         wall_s = time.perf_counter() - started
         _log_cost(run_id, cells, wall_s)
-        answer = answer_of(probed, refined, len(prepared.stats))
         log_answer(run_id, answer)
         if refined is not None:
             log_report(run_id)
         return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent), answer)
 
 
-def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int) -> Answer:
-    """The answer of the last step run: refine's best recipe, else the probe's best single-OP pool.
+def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int) -> tuple[Answer, Pool | None]:
+    """The answer of the last step run (refine's best recipe, else the probe's best single-OP
+    pool) and its pool.
 
     Its delta, interval and Holm-adjusted p-value are those of the step that measured it (the family
     of the correction is every pool that step compared: the probe's for a single-OP recipe).
@@ -98,15 +104,17 @@ def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int)
     return _answer("single-OP pool", best.pool.name if best else "", best, probed.comparisons, documents)
 
 
-def _answer(kind: str, name: str, best: PoolComparison | None, step: Comparisons, documents: int) -> Answer:
+def _answer(
+    kind: str, name: str, best: PoolComparison | None, step: Comparisons, documents: int
+) -> tuple[Answer, Pool | None]:
     s = best.summary if best is not None else None
     if best is None or s is None:
-        return Answer(kind, "", documents=documents)
+        return Answer(kind, "", documents=documents), None
     peers = step.at(best.fidelity)  # the family of the correction: the pools the same model decided
     family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in peers)
     others = tuple(c.pool.name for c in peers if c is not best and c.summary is not None and c.summary.significant)
     return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
-                  best.pool.unique_size, documents, others)
+                  best.pool.unique_size, documents, others), best.pool
 
 
 def _log_cost(run_id: str, cells: list[CellResult], wall_s: float) -> None:
