@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from mlsandbox import tracking
 from mlsandbox.cli import app
 from mlsandbox.executors.cells import CELL, FAILURE, CellStatus
+from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FileOrigin
+from mlsandbox.recipes import Condition, Recipe, save_recipe
 from mlsandbox.spec import parse_spec
 from mlsandbox.workflows.train import run_evaluation, run_training
 
@@ -164,6 +166,30 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert "alphanumeric_filter/high" in ok.output and "delta_pct" in ok.output
     bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
+
+
+def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
+    small_corpus, tmp_path, bench_file, tracking_uri
+) -> None:
+    import yaml
+
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    recipe = Recipe(name="clean-text", conditions=[Condition(op="alphanumeric_filter", min=0.7)])
+    path = save_recipe(recipe, tmp_path / "best_recipe.yaml")
+    runner = CliRunner()
+    ok = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--set", "seeds=[100,101,102]", "-q"])
+    assert ok.exit_code == 0, ok.output
+    (parent,) = mlflow.search_runs(search_all_experiments=True, filter_string="tags.mlsandbox.entry_point = 'train'",
+                                   output_format="list")
+    cells = _children(parent.info.run_id)
+    selected = recipe.select(prepare(parse_spec(raw), progress=False).stats)
+    assert {c.data.tags[tracking.POOL_DIGEST] for c in cells if c.data.params["pool"] == "clean-text"} == {selected.digest}
+    assert sorted(int(c.data.params["seed"]) for c in cells if c.data.params["pool"] != "clean-text") == [100, 101, 102]
+    assert "delta_pct.clean-text" in parent.data.metrics
+    missing = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "no recipe file at" in missing.output and "Traceback" not in missing.output
 
 
 def test_an_external_trainer_is_retrained_when_the_metadata_it_reads_changes(

@@ -155,6 +155,7 @@ def train_command(
     pool: Annotated[list[str] | None, typer.Option("--pool", help="a single-OP pool by name, e.g. text_length_filter/high (repeatable)")] = None,
     pool_file: Annotated[list[Path] | None, typer.Option(help="a pool file (JSONL with the samples' ids) (repeatable)")] = None,
     pool_run: Annotated[list[str] | None, typer.Option(help="the MLflow run id of a logged pool (repeatable)")] = None,
+    recipe: Annotated[list[Path] | None, typer.Option(help="a recipe file, e.g. an exported best_recipe.yaml: the pool it selects (repeatable); with fresh --set seeds=[...] it re-measures a winner")] = None,
     sets: Sets = None,
     workers: Workers = None,
     stats_engine: StatsEngine = None,
@@ -164,7 +165,7 @@ def train_command(
     from mlsandbox.workflows.train import run_training
 
     spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
-    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet))
+    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet), recipes=recipe)
     cells = result.comparisons.cells
     typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
     failed = [c for c in cells if not c.ok]

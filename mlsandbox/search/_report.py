@@ -226,7 +226,8 @@ def search_report(
                   + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and its size should be "
-                  "re-measured on fresh seeds before it is relied on.", "",
+                  "re-measured on fresh seeds before it is relied on: `mlsandbox train --recipe best_recipe.yaml "
+                  "--set 'seeds=[...]'` with seeds the study did not use.", "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
                   "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
     else:

@@ -24,6 +24,7 @@ from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import FileOrigin, Pool
 from mlsandbox.progress import StyleArg
+from mlsandbox.recipes import load_recipe
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.pool import single_op_pools
 
@@ -37,8 +38,11 @@ class TrainingResult:
     where: str
 
 
-def find_pools(prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str]) -> list[Pool]:
-    """Pools by single-OP name (``<op>/<split>``), by pool file, or by the run that logged them."""
+def find_pools(
+    prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str], recipes: list[Path] | None = None
+) -> list[Pool]:
+    """Pools by single-OP name (``<op>/<split>``), by pool file, by the run that logged them, or by
+    recipe file (the pool it selects, as it was measured when it was exported)."""
     available = {p.name: p for p in single_op_pools(prepared)}
     pools = []
     for name in names:
@@ -48,8 +52,9 @@ def find_pools(prepared: Prepared, names: list[str], files: list[Path], run_ids:
     for run_id in run_ids:
         files.append(_pool_file_of_run(run_id))
     pools.extend(pool_from_file(prepared, f) for f in files)
+    pools.extend(load_recipe(path).select(prepared.stats) for path in recipes or [])
     if not pools:
-        raise PoolError("name at least one pool (--pool op/split, --pool-file or --pool-run)")
+        raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
     return pools
 
 
@@ -115,11 +120,12 @@ def run_training(
     pool_runs: list[str] | None = None,
     workers: int | None = None,
     progress: StyleArg = True,
+    recipes: list[Path] | None = None,
 ) -> TrainingResult:
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     prepared = prepare(spec, workers=workers, progress=progress)
-    pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []))
+    pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), recipes)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
