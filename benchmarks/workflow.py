@@ -151,7 +151,7 @@ def main() -> None:
             reference = reference_deltas(args.reference_uri, args.reference_run, args.reference_column)
             print(agreement(first, reference, spec.refine.top_k))
         if args.fixed_seeds:
-            fixed = run_workflow(spec.model_copy(update={"screen": None, "race": None}), until="probe",
+            fixed = run_workflow(spec.model_copy(update={"screen": None, "race": None, "confirm": None}), until="probe",
                                  entry_point="probe", progress="lines")
             ranking = fixed.probe.ranking.dropna(subset=["delta_pct"])
             print(f"fixed seeds: {len(spec.seeds)} per pool, {fixed.wall_s:.1f} s; "

@@ -5,26 +5,39 @@ models, exported recipes), so a kill or a machine crash must never leave a half-
 under its final name. Each is written to a temporary name beside it that carries the writer's
 host and process id, flushed to disk, and renamed into place: a reader sees the old state or the
 new one. A killed writer leaves only its temporary, which the next writer into that folder
-removes once no process of that id runs on this host.
+removes once no process of that id runs on this machine. "This machine" is the host name, the
+boot and the pid namespace together: containers that share a disk and a host name, each with its
+own pids, never take each other's live writers for dead ones.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import re
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+
+def machine() -> str:
+    """``<boot id>/<pid namespace>`` (Linux): the processes that see the same pids; empty elsewhere."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return f"{boot}/{namespace}"
+
+
 #: Cleaned up leftovers once per folder and process: listing a folder of thousands of pool
 #: files for every write would cost more than the writes.
 _SWEPT: set[Path] = set()
-_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
-_MARK = f".tmp-{_HOST}-"
-_CELL_PREFIX = f"mlsandbox-cell-{_HOST}-"
+_HERE = hashlib.sha256(f"{socket.gethostname()}|{machine()}".encode()).hexdigest()[:12]
+_MARK = f".tmp-{_HERE}-"
+_CELL_PREFIX = f"mlsandbox-cell-{_HERE}-"
 
 
 @contextlib.contextmanager
@@ -38,6 +51,7 @@ def published(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep(path.parent)
     tmp = path.with_name(f"{path.name}{_MARK}{os.getpid()}")
+    _remove(tmp)  # left by an earlier process that had this pid
     try:
         yield tmp
         _sync(tmp)
@@ -53,7 +67,7 @@ def published(path: Path) -> Iterator[Path]:
 
 
 def sweep(folder: Path) -> None:
-    """Remove the temporaries that writers on this host left in ``folder`` when they were killed."""
+    """Remove the temporaries that writers on this machine left in ``folder`` when they were killed."""
     if folder in _SWEPT:
         return
     _SWEPT.add(folder)
@@ -67,10 +81,10 @@ def sweep(folder: Path) -> None:
 @contextlib.contextmanager
 def cell_folder() -> Iterator[Path]:
     """A scratch folder for one training cell, removed when the cell ends; those of cells whose
-    process was killed are removed by the next cell on this host."""
+    process was killed are removed by the next cell on this machine."""
     root = Path(tempfile.gettempdir())
-    if root not in _SWEPT:
-        _SWEPT.add(root)
+    if root / _CELL_PREFIX not in _SWEPT:
+        _SWEPT.add(root / _CELL_PREFIX)
         for leftover in root.glob(f"{_CELL_PREFIX}*"):
             pid = leftover.name[len(_CELL_PREFIX):].partition("-")[0]
             if pid.isdigit() and not pid_exists(int(pid)):
@@ -87,7 +101,7 @@ def pid_exists(pid: int) -> bool:
         return False
     except PermissionError:  # another user's process
         return True
-    except OSError:
+    except (OSError, OverflowError):  # not a pid this system can have
         return False
     return True
 

@@ -65,13 +65,26 @@ def test_a_writer_killed_mid_write_leaves_no_file_and_its_leftover_goes_next_tim
 
 
 def test_only_the_leftovers_of_dead_processes_are_removed(tmp_path: Path) -> None:
-    dead = tmp_path / f"stats.parquet.tmp-{files._HOST}-{_dead_pid()}"
-    live = tmp_path / f"other.parquet.tmp-{files._HOST}-{os.getppid()}"  # a writer still at work
-    elsewhere = tmp_path / "third.parquet.tmp-another-host-1"  # a writer on another machine of a shared disk
-    for path in (dead, live, elsewhere):
+    dead = tmp_path / f"stats.parquet.tmp-{files._HERE}-{_dead_pid()}"
+    live = tmp_path / f"other.parquet.tmp-{files._HERE}-{os.getppid()}"  # a writer still at work
+    # a writer on another machine of a shared disk, or in another pid namespace under the same host name
+    elsewhere = tmp_path / "third.parquet.tmp-0123456789ab-1"
+    odd = tmp_path / f"fourth.parquet.tmp-{files._HERE}-{10 ** 30}"  # no such pid: a stray name
+    for path in (dead, live, elsewhere, odd):
         path.write_text("partial")
     files.sweep(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name])
+
+
+def test_a_leftover_of_an_earlier_process_with_this_pid_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    stale = tmp_path / f"model.tmp-{files._HERE}-{os.getpid()}"
+    stale.mkdir()
+    (stale / "half.bin").write_text("from before a restart")
+    with files.published(target) as tmp:
+        tmp.mkdir()
+        (tmp / "config.json").write_text("{}")
+    assert sorted(p.name for p in target.iterdir()) == ["config.json"] and not stale.exists()
 
 
 def test_a_directory_published_first_by_another_process_wins(tmp_path: Path) -> None:
@@ -90,8 +103,9 @@ def test_cell_folders_of_killed_cells_are_removed_by_the_next_cell(
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(files, "_SWEPT", set())
-    killed = tmp_path / f"mlsandbox-cell-{files._HOST}-{_dead_pid()}-abc123"
-    running = tmp_path / f"mlsandbox-cell-{files._HOST}-{os.getppid()}-def456"
+    killed = tmp_path / f"mlsandbox-cell-{files._HERE}-{_dead_pid()}-abc123"
+    running = tmp_path / f"mlsandbox-cell-{files._HERE}-{os.getppid()}-def456"
+    files.sweep(tmp_path)  # a file written there first does not stop the cell folders' own sweep
     for folder in (killed, running):
         (folder / "work").mkdir(parents=True)
     with files.cell_folder() as folder:

@@ -173,13 +173,15 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
 ) -> None:
     import yaml
 
-    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], model={"type": "ngram", "order": 2},
-                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    # a project like the bundled ones: a race over its seeds, and the same fresh seeds for its workflow's confirmation
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}], race={"min_seeds": 2, "max_seeds": 3},
+                    confirm={"seeds": [100, 101, 102]})
     (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
     recipe = Recipe(name="clean-text", conditions=[Condition(op="alphanumeric_filter", min=0.7)])
     path = save_recipe(recipe, tmp_path / "best_recipe.yaml")
     runner = CliRunner()
-    ok = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--set", "seeds=[100,101,102]", "-q"])
+    ok = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--seeds", "100,101,102", "-q"])
     assert ok.exit_code == 0, ok.output
     (parent,) = mlflow.search_runs(search_all_experiments=True, filter_string="tags.mlsandbox.entry_point = 'train'",
                                    output_format="list")
@@ -190,6 +192,13 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
     assert "delta_pct.clean-text" in parent.data.metrics
     missing = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "no recipe file at" in missing.output and "Traceback" not in missing.output
+    bad_seeds = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--seeds", "1,two"])
+    assert bad_seeds.exit_code == 2 and "comma-separated seeds" in bad_seeds.output
+    # two recipes of one name would log to the same metric keys: refused, nothing trained
+    other = save_recipe(Recipe(name="clean-text", conditions=[Condition(op="text_length_filter", min=30)]),
+                        tmp_path / "other" / "best_recipe.yaml")
+    twice = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--recipe", str(other)])
+    assert twice.exit_code == 2 and "two pools are named 'clean-text'" in twice.output
 
 
 def test_an_external_trainer_is_retrained_when_the_metadata_it_reads_changes(

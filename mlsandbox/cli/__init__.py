@@ -155,7 +155,8 @@ def train_command(
     pool: Annotated[list[str] | None, typer.Option("--pool", help="a single-OP pool by name, e.g. text_length_filter/high (repeatable)")] = None,
     pool_file: Annotated[list[Path] | None, typer.Option(help="a pool file (JSONL with the samples' ids) (repeatable)")] = None,
     pool_run: Annotated[list[str] | None, typer.Option(help="the MLflow run id of a logged pool (repeatable)")] = None,
-    recipe: Annotated[list[Path] | None, typer.Option(help="a recipe file, e.g. an exported best_recipe.yaml: the pool it selects (repeatable); with fresh --set seeds=[...] it re-measures a winner")] = None,
+    recipe: Annotated[list[Path] | None, typer.Option(help="a recipe file, e.g. an exported best_recipe.yaml: the pool it selects (repeatable)")] = None,
+    seeds: Annotated[str | None, typer.Option(help="seeds for this run instead of the spec's, comma-separated, every pool on each (no race); fresh ones re-measure a winner, e.g. 100,101,102,103,104")] = None,
     sets: Sets = None,
     workers: Workers = None,
     stats_engine: StatsEngine = None,
@@ -164,7 +165,9 @@ def train_command(
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
     from mlsandbox.workflows.train import run_training
 
-    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
+    fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds is not None else []
+    spec = _spec(project, _with_options([*(sets or []), *fixed], stats_engine=stats_engine))
     result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet), recipes=recipe)
     cells = result.comparisons.cells
     typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
@@ -175,6 +178,13 @@ def train_command(
         typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
     if failed:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _seed_list(text: str) -> list[str]:
+    seeds = [part.strip() for part in text.split(",")]
+    if not all(seed.isdigit() for seed in seeds):
+        raise typer.BadParameter(f"expected comma-separated seeds (integers >= 0), got {text!r}", param_hint="--seeds")
+    return seeds
 
 
 @app.command("evaluate")

@@ -227,7 +227,7 @@ def search_report(
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and its size should be "
                   "re-measured on fresh seeds before it is relied on: `mlsandbox train --recipe best_recipe.yaml "
-                  "--set 'seeds=[...]'` with seeds the study did not use.", "",
+                  "--seeds 100,101,102,103,104` (seeds the study did not use).", "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
                   "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
     else:

@@ -14,7 +14,7 @@ import mlflow
 from mlflow.entities import Run, RunStatus, ViewType
 from mlflow.exceptions import MlflowException
 
-from mlsandbox.files import pid_exists
+from mlsandbox.files import machine, pid_exists
 from mlsandbox.tracking._names import (
     END_REASON,
     HEARTBEAT,
@@ -45,7 +45,7 @@ class _Process:
         ticks = _start_ticks(self.pid)
         boot = _boot_time()
         self.started = _iso(boot + ticks / _CLOCK_TICKS) if ticks is not None and boot is not None else ""
-        self.machine = _machine()
+        self.machine = machine()
         self.token = f"{self.machine}/{ticks}" if self.machine and ticks is not None else ""
 
 
@@ -82,16 +82,6 @@ def _boot_time() -> float | None:
     except OSError:
         pass
     return None
-
-
-def _machine() -> str:
-    """``<boot id>/<pid namespace>`` (Linux): processes that see the same pids; empty elsewhere."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.readlink("/proc/self/ns/pid")
-    except OSError:
-        return ""
-    return f"{boot}/{namespace}"
 
 
 def _iso(seconds: float) -> str:

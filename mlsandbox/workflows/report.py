@@ -112,8 +112,8 @@ class Answer:
 
 
     def _confirmation(self) -> str:
-        measured = (f"Measured again on {self.confirmed_seeds} fresh seeds (new training seeds and random "
-                    f"controls, none of which chose it): {self.confirmed_pct:+.2f}%")
+        measured = (f"Measured again on {self.confirmed_seeds} fresh seeds, against random controls that took no "
+                    f"part in choosing it: {self.confirmed_pct:+.2f}%")
         if not math.isfinite(self.confirmed_p):
             return f"{measured}, without a spread over those seeds: no test, so it is not confirmed."
         measured += (f" (95% interval [{self.confirmed_ci_low_pct:+.2f}, {self.confirmed_ci_high_pct:+.2f}]%, "
@@ -122,8 +122,8 @@ class Answer:
             return f"{measured}: confirmed; this is the estimate to expect."
         if self.confirmed_p < ALPHA:
             return f"{measured}: not confirmed; on fresh seeds it is worse than the random control."
-        return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control, so its "
-                "first delta owed much to being picked as the best.")
+        return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control (its first "
+                "delta may owe to its being picked as the best, or these seeds are too few to show it).")
 
 
 #: The metrics and param a run logs its :class:`Answer` under (see :func:`log_answer`).

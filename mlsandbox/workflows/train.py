@@ -24,7 +24,7 @@ from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import FileOrigin, Pool
 from mlsandbox.progress import StyleArg
-from mlsandbox.recipes import load_recipe
+from mlsandbox.recipes import Recipe, load_recipe
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.pool import single_op_pools
 
@@ -39,10 +39,10 @@ class TrainingResult:
 
 
 def find_pools(
-    prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str], recipes: list[Path] | None = None
+    prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str], recipes: list[Recipe] | None = None
 ) -> list[Pool]:
     """Pools by single-OP name (``<op>/<split>``), by pool file, by the run that logged them, or by
-    recipe file (the pool it selects, as it was measured when it was exported)."""
+    recipe (the pool it selects, as it was measured when it was exported); their names distinct."""
     available = {p.name: p for p in single_op_pools(prepared)}
     pools = []
     for name in names:
@@ -52,9 +52,13 @@ def find_pools(
     for run_id in run_ids:
         files.append(_pool_file_of_run(run_id))
     pools.extend(pool_from_file(prepared, f) for f in files)
-    pools.extend(load_recipe(path).select(prepared.stats) for path in recipes or [])
+    pools.extend(recipe.select(prepared.stats) for recipe in recipes or [])
     if not pools:
         raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
+    twice = sorted(name for name, n in Counter(p.name for p in pools).items() if n > 1)
+    if twice:  # their metrics and table rows would be indistinguishable
+        raise PoolError(f"two pools are named {twice[0]!r}; pools of one run need distinct names "
+                        "(a recipe's `name:`, a pool file's name)")
     return pools
 
 
@@ -124,8 +128,9 @@ def run_training(
 ) -> TrainingResult:
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
+    chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
-    pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), recipes)
+    pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}

@@ -75,12 +75,13 @@ def run_workflow(
                    if analysis and until == "refine" else None)
         cells = probed.comparisons.cells + (refined.comparisons.cells if refined else [])
         answer, pool = answer_of(probed, refined, len(prepared.stats))
+        log_answer(run_id, answer)  # kept if the confirmation is interrupted
         if spec.confirm is not None and answer.won and pool is not None:
             answer, confirmed = confirm(prepared, answer, pool, benchmarks, run_id, progress)
             cells += confirmed.cells
+            log_answer(run_id, answer)
         wall_s = time.perf_counter() - started
         _log_cost(run_id, cells, wall_s)
-        log_answer(run_id, answer)
         if refined is not None:
             log_report(run_id)
         return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent), answer)
