@@ -171,7 +171,8 @@ class ConfirmSpec(StrictModel):
     """The workflow's winning answer measured again on seeds that took no part in choosing it.
 
     The best of many pools is the one its noise favoured most, so the step that picked it
-    overstates it; new training seeds and new random controls give its delta free of that choice.
+    overstates it; new random controls (and new training runs, for a seed-dependent model) give its
+    delta free of that choice.
     """
 
     seeds: Seeds = Field(..., min_length=2, description="fresh seeds, none of `seeds` or `screen.seeds` (>= 2)")

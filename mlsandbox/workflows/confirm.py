@@ -2,9 +2,9 @@
 
 The best of many pools is the one its noise favoured most, so the step that picked it overstates
 its delta (the winner's curse), and only Holm's correction across every pool keeps its p-value
-honest. Measured again on seeds that chose nothing (new training seeds and new random controls,
-``confirm.seeds``), the same pool gives a delta free of that choice and a plain p-value: one
-hypothesis fixed in advance, one test.
+honest. Measured again on seeds that chose nothing (``confirm.seeds``: new random controls, and new
+training runs for a model that depends on the seed), the same pool gives a delta free of that
+choice and a plain p-value: one hypothesis fixed in advance, one test.
 """
 
 from __future__ import annotations

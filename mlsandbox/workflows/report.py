@@ -110,7 +110,6 @@ class Answer:
             text += f" These pools of the step did beat the control after the correction: {', '.join(self.others)}."
         return text
 
-
     def _confirmation(self) -> str:
         measured = (f"Measured again on {self.confirmed_seeds} fresh seeds, against random controls that took no "
                     f"part in choosing it: {self.confirmed_pct:+.2f}%")
