@@ -359,6 +359,8 @@ def test_a_failed_confirmation_says_so() -> None:
     assert not worse.confirmed and "worse than the random control" in worse.text()
     flat = replace(inflated, confirmed_p=math.nan)
     assert not flat.confirmed and "no test" in flat.text()
+    failed = replace(won, confirmed_seeds=5)  # every cell of the confirmation failed
+    assert not failed.confirmed and "measurement on 5 fresh seeds failed" in failed.text()
     assert "confirm its size on fresh seeds (`confirm:` in the spec)" in won.text()
 
 

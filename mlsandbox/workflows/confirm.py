@@ -27,7 +27,7 @@ def confirm(
     prepared: Prepared, answer: Answer, pool: Pool, benchmarks: BenchmarkSet, run_id: str, progress: StyleArg = False
 ) -> tuple[Answer, Comparisons]:
     """Train ``pool`` (the answer's) and fresh random controls on ``confirm.seeds`` under the run
-    ``run_id``; the answer with the delta they gave (unchanged if every cell failed), and the cells."""
+    ``run_id``; the answer with the delta they gave (none if every cell failed), and the cells."""
     spec = prepared.spec
     if spec.confirm is None:
         raise SpecError("confirming an answer needs fresh seeds: add `confirm: {seeds: [...]}` to the spec")
@@ -35,8 +35,8 @@ def confirm(
                                 levels=[deciding(spec, spec.confirm.seeds)], progress=progress, step=artifacts.CONFIRM)
     log_comparisons(comparisons, run_id, artifacts.CONFIRM, per_pool=False)  # the pool's keys hold the choosing step's
     summary = comparisons.items[0].summary
-    if summary is None:
-        return answer, comparisons
+    if summary is None:  # every cell failed: tried, with nothing to show
+        return dataclasses.replace(answer, confirmed_seeds=len(spec.confirm.seeds)), comparisons
     return dataclasses.replace(
         answer, confirmed_seeds=summary.seeds, confirmed_pct=summary.mean_pct,
         confirmed_ci_low_pct=summary.ci_low_pct, confirmed_ci_high_pct=summary.ci_high_pct,

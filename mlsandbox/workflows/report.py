@@ -36,7 +36,8 @@ FIGURES = [
 ]
 TABLES = [("Ranking of single-OP pools", artifacts.RANKING_TABLE), ("Refined recipes", artifacts.RECIPES_TABLE)]
 COST = [("wall_s", "wall time (s)"), ("cells_run", "cells run"), ("cells_reused", "cells reused"),
-        ("cells_failed", "cells failed"), ("cells_run.screen", "cells run by the screening model"),
+        ("cells_failed", "cells failed"), ("confirm.cells_run", "cells run to confirm the answer"),
+        ("cells_run.screen", "cells run by the screening model"),
         ("cells_run.decide", "cells run by the deciding model"), ("train_eval_s", "training + evaluation (s)"),
         ("overhead_share", "sandbox overhead share")]
 
@@ -111,6 +112,9 @@ class Answer:
         return text
 
     def _confirmation(self) -> str:
+        if not math.isfinite(self.confirmed_pct):
+            return (f"Its measurement on {self.confirmed_seeds} fresh seeds failed (see the failed cells in "
+                    "confirm/cells.json), so it is not confirmed.")
         measured = (f"Measured again on {self.confirmed_seeds} fresh seeds, against random controls that took no "
                     f"part in choosing it: {self.confirmed_pct:+.2f}%")
         if not math.isfinite(self.confirmed_p):
