@@ -241,6 +241,30 @@ def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -
         run_search(_spec(raw, objectives=["delta", "size"], n_trials=1), "fixed", _storage(tmp_path), progress=False)
 
 
+def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking_uri, tmp_path) -> None:
+    # clean sentences and long letter salad, scored on clean sentences: a recipe that keeps the short
+    # documents clearly wins
+    rng = np.random.default_rng(0)
+    salad = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz    "), 300)) for _ in range(200)]
+    docs = [f"Document {i}: a clean sentence about topic number {i}, written plainly." if i % 3 else salad[i // 3]
+            for i in range(600)]
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": t} for i, t in enumerate(docs)])
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}, written plainly."}
+                                                   for i in range(20)])
+    raw = spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2, 3], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench)}], confirm={"seeds": [100, 101, 102]})
+    result = run_search(_spec(raw, min_pool_size=20), "s-confirm", _storage(tmp_path), progress=False)
+    claim = result.claim
+    assert result.best_delta_pct > 0 and claim["p_adjusted"] < 0.05 and claim["confirmed_seeds"] == 3
+    assert claim["confirmed_p"] < 0.05 and claim["confirmed_ci_low_pct"] > 0
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    assert metrics["best_confirmed_pct"] == claim["confirmed_pct"] and metrics["confirm.cells_run"] >= 3
+    cells = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                               filter_string=f"tags.`{tracking.PARENT_RUN_ID}` = '{result.run_id}'")
+    assert {int(c.data.params["seed"]) for c in cells if "seed" in c.data.params} >= {100, 101, 102}
+    assert "one test): confirmed" in result.best_text() and "free of that choice" in result.report
+
+
 def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_the_trials(
         raw, tracking_uri, tmp_path) -> None:
     spec = _spec({**raw, "seeds": [0, 1, 2]})

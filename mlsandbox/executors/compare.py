@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
+from mlsandbox.errors import SpecError
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
-from mlsandbox.executors.fidelity import Fidelity, fidelities
+from mlsandbox.executors.fidelity import Fidelity, deciding, fidelities
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.executors.race import open_after_screen, still_open
 from mlsandbox.executors.runners import CellRequest, Placement, make_runner
@@ -179,3 +180,25 @@ def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_p
                     artifacts.under(step, artifacts.DELTAS_MARKDOWN))
     client.log_table(run_id, results_frame(comparisons.cells), artifacts.under(step, artifacts.CELLS_TABLE))
     return table
+
+
+def confirm_pool(
+    prepared: Prepared, pool: Pool, benchmarks: BenchmarkSet, run_id: str, progress: StyleArg = False
+) -> Comparisons:
+    """A chosen pool measured again on the spec's ``confirm.seeds`` (new random controls, and new
+    training runs for a seed-dependent model) under the run ``run_id``: its delta free of the
+    choice that picked it, one plain test (``items[0].summary``; None if every cell failed).
+
+    The best of many pools is the one its noise favoured most, so the step that picked it
+    overstates its delta (the winner's curse); seeds that took no part in the choice do not.
+    Cost counters and tables go under ``confirm``; the pool's own metric keys keep the choosing
+    step's values.
+    """
+    confirm = prepared.spec.confirm
+    if confirm is None:
+        raise SpecError("confirming a pool needs fresh seeds: add `confirm: {seeds: [...]}` to the spec")
+    comparisons = compare_pools(prepared, [pool], benchmarks, parent_run_id=run_id,
+                                levels=[deciding(prepared.spec, confirm.seeds)], progress=progress,
+                                step=artifacts.CONFIRM)
+    log_comparisons(comparisons, run_id, artifacts.CONFIRM, per_pool=False)
+    return comparisons

@@ -21,7 +21,8 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
-from mlsandbox.delta import holm
+from mlsandbox.delta import ALPHA, holm
+from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe, export_recipe, parse_recipe
 from mlsandbox.search._names import (
     ARTIFACTS,
@@ -132,12 +133,41 @@ def best_claim(study: optuna.Study, best: FrozenTrial | None) -> dict[str, float
             "family": float(len(tested))}
 
 
+def _beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
+    return best is not None and best.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
+
+
+def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:
+    """The best trial's recipe measured again on the spec's fresh ``confirm.seeds`` (see
+    :func:`~mlsandbox.executors.compare.confirm_pool`): ``confirmed_*`` entries of its claim."""
+    confirm = ctx.prepared.spec.confirm
+    assert confirm is not None
+    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id).items[0].summary
+    if summary is None:  # every cell failed
+        return {"confirmed_seeds": float(len(confirm.seeds))}
+    return {"confirmed_seeds": float(summary.seeds), "confirmed_pct": summary.mean_pct,
+            "confirmed_ci_low_pct": summary.ci_low_pct, "confirmed_ci_high_pct": summary.ci_high_pct,
+            "confirmed_p": summary.p_value}
+
+
 def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
-    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``."""
+    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``,
+    and what fresh seeds gave where the spec confirms the best trial."""
     if not math.isfinite(claim.get("p_value", math.nan)):
         return f"{delta_pct:+.3f}% (no interval: one seed)"
-    return (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
+    text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
             f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} trials)")
+    if "confirmed_seeds" not in claim:
+        return text
+    seeds = f"{claim['confirmed_seeds']:.0f} fresh seeds"
+    if not math.isfinite(claim.get("confirmed_pct", math.nan)):
+        return f"{text}; its measurement on {seeds} failed, so it is not confirmed"
+    if not math.isfinite(claim.get("confirmed_p", math.nan)):
+        return f"{text}; on {seeds} {claim['confirmed_pct']:+.3f}% without a spread, so it is not confirmed"
+    held = claim["confirmed_pct"] > 0 and claim["confirmed_p"] < ALPHA
+    return (f"{text}; on {seeds} {claim['confirmed_pct']:+.3f}% (95% interval [{claim['confirmed_ci_low_pct']:+.2f}, "
+            f"{claim['confirmed_ci_high_pct']:+.2f}]%, p = {claim['confirmed_p']:.3g}, one test): "
+            + ("confirmed" if held else "not confirmed"))
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:
@@ -175,6 +205,8 @@ def log_results(
         model_s = sum(t["train_eval_s"] for t in ctx.run_times)
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
     claim = best_claim(study, best)
+    if best_recipe is not None and ctx.prepared.spec.confirm is not None and _beat_control(best, claim):
+        claim.update(confirmed_claim(ctx, best_recipe, run_id))
     if best is not None:
         metrics["best_delta_pct"] = best.values[0]
         metrics["best_trial"] = best.number
@@ -225,9 +257,11 @@ def search_report(
                   f"Trial {best.number}: delta **{claim_text(best.values[0], claim)}**"
                   + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
-                  "only the Holm-adjusted p-value says whether it beat the control, and its size should be "
-                  "re-measured on fresh seeds before it is relied on: `mlsandbox train --recipe best_recipe.yaml "
-                  "--seeds 100,101,102,103,104` (seeds the study did not use).", "",
+                  "only the Holm-adjusted p-value says whether it beat the control, and "
+                  + ("the fresh seeds (`confirm:` in the spec) give its size free of that choice."
+                     if "confirmed_seeds" in claim else
+                     "its size should be re-measured on fresh seeds before it is relied on: `mlsandbox train "
+                     "--recipe best_recipe.yaml --seeds 100,101,102,103,104` (seeds the study did not use)."), "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
                   "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
     else:

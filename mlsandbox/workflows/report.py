@@ -13,7 +13,7 @@ import json
 import math
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA
+from mlsandbox.delta import ALPHA, DeltaSummary
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
 from mlsandbox.project import output_folder
@@ -110,6 +110,14 @@ class Answer:
         if self.others:
             text += f" These pools of the step did beat the control after the correction: {', '.join(self.others)}."
         return text
+
+    def confirmed_by(self, summary: DeltaSummary | None, seeds: int) -> Answer:
+        """This answer with its pool's delta on ``seeds`` fresh seeds (None: every cell failed)."""
+        if summary is None:
+            return replace(self, confirmed_seeds=seeds)
+        return replace(self, confirmed_seeds=summary.seeds, confirmed_pct=summary.mean_pct,
+                       confirmed_ci_low_pct=summary.ci_low_pct, confirmed_ci_high_pct=summary.ci_high_pct,
+                       confirmed_p=summary.p_value)
 
     def _confirmation(self) -> str:
         if not math.isfinite(self.confirmed_pct):

@@ -18,6 +18,7 @@ import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
@@ -26,7 +27,6 @@ from mlsandbox.pools import Pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
-from mlsandbox.workflows.confirm import confirm
 from mlsandbox.workflows.probe import ProbeResult, probe
 from mlsandbox.workflows.refine import RefineResult, refine
 from mlsandbox.workflows.report import Answer, log_answer, log_report
@@ -77,7 +77,8 @@ def run_workflow(
         answer, pool = answer_of(probed, refined, len(prepared.stats))
         log_answer(run_id, answer)  # kept if the confirmation is interrupted
         if spec.confirm is not None and answer.won and pool is not None:
-            answer, confirmed = confirm(prepared, answer, pool, benchmarks, run_id, progress)
+            confirmed = confirm_pool(prepared, pool, benchmarks, run_id, progress)
+            answer = answer.confirmed_by(confirmed.items[0].summary, len(spec.confirm.seeds))
             cells += confirmed.cells
             log_answer(run_id, answer)
         wall_s = time.perf_counter() - started
