@@ -103,6 +103,48 @@ class DeltaSummary:
                 f"Holm-adjusted p={_fmt_p(self.p_adjusted)}, n={self.seeds} seeds{raced})")
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """A chosen pool's delta measured again on ``seeds`` fresh seeds: one hypothesis fixed in
+    advance, one plain test (no correction). ``pct`` is NaN when every cell failed, ``p`` (and
+    the interval) when the seeds gave no spread."""
+
+    seeds: int
+    pct: float = NAN
+    ci_low_pct: float = NAN
+    ci_high_pct: float = NAN
+    p: float = NAN
+
+    @classmethod
+    def of(cls, summary: DeltaSummary | None, seeds: int) -> Confirmation:
+        """From the summary of the fresh seeds' deltas (None: every cell failed)."""
+        if summary is None:
+            return cls(seeds)
+        return cls(summary.seeds, summary.mean_pct, summary.ci_low_pct, summary.ci_high_pct, summary.p_value)
+
+    @property
+    def held(self) -> bool:
+        """Above the random control again: a positive delta with p < 0.05."""
+        return self.pct > 0 and self.p < ALPHA
+
+    def text(self) -> str:
+        """What the fresh seeds gave, and whether the win held (one sentence, no final period)."""
+        if not math.isfinite(self.pct):
+            return (f"Its measurement on {self.seeds} fresh seeds failed (see the failed cells in "
+                    "confirm/cells.json), so it is not confirmed")
+        measured = (f"Measured again on {self.seeds} fresh seeds, against random controls that took no "
+                    f"part in choosing it: {self.pct:+.2f}%")
+        if not math.isfinite(self.p):
+            return f"{measured}, without a spread over those seeds: no test, so it is not confirmed"
+        measured += f" (95% interval [{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%, p = {self.p:.3g}, one test)"
+        if self.held:
+            return f"{measured}: confirmed; this is the estimate to expect"
+        if self.p < ALPHA:
+            return f"{measured}: not confirmed; on fresh seeds it is worse than the random control"
+        return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control (its first "
+                "delta may owe to its being picked as the best, or these seeds are too few to show it)")
+
+
 def _fmt_p(p: float) -> str:
     return f"{p:.3g}" if math.isfinite(p) else "n/a"
 

@@ -35,6 +35,7 @@ def machine() -> str:
 #: Cleaned up leftovers once per folder and process: listing a folder of thousands of pool
 #: files for every write would cost more than the writes.
 _SWEPT: set[Path] = set()
+_CELLS_SWEPT: set[Path] = set()  # temporary directories swept of dead cells' folders
 _HERE = hashlib.sha256(f"{socket.gethostname()}|{machine()}".encode()).hexdigest()[:12]
 _MARK = f".tmp-{_HERE}-"
 _CELL_PREFIX = f"mlsandbox-cell-{_HERE}-"
@@ -83,8 +84,8 @@ def cell_folder() -> Iterator[Path]:
     """A scratch folder for one training cell, removed when the cell ends; those of cells whose
     process was killed are removed by the next cell on this machine."""
     root = Path(tempfile.gettempdir())
-    if root / _CELL_PREFIX not in _SWEPT:
-        _SWEPT.add(root / _CELL_PREFIX)
+    if root not in _CELLS_SWEPT:
+        _CELLS_SWEPT.add(root)
         for leftover in root.glob(f"{_CELL_PREFIX}*"):
             pid = leftover.name[len(_CELL_PREFIX):].partition("-")[0]
             if pid.isdigit() and not pid_exists(int(pid)):

@@ -103,6 +103,7 @@ def test_cell_folders_of_killed_cells_are_removed_by_the_next_cell(
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(files, "_SWEPT", set())
+    monkeypatch.setattr(files, "_CELLS_SWEPT", set())
     killed = tmp_path / f"mlsandbox-cell-{files._HERE}-{_dead_pid()}-abc123"
     running = tmp_path / f"mlsandbox-cell-{files._HERE}-{os.getppid()}-def456"
     files.sweep(tmp_path)  # a file written there first does not stop the cell folders' own sweep

@@ -11,7 +11,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -21,7 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
-from mlsandbox.delta import ALPHA, holm
+from mlsandbox.delta import ALPHA, Confirmation, holm
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe, export_recipe, parse_recipe
 from mlsandbox.search._names import (
@@ -133,6 +133,10 @@ def best_claim(study: optuna.Study, best: FrozenTrial | None) -> dict[str, float
             "family": float(len(tested))}
 
 
+#: The prefix of a claim's entries from its confirmation on fresh seeds (``confirmed_pct``, ...).
+CONFIRMED = "confirmed_"
+
+
 def _beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
     return best is not None and best.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
 
@@ -143,11 +147,8 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
     summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id).items[0].summary
-    if summary is None:  # every cell failed
-        return {"confirmed_seeds": float(len(confirm.seeds))}
-    return {"confirmed_seeds": float(summary.seeds), "confirmed_pct": summary.mean_pct,
-            "confirmed_ci_low_pct": summary.ci_low_pct, "confirmed_ci_high_pct": summary.ci_high_pct,
-            "confirmed_p": summary.p_value}
+    confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
+    return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 
 
 def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
@@ -157,17 +158,11 @@ def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
         return f"{delta_pct:+.3f}% (no interval: one seed)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
             f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} trials)")
-    if "confirmed_seeds" not in claim:
+    if f"{CONFIRMED}seeds" not in claim:
         return text
-    seeds = f"{claim['confirmed_seeds']:.0f} fresh seeds"
-    if not math.isfinite(claim.get("confirmed_pct", math.nan)):
-        return f"{text}; its measurement on {seeds} failed, so it is not confirmed"
-    if not math.isfinite(claim.get("confirmed_p", math.nan)):
-        return f"{text}; on {seeds} {claim['confirmed_pct']:+.3f}% without a spread, so it is not confirmed"
-    held = claim["confirmed_pct"] > 0 and claim["confirmed_p"] < ALPHA
-    return (f"{text}; on {seeds} {claim['confirmed_pct']:+.3f}% (95% interval [{claim['confirmed_ci_low_pct']:+.2f}, "
-            f"{claim['confirmed_ci_high_pct']:+.2f}]%, p = {claim['confirmed_p']:.3g}, one test): "
-            + ("confirmed" if held else "not confirmed"))
+    confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),
+                                *(claim[f"{CONFIRMED}{key}"] for key in ("pct", "ci_low_pct", "ci_high_pct", "p")))
+    return f"{text}. {confirmation.text()}"
 
 
 def param_importances(study: optuna.Study) -> dict[str, float]:
@@ -259,7 +254,7 @@ def search_report(
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and "
                   + ("the fresh seeds (`confirm:` in the spec) give its size free of that choice."
-                     if "confirmed_seeds" in claim else
+                     if f"{CONFIRMED}seeds" in claim else
                      "its size should be re-measured on fresh seeds before it is relied on: `mlsandbox train "
                      "--recipe best_recipe.yaml --seeds 100,101,102,103,104` (seeds the study did not use)."), "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",

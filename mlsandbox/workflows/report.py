@@ -21,7 +21,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, DeltaSummary
+from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
 from mlsandbox.project import output_folder
@@ -79,7 +79,7 @@ class Answer:
     @property
     def confirmed(self) -> bool:
         """Above the random control again on fresh seeds (p < 0.05, positive delta)."""
-        return self.confirmed_seeds > 0 and self.confirmed_pct > 0 and self.confirmed_p < ALPHA
+        return self.confirmed_seeds > 0 and self._confirmation().held
 
     def text(self) -> str:
         """The answer in words: the best candidate, its delta and interval, its documents, the verdict."""
@@ -96,7 +96,7 @@ class Answer:
         if self.won:
             return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
                     f"As the best of {self.family}, its delta is more likely over- than underestimated"
-                    + (f". {self._confirmation()}" if self.confirmed_seeds else
+                    + (f". {self._confirmation().text()}." if self.confirmed_seeds else
                        ": confirm its size on fresh seeds (`confirm:` in the spec)."))
         if not math.isfinite(self.p_adjusted):
             why = ("without a spread over seeds (one seed, or seeds that all gave the same delta) there is no "
@@ -113,28 +113,12 @@ class Answer:
 
     def confirmed_by(self, summary: DeltaSummary | None, seeds: int) -> Answer:
         """This answer with its pool's delta on ``seeds`` fresh seeds (None: every cell failed)."""
-        if summary is None:
-            return replace(self, confirmed_seeds=seeds)
-        return replace(self, confirmed_seeds=summary.seeds, confirmed_pct=summary.mean_pct,
-                       confirmed_ci_low_pct=summary.ci_low_pct, confirmed_ci_high_pct=summary.ci_high_pct,
-                       confirmed_p=summary.p_value)
+        confirmation = asdict(Confirmation.of(summary, seeds))
+        return replace(self, **{f"confirmed_{key}": value for key, value in confirmation.items()})
 
-    def _confirmation(self) -> str:
-        if not math.isfinite(self.confirmed_pct):
-            return (f"Its measurement on {self.confirmed_seeds} fresh seeds failed (see the failed cells in "
-                    "confirm/cells.json), so it is not confirmed.")
-        measured = (f"Measured again on {self.confirmed_seeds} fresh seeds, against random controls that took no "
-                    f"part in choosing it: {self.confirmed_pct:+.2f}%")
-        if not math.isfinite(self.confirmed_p):
-            return f"{measured}, without a spread over those seeds: no test, so it is not confirmed."
-        measured += (f" (95% interval [{self.confirmed_ci_low_pct:+.2f}, {self.confirmed_ci_high_pct:+.2f}]%, "
-                     f"p = {self.confirmed_p:.3g}, one test)")
-        if self.confirmed:
-            return f"{measured}: confirmed; this is the estimate to expect."
-        if self.confirmed_p < ALPHA:
-            return f"{measured}: not confirmed; on fresh seeds it is worse than the random control."
-        return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control (its first "
-                "delta may owe to its being picked as the best, or these seeds are too few to show it).")
+    def _confirmation(self) -> Confirmation:
+        return Confirmation(self.confirmed_seeds, self.confirmed_pct, self.confirmed_ci_low_pct,
+                            self.confirmed_ci_high_pct, self.confirmed_p)
 
 
 #: The metrics and param a run logs its :class:`Answer` under (see :func:`log_answer`).
