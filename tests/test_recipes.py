@@ -23,6 +23,7 @@ from mlsandbox.pools import RecipeOrigin
 from mlsandbox.recipes import (
     Condition,
     Recipe,
+    data_juicer_keys,
     export_recipe,
     from_data_juicer,
     ksigma_recipe,
@@ -271,6 +272,20 @@ def test_each_op_maps_every_one_of_its_stats_to_data_juicer() -> None:
     assert {name: cls.data_juicer.stat_keys() for name, cls in mapped.items()} == {
         name: set(cls.stat_keys) for name, cls in mapped.items()
     }
+
+
+@pytest.mark.parametrize(("dataset", "keys"), [
+    (DatasetSpec(path="d.jsonl", text_field="content"), {"text_key": "content"}),
+    (DatasetSpec(path="pairs.parquet", image_field="picture", text_field="caption"),
+     {"text_key": "caption", "image_key": "picture"}),
+    (DatasetSpec(path="clips/", format="videos"), {"text_key": "text", "video_key": "video"}),
+])
+def test_a_projects_fields_name_the_data_juicer_keys(dataset: DatasetSpec, keys: dict) -> None:
+    """Data-Juicer's image and video filters keep every sample without their key: it must be named."""
+    assert data_juicer_keys(dataset) == keys
+    config = to_data_juicer(recipe(Condition(op="text_length_filter", min=10)), **keys)
+    assert {k: config[k] for k in ("text_keys", "image_key", "video_key") if k in config} == {
+        k.replace("text_key", "text_keys"): v for k, v in keys.items()}
 
 
 def test_an_op_without_a_mapping_is_not_exportable() -> None:

@@ -9,6 +9,8 @@ built, saved and loaded back through the OPs' normal loading path, one frame at 
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from mlsandbox import videos
 from mlsandbox.ops import VideoBatch, create_op, frame_samplings, list_ops
 from mlsandbox.ops.video.video_motion_score_filter import resized_dimensions
 from mlsandbox.ops.video.video_ocr_area_ratio_filter import detect_boxes, text_area, text_detector
-from mlsandbox.recipes import Condition, Recipe, to_data_juicer
+from mlsandbox.recipes import Condition, Recipe, data_juicer_keys, from_data_juicer, to_data_juicer
+from mlsandbox.spec import DatasetSpec
 
 VIDEO_OPS = {
     "video_duration_filter": ("video_duration",),
@@ -107,7 +110,9 @@ def test_a_video_recipe_exports_data_juicers_arguments() -> None:
         Condition(op="video_watermark_filter", max=0.3),
         Condition(op="video_resolution_filter", stat="video_height", min=240.5),
     ])
-    process = {name: args for step in to_data_juicer(recipe)["process"] for name, args in step.items()}
+    config = to_data_juicer(recipe, **data_juicer_keys(DatasetSpec(path="clips.jsonl", video_field="file")))
+    assert (config["text_keys"], config["video_key"]) == ("text", "file") and "image_key" not in config
+    process = {name: args for step in config["process"] for name, args in step.items()}
     assert process["video_motion_score_filter"]["min_score"] == 0.5
     assert process["video_motion_score_filter"]["sampling_fps"] == 4.0
     nsfw = process["video_nsfw_filter"]
@@ -115,6 +120,24 @@ def test_a_video_recipe_exports_data_juicers_arguments() -> None:
     assert nsfw["reduce_mode"] == "avg" and "min_score" not in nsfw  # Data-Juicer's default cuts nothing
     assert process["video_watermark_filter"]["prob_threshold"] == 0.3
     assert process["video_resolution_filter"]["min_height"] == 241  # count bounds round inward
+
+
+def test_exported_aspect_ratio_bounds_keep_exactly_the_clips_the_sandbox_kept() -> None:
+    """Data-Juicer reads min_ratio/max_ratio as exact fractions of their text and compares them with
+    the float ratio exactly; a bound written as repr(4 / 3) would drop every 4:3 clip."""
+    ratios = np.array([w / h for w in range(8, 160) for h in range(8, 160)])
+    for lo, hi in [(4 / 3, 16 / 9), (9 / 21, 2 / 3), (1.0, 21 / 9)]:
+        recipe = Recipe(name="r", conditions=[Condition(op="video_aspect_ratio_filter", min=lo, max=hi)])
+        args = to_data_juicer(recipe)["process"][0]["video_aspect_ratio_filter"]
+        dj_min, dj_max = (Fraction(str(args[k]).replace(":", "/")) for k in ("min_ratio", "max_ratio"))
+        dj_keeps = np.array([dj_min <= Fraction(r) <= dj_max for r in ratios])  # Data-Juicer's process()
+        np.testing.assert_array_equal(dj_keeps, (ratios >= lo) & (ratios <= hi))
+        assert dj_keeps.any() and (ratios == lo).any()
+        back = from_data_juicer(to_data_juicer(recipe)).conditions[0]
+        assert (back.min, back.max) == (lo, hi)
+    imported = from_data_juicer({"process": [{"video_aspect_ratio_filter": {"min_ratio": "4/3", "max_ratio": "16:9"}}]})
+    bounds = imported.conditions[0]
+    assert bounds.min == math.nextafter(4 / 3, math.inf) and bounds.max == 16 / 9  # as Data-Juicer reads them
 
 
 def test_header_ops_read_the_container_and_decode_nothing(clips, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 #: sys.maxsize is Data-Juicer's own "no upper limit" default (alphanumeric/text_length/words_num).
@@ -34,11 +35,14 @@ class StatArgs:
 
     min_arg: str | None
     max_arg: str | None
-    min_default: float | None
-    max_default: float | None
+    min_default: float | Fraction | None
+    max_default: float | Fraction | None
     floor: float = 0.0
     ceiling: float = UNBOUNDED
     integer: bool = False  # the stat is a count and Data-Juicer's arguments are int
+    #: Data-Juicer reads the bounds as exact fractions of their text (``Fraction(str(arg))``, "9/21"
+    #: or "9:21") and compares them exactly with the float stat.
+    fraction: bool = False
 
     @classmethod
     def ratio(

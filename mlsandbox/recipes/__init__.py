@@ -10,6 +10,7 @@ by k-sigma (:func:`ksigma_recipe`) or percentiles (:func:`percentile_recipe`).
 from mlsandbox.ops import UNBOUNDED
 from mlsandbox.recipes._data_juicer import (
     RANDOM_SELECTOR,
+    data_juicer_keys,
     export_recipe,
     from_data_juicer,
     read_data_juicer,
@@ -25,6 +26,7 @@ __all__ = [
     "UNBOUNDED",
     "Condition",
     "Recipe",
+    "data_juicer_keys",
     "export_recipe",
     "from_data_juicer",
     "ksigma_recipe",

@@ -7,20 +7,24 @@ be exported, and Data-Juicer filters without a matching OP are skipped on import
 
 from __future__ import annotations
 
+import decimal
 import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.errors import RecipeError
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
+from mlsandbox.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +62,13 @@ def to_data_juicer(
     export_path: str = "processed.jsonl",
     text_key: str = "text",
     processes: int = 4,
+    image_key: str | None = None,
+    video_key: str | None = None,
 ) -> dict[str, Any]:
     """A Data-Juicer config that keeps the samples the recipe's conditions keep.
+
+    ``text_key``, ``image_key`` and ``video_key`` name the dataset's fields (:func:`data_juicer_keys`
+    gives a project's); Data-Juicer's image and video filters keep every sample without the key.
 
     Conditions on the same OP and params become one filter entry (bounds intersected). A
     ``sample_size`` becomes a trailing ``random_selector`` (same size, Data-Juicer's own random
@@ -76,14 +85,27 @@ def to_data_juicer(
         process.append({op_name: _dj_args(op_name, group)})
     if recipe.sample_size is not None:
         process.append({RANDOM_SELECTOR: {"select_num": recipe.sample_size}})
+    media = {k: v for k, v in (("image_key", image_key), ("video_key", video_key)) if v is not None}
     return {
         "project_name": recipe.name,
         "dataset_path": dataset_path,
         "export_path": export_path,
         "text_keys": text_key,
+        **media,
         "np": processes,
         "process": process,
     }
+
+
+def data_juicer_keys(dataset: DatasetSpec) -> dict[str, str]:
+    """The fields of a project's samples, as :func:`to_data_juicer`'s ``*_key`` arguments. A folder
+    of captioned files (``format: images|videos``) is named as mlsandbox's pool files name it."""
+    keys = {"text_key": dataset.text_field}
+    if dataset.image_field is not None or dataset.format == "images":
+        keys["image_key"] = dataset.image_field or IMAGE
+    if dataset.video_field is not None or dataset.format == "videos":
+        keys["video_key"] = dataset.video_field or VIDEO
+    return keys
 
 
 def _group_by_op(conditions: Iterable[Condition]) -> dict[tuple[str, str], list[Condition]]:
@@ -130,11 +152,27 @@ def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
     return args
 
 
-def _dj_number(value: float, side: Literal["min", "max"], sa: StatArgs) -> float | int:
+def _dj_number(value: float, side: Literal["min", "max"], sa: StatArgs) -> float | int | str:
     if sa.integer:
         # Data-Juicer types count bounds as int; rounding inward keeps the same integer stats.
         return math.ceil(value) if side == "min" else math.floor(value)
+    if sa.fraction:
+        return fraction_bound(float(value), side)
     return float(value)
+
+
+def fraction_bound(value: float, side: Literal["min", "max"]) -> str:
+    """``value`` as a decimal string that, read exactly (``Fraction(text)``), keeps the same floats.
+
+    ``repr(value)`` is the shortest decimal that rounds to ``value``, and may lie on the wrong side
+    of it: ``repr(4 / 3)`` is ``1.3333333333333333``, above the float ``4 / 3``, so a minimum
+    written that way drops the 4:3 clips. Rounded toward the kept side to 17 significant digits,
+    the decimal lies between ``value`` and the next float (17 digits are finer than float spacing),
+    so exactly the floats that pass ``value`` pass it.
+    """
+    rounding = decimal.ROUND_FLOOR if side == "min" else decimal.ROUND_CEILING
+    bound = decimal.Context(prec=17, rounding=rounding).plus(decimal.Decimal(value))
+    return format(bound.normalize(), "f")
 
 
 def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
@@ -255,8 +293,8 @@ def _conditions_from_dj(
             values = [allowed] if isinstance(allowed, str) else list(allowed)
             out.append(Condition(op=op_name, stat=stat, values=values, params=params))
     for stat, sa in spec.stats.items():
-        lo = _dj_bound(args, sa.min_arg, sa.min_default)
-        hi = _dj_bound(args, sa.max_arg, sa.max_default)
+        lo = _dj_bound(args, sa, "min")
+        hi = _dj_bound(args, sa, "max")
         lo = None if lo is None or lo <= sa.floor else lo
         hi = None if hi is None or hi >= sa.ceiling else hi
         if lo is None and hi is None:
@@ -269,12 +307,29 @@ def _conditions_from_dj(
     return out
 
 
-def _dj_bound(args: dict[str, Any], arg: str | None, default: float | None) -> float | None:
+def _dj_bound(args: dict[str, Any], sa: StatArgs, side: Literal["min", "max"]) -> float | None:
+    arg, default = (sa.min_arg, sa.min_default) if side == "min" else (sa.max_arg, sa.max_default)
     if arg is None:
         return None
     value = args.pop(arg, default)
     if value is None:
         return None
+    if sa.fraction and isinstance(value, (str, int, float, Fraction)) and not isinstance(value, bool):
+        try:
+            return float_bound(Fraction(str(value).replace(":", "/")), side)
+        except (ValueError, ZeroDivisionError):
+            raise TypeError(f"{arg} must be a number or a fraction such as '9/21', got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{arg} must be a number, got {value!r}")
     return float(value)
+
+
+def float_bound(bound: Fraction, side: Literal["min", "max"]) -> float:
+    """The float bound that keeps exactly the floats an exact ``bound`` keeps (Data-Juicer's reading):
+    the smallest float at or above a minimum, the largest at or below a maximum."""
+    value = float(bound)
+    if side == "min" and Fraction(value) < bound:
+        return math.nextafter(value, math.inf)
+    if side == "max" and Fraction(value) > bound:
+        return math.nextafter(value, -math.inf)
+    return value

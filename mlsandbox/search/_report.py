@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mlsandbox import figures, tracking
 from mlsandbox.delta import ALPHA, Confirmation, holm
 from mlsandbox.executors.compare import confirm_pool
-from mlsandbox.recipes import Recipe, export_recipe, parse_recipe
+from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe
 from mlsandbox.search._names import (
     ARTIFACTS,
     FAIL_REASON,
@@ -222,7 +222,7 @@ def log_results(
         if importances:
             figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
         if best_recipe is not None:
-            export_recipe(best_recipe, out, text_key=ctx.prepared.spec.dataset.text_field)
+            export_recipe(best_recipe, out, **data_juicer_keys(ctx.prepared.spec.dataset))
         report = search_report(ctx, frame, best, claim, pareto, importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
         mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)

@@ -39,7 +39,7 @@ from mlsandbox.pools import (
     make_pool,
 )
 from mlsandbox.progress import StyleArg
-from mlsandbox.recipes import Condition, Recipe, export_recipe, ksigma_recipe, percentile_recipe
+from mlsandbox.recipes import Condition, Recipe, data_juicer_keys, export_recipe, ksigma_recipe, percentile_recipe
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.probe import ProbeResult
@@ -277,7 +277,7 @@ def refine(
     table = _table(candidates, comparisons)
     best, best_delta = _best(candidates, table)
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
-    _log(result, run_id)
+    _log(result, run_id, data_juicer_keys(prepared.spec.dataset))
     return result
 
 
@@ -324,7 +324,7 @@ def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate |
     return candidates[i], float(measured[i])
 
 
-def _log(result: RefineResult, run_id: str) -> None:
+def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> None:
     client = mlflow.MlflowClient()
     table = result.table
     client.log_table(run_id, table, artifacts.RECIPES_TABLE)
@@ -343,7 +343,7 @@ def _log(result: RefineResult, run_id: str) -> None:
         if result.best is not None:
             # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
             best = artifacts.local(out, artifacts.BEST_RECIPE)
-            export_recipe(result.best.recipe, best.parent, stem=best.stem)
+            export_recipe(result.best.recipe, best.parent, stem=best.stem, **dataset_keys)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
         client.log_artifacts(run_id, tmp)

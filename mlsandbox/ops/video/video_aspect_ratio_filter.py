@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 
 from mlsandbox.ops.base import Op
@@ -20,8 +22,10 @@ class VideoAspectRatioFilter(Op[VideoBatch]):
     rotation metadata.
 
     Data-Juicer 1.6.1 defaults: keep ``9/21 <= video_aspect_ratios <= 21/9``
-    (``min_ratio="9/21"``, ``max_ratio="21/9"``; Data-Juicer reads bounds as fractions, and an
-    exported decimal such as ``0.42857142857142855`` parses as one).
+    (``min_ratio="9/21"``, ``max_ratio="21/9"``). Data-Juicer reads the bounds as exact fractions
+    of their text and compares them exactly with the float ratio, so a 4:3 clip (ratio
+    ``4 / 3`` in floating point, just below 4/3) fails ``min_ratio="4/3"``; the export writes
+    each bound as a decimal string that keeps exactly the clips the sandbox kept.
     """
 
     name = "video_aspect_ratio_filter"
@@ -29,7 +33,7 @@ class VideoAspectRatioFilter(Op[VideoBatch]):
     stat_keys = ("video_aspect_ratios",)
     # One video per sample here, so Data-Juicer's any_or_all strategy makes no difference.
     data_juicer = DataJuicerFilter(
-        {"video_aspect_ratios": StatArgs("min_ratio", "max_ratio", 9 / 21, 21 / 9)},
+        {"video_aspect_ratios": StatArgs("min_ratio", "max_ratio", Fraction(9, 21), Fraction(21, 9), fraction=True)},
         inert={"any_or_all": "any"},
     )
 
