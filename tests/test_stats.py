@@ -177,5 +177,28 @@ def test_model_passes_batch_small_enough_to_show_progress_and_never_below_32() -
     assert pass_batch_size(12_782, 2000, [model]) == 256  # the OP's cap
     assert pass_batch_size(3000, 2000, [model]) == 60  # 50 steps
     assert pass_batch_size(100, 2000, [model]) == 32
-    assert pass_batch_size(100, 16, [model]) == 16  # the stats batch size still caps it
+    assert pass_batch_size(100, 16, [model]) == 32  # the stats batch size does not: see below
+    assert pass_batch_size(100, 16, [cheap]) == 16
     assert pass_batch_size(12_782, 2000, [cheap]) == 2000  # cheap passes: one batch per worker task
+
+
+class BatchMeanOp(LongModelOp):
+    """A model whose value for a sample depends on the other samples of its batch, as a model in
+    bfloat16 does (by rounding, where this adds the batch's mean length)."""
+
+    name = "test_batch_mean"
+    stat_keys = ("batch_len",)
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        return {"batch_len": batch.lengths + batch.lengths.mean()}
+
+
+def test_a_model_pass_batches_the_same_whatever_the_stats_batch_size(tmp_path: Path, register_ops) -> None:
+    """Cached stats are keyed by the dataset and the OP: the stats batch size must not change them."""
+    register_ops(BatchMeanOp)
+    corpus = tmp_path / "long.jsonl"
+    corpus.write_text("".join(json.dumps({"text": "word " * (i % 37)}) + "\n" for i in range(3000)), encoding="utf-8")
+    long = load_dataset(DatasetSpec(path=str(corpus)))
+    values = [compute_stats(long, [create_op("test_batch_mean")], tmp_path / str(size), batch_size=size,
+                            progress=False).stat("batch_len") for size in (2000, 16)]
+    np.testing.assert_array_equal(values[0], values[1])

@@ -30,12 +30,17 @@ MIN_MODEL_BATCH = 32
 
 
 def pass_batch_size(samples: int, batch_size: int, ops: Sequence[Op]) -> int:
-    """Samples per batch of a pass: ``batch_size``, capped by the OPs' ``max_batch``; a model
-    pass also keeps batches small enough to report progress every 2% or so of the dataset."""
+    """Samples per batch of a pass: ``batch_size`` for the statistical OPs; a model pass takes its
+    OPs' ``max_batch``, smaller where that reports progress every 2% or so of the dataset.
+
+    A model pass ignores ``batch_size``: a model's value for a sample can depend on which samples
+    share its batch (perplexity in bfloat16 by up to several percent), and cached stats are keyed
+    by the dataset and the OP, not by this setting, so their batches must follow from those alone.
+    """
     caps = [op.max_batch for op in ops if op.max_batch]
     if not caps:
         return batch_size
-    return max(1, min([batch_size, *caps, max(MIN_MODEL_BATCH, math.ceil(samples / MODEL_PASS_STEPS))]))
+    return max(1, min([*caps, max(MIN_MODEL_BATCH, math.ceil(samples / MODEL_PASS_STEPS))]))
 
 
 def passes(pending: Sequence[Op]) -> list[list[Op]]:
