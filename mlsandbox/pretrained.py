@@ -350,8 +350,11 @@ def _gguf_tokenizer(gguf_path: Path) -> Any:
 
 
 def _converted_dir(gguf_path: Path, cache_dir: Path | None) -> Path:
-    # Keyed by the file's location and size: a replaced GGUF gets a fresh conversion.
-    key = hashlib.sha256(f"{gguf_path.resolve()}|{gguf_path.stat().st_size}".encode()).hexdigest()[:16]
+    # Keyed by the file's location, size, inode and modification time: a GGUF replaced or rewritten
+    # in place (a fine-tune of the same size) gets a fresh conversion, as make would rebuild it.
+    info = gguf_path.stat()
+    stamp = f"{gguf_path.resolve()}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}"
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
     return (cache_dir or default_cache_dir()) / "hf-models" / f"{gguf_path.stem}-{key}"
 
 

@@ -227,6 +227,15 @@ def test_a_gguf_is_converted_once_and_says_so(tiny_gguf: Path, tmp_path: Path, c
     assert len(converting) == 1 and first in converting[0]
 
 
+def test_a_gguf_rewritten_in_place_is_converted_again(tiny_gguf: Path, tmp_path: Path) -> None:
+    """A fine-tune written over the file has the same path and size: its old conversion must not be served."""
+    first = pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name)
+    data = tiny_gguf.read_bytes()
+    tiny_gguf.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # same size, one tensor byte changed
+    os.utime(tiny_gguf, ns=(tiny_gguf.stat().st_atime_ns, tiny_gguf.stat().st_mtime_ns + 1_000_000_000))
+    assert pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name) != first
+
+
 # --- perplexity_filter (KenLM) ---------------------------------------------------------------
 
 ARPA = """\\data\\
