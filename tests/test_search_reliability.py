@@ -60,6 +60,19 @@ def _cli(*args: str) -> object:
 # --- continuing a study ------------------------------------------------------------------------
 
 
+def test_a_study_continued_with_another_model_says_so(project, tracking_uri, tmp_path, caplog) -> None:
+    """Its trials were measured with the first model: a continuation that changes it is a warning."""
+    storage = str(tmp_path / "changed.journal")
+    first = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "1", "--quiet")
+    assert first.exit_code == 0, first.output
+    with caplog.at_level(logging.WARNING, logger="mlsandbox.search"):
+        second = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "2",
+                      "--set", "model.order=3", "--quiet")
+    assert second.exit_code == 0, second.output
+    assert "the study's run has the param model_digest=" in caplog.text
+    assert "model_type" not in caplog.text  # still an n-gram
+
+
 def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run(project, tracking_uri, tmp_path):
     storage = str(tmp_path / "grow.journal")
     first = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "2", "--quiet")

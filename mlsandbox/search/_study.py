@@ -114,7 +114,8 @@ def _run_search(
             log_study_params(run_id, {
                 "study_name": study_name, "objectives": ",".join(search.objectives),
                 "dataset_digest": prepared.dataset.digest, "model_type": spec.model.type,
-                "benchmarks": ",".join(benchmarks.names)})
+                "model_digest": spec.model.digest()[:16], "benchmarks": ",".join(benchmarks.names),
+                "benchmarks_digest": benchmarks.digest, "evaluator_digest": spec.evaluator.digest()[:16]})
             warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
         if warm:
             log.info("warm start: enqueued %s", ", ".join(warm))
