@@ -314,7 +314,7 @@ def _dj_bound(args: dict[str, Any], sa: StatArgs, side: Literal["min", "max"]) -
     value = args.pop(arg, default)
     if value is None:
         return None
-    if sa.fraction and isinstance(value, (str, int, float, Fraction)) and not isinstance(value, bool):
+    if sa.fraction and not isinstance(value, bool):
         try:
             return float_bound(Fraction(str(value).replace(":", "/")), side)
         except (ValueError, ZeroDivisionError):
