@@ -20,11 +20,11 @@ from mlsandbox import tracking
 from mlsandbox.executors import cells
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.models import BenchmarkSet, load_benchmarks
+from mlsandbox.models import BenchmarkSet, load_benchmarks, trainer_for
 from mlsandbox.models.evaluators import PerplexityEvaluator
 from mlsandbox.models.ngram import NgramTrainer
 from mlsandbox.pools import Pool, RandomOrigin, random_pool
-from mlsandbox.spec import CommandSpec, EvaluatorSpec, parse_spec
+from mlsandbox.spec import CommandSpec, EvaluatorSpec, HFLoraSpec, parse_spec
 
 
 @pytest.fixture
@@ -75,6 +75,55 @@ def test_a_time_limit_is_not_part_of_a_cells_identity() -> None:
     # Digests at the default limits are those of earlier releases: their finished cells stay reusable.
     assert EvaluatorSpec().digest() == "b27d055f98d2c0f22454a9cd11327d72c19b1e88e2471a8ce341d954ad927e22"
     assert trainer.digest() == "460ee7ff1ab1b1be9acd7af9efd805f39fdf5de44989223e08b20c3faf817b43"
+
+
+def test_a_script_edited_in_place_is_a_new_cell_but_a_copy_elsewhere_is_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
+    benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "train.py").write_text("SMOOTHING = 0.1\n")
+        (tmp_path / folder / "score.py").write_text("print('score')\n")
+    trainer = CommandSpec(command=["python", "train.py", "{pool_file}"])
+    evaluator = EvaluatorSpec(type="command", command=["python", "score.py", "{model_dir}"])
+
+    def key() -> str:
+        return cells.cell_key(pool, 0, trainer, benchmarks, evaluator)
+
+    monkeypatch.chdir(tmp_path / "a")  # relative paths name files of the working directory
+    first = key()
+    (tmp_path / "a" / "train.py").touch()  # new times, same bytes
+    monkeypatch.chdir(tmp_path / "b")  # the same project in another place
+    assert key() == first
+    (tmp_path / "b" / "train.py").write_text("SMOOTHING = 50.0\n")
+    assert key() != first
+    (tmp_path / "b" / "train.py").write_text("SMOOTHING = 0.1\n")
+    (tmp_path / "b" / "score.py").write_text("print('another score')\n")
+    assert key() != first
+
+
+def test_a_local_model_folder_is_keyed_by_its_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
+    benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})
+    model = tmp_path / "my-model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    monkeypatch.chdir(tmp_path)
+    spec = HFLoraSpec(model="my-model")
+
+    def key() -> str:
+        return cells.cell_key(pool, 0, spec, benchmarks, EvaluatorSpec())
+
+    first = key()
+    (model / ".lock").write_text("x")  # hidden entries and byte-code caches are not content
+    (model / "__pycache__").mkdir()
+    (model / "__pycache__" / "m.pyc").write_bytes(b"x")
+    assert key() == first
+    (model / "model.safetensors").write_bytes(b"fine-tuned")
+    assert key() != first
+    assert trainer_for(HFLoraSpec(model="org/no-such-model")).files() == []  # a hub name: its name is its identity
 
 
 @pytest.mark.parametrize("code", [NgramTrainer, PerplexityEvaluator], ids=["trainer", "evaluator"])

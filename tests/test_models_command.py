@@ -157,20 +157,25 @@ def test_saved_command_model_keeps_its_metrics(tmp_path: Path) -> None:
         loaded.bits_per_byte(["x"])
 
 
-def external_argv() -> list[str]:
-    return [PY, str(PROJECT / "train.py"), "--pool-file", "{pool_file}", "--output-dir",
+def external_argv(script: str) -> list[str]:
+    return [PY, script, "--pool-file", "{pool_file}", "--output-dir",
             "{output_dir}", "--seed", "{seed}", "--metrics-file", "{metrics_file}",
             "--benchmarks-file", "{benchmarks_file}"]
 
 
-def test_external_trainer_template_trains_a_real_bigram_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_external_trainer_template_trains_a_real_bigram_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    monkeypatch.chdir(PROJECT.parents[1])  # the template's README names its script from the repository root
+    argv = external_argv("projects/external-trainer/train.py" if where == "relative" else str(PROJECT / "train.py"))
     english = ["the quick brown fox jumps over the lazy dog " * 5] * 20
     job = TrainingJob(
         texts=english, output_dir=tmp_path / "out", seed=1,
         benchmarks=[Benchmark("similar", ["the lazy dog jumps over the fox"]),
                     Benchmark("different", ["ZXQV 9$#@ KLMN %^&* 0101"])],
     )
-    model = trainer_for(CommandSpec(command=external_argv(), params={"smoothing": 0.05})).train(job)
+    model = trainer_for(CommandSpec(command=argv, params={"smoothing": 0.05})).train(job)
     assert model.metrics is not None
     assert model.metrics["similar"]["bpb"] < model.metrics["different"]["bpb"]
     assert model.metrics["similar"]["score"] == pytest.approx(1 / model.metrics["similar"]["bpb"])

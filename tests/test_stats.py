@@ -202,3 +202,20 @@ def test_a_model_pass_batches_the_same_whatever_the_stats_batch_size(tmp_path: P
     values = [compute_stats(long, [create_op("test_batch_mean")], tmp_path / str(size), batch_size=size,
                             progress=False).stat("batch_len") for size in (2000, 16)]
     np.testing.assert_array_equal(values[0], values[1])
+
+
+def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path) -> None:
+    from mlsandbox.stats import cache_key
+
+    model = tmp_path / "scorer"
+    model.mkdir()
+    (model / "config.json").write_text('{"layers": 2}')
+    op = create_op("perplexity_filter", {"model": str(model)})
+    first = cache_key(op)
+    (model / "config.json").touch()
+    assert cache_key(op) == first
+    (model / "config.json").write_text('{"layers": 3}')  # a model replaced in place: its stats are new
+    assert cache_key(op) != first
+    # A name that is no local path keys as it did before files were read: those caches stay valid.
+    assert cache_key(create_op("perplexity_filter", {"model": "org/not-a-local-path"})) == "b58c979c6183"
+    assert cache_key(create_op("perplexity_filter")) == "f0604d2e6577"

@@ -34,6 +34,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
+from mlsandbox.content import content_digest
 from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
@@ -44,9 +45,7 @@ from mlsandbox.models import (
     BenchmarkMetrics,
     BenchmarkSet,
     TrainingJob,
-    evaluator_class,
     evaluator_for,
-    trainer_class,
     trainer_for,
     utf8_bytes,
 )
@@ -102,12 +101,14 @@ def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, 
     and evaluator included, so a finished cell is reused only when all of it is unchanged. A
     trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per
     pool; one that reads the dataset's metadata columns is keyed by their digest (``metadata``) too."""
-    trainer = trainer_class(model)
-    code = {"trainer": trainer.version, "evaluator": evaluator_class(evaluator).version}
+    trainer, scorer = trainer_for(model), evaluator_for(evaluator)
+    code = {"trainer": trainer.version, "evaluator": scorer.version}
     identity = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
                 evaluator.digest(), code]
     if trainer.reads_metadata:
         identity.append(metadata)
+    if files := content_digest([*trainer.files(), *scorer.files()]):
+        identity.append({"files": files})
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -191,6 +191,11 @@ class Trainer(ABC):
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec
 
+    def files(self) -> list[Path]:
+        """The local files and folders its spec names whose content shapes the result (a script, a
+        model folder): a cell's identity digests their bytes, so one edited in place is retrained."""
+        return []
+
     @classmethod
     def seeded(cls, spec: BaseModel) -> bool:
         """False when a model trained from ``spec`` does not depend on the seed (given the pool): one

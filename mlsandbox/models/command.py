@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.content import local_path
 from mlsandbox.errors import TrainingError
 from mlsandbox.images import image_suffix
 from mlsandbox.models.base import (
@@ -53,6 +54,21 @@ def substitute(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
     return [
         _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), arg) for arg in argv
     ]
+
+
+def named_files(argv: Sequence[str]) -> dict[int, Path]:
+    """The arguments that name an existing local file (absolute, or relative to the working
+    directory of mlsandbox), by position: the command runs elsewhere (its output directory), so
+    they are passed as absolute paths, and a cell's identity digests their bytes. Arguments with
+    a placeholder name the cell's own files, not inputs."""
+    named = {i: local_path(arg, files_only=True) for i, arg in enumerate(argv) if not _PLACEHOLDER.search(arg)}
+    return {i: path for i, path in named.items() if path is not None}
+
+
+def with_absolute_files(argv: Sequence[str]) -> list[str]:
+    """``argv`` with each argument that names a local file replaced by its absolute path."""
+    named = named_files(argv)
+    return [str(named[i]) if i in named else arg for i, arg in enumerate(argv)]
 
 
 def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -271,17 +287,23 @@ class CommandTrainer(Trainer):
         info: dict[str, Any] = {"argv": argv, **training}
         return CommandModel(self.spec, info=info, metrics=benchmarks)
 
+    def files(self) -> list[Path]:
+        """The local files its ``command`` names, or its local MLflow project folder."""
+        if self.spec.command is not None:
+            return list(named_files(self.spec.command).values())
+        project = local_path(self.spec.mlflow_project or "")
+        return [project] if project is not None else []
+
     def _argv(self, values: Mapping[str, str]) -> list[str]:
         spec = self.spec
         if spec.command is not None:
-            argv = substitute(spec.command, values)
+            argv = substitute(with_absolute_files(spec.command), values)
             for key, value in spec.params.items():
                 argv += [f"--{key}", _param_text(value)]
             return argv
         assert spec.mlflow_project is not None
-        project = spec.mlflow_project
-        if Path(project).exists():
-            project = str(Path(project).resolve())  # the command runs in the output directory
+        local = local_path(spec.mlflow_project)  # the command runs in the output directory
+        project = str(local) if local is not None else spec.mlflow_project
         argv = [sys.executable, "-m", "mlflow", "run", project, "-e", spec.entry_point,
                 "--env-manager", "local"]
         standard = {k: values[k] for k in ("pool_file", "output_dir", "seed", "metrics_file",

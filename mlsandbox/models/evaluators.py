@@ -16,10 +16,12 @@ from typing import ClassVar
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.models.base import Benchmark, BenchmarkMetrics, TrainedModel, load_model, read_manifest
 from mlsandbox.models.command import (
+    named_files,
     parse_metrics,
     read_json_file,
     run_logged,
     substitute,
+    with_absolute_files,
     write_benchmark_files,
 )
 from mlsandbox.spec import EvaluatorSpec
@@ -31,6 +33,10 @@ class Evaluator(ABC):
     #: Bump whenever a change to the evaluator changes its scores: finished cells scored by
     #: another version are not reused.
     version: ClassVar[str] = "1"
+
+    def files(self) -> list[Path]:
+        """The local files its spec names whose content shapes the scores (see ``Trainer.files``)."""
+        return []
 
     @abstractmethod
     def evaluate(
@@ -70,6 +76,10 @@ class CommandEvaluator(Evaluator):
         assert spec.command is not None
         self.spec = spec
 
+    def files(self) -> list[Path]:
+        """The local files its ``command`` names."""
+        return list(named_files(self.spec.command or []).values())
+
     def evaluate(
         self,
         model_dir: Path,
@@ -92,7 +102,7 @@ class CommandEvaluator(Evaluator):
                 "metrics_file": str(metrics_path),
             }
             log_file = metrics_path.parent / "eval.log"
-            argv = substitute(self.spec.command or [], values)
+            argv = substitute(with_absolute_files(self.spec.command or []), values)
             try:
                 run_logged(argv, cwd=metrics_path.parent, log_file=log_file, timeout_s=self.spec.timeout_s)
                 data = read_json_file(metrics_path, log_file)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.content import local_path
 from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
@@ -94,6 +95,11 @@ class HFLoraTrainer(Trainer):
     type = "hf-lora"
     version = "1"
     spec: HFLoraSpec
+
+    def files(self) -> list[Path]:
+        """A local model folder (or file) its ``model`` names; a hub name or the packaged model names none."""
+        local = local_path(self.spec.model or "")
+        return [local] if local is not None else []
 
     def train(self, job: TrainingJob) -> HFLoraModel:
         peft = _require_peft()

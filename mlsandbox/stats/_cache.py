@@ -8,12 +8,14 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import mlsandbox
+from mlsandbox.content import content_digest, local_path
 from mlsandbox.data import ID
 from mlsandbox.files import published
 from mlsandbox.ops import Op
@@ -22,7 +24,8 @@ log = logging.getLogger("mlsandbox.stats")
 
 
 def cache_key(op: Op) -> str:
-    """Identity of an OP's stats: name, params, the OP's ``version`` and the package version.
+    """Identity of an OP's stats: name, params, the OP's ``version`` and the package version, and
+    the bytes of any local file or folder a param names (a model replaced in place is a new model).
 
     An OP bumps its class attribute ``version`` whenever a change alters the values it computes,
     so stats of an older definition are never served for the new one. Version 1 (every OP that
@@ -32,8 +35,15 @@ def cache_key(op: Op) -> str:
     version = op_version(op)
     if version != 1:
         identity["op_version"] = version
+    if files := content_digest(_named_paths(identity["params"])):
+        identity["files"] = files
     payload = json.dumps({**identity, "version": mlsandbox.__version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _named_paths(params: dict[str, Any]) -> list[Path]:
+    named = (local_path(value) for value in params.values() if isinstance(value, str))
+    return [path for path in named if path is not None]
 
 
 def op_version(op: Op) -> int:
