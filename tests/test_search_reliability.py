@@ -73,6 +73,23 @@ def test_a_study_continued_with_another_model_says_so(project, tracking_uri, tmp
     assert "model_type" not in caplog.text  # still an n-gram
 
 
+def test_a_study_continued_after_its_trainer_script_changed_says_so(project, tracking_uri, tmp_path, caplog) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("import json, sys\njson.dump({'clean': 1.0}, open(sys.argv[1], 'w'))\n")
+    model = f"model={{type: command, command: [{sys.executable}, {script}, '{{metrics_file}}']}}"
+    storage = str(tmp_path / "script.journal")
+    first = _cli("search", "-p", str(project), "--study", "script", "--storage", storage, "-n", "1",
+                 "--set", model, "--quiet")
+    assert first.exit_code == 0, first.output
+    script.write_text(script.read_text().replace("1.0", "2.0"))
+    with caplog.at_level(logging.WARNING, logger="mlsandbox.search"):
+        second = _cli("search", "-p", str(project), "--study", "script", "--storage", storage, "-n", "2",
+                      "--set", model, "--quiet")
+    assert second.exit_code == 0, second.output
+    assert "the study's run has the param files_digest=" in caplog.text
+    assert "model_digest" not in caplog.text  # the same spec, another script
+
+
 def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run(project, tracking_uri, tmp_path):
     storage = str(tmp_path / "grow.journal")
     first = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "2", "--quiet")

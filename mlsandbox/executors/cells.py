@@ -101,15 +101,21 @@ def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, 
     and evaluator included, so a finished cell is reused only when all of it is unchanged. A
     trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per
     pool; one that reads the dataset's metadata columns is keyed by their digest (``metadata``) too."""
-    trainer, scorer = trainer_for(model), evaluator_for(evaluator)
-    code = {"trainer": trainer.version, "evaluator": scorer.version}
+    trainer = trainer_for(model)
+    code = {"trainer": trainer.version, "evaluator": evaluator_for(evaluator).version}
     identity = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
                 evaluator.digest(), code]
     if trainer.reads_metadata:
         identity.append(metadata)
-    if files := content_digest([*trainer.files(), *scorer.files()]):
+    if files := files_digest(model, evaluator):
         identity.append({"files": files})
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def files_digest(model: ModelSpec, evaluator: EvaluatorSpec) -> str:
+    """The bytes behind the local paths the trainer and evaluator name (a script, a model folder):
+    part of a cell's identity; '' when they name none."""
+    return content_digest([*trainer_for(model).files(), *evaluator_for(evaluator).files()])
 
 
 def run_cell(

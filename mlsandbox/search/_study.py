@@ -21,6 +21,7 @@ import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
+from mlsandbox.executors.cells import files_digest
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.progress import Progress, StyleArg
@@ -111,11 +112,13 @@ def _run_search(
             study.set_user_attr("project", spec.name)
             parent = stack.enter_context(study_run(study, study_name, experiment_id, tags))
             run_id = parent.info.run_id
+            files = files_digest(spec.model, spec.evaluator)  # only where a script or model folder is named
             log_study_params(run_id, {
                 "study_name": study_name, "objectives": ",".join(search.objectives),
                 "dataset_digest": prepared.dataset.digest, "model_type": spec.model.type,
                 "model_digest": spec.model.digest()[:16], "benchmarks": ",".join(benchmarks.names),
-                "benchmarks_digest": benchmarks.digest, "evaluator_digest": spec.evaluator.digest()[:16]})
+                "benchmarks_digest": benchmarks.digest, "evaluator_digest": spec.evaluator.digest()[:16],
+                **({"files_digest": files[:16]} if files else {})})
             warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
         if warm:
             log.info("warm start: enqueued %s", ", ".join(warm))
