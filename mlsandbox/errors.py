@@ -118,6 +118,9 @@ def describe_validation_error(
         if not e["loc"]:  # a check across keys: its message names them; the input is the whole spec
             lines.append(msg)
             continue
+        if e["type"] == "missing":  # the input is the mapping that lacks the key: not worth printing
+            lines.append(f"{dotted_key(e['loc'], raw)}: required key missing")
+            continue
         lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {e.get('input')!r})")
     return lines
 

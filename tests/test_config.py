@@ -48,6 +48,13 @@ def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> N
     assert "splits" in msg and "quantiles" in msg
 
 
+def test_a_missing_key_is_named_without_dumping_the_spec(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl")
+    del raw["ops"]
+    msg = _error(raw)
+    assert msg.endswith("invalid experiment spec: ops: required key missing")
+
+
 def test_an_unknown_op_names_the_op_and_lists_the_known_ones(tmp_path: Path) -> None:
     raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "text_lenght_filter"}])
     msg = _error(raw)
