@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -236,6 +237,23 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     line = _one_error_line(result)
     assert "cannot use the tracking store foo://alice:***@tracking.example/x" in line
     assert "S3cr3tPW" not in result.output
+
+
+def test_the_tracking_stores_retries_are_logged_without_its_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow retries a database it cannot reach, logging the driver's error: an unencoded "@" in
+    the password puts part of it in the host name the driver names."""
+    import mlflow.store.db.utils
+
+    pytest.importorskip("psycopg2")
+    monkeypatch.setattr(mlflow.store.db.utils, "MAX_RETRY_COUNT", 2)
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql+psycopg2://u:Ab9@Zq7@127.0.0.1:1/db")
+    with caplog.at_level(logging.WARNING):
+        result = CliRunner().invoke(app, ["pool", "-p", str(project), "-q"])
+    assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: cannot use the tracking store")
+    assert "retried" in result.output and "Zq7" not in caplog.text + result.output
 
 
 def test_a_password_in_the_tracking_uri_is_not_in_run_links(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import USER_ERRORS, Terminated
 
 # click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
@@ -56,12 +57,15 @@ class OneLineUsageErrors(TyperGroup):
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn known input errors into a one-line message and exit code 2, and SIGTERM into an
-    interruption: the command's runs end KILLED and it exits with 143 (130 for SIGINT)."""
+    interruption: the command's runs end KILLED and it exits with 143 (130 for SIGINT). While the
+    command runs, its logs and warnings (MLflow's retries included) are scrubbed of the tracking
+    URI's password."""
 
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        scrub = Scrubber(secrets_in(os.environ.get("MLFLOW_TRACKING_URI")))
         try:
-            with _sigterm_interrupts():
+            with scrubbed_output(scrub), _sigterm_interrupts():
                 return func(*args, **kwargs)
         except USER_ERRORS as err:
             typer.secho(f"error: {err}", fg="red", err=True)
