@@ -200,6 +200,24 @@ def test_a_folder_as_storage_is_an_input_error(project, tracking_uri, tmp_path):
     assert str(folder) in line and "is a folder" in line
 
 
+@pytest.mark.parametrize("content, says", [
+    (b"garbage{\n", "line 1 is not JSON"),
+    (b'{"op_code": 0}\n', "KeyError"),
+    (b"\x80\x81binary\n", "line 1 is not JSON"),
+])
+def test_a_file_that_is_no_journal_is_an_input_error_and_left_alone(project, tracking_uri, tmp_path, content, says):
+    journal = tmp_path / "broken.journal"
+    journal.write_bytes(content)
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(journal), "-n", "1", "--quiet"))
+    assert f"storage {journal}: not an Optuna journal file" in line and says in line
+    assert journal.read_bytes() == content and not _search_runs("broken", "search")
+
+
+def test_a_sqlite_url_that_sqlalchemy_cannot_read_is_one_line(project, tracking_uri):
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", "sqlite://u:pw@/x.db", "--quiet"))
+    assert "not a database URL (Invalid SQLite URL" in line
+
+
 def test_a_sqlite_storage_in_a_missing_folder_is_an_input_error(project, tracking_uri, tmp_path):
     url = f"sqlite:///{tmp_path / 'missing' / 'optuna.db'}"
     line = _one_error_line(_cli("search", "-p", str(project), "--storage", url, "--quiet"))

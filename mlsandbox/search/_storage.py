@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import socket
@@ -102,7 +103,28 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
         backend = JournalFileBackend(str(path))
     except OSError as err:
         raise SpecError(f"storage {path}: cannot write the journal file: {err.strerror or err}") from None
-    return Storage(optuna.storages.JournalStorage(backend), str(path), path)
+    if not path.is_file():
+        raise SpecError(f"storage {path}: not a regular file; give a journal file or an RDB URL")
+    try:
+        _complete_lines_are_json(path)
+        journal = optuna.storages.JournalStorage(backend)
+        journal.get_all_studies()  # replays the whole file
+    except (ValueError, AssertionError, KeyError, TypeError) as err:  # ValueError: undecodable JSON or text
+        raise SpecError(f"storage {path}: not an Optuna journal file ({type(err).__name__}: "
+                        f"{(str(err).splitlines() or [''])[0][:200]}); name another file") from None
+    return Storage(journal, str(path), path)
+
+
+def _complete_lines_are_json(path: Path) -> None:
+    """Raise ValueError at a finished line that is not JSON. Optuna takes an unfinished last line
+    for a write in progress, so it would only fail once a new line follows it: after our runs began."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.endswith(b"\n"):
+                try:
+                    json.loads(line)
+                except ValueError:
+                    raise ValueError(f"line {number} is not JSON") from None
 
 
 def _rdb(url: str) -> Storage:
@@ -123,7 +145,7 @@ def _rdb(url: str) -> Storage:
         fail(f"unknown database type {scheme!r}; give an RDB URL (postgresql+psycopg2://user@host/db, "
              "mysql+pymysql://..., sqlite:///path/optuna.db) or the path of a journal file")
     except (ArgumentError, ValueError) as err:  # ValueError: e.g. a port that is not a number
-        fail(f"not a database URL ({err})")
+        fail(f"not a database URL ({str(err).strip().splitlines()[0]})")
     except ImportError as err:
         module = getattr(err, "name", None) or str(err)
         fail(f"the database driver {module!r} of {scheme!r} is not installed: pip install it, or, for "
