@@ -125,6 +125,13 @@ def describe_validation_error(
     return lines
 
 
+def listed(problems: Sequence[str]) -> str:
+    """Problems after a message's header: ``": <problem>"`` for one, an indented line each for several."""
+    if len(problems) == 1:
+        return f": {problems[0]}"
+    return ":\n" + "\n".join(f"  - {p}" for p in problems)
+
+
 def dotted_key(loc: Sequence[Any], raw: Any = None) -> str:
     """A pydantic error location as a dotted key, list items named by their ``name`` where present."""
     parts: list[str] = []

@@ -198,3 +198,11 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     (tmp_path / "sandbox.yaml").write_text(text)
     spec = load_spec(tmp_path)
     assert spec.pools.seed == 2 and spec.pools.size == 5
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("refine", {"duplication": [1, 10**9]}, "refine.duplication: duplication multiples must be distinct integers from 1 to 1000"),
+    ("search", {"repeat": [1, 10**9]}, "search.repeat: repeat must be [low, high] with 1 <= low <= high <= 1000"),
+])
+def test_a_repeat_rate_too_large_to_materialise_is_refused(tmp_path: Path, key: str, value: dict, says: str) -> None:
+    assert says in _error(spec_dict(tmp_path / "x.jsonl", **{key: value}))

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mlsandbox.errors import RecipeError, describe_validation_error
+from mlsandbox.errors import RecipeError, describe_validation_error, listed
 from mlsandbox.files import published
 from mlsandbox.recipes._recipe import Recipe
 from mlsandbox.spec import load_yaml
@@ -22,8 +22,7 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(dict(raw))
     except ValidationError as err:
-        problems = "\n".join(f"  - {line}" for line in describe_validation_error(err))
-        raise RecipeError(f"{origin}: invalid recipe:\n{problems}") from None
+        raise RecipeError(f"{origin}: invalid recipe{listed(describe_validation_error(err))}") from None
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> Path:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import op_class
 from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool, subsample
-from mlsandbox.spec import Seed
+from mlsandbox.spec import MAX_REPEAT, Seed
 from mlsandbox.stats import StatsTable
 
 #: Per stat key: the (inclusive) lower and upper bound, None where unbounded.
@@ -107,7 +107,7 @@ class Recipe(BaseModel):
     conditions: list[Condition] = Field(default_factory=list)
     sample_size: int | None = Field(default=None, ge=1, description="seeded subsample of the selection")
     seed: Seed = 42
-    repeat: int = Field(default=1, ge=1, description="times each selected sample is seen (duplication rate)")
+    repeat: int = Field(default=1, ge=1, le=MAX_REPEAT, description="times each selected sample is seen (duplication rate)")
     source: str = Field(default="", description="provenance, e.g. 'k-sigma k=2' or 'top-3 intersection'")
     ids: list[str] | None = Field(default=None, description="an id-list recipe: exactly these samples, by id")
     id_repeats: list[int] | None = Field(default=None, description="times each of ids is seen (default 1 each)")
@@ -126,8 +126,8 @@ class Recipe(BaseModel):
         if len(set(self.ids)) != len(self.ids):
             raise ValueError("ids lists a sample twice; give its count in id_repeats")
         repeats = self.id_repeats if self.id_repeats is not None else [1] * len(self.ids)
-        if len(repeats) != len(self.ids) or any(r < 1 for r in repeats):
-            raise ValueError(f"id_repeats needs one count >= 1 per id ({len(self.ids)} ids)")
+        if len(repeats) != len(self.ids) or any(not 1 <= r <= MAX_REPEAT for r in repeats):
+            raise ValueError(f"id_repeats needs one count from 1 to {MAX_REPEAT} per id ({len(self.ids)} ids)")
         digest = ids_digest(self.ids, repeats)
         if self.ids_digest is None:
             self.ids_digest = digest

@@ -68,6 +68,12 @@ Device = Literal["auto", "cpu", "cuda"]
 MAX_SEED = 2**32 - 1
 
 
+#: The most times one sample may be seen in a pool (a recipe's ``repeat``, an ``id_repeats`` count, a
+#: duplication multiple). Repetition studies stop far below it; above it a value is a typo that would
+#: materialise a pool too large for memory.
+MAX_REPEAT = 1_000
+
+
 def _check_seed(value: int) -> int:
     if not 0 <= value <= MAX_SEED:
         raise ValueError(f"a seed must be an integer from 0 to {MAX_SEED} (numpy's seed range)")

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from mlsandbox.errors import SpecError, describe_validation_error
-from mlsandbox.spec._base import Seed, Seeds, StrictModel
+from mlsandbox.errors import SpecError, describe_validation_error, listed
+from mlsandbox.spec._base import MAX_REPEAT, Seed, Seeds, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
@@ -156,8 +156,8 @@ class RefineSpec(StrictModel):
     @field_validator("duplication")
     @classmethod
     def _multiples(cls, v: list[int]) -> list[int]:
-        if any(r < 1 for r in v) or len(set(v)) != len(v):
-            raise ValueError(f"duplication multiples must be distinct integers >= 1, got {v}")
+        if any(not 1 <= r <= MAX_REPEAT for r in v) or len(set(v)) != len(v):
+            raise ValueError(f"duplication multiples must be distinct integers from 1 to {MAX_REPEAT}, got {v}")
         return sorted(v)
 
     @field_validator("percentiles")
@@ -293,10 +293,7 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = 
 
 def invalid_spec(origin: str, problems: list[str]) -> SpecError:
     """The error for a spec's problems: one line for one problem, else one indented line each."""
-    if len(problems) == 1:
-        return SpecError(f"{origin}: invalid experiment spec: {problems[0]}")
-    lines = "\n".join(f"  - {p}" for p in problems)
-    return SpecError(f"{origin}: invalid experiment spec:\n{lines}")
+    return SpecError(f"{origin}: invalid experiment spec{listed(problems)}")
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

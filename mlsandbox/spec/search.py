@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlsandbox.spec._base import Seed, StrictModel
+from mlsandbox.spec._base import MAX_REPEAT, Seed, StrictModel
 
 Bound = Literal["min", "max", "both"]
 Scale = Literal["percentile", "value"]
@@ -117,8 +117,8 @@ class SearchSpec(StrictModel):
     @field_validator("repeat")
     @classmethod
     def _repeat_range(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if not 1 <= v[0] <= v[1]:
-            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high, got {list(v)}")
+        if not 1 <= v[0] <= v[1] <= MAX_REPEAT:
+            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high <= {MAX_REPEAT}, got {list(v)}")
         return v
 
     @model_validator(mode="after")
