@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -102,6 +103,17 @@ def test_percentile_bounds_are_the_stats_percentiles(raw) -> None:
     assert cond.min == pytest.approx(np.percentile(values, 25)) and cond.max == pytest.approx(np.percentile(values, 75))
     back = params_from_recipe(space, recipe, stats)  # warm start: the same samples, as percentiles
     assert recipe_from_params(space, back, stats, "r").select(stats).digest == recipe.select(stats).digest
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"scale": "value", "min_range": [10**5, 2 * 10**5]}, "the min range [100000, 200000] lies above every value"),
+    ({"scale": "value", "bounds": "max", "max_range": [-9, -1]}, "the max range [-9, -1] lies below every value"),
+    ({"min_range": [10, 60], "max_range": [50, 90]}, "the min range [10, 60] reaches above the max range [50, 90]"),
+])
+def test_ranges_that_could_keep_nothing_are_refused_before_any_trial(raw, entry: dict, says: str) -> None:
+    spec = _spec(raw, ops=[{"op": "text_length_filter", **entry}])
+    with pytest.raises(SpecError, match=re.escape(f"search: text_length_filter.text_len: {says}")):
+        build_space(spec.search, prepare(spec, progress=False).stats)
 
 
 # --- trials ----------------------------------------------------------------------------------

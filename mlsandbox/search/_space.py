@@ -115,6 +115,16 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
     if entry.bounds in ("max", "both"):
         low, high = entry.max_range or (mid if both else lo, hi)
         dims.append(Dimension(f"{key}.max{suffix}", key, "max", entry.scale, low, high))
+    where = f"search: {entry.op}.{key}"
+    for d in dims:
+        if (d.side == "min" and d.low > hi) or (d.side == "max" and d.high < lo):
+            raise SpecError(f"{where}: the {d.side} range [{d.low:g}, {d.high:g}] lies "
+                            f"{'above' if d.side == 'min' else 'below'} every "
+                            f"{'percentile' if suffix else 'value'} [{lo:g}, {hi:g}]: every trial would keep nothing")
+    if both and dims[0].high > dims[1].low:
+        raise SpecError(f"{where}: the min range [{dims[0].low:g}, {dims[0].high:g}] reaches above the max range "
+                        f"[{dims[1].low:g}, {dims[1].high:g}], so a trial could draw a min above its max; "
+                        "give ranges where the min's high is at most the max's low")
     return tuple(dims)
 
 
