@@ -3,13 +3,15 @@
 :mod:`mlsandbox.spec` validates what a spec says on its own (keys, types, ranges); this loader
 adds what needs the registry: every OP exists and takes its params, no two OPs write the same
 stat, image OPs have images to read, and every stat the search names belongs to its OP; and what
-needs the file system: the workspace is a folder that can be written (or created). Errors read
+needs the file system: a ``command`` trainer's program and MLflow project exist, the workspace is
+a folder that can be written (or created). Errors read
 like the spec's own: one line per problem, naming the dotted key.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,8 @@ def parse_project(raw: dict[str, Any], base_dir: Path | None = None, origin: str
 
 def check_project(spec: ExperimentSpec, origin: str = "spec") -> None:
     """Raise :class:`~mlsandbox.errors.SpecError` listing every OP, stat, image or workspace problem."""
-    problems = (list(_op_problems(spec)) or list(_search_problems(spec))) + list(_workspace_problems(spec))
+    problems = [*(list(_op_problems(spec)) or list(_search_problems(spec))), *_command_problems(spec),
+                *_workspace_problems(spec)]
     if problems:
         raise invalid_spec(origin, problems)
 
@@ -95,6 +98,21 @@ def _search_problems(spec: ExperimentSpec) -> Iterator[str]:
         if stat in stats:
             yield f"{key}: stat {stat!r} is already searched by search.ops[{stats[stat]}]; name each stat once"
         stats[stat] = i
+
+
+def _command_problems(spec: ExperimentSpec) -> Iterator[str]:
+    """A ``command`` trainer or evaluator names a program that runs and a local MLflow project that
+    exists: a typo is one line before any work, rather than every cell failing with it."""
+    models = [("model", spec.model), *([("screen.model", spec.screen.model)] if spec.screen else []),
+              *((f"transfer.models[{i}]", m) for i, m in enumerate(spec.transfer.models)), ("evaluator", spec.evaluator)]
+    for key, model in models:
+        argv = getattr(model, "command", None)
+        if argv and "{" not in argv[0] and shutil.which(argv[0]) is None:
+            yield f"{key}.command[0]: {argv[0]!r} is neither a program on PATH nor an executable file"
+        project = getattr(model, "mlflow_project", None)
+        if project and "://" not in project and not project.startswith("git@") and not Path(project).expanduser().exists():
+            yield (f"{key}.mlflow_project: no folder {project!r} here (a relative path is relative to the "
+                   f"directory mlsandbox runs in, {Path.cwd()})")
 
 
 def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:

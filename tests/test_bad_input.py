@@ -239,6 +239,17 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     assert "S3cr3tPW" not in result.output
 
 
+@pytest.mark.parametrize("model, says", [
+    ({"type": "command", "command": ["/no/such/trainer", "{pool_file}"]},
+     "model.command[0]: '/no/such/trainer' is neither a program on PATH nor an executable file"),
+    ({"type": "command", "mlflow_project": "no-such-project"}, "model.mlflow_project: no folder 'no-such-project' here"),
+])
+def test_a_command_trainer_that_cannot_start_is_one_line_before_any_cell(tmp_path: Path, model: dict, says: str) -> None:
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD), model=model)
+    assert says in _one_error_line(_stats(project))
+    assert not (tmp_path / "ws").exists()
+
+
 def test_the_tracking_stores_retries_are_logged_without_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
