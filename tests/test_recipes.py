@@ -138,9 +138,11 @@ def test_an_op_missing_from_the_table_or_computed_with_other_params_is_an_error(
     assert recipe(Condition(op="character_repetition_filter", max=0.15, params={"rep_len": 5})).select(table).size == 1
 
 
-def test_min_max_on_a_categorical_stat_is_an_error(stats) -> None:
+def test_min_max_on_a_categorical_stat_and_values_on_a_numeric_one_are_errors(stats) -> None:
     with pytest.raises(RecipeError, match="lang is categorical; use values"):
         recipe(Condition(op="language_id_score_filter", stat="lang", min=1)).select(stats)
+    with pytest.raises(RecipeError, match="text_len is numeric; use min/max, not values"):
+        recipe(Condition(op="text_length_filter", values=["en"])).select(stats)
 
 
 def test_selection_matches_a_mask_over_computed_stats(tmp_path: Path) -> None:
@@ -197,6 +199,9 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
          r"condition on stopwords_filter.stopwords_ratio: invalid params for OP 'stopwords_filter'"),
         ({"name": "r", "repeat": 0}, r"repeat: Input should be greater than or equal to 1"),
         ({"name": "r", "repeat": 10**9}, r"repeat: Input should be less than or equal to 1000"),
+        ({"name": "r", "repeat": True}, r"repeat: true/false where a number is expected"),
+        ({"name": "r", "conditions": [{"op": "text_length_filter", "min": True}]},
+         r"conditions\[0\]: min: true/false where a number is expected"),
         ({"name": "r", "ids": ["a", "b"], "id_repeats": [1, 10**12]}, r"id_repeats needs one count from 1 to 1000"),
         ({"name": "r", "sample_size": 0}, r"sample_size: Input should be greater than or equal to 1"),
         ({"name": "r", "seed": -1}, r"seed: a seed must be an integer from 0 to 4294967295"),

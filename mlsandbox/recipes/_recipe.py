@@ -10,19 +10,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import op_class
 from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool, subsample
-from mlsandbox.spec import MAX_REPEAT, Seed
+from mlsandbox.spec import MAX_REPEAT, Checked, Seed
 from mlsandbox.stats import StatsTable
 
 #: Per stat key: the (inclusive) lower and upper bound, None where unbounded.
 Bounds = dict[str, tuple[float | None, float | None]]
 
 
-class Condition(BaseModel):
+class Condition(Checked):
     """Keep samples whose ``stat`` of ``op`` lies in ``[min, max]`` (or is one of ``values``).
 
     ``stat`` defaults to the OP's split stat. Numeric stats take ``min``/``max`` (inclusive, as
@@ -31,7 +31,7 @@ class Condition(BaseModel):
     so that equal OPs compare and digest equal.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     op: str
     stat: str | None = None
@@ -91,7 +91,7 @@ def ids_digest(ids: list[str], repeats: list[int]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-class Recipe(BaseModel):
+class Recipe(Checked):
     """Conditions (intersected; none = all data), then a seeded subsample, then ``repeat`` copies.
 
     An *id-list recipe* names its samples instead (``ids``, each seen ``id_repeats`` times, then
@@ -100,7 +100,7 @@ class Recipe(BaseModel):
     when left out) guards the list against edits.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=False)
 
     name: str = Field(min_length=1)
     description: str = ""
@@ -207,6 +207,8 @@ def _merge_conditions(
         assert c.stat is not None  # filled in by validation
         numeric = pd.api.types.is_numeric_dtype(stats.frame[c.stat])
         if c.values is not None:
+            if numeric:
+                raise RecipeError(f"recipe {name!r}, condition {c.label}: {c.stat} is numeric; use min/max, not values")
             allowed[c.stat] = allowed[c.stat] & set(c.values) if c.stat in allowed else set(c.values)
             if not allowed[c.stat]:
                 raise PoolError(f"recipe {name!r}: the conditions on {c.label} allow no common value")
