@@ -157,6 +157,10 @@ def _open(data: bytes) -> av.container.InputContainer:
     if not container.streams.video:
         container.close()
         raise DataError("the container has no video stream")
+    if container.format.name.endswith("_pipe") or container.format.name == "image2":  # FFmpeg's still images
+        name = container.format.name
+        container.close()
+        raise DataError(f"a still image ({name}), not a video")
     return container
 
 

@@ -115,6 +115,8 @@ def test_empty_datasets_and_missing_paths_are_errors(tmp_path: Path) -> None:
         _load(tmp_path / "empty.jsonl")
     with pytest.raises(DataError, match="no such file"):
         _load(tmp_path / "missing.jsonl")
+    with pytest.raises(DataError, match="/dev/null: not a regular file or folder"):
+        _load(Path("/dev/null"))
 
 
 def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:

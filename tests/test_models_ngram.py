@@ -206,6 +206,17 @@ def test_benchmark_errors_name_the_problem(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"content": "x"}) + "\n")
     with pytest.raises(EvaluationError, match="no field 'text'"):
         load_benchmark(BenchmarkSpec(name="bad", path=str(bad)))
+    bad.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["fine", 7]))
+    with pytest.raises(EvaluationError, match=f"record 2 of {bad}: 'text' is int, not text"):
+        load_benchmark(BenchmarkSpec(name="bad", path=str(bad)))
+
+
+def test_empty_benchmark_texts_are_skipped_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "bench.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["one", None, "", "two"]))
+    with caplog.at_level("WARNING"):
+        assert load_benchmark(BenchmarkSpec(name="b", path=str(path))).texts == ["one", "two"]
+    assert "skipped 2 empty or null texts" in caplog.text
 
 
 def test_loading_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) -> None:

@@ -220,6 +220,8 @@ def test_invalid_recipe_files_name_the_file_and_key(tmp_path: Path, raw: dict, m
 def test_unreadable_recipe_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match="no recipe file at"):
         load_recipe(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match="is a folder: give the recipe file in it"):
+        load_recipe(tmp_path)
     (tmp_path / "broken.yaml").write_text("name: [unclosed")
     with pytest.raises(RecipeError, match="broken.yaml: not valid YAML"):
         load_recipe(tmp_path / "broken.yaml")

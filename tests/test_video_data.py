@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import write_jsonl
+from PIL import Image
 
 from mlsandbox import videos
 from mlsandbox.data import load_dataset
@@ -205,6 +206,11 @@ def test_check_video_decodes_the_first_frame() -> None:
     assert check_video(clip(4)).width == 48
     with pytest.raises(DataError, match="not a video FFmpeg can read"):
         check_video(b"plain text, no container")
+    for fmt in ("PNG", "JPEG"):
+        still = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(still, fmt)
+        with pytest.raises(DataError, match=r"a still image \(\w+_pipe\), not a video"):
+            check_video(still.getvalue())
 
 
 def dj_uniform(data: bytes, frame_num: int) -> list[int]:

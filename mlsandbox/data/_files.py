@@ -61,6 +61,8 @@ def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
         if not files:
             raise DataError(f"{p}: folder holds no data files ({', '.join(sorted(_SUFFIXES))})")
         return files
+    if p.exists():  # a device, a pipe, a socket: nothing a dataset can be read from whole
+        raise DataError(f"{path}: not a regular file or folder (looked in {p})")
     matches = sorted(Path(m) for m in globlib.glob(str(p), recursive=True) if Path(m).is_file())
     if matches:
         return matches

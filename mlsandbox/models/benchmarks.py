@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +19,8 @@ from mlsandbox.data import BUILTIN_PREFIX, IMAGE, TEXT, VIDEO, builtin_path, loa
 from mlsandbox.errors import DataError, EvaluationError
 from mlsandbox.models.base import Benchmark
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
+
+log = logging.getLogger(__name__)
 
 
 def texts_digest(texts: Sequence[str], media: Sequence[bytes] | None = None) -> str:
@@ -96,18 +99,26 @@ def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
         hint = "" if spec.path else f"; bundled: {[b.name for b in bundled_benchmarks()]}"
         raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
     texts: list[str] = []
-    for record in _iter_records(path):
+    empty = 0
+    for number, record in enumerate(_iter_records(path), 1):
         if spec.text_field not in record:
             raise EvaluationError(
                 f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
             )
         text = record[spec.text_field]
-        if isinstance(text, str) and text:
-            texts.append(text)
-            if spec.max_docs is not None and len(texts) >= spec.max_docs:
-                break
+        if text is not None and not isinstance(text, str):
+            raise EvaluationError(f"benchmark {spec.name!r}: record {number} of {path}: "
+                                  f"{spec.text_field!r} is {type(text).__name__}, not text")
+        if not text:
+            empty += 1
+            continue
+        texts.append(text)
+        if spec.max_docs is not None and len(texts) >= spec.max_docs:
+            break
     if not texts:
         raise EvaluationError(f"benchmark {spec.name!r}: {path} has no non-empty texts")
+    if empty:
+        log.warning("benchmark %r: skipped %d empty or null texts of %s", spec.name, empty, path)
     return Benchmark(spec.name, texts, path)
 
 

@@ -44,6 +44,8 @@ def read_yaml(path: Path, what: str) -> Any:
 
     A key written twice in a mapping is an error too, as in the experiment spec.
     """
+    if path.is_dir():
+        raise RecipeError(f"{path} is a folder: give the {what} file in it")
     if not path.is_file():
         raise RecipeError(f"no {what} file at {path}")
     try:
