@@ -213,6 +213,16 @@ def test_a_file_that_is_no_journal_is_an_input_error_and_left_alone(project, tra
     assert journal.read_bytes() == content and not _search_runs("broken", "search")
 
 
+def test_a_sqlite_file_that_is_no_database_is_one_line(project, tracking_uri, tmp_path):
+    (tmp_path / "bad.db").write_text("not a database")
+    with warnings.catch_warnings(record=True) as shown:  # Optuna's notes on its heartbeats are not for users
+        warnings.simplefilter("always")
+        result = _cli("search", "-p", str(project), "--storage", f"sqlite:///{tmp_path / 'bad.db'}", "--quiet")
+    line = _one_error_line(result)
+    assert "cannot set up Optuna's tables: (sqlite3.DatabaseError) file is not a database" in line
+    assert not [w for w in shown if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+
+
 def test_a_sqlite_url_that_sqlalchemy_cannot_read_is_one_line(project, tracking_uri):
     line = _one_error_line(_cli("search", "-p", str(project), "--storage", "sqlite://u:pw@/x.db", "--quiet"))
     assert "not a database URL (Invalid SQLite URL" in line

@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -177,9 +178,13 @@ def _rdb(url: str) -> Storage:
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     from sqlalchemy.exc import SQLAlchemyError
 
+    def create() -> optuna.storages.RDBStorage:
+        with warnings.catch_warnings():  # heartbeats: experimental since optuna 2.9, stable in use
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+
     # Workers started together race to create the schema; the loser finds it made.
-    return retry_lost_race(lambda: optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S),
-                           lambda err: isinstance(err, SQLAlchemyError), "creating Optuna's tables")
+    return retry_lost_race(create, lambda err: isinstance(err, SQLAlchemyError), "creating Optuna's tables")
 
 
 def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
