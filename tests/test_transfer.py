@@ -55,3 +55,21 @@ def test_transfer_needs_two_models(tmp_path: Path) -> None:
     without = parse_spec(_spec(tmp_path, []))
     with pytest.raises(SpecError, match="has no `transfer:` section"):
         run_transfer(without, progress=False)
+
+
+def test_each_models_pools_get_their_own_metrics_and_holm_family(tmp_path: Path, tracking_uri: str) -> None:
+    models = [{"type": "ngram", "order": 1, "max_tokens": 300}, {"type": "ngram", "order": 3, "max_tokens": 300}]
+    raw = _spec(tmp_path, models)
+    raw["transfer"]["seeds"] = [0, 1, 2]  # a token budget makes the seed matter: an interval and a p-value per pool
+    result = run_transfer(parse_spec(raw), progress=False)
+    metrics = mlflow.get_run(result.run_id).data.metrics
+    client = mlflow.MlflowClient()
+    for name in ("ngram1", "ngram3"):
+        table = client.load_table(mlflow.get_run(result.run_id).info.experiment_id,
+                                  artifact_file=f"{artifacts.TRANSFER}/{name}/{artifacts.DELTAS_TABLE}",
+                                  run_ids=[result.run_id])
+        assert table["p_adjusted"].notna().all() and (table["p_adjusted"] >= table["p_value"]).all()
+        for pool, delta in result.deltas[name].items():
+            key = f"delta_pct.{name}.{pool.replace('/', '.')}"
+            assert metrics[key] == pytest.approx(delta)
+            assert len(client.get_metric_history(result.run_id, key)) == 1  # not written over by the other model

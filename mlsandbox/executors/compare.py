@@ -151,23 +151,27 @@ def table_markdown(table: pd.DataFrame) -> str:
                                                                         missingval="n/a")
 
 
-def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_pool: bool = True) -> pd.DataFrame:
+def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_pool: bool = True,
+                    model: str = "") -> pd.DataFrame:
     """Per-pool delta metrics (unless not ``per_pool``), the cost counters, and the tables, on the
     given (parent) run.
 
     ``step`` (``probe``, ``refine``; empty for a lone comparison) prefixes the cost counters
-    (``probe.cells_run``) and is the folder of the tables (``probe/deltas.json``).
+    (``probe.cells_run``) and is the folder of the tables (``probe/deltas.json``). ``model`` names
+    the model in the per-pool metrics (``delta_pct.<model>.<pool>``) where one run measures the
+    same pools with several (``transfer``).
     """
     metrics: dict[str, float] = {}
     for c in comparisons.items if per_pool else ():
         if c.summary is not None:
-            metrics[tracking.metric_key("delta_pct", c.pool.name)] = c.summary.mean_pct
-            metrics[tracking.metric_key("delta_std_pct", c.pool.name)] = c.summary.std_pct
+            pool = (model, c.pool.name) if model else (c.pool.name,)
+            metrics[tracking.metric_key("delta_pct", *pool)] = c.summary.mean_pct
+            metrics[tracking.metric_key("delta_std_pct", *pool)] = c.summary.std_pct
             for name, value in (("delta_ci_low_pct", c.summary.ci_low_pct),
                                 ("delta_ci_high_pct", c.summary.ci_high_pct),
                                 ("p_value", c.summary.p_value), ("p_adjusted", c.summary.p_adjusted)):
                 if np.isfinite(value):  # undefined with one seed
-                    metrics[tracking.metric_key(name, c.pool.name)] = value
+                    metrics[tracking.metric_key(name, *pool)] = value
     counter = f"{step}." if step else ""
     metrics[f"{counter}cells_run"] = sum(not c.reused for c in comparisons.cells)
     metrics[f"{counter}cells_reused"] = sum(c.reused for c in comparisons.cells)

@@ -91,9 +91,11 @@ class Comparisons:
         return [c for c in self.items if c.fidelity == fidelity]
 
     def adjust(self) -> None:
-        """Holm's correction within each fidelity's family: the deciding model's decisions, and every
-        pool the screen measured (the screen's decisions are among them)."""
-        for family in (self.at(DECIDE), self.screened or self.at(SCREEN)):
+        """Holm's correction within each fidelity's family: every pool the screen measured (the
+        screen's decisions are among them), and each other fidelity's decisions (the deciding
+        model's; each model's of a transfer)."""
+        others = dict.fromkeys(c.fidelity for c in self.items if c.fidelity != SCREEN)
+        for family in (*(self.at(fidelity) for fidelity in others), self.screened or self.at(SCREEN)):
             for item, summary in zip(family, adjust_summaries([c.summary for c in family])):
                 item.summary = summary
 

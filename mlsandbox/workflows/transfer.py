@@ -87,7 +87,7 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
         for level in levels:
             measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level],
                                      progress=progress, step=f"{artifacts.TRANSFER}/{level.name}")
-            log_comparisons(measured, run_id, step=f"{artifacts.TRANSFER}/{level.name}")
+            log_comparisons(measured, run_id, step=f"{artifacts.TRANSFER}/{level.name}", model=level.name)
             columns[level.name] = measured.table().set_index("pool")["delta_pct"]
             cells += measured.cells
         deltas = pd.DataFrame(columns)
