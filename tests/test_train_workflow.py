@@ -164,6 +164,10 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     ok = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "-q"])
     assert ok.exit_code == 0, ok.output
     assert "alphanumeric_filter/high" in ok.output and "delta_pct" in ok.output
+    assert "p_adjusted: no correction: one pool" in ok.output  # never "adjusted" over a family of one
+    two = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high",
+                              "--pool", "alphanumeric_filter/low", "-q"])
+    assert "p_adjusted: Holm-adjusted across the 2 pools of this command" in two.output
     bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
 

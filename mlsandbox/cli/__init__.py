@@ -169,11 +169,15 @@ def train_command(
     fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds is not None else []
     spec = _spec(project, _with_options([*(sets or []), *fixed], stats_engine=stats_engine))
     result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet), recipes=recipe)
-    cells = result.comparisons.cells
-    typer.echo(result.comparisons.table().drop(columns=["op", "split"]).to_markdown(index=False, floatfmt=".4g"))
+    from mlsandbox.executors.compare import table_markdown
+
+    cells, pools = result.comparisons.cells, len(result.comparisons.items)
+    typer.echo(table_markdown(result.comparisons.table().drop(columns=["op", "split"])))
     failed = [c for c in cells if not c.ok]
+    family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
     typer.echo(f"\n{len(cells)} cells ({sum(c.reused for c in cells)} reused, {len(failed)} failed); "
-               f"delta = relative change of 1/bpb over the random pool, mean ± std over seeds; {result.where}")
+               "delta = relative change of 1/bpb over the random pool, mean over seeds with its 95% interval; "
+               f"p_adjusted: {family}; {result.where}")
     for cell in failed:
         typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
     if failed:
