@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
@@ -376,7 +377,18 @@ def test_duplication_curves_draw_one_labelled_line_per_strategy_over_the_budget_
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["repeat top pool", "fill from lower levels"]
     assert ax.get_xscale() == "log"
     assert labels(ax, "x") == ["1×", "2×", "4×", "8×"]
-    assert ax.get_ylabel() == "delta over random (%)"
+    assert ax.get_ylabel() == "delta over random (%), ± std over seeds"
+
+
+def test_duplication_curves_draw_the_interval_and_star_the_corrected_findings() -> None:
+    frame = DUPLICATION.head(3).assign(ci_low_pct=[0.2, -0.5, -0.9], ci_high_pct=[1.8, 1.3, 0.3],
+                                       p_adjusted=[0.01, 0.2, NAN])
+    ax = figures.duplication_curves_figure(frame).axes[0]
+    np.testing.assert_allclose(error_spans(ax, "y"), [(0.2, 1.8), (-0.5, 1.3), (-0.9, 0.3)])
+    assert ax.get_ylabel() == "delta over random (%), 95% interval"
+    stars = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())]
+    assert [list(map(tuple, c.get_offsets())) for c in stars] == [[(1.0, 1.0)]]  # only the Holm-significant r = 1
+    assert "Holm-adjusted p < 0.05" in [t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_duplication_curves_draw_the_std_as_error_bars() -> None:

@@ -94,7 +94,10 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
     """Delta % against the budget multiple ``r`` (log2 axis), one line per ``strategy``.
 
     ``frame`` has ``strategy``, ``r`` (or ``multiple``, the name in refine's recipe table),
-    ``delta_pct`` and optionally ``std_pct`` (error bars); one row per (strategy, r).
+    ``delta_pct`` and optionally the error bars: the 95% interval (``ci_low_pct``, ``ci_high_pct``)
+    where given, else ``std_pct``; one row per (strategy, r). With ``p_adjusted``, a star marks
+    the points whose Holm-adjusted p is below 0.05, so a bar clear of zero is not read as a finding
+    the test rejects.
     """
     if "r" not in frame.columns and "multiple" in frame.columns:
         frame = frame.rename(columns={"multiple": "r"})
@@ -108,24 +111,40 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
     fig = new_figure(6.5, 4.2)
     ax = fig.add_subplot()
     markers = "osD^v<>"
+    interval = {"ci_low_pct", "ci_high_pct"} <= set(frame.columns)
     for i, (strategy, rows) in enumerate(frame.groupby("strategy", sort=False)):
         rows = rows.sort_values("r")
-        err = np.nan_to_num(rows["std_pct"].to_numpy(dtype=float), nan=0.0) if "std_pct" in rows else None
-        ax.errorbar(
-            rows["r"].to_numpy(dtype=float), rows["delta_pct"].to_numpy(dtype=float), yerr=err,
-            marker=markers[i % len(markers)], capsize=3, lw=1.6, label=str(strategy),
-        )
+        r, delta = rows["r"].to_numpy(dtype=float), rows["delta_pct"].to_numpy(dtype=float)
+        line = ax.errorbar(r, delta, yerr=_error_bars(rows, delta, interval), marker=markers[i % len(markers)],
+                           capsize=3, lw=1.6, label=str(strategy))
+        if "p_adjusted" in rows:
+            found = rows["p_adjusted"].to_numpy(dtype=float) < 0.05  # NaN (untested) is no finding
+            ax.scatter(r[found], delta[found], marker="*", s=110, color=line.lines[0].get_color(), zorder=3)
+    if "p_adjusted" in frame:
+        ax.scatter([], [], marker="*", s=110, color="gray", label="Holm-adjusted p < 0.05")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log", base=2)
     ticks = sorted(frame["r"].astype(float).unique())
     ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("training budget (multiple r of the top pool's size)")
-    ax.set_ylabel("delta over random (%)")
+    bars = ", 95% interval" if interval else ", ± std over seeds" if "std_pct" in frame else ""
+    ax.set_ylabel(f"delta over random (%){bars}")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
     ax.set_title(title, fontsize=11)
     return fig
+
+
+def _error_bars(rows: pd.DataFrame, delta: np.ndarray, interval: bool) -> np.ndarray | None:
+    """Distances from each delta to its interval's ends (or its std), 0 where undefined."""
+    if interval:
+        low = delta - rows["ci_low_pct"].to_numpy(dtype=float)
+        high = rows["ci_high_pct"].to_numpy(dtype=float) - delta
+        return np.nan_to_num(np.vstack([low, high]), nan=0.0)
+    if "std_pct" in rows:
+        return np.nan_to_num(rows["std_pct"].to_numpy(dtype=float), nan=0.0)
+    return None
 
 
 def duplication_curves(frame: pd.DataFrame, path: PathLike, title: str = "duplication at a fixed budget") -> Path:
