@@ -244,7 +244,10 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
         assert not dominated.any()
     for _, row in done[~done["trial"].isin(front)].iterrows():
         assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
-    assert "Pareto front" in result.report
+    assert "Pareto front" in result.report and "p_adjusted" in result.report
+    # one seed: each Pareto trial's line says it has no interval rather than showing a bare number
+    assert result.pareto_text() == [f"trial {t.number}, delta {t.values[0]:+.3f}% (no interval: one seed), "
+                                    f"pool size {t.values[1]:.0f}" for t in result.pareto]
 
 
 def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -> None:

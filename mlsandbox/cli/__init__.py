@@ -333,10 +333,11 @@ def search_command(
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:
-        typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}; "
-                   "the best of the study's trials, so biased upwards: re-measure it on fresh seeds")
-    for t in result.pareto:
-        typer.echo(f"pareto: trial {t.number}, delta {t.values[0]:+.3f}%, pool size {t.values[1]:.0f}")
+        typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}"
+                   + ("" if result.confirmed else "; the best of the study's trials, so biased upwards: "
+                      "re-measure it on fresh seeds"))
+    for line in result.pareto_text():
+        typer.echo(f"pareto: {line}")
     typer.echo(f"\n{result.ran} trials run now, {len(result.trials)} in study {result.study_name!r} "
                f"({result.storage}); {result.wall_s:.0f} s; {result.where}")
     typer.echo(f"live view: optuna-dashboard {result.storage}")

@@ -56,16 +56,27 @@ class SearchResult:
     wall_s: float
     where: str
     report: str = ""  # the Markdown section
-    claim: dict[str, float] = field(default_factory=dict)  # the best trial's interval and p-values (best_claim)
+    claim: dict[str, float] = field(default_factory=dict)  # the best trial's interval and p-values (trial_claim)
+    pareto_claims: list[dict[str, float]] = field(default_factory=list)  # the same, per Pareto trial
 
     @property
     def best_delta_pct(self) -> float | None:
         """The best trial's delta (%), the first objective."""
         return None if self.best is None else self.best.values[0]
 
+    @property
+    def confirmed(self) -> bool:
+        """Whether the best trial was measured again on fresh seeds (``confirm:``)."""
+        return f"{CONFIRMED}seeds" in self.claim
+
     def best_text(self) -> str:
         """The best trial's delta with its interval and p-values, in words."""
         return "" if self.best is None else claim_text(self.best.values[0], self.claim)
+
+    def pareto_text(self) -> list[str]:
+        """Each Pareto trial's delta with its interval and p-values, and its pool size, in words."""
+        return [f"trial {t.number}, delta {claim_text(t.values[0], claim)}, pool size {t.values[1]:.0f}"
+                for t, claim in zip(self.pareto, self.pareto_claims)]
 
 
 def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) -> pd.DataFrame:
@@ -119,17 +130,17 @@ def best_trials(study: optuna.Study, search: SearchSpec) -> tuple[FrozenTrial | 
     return front[0], front
 
 
-def best_claim(study: optuna.Study, best: FrozenTrial | None) -> dict[str, float]:
-    """The best trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete
-    trial with one (``family`` of them): the best was picked among those recipes, so only the
-    family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
-    if best is None:
+def trial_claim(study: optuna.Study, trial: FrozenTrial | None) -> dict[str, float]:
+    """A trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete trial
+    with one (``family`` of them): the best (or a Pareto trial) was picked among those recipes, so
+    only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
+    if trial is None:
         return {}
     tested = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "p_value" in t.user_attrs]
     adjusted = dict(zip((t.number for t in tested), holm([t.user_attrs["p_value"] for t in tested])))
-    attrs = best.user_attrs
+    attrs = trial.user_attrs
     return {"ci_low_pct": attrs.get("delta_ci_low_pct", math.nan), "ci_high_pct": attrs.get("delta_ci_high_pct", math.nan),
-            "p_value": attrs.get("p_value", math.nan), "p_adjusted": adjusted.get(best.number, math.nan),
+            "p_value": attrs.get("p_value", math.nan), "p_adjusted": adjusted.get(trial.number, math.nan),
             "family": float(len(tested))}
 
 
@@ -199,7 +210,7 @@ def log_results(
         trial_s = sum(t["trial_s"] for t in ctx.run_times)
         model_s = sum(t["train_eval_s"] for t in ctx.run_times)
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
-    claim = best_claim(study, best)
+    claim = trial_claim(study, best)
     if best_recipe is not None and ctx.prepared.spec.confirm is not None and _beat_control(best, claim):
         claim.update(confirmed_claim(ctx, best_recipe, run_id))
     if best is not None:
@@ -223,11 +234,12 @@ def log_results(
             figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
         if best_recipe is not None:
             export_recipe(best_recipe, out, **data_juicer_keys(ctx.prepared.spec.dataset))
-        report = search_report(ctx, frame, best, claim, pareto, importances, storage_name, out)
+        pareto_claims = [trial_claim(study, t) for t in pareto]
+        report = search_report(ctx, frame, best, claim, list(zip(pareto, pareto_claims)), importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
         mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
-                        ran, wall_s, "", report, claim)
+                        ran, wall_s, "", report, claim, pareto_claims)
 
 
 def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -236,7 +248,7 @@ def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
 
 def search_report(
     ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, claim: dict[str, float],
-    pareto: Sequence[FrozenTrial], importances: dict[str, float], storage_name: str, out: Path,
+    pareto: Sequence[tuple[FrozenTrial, dict[str, float]]], importances: dict[str, float], storage_name: str, out: Path,
 ) -> str:
     """The Markdown section of the search (``search/report.md``), figures linked relative to it."""
     search = ctx.search
@@ -262,7 +274,9 @@ def search_report(
     else:
         lines += ["No trial completed: see the reasons in the trials table.", ""]
     if pareto:
-        rows = [{"trial": t.number, "delta_pct": t.values[0], "pool_size": t.values[1], **t.params} for t in pareto]
+        rows = [{"trial": t.number, "delta_pct": t.values[0], "ci_low_pct": c.get("ci_low_pct"),
+                 "ci_high_pct": c.get("ci_high_pct"), "p_adjusted": c.get("p_adjusted"), "pool_size": t.values[1],
+                 **t.params} for t, c in pareto]
         lines += ["### Pareto front (delta vs pool size)", "",
                   pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"), ""]
     if (out / "history.png").exists():
