@@ -249,6 +249,8 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert re.findall(r"^## (.+)$", markdown, re.MULTILINE) == [
         "Run", "Answer", "Best recipe", "Ranking of single-OP pools", "Refined recipes", "Clusters", "Figures", "Cost"]
     assert f"**{workflow.refined.best.name}**" in markdown
+    best = markdown.split("## Best recipe", 1)[1].split("##", 1)[0]
+    assert "interval" in best  # the recipe's delta is never shown bare
     assert workflow.answer.text() in markdown and "Holm" in markdown
     assert "process:" in markdown  # the Data-Juicer export of the best recipe
     assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == 6

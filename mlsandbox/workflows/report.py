@@ -222,7 +222,11 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
         name = data.params.get("best_recipe", "")
         verdict = "" if answer is None else (" It beat the random control after Holm's correction." if answer.won
                                              else " It did not beat the random control after Holm's correction.")
-        text = f"**{name}**: {delta:+.2f}% over the random pool of the same size.{verdict}"
+        claim = (f" (95% interval [{answer.ci_low_pct:+.2f}, {answer.ci_high_pct:+.2f}]%, Holm-adjusted "
+                 f"p = {answer.p_adjusted:.3g} across {answer.family} pools)"
+                 if answer is not None and answer.name == name and math.isfinite(answer.p_adjusted)
+                 else " (no interval: see the answer above)")
+        text = f"**{name}**: {delta:+.2f}% over the random pool of the same size{claim}.{verdict}"
         dj = (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
               or _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "")
         report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
