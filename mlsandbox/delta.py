@@ -99,7 +99,8 @@ class DeltaSummary:
 
     def __str__(self) -> str:
         raced = f", corrected for {self.looks} looks" if self.looks > 1 else ""
-        return (f"{self.mean_pct:+.2f} ± {self.std_pct:.2f}% (95% CI {self.interval_text()}, p={_fmt_p(self.p_value)}, "
+        spread = f"{self.std_pct:.2f}" if math.isfinite(self.std_pct) else "n/a"
+        return (f"{self.mean_pct:+.2f} ± {spread}% (95% CI {self.interval_text()}, p={_fmt_p(self.p_value)}, "
                 f"Holm-adjusted p={_fmt_p(self.p_adjusted)}, n={self.seeds} seeds{raced})")
 
 
@@ -157,7 +158,8 @@ def summarize_deltas(
 
     The seed is the unit: the benchmarks of one seed are aggregated by Eq. 3 into one delta, and
     the test is scipy's ``ttest_1samp`` of the per-seed deltas (df = seeds - 1). With one seed the
-    interval and p-value are NaN (undefined), and so they are when every seed gives the same delta:
+    std, interval and p-value are NaN (undefined), and the interval and p-value are when every seed
+    gives the same delta (std 0):
     then nothing varied between the seeds (a seed-independent model against a control that is the
     whole dataset), so they are one measurement repeated, not several.
     """
@@ -169,7 +171,7 @@ def summarize_deltas(
     n = len(deltas)
     mean = float(np.mean(deltas))
     if n < 2 or np.ptp(deltas) == 0:
-        return DeltaSummary(tuple(deltas.tolist()), mean, 0.0, NAN, looks=looks)
+        return DeltaSummary(tuple(deltas.tolist()), mean, NAN if n < 2 else 0.0, NAN, looks=looks)
     std = float(np.std(deltas, ddof=1))
     half = float(scistats.t.ppf(1 - ALPHA / (2 * looks), df=n - 1)) * std / math.sqrt(n)
     p_value = min(1.0, looks * float(scistats.ttest_1samp(deltas, 0.0).pvalue))

@@ -166,8 +166,7 @@ def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_p
         if c.summary is not None:
             pool = (model, c.pool.name) if model else (c.pool.name,)
             metrics[tracking.metric_key("delta_pct", *pool)] = c.summary.mean_pct
-            metrics[tracking.metric_key("delta_std_pct", *pool)] = c.summary.std_pct
-            for name, value in (("delta_ci_low_pct", c.summary.ci_low_pct),
+            for name, value in (("delta_std_pct", c.summary.std_pct), ("delta_ci_low_pct", c.summary.ci_low_pct),
                                 ("delta_ci_high_pct", c.summary.ci_high_pct),
                                 ("p_value", c.summary.p_value), ("p_adjusted", c.summary.p_adjusted)):
                 if np.isfinite(value):  # undefined with one seed

@@ -173,10 +173,10 @@ def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id:
     if not pairs:
         return TrialState.FAIL, "every cell failed: " + " | ".join(dict.fromkeys(failures)), timing
     summary = _delta(pairs)
-    metrics = {"delta_pct": summary.mean_pct, "delta_std_pct": summary.std_pct, "seeds": len(pairs),
+    metrics = {"delta_pct": summary.mean_pct, "seeds": len(pairs),
                "cells_failed": len(failures), "train_eval_s": timing["train_eval_s"], "select_s": timing["select_s"]}
-    claim = {"delta_ci_low_pct": summary.ci_low_pct, "delta_ci_high_pct": summary.ci_high_pct,
-             "p_value": summary.p_value}
+    claim = {"delta_std_pct": summary.std_pct, "delta_ci_low_pct": summary.ci_low_pct,
+             "delta_ci_high_pct": summary.ci_high_pct, "p_value": summary.p_value}
     for key, value in claim.items():
         if math.isfinite(value):  # undefined with one seed
             metrics[key] = value
