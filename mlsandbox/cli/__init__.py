@@ -9,6 +9,7 @@ MLflow runs KILLED with the reason in ``mlsandbox.end_reason``.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ from mlsandbox.cli._errors import EXIT_FAILED, OneLineUsageErrors, handles_error
 from mlsandbox.errors import SpecError
 
 if TYPE_CHECKING:  # the spec package loads only once a command runs
+    import pandas as pd
+
     from mlsandbox.progress import Style
     from mlsandbox.spec import ExperimentSpec
 
@@ -218,8 +221,11 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=_progress(quiet))
     typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
     if result.analysis is not None:
-        typer.echo(f"\nbest pool per stat cluster: {result.analysis.best_by_stat_cluster}")
-        typer.echo(f"best pool per metric cluster: {result.analysis.best_by_metric_cluster}")
+        ranking = result.probe.ranking.set_index("pool")
+        for kind, best in (("stat", result.analysis.best_by_stat_cluster), ("metric", result.analysis.best_by_metric_cluster)):
+            typer.echo(f"\nhighest delta per {kind} cluster (the refine step's candidates, not findings by themselves):")
+            for cluster, pool in best.items():
+                typer.echo(f"  {cluster}: {pool} {_claim(ranking.loc[pool]) if pool in ranking.index else ''}")
     if result.refined is not None:
         wanted = ["name", "kind", "size", "unique", "delta_pct", "std_pct", "ci_low_pct", "ci_high_pct", "p_value",
                   "p_adjusted", "note"]
@@ -231,6 +237,14 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+
+
+def _claim(row: pd.Series) -> str:
+    """A ranked pool's delta with its interval and Holm-adjusted p, in words."""
+    if not math.isfinite(row["p_adjusted"]):
+        return f"{row['delta_pct']:+.2f}% (no interval: no spread over seeds)"
+    return (f"{row['delta_pct']:+.2f}% (95% interval [{row['ci_low_pct']:+.2f}, {row['ci_high_pct']:+.2f}]%, "
+            f"Holm-adjusted p = {row['p_adjusted']:.3g})")
 
 
 def _step_command(name: str, until: str, doc: str) -> None:
