@@ -232,7 +232,8 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
         table = result.refined.table[[c for c in wanted if c in result.refined.table]]
         typer.echo("\n" + table_markdown(table))
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools")
+               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools "
+               "(refine's top single-OP rows keep the probe's, corrected across the probe's pools)")
     typer.echo(f"\n{result.answer.text()}")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
