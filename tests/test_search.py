@@ -246,7 +246,7 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
         assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
     assert "Pareto front" in result.report and "p_adjusted" in result.report
     # one seed: each Pareto trial's line says it has no interval rather than showing a bare number
-    assert result.pareto_text() == [f"trial {t.number}, delta {t.values[0]:+.3f}% (no interval: one seed), "
+    assert result.pareto_text() == [f"trial {t.number}, delta {t.values[0]:+.3f}% (no interval: no spread over seeds), "
                                     f"pool size {t.values[1]:.0f}" for t in result.pareto]
 
 

@@ -166,7 +166,7 @@ def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
     """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``,
     and what fresh seeds gave where the spec confirms the best trial."""
     if not math.isfinite(claim.get("p_value", math.nan)):
-        return f"{delta_pct:+.3f}% (no interval: one seed)"
+        return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
             f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} trials)")
     if f"{CONFIRMED}seeds" not in claim:
