@@ -150,6 +150,11 @@ def _fmt_p(p: float) -> str:
     return f"{p:.3g}" if math.isfinite(p) else "n/a"
 
 
+def claim_words(ci_low_pct: float, ci_high_pct: float, p_adjusted: float) -> str:
+    """``95% interval [+0.12, +0.80]%, Holm-adjusted p = 0.02``: what comes with a delta in prose."""
+    return f"95% interval [{ci_low_pct:+.2f}, {ci_high_pct:+.2f}]%, Holm-adjusted p = {p_adjusted:.3g}"
+
+
 def summarize_deltas(
     scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]], looks: int = 1,
 ) -> DeltaSummary:

@@ -125,6 +125,12 @@ def describe_validation_error(
     return lines
 
 
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (drivers and parsers add lines of context), or its
+    type's name when it has none: what a one-line error quotes of a library's error."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def listed(problems: Sequence[str]) -> str:
     """Problems after a message's header: ``": <problem>"`` for one, an indented line each for several."""
     if len(problems) == 1:

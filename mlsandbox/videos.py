@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlsandbox.errors import DataError
+from mlsandbox.errors import DataError, first_line
 
 if TYPE_CHECKING:
     import av.container
@@ -153,7 +153,7 @@ def _open(data: bytes) -> av.container.InputContainer:
     try:
         container = av.open(io.BytesIO(data), mode="r")
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise DataError(f"not a video FFmpeg can read ({_reason(err)})") from None
+        raise DataError(f"not a video FFmpeg can read ({first_line(err)})") from None
     if not container.streams.video:
         container.close()
         raise DataError("the container has no video stream")
@@ -190,17 +190,13 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
     try:
         yield from container.decode(stream)
     except (av.FFmpegError, OSError, ValueError) as err:
-        raise DataError(f"cannot decode the video (truncated or corrupt): {_reason(err)}") from None
+        raise DataError(f"cannot decode the video (truncated or corrupt): {first_line(err)}") from None
 
 
 def _rgb(frame: av.video.frame.VideoFrame) -> np.ndarray:
     pixels = frame.to_ndarray(format="rgb24")
     pixels.flags.writeable = False  # shared by every OP and sampling that keeps this frame
     return pixels
-
-
-def _reason(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
 # --- which frames each sampling keeps --------------------------------------------------------

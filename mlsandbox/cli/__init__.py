@@ -166,14 +166,13 @@ def train_command(
     quiet: Quiet = False,
 ) -> None:
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
+    from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.train import run_training
 
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
     fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds is not None else []
     spec = _spec(project, _with_options([*(sets or []), *fixed], stats_engine=stats_engine))
     result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet), recipes=recipe)
-    from mlsandbox.executors.compare import table_markdown
-
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
     typer.echo(table_markdown(result.comparisons.table().drop(columns=["op", "split"])))
     failed = [c for c in cells if not c.ok]
@@ -242,10 +241,11 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
 
 def _claim(row: pd.Series) -> str:
     """A ranked pool's delta with its interval and Holm-adjusted p, in words."""
+    from mlsandbox.delta import claim_words
+
     if not math.isfinite(row["p_adjusted"]):
         return f"{row['delta_pct']:+.2f}% (no interval: no spread over seeds)"
-    return (f"{row['delta_pct']:+.2f}% (95% interval [{row['ci_low_pct']:+.2f}, {row['ci_high_pct']:+.2f}]%, "
-            f"Holm-adjusted p = {row['p_adjusted']:.3g})")
+    return f"{row['delta_pct']:+.2f}% ({claim_words(row['ci_low_pct'], row['ci_high_pct'], row['p_adjusted'])})"
 
 
 def _step_command(name: str, until: str, doc: str) -> None:

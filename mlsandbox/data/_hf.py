@@ -7,7 +7,7 @@ from pathlib import Path
 from mlsandbox.data._dataset import Dataset, make_dataset
 from mlsandbox.data._files import normalise
 from mlsandbox.data._images import load_images
-from mlsandbox.errors import DataError
+from mlsandbox.errors import DataError, first_line
 from mlsandbox.spec import DatasetSpec
 
 
@@ -24,7 +24,7 @@ def load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
         loaded = (datasets.load_from_disk(str(local)) if local.is_dir()
                   else datasets.load_dataset(spec.path, split=spec.split))
     except (OSError, ValueError) as err:  # no such folder, file or hub dataset; no hub; a bad split
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         raise DataError(f"{spec.path}: cannot load it as a Hugging Face dataset ({reason})") from None
     if isinstance(loaded, datasets.DatasetDict):
         if spec.split not in loaded:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.errors import ModelUnavailableError, first_line
 from mlsandbox.pretrained import quiet_transformers
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
 
 
 def _hint(name_or_path: str, op: str, param: str, exc: Exception) -> str:
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = first_line(exc)
     if Path(name_or_path).expanduser().exists():
         return (
             f"{op}: could not load {param}={name_or_path!r} (local directory): {reason}. The directory must "

@@ -67,7 +67,7 @@ class SearchResult:
     @property
     def confirmed(self) -> bool:
         """Whether the best trial was measured again on fresh seeds (``confirm:``)."""
-        return f"{CONFIRMED}seeds" in self.claim
+        return is_confirmed(self.claim)
 
     def best_text(self) -> str:
         """The best trial's delta with its interval and p-values, in words."""
@@ -162,6 +162,11 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 
 
+def is_confirmed(claim: dict[str, float]) -> bool:
+    """Whether a claim holds its re-measurement on fresh seeds (``confirm:``)."""
+    return f"{CONFIRMED}seeds" in claim
+
+
 def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
     """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``,
     and what fresh seeds gave where the spec confirms the best trial."""
@@ -169,7 +174,7 @@ def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
         return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
             f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} trials)")
-    if f"{CONFIRMED}seeds" not in claim:
+    if not is_confirmed(claim):
         return text
     confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),
                                 *(claim[f"{CONFIRMED}{key}"] for key in ("pct", "ci_low_pct", "ci_high_pct", "p")))
@@ -266,7 +271,7 @@ def search_report(
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and "
                   + ("the fresh seeds (`confirm:` in the spec) give its size free of that choice."
-                     if f"{CONFIRMED}seeds" in claim else
+                     if is_confirmed(claim) else
                      "its size should be re-measured on fresh seeds before it is relied on: `mlsandbox train "
                      "--recipe best_recipe.yaml --seeds 100,101,102,103,104` (seeds the study did not use)."), "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",

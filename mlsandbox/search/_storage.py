@@ -29,7 +29,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 
 from mlsandbox.credentials import Scrubber, redact, secrets_in
-from mlsandbox.errors import SpecError
+from mlsandbox.errors import SpecError, first_line
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -112,7 +112,7 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
         journal.get_all_studies()  # replays the whole file
     except (ValueError, AssertionError, KeyError, TypeError) as err:  # ValueError: undecodable JSON or text
         raise SpecError(f"storage {path}: not an Optuna journal file ({type(err).__name__}: "
-                        f"{(str(err).splitlines() or [''])[0][:200]}); name another file") from None
+                        f"{first_line(err)[:200]}); name another file") from None
     return Storage(journal, str(path), path)
 
 
@@ -146,7 +146,7 @@ def _rdb(url: str) -> Storage:
         fail(f"unknown database type {scheme!r}; give an RDB URL (postgresql+psycopg2://user@host/db, "
              "mysql+pymysql://..., sqlite:///path/optuna.db) or the path of a journal file")
     except (ArgumentError, ValueError) as err:  # ValueError: e.g. a port that is not a number
-        fail(f"not a database URL ({str(err).strip().splitlines()[0]})")
+        fail(f"not a database URL ({first_line(err)})")
     except ImportError as err:
         module = getattr(err, "name", None) or str(err)
         fail(f"the database driver {module!r} of {scheme!r} is not installed: pip install it, or, for "
@@ -161,7 +161,7 @@ def _rdb(url: str) -> Storage:
         with engine.connect():
             pass
     except SQLAlchemyError as err:
-        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        reason = first_line(getattr(err, "orig", None) or err)
         hint = "; give the password in PGPASSWORD or ~/.pgpass" if "password" in reason.lower() else ""
         fail(f"cannot connect: {reason}{hint}")
     finally:
@@ -171,7 +171,7 @@ def _rdb(url: str) -> Storage:
         with file_lock(db_file) if db_file is not None else nullcontext():
             rdb = _rdb_storage(url)
     except (SQLAlchemyError, RuntimeError) as err:  # e.g. no right to create tables, an older schema
-        fail(f"cannot set up Optuna's tables: {str(err).strip().splitlines()[0]}")
+        fail(f"cannot set up Optuna's tables: {first_line(err)}")
     return Storage(rdb, shown, db_file)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import mlflow
 
 from mlsandbox.credentials import Scrubber, redact, secrets_in
-from mlsandbox.errors import InvalidInputError
+from mlsandbox.errors import InvalidInputError, first_line
 
 
 def shown_tracking_uri() -> str:
@@ -37,7 +37,7 @@ def check_tracking_store() -> None:
         create_sqlite_store(uri)
         mlflow.MlflowClient().search_experiments(max_results=1)
     except Exception as err:  # whatever the store's client raises, the store is unusable
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = first_line(err)
         raise InvalidInputError(
             Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
     _USABLE.add(uri)

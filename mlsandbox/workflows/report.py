@@ -21,7 +21,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary
+from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
 from mlsandbox.project import output_folder
@@ -222,8 +222,7 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
         name = data.params.get("best_recipe", "")
         verdict = "" if answer is None else (" It beat the random control after Holm's correction." if answer.won
                                              else " It did not beat the random control after Holm's correction.")
-        claim = (f" (95% interval [{answer.ci_low_pct:+.2f}, {answer.ci_high_pct:+.2f}]%, Holm-adjusted "
-                 f"p = {answer.p_adjusted:.3g} across {answer.family} pools)"
+        claim = (f" ({claim_words(answer.ci_low_pct, answer.ci_high_pct, answer.p_adjusted)} across {answer.family} pools)"
                  if answer is not None and answer.name == name and math.isfinite(answer.p_adjusted)
                  else " (no interval: see the answer above)")
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size{claim}.{verdict}"
