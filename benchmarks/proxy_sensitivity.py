@@ -43,7 +43,7 @@ training plus scoring the benchmarks, per cell, and tokens per pool (the model's
 tokens for tiny-lm, bytes for a byte n-gram). The tokenizer (once per corpus) and the imports
 are paid before the first timed cell. Agreement: each proxy's ranking of the pools (mean deltas)
 against the reference proxy's (the last of ``--proxies``, or ``--reference``), as Spearman's rho
-and decision accuracy (``mlsandbox.correlation.decision_accuracy``).
+and decision accuracy (``mlsandbox.agreement.decision_accuracy``).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ import numpy as np
 from pydantic import ValidationError
 from scipy.stats import spearmanr
 
-from mlsandbox.correlation import decision_accuracy
+from mlsandbox.agreement import decision_accuracy
 from mlsandbox.data import IMAGE, TEXT, VIDEO, load_dataset
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
 from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes

@@ -41,7 +41,7 @@ import pandas as pd
 from _store import local_store
 
 from mlsandbox import artifacts
-from mlsandbox.correlation import decision_accuracy
+from mlsandbox.agreement import decision_accuracy
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project

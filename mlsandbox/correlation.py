@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,16 +159,3 @@ def _validate_corr(corr: pd.DataFrame) -> list[str]:
     if (np.abs(values) > 1 + 1e-9).any():
         raise ValueError("corr values must lie in [-1, 1]")
     return names
-
-
-def decision_accuracy(a: Sequence[float], b: Sequence[float]) -> float:
-    """The share of pairs (i, j) whose order under ``a`` is their order under ``b`` (DataDecide's
-    decision accuracy); a pair tied under exactly one of them counts as a wrong decision, a pair
-    tied under both as a right one. NaN with fewer than two items."""
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if x.shape != y.shape:
-        raise ValueError(f"decision_accuracy needs equal lengths, got {len(x)} and {len(y)}")
-    if len(x) < 2:
-        return float("nan")
-    i, j = np.triu_indices(len(x), k=1)
-    return float(np.mean(np.sign(x[i] - x[j]) == np.sign(y[i] - y[j])))

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import artifacts
-from mlsandbox.correlation import decision_accuracy
+from mlsandbox.agreement import decision_accuracy, rank_agreement
+from mlsandbox.delta import holm
 from mlsandbox.spec import SpecError, parse_spec
-from mlsandbox.workflows.transfer import run_transfer
+from mlsandbox.workflows.transfer import STATISTIC_COLUMNS, STATISTICS, run_transfer
 
 
 def test_decision_accuracy_is_the_share_of_pairs_ordered_alike() -> None:
@@ -20,6 +22,34 @@ def test_decision_accuracy_is_the_share_of_pairs_ordered_alike() -> None:
     assert decision_accuracy([1, 2, 3], [10, 30, 20]) == pytest.approx(2 / 3)
     assert decision_accuracy([1, 1, 3], [5, 5, 6]) == 1.0  # a tie under both is the same decision
     assert decision_accuracy([1, 1, 3], [5, 6, 7]) == pytest.approx(2 / 3)  # a tie under one is not
+
+
+def test_agreement_comes_with_an_interval_over_pools_and_a_permutation_p_value() -> None:
+    rng = np.random.default_rng(0)
+    cheap = rng.normal(size=12)
+    close, unrelated = rank_agreement(cheap, cheap + rng.normal(scale=0.2, size=12)), rank_agreement(
+        cheap, rng.normal(size=12))
+    for measured in (close, unrelated):
+        for estimate in (measured.spearman, measured.decision_accuracy):
+            assert estimate.low <= estimate.value <= estimate.high
+    assert close.spearman.low > 0.5 and close.spearman.p_value < 0.001
+    assert close.decision_accuracy.low > 0.5 and close.decision_accuracy.p_value < 0.001
+    assert unrelated.spearman.low < 0 < unrelated.spearman.high and unrelated.spearman.p_value > 0.05
+    assert rank_agreement(cheap, cheap) == rank_agreement(cheap, cheap)  # seeded: the same deltas, the same claim
+
+
+def test_a_pool_drawn_twice_is_not_counted_as_agreeing_with_itself() -> None:
+    # orders that disagree on every pair: every resample must too, however often it repeats a pool
+    measured = rank_agreement([1, 2, 3, 4, 5], [5, 4, 3, 2, 1]).decision_accuracy
+    assert (measured.value, measured.low, measured.high) == (0.0, 0.0, 0.0)
+    assert measured.p_value == pytest.approx(2 / 120)  # exact: 5! orderings, two-sided
+
+
+def test_too_few_pools_or_a_constant_ranking_have_no_interval() -> None:
+    two = rank_agreement([1, 2], [1, 2])
+    assert np.isnan(two.spearman.value) and np.isnan(two.decision_accuracy.low) and two.decision_accuracy.value == 1
+    flat = rank_agreement([1, 1, 1, 1], [1, 2, 3, 4])
+    assert np.isnan(flat.spearman.value) and np.isnan(flat.spearman.low)
 
 
 def _spec(tmp_path: Path, models: list[dict]) -> dict:
@@ -41,7 +71,13 @@ def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tra
     row = result.pairs.iloc[2]
     assert row["decision_accuracy"] == decision_accuracy(result.deltas["ngram2"], result.deltas["ngram3"])
     run = mlflow.get_run(result.run_id)
-    assert run.data.metrics["decision_accuracy.ngram2.ngram3"] == pytest.approx(row["decision_accuracy"])
+    for column in STATISTIC_COLUMNS:
+        assert run.data.metrics[f"{column}.ngram2.ngram3"] == pytest.approx(row[column])
+    for name in STATISTICS:  # Holm over the three pairs: never below the pair's own permutation p-value
+        raw = [getattr(rank_agreement(result.deltas[a], result.deltas[b]), name).p_value
+               for a, b in result.pairs[["cheap", "costly"]].itertuples(index=False)]
+        assert (result.pairs[f"{name}_p_adjusted"].to_numpy() >= np.array(raw) - 1e-12).all()
+        assert result.pairs[f"{name}_p_adjusted"].tolist() == pytest.approx(holm(raw))
     paths = {f.path for f in mlflow.MlflowClient().list_artifacts(result.run_id, artifacts.TRANSFER)}
     assert {artifacts.TRANSFER_FIGURE, artifacts.TRANSFER_PAIRS, artifacts.TRANSFER_DELTAS} <= paths
     again = run_transfer(spec, progress=False)

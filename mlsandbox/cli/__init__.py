@@ -290,7 +290,8 @@ def transfer_command(
     typer.echo(table_markdown(result.deltas.reset_index()))
     typer.echo("\n" + table_markdown(result.pairs))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
-               "does (1 = the same ranking, 0.5 = chance)")
+               "does (1 = the same ranking, 0.5 = chance); _low/_high: 95% interval over pools (bootstrap); "
+               "_p_adjusted: permutation p-value against no association, Holm-adjusted across the pairs")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")

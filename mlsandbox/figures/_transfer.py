@@ -10,6 +10,8 @@ import pandas as pd
 
 from mlsandbox.figures._base import BLUE, NEUTRAL, PathLike, new_figure, require, save
 
+_STATISTICS = {"spearman": "Spearman", "decision_accuracy": "decision acc."}
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -18,10 +20,12 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
     """One panel per pair of fidelities: a dot per pool at (cheaper delta, costlier delta).
 
     ``deltas`` has one column of ``delta_pct`` per fidelity (index: pool); ``pairs`` has columns
-    ``cheap``, ``costly``, ``spearman`` and ``decision_accuracy`` (one row per panel, shown in its
-    title). Dashed lines mark zero, the random control, on both axes.
+    ``cheap``, ``costly`` and, for ``spearman`` and ``decision_accuracy``, the value with its
+    ``_low``/``_high`` interval and ``_p_adjusted`` (one row per panel, shown in its title).
+    Dashed lines mark zero, the random control, on both axes.
     """
-    require(pairs, ("cheap", "costly", "spearman", "decision_accuracy"), "transfer_scatter")
+    require(pairs, ("cheap", "costly", *(f"{name}{suffix}" for name in _STATISTICS
+                                          for suffix in ("", "_low", "_high", "_p_adjusted"))), "transfer_scatter")
     if pairs.empty:
         raise ValueError("transfer_scatter: no pair of fidelities to draw")
     n = len(pairs)
@@ -34,9 +38,14 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
         ax.axvline(0, color=NEUTRAL, lw=0.8, ls="--")
         ax.set_xlabel(f"{pair.cheap}: delta (%)")
         ax.set_ylabel(f"{pair.costly}: delta (%)")
-        ax.set_title(f"Spearman {pair.spearman:.2f}, decision acc. {pair.decision_accuracy:.2f}", fontsize=9)
+        ax.set_title("\n".join(_claim(label, pair._asdict(), name) for name, label in _STATISTICS.items()), fontsize=9)
     fig.suptitle(title)
     return fig
+
+
+def _claim(label: str, pair: dict, name: str) -> str:
+    return (f"{label} {pair[name]:.2f} [{pair[name + '_low']:.2f}, {pair[name + '_high']:.2f}], "
+            f"p_adj {pair[name + '_p_adjusted']:.2g}")
 
 
 def transfer_scatter(deltas: pd.DataFrame, pairs: pd.DataFrame, path: PathLike, title: str = "rank transfer") -> Path:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
-from scipy.stats import spearmanr
 
 from mlsandbox import artifacts, figures, tracking
-from mlsandbox.correlation import decision_accuracy
+from mlsandbox.agreement import rank_agreement
+from mlsandbox.delta import holm
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
@@ -32,12 +32,16 @@ from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.pool import single_op_splits
 
+#: The agreement statistics of each pair of fidelities, each logged with its interval and adjusted p.
+STATISTICS = ("spearman", "decision_accuracy")
+STATISTIC_COLUMNS = tuple(f"{name}{suffix}" for name in STATISTICS for suffix in ("", "_low", "_high", "_p_adjusted"))
+
 
 @dataclass
 class TransferResult:
     run_id: str
     deltas: pd.DataFrame  # index: pool; one column of mean delta (%) per fidelity, cheapest first
-    pairs: pd.DataFrame  # one row per pair of fidelities: spearman, decision_accuracy, top-k overlap
+    pairs: pd.DataFrame  # one row per pair of fidelities: see agreement()
     cells: list[CellResult]
     wall_s: float
     where: str
@@ -57,16 +61,22 @@ def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
 
 
 def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
-    """Spearman, decision accuracy and the overlap of the top-k pools, for each pair of columns."""
-    rows = []
+    """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
+    and its permutation p-value Holm-adjusted across the pairs, and the overlap of the top-k pools."""
+    rows, p_values = [], []
     for cheap, costly in itertools.combinations(deltas.columns, 2):
         both = deltas[[cheap, costly]].dropna()
-        rho = float(spearmanr(both[cheap], both[costly]).statistic) if len(both) > 2 else float("nan")
+        measured = rank_agreement(both[cheap], both[costly])
+        estimates = [getattr(measured, name) for name in STATISTICS]
         top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
-        rows.append({"cheap": cheap, "costly": costly, "pools": len(both), "spearman": rho,
-                     "decision_accuracy": decision_accuracy(both[cheap], both[costly]),
-                     f"top{top_k}_overlap": len(top[0] & top[1])})
-    return pd.DataFrame(rows)
+        rows.append([cheap, costly, measured.pools]
+                    + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value)]
+                    + [len(top[0] & top[1])])
+        p_values.append([e.p_value for e in estimates])
+    pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, f"top{top_k}_overlap"])
+    for name, family in zip(STATISTICS, zip(*p_values)):
+        pairs[f"{name}_p_adjusted"] = holm(family)
+    return pairs
 
 
 def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> TransferResult:
@@ -98,9 +108,9 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
 
 def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
     metrics = {}
-    for row in pairs.itertuples():
-        metrics[tracking.metric_key("spearman", row.cheap, row.costly)] = row.spearman
-        metrics[tracking.metric_key("decision_accuracy", row.cheap, row.costly)] = row.decision_accuracy
+    for row in pairs.to_dict("records"):
+        for column in STATISTIC_COLUMNS:
+            metrics[tracking.metric_key(column, row["cheap"], row["costly"])] = row[column]
     tracking.log_batch(run_id, metrics={k: v for k, v in metrics.items() if v == v})  # NaN: undefined
     client = mlflow.MlflowClient()
     client.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
