@@ -170,6 +170,25 @@ def test_a_ragged_csv_row_is_named_by_its_line_or_skipped(tmp_path: Path, caplog
     assert "r.csv:4: malformed CSV row" in caplog.text and "r.csv:6: malformed CSV row: expected 3 fields, got 2" in caplog.text
 
 
+def test_an_unclosed_quote_does_not_swallow_the_rest_of_a_csv_file(tmp_path: Path) -> None:
+    path = tmp_path / "q.csv"
+    path.write_text('id,text\n1,hello\n2,"never closed\n3,third\n4,fourth\n')
+    _named_then_skipped(path, r"q\.csv:3: malformed CSV row: a quoted value opened on this line is never closed, "
+                              r"so it and the 2 lines after it", ["hello"])
+    path.write_text('id,text\n1,hello\n2,"two\nlines"\n')  # a closed quote may span lines
+    assert _load(path).texts == ["hello", "two\nlines"]
+
+
+def test_a_json_object_with_a_key_twice_is_named_by_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "k.jsonl"
+    path.write_text('{"text": "ok"}\n{"text": "seen here", "meta": 1, "text": "or here"}\n')
+    _named_then_skipped(path, r"k\.jsonl:2: malformed JSON line: duplicate key 'text' in one object", ["ok"])
+    listed = tmp_path / "k.json"
+    listed.write_text('[{"text": "ok"}, {"text": "a", "text": "b"}]')
+    with pytest.raises(DataError, match=r"k\.json: malformed JSON: duplicate key 'text'"):
+        _load(listed)
+
+
 def test_csv_ids_keep_their_text(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("id,text,n\n001,a,1\n002,b,2\n010,c,3\n")

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -210,13 +211,23 @@ def _lone_surrogate(value: Any) -> str | None:
     return None
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: readers disagree on which of two values for one key
+    wins (Python's keeps the last), so the sandbox could measure a text that another tool never sees."""
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        duplicate = next(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)
+        raise ValueError(f"duplicate key {duplicate!r} in one object")
+    return row
+
+
 def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     rows, bad = [], 0
     for lineno, line in enumerate(_open_bytes(path).split(b"\n"), start=1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line.decode("utf-8"))
+            row = json.loads(line.decode("utf-8"), object_pairs_hook=_unique_keys)
             if not isinstance(row, dict):
                 raise ValueError(f"expected a JSON object, got {type(row).__name__}")
         except UnicodeDecodeError as err:
@@ -236,7 +247,7 @@ def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
 def _read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     raw = _open_bytes(path)
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 ({err.reason} at byte {err.start})") from None
     except ValueError as err:
@@ -292,7 +303,31 @@ def _read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     except OSError as err:  # e.g. a corrupt or truncated .csv.gz
         kind = "gzip" if path.name.endswith(".gz") else "CSV"
         raise DataError(f"{path}: not a readable {kind} file ({err})") from None
-    return table, sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
+    bad = sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
+    if unterminated := _unterminated_quote(path, table):
+        bad += bad_row(spec, unterminated)
+        table = table.slice(0, table.num_rows - 1)
+    return table, bad
+
+
+def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
+    """A quote opened in the last record and never closed, which Arrow reads as one value running
+    to the end of the file (silently swallowing every row after it); None if there is none.
+
+    Such a value always ends the table and spans lines, so only then is the last record re-read
+    by Python's strict reader, the one that reports a quote left open at the end of the data.
+    """
+    if table.num_rows == 0 or not any(isinstance(v, str) and ("\n" in v or "\r" in v)
+                                      for v in table.slice(table.num_rows - 1).to_pylist()[0].values()):
+        return None
+    *_, (line, _fields, text) = _csv_records(path)
+    try:
+        list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
+                    f"so it and the {len(text.splitlines()) - 1} lines after it would be read as one value")
+    return None
 
 
 def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> list[str]:
