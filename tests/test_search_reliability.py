@@ -17,6 +17,8 @@ import optuna
 import pytest
 import yaml
 from conftest import spec_dict, write_jsonl
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -60,20 +62,25 @@ def _cli(*args: str) -> object:
 # --- continuing a study ------------------------------------------------------------------------
 
 
-def test_a_study_continued_with_another_model_says_so(project, tracking_uri, tmp_path, caplog) -> None:
-    """Its trials were measured with the first model: a continuation that changes it is a warning."""
+@pytest.mark.parametrize(("change", "named"), [("model.order=3", "model_digest"), ("seeds=[0, 1]", "seeds 0 -> 0,1")])
+def test_a_study_continued_with_another_model_or_seeds_is_refused(project, tracking_uri, tmp_path, change,
+                                                                   named) -> None:
+    """Its trials were measured with the first settings: new ones would not compare with them."""
     storage = str(tmp_path / "changed.journal")
     first = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "1", "--quiet")
     assert first.exit_code == 0, first.output
-    with caplog.at_level(logging.WARNING, logger="mlsandbox.search"):
-        second = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "2",
-                      "--set", "model.order=3", "--quiet")
-    assert second.exit_code == 0, second.output
-    assert "the study's run has the param model_digest=" in caplog.text
-    assert "model_type" not in caplog.text  # still an n-gram
+    second = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "2",
+                  "--set", change, "--quiet")
+    assert second.exit_code == 2, second.output
+    assert "study 'changed' was measured with other settings" in second.output and named in second.output
+    assert "model_type" not in second.output  # still an n-gram
+    study = optuna.load_study(study_name="changed", storage=JournalStorage(JournalFileBackend(storage)))
+    assert len(study.trials) == 1  # nothing trained, nothing lost
+    again = _cli("search", "-p", str(project), "--study", "changed", "--storage", storage, "-n", "2", "--quiet")
+    assert again.exit_code == 0, again.output  # the first settings continue it
 
 
-def test_a_study_continued_after_its_trainer_script_changed_says_so(project, tracking_uri, tmp_path, caplog) -> None:
+def test_a_study_continued_after_its_trainer_script_changed_is_refused(project, tracking_uri, tmp_path) -> None:
     script = tmp_path / "train.py"
     script.write_text("import json, sys\njson.dump({'clean': 1.0}, open(sys.argv[1], 'w'))\n")
     model = f"model={{type: command, command: [{sys.executable}, {script}, '{{metrics_file}}']}}"
@@ -82,12 +89,10 @@ def test_a_study_continued_after_its_trainer_script_changed_says_so(project, tra
                  "--set", model, "--quiet")
     assert first.exit_code == 0, first.output
     script.write_text(script.read_text().replace("1.0", "2.0"))
-    with caplog.at_level(logging.WARNING, logger="mlsandbox.search"):
-        second = _cli("search", "-p", str(project), "--study", "script", "--storage", storage, "-n", "2",
-                      "--set", model, "--quiet")
-    assert second.exit_code == 0, second.output
-    assert "the study's run has the param files_digest=" in caplog.text
-    assert "model_digest" not in caplog.text  # the same spec, another script
+    second = _cli("search", "-p", str(project), "--study", "script", "--storage", storage, "-n", "2",
+                  "--set", model, "--quiet")
+    assert second.exit_code == 2 and "files_digest" in second.output, second.output
+    assert "model_digest" not in second.output  # the same spec, another script
 
 
 def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run(project, tracking_uri, tmp_path):

@@ -20,6 +20,9 @@ INVOCATIONS = ARTIFACTS + "/invocations"
 
 # Study user attributes: the study's one MLflow parent run, found again by every worker and resume.
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
+#: What makes the study's trials comparable (data, model, evaluator, benchmarks, seeds, budget),
+#: set by its first call; a later call that differs is refused.
+DEFINITION_ATTR = "definition"
 
 # Trial user attributes: why a trial ended as it did, and who ran it.
 RECIPE_ATTR = "recipe"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -187,8 +188,11 @@ def param_importances(study: optuna.Study) -> dict[str, float]:
     if len(complete) < 2 or len({t.values[0] for t in complete}) < 2:
         return {}
     try:
-        # The default evaluator (PED-ANOVA) ranks what drives *low* targets: negate the maximised delta.
-        return optuna.importance.get_param_importances(study, target=lambda t: -t.values[0])
+        # The default evaluator (PED-ANOVA) ranks what drives *low* targets: negate the maximised delta
+        # (and silence its warning that says so, which would only confuse a reader of the output).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="PedAnovaImportanceEvaluator computes", category=UserWarning)
+            return optuna.importance.get_param_importances(study, target=lambda t: -t.values[0])
     except (ValueError, RuntimeError) as err:  # e.g. every parameter constant across complete trials
         log.warning("no parameter importances: %s", err)
         return {}

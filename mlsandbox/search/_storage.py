@@ -17,7 +17,7 @@ import re
 import socket
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +32,7 @@ from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import SpecError, first_line
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock
+from mlsandbox.search._names import DEFINITION_ATTR
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 from mlsandbox.tracking import sqlite_file
 
@@ -213,6 +214,22 @@ def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=seeds)
 
 
+def _check_definition(study: optuna.Study, study_name: str, definition: Mapping[str, str]) -> None:
+    """Record the study's definition on its first call; refuse a later call whose definition differs.
+
+    A study made by an earlier version has none recorded: this call's is recorded, unchecked.
+    """
+    recorded = study.user_attrs.get(DEFINITION_ATTR)
+    if not isinstance(recorded, dict):
+        study.set_user_attr(DEFINITION_ATTR, dict(definition))
+        return
+    changed = [f"{key} {recorded.get(key, '(none)')} -> {definition.get(key, '(none)')}"
+               for key in sorted(set(recorded) | set(definition)) if recorded.get(key) != definition.get(key)]
+    if changed:
+        raise SpecError(f"study {study_name!r} was measured with other settings ({'; '.join(changed)}): its trials "
+                        "would not compare with this call's; use another --study name to search anew")
+
+
 def sampler_seed(search: SearchSpec, worker: int | None, trials: int) -> int:
     """The sampler seed of this call.
 
@@ -228,15 +245,18 @@ def sampler_seed(search: SearchSpec, worker: int | None, trials: int) -> int:
 
 
 def open_study(
-    study_name: str, storage: optuna.storages.BaseStorage, search: SearchSpec, seeds: int, worker: int | None = 0
+    study_name: str, storage: optuna.storages.BaseStorage, search: SearchSpec, seeds: int,
+    definition: Mapping[str, str], worker: int | None = 0,
 ) -> tuple[optuna.Study, int]:
-    """Create the study, or load it when it exists (its objectives must be the same); the sampler seed."""
+    """Create the study, or load it when it exists (its objectives and its definition must be the
+    same: a trial measured on other data or another model would compete unfairly); the sampler seed."""
     directions = [StudyDirection.MAXIMIZE] * len(search.objectives)
     study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
                                 load_if_exists=True, pruner=make_pruner(search, seeds))
     if study.directions != directions:
         raise SpecError(f"study {study_name!r} has {len(study.directions)} objective(s) but search.objectives is "
                         f"{search.objectives}; use another --study name")
+    _check_definition(study, study_name, definition)
     # Different workers, and a resumed run, must not replay the same sampler draws.
     seed = sampler_seed(search, worker, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(search, seed)

@@ -105,20 +105,23 @@ def _run_search(
         "min_pool_size": search.min_pool_size, "budget": search.budget, "model_type": spec.model.type,
         "host": socket.gethostname(), "pid": os.getpid(), "project_run": os.environ.get("MLFLOW_RUN_ID"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    files = files_digest(spec.model, spec.evaluator)  # only where a script or model folder is named
+    definition = {
+        "dataset_digest": prepared.dataset.digest, "model_type": spec.model.type,
+        "model_digest": spec.model.digest()[:16], "evaluator_digest": spec.evaluator.digest()[:16],
+        "benchmarks": ",".join(benchmarks.names), "benchmarks_digest": benchmarks.digest,
+        "seeds": ",".join(map(str, spec.trial_seeds())), "budget": str(search.budget),
+        **({"files_digest": files[:16]} if files else {})}
     ran = 0
     with ExitStack() as stack:
         with opened.lock(study_name):  # workers started together: one creates, the others find
-            study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.trial_seeds()), worker)
+            study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.trial_seeds()),
+                                                         definition, worker)
             study.set_user_attr("project", spec.name)
             parent = stack.enter_context(study_run(study, study_name, experiment_id, tags))
             run_id = parent.info.run_id
-            files = files_digest(spec.model, spec.evaluator)  # only where a script or model folder is named
-            log_study_params(run_id, {
-                "study_name": study_name, "objectives": ",".join(search.objectives),
-                "dataset_digest": prepared.dataset.digest, "model_type": spec.model.type,
-                "model_digest": spec.model.digest()[:16], "benchmarks": ",".join(benchmarks.names),
-                "benchmarks_digest": benchmarks.digest, "evaluator_digest": spec.evaluator.digest()[:16],
-                **({"files_digest": files[:16]} if files else {})})
+            log_study_params(run_id, {"study_name": study_name, "objectives": ",".join(search.objectives),
+                                      **definition})
             warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
         if warm:
             log.info("warm start: enqueued %s", ", ".join(warm))
