@@ -42,6 +42,8 @@ CLUSTERS = f"{ANALYZE}/clusters.yaml"
 # Refine: the candidates, the pyramid, the duplication study and the best recipe.
 RECIPES_TABLE = f"{REFINE}/recipes.json"
 RECIPES_MARKDOWN = f"{REFINE}/recipes.md"
+#: Every candidate's recipe, ``<recipe digest>.yaml``: the selection its cells trained on.
+CANDIDATE_RECIPES = f"{REFINE}/recipes"
 PYRAMID_FIGURE = f"{REFINE}/pyramid.png"
 DUPLICATION_FIGURE = f"{REFINE}/duplication.png"
 #: The exported best recipe of a workflow run (our YAML; the search warm-starts from it).

@@ -4,24 +4,47 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from types import ModuleType
 
-from mlsandbox.errors import SpecError
+from mlsandbox.errors import SpecError, first_line
+
+#: How long an unanswered cluster address is waited for (Ray itself retries for minutes).
+CONNECT_TIMEOUT_S = 10.0
 
 
 def connect(address: str | None = None, purpose: str = "--executor ray") -> ModuleType:
     """Ray, connected to the cluster at ``address`` (else ``RAY_ADDRESS``, else a new local one).
 
     Connecting once per process: later calls reuse the connection whatever address they name.
+    An address that nothing answers at is a :class:`SpecError` within :data:`CONNECT_TIMEOUT_S`.
     """
     try:
         import ray
     except ImportError:
         raise SpecError(f"{purpose} needs Ray: pip install 'mlsandbox[ray]'") from None
     if not ray.is_initialized():
-        ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.WARNING)
+        address = address or os.environ.get("RAY_ADDRESS")
+        _check_reachable(address, purpose)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+        except ConnectionError as err:
+            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {address}: {first_line(err)}") from None
     return ray
+
+
+def _check_reachable(address: str | None, purpose: str) -> None:
+    """Refuse at once a ``host:port`` (or ``ray://host:port``) that no server answers at."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise SpecError(f"{purpose}: Ray address {address!r} is not host:port (or ray://host:port, auto, local)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise SpecError(f"{purpose}: no Ray cluster answers at {address} ({err.strerror or err}); start one with "
+                        "`ray start --head`, or fix executor.address / RAY_ADDRESS") from None
 
 
 def cluster_cpus(ray: ModuleType) -> int:

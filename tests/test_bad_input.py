@@ -239,6 +239,23 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     assert "S3cr3tPW" not in result.output
 
 
+@pytest.mark.parametrize("address, says", [
+    ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
+    ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),
+    ("localhost", "Ray address 'localhost' is not host:port"),
+])
+def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_path: Path, address: str, says: str,
+                                                                          tracking_uri: str) -> None:
+    pytest.importorskip("ray")
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    result = CliRunner().invoke(app, ["probe", "-p", str(project), "-q", "--executor", "ray",
+                                      "--set", f"executor.address={address}"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    last = result.stderr.strip().splitlines()[-1]  # after MLflow's own lines on creating the store
+    assert last.startswith("error: ") and says in last, result.stderr
+    assert not (tmp_path / "ws").exists()  # refused before the stats
+
+
 @pytest.mark.parametrize("model, says", [
     ({"type": "command", "command": ["/no/such/trainer", "{pool_file}"]},
      "model.command[0]: '/no/such/trainer' is neither a program on PATH nor an executable file"),

@@ -38,8 +38,12 @@ def test_each_pool_is_a_child_run_with_its_dataset_input(spec, tracking_uri: str
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
     names = sorted(r.info.run_name for r in children)
+    splits = [p.pool for p in result.pools if p.pool.origin.split != "random"]
+    sizes = sorted({p.size for p in splits})
+    assert len(sizes) > 1  # the two OPs' splits differ in size: a control of each size
     assert names == sorted([f"{op}/{s}" for op in ("text_length_filter", "alphanumeric_filter")
-                            for s in ("low", "mid", "high")] + ["random"])
+                            for s in ("low", "mid", "high")] + [f"random-{size}" for size in sizes])
+    assert parent.data.params["pool_size"] == ",".join(map(str, sizes))
     by_name = {r.info.run_name: r for r in children}
     low = by_name["text_length_filter/low"]
     logged = next(p for p in result.pools if p.pool.name == "text_length_filter/low")
@@ -65,7 +69,7 @@ def test_the_cli_runs_pools_and_reuses_cached_stats(spec, small_corpus: Path, tm
     runner = CliRunner()
     first = runner.invoke(app, ["pool", "-p", str(project), "-q"])
     assert first.exit_code == 0, first.output
-    assert "text_length_filter/low" in first.output and "logged 7 pool runs" in first.output
+    assert "text_length_filter/low" in first.output and "logged 8 pool runs" in first.output  # 6 splits, a control for each of 2 sizes
     stats = runner.invoke(app, ["stats", "-p", str(project), "-q"])
     assert stats.exit_code == 0 and "0 OPs computed, 2 from cache" in stats.output
 
@@ -132,7 +136,7 @@ def test_pools_log_to_a_real_tracking_server(spec, tmp_path: Path, monkeypatch: 
             "experiment_ids": [experiment["experiment_id"]],
             "filter": f"tags.mlflow.parentRunId = '{result.parent_run_id}'", "max_results": 100,
         })["runs"]
-        assert len(runs) == 7
+        assert len(runs) == 8  # 6 splits, a control for each of 2 sizes
         digests = {p.pool.name: p.pool.digest for p in result.pools}
         for run in runs:
             (ds_input,) = run["inputs"]["dataset_inputs"]

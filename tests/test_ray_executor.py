@@ -77,3 +77,21 @@ def test_a_studys_trial_workers_run_as_ray_tasks_on_one_storage(cluster: object,
     assert len({r.info.run_id for r in runs}) == 4
     assert [r.data.tags[TRIAL] for r in runs] == ["0", "1", "2", "3"]
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {result.run_id}  # all under the study's run
+
+
+def test_ray_tasks_resolve_relative_paths_as_the_driver_does(cluster: object, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default workspace (`.mlsandbox`) and store (`sqlite:///mlflow.db`) are relative to the
+    driver's folder: the tasks lock, write pools and log cells there, not in the folder Ray started in."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    raw = {**_spec(tmp_path, "ray"), "workspace": "ws"}
+    result = run_workflow(parse_spec(raw), until="probe", progress=False)
+    trained = [c for c in result.cells if not c.reused]
+    assert trained and all(c.ok for c in trained)
+    assert len(list((tmp_path / "ws" / "locks" / "cells").glob("*.lock"))) == len(trained)
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`mlsandbox.kind` = 'cell'")
+    assert len(runs) == len(trained)  # every task logged to the driver's store
+    while mlflow.active_run():
+        mlflow.end_run()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from conftest import spec_dict, write_jsonl
 
-from mlsandbox import artifacts
+from mlsandbox import artifacts, tracking
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import Pool, cut_splits
@@ -193,3 +193,30 @@ def test_the_quick_workflow_trains_exactly_what_its_recipes_select(workflow: Wor
     ranking = workflow.probe.ranking.set_index("pool")
     for name, why in degenerate.items():
         assert ranking.loc[name, "note"] == f"degenerate: {why}" and pd.isna(ranking.loc[name, "rank"])
+
+
+def test_every_trained_candidates_recipe_is_logged_and_names_its_cells(workflow: WorkflowResult, prepared: Prepared,
+                                                                      tmp_path: Path) -> None:
+    """From the tracking store alone, each refine cell leads to the recipe that selects its pool."""
+    refined = workflow.refined
+    assert refined is not None
+    client = mlflow.MlflowClient()
+    local = Path(mlflow.artifacts.download_artifacts(run_id=workflow.run_id, dst_path=str(tmp_path),
+                                                     artifact_path=artifacts.CANDIDATE_RECIPES))
+    table = refined.table.set_index("name")
+    for cand in refined.candidates:
+        recipe_file = table.loc[cand.name, "recipe_file"]
+        assert recipe_file == f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"
+        saved = load_recipe(local / Path(recipe_file).name)
+        if cand.pool is None:
+            continue
+        assert saved.select(prepared.stats).digest == cand.pool.digest == table.loc[cand.name, "pool_digest"]
+    new_cells = [item for item in refined.comparisons.items if item.pool.origin.split == "recipe"]
+    assert new_cells
+    for item in new_cells:
+        runs = client.search_runs([mlflow.get_run(workflow.run_id).info.experiment_id],
+                                  f"tags.`{tracking.POOL_DIGEST}` = '{item.pool.digest}' and tags.`{tracking.KIND}` = 'cell'")
+        assert runs
+        digest = runs[0].data.tags[tracking.RECIPE_DIGEST]
+        assert runs[0].data.params["recipe_digest"] == digest
+        assert load_recipe(local / f"{digest}.yaml").select(prepared.stats).digest == item.pool.digest

@@ -278,6 +278,13 @@ def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking
                                filter_string=f"tags.`{tracking.PARENT_RUN_ID}` = '{result.run_id}'")
     assert {int(c.data.params["seed"]) for c in cells if "seed" in c.data.params} >= {100, 101, 102}
     assert "one test): confirmed" in result.best_text() and "free of that choice" in result.report
+    # a resume logs the study's tables again: each is replaced, not appended to
+    spec = _spec(raw, min_pool_size=20)
+    again = run_search(spec, "s-confirm", _storage(tmp_path), n_trials=spec.search.n_trials + 1, progress=False)
+    experiment = mlflow.get_run(again.run_id).info.experiment_id
+    for table, rows in (("confirm/deltas.json", 1), ("search/trials.json", spec.search.n_trials + 1)):
+        logged = mlflow.MlflowClient().load_table(experiment, artifact_file=table, run_ids=[again.run_id])
+        assert len(logged) == rows, table
 
 
 def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_the_trials(

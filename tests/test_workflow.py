@@ -220,6 +220,7 @@ def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: Workflo
         *(f"refine/{name}" for name in comparison | {"recipes.json", "recipes.md", "pyramid.png", "duplication.png",
                                                      "best_recipe.yaml", "best_recipe.data_juicer.yaml"}),
         "report/report.html", "report/report.md",
+        *(f"refine/recipes/{c.recipe.digest()}.yaml" for c in workflow.refined.candidates),
     }
 
 

@@ -178,10 +178,10 @@ def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_p
     tracking.log_batch(run_id, metrics=metrics)
     table = comparisons.table()
     client = mlflow.MlflowClient()
-    client.log_table(run_id, table, artifacts.under(step, artifacts.DELTAS_TABLE))
+    tracking.log_table(run_id, table, artifacts.under(step, artifacts.DELTAS_TABLE))
     client.log_text(run_id, table_markdown(table) + "\n",
                     artifacts.under(step, artifacts.DELTAS_MARKDOWN))
-    client.log_table(run_id, results_frame(comparisons.cells), artifacts.under(step, artifacts.CELLS_TABLE))
+    tracking.log_table(run_id, results_frame(comparisons.cells), artifacts.under(step, artifacts.CELLS_TABLE))
     return table
 
 

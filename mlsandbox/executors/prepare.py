@@ -5,8 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import mlflow
+import yaml
+
+from mlsandbox import artifacts, tracking
+from mlsandbox.cluster import connect
 from mlsandbox.data import Dataset, load_dataset
+from mlsandbox.models import BenchmarkSet
 from mlsandbox.progress import StyleArg
 from mlsandbox.project import check_project, project_ops
 from mlsandbox.spec import ExperimentSpec
@@ -34,6 +41,8 @@ class Prepared:
 def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:
     """Dataset + stats of every OP in the spec (computed only where the cache lacks them)."""
     check_project(spec, origin=spec.name)
+    if spec.executor.type == "ray":
+        connect(spec.executor.address)  # a cluster that cannot be reached stops it before any work
     dataset = load_dataset(spec.dataset, spec.base_dir)
     log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
     stats = compute_stats(
@@ -42,3 +51,17 @@ def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg
         batch_size=spec.stats.batch_size, progress=progress, engine=spec.stats.engine, address=spec.executor.address,
     )
     return Prepared(spec, dataset, stats)
+
+
+def log_prepared(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, **params: Any) -> None:
+    """What a command's parent run ran on: the source dataset as an input (context ``source``), the
+    params that name its data, OPs, seeds, model and benchmarks (``params`` add to or override them),
+    and the spec as used (``sandbox.yaml``), so the run can be read, and re-run, without its shell."""
+    spec = prepared.spec
+    tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
+    tracking.log_batch(run_id, params={
+        "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
+        "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
+        "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params})
+    mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+                                   artifacts.SPEC)

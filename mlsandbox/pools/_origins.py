@@ -75,18 +75,25 @@ class RecipeOrigin:
     split: ClassVar[str] = RECIPE
 
     def params(self) -> OriginParams:
-        return {"split": RECIPE, "recipe": self.recipe, "repeat": self.repeat}
+        return {"split": RECIPE, "recipe": self.recipe, "recipe_digest": self.recipe_digest, "repeat": self.repeat}
 
 
 @dataclass(frozen=True)
 class IntersectionOrigin(_SelectionOrigin):
-    """Samples held by every one of several pools (a pyramid level, a cluster recipe)."""
+    """Samples held by every one of several pools (a pyramid level, a cluster recipe), selected by
+    the recipe of their splits' conditions (``recipe``, ``recipe_digest``)."""
 
     pools: tuple[str, ...]
+    recipe: str
+    recipe_digest: str
 
     @property
     def level(self) -> int:
         return len(self.pools)
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE, "pools": " & ".join(self.pools), "recipe": self.recipe,
+                "recipe_digest": self.recipe_digest}
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,11 @@ class FillOrigin(_SelectionOrigin):
 
     multiple: int
     lowest_level: int
+    recipe_digest: str  # of the id-list recipe that lists the pool's samples
+
+    def params(self) -> OriginParams:
+        return {"split": RECIPE, "multiple": self.multiple, "lowest_level": self.lowest_level,
+                "recipe_digest": self.recipe_digest}
 
 
 @dataclass(frozen=True)
@@ -122,3 +134,10 @@ class RepeatOrigin:
 
 PoolOrigin = (SplitOrigin | RandomOrigin | BoundsOrigin | RecipeOrigin | IntersectionOrigin | FillOrigin | FileOrigin
               | RepeatOrigin)
+
+
+def recipe_digest(origin: PoolOrigin) -> str:
+    """The digest of the recipe that selects a pool of this origin ('' where no recipe does)."""
+    if isinstance(origin, RepeatOrigin):
+        return recipe_digest(origin.base)
+    return origin.recipe_digest if isinstance(origin, (RecipeOrigin, IntersectionOrigin, FillOrigin)) else ""

@@ -183,9 +183,15 @@ class Recipe(Checked):
     @classmethod
     def of_pool(cls, pool: Pool, stats: StatsTable, name: str, source: str = "") -> Recipe:
         """The id-list recipe of a pool: its samples by id and their repeat counts, exactly."""
-        ids = [str(x) for x in stats.ids[pool.rows]]
-        repeats = [int(r) for r in pool.repeats]
-        return cls(name=name, ids=ids, id_repeats=None if set(repeats) == {1} else repeats, source=source)
+        return cls.of_rows(stats, pool.rows, name, pool.repeats, source)
+
+    @classmethod
+    def of_rows(cls, stats: StatsTable, rows: np.ndarray, name: str, repeats: np.ndarray | None = None,
+                source: str = "") -> Recipe:
+        """The id-list recipe of rows of the stats table (each once, unless ``repeats`` says otherwise)."""
+        ids = [str(x) for x in stats.ids[rows]]
+        counts = None if repeats is None or set(repeats.tolist()) <= {1} else [int(r) for r in repeats]
+        return cls(name=name, ids=ids, id_repeats=counts, source=source)
 
 
 def _merge_conditions(

@@ -29,7 +29,7 @@ from mlsandbox.executors.compare import compare_pools
 from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import Pool, materialize
+from mlsandbox.pools import RECIPE, Pool, materialize
 from mlsandbox.recipes import Recipe, parse_recipe
 from mlsandbox.search._names import (
     FAIL_REASON,
@@ -91,7 +91,8 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
         recipe = parse_recipe({**trial.user_attrs[WARM_RECIPE], "name": recipe.name}, origin=f"trial {trial.number}")
     trial.set_user_attr(RECIPE_ATTR, recipe.model_dump(mode="json", exclude_none=True))
     tags = {tracking.KIND: "trial", STUDY: ctx.study_name, TRIAL: str(trial.number),
-            tracking.DATASET_DIGEST: stats.dataset_digest}
+            tracking.DATASET_DIGEST: stats.dataset_digest, tracking.RECIPE_DIGEST: recipe.digest(),
+            tracking.SPLIT: RECIPE}
     try:
         with tracking.child_run(f"trial-{trial.number}", tags, parent_run_id=ctx.run_id) as run:
             run_id = run.info.run_id

@@ -234,8 +234,7 @@ def log_results(
         out = Path(tmp)
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
-            # Written whole each time: log_table would append when another worker or a resume logs again.
-            frame.to_json(out / "trials.json", orient="split", index=False)
+            tracking.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
             history = frame.rename(columns={"delta_pct": "value"})[["trial", "value"]]
             if history["value"].notna().any():
                 figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")

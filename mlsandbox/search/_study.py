@@ -122,6 +122,7 @@ def _run_search(
             run_id = parent.info.run_id
             log_study_params(run_id, {"study_name": study_name, "objectives": ",".join(search.objectives),
                                       **definition})
+            tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)  # once: MLflow keeps one
             warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
         if warm:
             log.info("warm start: enqueued %s", ", ".join(warm))
@@ -144,7 +145,8 @@ def _run_search(
             last = study.trials[-1]
             bar.advance(max(0, min(counted_trials(study), n_trials) - bar.done),
                         f"trial {last.number} {last.state.name.lower()}")
-        result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
+        with opened.lock(study_name):  # one report at a time, each from the storage as it is then: the last is right
+            result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
         log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)
         result.where = tracking.run_url(parent)
     return result

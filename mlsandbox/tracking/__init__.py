@@ -17,6 +17,7 @@ from mlsandbox.tracking._logging import (
     log_benchmark_inputs,
     log_pool_input,
     log_source_input,
+    log_table,
     metric_key,
     pool_frame,
     pool_tags,
@@ -37,6 +38,7 @@ from mlsandbox.tracking._names import (
     PARENT_RUN_ID,
     POOL_DIGEST,
     PROJECT,
+    RECIPE_DIGEST,
     REUSED_BY,
     SEED,
     SPLIT,
@@ -74,11 +76,11 @@ from mlsandbox.tracking._store import (
 
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
-    "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "REUSED_BY", "SEED",
+    "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "REUSED_BY", "SEED",
     "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "child_run", "continue_run", "describe_run",
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
-    "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input",
+    "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
 ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import re
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,14 +21,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
 
 from mlsandbox.data import TEXT, Dataset
-from mlsandbox.pools import Pool
+from mlsandbox.pools import Pool, recipe_digest
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.stats import StatsTable
 
 if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
     from mlsandbox.models import BenchmarkSet
 
-from mlsandbox.tracking._names import DATASET_DIGEST, KIND, MAX_PARAM, OP, POOL_DIGEST, SPLIT
+from mlsandbox.tracking._names import DATASET_DIGEST, KIND, MAX_PARAM, OP, POOL_DIGEST, RECIPE_DIGEST, SPLIT
 from mlsandbox.tracking._store import shown_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,21 @@ def log_batch(
 def _param_value(value: Any) -> str:
     text = str(value)
     return text if len(text) <= MAX_PARAM else text[: MAX_PARAM - 3] + "..."
+
+
+def log_table(run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
+    """MLflow's ``log_table``, except that a table logged again to a run replaces the earlier one
+    instead of being appended to it: a study's run is logged to by every worker and every resume,
+    and each of them logs the whole table. MLflow registers the table (for its UI) the first time."""
+    client = mlflow.MlflowClient()
+    folder = posixpath.dirname(artifact_file) or None
+    if artifact_file not in {f.path for f in client.list_artifacts(run_id, folder)}:
+        client.log_table(run_id, table, artifact_file)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(tmp) / posixpath.basename(artifact_file)
+        table.to_json(local, orient="split", index=False, date_format="iso")  # as MLflow writes a table
+        client.log_artifact(run_id, str(local), folder)
 
 
 def log_pool_input(
@@ -186,9 +203,12 @@ def _frame(rows: np.ndarray, repeats: np.ndarray, dataset: Dataset, stats: Stats
 
 
 def pool_tags(pool: Pool, kind: str = "pool") -> dict[str, str]:
+    """Lineage tags: the pool, its source dataset, its split, and its OP and recipe where it has one."""
     tags = {KIND: kind, POOL_DIGEST: pool.digest, DATASET_DIGEST: pool.dataset_digest, SPLIT: pool.origin.split}
     if pool.op is not None:
         tags[OP] = pool.op
+    if digest := recipe_digest(pool.origin):
+        tags[RECIPE_DIGEST] = digest
     return tags
 
 

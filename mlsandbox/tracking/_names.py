@@ -11,6 +11,7 @@ POOL_DIGEST = TAG + "pool_digest"
 OP = TAG + "op"
 SPLIT = TAG + "split"
 SEED = TAG + "seed"
+RECIPE_DIGEST = TAG + "recipe_digest"  # the recipe that selects the pool, where one does
 PROJECT = TAG + "project"
 ENTRY_POINT = TAG + "entry_point"
 

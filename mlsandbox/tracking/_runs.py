@@ -15,7 +15,7 @@ from mlsandbox.errors import InvalidRunError, Terminated
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
-from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri
+from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri, sqlite_file
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +42,33 @@ _OURS: set[str] = set()
 RUN_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
 
 
+#: The driver's working directory, handed to the processes it starts on a cluster.
+_DRIVER_CWD = "MLSANDBOX_DRIVER_CWD"
+
+
 def run_environment() -> dict[str, str]:
-    """This process's tracking store and MLflow run variables, to hand to a process on a cluster."""
-    return {"MLFLOW_TRACKING_URI": mlflow.get_tracking_uri(),
+    """This process's tracking store (a SQLite file by its absolute path), MLflow run variables and
+    working directory, to hand to a process on a cluster."""
+    uri = mlflow.get_tracking_uri()
+    if (database := sqlite_file(uri)) is not None:
+        from sqlalchemy.engine import make_url
+
+        uri = make_url(uri).set(database=str(database)).render_as_string(hide_password=False)
+    return {"MLFLOW_TRACKING_URI": uri, _DRIVER_CWD: os.getcwd(),
             **{v: os.environ[v] for v in RUN_ENVIRONMENT[1:] if v in os.environ}}
 
 
 def adopt_run_environment(environment: Mapping[str, str]) -> None:
-    """Make this process (a Ray worker, started with the cluster's environment, not the driver's)
-    log where the driver does: its tracking store and exactly its MLflow run variables."""
+    """Make this process (a Ray worker, started with the cluster's environment and folder, not the
+    driver's) log where the driver does: its tracking store and exactly its MLflow run variables;
+    and work in the driver's folder where this node has it (a shared file system), so that paths the
+    user gave relative to it (the workspace, a trainer's script) mean what they mean to the driver."""
+    environment = dict(environment)
+    cwd = environment.pop(_DRIVER_CWD, "")
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
+    elif cwd:
+        log.warning("the driver's folder %s is not on this node: relative paths resolve in %s", cwd, os.getcwd())
     for var in RUN_ENVIRONMENT:
         os.environ.pop(var, None)
     os.environ.update(environment)

@@ -14,7 +14,7 @@ import yaml
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
-from mlsandbox.pools import Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
+from mlsandbox.pools import RANDOM, Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
@@ -65,8 +65,17 @@ def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, st
     if not pools:
         reasons = "; ".join(f"{name}: {why}" for name, why in degenerate)
         raise PoolError(f"no OP gives a usable split of the data (every split is degenerate): {reasons}")
-    pools.append(random_pool(stats, pools[0].size, spec.pools.seed))
-    return pools, degenerate
+    return pools + random_controls(prepared, pools), degenerate
+
+
+def random_controls(prepared: Prepared, pools: list[Pool]) -> list[Pool]:
+    """One random pool of each size among ``pools`` (an OP's pools share a size; OPs may differ), drawn
+    with ``pools.seed``: named ``random``, or ``random-<size>`` where the sizes differ."""
+    sizes = sorted({p.size for p in pools})
+    seed = prepared.spec.pools.seed
+    if len(sizes) == 1:
+        return [random_pool(prepared.stats, sizes[0], seed)]
+    return [random_pool(prepared.stats, size, seed, name=f"{RANDOM}-{size}") for size in sizes]
 
 
 def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> PoolsResult:
@@ -91,8 +100,10 @@ def _log_parent(prepared: Prepared, pools: list[Pool], run_id: str) -> None:
         run_id,
         params={"dataset": dataset.source, "dataset_digest": dataset.digest, "ops": ",".join(o.name for o in spec.ops),
                 "splits": ",".join(spec.pools.splits), "cut_points": spec.pools.cut_points(),
-                "pool_size": pools[0].size, "pool_seed": spec.pools.seed},
-        metrics={"dataset_size": len(dataset), "pool_size": pools[0].size, "pools": len(pools),
+                "pool_size": ",".join(str(size) for size in sorted({p.size for p in pools})),
+                "pool_seed": spec.pools.seed},
+        metrics={"dataset_size": len(dataset), "pool_size_min": min(p.size for p in pools),
+                 "pool_size_max": max(p.size for p in pools), "pools": len(pools),
                  "ops_computed": len(stats.computed), "rows_skipped": dataset.skipped},
     )
     tracking.log_source_input(dataset, stats, run_id=run_id)

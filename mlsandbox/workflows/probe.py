@@ -68,7 +68,7 @@ def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, progress: S
 def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str) -> None:
     """The table (degenerate splits included) as JSON and Markdown; the measured pools as bars."""
     client = mlflow.MlflowClient()
-    client.log_table(run_id, table, artifacts.RANKING_TABLE)
+    tracking.log_table(run_id, table, artifacts.RANKING_TABLE)
     client.log_text(run_id, table_markdown(table) + "\n", artifacts.RANKING_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         bars = ranking.assign(label=ranking["pool"])

@@ -39,7 +39,15 @@ from mlsandbox.pools import (
     make_pool,
 )
 from mlsandbox.progress import StyleArg
-from mlsandbox.recipes import Condition, Recipe, data_juicer_keys, export_recipe, ksigma_recipe, percentile_recipe
+from mlsandbox.recipes import (
+    Condition,
+    Recipe,
+    data_juicer_keys,
+    export_recipe,
+    ksigma_recipe,
+    percentile_recipe,
+    save_recipe,
+)
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.probe import ProbeResult
@@ -139,10 +147,14 @@ def _measured(stats: StatsTable, recipe: Recipe, name: str, origin: PoolOrigin) 
 def _intersection(prepared: Prepared, pools: list[Pool], name: str, kind: CandidateKind, level: int) -> Candidate:
     """The candidate of several splits' intersection: their conditions' selection (no subsample)."""
     recipe = recipe_of_pools(prepared.stats, pools, name)
-    pool = _measured(prepared.stats, recipe, name, IntersectionOrigin(tuple(p.name for p in pools)))
+    pool = _measured(prepared.stats, recipe, name, _intersection_origin(pools, recipe))
     if pool is None:
         return Candidate(name, kind, recipe, None, level, skip_reason="empty intersection")
     return Candidate(name, kind, recipe, pool, level)
+
+
+def _intersection_origin(pools: list[Pool], recipe: Recipe) -> IntersectionOrigin:
+    return IntersectionOrigin(tuple(p.name for p in pools), recipe.name, recipe.digest())
 
 
 def pyramid_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]:
@@ -184,8 +196,7 @@ def duplication_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidat
         membership[Recipe(name=pool.name, conditions=[split_condition(stats, pool)]).select(stats).rows] += 1
     top_recipe = recipe_of_pools(stats, top, "top") if k > 1 else Recipe(
         name="top", conditions=[split_condition(stats, top[0])], source=f"split {top[0].name}")
-    top_origin = IntersectionOrigin(tuple(p.name for p in top))
-    top_pool = _measured(stats, top_recipe, "top", top_origin)
+    top_pool = _measured(stats, top_recipe, "top", _intersection_origin(top, top_recipe))
     if top_pool is None:
         return []
     rng = np.random.default_rng(spec.pools.seed)
@@ -197,15 +208,15 @@ def duplication_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidat
         budget = r * top_pool.unique_size
         name = f"duplication/repeat-x{r}"
         recipe = top_recipe.model_copy(update={"name": name, "repeat": r})
-        repeated = _measured(stats, recipe, name, RepeatOrigin(top_origin, r))
+        repeated = _measured(stats, recipe, name, RepeatOrigin(_intersection_origin(top, recipe), r))
         out.append(Candidate(name, "duplication", recipe, repeated, k))
         chosen = np.sort(fill_order[:budget])
         lowest = int(membership[chosen].min())
         name = f"duplication/fill-x{r}"
-        filled = make_pool(name, stats, chosen, FillOrigin(r, lowest))
         note = "" if len(chosen) == budget else f"only {len(chosen)} of {budget} samples in any top-{k} pool"
-        recipe = Recipe.of_pool(filled, stats, name,
+        recipe = Recipe.of_rows(stats, chosen, name,
                                 source=f"samples passing at least {lowest} of the {k} top conditions (id list)")
+        filled = make_pool(name, stats, chosen, FillOrigin(r, lowest, recipe.digest()))
         _check_reproduces(stats, recipe, filled)
         out.append(Candidate(name, "duplication", recipe, filled, lowest, note, exact=False))
     return out
@@ -299,6 +310,8 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
                      "fidelity": comp.fidelity if comp else "",
                      "recipe": "thresholds" if cand.exact else "id list",
+                     "recipe_file": f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml",
+                     "pool_digest": "" if cand.pool is None else cand.pool.digest,
                      "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
     return pd.DataFrame(rows)
 
@@ -327,10 +340,12 @@ def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate |
 def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> None:
     client = mlflow.MlflowClient()
     table = result.table
-    client.log_table(run_id, table, artifacts.RECIPES_TABLE)
+    tracking.log_table(run_id, table, artifacts.RECIPES_TABLE)
     client.log_text(run_id, table_markdown(table) + "\n", artifacts.RECIPES_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
+        for cand in result.candidates:
+            save_recipe(cand.recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
         levels = table[table["kind"] == "pyramid"].rename(columns={"name": "label"})
         if not levels.empty:
             figures.pyramid(levels, artifacts.local(out, artifacts.PYRAMID_FIGURE),

@@ -19,7 +19,7 @@ from mlsandbox.errors import DataError, InvalidRunError, PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
-from mlsandbox.executors.prepare import Prepared, prepare
+from mlsandbox.executors.prepare import Prepared, log_prepared, prepare
 from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import FileOrigin, Pool
@@ -135,6 +135,7 @@ def run_training(
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("train", experiment_id, tags) as parent:
+        log_prepared(prepared, benchmarks, parent.info.run_id, pools=",".join(p.name for p in pools))
         comparisons = compare_pools(prepared, pools, benchmarks, experiment_id, parent_run_id=parent.info.run_id,
                                     levels=[deciding(spec)], progress=progress, step="train")
         log_comparisons(comparisons, parent.info.run_id)

@@ -25,7 +25,7 @@ from mlsandbox.errors import SpecError
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.fidelity import Fidelity
-from mlsandbox.executors.prepare import prepare
+from mlsandbox.executors.prepare import log_prepared, prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.pools import RandomOrigin
 from mlsandbox.progress import StyleArg
@@ -91,8 +91,8 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("transfer", experiment_id, tags) as parent:
         run_id = parent.info.run_id
-        tracking.log_batch(run_id, params={"fidelities": ",".join(level.name for level in levels),
-                                           "seeds": list(spec.transfer.seeds), "pools": len(pools)})
+        log_prepared(prepared, benchmarks, run_id, fidelities=",".join(level.name for level in levels),
+                     seeds=list(spec.transfer.seeds), pools=len(pools))
         columns, cells = {}, []
         for level in levels:
             measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level],
@@ -113,8 +113,8 @@ def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
             metrics[tracking.metric_key(column, row["cheap"], row["costly"])] = row[column]
     tracking.log_batch(run_id, metrics={k: v for k, v in metrics.items() if v == v})  # NaN: undefined
     client = mlflow.MlflowClient()
-    client.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
-    client.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
+    tracking.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
+    tracking.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
     client.log_text(run_id, table_markdown(pairs) + "\n", artifacts.TRANSFER_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         figures.transfer_scatter(deltas, pairs, artifacts.local(Path(tmp), artifacts.TRANSFER_FIGURE),

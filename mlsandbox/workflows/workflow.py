@@ -13,15 +13,12 @@ import math
 import time
 from dataclasses import dataclass
 
-import mlflow
-import yaml
-
-from mlsandbox import artifacts, tracking
+from mlsandbox import tracking
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
-from mlsandbox.executors.prepare import prepare
+from mlsandbox.executors.prepare import log_prepared, prepare
 from mlsandbox.models import load_benchmarks
 from mlsandbox.pools import Pool
 from mlsandbox.progress import StyleArg
@@ -63,12 +60,7 @@ def run_workflow(
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run(entry_point, experiment_id, tags) as parent:
         run_id = parent.info.run_id
-        tracking.log_batch(run_id, params={
-            "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
-            "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
-            "benchmarks": ",".join(benchmarks.names), "until": until, "documents": len(prepared.stats)})
-        mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
-                                       artifacts.SPEC)
+        log_prepared(prepared, benchmarks, run_id, until=until)
         probed = probe(prepared, benchmarks, run_id, progress)
         analysis = analyze(prepared, probed, run_id) if until in ("analyze", "refine") else None
         refined = (refine(prepared, probed, analysis, benchmarks, run_id, progress)
