@@ -1,10 +1,14 @@
-"""The content behind a local path, as a digest.
+"""The content behind a local path, as a digest; and the commit behind a cached hub model name.
 
 A spec names some of its inputs by path: a ``command`` trainer's script, a local model folder, an
 OP's model file. A cache keyed by the path alone takes an edited script or a model replaced in
 place for the old one, so keys that admit such paths add :func:`content_digest` of them. It reads
 the bytes, not the modification times: a fresh clone or a copy with new times keeps its keys.
 Each digest is memoised under the stat of its files, so asking again costs a ``stat`` per file.
+
+A Hugging Face hub name is content too: what it loads changes when the repository gets a new
+commit. :func:`hub_commit` names the commit the local hub cache holds, without reading the weights
+(the cache is addressed by commit already).
 """
 
 from __future__ import annotations
@@ -81,3 +85,17 @@ def _bytes_digest(file: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def hub_commit(name: str, revision: str | None = None) -> str | None:
+    """The commit a Hugging Face hub model ``name`` (at ``revision``, else its main branch) has in
+    the local hub cache: what loading that name offline gets. None for a local path, a string that
+    is no repository id, or a model the cache does not hold."""
+    if "/" not in name or local_path(name) is not None:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=name, revision=revision, local_files_only=True)).name
+    except (ImportError, ValueError, OSError):  # no hub library, not a repository id, not cached
+        return None

@@ -84,17 +84,19 @@ def resolve_tokenizer(name_or_path: str | None, cache_dir: Path | None = None, g
     return str(target)
 
 
-def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu") -> tuple[object, object]:
-    """``(model, tokenizer)`` from a resolved name or directory, in ``dtype`` on the torch
-    ``device`` (``cpu``, ``cuda``; see :func:`mlsandbox.runtime.resolve_device`), in eval mode."""
+def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu",
+                   revision: str | None = None) -> tuple[object, object]:
+    """``(model, tokenizer)`` from a resolved name or directory (a hub name at ``revision``, if
+    given), in ``dtype`` on the torch ``device`` (``cpu``, ``cuda``; see
+    :func:`mlsandbox.runtime.resolve_device`), in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM
 
     quiet_transformers()
     log.info("loading causal LM %s in %s on %s", name_or_path, dtype, device)
-    tokenizer = load_tokenizer(name_or_path)
+    tokenizer = load_tokenizer(name_or_path, revision)
     try:
-        model: Any = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+        model: Any = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), revision=revision)
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, exc)) from None
     model.to(device)
@@ -102,13 +104,13 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
     return model, tokenizer
 
 
-def load_tokenizer(name_or_path: str) -> object:
-    """A (fast where available) tokenizer from a resolved name or directory."""
+def load_tokenizer(name_or_path: str, revision: str | None = None) -> object:
+    """A (fast where available) tokenizer from a resolved name or directory (a hub name at ``revision``)."""
     from transformers import AutoTokenizer
 
     quiet_transformers()
     try:
-        return AutoTokenizer.from_pretrained(name_or_path)
+        return AutoTokenizer.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("tokenizer", name_or_path, exc)) from None
 

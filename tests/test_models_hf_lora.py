@@ -104,3 +104,37 @@ def test_packaged_smollm2_is_converted_once_and_fine_tuned(tmp_path: Path) -> No
     converted = list((tmp_path / "cache" / "hf-models").iterdir())
     assert len(converted) == 1 and (converted[0] / "model.safetensors").exists()
     assert 0 < model.bits_per_byte(["The cat sat on the mat."]) < 8
+
+
+def test_a_hub_model_is_keyed_and_trained_at_the_commit_the_cache_holds(
+        tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hub name moves when its repository gets a commit: cells are keyed by the commit, not the name."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    hub = tmp_path / "hub"
+    repo = hub / "models--org--tiny"
+    first, second = "a" * 40, "b" * 40
+    for commit in (first, second):
+        shutil.copytree(tiny_llama, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(first)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    named = spec_for(tiny_llama, model="org/tiny")
+    assert trainer_for(named).pins() == {"model": f"org/tiny@{first}"}
+    model = train(tmp_path, named)
+    assert model.info["base_revision"] == first
+    (repo / "refs" / "main").write_text(second)  # the branch moved: another cell
+    assert trainer_for(named).pins() == {"model": f"org/tiny@{second}"}
+    pinned = spec_for(tiny_llama, model="org/tiny", revision=first)
+    assert trainer_for(pinned).pins() == {"model": f"org/tiny@{first}"}
+    assert trainer_for(spec_for(tiny_llama, model="org/not-cached")).pins() == {}
+    assert trainer_for(spec_for(tiny_llama)).pins() == {}  # a local folder is keyed by its bytes instead
+    assert named.digest() == spec_for(tiny_llama, model="org/tiny", revision=None).digest() != pinned.digest()
+
+
+def test_a_revision_needs_a_model_name() -> None:
+    with pytest.raises(ValueError, match="revision names a commit of a hub model"):
+        HFLoraSpec(revision="main")

@@ -219,3 +219,24 @@ def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path) 
     # A name that is no local path keys as it did before files were read: those caches stay valid.
     assert cache_key(create_op("perplexity_filter", {"model": "org/not-a-local-path"})) == "b58c979c6183"
     assert cache_key(create_op("perplexity_filter")) == "f0604d2e6577"
+
+
+def test_an_ops_hub_model_is_keyed_by_the_commit_the_cache_holds(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    from mlsandbox.stats import cache_key
+
+    repo = tmp_path / "hub" / "models--org--scorer"
+    for commit in ("a" * 40, "b" * 40):
+        (repo / "snapshots" / commit).mkdir(parents=True)
+        (repo / "snapshots" / commit / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    op = create_op("perplexity_filter", {"model": "org/scorer"})
+    first = cache_key(op)
+    (repo / "refs" / "main").write_text("b" * 40)  # a newer download of the model: new stats
+    assert cache_key(op) != first
+    (repo / "refs" / "main").write_text("a" * 40)
+    assert cache_key(op) == first

@@ -100,15 +100,18 @@ def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, 
     """Identity of a cell: everything that determines its scores, the code versions of its trainer
     and evaluator included, so a finished cell is reused only when all of it is unchanged. A
     trainer whose result does not depend on the seed (``seeded(model)`` is False) has one cell per
-    pool; one that reads the dataset's metadata columns is keyed by their digest (``metadata``) too."""
+    pool; one that reads the dataset's metadata columns is keyed by their digest (``metadata``) too, and
+    one whose model is a hub name by the commit it resolves to (``Trainer.pins``)."""
     trainer = trainer_for(model)
     code = {"trainer": trainer.version, "evaluator": evaluator_for(evaluator).version}
-    identity = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
-                evaluator.digest(), code]
+    identity: list[object] = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
+                              evaluator.digest(), code]
     if trainer.reads_metadata:
         identity.append(metadata)
     if files := files_digest(model, evaluator):
         identity.append({"files": files})
+    if pins := trainer.pins():
+        identity.append({"pins": pins})
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

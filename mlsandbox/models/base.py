@@ -196,6 +196,11 @@ class Trainer(ABC):
         model folder): a cell's identity digests their bytes, so one edited in place is retrained."""
         return []
 
+    def pins(self) -> dict[str, str]:
+        """What its spec names by a name that can move (a hub model), each as the version it resolves
+        to here (``name@commit``): a cell's identity includes them, so a new commit is a new cell."""
+        return {}
+
     @classmethod
     def seeded(cls, spec: BaseModel) -> bool:
         """False when a model trained from ``spec`` does not depend on the seed (given the pool): one

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.content import local_path
+from mlsandbox.content import hub_commit, local_path
 from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
@@ -45,9 +45,9 @@ def resolve_base(spec: HFLoraSpec, cache_dir: Path) -> str:
         raise TrainingError(str(err)) from None
 
 
-def _load_base(name_or_path: str) -> tuple[Any, Any]:
+def _load_base(name_or_path: str, revision: str | None) -> tuple[Any, Any]:
     try:
-        return load_causal_lm(name_or_path)
+        return load_causal_lm(name_or_path, revision=revision)
     except ModelUnavailableError as err:
         raise TrainingError(str(err)) from None
 
@@ -79,7 +79,7 @@ class HFLoraModel(CausalLM):
         if not base_ref or (converted and not Path(base_ref).exists()):
             # The converted GGUF cache was removed: convert again into the recorded cache.
             base_ref = resolve_base(spec, Path(info.get("cache_dir", ".mlsandbox_cache")))
-        base, _ = _load_base(base_ref)
+        base, _ = _load_base(base_ref, info.get("base_revision"))  # the commit it was trained on
         return peft.PeftModel.from_pretrained(base, path)
 
 
@@ -101,13 +101,20 @@ class HFLoraTrainer(Trainer):
         local = local_path(self.spec.model or "")
         return [local] if local is not None else []
 
+    def pins(self) -> dict[str, str]:
+        """A hub ``model`` as the commit the local hub cache holds for it (at ``revision``)."""
+        commit = hub_commit(self.spec.model, self.spec.revision) if self.spec.model else None
+        return {"model": f"{self.spec.model}@{commit}"} if commit else {}
+
     def train(self, job: TrainingJob) -> HFLoraModel:
         peft = _require_peft()
         spec = self.spec
         placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         base_ref = resolve_base(spec, job.cache_dir)
-        base, tokenizer = _load_base(base_ref)
+        # the commit the cell is keyed by, where the cache holds one; else the revision asked for
+        revision = (hub_commit(spec.model, spec.revision) if spec.model else None) or spec.revision
+        base, tokenizer = _load_base(base_ref, revision)
         config = peft.LoraConfig(
             r=spec.rank,
             lora_alpha=spec.alpha,
@@ -128,6 +135,7 @@ class HFLoraTrainer(Trainer):
                                     placement)
         lm.info = {
             "base_model": base_ref,
+            "base_revision": revision,
             "cache_dir": str(job.cache_dir.resolve()),
             "steps": spec.max_steps,
             "train_tokens": spec.max_steps * spec.batch_size * spec.seq_len,

@@ -35,15 +35,18 @@ class StrictModel(Checked):
     #: default, so that adding such a key keeps every earlier digest, and with it every finished
     #: cell; a value set otherwise is part of the digest, so that work pinned there stays apart.
     placement_keys: ClassVar[frozenset[str]] = frozenset()
+    #: Keys added after cells existed whose default is what was done before (a hub ``revision``):
+    #: left out of :meth:`digest` while at their default, like :attr:`placement_keys`.
+    later_keys: ClassVar[frozenset[str]] = frozenset()
     #: Keys that cannot change a finished result (time limits): digested at their default value
     #: whatever they are set to, so that raising a limit keeps every finished cell.
     limit_keys: ClassVar[frozenset[str]] = frozenset()
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace), without
-        the :attr:`placement_keys` that are at their default, and with the :attr:`limit_keys` at theirs."""
+        """sha256 of the canonical JSON of ``model_dump`` (sorted keys, no whitespace), without the
+        :attr:`placement_keys` and :attr:`later_keys` at their default, and with the :attr:`limit_keys` at theirs."""
         fields = type(self).model_fields
-        default = {key for key in self.placement_keys if getattr(self, key) == fields[key].default}
+        default = {key for key in self.placement_keys | self.later_keys if getattr(self, key) == fields[key].default}
         values = self.model_dump(mode="json", exclude=default)
         values.update({key: fields[key].default for key in self.limit_keys})
         payload = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

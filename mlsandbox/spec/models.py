@@ -243,7 +243,10 @@ class HFLoraSpec(StrictModel):
 
     type: Literal["hf-lora"] = "hf-lora"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
+    later_keys: ClassVar[frozenset[str]] = frozenset({"revision"})
     model: str | None = None
+    revision: str | None = Field(default=None, description="branch, tag or commit of a hub `model`; None: its "
+                                 "main branch, as the local hub cache holds it")
     gguf_file: str | None = Field(default=None, description="GGUF file name inside `model`, if any")
     rank: int = Field(default=8, ge=1, le=1024)
     alpha: float = Field(default=16.0, gt=0)
@@ -262,6 +265,12 @@ class HFLoraSpec(StrictModel):
     device: ModelDevice = "auto"
     eval_every: int = Field(default=0, ge=0)
     eval_batch_size: int = Field(default=8, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _revision_of_a_named_model(self) -> HFLoraSpec:
+        if self.revision is not None and self.model is None:
+            raise ValueError("revision names a commit of a hub model: set `model` to its name too")
+        return self
 
 
 class CommandSpec(StrictModel):

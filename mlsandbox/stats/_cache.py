@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import mlsandbox
-from mlsandbox.content import content_digest, local_path
+from mlsandbox.content import content_digest, hub_commit, local_path
 from mlsandbox.data import ID
 from mlsandbox.files import published
 from mlsandbox.ops import Op
@@ -24,8 +24,9 @@ log = logging.getLogger("mlsandbox.stats")
 
 
 def cache_key(op: Op) -> str:
-    """Identity of an OP's stats: name, params, the OP's ``version`` and the package version, and
-    the bytes of any local file or folder a param names (a model replaced in place is a new model).
+    """Identity of an OP's stats: name, params, the OP's ``version`` and the package version, the
+    bytes of any local file or folder a param names (a model replaced in place is a new model), and
+    the commit the local hub cache holds for a hub model a param names.
 
     An OP bumps its class attribute ``version`` whenever a change alters the values it computes,
     so stats of an older definition are never served for the new one. Version 1 (every OP that
@@ -37,8 +38,16 @@ def cache_key(op: Op) -> str:
         identity["op_version"] = version
     if files := content_digest(_named_paths(identity["params"])):
         identity["files"] = files
+    if pins := _hub_pins(identity["params"]):
+        identity["pins"] = pins
     payload = json.dumps({**identity, "version": mlsandbox.__version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _hub_pins(params: dict[str, Any]) -> dict[str, str]:
+    """Each param that names a hub model the local hub cache holds, as ``name@commit``."""
+    commits = {key: hub_commit(value) for key, value in params.items() if isinstance(value, str)}
+    return {key: f"{params[key]}@{commit}" for key, commit in commits.items() if commit}
 
 
 def _named_paths(params: dict[str, Any]) -> list[Path]:
