@@ -11,7 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, TEXT, Dataset, table_digest
-from mlsandbox.data._files import bad_row, read_media_file, resolve_path
+from mlsandbox.data._files import read_media_file, resolve_path
+from mlsandbox.data._rows import bad_row
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 

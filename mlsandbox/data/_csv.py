@@ -1,0 +1,107 @@
+"""CSV files: read by pyarrow, with every malformed row named by its line (Python's reader finds the lines)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from mlsandbox.data._dataset import ID
+from mlsandbox.data._rows import bad_row, open_bytes
+from mlsandbox.errors import DataError
+from mlsandbox.spec import DatasetSpec
+
+
+def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
+    """A CSV file; the text and id columns are read as strings (ids ``001`` keep their text).
+
+    A row with the wrong number of fields is named by its line. Arrow cannot number lines when
+    values may span lines, so the handler only records such rows (raising inside it would be
+    swallowed) and the lines are found afterwards by Python's reader of the same dialect.
+    """
+    invalid: list[pacsv.InvalidRow] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        invalid.append(row)
+        return "error" if spec.on_error == "raise" else "skip"
+
+    id_field = spec.id_field or ID
+    try:
+        table = pacsv.read_csv(
+            path, parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={spec.text_field: pa.string(), id_field: pa.string()}),
+        )
+    except pa.ArrowInvalid as err:
+        if invalid:
+            bad_row(spec, _ragged_rows(path, invalid, spec)[0])
+        raise DataError(f"{path}: {err}") from None
+    except OSError as err:  # e.g. a corrupt or truncated .csv.gz
+        kind = "gzip" if path.name.endswith(".gz") else "CSV"
+        raise DataError(f"{path}: not a readable {kind} file ({err})") from None
+    bad = sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
+    if unterminated := _unterminated_quote(path, table):
+        bad += bad_row(spec, unterminated)
+        table = table.slice(0, table.num_rows - 1)
+    return table, bad
+
+
+def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
+    """A quote opened in the last record and never closed, which Arrow reads as one value running
+    to the end of the file (silently swallowing every row after it); None if there is none.
+
+    Such a value always ends the table and spans lines, so only then is the last record re-read
+    by Python's strict reader, the one that reports a quote left open at the end of the data.
+    """
+    if table.num_rows == 0 or not any(isinstance(v, str) and ("\n" in v or "\r" in v)
+                                      for v in table.slice(table.num_rows - 1).to_pylist()[0].values()):
+        return None
+    *_, (line, _fields, text) = _csv_records(path)
+    try:
+        list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
+                    f"so it and the {len(text.splitlines()) - 1} lines after it would be read as one value")
+    return None
+
+
+def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> list[str]:
+    """One message per row with the wrong number of fields, in file order, each naming its line (a
+    row spanning lines: its first); under ``on_error: raise`` Arrow stopped at one, the first is named."""
+    if not invalid:
+        return []
+    expected = invalid[0].expected_columns
+    found = []
+    for line, fields, text in _csv_records(path):
+        if len(fields) != expected:
+            found.append(f"{path}:{line}: malformed CSV row: expected {expected} fields, got {len(fields)}: "
+                         f"{text.rstrip()[:80]!r}")
+    if found and (spec.on_error == "raise" or len(found) == len(invalid)):
+        return found
+    # The two readers disagree on this file: name the rows without their lines.
+    return [f"{path}: malformed CSV row: expected {r.expected_columns} fields, got {r.actual_columns}: "
+            f"{r.text[:80]!r}" for r in invalid]
+
+
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
+    """Every non-empty record after the header: its first line, its fields and its text."""
+    raw = open_bytes(path)
+    consumed: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(raw.decode("utf-8", errors="replace"), newline=""):
+            consumed.append(line)
+            yield line
+
+    reader = csv.reader(lines())
+    previous = 0
+    for index, fields in enumerate(reader):
+        text = "".join(consumed)
+        consumed.clear()
+        start, previous = previous + 1, reader.line_num
+        if index > 0 and fields:
+            yield start, fields, text

@@ -1,0 +1,32 @@
+"""What every reader of data files shares: a file's bytes (gzip or not), and the policy for a malformed row."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import zlib
+from pathlib import Path
+
+from mlsandbox.errors import DataError
+from mlsandbox.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
+
+
+def bad_row(spec: DatasetSpec, message: str) -> int:
+    """A malformed row: raise under ``on_error: raise``, else log it and count 1 skipped row."""
+    if spec.on_error == "raise":
+        raise DataError(message + " (set dataset.on_error: skip to skip such rows)")
+    log.warning(message)
+    return 1
+
+
+def open_bytes(path: Path) -> bytes:
+    """The file's bytes, gunzipped for a ``.gz`` name (a corrupt or cut-short gzip file is a DataError)."""
+    raw = path.read_bytes()
+    if not path.name.endswith(".gz"):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as err:  # a bad header, corrupt data, a truncated file
+        raise DataError(f"{path}: not a readable gzip file ({err})") from None
