@@ -6,6 +6,7 @@ one behaviour off them.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -14,18 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
-from mlsandbox.delta import holm
+from mlsandbox.delta import holm, relative_delta
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RandomOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, pyramid_candidates
+from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, duplication_strategy, pyramid_candidates
 from mlsandbox.workflows.report import Answer, answer_of_run
 from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
@@ -188,6 +190,13 @@ def test_benchmarks_are_clustered_by_their_scores_across_models(workflow: Workfl
     probed = set(workflow.probe.ranking["pool"])
     assert set(workflow.analysis.best_by_metric_cluster) == set(clusters.groups())
     assert set(workflow.analysis.best_by_metric_cluster.values()) <= probed
+    # each cluster's pool comes with the delta that chose it: on that cluster's benchmarks only
+    for cluster, pool in workflow.analysis.best_by_metric_cluster.items():
+        (item,) = [i for i in workflow.probe.comparisons.items if i.pool.name == pool]
+        benches = clusters.groups()[cluster]
+        deltas = [relative_delta({b: c.scores[b] for b in benches}, {b: base.scores[b] for b in benches})
+                  for c, base in item.paired()]
+        assert workflow.analysis.metric_cluster_delta_pct[cluster] == pytest.approx(100 * np.mean(deltas), abs=1e-4)
 
 
 def test_refine_builds_the_pyramid_the_duplication_study_and_threshold_recipes(workflow: WorkflowResult) -> None:
@@ -373,3 +382,18 @@ def test_confirm_seeds_must_be_fresh(spec: ExperimentSpec) -> None:
         parse_spec(raw | {"confirm": {"seeds": [1, 100]}})
     with pytest.raises(SpecError, match="at least 2"):
         parse_spec(raw | {"confirm": {"seeds": [100]}})
+
+
+
+def test_a_fill_that_runs_out_of_data_is_placed_at_the_budget_it_reached(spec: ExperimentSpec) -> None:
+    prepared = prepare(spec, progress=False)
+    pools = single_op_pools(prepared)
+    asked = dataclasses.replace(prepared, spec=spec.model_copy(
+        update={"refine": spec.refine.model_copy(update={"duplication": [1, 32, 64]})}))
+    cands = {c.name: c.pool for c in duplication_candidates(asked, [pools[0], pools[4]]) if c.pool is not None}
+    top = cands["duplication/repeat-x1"].size
+    strategies = {name: duplication_strategy(pool) for name, pool in cands.items()}
+    assert strategies["duplication/repeat-x64"] == (REPEAT, 64)
+    assert cands["duplication/fill-x32"].size < 32 * top  # the data ran out before the budget
+    for r in (32, 64):
+        assert strategies[f"duplication/fill-x{r}"] == (FILL, round(cands[f"duplication/fill-x{r}"].size / top, 2))

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the spec package loads only once a command runs
 
     from mlsandbox.progress import Style
     from mlsandbox.spec import ExperimentSpec
+    from mlsandbox.workflows.analyze import AnalysisResult
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -220,23 +221,40 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=_progress(quiet))
     typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
     if result.analysis is not None:
-        ranking = result.probe.ranking.set_index("pool")
-        for kind, best in (("stat", result.analysis.best_by_stat_cluster), ("metric", result.analysis.best_by_metric_cluster)):
-            typer.echo(f"\nhighest delta per {kind} cluster (the refine step's candidates, not findings by themselves):")
-            for cluster, pool in best.items():
-                typer.echo(f"  {cluster}: {pool} {_claim(ranking.loc[pool]) if pool in ranking.index else ''}")
+        _print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
     if result.refined is not None:
-        wanted = ["name", "kind", "size", "unique", "delta_pct", "std_pct", "ci_low_pct", "ci_high_pct", "p_value",
-                  "p_adjusted", "note"]
+        screened = result.refined.table["fidelity"].nunique() > 1  # some rows on the screen's scale: say which
+        wanted = ["name", "kind", "size", "unique", *(["fidelity"] if screened else []), "delta_pct", "std_pct",
+                  "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "note"]
         table = result.refined.table[[c for c in wanted if c in result.refined.table]]
         typer.echo("\n" + table_markdown(table))
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools "
-               "(refine's top single-OP rows keep the probe's, corrected across the probe's pools)")
+               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools measured "
+               "by the same model (fidelity) (refine's top single-OP rows keep the probe's, corrected across the "
+               "probe's pools)")
     typer.echo(f"\n{result.answer.text()}")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+
+
+def _print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None:
+    """Each cluster's best pool with the delta that chose it; a metric cluster's is on its own benchmarks."""
+    def overall(pool: str) -> str:
+        return _claim(ranking.loc[pool]) if pool in ranking.index else ""
+
+    typer.echo("\nhighest delta per stat cluster (the refine step's candidates, not findings by themselves):")
+    for cluster, pool in analysis.best_by_stat_cluster.items():
+        typer.echo(f"  {cluster}: {pool} {overall(pool)}")
+    if not analysis.best_by_metric_cluster:
+        return
+    groups = analysis.metric_clusters.groups() if analysis.metric_clusters is not None else {}
+    typer.echo("\nhighest delta per metric cluster, on that cluster's benchmarks (the refine step's candidates, "
+               "not findings by themselves; then the pool's delta over all benchmarks):")
+    for cluster, pool in analysis.best_by_metric_cluster.items():
+        benches = ", ".join(groups.get(cluster, []))
+        chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
+        typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")
 
 
 def _claim(row: pd.Series) -> str:

@@ -102,10 +102,11 @@ class FillOrigin(_SelectionOrigin):
 
     multiple: int
     lowest_level: int
+    budget: int  # samples asked for (multiple x the top pool's); fewer where the data ran out
     recipe_digest: str  # of the id-list recipe that lists the pool's samples
 
     def params(self) -> OriginParams:
-        return {"split": RECIPE, "multiple": self.multiple, "lowest_level": self.lowest_level,
+        return {"split": RECIPE, "multiple": self.multiple, "lowest_level": self.lowest_level, "budget": self.budget,
                 "recipe_digest": self.recipe_digest}
 
 

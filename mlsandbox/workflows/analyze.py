@@ -4,7 +4,7 @@ probed models), clustered hierarchically; the best OP of each cluster (paper App
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -28,10 +28,13 @@ class AnalysisResult:
     metric_corr: pd.DataFrame | None
     metric_clusters: Clustering | None
     best_by_metric_cluster: dict[int, str]
+    #: The delta (%) that chose each metric cluster's pool: on that cluster's benchmarks only, mean over seeds.
+    metric_cluster_delta_pct: dict[int, float] = field(default_factory=dict)
 
     def summary(self) -> dict:
         out = {"stat_clusters": self.stat_clusters.groups(), "best_by_stat_cluster": self.best_by_stat_cluster,
-               "best_by_metric_cluster": self.best_by_metric_cluster}
+               "best_by_metric_cluster": self.best_by_metric_cluster,
+               "best_by_metric_cluster_delta_pct": self.metric_cluster_delta_pct}
         if self.metric_clusters is not None:
             out["metric_clusters"] = self.metric_clusters.groups()
         return out
@@ -54,7 +57,9 @@ def analyze(prepared: Prepared, probed: ProbeResult, run_id: str) -> AnalysisRes
         metric_corr = pearson_matrix(scores)
         metric_clusters = cluster(metric_corr, min(spec.metric_clusters, scores.shape[1]), method=spec.linkage)
         best_by_metric = _best_per_metric_cluster(probed.comparisons, metric_clusters)
-    result = AnalysisResult(stat_corr, stat_clusters, best_by_stat, metric_corr, metric_clusters, best_by_metric)
+    result = AnalysisResult(stat_corr, stat_clusters, best_by_stat, metric_corr, metric_clusters,
+                            {c: pool for c, (pool, _) in best_by_metric.items()},
+                            {c: round(100 * delta, 4) for c, (_, delta) in best_by_metric.items()})
     _log(result, run_id)
     return result
 
@@ -75,9 +80,10 @@ def _probed_scores(comparisons: Comparisons) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1)
 
 
-def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, str]:
-    """For each cluster of benchmarks, the probed pool with the best Eq. 3 delta on those benchmarks."""
-    best: dict[int, str] = {}
+def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, tuple[str, float]]:
+    """For each cluster of benchmarks, the probed pool with the best Eq. 3 delta on those benchmarks,
+    and that delta (a fraction, mean over seeds)."""
+    best: dict[int, tuple[str, float]] = {}
     for cid, benches in clusters.groups().items():
         scores: dict[str, float] = {}
         for item in comparisons.at(DECIDE):
@@ -86,7 +92,8 @@ def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> 
             if deltas:
                 scores[item.pool.name] = sum(deltas) / len(deltas)
         if scores:
-            best[cid] = max(scores, key=scores.__getitem__)
+            pool = max(scores, key=scores.__getitem__)
+            best[cid] = (pool, scores[pool])
     return best
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.comparison import Comparisons
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, RandomOrigin
@@ -70,10 +71,14 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str) -> Non
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, table, artifacts.RANKING_TABLE)
     client.log_text(run_id, table_markdown(table) + "\n", artifacts.RANKING_MARKDOWN)
+    # One model's deltas on one axis: a screen's are on another scale, and rank below the deciding model's.
+    decided = ranking[ranking["fidelity"] == DECIDE]
+    title = "Single-OP pools: relative change over the random pool"
+    if len(decided) < len(ranking):
+        title += f"\n(the deciding model's {len(decided)} pools; the {len(ranking) - len(decided)} the screen settled are in ranking.md)"
     with tempfile.TemporaryDirectory() as tmp:
-        bars = ranking.assign(label=ranking["pool"])
-        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE),
-                             title="Single-OP pools: relative change over the random pool")
+        bars = decided.assign(label=decided["pool"])
+        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title)
         client.log_artifacts(run_id, tmp)
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:

@@ -216,7 +216,7 @@ def duplication_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidat
         note = "" if len(chosen) == budget else f"only {len(chosen)} of {budget} samples in any top-{k} pool"
         recipe = Recipe.of_rows(stats, chosen, name,
                                 source=f"samples passing at least {lowest} of the {k} top conditions (id list)")
-        filled = make_pool(name, stats, chosen, FillOrigin(r, lowest, recipe.digest()))
+        filled = make_pool(name, stats, chosen, FillOrigin(r, lowest, budget, recipe.digest()))
         _check_reproduces(stats, recipe, filled)
         out.append(Candidate(name, "duplication", recipe, filled, lowest, note, exact=False))
     return out
@@ -304,7 +304,7 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
     rows = []
     for cand in candidates:
         comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None
-        strategy, multiple = _duplication_strategy(cand.pool)
+        strategy, multiple = duplication_strategy(cand.pool)
         rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
@@ -316,13 +316,13 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _duplication_strategy(pool: Pool | None) -> tuple[str, float]:
+def duplication_strategy(pool: Pool | None) -> tuple[str, float]:
     """How a duplication-study pool spends its budget, and the budget as a multiple of the top pool."""
     origin = None if pool is None else pool.origin
     if isinstance(origin, RepeatOrigin):
         return REPEAT, origin.times
-    if isinstance(origin, FillOrigin):
-        return FILL, origin.multiple
+    if pool is not None and isinstance(origin, FillOrigin):  # the budget reached: less where the data ran out
+        return FILL, round(origin.multiple * pool.size / origin.budget, 2)
     return "", np.nan
 
 
