@@ -2,7 +2,8 @@
 
 ``--quiet`` (and any run whose stderr is not a terminal, such as ``mlflow run`` piped to a file)
 silences chatter, not progress: the same progress is reported as ``INFO`` log lines on
-``mlsandbox.progress``, at most one per ``LINE_STEP`` of the work or per ``LINE_INTERVAL_S``.
+``mlsandbox.progress``, at most one per ``LINE_STEP`` of the work or per ``LINE_INTERVAL_S`` (work
+that finishes in larger pieces, such as batches of stats, reports as each piece finishes).
 Tests and benchmarks pass ``"off"``.
 """
 
@@ -81,14 +82,12 @@ class Progress:
                 self._line(now)
 
     def seconds_left(self) -> float | None:
-        """Time left at the rate of the units that did work since the first of them (before a
-        second one: the first one's time from the start); None before the first one."""
-        if self._first_work is None:
+        """Time left at the rate of the units that did work since the first of them; None until a
+        unit of work has finished after it (the first one's time holds the start-up)."""
+        if self._first_work is None or self.worked <= self._first_work[1]:
             return None
         since, first = self._first_work
-        now = time.monotonic()
-        per_unit = (now - since) / (self.worked - first) if self.worked > first else (now - self.started) / self.worked
-        return per_unit * max(self.total - self.done, 0)
+        return (time.monotonic() - since) / (self.worked - first) * max(self.total - self.done, 0)
 
     def summary(self) -> str:
         pct = 100 * self.done / self.total if self.total else 100.0

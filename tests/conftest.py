@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -23,7 +24,10 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
         monkeypatch.delenv(var, raising=False)
     outer = os.environ.get("MLFLOW_TRACKING_URI")
+    levels = {name: logging.getLogger(name).level for name in ("", "mlflow", "mlsandbox.progress")}
     yield
+    for name, level in levels.items():  # a command's --quiet or --log-level must not be the next test's
+        logging.getLogger(name).setLevel(level)
     mlflow.set_tracking_uri(None)  # a store a test set must not be the next test's: it reads the environment
     if outer is not None:
         os.environ["MLFLOW_TRACKING_URI"] = outer

@@ -311,6 +311,37 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["stats", "--workers", "-1"], "Invalid value for '--workers'"),
     (["evaluate"], "Missing argument 'run_id'"),
     (["--log-level", "loud", "ops"], "'loud' is not one of debug, info, warning, error"),
+    (["stats", "--workers", "abc"], "'-w': expected a number of processes, 0 or more, got 'abc'"),
+    (["stats", "--stats-engine", "spark"], "Invalid value for '--stats-engine': expected local or ray, got 'spark'"),
+    (["probe", "--executor", "slurm"], "Invalid value for '--executor': expected local or ray, got 'slurm'"),
+    (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full, got 'fast'"),
 ])
 def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
     assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))
+
+
+def test_trial_workers_without_ray_are_refused_not_ignored(tmp_path: Path) -> None:
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    result = CliRunner().invoke(app, ["search", "-p", str(project), "-q", "--trial-workers", "2"])
+    assert "Invalid value for '--trial-workers': needs --executor ray" in _one_error_line(result)
+
+
+def test_an_empty_workers_value_is_the_specs(tmp_path: Path) -> None:
+    """`mlflow run -e stats` passes --workers '' by default: the spec's stats.workers, not one per core."""
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD), stats={"workers": 1})
+    result = CliRunner().invoke(app, ["stats", "-p", str(project), "--workers", ""])
+    assert result.exit_code == 0, result.output
+    assert "stats workers" not in result.output  # one worker: computed in this process
+
+
+def test_quiet_keeps_progress_and_warnings_but_not_chatter(tmp_path: Path, tracking_uri: str) -> None:
+    import logging
+
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    logging.getLogger().setLevel(logging.INFO)  # as `--log-level info` (the default) sets it
+    CliRunner().invoke(app, ["stats", "-p", str(project)])
+    assert logging.getLogger("mlsandbox.data").isEnabledFor(logging.INFO)
+    CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
+    assert not logging.getLogger("mlsandbox.data").isEnabledFor(logging.INFO)  # chatter off
+    assert logging.getLogger("mlsandbox.data").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("mlsandbox.progress").isEnabledFor(logging.INFO)  # progress on

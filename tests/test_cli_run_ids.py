@@ -69,6 +69,8 @@ def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(
     _fails_with(["evaluate", pool, "-p", str(project)], f"run {pool} is a pool run", "not a training run")
     _fails_with(["report", pool, "--out", str(tmp_path / "r")], f"run {pool} is a pool run", "not a workflow run")
     _fails_with(["report", parent, "--out", str(tmp_path / "r")], f"run {parent} is a `pool` run", "workflow run")
+    _fails_with(["train", "-p", str(project), "--pool-run", parent, "-q"],
+                f"run {parent} is the parent run of `mlsandbox pool`", "the run ids `mlsandbox pool` prints")
     assert not (tmp_path / "r").exists()
     for run_id in (parent, pool):  # nothing written into the pool runs
         assert "report" not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}

@@ -145,7 +145,9 @@ def test_time_left_is_not_inflated_by_start_up(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("mlsandbox.progress.time.monotonic", lambda: next(clock))
     bar = Progress(10, "stats", "batch", "off")
     assert bar.seconds_left() is None
-    for _ in range(3):
+    bar.advance(1)
+    assert bar.seconds_left() is None  # one batch's time holds the start-up: no estimate yet
+    for _ in range(2):
         bar.advance(1)
     assert bar.seconds_left() == pytest.approx(7.0)
 

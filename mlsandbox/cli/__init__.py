@@ -41,8 +41,18 @@ Sets = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="override a spec key, e.g. --set pools.size=500 (repeatable)"),
 ]
+def _workers(value: str) -> int | None:
+    """A worker count; empty (the MLproject's default) is none given: the spec's ``stats.workers``."""
+    if value == "":
+        return None
+    if not value.isdigit():
+        raise typer.BadParameter(f"expected a number of processes, 0 or more, got {value!r}")
+    return int(value)
+
+
 Workers = Annotated[
-    int | None, typer.Option("--workers", "-w", min=0, help="stats worker processes (0 = one per core; default: the spec's)")
+    int | None, typer.Option("--workers", "-w", parser=_workers, metavar="INTEGER",
+                             help="stats worker processes (0 = one per core; default: the spec's)")
 ]
 Executor = Annotated[
     str | None, typer.Option("--executor", "-e", help="where cells run: local or ray (default: the spec's executor.type)")
@@ -52,9 +62,19 @@ StatsEngine = Annotated[
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no chatter or progress bars: progress as a log line every few percent")]
 
+#: The logger of progress lines, shown whatever --log-level and --quiet say (progress.py).
+_PROGRESS_LOGGER = "mlsandbox.progress"
+
+
 def _progress(quiet: bool) -> Style:
-    """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines."""
-    return "lines" if quiet else "auto"
+    """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines,
+    and silences the rest of the chatter (info lines, MLflow's own), not warnings or errors."""
+    if not quiet:
+        return "auto"
+    for name in ("", "mlflow"):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    return "lines"
 
 
 def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> ExperimentSpec:
@@ -77,6 +97,7 @@ def main(log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger(_PROGRESS_LOGGER).setLevel(logging.INFO)  # progress is always shown
 
 
 @app.command("ops")
@@ -93,8 +114,11 @@ def ops_command() -> None:
 
 def _with_options(sets: list[str] | None, executor: str | None = None, stats_engine: str | None = None) -> list[str]:
     """``--set`` plus ``--executor`` and ``--stats-engine`` where given (MLproject's empty default: not given)."""
-    options = {"executor.type": executor, "stats.engine": stats_engine}
-    return [*(sets or []), *(f"{key}={value}" for key, value in options.items() if value)]
+    options = {"executor.type": ("--executor", executor), "stats.engine": ("--stats-engine", stats_engine)}
+    for option, value in options.values():
+        if value and value not in ("local", "ray"):
+            raise typer.BadParameter(f"expected local or ray, got {value!r}", param_hint=f"'{option}'")
+    return [*(sets or []), *(f"{key}={value}" for key, (_, value) in options.items() if value)]
 
 
 @app.command("stats")
@@ -144,11 +168,11 @@ def pool_command(
 
     spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
     result = run_pools(spec, workers=workers, progress=_progress(quiet))
-    typer.echo(f"{'pool':42} {'size':>6}  stat range")
+    typer.echo(f"{'pool':42} {'size':>6}  {'run id (for train --pool-run)':32}  stat range")
     for logged in result.pools:
         p, o = logged.pool, logged.pool.origin
         rng = f"{o.stat} in [{o.stat_min:.4g}, {o.stat_max:.4g}]" if isinstance(o, SplitOrigin) else ""
-        typer.echo(f"{p.name:42} {p.size:>6}  {rng}")
+        typer.echo(f"{p.name:42} {p.size:>6}  {logged.run_id:32}  {rng}")
     typer.echo(f"\nlogged {len(result.pools)} pool runs under {result.where}")
 
 
@@ -210,6 +234,8 @@ def evaluate_command(
 
 
 Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
+ProfileName = Annotated[str | None, typer.Option(
+    "--profile", help="quick or full: --quick/--full by value (as `mlflow run -P profile=...` passes it)")]
 
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
@@ -270,8 +296,12 @@ def _step_command(name: str, until: str, doc: str) -> None:
     """Register ``mlsandbox <name>``: the workflow's steps up to ``until`` (finished cells reused)."""
 
     def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
-                workers: Workers = None, executor: Executor = None, stats_engine: StatsEngine = None,
-                quiet: Quiet = False) -> None:
+                profile: ProfileName = None, workers: Workers = None, executor: Executor = None,
+                stats_engine: StatsEngine = None, quiet: Quiet = False) -> None:
+        if profile is not None:
+            if profile not in ("quick", "full"):
+                raise typer.BadParameter(f"expected quick or full, got {profile!r}", param_hint="'--profile'")
+            quick = profile == "quick"
         _run_steps(name, until, project, _with_options(sets, executor, stats_engine), quick, workers, quiet)
 
     command.__doc__ = doc
@@ -359,6 +389,9 @@ def search_command(
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
     spec = _spec(project, _with_options(sets, executor, stats_engine), quick)
+    if trial_workers is not None and spec.executor.type != "ray":
+        raise typer.BadParameter("needs --executor ray (trial workers are Ray tasks); on one machine, start "
+                                 "several `mlsandbox search` processes on one study instead", param_hint="'--trial-workers'")
     if spec.executor.type == "ray":
         result = run_search_on_ray(spec, study or None, storage, n_trials, trial_workers, progress=_progress(quiet))
     else:

@@ -108,6 +108,9 @@ def _pool_file_of_run(run_id: str) -> Path:
     run = tracking.find_run(run_id, POOL_RUN)
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
     inputs = [i for i in logged if any(t.value in ("pool", "training") for t in i.tags)]
+    if not inputs and run.data.tags.get(tracking.ENTRY_POINT) == "pool":
+        raise InvalidRunError(f"run {run_id} is the parent run of `mlsandbox pool`: pass one of its pools' runs "
+                              "(the run ids `mlsandbox pool` prints, or its child runs in the MLflow UI)")
     if not inputs:
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)} that logged no pool; expected {POOL_RUN}")
     path = Path(json.loads(inputs[0].dataset.source)["uri"])
