@@ -41,6 +41,8 @@ Sets = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="override a spec key, e.g. --set pools.size=500 (repeatable)"),
 ]
+
+
 def _workers(value: str) -> int | None:
     """A worker count; empty (the MLproject's default) is none given: the spec's ``stats.workers``."""
     if value == "":
