@@ -16,12 +16,20 @@ if TYPE_CHECKING:
 
 
 def check_image(data: bytes) -> None:
-    """Raise :class:`DataError` unless ``data`` is a complete, readable image."""
+    """Raise :class:`DataError` unless ``data`` is a complete, readable image.
+
+    Pillow's ``verify`` checks a PNG's chunks and checksums but reads little of other formats' data
+    (a JPEG cut in half passes it), so any other format is decoded whole as well.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
+            verified_whole = image.format == "PNG"
+        if not verified_whole:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
     except UnidentifiedImageError:
         raise DataError("not an image (no format Pillow reads)") from None
     except Image.DecompressionBombError:

@@ -131,11 +131,24 @@ def sample_frames(data: bytes, samplings: Collection[FrameSampling]) -> dict[Fra
             container.seek(0)
             last = next(_decode(container, stream), None)
             index = 0 if last is not None else -1
+        if not keys_only:
+            _check_complete(header, decoded=index + 1)
         for picker in pickers.values():
             picker.finish(index)
             if picker.indices and picker.indices[-1] == index and index not in kept and last is not None:
                 kept[index] = _rgb(last)
     return {s: [kept[i] for i in picker.indices] for s, picker in pickers.items()}
+
+
+def _check_complete(header: VideoHeader, decoded: int) -> None:
+    """Refuse a stream that ends well before its header says: a file cut short decodes its first
+    frames without an error. A declared frame count is exact; one implied by duration x fps is
+    allowed a tenth (at least a frame) of slack."""
+    expected = header.frames or header.estimated_frames
+    slack = 0 if header.frames else max(1, round(0.1 * expected))
+    if decoded < expected - slack:
+        said = "declares" if header.frames else "implies"
+        raise DataError(f"the stream ends after {decoded} of the {expected} frames its header {said} (truncated video)")
 
 
 # --- opening and decoding --------------------------------------------------------------------

@@ -149,6 +149,30 @@ def test_missing_image_field_and_caption_file_are_named(image_files: Path, tmp_p
     (folder / "a.png").write_bytes(_png((4, 4), "red"))
     with pytest.raises(DataError, match="no caption file a.txt"):
         load_dataset(DatasetSpec(path=str(folder), format="images"))
+    (folder / "a.txt").mkdir()  # a caption path that is no file: named, or skipped with the sample
+    with pytest.raises(DataError, match=r"caption file a.txt cannot be read \(Is a directory\)"):
+        load_dataset(DatasetSpec(path=str(folder), format="images"))
+    (folder / "b.png").write_bytes(_png((4, 4), "blue"))
+    (folder / "b.txt").write_text("a blue square")
+    assert load_dataset(DatasetSpec(path=str(folder), format="images", on_error="skip")).texts == ["a blue square"]
+
+
+def test_two_images_of_one_name_in_a_folder_are_refused(tmp_path: Path) -> None:
+    """Their ids (the path without its suffix) and their caption file would be one."""
+    (tmp_path / "a.png").write_bytes(_png((4, 4), "red"))
+    (tmp_path / "a.jpg").write_bytes(_png((4, 4), "red"))
+    (tmp_path / "a.txt").write_text("a red square")
+    with pytest.raises(DataError, match=r"a.jpg and a.png share the id 'a' and the caption a.txt"):
+        load_dataset(DatasetSpec(path=str(tmp_path), format="images"))
+
+
+def test_a_jpeg_cut_short_is_named_when_the_dataset_loads(image_files: Path) -> None:
+    target = image_files.parent / "img" / "2.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, format="JPEG")
+    target.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])  # a name's suffix is not its format
+    with pytest.raises(DataError, match=r"sample 's2'.*truncated"):
+        _load(image_files, image_field="file")
 
 
 def test_image_ops_need_an_image_dataset(tmp_path: Path, small_corpus: Path) -> None:

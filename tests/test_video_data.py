@@ -259,3 +259,17 @@ def test_stepped_sampling_keeps_two_frames_of_a_short_clip() -> None:
     header = read_header(clip(3, fps=30))
     assert SteppedFrames(2.0).step(header) == 2  # round(30 / 2) = 15, clamped to frames - 1
     assert SteppedFrames(100.0).step(header) == 1
+
+
+@pytest.mark.parametrize("fmt", ["matroska", "mp4"])
+def test_a_clip_cut_short_fails_its_frame_sampling(fmt: str) -> None:
+    """A file cut after a few frames decodes them without an error: the header says how many to expect."""
+    whole = clip(16, fmt=fmt)
+    assert len(sample_frames(whole, [UniformFrames(3)])[UniformFrames(3)]) == 3
+    cut = whole[: int(len(whole) * 0.6)]
+    try:
+        check_video(cut)  # the first frame may still decode: the load can pass
+    except DataError:
+        return  # refused even earlier (an mp4 cut before its index)
+    with pytest.raises(DataError, match=r"the stream ends after \d+ of the 16 frames its header (declares|implies)"):
+        sample_frames(cut, [UniformFrames(3)])

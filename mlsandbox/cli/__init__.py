@@ -18,13 +18,24 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlsandbox.cli._errors import EXIT_FAILED, OneLineUsageErrors, handles_errors
-from mlsandbox.errors import SpecError
+from mlsandbox.cli._options import (
+    PROGRESS_LOGGER,
+    Executor,
+    ProfileName,
+    Project,
+    Quick,
+    Quiet,
+    Sets,
+    StatsEngine,
+    Workers,
+    load_spec,
+    progress_style,
+    with_options,
+)
 
 if TYPE_CHECKING:  # the spec package loads only once a command runs
     import pandas as pd
 
-    from mlsandbox.progress import Style
-    from mlsandbox.spec import ExperimentSpec
     from mlsandbox.workflows.analyze import AnalysisResult
 
 app = typer.Typer(
@@ -34,64 +45,6 @@ app = typer.Typer(
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
-Project = Annotated[
-    Path, typer.Option("--project", "-p", help="sandbox project: a sandbox.yaml file or the folder holding one")
-]
-Sets = Annotated[
-    list[str] | None,
-    typer.Option("--set", "-s", help="override a spec key, e.g. --set pools.size=500 (repeatable)"),
-]
-
-
-def _workers(value: str) -> int | None:
-    """A worker count; empty (the MLproject's default) is none given: the spec's ``stats.workers``."""
-    if value == "":
-        return None
-    if not value.isdigit():
-        raise typer.BadParameter(f"expected a number of processes, 0 or more, got {value!r}")
-    return int(value)
-
-
-Workers = Annotated[
-    int | None, typer.Option("--workers", "-w", parser=_workers, metavar="INTEGER",
-                             help="stats worker processes (0 = one per core; default: the spec's)")
-]
-Executor = Annotated[
-    str | None, typer.Option("--executor", "-e", help="where cells run: local or ray (default: the spec's executor.type)")
-]
-StatsEngine = Annotated[
-    str | None, typer.Option("--stats-engine", help="where stats run: local or ray (default: the spec's stats.engine)")
-]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no chatter or progress bars: progress as a log line every few percent")]
-
-#: The logger of progress lines, shown whatever --log-level and --quiet say (progress.py).
-_PROGRESS_LOGGER = "mlsandbox.progress"
-
-
-def _progress(quiet: bool) -> Style:
-    """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines,
-    and silences the rest of the chatter (info lines, MLflow's own), not warnings or errors."""
-    if not quiet:
-        return "auto"
-    for name in ("", "mlflow"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
-    return "lines"
-
-
-def _spec(project: Path, sets: list[str] | None, quick: bool = False) -> ExperimentSpec:
-    """The project's spec with its ``--quick`` profile (if asked) and then ``--set`` overrides applied."""
-    overrides = {}
-    for item in sets or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SpecError(f"--set expects key=value, got {item!r}")
-        overrides[key.strip()] = value
-    from mlsandbox.project import load_project  # imports every OP: only once a command runs
-
-    return load_project(project, overrides, quick=quick)
-
-
 @app.callback()
 def main(log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join(LOG_LEVELS)}")] = "info") -> None:
     if log_level.lower() not in LOG_LEVELS:
@@ -99,7 +52,7 @@ def main(log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger(_PROGRESS_LOGGER).setLevel(logging.INFO)  # progress is always shown
+    logging.getLogger(PROGRESS_LOGGER).setLevel(logging.INFO)  # progress is always shown
 
 
 @app.command("ops")
@@ -112,15 +65,6 @@ def ops_command() -> None:
     header = ("name", "modality", "stats", "description")
     for row in [header, *rows]:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row[:3], widths)) + "  " + row[3])
-
-
-def _with_options(sets: list[str] | None, executor: str | None = None, stats_engine: str | None = None) -> list[str]:
-    """``--set`` plus ``--executor`` and ``--stats-engine`` where given (MLproject's empty default: not given)."""
-    options = {"executor.type": ("--executor", executor), "stats.engine": ("--stats-engine", stats_engine)}
-    for option, value in options.values():
-        if value and value not in ("local", "ray"):
-            raise typer.BadParameter(f"expected local or ray, got {value!r}", param_hint=f"'{option}'")
-    return [*(sets or []), *(f"{key}={value}" for key, (_, value) in options.items() if value)]
 
 
 @app.command("stats")
@@ -139,9 +83,9 @@ def stats_command(
     from mlsandbox.project import output_folder
     from mlsandbox.stats import summarize
 
-    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
+    spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
     out = out and output_folder(out)  # checked before any work
-    prepared = prepare(spec, workers=workers, progress=_progress(quiet))
+    prepared = prepare(spec, workers=workers, progress=progress_style(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
@@ -168,8 +112,8 @@ def pool_command(
     from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 
-    spec = _spec(project, _with_options(sets, stats_engine=stats_engine))
-    result = run_pools(spec, workers=workers, progress=_progress(quiet))
+    spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
+    result = run_pools(spec, workers=workers, progress=progress_style(quiet))
     typer.echo(f"{'pool':42} {'size':>6}  {'run id (for train --pool-run)':32}  stat range")
     for logged in result.pools:
         p, o = logged.pool, logged.pool.origin
@@ -198,8 +142,8 @@ def train_command(
 
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
     fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds is not None else []
-    spec = _spec(project, _with_options([*(sets or []), *fixed], stats_engine=stats_engine))
-    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=_progress(quiet), recipes=recipe)
+    spec = load_spec(project, with_options([*(sets or []), *fixed], stats_engine=stats_engine))
+    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=progress_style(quiet), recipes=recipe)
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
     typer.echo(table_markdown(result.comparisons.table().drop(columns=["op", "split"])))
     failed = [c for c in cells if not c.ok]
@@ -230,14 +174,9 @@ def evaluate_command(
     """Score the model a training run logged on the project's benchmarks, as a new run."""
     from mlsandbox.workflows.train import run_evaluation
 
-    metrics = run_evaluation(_spec(project, sets), run_id)
+    metrics = run_evaluation(load_spec(project, sets), run_id)
     for bench, values in metrics.items():
         typer.echo(f"{bench:12} " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
-
-
-Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
-ProfileName = Annotated[str | None, typer.Option(
-    "--profile", help="quick or full: --quick/--full by value (as `mlflow run -P profile=...` passes it)")]
 
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
@@ -245,8 +184,8 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.workflow import run_workflow
 
-    spec = _spec(project, sets, quick)
-    result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=_progress(quiet))
+    spec = load_spec(project, sets, quick)
+    result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=progress_style(quiet))
     typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
     if result.analysis is not None:
         _print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
@@ -304,7 +243,7 @@ def _step_command(name: str, until: str, doc: str) -> None:
             if profile not in ("quick", "full"):
                 raise typer.BadParameter(f"expected quick or full, got {profile!r}", param_hint="'--profile'")
             quick = profile == "quick"
-        _run_steps(name, until, project, _with_options(sets, executor, stats_engine), quick, workers, quiet)
+        _run_steps(name, until, project, with_options(sets, executor, stats_engine), quick, workers, quiet)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -335,8 +274,8 @@ def transfer_command(
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.transfer import run_transfer
 
-    spec = _spec(project, _with_options(sets, executor, stats_engine))
-    result = run_transfer(spec, workers=workers, progress=_progress(quiet))
+    spec = load_spec(project, with_options(sets, executor, stats_engine))
+    result = run_transfer(spec, workers=workers, progress=progress_style(quiet))
     typer.echo(table_markdown(result.deltas.reset_index()))
     typer.echo("\n" + table_markdown(result.pairs))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
@@ -390,15 +329,15 @@ def search_command(
 
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
-    spec = _spec(project, _with_options(sets, executor, stats_engine), quick)
+    spec = load_spec(project, with_options(sets, executor, stats_engine), quick)
     if trial_workers is not None and spec.executor.type != "ray":
         raise typer.BadParameter("needs --executor ray (trial workers are Ray tasks); on one machine, start "
                                  "several `mlsandbox search` processes on one study instead", param_hint="'--trial-workers'")
     if spec.executor.type == "ray":
-        result = run_search_on_ray(spec, study or None, storage, n_trials, trial_workers, progress=_progress(quiet))
+        result = run_search_on_ray(spec, study or None, storage, n_trials, trial_workers, progress=progress_style(quiet))
     else:
         result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers,
-                            progress=_progress(quiet))
+                            progress=progress_style(quiet))
     columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:

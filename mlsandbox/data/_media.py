@@ -54,6 +54,7 @@ def load_media_folder(
     files = sorted(f for f in folder.rglob("*") if f.suffix.lower() in suffixes and f.is_file())
     if not files:
         raise DataError(f"{folder}: no {kind} files ({', '.join(suffixes)})")
+    _check_one_file_per_id(files, kind)
     ids, texts, items, skipped = [], [], [], 0
     for f in files:
         try:
@@ -72,6 +73,18 @@ def load_media_folder(
                    skipped=skipped, files=[folder])
 
 
+def _check_one_file_per_id(files: list[Path], kind: str) -> None:
+    """A sample's id is its path without the suffix, and its caption ``<name>.txt``: two files that
+    differ only in their suffix would be two samples with one id and one caption."""
+    seen: dict[Path, Path] = {}
+    for f in files:
+        stem = f.with_suffix("")
+        if stem in seen:
+            raise DataError(f"{f.parent}: {seen[stem].name} and {f.name} share the id {stem.name!r} and the caption "
+                            f"{stem.name}.txt: keep one {kind} per name")
+        seen[stem] = f
+
+
 def _caption_of(media_file: Path, kind: str) -> str:
     caption_file = media_file.with_suffix(".txt")
     try:
@@ -80,3 +93,5 @@ def _caption_of(media_file: Path, kind: str) -> str:
         raise DataError(f"no caption file {caption_file.name} beside the {kind}") from None
     except UnicodeDecodeError as err:
         raise DataError(f"caption file {caption_file.name} is not UTF-8 ({err.reason})") from None
+    except OSError as err:  # a folder of that name, no permission
+        raise DataError(f"caption file {caption_file.name} cannot be read ({err.strerror or err})") from None
