@@ -149,8 +149,8 @@ def train_command(
     failed = [c for c in cells if not c.ok]
     family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
     typer.echo(f"\n{len(cells)} cells ({sum(c.reused for c in cells)} reused, {len(failed)} failed); "
-               "delta = relative change of 1/bpb over the random pool, mean over seeds with its 95% interval; "
-               f"p_adjusted: {family}; {result.where}")
+               "delta = relative change of the benchmark scores over the random pool, mean over seeds with its 95% "
+               f"interval; p_adjusted: {family}; {result.where}")
     for cell in failed:
         typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
     if failed:
