@@ -13,10 +13,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import typer
 import yaml
 from conftest import write_jsonl
 
 from mlsandbox import tracking
+from mlsandbox.cli._errors import handles_errors
 from mlsandbox.errors import Terminated
 from mlsandbox.executors.cells import CELL
 from mlsandbox.files import pid_exists
@@ -105,6 +107,29 @@ def test_an_interruption_ends_the_runs_killed_with_the_reason(
     for run_id in ids:
         run = _run(run_id)
         assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("KILLED", reason)
+
+
+class _TerminatedWhileFinalised:
+    """Sends this process SIGTERM from a finaliser, where Python swallows what the handler raises."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10_000):  # the handler runs here, inside the finaliser
+            pass
+
+
+def test_a_sigterm_swallowed_by_a_finaliser_still_terminates_the_command() -> None:
+    @handles_errors
+    def command() -> str:
+        _TerminatedWhileFinalised()  # collected at once
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "ran on as if nothing had happened"
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    assert exit_.value.exit_code == 128 + signal.SIGTERM
 
 
 def test_a_failure_ends_the_run_failed_with_the_reason(tracking_uri: str) -> None:

@@ -66,14 +66,16 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
         scrub = Scrubber(secrets_in(os.environ.get("MLFLOW_TRACKING_URI")))
         try:
             with scrubbed_output(scrub), _sigterm_interrupts():
-                return func(*args, **kwargs)
+                try:
+                    return func(*args, **kwargs)
+                except KeyboardInterrupt as err:
+                    _ignore_sigterm()  # a second SIGTERM must not interrupt the clean-up
+                    reason = _end_runs(err)
+                    typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
+                    raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
         except USER_ERRORS as err:
             typer.secho(f"error: {err}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
-        except KeyboardInterrupt as err:
-            reason = _end_runs(err)
-            typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
-            raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
 
     return wrapper
 
@@ -82,7 +84,11 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
 def _sigterm_interrupts() -> Iterator[None]:
     """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
     thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
-    own signal handling is left alone."""
+    own signal handling is left alone.
+
+    Python swallows an exception raised in a finaliser or a weakref callback ("Exception ignored
+    in ..."); a SIGTERM that lands there is sent again a moment later, when the finaliser is over,
+    so a terminated command never runs on as if nothing had happened."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -93,14 +99,27 @@ def _sigterm_interrupts() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
         raise Terminated(signum)
 
+    def resend_lost(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Terminated) and os.getpid() == pid:
+            # Not from here: the handler would run inside this hook, where it is swallowed again.
+            threading.Timer(0.1, os.kill, (pid, unraisable.exc_value.signum)).start()
+            return
+        previous_hook(unraisable)
+
     previous = signal.signal(signal.SIGTERM, terminate)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, resend_lost
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+
+
+def _ignore_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _end_runs(err: KeyboardInterrupt) -> str:
