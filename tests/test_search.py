@@ -33,6 +33,7 @@ from mlsandbox.search import (
     suggest_recipe,
 )
 from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
+from mlsandbox.search._report import LOST_WORKER
 from mlsandbox.spec import SearchSpec, parse_spec
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
@@ -224,7 +225,7 @@ def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, 
     states = dict(zip(result.trials["trial"], result.trials["state"]))
     assert states[1] == "FAIL" and states[orphan.number] == "FAIL"  # interrupted and orphaned: not counted
     reasons = dict(zip(result.trials["trial"], result.trials["reason"]))
-    assert reasons[1] == "interrupted by the user" and reasons[orphan.number] == ""
+    assert reasons[1] == "interrupted by SIGINT (Ctrl-C)" and reasons[orphan.number] == LOST_WORKER
     assert sum(s in ("COMPLETE", "PRUNED") for s in states.values()) == 4
     numbers = [int(r.data.tags[TRIAL]) for r in _trial_runs("resume") if r.info.status not in ("FAILED", "KILLED")]
     assert len(numbers) == len(set(numbers)) == 4  # no trial ran twice

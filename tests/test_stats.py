@@ -144,7 +144,7 @@ def test_a_killed_model_pass_resumes_from_its_finished_batches(dataset, tmp_path
     assert SlowModelOp.calls == batches - 2  # the two batches finished before the kill are reused
     assert stats.computed == ["test_slow_model"]
     np.testing.assert_array_equal(stats.stat("slow_len"), 2 * stats.stat("text_len"))
-    assert list((tmp_path / "stats" / dataset.digest / ".partial").rglob("*.parquet")) == []
+    assert not (tmp_path / "stats" / dataset.digest / ".partial").exists()  # no checkpoint, no empty folder
 
 
 def test_a_changed_op_definition_is_never_served_from_an_older_cache(dataset, tmp_path: Path) -> None:

@@ -102,8 +102,8 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
             tracking.log_batch(run_id, metrics={"trial_s": timing["trial_s"],
                                                 "overhead_s": timing["trial_s"] - timing["train_eval_s"]},
                                tags={TRIAL_STATE: state.name, **({REASON: reason[:5000]} if reason else {})})
-    except KeyboardInterrupt:
-        trial.set_user_attr(INTERRUPTED, "interrupted by the user")
+    except KeyboardInterrupt as err:
+        trial.set_user_attr(INTERRUPTED, tracking.interruption_reason(err))
         raise
     ctx.run_times.append(timing)
     client = mlflow.MlflowClient()

@@ -40,6 +40,10 @@ from mlsandbox.spec import SearchSpec
 
 log = logging.getLogger(__name__)
 
+#: The reason shown for a FAILED trial that recorded none: its worker was killed (SIGKILL, out of
+#: memory) or its heartbeat stopped, and the next run or another worker failed it.
+LOST_WORKER = "its worker stopped without an outcome (killed, or its heartbeat was lost)"
+
 
 @dataclass
 class SearchResult:
@@ -101,8 +105,10 @@ def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) ->
     reason = text[PRUNE_REASON]  # the first reason given: pruned, failed, or interrupted
     for key in (FAIL_REASON, INTERRUPTED):
         reason = reason.mask(reason == "", text[key])
+    state = _group(raw, "state").iloc[:, 0]
+    reason = reason.mask((reason == "") & (state == TrialState.FAIL.name), LOST_WORKER)
     return pd.concat([
-        pd.DataFrame({"trial": _group(raw, "number").iloc[:, 0], "state": _group(raw, "state").iloc[:, 0]}),
+        pd.DataFrame({"trial": _group(raw, "number").iloc[:, 0], "state": state}),
         values,
         params,
         pd.DataFrame({

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Iterator, Sequence
@@ -111,4 +112,6 @@ def _compute_pass(dataset: Dataset, ids: np.ndarray, ops: list[Op], engine: Engi
     for op in ops:
         write_cached(cache_path(cache_dir, dataset.digest, op), ids, {k: fresh[k] for k in op.stat_keys})
     shutil.rmtree(checkpoints, ignore_errors=True)
+    with contextlib.suppress(OSError):  # the last pass of the dataset: no empty folder left (another may be running)
+        checkpoints.parent.rmdir()
     return fresh
