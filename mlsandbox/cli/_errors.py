@@ -69,7 +69,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                 try:
                     return func(*args, **kwargs)
                 except KeyboardInterrupt as err:
-                    _ignore_sigterm()  # a second SIGTERM must not interrupt the clean-up
+                    _ignore_sigterm()  # after Ctrl-C too, a SIGTERM must not interrupt the clean-up
                     reason = _end_runs(err)
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
                     raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
@@ -99,12 +99,15 @@ def _sigterm_interrupts() -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
+        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
         raise Terminated(signum)
 
     def resend_lost(unraisable: Any) -> None:
         if isinstance(unraisable.exc_value, Terminated) and os.getpid() == pid:
+            signum = unraisable.exc_value.signum
+            signal.signal(signum, terminate)
             # Not from here: the handler would run inside this hook, where it is swallowed again.
-            threading.Timer(0.1, os.kill, (pid, unraisable.exc_value.signum)).start()
+            threading.Timer(0.1, os.kill, (pid, signum)).start()
             return
         previous_hook(unraisable)
 
