@@ -179,6 +179,15 @@ def test_an_unclosed_quote_does_not_swallow_the_rest_of_a_csv_file(tmp_path: Pat
     assert _load(path).texts == ["hello", "two\nlines"]
 
 
+def test_a_csv_value_over_python_readers_field_limit_is_read_and_its_ragged_rows_named(tmp_path: Path) -> None:
+    long = "word " * 40_000  # 200 kB: over the 128 KiB Python's csv module takes by default
+    path = tmp_path / "long.csv"
+    path.write_text(f'id,text\n1,hello\n2,"{long}\nsecond line"\n')  # the last value spans lines
+    assert _load(path).texts == ["hello", f"{long}\nsecond line"]
+    path.write_text(f'id,text\n1,"{long}"\n2,ragged,row\n3,ok\n')
+    _named_then_skipped(path, r"long\.csv:3: malformed CSV row: expected 2 fields, got 3", [long, "ok"])
+
+
 def test_a_json_object_with_a_key_twice_is_named_by_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "k.jsonl"
     path.write_text('{"text": "ok"}\n{"text": "seen here", "meta": 1, "text": "or here"}\n')

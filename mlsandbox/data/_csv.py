@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
@@ -61,7 +62,8 @@ def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
         return None
     *_, (line, _fields, text) = _csv_records(path)
     try:
-        list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        with _no_field_limit():
+            list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as err:
         if "unexpected end of data" in str(err):
             return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
@@ -97,11 +99,25 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
             consumed.append(line)
             yield line
 
-    reader = csv.reader(lines())
-    previous = 0
-    for index, fields in enumerate(reader):
-        text = "".join(consumed)
-        consumed.clear()
-        start, previous = previous + 1, reader.line_num
-        if index > 0 and fields:
-            yield start, fields, text
+    with _no_field_limit():
+        reader = csv.reader(lines())
+        previous = 0
+        try:
+            for index, fields in enumerate(reader):
+                text = "".join(consumed)
+                consumed.clear()
+                start, previous = previous + 1, reader.line_num
+                if index > 0 and fields:
+                    yield start, fields, text
+        except csv.Error as err:  # what Arrow read, Python's reader could not: name where it stopped
+            raise DataError(f"{path}:{previous + 1}: malformed CSV: {err}") from None
+
+
+@contextlib.contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Python's reader refuses values over 128 KiB, which Arrow reads: as long as Arrow's, here."""
+    previous = csv.field_size_limit(2**31 - 1)  # the largest a C long holds everywhere
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
