@@ -22,6 +22,7 @@ from conftest import spec_dict, write_jsonl
 from mlsandbox import tracking
 from mlsandbox.delta import holm, relative_delta
 from mlsandbox.errors import SpecError
+from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RandomOrigin, RepeatOrigin, cut_splits
@@ -29,7 +30,7 @@ from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, duplication_strategy, pyramid_candidates
 from mlsandbox.workflows.report import Answer, answer_of_run
-from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
+from mlsandbox.workflows.workflow import WorkflowResult, answer_of, run_workflow
 
 OPS = [{"name": "text_length_filter"}, {"name": "alphanumeric_filter"}, {"name": "special_characters_filter"}]
 STAT_OF = {"text_length_filter": "text_len", "alphanumeric_filter": "alnum_ratio",
@@ -251,6 +252,23 @@ def test_the_answer_names_the_best_recipe_its_interval_documents_and_verdict(wor
     win = replace(answer, delta_pct=1.5, p_adjusted=0.01)
     assert win.won and win.text().startswith(f"Best recipe, {best.name}: +1.50%")
     assert f"As the best of {answer.family}, its delta is more likely over- than underestimated" in win.text()
+
+
+def test_the_answer_names_refines_winners_when_its_best_recipe_was_carried_and_lost(workflow: WorkflowResult) -> None:
+    """The best recipe can be a probe pool (with the probe's correction) that did not win while a
+    refined candidate did, e.g. an id-list fill, which is never the best recipe: the answer names it."""
+    probe_item = workflow.probe.comparisons.at(DECIDE)[0]
+    refined_item = next(c for c in workflow.refined.comparisons.items if c.pool.digest != probe_item.pool.digest)
+    lost = dataclasses.replace(probe_item, summary=replace(probe_item.summary, mean=0.05, p_adjusted=0.3))
+    won = dataclasses.replace(refined_item, summary=replace(refined_item.summary, mean=0.06, p_adjusted=0.01))
+    probed = replace(workflow.probe, comparisons=Comparisons(items=[lost]))
+    refined = replace(workflow.refined, comparisons=Comparisons(items=[won], carried=[lost]),
+                      best=replace(workflow.refined.best, pool=lost.pool))
+    answer, pool = answer_of(probed, refined, 90)
+    assert pool is lost.pool and not answer.won and answer.others == (won.pool.name,)
+    assert answer.text().startswith("The best recipe did not beat the random control after Holm's correction")
+    assert answer.text().endswith(f"These other pools of the step did beat the control after the correction: "
+                                  f"{won.pool.name}.")
 
 
 def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:

@@ -105,11 +105,12 @@ class Answer:
             why = "it is worse than the random control"
         else:
             why = "it is not distinguishable from the random control with these seeds"
-        text = (f"No {self.kind} beat the random control after Holm's correction (adjusted p < {ALPHA:g}). "
-                f"The highest delta was {facts} This is not a win: {why}.")
-        if self.others:
-            text += f" These pools of the step did beat the control after the correction: {', '.join(self.others)}."
-        return text
+        if not self.others:
+            return (f"No {self.kind} beat the random control after Holm's correction (adjusted p < {ALPHA:g}). "
+                    f"The highest delta was {facts} This is not a win: {why}.")
+        return (f"The best {self.kind} did not beat the random control after Holm's correction (adjusted p < "
+                f"{ALPHA:g}): {facts} This is not a win: {why}. These other pools of the step did beat the control "
+                f"after the correction: {', '.join(self.others)}.")
 
     def confirmed_by(self, summary: DeltaSummary | None, seeds: int) -> Answer:
         """This answer with its pool's delta on ``seeds`` fresh seeds (None: every cell failed)."""

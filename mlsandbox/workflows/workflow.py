@@ -92,21 +92,25 @@ def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int)
         step = refined.comparisons
         best = next((c for c in step.decisions() if pool is not None and c.pool.digest == pool.digest), None)
         family = probed.comparisons if best is not None and step.carries(best) else step
-        return _answer("recipe", refined.best.name if refined.best is not None else "", best, family, documents)
+        return _answer("recipe", refined.best.name if refined.best is not None else "", best, family, step, documents)
     top = probed.best(1, distinct_ops=False)["pool"].tolist()  # the ranking's first row
     best = next((c for c in probed.comparisons.items if c.pool.name in top), None)
-    return _answer("single-OP pool", best.pool.name if best else "", best, probed.comparisons, documents)
+    step = probed.comparisons
+    return _answer("single-OP pool", best.pool.name if best else "", best, step, step, documents)
 
 
 def _answer(
-    kind: str, name: str, best: PoolComparison | None, step: Comparisons, documents: int
+    kind: str, name: str, best: PoolComparison | None, family_step: Comparisons, step: Comparisons, documents: int
 ) -> tuple[Answer, Pool | None]:
+    """``best``'s answer, its p-value Holm-adjusted in ``family_step`` (the step that measured it),
+    with every other pool of ``step`` (the one answered for) that beat the control."""
     s = best.summary if best is not None else None
     if best is None or s is None:
         return Answer(kind, "", documents=documents), None
-    peers = step.at(best.fidelity)  # the family of the correction: the pools the same model decided
+    peers = family_step.at(best.fidelity)  # the family of the correction: the pools the same model decided
     family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in peers)
-    others = tuple(c.pool.name for c in peers if c is not best and c.summary is not None and c.summary.significant)
+    others = tuple(c.pool.name for c in step.decisions() if c.fidelity == best.fidelity
+                   and c.pool.digest != best.pool.digest and c.summary is not None and c.summary.significant)
     return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
                   best.pool.unique_size, documents, others), best.pool
 
