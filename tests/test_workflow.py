@@ -28,7 +28,14 @@ from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RandomOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
-from mlsandbox.workflows.refine import FILL, REPEAT, duplication_candidates, duplication_strategy, pyramid_candidates
+from mlsandbox.workflows.refine import (
+    FILL,
+    REPEAT,
+    duplication_candidates,
+    duplication_strategy,
+    pyramid_candidates,
+    top_pools,
+)
 from mlsandbox.workflows.report import Answer, answer_of_run
 from mlsandbox.workflows.workflow import WorkflowResult, answer_of, run_workflow
 
@@ -269,6 +276,18 @@ def test_the_answer_names_refines_winners_when_its_best_recipe_was_carried_and_l
     assert answer.text().startswith("The best recipe did not beat the random control after Holm's correction")
     assert answer.text().endswith(f"These other pools of the step did beat the control after the correction: "
                                   f"{won.pool.name}.")
+
+
+def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: WorkflowResult, spec: ExperimentSpec) -> None:
+    probed = workflow.probe
+    by_name = probed.pools_by_name()
+    ranked = [by_name[name] for name in probed.best(len(by_name))["pool"]]
+    k = spec.refine.top_k
+    assert top_pools(probed, by_name, spec.refine) == ranked[:k]  # the fixture's pools are all large enough
+    smallest = min(p.unique_size for p in ranked[:k])
+    strict = spec.refine.model_copy(update={"min_pool_size": smallest + 1})
+    assert top_pools(probed, by_name, strict) == [p for p in ranked if p.unique_size > smallest][:k]
+    assert top_pools(probed, by_name, strict.model_copy(update={"on_small_pool": "use"})) == ranked[:k]
 
 
 def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from mlsandbox.recipes import (
     percentile_recipe,
     save_recipe,
 )
+from mlsandbox.spec import RefineSpec
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.probe import ProbeResult
@@ -261,7 +262,7 @@ def refine(
     active run), and log tables, figures and the best recipe to it."""
     spec = prepared.spec.refine
     by_name = probed.pools_by_name()
-    top = [by_name[name] for name in probed.best(spec.top_k)["pool"]]
+    top = top_pools(probed, by_name, spec)
     candidates = (pyramid_candidates(prepared, top) + cluster_candidates(prepared, analysis, by_name)
                   + duplication_candidates(prepared, top) + threshold_candidates(prepared, top))
     usable: list[Pool] = []
@@ -290,6 +291,20 @@ def refine(
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
     _log(result, run_id, data_juicer_keys(prepared.spec.dataset))
     return result
+
+
+def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -> list[Pool]:
+    """The ``top_k`` best probe pools of distinct OPs. With ``on_small_pool: skip``, a pool below
+    ``min_pool_size`` is passed over for the next: refine would skip it and every candidate built on
+    it (its intersections are smaller still), spending the top-k on nothing."""
+    ranked = [by_name[name] for name in probed.best(len(by_name))["pool"]]
+    if spec.on_small_pool == "skip":
+        small = [p.name for p in ranked[:spec.top_k] if p.unique_size < spec.min_pool_size]
+        if small:
+            log.warning("top-k: passing over %s (fewer samples than refine.min_pool_size=%d) for the next best pools",
+                        ", ".join(small), spec.min_pool_size)
+        ranked = [p for p in ranked if p.unique_size >= spec.min_pool_size]
+    return ranked[:spec.top_k]
 
 
 def _unique_pools(pools: list[Pool]) -> list[Pool]:
