@@ -101,6 +101,9 @@ def test_a_missing_text_field_is_named(tmp_path: Path) -> None:
     pd.DataFrame({"body": ["x"]}).to_parquet(frame)
     with pytest.raises(DataError, match="no text field 'text'"):
         _load(frame)
+    rows = write_jsonl(tmp_path / "ids.jsonl", [{"text": "a", "doc_key": "1"}])
+    with pytest.raises(DataError, match=r"no id field 'dockey' \(columns: text, doc_key\)$"):  # only the file's
+        _load(rows, id_field="dockey")
 
 
 def test_a_non_string_text_is_named(tmp_path: Path) -> None:

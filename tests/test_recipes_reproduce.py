@@ -27,6 +27,7 @@ from mlsandbox.workflows.refine import (
     pyramid_candidates,
     threshold_candidates,
 )
+from mlsandbox.workflows.train import find_pools
 from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
 OPS = ["text_length_filter", "alphanumeric_filter", "special_characters_filter", "word_repetition_filter"]
@@ -107,6 +108,12 @@ def test_a_tied_stat_is_never_presented_as_terciles(prepared: Prepared) -> None:
         keeps &= values >= (-np.inf if lower is None else lower)
         keeps &= values <= (np.inf if upper is None else upper)
         assert 0 < keeps.sum() < len(values)  # its condition cuts something
+
+
+def test_training_a_degenerate_split_by_name_says_why_it_is_no_pool(prepared: Prepared) -> None:
+    with pytest.raises(PoolError, match=r"pool 'word_repetition_filter/low' is left out of this project's pools: "
+                                        r"one tied value, word_rep_ratio = 0"):
+        find_pools(prepared, ["word_repetition_filter/low"], [], [])
 
 
 def test_identical_texts_give_no_pool_and_say_why(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
         if table.num_rows == 0:
             return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.string())})
         raise DataError(
-            f"{path}: no text field {spec.text_field!r} (columns: {', '.join(table.column_names)}); "
+            f"{path}: no text field {spec.text_field!r} (columns: {_columns(table)}); "
             "set dataset.text_field"
         )
     text = table[spec.text_field]
@@ -113,7 +113,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
     id_field = spec.id_field or (ID if ID in table.column_names else None)
     if id_field is not None:
         if id_field not in table.column_names:
-            raise DataError(f"{path}: no id field {id_field!r} (columns: {', '.join(table.column_names)})")
+            raise DataError(f"{path}: no id field {id_field!r} (columns: {_columns(table)})")
         ids = pc.cast(table[id_field], pa.string())
         if ids.null_count:
             row = pc.index(pc.is_null(ids), True).as_py()
@@ -127,7 +127,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
         if media_field is not None:
             if media_field not in table.column_names:
                 raise DataError(
-                    f"{path}: no {column} field {media_field!r} (columns: {', '.join(table.column_names)}); "
+                    f"{path}: no {column} field {media_field!r} (columns: {_columns(table)}); "
                     f"set dataset.{column}_field"
                 )
             media = {column: table[media_field]}
@@ -303,6 +303,11 @@ def _mixed_types(column: str, values: list[Any], rows: list[dict[str, Any]], uni
 
 
 _JSON_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array"}
+
+
+def _columns(table: pa.Table) -> str:
+    """The dataset's own columns, for a message (not the line numbers the reader adds)."""
+    return ", ".join(name for name in table.column_names if name != "__line")
 
 
 def _row_number(table: pa.Table, index: int) -> str:

@@ -26,7 +26,7 @@ from mlsandbox.pools import FileOrigin, Pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.recipes import Recipe, load_recipe
 from mlsandbox.spec import ExperimentSpec
-from mlsandbox.workflows.pool import single_op_pools
+from mlsandbox.workflows.pool import single_op_splits
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,12 @@ def find_pools(
 ) -> list[Pool]:
     """Pools by single-OP name (``<op>/<split>``), by pool file, by the run that logged them, or by
     recipe (the pool it selects, as it was measured when it was exported); their names distinct."""
-    available = {p.name: p for p in single_op_pools(prepared)}
+    split_pools, degenerate = single_op_splits(prepared)
+    available = {p.name: p for p in split_pools}
     pools = []
     for name in names:
+        if why := dict(degenerate).get(name):
+            raise PoolError(f"pool {name!r} is left out of this project's pools: {why}")
         if name not in available:
             raise PoolError(f"no pool {name!r}; pools of this project: {', '.join(available)}")
         pools.append(available[name])
