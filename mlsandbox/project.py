@@ -38,7 +38,7 @@ def parse_project(raw: dict[str, Any], base_dir: Path | None = None, origin: str
 def check_project(spec: ExperimentSpec, origin: str = "spec") -> None:
     """Raise :class:`~mlsandbox.errors.SpecError` listing every OP, stat, image or workspace problem."""
     problems = [*(list(_op_problems(spec)) or list(_search_problems(spec))), *_command_problems(spec),
-                *_workspace_problems(spec)]
+                *_media_problems(spec), *_workspace_problems(spec)]
     if problems:
         raise invalid_spec(origin, problems)
 
@@ -100,12 +100,38 @@ def _search_problems(spec: ExperimentSpec) -> Iterator[str]:
         stats[stat] = i
 
 
+def _models(spec: ExperimentSpec) -> list[tuple[str, Any]]:
+    """Every model the spec may train, by its key."""
+    return [("model", spec.model), *([("screen.model", spec.screen.model)] if spec.screen else []),
+            *((f"transfer.models[{i}]", m) for i, m in enumerate(spec.transfer.models))]
+
+
+def _media_problems(spec: ExperimentSpec) -> Iterator[str]:
+    """A captioner or a text-to-video model trains on (media, caption) pairs and, scored in process,
+    is scored on such pairs: text without them is one line before any work, not a failure per cell."""
+    problems: list[str] = []
+    for key, model in _models(spec):
+        media = getattr(model, "media", None)
+        if media is None:
+            continue
+        field = f"{media.removesuffix('s')}_field"
+        if getattr(spec.dataset, field) is None and spec.dataset.format != media:
+            problems.append(f"{key}: {model.type} trains on {media} with their captions, but the dataset has none: "
+                            f"set dataset.{field} (or dataset.format: {media})")
+        if spec.evaluator.type != "perplexity":  # an external evaluator reads the benchmarks its own way
+            continue
+        if spec.benchmarks is None:
+            problems.append(f"benchmarks: the bundled ones are text only, and {model.type} is scored on captions "
+                            f"given their {media}: name benchmarks with their {field}")
+        problems += [f"benchmarks: {bench.name!r} has no {field}, and {model.type} is scored on captions given "
+                     f"their {media}: set its {field}" for bench in spec.benchmarks or [] if getattr(bench, field) is None]
+    yield from dict.fromkeys(problems)  # a screen and a deciding captioner find the same benchmarks
+
+
 def _command_problems(spec: ExperimentSpec) -> Iterator[str]:
     """A ``command`` trainer or evaluator names a program that runs and a local MLflow project that
     exists: a typo is one line before any work, rather than every cell failing with it."""
-    models = [("model", spec.model), *([("screen.model", spec.screen.model)] if spec.screen else []),
-              *((f"transfer.models[{i}]", m) for i, m in enumerate(spec.transfer.models)), ("evaluator", spec.evaluator)]
-    for key, model in models:
+    for key, model in [*_models(spec), ("evaluator", spec.evaluator)]:
         argv = getattr(model, "command", None)
         if argv and "{" not in argv[0] and shutil.which(argv[0]) is None:
             yield f"{key}.command[0]: {argv[0]!r} is neither a program on PATH nor an executable file"

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import spec_dict
 from PIL import Image, ImageDraw
 from pydantic import ValidationError
 
-from mlsandbox.errors import EvaluationError, TrainingError, TrainingPruned
+from mlsandbox.errors import EvaluationError, SpecError, TrainingError, TrainingPruned
 from mlsandbox.models import Benchmark, TrainingJob, load_model, model_types, trainer_for
 from mlsandbox.models.pair_training import caption_sequences, retrieval_candidates
 from mlsandbox.models.tiny_captioner import (
@@ -21,7 +22,8 @@ from mlsandbox.models.tiny_captioner import (
     rgb_array,
     sequence_bytes,
 )
-from mlsandbox.spec import TinyCaptionerSpec, TinyLMSpec, model_spec_from_dict
+from mlsandbox.project import check_project
+from mlsandbox.spec import TinyCaptionerSpec, TinyLMSpec, model_spec_from_dict, parse_spec
 
 COLORS = {"red": (220, 30, 30), "green": (30, 160, 40), "blue": (30, 60, 220), "yellow": (235, 200, 20)}
 SHAPES = ("circle", "square", "triangle")
@@ -126,6 +128,23 @@ def test_save_and_load_round_trip(tmp_path: Path, trained: TinyCaptioner) -> Non
 def test_training_without_images_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="needs an image-text dataset: set dataset.image_field"):
         train(tmp_path, images=None)
+
+
+@pytest.mark.parametrize("model", [{"type": "tiny-captioner"}, {"type": "tiny-t2v"}])
+def test_a_pair_model_on_text_or_with_text_benchmarks_is_refused_before_any_work(tmp_path: Path, model: dict) -> None:
+    media, field = ("images", "image_field") if model["type"] == "tiny-captioner" else ("videos", "video_field")
+    raw = spec_dict(tmp_path / "corpus.jsonl", model=model, workspace=str(tmp_path / "ws"),
+                    benchmarks=[{"name": "b", "path": str(tmp_path / "b.parquet"), "text_field": "caption"}])
+    with pytest.raises(SpecError) as err:
+        check_project(parse_spec(raw))
+    assert f"model: {model['type']} trains on {media} with their captions, but the dataset has none" in str(err.value)
+    assert f"benchmarks: 'b' has no {field}" in str(err.value)
+    raw["benchmarks"] = None  # the bundled benchmarks: text only
+    raw["dataset"][field] = "media"
+    with pytest.raises(SpecError, match=f"the bundled ones are text only.*name benchmarks with their {field}"):
+        check_project(parse_spec(raw))
+    raw["evaluator"] = {"type": "command", "command": ["true"]}  # an external evaluator reads them its own way
+    check_project(parse_spec(raw))
 
 
 def test_scoring_needs_images(trained: TinyCaptioner) -> None:

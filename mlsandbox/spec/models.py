@@ -82,6 +82,8 @@ class TinyCaptionerSpec(StrictModel):
     retrieval accuracy among ``retrieval_candidates`` images.
     """
 
+    media: ClassVar[str] = "images"  # trained on, and scored on, (image, caption) pairs
+
     type: Literal["tiny-captioner"] = "tiny-captioner"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
@@ -138,6 +140,8 @@ class TinyT2VSpec(StrictModel):
     denoising loss at fixed timesteps and noise (``score = 1 / loss``), caption retrieval by
     denoising loss, and VBench-style dimensions of clips generated from the benchmark's captions.
     """
+
+    media: ClassVar[str] = "videos"  # trained on, and scored on, (clip, caption) pairs
 
     type: Literal["tiny-t2v"] = "tiny-t2v"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
