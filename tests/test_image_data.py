@@ -157,6 +157,21 @@ def test_missing_image_field_and_caption_file_are_named(image_files: Path, tmp_p
     assert load_dataset(DatasetSpec(path=str(folder), format="images", on_error="skip")).texts == ["a blue square"]
 
 
+def test_a_caption_without_an_image_read_here_is_named_or_skipped_and_counted(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(_png((4, 4), "red"))
+    (tmp_path / "a.txt").write_text("a red square")
+    (tmp_path / "icon.svg").write_text("<svg/>")
+    (tmp_path / "icon.txt").write_text("an icon")
+    with pytest.raises(DataError, match=r"icon\.txt: a caption without an image: icon\.svg is not an image format read "
+                                        r"here \(\.png"):
+        load_dataset(DatasetSpec(path=str(tmp_path), format="images"))
+    (tmp_path / "icon.svg").unlink()
+    skipped = load_dataset(DatasetSpec(path=str(tmp_path), format="images", on_error="skip"))
+    assert (skipped.texts, skipped.skipped) == (["a red square"], 1)
+    with pytest.raises(DataError, match=r"icon\.txt: a caption without an image: no image of that name beside it"):
+        load_dataset(DatasetSpec(path=str(tmp_path), format="images"))
+
+
 def test_two_images_of_one_name_in_a_folder_are_refused(tmp_path: Path) -> None:
     """Their ids (the path without its suffix) and their caption file would be one."""
     (tmp_path / "a.png").write_bytes(_png((4, 4), "red"))

@@ -5,6 +5,7 @@ word its errors and spec keys use (``dataset.max_<kind>_bytes``, ``dataset.forma
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def load_media_folder(
     if not files:
         raise DataError(f"{folder}: no {kind} files ({', '.join(suffixes)})")
     _check_one_file_per_id(files, kind)
-    ids, texts, items, skipped = [], [], [], 0
+    skipped = sum(bad_row(spec, message) for message in _captions_without_media(folder, files, kind, suffixes))
+    ids, texts, items = [], [], []
     for f in files:
         try:
             caption = _caption_of(f, kind)
@@ -83,6 +85,22 @@ def _check_one_file_per_id(files: list[Path], kind: str) -> None:
             raise DataError(f"{f.parent}: {seen[stem].name} and {f.name} share the id {stem.name!r} and the caption "
                             f"{stem.name}.txt: keep one {kind} per name")
         seen[stem] = f
+
+
+def _captions_without_media(folder: Path, files: list[Path], kind: str, suffixes: tuple[str, ...]) -> list[str]:
+    """One message per ``<name>.txt`` with no media file of a format read here beside it (a sample
+    that would otherwise vanish without a word: an ``.svg``, a ``.avif``, a deleted picture)."""
+    captioned = {f.with_suffix(".txt") for f in files}
+    a_kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    messages = []
+    for caption in sorted(folder.rglob("*.txt")):
+        if caption in captioned or not caption.is_file():
+            continue
+        others = sorted(p.name for p in caption.parent.glob(f"{glob.escape(caption.stem)}.*") if p != caption)
+        why = (f"{', '.join(others)} is not {a_kind} format read here ({', '.join(suffixes)})" if others
+               else f"no {kind} of that name beside it")
+        messages.append(f"{caption}: a caption without {a_kind}: {why}")
+    return messages
 
 
 def _caption_of(media_file: Path, kind: str) -> str:
