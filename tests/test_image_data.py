@@ -15,11 +15,12 @@ from conftest import write_jsonl
 from PIL import Image
 
 from mlsandbox.data import load_dataset
-from mlsandbox.errors import DataError, SpecError
+from mlsandbox.errors import DataError, EvaluationError, SpecError
+from mlsandbox.models.benchmarks import load_benchmark
 from mlsandbox.ops import ImageBatch, Op, create_op
 from mlsandbox.pools import BoundsOrigin, Pool, materialize
 from mlsandbox.project import load_project
-from mlsandbox.spec import DatasetSpec
+from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 from mlsandbox.stats import compute_stats
 
 CAPTIONS = ["a red square", "a green bar", "a blue dot", "a tall grey post"]
@@ -88,6 +89,14 @@ def test_bad_images_name_the_row_or_are_skipped_and_counted(image_files: Path, d
     skipped = _load(image_files, image_field="file", on_error="skip")
     assert skipped.skipped == 1
     assert skipped.table["id"].to_pylist() == ["s0", "s1", "s3"]
+
+
+def test_a_bad_benchmark_image_is_named_without_a_skip_that_does_not_apply(image_files: Path) -> None:
+    (image_files.parent / "img" / "2.png").unlink()
+    bench = BenchmarkSpec(name="b", path=str(image_files), text_field="caption", image_field="file")
+    with pytest.raises(EvaluationError, match=r"benchmark 'b': .*sample 's2'") as err:
+        load_benchmark(bench)
+    assert "on_error" not in str(err.value)  # a benchmark is read whole: no row of it is skipped
 
 
 def _point_row_2_at(image_files: Path, target: str) -> None:

@@ -13,10 +13,14 @@ from mlsandbox.spec import DatasetSpec
 log = logging.getLogger(__name__)
 
 
+#: How a dataset's malformed row may be skipped instead (a benchmark's may not: it is read whole).
+SKIP_HINT = " (set dataset.on_error: skip to skip such rows)"
+
+
 def bad_row(spec: DatasetSpec, message: str) -> int:
     """A malformed row: raise under ``on_error: raise``, else log it and count 1 skipped row."""
     if spec.on_error == "raise":
-        raise DataError(message + " (set dataset.on_error: skip to skip such rows)")
+        raise DataError(message + SKIP_HINT)
     log.warning(message)
     return 1
 
