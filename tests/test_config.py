@@ -41,6 +41,17 @@ def test_the_quick_profile_is_the_specs_own_and_set_overrides_win(tmp_path: Path
     assert own.model.type == "tiny-lm" and own.seeds == [5]
 
 
+@pytest.mark.parametrize("model, field", [("tiny-captioner", "image_field"), ("tiny-t2v", "video_field")])
+def test_the_default_quick_profile_keeps_a_model_of_images_or_videos(tmp_path: Path, model: str, field: str) -> None:
+    """An n-gram of the captions alone would rank image or video filters without seeing one picture."""
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": model, "max_steps": 50})
+    raw["dataset"][field] = "media"
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    quick = load_spec(tmp_path, quick=True)
+    assert (quick.model.type, quick.model.max_steps, quick.seeds) == (model, 50, [0])
+    assert load_spec(tmp_path).quick == {"seeds": [0]}  # the profile as the logged spec shows it
+
+
 def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> None:
     raw = spec_dict(tmp_path / "x.jsonl", pools={"splts": ["a", "b"]})
     msg = _error(raw)

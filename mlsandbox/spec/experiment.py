@@ -22,6 +22,10 @@ from mlsandbox.spec.search import SearchSpec
 BUILTIN_DATASET = "builtin:demo"
 #: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
 QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
+#: The default ``--quick`` profile of a project whose model trains on images or videos with their
+#: captions: the same model, one seed (an n-gram of the captions alone would not see the media).
+QUICK_MEDIA: dict[str, Any] = {"seeds": [0]}
+MEDIA_MODEL_TYPES = ("tiny-captioner", "tiny-t2v")
 #: What every ``--quick`` profile starts from: one model, no screen, no race (a profile may set them).
 QUICK_BASE: dict[str, Any] = {"screen": None, "race": None}
 
@@ -207,7 +211,8 @@ class ExperimentSpec(StrictModel):
     workspace: str = Field(default=".mlsandbox", description="cache folder for stats and pools")
     quick: dict[str, Any] = Field(
         default_factory=lambda: dict(QUICK),
-        description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy, one seed",
+        description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy (for an "
+                    "image- or video-text model: that model), one seed",
     )
 
     # Where the spec was read from: relative dataset paths resolve against it.
@@ -217,6 +222,13 @@ class ExperimentSpec(StrictModel):
         """A path from the spec, relative to the spec's folder unless absolute."""
         p = Path(path).expanduser()
         return p if p.is_absolute() else self.base_dir / p
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_quick_keeps_a_media_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "quick" not in data:  # the profile --quick applies, as the spec shows it
+            return {**data, "quick": dict(_default_quick(data))}
+        return data
 
     @model_validator(mode="after")
     def _race_fits_seeds(self) -> ExperimentSpec:
@@ -267,12 +279,17 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
         raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
-    profile = (raw.get("quick") or QUICK) if quick else {}
+    profile = (raw.get("quick") or _default_quick(raw)) if quick else {}
     if not isinstance(profile, dict):
         raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
     for key, value in {**(QUICK_BASE if quick else {}), **profile, **(overrides or {})}.items():
         _set_dotted(raw, key, value)
     return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
+
+
+def _default_quick(raw: dict[str, Any]) -> dict[str, Any]:
+    model = raw.get("model")
+    return QUICK_MEDIA if isinstance(model, dict) and model.get("type") in MEDIA_MODEL_TYPES else QUICK
 
 
 def spec_file(path: str | Path) -> Path:
