@@ -39,17 +39,19 @@ def resolve(style: StyleArg) -> Literal["bar", "lines", "off"]:
 class Progress:
     """Counts finished units of ``total``; reused units (cache hits, finished cells) count as done
     but not toward the rate, so the time left is the time of the work still to do. The rate is
-    measured from the first unit that did work on, so start-up (workers importing libraries,
-    a model loading) before it does not inflate the time left.
+    measured from the end of the first round of work on (the first ``parallel`` advances: workers
+    that started together finish together), so start-up (workers importing libraries, a model
+    loading) before it does not inflate the time left, nor a round's near-simultaneous ends shrink it.
 
     ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds.
     """
 
     def __init__(self, total: int, desc: str, unit: str = "item", style: StyleArg = "auto",
-                 initial: int = 0) -> None:
+                 initial: int = 0, parallel: int = 1) -> None:
         self.style = resolve(style)
         self.desc, self.unit, self.total, self.done = desc, unit, total, initial
         self.reused, self.worked, self.status = 0, 0, ""
+        self._parallel, self._rounds = max(1, parallel), 0  # advances that did work, up to the first round's end
         self.started = self._last_line = time.monotonic()
         self._first_work: tuple[float, int] | None = None  # (when, units worked) at the first unit of work
         self._next_step = self._step_after(initial)
@@ -70,7 +72,9 @@ class Progress:
         self.reused += n if reused else 0
         self.worked += 0 if reused else n
         if self._first_work is None and not reused:
-            self._first_work = (time.monotonic(), self.worked)
+            self._rounds += 1
+            if self._rounds >= self._parallel:
+                self._first_work = (time.monotonic(), self.worked)
         self.status = status or self.status
         if self._bar is not None:
             postfix = f"{self.status}, {self.reused} reused" if self.reused else self.status
@@ -82,8 +86,8 @@ class Progress:
                 self._line(now)
 
     def seconds_left(self) -> float | None:
-        """Time left at the rate of the units that did work since the first of them; None until a
-        unit of work has finished after it (the first one's time holds the start-up)."""
+        """Time left at the rate of the units that did work since the first round of them; None until
+        a unit of work has finished after it (the first round's time holds the start-up)."""
         if self._first_work is None or self.worked <= self._first_work[1]:
             return None
         since, first = self._first_work

@@ -152,6 +152,22 @@ def test_time_left_is_not_inflated_by_start_up(monkeypatch: pytest.MonkeyPatch) 
     assert bar.seconds_left() == pytest.approx(7.0)
 
 
+def test_time_left_waits_for_the_end_of_the_first_round_of_parallel_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers that each take 7 s per batch end their first batches together: the second's
+    0.01 s after the first is no rate (it would promise the whole pass in a second)."""
+    now = [0.0]
+    monkeypatch.setattr("mlsandbox.progress.time.monotonic", lambda: now[0])
+    bar = Progress(10, "stats", "batch", "off", parallel=2)
+    for t in (7.0, 7.01):
+        now[0] = t
+        bar.advance(1)
+        assert bar.seconds_left() is None
+    for t in (14.0, 14.01):
+        now[0] = t
+        bar.advance(1)
+    assert bar.seconds_left() == pytest.approx(6 * 7.0 / 2)  # 6 batches left at two per 7 s
+
+
 def _document(i: int) -> str:
     if i % 3 == 0:
         return "the cat sat on the mat " * (1 + i % 7)

@@ -26,6 +26,9 @@ EngineName = Literal["local", "ray"]
 
 
 class Engine(Protocol):
+    @property
+    def parallel(self) -> int: ...  # batches computed at once
+
     def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
 
     def close(self) -> None: ...
@@ -101,7 +104,8 @@ def _compute_pass(dataset: Dataset, ids: np.ndarray, ops: list[Op], engine: Engi
     todo = [start for start in starts if start not in results]
     name = "+".join(op.name for op in ops) if len(ops) <= 2 else "stats"
     bar = Progress(len(dataset), name, "sample" if dataset.has_images or dataset.has_videos else "doc", progress,
-                   initial=len(dataset) - sum(min(size, len(dataset) - s) for s in todo))
+                   initial=len(dataset) - sum(min(size, len(dataset) - s) for s in todo),
+                   parallel=min(engine.parallel, len(todo)))
     job = PassJob(dataset.table, ops, size, todo, pass_columns(dataset.table, ops))
     with bar:
         for start, out in engine.run(job):

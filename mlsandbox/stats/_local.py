@@ -32,6 +32,10 @@ class LocalEngine:
         self._pool: ProcessPoolExecutor | None = None
         self._listener: QueueListener | None = None
 
+    @property
+    def parallel(self) -> int:
+        return self.count
+
     def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """Each batch's stats, in order, as it finishes."""
         specs = op_specs(job.ops)

@@ -53,6 +53,10 @@ class RayEngine:
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # ... and Ray Data's plan chatter would bury it
         context.execution_options.preserve_order = False
 
+    @property
+    def parallel(self) -> int:
+        return int(self.workers)
+
     def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         """Each batch's stats as the whole batch has come back (in any order)."""
         if not job.todo:
