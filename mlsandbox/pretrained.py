@@ -365,8 +365,20 @@ def _require_gguf() -> None:
         raise ModelUnavailableError("reading a GGUF model needs the gguf package: pip install gguf")
 
 
+def model_location(name_or_path: str) -> str:
+    """What a model name names, in words for an error: an existing local directory, a path that names
+    nothing (it can be no hub name: it starts with ``/``, ``.`` or ``~``), or a Hugging Face name."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return "local directory"
+    if name_or_path.startswith(("/", ".", "~")):
+        return (f"no such folder {os.path.abspath(path)}: a relative model path is relative to the directory "
+                f"mlsandbox runs in, {Path.cwd()}")
+    return "Hugging Face name"
+
+
 def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
-    where = "local directory" if Path(name_or_path).expanduser().exists() else "Hugging Face name"
+    where = model_location(name_or_path)
     return (
         f"could not load {what} {name_or_path!r} ({where}): {exc}. Without network access, name "
         "a local directory saved with save_pretrained, or leave the model unset for the "

@@ -415,3 +415,12 @@ def test_packaged_smollm2_defaults() -> None:
     assert ppl[2] == 0.0
     tokens = create_op("token_num_filter").compute(TextBatch(["Hello world, this is a test."]))["num_token"]
     assert tokens.tolist() == [8]
+
+
+def test_a_model_path_that_names_nothing_says_where_it_was_looked_for(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "clip").mkdir(parents=True)
+    assert pretrained.model_location("./models/clip") == "local directory"
+    missing = pretrained.model_location("./models/clip-b32")
+    assert missing.startswith(f"no such folder {tmp_path}/models/clip-b32: a relative model path is relative to")
+    assert pretrained.model_location("openai/clip-vit-base-patch32") == "Hugging Face name"

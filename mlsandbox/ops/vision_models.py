@@ -18,13 +18,12 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mlsandbox.errors import ModelUnavailableError, first_line
-from mlsandbox.pretrained import quiet_transformers
+from mlsandbox.pretrained import model_location, quiet_transformers
 
 if TYPE_CHECKING:
     import torch
@@ -99,13 +98,14 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
 
 def _hint(name_or_path: str, op: str, param: str, exc: Exception) -> str:
     reason = first_line(exc)
-    if Path(name_or_path).expanduser().exists():
+    where = model_location(name_or_path)
+    if where == "local directory":
         return (
             f"{op}: could not load {param}={name_or_path!r} (local directory): {reason}. The directory must "
             "hold a model of the kind this OP runs and its processor (written by save_pretrained)"
         )
     return (
-        f"{op}: could not load {param}={name_or_path!r} (Hugging Face name): {reason}. Without access to the "
+        f"{op}: could not load {param}={name_or_path!r} ({where}): {reason}. Without access to the "
         f"model hub, set `{param}` to a local directory holding the model and its processor (written by "
         "save_pretrained)"
     )
