@@ -37,8 +37,7 @@ from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 __all__ = [
     "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "SKIP_HINT", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset",
-    "builtin_path",
-    "load_dataset", "load_files", "resolve_files", "table_digest",
+    "builtin_path", "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
 
 log = logging.getLogger(__name__)
