@@ -72,12 +72,10 @@ def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
             if stat in seen:
                 yield f"{key}: stat {stat!r} would come from both {seen[stat]!r} and {op.name!r}; list each OP once"
             seen[stat] = op.name
-    has_images = spec.dataset.image_field is not None or spec.dataset.format == "images"
-    if image_ops and not has_images:
+    if image_ops and not spec.dataset.has("images"):
         yield (f"dataset: OPs {', '.join(image_ops)} read images, but the dataset has none: "
                "set dataset.image_field (or dataset.format: images)")
-    has_videos = spec.dataset.video_field is not None or spec.dataset.format == "videos"
-    if video_ops and not has_videos:
+    if video_ops and not spec.dataset.has("videos"):
         yield (f"dataset: OPs {', '.join(video_ops)} read videos, but the dataset has none: "
                "set dataset.video_field (or dataset.format: videos)")
 
@@ -115,7 +113,7 @@ def _media_problems(spec: ExperimentSpec) -> Iterator[str]:
         if media is None:
             continue
         field = f"{media.removesuffix('s')}_field"
-        if getattr(spec.dataset, field) is None and spec.dataset.format != media:
+        if not spec.dataset.has(media):
             problems.append(f"{key}: {model.type} trains on {media} with their captions, but the dataset has none: "
                             f"set dataset.{field} (or dataset.format: {media})")
         if spec.evaluator.type != "perplexity":  # an external evaluator reads the benchmarks its own way

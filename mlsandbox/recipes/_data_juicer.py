@@ -101,9 +101,9 @@ def data_juicer_keys(dataset: DatasetSpec) -> dict[str, str]:
     """The fields of a project's samples, as :func:`to_data_juicer`'s ``*_key`` arguments. A folder
     of captioned files (``format: images|videos``) is named as mlsandbox's pool files name it."""
     keys = {"text_key": dataset.text_field}
-    if dataset.image_field is not None or dataset.format == "images":
+    if dataset.has("images"):
         keys["image_key"] = dataset.image_field or IMAGE
-    if dataset.video_field is not None or dataset.format == "videos":
+    if dataset.has("videos"):
         keys["video_key"] = dataset.video_field or VIDEO
     return keys
 

@@ -16,7 +16,7 @@ from mlsandbox.errors import SpecError, describe_validation_error, listed
 from mlsandbox.spec._base import MAX_REPEAT, Seed, Seeds, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
-from mlsandbox.spec.models import BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
+from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
 
 BUILTIN_DATASET = "builtin:demo"
@@ -25,7 +25,6 @@ QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
 #: The default ``--quick`` profile of a project whose model trains on images or videos with their
 #: captions: the same model, one seed (an n-gram of the captions alone would not see the media).
 QUICK_MEDIA: dict[str, Any] = {"seeds": [0]}
-MEDIA_MODEL_TYPES = ("tiny-captioner", "tiny-t2v")
 #: What every ``--quick`` profile starts from: one model, no screen, no race (a profile may set them).
 QUICK_BASE: dict[str, Any] = {"screen": None, "race": None}
 
@@ -60,11 +59,13 @@ class DatasetSpec(StrictModel):
         default=2**30, ge=1, description="largest video (file or bytes) a sample may have; larger ones are errors"
     )
 
+    def has(self, media: Literal["images", "videos"]) -> bool:
+        """Whether the samples hold ``media``: its field is set, or the dataset is a folder of them."""
+        return getattr(self, f"{media.removesuffix('s')}_field") is not None or self.format == media
+
     @model_validator(mode="after")
     def _one_kind_of_media(self) -> DatasetSpec:
-        video = self.video_field is not None or self.format == "videos"
-        image = self.image_field is not None or self.format == "images"
-        if video and image:
+        if self.has("videos") and self.has("images"):
             raise ValueError("a sample has an image or a video, not both: set image_field (format: images) "
                              "or video_field (format: videos)")
         return self

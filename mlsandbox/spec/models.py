@@ -9,7 +9,7 @@ identity for a spec, used to recognise a (pool x seed x model) cell that already
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, model_validator
 
@@ -310,6 +310,9 @@ class CommandSpec(StrictModel):
 ModelSpec = Annotated[
     TinyLMSpec | TinyCaptionerSpec | TinyT2VSpec | NgramSpec | HFLoraSpec | CommandSpec, Field(discriminator="type")
 ]
+#: The model types trained on (media, caption) pairs: those whose spec declares its ``media``.
+MEDIA_MODEL_TYPES = frozenset(spec.model_fields["type"].default for spec in get_args(get_args(ModelSpec)[0])
+                              if hasattr(spec, "media"))
 
 
 class BenchmarkSpec(StrictModel):
