@@ -1,7 +1,8 @@
 """Encoded videos: read a header, check a clip opens, sample frames in one decode. The one place
 that opens video bytes (PyAV).
 
-Datasets check every video when they load (:func:`check_video`: container and first frame).
+Datasets check every video when they load (:func:`check_video`: container, first frame, and the
+count of coded frames against the header's).
 Header statistics come from :func:`read_header`, which decodes nothing. Frame statistics ask for
 frames by a :data:`FrameSampling` (Data-Juicer's key frames, uniform frames, or every n-th frame
 for optical flow); :func:`sample_frames` serves any number of samplings from **one** pass over
@@ -94,12 +95,22 @@ def read_header(data: bytes) -> VideoHeader:
 
 
 def check_video(data: bytes) -> VideoHeader:
-    """The header, after checking that the container opens and its first frame decodes."""
+    """The header, after checking that the container opens, its first frame decodes and its stream
+    holds the frames its header declares (:func:`_check_complete` on the count of coded frames).
+
+    The stream is read to its end but only decoded up to its first frame: a clip cut short is
+    refused when the dataset loads, where ``on_error: skip`` can skip it, not in a later pass."""
     with _open(data) as container:
         header = _header(container)
         stream = container.streams.video[0]
-        if next(_decode(container, stream), None) is None:
+        coded = decoded = 0
+        for packet in _demux(container, stream):
+            coded += packet.size > 0  # the demuxer ends with an empty packet that flushes the decoder
+            if not decoded:
+                decoded = len(_decode_packet(stream, packet))
+        if not decoded:
             raise DataError("no frame of the video stream decodes (empty or truncated video)")
+        _check_complete(header, coded)
         return header
 
 
@@ -202,6 +213,25 @@ def _decode(container: av.container.InputContainer, stream: av.video.stream.Vide
 
     try:
         yield from container.decode(stream)
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise DataError(f"cannot decode the video (truncated or corrupt): {first_line(err)}") from None
+
+
+def _demux(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[Any]:
+    """The stream's coded packets, without decoding them."""
+    import av
+
+    try:
+        yield from container.demux(stream)
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise DataError(f"cannot read the video (truncated or corrupt): {first_line(err)}") from None
+
+
+def _decode_packet(stream: av.video.stream.VideoStream, packet: Any) -> list[Any]:
+    import av
+
+    try:
+        return list(stream.decode(packet))
     except (av.FFmpegError, OSError, ValueError) as err:
         raise DataError(f"cannot decode the video (truncated or corrupt): {first_line(err)}") from None
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -38,23 +39,26 @@ def pattern(i: int, width: int, height: int, seed: int = 0) -> np.ndarray:
 
 
 def encode_clip(
-    frames: Sequence[np.ndarray], fps: int = 8, codec: str = "libx264", keyint: int = 4, fmt: str = "mp4"
+    frames: Sequence[np.ndarray], fps: int = 8, codec: str = "libx264", keyint: int = 4, fmt: str = "mp4",
+    faststart: bool = False,
 ) -> bytes:
-    """Frames encoded with PyAV; a key frame every ``keyint`` frames (no scene-cut key frames)."""
+    """Frames encoded with PyAV; a key frame every ``keyint`` frames (no scene-cut key frames);
+    ``faststart`` puts an MP4's index before its frames, so a copy cut short still opens."""
     import av
 
     height, width = frames[0].shape[:2]
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format=fmt) as container:
-        options = {"x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0"} if codec == "libx264" else {}
-        stream = container.add_stream(codec, rate=fps, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        if codec != "libx264":
-            stream.codec_context.gop_size = keyint
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    return buffer.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "clip"  # a file, not a buffer: faststart re-reads what it wrote
+        with av.open(str(path), "w", format=fmt, options={"movflags": "+faststart"} if faststart else {}) as container:
+            options = {"x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0"} if codec == "libx264" else {}
+            stream = container.add_stream(codec, rate=fps, options=options)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            if codec != "libx264":
+                stream.codec_context.gop_size = keyint
+            for frame in frames:
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+            container.mux(stream.encode())
+        return path.read_bytes()
 
 
 def clip(n: int = 16, size: tuple[int, int] = (48, 32), seed: int = 0, **kw: object) -> bytes:
@@ -115,13 +119,16 @@ def test_the_digest_covers_the_video_bytes(video_files: Path, tmp_path: Path) ->
     assert _load(video_files, video_field="file").digest != before
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "not a video", "empty"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "cut after its first frames", "not a video", "empty"])
 def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path, damage: str) -> None:
     target = video_files.parent / "clips" / "2.mp4"
     if damage == "missing":
         target.unlink()
     elif damage == "truncated":
         target.write_bytes(target.read_bytes()[: len(target.read_bytes()) // 2])
+    elif damage == "cut after its first frames":  # opens, and its first frames decode
+        whole = clip(16, SIZES[2], fmt="matroska")
+        target.write_bytes(whole[: int(len(whole) * 0.6)])
     elif damage == "not a video":
         target.write_text("hello, not a clip")
     else:
@@ -262,14 +269,16 @@ def test_stepped_sampling_keeps_two_frames_of_a_short_clip() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["matroska", "mp4"])
-def test_a_clip_cut_short_fails_its_frame_sampling(fmt: str) -> None:
-    """A file cut after a few frames decodes them without an error: the header says how many to expect."""
-    whole = clip(16, fmt=fmt)
-    assert len(sample_frames(whole, [UniformFrames(3)])[UniformFrames(3)]) == 3
+def test_a_clip_cut_short_is_refused_when_it_loads(fmt: str) -> None:
+    """A file cut after a few frames opens and decodes them without an error: the count of coded
+    frames against the header's (declared by the MP4, implied by duration x fps in Matroska) tells."""
+    whole = clip(16, fmt=fmt, faststart=fmt == "mp4")
+    assert check_video(whole).width == 48
     cut = whole[: int(len(whole) * 0.6)]
-    try:
-        check_video(cut)  # the first frame may still decode: the load can pass
-    except DataError:
-        return  # refused even earlier (an mp4 cut before its index)
-    with pytest.raises(DataError, match=r"the stream ends after \d+ of the 16 frames its header (declares|implies)"):
+    assert read_header(cut).width == 48  # the header is intact
+    # Matroska ends cleanly after the last whole frame; the MP4's index points past the end.
+    said = r"the stream ends after \d+ of the 16 frames its header implies" if fmt == "matroska" else "truncated"
+    with pytest.raises(DataError, match=said):
+        check_video(cut)
+    with pytest.raises(DataError, match=said):
         sample_frames(cut, [UniformFrames(3)])

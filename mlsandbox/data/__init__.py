@@ -11,8 +11,8 @@ right after ``text``; every image is checked to open when the dataset loads.
 
 Video-text datasets name a ``video_field`` (a path relative to the data file, or the video bytes)
 or are a folder of clips with ``<name>.txt`` captions (``format: videos``): the table then has a
-``video`` column of encoded bytes, and every video is opened (container and first frame) when
-the dataset loads.
+``video`` column of encoded bytes, and every video is checked (container, first frame, the count of coded
+frames against its header's) when the dataset loads.
 
 The readers live in ``_files`` (data files), ``_images`` (image columns and image folders),
 ``_videos`` (video columns and video folders), ``_media`` (what those two share) and ``_hf``
