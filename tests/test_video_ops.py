@@ -20,6 +20,7 @@ from PIL import Image
 from test_video_data import all_frames, dj_uniform, encode_clip, pattern
 
 from mlsandbox import videos
+from mlsandbox.errors import DataError
 from mlsandbox.ops import VideoBatch, create_op, frame_samplings, list_ops
 from mlsandbox.ops.video.video_motion_score_filter import resized_dimensions
 from mlsandbox.ops.video.video_ocr_area_ratio_filter import detect_boxes, text_area, text_detector
@@ -120,6 +121,30 @@ def test_a_video_recipe_exports_data_juicers_arguments() -> None:
     assert nsfw["reduce_mode"] == "avg" and "min_score" not in nsfw  # Data-Juicer's default cuts nothing
     assert process["video_watermark_filter"]["prob_threshold"] == 0.3
     assert process["video_resolution_filter"]["min_height"] == 241  # count bounds round inward
+
+
+def test_a_model_backed_video_op_exports_its_model_under_data_juicers_name_and_imports_it_back() -> None:
+    """Data-Juicer takes the model as ``hf_*`` and has no batch size or label choice: a config that
+    named ``model`` would run Data-Juicer's default model while reading as if it ran ours."""
+    recipe = Recipe(name="r", conditions=[
+        Condition(op="video_aesthetics_filter", min=0.5, params={"model": "org/aesthetics-predictor", "batch_size": 4}),
+        Condition(op="video_watermark_filter", max=0.3, params={"model": "org/marks", "watermark_label": 1}),
+        Condition(op="video_nsfw_filter", max=0.2),  # the packaged open-NSFW network: Data-Juicer has no such model
+        Condition(op="video_ocr_area_ratio_filter", max=0.1, params={"det_limit_side_len": 64}),
+    ])
+    process = {name: args for step in to_data_juicer(recipe)["process"] for name, args in step.items()}
+    assert process["video_aesthetics_filter"]["hf_scorer_model"] == "org/aesthetics-predictor"
+    assert process["video_watermark_filter"]["hf_watermark_model"] == "org/marks"
+    ours_only = {"model", "batch_size", "positive_label", "score_scale", "watermark_label", "nsfw_label",
+                 "det_limit_side_len"}
+    assert all(not ours_only & set(args) for args in process.values()), process
+    assert "hf_nsfw_model" not in process["video_nsfw_filter"]
+    back = {c.op: c.params for c in from_data_juicer({"process": [
+        {"video_aesthetics_filter": {"min_score": 0.5}},  # Data-Juicer's default predictor
+        {"video_nsfw_filter": {"max_score": 0.5, "hf_nsfw_model": "org/nsfw"}},
+    ]}).conditions}
+    assert back == {"video_aesthetics_filter": {"model": "shunk031/aesthetics-predictor-v2-sac-logos-ava1-l14-linearMSE"},
+                    "video_nsfw_filter": {"model": "org/nsfw"}}
 
 
 def test_exported_aspect_ratio_bounds_keep_exactly_the_clips_the_sandbox_kept() -> None:
@@ -228,6 +253,24 @@ def test_data_juicers_resizing_keeps_the_short_edge_and_caps_the_long_one() -> N
     assert resized_dimensions((32, 48), (16,), None, 1) == (16, 24)
     assert resized_dimensions((48, 32), (16,), 20, 1) == (20, 13)
     assert resized_dimensions((32, 48), (16,), None, 5) == (15, 20)
+
+
+@pytest.mark.parametrize("params", [{"size": 0}, {"size": -5}, {"size": [0, 8]}, {"size": 3, "divisible": 4},
+                                    {"max_size": 1, "divisible": 2}])
+def test_a_resize_to_no_pixels_is_refused_with_the_params(params: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="size"):
+        create_op("video_motion_score_filter", params)
+
+
+def test_a_frame_resized_to_nothing_names_its_sample(clips) -> None:
+    """Only the data tells: a 48x32 frame capped at a long edge of 2 keeps a short edge of 1, rounded to 0 by 2."""
+    with pytest.raises(DataError, match=r"sample 'moving': video_motion_score_filter resizes its 48x32 frames"):
+        compute("video_motion_score_filter", clips, max_size=2, divisible=2)
+
+
+def test_the_ocr_detectors_side_is_bounded() -> None:
+    with pytest.raises(ValueError, match="det_limit_side_len"):
+        create_op("video_ocr_area_ratio_filter", {"det_limit_side_len": 20000})
 
 
 # --- NSFW: the packaged open-NSFW network on Data-Juicer's frames ----------------------------

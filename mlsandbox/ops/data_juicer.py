@@ -66,16 +66,31 @@ class StatArgs:
 
 
 @dataclass(frozen=True)
+class DataJuicerArg:
+    """A Data-Juicer argument that holds one of our params under another name, and its default
+    there (what Data-Juicer runs when a config leaves it out; ``""`` in a config means it too)."""
+
+    name: str
+    default: Any
+
+
+@dataclass(frozen=True)
 class DataJuicerFilter:
     """One Data-Juicer 1.6.1 filter: bound arguments per stat, categorical args, fixed args.
 
-    The OP's params are written as arguments of the same name.
+    The OP's params are written as arguments of the same name, except those in ``renamed`` (the
+    same setting under Data-Juicer's name: an export writes the param's value there, left out
+    when None, and an import reads it back, with Data-Juicer's default where the config has
+    none) and those in ``local`` (settings of ours that Data-Juicer has no argument for, such as
+    a batch size or which class of a classifier to read: never written, at our defaults on import).
     """
 
     stats: Mapping[str, StatArgs]
     categorical: Mapping[str, str] = field(default_factory=dict)  # stat key -> DJ argument
     fixed: Mapping[str, Any] = field(default_factory=dict)  # args that make DJ compute our stat
     inert: Mapping[str, Any] = field(default_factory=dict)  # written for clarity; unused without tokenization
+    renamed: Mapping[str, DataJuicerArg] = field(default_factory=dict)  # our param -> DJ's argument
+    local: frozenset[str] = frozenset()  # our params without a DJ argument
 
     def stat_keys(self) -> set[str]:
         """The stats this filter can bound."""

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ValidationError
 
 from mlsandbox.data import IMAGE, VIDEO
-from mlsandbox.errors import RecipeError
+from mlsandbox.errors import RecipeError, describe_validation_error, listed
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
@@ -118,8 +119,12 @@ def _group_by_op(conditions: Iterable[Condition]) -> dict[tuple[str, str], list[
 def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
     spec = _data_juicer_filter(op_name)
     args: dict[str, Any] = {**spec.inert, **spec.fixed}
-    # The OP's params, defaults included, under their own names.
-    args.update(op_class(op_name)(**conditions[0].params).params.stat_params())
+    # The OP's params, defaults included, under Data-Juicer's names.
+    params = op_class(op_name)(**conditions[0].params).params.stat_params()
+    for ours, theirs in spec.renamed.items():
+        if params.get(ours) is not None:
+            args[theirs.name] = params[ours]
+    args.update({k: v for k, v in params.items() if k not in spec.renamed and k not in spec.local})
     for c in conditions:
         if c.stat not in spec.stat_keys():
             raise RecipeError(f"condition {c.label}: Data-Juicer's {op_name} has no argument for {c.stat}")
@@ -252,6 +257,8 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
             continue
         try:
             conditions.extend(_conditions_from_dj(op_name, spec, args, where, notes))
+        except ValidationError as err:  # an argument value our OP refuses
+            raise RecipeError(f"{origin}: {where}{listed(describe_validation_error(err))}") from None
         except (TypeError, ValueError) as err:
             raise RecipeError(f"{origin}: {where}: {err}") from None
     recipe_name = name or str(config.get("project_name") or "data-juicer")
@@ -285,7 +292,9 @@ def _conditions_from_dj(
             return []
     for arg in spec.inert:
         args.pop(arg, None)
-    params = {k: args.pop(k) for k in list(args) if k in param_names}
+    params = {k: args.pop(k) for k in list(args) if k in param_names - spec.local - set(spec.renamed)}
+    for ours, theirs in spec.renamed.items():
+        params[ours] = args.pop(theirs.name, None) or theirs.default
     out: list[Condition] = []
     for stat, arg in spec.categorical.items():
         allowed = args.pop(arg, None)
@@ -301,7 +310,8 @@ def _conditions_from_dj(
             continue  # the filter keeps every value of this stat
         out.append(Condition(op=op_name, stat=stat, min=lo, max=hi, params=params))
     if args:
-        notes.append(f"{where}: ignored args {sorted(args)} (they do not change which samples pass)")
+        notes.append(f"{where}: ignored args {sorted(args)} (mlsandbox's {op_name} has no such setting: "
+                     "check that they keep Data-Juicer's defaults, or the imported bounds may keep other samples)")
     if not out:
         notes.append(f"{where}: dropped, its bounds cut nothing")
     return out

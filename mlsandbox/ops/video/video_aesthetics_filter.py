@@ -6,7 +6,7 @@ from typing import Literal
 
 from mlsandbox.ops._image_scoring import AESTHETICS_DATA_JUICER_MODEL, AestheticsParams
 from mlsandbox.ops.base import DeviceParams
-from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerArg, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
 
@@ -35,8 +35,7 @@ class VideoAestheticsFilter(ImageScoredFrameOp):
 
     Difference from Data-Juicer: it divides by 10 only when the model *name* contains
     ``aesthetics-predictor`` and reduces a classifier's logits over every class; here the scale
-    is ``score_scale`` and a classifier's class is named. An exported config does not set
-    ``hf_scorer_model``, so Data-Juicer runs its default model.
+    is ``score_scale`` and a classifier's class is named. ``model`` exports as ``hf_scorer_model``.
 
     Data-Juicer 1.6.1 defaults: ``hf_scorer_model`` = the model above,
     ``frame_sampling_method="uniform"``, ``frame_num=3``, ``reduce_mode="avg"``, keep
@@ -49,6 +48,8 @@ class VideoAestheticsFilter(ImageScoredFrameOp):
         {"video_frames_aesthetics_score": StatArgs("min_score", "max_score", 0.4, 1.0,
                                                    floor=-float(UNBOUNDED), ceiling=UNBOUNDED)},
         inert={"any_or_all": "any"},
+        renamed={"model": DataJuicerArg("hf_scorer_model", DATA_JUICER_MODEL)},
+        local=frozenset({"positive_label", "score_scale", "batch_size"}),
     )
 
     class Params(AestheticsParams, SampledFrameParams, DeviceParams):

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from mlsandbox.ops.base import DeviceParams
-from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import DataJuicerArg, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import SampledFrameParams, ScoredFrameOp
 from mlsandbox.ops.video.batch import VideoBatch
@@ -42,8 +42,7 @@ class VideoFramesTextSimilarityFilter(ScoredFrameOp):
     Difference from Data-Juicer: none in the definition. Data-Juicer scores each caption chunk
     (text up to ``<|__dj__eoc|>``) holding ``<__dj__video>`` tokens against those videos' frames
     and skips chunks without the token; a sample here is one caption with one video. Its default
-    model needs the hub; offline, set ``model`` to a local directory. An exported config does
-    not set ``hf_clip``, so Data-Juicer runs its default model.
+    model needs the hub; offline, set ``model`` to a local directory. ``model`` exports as ``hf_clip``.
 
     Data-Juicer 1.6.1 defaults: ``hf_clip="openai/clip-vit-base-patch32"``,
     ``frame_sampling_method="all_keyframes"``, ``frame_num=3``, no flips, ``reduce_mode="avg"``,
@@ -56,6 +55,8 @@ class VideoFramesTextSimilarityFilter(ScoredFrameOp):
     data_juicer = DataJuicerFilter(
         {"video_frames_text_similarity": StatArgs("min_score", "max_score", 0.1, 1.0, floor=-1.0, ceiling=1.0)},
         inert={"any_or_all": "any"},
+        renamed={"model": DataJuicerArg("hf_clip", DATA_JUICER_MODEL)},
+        local=frozenset({"batch_size"}),
     )
 
     class Params(SampledFrameParams, DeviceParams):

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.errors import DataError, ModelUnavailableError
 from mlsandbox.ops.base import OpParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import FrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.videos import INSTALL, FrameSampling, SteppedFrames
+
+#: A frame edge in pixels.
+_Edge = Annotated[int, Field(ge=1)]
 
 
 @register
@@ -59,8 +62,8 @@ class VideoMotionScoreFilter(FrameOp):
 
     class Params(OpParams):
         sampling_fps: float = Field(2.0, gt=0)
-        size: int | tuple[int] | tuple[int, int] | None = None
-        max_size: int | None = Field(None, ge=1)
+        size: _Edge | tuple[_Edge] | tuple[_Edge, _Edge] | None = None
+        max_size: _Edge | None = None
         divisible: int = Field(1, ge=1)
         relative: bool = False
         pyr_scale: float = Field(0.5, gt=0, lt=1)
@@ -70,6 +73,15 @@ class VideoMotionScoreFilter(FrameOp):
         poly_n: int = Field(5, ge=1)
         poly_sigma: float = Field(1.2, gt=0)
         flags: int = 0
+
+        @model_validator(mode="after")
+        def _edges_survive_rounding(self) -> VideoMotionScoreFilter.Params:
+            edges = {"size": self.size if isinstance(self.size, tuple) else (self.size,), "max_size": (self.max_size,)}
+            for name, values in edges.items():
+                if any(v is not None and v < self.divisible for v in values):
+                    raise ValueError(f"{name}={getattr(self, name)} is below divisible={self.divisible}: "
+                                     "rounded down to a multiple of it, an edge would be 0 pixels")
+            return self
 
     params: Params
 
@@ -83,10 +95,10 @@ class VideoMotionScoreFilter(FrameOp):
             import cv2
         except ImportError:
             raise ModelUnavailableError(f"{self.name} needs OpenCV: {INSTALL}") from None
-        scores = [self._score(cv2, frames) for frames in batch.frames(self.frame_sampling())]
+        scores = [self._score(cv2, frames, sample) for frames, sample in zip(batch.frames(self.frame_sampling()), batch.ids)]
         return {"video_motion_score": np.array(scores, dtype=np.float64)}
 
-    def _score(self, cv2: Any, frames: list[np.ndarray]) -> float:
+    def _score(self, cv2: Any, frames: list[np.ndarray], sample: str) -> float:
         p = self.params
         size = (p.size,) if isinstance(p.size, int) else p.size
         farneback = {k: getattr(p, k) for k in ("pyr_scale", "levels", "winsize", "iterations", "poly_n",
@@ -96,6 +108,9 @@ class VideoMotionScoreFilter(FrameOp):
         for frame in frames:
             height, width = frame.shape[:2]
             new_size = resized_dimensions((height, width), size, p.max_size, p.divisible)
+            if min(new_size) < 1:
+                raise DataError(f"sample {sample!r}: {self.name} resizes its {width}x{height} frames to nothing "
+                                f"(size={p.size}, max_size={p.max_size}, divisible={p.divisible})")
             if new_size != (height, width):
                 frame = cv2.resize(frame, new_size, interpolation=cv2.INTER_AREA)
             grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlsandbox.ops._image_scoring import NSFWParams
 from mlsandbox.ops.base import DeviceParams
-from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import DataJuicerArg, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
 from mlsandbox.ops.vision_models import NSFW_DATA_JUICER_MODEL
@@ -31,8 +31,8 @@ class VideoNSFWFilter(ImageScoredFrameOp):
 
     Difference from Data-Juicer: its default model is ``Falconsai/nsfw_image_detection`` (needs
     the hub; reads softmax column 1); the open-NSFW scores are on that network's own scale, so
-    an exported threshold means the same only with the same model (set
-    ``hf_nsfw_model`` in the exported config to Data-Juicer's model name or a local copy).
+    an exported threshold means the same only with the same model (``model`` exports as
+    ``hf_nsfw_model``; unset, Data-Juicer runs its own).
     Data-Juicer's key-frame reader returns no frame (score 0.0) where no frame is marked key.
 
     Data-Juicer 1.6.1 defaults: ``frame_sampling_method="all_keyframes"``, ``frame_num=3``,
@@ -44,6 +44,8 @@ class VideoNSFWFilter(ImageScoredFrameOp):
     data_juicer = DataJuicerFilter(
         {"video_nsfw_score": StatArgs.ratio("min_score", "max_score", 0.0, 0.5)},
         inert={"any_or_all": "any"},
+        renamed={"model": DataJuicerArg("hf_nsfw_model", NSFW_DATA_JUICER_MODEL)},
+        local=frozenset({"nsfw_label", "batch_size"}),
     )
 
     class Params(NSFWParams, SampledFrameParams, DeviceParams):

@@ -56,11 +56,13 @@ class VideoOcrAreaRatioFilter(FrameOp):
     data_juicer = DataJuicerFilter(
         {"video_ocr_area_ratio": StatArgs("min_area_ratio", "max_area_ratio", 0.0, 1.0, ceiling=UNBOUNDED)},
         inert={"any_or_all": "any"},
+        local=frozenset({"det_limit_side_len"}),
     )
 
     class Params(OpParams):
         frame_sample_num: int = Field(3, ge=1)
-        det_limit_side_len: int = Field(736, ge=32)
+        # Frames are enlarged to this shorter side: beyond 2048 one frame's detector pass needs many GiB.
+        det_limit_side_len: int = Field(736, ge=32, le=2048)
 
     params: Params
 

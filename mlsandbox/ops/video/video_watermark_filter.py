@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlsandbox.ops._image_scoring import WATERMARK_DATA_JUICER_MODEL, WatermarkParams
 from mlsandbox.ops.base import DeviceParams
-from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import DataJuicerArg, DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import ImageScoredFrameOp, SampledFrameParams
 
@@ -29,8 +29,7 @@ class VideoWatermarkFilter(ImageScoredFrameOp):
     Difference from Data-Juicer: it reads softmax column 1 whatever the labels say (the same
     class whenever the watermark label is class 1 or the labels are unnamed; ``watermark_label:
     1`` forces it). Its default model needs the hub; offline, set ``model`` to a local
-    directory. An exported config does not set ``hf_watermark_model``, so Data-Juicer runs its
-    default model.
+    directory. ``model`` exports as ``hf_watermark_model``.
 
     Data-Juicer 1.6.1 defaults: ``hf_watermark_model="amrul-hzz/watermark_detector"``,
     ``frame_sampling_method="all_keyframes"``, ``frame_num=3``, ``reduce_mode="avg"``, keep
@@ -42,6 +41,8 @@ class VideoWatermarkFilter(ImageScoredFrameOp):
     data_juicer = DataJuicerFilter(
         {"video_watermark_prob": StatArgs.ratio(None, "prob_threshold", None, 0.8)},
         inert={"any_or_all": "any"},
+        renamed={"model": DataJuicerArg("hf_watermark_model", DATA_JUICER_MODEL)},
+        local=frozenset({"watermark_label", "batch_size"}),
     )
 
     class Params(WatermarkParams, SampledFrameParams, DeviceParams):
