@@ -171,6 +171,20 @@ def test_missing_fields_captions_and_mixed_media_are_named(video_files: Path, tm
         DatasetSpec(path="x.jsonl", image_field="img", video_field="clip")
 
 
+def test_a_folders_bad_clip_is_named_once_or_skipped_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, data in (("a", clip(4)), ("b", b"not a clip")):
+        (folder / f"{name}.mp4").write_bytes(data)
+        (folder / f"{name}.txt").write_text(f"clip {name}")
+    with pytest.raises(DataError) as err:
+        load_dataset(DatasetSpec(path=str(folder), format="videos"))
+    assert str(err.value).count(str(folder / "b.mp4")) == 1, err.value
+    with caplog.at_level("WARNING"):
+        loaded = load_dataset(DatasetSpec(path=str(folder), format="videos", on_error="skip"))
+    assert loaded.skipped == 1 and "skipped 1 malformed rows" in caplog.text
+
+
 def test_video_ops_need_a_video_dataset(tmp_path: Path, small_corpus: Path) -> None:
     (tmp_path / "sandbox.yaml").write_text(
         f"name: t\ndataset: {{path: {small_corpus}}}\nops: [{{name: video_duration_filter}}]\n"

@@ -21,7 +21,6 @@ The readers live in ``_files`` (data files), ``_images`` (image columns and imag
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,8 +38,6 @@ __all__ = [
     "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "SKIP_HINT", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset",
     "builtin_path", "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
-
-log = logging.getLogger(__name__)
 
 
 def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
@@ -77,7 +74,5 @@ def load_files(
             bad += bad_videos
         tables.append(table)
         skipped += bad
-    if skipped:
-        log.warning("skipped %d malformed rows (dataset.on_error=skip)", skipped)
     table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
     return make_dataset(table, source or str(files[0]), name or files[0].stem, skipped, files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlsandbox.errors import DataError
+
+log = logging.getLogger(__name__)
 
 ID = "id"
 TEXT = "text"
@@ -104,6 +107,8 @@ def make_dataset(
     if table.num_rows == 0:
         raise DataError(f"{source}: the dataset is empty (no rows)")
     check_unique_ids(table, source)
+    if skipped:
+        log.warning("skipped %d malformed rows (dataset.on_error=skip)", skipped)
     return Dataset(table=table, digest=table_digest(table), source=source, name=name, skipped=skipped,
                    files=list(files or []))
 

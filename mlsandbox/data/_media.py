@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mlsandbox.data._dataset import ID, TEXT, Dataset, table_digest
+from mlsandbox.data._dataset import ID, TEXT, Dataset, make_dataset
 from mlsandbox.data._files import read_media_file, resolve_path
 from mlsandbox.data._rows import bad_row
 from mlsandbox.errors import DataError
@@ -34,7 +34,9 @@ def media_bytes(raw: object, base: Path, max_bytes: int, kind: str, check: Calla
         except DataError as err:
             raise DataError(f"{kind} file {path}: {err}") from None
         return data
-    if not isinstance(raw, bytes) or not raw:
+    if raw == b"":
+        raise DataError(f"empty {kind} bytes")
+    if not isinstance(raw, bytes):
         raise DataError(f"no {kind} (got {type(raw).__name__}); expected a path or {kind} bytes")
     if len(raw) > max_bytes:
         raise DataError(f"{kind} is larger than {limit} ({max_bytes} bytes)")
@@ -62,8 +64,8 @@ def load_media_folder(
         try:
             caption = _caption_of(f, kind)
             item = media_bytes(str(f), folder, max_bytes, kind, check)
-        except DataError as err:
-            skipped += bad_row(spec, f"{f}: {err}")
+        except DataError as err:  # each names the file
+            skipped += bad_row(spec, str(err))
             continue
         ids.append(str(f.relative_to(folder).with_suffix("")))
         texts.append(caption)
@@ -71,8 +73,7 @@ def load_media_folder(
     if not ids:
         raise DataError(f"{folder}: the dataset is empty (no readable captioned {kind}s)")
     table = pa.table({ID: ids, TEXT: texts, kind: pa.array(items, arrow_type)})
-    return Dataset(table=table, digest=table_digest(table), source=spec.path, name=folder.name,
-                   skipped=skipped, files=[folder])
+    return make_dataset(table, spec.path, folder.name, skipped, [folder])
 
 
 def _check_one_file_per_id(files: list[Path], kind: str) -> None:
@@ -108,8 +109,8 @@ def _caption_of(media_file: Path, kind: str) -> str:
     try:
         return caption_file.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise DataError(f"no caption file {caption_file.name} beside the {kind}") from None
+        raise DataError(f"{media_file}: no caption file {caption_file.name} beside the {kind}") from None
     except UnicodeDecodeError as err:
-        raise DataError(f"caption file {caption_file.name} is not UTF-8 ({err.reason})") from None
+        raise DataError(f"{media_file}: caption file {caption_file.name} is not UTF-8 ({err.reason})") from None
     except OSError as err:  # a folder of that name, no permission
-        raise DataError(f"caption file {caption_file.name} cannot be read ({err.strerror or err})") from None
+        raise DataError(f"{media_file}: caption file {caption_file.name} cannot be read ({err.strerror or err})") from None
