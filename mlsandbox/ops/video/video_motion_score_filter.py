@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from mlsandbox.errors import DataError, ModelUnavailableError
 from mlsandbox.ops.base import OpParams
@@ -14,9 +14,6 @@ from mlsandbox.ops.registry import register
 from mlsandbox.ops.video._frames import FrameOp
 from mlsandbox.ops.video.batch import VideoBatch
 from mlsandbox.videos import INSTALL, FrameSampling, SteppedFrames
-
-#: A frame edge in pixels.
-_Edge = Annotated[int, Field(ge=1)]
 
 
 @register
@@ -62,8 +59,8 @@ class VideoMotionScoreFilter(FrameOp):
 
     class Params(OpParams):
         sampling_fps: float = Field(2.0, gt=0)
-        size: _Edge | tuple[_Edge] | tuple[_Edge, _Edge] | None = None
-        max_size: _Edge | None = None
+        size: int | tuple[int] | tuple[int, int] | None = None
+        max_size: int | None = Field(None, ge=1)
         divisible: int = Field(1, ge=1)
         relative: bool = False
         pyr_scale: float = Field(0.5, gt=0, lt=1)
@@ -73,6 +70,14 @@ class VideoMotionScoreFilter(FrameOp):
         poly_n: int = Field(5, ge=1)
         poly_sigma: float = Field(1.2, gt=0)
         flags: int = 0
+
+        @field_validator("size", mode="before")
+        @classmethod
+        def _one_or_two_edges(cls, size: Any) -> Any:
+            edges = size if isinstance(size, (list, tuple)) else [size]
+            if size is not None and not (1 <= len(edges) <= 2 and all(type(e) is int and e >= 1 for e in edges)):
+                raise ValueError("size must be one edge or two, in whole pixels of at least 1")
+            return size
 
         @model_validator(mode="after")
         def _edges_survive_rounding(self) -> VideoMotionScoreFilter.Params:
