@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import socket
 import subprocess
@@ -197,11 +198,14 @@ def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracki
     assert load_recipe(exported).select(stats).digest == best_run.data.tags[tracking.POOL_DIGEST]
 
 
-def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, tracking_uri, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("step", ["compare_pools", "suggest_recipe"])  # training, or the trial's first steps
+def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(
+    raw, tracking_uri, tmp_path, monkeypatch, step: str
+) -> None:
     spec = _spec(raw, n_trials=4)
     storage = _storage(tmp_path)
     calls = {"n": 0}
-    real = objective_mod.compare_pools
+    real = getattr(objective_mod, step)
 
     def interrupted_on_second(*args, **kwargs):
         calls["n"] += 1
@@ -209,10 +213,10 @@ def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(raw, 
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(objective_mod, "compare_pools", interrupted_on_second)
+    monkeypatch.setattr(objective_mod, step, interrupted_on_second)
     with pytest.raises(KeyboardInterrupt):
         run_search(spec, "resume", storage, progress=False)
-    monkeypatch.setattr(objective_mod, "compare_pools", real)
+    monkeypatch.setattr(objective_mod, step, real)
     # A worker killed mid-trial leaves a RUNNING trial behind, with the pid of a process now gone.
     study = optuna.load_study(study_name="resume", storage=open_storage(storage, spec)[0])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -286,6 +290,17 @@ def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking
     for table, rows in (("confirm/deltas.json", 1), ("search/trials.json", spec.search.n_trials + 1)):
         logged = mlflow.MlflowClient().load_table(experiment, artifact_file=table, run_ids=[again.run_id])
         assert len(logged) == rows, table
+    # a continuation that confirms nothing withdraws the earlier confirmation, and search/ holds its files only
+    client = mlflow.MlflowClient()
+    client.log_text(again.run_id, "an earlier call's file", "search/stale.txt")
+    unconfirmed = run_search(_spec({**raw, "confirm": None}, min_pool_size=20), "s-confirm", _storage(tmp_path),
+                             n_trials=spec.search.n_trials + 2, progress=False)
+    assert unconfirmed.run_id == again.run_id and not unconfirmed.confirmed
+    assert math.isnan(mlflow.get_run(again.run_id).data.metrics["best_confirmed_pct"])
+    assert not client.list_artifacts(again.run_id, "confirm")
+    listed = {f.path for f in client.list_artifacts(again.run_id, "search")}
+    assert "search/report.md" in listed and "search/stale.txt" not in listed
+    assert len(client.list_artifacts(again.run_id, "search/invocations")) == 3  # one record per call, kept
 
 
 def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_the_trials(

@@ -267,10 +267,12 @@ def _env(tracking_uri: str) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_the_mlproject_search_entry_point_runs_with_the_default_study_and_storage(project, tmp_path, monkeypatch):
+def test_the_mlproject_search_entry_point_runs_with_the_default_study_storage_and_trials(project, tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    raw = yaml.safe_load(project.read_text(encoding="utf-8"))
+    project.write_text(yaml.safe_dump({**raw, "search": {**raw["search"], "n_trials": 1}}), encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "mlflow", "run", str(REPO), "-e", "search", "--env-manager", "local",
-                           "-P", f"project={project}", "-P", "n_trials=1"],
+                           "-P", f"project={project}"],  # every parameter at its default: the spec's n_trials
                           env=_env(uri), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
     mlflow.set_tracking_uri(uri)

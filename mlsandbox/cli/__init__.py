@@ -21,6 +21,7 @@ from mlsandbox.cli._errors import EXIT_FAILED, OneLineUsageErrors, handles_error
 from mlsandbox.cli._options import (
     PROGRESS_LOGGER,
     Executor,
+    NTrials,
     ProfileName,
     Project,
     Quick,
@@ -311,7 +312,7 @@ def search_command(
         envvar="MLSANDBOX_STORAGE",
         help="Optuna storage: an RDB URL (postgresql+psycopg2://user@host/db; the password from PGPASSWORD or "
              "~/.pgpass) or a journal file (default, also for an empty value: next to the MLflow store)")] = None,
-    n_trials: Annotated[int | None, typer.Option("--n-trials", "-n", min=1, help="total trials of the study (default: search.n_trials)")] = None,
+    n_trials: NTrials = None,
     worker: Annotated[int | None, typer.Option(min=0, help="index of this worker when several run one study: reproducible "
                                                 "draws (default: a sampler seed of its own, from the process and clock)")] = None,
     sets: Sets = None,

@@ -23,18 +23,30 @@ Sets = Annotated[
 ]
 
 
-def _workers(value: str) -> int | None:
-    """A worker count; empty (the MLproject's default) is none given: the spec's ``stats.workers``."""
+def _count(value: str, what: str, least: int) -> int | None:
+    """A count; empty (an MLproject default) is none given: the spec's value."""
     if value == "":
         return None
-    if not value.isdigit():
-        raise typer.BadParameter(f"expected a number of processes, 0 or more, got {value!r}")
+    if not value.isdigit() or int(value) < least:
+        raise typer.BadParameter(f"expected a number of {what}, {least} or more, got {value!r}")
     return int(value)
+
+
+def _workers(value: str) -> int | None:
+    return _count(value, "processes", 0)
+
+
+def _trials(value: str) -> int | None:
+    return _count(value, "trials", 1)
 
 
 Workers = Annotated[
     int | None, typer.Option("--workers", "-w", parser=_workers, metavar="INTEGER",
                              help="stats worker processes (0 = one per core; default: the spec's)")
+]
+NTrials = Annotated[
+    int | None, typer.Option("--n-trials", "-n", parser=_trials, metavar="INTEGER",
+                             help="total trials of the study (default: search.n_trials)")
 ]
 Executor = Annotated[
     str | None, typer.Option("--executor", "-e", help="where cells run: local or ray (default: the spec's executor.type)")

@@ -76,7 +76,16 @@ class TrialContext:
 
 
 def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
-    """Run one trial as a child run of the study's run; its objective value(s) as logged."""
+    """Run one trial as a child run of the study's run; its objective value(s) as logged. A Ctrl-C
+    or SIGTERM at any point of it, its first steps included, is recorded on the trial."""
+    try:
+        return _trial(trial, ctx, n_trials)
+    except KeyboardInterrupt as err:
+        trial.set_user_attr(INTERRUPTED, tracking.interruption_reason(err))
+        raise
+
+
+def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
     started = time.perf_counter()
     trial.set_user_attr(HOST, socket.gethostname())
     trial.set_user_attr(PID, os.getpid())
@@ -93,18 +102,14 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
     tags = {tracking.KIND: "trial", STUDY: ctx.study_name, TRIAL: str(trial.number),
             tracking.DATASET_DIGEST: stats.dataset_digest, tracking.RECIPE_DIGEST: recipe.digest(),
             tracking.SPLIT: RECIPE}
-    try:
-        with tracking.child_run(f"trial-{trial.number}", tags, parent_run_id=ctx.run_id) as run:
-            run_id = run.info.run_id
-            trial.set_user_attr(RUN_ATTR, run_id)
-            state, reason, timing = _evaluate(trial, ctx, recipe, run_id)
-            timing["trial_s"] = time.perf_counter() - started
-            tracking.log_batch(run_id, metrics={"trial_s": timing["trial_s"],
-                                                "overhead_s": timing["trial_s"] - timing["train_eval_s"]},
-                               tags={TRIAL_STATE: state.name, **({REASON: reason[:5000]} if reason else {})})
-    except KeyboardInterrupt as err:
-        trial.set_user_attr(INTERRUPTED, tracking.interruption_reason(err))
-        raise
+    with tracking.child_run(f"trial-{trial.number}", tags, parent_run_id=ctx.run_id) as run:
+        run_id = run.info.run_id
+        trial.set_user_attr(RUN_ATTR, run_id)
+        state, reason, timing = _evaluate(trial, ctx, recipe, run_id)
+        timing["trial_s"] = time.perf_counter() - started
+        tracking.log_batch(run_id, metrics={"trial_s": timing["trial_s"],
+                                            "overhead_s": timing["trial_s"] - timing["train_eval_s"]},
+                           tags={TRIAL_STATE: state.name, **({REASON: reason[:5000]} if reason else {})})
     ctx.run_times.append(timing)
     client = mlflow.MlflowClient()
     if state == TrialState.PRUNED:

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from mlsandbox import figures, tracking
+from mlsandbox import artifacts, figures, tracking
 from mlsandbox.delta import ALPHA, Confirmation, holm
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe
@@ -29,6 +29,7 @@ from mlsandbox.search._names import (
     ARTIFACTS,
     FAIL_REASON,
     INTERRUPTED,
+    INVOCATIONS,
     PRUNE_REASON,
     RECIPE_ATTR,
     RUN_ATTR,
@@ -169,6 +170,16 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 
 
+def _withdrawn_confirmation(run_id: str) -> dict[str, float]:
+    """An earlier call's confirmation, which was of another best trial or of a claim that no longer
+    beats the control: its ``confirm/`` tables removed and its metrics to log again as NaN."""
+    logged = mlflow.MlflowClient().get_run(run_id).data.metrics
+    stale = {key: math.nan for key, value in logged.items() if key.startswith(f"best_{CONFIRMED}") and math.isfinite(value)}
+    if stale:
+        tracking.remove_artifacts(run_id, artifacts.CONFIRM)
+    return stale
+
+
 def is_confirmed(claim: dict[str, float]) -> bool:
     """Whether a claim holds its re-measurement on fresh seeds (``confirm:``)."""
     return f"{CONFIRMED}seeds" in claim
@@ -228,6 +239,8 @@ def log_results(
     claim = trial_claim(study, best)
     if best_recipe is not None and ctx.prepared.spec.confirm is not None and _beat_control(best, claim):
         claim.update(confirmed_claim(ctx, best_recipe, run_id))
+    else:
+        metrics.update(_withdrawn_confirmation(run_id))
     if best is not None:
         metrics["best_delta_pct"] = best.values[0]
         metrics["best_trial"] = best.number
@@ -236,6 +249,9 @@ def log_results(
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
                        tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
+    for earlier in mlflow.MlflowClient().list_artifacts(run_id, ARTIFACTS):  # this call's results only
+        if earlier.path != INVOCATIONS:  # the record of every call stays
+            tracking.remove_artifacts(run_id, earlier.path)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         if not frame.empty:
@@ -254,6 +270,15 @@ def log_results(
         mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
                         ran, wall_s, "", report, claim, pareto_claims)
+
+
+def _exported(out: Path) -> str:
+    """Where the best recipe was written, in words: what the export actually wrote."""
+    not_exported = out / "best_recipe.data_juicer.txt"
+    if not_exported.exists():
+        return (f"Exported as `best_recipe.yaml`; not as a Data-Juicer config: "
+                f"{not_exported.read_text(encoding='utf-8').strip().removeprefix('not exportable to Data-Juicer: ')}.")
+    return "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`."
 
 
 def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -284,7 +309,7 @@ def search_report(
                      "its size should be re-measured on fresh seeds before it is relied on: `mlsandbox train "
                      "--recipe best_recipe.yaml --seeds 100,101,102,103,104` (seeds the study did not use)."), "",
                   "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
-                  "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`.", ""]
+                  _exported(out), ""]
     else:
         lines += ["No trial completed: see the reasons in the trials table.", ""]
     if pareto:

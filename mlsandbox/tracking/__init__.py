@@ -21,6 +21,7 @@ from mlsandbox.tracking._logging import (
     metric_key,
     pool_frame,
     pool_tags,
+    remove_artifacts,
     run_url,
 )
 from mlsandbox.tracking._names import (
@@ -82,5 +83,5 @@ __all__ = [
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
     "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
     "log_source_input", "metric_key", "owner_tags", "parent_run", "pool_frame", "pool_tags",
-    "reconcile_stale_runs", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
+    "reconcile_stale_runs", "remove_artifacts", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
 ]

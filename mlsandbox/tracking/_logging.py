@@ -21,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
 
 from mlsandbox.data import TEXT, Dataset
+from mlsandbox.errors import first_line
 from mlsandbox.pools import Pool, recipe_digest
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.stats import StatsTable
@@ -210,6 +211,21 @@ def pool_tags(pool: Pool, kind: str = "pool") -> dict[str, str]:
     if digest := recipe_digest(pool.origin):
         tags[RECIPE_DIGEST] = digest
     return tags
+
+
+def remove_artifacts(run_id: str, artifact_path: str) -> None:
+    """Remove the run's ``artifact_path`` (a file or a folder), where it has one: before a folder is
+    logged again, whose earlier files would otherwise stay beside the new ones even where they no
+    longer hold (an export that now fails, a result of a trial that is no longer the best)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    client = mlflow.MlflowClient()
+    if artifact_path in {f.path for f in client.list_artifacts(run_id, posixpath.dirname(artifact_path) or None)}:
+        try:
+            get_artifact_repository(client.get_run(run_id).info.artifact_uri).delete_artifacts(artifact_path)
+        except (NotImplementedError, MlflowException, OSError) as err:  # a store that cannot delete
+            log.warning("run %s: the earlier artifact %s could not be removed (%s) and may be out of date",
+                        run_id, artifact_path, first_line(err))
 
 
 def download_artifacts(run_id: str, artifact_path: str | None, dst: Path) -> Path:
