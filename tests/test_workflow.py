@@ -301,6 +301,8 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert workflow.answer.text() in markdown and "Holm" in markdown
     assert "process:" in markdown  # the Data-Juicer export of the best recipe
     assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == 6
+    linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
+    assert len(linked) == 6 and all((root / link).is_file() for link in linked)  # beside the Markdown that links them
 
 
 def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:

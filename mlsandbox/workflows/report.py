@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import math
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -189,7 +190,8 @@ def workflow_run(run_id: str) -> mlflow.entities.Run:
 
 
 def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``; return both paths."""
+    """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``, with the figures the
+    Markdown links beside it (the HTML embeds them); return both paths."""
     run = workflow_run(run_id)
     output_folder(out_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -199,6 +201,9 @@ def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
         page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
         md.write_text(report.markdown(), encoding="utf-8")
         page.write_text(report.html(), encoding="utf-8")
+        for figure in (p for p, _ in FIGURES if (root / p).exists()):
+            (out_dir / figure).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(root / figure, out_dir / figure)
     return page, md
 
 
