@@ -239,6 +239,18 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     assert "S3cr3tPW" not in result.output
 
 
+@pytest.mark.parametrize("command", ["report", "search"])
+def test_a_sqlite_store_in_a_folder_that_does_not_exist_is_refused_and_nothing_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'typo' / 'mlflow.db'}")
+    args = {"report": ["report", "0123abcd"], "search": ["search", "-p", str(project), "-q", "-n", "1"]}[command]
+    line = _one_error_line(CliRunner().invoke(app, args))
+    assert f"no folder {tmp_path / 'typo'} to hold a new SQLite store" in line
+    assert not (tmp_path / "typo").exists()
+
+
 @pytest.mark.parametrize("address, says", [
     ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
     ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),

@@ -86,7 +86,7 @@ def init_tracking_store() -> None:
         return
     from sqlalchemy.exc import SQLAlchemyError
 
-    # A missing folder is not locked: MLflow then says what is wrong.
+    # A missing folder is not locked: creating the store says what is wrong.
     with file_lock(db_file) if db_file is not None and db_file.parent.is_dir() else nullcontext():
         create_sqlite_store(uri)  # a new SQLite store: whole or not at all
         retry_lost_race(lambda: mlflow.MlflowClient().search_experiments(max_results=1),

@@ -91,8 +91,8 @@ def _run_search(
     search = search or spec.search
     n_trials = n_trials or search.n_trials
     study_name = study_name or f"{spec.name}-search"
+    init_tracking_store()  # first: the default storage goes next to it
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
-    init_tracking_store()
     prepared = prepare(spec, workers=workers, progress=progress)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     space = build_space(search, prepared.stats, seed=spec.pools.seed)
