@@ -198,6 +198,20 @@ def test_an_unknown_storage_scheme_is_an_input_error(project, tracking_uri):
     assert "foo://bar" in line and "unknown database type 'foo'" in line
 
 
+def test_a_sampler_that_cannot_be_made_is_refused_before_a_study_or_stats_exist(project, tracking_uri, tmp_path,
+                                                                              monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "cmaes" else real(name, *a))
+    journal = tmp_path / "s.journal"
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(journal), "--study", "cm",
+                                "--set", "search.sampler=cmaes", "-n", "1", "--quiet"))
+    assert "search.sampler 'cmaes' needs the cmaes package" in line
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert not optuna.get_all_study_summaries(storage) and not (tmp_path / "ws").exists()
+
+
 def test_a_folder_as_storage_is_an_input_error(project, tracking_uri, tmp_path):
     folder = tmp_path / "studies"
     folder.mkdir()

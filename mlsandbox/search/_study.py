@@ -31,7 +31,7 @@ from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, obje
 from mlsandbox.search._report import SearchResult, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
 from mlsandbox.search._space import build_space
-from mlsandbox.search._storage import connect_storage, open_study
+from mlsandbox.search._storage import connect_storage, make_sampler, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -93,6 +93,7 @@ def _run_search(
     study_name = study_name or f"{spec.name}-search"
     init_tracking_store()  # first: the default storage goes next to it
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
+    make_sampler(search, 0)  # and a sampler that cannot be made (a missing package), before a study exists
     prepared = prepare(spec, workers=workers, progress=progress)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     space = build_space(search, prepared.stats, seed=spec.pools.seed)
