@@ -275,9 +275,8 @@ def log_results(
 def _exported(out: Path) -> str:
     """Where the best recipe was written, in words: what the export actually wrote."""
     not_exported = out / "best_recipe.data_juicer.txt"
-    if not_exported.exists():
-        return (f"Exported as `best_recipe.yaml`; not as a Data-Juicer config: "
-                f"{not_exported.read_text(encoding='utf-8').strip().removeprefix('not exportable to Data-Juicer: ')}.")
+    if not_exported.exists():  # it says why
+        return f"Exported as `best_recipe.yaml`; {not_exported.read_text(encoding='utf-8').strip()}."
     return "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`."
 
 
