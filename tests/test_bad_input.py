@@ -351,9 +351,11 @@ def test_quiet_keeps_progress_and_warnings_but_not_chatter(tmp_path: Path, track
 
     project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
     logging.getLogger().setLevel(logging.INFO)  # as `--log-level info` (the default) sets it
+    logging.getLogger("optuna").setLevel(logging.INFO)  # as importing Optuna sets it
     CliRunner().invoke(app, ["stats", "-p", str(project)])
     assert logging.getLogger("mlsandbox.data").isEnabledFor(logging.INFO)
     CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
     assert not logging.getLogger("mlsandbox.data").isEnabledFor(logging.INFO)  # chatter off
     assert logging.getLogger("mlsandbox.data").isEnabledFor(logging.WARNING)
     assert logging.getLogger("mlsandbox.progress").isEnabledFor(logging.INFO)  # progress on
+    assert not logging.getLogger("optuna").isEnabledFor(logging.INFO)  # a search's "Trial 3 pruned" lines too

@@ -62,10 +62,10 @@ PROGRESS_LOGGER = "mlsandbox.progress"
 
 def progress_style(quiet: bool) -> Style:
     """How a command shows progress: ``--quiet`` (as under ``mlflow run``) keeps it, as log lines,
-    and silences the rest of the chatter (info lines, MLflow's own), not warnings or errors."""
+    and silences the rest of the chatter (info lines, MLflow's and Optuna's own), not warnings or errors."""
     if not quiet:
         return "auto"
-    for name in ("", "mlflow"):
+    for name in ("", "mlflow", "optuna"):  # Optuna's logger does not propagate: set on its own
         logger = logging.getLogger(name)
         logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
     return "lines"
