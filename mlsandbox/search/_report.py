@@ -249,9 +249,7 @@ def log_results(
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
                        tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
-    for earlier in mlflow.MlflowClient().list_artifacts(run_id, ARTIFACTS):  # this call's results only
-        if earlier.path != INVOCATIONS:  # the record of every call stays
-            tracking.remove_artifacts(run_id, earlier.path)
+    tracking.remove_artifacts(run_id, ARTIFACTS, keep=frozenset({INVOCATIONS}))  # the record of every call stays
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         if not frame.empty:

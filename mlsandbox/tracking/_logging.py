@@ -213,19 +213,23 @@ def pool_tags(pool: Pool, kind: str = "pool") -> dict[str, str]:
     return tags
 
 
-def remove_artifacts(run_id: str, artifact_path: str) -> None:
-    """Remove the run's ``artifact_path`` (a file or a folder), where it has one: before a folder is
-    logged again, whose earlier files would otherwise stay beside the new ones even where they no
-    longer hold (an export that now fails, a result of a trial that is no longer the best)."""
+def remove_artifacts(run_id: str, folder: str, keep: frozenset[str] = frozenset()) -> None:
+    """Remove what the run's artifact ``folder`` holds, but the entries named in ``keep``: before a
+    folder is logged again, whose earlier files would otherwise stay beside the new ones even where
+    they no longer hold (an export that now fails, a result of a trial that is no longer the best)."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     client = mlflow.MlflowClient()
-    if artifact_path in {f.path for f in client.list_artifacts(run_id, posixpath.dirname(artifact_path) or None)}:
+    earlier = [f.path for f in client.list_artifacts(run_id, folder) if f.path not in keep]
+    if not earlier:
+        return
+    repository = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+    for path in earlier:
         try:
-            get_artifact_repository(client.get_run(run_id).info.artifact_uri).delete_artifacts(artifact_path)
+            repository.delete_artifacts(path)
         except (NotImplementedError, MlflowException, OSError) as err:  # a store that cannot delete
             log.warning("run %s: the earlier artifact %s could not be removed (%s) and may be out of date",
-                        run_id, artifact_path, first_line(err))
+                        run_id, path, first_line(err))
 
 
 def download_artifacts(run_id: str, artifact_path: str | None, dst: Path) -> Path:
