@@ -29,13 +29,13 @@ from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO, Dataset, make_datase
 from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
 from mlsandbox.data._hf import load_hf
 from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
-from mlsandbox.data._rows import SKIP_HINT
+from mlsandbox.data._rows import MalformedRow
 from mlsandbox.data._videos import VIDEO_SUFFIXES, load_video_folder, load_videos
 from mlsandbox.errors import DataError
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 __all__ = [
-    "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "SKIP_HINT", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset",
+    "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset", "MalformedRow",
     "builtin_path", "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
 

@@ -17,10 +17,19 @@ log = logging.getLogger(__name__)
 SKIP_HINT = " (set dataset.on_error: skip to skip such rows)"
 
 
+class MalformedRow(DataError):
+    """A malformed row of a dataset, which ``on_error: skip`` would skip: ``row`` names it, and the
+    message adds how to skip such rows (a reader that cannot skip, a benchmark's, quotes ``row``)."""
+
+    def __init__(self, row: str) -> None:
+        super().__init__(row + SKIP_HINT)
+        self.row = row
+
+
 def bad_row(spec: DatasetSpec, message: str) -> int:
     """A malformed row: raise under ``on_error: raise``, else log it and count 1 skipped row."""
     if spec.on_error == "raise":
-        raise DataError(message + SKIP_HINT)
+        raise MalformedRow(message)
     log.warning(message)
     return 1
 

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from mlsandbox.data import BUILTIN_PREFIX, IMAGE, SKIP_HINT, TEXT, VIDEO, builtin_path, load_files, resolve_files
+from mlsandbox.data import (
+    BUILTIN_PREFIX,
+    IMAGE,
+    TEXT,
+    VIDEO,
+    MalformedRow,
+    builtin_path,
+    load_files,
+    resolve_files,
+)
 from mlsandbox.errors import DataError, EvaluationError
 from mlsandbox.models.base import Benchmark
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
@@ -136,7 +145,8 @@ def _load_media_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
         dataset = load_files(files, DatasetSpec(path=str(path), text_field=spec.text_field,
                                                 image_field=spec.image_field, video_field=spec.video_field))
     except DataError as err:  # a benchmark is read whole: a bad row is fixed or removed, never skipped
-        raise EvaluationError(f"benchmark {spec.name!r}: {str(err).removesuffix(SKIP_HINT)}") from None
+        reason = err.row if isinstance(err, MalformedRow) else str(err)
+        raise EvaluationError(f"benchmark {spec.name!r}: {reason}") from None
     table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
     texts = table[TEXT].to_pylist()
     if spec.image_field is not None:
