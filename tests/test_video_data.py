@@ -65,6 +65,18 @@ def clip(n: int = 16, size: tuple[int, int] = (48, 32), seed: int = 0, **kw: obj
     return encode_clip([pattern(i, *size, seed=seed) for i in range(n)], **kw)  # type: ignore[arg-type]
 
 
+def corrupt_packet(mp4: bytes, n: int) -> bytes:
+    """An H.264 MP4 whose ``n``-th coded frame claims a NAL unit longer than the packet: the file
+    opens, its header is intact and its first frames decode, and the decoder refuses that frame."""
+    import av
+
+    with av.open(io.BytesIO(mp4)) as container:
+        positions = [p.pos for p in container.demux(container.streams.video[0]) if p.size]
+    damaged = bytearray(mp4)
+    damaged[positions[n]:positions[n] + 4] = b"\xff\xff\xff\xff"
+    return bytes(damaged)
+
+
 def all_frames(data: bytes) -> list[tuple[int, bool, np.ndarray]]:
     """Every frame's (pts, key flag, RGB pixels), decoded independently of mlsandbox."""
     import av
@@ -119,7 +131,8 @@ def test_the_digest_covers_the_video_bytes(video_files: Path, tmp_path: Path) ->
     assert _load(video_files, video_field="file").digest != before
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "cut after its first frames", "not a video", "empty"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "cut after its first frames", "corrupt past its first frames",
+                                    "an unknown codec", "not a video", "empty"])
 def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path, damage: str) -> None:
     target = video_files.parent / "clips" / "2.mp4"
     if damage == "missing":
@@ -129,6 +142,10 @@ def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path
     elif damage == "cut after its first frames":  # opens, and its first frames decode
         whole = clip(16, SIZES[2], fmt="matroska")
         target.write_bytes(whole[: int(len(whole) * 0.6)])
+    elif damage == "corrupt past its first frames":
+        target.write_bytes(corrupt_packet(clip(16, SIZES[2]), 8))
+    elif damage == "an unknown codec":
+        target.write_bytes(clip(16, SIZES[2]).replace(b"avc1", b"zzzz"))
     elif damage == "not a video":
         target.write_text("hello, not a clip")
     else:
@@ -274,6 +291,21 @@ def test_samplings_pick_data_juicers_frames_from_one_decode(codec: str, monkeypa
     # Key frames alone skip the other frames in the decoder, and give the same frames.
     alone = sample_frames(data, [KeyFrames()])[KeyFrames()]
     assert all(np.array_equal(a, b) for a, b in zip(alone, got[KeyFrames()])) and len(alone) == 3
+
+
+def test_a_clip_corrupt_past_its_first_frames_is_refused_when_it_loads() -> None:
+    """Every packet is decoded at load: a frame the decoder refuses stops the check, not a later pass."""
+    damaged = corrupt_packet(clip(16), 8)
+    assert read_header(damaged).frames == 16
+    with pytest.raises(DataError, match="cannot decode the video"):
+        check_video(damaged)
+
+
+def test_a_clip_whose_codec_ffmpeg_cannot_decode_is_one_error() -> None:
+    unknown = clip(16).replace(b"avc1", b"zzzz")  # the MP4's codec tag
+    for read in (check_video, read_header, lambda data: sample_frames(data, [UniformFrames(3)])):
+        with pytest.raises(DataError, match="no decoder for the video stream's codec"):
+            read(unknown)
 
 
 def test_stepped_sampling_keeps_two_frames_of_a_short_clip() -> None:
