@@ -100,9 +100,9 @@ def check_video(data: bytes) -> VideoHeader:
     on the count of coded frames).
 
     A clip cut short or corrupt past its first frames is refused when the dataset loads, where
-    ``on_error: skip`` can skip it, not in a frame OP or a training cell. Decoding is cheap next
-    to opening for short clips (the bundled set's load takes as long as with one frame decoded);
-    no frame is converted to pixels."""
+    ``on_error: skip`` can skip it, not in a frame OP or a training cell. For short clips decoding
+    costs little next to opening them (the bundled set: 4.1 s of CPU against 3.3 s with the first
+    frame alone); no frame is converted to pixels."""
     with _open(data) as container:
         header = _header(container)
         stream = container.streams.video[0]
