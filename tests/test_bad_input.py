@@ -247,7 +247,8 @@ def test_a_sqlite_store_in_a_folder_that_does_not_exist_is_refused_and_nothing_i
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'typo' / 'mlflow.db'}")
     args = {"report": ["report", "0123abcd"], "search": ["search", "-p", str(project), "-q", "-n", "1"]}[command]
     line = _one_error_line(CliRunner().invoke(app, args))
-    assert f"no folder {tmp_path / 'typo'} to hold a new SQLite store" in line
+    assert line == (f"error: cannot use the tracking store sqlite:///{tmp_path / 'typo' / 'mlflow.db'}: "
+                    f"no folder {tmp_path / 'typo'} to hold a new SQLite store")
     assert not (tmp_path / "typo").exists()
 
 

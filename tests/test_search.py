@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import socket
@@ -167,14 +168,17 @@ def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_
     assert statuses == {"FAILED"}
 
 
-def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path) -> None:
+def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path, caplog) -> None:
     spec = _spec(raw, n_trials=2, warm_start={"workflow": True, "ksigma": True})
     # An upper bound below the median: outside the space, where upper bounds are searched above it.
     best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": 40.0}]}
     experiment_id = mlflow.set_experiment(spec.name).experiment_id
     with mlflow.start_run(experiment_id=experiment_id, tags={tracking.ENTRY_POINT: "workflow"}):
         mlflow.log_text(yaml.safe_dump(best), BEST_RECIPE)
-    result = run_search(spec, "warm", _storage(tmp_path), progress=False)
+    caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    result = run_search(spec, "warm", _storage(tmp_path), progress="lines")
+    # each progress line names the trial that just ended, not the queued one after it
+    assert "1/2 trials (50%), trial 0 complete" in caplog.text and "waiting" not in caplog.text
     stats = prepare(spec, progress=False).stats
     space = build_space(spec.search, stats)
     rows = result.trials.set_index("trial")

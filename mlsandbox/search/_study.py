@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import yaml
@@ -35,6 +35,9 @@ from mlsandbox.search._storage import connect_storage, make_sampler, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start
 from mlsandbox.spec import ExperimentSpec, SearchSpec
+
+if TYPE_CHECKING:
+    import optuna
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +138,18 @@ def _run_search(
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
         bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,
                                            initial=min(counted_trials(study), n_trials)))
+        finished: list[optuna.trial.FrozenTrial] = []  # this worker's: the study's last may be a queued one
         while counted_trials(study) < n_trials:
             try:
                 study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
+                               callbacks=[lambda _, trial: finished.append(trial)],
                                gc_after_trial=False, show_progress_bar=False)
             except Surplus as err:
                 log.info("%s; stopping this worker", err)
                 break
             ran += 1
-            last = study.trials[-1]
             bar.advance(max(0, min(counted_trials(study), n_trials) - bar.done),
-                        f"trial {last.number} {last.state.name.lower()}")
+                        f"trial {finished[-1].number} {finished[-1].state.name.lower()}" if finished else "")
         with opened.lock(study_name):  # one report at a time, each from the storage as it is then: the last is right
             result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
         log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)

@@ -36,6 +36,8 @@ def check_tracking_store() -> None:
     try:
         create_sqlite_store(uri)
         mlflow.MlflowClient().search_experiments(max_results=1)
+    except InvalidInputError:
+        raise  # already says which store and why
     except Exception as err:  # whatever the store's client raises, the store is unusable
         reason = first_line(err)
         raise InvalidInputError(
@@ -75,7 +77,7 @@ def create_sqlite_store(uri: str) -> None:
     if path is None or path.exists():
         return  # an existing store, or not a SQLite file
     if not path.parent.is_dir():  # a mistyped path: MLflow would create the folders and an empty store there
-        raise InvalidInputError(f"no folder {path.parent} to hold a new SQLite store")
+        raise InvalidInputError(f"cannot use the tracking store {uri}: no folder {path.parent} to hold a new SQLite store")
     built, staged = (_new_file(path, step) for step in ("built", "staged"))
     try:
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{built}").search_experiments(max_results=1)
