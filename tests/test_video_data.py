@@ -15,12 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import write_jsonl
 from PIL import Image
+from typer.testing import CliRunner
 
 from mlsandbox import videos
+from mlsandbox.cli import app
 from mlsandbox.data import load_dataset
 from mlsandbox.errors import DataError, SpecError
+from mlsandbox.ops import VideoBatch
 from mlsandbox.project import load_project
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.videos import KeyFrames, SteppedFrames, UniformFrames, check_video, read_header, sample_frames
@@ -131,8 +135,8 @@ def test_the_digest_covers_the_video_bytes(video_files: Path, tmp_path: Path) ->
     assert _load(video_files, video_field="file").digest != before
 
 
-@pytest.mark.parametrize("damage", ["missing", "truncated", "cut after its first frames", "corrupt past its first frames",
-                                    "an unknown codec", "not a video", "empty"])
+@pytest.mark.parametrize("damage", ["missing", "truncated", "cut after its first frames", "an unknown codec",
+                                    "not a video", "empty"])
 def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path, damage: str) -> None:
     target = video_files.parent / "clips" / "2.mp4"
     if damage == "missing":
@@ -142,8 +146,6 @@ def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path
     elif damage == "cut after its first frames":  # opens, and its first frames decode
         whole = clip(16, SIZES[2], fmt="matroska")
         target.write_bytes(whole[: int(len(whole) * 0.6)])
-    elif damage == "corrupt past its first frames":
-        target.write_bytes(corrupt_packet(clip(16, SIZES[2]), 8))
     elif damage == "an unknown codec":
         target.write_bytes(clip(16, SIZES[2]).replace(b"avc1", b"zzzz"))
     elif damage == "not a video":
@@ -154,6 +156,22 @@ def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path
         _load(video_files, video_field="file")
     skipped = _load(video_files, video_field="file", on_error="skip")
     assert skipped.skipped == 1 and skipped.table["id"].to_pylist() == ["v0", "v1"]
+
+
+def test_a_clip_corrupt_past_its_first_frames_fails_its_cells_naming_the_sample(video_files: Path,
+                                                                                tracking_uri: str) -> None:
+    """It passes the load (which decodes first frames only); the video model's cells name it."""
+    (video_files.parent / "clips" / "2.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
+    write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
+    video = {"path": str(video_files), "text_field": "caption", "video_field": "file"}
+    spec = {"name": "corrupt", "dataset": video, "ops": [{"name": "video_duration_filter"}], "seeds": [0],
+            "stats": {"workers": 1}, "workspace": str(video_files.parent / "ws"),
+            "model": {"type": "tiny-t2v", "max_steps": 1}, "benchmarks": [{"name": "b", **video}]}
+    (video_files.parent / "sandbox.yaml").write_text(yaml.safe_dump(spec))
+    result = CliRunner().invoke(app, ["train", "-p", str(video_files.parent), "--pool-file",
+                                      str(video_files.parent / "pool.jsonl"), "-q"])
+    assert result.exit_code == 1, result.output
+    assert "FAILED pool seed 0: video of sample 'v2'" in result.output
 
 
 def test_a_video_path_that_is_not_a_regular_file_is_refused_unread(video_files: Path) -> None:
@@ -293,12 +311,14 @@ def test_samplings_pick_data_juicers_frames_from_one_decode(codec: str, monkeypa
     assert all(np.array_equal(a, b) for a, b in zip(alone, got[KeyFrames()])) and len(alone) == 3
 
 
-def test_a_clip_corrupt_past_its_first_frames_is_refused_when_it_loads() -> None:
-    """Every packet is decoded at load: a frame the decoder refuses stops the check, not a later pass."""
+def test_a_clip_corrupt_past_its_first_frames_loads_and_its_frames_fail_naming_the_sample() -> None:
+    """The load decodes the first frame only (a whole decode per load costs too much for long
+    clips); the frame pass that decodes the rest names the sample."""
     damaged = corrupt_packet(clip(16), 8)
-    assert read_header(damaged).frames == 16
-    with pytest.raises(DataError, match="cannot decode the video"):
-        check_video(damaged)
+    assert check_video(damaged).frames == 16
+    batch = VideoBatch(["a red square"], [damaged], ["c7"], samplings=[UniformFrames(3)])
+    with pytest.raises(DataError, match=r"sample 'c7': cannot decode the video"):
+        batch.frames(UniformFrames(3))
 
 
 def test_a_clip_whose_codec_ffmpeg_cannot_decode_is_one_error() -> None:

@@ -300,13 +300,14 @@ def _train_and_evaluate(
     pool_bytes = utf8_bytes(texts)  # the pool's text, repeats included (tokens: the model's train.train_tokens)
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
+    ids = dataset.ids.take(order).to_pylist() if dataset.has_images or dataset.has_videos else None
     with cell_folder() as tmp:
         model_dir = tmp / artifacts.MODEL
         job = TrainingJob(
             texts=texts, output_dir=tmp / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
             cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
-            videos=videos,
+            videos=videos, ids=ids,
         )
         try:
             t0 = time.perf_counter()

@@ -18,10 +18,12 @@ class DecodedMedia:
     """A job's encoded media (images, clips) decoded once: the unique items' uint8 arrays stacked as
     ``pixels``, plus each sample's row of them (``index``), so a pool's duplicates are decoded and
     stored once. ``decode`` raises :class:`DataError` for an item it cannot read, which becomes
-    ``error`` naming the ``kind`` of item and the first sample that has it."""
+    ``error`` naming the ``kind`` of item and the first sample that has it: its id among ``ids``
+    where given, else its position."""
 
     def __init__(
-        self, items: Sequence[bytes], decode: Callable[[bytes], np.ndarray], kind: str, error: type[TrainingError]
+        self, items: Sequence[bytes], decode: Callable[[bytes], np.ndarray], kind: str, error: type[TrainingError],
+        ids: Sequence[str] | None = None,
     ) -> None:
         import numpy as np
         import torch
@@ -36,7 +38,8 @@ class DecodedMedia:
                 try:
                     arrays.append(decode(data))
                 except DataError as err:
-                    raise error(f"{kind} {i} ({len(data)} bytes): {err}") from None
+                    where = f"of sample {ids[i]!r}" if ids is not None else str(i)
+                    raise error(f"{kind} {where} ({len(data)} bytes): {err}") from None
             index.append(row)
         self.pixels = torch.from_numpy(np.stack(arrays))
         self.index = torch.tensor(index, dtype=torch.long)

@@ -71,7 +71,8 @@ class TrainingJob:
     else on the training stream) and returns True to prune the run. For image-text pools,
     ``images`` holds each text's image (encoded bytes, aligned with ``texts``) and the texts
     are its captions; text-only trainers ignore it. ``videos`` does the same for video-text pools
-    (encoded clips, aligned with ``texts``).
+    (encoded clips, aligned with ``texts``). ``ids`` are the samples' ids, aligned with ``texts``,
+    so that an error about one sample's media names it.
     """
 
     texts: list[str]
@@ -86,6 +87,7 @@ class TrainingJob:
     benchmarks: Sequence[Benchmark] = ()
     images: list[bytes] | None = None
     videos: list[bytes] | None = None
+    ids: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -98,6 +100,8 @@ class TrainingJob:
             raise ValueError(f"a training job needs one image per text ({len(self.images)} vs {len(self.texts)})")
         if self.videos is not None and len(self.videos) != len(self.texts):
             raise ValueError(f"a training job needs one video per text ({len(self.videos)} vs {len(self.texts)})")
+        if self.ids is not None and len(self.ids) != len(self.texts):
+            raise ValueError(f"a training job needs one id per text ({len(self.ids)} vs {len(self.texts)})")
 
 
 def utf8_bytes(texts: Sequence[str]) -> int:

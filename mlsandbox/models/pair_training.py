@@ -87,8 +87,9 @@ class PairTrainer(Trainer):
         return step_budget(math.ceil(n_pairs / spec.batch_size), spec.max_steps, epoch_steps)
 
     @abstractmethod
-    def decode(self, media: list[bytes]) -> DecodedMedia:
-        """The job's media, each distinct one decoded once, as the loss gathers them."""
+    def decode(self, media: list[bytes], ids: list[str] | None) -> DecodedMedia:
+        """The job's media, each distinct one decoded once, as the loss gathers them; errors name
+        the sample by its id in ``ids``."""
 
     @abstractmethod
     def network(self, media: Any, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
@@ -112,7 +113,7 @@ class PairTrainer(Trainer):
         placement = Placement.resolve(spec.device)
         started = time.perf_counter()
         tokenizer, tok_path = dataset_tokenizer(job, spec)
-        decoded_media = self.decode(media)
+        decoded_media = self.decode(media, job.ids)
         seqs = caption_sequences(tokenizer, job.texts, spec.max_caption_tokens)
         ids, mask = padded(seqs)
         decoded = time.perf_counter()

@@ -61,8 +61,9 @@ if TYPE_CHECKING:
 class ImagePixels(DecodedMedia):
     """A job's images decoded once: unique images as uint8 ``[U, 3, S, S]`` plus each sample's row."""
 
-    def __init__(self, images: Sequence[bytes], size: int, error: type[TrainingError] = TrainingError) -> None:
-        super().__init__(images, lambda data: rgb_array(data, size), "image", error)
+    def __init__(self, images: Sequence[bytes], size: int, error: type[TrainingError] = TrainingError,
+                 ids: Sequence[str] | None = None) -> None:
+        super().__init__(images, lambda data: rgb_array(data, size), "image", error, ids)
         self.pixels = self.pixels.permute(0, 3, 1, 2).contiguous()  # channels first, as the encoder reads them
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
@@ -254,8 +255,8 @@ class TinyCaptionerTrainer(PairTrainer):
     needs_media = "tiny-captioner needs an image-text dataset: set dataset.image_field"
     model_class = TinyCaptioner
 
-    def decode(self, media: list[bytes]) -> ImagePixels:
-        return ImagePixels(media, self.spec.image_size)
+    def decode(self, media: list[bytes], ids: list[str] | None) -> ImagePixels:
+        return ImagePixels(media, self.spec.image_size, ids=ids)
 
     def network(self, media: ImagePixels, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
                 mask: torch.Tensor, device: str) -> tuple[Any, LossFn, Callable[[float], float]]:

@@ -334,8 +334,8 @@ class TinyT2VTrainer(PairTrainer):
     needs_media = "tiny-t2v needs a video-text dataset: set dataset.video_field (or format: videos)"
     model_class = TinyT2V
 
-    def decode(self, media: list[bytes]) -> VideoClips:
-        return VideoClips(media, self.spec.frames, self.spec.frame_size)
+    def decode(self, media: list[bytes], ids: list[str] | None) -> VideoClips:
+        return VideoClips(media, self.spec.frames, self.spec.frame_size, ids=ids)
 
     def network(self, media: VideoClips, tokenizer: Tokenizer, seqs: list[list[int]], ids: torch.Tensor,
                 mask: torch.Tensor, device: str) -> tuple[Any, LossFn, Callable[[float], float]]:

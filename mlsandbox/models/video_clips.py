@@ -62,9 +62,10 @@ class VideoClips(DecodedMedia):
     """A job's clips decoded once: unique clips as uint8 ``[U, frames, 3, S, S]`` plus each sample's row."""
 
     def __init__(
-        self, videos: Sequence[bytes], frames: int, size: int, error: type[TrainingError] = TrainingError
+        self, videos: Sequence[bytes], frames: int, size: int, error: type[TrainingError] = TrainingError,
+        ids: Sequence[str] | None = None,
     ) -> None:
-        super().__init__(videos, lambda data: clip_array(data, frames, size), "video", error)
+        super().__init__(videos, lambda data: clip_array(data, frames, size), "video", error, ids)
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Float clips in ``[-1, 1]`` of the given sample indices, ``[B, 3, frames, S, S]``."""
