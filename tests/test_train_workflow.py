@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
+from mlsandbox.errors import PoolError
 from mlsandbox.executors.cells import CELL, FAILURE, CellStatus
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FileOrigin
 from mlsandbox.recipes import Condition, Recipe, save_recipe
 from mlsandbox.spec import parse_spec
-from mlsandbox.workflows.train import run_evaluation, run_training
+from mlsandbox.workflows.train import find_pools, run_evaluation, run_training
 
 
 @pytest.fixture
@@ -99,6 +100,18 @@ def test_a_pool_file_or_the_run_that_logged_it_is_trained_as_a_file_pool(
     (same,) = again.comparisons.items
     assert same.pool.digest == comparison.pool.digest
     assert [c.run_id for c in same.cells] == [c.run_id for c in comparison.cells]
+
+
+def test_a_pool_file_needs_no_usable_op_split(tmp_path) -> None:
+    """Samples alike in every stat split no OP usefully, which matters only to pools named by OP."""
+    data = write_jsonl(tmp_path / "alike.jsonl", [{"id": f"d{i:02d}", "text": f"sample {i:02d} of many"}
+                                                   for i in range(40)])
+    prepared = prepare(parse_spec(spec_dict(data, workspace=str(tmp_path / "ws"))), progress=False)
+    pool_file = write_jsonl(tmp_path / "mine.jsonl", [{"id": f"d{i:02d}"} for i in range(0, 40, 2)])
+    (pool,) = find_pools(prepared, [], [pool_file], [])
+    assert (pool.name, pool.size) == ("mine", 20)
+    with pytest.raises(PoolError, match="no OP gives a usable split"):
+        find_pools(prepared, ["text_length_filter/low"], [], [])
 
 
 def test_finished_cells_are_reused_and_killed_ones_redone(small_corpus, tmp_path, bench_file, tracking_uri) -> None:

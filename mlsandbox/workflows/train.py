@@ -43,7 +43,7 @@ def find_pools(
 ) -> list[Pool]:
     """Pools by single-OP name (``<op>/<split>``), by pool file, by the run that logged them, or by
     recipe (the pool it selects, as it was measured when it was exported); their names distinct."""
-    split_pools, degenerate = single_op_splits(prepared)
+    split_pools, degenerate = single_op_splits(prepared) if names else ([], [])  # only OP pools need splits
     available = {p.name: p for p in split_pools}
     pools = []
     for name in names:
