@@ -62,6 +62,10 @@ def test_flat_metrics_format_is_accepted() -> None:
     ({"toy": "high"}, "finite number"),
     ({"toy": {"loss": 1.0}}, "needs a `score` or a `bpb`"),
     ([1, 2], "JSON object"),
+    ({"toy": {"bpb": -2.0}}, "bpb must be positive"),
+    ({"toy": {"bpb": 0.0}}, "bpb must be positive"),
+    ({"toy": {"score": 0.5, "loss:train@1": 1.0}}, "not a metric name MLflow accepts"),
+    ({"benchmarks": {"toy": 0.5}, "metrics": {"a//b": 1.0}}, "not a metric name MLflow accepts"),
 ])
 def test_malformed_metrics_are_rejected(bad: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):

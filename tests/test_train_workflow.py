@@ -159,6 +159,24 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     assert all(c.summary is None for c in result.comparisons.items)
 
 
+@pytest.mark.parametrize("reported, says", [
+    ({"clean": 0.5, "bogus": 1000.0}, "name benchmarks the spec does not have: ['bogus']"),
+    ({"other": 0.5}, "lack benchmarks ['clean']"),
+])
+def test_metrics_for_other_benchmarks_than_the_specs_fail_the_cell(
+    small_corpus, tmp_path, bench_file, tracking_uri, reported, says
+) -> None:
+    """A delta is over the spec's benchmarks exactly: an extra name would dilute it."""
+    script = tmp_path / "train.py"
+    script.write_text(f"import json, sys\njson.dump({reported!r}, open(sys.argv[1], 'w'))\n")
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "command": [sys.executable, str(script), "{metrics_file}"]},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    result = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    assert [c.status for c in result.comparisons.cells] == [CellStatus.FAILED] * 2
+    assert all(says in c.reason for c in result.comparisons.cells)
+
+
 def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)

@@ -317,9 +317,9 @@ def _train_and_evaluate(
             t0 = time.perf_counter()
             metrics = model.metrics or evaluator_for(spec.evaluator).evaluate(model_dir, benchmarks.benchmarks, model)
             eval_s = time.perf_counter() - t0
+            _check_benchmarks(metrics, benchmarks)
         except TrainingError as err:
             return _failed(pool, seed, run_id, err.reason, err.log_tail)
-        _check_benchmarks(metrics, benchmarks)
         mlflow.MlflowClient().log_artifacts(run_id, str(model_dir), artifacts.MODEL)
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -330,9 +330,13 @@ def _train_and_evaluate(
 
 
 def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> None:
-    missing = set(benchmarks.names) - set(metrics)
+    """The spec's benchmarks exactly: a delta over other names would compare unlike cells."""
+    missing, unknown = set(benchmarks.names) - set(metrics), set(metrics) - set(benchmarks.names)
     if missing:
         raise TrainingError(f"the model's metrics lack benchmarks {sorted(missing)}")
+    if unknown:
+        raise TrainingError(f"the model's metrics name benchmarks the spec does not have: {sorted(unknown)} "
+                            f"(the spec's: {list(benchmarks.names)})")
 
 
 def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> CellResult:

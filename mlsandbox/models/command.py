@@ -149,24 +149,41 @@ def parse_metrics(data: Any, source: str = "metrics") -> tuple[BenchmarkMetrics,
         extra = data.get("metrics", {})
         if not isinstance(extra, dict):
             raise ValueError(f"{source}: `metrics` must be an object of name -> number")
-        training = {str(k): _number(v, f"{source}: metrics.{k}") for k, v in extra.items()}
+        training = {_metric_key(k, f"{source}: metrics"): _number(v, f"{source}: metrics.{k}")
+                    for k, v in extra.items()}
     else:
         benchmarks, training = data, {}
     result: BenchmarkMetrics = {}
     for name, value in benchmarks.items():
         where = f"{source}: benchmark {name!r}"
         if isinstance(value, dict):
-            metrics = {str(k): _number(v, f"{where}.{k}") for k, v in value.items()}
+            metrics = {_metric_key(k, where): _number(v, f"{where}.{k}") for k, v in value.items()}
         else:
             metrics = {"score": _number(value, where)}
         if "score" not in metrics:
             if "bpb" not in metrics:
                 raise ValueError(f"{where} needs a `score` or a `bpb`")
+            if metrics["bpb"] <= 0:
+                raise ValueError(f"{where}: bpb must be positive, got {metrics['bpb']!r}")
             metrics["score"] = score_from_bpb(metrics["bpb"])
         if metrics["score"] <= 0:
             raise ValueError(f"{where}: score must be positive (higher is better)")
         result[str(name)] = metrics
     return result, training
+
+
+def _metric_key(key: object, where: str) -> str:
+    """``key`` if MLflow accepts it as a metric name (it is logged as ``train.<key>`` or
+    ``<key>.<benchmark>``): a name MLflow refuses would fail the cell after its model was logged."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.validation import _validate_metric_name
+
+    try:
+        _validate_metric_name(str(key))
+    except MlflowException:
+        raise ValueError(f"{where}: {str(key)!r} is not a metric name MLflow accepts (letters, digits, "
+                         "'_', '-', '.', ' ', '/' and ':')") from None
+    return str(key)
 
 
 def _number(value: Any, where: str) -> float:
