@@ -121,7 +121,11 @@ def describe_validation_error(
         if e["type"] == "missing":  # the input is the mapping that lacks the key: not worth printing
             lines.append(f"{dotted_key(e['loc'], raw)}: required key missing")
             continue
-        lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {e.get('input')!r})")
+        given = e.get("input")
+        if isinstance(given, dict) and not e["type"].endswith("_type"):  # a check across a section's keys names them;
+            lines.append(f"{dotted_key(e['loc'], raw)}: {msg}")   # the section may hold secrets (a command's env)
+            continue
+        lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {given!r})")
     return lines
 
 

@@ -149,6 +149,32 @@ def test_spec_needs_exactly_one_of_command_or_project() -> None:
         CommandSpec(command=["x"], mlflow_project="p")
     with pytest.raises(ValidationError, match="relative path"):
         CommandSpec(command=["x"], metrics_file="/abs/metrics.json")
+    with pytest.raises(ValidationError, match=r"params \['seed'\] would replace what the cell passes"):
+        CommandSpec(command=["x"], params={"seed": 7, "lr": 0.1})
+
+
+@pytest.mark.parametrize("path", ["/tmp/victim.json", "../victim.json"])
+def test_an_evaluators_metrics_file_stays_inside_its_folder(path: str) -> None:
+    """It is removed before each run (a stale result must not pass): outside, it could be anyone's file."""
+    with pytest.raises(ValidationError, match="relative path inside the output directory"):
+        EvaluatorSpec(type="command", command=["x"], metrics_file=path)
+
+
+def test_env_values_reach_the_command_and_are_written_out_nowhere(tmp_path: Path) -> None:
+    argv = script(tmp_path, (
+        "import os\nassert os.environ['DB_URL'] == 'postgresql://alice:S3cretPW@db/x', os.environ.get('DB_URL')\n"
+        "json.dump({'toy': 0.25}, open(args[0], 'w'))\n"
+    )) + ["{metrics_file}"]
+    env = {"DB_URL": "postgresql://alice:S3cretPW@db/x"}
+    model = run(tmp_path, argv, env=env)
+    model.save(tmp_path / "saved")
+    spec = CommandSpec(command=argv, env=env)
+    assert "S3cretPW" not in (tmp_path / "saved" / "manifest.json").read_text()
+    assert "S3cretPW" not in json.dumps(spec.model_dump(mode="json")) and "S3cretPW" not in repr(spec)
+    # the value is part of the cell's identity, by its hash
+    assert spec.digest() == CommandSpec(command=argv, env=env).digest()
+    assert spec.digest() != CommandSpec(command=argv, env={"DB_URL": "postgresql://bob:other@db/x"}).digest()
+    assert CommandSpec(command=argv).digest() != spec.digest()
 
 
 def test_saved_command_model_keeps_its_metrics(tmp_path: Path) -> None:
@@ -157,7 +183,7 @@ def test_saved_command_model_keeps_its_metrics(tmp_path: Path) -> None:
     model.save(tmp_path / "out")
     loaded = load_model(tmp_path / "out")
     assert loaded.metrics == {"toy": {"score": 0.25}}
-    with pytest.raises(TrainingError, match="no in-process bits-per-byte"):
+    with pytest.raises(EvaluationError, match="no in-process bits-per-byte"):
         loaded.bits_per_byte(["x"])
 
 

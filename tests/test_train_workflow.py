@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mlsandbox import tracking
 from mlsandbox.cli import app
-from mlsandbox.errors import PoolError
+from mlsandbox.errors import InvalidInputError, PoolError
 from mlsandbox.executors.cells import CELL, FAILURE, CellStatus
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FileOrigin
@@ -175,6 +175,41 @@ def test_metrics_for_other_benchmarks_than_the_specs_fail_the_cell(
     result = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
     assert [c.status for c in result.comparisons.cells] == [CellStatus.FAILED] * 2
     assert all(says in c.reason for c in result.comparisons.cells)
+
+
+def test_a_commands_env_values_are_in_no_param_artifact_or_error(
+    small_corpus, tmp_path, bench_file, tracking_uri
+) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("import json, os, sys\nassert os.environ['TOKEN'] == 'hf_S3cret'\n"
+                      "json.dump({'clean': 0.5}, open(sys.argv[1], 'w'))\n")
+    model = {"type": "command", "command": [sys.executable, str(script), "{metrics_file}"], "env": {"TOKEN": "hf_S3cret"}}
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model=model,
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    result = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    assert [c.status for c in result.comparisons.cells] == [CellStatus.FINISHED] * 2
+    for run_id in (result.parent_run_id, result.comparisons.cells[0].run_id):
+        run = mlflow.get_run(run_id)
+        assert "hf_S3cret" not in json.dumps([run.data.params, run.data.tags])
+        folder = Path(tracking.download_artifacts(run_id, "", tmp_path / run_id))
+        assert not [f for f in folder.rglob("*") if f.is_file() and b"hf_S3cret" in f.read_bytes()]
+    with pytest.raises(Exception) as refused:  # a check across the model's keys, whose input holds env
+        parse_spec({**raw, "model": {**model, "params": {"seed": 1}}})
+    assert "would replace what the cell passes" in str(refused.value) and "hf_S3cret" not in str(refused.value)
+
+
+def test_a_command_trained_model_is_evaluated_only_by_a_command(small_corpus, tmp_path, bench_file,
+                                                                 tracking_uri) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("import json, sys\njson.dump({'clean': 0.5}, open(sys.argv[1], 'w'))\n")
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "command": [sys.executable, str(script), "{metrics_file}"]},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    cell = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False).comparisons.cells[0]
+    runs = len(mlflow.search_runs(search_all_experiments=True))
+    with pytest.raises(InvalidInputError, match="set evaluator.type: command"):
+        run_evaluation(parse_spec(raw), cell.run_id)
+    assert len(mlflow.search_runs(search_all_experiments=True)) == runs  # no run left FAILED behind
 
 
 def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, tracking_uri) -> None:

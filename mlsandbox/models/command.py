@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsandbox.content import local_path
-from mlsandbox.errors import TrainingError
+from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.images import image_suffix
 from mlsandbox.models.base import (
     Benchmark,
@@ -257,7 +257,7 @@ class CommandModel(TrainedModel):
     type = "command"
 
     def bits_per_byte(self, texts: Sequence[str]) -> float:
-        raise TrainingError(
+        raise EvaluationError(
             "a command-trained model has no in-process bits-per-byte; use the metrics its "
             "command reported or an evaluator of type `command`"
         )
@@ -299,7 +299,8 @@ class CommandTrainer(Trainer):
         }
         argv = self._argv(values)
         log_file = out / "train.log"
-        run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s, env=self.spec.env)
+        run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
+                   env=self.spec.environment())
         benchmarks, training = read_metrics_file(metrics_path, log_file)
         info: dict[str, Any] = {"argv": argv, **training}
         return CommandModel(self.spec, info=info, metrics=benchmarks)

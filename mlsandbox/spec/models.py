@@ -8,10 +8,12 @@ identity for a spec, used to recognise a (pool x seed x model) cell that already
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, SecretStr, model_validator
 
 from mlsandbox.spec._base import Device, StrictModel
 
@@ -277,6 +279,19 @@ class HFLoraSpec(StrictModel):
         return self
 
 
+def _inside_output(path: str) -> str:
+    if Path(path).is_absolute() or ".." in Path(path).parts:
+        raise ValueError("must be a relative path inside the output directory")
+    return path
+
+
+#: A file a command writes, named relative to the folder it runs in: one outside it would be
+#: removed (a stale result must not pass for a new one) wherever it is.
+OutputFile = Annotated[str, Field(min_length=1), AfterValidator(_inside_output)]
+#: What a cell passes every trainer command; ``params`` may not take these names.
+COMMAND_PLACEHOLDERS = ("pool_file", "output_dir", "seed", "metrics_file", "benchmarks_file", "cache_dir")
+
+
 class CommandSpec(StrictModel):
     """An external training script (argv, no shell) or an MLflow project.
 
@@ -292,18 +307,31 @@ class CommandSpec(StrictModel):
     mlflow_project: str | None = Field(default=None, min_length=1, description="MLflow project URI")
     entry_point: str = Field(default="main", min_length=1)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    env: dict[str, SecretStr] = Field(default_factory=dict, description="extra environment variables (values never written out)")
     timeout_s: float = Field(default=3600.0, gt=0)
-    metrics_file: str = Field(default="metrics.json", min_length=1)
+    metrics_file: OutputFile = "metrics.json"
 
     limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
+
+    def digest(self) -> str:
+        """As other sections', with each ``env`` value counted by its sha256: a value can change the
+        result, so it is part of a cell's identity, but it is often a credential, so it is written
+        out nowhere (params, manifests and spec files show ``**********``)."""
+        if not self.env:
+            return super().digest()
+        hashed = {k: hashlib.sha256(v.get_secret_value().encode()).hexdigest() for k, v in sorted(self.env.items())}
+        return hashlib.sha256(f"{super().digest()}{json.dumps(hashed)}".encode()).hexdigest()
+
+    def environment(self) -> dict[str, str]:
+        """``env`` with its values, for the command's process alone."""
+        return {k: v.get_secret_value() for k, v in self.env.items()}
 
     @model_validator(mode="after")
     def _one_target(self) -> CommandSpec:
         if (self.command is None) == (self.mlflow_project is None):
             raise ValueError("set exactly one of `command` (an argv list) or `mlflow_project`")
-        if Path(self.metrics_file).is_absolute() or ".." in Path(self.metrics_file).parts:
-            raise ValueError("metrics_file must be a relative path inside the output directory")
+        if clash := sorted(set(self.params) & set(COMMAND_PLACEHOLDERS)):
+            raise ValueError(f"params {clash} would replace what the cell passes its command; use other names")
         return self
 
 
@@ -349,7 +377,7 @@ class EvaluatorSpec(StrictModel):
     type: Literal["perplexity", "command"] = "perplexity"
     command: list[str] | None = Field(default=None, min_length=1)
     timeout_s: float = Field(default=3600.0, gt=0)
-    metrics_file: str = Field(default="eval_metrics.json", min_length=1)
+    metrics_file: OutputFile = "eval_metrics.json"
 
     limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
-from mlsandbox.errors import DataError, InvalidRunError, PoolError
+from mlsandbox.errors import DataError, InvalidInputError, InvalidRunError, PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
@@ -171,6 +171,9 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = tracking.download_artifacts(model_run_id, artifacts.MODEL, Path(tmp))
         model = load_model(model_dir)
+        if model.type == "command" and spec.evaluator.type != "command":  # before a run that could only fail
+            raise InvalidInputError(f"run {model_run_id} holds a command-trained model, which only its command or "
+                                    "an evaluator of type `command` can score; set evaluator.type: command")
         tags = {tracking.KIND: "evaluation", tracking.ENTRY_POINT: "evaluate", tracking.PROJECT: spec.name,
                 tracking.TAG + "model_run": model_run_id}
         with tracking.parent_run("evaluate", experiment_id, tags) as run:
