@@ -177,11 +177,18 @@ def test_env_values_reach_the_command_and_are_written_out_nowhere(tmp_path: Path
     assert CommandSpec(command=argv).digest() != spec.digest()
 
 
-def test_saved_command_model_keeps_its_metrics(tmp_path: Path) -> None:
-    argv = script(tmp_path, "json.dump({'toy': 0.25}, open(args[0], 'w'))\n") + ["{metrics_file}"]
+def test_saved_command_model_keeps_its_metrics_and_what_the_command_wrote(tmp_path: Path) -> None:
+    argv = script(tmp_path, (
+        "import os\nos.makedirs('ckpt')\nopen('ckpt/step-1.bin', 'wb').write(b'weights')\nprint('step 1 done')\n"
+        "json.dump({'toy': 0.25}, open(args[0], 'w'))\n"
+    )) + ["{metrics_file}"]
     model = run(tmp_path, argv)
-    model.save(tmp_path / "out")
-    loaded = load_model(tmp_path / "out")
+    model.save(tmp_path / "saved")
+    output = tmp_path / "saved" / "output"
+    assert (output / "ckpt" / "step-1.bin").read_bytes() == b"weights"
+    assert "step 1 done" in (output / "train.log").read_text()
+    assert not (output / "pool.jsonl").exists() and not (output / "benchmarks").exists()  # the cell's inputs
+    loaded = load_model(tmp_path / "saved")
     assert loaded.metrics == {"toy": {"score": 0.25}}
     with pytest.raises(EvaluationError, match="no in-process bits-per-byte"):
         loaded.bits_per_byte(["x"])

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -247,14 +248,22 @@ def write_pool_file(texts: Sequence[str], path: Path) -> Path:
     return path
 
 
+#: What the cell wrote into a command's output folder for it to read: not part of its result.
+_INPUTS = ("pool.jsonl", "benchmarks", "benchmarks.json")
+#: The folder of a saved command model that holds what the command wrote (checkpoints, its log).
+OUTPUT = "output"
+
+
 class CommandModel(TrainedModel):
-    """The result of an external trainer: its reported metrics and the files it left behind.
+    """The result of an external trainer: its reported metrics and the files it left behind
+    (``output_dir``, saved as ``output/``: checkpoints, ``train.log``, the metrics file).
 
     It has no in-process likelihood; score it from its reported metrics or with a ``command``
     evaluator that receives its directory.
     """
 
     type = "command"
+    output_dir: Path | None = None
 
     def bits_per_byte(self, texts: Sequence[str]) -> float:
         raise EvaluationError(
@@ -263,8 +272,11 @@ class CommandModel(TrainedModel):
         )
 
     def _save_payload(self, directory: Path) -> None:
-        # The command already wrote its artifacts into the output directory.
-        return None
+        if self.output_dir is None:  # loaded back from a saved folder, whose output/ is there already
+            return
+        shutil.copytree(self.output_dir, directory / OUTPUT, symlinks=True, dirs_exist_ok=True,
+                        ignore=lambda folder, names: [n for n in names if Path(folder) == self.output_dir
+                                                      and n in _INPUTS])
 
     @classmethod
     def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> CommandModel:
@@ -303,7 +315,9 @@ class CommandTrainer(Trainer):
                    env=self.spec.environment())
         benchmarks, training = read_metrics_file(metrics_path, log_file)
         info: dict[str, Any] = {"argv": argv, **training}
-        return CommandModel(self.spec, info=info, metrics=benchmarks)
+        model = CommandModel(self.spec, info=info, metrics=benchmarks)
+        model.output_dir = out
+        return model
 
     def files(self) -> list[Path]:
         """The local files its ``command`` names, or its local MLflow project folder."""
