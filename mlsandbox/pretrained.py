@@ -371,7 +371,9 @@ def model_location(name_or_path: str) -> str:
     path = Path(name_or_path).expanduser()
     if path.exists():
         return "local directory"
-    if name_or_path.startswith(("/", ".", "~")):
+    if name_or_path.startswith("/"):
+        return f"no such folder {path}"
+    if name_or_path.startswith((".", "~")):
         return (f"no such folder {os.path.abspath(path)}: a relative model path is relative to the directory "
                 f"mlsandbox runs in, {Path.cwd()}")
     return "Hugging Face name"
@@ -379,6 +381,8 @@ def model_location(name_or_path: str) -> str:
 
 def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
     where = model_location(name_or_path)
+    if where.startswith("no such"):  # the hub's own complaint about the name would only mislead
+        return f"could not load {what} {name_or_path!r}: {where}"
     return (
         f"could not load {what} {name_or_path!r} ({where}): {exc}. Without network access, name "
         "a local directory saved with save_pretrained, or leave the model unset for the "

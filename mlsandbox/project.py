@@ -18,6 +18,7 @@ from typing import Any
 
 from mlsandbox.errors import InvalidInputError
 from mlsandbox.ops import Op, create_op, op_class
+from mlsandbox.pretrained import model_location
 from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_file
 
 
@@ -128,7 +129,8 @@ def _media_problems(spec: ExperimentSpec) -> Iterator[str]:
 
 def _command_problems(spec: ExperimentSpec) -> Iterator[str]:
     """A ``command`` trainer or evaluator names a program that runs and a local MLflow project that
-    exists: a typo is one line before any work, rather than every cell failing with it."""
+    exists, and a model path (``hf-lora``'s ``model``) names a folder: a typo is one line before
+    any work, rather than every cell failing with it."""
     for key, model in [*_models(spec), ("evaluator", spec.evaluator)]:
         argv = getattr(model, "command", None)
         if argv and "{" not in argv[0] and shutil.which(argv[0]) is None:
@@ -137,6 +139,9 @@ def _command_problems(spec: ExperimentSpec) -> Iterator[str]:
         if project and "://" not in project and not project.startswith("git@") and not Path(project).expanduser().exists():
             yield (f"{key}.mlflow_project: no folder {project!r} here (a relative path is relative to the "
                    f"directory mlsandbox runs in, {Path.cwd()})")
+        name = getattr(model, "model", None)
+        if isinstance(name, str) and (where := model_location(name)).startswith("no such"):
+            yield f"{key}.model: {where}"
 
 
 def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:

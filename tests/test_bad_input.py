@@ -273,6 +273,8 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_pa
     ({"type": "command", "command": ["/no/such/trainer", "{pool_file}"]},
      "model.command[0]: '/no/such/trainer' is neither a program on PATH nor an executable file"),
     ({"type": "command", "mlflow_project": "no-such-project"}, "model.mlflow_project: no folder 'no-such-project' here"),
+    ({"type": "hf-lora", "model": "/no/such-model"}, "model.model: no such folder /no/such-model"),
+    ({"type": "hf-lora", "model": "./no-such-model"}, "model.model: no such folder "),
 ])
 def test_a_command_trainer_that_cannot_start_is_one_line_before_any_cell(tmp_path: Path, model: dict, says: str) -> None:
     project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD), model=model)

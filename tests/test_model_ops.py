@@ -424,3 +424,4 @@ def test_a_model_path_that_names_nothing_says_where_it_was_looked_for(tmp_path: 
     missing = pretrained.model_location("./models/clip-b32")
     assert missing.startswith(f"no such folder {tmp_path}/models/clip-b32: a relative model path is relative to")
     assert pretrained.model_location("openai/clip-vit-base-patch32") == "Hugging Face name"
+    assert pretrained.model_location(f"{tmp_path}/nothing") == f"no such folder {tmp_path}/nothing"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import shutil
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 pytest.importorskip("peft")
 
-from mlsandbox.errors import TrainingError
+from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models import TrainingJob, load_model, trainer_for
 from mlsandbox.models.bpe_tokenizer import EOT, train_tokenizer
 from mlsandbox.models.hf_lora import HFLoraModel
@@ -76,6 +77,24 @@ def test_save_writes_the_adapter_only_and_loads_back(tmp_path: Path, tiny_llama:
     held_out = sentences(5, 3)
     assert loaded.info["base_model"] == str(tiny_llama)
     assert loaded.bits_per_byte(held_out) == pytest.approx(model.bits_per_byte(held_out), rel=1e-5)
+
+
+def test_a_saved_adapter_loads_on_its_own_base_or_refuses(tmp_path: Path, tiny_llama: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative model path is recorded absolute, with the digest of its bytes: loading from another
+    folder finds the same base, and a base changed in place is refused rather than silently used."""
+    shutil.copytree(tiny_llama, tmp_path / "base")
+    monkeypatch.chdir(tmp_path)
+    model = train(tmp_path, spec_for(Path("base")))
+    model.save(tmp_path / "saved")
+    held_out = sentences(5, 3)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_model(tmp_path / "saved").bits_per_byte(held_out) == pytest.approx(model.bits_per_byte(held_out))
+    config = tmp_path / "base" / "config.json"
+    config.write_text(config.read_text().replace('"rms_norm_eps": 1e-06', '"rms_norm_eps": 1e-05'))
+    with pytest.raises(ModelUnavailableError, match="not the one the adapter was trained on"):
+        load_model(tmp_path / "saved")
 
 
 def test_same_seed_is_reproducible(tmp_path: Path, tiny_llama: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.content import hub_commit, local_path
+from mlsandbox.content import content_digest, hub_commit, local_path
 from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
@@ -75,12 +75,31 @@ class HFLoraModel(CausalLM):
     def load_network(cls, path: Path, spec: HFLoraSpec, info: dict[str, Any]) -> Any:
         peft = _require_peft()
         base_ref = info.get("base_model", "")
-        converted = spec.model is None or spec.gguf_file is not None
-        if not base_ref or (converted and not Path(base_ref).exists()):
+        if not base_ref or (_converted(spec) and not Path(base_ref).exists()):
             # The converted GGUF cache was removed: convert again into the recorded cache.
             base_ref = resolve_base(spec, Path(info.get("cache_dir", ".mlsandbox_cache")))
+        _check_local_base(base_ref, spec, info)
         base, _ = _load_base(base_ref, info.get("base_revision"))  # the commit it was trained on
         return peft.PeftModel.from_pretrained(base, path)
+
+
+def _check_local_base(base_ref: str, spec: HFLoraSpec, info: dict[str, Any]) -> None:
+    """Refuse a local base model whose bytes are not those the adapter was trained on (recorded
+    as ``base_digest``): an adapter on another base scores something else, without an error."""
+    recorded = info.get("base_digest")
+    if not recorded or _converted(spec):
+        return  # a hub model (pinned by its commit) or a GGUF (converted again from the file its cell is keyed by)
+    local = local_path(base_ref) or local_path(spec.model or "")
+    if local is None:
+        raise ModelUnavailableError(f"the adapter's base model {base_ref!r} is not there: restore that folder")
+    if content_digest([local]) != recorded:
+        raise ModelUnavailableError(f"the base model at {local} is not the one the adapter was trained on (its bytes "
+                                    "differ): restore it, or train again")
+
+
+def _converted(spec: HFLoraSpec) -> bool:
+    """Whether the base is a GGUF dequantised into the cache (the packaged model, or ``gguf_file``)."""
+    return spec.model is None or spec.gguf_file is not None
 
 
 class HFLoraTrainer(Trainer):
@@ -133,8 +152,10 @@ class HFLoraTrainer(Trainer):
             probe = lm.progress_bpb(job, docs)
             final_loss = train_loop(lm.model, blocks, block_loss(lm.model), settings, job.seed, probe, job.report,
                                     placement)
+        local = None if _converted(spec) else local_path(base_ref)
         lm.info = {
-            "base_model": base_ref,
+            "base_model": str(local) if local is not None else base_ref,  # absolute: evaluate may run elsewhere
+            **({"base_digest": content_digest([local])} if local is not None else {}),
             "base_revision": revision,
             "cache_dir": str(job.cache_dir.resolve()),
             "steps": spec.max_steps,
