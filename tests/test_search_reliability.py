@@ -328,3 +328,24 @@ def test_workers_started_together_share_one_run_and_draw_different_trials(projec
     assert len(records) == 2
     seeds = {json.loads(mlflow.artifacts.load_text(f"runs:/{parent.info.run_id}/{r}"))["sampler_seed"] for r in records}
     assert len(seeds) == 2  # no --worker: a seed of its own each
+
+
+def test_an_interrupted_warm_start_trial_is_queued_again_once() -> None:
+    """The recipes known to be good are measured even when their first trial was killed; a warm
+    start that ran to an outcome (a counted failure too) is not run twice."""
+    from mlsandbox.search._names import FAIL_REASON, WARM_RECIPE, WARM_START
+    from mlsandbox.search._warm_start import requeue_interrupted_warm_starts
+
+    study = optuna.create_study()
+    for label in ("workflow: top-1", "ksigma: k2", "ksigma: crashed"):
+        study.enqueue_trial({"x.min_pct": 10.0}, user_attrs={WARM_START: label, WARM_RECIPE: {"name": label}})
+    interrupted, finished, crashed = (study.ask() for _ in range(3))
+    study.tell(interrupted, state=TrialState.FAIL)  # killed: no reason, not counted
+    study.tell(finished, 1.0)
+    crashed.set_user_attr(FAIL_REASON, "trainer exited 1")
+    study.tell(crashed, state=TrialState.FAIL)
+    assert requeue_interrupted_warm_starts(study) == ["workflow: top-1"]
+    (waiting,) = study.get_trials(states=(TrialState.WAITING,))
+    assert waiting.user_attrs == {WARM_START: "workflow: top-1", WARM_RECIPE: {"name": "workflow: top-1"}}
+    assert waiting.system_attrs["fixed_params"] == {"x.min_pct": 10.0}
+    assert requeue_interrupted_warm_starts(study) == []  # already waiting

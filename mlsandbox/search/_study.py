@@ -33,7 +33,7 @@ from mlsandbox.search._run import log_invocation, log_study_params, study_run
 from mlsandbox.search._space import build_space
 from mlsandbox.search._storage import connect_storage, make_sampler, open_study
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
-from mlsandbox.search._warm_start import enqueue_warm_start
+from mlsandbox.search._warm_start import enqueue_warm_start, requeue_interrupted_warm_starts
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 
 if TYPE_CHECKING:
@@ -127,14 +127,15 @@ def _run_search(
             log_study_params(run_id, {"study_name": study_name, "objectives": ",".join(search.objectives),
                                       **definition})
             tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)  # once: MLflow keeps one
-            warm = enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
+            fail_stale_trials(study)  # before looking for interrupted warm starts
+            warm = (enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
+                    or requeue_interrupted_warm_starts(study))
         if warm:
             log.info("warm start: enqueued %s", ", ".join(warm))
         log.info("study %r, storage %s, sampler seed %d", study_name, opened.name, settings["sampler_seed"])
         record = log_invocation(run_id, settings)
         mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
                                        artifacts.SPEC)
-        fail_stale_trials(study)
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
         bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,
                                            initial=min(counted_trials(study), n_trials)))

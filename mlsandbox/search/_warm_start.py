@@ -15,6 +15,7 @@ from pathlib import Path
 import mlflow
 import optuna
 from mlflow.exceptions import MlflowException
+from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
@@ -22,6 +23,7 @@ from mlsandbox.executors.prepare import Prepared
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
 from mlsandbox.search._names import WARM_RECIPE, WARM_START
 from mlsandbox.search._space import SearchSpace, params_from_recipe
+from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,21 @@ def enqueue_warm_start(
         study.enqueue_trial(params, user_attrs={WARM_START: f"{label}: {recipe.name}", WARM_RECIPE: trained},
                             skip_if_exists=True)
     return [label for label, _ in recipes]
+
+
+def requeue_interrupted_warm_starts(study: optuna.Study) -> list[str]:
+    """Enqueue again each warm-start recipe whose trial was interrupted (a kill, Ctrl-C: not
+    counted) and that has no other trial waiting, running or counted: a continued study measures
+    the recipes already known to be good, rather than leaving them to the sampler."""
+    trials = study.get_trials(deepcopy=False)
+    settled = {t.user_attrs.get(WARM_START) for t in trials
+               if t.state in (TrialState.WAITING, TrialState.RUNNING) or counts_towards_total(t)}
+    interrupted = {t.user_attrs[WARM_START]: t for t in trials
+                   if WARM_START in t.user_attrs and t.user_attrs[WARM_START] not in settled}
+    for label, trial in interrupted.items():
+        study.enqueue_trial(trial.system_attrs.get("fixed_params", trial.params),
+                            user_attrs={WARM_START: label, WARM_RECIPE: trial.user_attrs[WARM_RECIPE]})
+    return list(interrupted)
 
 
 def _within_budget(recipe: Recipe, space: SearchSpace) -> Recipe:
