@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 from types import ModuleType
 
 from mlsandbox.errors import SpecError, first_line
@@ -26,11 +28,22 @@ def connect(address: str | None = None, purpose: str = "--executor ray") -> Modu
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         _check_reachable(address, purpose)
+        main = threading.current_thread() is threading.main_thread()
+        on_sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except ConnectionError as err:
-            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {address}: {first_line(err)}") from None
+            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {address}: {first_line(err)}"
+                            f"{_AUTH_HINT}") from None
+        finally:
+            if on_sigterm is not None:  # ray.init installs its own, which exits at once with code 15
+                signal.signal(signal.SIGTERM, on_sigterm)
     return ray
+
+
+#: Its port answers but the cluster refuses us: Ray 2.59 and later start clusters with token authentication.
+_AUTH_HINT = ("; a cluster started with token authentication (Ray's default since 2.59) needs RAY_AUTH_MODE=token "
+              "and its token here (RAY_AUTH_TOKEN, or ~/.ray/auth_token): see docs/scaling.md")
 
 
 def _check_reachable(address: str | None, purpose: str) -> None:

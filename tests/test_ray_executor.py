@@ -6,6 +6,8 @@ MLflow tracking server (CI starts both)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +97,39 @@ def test_ray_tasks_resolve_relative_paths_as_the_driver_does(cluster: object, tm
     assert len(runs) == len(trained)  # every task logged to the driver's store
     while mlflow.active_run():
         mlflow.end_run()
+
+
+def test_connecting_keeps_the_commands_sigterm_handler() -> None:
+    """ray.init installs a SIGTERM handler that exits at once (code 15): connecting must put back
+    the command's, which ends its runs KILLED and exits with 143."""
+    script = (
+        "import os, signal\n"
+        "handler = lambda signum, frame: None\n"
+        "signal.signal(signal.SIGTERM, handler)\n"
+        "from mlsandbox.cluster import connect\n"
+        "ray = connect(os.environ.get('RAY_ADDRESS'))\n"
+        "assert signal.getsignal(signal.SIGTERM) is handler, signal.getsignal(signal.SIGTERM)\n"
+        "ray.shutdown()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_cell_whose_ray_worker_dies_fails_and_the_others_go_on(cluster: object) -> None:
+    from types import SimpleNamespace
+
+    from mlsandbox.executors.cells import CellStatus
+    from mlsandbox.executors.runners import RayRunner
+
+    def task(where: object, request: SimpleNamespace, environment: dict) -> str:
+        if request.seed == 1:
+            os._exit(1)  # the worker process dies, as under the OOM killer or kill -9
+        return f"ran seed {request.seed}"
+
+    runner = RayRunner(None)  # type: ignore[arg-type]
+    runner.task = cluster.remote(max_retries=0)(task)  # type: ignore[attr-defined]
+    requests = [SimpleNamespace(pool=SimpleNamespace(name="p"), seed=seed) for seed in (0, 1, 2)]
+    results: dict[int, object] = {}
+    runner.run(requests, lambda request, result: results.__setitem__(request.seed, result))  # type: ignore[arg-type]
+    assert results[0] == "ran seed 0" and results[2] == "ran seed 2"
+    assert results[1].status == CellStatus.FAILED and "WorkerCrashedError" in results[1].reason

@@ -9,17 +9,21 @@ second finds it finished and reuses it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlsandbox import tracking
 from mlsandbox.cluster import connect
-from mlsandbox.executors.cells import CellResult, run_cell
+from mlsandbox.errors import first_line
+from mlsandbox.executors.cells import CellResult, CellStatus, run_cell
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import Pool
+
+log = logging.getLogger(__name__)
 
 ExecutorName = Literal["local", "ray"]
 
@@ -84,7 +88,23 @@ class RayRunner:
         while pending:
             ready, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                done(pending.pop(ref), self.ray.get(ref))
+                request = pending.pop(ref)
+                done(request, self._result(ref, request))
+
+    def _result(self, ref: Any, request: CellRequest) -> CellResult:
+        """The cell's result; FAILED with the reason when its worker or node died under it (the
+        other cells go on, as after a trainer's crash). An error the cell raised is raised here."""
+        from ray.exceptions import RayError, RayTaskError
+
+        try:
+            result: CellResult = self.ray.get(ref)
+        except RayTaskError:
+            raise
+        except RayError as err:
+            reason = f"its Ray task was lost: {type(err).__name__}: {first_line(err)}"
+            log.error("cell %s seed %d failed: %s", request.pool.name, request.seed, reason)
+            return CellResult(request.pool, request.seed, "", CellStatus.FAILED, reason=reason)
+        return result
 
 
 def make_runner(name: ExecutorName, where: Placement, address: str | None = None,
