@@ -134,12 +134,26 @@ class Scrubber:
         return RuntimeError(f"{type(err).__name__}: {message}")
 
 
+#: The scrubbers of the :func:`scrubbed_output` blocks in force, innermost last.
+_ACTIVE: list[Scrubber] = []
+
+
+def scrub_known(text: str) -> str:
+    """``text`` without the secrets of every :func:`scrubbed_output` in force: for what is written
+    to a store (a run's end reason, a cell's failure) rather than logged."""
+    for scrub in _ACTIVE:
+        text = scrub(text)
+    return text
+
+
 @contextmanager
 def scrubbed_output(scrub: Scrubber) -> Iterator[None]:
-    """While it lasts, log records (message and traceback) and warnings are scrubbed of secrets."""
+    """While it lasts, log records (message and traceback) and warnings are scrubbed of secrets,
+    and :func:`scrub_known` knows them."""
     if not scrub:
         yield
         return
+    _ACTIVE.append(scrub)
     previous_factory = logging.getLogRecordFactory()
     previous_format = warnings.formatwarning
 
@@ -167,3 +181,4 @@ def scrubbed_output(scrub: Scrubber) -> Iterator[None]:
     finally:
         logging.setLogRecordFactory(previous_factory)
         warnings.formatwarning = previous_format
+        _ACTIVE.remove(scrub)

@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,18 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     line = _one_error_line(result)
     assert "cannot use the tracking store foo://alice:***@tracking.example/x" in line
     assert "S3cr3tPW" not in result.output
+
+
+def test_a_tracking_server_that_nothing_answers_at_is_refused_at_once(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not after MLflow's minutes of retries."""
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:S3cr3tPW@127.0.0.1:1")
+    started = time.monotonic()
+    line = _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
+    assert line.startswith("error: cannot use the tracking store http://alice:***@127.0.0.1:1: no server answers at "
+                           "127.0.0.1:1"), line
+    assert time.monotonic() - started < 60 and not (tmp_path / "ws").exists()
 
 
 @pytest.mark.parametrize("command", ["report", "search"])

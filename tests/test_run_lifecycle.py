@@ -140,6 +140,31 @@ def test_a_failure_ends_the_run_failed_with_the_reason(tracking_uri: str) -> Non
     assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("FAILED", "failed: ValueError: boom")
 
 
+def test_a_failure_that_names_the_tracking_password_ends_the_run_and_the_command_without_it(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's request errors quote the URL, password included: neither the run's end reason nor
+    the traceback the command prints may carry it."""
+    secret = "Zq8SECRETpw77"
+    experiment = _experiment()
+
+    @handles_errors
+    def command() -> None:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)  # the store this test can reach
+        with tracking.parent_run("workflow", experiment, {tracking.KIND: "workflow"}) as parent:
+            ran.append(parent.info.run_id)
+            raise RuntimeError(f"API request to http://alice:{secret}@127.0.0.1:5056/api failed") from OSError(secret)
+
+    ran: list[str] = []
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://alice:{secret}@127.0.0.1:5056")  # what the command reads
+    with pytest.raises(RuntimeError) as raised:
+        command()
+    assert secret not in str(raised.value) and raised.value.__cause__ is None
+    assert "API request to http://alice:***@127.0.0.1:5056/api failed" in str(raised.value)
+    reason = _run(ran[0]).data.tags[tracking.END_REASON]
+    assert secret not in reason and "alice:***@" in reason
+
+
 def test_the_heartbeat_of_a_running_run_moves_on(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLSANDBOX_HEARTBEAT_S", "0.2")
     with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
@@ -351,3 +376,14 @@ def test_a_continued_run_drops_the_reason_it_stopped_before(tracking_uri: str) -
     with tracking.continue_run(run_id):
         assert tracking.END_REASON not in _run(run_id).data.tags
     assert _run(run_id).info.status == "FINISHED"
+
+
+def test_a_cluster_process_reaches_the_store_as_the_driver_does(tracking_uri: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries, timeouts and credentials the user set for the MLflow client travel with the store."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok")
+    monkeypatch.setenv("UNRELATED", "x")
+    environment = tracking.run_environment()
+    assert environment["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2" and environment["MLFLOW_TRACKING_TOKEN"] == "tok"
+    assert environment["MLFLOW_TRACKING_URI"] == tracking_uri and "UNRELATED" not in environment

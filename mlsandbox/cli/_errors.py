@@ -74,8 +74,12 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
                     raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
         except USER_ERRORS as err:
-            typer.secho(f"error: {err}", fg="red", err=True)
+            typer.secho(f"error: {scrub(str(err))}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
+        except Exception as err:
+            if scrub.leaks(err):  # a traceback is printed whole: its message (and its causes') must not hold it
+                raise scrub.clean_error(err) from None
+            raise
 
     return wrapper
 

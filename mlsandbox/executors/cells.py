@@ -35,6 +35,7 @@ from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.content import content_digest
+from mlsandbox.credentials import scrub_known
 from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
@@ -340,6 +341,7 @@ def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> No
 
 
 def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> CellResult:
+    reason, log_tail = scrub_known(reason), scrub_known(log_tail)  # a trainer may quote a URL with its password
     log.error("cell %s seed %d failed: %s", pool.name, seed, reason)
     tracking.log_batch(run_id, tags={FAILURE: reason[:5000]})
     if log_tail:

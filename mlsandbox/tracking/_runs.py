@@ -11,6 +11,7 @@ import mlflow
 from mlflow.entities import Run, RunStatus
 from mlflow.exceptions import MlflowException
 
+from mlsandbox.credentials import scrub_known
 from mlsandbox.errors import InvalidRunError, Terminated
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
@@ -40,6 +41,8 @@ _OURS: set[str] = set()
 
 #: What a process's environment says about where its runs go (``mlflow run`` and the user set them).
 RUN_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+#: How the MLflow client reaches the store (credentials, TLS, retries and timeouts): the same on a cluster.
+CLIENT_SETTINGS = ("MLFLOW_TRACKING_", "MLFLOW_HTTP_REQUEST_")
 
 
 #: The driver's working directory, handed to the processes it starts on a cluster.
@@ -47,14 +50,15 @@ _DRIVER_CWD = "MLSANDBOX_DRIVER_CWD"
 
 
 def run_environment() -> dict[str, str]:
-    """This process's tracking store (a SQLite file by its absolute path), MLflow run variables and
-    working directory, to hand to a process on a cluster."""
+    """This process's tracking store (a SQLite file by its absolute path), MLflow client settings
+    (:data:`CLIENT_SETTINGS`), run variables and working directory, to hand to a process on a cluster."""
     uri = mlflow.get_tracking_uri()
     if (database := sqlite_file(uri)) is not None:
         from sqlalchemy.engine import make_url
 
         uri = make_url(uri).set(database=str(database)).render_as_string(hide_password=False)
-    return {"MLFLOW_TRACKING_URI": uri, _DRIVER_CWD: os.getcwd(),
+    return {**{k: v for k, v in os.environ.items() if k.startswith(CLIENT_SETTINGS)},
+            "MLFLOW_TRACKING_URI": uri, _DRIVER_CWD: os.getcwd(),
             **{v: os.environ[v] for v in RUN_ENVIRONMENT[1:] if v in os.environ}}
 
 
@@ -153,7 +157,7 @@ def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
                 _end(run_id, RunStatus.KILLED, interruption_reason(err))
                 raise
             except Exception as err:
-                _tag_quietly(run_id, {END_REASON: f"failed: {type(err).__name__}: {err}"[:5000]})
+                _tag_quietly(run_id, {END_REASON: scrub_known(f"failed: {type(err).__name__}: {err}")[:5000]})
                 raise
     finally:
         HEARTBEATS.discard(run_id)

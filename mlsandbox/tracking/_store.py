@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import mlflow
 
@@ -34,6 +36,7 @@ def check_tracking_store() -> None:
         return
     hide_run_links(uri)
     try:
+        _check_answers(uri)
         create_sqlite_store(uri)
         mlflow.MlflowClient().search_experiments(max_results=1)
     except InvalidInputError:
@@ -43,6 +46,23 @@ def check_tracking_store() -> None:
         raise InvalidInputError(
             Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
     _USABLE.add(uri)
+
+
+#: How long a tracking server's port is waited for (MLflow's client retries for minutes).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_answers(uri: str) -> None:
+    """Refuse at once a server URL whose host does not resolve or whose port nothing listens on:
+    MLflow's client would retry such a store for minutes before the command could say so."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ConnectionError(f"no server answers at {parts.hostname}:{port} ({err.strerror or err})") from None
 
 
 #: Stores this process has opened: a command that looks up a run and then logs checks its store once.
