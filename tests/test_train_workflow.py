@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -210,6 +211,33 @@ def test_a_command_trained_model_is_evaluated_only_by_a_command(small_corpus, tm
     with pytest.raises(InvalidInputError, match="set evaluator.type: command"):
         run_evaluation(parse_spec(raw), cell.run_id)
     assert len(mlflow.search_runs(search_all_experiments=True)) == runs  # no run left FAILED behind
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="mlflow run needs git")
+@pytest.mark.parametrize("stopped", [False, True])
+def test_an_mlflow_project_trainers_own_run_is_the_cells_child_and_ends_with_it(
+    small_corpus, tmp_path, bench_file, tracking_uri, stopped
+) -> None:
+    """`mlflow run` starts a run of its own: it is linked under the cell, and ended KILLED when the
+    cell stops the trainer (its timeout here), rather than left RUNNING for good."""
+    project = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "projects" / "external-trainer",
+                                   tmp_path / "trainer"))
+    if stopped:
+        train = project / "train.py"
+        train.write_text(train.read_text().replace("    texts = read_texts(args.pool_file)\n",
+                                                   "    import time; time.sleep(120)\n    texts = read_texts(args.pool_file)\n"))
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "mlflow_project": str(project), "timeout_s": 20 if stopped else 300},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    result = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
+    expected = CellStatus.FAILED if stopped else CellStatus.FINISHED
+    assert [c.status for c in result.comparisons.cells] == [expected] * 2
+    client = mlflow.MlflowClient()
+    for cell in result.comparisons.cells:
+        experiment = client.get_run(cell.run_id).info.experiment_id
+        (own,) = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{cell.run_id}'")
+        assert own.info.run_name == f"trainer-{cell.run_id}"
+        assert own.info.status == ("KILLED" if stopped else "FINISHED")
 
 
 def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, tracking_uri) -> None:

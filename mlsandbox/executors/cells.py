@@ -302,13 +302,14 @@ def _train_and_evaluate(
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
     ids = dataset.ids.take(order).to_pylist() if dataset.has_images or dataset.has_videos else None
+    experiment, project_run = _project_run(model_spec, run_id)
     with cell_folder() as tmp:
         model_dir = tmp / artifacts.MODEL
         job = TrainingJob(
             texts=texts, output_dir=tmp / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
             cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
-            videos=videos, ids=ids,
+            videos=videos, ids=ids, mlflow_experiment_id=experiment, mlflow_run_name=project_run,
         )
         try:
             t0 = time.perf_counter()
@@ -321,6 +322,10 @@ def _train_and_evaluate(
             _check_benchmarks(metrics, benchmarks)
         except TrainingError as err:
             return _failed(pool, seed, run_id, err.reason, err.log_tail)
+        finally:
+            if experiment and project_run:
+                tracking.adopt_runs_named(experiment, project_run, run_id,
+                                          "its cell stopped the trainer (a timeout, an interruption)")
         mlflow.MlflowClient().log_artifacts(run_id, str(model_dir), artifacts.MODEL)
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -328,6 +333,14 @@ def _train_and_evaluate(
     tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s, "pool_bytes": pool_bytes,
                                         "score_sum": sum(m["score"] for m in metrics.values())}, tags=placed)
     return CellResult(pool, seed, run_id, CellStatus.FINISHED, metrics, train_s=train_s, eval_s=eval_s)
+
+
+def _project_run(model_spec: ModelSpec, run_id: str) -> tuple[str | None, str | None]:
+    """Where an MLflow project trainer starts its own run, and the run's name (after the cell's):
+    the cell finds it there, to link it and to end it if the trainer is stopped."""
+    if not getattr(model_spec, "mlflow_project", None):
+        return None, None
+    return tracking.experiment_of(run_id), f"trainer-{run_id}"
 
 
 def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> None:

@@ -72,7 +72,9 @@ class TrainingJob:
     ``images`` holds each text's image (encoded bytes, aligned with ``texts``) and the texts
     are its captions; text-only trainers ignore it. ``videos`` does the same for video-text pools
     (encoded clips, aligned with ``texts``). ``ids`` are the samples' ids, aligned with ``texts``,
-    so that an error about one sample's media names it.
+    so that an error about one sample's media names it. A trainer that starts MLflow runs of its own
+    (an MLflow project) starts them in ``mlflow_experiment_id`` named ``mlflow_run_name``, where
+    the cell finds them to link and, if the trainer was stopped, to end them.
     """
 
     texts: list[str]
@@ -88,6 +90,8 @@ class TrainingJob:
     images: list[bytes] | None = None
     videos: list[bytes] | None = None
     ids: list[str] | None = None
+    mlflow_experiment_id: str | None = None
+    mlflow_run_name: str | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)

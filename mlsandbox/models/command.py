@@ -310,6 +310,8 @@ class CommandTrainer(Trainer):
             "cache_dir": str(job.cache_dir.resolve()),
         }
         argv = self._argv(values)
+        if self.spec.mlflow_project is not None and job.mlflow_experiment_id and job.mlflow_run_name:
+            argv += ["--experiment-id", job.mlflow_experiment_id, "--run-name", job.mlflow_run_name]
         log_file = out / "train.log"
         run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
                    env=self.spec.environment())

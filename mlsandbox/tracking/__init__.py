@@ -56,6 +56,7 @@ from mlsandbox.tracking._owners import (
 )
 from mlsandbox.tracking._runs import (
     adopt_run_environment,
+    adopt_runs_named,
     child_run,
     continue_run,
     describe_run,
@@ -78,7 +79,7 @@ from mlsandbox.tracking._store import (
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "REUSED_BY", "SEED",
-    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "child_run", "continue_run", "describe_run",
+    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "adopt_runs_named", "child_run", "continue_run", "describe_run",
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
     "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",

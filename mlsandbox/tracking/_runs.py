@@ -230,6 +230,17 @@ def describe_run(run: Run) -> str:
     return "a run not made by mlsandbox"
 
 
+def adopt_runs_named(experiment_id: str, name: str, parent_run_id: str, reason: str) -> None:
+    """Make the runs named ``name`` that a subprocess started (``mlflow run`` of a trainer's MLflow
+    project) children of ``parent_run_id``; end those still RUNNING KILLED with ``reason``: a
+    subprocess stopped by its timeout or an interruption cannot end its own run."""
+    client = mlflow.MlflowClient()
+    for run in client.search_runs([experiment_id], f"attributes.run_name = '{name}'"):
+        client.set_tag(run.info.run_id, "mlflow.parentRunId", parent_run_id)
+        if run.info.status == "RUNNING":
+            _end(run.info.run_id, RunStatus.KILLED, reason)
+
+
 def experiment_of(run_id: str | None) -> str:
     """The experiment of the run ``run_id``, or of the active run when None."""
     if run_id is not None:
