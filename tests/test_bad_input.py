@@ -240,6 +240,20 @@ def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     assert "S3cr3tPW" not in result.output
 
 
+def test_an_artifact_location_that_cannot_be_written_is_refused_before_any_work(tmp_path: Path,
+                                                                               tracking_uri: str) -> None:
+    """As under a server started with --default-artifact-root on a path it cannot create."""
+    import mlflow
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    mlflow.MlflowClient().create_experiment("test-project", artifact_location=str(blocker / "artifacts"))
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    line = _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
+    assert line.startswith("error: cannot write the artifacts of experiment ") and str(blocker) in line, line
+    assert not (tmp_path / "ws").exists()
+
+
 def test_a_tracking_server_that_nothing_answers_at_is_refused_at_once(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Not after MLflow's minutes of retries."""

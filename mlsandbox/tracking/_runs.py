@@ -16,7 +16,13 @@ from mlsandbox.errors import InvalidRunError, Terminated
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
-from mlsandbox.tracking._store import check_tracking_store, hide_run_links, shown_tracking_uri, sqlite_file
+from mlsandbox.tracking._store import (
+    check_artifact_location,
+    check_tracking_store,
+    hide_run_links,
+    shown_tracking_uri,
+    sqlite_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +34,15 @@ def use_experiment(name: str) -> str | None:
     """
     check_tracking_store()
     if os.environ.get("MLFLOW_RUN_ID"):
-        return mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
+        experiment_id = mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
+        check_artifact_location(experiment_id)
+        return experiment_id
     chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if (chosen and chosen not in _OURS) or os.environ.get("MLFLOW_EXPERIMENT_NAME"):
         return None
     experiment_id = mlflow.set_experiment(name).experiment_id
     _OURS.add(experiment_id)  # set_experiment exports it as MLFLOW_EXPERIMENT_ID: not the user's choice
+    check_artifact_location(experiment_id)
     return experiment_id
 
 

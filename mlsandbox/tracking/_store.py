@@ -7,7 +7,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import mlflow
 
@@ -46,6 +46,24 @@ def check_tracking_store() -> None:
         raise InvalidInputError(
             Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
     _USABLE.add(uri)
+
+
+def check_artifact_location(experiment_id: str) -> None:
+    """Refuse, before any work, an experiment whose artifacts go to a local folder (a file or SQLite
+    store's, a server's ``--default-artifact-root`` without artifact serving) that cannot be
+    written: its runs would fail at their first artifact, after their work. Creates the folder, as
+    MLflow's first artifact would."""
+    location = mlflow.get_experiment(experiment_id).artifact_location
+    parts = urlsplit(location)
+    if parts.scheme not in ("", "file"):
+        return  # a server's proxied store, an object store: its server or client says what is wrong
+    folder = Path(unquote(parts.path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as err:
+        raise InvalidInputError(f"cannot write the artifacts of experiment {experiment_id} to {location}: "
+                                f"{err.strerror or err} (the store's or server's artifact root)") from None
 
 
 #: How long a tracking server's port is waited for (MLflow's client retries for minutes).
