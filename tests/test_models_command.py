@@ -136,6 +136,14 @@ def test_missing_executable(tmp_path: Path) -> None:
         run(tmp_path, [str(tmp_path / "no-such-binary")])
 
 
+def test_a_script_whose_interpreter_is_missing_says_so(tmp_path: Path) -> None:
+    trainer = tmp_path / "train.sh"
+    trainer.write_text("#!/no/such/interpreter\necho hi\n")
+    trainer.chmod(0o755)
+    with pytest.raises(TrainingError, match="the interpreter its #! line names was not found"):
+        run(tmp_path, [str(trainer)])
+
+
 def test_unknown_placeholders_pass_through() -> None:
     assert substitute(["{seed}", '{"a": 1}', "x{output_dir}y"], {"seed": "1", "output_dir": "o"}) == [
         "1", '{"a": 1}', "xoy"

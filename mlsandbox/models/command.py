@@ -16,6 +16,7 @@ A ``score`` must be positive and higher-is-better; when only ``bpb`` is given th
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -105,6 +106,9 @@ def run_logged(
                 start_new_session=True,
             )
         except OSError as exc:
+            if exc.errno == errno.ENOENT and Path(argv[0]).is_file():  # the error names the script, not what is missing
+                raise TrainingError(f"could not start {argv[0]!r}: the interpreter its #! line names "
+                                    "was not found") from None
             raise TrainingError(f"could not start {argv[0]!r}: {exc}") from None
         try:
             returncode = proc.wait(timeout=timeout_s)
