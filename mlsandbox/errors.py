@@ -100,12 +100,14 @@ def describe_validation_error(
     err: ValidationError,
     raw: Any = None,
     allowed_keys: Callable[[tuple[Any, ...]], Sequence[str]] | None = None,
+    shown: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
 ) -> list[str]:
     """One line per problem: ``<dotted key>: <what is wrong> (got <value>)``.
 
     ``raw`` is the validated input: list items that carry a ``name`` are labelled with it
     (``ops[2] (stopwords_filter).params``). ``allowed_keys`` lists the keys allowed at an
-    error's location, for the message about an unknown key.
+    error's location, for the message about an unknown key; ``shown`` turns a location into the
+    one the user wrote (without the tags pydantic adds for tagged unions).
     """
     lines = []
     for e in err.errors():
@@ -115,6 +117,10 @@ def describe_validation_error(
             msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         elif e["type"] == "literal_error":
             msg = f"not allowed; {msg.replace('Input should be', 'expected')}"
+        elif e["type"] == "union_tag_not_found":
+            msg = f"needs a {e.get('ctx', {}).get('discriminator', 'type')} key"
+        if shown is not None:
+            e["loc"] = shown(e["loc"])
         if not e["loc"]:  # a check across keys: its message names them; the input is the whole spec
             lines.append(msg)
             continue

@@ -59,6 +59,18 @@ def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> N
     assert "splits" in msg and "quantiles" in msg
 
 
+@pytest.mark.parametrize("model, says", [
+    ({"type": "command", "command": ["x"], "timeout_s": -1}, "model.timeout_s: Input should be greater than 0"),
+    ({"type": "command", "command": "x"}, "model.command: Input should be a valid list"),
+    ({"type": "ngram", "ordr": 3}, "model.ordr: unknown key; allowed keys: discount, level, max_tokens, max_vocab, order"),
+    ({"order": 3}, "model: needs a 'type' key"),
+])
+def test_a_model_key_is_named_as_written_with_the_keys_of_its_type(tmp_path: Path, model: dict, says: str) -> None:
+    """Not as pydantic locates it in the union of model types (``model.command.timeout_s``)."""
+    msg = _error(spec_dict(tmp_path / "x.jsonl", model=model, transfer={"names": ["a", "b"], "models": [model, model]}))
+    assert says in msg and says.replace("model", "transfer.models[0]", 1) in msg, msg
+
+
 def test_a_missing_key_is_named_without_dumping_the_spec(tmp_path: Path) -> None:
     raw = spec_dict(tmp_path / "x.jsonl")
     del raw["ops"]

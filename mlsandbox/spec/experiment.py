@@ -7,6 +7,7 @@ only): checks that need the OP registry (a known OP, its params) are :mod:`mlsan
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -304,7 +305,8 @@ def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = 
     try:
         return ExperimentSpec(**raw, base_dir=base_dir or Path.cwd())
     except ValidationError as err:
-        raise invalid_spec(origin, describe_validation_error(err, raw, _allowed_keys)) from None
+        raise invalid_spec(origin, describe_validation_error(err, raw, _allowed_keys,
+                                                             lambda loc: _schema_at(loc)[0])) from None
     except TypeError as err:
         raise invalid_spec(origin, [str(err)]) from None
 
@@ -315,25 +317,44 @@ def invalid_spec(origin: str, problems: list[str]) -> SpecError:
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] | None = ExperimentSpec
-    for p in loc[:-1]:
-        if model is None or isinstance(p, int):
-            continue
-        field = model.model_fields.get(str(p))
-        model = _model_of(field.annotation) if field else None
+    model = _schema_at(loc[:-1])[1]
     if model is None:
         return []
     return sorted(k for k, f in model.model_fields.items() if not f.exclude)
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def _schema_at(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """An error location without the tags pydantic puts after a tagged union (``model.command.timeout_s``
+    is the key ``model.timeout_s`` of a ``type: command`` model), and the spec section it ends in."""
+    model: type[BaseModel] | None = ExperimentSpec
+    union: dict[str, type[BaseModel]] = {}
+    shown: list[Any] = []
+    for p in loc:
+        if isinstance(p, str) and p in union:
+            model, union = union[p], {}
+            continue
+        shown.append(p)
+        if isinstance(p, int) or model is None:
+            continue
+        field = model.model_fields.get(str(p))
+        model, union = _sections_of(field.annotation) if field else (None, {})
+    return tuple(shown), model
+
+
+def _sections_of(annotation: Any) -> tuple[type[BaseModel] | None, dict[str, type[BaseModel]]]:
+    """The one section class a field holds, or the classes of a union by their ``type`` tag."""
+    classes = list(dict.fromkeys(_models_in(annotation)))
+    if len(classes) == 1:
+        return classes[0], {}
+    return None, {str(c.model_fields["type"].default): c for c in classes if "type" in c.model_fields}
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+        yield annotation
+        return
     for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
+        yield from _models_in(arg)
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
