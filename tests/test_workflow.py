@@ -16,10 +16,11 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import spec_dict, write_jsonl
 
-from mlsandbox import tracking
+from mlsandbox import figures, tracking
 from mlsandbox.delta import holm, relative_delta
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.comparison import Comparisons
@@ -32,6 +33,7 @@ from mlsandbox.workflows.refine import (
     FILL,
     REPEAT,
     duplication_candidates,
+    duplication_points,
     duplication_strategy,
     pyramid_candidates,
     top_pools,
@@ -427,7 +429,7 @@ def test_confirm_seeds_must_be_fresh(spec: ExperimentSpec) -> None:
 
 
 
-def test_a_fill_that_runs_out_of_data_is_placed_at_the_budget_it_reached(spec: ExperimentSpec) -> None:
+def test_a_fill_that_runs_out_of_data_is_placed_at_the_budget_it_reached(spec: ExperimentSpec, tmp_path: Path) -> None:
     prepared = prepare(spec, progress=False)
     pools = single_op_pools(prepared)
     asked = dataclasses.replace(prepared, spec=spec.model_copy(
@@ -439,3 +441,11 @@ def test_a_fill_that_runs_out_of_data_is_placed_at_the_budget_it_reached(spec: E
     assert cands["duplication/fill-x32"].size < 32 * top  # the data ran out before the budget
     for r in (32, 64):
         assert strategies[f"duplication/fill-x{r}"] == (FILL, round(cands[f"duplication/fill-x{r}"].size / top, 2))
+    # both ran out of data: one pool at the budget it reached, one point of the figure
+    assert cands["duplication/fill-x32"].digest == cands["duplication/fill-x64"].digest
+    table = pd.DataFrame([{"kind": "duplication", "name": name, "strategy": s, "multiple": m, "delta_pct": 1.0}
+                          for name, (s, m) in strategies.items()])
+    points = duplication_points(table)
+    assert sorted(points["name"]) == ["duplication/fill-x1", "duplication/fill-x32", *(
+        f"duplication/repeat-x{r}" for r in (1, 32, 64))]
+    figures.duplication_curves(points, tmp_path / "duplication.png")  # refused repeated points before

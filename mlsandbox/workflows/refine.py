@@ -331,6 +331,13 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def duplication_points(table: pd.DataFrame) -> pd.DataFrame:
+    """The duplication rows of refine's table that have a delta, one per (strategy, multiple): fill
+    budgets that all ran out of data are one pool at the budget it reached, drawn once."""
+    dup = table[table["kind"] == "duplication"].dropna(subset=["delta_pct"])
+    return dup.drop_duplicates(["strategy", "multiple"])
+
+
 def duplication_strategy(pool: Pool | None) -> tuple[str, float]:
     """How a duplication-study pool spends its budget, and the budget as a multiple of the top pool."""
     origin = None if pool is None else pool.origin
@@ -365,7 +372,7 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
         if not levels.empty:
             figures.pyramid(levels, artifacts.local(out, artifacts.PYRAMID_FIGURE),
                             title="Pyramid of the top-k pools' intersections")
-        dup = table[table["kind"] == "duplication"].dropna(subset=["delta_pct"])
+        dup = duplication_points(table)
         if not dup.empty:
             figures.duplication_curves(dup.rename(columns={"multiple": "r"}),
                                        artifacts.local(out, artifacts.DUPLICATION_FIGURE),
