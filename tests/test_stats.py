@@ -14,7 +14,8 @@ from mlsandbox import figures
 from mlsandbox.data import load_dataset
 from mlsandbox.ops import Op, OpParams, TextBatch, create_op
 from mlsandbox.spec import DatasetSpec
-from mlsandbox.stats import cache_path, compute_stats, pass_batch_size, summarize
+from mlsandbox.stats import cache_key, cache_path, compute_stats, pass_batch_size, summarize
+from mlsandbox.stats._cache import read_cached, write_cached
 
 
 class CountingVowelOp(Op):
@@ -242,3 +243,54 @@ def test_an_ops_hub_model_is_keyed_by_the_commit_the_cache_holds(tmp_path: Path,
     assert cache_key(op) != first
     (repo / "refs" / "main").write_text("a" * 40)
     assert cache_key(op) == first
+
+
+class WrongKeysOp(Op):
+    """Declares one stat and returns another OP's too (or a NaN), as a buggy user OP might."""
+
+    name = "test_wrong_keys"
+    stat_keys = ("own",)
+
+    class Params(OpParams):
+        extra: bool = True
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        own = batch.lengths.astype(float)
+        if self.params.extra:
+            return {"own": own, "text_len": np.full(len(batch), -1)}
+        own[0] = np.nan
+        return {"own": own}
+
+
+@pytest.mark.parametrize("extra, says", [(True, r"returned stats \['own', 'text_len'\]; its stat_keys are \['own'\]"),
+                                         (False, "returned NaN for 1 samples' 'own'")])
+def test_an_op_that_returns_other_stats_or_nan_stops_the_pass(dataset, tmp_path: Path, register_ops, extra: bool,
+                                                              says: str) -> None:
+    """Another key would overwrite, and be cached as, another OP's stat (here `text_len`)."""
+    register_ops(WrongKeysOp)
+    ops = [create_op("text_length_filter"), create_op("test_wrong_keys", {"extra": extra})]
+    with pytest.raises(RuntimeError, match=says):
+        compute_stats(dataset, ops, tmp_path, progress=False)
+    assert (compute_stats(dataset, ops[:1], tmp_path, progress=False).stat("text_len") > 0).all()
+
+
+def test_an_op_version_must_be_an_int() -> None:
+    """A version that is not an int was read as 1, so a bumped "2x" served the old stats."""
+    with pytest.raises(TypeError, match="version must be an int >= 1, got '2x'"):
+        type("BadVersionOp", (CountingVowelOp,), {"version": "2x"})
+
+
+def test_the_cache_key_follows_the_data_packages_an_op_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word list or language model upgraded with its package gives other stats: recomputed."""
+    stopwords, length = create_op("stopwords_filter"), create_op("text_length_filter")
+    before = cache_key(stopwords), cache_key(length)
+    monkeypatch.setattr("mlsandbox.ops.base.installed_version", lambda name: "99.0")
+    assert cache_key(stopwords) != before[0] and cache_key(length) == before[1]
+
+
+def test_a_cache_of_other_stat_keys_is_recomputed_not_read(tmp_path: Path) -> None:
+    """An OP whose stat key was renamed in place (its version not bumped) finds the old file."""
+    ids = np.array(["a", "b"], dtype=object)
+    write_cached(tmp_path / "s.parquet", ids, {"old_key": np.array([1.0, 2.0])})
+    assert read_cached(tmp_path / "s.parquet", ids, ["new_key"]) is None
+    assert read_cached(tmp_path / "s.parquet", ids, ["old_key"])["old_key"].tolist() == [1.0, 2.0]

@@ -7,6 +7,7 @@ every pool, recipe and search trial. OPs are found by name in :mod:`mlsandbox.op
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -45,6 +46,14 @@ class DeviceParams(OpParams):
     device: Device = "auto"
 
 
+def installed_version(distribution: str) -> str:
+    """A distribution's installed version, or "absent"."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
 class Op(ABC, Generic[BatchT]):
     """A per-sample statistic with Data-Juicer's OP name and stat key(s).
 
@@ -69,8 +78,23 @@ class Op(ABC, Generic[BatchT]):
     #: How Data-Juicer's filter of the same name computes and bounds these stats; None where
     #: recipes cannot export conditions on this OP to Data-Juicer.
     data_juicer: ClassVar[DataJuicerFilter | None] = None
+    #: The version of the statistic's definition, part of the stats-cache key: bump it (an int)
+    #: whenever a change alters the values the OP computes, or the old cached stats are served.
+    version: ClassVar[int] = 1
+    #: Installed distributions whose data the statistic reads (a word list, a language model):
+    #: their versions are part of the stats-cache key, so an upgrade recomputes.
+    packages: ClassVar[tuple[str, ...]] = ()
 
     params: OpParams
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if isinstance(cls.version, bool) or not isinstance(cls.version, int) or cls.version < 1:
+            raise TypeError(f"OP class {cls.__name__}: version must be an int >= 1, got {cls.version!r}")
+
+    def package_versions(self) -> dict[str, str]:
+        """The installed version of each of :attr:`packages` ("absent" when not installed)."""
+        return {name: installed_version(name) for name in self.packages}
 
     def __init__(self, **params: Any) -> None:
         try:

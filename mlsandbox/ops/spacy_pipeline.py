@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import Field
 
+from mlsandbox.content import local_path
 from mlsandbox.errors import ModelUnavailableError
-from mlsandbox.ops.base import Op, OpParams
+from mlsandbox.ops.base import Op, OpParams, installed_version
 from mlsandbox.ops.batch import TextBatch
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,15 @@ class ParsingOp(Op[TextBatch]):
     max_batch = 256
     Params = ParsingParams
     params: ParsingParams
+    packages = ("spacy",)
+
+    def package_versions(self) -> dict[str, str]:
+        """spaCy's version and, for an installed pipeline package, its version (a pipeline given
+        as a folder is keyed by its bytes)."""
+        versions = super().package_versions()
+        if local_path(self.params.pipeline) is None:
+            versions[self.params.pipeline] = installed_version(self.params.pipeline)
+        return versions
 
     @property
     def shared_pass(self) -> str:

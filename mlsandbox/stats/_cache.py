@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ def cache_key(op: Op) -> str:
         identity["files"] = files
     if pins := _hub_pins(identity["params"]):
         identity["pins"] = pins
+    if packages := op.package_versions():
+        identity["packages"] = packages
     payload = json.dumps({**identity, "version": mlsandbox.__version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -56,16 +59,17 @@ def _named_paths(params: dict[str, Any]) -> list[Path]:
 
 
 def op_version(op: Op) -> int:
-    """The version of the OP's definition (its class attribute ``version``; 1 when it has none)."""
-    version = getattr(type(op), "version", 1)
-    return version if isinstance(version, int) else 1
+    """The version of the OP's definition (its class attribute ``version``, checked to be an int)."""
+    return type(op).version
 
 
 def cache_path(cache_dir: Path, dataset_digest: str, op: Op) -> Path:
     return cache_dir / "stats" / dataset_digest / f"{op.name}-{cache_key(op)}.parquet"
 
 
-def read_cached(path: Path, ids: np.ndarray) -> dict[str, np.ndarray] | None:
+def read_cached(path: Path, ids: np.ndarray, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The cached stats ``keys`` of the dataset rows ``ids``; None (recompute) when there are none,
+    or they are unreadable or for other rows or other keys (an OP's keys renamed in place)."""
     if not path.exists():
         return None
     try:
@@ -77,7 +81,11 @@ def read_cached(path: Path, ids: np.ndarray) -> dict[str, np.ndarray] | None:
     if len(cached_ids) != len(ids) or not np.array_equal(cached_ids, ids):
         log.warning("ignoring stats cache %s: its ids differ from the dataset's", path)
         return None
-    return {c: table[c].to_numpy(zero_copy_only=False) for c in table.column_names if c != ID}
+    cached_keys = [c for c in table.column_names if c != ID]
+    if sorted(cached_keys) != sorted(keys):
+        log.warning("ignoring stats cache %s: it holds %s, the OP computes %s", path, cached_keys, list(keys))
+        return None
+    return {c: table[c].to_numpy(zero_copy_only=False) for c in cached_keys}
 
 
 def write_cached(path: Path, ids: np.ndarray, values: dict[str, np.ndarray]) -> None:

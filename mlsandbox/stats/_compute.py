@@ -53,7 +53,7 @@ def compute_stats(
     columns: dict[str, Any] = {ID: ids}
     pending = []
     for op in ops:
-        cached = read_cached(cache_path(cache_dir, dataset.digest, op), ids)
+        cached = read_cached(cache_path(cache_dir, dataset.digest, op), ids, op.stat_keys)
         if cached is None:
             pending.append(op)
         else:

