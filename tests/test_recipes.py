@@ -110,7 +110,7 @@ def test_sampling_is_seeded_and_drawn_from_the_selection(stats) -> None:
 
 
 def test_a_sample_larger_than_the_selection_is_an_error(stats) -> None:
-    with pytest.raises(PoolError, match="sample_size=4 but its conditions select only 3"):
+    with pytest.raises(PoolError, match=r"sample_size=4 but only 3 samples pass text_length_filter.text_len in \[-inf, 3\]"):
         recipe(Condition(op="text_length_filter", max=3), sample_size=4).select(stats)
 
 
@@ -422,6 +422,12 @@ def test_malformed_data_juicer_configs_are_clear_errors(tmp_path: Path) -> None:
         read_data_juicer({"process": [{"text_length_filter": {"min_len": "ten"}}]})
     with pytest.raises(RecipeError, match="no Data-Juicer config file at"):
         read_data_juicer(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match=r"process\[0\] \(text_length_filter\): its arguments must be a mapping, got 10"):
+        read_data_juicer({"process": [{"text_length_filter": 10}]})
+    with pytest.raises(RecipeError, match="lang must be a value or a list of values, got 5"):
+        read_data_juicer({"process": [{"language_id_score_filter": {"lang": 5}}]})
+    with pytest.raises(RecipeError, match=r"the maximum -0.5 is below the range of alnum_ratio, \[0.0, 1.0\]"):
+        read_data_juicer({"process": [{"alphanumeric_filter": {"max_ratio": -0.5}}]})
 
 
 # --- threshold refinement --------------------------------------------------------------------

@@ -243,8 +243,10 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
         if not (isinstance(entry, Mapping) and len(entry) == 1):
             raise RecipeError(f"{origin}: process[{i}] must be a one-key mapping {{op_name: {{args}}}}, got {entry!r}")
         op_name, args = next(iter(entry.items()))
-        args = dict(args or {})
         where = f"process[{i}] ({op_name})"
+        if args is not None and not isinstance(args, Mapping):
+            raise RecipeError(f"{origin}: {where}: its arguments must be a mapping, got {args!r}")
+        args = dict(args or {})
         if op_name == RANDOM_SELECTOR:
             if args.get("select_ratio") is not None or not isinstance(args.get("select_num"), int):
                 notes.append(f"{where}: skipped, only select_num (a fixed sample size) is imported")
@@ -299,11 +301,18 @@ def _conditions_from_dj(
     for stat, arg in spec.categorical.items():
         allowed = args.pop(arg, None)
         if allowed:  # Data-Juicer: "", [] or None keep every language
+            listed_values = isinstance(allowed, list) and all(isinstance(v, str) for v in allowed)
+            if not (isinstance(allowed, str) or listed_values):
+                raise TypeError(f"{arg} must be a value or a list of values, got {allowed!r}")
             values = [allowed] if isinstance(allowed, str) else list(allowed)
             out.append(Condition(op=op_name, stat=stat, values=values, params=params))
     for stat, sa in spec.stats.items():
         lo = _dj_bound(args, sa, "min")
         hi = _dj_bound(args, sa, "max")
+        if (lo is not None and lo > sa.ceiling) or (hi is not None and hi < sa.floor):
+            bound = f"minimum {lo} is above" if lo is not None and lo > sa.ceiling else f"maximum {hi} is below"
+            raise ValueError(f"the {bound} the range of {stat}, [{sa.floor}, {sa.ceiling}]: "
+                             "the filter would keep no sample")
         lo = None if lo is None or lo <= sa.floor else lo
         hi = None if hi is None or hi >= sa.ceiling else hi
         if lo is None and hi is None:

@@ -156,16 +156,16 @@ class Recipe(Checked):
                     keep &= np.isin(stats.stat(key)[pool.rows], list(values))
                 pool = make_pool(self.name, stats, pool.rows[keep], pool.origin)
         except PoolError:
-            described = "; ".join(c.describe() for c in self.conditions)
-            raise PoolError(f"recipe {self.name!r}: empty selection, no sample passes {described}") from None
+            raise PoolError(f"recipe {self.name!r}: empty selection, no sample passes {self._described()}") from None
         if self.sample_size is not None:
             if self.sample_size > pool.unique_size:
-                raise PoolError(
-                    f"recipe {self.name!r}: sample_size={self.sample_size} but its conditions select "
-                    f"only {pool.unique_size} samples"
-                )
+                raise PoolError(f"recipe {self.name!r}: sample_size={self.sample_size} but only {pool.unique_size} "
+                                f"samples pass {self._described()}")
             pool = make_pool(self.name, stats, subsample(pool.rows, self.sample_size, self.seed), pool.origin)
         return Pool(self.name, pool.dataset_digest, pool.rows, pool.repeats * self.repeat, origin)
+
+    def _described(self) -> str:
+        return "; ".join(c.describe() for c in self.conditions)
 
     def _rows_by_id(self, stats: StatsTable) -> tuple[np.ndarray, np.ndarray]:
         assert self.ids is not None
