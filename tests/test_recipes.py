@@ -28,6 +28,7 @@ from mlsandbox.recipes import (
     from_data_juicer,
     ksigma_recipe,
     load_recipe,
+    parse_recipe,
     percentile_recipe,
     read_data_juicer,
     save_data_juicer,
@@ -411,6 +412,12 @@ def test_import_skips_ops_it_cannot_reproduce_with_notes(tmp_path: Path, caplog)
                      "process[5] (words_num_filter): ignored args ['num_proc']",
                      "process[6] (random_selector): skipped"):
         assert expected in logged
+
+
+def test_a_data_juicer_config_given_as_a_recipe_says_how_to_import_it() -> None:
+    with pytest.raises(RecipeError, match="a Data-Juicer config, not a recipe: turn it into one with "
+                                          "mlsandbox.recipes.from_data_juicer"):
+        parse_recipe({"project_name": "p", "np": 4, "process": [{"text_length_filter": {"min_len": 10}}]})
 
 
 def test_malformed_data_juicer_configs_are_clear_errors(tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
     """A recipe from a mapping; :class:`RecipeError` names the origin, the key and the problem."""
     if not isinstance(raw, Mapping):
         raise RecipeError(f"{origin}: a recipe must be a mapping of keys, got {type(raw).__name__}")
+    if "process" in raw and "conditions" not in raw:
+        raise RecipeError(f"{origin}: a Data-Juicer config, not a recipe: turn it into one with "
+                          "mlsandbox.recipes.from_data_juicer and save_recipe (see docs/recipes.md)")
     try:
         return Recipe.model_validate(dict(raw))
     except ValidationError as err:
