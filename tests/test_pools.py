@@ -16,6 +16,7 @@ from mlsandbox.data._dataset import make_dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.ops import create_op
 from mlsandbox.pools import (
+    FileOrigin,
     Pool,
     RandomOrigin,
     cut_splits,
@@ -188,3 +189,9 @@ def test_a_tied_value_in_the_middle_holding_two_cut_points_is_no_split() -> None
     assert (len(low.rows), len(mid.rows), len(high.rows)) == (50, 200, 50)
     assert mid.degenerate.endswith("spans what should be 3 splits (low, mid, high)")
     assert (low.upper, high.lower) == (49.0, 100.0) and not low.degenerate and not high.degenerate
+
+
+def test_a_pools_repr_names_it_without_its_rows() -> None:
+    pool = Pool("big", "d", np.arange(5000), np.ones(5000, dtype=np.int64), FileOrigin("mine.jsonl"))
+    assert repr(pool) == (f"Pool(name='big', size=5000, unique_size=5000, digest={pool.digest!r}, "
+                          "origin=FileOrigin(source='mine.jsonl'))")

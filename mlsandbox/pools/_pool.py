@@ -45,6 +45,10 @@ class Pool:
     def unique_size(self) -> int:
         return len(self.rows)
 
+    def __repr__(self) -> str:  # not the row and repeat arrays: thousands of numbers
+        return (f"Pool(name={self.name!r}, size={self.size}, unique_size={self.unique_size}, "
+                f"digest={self.digest!r}, origin={self.origin!r})")
+
     @cached_property
     def digest(self) -> str:
         h = hashlib.sha256(self.dataset_digest.encode())
