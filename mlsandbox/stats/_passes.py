@@ -7,6 +7,7 @@ or actor), so every engine writes the same values.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -21,7 +22,8 @@ from mlsandbox.ops import ImageBatch, Op, TextBatch, VideoBatch, create_op, fram
 from mlsandbox.stats._cache import cache_key
 
 Columns = dict[str, list[Any]]
-OpSpecs = list[tuple[str, dict[str, Any]]]
+#: Each OP of a pass as (name, params, the module that defines it).
+OpSpecs = list[tuple[str, dict[str, Any], str]]
 
 #: A model pass advances its progress (and checkpoints) at least this many times ...
 MODEL_PASS_STEPS = 50
@@ -75,8 +77,22 @@ def pass_key(ops: Sequence[Op], batch_size: int) -> str:
 
 
 def op_specs(ops: Sequence[Op]) -> OpSpecs:
-    """What a worker needs to rebuild the OPs: names and params (picklable, small)."""
-    return [(op.name, op.params.model_dump()) for op in ops]
+    """What a worker needs to rebuild the OPs: names, params and the modules that register them
+    (picklable, small): a worker imports an OP's module, so an OP of the user's own module is known
+    there too."""
+    return [(op.name, op.params.model_dump(), type(op).__module__) for op in ops]
+
+
+def _worker_op(name: str, params: dict[str, Any], module: str) -> Op:
+    if module != "__main__":  # the user's script is not importable as such in a worker
+        importlib.import_module(module)
+    try:
+        return create_op(name, params)
+    except ValueError:
+        if module == "__main__":
+            raise ValueError(f"OP {name!r} is defined in the script that runs, which worker processes cannot "
+                             "import: define it in a module of its own, or set stats.workers: 1") from None
+        raise
 
 
 def pass_columns(table: pa.Table, ops: Sequence[Op]) -> list[str]:
@@ -113,8 +129,8 @@ _WORKER_OPS: dict[str, Op] = {}
 def compute_batch(specs: OpSpecs, columns: Columns) -> dict[str, np.ndarray]:
     """One batch through every OP of a pass; OPs are built once per process (models load lazily)."""
     texts = columns[TEXT]
-    ops = [_WORKER_OPS.get(key) or _WORKER_OPS.setdefault(key, create_op(name, params))
-           for name, params in specs for key in [json.dumps([name, params], sort_keys=True)]]
+    ops = [_WORKER_OPS.get(key) or _WORKER_OPS.setdefault(key, _worker_op(name, params, module))
+           for name, params, module in specs for key in [json.dumps([name, params], sort_keys=True)]]
     batch: TextBatch
     if VIDEO in columns:  # the frame OPs' samplings, decoded once per video for all of them
         batch = VideoBatch(texts, columns[VIDEO], columns[ID], samplings=frame_samplings(ops))
@@ -123,7 +139,7 @@ def compute_batch(specs: OpSpecs, columns: Columns) -> dict[str, np.ndarray]:
     else:
         batch = TextBatch(texts)
     out: dict[str, np.ndarray] = {}
-    for (name, _), op in zip(specs, ops):
+    for (name, _, _), op in zip(specs, ops):
         values = op.compute(batch)
         _check_output(name, op.stat_keys, values, len(texts))
         out.update(values)
