@@ -109,7 +109,8 @@ def pool_command(
     stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
-    """Compute stats, build low/mid/high pools per OP plus a random pool of each pool size, and log each as an MLflow run."""
+    """Compute stats, build low/mid/high pools per OP plus a random pool of each pool size, and log each
+    as an MLflow run."""
     from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 

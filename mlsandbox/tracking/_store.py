@@ -115,7 +115,8 @@ def create_sqlite_store(uri: str) -> None:
     if path is None or path.exists():
         return  # an existing store, or not a SQLite file
     if not path.parent.is_dir():  # a mistyped path: MLflow would create the folders and an empty store there
-        raise InvalidInputError(f"cannot use the tracking store {uri}: no folder {path.parent} to hold a new SQLite store")
+        raise InvalidInputError(f"cannot use the tracking store {uri}: no folder {path.parent} to hold a new "
+                                "SQLite store")
     built, staged = (_new_file(path, step) for step in ("built", "staged"))
     try:
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{built}").search_experiments(max_results=1)
