@@ -130,7 +130,7 @@ def test_torch_models_take_a_device_that_defaults_to_auto(spec_class: type) -> N
 def test_a_bad_device_is_rejected_with_the_allowed_values(model_type: str, small_corpus: Path) -> None:
     raw = {"name": "p", "dataset": {"path": str(small_corpus)}, "ops": [{"name": "text_length_filter"}],
            "model": {"type": model_type, "device": "gpu"}}
-    expected = rf"model\.{model_type}\.device: not allowed; expected 'auto', 'cpu' or 'cuda' \(got 'gpu'\)$"
+    expected = r"model\.device: not allowed; expected 'auto', 'cpu' or 'cuda' \(got 'gpu'\)$"
     with pytest.raises(SpecError, match=expected):
         parse_spec(raw)
 

@@ -307,8 +307,7 @@ class CommandSpec(StrictModel):
     mlflow_project: str | None = Field(default=None, min_length=1, description="MLflow project URI")
     entry_point: str = Field(default="main", min_length=1)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
-    env: dict[str, SecretStr] = Field(default_factory=dict,
-                                      description="extra environment variables (values never written out)")
+    env: dict[str, SecretStr] = Field(default_factory=dict, description="extra environment (never written out)")
     timeout_s: float = Field(default=3600.0, gt=0)
     metrics_file: OutputFile = "metrics.json"
 
