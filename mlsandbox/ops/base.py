@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 from abc import ABC, abstractmethod
+from functools import cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
@@ -46,6 +47,7 @@ class DeviceParams(OpParams):
     device: Device = "auto"
 
 
+@cache  # read for every stats-cache key; what is installed does not change while a process runs
 def installed_version(distribution: str) -> str:
     """A distribution's installed version, or "absent"."""
     try:

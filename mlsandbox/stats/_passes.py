@@ -154,5 +154,6 @@ def _check_output(name: str, stat_keys: Sequence[str], values: dict[str, np.ndar
     for stat, arr in values.items():
         if len(arr) != n:
             raise RuntimeError(f"OP {name!r} returned {len(arr)} values of {stat!r} for {n} samples")
-        if np.asarray(arr).dtype.kind == "f" and np.isnan(arr).any():
-            raise RuntimeError(f"OP {name!r} returned NaN for {int(np.isnan(arr).sum())} samples' {stat!r}")
+        nans = int(np.isnan(arr).sum()) if np.asarray(arr).dtype.kind == "f" else 0
+        if nans:
+            raise RuntimeError(f"OP {name!r} returned NaN for {nans} samples' {stat!r}")

@@ -52,18 +52,24 @@ def check_artifact_location(experiment_id: str) -> None:
     """Refuse, before any work, an experiment whose artifacts go to a local folder (a file or SQLite
     store's, a server's ``--default-artifact-root`` without artifact serving) that cannot be
     written: its runs would fail at their first artifact, after their work. Creates the folder, as
-    MLflow's first artifact would."""
+    MLflow's first artifact would. Checked once per store, experiment and process."""
+    key = (mlflow.get_tracking_uri(), experiment_id)
+    if key in _WRITABLE:
+        return
     location = mlflow.get_experiment(experiment_id).artifact_location
     parts = urlsplit(location)
-    if parts.scheme not in ("", "file"):
-        return  # a server's proxied store, an object store: its server or client says what is wrong
-    folder = Path(unquote(parts.path))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError as err:
-        raise InvalidInputError(f"cannot write the artifacts of experiment {experiment_id} to {location}: "
-                                f"{err.strerror or err} (the store's or server's artifact root)") from None
+    if parts.scheme in ("", "file"):  # a proxied or object store: its server or client says what is wrong
+        folder = Path(unquote(parts.path))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as err:
+            raise InvalidInputError(f"cannot write the artifacts of experiment {experiment_id} to {location}: "
+                                    f"{err.strerror or err} (the store's or server's artifact root)") from None
+    _WRITABLE.add(key)
+
+
+_WRITABLE: set[tuple[str, str]] = set()
 
 
 #: How long a tracking server's port is waited for (MLflow's client retries for minutes).
