@@ -85,6 +85,41 @@ def spec_dict(dataset: Path, **extra: object) -> dict:
     return spec
 
 
+_OP_MODULE = """import numpy as np
+from mlsandbox.ops import Op, TextBatch, register
+
+@register
+class UserOp(Op[TextBatch]):
+    \"\"\"A user's own OP.\"\"\"
+
+    name = {name!r}
+    stat_keys = ({stat!r},)
+
+    def compute(self, batch):
+        return {{{stat!r}: np.array([{expression} for t in batch.texts])}}
+"""
+
+
+@pytest.fixture
+def op_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str, str, str], str]:
+    """``op_module(module, name, stat, expression)`` writes a module that registers a text OP when
+    imported, as a user's own OP module does (``expression`` computes the stat of one text ``t``),
+    importable from ``sys.path``; the registry is as it was after the test."""
+    import sys
+
+    from mlsandbox.ops import registry
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+    def write(module: str, name: str, stat: str, expression: str) -> str:
+        (tmp_path / f"{module}.py").write_text(_OP_MODULE.format(name=name, stat=stat, expression=expression))
+        monkeypatch.delitem(sys.modules, module, raising=False)
+        return module
+
+    return write
+
+
 @pytest.fixture
 def register_ops() -> Iterator[Callable[..., None]]:
     """Make test OP classes known by name for one test: ``register_ops(MyOp, ...)``.

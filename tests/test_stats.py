@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import ClassVar
 
@@ -297,33 +296,11 @@ def test_a_cache_of_other_stat_keys_is_recomputed_not_read(tmp_path: Path) -> No
     assert read_cached(tmp_path / "s.parquet", ids, ["old_key"])["old_key"].tolist() == [1.0, 2.0]
 
 
-USER_OP_MODULE = '''
-import numpy as np
-from mlsandbox.ops import Op, TextBatch, register
-
-@register
-class DigitCount(Op[TextBatch]):
-    """Digits in the text."""
-
-    name = "user_digit_count"
-    stat_keys = ("digits",)
-
-    def compute(self, batch):
-        return {"digits": np.array([sum(c.isdigit() for c in t) for t in batch.texts])}
-'''
-
-
-def test_an_op_of_the_users_own_module_runs_in_worker_processes(dataset, tmp_path: Path, monkeypatch) -> None:
+def test_an_op_of_the_users_own_module_runs_in_worker_processes(dataset, tmp_path: Path, op_module) -> None:
     """Spawned workers find an OP by name: they import the module that defines it."""
     import importlib
 
-    from mlsandbox.ops import registry
-
-    (tmp_path / "user_sandbox_ops.py").write_text(USER_OP_MODULE)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.delitem(sys.modules, "user_sandbox_ops", raising=False)
-    importlib.import_module("user_sandbox_ops")
+    importlib.import_module(op_module("user_sandbox_ops", "user_digit_count", "digits", "sum(c.isdigit() for c in t)"))
     ops = [create_op("user_digit_count")]
     parallel = compute_stats(dataset, ops, tmp_path / "b", workers=2, batch_size=16, progress=False)
     assert parallel.stat("digits").tolist() == [sum(c.isdigit() for c in t) for t in dataset.texts]

@@ -399,37 +399,18 @@ def test_language_id_matches_fasttext_on_the_lower_cased_one_line_text():
     np.testing.assert_array_equal(out["lang_score"], [e["score"] for e in expected])
 
 
-PLUGIN = '''
-import numpy as np
-from mlsandbox.ops import Op, TextBatch, register
-
-@register
-class LongestLine(Op[TextBatch]):
-    """Length of the longest line."""
-
-    name = "plugin_longest_line"
-    stat_keys = ("longest_line",)
-
-    def compute(self, batch):
-        return {"longest_line": np.array([max(map(len, t.split("\\n"))) for t in batch.texts])}
-'''
-
-
-def test_an_installed_packages_ops_are_found_through_the_entry_point_group(tmp_path, monkeypatch) -> None:
+def test_an_installed_packages_ops_are_found_through_the_entry_point_group(op_module, monkeypatch) -> None:
     """Every process (a command, a stats worker) finds them by name, without importing them itself;
     a plugin that fails to load is named where an OP is not found."""
     import importlib.metadata
 
     from mlsandbox.ops import registry
 
-    (tmp_path / "my_sandbox_ops.py").write_text(PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    module = op_module("my_sandbox_ops", "plugin_longest_line", "longest_line", r"max(map(len, t.split('\n')))")
     monkeypatch.setattr(registry, "_plugin_errors", None)
-    entries = [importlib.metadata.EntryPoint("mine", "my_sandbox_ops", registry.PLUGINS),
+    entries = [importlib.metadata.EntryPoint("mine", module, registry.PLUGINS),
                importlib.metadata.EntryPoint("broken", "no_such_module_here", registry.PLUGINS)]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [e for e in entries if e.group == group])
-    monkeypatch.delitem(sys.modules, "my_sandbox_ops", raising=False)
     op = create_op("plugin_longest_line")
     assert op.compute(TextBatch(["ab\nabcd", "x"]))["longest_line"].tolist() == [4, 1]
     assert "plugin_longest_line" in [cls.name for cls in list_ops()]
