@@ -544,5 +544,24 @@ def test_an_id_list_of_another_dataset_is_an_error_and_not_exported_to_data_juic
 def test_threshold_recipes_keep_their_digest() -> None:
     # the id-list fields, unset, are not part of a threshold recipe's digest
     r = recipe(Condition(op="text_length_filter", max=3.0))
-    payload = {k: v for k, v in r.model_dump(mode="json").items() if k not in ("ids", "id_repeats", "ids_digest")}
+    payload = {k: v for k, v in r.model_dump(mode="json").items()
+               if k not in ("ids", "id_repeats", "ids_digest", "measured")}
     assert r.digest() == hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def test_a_measured_recipe_selects_the_pool_it_was_measured_as_or_says_why_not(stats, tmp_path: Path) -> None:
+    r = recipe(Condition(op="text_length_filter", max=3.0))
+    measured = r.measured_as(r.select(stats), "run-1")
+    assert measured.digest() == r.digest()  # where it was measured is no part of the selection
+    loaded = load_recipe(save_recipe(measured, tmp_path / "r.yaml"))
+    assert loaded.measured == measured.measured and loaded.select(stats).digest == r.select(stats).digest
+    # the same conditions now keep other samples (a changed statistic, say): refused on that dataset
+    stale = r.measured_as(recipe(Condition(op="text_length_filter", max=4.0)).select(stats), "run-1")
+    with pytest.raises(RecipeError, match=r"selected pool \w+ \(4 samples\) of this dataset when it was measured "
+                                          r"by run run-1, but now selects pool \w+ \(3 samples\)"):
+        stale.select(stats)
+    # on another dataset (the full corpus it is meant for) it selects what that dataset holds
+    other = StatsTable(stats.frame, "other-dataset", stats.ops, [])
+    assert stale.select(other).size == 3
+    header = save_data_juicer(measured, tmp_path / "dj.yaml").read_text()
+    assert "# measured: 3 samples (pool " in header and "of dataset dataset-digest in run run-1" in header

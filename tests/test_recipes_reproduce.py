@@ -189,8 +189,11 @@ def test_the_quick_workflow_trains_exactly_what_its_recipes_select(workflow: Wor
     assert best is not None and best.exact and best.pool is not None
     local = mlflow.artifacts.download_artifacts(run_id=workflow.run_id, artifact_path=artifacts.BEST_RECIPE,
                                                 dst_path=str(tmp_path))
-    selected = load_recipe(local).select(stats)
+    exported = load_recipe(local)
+    selected = exported.select(stats)
     assert (selected.rows.tolist(), selected.repeats.tolist()) == (best.pool.rows.tolist(), best.pool.repeats.tolist())
+    assert exported.measured is not None and exported.measured.run_id == workflow.run_id
+    assert (exported.measured.pool_digest, exported.measured.samples) == (best.pool.digest, best.pool.size)
     table = refined.table
     assert set(table.loc[table["recipe"] == "id list", "name"]) == {c.name for c in refined.candidates if not c.exact}
     # degenerate splits were never probed: the ranking lists them last, unranked, with the reason
@@ -218,6 +221,7 @@ def test_every_trained_candidates_recipe_is_logged_and_names_its_cells(workflow:
         if cand.pool is None:
             continue
         assert saved.select(prepared.stats).digest == cand.pool.digest == table.loc[cand.name, "pool_digest"]
+        assert saved.measured is not None and saved.measured.pool_digest == cand.pool.digest
     new_cells = [item for item in refined.comparisons.items if item.pool.origin.split == "recipe"]
     assert new_cells
     for item in new_cells:

@@ -199,7 +199,9 @@ def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracki
     exported = tracking.download_artifacts(result.run_id, "search/best_recipe.yaml", tmp_path / "best")
     best_run = mlflow.get_run(result.trials.set_index("trial").loc[result.best.number, "run_id"])
     stats = prepare(spec, progress=False).stats
-    assert load_recipe(exported).select(stats).digest == best_run.data.tags[tracking.POOL_DIGEST]
+    recipe = load_recipe(exported)
+    assert recipe.select(stats).digest == best_run.data.tags[tracking.POOL_DIGEST]
+    assert recipe.measured is not None and recipe.measured.run_id == best_run.info.run_id
 
 
 @pytest.mark.parametrize("step", ["compare_pools", "suggest_recipe"])  # training, or the trial's first steps

@@ -18,13 +18,14 @@ from mlsandbox.recipes._data_juicer import (
     to_data_juicer,
 )
 from mlsandbox.recipes._files import load_recipe, parse_recipe, save_recipe
-from mlsandbox.recipes._recipe import Condition, Recipe
+from mlsandbox.recipes._recipe import Condition, MeasuredPool, Recipe
 from mlsandbox.recipes._thresholds import ksigma_recipe, percentile_recipe
 
 __all__ = [
     "RANDOM_SELECTOR",
     "UNBOUNDED",
     "Condition",
+    "MeasuredPool",
     "Recipe",
     "data_juicer_keys",
     "export_recipe",

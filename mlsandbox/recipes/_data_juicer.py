@@ -186,6 +186,9 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     header = [f"# Data-Juicer recipe exported from mlsandbox recipe {recipe.name!r} (digest {recipe.digest()})"]
     if recipe.source:
         header.append(f"# source: {recipe.source}")
+    if (measured := recipe.measured) is not None:
+        header.append(f"# measured: {measured.samples} samples (pool {measured.pool_digest}) of dataset "
+                      f"{measured.dataset_digest}" + (f" in run {measured.run_id}" if measured.run_id else ""))
     if recipe.repeat > 1:
         header.append(f"# repeat: {recipe.repeat} (not expressible in Data-Juicer: duplicate the export "
                       f"{recipe.repeat} times for training)")

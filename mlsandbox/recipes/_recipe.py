@@ -85,6 +85,25 @@ class Condition(Checked):
 _ID_FIELDS = ("ids", "id_repeats", "ids_digest")
 
 
+class MeasuredPool(Checked):
+    """The pool a recipe selected where it was measured: on that dataset it must select it again.
+
+    Conditions name OPs, not their code: an upgrade that changes a statistic's definition or a
+    param's default would silently select other samples than those the measurement was of.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_digest: str = Field(min_length=1)
+    pool_digest: str = Field(min_length=1)
+    samples: int = Field(ge=1, description="samples trained, repeats counted")
+    run_id: str = Field(default="", description="the run that measured the pool")
+
+    @classmethod
+    def of(cls, pool: Pool, run_id: str = "") -> MeasuredPool:
+        return cls(dataset_digest=pool.dataset_digest, pool_digest=pool.digest, samples=pool.size, run_id=run_id)
+
+
 def ids_digest(ids: list[str], repeats: list[int]) -> str:
     """sha256 of the ids and their repeat counts (canonical JSON), 16 hex chars."""
     payload = json.dumps([ids, repeats], separators=(",", ":"))
@@ -112,6 +131,7 @@ class Recipe(Checked):
     ids: list[str] | None = Field(default=None, description="an id-list recipe: exactly these samples, by id")
     id_repeats: list[int] | None = Field(default=None, description="times each of ids is seen (default 1 each)")
     ids_digest: str | None = Field(default=None, description="digest of ids and id_repeats (checked on load)")
+    measured: MeasuredPool | None = Field(default=None, description="the pool it selected where it was measured")
 
     @model_validator(mode="after")
     def _check_ids(self) -> Recipe:
@@ -136,13 +156,35 @@ class Recipe(Checked):
         return self
 
     def digest(self) -> str:
-        """sha256 of the recipe's canonical JSON (sorted keys, no whitespace), 16 hex chars."""
-        unset = {k for k in _ID_FIELDS if getattr(self, k) is None}
+        """sha256 of the recipe's canonical JSON (sorted keys, no whitespace), 16 hex chars: the
+        selection it describes, not where it was measured."""
+        unset = {k for k in _ID_FIELDS if getattr(self, k) is None} | {"measured"}
         payload = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
+    def measured_as(self, pool: Pool, run_id: str = "") -> Recipe:
+        """This recipe, recording ``pool`` as the one it selected when ``run_id`` measured it."""
+        return self.model_copy(update={"measured": MeasuredPool.of(pool, run_id)})
+
     def select(self, stats: StatsTable) -> Pool:
-        """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little."""
+        """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little,
+        :class:`RecipeError` if on the dataset it was measured on it no longer selects that pool."""
+        pool = self._select(stats)
+        self._check_measured(pool)
+        return pool
+
+    def _check_measured(self, pool: Pool) -> None:
+        measured = self.measured
+        if measured is None or measured.dataset_digest != pool.dataset_digest or measured.pool_digest == pool.digest:
+            return
+        where = f" by run {measured.run_id}" if measured.run_id else ""
+        raise RecipeError(
+            f"recipe {self.name!r} selected pool {measured.pool_digest} ({measured.samples} samples) of this dataset "
+            f"when it was measured{where}, but now selects pool {pool.digest} ({pool.size} samples): an OP's "
+            "statistic or a param's default has changed since; measure it again, or delete its 'measured' "
+            "entry to use the selection it now makes")
+
+    def _select(self, stats: StatsTable) -> Pool:
         origin = RecipeOrigin(self.name, self.digest(), self.sample_size, self.seed, self.repeat)
         if self.ids is not None:
             rows, repeats = self._rows_by_id(stats)

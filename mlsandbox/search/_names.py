@@ -26,6 +26,7 @@ DEFINITION_ATTR = "definition"
 
 # Trial user attributes: why a trial ended as it did, and who ran it.
 RECIPE_ATTR = "recipe"
+MEASURED_ATTR = "measured_pool"  # the pool the trial's recipe selected (a recipe's ``measured``)
 RUN_ATTR = "mlflow_run_id"
 PRUNE_REASON = "prune_reason"
 FAIL_REASON = "fail_reason"

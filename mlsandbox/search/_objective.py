@@ -30,11 +30,12 @@ from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RECIPE, Pool, materialize
-from mlsandbox.recipes import Recipe, parse_recipe
+from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe
 from mlsandbox.search._names import (
     FAIL_REASON,
     HOST,
     INTERRUPTED,
+    MEASURED_ATTR,
     PID,
     PRUNE_REASON,
     REASON,
@@ -142,6 +143,7 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
     except PoolError as err:
         return TrialState.PRUNED, str(err), timing
     timing["select_s"] = time.perf_counter() - t0
+    trial.set_user_attr(MEASURED_ATTR, MeasuredPool.of(pool, run_id).model_dump(mode="json"))
     tracking.log_batch(run_id, metrics={"pool_size": pool.size, "pool_unique": pool.unique_size},
                        tags={tracking.POOL_DIGEST: pool.digest})
     if pool.unique_size < search.min_pool_size:

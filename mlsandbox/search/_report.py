@@ -30,6 +30,7 @@ from mlsandbox.search._names import (
     FAIL_REASON,
     INTERRUPTED,
     INVOCATIONS,
+    MEASURED_ATTR,
     PRUNE_REASON,
     RECIPE_ATTR,
     RUN_ATTR,
@@ -225,8 +226,9 @@ def log_results(
     importances = param_importances(study)
     best_recipe = None
     if best is not None and RECIPE_ATTR in best.user_attrs:
+        measured = {"measured": best.user_attrs[MEASURED_ATTR]} if MEASURED_ATTR in best.user_attrs else {}
         best_recipe = parse_recipe({**best.user_attrs[RECIPE_ATTR], "name": f"{ctx.study_name}-best",
-                                    "description": f"trial {best.number} of study {ctx.study_name}"},
+                                    "description": f"trial {best.number} of study {ctx.study_name}", **measured},
                                    origin=f"trial {best.number}")
     states = _state_counts(frame)
     metrics = {f"trials_{s.lower()}": float(states.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")}

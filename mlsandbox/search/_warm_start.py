@@ -43,7 +43,8 @@ def latest_workflow_recipe(experiment_id: str | None) -> Recipe | None:
             except (MlflowException, OSError) as err:  # no best recipe in that run: try the previous one
                 log.debug("run %s has no %s: %s", run.info.run_id, BEST_RECIPE, err)
                 continue
-            return load_recipe(path)
+            # A starting point, trained as it now selects: not a claim to reproduce a measurement.
+            return load_recipe(path).model_copy(update={"measured": None})
     return None
 
 

@@ -367,7 +367,8 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for cand in result.candidates:
-            save_recipe(cand.recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
+            recipe = cand.recipe if cand.pool is None else cand.recipe.measured_as(cand.pool, run_id)
+            save_recipe(recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
         levels = table[table["kind"] == "pyramid"].rename(columns={"name": "label"})
         if not levels.empty:
             figures.pyramid(levels, artifacts.local(out, artifacts.PYRAMID_FIGURE),
@@ -380,7 +381,9 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
         if result.best is not None:
             # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
             best = artifacts.local(out, artifacts.BEST_RECIPE)
-            export_recipe(result.best.recipe, best.parent, stem=best.stem, **dataset_keys)
+            assert result.best.pool is not None  # the best was trained
+            export_recipe(result.best.recipe.measured_as(result.best.pool, run_id), best.parent, stem=best.stem,
+                          **dataset_keys)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
         client.log_artifacts(run_id, tmp)
