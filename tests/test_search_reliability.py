@@ -349,3 +349,34 @@ def test_an_interrupted_warm_start_trial_is_queued_again_once() -> None:
     assert waiting.user_attrs == {WARM_START: "workflow: top-1", WARM_RECIPE: {"name": "workflow: top-1"}}
     assert waiting.system_attrs["fixed_params"] == {"x.min_pct": 10.0}
     assert requeue_interrupted_warm_starts(study) == []  # already waiting
+
+
+def test_only_trials_whose_worker_is_gone_from_this_machine_are_failed() -> None:
+    from mlsandbox.search._trials import fail_stale_trials
+    from mlsandbox.tracking._owners import _start_ticks
+
+    me = tracking.owner_tags()
+    machine, host = me[tracking.OWNER_PROCESS].rpartition("/")[0], me[tracking.OWNER_HOST]
+    if not machine:
+        pytest.skip("no process identity on this platform")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = os.getppid()
+    study = optuna.create_study()
+    workers = {
+        "gone": {"host": host, "pid": dead.pid, "process": f"{machine}/1"},
+        "pid taken by another process": {"host": host, "pid": alive, "process": f"{machine}/1"},
+        "an earlier version's, gone": {"host": host, "pid": dead.pid},
+        "alive": {"host": host, "pid": alive, "process": f"{machine}/{_start_ticks(alive)}"},
+        # a container under this host name: another pid namespace, whose pids say nothing here
+        "another pid namespace": {"host": host, "pid": dead.pid, "process": f"{machine}-other/7"},
+        "another host": {"host": host + "-other", "pid": dead.pid, "process": f"{machine}/1"},
+    }
+    numbers = {}
+    for label, attrs in workers.items():
+        trial = study.ask()
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        numbers[trial.number] = label
+    failed = {numbers[n] for n in fail_stale_trials(study)}
+    assert failed == {"gone", "pid taken by another process", "an earlier version's, gone"}

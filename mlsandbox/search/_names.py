@@ -35,3 +35,4 @@ WARM_START = "warm_start"
 #: The recipe a warm-start trial trains as it is (its params are only the nearest point of the space).
 WARM_RECIPE = "warm_start_recipe"
 HOST, PID, WORKER = "host", "pid", "worker"
+PROCESS = "process"  # the worker's identity (host boot, pid namespace, start time): see tracking.owner_tags

@@ -9,8 +9,6 @@ trainer is a FAILED trial, and the study goes on.
 from __future__ import annotations
 
 import math
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ from mlsandbox.search._names import (
     INTERRUPTED,
     MEASURED_ATTR,
     PID,
+    PROCESS,
     PRUNE_REASON,
     REASON,
     RECIPE_ATTR,
@@ -88,8 +87,10 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
 
 def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
     started = time.perf_counter()
-    trial.set_user_attr(HOST, socket.gethostname())
-    trial.set_user_attr(PID, os.getpid())
+    owner = tracking.owner_tags()
+    trial.set_user_attr(HOST, owner[tracking.OWNER_HOST])
+    trial.set_user_attr(PID, int(owner[tracking.OWNER_PID]))
+    trial.set_user_attr(PROCESS, owner[tracking.OWNER_PROCESS])
     if ctx.worker is not None:
         trial.set_user_attr(WORKER, ctx.worker)
     ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and counts_towards_total(t)]

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import warnings
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from mlsandbox import tracking
 from mlsandbox.files import pid_exists
-from mlsandbox.search._names import FAIL_REASON, HOST, PID
+from mlsandbox.search._names import FAIL_REASON, HOST, PID, PROCESS
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +37,30 @@ def counted_trials(study: optuna.Study) -> int:
 
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
-    """Fail RUNNING trials whose worker process on this machine is gone; heartbeats do the rest."""
+    """Fail RUNNING trials whose worker process on this machine is gone; heartbeats do the rest.
+
+    "This machine" is this host's boot and pid namespace: a worker in a container under the same
+    host name is alive for all this process can see, and is left to the storage's heartbeat.
+    """
     with warnings.catch_warnings():  # experimental since optuna 2.9, stable in use
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # RDB storages with heartbeats: any machine
-    host = socket.gethostname()
-    stale = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = t.user_attrs.get(PID)
-        if t.user_attrs.get(HOST) == host and isinstance(pid, int) and not _alive(pid):
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            stale.append(t.number)
+    stale = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if _left_over(t)]
+    for number in stale:
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     if stale:
         log.warning("marked trials %s FAILED: their worker process is gone (not counted)", stale)
     return stale
 
 
-def _alive(pid: int) -> bool:
-    # This process runs no trial yet: a RUNNING trial with our pid is a leftover.
-    return pid != os.getpid() and pid_exists(pid)
+def _left_over(trial: FrozenTrial) -> bool:
+    host, pid, process = (trial.user_attrs.get(k) for k in (HOST, PID, PROCESS))
+    if not isinstance(host, str) or not isinstance(pid, int):
+        return False
+    me = tracking.owner_tags()
+    if process is None:  # a trial of an earlier version, which recorded no identity: its pid decides
+        return host == me[tracking.OWNER_HOST] and (pid == os.getpid() or not pid_exists(pid))
+    if (process, pid) == (me[tracking.OWNER_PROCESS], os.getpid()):
+        return True  # this process runs no trial yet: a RUNNING trial of its own is a leftover
+    owner = {tracking.OWNER_HOST: host, tracking.OWNER_PID: str(pid), tracking.OWNER_PROCESS: str(process)}
+    return tracking.owner_gone(owner) is not None

@@ -50,6 +50,7 @@ from mlsandbox.tracking._names import (
 from mlsandbox.tracking._owners import (
     heartbeat,
     heartbeat_interval,
+    owner_gone,
     owner_tags,
     reconcile_stale_runs,
     stale_after,
@@ -83,6 +84,6 @@ __all__ = [
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
     "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
-    "log_source_input", "metric_key", "owner_tags", "parent_run", "pool_frame", "pool_tags",
+    "log_source_input", "metric_key", "owner_gone", "owner_tags", "parent_run", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "remove_artifacts", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
 ]

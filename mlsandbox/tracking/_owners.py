@@ -7,6 +7,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -218,28 +219,50 @@ def _running_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[Run]:
 def _why_abandoned(run: Run, now: float, stale_after_s: float) -> str | None:
     """Why the run's owner is gone, or None while it may be alive (or the run names no owner)."""
     tags = run.data.tags
-    host, pid_text = tags.get(OWNER_HOST), tags.get(OWNER_PID, "")
-    if not host or not pid_text.isdigit():
+    if not _names_owner(tags):
         return None
-    pid = int(pid_text)
-    me = _this_process()
-    owner = f"process {pid} on {host}"
-    if host == me.host:
-        # Another boot or pid namespace under the same host name (a container, a namesake machine)
-        # cannot be inspected from here: the heartbeat decides, as for another host.
-        machine, _, ticks = tags.get(OWNER_PROCESS, "").rpartition("/")
-        if machine and machine == me.machine:
-            current = _start_ticks(pid)
-            if current is None:
-                return f"owner {owner} no longer exists"
-            if str(current) != ticks:
-                return f"owner {owner} no longer exists (pid {pid} now belongs to another process)"
-            return None
-        if not machine and not me.machine:  # no process identity here: the pid alone decides
-            return None if pid_exists(pid) else f"owner {owner} no longer exists"
+    here, gone = _inspect_owner(tags)
+    if here:
+        return gone
     last = _seconds(tags.get(HEARTBEAT))
     if last is None:
         last = (run.info.start_time or 0) / 1000
     if now - last > stale_after_s:
-        return f"no heartbeat from owner {owner} for {now - last:.0f} s (limit {stale_after_s:.0f} s)"
+        return f"no heartbeat from owner {_owner(tags)} for {now - last:.0f} s (limit {stale_after_s:.0f} s)"
     return None
+
+
+def owner_gone(tags: Mapping[str, str]) -> str | None:
+    """Why the process that the owner tags (:func:`owner_tags`) name is gone, where this machine can
+    tell; None while it lives, or when it runs elsewhere (another host, boot or pid namespace)."""
+    return _inspect_owner(tags)[1] if _names_owner(tags) else None
+
+
+def _names_owner(tags: Mapping[str, str]) -> bool:
+    return bool(tags.get(OWNER_HOST)) and tags.get(OWNER_PID, "").isdigit()
+
+
+def _owner(tags: Mapping[str, str]) -> str:
+    return f"process {tags[OWNER_PID]} on {tags[OWNER_HOST]}"
+
+
+def _inspect_owner(tags: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether this machine can inspect the owner process, and if so why it is gone (None: it lives).
+
+    Another boot or pid namespace under the same host name (a container, a namesake machine)
+    cannot be inspected from here: the heartbeat decides, as for another host.
+    """
+    pid, me, owner = int(tags[OWNER_PID]), _this_process(), _owner(tags)
+    if tags[OWNER_HOST] != me.host:
+        return False, None
+    machine, _, ticks = tags.get(OWNER_PROCESS, "").rpartition("/")
+    if machine and machine == me.machine:
+        current = _start_ticks(pid)
+        if current is None:
+            return True, f"owner {owner} no longer exists"
+        if str(current) != ticks:
+            return True, f"owner {owner} no longer exists (pid {pid} now belongs to another process)"
+        return True, None
+    if not machine and not me.machine:  # no process identity here: the pid alone decides
+        return True, None if pid_exists(pid) else f"owner {owner} no longer exists"
+    return False, None
