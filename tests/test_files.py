@@ -113,3 +113,35 @@ def test_cell_folders_of_killed_cells_are_removed_by_the_next_cell(
         assert folder.parent == tmp_path and folder.is_dir()
         assert not killed.exists() and running.exists()
     assert not folder.exists()
+
+
+HOLDER = """\
+import sys, time
+from pathlib import Path
+from mlsandbox.locks import exclusive
+with exclusive(Path(sys.argv[1]), "work"):
+    Path(sys.argv[2]).touch()
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+@pytest.mark.parametrize("ends", ["finishes", "is killed"])
+def test_a_held_lock_is_waited_for_with_a_word_and_released_by_a_killed_holder(tmp_path: Path, caplog, ends: str) -> None:
+    import logging
+
+    from mlsandbox.locks import exclusive
+
+    lock, ready = tmp_path / "locks" / "cell.lock", tmp_path / "ready"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), "1.5" if ends == "finishes" else "120"])
+    while not ready.exists():
+        assert holder.poll() is None, "the holder died"
+        time.sleep(0.05)
+    if ends == "is killed":
+        killer = subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1); os.kill({holder.pid}, 9)"])
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"), exclusive(lock, "cell p/low seed 0"):
+        waited = time.monotonic() - started
+    holder.wait()
+    if ends == "is killed":
+        killer.wait()
+    assert waited > 0.5 and f"which holds {lock}, to finish cell p/low seed 0" in caplog.text

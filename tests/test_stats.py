@@ -304,3 +304,37 @@ def test_an_op_of_the_users_own_module_runs_in_worker_processes(dataset, tmp_pat
     ops = [create_op("user_digit_count")]
     parallel = compute_stats(dataset, ops, tmp_path / "b", workers=2, batch_size=16, progress=False)
     assert parallel.stat("digits").tolist() == [sum(c.isdigit() for c in t) for t in dataset.texts]
+
+
+def test_two_processes_on_one_workspace_compute_the_stats_once(dataset, tmp_path: Path, monkeypatch, caplog) -> None:
+    # the second waits for the first's lock, then reads what it cached: no work twice, no shared
+    # checkpoint folder removed under a pass still writing to it
+    import threading
+    import time
+
+    from mlsandbox.stats import _compute
+
+    real, calls, started = _compute._compute, [], threading.Event()
+
+    def slow_first(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        started.set()
+        time.sleep(2.0)  # the other asks for the stats meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_compute, "_compute", slow_first)
+    ops = [create_op("text_length_filter"), create_op("test_slow_model")]
+    results = {}
+
+    def compute(name: str) -> None:
+        results[name] = compute_stats(dataset, ops, tmp_path, progress=False)
+
+    first = threading.Thread(target=compute, args=("first",), name="first")
+    first.start()
+    started.wait(10)
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"):
+        compute("second")
+    first.join()
+    assert calls == ["first"] and results["first"].computed == ["text_length_filter", "test_slow_model"]
+    assert results["second"].computed == [] and results["second"].frame.equals(results["first"].frame)
+    assert "waiting for another process, which holds" in caplog.text and "the stats of dataset" in caplog.text

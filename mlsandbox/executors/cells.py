@@ -29,7 +29,6 @@ from enum import Enum
 
 import mlflow
 import pandas as pd
-from filelock import FileLock
 from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 
@@ -42,6 +41,7 @@ from mlsandbox.errors import TrainingError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import cell_folder
+from mlsandbox.locks import exclusive
 from mlsandbox.models import (
     BenchmarkMetrics,
     BenchmarkSet,
@@ -133,11 +133,10 @@ def run_cell(
     model = model or spec.model
     key = cell_key(pool, seed, model, benchmarks, spec.evaluator, prepared.dataset.metadata_digest)
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
-    locks = prepared.workspace / "locks" / "cells"
-    locks.mkdir(parents=True, exist_ok=True)
+    lock = prepared.workspace / "locks" / "cells" / f"{key}.lock"
     parent = parent_run_id or _active_run_id()
     index = _index_under(parent)
-    with FileLock(locks / f"{key}.lock"):  # another driver or task training this cell: wait, then reuse it
+    with exclusive(lock, f"cell {pool.name} seed {seed}"):  # another driver or task training it: wait, then reuse it
         known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed)
         if known is not None:
             log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)

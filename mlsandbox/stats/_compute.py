@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox.data import ID, Dataset
+from mlsandbox.locks import exclusive
 from mlsandbox.ops import Op
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.stats._cache import cache_path, read_cached, read_checkpoint, write_cached, write_checkpoint
@@ -51,6 +52,22 @@ def compute_stats(
     """
     ids = dataset.ids.to_numpy(zero_copy_only=False)
     columns: dict[str, Any] = {ID: ids}
+    pending = _read_cached(dataset, ids, ops, cache_dir, columns)
+    _check_media(dataset, pending)
+    if pending:
+        lock = cache_dir / "locks" / "stats" / f"{dataset.digest}.lock"
+        with exclusive(lock, f"the stats of dataset {dataset.name!r}"):
+            pending = _read_cached(dataset, ids, pending, cache_dir, columns)  # what the lock's holder computed
+            if pending:
+                _compute(dataset, ids, pending, cache_dir, columns, workers, batch_size, progress, engine, address)
+    frame = pd.DataFrame(columns)
+    ordered = [ID] + [k for op in ops for k in op.stat_keys]
+    return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
+
+
+def _read_cached(dataset: Dataset, ids: np.ndarray, ops: Sequence[Op], cache_dir: Path,
+                 columns: dict[str, Any]) -> list[Op]:
+    """Add the cached stats of ``ops`` to ``columns``; the OPs the cache lacks."""
     pending = []
     for op in ops:
         cached = read_cached(cache_path(cache_dir, dataset.digest, op), ids, op.stat_keys)
@@ -58,17 +75,17 @@ def compute_stats(
             pending.append(op)
         else:
             columns.update(cached)
-    _check_media(dataset, pending)
-    if pending:
-        runner = _engine(engine, workers, address)
-        try:
-            for group in passes(pending):
-                columns.update(_compute_pass(dataset, ids, group, runner, cache_dir, batch_size, progress))
-        finally:
-            runner.close()
-    frame = pd.DataFrame(columns)
-    ordered = [ID] + [k for op in ops for k in op.stat_keys]
-    return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
+    return pending
+
+
+def _compute(dataset: Dataset, ids: np.ndarray, ops: list[Op], cache_dir: Path, columns: dict[str, Any],
+             workers: int, batch_size: int, progress: StyleArg, engine: EngineName, address: str | None) -> None:
+    runner = _engine(engine, workers, address)
+    try:
+        for group in passes(ops):
+            columns.update(_compute_pass(dataset, ids, group, runner, cache_dir, batch_size, progress))
+    finally:
+        runner.close()
 
 
 def _engine(name: EngineName, workers: int, address: str | None) -> Engine:

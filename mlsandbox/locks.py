@@ -1,0 +1,36 @@
+"""Work that one process does for all: a lock file per piece of work, and a word while waiting for it.
+
+Two commands started at once on one workspace (two terminals, a notebook and the command line)
+would otherwise both compute the same stats or train the same cell. The one that takes the lock
+does the work; the other waits, says for what, and then finds the work done. A process that dies
+releases its locks (they are ``flock`` locks), so a ``kill -9`` never leaves one held.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+#: Shown under ``--quiet`` too: a command that waits looks stalled otherwise.
+log = logging.getLogger("mlsandbox.progress")
+
+
+@contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    """Hold the lock file ``path`` (made with its folder where missing); while another process of
+    this machine holds it, one line says that this one waits for ``what``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.info("waiting for another process, which holds %s, to finish %s", path, what)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
