@@ -310,6 +310,32 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert len(linked) == 6 and all((root / link).is_file() for link in linked)  # beside the Markdown that links them
 
 
+def test_the_report_of_a_run_still_at_work_says_so_and_is_not_logged_to_it(workflow: WorkflowResult,
+                                                                            tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mlsandbox.cli import app
+
+    client = mlflow.MlflowClient()
+    logged = tracking.download_artifacts(workflow.run_id, "report/report.md", tmp_path / "logged").read_text()
+    client.update_run(workflow.run_id, status="RUNNING")  # as another command sees it while it works
+    try:
+        out = CliRunner().invoke(app, ["report", workflow.run_id, "--out", str(tmp_path / "r")])
+    finally:
+        client.update_run(workflow.run_id, status="FINISHED")
+    assert out.exit_code == 0, out.output
+    assert f"not logged to run {workflow.run_id}: it is still RUNNING" in out.output
+    assert "RUNNING: still at work" in (tmp_path / "r" / "report.md").read_text()
+    assert tracking.download_artifacts(workflow.run_id, "report/report.md", tmp_path / "after").read_text() == logged
+    assert "- status:" not in logged  # its own report, its last step
+    client.update_run(workflow.run_id, status="KILLED")
+    try:
+        out = CliRunner().invoke(app, ["report", workflow.run_id, "--out", str(tmp_path / "k"), "--no-log"])
+    finally:
+        client.update_run(workflow.run_id, status="FINISHED")
+    assert "- status: KILLED: it stopped early" in (tmp_path / "k" / "report.md").read_text()
+
+
 def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:
     # the n-gram model does not depend on the seed: one cell per pool, reused by every other seed
     probed = {c.pool.digest for c in workflow.probe.comparisons.cells}

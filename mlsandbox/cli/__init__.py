@@ -299,9 +299,9 @@ def report_command(
     from mlsandbox.workflows.report import build_report, log_report
 
     page, md = build_report(run_id, out)
-    if log:
-        log_report(run_id)
     typer.echo(f"wrote {page} and {md}")
+    if log and not log_report(run_id):
+        typer.echo(f"not logged to run {run_id}: it is still RUNNING, and logs its own report when it ends")
 
 
 @app.command("search")

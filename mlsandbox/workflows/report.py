@@ -207,18 +207,39 @@ def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     return page, md
 
 
-def log_report(run_id: str) -> None:
-    """Build the report and log it to the run (``artifacts.REPORT_HTML`` and ``REPORT_MARKDOWN``)."""
+def log_report(run_id: str) -> bool:
+    """Build the report and log it to the run (``artifacts.REPORT_HTML`` and ``REPORT_MARKDOWN``);
+    False, logging nothing, while another process runs it: a partial report would replace, or be
+    replaced by, the one the run logs when it ends."""
+    active = mlflow.active_run()
+    if ((active is None or active.info.run_id != run_id)
+            and mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING"):
+        return False
     with tempfile.TemporaryDirectory() as tmp:
         build_report(run_id, artifacts.local(Path(tmp), artifacts.REPORT_HTML).parent)
         mlflow.MlflowClient().log_artifacts(run_id, tmp)
+    return True
+
+
+def _status(run: mlflow.entities.Run) -> str:
+    """The run's status, and for one that has not finished, that the report shows it part-way."""
+    status = run.info.status
+    if status == "RUNNING":
+        return "RUNNING: still at work, so this report shows only what it has logged so far"
+    if status != "FINISHED":
+        reason = run.data.tags.get(tracking.END_REASON, "")
+        return f"{status}{f' ({reason})' if reason else ''}: it stopped early, so this report shows only what it logged"
+    return status
 
 
 def _report(run: mlflow.entities.Run, root: Path) -> Report:
     data = run.data
     report = Report(f"mlsandbox report — {data.tags.get(tracking.PROJECT, '')} ({run.info.run_name})")
     params = {k: data.params.get(k, "") for k in ("dataset", "dataset_digest", "ops", "model_type", "seeds", "benchmarks")}
-    report.add("Run", _kv_md(params | {"run id": run.info.run_id}), _kv_html(params | {"run id": run.info.run_id}))
+    params |= {"run id": run.info.run_id}
+    if (active := mlflow.active_run()) is None or active.info.run_id != run.info.run_id:  # not its own, last step
+        params["status"] = _status(run)
+    report.add("Run", _kv_md(params), _kv_html(params))
     answer = answer_of_run(run)
     if answer is not None:
         report.add("Answer", answer.text(), f"<p>{html.escape(answer.text())}</p>")
