@@ -89,6 +89,31 @@ def test_a_continued_run_is_owned_by_the_process_that_continues_it(tracking_uri:
     assert _run(run_id).info.status == "FINISHED"
 
 
+def test_a_shared_run_lives_while_any_of_its_processes_beats_it(tracking_uri: str) -> None:
+    # a study's run, continued by every worker: its owner tags name only the latest, who is gone
+    gone = {**tracking.owner_tags(), tracking.OWNER_PID: str(_dead_pid()), tracking.SHARED: "true"}
+    beaten = _orphan(gone)
+    silent = _orphan({**gone, tracking.HEARTBEAT: tracking._owners._iso(time.time() - 3600)})
+    ended = tracking.reconcile_stale_runs(_run(beaten).info.experiment_id, stale_after_s=600)
+    assert ended == [silent] and _run(beaten).info.status == "RUNNING"
+    assert "no heartbeat from owner" in _run(silent).data.tags[tracking.END_REASON]
+
+
+def test_a_shared_run_that_another_process_ended_is_kept_running_and_finishes_clean(tracking_uri: str) -> None:
+    client = mlflow.MlflowClient()
+    run_id = _orphan(tracking.owner_tags())
+    with tracking.continue_run(run_id, {tracking.KIND: "search", tracking.SHARED: "true"}):
+        # another worker leaves (FINISHED), one crashes (its reason tagged), while this one works on
+        client.set_tag(run_id, tracking.END_REASON, "failed: ValueError: another worker's")
+        client.set_terminated(run_id, "FAILED")
+        tracking.keep_running(run_id)
+        run = _run(run_id)
+        assert run.info.status == "RUNNING" and tracking.END_REASON not in run.data.tags
+        client.set_tag(run_id, tracking.END_REASON, "failed: ValueError: another worker's")
+    run = _run(run_id)
+    assert run.info.status == "FINISHED" and tracking.END_REASON not in run.data.tags
+
+
 @pytest.mark.parametrize("interrupt, reason", [
     (KeyboardInterrupt(), "interrupted by SIGINT (Ctrl-C)"),
     (Terminated(signal.SIGTERM), "terminated by SIGTERM"),

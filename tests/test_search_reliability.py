@@ -321,6 +321,8 @@ def test_workers_started_together_share_one_run_and_draw_different_trials(projec
 
     (parent,) = _search_runs("duo", "search")  # one study, one parent run
     assert study.user_attrs[PARENT_RUN_ATTR] == parent.info.run_id
+    # shared: its heartbeat, not the pid of whichever worker continued it last, says whether it lives
+    assert (parent.info.status, parent.data.tags[tracking.SHARED]) == ("FINISHED", "true")
     trial_runs = _search_runs("duo", "trial")
     assert sorted(int(r.data.tags[TRIAL]) for r in trial_runs) == sorted(t.number for t in done)
     assert {r.data.tags["mlflow.parentRunId"] for r in trial_runs} == {parent.info.run_id}

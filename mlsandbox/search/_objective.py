@@ -87,6 +87,7 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
 
 def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
     started = time.perf_counter()
+    tracking.keep_running(ctx.run_id)  # another worker that left may have ended the study's run
     owner = tracking.owner_tags()
     trial.set_user_attr(HOST, owner[tracking.OWNER_HOST])
     trial.set_user_attr(PID, int(owner[tracking.OWNER_PID]))

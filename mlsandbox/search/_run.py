@@ -46,6 +46,7 @@ def study_run(
     each trial's run nests under it.
     """
     project_run = os.environ.get(_PROJECT_RUN)
+    tags = {**tags, tracking.SHARED: "true"}  # one run for all the study's workers
     run_id = _recorded_run(study) or _tagged_run(study_name, experiment_id, project_run)
     if run_id is None or run_id == project_run:
         with tracking.parent_run(f"search/{study_name}", experiment_id, tags) as run:

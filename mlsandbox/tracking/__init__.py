@@ -42,6 +42,7 @@ from mlsandbox.tracking._names import (
     RECIPE_DIGEST,
     REUSED_BY,
     SEED,
+    SHARED,
     SPLIT,
     STALE_AFTER_S,
     TAG,
@@ -65,6 +66,7 @@ from mlsandbox.tracking._runs import (
     experiment_of,
     find_run,
     interruption_reason,
+    keep_running,
     parent_run,
     run_environment,
     use_experiment,
@@ -80,10 +82,10 @@ from mlsandbox.tracking._store import (
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "REUSED_BY", "SEED",
-    "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "adopt_runs_named", "child_run", "continue_run", "describe_run",
+    "SHARED", "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "adopt_runs_named", "child_run", "continue_run", "describe_run",
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",
-    "interruption_reason", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
+    "interruption_reason", "keep_running", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
     "log_source_input", "metric_key", "owner_gone", "owner_tags", "parent_run", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "remove_artifacts", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",
 ]

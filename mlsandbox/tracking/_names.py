@@ -24,6 +24,9 @@ OWNER_STARTED = TAG + "owner.started"
 OWNER_PROCESS = TAG + "owner.process"
 #: ISO 8601 (UTC) time of the owner's last heartbeat.
 HEARTBEAT = TAG + "heartbeat"
+#: "true" on a run that several processes continue at once (a study's run, one per worker): the
+#: owner tags name only the latest, so its heartbeat, which every one of them refreshes, decides.
+SHARED = TAG + "shared"
 #: Why a run ended other than FINISHED: interrupted, terminated, failed, or found dead.
 END_REASON = TAG + "end_reason"
 #: On a reused cell: the run that reused it last.

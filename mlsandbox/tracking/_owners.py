@@ -24,6 +24,7 @@ from mlsandbox.tracking._names import (
     OWNER_PID,
     OWNER_PROCESS,
     OWNER_STARTED,
+    SHARED,
     STALE_AFTER_S,
 )
 
@@ -222,7 +223,7 @@ def _why_abandoned(run: Run, now: float, stale_after_s: float) -> str | None:
     if not _names_owner(tags):
         return None
     here, gone = _inspect_owner(tags)
-    if here:
+    if here and tags.get(SHARED) != "true":
         return gone
     last = _seconds(tags.get(HEARTBEAT))
     if last is None:

@@ -135,11 +135,26 @@ def continue_run(run_id: str, tags: Mapping[str, str] | None = None) -> Iterator
     """
     tags = {**(tags or {}), **owner_tags()}
     with _owned(mlflow.start_run(run_id=run_id)) as run:
-        if END_REASON in run.data.tags:  # why it stopped before: no longer true of a running run
-            mlflow.MlflowClient().delete_tag(run_id, END_REASON)
+        _clear_end_reason(run_id)
         log_batch(run.info.run_id, tags=tags)
         _reconcile_quietly(run.info.experiment_id)
         yield run
+        _clear_end_reason(run_id)  # it finishes now: what another process of a shared run said is over
+
+
+def _clear_end_reason(run_id: str) -> None:
+    """Remove why the run stopped before: no longer true of a run that runs, or finishes, now."""
+    if END_REASON in mlflow.MlflowClient().get_run(run_id).data.tags:
+        mlflow.MlflowClient().delete_tag(run_id, END_REASON)
+
+
+def keep_running(run_id: str) -> None:
+    """Mark the run RUNNING again where another process ended it: a shared run (:data:`SHARED`) that
+    one of its processes ended on leaving while this one goes on working in it."""
+    if mlflow.MlflowClient().get_run(run_id).info.status != "RUNNING":
+        mlflow.MlflowClient().update_run(run_id, status="RUNNING")
+        _clear_end_reason(run_id)
+        log.info("run %s was ended by another of its processes; this one still works in it", run_id)
 
 
 def _reconcile_quietly(experiment_id: str) -> None:
