@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import write_jsonl
 
@@ -42,6 +43,8 @@ def test_every_format_gives_the_same_table_and_digest(tmp_path: Path, fmt: str) 
     assert ds.table["lang"].to_pylist() == ["en"] * len(ROWS)
     reference = _load(write_jsonl(tmp_path / "ref.jsonl", ROWS))
     assert ds.digest == reference.digest
+    # 64-bit offsets: pools of a corpus past 2 GiB of text are taken from it without overflow
+    assert (ds.table.schema.field("text").type, ds.table.schema.field("lang").type) == (pa.large_string(),) * 2
 
 
 def test_digest_depends_on_content_not_on_file_name(tmp_path: Path) -> None:

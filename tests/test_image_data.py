@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import write_jsonl
 from PIL import Image
@@ -67,6 +68,9 @@ def test_paths_bytes_and_image_folders_load_to_the_same_table(image_files: Path,
     from_folder = load_dataset(DatasetSpec(path=str(folder), format="images"))
     assert from_folder.table["id"].to_pylist() == [f"s{i}" for i in range(4)]
     assert from_folder.digest == from_paths.digest
+    for loaded in (from_paths, from_bytes, from_folder):  # 64-bit offsets: past 2 GiB of images or captions
+        assert loaded.table.schema.field("image").type == pa.large_binary()
+        assert loaded.table.schema.field("text").type == pa.large_string()
 
 
 def test_image_bytes_change_the_digest(image_files: Path) -> None:

@@ -6,9 +6,11 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,11 +94,17 @@ def table_digest(table: pa.Table) -> str:
         if col not in table.column_names:
             continue
         for chunk in table[col].chunks:
-            for value in chunk.to_pylist():
+            for value in _values(chunk):
                 encoded = value if isinstance(value, bytes) else value.encode("utf-8")
                 h.update(len(encoded).to_bytes(8, "little"))
                 h.update(encoded)
     return h.hexdigest()[:16]
+
+
+def _values(chunk: pa.Array, rows: int = 65536) -> Iterator[Any]:
+    """The chunk's values as Python objects, a slice at a time: never the whole corpus at once."""
+    for start in range(0, len(chunk), rows):
+        yield from chunk.slice(start, rows).to_pylist()
 
 
 def make_dataset(

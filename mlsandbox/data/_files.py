@@ -99,7 +99,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
     """Put ``id`` and ``text`` first; a missing id becomes ``<file>:<line>`` (stable across loads)."""
     if spec.text_field not in table.column_names:
         if table.num_rows == 0:
-            return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.string())})
+            return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.large_string())})
         raise DataError(
             f"{path}: no text field {spec.text_field!r} (columns: {_columns(table)}); "
             "set dataset.text_field"
@@ -133,9 +133,17 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
             media = {column: table[media_field]}
     drop = {spec.text_field, id_field, spec.image_field, spec.video_field, "__line", ID, TEXT, IMAGE, VIDEO}
     rest = [c for c in table.column_names if c not in drop]
-    return pa.table(
-        {ID: ids, TEXT: pc.cast(text, pa.string()), **media, **{c: table[c] for c in rest}}
-    )
+    # 64-bit offsets: a column of text (or of metadata strings) past 2 GiB, a few million web
+    # documents, cannot be taken from or concatenated with 32-bit ones.
+    return pa.table({ID: ids, TEXT: pc.cast(text, pa.large_string()), **media, **{c: _large(table[c]) for c in rest}})
+
+
+def _large(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_string(column.type):
+        return pc.cast(column, pa.large_string())
+    if pa.types.is_binary(column.type):
+        return pc.cast(column, pa.large_binary())
+    return column
 
 
 def read_media_file(path: Path, max_bytes: int, kind: str, limit: str) -> bytes:

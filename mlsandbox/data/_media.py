@@ -72,7 +72,7 @@ def load_media_folder(
         items.append(item)
     if not ids:
         raise DataError(f"{folder}: the dataset is empty (no readable captioned {kind}s)")
-    table = pa.table({ID: ids, TEXT: texts, kind: pa.array(items, arrow_type)})
+    table = pa.table({ID: ids, TEXT: pa.array(texts, pa.large_string()), kind: pa.array(items, arrow_type)})
     return make_dataset(table, spec.path, folder.name, skipped, [folder])
 
 
