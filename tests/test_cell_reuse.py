@@ -61,6 +61,17 @@ def test_an_unchanged_cell_is_reused(cell: Callable[..., CellResult]) -> None:
     assert again.scores == pytest.approx(first.scores)
 
 
+def test_a_model_out_of_memory_fails_its_cell_with_what_to_do(cell: Callable[..., CellResult], monkeypatch) -> None:
+    def out_of_memory(self, job):
+        raise MemoryError
+
+    monkeypatch.setattr(NgramTrainer, "train", out_of_memory)
+    failed = cell()
+    assert not failed.ok and failed.reason.startswith("out of memory training or scoring the model on 30 samples (")
+    assert "model.max_tokens" in failed.reason and "pools.size" in failed.reason
+    assert mlflow.get_run(failed.run_id).info.status == "FAILED"
+
+
 def test_a_time_limit_is_not_part_of_a_cells_identity() -> None:
     pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
     benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})

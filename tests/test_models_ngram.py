@@ -100,6 +100,18 @@ def test_vectorised_scoring_equals_the_one_position_at_a_time_definition() -> No
                                                  abs=1e-12)
 
 
+def test_counting_in_chunks_fits_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlsandbox.models import ngram
+
+    seqs = [np.frombuffer(t.encode(), dtype=np.uint8) for t in [*sentences(60, 0), *noise(5, 1)]]
+    whole = KneserNey.fit(seqs, vocab=256, order=3, discount=None).to_arrays()
+    monkeypatch.setattr(ngram, "COUNT_CHUNK", 50)  # a chunk every sentence or two
+    chunked = KneserNey.fit(seqs, vocab=256, order=3, discount=None).to_arrays()
+    assert whole.keys() == chunked.keys()
+    for name, array in whole.items():
+        assert np.array_equal(array, chunked[name]) and array.dtype == chunked[name].dtype, name
+
+
 def test_seed_does_not_change_the_fit(tmp_path: Path) -> None:
     texts, held_out = sentences(100, 0), sentences(20, 1)
     assert fit(tmp_path, NgramSpec(), texts, seed=0).bits_per_byte(held_out) == fit(

@@ -321,6 +321,10 @@ def _train_and_evaluate(
             _check_benchmarks(metrics, benchmarks)
         except TrainingError as err:
             return _failed(pool, seed, run_id, err.reason, err.log_tail)
+        except MemoryError:  # this cell's pool is too large for its model here; the next may fit
+            return _failed(pool, seed, run_id, f"out of memory training or scoring the model on {len(texts)} samples "
+                           f"({pool_bytes} bytes of text): give the model a budget (model.max_tokens, where it has "
+                           "one) or the pools fewer samples (pools.size)", "")
         finally:
             if experiment and project_run:
                 tracking.adopt_runs_named(experiment, project_run, run_id,

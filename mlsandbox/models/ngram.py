@@ -64,6 +64,8 @@ _TABLE_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")
 # 24 entries hold every order of six benchmark sets at order 4 (~10 MB per 1 MB of text and order).
 _DISTINCT_GRAMS: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 _DISTINCT_GRAMS_KEPT = 24
+#: Symbols of the training text whose n-grams are counted at once (64 MB of int64 keys).
+COUNT_CHUNK = 1 << 23
 
 
 def _seqs_digest(seqs: Sequence[np.ndarray]) -> str:
@@ -121,10 +123,30 @@ class KneserNey:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     @classmethod
+    def _counts(cls, seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted distinct k-gram keys of ``seqs`` and their counts, counted :data:`COUNT_CHUNK`
+        symbols at a time and merged: the keys of every position of a large pool (8 bytes each,
+        and as many again to sort them) never sit in memory at once."""
+        parts, batch, size = [], [], 0
+        for seq in seqs:
+            batch.append(seq)
+            size += seq.size
+            if size >= COUNT_CHUNK:
+                parts.append(np.unique(cls._grams(batch, k, base, pad, order), return_counts=True))
+                batch, size = [], 0
+        if batch or not parts:
+            parts.append(np.unique(cls._grams(batch, k, base, pad, order), return_counts=True))
+        if len(parts) == 1:
+            return parts[0]
+        keys, inverse = np.unique(np.concatenate([keys for keys, _ in parts]), return_inverse=True)
+        counts = np.bincount(inverse, weights=np.concatenate([counts for _, counts in parts]), minlength=keys.size)
+        return keys, counts.astype(np.int64)
+
+    @classmethod
     def fit(cls, seqs: Sequence[np.ndarray], vocab: int, order: int, discount: float | None) -> KneserNey:
         base = vocab + 1
         tables: list[_OrderTable] = [None] * order  # type: ignore[list-item]
-        top_keys, top_counts = np.unique(cls._grams(seqs, order, base, vocab, order), return_counts=True)
+        top_keys, top_counts = cls._counts(seqs, order, base, vocab, order)
         keys, counts = top_keys, top_counts.astype(np.float64)
         for k in range(order, 0, -1):
             tables[k - 1] = _OrderTable.of(keys, counts, base, _discount(counts, discount))
@@ -231,7 +253,7 @@ class _WordCodec:
             if idx == 0:
                 data = np.frombuffer(piece.encode("utf-8"), dtype=np.uint8)
                 spell += float(self.byte_log2[data].sum() + self.byte_log2[256])
-        return np.array(ids, dtype=np.int64), spell
+        return np.array(ids, dtype=np.int32), spell
 
 
 def token_budget(seqs: Sequence[np.ndarray], budget: int) -> list[np.ndarray]:
