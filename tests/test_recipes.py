@@ -320,8 +320,7 @@ def test_the_export_is_a_complete_data_juicer_config() -> None:
         "process": [
             {"text_length_filter": {"min_len": 10, "max_len": 2000}},
             {"language_id_score_filter": {"lang": ["en", "de"], "min_score": 0.9}},
-            {"random_selector": {"select_num": 100}},
-        ],
+        ],  # no random_selector: the equal-size draw would keep 100 samples of a full corpus
     }
 
 
@@ -338,10 +337,12 @@ def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:
 
 
 def test_save_data_juicer_writes_yaml_with_what_data_juicer_cannot_express_in_comments(tmp_path: Path) -> None:
-    r = recipe(Condition(op="text_length_filter", min=10), repeat=3, source="k-sigma k=2")
+    r = recipe(Condition(op="text_length_filter", min=10), repeat=3, source="k-sigma k=2", sample_size=2)
     path = save_data_juicer(r, tmp_path / "dj.yaml", dataset_path="corpus.jsonl")
     text = path.read_text()
     assert "# repeat: 3" in text and "# source: k-sigma k=2" in text and r.digest() in text
+    assert "# sample_size: 2 (seed 42), the sandbox's equal-size draw" in text
+    assert "append - random_selector: {select_num: 2}" in text
     assert yaml.safe_load(text) == to_data_juicer(r, dataset_path="corpus.jsonl")
 
 
@@ -355,7 +356,10 @@ def test_export_then_import_gives_the_same_conditions() -> None:
     r = recipe(*one_per_stat.values(), sample_size=50)
     back, notes = read_data_juicer(to_data_juicer(r))
     assert notes == []
-    assert back.sample_size == 50
+    assert back.sample_size is None  # not exported: the sandbox's equal-size draw
+    config = to_data_juicer(r)
+    config["process"].append({"random_selector": {"select_num": 50}})  # a user's own draw is imported
+    assert read_data_juicer(config)[0].sample_size == 50
 
     def key(c: Condition) -> str:
         return repr((c.op, c.stat, c.min, c.max, c.values, sorted(c.params.items())))

@@ -72,9 +72,10 @@ def to_data_juicer(
     gives a project's); Data-Juicer's image and video filters keep every sample without the key.
 
     Conditions on the same OP and params become one filter entry (bounds intersected). A
-    ``sample_size`` becomes a trailing ``random_selector`` (same size, Data-Juicer's own random
-    draw). ``repeat`` has no Data-Juicer equivalent and Data-Juicer rejects unknown config keys,
-    so it is not in the mapping: :func:`save_data_juicer` records it in a YAML comment.
+    ``sample_size`` is left out: it is the equal-size draw that made pools comparable, not a
+    quality choice, and at full scale a ``random_selector`` of that many samples would keep a few
+    thousand documents of millions. ``repeat`` has no Data-Juicer equivalent and Data-Juicer
+    rejects unknown config keys. :func:`save_data_juicer` records both in YAML comments.
     """
     if recipe.ids is not None:
         raise RecipeError(
@@ -84,8 +85,6 @@ def to_data_juicer(
     process: list[dict[str, Any]] = []
     for (op_name, _), group in _group_by_op(recipe.conditions).items():
         process.append({op_name: _dj_args(op_name, group)})
-    if recipe.sample_size is not None:
-        process.append({RANDOM_SELECTOR: {"select_num": recipe.sample_size}})
     media = {k: v for k, v in (("image_key", image_key), ("video_key", video_key)) if v is not None}
     return {
         "project_name": recipe.name,
@@ -193,8 +192,9 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         header.append(f"# repeat: {recipe.repeat} (not expressible in Data-Juicer: duplicate the export "
                       f"{recipe.repeat} times for training)")
     if recipe.sample_size is not None:
-        header.append(f"# sample_size: {recipe.sample_size} drawn by random_selector (mlsandbox seed "
-                      f"{recipe.seed} does not carry over)")
+        header.append(f"# sample_size: {recipe.sample_size} (seed {recipe.seed}), the sandbox's equal-size draw for "
+                      "its comparison, is not in process: every sample that passes the filters is kept; to draw "
+                      f"as many (another draw), append - {RANDOM_SELECTOR}: {{select_num: {recipe.sample_size}}}")
     body = yaml.safe_dump(to_data_juicer(recipe, **kwargs), sort_keys=False)
     with published(path) as tmp:
         tmp.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
