@@ -59,3 +59,20 @@ def test_any_other_error_is_raised_at_once(tracking_uri, monkeypatch):
     with mlflow.start_run(), pytest.raises(MlflowException, match="not active"):
         tracking.log_benchmark_inputs(_benchmarks())
     assert len(calls) == 1
+
+
+def test_a_logged_inputs_schema_is_that_of_every_row_inferred_on_a_few() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mlsandbox.tracking._logging import _schema, _schema_rows
+
+    n = 5000
+    frame = pd.DataFrame({"id": [f"d{i}" for i in range(n)], "text": ["words"] * n, "len": np.arange(n),
+                          "ratio": np.linspace(0, 1, n), "lang": ["en"] * n})
+    frame.loc[4321, "ratio"] = np.nan  # missing only far past the head of the table
+    frame.loc[n - 1, "lang"] = None
+    rows = _schema_rows(frame)
+    assert len(rows) == 1002 and {4321, n - 1} <= set(rows.tolist())
+    assert _schema(frame.iloc[rows]) == _schema(frame)
+    assert not _schema(frame).input_dict()["ratio"].required  # what the sample must keep
