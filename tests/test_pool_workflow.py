@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -28,8 +29,11 @@ def spec(small_corpus: Path, tmp_path: Path):
     return parse_spec(spec_dict(small_corpus, workspace=str(tmp_path / "ws")))
 
 
-def test_each_pool_is_a_child_run_with_its_dataset_input(spec, tracking_uri: str) -> None:
-    result = run_pools(spec, progress=False)
+def test_each_pool_is_a_child_run_with_its_dataset_input(spec, tracking_uri: str, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"):
+        result = run_pools(spec, progress="lines")
+    shown = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pool runs: ")]
+    assert shown and shown[-1].startswith("pool runs: 8/8 pools (100%)")  # each run writes its pool file: minutes at scale
     client = mlflow.MlflowClient()
     parent = client.get_run(result.parent_run_id)
     assert parent.data.tags[tracking.KIND] == "workflow"

@@ -16,7 +16,7 @@ from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import RANDOM, Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
-from mlsandbox.progress import StyleArg
+from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.stats import categorical_summary, summarize
 
@@ -90,7 +90,11 @@ def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: StyleA
     with tracking.parent_run("pool", experiment_id, tags) as parent:
         run_id = parent.info.run_id
         _log_parent(prepared, pools, run_id)
-        logged = [_log_pool(prepared, pool, run_id) for pool in pools]
+        logged = []
+        with Progress(len(pools), "pool runs", "pool", progress) as bar:  # each writes its pool file
+            for pool in pools:
+                logged.append(_log_pool(prepared, pool, run_id))
+                bar.advance(status=pool.name)
         return PoolsResult(parent.info.run_id, prepared, logged, tracking.run_url(parent))
 
 
