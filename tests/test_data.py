@@ -230,3 +230,17 @@ def test_columns_of_later_rows_are_kept_and_ids_may_mix_numbers_and_strings(tmp_
     ds = _load(path)
     assert ds.table["id"].to_pylist() == ["1", "b"]
     assert ds.table["late"].to_pylist() == [None, 2.5]
+
+
+def test_a_large_dataset_says_it_is_loading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    import logging
+
+    import mlsandbox.data
+
+    path = write_jsonl(tmp_path / "data.jsonl", ROWS)
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"):
+        _load(path)
+        assert "loading dataset" not in caplog.text  # a small one loads in no time
+        monkeypatch.setattr(mlsandbox.data, "LARGE_BYTES", 10)
+        _load(path)
+    assert f"loading dataset {path}: 0.0 GB in 1 file(s)" in caplog.text

@@ -21,6 +21,7 @@ The readers live in ``_files`` (data files), ``_images`` (image columns and imag
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,6 +39,10 @@ __all__ = [
     "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset", "MalformedRow",
     "builtin_path", "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
+
+
+#: Data files larger than this together are announced as they load (shown under ``--quiet`` too).
+LARGE_BYTES = 256 * 2**20
 
 
 def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
@@ -63,6 +68,10 @@ def load_files(
     files: list[Path], spec: DatasetSpec, name: str | None = None, source: str | None = None
 ) -> Dataset:
     """Data files read, normalised, their images or videos checked, and concatenated into one dataset."""
+    size = sum(f.stat().st_size for f in files)
+    if size > LARGE_BYTES:  # a minute or more of silence otherwise, on every command
+        logging.getLogger("mlsandbox.progress").info("loading dataset %s: %.1f GB in %d file(s)", source or files[0],
+                                                     size / 1e9, len(files))
     tables, skipped = [], 0
     for f in files:
         table, bad = read_file(f, spec, many_files=len(files) > 1)
