@@ -72,6 +72,15 @@ def test_a_model_out_of_memory_fails_its_cell_with_what_to_do(cell: Callable[...
     assert mlflow.get_run(failed.run_id).info.status == "FAILED"
 
 
+def test_a_finished_cell_scored_on_other_benchmarks_is_trained_again(cell: Callable[..., CellResult]) -> None:
+    # an earlier version reused and counted a benchmark a trainer added to the spec's
+    first = cell()
+    mlflow.MlflowClient().log_metric(first.run_id, "score.extra", 1000.0)
+    again = cell()
+    assert not again.reused and again.run_id != first.run_id and set(again.scores) == {"clean"}
+    assert cell().reused  # the new cell is
+
+
 def test_a_time_limit_is_not_part_of_a_cells_identity() -> None:
     pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
     benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})

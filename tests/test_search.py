@@ -327,3 +327,23 @@ def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_t
     assert trial_run["delta_ci_high_pct"] == claim["ci_high_pct"] and trial_run["p_value"] == claim["p_value"]
     assert f"Holm-adjusted p = {claim['p_adjusted']:.3g} across {len(tested)} trials" in result.report
     assert "biased upwards" in result.report and "Holm-adjusted p" in result.best_text()
+
+
+def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_runs(tracking_uri) -> None:
+    from mlsandbox.search._report import trial_claim
+
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.set_experiment("claims").experiment_id
+    study = optuna.create_study(direction="maximize")
+    for i, p in enumerate([0.01, 0.2, 0.03]):
+        run_id = client.create_run(experiment_id).info.run_id
+        for key, value in {"p_value": p, "delta_ci_low_pct": 1.0 + i, "delta_ci_high_pct": 3.0 + i,
+                           "delta_std_pct": 0.5}.items():
+            client.log_metric(run_id, key, value)
+        attrs = {"mlflow_run_id": run_id} if i < 2 else {"mlflow_run_id": run_id, "p_value": p,
+                                                         "delta_ci_low_pct": 9.0, "delta_ci_high_pct": 9.5}
+        study.add_trial(optuna.trial.create_trial(value=float(i), user_attrs=attrs))
+    claim = trial_claim(study, study.trials[0])  # an old trial: nothing but its run
+    assert (claim["ci_low_pct"], claim["ci_high_pct"], claim["p_value"], claim["family"]) == (1.0, 3.0, 0.01, 3.0)
+    assert claim["p_adjusted"] == pytest.approx(holm([0.01, 0.2, 0.03])[0])
+    assert trial_claim(study, study.trials[2])["ci_low_pct"] == 9.0  # a trial's own attributes come first

@@ -80,6 +80,25 @@ def test_a_study_continued_with_another_model_or_seeds_is_refused(project, track
     assert again.exit_code == 0, again.output  # the first settings continue it
 
 
+def test_a_study_of_an_earlier_version_is_checked_by_the_digests_its_run_holds(project, tracking_uri, tmp_path,
+                                                                               caplog) -> None:
+    from mlsandbox.search._names import DEFINITION_ATTR
+
+    storage = str(tmp_path / "old.journal")
+    assert _cli("search", "-p", str(project), "--study", "old", "--storage", storage, "-n", "1", "--quiet").exit_code == 0
+    study = optuna.load_study(study_name="old", storage=JournalStorage(JournalFileBackend(storage)))
+    study.set_user_attr(DEFINITION_ATTR, None)  # as a version that recorded no definition left it
+    changed = _cli("search", "-p", str(project), "--study", "old", "--storage", storage, "-n", "2",
+                   "--set", "model.order=3", "--quiet")
+    assert changed.exit_code == 2 and "study 'old' was measured with other settings (model_digest" in changed.output
+    with caplog.at_level(logging.WARNING):
+        same = _cli("search", "-p", str(project), "--study", "old", "--storage", storage, "-n", "2", "--quiet")
+    assert same.exit_code == 0, same.output
+    assert "started by an earlier version, which recorded no definition: its model_type, benchmarks" in caplog.text
+    assert isinstance(optuna.load_study(study_name="old", storage=JournalStorage(JournalFileBackend(storage)))
+                      .user_attrs[DEFINITION_ATTR], dict)
+
+
 def test_a_study_continued_after_its_trainer_script_changed_is_refused(project, tracking_uri, tmp_path) -> None:
     script = tmp_path / "train.py"
     script.write_text("import json, sys\njson.dump({'clean': 1.0}, open(sys.argv[1], 'w'))\n")

@@ -294,6 +294,9 @@ def test_a_cache_of_other_stat_keys_is_recomputed_not_read(tmp_path: Path) -> No
     write_cached(tmp_path / "s.parquet", ids, {"old_key": np.array([1.0, 2.0])})
     assert read_cached(tmp_path / "s.parquet", ids, ["new_key"]) is None
     assert read_cached(tmp_path / "s.parquet", ids, ["old_key"])["old_key"].tolist() == [1.0, 2.0]
+    # a NaN an earlier version let through is no statistic: recomputed (and refused) rather than served
+    write_cached(tmp_path / "nan.parquet", ids, {"old_key": np.array([1.0, np.nan])})
+    assert read_cached(tmp_path / "nan.parquet", ids, ["old_key"]) is None
 
 
 def test_an_op_of_the_users_own_module_runs_in_worker_processes(dataset, tmp_path: Path, op_module) -> None:

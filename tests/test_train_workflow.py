@@ -103,6 +103,22 @@ def test_a_pool_file_or_the_run_that_logged_it_is_trained_as_a_file_pool(
     assert [c.run_id for c in same.cells] == [c.run_id for c in comparison.cells]
 
 
+def test_a_pool_run_whose_file_moved_is_found_by_its_digest(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    # an earlier version kept pool files in another folder of the workspace
+    from mlsandbox.pools import materialize
+    from mlsandbox.workflows.pool import single_op_pools
+
+    spec = _spec(small_corpus, tmp_path, bench_file)
+    prepared = prepare(spec, progress=False)
+    pool = single_op_pools(prepared)[0]
+    materialize(pool, prepared.dataset, prepared.pools_dir)
+    with tracking.parent_run("pool", tracking.use_experiment(spec.name), {}) as run:
+        tracking.log_pool_input(pool, prepared.dataset, prepared.stats, tmp_path / "old-layout" / f"{pool.digest}.jsonl",
+                                context="pool", run_id=run.info.run_id)
+    (found,) = find_pools(prepared, [], [], [run.info.run_id])
+    assert found.digest == pool.digest
+
+
 def test_a_pool_file_needs_no_usable_op_split(tmp_path) -> None:
     """Samples alike in every stat split no OP usefully, which matters only to pools named by OP."""
     data = write_jsonl(tmp_path / "alike.jsonl", [{"id": f"d{i:02d}", "text": f"sample {i:02d} of many"}

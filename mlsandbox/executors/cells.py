@@ -138,6 +138,13 @@ def run_cell(
     index = _index_under(parent)
     with exclusive(lock, f"cell {pool.name} seed {seed}"):  # another driver or task training it: wait, then reuse it
         known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed)
+        if known is not None and set(known.result.metrics) != set(benchmarks.names):
+            # scored on other benchmarks too (an earlier version let a trainer add some): its delta
+            # would mix them in, so it is trained again
+            log.info("cell %s seed %d: run %s scored benchmarks %s, not the spec's %s: training it again", pool.name,
+                     seed, known.result.run_id, sorted(known.result.metrics), list(benchmarks.names))
+            index.finished.pop(key, None)
+            known = None
         if known is not None:
             log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
             link_reused_cell(known, parent_run_id)

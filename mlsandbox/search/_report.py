@@ -19,6 +19,7 @@ import mlflow
 import optuna
 import pandas as pd
 import yaml
+from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import artifacts, figures, tracking
@@ -145,12 +146,35 @@ def trial_claim(study: optuna.Study, trial: FrozenTrial | None) -> dict[str, flo
     only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
     if trial is None:
         return {}
-    tested = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "p_value" in t.user_attrs]
-    adjusted = dict(zip((t.number for t in tested), holm([t.user_attrs["p_value"] for t in tested])))
-    attrs = trial.user_attrs
+    claims = {t.number: _claim_of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    tested = {n: c["p_value"] for n, c in claims.items() if "p_value" in c}
+    adjusted = dict(zip(tested, holm(list(tested.values()))))
+    attrs = claims.get(trial.number, {})
     return {"ci_low_pct": attrs.get("delta_ci_low_pct", math.nan), "ci_high_pct": attrs.get("delta_ci_high_pct", math.nan),
             "p_value": attrs.get("p_value", math.nan), "p_adjusted": adjusted.get(trial.number, math.nan),
             "family": float(len(tested))}
+
+
+#: What a trial's claim is made of: user attributes of the trial, and metrics of its MLflow run.
+_CLAIM_KEYS = ("delta_std_pct", "delta_ci_low_pct", "delta_ci_high_pct", "p_value")
+
+
+def _claim_of(trial: FrozenTrial) -> dict[str, float]:
+    """The trial's claim: its user attributes, or where a version that did not record them ran it,
+    the same values from its MLflow run's metrics (read once per process)."""
+    if "p_value" in trial.user_attrs or RUN_ATTR not in trial.user_attrs:
+        return {k: trial.user_attrs[k] for k in _CLAIM_KEYS if k in trial.user_attrs}
+    run_id = trial.user_attrs[RUN_ATTR]
+    if run_id not in _RUN_CLAIMS:
+        try:
+            metrics = mlflow.MlflowClient().get_run(run_id).data.metrics
+        except MlflowException:  # a run of another store, or deleted
+            metrics = {}
+        _RUN_CLAIMS[run_id] = {k: metrics[k] for k in _CLAIM_KEYS if k in metrics}
+    return _RUN_CLAIMS[run_id]
+
+
+_RUN_CLAIMS: dict[str, dict[str, float]] = {}
 
 
 #: The prefix of a claim's entries from its confirmation on fresh seeds (``confirmed_pct``, ...).

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ from typing import NoReturn
 
 import mlflow
 import optuna
+from mlflow.exceptions import MlflowException
 from optuna.storages.journal import JournalFileBackend
 from optuna.study import StudyDirection
 
@@ -32,9 +34,11 @@ from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import SpecError, first_line
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock
-from mlsandbox.search._names import DEFINITION_ATTR
+from mlsandbox.search._names import DEFINITION_ATTR, PARENT_RUN_ATTR
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 from mlsandbox.tracking import sqlite_file
+
+log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "optuna.journal"
 #: The start of a URL (a scheme of two or more characters, then a colon); a drive letter is not one.
@@ -217,17 +221,41 @@ def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
 def _check_definition(study: optuna.Study, study_name: str, definition: Mapping[str, str]) -> None:
     """Record the study's definition on its first call; refuse a later call whose definition differs.
 
-    A study made by an earlier version has none recorded: this call's is recorded, unchecked.
+    A study with trials that an earlier version made has none recorded: what its MLflow run's params
+    say of it is checked (:func:`_definition_of_earlier_version`), then this call's is recorded.
     """
-    recorded = study.user_attrs.get(DEFINITION_ATTR)
-    if not isinstance(recorded, dict):
-        study.set_user_attr(DEFINITION_ATTR, dict(definition))
-        return
+    stored = study.user_attrs.get(DEFINITION_ATTR)
+    first = not isinstance(stored, dict)
+    recorded = dict(stored) if isinstance(stored, dict) else {
+        **definition, **_definition_of_earlier_version(study, study_name, definition)}
     changed = [f"{key} {recorded.get(key, '(none)')} -> {definition.get(key, '(none)')}"
                for key in sorted(set(recorded) | set(definition)) if recorded.get(key) != definition.get(key)]
     if changed:
         raise SpecError(f"study {study_name!r} was measured with other settings ({'; '.join(changed)}): its trials "
                         "would not compare with this call's; use another --study name to search anew")
+    if first:
+        study.set_user_attr(DEFINITION_ATTR, dict(definition))
+
+
+#: The definition's digests, which the study's run has held as params since before definitions were recorded.
+_DIGESTS = ("dataset_digest", "model_digest", "evaluator_digest", "benchmarks_digest", "files_digest")
+
+
+def _definition_of_earlier_version(study: optuna.Study, study_name: str, definition: Mapping[str, str]) -> dict[str, str]:
+    """What the MLflow run of a study that has trials but no recorded definition says of its digests."""
+    if not study.get_trials(deepcopy=False):
+        return {}
+    run_id = study.user_attrs.get(PARENT_RUN_ATTR)
+    try:
+        params = mlflow.MlflowClient().get_run(run_id).data.params if isinstance(run_id, str) else {}
+    except MlflowException:  # a run of another tracking store
+        params = {}
+    known = {key: params[key] for key in _DIGESTS if key in params}
+    unchecked = [key for key in definition if key not in known]
+    if unchecked:
+        log.warning("study %r was started by an earlier version, which recorded no definition: its %s cannot be "
+                    "checked against this call's", study_name, ", ".join(unchecked))
+    return known
 
 
 def sampler_seed(search: SearchSpec, worker: int | None, trials: int) -> int:

@@ -69,7 +69,7 @@ def cache_path(cache_dir: Path, dataset_digest: str, op: Op) -> Path:
 
 def read_cached(path: Path, ids: np.ndarray, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
     """The cached stats ``keys`` of the dataset rows ``ids``; None (recompute) when there are none,
-    or they are unreadable or for other rows or other keys (an OP's keys renamed in place)."""
+    or they are unreadable, for other rows or other keys (an OP's keys renamed in place), or NaN."""
     if not path.exists():
         return None
     try:
@@ -85,7 +85,11 @@ def read_cached(path: Path, ids: np.ndarray, keys: Sequence[str]) -> dict[str, n
     if sorted(cached_keys) != sorted(keys):
         log.warning("ignoring stats cache %s: it holds %s, the OP computes %s", path, cached_keys, list(keys))
         return None
-    return {c: table[c].to_numpy(zero_copy_only=False) for c in cached_keys}
+    values = {c: table[c].to_numpy(zero_copy_only=False) for c in cached_keys}
+    if any(v.dtype.kind == "f" and np.isnan(v).any() for v in values.values()):  # written before NaN was refused
+        log.warning("ignoring stats cache %s: it holds NaN, which no statistic may be", path)
+        return None
+    return values
 
 
 def write_cached(path: Path, ids: np.ndarray, values: dict[str, np.ndarray]) -> None:

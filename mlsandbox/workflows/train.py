@@ -53,7 +53,7 @@ def find_pools(
             raise PoolError(f"no pool {name!r}; pools of this project: {', '.join(available)}")
         pools.append(available[name])
     for run_id in run_ids:
-        files.append(_pool_file_of_run(run_id))
+        files.append(_pool_file_of_run(run_id, prepared.pools_dir))
     pools.extend(pool_from_file(prepared, f) for f in files)
     pools.extend(recipe.select(prepared.stats) for recipe in recipes or [])
     if not pools:
@@ -107,7 +107,9 @@ def _read_ids(path: Path) -> list[str]:
 POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`) or of a cell"
 
 
-def _pool_file_of_run(run_id: str) -> Path:
+def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
+    """The pool file the run logged, or the same pool's file in this project's pool folder (by its
+    digest: an earlier version kept pool files in another folder)."""
     run = tracking.find_run(run_id, POOL_RUN)
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
     inputs = [i for i in logged if any(t.value in ("pool", "training") for t in i.tags)]
@@ -117,6 +119,9 @@ def _pool_file_of_run(run_id: str) -> Path:
     if not inputs:
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)} that logged no pool; expected {POOL_RUN}")
     path = Path(json.loads(inputs[0].dataset.source)["uri"])
+    here = pools_dir / f"{inputs[0].dataset.digest}.jsonl"
+    if not path.exists() and here.exists():
+        return here
     if not path.exists():
         raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; "
                         f"run `mlsandbox pool` here, or pass the file with --pool-file")
