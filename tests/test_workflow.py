@@ -336,6 +336,25 @@ def test_the_report_of_a_run_still_at_work_says_so_and_is_not_logged_to_it(workf
     assert "- status: KILLED: it stopped early" in (tmp_path / "k" / "report.md").read_text()
 
 
+def test_the_report_of_an_earlier_versions_export_says_to_drop_its_equal_size_draw(workflow: WorkflowResult,
+                                                                                   tmp_path: Path) -> None:
+    from mlsandbox import artifacts
+    from mlsandbox.workflows.report import build_report
+
+    client = mlflow.MlflowClient()
+    current = tracking.download_artifacts(workflow.run_id, artifacts.BEST_RECIPE_DATA_JUICER, tmp_path / "now")
+    old = tmp_path / "old" / current.name
+    old.parent.mkdir()
+    old.write_text(current.read_text() + "- random_selector:\n    select_num: 20\n")  # as earlier versions wrote it
+    try:
+        client.log_artifact(workflow.run_id, str(old), "refine")
+        _, md = build_report(workflow.run_id, tmp_path / "r")
+    finally:
+        client.log_artifact(workflow.run_id, str(current), "refine")
+    assert "remove that step for a full-scale run" in md.read_text()
+    assert "remove that step" not in build_report(workflow.run_id, tmp_path / "r2")[1].read_text()
+
+
 def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:
     # the n-gram model does not depend on the seed: one cell per pool, reused by every other seed
     probed = {c.pool.digest for c in workflow.probe.comparisons.cells}

@@ -26,6 +26,7 @@ from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
 from mlsandbox.project import output_folder
+from mlsandbox.recipes import RANDOM_SELECTOR
 
 FIGURES = [
     (artifacts.RANKING_FIGURE, "Single-OP pools against the random pool"),
@@ -255,6 +256,9 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size{claim}.{verdict}"
         dj = (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
               or _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "")
+        if f"- {RANDOM_SELECTOR}:" in dj:  # an earlier version's export
+            text += (f" Its Data-Juicer export ends with the sandbox's equal-size draw as a `{RANDOM_SELECTOR}`: "
+                     "remove that step for a full-scale run, or it keeps only as many samples as the pool had.")
         report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
                    f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>"
                    f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>")
