@@ -76,3 +76,9 @@ def test_a_logged_inputs_schema_is_that_of_every_row_inferred_on_a_few() -> None
     assert len(rows) == 1002 and {4321, n - 1} <= set(rows.tolist())
     assert _schema(frame.iloc[rows]) == _schema(frame)
     assert not _schema(frame).input_dict()["ratio"].required  # what the sample must keep
+
+
+def test_metric_keys_name_each_pool_of_an_intersection() -> None:
+    key = tracking.metric_key("delta_pct", "flagged_words_filter/high & words_num_filter/mid")
+    assert key == "delta_pct.flagged_words_filter.high and words_num_filter.mid"
+    assert tracking.metric_key("delta_pct", "metric-clusters: a/high & b/low") == "delta_pct.metric-clusters: a.high and b.low"

@@ -46,8 +46,10 @@ def checked_active_run(run_id: str | None) -> mlflow.ActiveRun:
 
 
 def metric_key(*parts: str) -> str:
-    """A metric name from pool names: ``delta_pct.<op>.<split>``; characters MLflow rejects become ``_``."""
-    name = ".".join(p.replace("/", ".").replace(" & ", "+") for p in parts)
+    """A metric name from pool names: ``delta_pct.<op>.<split>``, an intersection's pools joined by
+    `` and `` (MLflow takes no ``&`` or ``+``, and ``_`` would read as part of an OP's name);
+    other characters MLflow rejects become ``_``."""
+    name = ".".join(p.replace("/", ".").replace(" & ", " and ") for p in parts)
     return re.sub(r"[^\w\-. :/]", "_", name)[:250]
 
 
