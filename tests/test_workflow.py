@@ -355,6 +355,33 @@ def test_the_report_of_an_earlier_versions_export_says_to_drop_its_equal_size_dr
     assert "remove that step" not in build_report(workflow.run_id, tmp_path / "r2")[1].read_text()
 
 
+def test_each_refine_candidate_is_a_run_to_compare_in_the_ui(workflow: WorkflowResult, spec: ExperimentSpec) -> None:
+    from mlsandbox.workflows.candidate_runs import CANDIDATE
+    from mlsandbox.workflows.train import find_pools
+
+    refined = workflow.refined
+    runs = mlflow.search_runs(experiment_ids=[mlflow.get_run(workflow.run_id).info.experiment_id],
+                              filter_string=f"tags.mlflow.parentRunId = '{workflow.run_id}' and "
+                                            f"tags.mlsandbox.kind = '{CANDIDATE}'", output_format="list")
+    by_name = {r.data.params["candidate"]: r for r in runs}
+    assert sorted(by_name) == sorted(refined.table["name"])  # one run per row of the table, skipped ones too
+    for cand, row in zip(refined.candidates, refined.table.to_dict("records")):
+        run = by_name[cand.name]
+        assert run.info.status == "FINISHED" and run.data.tags[tracking.RECIPE_DIGEST] == cand.recipe.digest()
+        for key in ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "size"):
+            assert run.data.metrics.get(key, math.nan) == pytest.approx(row[key], nan_ok=True), (cand.name, key)
+        conditions = {k: v for k, v in run.data.params.items() if k.startswith("condition.")}
+        assert sorted(conditions) == sorted({f"condition.{c.label}" for c in cand.recipe.conditions})
+        inputs = run.inputs.dataset_inputs
+        if math.isfinite(row["delta_pct"]):  # measured: its pool leads to the cells that measured it
+            assert [i.dataset.digest for i in inputs] == [cand.pool.digest]
+            assert run.data.tags[tracking.POOL_DIGEST] == cand.pool.digest
+    best = by_name[refined.best.name].info.run_id  # and trains again by its run id
+    (pool,) = find_pools(prepare(spec, progress=False), [], [], [best])
+    assert (pool.rows.tolist(), pool.repeats.tolist()) == (refined.best.pool.rows.tolist(),
+                                                           refined.best.pool.repeats.tolist())
+
+
 def test_refine_reuses_every_cell_the_probe_trained(workflow: WorkflowResult) -> None:
     # the n-gram model does not depend on the seed: one cell per pool, reused by every other seed
     probed = {c.pool.digest for c in workflow.probe.comparisons.cells}

@@ -51,6 +51,7 @@ from mlsandbox.recipes import (
 from mlsandbox.spec import RefineSpec
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
+from mlsandbox.workflows.candidate_runs import log_candidate_runs
 from mlsandbox.workflows.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,8 @@ def refine(
     best, best_delta = _best(candidates, table)
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
     _log(result, run_id, data_juicer_keys(prepared.spec.dataset))
+    log_candidate_runs(prepared, table, [c.recipe for c in candidates],
+                       [None if c.skip_reason else c.pool for c in candidates], run_id)
     return result
 
 

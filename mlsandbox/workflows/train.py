@@ -104,7 +104,7 @@ def _read_ids(path: Path) -> list[str]:
 
 
 #: What ``--pool-run`` takes.
-POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`) or of a cell"
+POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`), of a refine candidate or of a cell"
 
 
 def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
@@ -112,7 +112,7 @@ def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
     digest: an earlier version kept pool files in another folder)."""
     run = tracking.find_run(run_id, POOL_RUN)
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
-    inputs = [i for i in logged if any(t.value in ("pool", "training") for t in i.tags)]
+    inputs = [i for i in logged if any(t.value in ("pool", "training", "candidate") for t in i.tags)]
     if not inputs and run.data.tags.get(tracking.ENTRY_POINT) == "pool":
         raise InvalidRunError(f"run {run_id} is the parent run of `mlsandbox pool`: pass one of its pools' runs "
                               "(the run ids `mlsandbox pool` prints, or its child runs in the MLflow UI)")
