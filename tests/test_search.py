@@ -189,6 +189,7 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     assert rows.loc[0, "alnum_ratio.min_pct"] == 0.0 and rows.loc[0, "alnum_ratio.max_pct"] == 100.0
     # the warm-start trial trained the workflow's recipe itself, not the nearest point of the space
     trained = mlflow.get_run(rows.loc[0, "run_id"]).data.tags[tracking.POOL_DIGEST]
+    assert mlflow.get_run(rows.loc[0, "run_id"]).data.tags["mlsandbox.warm_start"] == "workflow: top-1"  # in the UI too
     assert trained == parse_recipe(best).select(stats).digest
 
 

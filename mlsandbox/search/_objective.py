@@ -44,6 +44,8 @@ from mlsandbox.search._names import (
     TRIAL,
     TRIAL_STATE,
     WARM_RECIPE,
+    WARM_START,
+    WARM_START_TAG,
     WORKER,
 )
 from mlsandbox.search._space import SearchSpace, objective_names, suggest_recipe
@@ -104,7 +106,7 @@ def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | lis
     trial.set_user_attr(RECIPE_ATTR, recipe.model_dump(mode="json", exclude_none=True))
     tags = {tracking.KIND: "trial", STUDY: ctx.study_name, TRIAL: str(trial.number),
             tracking.DATASET_DIGEST: stats.dataset_digest, tracking.RECIPE_DIGEST: recipe.digest(),
-            tracking.SPLIT: RECIPE}
+            tracking.SPLIT: RECIPE, **({WARM_START_TAG: trial.user_attrs[WARM_START]} if WARM_START in trial.user_attrs else {})}
     with tracking.child_run(f"trial-{trial.number}", tags, parent_run_id=ctx.run_id) as run:
         run_id = run.info.run_id
         trial.set_user_attr(RUN_ATTR, run_id)
