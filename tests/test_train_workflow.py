@@ -304,6 +304,9 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
     assert {c.data.tags[tracking.POOL_DIGEST] for c in cells if c.data.params["pool"] == "clean-text"} == {selected.digest}
     assert sorted(int(c.data.params["seed"]) for c in cells if c.data.params["pool"] != "clean-text") == [100, 101, 102]
     assert "delta_pct.clean-text" in parent.data.metrics
+    assert "with its 95% interval;" in ok.output  # fixed seeds: a plain interval
+    raced = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "-q"])  # the spec's race
+    assert raced.exit_code == 0 and "corrected for the race's 2 looks, each held to 5%/2" in raced.output, raced.output
     missing = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "no recipe file at" in missing.output and "Traceback" not in missing.output
     bad_seeds = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--seeds", "1,two"])

@@ -37,6 +37,7 @@ from mlsandbox.cli._options import (
 if TYPE_CHECKING:  # the spec package loads only once a command runs
     import pandas as pd
 
+    from mlsandbox.executors.comparison import PoolComparison
     from mlsandbox.workflows.analyze import AnalysisResult
 
 app = typer.Typer(
@@ -151,8 +152,8 @@ def train_command(
     failed = [c for c in cells if not c.ok]
     family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
     typer.echo(f"\n{len(cells)} cells ({sum(c.reused for c in cells)} reused, {len(failed)} failed); "
-               "delta = relative change of the benchmark scores over the random pool, mean over seeds with its 95% "
-               f"interval; p_adjusted: {family}; {result.where}")
+               "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
+               f"{_interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
     for cell in failed:
         typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
     if failed:
@@ -198,7 +199,8 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
         table = result.refined.table[[c for c in wanted if c in result.refined.table]]
         typer.echo("\n" + table_markdown(table))
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               "mean over seeds with its 95% interval; p_adjusted: Holm-adjusted across the step's pools measured "
+               f"mean over seeds with its {_interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
+               "across the step's pools measured "
                "by the same model (fidelity) (refine's top single-OP rows keep the probe's, corrected across the "
                "probe's pools)")
     typer.echo(f"\n{result.answer.text()}")
@@ -286,6 +288,15 @@ def transfer_command(
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+
+
+def _interval_words(comparisons: list[PoolComparison]) -> str:
+    """"95% interval", and where a seed race tested pools at several looks, that it is corrected for them."""
+    looks = max((c.looks for c in comparisons), default=1)
+    if looks == 1:
+        return "95% interval"
+    return (f"95% interval (raced pools: corrected for the race's {looks} looks, each held to 5%/{looks}, "
+            "so wider than a fixed-seed interval; docs/workflow.md)")
 
 
 @app.command("report")
