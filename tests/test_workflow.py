@@ -305,9 +305,12 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert "interval" in best  # the recipe's delta is never shown bare
     assert workflow.answer.text() in markdown and "Holm" in markdown
     assert "process:" in markdown  # the Data-Juicer export of the best recipe
-    assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == 6
+    logged = tracking.download_artifacts(workflow.run_id, "", tmp_path / "run")
+    figures = sorted(str(p.relative_to(logged)) for p in logged.rglob("*.png") if p.relative_to(logged).parts[0] != "report")
+    assert len(figures) == 7  # every figure the steps logged, the benchmarks' dendrogram included
+    assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == len(figures)
     linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
-    assert len(linked) == 6 and all((root / link).is_file() for link in linked)  # beside the Markdown that links them
+    assert sorted(linked) == figures and all((root / link).is_file() for link in linked)  # beside the Markdown
 
 
 def test_the_report_of_a_run_still_at_work_says_so_and_is_not_logged_to_it(workflow: WorkflowResult,

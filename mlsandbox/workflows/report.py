@@ -33,6 +33,7 @@ FIGURES = [
     (artifacts.STAT_CORRELATION_FIGURE, "Correlation of OP stats"),
     (artifacts.STAT_DENDROGRAM, "Clusters of OP stats"),
     (artifacts.METRIC_CORRELATION_FIGURE, "Correlation of benchmark scores"),
+    (artifacts.METRIC_DENDROGRAM, "Clusters of benchmarks"),
     (artifacts.PYRAMID_FIGURE, "The pyramid of the top-k pools"),
     (artifacts.DUPLICATION_FIGURE, "The duplication study"),
 ]
