@@ -283,6 +283,18 @@ def test_the_answer_names_refines_winners_when_its_best_recipe_was_carried_and_l
                                   f"{won.pool.name}.")
 
 
+def test_candidates_selecting_one_pool_say_so_in_the_refine_table(workflow: WorkflowResult) -> None:
+    table = workflow.refined.table
+    measured = table[table["delta_pct"].notna()]
+    repeated = measured[measured.duplicated("pool_digest")]
+    assert not repeated.empty  # the top pool is also the duplication study's x1 budget
+    for _, row in repeated.iterrows():
+        first = measured[measured["pool_digest"] == row["pool_digest"]].iloc[0]
+        assert f"same pool as {first['name']}" in row["note"]
+        assert row["delta_pct"] == first["delta_pct"]  # one pool, one measurement
+    assert not any("same pool" in note for note in measured.drop_duplicates("pool_digest")["note"])
+
+
 def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: WorkflowResult, spec: ExperimentSpec) -> None:
     probed = workflow.probe
     by_name = probed.pools_by_name()

@@ -319,9 +319,14 @@ def _unique_pools(pools: list[Pool]) -> list[Pool]:
 
 def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFrame:
     by_digest = {c.pool.digest: c for c in comparisons.decisions()}
+    first: dict[str, str] = {}  # pool digest -> the first candidate selecting it: one pool, one row of the family
     rows = []
     for cand in candidates:
         comp = by_digest.get(cand.pool.digest) if cand.pool is not None and not cand.skip_reason else None
+        note = f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note
+        if comp is not None:
+            same = first.setdefault(comp.pool.digest, cand.name)
+            note = "; ".join(n for n in (note, "" if same == cand.name else f"same pool as {same}") if n)
         strategy, multiple = duplication_strategy(cand.pool)
         rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
@@ -330,7 +335,7 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
                      "recipe": "thresholds" if cand.exact else "id list",
                      "recipe_file": f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml",
                      "pool_digest": "" if cand.pool is None else cand.pool.digest,
-                     "note": f"skipped: {cand.skip_reason}" if cand.skip_reason else cand.note})
+                     "note": note})
     return pd.DataFrame(rows)
 
 

@@ -90,7 +90,7 @@ class Answer:
             return f"No {self.kind} was measured (every cell failed or was skipped): there is no answer."
         interval = (f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
                     if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (no spread over seeds)")
-        p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across the {self.family} pools compared"
+        p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across the {self.family} distinct pools compared"
              if math.isfinite(self.p_adjusted) else "no p-value")
         share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
         facts = (f"{self.name}: {self.delta_pct:+.2f}% over an equal-size random pool (95% interval over "
