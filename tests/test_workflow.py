@@ -325,6 +325,34 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert sorted(linked) == figures and all((root / link).is_file() for link in linked)  # beside the Markdown
 
 
+def test_the_workflow_command_prints_the_legend_then_each_table_under_its_heading(
+        workflow: WorkflowResult, spec: ExperimentSpec, tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from mlsandbox.cli import app
+
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    out = CliRunner().invoke(app, ["workflow", "-p", str(tmp_path), "-q"])
+    assert out.exit_code == 0, out.output
+    legend, probe, refine = (out.output.index(s) for s in ("delta: relative change", "\nProbe: ", "\nRefine: "))
+    assert legend < probe < refine
+    header = out.output[probe:].splitlines()[2]
+    assert "| split" in header and "note" not in header and "fidelity" not in header  # one model decided every row
+    assert "0 run" in out.output.splitlines()[-1]  # the fixture's run: every cell reused
+
+
+def test_a_degenerate_splits_reason_is_printed_below_the_probe_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlsandbox.cli import _print_ranking
+
+    ranking = pd.DataFrame({"pool": ["a/high", "a/low"], "op": ["a", "a"], "split": ["high", "low"],
+                            "delta_pct": [1.5, np.nan], "fidelity": ["decide", None], "note": ["", "degenerate: one value"]})
+    _print_ranking(ranking)
+    table, notes = capsys.readouterr().out.split("\n  ", 1)
+    assert "note" not in table and "degenerate" not in table and "fidelity" not in table  # one model decided
+    assert notes == "a/low: degenerate: one value\n"
+
+
 def test_the_report_of_a_run_still_at_work_says_so_and_is_not_logged_to_it(workflow: WorkflowResult,
                                                                             tmp_path: Path) -> None:
     from typer.testing import CliRunner

@@ -189,24 +189,38 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
 
     spec = load_spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=progress_style(quiet))
-    typer.echo(table_markdown(result.probe.ranking.drop(columns=["pool"])))
+    typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
+               f"mean over seeds with its {_interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
+               "across the step's pools measured by the same model (fidelity) (refine's top single-OP rows keep the "
+               "probe's, corrected across the probe's pools)")
+    _print_ranking(result.probe.ranking)
     if result.analysis is not None:
         _print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
     if result.refined is not None:
-        screened = result.refined.table["fidelity"].nunique() > 1  # some rows on the screen's scale: say which
-        wanted = ["name", "kind", "size", "unique", *(["fidelity"] if screened else []), "delta_pct", "std_pct",
+        wanted = ["name", "kind", "size", "unique", "fidelity", "delta_pct", "std_pct",
                   "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "note"]
-        table = result.refined.table[[c for c in wanted if c in result.refined.table]]
-        typer.echo("\n" + table_markdown(table))
-    typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               f"mean over seeds with its {_interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
-               "across the step's pools measured "
-               "by the same model (fidelity) (refine's top single-OP rows keep the probe's, corrected across the "
-               "probe's pools)")
+        table = _varying(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
+        typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
     typer.echo(f"\n{result.answer.text()}")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+
+
+def _print_ranking(ranking: pd.DataFrame) -> None:
+    """The probe's table, its notes (a degenerate split's reason: a long line) below it, not as a column."""
+    from mlsandbox.executors.compare import table_markdown
+
+    typer.echo("\nProbe: single-OP pools against equal-size random pools, best first\n"
+               + table_markdown(_varying(ranking.drop(columns=["pool", "note"]), "fidelity")))
+    for _, row in ranking[ranking["note"].astype(bool)].iterrows():
+        typer.echo(f"  {row['pool']}: {row['note']}")
+
+
+def _varying(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``table`` without those of ``columns`` that hold one value throughout: they say nothing per row
+    (one fidelity decided every pool); where they vary (a screen decided some rows) they stay."""
+    return table.drop(columns=[c for c in columns if c in table and table[c].nunique() <= 1])
 
 
 def _print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None:
