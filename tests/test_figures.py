@@ -162,7 +162,7 @@ def test_ranking_bars_put_the_best_delta_on_top_and_unmeasured_rows_last(ranking
 def test_ranking_bars_are_green_above_the_random_pool_red_below_and_grey_when_unmeasured(
     ranking: pd.DataFrame,
 ) -> None:
-    ax = figures.ranking_bars_figure(ranking).axes[0]
+    ax = figures.ranking_bars_figure(ranking.drop(columns="p_value")).axes[0]  # no test: the sign alone
     colours = [b.get_facecolor() for b in bars(ax)]
     expected = [figures.POSITIVE, figures.POSITIVE, figures.NEGATIVE, figures.NEUTRAL]
     assert colours == [to_rgba(c) for c in expected]
@@ -171,7 +171,7 @@ def test_ranking_bars_are_green_above_the_random_pool_red_below_and_grey_when_un
 def test_ranking_bars_write_each_delta_and_star_the_significant_ones(ranking: pd.DataFrame) -> None:
     ax = figures.ranking_bars_figure(ranking, title="OP ranking").axes[0]
     assert texts(ax) == ["+2.50*", "+0.70*", "-1.20", "n/a"]
-    assert ax.get_title() == "OP ranking  (* p < 0.05)"
+    assert ax.get_title() == "OP ranking  (* p < 0.05; pale: p ≥ 0.05 or untested)"
 
 
 def test_ranking_bars_without_p_values_star_nothing_and_keep_the_plain_title(ranking: pd.DataFrame) -> None:
@@ -184,7 +184,7 @@ def test_ranking_bars_star_from_the_holm_adjusted_p_value_and_say_so(ranking: pd
     table = ranking.assign(p_adjusted=[0.04, 0.6, NAN, 0.12])  # num_words high: p 0.04, but not after Holm
     ax = figures.ranking_bars_figure(table, title="OP ranking").axes[0]
     assert texts(ax) == ["+2.50*", "+0.70", "-1.20", "n/a"]
-    assert ax.get_title() == "OP ranking  (* Holm-adjusted p < 0.05)"
+    assert ax.get_title() == "OP ranking  (* Holm-adjusted p < 0.05; pale: Holm-adjusted p ≥ 0.05 or untested)"
 
 
 def test_ranking_bars_draw_the_95_interval_where_the_table_has_it(ranking: pd.DataFrame) -> None:
@@ -326,10 +326,10 @@ def test_pyramid_draws_a_box_per_pool_one_row_per_level_most_combined_on_top() -
     assert ax.get_title() == "pyramid of top-k pool intersections (top level: 3 OPs combined)"
 
 
-def test_pyramid_boxes_say_label_size_and_delta_with_its_std() -> None:
+def test_pyramid_boxes_say_label_size_and_delta_with_its_std_where_no_interval_is_given() -> None:
     ax = figures.pyramid_figure(pyramid_levels(["A", "B"])).axes[0]
-    assert "A∩B\nn=222\n+0.50% ± 0.30" in texts(ax)
-    assert "A\nn=666\n-0.50% ± 0.30" in texts(ax)
+    assert "A∩B\nn=222\n+0.50%\n± 0.30 sd" in texts(ax)
+    assert "A\nn=666\n-0.50%\n± 0.30 sd" in texts(ax)
 
 
 def test_pyramid_box_widths_grow_with_pool_size() -> None:
@@ -494,12 +494,13 @@ def test_stat_histograms_leave_the_panels_past_the_last_stat_empty() -> None:
     assert [ax.axison for ax in fig.axes] == [True, True, True, True, False, False]
 
 
-def test_stat_histograms_draw_a_heavy_tailed_stat_as_log10_of_one_plus_it() -> None:
+def test_stat_histograms_draw_a_zero_spike_in_its_own_units_over_log_counts() -> None:
     values = np.array([0.0] * 40 + [1.0] * 59 + [10_000.0])
     ax = figures.stat_histograms_figure(pd.DataFrame({"char_rep": values})).axes[0]
-    assert ax.get_title() == "log10(1 + char_rep)"
-    assert ax.lines[0].get_xdata()[0] == pytest.approx(np.log10(2.0))
-    assert max(b.get_x() + b.get_width() for b in bars(ax)) == pytest.approx(np.log10(10_001.0))
+    assert ax.get_title() == "char_rep"
+    assert (ax.get_xscale(), ax.get_yscale(), ax.get_ylabel()) == ("linear", "log", "samples (log scale)")
+    assert ax.lines[0].get_xdata()[0] == 1.0  # the median, as it is
+    assert max(b.get_x() + b.get_width() for b in bars(ax)) == pytest.approx(10_000.0)
 
 
 def test_stat_histograms_leave_missing_values_out() -> None:

@@ -17,8 +17,9 @@ from mlsandbox.figures._clusters import (
     dendrogram,
     dendrogram_figure,
 )
+from mlsandbox.figures._pyramid import pyramid, pyramid_figure
 from mlsandbox.figures._ranking import ranking_bars, ranking_bars_figure
-from mlsandbox.figures._refine import duplication_curves, duplication_curves_figure, pyramid, pyramid_figure
+from mlsandbox.figures._refine import duplication_curves, duplication_curves_figure
 from mlsandbox.figures._search import history_curve, history_curve_figure, importance_bars, importance_bars_figure
 from mlsandbox.figures._stats import stat_histograms, stat_histograms_figure
 from mlsandbox.figures._transfer import transfer_scatter, transfer_scatter_figure

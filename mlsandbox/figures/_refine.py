@@ -1,8 +1,7 @@
-"""Figures of the Refine step: the pyramid of top-k pool intersections and the duplication curves."""
+"""The duplication curves of the Refine step: repeating the top pool against filling from lower levels."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,81 +12,6 @@ from mlsandbox.figures._base import PathLike, new_figure, require, save
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-#: The colour of a box whose delta is undefined (an empty intersection, for instance).
-UNDEFINED = (0.85, 0.85, 0.85, 1.0)
-
-
-def pyramid_figure(levels: pd.DataFrame, title: str = "pyramid of top-k pool intersections") -> Figure:
-    """One row of boxes per level, the intersection of most OPs at the top.
-
-    ``levels`` has ``label`` (e.g. ``"A∩B"``), ``level`` (number of OPs combined), ``size``,
-    ``delta_pct`` and optionally ``std_pct``. A box's width grows with sqrt(size); its colour
-    is its delta (green up, red down, grey when undefined, e.g. an empty intersection).
-    """
-    require(levels, ("label", "level", "size", "delta_pct"), "pyramid")
-    if levels.empty:
-        raise ValueError("pyramid: no rows to draw")
-    if (levels["size"] < 0).any():
-        raise ValueError("pyramid: sizes must be >= 0")
-    import matplotlib
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import TwoSlopeNorm
-    from matplotlib.patches import FancyBboxPatch
-
-    frame = levels.assign(level=levels["level"].astype(int))
-    by_level = {int(lv): rows.reset_index(drop=True) for lv, rows in frame.groupby("level", sort=True)}
-    top_level = max(by_level)
-    widest = max(len(rows) for rows in by_level.values())
-
-    # Width units: the largest row of sqrt(size) fills the figure; a floor keeps text readable.
-    gap, min_width = 0.25, 1.45
-    root = {lv: np.sqrt(rows["size"].to_numpy(dtype=float)) for lv, rows in by_level.items()}
-    total_root = max(float(r.sum()) for r in root.values()) or 1.0
-    scale = (1.7 * widest) / total_root
-    widths = {lv: np.maximum(r * scale, min_width) for lv, r in root.items()}
-    span = max(float(w.sum()) + gap * (len(w) - 1) for w in widths.values())
-
-    deltas = frame["delta_pct"].to_numpy(dtype=float)
-    bound = float(np.nanmax(np.abs(deltas))) if np.isfinite(deltas).any() else 1.0
-    bound = bound or 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
-    cmap = matplotlib.colormaps["RdYlGn"]
-
-    n_levels = len(by_level)
-    fig = new_figure(max(6.5, span * 0.95 + 2.2), 1.0 + 1.15 * n_levels)
-    ax = fig.add_subplot()
-    row_height = 0.82
-    for row_index, lv in enumerate(sorted(by_level, reverse=True)):
-        rows, w = by_level[lv], widths[lv]
-        y = n_levels - 1 - row_index
-        x = (span - (float(w.sum()) + gap * (len(w) - 1))) / 2
-        for (_, row), width in zip(rows.iterrows(), w):
-            d = float(row["delta_pct"])
-            color = cmap(norm(d)) if math.isfinite(d) else UNDEFINED
-            ax.add_patch(
-                FancyBboxPatch(
-                    (x, y - row_height / 2), width, row_height, boxstyle="round,pad=0,rounding_size=0.08",
-                    facecolor=color, edgecolor="#444444", lw=0.8,
-                )
-            )
-            ax.text(x + width / 2, y, _box_text(row, width), ha="center", va="center", fontsize=8.5,
-                    linespacing=1.15)
-            x += width + gap
-        ax.text(-0.2, y, f"{lv} OP{'s' if lv > 1 else ''}", ha="right", va="center", fontsize=9)
-    ax.set_xlim(-1.4, span + 0.1)
-    ax.set_ylim(-0.6, n_levels - 0.4)
-    ax.set_axis_off()
-    fig.colorbar(
-        ScalarMappable(norm=norm, cmap=cmap), ax=ax, fraction=0.025, pad=0.01, label="delta over random (%)"
-    )
-    ax.set_title(f"{title} (top level: {top_level} OPs combined)", fontsize=11)
-    return fig
-
-
-def pyramid(levels: pd.DataFrame, path: PathLike, title: str = "pyramid of top-k pool intersections") -> Path:
-    """:func:`pyramid_figure` written as a PNG at ``path``."""
-    return save(pyramid_figure(levels, title), path)
 
 
 def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at a fixed budget") -> Figure:
@@ -150,26 +74,3 @@ def _error_bars(rows: pd.DataFrame, delta: np.ndarray, interval: bool) -> np.nda
 def duplication_curves(frame: pd.DataFrame, path: PathLike, title: str = "duplication at a fixed budget") -> Path:
     """:func:`duplication_curves_figure` written as a PNG at ``path``."""
     return save(duplication_curves_figure(frame, title), path)
-
-
-def _box_text(row: pd.Series, width: float) -> str:
-    # About 8 characters fit per width unit at this font size; break long labels at "∩".
-    label = _wrap_at(str(row["label"]), max(6, int(width * 8)), sep="∩")
-    d = float(row["delta_pct"])
-    delta = "delta n/a" if not math.isfinite(d) else f"{d:+.2f}%"
-    if "std_pct" in row.index and math.isfinite(float(row["std_pct"])) and math.isfinite(d):
-        delta += f" ± {float(row['std_pct']):.2f}"
-    return f"{label}\nn={int(row['size']):,}\n{delta}"
-
-
-def _wrap_at(text: str, width: int, sep: str) -> str:
-    parts = text.split(sep)
-    lines, current = [], parts[0]
-    for part in parts[1:]:
-        if len(current) + len(sep) + len(part) > width:
-            lines.append(current + sep)
-            current = part
-        else:
-            current += sep + part
-    lines.append(current)
-    return "\n".join(lines)

@@ -9,10 +9,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import POSITIVE, PathLike, new_figure, require, save
+from mlsandbox.figures._base import NEUTRAL, POSITIVE, PathLike, new_figure, require, save
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+#: Importances from fewer completed trials than this many per parameter are mostly noise.
+TRIALS_PER_PARAM = 2
+PRUNED = "PRUNED"
+COMPLETE = "COMPLETE"
 
 
 def history_curve_figure(
@@ -24,7 +30,11 @@ def history_curve_figure(
     """Best-so-far ``value`` against ``trial`` (a step line), trial values as dots.
 
     An optional ``series`` column draws one curve per value; NaN values (failed trials) are
-    shown nowhere and do not move the best-so-far, which carries on through them.
+    shown nowhere and do not move the best-so-far, which carries on through them. With a
+    ``state`` column (Optuna's state names), a ``PRUNED`` trial's value is only its running delta
+    after the seeds it ran: it is drawn hollow and grey and does not move the best-so-far, which
+    then follows the complete trials only (as the study's best does). With a ``warm_start``
+    column, trials whose entry is not empty (the recipes a study started from) are ringed.
     """
     require(frame, ("trial", "value"), "history_curve")
     if direction not in ("maximize", "minimize"):
@@ -34,26 +44,18 @@ def history_curve_figure(
     groups: Sequence[tuple[object, pd.DataFrame]] = (
         list(frame.groupby("series", sort=False)) if "series" in frame else [("", frame)]
     )
-    fig = new_figure(6.5, 4.0)
+    has_state = "state" in frame
+    fig = new_figure(7.8, 4.0)
     ax = fig.add_subplot()
     for i, (name, rows) in enumerate(groups):
-        rows = rows.sort_values("trial")
-        values = rows["value"].astype(float)
-        best = (values.cummax() if direction == "maximize" else values.cummin()).ffill()
-        color = f"C{i}"
-        ax.scatter(
-            rows["trial"], values, s=14, color=color, alpha=0.45,
-            label=f"{name}: trials" if name != "" else "trials",
-        )
-        ax.step(
-            rows["trial"], best, where="post", color=color, lw=1.8,
-            label=f"{name}: best so far" if name != "" else "best so far",
-        )
+        _history_series(ax, rows.sort_values("trial"), str(name), f"C{i}", direction, has_state)
+    _mark_pruned(ax, frame)
+    _mark_warm_starts(ax, frame)
     ax.set_xlabel("trial")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    ax.set_title(title, fontsize=11)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    ax.set_title(f"{title}: best-so-far {ylabel} by trial", fontsize=11)
     return fig
 
 
@@ -68,16 +70,59 @@ def history_curve(
     return save(history_curve_figure(frame, title, ylabel, direction), path)
 
 
-def importance_bars_figure(importances: dict[str, float], title: str = "parameter importance") -> Figure:
-    """Horizontal bars of each parameter's importance (shares summing to 1), largest at the top."""
+def _history_series(ax: Axes, rows: pd.DataFrame, name: str, color: str, direction: str, has_state: bool) -> None:
+    """One series' trials as dots and its best so far as a step line (complete trials only, with states)."""
+    values = rows["value"].astype(float)
+    complete = rows["state"].astype(str).eq(COMPLETE) if has_state else pd.Series(True, index=rows.index)
+    counted = values.where(complete)
+    best = (counted.cummax() if direction == "maximize" else counted.cummin()).ffill()
+    prefix = f"{name}: " if name else ""
+    ax.scatter(rows["trial"][complete], values[complete], s=14, color=color, alpha=0.45,
+               label=prefix + ("complete trials" if has_state else "trials"))
+    ax.step(rows["trial"], best, where="post", color=color, lw=1.8,
+            label=prefix + ("best so far (complete trials)" if has_state else "best so far"))
+
+
+def _mark_pruned(ax: Axes, frame: pd.DataFrame) -> None:
+    """Pruned trials' running values: hollow grey, as a partial result, never a finding."""
+    if "state" not in frame:
+        return
+    pruned = frame[frame["state"].astype(str).eq(PRUNED)]
+    if pruned.empty:
+        return
+    ax.scatter(pruned["trial"], pruned["value"].astype(float), s=22, facecolors="none", edgecolors=NEUTRAL,
+               linewidths=1.0, label="pruned: running value after some seeds (partial)")
+
+
+def _mark_warm_starts(ax: Axes, frame: pd.DataFrame) -> None:
+    """A ring around the trials the study was seeded with (they were not the sampler's choice)."""
+    if "warm_start" not in frame:
+        return
+    warm = frame[frame["warm_start"].fillna("").astype(str).str.len() > 0]
+    if warm.empty:
+        return
+    ax.scatter(warm["trial"], warm["value"].astype(float), s=90, marker="D", facecolors="none",
+               edgecolors="black", linewidths=0.9, label="warm start")
+
+
+def importance_bars_figure(
+    importances: dict[str, float], title: str = "parameter importance", completed: int | None = None
+) -> Figure:
+    """Horizontal bars of each parameter's importance (shares summing to 1), largest at the top.
+
+    ``completed`` is the number of completed trials they were computed from: the title says it,
+    and below :data:`TRIALS_PER_PARAM` trials per parameter it warns that they are mostly noise
+    and the bars are grey.
+    """
     if not importances:
         raise ValueError("importance_bars: no importances to draw")
     items = sorted(importances.items(), key=lambda kv: kv[1], reverse=True)
     names, values = [k for k, _ in items], np.array([v for _, v in items], dtype=float)
+    few = completed is not None and completed < TRIALS_PER_PARAM * len(items)
     fig = new_figure(6.5, max(2.0, 1.2 + 0.32 * len(items)))
     ax = fig.add_subplot()
     y = np.arange(len(items))
-    ax.barh(y, values, color=POSITIVE, height=0.7)
+    ax.barh(y, values, color=NEUTRAL if few else POSITIVE, height=0.7)
     for yi, v in zip(y, values):
         ax.text(v, float(yi), f" {v:.2f}", va="center", ha="left", fontsize=8)
     ax.set_yticks(y, names)
@@ -86,10 +131,22 @@ def importance_bars_figure(importances: dict[str, float], title: str = "paramete
     ax.set_xlabel("importance")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(_importance_title(title, completed, len(items)), fontsize=11)
     return fig
 
 
-def importance_bars(importances: dict[str, float], path: PathLike, title: str = "parameter importance") -> Path:
+def importance_bars(
+    importances: dict[str, float], path: PathLike, title: str = "parameter importance", completed: int | None = None
+) -> Path:
     """:func:`importance_bars_figure` written as a PNG at ``path``."""
-    return save(importance_bars_figure(importances, title), path)
+    return save(importance_bars_figure(importances, title, completed), path)
+
+
+def _importance_title(title: str, completed: int | None, params: int) -> str:
+    if completed is None:
+        return title
+    text = f"{title}, from {completed} completed trial{'s' if completed != 1 else ''}"
+    if completed < TRIALS_PER_PARAM * params:
+        text += (f"\ncaveat: fewer than {TRIALS_PER_PARAM} trials per parameter ({params} parameters): "
+                 "mostly noise")
+    return text

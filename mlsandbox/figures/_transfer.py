@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,12 +17,23 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
+def p_floor() -> float:
+    """The smallest two-sided p-value the sampled permutation test gives, 2 / (shuffles + 1): a
+    p-value there says only that no shuffle came close, so it is shown as a bound (``≤``)."""
+    from mlsandbox.agreement import PERMUTATIONS  # imported here: it loads scipy.stats
+
+    return 2 / (PERMUTATIONS + 1)
+
+
 def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: str = "rank transfer") -> Figure:
     """One panel per pair of fidelities: a dot per pool at (cheaper delta, costlier delta).
 
     ``deltas`` has one column of ``delta_pct`` per fidelity (index: pool); ``pairs`` has columns
     ``cheap``, ``costly`` and, for ``spearman`` and ``decision_accuracy``, the value with its
-    ``_low``/``_high`` interval and ``_p_adjusted`` (one row per panel, shown in its title).
+    ``_low``/``_high`` interval and ``_p_adjusted`` (one row per panel, shown in its title with
+    the number of pools, ``pools`` where given, else those both fidelities measured). The rows of
+    ``pairs`` are one Holm family: a p-value at the permutation test's floor (:func:`p_floor`,
+    times the family's size once adjusted) reads ``≤``, as the test cannot resolve below it.
     Dashed lines mark zero, the random control, on both axes.
     """
     require(pairs, ("cheap", "costly", *(f"{name}{suffix}" for name in _STATISTICS
@@ -29,24 +41,39 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
     if pairs.empty:
         raise ValueError("transfer_scatter: no pair of fidelities to draw")
     n = len(pairs)
-    fig = new_figure(4.2 * n, 4.0)
-    for ax, pair in zip(fig.subplots(1, n, squeeze=False)[0], pairs.itertuples()):
-        x, y = deltas[pair.cheap].to_numpy(dtype=float), deltas[pair.costly].to_numpy(dtype=float)
+    families = {name: int(np.isfinite(pairs[f"{name}_p_adjusted"].to_numpy(dtype=float)).sum()) for name in _STATISTICS}
+    fig = new_figure(4.2 * n, 4.3)
+    for ax, pair in zip(fig.subplots(1, n, squeeze=False)[0], pairs.to_dict("records")):
+        x, y = deltas[pair["cheap"]].to_numpy(dtype=float), deltas[pair["costly"]].to_numpy(dtype=float)
         ok = np.isfinite(x) & np.isfinite(y)
         ax.scatter(x[ok], y[ok], s=18, color=BLUE)
         ax.axhline(0, color=NEUTRAL, lw=0.8, ls="--")
         ax.axvline(0, color=NEUTRAL, lw=0.8, ls="--")
-        ax.set_xlabel(f"{pair.cheap}: delta (%)")
-        ax.set_ylabel(f"{pair.costly}: delta (%)")
-        ax.set_title("\n".join(_claim(label, pair._asdict(), name) for name, label in _STATISTICS.items()), fontsize=9)
+        ax.set_xlabel(f"{pair['cheap']}: delta (%)")
+        ax.set_ylabel(f"{pair['costly']}: delta (%)")
+        pools = int(pair["pools"]) if "pools" in pair and pd.notna(pair["pools"]) else int(ok.sum())
+        claims = [_claim(label, pair, name, families[name]) for name, label in _STATISTICS.items()]
+        ax.set_title("\n".join([f"n = {pools} pools", *claims]), fontsize=9)
     fig.suptitle(title)
     return fig
 
 
-def _claim(label: str, pair: dict, name: str) -> str:
-    return (f"{label} {pair[name]:.2f} [{pair[name + '_low']:.2f}, {pair[name + '_high']:.2f}], "
-            f"p_adj {pair[name + '_p_adjusted']:.2g}")
-
-
 def transfer_scatter(deltas: pd.DataFrame, pairs: pd.DataFrame, path: PathLike, title: str = "rank transfer") -> Path:
+    """:func:`transfer_scatter_figure` written as a PNG at ``path``."""
     return save(transfer_scatter_figure(deltas, pairs, title), path)
+
+
+def p_text(p: float, family: int = 1) -> str:
+    """A (Holm-adjusted) permutation p-value as shown: ``≤`` at the floor of a family of ``family``
+    tests (Holm multiplies the smallest p by the family's size), ``n/a`` where undefined."""
+    if not math.isfinite(p):
+        return "n/a"
+    return f"≤ {p:.2g}" if p <= family * p_floor() * (1 + 1e-9) else f"{p:.2g}"
+
+
+def _claim(label: str, pair: dict[str, Any], name: str, family: int) -> str:
+    value, low, high = (float(pair[name + suffix]) for suffix in ("", "_low", "_high"))
+    if not math.isfinite(value):
+        return f"{label} n/a"
+    interval = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
+    return f"{label} {value:.2f}{interval}, p_adj {p_text(float(pair[name + '_p_adjusted']), family)}"
