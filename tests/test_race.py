@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import spec_dict, write_jsonl
 
+from mlsandbox import figures
 from mlsandbox.delta import DeltaSummary, summarize_deltas
 from mlsandbox.executors.cells import FIDELITY
 from mlsandbox.executors.compare import _race
@@ -191,9 +192,14 @@ def raced_spec(tmp_path: Path) -> dict:
                      refine={"top_k": 1, "duplication": [1, 2], "min_pool_size": 3})
 
 
-def test_a_probe_screens_every_pool_and_races_the_open_ones(raced_spec: dict, tracking_uri: str) -> None:
+def test_a_probe_screens_every_pool_and_races_the_open_ones(raced_spec: dict, tracking_uri: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     spec = parse_spec(raced_spec)
+    drawn: dict[str, int] = {}
+    bars = figures.ranking_bars
+    monkeypatch.setattr(figures, "ranking_bars", lambda *a, looks=None, **kw: bars(*a, looks=drawn.setdefault("looks", looks), **kw))
     result = run_workflow(spec, until="probe", progress=False)
+    assert drawn["looks"] == 3  # seeds 2, 3, 4: the figure's intervals say they are race-corrected
     comparisons = result.probe.comparisons
     assert len(comparisons.screened) == len(comparisons.items) == 9  # 3 OPs x 3 splits
     assert all(c.fidelity == SCREEN and c.summary.seeds == 3 for c in comparisons.screened)

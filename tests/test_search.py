@@ -18,7 +18,7 @@ import yaml
 from conftest import spec_dict, write_jsonl
 from optuna.trial import TrialState
 
-from mlsandbox import tracking
+from mlsandbox import figures, tracking
 from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.delta import holm
 from mlsandbox.errors import SpecError
@@ -168,8 +168,14 @@ def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_
     assert statuses == {"FAILED"}
 
 
-def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path, caplog) -> None:
+def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracking_uri, tmp_path, caplog,
+                                                                     monkeypatch) -> None:
     spec = _spec(raw, n_trials=2, warm_start={"workflow": True, "ksigma": True})
+    drawn: dict[str, object] = {}
+    history, importance = figures.history_curve, figures.importance_bars
+    monkeypatch.setattr(figures, "history_curve", lambda frame, *a, **kw: history(drawn.setdefault("h", frame), *a, **kw))
+    monkeypatch.setattr(figures, "importance_bars",
+                        lambda imp, *a, **kw: importance(imp, *a, **drawn.setdefault("i", kw)))
     # An upper bound below the median: outside the space, where upper bounds are searched above it.
     best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": 40.0}]}
     experiment_id = mlflow.set_experiment(spec.name).experiment_id
@@ -191,6 +197,9 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     trained = mlflow.get_run(rows.loc[0, "run_id"]).data.tags[tracking.POOL_DIGEST]
     assert mlflow.get_run(rows.loc[0, "run_id"]).data.tags["mlsandbox.warm_start"] == "workflow: top-1"  # in the UI too
     assert trained == parse_recipe(best).select(stats).digest
+    # the history marks both trials as warm starts (and shows their states); importances say their trial count
+    assert list(drawn["h"]["warm_start"]) == list(rows["warm_start"]) and "state" in drawn["h"]
+    assert drawn["i"]["completed"] == (result.trials["state"] == "COMPLETE").sum() == 2
 
 
 def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracking_uri, tmp_path) -> None:

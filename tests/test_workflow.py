@@ -231,8 +231,7 @@ def test_the_best_recipe_is_the_reproducible_candidate_with_the_highest_delta(wo
 def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: WorkflowResult) -> None:
     comparison = {"deltas.json", "deltas.md", "cells.json"}
     figures = {"probe/ranking.png", "refine/pyramid.png", "refine/duplication.png",
-               *(f"analyze/{kind}_{name}" for kind in ("stat", "metric") for name in ("correlation.png", "dendrogram.png")
-                 if (kind, name) != ("metric", "dendrogram.png"))}
+               *(f"analyze/{kind}_{name}" for kind in ("stat", "metric") for name in ("correlation.png", "dendrogram.png"))}
     assert _artifact_paths(workflow.run_id) == {
         "sandbox.yaml",
         *(f"probe/{name}" for name in comparison | {"ranking.json", "ranking.md", "ranking.png"}),

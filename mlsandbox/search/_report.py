@@ -281,11 +281,12 @@ def log_results(
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
             tracking.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
-            history = frame.rename(columns={"delta_pct": "value"})[["trial", "value"]]
+            history = frame.rename(columns={"delta_pct": "value"})[["trial", "value", "state", "warm_start"]]
             if history["value"].notna().any():
                 figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")
         if importances:
-            figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta")
+            figures.importance_bars(importances, out / "importance.png", title="parameter importance for the delta",
+                                    completed=_state_counts(frame).get("COMPLETE", 0))
         if best_recipe is not None:
             export_recipe(best_recipe, out, **data_juicer_keys(ctx.prepared.spec.dataset))
         pareto_claims = [trial_claim(study, t) for t in pareto]

@@ -62,12 +62,13 @@ def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, progress: S
     log_comparisons(comparisons, run_id, step=artifacts.PROBE)
     ranking = ranking_table(comparisons)
     table = with_degenerate(ranking, degenerate)
-    _log_ranking(table, ranking, run_id)
+    _log_ranking(table, ranking, run_id, looks=max((c.looks for c in comparisons.at(DECIDE)), default=1))
     return ProbeResult(comparisons, table)
 
 
-def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str) -> None:
-    """The table (degenerate splits included) as JSON and Markdown; the measured pools as bars."""
+def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks: int) -> None:
+    """The table (degenerate splits included) as JSON and Markdown; the measured pools as bars, their
+    intervals race-corrected for ``looks`` tests."""
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, table, artifacts.RANKING_TABLE)
     client.log_text(run_id, table_markdown(table) + "\n", artifacts.RANKING_MARKDOWN)
@@ -78,7 +79,7 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str) -> Non
         title += f"\n(the deciding model's {len(decided)} pools; the {len(ranking) - len(decided)} the screen settled are in ranking.md)"
     with tempfile.TemporaryDirectory() as tmp:
         bars = decided.assign(label=decided["pool"])
-        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title)
+        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title, looks=looks)
         client.log_artifacts(run_id, tmp)
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:
