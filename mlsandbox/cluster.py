@@ -9,6 +9,7 @@ import socket
 import threading
 from types import ModuleType
 
+from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import SpecError, first_line
 
 #: How long an unanswered cluster address is waited for (Ray itself retries for minutes).
@@ -33,7 +34,7 @@ def connect(address: str | None = None, purpose: str = "--executor ray") -> Modu
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except ConnectionError as err:
-            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {address}: {first_line(err)}"
+            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {_shown(address)}: {first_line(err)}"
                             f"{_AUTH_HINT}") from None
         finally:
             if on_sigterm is not None:  # ray.init installs its own, which exits at once with code 15
@@ -52,11 +53,11 @@ def _check_reachable(address: str | None, purpose: str) -> None:
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise SpecError(f"{purpose}: Ray address {address!r} is not host:port (or ray://host:port, auto, local)")
+        raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port (or ray://host:port, auto, local)")
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as err:
-        raise SpecError(f"{purpose}: no Ray cluster answers at {address} ({err.strerror or err}); start one with "
+        raise SpecError(f"{purpose}: no Ray cluster answers at {_shown(address)} ({err.strerror or err}); start one with "
                         "`ray start --head`, or fix executor.address / RAY_ADDRESS") from None
 
 
@@ -67,3 +68,7 @@ def cluster_cpus(ray: ModuleType) -> int:
 
 def cluster_gpus(ray: ModuleType) -> int:
     return int(ray.cluster_resources().get("GPU", 0))
+
+
+def _shown(address: str | None) -> str:
+    return hide_url_passwords(str(address))

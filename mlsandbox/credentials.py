@@ -1,9 +1,12 @@
-"""Passwords in storage and tracking URLs: hidden in what is shown, scrubbed from logs and errors.
+"""Passwords in URLs, and other secrets: hidden in what is shown, scrubbed from logs and errors.
 
-A study's storage may be a database URL with a password (``postgresql+psycopg2://u:pw@host/db``).
-Only :func:`redact`'s form of it is ever logged to MLflow or printed; while a search runs, every
-log record and warning is scrubbed of the password, and an error whose text (or the text of the
-errors it came from) holds it is replaced by a scrubbed one, so a traceback cannot show it either.
+A study's storage may be a database URL with a password (``postgresql+psycopg2://u:pw@host/db``),
+and so may the tracking URI, a Ray address or an argument a trainer is given.
+Only :func:`redact`'s form of it is ever logged to MLflow or printed; while a command runs, every
+log record and warning is scrubbed of the password (of any URL, and of the secrets the command
+knows, such as a trainer's ``env`` values), and an error whose text (or the text of the errors it
+came from) holds it is replaced by a scrubbed one, so a traceback cannot show it either. Params,
+tags, spec copies and what trainers write go through :func:`scrub_known`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,15 @@ from mlsandbox.errors import InvalidInputError
 HIDDEN = "***"
 # Query-string keys that carry a password (libpq and MySQL drivers accept several spellings).
 _PASSWORD_KEYS = {"password", "passwd", "pwd", "sslpassword"}
+# ``scheme://user:password@`` anywhere in a text (a spec value, a command line, a log line); the
+# password runs to the host part's last "@", so an unencoded "@" in it is hidden too.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s/]*@")
+
+
+def hide_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it hidden, whatever the URL (a storage, a tracking
+    server, a Ray address, a database a trainer is given): what any text written out goes through."""
+    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:{HIDDEN}@", text)
 
 
 def _parse(url: str) -> Any:
@@ -85,7 +97,7 @@ def secrets_in(url: str | None) -> list[str]:
 
 
 class Scrubber:
-    """Replaces known secrets in text by ``***``.
+    """Replaces known secrets in text by ``***``, and the password of any URL (:func:`hide_url_passwords`).
 
     A secret is replaced wherever it occurs; a short one (under :data:`SHORT` characters) only
     where it stands alone, so that a weak password does not blank out every word holding it.
@@ -98,11 +110,8 @@ class Scrubber:
         alone = [re.escape(s) for s in self.secrets if len(s) < self.SHORT]
         self._short = re.compile(rf"(?<!\w)(?:{'|'.join(alone)})(?!\w)") if alone else None
 
-    def __bool__(self) -> bool:
-        return bool(self.secrets)
-
     def finds(self, text: str) -> bool:
-        if any(s in text for s in self.secrets if len(s) >= self.SHORT):
+        if any(s in text for s in self.secrets if len(s) >= self.SHORT) or _URL_PASSWORD.search(text):
             return True
         return self._short is not None and self._short.search(text) is not None
 
@@ -110,7 +119,7 @@ class Scrubber:
         for secret in self.secrets:
             if len(secret) >= self.SHORT:
                 text = text.replace(secret, HIDDEN)
-        return self._short.sub(HIDDEN, text) if self._short is not None else text
+        return hide_url_passwords(self._short.sub(HIDDEN, text) if self._short is not None else text)
 
     def leaks(self, err: BaseException) -> bool:
         """Whether the error, or an error it was raised from or during, names a secret."""
@@ -139,20 +148,18 @@ _ACTIVE: list[Scrubber] = []
 
 
 def scrub_known(text: str) -> str:
-    """``text`` without the secrets of every :func:`scrubbed_output` in force: for what is written
-    to a store (a run's end reason, a cell's failure) rather than logged."""
+    """``text`` without the secrets of every :func:`scrubbed_output` in force, nor any URL's password:
+    for what is written to a store (a param, a tag, a run's end reason, a cell's failure, a trainer's
+    log) rather than logged."""
     for scrub in _ACTIVE:
         text = scrub(text)
-    return text
+    return hide_url_passwords(text)
 
 
 @contextmanager
 def scrubbed_output(scrub: Scrubber) -> Iterator[None]:
-    """While it lasts, log records (message and traceback) and warnings are scrubbed of secrets,
-    and :func:`scrub_known` knows them."""
-    if not scrub:
-        yield
-        return
+    """While it lasts, log records (message and traceback) and warnings are scrubbed of secrets
+    (URL passwords included), and :func:`scrub_known` knows them."""
     _ACTIVE.append(scrub)
     previous_factory = logging.getLogRecordFactory()
     previous_format = warnings.formatwarning

@@ -128,8 +128,9 @@ def describe_validation_error(
             lines.append(f"{dotted_key(e['loc'], raw)}: required key missing")
             continue
         given = e.get("input")
-        if isinstance(given, dict) and not e["type"].endswith("_type"):  # a check across a section's keys names them;
-            lines.append(f"{dotted_key(e['loc'], raw)}: {msg}")   # the section may hold secrets (a command's env)
+        if (isinstance(given, dict) and not e["type"].endswith("_type")) or "env" in e["loc"]:
+            # a check across a section's keys names them, and a section, like a command's env, may hold secrets
+            lines.append(f"{dotted_key(e['loc'], raw)}: {msg}")
             continue
         lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {given!r})")
     return lines

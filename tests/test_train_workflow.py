@@ -194,25 +194,39 @@ def test_metrics_for_other_benchmarks_than_the_specs_fail_the_cell(
     assert all(says in c.reason for c in result.comparisons.cells)
 
 
-def test_a_commands_env_values_are_in_no_param_artifact_or_error(
-    small_corpus, tmp_path, bench_file, tracking_uri
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_a_commands_env_values_and_url_passwords_are_in_no_param_tag_artifact_or_log(
+    small_corpus, tmp_path, bench_file, tracking_uri, exit_code, caplog
 ) -> None:
+    """Whatever the trainer prints (its env, its argv), in its saved log, its failure or the cell's params."""
     script = tmp_path / "train.py"
     script.write_text("import json, os, sys\nassert os.environ['TOKEN'] == 'hf_S3cret'\n"
-                      "json.dump({'clean': 0.5}, open(sys.argv[1], 'w'))\n")
-    model = {"type": "command", "command": [sys.executable, str(script), "{metrics_file}"], "env": {"TOKEN": "hf_S3cret"}}
+                      "print('env', os.environ['TOKEN'], 'argv', sys.argv)\n"
+                      f"json.dump({{'clean': 0.5}}, open(sys.argv[-1], 'w'))\nsys.exit({exit_code})\n")
+    model = {"type": "command", "env": {"TOKEN": "hf_S3cret"},
+             "command": [sys.executable, str(script), "--db", "postgresql://u:ArgPassw0rd@127.0.0.1:1/db", "{metrics_file}"]}
     raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model=model,
                     benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    experiment = mlflow.create_experiment(raw["name"], artifact_location=(tmp_path / "artifacts").as_uri())
     result = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
-    assert [c.status for c in result.comparisons.cells] == [CellStatus.FINISHED] * 2
-    for run_id in (result.parent_run_id, result.comparisons.cells[0].run_id):
-        run = mlflow.get_run(run_id)
-        assert "hf_S3cret" not in json.dumps([run.data.params, run.data.tags])
-        folder = Path(tracking.download_artifacts(run_id, "", tmp_path / run_id))
-        assert not [f for f in folder.rglob("*") if f.is_file() and b"hf_S3cret" in f.read_bytes()]
+    assert [c.status for c in result.comparisons.cells] == [CellStatus.FINISHED if exit_code == 0 else CellStatus.FAILED] * 2
+    runs = mlflow.search_runs([experiment], output_format="list")
+    assert len(runs) == 3 and any("postgresql://u:***@127.0.0.1:1/db" in r.data.params.get("model.command", "") for r in runs)
+    stored = [json.dumps([r.data.params, r.data.tags]).encode() for r in runs]
+    stored += [f.read_bytes() for f in (tmp_path / "artifacts").rglob("*") if f.is_file()]
+    stored.append(caplog.text.encode())
+    assert len(stored) >= 10 and not [s for s in stored if b"hf_S3cret" in s or b"ArgPassw0rd" in s]
+    if exit_code:
+        assert "exited with status 3" in result.comparisons.cells[0].reason
+    else:
+        logs = list((tmp_path / "artifacts").rglob("train.log"))
+        assert logs and "env *** argv" in logs[0].read_text()
     with pytest.raises(Exception) as refused:  # a check across the model's keys, whose input holds env
         parse_spec({**raw, "model": {**model, "params": {"seed": 1}}})
     assert "would replace what the cell passes" in str(refused.value) and "hf_S3cret" not in str(refused.value)
+    with pytest.raises(Exception) as refused:  # a value of the wrong type is not echoed
+        parse_spec({**raw, "model": {**model, "env": {"PIN": 98765432}}})
+    assert "model.env.PIN" in str(refused.value) and "98765432" not in str(refused.value)
 
 
 def test_a_command_trained_model_is_evaluated_only_by_a_command(small_corpus, tmp_path, bench_file,

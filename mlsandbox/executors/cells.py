@@ -34,7 +34,7 @@ from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.content import content_digest
-from mlsandbox.credentials import scrub_known
+from mlsandbox.credentials import Scrubber, scrub_known, scrubbed_output
 from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
@@ -214,7 +214,8 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
             MODEL_TYPE: model.type}
     started = time.perf_counter()
     tracking.heartbeat()
-    with tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run:
+    with (tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run,
+          scrubbed_output(Scrubber(trainer_for(model).secrets()))):
         result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info.run_id)
         result.fidelity = fidelity
         if not result.ok:  # ended FAILED here, never FINISHED first: a failed cell is never reused

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
-import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.cluster import connect
@@ -63,5 +62,5 @@ def log_prepared(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, **pa
         "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
         "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
         "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params})
-    mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+    mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                    artifacts.SPEC)

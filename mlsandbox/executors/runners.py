@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from mlsandbox import tracking
 from mlsandbox.cluster import connect
+from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import first_line
 from mlsandbox.executors.cells import CellResult, CellStatus, run_cell
 from mlsandbox.executors.fidelity import Fidelity
@@ -65,9 +66,10 @@ class LocalRunner:
 
 
 def _cell_task(where: Placement, request: CellRequest, environment: dict[str, str]) -> CellResult:
-    """A cell inside a Ray worker: it logs where the driver does."""
+    """A cell inside a Ray worker: it logs where the driver does, its output scrubbed as the driver's is."""
     tracking.adopt_run_environment(environment)
-    return _run(where, request)
+    with scrubbed_output(Scrubber(secrets_in(environment.get("MLFLOW_TRACKING_URI")))):
+        return _run(where, request)
 
 
 class RayRunner:

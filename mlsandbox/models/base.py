@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
+from mlsandbox.credentials import scrub_known
 from mlsandbox.errors import EvaluationError
 
 MANIFEST = "manifest.json"
@@ -175,7 +176,7 @@ class TrainedModel(ABC):
             "metrics": self.metrics,
         }
         path = directory / MANIFEST
-        path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+        path.write_text(scrub_known(json.dumps(manifest, indent=2, sort_keys=True, default=str)))
         return path
 
 
@@ -202,6 +203,11 @@ class Trainer(ABC):
     def files(self) -> list[Path]:
         """The local files and folders its spec names whose content shapes the result (a script, a
         model folder): a cell's identity digests their bytes, so one edited in place is retrained."""
+        return []
+
+    def secrets(self) -> list[str]:
+        """Values its spec hands the trainer that must be written nowhere (a command's ``env``): its
+        cell scrubs them from logs, failure reasons and what the trainer writes."""
         return []
 
     def pins(self) -> dict[str, str]:

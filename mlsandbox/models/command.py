@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mlsandbox.content import local_path
+from mlsandbox.credentials import scrub_known, secrets_in
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.images import image_suffix
 from mlsandbox.models.base import (
@@ -45,6 +46,7 @@ from mlsandbox.spec import CommandSpec
 
 LOG_TAIL_LINES = 40
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+MIN_SECRET = 6  # characters of an ``env`` value scrubbed as a secret
 
 
 def substitute(argv: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -317,13 +319,23 @@ class CommandTrainer(Trainer):
         if self.spec.mlflow_project is not None and job.mlflow_experiment_id and job.mlflow_run_name:
             argv += ["--experiment-id", job.mlflow_experiment_id, "--run-name", job.mlflow_run_name]
         log_file = out / "train.log"
-        run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
-                   env=self.spec.environment())
+        try:
+            run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
+                       env=self.spec.environment())
+        finally:  # the log is saved with the model: without the secrets the command may have printed
+            if log_file.is_file():
+                log_file.write_text(scrub_known(log_file.read_text(errors="surrogateescape")), errors="surrogateescape")
         benchmarks, training = read_metrics_file(metrics_path, log_file)
         info: dict[str, Any] = {"argv": argv, **training}
         model = CommandModel(self.spec, info=info, metrics=benchmarks)
         model.output_dir = out
         return model
+
+    def secrets(self) -> list[str]:
+        """Its ``env`` values, and the passwords of the URLs among them as a driver may quote them; not
+        values under :data:`MIN_SECRET` characters (a thread count, a flag), which would blank out words."""
+        values = self.spec.environment().values()
+        return [s for value in values for s in (value, *secrets_in(value)) if len(s) >= MIN_SECRET]
 
     def files(self) -> list[Path]:
         """The local files its ``command`` names, or its local MLflow project folder."""

@@ -17,7 +17,6 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import mlflow
-import yaml
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
@@ -134,7 +133,7 @@ def _run_search(
             log.info("warm start: enqueued %s", ", ".join(warm))
         log.info("study %r, storage %s, sampler seed %d", study_name, opened.name, settings["sampler_seed"])
         record = log_invocation(run_id, settings)
-        mlflow.MlflowClient().log_text(run_id, yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False),
+        mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                        artifacts.SPEC)
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
         bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import SpecError, describe_validation_error, listed
 from mlsandbox.spec._base import MAX_REPEAT, Seed, Seeds, StrictModel
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
@@ -245,6 +247,11 @@ class ExperimentSpec(StrictModel):
             if used := sorted(choosing & set(self.confirm.seeds)):
                 raise ValueError(f"confirm.seeds must be fresh: {used} also choose the answer (`seeds` or `screen.seeds`)")
         return self
+
+    def shown_yaml(self) -> str:
+        """The spec as YAML, as it is logged and saved beside results: ``env`` values masked, no URL's
+        password (a storage, a Ray address, a trainer's argument)."""
+        return hide_url_passwords(yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False))
 
     def decision_seeds(self) -> tuple[int, int]:
         """How many of ``seeds`` a pool gets from the deciding model: (at least, at most)."""

@@ -20,6 +20,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
 
+from mlsandbox.credentials import scrub_known
 from mlsandbox.data import TEXT, Dataset
 from mlsandbox.errors import first_line
 from mlsandbox.pools import Pool, recipe_digest
@@ -60,18 +61,18 @@ def log_batch(
     tags: Mapping[str, str] | None = None,
     step: int = 0,
 ) -> None:
-    """Params, metrics and tags of a run in one request."""
+    """Params, metrics and tags of a run in one request; no secret in a value (:func:`scrub_known`)."""
     now = get_current_time_millis()
     mlflow.MlflowClient().log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
         params=[Param(k, _param_value(v)) for k, v in (params or {}).items()],
-        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+        tags=[RunTag(k, scrub_known(str(v))) for k, v in (tags or {}).items()],
     )
 
 
 def _param_value(value: Any) -> str:
-    text = str(value)
+    text = scrub_known(str(value))
     return text if len(text) <= MAX_PARAM else text[: MAX_PARAM - 3] + "..."
 
 

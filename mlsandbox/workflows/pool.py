@@ -121,7 +121,7 @@ def _log_parent(prepared: Prepared, pools: list[Pool], run_id: str) -> None:
             yaml.safe_dump(categorical_summary(stats)), encoding="utf-8")
         figures.stat_histograms(stats.frame[stats.numeric_keys()], artifacts.local(root, artifacts.STATS_HISTOGRAMS))
         artifacts.local(root, artifacts.STATS_SPEC).write_text(
-            yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+            spec.shown_yaml(), encoding="utf-8")
         mlflow.MlflowClient().log_artifacts(run_id, tmp)
 
 
