@@ -145,6 +145,9 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
     rows = result.trials.set_index("trial")
     for t in complete:
         assert rows.loc[t.number, "run_id"] == t.user_attrs["mlflow_run_id"] and rows.loc[t.number, "reason"] == ""
+        logged = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{t.user_attrs['mlflow_run_id']}/recipe.yaml"))
+        assert logged["measured"]["run_id"] == t.user_attrs["mlflow_run_id"]  # the pool this trial measured
+        assert logged["measured"]["pool_digest"] == client.get_run(t.user_attrs["mlflow_run_id"]).data.tags[tracking.POOL_DIGEST]
         assert rows.loc[t.number, "delta_pct"] == t.value and rows.loc[t.number, "duration_s"] > 0
         assert [rows.loc[t.number, p] for p in params] == [t.params[p] for p in params]
 
@@ -212,6 +215,10 @@ def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracki
     recipe = load_recipe(exported)
     assert recipe.select(stats).digest == best_run.data.tags[tracking.POOL_DIGEST]
     assert recipe.measured is not None and recipe.measured.run_id == best_run.info.run_id
+    from mlsandbox.workflows.train import find_pools  # and the trial's run trains that pool again (--pool-run)
+
+    (pool,) = find_pools(prepare(spec, progress=False), [], [], [best_run.info.run_id])
+    assert pool.digest == best_run.data.tags[tracking.POOL_DIGEST]
 
 
 @pytest.mark.parametrize("step", ["compare_pools", "suggest_recipe"])  # training, or the trial's first steps

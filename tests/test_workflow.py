@@ -398,6 +398,9 @@ def test_the_report_of_an_earlier_versions_export_says_to_drop_its_equal_size_dr
 
 
 def test_each_refine_candidate_is_a_run_to_compare_in_the_ui(workflow: WorkflowResult, spec: ExperimentSpec) -> None:
+    import yaml
+
+    from mlsandbox.recipes import MeasuredPool, parse_recipe
     from mlsandbox.workflows.candidate_runs import CANDIDATE
     from mlsandbox.workflows.train import find_pools
 
@@ -415,9 +418,12 @@ def test_each_refine_candidate_is_a_run_to_compare_in_the_ui(workflow: WorkflowR
         conditions = {k: v for k, v in run.data.params.items() if k.startswith("condition.")}
         assert sorted(conditions) == sorted({f"condition.{c.label}" for c in cand.recipe.conditions})
         inputs = run.inputs.dataset_inputs
+        recipe = parse_recipe(yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/recipe.yaml")))
+        assert recipe.digest() == cand.recipe.digest()
         if math.isfinite(row["delta_pct"]):  # measured: its pool leads to the cells that measured it
             assert [i.dataset.digest for i in inputs] == [cand.pool.digest]
             assert run.data.tags[tracking.POOL_DIGEST] == cand.pool.digest
+            assert recipe.measured == MeasuredPool.of(cand.pool, workflow.run_id)  # as in refine/recipes/
     best = by_name[refined.best.name].info.run_id  # and trains again by its run id
     (pool,) = find_pools(prepare(spec, progress=False), [], [], [best])
     assert (pool.rows.tolist(), pool.repeats.tolist()) == (refined.best.pool.rows.tolist(),

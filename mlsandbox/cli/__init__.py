@@ -316,11 +316,11 @@ def _interval_words(comparisons: list[PoolComparison]) -> str:
 @app.command("report")
 @handles_errors
 def report_command(
-    run_id: Annotated[str, typer.Argument(help="MLflow run id of a workflow run")],
+    run_id: Annotated[str, typer.Argument(help="MLflow run id of a workflow, probe, analyze or refine run")],
     out: Annotated[Path, typer.Option(help="folder for report.html and report.md")] = Path("report"),
-    log: Annotated[bool, typer.Option(help="also log the report to the run")] = True,
+    log: Annotated[bool, typer.Option(help="also log the report to the run (not while it still runs elsewhere)")] = True,
 ) -> None:
-    """Write a self-contained HTML (and Markdown) report of a workflow run."""
+    """Write a self-contained HTML (and Markdown) report of a workflow, probe, analyze or refine run."""
     from mlsandbox.workflows.report import build_report, log_report
 
     page, md = build_report(run_id, out)

@@ -17,7 +17,7 @@ from mlsandbox.recipes._data_juicer import (
     save_data_juicer,
     to_data_juicer,
 )
-from mlsandbox.recipes._files import load_recipe, parse_recipe, save_recipe
+from mlsandbox.recipes._files import load_recipe, parse_recipe, recipe_text, save_recipe
 from mlsandbox.recipes._recipe import Condition, MeasuredPool, Recipe
 from mlsandbox.recipes._thresholds import ksigma_recipe, percentile_recipe
 
@@ -35,6 +35,7 @@ __all__ = [
     "parse_recipe",
     "percentile_recipe",
     "read_data_juicer",
+    "recipe_text",
     "save_data_juicer",
     "save_recipe",
     "to_data_juicer",

@@ -28,12 +28,16 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
         raise RecipeError(f"{origin}: invalid recipe{listed(describe_validation_error(err))}") from None
 
 
+def recipe_text(recipe: Recipe) -> str:
+    """The recipe as YAML (unset optional fields left out), as files and runs hold it."""
+    return yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False)
+
+
 def save_recipe(recipe: Recipe, path: str | Path) -> Path:
-    """Write the recipe as YAML (unset optional fields left out)."""
+    """Write the recipe as YAML (:func:`recipe_text`)."""
     path = Path(path)
     with published(path) as tmp:
-        tmp.write_text(yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False),
-                       encoding="utf-8")
+        tmp.write_text(recipe_text(recipe), encoding="utf-8")
     return path
 
 

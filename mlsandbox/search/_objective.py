@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import mlflow
 import optuna
-import yaml
 from mlflow.entities import RunStatus
 from optuna.trial import TrialState
 
@@ -28,7 +27,7 @@ from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RECIPE, Pool, materialize
-from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe
+from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe, recipe_text
 from mlsandbox.search._names import (
     FAIL_REASON,
     HOST,
@@ -140,12 +139,12 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
                                        "recipe": recipe.name, "recipe_digest": recipe.digest(),
                                        "repeat": recipe.repeat, "sample_size": recipe.sample_size,
                                        "conditions": "; ".join(c.describe() for c in recipe.conditions) or "none"})
-    recipe_yaml = yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False)
-    mlflow.MlflowClient().log_text(run_id, recipe_yaml, "recipe.yaml")
     try:
         pool = recipe.select(prepared.stats)
     except PoolError as err:
+        mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), "recipe.yaml")
         return TrialState.PRUNED, str(err), timing
+    mlflow.MlflowClient().log_text(run_id, recipe_text(recipe.measured_as(pool, run_id)), "recipe.yaml")
     timing["select_s"] = time.perf_counter() - t0
     trial.set_user_attr(MEASURED_ATTR, MeasuredPool.of(pool, run_id).model_dump(mode="json"))
     tracking.log_batch(run_id, metrics={"pool_size": pool.size, "pool_unique": pool.unique_size},

@@ -15,12 +15,11 @@ from collections.abc import Sequence
 
 import mlflow
 import pandas as pd
-import yaml
 
 from mlsandbox import tracking
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.pools import Pool
-from mlsandbox.recipes import Recipe
+from mlsandbox.recipes import Recipe, recipe_text
 
 #: The ``mlsandbox.kind`` of a candidate run.
 CANDIDATE = "candidate"
@@ -39,8 +38,8 @@ def log_candidate_runs(prepared: Prepared, table: pd.DataFrame, recipes: Sequenc
             run_id = run.info.run_id
             tracking.log_batch(run_id, params=_params(row, recipe), metrics={
                 key: float(row[key]) for key in METRICS if isinstance(row[key], (int, float)) and math.isfinite(row[key])})
-            mlflow.MlflowClient().log_text(
-                run_id, yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False), "recipe.yaml")
+            measured = recipe if pool is None else recipe.measured_as(pool, parent_run_id)  # as refine/recipes/ has it
+            mlflow.MlflowClient().log_text(run_id, recipe_text(measured), "recipe.yaml")
             if pool is not None:
                 tracking.log_pool_input(pool, prepared.dataset, prepared.stats,
                                         prepared.pools_dir / f"{pool.digest}.jsonl", context=CANDIDATE, run_id=run_id)

@@ -104,7 +104,9 @@ def _read_ids(path: Path) -> list[str]:
 
 
 #: What ``--pool-run`` takes.
-POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`), of a refine candidate or of a cell"
+POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`), of a refine candidate, of a search trial or of a cell"
+#: The dataset-input contexts of the runs ``--pool-run`` takes (a pool's, a candidate's, a trial's, a cell's).
+POOL_CONTEXTS = ("pool", "candidate", "trial", "training")
 
 
 def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
@@ -112,7 +114,7 @@ def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
     digest: an earlier version kept pool files in another folder)."""
     run = tracking.find_run(run_id, POOL_RUN)
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
-    inputs = [i for i in logged if any(t.value in ("pool", "training", "candidate") for t in i.tags)]
+    inputs = [i for i in logged if any(t.value in POOL_CONTEXTS for t in i.tags)]
     if not inputs and run.data.tags.get(tracking.ENTRY_POINT) == "pool":
         raise InvalidRunError(f"run {run_id} is the parent run of `mlsandbox pool`: pass one of its pools' runs "
                               "(the run ids `mlsandbox pool` prints, or its child runs in the MLflow UI)")
@@ -123,8 +125,9 @@ def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
     if not path.exists() and here.exists():
         return here
     if not path.exists():
-        raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; "
-                        f"run `mlsandbox pool` here, or pass the file with --pool-file")
+        raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; pass the file "
+                        f"with --pool-file, or write it again here: `mlsandbox pool` for a single-OP or random pool, "
+                        f"`--recipe` with the recipe the run logged for a refine candidate or a search trial")
     return path
 
 
