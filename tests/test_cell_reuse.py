@@ -7,6 +7,7 @@ another version of either is trained and evaluated again rather than reused.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
+from mlsandbox.delta import relative_delta
 from mlsandbox.executors import cells
 from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
 from mlsandbox.executors.prepare import prepare
@@ -222,3 +224,52 @@ def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         search = getattr(cells, name)
         monkeypatch.setattr(cells, name, lambda *args, _s=search, _l=label: searches.append(_l) or _s(*args))
     return searches
+
+
+def test_a_cells_delta_is_its_relative_change_over_the_seeds_control(cell: Callable[..., CellResult]) -> None:
+    pool_cell = cell()
+    weaker = dataclasses.replace(pool_cell, run_id="control-run",
+                                 metrics={b: {**m, "score": m["score"] * 0.8} for b, m in pool_cell.metrics.items()})
+    log_cell_deltas([pool_cell], {0: weaker})
+    (logged,) = mlflow.MlflowClient().get_metric_history(pool_cell.run_id, "delta_pct")
+    assert logged.value == pytest.approx(100 * relative_delta(pool_cell.scores, weaker.scores)) == pytest.approx(25.0)
+
+
+@pytest.mark.parametrize("status", ["FAILED", "KILLED"])
+def test_a_cell_of_a_parent_that_did_not_finish_moves_under_the_run_that_reuses_it(
+        cell: Callable[..., CellResult], status: str) -> None:
+    first = cell()
+    trained_under = mlflow.get_run(first.run_id).data.tags[tracking.PARENT_RUN_ID]
+    mlflow.MlflowClient().set_terminated(trained_under, status)
+    cells._INDEX.clear()  # a new command: it knows nothing of the store yet
+    again = cell()
+    tags = mlflow.get_run(first.run_id).data.tags
+    assert again.reused and tags[tracking.PARENT_RUN_ID] == tags[tracking.REUSED_BY] != trained_under
+    assert tags[tracking.TRAINED_UNDER] == trained_under
+
+
+def _cell_on(corpus: Path, bench: Path, tmp_path: Path) -> CellResult:
+    """One cell (a random pool of 30, seed 0) of a project on ``corpus`` scored on ``bench``, as files are now."""
+    spec = parse_spec(spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0], model={"type": "ngram", "order": 2},
+                                benchmarks=[{"name": "clean", "path": str(bench)}]))
+    prepared = prepare(spec, progress=False)
+    experiment_id = tracking.use_experiment(spec.name)
+    with tracking.parent_run("train", experiment_id, {}):
+        return run_cell(prepared, random_pool(prepared.stats, 30, seed=0), 0,
+                        load_benchmarks(spec.benchmarks, spec.base_dir), experiment_id=experiment_id)
+
+
+@pytest.mark.parametrize("edited", ["benchmark", "dataset"])
+def test_a_cell_is_trained_again_when_a_file_it_read_changed_in_place(
+        small_corpus: Path, tmp_path: Path, tracking_uri: str, edited: str) -> None:
+    """Same names, same ids, other content: its finished scores no longer describe it."""
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(10)])
+    first = _cell_on(small_corpus, bench, tmp_path)
+    assert _cell_on(small_corpus, bench, tmp_path).reused
+    if edited == "benchmark":
+        write_jsonl(bench, [{"text": f"zzz qqq {i} !!!"} for i in range(10)])
+    else:
+        rows = [json.loads(line) for line in small_corpus.read_text().splitlines()]
+        write_jsonl(small_corpus, [{**row, "text": row["text"] + " and some words more"} for row in rows])
+    again = _cell_on(small_corpus, bench, tmp_path)
+    assert not again.reused and again.run_id != first.run_id and again.scores != first.scores
