@@ -90,6 +90,8 @@ def test_adjusting_summaries_sets_p_adjusted_and_keeps_the_rest() -> None:
     assert [s.p_adjusted for s in (out[0], out[2])] == pytest.approx(holm([a.p_value, b.p_value]))
     assert (out[0].mean, out[0].ci_low, out[0].p_value) == (a.mean, a.ci_low, a.p_value)
     assert out[2].significant and not out[0].significant
+    worse = adjust_summaries([summarize_deltas([{"a": 0.90}, {"a": 0.89}, {"a": 0.88}], [{"a": 1.0}] * 3)])[0]
+    assert worse.p_adjusted < 0.05 and not worse.significant  # surely worse than the control is no win
 
 
 def test_a_raced_pool_is_corrected_for_its_looks() -> None:

@@ -155,6 +155,9 @@ def test_the_digest_identifies_rows_and_repeats(prepared) -> None:
     assert twice.digest != low.digest
     assert split_pools(stats, "text_length_filter", PoolSpec())[0].digest == low.digest
     assert sorted(twice.training_order(seed=0).tolist()) == sorted(np.repeat(low.rows, 2).tolist())
+    # each seed reads the pool in its own order, the same one every time
+    assert twice.training_order(seed=0).tolist() == twice.training_order(seed=0).tolist()
+    assert twice.training_order(seed=0).tolist() != twice.training_order(seed=1).tolist()
 
 
 def test_materialising_writes_the_rows_once(prepared, tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import figures
-from mlsandbox.delta import DeltaSummary, summarize_deltas
+from mlsandbox.delta import DeltaSummary, holm, summarize_deltas
 from mlsandbox.executors.cells import FIDELITY
 from mlsandbox.executors.compare import _race
+from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN, Fidelity
 from mlsandbox.executors.race import certainly_in, certainly_out, open_after_screen, still_open
 from mlsandbox.progress import Progress
@@ -49,6 +50,8 @@ def test_a_pool_is_out_when_k_other_ops_are_surely_above_it() -> None:
     # two splits of one OP take one place of the top-k: c is not out of a top-2 held by "a" alone
     a_low = item("a", 3, 4)
     assert not certainly_out(c, [a, a_low, c], k=2)
+    # nor is a pool out of the top-1 because its own OP's other split is above it: that OP's place is its own
+    assert not certainly_out(a_low, [a, a_low, c], k=1)
 
 
 def test_a_pool_is_in_when_fewer_than_k_other_ops_can_reach_above_it() -> None:
@@ -227,3 +230,16 @@ def test_the_race_needs_as_many_seeds_as_its_maximum(raced_spec: dict) -> None:
     raced_spec["seeds"] = [0, 1, 2]
     with pytest.raises(SpecError, match="race.max_seeds=4 needs that many `seeds`"):
         parse_spec(raced_spec)
+
+
+def test_the_screens_decisions_are_corrected_across_every_pool_it_screened() -> None:
+    """A pool the screen settled was one test among all it screened, not among the few it settled."""
+    def measured(low: float, high: float, fidelity: str) -> PoolComparison:
+        summary = summarize_deltas([{"a": 1 + low}, {"a": 1 + high}, {"a": 1 + (low + high) / 2}], [{"a": 1.0}] * 3)
+        return PoolComparison(_Pool("x"), summary, [], {}, fidelity)  # type: ignore[arg-type]
+
+    screened = [measured(d, 1.5 * d, SCREEN) for d in (0.01, 0.02, 0.03, 0.04)]
+    comparisons = Comparisons(items=[screened[0], measured(0.05, 0.07, DECIDE)], screened=screened)
+    comparisons.adjust()
+    assert comparisons.items[0].summary.p_adjusted == holm([c.summary.p_value for c in screened])[0]
+    assert comparisons.items[1].summary.p_adjusted == comparisons.items[1].summary.p_value  # a family of one
