@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
 from pydantic import ValidationError
 
@@ -258,6 +259,13 @@ def test_external_trainer_runs_as_an_mlflow_project(tmp_path: Path, tracking_uri
         texts=["hello world " * 10] * 5, output_dir=tmp_path / "out", seed=0,
         benchmarks=[Benchmark("hello", ["hello world"])],
     )
-    spec = CommandSpec(mlflow_project=str(PROJECT), params={"smoothing": 0.2}, timeout_s=300)
-    model = trainer_for(spec).train(job)
-    assert model.metrics is not None and model.metrics["hello"]["bpb"] > 0
+    bpb = {}
+    for smoothing in (0.2, 0.9):
+        spec = CommandSpec(mlflow_project=str(PROJECT), params={"smoothing": smoothing}, timeout_s=300)
+        model = trainer_for(spec).train(job)
+        assert model.metrics is not None
+        bpb[smoothing] = model.metrics["hello"]["bpb"]
+    assert 0 < bpb[0.2] != bpb[0.9]  # the param reached the project's training
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert sorted(r.data.params["smoothing"] for r in runs) == ["0.2", "0.9"]  # each an MLflow project run
+    assert {r.info.status for r in runs} == {"FINISHED"}
