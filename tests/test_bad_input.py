@@ -389,3 +389,25 @@ def test_quiet_keeps_progress_and_warnings_but_not_chatter(tmp_path: Path, track
     assert logging.getLogger("mlsandbox.data").isEnabledFor(logging.WARNING)
     assert logging.getLogger("mlsandbox.progress").isEnabledFor(logging.INFO)  # progress on
     assert not logging.getLogger("optuna").isEnabledFor(logging.INFO)  # a search's "Trial 3 pruned" lines too
+
+
+def test_an_ops_missing_model_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model.arpa"
+    ops = [{"name": "perplexity_filter", "params": {"kenlm_model": str(missing)}}]
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD), ops=ops)
+    assert f"KenLM model file not found: {missing} (param `kenlm_model`)" in _one_error_line(_stats(project))
+
+
+def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
+        tmp_path: Path, tracking_uri: str) -> None:
+    import mlflow
+
+    from mlsandbox import tracking
+
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    client = mlflow.MlflowClient()
+    cell = client.create_run(mlflow.set_experiment("test-project").experiment_id,
+                             tags={tracking.KIND: "cell"}).info.run_id
+    client.log_text(cell, "not a saved model", "model/weights.txt")
+    result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
+    assert "manifest.json is missing" in _one_error_line(result)

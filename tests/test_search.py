@@ -364,3 +364,31 @@ def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_r
     assert (claim["ci_low_pct"], claim["ci_high_pct"], claim["p_value"], claim["family"]) == (1.0, 3.0, 0.01, 3.0)
     assert claim["p_adjusted"] == pytest.approx(holm([0.01, 0.2, 0.03])[0])
     assert trial_claim(study, study.trials[2])["ci_low_pct"] == 9.0  # a trial's own attributes come first
+
+
+def test_the_pruner_stops_a_trial_after_the_seed_whose_running_delta_it_judges_poor(
+        raw, tracking_uri, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes everything
+    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2)
+    result = run_search(spec, "s-prune", _storage(tmp_path), progress=False)
+    assert list(result.trials["state"]) == ["PRUNED", "PRUNED"]
+    assert all(r.startswith("pruned after 1 of 2 seeds: running delta") for r in result.trials["reason"])
+    study = optuna.load_study(study_name="s-prune", storage=open_storage(_storage(tmp_path), spec)[0])
+    assert [list(t.intermediate_values) for t in study.trials] == [[0], [0]]  # the second seed never trained
+
+
+def test_a_trial_is_never_pruned_at_its_last_seed(raw, tracking_uri, tmp_path, monkeypatch) -> None:
+    """Pruning after the last seed would throw away a fully measured trial: it completes, whatever the pruner says."""
+    reported: dict[str, int] = {}
+    report = optuna.trial.Trial.report
+
+    def recording(self, value: float, step: int) -> None:
+        reported["step"] = step
+        report(self, value, step)
+
+    monkeypatch.setattr(optuna.trial.Trial, "report", recording)
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: reported["step"] == 1)  # only at the last
+    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2)
+    result = run_search(spec, "s-last", _storage(tmp_path), progress=False)
+    assert list(result.trials["state"]) == ["COMPLETE", "COMPLETE"], list(result.trials["reason"])
+    assert all(math.isfinite(d) for d in result.trials["delta_pct"])

@@ -341,3 +341,35 @@ def test_two_processes_on_one_workspace_compute_the_stats_once(dataset, tmp_path
     assert calls == ["first"] and results["first"].computed == ["text_length_filter", "test_slow_model"]
     assert results["second"].computed == [] and results["second"].frame.equals(results["first"].frame)
     assert "waiting for another process, which holds" in caplog.text and "the stats of dataset" in caplog.text
+
+
+def _rewrite_longer(corpus: Path) -> None:
+    """The same documents under the same ids, each text twice as long: a new version of the dataset."""
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
+    corpus.write_text("".join(json.dumps({**r, "text": r["text"] * 2}) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_stats_of_a_corpus_edited_under_the_same_ids_are_recomputed_not_served_stale(small_corpus: Path,
+                                                                                      tmp_path: Path) -> None:
+    """The cache checks the rows' ids, which an edit keeps: only the dataset's digest tells the versions apart."""
+    op = create_op("text_length_filter")
+    compute_stats(load_dataset(DatasetSpec(path=str(small_corpus))), [op], tmp_path / "ws", progress=False)
+    _rewrite_longer(small_corpus)
+    edited = load_dataset(DatasetSpec(path=str(small_corpus)))
+    stats = compute_stats(edited, [op], tmp_path / "ws", progress=False)
+    assert stats.computed == ["text_length_filter"]
+    assert stats.stat("text_len").tolist() == [len(t) for t in edited.texts]
+
+
+def test_a_killed_pass_never_resumes_from_another_version_of_the_datasets_checkpoints(small_corpus: Path,
+                                                                                       tmp_path: Path) -> None:
+    slow = create_op("test_slow_model")
+    SlowModelOp.fail_at = 3  # two batches of the first version are checkpointed, then the pass dies
+    with pytest.raises(RuntimeError, match="killed"):
+        compute_stats(load_dataset(DatasetSpec(path=str(small_corpus))), [slow], tmp_path / "ws", progress=False)
+    _rewrite_longer(small_corpus)
+    edited = load_dataset(DatasetSpec(path=str(small_corpus)))
+    SlowModelOp.calls, SlowModelOp.fail_at = 0, None
+    stats = compute_stats(edited, [slow], tmp_path / "ws", progress=False)
+    assert stats.stat("slow_len").tolist() == [2 * len(t) for t in edited.texts]
+    assert SlowModelOp.calls == -(-len(edited) // 4)  # every batch computed afresh
