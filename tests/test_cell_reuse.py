@@ -273,3 +273,12 @@ def test_a_cell_is_trained_again_when_a_file_it_read_changed_in_place(
         write_jsonl(small_corpus, [{**row, "text": row["text"] + " and some words more"} for row in rows])
     again = _cell_on(small_corpus, bench, tmp_path)
     assert not again.reused and again.run_id != first.run_id and again.scores != first.scores
+
+
+def test_a_cell_reused_within_the_run_that_trained_it_is_not_tagged_as_reused(cell: Callable[..., CellResult]) -> None:
+    """An n-gram cell serves every seed of its run: its run is its parent, not a run that reused it."""
+    served = cell(0, 1)  # seed 1 gets seed 0's cell, under the same parent run
+    assert served.reused and tracking.REUSED_BY not in mlflow.get_run(served.run_id).data.tags
+    cell()  # another command
+    tags = mlflow.get_run(served.run_id).data.tags
+    assert tags[tracking.REUSED_BY] != tags[tracking.PARENT_RUN_ID]

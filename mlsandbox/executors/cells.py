@@ -6,7 +6,7 @@ without retraining; a cell whose run was killed half-way (KILLED, still RUNNING,
 run again from scratch into a new run. A trainer failure marks the run FAILED with the reason and
 the log tail, and the caller goes on with the other cells.
 
-A reused cell is tagged with the run that reused it (``mlsandbox.reused_by``); a cell whose own
+A cell reused by another run is tagged with it (``mlsandbox.reused_by``); a cell whose own
 parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
@@ -243,14 +243,12 @@ def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | No
 
 
 def link_reused_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
-    """Tag a reused cell with the run reusing it (``parent_run_id``, default the active run), once.
-
-    When the cell's own parent ended without finishing (KILLED, FAILED, deleted), the cell moves
-    under the reusing run (``mlflow.parentRunId``) and keeps its first parent in
-    ``mlsandbox.trained_under``; a cell of a parent that finished, or still runs, stays where it is.
-    """
+    """Tag a cell reused by a run other than its parent with that run (``parent_run_id``, default the
+    active run), once. A cell whose own parent ended without finishing (KILLED, FAILED, deleted) moves
+    under the reusing run (``mlflow.parentRunId``), its first parent kept in ``mlsandbox.trained_under``;
+    a cell of a parent that finished, or still runs, stays where it is."""
     parent_run_id = parent_run_id or _active_run_id()
-    if not parent_run_id or cell.tags.get(tracking.REUSED_BY) == parent_run_id:
+    if not parent_run_id or parent_run_id in (cell.tags.get(tracking.REUSED_BY), cell.tags.get(tracking.PARENT_RUN_ID)):
         return
     tags = {tracking.REUSED_BY: parent_run_id}
     first = cell.tags.get(tracking.PARENT_RUN_ID)
