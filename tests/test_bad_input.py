@@ -410,4 +410,4 @@ def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
                              tags={tracking.KIND: "cell"}).info.run_id
     client.log_text(cell, "not a saved model", "model/weights.txt")
     result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
-    assert "manifest.json is missing" in _one_error_line(result)
+    assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: no saved model at model: manifest.json is missing"

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
-from mlsandbox.errors import DataError, InvalidInputError, InvalidRunError, PoolError
+from mlsandbox.errors import DataError, EvaluationError, InvalidInputError, InvalidRunError, PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
@@ -178,7 +178,11 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
     experiment_id = tracking.use_experiment(spec.name)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = tracking.download_artifacts(model_run_id, artifacts.MODEL, Path(tmp))
-        model = load_model(model_dir)
+        try:
+            model = load_model(model_dir)
+        except EvaluationError as err:  # it names the download folder, gone when the command ends
+            raise EvaluationError(f"run {model_run_id}'s `{artifacts.MODEL}` artifact: "
+                                  f"{str(err).replace(str(model_dir), artifacts.MODEL)}") from None
         if model.type == "command" and spec.evaluator.type != "command":  # before a run that could only fail
             raise InvalidInputError(f"run {model_run_id} holds a command-trained model, which only its command or "
                                     "an evaluator of type `command` can score; set evaluator.type: command")
