@@ -129,6 +129,16 @@ def run_logged(
         )
 
 
+def _scrub_file(path: Path) -> None:
+    """``path`` rewritten line by line (a long log stays out of memory) through :func:`scrub_known`."""
+    if not path.is_file():
+        return
+    scrubbed = path.with_name(path.name + ".scrubbed")
+    with path.open(errors="surrogateescape") as src, scrubbed.open("w", errors="surrogateescape") as dst:
+        dst.writelines(scrub_known(line) for line in src)
+    scrubbed.replace(path)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -323,8 +333,7 @@ class CommandTrainer(Trainer):
             run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
                        env=self.spec.environment())
         finally:  # the log is saved with the model: without the secrets the command may have printed
-            if log_file.is_file():
-                log_file.write_text(scrub_known(log_file.read_text(errors="surrogateescape")), errors="surrogateescape")
+            _scrub_file(log_file)
         benchmarks, training = read_metrics_file(metrics_path, log_file)
         info: dict[str, Any] = {"argv": argv, **training}
         model = CommandModel(self.spec, info=info, metrics=benchmarks)
