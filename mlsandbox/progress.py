@@ -2,15 +2,17 @@
 
 ``--quiet`` (and any run whose stderr is not a terminal, such as ``mlflow run`` piped to a file)
 silences chatter, not progress: the same progress is reported as ``INFO`` log lines on
-``mlsandbox.progress``, at most one per ``LINE_STEP`` of the work or per ``LINE_INTERVAL_S`` (work
-that finishes in larger pieces, such as batches of stats, reports as each piece finishes).
-Tests and benchmarks pass ``"off"``.
+``mlsandbox.progress``, at most one per ``LINE_STEP`` of the work, and at least one per
+``LINE_INTERVAL_S`` while it runs (a slow cell or batch of stats in the middle of it included), naming
+the item under way. Tests and benchmarks pass ``"off"``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from types import TracebackType
 from typing import Literal
@@ -28,9 +30,10 @@ LINE_INTERVAL_S = 30.0  # ... or after this long without one
 
 
 def resolve(style: StyleArg) -> Literal["bar", "lines", "off"]:
-    """The concrete style: ``auto`` is a bar on a terminal and log lines elsewhere."""
+    """The concrete style: ``auto`` is a bar on a terminal (one that has columns to draw it in) and
+    log lines elsewhere."""
     if style is True or style == "auto":
-        return "bar" if sys.stderr.isatty() else "lines"
+        return "bar" if sys.stderr.isatty() and _columns() > 0 else "lines"
     if style is False:
         return "off"
     return style
@@ -43,7 +46,8 @@ class Progress:
     that started together finish together), so start-up (workers importing libraries, a model
     loading) before it does not inflate the time left, nor a round's near-simultaneous ends shrink it.
 
-    ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds.
+    ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds. Used as a context
+    manager, it also reports, as log lines, every ``LINE_INTERVAL_S`` of a wait for the next unit.
     """
 
     def __init__(self, total: int, desc: str, unit: str = "item", style: StyleArg = "auto",
@@ -57,6 +61,7 @@ class Progress:
         self._next_step = self._step_after(initial)
         self._bar = (tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, dynamic_ncols=True)
                      if self.style == "bar" else None)
+        self._stop = threading.Event()
 
     def add(self, n: int) -> None:
         """``n`` more units of work than announced."""
@@ -65,6 +70,12 @@ class Progress:
         if self._bar is not None:
             self._bar.total = self.total
             self._bar.refresh()
+
+    def working(self, status: str) -> None:
+        """``status`` names the item now under way: what a long wait for the next unit is spent on."""
+        self.status = status
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{status}, {self.reused} reused" if self.reused else status)
 
     def advance(self, n: int = 1, status: str = "", reused: bool = False) -> None:
         """``n`` units finished (``reused``: taken from a cache, no work done); ``status`` names the current item."""
@@ -107,11 +118,21 @@ class Progress:
         return ", ".join(parts)
 
     def close(self) -> None:
+        self._stop.set()
         if self._bar is not None:
             self._bar.close()
 
     def __enter__(self) -> Progress:
+        if self.style == "lines":
+            threading.Thread(target=self._tick, name="mlsandbox-progress", daemon=True).start()
         return self
+
+    def _tick(self) -> None:
+        """A line whenever ``LINE_INTERVAL_S`` pass without one while units are still to come."""
+        while not self._stop.wait(min(5.0, max(0.05, LINE_INTERVAL_S))):
+            now = time.monotonic()
+            if now - self._last_line >= LINE_INTERVAL_S and self.done < self.total:
+                self._line(now)
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
@@ -124,6 +145,14 @@ class Progress:
     def _step_after(self, done: int) -> float:
         step = max(self.total * LINE_STEP, 1.0)
         return (int(done / step) + 1) * step
+
+
+def _columns() -> int:
+    """The terminal's width in columns (0 for a pseudo-terminal given no size, where a bar draws nothing)."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        return 0
 
 
 def _clock(seconds: float) -> str:

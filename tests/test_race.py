@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from mlsandbox.executors.compare import _race
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN, Fidelity
 from mlsandbox.executors.race import certainly_in, certainly_out, open_after_screen, still_open
-from mlsandbox.progress import Progress
+from mlsandbox.progress import Progress, resolve
 from mlsandbox.spec import NgramSpec, SpecError, parse_spec
 from mlsandbox.workflows.workflow import run_workflow
 
@@ -140,6 +142,37 @@ def test_progress_counts_reused_cells_apart_and_grows(caplog: pytest.LogCaptureF
             bar.advance(1, "pool seed 1")
     assert bar.done == bar.total == 6 and bar.reused == 1
     assert "probe cells: 6/6 cells (100%), 1 reused, pool seed 1" in caplog.text
+
+
+def test_a_long_wait_is_reported_naming_the_item_under_way(caplog: pytest.LogCaptureFixture,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow cell in the middle of a step: lines keep coming while it runs, none once the step is over."""
+    caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    monkeypatch.setattr("mlsandbox.progress.LINE_INTERVAL_S", 0.1)
+    with Progress(2, "probe cells", "cell", "lines") as bar:
+        bar.working("decide pool seed 0 (running)")
+        deadline = time.monotonic() + 10
+        while "decide pool seed 0 (running)" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "probe cells: 0/2 cells (0%), decide pool seed 0 (running)" in caplog.text
+    lines = len(caplog.records)
+    time.sleep(0.5)
+    assert len(caplog.records) == lines  # the step ended: its reporter with it
+
+
+@pytest.mark.parametrize("columns, style", [(0, "lines"), (80, "bar")])
+def test_a_terminal_without_columns_gets_lines(monkeypatch: pytest.MonkeyPatch, columns: int, style: str) -> None:
+    """A pseudo-terminal given no size (``docker exec -t``, some CI runners) draws no bar at all."""
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return 2
+
+    monkeypatch.setattr("mlsandbox.progress.sys.stderr", Terminal())
+    monkeypatch.setattr("mlsandbox.progress.os.get_terminal_size", lambda fd: os.terminal_size((columns, 24)))
+    assert resolve("auto") == style
 
 
 def test_time_left_is_not_inflated_by_start_up(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,7 @@ from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.delta import holm
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.prepare import prepare
+from mlsandbox.progress import Progress
 from mlsandbox.recipes import load_recipe, parse_recipe
 from mlsandbox.search import (
     STUDY,
@@ -284,7 +285,8 @@ def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -
         run_search(_spec(raw, objectives=["delta", "size"], n_trials=1), "fixed", _storage(tmp_path), progress=False)
 
 
-def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking_uri, tmp_path) -> None:
+def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking_uri, tmp_path, caplog,
+                                                           monkeypatch) -> None:
     # clean sentences and long letter salad, scored on clean sentences: a recipe that keeps the short
     # documents clearly wins
     rng = np.random.default_rng(0)
@@ -296,7 +298,14 @@ def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking
                                                    for i in range(20)])
     raw = spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2, 3], model={"type": "ngram", "order": 2},
                     benchmarks=[{"name": "clean", "path": str(bench)}], confirm={"seeds": [100, 101, 102]})
-    result = run_search(_spec(raw, min_pool_size=20), "s-confirm", _storage(tmp_path), progress=False)
+    under_way: list[str] = []
+    working = Progress.working
+    monkeypatch.setattr(Progress, "working", lambda bar, status: (under_way.append(status), working(bar, status)))
+    caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    result = run_search(_spec(raw, min_pool_size=20), "s-confirm", _storage(tmp_path), progress="lines")
+    # progress names the trial and seed a long wait is spent on, and reports the confirmation's cells
+    assert {"trial 0 seed 0 (1 of 4, running)", "decide trial-0 seed 0 (running)"} <= set(under_way)
+    assert "confirm cells: 6/6 cells (100%)" in caplog.text
     claim = result.claim
     assert result.best_delta_pct > 0 and claim["p_adjusted"] < 0.05 and claim["confirmed_seeds"] == 3
     assert claim["confirmed_p"] < 0.05 and claim["confirmed_ci_low_pct"] > 0

@@ -69,7 +69,7 @@ class _Bench:
                   *(CellRequest(p, s, fidelity) for p in pools for s in seeds)]
         todo = list({_key(r): r for r in wanted if _key(r) not in self._done}.values())
         self.progress.add(len(todo))
-        self.runner.run(todo, self._finished)
+        self.runner.run(todo, self._finished, self._started)
         out = []
         for pool in pools:
             base = {s: self._done[_key(CellRequest(controls[id(pool), s], s, fidelity))] for s in seeds}
@@ -78,6 +78,9 @@ class _Bench:
             log_cell_deltas(cells, base)
             out.append(PoolComparison(pool, None, cells, base, fidelity.name, fidelity.looks).summarize())
         return out
+
+    def _started(self, request: CellRequest) -> None:
+        self.progress.working(f"{request.fidelity.name} {request.pool.name} seed {request.seed} (running)")
 
     def _finished(self, request: CellRequest, result: CellResult) -> None:
         self._done[_key(request)] = result

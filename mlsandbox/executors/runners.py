@@ -37,6 +37,7 @@ class CellRequest:
 
 
 Done = Callable[[CellRequest, CellResult], None]
+Started = Callable[[CellRequest], None]  # a cell begins: progress names it while it runs
 
 
 @dataclass
@@ -60,8 +61,10 @@ class LocalRunner:
     def __init__(self, where: Placement) -> None:
         self.where = where
 
-    def run(self, requests: Sequence[CellRequest], done: Done) -> None:
+    def run(self, requests: Sequence[CellRequest], done: Done, started: Started | None = None) -> None:
         for request in requests:
+            if started is not None:
+                started(request)
             done(request, _run(self.where, request))
 
 
@@ -84,7 +87,9 @@ class RayRunner:
         self.task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_cell_task)
         self.environment = tracking.run_environment()
 
-    def run(self, requests: Sequence[CellRequest], done: Done) -> None:
+    def run(self, requests: Sequence[CellRequest], done: Done, started: Started | None = None) -> None:
+        """Every request as a task at once (the cluster queues them); ``started`` is not called: which of
+        them run now is the cluster's business."""
         pending: dict[Any, CellRequest] = {
             self.task.remote(self.where, request, self.environment): request for request in requests}
         while pending:

@@ -27,6 +27,7 @@ from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RECIPE, Pool, materialize
+from mlsandbox.progress import Progress
 from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe, recipe_text
 from mlsandbox.search._names import (
     FAIL_REASON,
@@ -74,6 +75,7 @@ class TrialContext:
     worker: int | None  # None: a worker that was given no index
     run_id: str  # the study's parent run, which each trial's run nests under
     run_times: list[dict[str, float]] = field(default_factory=list)  # per trial this call ran
+    progress: Progress | None = None  # the study's: it names the trial and seed under way
 
 
 def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
@@ -165,6 +167,8 @@ def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id:
     pairs: list[tuple[CellResult, CellResult]] = []
     failures: list[str] = []
     for step, seed in enumerate(seeds):
+        if ctx.progress is not None:
+            ctx.progress.working(f"trial {trial.number} seed {seed} ({step + 1} of {len(seeds)}, running)")
         try:
             comparison = compare_pools(prepared, [pool], ctx.benchmarks, levels=[deciding(prepared.spec, [seed])])
         except PoolError as err:

@@ -190,7 +190,8 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     :func:`~mlsandbox.executors.compare.confirm_pool`): ``confirmed_*`` entries of its claim."""
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
-    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id).items[0].summary
+    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
+                           progress=ctx.progress.style if ctx.progress is not None else False).items[0].summary
     confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 

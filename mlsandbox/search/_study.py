@@ -135,9 +135,9 @@ def _run_search(
         record = log_invocation(run_id, settings)
         mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                        artifacts.SPEC)
-        ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id)
         bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,
                                            initial=min(counted_trials(study), n_trials)))
+        ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id, progress=bar)
         finished: list[optuna.trial.FrozenTrial] = []  # this worker's: the study's last may be a queued one
         while counted_trials(study) < n_trials:
             try:
