@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import mlflow
@@ -60,7 +61,8 @@ def _spec(tmp_path: Path, models: list[dict]) -> dict:
                      transfer={"models": models, "names": [f"ngram{m['order']}" for m in models], "seeds": [0, 1]})
 
 
-def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tracking_uri: str) -> None:
+def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tracking_uri: str,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
     spec = parse_spec(_spec(tmp_path, [{"type": "ngram", "order": 1}, {"type": "ngram", "order": 2},
                                        {"type": "ngram", "order": 3}]))
     result = run_transfer(spec, progress=False)
@@ -80,8 +82,10 @@ def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tra
         assert result.pairs[f"{name}_p_adjusted"].tolist() == pytest.approx(holm(raw))
     paths = {f.path for f in mlflow.MlflowClient().list_artifacts(result.run_id, artifacts.TRANSFER)}
     assert {artifacts.TRANSFER_FIGURE, artifacts.TRANSFER_PAIRS, artifacts.TRANSFER_DELTAS} <= paths
-    again = run_transfer(spec, progress=False)
+    caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    again = run_transfer(spec, progress="lines")
     assert all(c.reused for c in again.cells) and again.pairs.equals(result.pairs)
+    assert "transfer/ngram3 (model 3 of 3) cells: 16/16 cells (100%), 16 reused" in caplog.text  # which of how many
 
 
 def test_transfer_needs_two_models(tmp_path: Path) -> None:

@@ -94,9 +94,9 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
         log_prepared(prepared, benchmarks, run_id, fidelities=",".join(level.name for level in levels),
                      seeds=list(spec.transfer.seeds), pools=len(pools))
         columns, cells = {}, []
-        for level in levels:
-            measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level],
-                                     progress=progress, step=f"{artifacts.TRANSFER}/{level.name}")
+        for i, level in enumerate(levels, 1):  # the progress says which model of how many: each has its count
+            measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level], progress=progress,
+                                     step=f"{artifacts.TRANSFER}/{level.name} (model {i} of {len(levels)})")
             log_comparisons(measured, run_id, step=f"{artifacts.TRANSFER}/{level.name}", model=level.name)
             columns[level.name] = measured.table().set_index("pool")["delta_pct"]
             cells += measured.cells
