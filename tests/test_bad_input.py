@@ -159,6 +159,15 @@ def test_a_metadata_column_of_mixed_types_is_named(tmp_path: Path) -> None:
     assert f"{data}: column 'score' mixes value types: string (line 1), number (line 2)" in line
 
 
+def test_a_metadata_column_of_one_type_per_file_but_two_across_files_is_named(tmp_path: Path) -> None:
+    (tmp_path / "crawl").mkdir()
+    first = write_jsonl(tmp_path / "crawl" / "a.jsonl", [{**r, "score": 1} for r in GOOD[:3]])
+    second = write_jsonl(tmp_path / "crawl" / "b.jsonl", [{**r, "score": "high"} for r in GOOD[3:]])
+    line = _one_error_line(_stats(_project(tmp_path, tmp_path / "crawl" / "*.jsonl")))
+    assert line == (f"error: column 'score' is numbers (int64) in {first} but text in {second}: "
+                    "give it one type in every file")
+
+
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_an_image_path_that_is_a_device_is_refused_before_reading(tmp_path: Path) -> None:
     rows = [{**r, "file": "/dev/zero"} for r in GOOD]

@@ -83,5 +83,39 @@ def load_files(
             bad += bad_videos
         tables.append(table)
         skipped += bad
-    table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    table = _concat(tables, files) if len(tables) > 1 else tables[0]
     return make_dataset(table, source or str(files[0]), name or files[0].stem, skipped, files)
+
+
+def _concat(tables: list[pa.Table], files: list[Path]) -> pa.Table:
+    """The files' rows as one table; a column of one type in one file and of an incompatible one in
+    another is a :class:`DataError` naming both, as a column that mixes types within one file is."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    seen: dict[str, tuple[pa.DataType, Path]] = {}
+    for table, path in zip(tables, files):
+        for field in table.schema:
+            first, where = seen.setdefault(field.name, (field.type, path))
+            if not _merges(first, field.type):
+                raise DataError(f"column {field.name!r} is {_kind(first)} in {where} but {_kind(field.type)} in {path}: "
+                                "give it one type in every file")
+    raise DataError(f"the files of {files[0].parent} cannot be read as one table")
+
+
+def _merges(a: pa.DataType, b: pa.DataType) -> bool:
+    try:
+        pa.concat_tables([pa.table({"c": pa.array([], a)}), pa.table({"c": pa.array([], b)})],
+                         promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return False
+    return True
+
+
+def _kind(arrow_type: pa.DataType) -> str:
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        return f"numbers ({arrow_type})"
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "text"
+    return str(arrow_type)
