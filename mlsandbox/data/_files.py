@@ -4,6 +4,7 @@ first, and the guarded read of a media file."""
 
 from __future__ import annotations
 
+import codecs
 import glob as globlib
 import json
 import logging
@@ -214,7 +215,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     rows, bad = [], 0
-    for lineno, line in enumerate(open_bytes(path).split(b"\n"), start=1):
+    for lineno, line in enumerate(open_bytes(path).removeprefix(codecs.BOM_UTF8).split(b"\n"), start=1):
         if not line.strip():
             continue
         try:

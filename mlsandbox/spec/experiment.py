@@ -190,7 +190,7 @@ class ConfirmSpec(StrictModel):
 class ExperimentSpec(StrictModel):
     """A sandbox project: dataset, OPs, pools, seeds, proxy model and benchmarks."""
 
-    name: str = Field(..., min_length=1, description="also the MLflow experiment name")
+    name: str = Field(..., min_length=1, max_length=500, description="also the MLflow experiment name (at most 500 characters)")
     description: str = ""
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     ops: list[OpSpec] = Field(..., min_length=1)

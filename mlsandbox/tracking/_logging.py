@@ -6,6 +6,7 @@ import logging
 import os
 import posixpath
 import re
+import shlex
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -273,4 +274,4 @@ def run_url(run: mlflow.ActiveRun) -> str:
     info = run.info
     if uri.startswith("http"):
         return f"{uri.rstrip('/')}/#/experiments/{info.experiment_id}/runs/{info.run_id}"
-    return f"run {info.run_id} in {uri} (view: mlflow ui --backend-store-uri {uri})"
+    return f"run {info.run_id} in {uri} (view: mlflow ui --backend-store-uri {shlex.quote(uri)})"  # to paste as is

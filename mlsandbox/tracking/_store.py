@@ -7,7 +7,7 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import mlflow
 
@@ -125,7 +125,8 @@ def create_sqlite_store(uri: str) -> None:
                                 "SQLite store")
     built, staged = (_new_file(path, step) for step in ("built", "staged"))
     try:
-        mlflow.MlflowClient(tracking_uri=f"sqlite:///{built}").search_experiments(max_results=1)
+        # quoted: SQLAlchemy decodes the URL's path, so a folder named "a%20b" would become "a b"
+        mlflow.MlflowClient(tracking_uri=f"sqlite:///{quote(str(built))}").search_experiments(max_results=1)
         shutil.copyfile(built, staged)
         try:
             os.link(staged, path)

@@ -83,7 +83,7 @@ def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> P
 def _read_ids(path: Path) -> list[str]:
     ids = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # a BOM, as some editors write, is not part of the JSON
             for lineno, line in enumerate(f, 1):
                 if line.strip():
                     try:
