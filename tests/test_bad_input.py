@@ -159,6 +159,14 @@ def test_a_metadata_column_of_mixed_types_is_named(tmp_path: Path) -> None:
     assert f"{data}: column 'score' mixes value types: string (line 1), number (line 2)" in line
 
 
+@pytest.mark.parametrize("bad_id, kind", [(3.0, "float"), (True, "bool"), ({"n": 1}, "dict")])
+def test_an_id_that_is_neither_an_integer_nor_a_string_is_named(tmp_path: Path, bad_id: object, kind: str) -> None:
+    rows = [GOOD[0], {**GOOD[1], "id": bad_id}, *GOOD[2:]]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    line = _one_error_line(_stats(_project(tmp_path, data)))
+    assert line == f"error: {data}: line 2: id {bad_id!r} is a {kind}; ids are integers or strings"
+
+
 def test_a_metadata_column_of_one_type_per_file_but_two_across_files_is_named(tmp_path: Path) -> None:
     (tmp_path / "crawl").mkdir()
     first = write_jsonl(tmp_path / "crawl" / "a.jsonl", [{**r, "score": 1} for r in GOOD[:3]])

@@ -288,7 +288,11 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
     columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
     id_field = spec.id_field or ID
     if id_field in columns:
-        columns[id_field] = [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in columns[id_field]]
+        for value, row in zip(columns[id_field], rows):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+                raise DataError(f"{path}: {unit} {row['__line']}: id {value!r} is a {type(value).__name__}; "
+                                "ids are integers or strings")
+        columns[id_field] = [str(v) if isinstance(v, int) else v for v in columns[id_field]]
     arrays = {}
     for key, values in columns.items():
         try:
