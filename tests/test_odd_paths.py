@@ -50,3 +50,11 @@ def test_the_view_hint_of_a_store_under_a_path_with_spaces_can_be_pasted(tmp_pat
 def test_a_project_name_longer_than_an_mlflow_experiment_name_is_a_spec_error(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="name: String should have at most 500 characters"):
         parse_spec({**spec_dict(tmp_path / "data.jsonl"), "name": "x" * 501})
+
+
+def test_a_glob_under_a_folder_whose_name_has_brackets_finds_its_files(tmp_path: Path) -> None:
+    folder = tmp_path / "crawl [v2]"
+    folder.mkdir()
+    for part in ("a", "b"):
+        (folder / f"{part}.jsonl").write_text("\n".join(json.dumps({**r, "id": f"{part}{r['id']}"}) for r in ROWS))
+    assert len(load_dataset(DatasetSpec(path=str(folder / "*.jsonl")))) == 2 * len(ROWS)

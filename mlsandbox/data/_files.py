@@ -62,10 +62,21 @@ def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
         return files
     if p.exists():  # a device, a pipe, a socket: nothing a dataset can be read from whole
         raise DataError(f"{path}: not a regular file or folder (looked in {p})")
-    matches = sorted(Path(m) for m in globlib.glob(str(p), recursive=True) if Path(m).is_file())
+    matches = _glob(str(p)) or _glob(_literal_folder(p))
     if matches:
         return matches
     raise DataError(f"{path}: no such file, folder or glob match (looked in {p})")
+
+
+def _glob(pattern: str) -> list[Path]:
+    return sorted(Path(m) for m in globlib.glob(pattern, recursive=True) if Path(m).is_file())
+
+
+def _literal_folder(p: Path) -> str:
+    """``p`` as a glob under its deepest existing folder taken literally: a folder named ``data [v2]``
+    holds the files of ``data [v2]/*.jsonl``, though ``[v2]`` alone would be a character class."""
+    folder = next((a for a in p.parents if a.is_dir()), Path(p.anchor))
+    return globlib.escape(str(folder)) + str(p)[len(str(folder)):]
 
 
 def read_file(path: Path, spec: DatasetSpec, many_files: bool) -> tuple[pa.Table, int]:
