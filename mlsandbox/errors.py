@@ -119,6 +119,8 @@ def describe_validation_error(
             msg = f"not allowed; {msg.replace('Input should be', 'expected')}"
         elif e["type"] == "union_tag_not_found":
             msg = f"needs a {e.get('ctx', {}).get('discriminator', 'type')} key"
+        elif e["type"] == "string_type" and isinstance(e.get("input"), (bool, int, float)):
+            msg += " (YAML reads 001, 1.0, yes or off unquoted as a number or a boolean: quote it)"
         if shown is not None:
             e["loc"] = shown(e["loc"])
         if not e["loc"]:  # a check across keys: its message names them; the input is the whole spec

@@ -58,3 +58,9 @@ def test_a_glob_under_a_folder_whose_name_has_brackets_finds_its_files(tmp_path:
     for part in ("a", "b"):
         (folder / f"{part}.jsonl").write_text("\n".join(json.dumps({**r, "id": f"{part}{r['id']}"}) for r in ROWS))
     assert len(load_dataset(DatasetSpec(path=str(folder / "*.jsonl")))) == 2 * len(ROWS)
+
+
+@pytest.mark.parametrize("name", [1, True])
+def test_a_name_that_yaml_reads_as_a_number_or_boolean_says_to_quote_it(tmp_path: Path, name: object) -> None:
+    with pytest.raises(SpecError, match=r"name: Input should be a valid string \(YAML reads .* quote it\)"):
+        parse_spec({**spec_dict(tmp_path / "data.jsonl"), "name": name})
