@@ -80,7 +80,10 @@ def test_every_entry_point_runs_with_its_defaults(project: Path, store: str) -> 
                               max_results=1)[0]
     done = mlflow_run("evaluate", store, f"run_id={cell.info.run_id}", f"project={project}")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert {"pool", "train", "probe", "analyze", "refine", "workflow", "evaluate"} <= _finished_entry_points(store)
+    assert {"stats", "pool", "train", "probe", "analyze", "refine", "workflow", "evaluate"} <= _finished_entry_points(store)
+    (stats,) = client.search_runs(experiments, f"tags.`{tracking.ENTRY_POINT}` = 'stats'")  # the project's own run
+    assert {"stats/summary.csv", "stats/stat_histograms.png"} <= {
+        f.path for f in client.list_artifacts(stats.info.run_id, "stats")}
 
 
 def test_a_parameter_is_one_argument_never_shell_code(project: Path, store: str, tmp_path: Path) -> None:

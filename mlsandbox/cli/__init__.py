@@ -92,6 +92,13 @@ def stats_command(
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
     typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} OPs computed, {reused} from cache")
+    if os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`: its run shows what the pass found, as a pool run does
+        from mlsandbox import tracking
+        from mlsandbox.workflows.pool import log_stats
+
+        tags = {tracking.KIND: "stats", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name}
+        with tracking.parent_run("stats", tracking.use_experiment(spec.name), tags) as run:
+            log_stats(prepared, run.info.run_id)
     if out is not None:
         table = out / artifacts.filename(artifacts.STATS_SUMMARY_TABLE)
         histograms = out / artifacts.filename(artifacts.STATS_HISTOGRAMS)

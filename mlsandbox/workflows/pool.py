@@ -99,17 +99,25 @@ def run_pools(spec: ExperimentSpec, workers: int | None = None, progress: StyleA
 
 
 def _log_parent(prepared: Prepared, pools: list[Pool], run_id: str) -> None:
-    spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
+    spec, dataset = prepared.spec, prepared.dataset
     tracking.log_batch(
         run_id,
         params={"dataset": dataset.source, "dataset_digest": dataset.digest, "ops": ",".join(o.name for o in spec.ops),
                 "splits": ",".join(spec.pools.splits), "cut_points": spec.pools.cut_points(),
                 "pool_size": ",".join(str(size) for size in sorted({p.size for p in pools})),
                 "pool_seed": spec.pools.seed},
-        metrics={"dataset_size": len(dataset), "pool_size_min": min(p.size for p in pools),
-                 "pool_size_max": max(p.size for p in pools), "pools": len(pools),
-                 "ops_computed": len(stats.computed), "rows_skipped": dataset.skipped},
+        metrics={"pool_size_min": min(p.size for p in pools), "pool_size_max": max(p.size for p in pools),
+                 "pools": len(pools)},
     )
+    log_stats(prepared, run_id)
+
+
+def log_stats(prepared: Prepared, run_id: str) -> None:
+    """What the stats pass found, on ``run_id``: the dataset as its source input, its size, and under
+    ``stats/`` the summary table, the categorical stats, the histograms and the spec."""
+    spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
+    tracking.log_batch(run_id, metrics={"dataset_size": len(dataset), "ops_computed": len(stats.computed),
+                                        "rows_skipped": dataset.skipped})
     tracking.log_source_input(dataset, stats, run_id=run_id)
     summary = summarize(stats)
     with tempfile.TemporaryDirectory() as tmp:
