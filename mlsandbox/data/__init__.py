@@ -106,8 +106,7 @@ def _concat(tables: list[pa.Table], files: list[Path]) -> pa.Table:
 
 def _merges(a: pa.DataType, b: pa.DataType) -> bool:
     try:
-        pa.concat_tables([pa.table({"c": pa.array([], a)}), pa.table({"c": pa.array([], b)})],
-                         promote_options="permissive")
+        pa.unify_schemas([pa.schema([("c", a)]), pa.schema([("c", b)])], promote_options="permissive")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         return False
     return True
