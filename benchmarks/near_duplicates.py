@@ -92,7 +92,7 @@ def main() -> None:
                 for name, rows in draw(pairs, clean, len(ids), args.pool_size, seed).items():
                     scores[name].append(run_cell(spec, texts[rows].tolist(), {}, seed, base, benchmarks)[0])
             comparisons = {"pairs vs random": ("pairs", "random"), "pairs vs unique": ("pairs", "unique")}
-            summaries = adjust_summaries([summarize_deltas(scores[a], scores[b]) for a, b in comparisons.values()])
+            summaries = adjust_summaries([summarize_deltas(scores[a], scores[b], pool_per_seed=True) for a, b in comparisons.values()])
             for label, s in zip(comparisons, summaries):
                 assert s is not None
                 noise = abs(s.mean) / s.std if s.std > 0 else math.inf

@@ -310,7 +310,8 @@ def pool_rows(cells: Sequence[Cell], proxy: str) -> list[PoolRow]:
     names = list(dict.fromkeys(c.pool for c in mine))
     tested = [n for n in names if n != RANDOM]
     summaries: list[DeltaSummary | None] = [
-        summarize_deltas([c.scores for c in mine if c.pool == n], [control[c.seed].scores for c in mine if c.pool == n])
+        summarize_deltas([c.scores for c in mine if c.pool == n], [control[c.seed].scores for c in mine if c.pool == n],
+                         pool_per_seed=True)  # every seed drew its own pools
         for n in tested]
     by_name = dict(zip(tested, adjust_summaries(summaries)))
     rows = []

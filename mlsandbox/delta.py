@@ -7,9 +7,17 @@ with a negative denominator the sign of the delta would flip.
 
 The unit of the statistics is the seed: each seed gives one delta (its own training run, and its
 own random control), so the spread over seeds holds both the training noise and the noise of
-which documents the control drew. Across seeds: the mean, a 95% t-interval, and a two-sided
-one-sample t-test of the deltas against 0. :func:`holm` adjusts the p-values of a step's pools
-for multiple comparisons (Holm's step-down method, which controls the family-wise error rate).
+which documents the control drew. The pool itself is the same documents on every seed: one draw.
+Were its statistic uninformative, that draw would be as lucky or unlucky as any random pool of
+its size, and no number of seeds averages its luck away (a seed-independent model trains the
+same pool cell on every seed, so only the controls vary). So the test asks whether the pool
+stands out from random pools, not whether it differs from their mean: with ``n`` seeds of spread
+``sd``, the standard error of the mean delta is ``sd * sqrt(1 + 1/n)`` (a prediction interval for
+one more random pool), not ``sd / sqrt(n)``. For a seed-independent model this is exact under
+that null; for a seed-dependent one it is conservative (the spread also holds training noise).
+Across seeds: the mean, a 95% t-interval with that standard error, and a two-sided t-test of the
+mean against 0 (df = n - 1). :func:`holm` adjusts the p-values of a step's pools for multiple
+comparisons (Holm's step-down method, which controls the family-wise error rate).
 
 A pool whose seeds are raced (another seed while its interval still holds 0) is tested after
 every seed from the race's minimum to its maximum: ``looks`` tests. Stopping when one of them
@@ -139,7 +147,8 @@ class Confirmation:
             return f"{measured}, without a spread over those seeds: no test, so it is not confirmed"
         measured += f" (95% interval [{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%, p = {self.p:.3g}, one test)"
         if self.held:
-            return f"{measured}: confirmed; this is the estimate to expect"
+            return (f"{measured}: confirmed (its documents are the same ones, so whatever luck of the draw "
+                    "helped pick them is still in this delta)")
         if self.p < ALPHA:
             return f"{measured}: not confirmed; on fresh seeds it is worse than the random control"
         return (f"{measured}: not confirmed; on fresh seeds it cannot be told from the random control (its first "
@@ -157,16 +166,19 @@ def claim_words(ci_low_pct: float, ci_high_pct: float, p_adjusted: float) -> str
 
 def summarize_deltas(
     scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]], looks: int = 1,
+    pool_per_seed: bool = False,
 ) -> DeltaSummary:
     """Eq. 3 per seed, then across seeds: mean ± std, a 95% t-interval, a two-sided t-test against 0
     (``looks`` > 1: corrected for a seed race's repeated tests, see the module docstring).
 
     The seed is the unit: the benchmarks of one seed are aggregated by Eq. 3 into one delta, and
-    the test is scipy's ``ttest_1samp`` of the per-seed deltas (df = seeds - 1). With one seed the
-    std, interval and p-value are NaN (undefined), and the interval and p-value are when every seed
-    gives the same delta (std 0):
-    then nothing varied between the seeds (a seed-independent model against a control that is the
-    whole dataset), so they are one measurement repeated, not several.
+    the test is a t-test of the per-seed deltas (df = seeds - 1) whose standard error counts the
+    pool as one draw, ``std * sqrt(1 + 1/n)`` (module docstring). ``pool_per_seed``: every seed
+    drew its own pool too (as the sensitivity benchmarks do), so the seeds average the pool's luck
+    and the one-sample ``std / sqrt(n)`` applies. With one seed the std, interval and p-value are
+    NaN (undefined), and the interval and p-value are when the seeds' deltas do not vary beyond
+    rounding: then nothing varied between the seeds (a seed-independent model against a control
+    that is the whole dataset), so they are one measurement repeated, not several.
     """
     if looks < 1:
         raise ValueError(f"looks must be at least 1, got {looks}")
@@ -175,12 +187,18 @@ def summarize_deltas(
     deltas = np.array([relative_delta(s, b) for s, b in zip(scores_by_seed, baseline_by_seed)], dtype=float)
     n = len(deltas)
     mean = float(np.mean(deltas))
-    if n < 2 or np.ptp(deltas) == 0:
+    std = float(np.std(deltas, ddof=1)) if n > 1 else NAN
+    if n < 2 or std <= _ROUNDING * max(abs(mean), 1e-6):
         return DeltaSummary(tuple(deltas.tolist()), mean, NAN if n < 2 else 0.0, NAN, looks=looks)
-    std = float(np.std(deltas, ddof=1))
-    half = float(scistats.t.ppf(1 - ALPHA / (2 * looks), df=n - 1)) * std / math.sqrt(n)
-    p_value = min(1.0, looks * float(scistats.ttest_1samp(deltas, 0.0).pvalue))
+    se = std * math.sqrt(1 / n + (0.0 if pool_per_seed else 1.0))
+    half = float(scistats.t.ppf(1 - ALPHA / (2 * looks), df=n - 1)) * se
+    p_value = min(1.0, looks * 2 * float(scistats.t.sf(abs(mean) / se, df=n - 1)))
     return DeltaSummary(tuple(deltas.tolist()), mean, std, p_value, mean - half, mean + half, looks=looks)
+
+
+#: A spread of the deltas below this share of their mean is floating-point rounding, not a
+#: measured variation (e.g. a seed-independent trainer whose sums are not bit-exact).
+_ROUNDING = 1e-9
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -37,22 +38,24 @@ def test_the_seed_is_the_unit_benchmarks_are_aggregated_by_eq3_first() -> None:
     assert summary.deltas == pytest.approx((d0, d1)) and summary.seeds == 2
     assert summary.mean == pytest.approx((d0 + d1) / 2)
     assert summary.std == pytest.approx(abs(d0 - d1) / math.sqrt(2))
-    # one-sample t-test of the 2 per-seed deltas against 0: df = 1, not the 3 of (seed x benchmark) pairs
-    t = summary.mean / (summary.std / math.sqrt(2))
+    # t-test of the 2 per-seed deltas against 0: df = 1, not the 3 of (seed x benchmark) pairs; the
+    # pool is one draw, so its standard error is sd * sqrt(1 + 1/2)
+    t = summary.mean / (summary.std * math.sqrt(1 + 1 / 2))
     assert summary.p_value == pytest.approx(2 * stats.t.sf(t, df=1), rel=1e-9)
-    assert str(summary) == ("+10.56 ± 0.79% (95% CI [+3.50, +17.61]%, p=0.0335, Holm-adjusted p=n/a, "
+    assert str(summary) == ("+10.56 ± 0.79% (95% CI [-1.67, +22.78]%, p=0.0579, Holm-adjusted p=n/a, "
                             "n=2 seeds)")
 
 
 def test_the_interval_and_p_value_over_three_seeds_by_hand() -> None:
-    # deltas 1%, 3%, 5%: mean 3%, sd 2%, standard error 2% / sqrt(3), t = 2.598 with df = 2
+    # deltas 1%, 3%, 5%: mean 3%, sd 2%, standard error 2% * sqrt(1 + 1/3) (the pool is one draw),
+    # t = 1.299 with df = 2
     summary = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3)
     assert summary.mean == pytest.approx(0.03) and summary.std == pytest.approx(0.02)
-    half = 4.302652729911275 * 0.02 / math.sqrt(3)  # t_{0.975, df=2}
+    half = 4.302652729911275 * 0.02 * math.sqrt(4 / 3)  # t_{0.975, df=2}
     assert (summary.ci_low, summary.ci_high) == pytest.approx((0.03 - half, 0.03 + half))
     assert (summary.ci_low_pct, summary.ci_high_pct) == pytest.approx((100 * (0.03 - half), 100 * (0.03 + half)))
     assert summary.ci_low < 0 < summary.ci_high  # the interval covers 0 ...
-    assert summary.p_value == pytest.approx(0.12168, abs=1e-4)  # ... and the test does not reject
+    assert summary.p_value == pytest.approx(0.32352, abs=1e-4)  # ... and the test does not reject
     assert math.isnan(summary.p_adjusted)  # until a step adjusts it
 
 
@@ -95,14 +98,43 @@ def test_adjusting_summaries_sets_p_adjusted_and_keeps_the_rest() -> None:
 
 
 def test_a_raced_pool_is_corrected_for_its_looks() -> None:
-    # deltas 1%, 3%, 5% tested by a race that may look 4 times: each look is held to 5% / 4
-    once = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3)
-    raced = summarize_deltas([{"a": 1.01}, {"a": 1.03}, {"a": 1.05}], [{"a": 1.0}] * 3, looks=4)
+    # deltas 2%, 3%, 4% tested by a race that may look 4 times: each look is held to 5% / 4
+    once = summarize_deltas([{"a": 1.02}, {"a": 1.03}, {"a": 1.04}], [{"a": 1.0}] * 3)
+    raced = summarize_deltas([{"a": 1.02}, {"a": 1.03}, {"a": 1.04}], [{"a": 1.0}] * 3, looks=4)
     assert raced.p_value == pytest.approx(4 * once.p_value)
-    half = stats.t.ppf(1 - 0.05 / 8, df=2) * 0.02 / math.sqrt(3)
+    half = stats.t.ppf(1 - 0.05 / 8, df=2) * 0.01 * math.sqrt(4 / 3)
     assert (raced.ci_low, raced.ci_high) == pytest.approx((0.03 - half, 0.03 + half))
     assert raced.mean == once.mean and str(raced).endswith("n=3 seeds, corrected for 4 looks)")
     big = summarize_deltas([{"a": 1.01}, {"a": 1.02}], [{"a": 1.0}] * 2, looks=64)
     assert big.p_value == 1.0  # capped
     with pytest.raises(ValueError, match="looks"):
         summarize_deltas([{"a": 1.01}], [{"a": 1.0}], looks=0)
+
+
+def test_seeds_that_each_drew_their_own_pool_get_the_one_sample_t_test() -> None:
+    deltas = [1.01, 1.03, 1.05, 1.02]
+    summary = summarize_deltas([{"a": d} for d in deltas], [{"a": 1.0}] * 4, pool_per_seed=True)
+    assert summary.p_value == pytest.approx(stats.ttest_1samp([d - 1 for d in deltas], 0.0).pvalue)
+    half = stats.t.ppf(0.975, df=3) * summary.std / 2
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((summary.mean - half, summary.mean + half))
+
+
+def test_a_random_pool_is_not_flagged_more_often_than_the_test_level() -> None:
+    # The null "this OP's stat says nothing": the pool is one random draw of documents, fixed over
+    # seeds (a seed-independent model trains it once), and each seed draws a fresh random control.
+    # The pool's luck does not average out over seeds, so a test of the mean of the per-seed deltas
+    # (sd / sqrt(n)) would flag about 30% of such pools at 5 seeds; counting the pool as one draw
+    # keeps it at 5%.
+    rng = np.random.default_rng(0)
+    for seeds in (3, 8):
+        flagged = 0
+        for _ in range(1000):
+            pool, controls = 1 + rng.normal(0, 0.01), 1 + rng.normal(0, 0.01, seeds)
+            flagged += summarize_deltas([{"a": pool}] * seeds, [{"a": c} for c in controls]).p_value < 0.05
+        assert flagged / 1000 == pytest.approx(0.05, abs=0.02), seeds
+
+
+def test_deltas_that_differ_only_by_rounding_are_one_measurement() -> None:
+    x = 0.0123456789
+    summary = summarize_deltas([{"a": 1 + x}, {"a": 1 + x + 1e-15}, {"a": 1 + x}], [{"a": 1.0}] * 3)
+    assert summary.std == 0.0 and math.isnan(summary.p_value) and summary.interval_text() == "n/a"

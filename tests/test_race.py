@@ -109,10 +109,12 @@ def test_clear_pools_stop_at_the_minimum_and_close_ones_race_to_the_maximum() ->
 
 
 class _NullBench:
-    """Pools that are no better than their control: every seed's delta is drawn from N(0, 1%)."""
+    """Pools that are no better than random: each is one draw of documents, scored the same on
+    every seed (a seed-independent model), against a fresh random control per seed."""
 
     def __init__(self, pools: int, seeds: int, correct: bool) -> None:
-        self.deltas = np.random.default_rng(11).normal(0, 0.01, (pools, seeds))
+        rng = np.random.default_rng(11)
+        self.deltas = rng.normal(0, 0.01, (pools, 1)) - rng.normal(0, 0.01, (pools, seeds))
         self.correct = correct
 
     def measure(self, pools: list[_Pool], seeds: tuple[int, ...], level: Fidelity) -> list[_Item]:

@@ -1,9 +1,11 @@
 """The design's error rates, simulated: one truly better pool among null pools, no training.
 
-Each repetition simulates a probe of 20 pools x 5 seeds. Per seed, every pool's model and the
-seed's random control (shared by all pools of the seed, as in ``compare_pools``) get scores on
-two benchmarks with noise; one planted pool is truly better, the other 19 are drawn like the
-control. The per-pool summaries are adjusted with Holm across the step, as a step does.
+Each repetition simulates a probe of 20 pools x 8 seeds with a seed-independent model (the
+n-gram): a pool is one draw of documents, so its scores on two benchmarks carry that draw's luck
+on every seed, and each seed's random control (shared by all pools of the seed, as in
+``compare_pools``) is a fresh draw. One planted pool is truly better; the other 19 are drawn like
+the control (the null "this OP's stat says nothing"). The per-pool summaries are adjusted with
+Holm across the step, as a step does.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import numpy as np
 
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
 
-POOLS, SEEDS, REPETITIONS = 20, 5, 200
+POOLS, SEEDS, REPETITIONS = 20, 8, 200
 PLANTED = 7
 EFFECT = 0.08  # the planted pool's relative gain over the control (8%)
-NOISE = 0.01  # per-model score noise (which documents, which seed), relative
+NOISE = 0.01  # relative score noise of a draw of documents
 
 
 def _step(rng: np.random.Generator) -> list[DeltaSummary]:
@@ -25,7 +27,7 @@ def _step(rng: np.random.Generator) -> list[DeltaSummary]:
     summaries: list[DeltaSummary | None] = []
     for pool in range(POOLS):
         gain = 1 + (EFFECT if pool == PLANTED else 0.0)
-        scores = [bench * gain * (1 + rng.normal(0, NOISE, 2)) for _ in range(SEEDS)]
+        scores = [bench * gain * (1 + rng.normal(0, NOISE, 2))] * SEEDS  # one draw, trained once
         summaries.append(summarize_deltas([dict(zip("ab", s)) for s in scores],
                                           [dict(zip("ab", c)) for c in controls]))
     adjusted = adjust_summaries(summaries)
