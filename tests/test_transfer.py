@@ -7,14 +7,16 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import spec_dict, write_jsonl
 
 from mlsandbox import artifacts
 from mlsandbox.agreement import decision_accuracy, rank_agreement
 from mlsandbox.delta import holm
+from mlsandbox.figures import _transfer as figures_transfer
 from mlsandbox.spec import SpecError, parse_spec
-from mlsandbox.workflows.transfer import STATISTIC_COLUMNS, STATISTICS, run_transfer
+from mlsandbox.workflows.transfer import STATISTIC_COLUMNS, STATISTICS, run_transfer, shown_pairs
 
 
 def test_decision_accuracy_is_the_share_of_pairs_ordered_alike() -> None:
@@ -78,6 +80,7 @@ def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tra
     for name in STATISTICS:  # Holm over the three pairs: never below the pair's own permutation p-value
         raw = [getattr(rank_agreement(result.deltas[a], result.deltas[b]), name).p_value
                for a, b in result.pairs[["cheap", "costly"]].itertuples(index=False)]
+        assert result.pairs[f"{name}_p_value"].tolist() == pytest.approx(raw)
         assert (result.pairs[f"{name}_p_adjusted"].to_numpy() >= np.array(raw) - 1e-12).all()
         assert result.pairs[f"{name}_p_adjusted"].tolist() == pytest.approx(holm(raw))
     paths = {f.path for f in mlflow.MlflowClient().list_artifacts(result.run_id, artifacts.TRANSFER)}
@@ -113,3 +116,16 @@ def test_each_models_pools_get_their_own_metrics_and_holm_family(tmp_path: Path,
             key = f"delta_pct.{name}.{pool.replace('/', '.')}"
             assert metrics[key] == pytest.approx(delta)
             assert len(client.get_metric_history(result.run_id, key)) == 1  # not written over by the other model
+
+
+def test_a_p_value_at_the_permutation_floor_is_shown_as_a_bound() -> None:
+    floor = figures_transfer.p_floor()
+    pairs = pd.DataFrame({"cheap": ["a", "a"], "costly": ["b", "c"],
+                          "spearman_p_value": [floor, 0.3], "spearman_p_adjusted": [2 * floor, 0.3],
+                          "decision_accuracy_p_value": [0.01, float("nan")],
+                          "decision_accuracy_p_adjusted": [0.01, float("nan")]})
+    shown = shown_pairs(pairs)
+    assert shown["spearman_p_value"].tolist() == ["≤ 0.0002", "0.3"]
+    assert shown["spearman_p_adjusted"].tolist() == ["≤ 0.0004", "0.3"]  # the floor times the family of 2
+    assert shown["decision_accuracy_p_value"].tolist() == ["0.01", "n/a"]
+    assert pairs["spearman_p_value"].iloc[0] == floor  # the logged numbers stay numbers

@@ -34,7 +34,8 @@ from mlsandbox.workflows.pool import single_op_splits
 
 #: The agreement statistics of each pair of fidelities, each logged with its interval and adjusted p.
 STATISTICS = ("spearman", "decision_accuracy")
-STATISTIC_COLUMNS = tuple(f"{name}{suffix}" for name in STATISTICS for suffix in ("", "_low", "_high", "_p_adjusted"))
+STATISTIC_COLUMNS = tuple(f"{name}{suffix}" for name in STATISTICS
+                          for suffix in ("", "_low", "_high", "_p_value", "_p_adjusted"))
 
 
 @dataclass
@@ -62,7 +63,8 @@ def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
 
 def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
-    and its permutation p-value Holm-adjusted across the pairs, and the overlap of the top-k pools."""
+    and its permutation p-value, raw and Holm-adjusted across the pairs, and the overlap of the
+    top-k pools."""
     rows, p_values = [], []
     for cheap, costly in itertools.combinations(deltas.columns, 2):
         both = deltas[[cheap, costly]].dropna()
@@ -70,7 +72,7 @@ def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
         estimates = [getattr(measured, name) for name in STATISTICS]
         top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
         rows.append([cheap, costly, measured.pools]
-                    + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value)]
+                    + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, e.p_value)]
                     + [len(top[0] & top[1])])
         p_values.append([e.p_value for e in estimates])
     pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, f"top{top_k}_overlap"])
@@ -115,8 +117,19 @@ def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
     tracking.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
-    client.log_text(run_id, table_markdown(pairs) + "\n", artifacts.TRANSFER_MARKDOWN)
+    client.log_text(run_id, table_markdown(shown_pairs(pairs)) + "\n", artifacts.TRANSFER_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         figures.transfer_scatter(deltas, pairs, artifacts.local(Path(tmp), artifacts.TRANSFER_FIGURE),
                                  title="Pools' deltas over random: cheaper vs costlier fidelity")
         client.log_artifacts(run_id, tmp)
+
+
+def shown_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """``pairs`` with its p-values as text: ``≤`` where the permutation test reached its floor, which
+    it cannot resolve below (the raw p at the floor, the adjusted one at the floor times the family)."""
+    shown = pairs.copy()
+    for name in STATISTICS:
+        family = int(pairs[f"{name}_p_adjusted"].notna().sum())
+        for column, size in ((f"{name}_p_value", 1), (f"{name}_p_adjusted", family)):
+            shown[column] = [figures.p_text(float(p), size) for p in pairs[column]]
+    return shown
