@@ -11,12 +11,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import spec_dict, write_jsonl
 from pydantic import ValidationError
 
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.models import Benchmark, TrainingJob, evaluator_for, load_model, trainer_for
-from mlsandbox.models.command import CommandModel, parse_metrics, substitute
-from mlsandbox.spec import CommandSpec, EvaluatorSpec, NgramSpec
+from mlsandbox.models.command import CommandModel, parse_metrics, substitute, tracking_environment
+from mlsandbox.spec import CommandSpec, EvaluatorSpec, NgramSpec, parse_spec
+from mlsandbox.workflows.train import run_training
 
 PROJECT = Path(__file__).resolve().parents[1] / "projects" / "external-trainer"
 PY = sys.executable
@@ -77,9 +79,16 @@ def test_non_zero_exit_gives_reason_and_log_tail(tmp_path: Path) -> None:
     argv = script(tmp_path, "print('\\n'.join(f'line {i}' for i in range(100)))\nsys.exit(3)\n")
     with pytest.raises(TrainingError) as err:
         run(tmp_path, argv)
-    assert "exited with status 3" in err.value.reason
+    assert "exited with status 3 (line 99): " in err.value.reason  # why first: the command line after it is cut
     tail = err.value.log_tail.splitlines()
     assert len(tail) == 40 and tail[-1] == "line 99"
+
+
+def test_a_failures_reason_quotes_the_logs_last_meaningful_line(tmp_path: Path) -> None:
+    argv = script(tmp_path, "print('ValueError: no such column', flush=True)\nprint('    ^^^^~~~~\\n')\nsys.exit(1)\n")
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv)
+    assert err.value.reason.startswith("command exited with status 1 (ValueError: no such column): ")
 
 
 def test_timeout_kills_the_command(tmp_path: Path) -> None:
@@ -269,3 +278,46 @@ def test_external_trainer_runs_as_an_mlflow_project(tmp_path: Path, tracking_uri
     runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
     assert sorted(r.data.params["smoothing"] for r in runs) == ["0.2", "0.9"]  # each an MLflow project run
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+@pytest.mark.parametrize("uri, absolute", [
+    ("sqlite:///rel/mlflow.db", "sqlite:///{cwd}/rel/mlflow.db"), ("./mlruns", "{cwd}/mlruns"),
+    ("file:./mlruns", "file://{cwd}/mlruns"), ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+])
+def test_a_command_gets_the_tracking_store_by_an_absolute_uri(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str, absolute: str
+) -> None:
+    """It runs in its output folder: a relative store would be another one there."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert tracking_environment() == {"MLFLOW_TRACKING_URI": absolute.format(cwd=tmp_path)}
+
+
+def test_a_trainers_env_names_its_own_tracking_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    argv = script(tmp_path, (
+        "import os\nprint(os.environ['MLFLOW_TRACKING_URI'])\n"
+        "json.dump({'toy': 0.5}, open(args[0], 'w'))\n"
+    )) + ["{metrics_file}"]
+    run(tmp_path, argv)
+    assert (tmp_path / "out" / "train.log").read_text().strip() == f"sqlite:///{tmp_path}/mlflow.db"
+    run(tmp_path, argv, env={"MLFLOW_TRACKING_URI": "sqlite:////elsewhere/m.db"})
+    assert (tmp_path / "out" / "train.log").read_text().strip() == "sqlite:////elsewhere/m.db"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="mlflow run needs git")
+def test_an_mlflow_project_trainer_works_with_the_default_tracking_store(
+    small_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No MLFLOW_TRACKING_URI: the cell's `mlflow run` must start its run in the cell's store, not in
+    a new ``mlflow.db`` of its output folder, which has no experiment of that id."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(None)
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"a clean sentence number {i}"} for i in range(10)])
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                    model={"type": "command", "mlflow_project": str(PROJECT), "timeout_s": 300},
+                    benchmarks=[{"name": "clean", "path": str(bench)}])
+    cells = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False).comparisons.cells
+    assert [(c.ok, c.reason) for c in cells] == [(True, "")] * 2

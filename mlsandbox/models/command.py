@@ -45,6 +45,7 @@ from mlsandbox.models.base import (
 from mlsandbox.spec import CommandSpec
 
 LOG_TAIL_LINES = 40
+_LAST_LINE = 300  # characters of the log's last line quoted in a failure's reason
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 MIN_SECRET = 6  # characters of an ``env`` value scrubbed as a secret
 
@@ -116,17 +117,23 @@ def run_logged(
             returncode = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            raise TrainingError(
-                f"command timed out after {timeout_s:g} s: {_shown(argv)}", log_tail(log_file)
-            ) from None
+            raise _failure(f"command timed out after {timeout_s:g} s", argv, log_file) from None
         except BaseException:
             # Ctrl-C or SIGTERM of the sandbox: its trainer (in a session of its own) goes too.
             _kill_group(proc)
             raise
     if returncode != 0:
-        raise TrainingError(
-            f"command exited with status {returncode}: {_shown(argv)}", log_tail(log_file)
-        )
+        raise _failure(f"command exited with status {returncode}", argv, log_file)
+
+
+def _failure(what: str, argv: Sequence[str], log_file: Path) -> TrainingError:
+    """``what`` happened, with the log's last meaningful line before the (long, cut) command line:
+    the reason shown for a FAILED cell must say why, not only what ran."""
+    tail = log_tail(log_file)
+    said = [line.strip() for line in tail.splitlines() if line.strip(" \t^~=-")]
+    last = f" ({said[-1][:_LAST_LINE]})" if said else ""
+    shown = " ".join(argv)
+    return TrainingError(f"{what}{last}: {shown if len(shown) <= 300 else shown[:297] + '...'}", tail)
 
 
 def _scrub_file(path: Path) -> None:
@@ -145,11 +152,6 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
-
-
-def _shown(argv: Sequence[str]) -> str:
-    text = " ".join(argv)
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def parse_metrics(data: Any, source: str = "metrics") -> tuple[BenchmarkMetrics, dict[str, float]]:
@@ -254,7 +256,6 @@ def write_benchmark_files(benchmarks: Sequence[Benchmark], directory: Path) -> d
     return paths
 
 
-
 def write_pool_file(texts: Sequence[str], path: Path) -> Path:
     """Write a pool as JSONL with a ``text`` field (one line per occurrence, repeats kept)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,7 +332,7 @@ class CommandTrainer(Trainer):
         log_file = out / "train.log"
         try:
             run_logged(argv, cwd=out, log_file=log_file, timeout_s=self.spec.timeout_s,
-                       env=self.spec.environment())
+                       env={**tracking_environment(), **self.spec.environment()})
         finally:  # the log is saved with the model: without the secrets the command may have printed
             _scrub_file(log_file)
         benchmarks, training = read_metrics_file(metrics_path, log_file)
@@ -370,6 +371,23 @@ class CommandTrainer(Trainer):
         for key, value in {**standard, **spec.params}.items():
             argv += ["-P", f"{key}={_param_text(value)}"]
         return argv
+
+
+def tracking_environment() -> dict[str, str]:
+    """This process's tracking store by an absolute URI, for a command it starts in its output folder,
+    where a relative store (MLflow's default ``sqlite:///mlflow.db``, ``./mlruns``) would be another,
+    empty one, without the experiment its MLflow project run goes to. A trainer's ``env`` may override it."""
+    import mlflow
+    from mlflow.utils.uri import resolve_uri_if_local
+    from sqlalchemy.engine import make_url
+
+    uri = mlflow.get_tracking_uri()
+    if not uri.startswith("sqlite:"):
+        return {"MLFLOW_TRACKING_URI": resolve_uri_if_local(uri)}
+    url = make_url(uri)  # the store's engine parsed it already
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        uri = url.set(database=str(Path(url.database).expanduser().resolve())).render_as_string(hide_password=False)
+    return {"MLFLOW_TRACKING_URI": uri}
 
 
 def _param_text(value: str | int | float | bool) -> str:
