@@ -56,6 +56,7 @@ def search_stat(entry: ThresholdSearch) -> str:
 
 def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
     seen: dict[str, str] = {}
+    listed: set[str] = set()
     image_ops, video_ops = [], []
     for i, op in enumerate(spec.ops):
         key = f"ops[{i}] ({op.name})"
@@ -65,6 +66,10 @@ def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
         except ValueError as err:
             yield f"{key}: {err}"
             continue
+        if op.name in listed:  # its stats would "come from both" it and itself
+            yield f"{key}: listed twice; list each OP once"
+            continue
+        listed.add(op.name)
         if cls.needs_images():
             image_ops.append(op.name)
         if cls.needs_videos():

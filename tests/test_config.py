@@ -126,7 +126,7 @@ def test_out_of_range_values_say_what_is_allowed(tmp_path: Path) -> None:
 def test_an_op_listed_twice_is_rejected(tmp_path: Path) -> None:
     raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "text_length_filter"}, {"name": "text_length_filter"}])
     msg = _error(raw)
-    assert "ops[1] (text_length_filter)" in msg and "stat 'text_len'" in msg and "list each OP once" in msg
+    assert "ops[1] (text_length_filter): listed twice; list each OP once" in msg and "both" not in msg
 
 
 def test_overrides_apply_dotted_keys_and_are_validated(tmp_path: Path) -> None:
