@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import unquote, urlsplit
 
 import typer
 
@@ -191,6 +192,8 @@ def evaluate_command(
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
                workers: int | None, quiet: bool) -> None:
+    from mlsandbox import artifacts, tracking
+    from mlsandbox.credentials import hide_url_passwords
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.workflow import run_workflow
 
@@ -212,6 +215,11 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+    if result.refined is not None:  # refine logged its report: where (a path to open, for a store here), as nothing else says
+        root = tracking.find_run(result.run_id, "the workflow's run").info.artifact_uri
+        page = (Path(unquote(urlsplit(root).path), artifacts.REPORT_HTML) if urlsplit(root).scheme in ("", "file")
+                else hide_url_passwords(f"{root.rstrip('/')}/{artifacts.REPORT_HTML}"))
+        typer.echo(f"report: {page} (to write it to a folder: mlsandbox report {result.run_id} --out DIR)")
 
 
 def _print_ranking(ranking: pd.DataFrame) -> None:
@@ -297,15 +305,16 @@ def transfer_command(
     """Rank transfer: train the probe's pools with every model of `transfer.models` (cheapest first)
     and report how well each cheaper model's ranking predicts the costlier ones'."""
     from mlsandbox.executors.compare import table_markdown
-    from mlsandbox.workflows.transfer import run_transfer
+    from mlsandbox.workflows.transfer import run_transfer, shown_pairs
 
     spec = load_spec(project, with_options(sets, executor, stats_engine))
     result = run_transfer(spec, workers=workers, progress=progress_style(quiet))
     typer.echo(table_markdown(result.deltas.reset_index()))
-    typer.echo("\n" + table_markdown(result.pairs))
+    typer.echo("\n" + table_markdown(shown_pairs(result.pairs)))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
                "does (1 = the same ranking, 0.5 = chance); _low/_high: 95% interval over pools (bootstrap); "
-               "_p_adjusted: permutation p-value against no association, Holm-adjusted across the pairs")
+               "_p_value: permutation p-value against no association (≤: no shuffle came as close), "
+               "_p_adjusted: Holm-adjusted across the pairs")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
