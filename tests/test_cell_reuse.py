@@ -26,7 +26,15 @@ from mlsandbox.models import BenchmarkSet, load_benchmarks, trainer_for
 from mlsandbox.models.evaluators import PerplexityEvaluator
 from mlsandbox.models.ngram import NgramTrainer
 from mlsandbox.pools import Pool, RandomOrigin, random_pool
-from mlsandbox.spec import CommandSpec, EvaluatorSpec, HFLoraSpec, parse_spec
+from mlsandbox.spec import (
+    CommandSpec,
+    EvaluatorSpec,
+    HFLoraSpec,
+    TinyCaptionerSpec,
+    TinyLMSpec,
+    TinyT2VSpec,
+    parse_spec,
+)
 
 
 @pytest.fixture
@@ -97,6 +105,19 @@ def test_a_time_limit_is_not_part_of_a_cells_identity() -> None:
     # Digests at the default limits are those of earlier releases: their finished cells stay reusable.
     assert EvaluatorSpec().digest() == "b27d055f98d2c0f22454a9cd11327d72c19b1e88e2471a8ce341d954ad927e22"
     assert trainer.digest() == "460ee7ff1ab1b1be9acd7af9efd805f39fdf5de44989223e08b20c3faf817b43"
+
+
+@pytest.mark.parametrize("spec_class", [TinyLMSpec, TinyCaptionerSpec, TinyT2VSpec, HFLoraSpec])
+def test_torch_threads_and_intermediate_reports_are_not_part_of_a_cells_identity(spec_class: type) -> None:
+    """Cells train without reports, so ``eval_every`` computes nothing; ``threads: 1`` (the advice on
+    shared cores) must not retrain every finished cell."""
+    pool = Pool("p", "dataset", np.arange(3), np.ones(3, dtype=np.int64), RandomOrigin(seed=0))
+    benchmarks = BenchmarkSet(benchmarks=(), digests={"b": "0123"})
+    keys = {cells.cell_key(pool, 0, spec_class(**changed), benchmarks, EvaluatorSpec())
+            for changed in ({}, {"threads": 1}, {"threads": 2}, {"eval_every": 5})}
+    assert len(keys) == 1
+    assert spec_class(threads=1, eval_every=5).model_dump()["threads"] == 1  # still logged with the model's params
+    assert spec_class(batch_size=3).digest() != spec_class().digest()
 
 
 def test_a_script_edited_in_place_is_a_new_cell_but_a_copy_elsewhere_is_not(

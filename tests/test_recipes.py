@@ -139,6 +139,18 @@ def test_an_op_missing_from_the_table_or_computed_with_other_params_is_an_error(
     assert recipe(Condition(op="character_repetition_filter", max=0.15, params={"rep_len": 5})).select(table).size == 1
 
 
+def test_a_condition_names_an_ops_local_file_by_its_bytes_not_its_spelling(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("lm.arpa", "other.arpa"):
+        (tmp_path / name).write_text(f"\\data\\\n{name}\n")
+    frame = pd.DataFrame({"id": ["a", "b"], "perplexity": [10.0, 20.0]})
+    table = StatsTable(frame, "d", [create_op("perplexity_filter", {"kenlm_model": str(tmp_path / "lm.arpa")})], [])
+    assert recipe(Condition(op="perplexity_filter", max=15, params={"kenlm_model": "./lm.arpa"})).select(table).size == 1
+    with pytest.raises(RecipeError, match="needs params"):  # another model's perplexities
+        recipe(Condition(op="perplexity_filter", max=15, params={"kenlm_model": "other.arpa"})).select(table)
+
+
 def test_min_max_on_a_categorical_stat_and_values_on_a_numeric_one_are_errors(stats) -> None:
     with pytest.raises(RecipeError, match="lang is categorical; use values"):
         recipe(Condition(op="language_id_score_filter", stat="lang", min=1)).select(stats)

@@ -224,6 +224,17 @@ def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path) 
     assert cache_key(create_op("perplexity_filter", bf16)) == "f0604d2e6577"
 
 
+def test_an_ops_local_file_is_keyed_by_its_bytes_not_its_spelling(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lm.arpa").write_text("\\data\\\n")
+    keys = {cache_key(create_op("perplexity_filter", {"kenlm_model": spelling}))
+            for spelling in ("lm.arpa", "./lm.arpa", str(tmp_path / "lm.arpa"))}
+    assert len(keys) == 1
+    (tmp_path / "lm.arpa").write_text("\\data\\\nngram 1=1\n")  # a model replaced in place: its stats are new
+    assert cache_key(create_op("perplexity_filter", {"kenlm_model": "lm.arpa"})) not in keys
+
+
 def test_an_ops_hub_model_is_keyed_by_the_commit_the_cache_holds(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants

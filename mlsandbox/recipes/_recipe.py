@@ -13,10 +13,10 @@ import pandas as pd
 from pydantic import ConfigDict, Field, model_validator
 
 from mlsandbox.errors import PoolError, RecipeError
-from mlsandbox.ops import op_class
+from mlsandbox.ops import Op, op_class
 from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool, subsample
 from mlsandbox.spec import MAX_REPEAT, Checked, Seed
-from mlsandbox.stats import StatsTable
+from mlsandbox.stats import StatsTable, cache_key
 
 #: Per stat key: the (inclusive) lower and upper bound, None where unbounded.
 Bounds = dict[str, tuple[float | None, float | None]]
@@ -247,7 +247,7 @@ def _merge_conditions(
             op = stats.op(c.op)
         except KeyError as err:
             raise RecipeError(f"recipe {name!r}, condition {c.label}: {err.args[0]}") from None
-        if op.params.stat_params(exclude_defaults=True) != c.params:
+        if not _same_statistic(op, c):
             raise RecipeError(
                 f"recipe {name!r}, condition {c.label}: needs params {c.params or 'defaults'} but the stats "
                 f"table computed {c.op} with {op.params.stat_params()}"
@@ -270,3 +270,11 @@ def _merge_conditions(
             raise PoolError(f"recipe {name!r}: empty selection, the conditions on {c.label} do not overlap")
         bounds[c.stat] = (lo, hi)
     return bounds, allowed
+
+
+def _same_statistic(op: Op, condition: Condition) -> bool:
+    """Whether the table's ``op`` computed the statistic ``condition`` means: the same params, or
+    the same stats-cache key (a local file named by another spelling is the same file)."""
+    if op.params.stat_params(exclude_defaults=True) == condition.params:
+        return True
+    return cache_key(op) == cache_key(op_class(condition.op)(**condition.params))

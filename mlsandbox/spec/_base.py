@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 class Checked(BaseModel):
@@ -38,8 +39,8 @@ class StrictModel(Checked):
     #: Keys added after cells existed whose default is what was done before (a hub ``revision``):
     #: left out of :meth:`digest` while at their default, like :attr:`placement_keys`.
     later_keys: ClassVar[frozenset[str]] = frozenset()
-    #: Keys that cannot change a finished result (time limits): digested at their default value
-    #: whatever they are set to, so that raising a limit keeps every finished cell.
+    #: Keys that cannot change a finished result (time limits, torch thread counts): digested at their
+    #: default value whatever they are set to, so that raising a limit keeps every finished cell.
     limit_keys: ClassVar[frozenset[str]] = frozenset()
 
     def digest(self) -> str:
@@ -95,3 +96,14 @@ def _distinct(seeds: list[int]) -> list[int]:
 
 #: A list of seeds, each used once: a repeat would count one cell as several measurements.
 Seeds = Annotated[list[Seed], AfterValidator(_distinct)]
+
+
+def _inside_output(path: str) -> str:
+    if Path(path).is_absolute() or ".." in Path(path).parts:
+        raise ValueError("must be a relative path inside the output directory")
+    return path
+
+
+#: A file a command writes, named relative to the folder it runs in: one outside it would be
+#: removed (a stale result must not pass for a new one) wherever it is.
+OutputFile = Annotated[str, Field(min_length=1), AfterValidator(_inside_output)]

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import AfterValidator, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
-from mlsandbox.spec._base import Device, StrictModel
+from mlsandbox.spec._base import Device, OutputFile, StrictModel
 
 #: Where a torch-trained model trains and is scored.
 ModelDevice = Annotated[Device, Field(description="auto = a CUDA GPU where torch sees one, else the CPU")]
 #: ``device: auto`` is not part of a model's digest (cells trained before devices existed are
 #: reused); an explicit ``cpu`` or ``cuda`` is, so cells pinned to a device never mix with others.
 _DEVICE_KEYS = frozenset({"device"})
+#: Digested at their default whatever they are set to (``limit_keys``): ``eval_every`` computes
+#: nothing in a cell (cells train without reports), and ``threads: 0`` already keys every core count
+#: (a count changes a score's last digits at most, docs/models.md).
+_RUNTIME_KEYS = frozenset({"threads", "eval_every"})
 
 
 class TinyLMSpec(StrictModel):
@@ -34,6 +37,7 @@ class TinyLMSpec(StrictModel):
 
     type: Literal["tiny-lm"] = "tiny-lm"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
+    limit_keys: ClassVar[frozenset[str]] = _RUNTIME_KEYS
     arch: Literal["llama", "gpt2"] = "llama"
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
@@ -88,6 +92,7 @@ class TinyCaptionerSpec(StrictModel):
 
     type: Literal["tiny-captioner"] = "tiny-captioner"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
+    limit_keys: ClassVar[frozenset[str]] = _RUNTIME_KEYS
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
         default=50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
@@ -147,6 +152,7 @@ class TinyT2VSpec(StrictModel):
 
     type: Literal["tiny-t2v"] = "tiny-t2v"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
+    limit_keys: ClassVar[frozenset[str]] = _RUNTIME_KEYS
     vocab_size: int = Field(default=2048, ge=300, le=65536, description="BPE vocabulary incl. 256 bytes")
     tokenizer_max_docs: int = Field(
         default=50_000, gt=0, description="source captions sampled to train the tokenizer (cost bound)"
@@ -249,6 +255,7 @@ class HFLoraSpec(StrictModel):
 
     type: Literal["hf-lora"] = "hf-lora"
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
+    limit_keys: ClassVar[frozenset[str]] = _RUNTIME_KEYS
     later_keys: ClassVar[frozenset[str]] = frozenset({"revision"})
     model: str | None = None
     revision: str | None = Field(default=None, description="branch, tag or commit of a hub `model`; None: its "
@@ -279,15 +286,6 @@ class HFLoraSpec(StrictModel):
         return self
 
 
-def _inside_output(path: str) -> str:
-    if Path(path).is_absolute() or ".." in Path(path).parts:
-        raise ValueError("must be a relative path inside the output directory")
-    return path
-
-
-#: A file a command writes, named relative to the folder it runs in: one outside it would be
-#: removed (a stale result must not pass for a new one) wherever it is.
-OutputFile = Annotated[str, Field(min_length=1), AfterValidator(_inside_output)]
 #: What a cell passes every trainer command; ``params`` may not take these names.
 COMMAND_PLACEHOLDERS = ("pool_file", "output_dir", "seed", "metrics_file", "benchmarks_file", "cache_dir")
 

@@ -26,8 +26,9 @@ log = logging.getLogger("mlsandbox.stats")
 
 def cache_key(op: Op) -> str:
     """Identity of an OP's stats: name, params, the OP's ``version`` and the package version, the
-    bytes of any local file or folder a param names (a model replaced in place is a new model), and
-    the commit the local hub cache holds for a hub model a param names.
+    bytes of any local file or folder a param names in place of its spelling (a model replaced in
+    place is a new model; ``./lm.arpa`` and its absolute path are one), and the commit the local hub
+    cache holds for a hub model a param names.
 
     An OP bumps its class attribute ``version`` whenever a change alters the values it computes,
     so stats of an older definition are never served for the new one. Version 1 (every OP that
@@ -37,7 +38,8 @@ def cache_key(op: Op) -> str:
     version = op_version(op)
     if version != 1:
         identity["op_version"] = version
-    if files := content_digest(_named_paths(identity["params"])):
+    identity["params"], files = _local_files(identity["params"])
+    if files:
         identity["files"] = files
     if pins := _hub_pins(identity["params"]):
         identity["pins"] = pins
@@ -53,9 +55,18 @@ def _hub_pins(params: dict[str, Any]) -> dict[str, str]:
     return {key: f"{params[key]}@{commit}" for key, commit in commits.items() if commit}
 
 
-def _named_paths(params: dict[str, Any]) -> list[Path]:
-    named = (local_path(value) for value in params.values() if isinstance(value, str))
-    return [path for path in named if path is not None]
+#: What a param naming a local file or folder is keyed as: its bytes say what it is, not its
+#: spelling (``lm.arpa``, ``./lm.arpa`` and its absolute path name one model).
+LOCAL_PATH = "<local path>"
+
+
+def _local_files(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``params`` with each that names a local file or folder as :data:`LOCAL_PATH`, and the digest
+    of the bytes it names by param name."""
+    named = {key: local_path(value) for key, value in params.items() if isinstance(value, str)}
+    paths = {key: path for key, path in named.items() if path is not None}
+    files = {key: content_digest([path]) for key, path in sorted(paths.items())}
+    return {**params, **dict.fromkeys(paths, LOCAL_PATH)}, files
 
 
 def op_version(op: Op) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -50,6 +52,7 @@ def compute_stats(
     ``engine`` says where batches run: ``local`` (this machine's processes) or ``ray`` (the
     cluster at ``address``); both write the same cache, so either can resume the other's pass.
     """
+    _refuse_in_a_starting_worker()
     ids = dataset.ids.to_numpy(zero_copy_only=False)
     columns: dict[str, Any] = {ID: ids}
     pending = _read_cached(dataset, ids, ops, cache_dir, columns)
@@ -63,6 +66,19 @@ def compute_stats(
     frame = pd.DataFrame(columns)
     ordered = [ID] + [k for op in ops for k in op.stat_keys]
     return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
+
+
+def _refuse_in_a_starting_worker() -> None:
+    """A worker process started by ``spawn`` runs its parent's script again before it works; a script
+    that computes stats outside ``if __name__ == "__main__":`` would then wait for good on the stats
+    lock its parent holds. Raised there, the error ends the worker, whose parent then fails too.
+    (``_inheriting`` is how ``multiprocessing`` itself tells that phase: it refuses to start a
+    process in it.)"""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "stats asked for while a stats worker process starts: the worker runs the script that started it "
+            "again, and this script computes stats when imported. Put its code under "
+            '`if __name__ == "__main__":`, or set `stats.workers: 1`')
 
 
 def _read_cached(dataset: Dataset, ids: np.ndarray, ops: Sequence[Op], cache_dir: Path,
@@ -84,6 +100,9 @@ def _compute(dataset: Dataset, ids: np.ndarray, ops: list[Op], cache_dir: Path, 
     try:
         for group in passes(ops):
             columns.update(_compute_pass(dataset, ids, group, runner, cache_dir, batch_size, progress))
+    except BrokenProcessPool as err:  # the worker's own error cannot reach this process, only its output can
+        raise RuntimeError("a stats worker process ended before its batches were done: its error, if it "
+                           "printed one, is above (one killed for lack of memory prints none)") from err
     finally:
         runner.close()
 
