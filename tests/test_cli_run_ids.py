@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -78,10 +81,40 @@ def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(
 
 def test_a_cell_without_a_model_cannot_be_evaluated(project: Path, tracking_uri: str) -> None:
     experiment_id = mlflow.set_experiment("test-project").experiment_id
-    failed = mlflow.MlflowClient().create_run(experiment_id, tags={tracking.KIND: "cell"}).info.run_id
-    mlflow.MlflowClient().set_terminated(failed, "FAILED")
-    _fails_with(["evaluate", failed, "-p", str(project)], f"run {failed} is a cell that logged no model",
-                "status FAILED")
+    empty = mlflow.MlflowClient().create_run(experiment_id, tags={tracking.KIND: "cell"}).info.run_id
+    mlflow.MlflowClient().set_terminated(empty, "FINISHED")
+    _fails_with(["evaluate", empty, "-p", str(project)], f"run {empty} is a cell that logged no model",
+                "status FINISHED")
+
+
+def _dead_owner() -> dict[str, str]:
+    """Owner tags of a process that has exited (this process's, with the pid of one that ran and ended)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return {**tracking.owner_tags(), tracking.OWNER_PID: str(proc.pid)}
+
+
+@pytest.mark.parametrize("status, owner, expected", [
+    ("KILLED", "dead", "stopped KILLED (terminated by SIGTERM) before it finished"),
+    ("FAILED", "dead", "stopped FAILED (terminated by SIGTERM) before it finished"),
+    ("RUNNING", "dead", "never finished (status RUNNING, but its owner process"),
+    ("RUNNING", "alive", "is still training (status RUNNING)"),
+])
+def test_a_cell_that_did_not_finish_cannot_be_evaluated(project: Path, tracking_uri: str, status: str, owner: str,
+                                                        expected: str) -> None:
+    """Its model may be half uploaded (a kill mid-upload): one line naming why, no traceback, no run."""
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    tags = {tracking.KIND: "cell", **(_dead_owner() if owner == "dead" else tracking.owner_tags())}
+    cell = client.create_run(experiment_id, tags=tags).info.run_id
+    manifest = {"format": 1, "type": "ngram", "spec": {"type": "ngram", "order": 2}}
+    client.log_text(cell, json.dumps(manifest), "model/manifest.json")  # the rest of model/ never arrived
+    if status != "RUNNING":
+        client.set_tag(cell, tracking.END_REASON, "terminated by SIGTERM")
+        client.set_terminated(cell, status)
+    _fails_with(["evaluate", cell, "-p", str(project)], f"run {cell} is a cell that {expected}",
+                "its model may be incomplete")
+    assert [r.info.run_id for r in client.search_runs([experiment_id])] == [cell]  # no evaluation run started
 
 
 def test_a_run_that_logged_no_pool_is_not_a_pool_run(project: Path, tracking_uri: str) -> None:

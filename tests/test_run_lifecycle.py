@@ -412,3 +412,59 @@ def test_a_cluster_process_reaches_the_store_as_the_driver_does(tracking_uri: st
     environment = tracking.run_environment()
     assert environment["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2" and environment["MLFLOW_TRACKING_TOKEN"] == "tok"
     assert environment["MLFLOW_TRACKING_URI"] == tracking_uri and "UNRELATED" not in environment
+
+
+def _workflow_run(name: str, tags: dict[str, str]) -> str:
+    """A RUNNING `workflow` run of the experiment ``lifecycle`` with ``tags``."""
+    return mlflow.MlflowClient().create_run(_experiment(), run_name=name, tags={
+        tracking.KIND: "workflow", tracking.ENTRY_POINT: "workflow", tracking.PROJECT: "lifecycle", **tags}).info.run_id
+
+
+def test_the_report_of_a_run_whose_process_was_killed_ends_it_and_is_logged(tracking_uri: str, tmp_path: Path) -> None:
+    """kill -9 left the run RUNNING: it will never log its own report, so `report` ends it KILLED and logs it."""
+    from typer.testing import CliRunner
+
+    from mlsandbox.cli import app
+
+    run_id = _workflow_run("workflow", {**tracking.owner_tags(), tracking.OWNER_PID: str(_dead_pid())})
+    out = CliRunner().invoke(app, ["report", run_id, "--out", str(tmp_path / "r")])
+    assert out.exit_code == 0, out.output
+    assert "not logged" not in out.output and "still RUNNING" not in out.output
+    run = _run(run_id)
+    assert run.info.status == "KILLED" and "no longer exists" in run.data.tags[tracking.END_REASON]
+    assert "- status: KILLED (owner process" in (tmp_path / "r" / "report.md").read_text()
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, "report")}
+    assert {"report/report.md", "report/report.html"} <= logged
+
+
+def test_a_report_killed_while_written_never_leaves_one_runs_files_beside_anothers(
+    tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlsandbox.artifacts import RANKING_FIGURE
+    from mlsandbox.workflows.report import build_report
+
+    first, second = (_workflow_run(name, tracking.owner_tags()) for name in ("first", "second"))
+    figure = tmp_path / "ranking.png"
+    figure.write_bytes(b"\x89PNG first")
+    mlflow.MlflowClient().log_artifact(first, str(figure), RANKING_FIGURE.rpartition("/")[0])
+    for run_id in (first, second):
+        mlflow.MlflowClient().set_terminated(run_id, "FINISHED")
+    out = tmp_path / "out"
+    build_report(first, out)
+    assert (out / RANKING_FIGURE).exists()
+    write_text = Path.write_text
+
+    def killed_before_the_html(self: Path, data: str, **kwargs: str | None) -> int:
+        if self.name.startswith("report.html"):
+            raise KeyboardInterrupt
+        return write_text(self, data, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", killed_before_the_html)
+    with pytest.raises(KeyboardInterrupt):
+        build_report(second, out)
+    monkeypatch.undo()
+    left = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert not any(first.encode() in content for content in left.values()), sorted(left)
+    assert set(left) <= {"report.md", "report.html"}  # the first run's figure is gone, no temporaries
+    page, md = build_report(second, out)
+    assert second in page.read_text() and second in md.read_text() and not (out / RANKING_FIGURE).exists()

@@ -401,3 +401,87 @@ def test_only_trials_whose_worker_is_gone_from_this_machine_are_failed() -> None
         numbers[trial.number] = label
     failed = {numbers[n] for n in fail_stale_trials(study)}
     assert failed == {"gone", "pid taken by another process", "an earlier version's, gone"}
+
+
+#: A worker killed mid-trial (kill -9): it asked a trial, recorded itself as a worker does, started
+#: the trial's run and a cell under it, and died without ending any of them.
+_KILLED_WORKER = """
+import sys, mlflow, optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from mlsandbox import tracking
+from mlsandbox.search import TRIAL
+from mlsandbox.search._names import HOST, PID, PROCESS, RUN_ATTR
+storage, parent = sys.argv[1:]
+trial = optuna.load_study(study_name="killed", storage=JournalStorage(JournalFileBackend(storage))).ask()
+owner = tracking.owner_tags()
+for key, value in ((HOST, owner[tracking.OWNER_HOST]), (PID, int(owner[tracking.OWNER_PID])),
+                   (PROCESS, owner[tracking.OWNER_PROCESS])):
+    trial.set_user_attr(key, value)
+client = mlflow.MlflowClient()
+experiment = client.get_run(parent).info.experiment_id
+run = client.create_run(experiment, run_name=f"trial-{trial.number}", tags={
+    **owner, tracking.KIND: "trial", TRIAL: str(trial.number), "mlflow.parentRunId": parent})
+trial.set_user_attr(RUN_ATTR, run.info.run_id)
+client.create_run(experiment, run_name="cell", tags={**owner, tracking.KIND: "cell", "mlflow.parentRunId": run.info.run_id})
+"""
+
+
+def test_a_worker_killed_mid_trial_is_failed_by_the_survivor_runs_and_all(project, tracking_uri, tmp_path,
+                                                                          monkeypatch) -> None:
+    """The survivor fails the dead worker's trial before its next trial, ends that trial's runs, and
+    runs the study to n_trials real trials: nothing is left RUNNING once it exits."""
+    from mlsandbox.search import _study
+    from mlsandbox.search._trials import counted_trials
+
+    storage = str(tmp_path / "killed.journal")
+    objective = _study.objective
+
+    def with_a_worker_killed(trial: optuna.Trial, ctx, n_trials: int):
+        if trial.number == 0:
+            subprocess.run([sys.executable, "-c", _KILLED_WORKER, storage, ctx.run_id], check=True, timeout=120)
+        return objective(trial, ctx, n_trials)
+
+    monkeypatch.setattr(_study, "objective", with_a_worker_killed)
+    result = _cli("search", "-p", str(project), "--study", "killed", "--storage", storage, "-n", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+
+    study = optuna.load_study(study_name="killed", storage=JournalStorage(JournalFileBackend(storage)))
+    assert [t.state for t in study.trials if t.number == 1] == [TrialState.FAIL]
+    assert counted_trials(study) == 2 and len(study.trials) == 3  # the lost trial was run again
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    running = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                 filter_string="attributes.status = 'RUNNING'")
+    assert [r.info.run_name for r in running] == []
+    lost = mlflow.MlflowClient().get_run(study.trials[1].user_attrs["mlflow_run_id"])
+    assert lost.info.status == "KILLED" and "stopped without an outcome" in lost.data.tags[tracking.END_REASON]
+
+
+def test_the_runs_of_a_trial_that_a_heartbeat_failed_are_ended(tracking_uri) -> None:
+    """Optuna's heartbeat (in any worker) fails a trial whose worker on another machine died: its
+    run and cells end KILLED too; the runs of a trial still at work elsewhere are left alone."""
+    from mlsandbox.search._names import HOST, PID, PROCESS
+    from mlsandbox.search._trials import fail_stale_trials
+
+    client = mlflow.MlflowClient()
+    experiment = mlflow.set_experiment("heartbeat").experiment_id
+    far = {**tracking.owner_tags(), tracking.OWNER_HOST: "elsewhere"}  # alive, for all this machine can tell
+    parent = client.create_run(experiment, tags={tracking.KIND: "search"}).info.run_id
+    study = optuna.create_study()
+    study.set_user_attr(PARENT_RUN_ATTR, parent)
+    runs = {}
+    for trial in (study.ask(), study.ask()):
+        trial.set_user_attr(HOST, "elsewhere")
+        trial.set_user_attr(PID, 1)
+        trial.set_user_attr(PROCESS, far[tracking.OWNER_PROCESS])
+        run = client.create_run(experiment, tags={**far, tracking.KIND: "trial", TRIAL: str(trial.number),
+                                                  "mlflow.parentRunId": parent}).info.run_id
+        cell = client.create_run(experiment, tags={**far, tracking.KIND: "cell", "mlflow.parentRunId": run}).info.run_id
+        runs[trial.number] = (run, cell)
+    study.tell(0, state=TrialState.FAIL)  # as optuna.storages.fail_stale_trials does, here or in another worker
+
+    assert fail_stale_trials(study) == []
+    for run_id in runs[0]:
+        ended = client.get_run(run_id)
+        assert ended.info.status == "KILLED" and "stopped without an outcome" in ended.data.tags[tracking.END_REASON]
+    assert [client.get_run(r).info.status for r in (*runs[1], parent)] == ["RUNNING"] * 3

@@ -2,7 +2,8 @@
 
 Studies live in an Optuna storage (a journal file next to the MLflow store by default, or any RDB
 URL such as PostgreSQL for many workers); re-running a study continues it, and its MLflow run, up
-to ``n_trials`` counted trials, and a trial left RUNNING by a killed worker is marked FAILED.
+to ``n_trials`` counted trials, and a trial left RUNNING by a killed worker is marked FAILED
+(and its runs KILLED) by the next call or by a worker still at work, before each of its trials.
 Workers started together take turns to set the study up (stores, study, warm start, parent run),
 so that each is made once.
 """
@@ -139,7 +140,10 @@ def _run_search(
                                            initial=min(counted_trials(study), n_trials)))
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id, progress=bar)
         finished: list[optuna.trial.FrozenTrial] = []  # this worker's: the study's last may be a queued one
-        while counted_trials(study) < n_trials:
+        while True:
+            fail_stale_trials(study)  # a worker killed meanwhile: its trial is not counted, its runs end
+            if counted_trials(study) >= n_trials:
+                break
             try:
                 study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
                                callbacks=[lambda _, trial: finished.append(trial)],

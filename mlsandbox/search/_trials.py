@@ -1,4 +1,4 @@
-"""Which trials count towards ``n_trials``, and failing the trials a dead worker left RUNNING.
+"""Which trials count towards ``n_trials``, and failing the trials a dead worker left RUNNING, runs and all.
 
 A re-run continues a study up to ``n_trials``: only trials that ran to an outcome count, so
 interrupted and orphaned trials are run again as new trials instead of shrinking the study.
@@ -10,14 +10,19 @@ import logging
 import os
 import warnings
 
+import mlflow
 import optuna
+from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import tracking
 from mlsandbox.files import pid_exists
-from mlsandbox.search._names import FAIL_REASON, HOST, PID, PROCESS
+from mlsandbox.search._names import FAIL_REASON, HOST, PARENT_RUN_ATTR, PID, PROCESS, TRIAL
 
 log = logging.getLogger(__name__)
+
+#: Why a lost worker's trial run ended KILLED (the trials table gives such a trial the same reason).
+LOST_WORKER = "its worker stopped without an outcome (killed, or its heartbeat was lost)"
 
 
 def counts_towards_total(trial: FrozenTrial) -> bool:
@@ -38,6 +43,8 @@ def counted_trials(study: optuna.Study) -> int:
 
 def fail_stale_trials(study: optuna.Study) -> list[int]:
     """Fail RUNNING trials whose worker process on this machine is gone; heartbeats do the rest.
+    Then end the MLflow runs those workers left RUNNING. Call it only while this process runs no
+    trial: a RUNNING trial of its own is a leftover.
 
     "This machine" is this host's boot and pid namespace: a worker in a container under the same
     host name is alive for all this process can see, and is left to the storage's heartbeat.
@@ -50,7 +57,33 @@ def fail_stale_trials(study: optuna.Study) -> list[int]:
         study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
     if stale:
         log.warning("marked trials %s FAILED: their worker process is gone (not counted)", stale)
+    _end_lost_runs(study)
     return stale
+
+
+def _end_lost_runs(study: optuna.Study) -> None:
+    """End KILLED, with the reason, the runs (a trial's and its cells') of trials that FAILED while
+    their worker was gone, failed above or by Optuna's heartbeat (here, in ``optimize`` or in
+    another worker): else they stay RUNNING until the next command starts. The trials are read
+    before the runs: a live worker ends its trial's run before the trial ends, so a run still
+    RUNNING after its trial ended has lost its worker."""
+    parent = study.user_attrs.get(PARENT_RUN_ATTR)
+    if not isinstance(parent, str):
+        return
+    failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    lost = {str(t.number) for t in failed if not counts_towards_total(t)}
+    if not lost:
+        return
+    client = mlflow.MlflowClient()
+    try:
+        running = client.search_runs([client.get_run(parent).info.experiment_id],
+                                     f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'RUNNING'")
+        for run in (r for r in running if r.data.tags.get(TRIAL) in lost):
+            tracking.end_with_children(run.info.run_id, LOST_WORKER)
+            log.warning("trial %s's run %s was left RUNNING by its lost worker; marked KILLED",
+                        run.data.tags[TRIAL], run.info.run_id)
+    except MlflowException as err:  # tidying up after a dead worker must not stop this one
+        log.warning("could not end the runs of trials whose worker is gone: %s", err)
 
 
 def _left_over(trial: FrozenTrial) -> bool:

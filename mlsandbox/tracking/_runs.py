@@ -205,6 +205,20 @@ def end_active_runs(reason: str, status: int = RunStatus.KILLED) -> list[str]:
     return ended
 
 
+def end_with_children(run_id: str, reason: str, status: int = RunStatus.KILLED) -> list[str]:
+    """End the run and its children that are still RUNNING (children first) with ``status`` and
+    ``reason``; their ids. For work whose process is known to be gone before
+    :func:`reconcile_stale_runs` can tell (a search trial that Optuna's heartbeat failed)."""
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    children = client.search_runs([run.info.experiment_id],
+                                  f"tags.`mlflow.parentRunId` = '{run_id}' and attributes.status = 'RUNNING'")
+    ended = [r.info.run_id for r in [*children, run] if r.info.status == "RUNNING"]
+    for each in ended:
+        _end(each, status, reason)
+    return ended
+
+
 def _end(run_id: str, status: int, reason: str) -> None:
     """End the run with ``status`` and the reason tag; a tracking store that fails now is only logged."""
     _tag_quietly(run_id, {END_REASON: reason})

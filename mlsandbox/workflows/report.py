@@ -25,6 +25,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown
+from mlsandbox.files import published
 from mlsandbox.project import output_folder
 from mlsandbox.recipes import RANDOM_SELECTOR
 
@@ -188,34 +189,57 @@ def workflow_run(run_id: str) -> mlflow.entities.Run:
     if tags.get(tracking.KIND) != "workflow" or tags.get(tracking.ENTRY_POINT) not in REPORTED_ENTRY_POINTS:
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a workflow run; "
                               f"expected {WORKFLOW_RUN}")
-    return run
+    return _settled(run)
+
+
+def _settled(run: mlflow.entities.Run) -> mlflow.entities.Run:
+    """The run, KILLED first if it is RUNNING while its owner is gone (``kill -9``, a machine that went
+    down): such a run never ends, nor logs its own report. The runs of its experiment that its
+    owner left are ended with it (:func:`tracking.reconcile_stale_runs`, as the next command would)."""
+    if run.info.status != "RUNNING" or _own(run.info.run_id):
+        return run
+    if run.info.run_id not in tracking.reconcile_stale_runs(run.info.experiment_id):
+        return run
+    return mlflow.MlflowClient().get_run(run.info.run_id)
+
+
+def _own(run_id: str) -> bool:
+    """Whether the run is this process's active run (a workflow reporting on itself as its last step)."""
+    return (active := mlflow.active_run()) is not None and active.info.run_id == run_id
 
 
 def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` for a workflow run into ``out_dir``, with the figures the
-    Markdown links beside it (the HTML embeds them); return both paths."""
+    Markdown links beside it (the HTML embeds them); return both paths.
+
+    The report is rendered before ``out_dir`` is touched; then the previous report's files are
+    removed and each new file is put in place whole, the HTML last. A kill leaves the previous
+    report, or files of the new one only: never one run's Markdown beside another's HTML.
+    """
     run = workflow_run(run_id)
     output_folder(out_dir)
+    md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
+    page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
     with tempfile.TemporaryDirectory() as tmp:
         root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
-        md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
-        page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
-        md.write_text(report.markdown(), encoding="utf-8")
-        page.write_text(report.html(), encoding="utf-8")
+        texts = {md: report.markdown(), page: report.html()}
+        for old in (page, md, *(out_dir / p for p, _ in FIGURES)):
+            old.unlink(missing_ok=True)
         for figure in (p for p, _ in FIGURES if (root / p).exists()):
-            (out_dir / figure).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root / figure, out_dir / figure)
+            with published(out_dir / figure) as part:
+                shutil.copyfile(root / figure, part)
+        for path, text in texts.items():
+            with published(path) as part:
+                part.write_text(text, encoding="utf-8")
     return page, md
 
 
 def log_report(run_id: str) -> bool:
     """Build the report and log it to the run (``artifacts.REPORT_HTML`` and ``REPORT_MARKDOWN``);
     False, logging nothing, while another process runs it: a partial report would replace, or be
-    replaced by, the one the run logs when it ends."""
-    active = mlflow.active_run()
-    if ((active is None or active.info.run_id != run_id)
-            and mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING"):
+    replaced by, the one the run logs when it ends. A run whose process is gone is ended KILLED first."""
+    if not _own(run_id) and _settled(mlflow.MlflowClient().get_run(run_id)).info.status == "RUNNING":
         return False
     with tempfile.TemporaryDirectory() as tmp:
         build_report(run_id, artifacts.local(Path(tmp), artifacts.REPORT_HTML).parent)
@@ -239,7 +263,7 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
     report = Report(f"mlsandbox report — {data.tags.get(tracking.PROJECT, '')} ({run.info.run_name})")
     params = {k: data.params.get(k, "") for k in ("dataset", "dataset_digest", "ops", "model_type", "seeds", "benchmarks")}
     params |= {"run id": run.info.run_id}
-    if (active := mlflow.active_run()) is None or active.info.run_id != run.info.run_id:  # not its own, last step
+    if not _own(run.info.run_id):  # not its own report, its last step
         params["status"] = _status(run)
     report.add("Run", _kv_md(params), _kv_html(params))
     answer = answer_of_run(run)

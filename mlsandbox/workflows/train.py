@@ -161,14 +161,28 @@ TRAINING_RUN = "the run id of a training run (a cell that logged a model/ artifa
 
 
 def check_training_run(run_id: str) -> None:
-    """Refuse a run id that names no run, or a run that logged no model (InvalidRunError)."""
+    """Refuse a run id that names no run, a cell that has not FINISHED (its model may be half
+    uploaded), or one that logged no model (InvalidRunError)."""
     run = tracking.find_run(run_id, TRAINING_RUN)
     if run.data.tags.get(tracking.KIND) != "cell":
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a training run; "
                               f"expected {TRAINING_RUN}")
+    if run.info.status != "FINISHED":
+        raise InvalidRunError(f"run {run_id} is a cell that {_unfinished(run)}: its model may be incomplete; "
+                              "expected a training run that FINISHED")
     if not mlflow.MlflowClient().list_artifacts(run_id, artifacts.MODEL):
         raise InvalidRunError(f"run {run_id} is a cell that logged no model (status {run.info.status}); "
                               f"expected {TRAINING_RUN}")
+
+
+def _unfinished(run: mlflow.entities.Run) -> str:
+    """Why a cell has no model to evaluate yet, or never will: still training, or stopped (and why)."""
+    status, tags = run.info.status, run.data.tags
+    if status == "RUNNING":
+        gone = tracking.owner_gone(tags)
+        return f"never finished (status RUNNING, but its {gone})" if gone else "is still training (status RUNNING)"
+    reason = (tags.get(tracking.END_REASON, "").strip().splitlines() or [""])[0][:200]
+    return f"stopped {status}{f' ({reason})' if reason else ''} before it finished"
 
 
 def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[str, float]]:
