@@ -37,9 +37,12 @@ from mlsandbox.search import (
 )
 from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
 from mlsandbox.search._report import LOST_WORKER
+from mlsandbox.search._storage import make_pruner
 from mlsandbox.spec import SearchSpec, parse_spec
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
+#: A space whose every pool keeps half the corpus or more, so that every trial trains (sorted draws may keep few).
+TRAINED = [{"op": "text_length_filter", "bounds": "max", "max_range": [50, 100]}]
 
 
 @pytest.fixture
@@ -112,7 +115,7 @@ def test_percentile_bounds_are_the_stats_percentiles(raw) -> None:
 @pytest.mark.parametrize("entry, says", [
     ({"scale": "value", "min_range": [10**5, 2 * 10**5]}, "the min range [100000, 200000] lies above every value"),
     ({"scale": "value", "bounds": "max", "max_range": [-9, -1]}, "the max range [-9, -1] lies below every value"),
-    ({"min_range": [10, 60], "max_range": [50, 90]}, "the min range [10, 60] reaches above the max range [50, 90]"),
+    ({"min_range": [50, 90], "max_range": [10, 60]}, "the min range [50, 90] starts or ends above the max range [10, 60]"),
 ])
 def test_ranges_that_could_keep_nothing_are_refused_before_any_trial(raw, entry: dict, says: str) -> None:
     spec = _spec(raw, ops=[{"op": "text_length_filter", **entry}])
@@ -164,7 +167,7 @@ def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_
     script = tmp_path / "crash.py"
     script.write_text("import sys\nprint('out of memory, giving up')\nsys.exit(1)\n")
     spec = parse_spec({**raw, "model": {"type": "command", "command": [sys.executable, str(script)]},
-                       "search": {**SMALL, "n_trials": 2}})
+                       "search": {**SMALL, "n_trials": 2, "ops": TRAINED}})
     result = run_search(spec, "crash", _storage(tmp_path), progress=False)
     assert list(result.trials["state"]) == ["FAIL", "FAIL"]
     assert all("every cell failed" in r for r in result.trials["reason"])
@@ -180,8 +183,9 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     monkeypatch.setattr(figures, "history_curve", lambda frame, *a, **kw: history(drawn.setdefault("h", frame), *a, **kw))
     monkeypatch.setattr(figures, "importance_bars",
                         lambda imp, *a, **kw: importance(imp, *a, **drawn.setdefault("i", kw)))
-    # An upper bound below the median: outside the space, where upper bounds are searched above it.
-    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": 40.0}]}
+    # An upper bound above the median: a point of the default space, whose upper bounds are searched there.
+    upper = float(np.percentile(prepare(spec, progress=False).stats.stat("text_len").astype(float), 75))
+    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": upper}]}
     experiment_id = mlflow.set_experiment(spec.name).experiment_id
     with mlflow.start_run(experiment_id=experiment_id, tags={tracking.ENTRY_POINT: "workflow"}):
         mlflow.log_text(yaml.safe_dump(best), BEST_RECIPE)
@@ -197,7 +201,7 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     assert rows.loc[0, "text_len.min_pct"] == pytest.approx(expected["text_len.min_pct"])
     assert rows.loc[0, "text_len.max_pct"] == pytest.approx(expected["text_len.max_pct"])
     assert rows.loc[0, "alnum_ratio.min_pct"] == 0.0 and rows.loc[0, "alnum_ratio.max_pct"] == 100.0
-    # the warm-start trial trained the workflow's recipe itself, not the nearest point of the space
+    # the warm-start trial trained the workflow's recipe itself, a point of the space
     trained = mlflow.get_run(rows.loc[0, "run_id"]).data.tags[tracking.POOL_DIGEST]
     assert mlflow.get_run(rows.loc[0, "run_id"]).data.tags["mlsandbox.warm_start"] == "workflow: top-1"  # in the UI too
     assert trained == parse_recipe(best).select(stats).digest
@@ -226,7 +230,7 @@ def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracki
 def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(
     raw, tracking_uri, tmp_path, monkeypatch, step: str
 ) -> None:
-    spec = _spec(raw, n_trials=4)
+    spec = _spec(raw, n_trials=4, ops=TRAINED)
     storage = _storage(tmp_path)
     calls = {"n": 0}
     real = getattr(objective_mod, step)
@@ -259,6 +263,32 @@ def test_an_interrupted_study_resumes_to_n_trials_without_rerunning_trials(
     assert len(numbers) == len(set(numbers)) == 4  # no trial ran twice
     again = run_search(spec, "resume", storage, progress=False)
     assert again.ran == 0 and again.run_id == result.run_id
+
+
+def test_a_trial_started_once_the_study_is_full_is_a_surplus_not_a_lost_worker(
+        raw, tracking_uri, tmp_path, monkeypatch, caplog) -> None:
+    """The race at a study's end: this worker saw a trial missing, and another worker started it first."""
+    spec = _spec(raw, n_trials=2)
+    storage = _storage(tmp_path)
+    run_search(spec, "full", storage, progress=False)
+    ask = optuna.Study.ask
+
+    def another_worker_first(self: optuna.Study, *args: object, **kwargs: object) -> optuna.Trial:
+        monkeypatch.setattr(optuna.Study, "ask", ask)  # once
+        optuna.load_study(study_name="full", storage=open_storage(storage, spec)[0]).ask()  # the last trial, RUNNING
+        return ask(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "ask", another_worker_first)
+    optuna_logger = logging.getLogger("optuna")  # it does not propagate to the root logger
+    optuna_logger.addHandler(caplog.handler)
+    try:
+        result = run_search(spec, "full", storage, n_trials=3, progress=False)
+    finally:
+        optuna_logger.removeHandler(caplog.handler)
+    rows = result.trials.set_index("trial")
+    assert (rows.loc[3, "state"], rows.loc[3, "reason"]) == ("FAIL", objective_mod.SURPLUS_REASON)
+    assert rows.loc[3, "reason"].startswith("surplus: the study already had its trials")
+    assert "Surplus" not in caplog.text and "Traceback" not in caplog.text and result.ran == 0
 
 
 def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> None:
@@ -378,7 +408,7 @@ def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_r
 def test_the_pruner_stops_a_trial_after_the_seed_whose_running_delta_it_judges_poor(
         raw, tracking_uri, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)  # a pruner that prunes everything
-    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2)
+    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2, ops=TRAINED)
     result = run_search(spec, "s-prune", _storage(tmp_path), progress=False)
     assert list(result.trials["state"]) == ["PRUNED", "PRUNED"]
     assert all(r.startswith("pruned after 1 of 2 seeds: running delta") for r in result.trials["reason"])
@@ -397,7 +427,21 @@ def test_a_trial_is_never_pruned_at_its_last_seed(raw, tracking_uri, tmp_path, m
 
     monkeypatch.setattr(optuna.trial.Trial, "report", recording)
     monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: reported["step"] == 1)  # only at the last
-    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2)
+    spec = _spec({**raw, "seeds": [0, 1]}, n_trials=2, ops=TRAINED)
     result = run_search(spec, "s-last", _storage(tmp_path), progress=False)
     assert list(result.trials["state"]) == ["COMPLETE", "COMPLETE"], list(result.trials["reason"])
     assert all(math.isfinite(d) for d in result.trials["delta_pct"])
+
+
+def test_the_percentile_pruner_prunes_the_bottom_quarter() -> None:
+    """Optuna's ``percentile`` is the share of trials kept: the docs' "below the 25th percentile" is 75."""
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(SearchSpec(pruner="percentile"), seeds=5))
+    for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
+        trial = study.ask()
+        trial.report(value, 0)
+        study.tell(trial, value)
+    for value, pruned in [(3.0, False), (1.0, True)]:  # the 25th percentile of 1..5 is 2
+        trial = study.ask()
+        trial.report(value, 0)
+        assert bool(trial.should_prune()) is pruned, value
+        study.tell(trial, state=TrialState.FAIL)

@@ -3,11 +3,14 @@
 Each trial is a child MLflow run of the study's run, with the trial's cells nested under it. The
 objective is the ``delta_pct`` metric read back from that run, so the study optimises exactly
 what MLflow shows. A pool too small to train on is a PRUNED trial with its reason; a crashing
-trainer is a FAILED trial, and the study goes on.
+trainer is a FAILED trial, and the study goes on. A trial that starts once other workers have
+started the study's ``n_trials`` (the race at a study's end) runs nothing: it FAILs with the reason
+:data:`SURPLUS_REASON`, is not counted, and its worker stops.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -59,8 +62,38 @@ class TrialFailed(RuntimeError):
     """Every cell of the trial failed (the trainer crashed): the trial FAILs, the study goes on."""
 
 
+#: Why a surplus trial (user attribute ``interrupted``) ran nothing: a FAIL that is not counted.
+SURPLUS_REASON = "surplus: the study already had its trials when this one started (not run, not counted)"
+
+
 class Surplus(RuntimeError):
     """Other workers already started the requested number of trials."""
+
+    def __init__(self, number: int, n_trials: int) -> None:
+        super().__init__(f"trial {number}: {n_trials} trials already started by other workers")
+        self.number = number
+
+
+class _SurplusUnlogged(logging.Filter):
+    """Optuna logs a trial that raised as failed, with a traceback and a second line; a surplus trial
+    ran nothing and is no failure (the worker says once that it stops), so both lines are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._second: set[str] = set()  # Optuna's second line of each surplus trial, still to come
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if isinstance(err, Surplus):
+            self._second.add(f"Trial {err.number} failed with value None.")
+            return False
+        if record.getMessage() in self._second:
+            self._second.discard(record.getMessage())
+            return False
+        return True
+
+
+logging.getLogger("optuna.study._optimize").addFilter(_SurplusUnlogged())
 
 
 @dataclass
@@ -98,8 +131,9 @@ def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | lis
     if ctx.worker is not None:
         trial.set_user_attr(WORKER, ctx.worker)
     ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and counts_towards_total(t)]
-    if len(ahead) >= n_trials:
-        raise Surplus(f"trial {trial.number}: {n_trials} trials already started by other workers")
+    if len(ahead) >= n_trials:  # the end-of-study race between workers: this one came late
+        trial.set_user_attr(INTERRUPTED, SURPLUS_REASON)
+        raise Surplus(trial.number, n_trials)
     stats = ctx.prepared.stats
     recipe = suggest_recipe(trial, ctx.space, stats)  # every trial draws every param (fixed ones if enqueued)
     if WARM_RECIPE in trial.user_attrs:  # a warm start trains its recipe as it is

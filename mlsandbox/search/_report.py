@@ -37,7 +37,7 @@ from mlsandbox.search._names import (
     RUN_ATTR,
     WARM_START,
 )
-from mlsandbox.search._objective import TrialContext
+from mlsandbox.search._objective import SURPLUS_REASON, TrialContext
 from mlsandbox.search._space import SearchSpace, describe_space, objective_names
 from mlsandbox.spec import SearchSpec
 
@@ -255,7 +255,7 @@ def log_results(
         best_recipe = parse_recipe({**best.user_attrs[RECIPE_ATTR], "name": f"{ctx.study_name}-best",
                                     "description": f"trial {best.number} of study {ctx.study_name}", **measured},
                                    origin=f"trial {best.number}")
-    states = _state_counts(frame)
+    states = _state_counts(frame[frame["reason"] != SURPLUS_REASON] if "reason" in frame else frame)  # not run
     metrics = {f"trials_{s.lower()}": float(states.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")}
     metrics["trials_run_now"] = ran
     metrics["search_wall_s"] = wall_s

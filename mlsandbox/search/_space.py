@@ -10,10 +10,20 @@ stats table into fixed dimensions; :func:`suggest_recipe` draws one recipe per t
 Every dimension is suggested in every trial, even those of an OP a trial leaves out: a fixed
 search space is what the GP, CMA-ES and multivariate TPE samplers model jointly; conditional
 parameters would fall back to independent sampling.
+
+With ``bounds: both`` a stat's two dimensions (``<stat>.min[_pct]`` and ``<stat>.max[_pct]``)
+are drawn by default over the lower and the upper half of its range, so that every pool holds the
+stat's median: with many stats, independent draws over whole ranges would mostly select empty
+pools. Ranges may overlap (``min_range: [0, 100]``, ``max_range: [0, 100]`` make any interval of
+the stat a point, a low or high tercile included); the two draws are then sorted: the smaller is
+the recipe's lower bound, the larger its upper bound. A percentile dimension whose
+range gives one bound throughout (tied values: a stat that is mostly zeros) is left out where that
+bound cuts nothing, so that neither the sampler nor the importances spend themselves on it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +36,8 @@ from mlsandbox.project import search_stat
 from mlsandbox.recipes import Condition, Recipe
 from mlsandbox.spec.search import Scale, SearchSpec, ThresholdSearch
 from mlsandbox.stats import StatsTable
+
+log = logging.getLogger(__name__)
 
 REPEAT = "repeat"
 
@@ -94,38 +106,78 @@ def build_space(search: SearchSpec, stats: StatsTable, seed: int = 42) -> Search
 
 def _default_ops(search: SearchSpec, stats: StatsTable) -> list[ThresholdSearch]:
     numeric = set(stats.numeric_keys())
-    entries = [ThresholdSearch(op=op.name, bounds=search.bounds, scale=search.scale, optional=search.optional)
-               for op in stats.ops if op.split_stat() in numeric]
+    entries = []
+    for op in stats.ops:
+        key = op.split_stat()
+        if key not in numeric:
+            continue
+        values = stats.stat(key).astype(float)
+        if values.min() == values.max():  # listed by the user, it is refused; by default, left out
+            log.info("search: %s.%s has one value (%g) in the data: left out of the space", op.name, key, values.min())
+            continue
+        entries.append(ThresholdSearch(op=op.name, bounds=search.bounds, scale=search.scale, optional=search.optional))
     if not entries:
-        raise SpecError("search: no OP of the spec has a numeric split stat to put thresholds on")
+        raise SpecError("search: no OP of the spec has a numeric split stat (with two values or more) to put "
+                        "thresholds on")
     return entries
 
 
 def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[Dimension, ...]:
-    lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
-    if lo == hi:
-        raise SpecError(f"search: {entry.op}.{key} has one value ({lo:g}) in the data; nothing to search")
-    mid = (lo + hi) / 2
-    both = entry.bounds == "both"
-    suffix = "_pct" if entry.scale == "percentile" else ""
-    dims = []
-    if entry.bounds in ("min", "both"):
-        low, high = entry.min_range or (lo, mid if both else hi)
-        dims.append(Dimension(f"{key}.min{suffix}", key, "min", entry.scale, low, high))
-    if entry.bounds in ("max", "both"):
-        low, high = entry.max_range or (mid if both else lo, hi)
-        dims.append(Dimension(f"{key}.max{suffix}", key, "max", entry.scale, low, high))
     where = f"search: {entry.op}.{key}"
+    if values.min() == values.max():
+        raise SpecError(f"{where} has one value ({values.min():g}) in the data; nothing to search")
+    lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
+    suffix = "_pct" if entry.scale == "percentile" else ""
+    dims = [Dimension(f"{key}.{side}{suffix}", key, side, entry.scale, low, high)
+            for side, (low, high) in _ranges(entry, lo, hi).items()]
     for d in dims:
         if (d.side == "min" and d.low > hi) or (d.side == "max" and d.high < lo):
             raise SpecError(f"{where}: the {d.side} range [{d.low:g}, {d.high:g}] lies "
                             f"{'above' if d.side == 'min' else 'below'} every "
                             f"{'percentile' if suffix else 'value'} [{lo:g}, {hi:g}]: every trial would keep nothing")
-    if both and dims[0].high > dims[1].low:
-        raise SpecError(f"{where}: the min range [{dims[0].low:g}, {dims[0].high:g}] reaches above the max range "
-                        f"[{dims[1].low:g}, {dims[1].high:g}], so a trial could draw a min above its max; "
-                        "give ranges where the min's high is at most the max's low")
+    if len(dims) == 2 and (dims[0].low > dims[1].low or dims[0].high > dims[1].high):
+        raise SpecError(f"{where}: the min range [{dims[0].low:g}, {dims[0].high:g}] starts or ends above the max "
+                        f"range [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted bounds "
+                        "could lie outside the min range; give a min range that starts and ends at most where the "
+                        "max range does")
+    if entry.scale == "percentile":
+        dims = [d for d in dims if _searched(d, values, where)]
+        if not dims:
+            raise SpecError(f"{where}: each searched range gives one bound, which cuts nothing; nothing to search")
     return tuple(dims)
+
+
+def _ranges(entry: ThresholdSearch, lo: float, hi: float) -> dict[Literal["min", "max"], tuple[float, float]]:
+    """Where each bound is drawn: the range given, else the whole scale ``[lo, hi]`` for a lone
+    bound and, with both, the lower half for the min and the upper half for the max (module
+    docstring). A trial's two draws are sorted, so overlapping ranges are fine."""
+    mid = (lo + hi) / 2
+    both = entry.bounds == "both"
+    ranges: dict[Literal["min", "max"], tuple[float, float]] = {}
+    if entry.bounds in ("min", "both"):
+        ranges["min"] = entry.min_range or (lo, mid if both else hi)
+    if entry.bounds in ("max", "both"):
+        ranges["max"] = entry.max_range or (mid if both else lo, hi)
+    return ranges
+
+
+def _searched(d: Dimension, values: np.ndarray, where: str) -> bool:
+    """Whether a percentile dimension gives more than one bound (ties: a stat that is mostly zeros).
+
+    Flat stretches inside a range stay: with sorted draws the stretch of a tied minimum is where
+    a recipe leaves the stat's lower end uncut. A range that gives one bound throughout is left
+    out where that bound cuts nothing (the stat's minimum for ``min``, its maximum for ``max``),
+    and refused otherwise.
+    """
+    first, last = (float(v) for v in np.percentile(values, [d.low, d.high]))
+    if first != last:
+        return True
+    if first != (values.min() if d.side == "min" else values.max()):
+        raise SpecError(f"{where}: every percentile of the {d.side} range [{d.low:g}, {d.high:g}] gives the bound "
+                        f"{first:g} (tied values): nothing to search there; widen the range")
+    log.info("%s: %s left out of the space: every percentile of [%g, %g] gives the bound %g, which cuts nothing",
+             where, d.name, d.low, d.high, first)
+    return False
 
 
 def suggest_params(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
@@ -147,15 +199,18 @@ def suggest_recipe(trial: optuna.Trial, space: SearchSpace, stats: StatsTable) -
 
 
 def recipe_from_params(space: SearchSpace, params: Mapping[str, Any], stats: StatsTable, name: str) -> Recipe:
-    """The recipe a point of the space stands for (an unused optional OP gets no condition)."""
+    """The recipe a point of the space stands for (an unused optional OP gets no condition).
+
+    A stat's two draws are sorted: the smaller is its lower bound, the larger its upper bound.
+    """
     conditions = []
     for s in space.stats:
         if s.optional and not params[s.use_param]:
             continue
         bounds: dict[str, float] = {}
         values = stats.stat(s.stat).astype(float)
-        for d in s.dims:
-            v = float(params[d.name])
+        drawn = sorted(float(params[d.name]) for d in s.dims)  # dims are in the order min, max
+        for d, v in zip(s.dims, drawn):
             bounds[d.side] = float(np.percentile(values, v)) if d.scale == "percentile" else v
         conditions.append(Condition.model_validate({"op": s.op, "stat": s.stat, "params": s.params, **bounds}))
     repeat = int(params.get(REPEAT, space.repeat[0]))
@@ -170,7 +225,9 @@ def params_from_recipe(space: SearchSpace, recipe: Recipe, stats: StatsTable) ->
 
     A bound the recipe leaves open becomes the end of the dimension that cuts least; values and
     percentiles are clipped into the dimension's range. Conditions on stats outside the space
-    are dropped. An optional stat without a condition is left out.
+    are dropped. An optional stat without a condition is left out. Where clipping or dropping
+    changes the selection, the point's recipe selects another pool than ``recipe`` does: the
+    warm start checks for that.
     """
     by_stat: dict[str, list[Any]] = {}
     for c in recipe.conditions:
@@ -229,8 +286,9 @@ def describe_space(space: SearchSpace) -> list[dict[str, Any]]:
     """One row per parameter: name, kind and range (for logs and the report)."""
     rows: list[dict[str, Any]] = []
     for s in space.stats:
-        rows += [{"param": d.name, "op": s.op, "kind": f"{d.side} ({d.scale})", "low": d.low, "high": d.high}
-                 for d in s.dims]
+        paired = len(s.dims) == 2  # sorted draws: the smaller is the min
+        rows += [{"param": d.name, "op": s.op, "kind": f"{'min or max, sorted' if paired else d.side} ({d.scale})",
+                  "low": d.low, "high": d.high} for d in s.dims]
         if s.optional:
             rows.append({"param": s.use_param, "op": s.op, "kind": "use OP", "low": False, "high": True})
     if space.repeat[0] < space.repeat[1]:

@@ -213,8 +213,8 @@ def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
         return optuna.pruners.NopPruner()
     if search.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    if search.pruner == "percentile":
-        return optuna.pruners.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=0)
+    if search.pruner == "percentile":  # Optuna's percentile is the share kept: keep the top 75%, prune the bottom 25%
+        return optuna.pruners.PercentilePruner(75.0, n_startup_trials=5, n_warmup_steps=0)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=seeds)
 
 

@@ -2,8 +2,10 @@
 
 The latest workflow's best recipe and the k-sigma recipe are enqueued as the first trials. Each
 such trial trains its recipe exactly as it is (under the search's ``budget``, if one is set), so
-its score is that recipe's; its params are the nearest point of the search space, from which the
-sampler goes on.
+its score is that recipe's; its params are the point of the search space that selects the same
+pool, from which the sampler goes on. A recipe that no point of the space selects (a bound
+outside the searched ranges, a condition on a stat the space lacks) would credit its score to a
+point that does not produce it: the nearest point is enqueued instead, trained as that point.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from optuna.trial import TrialState
 
 from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
+from mlsandbox.errors import PoolError, first_line
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
 from mlsandbox.search._names import WARM_RECIPE, WARM_START
-from mlsandbox.search._space import SearchSpace, params_from_recipe
+from mlsandbox.search._space import SearchSpace, params_from_recipe, recipe_from_params
 from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
+from mlsandbox.stats import StatsTable
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +69,27 @@ def enqueue_warm_start(
         recipes.append(("ksigma", ksigma_recipe(stats, spec.refine.ksigma, keys=keys)))
     for label, recipe in recipes:
         params = params_from_recipe(space, recipe, stats)
-        trained = _within_budget(recipe, space).model_dump(mode="json", exclude_none=True)
-        study.enqueue_trial(params, user_attrs={WARM_START: f"{label}: {recipe.name}", WARM_RECIPE: trained},
+        trained, name = _within_budget(recipe, space), f"{label}: {recipe.name}"
+        point = recipe_from_params(space, params, stats, name=recipe.name)
+        ours, theirs = _pool_of(trained, stats), _pool_of(point, stats)
+        if ours[0] != theirs[0]:
+            log.warning("warm start: the %s recipe %r is no point of the search space (it selects %s, its nearest "
+                        "point %s): that point is enqueued instead, and trained as that point",
+                        label, recipe.name, ours[1], theirs[1])
+            trained, name = point, f"{name} (nearest point)"
+        study.enqueue_trial(params, user_attrs={WARM_START: name,
+                                                WARM_RECIPE: trained.model_dump(mode="json", exclude_none=True)},
                             skip_if_exists=True)
     return [label for label, _ in recipes]
+
+
+def _pool_of(recipe: Recipe, stats: StatsTable) -> tuple[str | None, str]:
+    """The digest of the pool the recipe selects (None: none it could train), and its size in words."""
+    try:
+        pool = recipe.select(stats)
+    except PoolError as err:
+        return None, f"no pool ({first_line(err)})"
+    return pool.digest, f"{pool.unique_size} samples"
 
 
 def requeue_interrupted_warm_starts(study: optuna.Study) -> list[str]:
