@@ -426,5 +426,6 @@ def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
     cell = client.create_run(mlflow.set_experiment("test-project").experiment_id,
                              tags={tracking.KIND: "cell"}).info.run_id
     client.log_text(cell, "not a saved model", "model/weights.txt")
+    client.set_terminated(cell)  # a cell that finished, yet whose model is not one
     result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
     assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: no saved model at model: manifest.json is missing"
