@@ -148,3 +148,12 @@ def cluster() -> Iterator[object]:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def search_raw(small_corpus: Path, tmp_path: Path) -> dict:
+    """A search-ready spec (as a dict) on the small corpus: one seed, a 2-gram, a clean benchmark."""
+    bench = write_jsonl(tmp_path / "bench.jsonl",
+                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
+    return spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
+                     model={"type": "ngram", "order": 2}, benchmarks=[{"name": "clean", "path": str(bench)}])

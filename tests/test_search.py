@@ -41,16 +41,13 @@ from mlsandbox.search._storage import make_pruner
 from mlsandbox.spec import SearchSpec, parse_spec
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
-#: A space whose every pool keeps half the corpus or more, so that every trial trains (sorted draws may keep few).
+#: A space whose every pool keeps half the corpus or more, so that every trial trains.
 TRAINED = [{"op": "text_length_filter", "bounds": "max", "max_range": [50, 100]}]
 
 
 @pytest.fixture
-def raw(small_corpus: Path, tmp_path: Path) -> dict:
-    bench = write_jsonl(tmp_path / "bench.jsonl",
-                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
-    return spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
-                     model={"type": "ngram", "order": 2}, benchmarks=[{"name": "clean", "path": str(bench)}])
+def raw(search_raw: dict) -> dict:
+    return search_raw
 
 
 def _spec(raw: dict, **search: object):
@@ -313,6 +310,26 @@ def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -
     run_search(_spec(raw, n_trials=1), "fixed", _storage(tmp_path), progress=False)
     with pytest.raises(SpecError, match="objective"):
         run_search(_spec(raw, objectives=["delta", "size"], n_trials=1), "fixed", _storage(tmp_path), progress=False)
+
+
+def test_a_study_continued_with_another_space_is_refused(raw, tracking_uri, tmp_path) -> None:
+    """Trials drawn from two spaces would mix params (``*.max_pct`` and ``*.max``) and TPE would model both."""
+    from mlsandbox.search._storage import SPACE_ATTR
+
+    run_search(_spec(raw, n_trials=1, ops=TRAINED), "space", _storage(tmp_path), progress=False)
+    value = [{"op": "text_length_filter", "bounds": "max", "scale": "value"}]
+    with pytest.raises(SpecError, match=r"study 'space' searched another space \(text_len\.max_pct \(no longer "
+                                        r"searched\); text_len\.max \(new\)\): .*; use another --study"):
+        run_search(_spec(raw, n_trials=2, ops=value), "space", _storage(tmp_path), progress=False)
+    narrower = [{**TRAINED[0], "max_range": [60, 100]}]
+    with pytest.raises(SpecError, match=r"max_pct text_length_filter max \(percentile\) \[50, 100\] -> .*\[60, 100\]"):
+        run_search(_spec(raw, n_trials=2, ops=narrower), "space", _storage(tmp_path), progress=False)
+    study = optuna.load_study(study_name="space", storage=open_storage(_storage(tmp_path), _spec(raw))[0])
+    assert len(study.trials) == 1  # nothing drawn from the other spaces
+    study.set_user_attr(SPACE_ATTR, None)  # as a version that recorded no space left it: accepted, then recorded
+    assert run_search(_spec(raw, n_trials=2, ops=TRAINED), "space", _storage(tmp_path), progress=False).ran == 1
+    assert isinstance(optuna.load_study(study_name="space", storage=open_storage(_storage(tmp_path), _spec(raw))[0])
+                      .user_attrs[SPACE_ATTR], dict)
 
 
 def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking_uri, tmp_path, caplog,

@@ -114,6 +114,23 @@ def test_a_study_continued_after_its_trainer_script_changed_is_refused(project, 
     assert "model_digest" not in second.output  # the same spec, another script
 
 
+def test_a_search_whose_every_trial_failed_exits_1_with_the_first_reason(project, tracking_uri, tmp_path) -> None:
+    """As `train` with failed cells: the study's run ends FINISHED with its report, the command exits 1."""
+    storage = str(tmp_path / "failing.journal")
+    failing = ["--set", "model={type: command, command: [sh, -c, 'exit 3']}",
+               "--set", "search.ops=[{op: text_length_filter, bounds: max, max_range: [50, 100]}]"]
+    first = _cli("search", "-p", str(project), "--study", "failing", "--storage", storage, "-n", "2", *failing,
+                 "--quiet")
+    assert first.exit_code == 1, first.output
+    assert "FAILED: all 2 trials run now failed; the first, trial 0: every cell failed" in first.output
+    assert "its run " in first.output
+    (parent,) = _search_runs("failing", "search")
+    assert parent.info.status == "FINISHED"
+    again = _cli("search", "-p", str(project), "--study", "failing", "--storage", storage, "-n", "2", *failing,
+                 "--quiet")
+    assert again.exit_code == 0, again.output  # the study is full: this call ran no trial
+
+
 def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run(project, tracking_uri, tmp_path):
     storage = str(tmp_path / "grow.journal")
     first = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "2", "--quiet")

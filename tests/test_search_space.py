@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
 import yaml
-from conftest import spec_dict, write_jsonl
 
 from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
@@ -23,11 +21,8 @@ SMALL = {"min_pool_size": 5, "n_trials": 1, "sampler": "random", "warm_start": {
 
 
 @pytest.fixture
-def raw(small_corpus: Path, tmp_path: Path) -> dict:
-    bench = write_jsonl(tmp_path / "bench.jsonl",
-                        [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
-    return spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0],
-                     model={"type": "ngram", "order": 2}, benchmarks=[{"name": "clean", "path": str(bench)}])
+def raw(search_raw: dict) -> dict:
+    return search_raw
 
 
 def _spec(raw: dict, **search: object):

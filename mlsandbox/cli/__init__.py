@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import typer
 
-from mlsandbox.cli._errors import EXIT_FAILED, OneLineUsageErrors, handles_errors
+from mlsandbox.cli._errors import OneLineUsageErrors, exit_failed, handles_errors
 from mlsandbox.cli._options import (
     PROGRESS_LOGGER,
     Executor,
@@ -162,10 +162,7 @@ def train_command(
     typer.echo(f"\n{len(cells)} cells ({sum(c.reused for c in cells)} reused, {len(failed)} failed); "
                "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
                f"{_interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
-    for cell in failed:
-        typer.secho(f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}", fg="red", err=True)
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    exit_failed([f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}" for cell in failed])
 
 
 def _seed_list(text: str) -> list[str]:
@@ -392,6 +389,7 @@ def search_command(
     typer.echo(f"\n{result.ran} trials run now, {len(result.trials)} in study {result.study_name!r} "
                f"({result.storage}); {result.wall_s:.0f} s; {result.where}")
     typer.echo(f"live view: optuna-dashboard {result.storage}")
+    exit_failed([failure] if (failure := result.all_failed_text()) else [])  # as train's failed cells
 
 
 if __name__ == "__main__":

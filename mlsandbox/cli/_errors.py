@@ -27,6 +27,15 @@ EXIT_INVALID = 2
 EXIT_INTERRUPTED = 130
 
 P = ParamSpec("P")
+
+
+def exit_failed(reasons: Sequence[str]) -> None:
+    """Print each failure in red on stderr and exit 1 if there is any: the work ran, and some of it
+    failed (a cell, every trial); the runs that record it ended normally."""
+    for reason in reasons:
+        typer.secho(reason, fg="red", err=True)
+    if reasons:
+        raise typer.Exit(EXIT_FAILED)
 R = TypeVar("R")
 
 

@@ -66,6 +66,18 @@ class SearchResult:
     report: str = ""  # the Markdown section
     claim: dict[str, float] = field(default_factory=dict)  # the best trial's interval and p-values (trial_claim)
     pareto_claims: list[dict[str, float]] = field(default_factory=list)  # the same, per Pareto trial
+    failed_now: list[int] = field(default_factory=list)  # the trials this call ran that FAILED
+
+    def all_failed_text(self) -> str | None:
+        """A line for a call that ran trials and saw every one of them fail (the command then exits 1);
+        None otherwise. A pruned or complete trial is not a failure."""
+        if not self.ran or len(self.failed_now) < self.ran:
+            return None
+        first = self.failed_now[0]
+        row = self.trials[self.trials["trial"] == first] if "trial" in self.trials else self.trials.iloc[:0]
+        reason = str(row["reason"].iloc[0]) if "reason" in row and len(row) else ""
+        run = f"; its run {row['run_id'].iloc[0]}" if "run_id" in row and len(row) and row["run_id"].iloc[0] else ""
+        return f"FAILED: all {self.ran} trials run now failed; the first, trial {first}: {reason or 'no reason'}{run}"
 
     @property
     def best_delta_pct(self) -> float | None:

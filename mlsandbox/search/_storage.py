@@ -35,6 +35,7 @@ from mlsandbox.errors import SpecError, first_line
 from mlsandbox.retry import retry_lost_race
 from mlsandbox.search._locks import database_lock, file_lock
 from mlsandbox.search._names import DEFINITION_ATTR, PARENT_RUN_ATTR
+from mlsandbox.search._space import SearchSpace, describe_space
 from mlsandbox.spec import ExperimentSpec, SearchSpec
 from mlsandbox.tracking import sqlite_file
 
@@ -47,6 +48,8 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")
 # A trial left RUNNING by a worker on another machine is failed once its heartbeat is this old.
 HEARTBEAT_S = 30
 GRACE_S = 120
+#: Study user attribute: the space its trials were drawn from (:func:`space_definition`), set by its first call.
+SPACE_ATTR = "space"
 
 
 @dataclass(frozen=True)
@@ -237,6 +240,30 @@ def _check_definition(study: optuna.Study, study_name: str, definition: Mapping[
         study.set_user_attr(DEFINITION_ATTR, dict(definition))
 
 
+def space_definition(space: SearchSpace) -> dict[str, str]:
+    """What a study's trials are drawn from: each parameter's OP, kind (bound, scale) and range, the
+    repeat range, whether an OP may be left out (its ``.use`` parameter) and the OPs' params."""
+    rows = {str(r["param"]): " ".join(filter(None, [r["op"], r["kind"], f"[{r['low']:.6g}, {r['high']:.6g}]"]))
+            for r in describe_space(space)}
+    return rows | {f"{s.op} params": json.dumps(s.params, sort_keys=True) for s in space.stats}
+
+
+def _check_space(study: optuna.Study, study_name: str, space: Mapping[str, str]) -> None:
+    """Record the study's space on its first call (or on a study of an earlier version, which
+    recorded none); refuse a later call whose space differs: TPE would model two disjoint spaces."""
+    stored = study.user_attrs.get(SPACE_ATTR)
+    if not isinstance(stored, dict):
+        study.set_user_attr(SPACE_ATTR, dict(space))
+        return
+    changed = [f"{key} {stored[key]} -> {space[key]}" for key in sorted(set(stored) & set(space))
+               if stored[key] != space[key]]
+    changed += [f"{key} (no longer searched)" for key in sorted(set(stored) - set(space))]
+    changed += [f"{key} (new)" for key in sorted(set(space) - set(stored))]
+    if changed:
+        raise SpecError(f"study {study_name!r} searched another space ({'; '.join(changed)}): its trials would not "
+                        "compare with this call's; use another --study name to search anew")
+
+
 #: The definition's digests, which the study's run has held as params since before definitions were recorded.
 _DIGESTS = ("dataset_digest", "model_digest", "evaluator_digest", "benchmarks_digest", "files_digest")
 
@@ -274,10 +301,11 @@ def sampler_seed(search: SearchSpec, worker: int | None, trials: int) -> int:
 
 def open_study(
     study_name: str, storage: optuna.storages.BaseStorage, search: SearchSpec, seeds: int,
-    definition: Mapping[str, str], worker: int | None = 0,
+    definition: Mapping[str, str], worker: int | None = 0, space: Mapping[str, str] | None = None,
 ) -> tuple[optuna.Study, int]:
-    """Create the study, or load it when it exists (its objectives and its definition must be the
-    same: a trial measured on other data or another model would compete unfairly); the sampler seed."""
+    """Create the study, or load it when it exists (its objectives, its definition and its space
+    (:func:`space_definition`) must be the same: a trial measured on other data or another model would
+    compete unfairly, and one drawn from another space would mix params); the sampler seed."""
     directions = [StudyDirection.MAXIMIZE] * len(search.objectives)
     study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
                                 load_if_exists=True, pruner=make_pruner(search, seeds))
@@ -285,6 +313,8 @@ def open_study(
         raise SpecError(f"study {study_name!r} has {len(study.directions)} objective(s) but search.objectives is "
                         f"{search.objectives}; use another --study name")
     _check_definition(study, study_name, definition)
+    if space is not None:
+        _check_space(study, study_name, space)
     # Different workers, and a resumed run, must not replay the same sampler draws.
     seed = sampler_seed(search, worker, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(search, seed)

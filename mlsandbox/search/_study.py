@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import mlflow
+from optuna.trial import TrialState
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
@@ -31,7 +32,7 @@ from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, obje
 from mlsandbox.search._report import SearchResult, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
 from mlsandbox.search._space import build_space
-from mlsandbox.search._storage import connect_storage, make_sampler, open_study
+from mlsandbox.search._storage import connect_storage, make_sampler, open_study, space_definition
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start, requeue_interrupted_warm_starts
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -120,7 +121,7 @@ def _run_search(
     with ExitStack() as stack:
         with opened.lock(study_name):  # workers started together: one creates, the others find
             study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.trial_seeds()),
-                                                         definition, worker)
+                                                         definition, worker, space_definition(space))
             study.set_user_attr("project", spec.name)
             parent = stack.enter_context(study_run(study, study_name, experiment_id, tags))
             run_id = parent.info.run_id
@@ -156,6 +157,7 @@ def _run_search(
                         f"trial {finished[-1].number} {finished[-1].state.name.lower()}" if finished else "")
         with opened.lock(study_name):  # one report at a time, each from the storage as it is then: the last is right
             result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
+        result.failed_now = [t.number for t in finished if t.state == TrialState.FAIL]
         log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)
         result.where = tracking.run_url(parent)
     return result
