@@ -73,11 +73,10 @@ class SearchResult:
         None otherwise. A pruned or complete trial is not a failure."""
         if not self.ran or len(self.failed_now) < self.ran:
             return None
-        first = self.failed_now[0]
-        row = self.trials[self.trials["trial"] == first] if "trial" in self.trials else self.trials.iloc[:0]
-        reason = str(row["reason"].iloc[0]) if "reason" in row and len(row) else ""
-        run = f"; its run {row['run_id'].iloc[0]}" if "run_id" in row and len(row) and row["run_id"].iloc[0] else ""
-        return f"FAILED: all {self.ran} trials run now failed; the first, trial {first}: {reason or 'no reason'}{run}"
+        first = self.trials.set_index("trial").loc[self.failed_now[0]]  # the study's table holds every trial
+        run = f"; its run {first['run_id']}" if first["run_id"] else ""
+        return (f"FAILED: all {self.ran} trials run now failed; the first, trial {first.name}: "
+                f"{first['reason'] or 'no reason'}{run}")
 
     @property
     def best_delta_pct(self) -> float | None:

@@ -286,8 +286,8 @@ def describe_space(space: SearchSpace) -> list[dict[str, Any]]:
     """One row per parameter: name, kind and range (for logs and the report)."""
     rows: list[dict[str, Any]] = []
     for s in space.stats:
-        paired = len(s.dims) == 2  # sorted draws: the smaller is the min
-        rows += [{"param": d.name, "op": s.op, "kind": f"{'min or max, sorted' if paired else d.side} ({d.scale})",
+        sorted_draws = len(s.dims) == 2 and s.dims[0].high > s.dims[1].low  # overlapping ranges: either bound
+        rows += [{"param": d.name, "op": s.op, "kind": f"{'min or max, sorted' if sorted_draws else d.side} ({d.scale})",
                   "low": d.low, "high": d.high} for d in s.dims]
         if s.optional:
             rows.append({"param": s.use_param, "op": s.op, "kind": "use OP", "low": False, "high": True})

@@ -10,6 +10,7 @@ figure: how far a cheap model's ranking of pools can be trusted on this data.
 from __future__ import annotations
 
 import itertools
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -65,19 +66,18 @@ def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
     and its permutation p-value, raw and Holm-adjusted across the pairs, and the overlap of the
     top-k pools."""
-    rows, p_values = [], []
+    rows = []
     for cheap, costly in itertools.combinations(deltas.columns, 2):
         both = deltas[[cheap, costly]].dropna()
         measured = rank_agreement(both[cheap], both[costly])
         estimates = [getattr(measured, name) for name in STATISTICS]
         top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
         rows.append([cheap, costly, measured.pools]
-                    + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, e.p_value)]
+                    + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, math.nan)]
                     + [len(top[0] & top[1])])
-        p_values.append([e.p_value for e in estimates])
     pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, f"top{top_k}_overlap"])
-    for name, family in zip(STATISTICS, zip(*p_values)):
-        pairs[f"{name}_p_adjusted"] = holm(family)
+    for name in STATISTICS:  # one Holm family per statistic: its p-values across the pairs
+        pairs[f"{name}_p_adjusted"] = holm(pairs[f"{name}_p_value"].tolist())
     return pairs
 
 
