@@ -46,8 +46,10 @@ class Progress:
     that started together finish together), so start-up (workers importing libraries, a model
     loading) before it does not inflate the time left, nor a round's near-simultaneous ends shrink it.
 
-    ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds. Used as a context
-    manager, it also reports, as log lines, every ``LINE_INTERVAL_S`` of a wait for the next unit.
+    ``total`` may grow while the work runs (:meth:`add`), as a race adds seeds; :meth:`may_add` says
+    by how much at most, so that a step at 100% of what is announced does not look finished. Used as
+    a context manager, it also reports, as log lines, every ``LINE_INTERVAL_S`` of a wait for the
+    next unit.
     """
 
     def __init__(self, total: int, desc: str, unit: str = "item", style: StyleArg = "auto",
@@ -55,6 +57,7 @@ class Progress:
         self.style = resolve(style)
         self.desc, self.unit, self.total, self.done = desc, unit, total, initial
         self.reused, self.worked, self.status = 0, 0, ""
+        self.possible, self.possible_why = 0, ""  # units that may still be added (:meth:`may_add`)
         self._parallel, self._rounds = max(1, parallel), 0  # advances that did work, up to the first round's end
         self.started = self._last_line = time.monotonic()
         self._first_work: tuple[float, int] | None = None  # (when, units worked) at the first unit of work
@@ -71,11 +74,15 @@ class Progress:
             self._bar.total = self.total
             self._bar.refresh()
 
+    def may_add(self, n: int, why: str) -> None:
+        """Up to ``n`` more units may be added (0: no more), ``why`` in a few words ("while pools race")."""
+        self.possible, self.possible_why = n, why
+        self._postfix()
+
     def working(self, status: str) -> None:
         """``status`` names the item now under way: what a long wait for the next unit is spent on."""
         self.status = status
-        if self._bar is not None:
-            self._bar.set_postfix_str(f"{status}, {self.reused} reused" if self.reused else status)
+        self._postfix()
 
     def advance(self, n: int = 1, status: str = "", reused: bool = False) -> None:
         """``n`` units finished (``reused``: taken from a cache, no work done); ``status`` names the current item."""
@@ -88,8 +95,7 @@ class Progress:
                 self._first_work = (time.monotonic(), self.worked)
         self.status = status or self.status
         if self._bar is not None:
-            postfix = f"{self.status}, {self.reused} reused" if self.reused else self.status
-            self._bar.set_postfix_str(postfix, refresh=False)
+            self._postfix(refresh=False)
             self._bar.update(n)
         elif self.style == "lines":
             now = time.monotonic()
@@ -106,16 +112,21 @@ class Progress:
 
     def summary(self) -> str:
         pct = 100 * self.done / self.total if self.total else 100.0
-        parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%)"]
-        if self.reused:
-            parts.append(f"{self.reused} reused")
-        if self.status:
-            parts.append(self.status)
+        parts = [f"{self.desc}: {self.done}/{self.total} {self.unit}s ({pct:.0f}%)", *self._notes()]
         parts.append(f"{_clock(time.monotonic() - self.started)} elapsed")
         left = self.seconds_left()
         if left is not None and self.done < self.total:
             parts.append(f"~{_clock(left)} left")
         return ", ".join(parts)
+
+    def _notes(self) -> list[str]:
+        """What the bar shows after its count: work that may follow, cache hits, the current item."""
+        possible = [f"up to {self.possible} more {self.possible_why}"] if self.possible else []
+        return possible + ([f"{self.reused} reused"] if self.reused else []) + ([self.status] if self.status else [])
+
+    def _postfix(self, refresh: bool = True) -> None:
+        if self._bar is not None:
+            self._bar.set_postfix_str(", ".join(self._notes()), refresh=refresh)
 
     def close(self) -> None:
         self._stop.set()

@@ -29,6 +29,7 @@ from mlsandbox.workflows.workflow import run_workflow
 class _Pool:
     op: str | None
     digest: str = field(default_factory=lambda: str(id(object())))
+    size: int = 100
 
 
 @dataclass
@@ -115,7 +116,7 @@ class _NullBench:
     def __init__(self, pools: int, seeds: int, correct: bool) -> None:
         rng = np.random.default_rng(11)
         self.deltas = rng.normal(0, 0.01, (pools, 1)) - rng.normal(0, 0.01, (pools, seeds))
-        self.correct = correct
+        self.correct, self.progress = correct, Progress(0, "cells", "cell", "off")
 
     def measure(self, pools: list[_Pool], seeds: tuple[int, ...], level: Fidelity) -> list[_Item]:
         n, looks = len(seeds), level.looks if self.correct else 1
@@ -278,3 +279,27 @@ def test_the_screens_decisions_are_corrected_across_every_pool_it_screened() -> 
     comparisons.adjust()
     assert comparisons.items[0].summary.p_adjusted == holm([c.summary.p_value for c in screened])[0]
     assert comparisons.items[1].summary.p_adjusted == comparisons.items[1].summary.p_value  # a family of one
+
+
+def test_a_race_says_how_many_cells_it_may_still_add() -> None:
+    """At 100% of the cells announced, a step whose pools still race does not look finished."""
+    effects = {"clear": 0.20, "close_a": 0.01, "close_b": 0.012}
+    bench = _FakeBench(effects, noise=0.004)
+    bench.progress = Progress(9, "probe cells", "cell", "off")
+    bench.progress.advance(9, "close_b seed 2")
+    shown: list[str] = []
+    measure = bench.measure
+
+    def measured(pools: list[_Pool], seeds: tuple[int, ...], level: Fidelity) -> list[_Item]:
+        shown.append(bench.progress.summary().split(", 0:")[0])
+        return measure(pools, seeds, level)
+
+    bench.measure = measured  # type: ignore[method-assign]
+    level = Fidelity(DECIDE, NgramSpec(), (0, 1, 2, 3, 4), min_seeds=3)
+    _race(bench, [_Pool(op) for op in effects], level, k=2)  # type: ignore[arg-type]
+    # while the first 3 seeds run, any pool may race on for 2 more seeds (3 pools + 1 control size
+    # per seed); while the 4th runs, the two close ones may still take a 5th
+    assert shown == ["probe cells: 9/9 cells (100%), up to 8 more while pools race, close_b seed 2",
+                     "probe cells: 9/9 cells (100%), up to 3 more while pools race, close_b seed 2",
+                     "probe cells: 9/9 cells (100%), close_b seed 2"]
+    assert "up to" not in bench.progress.summary()  # the race is over

@@ -136,6 +136,7 @@ def compare_pools(
 def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int) -> list[PoolComparison]:
     """Every pool on ``level.min_seeds`` seeds, then one more seed at a time for the pools still open."""
     n = level.min_seeds
+    _announce_race(bench.progress, pools, level.max_seeds - n)
     items = bench.measure(pools, level.seeds[:n], level)
     active = list(range(len(pools)))
     while n < level.max_seeds:
@@ -143,9 +144,18 @@ def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int) -> list
         if not active:
             break
         n += 1
+        _announce_race(bench.progress, [pools[i] for i in active], level.max_seeds - n)
         for i, item in zip(active, bench.measure([pools[i] for i in active], level.seeds[:n], level)):
             items[i] = item
+    bench.progress.may_add(0, "")
     return items
+
+
+def _announce_race(progress: Progress, racing: Sequence[Pool], rounds: int) -> None:
+    """The most cells the race may add after the round about to run: per further round, each pool
+    still racing and one control per pool size."""
+    per_round = len(racing) + len({pool.size for pool in racing})
+    progress.may_add(rounds * per_round, "while pools race")
 
 
 def table_markdown(table: pd.DataFrame) -> str:
