@@ -281,12 +281,8 @@ def test_the_screens_decisions_are_corrected_across_every_pool_it_screened() -> 
     assert comparisons.items[1].summary.p_adjusted == comparisons.items[1].summary.p_value  # a family of one
 
 
-def test_a_race_says_how_many_cells_it_may_still_add() -> None:
-    """At 100% of the cells announced, a step whose pools still race does not look finished."""
-    effects = {"clear": 0.20, "close_a": 0.01, "close_b": 0.012}
-    bench = _FakeBench(effects, noise=0.004)
-    bench.progress = Progress(9, "probe cells", "cell", "off")
-    bench.progress.advance(9, "close_b seed 2")
+def _lines_before_each_round(bench: _FakeBench) -> list[str]:
+    """What the progress line says as each round of cells starts (its counts, not its clock)."""
     shown: list[str] = []
     measure = bench.measure
 
@@ -295,6 +291,16 @@ def test_a_race_says_how_many_cells_it_may_still_add() -> None:
         return measure(pools, seeds, level)
 
     bench.measure = measured  # type: ignore[method-assign]
+    return shown
+
+
+def test_a_race_says_how_many_cells_it_may_still_add() -> None:
+    """At 100% of the cells announced, a step whose pools still race does not look finished."""
+    effects = {"clear": 0.20, "close_a": 0.01, "close_b": 0.012}
+    bench = _FakeBench(effects, noise=0.004)
+    bench.progress = Progress(9, "probe cells", "cell", "off")
+    bench.progress.advance(9, "close_b seed 2")
+    shown = _lines_before_each_round(bench)
     level = Fidelity(DECIDE, NgramSpec(), (0, 1, 2, 3, 4), min_seeds=3)
     _race(bench, [_Pool(op) for op in effects], level, k=2)  # type: ignore[arg-type]
     # while the first 3 seeds run, any pool may race on for 2 more seeds (3 pools + 1 control size
@@ -303,3 +309,12 @@ def test_a_race_says_how_many_cells_it_may_still_add() -> None:
                      "probe cells: 9/9 cells (100%), up to 3 more while pools race, close_b seed 2",
                      "probe cells: 9/9 cells (100%), close_b seed 2"]
     assert "up to" not in bench.progress.summary()  # the race is over
+
+
+def test_a_screen_says_how_many_cells_the_deciding_model_may_add() -> None:
+    bench = _FakeBench({"a": 0.2, "b": 0.01}, noise=0.004)
+    shown = _lines_before_each_round(bench)
+    _race(bench, [_Pool("a"), _Pool("b")], Fidelity(SCREEN, NgramSpec(), (0, 1), min_seeds=2), k=1,  # type: ignore[arg-type]
+          later=9)
+    assert shown == ["cells: 0/0 cells (100%), up to 9 more for the deciding model"]
+    assert bench.progress.possible == 0  # the screen is over: the deciding model's race announces its own

@@ -115,7 +115,8 @@ def compare_pools(
         out = Comparisons()
         remaining = list(pools)
         for level in levels:
-            items = _race(bench, remaining, level, k)
+            later = 0 if level is levels[-1] else _most_cells(remaining, levels[-1].max_seeds)
+            items = _race(bench, remaining, level, k, later)
             if level is levels[-1]:
                 out.items += items
                 break
@@ -133,10 +134,11 @@ def compare_pools(
     return out
 
 
-def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int) -> list[PoolComparison]:
-    """Every pool on ``level.min_seeds`` seeds, then one more seed at a time for the pools still open."""
+def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int, later: int = 0) -> list[PoolComparison]:
+    """Every pool on ``level.min_seeds`` seeds, then one more seed at a time for the pools still open;
+    ``later``: the most cells a deciding model may train after this screen."""
     n = level.min_seeds
-    _announce_race(bench.progress, pools, level.max_seeds - n)
+    _announce_race(bench.progress, pools, level.max_seeds - n, later)
     items = bench.measure(pools, level.seeds[:n], level)
     active = list(range(len(pools)))
     while n < level.max_seeds:
@@ -144,18 +146,23 @@ def _race(bench: _Bench, pools: Sequence[Pool], level: Fidelity, k: int) -> list
         if not active:
             break
         n += 1
-        _announce_race(bench.progress, [pools[i] for i in active], level.max_seeds - n)
+        _announce_race(bench.progress, [pools[i] for i in active], level.max_seeds - n, later)
         for i, item in zip(active, bench.measure([pools[i] for i in active], level.seeds[:n], level)):
             items[i] = item
     bench.progress.may_add(0, "")
     return items
 
 
-def _announce_race(progress: Progress, racing: Sequence[Pool], rounds: int) -> None:
-    """The most cells the race may add after the round about to run: per further round, each pool
-    still racing and one control per pool size."""
-    per_round = len(racing) + len({pool.size for pool in racing})
-    progress.may_add(rounds * per_round, "while pools race")
+def _announce_race(progress: Progress, racing: Sequence[Pool], rounds: int, later: int) -> None:
+    """The most cells the race may add after the round about to run, and a deciding model after it."""
+    race = _most_cells(racing, rounds)
+    why = "for the deciding model" if not race else "while pools race" if not later else "for the race and the deciding model"
+    progress.may_add(race + later, why)
+
+
+def _most_cells(pools: Sequence[Pool], seeds: int) -> int:
+    """The most cells ``seeds`` more seeds of ``pools`` take: each pool and one control per pool size, per seed."""
+    return seeds * (len(pools) + len({pool.size for pool in pools}))
 
 
 def table_markdown(table: pd.DataFrame) -> str:
