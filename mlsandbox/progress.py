@@ -58,6 +58,7 @@ class Progress:
         self.desc, self.unit, self.total, self.done = desc, unit, total, initial
         self.reused, self.worked, self.status = 0, 0, ""
         self.possible, self.possible_why = 0, ""  # units that may still be added (:meth:`may_add`)
+        self.reusing = 0  # units still to come that are known to be reused (:meth:`add`)
         self._parallel, self._rounds = max(1, parallel), 0  # advances that did work, up to the first round's end
         self.started = self._last_line = time.monotonic()
         self._first_work: tuple[float, int] | None = None  # (when, units worked) at the first unit of work
@@ -66,9 +67,11 @@ class Progress:
                      if self.style == "bar" else None)
         self._stop = threading.Event()
 
-    def add(self, n: int) -> None:
-        """``n`` more units of work than announced."""
+    def add(self, n: int, reusing: int = 0) -> None:
+        """``n`` more units of work than announced, ``reusing`` of which will be reused: left out of
+        the time left until reused units have come."""
         self.total += n
+        self.reusing += reusing
         self._next_step = self._step_after(self.done)
         if self._bar is not None:
             self._bar.total = self.total
@@ -88,6 +91,7 @@ class Progress:
         """``n`` units finished (``reused``: taken from a cache, no work done); ``status`` names the current item."""
         self.done += n
         self.reused += n if reused else 0
+        self.reusing = max(0, self.reusing - n) if reused else self.reusing
         self.worked += 0 if reused else n
         if self._first_work is None and not reused:
             self._rounds += 1
@@ -103,12 +107,13 @@ class Progress:
                 self._line(now)
 
     def seconds_left(self) -> float | None:
-        """Time left at the rate of the units that did work since the first round of them; None until
-        a unit of work has finished after it (the first round's time holds the start-up)."""
+        """Time left at the rate of the units that did work since the first round of them, for the
+        units not known to be reused; None until a unit of work has finished after that round (the
+        first round's time holds the start-up)."""
         if self._first_work is None or self.worked <= self._first_work[1]:
             return None
         since, first = self._first_work
-        return (time.monotonic() - since) / (self.worked - first) * max(self.total - self.done, 0)
+        return (time.monotonic() - since) / (self.worked - first) * max(self.total - self.done - self.reusing, 0)
 
     def summary(self) -> str:
         pct = 100 * self.done / self.total if self.total else 100.0

@@ -192,6 +192,20 @@ def test_time_left_is_not_inflated_by_start_up(monkeypatch: pytest.MonkeyPatch) 
     assert bar.seconds_left() == pytest.approx(7.0)
 
 
+def test_time_left_leaves_out_the_cells_known_to_be_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An n-gram pool trains once and its other seeds reuse that cell: 10 cells, 4 of them such
+    repeats. After the first round and one more cell at 1 s each, 4 cells still train, not 8."""
+    clock = iter([0.0, 20.0, 21.0, 21.0, 21.0])
+    monkeypatch.setattr("mlsandbox.progress.time.monotonic", lambda: next(clock))
+    bar = Progress(0, "probe cells", "cell", "off")
+    bar.add(10, reusing=4)
+    bar.advance(1)
+    bar.advance(1)
+    assert bar.seconds_left() == pytest.approx(4.0)
+    bar.advance(2, reused=True)  # two of the repeats came
+    assert bar.seconds_left() == pytest.approx(4.0)
+
+
 def test_time_left_waits_for_the_end_of_the_first_round_of_parallel_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two workers that each take 7 s per batch end their first batches together: the second's
     0.01 s after the first is no rate (it would promise the whole pass in a second)."""

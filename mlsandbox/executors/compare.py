@@ -27,7 +27,7 @@ from mlsandbox.executors.fidelity import Fidelity, deciding, fidelities
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.executors.race import open_after_screen, still_open
 from mlsandbox.executors.runners import CellRequest, Placement, make_runner
-from mlsandbox.models import BenchmarkSet
+from mlsandbox.models import BenchmarkSet, trainer_for
 from mlsandbox.pools import RANDOM, Pool, random_pool
 from mlsandbox.progress import Progress, StyleArg
 
@@ -68,7 +68,7 @@ class _Bench:
         wanted = [*(CellRequest(c, s, fidelity) for (_, s), c in controls.items()),
                   *(CellRequest(p, s, fidelity) for p in pools for s in seeds)]
         todo = list({_key(r): r for r in wanted if _key(r) not in self._done}.values())
-        self.progress.add(len(todo))
+        self.progress.add(len(todo), reusing=self._repeats(todo))
         self.runner.run(todo, self._finished, self._started)
         out = []
         for pool in pools:
@@ -78,6 +78,18 @@ class _Bench:
             log_cell_deltas(cells, base)
             out.append(PoolComparison(pool, None, cells, base, fidelity.name, fidelity.looks).summarize())
         return out
+
+    def _repeats(self, todo: Sequence[CellRequest]) -> int:
+        """The requests whose cell another one trains: a model that does not depend on the seed (the
+        n-gram) trains a pool once, and its other seeds reuse that cell."""
+        seen = {(fidelity, digest) for fidelity, _, digest, _ in self._done}
+        repeats = 0
+        for request in todo:
+            if not trainer_for(request.fidelity.model).seeded(request.fidelity.model):
+                cell = (request.fidelity.name, request.pool.digest)
+                repeats += cell in seen
+                seen.add(cell)
+        return repeats
 
     def _started(self, request: CellRequest) -> None:
         self.progress.working(f"{request.fidelity.name} {request.pool.name} seed {request.seed} (running)")
