@@ -82,3 +82,19 @@ def test_metric_keys_name_each_pool_of_an_intersection() -> None:
     key = tracking.metric_key("delta_pct", "flagged_words_filter/high & words_num_filter/mid")
     assert key == "delta_pct.flagged_words_filter.high and words_num_filter.mid"
     assert tracking.metric_key("delta_pct", "metric-clusters: a/high & b/low") == "delta_pct.metric-clusters: a.high and b.low"
+
+
+def test_a_logged_table_keeps_small_p_values_and_is_replaced_when_logged_again(tracking_uri, tmp_path) -> None:
+    """pandas writes 2.3e-12 as 0.0 (10 decimal places): a report would show p = 0."""
+    import json
+
+    import pandas as pd
+
+    with mlflow.start_run() as run:
+        for p_value in (2.3e-12, 4.5e-11):
+            table = pd.DataFrame({"pool": ["a", "b"], "p_value": [p_value, float("nan")], "seeds": [16, 16]})
+            tracking.log_table(run.info.run_id, table, "probe/ranking.json")
+    path = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="probe/ranking.json",
+                                               dst_path=str(tmp_path))
+    logged = json.loads(open(path).read())
+    assert logged == {"columns": ["pool", "p_value", "seeds"], "data": [["a", 4.5e-11, 16], ["b", None, 16]]}

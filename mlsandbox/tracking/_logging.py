@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -79,17 +81,28 @@ def _param_value(value: Any) -> str:
 
 def log_table(run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
     """MLflow's ``log_table``, except that a table logged again to a run replaces the earlier one
-    instead of being appended to it: a study's run is logged to by every worker and every resume,
-    and each of them logs the whole table. MLflow registers the table (for its UI) the first time."""
+    instead of being appended to it (a study's run is logged to by every worker and every resume,
+    and each of them logs the whole table), and that numbers keep their full precision. MLflow
+    registers the table (for its UI) the first time."""
     client = mlflow.MlflowClient()
     folder = posixpath.dirname(artifact_file) or None
     if artifact_file not in {f.path for f in client.list_artifacts(run_id, folder)}:
         client.log_table(run_id, table, artifact_file)
-        return
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / posixpath.basename(artifact_file)
-        table.to_json(local, orient="split", index=False, date_format="iso")  # as MLflow writes a table
+        local.write_text(table_json(table))
         client.log_artifact(run_id, str(local), folder)
+
+
+def table_json(table: pd.DataFrame) -> str:
+    """The table as MLflow writes one (pandas' ``split`` orientation), floats exact: pandas rounds
+    them to 10 decimal places, which would log a p-value of 1e-12 as 0."""
+    payload = json.loads(table.to_json(orient="split", index=False, date_format="iso"))
+    for j, column in enumerate(table.columns):
+        if pd.api.types.is_float_dtype(table[column]):
+            for row, value in zip(payload["data"], table[column].tolist()):
+                row[j] = value if math.isfinite(value) else None
+    return json.dumps(payload)
 
 
 def log_pool_input(
