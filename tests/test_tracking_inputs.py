@@ -90,7 +90,7 @@ def test_a_logged_table_keeps_small_p_values_and_is_replaced_when_logged_again(t
 
     import pandas as pd
 
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("tables")) as run:
         for p_value in (2.3e-12, 4.5e-11):
             table = pd.DataFrame({"pool": ["a", "b"], "p_value": [p_value, float("nan")], "seeds": [16, 16]})
             tracking.log_table(run.info.run_id, table, "probe/ranking.json")
