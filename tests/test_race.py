@@ -126,8 +126,8 @@ class _NullBench:
 
 @pytest.mark.parametrize("correct", [True, False])
 def test_racing_seeds_keeps_the_p_values_error_rate(correct: bool) -> None:
-    # A pool races on while its interval holds 0 and stops once it excludes 0 (5 to 8 seeds, as the
-    # bundled projects): tested up to 4 times, an uncorrected 5% test rejects a null pool about
+    # A pool races on while its interval holds 0 and stops once it excludes 0 (5 to 8 seeds): tested
+    # up to 4 times, an uncorrected 5% test rejects a null pool about
     # twice as often; corrected for the looks it stays at or below 5%.
     pools, level = 1500, Fidelity(DECIDE, NgramSpec(), tuple(range(8)), min_seeds=5)
     bench = _NullBench(pools, level.max_seeds, correct)

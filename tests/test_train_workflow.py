@@ -301,7 +301,7 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
 ) -> None:
     import yaml
 
-    # a project like the bundled ones: a race over its seeds, and the same fresh seeds for its workflow's confirmation
+    # a project that races its seeds (as image-caption does), and the same fresh seeds for its workflow's confirmation
     raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2], model={"type": "ngram", "order": 2},
                     benchmarks=[{"name": "clean", "path": str(bench_file)}], race={"min_seeds": 2, "max_seeds": 3},
                     confirm={"seeds": [100, 101, 102]})
