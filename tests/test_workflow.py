@@ -22,7 +22,7 @@ from conftest import spec_dict, write_jsonl
 
 from mlsandbox import figures, tracking
 from mlsandbox.delta import holm, relative_delta
-from mlsandbox.errors import SpecError
+from mlsandbox.errors import PoolError, SpecError
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import prepare
@@ -304,6 +304,10 @@ def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: Workflow
     strict = spec.refine.model_copy(update={"min_pool_size": smallest + 1})
     assert top_pools(probed, by_name, strict) == [p for p in ranked if p.unique_size > smallest][:k]
     assert top_pools(probed, by_name, strict.model_copy(update={"on_small_pool": "use"})) == ranked[:k]
+    largest = max(p.unique_size for p in ranked)
+    with pytest.raises(PoolError, match=f"no probe pool has refine.min_pool_size={largest + 1} distinct samples "
+                                        f"\\(the largest has {largest}\\)"):
+        top_pools(probed, by_name, strict.model_copy(update={"min_pool_size": largest + 1}))  # was an IndexError
 
 
 def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:

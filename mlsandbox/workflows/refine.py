@@ -306,7 +306,11 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
         if small:
             log.warning("top-k: passing over %s (fewer samples than refine.min_pool_size=%d) for the next best pools",
                         ", ".join(small), spec.min_pool_size)
-        ranked = [p for p in ranked if p.unique_size >= spec.min_pool_size]
+        if not (kept := [p for p in ranked if p.unique_size >= spec.min_pool_size]):
+            largest = max((p.unique_size for p in ranked), default=0)
+            raise PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the "
+                            f"largest has {largest}): lower refine.min_pool_size, or set refine.on_small_pool: use")
+        ranked = kept
     return ranked[:spec.top_k]
 
 
