@@ -10,9 +10,10 @@ like the spec's own: one line per problem, naming the dotted key.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -167,14 +168,38 @@ def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:
         yield f"workspace: cannot create {workspace}: {parent} is not a folder{given}"
     elif not os.access(parent, os.W_OK | os.X_OK):
         yield f"workspace: cannot create {workspace}: folder {parent} is not writable{given}"
+    elif refused := _refuses_folders(parent, workspace):
+        yield f"workspace: cannot create {workspace}: {refused}{given}"
 
 
-def output_folder(path: Path) -> Path:
-    """``path`` as a folder for a command's files (``--out``), created if needed; an input error
-    (exit code 2) when it is a file or cannot be created."""
+def _refuses_folders(parent: Path, workspace: Path) -> str | None:
+    """Why the folders down to ``workspace`` cannot be made under ``parent``, which looks writable
+    (some file systems, such as /proc, refuse them even to root): tried, and those made removed
+    again; None if they can be."""
+    chain = [workspace, *workspace.parents[: len(workspace.relative_to(parent).parts) - 1]][::-1]
+    made: list[Path] = []
+    try:
+        for folder in chain:
+            with contextlib.suppress(FileExistsError):  # another command making the workspace now
+                folder.mkdir()
+                made.append(folder)
+    except OSError as err:
+        return err.strerror or str(err)
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):  # already in use by that other command
+                folder.rmdir()
+    return None
+
+
+def output_folder(path: Path, files: Sequence[str] = ()) -> Path:
+    """``path`` as a folder for a command's ``files`` (``--out``), created if needed; an input error
+    (exit code 2) when it is a file or cannot be created, or one of ``files`` is a folder there."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         what = "exists and is not a folder" if path.exists() and not path.is_dir() else f"cannot be created ({err.strerror or err})"
         raise InvalidInputError(f"--out {path}: {what}") from None
+    if folders := [name for name in files if (path / name).is_dir()]:
+        raise InvalidInputError(f"--out {path}: {', '.join(folders)} there is a folder, where this command writes a file")
     return path

@@ -235,6 +235,24 @@ def test_an_out_folder_that_is_a_file_is_named_before_any_work(tmp_path: Path) -
     assert taken.read_text() == "mine" and not (tmp_path / "ws").exists()
 
 
+def test_an_out_file_that_is_a_folder_is_named_before_any_work(tmp_path: Path) -> None:
+    """stats --out wrote summary.csv, then failed on a folder named stat_histograms.png: half an output."""
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    out = tmp_path / "out"
+    (out / "stat_histograms.png").mkdir(parents=True)
+    line = _one_error_line(_stats(_project(tmp_path, data), "--out", str(out)))
+    assert line == f"error: --out {out}: stat_histograms.png there is a folder, where this command writes a file"
+    assert [p.name for p in out.iterdir()] == ["stat_histograms.png"] and not (tmp_path / "ws").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_a_workspace_where_folders_cannot_be_made_is_named_before_any_work(tmp_path: Path) -> None:
+    """/proc looks writable to root (os.access) but refuses every new folder."""
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data, workspace="/proc/mlsandbox-ws")))
+    assert line.startswith("error: ") and "workspace: cannot create /proc/mlsandbox-ws" in line
+
+
 def test_a_hugging_face_dataset_that_cannot_be_loaded_is_named(tmp_path: Path) -> None:
     pytest.importorskip("datasets")
     empty = tmp_path / "saved"

@@ -87,7 +87,8 @@ def stats_command(
     from mlsandbox.stats import summarize
 
     spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
-    out = out and output_folder(out)  # checked before any work
+    written = [artifacts.filename(k) for k in (artifacts.STATS_SUMMARY_TABLE, artifacts.STATS_HISTOGRAMS)]
+    out = out and output_folder(out, written)  # checked before any work
     prepared = prepare(spec, workers=workers, progress=progress_style(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))

@@ -217,9 +217,9 @@ def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     report, or files of the new one only: never one run's Markdown beside another's HTML.
     """
     run = workflow_run(run_id)
-    output_folder(out_dir)
     md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
     page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
+    output_folder(out_dir, [md.name, page.name, *(p for p, _ in FIGURES)])
     with tempfile.TemporaryDirectory() as tmp:
         root = tracking.download_artifacts(run_id, None, Path(tmp))
         report = _report(run, root)
