@@ -447,3 +447,31 @@ def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
     client.set_terminated(cell)  # a cell that finished, yet whose model is not one
     result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
     assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: no saved model at model: manifest.json is missing"
+
+
+def test_an_experiment_or_run_the_environment_names_but_the_store_lacks_is_one_line(
+    tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's own errors for these were a traceback and exit code 1."""
+    import mlflow
+
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    project = _project(tmp_path, data)
+
+    def pool_line(**env: str) -> str:
+        with monkeypatch.context() as patch:
+            for key, value in env.items():
+                patch.setenv(key, value)
+            return _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
+
+    assert pool_line(MLFLOW_EXPERIMENT_ID="99999") == f"error: MLFLOW_EXPERIMENT_ID=99999: no such experiment in {tracking_uri}"
+    run_id = "0123456789abcdef0123456789abcdef"
+    assert pool_line(MLFLOW_RUN_ID=run_id) == f"error: MLFLOW_RUN_ID={run_id}: no such run in {tracking_uri}"
+    assert "MLflow allows 500" in pool_line(MLFLOW_EXPERIMENT_NAME="x" * 600)
+    gone = mlflow.create_experiment("t")
+    mlflow.delete_experiment(gone)
+    deleted = f"experiment 't' (id {gone}) is deleted: restore it (mlflow experiments restore --experiment-id {gone})"
+    assert deleted in pool_line(MLFLOW_EXPERIMENT_ID=gone)
+    mlflow.delete_experiment(own := mlflow.create_experiment("test-project"))  # the project's own
+    assert pool_line().startswith(f"error: experiment 'test-project' (id {own}) is deleted: restore it")
+    assert not mlflow.search_runs(search_all_experiments=True, output_format="list")  # nothing started

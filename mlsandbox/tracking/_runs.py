@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import mlflow
-from mlflow.entities import Run, RunStatus
+from mlflow.entities import Experiment, Run, RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox.credentials import scrub_known
-from mlsandbox.errors import InvalidRunError, Terminated
+from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
@@ -33,13 +33,21 @@ def use_experiment(name: str) -> str | None:
     None means: let MLflow take ``MLFLOW_EXPERIMENT_ID`` / ``MLFLOW_EXPERIMENT_NAME``.
     """
     check_tracking_store()
-    if os.environ.get("MLFLOW_RUN_ID"):
-        experiment_id = mlflow.get_run(os.environ["MLFLOW_RUN_ID"]).info.experiment_id
+    if run_id := os.environ.get("MLFLOW_RUN_ID"):
+        try:
+            experiment_id = mlflow.get_run(run_id).info.experiment_id
+        except MlflowException:
+            raise InvalidRunError(f"MLFLOW_RUN_ID={run_id}: no such run in {shown_tracking_uri()}") from None
         check_artifact_location(experiment_id)
         return experiment_id
     chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
-    if (chosen and chosen not in _OURS) or os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+    if chosen and chosen not in _OURS:
+        _check_live(_experiment_or_none(lambda: mlflow.get_experiment(chosen)), f"MLFLOW_EXPERIMENT_ID={chosen}")
         return None
+    if env_name := os.environ.get("MLFLOW_EXPERIMENT_NAME"):
+        _check_name(env_name, "MLFLOW_EXPERIMENT_NAME")
+        return None
+    _check_name(name)
     experiment_id = mlflow.set_experiment(name).experiment_id
     _OURS.add(experiment_id)  # set_experiment exports it as MLFLOW_EXPERIMENT_ID: not the user's choice
     check_artifact_location(experiment_id)
@@ -47,6 +55,37 @@ def use_experiment(name: str) -> str | None:
 
 
 _OURS: set[str] = set()
+_MAX_NAME = 500  # MLflow's limit on an experiment's name
+
+
+def _experiment_or_none(get: Callable[[], Experiment | None]) -> Experiment | None:
+    try:
+        return get()
+    except MlflowException:  # a malformed id, or none such
+        return None
+
+
+def _check_live(experiment: Experiment | None, what: str) -> None:
+    """An experiment the runs may go to (``what`` chose it, if the environment did): one that exists
+    and is not deleted."""
+    if experiment is None:
+        raise InvalidInputError(f"{what}: no such experiment in {shown_tracking_uri()}")
+    if experiment.lifecycle_stage == "deleted":
+        chosen = f"{what}: " if what else ""
+        raise InvalidInputError(f"{chosen}experiment {experiment.name!r} (id {experiment.experiment_id}) is deleted: "
+                                f"restore it (mlflow experiments restore --experiment-id {experiment.experiment_id}) "
+                                "or remove it for good (mlflow gc)")
+
+
+def _check_name(name: str, what: str = "") -> None:
+    """An experiment of this name (from ``what``, if the environment named it) can be used: created
+    if missing, not if it is deleted or too long."""
+    if len(name) > _MAX_NAME:
+        raise InvalidInputError(f"{what or 'experiment'}: name {name[:40]!r}... has {len(name)} characters; "
+                                f"MLflow allows {_MAX_NAME}")
+    existing = _experiment_or_none(lambda: mlflow.get_experiment_by_name(name))
+    if existing is not None:
+        _check_live(existing, what)
 
 #: What a process's environment says about where its runs go (``mlflow run`` and the user set them).
 RUN_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
