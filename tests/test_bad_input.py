@@ -314,6 +314,16 @@ def test_a_sqlite_store_in_a_folder_that_does_not_exist_is_refused_and_nothing_i
     assert not (tmp_path / "typo").exists()
 
 
+def test_a_sqlite_store_that_is_a_folder_is_refused_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow retried for about 100 s before saying it could not open the database."""
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}")
+    started = time.monotonic()
+    line = _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
+    assert line == f"error: cannot use the tracking store sqlite:///{tmp_path}: {tmp_path} is a folder, not a SQLite file"
+    assert time.monotonic() - started < 30
+
+
 @pytest.mark.parametrize("address, says", [
     ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
     ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),

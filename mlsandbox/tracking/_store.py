@@ -118,6 +118,8 @@ def create_sqlite_store(uri: str) -> None:
     process has created the store meanwhile, and both files are removed.
     """
     path = sqlite_file(uri)
+    if path is not None and path.is_dir():  # SQLite cannot open it: MLflow would retry for minutes
+        raise InvalidInputError(f"cannot use the tracking store {uri}: {path} is a folder, not a SQLite file")
     if path is None or path.exists():
         return  # an existing store, or not a SQLite file
     if not path.parent.is_dir():  # a mistyped path: MLflow would create the folders and an empty store there
