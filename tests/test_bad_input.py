@@ -398,10 +398,12 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["stats", "--workers", "-1"], "Invalid value for '--workers'"),
     (["evaluate"], "Missing argument 'run_id'"),
     (["--log-level", "loud", "ops"], "'loud' is not one of debug, info, warning, error"),
-    (["stats", "--workers", "abc"], "'-w': expected a number of processes, 0 or more, got 'abc'"),
+    (["stats", "--workers", "abc"], "'-w': expected a number of processes, from 0 to 256, got 'abc'"),
+    (["stats", "--workers", "100000"], "'-w': expected a number of processes, from 0 to 256, got '100000'"),
     (["stats", "--stats-engine", "spark"], "Invalid value for '--stats-engine': expected local or ray, got 'spark'"),
     (["probe", "--executor", "slurm"], "Invalid value for '--executor': expected local or ray, got 'slurm'"),
-    (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full, got 'fast'"),
+    (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full"),
+    (["probe", "--quick", "--profile", "full"], "'--profile': expected quick or full (and not full with --quick)"),
 ])
 def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
     assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))

@@ -229,3 +229,9 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
 ])
 def test_a_repeat_rate_too_large_to_materialise_is_refused(tmp_path: Path, key: str, value: dict, says: str) -> None:
     assert says in _error(spec_dict(tmp_path / "x.jsonl", **{key: value}))
+
+
+def test_two_benchmarks_of_one_name_are_refused(tmp_path: Path) -> None:
+    """Their metrics (score.<name>) would collide in every cell."""
+    raw = spec_dict(tmp_path / "x.jsonl", benchmarks=[{"name": "wiki", "path": None}, {"name": "wiki", "path": None}])
+    assert "benchmark names must be distinct (each names its metrics): ['wiki'] repeated" in _error(raw)

@@ -271,8 +271,9 @@ def _step_command(name: str, until: str, doc: str) -> None:
                 profile: ProfileName = None, workers: Workers = None, executor: Executor = None,
                 stats_engine: StatsEngine = None, quiet: Quiet = False) -> None:
         if profile is not None:
-            if profile not in ("quick", "full"):
-                raise typer.BadParameter(f"expected quick or full, got {profile!r}", param_hint="'--profile'")
+            if profile not in ("quick", "full") or (quick and profile == "full"):
+                raise typer.BadParameter(f"expected quick or full (and not full with --quick), got {profile!r}",
+                                         param_hint="'--profile'")
             quick = profile == "quick"
         _run_steps(name, until, project, with_options(sets, executor, stats_engine), quick, workers, quiet)
 

@@ -23,17 +23,20 @@ Sets = Annotated[
 ]
 
 
-def _count(value: str, what: str, least: int) -> int | None:
+def _count(value: str, what: str, least: int, most: int | None = None) -> int | None:
     """A count; empty (an MLproject default) is none given: the spec's value."""
     if value == "":
         return None
-    if not value.isdigit() or int(value) < least:
-        raise typer.BadParameter(f"expected a number of {what}, {least} or more, got {value!r}")
+    if not value.isdigit() or int(value) < least or (most is not None and int(value) > most):
+        bounds = f"{least} or more" if most is None else f"from {least} to {most}"
+        raise typer.BadParameter(f"expected a number of {what}, {bounds}, got {value!r}")
     return int(value)
 
 
 def _workers(value: str) -> int | None:
-    return _count(value, "processes", 0)
+    from mlsandbox.spec.experiment import MAX_WORKERS  # what stats.workers allows
+
+    return _count(value, "processes", 0, MAX_WORKERS)
 
 
 def _trials(value: str) -> int | None:

@@ -22,6 +22,9 @@ from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
 
+#: The most stats worker processes (``stats.workers``, ``--workers``).
+MAX_WORKERS = 256
+
 BUILTIN_DATASET = "builtin:demo"
 #: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
 QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
@@ -120,7 +123,7 @@ class StatsSpec(StrictModel):
     """How statistics are computed."""
 
     workers: int = Field(
-        default=0, ge=0, le=256, description="worker processes (Ray: tasks or actors); 0 = one per core (of the cluster)")
+        default=0, ge=0, le=MAX_WORKERS, description="worker processes (Ray: tasks or actors); 0 = one per core (of the cluster)")
     batch_size: int = Field(default=2000, ge=1, le=1_000_000,
                             description="samples per batch of the statistical OPs (model-backed OPs batch on their own)")
     engine: Literal["local", "ray"] = Field(
@@ -239,6 +242,14 @@ class ExperimentSpec(StrictModel):
         if self.race is not None and self.race.max_seeds > len(self.seeds):
             raise ValueError(f"race.max_seeds={self.race.max_seeds} needs that many `seeds`, got {len(self.seeds)}")
         return self
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _benchmark_names_are_distinct(cls, value: list[BenchmarkSpec] | None) -> list[BenchmarkSpec] | None:
+        names = [b.name for b in value or ()]
+        if repeated := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"benchmark names must be distinct (each names its metrics): {repeated} repeated")
+        return value
 
     @model_validator(mode="after")
     def _confirm_seeds_are_fresh(self) -> ExperimentSpec:
