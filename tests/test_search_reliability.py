@@ -274,8 +274,9 @@ def test_a_sqlite_file_that_is_no_database_is_one_line(project, tracking_uri, tm
         warnings.simplefilter("always")
         result = _cli("search", "-p", str(project), "--storage", f"sqlite:///{tmp_path / 'bad.db'}", "--quiet")
     line = _one_error_line(result)
-    assert "cannot set up Optuna's tables: (sqlite3.DatabaseError) file is not a database" in line
+    assert f"{tmp_path / 'bad.db'} is not a SQLite database: name a new file, or an existing Optuna database" in line
     assert not [w for w in shown if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("bad.db.")]  # no lock file beside it
 
 
 def test_a_sqlite_url_that_sqlalchemy_cannot_read_is_one_line(project, tracking_uri):
@@ -287,6 +288,10 @@ def test_a_sqlite_storage_in_a_missing_folder_is_an_input_error(project, trackin
     url = f"sqlite:///{tmp_path / 'missing' / 'optuna.db'}"
     line = _one_error_line(_cli("search", "-p", str(project), "--storage", url, "--quiet"))
     assert url in line and f"the folder {tmp_path / 'missing'} does not exist" in line
+    assert not (tmp_path / "missing").exists()
+    journal = tmp_path / "missing" / "optuna.journal"  # a journal file too
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(journal), "--quiet"))
+    assert line == f"error: storage {journal}: the folder {tmp_path / 'missing'} does not exist"
     assert not (tmp_path / "missing").exists()
 
 

@@ -107,6 +107,8 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
     if path.is_dir():
         raise SpecError(f"storage {path} is a folder: give a journal file (e.g. {path / JOURNAL_FILE}) "
                         "or an RDB URL (postgresql+psycopg2://user@host/db, sqlite:///path/optuna.db)")
+    if storage and not path.parent.is_dir():  # a mistyped path, as for a SQLite storage
+        raise SpecError(f"storage {path}: the folder {path.parent} does not exist")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path))
@@ -165,6 +167,8 @@ def _rdb(url: str) -> Storage:
             fail(f"{db_file} is a folder: name a database file in it, e.g. sqlite:///{db_file / 'optuna.db'}")
         if not db_file.parent.is_dir():
             fail(f"the folder {db_file.parent} does not exist")
+        if db_file.is_file() and db_file.stat().st_size and not _sqlite_header(db_file):
+            fail(f"{db_file} is not a SQLite database: name a new file, or an existing Optuna database")
     try:
         with engine.connect():
             pass
@@ -181,6 +185,12 @@ def _rdb(url: str) -> Storage:
     except (SQLAlchemyError, RuntimeError) as err:  # e.g. no right to create tables, an older schema
         fail(f"cannot set up Optuna's tables: {first_line(err)}")
     return Storage(rdb, shown, db_file)
+
+
+def _sqlite_header(path: Path) -> bool:
+    """Whether the file starts as every SQLite database does (checked before a lock file goes beside it)."""
+    with path.open("rb") as handle:
+        return handle.read(16) == b"SQLite format 3\x00"
 
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
