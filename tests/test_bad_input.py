@@ -461,6 +461,44 @@ def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
     assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: no saved model at model: manifest.json is missing"
 
 
+def test_evaluating_a_cell_whose_logged_model_weights_are_corrupt_is_one_line(
+        tmp_path: Path, tracking_uri: str) -> None:
+    """As a bad manifest is: the weights file named, and numpy never asked to unpickle it."""
+    import mlflow
+
+    from mlsandbox import tracking
+    from mlsandbox.models import TrainingJob, trainer_for
+    from mlsandbox.spec import NgramSpec
+
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    saved = tmp_path / "model"
+    trainer_for(NgramSpec(order=2)).train(TrainingJob([r["text"] for r in GOOD], tmp_path / "out")).save(saved)
+    (saved / "ngram.npz").write_bytes(b"garbage")
+    client = mlflow.MlflowClient()
+    cell = client.create_run(mlflow.set_experiment("test-project").experiment_id,
+                             tags={tracking.KIND: "cell"}).info.run_id
+    client.log_artifacts(cell, str(saved), "model")
+    client.set_terminated(cell)
+    result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
+    assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: model/ngram.npz is not readable: not an .npz archive"
+
+
+def test_a_benchmark_file_that_cannot_be_read_is_one_line_before_any_run(
+        tmp_path: Path, small_corpus: Path, tracking_uri: str) -> None:
+    """As a dataset file is: named by the benchmark and the file, not the Parquet reader's traceback."""
+    import mlflow
+
+    bench = tmp_path / "bench.parquet"
+    bench.write_bytes(b"not a parquet file at all")
+    project = _project(tmp_path, small_corpus, benchmarks=[{"name": "x", "path": str(bench)}])
+    result = CliRunner().invoke(app, ["train", "-p", str(project), "-q", "--pool", "text_length_filter/high"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    (line,) = [line for line in result.stderr.splitlines() if " mlsandbox.progress: " not in line]  # the stats ran
+    assert line.startswith(f"error: benchmark 'x': {bench}: not a readable Parquet file (Could not open Parquet"), line
+    assert not mlflow.search_runs(search_all_experiments=True, output_format="list")  # refused before any run
+
+
 def test_an_experiment_or_run_the_environment_names_but_the_store_lacks_is_one_line(
     tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -469,6 +507,7 @@ def test_an_experiment_or_run_the_environment_names_but_the_store_lacks_is_one_l
 
     data = write_jsonl(tmp_path / "data.jsonl", GOOD)
     project = _project(tmp_path, data)
+    monkeypatch.setattr("mlsandbox.tracking._runs._OURS", set())  # ids earlier tests' stores gave this process
 
     def pool_line(**env: str) -> str:
         with monkeypatch.context() as patch:

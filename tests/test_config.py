@@ -235,3 +235,18 @@ def test_two_benchmarks_of_one_name_are_refused(tmp_path: Path) -> None:
     """Their metrics (score.<name>) would collide in every cell."""
     raw = spec_dict(tmp_path / "x.jsonl", benchmarks=[{"name": "wiki", "path": None}, {"name": "wiki", "path": None}])
     assert "benchmark names must be distinct (each names its metrics): ['wiki'] repeated" in _error(raw)
+
+
+def test_the_quick_profile_is_checked_on_every_load_and_set_overrides_reach_it(tmp_path: Path) -> None:
+    """A bad `quick:` waited for the first --quick; `--set quick.seeds=...` was silently ignored."""
+    raw = spec_dict(tmp_path / "x.jsonl", quick={"seeds": "notalist"})
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(SpecError, match=r"sandbox.yaml's quick profile: invalid experiment spec: seeds"):
+        load_spec(tmp_path)
+    raw["quick"] = {"seeds": [3, 4]}
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    assert load_spec(tmp_path, {"quick.seeds": "[0, 1, 2]"}, quick=True).seeds == [0, 1, 2]
+    assert load_spec(tmp_path, {"quick": "{seeds: [7]}"}, quick=True).seeds == [7]
+    with pytest.raises(SpecError, match=r"sandbox.yaml with the command line's settings: invalid experiment spec: "
+                                        r"seeds: seeds must be distinct"):
+        load_spec(tmp_path, {"seeds": "[1, 1]"})

@@ -7,6 +7,7 @@ only): checks that need the OP registry (a known OP, its params) are :mod:`mlsan
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -299,12 +300,20 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
         raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
-    profile = (raw.get("quick") or _default_quick(raw)) if quick else {}
+    overrides = overrides or {}
+    for key, value in overrides.items():  # first, so that they may set the quick profile itself
+        _set_dotted(raw, key, value)
+    profile = raw.get("quick") or _default_quick(raw)
     if not isinstance(profile, dict):
         raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
-    for key, value in {**(QUICK_BASE if quick else {}), **profile, **(overrides or {})}.items():
-        _set_dotted(raw, key, value)
-    return parse_spec(raw, base_dir=file.parent.resolve(), origin=str(file))
+    profiled = copy.deepcopy(raw)
+    for key, value in {**QUICK_BASE, **profile, **overrides}.items():  # the command line's settings win
+        _set_dotted(profiled, key, value)
+    settings = " with the command line's settings" if overrides else ""
+    full = parse_spec(raw, base_dir=file.parent.resolve(), origin=f"{file}{settings}")
+    # checked whichever profile runs: a mistake in `quick` must not wait for the first --quick
+    quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=f"{file}'s quick profile{settings}")
+    return quick_spec if quick else full
 
 
 def _default_quick(raw: dict[str, Any]) -> dict[str, Any]:
