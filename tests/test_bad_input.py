@@ -526,3 +526,17 @@ def test_an_experiment_or_run_the_environment_names_but_the_store_lacks_is_one_l
     mlflow.delete_experiment(own := mlflow.create_experiment("test-project"))  # the project's own
     assert pool_line().startswith(f"error: experiment 'test-project' (id {own}) is deleted: restore it")
     assert not mlflow.search_runs(search_all_experiments=True, output_format="list")  # nothing started
+
+
+def test_a_deleted_run_is_refused_as_the_run_to_work_from(tmp_path: Path, tracking_uri: str) -> None:
+    import mlflow
+
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("gone")) as run:
+        pass
+    mlflow.delete_run(run.info.run_id)
+    for argv in (["evaluate", run.info.run_id, "-p", str(project)], ["report", run.info.run_id, "--out", str(tmp_path / "r")],
+                 ["train", "-p", str(project), "-q", "--pool-run", run.info.run_id]):
+        line = _one_error_line(CliRunner().invoke(app, argv))
+        assert line.startswith(f"error: run {run.info.run_id} is deleted (mlflow runs restore --run-id {run.info.run_id}")
+    assert not (tmp_path / "r").exists()

@@ -285,13 +285,17 @@ def find_run(run_id: str, expected: str) -> Run:
         raise InvalidRunError(f"a run id is required (got {run_id!r}); expected {expected}")
     check_tracking_store()
     try:
-        return mlflow.MlflowClient().get_run(run_id)
+        run = mlflow.MlflowClient().get_run(run_id)
     except MlflowException as err:
         if err.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise InvalidRunError(
                 f"no run {run_id!r} in the tracking store {shown_tracking_uri()}; expected {expected}"
             ) from None
         raise
+    if run.info.lifecycle_stage == "deleted":  # what the UI no longer shows is not what a command works from
+        raise InvalidRunError(f"run {run_id} is deleted (mlflow runs restore --run-id {run_id} brings it back); "
+                              f"expected {expected}")
+    return run
 
 
 def describe_run(run: Run) -> str:
