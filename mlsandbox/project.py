@@ -17,9 +17,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.errors import InvalidInputError
+from mlsandbox.errors import InvalidInputError, SpecError
 from mlsandbox.ops import Op, create_op, op_class
 from mlsandbox.pretrained import model_location
+from mlsandbox.runtime import resolve_device
 from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_file
 
 
@@ -40,7 +41,7 @@ def parse_project(raw: dict[str, Any], base_dir: Path | None = None, origin: str
 def check_project(spec: ExperimentSpec, origin: str = "spec") -> None:
     """Raise :class:`~mlsandbox.errors.SpecError` listing every OP, stat, image or workspace problem."""
     problems = [*(list(_op_problems(spec)) or list(_search_problems(spec))), *_command_problems(spec),
-                *_media_problems(spec), *_workspace_problems(spec)]
+                *_media_problems(spec), *_device_problems(spec), *_workspace_problems(spec)]
     if problems:
         raise invalid_spec(origin, problems)
 
@@ -131,6 +132,17 @@ def _media_problems(spec: ExperimentSpec) -> Iterator[str]:
         problems += [f"benchmarks: {bench.name!r} has no {field}, and {model.type} is scored on captions given "
                      f"their {media}: set its {field}" for bench in spec.benchmarks or [] if getattr(bench, field) is None]
     yield from dict.fromkeys(problems)  # a screen and a deciding captioner find the same benchmarks
+
+
+def _device_problems(spec: ExperimentSpec) -> Iterator[str]:
+    """A model pinned to ``device: cuda`` on a machine without one: refused before any run starts,
+    not by each cell."""
+    for key, model in _models(spec):
+        if getattr(model, "device", None) == "cuda":
+            try:
+                resolve_device("cuda")
+            except SpecError as err:
+                yield f"{key}.{err}"
 
 
 def _command_problems(spec: ExperimentSpec) -> Iterator[str]:

@@ -76,6 +76,20 @@ def test_asking_for_cuda_without_a_gpu_is_a_one_line_user_error() -> None:
     assert "\n" not in str(err.value) and "device: auto" in str(err.value)
 
 
+@pytest.mark.usefixtures("no_cuda")
+def test_a_model_pinned_to_cuda_without_a_gpu_is_refused_before_any_run(tmp_path: Path) -> None:
+    """Each cell failed with it, after the command's runs had started."""
+    from conftest import spec_dict
+
+    from mlsandbox.project import parse_project
+
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm", "device": "cuda"},
+                    screen={"model": {"type": "ngram"}, "seeds": [0, 1]})
+    with pytest.raises(SpecError, match=r"model\.device: cuda, but torch finds no CUDA GPU here"):
+        parse_project(raw)
+    assert parse_project({**raw, "model": {"type": "tiny-lm", "device": "auto"}})
+
+
 def test_an_unknown_device_names_the_allowed_ones() -> None:
     with pytest.raises(SpecError, match="auto, cpu, cuda"):
         resolve_device("gpu")
