@@ -122,3 +122,12 @@ def test_a_run_that_logged_no_pool_is_not_a_pool_run(project: Path, tracking_uri
     run_id = mlflow.MlflowClient().create_run(experiment_id, tags={tracking.KIND: "search"}).info.run_id
     _fails_with(["train", "-p", str(project), "--pool-run", run_id, "-q"],
                 f"run {run_id} is a search run that logged no pool")
+
+
+def test_a_pool_run_of_another_dataset_is_named_as_such(project: Path, tracking_uri: str) -> None:
+    """It was refused by its pool file's ids, naming a cache file instead of the two datasets."""
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    tags = {tracking.KIND: "pool", tracking.DATASET_DIGEST: "0123456789abcdef"}
+    run_id = mlflow.MlflowClient().create_run(experiment_id, tags=tags).info.run_id
+    _fails_with(["train", "-p", str(project), "--pool-run", run_id, "-q"],
+                f"run {run_id}'s pool is of dataset 0123456789abcdef, and this project's dataset is")

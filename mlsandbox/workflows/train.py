@@ -53,7 +53,7 @@ def find_pools(
             raise PoolError(f"no pool {name!r}; pools of this project: {', '.join(available)}")
         pools.append(available[name])
     for run_id in run_ids:
-        files.append(_pool_file_of_run(run_id, prepared.pools_dir))
+        files.append(_pool_file_of_run(run_id, prepared.pools_dir, prepared.dataset.digest))
     pools.extend(pool_from_file(prepared, f) for f in files)
     pools.extend(recipe.select(prepared.stats) for recipe in recipes or [])
     if not pools:
@@ -109,10 +109,15 @@ POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`), of a refine 
 POOL_CONTEXTS = ("pool", "candidate", "trial", "training")
 
 
-def _pool_file_of_run(run_id: str, pools_dir: Path) -> Path:
+def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> Path:
     """The pool file the run logged, or the same pool's file in this project's pool folder (by its
-    digest: an earlier version kept pool files in another folder)."""
+    digest: an earlier version kept pool files in another folder); refused when the run's pool is of
+    another dataset than the project's (``dataset_digest``)."""
     run = tracking.find_run(run_id, POOL_RUN)
+    theirs = run.data.tags.get(tracking.DATASET_DIGEST)
+    if theirs and theirs != dataset_digest:
+        raise PoolError(f"run {run_id}'s pool is of dataset {theirs}, and this project's dataset is {dataset_digest}: "
+                        "train it with the project it came from")
     logged = run.inputs.dataset_inputs if run.inputs is not None else []
     inputs = [i for i in logged if any(t.value in POOL_CONTEXTS for t in i.tags)]
     if not inputs and run.data.tags.get(tracking.ENTRY_POINT) == "pool":
