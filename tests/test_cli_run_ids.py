@@ -131,3 +131,15 @@ def test_a_pool_run_of_another_dataset_is_named_as_such(project: Path, tracking_
     run_id = mlflow.MlflowClient().create_run(experiment_id, tags=tags).info.run_id
     _fails_with(["train", "-p", str(project), "--pool-run", run_id, "-q"],
                 f"run {run_id}'s pool is of dataset 0123456789abcdef, and this project's dataset is")
+
+
+@pytest.mark.parametrize("second, says", [
+    ('{"id": ', "not valid JSON (Expecting value)"),
+    ('["d1"]', "expected a JSON object with an 'id' field"),
+    ('{"text": "no id"}', "expected a JSON object with an 'id' field"),
+])
+def test_a_bad_line_of_a_pool_file_is_named_by_what_is_wrong(project: Path, tracking_uri: str, tmp_path: Path,
+                                                             second: str, says: str) -> None:
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text('{"id": "d1"}\n' + second + "\n")
+    _fails_with(["train", "-p", str(project), "--pool-file", str(pool), "-q"], f"{pool}:2: {says}")

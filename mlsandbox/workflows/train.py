@@ -86,10 +86,7 @@ def _read_ids(path: Path) -> list[str]:
         with open(path, encoding="utf-8-sig") as f:  # a BOM, as some editors write, is not part of the JSON
             for lineno, line in enumerate(f, 1):
                 if line.strip():
-                    try:
-                        ids.append(str(json.loads(line)[ID]))
-                    except (ValueError, KeyError, TypeError):
-                        raise DataError(f"{path}:{lineno}: expected a JSON object with an {ID!r} field") from None
+                    ids.append(_line_id(line, f"{path}:{lineno}"))
     except FileNotFoundError:
         raise DataError(f"pool file {path}: no such file") from None
     except IsADirectoryError:
@@ -101,6 +98,16 @@ def _read_ids(path: Path) -> list[str]:
     if not ids:
         raise DataError(f"{path}: the pool file is empty")
     return ids
+
+
+def _line_id(line: str, where: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError as err:
+        raise DataError(f"{where}: not valid JSON ({err.msg if isinstance(err, json.JSONDecodeError) else err})") from None
+    if not isinstance(record, dict) or ID not in record:
+        raise DataError(f"{where}: expected a JSON object with an {ID!r} field")
+    return str(record[ID])
 
 
 #: What ``--pool-run`` takes.
