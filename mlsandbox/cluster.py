@@ -9,7 +9,7 @@ import socket
 import threading
 from types import ModuleType
 
-from mlsandbox.credentials import hide_url_passwords
+from mlsandbox.credentials import Scrubber, hide_url_passwords, secrets_in
 from mlsandbox.errors import SpecError, first_line
 
 #: How long an unanswered cluster address is waited for (Ray itself retries for minutes).
@@ -34,7 +34,8 @@ def connect(address: str | None = None, purpose: str = "--executor ray") -> Modu
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
         except ConnectionError as err:
-            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {_shown(address)}: {first_line(err)}"
+            reason = Scrubber(secrets_in(address))(first_line(err))  # Ray's text may quote the address
+            raise SpecError(f"{purpose}: cannot connect to the Ray cluster at {_shown(address)}: {reason}"
                             f"{_AUTH_HINT}") from None
         finally:
             if on_sigterm is not None:  # ray.init installs its own, which exits at once with code 15
@@ -71,4 +72,5 @@ def cluster_gpus(ray: ModuleType) -> int:
 
 
 def _shown(address: str | None) -> str:
+    """The address as it may be printed: a password in it hidden, with a scheme (``ray://``) or without."""
     return hide_url_passwords(str(address))

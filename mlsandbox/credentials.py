@@ -18,22 +18,57 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 from mlsandbox.errors import InvalidInputError
 
 HIDDEN = "***"
-# Query-string keys that carry a password (libpq and MySQL drivers accept several spellings).
-_PASSWORD_KEYS = {"password", "passwd", "pwd", "sslpassword"}
-# ``scheme://user:password@`` anywhere in a text (a spec value, a command line, a log line); the
-# password runs to the host part's last "@", so an unencoded "@" in it is hidden too.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):[^\s/]*@")
+# Query-string keys (or parts of them, split at "-", "_" and ".") that carry a credential: a password
+# (libpq and MySQL drivers accept several spellings), a token, a key, a signature (a presigned URL's).
+_SECRET_KEYS = {"password", "passwd", "pwd", "sslpassword", "token", "access_token", "key", "api_key", "apikey",
+                "secret", "auth", "signature", "sig", "credential"}
+_SECRET_KEY_PARTS = re.compile(r"token|secret|passw|signature|credential|api_?key|access_?key")  # client_secret, ...
+# A user name alone in a URL is taken for a token, but for the placeholder the hints show.
+_PLACEHOLDER_USERS = {"user", "username"}
+_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]*://"
+# ``scheme://user:password@`` or ``scheme://token@`` anywhere in a text (a spec value, a command line,
+# a log line); each runs to the host part's last "@", so an unencoded "@" in it is hidden too.
+_URL_USERINFO = re.compile(rf"(?P<head>{_SCHEME})(?P<user>[^\s/:?#]*)(?P<password>:[^\s/]*)?@")
+# ``user:password@host`` with no scheme (a Ray address, ``user:password@host:port``): the user starts a
+# word; not an image pinned to a digest (``python:3.11@sha256:...``).
+_BARE_PASSWORD = re.compile(
+    r"(?<![\w.%+:/@-])(?P<user>[\w.%+-]+):(?P<password>[^\s/]*)@(?!sha\d+:)(?=\[[0-9A-Fa-f:.]+\]|\w)")
+# A URL's query string and fragment, and each ``key=value`` in them; a value ends before the
+# punctuation a sentence puts after a URL ("...?token=X: refused").
+_URL_QUERY = re.compile(rf"(?P<head>{_SCHEME}[^\s?#]*)(?P<query>[?#]\S*)")
+_QUERY_PAIR = re.compile(r"(?P<head>[?&#](?P<key>[^\s=&#?]+)=)(?P<value>[^\s&#]*?)(?=[.,:;)\]'\"]*(?:[\s&#]|$))")
+
+
+def _secret_key(key: str) -> bool:
+    key = unquote_plus(key).lower()
+    return (key in _SECRET_KEYS or _SECRET_KEY_PARTS.search(key) is not None
+            or not _SECRET_KEYS.isdisjoint(re.split(r"[-_.]", key)))
+
+
+def _hide_userinfo(m: re.Match[str]) -> str:
+    if m["password"] is not None:
+        return f"{m['head']}{m['user']}:{HIDDEN}@"
+    return m[0] if m["user"].lower() in _PLACEHOLDER_USERS | {""} else f"{m['head']}{HIDDEN}@"
+
+
+def _hide_query(m: re.Match[str]) -> str:
+    return m["head"] + _QUERY_PAIR.sub(
+        lambda p: f"{p['head']}{HIDDEN}" if p["value"] and _secret_key(p["key"]) else p[0], m["query"])
 
 
 def hide_url_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it hidden, whatever the URL (a storage, a tracking
-    server, a Ray address, a database a trainer is given): what any text written out goes through."""
-    return _URL_PASSWORD.sub(lambda m: f"{m['head']}:{HIDDEN}@", text)
+    """``text`` with the credentials of every URL in it hidden, whatever the URL (a storage, a tracking
+    server, a Ray address, with or without a scheme, a database a trainer is given): a password, a
+    token given as the user, a credential in the query string; the host and path stay. What any text
+    written out goes through."""
+    text = _URL_USERINFO.sub(_hide_userinfo, text)
+    text = _BARE_PASSWORD.sub(lambda m: f"{m['user']}:{HIDDEN}@", text)
+    return _URL_QUERY.sub(_hide_query, text)
 
 
 def _parse(url: str) -> Any:
@@ -53,46 +88,60 @@ def _split(url: str) -> tuple[str, str, str]:
     return scheme, netloc, rest[len(netloc):]
 
 
-def _written_password(url: str) -> str | None:
-    """The password as written: between ``user:`` and the last ``@`` of the URL's host part."""
+def _written_secret(url: str) -> str | None:
+    """The password as written: between ``user:`` and the last ``@`` of the URL's host part; or, with
+    no password, the user (a token), but for a placeholder."""
     userinfo, at, _ = _split(url)[1].rpartition("@")
-    return userinfo.split(":", 1)[1] if at and ":" in userinfo else None
+    if at and ":" in userinfo:
+        return userinfo.split(":", 1)[1]
+    hidden = at and userinfo and not set("?#") & set(userinfo) and userinfo.lower() not in _PLACEHOLDER_USERS
+    return userinfo if hidden else None
 
 
 def redact(url: str) -> str:
-    """The URL with its password (and any password in its query string) hidden; other text as is."""
+    """The URL with its credentials hidden (:func:`hide_url_passwords`'s, and a password of the
+    SQLAlchemy form); a ``user:password@host:port`` address too; other text as is."""
     if "://" not in url:
-        return url
+        return hide_url_passwords(url)
     scheme, netloc, path = _split(url)
     if netloc.count("@") > 1:  # an unencoded "@" in the password: no parser splits it as meant
-        user = netloc.split(":", 1)[0]
-        return f"{scheme}://{user}:{HIDDEN}@{netloc.rsplit('@', 1)[1]}{path}"
+        userinfo, host = netloc.rsplit("@", 1)
+        shown = f"{userinfo.split(':', 1)[0]}:{HIDDEN}" if ":" in userinfo else HIDDEN
+        return hide_url_passwords(f"{scheme}://{shown}@{host}{path}")
     parsed = _parse(url)
     if parsed is None:  # not a URL SQLAlchemy parses: show the scheme only
         return f"{scheme}://{HIDDEN}"
-    hidden = {k: HIDDEN for k in parsed.query if k.lower() in _PASSWORD_KEYS}
+    hidden = {k: HIDDEN for k in parsed.query if _secret_key(k)}
     if hidden:
         parsed = parsed.update_query_dict(hidden)
-    return str(parsed.render_as_string(hide_password=True)).replace(quote(HIDDEN, safe=""), HIDDEN)
+    rendered = str(parsed.render_as_string(hide_password=True)).replace(quote(HIDDEN, safe=""), HIDDEN)
+    return hide_url_passwords(rendered)  # a token given as the user
 
 
 def secrets_in(url: str | None) -> list[str]:
-    """The passwords a URL holds, as written and as decoded (each may turn up in a message)."""
-    if not url or "://" not in url:
+    """The credentials a URL (or a ``user:password@host:port`` address) holds, those :func:`redact`
+    hides, as written and as decoded (each may turn up in a message)."""
+    if not url:
         return []
     found: set[str] = set()
-    written = _written_password(url)
+    if "://" in url:
+        written, parsed = _written_secret(url), _parse(url)
+    else:
+        written, parsed = None, None
+        for bare in _BARE_PASSWORD.finditer(url):
+            found.update([bare["password"], *bare["password"].split("@")])
     if written is not None:  # with an unencoded "@", also each part of it a driver may quote
         found.update([written, *written.split("@")])
-    parsed = _parse(url)
     if parsed is not None:
         if parsed.password:
             found.add(str(parsed.password))
         for key, value in parsed.query.items():
-            if key.lower() in _PASSWORD_KEYS:
+            if _secret_key(key):
                 found.update([value] if isinstance(value, str) else value)
+    for query in _URL_QUERY.finditer(url):  # as written, whatever SQLAlchemy makes of the URL
+        found.update(p["value"] for p in _QUERY_PAIR.finditer(query["query"]) if _secret_key(p["key"]))
     for secret in list(found):
-        found.update({quote(secret, safe=""), quote_plus(secret)})
+        found.update({quote(secret, safe=""), quote_plus(secret), unquote(secret), unquote_plus(secret)})
     return sorted((s for s in found if s), key=len, reverse=True)  # longest first: no partial leftovers
 
 
@@ -111,7 +160,7 @@ class Scrubber:
         self._short = re.compile(rf"(?<!\w)(?:{'|'.join(alone)})(?!\w)") if alone else None
 
     def finds(self, text: str) -> bool:
-        if any(s in text for s in self.secrets if len(s) >= self.SHORT) or _URL_PASSWORD.search(text):
+        if any(s in text for s in self.secrets if len(s) >= self.SHORT) or hide_url_passwords(text) != text:
             return True
         return self._short is not None and self._short.search(text) is not None
 
