@@ -250,3 +250,18 @@ def test_the_quick_profile_is_checked_on_every_load_and_set_overrides_reach_it(t
     with pytest.raises(SpecError, match=r"sandbox.yaml with the command line's settings: invalid experiment spec: "
                                         r"seeds: seeds must be distinct"):
         load_spec(tmp_path, {"seeds": "[1, 1]"})
+
+
+def test_a_setting_under_a_section_the_quick_profile_turns_off_is_left_out_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--set screen.model.max_steps=10 --quick` said "'screen' is not a mapping" (and, checked on every
+    load, would have refused the full profile too)."""
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm"}, seeds=[0, 1],
+                    screen={"model": {"type": "tiny-lm", "max_steps": 50}, "seeds": [0, 1]})
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    full = load_spec(tmp_path, {"screen.model.max_steps": "10"})
+    assert full.screen is not None and full.screen.model.max_steps == 10 and not caplog.records
+    quick = load_spec(tmp_path, {"screen.model.max_steps": "10"}, quick=True)
+    assert quick.screen is None
+    assert "--quick turns `screen` off: --set screen.model.max_steps is left out of this run" in caplog.text

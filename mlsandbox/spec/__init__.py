@@ -2,6 +2,7 @@
 
 from mlsandbox.errors import SpecError
 from mlsandbox.spec._base import MAX_REPEAT, MAX_SEED, Checked, Device, Seed
+from mlsandbox.spec._load import load_spec, spec_file
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
@@ -16,9 +17,7 @@ from mlsandbox.spec.experiment import (
     RefineSpec,
     StatsSpec,
     invalid_spec,
-    load_spec,
     parse_spec,
-    spec_file,
 )
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import (

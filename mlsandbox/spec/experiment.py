@@ -7,7 +7,6 @@ only): checks that need the OP registry (a known OP, its params) are :mod:`mlsan
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +17,6 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import SpecError, describe_validation_error, listed
 from mlsandbox.spec._base import MAX_REPEAT, Seed, Seeds, StrictModel
-from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
@@ -235,7 +233,7 @@ class ExperimentSpec(StrictModel):
     @classmethod
     def _default_quick_keeps_a_media_model(cls, data: Any) -> Any:
         if isinstance(data, dict) and "quick" not in data:  # the profile --quick applies, as the spec shows it
-            return {**data, "quick": dict(_default_quick(data))}
+            return {**data, "quick": dict(default_quick(data))}
         return data
 
     @model_validator(mode="after")
@@ -281,50 +279,10 @@ class ExperimentSpec(StrictModel):
         return Path(self.workspace).expanduser().resolve()
 
 
-def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
-    """Read a project's spec: a ``sandbox.yaml`` file, or a folder that holds one.
-
-    ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as
-    the CLI's ``--set key=value`` does; with ``quick``, the spec's ``quick`` profile is
-    applied first.
-    """
-    file = spec_file(path)
-    if not file.is_file():
-        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
-    try:
-        raw = load_yaml(file.read_bytes())
-    except OSError as err:
-        raise SpecError(f"{file}: cannot read the spec: {err.strerror or err}") from None
-    except YAMLInputError as err:
-        where = f" at {err.where()}" if err.line is not None else ""
-        raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
-    overrides = overrides or {}
-    for key, value in overrides.items():  # first, so that they may set the quick profile itself
-        _set_dotted(raw, key, value)
-    profile = raw.get("quick") or _default_quick(raw)
-    if not isinstance(profile, dict):
-        raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
-    profiled = copy.deepcopy(raw)
-    for key, value in {**QUICK_BASE, **profile, **overrides}.items():  # the command line's settings win
-        _set_dotted(profiled, key, value)
-    settings = " with the command line's settings" if overrides else ""
-    full = parse_spec(raw, base_dir=file.parent.resolve(), origin=f"{file}{settings}")
-    # checked whichever profile runs: a mistake in `quick` must not wait for the first --quick
-    quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=f"{file}'s quick profile{settings}")
-    return quick_spec if quick else full
-
-
-def _default_quick(raw: dict[str, Any]) -> dict[str, Any]:
+def default_quick(raw: dict[str, Any]) -> dict[str, Any]:
+    """The ``--quick`` profile of a spec (raw) that names none: its media model kept, else the n-gram."""
     model = raw.get("model")
     return QUICK_MEDIA if isinstance(model, dict) and model.get("type") in MEDIA_MODEL_TYPES else QUICK
-
-
-def spec_file(path: str | Path) -> Path:
-    """The spec file a project path names: the path itself, or the ``sandbox.yaml`` in that folder."""
-    file = Path(path)
-    return file / "sandbox.yaml" if file.is_dir() else file
 
 
 def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = "spec") -> ExperimentSpec:
@@ -382,19 +340,3 @@ def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
         return
     for arg in getattr(annotation, "__args__", ()):
         yield from _models_in(arg)
-
-
-def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    *parents, last = key.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise SpecError(f"cannot set {key!r}: {p!r} is not a mapping")
-    if not isinstance(value, str):
-        node[last] = value
-        return
-    try:
-        node[last] = load_yaml(value)
-    except YAMLInputError as err:
-        raise SpecError(f"cannot set {key!r}: the value {value!r} is not valid YAML: {err.problem}") from None

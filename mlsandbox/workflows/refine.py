@@ -302,14 +302,13 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
     it (its intersections are smaller still), spending the top-k on nothing."""
     ranked = [by_name[name] for name in probed.best(len(by_name))["pool"]]
     if spec.on_small_pool == "skip":
-        small = [p.name for p in ranked[:spec.top_k] if p.unique_size < spec.min_pool_size]
-        if small:
+        if not (kept := [p for p in ranked if p.unique_size >= spec.min_pool_size]):
+            raise PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the largest "
+                            f"has {max((p.unique_size for p in ranked), default=0)}): lower it, or set "
+                            "refine.on_small_pool: use")
+        if small := [p.name for p in ranked[:spec.top_k] if p.unique_size < spec.min_pool_size]:
             log.warning("top-k: passing over %s (fewer samples than refine.min_pool_size=%d) for the next best pools",
                         ", ".join(small), spec.min_pool_size)
-        if not (kept := [p for p in ranked if p.unique_size >= spec.min_pool_size]):
-            largest = max((p.unique_size for p in ranked), default=0)
-            raise PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the "
-                            f"largest has {largest}): lower refine.min_pool_size, or set refine.on_small_pool: use")
         ranked = kept
     return ranked[:spec.top_k]
 

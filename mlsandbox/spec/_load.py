@@ -1,0 +1,89 @@
+"""Reading a project's spec file: YAML, the command line's ``--set`` overrides and the ``--quick`` profile."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any
+
+from mlsandbox.errors import SpecError
+from mlsandbox.spec._yaml import YAMLInputError, load_yaml
+from mlsandbox.spec.experiment import QUICK_BASE, ExperimentSpec, default_quick, parse_spec
+
+log = logging.getLogger(__name__)
+
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
+    """Read a project's spec: a ``sandbox.yaml`` file, or a folder that holds one.
+
+    ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as
+    the CLI's ``--set key=value`` does; with ``quick``, the spec's ``quick`` profile is
+    applied first.
+    """
+    file = spec_file(path)
+    if not file.is_file():
+        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
+    try:
+        raw = load_yaml(file.read_bytes())
+    except OSError as err:
+        raise SpecError(f"{file}: cannot read the spec: {err.strerror or err}") from None
+    except YAMLInputError as err:
+        where = f" at {err.where()}" if err.line is not None else ""
+        raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
+    overrides = overrides or {}
+    for key, value in overrides.items():  # first, so that they may set the quick profile itself
+        _set_dotted(raw, key, value)
+    profile = raw.get("quick") or default_quick(raw)
+    if not isinstance(profile, dict):
+        raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
+    profiled = copy.deepcopy(raw)
+    for key, value in {**QUICK_BASE, **profile}.items():
+        _set_dotted(profiled, key, value)
+    for key, value in overrides.items():  # the command line's settings win, but for a section the profile turns off
+        if (off := _turned_off(profiled, key)) is None:
+            _set_dotted(profiled, key, value)
+        elif quick:
+            log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
+    settings = " with the command line's settings" if overrides else ""
+    full = parse_spec(raw, base_dir=file.parent.resolve(), origin=f"{file}{settings}")
+    # checked whichever profile runs: a mistake in `quick` must not wait for the first --quick
+    quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=f"{file}'s quick profile{settings}")
+    return quick_spec if quick else full
+
+
+def _turned_off(raw: dict[str, Any], key: str) -> str | None:
+    """The section above the dotted ``key`` that is null in ``raw`` (a profile's ``screen: null``), if any."""
+    node: Any = raw
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1], 1):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        if node is None:
+            return ".".join(parts[:depth])
+    return None
+
+
+def spec_file(path: str | Path) -> Path:
+    """The spec file a project path names: the path itself, or the ``sandbox.yaml`` in that folder."""
+    file = Path(path)
+    return file / "sandbox.yaml" if file.is_dir() else file
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, last = key.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise SpecError(f"cannot set {key!r}: {p!r} is not a mapping")
+    if not isinstance(value, str):
+        node[last] = value
+        return
+    try:
+        node[last] = load_yaml(value)
+    except YAMLInputError as err:
+        raise SpecError(f"cannot set {key!r}: the value {value!r} is not valid YAML: {err.problem}") from None
