@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -223,6 +226,24 @@ def test_benchmark_errors_name_the_problem(tmp_path: Path) -> None:
         load_benchmark(BenchmarkSpec(name="bad", path=str(bad)))
 
 
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("bad.parquet", b"not a parquet file at all", ": not a readable Parquet file (Could not open Parquet input"),
+    ("corrupt.jsonl.gz", b"\x1f\x8b\x08\x00garbagegarbage", ": not a readable gzip file (Error -3 while decompressing"),
+    ("cut.jsonl.gz", gzip.compress(b'{"text": "a sentence"}\n' * 500)[:40], ": not a readable gzip file (Compressed file"),
+    ("ragged.csv", b'id,text\n1,"unterminated\n2,ok\n', ": not a readable CSV file (Error tokenizing data"),
+    ("latin1.jsonl", b'{"text": "caf\xe9"}\n', ": not a readable JSONL file ('utf-8' codec can't decode"),
+    ("list.jsonl", b'{"text": "fine"}\n[1, 2]\n', ":2: malformed JSON line: expected a JSON object, got list"),
+], ids=["not-parquet", "corrupt-gzip", "cut-gzip", "ragged-csv", "not-utf8", "not-an-object"])
+def test_a_benchmark_file_its_reader_cannot_read_is_named(tmp_path: Path, name: str, content: bytes, says: str) -> None:
+    """As the dataset loader names a data file it cannot read: an error the command line prints as one
+    line (exit code 2), not the reader's own traceback."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(EvaluationError) as err:
+        load_benchmark(BenchmarkSpec(name="x", path=str(path)))
+    assert str(err.value).startswith(f"benchmark 'x': {path}{says}"), err.value
+
+
 def test_empty_benchmark_texts_are_skipped_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "bench.jsonl"
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["one", None, "", "two"]))
@@ -234,6 +255,38 @@ def test_empty_benchmark_texts_are_skipped_with_a_count(tmp_path: Path, caplog: 
 def test_loading_a_directory_without_a_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match="manifest.json is missing"):
         load_model(tmp_path)
+
+
+def _object_array_npz() -> bytes:
+    """An .npz archive whose one array holds Python objects, which only unpickling reads back."""
+    array = io.BytesIO()
+    np.save(array, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("o1_discount.npy", array.getvalue())
+    return archive.getvalue()
+
+
+@pytest.mark.parametrize(("level", "name", "content", "says"), [
+    ("byte", "ngram.npz", b"garbage", "not an .npz archive"),  # not numpy's "contains pickled data"
+    ("byte", "ngram.npz", None, "No such file or directory"),
+    ("byte", "ngram.npz", _object_array_npz(), "Object arrays cannot be loaded when allow_pickle=False"),
+    ("word", "ngram.npz", b"PK\x05\x06" + bytes(18), "o1_discount is not a file in the archive"),  # an empty zip
+    ("word", "vocab.json.gz", b"garbage", "Not a gzipped file"),
+    ("word", "vocab.json.gz", gzip.compress(b"[]"), "expected a JSON object with 'vocab' and 'byte_log2'"),
+], ids=["garbage", "missing", "object-array", "array-missing", "vocab-garbage", "vocab-not-an-object"])
+def test_a_saved_model_file_that_cannot_be_read_is_named(
+        tmp_path: Path, level: str, name: str, content: bytes | None, says: str) -> None:
+    """Each is one EvaluationError naming the file, as a bad manifest is; numpy never unpickles."""
+    fit(tmp_path, NgramSpec(level=level, order=3), sentences(100, 0)).save(tmp_path / "m")
+    path = tmp_path / "m" / name
+    if content is None:
+        path.unlink()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(EvaluationError) as err:
+        load_model(tmp_path / "m")
+    assert str(err.value).startswith(f"{path} is not readable: {says}"), err.value
 
 
 def test_unknown_model_type_lists_the_registered_ones(tmp_path: Path) -> None:

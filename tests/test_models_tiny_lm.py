@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from test_models_ngram import noise, sentences
 
-from mlsandbox.errors import TrainingPruned
+from mlsandbox.errors import EvaluationError, TrainingPruned
 from mlsandbox.models import TrainingJob, load_model, trainer_for
 from mlsandbox.models.causal_lm import pack_blocks, split_windows
 from mlsandbox.models.tiny_lm import TinyLM, TinyLMTrainer
@@ -64,6 +65,28 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert loaded.spec == SMALL
     assert loaded.info["steps"] == 40
     assert loaded.bits_per_byte(held_out) == pytest.approx(model.bits_per_byte(held_out), rel=1e-6)
+
+
+def test_a_saved_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    """A corrupt or cut-short weights, config or tokenizer file is one EvaluationError naming it, as a
+    bad manifest is, not the traceback of safetensors, transformers or tokenizers."""
+    train(tmp_path).save(tmp_path / "saved")
+    weights = tmp_path / "saved" / "model" / "model.safetensors"
+    whole = weights.read_bytes()
+    cases = [(weights, b"garbage", "Error while deserializing header"),
+             (weights, whole[: len(whole) // 2], "Error while deserializing header"),
+             (tmp_path / "saved" / "model" / "config.json", b"{", "Expecting property name"),
+             (tmp_path / "saved" / "tokenizer.json", b"garbage", "Expecting value")]
+    for path, content, says in cases:
+        original = path.read_bytes()
+        path.write_bytes(content)
+        with pytest.raises(EvaluationError) as err:
+            load_model(tmp_path / "saved")
+        assert str(err.value).startswith(f"{path} is not readable: {says}"), err.value
+        path.write_bytes(original)
+    shutil.rmtree(tmp_path / "saved" / "model")
+    with pytest.raises(EvaluationError, match="model is not readable: the folder of the saved weights is missing"):
+        load_model(tmp_path / "saved")
 
 
 def test_tokenizer_is_trained_once_per_source_dataset_and_reused(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ import importlib
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -21,7 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel
 
 from mlsandbox.credentials import scrub_known
-from mlsandbox.errors import EvaluationError
+from mlsandbox.errors import EvaluationError, first_line
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -289,11 +290,28 @@ def read_manifest(directory: Path | str) -> dict[str, Any]:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise EvaluationError(f"no saved model at {directory}: {MANIFEST} is missing") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or "type" not in manifest:
         raise EvaluationError(f"{path} does not name a model `type`")
     return manifest
+
+
+@contextmanager
+def reading_model_file(path: Path, *errors: type[Exception]) -> Iterator[None]:
+    """Read a saved model's file: one of ``errors`` raised inside (the file is missing, corrupt, cut
+    short or of another format) becomes one :class:`EvaluationError` naming the file, as a bad
+    manifest does, instead of the reading library's traceback."""
+    try:
+        yield
+    except errors as err:
+        if isinstance(err, OSError) and err.strerror:
+            reason = err.strerror  # the path it names is the one named here
+        elif isinstance(err, KeyError) and err.args:
+            reason = str(err.args[0])  # not the quotes KeyError adds
+        else:
+            reason = first_line(err)
+        raise EvaluationError(f"{path} is not readable: {reason}") from None
 
 
 def load_model(directory: Path | str) -> TrainedModel:

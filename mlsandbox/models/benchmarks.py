@@ -10,10 +10,14 @@ import gzip
 import hashlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import IO
+
+import pyarrow as pa
 
 from mlsandbox.data import (
     BUILTIN_PREFIX,
@@ -25,7 +29,7 @@ from mlsandbox.data import (
     load_files,
     resolve_files,
 )
-from mlsandbox.errors import DataError, EvaluationError
+from mlsandbox.errors import DataError, EvaluationError, first_line
 from mlsandbox.models.base import Benchmark
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 
@@ -75,27 +79,49 @@ def bundled_benchmarks(max_docs: int | None = 500) -> list[BenchmarkSpec]:
 
 
 def _iter_records(path: Path) -> Iterator[dict]:
+    """The records of a benchmark file in file order. A file its reader cannot read (corrupt, cut
+    short, malformed) is a :class:`DataError` naming it, worded as the dataset loader words it."""
     suffixes = "".join(path.suffixes[-2:]).lower()
     if suffixes.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        opener = gzip.open if suffixes.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise EvaluationError(f"{path}:{line_no} is not valid JSON: {exc}") from None
-        return
-    import pandas as pd  # only tabular formats need pandas
-
-    if suffixes.endswith(".parquet"):
-        frame = pd.read_parquet(path)
+        kind, records = "JSONL", _jsonl_records(path, gzip.open if suffixes.endswith(".gz") else open)
+    elif suffixes.endswith(".parquet"):
+        kind, records = "Parquet", _table_records(path, "parquet")
     elif suffixes.endswith((".csv", ".csv.gz")):
-        frame = pd.read_csv(path)
+        kind, records = "CSV", _table_records(path, "csv")
     else:
         raise EvaluationError(
             f"unsupported benchmark file {path.name}: use .jsonl, .jsonl.gz, .parquet or .csv"
         )
+    try:
+        yield from records
+    except DataError:
+        raise
+    # What the readers raise on a file they cannot read: gzip (OSError, EOFError, zlib.error), UTF-8
+    # (UnicodeDecodeError), pandas' CSV parser (ParserError, EmptyDataError: ValueErrors), Arrow.
+    except (OSError, EOFError, zlib.error, ValueError, pa.ArrowException) as err:
+        gzipped = suffixes.endswith(".gz") and isinstance(err, (OSError, EOFError, zlib.error))
+        raise DataError(f"{path}: not a readable {'gzip' if gzipped else kind} file ({first_line(err)})") from None
+
+
+def _jsonl_records(path: Path, opener: Callable[..., IO[str]]) -> Iterator[dict]:
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{line_no}: malformed JSON line: {exc}") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{line_no}: malformed JSON line: "
+                                f"expected a JSON object, got {type(record).__name__}")
+            yield record
+
+
+def _table_records(path: Path, fmt: str) -> Iterator[dict]:
+    import pandas as pd  # only tabular formats need pandas
+
+    frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
     yield from frame.to_dict(orient="records")
 
 
@@ -109,21 +135,24 @@ def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
         raise EvaluationError(f"benchmark {spec.name!r}: no file at {path}{hint}")
     texts: list[str] = []
     empty = 0
-    for number, record in enumerate(_iter_records(path), 1):
-        if spec.text_field not in record:
-            raise EvaluationError(
-                f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
-            )
-        text = record[spec.text_field]
-        if text is not None and not isinstance(text, str):
-            raise EvaluationError(f"benchmark {spec.name!r}: record {number} of {path}: "
-                                  f"{spec.text_field!r} is {type(text).__name__}, not text")
-        if not text:
-            empty += 1
-            continue
-        texts.append(text)
-        if spec.max_docs is not None and len(texts) >= spec.max_docs:
-            break
+    try:
+        for number, record in enumerate(_iter_records(path), 1):
+            if spec.text_field not in record:
+                raise EvaluationError(
+                    f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
+                )
+            text = record[spec.text_field]
+            if text is not None and not isinstance(text, str):
+                raise EvaluationError(f"benchmark {spec.name!r}: record {number} of {path}: "
+                                      f"{spec.text_field!r} is {type(text).__name__}, not text")
+            if not text:
+                empty += 1
+                continue
+            texts.append(text)
+            if spec.max_docs is not None and len(texts) >= spec.max_docs:
+                break
+    except DataError as err:  # a file it cannot read, named as the media benchmarks' files are
+        raise EvaluationError(f"benchmark {spec.name!r}: {err}") from None
     if not texts:
         raise EvaluationError(f"benchmark {spec.name!r}: {path} has no non-empty texts")
     if empty:

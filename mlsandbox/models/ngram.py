@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, utf8_bytes
+from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, reading_model_file, utf8_bytes
 from mlsandbox.spec import NgramSpec
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class _OrderTable:
 
 #: Arrays of a table in the first saved format, which stored the derived context arrays as well.
 _TABLE_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")
+
+#: What reading a saved model's file raises when it is missing, corrupt or cut short (an array
+#: or key it lacks is a KeyError).
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
 # Distinct n-grams of recently scored texts: (texts digest, k, base, order) -> (sorted keys, inverse).
@@ -318,12 +323,19 @@ class NgramModel(TrainedModel):
         spec = NgramSpec.model_validate(manifest["spec"])
         codec = None
         if spec.level == "word":
-            with gzip.open(directory / "vocab.json.gz", "rt", encoding="utf-8") as handle:
-                payload = json.load(handle)
-            codec = _WordCodec(payload["vocab"], np.array(payload["byte_log2"]))
+            with reading_model_file(directory / "vocab.json.gz", *_UNREADABLE, TypeError):
+                with gzip.open(directory / "vocab.json.gz", "rt", encoding="utf-8") as handle:
+                    payload = json.load(handle)
+                if not isinstance(payload, dict) or not {"vocab", "byte_log2"} <= payload.keys():
+                    raise ValueError("expected a JSON object with 'vocab' and 'byte_log2'")
+                codec = _WordCodec(payload["vocab"], np.array(payload["byte_log2"]))
         vocab = 256 if codec is None else len(codec.vocab)
-        with np.load(directory / "ngram.npz") as arrays:
-            lm = KneserNey.from_arrays(vocab, spec.order, arrays)
+        with reading_model_file(directory / "ngram.npz", *_UNREADABLE), open(directory / "ngram.npz", "rb") as handle:
+            if not zipfile.is_zipfile(handle):  # np.load would take any file that is not .npz or .npy for a pickle
+                raise ValueError("not an .npz archive")
+            handle.seek(0)
+            with np.load(handle, allow_pickle=False) as arrays:
+                lm = KneserNey.from_arrays(vocab, spec.order, arrays)
         return cls(spec, lm, codec, info=manifest.get("info"), metrics=manifest.get("metrics"))
 
 

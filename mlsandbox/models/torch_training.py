@@ -12,6 +12,7 @@ A change here that alters what training produces alters every torch trainer: bum
 
 from __future__ import annotations
 
+import json
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -22,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel
 
-from mlsandbox.errors import TrainingPruned
-from mlsandbox.models.base import ReportCallback, TrainedModel, score_from_bpb
+from mlsandbox.errors import EvaluationError, TrainingPruned
+from mlsandbox.models.base import ReportCallback, TrainedModel, reading_model_file, score_from_bpb
 from mlsandbox.pretrained import quiet_transformers
 from mlsandbox.runtime import autocast_dtype, resolve_device, resolve_workers
 
@@ -296,6 +297,23 @@ def save_weights(model: Any, tokenizer: Any, directory: Path, weights: str = "mo
         tokenizer.save(str(directory / "tokenizer.json"))
 
 
+def check_saved_files(directory: Path, weights: str) -> None:
+    """Refuse a saved torch model whose ``weights/`` folder is missing or one of whose JSON or
+    safetensors files (config, tokenizer, weights) does not read back: an EvaluationError naming the
+    file, where transformers and tokenizers would fail with a traceback or an error naming no file."""
+    from safetensors import SafetensorError, safe_open
+
+    if not (directory / weights).is_dir():
+        raise EvaluationError(f"{directory / weights} is not readable: the folder of the saved weights is missing")
+    for path in sorted(directory.rglob("*")):
+        if path.suffix == ".json":
+            with reading_model_file(path, OSError, ValueError):
+                json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".safetensors":
+            with reading_model_file(path, OSError, SafetensorError), safe_open(path, framework="numpy"):
+                pass  # opening reads and checks the header, and that it covers the whole file
+
+
 def load_tokenizer(directory: Path) -> Any:
     """The tokenizer :func:`save_weights` wrote, of the kind it was."""
     if (directory / "tokenizer.json").exists():
@@ -335,6 +353,7 @@ class TorchModel(TrainedModel):
     def _load_payload(cls, directory: Path, manifest: dict[str, Any]) -> TrainedModel:
         spec = cls.spec_class.model_validate(manifest["spec"])
         info = manifest.get("info") or {}
+        check_saved_files(directory, cls.weights)
         quiet_transformers()
         model = cls.load_network(directory / cls.weights, spec, info)
         model.to(resolve_device(getattr(spec, "device", "cpu")))
