@@ -190,7 +190,9 @@ def test_a_tied_value_in_the_middle_holding_two_cut_points_is_no_split() -> None
     stats = _table([float(i) for i in range(50)] + [70.0] * 200 + [float(100 + i) for i in range(50)])
     low, mid, high = cut_splits(stats, "text_length_filter", PoolSpec())
     assert (len(low.rows), len(mid.rows), len(high.rows)) == (50, 200, 50)
-    assert mid.degenerate.endswith("spans what should be 3 splits (low, mid, high)")
+    assert mid.degenerate.endswith("spans what should be 3 splits (low, mid, high) and holds 2 of the intended "
+                                   "cuts: a split of one value is left out; the samples on either side of it keep "
+                                   "their splits")
     assert (low.upper, high.lower) == (49.0, 100.0) and not low.degenerate and not high.degenerate
 
 

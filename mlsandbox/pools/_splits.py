@@ -93,8 +93,10 @@ def _degenerate(ranked: np.ndarray, a: int, b: int, intended: list[int], splits:
     if max(covered, inside) < 2:
         return ""
     spanned = [s for s, lo, hi in zip(splits, edges[:-1], edges[1:]) if lo < b and a < hi]
+    holds = f"{inside} of the intended cuts" if inside >= 2 else f"{covered} whole intended splits"
     return (f"one tied value, {key} = {ranked[a]:g} ({b - a} of {n} samples), spans what should be "
-            f"{len(spanned)} splits ({', '.join(spanned)})")
+            f"{len(spanned)} splits ({', '.join(spanned)}) and holds {holds}: a split of one value is left "
+            "out; the samples on either side of it keep their splits")
 
 
 def split_pools(
