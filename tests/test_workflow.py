@@ -292,6 +292,7 @@ def test_candidates_selecting_one_pool_say_so_in_the_refine_table(workflow: Work
         assert f"same pool as {first['name']}" in row["note"]
         assert row["delta_pct"] == first["delta_pct"]  # one pool, one measurement
     assert not any("same pool" in note for note in measured.drop_duplicates("pool_digest")["note"])
+    assert (measured["seeds"] >= 2).all() and (table[table["delta_pct"].isna()]["seeds"] == 0).all()  # as the probe's
 
 
 def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: WorkflowResult, spec: ExperimentSpec) -> None:

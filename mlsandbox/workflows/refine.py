@@ -334,7 +334,7 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
         rows.append({"name": cand.name, "kind": cand.kind, "level": cand.level,
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
-                     "fidelity": comp.fidelity if comp else "",
+                     "seeds": comp.summary.seeds if comp and comp.summary else 0, "fidelity": comp.fidelity if comp else "",
                      "recipe": "thresholds" if cand.exact else "id list",
                      "recipe_file": f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml",
                      "pool_digest": "" if cand.pool is None else cand.pool.digest,
