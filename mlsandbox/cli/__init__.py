@@ -129,7 +129,7 @@ def pool_command(
     typer.echo(f"{'pool':42} {'size':>6}  {'run id (for train --pool-run)':32}  stat range")
     for logged in result.pools:
         p, o = logged.pool, logged.pool.origin
-        rng = f"{o.stat} in [{o.stat_min:.4g}, {o.stat_max:.4g}]" if isinstance(o, SplitOrigin) else ""
+        rng = f"{o.stat} in [{o.stat_min:.6g}, {o.stat_max:.6g}]" if isinstance(o, SplitOrigin) else ""
         typer.echo(f"{p.name:42} {p.size:>6}  {logged.run_id:32}  {rng}")
     typer.echo(f"\nlogged {len(result.pools)} pool runs under {result.where}")
 
