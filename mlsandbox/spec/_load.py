@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
     """Read a project's spec: a ``sandbox.yaml`` file, or a folder that holds one.
 
-    ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as
-    the CLI's ``--set key=value`` does; with ``quick``, the spec's ``quick`` profile is
-    applied first.
+    ``overrides`` are dotted keys (``{"pools.size": 500}``) applied before validation, as the CLI's
+    ``--set key=value`` does; with ``quick``, the spec as its ``quick`` profile sets it (the overrides
+    still win). Both the spec and its quick profile are validated, whichever is returned.
     """
     file = spec_file(path)
     if not file.is_file():
