@@ -134,7 +134,8 @@ def describe_validation_error(
             # a check across a section's keys names them, and a section, like a command's env, may hold secrets
             lines.append(f"{dotted_key(e['loc'], raw)}: {msg}")
             continue
-        lines.append(f"{dotted_key(e['loc'], raw)}: {msg} (got {given!r})")
+        said = f"got {given!r}" in msg  # a validator's own message may quote the value already
+        lines.append(f"{dotted_key(e['loc'], raw)}: {msg}" + ("" if said else f" (got {given!r})"))
     return lines
 
 

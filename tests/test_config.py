@@ -265,3 +265,8 @@ def test_a_setting_under_a_section_the_quick_profile_turns_off_is_left_out_with_
     quick = load_spec(tmp_path, {"screen.model.max_steps": "10"}, quick=True)
     assert quick.screen is None
     assert "--quick turns `screen` off: --set screen.model.max_steps is left out of this run" in caplog.text
+
+
+def test_a_value_the_message_quotes_already_is_not_repeated(tmp_path: Path) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"splits": ["a", "a"]}))
+    assert msg.endswith("pools.splits: split names must be unique and not 'random', got ['a', 'a']"), msg
