@@ -68,7 +68,8 @@ class _Bench:
         wanted = [*(CellRequest(c, s, fidelity) for (_, s), c in controls.items()),
                   *(CellRequest(p, s, fidelity) for p in pools for s in seeds)]
         todo = list({_key(r): r for r in wanted if _key(r) not in self._done}.values())
-        self.progress.add(len(todo), reusing=self._repeats(todo))
+        seeded = trainer_for(fidelity.model).seeded(fidelity.model)
+        self.progress.add(len(todo), reusing=0 if seeded else self._repeats(todo))
         self.runner.run(todo, self._finished, self._started)
         out = []
         for pool in pools:
@@ -80,16 +81,11 @@ class _Bench:
         return out
 
     def _repeats(self, todo: Sequence[CellRequest]) -> int:
-        """The requests whose cell another one trains: a model that does not depend on the seed (the
-        n-gram) trains a pool once, and its other seeds reuse that cell."""
+        """The requests whose cell another one trains, for a model that does not depend on the seed
+        (the n-gram): it trains a pool once, and its other seeds reuse that cell."""
         seen = {(fidelity, digest) for fidelity, _, digest, _ in self._done}
-        repeats = 0
-        for request in todo:
-            if not trainer_for(request.fidelity.model).seeded(request.fidelity.model):
-                cell = (request.fidelity.name, request.pool.digest)
-                repeats += cell in seen
-                seen.add(cell)
-        return repeats
+        cells = [(request.fidelity.name, request.pool.digest) for request in todo]
+        return len(cells) - len(set(cells) - seen)
 
     def _started(self, request: CellRequest) -> None:
         self.progress.working(f"{request.fidelity.name} {request.pool.name} seed {request.seed} (running)")

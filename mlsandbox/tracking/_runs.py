@@ -47,8 +47,11 @@ def use_experiment(name: str) -> str | None:
     if env_name := os.environ.get("MLFLOW_EXPERIMENT_NAME"):
         _check_name(env_name, "MLFLOW_EXPERIMENT_NAME")
         return None
-    _check_name(name)
-    experiment_id = mlflow.set_experiment(name).experiment_id
+    try:
+        experiment_id = mlflow.set_experiment(name).experiment_id
+    except MlflowException:
+        _check_name(name)  # a deleted experiment says how to restore it; any other error stands
+        raise
     _OURS.add(experiment_id)  # set_experiment exports it as MLFLOW_EXPERIMENT_ID: not the user's choice
     check_artifact_location(experiment_id)
     return experiment_id

@@ -103,8 +103,8 @@ def _read_ids(path: Path) -> list[str]:
 def _line_id(line: str, where: str) -> str:
     try:
         record = json.loads(line)
-    except ValueError as err:
-        raise DataError(f"{where}: not valid JSON ({err.msg if isinstance(err, json.JSONDecodeError) else err})") from None
+    except json.JSONDecodeError as err:
+        raise DataError(f"{where}: not valid JSON ({err.msg})") from None
     if not isinstance(record, dict) or ID not in record:
         raise DataError(f"{where}: expected a JSON object with an {ID!r} field")
     return str(record[ID])
