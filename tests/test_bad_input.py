@@ -473,14 +473,14 @@ def test_evaluating_a_cell_whose_logged_model_weights_are_corrupt_is_one_line(
     project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
     saved = tmp_path / "model"
     trainer_for(NgramSpec(order=2)).train(TrainingJob([r["text"] for r in GOOD], tmp_path / "out")).save(saved)
-    (saved / "ngram.npz").write_bytes(b"garbage")
+    (saved / "ngram.arrow").write_bytes(b"garbage" * 100)
     client = mlflow.MlflowClient()
     cell = client.create_run(mlflow.set_experiment("test-project").experiment_id,
                              tags={tracking.KIND: "cell"}).info.run_id
     client.log_artifacts(cell, str(saved), "model")
     client.set_terminated(cell)
     result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
-    assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: model/ngram.npz is not readable: not an .npz archive"
+    assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: model/ngram.arrow is not readable: Not an Arrow file"
 
 
 def test_a_benchmark_file_that_cannot_be_read_is_one_line_before_any_run(

@@ -186,23 +186,25 @@ def test_a_cells_delta_is_logged_once_per_seed_and_control(cell: Callable[..., C
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     pool_cell, control = cell(), cell()  # one finished run stands in for both; only the run ids matter here
     control = dataclasses.replace(control, run_id="control-run")
-    writes: list[tuple[str, int]] = []
-    monkeypatch.setattr(tracking, "log_batch", lambda run_id, step=0, **_: writes.append((run_id, step)))
+    writes: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(tracking, "log_batch",
+                        lambda run_id, series, **_: writes.append((run_id, sorted(series["delta_pct"]))))
     log_cell_deltas([pool_cell], {0: control})
     log_cell_deltas([pool_cell], {0: control})  # a later race round: the same pair
-    assert writes == [(pool_cell.run_id, 0)] and pool_cell.baselines == {0: "control-run"}
+    assert writes == [(pool_cell.run_id, [0])] and pool_cell.baselines == {0: "control-run"}
     log_cell_deltas([pool_cell], {0: dataclasses.replace(control, run_id="retrained-control")})
-    assert writes == [(pool_cell.run_id, 0)] * 2
+    assert writes == [(pool_cell.run_id, [0])] * 2
 
 
-def test_a_seed_independent_cell_keeps_one_delta_per_seed(cell: Callable[..., CellResult]) -> None:
+def test_a_seed_independent_cell_keeps_one_delta_per_seed(cell: Callable[..., CellResult],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """An n-gram cell serves every seed: each seed's delta against its own control is its own step."""
     first = cell()
     controls = {seed: dataclasses.replace(first, seed=seed, run_id=f"{first.run_id[::-1]}{seed}") for seed in (0, 3)}
-    for seed, control in controls.items():
-        log_cell_deltas([dataclasses.replace(first, seed=seed)], {seed: control})  # the cell as each seed got it
+    requests = _count_requests(monkeypatch)
+    log_cell_deltas([dataclasses.replace(first, seed=seed) for seed in controls], controls)  # as each seed got it
     history = mlflow.MlflowClient().get_metric_history(first.run_id, "delta_pct")
-    assert sorted(m.step for m in history) == [0, 3]
+    assert sorted(m.step for m in history) == [0, 3] and requests == [first.run_id]  # both seeds in one request
     logged = {seed: control.run_id for seed, control in controls.items()}
     assert cell().baselines == logged  # a later run reads them from the run's tags and writes neither again
 
@@ -245,6 +247,14 @@ def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         search = getattr(cells, name)
         monkeypatch.setattr(cells, name, lambda *args, _s=search, _l=label: searches.append(_l) or _s(*args))
     return searches
+
+
+def _count_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the run of each ``tracking.log_batch`` request, still sending it."""
+    requests: list[str] = []
+    send = tracking.log_batch
+    monkeypatch.setattr(tracking, "log_batch", lambda run_id, **kw: requests.append(run_id) or send(run_id, **kw))
+    return requests
 
 
 def test_a_cells_delta_is_its_relative_change_over_the_seeds_control(cell: Callable[..., CellResult]) -> None:

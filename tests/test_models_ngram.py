@@ -7,6 +7,7 @@ import io
 import json
 import random
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -156,9 +157,20 @@ def test_a_model_saved_with_its_context_arrays_still_loads(tmp_path: Path) -> No
     """The first saved format also stored the derived context arrays of each order."""
     model = fit(tmp_path, NgramSpec(order=3), sentences(200, 0))
     model.save(tmp_path / "saved")
+    (tmp_path / "saved" / "ngram.arrow").unlink()
     first = {f"o{k}_{name}": getattr(t, name) for k, t in enumerate(model.lm.tables, 1) for name in _TABLE_ARRAYS}
     np.savez(tmp_path / "saved" / "ngram.npz", **first, **{f"o{k}_discount": np.array(t.discount)
                                                            for k, t in enumerate(model.lm.tables, 1)})
+    held_out = sentences(30, 1)
+    assert load_model(tmp_path / "saved").bits_per_byte(held_out) == model.bits_per_byte(held_out)
+
+
+def test_a_model_saved_as_npz_still_loads(tmp_path: Path) -> None:
+    """Earlier versions saved the key steps and counts of each order in a deflated ``.npz``."""
+    model = fit(tmp_path, NgramSpec(order=3), sentences(200, 0))
+    model.save(tmp_path / "saved")
+    (tmp_path / "saved" / "ngram.arrow").unlink()
+    np.savez_compressed(tmp_path / "saved" / "ngram.npz", **model.lm.to_arrays())
     held_out = sentences(30, 1)
     assert load_model(tmp_path / "saved").bits_per_byte(held_out) == model.bits_per_byte(held_out)
 
@@ -267,23 +279,35 @@ def _object_array_npz() -> bytes:
     return archive.getvalue()
 
 
+def _arrow_of_order(tmp_path: Path, order: int) -> bytes:
+    fit(tmp_path, NgramSpec(order=order), sentences(50, 0)).save(tmp_path / f"order{order}")
+    return (tmp_path / f"order{order}" / "ngram.arrow").read_bytes()
+
+
 @pytest.mark.parametrize(("level", "name", "content", "says"), [
+    ("byte", "ngram.arrow", b"garbage", "File is too small"),
+    ("byte", "ngram.arrow", b"garbage" * 100, "Not an Arrow file"),
+    ("byte", "ngram.arrow", None, "No such file or directory"),
+    ("byte", "ngram.arrow", _arrow_of_order, "expected 3 orders, each with its discount"),
     ("byte", "ngram.npz", b"garbage", "not an .npz archive"),  # not numpy's "contains pickled data"
-    ("byte", "ngram.npz", None, "No such file or directory"),
     ("byte", "ngram.npz", _object_array_npz(), "Object arrays cannot be loaded when allow_pickle=False"),
-    ("word", "ngram.npz", b"PK\x05\x06" + bytes(18), "o1_discount is not a file in the archive"),  # an empty zip
+    ("word", "ngram.npz", b"PK\x05\x06" + bytes(18), "o1_discount is not an array in the archive"),  # an empty zip
     ("word", "vocab.json.gz", b"garbage", "Not a gzipped file"),
     ("word", "vocab.json.gz", gzip.compress(b"[]"), "expected a JSON object with 'vocab' and 'byte_log2'"),
-], ids=["garbage", "missing", "object-array", "array-missing", "vocab-garbage", "vocab-not-an-object"])
+], ids=["garbage", "not-arrow", "missing", "other-order", "npz-garbage", "npz-object-array", "npz-array-missing",
+        "vocab-garbage", "vocab-not-an-object"])
 def test_a_saved_model_file_that_cannot_be_read_is_named(
-        tmp_path: Path, level: str, name: str, content: bytes | None, says: str) -> None:
-    """Each is one EvaluationError naming the file, as a bad manifest is; numpy never unpickles."""
+        tmp_path: Path, level: str, name: str, content: bytes | Callable[[Path, int], bytes] | None, says: str) -> None:
+    """Each is one EvaluationError naming the file, as a bad manifest is; numpy never unpickles. An
+    ``.npz`` is read (as an earlier version saved it) only where the Arrow file is absent."""
     fit(tmp_path, NgramSpec(level=level, order=3), sentences(100, 0)).save(tmp_path / "m")
     path = tmp_path / "m" / name
+    if name == "ngram.npz":
+        (tmp_path / "m" / "ngram.arrow").unlink()
     if content is None:
         path.unlink()
     else:
-        path.write_bytes(content)
+        path.write_bytes(content(tmp_path, 2) if callable(content) else content)
     with pytest.raises(EvaluationError) as err:
         load_model(tmp_path / "m")
     assert str(err.value).startswith(f"{path} is not readable: {says}"), err.value

@@ -372,18 +372,20 @@ def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> C
 
 
 def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:
-    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run at
-    step = the seed (a cell whose trainer ignores the seed serves every seed: one value each),
-    with the control's run in the tag ``mlsandbox.baseline_run.<seed>``. Logged once: both runs
-    finished, so a delta already logged against the same control stands."""
+    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run at step =
+    the seed (a seed-independent cell serves every seed: one value each, one request per run), with the
+    control's run in the tag ``mlsandbox.baseline_run.<seed>``, once: a logged delta stands."""
+    per_run: dict[str, tuple[dict[int, float], dict[str, str]]] = {}
     for cell in results:
         base = baselines.get(cell.seed)
         if (cell.ok and base is not None and base.ok and cell.run_id != base.run_id
                 and cell.baselines.get(cell.seed) != base.run_id):
-            delta = relative_delta(cell.scores, base.scores)
-            tracking.log_batch(cell.run_id, metrics={"delta_pct": 100 * delta},
-                               tags={f"{BASELINE_RUN}.{cell.seed}": base.run_id}, step=cell.seed)
+            deltas, tags = per_run.setdefault(cell.run_id, ({}, {}))
+            deltas[cell.seed] = 100 * relative_delta(cell.scores, base.scores)
+            tags[f"{BASELINE_RUN}.{cell.seed}"] = base.run_id
             cell.baselines[cell.seed] = base.run_id
+    for run_id, (deltas, tags) in per_run.items():
+        tracking.log_batch(run_id, series={"delta_pct": deltas}, tags=tags)
 
 
 def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:

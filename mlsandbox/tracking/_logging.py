@@ -63,12 +63,15 @@ def log_batch(
     metrics: Mapping[str, float] | None = None,
     tags: Mapping[str, str] | None = None,
     step: int = 0,
+    series: Mapping[str, Mapping[int, float]] | None = None,
 ) -> None:
-    """Params, metrics and tags of a run in one request; no secret in a value (:func:`scrub_known`)."""
+    """Params, metrics (at ``step``; ``series``: a metric at several steps) and tags of a run in one
+    request; no secret in a value (:func:`scrub_known`)."""
     now = get_current_time_millis()
     mlflow.MlflowClient().log_batch(
         run_id,
-        metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
+        metrics=[*(Metric(k, float(v), now, step) for k, v in (metrics or {}).items()),
+                 *(Metric(k, float(v), now, s) for k, steps in (series or {}).items() for s, v in steps.items())],
         params=[Param(k, _param_value(v)) for k, v in (params or {}).items()],
         tags=[RunTag(k, scrub_known(str(v))) for k, v in (tags or {}).items()],
     )
