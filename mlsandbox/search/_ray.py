@@ -18,7 +18,7 @@ from mlsandbox.cluster import cluster_cpus, connect
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._report import SearchResult
 from mlsandbox.search._storage import connect_storage
-from mlsandbox.search._study import run_search
+from mlsandbox.search._study import run_search, total_trials
 from mlsandbox.search._trials import counted_trials
 from mlsandbox.spec import ExperimentSpec
 
@@ -38,9 +38,9 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
     """Run (or continue) the study with ``trial_workers`` Ray tasks (default: one per
     ``executor.cpus_per_cell`` CPUs of the cluster); the result of the whole study."""
     started = time.perf_counter()
+    n_trials = total_trials(n_trials, spec.search)  # before connecting: 0 is refused, not the default
     ray = connect(spec.executor.address, purpose="search on Ray")
     study_name = study_name or f"{spec.name}-search"
-    n_trials = n_trials or spec.search.n_trials
     count = trial_workers or max(1, int(cluster_cpus(ray) // spec.executor.cpus_per_cell))
     task = ray.remote(num_cpus=spec.executor.cpus_per_cell, num_gpus=spec.executor.gpus_per_cell,
                       max_retries=0)(_worker)

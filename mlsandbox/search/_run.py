@@ -47,7 +47,10 @@ def study_run(
     """
     project_run = os.environ.get(_PROJECT_RUN)
     tags = {**tags, tracking.SHARED: "true"}  # one run for all the study's workers
-    run_id = _recorded_run(study) or _tagged_run(study_name, experiment_id, project_run)
+    # A study without trials is new: a run tagged with its name belongs to another study of that name
+    # (in another storage, or a deleted journal file's), not to this one.
+    run_id = _recorded_run(study) or (_tagged_run(study_name, experiment_id, project_run)
+                                      if study.get_trials(deepcopy=False) else None)
     if run_id is None or run_id == project_run:
         with tracking.parent_run(f"search/{study_name}", experiment_id, tags) as run:
             study.set_user_attr(PARENT_RUN_ATTR, run.info.run_id)

@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
+from mlsandbox.errors import SpecError
 from mlsandbox.executors.cells import files_digest
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import load_benchmarks
@@ -93,7 +94,7 @@ def _run_search(
 ) -> SearchResult:
     started = time.perf_counter()
     search = search or spec.search
-    n_trials = n_trials or search.n_trials
+    n_trials = total_trials(n_trials, search)
     study_name = study_name or f"{spec.name}-search"
     init_tracking_store()  # first: the default storage goes next to it
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
@@ -161,6 +162,15 @@ def _run_search(
         log_invocation(run_id, {**settings, "trials_run": ran, "wall_s": round(result.wall_s, 3)}, record)
         result.where = tracking.run_url(parent)
     return result
+
+
+def total_trials(n_trials: int | None, search: SearchSpec) -> int:
+    """The study's total: ``n_trials``, else ``search.n_trials``; 0 or fewer is refused, not taken for the default."""
+    if n_trials is None:
+        return search.n_trials
+    if n_trials < 1:
+        raise SpecError(f"n_trials must be 1 or more, got {n_trials}")
+    return n_trials
 
 
 def _experiment_id(experiment_id: str | None) -> str | None:
