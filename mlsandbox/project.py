@@ -21,13 +21,13 @@ from mlsandbox.errors import InvalidInputError, SpecError
 from mlsandbox.ops import Op, create_op, op_class
 from mlsandbox.pretrained import model_location
 from mlsandbox.runtime import resolve_device
-from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_file
+from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_origin
 
 
 def load_project(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> ExperimentSpec:
     """:func:`mlsandbox.spec.load_spec`, then the registry checks of :func:`check_project`."""
     spec = load_spec(path, overrides, quick=quick)
-    check_project(spec, origin=str(spec_file(path)))
+    check_project(spec, origin=spec_origin(path, overrides, quick))
     return spec
 
 

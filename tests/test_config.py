@@ -252,6 +252,17 @@ def test_the_quick_profile_is_checked_on_every_load_and_set_overrides_reach_it(t
         load_spec(tmp_path, {"seeds": "[1, 1]"})
 
 
+def test_an_op_problem_names_the_command_lines_settings_and_the_profile_as_a_spec_problem_does(tmp_path: Path) -> None:
+    """The OP registry's checks said only "sandbox.yaml:" for an OP that ``--set`` named."""
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    bad = {"ops": "[{name: nope_filter}]"}
+    with pytest.raises(SpecError, match=r"sandbox.yaml with the command line's settings: invalid experiment spec: "
+                                        r"ops\[0\] \(nope_filter\): unknown OP"):
+        load_project(tmp_path, bad)
+    with pytest.raises(SpecError, match=r"sandbox.yaml's quick profile with the command line's settings: "):
+        load_project(tmp_path, bad, quick=True)
+
+
 def test_a_setting_under_a_section_the_quick_profile_turns_off_is_left_out_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

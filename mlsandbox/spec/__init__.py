@@ -2,7 +2,7 @@
 
 from mlsandbox.errors import SpecError
 from mlsandbox.spec._base import MAX_REPEAT, MAX_SEED, Checked, Device, Seed
-from mlsandbox.spec._load import load_spec, spec_file
+from mlsandbox.spec._load import load_spec, spec_file, spec_origin
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
@@ -74,4 +74,5 @@ __all__ = [
     "model_spec_from_dict",
     "parse_spec",
     "spec_file",
+    "spec_origin",
 ]

@@ -47,11 +47,17 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
             _set_dotted(profiled, key, value)
         elif quick:
             log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
-    settings = " with the command line's settings" if overrides else ""
-    full = parse_spec(raw, base_dir=file.parent.resolve(), origin=f"{file}{settings}")
+    full = parse_spec(raw, base_dir=file.parent.resolve(), origin=spec_origin(path, overrides, quick=False))
     # checked whichever profile runs: a mistake in `quick` must not wait for the first --quick
-    quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=f"{file}'s quick profile{settings}")
+    quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=spec_origin(path, overrides, quick=True))
     return quick_spec if quick else full
+
+
+def spec_origin(path: str | Path, overrides: dict[str, Any] | None = None, quick: bool = False) -> str:
+    """Where a loaded spec came from, as its errors name it: the file, its quick profile, the command line's settings."""
+    profile = "'s quick profile" if quick else ""
+    settings = " with the command line's settings" if overrides else ""
+    return f"{spec_file(path)}{profile}{settings}"
 
 
 def _turned_off(raw: dict[str, Any], key: str) -> str | None:
