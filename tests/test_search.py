@@ -301,6 +301,9 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
     for _, row in done[~done["trial"].isin(front)].iterrows():
         assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
     assert "Pareto front" in result.report and "p_adjusted" in result.report
+    # Optuna does not prune two objectives: the run and the report say so, not the spec's `median`
+    assert "pruner `none`" in result.report
+    assert mlflow.get_run(result.run_id).data.tags["mlsandbox.search.pruner"] == "none"
     # one seed: each Pareto trial's line says it has no interval rather than showing a bare number
     assert result.pareto_text() == [f"trial {t.number}, delta {t.values[0]:+.3f}% (no interval: no spread over seeds), "
                                     f"pool size {t.values[1]:.0f}" for t in result.pareto]

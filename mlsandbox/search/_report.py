@@ -39,6 +39,7 @@ from mlsandbox.search._names import (
 )
 from mlsandbox.search._objective import SURPLUS_REASON, TrialContext
 from mlsandbox.search._space import SearchSpace, describe_space, objective_names
+from mlsandbox.search._storage import pruner_name
 from mlsandbox.spec import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,8 @@ def search_report(
     states = _state_counts(frame)
     lines = [f"## Recipe search: study `{ctx.study_name}`", "",
              (f"{len(frame)} trials ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
-             f"sampler `{search.sampler}`, pruner `{search.pruner}`, objectives {search.objectives}; "
+             f"sampler `{search.sampler}`, pruner `{pruner_name(search, len(ctx.prepared.spec.trial_seeds()))}`, "
+             f"objectives {search.objectives}; "
              f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.trial_seeds()}. "
              f"Delta = relative change of the benchmark scores over the random pool of equal size (%)."), "",
              "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]

@@ -220,13 +220,20 @@ def make_sampler(search: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
 
 
+def pruner_name(search: SearchSpec, seeds: int) -> str:
+    """The pruner a study of ``seeds`` seeds per trial uses: ``none`` for one seed (nothing to report
+    before the end) and for two objectives (Optuna does not prune those), else the spec's."""
+    return "none" if seeds < 2 or search.multi_objective else search.pruner
+
+
 def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
     """Pruning on the running delta after each seed (the steps a trial reports)."""
-    if search.pruner == "none" or seeds < 2 or search.multi_objective:
+    name = pruner_name(search, seeds)
+    if name == "none":
         return optuna.pruners.NopPruner()
-    if search.pruner == "median":
+    if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    if search.pruner == "percentile":  # Optuna's percentile is the share kept: keep the top 75%, prune the bottom 25%
+    if name == "percentile":  # Optuna's percentile is the share kept: keep the top 75%, prune the bottom 25%
         return optuna.pruners.PercentilePruner(75.0, n_startup_trials=5, n_warmup_steps=0)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=seeds)
 

@@ -33,7 +33,7 @@ from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, obje
 from mlsandbox.search._report import SearchResult, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
 from mlsandbox.search._space import build_space
-from mlsandbox.search._storage import connect_storage, make_sampler, open_study, space_definition
+from mlsandbox.search._storage import connect_storage, make_sampler, open_study, pruner_name, space_definition
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start, requeue_interrupted_warm_starts
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -107,7 +107,7 @@ def _run_search(
             STUDY: study_name, tracking.DATASET_DIGEST: prepared.dataset.digest}
     settings: dict[str, Any] = {
         "study": study_name, "storage": opened.name, "n_trials": n_trials, "worker": worker,
-        "sampler": search.sampler, "pruner": search.pruner, "seeds": spec.trial_seeds(),
+        "sampler": search.sampler, "pruner": pruner_name(search, len(spec.trial_seeds())), "seeds": spec.trial_seeds(),
         "min_pool_size": search.min_pool_size, "budget": search.budget, "model_type": spec.model.type,
         "host": socket.gethostname(), "pid": os.getpid(), "project_run": os.environ.get("MLFLOW_RUN_ID"),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
