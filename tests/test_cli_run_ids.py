@@ -69,7 +69,7 @@ def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(
     project: Path, pool_runs: tuple[str, str], tmp_path: Path
 ) -> None:
     parent, pool = pool_runs
-    _fails_with(["evaluate", pool, "-p", str(project)], f"run {pool} is a pool run", "not a training run")
+    _fails_with(["evaluate", pool, "-p", str(project)], f"run {pool} is a pool run", "not a cell")
     _fails_with(["report", pool, "--out", str(tmp_path / "r")], f"run {pool} is a pool run", "not a workflow run")
     _fails_with(["report", parent, "--out", str(tmp_path / "r")], f"run {parent} is a `pool` run", "workflow run")
     _fails_with(["train", "-p", str(project), "--pool-run", parent, "-q"],
@@ -77,6 +77,20 @@ def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(
     assert not (tmp_path / "r").exists()
     for run_id in (parent, pool):  # nothing written into the pool runs
         assert "report" not in {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+
+
+def test_the_run_of_stats_under_mlflow_run_is_a_command_run(
+    project: Path, tracking_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tagged as every command's run (kind `workflow`, docs/mlflow-ui.md), not as a run mlsandbox did not make."""
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    run_id = mlflow.MlflowClient().create_run(experiment_id).info.run_id  # what `mlflow run . -e stats` starts
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    result = CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)  # MLflow may have unset it when the run ended
+    assert mlflow.MlflowClient().get_run(run_id).data.tags[tracking.KIND] == "workflow"
+    _fails_with(["report", run_id, "--out", str(tmp_path / "r")], f"run {run_id} is a `stats` run", "workflow run")
 
 
 def test_a_cell_without_a_model_cannot_be_evaluated(project: Path, tracking_uri: str) -> None:
@@ -115,6 +129,26 @@ def test_a_cell_that_did_not_finish_cannot_be_evaluated(project: Path, tracking_
     _fails_with(["evaluate", cell, "-p", str(project)], f"run {cell} is a cell that {expected}",
                 "its model may be incomplete")
     assert [r.info.run_id for r in client.search_runs([experiment_id])] == [cell]  # no evaluation run started
+
+
+def test_a_train_run_is_not_taken_for_a_cell(project: Path, tracking_uri: str) -> None:
+    """It was "a `train` run, not a training run": its cells are what `evaluate` takes."""
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train"}
+    run_id = mlflow.MlflowClient().create_run(experiment_id, tags=tags).info.run_id
+    _fails_with(["evaluate", run_id, "-p", str(project)], f"run {run_id} is a `train` run, not a cell;",
+                "expected the run id of a training run")
+
+
+def test_a_cell_whose_trainer_failed_says_why(project: Path, tracking_uri: str) -> None:
+    from mlsandbox.executors.cells import FAILURE
+
+    client = mlflow.MlflowClient()
+    experiment_id = mlflow.set_experiment("test-project").experiment_id
+    cell = client.create_run(experiment_id, tags={tracking.KIND: "cell", FAILURE: "command exited with status 3"})
+    client.set_terminated(cell.info.run_id, "FAILED")
+    _fails_with(["evaluate", cell.info.run_id, "-p", str(project)],
+                "is a cell that stopped FAILED (command exited with status 3) before it finished")
 
 
 def test_a_run_that_logged_no_pool_is_not_a_pool_run(project: Path, tracking_uri: str) -> None:

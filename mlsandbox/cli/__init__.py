@@ -98,7 +98,7 @@ def stats_command(
         from mlsandbox import tracking
         from mlsandbox.workflows.pool import log_stats
 
-        tags = {tracking.KIND: "stats", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name}
+        tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name}  # as any command's
         with tracking.parent_run("stats", tracking.use_experiment(spec.name), tags) as run:
             log_stats(prepared, run.info.run_id)
     if out is not None:

@@ -16,6 +16,7 @@ import pandas as pd
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
 from mlsandbox.errors import DataError, EvaluationError, InvalidInputError, InvalidRunError, PoolError
+from mlsandbox.executors.cells import FAILURE
 from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
@@ -177,8 +178,7 @@ def check_training_run(run_id: str) -> None:
     uploaded), or one that logged no model (InvalidRunError)."""
     run = tracking.find_run(run_id, TRAINING_RUN)
     if run.data.tags.get(tracking.KIND) != "cell":
-        raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a training run; "
-                              f"expected {TRAINING_RUN}")
+        raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)}, not a cell; expected {TRAINING_RUN}")
     if run.info.status != "FINISHED":
         raise InvalidRunError(f"run {run_id} is a cell that {_unfinished(run)}: its model may be incomplete; "
                               "expected a training run that FINISHED")
@@ -193,7 +193,8 @@ def _unfinished(run: mlflow.entities.Run) -> str:
     if status == "RUNNING":
         gone = tracking.owner_gone(tags)
         return f"never finished (status RUNNING, but its {gone})" if gone else "is still training (status RUNNING)"
-    reason = (tags.get(tracking.END_REASON, "").strip().splitlines() or [""])[0][:200]
+    why = tags.get(tracking.END_REASON) or tags.get(FAILURE, "")  # a trainer's failure, as the cell logged it
+    reason = (why.strip().splitlines() or [""])[0][:200]
     return f"stopped {status}{f' ({reason})' if reason else ''} before it finished"
 
 
