@@ -89,7 +89,8 @@ def test_the_run_of_stats_under_mlflow_run_is_a_command_run(
     result = CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
     assert result.exit_code == 0, result.output
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)  # MLflow may have unset it when the run ended
-    assert mlflow.MlflowClient().get_run(run_id).data.tags[tracking.KIND] == "workflow"
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    assert tags[tracking.KIND] == "workflow" and tags[tracking.DATASET_DIGEST]  # its lineage, as a pool run's
     _fails_with(["report", run_id, "--out", str(tmp_path / "r")], f"run {run_id} is a `stats` run", "workflow run")
 
 

@@ -98,7 +98,8 @@ def stats_command(
         from mlsandbox import tracking
         from mlsandbox.workflows.pool import log_stats
 
-        tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name}  # as any command's
+        tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name,  # as any command's
+                tracking.DATASET_DIGEST: prepared.dataset.digest}
         with tracking.parent_run("stats", tracking.use_experiment(spec.name), tags) as run:
             log_stats(prepared, run.info.run_id)
     if out is not None:
