@@ -199,8 +199,8 @@ class KneserNey:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Per order: the steps between sorted keys and the counts, each in its narrowest integer
-        type, and the discount. The context arrays are derived again on loading: half the bytes to write,
-        and twice as fast to deflate, for a model saved with every cell."""
+        type, and the discount. The context arrays are derived again on loading: fewer bytes to
+        write, for a model saved with every cell."""
         arrays: dict[str, np.ndarray] = {}
         for k, t in enumerate(self.tables, 1):
             counts, steps = t.counts.astype(np.int64), np.diff(t.keys, prepend=np.int64(0))
