@@ -22,6 +22,7 @@ The readers live in ``_files`` (data files), ``_images`` (image columns and imag
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -73,8 +74,8 @@ def load_files(
         logging.getLogger("mlsandbox.progress").info("loading dataset %s: %.1f GB in %d file(s)", source or files[0],
                                                      size / 1e9, len(files))
     tables, skipped = [], 0
-    for f in files:
-        table, bad = read_file(f, spec, many_files=len(files) > 1)
+    for f, label in zip(files, _id_labels(files)):
+        table, bad = read_file(f, spec, label)
         if spec.image_field is not None:
             table, bad_images = load_images(table, f.parent, spec, str(f))
             bad += bad_images
@@ -85,6 +86,18 @@ def load_files(
         skipped += bad
     table = _concat(tables, files) if len(tables) > 1 else tables[0]
     return make_dataset(table, source or str(files[0]), name or files[0].stem, skipped, files)
+
+
+def _id_labels(files: list[Path]) -> list[str | None]:
+    """What each file's line ids start with: for several files, each one's name with its suffix, or
+    (two of them sharing a name, in subfolders) its path under their common folder."""
+    if len(files) == 1:
+        return [None]
+    names = [f.name for f in files]
+    if len(set(names)) == len(names):
+        return list(names)
+    root = os.path.commonpath([str(f.parent) for f in files])
+    return [f.relative_to(root).as_posix() for f in files]
 
 
 def _concat(tables: list[pa.Table], files: list[Path]) -> pa.Table:

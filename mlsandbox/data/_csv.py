@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,14 +31,22 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         return "error" if spec.on_error == "raise" else "skip"
 
     id_field = spec.id_field or ID
-    try:
-        table = pacsv.read_csv(
-            path, parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+
+    def read(block_size: int) -> pa.Table:
+        invalid.clear()
+        return pacsv.read_csv(
+            path, read_options=pacsv.ReadOptions(block_size=block_size),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={spec.text_field: pa.string(), id_field: pa.string()}),
         )
+
+    try:
+        table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
         if invalid:
             bad_row(spec, _ragged_rows(path, invalid, spec)[0])
+        if "invalid UTF8" in str(err):
+            raise DataError(f"{path}:{_first_non_utf8_line(path)}: not UTF-8 ({err})") from None
         raise DataError(f"{path}: {err}") from None
     except OSError as err:  # e.g. a corrupt or truncated .csv.gz
         kind = "gzip" if path.name.endswith(".gz") else "CSV"
@@ -48,6 +56,29 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         bad += bad_row(spec, unterminated)
         table = table.slice(0, table.num_rows - 1)
     return table, bad
+
+
+def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
+    """``read`` with Arrow's 1 MiB blocks, or larger ones (up to 512 MiB) while a row spans more than
+    one: with values that may span lines, Arrow cannot read a row longer than its block."""
+    block_size = 1 << 20
+    while True:
+        try:
+            return read(block_size)
+        except pa.ArrowInvalid as err:
+            if "straddling" not in str(err) or block_size >= 1 << 29:
+                raise
+            block_size *= 8
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    """The line of the file's first byte that is not UTF-8 (Arrow names only the column)."""
+    raw = open_bytes(path)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return raw.count(b"\n", 0, err.start) + 1
+    return 1
 
 
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:

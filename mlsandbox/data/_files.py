@@ -79,13 +79,14 @@ def _literal_folder(p: Path) -> str:
     return globlib.escape(str(folder)) + str(p)[len(str(folder)):]
 
 
-def read_file(path: Path, spec: DatasetSpec, many_files: bool) -> tuple[pa.Table, int]:
-    """One data file as a normalised table, and the number of malformed rows skipped."""
+def read_file(path: Path, spec: DatasetSpec, label: str | None = None) -> tuple[pa.Table, int]:
+    """One data file as a normalised table, and the number of malformed rows skipped; ``label``
+    starts its line ids (default: the file's name without suffix)."""
     fmt = spec.format if spec.format != "auto" else _format_of(path)
     if fmt is None:
         raise DataError(f"{path}: unknown file type; set dataset.format (jsonl, json, parquet, csv)")
     table, bad = _READERS[fmt](path, spec)
-    return normalise(table, path, spec, many_files), bad
+    return normalise(table, path, spec, label), bad
 
 
 def checked_media_column(
@@ -107,8 +108,9 @@ def checked_media_column(
     return table.set_column(table.column_names.index(column), column, pa.array(values, arrow_type)), skipped
 
 
-def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) -> pa.Table:
-    """Put ``id`` and ``text`` first; a missing id becomes ``<file>:<line>`` (stable across loads)."""
+def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None = None) -> pa.Table:
+    """Put ``id`` and ``text`` first; a missing id becomes ``<label>:<line>`` (stable across loads;
+    ``label`` defaults to the file's name without suffix)."""
     if spec.text_field not in table.column_names:
         if table.num_rows == 0:
             return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.large_string())})
@@ -126,12 +128,13 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
     if id_field is not None:
         if id_field not in table.column_names:
             raise DataError(f"{path}: no id field {id_field!r} (columns: {_columns(table)})")
-        ids = pc.cast(table[id_field], pa.string())
+        ids = _string_ids(table[id_field], path, id_field)
         if ids.null_count:
             row = pc.index(pc.is_null(ids), True).as_py()
             raise DataError(f"{path}: row {_row_number(table, row)} has no id (null {id_field!r})")
+        _check_unique_in_file(ids, table, path)
     else:
-        stem = path.name if many_files else path.stem.split(".")[0]
+        stem = label or path.stem.split(".")[0]
         lines = table["__line"].to_pylist() if "__line" in table.column_names else range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
     media = {}
@@ -148,6 +151,16 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, many_files: bool) 
     # 64-bit offsets: a column of text (or of metadata strings) past 2 GiB, a few million web
     # documents, cannot be taken from or concatenated with 32-bit ones.
     return pa.table({ID: ids, TEXT: pc.cast(text, pa.large_string()), **media, **{c: _large(table[c]) for c in rest}})
+
+
+def _string_ids(column: pa.ChunkedArray, path: Path, id_field: str) -> pa.ChunkedArray:
+    """The id column as strings: integers or strings only, as in a JSON file (a float, a boolean or
+    a list would become a text its reader never wrote: ``3.0`` reads ``3``)."""
+    kind = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)
+            or pa.types.is_string_view(kind) or pa.types.is_null(kind)):
+        raise DataError(f"{path}: id field {id_field!r} has type {column.type}; ids are integers or strings")
+    return pc.cast(column, pa.string())
 
 
 def _large(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -336,6 +349,19 @@ _JSON_TYPES: dict[type, str] = {str: "string", dict: "object", list: "array"}
 def _columns(table: pa.Table) -> str:
     """The dataset's own columns, for a message (not the line numbers the reader adds)."""
     return ", ".join(name for name in table.column_names if name != "__line")
+
+
+def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path) -> None:
+    """Raise :class:`DataError` naming the first id the file repeats and the lines (rows) of its first two."""
+    counts = pc.value_counts(ids).flatten()
+    repeated = pc.filter(counts[0], pc.greater(counts[1], 1))
+    if len(repeated):
+        first = repeated[0].as_py()
+        rows = [i for i, v in enumerate(ids.to_pylist()) if v == first][:2]
+        unit, numbers = ("lines", [table["__line"][i].as_py() for i in rows]) if "__line" in table.column_names \
+            else ("rows", [i + 1 for i in rows])
+        raise DataError(f"{path}: {len(repeated)} sample ids occur more than once, the first {first!r} at {unit} "
+                        f"{numbers[0]} and {numbers[1]}; ids must be unique")
 
 
 def _row_number(table: pa.Table, index: int) -> str:

@@ -31,7 +31,7 @@ def load_hf(spec: DatasetSpec, base_dir: Path | None) -> Dataset:
             raise DataError(f"{spec.path}: no split {spec.split!r} (splits: {', '.join(loaded)})")
         loaded = loaded[spec.split]
     table = loaded.data.table if hasattr(loaded.data, "table") else loaded.with_format("arrow")[:]
-    table = normalise(table, Path(spec.path), spec, many_files=False)
+    table = normalise(table, Path(spec.path), spec)
     skipped = 0
     if spec.image_field is not None:
         table, skipped = load_images(table, local if local.is_dir() else Path.cwd(), spec, spec.path)

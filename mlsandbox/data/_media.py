@@ -63,7 +63,7 @@ def load_media_folder(
     for f in files:
         try:
             caption = _caption_of(f, kind)
-            item = media_bytes(str(f), folder, max_bytes, kind, check)
+            item = media_bytes(str(f.relative_to(folder)), folder, max_bytes, kind, check)  # a relative folder too
         except DataError as err:  # each names the file
             skipped += bad_row(spec, str(err))
             continue
