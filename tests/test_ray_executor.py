@@ -126,10 +126,42 @@ def test_a_cell_whose_ray_worker_dies_fails_and_the_others_go_on(cluster: object
             os._exit(1)  # the worker process dies, as under the OOM killer or kill -9
         return f"ran seed {request.seed}"
 
-    runner = RayRunner(None)  # type: ignore[arg-type]
+    runner = RayRunner(SimpleNamespace(parent_run_id=None))  # type: ignore[arg-type]
     runner.task = cluster.remote(max_retries=0)(task)  # type: ignore[attr-defined]
     requests = [SimpleNamespace(pool=SimpleNamespace(name="p"), seed=seed) for seed in (0, 1, 2)]
     results: dict[int, object] = {}
     runner.run(requests, lambda request, result: results.__setitem__(request.seed, result))  # type: ignore[arg-type]
     assert results[0] == "ran seed 0" and results[2] == "ran seed 2"
     assert results[1].status == CellStatus.FAILED and "WorkerCrashedError" in results[1].reason
+
+
+def test_an_interrupted_driver_ends_the_cells_its_ray_tasks_were_running(cluster: object, shared_store: str) -> None:
+    """Its tasks' workers stop with the driver, so their cells would stay RUNNING until a later
+    command found their owner gone: the driver ends them KILLED with its own reason."""
+    from types import SimpleNamespace
+
+    from mlsandbox.errors import Terminated
+    from mlsandbox.executors.runners import RayRunner
+
+    client = mlflow.MlflowClient()
+    experiment_id = client.create_experiment(f"interrupted-{uuid.uuid4().hex[:8]}")
+    parent = client.create_run(experiment_id).info.run_id
+    cell = client.create_run(experiment_id, tags={"mlflow.parentRunId": parent}).info.run_id  # a task's running cell
+
+    def task(where: object, request: SimpleNamespace, environment: dict) -> int:
+        if request.seed == 1:
+            import time
+
+            time.sleep(60)  # still training when the driver is stopped
+        return request.seed
+
+    def done(request: SimpleNamespace, result: object) -> None:
+        raise Terminated(15)  # SIGTERM arrives while the other task runs
+
+    runner = RayRunner(SimpleNamespace(parent_run_id=parent))  # type: ignore[arg-type]
+    runner.task = cluster.remote(max_retries=0)(task)  # type: ignore[attr-defined]
+    with pytest.raises(Terminated):
+        runner.run([SimpleNamespace(seed=0), SimpleNamespace(seed=1)], done)  # type: ignore[list-item]
+    ended = client.get_run(cell)
+    assert ended.info.status == "KILLED" and ended.data.tags["mlsandbox.end_reason"] == "terminated by SIGTERM"
+    assert client.get_run(parent).info.status == "RUNNING"  # the driver's own run is its command's to end

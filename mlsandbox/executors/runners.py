@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import mlflow
+
 from mlsandbox import tracking
 from mlsandbox.cluster import connect
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
@@ -83,7 +85,7 @@ class RayRunner:
     def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0,
                  num_gpus: float = 0.0) -> None:
         self.ray = ray = connect(address)
-        self.where = ray.put(where)
+        self.where, self.parent_run_id = ray.put(where), where.parent_run_id
         self.task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_cell_task)
         self.environment = tracking.run_environment()
 
@@ -92,11 +94,17 @@ class RayRunner:
         them run now is the cluster's business."""
         pending: dict[Any, CellRequest] = {
             self.task.remote(self.where, request, self.environment): request for request in requests}
-        while pending:
-            ready, _ = self.ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                request = pending.pop(ref)
-                done(request, self._result(ref, request))
+        try:
+            while pending:
+                ready, _ = self.ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    request = pending.pop(ref)
+                    done(request, self._result(ref, request))
+        except KeyboardInterrupt as err:  # SIGINT or SIGTERM: the tasks' workers stop with this driver
+            parent = self.parent_run_id or (active.info.run_id if (active := mlflow.active_run()) else None)
+            if pending and parent:  # as run_cell, the active run where none is named
+                tracking.end_children(parent, tracking.interruption_reason(err))
+            raise
 
     def _result(self, ref: Any, request: CellRequest) -> CellResult:
         """The cell's result; FAILED with the reason when its worker or node died under it (the

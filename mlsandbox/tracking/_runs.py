@@ -251,14 +251,27 @@ def end_with_children(run_id: str, reason: str, status: int = RunStatus.KILLED) 
     """End the run and its children that are still RUNNING (children first) with ``status`` and
     ``reason``; their ids. For work whose process is known to be gone before
     :func:`reconcile_stale_runs` can tell (a search trial that Optuna's heartbeat failed)."""
-    client = mlflow.MlflowClient()
-    run = client.get_run(run_id)
-    children = client.search_runs([run.info.experiment_id],
-                                  f"tags.`mlflow.parentRunId` = '{run_id}' and attributes.status = 'RUNNING'")
-    ended = [r.info.run_id for r in [*children, run] if r.info.status == "RUNNING"]
-    for each in ended:
-        _end(each, status, reason)
+    ended = end_children(run_id, reason, status)
+    if mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING":
+        _end(run_id, status, reason)
+        ended.append(run_id)
     return ended
+
+
+def end_children(run_id: str, reason: str, status: int = RunStatus.KILLED) -> list[str]:
+    """End the run's children that are still RUNNING with ``status`` and ``reason``; their ids. For
+    children whose processes stop with this one (the Ray tasks of an interrupted command)."""
+    client = mlflow.MlflowClient()
+    experiment_id = client.get_run(run_id).info.experiment_id
+    query = f"tags.`mlflow.parentRunId` = '{run_id}' and attributes.status = 'RUNNING'"
+    ended, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], query, page_token=token)
+        for child in page:
+            _end(child.info.run_id, status, reason)
+            ended.append(child.info.run_id)
+        if not (token := page.token):
+            return ended
 
 
 def _end(run_id: str, status: int, reason: str) -> None:
