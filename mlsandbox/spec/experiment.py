@@ -25,11 +25,8 @@ from mlsandbox.spec.search import SearchSpec
 MAX_WORKERS = 256
 
 BUILTIN_DATASET = "builtin:demo"
-#: The default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
-QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}, "seeds": [0]}
-#: The default ``--quick`` profile of a project whose model trains on images or videos with their
-#: captions: the same model, one seed (an n-gram of the captions alone would not see the media).
-QUICK_MEDIA: dict[str, Any] = {"seeds": [0]}
+#: The model of the default ``--quick`` profile: the n-gram proxy fits in seconds and has no seed noise.
+QUICK: dict[str, Any] = {"model": {"type": "ngram", "order": 4}}
 #: What every ``--quick`` profile starts from: one model, no screen, no race (a profile may set them).
 QUICK_BASE: dict[str, Any] = {"screen": None, "race": None}
 
@@ -174,7 +171,7 @@ class RefineSpec(StrictModel):
     @classmethod
     def _percentile_range(cls, v: tuple[float, float]) -> tuple[float, float]:
         if not 0 <= v[0] < v[1] <= 100:
-            raise ValueError(f"percentiles must satisfy 0 <= lower < upper <= 100, got {list(v)}")
+            raise ValueError("percentiles must satisfy 0 <= lower < upper <= 100")  # the error adds the value as written
         return v
 
 
@@ -218,7 +215,7 @@ class ExperimentSpec(StrictModel):
     quick: dict[str, Any] = Field(
         default_factory=lambda: dict(QUICK),
         description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy (for an "
-                    "image- or video-text model: that model), one seed",
+                    "image- or video-text model: that model) on the first of `seeds`",
     )
 
     # Where the spec was read from: relative dataset paths resolve against it.
@@ -280,9 +277,13 @@ class ExperimentSpec(StrictModel):
 
 
 def default_quick(raw: dict[str, Any]) -> dict[str, Any]:
-    """The ``--quick`` profile of a spec (raw) that names none: its media model kept, else the n-gram."""
-    model = raw.get("model")
-    return QUICK_MEDIA if isinstance(model, dict) and model.get("type") in MEDIA_MODEL_TYPES else QUICK
+    """The ``--quick`` profile of a spec (raw) that names none: the n-gram, or the model itself where it
+    trains on images or videos with their captions (an n-gram of the captions alone would not see the
+    media), on the spec's first seed (its cells are the full run's; ``confirm``'s seeds stay fresh)."""
+    model, seeds = raw.get("model"), raw.get("seeds")
+    first = seeds[:1] if isinstance(seeds, list) and seeds else [0]
+    media = isinstance(model, dict) and model.get("type") in MEDIA_MODEL_TYPES
+    return {**({} if media else QUICK), "seeds": first}
 
 
 def parse_spec(raw: dict[str, Any], base_dir: Path | None = None, origin: str = "spec") -> ExperimentSpec:
