@@ -321,3 +321,10 @@ def test_an_mlflow_project_trainer_works_with_the_default_tracking_store(
                     benchmarks=[{"name": "clean", "path": str(bench)}])
     cells = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False).comparisons.cells
     assert [(c.ok, c.reason) for c in cells] == [(True, "")] * 2
+
+
+def test_a_metrics_file_in_a_subfolder_can_be_written_where_the_placeholder_says(tmp_path: Path) -> None:
+    """`metrics_file` may name a path inside a folder of `{output_dir}`: the command opens it as given."""
+    argv = script(tmp_path, "json.dump({'toy': 0.5}, open(args[0], 'w'))\n") + ["{metrics_file}"]
+    model = run(tmp_path, argv, metrics_file="eval/metrics.json")
+    assert model.metrics == {"toy": {"score": 0.5}}

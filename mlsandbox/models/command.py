@@ -315,6 +315,7 @@ class CommandTrainer(Trainer):
         pool_file = job.pool_file or write_pool_file(job.texts, out / "pool.jsonl")
         metrics_path = out / self.spec.metrics_file
         metrics_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
+        metrics_path.parent.mkdir(parents=True, exist_ok=True)  # a `metrics_file` in a subfolder
         bench_paths = write_benchmark_files(job.benchmarks, out / "benchmarks")
         benchmarks_file = out / "benchmarks.json"
         benchmarks_file.write_text(json.dumps(bench_paths, indent=2))
