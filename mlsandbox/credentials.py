@@ -200,9 +200,9 @@ def scrub_known(text: str) -> str:
     """``text`` without the secrets of every :func:`scrubbed_output` in force, nor any URL's password:
     for what is written to a store (a param, a tag, a run's end reason, a cell's failure, a trainer's
     log) rather than logged."""
-    for scrub in _ACTIVE:
-        text = scrub(text)
-    return hide_url_passwords(text)
+    # one scrubber of them all: each hides URL passwords, which would leave an inner one's secret
+    # holding a URL unmatched (``pw-https://user:***@host``)
+    return Scrubber([secret for scrub in _ACTIVE for secret in scrub.secrets])(text)
 
 
 @contextmanager

@@ -83,3 +83,12 @@ def test_a_ray_cell_scrubs_the_tracking_stores_password_as_the_driver_does(monke
     monkeypatch.setattr(runners, "_run", lambda where, request: scrub_known("authentication failed: 'Tr4ck1ngPW'"))
     said = runners._cell_task(None, None, {"MLFLOW_TRACKING_URI": "http://u:Tr4ck1ngPW@mlflow:5000"})  # type: ignore[arg-type]
     assert said == "authentication failed: '***'"
+
+
+def test_a_secret_holding_a_url_is_hidden_whole_under_nested_scrubbers() -> None:
+    """The outer scrubber hid the URL's password first, so the inner one no longer found its secret."""
+    from mlsandbox.credentials import scrubbed_output
+
+    secret = "pw-https://user:s3cretpass@host/x"
+    with scrubbed_output(Scrubber([])), scrubbed_output(Scrubber([secret])):
+        assert scrub_known(f"env: {secret}") == "env: ***"
