@@ -52,7 +52,7 @@ def _check_reachable(address: str | None, purpose: str) -> None:
     """Refuse at once a ``host:port`` (or ``ray://host:port``) that no server answers at."""
     if not address or address in ("auto", "local"):
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host, _, port = address.removeprefix("ray://").rpartition("@")[2].rpartition(":")  # no user:password@
     if not host or not port.isdigit():
         raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port (or ray://host:port, auto, local)")
     try:

@@ -65,6 +65,7 @@ def test_a_ray_address_with_a_password_is_refused_without_showing_it() -> None:
     with pytest.raises(SpecError) as refused:
         _check_reachable("ray://u:RaySecret9@127.0.0.1:1", "--executor ray")
     assert "RaySecret9" not in str(refused.value) and "ray://u:***@127.0.0.1:1" in str(refused.value)
+    assert "Connection refused" in str(refused.value)  # the host tried is 127.0.0.1, not "u:RaySecret9@127.0.0.1"
 
 
 @pytest.mark.parametrize("address, shown", [

@@ -111,7 +111,7 @@ def test_a_missing_text_field_is_named(tmp_path: Path) -> None:
 
 def test_a_non_string_text_is_named(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "n.jsonl", [{"text": "a"}, {"text": None}])
-    with pytest.raises(DataError, match=r"n\.jsonl:2: text field 'text' is NoneType"):
+    with pytest.raises(DataError, match=r"n\.jsonl:2: text field 'text' is null, not a string"):
         _load(path)
 
 

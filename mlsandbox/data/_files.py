@@ -308,7 +308,8 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
             if spec.text_field not in row:
                 keys = ", ".join(k for k in row if k != "__line")
                 raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
-            raise DataError(f"{where}: text field {spec.text_field!r} is {type(value).__name__}, not a string")
+            kind = "null" if value is None else type(value).__name__  # as the JSON has it
+            raise DataError(f"{where}: text field {spec.text_field!r} is {kind}, not a string")
     columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
     id_field = spec.id_field or ID
     if id_field in columns:
