@@ -274,8 +274,9 @@ def test_evaluate_loads_a_logged_model_back(small_corpus, tmp_path, bench_file, 
     spec = _spec(small_corpus, tmp_path, bench_file)
     result = run_training(spec, ["text_length_filter/low"], progress=False)
     cell = result.comparisons.cells[-1]
-    metrics = run_evaluation(spec, cell.run_id)
-    assert metrics["clean"]["score"] == pytest.approx(cell.metrics["clean"]["score"])
+    evaluation = run_evaluation(spec, cell.run_id)
+    assert evaluation.metrics["clean"]["score"] == pytest.approx(cell.metrics["clean"]["score"])
+    assert mlflow.get_run(evaluation.run_id).data.params["model_run"] == cell.run_id
 
 
 def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path, bench_file, tracking_uri) -> None:

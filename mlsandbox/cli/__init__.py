@@ -184,9 +184,10 @@ def evaluate_command(
     """Score the model a training run logged on the project's benchmarks, as a new run."""
     from mlsandbox.workflows.train import run_evaluation
 
-    metrics = run_evaluation(load_spec(project, sets), run_id)
-    for bench, values in metrics.items():
+    evaluation = run_evaluation(load_spec(project, sets), run_id)
+    for bench, values in evaluation.metrics.items():
         typer.echo(f"{bench:12} " + "  ".join(f"{k}={v:.4f}" for k, v in sorted(values.items())))
+    typer.echo(f"\nlogged to run {evaluation.run_id}")
 
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,

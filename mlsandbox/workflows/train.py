@@ -39,6 +39,12 @@ class TrainingResult:
     where: str
 
 
+@dataclass
+class Evaluation:
+    run_id: str  # the evaluation's own run
+    metrics: dict[str, dict[str, float]]  # per benchmark
+
+
 def find_pools(
     prepared: Prepared, names: list[str], files: list[Path], run_ids: list[str], recipes: list[Recipe] | None = None
 ) -> list[Pool]:
@@ -198,7 +204,7 @@ def _unfinished(run: mlflow.entities.Run) -> str:
     return f"stopped {status}{f' ({reason})' if reason else ''} before it finished"
 
 
-def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[str, float]]:
+def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> Evaluation:
     """Load the model a cell logged and score it on the project's benchmarks, as a new run."""
     check_training_run(model_run_id)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
@@ -221,4 +227,4 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> dict[str, dict[st
             flat = {f"{k}.{b}": v for b, m in metrics.items() for k, v in m.items()}
             tracking.log_batch(run.info.run_id, params={"model_run": model_run_id, "model_type": model.type},
                                metrics={**flat, "score_sum": sum(m["score"] for m in metrics.values())})
-    return metrics
+    return Evaluation(run.info.run_id, metrics)
