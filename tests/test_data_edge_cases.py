@@ -1,4 +1,4 @@
-"""Bad or unusual data files found by an audit of docs/datasets.md: each loads, or is refused naming the file."""
+"""Unusual or bad data files: each loads, or is refused in one line naming the file (and its line or type)."""
 
 from __future__ import annotations
 
