@@ -269,7 +269,8 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
     recipe_name = name or str(config.get("project_name") or "data-juicer")
     recipe = parse_recipe(
         {"name": recipe_name, "conditions": [c.model_dump() for c in conditions],
-         "sample_size": sample_size, "source": f"Data-Juicer config {origin}"},
+         "sample_size": sample_size,
+         "source": origin if origin == "Data-Juicer config" else f"Data-Juicer config {origin}"},
         origin=origin,
     )
     return recipe, notes
