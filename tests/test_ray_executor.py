@@ -152,7 +152,7 @@ def test_an_interrupted_driver_ends_the_cells_its_ray_tasks_were_running(cluster
         if request.seed == 1:
             import time
 
-            time.sleep(60)  # still training when the driver is stopped
+            time.sleep(15)  # still training when the driver is stopped (and a CPU of a shared cluster soon free)
         return request.seed
 
     def done(request: SimpleNamespace, result: object) -> None:
