@@ -291,12 +291,15 @@ def test_an_op_version_must_be_an_int() -> None:
         type("BadVersionOp", (CountingVowelOp,), {"version": "2x"})
 
 
-def test_the_cache_key_follows_the_data_packages_an_op_reads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A word list or language model upgraded with its package gives other stats: recomputed."""
-    stopwords, length = create_op("stopwords_filter"), create_op("text_length_filter")
-    before = cache_key(stopwords), cache_key(length)
-    monkeypatch.setattr("mlsandbox.ops.base.installed_version", lambda name: "99.0")
-    assert cache_key(stopwords) != before[0] and cache_key(length) == before[1]
+@pytest.mark.parametrize("reader", ["stopwords_filter", "flagged_words_filter", "text_action_filter",
+                                    "phrase_grounding_recall_filter"])
+def test_the_cache_key_follows_the_data_packages_an_op_reads(monkeypatch: pytest.MonkeyPatch, reader: str) -> None:
+    """A word list, a tagger or a language model upgraded with its package gives other stats: recomputed."""
+    op, length = create_op(reader), create_op("text_length_filter")
+    before = cache_key(op), cache_key(length)
+    for module in ("mlsandbox.ops.base", "mlsandbox.ops.spacy_pipeline"):
+        monkeypatch.setattr(f"{module}.installed_version", lambda name: "99.0")
+    assert cache_key(op) != before[0] and cache_key(length) == before[1]
 
 
 def test_a_cache_of_other_stat_keys_is_recomputed_not_read(tmp_path: Path) -> None:

@@ -64,6 +64,15 @@ class ParsingParams(OpParams):
     batch_size: int = Field(64, ge=1)
 
 
+def pipeline_versions(pipeline: str) -> dict[str, str]:
+    """spaCy's version and, for an installed pipeline package, its version (a pipeline given as a
+    folder is keyed by its bytes): part of the stats-cache key of an OP that tags or parses."""
+    versions = {"spacy": installed_version("spacy")}
+    if local_path(pipeline) is None:
+        versions[pipeline] = installed_version(pipeline)
+    return versions
+
+
 #: The latest parse of each live batch: OPs of one pass computing on the same batch reuse it.
 _PARSES: weakref.WeakKeyDictionary[TextBatch, tuple[str, list[Any]]] = weakref.WeakKeyDictionary()
 
@@ -74,15 +83,8 @@ class ParsingOp(Op[TextBatch]):
     max_batch = 256
     Params = ParsingParams
     params: ParsingParams
-    packages = ("spacy",)
-
     def package_versions(self) -> dict[str, str]:
-        """spaCy's version and, for an installed pipeline package, its version (a pipeline given
-        as a folder is keyed by its bytes)."""
-        versions = super().package_versions()
-        if local_path(self.params.pipeline) is None:
-            versions[self.params.pipeline] = installed_version(self.params.pipeline)
-        return versions
+        return {**super().package_versions(), **pipeline_versions(self.params.pipeline)}
 
     @property
     def shared_pass(self) -> str:

@@ -13,7 +13,7 @@ from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.image._hf import chunks, dj_caption, load_config, load_pretrained, oriented
 from mlsandbox.ops.registry import register
-from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse
+from mlsandbox.ops.spacy_pipeline import DEFAULT_PIPELINE, load_pipeline, parse, pipeline_versions
 from mlsandbox.runtime import resolve_device
 
 #: Data-Juicer's default open-vocabulary detector (needs the model hub).
@@ -90,6 +90,10 @@ class PhraseGroundingRecallFilter(Op[ImageBatch]):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._loaded: tuple[Any, Any] | None = None
+
+    def package_versions(self) -> dict[str, str]:
+        """The tagger's spaCy and pipeline versions: a new tagger tags, and so phrases, differently."""
+        return {**super().package_versions(), **pipeline_versions(self.params.pipeline)}
 
     def compute(self, batch: ImageBatch) -> dict[str, np.ndarray]:
         recall = np.ones(len(batch), dtype=np.float64)

@@ -41,6 +41,7 @@ class FlaggedWordsFilter(Op[TextBatch]):
 
     name = "flagged_words_filter"
     stat_keys = ("flagged_words_ratio",)
+    packages = ("better-profanity",)  # its word list
     data_juicer = DataJuicerFilter(
         {"flagged_words_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.045)},
         fixed={"tokenization": False},
