@@ -134,6 +134,28 @@ def test_an_interruption_ends_the_runs_killed_with_the_reason(
         assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("KILLED", reason)
 
 
+def test_an_interruption_inside_a_store_write_leaves_no_lock_behind(tracking_uri: str) -> None:
+    """A SIGTERM inside a SQLite write skips its rollback (an interruption is no Exception): the
+    interrupted frame's open transaction kept the store's write lock, so ending the runs KILLED
+    waited 20 s on it per write, failed, and left them RUNNING."""
+    import sqlite3
+
+    def interrupted_write() -> None:
+        connection = sqlite3.connect(tracking_uri.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("BEGIN IMMEDIATE")  # the write lock, as a commit in progress holds it
+        raise Terminated(signal.SIGTERM)
+
+    ids, started = [], time.monotonic()
+    with pytest.raises(Terminated):
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            ids.append(parent.info.run_id)
+            with tracking.child_run("cell", {tracking.KIND: "cell"}) as child:
+                ids.append(child.info.run_id)
+                interrupted_write()
+    assert time.monotonic() - started < 15
+    assert [_run(run_id).info.status for run_id in ids] == ["KILLED", "KILLED"]
+
+
 class _TerminatedWhileFinalised:
     """Sends this process SIGTERM from a finaliser, where Python swallows what the handler raises."""
 

@@ -142,8 +142,9 @@ def _end_runs(err: KeyboardInterrupt) -> str:
     """End the runs still active after an interruption as KILLED; the reason, in words."""
     if "mlflow" not in sys.modules:  # no run was started
         return str(err) if isinstance(err, Terminated) else "interrupted"
-    from mlsandbox.tracking import end_active_runs, interruption_reason
+    from mlsandbox.tracking import end_active_runs, interruption_reason, release_interrupted_work
 
     reason = interruption_reason(err)
+    release_interrupted_work(err)
     end_active_runs(reason)
     return reason

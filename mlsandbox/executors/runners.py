@@ -103,6 +103,7 @@ class RayRunner:
         except KeyboardInterrupt as err:  # SIGINT or SIGTERM: the tasks' workers stop with this driver
             parent = self.parent_run_id or (active.info.run_id if (active := mlflow.active_run()) else None)
             if pending and parent:  # as run_cell, the active run where none is named
+                tracking.release_interrupted_work(err)
                 tracking.end_children(parent, tracking.interruption_reason(err))
             raise
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -220,6 +222,7 @@ def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
             try:
                 yield active
             except KeyboardInterrupt as err:
+                release_interrupted_work(err)
                 _end(run_id, RunStatus.KILLED, interruption_reason(err))
                 raise
             except Exception as err:
@@ -227,6 +230,17 @@ def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
                 raise
     finally:
         HEARTBEATS.discard(run_id)
+
+
+def release_interrupted_work(err: BaseException) -> None:
+    """Free what the interrupted code held before this process writes to the store again.
+
+    An interruption is no ``Exception``: one raised inside a store write (MLflow's session,
+    SQLite's commit) skips their rollback, and the traceback's frames keep the connection, and a
+    SQLite store's write lock, alive; ending the runs would then wait on that lock, and fail.
+    Clearing the finished frames and collecting lets the connection close and roll back."""
+    traceback.clear_frames(err.__traceback__)
+    gc.collect()
 
 
 def interruption_reason(err: BaseException) -> str:
