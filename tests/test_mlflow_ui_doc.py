@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -52,19 +51,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> ExperimentSpec:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-            patch.delenv(var, raising=False)
-        mlflow.set_tracking_uri(uri)
-        yield uri
-        mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="module")
-def workflow(spec: ExperimentSpec, store: str) -> WorkflowResult:
+def workflow(spec: ExperimentSpec, module_store: str) -> WorkflowResult:
     return run_workflow(spec, progress=False)
 
 

@@ -10,7 +10,6 @@ import dataclasses
 import itertools
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,21 +71,7 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> ExperimentSpec:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh SQLite MLflow store for the module's workflow runs."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
-            patch.delenv(var, raising=False)
-        mlflow.set_tracking_uri(uri)
-        yield uri
-        mlflow.set_tracking_uri(None)
-
-
-@pytest.fixture(scope="module")
-def workflow(spec: ExperimentSpec, store: str) -> WorkflowResult:
+def workflow(spec: ExperimentSpec, module_store: str) -> WorkflowResult:
     """The whole workflow, run once in an empty store."""
     return run_workflow(spec, progress=False)
 
@@ -502,7 +487,7 @@ def test_reused_cells_name_the_rerun_and_stay_under_the_finished_run(
 
 
 @pytest.fixture(scope="module")
-def confirmed(tmp_path_factory: pytest.TempPathFactory, store: str) -> WorkflowResult:
+def confirmed(tmp_path_factory: pytest.TempPathFactory, module_store: str) -> WorkflowResult:
     """A probe of short sentences like the benchmark's among longer text of another kind, scored on
     such sentences (the shortest third is a clear winner), confirmed on five fresh seeds."""
     root = tmp_path_factory.mktemp("confirm")

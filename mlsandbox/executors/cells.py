@@ -134,7 +134,7 @@ def run_cell(
     key = cell_key(pool, seed, model, benchmarks, spec.evaluator, prepared.dataset.metadata_digest)
     experiment_id = experiment_id or tracking.experiment_of(parent_run_id)
     lock = prepared.workspace / "locks" / "cells" / f"{key}.lock"
-    parent = parent_run_id or _active_run_id()
+    parent = parent_run_id or active_run_id()
     index = _index_under(parent)
     with exclusive(lock, f"cell {pool.name} seed {seed}"):  # another driver or task training it: wait, then reuse it
         known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed)
@@ -201,7 +201,7 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
     return known
 
 
-def _active_run_id() -> str:
+def active_run_id() -> str:
     active = mlflow.active_run()
     return active.info.run_id if active is not None else ""
 
@@ -247,7 +247,7 @@ def link_reused_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
     active run), once. A cell whose own parent ended without finishing (KILLED, FAILED, deleted) moves
     under the reusing run (``mlflow.parentRunId``), its first parent kept in ``mlsandbox.trained_under``;
     a cell of a parent that finished, or still runs, stays where it is."""
-    parent_run_id = parent_run_id or _active_run_id()
+    parent_run_id = parent_run_id or active_run_id()
     if not parent_run_id or parent_run_id in (cell.tags.get(tracking.REUSED_BY), cell.tags.get(tracking.PARENT_RUN_ID)):
         return
     tags = {tracking.REUSED_BY: parent_run_id}

@@ -14,13 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import mlflow
-
 from mlsandbox import tracking
 from mlsandbox.cluster import connect
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import first_line
-from mlsandbox.executors.cells import CellResult, CellStatus, run_cell
+from mlsandbox.executors.cells import CellResult, CellStatus, active_run_id, run_cell
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
@@ -85,7 +83,7 @@ class RayRunner:
     def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0,
                  num_gpus: float = 0.0) -> None:
         self.ray = ray = connect(address)
-        self.where, self.parent_run_id = ray.put(where), where.parent_run_id
+        self.where, self.parent_run_id = ray.put(where), where.parent_run_id or active_run_id()  # as run_cell's
         self.task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_cell_task)
         self.environment = tracking.run_environment()
 
@@ -101,10 +99,9 @@ class RayRunner:
                     request = pending.pop(ref)
                     done(request, self._result(ref, request))
         except KeyboardInterrupt as err:  # SIGINT or SIGTERM: the tasks' workers stop with this driver
-            parent = self.parent_run_id or (active.info.run_id if (active := mlflow.active_run()) else None)
-            if pending and parent:  # as run_cell, the active run where none is named
+            if pending and self.parent_run_id:
                 tracking.release_interrupted_work(err)
-                tracking.end_children(parent, tracking.interruption_reason(err))
+                tracking.end_children(self.parent_run_id, tracking.interruption_reason(err))
             raise
 
     def _result(self, ref: Any, request: CellRequest) -> CellResult:
