@@ -41,7 +41,8 @@ Statistic = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 def decision_accuracy(a: ArrayLike, b: ArrayLike) -> float:
     """The share of pairs (i, j) whose order under ``a`` is their order under ``b`` (DataDecide's
     decision accuracy); a pair tied under exactly one of them counts as a wrong decision, a pair
-    tied under both as a right one. NaN with fewer than two items."""
+    tied under both as a right one. NaN with fewer than two items, or where either gives every
+    item the same value: that ranks nothing, and 0 would read as a reversed ranking."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"decision_accuracy needs equal lengths, got {len(x)} and {len(y)}")
@@ -69,7 +70,8 @@ class RankAgreement:
 
 def rank_agreement(cheap: ArrayLike, costly: ArrayLike) -> RankAgreement:
     """Spearman and decision accuracy of two fidelities' deltas over the same pools, each with
-    its interval and p-value; all NaN below :data:`MIN_POOLS` pools, and Spearman's for a constant column."""
+    its interval and p-value. Below :data:`MIN_POOLS` pools only the decision accuracy's value is
+    defined; neither statistic is where one column is constant (it ranks nothing)."""
     x, y = np.asarray(cheap, dtype=float), np.asarray(costly, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"rank_agreement needs equal lengths, got {len(x)} and {len(y)}")
@@ -119,7 +121,10 @@ def _pairwise_agreement(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.nda
     """Decision accuracy along the last axis over pairs of distinct pools (``idx`` names each
     position's pool, so a pool drawn twice by the bootstrap is not paired with itself)."""
     i, j = np.triu_indices(x.shape[-1], k=1)
-    right = np.sign(x[..., i] - x[..., j]) == np.sign(y[..., i] - y[..., j])
+    cheap, costly = np.sign(x[..., i] - x[..., j]), np.sign(y[..., i] - y[..., j])
     distinct = idx[..., i] != idx[..., j]
+    # A side that ties every pair ranks nothing: its "agreement" would be 0, read as a reversed ranking.
+    ranked = ((cheap != 0) & distinct).any(axis=-1) & ((costly != 0) & distinct).any(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (right & distinct).sum(axis=-1) / distinct.sum(axis=-1)
+        share = ((cheap == costly) & distinct).sum(axis=-1) / distinct.sum(axis=-1)
+    return np.where(ranked, share, NAN)

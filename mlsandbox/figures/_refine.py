@@ -49,8 +49,14 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log", base=2)
     ticks = sorted(frame["r"].astype(float).unique())
-    ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
+    shown = _tick_labels(ticks)
+    ax.set_xticks(ticks, [f"{t:g}×" if keep else "" for t, keep in zip(ticks, shown)])
     ax.minorticks_off()
+    # A budget too near a labelled one (a fill that ran short of samples) is named at its points instead.
+    unlabelled = [t for t, keep in zip(ticks, shown) if not keep]
+    for t, y in frame[["r", "delta_pct"]].astype(float).itertuples(index=False):
+        if t in unlabelled:
+            ax.annotate(f"{t:.3g}×", (t, y), xytext=(6, -10), textcoords="offset points", fontsize=7)
     ax.set_xlabel("training budget (multiple r of the top pool's size)")
     bars = ", 95% interval" if interval else ", ± std over seeds" if "std_pct" in frame else ""
     ax.set_ylabel(f"delta over random (%){bars}")
@@ -58,6 +64,16 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
     ax.legend(frameon=False)
     ax.set_title(title, fontsize=11)
     return fig
+
+
+def _tick_labels(ticks: list[float], gap: float = 0.4) -> list[bool]:
+    """Which budget ticks get a label: the whole multiples first, then any other at least ``gap``
+    (in log2 units) from every labelled one, so that no two labels print over each other."""
+    kept: list[float] = []
+    for t in sorted(ticks, key=lambda t: (not float(t).is_integer(), t)):
+        if all(abs(np.log2(t / k)) >= gap for k in kept):
+            kept.append(t)
+    return [t in kept for t in ticks]
 
 
 def _error_bars(rows: pd.DataFrame, delta: np.ndarray, interval: bool) -> np.ndarray | None:

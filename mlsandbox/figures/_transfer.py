@@ -34,7 +34,8 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
     the number of pools, ``pools`` where given, else those both fidelities measured). The rows of
     ``pairs`` are one Holm family: a p-value at the permutation test's floor (:func:`p_floor`,
     times the family's size once adjusted) reads ``≤``, as the test cannot resolve below it.
-    Dashed lines mark zero, the random control, on both axes.
+    Dashed lines mark zero, the random control, on both axes. A fidelity that gives every pool of
+    a panel the same delta is named there, since it ranks nothing.
     """
     require(pairs, ("cheap", "costly", *(f"{name}{suffix}" for name in _STATISTICS
                                           for suffix in ("", "_low", "_high", "_p_adjusted"))), "transfer_scatter")
@@ -53,7 +54,10 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
         ax.set_ylabel(f"{pair['costly']}: delta (%)")
         pools = int(pair["pools"]) if "pools" in pair and pd.notna(pair["pools"]) else int(ok.sum())
         claims = [_claim(label, pair, name, families[name]) for name, label in _STATISTICS.items()]
-        ax.set_title("\n".join([f"n = {pools} pools", *claims]), fontsize=9)
+        flat = [pair[side] for side, v in (("cheap", x[ok]), ("costly", y[ok])) if len(v) > 1 and np.ptp(v) == 0]
+        if flat:  # why both say n/a: a model that gives every pool the same delta ranks nothing
+            claims.append(f"{flat[0]}: every pool the same delta, no ranking")
+        ax.set_title("\n".join([f"n = {pools} pool{'' if pools == 1 else 's'}", *claims]), fontsize=9)
     fig.suptitle(title)
     return fig
 

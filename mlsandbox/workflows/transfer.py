@@ -22,7 +22,7 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.agreement import rank_agreement
 from mlsandbox.delta import holm
-from mlsandbox.errors import SpecError
+from mlsandbox.errors import PoolError, SpecError
 from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.fidelity import Fidelity
@@ -64,18 +64,20 @@ def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
 
 def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
-    and its permutation p-value, raw and Holm-adjusted across the pairs, and the overlap of the
-    top-k pools."""
+    and its permutation p-value, raw and Holm-adjusted across the pairs that have one, and the overlap
+    of the top-k pools (NA where a column ranks nothing). A pool missing from either column is left out."""
     rows = []
     for cheap, costly in itertools.combinations(deltas.columns, 2):
         both = deltas[[cheap, costly]].dropna()
         measured = rank_agreement(both[cheap], both[costly])
         estimates = [getattr(measured, name) for name in STATISTICS]
         top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
+        ranked = math.isfinite(measured.decision_accuracy.value)  # else a top-k is the table's order, not a ranking
         rows.append([cheap, costly, measured.pools]
                     + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, math.nan)]
-                    + [len(top[0] & top[1])])
+                    + [len(top[0] & top[1]) if ranked else None])
     pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, f"top{top_k}_overlap"])
+    pairs[f"top{top_k}_overlap"] = pairs[f"top{top_k}_overlap"].astype("Int64")
     for name in STATISTICS:  # one Holm family per statistic: its p-values across the pairs
         pairs[f"{name}_p_adjusted"] = holm(pairs[f"{name}_p_value"].tolist())
     return pairs
@@ -89,6 +91,10 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
     prepared = prepare(spec, workers=workers, progress=progress)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
+    if len(pools) < 2:  # nothing to rank: stop before training a cell
+        raise PoolError(f"transfer compares how models rank the probe's pools, and the probe gives only "
+                        f"{len(pools)} ({', '.join(p.name for p in pools)}): add OPs to `ops:` or splits to "
+                        "`pools.splits` (degenerate splits give no pool)")
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "transfer", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("transfer", experiment_id, tags) as parent:
