@@ -56,10 +56,36 @@ def _check_reachable(address: str | None, purpose: str) -> None:
     if not host or not port.isdigit():
         raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port (or ray://host:port, auto, local)")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S) as conn:
+            grpc = _answers_http2(conn)
     except OSError as err:
         raise SpecError(f"{purpose}: no Ray cluster answers at {_shown(address)} ({err.strerror or err}); start one with "
                         "`ray start --head`, or fix executor.address / RAY_ADDRESS") from None
+    if not grpc:
+        raise SpecError(f"{purpose}: the server at {_shown(address)} is not a Ray cluster (it does not speak gRPC); "
+                        "give the head node's GCS port (6379 by default) or ray://host:10001")
+
+
+#: The HTTP/2 client preface and an empty SETTINGS frame: what a gRPC client says first.
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _answers_http2(conn: socket.socket) -> bool:
+    """Whether the server answers an HTTP/2 preface with a SETTINGS frame, as Ray's gRPC servers do.
+
+    Without this, ``ray.init`` at a port where another kind of server listens retries for minutes.
+    A cluster behind TLS (``RAY_USE_TLS``) would need a handshake first, so it is taken on trust.
+    """
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return True
+    conn.sendall(_HTTP2_PREFACE)
+    header = b""
+    while len(header) < 9:  # a frame header: 3 bytes of length, then its type (4 = SETTINGS)
+        chunk = conn.recv(9 - len(header))
+        if not chunk:
+            return False
+        header += chunk
+    return header[3] == 4
 
 
 def cluster_cpus(ray: ModuleType) -> int:

@@ -7,11 +7,13 @@ written to a temporary folder; ``on_error: skip`` cases check that the good rows
 from __future__ import annotations
 
 import gzip
+import http.server
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -339,6 +341,24 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_pa
     last = result.stderr.strip().splitlines()[-1]  # after MLflow's own lines on creating the store
     assert last.startswith("error: ") and says in last, result.stderr
     assert not (tmp_path / "ws").exists()  # refused before the stats
+
+
+def test_a_server_that_is_not_ray_is_one_line_at_once(tmp_path: Path, tracking_uri: str) -> None:
+    """ray.init at a port where, say, a web server listens retried for minutes."""
+    pytest.importorskip("ray")
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        address = f"127.0.0.1:{web.server_address[1]}"
+        started = time.monotonic()
+        result = CliRunner().invoke(app, ["probe", "-p", str(project), "-q", "--executor", "ray",
+                                          "--set", f"executor.address={address}"])
+        web.shutdown()
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: --executor ray: the server at {address} is not a Ray cluster (it does not speak gRPC); "
+        "give the head node's GCS port (6379 by default) or ray://host:10001")
+    assert time.monotonic() - started < 30 and not (tmp_path / "ws").exists()
 
 
 @pytest.mark.parametrize("model, says", [
