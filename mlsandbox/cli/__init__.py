@@ -315,7 +315,7 @@ def transfer_command(
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
                "does (1 = the same ranking, 0.5 = chance); _low/_high: 95% interval over pools (bootstrap); "
                "_p_value: permutation p-value against no association (≤: no shuffle came as close), "
-               "_p_adjusted: Holm-adjusted across the pairs")
+               "_p_adjusted: Holm-adjusted across the pairs that have a p-value")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")

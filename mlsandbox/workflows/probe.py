@@ -77,10 +77,11 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks:
     title = "Single-OP pools: relative change over the random pool"
     if len(decided) < len(ranking):
         title += f"\n(the deciding model's {len(decided)} pools; the {len(ranking) - len(decided)} the screen settled are in ranking.md)"
-    with tempfile.TemporaryDirectory() as tmp:
-        bars = decided.assign(label=decided["pool"])
-        figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title, looks=looks)
-        client.log_artifacts(run_id, tmp)
+    if not decided.empty:  # a screen whose cells all failed leaves the deciding model nothing: no bars to draw
+        with tempfile.TemporaryDirectory() as tmp:
+            bars = decided.assign(label=decided["pool"])
+            figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title, looks=looks)
+            client.log_artifacts(run_id, tmp)
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:
         tracking.log_batch(run_id, metrics={"best_single_op_delta_pct": float(best["delta_pct"].iloc[0])},

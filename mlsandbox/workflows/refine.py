@@ -25,19 +25,11 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
-from mlsandbox.executors.comparison import Comparisons, summary_columns
+from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import (
-    FillOrigin,
-    IntersectionOrigin,
-    Pool,
-    PoolOrigin,
-    RepeatOrigin,
-    SplitOrigin,
-    make_pool,
-)
+from mlsandbox.pools import FillOrigin, IntersectionOrigin, Pool, PoolOrigin, RepeatOrigin, SplitOrigin, make_pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.recipes import (
     Condition,
@@ -287,7 +279,7 @@ def refine(
                                 parent_run_id=run_id, top_k=1, progress=progress, step=artifacts.REFINE)
     comparisons.carried = [decided[p.digest] for p in pools if p.digest in decided]
     log_comparisons(comparisons, run_id, step=artifacts.REFINE)
-    table = _table(candidates, comparisons)
+    table = _table(candidates, comparisons, probed.comparisons.screened + comparisons.screened)
     best, best_delta = _best(candidates, table)
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
     _log(result, run_id, data_juicer_keys(prepared.spec.dataset))
@@ -301,6 +293,9 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
     ``min_pool_size`` is passed over for the next: refine would skip it and every candidate built on
     it (its intersections are smaller still), spending the top-k on nothing."""
     ranked = [by_name[name] for name in probed.best(len(by_name))["pool"]]
+    if not ranked:  # not a size problem: nothing was measured to combine
+        raise PoolError("no probe pool has a delta to refine: every pool's cells (or its controls') failed; "
+                        f"the reasons are in {artifacts.under(artifacts.PROBE, artifacts.CELLS_TABLE)} of this run")
     if spec.on_small_pool == "skip":
         if not (kept := [p for p in ranked if p.unique_size >= spec.min_pool_size]):
             raise PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the largest "
@@ -320,8 +315,10 @@ def _unique_pools(pools: list[Pool]) -> list[Pool]:
     return list(seen.values())
 
 
-def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFrame:
+def _table(candidates: list[Candidate], comparisons: Comparisons, screened: list[PoolComparison]) -> pd.DataFrame:
+    """One row per candidate; with a screen, its delta of the pool (``screened``: the probe's and refine's)."""
     by_digest = {c.pool.digest: c for c in comparisons.decisions()}
+    screen = {c.pool.digest: c.summary for c in screened}
     first: dict[str, str] = {}  # pool digest -> the first candidate selecting it: one pool, one row of the family
     rows = []
     for cand in candidates:
@@ -335,6 +332,8 @@ def _table(candidates: list[Candidate], comparisons: Comparisons) -> pd.DataFram
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
                      "seeds": comp.summary.seeds if comp and comp.summary else 0, "fidelity": comp.fidelity if comp else "",
+                     **({"screen_delta_pct": summary_columns(screen.get(comp.pool.digest) if comp else None)["delta_pct"]}
+                        if screen else {}),
                      "recipe": "thresholds" if cand.exact else "id list",
                      "recipe_file": f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml",
                      "pool_digest": "" if cand.pool is None else cand.pool.digest,

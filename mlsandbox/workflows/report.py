@@ -310,12 +310,14 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
 
 _STATISTICS_NOTE = ("delta_pct: mean over seeds of the relative change over an equal-size random pool (each seed "
                     "draws its own); ci_low_pct/ci_high_pct: its 95% t-interval over seeds, which counts the pool as one "
-                    "draw of documents as well as the controls' spread (n/a with one seed); "
+                    "draw of documents as well as the controls' spread (n/a with one seed; for a raced pool "
+                    "corrected for the race's looks, so wider, and its p_value multiplied by them); "
                     "p_value: the t-test of that mean against 0; p_adjusted: Holm-adjusted across "
                     "the pools of the step that the same model decided; seeds: how many seeds the pool got "
                     "(a race stops early once the answer is clear); fidelity: the model that decided the row "
                     "(decide: the project's model; screen: the cheap screening model, for the pools it settled), "
-                    "the deciding model's rows ranked first.\n\n")
+                    "the deciding model's rows ranked first; screen_delta_pct (with a screen): the screen's delta of "
+                    "the pool.\n\n")
 
 
 def _fmt(value: float) -> str:
