@@ -51,7 +51,7 @@ def published(path: Path) -> Iterator[Path]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep(path.parent)
-    tmp = path.with_name(f"{path.name}{_MARK}{os.getpid()}")
+    tmp = temporary(path)
     _remove(tmp)  # left by an earlier process that had this pid
     try:
         yield tmp
@@ -65,6 +65,12 @@ def published(path: Path) -> Iterator[Path]:
         _remove(tmp)
         if not path.is_dir():
             raise
+
+
+def temporary(path: Path, step: str = "") -> Path:
+    """This process's temporary name for ``path`` (``step`` tells a writer's several apart): one that
+    :func:`sweep` removes once this process no longer runs."""
+    return path.with_name(f"{path.name}{step}{_MARK}{os.getpid()}")
 
 
 def sweep(folder: Path) -> None:

@@ -85,10 +85,10 @@ def read_cached(path: Path, ids: np.ndarray, keys: Sequence[str]) -> dict[str, n
         return None
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError):
+        cached_ids = table[ID].to_numpy(zero_copy_only=False)
+    except (pa.ArrowException, OSError, KeyError):  # a Parquet file, but not a stats cache: no id column
         log.warning("ignoring unreadable stats cache %s", path)
         return None
-    cached_ids = table[ID].to_numpy(zero_copy_only=False)
     if len(cached_ids) != len(ids) or not np.array_equal(cached_ids, ids):
         log.warning("ignoring stats cache %s: its ids differ from the dataset's", path)
         return None

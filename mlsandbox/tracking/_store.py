@@ -13,6 +13,7 @@ import mlflow
 
 from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import InvalidInputError, first_line
+from mlsandbox.files import sweep, temporary
 
 
 def shown_tracking_uri() -> str:
@@ -115,7 +116,8 @@ def create_sqlite_store(uri: str) -> None:
     MLflow builds a new database's tables one statement at a time: a process killed meanwhile
     would leave a file that no later command can open. So the tables are built in a file of their
     own, a copy of it (a file no open connection holds) is linked into place only if no other
-    process has created the store meanwhile, and both files are removed.
+    process has created the store meanwhile, and both files are removed: by this process, or, where
+    it was killed outright, by the next one that creates the store in that folder.
     """
     path = sqlite_file(uri)
     if path is not None and path.is_dir():  # SQLite cannot open it: MLflow would retry for minutes
@@ -125,11 +127,13 @@ def create_sqlite_store(uri: str) -> None:
     if not path.parent.is_dir():  # a mistyped path: MLflow would create the folders and an empty store there
         raise InvalidInputError(f"cannot use the tracking store {uri}: no folder {path.parent} to hold a new "
                                 "SQLite store")
+    sweep(path.parent)  # the files of a creator killed outright (SIGKILL), ~1 MB each
     built, staged = (_new_file(path, step) for step in ("built", "staged"))
     try:
         # quoted: SQLAlchemy decodes the URL's path, so a folder named "a%20b" would become "a b"
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{quote(str(built))}").search_experiments(max_results=1)
         shutil.copyfile(built, staged)
+        _flush(staged)  # on disk before it has the store's name: a machine crash leaves no empty store
         try:
             os.link(staged, path)
         except FileExistsError:
@@ -140,6 +144,17 @@ def create_sqlite_store(uri: str) -> None:
 
 
 def _new_file(path: Path, step: str) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".{step}", dir=path.parent)
-    os.close(handle)
-    return Path(name)
+    """A new empty file beside ``path``, hidden, named for this process so that the next command
+    removes it if this one is killed before it does (:func:`mlsandbox.files.sweep`)."""
+    name = temporary(path.with_name(f".{path.name}"), f".{step}")
+    name.unlink(missing_ok=True)  # left by an earlier process that had this pid
+    os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    return name
+
+
+def _flush(file: Path) -> None:
+    handle = os.open(file, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
