@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import mlflow
@@ -109,6 +109,7 @@ class TrialContext:
     run_id: str  # the study's parent run, which each trial's run nests under
     run_times: list[dict[str, float]] = field(default_factory=list)  # per trial this call ran
     progress: Progress | None = None  # the study's: it names the trial and seed under way
+    owned: Callable[[], None] | None = None  # releases the storage's trial lock once the trial names its owner
 
 
 def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
@@ -123,11 +124,13 @@ def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | 
 
 def _trial(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:
     started = time.perf_counter()
-    tracking.keep_running(ctx.run_id)  # another worker that left may have ended the study's run
-    owner = tracking.owner_tags()
+    owner = tracking.owner_tags()  # first: until it is recorded, a kill leaves a trial no one can tell is lost
     trial.set_user_attr(HOST, owner[tracking.OWNER_HOST])
     trial.set_user_attr(PID, int(owner[tracking.OWNER_PID]))
     trial.set_user_attr(PROCESS, owner[tracking.OWNER_PROCESS])
+    if ctx.owned is not None:
+        ctx.owned()
+    tracking.keep_running(ctx.run_id)  # another worker that left may have ended the study's run
     if ctx.worker is not None:
         trial.set_user_attr(WORKER, ctx.worker)
     ahead = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number and counts_towards_total(t)]

@@ -288,12 +288,10 @@ def log_results(
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
                        tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
-    tracking.remove_artifacts(run_id, ARTIFACTS, keep=frozenset({INVOCATIONS}))  # the record of every call stays
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
-            tracking.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
             history = frame.rename(columns={"delta_pct": "value"})[["trial", "value", "state", "warm_start"]]
             if history["value"].notna().any():
                 figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")
@@ -305,9 +303,21 @@ def log_results(
         pareto_claims = [trial_claim(study, t) for t in pareto]
         report = search_report(ctx, frame, best, claim, list(zip(pareto, pareto_claims)), importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
-        mlflow.MlflowClient().log_artifacts(run_id, str(out), ARTIFACTS)
+        _replace_artifacts(run_id, out, frame)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
                         ran, wall_s, "", report, claim, pareto_claims)
+
+
+def _replace_artifacts(run_id: str, out: Path, frame: pd.DataFrame) -> None:
+    """Put what was rendered in ``out`` under ``search/``, once all of it is rendered: a kill while the
+    figures are drawn leaves the earlier report whole. Files this call does not write are removed first
+    (the records of every call stay), and each file is put in place whole (a staged copy renamed)."""
+    written = {f"{ARTIFACTS}/{f.name}" for f in out.iterdir()} | ({f"{ARTIFACTS}/trials.json"} if not frame.empty else set())
+    tracking.remove_artifacts(run_id, ARTIFACTS, keep=frozenset({INVOCATIONS, *written}))
+    if not frame.empty:
+        tracking.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
+    for path in sorted(out.iterdir()):
+        mlflow.MlflowClient().log_artifact(run_id, str(path), ARTIFACTS)
 
 
 def _exported(out: Path) -> str:

@@ -19,7 +19,7 @@ import socket
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -71,6 +71,28 @@ class Storage:
                 yield
         else:
             yield
+
+    @contextmanager
+    def trial_lock(self, study_name: str) -> Iterator[None]:
+        """Held by a worker from creating a trial until the trial records its owner (and while it looks
+        for lost workers' trials): a RUNNING trial seen without an owner under it lost its worker in
+        between. Not the setup's lock, which a worker holds while it reports (confirmations train)."""
+        if self.lock_file is not None:
+            with file_lock(self.lock_file.with_name(self.lock_file.name + ".trials")):
+                yield
+        elif isinstance(self.optuna, optuna.storages.RDBStorage):
+            with database_lock(self.optuna.engine, f"optuna-trials:{study_name}"):
+                yield
+        else:
+            yield
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether its locks exclude the study's other workers (a lock file; PostgreSQL's or MySQL's lock)."""
+        if self.lock_file is not None:
+            return True
+        return (isinstance(self.optuna, optuna.storages.RDBStorage)
+                and self.optuna.engine.dialect.name in ("postgresql", "mysql", "mariadb"))
 
 
 def default_storage_path(spec: ExperimentSpec) -> Path:
@@ -169,6 +191,9 @@ def _rdb(url: str) -> Storage:
             fail(f"the folder {db_file.parent} does not exist")
         if db_file.is_file() and db_file.stat().st_size and not _sqlite_header(db_file):
             fail(f"{db_file} is not a SQLite database: name a new file, or an existing Optuna database")
+        if db_file.is_file() and {"experiments", "runs"} <= _sqlite_tables(db_file):
+            fail(f"{db_file} is an MLflow tracking store: name a database of the study's own, "
+                 f"e.g. sqlite:///{db_file.with_name('optuna.db')}")
     try:
         with engine.connect():
             pass
@@ -191,6 +216,18 @@ def _sqlite_header(path: Path) -> bool:
     """Whether the file starts as every SQLite database does (checked before a lock file goes beside it)."""
     with path.open("rb") as handle:
         return handle.read(16) == b"SQLite format 3\x00"
+
+
+def _sqlite_tables(path: Path) -> set[str]:
+    """The tables of a SQLite database, read only: Optuna would add its own to any database it is given
+    (an MLflow store's included), then refuse it for the other schema's version table."""
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error:
+        return set()
 
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:

@@ -32,7 +32,7 @@ from mlsandbox.search._names import STUDY
 from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, objective
 from mlsandbox.search._report import SearchResult, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
-from mlsandbox.search._space import build_space
+from mlsandbox.search._space import build_space, objective_names
 from mlsandbox.search._storage import connect_storage, make_sampler, open_study, pruner_name, space_definition
 from mlsandbox.search._trials import counted_trials, fail_stale_trials
 from mlsandbox.search._warm_start import enqueue_warm_start, requeue_interrupted_warm_starts
@@ -129,7 +129,8 @@ def _run_search(
             log_study_params(run_id, {"study_name": study_name, "objectives": ",".join(search.objectives),
                                       **definition})
             tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)  # once: MLflow keeps one
-            fail_stale_trials(study)  # before looking for interrupted warm starts
+            with opened.trial_lock(study_name):  # before looking for interrupted warm starts
+                fail_stale_trials(study, opened.exclusive, tuple(objective_names(search)))
             warm = (enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
                     or requeue_interrupted_warm_starts(study))
         if warm:
@@ -143,16 +144,25 @@ def _run_search(
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id, progress=bar)
         finished: list[optuna.trial.FrozenTrial] = []  # this worker's: the study's last may be a queued one
         while True:
-            fail_stale_trials(study)  # a worker killed meanwhile: its trial is not counted, its runs end
-            if counted_trials(study) >= n_trials:
-                break
-            try:
-                study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
-                               callbacks=[lambda _, trial: finished.append(trial)],
-                               gc_after_trial=False, show_progress_bar=False)
-            except Surplus as err:
-                log.info("%s; stopping this worker", err)
-                break
+            with ExitStack() as turn:  # the trial lock: held until this worker's new trial names its owner
+                turn.enter_context(opened.trial_lock(study_name))
+                fail_stale_trials(study, opened.exclusive, tuple(objective_names(search)))  # a worker killed meanwhile
+                if counted_trials(study) >= n_trials:
+                    break
+                ctx.owned = turn.close
+                try:
+                    study.optimize(lambda t: objective(t, ctx, n_trials), n_trials=1, catch=(TrialFailed,),
+                                   callbacks=[lambda _, trial: finished.append(trial)],
+                                   gc_after_trial=False, show_progress_bar=False)
+                except Surplus as err:
+                    log.info("%s; stopping this worker", err)
+                    break
+                except UnboundLocalError as err:  # Optuna's clean-up after an interruption inside its tell
+                    if isinstance(err.__context__, KeyboardInterrupt):  # hides it: exit 130/143, runs KILLED
+                        raise err.__context__ from None
+                    raise
+                finally:
+                    ctx.owned = None
             ran += 1
             bar.advance(max(0, min(counted_trials(study), n_trials) - bar.done),
                         f"trial {finished[-1].number} {finished[-1].state.name.lower()}" if finished else "")
