@@ -5,7 +5,8 @@
     python benchmarks/proxy_sensitivity.py --proxies ngram tiny-lm hf-lora --threads 1 --set max_tokens=200000
     python benchmarks/proxy_sensitivity.py --proxies ngram --seeds 5 --pool-size 1000 --reference costliest
     python benchmarks/proxy_sensitivity.py --proxies ngram ngram-equal-tokens --seeds 5   # equal documents vs text
-    python benchmarks/proxy_sensitivity.py --corpus images   # tiny-captioner at 150 and 600 steps
+    python benchmarks/proxy_sensitivity.py --corpus images   # tiny-captioner at 150 steps (± ema) and 600
+    python benchmarks/proxy_sensitivity.py --corpus images --proxies captioner captioner-ema98 --seeds 5 --clean-only
     python benchmarks/proxy_sensitivity.py --corpus videos --threads   # tiny-t2v at 150 and 500 steps
 
 Four corpora carry planted-defect labels (column ``defect``: null for a clean document, else its
@@ -78,13 +79,18 @@ CLEAN = "clean"
 TINY_BUDGETS = {"tiny-lm-small": 0.5, "tiny-lm": 1.0, "tiny-lm-large": 2.0}
 #: The 4-gram at an equal text budget per pool (``--ngram-tokens`` bytes) instead of every document once.
 NGRAM_EQUAL_TOKENS = "ngram-equal-tokens"
-#: The image-text proxies: tiny-captioner as the image-caption project screens (150 steps) and decides.
-CAPTIONERS: dict[str, dict[str, Any]] = {"captioner-150": {"max_steps": 150}, "captioner": {}}
+#: The image-text proxies: tiny-captioner at 150 steps (plain, and with the weight averages the
+#: image-caption project decides with) and at its default budget (600 steps).
+CAPTIONERS: dict[str, dict[str, Any]] = {"captioner-150": {"max_steps": 150},
+                                         "captioner-150-ema98": {"max_steps": 150, "ema": 0.98},
+                                         "captioner-150-ema99": {"max_steps": 150, "ema": 0.99},
+                                         "captioner": {}, "captioner-ema98": {"ema": 0.98}}
 #: The text-to-video proxies: tiny-t2v at the text-to-video project's quick budget (150 steps) and its default.
 T2V: dict[str, dict[str, Any]] = {"t2v-150": {"max_steps": 150}, "t2v": {}}
 PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora", *CAPTIONERS, *T2V)
 #: Each corpus's default proxies, cheapest first; the media proxies train on their corpus only.
-DEFAULT_PROXIES = {"text": ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"], "images": list(CAPTIONERS),
+DEFAULT_PROXIES = {"text": ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"],
+                   "images": ["captioner-150", "captioner-150-ema99", "captioner"],
                    "videos": list(T2V)}
 
 
@@ -210,10 +216,11 @@ def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
 # -- pools and cells -----------------------------------------------------------------------------
 
 
-def pool_masks(defects: np.ndarray) -> dict[str, np.ndarray]:
-    """Which documents each pool draws from: random (all), clean, and no-<kind> per defect kind."""
+def pool_masks(defects: np.ndarray, clean_only: bool = False) -> dict[str, np.ndarray]:
+    """Which documents each pool draws from: random (all), clean, and (unless ``clean_only``)
+    no-<kind> per defect kind."""
     clean = np.array([d is None for d in defects])
-    kinds = sorted({d for d in defects if d is not None})
+    kinds = [] if clean_only else sorted({d for d in defects if d is not None})
     return {
         RANDOM: np.ones(len(defects), dtype=bool),
         CLEAN: clean,
@@ -258,7 +265,7 @@ def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], s
 
 
 def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
-                   bench_docs: int, work: Path) -> tuple[list[Cell], dict[str, Any]]:
+                   bench_docs: int, work: Path, clean_only: bool = False) -> tuple[list[Cell], dict[str, Any]]:
     """Every (proxy, seed, pool) cell of one corpus, and a description of the corpus."""
     dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text", image_field=corpus.image_field,
                                        video_field=corpus.video_field))
@@ -267,7 +274,7 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
     texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
     media_columns = {"images": IMAGE} if corpus.image_field else {"videos": VIDEO} if corpus.video_field else {}
     media = {key: np.array(dataset.table[column].to_pylist(), dtype=object) for key, column in media_columns.items()}
-    masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object))
+    masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object), clean_only)
     bench_specs = bundled_benchmarks(max_docs=bench_docs) if corpus.benchmarks is None else [
         BenchmarkSpec(name=n, path=corpus.bench_path.format(n), max_docs=bench_docs, image_field=corpus.image_field,
                       video_field=corpus.video_field)
@@ -394,6 +401,8 @@ def print_pools(rows: Sequence[PoolRow]) -> None:
 def print_kinds(rows: Sequence[PoolRow], proxies: Sequence[str]) -> None:
     """Per defect kind, the delta of the pool without it: > 0 = removing it helps (measured harmful)."""
     kinds = list(dict.fromkeys(r.pool for r in rows if r.pool.startswith("no-")))
+    if not kinds:  # --clean-only
+        return
     mean = {(r.proxy, r.pool): r for r in rows}
     print("\n## remove one defect kind: delta of no-<kind>, % (> 0: the kind is measured harmful; "
           f"* Holm-adjusted p < {ALPHA})")
@@ -443,6 +452,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool-size", type=int, help="documents per pool (default 3000; 1500 for images, 1100 for "
                                                        "videos)")
     parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
+    parser.add_argument("--clean-only", action="store_true",
+                        help="train only the clean and random pools (effect/noise; no remove-one-kind pools)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
                              "(small and large scale the result)")
@@ -482,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in corpora:
             corpus = CORPORA[name]
             cells, about = measure_corpus(corpus, specs, seeds, args.pool_size or corpus.pool_size, args.bench_docs,
-                                          Path(tmp))
+                                          Path(tmp), args.clean_only)
             rows = [row for proxy in args.proxies for row in pool_rows(cells, proxy)]
             reference = reference_proxy(cells, args.proxies, args.reference)
             summaries = [proxy_summary(rows, cells, proxy, reference) for proxy in args.proxies]

@@ -116,6 +116,20 @@ def test_same_seed_gives_identical_metrics_and_another_seed_does_not(tmp_path: P
     assert train(tmp_path, spec, seed=4).benchmark_metrics(HELD_OUT)["bpb"] != first["bpb"]
 
 
+def test_weight_averaging_is_the_trained_model_and_off_keeps_earlier_cells() -> None:
+    """``ema`` came after cells were trained without it: at 0 the config's digest is the one they have
+    (this spec's digest before the key existed)."""
+    averaged, plain = SMALL.model_copy(update={"ema": 0.9}), SMALL.model_copy(update={"ema": 0.0})
+    assert plain.digest() == "8f9bbf1618e5aac9527897a6e38f6f0d5e202f5bbe152b2e37dc1feda36e0a7f"
+    assert averaged.digest() != plain.digest()
+
+
+def test_weight_averaging_changes_what_is_trained(tmp_path: Path) -> None:
+    spec = SMALL.model_copy(update={"max_steps": 15})
+    plain = train(tmp_path, spec, seed=3).benchmark_metrics(HELD_OUT)
+    assert train(tmp_path, spec.model_copy(update={"ema": 0.9}), seed=3).benchmark_metrics(HELD_OUT) != plain
+
+
 def test_save_and_load_round_trip(tmp_path: Path, trained: TinyCaptioner) -> None:
     trained.save(tmp_path / "saved")
     loaded = load_model(tmp_path / "saved")
