@@ -73,18 +73,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+def mixed_document(i: int) -> str:
+    """Three qualities in turn: a repetitive phrase, a clean sentence, symbol noise."""
+    if i % 3 == 0:
+        return "the cat sat on the mat " * (1 + i % 7)
+    if i % 3 == 1:
+        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
+    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
+
+
 @pytest.fixture
 def small_corpus(tmp_path: Path) -> Path:
     """90 documents of varied quality, enough for tercile pools of 30."""
-    rows = []
-    for i in range(90):
-        if i % 3 == 0:
-            text = "the cat sat on the mat " * (1 + i % 7)
-        elif i % 3 == 1:
-            text = f"Document {i}: a clean sentence about topic number {i}, written plainly."
-        else:
-            text = "!!!" * (i % 5 + 1) + f" ### {i} ###"
-        rows.append({"id": f"doc-{i:03d}", "text": text, "source": "test"})
+    rows = [{"id": f"doc-{i:03d}", "text": mixed_document(i), "source": "test"} for i in range(90)]
     return write_jsonl(tmp_path / "corpus.jsonl", rows)
 
 

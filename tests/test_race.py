@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-from conftest import spec_dict, write_jsonl
+from conftest import mixed_document, spec_dict, write_jsonl
 
 from mlsandbox import figures
 from mlsandbox.delta import DeltaSummary, holm, summarize_deltas
@@ -222,17 +222,10 @@ def test_time_left_waits_for_the_end_of_the_first_round_of_parallel_work(monkeyp
     assert bar.seconds_left() == pytest.approx(6 * 7.0 / 2)  # 6 batches left at two per 7 s
 
 
-def _document(i: int) -> str:
-    if i % 3 == 0:
-        return "the cat sat on the mat " * (1 + i % 7)
-    if i % 3 == 1:
-        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
-    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
-
 
 @pytest.fixture
 def raced_spec(tmp_path: Path) -> dict:
-    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": _document(i)} for i in range(120)])
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": mixed_document(i)} for i in range(120)])
     bench = write_jsonl(tmp_path / "bench.jsonl",
                         [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
     return spec_dict(corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1, 2, 3],

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import spec_dict, write_jsonl
+from conftest import mixed_document, spec_dict, write_jsonl
 
 from mlsandbox import figures, tracking
 from mlsandbox.delta import holm, relative_delta
@@ -45,20 +45,12 @@ STAT_OF = {"text_length_filter": "text_len", "alphanumeric_filter": "alnum_ratio
            "special_characters_filter": "special_char_ratio"}
 
 
-def _document(i: int) -> str:
-    """Three qualities in turn: a repetitive phrase, a clean sentence, symbol noise."""
-    if i % 3 == 0:
-        return "the cat sat on the mat " * (1 + i % 7)
-    if i % 3 == 1:
-        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
-    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
-
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> ExperimentSpec:
     root = tmp_path_factory.mktemp("workflow")
     corpus = write_jsonl(root / "corpus.jsonl",
-                         [{"id": f"doc-{i:03d}", "text": _document(i), "source": "test"} for i in range(90)])
+                         [{"id": f"doc-{i:03d}", "text": mixed_document(i), "source": "test"} for i in range(90)])
     bench = write_jsonl(root / "bench.jsonl",
                         [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(20)])
     bench2 = write_jsonl(root / "bench2.jsonl", [{"text": f"the cat sat on mat {i}"} for i in range(20)])

@@ -8,7 +8,7 @@ probe with an answer, not a crash; and refine after a probe that measured nothin
 from __future__ import annotations
 
 import pytest
-from conftest import spec_dict, write_jsonl
+from conftest import mixed_document, spec_dict, write_jsonl
 
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
@@ -18,19 +18,11 @@ from mlsandbox.workflows.refine import top_pools
 from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
 
 
-def _document(i: int) -> str:
-    if i % 3 == 0:
-        return "the cat sat on the mat " * (1 + i % 7)
-    if i % 3 == 1:
-        return f"Document {i}: a clean sentence about topic number {i}, written plainly."
-    return "!!!" * (i % 5 + 1) + f" ### {i} ###"
-
-
 @pytest.fixture(scope="module")
 def screened_raw(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One OP in two splits, screened by a 1-gram on two seeds, decided by a 2-gram on two seeds."""
     root = tmp_path_factory.mktemp("screened")
-    corpus = write_jsonl(root / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": _document(i)} for i in range(60)])
+    corpus = write_jsonl(root / "corpus.jsonl", [{"id": f"doc-{i:03d}", "text": mixed_document(i)} for i in range(60)])
     bench = write_jsonl(root / "bench.jsonl",
                         [{"text": f"A clean sentence about topic number {i}, written plainly."} for i in range(10)])
     return spec_dict(corpus, workspace=str(root / "ws"), seeds=[0, 1], ops=[{"name": "text_length_filter"}],
