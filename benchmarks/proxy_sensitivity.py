@@ -86,12 +86,13 @@ CAPTIONERS: dict[str, dict[str, Any]] = {"captioner-150": {"max_steps": 150},
                                          "captioner-150-ema99": {"max_steps": 150, "ema": 0.99},
                                          "captioner": {}, "captioner-ema98": {"ema": 0.98}}
 #: The text-to-video proxies: tiny-t2v at the text-to-video project's quick budget (150 steps) and its default.
-T2V: dict[str, dict[str, Any]] = {"t2v-150": {"max_steps": 150}, "t2v": {}}
+T2V: dict[str, dict[str, Any]] = {"t2v-150": {"max_steps": 150}, "t2v-150-ema99": {"max_steps": 150, "ema": 0.99},
+                                  "t2v": {}}
 PROXIES = ("ngram", NGRAM_EQUAL_TOKENS, *TINY_BUDGETS, "hf-lora", *CAPTIONERS, *T2V)
 #: Each corpus's default proxies, cheapest first; the media proxies train on their corpus only.
 DEFAULT_PROXIES = {"text": ["ngram", "tiny-lm-small", "tiny-lm", "tiny-lm-large"],
                    "images": ["captioner-150", "captioner-150-ema99", "captioner"],
-                   "videos": list(T2V)}
+                   "videos": ["t2v-150", "t2v"]}
 
 
 @dataclass(frozen=True)
