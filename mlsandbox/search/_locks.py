@@ -38,6 +38,10 @@ def file_lock(target: Path) -> Iterator[None]:
                         "delete the file if no search runs") from None
 
 
+#: The databases whose sessions can hold a named lock (:func:`database_lock`).
+LOCKING_DIALECTS = ("postgresql", "mysql", "mariadb")
+
+
 @contextmanager
 def database_lock(engine: object, name: str) -> Iterator[None]:
     """A lock named ``name`` held by a session of the database (PostgreSQL, MySQL), for any machine.
@@ -48,7 +52,7 @@ def database_lock(engine: object, name: str) -> Iterator[None]:
     from sqlalchemy.engine import Engine
 
     dialect = engine.dialect.name if isinstance(engine, Engine) else ""
-    if dialect not in ("postgresql", "mysql", "mariadb"):
+    if dialect not in LOCKING_DIALECTS:
         yield
         return
     assert isinstance(engine, Engine)

@@ -19,7 +19,7 @@ import socket
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -33,7 +33,7 @@ from optuna.study import StudyDirection
 from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import SpecError, first_line
 from mlsandbox.retry import retry_lost_race
-from mlsandbox.search._locks import database_lock, file_lock
+from mlsandbox.search._locks import LOCKING_DIALECTS, database_lock, file_lock
 from mlsandbox.search._names import DEFINITION_ATTR, PARENT_RUN_ATTR
 from mlsandbox.search._space import SearchSpace, describe_space
 from mlsandbox.spec import ExperimentSpec, SearchSpec
@@ -60,28 +60,25 @@ class Storage:
     name: str
     lock_file: Path | None = None  # a journal file or SQLite database: a lock file next to it
 
-    @contextmanager
-    def lock(self, study_name: str) -> Iterator[None]:
+    def lock(self, study_name: str) -> AbstractContextManager[None]:
         """Held while a worker sets up the study, so that workers started together do it once."""
-        if self.lock_file is not None:
-            with file_lock(self.lock_file):
-                yield
-        elif isinstance(self.optuna, optuna.storages.RDBStorage):
-            with database_lock(self.optuna.engine, f"optuna-study:{study_name}"):
-                yield
-        else:
-            yield
+        return self._lock("study", study_name)
 
-    @contextmanager
-    def trial_lock(self, study_name: str) -> Iterator[None]:
+    def trial_lock(self, study_name: str) -> AbstractContextManager[None]:
         """Held by a worker from creating a trial until the trial records its owner (and while it looks
         for lost workers' trials): a RUNNING trial seen without an owner under it lost its worker in
         between. Not the setup's lock, which a worker holds while it reports (confirmations train)."""
+        return self._lock("trials", study_name)
+
+    @contextmanager
+    def _lock(self, kind: str, study_name: str) -> Iterator[None]:
+        """A lock file next to the storage's file (the study's has no suffix), else a database lock."""
         if self.lock_file is not None:
-            with file_lock(self.lock_file.with_name(self.lock_file.name + ".trials")):
+            suffix = "" if kind == "study" else f".{kind}"
+            with file_lock(self.lock_file.with_name(self.lock_file.name + suffix)):
                 yield
         elif isinstance(self.optuna, optuna.storages.RDBStorage):
-            with database_lock(self.optuna.engine, f"optuna-trials:{study_name}"):
+            with database_lock(self.optuna.engine, f"optuna-{kind}:{study_name}"):
                 yield
         else:
             yield
@@ -92,7 +89,7 @@ class Storage:
         if self.lock_file is not None:
             return True
         return (isinstance(self.optuna, optuna.storages.RDBStorage)
-                and self.optuna.engine.dialect.name in ("postgresql", "mysql", "mariadb"))
+                and self.optuna.engine.dialect.name in LOCKING_DIALECTS)
 
 
 def default_storage_path(spec: ExperimentSpec) -> Path:

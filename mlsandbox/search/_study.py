@@ -118,7 +118,7 @@ def _run_search(
         "benchmarks": ",".join(benchmarks.names), "benchmarks_digest": benchmarks.digest,
         "seeds": ",".join(map(str, spec.trial_seeds())), "budget": str(search.budget),
         **({"files_digest": files[:16]} if files else {})}
-    ran = 0
+    ran, objectives = 0, tuple(objective_names(search))  # what a lost trial's run logged, read back
     with ExitStack() as stack:
         with opened.lock(study_name):  # workers started together: one creates, the others find
             study, settings["sampler_seed"] = open_study(study_name, opened.optuna, search, len(spec.trial_seeds()),
@@ -130,7 +130,7 @@ def _run_search(
                                       **definition})
             tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)  # once: MLflow keeps one
             with opened.trial_lock(study_name):  # before looking for interrupted warm starts
-                fail_stale_trials(study, opened.exclusive, tuple(objective_names(search)))
+                fail_stale_trials(study, opened.exclusive, objectives)
             warm = (enqueue_warm_start(study, space, prepared, search, parent.info.experiment_id)
                     or requeue_interrupted_warm_starts(study))
         if warm:
@@ -146,7 +146,7 @@ def _run_search(
         while True:
             with ExitStack() as turn:  # the trial lock: held until this worker's new trial names its owner
                 turn.enter_context(opened.trial_lock(study_name))
-                fail_stale_trials(study, opened.exclusive, tuple(objective_names(search)))  # a worker killed meanwhile
+                fail_stale_trials(study, opened.exclusive, objectives)  # a worker killed meanwhile
                 if counted_trials(study) >= n_trials:
                     break
                 ctx.owned = turn.close
