@@ -55,7 +55,7 @@ def published(path: Path) -> Iterator[Path]:
     _remove(tmp)  # left by an earlier process that had this pid
     try:
         yield tmp
-        _sync(tmp)
+        sync(tmp)
     except BaseException:
         _remove(tmp)
         raise
@@ -113,7 +113,8 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
-def _sync(path: Path) -> None:
+def sync(path: Path) -> None:
+    """Flush ``path`` (a file, or every file under a folder) to disk."""
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     for file in files:
         fd = os.open(file, os.O_RDONLY)

@@ -13,7 +13,7 @@ import mlflow
 
 from mlsandbox.credentials import Scrubber, redact, secrets_in
 from mlsandbox.errors import InvalidInputError, first_line
-from mlsandbox.files import sweep, temporary
+from mlsandbox.files import sweep, sync, temporary
 
 
 def shown_tracking_uri() -> str:
@@ -133,7 +133,7 @@ def create_sqlite_store(uri: str) -> None:
         # quoted: SQLAlchemy decodes the URL's path, so a folder named "a%20b" would become "a b"
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{quote(str(built))}").search_experiments(max_results=1)
         shutil.copyfile(built, staged)
-        _flush(staged)  # on disk before it has the store's name: a machine crash leaves no empty store
+        sync(staged)  # on disk before it has the store's name: a machine crash leaves no empty store
         try:
             os.link(staged, path)
         except FileExistsError:
@@ -151,10 +151,3 @@ def _new_file(path: Path, step: str) -> Path:
     os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     return name
 
-
-def _flush(file: Path) -> None:
-    handle = os.open(file, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
