@@ -68,7 +68,7 @@ def _best_pool_per_op(ranking: pd.DataFrame) -> dict[str, tuple[str, float]]:
     """Each OP's pool with the best delta of the deciding model: the pools a screen settled have
     deltas on another model's scale, and were settled as out of the running."""
     best: dict[str, tuple[str, float]] = {}
-    decided = ranking[ranking["fidelity"] == DECIDE] if "fidelity" in ranking else ranking
+    decided = ranking[ranking["fidelity"] == DECIDE]
     for row in decided.dropna(subset=["delta_pct"]).itertuples():
         if row.op not in best or row.delta_pct > best[row.op][1]:
             best[row.op] = (row.pool, float(row.delta_pct))
