@@ -28,7 +28,7 @@ def connect(address: str | None = None, purpose: str = "--executor ray") -> Modu
         raise SpecError(f"{purpose} needs Ray: pip install 'mlsandbox[ray]'") from None
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
-        _check_reachable(address, purpose)
+        check_reachable(address, purpose)
         main = threading.current_thread() is threading.main_thread()
         on_sigterm = signal.getsignal(signal.SIGTERM) if main else None
         try:
@@ -48,8 +48,9 @@ _AUTH_HINT = ("; a cluster started with token authentication (Ray's default sinc
               "and its token here (RAY_AUTH_TOKEN, or ~/.ray/auth_token): see docs/scaling.md")
 
 
-def _check_reachable(address: str | None, purpose: str) -> None:
-    """Refuse at once a ``host:port`` (or ``ray://host:port``) that no server answers at."""
+def check_reachable(address: str | None, purpose: str) -> None:
+    """Refuse at once a ``host:port`` (or ``ray://host:port``) that no server answers at, or one that is
+    not a Ray cluster; ``None``, ``auto`` and ``local`` pass (Ray finds or starts the cluster)."""
     if not address or address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition("@")[2].rpartition(":")  # no user:password@

@@ -343,6 +343,17 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_pa
     assert not (tmp_path / "ws").exists()  # refused before the stats
 
 
+def test_a_ray_stats_engine_that_cannot_be_reached_is_refused_even_with_every_stat_cached(
+        tmp_path: Path, tracking_uri: str) -> None:
+    pytest.importorskip("ray")
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    assert CliRunner().invoke(app, ["stats", "-p", str(project), "-q"]).exit_code == 0  # every stat now cached
+    result = CliRunner().invoke(app, ["stats", "-p", str(project), "-q", "--stats-engine", "ray",
+                                      "--set", "executor.address=127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert _one_error_line(result).startswith("error: stats.engine ray: no Ray cluster answers at 127.0.0.1:1")
+
+
 def test_a_server_that_is_not_ray_is_one_line_at_once(tmp_path: Path, tracking_uri: str) -> None:
     """ray.init at a port where, say, a web server listens retried for minutes."""
     pytest.importorskip("ray")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import mlflow
 import pytest
 
-from mlsandbox.cluster import _check_reachable
+from mlsandbox.cluster import check_reachable
 from mlsandbox.credentials import Scrubber, hide_url_passwords, redact, scrub_known, secrets_in
 from mlsandbox.errors import InvalidInputError, SpecError
 from mlsandbox.executors import runners
@@ -63,7 +63,7 @@ def test_a_tracking_stores_token_is_not_shown_when_it_cannot_be_used(monkeypatch
 
 def test_a_ray_address_with_a_password_is_refused_without_showing_it() -> None:
     with pytest.raises(SpecError) as refused:
-        _check_reachable("ray://u:RaySecret9@127.0.0.1:1", "--executor ray")
+        check_reachable("ray://u:RaySecret9@127.0.0.1:1", "--executor ray")
     assert "RaySecret9" not in str(refused.value) and "ray://u:***@127.0.0.1:1" in str(refused.value)
     assert "Connection refused" in str(refused.value)  # the host tried is 127.0.0.1, not "u:RaySecret9@127.0.0.1"
 
@@ -74,7 +74,7 @@ def test_a_ray_address_with_a_password_is_refused_without_showing_it() -> None:
 ])
 def test_a_ray_address_without_a_scheme_is_refused_without_showing_its_password(address: str, shown: str) -> None:
     with pytest.raises(SpecError) as refused:
-        _check_reachable(address, "--executor ray")
+        check_reachable(address, "--executor ray")
     assert "RaySecret9" not in str(refused.value) and shown in str(refused.value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import mlflow
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.cluster import connect
+from mlsandbox.cluster import check_reachable, connect
 from mlsandbox.data import Dataset, load_dataset
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.progress import StyleArg
@@ -42,6 +43,9 @@ def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg
     check_project(spec, origin=spec.name)
     if spec.executor.type == "ray":
         connect(spec.executor.address)  # a cluster that cannot be reached stops it before any work
+    elif spec.stats.engine == "ray":
+        # the engine connects only for stats missing from the cache; a wrong address is refused either way
+        check_reachable(spec.executor.address or os.environ.get("RAY_ADDRESS"), "stats.engine ray")
     dataset = load_dataset(spec.dataset, spec.base_dir)
     log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
     stats = compute_stats(
