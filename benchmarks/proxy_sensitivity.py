@@ -84,6 +84,9 @@ NGRAM_EQUAL_TOKENS = "ngram-equal-tokens"
 CAPTIONERS: dict[str, dict[str, Any]] = {"captioner-150": {"max_steps": 150},
                                          "captioner-150-ema98": {"max_steps": 150, "ema": 0.98},
                                          "captioner-150-ema99": {"max_steps": 150, "ema": 0.99},
+                                         "captioner-150-ema99-d0": {"max_steps": 150, "ema": 0.99, "dropout": 0.0},
+                                         "captioner-150-d0": {"max_steps": 150, "dropout": 0.0},
+                                         "captioner-150-ema99-d35": {"max_steps": 150, "ema": 0.99, "dropout": 0.35},
                                          "captioner": {}, "captioner-ema98": {"ema": 0.98}}
 #: The text-to-video proxies: tiny-t2v at the text-to-video project's quick budget (150 steps) and its default.
 T2V: dict[str, dict[str, Any]] = {"t2v-150": {"max_steps": 150}, "t2v-150-ema99": {"max_steps": 150, "ema": 0.99},
