@@ -3,6 +3,7 @@
     python benchmarks/workflow.py --quick          # n-gram proxy, one seed: a few minutes
     python benchmarks/workflow.py                   # the default project as specified
     python benchmarks/workflow.py --reference-uri sqlite:///ref/mlflow.db --reference-run RUN_ID
+    python benchmarks/workflow.py --project projects/image-caption --until probe   # the probe step only
 
 Prints, for a first run into a fresh MLflow store and a second run of the same spec: wall time,
 cells run and reused (per fidelity: the screening and the deciding model), time spent training
@@ -45,7 +46,7 @@ from mlsandbox.agreement import decision_accuracy
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project
-from mlsandbox.workflows.workflow import WorkflowResult, run_workflow
+from mlsandbox.workflows.workflow import STEPS, WorkflowResult, run_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,6 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default=str(ROOT / "projects" / "text-quality"))
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
+    parser.add_argument("--until", choices=STEPS, default="refine", help="the last step of the workflow (default: refine)")
     parser.add_argument("--set", action="append", default=[], help="a spec override key=value (repeatable)")
     parser.add_argument("--workdir", help="keep the workspace and MLflow store here (default: a temporary folder)")
     parser.add_argument("--fixed-seeds", action="store_true",
@@ -127,7 +129,7 @@ def main() -> None:
         print(f"stats (once, cached afterwards): {time.perf_counter() - t0:.1f} s")
         rows, results = [], []
         for label in ("first run", "re-run"):
-            result = run_workflow(spec, progress="lines")
+            result = run_workflow(spec, until=args.until, progress="lines")
             results.append(result)
             ran = [c for c in result.cells if not c.reused]
             model_s = sum(c.train_s + c.eval_s for c in ran)
