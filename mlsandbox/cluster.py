@@ -49,8 +49,10 @@ _AUTH_HINT = ("; a cluster started with token authentication (Ray's default sinc
 
 
 def check_reachable(address: str | None, purpose: str) -> None:
-    """Refuse at once a ``host:port`` (or ``ray://host:port``) that no server answers at, or one that is
-    not a Ray cluster; ``None``, ``auto`` and ``local`` pass (Ray finds or starts the cluster)."""
+    """Refuse at once a ``host:port`` (or ``ray://host:port``; default ``RAY_ADDRESS``) that no server
+    answers at, or one that is not a Ray cluster; none, ``auto`` and ``local`` pass (Ray finds or
+    starts the cluster)."""
+    address = address or os.environ.get("RAY_ADDRESS")
     if not address or address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition("@")[2].rpartition(":")  # no user:password@

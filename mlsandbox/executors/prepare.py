@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg
         connect(spec.executor.address)  # a cluster that cannot be reached stops it before any work
     elif spec.stats.engine == "ray":
         # the engine connects only for stats missing from the cache; a wrong address is refused either way
-        check_reachable(spec.executor.address or os.environ.get("RAY_ADDRESS"), "stats.engine ray")
+        check_reachable(spec.executor.address, "stats.engine ray")
     dataset = load_dataset(spec.dataset, spec.base_dir)
     log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
     stats = compute_stats(
