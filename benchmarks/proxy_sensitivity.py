@@ -58,7 +58,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -205,8 +205,11 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
 
 
 def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
-    """Pay the once-per-corpus costs (imports, the BPE tokenizer, a base model) outside the timed cells."""
-    trainer_for(spec)
+    """Pay the once-per-corpus costs (imports, the BPE tokenizer, a base model, the n-gram index)
+    outside the timed cells."""
+    trainer = trainer_for(spec)
+    if isinstance(spec, NgramSpec):
+        trainer.train(replace(job, rows=[0]))
     if isinstance(spec, (TinyLMSpec, TinyCaptionerSpec, TinyT2VSpec)):
         from mlsandbox.models.bpe_tokenizer import dataset_tokenizer
 
@@ -246,13 +249,13 @@ def draw_pools(masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, 
 
 
 def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], seed: int, base: TrainingJob,
-             benchmarks: Sequence[Benchmark]) -> tuple[dict[str, float], dict[str, Any]]:
+             benchmarks: Sequence[Benchmark], rows: Sequence[int] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
     """Train on the pool (captions with their pictures or clips, for an image- or video-text corpus:
-    ``media`` as ``{"images": ...}`` or ``{"videos": ...}``) and score every benchmark; the scores and
-    what the cell cost."""
+    ``media`` as ``{"images": ...}`` or ``{"videos": ...}``; ``rows``: its rows of the corpus, as a
+    cell passes them) and score every benchmark; the scores and what the cell cost."""
     job = TrainingJob(texts=texts, output_dir=base.output_dir, seed=seed, tokenizer_texts=base.tokenizer_texts,
                       source_digest=base.source_digest, cache_dir=base.cache_dir,
-                      images=media.get("images"), videos=media.get("videos"))
+                      images=media.get("images"), videos=media.get("videos"), rows=rows)
     wall, cpu = time.perf_counter(), time.process_time()
     model = trainer_for(spec).train(job)
     train_cpu = time.process_time() - cpu
@@ -303,7 +306,7 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
             for pool, rows in pools_by_seed[seed].items():
                 pool_texts = texts[rows].tolist()
                 scores, cost = run_cell(spec, pool_texts, {k: v[rows].tolist() for k, v in media.items()}, seed, base,
-                                        benchmarks)
+                                        benchmarks, rows)
                 cells.append(Cell(corpus.name, proxy, pool, seed, scores, pool_docs=len(pool_texts),
                                   pool_bytes=utf8_bytes(pool_texts), **cost))
                 print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "

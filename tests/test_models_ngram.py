@@ -317,3 +317,51 @@ def test_unknown_model_type_lists_the_registered_ones(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"type": "mystery"}))
     with pytest.raises(ValueError, match="registered types: command, hf-lora, ngram, tiny-captioner, tiny-lm"):
         load_model(tmp_path)
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_counting_a_pool_through_the_dataset_index_fits_the_same_model(tmp_path: Path, order: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = [*sentences(200, 0), "", *noise(20, 1), "héllo wörld — ünïcode"]
+    rows = [3, 3, 7, 200, 221, 221, 221, *range(40, 90)]  # repeats and the empty text included
+    texts = [dataset[i] for i in rows]
+    spec = NgramSpec(order=order)
+    direct = fit(tmp_path, spec, texts)
+    job = TrainingJob(texts=texts, output_dir=tmp_path, tokenizer_texts=dataset, source_digest=f"set{order}", rows=rows)
+    direct_counts = KneserNey._counts
+    monkeypatch.setattr(KneserNey, "_counts", None)  # the indexed fit must not count the pool's n-grams itself
+    indexed = trainer_for(spec).train(job)
+    assert isinstance(indexed, NgramModel)
+    for name, value in direct.lm.to_arrays().items():
+        np.testing.assert_array_equal(indexed.lm.to_arrays()[name], value, err_msg=name)
+    held_out = sentences(30, 5)
+    assert indexed.bits_per_byte(held_out) == direct.bits_per_byte(held_out)
+    other = [dataset[i] for i in range(100, 150)]  # another pool of the same dataset: the index is reused
+    again = trainer_for(spec).train(TrainingJob(texts=other, output_dir=tmp_path, tokenizer_texts=dataset,
+                                                source_digest=f"set{order}", rows=list(range(100, 150))))
+    monkeypatch.setattr(KneserNey, "_counts", direct_counts)
+    assert again.bits_per_byte(held_out) == fit(tmp_path, spec, other).bits_per_byte(held_out)
+
+
+def test_a_training_job_needs_one_row_per_text(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one row per text"):
+        TrainingJob(texts=["a", "b"], output_dir=tmp_path, rows=[0])
+
+
+def test_a_dataset_too_large_to_index_is_counted_pool_by_pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("mlsandbox.models._ngram_index.INDEX_LIMIT", 100)
+    dataset = sentences(50, 0)
+    counted: list[int] = []
+    direct_counts = KneserNey._counts
+
+    def counting(*args: object) -> tuple[np.ndarray, np.ndarray]:
+        counted.append(1)
+        return direct_counts(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(KneserNey, "_counts", counting)
+    for rows in ([1, 2, 3], [4, 5]):
+        texts = [dataset[i] for i in rows]
+        model = trainer_for(NgramSpec()).train(TrainingJob(texts=texts, output_dir=tmp_path, tokenizer_texts=dataset,
+                                                           source_digest="large", rows=rows))
+        assert model.bits_per_byte(sentences(5, 1)) == fit(tmp_path, NgramSpec(), texts).bits_per_byte(sentences(5, 1))
+    assert len(counted) == 4  # each pool counted itself, both ways

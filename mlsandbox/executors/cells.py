@@ -314,7 +314,7 @@ def _train_and_evaluate(
             texts=texts, output_dir=tmp / "work", seed=seed, pool_file=pool_file,
             tokenizer_texts=dataset.texts, source_digest=dataset.digest,
             cache_dir=prepared.workspace / "models", benchmarks=benchmarks.benchmarks, images=images,
-            videos=videos, ids=ids, mlflow_experiment_id=experiment, mlflow_run_name=project_run,
+            videos=videos, ids=ids, mlflow_experiment_id=experiment, mlflow_run_name=project_run, rows=order.tolist(),
         )
         try:
             t0 = time.perf_counter()

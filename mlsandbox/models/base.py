@@ -76,7 +76,9 @@ class TrainingJob:
     (encoded clips, aligned with ``texts``). ``ids`` are the samples' ids, aligned with ``texts``,
     so that an error about one sample's media names it. A trainer that starts MLflow runs of its own
     (an MLflow project) starts them in ``mlflow_experiment_id`` named ``mlflow_run_name``, where
-    the cell finds them to link and, if the trainer was stopped, to end them.
+    the cell finds them to link and, if the trainer was stopped, to end them. ``rows``, where
+    given, are the positions of ``texts`` in ``tokenizer_texts`` (the dataset): a trainer may
+    count statistics of the dataset's documents once and add up those of a pool's rows.
     """
 
     texts: list[str]
@@ -94,6 +96,7 @@ class TrainingJob:
     ids: list[str] | None = None
     mlflow_experiment_id: str | None = None
     mlflow_run_name: str | None = None
+    rows: Sequence[int] | None = None
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -108,6 +111,8 @@ class TrainingJob:
             raise ValueError(f"a training job needs one video per text ({len(self.videos)} vs {len(self.texts)})")
         if self.ids is not None and len(self.ids) != len(self.texts):
             raise ValueError(f"a training job needs one id per text ({len(self.ids)} vs {len(self.texts)})")
+        if self.rows is not None and len(self.rows) != len(self.texts):
+            raise ValueError(f"a training job needs one row per text ({len(self.rows)} vs {len(self.texts)})")
 
 
 def utf8_bytes(texts: Sequence[str]) -> int:

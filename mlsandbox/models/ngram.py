@@ -1,8 +1,9 @@
 """``ngram``: an interpolated Kneser-Ney n-gram LM, the cheapest fidelity for screening pools.
 
 Counts are held as sorted NumPy arrays of packed int64 n-gram keys, so fitting a few MB of
-text takes seconds and scoring is vectorised lookups (``searchsorted``). Fitting has no
-randomness: the seed does not matter, which is what makes it a good first screen.
+text takes seconds and scoring is vectorised lookups (``searchsorted``); a pool of a dataset's
+documents is counted from the dataset's n-gram index (``_ngram_index``) in a fraction of that.
+Fitting has no randomness: the seed does not matter, which is what makes it a good first screen.
 
 Smoothing (Chen & Goodman, 1999, interpolated Kneser-Ney with one discount per order)::
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlsandbox.models._ngram_files import NPZ, TABLES, UNREADABLE_TABLES, read_tables, write_tables
+from mlsandbox.models._ngram_index import byte_index, gram_keys
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, reading_model_file, utf8_bytes
 from mlsandbox.spec import NgramSpec
 
@@ -65,10 +67,21 @@ _TABLE_ARRAYS = ("keys", "counts", "ctx_keys", "ctx_totals", "ctx_types")
 _UNREADABLE = (OSError, EOFError, ValueError, KeyError, zlib.error)
 
 
-# Distinct n-grams of recently scored texts: (texts digest, k, base, order) -> (sorted keys, inverse).
-# 24 entries hold every order of six benchmark sets at order 4 (~10 MB per 1 MB of text and order).
-_DISTINCT_GRAMS: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-_DISTINCT_GRAMS_KEPT = 24
+@dataclass(frozen=True)
+class _DistinctGrams:
+    """The n-grams of a text, each scored once: per order k the sorted distinct k-gram keys and,
+    from order 2, the index of each one's (k-1)-gram suffix among the order below's; and the index
+    of each position's top-order n-gram among that order's."""
+
+    keys: list[np.ndarray]
+    suffixes: list[np.ndarray]
+    positions: np.ndarray
+
+
+# Distinct n-grams of recently scored texts: (texts digest, base, order) -> their _DistinctGrams.
+# Six entries hold six benchmark sets (~10 MB per 1 MB of text at order 4).
+_DISTINCT_GRAMS: dict[tuple[str, int, int], _DistinctGrams] = {}
+_DISTINCT_GRAMS_KEPT = 6
 #: Symbols of the training text whose n-grams are counted at once (64 MB of int64 keys).
 COUNT_CHUNK = 1 << 23
 
@@ -113,20 +126,6 @@ class KneserNey:
         if self.base ** order >= 2**62:
             raise ValueError(f"order {order} over {vocab} symbols does not fit int64 keys")
 
-    @staticmethod
-    def _grams(seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> np.ndarray:
-        """Keys of every k-gram ending at each symbol, with ``order - 1`` BOS pads per sequence."""
-        out = []
-        for seq in seqs:
-            padded = np.concatenate([np.full(order - 1, pad, dtype=np.int64), seq.astype(np.int64)])
-            n = seq.size
-            key = np.zeros(n, dtype=np.int64)
-            for j in range(k):
-                start = order - k + j
-                key = key * base + padded[start : start + n]
-            out.append(key)
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
     @classmethod
     def _counts(cls, seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> tuple[np.ndarray, np.ndarray]:
         """The sorted distinct k-gram keys of ``seqs`` and their counts, counted :data:`COUNT_CHUNK`
@@ -137,10 +136,10 @@ class KneserNey:
             batch.append(seq)
             size += seq.size
             if size >= COUNT_CHUNK:
-                parts.append(np.unique(cls._grams(batch, k, base, pad, order), return_counts=True))
+                parts.append(np.unique(gram_keys(batch, k, base, pad, order), return_counts=True))
                 batch, size = [], 0
         if batch or not parts:
-            parts.append(np.unique(cls._grams(batch, k, base, pad, order), return_counts=True))
+            parts.append(np.unique(gram_keys(batch, k, base, pad, order), return_counts=True))
         if len(parts) == 1:
             return parts[0]
         keys, inverse = np.unique(np.concatenate([keys for keys, _ in parts]), return_inverse=True)
@@ -148,10 +147,12 @@ class KneserNey:
         return keys, counts.astype(np.int64)
 
     @classmethod
-    def fit(cls, seqs: Sequence[np.ndarray], vocab: int, order: int, discount: float | None) -> KneserNey:
+    def fit(cls, seqs: Sequence[np.ndarray], vocab: int, order: int, discount: float | None,
+            top: tuple[np.ndarray, np.ndarray] | None = None) -> KneserNey:
+        """The model of ``seqs``; ``top``: their top-order keys and counts, where an index counted them."""
         base = vocab + 1
         tables: list[_OrderTable] = [None] * order  # type: ignore[list-item]
-        top_keys, top_counts = cls._counts(seqs, order, base, vocab, order)
+        top_keys, top_counts = top if top is not None else cls._counts(seqs, order, base, vocab, order)
         keys, counts = top_keys, top_counts.astype(np.float64)
         for k in range(order, 0, -1):
             tables[k - 1] = _OrderTable.of(keys, counts, base, _discount(counts, discount))
@@ -165,36 +166,43 @@ class KneserNey:
     def log2_probs(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
         """log2 P(symbol | history) for every symbol of every sequence, concatenated.
 
-        Each order looks up the distinct n-grams once, in sorted order: a text repeats many of its
-        n-grams, and sorted queries walk the sorted tables in step (~9x faster than random order).
+        Each order scores the distinct n-grams once, in sorted order (a text repeats most of its
+        n-grams, and sorted queries walk the sorted tables in step), each from the probability of its
+        suffix one order below; the positions take their top-order n-gram's value at the end.
         """
         base = self.base
-        n = sum(s.size for s in seqs)
-        prob = np.full(n, 1.0 / self.vocab)
-        digest = _seqs_digest(seqs)
+        grams = self._distinct_grams(seqs)
+        prob = np.zeros(0)
         for k in range(1, self.order + 1):
-            table = self.tables[k - 1]
-            grams, where = self._distinct_grams(seqs, digest, k)
-            (count,) = _lookup(table.keys, grams, table.counts)
+            table, keys = self.tables[k - 1], grams.keys[k - 1]
+            lower = prob[grams.suffixes[k - 1]] if k > 1 else np.full(keys.size, 1.0 / self.vocab)
+            (count,) = _lookup(table.keys, keys, table.counts)
             # the contexts of sorted n-grams are sorted too
-            total, types = _lookup(table.ctx_keys, grams // base, table.ctx_totals, table.ctx_types)
-            count, total, types = count[where], total[where], types[where]
+            total, types = _lookup(table.ctx_keys, keys // base, table.ctx_totals, table.ctx_types)
             seen = total > 0
             safe = np.where(seen, total, 1.0)
-            mixed = (np.maximum(count - table.discount, 0.0) + table.discount * types * prob) / safe
-            prob = np.where(seen, mixed, prob)
-        return np.log2(prob)
+            mixed = (np.maximum(count - table.discount, 0.0) + table.discount * types * lower) / safe
+            prob = np.where(seen, mixed, lower)
+        return np.log2(prob)[grams.positions]
 
-    def _distinct_grams(self, seqs: Sequence[np.ndarray], digest: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The sorted distinct k-gram keys of ``seqs`` (whose digest is given) and the index of each
-        position's k-gram among them, remembered for the last few texts: every cell scores the same
-        benchmarks."""
-        key = (digest, k, self.base, self.order)
+    def _distinct_grams(self, seqs: Sequence[np.ndarray]) -> _DistinctGrams:
+        """The distinct n-grams of ``seqs`` at every order, remembered for the last few texts: every
+        cell scores the same benchmarks."""
+        key = (_seqs_digest(seqs), self.base, self.order)
         if key not in _DISTINCT_GRAMS:
             if len(_DISTINCT_GRAMS) >= _DISTINCT_GRAMS_KEPT:
                 del _DISTINCT_GRAMS[next(iter(_DISTINCT_GRAMS))]  # the oldest
-            grams, where = np.unique(self._grams(seqs, k, self.base, self.vocab, self.order), return_inverse=True)
-            _DISTINCT_GRAMS[key] = grams, where.astype(np.int32 if grams.size < 2**31 else np.int64)
+            keys: list[np.ndarray] = []
+            suffixes: list[np.ndarray] = []
+            positions = np.zeros(0, dtype=np.intp)
+            for k in range(1, self.order + 1):
+                distinct, positions = np.unique(gram_keys(seqs, k, self.base, self.vocab, self.order),
+                                                return_inverse=True)
+                # a k-gram's suffix is the (k-1)-gram ending at the same position: always found
+                suffixes.append(np.searchsorted(keys[-1], distinct % self.base ** (k - 1)) if keys
+                                else np.zeros(0, dtype=np.intp))
+                keys.append(distinct)
+            _DISTINCT_GRAMS[key] = _DistinctGrams(keys, suffixes, positions)
         return _DISTINCT_GRAMS[key]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -361,7 +369,12 @@ class NgramTrainer(Trainer):
                 f"order {self.spec.order} with {vocab} symbols overflows int64 keys; "
                 "lower `order` or `max_vocab`"
             )
-        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount)
+        index = None
+        if codec is None and self.spec.max_tokens is None and job.rows is not None and job.source_digest is not None \
+                and job.tokenizer_texts is not None:  # a selection of a dataset's documents, each read whole
+            index = byte_index(job.source_digest, job.tokenizer_texts, self.spec.order)
+        top = index.counts(np.asarray(job.rows)) if index is not None else None
+        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount, top)
         info = {
             "train_tokens": int(sum(s.size for s in seqs)),
             "vocab": vocab,
@@ -370,4 +383,3 @@ class NgramTrainer(Trainer):
             "train_seconds": time.perf_counter() - started,
         }
         return NgramModel(self.spec, lm, codec, info=info)
-

@@ -1,0 +1,83 @@
+"""A dataset's n-grams numbered once, so a pool's top-order counts are a sparse product, not a sort.
+
+Every cell of a text probe fits an n-gram model on a selection of one dataset's documents, and
+the counts of a selection are the sums of its documents' counts. So the documents' n-grams are
+sorted and numbered once per dataset and process (1.5 to 2 s for the 10 MB demo corpus), and each
+pool's counts are then one sparse matrix-vector product over its documents' multiplicities (about
+25 times faster than sorting the pool's n-grams, and exactly the same counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse
+
+#: Datasets of up to this many symbols are indexed (up to about 40 bytes of memory per symbol while
+#: the index is built, fewer than 10 once built); larger ones count each pool's n-grams directly.
+INDEX_LIMIT = 1 << 25
+
+
+@dataclass(frozen=True)
+class GramIndex:
+    """The sorted distinct n-gram keys of a dataset and each document's count of each."""
+
+    keys: np.ndarray  # sorted int64 keys
+    documents: scipy.sparse.csr_matrix  # documents x keys, int32 counts
+
+    @classmethod
+    def of(cls, document_keys: Sequence[np.ndarray]) -> GramIndex:
+        """The index of each document's n-gram keys (one key per position, repeats counted)."""
+        distinct = [np.unique(keys, return_counts=True) for keys in document_keys]
+        keys = np.concatenate([np.zeros(0, dtype=np.int64), *(k for k, _ in distinct)])
+        counts = np.concatenate([np.zeros(0, dtype=np.int64), *(c for _, c in distinct)])
+        ranked = np.sort(keys)  # a plain sort, then a search: several times faster than argsort
+        new = np.ones(ranked.size, dtype=bool)
+        np.not_equal(ranked[1:], ranked[:-1], out=new[1:])
+        vocabulary = ranked[new]
+        indptr = np.cumsum([0, *(k.size for k, _ in distinct)])
+        columns = np.searchsorted(vocabulary, keys).astype(np.int32)  # sorted within each document
+        documents = scipy.sparse.csr_matrix((counts.astype(np.int32), columns, indptr),
+                                            shape=(len(distinct), vocabulary.size))
+        return cls(vocabulary, documents)
+
+    def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sorted distinct keys of the documents at ``rows`` (a row as often as it is read) and
+        their int64 counts, as ``np.unique(keys, return_counts=True)`` of all their positions gives."""
+        reads = np.bincount(rows, minlength=self.documents.shape[0]).astype(np.int64)
+        totals = self.documents.T @ reads
+        present = np.flatnonzero(totals)
+        return self.keys[present], totals[present].astype(np.int64)
+
+
+def gram_keys(seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> np.ndarray:
+    """Keys of every k-gram ending at each symbol, with ``order - 1`` BOS pads per sequence."""
+    out = []
+    for seq in seqs:
+        padded = np.concatenate([np.full(order - 1, pad, dtype=np.int64), seq.astype(np.int64)])
+        n = seq.size
+        key = np.zeros(n, dtype=np.int64)
+        for j in range(k):
+            start = order - k + j
+            key = key * base + padded[start : start + n]
+        out.append(key)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+#: The byte n-gram index of the dataset last asked for (None: too large), by (dataset digest, order).
+_INDEXES: dict[tuple[str, int], GramIndex | None] = {}
+
+
+def byte_index(digest: str, texts: Sequence[str], order: int) -> GramIndex | None:
+    """The index of the top-order byte n-grams of the dataset ``texts`` (whose digest is ``digest``),
+    built on the first call for it; None where they hold more than :data:`INDEX_LIMIT` bytes."""
+    key = (digest, order)
+    if key not in _INDEXES:
+        _INDEXES.clear()  # one dataset's at a time: a process works on one
+        documents = [t.encode("utf-8") for t in texts]
+        # bytes are the symbols 0-255, 256 the BOS pad: keys in base 257, as the model counts them
+        _INDEXES[key] = GramIndex.of([gram_keys([np.frombuffer(d, dtype=np.uint8)], order, 257, 256, order)
+                                      for d in documents]) if sum(map(len, documents)) <= INDEX_LIMIT else None
+    return _INDEXES[key]
