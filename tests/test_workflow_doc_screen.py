@@ -7,9 +7,14 @@ probe with an answer, not a crash; and refine after a probe that measured nothin
 
 from __future__ import annotations
 
-import pytest
-from conftest import mixed_document, spec_dict, write_jsonl
+from pathlib import Path
 
+import pytest
+import yaml
+from conftest import mixed_document, spec_dict, write_jsonl
+from typer.testing import CliRunner
+
+from mlsandbox.cli import app
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.models.ngram import NgramTrainer
@@ -45,6 +50,15 @@ def test_refines_table_of_a_screened_step_has_the_screens_delta_of_every_pool(sc
     assert not measured.empty
     for row in measured.itertuples():
         assert row.screen_delta_pct == pytest.approx(screen[row.pool_digest])  # carried ones: the probe's screen
+
+
+def test_the_printed_refine_table_of_a_screened_step_has_the_screens_delta(screened_raw: dict, module_store: str,
+                                                                         tmp_path: Path) -> None:
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(screened_raw))
+    printed = CliRunner().invoke(app, ["refine", "-p", str(tmp_path), "--quiet"])
+    assert printed.exit_code == 0, printed.output
+    header = printed.output.split("Refine: recipes")[1].splitlines()[1]
+    assert "screen_delta_pct" in header
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,8 @@ class GramIndex:
     def counts(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The sorted distinct keys of the documents at ``rows`` (a row as often as it is read) and
         their int64 counts, as ``np.unique(keys, return_counts=True)`` of all their positions gives."""
-        reads = np.bincount(rows, minlength=self.documents.shape[0]).astype(np.int64)
-        totals = self.documents.T @ reads
+        documents, reads = np.unique(rows, return_counts=True)
+        totals = self.documents[documents].T @ reads  # only the pool's rows: a fraction of the index
         present = np.flatnonzero(totals)
         return self.keys[present], totals[present].astype(np.int64)
 
