@@ -319,7 +319,7 @@ def test_unknown_model_type_lists_the_registered_ones(tmp_path: Path) -> None:
         load_model(tmp_path)
 
 
-@pytest.mark.parametrize("order", [2, 4])
+@pytest.mark.parametrize("order", [1, 2, 4])
 def test_counting_a_pool_through_the_dataset_index_fits_the_same_model(tmp_path: Path, order: int,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     dataset = [*sentences(200, 0), "", *noise(20, 1), "héllo wörld — ünïcode"]

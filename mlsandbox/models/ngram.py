@@ -53,7 +53,11 @@ class _OrderTable:
     @classmethod
     def of(cls, keys: np.ndarray, counts: np.ndarray, base: int, discount: float) -> _OrderTable:
         """The table of sorted ``keys`` and their float64 ``counts``, its context totals derived."""
-        ctx_keys, first = np.unique(keys // base, return_index=True)  # drop the predicted symbol
+        contexts = keys // base  # drop the predicted symbol: sorted too, so its runs are its distinct values
+        starts = np.ones(contexts.size, dtype=bool)
+        np.not_equal(contexts[1:], contexts[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)
+        ctx_keys = contexts[first]
         ctx_totals = np.add.reduceat(counts, first) if counts.size else np.zeros(0)
         ctx_types = np.diff(np.append(first, counts.size)).astype(np.float64)
         return cls(keys, counts, ctx_keys, ctx_totals, ctx_types, discount)
@@ -148,19 +152,20 @@ class KneserNey:
 
     @classmethod
     def fit(cls, seqs: Sequence[np.ndarray], vocab: int, order: int, discount: float | None,
-            top: tuple[np.ndarray, np.ndarray] | None = None) -> KneserNey:
-        """The model of ``seqs``; ``top``: their top-order keys and counts, where an index counted them."""
+            counted: Sequence[tuple[np.ndarray, np.ndarray]] | None = None) -> KneserNey:
+        """The model of ``seqs``; ``counted``: their keys and counts at every order, top first, where
+        an index counted them (:meth:`GramIndex.counts`)."""
         base = vocab + 1
-        tables: list[_OrderTable] = [None] * order  # type: ignore[list-item]
-        top_keys, top_counts = top if top is not None else cls._counts(seqs, order, base, vocab, order)
-        keys, counts = top_keys, top_counts.astype(np.float64)
-        for k in range(order, 0, -1):
-            tables[k - 1] = _OrderTable.of(keys, counts, base, _discount(counts, discount))
-            if k > 1:
-                # Continuation counts: distinct left extensions of each (k-1)-gram suffix.
-                suffix = keys % (base ** (k - 1))
-                keys, lower = np.unique(suffix, return_counts=True)
-                counts = lower.astype(np.float64)
+        if counted is None:
+            keys, counts = cls._counts(seqs, order, base, vocab, order)
+            counted = [(keys, counts)]
+            for k in range(order - 1, 0, -1):
+                # Continuation counts: distinct left extensions of each k-gram suffix.
+                keys, counts = np.unique(keys % (base ** k), return_counts=True)
+                counted.append((keys, counts))
+        tables = []
+        for keys, counts in reversed(counted):
+            tables.append(_OrderTable.of(keys, counts.astype(np.float64), base, _discount(counts, discount)))
         return cls(vocab, order, tables)
 
     def log2_probs(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
@@ -373,8 +378,8 @@ class NgramTrainer(Trainer):
         if codec is None and self.spec.max_tokens is None and job.rows is not None and job.source_digest is not None \
                 and job.tokenizer_texts is not None:  # a selection of a dataset's documents, each read whole
             index = byte_index(job.source_digest, job.tokenizer_texts, self.spec.order)
-        top = index.counts(np.asarray(job.rows)) if index is not None else None
-        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount, top)
+        counted = index.counts(np.asarray(job.rows)) if index is not None else None
+        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount, counted)
         info = {
             "train_tokens": int(sum(s.size for s in seqs)),
             "vocab": vocab,
