@@ -86,8 +86,8 @@ _INDEXES: dict[tuple[str, int], GramIndex | None] = {}
 
 
 def byte_index(digest: str, texts: Sequence[str], order: int) -> GramIndex | None:
-    """The index of the top-order byte n-grams of the dataset ``texts`` (whose digest is ``digest``),
-    built on the first call for it; None where they hold more than :data:`INDEX_LIMIT` bytes."""
+    """The index of the byte n-grams (up to ``order``) of the dataset ``texts``, whose digest is
+    ``digest``, built on the first call for it; None where they hold more than :data:`INDEX_LIMIT` bytes."""
     key = (digest, order)
     if key not in _INDEXES:
         _INDEXES.clear()  # one dataset's at a time: a process works on one
