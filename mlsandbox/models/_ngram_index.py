@@ -29,6 +29,7 @@ class GramIndex:
     orders: list[np.ndarray]  # per order, top first: the sorted distinct int64 keys
     suffixes: list[np.ndarray]  # per order below the top: each key of the order above's suffix among its keys
     documents: scipy.sparse.csr_matrix  # documents x top-order keys, int32 counts
+    sizes: np.ndarray  # symbols per document
 
     @classmethod
     def of(cls, document_keys: Sequence[np.ndarray], base: int, order: int) -> GramIndex:
@@ -50,7 +51,7 @@ class GramIndex:
             below, suffix = np.unique(orders[-1] % base ** k, return_inverse=True)
             orders.append(below)
             suffixes.append(suffix)
-        return cls(orders, suffixes, documents)
+        return cls(orders, suffixes, documents, np.array([k.size for k in document_keys], dtype=np.int64))
 
     def counts(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """For the documents at ``rows`` (a row as often as it is read), per order, top first: the

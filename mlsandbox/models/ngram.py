@@ -359,16 +359,8 @@ class NgramTrainer(Trainer):
 
         started = time.perf_counter()
         texts = [t for t in job.texts if t]
-        if self.spec.level == "byte":
-            codec = None
-            vocab = 256
-            seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts]
-        else:
-            codec = _WordCodec.fit(texts, self.spec.max_vocab)
-            vocab = len(codec.vocab)
-            seqs = [codec.encode(t)[0] for t in texts]
-        if self.spec.max_tokens is not None:
-            seqs = token_budget(seqs, self.spec.max_tokens)
+        codec = None if self.spec.level == "byte" else _WordCodec.fit(texts, self.spec.max_vocab)
+        vocab = 256 if codec is None else len(codec.vocab)
         if (vocab + 1) ** self.spec.order >= 2**62:
             raise ValueError(
                 f"order {self.spec.order} with {vocab} symbols overflows int64 keys; "
@@ -378,10 +370,21 @@ class NgramTrainer(Trainer):
         if codec is None and self.spec.max_tokens is None and job.rows is not None and job.source_digest is not None \
                 and job.tokenizer_texts is not None:  # a selection of a dataset's documents, each read whole
             index = byte_index(job.source_digest, job.tokenizer_texts, self.spec.order)
-        counted = index.counts(np.asarray(job.rows)) if index is not None else None
-        lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount, counted)
+        if index is not None:
+            rows = np.asarray(job.rows)
+            lm = KneserNey.fit([], vocab, self.spec.order, self.spec.discount, index.counts(rows))
+            tokens = int(index.sizes[rows].sum())
+        else:
+            if codec is None:
+                seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts]
+            else:
+                seqs = [codec.encode(t)[0] for t in texts]
+            if self.spec.max_tokens is not None:
+                seqs = token_budget(seqs, self.spec.max_tokens)
+            lm = KneserNey.fit(seqs, vocab, self.spec.order, self.spec.discount)
+            tokens = sum(s.size for s in seqs)
         info = {
-            "train_tokens": int(sum(s.size for s in seqs)),
+            "train_tokens": int(tokens),
             "vocab": vocab,
             "ngrams": int(lm.tables[-1].keys.size),
             "discounts": [t.discount for t in lm.tables],
