@@ -135,7 +135,8 @@ def test_a_regular_file_that_is_not_an_image_is_named_without_its_size(image_fil
     with pytest.raises(DataError) as err:
         _load(image_files, image_field="file")
     assert f"image file {other}: not an image (no format Pillow reads)" in str(err.value)
-    assert str(other.stat().st_size) not in str(err.value) and "bytes" not in str(err.value)
+    words = str(err.value).replace(str(image_files.parent), "")  # a temporary folder's name may hold the digits
+    assert str(other.stat().st_size) not in words and "bytes" not in words
 
 
 def test_images_larger_than_max_image_bytes_are_refused(image_files: Path, tmp_path: Path) -> None:
