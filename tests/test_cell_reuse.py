@@ -226,8 +226,8 @@ def test_one_search_finds_every_finished_cell_of_a_step(cell: Callable[..., Cell
     reused = cell(0, 1, 2, seeded=True)
     assert [r.run_id for r in reused] == [r.run_id for r in trained] and all(r.reused for r in reused)
     assert searches == ["all"]  # not one search per cell
-    cell(3, seeded=True)  # a cell the store lacks is looked for on its own (another driver may have finished it)
-    assert searches == ["all", "all", "one"]
+    cell(3, seeded=True)  # a cell the store lacked and no other process has finished since: no search of its own
+    assert searches == ["all", "all"]
 
 
 def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[..., CellResult],
@@ -313,3 +313,32 @@ def test_a_cell_reused_within_the_run_that_trained_it_is_not_tagged_as_reused(ce
     cell()  # another command
     tags = mlflow.get_run(served.run_id).data.tags
     assert tags[tracking.REUSED_BY] != tags[tracking.PARENT_RUN_ID]
+
+
+@pytest.mark.parametrize("marked", [True, False], ids=["marked", "mark-removed"])
+def test_a_cell_another_process_finished_after_the_steps_search_is_found_by_its_mark(
+        small_corpus: Path, tmp_path: Path, tracking_uri: str, marked: bool) -> None:
+    """A step searches the store once; a cell finished after that by another process of the workspace
+    is looked up again only because that process marked it done beside the cell's lock."""
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(10)])
+    spec = parse_spec(spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model={"type": "ngram", "order": 2},
+                                benchmarks=[{"name": "clean", "path": str(bench)}]))
+    prepared = prepare(spec, progress=False)
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
+    experiment_id = tracking.use_experiment(spec.name)
+    first, second = random_pool(prepared.stats, 30, seed=0), random_pool(prepared.stats, 30, seed=1)
+    with tracking.parent_run("train", experiment_id, {}) as step:
+        assert not run_cell(prepared, first, 0, benchmarks, experiment_id=experiment_id).reused  # searched the store
+    searched = dict(cells._INDEX)
+    with tracking.parent_run("train", experiment_id, {}):  # the other process
+        other = run_cell(prepared, second, 0, benchmarks, experiment_id=experiment_id)
+    marks = sorted((prepared.workspace / "locks" / "cells").glob("*.done"))
+    assert len(marks) == 2
+    if not marked:
+        for path in marks:
+            path.unlink()
+    cells._INDEX.clear()
+    cells._INDEX.update(searched)  # the first step goes on, with what its search found
+    with tracking.continue_run(step.info.run_id):
+        again = run_cell(prepared, second, 0, benchmarks, experiment_id=experiment_id)
+    assert again.reused == marked and (again.run_id == other.run_id) == marked

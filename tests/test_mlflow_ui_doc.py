@@ -8,6 +8,7 @@ through ``search_runs``.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from pathlib import Path
@@ -157,6 +158,8 @@ def test_candidate_runs_hold_the_params_metrics_recipe_and_pool_the_page_lists(r
         (pool,) = run.inputs.dataset_inputs
         assert {t.key: t.value for t in pool.tags}[CONTEXT] == "candidate"
         assert pool.dataset.digest == run.data.tags["mlsandbox.pool_digest"]
+        assert Path(json.loads(pool.dataset.source)["uri"]).name.startswith(pool.dataset.digest)
+        assert Path(json.loads(pool.dataset.source)["uri"]).is_file()  # the file of the pool its cells recorded
         if "delta_pct" in metrics:  # its digest finds the cells that measured it
             assert _search(f"tags.mlsandbox.pool_digest = '{pool.dataset.digest}' and tags.mlsandbox.kind = 'cell'")
 

@@ -186,6 +186,24 @@ def test_a_pool_file_holds_each_row_as_the_dataset_has_it(tmp_path: Path) -> Non
         assert written == "".join(expected)
 
 
+def test_a_pool_recorded_by_ids_lists_each_sample_as_often_as_it_repeats(tmp_path: Path) -> None:
+    """The ids file of a pool (what cells of the built-in trainers record) is a file of its own beside
+    the whole-sample one, in dataset order with repeats, and nothing but the ids."""
+    table = pa.table({"id": ["a", "b", "c"], "text": ["plain", "ünï", ""], "score": [0.1, None, 2.0]})
+    dataset = make_dataset(table, "inline", "inline")
+    pool = Pool("p", dataset.digest, np.array([0, 2]), np.array([2, 1]), RandomOrigin(0))
+    ids = materialize(pool, dataset, tmp_path / "pools", records=False)
+    assert ids.name == f"{pool.digest}.ids.jsonl"
+    assert ids.read_text(encoding="utf-8") == '{"id": "a"}\n{"id": "a"}\n{"id": "c"}\n'
+    whole = materialize(pool, dataset, tmp_path / "pools")
+    assert whole.name == f"{pool.digest}.jsonl" and '"text": "plain"' in whole.read_text(encoding="utf-8")
+
+
+def test_the_text_bytes_of_a_dataset_are_utf8_lengths() -> None:
+    dataset = make_dataset(pa.table({"id": ["a", "b", "c"], "text": ["plain", "ünï 😀", ""]}), "inline", "inline")
+    assert dataset.text_bytes.tolist() == [len(t.encode("utf-8")) for t in dataset.texts] == [5, 10, 0]
+
+
 def test_a_tied_value_in_the_middle_holding_two_cut_points_is_no_split() -> None:
     stats = _table([float(i) for i in range(50)] + [70.0] * 200 + [float(100 + i) for i in range(50)])
     low, mid, high = cut_splits(stats, "text_length_filter", PoolSpec())

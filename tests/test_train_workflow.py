@@ -97,13 +97,21 @@ def test_a_pool_file_or_the_run_that_logged_it_is_trained_as_a_file_pool(
     assert len(comparison.summary.deltas) == 2
     cell = mlflow.get_run(comparison.cells[0].run_id)
     assert (cell.data.params["split"], cell.data.tags[tracking.SPLIT]) == ("file", "file")
+    # the built-in trainer reads no pool file: the cell records its pool by the samples' ids
+    source = Path(json.loads(cell.inputs.dataset_inputs[0].dataset.source)["uri"])
+    assert source.name == f"{comparison.pool.digest}.ids.jsonl"
+    assert sorted(json.loads(line)["id"] for line in source.read_text().splitlines()) == [
+        f"doc-{i:03d}" for i in range(0, 90, 3)]
     again = run_training(spec, pool_runs=[cell.info.run_id], progress=False)
     (same,) = again.comparisons.items
     assert same.pool.digest == comparison.pool.digest
     assert [c.run_id for c in same.cells] == [c.run_id for c in comparison.cells]
 
 
-def test_a_pool_run_whose_file_moved_is_found_by_its_digest(small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+@pytest.mark.parametrize("records", [True, False], ids=["samples", "ids"])
+def test_a_pool_run_whose_file_moved_is_found_by_its_digest(
+    small_corpus, tmp_path, bench_file, tracking_uri, records: bool
+) -> None:
     # an earlier version kept pool files in another folder of the workspace
     from mlsandbox.pools import materialize
     from mlsandbox.workflows.pool import single_op_pools
@@ -111,7 +119,7 @@ def test_a_pool_run_whose_file_moved_is_found_by_its_digest(small_corpus, tmp_pa
     spec = _spec(small_corpus, tmp_path, bench_file)
     prepared = prepare(spec, progress=False)
     pool = single_op_pools(prepared)[0]
-    materialize(pool, prepared.dataset, prepared.pools_dir)
+    materialize(pool, prepared.dataset, prepared.pools_dir, records=records)
     with tracking.parent_run("pool", tracking.use_experiment(spec.name), {}) as run:
         tracking.log_pool_input(pool, prepared.dataset, prepared.stats, tmp_path / "old-layout" / f"{pool.digest}.jsonl",
                                 context="pool", run_id=run.info.run_id)

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,6 +68,12 @@ class Dataset:
     def texts(self) -> list[str]:
         """Each sample's text, converted from the table once: every cell of a workflow reads them (read only)."""
         return self.table[TEXT].to_pylist()
+
+    @cached_property
+    def text_bytes(self) -> np.ndarray:
+        """Each sample's text length in UTF-8 bytes (int64), counted once: a pool's size in bytes
+        is the sum over its rows."""
+        return pc.binary_length(self.table[TEXT]).to_numpy().astype(np.int64)
 
     @property
     def has_images(self) -> bool:

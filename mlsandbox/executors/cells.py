@@ -11,9 +11,10 @@ parent run did not finish (killed, failed) moves under the run that reuses it, i
 kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
 Within one parent run the store is searched once per dataset for its latest finished cells (one
-query, not one per cell; a cell not among them is looked for on its own under its lock: it may be
-older, or another driver may have finished it since), and a cell that serves several seeds (a
-seed-independent model) is linked to the step once.
+query, not one per cell), and a cell that serves several seeds (a seed-independent model) is
+linked to the step once. A cell not among them is looked for on its own, under its lock, where it
+may be older than the search's latest, or where another process of the workspace finished it
+since: such a process leaves a mark beside the cell's lock (``<key>.done``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import mlflow
-import pandas as pd
-from mlflow.entities import RunStatus
+from mlflow.entities import RunInfo, RunStatus
 from mlflow.exceptions import MlflowException
 
 from mlsandbox import artifacts, tracking
@@ -48,9 +49,8 @@ from mlsandbox.models import (
     TrainingJob,
     evaluator_for,
     trainer_for,
-    utf8_bytes,
 )
-from mlsandbox.pools import Pool, materialize
+from mlsandbox.pools import Pool
 from mlsandbox.spec import EvaluatorSpec, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, 
     code = {"trainer": trainer.version, "evaluator": evaluator_for(evaluator).version}
     identity: list[object] = [pool.digest, seed if trainer.seeded(model) else None, model.digest(), benchmarks.digest,
                               evaluator.digest(), code]
-    if trainer.reads_metadata:
+    if trainer.reads_pool_file:
         identity.append(metadata)
     if files := files_digest(model, evaluator):
         identity.append({"files": files})
@@ -137,7 +137,7 @@ def run_cell(
     parent = parent_run_id or active_run_id()
     index = _index_under(parent)
     with exclusive(lock, f"cell {pool.name} seed {seed}"):  # another driver or task training it: wait, then reuse it
-        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed)
+        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed, lock)
         if known is not None and set(known.result.metrics) != set(benchmarks.names):
             # scored on other benchmarks too (an earlier version let a trainer add some): its delta
             # would mix them in, so it is trained again
@@ -152,6 +152,7 @@ def run_cell(
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
             index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
+            lock.with_suffix(".done").touch()  # for the other processes that searched the store before it finished
         return result
 
 
@@ -170,7 +171,7 @@ class _Index:
 
     finished: dict[str, _Finished] = field(default_factory=dict)
     stored: dict[str, mlflow.entities.Run] = field(default_factory=dict)
-    fetched: set[tuple[str, str]] = field(default_factory=set)
+    fetched: dict[tuple[str, str], bool] = field(default_factory=dict)  # scope -> all its finished cells fetched
     prefetch: bool = True
 
 
@@ -188,13 +189,17 @@ def _index_under(parent_run_id: str) -> _Index:
     return _INDEX[parent_run_id]
 
 
-def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int) -> _Finished | None:
+def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int,
+                     lock: Path) -> _Finished | None:
     scope = (experiment_id, pool.dataset_digest)
     if index.prefetch and scope not in index.fetched:
-        index.fetched.add(scope)
-        for stored in finished_cells(experiment_id, pool.dataset_digest):  # latest first: it wins a shared key
+        stored_runs = finished_cells(experiment_id, pool.dataset_digest)
+        index.fetched[scope] = len(stored_runs) < PREFETCH_RUNS
+        for stored in stored_runs:  # latest first: it wins a shared key
             index.stored.setdefault(stored.data.tags.get(CELL, ""), stored)
-    run = index.stored.pop(key, None) or find_finished_cell(experiment_id, key)
+    run = index.stored.pop(key, None)
+    if run is None and (not index.fetched.get(scope) or lock.with_suffix(".done").exists()):
+        run = find_finished_cell(experiment_id, key)
     if run is None:
         return None
     index.finished[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
@@ -216,7 +221,7 @@ def _train_cell(prepared: Prepared, model: ModelSpec, pool: Pool, seed: int, ben
     tracking.heartbeat()
     with (tracking.child_run(f"{pool.name}/seed{seed}", tags, parent_run_id) as run,
           scrubbed_output(Scrubber(trainer_for(model).secrets()))):
-        result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info.run_id)
+        result = _train_and_evaluate(prepared, model, pool, seed, benchmarks, run.info)
         result.fidelity = fidelity
         if not result.ok:  # ended FAILED here, never FINISHED first: a failed cell is never reused
             mlflow.end_run(RunStatus.to_string(RunStatus.FAILED))
@@ -289,10 +294,10 @@ def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellRes
 
 
 def _train_and_evaluate(
-    prepared: Prepared, model_spec: ModelSpec, pool: Pool, seed: int, benchmarks: BenchmarkSet, run_id: str
+    prepared: Prepared, model_spec: ModelSpec, pool: Pool, seed: int, benchmarks: BenchmarkSet, run: RunInfo
 ) -> CellResult:
-    spec, dataset, stats = prepared.spec, prepared.dataset, prepared.stats
-    pool_file = materialize(pool, dataset, prepared.pools_dir)
+    spec, dataset, stats, run_id = prepared.spec, prepared.dataset, prepared.stats, run.run_id
+    pool_file = prepared.pool_file(pool, model_spec)
     tracking.log_pool_input(pool, dataset, stats, pool_file, context="training", run_id=run_id, benchmarks=benchmarks)
     tracking.log_batch(run_id, params={
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
@@ -303,7 +308,7 @@ def _train_and_evaluate(
     order = pool.training_order(seed)
     every_text = dataset.texts
     texts = [every_text[i] for i in order]
-    pool_bytes = utf8_bytes(texts)  # the pool's text, repeats included (tokens: the model's train.train_tokens)
+    pool_bytes = int(dataset.text_bytes[order].sum())  # repeats included (tokens: the model's train.train_tokens)
     images = dataset.table[IMAGE].take(order).to_pylist() if dataset.has_images else None
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
     ids = dataset.ids.take(order).to_pylist() if dataset.has_images or dataset.has_videos else None
@@ -335,7 +340,7 @@ def _train_and_evaluate(
             if experiment and project_run:
                 tracking.adopt_runs_named(experiment, project_run, run_id,
                                           "its cell stopped the trainer (a timeout, an interruption)")
-        mlflow.MlflowClient().log_artifacts(run_id, str(model_dir), artifacts.MODEL)
+        tracking.log_artifacts(run, model_dir, artifacts.MODEL)
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     placed = {f"{tracking.TAG}{k}": str(model.info[k]) for k in ("device", "precision") if k in model.info}
@@ -386,15 +391,3 @@ def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResu
             cell.baselines[cell.seed] = base.run_id
     for run_id, (deltas, tags) in per_run.items():
         tracking.log_batch(run_id, series={"delta_pct": deltas}, tags=tags)
-
-
-def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
-    """One row per cell: pool, seed, status, reuse, times and per-benchmark scores."""
-    rows = []
-    for r in results:
-        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status.value, "reused": r.reused,
-               "run_id": r.run_id, "train_s": r.train_s, "eval_s": r.eval_s, "reason": r.reason}
-        row.update({f"score.{k}": v for k, v in r.scores.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
-

@@ -21,7 +21,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, tracking
 from mlsandbox.errors import SpecError
-from mlsandbox.executors.cells import CellResult, log_cell_deltas, results_frame
+from mlsandbox.executors.cells import CellResult, log_cell_deltas
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import Fidelity, deciding, fidelities
 from mlsandbox.executors.prepare import Prepared
@@ -233,3 +233,14 @@ def confirm_pool(
                                 step=artifacts.CONFIRM)
     log_comparisons(comparisons, run_id, artifacts.CONFIRM, per_pool=False)
     return comparisons
+
+
+def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
+    """One row per cell: pool, seed, status, reuse, times and per-benchmark scores."""
+    rows = []
+    for r in results:
+        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status.value, "reused": r.reused,
+               "run_id": r.run_id, "train_s": r.train_s, "eval_s": r.eval_s, "reason": r.reason}
+        row.update({f"score.{k}": v for k, v in r.scores.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -12,10 +12,11 @@ import mlflow
 from mlsandbox import artifacts, tracking
 from mlsandbox.cluster import check_reachable, connect
 from mlsandbox.data import Dataset, load_dataset
-from mlsandbox.models import BenchmarkSet
+from mlsandbox.models import BenchmarkSet, trainer_for
+from mlsandbox.pools import Pool, materialize
 from mlsandbox.progress import StyleArg
 from mlsandbox.project import check_project, project_ops
-from mlsandbox.spec import ExperimentSpec
+from mlsandbox.spec import ExperimentSpec, ModelSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,11 @@ class Prepared:
     def pools_dir(self) -> Path:
         """Pool files of this dataset: they carry its metadata columns, so those key them too."""
         return self.workspace / "pools" / self.dataset.digest / self.dataset.metadata_digest
+
+    def pool_file(self, pool: Pool, model: ModelSpec) -> Path:
+        """The pool's file as ``model``'s cells record it: whole samples for a trainer that reads it,
+        else the samples' ids (:func:`~mlsandbox.pools.materialize`)."""
+        return materialize(pool, self.dataset, self.pools_dir, records=trainer_for(model).reads_pool_file)
 
 
 def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:

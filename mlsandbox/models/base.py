@@ -199,9 +199,10 @@ class Trainer(ABC):
     type: ClassVar[str]
     #: The code version of this trainer's results; see the class docstring.
     version: ClassVar[str] = "1"
-    #: Whether its results may depend on the dataset's metadata columns (an external trainer reads
-    #: the pool file, which carries them): its cells are then keyed by those columns too.
-    reads_metadata: ClassVar[bool] = False
+    #: Whether it reads the pool file (an external trainer does), which carries each sample whole,
+    #: metadata columns included: its cells are then keyed by those columns too. Other trainers
+    #: take the job's texts and media, and their pools are recorded by sample ids alone.
+    reads_pool_file: ClassVar[bool] = False
 
     def __init__(self, spec: BaseModel) -> None:
         self.spec = spec

@@ -306,7 +306,7 @@ class CommandTrainer(Trainer):
 
     type = "command"
     version = "1"
-    reads_metadata = True
+    reads_pool_file = True
     spec: CommandSpec
 
     def train(self, job: TrainingJob) -> CommandModel:

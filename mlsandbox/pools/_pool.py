@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlsandbox.data import IMAGE, VIDEO, Dataset
+from mlsandbox.data import ID, IMAGE, VIDEO, Dataset
 from mlsandbox.errors import PoolError
 from mlsandbox.files import published
 from mlsandbox.images import image_suffix
@@ -115,19 +115,22 @@ def filter_pool(
     return make_pool(name, stats, np.flatnonzero(mask), origin)
 
 
-def materialize(pool: Pool, dataset: Dataset, pools_dir: Path) -> Path:
+def materialize(pool: Pool, dataset: Dataset, pools_dir: Path, records: bool = True) -> Path:
     """Write the pool's rows once, as JSONL (repeats expanded, dataset order); reuse if present.
 
-    Images go to ``images/<sha256>.<format>`` beside the pool files (shared by all pools) and the
+    With ``records`` (what a trainer that reads the file needs), each line is the whole sample:
+    images go to ``images/<sha256>.<format>`` beside the pool files (shared by all pools) and the
     ``image`` field holds that path relative to the pool file, so the file loads back as a dataset;
     videos likewise go to ``videos/<sha256>.<container>`` and the ``video`` field holds the path.
+    Without, each line is the sample's id alone (``<digest>.ids.jsonl``): the pool's record for
+    its lineage and for ``train --pool-file``, a few bytes a sample instead of a copy of its text.
     """
-    path = pools_dir / f"{pool.digest}.jsonl"
+    path = pools_dir / f"{pool.digest}{'' if records else '.ids'}.jsonl"
     if path.exists():
         return path
     order = np.repeat(pool.rows, pool.repeats)
     with published(path) as tmp, tmp.open("w", encoding="utf-8") as f:
-        lines = _text_lines(dataset)
+        lines = _lines(dataset, records)
         if lines is not None:
             f.writelines(lines[i] for i in order)
         else:
@@ -145,19 +148,21 @@ def _line(record: dict[str, Any], pools_dir: Path) -> str:
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
-#: The last text table whose pools were written, and the JSON line of each of its rows: the pools
-#: of a dataset share most of its rows, so each row is encoded once, not once per pool.
-_LINES: list[tuple[pa.Table, list[str]]] = []
+#: Per kind of pool file (records or ids), the last table whose pools were written and the JSON
+#: line of each of its rows: the pools of a dataset share most of its rows, so each row is encoded
+#: once, not once per pool.
+_LINES: dict[bool, tuple[pa.Table, list[str]]] = {}
 #: Above this size a table's rows are encoded pool by pool rather than kept in memory.
 LINES_MAX_BYTES = 512 * 2**20
 
 
-def _text_lines(dataset: Dataset) -> list[str] | None:
-    if dataset.has_images or dataset.has_videos or dataset.table.nbytes > LINES_MAX_BYTES:
+def _lines(dataset: Dataset, records: bool) -> list[str] | None:
+    if records and (dataset.has_images or dataset.has_videos or dataset.table.nbytes > LINES_MAX_BYTES):
         return None
-    if not _LINES or _LINES[0][0] is not dataset.table:
-        _LINES[:] = [(dataset.table, [_line(record, Path()) for record in dataset.table.to_pylist()])]
-    return _LINES[0][1]
+    if records not in _LINES or _LINES[records][0] is not dataset.table:
+        rows = dataset.table.to_pylist() if records else ({ID: i} for i in dataset.ids.to_pylist())
+        _LINES[records] = (dataset.table, [_line(record, Path()) for record in rows])
+    return _LINES[records][1]
 
 
 def _media_file(data: bytes, folder: Path, suffix: str) -> str:

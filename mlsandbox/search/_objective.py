@@ -29,7 +29,7 @@ from mlsandbox.executors.compare import compare_pools
 from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
-from mlsandbox.pools import RECIPE, Pool, materialize
+from mlsandbox.pools import RECIPE, Pool
 from mlsandbox.progress import Progress
 from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe, recipe_text
 from mlsandbox.search._names import (
@@ -191,7 +191,7 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
     if pool.unique_size < search.min_pool_size:
         return TrialState.PRUNED, (f"pool of {pool.unique_size} samples is below search.min_pool_size="
                                    f"{search.min_pool_size}"), timing
-    pool_file = materialize(pool, prepared.dataset, prepared.pools_dir)  # the cells reuse this file
+    pool_file = prepared.pool_file(pool, prepared.spec.model)  # the cells reuse this file
     tracking.log_pool_input(pool, prepared.dataset, prepared.stats, pool_file, context="trial", run_id=run_id)
     timing["select_s"] = time.perf_counter() - t0
     return _compare_by_seed(trial, ctx, pool, run_id, timing)

@@ -268,6 +268,15 @@ def remove_artifacts(run_id: str, folder: str, keep: frozenset[str] = frozenset(
                         run_id, path, first_line(err))
 
 
+def log_artifacts(run: mlflow.entities.RunInfo, local_dir: Path, artifact_path: str) -> None:
+    """MLflow's ``log_artifacts`` for a run whose info is at hand (a run just started): its artifact
+    location is known, so the store is not asked for the run again, as the client would."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    repository = get_artifact_repository(run.artifact_uri, tracking_uri=mlflow.get_tracking_uri())
+    repository.log_artifacts(str(local_dir), artifact_path)
+
+
 def download_artifacts(run_id: str, artifact_path: str | None, dst: Path) -> Path:
     """A run's artifacts (or one path of them) in ``dst``, without MLflow's per-file progress bar."""
     previous = os.environ.get(_PROGRESS_BAR)

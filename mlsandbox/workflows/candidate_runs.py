@@ -41,8 +41,8 @@ def log_candidate_runs(prepared: Prepared, table: pd.DataFrame, recipes: Sequenc
             measured = recipe if pool is None else recipe.measured_as(pool, parent_run_id)  # as refine/recipes/ has it
             mlflow.MlflowClient().log_text(run_id, recipe_text(measured), "recipe.yaml")
             if pool is not None:
-                tracking.log_pool_input(pool, prepared.dataset, prepared.stats,
-                                        prepared.pools_dir / f"{pool.digest}.jsonl", context=CANDIDATE, run_id=run_id)
+                tracking.log_pool_input(pool, prepared.dataset, prepared.stats, prepared.pool_file(pool, prepared.spec.model),
+                                        context=CANDIDATE, run_id=run_id)
 
 
 def _params(row: dict[str, object], recipe: Recipe) -> dict[str, object]:

@@ -140,9 +140,9 @@ def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> Path
     if not inputs:
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)} that logged no pool; expected {POOL_RUN}")
     path = Path(json.loads(inputs[0].dataset.source)["uri"])
-    here = pools_dir / f"{inputs[0].dataset.digest}.jsonl"
-    if not path.exists() and here.exists():
-        return here
+    if not path.exists():  # the same pool's file here: its samples, or their ids (pools.materialize)
+        here = [pools_dir / f"{inputs[0].dataset.digest}{kind}.jsonl" for kind in ("", ".ids")]
+        path = next((p for p in here if p.exists()), path)
     if not path.exists():
         raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; pass the file "
                         f"with --pool-file, or write it again here: `mlsandbox pool` for a single-OP or random pool, "
