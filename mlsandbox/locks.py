@@ -20,17 +20,20 @@ log = logging.getLogger("mlsandbox.progress")
 
 
 @contextmanager
-def exclusive(path: Path, what: str) -> Iterator[None]:
+def exclusive(path: Path, what: str) -> Iterator[bool]:
     """Hold the lock file ``path`` (made with its folder where missing); while another process of
-    this machine holds it, one line says that this one waits for ``what``."""
+    this machine holds it, one line says that this one waits for ``what``. Yields whether it had
+    to wait: the other process may have done the work meanwhile."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(path))
+    waited = False
     try:
         lock.acquire(timeout=0)
     except Timeout:
         log.info("waiting for another process, which holds %s, to finish %s", path, what)
         lock.acquire()
+        waited = True
     try:
-        yield
+        yield waited
     finally:
         lock.release()

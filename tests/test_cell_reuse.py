@@ -6,9 +6,10 @@ another version of either is trained and evaluated again rather than reused.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -315,11 +316,14 @@ def test_a_cell_reused_within_the_run_that_trained_it_is_not_tagged_as_reused(ce
     assert tags[tracking.REUSED_BY] != tags[tracking.PARENT_RUN_ID]
 
 
-@pytest.mark.parametrize("marked", [True, False], ids=["marked", "mark-removed"])
+@pytest.mark.parametrize(("marked", "waited"), [(True, False), (False, True), (False, False)],
+                         ids=["marked", "waited-for-its-lock", "neither"])
 def test_a_cell_another_process_finished_after_the_steps_search_is_found_by_its_mark(
-        small_corpus: Path, tmp_path: Path, tracking_uri: str, marked: bool) -> None:
+        small_corpus: Path, tmp_path: Path, tracking_uri: str, marked: bool, waited: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A step searches the store once; a cell finished after that by another process of the workspace
-    is looked up again only because that process marked it done beside the cell's lock."""
+    is looked up again because that process marked it done beside the cell's lock, or held the lock
+    while this one waited for it."""
     bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": f"A clean sentence about topic {i}."} for i in range(10)])
     spec = parse_spec(spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], model={"type": "ngram", "order": 2},
                                 benchmarks=[{"name": "clean", "path": str(bench)}]))
@@ -339,6 +343,12 @@ def test_a_cell_another_process_finished_after_the_steps_search_is_found_by_its_
             path.unlink()
     cells._INDEX.clear()
     cells._INDEX.update(searched)  # the first step goes on, with what its search found
+    if waited:
+        @contextlib.contextmanager
+        def held(path: Path, what: str) -> Iterator[bool]:
+            yield True  # as if the other process had held the lock while this one waited
+
+        monkeypatch.setattr(cells, "exclusive", held)
     with tracking.continue_run(step.info.run_id):
         again = run_cell(prepared, second, 0, benchmarks, experiment_id=experiment_id)
-    assert again.reused == marked and (again.run_id == other.run_id) == marked
+    assert again.reused == (marked or waited) and (again.run_id == other.run_id) == (marked or waited)

@@ -139,9 +139,12 @@ def test_a_held_lock_is_waited_for_with_a_word_and_released_by_a_killed_holder(t
     if ends == "is killed":
         killer = subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1); os.kill({holder.pid}, 9)"])
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"), exclusive(lock, "cell p/low seed 0"):
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"), exclusive(lock, "cell p/low seed 0") as told:
         waited = time.monotonic() - started
     holder.wait()
     if ends == "is killed":
         killer.wait()
     assert waited > 0.5 and f"which holds {lock}, to finish cell p/low seed 0" in caplog.text
+    assert told  # the holder may have done the work meanwhile
+    with exclusive(lock, "cell p/low seed 0") as told_again:
+        assert not told_again  # nobody held it this time

@@ -13,8 +13,8 @@ kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cel
 Within one parent run the store is searched once per dataset for its latest finished cells (one
 query, not one per cell), and a cell that serves several seeds (a seed-independent model) is
 linked to the step once. A cell not among them is looked for on its own, under its lock, where it
-may be older than the search's latest, or where another process of the workspace finished it
-since: such a process leaves a mark beside the cell's lock (``<key>.done``).
+may be older than the search's latest, or where another process of the workspace may have
+finished it since: one held its lock while this one waited, or left its mark (``<key>.done``).
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def run_cell(
     lock = prepared.workspace / "locks" / "cells" / f"{key}.lock"
     parent = parent_run_id or active_run_id()
     index = _index_under(parent)
-    with exclusive(lock, f"cell {pool.name} seed {seed}"):  # another driver or task training it: wait, then reuse it
-        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed, lock)
+    with exclusive(lock, f"cell {pool.name} seed {seed}") as waited:  # another process training it: wait, reuse it
+        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed, lock, waited)
         if known is not None and set(known.result.metrics) != set(benchmarks.names):
             # scored on other benchmarks too (an earlier version let a trainer add some): its delta
             # would mix them in, so it is trained again
@@ -189,8 +189,8 @@ def _index_under(parent_run_id: str) -> _Index:
     return _INDEX[parent_run_id]
 
 
-def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int,
-                     lock: Path) -> _Finished | None:
+def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int, lock: Path,
+                     waited: bool) -> _Finished | None:
     scope = (experiment_id, pool.dataset_digest)
     if index.prefetch and scope not in index.fetched:
         stored_runs = finished_cells(experiment_id, pool.dataset_digest)
@@ -198,7 +198,7 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
         for stored in stored_runs:  # latest first: it wins a shared key
             index.stored.setdefault(stored.data.tags.get(CELL, ""), stored)
     run = index.stored.pop(key, None)
-    if run is None and (not index.fetched.get(scope) or lock.with_suffix(".done").exists()):
+    if run is None and (not index.fetched.get(scope) or waited or lock.with_suffix(".done").exists()):
         run = find_finished_cell(experiment_id, key)
     if run is None:
         return None
