@@ -89,7 +89,7 @@ def log_table(run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
     registers the table (for its UI) the first time."""
     client = mlflow.MlflowClient()
     folder = posixpath.dirname(artifact_file) or None
-    if artifact_file not in {f.path for f in client.list_artifacts(run_id, folder)}:
+    if artifact_file not in {f.path for f in _run_repository(run_id).list_artifacts(folder)}:
         client.log_table(run_id, table, artifact_file)
     with tempfile.TemporaryDirectory() as tmp:
         local = Path(tmp) / posixpath.basename(artifact_file)
@@ -253,13 +253,8 @@ def remove_artifacts(run_id: str, folder: str, keep: frozenset[str] = frozenset(
     """Remove what the run's artifact ``folder`` holds, but the entries named in ``keep``: before a
     folder is logged again, whose earlier files would otherwise stay beside the new ones even where
     they no longer hold (an export that now fails, a result of a trial that is no longer the best)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-    client = mlflow.MlflowClient()
-    earlier = [f.path for f in client.list_artifacts(run_id, folder) if f.path not in keep]
-    if not earlier:
-        return
-    repository = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+    repository = _run_repository(run_id)
+    earlier = [f.path for f in repository.list_artifacts(folder) if f.path not in keep]
     for path in earlier:
         try:
             repository.delete_artifacts(path)
@@ -271,10 +266,25 @@ def remove_artifacts(run_id: str, folder: str, keep: frozenset[str] = frozenset(
 def log_artifacts(run: mlflow.entities.RunInfo, local_dir: Path, artifact_path: str) -> None:
     """MLflow's ``log_artifacts`` for a run whose info is at hand (a run just started): its artifact
     location is known, so the store is not asked for the run again, as the client would."""
+    _repository(run.artifact_uri).log_artifacts(str(local_dir), artifact_path)
+
+
+#: The artifact location of each run whose artifacts were listed: it never changes, and a step's
+#: run, with hundreds of metrics, takes tens of milliseconds to fetch (MLflow's client fetches it
+#: on every listing).
+_ARTIFACT_URIS: dict[str, str] = {}
+
+
+def _run_repository(run_id: str) -> Any:
+    if run_id not in _ARTIFACT_URIS:
+        _ARTIFACT_URIS[run_id] = mlflow.MlflowClient().get_run(run_id).info.artifact_uri
+    return _repository(_ARTIFACT_URIS[run_id])
+
+
+def _repository(artifact_uri: str) -> Any:
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    repository = get_artifact_repository(run.artifact_uri, tracking_uri=mlflow.get_tracking_uri())
-    repository.log_artifacts(str(local_dir), artifact_path)
+    return get_artifact_repository(artifact_uri, tracking_uri=mlflow.get_tracking_uri())
 
 
 def download_artifacts(run_id: str, artifact_path: str | None, dst: Path) -> Path:
