@@ -152,7 +152,7 @@ def run_cell(
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
             index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
-            lock.with_suffix(".done").touch()  # for the other processes that searched the store before it finished
+            _done_mark(lock).touch()  # for the other processes that searched the store before it finished
         return result
 
 
@@ -198,12 +198,16 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
         for stored in stored_runs:  # latest first: it wins a shared key
             index.stored.setdefault(stored.data.tags.get(CELL, ""), stored)
     run = index.stored.pop(key, None)
-    if run is None and (not index.fetched.get(scope) or waited or lock.with_suffix(".done").exists()):
+    if run is None and (not index.fetched.get(scope) or waited or _done_mark(lock).exists()):
         run = find_finished_cell(experiment_id, key)
     if run is None:
         return None
     index.finished[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
     return known
+
+
+def _done_mark(lock: Path) -> Path:
+    return lock.with_suffix(".done")
 
 
 def active_run_id() -> str:

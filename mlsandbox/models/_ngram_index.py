@@ -39,9 +39,7 @@ class GramIndex:
         keys = np.concatenate([np.zeros(0, dtype=np.int64), *(k for k, _ in distinct)])
         counts = np.concatenate([np.zeros(0, dtype=np.int64), *(c for _, c in distinct)])
         ranked = np.sort(keys)  # a plain sort, then a search: several times faster than argsort
-        new = np.ones(ranked.size, dtype=bool)
-        np.not_equal(ranked[1:], ranked[:-1], out=new[1:])
-        orders = [ranked[new]]
+        orders = [ranked[run_starts(ranked)]]
         indptr = np.cumsum([0, *(k.size for k, _ in distinct)])
         columns = np.searchsorted(orders[0], keys).astype(np.int32)  # sorted within each document
         documents = scipy.sparse.csr_matrix((counts.astype(np.int32), columns, indptr),
@@ -66,6 +64,14 @@ class GramIndex:
             present = np.flatnonzero(extensions)
             counted.append((keys[present], extensions[present]))
         return counted
+
+
+def run_starts(ordered: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of a sorted array starts (a boolean mask): its distinct values
+    without ``np.unique``'s sort of an array that is sorted already."""
+    starts = np.ones(ordered.size, dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    return starts
 
 
 def gram_keys(seqs: Sequence[np.ndarray], k: int, base: int, pad: int, order: int) -> np.ndarray:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlsandbox.models._ngram_files import NPZ, TABLES, UNREADABLE_TABLES, read_tables, write_tables
-from mlsandbox.models._ngram_index import byte_index, gram_keys
+from mlsandbox.models._ngram_index import byte_index, gram_keys, run_starts
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, reading_model_file, utf8_bytes
 from mlsandbox.spec import NgramSpec
 
@@ -54,9 +54,7 @@ class _OrderTable:
     def of(cls, keys: np.ndarray, counts: np.ndarray, base: int, discount: float) -> _OrderTable:
         """The table of sorted ``keys`` and their float64 ``counts``, its context totals derived."""
         contexts = keys // base  # drop the predicted symbol: sorted too, so its runs are its distinct values
-        starts = np.ones(contexts.size, dtype=bool)
-        np.not_equal(contexts[1:], contexts[:-1], out=starts[1:])
-        first = np.flatnonzero(starts)
+        first = np.flatnonzero(run_starts(contexts))
         ctx_keys = contexts[first]
         ctx_totals = np.add.reduceat(counts, first) if counts.size else np.zeros(0)
         ctx_types = np.diff(np.append(first, counts.size)).astype(np.float64)

@@ -21,12 +21,12 @@ from mlsandbox.pools._origins import (
     SplitOrigin,
     recipe_digest,
 )
-from mlsandbox.pools._pool import Pool, filter_pool, make_pool, materialize, random_pool
+from mlsandbox.pools._pool import Pool, filter_pool, make_pool, materialize, pool_file_path, random_pool
 from mlsandbox.pools._splits import SplitCut, cut_splits, degenerate_splits, pool_size, split_pools, subsample
 
 __all__ = [
     "FILE", "RANDOM", "RECIPE", "BoundsOrigin", "FileOrigin", "FillOrigin", "IntersectionOrigin", "OriginParams",
     "Pool", "PoolOrigin", "RandomOrigin", "RecipeOrigin", "RepeatOrigin", "SplitCut", "SplitOrigin", "cut_splits",
-    "degenerate_splits", "filter_pool", "make_pool", "materialize", "pool_size", "random_pool", "recipe_digest",
+    "degenerate_splits", "filter_pool", "make_pool", "materialize", "pool_file_path", "pool_size", "random_pool", "recipe_digest",
     "split_pools", "subsample",
 ]

@@ -125,7 +125,7 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path, records: bool = T
     Without, each line is the sample's id alone (``<digest>.ids.jsonl``): the pool's record for
     its lineage and for ``train --pool-file``, a few bytes a sample instead of a copy of its text.
     """
-    path = pools_dir / f"{pool.digest}{'' if records else '.ids'}.jsonl"
+    path = pool_file_path(pools_dir, pool.digest, records)
     if path.exists():
         return path
     order = np.repeat(pool.rows, pool.repeats)
@@ -137,6 +137,11 @@ def materialize(pool: Pool, dataset: Dataset, pools_dir: Path, records: bool = T
             for batch in dataset.table.take(pa.array(order)).to_batches(10_000):
                 f.writelines(_line(record, pools_dir) for record in batch.to_pylist())
     return path
+
+
+def pool_file_path(pools_dir: Path, digest: str, records: bool = True) -> Path:
+    """Where :func:`materialize` writes the pool of ``digest``: its samples, or (``records`` False) their ids."""
+    return pools_dir / f"{digest}{'' if records else '.ids'}.jsonl"
 
 
 def _line(record: dict[str, Any], pools_dir: Path) -> str:

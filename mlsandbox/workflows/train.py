@@ -23,7 +23,7 @@ from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared, log_prepared, prepare
 from mlsandbox.models import load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
-from mlsandbox.pools import FileOrigin, Pool
+from mlsandbox.pools import FileOrigin, Pool, pool_file_path
 from mlsandbox.progress import StyleArg
 from mlsandbox.recipes import Recipe, load_recipe
 from mlsandbox.spec import ExperimentSpec
@@ -141,7 +141,7 @@ def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> Path
         raise InvalidRunError(f"run {run_id} is {tracking.describe_run(run)} that logged no pool; expected {POOL_RUN}")
     path = Path(json.loads(inputs[0].dataset.source)["uri"])
     if not path.exists():  # the same pool's file here: its samples, or their ids (pools.materialize)
-        here = [pools_dir / f"{inputs[0].dataset.digest}{kind}.jsonl" for kind in ("", ".ids")]
+        here = [pool_file_path(pools_dir, inputs[0].dataset.digest, records) for records in (True, False)]
         path = next((p for p in here if p.exists()), path)
     if not path.exists():
         raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; pass the file "
