@@ -17,7 +17,6 @@ This module sits below ``ops`` and ``models`` and imports neither.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import logging
 import os
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.content import content_digest
 from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.files import published
 
@@ -352,11 +352,10 @@ def _gguf_tokenizer(gguf_path: Path) -> Any:
 
 
 def _converted_dir(gguf_path: Path, cache_dir: Path | None) -> Path:
-    # Keyed by the file's location, size, inode and modification time: a GGUF replaced or rewritten
-    # in place (a fine-tune of the same size) gets a fresh conversion, as make would rebuild it.
-    info = gguf_path.stat()
-    stamp = f"{gguf_path.resolve()}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}"
-    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    # Keyed by the file's bytes: a GGUF rewritten in place (a fine-tune of the same size) gets a
+    # fresh conversion, while a reinstall or another clone of the same file reuses the one it has
+    # (keyed by path or inode, every fresh virtual environment would add half a gigabyte).
+    key = content_digest([gguf_path])[:16]
     return (cache_dir or default_cache_dir()) / "hf-models" / f"{gguf_path.stem}-{key}"
 
 

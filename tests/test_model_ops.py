@@ -236,6 +236,16 @@ def test_a_gguf_rewritten_in_place_is_converted_again(tiny_gguf: Path, tmp_path:
     assert pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name) != first
 
 
+def test_a_gguf_installed_again_elsewhere_reuses_its_conversion(tiny_gguf: Path, tmp_path: Path) -> None:
+    """A fresh virtual environment holds the same file at a new path, inode and time: no second copy."""
+    first = pretrained.resolve_causal_lm(str(tiny_gguf.parent), tmp_path, gguf_file=tiny_gguf.name)
+    reinstalled = tmp_path / "venv-2" / tiny_gguf.name
+    reinstalled.parent.mkdir()
+    reinstalled.write_bytes(tiny_gguf.read_bytes())
+    assert pretrained.resolve_causal_lm(str(reinstalled.parent), tmp_path, gguf_file=reinstalled.name) == first
+    assert len(list((tmp_path / "hf-models").iterdir())) == 1
+
+
 # --- perplexity_filter (KenLM) ---------------------------------------------------------------
 
 ARPA = """\\data\\
