@@ -345,7 +345,6 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     assert {r.data.tags[tracking.PARENT_RUN_ID] for r in finished} == {last.info.run_id}
     reused = [r for r in finished if tracking.TRAINED_UNDER in r.data.tags]  # moved from the killed runs
     assert len(reused) == 5 == last.data.metrics["probe.cells_reused"]
-    assert {r.data.tags[tracking.REUSED_BY] for r in reused} == {last.info.run_id}
 
 
 # --- A real `mlsandbox search`, killed mid-cell ---------------------------------------------------------

@@ -464,11 +464,8 @@ def test_a_rerun_reuses_every_cell_and_reproduces_the_ranking(workflow: Workflow
     assert rerun.answer == workflow.answer
 
 
-def test_reused_cells_name_the_rerun_and_stay_under_the_finished_run(
-    workflow: WorkflowResult, rerun: WorkflowResult
-) -> None:
+def test_reused_cells_stay_under_the_finished_run(workflow: WorkflowResult, rerun: WorkflowResult) -> None:
     for cell in (mlflow.get_run(c.run_id) for c in rerun.cells[:3]):
-        assert cell.data.tags[tracking.REUSED_BY] == rerun.run_id
         assert cell.data.tags[tracking.PARENT_RUN_ID] == workflow.run_id  # its parent finished: it stays
         assert tracking.TRAINED_UNDER not in cell.data.tags
     run = mlflow.get_run(rerun.run_id)

@@ -6,9 +6,9 @@ without retraining; a cell whose run was killed half-way (KILLED, still RUNNING,
 run again from scratch into a new run. A trainer failure marks the run FAILED with the reason and
 the log tail, and the caller goes on with the other cells.
 
-A cell reused by another run is tagged with it (``mlsandbox.reused_by``); a cell whose own
-parent run did not finish (killed, failed) moves under the run that reuses it, its first parent
-kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
+A reused cell is named by the reusing run's ``cells.json``, and not written to, unless its own
+parent run did not finish (killed, failed): then it moves under the run that reuses it, its first
+parent kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
 Within one parent run the store is searched once per dataset for its latest finished cells (one
 query, not one per cell), and a cell that serves several seeds (a seed-independent model) is
@@ -147,7 +147,7 @@ def run_cell(
             known = None
         if known is not None:
             log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
-            link_reused_cell(known, parent_run_id)
+            adopt_orphaned_cell(known, parent_run_id)
             return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
         result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
         if result.ok:
@@ -251,20 +251,18 @@ def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | No
     return runs[0] if runs else None
 
 
-def link_reused_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
-    """Tag a cell reused by a run other than its parent with that run (``parent_run_id``, default the
-    active run), once. A cell whose own parent ended without finishing (KILLED, FAILED, deleted) moves
-    under the reusing run (``mlflow.parentRunId``), its first parent kept in ``mlsandbox.trained_under``;
-    a cell of a parent that finished, or still runs, stays where it is."""
+def adopt_orphaned_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
+    """Move a reused cell whose own parent ended without finishing (KILLED, FAILED, deleted) under
+    the reusing run (``parent_run_id``, default the active run), its first parent kept in
+    ``mlsandbox.trained_under``: a resumed run then holds all its cells. A cell of a parent that
+    finished, or still runs, stays where it is and is not written to: the reusing run's
+    ``cells.json`` names it, so a re-run costs no write per cell."""
     parent_run_id = parent_run_id or active_run_id()
-    if not parent_run_id or parent_run_id in (cell.tags.get(tracking.REUSED_BY), cell.tags.get(tracking.PARENT_RUN_ID)):
-        return
-    tags = {tracking.REUSED_BY: parent_run_id}
     first = cell.tags.get(tracking.PARENT_RUN_ID)
-    if first and first != parent_run_id and _did_not_finish(first):
-        tags[tracking.PARENT_RUN_ID] = parent_run_id
-        tags[tracking.TRAINED_UNDER] = cell.tags.get(tracking.TRAINED_UNDER, first)
-        log.info("cell run %s moves from unfinished run %s to %s", cell.result.run_id, first, parent_run_id)
+    if not parent_run_id or not first or first == parent_run_id or not _did_not_finish(first):
+        return
+    tags = {tracking.PARENT_RUN_ID: parent_run_id, tracking.TRAINED_UNDER: cell.tags.get(tracking.TRAINED_UNDER, first)}
+    log.info("cell run %s moves from unfinished run %s to %s", cell.result.run_id, first, parent_run_id)
     tracking.log_batch(cell.result.run_id, tags=tags)
     cell.tags.update(tags)
 

@@ -41,7 +41,6 @@ from mlsandbox.tracking._names import (
     POOL_DIGEST,
     PROJECT,
     RECIPE_DIGEST,
-    REUSED_BY,
     SEED,
     SHARED,
     SPLIT,
@@ -85,7 +84,7 @@ from mlsandbox.tracking._store import (
 
 __all__ = [
     "DATASET_DIGEST", "END_REASON", "ENTRY_POINT", "HEARTBEAT", "HEARTBEAT_S", "KIND", "OP", "OWNER_HOST",
-    "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "REUSED_BY", "SEED",
+    "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "SEED",
     "SHARED", "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "adopt_runs_named", "child_run", "continue_run", "describe_run",
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "end_children", "end_with_children", "experiment_of", "find_run", "heartbeat",
     "heartbeat_interval", "hide_run_links", "shown_tracking_uri",

@@ -29,8 +29,6 @@ HEARTBEAT = TAG + "heartbeat"
 SHARED = TAG + "shared"
 #: Why a run ended other than FINISHED: interrupted, terminated, failed, or found dead.
 END_REASON = TAG + "end_reason"
-#: On a reused cell: the run that reused it last.
-REUSED_BY = TAG + "reused_by"
 #: On a cell moved under the run that reused it: the run it was trained under.
 TRAINED_UNDER = TAG + "trained_under"
 PARENT_RUN_ID = MLFLOW_PARENT_RUN_ID
