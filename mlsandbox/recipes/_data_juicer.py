@@ -16,7 +16,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
 from mlsandbox.data import IMAGE, VIDEO
@@ -25,7 +24,7 @@ from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
-from mlsandbox.spec import DatasetSpec
+from mlsandbox.spec import DatasetSpec, dump_yaml
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +194,7 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         header.append(f"# sample_size: {recipe.sample_size} (seed {recipe.seed}), the sandbox's equal-size draw for "
                       "its comparison, is not in process: every sample that passes the filters is kept; to draw "
                       f"as many (another draw), append - {RANDOM_SELECTOR}: {{select_num: {recipe.sample_size}}}")
-    body = yaml.safe_dump(to_data_juicer(recipe, **kwargs), sort_keys=False)
+    body = dump_yaml(to_data_juicer(recipe, **kwargs))
     with published(path) as tmp:
         tmp.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     return path

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from mlsandbox.errors import RecipeError, describe_validation_error, listed
 from mlsandbox.files import published
 from mlsandbox.recipes._recipe import Recipe
-from mlsandbox.spec import load_yaml
+from mlsandbox.spec import dump_yaml, load_yaml
 
 
 def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
@@ -30,7 +30,7 @@ def parse_recipe(raw: Any, origin: str = "recipe") -> Recipe:
 
 def recipe_text(recipe: Recipe) -> str:
     """The recipe as YAML (unset optional fields left out), as files and runs hold it."""
-    return yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return dump_yaml(recipe.model_dump(mode="json", exclude_none=True))
 
 
 def save_recipe(recipe: Recipe, path: str | Path) -> Path:

@@ -3,7 +3,7 @@
 from mlsandbox.errors import SpecError
 from mlsandbox.spec._base import MAX_REPEAT, MAX_SEED, Checked, Device, Seed
 from mlsandbox.spec._load import load_spec, spec_file, spec_origin
-from mlsandbox.spec._yaml import YAMLInputError, load_yaml
+from mlsandbox.spec._yaml import YAMLInputError, dump_yaml, load_yaml
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
     QUICK,
@@ -69,6 +69,7 @@ __all__ = [
     "WarmStart",
     "YAMLInputError",
     "invalid_spec",
+    "dump_yaml",
     "load_spec",
     "load_yaml",
     "model_spec_from_dict",

@@ -1,5 +1,5 @@
 """Strict YAML reading for specs and recipes: a key written twice is an error, and every YAML
-problem reads as one line (where it is, what is wrong)."""
+problem reads as one line (where it is, what is wrong). And fast YAML writing for large documents."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from typing import Any
 import yaml
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+#: libyaml's emitter where PyYAML was built with it: a recipe that lists its pool's ids (thousands
+#: of lines) is written in milliseconds instead of a tenth of a second; the text is the same.
+_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class YAMLInputError(yaml.YAMLError):
@@ -82,3 +85,8 @@ def load_yaml(source: str | bytes) -> Any:
         raise YAMLInputError(problem, mark.line + 1, mark.column + 1) from None
     except yaml.YAMLError as err:
         raise YAMLInputError(" ".join(str(err).split())) from None
+
+
+def dump_yaml(data: Any) -> str:
+    """``yaml.safe_dump(data, sort_keys=False)``, through libyaml where available."""
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False)
