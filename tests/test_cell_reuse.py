@@ -21,7 +21,8 @@ from conftest import spec_dict, write_jsonl
 from mlsandbox import tracking
 from mlsandbox.delta import relative_delta
 from mlsandbox.executors import cells
-from mlsandbox.executors.cells import CellResult, log_cell_deltas, run_cell
+from mlsandbox.executors.cell_deltas import log_cell_deltas
+from mlsandbox.executors.cells import CellResult, run_cell
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import BenchmarkSet, load_benchmarks, trainer_for
 from mlsandbox.models.evaluators import PerplexityEvaluator
@@ -239,6 +240,19 @@ def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[.
     reused = cell(0, 1, 2, seeded=True)
     assert [r.run_id for r in reused] == [r.run_id for r in trained] and all(r.reused for r in reused)
     assert searches == ["all", "one", "one"]
+
+
+def test_a_cell_the_steps_search_found_finished_is_reused_without_taking_its_lock(
+        cell: Callable[..., CellResult], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FINISHED run stays finished: only a cell not known finished waits for another process."""
+    first = cell()
+    cells._INDEX.clear()  # a new command
+    locked: list[Path] = []
+    take = cells.exclusive
+    monkeypatch.setattr(cells, "exclusive", lambda path, what: locked.append(path) or take(path, what))
+    again = cell()
+    assert again.reused and again.run_id == first.run_id and locked == []
+    assert not cell(5, seeded=True)[0].reused and len(locked) == 1  # a new cell: trained under its lock
 
 
 def _count_searches(monkeypatch: pytest.MonkeyPatch) -> list[str]:

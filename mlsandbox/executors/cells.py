@@ -11,8 +11,8 @@ parent run did not finish (killed, failed): then it moves under the run that reu
 parent kept in ``mlsandbox.trained_under``, so a resumed workflow run holds all its cells.
 
 Within one parent run the store is searched once per dataset for its latest finished cells (one
-query, not one per cell), and a cell that serves several seeds (a seed-independent model) is
-linked to the step once. A cell not among them is looked for on its own, under its lock, where it
+query, not one per cell); a cell it found is reused without taking its lock (a finished run stays
+finished). A cell not among them is looked for on its own, under its lock, where it
 may be older than the search's latest, or where another process of the workspace may have
 finished it since: one held its lock while this one waited, or left its mark (``<key>.done``).
 """
@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -37,7 +36,6 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.content import content_digest
 from mlsandbox.credentials import Scrubber, scrub_known, scrubbed_output
 from mlsandbox.data import IMAGE, VIDEO
-from mlsandbox.delta import relative_delta
 from mlsandbox.errors import TrainingError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
@@ -136,24 +134,32 @@ def run_cell(
     lock = prepared.workspace / "locks" / "cells" / f"{key}.lock"
     parent = parent_run_id or active_run_id()
     index = _index_under(parent)
-    with exclusive(lock, f"cell {pool.name} seed {seed}") as waited:  # another process training it: wait, reuse it
-        known = index.finished.get(key) or _search_finished(index, experiment_id, key, pool, seed, lock, waited)
-        if known is not None and set(known.result.metrics) != set(benchmarks.names):
-            # scored on other benchmarks too (an earlier version let a trainer add some): its delta
-            # would mix them in, so it is trained again
-            log.info("cell %s seed %d: run %s scored benchmarks %s, not the spec's %s: training it again", pool.name,
-                     seed, known.result.run_id, sorted(known.result.metrics), list(benchmarks.names))
-            index.finished.pop(key, None)
-            known = None
-        if known is not None:
-            log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
-            adopt_orphaned_cell(known, parent_run_id)
-            return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
-        result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
-        if result.ok:
-            index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
-            _done_mark(lock).touch()  # for the other processes that searched the store before it finished
-        return result
+    known = _reusable(index, key, index.finished.get(key) or _prefetched(index, experiment_id, key, pool, seed),
+                      benchmarks)
+    if known is None:  # not known finished: another process may be training it, so under its lock
+        with exclusive(lock, f"cell {pool.name} seed {seed}") as waited:  # held elsewhere: wait, then reuse it
+            found = _search_finished(index, experiment_id, key, pool, seed, lock, waited)
+            known = _reusable(index, key, found, benchmarks)
+            if known is None:
+                result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
+                if result.ok:
+                    index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
+                    _done_mark(lock).touch()  # for the other processes that searched the store before it finished
+                return result
+    log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
+    adopt_orphaned_cell(known, parent_run_id)
+    return dataclasses.replace(known.result, pool=pool, seed=seed, reused=True, fidelity=fidelity or DECIDE)
+
+
+def _reusable(index: _Index, key: str, known: _Finished | None, benchmarks: BenchmarkSet) -> _Finished | None:
+    """``known`` unless it was scored on other benchmarks too (an earlier version let a trainer add
+    some): its delta would mix them in, so it is trained again."""
+    if known is None or set(known.result.metrics) == set(benchmarks.names):
+        return known
+    log.info("cell %s seed %d: run %s scored benchmarks %s, not the spec's %s: training it again", known.result.pool.name,
+             known.result.seed, known.result.run_id, sorted(known.result.metrics), list(benchmarks.names))
+    index.finished.pop(key, None)
+    return None
 
 
 @dataclass
@@ -189,8 +195,9 @@ def _index_under(parent_run_id: str) -> _Index:
     return _INDEX[parent_run_id]
 
 
-def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int, lock: Path,
-                     waited: bool) -> _Finished | None:
+def _prefetched(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int) -> _Finished | None:
+    """The cell if the step's one search of the dataset's latest finished cells found it. A FINISHED
+    run stays finished, so it is reused without taking the cell's lock."""
     scope = (experiment_id, pool.dataset_digest)
     if index.prefetch and scope not in index.fetched:
         stored_runs = finished_cells(experiment_id, pool.dataset_digest)
@@ -198,10 +205,20 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
         for stored in stored_runs:  # latest first: it wins a shared key
             index.stored.setdefault(stored.data.tags.get(CELL, ""), stored)
     run = index.stored.pop(key, None)
-    if run is None and (not index.fetched.get(scope) or waited or _done_mark(lock).exists()):
-        run = find_finished_cell(experiment_id, key)
-    if run is None:
+    return None if run is None else _known(index, key, pool, seed, run)
+
+
+def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int, lock: Path,
+                     waited: bool) -> _Finished | None:
+    """The cell looked for on its own (under its lock) where the step's search may have missed it."""
+    scope = (experiment_id, pool.dataset_digest)
+    if index.fetched.get(scope) and not waited and not _done_mark(lock).exists():
         return None
+    run = find_finished_cell(experiment_id, key)
+    return None if run is None else _known(index, key, pool, seed, run)
+
+
+def _known(index: _Index, key: str, pool: Pool, seed: int, run: mlflow.entities.Run) -> _Finished:
     index.finished[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
     return known
 
@@ -376,20 +393,3 @@ def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> C
     if log_tail:
         mlflow.MlflowClient().log_text(run_id, log_tail, artifacts.FAILURE_LOG_TAIL)
     return CellResult(pool, seed, run_id, CellStatus.FAILED, reason=reason)
-
-
-def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:
-    """Each cell's ``delta_pct`` against the random cell of the same seed, on the cell's run at step =
-    the seed (a seed-independent cell serves every seed: one value each, one request per run), with the
-    control's run in the tag ``mlsandbox.baseline_run.<seed>``, once: a logged delta stands."""
-    per_run: dict[str, tuple[dict[int, float], dict[str, str]]] = {}
-    for cell in results:
-        base = baselines.get(cell.seed)
-        if (cell.ok and base is not None and base.ok and cell.run_id != base.run_id
-                and cell.baselines.get(cell.seed) != base.run_id):
-            deltas, tags = per_run.setdefault(cell.run_id, ({}, {}))
-            deltas[cell.seed] = 100 * relative_delta(cell.scores, base.scores)
-            tags[f"{BASELINE_RUN}.{cell.seed}"] = base.run_id
-            cell.baselines[cell.seed] = base.run_id
-    for run_id, (deltas, tags) in per_run.items():
-        tracking.log_batch(run_id, series={"delta_pct": deltas}, tags=tags)
