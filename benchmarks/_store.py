@@ -6,15 +6,18 @@ from pathlib import Path
 
 import mlflow
 
+from mlsandbox.tracking import create_sqlite_store
+
 
 def local_store(folder: Path, *experiments: str) -> str:
-    """Use ``folder/mlflow.db`` as the tracking store and return its URI.
+    """Use ``folder/mlflow.db`` as the tracking store (created as a command creates it) and return its URI.
 
     The named experiments are created there with their artifacts in ``folder/artifacts``: a
     database store otherwise puts them in ``./mlruns`` under the current directory, outside the
     benchmark's folder, where they outlive it.
     """
     uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
+    create_sqlite_store(uri)  # as a command creates a new store
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     for name in experiments:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -388,6 +390,8 @@ def test_a_new_sqlite_store_is_put_in_place_only_whole(tmp_path: Path, monkeypat
     create_sqlite_store(uri)
     assert [p.name for p in tmp_path.iterdir()] == ["mlflow.db"]
     assert [e.name for e in mlflow.MlflowClient(tracking_uri=uri).search_experiments()] == ["Default"]
+    with closing(sqlite3.connect(tmp_path / "mlflow.db")) as store:  # the mode every later connection gets
+        assert store.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_stats_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -133,6 +135,7 @@ def create_sqlite_store(uri: str) -> None:
         # quoted: SQLAlchemy decodes the URL's path, so a folder named "a%20b" would become "a b"
         mlflow.MlflowClient(tracking_uri=f"sqlite:///{quote(str(built))}").search_experiments(max_results=1)
         shutil.copyfile(built, staged)
+        _use_write_ahead_log(staged)
         sync(staged)  # on disk before it has the store's name: a machine crash leaves no empty store
         try:
             os.link(staged, path)
@@ -141,6 +144,16 @@ def create_sqlite_store(uri: str) -> None:
     finally:
         built.unlink(missing_ok=True)
         staged.unlink(missing_ok=True)
+
+
+def _use_write_ahead_log(path: Path) -> None:
+    """Put a new store in SQLite's write-ahead-log mode, which the file keeps for every later
+    connection (MLflow's, the MLflow UI's): a commit then syncs one log instead of a rollback
+    journal and the database, so each MLflow request takes about half as long (a workflow makes
+    six per cell), and readers no longer block the writer. Closing the last connection folds the
+    log back into the file."""
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
 
 
 def _new_file(path: Path, step: str) -> Path:
