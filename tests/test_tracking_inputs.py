@@ -98,3 +98,22 @@ def test_a_logged_table_keeps_small_p_values_and_is_replaced_when_logged_again(t
                                                dst_path=str(tmp_path))
     logged = json.loads(open(path).read())
     assert logged == {"columns": ["pool", "p_value", "seeds"], "data": [["a", 4.5e-11, 16], ["b", None, 16]]}
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_search_pauses_the_garbage_collector_and_leaves_it_as_it_was(tracking_uri, monkeypatch, enabled) -> None:
+    import gc
+
+    experiment = mlflow.create_experiment("searched")
+    made = [mlflow.MlflowClient().create_run(experiment, tags={"k": str(i)}).info.run_id for i in range(3)]
+    collecting: list[bool] = []
+    search = mlflow.MlflowClient.search_runs
+    monkeypatch.setattr(mlflow.MlflowClient, "search_runs",
+                        lambda self, *a, **kw: collecting.append(gc.isenabled()) or search(self, *a, **kw))
+    (gc.enable if enabled else gc.disable)()
+    try:
+        found = tracking.search_runs([experiment], "tags.k != '1'", order_by=["tags.k"])
+        assert gc.isenabled() is enabled and collecting == [False]
+    finally:
+        gc.enable()
+    assert [r.info.run_id for r in found] == [made[0], made[2]]

@@ -256,12 +256,12 @@ def finished_cells(experiment_id: str, dataset_digest: str) -> list[mlflow.entit
     one bounded search, so a step in a large experiment does not pay for cells it will not ask about."""
     query = (f"tags.`{tracking.KIND}` = 'cell' and tags.`{tracking.DATASET_DIGEST}` = '{dataset_digest}' "
              "and attributes.status = 'FINISHED'")
-    return list(mlflow.MlflowClient().search_runs([experiment_id], query, max_results=PREFETCH_RUNS,
-                                                  order_by=["attributes.end_time DESC"]))
+    return list(tracking.search_runs([experiment_id], query, max_results=PREFETCH_RUNS,
+                                     order_by=["attributes.end_time DESC"]))
 
 
 def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | None:
-    runs = mlflow.MlflowClient().search_runs(
+    runs = tracking.search_runs(
         [experiment_id], f"tags.`{CELL}` = '{key}' and attributes.status = 'FINISHED'", max_results=1,
         order_by=["attributes.end_time DESC"],
     )
