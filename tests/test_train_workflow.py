@@ -179,6 +179,7 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     run = mlflow.get_run(cells[0].run_id)
     assert run.info.status == "FAILED"
     assert "exit" in run.data.tags[FAILURE].lower()
+    assert run.data.params["pool"] == cells[0].pool.name and run.data.params["seed"] == "0"  # what it tried
     tail = tracking.download_artifacts(run.info.run_id, "failure_log_tail.txt", tmp_path / "tail")
     assert "loading data..." in tail.read_text(encoding="utf-8")
     assert all(c.summary is None for c in result.comparisons.items)

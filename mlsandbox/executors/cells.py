@@ -318,12 +318,12 @@ def _train_and_evaluate(
     spec, dataset, stats, run_id = prepared.spec, prepared.dataset, prepared.stats, run.run_id
     pool_file = prepared.pool_file(pool, model_spec)
     tracking.log_pool_input(pool, dataset, stats, pool_file, context="training", run_id=run_id, benchmarks=benchmarks)
-    tracking.log_batch(run_id, params={
+    params = {  # logged with the results, in one request (a killed cell's tags name its pool and seed)
         "pool": pool.name, "pool_digest": pool.digest, "pool_size": pool.size, "seed": seed,
         "benchmarks": ",".join(benchmarks.names), "evaluator": spec.evaluator.type,
         **{f"model.{k}": v for k, v in model_spec.model_dump(mode="json").items()},
         **pool.origin.params(),
-    })
+    }
     order = pool.training_order(seed)
     every_text = dataset.texts
     texts = [every_text[i] for i in order]
@@ -350,9 +350,9 @@ def _train_and_evaluate(
             eval_s = time.perf_counter() - t0
             _check_benchmarks(metrics, benchmarks)
         except TrainingError as err:
-            return _failed(pool, seed, run_id, err.reason, err.log_tail)
+            return _failed(pool, seed, run_id, params, err.reason, err.log_tail)
         except MemoryError:  # this cell's pool is too large for its model here; the next may fit
-            return _failed(pool, seed, run_id, f"out of memory training or scoring the model on {len(texts)} samples "
+            return _failed(pool, seed, run_id, params, f"out of memory training or scoring the model on {len(texts)} samples "
                            f"({pool_bytes} bytes of text): give the model a budget (model.max_tokens, where it has "
                            "one) or the pools fewer samples (pools.size)", "")
         finally:
@@ -363,8 +363,9 @@ def _train_and_evaluate(
     flat = {f"{kind}.{bench}": value for bench, m in metrics.items() for kind, value in m.items()}
     info = {f"train.{k}": v for k, v in model.info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     placed = {f"{tracking.TAG}{k}": str(model.info[k]) for k in ("device", "precision") if k in model.info}
-    tracking.log_batch(run_id, metrics={**flat, **info, "train_s": train_s, "eval_s": eval_s, "pool_bytes": pool_bytes,
-                                        "score_sum": sum(m["score"] for m in metrics.values())}, tags=placed)
+    tracking.log_batch(run_id, params=params, tags=placed, metrics={
+        **flat, **info, "train_s": train_s, "eval_s": eval_s, "pool_bytes": pool_bytes,
+        "score_sum": sum(m["score"] for m in metrics.values())})
     return CellResult(pool, seed, run_id, CellStatus.FINISHED, metrics, train_s=train_s, eval_s=eval_s)
 
 
@@ -386,10 +387,10 @@ def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> No
                             f"(the spec's: {list(benchmarks.names)})")
 
 
-def _failed(pool: Pool, seed: int, run_id: str, reason: str, log_tail: str) -> CellResult:
+def _failed(pool: Pool, seed: int, run_id: str, params: dict[str, object], reason: str, log_tail: str) -> CellResult:
     reason, log_tail = scrub_known(reason), scrub_known(log_tail)  # a trainer may quote a URL with its password
     log.error("cell %s seed %d failed: %s", pool.name, seed, reason)
-    tracking.log_batch(run_id, tags={FAILURE: reason[:5000]})
+    tracking.log_batch(run_id, params=params, tags={FAILURE: reason[:5000]})
     if log_tail:
         mlflow.MlflowClient().log_text(run_id, log_tail, artifacts.FAILURE_LOG_TAIL)
     return CellResult(pool, seed, run_id, CellStatus.FAILED, reason=reason)
