@@ -97,6 +97,22 @@ def _seqs_digest(seqs: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+#: UTF-8 bytes of the non-empty texts among recently scored ones, and their digest, by the texts:
+#: every cell scores the same benchmarks, whose encoding and digest cost more than a lookup.
+_BYTE_SEQUENCES: dict[tuple[str, ...], tuple[list[np.ndarray], str]] = {}
+
+
+def _byte_sequences(texts: Sequence[str]) -> tuple[list[np.ndarray], str]:
+    """The UTF-8 bytes of each non-empty text of ``texts``, and their :func:`_seqs_digest`."""
+    key = tuple(texts)
+    if key not in _BYTE_SEQUENCES:
+        if len(_BYTE_SEQUENCES) >= _DISTINCT_GRAMS_KEPT:
+            del _BYTE_SEQUENCES[next(iter(_BYTE_SEQUENCES))]  # the oldest
+        seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in key if t]
+        _BYTE_SEQUENCES[key] = (seqs, _seqs_digest(seqs))
+    return _BYTE_SEQUENCES[key]
+
+
 def _lookup(keys: np.ndarray, query: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
     """Each column's value at each query's key in the sorted ``keys`` (0 where the key is absent);
     sorted queries are found fastest."""
@@ -166,15 +182,16 @@ class KneserNey:
             tables.append(_OrderTable.of(keys, counts.astype(np.float64), base, _discount(counts, discount)))
         return cls(vocab, order, tables)
 
-    def log2_probs(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
-        """log2 P(symbol | history) for every symbol of every sequence, concatenated.
+    def log2_probs(self, seqs: Sequence[np.ndarray], digest: str | None = None) -> np.ndarray:
+        """log2 P(symbol | history) for every symbol of every sequence, concatenated; ``digest``:
+        the sequences' :func:`_seqs_digest` where the caller knows it.
 
         Each order scores the distinct n-grams once, in sorted order (a text repeats most of its
         n-grams, and sorted queries walk the sorted tables in step), each from the probability of its
         suffix one order below; the positions take their top-order n-gram's value at the end.
         """
         base = self.base
-        grams = self._distinct_grams(seqs)
+        grams = self._distinct_grams(seqs, digest or _seqs_digest(seqs))
         prob = np.zeros(0)
         for k in range(1, self.order + 1):
             table, keys = self.tables[k - 1], grams.keys[k - 1]
@@ -188,10 +205,10 @@ class KneserNey:
             prob = np.where(seen, mixed, lower)
         return np.log2(prob)[grams.positions]
 
-    def _distinct_grams(self, seqs: Sequence[np.ndarray]) -> _DistinctGrams:
-        """The distinct n-grams of ``seqs`` at every order, remembered for the last few texts: every
-        cell scores the same benchmarks."""
-        key = (_seqs_digest(seqs), self.base, self.order)
+    def _distinct_grams(self, seqs: Sequence[np.ndarray], digest: str) -> _DistinctGrams:
+        """The distinct n-grams of ``seqs`` (whose digest is ``digest``) at every order, remembered
+        for the last few texts: every cell scores the same benchmarks."""
+        key = (digest, self.base, self.order)
         if key not in _DISTINCT_GRAMS:
             if len(_DISTINCT_GRAMS) >= _DISTINCT_GRAMS_KEPT:
                 del _DISTINCT_GRAMS[next(iter(_DISTINCT_GRAMS))]  # the oldest
@@ -299,19 +316,15 @@ class NgramModel(TrainedModel):
         self.lm = lm
         self.codec = codec
 
-    def _encode(self, texts: Sequence[str]) -> tuple[list[np.ndarray], float]:
-        if self.codec is None:
-            return [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts], 0.0
-        encoded = [self.codec.encode(t) for t in texts]
-        return [ids for ids, _ in encoded], sum(s for _, s in encoded)
-
     def bits_per_byte(self, texts: Sequence[str]) -> float:
-        n_bytes = utf8_bytes(texts)
-        if n_bytes == 0:
+        if not any(texts):
             raise ValueError("bits_per_byte needs at least one non-empty text")
-        seqs, spell_log2 = self._encode([t for t in texts if t])
-        log2p = float(self.lm.log2_probs(seqs).sum()) + spell_log2
-        return -log2p / n_bytes
+        if self.codec is None:
+            seqs, digest = _byte_sequences(texts)
+            return -float(self.lm.log2_probs(seqs, digest).sum()) / sum(seq.size for seq in seqs)
+        encoded = [self.codec.encode(t) for t in texts if t]  # words, and the spelling of those it lacks
+        log2p = self.lm.log2_probs([ids for ids, _ in encoded]).sum() + sum(s for _, s in encoded)
+        return -float(log2p) / utf8_bytes(texts)
 
     def _save_payload(self, directory: Path) -> None:
         write_tables(directory / TABLES, self.lm.to_arrays(), self.lm.order)
