@@ -104,6 +104,20 @@ def test_vectorised_scoring_equals_the_one_position_at_a_time_definition() -> No
                                                  abs=1e-12)
 
 
+def test_bits_per_byte_of_texts_scored_before_equals_a_fresh_scoring(tmp_path: Path) -> None:
+    """Benchmarks are encoded once per process: texts seen before give the same bits, and a text
+    edited to another of the same length is encoded again, not served from what was remembered."""
+    model, held_out = fit(tmp_path, NgramSpec(order=3), sentences(200, 0)), ["", *sentences(20, 1)]
+    seqs = [np.frombuffer(t.encode(), dtype=np.uint8) for t in held_out if t]
+    expected = -model.lm.log2_probs(seqs).sum() / sum(len(t.encode()) for t in held_out)
+    assert model.bits_per_byte(held_out) == pytest.approx(expected, rel=1e-12)
+    assert model.bits_per_byte(list(held_out)) == pytest.approx(expected, rel=1e-12)
+    edited = [*held_out[:-1], held_out[-1].swapcase()]
+    fresh = [np.frombuffer(t.encode(), dtype=np.uint8) for t in edited if t]
+    assert model.bits_per_byte(edited) == pytest.approx(-model.lm.log2_probs(fresh).sum() / sum(map(len, fresh)), rel=1e-12)
+    assert model.bits_per_byte(edited) != pytest.approx(expected, rel=1e-6)
+
+
 def test_counting_in_chunks_fits_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
     from mlsandbox.models import ngram
 

@@ -105,12 +105,14 @@ _BYTE_SEQUENCES: dict[tuple[str, ...], tuple[list[np.ndarray], str]] = {}
 def _byte_sequences(texts: Sequence[str]) -> tuple[list[np.ndarray], str]:
     """The UTF-8 bytes of each non-empty text of ``texts``, and their :func:`_seqs_digest`."""
     key = tuple(texts)
-    if key not in _BYTE_SEQUENCES:
+    found = _BYTE_SEQUENCES.get(key)
+    if found is None:
+        seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in key if t]
+        found = (seqs, _seqs_digest(seqs))
         if len(_BYTE_SEQUENCES) >= _DISTINCT_GRAMS_KEPT:
             del _BYTE_SEQUENCES[next(iter(_BYTE_SEQUENCES))]  # the oldest
-        seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in key if t]
-        _BYTE_SEQUENCES[key] = (seqs, _seqs_digest(seqs))
-    return _BYTE_SEQUENCES[key]
+        _BYTE_SEQUENCES[key] = found
+    return found
 
 
 def _lookup(keys: np.ndarray, query: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
