@@ -18,9 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import re
 import zlib
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +28,12 @@ import numpy as np
 
 from mlsandbox.models._ngram_files import NPZ, TABLES, UNREADABLE_TABLES, read_tables, write_tables
 from mlsandbox.models._ngram_index import byte_index, gram_keys, run_starts
+from mlsandbox.models._ngram_words import WordCodec
 from mlsandbox.models.base import TrainedModel, Trainer, TrainingJob, reading_model_file, utf8_bytes
 from mlsandbox.spec import NgramSpec
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
-
-_WORD_PIECES = re.compile(r"\w+|\s+|[^\w\s]+", re.UNICODE)
 
 
 @dataclass
@@ -254,43 +251,6 @@ class KneserNey:
         return cls(vocab, order, tables)
 
 
-class _WordCodec:
-    """Maps text to word/space/punctuation symbols; rare ones become ``<unk>`` (id 0).
-
-    An ``<unk>`` is then spelled out with a unigram byte model (add-one), so the model still
-    assigns a probability to every string and bits-per-byte compare with byte-level models.
-    """
-
-    def __init__(self, vocab: list[str], byte_log2: np.ndarray) -> None:
-        self.vocab = vocab
-        self.index = {w: i for i, w in enumerate(vocab)}
-        self.byte_log2 = byte_log2  # 257 entries: 256 bytes + end-of-token
-
-    @classmethod
-    def fit(cls, texts: Sequence[str], max_vocab: int) -> _WordCodec:
-        freq = Counter(p for t in texts for p in _WORD_PIECES.findall(t))
-        # Ties broken by the piece itself so the vocabulary does not depend on text order.
-        kept = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))[: max_vocab - 1]
-        byte_counts = np.ones(257)
-        for word, count in freq.items():
-            if count == 1:  # singletons stand in for the unknown words seen at test time
-                data = word.encode("utf-8")
-                byte_counts[:256] += np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
-                byte_counts[256] += 1
-        return cls(["<unk>"] + [w for w, _ in kept], np.log2(byte_counts / byte_counts.sum()))
-
-    def encode(self, text: str) -> tuple[np.ndarray, float]:
-        """Symbol ids of ``text`` and the log2-probability of spelling its unknown pieces."""
-        ids, spell = [], 0.0
-        for piece in _WORD_PIECES.findall(text):
-            idx = self.index.get(piece, 0)
-            ids.append(idx)
-            if idx == 0:
-                data = np.frombuffer(piece.encode("utf-8"), dtype=np.uint8)
-                spell += float(self.byte_log2[data].sum() + self.byte_log2[256])
-        return np.array(ids, dtype=np.int32), spell
-
-
 def token_budget(seqs: Sequence[np.ndarray], budget: int) -> list[np.ndarray]:
     """Exactly ``budget`` tokens of the documents in their (seeded) training order: a larger pool is
     cut, a smaller one read again from its start, so every pool trains on the same amount of text."""
@@ -313,7 +273,7 @@ class NgramModel(TrainedModel):
     type = "ngram"
     spec: NgramSpec
 
-    def __init__(self, spec: NgramSpec, lm: KneserNey, codec: _WordCodec | None, **kwargs: Any) -> None:
+    def __init__(self, spec: NgramSpec, lm: KneserNey, codec: WordCodec | None, **kwargs: Any) -> None:
         super().__init__(spec, **kwargs)
         self.lm = lm
         self.codec = codec
@@ -345,7 +305,7 @@ class NgramModel(TrainedModel):
                     payload = json.load(handle)
                 if not isinstance(payload, dict) or not {"vocab", "byte_log2"} <= payload.keys():
                     raise ValueError("expected a JSON object with 'vocab' and 'byte_log2'")
-                codec = _WordCodec(payload["vocab"], np.array(payload["byte_log2"]))
+                codec = WordCodec(payload["vocab"], np.array(payload["byte_log2"]))
         vocab = 256 if codec is None else len(codec.vocab)
         path = directory / TABLES
         if not path.exists() and (directory / NPZ).exists():  # saved by an earlier version
@@ -372,7 +332,7 @@ class NgramTrainer(Trainer):
 
         started = time.perf_counter()
         texts = [t for t in job.texts if t]
-        codec = None if self.spec.level == "byte" else _WordCodec.fit(texts, self.spec.max_vocab)
+        codec = None if self.spec.level == "byte" else WordCodec.fit(texts, self.spec.max_vocab)
         vocab = 256 if codec is None else len(codec.vocab)
         if (vocab + 1) ** self.spec.order >= 2**62:
             raise ValueError(
