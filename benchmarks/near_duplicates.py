@@ -90,7 +90,8 @@ def main() -> None:
             scores: dict[str, list[dict[str, float]]] = {"pairs": [], "unique": [], "random": []}
             for seed in range(args.seeds):
                 for name, rows in draw(pairs, clean, len(ids), args.pool_size, seed).items():
-                    scores[name].append(run_cell(spec, texts[rows].tolist(), {}, seed, base, benchmarks)[0])
+                    metrics = run_cell(spec, texts[rows].tolist(), {}, seed, base, benchmarks)[0]
+                    scores[name].append({bench: m["score"] for bench, m in metrics.items()})
             comparisons = {"pairs vs random": ("pairs", "random"), "pairs vs unique": ("pairs", "unique")}
             summaries = adjust_summaries([summarize_deltas(scores[a], scores[b], pool_per_seed=True) for a, b in comparisons.values()])
             for label, s in zip(comparisons, summaries):

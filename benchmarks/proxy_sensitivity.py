@@ -45,6 +45,11 @@ tokens for tiny-lm, bytes for a byte n-gram). The tokenizer (once per corpus) an
 are paid before the first timed cell. Agreement: each proxy's ranking of the pools (mean deltas)
 against the reference proxy's (the last of ``--proxies``, or ``--reference``), as Spearman's rho
 and decision accuracy (``mlsandbox.agreement.decision_accuracy``).
+
+Every metric a proxy reports besides its score (retrieval accuracy; for ``tiny-t2v`` the
+VBench-style dimensions of its generated clips) is kept per cell, and the clean pool's relative
+change of each, summed over the benchmarks, is printed with its std over seeds and effect/noise:
+whether another metric would see clean data where the score does not.
 """
 
 from __future__ import annotations
@@ -130,6 +135,7 @@ class Cell:
     pool: str
     seed: int
     scores: dict[str, float]
+    metrics: dict[str, dict[str, float]]  # every metric per benchmark (the score and bpb among them)
     cpu_s: float
     wall_s: float
     train_cpu_s: float
@@ -249,17 +255,17 @@ def draw_pools(masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, 
 
 
 def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], seed: int, base: TrainingJob,
-             benchmarks: Sequence[Benchmark], rows: Sequence[int] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+             benchmarks: Sequence[Benchmark], rows: Sequence[int] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """Train on the pool (captions with their pictures or clips, for an image- or video-text corpus:
     ``media`` as ``{"images": ...}`` or ``{"videos": ...}``; ``rows``: its rows of the corpus, as a
-    cell passes them) and score every benchmark; the scores and what the cell cost."""
+    cell passes them) and score every benchmark; every metric per benchmark and what the cell cost."""
     job = TrainingJob(texts=texts, output_dir=base.output_dir, seed=seed, tokenizer_texts=base.tokenizer_texts,
                       source_digest=base.source_digest, cache_dir=base.cache_dir,
                       images=media.get("images"), videos=media.get("videos"), rows=rows)
     wall, cpu = time.perf_counter(), time.process_time()
     model = trainer_for(spec).train(job)
     train_cpu = time.process_time() - cpu
-    scores = {b.name: model.benchmark_metrics(b)["score"] for b in benchmarks}
+    metrics = {b.name: model.benchmark_metrics(b) for b in benchmarks}
     info = model.info
     cost: dict[str, Any] = {
         "cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "train_cpu_s": train_cpu,
@@ -268,7 +274,7 @@ def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], s
         "train_tokens": info.get("train_tokens"),
     }
     cost["eval_cpu_s"] = cost["cpu_s"] - train_cpu
-    return scores, cost
+    return metrics, cost
 
 
 def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
@@ -305,9 +311,10 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
         for seed in seeds:
             for pool, rows in pools_by_seed[seed].items():
                 pool_texts = texts[rows].tolist()
-                scores, cost = run_cell(spec, pool_texts, {k: v[rows].tolist() for k, v in media.items()}, seed, base,
-                                        benchmarks, rows)
-                cells.append(Cell(corpus.name, proxy, pool, seed, scores, pool_docs=len(pool_texts),
+                metrics, cost = run_cell(spec, pool_texts, {k: v[rows].tolist() for k, v in media.items()}, seed, base,
+                                         benchmarks, rows)
+                scores = {name: m["score"] for name, m in metrics.items()}
+                cells.append(Cell(corpus.name, proxy, pool, seed, scores, metrics, pool_docs=len(pool_texts),
                                   pool_bytes=utf8_bytes(pool_texts), **cost))
                 print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "
                       f"{cost['wall_s']:.1f} s wall, score sum {sum(scores.values()):.4f}", file=sys.stderr, flush=True)
@@ -344,6 +351,29 @@ def pool_rows(cells: Sequence[Cell], proxy: str) -> list[PoolRow]:
             pool_tokens=statistics.fmean(tokens) if tokens else None,
             pool_bytes=statistics.fmean(c.pool_bytes for c in group),
         ))
+    return rows
+
+
+def metric_rows(cells: Sequence[Cell], proxy: str) -> list[dict[str, Any]]:
+    """The clean pool's relative change (%) of every metric besides the score and bpb, summed over
+    the benchmarks that report it in both cells of a seed, against the same seed's random control."""
+    mine = [c for c in cells if c.proxy == proxy]
+    control = {c.seed: c for c in mine if c.pool == RANDOM}
+    clean = [c for c in mine if c.pool == CLEAN and c.seed in control]
+    names = sorted({k for c in clean for m in c.metrics.values() for k in m} - {"score", "bpb"})
+    rows = []
+    for name in names:
+        changes = []
+        for cell in clean:
+            ours, theirs = cell.metrics, control[cell.seed].metrics
+            both = [b for b in ours if ours[b].get(name) is not None and theirs.get(b, {}).get(name) is not None]
+            base = sum(theirs[b][name] for b in both)
+            if both and base:
+                changes.append(100 * (sum(ours[b][name] for b in both) - base) / abs(base))
+        mean = statistics.fmean(changes) if changes else math.nan
+        std = statistics.stdev(changes) if len(changes) > 1 else math.nan
+        rows.append({"proxy": proxy, "metric": name, "seeds": len(changes), "mean_pct": mean, "std_pct": std,
+                     "effect_noise": abs(mean) / std if std > 0 else math.nan})
     return rows
 
 
@@ -420,6 +450,18 @@ def print_kinds(rows: Sequence[PoolRow], proxies: Sequence[str]) -> None:
             f"{_num(r.mean_pct, '+.2f') + ('*' if r.p_holm < ALPHA else ' '):>16s}" for r in cells))
 
 
+def print_metrics(rows: Sequence[dict[str, Any]]) -> None:
+    """Per proxy, the clean pool's change of each of its other metrics (nothing for a proxy without any)."""
+    if not rows:
+        return
+    print("\n## other metrics: clean pool vs random, % change of the metric summed over benchmarks "
+          "(+: higher in the clean pool)")
+    print(f"{'proxy':14s} {'metric':22s} {'seeds':>5s} {'change':>8s} {'std':>7s} {'eff/noise':>9s}")
+    for r in rows:
+        print(f"{r['proxy']:14s} {r['metric']:22s} {r['seeds']:5d} {_num(r['mean_pct'], '+8.2f'):>8s} "
+              f"{_num(r['std_pct'], '7.2f'):>7s} {_num(r['effect_noise'], '9.1f'):>9s}")
+
+
 def print_summary(summaries: Sequence[dict[str, Any]]) -> None:
     """Per proxy: how clearly it sees the clean pool, what a cell costs, and how its ranking agrees."""
     reference = summaries[0]["reference"]
@@ -494,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = list(range(args.seeds))
     out: dict[str, Any] = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                            "specs": {n: s.model_dump(mode="json") for n, s in specs.items()},
-                           "corpora": {}, "cells": [], "pools": [], "proxies": []}
+                           "corpora": {}, "cells": [], "pools": [], "metrics": [], "proxies": []}
     started, cpu = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="proxy-sensitivity-") as tmp:
         for name in corpora:
@@ -504,12 +546,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             rows = [row for proxy in args.proxies for row in pool_rows(cells, proxy)]
             reference = reference_proxy(cells, args.proxies, args.reference)
             summaries = [proxy_summary(rows, cells, proxy, reference) for proxy in args.proxies]
+            metrics = [row for proxy in args.proxies for row in metric_rows(cells, proxy)]
             print_pools(rows)
             print_kinds(rows, args.proxies)
+            print_metrics(metrics)
             print_summary(summaries)
             out["corpora"][name] = about
             out["cells"] += [asdict(c) for c in cells]
             out["pools"] += [asdict(r) for r in rows]
+            out["metrics"] += [{"corpus": name, **row} for row in metrics]
             out["proxies"] += summaries
     print(f"\ntotal {time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} CPU s")
     if args.out:
