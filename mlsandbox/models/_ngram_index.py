@@ -57,11 +57,11 @@ class GramIndex:
         distinct n-grams one order up that end in each (Kneser-Ney's continuation counts)."""
         documents, reads = np.unique(rows, return_counts=True)
         totals = self.documents[documents].T @ reads  # only the pool's rows: a fraction of the index
-        present = np.flatnonzero(totals)
+        present = np.flatnonzero(totals != 0)  # a mask is found several times faster than int64 values
         counted = [(self.orders[0][present], totals[present].astype(np.int64))]
         for keys, suffix in zip(self.orders[1:], self.suffixes):
             extensions = np.bincount(suffix[present], minlength=keys.size)
-            present = np.flatnonzero(extensions)
+            present = np.flatnonzero(extensions != 0)
             counted.append((keys[present], extensions[present]))
         return counted
 
