@@ -17,7 +17,7 @@ def local_store(folder: Path, *experiments: str) -> str:
     benchmark's folder, where they outlive it.
     """
     uri = f"sqlite:///{Path(folder) / 'mlflow.db'}"
-    create_sqlite_store(uri)  # as a command creates a new store
+    create_sqlite_store(uri)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
     for name in experiments:

@@ -34,7 +34,7 @@ from mlsandbox.models import TrainingJob, load_benchmarks
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_sensitivity import CORPORA, PROXIES, proxy_specs, run_cell, warm_up  # noqa: E402
+from proxy_sensitivity import CORPORA, PROXIES, benchmark_scores, proxy_specs, run_cell, warm_up  # noqa: E402
 
 DUP = "-dup"
 
@@ -90,8 +90,7 @@ def main() -> None:
             scores: dict[str, list[dict[str, float]]] = {"pairs": [], "unique": [], "random": []}
             for seed in range(args.seeds):
                 for name, rows in draw(pairs, clean, len(ids), args.pool_size, seed).items():
-                    metrics = run_cell(spec, texts[rows].tolist(), {}, seed, base, benchmarks)[0]
-                    scores[name].append({bench: m["score"] for bench, m in metrics.items()})
+                    scores[name].append(benchmark_scores(run_cell(spec, texts[rows].tolist(), {}, seed, base, benchmarks)[0]))
             comparisons = {"pairs vs random": ("pairs", "random"), "pairs vs unique": ("pairs", "unique")}
             summaries = adjust_summaries([summarize_deltas(scores[a], scores[b], pool_per_seed=True) for a, b in comparisons.values()])
             for label, s in zip(comparisons, summaries):

@@ -277,6 +277,11 @@ def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], s
     return metrics, cost
 
 
+def benchmark_scores(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each benchmark's ``score`` among the metrics of :func:`run_cell`."""
+    return {name: m["score"] for name, m in metrics.items()}
+
+
 def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[int], size: int,
                    bench_docs: int, work: Path, clean_only: bool = False) -> tuple[list[Cell], dict[str, Any]]:
     """Every (proxy, seed, pool) cell of one corpus, and a description of the corpus."""
@@ -313,7 +318,7 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
                 pool_texts = texts[rows].tolist()
                 metrics, cost = run_cell(spec, pool_texts, {k: v[rows].tolist() for k, v in media.items()}, seed, base,
                                          benchmarks, rows)
-                scores = {name: m["score"] for name, m in metrics.items()}
+                scores = benchmark_scores(metrics)
                 cells.append(Cell(corpus.name, proxy, pool, seed, scores, metrics, pool_docs=len(pool_texts),
                                   pool_bytes=utf8_bytes(pool_texts), **cost))
                 print(f"  [{len(cells)}/{total}] {proxy} seed {seed} {pool}: {cost['cpu_s']:.1f} CPU s, "

@@ -21,6 +21,7 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,22 +95,12 @@ def _seqs_digest(seqs: Sequence[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-#: UTF-8 bytes of the non-empty texts among recently scored ones, and their digest, by the texts:
-#: every cell scores the same benchmarks, whose encoding and digest cost more than a lookup.
-_BYTE_SEQUENCES: dict[tuple[str, ...], tuple[list[np.ndarray], str]] = {}
-
-
-def _byte_sequences(texts: Sequence[str]) -> tuple[list[np.ndarray], str]:
-    """The UTF-8 bytes of each non-empty text of ``texts``, and their :func:`_seqs_digest`."""
-    key = tuple(texts)
-    found = _BYTE_SEQUENCES.get(key)
-    if found is None:
-        seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in key if t]
-        found = (seqs, _seqs_digest(seqs))
-        if len(_BYTE_SEQUENCES) >= _DISTINCT_GRAMS_KEPT:
-            del _BYTE_SEQUENCES[next(iter(_BYTE_SEQUENCES))]  # the oldest
-        _BYTE_SEQUENCES[key] = found
-    return found
+@lru_cache(maxsize=_DISTINCT_GRAMS_KEPT)  # every cell scores the same benchmarks
+def _byte_sequences(texts: tuple[str, ...]) -> tuple[list[np.ndarray], str]:
+    """The UTF-8 bytes of each non-empty text of ``texts``, and their :func:`_seqs_digest`: remembered
+    by the texts themselves, as encoding and hashing them cost more than a lookup."""
+    seqs = [np.frombuffer(t.encode("utf-8"), dtype=np.uint8) for t in texts if t]
+    return seqs, _seqs_digest(seqs)
 
 
 def _lookup(keys: np.ndarray, query: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
@@ -282,7 +273,7 @@ class NgramModel(TrainedModel):
         if not any(texts):
             raise ValueError("bits_per_byte needs at least one non-empty text")
         if self.codec is None:
-            seqs, digest = _byte_sequences(texts)
+            seqs, digest = _byte_sequences(tuple(texts))
             return -float(self.lm.log2_probs(seqs, digest).sum()) / sum(seq.size for seq in seqs)
         encoded = [self.codec.encode(t) for t in texts if t]  # words, and the spelling of those it lacks
         log2p = self.lm.log2_probs([ids for ids, _ in encoded]).sum() + sum(s for _, s in encoded)
