@@ -128,6 +128,11 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
                         "or an RDB URL (postgresql+psycopg2://user@host/db, sqlite:///path/optuna.db)")
     if storage and not path.parent.is_dir():  # a mistyped path, as for a SQLite storage
         raise SpecError(f"storage {path}: the folder {path.parent} does not exist")
+    if path.is_file() and _sqlite_header(path):  # read before Optuna could append a journal line to it
+        if {"experiments", "runs"} <= _sqlite_tables(path):
+            raise SpecError(f"storage {path} is an MLflow tracking store: name a journal file or a database "
+                            f"of the study's own, e.g. sqlite:///{path.with_name('optuna.db')}")
+        raise SpecError(f"storage {path} is a SQLite database: give it as a URL, sqlite:///{path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         backend = JournalFileBackend(str(path))
@@ -136,7 +141,7 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
     if not path.is_file():
         raise SpecError(f"storage {path}: not a regular file; give a journal file or an RDB URL")
     try:
-        _complete_lines_are_json(path)
+        _journal_lines(path)
         journal = optuna.storages.JournalStorage(backend)
         journal.get_all_studies()  # replays the whole file
     except (ValueError, AssertionError, KeyError, TypeError) as err:  # ValueError: undecodable JSON or text
@@ -145,16 +150,21 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
     return Storage(journal, str(path), path)
 
 
-def _complete_lines_are_json(path: Path) -> None:
-    """Raise ValueError at a finished line that is not JSON. Optuna takes an unfinished last line
-    for a write in progress, so it would only fail once a new line follows it: after our runs began."""
+def _journal_lines(path: Path) -> None:
+    """Raise ValueError at a finished line that is not JSON, or an unfinished last line that does not
+    start as one. Optuna takes an unfinished last line for a write in progress, so it would only fail
+    once its own next line followed: after appending to a file that is no journal (any file without a
+    newline)."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, 1):
-            if line.endswith(b"\n"):
-                try:
-                    json.loads(line)
-                except ValueError:
-                    raise ValueError(f"line {number} is not JSON") from None
+            if not line.endswith(b"\n"):
+                if not line.lstrip().startswith(b"{"):
+                    raise ValueError(f"line {number} is not JSON")
+                continue
+            try:
+                json.loads(line)
+            except ValueError:
+                raise ValueError(f"line {number} is not JSON") from None
 
 
 def _rdb(url: str) -> Storage:
