@@ -7,9 +7,11 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import warnings
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -57,6 +59,17 @@ def _invocations(run_id: str) -> list[str]:
 
 def _cli(*args: str) -> object:
     return CliRunner().invoke(app, list(args))
+
+
+class _Records(logging.Handler):
+    """The records a logger handed on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 # --- continuing a study ------------------------------------------------------------------------
@@ -119,10 +132,18 @@ def test_a_search_whose_every_trial_failed_exits_1_with_the_first_reason(project
     storage = str(tmp_path / "failing.journal")
     failing = ["--set", "model={type: command, command: [sh, -c, 'exit 3']}",
                "--set", "search.ops=[{op: text_length_filter, bounds: max, max_range: [50, 100]}]"]
-    first = _cli("search", "-p", str(project), "--study", "failing", "--storage", storage, "-n", "2", *failing,
-                 "--quiet")
+    optuna_said = _Records()
+    logging.getLogger("optuna.study._optimize").addHandler(optuna_said)
+    try:
+        first = _cli("search", "-p", str(project), "--study", "failing", "--storage", storage, "-n", "2", *failing,
+                     "--quiet")
+    finally:
+        logging.getLogger("optuna.study._optimize").removeHandler(optuna_said)
     assert first.exit_code == 1, first.output
     assert "FAILED: all 2 trials run now failed; the first, trial 0: every cell failed" in first.output
+    # One line per failed trial, naming its error: no traceback (each failed cell is logged), no second line.
+    assert len(optuna_said.records) == 2 and not any(r.exc_info for r in optuna_said.records)
+    assert all("TrialFailed('every cell failed" in r.getMessage() for r in optuna_said.records)
     assert "its run " in first.output
     (parent,) = _search_runs("failing", "search")
     assert parent.info.status == "FINISHED"
@@ -137,7 +158,7 @@ def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run
     assert first.exit_code == 0, first.output
     second = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "3", "--quiet")
     assert second.exit_code == 0, second.output
-    assert "1 trials run now, 3 in study 'grow'" in second.stdout
+    assert "1 trial run now, 3 in study 'grow'" in second.stdout
 
     (parent,) = _search_runs("grow", "search")  # one run for the study, continued
     assert parent.info.status == "FINISHED"
@@ -259,6 +280,7 @@ def test_a_folder_as_storage_is_an_input_error(project, tracking_uri, tmp_path):
     (b"garbage{\n", "line 1 is not JSON"),
     (b'{"op_code": 0}\n', "KeyError"),
     (b"\x80\x81binary\n", "line 1 is not JSON"),
+    (b"\x80\x81no newline", "line 1 is not JSON"),  # Optuna would take it for a write in progress
 ])
 def test_a_file_that_is_no_journal_is_an_input_error_and_left_alone(project, tracking_uri, tmp_path, content, says):
     journal = tmp_path / "broken.journal"
@@ -266,6 +288,20 @@ def test_a_file_that_is_no_journal_is_an_input_error_and_left_alone(project, tra
     line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(journal), "-n", "1", "--quiet"))
     assert f"storage {journal}: not an Optuna journal file" in line and says in line
     assert journal.read_bytes() == content and not _search_runs("broken", "search")
+
+
+def test_a_sqlite_database_given_as_a_path_is_refused_and_left_alone(project, tracking_uri, tmp_path):
+    db = tmp_path / "mine.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("create table t (a)")
+    content = db.read_bytes()
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(db), "-n", "1", "--quiet"))
+    assert line == f"error: storage {db} is a SQLite database: give it as a URL, sqlite:///{db}"
+    assert db.read_bytes() == content and not [p.name for p in tmp_path.iterdir() if p.name.startswith("mine.db.")]
+    store = Path(tracking_uri.removeprefix("sqlite:///"))
+    mlflow.MlflowClient().search_experiments()  # the store's tables
+    line = _one_error_line(_cli("search", "-p", str(project), "--storage", str(store), "-n", "1", "--quiet"))
+    assert f"storage {store} is an MLflow tracking store" in line
 
 
 def test_a_sqlite_file_that_is_no_database_is_one_line(project, tracking_uri, tmp_path):

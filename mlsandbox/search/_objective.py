@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,26 +75,30 @@ class Surplus(RuntimeError):
         self.number = number
 
 
-class _SurplusUnlogged(logging.Filter):
-    """Optuna logs a trial that raised as failed, with a traceback and a second line; a surplus trial
-    ran nothing and is no failure (the worker says once that it stops), so both lines are dropped."""
+class _ExpectedEnds(logging.Filter):
+    """Optuna logs a trial that raised with the traceback, then a second line saying it failed with no
+    value. A surplus trial ran nothing and is no failure (the worker says once that it stops): both
+    lines are dropped. An interruption (Ctrl-C, SIGTERM) or a :class:`TrialFailed` (its failed cells
+    are logged already) keeps the first line, which names the error, without the traceback."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._second: set[str] = set()  # Optuna's second line of each surplus trial, still to come
+        self._second: set[str] = set()  # Optuna's second line of each such trial, still to come
 
     def filter(self, record: logging.LogRecord) -> bool:
         err = record.exc_info[1] if record.exc_info else None
-        if isinstance(err, Surplus):
-            self._second.add(f"Trial {err.number} failed with value None.")
-            return False
+        number = re.match(r"Trial (\d+) failed", record.getMessage())
+        if isinstance(err, (Surplus, TrialFailed, KeyboardInterrupt)) and number:
+            self._second.add(f"Trial {number[1]} failed with value None.")
+            record.exc_info, record.exc_text = None, None
+            return not isinstance(err, Surplus)
         if record.getMessage() in self._second:
             self._second.discard(record.getMessage())
             return False
         return True
 
 
-logging.getLogger("optuna.study._optimize").addFilter(_SurplusUnlogged())
+logging.getLogger("optuna.study._optimize").addFilter(_ExpectedEnds())
 
 
 @dataclass

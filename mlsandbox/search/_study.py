@@ -44,19 +44,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class _InterruptWithoutTraceback(logging.Filter):
-    """Optuna logs a trial that raised with the exception's traceback; an interruption (Ctrl-C,
-    SIGTERM) is expected, so its record keeps the message and loses the traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-logging.getLogger("optuna.study._optimize").addFilter(_InterruptWithoutTraceback())
-
-
 def run_search(
     spec: ExperimentSpec,
     study_name: str | None = None,
