@@ -75,7 +75,7 @@ def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tra
     row = result.pairs.iloc[2]
     assert row["decision_accuracy"] == decision_accuracy(result.deltas["ngram2"], result.deltas["ngram3"])
     run = mlflow.get_run(result.run_id)
-    for column in STATISTIC_COLUMNS:
+    for column in (*STATISTIC_COLUMNS, f"top{spec.refine.top_k}_overlap"):
         assert run.data.metrics[f"{column}.ngram2.ngram3"] == pytest.approx(row[column])
     for name in STATISTICS:  # Holm over the three pairs: never below the pair's own permutation p-value
         raw = [getattr(rank_agreement(result.deltas[a], result.deltas[b]), name).p_value
@@ -95,9 +95,13 @@ def test_transfer_needs_two_models(tmp_path: Path) -> None:
     spec = parse_spec(_spec(tmp_path, [{"type": "ngram", "order": 1}]))
     with pytest.raises(SpecError, match="at least two models"):
         run_transfer(spec, progress=False)
-    without = parse_spec(_spec(tmp_path, []))
+    empty = parse_spec(_spec(tmp_path, []))
+    with pytest.raises(SpecError, match="transfer.models is empty"):
+        run_transfer(empty, progress=False)
+    without = _spec(tmp_path, [])
+    del without["transfer"]
     with pytest.raises(SpecError, match="has no `transfer:` section"):
-        run_transfer(without, progress=False)
+        run_transfer(parse_spec(without), progress=False)
 
 
 def test_each_models_pools_get_their_own_metrics_and_holm_family(tmp_path: Path, tracking_uri: str) -> None:

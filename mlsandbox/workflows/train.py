@@ -59,9 +59,10 @@ def find_pools(
         if name not in available:
             raise PoolError(f"no pool {name!r}; pools of this project: {', '.join(available)}")
         pools.append(available[name])
-    for run_id in run_ids:
-        files.append(_pool_file_of_run(run_id, prepared.pools_dir, prepared.dataset.digest))
     pools.extend(pool_from_file(prepared, f) for f in files)
+    for run_id in run_ids:  # named as the run logged it, not after its file (a digest)
+        path, name = _pool_file_of_run(run_id, prepared.pools_dir, prepared.dataset.digest)
+        pools.append(pool_from_file(prepared, path, name))
     pools.extend(recipe.select(prepared.stats) for recipe in recipes or [])
     if not pools:
         raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
@@ -123,10 +124,10 @@ POOL_RUN = "the run id of a pool (a child run of `mlsandbox pool`), of a refine 
 POOL_CONTEXTS = ("pool", "candidate", "trial", "training")
 
 
-def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> Path:
+def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> tuple[Path, str]:
     """The pool file the run logged, or the same pool's file in this project's pool folder (by its
-    digest: an earlier version kept pool files in another folder); refused when the run's pool is of
-    another dataset than the project's (``dataset_digest``)."""
+    digest: an earlier version kept pool files in another folder), and the pool's name; refused when
+    the run's pool is of another dataset than the project's (``dataset_digest``)."""
     run = tracking.find_run(run_id, POOL_RUN)
     theirs = run.data.tags.get(tracking.DATASET_DIGEST)
     if theirs and theirs != dataset_digest:
@@ -147,7 +148,7 @@ def _pool_file_of_run(run_id: str, pools_dir: Path, dataset_digest: str) -> Path
         raise PoolError(f"run {run_id} logged its pool as {path}, which is not on this machine; pass the file "
                         f"with --pool-file, or write it again here: `mlsandbox pool` for a single-OP or random pool, "
                         f"`--recipe` with the recipe the run logged for a refine candidate or a search trial")
-    return path
+    return path, inputs[0].dataset.name
 
 
 def run_training(

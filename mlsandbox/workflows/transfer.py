@@ -52,6 +52,8 @@ class TransferResult:
 def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
     """One fidelity per model of ``transfer.models``, each on every seed of ``transfer.seeds``."""
     models = spec.transfer.models
+    if not models and "models" in spec.transfer.model_fields_set:
+        raise SpecError("transfer.models is empty: give at least two models (cheapest first)")
     if not models:
         raise SpecError(f"project {spec.name!r} has no `transfer:` section: add one with `models:`, at least two "
                         "models (cheapest first), or pass them with --set 'transfer={models: [...]}' "
@@ -116,10 +118,12 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
 
 def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
     metrics = {}
+    overlap = pairs.columns[-1]  # top<k>_overlap
     for row in pairs.to_dict("records"):
-        for column in STATISTIC_COLUMNS:
-            metrics[tracking.metric_key(column, row["cheap"], row["costly"])] = row[column]
-    tracking.log_batch(run_id, metrics={k: v for k, v in metrics.items() if v == v})  # NaN: undefined
+        for column in (*STATISTIC_COLUMNS, overlap):
+            if not pd.isna(row[column]):  # NaN or NA: undefined
+                metrics[tracking.metric_key(column, row["cheap"], row["costly"])] = float(row[column])
+    tracking.log_batch(run_id, metrics=metrics)
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
     tracking.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
