@@ -71,7 +71,7 @@ def test_a_kill_while_the_report_is_drawn_leaves_the_earlier_report_whole(spec, 
         run_search(spec, "s", storage, n_trials=2, progress=False)
     assert _search_files(first.run_id) == before
     report = Path(mlflow.MlflowClient().download_artifacts(first.run_id, "search/report.md", str(tmp_path)))
-    assert "1 trials (1 complete)" in report.read_text(encoding="utf-8")  # the first call's, whole
+    assert "1 trial (1 complete)" in report.read_text(encoding="utf-8")  # the first call's, whole
     monkeypatch.undo()
     again = run_search(spec, "s", storage, n_trials=2, progress=False)  # the same command, run again
     assert again.ran == 0 and len(again.trials) == 2

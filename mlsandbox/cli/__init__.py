@@ -390,7 +390,7 @@ def search_command(
                       "re-measure it on fresh seeds"))
     for line in result.pareto_text():
         typer.echo(f"pareto: {line}")
-    typer.echo(f"\n{result.ran} trials run now, {len(result.trials)} in study {result.study_name!r} "
+    typer.echo(f"\n{result.ran} trial{'' if result.ran == 1 else 's'} run now, {len(result.trials)} in study {result.study_name!r} "
                f"({result.storage}); {result.wall_s:.0f} s; {result.where}")
     typer.echo(f"live view: optuna-dashboard {result.storage}")
     exit_failed([failure] if (failure := result.all_failed_text()) else [])  # as train's failed cells
