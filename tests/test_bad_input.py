@@ -263,6 +263,19 @@ def test_a_hugging_face_dataset_that_cannot_be_loaded_is_named(tmp_path: Path) -
     assert f"{empty}: cannot load it as a Hugging Face dataset" in line
 
 
+@pytest.mark.parametrize("key, url", [
+    ("dataset.path", "https://alice:S3cr3tPW@data.example/x.jsonl"),
+    ("dataset.path", "https://data.example/x.jsonl?token=S3cr3tPW"),
+    ("benchmarks", "[{name: b, path: 'https://alice:S3cr3tPW@data.example/b.jsonl'}]"),
+])
+def test_a_url_as_a_data_path_is_refused_without_its_password(tmp_path: Path, key: str, url: str) -> None:
+    """Made a path, the URL's "//" would fold to "/" and its password would no longer read as one."""
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    result = _stats(project, "--set", f"{key}={url}")
+    line = _one_error_line(result)
+    assert "path: a URL: data is read from a local file" in line and "S3cr3tPW" not in result.output
+
+
 @pytest.mark.parametrize("command", ["evaluate", "report", "pool"])
 def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str

@@ -98,6 +98,18 @@ def _distinct(seeds: list[int]) -> list[int]:
 Seeds = Annotated[list[Seed], AfterValidator(_distinct)]
 
 
+def _not_a_url(path: str) -> str:
+    if "://" in path:
+        raise ValueError("a URL: data is read from a local file, folder or glob, a Hugging Face dataset name or "
+                         "builtin:...; download it first")
+    return path
+
+
+#: Where data is read from. A URL is refused at once: made a path, its "//" would fold to "/", and a
+#: password in it would no longer read as one in the messages that name the path.
+DataPath = Annotated[str, AfterValidator(_not_a_url)]
+
+
 def _inside_output(path: str) -> str:
     if Path(path).is_absolute() or ".." in Path(path).parts:
         raise ValueError("must be a relative path inside the output directory")

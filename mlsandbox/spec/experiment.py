@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import SpecError, describe_validation_error, listed
-from mlsandbox.spec._base import MAX_REPEAT, Seed, Seeds, StrictModel
+from mlsandbox.spec._base import MAX_REPEAT, DataPath, Seed, Seeds, StrictModel
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
@@ -34,7 +34,7 @@ QUICK_BASE: dict[str, Any] = {"screen": None, "race": None}
 class DatasetSpec(StrictModel):
     """Where the samples come from and which fields hold the text (caption) and the image or video."""
 
-    path: str = Field(
+    path: DataPath = Field(
         default=BUILTIN_DATASET,
         description="file, folder, glob, HF dataset name, builtin:demo, or builtin:<file under mlsandbox/resources>",
     )

@@ -14,7 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
 
-from mlsandbox.spec._base import Device, OutputFile, StrictModel
+from mlsandbox.spec._base import DataPath, Device, OutputFile, StrictModel
 
 #: Where a torch-trained model trains and is scored.
 ModelDevice = Annotated[Device, Field(description="auto = a CUDA GPU where torch sees one, else the CPU")]
@@ -347,7 +347,7 @@ class BenchmarkSpec(StrictModel):
     """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    path: str | None = Field(
+    path: DataPath | None = Field(
         default=None,
         description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>",
     )
