@@ -6,11 +6,13 @@ written to a temporary folder; ``on_error: skip`` cases check that the good rows
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.server
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -304,14 +306,15 @@ def test_an_artifact_location_that_cannot_be_written_is_refused_before_any_work(
     assert not (tmp_path / "ws").exists()
 
 
-def test_a_tracking_server_that_nothing_answers_at_is_refused_at_once(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Not after MLflow's minutes of retries."""
+@pytest.mark.parametrize("store", ["http://alice:{}@127.0.0.1:1", "postgresql+psycopg2://alice:{}@127.0.0.1:1/db"])
+def test_a_tracking_server_that_nothing_answers_at_is_refused_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       store: str) -> None:
+    """Not after MLflow's minutes of retries (a database's: a warning per attempt)."""
     project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:S3cr3tPW@127.0.0.1:1")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.format("S3cr3tPW"))
     started = time.monotonic()
     line = _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
-    assert line.startswith("error: cannot use the tracking store http://alice:***@127.0.0.1:1: no server answers at "
+    assert line.startswith(f"error: cannot use the tracking store {store.format('***')}: no server answers at "
                            "127.0.0.1:1"), line
     assert time.monotonic() - started < 60 and not (tmp_path / "ws").exists()
 
@@ -398,6 +401,12 @@ def test_a_command_trainer_that_cannot_start_is_one_line_before_any_cell(tmp_pat
     assert not (tmp_path / "ws").exists()
 
 
+def _hang_up_on_every_caller(server: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the server closed
+        while True:
+            server.accept()[0].close()
+
+
 def test_the_tracking_stores_retries_are_logged_without_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -408,9 +417,12 @@ def test_the_tracking_stores_retries_are_logged_without_its_password(
     pytest.importorskip("psycopg2")
     monkeypatch.setattr(mlflow.store.db.utils, "MAX_RETRY_COUNT", 2)
     project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql+psycopg2://u:Ab9@Zq7@127.0.0.1:1/db")
-    with caplog.at_level(logging.WARNING):
-        result = CliRunner().invoke(app, ["pool", "-p", str(project), "-q"])
+    with socket.create_server(("127.0.0.1", 0)) as server:  # answers, and hangs up: no database there
+        threading.Thread(target=_hang_up_on_every_caller, args=(server,), daemon=True).start()
+        port = server.getsockname()[1]
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"postgresql+psycopg2://u:Ab9@Zq7@127.0.0.1:{port}/db")
+        with caplog.at_level(logging.WARNING):
+            result = CliRunner().invoke(app, ["pool", "-p", str(project), "-q"])
     assert result.exit_code == 2 and result.output.splitlines()[-1].startswith("error: cannot use the tracking store")
     assert "retried" in result.output and "Zq7" not in caplog.text + result.output
 

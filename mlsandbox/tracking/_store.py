@@ -77,15 +77,19 @@ _WRITABLE: set[tuple[str, str]] = set()
 
 #: How long a tracking server's port is waited for (MLflow's client retries for minutes).
 CONNECT_TIMEOUT_S = 10.0
+#: The default port of each kind of store on a network: a server, or a database (any driver).
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 def _check_answers(uri: str) -> None:
-    """Refuse at once a server URL whose host does not resolve or whose port nothing listens on:
-    MLflow's client would retry such a store for minutes before the command could say so."""
+    """Refuse at once a server or database URL whose host does not resolve or whose port nothing
+    listens on: MLflow's client would retry such a store for minutes, logging each attempt, before
+    the command could say so."""
     parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    kind = parts.scheme.split("+", 1)[0]  # postgresql+psycopg2: any driver
+    if kind not in _DEFAULT_PORTS or not parts.hostname:  # a database on a local socket has no host
         return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or _DEFAULT_PORTS[kind]
     try:
         socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as err:
