@@ -154,10 +154,12 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
 
 
 def test_too_small_pools_are_pruned_with_the_reason(raw, tracking_uri, tmp_path) -> None:
-    result = run_search(_spec(raw, min_pool_size=1000, n_trials=2), "small", _storage(tmp_path), progress=False)
+    result = run_search(_spec(raw, min_pool_size=90, n_trials=2), "small", _storage(tmp_path), progress=False)
     assert list(result.trials["state"]) == ["PRUNED", "PRUNED"]
-    assert all("below search.min_pool_size=1000" in r for r in result.trials["reason"])
+    assert all("below search.min_pool_size=90" in r for r in result.trials["reason"])
     assert result.best is None and "No trial completed" in result.report
+    with pytest.raises(SpecError, match="search.min_pool_size=91 is more than the dataset's 90 samples"):
+        run_search(_spec(raw, min_pool_size=91, n_trials=2), "none", _storage(tmp_path), progress=False)
 
 
 def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_uri, tmp_path) -> None:

@@ -87,6 +87,9 @@ def _run_search(
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
     make_sampler(search, 0)  # and a sampler that cannot be made (a missing package), before a study exists
     prepared = prepare(spec, workers=workers, progress=progress)
+    if search.min_pool_size > len(prepared.dataset):
+        raise SpecError(f"search.min_pool_size={search.min_pool_size} is more than the dataset's "
+                        f"{len(prepared.dataset)} samples: every trial's pool would be pruned")
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     space = build_space(search, prepared.stats, seed=spec.pools.seed)
     experiment_id = _experiment_id(tracking.use_experiment(spec.name))
