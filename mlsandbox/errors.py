@@ -64,6 +64,15 @@ class Terminated(KeyboardInterrupt):
         return type(self), (self.signum,)
 
 
+class KeyValueError(ValueError):
+    """A section validator's complaint about one of its keys: reported at that key, with its value,
+    as a field's own error is (a check that reads the section's raw input has no field location)."""
+
+    def __init__(self, key: str, value: Any, message: str) -> None:
+        super().__init__(message)
+        self.key, self.value = key, value
+
+
 class ModelUnavailableError(SandboxError, RuntimeError):
     """A model or the package it needs is missing; the message says what to install or set."""
 
@@ -112,6 +121,8 @@ def describe_validation_error(
     lines = []
     for e in err.errors():
         msg = e["msg"].removeprefix("Value error, ")
+        if isinstance(keyed := e.get("ctx", {}).get("error"), KeyValueError):
+            e["loc"], e["input"] = (*e["loc"], keyed.key), keyed.value
         if e["type"] == "extra_forbidden":
             allowed = allowed_keys(e["loc"]) if allowed_keys else ()
             msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")

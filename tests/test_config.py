@@ -98,7 +98,7 @@ def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("section, where", [
-    ({"pools": {"size": True}}, "pools: size"),
+    ({"pools": {"size": True}}, "pools.size"),
     ({"seeds": [0, True]}, "seeds"),
     ({"model": {"type": "ngram", "order": False}}, "order"),
     ({"ops": [{"name": "word_repetition_filter", "params": {"rep_len": True}}]}, "rep_len"),

@@ -214,7 +214,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
         ({"name": "r", "repeat": 10**9}, r"repeat: Input should be less than or equal to 1000"),
         ({"name": "r", "repeat": True}, r"repeat: true/false where a number is expected"),
         ({"name": "r", "conditions": [{"op": "text_length_filter", "min": True}]},
-         r"conditions\[0\]: min: true/false where a number is expected"),
+         r"conditions\[0\].min: true/false where a number is expected \(got True\)"),
         ({"name": "r", "ids": ["a", "b"], "id_repeats": [1, 10**12]}, r"id_repeats needs one count from 1 to 1000"),
         ({"name": "r", "sample_size": 0}, r"sample_size: Input should be greater than or equal to 1"),
         ({"name": "r", "seed": -1}, r"seed: a seed must be an integer from 0 to 4294967295"),

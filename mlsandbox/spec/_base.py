@@ -10,6 +10,8 @@ from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mlsandbox.errors import KeyValueError
+
 
 class Checked(BaseModel):
     """Settings a person writes: a typo'd key is an error, not a silently ignored setting, and
@@ -25,7 +27,7 @@ class Checked(BaseModel):
             items = value if isinstance(value, list | tuple) else [value]
             if (field and any(isinstance(item, bool) for item in items) and _admits(field.annotation, (int, float))
                     and not _admits(field.annotation, (bool,))):
-                raise ValueError(f"{key}: true/false where a number is expected")
+                raise KeyValueError(key, value, "true/false where a number is expected")
         return data
 
 
