@@ -158,12 +158,10 @@ def train_command(
     spec = load_spec(project, with_options([*(sets or []), *fixed], stats_engine=stats_engine))
     result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=progress_style(quiet), recipes=recipe)
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
-    table = result.comparisons.table().drop(columns=["op", "split"])
-    typer.echo(table_markdown(table.sort_values("rank", na_position="last", kind="stable")))  # best first
+    typer.echo(table_markdown(result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")))
     failed = [c for c in cells if not c.ok]
     family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
-    reused = sum(c.reused for c in cells)
-    typer.echo(f"\n{len(cells)} cells: {len(cells) - reused} run, {reused} reused, {len(failed)} failed; "
+    typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
                "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
                f"{_interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
     exit_failed([f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}" for cell in failed])
