@@ -319,6 +319,14 @@ def test_a_tracking_server_that_nothing_answers_at_is_refused_at_once(tmp_path: 
     assert time.monotonic() - started < 60 and not (tmp_path / "ws").exists()
 
 
+@pytest.mark.parametrize("store", ["mysql+mysqldb://u:pw@localhost/db", "postgresql://u:pw@localhost:1/db?host=/run/pg",
+                                   "mysql+pymysql://u:pw@db.example:1/db?unix_socket=/tmp/mysql.sock"])
+def test_a_database_reached_through_a_local_socket_is_not_refused_for_its_port(store: str) -> None:
+    from mlsandbox.tracking._store import _check_answers
+
+    _check_answers(store)  # its driver, not a port, says whether it can be used
+
+
 @pytest.mark.parametrize("command", ["report", "search"])
 def test_a_sqlite_store_in_a_folder_that_does_not_exist_is_refused_and_nothing_is_created(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str

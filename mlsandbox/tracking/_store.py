@@ -9,7 +9,7 @@ import sqlite3
 import tempfile
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import mlflow
 
@@ -87,13 +87,21 @@ def _check_answers(uri: str) -> None:
     the command could say so."""
     parts = urlsplit(uri)
     kind = parts.scheme.split("+", 1)[0]  # postgresql+psycopg2: any driver
-    if kind not in _DEFAULT_PORTS or not parts.hostname:  # a database on a local socket has no host
+    if kind not in _DEFAULT_PORTS or not parts.hostname or _over_a_local_socket(kind, parts.hostname, parts.query):
         return
     port = parts.port or _DEFAULT_PORTS[kind]
     try:
         socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as err:
         raise ConnectionError(f"no server answers at {parts.hostname}:{port} ({err.strerror or err})") from None
+
+
+def _over_a_local_socket(kind: str, host: str, query: str) -> bool:
+    """Whether a database URL may connect through a Unix socket, not a port: no host (checked by the
+    caller), a socket named in the query (``?host=/run/postgresql``, ``?unix_socket=...``), or MySQL's
+    ``localhost``, which its client library reads as the local socket."""
+    named = [value for key, value in parse_qsl(query) if key in ("host", "unix_socket")]
+    return any(value.startswith("/") for value in named) or (kind == "mysql" and host == "localhost")
 
 
 #: Stores this process has opened: a command that looks up a run and then logs checks its store once.
