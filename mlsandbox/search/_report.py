@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 LOST_WORKER = "its worker stopped without an outcome (killed, or its heartbeat was lost)"
 
 
+def trials(n: int) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} trial{'' if n == 1 else 's'}"
+
+
 @dataclass
 class SearchResult:
     """What :func:`run_search` did: the study as it stands after this call, and where it is logged."""
@@ -76,7 +81,7 @@ class SearchResult:
             return None
         first = self.trials.set_index("trial").loc[self.failed_now[0]]  # the study's table holds every trial
         run = f"; its run {first['run_id']}" if first["run_id"] else ""
-        every = f"all {self.ran} trials" if self.ran > 1 else "the trial"
+        every = f"all {trials(self.ran)}" if self.ran > 1 else "the trial"
         return (f"FAILED: {every} run now failed; the first, trial {first.name}: "
                 f"{first['reason'] or 'no reason'}{run}")
 
@@ -230,8 +235,7 @@ def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
     if not math.isfinite(claim.get("p_value", math.nan)):
         return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
-            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {claim['family']:.0f} "
-            f"trial{'' if claim['family'] == 1 else 's'})")
+            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {trials(int(claim['family']))})")
     if not is_confirmed(claim):
         return text
     confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),
@@ -342,7 +346,7 @@ def search_report(
     search = ctx.search
     states = _state_counts(frame)
     lines = [f"## Recipe search: study `{ctx.study_name}`", "",
-             (f"{len(frame)} trial{'' if len(frame) == 1 else 's'} ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
+             (f"{trials(len(frame))} ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "
              f"sampler `{search.sampler}`, pruner `{pruner_name(search, len(ctx.prepared.spec.trial_seeds()))}`, "
              f"objectives {search.objectives}; "
              f"model `{ctx.prepared.spec.model.type}` fixed, seeds {ctx.prepared.spec.trial_seeds()}. "

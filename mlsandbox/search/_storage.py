@@ -129,9 +129,8 @@ def connect_storage(storage: str | None, spec: ExperimentSpec) -> Storage:
     if storage and not path.parent.is_dir():  # a mistyped path, as for a SQLite storage
         raise SpecError(f"storage {path}: the folder {path.parent} does not exist")
     if path.is_file() and _sqlite_header(path):  # read before Optuna could append a journal line to it
-        if {"experiments", "runs"} <= _sqlite_tables(path):
-            raise SpecError(f"storage {path} is an MLflow tracking store: name a journal file or a database "
-                            f"of the study's own, e.g. sqlite:///{path.with_name('optuna.db')}")
+        if problem := _mlflow_store(path):
+            raise SpecError(f"storage {problem}")
         raise SpecError(f"storage {path} is a SQLite database: give it as a URL, sqlite:///{path}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -198,9 +197,8 @@ def _rdb(url: str) -> Storage:
             fail(f"the folder {db_file.parent} does not exist")
         if db_file.is_file() and db_file.stat().st_size and not _sqlite_header(db_file):
             fail(f"{db_file} is not a SQLite database: name a new file, or an existing Optuna database")
-        if db_file.is_file() and {"experiments", "runs"} <= _sqlite_tables(db_file):
-            fail(f"{db_file} is an MLflow tracking store: name a database of the study's own, "
-                 f"e.g. sqlite:///{db_file.with_name('optuna.db')}")
+        if db_file.is_file() and (problem := _mlflow_store(db_file)):
+            fail(problem)
     try:
         with engine.connect():
             pass
@@ -223,6 +221,14 @@ def _sqlite_header(path: Path) -> bool:
     """Whether the file starts as every SQLite database does (checked before a lock file goes beside it)."""
     with path.open("rb") as handle:
         return handle.read(16) == b"SQLite format 3\x00"
+
+
+def _mlflow_store(path: Path) -> str | None:
+    """Why a SQLite database cannot hold a study, if it is an MLflow tracking store; else None."""
+    if {"experiments", "runs"} <= _sqlite_tables(path):
+        return (f"{path} is an MLflow tracking store: name a database of the study's own, "
+                f"e.g. sqlite:///{path.with_name('optuna.db')}")
+    return None
 
 
 def _sqlite_tables(path: Path) -> set[str]:

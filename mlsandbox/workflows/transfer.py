@@ -64,6 +64,11 @@ def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
     return [Fidelity(label, model, seeds, len(seeds)) for label, model in zip(spec.transfer.labels(), models)]
 
 
+def overlap_column(top_k: int) -> str:
+    """The column (and metric family) of how many of the top-k pools two models share."""
+    return f"top{top_k}_overlap"
+
+
 def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
     and its permutation p-value, raw and Holm-adjusted across the pairs that have one, and the overlap
@@ -78,8 +83,9 @@ def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
         rows.append([cheap, costly, measured.pools]
                     + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, math.nan)]
                     + [len(top[0] & top[1]) if ranked else None])
-    pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, f"top{top_k}_overlap"])
-    pairs[f"top{top_k}_overlap"] = pairs[f"top{top_k}_overlap"].astype("Int64")
+    overlap = overlap_column(top_k)
+    pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, overlap])
+    pairs[overlap] = pairs[overlap].astype("Int64")
     for name in STATISTICS:  # one Holm family per statistic: its p-values across the pairs
         pairs[f"{name}_p_adjusted"] = holm(pairs[f"{name}_p_value"].tolist())
     return pairs
@@ -112,15 +118,14 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
             cells += measured.cells
         deltas = pd.DataFrame(columns)
         pairs = agreement(deltas, spec.refine.top_k)
-        _log(run_id, deltas, pairs)
+        _log(run_id, deltas, pairs, spec.refine.top_k)
         return TransferResult(run_id, deltas, pairs, cells, time.perf_counter() - started, tracking.run_url(parent))
 
 
-def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame) -> None:
+def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int) -> None:
     metrics = {}
-    overlap = pairs.columns[-1]  # top<k>_overlap
     for row in pairs.to_dict("records"):
-        for column in (*STATISTIC_COLUMNS, overlap):
+        for column in (*STATISTIC_COLUMNS, overlap_column(top_k)):
             if not pd.isna(row[column]):  # NaN or NA: undefined
                 metrics[tracking.metric_key(column, row["cheap"], row["costly"])] = float(row[column])
     tracking.log_batch(run_id, metrics=metrics)
