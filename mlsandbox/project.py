@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,4 +215,8 @@ def output_folder(path: Path, files: Sequence[str] = ()) -> Path:
         raise InvalidInputError(f"--out {path}: {what}") from None
     if folders := [name for name in files if (path / name).is_dir()]:
         raise InvalidInputError(f"--out {path}: {', '.join(folders)} there is a folder, where this command writes a file")
+    try:  # an existing folder may still refuse files (permissions, a read-only mount): try one
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise InvalidInputError(f"--out {path}: cannot be written ({err.strerror or err})") from None
     return path

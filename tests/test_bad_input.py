@@ -250,6 +250,15 @@ def test_an_out_file_that_is_a_folder_is_named_before_any_work(tmp_path: Path) -
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_an_out_folder_that_refuses_files_is_named_before_any_work(tmp_path: Path) -> None:
+    """An existing folder that cannot take a file (here /proc, as a read-only mount would) crashed
+    `report --out` with a traceback once its files were rendered."""
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data), "--out", "/proc"))
+    assert line.startswith("error: --out /proc: cannot be written (") and not (tmp_path / "ws").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 def test_a_workspace_where_folders_cannot_be_made_is_named_before_any_work(tmp_path: Path) -> None:
     """/proc looks writable to root (os.access) but refuses every new folder."""
     data = write_jsonl(tmp_path / "data.jsonl", GOOD)

@@ -51,7 +51,12 @@ def _fails_with(args: list[str], *expected: str) -> None:
     (["report", "deadbeef"], "workflow run"),
     (["train", "--pool-run", "deadbeef"], "pool"),
 ])
-def test_a_run_id_that_names_no_run(project: Path, tracking_uri: str, command: list[str], expected: str) -> None:
+def test_a_run_id_that_names_no_run(project: Path, tracking_uri: str, command: list[str], expected: str,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_yet(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dataset was loaded before the run id was checked")
+
+    monkeypatch.setattr("mlsandbox.workflows.train.prepare", not_yet)
     project_option = ["-p", str(project)] if command[0] != "report" else []
     _fails_with(command + project_option, "no run 'deadbeef'", expected)
 

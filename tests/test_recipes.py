@@ -422,7 +422,8 @@ def test_import_skips_ops_it_cannot_reproduce_with_notes(tmp_path: Path, caplog)
     logged = caplog.text
     for expected in ("process[0] (whitespace_normalization_mapper): skipped",
                      "process[1] (document_deduplicator): skipped",
-                     "process[2] (perplexity_filter): skipped",
+                     "process[1] (document_deduplicator): skipped, not a filter mlsandbox has a stat for",
+                     "process[2] (perplexity_filter): skipped, mlsandbox has this OP but no Data-Juicer mapping",
                      "process[3] (alphanumeric_filter): skipped, tokenization must be False",
                      "process[4] (special_characters_filter): skipped, reversed_range",
                      "process[5] (words_num_filter): ignored args ['num_proc']",

@@ -329,6 +329,7 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
     assert sorted(int(c.data.params["seed"]) for c in cells if c.data.params["pool"] != "clean-text") == [100, 101, 102]
     assert "delta_pct.clean-text" in parent.data.metrics
     assert "with its 95% interval;" in ok.output  # fixed seeds: a plain interval
+    assert "fidelity" not in ok.output  # one model decided every row: the column says nothing
     raced = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "-q"])  # the spec's race
     assert raced.exit_code == 0 and "corrected for the race's 2 looks, each held to 5%/2" in raced.output, raced.output
     missing = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(tmp_path / "nope.yaml")])
@@ -340,6 +341,14 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
                         tmp_path / "other" / "best_recipe.yaml")
     twice = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(path), "--recipe", str(other)])
     assert twice.exit_code == 2 and "two pools are named 'clean-text'" in twice.output
+    # nor two names that MLflow's metric names would fold into one (the first pool's metrics were lost)
+    hashed = save_recipe(Recipe(name="clean#text", conditions=[Condition(op="text_length_filter", min=30)]),
+                         tmp_path / "hashed" / "best_recipe.yaml")
+    percent = save_recipe(Recipe(name="clean%text", conditions=[Condition(op="text_length_filter", min=40)]),
+                          tmp_path / "percent" / "best_recipe.yaml")
+    folded = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(hashed), "--recipe", str(percent)])
+    assert folded.exit_code == 2 and "pools 'clean#text' and 'clean%text' would share the MLflow metric name " \
+        "'clean_text'" in folded.output, folded.output
     # a recipe measured on this dataset that now selects another pool is refused before anything trains
     wider = Recipe(name="wider")  # every sample
     stale = save_recipe(recipe.measured_as(wider.select(prepare(parse_spec(raw), progress=False).stats), "run-1"),

@@ -365,6 +365,20 @@ def test_the_report_of_a_run_still_at_work_says_so_and_is_not_logged_to_it(workf
     assert "- status: KILLED: it stopped early" in (tmp_path / "k" / "report.md").read_text()
 
 
+def test_the_report_of_a_run_stopped_after_its_probe_counts_the_probes_cells(tmp_path: Path) -> None:
+    """The whole run's cell counts are logged last: a run killed in refine had an empty Cost section."""
+    from mlsandbox.workflows.report import build_report
+
+    mlflow.set_experiment("stopped-after-probe")
+    with mlflow.start_run() as run:
+        mlflow.set_tags({tracking.KIND: "workflow", tracking.ENTRY_POINT: "workflow"})
+        mlflow.log_metrics({"probe.cells_run": 12, "probe.cells_reused": 3, "probe.cells_failed": 0})
+    mlflow.MlflowClient().set_terminated(run.info.run_id, "KILLED")
+    _, md = build_report(run.info.run_id, tmp_path / "out")
+    cost = md.read_text().split("## Cost", 1)[1]
+    assert "probe: cells run" in cost and "12" in cost and "probe: cells reused" in cost
+
+
 def test_the_report_of_an_earlier_versions_export_says_to_drop_its_equal_size_draw(workflow: WorkflowResult,
                                                                                    tmp_path: Path) -> None:
     from mlsandbox import artifacts

@@ -150,7 +150,7 @@ def train_command(
     quiet: Quiet = False,
 ) -> None:
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
-    from mlsandbox.executors.compare import table_markdown
+    from mlsandbox.executors.compare import table_markdown, without_constant
     from mlsandbox.workflows.train import run_training
 
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
@@ -158,7 +158,8 @@ def train_command(
     spec = load_spec(project, with_options([*(sets or []), *fixed], stats_engine=stats_engine))
     result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=progress_style(quiet), recipes=recipe)
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
-    typer.echo(table_markdown(result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")))
+    table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
+    typer.echo(table_markdown(without_constant(table, "fidelity")))
     failed = [c for c in cells if not c.ok]
     family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
@@ -194,7 +195,7 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
                workers: int | None, quiet: bool) -> None:
     from mlsandbox import artifacts, tracking
     from mlsandbox.credentials import hide_url_passwords
-    from mlsandbox.executors.compare import table_markdown
+    from mlsandbox.executors.compare import table_markdown, without_constant
     from mlsandbox.workflows.workflow import run_workflow
 
     spec = load_spec(project, sets, quick)
@@ -209,7 +210,7 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     if result.refined is not None:
         wanted = ["name", "kind", "size", "unique", "fidelity", "delta_pct", "std_pct",
                   "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "screen_delta_pct", "note"]
-        table = _varying(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
+        table = without_constant(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
         typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
     typer.echo(f"\n{result.answer.text()}")
     run = [c for c in result.cells if not c.reused]
@@ -224,18 +225,12 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
 
 def _print_ranking(ranking: pd.DataFrame) -> None:
     """The probe's table, its notes (a degenerate split's reason: a long line) below it, not as a column."""
-    from mlsandbox.executors.compare import table_markdown
+    from mlsandbox.executors.compare import table_markdown, without_constant
 
     typer.echo("\nProbe: single-OP pools against equal-size random pools, best first\n"
-               + table_markdown(_varying(ranking.drop(columns=["pool", "note"]), "fidelity")))
+               + table_markdown(without_constant(ranking.drop(columns=["pool", "note"]), "fidelity")))
     for _, row in ranking[ranking["note"].astype(bool)].iterrows():
         typer.echo(f"  {row['pool']}: {row['note']}")
-
-
-def _varying(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    """``table`` without those of ``columns`` that hold one value throughout: they say nothing per row
-    (one fidelity decided every pool); where they vary (a screen decided some rows) they stay."""
-    return table.drop(columns=[c for c in columns if c in table and table[c].nunique() <= 1])
 
 
 def _print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None:

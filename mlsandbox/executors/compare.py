@@ -174,6 +174,13 @@ def _most_cells(pools: Sequence[Pool], seeds: int) -> int:
     return seeds * (len(pools) + len({pool.size for pool in pools}))
 
 
+def without_constant(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``table`` without those of ``columns`` that hold one value throughout: a shown table's
+    ``fidelity`` says nothing per row where one model decided every pool, and stays where a screen
+    decided some rows (the JSON tables keep every column)."""
+    return table.drop(columns=[c for c in columns if c in table and table[c].nunique() <= 1])
+
+
 def table_markdown(table: pd.DataFrame) -> str:
     """A table as Markdown, 4 significant digits, an undefined (NaN) value shown as ``n/a``."""
     return table.astype(object).where(table.notna(), None).to_markdown(index=False, floatfmt=".4g",
@@ -208,7 +215,7 @@ def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_p
     table = comparisons.table()
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, table, artifacts.under(step, artifacts.DELTAS_TABLE))
-    client.log_text(run_id, table_markdown(table) + "\n",
+    client.log_text(run_id, table_markdown(without_constant(table, "fidelity")) + "\n",
                     artifacts.under(step, artifacts.DELTAS_MARKDOWN))
     tracking.log_table(run_id, results_frame(comparisons.cells), artifacts.under(step, artifacts.CELLS_TABLE))
     return table

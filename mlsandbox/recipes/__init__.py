@@ -7,6 +7,7 @@ a small sample can be run by Data-Juicer at full scale. Thresholds can be refine
 by k-sigma (:func:`ksigma_recipe`) or percentiles (:func:`percentile_recipe`).
 """
 
+from mlsandbox.errors import RecipeError
 from mlsandbox.ops import UNBOUNDED
 from mlsandbox.recipes._data_juicer import (
     RANDOM_SELECTOR,
@@ -27,6 +28,7 @@ __all__ = [
     "Condition",
     "MeasuredPool",
     "Recipe",
+    "RecipeError",
     "data_juicer_keys",
     "export_recipe",
     "from_data_juicer",

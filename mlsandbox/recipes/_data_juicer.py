@@ -257,7 +257,9 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
             continue
         spec = _mapping(op_name)
         if spec is None:
-            notes.append(f"{where}: skipped, not a filter mlsandbox has a stat for")
+            known = any(cls.name == op_name for cls in list_ops())
+            notes.append(f"{where}: skipped, " + ("mlsandbox has this OP but no Data-Juicer mapping for it" if known
+                                                  else "not a filter mlsandbox has a stat for"))
             continue
         try:
             conditions.extend(_conditions_from_dj(op_name, spec, args, where, notes))

@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
-from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
+from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
@@ -71,7 +71,7 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks:
     intervals race-corrected for ``looks`` tests."""
     client = mlflow.MlflowClient()
     tracking.log_table(run_id, table, artifacts.RANKING_TABLE)
-    client.log_text(run_id, table_markdown(table) + "\n", artifacts.RANKING_MARKDOWN)
+    client.log_text(run_id, table_markdown(without_constant(table, "fidelity")) + "\n", artifacts.RANKING_MARKDOWN)
     # One model's deltas on one axis: a screen's are on another scale, and rank below the deciding model's.
     decided = ranking[ranking["fidelity"] == DECIDE]
     title = "Single-OP pools: relative change over the random pool"

@@ -24,7 +24,7 @@ import pandas as pd
 
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
-from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
+from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
@@ -373,7 +373,7 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
     client = mlflow.MlflowClient()
     table = result.table
     tracking.log_table(run_id, table, artifacts.RECIPES_TABLE)
-    client.log_text(run_id, table_markdown(table) + "\n", artifacts.RECIPES_MARKDOWN)
+    client.log_text(run_id, table_markdown(without_constant(table, "fidelity")) + "\n", artifacts.RECIPES_MARKDOWN)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for cand in result.candidates:

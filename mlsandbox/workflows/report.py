@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ import pandas as pd
 from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
-from mlsandbox.executors.compare import table_markdown
+from mlsandbox.executors.compare import table_markdown, without_constant
 from mlsandbox.files import published
 from mlsandbox.project import output_folder
 from mlsandbox.recipes import RANDOM_SELECTOR
@@ -290,6 +291,7 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
     for title, path in TABLES:
         table = _read_table(root / path)
         if table is not None:
+            table = without_constant(table, "fidelity")
             note = _STATISTICS_NOTE if "p_adjusted" in table else ""
             report.add(title, note + table_markdown(table),
                        f"<p>{html.escape(note.strip())}</p>" * bool(note)
@@ -304,7 +306,11 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
                            f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(c)}</figcaption></figure>"
                            for p, c in figs))
     cost = {label: _fmt(data.metrics[key]) for key, label in COST if key in data.metrics}
-    report.add("Cost", _kv_md(cost), _kv_html(cost))
+    if "cells_run" not in data.metrics:  # stopped early: the totals are logged last, each step's counts as it ends
+        cost |= {f"{key.replace('.cells_', ': cells ')}": _fmt(value) for key, value in sorted(data.metrics.items())
+                 if re.fullmatch(r"\w+\.cells_(run|reused|failed)", key)}
+    if cost:
+        report.add("Cost", _kv_md(cost), _kv_html(cost))
     return report
 
 

@@ -70,6 +70,12 @@ def find_pools(
     if twice:  # their metrics and table rows would be indistinguishable
         raise PoolError(f"two pools are named {twice[0]!r}; pools of one run need distinct names "
                         "(a recipe's `name:`, a pool file's name)")
+    by_key: dict[str, list[str]] = {}
+    for pool in pools:
+        by_key.setdefault(tracking.metric_key(pool.name), []).append(pool.name)
+    if clash := next((names for names in by_key.values() if len(names) > 1), None):
+        raise PoolError(f"pools {clash[0]!r} and {clash[1]!r} would share the MLflow metric name "
+                        f"{tracking.metric_key(clash[0])!r} (characters MLflow does not take become _): rename one")
     return pools
 
 
@@ -163,6 +169,8 @@ def run_training(
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
+    for run_id in pool_runs or []:  # as does a run id that names no run
+        tracking.find_run(run_id, POOL_RUN)
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
