@@ -30,7 +30,8 @@ _SECRET_KEYS = {"password", "passwd", "pwd", "sslpassword", "token", "access_tok
 _SECRET_KEY_PARTS = re.compile(r"token|secret|passw|signature|credential|api_?key|access_?key")  # client_secret, ...
 # A user name alone in a URL is taken for a token, but for the placeholder the hints show.
 _PLACEHOLDER_USERS = {"user", "username"}
-_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]*://"
+# ``scheme:/`` too: a URL taken for a path has its ``//`` folded (``https:/user:pw@host/x`` in "no such file").
+_SCHEME = r"\b[A-Za-z][A-Za-z0-9+.-]*:/{1,2}"
 # ``scheme://user:password@`` or ``scheme://token@`` anywhere in a text (a spec value, a command line,
 # a log line); each runs to the host part's last "@", so an unencoded "@" in it is hidden too.
 _URL_USERINFO = re.compile(rf"(?P<head>{_SCHEME})(?P<user>[^\s/:?#]*)(?P<password>:[^\s/]*)?@")

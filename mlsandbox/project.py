@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -207,7 +208,10 @@ def _refuses_folders(parent: Path, workspace: Path) -> str | None:
 
 def output_folder(path: Path, files: Sequence[str] = ()) -> Path:
     """``path`` as a folder for a command's ``files`` (``--out``), created if needed; an input error
-    (exit code 2) when it is a file or cannot be created, or one of ``files`` is a folder there."""
+    (exit code 2) when it is a URL (as a path its "//" is folded: ``https:/host/x``), a file or cannot be
+    created, or one of ``files`` is a folder there."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", str(path)):
+        raise InvalidInputError(f"--out {path}: a URL; name a folder on this machine")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:

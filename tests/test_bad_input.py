@@ -287,6 +287,27 @@ def test_a_url_as_a_data_path_is_refused_without_its_password(tmp_path: Path, ke
     assert "path: a URL: data is read from a local file" in line and "S3cr3tPW" not in result.output
 
 
+@pytest.mark.parametrize("args, expected", [
+    (["stats", "-p", "https://alice:S3cr3tPW@host/x.parquet"], "no experiment spec at https:/alice:***@host/"),
+    (["stats", "--out", "https://alice:S3cr3tPW@host/out"], "--out https:/alice:***@host/out: a URL"),
+    (["stats", "--set", "workspace=https://alice:S3cr3tPW@host/ws"], "workspace: a URL: the workspace is a folder"),
+    (["stats", "--set", "dataset.path=alice:S3cr3tPW@host:x.jsonl"], "alice:***@host:x.jsonl: no such file, folder or "
+                                                                        "glob match (relative to "),
+    (["train", "--pool-file", "https://alice:S3cr3tPW@host/pool.jsonl"], "pool file https:/alice:***@host/pool.jsonl"),
+    (["train", "--recipe", "https://alice:S3cr3tPW@host/r.yaml"], "no recipe file at https:/alice:***@host/r.yaml"),
+])
+def test_a_url_where_a_local_path_belongs_is_refused_without_its_password(tmp_path: Path, args: list[str],
+                                                                          expected: str) -> None:
+    """Made a path, a URL's "//" folds to "/"; the password must not show in that form either, nor be
+    written into a folder's name (a workspace, an --out) that the MLflow store then records."""
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    command = args if args[1] == "-p" else [args[0], "-p", str(project), *args[1:]]
+    result = CliRunner().invoke(app, [*command, "-q"])
+    line = _one_error_line(result)
+    assert expected in line and "S3cr3tPW" not in result.output
+    assert not Path("https:").exists()  # no folder made of the URL
+
+
 @pytest.mark.parametrize("command", ["evaluate", "report", "pool"])
 def test_a_tracking_store_that_cannot_be_used_is_named_without_its_password(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str

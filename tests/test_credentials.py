@@ -17,6 +17,7 @@ from mlsandbox.tracking import check_tracking_store
     ("ray://admin:p@ss@10.0.0.1:10001", "ray://admin:***@10.0.0.1:10001"),  # an unencoded "@" in the password
     ("http://u:pw@a/ and https://v:qw@b/", "http://u:***@a/ and https://v:***@b/"),
     ("https://user@host/path:1@x", "https://user@host/path:1@x"),  # no password; a later "@" is in the path
+    ("no file at https:/u:S3cret@host/x.yaml", "no file at https:/u:***@host/x.yaml"),  # made a path: "//" folded
     ("a plain text: with colons @ and at signs", "a plain text: with colons @ and at signs"),
     # a Ray address has no scheme: user:password@host:port
     ("RAY_ADDRESS=u:S3cr3tPW@127.0.0.1:1 and 'admin:p@ss@[::1]:10001'",

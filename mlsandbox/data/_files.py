@@ -60,12 +60,15 @@ def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
         if not files:
             raise DataError(f"{p}: folder holds no data files ({', '.join(sorted(_SUFFIXES))})")
         return files
+    # where it looked, as the folder a relative path was taken in: the path is named once, as given
+    relative = base_dir is not None and builtin_path(path) is None and not Path(path).expanduser().is_absolute()
+    where = f"relative to {base_dir}" if relative else f"looked in {p}"
     if p.exists():  # a device, a pipe, a socket: nothing a dataset can be read from whole
-        raise DataError(f"{path}: not a regular file or folder (looked in {p})")
+        raise DataError(f"{path}: not a regular file or folder ({where})")
     matches = _glob(str(p)) or _glob(_literal_folder(p))
     if matches:
         return matches
-    raise DataError(f"{path}: no such file, folder or glob match (looked in {p})")
+    raise DataError(f"{path}: no such file, folder or glob match ({where})")
 
 
 def _glob(pattern: str) -> list[Path]:

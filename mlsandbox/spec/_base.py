@@ -100,16 +100,22 @@ def _distinct(seeds: list[int]) -> list[int]:
 Seeds = Annotated[list[Seed], AfterValidator(_distinct)]
 
 
-def _not_a_url(path: str) -> str:
-    if "://" in path:
-        raise ValueError("a URL: data is read from a local file, folder or glob, a Hugging Face dataset name or "
-                         "builtin:...; download it first")
-    return path
+def _not_a_url(instead: str) -> AfterValidator:
+    def check(path: str) -> str:
+        if "://" in path:
+            raise ValueError(f"a URL: {instead}")
+        return path
+
+    return AfterValidator(check)
 
 
 #: Where data is read from. A URL is refused at once: made a path, its "//" would fold to "/", and a
 #: password in it would no longer read as one in the messages that name the path.
-DataPath = Annotated[str, AfterValidator(_not_a_url)]
+DataPath = Annotated[str, _not_a_url("data is read from a local file, folder or glob, a Hugging Face dataset name "
+                                     "or builtin:...; download it first")]
+#: A folder of this machine (or one it mounts); a URL would be made a folder of that name, and its
+#: password written into every path the MLflow store records.
+LocalFolder = Annotated[str, _not_a_url("the workspace is a folder on this machine or a file system it mounts")]
 
 
 def _inside_output(path: str) -> str:

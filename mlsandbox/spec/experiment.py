@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import SpecError, describe_validation_error, listed
-from mlsandbox.spec._base import MAX_REPEAT, DataPath, Seed, Seeds, StrictModel
+from mlsandbox.spec._base import MAX_REPEAT, DataPath, LocalFolder, Seed, Seeds, StrictModel
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
 from mlsandbox.spec.search import SearchSpec
@@ -211,7 +211,7 @@ class ExperimentSpec(StrictModel):
     transfer: TransferSpec = Field(default_factory=TransferSpec)
     confirm: ConfirmSpec | None = Field(default=None, description="re-measure a winning answer on fresh seeds")
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
-    workspace: str = Field(default=".mlsandbox", description="cache folder for stats and pools")
+    workspace: LocalFolder = Field(default=".mlsandbox", description="cache folder for stats and pools")
     quick: dict[str, Any] = Field(
         default_factory=lambda: dict(QUICK),
         description="overrides (dotted keys) of the --quick profile; default: the n-gram proxy (for an "
