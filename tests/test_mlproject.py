@@ -93,3 +93,27 @@ def test_a_parameter_is_one_argument_never_shell_code(project: Path, store: str,
                           ("search", [f"study=x';touch {marker};'", "n_trials=1"])):
         mlflow_run(entry, store, f"project={project}", *params)
         assert not marker.exists(), f"{entry} {params} ran shell code"
+
+
+def test_the_stats_entry_points_run_is_owned_during_the_pass(project: Path, tracking_uri: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Taken over only after the pass, a run that `kill -9` stopped in it had no owner: RUNNING for good."""
+    from typer.testing import CliRunner
+
+    from mlsandbox.cli import app
+    from mlsandbox.workflows import pool
+
+    experiment = mlflow.set_experiment("mlproject-test").experiment_id
+    run = mlflow.MlflowClient().create_run(experiment)  # as `mlflow run` makes it
+    monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    seen: dict[str, str] = {}
+
+    def interrupted_pass(*args: object, **kwargs: object) -> None:
+        seen.update(mlflow.MlflowClient().get_run(run.info.run_id).data.tags)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pool, "prepare", interrupted_pass)
+    result = CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
+    assert result.exit_code == 130, result.output
+    assert seen.get(tracking.OWNER_PID) == str(os.getpid()) and seen.get(tracking.ENTRY_POINT) == "stats"
+    assert mlflow.MlflowClient().get_run(run.info.run_id).info.status == "KILLED"

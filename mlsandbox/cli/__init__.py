@@ -82,26 +82,18 @@ def stats_command(
 ) -> None:
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
     from mlsandbox import artifacts, figures
-    from mlsandbox.executors.prepare import prepare
     from mlsandbox.project import output_folder
     from mlsandbox.stats import summarize
+    from mlsandbox.workflows.pool import tracked_stats
 
     spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
     written = [artifacts.filename(k) for k in (artifacts.STATS_SUMMARY_TABLE, artifacts.STATS_HISTOGRAMS)]
     out = out and output_folder(out, written)  # checked before any work
-    prepared = prepare(spec, workers=workers, progress=progress_style(quiet))
+    prepared = tracked_stats(spec, workers=workers, progress=progress_style(quiet))
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
     typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} OPs computed, {reused} from cache")
-    if os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`: its run shows what the pass found, as a pool run does
-        from mlsandbox import tracking
-        from mlsandbox.workflows.pool import log_stats
-
-        tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name,  # as any command's
-                tracking.DATASET_DIGEST: prepared.dataset.digest}
-        with tracking.parent_run("stats", tracking.use_experiment(spec.name), tags) as run:
-            log_stats(prepared, run.info.run_id)
     if out is not None:
         table = out / artifacts.filename(artifacts.STATS_SUMMARY_TABLE)
         histograms = out / artifacts.filename(artifacts.STATS_HISTOGRAMS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,20 @@ def _log_parent(prepared: Prepared, pools: list[Pool], run_id: str) -> None:
                  "pools": len(pools)},
     )
     log_stats(prepared, run_id)
+
+
+def tracked_stats(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:
+    """The stats of the project's dataset; under ``mlflow run`` (``MLFLOW_RUN_ID``), in its run, owned
+    from the start as any command's (a kill during the pass ends it KILLED, and one left RUNNING by
+    ``kill -9`` is ended by the next command), which then shows what the pass found."""
+    if not os.environ.get("MLFLOW_RUN_ID"):
+        return prepare(spec, workers=workers, progress=progress)
+    tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "stats", tracking.PROJECT: spec.name}
+    with tracking.parent_run("stats", tracking.use_experiment(spec.name), tags) as run:
+        prepared = prepare(spec, workers=workers, progress=progress)
+        tracking.log_batch(run.info.run_id, tags={tracking.DATASET_DIGEST: prepared.dataset.digest})
+        log_stats(prepared, run.info.run_id)
+    return prepared
 
 
 def log_stats(prepared: Prepared, run_id: str) -> None:
