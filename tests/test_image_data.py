@@ -103,6 +103,13 @@ def test_a_bad_benchmark_image_is_named_without_a_skip_that_does_not_apply(image
     assert "on_error" not in str(err.value)  # a benchmark is read whole: no row of it is skipped
 
 
+def test_a_benchmark_without_its_image_field_names_the_benchmarks_key(image_files: Path) -> None:
+    bench = BenchmarkSpec(name="b", path=str(image_files), text_field="caption", image_field="picture")
+    with pytest.raises(EvaluationError, match=r"benchmark 'b': .*no image field 'picture'") as err:
+        load_benchmark(bench)
+    assert "set the benchmark's image_field" in str(err.value) and "dataset." not in str(err.value)
+
+
 def _point_row_2_at(image_files: Path, target: str) -> None:
     rows = [json.loads(line) for line in image_files.read_text().splitlines()]
     rows[2]["file"] = target

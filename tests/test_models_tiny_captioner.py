@@ -171,7 +171,7 @@ def test_scoring_needs_images(trained: TinyCaptioner) -> None:
 def test_a_corrupt_image_names_its_position(tmp_path: Path) -> None:
     captions, images = shapes(20, 0)
     images[7] = images[7][:40]
-    with pytest.raises(TrainingError, match="image 7"):
+    with pytest.raises(TrainingError, match="image of row 8"):
         train(tmp_path, texts=captions, images=images)
 
 
@@ -263,3 +263,10 @@ def test_training_restores_the_callers_torch_settings(tmp_path: Path) -> None:
 def test_invalid_specs_are_rejected_with_the_reason(settings: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TinyCaptionerSpec(**settings)
+
+
+def test_a_benchmark_picture_that_cannot_be_decoded_is_named_by_its_benchmark_and_row() -> None:
+    """Benchmark pictures carry no sample ids: the error said only `image 1 (12 bytes)`."""
+    good = png("red", "circle", random.Random(0))
+    with pytest.raises(EvaluationError, match=r"^benchmark 'b': image of row 2 \(12 bytes\): "):
+        ImagePixels([good, b"not a image!"], 16, EvaluationError, context="benchmark 'b': ")

@@ -173,7 +173,7 @@ def test_scoring_needs_videos(trained: TinyT2V) -> None:
 def test_a_corrupt_clip_names_its_sample_or_its_position(tmp_path: Path) -> None:
     captions, clips = videos(12, 0)
     clips[7] = clips[7][:60]
-    with pytest.raises(TrainingError, match="video 7"):
+    with pytest.raises(TrainingError, match="video of row 8"):
         train(tmp_path, texts=captions, videos=clips)
     with pytest.raises(TrainingError, match="video of sample 'clip-7'"):
         train(tmp_path, texts=captions, videos=clips, ids=[f"clip-{i}" for i in range(12)])

@@ -19,11 +19,11 @@ class DecodedMedia:
     ``pixels``, plus each sample's row of them (``index``), so a pool's duplicates are decoded and
     stored once. ``decode`` raises :class:`DataError` for an item it cannot read, which becomes
     ``error`` naming the ``kind`` of item and the first sample that has it: its id among ``ids``
-    where given, else its position."""
+    where given, else its row, after ``context`` (a benchmark's name)."""
 
     def __init__(
         self, items: Sequence[bytes], decode: Callable[[bytes], np.ndarray], kind: str, error: type[TrainingError],
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None, context: str = "",
     ) -> None:
         import numpy as np
         import torch
@@ -38,8 +38,8 @@ class DecodedMedia:
                 try:
                     arrays.append(decode(data))
                 except DataError as err:
-                    where = f"of sample {ids[i]!r}" if ids is not None else str(i)
-                    raise error(f"{kind} {where} ({len(data)} bytes): {err}") from None
+                    where = f"of sample {ids[i]!r}" if ids is not None else f"of row {i + 1}"
+                    raise error(f"{context}{kind} {where} ({len(data)} bytes): {err}") from None
             index.append(row)
         self.pixels = torch.from_numpy(np.stack(arrays))
         self.index = torch.tensor(index, dtype=torch.long)

@@ -175,6 +175,8 @@ def _load_media_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
                                                 image_field=spec.image_field, video_field=spec.video_field))
     except DataError as err:  # a benchmark is read whole: a bad row is fixed or removed, never skipped
         reason = err.row if isinstance(err, MalformedRow) else str(err)
+        # the loader names the dataset's keys; here the key to set is the benchmark's own
+        reason = reason.replace("; set dataset.", "; set the benchmark's ")
         raise EvaluationError(f"benchmark {spec.name!r}: {reason}") from None
     table = dataset.table.slice(0, spec.max_docs) if spec.max_docs else dataset.table
     texts = table[TEXT].to_pylist()

@@ -62,8 +62,8 @@ class ImagePixels(DecodedMedia):
     """A job's images decoded once: unique images as uint8 ``[U, 3, S, S]`` plus each sample's row."""
 
     def __init__(self, images: Sequence[bytes], size: int, error: type[TrainingError] = TrainingError,
-                 ids: Sequence[str] | None = None) -> None:
-        super().__init__(images, lambda data: rgb_array(data, size), "image", error, ids)
+                 ids: Sequence[str] | None = None, context: str = "") -> None:
+        super().__init__(images, lambda data: rgb_array(data, size), "image", error, ids, context)
         self.pixels = self.pixels.permute(0, 3, 1, 2).contiguous()  # channels first, as the encoder reads them
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
@@ -192,7 +192,7 @@ class TinyCaptioner(TorchModel):
         """``bpb`` and ``score`` of the captions given their images, and ``retrieval_acc``."""
         captions, images = benchmark.captioned("images", self.type)
         spec = self.spec
-        pixels = ImagePixels(images, spec.image_size, EvaluationError)
+        pixels = ImagePixels(images, spec.image_size, EvaluationError, context=f"benchmark {benchmark.name!r}: ")
         seqs = caption_sequences(self.tokenizer, captions, spec.max_caption_tokens)
         candidates = retrieval_candidates(images, spec.retrieval_candidates)
         # Caption c against image i; the true pairs (c, c) come first and give bpb.

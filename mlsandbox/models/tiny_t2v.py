@@ -226,7 +226,7 @@ class TinyT2V(TorchModel):
 
         captions, videos = benchmark.captioned("videos", self.type)
         spec = self.spec
-        clips = VideoClips(videos, spec.frames, spec.frame_size, EvaluationError)
+        clips = VideoClips(videos, spec.frames, spec.frame_size, EvaluationError, context=f"benchmark {benchmark.name!r}: ")
         x0 = clips.batch(torch.arange(len(videos)))
         seqs = caption_sequences(self.tokenizer, captions, spec.max_caption_tokens)
         n = len(captions)

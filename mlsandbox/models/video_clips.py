@@ -63,9 +63,9 @@ class VideoClips(DecodedMedia):
 
     def __init__(
         self, videos: Sequence[bytes], frames: int, size: int, error: type[TrainingError] = TrainingError,
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None, context: str = "",
     ) -> None:
-        super().__init__(videos, lambda data: clip_array(data, frames, size), "video", error, ids)
+        super().__init__(videos, lambda data: clip_array(data, frames, size), "video", error, ids, context)
 
     def batch(self, samples: torch.Tensor) -> torch.Tensor:
         """Float clips in ``[-1, 1]`` of the given sample indices, ``[B, 3, frames, S, S]``."""
