@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -125,6 +126,16 @@ def test_a_pool_run_whose_file_moved_is_found_by_its_digest(
                                 context="pool", run_id=run.info.run_id)
     (found,) = find_pools(prepared, [], [], [run.info.run_id])
     assert found.digest == pool.digest
+
+
+def test_a_recipe_that_keeps_every_sample_is_warned_about(small_corpus, tmp_path, bench_file, caplog) -> None:
+    """Bounds beyond a stat's range select the whole dataset: a pool that is its own random control."""
+    prepared = prepare(_spec(small_corpus, tmp_path, bench_file), progress=False)
+    everything = Recipe(name="typo", conditions=[Condition(op="alphanumeric_filter", min=-5, max=7)])
+    some = Recipe(name="some", conditions=[Condition(op="alphanumeric_filter", min=0.7)])
+    with caplog.at_level(logging.WARNING):
+        find_pools(prepared, [], [], [], [everything, some])
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["recipe 'typo' keeps every sample of the dataset"]
 
 
 def test_a_pool_file_needs_no_usable_op_split(tmp_path) -> None:

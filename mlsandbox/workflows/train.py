@@ -63,7 +63,11 @@ def find_pools(
     for run_id in run_ids:  # named as the run logged it, not after its file (a digest)
         path, name = _pool_file_of_run(run_id, prepared.pools_dir, prepared.dataset.digest)
         pools.append(pool_from_file(prepared, path, name))
-    pools.extend(recipe.select(prepared.stats) for recipe in recipes or [])
+    for recipe in recipes or []:
+        pools.append(selected := recipe.select(prepared.stats))
+        if recipe.conditions and len(selected.rows) == len(prepared.dataset):
+            log.warning("recipe %r keeps every sample of the dataset: its conditions select nothing out, and its "
+                        "pool draws what its random control draws (a bound beyond the stat's range?)", recipe.name)
     if not pools:
         raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
     twice = sorted(name for name, n in Counter(p.name for p in pools).items() if n > 1)
