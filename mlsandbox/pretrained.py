@@ -415,7 +415,7 @@ def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
     where = model_location(name_or_path)
     if where.startswith("no such"):  # the hub's own complaint about the name would only mislead
         return f"could not load {what} {name_or_path!r}: {where}"
-    if offline := hub_unreachable():
+    if where == "Hugging Face name" and (offline := hub_unreachable()):
         where += f"; the hub cannot be reached: {offline}"
     return (
         f"could not load {what} {name_or_path!r} ({where}): {first_line(exc).rstrip('.')}. Without network access, name "
