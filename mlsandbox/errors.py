@@ -64,6 +64,21 @@ class Terminated(KeyboardInterrupt):
         return type(self), (self.signum,)
 
 
+#: The signal the command line's handler turned into :class:`Terminated` in this process, if any.
+_received: list[int] = []
+
+
+def note_signal(signum: int | None) -> None:
+    """Record (or, with None, forget) the signal a handler is about to raise as :class:`Terminated`."""
+    _received[:] = [] if signum is None else [signum]
+
+
+def as_received(err: KeyboardInterrupt) -> KeyboardInterrupt:
+    """``err``, or the :class:`Terminated` that a SIGTERM raised where a library replaced it with a
+    plain ``KeyboardInterrupt`` (Ray's ``wait`` does): a terminated command must not read as Ctrl-C."""
+    return Terminated(_received[0]) if _received and not isinstance(err, Terminated) else err
+
+
 class KeyValueError(ValueError):
     """A section validator's complaint about one of its keys: reported at that key, with its value,
     as a field's own error is (a check that reads the section's raw input has no field location)."""

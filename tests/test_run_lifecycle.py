@@ -181,6 +181,28 @@ def test_a_sigterm_swallowed_by_a_finaliser_still_terminates_the_command() -> No
     assert exit_.value.exit_code == 128 + signal.SIGTERM
 
 
+def test_a_sigterm_that_a_library_turned_into_a_plain_interrupt_still_reads_as_sigterm(tracking_uri: str) -> None:
+    """Ray's wait raises a fresh KeyboardInterrupt for what our SIGTERM handler raised: the command
+    exited 130 and its runs read "interrupted by SIGINT (Ctrl-C)"."""
+    ids = []
+
+    @handles_errors
+    def command() -> None:
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            ids.append(parent.info.run_id)
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except Terminated:
+                raise KeyboardInterrupt from None  # as Ray's wait does
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    assert exit_.value.exit_code == 128 + signal.SIGTERM
+    run = _run(ids[0])
+    assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("KILLED", "terminated by SIGTERM")
+
+
 def test_a_failure_ends_the_run_failed_with_the_reason(tracking_uri: str) -> None:
     with pytest.raises(ValueError):
         with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:

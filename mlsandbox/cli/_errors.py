@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
-from mlsandbox.errors import USER_ERRORS, Terminated
+from mlsandbox.errors import USER_ERRORS, Terminated, as_received, note_signal
 
 # click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
 _click = importlib.import_module(typer.BadParameter.__module__)
@@ -77,8 +77,9 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             with scrubbed_output(scrub), _sigterm_interrupts():
                 try:
                     return func(*args, **kwargs)
-                except KeyboardInterrupt as err:
+                except KeyboardInterrupt as interrupt:
                     _ignore_sigterm()  # after Ctrl-C too, a SIGTERM must not interrupt the clean-up
+                    err = as_received(interrupt)
                     reason = _end_runs(err)
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
                     raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
@@ -113,6 +114,7 @@ def _sigterm_interrupts() -> Iterator[None]:
             os.kill(os.getpid(), signum)
             return
         signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        note_signal(signum)
         raise Terminated(signum)
 
     def resend_lost(unraisable: Any) -> None:
@@ -124,6 +126,7 @@ def _sigterm_interrupts() -> Iterator[None]:
             return
         previous_hook(unraisable)
 
+    note_signal(None)
     previous = signal.signal(signal.SIGTERM, terminate)
     previous_hook, sys.unraisablehook = sys.unraisablehook, resend_lost
     try:
@@ -131,6 +134,7 @@ def _sigterm_interrupts() -> Iterator[None]:
     finally:
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+        note_signal(None)
 
 
 def _ignore_sigterm() -> None:

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
 
 from mlsandbox.credentials import scrub_known
-from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated
+from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated, as_received
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
@@ -247,6 +247,7 @@ def release_interrupted_work(err: BaseException) -> None:
 
 def interruption_reason(err: BaseException) -> str:
     """``terminated by SIGTERM`` for :class:`Terminated`, ``interrupted by SIGINT (Ctrl-C)`` otherwise."""
+    err = as_received(err) if isinstance(err, KeyboardInterrupt) else err
     return str(err) if isinstance(err, Terminated) else "interrupted by SIGINT (Ctrl-C)"
 
 
