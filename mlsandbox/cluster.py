@@ -56,7 +56,7 @@ def check_reachable(address: str | None, purpose: str) -> None:
     if not address or address in ("auto", "local"):
         return
     host, _, port = address.removeprefix("ray://").rpartition("@")[2].rpartition(":")  # no user:password@
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port (or ray://host:port, auto, local)")
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S) as conn:
@@ -98,6 +98,18 @@ def cluster_cpus(ray: ModuleType) -> int:
 
 def cluster_gpus(ray: ModuleType) -> int:
     return int(ray.cluster_resources().get("GPU", 0))
+
+
+def check_fits(ray: ModuleType, num_cpus: float, num_gpus: float) -> None:
+    """Refuse a task shape that no live node of the cluster can run: Ray would queue such tasks
+    for good, without a word to a driver that does not show its logs."""
+    nodes: list[dict[str, float]] = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(r.get("CPU", 0) >= num_cpus and r.get("GPU", 0) >= num_gpus for r in nodes):
+        return
+    largest: dict[str, float] = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)), default={})
+    raise SpecError(f"executor: each cell asks for {num_cpus:g} CPUs and {num_gpus:g} GPUs (executor.cpus_per_cell, "
+                    f"executor.gpus_per_cell), and no node of the Ray cluster has them (the largest: "
+                    f"{largest.get('CPU', 0):g} CPUs, {largest.get('GPU', 0):g} GPUs): ask for less, or add such a node")
 
 
 def _shown(address: str | None) -> str:

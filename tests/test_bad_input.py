@@ -26,7 +26,7 @@ from conftest import spec_dict, write_jsonl
 from typer.testing import CliRunner
 
 from mlsandbox.cli import app
-from mlsandbox.errors import RecipeError
+from mlsandbox.errors import RecipeError, SpecError
 from mlsandbox.recipes import load_recipe
 
 GOOD = [{"id": f"g{i}", "text": f"a clean sentence number {i}"} for i in range(6)]
@@ -384,6 +384,7 @@ def test_a_sqlite_store_that_is_a_folder_is_refused_at_once(tmp_path: Path, monk
     ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
     ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),
     ("localhost", "Ray address 'localhost' is not host:port"),
+    ("127.0.0.1:99999", "Ray address '127.0.0.1:99999' is not host:port"),  # no such port
 ])
 def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_path: Path, address: str, says: str,
                                                                           tracking_uri: str) -> None:
@@ -395,6 +396,21 @@ def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_pa
     last = result.stderr.strip().splitlines()[-1]  # after MLflow's own lines on creating the store
     assert last.startswith("error: ") and says in last, result.stderr
     assert not (tmp_path / "ws").exists()  # refused before the stats
+
+
+def test_a_cell_shape_no_ray_node_can_run_is_refused() -> None:
+    """Ray queues such tasks for good, silently to a driver that hides its logs: the command hung."""
+    from types import SimpleNamespace
+
+    from mlsandbox.cluster import check_fits
+
+    ray = SimpleNamespace(nodes=lambda: [{"Alive": True, "Resources": {"CPU": 2.0}},
+                                         {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}])
+    check_fits(ray, 2, 0)
+    with pytest.raises(SpecError, match=r"asks for 64 CPUs and 0 GPUs .*the largest: 2 CPUs, 0 GPUs"):
+        check_fits(ray, 64, 0)
+    with pytest.raises(SpecError, match="asks for 1 CPUs and 1 GPUs"):
+        check_fits(ray, 1, 1)  # the node with GPUs is dead
 
 
 def test_a_ray_stats_engine_that_cannot_be_reached_is_refused_even_with_every_stat_cached(

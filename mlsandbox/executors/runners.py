@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlsandbox import tracking
-from mlsandbox.cluster import connect
+from mlsandbox.cluster import check_fits, connect
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import first_line
 from mlsandbox.executors.cells import CellResult, CellStatus, active_run_id, run_cell
@@ -83,6 +83,7 @@ class RayRunner:
     def __init__(self, where: Placement, address: str | None = None, num_cpus: float = 1.0,
                  num_gpus: float = 0.0) -> None:
         self.ray = ray = connect(address)
+        check_fits(ray, num_cpus, num_gpus)
         self.where, self.parent_run_id = ray.put(where), where.parent_run_id or active_run_id()  # as run_cell's
         self.task = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)(_cell_task)
         self.environment = tracking.run_environment()
@@ -99,6 +100,8 @@ class RayRunner:
                     request = pending.pop(ref)
                     done(request, self._result(ref, request))
         except KeyboardInterrupt as err:  # SIGINT or SIGTERM: the tasks' workers stop with this driver
+            for ref in pending:  # and the queued ones must not start meanwhile, after their parent ended
+                self.ray.cancel(ref, force=True)
             if pending and self.parent_run_id:
                 tracking.release_interrupted_work(err)
                 tracking.end_children(self.parent_run_id, tracking.interruption_reason(err))

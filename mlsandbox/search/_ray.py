@@ -10,11 +10,12 @@ runs a trial only if a worker stopped early) and reports it as one worker would.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import optuna
 
 from mlsandbox import tracking
-from mlsandbox.cluster import cluster_cpus, connect
+from mlsandbox.cluster import check_fits, cluster_cpus, connect
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._report import SearchResult
 from mlsandbox.search._storage import connect_storage
@@ -23,6 +24,8 @@ from mlsandbox.search._trials import counted_trials
 from mlsandbox.spec import ExperimentSpec
 
 POLL_S = 5.0
+#: How long interrupted workers get to end their runs before the driver exits.
+STOP_WAIT_S = 30.0
 
 
 def _worker(spec: ExperimentSpec, study_name: str, storage: str | None, n_trials: int, worker: int,
@@ -40,6 +43,7 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
     started = time.perf_counter()
     n_trials = total_trials(n_trials, spec.search)  # before connecting: 0 is refused, not the default
     ray = connect(spec.executor.address, purpose="search on Ray")
+    check_fits(ray, spec.executor.cpus_per_cell, spec.executor.gpus_per_cell)
     study_name = study_name or f"{spec.name}-search"
     count = trial_workers or max(1, int(cluster_cpus(ray) // spec.executor.cpus_per_cell))
     task = ray.remote(num_cpus=spec.executor.cpus_per_cell, num_gpus=spec.executor.gpus_per_cell,
@@ -59,6 +63,9 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
                     bar.advance(done - bar.done)
         except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
             raise err.as_instanceof_cause() from None
+        except KeyboardInterrupt:  # each worker is interrupted in turn and ends its trial's runs
+            _stop(ray, pending)
+            raise
         finally:
             for ref in pending:
                 ray.cancel(ref)
@@ -66,6 +73,15 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
     result.ran += ran
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _stop(ray: Any, pending: list[Any]) -> None:
+    """Interrupt the workers (a KeyboardInterrupt in each, as Ctrl-C is in a local search) and wait for
+    them to end their trials and runs: the driver's exit would kill them half-way, leaving them RUNNING."""
+    for ref in pending:
+        ray.cancel(ref)
+    if pending:
+        ray.wait(pending, num_returns=len(pending), timeout=STOP_WAIT_S)
 
 
 def _counted(storage: optuna.storages.BaseStorage, study_name: str) -> int:
