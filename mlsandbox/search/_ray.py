@@ -17,6 +17,7 @@ import optuna
 from mlsandbox import tracking
 from mlsandbox.cluster import check_fits, cluster_cpus, connect
 from mlsandbox.progress import Progress, StyleArg
+from mlsandbox.search._names import INTERRUPTED, RUN_ATTR
 from mlsandbox.search._report import SearchResult
 from mlsandbox.search._storage import connect_storage
 from mlsandbox.search._study import run_search, total_trials
@@ -25,7 +26,7 @@ from mlsandbox.spec import ExperimentSpec
 
 POLL_S = 5.0
 #: How long interrupted workers get to end their runs before the driver exits.
-STOP_WAIT_S = 30.0
+STOP_WAIT_S = 10.0
 
 
 def _worker(spec: ExperimentSpec, study_name: str, storage: str | None, n_trials: int, worker: int,
@@ -49,8 +50,9 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
     task = ray.remote(num_cpus=spec.executor.cpus_per_cell, num_gpus=spec.executor.gpus_per_cell,
                       max_retries=0)(_worker)
     environment = tracking.run_environment()
-    pending = [task.remote(spec, study_name, storage, n_trials, worker, environment) for worker in range(count)]
     opened = connect_storage(storage, spec)
+    first = _trials_so_far(opened.optuna, study_name)
+    pending = [task.remote(spec, study_name, storage, n_trials, worker, environment) for worker in range(count)]
     ran = 0
     with Progress(n_trials, f"study {study_name} ({count} Ray workers)", "trial", progress) as bar:
         try:
@@ -63,8 +65,9 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
                     bar.advance(done - bar.done)
         except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
             raise err.as_instanceof_cause() from None
-        except KeyboardInterrupt:  # each worker is interrupted in turn and ends its trial's runs
+        except KeyboardInterrupt as err:  # each worker is interrupted in turn and ends its trial's runs
             _stop(ray, pending)
+            _end_left_cells(opened.optuna, study_name, first, tracking.interruption_reason(err))
             raise
         finally:
             for ref in pending:
@@ -82,6 +85,25 @@ def _stop(ray: Any, pending: list[Any]) -> None:
         ray.cancel(ref)
     if pending:
         ray.wait(pending, num_returns=len(pending), timeout=STOP_WAIT_S)
+
+
+def _end_left_cells(storage: optuna.storages.BaseStorage, study_name: str, first: int, reason: str) -> None:
+    """End the cells that this call's interrupted trials (from trial ``first`` on) left RUNNING: a worker
+    stopped mid-write cannot, and its cells' owner (a pooled Ray worker process) may live on."""
+    try:
+        trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)[first:]
+    except KeyError:  # no worker created the study
+        return
+    for trial in trials:
+        if INTERRUPTED in trial.user_attrs and (run_id := trial.user_attrs.get(RUN_ATTR)):
+            tracking.end_children(run_id, reason)
+
+
+def _trials_so_far(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    try:
+        return len(optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:
+        return 0
 
 
 def _counted(storage: optuna.storages.BaseStorage, study_name: str) -> int:
