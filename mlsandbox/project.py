@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from mlsandbox.errors import InvalidInputError, SpecError
+from mlsandbox.hub import model_location
 from mlsandbox.ops import Op, create_op, op_class
-from mlsandbox.pretrained import model_location
 from mlsandbox.runtime import resolve_device
 from mlsandbox.spec import ExperimentSpec, ThresholdSearch, invalid_spec, load_spec, parse_spec, spec_origin
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlsandbox import pretrained
+from mlsandbox import hub, pretrained
 from mlsandbox.data import load_dataset
 from mlsandbox.errors import ModelUnavailableError
 from mlsandbox.ops import TextBatch, create_op
@@ -430,18 +430,19 @@ def test_packaged_smollm2_defaults() -> None:
 def test_a_model_path_that_names_nothing_says_where_it_was_looked_for(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models" / "clip").mkdir(parents=True)
-    assert pretrained.model_location("./models/clip") == "local directory"
-    missing = pretrained.model_location("./models/clip-b32")
+    assert hub.model_location("./models/clip") == "local directory"
+    missing = hub.model_location("./models/clip-b32")
     assert missing.startswith(f"no such folder {tmp_path}/models/clip-b32: a relative model path is relative to")
-    assert pretrained.model_location("openai/clip-vit-base-patch32") == "Hugging Face name"
-    assert pretrained.model_location(f"{tmp_path}/nothing") == f"no such folder {tmp_path}/nothing"
+    assert hub.model_location("openai/clip-vit-base-patch32") == "Hugging Face name"
+    assert hub.model_location(f"{tmp_path}/nothing") == f"no such folder {tmp_path}/nothing"
 
 
 def test_a_hub_name_while_the_hub_cannot_be_reached_is_read_from_the_cache_only(tmp_path: Path, monkeypatch) -> None:
     """Offline, transformers retried a missing hub model for minutes, a warning per retry, before the error."""
-    monkeypatch.setattr(pretrained, "hub_unreachable", lambda: "nothing answers at hub.example (refused)")
-    assert pretrained.hub_options("org/not-cached-here") == {"local_files_only": True}
-    assert pretrained.hub_options(str(tmp_path)) == {}  # a local directory is read as it is
+    for module in (hub, pretrained):
+        monkeypatch.setattr(module, "hub_unreachable", lambda: "nothing answers at hub.example (refused)")
+    assert hub.hub_options("org/not-cached-here") == {"local_files_only": True}
+    assert hub.hub_options(str(tmp_path)) == {}  # a local directory is read as it is
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
     with pytest.raises(ModelUnavailableError, match="the hub cannot be reached: nothing answers at hub.example") as err:
         pretrained.load_tokenizer("org/not-cached-here")
@@ -450,10 +451,10 @@ def test_a_hub_name_while_the_hub_cannot_be_reached_is_read_from_the_cache_only(
 
 def test_the_hub_is_not_probed_behind_a_proxy(monkeypatch) -> None:
     """A direct connection may fail where the proxy gets through: the proxy decides."""
-    pretrained.hub_unreachable.cache_clear()
+    hub.hub_unreachable.cache_clear()
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # the tests run offline
     try:
-        assert pretrained.hub_unreachable() is None
+        assert hub.hub_unreachable() is None
     finally:
-        pretrained.hub_unreachable.cache_clear()
+        hub.hub_unreachable.cache_clear()

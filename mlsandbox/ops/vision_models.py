@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlsandbox.errors import ModelUnavailableError, first_line
-from mlsandbox.pretrained import hub_options, hub_unreachable, model_location, quiet_transformers
+from mlsandbox.hub import hub_options, hub_unreachable, model_location
+from mlsandbox.pretrained import quiet_transformers
 
 if TYPE_CHECKING:
     import torch
