@@ -135,6 +135,23 @@ def test_a_cell_whose_ray_worker_dies_fails_and_the_others_go_on(cluster: object
     assert results[1].status == CellStatus.FAILED and "WorkerCrashedError" in results[1].reason
 
 
+def test_an_error_a_cell_raises_on_ray_comes_back_as_its_own_type_without_rays_chain(cluster: object) -> None:
+    """Re-raised as Ray wrapped it, a lost tracking server printed a chained traceback of some 390 lines."""
+    from types import SimpleNamespace
+
+    from mlsandbox.errors import DataError
+    from mlsandbox.executors.runners import RayRunner
+
+    def task(where: object, request: SimpleNamespace, environment: dict) -> str:
+        raise DataError("row 3 has no text")
+
+    runner = RayRunner(SimpleNamespace(parent_run_id=None))  # type: ignore[arg-type]
+    runner.task = cluster.remote(max_retries=0)(task)  # type: ignore[attr-defined]
+    with pytest.raises(DataError, match="row 3 has no text") as err:
+        runner.run([SimpleNamespace(pool=SimpleNamespace(name="p"), seed=0)], lambda *_: None)  # type: ignore[list-item]
+    assert err.value.__suppress_context__ and err.value.__cause__ is None
+
+
 def test_an_interrupted_driver_ends_the_cells_its_ray_tasks_were_running(cluster: object, shared_store: str) -> None:
     """Its tasks' workers stop with the driver, so their cells would stay RUNNING until a later
     command found their owner gone: the driver ends them KILLED with its own reason."""

@@ -114,8 +114,8 @@ class RayRunner:
 
         try:
             result: CellResult = self.ray.get(ref)
-        except RayTaskError:
-            raise
+        except RayTaskError as err:  # the cell's own error, as its type (exit codes), not Ray's chain of wrappers
+            raise err.as_instanceof_cause() from None
         except RayError as err:
             reason = f"its Ray task was lost: {type(err).__name__}: {first_line(err)}"
             log.error("cell %s seed %d failed: %s", request.pool.name, request.seed, reason)
