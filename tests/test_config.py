@@ -278,6 +278,27 @@ def test_a_setting_under_a_section_the_quick_profile_turns_off_is_left_out_with_
     assert "--quick turns `screen` off: --set screen.model.max_steps is left out of this run" in caplog.text
 
 
+def test_a_whole_section_the_quick_profile_turns_off_is_left_out_of_it_and_kept_in_the_full_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--set race={min_seeds: 3, max_seeds: 6}` was applied to the quick profile too, whose one seed
+    then refused the full run; and `--quick` raced, where its help says it does not."""
+    raw = spec_dict(tmp_path / "x.jsonl", seeds=list(range(8)))
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    race = {"race": "{min_seeds: 3, max_seeds: 6}"}
+    full = load_spec(tmp_path, race)
+    assert full.race is not None and (full.race.min_seeds, full.race.max_seeds) == (3, 6) and not caplog.records
+    assert load_spec(tmp_path, race, quick=True).race is None
+    assert "--quick turns `race` off: --set race is left out of this run" in caplog.text
+
+
+def test_a_screen_that_is_the_deciding_model_itself_is_refused(tmp_path: Path) -> None:
+    """Accepted before: its rows were marked `screen` though nothing cheaper had measured them."""
+    model = {"type": "ngram", "order": 4}
+    msg = _error(spec_dict(tmp_path / "x.jsonl", model=model, seeds=[0, 1], screen={"model": model, "seeds": [0, 1]}))
+    assert "screen.model: is the deciding `model` itself" in msg
+
+
 def test_a_value_the_message_quotes_already_is_not_repeated(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"splits": ["a", "a"]}))
     assert msg.endswith("pools.splits: split names must be unique and not 'random', got ['a', 'a']"), msg

@@ -42,8 +42,9 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     profiled = copy.deepcopy(raw)
     for key, value in {**QUICK_BASE, **profile}.items():
         _set_dotted(profiled, key, value)
+    turned_off = [key for key, value in {**QUICK_BASE, **profile}.items() if value is None]
     for key, value in overrides.items():  # the command line's settings win, but for a section the profile turns off
-        if (off := _turned_off(profiled, key)) is None:
+        if (off := next((s for s in turned_off if key == s or key.startswith(s + ".")), None)) is None:
             _set_dotted(profiled, key, value)
         elif quick:
             log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
@@ -58,19 +59,6 @@ def spec_origin(path: str | Path, overrides: dict[str, Any] | None = None, quick
     profile = "'s quick profile" if quick else ""
     settings = " with the command line's settings" if overrides else ""
     return f"{spec_file(path)}{profile}{settings}"
-
-
-def _turned_off(raw: dict[str, Any], key: str) -> str | None:
-    """The section above the dotted ``key`` that is null in ``raw`` (a profile's ``screen: null``), if any."""
-    node: Any = raw
-    parts = key.split(".")
-    for depth, part in enumerate(parts[:-1], 1):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-        if node is None:
-            return ".".join(parts[:depth])
-    return None
 
 
 def spec_file(path: str | Path) -> Path:

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from mlsandbox.credentials import hide_url_passwords
-from mlsandbox.errors import SpecError, describe_validation_error, listed
+from mlsandbox.errors import KeyValueError, SpecError, describe_validation_error, listed
 from mlsandbox.spec._base import MAX_REPEAT, DataPath, LocalFolder, Seed, Seeds, StrictModel
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
@@ -246,6 +246,14 @@ class ExperimentSpec(StrictModel):
         if repeated := sorted({n for n in names if names.count(n) > 1}):
             raise ValueError(f"benchmark names must be distinct (each names its metrics): {repeated} repeated")
         return value
+
+    @model_validator(mode="after")
+    def _screen_is_another_model(self) -> ExperimentSpec:
+        if self.screen is not None and self.screen.model == self.model:
+            raise KeyValueError("screen.model", self.screen.model.model_dump(exclude_defaults=True),
+                                "is the deciding `model` itself: a screen is a cheaper model that settles the "
+                                "clear pools first")
+        return self
 
     @model_validator(mode="after")
     def _confirm_seeds_are_fresh(self) -> ExperimentSpec:
