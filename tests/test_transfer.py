@@ -98,6 +98,10 @@ def test_transfer_needs_two_models(tmp_path: Path) -> None:
     empty = parse_spec(_spec(tmp_path, []))
     with pytest.raises(SpecError, match="transfer.models is empty"):
         run_transfer(empty, progress=False)
+    named = _spec(tmp_path, [])
+    named["transfer"]["names"] = ["cheap", "costly"]  # emptied on the command line: the models are what is missing
+    with pytest.raises(SpecError, match="transfer.models is empty"):
+        run_transfer(parse_spec(named), progress=False)
     without = _spec(tmp_path, [])
     del without["transfer"]
     with pytest.raises(SpecError, match="has no `transfer:` section"):

@@ -35,6 +35,8 @@ def test_an_undefined_pair_stays_out_of_the_holm_family_and_claims_no_top_k() ->
         assert pairs.loc[("a", "b"), f"{name}_p_adjusted"] == pytest.approx(pairs.loc[("a", "b"), f"{name}_p_value"])
         assert pairs[f"{name}"].isna().sum() == 2
     assert pairs["top3_overlap"].isna().tolist() == [False, True, True]
+    few = agreement(deltas.iloc[:3, :2], top_k=3)  # three pools: each top 3 is all of them
+    assert few["top3_overlap"].isna().tolist() == [True]
     title = figures.transfer_scatter_figure(deltas, pairs.reset_index()).axes[1].get_title()
     assert title == "n = 6 pools\nSpearman n/a\ndecision acc. n/a\nflat: every pool the same delta, no ranking"
 

@@ -288,6 +288,15 @@ def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: Workflow
         top_pools(probed, by_name, strict.model_copy(update={"min_pool_size": largest + 1}))  # was an IndexError
 
 
+def test_a_top_k_above_the_ops_with_pools_is_said_to_be_cut(workflow: WorkflowResult, spec: ExperimentSpec,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    probed = workflow.probe
+    by_name = probed.pools_by_name()
+    ops = len(probed.best(len(by_name)))
+    assert len(top_pools(probed, by_name, spec.refine.model_copy(update={"top_k": ops + 1}))) == ops
+    assert f"refine.top_k={ops + 1}, but only {ops} OPs have a pool to combine" in caplog.text
+
+
 def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResult, tmp_path: Path) -> None:
     root = tracking.download_artifacts(workflow.run_id, "report", tmp_path)
     markdown = (root / "report.md").read_text(encoding="utf-8")

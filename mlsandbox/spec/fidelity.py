@@ -54,7 +54,7 @@ class TransferSpec(StrictModel):
 
     @model_validator(mode="after")
     def _labels(self) -> TransferSpec:
-        if self.names is not None and len(self.names) != len(self.models):
+        if self.names is not None and len(self.names) != len(self.models) and self.models:  # none: said by `transfer`
             raise ValueError(f"names needs one label per model ({len(self.models)}), got {len(self.names)}")
         if self.names is not None and len(set(self.names)) != len(self.names):
             raise ValueError(f"names must be distinct, got {self.names}")

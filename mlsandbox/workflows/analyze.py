@@ -3,6 +3,7 @@ probed models), clustered hierarchically; the best OP of each cluster (paper App
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.workflows.probe import ProbeResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,7 +56,10 @@ def analyze(prepared: Prepared, probed: ProbeResult, run_id: str) -> AnalysisRes
 
     metric_corr, metric_clusters, best_by_metric = None, None, {}
     scores = _probed_scores(probed.comparisons)
-    if scores.shape[1] >= 2 and len(scores) >= 3:
+    if scores.shape[1] < 2 or len(scores) < 3:
+        log.info("metric clusters: left out (they need at least 2 benchmarks and 3 probed models; this probe has "
+                 "%d and %d)", scores.shape[1], len(scores))
+    else:
         metric_corr = pearson_matrix(scores)
         metric_clusters = cluster(metric_corr, min(spec.metric_clusters, scores.shape[1]), method=spec.linkage)
         best_by_metric = _best_per_metric_cluster(probed.comparisons, metric_clusters)

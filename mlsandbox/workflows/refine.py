@@ -289,9 +289,8 @@ def refine(
 
 
 def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -> list[Pool]:
-    """The ``top_k`` best probe pools of distinct OPs. With ``on_small_pool: skip``, a pool below
-    ``min_pool_size`` is passed over for the next: refine would skip it and every candidate built on
-    it (its intersections are smaller still), spending the top-k on nothing."""
+    """The ``top_k`` best probe pools of distinct OPs. With ``on_small_pool: skip``, a pool below ``min_pool_size``
+    is passed over for the next: refine would skip it and every candidate on it, spending the top-k on nothing."""
     ranked = [by_name[name] for name in probed.best(len(by_name))["pool"]]
     if not ranked:  # not a size problem: nothing was measured to combine
         raise PoolError("no probe pool has a delta to refine: every pool's cells (or its controls') failed; "
@@ -305,6 +304,8 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
             log.warning("top-k: passing over %s (fewer samples than refine.min_pool_size=%d) for the next best pools",
                         ", ".join(small), spec.min_pool_size)
         ranked = kept
+    if len(ranked) < spec.top_k:
+        log.warning("refine.top_k=%d, but only %d OPs have a pool to combine", spec.top_k, len(ranked))
     return ranked[:spec.top_k]
 
 

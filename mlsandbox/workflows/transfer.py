@@ -72,7 +72,8 @@ def overlap_column(top_k: int) -> str:
 def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
     """For each pair of columns: Spearman and decision accuracy, each with its 95% interval over pools
     and its permutation p-value, raw and Holm-adjusted across the pairs that have one, and the overlap
-    of the top-k pools (NA where a column ranks nothing). A pool missing from either column is left out."""
+    of the top-k pools (NA where a column ranks nothing, or where there are no more than k pools: then
+    it is all of them). A pool missing from either column is left out."""
     rows = []
     for cheap, costly in itertools.combinations(deltas.columns, 2):
         both = deltas[[cheap, costly]].dropna()
@@ -80,9 +81,10 @@ def agreement(deltas: pd.DataFrame, top_k: int) -> pd.DataFrame:
         estimates = [getattr(measured, name) for name in STATISTICS]
         top = [set(both[c].nlargest(top_k).index) for c in (cheap, costly)]
         ranked = math.isfinite(measured.decision_accuracy.value)  # else a top-k is the table's order, not a ranking
+        chosen = ranked and measured.pools > top_k  # with top_k pools or fewer, every pool is in both top-ks
         rows.append([cheap, costly, measured.pools]
                     + [v for e in estimates for v in (e.value, e.low, e.high, e.p_value, math.nan)]
-                    + [len(top[0] & top[1]) if ranked else None])
+                    + [len(top[0] & top[1]) if chosen else None])
     overlap = overlap_column(top_k)
     pairs = pd.DataFrame(rows, columns=["cheap", "costly", "pools", *STATISTIC_COLUMNS, overlap])
     pairs[overlap] = pairs[overlap].astype("Int64")
