@@ -58,7 +58,18 @@ def test_the_printed_refine_table_of_a_screened_step_has_the_screens_delta(scree
     printed = CliRunner().invoke(app, ["refine", "-p", str(tmp_path), "--quiet"])
     assert printed.exit_code == 0, printed.output
     header = printed.output.split("Refine: recipes")[1].splitlines()[1]
-    assert "screen_delta_pct" in header
+    assert "screen_delta_pct" in header and "seeds" in header
+
+
+def test_a_screened_steps_cells_table_says_which_model_trained_each_cell(screened_raw: dict,
+                                                                       module_store: str) -> None:
+    """A screened (pool, seed) has two cells: without the column, only each run's model digest told them apart."""
+    from mlsandbox.executors.compare import results_frame
+
+    result = run_workflow(parse_spec(screened_raw), until="probe", progress=False)
+    cells = results_frame(result.probe.comparisons.cells)
+    assert set(cells["fidelity"]) == {DECIDE, SCREEN}
+    assert not cells.duplicated(["pool", "seed", "fidelity"]).any()
 
 
 @pytest.fixture(scope="module")

@@ -244,10 +244,11 @@ def confirm_pool(
 
 
 def results_frame(results: Sequence[CellResult]) -> pd.DataFrame:
-    """One row per cell: pool, seed, status, reuse, times and per-benchmark scores."""
+    """One row per cell: pool, seed, the role of its model (a screened step has two cells per pool and
+    seed), status, reuse, times and per-benchmark scores."""
     rows = []
     for r in results:
-        row = {"pool": r.pool.name, "seed": r.seed, "status": r.status.value, "reused": r.reused,
+        row = {"pool": r.pool.name, "seed": r.seed, "fidelity": r.fidelity, "status": r.status.value, "reused": r.reused,
                "run_id": r.run_id, "train_s": r.train_s, "eval_s": r.eval_s, "reason": r.reason}
         row.update({f"score.{k}": v for k, v in r.scores.items()})
         rows.append(row)
