@@ -55,3 +55,12 @@ def model_location(name_or_path: str) -> str:
         return (f"no such folder {os.path.abspath(path)}: a relative model path is relative to the directory "
                 f"mlsandbox runs in, {Path.cwd()}")
     return "Hugging Face name"
+
+
+def where_it_looked(name_or_path: str) -> str:
+    """:func:`model_location`, with why the hub cannot be reached for a hub name where it cannot: what
+    an error loading the model says of where it looked."""
+    where = model_location(name_or_path)
+    if where == "Hugging Face name" and (offline := hub_unreachable()):
+        return f"{where}; the hub cannot be reached: {offline}"
+    return where

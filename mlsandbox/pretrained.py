@@ -30,7 +30,7 @@ from typing import Any
 from mlsandbox.content import content_digest
 from mlsandbox.errors import ModelUnavailableError, first_line
 from mlsandbox.files import published
-from mlsandbox.hub import hub_options, hub_unreachable, model_location
+from mlsandbox.hub import hub_options, where_it_looked
 
 log = logging.getLogger(__name__)
 
@@ -367,11 +367,9 @@ def _require_gguf() -> None:
 
 
 def _load_hint(what: str, name_or_path: str, exc: Exception) -> str:
-    where = model_location(name_or_path)
+    where = where_it_looked(name_or_path)
     if where.startswith("no such"):  # the hub's own complaint about the name would only mislead
         return f"could not load {what} {name_or_path!r}: {where}"
-    if where == "Hugging Face name" and (offline := hub_unreachable()):
-        where += f"; the hub cannot be reached: {offline}"
     return (
         f"could not load {what} {name_or_path!r} ({where}): {first_line(exc).rstrip('.')}. Without network access, name "
         "a local directory saved with save_pretrained, or leave the model unset for the "

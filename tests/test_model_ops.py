@@ -439,8 +439,7 @@ def test_a_model_path_that_names_nothing_says_where_it_was_looked_for(tmp_path: 
 
 def test_a_hub_name_while_the_hub_cannot_be_reached_is_read_from_the_cache_only(tmp_path: Path, monkeypatch) -> None:
     """Offline, transformers retried a missing hub model for minutes, a warning per retry, before the error."""
-    for module in (hub, pretrained):
-        monkeypatch.setattr(module, "hub_unreachable", lambda: "nothing answers at hub.example (refused)")
+    monkeypatch.setattr(hub, "hub_unreachable", lambda: "nothing answers at hub.example (refused)")
     assert hub.hub_options("org/not-cached-here") == {"local_files_only": True}
     assert hub.hub_options(str(tmp_path)) == {}  # a local directory is read as it is
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache

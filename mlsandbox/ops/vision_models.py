@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlsandbox.errors import ModelUnavailableError, first_line
-from mlsandbox.hub import hub_options, hub_unreachable, model_location
+from mlsandbox.hub import hub_options, where_it_looked
 from mlsandbox.pretrained import quiet_transformers
 
 if TYPE_CHECKING:
@@ -90,8 +90,9 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
     quiet_transformers()
     # A transformers class, or one built on one: either has from_pretrained.
     cls: Any = getattr(transformers, model_class) if isinstance(model_class, str) else model_class
-    processor = getattr(transformers, processor_class).from_pretrained(name_or_path, **hub_options(name_or_path))
-    model = cls.from_pretrained(name_or_path, dtype=torch.float32, **hub_options(name_or_path))
+    options = hub_options(name_or_path)
+    processor = getattr(transformers, processor_class).from_pretrained(name_or_path, **options)
+    model = cls.from_pretrained(name_or_path, dtype=torch.float32, **options)
     model.to(device)
     model.eval()
     return model, processor
@@ -99,9 +100,7 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
 
 def _hint(name_or_path: str, op: str, param: str, exc: Exception) -> str:
     reason = first_line(exc).rstrip(".")
-    where = model_location(name_or_path)
-    if where == "Hugging Face name" and (offline := hub_unreachable()):
-        where += f"; the hub cannot be reached: {offline}"
+    where = where_it_looked(name_or_path)
     if where == "local directory":
         return (
             f"{op}: could not load {param}={name_or_path!r} (local directory): {reason}. The directory must "

@@ -21,7 +21,7 @@ from mlsandbox.search._names import INTERRUPTED, RUN_ATTR
 from mlsandbox.search._report import SearchResult
 from mlsandbox.search._storage import connect_storage
 from mlsandbox.search._study import run_search, total_trials
-from mlsandbox.search._trials import counted_trials
+from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import ExperimentSpec
 
 POLL_S = 5.0
@@ -51,7 +51,7 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
                       max_retries=0)(_worker)
     environment = tracking.run_environment()
     opened = connect_storage(storage, spec)
-    first = _trials_so_far(opened.optuna, study_name)
+    first = len(_trials(opened.optuna, study_name))
     pending = [task.remote(spec, study_name, storage, n_trials, worker, environment) for worker in range(count)]
     ran = 0
     with Progress(n_trials, f"study {study_name} ({count} Ray workers)", "trial", progress) as bar:
@@ -60,7 +60,7 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
                 ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     ran += ray.get(ref)
-                done = min(n_trials, _counted(opened.optuna, study_name))
+                done = min(n_trials, sum(map(counts_towards_total, _trials(opened.optuna, study_name))))
                 if done > bar.done:
                     bar.advance(done - bar.done)
         except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
@@ -90,24 +90,14 @@ def _stop(ray: Any, pending: list[Any]) -> None:
 def _end_left_cells(storage: optuna.storages.BaseStorage, study_name: str, first: int, reason: str) -> None:
     """End the cells that this call's interrupted trials (from trial ``first`` on) left RUNNING: a worker
     stopped mid-write cannot, and its cells' owner (a pooled Ray worker process) may live on."""
-    try:
-        trials = optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)[first:]
-    except KeyError:  # no worker created the study
-        return
-    for trial in trials:
+    for trial in _trials(storage, study_name)[first:]:
         if INTERRUPTED in trial.user_attrs and (run_id := trial.user_attrs.get(RUN_ATTR)):
             tracking.end_children(run_id, reason)
 
 
-def _trials_so_far(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+def _trials(storage: optuna.storages.BaseStorage, study_name: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials; none before a worker has created the study."""
     try:
-        return len(optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False))
+        return optuna.load_study(study_name=study_name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
-        return 0
-
-
-def _counted(storage: optuna.storages.BaseStorage, study_name: str) -> int:
-    try:
-        return counted_trials(optuna.load_study(study_name=study_name, storage=storage))
-    except KeyError:  # no worker has created the study yet
-        return 0
+        return []
