@@ -161,17 +161,45 @@ def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path
 def test_a_clip_corrupt_past_its_first_frames_fails_its_cells_naming_the_sample(video_files: Path,
                                                                                 tracking_uri: str) -> None:
     """It passes the load (which decodes first frames only); the video model's cells name it."""
+    clean = write_jsonl(video_files.parent / "bench.jsonl", [json.loads(line) for line in video_files.read_text().splitlines()])
     (video_files.parent / "clips" / "2.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
+    (video_files.parent / "clips" / "2.mp4").replace(video_files.parent / "clips" / "bad.mp4")
+    (video_files.parent / "clips" / "2.mp4").write_bytes(clip(16, SIZES[2], seed=2))
+    rows = [json.loads(line) for line in video_files.read_text().splitlines()]
+    rows[2]["file"] = "clips/bad.mp4"
+    write_jsonl(video_files, rows)
     write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
-    video = {"path": str(video_files), "text_field": "caption", "video_field": "file"}
-    spec = {"name": "corrupt", "dataset": video, "ops": [{"name": "video_duration_filter"}], "seeds": [0],
-            "stats": {"workers": 1}, "workspace": str(video_files.parent / "ws"),
-            "model": {"type": "tiny-t2v", "max_steps": 1}, "benchmarks": [{"name": "b", **video}]}
-    (video_files.parent / "sandbox.yaml").write_text(yaml.safe_dump(spec))
-    result = CliRunner().invoke(app, ["train", "-p", str(video_files.parent), "--pool-file",
-                                      str(video_files.parent / "pool.jsonl"), "-q"])
+    result = _train_videos(video_files, benchmark=clean)
     assert result.exit_code == 1, result.output
     assert "FAILED pool seed 0: video of sample 'v2'" in result.output
+
+
+def test_a_benchmark_clip_corrupt_past_its_first_frames_stops_the_command_before_training(video_files: Path,
+                                                                                          tracking_uri: str) -> None:
+    """A benchmark is read whole and is small: every frame is decoded when it loads, so a bad clip
+    costs no training (exit code 2, one line naming the benchmark and its row)."""
+    bench = write_jsonl(video_files.parent / "bench.jsonl", [json.loads(line) for line in video_files.read_text().splitlines()])
+    (video_files.parent / "clips" / "bad.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
+    rows = [json.loads(line) for line in bench.read_text().splitlines()]
+    rows[2]["file"] = "clips/bad.mp4"
+    write_jsonl(bench, rows)
+    write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
+    result = _train_videos(video_files, benchmark=bench)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: benchmark 'b': video of row 3 (")
+    assert "cannot decode the video" in result.output and "FAILED" not in result.output
+    assert not (video_files.parent / "ws" / "stats").exists()  # nothing computed before the refusal
+
+
+def _train_videos(video_files: Path, benchmark: Path):  # type: ignore[no-untyped-def]
+    """``train --pool-file pool.jsonl`` with a one-step tiny-t2v on ``video_files``, scored on ``benchmark``."""
+    video = {"text_field": "caption", "video_field": "file"}
+    spec = {"name": "corrupt", "dataset": {"path": str(video_files), **video}, "ops": [{"name": "video_duration_filter"}],
+            "seeds": [0], "stats": {"workers": 1}, "workspace": str(video_files.parent / "ws"),
+            "model": {"type": "tiny-t2v", "max_steps": 1}, "benchmarks": [{"name": "b", "path": str(benchmark), **video}]}
+    (video_files.parent / "sandbox.yaml").write_text(yaml.safe_dump(spec))
+    return CliRunner().invoke(app, ["train", "-p", str(video_files.parent), "--pool-file",
+                                    str(video_files.parent / "pool.jsonl"), "-q"])
 
 
 def test_a_video_path_that_is_not_a_regular_file_is_refused_unread(video_files: Path) -> None:

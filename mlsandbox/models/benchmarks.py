@@ -32,6 +32,7 @@ from mlsandbox.data import (
 from mlsandbox.errors import DataError, EvaluationError, first_line
 from mlsandbox.models.base import Benchmark
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
+from mlsandbox.videos import check_every_frame
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,13 @@ def _load_media_benchmark(spec: BenchmarkSpec, path: Path) -> Benchmark:
     texts = table[TEXT].to_pylist()
     if spec.image_field is not None:
         return Benchmark(spec.name, texts, path, images=table[IMAGE].to_pylist())
-    return Benchmark(spec.name, texts, path, videos=table[VIDEO].to_pylist())
+    clips = table[VIDEO].to_pylist()
+    for row, data in enumerate(clips, 1):  # the load checked first frames; every frame, before any training
+        try:
+            check_every_frame(data)
+        except DataError as err:
+            raise EvaluationError(f"benchmark {spec.name!r}: video of row {row} ({len(data)} bytes): {err}") from None
+    return Benchmark(spec.name, texts, path, videos=clips)
 
 
 def load_benchmarks(specs: Sequence[BenchmarkSpec] | None, base_dir: Path) -> BenchmarkSet:

@@ -86,11 +86,11 @@ def _run_search(
     init_tracking_store()  # first: the default storage goes next to it
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
     make_sampler(search, 0)  # and a sampler that cannot be made (a missing package), before a study exists
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
     if search.min_pool_size > len(prepared.dataset):
         raise SpecError(f"search.min_pool_size={search.min_pool_size} is more than the dataset's "
                         f"{len(prepared.dataset)} samples: every trial's pool would be pruned")
-    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     space = build_space(search, prepared.stats, seed=spec.pools.seed)
     experiment_id = _experiment_id(tracking.use_experiment(spec.name))
     tags = {tracking.KIND: "search", tracking.ENTRY_POINT: "search", tracking.PROJECT: spec.name,

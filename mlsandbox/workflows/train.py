@@ -175,9 +175,9 @@ def run_training(
     chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
     for run_id in pool_runs or []:  # as does a run id that names no run
         tracking.find_run(run_id, POOL_RUN)
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
-    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run("train", experiment_id, tags) as parent:

@@ -98,8 +98,8 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
     levels = transfer_levels(spec)
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
-    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
     if len(pools) < 2:  # nothing to rank: stop before training a cell
         raise PoolError(f"transfer compares how models rank the probe's pools, and the probe gives only "

@@ -54,8 +54,8 @@ def run_workflow(
         raise ValueError(f"until must be one of {STEPS}, got {until!r}")
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
+    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
-    benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: entry_point, tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run(entry_point, experiment_id, tags) as parent:
