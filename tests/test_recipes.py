@@ -356,6 +356,9 @@ def test_save_data_juicer_writes_yaml_with_what_data_juicer_cannot_express_in_co
     assert "# sample_size: 2 (seed 42), the sandbox's equal-size draw" in text
     assert "append - random_selector: {select_num: 2}" in text
     assert yaml.safe_load(text) == to_data_juicer(r, dataset_path="corpus.jsonl")
+    assert "# placeholders, set them before running it: export_path: processed.jsonl (" in text
+    both = save_data_juicer(r, tmp_path / "dj2.yaml", dataset_path="corpus.jsonl", export_path="out.jsonl")
+    assert "placeholders" not in both.read_text()
 
 
 # --- Data-Juicer import ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from mlsandbox.search import (
     suggest_recipe,
 )
 from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
-from mlsandbox.search._report import LOST_WORKER
+from mlsandbox.search._report import LOST_WORKER, trial_claim
 from mlsandbox.search._storage import make_pruner
 from mlsandbox.spec import SearchSpec, parse_spec
 
@@ -124,9 +124,10 @@ def test_ranges_that_could_keep_nothing_are_refused_before_any_trial(raw, entry:
 
 
 def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, tmp_path) -> None:
+    raw = {**raw, "seeds": [0, 1]}  # an interval and a p-value for each trial
     result = run_search(_spec(raw), "s1", _storage(tmp_path), progress=False)
-    complete = [t for t in optuna.load_study(study_name="s1", storage=open_storage(_storage(tmp_path), _spec(raw))[0]).trials
-                if t.state == TrialState.COMPLETE]
+    study = optuna.load_study(study_name="s1", storage=open_storage(_storage(tmp_path), _spec(raw))[0])
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert complete, result.trials
     client = mlflow.MlflowClient()
     for t in complete:
@@ -141,11 +142,17 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
             "search/best_recipe.data_juicer.yaml", "search/history.png"} <= artifacts
     assert result.best_recipe is not None and result.best.value == max(t.value for t in complete)
     params = build_space(_spec(raw).search, prepare(_spec(raw), progress=False).stats).param_names()
-    assert list(result.trials.columns) == ["trial", "state", "delta_pct", *params, "reason", "warm_start",
-                                           "duration_s", "run_id"]
+    assert list(result.trials.columns) == ["trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted",
+                                           *params, "reason", "warm_start", "duration_s", "run_id"]
     rows = result.trials.set_index("trial")
     for t in complete:
         assert rows.loc[t.number, "run_id"] == t.user_attrs["mlflow_run_id"] and rows.loc[t.number, "reason"] == ""
+        # every delta comes with its interval and its p-value Holm-adjusted across the complete trials
+        claim = trial_claim(study, t)
+        assert claim["family"] == len(complete) and claim["p_adjusted"] >= t.user_attrs["p_value"]
+        assert rows.loc[t.number, "ci_low_pct"] == t.user_attrs["delta_ci_low_pct"] < t.value
+        assert rows.loc[t.number, "ci_high_pct"] == t.user_attrs["delta_ci_high_pct"] > t.value
+        assert rows.loc[t.number, "p_adjusted"] == claim["p_adjusted"]
         logged = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{t.user_attrs['mlflow_run_id']}/recipe.yaml"))
         assert logged["measured"]["run_id"] == t.user_attrs["mlflow_run_id"]  # the pool this trial measured
         assert logged["measured"]["pool_digest"] == client.get_run(t.user_attrs["mlflow_run_id"]).data.tags[tracking.POOL_DIGEST]

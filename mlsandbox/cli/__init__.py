@@ -369,7 +369,8 @@ def search_command(
     else:
         result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers,
                             progress=progress_style(quiet))
-    columns = [c for c in ("trial", "state", "delta_pct", "pool_size", "reason") if c in result.trials]
+    columns = [c for c in ("trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "pool_size", "reason")
+               if c in result.trials]
     typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
     if result.best is not None:
         typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}"

@@ -194,7 +194,11 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         header.append(f"# sample_size: {recipe.sample_size} (seed {recipe.seed}), the sandbox's equal-size draw for "
                       "its comparison, is not in process: every sample that passes the filters is kept; to draw "
                       f"as many (another draw), append - {RANDOM_SELECTOR}: {{select_num: {recipe.sample_size}}}")
-    body = dump_yaml(to_data_juicer(recipe, **kwargs))
+    config = to_data_juicer(recipe, **kwargs)
+    if placeholders := [f"{key}: {config[key]}" for key in ("dataset_path", "export_path") if key not in kwargs]:
+        header.append(f"# placeholders, set them before running it: {', '.join(placeholders)} (the dataset to "
+                      "process, the file to write)")
+    body = dump_yaml(config)
     with published(path) as tmp:
         tmp.write_text("\n".join(header) + "\n" + body, encoding="utf-8")
     return path

@@ -106,7 +106,8 @@ class SearchResult:
 
 
 def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) -> pd.DataFrame:
-    """One row per trial: trial, state, objectives, params, reason, warm_start, duration_s, run_id.
+    """One row per trial: trial, state, objectives, the delta's 95% interval and Holm-adjusted p across
+    the complete trials (:func:`trial_claims`), params, reason, warm_start, duration_s, run_id.
 
     Optuna's own table, with the objectives named, the params in the order of the space, and the
     user attributes people read (why a trial ended as it did, the warm start it came from, its
@@ -128,9 +129,14 @@ def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) ->
         reason = reason.mask(reason == "", text[key])
     state = _group(raw, "state").iloc[:, 0]
     reason = reason.mask((reason == "") & (state == TrialState.FAIL.name), LOST_WORKER)
+    numbers = _group(raw, "number").iloc[:, 0]
+    claims = trial_claims(study)
+    claim = pd.DataFrame([{k: claims.get(int(n), {}).get(k, math.nan) for k in ("ci_low_pct", "ci_high_pct", "p_adjusted")}
+                          for n in numbers], index=raw.index)
     return pd.concat([
-        pd.DataFrame({"trial": _group(raw, "number").iloc[:, 0], "state": state}),
+        pd.DataFrame({"trial": numbers, "state": state}),
         values,
+        claim,
         params,
         pd.DataFrame({
             "reason": reason,
@@ -164,13 +170,19 @@ def trial_claim(study: optuna.Study, trial: FrozenTrial | None) -> dict[str, flo
     only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
     if trial is None:
         return {}
+    claims = trial_claims(study)
+    nan = {"ci_low_pct": math.nan, "ci_high_pct": math.nan, "p_value": math.nan, "p_adjusted": math.nan}
+    return {**claims.get(trial.number, nan), "family": float(sum(not math.isnan(c["p_value"]) for c in claims.values()))}
+
+
+def trial_claims(study: optuna.Study) -> dict[int, dict[str, float]]:
+    """:func:`trial_claim`'s interval and p-values of every complete trial, by trial number."""
     claims = {t.number: _claim_of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     tested = {n: c["p_value"] for n, c in claims.items() if "p_value" in c}
     adjusted = dict(zip(tested, holm(list(tested.values()))))
-    attrs = claims.get(trial.number, {})
-    return {"ci_low_pct": attrs.get("delta_ci_low_pct", math.nan), "ci_high_pct": attrs.get("delta_ci_high_pct", math.nan),
-            "p_value": attrs.get("p_value", math.nan), "p_adjusted": adjusted.get(trial.number, math.nan),
-            "family": float(len(tested))}
+    return {n: {"ci_low_pct": c.get("delta_ci_low_pct", math.nan), "ci_high_pct": c.get("delta_ci_high_pct", math.nan),
+                "p_value": c.get("p_value", math.nan), "p_adjusted": adjusted.get(n, math.nan)}
+            for n, c in claims.items()}
 
 
 #: What a trial's claim is made of: user attributes of the trial, and metrics of its MLflow run.
