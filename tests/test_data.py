@@ -244,3 +244,9 @@ def test_a_large_dataset_says_it_is_loading(tmp_path: Path, monkeypatch: pytest.
         monkeypatch.setattr(mlsandbox.data, "LARGE_BYTES", 10)
         _load(path)
     assert f"loading dataset {path}: 0.0 GB in 1 file(s)" in caplog.text
+
+
+@pytest.mark.parametrize("fmt", ["hf", "images", "videos"])
+def test_the_builtin_corpus_under_a_format_it_is_not_is_one_clear_error(fmt: str) -> None:
+    with pytest.raises(DataError, match=rf"dataset.format: builtin:demo is a JSONL file of texts.*\(got '{fmt}'\)"):
+        load_dataset(DatasetSpec(path="builtin:demo", format=fmt))

@@ -169,6 +169,19 @@ def test_too_small_pools_are_pruned_with_the_reason(raw, tracking_uri, tmp_path)
         run_search(_spec(raw, min_pool_size=91, n_trials=2), "none", _storage(tmp_path), progress=False)
 
 
+def test_a_recipe_that_keeps_every_sample_is_pruned_not_measured_as_a_delta_of_zero(raw, tracking_uri, tmp_path) -> None:
+    """Every optional OP left out: the pool is the dataset, its random control the same samples."""
+    spec = _spec(raw, optional=True, n_trials=1)
+    run_search(spec, "all", _storage(tmp_path), progress=False)  # creates the study
+    study = optuna.load_study(study_name="all", storage=open_storage(_storage(tmp_path), spec)[0])
+    uses = [n for n in build_space(spec.search, prepare(spec, progress=False).stats).param_names() if n.endswith(".use")]
+    assert uses
+    study.enqueue_trial(dict.fromkeys(uses, False))
+    result = run_search(_spec(raw, optional=True, n_trials=2), "all", _storage(tmp_path), progress=False)
+    row = result.trials.set_index("trial").loc[1]
+    assert row["state"] == "PRUNED" and row["reason"].startswith("the recipe keeps all 90 samples of the dataset")
+
+
 def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_uri, tmp_path) -> None:
     script = tmp_path / "crash.py"
     script.write_text("import sys\nprint('out of memory, giving up')\nsys.exit(1)\n")
@@ -336,6 +349,8 @@ def test_a_study_continued_with_another_space_is_refused(raw, tracking_uri, tmp_
     narrower = [{**TRAINED[0], "max_range": [60, 100]}]
     with pytest.raises(SpecError, match=r"max_pct text_length_filter max \(percentile\) \[50, 100\] -> .*\[60, 100\]"):
         run_search(_spec(raw, n_trials=2, ops=narrower), "space", _storage(tmp_path), progress=False)
+    with pytest.raises(SpecError, match=r"; and \d+ more\): its trials would not compare"):  # one line, kept short
+        run_search(_spec(raw, n_trials=2, optional=True, repeat=[1, 3]), "space", _storage(tmp_path), progress=False)
     study = optuna.load_study(study_name="space", storage=open_storage(_storage(tmp_path), _spec(raw))[0])
     assert len(study.trials) == 1  # nothing drawn from the other spaces
     study.set_user_attr(SPACE_ATTR, None)  # as a version that recorded no space left it: accepted, then recorded

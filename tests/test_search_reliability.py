@@ -127,8 +127,9 @@ def test_a_study_continued_after_its_trainer_script_changed_is_refused(project, 
     assert "model_digest" not in second.output  # the same spec, another script
 
 
-def test_a_search_whose_every_trial_failed_exits_1_with_the_first_reason(project, tracking_uri, tmp_path) -> None:
-    """As `train` with failed cells: the study's run ends FINISHED with its report, the command exits 1."""
+def test_a_search_whose_every_trial_failed_exits_2_with_the_first_reason(project, tracking_uri, tmp_path) -> None:
+    """As `train` with failed cells: the study's run ends FINISHED with its report, the command exits 2
+    (a trainer that crashes is the user's to fix, as bad input is) with one line."""
     storage = str(tmp_path / "failing.journal")
     failing = ["--set", "model={type: command, command: [sh, -c, 'exit 3']}",
                "--set", "search.ops=[{op: text_length_filter, bounds: max, max_range: [50, 100]}]"]
@@ -139,7 +140,7 @@ def test_a_search_whose_every_trial_failed_exits_1_with_the_first_reason(project
                      "--quiet")
     finally:
         logging.getLogger("optuna.study._optimize").removeHandler(optuna_said)
-    assert first.exit_code == 1, first.output
+    assert first.exit_code == 2, first.output
     assert "FAILED: all 2 trials run now failed; the first, trial 0: every cell failed" in first.output
     # One line per failed trial, naming its error: no traceback (each failed cell is logged), no second line.
     assert len(optuna_said.records) == 2 and not any(r.exc_info for r in optuna_said.records)

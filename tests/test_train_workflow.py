@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from conftest import spec_dict, write_jsonl
 from typer.testing import CliRunner
 
@@ -133,9 +134,11 @@ def test_a_recipe_that_keeps_every_sample_is_warned_about(small_corpus, tmp_path
     prepared = prepare(_spec(small_corpus, tmp_path, bench_file), progress=False)
     everything = Recipe(name="typo", conditions=[Condition(op="alphanumeric_filter", min=-5, max=7)])
     some = Recipe(name="some", conditions=[Condition(op="alphanumeric_filter", min=0.7)])
+    nothing = Recipe(name="bare")  # no condition at all: the whole dataset too
     with caplog.at_level(logging.WARNING):
-        find_pools(prepared, [], [], [], [everything, some])
-    assert [r.getMessage().split(":")[0] for r in caplog.records] == ["recipe 'typo' keeps every sample of the dataset"]
+        find_pools(prepared, [], [], [], [everything, some, nothing])
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "recipe 'typo' keeps every sample of the dataset", "recipe 'bare' keeps every sample of the dataset"]
 
 
 def test_a_pool_file_needs_no_usable_op_split(tmp_path) -> None:
@@ -194,6 +197,14 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     tail = tracking.download_artifacts(run.info.run_id, "failure_log_tail.txt", tmp_path / "tail")
     assert "loading data..." in tail.read_text(encoding="utf-8")
     assert all(c.summary is None for c in result.comparisons.items)
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    cli = CliRunner().invoke(app, ["train", "-p", str(tmp_path / "proj"), "-q", "--pool", "text_length_filter/low",
+                                   "--pool", "alphanumeric_filter/high"])
+    assert cli.exit_code == 2, cli.output  # the user's trainer crashed: theirs to fix, as bad input is
+    (line,) = cli.stderr.strip().splitlines()  # the table went to stdout; one line says what failed
+    assert line.startswith("FAILED ") and " seed 0: command exited with status 1 (out of memory)" in line and line.endswith(
+        f"(and {len(cells) - 1} more cells: each reason is in cells.json of the run)"), line
 
 
 @pytest.mark.parametrize("reported, says", [
@@ -394,3 +405,15 @@ def test_an_external_trainer_is_retrained_when_the_metadata_it_reads_changes(
     edited = run_training(parse_spec(raw), ["text_length_filter/low"], progress=False)
     assert not any(c.reused for c in edited.comparisons.cells)
     assert edited.comparisons.cells[0].metrics["clean"]["score"] == pytest.approx(1.3)
+
+
+def test_a_fidelity_column_is_shown_only_where_rows_differ_in_it() -> None:
+    """A skipped row (nothing trained: an empty fidelity) does not make one model's rows look mixed."""
+    import pandas as pd
+
+    from mlsandbox.executors.compare import without_constant
+
+    one_model = pd.DataFrame({"name": ["a", "b", "c"], "fidelity": ["decide", "decide", ""]})
+    assert list(without_constant(one_model, "fidelity").columns) == ["name"]
+    screened = pd.DataFrame({"name": ["a", "b", "c"], "fidelity": ["decide", "screen", ""]})
+    assert list(without_constant(screened, "fidelity").columns) == ["name", "fidelity"]

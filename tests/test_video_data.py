@@ -170,8 +170,8 @@ def test_a_clip_corrupt_past_its_first_frames_fails_its_cells_naming_the_sample(
     write_jsonl(video_files, rows)
     write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
     result = _train_videos(video_files, benchmark=clean)
-    assert result.exit_code == 1, result.output
-    assert "FAILED pool seed 0: video of sample 'v2'" in result.output
+    assert result.exit_code == 2, result.output
+    assert " seed 0: video of sample 'v2'" in result.stderr and "(and 1 more cells" in result.stderr  # the pool and its control
 
 
 def test_a_benchmark_clip_corrupt_past_its_first_frames_stops_the_command_before_training(video_files: Path,

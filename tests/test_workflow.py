@@ -288,6 +288,18 @@ def test_refines_top_k_passes_over_a_pool_too_small_to_refine(workflow: Workflow
         top_pools(probed, by_name, strict.model_copy(update={"min_pool_size": largest + 1}))  # was an IndexError
 
 
+def test_a_refine_that_no_probe_pool_could_feed_stops_before_the_probe_trains(workflow: WorkflowResult,
+                                                                            spec: ExperimentSpec) -> None:
+    """Refine needs a probe pool of refine.min_pool_size distinct samples: where no split can have as
+    many, the probe's cells would be trained for nothing."""
+    strict = spec.model_copy(update={"refine": spec.refine.model_copy(update={"min_pool_size": 10**6})})
+    runs = len(mlflow.search_runs(search_all_experiments=True, output_format="list"))
+    with pytest.raises(PoolError, match=r"no probe pool has refine.min_pool_size=1000000 distinct samples \(the largest"):
+        run_workflow(strict, progress=False)
+    assert len(mlflow.search_runs(search_all_experiments=True, output_format="list")) == runs  # not a run started
+    assert run_workflow(strict, until="probe", progress=False).probe  # the probe alone needs no such pool
+
+
 def test_a_top_k_above_the_ops_with_pools_is_said_to_be_cut(workflow: WorkflowResult, spec: ExperimentSpec,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     probed = workflow.probe

@@ -157,7 +157,8 @@ def train_command(
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
                "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
                f"{_interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
-    exit_failed([f"FAILED {cell.pool.name} seed {cell.seed}: {cell.reason}" for cell in failed])
+    more = f" (and {len(failed) - 1} more cells: each reason is in cells.json of the run)" if len(failed) > 1 else ""
+    exit_failed(f"FAILED {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}{more}" if failed else None)
 
 
 def _seed_list(text: str) -> list[str]:
@@ -378,10 +379,11 @@ def search_command(
                       "re-measure it on fresh seeds"))
     for line in result.pareto_text():
         typer.echo(f"pareto: {line}")
-    typer.echo(f"\n{result.ran} trial{'' if result.ran == 1 else 's'} run now, {len(result.trials)} in study {result.study_name!r} "
-               f"({result.storage}); {result.wall_s:.0f} s; {result.where}")
+    waiting = int((result.trials["state"] == "WAITING").sum()) if "state" in result.trials else 0
+    typer.echo(f"\n{result.ran} trial{'' if result.ran == 1 else 's'} run now, {len(result.trials)} in study {result.study_name!r}"
+               f"{f' ({waiting} queued, not run yet)' if waiting else ''} ({result.storage}); {result.wall_s:.0f} s; {result.where}")
     typer.echo(f"live view: optuna-dashboard {result.storage}")
-    exit_failed([failure] if (failure := result.all_failed_text()) else [])  # as train's failed cells
+    exit_failed(result.all_failed_text())  # as train's failed cells
 
 
 if __name__ == "__main__":

@@ -29,13 +29,13 @@ EXIT_INTERRUPTED = 130
 P = ParamSpec("P")
 
 
-def exit_failed(reasons: Sequence[str]) -> None:
-    """Print each failure in red on stderr and exit 1 if there is any: the work ran, and some of it
-    failed (a cell, every trial); the runs that record it ended normally."""
-    for reason in reasons:
-        typer.secho(reason, fg="red", err=True)
-    if reasons:
-        raise typer.Exit(EXIT_FAILED)
+def exit_failed(failure: str | None) -> None:
+    """Print the failure (one line) in red on stderr and exit 2 if there is one: the work ran, the
+    runs that record it ended normally, and what failed (a trainer that crashed in a cell, every
+    trial) is the user's to fix, as bad input is."""
+    if failure:
+        typer.secho(failure, fg="red", err=True)
+        raise typer.Exit(EXIT_INVALID)
 R = TypeVar("R")
 
 

@@ -51,6 +51,9 @@ def load_dataset(spec: DatasetSpec, base_dir: Path | None = None) -> Dataset:
     if spec.path == BUILTIN_DATASET:
         from mlsandbox.resources import DEMO_CORPUS
 
+        if spec.format in ("hf", "images", "videos"):  # no file reader of that name: KeyError otherwise
+            raise DataError(f"dataset.format: {BUILTIN_DATASET} is a JSONL file of texts, not a Hugging Face dataset "
+                            f"or a folder; leave dataset.format at auto (got {spec.format!r})")
         return load_files([DEMO_CORPUS], spec, name="demo-corpus", source=BUILTIN_DATASET)
     if spec.format == "hf":
         if spec.video_field is not None:

@@ -177,8 +177,9 @@ def _most_cells(pools: Sequence[Pool], seeds: int) -> int:
 def without_constant(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
     """``table`` without those of ``columns`` that hold one value throughout: a shown table's
     ``fidelity`` says nothing per row where one model decided every pool, and stays where a screen
-    decided some rows (the JSON tables keep every column)."""
-    return table.drop(columns=[c for c in columns if c in table and table[c].nunique() <= 1])
+    decided some rows (the JSON tables keep every column). An empty value (a row nothing trained,
+    such as a skipped candidate) is no value."""
+    return table.drop(columns=[c for c in columns if c in table and table[c].replace("", None).nunique() <= 1])
 
 
 def table_markdown(table: pd.DataFrame) -> str:

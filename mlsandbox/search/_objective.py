@@ -196,6 +196,9 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
     if pool.unique_size < search.min_pool_size:
         return TrialState.PRUNED, (f"pool of {pool.unique_size} samples is below search.min_pool_size="
                                    f"{search.min_pool_size}"), timing
+    if pool.unique_size == len(prepared.stats):  # a delta of 0 by construction, not a measurement
+        return TrialState.PRUNED, (f"the recipe keeps all {pool.unique_size} samples of the dataset: its pool "
+                                   "draws what its random control draws, so there is nothing to compare"), timing
     pool_file = prepared.pool_file(pool, prepared.spec.model)  # the cells reuse this file
     tracking.log_pool_input(pool, prepared.dataset, prepared.stats, pool_file, context="trial", run_id=run_id)
     timing["select_s"] = time.perf_counter() - t0

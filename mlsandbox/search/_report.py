@@ -75,7 +75,7 @@ class SearchResult:
     failed_now: list[int] = field(default_factory=list)  # the trials this call ran that FAILED
 
     def all_failed_text(self) -> str | None:
-        """A line for a call that ran trials and saw every one of them fail (the command then exits 1);
+        """A line for a call that ran trials and saw every one of them fail (the command then exits 2);
         None otherwise. A pruned or complete trial is not a failure."""
         if not self.ran or len(self.failed_now) < self.ran:
             return None

@@ -326,8 +326,9 @@ def _check_space(study: optuna.Study, study_name: str, space: Mapping[str, str])
                if stored[key] != space[key]]
     changed += [f"{key} (no longer searched)" for key in sorted(set(stored) - set(space))]
     changed += [f"{key} (new)" for key in sorted(set(space) - set(stored))]
-    if changed:
-        raise SpecError(f"study {study_name!r} searched another space ({'; '.join(changed)}): its trials would not "
+    if changed:  # the first few: a whole space's changes would make a line of thousands of characters
+        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+        raise SpecError(f"study {study_name!r} searched another space ({shown}): its trials would not "
                         "compare with this call's; use another --study name to search anew")
 
 

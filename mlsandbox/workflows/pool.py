@@ -18,7 +18,7 @@ from mlsandbox.executors.prepare import Prepared, prepare
 from mlsandbox.pools import RANDOM, Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.progress import Progress, StyleArg
-from mlsandbox.spec import ExperimentSpec
+from mlsandbox.spec import ExperimentSpec, RefineSpec
 from mlsandbox.stats import categorical_summary, summarize
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,21 @@ def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, st
         reasons = "; ".join(f"{name}: {why}" for name, why in degenerate)
         raise PoolError(f"no OP gives a usable split of the data (every split is degenerate): {reasons}")
     return pools + random_controls(prepared, pools), degenerate
+
+
+def too_small_to_refine(spec: RefineSpec, largest: int) -> PoolError:
+    """Where no probe pool has ``refine.min_pool_size`` distinct samples and ``on_small_pool: skip``."""
+    return PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the largest "
+                     f"has {largest}): lower it, or set refine.on_small_pool: use")
+
+
+def check_refinable(prepared: Prepared) -> None:
+    """Stop before the probe trains anything where refine could combine none of its pools."""
+    spec = prepared.spec.refine
+    if spec.on_small_pool == "skip":
+        pools = [p for p in single_op_splits(prepared)[0] if isinstance(p.origin, SplitOrigin)]
+        if (largest := max((p.unique_size for p in pools), default=0)) < spec.min_pool_size:
+            raise too_small_to_refine(spec, largest)
 
 
 def random_controls(prepared: Prepared, pools: list[Pool]) -> list[Pool]:

@@ -44,6 +44,7 @@ from mlsandbox.spec import RefineSpec
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.candidate_runs import log_candidate_runs
+from mlsandbox.workflows.pool import too_small_to_refine
 from mlsandbox.workflows.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -297,9 +298,7 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
                         f"the reasons are in {artifacts.under(artifacts.PROBE, artifacts.CELLS_TABLE)} of this run")
     if spec.on_small_pool == "skip":
         if not (kept := [p for p in ranked if p.unique_size >= spec.min_pool_size]):
-            raise PoolError(f"no probe pool has refine.min_pool_size={spec.min_pool_size} distinct samples (the largest "
-                            f"has {max((p.unique_size for p in ranked), default=0)}): lower it, or set "
-                            "refine.on_small_pool: use")
+            raise too_small_to_refine(spec, max((p.unique_size for p in ranked), default=0))
         if small := [p.name for p in ranked[:spec.top_k] if p.unique_size < spec.min_pool_size]:
             log.warning("top-k: passing over %s (fewer samples than refine.min_pool_size=%d) for the next best pools",
                         ", ".join(small), spec.min_pool_size)

@@ -65,9 +65,9 @@ def find_pools(
         pools.append(pool_from_file(prepared, path, name))
     for recipe in recipes or []:
         pools.append(selected := recipe.select(prepared.stats))
-        if recipe.conditions and len(selected.rows) == len(prepared.dataset):
-            log.warning("recipe %r keeps every sample of the dataset: its conditions select nothing out, and its "
-                        "pool draws what its random control draws (a bound beyond the stat's range?)", recipe.name)
+        if len(selected.rows) == len(prepared.dataset):
+            log.warning("recipe %r keeps every sample of the dataset: it selects nothing out (no condition, or a "
+                        "bound beyond its stat's range?), and its pool draws what its random control draws", recipe.name)
     if not pools:
         raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
     twice = sorted(name for name, n in Counter(p.name for p in pools).items() if n > 1)

@@ -24,6 +24,7 @@ from mlsandbox.pools import Pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
 from mlsandbox.workflows.analyze import AnalysisResult, analyze
+from mlsandbox.workflows.pool import check_refinable
 from mlsandbox.workflows.probe import ProbeResult, probe
 from mlsandbox.workflows.refine import RefineResult, refine
 from mlsandbox.workflows.report import Answer, log_answer, log_report
@@ -56,6 +57,8 @@ def run_workflow(
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
+    if until == "refine":
+        check_refinable(prepared)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: entry_point, tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest}
     with tracking.parent_run(entry_point, experiment_id, tags) as parent:
