@@ -509,6 +509,7 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["evaluate"], "Missing argument 'run_id'"),
     (["--log-level", "loud", "ops"], "'loud' is not one of debug, info, warning, error"),
     (["stats", "--workers", "abc"], "'-w': expected a number of processes, from 0 to 256, got 'abc'"),
+    (["stats", "--workers", "²"], "'-w': expected a number of processes, from 0 to 256, got '²'"),
     (["stats", "--workers", "100000"], "'-w': expected a number of processes, from 0 to 256, got '100000'"),
     (["stats", "--stats-engine", "spark"], "Invalid value for '--stats-engine': expected local or ray, got 'spark'"),
     (["probe", "--executor", "slurm"], "Invalid value for '--executor': expected local or ray, got 'slurm'"),
@@ -517,6 +518,12 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
 ])
 def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
     assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))
+
+
+def test_an_empty_profile_is_none_given(tmp_path: Path) -> None:
+    """`mlflow run -P profile=` passes --profile '': the entry point's default, not an invalid value."""
+    result = CliRunner().invoke(app, ["probe", "--profile", "", "-p", str(tmp_path / "missing")])
+    assert "--profile" not in _one_error_line(result) and "missing" in result.stderr
 
 
 def test_trial_workers_without_ray_are_refused_not_ignored(tmp_path: Path) -> None:

@@ -65,9 +65,15 @@ def test_an_empty_run_id(tracking_uri: str) -> None:
     _fails_with(["report", ""], "a run id is required", "workflow run")
 
 
-def test_a_missing_pool_file(project: Path, tracking_uri: str) -> None:
+def test_a_missing_pool_file_or_no_pool_at_all_is_refused_before_the_stats(project: Path, tracking_uri: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def not_yet(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the dataset was loaded before the pools were checked")
+
+    monkeypatch.setattr("mlsandbox.workflows.train.prepare", not_yet)
     _fails_with(["train", "-p", str(project), "--pool-file", "/missing/pool.jsonl", "-q"],
                 "pool file /missing/pool.jsonl", "no such file")
+    _fails_with(["train", "-p", str(project), "-q"], "name at least one pool")
 
 
 def test_a_pool_run_is_neither_a_training_run_nor_a_workflow_run(

@@ -260,7 +260,7 @@ def _step_command(name: str, until: str, doc: str) -> None:
     def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
                 profile: ProfileName = None, workers: Workers = None, executor: Executor = None,
                 stats_engine: StatsEngine = None, quiet: Quiet = False) -> None:
-        if profile is not None:
+        if profile:  # an empty one is none given, as for every MLproject parameter
             if profile not in ("quick", "full") or (quick and profile == "full"):
                 raise typer.BadParameter(f"expected quick or full (and not full with --quick), got {profile!r}",
                                          param_hint="'--profile'")

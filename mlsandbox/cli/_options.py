@@ -28,7 +28,8 @@ def _count(value: str, what: str, least: int, most: int | None = None) -> int | 
     """A count; empty (an MLproject default) is none given: the spec's value."""
     if value == "":
         return None
-    if not value.isdigit() or int(value) < least or (most is not None and int(value) > most):
+    # isdecimal(), not isdigit(): '²' is a digit, and int() refuses it
+    if not value.isdecimal() or int(value) < least or (most is not None and int(value) > most):
         bounds = f"{least} or more" if most is None else f"from {least} to {most}"
         raise typer.BadParameter(f"expected a number of {what}, {bounds}, got {value!r}")
     return int(value)

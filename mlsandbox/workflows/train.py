@@ -69,7 +69,7 @@ def find_pools(
             log.warning("recipe %r keeps every sample of the dataset: it selects nothing out (no condition, or a "
                         "bound beyond its stat's range?), and its pool draws what its random control draws", recipe.name)
     if not pools:
-        raise PoolError("name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)")
+        raise PoolError(NO_POOL)
     twice = sorted(name for name, n in Counter(p.name for p in pools).items() if n > 1)
     if twice:  # their metrics and table rows would be indistinguishable
         raise PoolError(f"two pools are named {twice[0]!r}; pools of one run need distinct names "
@@ -81,6 +81,9 @@ def find_pools(
         raise PoolError(f"pools {clash[0]!r} and {clash[1]!r} would share the MLflow metric name "
                         f"{tracking.metric_key(clash[0])!r} (characters MLflow does not take become _): rename one")
     return pools
+
+
+NO_POOL = "name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)"
 
 
 def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> Pool:
@@ -175,6 +178,10 @@ def run_training(
     chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
     for run_id in pool_runs or []:  # as does a run id that names no run
         tracking.find_run(run_id, POOL_RUN)
+    for path in pool_files or []:  # and a pool file that is missing or malformed
+        _read_ids(path)
+    if not (pool_names or pool_files or pool_runs or recipes):
+        raise PoolError(NO_POOL)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
