@@ -46,7 +46,10 @@ def hub_options(name_or_path: str) -> dict[str, Any]:
 def model_location(name_or_path: str) -> str:
     """What a model name names, in words for an error: an existing local directory, a path that names
     nothing (it can be no hub name: it starts with ``/``, ``.`` or ``~``), or a Hugging Face name."""
-    path = Path(name_or_path).expanduser()
+    try:
+        path = Path(name_or_path).expanduser()
+    except RuntimeError:  # ~user of no user here: a path (no hub name starts with ~) that names nothing
+        return f"no such folder {name_or_path}: {name_or_path.split('/', 1)[0]} is the home folder of no user of this machine"
     if path.exists():
         return "local directory"
     if name_or_path.startswith("/"):

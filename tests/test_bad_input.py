@@ -505,6 +505,7 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["pool", "--bogus"], "No such option: --bogus (see 'mlsandbox pool --help')"),
     (["nosuch"], "No such command 'nosuch'"),
     (["search", "--n-trials", "x"], "Invalid value for '--n-trials'"),
+    (["search", "--n-trials", "100001"], "expected a number of trials, from 1 to 100000, got '100001'"),
     (["stats", "--workers", "-1"], "Invalid value for '--workers'"),
     (["evaluate"], "Missing argument 'run_id'"),
     (["--log-level", "loud", "ops"], "'loud' is not one of debug, info, warning, error"),

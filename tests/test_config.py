@@ -297,8 +297,154 @@ def test_a_screen_that_is_the_deciding_model_itself_is_refused(tmp_path: Path) -
     model = {"type": "ngram", "order": 4}
     msg = _error(spec_dict(tmp_path / "x.jsonl", model=model, seeds=[0, 1], screen={"model": model, "seeds": [0, 1]}))
     assert "screen.model: is the deciding `model` itself" in msg
+    assert msg.endswith("(got {'type': 'ngram', 'order': 4})"), msg
 
 
-def test_a_value_the_message_quotes_already_is_not_repeated(tmp_path: Path) -> None:
+def test_a_screen_that_differs_from_the_deciding_model_only_in_keys_that_change_no_result_is_refused(
+        tmp_path: Path) -> None:
+    """`threads` changes no result (it is left out of the digest): such a screen was accepted, and screened nothing."""
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm"}, seeds=[0, 1],
+                    screen={"model": {"type": "tiny-lm", "threads": 1}, "seeds": [0, 1]})
+    assert _error(raw).endswith("screen.model: is the deciding `model` itself (the same digest): a screen is a "
+                                "cheaper model that settles the clear pools first (got {'type': 'tiny-lm', 'threads': 1})")
+
+
+def test_a_value_is_quoted_once_as_written(tmp_path: Path) -> None:
+    """`search.objectives=size` said `got ['size'] (got 'size')`: the validator quoted the value it made of it."""
     msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"splits": ["a", "a"]}))
-    assert msg.endswith("pools.splits: split names must be unique and not 'random', got ['a', 'a']"), msg
+    assert msg.endswith("pools.splits: split names must be unique and not 'random' (got ['a', 'a'])"), msg
+    msg = _error(spec_dict(tmp_path / "x.jsonl", search={"objectives": "size"}))
+    assert msg.endswith("search.objectives: objectives must be 'delta' or [delta, size] (got 'size')"), msg
+
+
+@pytest.mark.parametrize("section, says", [
+    ({"pools": {"quantiles": [0.6, 0.3]}},
+     "pools.quantiles: must be strictly increasing values in (0, 1) (got [0.6, 0.3])"),
+    ({"pools": {"quantiles": [0.6]}},
+     "pools.quantiles: needs 2 cut points for splits ['low', 'mid', 'high'] (got [0.6])"),
+    ({"model": {"type": "ngram", "order": 5, "level": "word"}}, "model.order: must be <= 4 at level: word (got 5)"),
+    ({"model": {"type": "tiny-lm", "n_embd": 130}}, "model.n_embd: must be divisible by n_head=4 (got 130)"),
+    ({"model": {"type": "tiny-t2v", "eval_timesteps": [5, 2000]}},
+     "model.eval_timesteps: [2000] must lie in [0, diffusion_steps=1000) (got [5, 2000])"),
+    ({"race": {"min_seeds": 5, "max_seeds": 3}, "seeds": list(range(5))}, "race.max_seeds: is below min_seeds=5 (got 3)"),
+    ({"race": {"max_seeds": 20}}, "race.max_seeds: needs that many `seeds`, and there are 2 (got 20)"),
+    ({"confirm": {"seeds": [0, 1]}},
+     "confirm.seeds: must be fresh: [0, 1] also choose the answer (`seeds` or `screen.seeds`) (got [0, 1])"),
+    ({"transfer": {"models": [{"type": "ngram"}, {"type": "tiny-lm"}], "names": ["a"]}},
+     "transfer.names: needs one label for each of the 2 models (got ['a'])"),
+    ({"transfer": {"models": [{"type": "ngram"}, {"type": "tiny-lm"}], "names": ["a", "a"]}},
+     "transfer.names: must be distinct (got ['a', 'a'])"),
+    ({"search": {"ops": [{"op": "text_length_filter", "min_range": [50, 10]}]}},
+     "search.ops[0].min_range: must be [low, high] with finite low < high (got [50.0, 10.0])"),
+    ({"refine": {"duplication": [0]}},
+     "refine.duplication: duplication multiples must be distinct integers from 1 to 1000 (got [0])"),
+    ({"search": {"repeat": [1, 2000]}},
+     "search.repeat: repeat must be [low, high] with 1 <= low <= high <= 1000 (got [1, 2000])"),
+    ({"model": {"type": "nope"}}, "model.type: not allowed; expected 'tiny-lm', 'tiny-captioner', 'tiny-t2v', "
+                                  "'ngram', 'hf-lora' or 'command' (got 'nope')"),
+])
+def test_a_check_across_keys_names_the_key_and_ends_with_the_value(tmp_path: Path, section: dict, says: str) -> None:
+    """Such checks named the section (`pools: quantiles must be ...`) and put the value after a comma, or nowhere."""
+    msg = _error(spec_dict(tmp_path / "x.jsonl", **section))
+    assert msg.endswith(f"invalid experiment spec: {says}"), msg
+
+
+def test_a_quick_profile_that_is_not_a_mapping_is_a_spec_problem_ending_with_the_value(tmp_path: Path) -> None:
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    with pytest.raises(SpecError) as err:
+        load_spec(tmp_path, {"quick": "x"})
+    assert str(err.value) == (f"{tmp_path / 'sandbox.yaml'} with the command line's settings: invalid experiment spec: "
+                              "quick: must be a mapping of dotted keys to values (got 'x')")
+
+
+def test_an_empty_quick_profile_overrides_nothing(tmp_path: Path) -> None:
+    """`quick: {}` was silently replaced by the default profile, while the logged spec showed `quick: {}`."""
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm"}, seeds=[0, 1, 2], quick={})
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    quick = load_spec(tmp_path, quick=True)
+    assert (quick.model.type, quick.seeds, quick.quick) == ("tiny-lm", [0, 1, 2], {})
+
+
+@pytest.mark.parametrize("names, says", [
+    (["a#b", "a%b"], "transfer.names[0]: String should match pattern '^[A-Za-z0-9_.-]+$' (got 'a#b')"),
+    (["", "../x"], "transfer.names[1]: String should match pattern '^[A-Za-z0-9_.-]+$' (got '../x')"),
+    (["a", ".."], "transfer.names[1]: a label of dots alone names no folder of its own (got '..')"),
+])
+def test_a_transfer_name_mlflow_would_refuse_is_refused_at_load(tmp_path: Path, names: list, says: str) -> None:
+    """A label names metrics and an artifact folder: `a#b` stopped `transfer` with a traceback after all training."""
+    models = [{"type": "ngram", "order": 3}, {"type": "ngram", "order": 2}]
+    assert says in _error(spec_dict(tmp_path / "x.jsonl", transfer={"models": models, "names": names}))
+
+
+@pytest.mark.parametrize("splits, says", [
+    (["a#b", "a%b"], "splits 'a#b' and 'a%b' would share the MLflow metric name part 'a_b' (characters MLflow "
+                     "does not take become _): rename one (got ['a#b', 'a%b'])"),
+    (["a", ""], "split names must be non-empty and without '/' (a pool is named <op>/<split>) (got ['a', ''])"),
+    (["a/b", "c"], "split names must be non-empty and without '/' (a pool is named <op>/<split>) (got ['a/b', 'c'])"),
+])
+def test_split_names_that_would_not_name_their_own_pool_or_metrics_are_refused(
+        tmp_path: Path, splits: list, says: str) -> None:
+    """`a#b` and `a%b` both logged `delta_pct.<op>.a_b`: one pool's metrics overwrote the other's."""
+    assert _error(spec_dict(tmp_path / "x.jsonl", pools={"splits": splits})).endswith(f"pools.splits: {says}")
+
+
+NO_USER = "~no_such_user_of_mlsandbox"
+
+
+@pytest.mark.parametrize("section, key", [
+    ({"workspace": f"{NO_USER}/ws"}, "workspace"),
+    ({"dataset": {"path": f"{NO_USER}/x.jsonl", "format": "jsonl"}}, "dataset.path"),
+    ({"benchmarks": [{"name": "b", "path": f"{NO_USER}/x.jsonl"}]}, "benchmarks[0] (b).path"),
+    ({"model": {"type": "hf-lora", "model": f"{NO_USER}/x"}}, "model.model"),
+    ({"model": {"type": "command", "mlflow_project": f"{NO_USER}/x"}}, "model.mlflow_project"),
+])
+def test_a_home_folder_of_no_user_is_refused_naming_the_key(tmp_path: Path, section: dict, key: str) -> None:
+    """`Path.expanduser` raised RuntimeError (a traceback) where the path was first used."""
+    msg = _error({**spec_dict(tmp_path / "x.jsonl"), **section})
+    assert f"{key}: {NO_USER} is the home folder of no user of this machine (got '{NO_USER}/" in msg, msg
+
+
+def test_a_home_folder_of_no_user_is_named_where_a_path_is_read() -> None:
+    from mlsandbox.data._files import resolve_files
+    from mlsandbox.errors import DataError
+    from mlsandbox.hub import model_location
+
+    assert model_location(f"{NO_USER}/x") == f"no such folder {NO_USER}/x: {NO_USER} is the home folder of no user of this machine"
+    with pytest.raises(DataError, match=f"^{NO_USER}/x.jsonl: {NO_USER} is the home folder of no user of this machine$"):
+        resolve_files(f"{NO_USER}/x.jsonl", Path.cwd())
+
+
+@pytest.mark.parametrize("section, key", [
+    ({"model": {"type": "command", "command": ["python", "-c", "pass"], "metrics_file": "."}}, "model.metrics_file"),
+    ({"model": {"type": "command", "command": ["python", "-c", "pass"], "metrics_file": "sub/"}}, "model.metrics_file"),
+    ({"evaluator": {"type": "command", "command": ["python", "-c", "pass"], "metrics_file": "sub/."}},
+     "evaluator.metrics_file"),
+])
+def test_a_metrics_file_that_names_a_folder_is_refused(tmp_path: Path, section: dict, key: str) -> None:
+    """`metrics_file: .` aborted the cell with IsADirectoryError."""
+    msg = _error(spec_dict(tmp_path / "x.jsonl", **section))
+    assert f"{key}: must name a file, not a folder: the command writes its metrics to it (got " in msg, msg
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"A=B": "s3cr3t-value"}, "model.env: 'A=B' cannot name an environment variable (no =, NUL or empty name)"),
+    ({"": "s3cr3t-value"}, "model.env: '' cannot name an environment variable (no =, NUL or empty name)"),
+    ({"A\0B": "s3cr3t-value"}, "model.env: 'A\\x00B' cannot name an environment variable (no =, NUL or empty name)"),
+    ({"TOKEN": "s3cr3t\0value"}, "model.env.TOKEN: an environment variable's value cannot hold a NUL character"),
+])
+def test_an_env_the_os_refuses_is_refused_at_load_without_its_value(tmp_path: Path, env: dict, says: str) -> None:
+    """Such an env aborted every cell with `ValueError: illegal environment variable name`."""
+    msg = _error(spec_dict(tmp_path / "x.jsonl", model={"type": "command", "command": ["python"], "env": env}))
+    assert msg.endswith(f"invalid experiment spec: {says}") and "s3cr3t" not in msg, msg
+
+
+@pytest.mark.parametrize("search, says", [
+    ({"budget": 1}, "search.budget: leaves every trial a pool of at most 1 samples, below min_pool_size=50: every "
+                    "trial would be pruned (got 1)"),
+    ({"budget": 120, "repeat": [3, 4]}, "search.budget: leaves every trial a pool of at most 40 samples (budget // "
+                                        "repeat's low end 3 = 40), below min_pool_size=50: every trial would be pruned (got 120)"),
+])
+def test_a_search_budget_that_prunes_every_trial_is_refused(tmp_path: Path, search: dict, says: str) -> None:
+    """Every trial was pruned and the search exited 0."""
+    assert _error(spec_dict(tmp_path / "x.jsonl", search=search)).endswith(says)
+    assert parse_project(spec_dict(tmp_path / "x.jsonl", search={"budget": 150, "repeat": [3, 4]})).search.budget == 150

@@ -207,7 +207,7 @@ def test_specs_reject_typos_and_out_of_range_values() -> None:
         NgramSpec(ordr=3)
     with pytest.raises(ValidationError, match="less than or equal to 7"):
         NgramSpec(order=9)
-    with pytest.raises(ValidationError, match="word-level order"):
+    with pytest.raises(ValidationError, match="must be <= 4 at level: word"):
         NgramSpec(level="word", order=5)
     with pytest.raises(ValidationError, match="divisible"):
         TinyLMSpec(n_embd=100, n_head=3)

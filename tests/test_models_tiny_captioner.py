@@ -255,7 +255,7 @@ def test_training_restores_the_callers_torch_settings(tmp_path: Path) -> None:
     ("settings", "message"),
     [
         ({"image_size": 30, "patch_size": 4}, "must divide image_size"),
-        ({"vision_width": 30, "n_head": 4}, "vision_width=30 must be divisible"),
+        ({"vision_width": 30, "n_head": 4}, "must be divisible by n_head=4"),
         ({"retrieval_candidates": 1}, "retrieval_candidates"),
         ({"image_field": "image"}, "image_field"),
     ],

@@ -239,8 +239,8 @@ def test_video_benchmarks_load_from_the_bundled_set() -> None:
     ("settings", "message"),
     [
         ({"frame_size": 18, "patch_size": 4}, "must divide frame_size"),
-        ({"n_embd": 30, "n_head": 4}, "n_embd=30 must be divisible"),
-        ({"eval_timesteps": [100, 1000]}, r"eval_timesteps \[1000\]"),
+        ({"n_embd": 30, "n_head": 4}, "must be divisible by n_head=4"),
+        ({"eval_timesteps": [100, 1000]}, r"\[1000\] must lie in \[0, diffusion_steps=1000\)"),
         ({"retrieval_candidates": 1}, "retrieval_candidates"),
         ({"video_field": "video"}, "video_field"),
     ],

@@ -144,7 +144,7 @@ def test_the_default_quick_profile_takes_the_specs_first_seed_so_confirms_seeds_
     assert load_spec(tmp_path, quick=True).seeds == [5]
     (tmp_path / "sandbox.yaml").write_text(
         yaml.safe_dump({**BASE, "seeds": [5, 6], "confirm": {"seeds": [5, 1]}}))
-    with pytest.raises(SpecError, match=r"confirm.seeds must be fresh: \[5\]"):
+    with pytest.raises(SpecError, match=r"confirm.seeds: must be fresh: \[5\]"):
         load_spec(tmp_path)
 
 
@@ -154,5 +154,5 @@ def test_every_profile_turns_screen_and_race_off_and_keeps_confirm(tmp_path: Pat
     full, quick = load_spec(tmp_path), load_spec(tmp_path, quick=True)
     assert full.race is not None and full.screen is not None
     assert (quick.race, quick.screen, quick.seeds, quick.confirm) == (None, None, [0], full.confirm)
-    with pytest.raises(SpecError, match=r"race.max_seeds=4 needs that many `seeds`, got 2"):
+    with pytest.raises(SpecError, match=r"race.max_seeds: needs that many `seeds`, and there are 2 \(got 4\)"):
         parse_spec({**raw, "seeds": [0, 1]})

@@ -562,7 +562,7 @@ def test_a_failed_confirmation_says_so() -> None:
 
 def test_confirm_seeds_must_be_fresh(spec: ExperimentSpec) -> None:
     raw = spec.model_dump(mode="json")
-    with pytest.raises(SpecError, match=r"confirm.seeds must be fresh: \[1\] also choose the answer"):
+    with pytest.raises(SpecError, match=r"confirm.seeds: must be fresh: \[1\] also choose the answer"):
         parse_spec(raw | {"confirm": {"seeds": [1, 100]}})
     with pytest.raises(SpecError, match="at least 2"):
         parse_spec(raw | {"confirm": {"seeds": [100]}})

@@ -42,7 +42,9 @@ def _workers(value: str) -> int | None:
 
 
 def _trials(value: str) -> int | None:
-    return _count(value, "trials", 1)
+    from mlsandbox.spec.search import MAX_TRIALS  # what search.n_trials allows
+
+    return _count(value, "trials", 1, MAX_TRIALS)
 
 
 Workers = Annotated[

@@ -46,7 +46,10 @@ def builtin_path(path: str) -> Path | None:
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:
     """Where a dataset path points: a bundled file, or the path (``~`` expanded) relative to ``base_dir``."""
-    p = builtin_path(path) or Path(path).expanduser()
+    try:
+        p = builtin_path(path) or Path(path).expanduser()
+    except RuntimeError:  # ~user of no user of this machine
+        raise DataError(f"{path}: {path.split('/', 1)[0]} is the home folder of no user of this machine") from None
     return base_dir / p if not p.is_absolute() and base_dir is not None else p
 
 

@@ -17,6 +17,7 @@ from mlsandbox.spec.experiment import (
     RefineSpec,
     StatsSpec,
     invalid_spec,
+    metric_name_part,
     parse_spec,
 )
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
@@ -73,6 +74,7 @@ __all__ = [
     "load_spec",
     "load_yaml",
     "model_spec_from_dict",
+    "metric_name_part",
     "parse_spec",
     "spec_file",
     "spec_origin",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
@@ -109,18 +110,30 @@ def _not_a_url(instead: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _known_home(path: str) -> str:
+    """Refuse a ``~user`` path of no user of this machine: ``Path.expanduser`` raises on it wherever it is read."""
+    if path.startswith("~") and os.path.expanduser(path) == path:
+        raise ValueError(f"{path.split('/', 1)[0]} is the home folder of no user of this machine")
+    return path
+
+
+#: A path that may start with ``~`` or ``~user``: refused at load where that names no home folder.
+KnownHome = AfterValidator(_known_home)
+HomePath = Annotated[str, KnownHome]
 #: Where data is read from. A URL is refused at once: made a path, its "//" would fold to "/", and a
 #: password in it would no longer read as one in the messages that name the path.
-DataPath = Annotated[str, _not_a_url("data is read from a local file, folder or glob, a Hugging Face dataset name "
-                                     "or builtin:...; download it first")]
+DataPath = Annotated[HomePath, _not_a_url("data is read from a local file, folder or glob, a Hugging Face dataset "
+                                          "name or builtin:...; download it first")]
 #: A folder of this machine (or one it mounts); a URL would be made a folder of that name, and its
 #: password written into every path the MLflow store records.
-LocalFolder = Annotated[str, _not_a_url("the workspace is a folder on this machine or a file system it mounts")]
+LocalFolder = Annotated[HomePath, _not_a_url("the workspace is a folder on this machine or a file system it mounts")]
 
 
 def _inside_output(path: str) -> str:
     if Path(path).is_absolute() or ".." in Path(path).parts:
         raise ValueError("must be a relative path inside the output directory")
+    if path.replace(os.sep, "/").rsplit("/", 1)[-1] in ("", "."):  # Path drops a trailing / or /.
+        raise ValueError("must name a file, not a folder: the command writes its metrics to it")
     return path
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlsandbox.errors import SpecError
 from mlsandbox.spec._yaml import YAMLInputError, load_yaml
-from mlsandbox.spec.experiment import QUICK_BASE, ExperimentSpec, default_quick, parse_spec
+from mlsandbox.spec.experiment import QUICK_BASE, ExperimentSpec, default_quick, invalid_spec, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,14 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
         where = f" at {err.where()}" if err.line is not None else ""
         raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{file}: the spec must be a mapping of keys, got {type(raw).__name__}")
+        raise SpecError(f"{file}: the spec must be a mapping of keys (got a {type(raw).__name__})")
     overrides = overrides or {}
     for key, value in overrides.items():  # first, so that they may set the quick profile itself
         _set_dotted(raw, key, value)
-    profile = raw.get("quick") or default_quick(raw)
+    profile = raw["quick"] if "quick" in raw else default_quick(raw)  # `quick: {}` overrides nothing
     if not isinstance(profile, dict):
-        raise SpecError(f"{file}: `quick` must be a mapping of dotted keys to values")
+        raise invalid_spec(spec_origin(path, overrides), [f"quick: must be a mapping of dotted keys to values "
+                                                          f"(got {profile!r})"])
     profiled = copy.deepcopy(raw)
     for key, value in {**QUICK_BASE, **profile}.items():
         _set_dotted(profiled, key, value)

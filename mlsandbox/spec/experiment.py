@@ -7,6 +7,7 @@ only): checks that need the OP registry (a known OP, its params) are :mod:`mlsan
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -93,8 +94,16 @@ class PoolSpec(StrictModel):
     @field_validator("splits")
     @classmethod
     def _unique_splits(cls, v: list[str]) -> list[str]:
+        if any(not name or "/" in name for name in v):  # a pool is named <op>/<split>
+            raise ValueError("split names must be non-empty and without '/' (a pool is named <op>/<split>)")
         if len(set(v)) != len(v) or "random" in v:
-            raise ValueError(f"split names must be unique and not 'random', got {v}")
+            raise ValueError("split names must be unique and not 'random'")
+        by_key: dict[str, list[str]] = {}
+        for name in v:
+            by_key.setdefault(metric_name_part(name), []).append(name)
+        if clash := next((names for names in by_key.values() if len(names) > 1), None):
+            raise ValueError(f"splits {clash[0]!r} and {clash[1]!r} would share the MLflow metric name part "
+                             f"{metric_name_part(clash[0])!r} (characters MLflow does not take become _): rename one")
         return v
 
     @model_validator(mode="after")
@@ -103,11 +112,9 @@ class PoolSpec(StrictModel):
         if q is None:
             return self
         if len(q) != len(self.splits) - 1:
-            raise ValueError(
-                f"quantiles needs {len(self.splits) - 1} cut points for splits {self.splits}, got {q}"
-            )
+            raise KeyValueError("quantiles", q, f"needs {len(self.splits) - 1} cut points for splits {self.splits}")
         if any(not 0.0 < x < 1.0 for x in q) or sorted(q) != q or len(set(q)) != len(q):
-            raise ValueError(f"quantiles must be strictly increasing values in (0, 1), got {q}")
+            raise KeyValueError("quantiles", q, "must be strictly increasing values in (0, 1)")
         return self
 
     def cut_points(self) -> list[float]:
@@ -164,7 +171,7 @@ class RefineSpec(StrictModel):
     @classmethod
     def _multiples(cls, v: list[int]) -> list[int]:
         if any(not 1 <= r <= MAX_REPEAT for r in v) or len(set(v)) != len(v):
-            raise ValueError(f"duplication multiples must be distinct integers from 1 to {MAX_REPEAT}, got {v}")
+            raise ValueError(f"duplication multiples must be distinct integers from 1 to {MAX_REPEAT}")
         return sorted(v)
 
     @field_validator("percentiles")
@@ -236,7 +243,8 @@ class ExperimentSpec(StrictModel):
     @model_validator(mode="after")
     def _race_fits_seeds(self) -> ExperimentSpec:
         if self.race is not None and self.race.max_seeds > len(self.seeds):
-            raise ValueError(f"race.max_seeds={self.race.max_seeds} needs that many `seeds`, got {len(self.seeds)}")
+            raise KeyValueError("race.max_seeds", self.race.max_seeds,
+                                f"needs that many `seeds`, and there are {len(self.seeds)}")
         return self
 
     @field_validator("benchmarks")
@@ -249,10 +257,11 @@ class ExperimentSpec(StrictModel):
 
     @model_validator(mode="after")
     def _screen_is_another_model(self) -> ExperimentSpec:
-        if self.screen is not None and self.screen.model == self.model:
-            raise KeyValueError("screen.model", self.screen.model.model_dump(exclude_defaults=True),
-                                "is the deciding `model` itself: a screen is a cheaper model that settles the "
-                                "clear pools first")
+        # by digest: keys that change no result (threads, a time limit) do not make another model
+        if self.screen is not None and self.screen.model.digest() == self.model.digest():
+            given = {"type": self.screen.model.type, **self.screen.model.model_dump(exclude_defaults=True)}
+            raise KeyValueError("screen.model", given, "is the deciding `model` itself (the same digest): a screen is a "
+                                f"cheaper model that settles the clear pools first (got {given!r})")
         return self
 
     @model_validator(mode="after")
@@ -260,7 +269,8 @@ class ExperimentSpec(StrictModel):
         if self.confirm is not None:
             choosing = set(self.seeds) | set(self.screen.seeds if self.screen else ())
             if used := sorted(choosing & set(self.confirm.seeds)):
-                raise ValueError(f"confirm.seeds must be fresh: {used} also choose the answer (`seeds` or `screen.seeds`)")
+                raise KeyValueError("confirm.seeds", self.confirm.seeds,
+                                    f"must be fresh: {used} also choose the answer (`seeds` or `screen.seeds`)")
         return self
 
     def shown_yaml(self) -> str:
@@ -284,13 +294,20 @@ class ExperimentSpec(StrictModel):
         return Path(self.workspace).expanduser().resolve()
 
 
+def metric_name_part(name: str) -> str:
+    """``name`` as an MLflow metric name holds it (``&`` spelt out, characters MLflow refuses made
+    ``_``): the folding of ``tracking.metric_key``, here so that split names whose metrics would
+    overwrite each other are refused at load."""
+    return re.sub(r"[^\w\-. :/]", "_", name.replace(" & ", " and "))
+
+
 def default_quick(raw: dict[str, Any]) -> dict[str, Any]:
     """The ``--quick`` profile of a spec (raw) that names none: the n-gram, or the model itself where it
     trains on images or videos with their captions (an n-gram of the captions alone would not see the
     media), on the spec's first seed (its cells are the full run's; ``confirm``'s seeds stay fresh)."""
     model, seeds = raw.get("model"), raw.get("seeds")
     first = seeds[:1] if isinstance(seeds, list) and seeds else [0]
-    media = isinstance(model, dict) and model.get("type") in MEDIA_MODEL_TYPES
+    media = isinstance(model, dict) and isinstance(model.get("type"), str) and model["type"] in MEDIA_MODEL_TYPES
     return {**({} if media else QUICK), "seeds": first}
 
 

@@ -8,10 +8,24 @@ one at a time, from ``min_seeds`` up to ``max_seeds``, until its decision is mad
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Annotated
 
+from pydantic import AfterValidator, Field, model_validator
+
+from mlsandbox.errors import KeyValueError
 from mlsandbox.spec._base import Seeds, StrictModel
 from mlsandbox.spec.models import ModelSpec
+
+
+def _not_only_dots(name: str) -> str:
+    if not name.strip("."):
+        raise ValueError("a label of dots alone names no folder of its own")
+    return name
+
+
+#: A model's label: part of MLflow metric names and of an artifact folder (``transfer/<label>``), so
+#: only the characters both take, as a benchmark's name.
+Label = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(_not_only_dots)]
 
 
 class ScreenSpec(StrictModel):
@@ -40,7 +54,7 @@ class RaceSpec(StrictModel):
     @model_validator(mode="after")
     def _ordered(self) -> RaceSpec:
         if self.max_seeds < self.min_seeds:
-            raise ValueError(f"max_seeds={self.max_seeds} is below min_seeds={self.min_seeds}")
+            raise KeyValueError("max_seeds", self.max_seeds, f"is below min_seeds={self.min_seeds}")
         return self
 
 
@@ -49,15 +63,15 @@ class TransferSpec(StrictModel):
     ones' ranking of pools predicts the more expensive ones' (``mlsandbox transfer``)."""
 
     models: list[ModelSpec] = Field(default_factory=list, description="the fidelities, cheapest first (>= 2)")
-    names: list[str] | None = Field(default=None, description="a label per model; default: type and index")
+    names: list[Label] | None = Field(default=None, description="a label per model; default: type and index")
     seeds: Seeds = Field(default_factory=lambda: [0, 1], min_length=1)
 
     @model_validator(mode="after")
     def _labels(self) -> TransferSpec:
         if self.names is not None and len(self.names) != len(self.models) and self.models:  # none: said by `transfer`
-            raise ValueError(f"names needs one label per model ({len(self.models)}), got {len(self.names)}")
+            raise KeyValueError("names", self.names, f"needs one label for each of the {len(self.models)} models")
         if self.names is not None and len(set(self.names)) != len(self.names):
-            raise ValueError(f"names must be distinct, got {self.names}")
+            raise KeyValueError("names", self.names, "must be distinct")
         return self
 
     def labels(self) -> list[str]:

@@ -12,9 +12,10 @@ import hashlib
 import json
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-from mlsandbox.spec._base import DataPath, Device, OutputFile, StrictModel
+from mlsandbox.errors import KeyValueError
+from mlsandbox.spec._base import DataPath, Device, HomePath, KnownHome, OutputFile, StrictModel
 
 #: Where a torch-trained model trains and is scored.
 ModelDevice = Annotated[Device, Field(description="auto = a CUDA GPU where torch sees one, else the CPU")]
@@ -69,11 +70,10 @@ class TinyLMSpec(StrictModel):
     @model_validator(mode="after")
     def _heads_divide_width(self) -> TinyLMSpec:
         if self.n_embd % self.n_head:
-            raise ValueError(
-                f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}"
-            )
+            raise KeyValueError("n_embd", self.n_embd, f"must be divisible by n_head={self.n_head}")
         if self.arch == "llama" and (self.n_embd // self.n_head) % 2:
-            raise ValueError("llama needs an even head size (n_embd / n_head) for rotary embeddings")
+            raise KeyValueError("n_embd", self.n_embd, f"must be an even multiple of n_head={self.n_head}: llama's "
+                                "rotary embeddings need an even head size (n_embd / n_head)")
         return self
 
 
@@ -131,10 +131,10 @@ class TinyCaptionerSpec(StrictModel):
     @model_validator(mode="after")
     def _shapes_fit(self) -> TinyCaptionerSpec:
         if self.image_size % self.patch_size:
-            raise ValueError(f"patch_size={self.patch_size} must divide image_size={self.image_size}")
+            raise KeyValueError("patch_size", self.patch_size, f"must divide image_size={self.image_size}")
         for name in ("vision_width", "n_embd"):
             if getattr(self, name) % self.n_head:
-                raise ValueError(f"{name}={getattr(self, name)} must be divisible by n_head={self.n_head}")
+                raise KeyValueError(name, getattr(self, name), f"must be divisible by n_head={self.n_head}")
         return self
 
 
@@ -210,14 +210,15 @@ class TinyT2VSpec(StrictModel):
     @model_validator(mode="after")
     def _shapes_fit(self) -> TinyT2VSpec:
         if self.frame_size % self.patch_size:
-            raise ValueError(f"patch_size={self.patch_size} must divide frame_size={self.frame_size}")
+            raise KeyValueError("patch_size", self.patch_size, f"must divide frame_size={self.frame_size}")
         for name in ("n_embd", "text_width"):
             if getattr(self, name) % self.n_head:
-                raise ValueError(f"{name}={getattr(self, name)} must be divisible by n_head={self.n_head}")
+                raise KeyValueError(name, getattr(self, name), f"must be divisible by n_head={self.n_head}")
         for name in ("eval_timesteps", "retrieval_timesteps"):
             bad = [t for t in getattr(self, name) if not 0 <= t < self.diffusion_steps]
             if bad:
-                raise ValueError(f"{name} {bad} must lie in [0, diffusion_steps={self.diffusion_steps})")
+                raise KeyValueError(name, getattr(self, name),
+                                    f"{bad} must lie in [0, diffusion_steps={self.diffusion_steps})")
         return self
 
 
@@ -244,7 +245,7 @@ class NgramSpec(StrictModel):
     def _order_fits_keys(self) -> NgramSpec:
         # n-grams are packed into int64 keys; words allow fewer positions than bytes.
         if self.level == "word" and self.order > 4:
-            raise ValueError(f"word-level order must be <= 4, got {self.order}")
+            raise KeyValueError("order", self.order, "must be <= 4 at level: word")
         return self
 
 
@@ -259,7 +260,7 @@ class HFLoraSpec(StrictModel):
     placement_keys: ClassVar[frozenset[str]] = _DEVICE_KEYS
     limit_keys: ClassVar[frozenset[str]] = _RUNTIME_KEYS
     later_keys: ClassVar[frozenset[str]] = frozenset({"revision"})
-    model: str | None = None
+    model: HomePath | None = None
     revision: str | None = Field(default=None, description="branch, tag or commit of a hub `model`; None: its "
                                  "main branch, as the local hub cache holds it")
     gguf_file: str | None = Field(default=None, description="GGUF file name inside `model`, if any")
@@ -304,7 +305,8 @@ class CommandSpec(StrictModel):
 
     type: Literal["command"] = "command"
     command: list[str] | None = Field(default=None, min_length=1)
-    mlflow_project: str | None = Field(default=None, min_length=1, description="MLflow project URI")
+    mlflow_project: Annotated[str, Field(min_length=1), KnownHome] | None = Field(
+        default=None, description="MLflow project URI")
     entry_point: str = Field(default="main", min_length=1)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict)
     env: dict[str, SecretStr] = Field(default_factory=dict, description="extra environment (never written out)")
@@ -326,6 +328,17 @@ class CommandSpec(StrictModel):
         """``env`` with its values, for the command's process alone."""
         return {k: v.get_secret_value() for k, v in self.env.items()}
 
+    @field_validator("env")
+    @classmethod
+    def _settable_env(cls, env: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        """Names and values the OS takes, checked here rather than by every cell's start; a value is never shown."""
+        for key, value in env.items():
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} cannot name an environment variable (no =, NUL or empty name)")
+            if "\0" in value.get_secret_value():
+                raise KeyValueError(key, None, "an environment variable's value cannot hold a NUL character")
+        return env
+
     @model_validator(mode="after")
     def _one_target(self) -> CommandSpec:
         if (self.command is None) == (self.mlflow_project is None):
@@ -335,8 +348,23 @@ class CommandSpec(StrictModel):
         return self
 
 
+#: Every model ``type``, in the order of the union.
+MODEL_TYPES = tuple(str(spec.model_fields["type"].default)
+                    for spec in (TinyLMSpec, TinyCaptionerSpec, TinyT2VSpec, NgramSpec, HFLoraSpec, CommandSpec))
+
+
+def _known_type(data: Any) -> Any:
+    """An unknown ``type`` reported at that key with its value, as a literal's error is (pydantic's
+    names the section alone)."""
+    if isinstance(data, dict) and "type" in data and data["type"] not in MODEL_TYPES:
+        *first, last = map(repr, MODEL_TYPES)
+        raise KeyValueError("type", data["type"], f"not allowed; expected {', '.join(first)} or {last}")
+    return data
+
+
 ModelSpec = Annotated[
-    TinyLMSpec | TinyCaptionerSpec | TinyT2VSpec | NgramSpec | HFLoraSpec | CommandSpec, Field(discriminator="type")
+    TinyLMSpec | TinyCaptionerSpec | TinyT2VSpec | NgramSpec | HFLoraSpec | CommandSpec, Field(discriminator="type"),
+    BeforeValidator(_known_type),
 ]
 #: The model types trained on (media, caption) pairs: those whose spec declares its ``media``.
 MEDIA_MODEL_TYPES = frozenset(spec.model_fields["type"].default for spec in get_args(get_args(ModelSpec)[0])

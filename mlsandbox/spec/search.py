@@ -13,7 +13,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlsandbox.errors import KeyValueError
 from mlsandbox.spec._base import MAX_REPEAT, Seed, StrictModel
+
+#: The most trials a study may be asked for (``search.n_trials``, ``--n-trials``).
+MAX_TRIALS = 100_000
 
 Bound = Literal["min", "max", "both"]
 Scale = Literal["percentile", "value"]
@@ -29,9 +33,9 @@ def _check_range(name: str, r: tuple[float, float] | None, scale: Scale | None =
         return
     lo, hi = r
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-        raise ValueError(f"{name} must be [low, high] with finite low < high, got {list(r)}")
+        raise KeyValueError(name, list(r), "must be [low, high] with finite low < high")
     if scale == "percentile" and not 0 <= lo < hi <= 100:
-        raise ValueError(f"{name} is in percentiles: it must satisfy 0 <= low < high <= 100, got {list(r)}")
+        raise KeyValueError(name, list(r), "is in percentiles: it must satisfy 0 <= low < high <= 100")
 
 
 class ThresholdSearch(StrictModel):
@@ -92,7 +96,7 @@ class SearchSpec(StrictModel):
         ge=1,
         description="samples seen per training (pool size x repeat), fixed; default: the pool as selected",
     )
-    n_trials: int = Field(default=20, ge=1, le=100_000)
+    n_trials: int = Field(default=20, ge=1, le=MAX_TRIALS)
     sampler: Literal["tpe", "random", "gp", "cmaes", "nsga2"] = "tpe"
     seed: Seed = Field(default=0, description="sampler seed (offset per worker and on resume)")
     pruner: Literal["median", "percentile", "hyperband", "none"] = "median"
@@ -112,20 +116,30 @@ class SearchSpec(StrictModel):
     @classmethod
     def _delta_first(cls, v: list[str]) -> list[str]:
         if v[0] != "delta" or len(set(v)) != len(v):
-            raise ValueError(f"objectives must be 'delta' or [delta, size], got {v}")
+            raise ValueError("objectives must be 'delta' or [delta, size]")
         return v
 
     @field_validator("repeat")
     @classmethod
     def _repeat_range(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not 1 <= v[0] <= v[1] <= MAX_REPEAT:
-            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high <= {MAX_REPEAT}, got {list(v)}")
+            raise ValueError(f"repeat must be [low, high] with 1 <= low <= high <= {MAX_REPEAT}")
         return v
 
     @model_validator(mode="after")
     def _sampler_fits(self) -> SearchSpec:
         if self.sampler == "cmaes" and self.multi_objective:
             raise ValueError("sampler 'cmaes' is single-objective; use 'nsga2', 'tpe', 'gp' or 'random' for [delta, size]")
+        return self
+
+    @model_validator(mode="after")
+    def _budget_fits_min_pool(self) -> SearchSpec:
+        """A trial trains budget // repeat samples and prunes a pool under min_pool_size: a budget that
+        leaves even the lowest repeat's pool under it would prune every trial, and finish as a success."""
+        if self.budget is not None and (largest := self.budget // self.repeat[0]) < self.min_pool_size:
+            per = "" if self.repeat[0] == 1 else f" (budget // repeat's low end {self.repeat[0]} = {largest})"
+            raise KeyValueError("budget", self.budget, f"leaves every trial a pool of at most {largest} samples{per}, "
+                                f"below min_pool_size={self.min_pool_size}: every trial would be pruned")
         return self
 
     @property

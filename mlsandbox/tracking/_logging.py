@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import posixpath
-import re
 import shlex
 import tempfile
 import warnings
@@ -28,6 +27,7 @@ from mlsandbox.data import TEXT, Dataset
 from mlsandbox.errors import first_line
 from mlsandbox.pools import Pool, recipe_digest
 from mlsandbox.retry import retry_lost_race
+from mlsandbox.spec import metric_name_part
 from mlsandbox.stats import StatsTable
 
 if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
@@ -53,8 +53,7 @@ def metric_key(*parts: str) -> str:
     """A metric name from pool names: ``delta_pct.<op>.<split>``, an intersection's pools joined by
     `` and `` (MLflow takes no ``&`` or ``+``, and ``_`` would read as part of an OP's name);
     other characters MLflow rejects become ``_``."""
-    name = ".".join(p.replace("/", ".").replace(" & ", " and ") for p in parts)
-    return re.sub(r"[^\w\-. :/]", "_", name)[:250]
+    return metric_name_part(".".join(p.replace("/", ".") for p in parts))[:250]
 
 
 def log_batch(
