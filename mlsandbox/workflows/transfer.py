@@ -120,12 +120,12 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
             cells += measured.cells
         deltas = pd.DataFrame(columns)
         pairs = agreement(deltas, spec.refine.top_k)
-        _log(run_id, deltas, pairs, spec.refine.top_k)
+        _log(run_id, deltas, pairs, spec.refine.top_k, cells)
         return TransferResult(run_id, deltas, pairs, cells, time.perf_counter() - started, tracking.run_url(parent))
 
 
-def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int) -> None:
-    metrics = {}
+def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int, cells: list[CellResult]) -> None:
+    metrics = {"cells_run": sum(not c.reused for c in cells), "cells_reused": sum(c.reused for c in cells)}  # all models
     for row in pairs.to_dict("records"):
         for column in (*STATISTIC_COLUMNS, overlap_column(top_k)):
             if not pd.isna(row[column]):  # NaN or NA: undefined
