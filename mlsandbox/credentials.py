@@ -42,7 +42,7 @@ _BARE_PASSWORD = re.compile(
 # A URL's query string and fragment, and each ``key=value`` in them; a value ends before the
 # punctuation a sentence puts after a URL ("...?token=X: refused").
 _URL_QUERY = re.compile(rf"(?P<head>{_SCHEME}[^\s?#]*)(?P<query>[?#]\S*)")
-_QUERY_PAIR = re.compile(r"(?P<head>[?&#](?P<key>[^\s=&#?]+)=)(?P<value>[^\s&#]*?)(?=[.,:;)\]'\"]*(?:[\s&#]|$))")
+_QUERY_PAIR = re.compile(r"(?P<head>[?&#](?P<key>[^\s=&#?]+)=)(?P<value>[^\s&#]*?)(?=[.,:;)\]}'\"]*(?:[\s&#]|$))")
 
 
 def _secret_key(key: str) -> bool:

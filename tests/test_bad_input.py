@@ -579,6 +579,35 @@ def test_evaluating_a_cell_whose_logged_model_has_no_manifest_is_one_line(
     assert _one_error_line(result) == f"error: run {cell}'s `model` artifact: no saved model at model: manifest.json is missing"
 
 
+def test_a_failing_command_evaluator_is_one_line_its_output_said_before_it(
+        tmp_path: Path, tracking_uri: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The error carried the evaluator's log tail: a dozen lines after `error:`."""
+    import logging
+
+    import mlflow
+
+    from mlsandbox import tracking
+    from mlsandbox.models import TrainingJob, trainer_for
+    from mlsandbox.spec import NgramSpec
+
+    script = tmp_path / "evaluate.py"
+    script.write_text("import sys\nfor i in range(30):\n    print('evaluating', i)\nsys.exit('evalboom')\n")
+    evaluator = {"type": "command", "command": [sys.executable, str(script)]}
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD), evaluator=evaluator)
+    saved = tmp_path / "model"
+    trainer_for(NgramSpec(order=2)).train(TrainingJob([r["text"] for r in GOOD], tmp_path / "out")).save(saved)
+    client = mlflow.MlflowClient()
+    cell = client.create_run(mlflow.set_experiment("test-project").experiment_id,
+                             tags={tracking.KIND: "cell"}).info.run_id
+    client.log_artifacts(cell, str(saved), "model")
+    client.set_terminated(cell)
+    with caplog.at_level(logging.INFO, logger="mlsandbox.cli"):
+        result = CliRunner().invoke(app, ["evaluate", cell, "-p", str(project)])
+    line = _one_error_line(result)
+    assert "command exited with status 1 (evalboom)" in line and "evaluating 29" not in line
+    assert "evaluating 29" in caplog.text  # the output's last lines, as chatter before it
+
+
 def test_evaluating_a_cell_whose_logged_model_weights_are_corrupt_is_one_line(
         tmp_path: Path, tracking_uri: str) -> None:
     """As a bad manifest is: the weights file named, and numpy never asked to unpickle it."""

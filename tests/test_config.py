@@ -292,6 +292,30 @@ def test_a_whole_section_the_quick_profile_turns_off_is_left_out_of_it_and_kept_
     assert "--quick turns `race` off: --set race is left out of this run" in caplog.text
 
 
+def test_names_that_become_part_of_mlflow_metric_names_are_bounded(tmp_path: Path) -> None:
+    """A 245-character benchmark name passed, then crashed the command when its first metric was logged."""
+    bench = _error(spec_dict(tmp_path / "x.jsonl", benchmarks=[{"name": "b" * 101}]))
+    assert "benchmarks[0]" in bench and ".name: String should have at most 100 characters" in bench
+    assert "transfer.names[1]: String should have at most 100 characters" in _error(
+        spec_dict(tmp_path / "x.jsonl", transfer={"models": [{"type": "ngram"}, {"type": "ngram", "order": 2}],
+                                                   "names": ["a", "n" * 101]}))
+
+
+def test_a_key_inside_the_model_the_quick_profile_replaces_is_left_out_of_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--set model.threads=1` on a tiny-lm project was applied to the quick profile's n-gram too,
+    which has no such key: refused, on every command, quick or not."""
+    raw = spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm"})
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    full = load_spec(tmp_path, {"model.threads": "1"})
+    assert full.model.type == "tiny-lm" and full.model.threads == 1 and not caplog.records
+    quick = load_spec(tmp_path, {"model.threads": "1"}, quick=True)
+    assert quick.model.type == "ngram"
+    assert "--quick replaces `model` whole: --set model.threads is left out of this run" in caplog.text
+    assert load_spec(tmp_path, {"model": "{type: ngram, order: 3}"}, quick=True).model.order == 3  # the key itself: set
+
+
 def test_a_screen_that_is_the_deciding_model_itself_is_refused(tmp_path: Path) -> None:
     """Accepted before: its rows were marked `screen` though nothing cheaper had measured them."""
     model = {"type": "ngram", "order": 4}

@@ -32,6 +32,8 @@ from mlsandbox.tracking import check_tracking_store
      "'https://h/p?a=1&Access_Token=***&X-Amz-Signature=***&sig=***&API-KEY=***&pwd=&q=2#auth=***'"),
     ("unk_token=[UNK] key=value at 10:30, git@github.com:o/r, python:3.11@sha256:0a1b",
      "unk_token=[UNK] key=value at 10:30, git@github.com:o/r, python:3.11@sha256:0a1b"),
+    # a URL inside a mapping as Python prints it (a param): its closing quote and brace stay
+    ("{'url': 'http://h/x?token=S3cr3tPW'}", "{'url': 'http://h/x?token=***'}"),
 ])
 def test_a_urls_password_is_hidden_wherever_it_stands(text: str, shown: str) -> None:
     assert hide_url_passwords(text) == shown

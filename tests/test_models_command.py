@@ -69,6 +69,9 @@ def test_flat_metrics_format_is_accepted() -> None:
     ({"toy": {"bpb": 0.0}}, "bpb must be positive"),
     ({"toy": {"score": 0.5, "loss:train@1": 1.0}}, "not a metric name MLflow accepts"),
     ({"benchmarks": {"toy": 0.5}, "metrics": {"a//b": 1.0}}, "not a metric name MLflow accepts"),
+    ({"benchmarks": {"toy": 0.5}, "metrics": {"m" * 300: 1.0}}, "is 300 characters long; a metric name may have at most 100"),
+    ({"toy": {"score": 0.5, "m" * 101: 1.0}}, "is 101 characters long"),  # MLflow's 250 would be hit only when logged
+    ({"benchmarks": {"toy": 0.5}, "metric": {"loss": 1.0}}, "unknown key 'metric' beside `benchmarks`"),
 ])
 def test_malformed_metrics_are_rejected(bad: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -167,8 +170,11 @@ def test_spec_needs_exactly_one_of_command_or_project() -> None:
         CommandSpec(command=["x"], mlflow_project="p")
     with pytest.raises(ValidationError, match="relative path"):
         CommandSpec(command=["x"], metrics_file="/abs/metrics.json")
-    with pytest.raises(ValidationError, match=r"params \['seed'\] would replace what the cell passes"):
+    with pytest.raises(ValidationError, match=r"would replace what the cell passes"):
         CommandSpec(command=["x"], params={"seed": 7, "lr": 0.1})
+    with pytest.raises(ValidationError, match=r"a param is a string, a number or true/false") as many:
+        CommandSpec(command=["x"], params={"lr": [0.1, 0.2]})
+    assert many.value.error_count() == 1  # not one per branch of the union the list missed
 
 
 @pytest.mark.parametrize("path", ["/tmp/victim.json", "../victim.json"])

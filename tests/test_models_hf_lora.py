@@ -157,3 +157,6 @@ def test_a_hub_model_is_keyed_and_trained_at_the_commit_the_cache_holds(
 def test_a_revision_needs_a_model_name() -> None:
     with pytest.raises(ValueError, match="revision names a commit of a hub model"):
         HFLoraSpec(revision="main")
+    for folder in ("/models/tiny", "./tiny", "~/tiny"):  # a revision would change nothing but the cells' key
+        with pytest.raises(ValueError, match="names a commit of a hub model, and `model` is the local folder"):
+            HFLoraSpec(model=folder, revision="main")

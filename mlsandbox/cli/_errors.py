@@ -4,6 +4,7 @@ SIGTERM) as KILLED runs and exit codes 130/143."""
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -17,9 +18,10 @@ import typer
 from typer.core import TyperGroup
 
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
-from mlsandbox.errors import USER_ERRORS, Terminated, as_received, note_signal
+from mlsandbox.errors import USER_ERRORS, Terminated, TrainingError, as_received, note_signal
 
 # click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
+log = logging.getLogger("mlsandbox.cli")
 _click = importlib.import_module(typer.BadParameter.__module__)
 
 EXIT_FAILED = 1
@@ -84,7 +86,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
                     raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
         except USER_ERRORS as err:
-            typer.secho(f"error: {scrub(str(err))}", fg="red", err=True)
+            if isinstance(err, TrainingError) and err.log_tail:  # chatter (hidden by --quiet) before the one line
+                log.info("the last lines of its output:\n%s", scrub(err.log_tail))
+            reason = err.reason if isinstance(err, TrainingError) else str(err)
+            typer.secho(f"error: {scrub(reason)}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
         except Exception as err:
             if scrub.leaks(err):  # a traceback is printed whole: its message (and its causes') must not hold it

@@ -42,7 +42,7 @@ from mlsandbox.models.base import (
     TrainingJob,
     score_from_bpb,
 )
-from mlsandbox.spec import CommandSpec
+from mlsandbox.spec import MAX_NAME, CommandSpec
 
 LOG_TAIL_LINES = 40
 _LAST_LINE = 300  # characters of the log's last line quoted in a failure's reason
@@ -155,13 +155,13 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def parse_metrics(data: Any, source: str = "metrics") -> tuple[BenchmarkMetrics, dict[str, float]]:
-    """Normalise a metrics document into (per-benchmark metrics, training metrics).
-
-    Raises ValueError naming the offending entry when the document has neither form.
-    """
+    """Normalise a metrics document into (per-benchmark metrics, training metrics); ValueError naming
+    the offending entry where the document has neither form."""
     if not isinstance(data, dict):
         raise ValueError(f"{source} must be a JSON object, got {type(data).__name__}")
     if "benchmarks" in data:
+        if unknown := sorted(set(data) - {"benchmarks", "metrics"}):  # a misspelt `metrics` would drop them all
+            raise ValueError(f"{source}: unknown key {unknown[0]!r} beside `benchmarks` (only `metrics` may be)")
         benchmarks = data["benchmarks"]
         if not isinstance(benchmarks, dict):
             raise ValueError(f"{source}: `benchmarks` must be an object of name -> metrics")
@@ -192,17 +192,20 @@ def parse_metrics(data: Any, source: str = "metrics") -> tuple[BenchmarkMetrics,
 
 
 def _metric_key(key: object, where: str) -> str:
-    """``key`` if MLflow accepts it as a metric name (it is logged as ``train.<key>`` or
-    ``<key>.<benchmark>``): a name MLflow refuses would fail the cell after its model was logged."""
+    """``key`` if MLflow accepts it as a metric name (logged as ``train.<key>`` or ``<key>.<benchmark>``,
+    within MLflow's 250 characters): a name MLflow refuses would fail the cell after its model was logged."""
     from mlflow.exceptions import MlflowException
     from mlflow.utils.validation import _validate_metric_name
 
+    name = str(key)
+    if len(name) > MAX_NAME:
+        raise ValueError(f"{where}: {name[:40]!r}... is {len(name)} characters long; a metric name may have at most {MAX_NAME}")
     try:
-        _validate_metric_name(str(key))
+        _validate_metric_name(name)
     except MlflowException:
-        raise ValueError(f"{where}: {str(key)!r} is not a metric name MLflow accepts (letters, digits, "
+        raise ValueError(f"{where}: {name!r} is not a metric name MLflow accepts (letters, digits, "
                          "'_', '-', '.', ' ', '/' and ':')") from None
-    return str(key)
+    return name
 
 
 def _number(value: Any, where: str) -> float:

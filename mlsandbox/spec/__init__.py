@@ -1,7 +1,7 @@
 """The typed experiment spec: one YAML file per sandbox project (pydantic only: no OPs, no torch)."""
 
 from mlsandbox.errors import SpecError
-from mlsandbox.spec._base import MAX_REPEAT, MAX_SEED, Checked, Device, Seed
+from mlsandbox.spec._base import MAX_NAME, MAX_REPEAT, MAX_SEED, Checked, Device, Seed
 from mlsandbox.spec._load import load_spec, spec_file, spec_origin
 from mlsandbox.spec._yaml import YAMLInputError, dump_yaml, load_yaml
 from mlsandbox.spec.experiment import (
@@ -22,9 +22,7 @@ from mlsandbox.spec.experiment import (
 )
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import (
-    BenchmarkSpec,
     CommandSpec,
-    EvaluatorSpec,
     HFLoraSpec,
     ModelSpec,
     NgramSpec,
@@ -33,9 +31,11 @@ from mlsandbox.spec.models import (
     TinyT2VSpec,
     model_spec_from_dict,
 )
+from mlsandbox.spec.scoring import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.spec.search import SearchSpec, ThresholdSearch, WarmStart
 
 __all__ = [
+    "MAX_NAME",
     "MAX_REPEAT",
     "MAX_SEED",
     "Checked",

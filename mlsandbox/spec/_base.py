@@ -110,6 +110,11 @@ def _not_a_url(instead: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+#: The longest name of a benchmark, a model label or a trainer's metric: each becomes part of MLflow
+#: metric names (``<metric>.<benchmark>``, ``train.<metric>``), which MLflow limits to 250 characters.
+MAX_NAME = 100
+
+
 def _known_home(path: str) -> str:
     """Refuse a ``~user`` path of no user of this machine: ``Path.expanduser`` raises on it wherever it is read."""
     if path.startswith("~") and os.path.expanduser(path) == path:

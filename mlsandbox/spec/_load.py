@@ -43,12 +43,19 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     profiled = copy.deepcopy(raw)
     for key, value in {**QUICK_BASE, **profile}.items():
         _set_dotted(profiled, key, value)
-    turned_off = [key for key, value in {**QUICK_BASE, **profile}.items() if value is None]
-    for key, value in overrides.items():  # the command line's settings win, but for a section the profile turns off
-        if (off := next((s for s in turned_off if key == s or key.startswith(s + ".")), None)) is None:
+    settings = {**QUICK_BASE, **profile}
+    turned_off = [key for key, value in settings.items() if value is None]
+    replaced = [key for key, value in settings.items() if isinstance(value, dict)]  # e.g. the model, whole
+    for key, value in overrides.items():  # the command line's settings win, but for a section the profile turns
+        # off, or a key inside a section it replaces whole (`model.threads` of the full run's model)
+        if (off := next((s for s in turned_off if key == s or key.startswith(s + ".")), None)) is not None:
+            if quick:
+                log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
+        elif (whole := next((s for s in replaced if key.startswith(s + ".")), None)) is not None:
+            if quick:
+                log.warning("--quick replaces `%s` whole: --set %s is left out of this run", whole, key)
+        else:
             _set_dotted(profiled, key, value)
-        elif quick:
-            log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
     full = parse_spec(raw, base_dir=file.parent.resolve(), origin=spec_origin(path, overrides, quick=False))
     # checked whichever profile runs: a mistake in `quick` must not wait for the first --quick
     quick_spec = parse_spec(profiled, base_dir=file.parent.resolve(), origin=spec_origin(path, overrides, quick=True))

@@ -19,7 +19,8 @@ from mlsandbox.credentials import hide_url_passwords
 from mlsandbox.errors import KeyValueError, SpecError, describe_validation_error, listed
 from mlsandbox.spec._base import MAX_REPEAT, DataPath, LocalFolder, Seed, Seeds, StrictModel
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
-from mlsandbox.spec.models import MEDIA_MODEL_TYPES, BenchmarkSpec, EvaluatorSpec, ModelSpec, NgramSpec
+from mlsandbox.spec.models import MEDIA_MODEL_TYPES, ModelSpec, NgramSpec
+from mlsandbox.spec.scoring import BenchmarkSpec, EvaluatorSpec
 from mlsandbox.spec.search import SearchSpec
 
 #: The most stats worker processes (``stats.workers``, ``--workers``).

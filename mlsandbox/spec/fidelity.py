@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, model_validator
 
 from mlsandbox.errors import KeyValueError
-from mlsandbox.spec._base import Seeds, StrictModel
+from mlsandbox.spec._base import MAX_NAME, Seeds, StrictModel
 from mlsandbox.spec.models import ModelSpec
 
 
@@ -25,7 +25,8 @@ def _not_only_dots(name: str) -> str:
 
 #: A model's label: part of MLflow metric names and of an artifact folder (``transfer/<label>``), so
 #: only the characters both take, as a benchmark's name.
-Label = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$"), AfterValidator(_not_only_dots)]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$"),
+                  AfterValidator(_not_only_dots)]
 
 
 class ScreenSpec(StrictModel):

@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from mlsandbox.errors import KeyValueError
-from mlsandbox.spec._base import DataPath, Device, HomePath, KnownHome, OutputFile, StrictModel
+from mlsandbox.spec._base import Device, HomePath, KnownHome, OutputFile, StrictModel
 
 #: Where a torch-trained model trains and is scored.
 ModelDevice = Annotated[Device, Field(description="auto = a CUDA GPU where torch sees one, else the CPU")]
@@ -286,6 +286,9 @@ class HFLoraSpec(StrictModel):
     def _revision_of_a_named_model(self) -> HFLoraSpec:
         if self.revision is not None and self.model is None:
             raise ValueError("revision names a commit of a hub model: set `model` to its name too")
+        if self.revision is not None and self.model is not None and self.model.startswith(("/", ".", "~")):
+            raise KeyValueError("revision", self.revision, f"names a commit of a hub model, and `model` is the "
+                                f"local folder {self.model}: leave it out")  # it would only change the cells' key
         return self
 
 
@@ -328,6 +331,16 @@ class CommandSpec(StrictModel):
         """``env`` with its values, for the command's process alone."""
         return {k: v.get_secret_value() for k, v in self.env.items()}
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _scalar_params(cls, params: Any) -> Any:
+        """One line for a list or mapping value (pydantic would list each branch of the union it missed)."""
+        for key, value in params.items() if isinstance(params, dict) else ():
+            if isinstance(value, (list, dict)) or value is None:
+                raise KeyValueError(str(key), value, "a param is a string, a number or true/false (passed as "
+                                    "--key value)")
+        return params
+
     @field_validator("env")
     @classmethod
     def _settable_env(cls, env: dict[str, SecretStr]) -> dict[str, SecretStr]:
@@ -344,7 +357,8 @@ class CommandSpec(StrictModel):
         if (self.command is None) == (self.mlflow_project is None):
             raise ValueError("set exactly one of `command` (an argv list) or `mlflow_project`")
         if clash := sorted(set(self.params) & set(COMMAND_PLACEHOLDERS)):
-            raise ValueError(f"params {clash} would replace what the cell passes its command; use other names")
+            raise KeyValueError(f"params.{clash[0]}", self.params[clash[0]],
+                                "would replace what the cell passes its command; use another name")
         return self
 
 
@@ -369,53 +383,6 @@ ModelSpec = Annotated[
 #: The model types trained on (media, caption) pairs: those whose spec declares its ``media``.
 MEDIA_MODEL_TYPES = frozenset(spec.model_fields["type"].default for spec in get_args(get_args(ModelSpec)[0])
                               if hasattr(spec, "media"))
-
-
-class BenchmarkSpec(StrictModel):
-    """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
-
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
-    path: DataPath | None = Field(
-        default=None,
-        description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>",
-    )
-    text_field: str = Field(default="text", min_length=1)
-    image_field: str | None = Field(
-        default=None, description="image-text benchmarks: the column with each caption's image (path or bytes)"
-    )
-    video_field: str | None = Field(
-        default=None, description="video-text benchmarks: the column with each caption's video (path or bytes)"
-    )
-    max_docs: int | None = Field(default=500, gt=0)
-
-    @model_validator(mode="after")
-    def _one_medium(self) -> BenchmarkSpec:
-        if self.image_field is not None and self.video_field is not None:
-            raise ValueError("a benchmark pairs captions with images or with videos: set image_field or video_field")
-        return self
-
-
-class EvaluatorSpec(StrictModel):
-    """How trained models are scored: bits-per-byte in process, or an external command.
-
-    A ``command`` evaluator runs once per benchmark with placeholders ``{model_dir}``,
-    ``{benchmark_file}``, ``{benchmark_name}`` and ``{metrics_file}``.
-    """
-
-    type: Literal["perplexity", "command"] = "perplexity"
-    command: list[str] | None = Field(default=None, min_length=1)
-    timeout_s: float = Field(default=3600.0, gt=0)
-    metrics_file: OutputFile = "eval_metrics.json"
-
-    limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
-
-    @model_validator(mode="after")
-    def _command_iff_needed(self) -> EvaluatorSpec:
-        if self.type == "command" and not self.command:
-            raise ValueError("a `command` evaluator needs `command` (an argv list)")
-        if self.type == "perplexity" and self.command is not None:
-            raise ValueError("`command` is only allowed with type: command")
-        return self
 
 
 def model_spec_from_dict(

@@ -1,0 +1,56 @@
+"""What trained models are scored on and how: the benchmark sets and the evaluator of a spec."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from mlsandbox.spec._base import MAX_NAME, DataPath, OutputFile, StrictModel
+
+
+class BenchmarkSpec(StrictModel):
+    """A benchmark set: a dataset file (JSONL, JSONL.gz, Parquet, CSV) or a bundled default."""
+
+    name: str = Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.-]+$")
+    path: DataPath | None = Field(
+        default=None,
+        description="dataset file (or builtin:<file under mlsandbox/resources>); None = bundled bench_<name>",
+    )
+    text_field: str = Field(default="text", min_length=1)
+    image_field: str | None = Field(
+        default=None, description="image-text benchmarks: the column with each caption's image (path or bytes)"
+    )
+    video_field: str | None = Field(
+        default=None, description="video-text benchmarks: the column with each caption's video (path or bytes)"
+    )
+    max_docs: int | None = Field(default=500, gt=0)
+
+    @model_validator(mode="after")
+    def _one_medium(self) -> BenchmarkSpec:
+        if self.image_field is not None and self.video_field is not None:
+            raise ValueError("a benchmark pairs captions with images or with videos: set image_field or video_field")
+        return self
+
+
+class EvaluatorSpec(StrictModel):
+    """How trained models are scored: bits-per-byte in process, or an external command.
+
+    A ``command`` evaluator runs once per benchmark with placeholders ``{model_dir}``,
+    ``{benchmark_file}``, ``{benchmark_name}`` and ``{metrics_file}``.
+    """
+
+    type: Literal["perplexity", "command"] = "perplexity"
+    command: list[str] | None = Field(default=None, min_length=1)
+    timeout_s: float = Field(default=3600.0, gt=0)
+    metrics_file: OutputFile = "eval_metrics.json"
+
+    limit_keys: ClassVar[frozenset[str]] = frozenset({"timeout_s"})
+
+    @model_validator(mode="after")
+    def _command_iff_needed(self) -> EvaluatorSpec:
+        if self.type == "command" and not self.command:
+            raise ValueError("a `command` evaluator needs `command` (an argv list)")
+        if self.type == "perplexity" and self.command is not None:
+            raise ValueError("`command` is only allowed with type: command")
+        return self
