@@ -161,14 +161,8 @@ def test_bad_videos_name_the_sample_or_are_skipped_and_counted(video_files: Path
 def test_a_clip_corrupt_past_its_first_frames_fails_its_cells_naming_the_sample(video_files: Path,
                                                                                 tracking_uri: str) -> None:
     """It passes the load (which decodes first frames only); the video model's cells name it."""
-    clean = write_jsonl(video_files.parent / "bench.jsonl", [json.loads(line) for line in video_files.read_text().splitlines()])
-    (video_files.parent / "clips" / "2.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
-    (video_files.parent / "clips" / "2.mp4").replace(video_files.parent / "clips" / "bad.mp4")
-    (video_files.parent / "clips" / "2.mp4").write_bytes(clip(16, SIZES[2], seed=2))
-    rows = [json.loads(line) for line in video_files.read_text().splitlines()]
-    rows[2]["file"] = "clips/bad.mp4"
-    write_jsonl(video_files, rows)
-    write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
+    clean = write_jsonl(video_files.parent / "bench.jsonl", _rows(video_files))
+    _point_row_2_at_a_bad_clip(video_files)
     result = _train_videos(video_files, benchmark=clean)
     assert result.exit_code == 2, result.output
     assert " seed 0: video of sample 'v2'" in result.stderr and "(and 1 more cells" in result.stderr  # the pool and its control
@@ -178,12 +172,8 @@ def test_a_benchmark_clip_corrupt_past_its_first_frames_stops_the_command_before
                                                                                           tracking_uri: str) -> None:
     """A benchmark is read whole and is small: every frame is decoded when it loads, so a bad clip
     costs no training (exit code 2, one line naming the benchmark and its row)."""
-    bench = write_jsonl(video_files.parent / "bench.jsonl", [json.loads(line) for line in video_files.read_text().splitlines()])
-    (video_files.parent / "clips" / "bad.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
-    rows = [json.loads(line) for line in bench.read_text().splitlines()]
-    rows[2]["file"] = "clips/bad.mp4"
-    write_jsonl(bench, rows)
-    write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
+    bench = write_jsonl(video_files.parent / "bench.jsonl", _rows(video_files))
+    _point_row_2_at_a_bad_clip(bench)
     result = _train_videos(video_files, benchmark=bench)
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1].startswith("error: benchmark 'b': video of row 3 (")
@@ -191,8 +181,21 @@ def test_a_benchmark_clip_corrupt_past_its_first_frames_stops_the_command_before
     assert not (video_files.parent / "ws" / "stats").exists()  # nothing computed before the refusal
 
 
+def _rows(jsonl: Path) -> list[dict]:
+    return [json.loads(line) for line in jsonl.read_text().splitlines()]
+
+
+def _point_row_2_at_a_bad_clip(jsonl: Path) -> None:
+    """Row 2 of ``jsonl`` names ``clips/bad.mp4``: a clip whose first frames decode and its 9th does not."""
+    (jsonl.parent / "clips" / "bad.mp4").write_bytes(corrupt_packet(clip(16, SIZES[2], seed=2), 8))
+    rows = _rows(jsonl)
+    rows[2]["file"] = "clips/bad.mp4"
+    write_jsonl(jsonl, rows)
+
+
 def _train_videos(video_files: Path, benchmark: Path):  # type: ignore[no-untyped-def]
-    """``train --pool-file pool.jsonl`` with a one-step tiny-t2v on ``video_files``, scored on ``benchmark``."""
+    """``train`` of a pool of every sample with a one-step tiny-t2v on ``video_files``, scored on ``benchmark``."""
+    write_jsonl(video_files.parent / "pool.jsonl", [{"id": f"v{i}"} for i in range(3)])
     video = {"text_field": "caption", "video_field": "file"}
     spec = {"name": "corrupt", "dataset": {"path": str(video_files), **video}, "ops": [{"name": "video_duration_filter"}],
             "seeds": [0], "stats": {"workers": 1}, "workspace": str(video_files.parent / "ws"),

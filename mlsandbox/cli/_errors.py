@@ -20,8 +20,8 @@ from typer.core import TyperGroup
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import USER_ERRORS, Terminated, TrainingError, as_received, note_signal
 
-# click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
 log = logging.getLogger("mlsandbox.cli")
+# click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
 _click = importlib.import_module(typer.BadParameter.__module__)
 
 EXIT_FAILED = 1
