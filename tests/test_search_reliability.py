@@ -168,6 +168,12 @@ def test_a_study_continued_to_more_trials_runs_only_the_extra_ones_under_its_run
     assert len(_invocations(parent.info.run_id)) == 2
     numbers = sorted(int(r.data.tags[TRIAL]) for r in _search_runs("grow", "trial"))
     assert numbers == [0, 1, 2]
+    study = optuna.load_study(study_name="grow", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(storage)))
+    for _ in range(2):  # queued (as warm starts are), and more than the study's total leaves room for
+        study.enqueue_trial(study.trials[0].params, skip_if_exists=False)
+    third = _cli("search", "-p", str(project), "--study", "grow", "--storage", storage, "-n", "4", "--quiet")
+    assert "1 trial run now, 5 in study 'grow' (1 queued, not run yet)" in third.stdout, third.output
     study = optuna.load_study(study_name="grow", storage=open_storage(storage, parse_spec(yaml.safe_load(
         project.read_text())))[0])
     assert study.user_attrs[PARENT_RUN_ATTR] == parent.info.run_id
