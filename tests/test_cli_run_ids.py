@@ -61,6 +61,17 @@ def test_a_run_id_that_names_no_run(project: Path, tracking_uri: str, command: l
     _fails_with(command + project_option, "no run 'deadbeef'", expected)
 
 
+def test_a_run_id_in_a_store_that_does_not_exist_is_refused_without_making_one(
+        project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report ID` run from the wrong folder made an empty mlflow.db there before saying "no run"."""
+    store = tmp_path / "elsewhere" / "mlflow.db"
+    store.parent.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+    for command in (["report", "deadbeef"], ["evaluate", "deadbeef", "-p", str(project)]):
+        _fails_with(command, "no run 'deadbeef': the tracking store", "does not exist")
+    assert not list(store.parent.iterdir())
+
+
 def test_an_empty_run_id(tracking_uri: str) -> None:
     _fails_with(["report", ""], "a run id is required", "workflow run")
 
