@@ -330,7 +330,8 @@ def find_run(run_id: str, expected: str) -> Run:
     takes, e.g. "a workflow run") when the tracking store has no such run."""
     if not run_id.strip():
         raise InvalidRunError(f"a run id is required (got {run_id!r}); expected {expected}")
-    if (database := sqlite_file(mlflow.get_tracking_uri())) is not None and not database.exists():  # made by nothing
+    database = sqlite_file(mlflow.get_tracking_uri())
+    if database is not None and database.parent.is_dir() and not database.exists():  # (a missing folder: said below)
         raise InvalidRunError(f"no run {run_id!r}: the tracking store {shown_tracking_uri()} does not exist (run the "
                               f"command where the runs' mlflow.db is, or set MLFLOW_TRACKING_URI); expected {expected}")
     check_tracking_store()
