@@ -55,6 +55,9 @@ def check_reachable(address: str | None, purpose: str) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if not address or address in ("auto", "local"):
         return
+    if "://" in address and not address.startswith("ray://"):  # the dashboard's http://host:8265, say: no cluster there
+        raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port or ray://host:port (an http:// "
+                        "address is the dashboard's, for job submission)")
     host, _, port = address.removeprefix("ray://").rpartition("@")[2].rpartition(":")  # no user:password@
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SpecError(f"{purpose}: Ray address {_shown(address)!r} is not host:port (or ray://host:port, auto, local)")

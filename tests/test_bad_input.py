@@ -385,6 +385,7 @@ def test_a_sqlite_store_that_is_a_folder_is_refused_at_once(tmp_path: Path, monk
     ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),
     ("localhost", "Ray address 'localhost' is not host:port"),
     ("127.0.0.1:99999", "Ray address '127.0.0.1:99999' is not host:port"),  # no such port
+    ("http://127.0.0.1:8265", "Ray address 'http://127.0.0.1:8265' is not host:port or ray://host:port (an http://"),
 ])
 def test_a_ray_cluster_that_cannot_be_reached_is_one_line_before_any_work(tmp_path: Path, address: str, says: str,
                                                                           tracking_uri: str) -> None:
