@@ -26,10 +26,18 @@ _CHUNK = 1 << 20
 _MEMO: dict[tuple[object, ...], str] = {}
 
 
+def unknown_home(path: str) -> str | None:
+    """Why ``path`` can name nothing where it starts with the ``~user`` of no user of this machine
+    (``Path.expanduser`` raises on it, wherever it is read); else None."""
+    if path.startswith("~") and os.path.expanduser(path) == path:
+        return f"{path.split('/', 1)[0]} is the home folder of no user of this machine"
+    return None
+
+
 def local_path(value: str, files_only: bool = False) -> Path | None:
     """The absolute path ``value`` names (absolute, or relative to the working directory) when a
     file, or a folder unless ``files_only``, exists there; else None (a hub name, a word)."""
-    if not value or "\0" in value:
+    if not value or "\0" in value or unknown_home(value):
         return None
     path = Path(value).expanduser()
     try:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mlsandbox.content import unknown_home
+
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
 
 
@@ -46,10 +48,9 @@ def hub_options(name_or_path: str) -> dict[str, Any]:
 def model_location(name_or_path: str) -> str:
     """What a model name names, in words for an error: an existing local directory, a path that names
     nothing (it can be no hub name: it starts with ``/``, ``.`` or ``~``), or a Hugging Face name."""
-    try:
-        path = Path(name_or_path).expanduser()
-    except RuntimeError:  # ~user of no user here: a path (no hub name starts with ~) that names nothing
-        return f"no such folder {name_or_path}: {name_or_path.split('/', 1)[0]} is the home folder of no user of this machine"
+    if why := unknown_home(name_or_path):  # a path (no hub name starts with ~) that names nothing
+        return f"no such folder {name_or_path}: {why}"
+    path = Path(name_or_path).expanduser()
     if path.exists():
         return "local directory"
     if name_or_path.startswith("/"):

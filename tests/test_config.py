@@ -436,6 +436,9 @@ def test_a_home_folder_of_no_user_is_named_where_a_path_is_read() -> None:
     assert model_location(f"{NO_USER}/x") == f"no such folder {NO_USER}/x: {NO_USER} is the home folder of no user of this machine"
     with pytest.raises(DataError, match=f"^{NO_USER}/x.jsonl: {NO_USER} is the home folder of no user of this machine$"):
         resolve_files(f"{NO_USER}/x.jsonl", Path.cwd())
+    from mlsandbox.content import local_path
+
+    assert local_path(f"{NO_USER}/lm.arpa") is None  # an OP param or a trainer's argument: no file, not a traceback
 
 
 @pytest.mark.parametrize("section, key", [

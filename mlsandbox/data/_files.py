@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlsandbox.content import unknown_home
 from mlsandbox.data._csv import read_csv
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO
 from mlsandbox.data._rows import bad_row, open_bytes
@@ -46,10 +47,9 @@ def builtin_path(path: str) -> Path | None:
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:
     """Where a dataset path points: a bundled file, or the path (``~`` expanded) relative to ``base_dir``."""
-    try:
-        p = builtin_path(path) or Path(path).expanduser()
-    except RuntimeError:  # ~user of no user of this machine
-        raise DataError(f"{path}: {path.split('/', 1)[0]} is the home folder of no user of this machine") from None
+    if why := unknown_home(path):
+        raise DataError(f"{path}: {why}")
+    p = builtin_path(path) or Path(path).expanduser()
     return base_dir / p if not p.is_absolute() and base_dir is not None else p
 
 

@@ -105,14 +105,14 @@ class SearchResult:
                 for t, claim in zip(self.pareto, self.pareto_claims)]
 
 
-def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) -> pd.DataFrame:
-    """One row per trial: trial, state, objectives, the delta's 95% interval and Holm-adjusted p across
-    the complete trials (:func:`trial_claims`), params, reason, warm_start, duration_s, run_id.
+Claims = dict[int, dict[str, float]]  #: each complete trial's interval and p-values (:func:`trial_claims`)
 
-    Optuna's own table, with the objectives named, the params in the order of the space, and the
-    user attributes people read (why a trial ended as it did, the warm start it came from, its
-    MLflow run) as plain columns.
-    """
+
+def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace, claims: Claims | None = None) -> pd.DataFrame:
+    """One row per trial: trial, state, objectives, the delta's 95% interval and Holm-adjusted p across
+    the complete trials (``claims``, default :func:`trial_claims`), params, reason, warm_start, duration_s, run_id:
+    Optuna's own table, with the objectives named, the params in the order of the space, and the user
+    attributes people read (why a trial ended as it did, its warm start, its MLflow run) as plain columns."""
     raw = study.trials_dataframe(attrs=("number", "state", "value", "duration", "params", "user_attrs"),
                                  multi_index=True)
     if raw.empty:
@@ -130,7 +130,7 @@ def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace) ->
     state = _group(raw, "state").iloc[:, 0]
     reason = reason.mask((reason == "") & (state == TrialState.FAIL.name), LOST_WORKER)
     numbers = _group(raw, "number").iloc[:, 0]
-    claims = trial_claims(study)
+    claims = trial_claims(study) if claims is None else claims
     claim = pd.DataFrame([{k: claims.get(int(n), {}).get(k, math.nan) for k in ("ci_low_pct", "ci_high_pct", "p_adjusted")}
                           for n in numbers], index=raw.index)
     return pd.concat([
@@ -164,18 +164,18 @@ def best_trials(study: optuna.Study, search: SearchSpec) -> tuple[FrozenTrial | 
     return front[0], front
 
 
-def trial_claim(study: optuna.Study, trial: FrozenTrial | None) -> dict[str, float]:
+def trial_claim(study: optuna.Study, trial: FrozenTrial | None, claims: Claims | None = None) -> dict[str, float]:
     """A trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete trial
     with one (``family`` of them): the best (or a Pareto trial) was picked among those recipes, so
     only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
     if trial is None:
         return {}
-    claims = trial_claims(study)
+    claims = trial_claims(study) if claims is None else claims
     nan = {"ci_low_pct": math.nan, "ci_high_pct": math.nan, "p_value": math.nan, "p_adjusted": math.nan}
     return {**claims.get(trial.number, nan), "family": float(sum(not math.isnan(c["p_value"]) for c in claims.values()))}
 
 
-def trial_claims(study: optuna.Study) -> dict[int, dict[str, float]]:
+def trial_claims(study: optuna.Study) -> Claims:
     """:func:`trial_claim`'s interval and p-values of every complete trial, by trial number."""
     claims = {t.number: _claim_of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     tested = {n: c["p_value"] for n, c in claims.items() if "p_value" in c}
@@ -276,7 +276,8 @@ def log_results(
 ) -> SearchResult:
     """Log the study's metrics, tags and ``search/`` artifacts to its parent run; the result."""
     search = ctx.search
-    frame = trials_frame(study, search, ctx.space)
+    claims = trial_claims(study)  # once for the table, the best trial and the Pareto front (given to each)
+    frame = trials_frame(study, search, ctx.space, claims)
     best, pareto = best_trials(study, search)
     importances = param_importances(study)
     best_recipe = None
@@ -293,7 +294,7 @@ def log_results(
         trial_s = sum(t["trial_s"] for t in ctx.run_times)
         model_s = sum(t["train_eval_s"] for t in ctx.run_times)
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
-    claim = trial_claim(study, best)
+    claim = trial_claim(study, best, claims)
     if best_recipe is not None and ctx.prepared.spec.confirm is not None and _beat_control(best, claim):
         claim.update(confirmed_claim(ctx, best_recipe, run_id))
     else:
@@ -318,7 +319,7 @@ def log_results(
                                     completed=_state_counts(frame).get("COMPLETE", 0))
         if best_recipe is not None:
             export_recipe(best_recipe, out, **data_juicer_keys(ctx.prepared.spec.dataset))
-        pareto_claims = [trial_claim(study, t) for t in pareto]
+        pareto_claims = [trial_claim(study, t, claims) for t in pareto]
         report = search_report(ctx, frame, best, claim, list(zip(pareto, pareto_claims)), importances, storage_name, out)
         (out / "report.md").write_text(report, encoding="utf-8")
         _replace_artifacts(run_id, out, frame)

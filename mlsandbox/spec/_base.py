@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from mlsandbox.content import unknown_home
 from mlsandbox.errors import KeyValueError
 
 
@@ -116,9 +117,9 @@ MAX_NAME = 100
 
 
 def _known_home(path: str) -> str:
-    """Refuse a ``~user`` path of no user of this machine: ``Path.expanduser`` raises on it wherever it is read."""
-    if path.startswith("~") and os.path.expanduser(path) == path:
-        raise ValueError(f"{path.split('/', 1)[0]} is the home folder of no user of this machine")
+    """Refuse a ``~user`` path of no user of this machine, at load rather than where it is read."""
+    if why := unknown_home(path):
+        raise ValueError(why)
     return path
 
 
