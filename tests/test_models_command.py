@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from mlsandbox.errors import EvaluationError, TrainingError
 from mlsandbox.models import Benchmark, TrainingJob, evaluator_for, load_model, trainer_for
-from mlsandbox.models.command import CommandModel, parse_metrics, substitute, tracking_environment
+from mlsandbox.models._command_files import parse_metrics
+from mlsandbox.models.command import CommandModel, substitute, tracking_environment
 from mlsandbox.spec import CommandSpec, EvaluatorSpec, NgramSpec, parse_spec
 from mlsandbox.workflows.train import run_training
 

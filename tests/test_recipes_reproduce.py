@@ -21,7 +21,7 @@ from mlsandbox.recipes import Recipe, load_recipe, read_data_juicer, save_data_j
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.pool import degenerate_splits, single_op_pools
-from mlsandbox.workflows.refine import (
+from mlsandbox.workflows.refine_candidates import (
     Candidate,
     duplication_candidates,
     pyramid_candidates,

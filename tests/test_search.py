@@ -36,7 +36,8 @@ from mlsandbox.search import (
     suggest_recipe,
 )
 from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
-from mlsandbox.search._report import LOST_WORKER, trial_claim
+from mlsandbox.search._claims import trial_claim
+from mlsandbox.search._report import LOST_WORKER
 from mlsandbox.search._storage import make_pruner
 from mlsandbox.spec import SearchSpec, parse_spec
 
@@ -430,7 +431,7 @@ def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_t
 
 
 def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_runs(tracking_uri) -> None:
-    from mlsandbox.search._report import trial_claim
+    from mlsandbox.search._claims import trial_claim
 
     client = mlflow.MlflowClient()
     experiment_id = mlflow.set_experiment("claims").experiment_id

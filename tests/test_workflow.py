@@ -31,12 +31,11 @@ from mlsandbox.workflows.pool import single_op_pools
 from mlsandbox.workflows.refine import (
     FILL,
     REPEAT,
-    duplication_candidates,
     duplication_points,
     duplication_strategy,
-    pyramid_candidates,
     top_pools,
 )
+from mlsandbox.workflows.refine_candidates import duplication_candidates, pyramid_candidates
 from mlsandbox.workflows.report import Answer, answer_of_run
 from mlsandbox.workflows.workflow import WorkflowResult, answer_of, run_workflow
 

@@ -14,16 +14,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from mlsandbox.errors import EvaluationError, TrainingError
+from mlsandbox.models._command_files import parse_metrics, read_json_file, write_benchmark_files
+from mlsandbox.models._command_process import run_logged
 from mlsandbox.models.base import Benchmark, BenchmarkMetrics, TrainedModel, load_model, read_manifest
-from mlsandbox.models.command import (
-    named_files,
-    parse_metrics,
-    read_json_file,
-    run_logged,
-    substitute,
-    with_absolute_files,
-    write_benchmark_files,
-)
+from mlsandbox.models.command import named_files, substitute, with_absolute_files
 from mlsandbox.spec import EvaluatorSpec
 
 

@@ -4,6 +4,7 @@ from mlsandbox.errors import SpecError
 from mlsandbox.spec._base import MAX_NAME, MAX_REPEAT, MAX_SEED, Checked, Device, Seed
 from mlsandbox.spec._load import load_spec, spec_file, spec_origin
 from mlsandbox.spec._yaml import YAMLInputError, dump_yaml, load_yaml
+from mlsandbox.spec.command import CommandSpec
 from mlsandbox.spec.experiment import (
     BUILTIN_DATASET,
     QUICK,
@@ -22,7 +23,6 @@ from mlsandbox.spec.experiment import (
 )
 from mlsandbox.spec.fidelity import RaceSpec, ScreenSpec, TransferSpec
 from mlsandbox.spec.models import (
-    CommandSpec,
     HFLoraSpec,
     ModelSpec,
     NgramSpec,

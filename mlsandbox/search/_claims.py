@@ -1,0 +1,118 @@
+"""What a search's trials claim: each complete trial's 95% interval and p-value, Holm-adjusted across
+the complete trials (the best was picked among them), and the best trial's confirmation on fresh seeds."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import mlflow
+import optuna
+from mlflow.exceptions import MlflowException
+from optuna.trial import FrozenTrial, TrialState
+
+from mlsandbox import artifacts, tracking
+from mlsandbox.delta import ALPHA, Confirmation, holm
+from mlsandbox.executors.compare import confirm_pool
+from mlsandbox.recipes import Recipe
+from mlsandbox.search._names import RUN_ATTR
+from mlsandbox.search._objective import TrialContext
+
+
+def trials(n: int) -> str:
+    """``1 trial``, ``2 trials``."""
+    return f"{n} trial{'' if n == 1 else 's'}"
+
+
+Claims = dict[int, dict[str, float]]  #: each complete trial's interval and p-values (:func:`trial_claims`)
+
+
+def trial_claim(study: optuna.Study, trial: FrozenTrial | None, claims: Claims | None = None) -> dict[str, float]:
+    """A trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete trial
+    with one (``family`` of them): the best (or a Pareto trial) was picked among those recipes, so
+    only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
+    if trial is None:
+        return {}
+    claims = trial_claims(study) if claims is None else claims
+    nan = {"ci_low_pct": math.nan, "ci_high_pct": math.nan, "p_value": math.nan, "p_adjusted": math.nan}
+    return {**claims.get(trial.number, nan), "family": float(sum(not math.isnan(c["p_value"]) for c in claims.values()))}
+
+
+def trial_claims(study: optuna.Study) -> Claims:
+    """:func:`trial_claim`'s interval and p-values of every complete trial, by trial number."""
+    claims = {t.number: _claim_of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    tested = {n: c["p_value"] for n, c in claims.items() if "p_value" in c}
+    adjusted = dict(zip(tested, holm(list(tested.values()))))
+    return {n: {"ci_low_pct": c.get("delta_ci_low_pct", math.nan), "ci_high_pct": c.get("delta_ci_high_pct", math.nan),
+                "p_value": c.get("p_value", math.nan), "p_adjusted": adjusted.get(n, math.nan)}
+            for n, c in claims.items()}
+
+
+#: What a trial's claim is made of: user attributes of the trial, and metrics of its MLflow run.
+_CLAIM_KEYS = ("delta_std_pct", "delta_ci_low_pct", "delta_ci_high_pct", "p_value")
+
+
+def _claim_of(trial: FrozenTrial) -> dict[str, float]:
+    """The trial's claim: its user attributes, or where a version that did not record them ran it,
+    the same values from its MLflow run's metrics (read once per process)."""
+    if "p_value" in trial.user_attrs or RUN_ATTR not in trial.user_attrs:
+        return {k: trial.user_attrs[k] for k in _CLAIM_KEYS if k in trial.user_attrs}
+    run_id = trial.user_attrs[RUN_ATTR]
+    if run_id not in _RUN_CLAIMS:
+        try:
+            metrics = mlflow.MlflowClient().get_run(run_id).data.metrics
+        except MlflowException:  # a run of another store, or deleted
+            metrics = {}
+        _RUN_CLAIMS[run_id] = {k: metrics[k] for k in _CLAIM_KEYS if k in metrics}
+    return _RUN_CLAIMS[run_id]
+
+
+_RUN_CLAIMS: dict[str, dict[str, float]] = {}
+
+
+#: The prefix of a claim's entries from its confirmation on fresh seeds (``confirmed_pct``, ...).
+CONFIRMED = "confirmed_"
+
+
+def beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
+    return best is not None and best.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
+
+
+def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:
+    """The best trial's recipe measured again on the spec's fresh ``confirm.seeds`` (see
+    :func:`~mlsandbox.executors.compare.confirm_pool`): ``confirmed_*`` entries of its claim."""
+    confirm = ctx.prepared.spec.confirm
+    assert confirm is not None
+    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
+                           progress=ctx.progress.style if ctx.progress is not None else False).items[0].summary
+    confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
+    return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
+
+
+def withdrawn_confirmation(run_id: str) -> dict[str, float]:
+    """An earlier call's confirmation, which was of another best trial or of a claim that no longer
+    beats the control: its ``confirm/`` tables removed and its metrics to log again as NaN."""
+    logged = mlflow.MlflowClient().get_run(run_id).data.metrics
+    stale = {key: math.nan for key, value in logged.items() if key.startswith(f"best_{CONFIRMED}") and math.isfinite(value)}
+    if stale:
+        tracking.remove_artifacts(run_id, artifacts.CONFIRM)
+    return stale
+
+
+def is_confirmed(claim: dict[str, float]) -> bool:
+    """Whether a claim holds its re-measurement on fresh seeds (``confirm:``)."""
+    return f"{CONFIRMED}seeds" in claim
+
+
+def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
+    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``,
+    and what fresh seeds gave where the spec confirms the best trial."""
+    if not math.isfinite(claim.get("p_value", math.nan)):
+        return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
+    text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
+            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {trials(int(claim['family']))})")
+    if not is_confirmed(claim):
+        return text
+    confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),
+                                *(claim[f"{CONFIRMED}{key}"] for key in ("pct", "ci_low_pct", "ci_high_pct", "p")))
+    return f"{text}. {confirmation.text()}"
