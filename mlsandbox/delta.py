@@ -52,7 +52,10 @@ def relative_delta(scores: Mapping[str, float], baseline: Mapping[str, float]) -
     if bad:
         raise ValueError(f"scores must be positive and higher-is-better (e.g. 1/bpb), got {bad}")
     keys = sorted(scores)
-    return sum(scores[k] - baseline[k] for k in keys) / sum(baseline[k] for k in keys)
+    delta = sum(scores[k] - baseline[k] for k in keys) / sum(baseline[k] for k in keys)
+    if not math.isfinite(delta):  # scores of absurd magnitudes: no delta, rather than an infinite one
+        raise ValueError(f"the relative change of {scores} over {baseline} is not a finite number")
+    return delta
 
 
 @dataclass(frozen=True)

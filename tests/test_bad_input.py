@@ -516,7 +516,8 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["stats", "--stats-engine", "spark"], "Invalid value for '--stats-engine': expected local or ray, got 'spark'"),
     (["probe", "--executor", "slurm"], "Invalid value for '--executor': expected local or ray, got 'slurm'"),
     (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full"),
-    (["probe", "--quick", "--profile", "full"], "'--profile': expected quick or full (and not full with --quick)"),
+    (["probe", "--quick", "--profile", "full"], "'--profile': expected quick or full (and not the opposite of --quick/"),
+    (["probe", "--full", "--profile", "quick"], "'--profile': expected quick or full (and not the opposite of --quick/"),
 ])
 def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
     assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))
@@ -643,6 +644,21 @@ def test_a_benchmark_file_that_cannot_be_read_is_one_line_before_any_run(
     result = CliRunner().invoke(app, ["train", "-p", str(project), "-q", "--pool", "text_length_filter/high"])
     line = _one_error_line(result)
     assert line.startswith(f"error: benchmark 'x': {bench}: not a readable Parquet file (Could not open Parquet"), line
+    assert not mlflow.search_runs(search_all_experiments=True, output_format="list")  # refused before any run
+    assert not (tmp_path / "ws" / "stats").exists()
+
+
+@pytest.mark.parametrize("command", [["train", "--pool", "text_length_filter/high"], ["probe"], ["search", "--n-trials", "1"]])
+def test_a_model_that_cannot_be_loaded_here_is_one_line_before_any_run(
+        tmp_path: Path, small_corpus: Path, tracking_uri: str, command: list[str]) -> None:
+    """A hub name that is not in the local cache while the hub cannot be reached (the tests run with
+    HF_HUB_OFFLINE): not one FAILED cell per pool and seed after the stats."""
+    import mlflow
+
+    project = _project(tmp_path, small_corpus, model={"type": "hf-lora", "model": "org/not-cached"})
+    line = _one_error_line(CliRunner().invoke(app, [command[0], "-p", str(project), "-q", *command[1:]]))
+    assert line.startswith("error: could not load causal LM 'org/not-cached' (Hugging Face name; the hub cannot be "
+                           "reached: ") and "): not in the local cache" in line, line
     assert not mlflow.search_runs(search_all_experiments=True, output_format="list")  # refused before any run
     assert not (tmp_path / "ws" / "stats").exists()
 

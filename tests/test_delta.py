@@ -28,6 +28,8 @@ def test_scores_must_be_positive_and_benchmarks_must_match() -> None:
         relative_delta({"a": -1.9}, {"a": -2.0})  # -bpb would flip the sign
     with pytest.raises(ValueError, match="benchmarks differ"):
         relative_delta({"a": 1.0}, {"b": 1.0})
+    with pytest.raises(ValueError, match="is not a finite number"):
+        relative_delta({"a": 1.0, "b": 1.0}, {"a": 5e-324, "b": 5e-324})  # an infinite delta, never a value
 
 
 def test_the_seed_is_the_unit_benchmarks_are_aggregated_by_eq3_first() -> None:

@@ -127,3 +127,15 @@ def test_the_readmes_first_run_times_are_those_of_ops_model_backed() -> None:
     avx2 = next(line for line in table.splitlines() if line.startswith("| AVX2 only"))
     assert f"about {quoted.group(1)} min" in bf16 and f"{quoted.group(2)} min 3" in bf16  # 9 min 3x s: 9½
     assert avx2.rstrip(" |").endswith(quoted.group(3))
+
+
+def test_version_option_prints_the_installed_version() -> None:
+    """`mlsandbox --version` (docs/commands.md) prints the package's version and runs no command."""
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"mlsandbox {version('mlsandbox')}"
+    assert "`mlsandbox --version`" in _text("docs/commands.md")

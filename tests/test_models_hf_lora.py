@@ -154,6 +154,31 @@ def test_a_hub_model_is_keyed_and_trained_at_the_commit_the_cache_holds(
     assert named.digest() == spec_for(tiny_llama, model="org/tiny", revision=None).digest() != pinned.digest()
 
 
+def test_a_model_that_cannot_be_loaded_here_is_found_before_any_work(
+        tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check`` (called by every command before its stats) refuses what each cell would fail on."""
+    from huggingface_hub import constants
+
+    from mlsandbox.hub import hub_unreachable
+
+    repo = tmp_path / "hub" / "models--org--tiny"
+    shutil.copytree(tiny_llama, repo / "snapshots" / ("a" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub_unreachable.cache_clear()
+    trainer_for(spec_for(tiny_llama, model="org/tiny")).check()  # in the cache
+    trainer_for(spec_for(tiny_llama)).check()  # a local folder
+    with pytest.raises(ModelUnavailableError, match=r"could not load causal LM 'org/not-cached' \(Hugging Face name; "
+                       r"the hub cannot be reached: HF_HUB_OFFLINE is set\): not in the local cache"):
+        trainer_for(spec_for(tiny_llama, model="org/not-cached")).check()
+    with pytest.raises(ModelUnavailableError, match="could not load causal LM .*: no such folder"):
+        trainer_for(spec_for(tiny_llama, model=str(tmp_path / "nowhere"))).check()
+    with pytest.raises(ModelUnavailableError, match="GGUF file not found"):
+        trainer_for(spec_for(tiny_llama, model=str(tmp_path), gguf_file="none.gguf")).check()
+
+
 def test_a_revision_needs_a_model_name() -> None:
     with pytest.raises(ValueError, match="revision names a commit of a hub model"):
         HFLoraSpec(revision="main")

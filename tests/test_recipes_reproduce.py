@@ -110,6 +110,20 @@ def test_a_tied_stat_is_never_presented_as_terciles(prepared: Prepared) -> None:
         assert 0 < keeps.sum() < len(values)  # its condition cuts something
 
 
+def test_a_threshold_recipe_that_keeps_every_sample_is_skipped_not_trained(prepared: Prepared) -> None:
+    """Percentiles [0, 100] (or a huge k) select the whole dataset: its own random control, a delta of 0
+    that would still join the step's Holm family."""
+    import dataclasses
+
+    refine = prepared.spec.refine.model_copy(update={"percentiles": (0.0, 100.0), "ksigma": 50.0})
+    whole = dataclasses.replace(prepared, spec=prepared.spec.model_copy(update={"refine": refine}))
+    top = [p for p in single_op_pools(whole) if p.name == "alphanumeric_filter/high"]
+    candidates = threshold_candidates(whole, top)
+    assert [c.kind for c in candidates] == ["ksigma", "percentile"]
+    assert all(c.skip_reason == "keeps every sample: the data of its own random control" for c in candidates)
+    assert not any(c.skip_reason for c in threshold_candidates(prepared, top))  # the spec's bounds select
+
+
 def test_training_a_degenerate_split_by_name_says_why_it_is_no_pool(prepared: Prepared) -> None:
     with pytest.raises(PoolError, match=r"pool 'word_repetition_filter/low' is left out of this project's pools: "
                                         r"one tied value, word_rep_ratio = 0"):

@@ -210,6 +210,8 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
 @pytest.mark.parametrize("reported, says", [
     ({"clean": 0.5, "bogus": 1000.0}, "name benchmarks the spec does not have: ['bogus']"),
     ({"other": 0.5}, "lack benchmarks ['clean']"),
+    ({"clean": 1e308}, "benchmark 'clean': score 1e+308 is outside [1e-100, 1e+100]"),  # else an infinite delta, p = 1
+    ({"clean": 5e-324}, "benchmark 'clean': score 5e-324 is outside [1e-100, 1e+100]"),
 ])
 def test_metrics_for_other_benchmarks_than_the_specs_fail_the_cell(
     small_corpus, tmp_path, bench_file, tracking_uri, reported, says
@@ -323,7 +325,7 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert "p_adjusted: no correction: one pool" in ok.output  # never "adjusted" over a family of one
     two = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high",
                               "--pool", "alphanumeric_filter/low", "-q"])
-    assert "p_adjusted: Holm-adjusted across the 2 pools of this command" in two.output
+    assert "p_adjusted: Holm-adjusted across the 2 of this command's 2 pools that have a p-value" in two.output
     bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
 

@@ -185,6 +185,22 @@ def test_benchmarks_are_clustered_by_their_scores_across_models(workflow: Workfl
         assert workflow.analysis.metric_cluster_delta_pct[cluster] == pytest.approx(100 * np.mean(deltas), abs=1e-4)
 
 
+def test_a_metric_cluster_whose_pools_tie_for_the_best_names_no_pool() -> None:
+    """A benchmark every model scores alike gives every pool a delta of 0 on it: picking the first
+    pool of the table as its "best" would make a refine candidate of chance."""
+    from types import SimpleNamespace
+
+    from mlsandbox.workflows.analyze import _best_per_metric_cluster
+
+    def item(name: str, varied: float) -> SimpleNamespace:
+        pairs = [(SimpleNamespace(scores={"flat": 1.0, "varied": varied}), SimpleNamespace(scores={"flat": 1.0, "varied": 1.0}))]
+        return SimpleNamespace(pool=SimpleNamespace(name=name), paired=lambda: pairs)
+
+    comparisons = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("b", 0.9)])
+    clusters = SimpleNamespace(groups=lambda: {0: ["flat"], 1: ["varied"]})
+    assert _best_per_metric_cluster(comparisons, clusters) == {1: ("a", pytest.approx(0.1))}
+
+
 def test_refine_builds_the_pyramid_the_duplication_study_and_threshold_recipes(workflow: WorkflowResult) -> None:
     table = workflow.refined.table
     kinds = table["kind"].value_counts().to_dict()
@@ -349,11 +365,11 @@ def test_the_workflow_command_prints_the_legend_then_each_table_under_its_headin
 
 
 def test_a_degenerate_splits_reason_is_printed_below_the_probe_table(capsys: pytest.CaptureFixture[str]) -> None:
-    from mlsandbox.cli import _print_ranking
+    from mlsandbox.cli._printed import print_ranking
 
     ranking = pd.DataFrame({"pool": ["a/high", "a/low"], "op": ["a", "a"], "split": ["high", "low"],
                             "delta_pct": [1.5, np.nan], "fidelity": ["decide", None], "note": ["", "degenerate: one value"]})
-    _print_ranking(ranking)
+    print_ranking(ranking)
     table, notes = capsys.readouterr().out.split("\n  ", 1)
     assert "note" not in table and "degenerate" not in table and "fidelity" not in table  # one model decided
     assert notes == "a/low: degenerate: one value\n"

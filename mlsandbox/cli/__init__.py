@@ -13,8 +13,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
-from urllib.parse import unquote, urlsplit
+from typing import Annotated
 
 import typer
 
@@ -34,12 +33,7 @@ from mlsandbox.cli._options import (
     progress_style,
     with_options,
 )
-
-if TYPE_CHECKING:  # the spec package loads only once a command runs
-    import pandas as pd
-
-    from mlsandbox.executors.comparison import PoolComparison
-    from mlsandbox.workflows.analyze import AnalysisResult
+from mlsandbox.cli._printed import interval_words, print_workflow
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -48,8 +42,20 @@ app = typer.Typer(
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mlsandbox import __version__
+
+        typer.echo(f"mlsandbox {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join(LOG_LEVELS)}")] = "info") -> None:
+def main(
+    log_level: Annotated[str, typer.Option(help=f"logging level: {', '.join(LOG_LEVELS)}")] = "info",
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
     if log_level.lower() not in LOG_LEVELS:
         raise typer.BadParameter(f"{log_level!r} is not one of {', '.join(LOG_LEVELS)}", param_hint="'--log-level'")
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -112,8 +118,7 @@ def pool_command(
     stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
-    """Compute stats, build low/mid/high pools per OP plus a random pool of each pool size, and log each
-    as an MLflow run."""
+    """Compute the stats, then build every OP's low/mid/high pools and a random pool of each size; log each as a run."""
     from mlsandbox.pools import SplitOrigin
     from mlsandbox.workflows.pool import run_pools
 
@@ -153,10 +158,12 @@ def train_command(
     table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
     typer.echo(table_markdown(without_constant(table, "fidelity")))
     failed = [c for c in cells if not c.ok]
-    family = "no correction: one pool" if pools == 1 else f"Holm-adjusted across the {pools} pools of this command"
+    tested = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in result.comparisons.items)
+    family = ("no correction: one pool" if pools == 1 else "no pool has a p-value" if not tested
+              else f"Holm-adjusted across the {tested} of this command's {pools} pools that have a p-value")
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
                "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
-               f"{_interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
+               f"{interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
     more = f" (and {len(failed) - 1} more cells: each reason is in cells.json of the run)" if len(failed) > 1 else ""
     exit_failed(f"FAILED {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}{more}" if failed else None)
 
@@ -186,86 +193,25 @@ def evaluate_command(
 
 def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, quick: bool,
                workers: int | None, quiet: bool) -> None:
-    from mlsandbox import artifacts, tracking
-    from mlsandbox.credentials import hide_url_passwords
-    from mlsandbox.executors.compare import table_markdown, without_constant
     from mlsandbox.workflows.workflow import run_workflow
 
     spec = load_spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=progress_style(quiet))
-    typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               f"mean over seeds with its {_interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
-               "across the step's pools measured by the same model (fidelity) (refine's top single-OP rows keep the "
-               "probe's, corrected across the probe's pools)")
-    _print_ranking(result.probe.ranking)
-    if result.analysis is not None:
-        _print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
-    if result.refined is not None:
-        wanted = ["name", "kind", "size", "unique", "fidelity", "delta_pct", "std_pct",
-                  "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "seeds", "screen_delta_pct", "note"]
-        table = without_constant(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
-        typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
-    typer.echo(f"\n{result.answer.text()}")
-    run = [c for c in result.cells if not c.reused]
-    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
-               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
-    if result.refined is not None:  # refine logged its report: where (a path to open, for a store here), as nothing else says
-        root = tracking.find_run(result.run_id, "the workflow's run").info.artifact_uri
-        page = (Path(unquote(urlsplit(root).path), artifacts.REPORT_HTML) if urlsplit(root).scheme in ("", "file")
-                else hide_url_passwords(f"{root.rstrip('/')}/{artifacts.REPORT_HTML}"))
-        typer.echo(f"report: {page} (to write it to a folder: mlsandbox report {result.run_id} --out DIR)")
-
-
-def _print_ranking(ranking: pd.DataFrame) -> None:
-    """The probe's table, its notes (a degenerate split's reason: a long line) below it, not as a column."""
-    from mlsandbox.executors.compare import table_markdown, without_constant
-
-    typer.echo("\nProbe: single-OP pools against equal-size random pools, best first\n"
-               + table_markdown(without_constant(ranking.drop(columns=["pool", "note"]), "fidelity")))
-    for _, row in ranking[ranking["note"].astype(bool)].iterrows():
-        typer.echo(f"  {row['pool']}: {row['note']}")
-
-
-def _print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None:
-    """Each cluster's best pool with the delta that chose it; a metric cluster's is on its own benchmarks."""
-    def overall(pool: str) -> str:
-        return _claim(ranking.loc[pool]) if pool in ranking.index else ""
-
-    typer.echo("\nhighest delta per stat cluster (the refine step's candidates, not findings by themselves):")
-    for cluster, pool in analysis.best_by_stat_cluster.items():
-        typer.echo(f"  {cluster}: {pool} {overall(pool)}")
-    if not analysis.best_by_metric_cluster:
-        return
-    groups = analysis.metric_clusters.groups() if analysis.metric_clusters is not None else {}
-    typer.echo("\nhighest delta per metric cluster, on that cluster's benchmarks (the refine step's candidates, "
-               "not findings by themselves; then the pool's delta over all benchmarks):")
-    for cluster, pool in analysis.best_by_metric_cluster.items():
-        benches = ", ".join(groups.get(cluster, []))
-        chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
-        typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")
-
-
-def _claim(row: pd.Series) -> str:
-    """A ranked pool's delta with its interval and Holm-adjusted p, in words."""
-    from mlsandbox.delta import claim_words
-
-    if not math.isfinite(row["p_adjusted"]):
-        return f"{row['delta_pct']:+.2f}% (no interval: no spread over seeds)"
-    return f"{row['delta_pct']:+.2f}% ({claim_words(row['ci_low_pct'], row['ci_high_pct'], row['p_adjusted'])})"
+    print_workflow(result)
 
 
 def _step_command(name: str, until: str, doc: str) -> None:
     """Register ``mlsandbox <name>``: the workflow's steps up to ``until`` (finished cells reused)."""
 
-    def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = False,
+    def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = None,
                 profile: ProfileName = None, workers: Workers = None, executor: Executor = None,
                 stats_engine: StatsEngine = None, quiet: Quiet = False) -> None:
         if profile:  # an empty one is none given, as for every MLproject parameter
-            if profile not in ("quick", "full") or (quick and profile == "full"):
-                raise typer.BadParameter(f"expected quick or full (and not full with --quick), got {profile!r}",
+            if profile not in ("quick", "full") or quick not in (None, profile == "quick"):
+                raise typer.BadParameter(f"expected quick or full (and not the opposite of --quick/--full), got {profile!r}",
                                          param_hint="'--profile'")
             quick = profile == "quick"
-        _run_steps(name, until, project, with_options(sets, executor, stats_engine), quick, workers, quiet)
+        _run_steps(name, until, project, with_options(sets, executor, stats_engine), bool(quick), workers, quiet)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -291,8 +237,7 @@ def transfer_command(
     stats_engine: StatsEngine = None,
     quiet: Quiet = False,
 ) -> None:
-    """Rank transfer: train the probe's pools with every model of `transfer.models` (cheapest first)
-    and report how well each cheaper model's ranking predicts the costlier ones'."""
+    """Rank transfer: how well each cheaper model of `transfer.models` ranks the probe's pools as costlier ones do."""
     from mlsandbox.executors.compare import table_markdown
     from mlsandbox.workflows.transfer import run_transfer, shown_pairs
 
@@ -301,21 +246,12 @@ def transfer_command(
     typer.echo(table_markdown(result.deltas.reset_index()))
     typer.echo("\n" + table_markdown(shown_pairs(result.pairs)))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
-               "does (1 = the same ranking, 0.5 = chance); _low/_high: 95% interval over pools (bootstrap); "
+               "does (1 = the same ranking, 0.5 = chance without ties; a pair tied under one model only is a wrong one); _low/_high: 95% interval over pools (bootstrap); "
                "_p_value: permutation p-value against no association (≤: no shuffle came as close), "
                "_p_adjusted: Holm-adjusted across the pairs that have a p-value")
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
-
-
-def _interval_words(comparisons: list[PoolComparison]) -> str:
-    """"95% interval", and where a seed race tested pools at several looks, that it is corrected for them."""
-    looks = max((c.looks for c in comparisons), default=1)
-    if looks == 1:
-        return "95% interval"
-    return (f"95% interval (raced pools: corrected for the race's {looks} looks, each held to 5%/{looks}, "
-            "so wider than a fixed-seed interval; docs/workflow.md)")
 
 
 @app.command("report")
@@ -357,11 +293,12 @@ def search_command(
     quiet: Quiet = False,
 ) -> None:
     """Search recipe thresholds and the duplication rate with Optuna; each trial is an MLflow run."""
+    from mlsandbox.executors.compare import table_markdown
     from mlsandbox.search import run_search, run_search_on_ray
 
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
-    spec = load_spec(project, with_options(sets, executor, stats_engine), quick)
+    spec = load_spec(project, with_options(sets, executor, stats_engine), bool(quick))
     if trial_workers is not None and spec.executor.type != "ray":
         raise typer.BadParameter("needs --executor ray (trial workers are Ray tasks); on one machine, start "
                                  "several `mlsandbox search` processes on one study instead", param_hint="'--trial-workers'")
@@ -372,7 +309,7 @@ def search_command(
                             progress=progress_style(quiet))
     columns = [c for c in ("trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "pool_size", "reason")
                if c in result.trials]
-    typer.echo(result.trials[columns].to_markdown(index=False, floatfmt=".4g"))
+    typer.echo(table_markdown(result.trials[columns]))
     if result.best is not None:
         typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}"
                    + ("" if result.confirmed else "; the best of the study's trials, so biased upwards: "

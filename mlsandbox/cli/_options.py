@@ -101,6 +101,6 @@ def with_options(sets: list[str] | None, executor: str | None = None, stats_engi
     return [*(sets or []), *(f"{key}={value}" for key, (_, value) in options.items() if value)]
 
 
-Quick = Annotated[bool, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
+Quick = Annotated[bool | None, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
 ProfileName = Annotated[str | None, typer.Option(
     "--profile", help="quick or full: --quick/--full by value (as `mlflow run -P profile=...` passes it)")]

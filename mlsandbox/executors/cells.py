@@ -348,7 +348,7 @@ def _train_and_evaluate(
             t0 = time.perf_counter()
             metrics = model.metrics or evaluator_for(spec.evaluator).evaluate(model_dir, benchmarks.benchmarks, model)
             eval_s = time.perf_counter() - t0
-            _check_benchmarks(metrics, benchmarks)
+            benchmarks.check_metrics(metrics)
         except TrainingError as err:
             return _failed(pool, seed, run_id, params, err.reason, err.log_tail)
         except MemoryError:  # this cell's pool is too large for its model here; the next may fit
@@ -375,16 +375,6 @@ def _project_run(model_spec: ModelSpec, run_id: str) -> tuple[str | None, str | 
     if not getattr(model_spec, "mlflow_project", None):
         return None, None
     return tracking.experiment_of(run_id), f"trainer-{run_id}"
-
-
-def _check_benchmarks(metrics: BenchmarkMetrics, benchmarks: BenchmarkSet) -> None:
-    """The spec's benchmarks exactly: a delta over other names would compare unlike cells."""
-    missing, unknown = set(benchmarks.names) - set(metrics), set(metrics) - set(benchmarks.names)
-    if missing:
-        raise TrainingError(f"the model's metrics lack benchmarks {sorted(missing)}")
-    if unknown:
-        raise TrainingError(f"the model's metrics name benchmarks the spec does not have: {sorted(unknown)} "
-                            f"(the spec's: {list(benchmarks.names)})")
 
 
 def _failed(pool: Pool, seed: int, run_id: str, params: dict[str, object], reason: str, log_tail: str) -> CellResult:

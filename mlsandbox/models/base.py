@@ -217,6 +217,10 @@ class Trainer(ABC):
         cell scrubs them from logs, failure reasons and what the trainer writes."""
         return []
 
+    def check(self) -> None:  # noqa: B027 (a hook: most trainers name nothing to check)
+        """Raise :class:`~mlsandbox.errors.ModelUnavailableError` where what its spec names cannot be
+        loaded here (a pretrained model neither local nor fetchable): called before a command's work."""
+
     def pins(self) -> dict[str, str]:
         """What its spec names by a name that can move (a hub model), each as the version it resolves
         to here (``name@commit``): a cell's identity includes them, so a new commit is a new cell."""
@@ -287,6 +291,13 @@ def trainer_class(spec: BaseModel) -> type[Trainer]:
 def trainer_for(spec: BaseModel) -> Trainer:
     """The trainer for a validated model spec, chosen by its ``type`` field."""
     return trainer_class(spec)(spec)
+
+
+def check_models(specs: Iterable[BaseModel]) -> None:
+    """Each model spec's :meth:`Trainer.check`: a model that cannot be loaded stops a command before
+    its stats, not as a failure in every cell."""
+    for spec in specs:
+        trainer_for(spec).check()
 
 
 def read_manifest(directory: Path | str) -> dict[str, Any]:

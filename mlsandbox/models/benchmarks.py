@@ -29,8 +29,8 @@ from mlsandbox.data import (
     load_files,
     resolve_files,
 )
-from mlsandbox.errors import DataError, EvaluationError, first_line
-from mlsandbox.models.base import Benchmark
+from mlsandbox.errors import DataError, EvaluationError, TrainingError, first_line
+from mlsandbox.models.base import Benchmark, BenchmarkMetrics
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 from mlsandbox.videos import check_every_frame
 
@@ -63,6 +63,24 @@ class BenchmarkSet:
     @property
     def names(self) -> list[str]:
         return [b.name for b in self.benchmarks]
+
+    def check_metrics(self, metrics: BenchmarkMetrics) -> None:
+        """TrainingError unless a model's metrics score exactly these benchmarks (a delta over other
+        names would compare unlike cells), each within :data:`SCORE_RANGE`."""
+        missing, unknown = set(self.names) - set(metrics), set(metrics) - set(self.names)
+        if missing:
+            raise TrainingError(f"the model's metrics lack benchmarks {sorted(missing)}")
+        if unknown:
+            raise TrainingError(f"the model's metrics name benchmarks the spec does not have: {sorted(unknown)} "
+                                f"(the spec's: {self.names})")
+        for name, values in metrics.items():
+            if not SCORE_RANGE[0] <= values.get("score", 0.0) <= SCORE_RANGE[1]:
+                raise TrainingError(f"benchmark {name!r}: score {values.get('score')!r} is outside "
+                                    f"[{SCORE_RANGE[0]:g}, {SCORE_RANGE[1]:g}], where relative changes of scores stay finite")
+
+
+#: The scores a cell may report: a ratio of scores beyond these would overflow to an infinite delta.
+SCORE_RANGE = (1e-100, 1e100)
 
 
 def bundled_text_dir() -> Path:

@@ -22,7 +22,7 @@ from mlsandbox.errors import ModelUnavailableError, TrainingError
 from mlsandbox.models.base import Trainer, TrainingJob
 from mlsandbox.models.causal_lm import CausalLM, block_loss, pack_blocks
 from mlsandbox.models.torch_training import LoopSettings, Placement, torch_runtime, train_loop
-from mlsandbox.pretrained import context_token, load_causal_lm, resolve_causal_lm
+from mlsandbox.pretrained import check_causal_lm, context_token, load_causal_lm, resolve_causal_lm
 from mlsandbox.spec import HFLoraSpec
 
 #: The cosine floor of a LoRA fine-tune, as a fraction of the learning rate.
@@ -119,6 +119,9 @@ class HFLoraTrainer(Trainer):
         """A local model folder (or file) its ``model`` names; a hub name or the packaged model names none."""
         local = local_path(self.spec.model or "")
         return [local] if local is not None else []
+
+    def check(self) -> None:
+        check_causal_lm(self.spec.model, self.spec.gguf_file, self.spec.revision)
 
     def pins(self) -> dict[str, str]:
         """A hub ``model`` as the commit the local hub cache holds for it (at ``revision``)."""

@@ -22,6 +22,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
+from mlsandbox.executors.compare import table_markdown
 from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe
 from mlsandbox.search._claims import (
     Claims,
@@ -293,7 +294,7 @@ def search_report(
                  "ci_high_pct": c.get("ci_high_pct"), "p_adjusted": c.get("p_adjusted"), "pool_size": t.values[1],
                  **t.params} for t, c in pareto]
         lines += ["### Pareto front (delta vs pool size)", "",
-                  pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4g"), ""]
+                  table_markdown(pd.DataFrame(rows)), ""]
     if (out / "history.png").exists():
         lines += ["![optimisation history](history.png)", ""]
     if importances:
@@ -302,6 +303,6 @@ def search_report(
                   "![parameter importance](importance.png)", ""]
     if not frame.empty:
         shown = frame.drop(columns=["run_id"]).sort_values("trial").tail(30)
-        lines += ["### Trials", "", shown.to_markdown(index=False, floatfmt=".4g"), ""]
+        lines += ["### Trials", "", table_markdown(shown), ""]
     lines += [f"Storage: `{storage_name}`. Live view: `optuna-dashboard {storage_name}`.", ""]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.cells import files_digest
 from mlsandbox.executors.prepare import prepare
-from mlsandbox.models import load_benchmarks
+from mlsandbox.models import check_models, load_benchmarks
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._locks import init_tracking_store
 from mlsandbox.search._names import STUDY
@@ -87,6 +87,7 @@ def _run_search(
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
     make_sampler(search, 0)  # and a sampler that cannot be made (a missing package), before a study exists
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
+    check_models(spec.trained_models())  # and a model that cannot be loaded here
     prepared = prepare(spec, workers=workers, progress=progress)
     if search.min_pool_size > len(prepared.dataset):
         raise SpecError(f"search.min_pool_size={search.min_pool_size} is more than the dataset's "

@@ -254,6 +254,8 @@ def remove_artifacts(run_id: str, folder: str, keep: frozenset[str] = frozenset(
     they no longer hold (an export that now fails, a result of a trial that is no longer the best)."""
     repository = _run_repository(run_id)
     earlier = [f.path for f in repository.list_artifacts(folder) if f.path not in keep]
+    if earlier and not keep:
+        earlier = [folder]  # the folder itself: an empty one would stay in the run's artifacts
     for path in earlier:
         try:
             repository.delete_artifacts(path)

@@ -185,7 +185,9 @@ def threshold_candidates(prepared: Prepared, top: list[Pool]) -> list[Candidate]
     out = []
     for kind, recipe in recipes:
         pool = _selection(stats, recipe)  # named after the recipe, with its RecipeOrigin
-        out.append(Candidate(recipe.name, kind, recipe, pool, skip_reason="" if pool else "empty selection"))
+        skip = ("empty selection" if pool is None else "keeps every sample: the data of its own random control"
+                if pool.size == pool.unique_size == len(stats) else "")
+        out.append(Candidate(recipe.name, kind, recipe, pool, skip_reason=skip))
     return out
 
 

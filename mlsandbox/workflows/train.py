@@ -21,7 +21,7 @@ from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared, log_prepared, prepare
-from mlsandbox.models import load_benchmarks, load_model
+from mlsandbox.models import check_models, load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import FileOrigin, Pool, pool_file_path
 from mlsandbox.progress import StyleArg
@@ -183,6 +183,7 @@ def run_training(
     if not (pool_names or pool_files or pool_runs or recipes):
         raise PoolError(NO_POOL)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
+    check_models(spec.trained_models())  # and a model that cannot be loaded here
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,

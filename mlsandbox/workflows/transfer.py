@@ -27,7 +27,7 @@ from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import log_prepared, prepare
-from mlsandbox.models import load_benchmarks
+from mlsandbox.models import check_models, load_benchmarks
 from mlsandbox.pools import RandomOrigin
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
@@ -99,6 +99,7 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
+    check_models([level.model for level in levels])  # and a model that cannot be loaded here
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
     if len(pools) < 2:  # nothing to rank: stop before training a cell

@@ -19,7 +19,7 @@ from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import log_prepared, prepare
-from mlsandbox.models import load_benchmarks
+from mlsandbox.models import check_models, load_benchmarks
 from mlsandbox.pools import Pool
 from mlsandbox.progress import StyleArg
 from mlsandbox.spec import ExperimentSpec
@@ -56,6 +56,7 @@ def run_workflow(
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
+    check_models(spec.trained_models())  # and a model that cannot be loaded here
     prepared = prepare(spec, workers=workers, progress=progress)
     if until == "refine":
         check_refinable(prepared)

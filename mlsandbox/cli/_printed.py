@@ -1,0 +1,94 @@
+"""What the workflow commands print: the tables, each claim in words with its interval and adjusted p."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+import typer
+
+if TYPE_CHECKING:  # loaded only once a command runs
+    import pandas as pd
+
+    from mlsandbox.executors.comparison import PoolComparison
+    from mlsandbox.workflows.analyze import AnalysisResult
+    from mlsandbox.workflows.workflow import WorkflowResult
+
+
+def print_workflow(result: WorkflowResult) -> None:
+    """A workflow command's results: the probe's ranking, the clusters' best pools, refine's recipes, the
+    answer, the cells' counts and where the report is."""
+    from mlsandbox import artifacts, tracking
+    from mlsandbox.credentials import hide_url_passwords
+    from mlsandbox.executors.compare import table_markdown, without_constant
+
+    typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
+               f"mean over seeds with its {interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
+               "across the step's pools measured by the same model (fidelity) (refine's top single-OP rows keep the "
+               "probe's, corrected across the probe's pools)")
+    print_ranking(result.probe.ranking)
+    if result.analysis is not None:
+        print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
+    if result.refined is not None:
+        wanted = ["name", "kind", "size", "unique", "fidelity", "delta_pct", "std_pct",
+                  "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "seeds", "screen_delta_pct", "note"]
+        table = without_constant(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
+        typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
+    typer.echo(f"\n{result.answer.text()}")
+    run = [c for c in result.cells if not c.reused]
+    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
+               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+    if result.refined is not None:  # refine logged its report: where (a path to open, for a store here), as nothing else says
+        root = tracking.find_run(result.run_id, "the workflow's run").info.artifact_uri
+        page = (Path(unquote(urlsplit(root).path), artifacts.REPORT_HTML) if urlsplit(root).scheme in ("", "file")
+                else hide_url_passwords(f"{root.rstrip('/')}/{artifacts.REPORT_HTML}"))
+        typer.echo(f"report: {page} (to write it to a folder: mlsandbox report {result.run_id} --out DIR)")
+
+
+def print_ranking(ranking: pd.DataFrame) -> None:
+    """The probe's table, its notes (a degenerate split's reason: a long line) below it, not as a column."""
+    from mlsandbox.executors.compare import table_markdown, without_constant
+
+    typer.echo("\nProbe: single-OP pools against equal-size random pools, best first\n"
+               + table_markdown(without_constant(ranking.drop(columns=["pool", "note"]), "fidelity")))
+    for _, row in ranking[ranking["note"].astype(bool)].iterrows():
+        typer.echo(f"  {row['pool']}: {row['note']}")
+
+
+def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None:
+    """Each cluster's best pool with the delta that chose it; a metric cluster's is on its own benchmarks."""
+    def overall(pool: str) -> str:
+        return claim_text(ranking.loc[pool]) if pool in ranking.index else ""
+
+    typer.echo("\nhighest delta per stat cluster (the refine step's candidates, not findings by themselves):")
+    for cluster, pool in analysis.best_by_stat_cluster.items():
+        typer.echo(f"  {cluster}: {pool} {overall(pool)}")
+    if not analysis.best_by_metric_cluster:
+        return
+    groups = analysis.metric_clusters.groups() if analysis.metric_clusters is not None else {}
+    typer.echo("\nhighest delta per metric cluster, on that cluster's benchmarks (the refine step's candidates, "
+               "not findings by themselves; then the pool's delta over all benchmarks):")
+    for cluster, pool in analysis.best_by_metric_cluster.items():
+        benches = ", ".join(groups.get(cluster, []))
+        chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
+        typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")
+
+
+def claim_text(row: pd.Series) -> str:
+    """A ranked pool's delta with its interval and Holm-adjusted p, in words."""
+    from mlsandbox.delta import claim_words
+
+    if not math.isfinite(row["p_adjusted"]):
+        return f"{row['delta_pct']:+.2f}% (no interval: no spread over seeds)"
+    return f"{row['delta_pct']:+.2f}% ({claim_words(row['ci_low_pct'], row['ci_high_pct'], row['p_adjusted'])})"
+
+
+def interval_words(comparisons: list[PoolComparison]) -> str:
+    """"95% interval", and where a seed race tested pools at several looks, that it is corrected for them."""
+    looks = max((c.looks for c in comparisons), default=1)
+    if looks == 1:
+        return "95% interval"
+    return (f"95% interval (raced pools: corrected for the race's {looks} looks, each held to 5%/{looks}, "
+            "so wider than a fixed-seed interval; docs/workflow.md)")
