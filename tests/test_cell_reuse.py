@@ -232,9 +232,11 @@ def test_one_search_finds_every_finished_cell_of_a_step(cell: Callable[..., Cell
     assert searches == ["all", "all"]
 
 
-def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[..., CellResult],
+def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[..., CellResult], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     trained = cell(0, 1, 2, seeded=True)
+    for mark in (tmp_path / "ws" / "locks" / "cells").glob("*.done"):  # as if another workspace had trained them
+        mark.unlink()
     monkeypatch.setattr(cells, "PREFETCH_RUNS", 1)  # the search brings only the latest cell
     searches = _count_searches(monkeypatch)
     reused = cell(0, 1, 2, seeded=True)

@@ -200,3 +200,13 @@ def test_a_bad_line_of_a_pool_file_is_named_by_what_is_wrong(project: Path, trac
     pool = tmp_path / "pool.jsonl"
     pool.write_text('{"id": "d1"}\n' + second + "\n")
     _fails_with(["train", "-p", str(project), "--pool-file", str(pool), "-q"], f"{pool}:2: {says}")
+
+
+@pytest.mark.parametrize("run_id", ["../x", "x y"])
+def test_a_run_id_mlflow_calls_malformed_is_no_run_too(run_id: str, tracking_uri: str) -> None:
+    """MLflow answers these with INVALID_PARAMETER_VALUE, not RESOURCE_DOES_NOT_EXIST: still one line."""
+    from mlsandbox.errors import InvalidRunError
+
+    mlflow.set_experiment("ids")  # the store exists
+    with pytest.raises(InvalidRunError, match=f"no run {run_id!r} in the tracking store"):
+        tracking.find_run(run_id, "a pool run")

@@ -475,3 +475,61 @@ def test_a_search_budget_that_prunes_every_trial_is_refused(tmp_path: Path, sear
     """Every trial was pruned and the search exited 0."""
     assert _error(spec_dict(tmp_path / "x.jsonl", search=search)).endswith(says)
     assert parse_project(spec_dict(tmp_path / "x.jsonl", search={"budget": 150, "repeat": [3, 4]})).search.budget == 150
+
+
+_OPS = {"name": "x", "ops": [{"name": "text_length_filter"}], "dataset": {"path": "builtin:demo"}}
+
+
+@pytest.mark.parametrize("extra, says", [
+    ({"pools": {"splits": ["low", "high"], "quantiles": [0.0]}}, "pools.quantiles: must be strictly increasing values "
+     "in (0, 1) (got [0.0])"),
+    ({"pools": {"splits": ["low", "mid", "high"], "quantiles": [0.5, 0.5]}}, "pools.quantiles: must be strictly "
+     "increasing values in (0, 1) (got [0.5, 0.5])"),
+    ({"pools": {"splits": ["low", "random"], "quantiles": [0.5]}}, "pools.splits: split names must be unique and not "
+     "'random' (got ['low', 'random'])"),  # it would be the random control's name
+    ({"screen": {"model": {"type": "ngram", "order": 2}, "seeds": [7, 8]}, "confirm": {"seeds": [8, 9]}},
+     "confirm.seeds: must be fresh: [8] also choose the answer (`seeds` or `screen.seeds`) (got [8, 9])"),
+    ({"seeds": [0, 1, 2], "race": {"min_seeds": 2, "max_seeds": 4}}, "race.max_seeds: needs that many `seeds`, and "
+     "there are 3 (got 4)"),
+    ({"benchmarks": [{"name": "b", "path": "b.jsonl", "max_docs": 0}]}, "benchmarks[0] (b).max_docs: Input should be "
+     "greater than 0 (got 0)"),
+    ({"benchmarks": [{"name": "../b", "path": "b.jsonl"}]}, "benchmarks[0] (../b).name: String should match pattern"),
+    ({"benchmarks": [{"name": "b", "path": "b.jsonl", "image_field": "i", "video_field": "v"}]},
+     "benchmarks[0] (b).video_field: a benchmark pairs captions with images or with videos, and image_field is set "
+     "too ('i'): keep one (got 'v')"),
+    ({"evaluator": {"type": "command"}}, "evaluator.command: a `command` evaluator needs an argv list (got None)"),
+    ({"evaluator": {"command": ["score.py"]}}, "evaluator.command: is only allowed with type: command (got "
+     "['score.py'])"),
+    ({"evaluator": {"type": "command", "command": ["a"], "timeout_s": 0}}, "evaluator.timeout_s: Input should be "
+     "greater than 0 (got 0)"),
+    ({"dataset": {"path": "x.jsonl", "image_field": "i", "video_field": "v"}}, "dataset.video_field: a sample has an "
+     "image or a video, not both"),
+    ({"dataset": {"path": "clips", "format": "videos", "image_field": "i"}}, "dataset.format: a sample has an image or "
+     "a video, not both"),
+])
+def test_each_section_check_names_its_dotted_key_and_the_value(extra: dict, says: str) -> None:
+    """Every refusal, a section's own checks included, reads `<dotted key>: <why> (got <value>)`."""
+    from mlsandbox.spec import parse_spec
+
+    with pytest.raises(SpecError) as err:
+        parse_spec({**_OPS, **extra})
+    line = str(err.value).splitlines()[-1]
+    assert says in line and line.rstrip().endswith(")") and "(got " in line, line
+
+
+def test_a_raced_spec_gives_search_trials_the_races_first_seeds() -> None:
+    """A search trial is one look of the race: its minimum of seeds, the first of `seeds`."""
+    from mlsandbox.spec import parse_spec
+
+    raced = parse_spec({**_OPS, "seeds": [0, 1, 2, 3], "race": {"min_seeds": 2, "max_seeds": 4}})
+    assert raced.trial_seeds() == [0, 1]
+    assert parse_spec({**_OPS, "seeds": [0, 1, 2, 3]}).trial_seeds() == [0, 1, 2, 3]
+
+
+def test_a_spec_that_is_no_mapping_and_a_set_inside_a_value_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sandbox.yaml").write_text("- a\n- b\n")
+    with pytest.raises(SpecError, match=r"must be a mapping of keys \(got a list\)"):
+        load_spec(tmp_path)
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(_OPS))
+    with pytest.raises(SpecError, match="cannot set 'name.x': 'name' is not a mapping"):
+        load_spec(tmp_path, {"name.x": "1"})

@@ -96,3 +96,25 @@ def test_a_secret_holding_a_url_is_hidden_whole_under_nested_scrubbers() -> None
     secret = "pw-https://user:s3cretpass@host/x"
     with scrubbed_output(Scrubber([])), scrubbed_output(Scrubber([secret])):
         assert scrub_known(f"env: {secret}") == "env: ***"
+
+
+def test_a_secret_raised_during_the_handling_of_another_error_still_leaks() -> None:
+    """A traceback prints the implicit chain ("During handling of the above exception...") too."""
+    scrub = Scrubber(["S3cretPW99"])
+    try:
+        try:
+            raise RuntimeError("auth failed with S3cretPW99")
+        except RuntimeError:
+            raise ValueError("could not connect")  # noqa: B904 (the implicit chain is what is tested)
+    except ValueError as err:
+        assert err.__cause__ is None and err.__context__ is not None
+        assert scrub.leaks(err)
+    assert not scrub.leaks(ValueError("nothing secret"))
+
+
+def test_a_password_is_known_in_its_url_encoded_forms_too() -> None:
+    """SQLAlchemy renders a URL with its password %-encoded (as handed to Ray workers): that form is a secret too."""
+    found = secrets_in("postgresql://u:pa$$w0rd!x@db/x")
+    assert {"pa$$w0rd!x", "pa%24%24w0rd%21x"} <= set(found)
+    assert "AKIAEXAMPLE123" in secrets_in("s3://bucket/x?AWSAccessKeyId=AKIAEXAMPLE123&Expires=1")
+    assert "AKIAEXAMPLE123" not in hide_url_passwords("https://h/x?AWSAccessKeyId=AKIAEXAMPLE123&Expires=1")

@@ -94,3 +94,13 @@ def test_an_image_folder_given_as_a_relative_path_loads(tmp_path: Path, monkeypa
     ds = load_dataset(DatasetSpec(path="imgs", format="images"))
     assert ds.ids.to_pylist() == ["a", "sub/b"]
     assert ds.digest == load_dataset(DatasetSpec(path=str(tmp_path / "imgs"), format="images")).digest
+
+
+def test_a_null_text_or_id_in_a_columnar_file_or_jsonl_is_named_by_its_row(tmp_path: Path) -> None:
+    """A Parquet file holds nulls the JSONL reader never sees: each is named, not a pool of holes."""
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["one", None]}), tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"t\.parquet: row 2 has no text \(null 'text'\)"):
+        _load(tmp_path / "t.parquet")
+    path = write_jsonl(tmp_path / "i.jsonl", [{"id": "a", "text": "one"}, {"id": None, "text": "two"}])
+    with pytest.raises(DataError, match=r"i\.jsonl: .*has no id \(null 'id'\)"):
+        _load(path)

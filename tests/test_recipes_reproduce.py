@@ -244,3 +244,23 @@ def test_every_trained_candidates_recipe_is_logged_and_names_its_cells(workflow:
         digest = runs[0].data.tags[tracking.RECIPE_DIGEST]
         assert runs[0].data.params["recipe_digest"] == digest
         assert load_recipe(local / f"{digest}.yaml").select(prepared.stats).digest == item.pool.digest
+
+
+def test_a_candidate_below_min_pool_size_is_skipped_or_used_as_the_spec_says(prepared: Prepared) -> None:
+    """`on_small_pool: skip` (the default) never trains a pool below `refine.min_pool_size`; `use` trains it
+    and says so; a pool of exactly the minimum is trained either way."""
+    import dataclasses
+
+    from mlsandbox.spec import RefineSpec
+    from mlsandbox.workflows.refine import _skipped
+
+    (cand,) = [c for c in _built(prepared) if c.level == 1 and c.pool is not None][:1]
+    size = cand.unique_size
+    for policy, minimum, skipped, note in (("skip", size + 1, True, ""), ("use", size + 1, False, " (used as is)"),
+                                           ("skip", size, False, "")):
+        fresh = dataclasses.replace(cand)
+        assert _skipped(fresh, RefineSpec(min_pool_size=minimum, on_small_pool=policy)) is skipped
+        assert fresh.skip_reason == (f"{size} samples < refine.min_pool_size={minimum}" if skipped else "")
+        assert fresh.note == (f"{size} samples < refine.min_pool_size={minimum}{note}" if note else "")
+    empty = dataclasses.replace(cand, pool=None, skip_reason="empty intersection")
+    assert _skipped(empty, RefineSpec(on_small_pool="use")) and empty.skip_reason == "empty intersection"

@@ -325,6 +325,7 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
     for _, row in done[~done["trial"].isin(front)].iterrows():
         assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
     assert "Pareto front" in result.report and "p_adjusted" in result.report
+    assert result.best is not None and result.best.values[0] == max(t.values[0] for t in result.pareto)  # exported
     # Optuna does not prune two objectives: the run and the report say so, not the spec's `median`
     assert "pruner `none`" in result.report
     assert mlflow.get_run(result.run_id).data.tags["mlsandbox.search.pruner"] == "none"
@@ -491,3 +492,15 @@ def test_the_percentile_pruner_prunes_the_bottom_quarter() -> None:
         trial.report(value, 0)
         assert bool(trial.should_prune()) is pruned, value
         study.tell(trial, state=TrialState.FAIL)
+
+
+def test_only_a_best_trial_that_beat_its_control_is_confirmed_on_fresh_seeds() -> None:
+    """A significant loss (p_adjusted < 0.05, delta below 0) is no answer to confirm."""
+    from mlsandbox.search._claims import beat_control
+
+    def trial(delta: float) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=delta, params={}, distributions={})
+
+    assert beat_control(trial(2.0), {"p_adjusted": 0.01})
+    assert not beat_control(trial(-2.0), {"p_adjusted": 0.01})
+    assert not beat_control(trial(2.0), {"p_adjusted": 0.2}) and not beat_control(None, {"p_adjusted": 0.01})

@@ -190,6 +190,8 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     assert len(cells) == 2 + len(controls)  # one cell per pool, one per control size (one seed)
     assert [c.status for c in cells] == [CellStatus.FAILED] * len(cells)
     assert [r["status"] for r in _cells_table(result.parent_run_id, tmp_path)] == ["FAILED"] * len(cells)
+    counts = mlflow.get_run(result.parent_run_id).data.metrics
+    assert (counts["cells_failed"], counts["cells_run"]) == (len(cells), len(cells))
     run = mlflow.get_run(cells[0].run_id)
     assert run.info.status == "FAILED"
     assert "exit" in run.data.tags[FAILURE].lower()

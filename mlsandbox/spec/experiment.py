@@ -70,8 +70,9 @@ class DatasetSpec(StrictModel):
     @model_validator(mode="after")
     def _one_kind_of_media(self) -> DatasetSpec:
         if self.has("videos") and self.has("images"):
-            raise ValueError("a sample has an image or a video, not both: set image_field (format: images) "
-                             "or video_field (format: videos)")
+            key = "video_field" if self.video_field is not None else "format"
+            raise KeyValueError(key, getattr(self, key), "a sample has an image or a video, not both: set image_field "
+                                "(format: images) or video_field (format: videos)")
         return self
 
 

@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from mlsandbox.errors import KeyValueError
 from mlsandbox.spec._base import MAX_NAME, DataPath, OutputFile, StrictModel
 
 
@@ -29,7 +30,8 @@ class BenchmarkSpec(StrictModel):
     @model_validator(mode="after")
     def _one_medium(self) -> BenchmarkSpec:
         if self.image_field is not None and self.video_field is not None:
-            raise ValueError("a benchmark pairs captions with images or with videos: set image_field or video_field")
+            raise KeyValueError("video_field", self.video_field, "a benchmark pairs captions with images or with "
+                                f"videos, and image_field is set too ({self.image_field!r}): keep one")
         return self
 
 
@@ -50,7 +52,7 @@ class EvaluatorSpec(StrictModel):
     @model_validator(mode="after")
     def _command_iff_needed(self) -> EvaluatorSpec:
         if self.type == "command" and not self.command:
-            raise ValueError("a `command` evaluator needs `command` (an argv list)")
+            raise KeyValueError("command", self.command, "a `command` evaluator needs an argv list")
         if self.type == "perplexity" and self.command is not None:
-            raise ValueError("`command` is only allowed with type: command")
+            raise KeyValueError("command", self.command, "is only allowed with type: command")
         return self

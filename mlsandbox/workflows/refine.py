@@ -72,23 +72,11 @@ def refine(
     top = top_pools(probed, by_name, spec)
     candidates = (pyramid_candidates(prepared, top) + cluster_candidates(prepared, analysis, by_name)
                   + duplication_candidates(prepared, top) + threshold_candidates(prepared, top))
-    usable: list[Pool] = []
-    for cand in candidates:
-        if not cand.skip_reason and cand.unique_size < spec.min_pool_size:
-            small = f"{cand.unique_size} samples < refine.min_pool_size={spec.min_pool_size}"
-            if spec.on_small_pool == "use":
-                cand.note = small + " (used as is)"
-            else:
-                cand.skip_reason = small
-        if cand.skip_reason:
-            log.warning("skipping %s: %s", cand.name, cand.skip_reason)
-        elif cand.pool is not None:
-            usable.append(cand.pool)
-    skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if c.skip_reason]
+    skipped = [f"{c.name}: {c.skip_reason}" for c in candidates if _skipped(c, spec)]
     # A pool the probe's deciding model measured (level 1: the top-k splits) keeps the probe's
     # numbers and correction: re-testing the probe's best in refine's smaller family would overstate it.
     decided = {c.pool.digest: c for c in probed.comparisons.at(DECIDE)}
-    pools = _unique_pools(usable)
+    pools = _unique_pools([c.pool for c in candidates if c.pool is not None and not c.skip_reason])
     comparisons = compare_pools(prepared, [p for p in pools if p.digest not in decided], benchmarks,
                                 parent_run_id=run_id, top_k=1, progress=progress, step=artifacts.REFINE)
     comparisons.carried = [decided[p.digest] for p in pools if p.digest in decided]
@@ -119,6 +107,20 @@ def top_pools(probed: ProbeResult, by_name: dict[str, Pool], spec: RefineSpec) -
     if len(ranked) < spec.top_k:
         log.warning("refine.top_k=%d, but only %d OPs have a pool to combine", spec.top_k, len(ranked))
     return ranked[:spec.top_k]
+
+
+def _skipped(cand: Candidate, spec: RefineSpec) -> bool:
+    """Whether the candidate is not trained: a reason it came with (empty), or fewer unique samples than
+    ``refine.min_pool_size`` under ``on_small_pool: skip`` (``use`` trains it, noted ``used as is``)."""
+    if not cand.skip_reason and cand.unique_size < spec.min_pool_size:
+        small = f"{cand.unique_size} samples < refine.min_pool_size={spec.min_pool_size}"
+        if spec.on_small_pool == "use":
+            cand.note = small + " (used as is)"
+        else:
+            cand.skip_reason = small
+    if cand.skip_reason:
+        log.warning("skipping %s: %s", cand.name, cand.skip_reason)
+    return bool(cand.skip_reason)
 
 
 def _unique_pools(pools: list[Pool]) -> list[Pool]:
