@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from _cli import count, overrides, run, validated
 
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import InvalidInputError, SpecError, first_line
 from mlsandbox.models import TrainingJob, load_benchmark, trainer_for
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec, TinyCaptionerSpec
 
@@ -31,14 +33,23 @@ BENCHMARKS = ("clipart", "emoji", "stamps")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--pool-size", type=int, default=1500)
+    parser.add_argument("--seeds", type=count(1), default=2, help="seeds 0..N-1 (the std needs 2; default 2)")
+    parser.add_argument("--pool-size", type=count(1), default=1500, help="pairs per pool (default 1500)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="spec field, e.g. max_steps=300")
     args = parser.parse_args()
-    spec = TinyCaptionerSpec(**{k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.sets)})
+    values = {}
+    for key, text in overrides(args.sets).items():
+        try:
+            values[key] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SpecError(f"--set {key}={text}: not a YAML value: {first_line(err)}") from None
+    spec = validated(TinyCaptionerSpec, values, "--set (a TinyCaptionerSpec field)")
     dataset = load_dataset(DatasetSpec(path="builtin:images/captions.parquet", image_field="image"))
     table = dataset.table
     clean = np.flatnonzero(table["defect"].is_null().to_numpy(zero_copy_only=False))
+    if args.pool_size > len(clean):  # the clean pool draws without replacement; the random one from all
+        raise InvalidInputError(f"--pool-size {args.pool_size}: the set has only {len(clean)} clean pairs "
+                                f"of {len(table)}")
     benches = [load_benchmark(BenchmarkSpec(name=b, path=f"builtin:images/bench_{b}.parquet", image_field="image"))
                for b in BENCHMARKS]
     print(f"tiny-captioner {spec.model_dump(exclude={'type'})}")
@@ -72,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

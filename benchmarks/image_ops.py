@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import count, run
 
 from mlsandbox.ops import ImageBatch, Op, create_op
 
@@ -203,9 +204,9 @@ def naive_run(texts: Sequence[str], images: Sequence[bytes], ops: Sequence[Op], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=96, help="images to score")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per ImageBatch")
-    parser.add_argument("--repeats", type=int, default=2, help="timed passes of each run; the best is kept")
+    parser.add_argument("--images", type=count(1), default=96, help="images to score")
+    parser.add_argument("--batch-size", type=count(1), default=32, help="images per ImageBatch")
+    parser.add_argument("--repeats", type=count(1), default=2, help="timed passes of each run; the best is kept")
     parser.add_argument("--generated", action="store_true", help="generated 200-640 px images, not the demo set")
     parser.add_argument("--skip-nsfw", action="store_true", help="leave out the packaged NSFW model")
     args = parser.parse_args()
@@ -250,4 +251,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import count, run
 from scipy.stats import spearmanr
 
 from mlsandbox import pretrained
@@ -119,10 +120,12 @@ def previous_spacy_pass(key: str, texts: list[str], workers: int) -> tuple[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--docs", type=int, default=None, help="a sample of the corpus (default: all of it)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--max-tokens", type=int, default=None, help="perplexity_filter's max_tokens (default: its default)")
-    parser.add_argument("--batch-size", type=int, default=None, help="perplexity_filter's batch_size (default: its default)")
+    parser.add_argument("--docs", type=count(1), default=None, help="a sample of the corpus (default: all of it)")
+    parser.add_argument("--workers", type=count(1), default=2)
+    parser.add_argument("--max-tokens", type=count(1), default=None,
+                        help="perplexity_filter's max_tokens (default: its default)")
+    parser.add_argument("--batch-size", type=count(1), default=None,
+                        help="perplexity_filter's batch_size (default: its default)")
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default=None, help="perplexity_filter's dtype")
     parser.add_argument("--passes", nargs="+", choices=PASSES, default=list(PASSES))
     parser.add_argument("--skip-previous", action="store_true", help="time the new definitions only")
@@ -150,7 +153,8 @@ def main() -> None:
             print(f"  {label:40} {seconds:7.1f} s", flush=True)
         if args.skip_previous:
             return
-        print("previous definitions, same texts:")
+        if {"perplexity", "spacy"} & set(args.passes):  # the tokens pass has no previous definition
+            print("previous definitions, same texts:")
         previous: dict[str, Any] = {}
         if "perplexity" in args.passes:
             print(f"  {'GGUF conversion (now, on its own)':40} {conversion(root / 'again'):7.1f} s", flush=True)
@@ -180,4 +184,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -30,10 +30,12 @@ import numpy as np
 
 from mlsandbox.data import ID, TEXT, load_dataset
 from mlsandbox.delta import adjust_summaries, summarize_deltas
+from mlsandbox.errors import InvalidInputError
 from mlsandbox.models import TrainingJob, load_benchmarks
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import count, run  # noqa: E402
 from proxy_sensitivity import CORPORA, PROXIES, benchmark_scores, proxy_specs, run_cell, warm_up  # noqa: E402
 
 DUP = "-dup"
@@ -46,14 +48,25 @@ def pair_rows(ids: np.ndarray, defects: np.ndarray) -> np.ndarray:
     return np.flatnonzero([str(i) in copies or str(i) in originals for i in ids])
 
 
+def check_pool_size(pairs: np.ndarray, n: int, size: int) -> None:
+    """Refuse a ``--pool-size`` the three pools cannot be drawn at, before anything is trained."""
+    if size <= len(pairs):
+        raise InvalidInputError(f"--pool-size {size} must exceed the {len(pairs)} documents of the pairs")
+    if size > n:
+        raise InvalidInputError(f"--pool-size {size} exceeds the corpus's {n} documents")
+
+
 def draw(pairs: np.ndarray, clean: np.ndarray, n: int, size: int, seed: int) -> dict[str, np.ndarray]:
     """One seed's three pools (row numbers)."""
-    if size <= len(pairs):
-        raise SystemExit(f"--pool-size {size} must exceed the {len(pairs)} documents of the pairs")
+    check_pool_size(pairs, n, size)
     rng = np.random.default_rng(seed)
     outside = np.setdiff1d(np.arange(n), pairs)
     fill = rng.choice(outside, size - len(pairs), replace=False)
-    substitutes = rng.choice(np.setdiff1d(clean, np.concatenate([pairs, fill])), len(pairs), replace=False)
+    left = np.setdiff1d(clean, np.concatenate([pairs, fill]))
+    if len(left) < len(pairs):
+        raise InvalidInputError(f"--pool-size {size} is too large: seed {seed}'s fill leaves {len(left)} clean documents "
+                                f"for the unique pool's {len(pairs)} substitutes")
+    substitutes = rng.choice(left, len(pairs), replace=False)
     return {"pairs": np.concatenate([pairs, fill]), "unique": np.concatenate([substitutes, fill]),
             "random": rng.choice(n, size, replace=False)}
 
@@ -61,13 +74,11 @@ def draw(pairs: np.ndarray, clean: np.ndarray, n: int, size: int, seed: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--proxies", nargs="+", choices=PROXIES, default=["ngram"], metavar="PROXY")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--pool-size", type=int, default=3000)
-    parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
-    parser.add_argument("--threads", type=int, nargs="?", const=1, help="torch threads of the neural proxies")
+    parser.add_argument("--seeds", type=count(3), default=5, help="seeds 0..N-1 (>= 3: a t-interval; default 5)")
+    parser.add_argument("--pool-size", type=count(1), default=3000)
+    parser.add_argument("--bench-docs", type=count(1), default=500, help="documents per benchmark")
+    parser.add_argument("--threads", type=count(1), nargs="?", const=1, help="torch threads of the neural proxies")
     args = parser.parse_args()
-    if args.seeds < 3:
-        parser.error("--seeds must be at least 3")
     corpus = CORPORA["validation"]
     dataset = load_dataset(DatasetSpec(path=corpus.path, text_field=TEXT))
     ids = np.array(dataset.table[ID].to_pylist(), dtype=object)
@@ -75,6 +86,7 @@ def main() -> None:
     texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
     pairs = pair_rows(ids, defects)
     clean = np.flatnonzero([d is None for d in defects])
+    check_pool_size(pairs, len(ids), args.pool_size)
     print(f"{corpus.path}: {len(ids):,} documents, {len(pairs):,} in near-duplicate pairs; "
           f"pools of {args.pool_size}, seeds 0-{args.seeds - 1}")
     benchmarks = load_benchmarks([BenchmarkSpec(name=b, path=corpus.bench_path.format(b), max_docs=args.bench_docs)
@@ -102,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

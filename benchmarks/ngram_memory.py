@@ -17,6 +17,8 @@ import json
 import subprocess
 import sys
 
+from _cli import positive_float, run
+
 FIT = """
 import gzip, json, resource, sys, time
 import numpy as np
@@ -51,7 +53,7 @@ def fit(megabytes: float, chunk: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mb", type=float, action="append", help="MB of pool text (repeatable; default 100 and 200)")
+    parser.add_argument("--mb", type=positive_float, action="append", help="MB of pool text (repeatable; default 100 and 200)")
     args = parser.parse_args()
     print(f"{'text MB':>8} {'counting':>9} {'fit s':>7} {'peak MB':>8} {'fit adds MB':>12} {'MB per MB':>10} {'4-grams':>9}")
     for megabytes in args.mb or [100.0, 200.0]:
@@ -63,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,6 +17,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from _cli import count, run
 from _store import local_store
 
 from mlsandbox.data import load_dataset
@@ -72,8 +73,10 @@ def time_pool_logging(count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=1_000_000)
-    parser.add_argument("--log-pools", type=int, default=10)
+    parser.add_argument("--samples", type=count(100), default=1_000_000,
+                        help="rows of the synthetic stats table (>= 100; default 1000000)")
+    parser.add_argument("--log-pools", type=count(2), default=10,
+                        help="pool runs logged, the splits of one OP (>= 2, as a pool spec needs; default 10)")
     args = parser.parse_args()
     build_s, n_pools = time_pool_building(args.samples)
     print(f"build {n_pools} single-OP + random pools over {args.samples:,} samples: {build_s:.3f} s "
@@ -83,4 +86,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -68,12 +69,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cli import count, overrides, run
 from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 from mlsandbox.agreement import decision_accuracy
 from mlsandbox.data import IMAGE, TEXT, VIDEO, load_dataset
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
+from mlsandbox.errors import DataError, InvalidInputError, SpecError, describe_validation_error
 from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyCaptionerSpec, TinyLMSpec, TinyT2VSpec
 
@@ -172,16 +175,13 @@ class PoolRow:
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``key=value`` pairs; values are JSON where they parse (numbers, null, true) and strings otherwise."""
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set expects key=value, got {item!r}")
+    parsed: dict[str, Any] = {}
+    for key, value in overrides(list(items)).items():
         try:
-            overrides[key.strip()] = json.loads(value)
+            parsed[key] = json.loads(value)
         except json.JSONDecodeError:
-            overrides[key.strip()] = value
-    return overrides
+            parsed[key] = value
+    return parsed
 
 
 def scaled(spec: TinyLMSpec, factor: float) -> TinyLMSpec:
@@ -192,7 +192,7 @@ def scaled(spec: TinyLMSpec, factor: float) -> TinyLMSpec:
         budget = getattr(spec, key)
         if budget is not None:
             return spec.model_copy(update={key: max(1, round(budget * factor))})
-    raise SystemExit("tiny-lm-small/-large scale max_tokens or max_steps; the tiny-lm spec sets neither")
+    raise SpecError("tiny-lm-small/-large scale max_tokens or max_steps; the tiny-lm spec sets neither")
 
 
 def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | None,
@@ -206,8 +206,10 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
                                        **{n: TinyCaptionerSpec(**k, **torch_keys) for n, k in CAPTIONERS.items()},
                                        **{n: TinyT2VSpec(**k, **torch_keys) for n, k in T2V.items()}}
         return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
-    except ValidationError as err:
-        raise SystemExit(f"invalid proxy setting: {err}") from None
+    except ValidationError as err:  # one line: the first problem's key and message
+        problems = describe_validation_error(err)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SpecError(f"invalid proxy setting: {problems[0] if problems else err.title}{more}") from None
 
 
 def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
@@ -248,10 +250,23 @@ def draw_pools(masks: dict[str, np.ndarray], size: int, seed: int) -> dict[str, 
     for name, mask in masks.items():
         candidates = np.flatnonzero(mask)
         if len(candidates) < size:
-            raise SystemExit(f"pool {name} has only {len(candidates)} documents for --pool-size {size}")
+            raise InvalidInputError(f"pool {name} has only {len(candidates)} documents for --pool-size {size}")
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         pools[name] = rng.choice(candidates, size, replace=False)
     return pools
+
+
+def check_pool_size(corpus: Corpus, size: int, clean_only: bool) -> None:
+    """Refuse a ``--pool-size`` that a pool of the corpus cannot be drawn at, before anything is trained
+    (on any corpus: with ``--corpus both``, not after the first corpus's cells)."""
+    dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text"))
+    if "defect" not in dataset.table.column_names:
+        raise DataError(f"{corpus.path} has no `defect` column")
+    masks = pool_masks(np.array(dataset.table["defect"].to_pylist(), dtype=object), clean_only)
+    name, mask = min(masks.items(), key=lambda item: int(item[1].sum()))
+    if mask.sum() < size:
+        raise InvalidInputError(f"--pool-size {size}: pool {name} of {corpus.name} has only {int(mask.sum())} "
+                                "documents to draw from")
 
 
 def run_cell(spec: ProxySpec, texts: list[str], media: dict[str, list[bytes]], seed: int, base: TrainingJob,
@@ -288,7 +303,7 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
     dataset = load_dataset(DatasetSpec(path=corpus.path, text_field="text", image_field=corpus.image_field,
                                        video_field=corpus.video_field))
     if "defect" not in dataset.table.column_names:
-        raise SystemExit(f"{corpus.path} has no `defect` column")
+        raise DataError(f"{corpus.path} has no `defect` column")
     texts = np.array(dataset.table[TEXT].to_pylist(), dtype=object)
     media_columns = {"images": IMAGE} if corpus.image_field else {"videos": VIDEO} if corpus.video_field else {}
     media = {key: np.array(dataset.table[column].to_pylist(), dtype=object) for key, column in media_columns.items()}
@@ -303,13 +318,13 @@ def measure_corpus(corpus: Corpus, specs: dict[str, ProxySpec], seeds: Sequence[
     about = {"path": corpus.path, "docs": len(dataset), "digest": dataset.digest,
              "pool_candidates": {name: int(mask.sum()) for name, mask in masks.items()},
              "benchmarks": {b.name: len(b.texts) for b in benchmarks}}
+    pools_by_seed = {seed: draw_pools(masks, size, seed) for seed in seeds}
     print(f"\n# {corpus.name}: {len(dataset):,} docs ({corpus.path}), pools of {size} docs, seeds {list(seeds)}, "
           f"benchmarks {about['benchmarks']}", flush=True)
     started = time.perf_counter()
     for spec in specs.values():
         warm_up(spec, base)
     about["warm_up_s"] = time.perf_counter() - started
-    pools_by_seed = {seed: draw_pools(masks, size, seed) for seed in seeds}
     cells: list[Cell] = []
     total = len(specs) * len(seeds) * len(masks)
     for proxy, spec in specs.items():
@@ -388,7 +403,7 @@ def reference_proxy(cells: Sequence[Cell], proxies: Sequence[str], choice: str |
         return max(proxies, key=lambda p: statistics.fmean(c.cpu_s for c in cells if c.proxy == p))
     if choice:
         if choice not in proxies:
-            raise SystemExit(f"--reference {choice} is not among --proxies {list(proxies)}")
+            raise InvalidInputError(f"--reference {choice} is not among --proxies {list(proxies)}")
         return choice
     return proxies[-1]
 
@@ -502,26 +517,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--corpus", choices=["demo", "validation", "both", "images", "videos"], default="both",
                         help="both: the two text corpora; images: the bundled captioned-image set; videos: the "
                              "bundled captioned-video set")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds per pool (>= 3), each with its own random control")
-    parser.add_argument("--pool-size", type=int, help="documents per pool (default 3000; 1500 for images, 1100 for "
-                                                       "videos)")
-    parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
+    parser.add_argument("--seeds", type=count(3), default=3,
+                        help="seeds per pool (>= 3: a t-interval and a std over seeds), each with its own random control")
+    parser.add_argument("--pool-size", type=count(1), help="documents per pool (default 3000; 1500 for images, 1100 "
+                                                            "for videos)")
+    parser.add_argument("--bench-docs", type=count(1), default=500, help="documents per benchmark")
     parser.add_argument("--clean-only", action="store_true",
                         help="train only the clean and random pools (effect/noise; no remove-one-kind pools)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TinyLMSpec field of the tiny-lm proxies, e.g. --set max_tokens=200000 "
                              "(small and large scale the result)")
-    parser.add_argument("--ngram-tokens", type=int, default=2_000_000,
+    parser.add_argument("--ngram-tokens", type=count(1), default=2_000_000,
                         help=f"bytes each pool's model fits for {NGRAM_EQUAL_TOKENS} (pools cut or read again)")
-    parser.add_argument("--threads", type=int, nargs="?", const=1, metavar="N",
+    parser.add_argument("--threads", type=count(1), nargs="?", const=1, metavar="N",
                         help="torch threads of the neural proxies (bare --threads: 1, for shared cores; "
                              "default: the spec's, one per core)")
     parser.add_argument("--reference", metavar="PROXY",
                         help="proxy to rank against: a name of --proxies or `costliest` (default: the last)")
     parser.add_argument("--out", type=Path, help="write every cell, pool row and proxy summary here as JSON")
     args = parser.parse_args(argv)
-    if args.seeds < 3:
-        parser.error("--seeds must be at least 3 (a t-interval and a std over seeds)")
     kind = args.corpus if args.corpus in ("images", "videos") else "text"
     args.proxies = args.proxies or DEFAULT_PROXIES[kind]
     if len(set(args.proxies)) != len(args.proxies):
@@ -529,7 +543,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for media, proxies in (("images", CAPTIONERS), ("videos", T2V)):
         if any((p in proxies) != (kind == media) for p in args.proxies):
             parser.error(f"{', '.join(proxies)} train on --corpus {media}, and only they do")
+    if args.reference not in (None, "costliest", *args.proxies):  # before any training, not after it
+        parser.error(f"--reference {args.reference} is not among --proxies {list(args.proxies)} (nor `costliest`)")
+    if args.out is not None:
+        check_writable(args.out)
     return args
+
+
+def check_writable(out: Path) -> None:
+    """Refuse an ``--out`` that could not be written, before any training: a missing or read-only folder."""
+    out = out.expanduser()
+    folder = out.absolute().parent
+    if out.is_dir():
+        raise InvalidInputError(f"--out {out}: a folder, not a file")
+    if not folder.is_dir():
+        raise InvalidInputError(f"--out {out}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InvalidInputError(f"--out {out}: cannot write there (permission denied)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -537,7 +567,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     specs = proxy_specs(args.proxies, parse_overrides(args.set), args.threads, args.ngram_tokens)
     for name, spec in specs.items():
         print(f"{name}: {spec.model_dump(exclude={'type'}, exclude_defaults=True) or 'spec defaults'}")
-    corpora = list(CORPORA) if args.corpus == "both" else [args.corpus]
+    corpora = ["demo", "validation"] if args.corpus == "both" else [args.corpus]  # both: the two text corpora
+    sizes = {name: CORPORA[name].pool_size if args.pool_size is None else args.pool_size for name in corpora}
+    for name in corpora:
+        check_pool_size(CORPORA[name], sizes[name], args.clean_only)
     seeds = list(range(args.seeds))
     out: dict[str, Any] = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                            "specs": {n: s.model_dump(mode="json") for n, s in specs.items()},
@@ -546,8 +579,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="proxy-sensitivity-") as tmp:
         for name in corpora:
             corpus = CORPORA[name]
-            cells, about = measure_corpus(corpus, specs, seeds, args.pool_size or corpus.pool_size, args.bench_docs,
-                                          Path(tmp), args.clean_only)
+            cells, about = measure_corpus(corpus, specs, seeds, sizes[name], args.bench_docs, Path(tmp),
+                                          args.clean_only)
             rows = [row for proxy in args.proxies for row in pool_rows(cells, proxy)]
             reference = reference_proxy(cells, args.proxies, args.reference)
             summaries = [proxy_summary(rows, cells, proxy, reference) for proxy in args.proxies]
@@ -563,9 +596,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             out["proxies"] += summaries
     print(f"\ntotal {time.perf_counter() - started:.0f} s wall, {time.process_time() - cpu:.0f} CPU s")
     if args.out:
-        args.out.write_text(json.dumps(json_safe(out), indent=2))
+        args.out.expanduser().write_text(json.dumps(json_safe(out), indent=2))
         print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

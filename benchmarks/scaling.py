@@ -1,6 +1,7 @@
 """Beyond one process: stats throughput and cells per hour, locally and on Ray, side by side.
 
     python benchmarks/scaling.py                          # stats of the 9 statistical OPs + n-gram cells
+                                                          # (the cells part first computes all 13 OPs' stats)
     python benchmarks/scaling.py --stats-only --project-ops --workers-list 2 --repeats 1
                                                           # all 13 OPs of projects/text-quality (minutes)
     python benchmarks/scaling.py --cells-only --workspace .mlsandbox
@@ -18,7 +19,9 @@ values of both engines are compared.
 Cells: the quick probe of ``projects/text-quality`` (n-gram cells) into a fresh MLflow store with
 the local executor and with ``--executor ray``; cells per hour from the cells run and the wall
 time of the probe (stats computed once before, or taken from ``--workspace``, so only cells and
-their bookkeeping are timed).
+their bookkeeping are timed). Unless ``--workspace`` holds them, that first computes the stats of
+all 13 OPs of the project, ``perplexity_filter`` included: minutes on a first run (see
+docs/ops-model-backed.md#first-run-time); ``--stats-only`` skips the cells.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from functools import cache
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from _cli import count, run
 from _store import local_store
 
 from mlsandbox.cluster import connect
@@ -82,8 +86,8 @@ def stats_rows(args: argparse.Namespace, tmp: Path) -> None:
     for engine in ("local", "ray"):
         for workers in args.workers_list:
             walls, cache = [], tmp
-            for run in runs:
-                wall, cache = time_stats(engine, workers, ops, tmp / run)
+            for label in runs:
+                wall, cache = time_stats(engine, workers, ops, tmp / label)
                 walls.append(wall)
             row = f"{engine:8} {workers:7d} " + " ".join(f"{w:8.1f}" for w in walls) + f" {samples / walls[-1]:8.0f}"
             if engine == "local":
@@ -111,10 +115,10 @@ def cells_rows(tmp: Path, workspace: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray cluster started here")
+    parser.add_argument("--workers", type=count(1), default=2, help="CPUs of the local Ray cluster started here")
     parser.add_argument("--model-ops", action="store_true", help="also the spaCy pass of the two parse OPs")
     parser.add_argument("--project-ops", action="store_true", help="every OP of projects/text-quality")
-    parser.add_argument("--workers-list", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers-list", type=count(1), nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, choices=(1, 2), default=2, help="1: cold only; 2: cold and warm")
     parser.add_argument("--cells-only", action="store_true")
     parser.add_argument("--workspace", type=Path,
@@ -137,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

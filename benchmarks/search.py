@@ -24,9 +24,11 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
+from _cli import count, run
 from _store import local_store
 
 from mlsandbox import figures
+from mlsandbox.errors import InvalidInputError
 from mlsandbox.search import STUDY, run_search
 from mlsandbox.spec import ExperimentSpec, SearchSpec, parse_spec
 
@@ -88,14 +90,17 @@ def efficiency(spec: ExperimentSpec, trials: int, repeats: int, min_pool_size: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=16, help="TPE samples its first 10 trials at random")
-    parser.add_argument("--repeats", type=int, default=1, help="sampler seeds per sampler (efficiency)")
-    parser.add_argument("--seeds", type=int, default=1, help="training seeds per trial")
+    parser.add_argument("--trials", type=count(1), default=16, help="TPE samples its first 10 trials at random")
+    parser.add_argument("--repeats", type=count(1), default=1, help="sampler seeds per sampler (efficiency)")
+    parser.add_argument("--seeds", type=count(1), default=1, help="training seeds per trial")
     parser.add_argument("--model", default="ngram", choices=["ngram", "tiny-lm"])
-    parser.add_argument("--min-pool-size", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path("search_efficiency.png"))
+    parser.add_argument("--min-pool-size", type=count(1), default=200)
+    parser.add_argument("--out", type=Path, default=Path("search_efficiency.png"),
+                        help="the efficiency curve's PNG (default: search_efficiency.png in the current folder)")
     parser.add_argument("--skip-efficiency", action="store_true")
     args = parser.parse_args()
+    if not args.skip_efficiency and not args.out.expanduser().absolute().parent.is_dir():  # not after the search
+        raise InvalidInputError(f"--out {args.out}: no such folder {args.out.expanduser().absolute().parent}")
     logging.basicConfig(level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="mlsandbox-bench-") as tmp:
@@ -105,9 +110,9 @@ def main() -> None:
         started = time.perf_counter()
         overhead(spec, args.trials, args.min_pool_size, store)
         if not args.skip_efficiency:
-            efficiency(spec, args.trials, args.repeats, args.min_pool_size, store, args.out)
+            efficiency(spec, args.trials, args.repeats, args.min_pool_size, store, args.out.expanduser())
         print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import string
 import subprocess
 import sys
@@ -37,6 +38,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from _cli import count, run
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "mlsandbox" / "resources" / "text" / "corpus.jsonl.gz"
@@ -227,7 +230,10 @@ def measure_data_juicer(
             cwd=work, capture_output=True, text=True,
         )
         if done.returncode != 0:
-            raise SystemExit(f"Data-Juicer run failed ({dj_python}):\n{done.stderr[-4000:]}")
+            from mlsandbox.errors import InvalidInputError
+
+            raise InvalidInputError(f"the Data-Juicer run failed ({dj_python}, exit code {done.returncode}); the end "
+                                    f"of its output:\n{done.stderr[-4000:]}")
         return json.loads((work / "result.json").read_text(encoding="utf-8"))
 
 
@@ -360,10 +366,10 @@ def report(args: argparse.Namespace) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--docs", type=int, default=20_000, help="documents to process")
-    parser.add_argument("--batch-size", type=int, default=1000, help="documents per batch (both sides)")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the fastest counts")
-    parser.add_argument("--check", type=int, default=2000, help="documents whose values are compared")
+    parser.add_argument("--docs", type=count(1), default=20_000, help="documents to process")
+    parser.add_argument("--batch-size", type=count(1), default=1000, help="documents per batch (both sides)")
+    parser.add_argument("--repeats", type=count(1), default=3, help="runs per measurement; the fastest counts")
+    parser.add_argument("--check", type=count(0), default=2000, help="documents whose values are compared")
     parser.add_argument("--dj-python", help="Python of a venv with py-data-juicer==1.6.1")
     parser.add_argument("--dj-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--setup-probe", action="store_true", help=argparse.SUPPRESS)
@@ -374,8 +380,18 @@ def main() -> int:
     if args.setup_probe:
         setup_probe()
         return 0
+    if args.dj_python:
+        found = shutil.which(args.dj_python)
+        if found is None:
+            from mlsandbox.errors import InvalidInputError
+
+            raise InvalidInputError(f"--dj-python {args.dj_python}: no such executable (a venv's bin/python with "
+                                    "py-data-juicer==1.6.1)")
+        args.dj_python = os.path.abspath(found)  # it runs in a temporary folder; a venv's python stays unresolved
     return report(args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--dj-worker" in sys.argv:  # in Data-Juicer's interpreter, where mlsandbox may not be installed
+        sys.exit(main())
+    sys.exit(run(main))

@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from _cli import count, overrides, run, validated
 
+from mlsandbox.errors import DataError, InvalidInputError
 from mlsandbox.models import (
     Benchmark,
     TrainedModel,
@@ -37,7 +39,7 @@ from mlsandbox.spec import TinyLMSpec
 def random_pool(corpus: pd.DataFrame, size: int, seed: int) -> list[str]:
     """A uniform sample of ``size`` texts: the pool the throughput is measured on."""
     if len(corpus) < size:
-        raise SystemExit(f"only {len(corpus)} documents for a pool of {size}; lower --pool-size")
+        raise InvalidInputError(f"only {len(corpus)} documents for a pool of {size}; lower --pool-size")
     return corpus.text.iloc[np.random.default_rng(seed).choice(len(corpus), size, replace=False)].tolist()
 
 
@@ -81,29 +83,33 @@ def throughput(spec: TinyLMSpec, pool: list[str], corpus_texts: list[str], diges
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value) if value not in ("",) else None
-    return overrides
+    """``key=value`` pairs; values are JSON where they parse (numbers, null, true), strings otherwise (the
+    spec's validation then names a key whose value is not of its type); an empty value is null."""
+    parsed: dict[str, Any] = {}
+    for key, value in overrides(items).items():
+        try:
+            parsed[key] = json.loads(value) if value else None
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool-size", type=int, default=2000, help="documents of the random pool")
-    parser.add_argument("--bench-docs", type=int, default=500, help="documents per benchmark")
+    parser.add_argument("--pool-size", type=count(1), default=2000, help="documents of the random pool")
+    parser.add_argument("--bench-docs", type=count(1), default=500, help="documents per benchmark")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override a TinyLMSpec field, e.g. --set max_tokens=400000")
     args = parser.parse_args()
 
     corpus_path = bundled_text_dir() / "corpus.jsonl.gz"
     if not corpus_path.exists():
-        raise SystemExit(f"the bundled corpus is missing: {corpus_path}")
+        raise DataError(f"the bundled corpus is missing: {corpus_path}")
+    spec = validated(TinyLMSpec, parse_overrides(args.set), "--set (a TinyLMSpec field)")  # before the reading
     corpus = pd.read_json(corpus_path, lines=True)
     corpus_texts = corpus.text.tolist()
     digest = texts_digest(corpus_texts)
     benchmarks = [load_benchmark(s) for s in bundled_benchmarks(max_docs=args.bench_docs)]
-    spec = TinyLMSpec(**parse_overrides(args.set))
     print(f"corpus {len(corpus)} docs, benchmarks {[(b.name, len(b.texts)) for b in benchmarks]}")
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -1,6 +1,6 @@
 """Cost of the whole Probe-Analyze-Refine workflow, and of re-running it (reuse only).
 
-    python benchmarks/workflow.py --quick          # n-gram proxy, one seed: a few minutes
+    python benchmarks/workflow.py --quick          # the quick profile: n-gram proxy, seeds 0-4: a few minutes
     python benchmarks/workflow.py                   # the default project as specified
     python benchmarks/workflow.py --reference-uri sqlite:///ref/mlflow.db --reference-run RUN_ID
     python benchmarks/workflow.py --project projects/image-caption --until probe   # the probe step only
@@ -39,10 +39,13 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from _cli import overrides, run
 from _store import local_store
 
-from mlsandbox import artifacts
+from mlsandbox import artifacts, tracking
 from mlsandbox.agreement import decision_accuracy
+from mlsandbox.credentials import hide_url_passwords
+from mlsandbox.errors import InvalidInputError, first_line
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project
@@ -52,12 +55,29 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def reference_deltas(uri: str, run_id: str, column: str) -> pd.Series:
-    """The fixed-seed deltas (%) of every probe pool, from a transfer run's ``transfer/deltas.json``."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifacts.TRANSFER_DELTAS,
-                                                   dst_path=tmp, tracking_uri=uri)
-        payload = json.loads(Path(path).read_text())
-    frame = pd.DataFrame(payload["data"], columns=payload["columns"]).set_index("pool")
+    """The fixed-seed deltas (%) of every probe pool, from a transfer run's ``transfer/deltas.json`` in the
+    store ``uri``; :class:`InvalidInputError` (one line, the URI's password hidden) when the store, the
+    run, its deltas or the column cannot be had. Fetched before any workflow runs."""
+    shown = hide_url_passwords(uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        tracking.find_run(run_id, "a `transfer` run")  # one line for an unknown store or run, password hidden
+        with tempfile.TemporaryDirectory() as tmp:
+            path = tracking.download_artifacts(run_id, artifacts.TRANSFER_DELTAS, Path(tmp))
+            payload = json.loads(path.read_text())
+        frame = pd.DataFrame(payload["data"], columns=payload["columns"]).set_index("pool")
+    except InvalidInputError as err:
+        raise InvalidInputError(hide_url_passwords(f"--reference-run: {first_line(err)}")) from None
+    except Exception as err:  # no such artifact, a malformed file: whatever MLflow or the parser raises
+        raise InvalidInputError(hide_url_passwords(
+            f"--reference-run {run_id}: cannot read its {artifacts.TRANSFER_DELTAS} from {shown} "
+            f"(a `transfer` run's fixed-seed deltas): {first_line(err)}")) from None
+    finally:
+        mlflow.set_tracking_uri(previous)
+    if column not in frame.columns:
+        raise InvalidInputError(f"--reference-column {column}: run {run_id}'s {artifacts.TRANSFER_DELTAS} has no "
+                                f"such column; it has {', '.join(map(str, frame.columns))}")
     return frame[column]
 
 
@@ -110,20 +130,35 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="the project's --quick profile")
     parser.add_argument("--until", choices=STEPS, default="refine", help="the last step of the workflow (default: refine)")
     parser.add_argument("--set", action="append", default=[], help="a spec override key=value (repeatable)")
-    parser.add_argument("--workdir", help="keep the workspace and MLflow store here (default: a temporary folder)")
+    parser.add_argument("--workdir", help="keep the workspace and MLflow store here (created if new; default: a "
+                                           "temporary folder)")
     parser.add_argument("--fixed-seeds", action="store_true",
                         help="compare the ranking with a probe of every pool on every seed (no screen, no race)")
-    parser.add_argument("--reference-uri", help="tracking URI of the reference transfer run")
+    parser.add_argument("--reference-uri", help="tracking URI of the reference transfer run (default: the "
+                                                 "benchmark's own store)")
     parser.add_argument("--reference-run", help="a transfer run with fixed-seed deltas of every probe pool")
     parser.add_argument("--reference-column", default="tiny-lm", help="the transfer fidelity to compare with")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("mlsandbox.progress").setLevel(logging.INFO)  # cells done / total, time left
-    overrides = dict(item.split("=", 1) for item in args.set)
+    settings = overrides(args.set)
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = args.workdir or scratch
-        spec = load_project(args.project, {"workspace": str(Path(tmp) / "ws"), **overrides}, quick=args.quick)
-        os.environ["MLFLOW_TRACKING_URI"] = local_store(Path(tmp), spec.name)
+        tmp = Path(args.workdir).expanduser().resolve() if args.workdir else Path(scratch)
+        spec = load_project(args.project, {"workspace": str(tmp / "ws"), **settings}, quick=args.quick)
+        reused = (tmp / "mlflow.db").exists()
+        # Before the store and any workflow run: a wrong store, run or column must not cost two full runs first.
+        reference = None
+        if args.reference_run:
+            if not args.reference_uri and not reused:
+                raise InvalidInputError(f"--reference-run {args.reference_run}: the benchmark's own store is new and "
+                                        "holds no runs; pass --reference-uri (the transfer run's tracking store)")
+            own = f"sqlite:///{tmp / 'mlflow.db'}"
+            reference = reference_deltas(args.reference_uri or own, args.reference_run, args.reference_column)
+        store = local_store(tmp, spec.name)
+        os.environ["MLFLOW_TRACKING_URI"] = store
+        if reused:
+            print(f"{tmp / 'mlflow.db'} exists: the \"first run\" reuses that store's finished cells, so its "
+                  "figures are not a first run's")
         t0 = time.perf_counter()
         prepared = prepare(spec, progress=False)
         print(f"stats (once, cached afterwards): {time.perf_counter() - t0:.1f} s")
@@ -149,8 +184,7 @@ def main() -> None:
         print(f"probe: {len(first.probe.comparisons.items)} pools, {len(decided)} decided by the deciding model; "
               f"seeds per decided pool: {dict(sorted(seeds.items()))}")
         print(first.answer.text())
-        if args.reference_run:
-            reference = reference_deltas(args.reference_uri, args.reference_run, args.reference_column)
+        if reference is not None:
             print(agreement(first, reference, spec.refine.top_k))
         if args.fixed_seeds:
             fixed = run_workflow(spec.model_copy(update={"screen": None, "race": None, "confirm": None}), until="probe",
@@ -163,4 +197,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
