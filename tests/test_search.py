@@ -231,6 +231,27 @@ def test_warm_start_enqueues_the_workflow_best_and_the_ksigma_recipe(raw, tracki
     assert drawn["i"]["completed"] == (result.trials["state"] == "COMPLETE").sum() == 2
 
 
+def test_a_warm_start_outside_the_space_is_trained_as_its_nearest_point(raw, tracking_uri, tmp_path) -> None:
+    """An upper bound below the median lies outside the searched upper half: no point of the space selects
+    the workflow's pool, so its score would be credited to a point that does not produce it. The nearest
+    point is enqueued, labelled so, and trained as that point."""
+    spec = _spec(raw, n_trials=1, warm_start={"workflow": True, "ksigma": False})
+    stats = prepare(spec, progress=False).stats
+    upper = float(np.percentile(stats.stat("text_len").astype(float), 20))
+    best = {"name": "top-1", "conditions": [{"op": "text_length_filter", "max": upper}]}
+    with mlflow.start_run(experiment_id=mlflow.set_experiment(spec.name).experiment_id,
+                          tags={tracking.ENTRY_POINT: "workflow"}):
+        mlflow.log_text(yaml.safe_dump(best), BEST_RECIPE)
+    result = run_search(spec, "warm-off-grid", _storage(tmp_path), progress=False)
+    row = result.trials.set_index("trial").loc[0]
+    assert row["warm_start"] == "workflow: top-1 (nearest point)"
+    space = build_space(spec.search, stats)
+    point = params_from_recipe(space, parse_recipe(best), stats)
+    assert point["text_len.max_pct"] == pytest.approx(row["text_len.max_pct"]) and point["text_len.max_pct"] > 20
+    trained = mlflow.get_run(row["run_id"]).data.tags[tracking.POOL_DIGEST]
+    assert trained == recipe_from_params(space, point, stats, name="p").select(stats).digest != parse_recipe(best).select(stats).digest
+
+
 def test_the_exported_best_recipe_selects_the_pool_its_trial_trained(raw, tracking_uri, tmp_path) -> None:
     spec = _spec(raw, n_trials=3)
     result = run_search(spec, "exact", _storage(tmp_path), progress=False)
@@ -310,6 +331,7 @@ def test_a_trial_started_once_the_study_is_full_is_a_surplus_not_a_lost_worker(
     assert (rows.loc[3, "state"], rows.loc[3, "reason"]) == ("FAIL", objective_mod.SURPLUS_REASON)
     assert rows.loc[3, "reason"].startswith("surplus: the study already had its trials")
     assert "Surplus" not in caplog.text and "Traceback" not in caplog.text and result.ran == 0
+    assert mlflow.get_run(result.run_id).data.metrics["trials_fail"] == 0  # a surplus trial ran nothing and failed nothing
 
 
 def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> None:
@@ -450,6 +472,18 @@ def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_r
     assert (claim["ci_low_pct"], claim["ci_high_pct"], claim["p_value"], claim["family"]) == (1.0, 3.0, 0.01, 3.0)
     assert claim["p_adjusted"] == pytest.approx(holm([0.01, 0.2, 0.03])[0])
     assert trial_claim(study, study.trials[2])["ci_low_pct"] == 9.0  # a trial's own attributes come first
+
+
+def test_a_complete_trial_without_a_p_value_is_no_member_of_the_holm_family() -> None:
+    """One seed gives a trial a delta but no p-value: it is not among the tests the best was picked from."""
+    from mlsandbox.search._claims import trial_claim
+
+    study = optuna.create_study(direction="maximize")
+    for value, attrs in ((1.0, {"p_value": 0.01}), (2.0, {"p_value": 0.04}), (3.0, {})):
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
+    claim = trial_claim(study, study.trials[0])
+    assert claim["family"] == 2 and claim["p_adjusted"] == pytest.approx(holm([0.01, 0.04])[0])
+    assert math.isnan(trial_claim(study, study.trials[2])["p_adjusted"])
 
 
 def test_the_pruner_stops_a_trial_after_the_seed_whose_running_delta_it_judges_poor(

@@ -141,3 +141,15 @@ def test_a_p_value_at_the_permutation_floor_is_shown_as_a_bound() -> None:
     assert shown["spearman_p_adjusted"].tolist() == ["≤ 0.0004", "0.3"]  # the floor times the family of 2
     assert shown["decision_accuracy_p_value"].tolist() == ["0.01", "n/a"]
     assert pairs["spearman_p_value"].iloc[0] == floor  # the logged numbers stay numbers
+
+
+def test_a_top_k_of_every_pool_claims_no_overlap_and_logs_none(tmp_path: Path, tracking_uri: str) -> None:
+    """With k pools or fewer the top-k overlap would be all of them: undefined (n/a), not 1 and not an error."""
+    from mlsandbox.workflows.transfer import overlap_column
+
+    raw = _spec(tmp_path, [{"type": "ngram", "order": 1}, {"type": "ngram", "order": 2}])
+    raw["refine"] = {"top_k": 6}  # the probe's 6 pools
+    result = run_transfer(parse_spec(raw), progress=False)
+    column = overlap_column(6)
+    assert len(result.deltas) == 6 and result.pairs[column].isna().all()
+    assert not any(key.startswith(column) for key in mlflow.get_run(result.run_id).data.metrics)
