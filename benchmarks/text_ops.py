@@ -229,11 +229,12 @@ def measure_data_juicer(
             [dj_python, str(Path(__file__).resolve()), "--dj-worker", str(work)],
             cwd=work, capture_output=True, text=True,
         )
-        if done.returncode != 0:
-            from mlsandbox.errors import InvalidInputError
+        if done.returncode != 0:  # as a crashed trainer: one line (its last), the tail logged
+            from mlsandbox.errors import EvaluationError
 
-            raise InvalidInputError(f"the Data-Juicer run failed ({dj_python}, exit code {done.returncode}); the end "
-                                    f"of its output:\n{done.stderr[-4000:]}")
+            said = [line for line in done.stderr.splitlines() if line.strip()]
+            raise EvaluationError(f"the Data-Juicer run failed ({dj_python}, exit code {done.returncode})"
+                                  + (f": {said[-1][:300]}" if said else ""), done.stderr[-4000:])
         return json.loads((work / "result.json").read_text(encoding="utf-8"))
 
 

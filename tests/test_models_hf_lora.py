@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("peft")
 
 from mlsandbox.errors import ModelUnavailableError, TrainingError
-from mlsandbox.models import TrainingJob, load_model, trainer_for
+from mlsandbox.models import TrainingJob, check_models, load_model, trainer_for
 from mlsandbox.models.bpe_tokenizer import EOT, train_tokenizer
 from mlsandbox.models.hf_lora import HFLoraModel
 from mlsandbox.spec import HFLoraSpec
@@ -177,6 +177,16 @@ def test_a_model_that_cannot_be_loaded_here_is_found_before_any_work(
         trainer_for(spec_for(tiny_llama, model=str(tmp_path / "nowhere"))).check()
     with pytest.raises(ModelUnavailableError, match="GGUF file not found"):
         trainer_for(spec_for(tiny_llama, model=str(tmp_path), gguf_file="none.gguf")).check()
+    check_models([spec_for(tiny_llama, model="org/not-cached")], executor="ray")  # the nodes load their own
+
+
+def test_a_local_model_folder_is_checked_without_asking_the_hub(tiny_llama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder needs no hub: no connection is tried (it could take seconds where none answers)."""
+    def no_network() -> str:
+        raise AssertionError("the hub was probed for a local folder")
+
+    monkeypatch.setattr("mlsandbox.pretrained.hub_unreachable", no_network)
+    trainer_for(spec_for(tiny_llama)).check()
 
 
 def test_a_revision_needs_a_model_name() -> None:

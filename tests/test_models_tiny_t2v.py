@@ -251,7 +251,7 @@ def test_invalid_specs_are_rejected_with_the_reason(settings: dict, message: str
 
 
 def test_a_benchmark_pairs_captions_with_images_or_videos_not_both() -> None:
-    with pytest.raises(ValidationError, match="image_field or video_field"):
+    with pytest.raises(ValidationError, match="pairs captions with images or with videos, and image_field is set too"):
         BenchmarkSpec(name="both", path="x.parquet", image_field="image", video_field="video")
 
 

@@ -185,9 +185,10 @@ def test_benchmarks_are_clustered_by_their_scores_across_models(workflow: Workfl
         assert workflow.analysis.metric_cluster_delta_pct[cluster] == pytest.approx(100 * np.mean(deltas), abs=1e-4)
 
 
-def test_a_metric_cluster_whose_pools_tie_for_the_best_names_no_pool() -> None:
+def test_a_metric_cluster_on_which_no_pool_differs_from_its_control_names_no_pool() -> None:
     """A benchmark every model scores alike gives every pool a delta of 0 on it: picking the first
-    pool of the table as its "best" would make a refine candidate of chance."""
+    pool of the table as its "best" would make a refine candidate of chance. Two names of one pool
+    (the same delta) still name a best."""
     from types import SimpleNamespace
 
     from mlsandbox.workflows.analyze import _best_per_metric_cluster
@@ -196,9 +197,13 @@ def test_a_metric_cluster_whose_pools_tie_for_the_best_names_no_pool() -> None:
         pairs = [(SimpleNamespace(scores={"flat": 1.0, "varied": varied}), SimpleNamespace(scores={"flat": 1.0, "varied": 1.0}))]
         return SimpleNamespace(pool=SimpleNamespace(name=name), paired=lambda: pairs)
 
-    comparisons = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("b", 0.9)])
     clusters = SimpleNamespace(groups=lambda: {0: ["flat"], 1: ["varied"]})
+    comparisons = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("b", 0.9)])
     assert _best_per_metric_cluster(comparisons, clusters) == {1: ("a", pytest.approx(0.1))}
+    alone = SimpleNamespace(at=lambda fidelity: [item("a", 1.1)])
+    assert _best_per_metric_cluster(alone, clusters) == {1: ("a", pytest.approx(0.1))}
+    twice = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("a-again", 1.1)])
+    assert _best_per_metric_cluster(twice, clusters) == {1: ("a", pytest.approx(0.1))}
 
 
 def test_refine_builds_the_pyramid_the_duplication_study_and_threshold_recipes(workflow: WorkflowResult) -> None:

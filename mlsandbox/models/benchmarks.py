@@ -76,11 +76,13 @@ class BenchmarkSet:
         for name, values in metrics.items():
             if not SCORE_RANGE[0] <= values.get("score", 0.0) <= SCORE_RANGE[1]:
                 raise TrainingError(f"benchmark {name!r}: score {values.get('score')!r} is outside "
-                                    f"[{SCORE_RANGE[0]:g}, {SCORE_RANGE[1]:g}], where relative changes of scores stay finite")
+                                    f"[{SCORE_RANGE[0]:g}, {SCORE_RANGE[1]:g}]: report a score on a scale where the "
+                                    "ratio of two scores is a finite number (e.g. 1 / bits per byte)")
 
 
-#: The scores a cell may report: a ratio of scores beyond these would overflow to an infinite delta.
-SCORE_RANGE = (1e-100, 1e100)
+#: The scores a cell may report. Within it the ratio of any two is at most 1e300, so a delta is a
+#: finite number; a score beyond it (a likelihood of thousands of tokens, say) would overflow one.
+SCORE_RANGE = (1e-150, 1e150)
 
 
 def bundled_text_dir() -> Path:

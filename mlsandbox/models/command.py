@@ -9,8 +9,8 @@ default, relative to the output directory) in one of these forms::
     {"wiki": 0.52, "news": 0.47}              # flat: benchmark name -> score
     {"wiki": {"score": 0.52}}                 # flat, with metric dicts
 
-A ``score`` must be positive and higher-is-better; when only ``bpb`` is given the score is
-``1 / bpb``. Any failure (non-zero exit, timeout, missing or malformed metrics) raises
+A ``score`` must be positive and higher-is-better (within
+:data:`~mlsandbox.models.benchmarks.SCORE_RANGE`); when only ``bpb`` is given the score is ``1 / bpb``. Any failure (non-zero exit, timeout, missing or malformed metrics) raises
 :class:`TrainingError` with the reason and the last lines of the log.
 """
 

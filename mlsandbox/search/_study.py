@@ -87,7 +87,7 @@ def _run_search(
     opened = connect_storage(storage, spec)  # before the stats: a bad storage fails at once
     make_sampler(search, 0)  # and a sampler that cannot be made (a missing package), before a study exists
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
-    check_models(spec.trained_models())  # and a model that cannot be loaded here
+    check_models([spec.model], spec.executor.type)  # and a model that cannot be loaded here (trials: one model)
     prepared = prepare(spec, workers=workers, progress=progress)
     if search.min_pool_size > len(prepared.dataset):
         raise SpecError(f"search.min_pool_size={search.min_pool_size} is more than the dataset's "

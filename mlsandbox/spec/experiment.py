@@ -230,10 +230,6 @@ class ExperimentSpec(StrictModel):
     # Where the spec was read from: relative dataset paths resolve against it.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 
-    def trained_models(self) -> list[ModelSpec]:
-        """The models a step trains: the deciding ``model``, and the ``screen``'s where there is one."""
-        return [self.model, *([self.screen.model] if self.screen is not None else [])]
-
     def resolve(self, path: str) -> Path:
         """A path from the spec, relative to the spec's folder unless absolute."""
         p = Path(path).expanduser()

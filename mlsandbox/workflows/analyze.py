@@ -91,7 +91,8 @@ def _probed_scores(comparisons: Comparisons) -> pd.DataFrame:
 
 def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, tuple[str, float]]:
     """For each cluster of benchmarks, the probed pool with the best Eq. 3 delta on those benchmarks,
-    and that delta (a fraction, mean over seeds); none where every pool's delta is the same (a benchmark every model scores alike)."""
+    and that delta (a fraction, mean over seeds); none where every delta is 0 (a benchmark every model
+    scores alike tells no pool from its control)."""
     best: dict[int, tuple[str, float]] = {}
     for cid, benches in clusters.groups().items():
         scores: dict[str, float] = {}
@@ -100,7 +101,7 @@ def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> 
                       for c, b in item.paired()]
             if deltas:
                 scores[item.pool.name] = sum(deltas) / len(deltas)
-        if len(scores) == 1 or len(set(scores.values())) > 1:  # every pool alike (a constant benchmark): no best
+        if any(delta != 0.0 for delta in scores.values()):  # all 0: a benchmark every model scores alike
             pool = max(scores, key=scores.__getitem__)
             best[cid] = (pool, scores[pool])
     return best

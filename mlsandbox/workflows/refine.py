@@ -4,8 +4,9 @@ recipes, the duplication study (paper §3.3) and k-sigma / percentile threshold 
 Every candidate (built in :mod:`~mlsandbox.workflows.refine_candidates`) is a recipe, and the pool trained is that recipe's selection (``recipe.select``),
 so the exported recipe reproduces exactly the rows and repeats measured. Each is compared with
 the random pool of its own size over the same seeds.
-A candidate smaller than ``refine.min_pool_size`` is skipped with the reason recorded, or used
-as it is (``refine.on_small_pool: use``); nothing stops the workflow half-way.
+A candidate that is empty or keeps every sample (its own control) is skipped with the reason
+recorded; one smaller than ``refine.min_pool_size`` is skipped too, or used as it is
+(``refine.on_small_pool: use``); nothing stops the workflow half-way.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ def run_training(
     if not (pool_names or pool_files or pool_runs or recipes):
         raise PoolError(NO_POOL)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
-    check_models(spec.trained_models())  # and a model that cannot be loaded here
+    check_models([spec.model], spec.executor.type)  # and a model that cannot be loaded here (no screen: one model)
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = find_pools(prepared, list(pool_names or []), list(pool_files or []), list(pool_runs or []), chosen)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: "train", tracking.PROJECT: spec.name,

@@ -99,7 +99,7 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
-    check_models([level.model for level in levels])  # and a model that cannot be loaded here
+    check_models([level.model for level in levels], spec.executor.type)  # and a model that cannot be loaded here
     prepared = prepare(spec, workers=workers, progress=progress)
     pools = [p for p in single_op_splits(prepared)[0] if not isinstance(p.origin, RandomOrigin)]
     if len(pools) < 2:  # nothing to rank: stop before training a cell

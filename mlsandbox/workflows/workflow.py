@@ -56,7 +56,7 @@ def run_workflow(
     started = time.perf_counter()
     experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
-    check_models(spec.trained_models())  # and a model that cannot be loaded here
+    check_models([spec.model, *([spec.screen.model] if spec.screen else [])], spec.executor.type)  # and its models
     prepared = prepare(spec, workers=workers, progress=progress)
     if until == "refine":
         check_refinable(prepared)
