@@ -533,3 +533,21 @@ def test_a_spec_that_is_no_mapping_and_a_set_inside_a_value_are_one_line(tmp_pat
     (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(_OPS))
     with pytest.raises(SpecError, match="cannot set 'name.x': 'name' is not a mapping"):
         load_spec(tmp_path, {"name.x": "1"})
+
+
+def test_the_allowed_keys_name_only_what_a_spec_may_set() -> None:
+    """`base_dir` (where the spec was read from) is a field, not a key a spec file may hold."""
+    from mlsandbox.spec import parse_spec
+
+    with pytest.raises(SpecError) as err:
+        parse_spec({**_OPS, "bogus": 1})
+    assert "bogus: unknown key; allowed keys: analyze, " in str(err.value) and "base_dir" not in str(err.value)
+
+
+def test_the_duplication_study_goes_up_to_max_repeat() -> None:
+    from mlsandbox.spec import MAX_REPEAT, parse_spec
+
+    assert parse_spec({**_OPS, "refine": {"duplication": [1, MAX_REPEAT]}}).refine.duplication == [1, MAX_REPEAT]
+    with pytest.raises(SpecError, match=f"refine.duplication: duplication multiples must be distinct integers from 1 "
+                                        f"to {MAX_REPEAT} \\(got \\[{MAX_REPEAT + 1}\\]\\)"):
+        parse_spec({**_OPS, "refine": {"duplication": [MAX_REPEAT + 1]}})

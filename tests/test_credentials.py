@@ -118,3 +118,27 @@ def test_a_password_is_known_in_its_url_encoded_forms_too() -> None:
     assert {"pa$$w0rd!x", "pa%24%24w0rd%21x"} <= set(found)
     assert "AKIAEXAMPLE123" in secrets_in("s3://bucket/x?AWSAccessKeyId=AKIAEXAMPLE123&Expires=1")
     assert "AKIAEXAMPLE123" not in hide_url_passwords("https://h/x?AWSAccessKeyId=AKIAEXAMPLE123&Expires=1")
+
+
+def test_a_failed_commands_log_tail_is_logged_without_the_tracking_stores_password(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A command evaluator may print the tracking URI it was given: its tail is chatter before the one
+    error line, and neither shows the password."""
+    import logging
+
+    import typer
+
+    from mlsandbox.cli._errors import handles_errors
+    from mlsandbox.errors import EvaluationError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:TailPassw0rd@db.example/mlflow")
+
+    @handles_errors
+    def evaluate() -> None:
+        raise EvaluationError("benchmark 'b': command exited with status 1",
+                              "connecting to postgresql://u:TailPassw0rd@db.example/mlflow\nTraceback ...")
+
+    caplog.set_level(logging.INFO, logger="mlsandbox.cli")
+    with pytest.raises(typer.Exit):
+        evaluate()
+    assert "connecting to postgresql://u:***@db.example/mlflow" in caplog.text and "TailPassw0rd" not in caplog.text

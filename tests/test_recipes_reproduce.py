@@ -264,3 +264,18 @@ def test_a_candidate_below_min_pool_size_is_skipped_or_used_as_the_spec_says(pre
         assert fresh.note == (f"{size} samples < refine.min_pool_size={minimum}{note}" if note else "")
     empty = dataclasses.replace(cand, pool=None, skip_reason="empty intersection")
     assert _skipped(empty, RefineSpec(on_small_pool="use")) and empty.skip_reason == "empty intersection"
+
+
+def test_the_top_k_keeps_a_pool_of_exactly_min_pool_size() -> None:
+    """`min_pool_size` is the smallest pool refine combines: one of that size is in, one sample less is out."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from mlsandbox.spec import RefineSpec
+    from mlsandbox.workflows.refine import top_pools
+
+    pools = {name: SimpleNamespace(name=name, unique_size=size) for name, size in (("a", 10), ("b", 9), ("c", 12))}
+    probed = SimpleNamespace(best=lambda n: pd.DataFrame({"pool": ["a", "b", "c"]}))
+    chosen = top_pools(probed, pools, RefineSpec(top_k=2, min_pool_size=10))  # type: ignore[arg-type]
+    assert [p.name for p in chosen] == ["a", "c"]

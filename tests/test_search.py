@@ -43,7 +43,7 @@ from mlsandbox.spec import SearchSpec, parse_spec
 
 SMALL = {"min_pool_size": 5, "n_trials": 4, "sampler": "random", "warm_start": {"workflow": False, "ksigma": False}}
 #: A space whose every pool keeps half the corpus or more, so that every trial trains.
-TRAINED = [{"op": "text_length_filter", "bounds": "max", "max_range": [50, 100]}]
+TRAINED = [{"op": "text_length_filter", "bounds": "max", "max_range": [50, 90]}]  # below the top: no pool keeps every sample
 
 
 @pytest.fixture
@@ -371,8 +371,8 @@ def test_a_study_continued_with_another_space_is_refused(raw, tracking_uri, tmp_
     with pytest.raises(SpecError, match=r"study 'space' searched another space \(text_len\.max_pct \(no longer "
                                         r"searched\); text_len\.max \(new\)\): .*; use another --study"):
         run_search(_spec(raw, n_trials=2, ops=value), "space", _storage(tmp_path), progress=False)
-    narrower = [{**TRAINED[0], "max_range": [60, 100]}]
-    with pytest.raises(SpecError, match=r"max_pct text_length_filter max \(percentile\) \[50, 100\] -> .*\[60, 100\]"):
+    narrower = [{**TRAINED[0], "max_range": [60, 90]}]
+    with pytest.raises(SpecError, match=r"max_pct text_length_filter max \(percentile\) \[50, 90\] -> .*\[60, 90\]"):
         run_search(_spec(raw, n_trials=2, ops=narrower), "space", _storage(tmp_path), progress=False)
     with pytest.raises(SpecError, match=r"; and \d+ more\): its trials would not compare"):  # one line, kept short
         run_search(_spec(raw, n_trials=2, optional=True, repeat=[1, 3]), "space", _storage(tmp_path), progress=False)
