@@ -5,7 +5,7 @@ clean-only pool and on a random pool of the same size (both drawn with the seed 
 ``builtin:images/captions.parquet`` by its planted-defect labels) and scores both on the three
 clean held-out benchmarks. Prints seconds per cell (train, evaluate), training steps/s, each
 pool's summed score and retrieval accuracy, and the clean-over-random delta per seed with its
-mean +- std.
+mean +- std, 95% interval and p-value (each seed draws its own pools: a one-sample t over seeds).
 
     python benchmarks/caption_cost.py                    # 2 seeds, pools of 1500 pairs
     python benchmarks/caption_cost.py --seeds 4 --set max_steps=300
@@ -14,6 +14,7 @@ mean +- std.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 import time
@@ -24,6 +25,7 @@ import yaml
 from _cli import count, overrides, run, validated
 
 from mlsandbox.data import load_dataset
+from mlsandbox.delta import summarize_deltas
 from mlsandbox.errors import InvalidInputError, SpecError, first_line
 from mlsandbox.models import TrainingJob, load_benchmark, trainer_for
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec, TinyCaptionerSpec
@@ -54,12 +56,13 @@ def main() -> None:
                for b in BENCHMARKS]
     print(f"tiny-captioner {spec.model_dump(exclude={'type'})}")
     print(f"{'seed':>4} {'pool':6} {'train s':>8} {'eval s':>7} {'steps/s':>8} {'score sum':>10} {'retrieval':>9}")
-    deltas = []
+    clean_scores: list[dict[str, float]] = []
+    random_scores: list[dict[str, float]] = []
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
         pools = {"clean": rng.choice(clean, args.pool_size, replace=False),
                  "random": rng.choice(len(table), args.pool_size, replace=False)}
-        scores = {}
+        scores: dict[str, dict[str, float]] = {}
         for name, rows in pools.items():
             with tempfile.TemporaryDirectory() as tmp:
                 job = TrainingJob(texts=table["text"].take(rows).to_pylist(), images=table["image"].take(rows).to_pylist(),
@@ -71,15 +74,19 @@ def main() -> None:
                 t0 = time.perf_counter()
                 metrics = [model.benchmark_metrics(b) for b in benches]
                 eval_s = time.perf_counter() - t0
-            scores[name] = sum(m["score"] for m in metrics)
+            scores[name] = {b: m["score"] for b, m in zip(BENCHMARKS, metrics)}
             retrieval = statistics.mean(m.get("retrieval_acc", float("nan")) for m in metrics)
             steps = model.info.get("steps", 0)
             print(f"{seed:>4} {name:6} {train_s:8.1f} {eval_s:7.1f} {steps / train_s:8.2f} "
-                  f"{scores[name]:10.4f} {retrieval:9.3f}", flush=True)
-        deltas.append(100 * (scores["clean"] - scores["random"]) / scores["random"])
-    spread = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
-    print(f"clean over random: {', '.join(f'{d:+.2f}%' for d in deltas)}; "
-          f"mean {statistics.mean(deltas):+.2f} +- {spread:.2f}%")
+                  f"{sum(scores[name].values()):10.4f} {retrieval:9.3f}", flush=True)
+        clean_scores.append(scores["clean"])
+        random_scores.append(scores["random"])
+    # Eq. 3 per seed; each seed drew its own pools, so the seeds average the pools' luck (one-sample t)
+    summary = summarize_deltas(clean_scores, random_scores, pool_per_seed=True)
+    claim = ("no interval: one seed" if not math.isfinite(summary.p_value) else
+             f"95% interval [{summary.ci_low_pct:+.2f}, {summary.ci_high_pct:+.2f}]%, p = {summary.p_value:.3g}")
+    print(f"clean over random: {', '.join(f'{100 * d:+.2f}%' for d in summary.deltas)}; mean "
+          f"{summary.mean_pct:+.2f} +- {summary.std_pct:.2f}% ({claim}; one comparison, no correction)")
 
 
 if __name__ == "__main__":
