@@ -57,19 +57,39 @@ def overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
-def validated(model: Callable[..., R], values: dict[str, Any], what: str) -> R:
-    """``model(**values)`` (a pydantic spec), its validation error raised as a one-line :class:`SpecError`:
-    the first problem's key and message."""
-    from pydantic import ValidationError
+def typed_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items with YAML values, as the package's ``--set`` reads them (numbers,
+    ``null``, ``true``; anything else a string); an empty value is null."""
+    import yaml
 
+    from mlsandbox.errors import SpecError, first_line
+
+    typed: dict[str, Any] = {}
+    for key, text in overrides(items).items():
+        try:
+            typed[key] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise SpecError(f"--set {key}={text}: not a YAML value: {first_line(err)}") from None
+    return typed
+
+
+def one_line(err: Any, what: str) -> Exception:
+    """A pydantic ``ValidationError`` as a one-line :class:`SpecError`: its first problem's key and message."""
     from mlsandbox.errors import SpecError, describe_validation_error
+
+    problems = describe_validation_error(err)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return SpecError(f"invalid {what}: {problems[0] if problems else err.title}{more}")
+
+
+def validated(model: Callable[..., R], values: dict[str, Any], what: str) -> R:
+    """``model(**values)`` (a pydantic spec), its validation error raised as :func:`one_line`."""
+    from pydantic import ValidationError
 
     try:
         return model(**values)
     except ValidationError as err:
-        problems = describe_validation_error(err)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise SpecError(f"invalid {what}: {problems[0] if problems else err.title}{more}") from None
+        raise one_line(err, what) from None
 
 
 def run(main: Callable[[], R]) -> R:

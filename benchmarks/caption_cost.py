@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
-from _cli import count, overrides, run, validated
+from _cli import count, run, typed_overrides, validated
 
 from mlsandbox.data import load_dataset
 from mlsandbox.delta import summarize_deltas
-from mlsandbox.errors import InvalidInputError, SpecError, first_line
+from mlsandbox.errors import InvalidInputError
 from mlsandbox.models import TrainingJob, load_benchmark, trainer_for
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec, TinyCaptionerSpec
 
@@ -39,13 +38,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=count(1), default=1500, help="pairs per pool (default 1500)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="spec field, e.g. max_steps=300")
     args = parser.parse_args()
-    values = {}
-    for key, text in overrides(args.sets).items():
-        try:
-            values[key] = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise SpecError(f"--set {key}={text}: not a YAML value: {first_line(err)}") from None
-    spec = validated(TinyCaptionerSpec, values, "--set (a TinyCaptionerSpec field)")
+    spec = validated(TinyCaptionerSpec, typed_overrides(args.sets), "--set (a TinyCaptionerSpec field)")
     dataset = load_dataset(DatasetSpec(path="builtin:images/captions.parquet", image_field="image"))
     table = dataset.table
     clean = np.flatnonzero(table["defect"].is_null().to_numpy(zero_copy_only=False))

@@ -69,14 +69,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _cli import count, overrides, run
+from _cli import count, one_line, run, typed_overrides
 from pydantic import ValidationError
 from scipy.stats import spearmanr
 
 from mlsandbox.agreement import decision_accuracy
 from mlsandbox.data import IMAGE, TEXT, VIDEO, load_dataset
 from mlsandbox.delta import ALPHA, DeltaSummary, adjust_summaries, summarize_deltas
-from mlsandbox.errors import DataError, InvalidInputError, SpecError, describe_validation_error
+from mlsandbox.errors import DataError, InvalidInputError, SpecError
 from mlsandbox.models import Benchmark, TrainingJob, bundled_benchmarks, load_benchmarks, trainer_for, utf8_bytes
 from mlsandbox.spec import BenchmarkSpec, DatasetSpec, HFLoraSpec, NgramSpec, TinyCaptionerSpec, TinyLMSpec, TinyT2VSpec
 
@@ -173,17 +173,6 @@ class PoolRow:
 # -- proxies -------------------------------------------------------------------------------------
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are JSON where they parse (numbers, null, true) and strings otherwise."""
-    parsed: dict[str, Any] = {}
-    for key, value in overrides(list(items)).items():
-        try:
-            parsed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
-
-
 def scaled(spec: TinyLMSpec, factor: float) -> TinyLMSpec:
     """The spec with its training budget (max_tokens, else max_steps) times ``factor``."""
     if factor == 1.0:
@@ -206,10 +195,8 @@ def proxy_specs(names: Sequence[str], overrides: dict[str, Any], threads: int | 
                                        **{n: TinyCaptionerSpec(**k, **torch_keys) for n, k in CAPTIONERS.items()},
                                        **{n: TinyT2VSpec(**k, **torch_keys) for n, k in T2V.items()}}
         return {name: fixed[name] if name in fixed else scaled(tiny, TINY_BUDGETS[name]) for name in names}
-    except ValidationError as err:  # one line: the first problem's key and message
-        problems = describe_validation_error(err)
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise SpecError(f"invalid proxy setting: {problems[0] if problems else err.title}{more}") from None
+    except ValidationError as err:
+        raise one_line(err, "proxy setting") from None
 
 
 def warm_up(spec: ProxySpec, job: TrainingJob) -> None:
@@ -564,7 +551,7 @@ def check_writable(out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    specs = proxy_specs(args.proxies, parse_overrides(args.set), args.threads, args.ngram_tokens)
+    specs = proxy_specs(args.proxies, typed_overrides(args.set), args.threads, args.ngram_tokens)
     for name, spec in specs.items():
         print(f"{name}: {spec.model_dump(exclude={'type'}, exclude_defaults=True) or 'spec defaults'}")
     corpora = ["demo", "validation"] if args.corpus == "both" else [args.corpus]  # both: the two text corpora

@@ -12,15 +12,13 @@ Whether each proxy (and budget) sees data quality, and at what cost per cell, is
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from _cli import count, overrides, run, validated
+from _cli import count, run, typed_overrides, validated
 
 from mlsandbox.errors import DataError, InvalidInputError
 from mlsandbox.models import (
@@ -82,30 +80,18 @@ def throughput(spec: TinyLMSpec, pool: list[str], corpus_texts: list[str], diges
           f"scores {', '.join(f'{k} {v:.4f}' for k, v in scores.items())}")
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``key=value`` pairs; values are JSON where they parse (numbers, null, true), strings otherwise (the
-    spec's validation then names a key whose value is not of its type); an empty value is null."""
-    parsed: dict[str, Any] = {}
-    for key, value in overrides(items).items():
-        try:
-            parsed[key] = json.loads(value) if value else None
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool-size", type=count(1), default=2000, help="documents of the random pool")
     parser.add_argument("--bench-docs", type=count(1), default=500, help="documents per benchmark")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TinyLMSpec field, e.g. --set max_tokens=400000")
     args = parser.parse_args()
 
     corpus_path = bundled_text_dir() / "corpus.jsonl.gz"
     if not corpus_path.exists():
         raise DataError(f"the bundled corpus is missing: {corpus_path}")
-    spec = validated(TinyLMSpec, parse_overrides(args.set), "--set (a TinyLMSpec field)")  # before the reading
+    spec = validated(TinyLMSpec, typed_overrides(args.set), "--set (a TinyLMSpec field)")  # before the reading
     corpus = pd.read_json(corpus_path, lines=True)
     corpus_texts = corpus.text.tolist()
     digest = texts_digest(corpus_texts)

@@ -101,9 +101,16 @@ def hub_commit(name: str, revision: str | None = None) -> str | None:
     is no repository id, or a model the cache does not hold."""
     if "/" not in name or local_path(name) is not None:
         return None
+    snapshot = cached_snapshot(name, revision)
+    return None if snapshot is None else snapshot.name
+
+
+def cached_snapshot(name: str, revision: str | None = None) -> Path | None:
+    """The folder the local Hugging Face cache holds for hub model ``name`` (at ``revision``): what
+    loading that name offline reads. None where it holds none (or ``name`` is no repository id)."""
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id=name, revision=revision, local_files_only=True)).name
+        return Path(snapshot_download(repo_id=name, revision=revision, local_files_only=True))
     except (ImportError, ValueError, OSError):  # no hub library, not a repository id, not cached
         return None

@@ -61,18 +61,6 @@ def model_location(name_or_path: str) -> str:
     return "Hugging Face name"
 
 
-def in_local_cache(name: str, revision: str | None = None) -> bool:
-    """Whether the local Hugging Face cache holds hub model ``name`` (at ``revision``): what loading it
-    reads while the hub cannot be reached."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        snapshot_download(repo_id=name, revision=revision, local_files_only=True)
-    except (ValueError, OSError):  # not a repository id, or not cached
-        return False
-    return True
-
-
 def where_it_looked(name_or_path: str) -> str:
     """:func:`model_location`, with why the hub cannot be reached for a hub name where it cannot: what
     an error loading the model says of where it looked."""

@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.content import content_digest
+from mlsandbox.content import cached_snapshot, content_digest
 from mlsandbox.errors import ModelUnavailableError, first_line
 from mlsandbox.files import published
-from mlsandbox.hub import hub_options, hub_unreachable, in_local_cache, where_it_looked
+from mlsandbox.hub import hub_options, hub_unreachable, where_it_looked
 from mlsandbox.pretrained._gguf import read_gguf, require_gguf, write_llama
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ def check_causal_lm(name_or_path: str | None, gguf_file: str | None = None, revi
     assert name_or_path is not None
     where = where_it_looked(name_or_path)
     if where.startswith("no such") or (where != "local directory" and hub_unreachable()
-                                       and not in_local_cache(name_or_path, revision)):
+                                       and cached_snapshot(name_or_path, revision) is None):
         raise ModelUnavailableError(_load_hint("causal LM", name_or_path, LookupError("not in the local cache")))
 
 
