@@ -43,6 +43,11 @@ class InvalidRunError(InvalidInputError):
     than the command takes; the message names the run id and the kind expected."""
 
 
+class OpError(InvalidInputError):
+    """An OP of the user's (a plug-in: not one of mlsandbox's own) raised while computing its stats,
+    or broke its contract (its ``stat_keys``, one value per sample, no NaN); the message names it."""
+
+
 class Terminated(KeyboardInterrupt):
     """The process was asked to stop by a signal (SIGTERM from ``kill``, ``timeout``, a scheduler,
     ``docker stop``). A :class:`KeyboardInterrupt`, so every clean-up of an interruption runs;

@@ -199,6 +199,13 @@ def test_a_workspace_that_is_a_file_is_named_before_any_work(tmp_path: Path) -> 
     assert occupied.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_workspace_is_refused_not_read_as_the_working_directory(tmp_path: Path, blank: str) -> None:
+    data = write_jsonl(tmp_path / "data.jsonl", GOOD)
+    line = _one_error_line(_stats(_project(tmp_path, data, workspace=blank)))
+    assert f'workspace: empty: name a folder ("." for the working directory) (got {blank!r})' in line
+
+
 def test_an_unwritable_workspace_is_named_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = write_jsonl(tmp_path / "data.jsonl", GOOD)
     locked = tmp_path / "locked"

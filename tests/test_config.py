@@ -112,6 +112,13 @@ def test_true_or_false_is_still_taken_where_the_key_is_a_switch(tmp_path: Path) 
     spec = parse_project(spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm", "shuffle": False}))
     assert spec.model.shuffle is False
 
+
+@pytest.mark.parametrize("value", [0, 1, "yes", "false"])
+def test_a_number_or_a_word_is_not_read_as_true_or_false(tmp_path: Path, value: object) -> None:
+    msg = _error(spec_dict(tmp_path / "x.jsonl", model={"type": "tiny-lm", "shuffle": value}))
+    assert f"model.shuffle: must be true or false (got {value!r})" in msg
+
+
 def test_out_of_range_values_say_what_is_allowed(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", pools={"size": 0}))
     assert "pools.size" in msg and "greater than or equal to 1" in msg

@@ -15,6 +15,7 @@ from conftest import spec_dict, write_jsonl
 
 import mlsandbox
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import OpError
 from mlsandbox.ops import Op, TextBatch, create_op
 from mlsandbox.spec import DatasetSpec, parse_spec
 from mlsandbox.stats import cache_key, compute_stats, pass_batch_size
@@ -113,7 +114,7 @@ def test_a_killed_pass_leaves_its_checkpoints_where_the_page_says(small_corpus: 
     template = _span(r"<workspace>/stats/<digest>/\.partial/.*")
     dataset = load_dataset(DatasetSpec(path=str(small_corpus)))
     op = create_op("guide_killed_model")
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(OpError, match="killed"):
         compute_stats(dataset, [op], tmp_path, progress=False)
     size = pass_batch_size(len(dataset), 2000, [op])
     folder = Path(_fill(template, workspace=str(tmp_path), digest=dataset.digest, pass_key=pass_key([op], size)))

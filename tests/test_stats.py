@@ -12,6 +12,7 @@ import pytest
 
 from mlsandbox import figures
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import OpError
 from mlsandbox.ops import Op, OpParams, TextBatch, create_op
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import cache_key, cache_path, compute_stats, pass_batch_size, summarize
@@ -135,7 +136,7 @@ def test_the_histograms_of_a_stats_frame_show_each_numeric_stat(dataset, tmp_pat
 def test_a_killed_model_pass_resumes_from_its_finished_batches(dataset, tmp_path: Path) -> None:
     cheap, slow = create_op("text_length_filter"), create_op("test_slow_model")
     SlowModelOp.fail_at = 3
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(OpError, match="killed"):
         compute_stats(dataset, [cheap, slow], tmp_path, progress=False)
     assert cache_path(tmp_path, dataset.digest, cheap).exists()  # the cheap pass was cached first
     assert not cache_path(tmp_path, dataset.digest, slow).exists()
@@ -282,9 +283,33 @@ def test_an_op_that_returns_other_stats_or_nan_stops_the_pass(dataset, tmp_path:
     """Another key would overwrite, and be cached as, another OP's stat (here `text_len`)."""
     register_ops(WrongKeysOp)
     ops = [create_op("text_length_filter"), create_op("test_wrong_keys", {"extra": extra})]
-    with pytest.raises(RuntimeError, match=says):
+    with pytest.raises(OpError, match=says):  # a user's OP: one line and exit code 2, as a crashing trainer
         compute_stats(dataset, ops, tmp_path, progress=False)
     assert (compute_stats(dataset, ops[:1], tmp_path, progress=False).stat("text_len") > 0).all()
+
+
+class RaisingOp(Op):
+    """A user's OP with a bug in its compute."""
+
+    name = "test_raising"
+    stat_keys = ("own",)
+
+    def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:
+        return {"own": np.asarray([{}["missing"] for _ in batch.texts])}
+
+
+def test_a_users_op_that_raises_is_named_in_one_line(dataset, tmp_path: Path, register_ops) -> None:
+    register_ops(RaisingOp)
+    with pytest.raises(OpError, match=r"^OP 'test_raising' of \S*test_stats failed on a batch: 'missing'$"):
+        compute_stats(dataset, [create_op("test_raising")], tmp_path, progress=False, workers=2)
+
+
+def test_a_failing_op_of_mlsandbox_is_a_bug_not_bad_input(dataset, tmp_path: Path, monkeypatch) -> None:
+    """Its traceback is kept (exit code 1): one line would hide where the bug is."""
+    op = create_op("text_length_filter")
+    monkeypatch.setattr(type(op), "compute", lambda self, batch: {}["missing"])
+    with pytest.raises(KeyError, match="missing"):
+        compute_stats(dataset, [op], tmp_path, progress=False, workers=1)
 
 
 def test_an_op_version_must_be_an_int() -> None:
@@ -389,7 +414,7 @@ def test_a_killed_pass_never_resumes_from_another_version_of_the_datasets_checkp
                                                                                        tmp_path: Path) -> None:
     slow = create_op("test_slow_model")
     SlowModelOp.fail_at = 3  # two batches of the first version are checkpointed, then the pass dies
-    with pytest.raises(RuntimeError, match="killed"):
+    with pytest.raises(OpError, match="killed"):
         compute_stats(load_dataset(DatasetSpec(path=str(small_corpus))), [slow], tmp_path / "ws", progress=False)
     _rewrite_longer(small_corpus)
     edited = load_dataset(DatasetSpec(path=str(small_corpus)))

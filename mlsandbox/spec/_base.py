@@ -17,7 +17,8 @@ from mlsandbox.errors import KeyValueError
 
 class Checked(BaseModel):
     """Settings a person writes: a typo'd key is an error, not a silently ignored setting, and
-    ``size: true`` is a mistake, not the number 1 (pydantic alone would read it as 1)."""
+    ``size: true`` is a mistake, not the number 1, as ``shuffle: 0`` is not false (pydantic alone
+    would read them as 1 and false)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,6 +31,8 @@ class Checked(BaseModel):
             if (field and any(isinstance(item, bool) for item in items) and _admits(field.annotation, (int, float))
                     and not _admits(field.annotation, (bool,))):
                 raise KeyValueError(key, value, "true/false where a number is expected")
+            if field and field.annotation is bool and not isinstance(value, bool):
+                raise KeyValueError(key, value, "must be true or false")
         return data
 
 
@@ -130,9 +133,17 @@ HomePath = Annotated[str, KnownHome]
 #: password in it would no longer read as one in the messages that name the path.
 DataPath = Annotated[HomePath, _not_a_url("data is read from a local file, folder or glob, a Hugging Face dataset "
                                           "name or builtin:...; download it first")]
+def _named(path: str) -> str:
+    if not path.strip():
+        raise ValueError('empty: name a folder ("." for the working directory)')
+    return path
+
+
 #: A folder of this machine (or one it mounts); a URL would be made a folder of that name, and its
-#: password written into every path the MLflow store records.
-LocalFolder = Annotated[HomePath, _not_a_url("the workspace is a folder on this machine or a file system it mounts")]
+#: password written into every path the MLflow store records. An empty value is refused, not read
+#: as the working directory, which a blank template value would otherwise fill with the cache.
+LocalFolder = Annotated[HomePath, AfterValidator(_named),
+                        _not_a_url("the workspace is a folder on this machine or a file system it mounts")]
 
 
 def _inside_output(path: str) -> str:

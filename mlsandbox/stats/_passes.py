@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlsandbox.data import ID, IMAGE, TEXT, VIDEO
+from mlsandbox.errors import OpError, SandboxError, first_line
 from mlsandbox.ops import ImageBatch, Op, TextBatch, VideoBatch, create_op, frame_samplings
 from mlsandbox.stats._cache import cache_key
 
@@ -140,10 +141,21 @@ def compute_batch(specs: OpSpecs, columns: Columns) -> dict[str, np.ndarray]:
         batch = TextBatch(texts)
     out: dict[str, np.ndarray] = {}
     for (name, _, _), op in zip(specs, ops):
-        values = op.compute(batch)
-        _check_output(name, op.stat_keys, values, len(texts))
+        try:
+            values = op.compute(batch)
+            _check_output(name, op.stat_keys, values, len(texts))
+        except Exception as err:
+            if _own(op) or isinstance(err, SandboxError):
+                raise
+            raise OpError(f"OP {name!r} of {type(op).__module__} failed on a batch: {first_line(err)}") from err
         out.update(values)
     return out
+
+
+def _own(op: Op) -> bool:
+    """Whether the OP is one of mlsandbox's own: its failure is a bug (a traceback, exit code 1);
+    a plug-in's is its author's to fix (one line, exit code 2), as a trainer's crash is."""
+    return type(op).__module__.split(".", 1)[0] == "mlsandbox"
 
 
 def _check_output(name: str, stat_keys: Sequence[str], values: dict[str, np.ndarray], n: int) -> None:
