@@ -93,6 +93,15 @@ class KeyValueError(ValueError):
         self.key, self.value = key, value
 
 
+class OpParamsError(ValueError):
+    """An OP's params are invalid; ``problems`` holds one ``<param>: <what is wrong> (got ...)`` each,
+    so that a spec lists them on lines of their own."""
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
 class ModelUnavailableError(SandboxError, RuntimeError):
     """A model or the package it needs is missing; the message says what to install or set."""
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.errors import InvalidInputError, SpecError
+from mlsandbox.errors import InvalidInputError, OpParamsError, SpecError
 from mlsandbox.hub import model_location
 from mlsandbox.ops import Op, create_op, op_class
 from mlsandbox.runtime import resolve_device
@@ -67,6 +67,9 @@ def _op_problems(spec: ExperimentSpec) -> Iterator[str]:
         try:
             cls = op_class(op.name)
             cls(**op.params)
+        except OpParamsError as err:
+            yield from (f"{key}.params.{problem}" for problem in err.problems)
+            continue
         except ValueError as err:
             yield f"{key}: {err}"
             continue

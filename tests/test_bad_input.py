@@ -520,6 +520,8 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["stats", "--workers", "abc"], "'-w': expected a number of processes, from 0 to 256, got 'abc'"),
     (["stats", "--workers", "²"], "'-w': expected a number of processes, from 0 to 256, got '²'"),
     (["stats", "--workers", "100000"], "'-w': expected a number of processes, from 0 to 256, got '100000'"),
+    (["search", "--worker", "-1"], "'--worker': expected a worker index, 0 or more, got '-1'"),
+    (["search", "--trial-workers", "0"], "'--trial-workers': expected a number of trial workers, 1 or more, got '0'"),
     (["stats", "--stats-engine", "spark"], "Invalid value for '--stats-engine': expected local or ray, got 'spark'"),
     (["probe", "--executor", "slurm"], "Invalid value for '--executor': expected local or ray, got 'slurm'"),
     (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full"),

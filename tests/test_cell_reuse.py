@@ -288,6 +288,7 @@ def test_a_cell_of_a_parent_that_did_not_finish_moves_under_the_run_that_reuses_
         cell: Callable[..., CellResult], status: str) -> None:
     first = cell()
     trained_under = mlflow.get_run(first.run_id).data.tags[tracking.PARENT_RUN_ID]
+    mlflow.MlflowClient().set_tag(trained_under, tracking.END_REASON, "interrupted by SIGINT (Ctrl-C)")
     mlflow.MlflowClient().set_terminated(trained_under, status)
     cells._INDEX.clear()  # a new command: it knows nothing of the store yet
     again = cell()
@@ -295,6 +296,18 @@ def test_a_cell_of_a_parent_that_did_not_finish_moves_under_the_run_that_reuses_
     assert again.reused and tags[tracking.PARENT_RUN_ID] != trained_under
     assert mlflow.get_run(tags[tracking.PARENT_RUN_ID]).info.status == "FINISHED"  # the run that reused it
     assert tags[tracking.TRAINED_UNDER] == trained_under
+
+
+def test_a_cell_of_a_parent_that_ended_killed_by_its_own_decision_stays_under_it(
+        cell: Callable[..., CellResult]) -> None:
+    """A pruned search trial ends KILLED on purpose, with no end reason: it keeps the cells it measured."""
+    first = cell()
+    trained_under = mlflow.get_run(first.run_id).data.tags[tracking.PARENT_RUN_ID]
+    mlflow.MlflowClient().set_terminated(trained_under, "KILLED")
+    cells._INDEX.clear()
+    assert cell().reused
+    tags = mlflow.get_run(first.run_id).data.tags
+    assert tags[tracking.PARENT_RUN_ID] == trained_under and tracking.TRAINED_UNDER not in tags
 
 
 def _cell_on(corpus: Path, bench: Path, tmp_path: Path) -> CellResult:

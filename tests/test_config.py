@@ -91,6 +91,25 @@ def test_a_bad_op_param_names_the_param(tmp_path: Path) -> None:
     assert "word_repetition_filter" in msg and "rep_len" in msg and "'ten'" in msg
 
 
+def test_each_bad_param_of_an_op_has_a_line_of_its_own(tmp_path: Path) -> None:
+    raw = spec_dict(tmp_path / "x.jsonl", ops=[{"name": "word_repetition_filter", "params": {"rep_len": 0, "bogus": 1}}])
+    lines = _error(raw).splitlines()
+    assert lines[0].endswith("invalid experiment spec:") and len(lines) == 3
+    assert lines[1] == "  - ops[0] (word_repetition_filter).params.rep_len: Input should be greater than or equal to 1 (got 0)"
+    assert lines[2].startswith("  - ops[0] (word_repetition_filter).params.bogus: unknown key; allowed keys: ")
+    assert "rep_len" in lines[2]
+
+
+@pytest.mark.parametrize("op, params, says", [
+    ("image_nsfw_filter", {"nsfw_label": 7}, "params.nsfw_label: picks a class of a Hugging Face `model`"),
+    ("video_motion_score_filter", {"size": 3, "divisible": 8}, "params.size: is below divisible=8"),
+])
+def test_an_ops_check_across_its_params_names_the_param_and_its_value(tmp_path: Path, op: str, params: dict,
+                                                                     says: str) -> None:
+    (line,) = _error(spec_dict(tmp_path / "x.jsonl", ops=[{"name": op, "params": params}])).splitlines()
+    assert f"ops[0] ({op}).{says}" in line and line.endswith(f"(got {next(iter(params.values()))})")
+
+
 def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", seeds="zero"))
     assert "seeds" in msg and "'zero'" in msg

@@ -75,7 +75,7 @@ def test_the_cli_runs_pools_and_reuses_cached_stats(spec, small_corpus: Path, tm
     assert first.exit_code == 0, first.output
     assert "text_length_filter/low" in first.output and "logged 8 pool runs" in first.output  # 6 splits, a control for each of 2 sizes
     stats = runner.invoke(app, ["stats", "-p", str(project), "-q"])
-    assert stats.exit_code == 0 and "0 OPs computed, 2 from cache" in stats.output
+    assert stats.exit_code == 0 and "0 of 2 OPs computed, 2 from cache" in stats.output
 
 
 def test_bad_input_exits_2_with_a_message(tmp_path: Path, small_corpus: Path, tracking_uri: str) -> None:

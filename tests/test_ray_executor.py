@@ -182,3 +182,39 @@ def test_an_interrupted_driver_ends_the_cells_its_ray_tasks_were_running(cluster
     ended = client.get_run(cell)
     assert ended.info.status == "KILLED" and ended.data.tags["mlsandbox.end_reason"] == "terminated by SIGTERM"
     assert client.get_run(parent).info.status == "RUNNING"  # the driver's own run is its command's to end
+
+
+def test_a_trial_worker_whose_process_dies_counts_no_trial_and_the_study_goes_on(
+        cluster: object, caplog: pytest.LogCaptureFixture) -> None:
+    """Its trial is failed and run again by the driver once the others are done; a crash of the
+    driver would leave that trial and its runs RUNNING."""
+    from mlsandbox.search._ray import _trials_ran
+
+    def dies() -> int:
+        os._exit(1)  # as under the OOM killer or kill -9
+
+    ref = cluster.remote(max_retries=0)(dies).remote()  # type: ignore[attr-defined]
+    assert _trials_ran(cluster, ref) == 0
+    assert "a trial worker stopped: " in caplog.text and "the study goes on without it" in caplog.text
+
+
+def test_a_trial_workers_own_error_comes_back_as_its_type(cluster: object) -> None:
+    from mlsandbox.errors import DataError
+    from mlsandbox.search._ray import _trials_ran
+
+    def fails() -> int:
+        raise DataError("row 3 has no text")
+
+    ref = cluster.remote(max_retries=0)(fails).remote()  # type: ignore[attr-defined]
+    with pytest.raises(DataError, match="row 3 has no text"):
+        _trials_ran(cluster, ref)
+
+
+@pytest.mark.parametrize("state, ended", [(optuna.trial.TrialState.RUNNING, False),
+                                          (optuna.trial.TrialState.COMPLETE, True),
+                                          (optuna.trial.TrialState.PRUNED, True)])
+def test_the_ray_searchs_progress_counts_trials_that_ended(state: optuna.trial.TrialState, ended: bool) -> None:
+    from mlsandbox.search._ray import _ended
+
+    trial = optuna.trial.create_trial(state=state, value=1.0 if state == optuna.trial.TrialState.COMPLETE else None)
+    assert _ended(trial) is ended

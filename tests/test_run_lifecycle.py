@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -234,6 +235,47 @@ def test_a_failure_that_names_the_tracking_password_ends_the_run_and_the_command
     assert "API request to http://alice:***@127.0.0.1:5056/api failed" in str(raised.value)
     reason = _run(ran[0]).data.tags[tracking.END_REASON]
     assert secret not in reason and "alice:***@" in reason
+
+
+def _closed_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_tracking_server_lost_mid_command_ends_it_in_one_line_and_the_clean_up_fails_fast(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow retries each request for minutes: the run's end reason and its end, one after the
+    other, once took a lost server's command some 14 minutes and ended in ten chained tracebacks."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # restored after the test, as is the timeout
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+    gone = f"http://alice:Zq8SECRETpw77@127.0.0.1:{_closed_port()}"
+    experiment = _experiment()
+
+    @handles_errors
+    def command() -> None:
+        with tracking.parent_run("workflow", experiment, {tracking.KIND: "workflow"}) as parent:
+            ran.append(parent.info.run_id)
+            mlflow.MlflowClient(gone).get_run(parent.info.run_id)  # the server is down now
+
+    ran: list[str] = []
+    with pytest.raises(typer.Exit) as raised:
+        command()
+    assert raised.value.exit_code == 2
+    printed = capsys.readouterr().err
+    line = printed.strip().splitlines()[-1]
+    assert line.startswith("error: the tracking server stopped answering (API request to http://alice:***@127.0.0.1:")
+    assert "Max retries exceeded);" in line and line.endswith("run the same command again once it answers")
+    assert "Traceback" not in printed and "Zq8SECRETpw77" not in printed
+    assert (os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"], os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]) == ("0", "5")
+    assert tracking.store_lost(raised.value.__context__) and _run(ran[0]).info.status == "FAILED"
+
+
+def test_an_error_that_is_not_a_lost_server_is_not_taken_for_one() -> None:
+    assert not tracking.store_lost(mlflow.exceptions.MlflowException("RESOURCE_DOES_NOT_EXIST: run 'x' not found"))
+    assert not tracking.store_lost(ValueError("boom"))
 
 
 def test_the_heartbeat_of_a_running_run_moves_on(tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:

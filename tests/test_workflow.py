@@ -250,7 +250,7 @@ def test_the_answer_names_the_best_recipe_its_interval_documents_and_verdict(wor
     assert (answer.delta_pct, answer.ci_low_pct, answer.p_adjusted) == (
         item.summary.mean_pct, item.summary.ci_low_pct, item.summary.p_adjusted)
     text = answer.text()
-    assert f"{answer.delta_pct:+.2f}%" in text and f"keeps {best.unique_size} of the dataset's 90 documents" in text
+    assert f"{answer.delta_pct:+.2f}%" in text and f"keeps {best.unique_size} of the dataset's 90 samples" in text
     if answer.won:
         assert text.startswith("Best recipe") and "beat the random control after Holm's correction" in text
     else:  # not presented as a win

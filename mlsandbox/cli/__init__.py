@@ -30,6 +30,8 @@ from mlsandbox.cli._options import (
     StatsEngine,
     Workers,
     load_spec,
+    parse_trial_workers,
+    parse_worker_index,
     progress_style,
     with_options,
 )
@@ -99,7 +101,8 @@ def stats_command(
     summary = summarize(prepared.stats)
     typer.echo(summary.to_markdown(floatfmt=".4g"))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
-    typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} OPs computed, {reused} from cache")
+    typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} of {len(prepared.stats.ops)} OPs "
+               f"computed, {reused} from cache")
     if out is not None:
         table = out / artifacts.filename(artifacts.STATS_SUMMARY_TABLE)
         histograms = out / artifacts.filename(artifacts.STATS_HISTOGRAMS)
@@ -280,14 +283,14 @@ def search_command(
         help="Optuna storage: an RDB URL (postgresql+psycopg2://user@host/db; the password from PGPASSWORD or "
              "~/.pgpass) or a journal file (default, also for an empty value: next to the MLflow store)")] = None,
     n_trials: NTrials = None,
-    worker: Annotated[int | None, typer.Option(min=0, help="index of this worker when several run one study: reproducible "
+    worker: Annotated[int | None, typer.Option(parser=parse_worker_index, metavar="INTEGER", help="index of this worker when several run one study: reproducible "
                                                 "draws (default: a sampler seed of its own, from the process and clock)")] = None,
     sets: Sets = None,
     quick: Quick = False,
     workers: Workers = None,
     executor: Annotated[str | None, typer.Option(
         "--executor", "-e", help="ray: trial workers as Ray tasks on the cluster (default: the spec's executor.type)")] = None,
-    trial_workers: Annotated[int | None, typer.Option(min=1, help="with --executor ray: how many trial workers "
+    trial_workers: Annotated[int | None, typer.Option(parser=parse_trial_workers, metavar="INTEGER", help="with --executor ray: how many trial workers "
                                                        "(default: one per executor.cpus_per_cell CPUs of the cluster)")] = None,
     stats_engine: StatsEngine = None,
     quiet: Quiet = False,

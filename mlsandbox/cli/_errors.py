@@ -92,11 +92,27 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             typer.secho(f"error: {scrub(reason)}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
         except Exception as err:
+            if (lost := _lost_store(err)) is not None:
+                typer.secho(f"error: {scrub(lost)}", fg="red", err=True)
+                raise typer.Exit(EXIT_INVALID) from None
             if scrub.leaks(err):  # a traceback is printed whole: its message (and its causes') must not hold it
                 raise scrub.clean_error(err) from None
             raise
 
     return wrapper
+
+
+def _lost_store(err: Exception) -> str | None:
+    """One line for a tracking server that stopped answering mid-command (after MLflow's retries),
+    instead of MLflow's chain of tracebacks; None for any other error."""
+    from mlsandbox.errors import first_line
+    from mlsandbox.tracking import store_lost
+
+    if not store_lost(err):
+        return None
+    request = first_line(err).split(" with url:", 1)[0][:300]  # MLflow's message goes on with the query string
+    return (f"the tracking server stopped answering ({request}); the work finished so far is kept: run the same "
+            "command again once it answers")
 
 
 @contextmanager

@@ -25,26 +25,34 @@ Sets = Annotated[
 
 
 def _count(value: str, what: str, least: int, most: int | None = None) -> int | None:
-    """A count; empty (an MLproject default) is none given: the spec's value."""
+    """A whole number (``what``: "a number of trials"); empty (an MLproject default) is none given."""
     if value == "":
         return None
     # isdecimal(), not isdigit(): '²' is a digit, and int() refuses it
     if not value.isdecimal() or int(value) < least or (most is not None and int(value) > most):
         bounds = f"{least} or more" if most is None else f"from {least} to {most}"
-        raise typer.BadParameter(f"expected a number of {what}, {bounds}, got {value!r}")
+        raise typer.BadParameter(f"expected {what}, {bounds}, got {value!r}")
     return int(value)
 
 
 def _workers(value: str) -> int | None:
     from mlsandbox.spec.experiment import MAX_WORKERS  # what stats.workers allows
 
-    return _count(value, "processes", 0, MAX_WORKERS)
+    return _count(value, "a number of processes", 0, MAX_WORKERS)
 
 
 def _trials(value: str) -> int | None:
     from mlsandbox.spec.search import MAX_TRIALS  # what search.n_trials allows
 
-    return _count(value, "trials", 1, MAX_TRIALS)
+    return _count(value, "a number of trials", 1, MAX_TRIALS)
+
+
+def parse_worker_index(value: str) -> int | None:
+    return _count(value, "a worker index", 0)
+
+
+def parse_trial_workers(value: str) -> int | None:
+    return _count(value, "a number of trial workers", 1)
 
 
 Workers = Annotated[

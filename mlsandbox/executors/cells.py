@@ -269,7 +269,8 @@ def find_finished_cell(experiment_id: str, key: str) -> mlflow.entities.Run | No
 
 
 def adopt_orphaned_cell(cell: _Finished, parent_run_id: str | None = None) -> None:
-    """Move a reused cell whose own parent ended without finishing (KILLED, FAILED, deleted) under
+    """Move a reused cell whose own parent was stopped (KILLED or FAILED with an ``end_reason``: an
+    interruption, a crash, a lost owner) or deleted under
     the reusing run (``parent_run_id``, default the active run), its first parent kept in
     ``mlsandbox.trained_under``: a resumed run then holds all its cells. A cell of a parent that
     finished, or still runs, stays where it is and is not written to: the reusing run's
@@ -297,7 +298,10 @@ def _did_not_finish(run_id: str) -> bool:
         return True  # deleted for good
     if run.info.lifecycle_stage == "active" and run.info.status == "FINISHED":
         _FINISHED_PARENTS.add(run_id)
-    return run.info.lifecycle_stage == "deleted" or run.info.status in ("KILLED", "FAILED")
+    # KILLED or FAILED by an interruption, a crash or a lost owner: each records why. A run that
+    # ended so by its own decision (a pruned trial ends KILLED) keeps the cells it measured.
+    stopped = run.info.status in ("KILLED", "FAILED") and tracking.END_REASON in run.data.tags
+    return run.info.lifecycle_stage == "deleted" or stopped
 
 
 def _result_from_run(pool: Pool, seed: int, run: mlflow.entities.Run) -> CellResult:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field, model_validator
 
+from mlsandbox.errors import KeyValueError
 from mlsandbox.ops.base import DeviceParams, Op
 from mlsandbox.ops.batch import ImageBatch
 from mlsandbox.ops.vision_models import AestheticsScorer, ClassProbability, open_nsfw_scores
@@ -82,9 +83,8 @@ class NSFWParams(ScorerParams):
     @model_validator(mode="after")
     def _label_needs_a_model(self) -> NSFWParams:
         if self.nsfw_label is not None and self.model is None:
-            raise ValueError(
-                "`nsfw_label` picks a class of a Hugging Face `model`; the default model has a single score"
-            )
+            raise KeyValueError("nsfw_label", self.nsfw_label, "picks a class of a Hugging Face `model`; the default "
+                                "model has a single score: set model, or leave nsfw_label out")
         return self
 
     def scorer(self, op: str) -> ImageScorer:

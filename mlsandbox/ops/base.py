@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 import numpy as np
 from pydantic import ValidationError
 
-from mlsandbox.errors import describe_validation_error
+from mlsandbox.errors import OpParamsError, describe_validation_error
 from mlsandbox.ops.batch import TextBatch
 from mlsandbox.ops.data_juicer import DataJuicerFilter
 from mlsandbox.spec import Checked, Device
@@ -109,8 +109,8 @@ class Op(ABC, Generic[BatchT]):
         try:
             self.params = self.Params(**params)
         except ValidationError as err:
-            problems = "; ".join(describe_validation_error(err))
-            raise ValueError(f"invalid params for OP {self.name!r}: {problems}") from None
+            problems = describe_validation_error(err, allowed_keys=lambda loc: sorted(self.Params.model_fields))
+            raise OpParamsError(f"invalid params for OP {self.name!r}: {'; '.join(problems)}", problems) from None
 
     @classmethod
     def description(cls) -> str:

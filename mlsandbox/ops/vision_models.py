@@ -101,6 +101,8 @@ def _load(name_or_path: str, model_class: str | type, processor_class: str, devi
 def _hint(name_or_path: str, op: str, param: str, exc: Exception) -> str:
     reason = first_line(exc).rstrip(".")
     where = where_it_looked(name_or_path)
+    if where.startswith("no such"):  # the hub's own complaint about the name would only mislead
+        return f"{op}: could not load {param}={name_or_path!r}: {where}"
     if where == "local directory":
         return (
             f"{op}: could not load {param}={name_or_path!r} (local directory): {reason}. The directory must "

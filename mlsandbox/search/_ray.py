@@ -9,6 +9,7 @@ runs a trial only if a worker stopped early) and reports it as one worker would.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ import optuna
 
 from mlsandbox import tracking
 from mlsandbox.cluster import check_fits, cluster_cpus, connect
+from mlsandbox.errors import first_line
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._names import INTERRUPTED, RUN_ATTR
 from mlsandbox.search._report import SearchResult
@@ -27,6 +29,8 @@ from mlsandbox.spec import ExperimentSpec
 POLL_S = 5.0
 #: How long interrupted workers get to end their runs before the driver exits.
 STOP_WAIT_S = 10.0
+
+log = logging.getLogger(__name__)
 
 
 def _worker(spec: ExperimentSpec, study_name: str, storage: str | None, n_trials: int, worker: int,
@@ -59,23 +63,37 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    ran += ray.get(ref)
-                done = min(n_trials, sum(map(counts_towards_total, _trials(opened.optuna, study_name))))
+                    ran += _trials_ran(ray, ref)
+                done = min(n_trials, sum(map(_ended, _trials(opened.optuna, study_name))))
                 if done > bar.done:
                     bar.advance(done - bar.done)
-        except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
-            raise err.as_instanceof_cause() from None
-        except KeyboardInterrupt as err:  # each worker is interrupted in turn and ends its trial's runs
+        except BaseException as err:  # each other worker is interrupted in turn and ends its trial's runs
             _stop(ray, pending)
-            _end_left_cells(opened.optuna, study_name, first, tracking.interruption_reason(err))
+            reason = (tracking.interruption_reason(err) if isinstance(err, KeyboardInterrupt)
+                      else f"stopped: another trial worker failed ({first_line(err)})")
+            _end_left_cells(opened.optuna, study_name, first, reason)
             raise
-        finally:
-            for ref in pending:
-                ray.cancel(ref)
     result = run_search(spec, study_name, storage, n_trials, worker=count, progress=False)
     result.ran += ran
     result.wall_s = time.perf_counter() - started
     return result
+
+
+def _trials_ran(ray: Any, ref: Any) -> int:
+    """What a finished worker reports: the trials it ran; 0 for one whose process or node died,
+    whose trial the driver fails and runs again when the others are done."""
+    try:
+        return int(ray.get(ref))
+    except ray.exceptions.RayTaskError as err:  # a worker's error, as its own type (exit codes)
+        raise err.as_instanceof_cause() from None
+    except ray.exceptions.RayError as err:
+        log.warning("a trial worker stopped: %s; the study goes on without it", first_line(err))
+        return 0
+
+
+def _ended(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial done for the progress bar: one that counts towards ``n_trials`` and is no longer running."""
+    return counts_towards_total(trial) and trial.state != optuna.trial.TrialState.RUNNING
 
 
 def _stop(ray: Any, pending: list[Any]) -> None:

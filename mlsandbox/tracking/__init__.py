@@ -81,6 +81,7 @@ from mlsandbox.tracking._store import (
     hide_run_links,
     shown_tracking_uri,
     sqlite_file,
+    store_lost,
 )
 
 __all__ = [
@@ -88,7 +89,7 @@ __all__ = [
     "OWNER_PID", "OWNER_PROCESS", "OWNER_STARTED", "PARENT_RUN_ID", "POOL_DIGEST", "PROJECT", "RECIPE_DIGEST", "SEED",
     "SHARED", "SPLIT", "STALE_AFTER_S", "TAG", "TRAINED_UNDER", "adopt_run_environment", "adopt_runs_named", "child_run", "continue_run", "describe_run",
     "check_tracking_store", "create_sqlite_store", "download_artifacts", "end_active_runs", "end_children", "end_with_children", "experiment_of", "find_run", "heartbeat",
-    "heartbeat_interval", "hide_run_links", "search_runs", "shown_tracking_uri",
+    "heartbeat_interval", "hide_run_links", "search_runs", "shown_tracking_uri", "store_lost",
     "interruption_reason", "release_interrupted_work", "keep_running", "log_artifacts", "log_batch", "log_benchmark_inputs", "log_pool_input", "log_table",
     "log_source_input", "metric_key", "owner_gone", "owner_tags", "parent_run", "pool_frame", "pool_tags",
     "reconcile_stale_runs", "remove_artifacts", "run_environment", "run_url", "sqlite_file", "stale_after", "use_experiment",

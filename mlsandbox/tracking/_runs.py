@@ -23,9 +23,11 @@ from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_r
 from mlsandbox.tracking._store import (
     check_artifact_location,
     check_tracking_store,
+    give_up_on_store,
     hide_run_links,
     shown_tracking_uri,
     sqlite_file,
+    store_lost,
 )
 
 log = logging.getLogger(__name__)
@@ -228,6 +230,8 @@ def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
                 _end(run_id, RunStatus.KILLED, interruption_reason(err))
                 raise
             except Exception as err:
+                if store_lost(err):
+                    give_up_on_store()
                 _tag_quietly(run_id, {END_REASON: scrub_known(f"failed: {type(err).__name__}: {err}")[:5000]})
                 raise
     finally:

@@ -51,6 +51,30 @@ def check_tracking_store() -> None:
     _USABLE.add(uri)
 
 
+def store_lost(err: BaseException) -> bool:
+    """Whether ``err`` (or an error it was raised from) says that the tracking server stopped
+    answering: MLflow's client gives up after its retries with a connection, timeout or retry error."""
+    import requests
+
+    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
+    seen: set[int] = set()
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, lost):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def give_up_on_store() -> None:
+    """After a lost server, for the rest of this process: the clean-up's requests (an end reason, a
+    run's end, a heartbeat) fail at once instead of each waiting out MLflow's minutes of retries;
+    the next command, once the server answers, ends the runs left RUNNING."""
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+
+
 def check_artifact_location(experiment_id: str) -> None:
     """Refuse, before any work, an experiment whose artifacts go to a local folder (a file or SQLite
     store's, a server's ``--default-artifact-root`` without artifact serving) that cannot be

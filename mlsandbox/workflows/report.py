@@ -97,7 +97,7 @@ class Answer:
         share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
         facts = (f"{self.name}: {self.delta_pct:+.2f}% over an equal-size random pool (95% interval over "
                  f"seeds {interval}; {p}); its pool keeps {self.kept} of the dataset's {self.documents} "
-                 f"documents{share}.")
+                 f"samples{share}.")
         if self.won:
             return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
                     f"As the best of {self.family}, its delta is more likely over- than underestimated"

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from mlsandbox.errors import DataError, ModelUnavailableError
+from mlsandbox.errors import DataError, KeyValueError, ModelUnavailableError
 from mlsandbox.ops.base import OpParams
 from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
 from mlsandbox.ops.registry import register
@@ -84,8 +84,8 @@ class VideoMotionScoreFilter(FrameOp):
             edges = {"size": self.size if isinstance(self.size, tuple) else (self.size,), "max_size": (self.max_size,)}
             for name, values in edges.items():
                 if any(v is not None and v < self.divisible for v in values):
-                    raise ValueError(f"{name}={getattr(self, name)} is below divisible={self.divisible}: "
-                                     "rounded down to a multiple of it, an edge would be 0 pixels")
+                    raise KeyValueError(name, getattr(self, name), f"is below divisible={self.divisible}: rounded "
+                                        "down to a multiple of it, an edge would be 0 pixels")
             return self
 
     params: Params
