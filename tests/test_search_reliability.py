@@ -93,6 +93,16 @@ def test_a_study_continued_with_another_model_or_seeds_is_refused(project, track
     assert again.exit_code == 0, again.output  # the first settings continue it
 
 
+def test_a_study_continued_with_another_model_and_space_names_both(project, tracking_uri, tmp_path) -> None:
+    storage = str(tmp_path / "both.journal")
+    assert _cli("search", "-p", str(project), "--study", "both", "--storage", storage, "-n", "1", "--quiet").exit_code == 0
+    both = _cli("search", "-p", str(project), "--study", "both", "--storage", storage, "-n", "2",
+                "--set", "model.order=3", "--set", "search.scale=value", "--quiet")
+    assert both.exit_code == 2, both.output
+    assert "study 'both' was measured with other settings (model_digest" in both.output
+    assert ") and searched another space (" in both.output
+
+
 def test_a_study_of_an_earlier_version_is_checked_by_the_digests_its_run_holds(project, tracking_uri, tmp_path,
                                                                                caplog) -> None:
     from mlsandbox.search._names import DEFINITION_ATTR

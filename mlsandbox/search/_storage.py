@@ -288,8 +288,8 @@ def make_pruner(search: SearchSpec, seeds: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=seeds)
 
 
-def _check_definition(study: optuna.Study, study_name: str, definition: Mapping[str, str]) -> None:
-    """Record the study's definition on its first call; refuse a later call whose definition differs.
+def _definition_change(study: optuna.Study, study_name: str, definition: Mapping[str, str]) -> str:
+    """Record the study's definition on its first call; what differs in a later call's ('' if nothing).
 
     A study with trials that an earlier version made has none recorded: what its MLflow run's params
     say of it is checked (:func:`_definition_of_earlier_version`), then this call's is recorded.
@@ -301,10 +301,10 @@ def _check_definition(study: optuna.Study, study_name: str, definition: Mapping[
     changed = [f"{key} {recorded.get(key, '(none)')} -> {definition.get(key, '(none)')}"
                for key in sorted(set(recorded) | set(definition)) if recorded.get(key) != definition.get(key)]
     if changed:
-        raise SpecError(f"study {study_name!r} was measured with other settings ({'; '.join(changed)}): its trials "
-                        "would not compare with this call's; use another --study name to search anew")
+        return f"was measured with other settings ({'; '.join(changed)})"
     if first:
         study.set_user_attr(DEFINITION_ATTR, dict(definition))
+    return ""
 
 
 def space_definition(space: SearchSpace) -> dict[str, str]:
@@ -315,21 +315,22 @@ def space_definition(space: SearchSpace) -> dict[str, str]:
     return rows | {f"{s.op} params": json.dumps(s.params, sort_keys=True) for s in space.stats}
 
 
-def _check_space(study: optuna.Study, study_name: str, space: Mapping[str, str]) -> None:
+def _space_change(study: optuna.Study, space: Mapping[str, str]) -> str:
     """Record the study's space on its first call (or on a study of an earlier version, which
-    recorded none); refuse a later call whose space differs: TPE would model two disjoint spaces."""
+    recorded none); how a later call's differs ('' if not): TPE would model two disjoint spaces."""
     stored = study.user_attrs.get(SPACE_ATTR)
     if not isinstance(stored, dict):
         study.set_user_attr(SPACE_ATTR, dict(space))
-        return
+        return ""
     changed = [f"{key} {stored[key]} -> {space[key]}" for key in sorted(set(stored) & set(space))
                if stored[key] != space[key]]
     changed += [f"{key} (no longer searched)" for key in sorted(set(stored) - set(space))]
     changed += [f"{key} (new)" for key in sorted(set(space) - set(stored))]
-    if changed:  # the first few: a whole space's changes would make a line of thousands of characters
-        shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
-        raise SpecError(f"study {study_name!r} searched another space ({shown}): its trials would not "
-                        "compare with this call's; use another --study name to search anew")
+    if not changed:
+        return ""
+    # the first few: a whole space's changes would make a line of thousands of characters
+    shown = "; ".join(changed[:3]) + (f"; and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return f"searched another space ({shown})"
 
 
 #: The definition's digests, which the study's run has held as params since before definitions were recorded.
@@ -380,9 +381,11 @@ def open_study(
     if study.directions != directions:
         raise SpecError(f"study {study_name!r} has {len(study.directions)} objective(s) but search.objectives is "
                         f"{search.objectives}; use another --study name")
-    _check_definition(study, study_name, definition)
-    if space is not None:
-        _check_space(study, study_name, space)
+    changes = [change for change in (_definition_change(study, study_name, definition),
+                                     _space_change(study, space) if space is not None else "") if change]
+    if changes:
+        raise SpecError(f"study {study_name!r} {' and '.join(changes)}: its trials would not compare with this "
+                        "call's; use another --study name to search anew")
     # Different workers, and a resumed run, must not replay the same sampler draws.
     seed = sampler_seed(search, worker, len(study.get_trials(deepcopy=False)))
     study.sampler = make_sampler(search, seed)
