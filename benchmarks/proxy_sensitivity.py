@@ -35,7 +35,8 @@ means removing that kind helps, i.e. the proxy measures the kind as harmful; not
 holds the other defects at a share 1 / (1 - share of <kind>) higher than random does.
 
 ``ngram`` fits every document of a pool once (pools of equal document counts, as the paper
-compares them); ``ngram-equal-tokens`` fits exactly ``--ngram-tokens`` bytes of each pool in its
+compares them); on ``images`` and ``videos`` it reads the captions alone, which measures what the
+pools' caption text does without any picture (and how much a pool's draw moves a deterministic model); ``ngram-equal-tokens`` fits exactly ``--ngram-tokens`` bytes of each pool in its
 seeded order (a larger pool is cut, a smaller one read again), so that a pool of long documents
 does not win by holding more text.
 
@@ -528,8 +529,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if len(set(args.proxies)) != len(args.proxies):
         parser.error("--proxies names a proxy twice")
     for media, proxies in (("images", CAPTIONERS), ("videos", T2V)):
-        if any((p in proxies) != (kind == media) for p in args.proxies):
-            parser.error(f"{', '.join(proxies)} train on --corpus {media}, and only they do")
+        if any((p in proxies) != (kind == media) and p != "ngram" for p in args.proxies):
+            parser.error(f"{', '.join(proxies)} train on --corpus {media}, and only they do (and ngram, on the captions)")
     if args.reference not in (None, "costliest", *args.proxies):  # before any training, not after it
         parser.error(f"--reference {args.reference} is not among --proxies {list(args.proxies)} (nor `costliest`)")
     if args.out is not None:
