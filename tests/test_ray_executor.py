@@ -218,3 +218,27 @@ def test_the_ray_searchs_progress_counts_trials_that_ended(state: optuna.trial.T
 
     trial = optuna.trial.create_trial(state=state, value=1.0 if state == optuna.trial.TrialState.COMPLETE else None)
     assert _ended(trial) is ended
+
+
+def test_a_ray_worker_stopped_by_sigterm_ends_its_run_killed_with_the_reason(cluster: object, shared_store: str) -> None:
+    """Ray sends SIGTERM to a job's workers when its driver dies (kill -9), and its workers turn it into
+    SystemExit: a search's study run, created by a worker, read FAILED with no reason."""
+    import signal
+    import time
+
+    from mlsandbox import tracking
+
+    experiment_id = mlflow.MlflowClient().create_experiment(f"stopped-{uuid.uuid4().hex[:8]}")
+
+    def task(uri: str) -> None:
+        mlflow.set_tracking_uri(uri)
+        with tracking.parent_run("search", experiment_id, {tracking.KIND: "search"}):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+
+    ref = cluster.remote(max_retries=0)(task).remote(shared_store)  # type: ignore[attr-defined]
+    with pytest.raises(Exception):  # the worker died
+        cluster.get(ref, timeout=120)  # type: ignore[attr-defined]
+    (run,) = mlflow.MlflowClient().search_runs([experiment_id])
+    assert run.info.status == "KILLED"
+    assert run.data.tags[tracking.END_REASON].startswith("its process was stopped (")

@@ -212,6 +212,16 @@ def test_a_failure_ends_the_run_failed_with_the_reason(tracking_uri: str) -> Non
     assert (run.info.status, run.data.tags[tracking.END_REASON]) == ("FAILED", "failed: ValueError: boom")
 
 
+def test_an_exit_of_the_process_mid_run_ends_it_killed_with_the_reason(tracking_uri: str) -> None:
+    """Ray's workers turn SIGTERM (their driver gone) into SystemExit: a stop, not a failure."""
+    with pytest.raises(SystemExit):
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            raise SystemExit("The process receives a SIGTERM.")
+    run = _run(parent.info.run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.tags[tracking.END_REASON] == "its process was stopped (The process receives a SIGTERM.)"
+
+
 def test_a_failure_that_names_the_tracking_password_ends_the_run_and_the_command_without_it(
     tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
 
 from mlsandbox.credentials import scrub_known
-from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated, as_received
+from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated, as_received, first_line
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
@@ -216,8 +216,9 @@ def _reconcile_quietly(experiment_id: str) -> None:
 def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
     """The run while it lasts: kept alive by the heartbeat, ended with a reason when it does not finish.
 
-    An interruption (SIGINT, or SIGTERM as :class:`Terminated`) ends the run KILLED; any other
-    exception leaves MLflow's FAILED; both record why in ``mlsandbox.end_reason``.
+    An interruption (SIGINT, or SIGTERM as :class:`Terminated`) or an exit of the process while the
+    run lasts (``SystemExit``: Ray's workers raise it on SIGTERM) ends the run KILLED; any other
+    exception leaves MLflow's FAILED; each records why in ``mlsandbox.end_reason``.
     """
     run_id = active.info.run_id
     HEARTBEATS.add(run_id)
@@ -228,6 +229,9 @@ def _owned(active: mlflow.ActiveRun) -> Iterator[mlflow.ActiveRun]:
             except KeyboardInterrupt as err:
                 release_interrupted_work(err)
                 _end(run_id, RunStatus.KILLED, interruption_reason(err))
+                raise
+            except SystemExit as err:  # the process is made to exit: a Ray worker on SIGTERM, its driver gone
+                _end(run_id, RunStatus.KILLED, f"its process was stopped ({first_line(err) or 'SystemExit'})")
                 raise
             except Exception as err:
                 if store_lost(err):
