@@ -79,6 +79,7 @@ def test_a_studys_trial_workers_run_as_ray_tasks_on_one_storage(cluster: object,
     assert len({r.info.run_id for r in runs}) == 4
     assert [r.data.tags[TRIAL] for r in runs] == ["0", "1", "2", "3"]
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {result.run_id}  # all under the study's run
+    assert mlflow.get_run(result.run_id).data.metrics["trials_run_now"] == 4  # the workers' trials, not the driver's 0
 
 
 def test_ray_tasks_resolve_relative_paths_as_the_driver_does(cluster: object, tmp_path: Path,

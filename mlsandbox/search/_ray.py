@@ -75,6 +75,8 @@ def run_search_on_ray(spec: ExperimentSpec, study_name: str | None = None, stora
             raise
     result = run_search(spec, study_name, storage, n_trials, worker=count, progress=False)
     result.ran += ran
+    if ran:  # the driver's own call logged only the trials it ran itself
+        tracking.log_batch(result.run_id, metrics={"trials_run_now": result.ran})
     result.wall_s = time.perf_counter() - started
     return result
 
