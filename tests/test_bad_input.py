@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 import yaml
 from click.testing import Result
@@ -73,6 +74,19 @@ def test_a_lone_surrogate_row_is_skipped_and_counted_with_on_error_skip(tmp_path
     result = _stats(_project(tmp_path, data, dataset={"on_error": "skip"}))
     assert result.exit_code == 0, result.output
     assert f"{len(GOOD)} samples" in result.output
+
+
+def test_a_command_that_trains_records_the_rows_it_skipped(tmp_path: Path, tracking_uri: str) -> None:
+    rows = [{"id": f"g{i}", "text": f"a clean sentence number {i} " * (i + 1)} for i in range(9)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    with data.open("a", encoding="utf-8") as f:
+        f.write('{"id": "bad", "text": broken\n')
+    project = _project(tmp_path, data, dataset={"on_error": "skip"}, pools={"size": 3}, seeds=[0])
+    result = CliRunner().invoke(app, ["train", "-p", str(project), "--pool", "text_length_filter/high", "-q"])
+    assert result.exit_code == 0, result.output
+    (run,) = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`mlflow.runName` = 'train'",
+                                output_format="list")
+    assert run.data.metrics["rows_skipped"] == 1
 
 
 @pytest.mark.parametrize(("setting", "key"), [("pools.size=[1", "pools.size"), ("seeds=[0,1", "seeds")])

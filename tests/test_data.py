@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 from conftest import write_jsonl
 
@@ -71,8 +72,9 @@ def test_a_folder_and_a_glob_load_every_file(tmp_path: Path) -> None:
 
 
 def test_a_configurable_text_field(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "c.jsonl", [{"content": "hello", "text": 3}])
-    assert _load(path, text_field="content").texts == ["hello"]
+    path = write_jsonl(tmp_path / "c.jsonl", [{"content": "hello", "topic": 3}])
+    loaded = _load(path, text_field="content")
+    assert loaded.texts == ["hello"] and loaded.table.column_names == ["id", "text", "topic"]
 
 
 def test_a_malformed_json_line_is_named_by_file_and_line(tmp_path: Path) -> None:
@@ -250,3 +252,52 @@ def test_a_large_dataset_says_it_is_loading(tmp_path: Path, monkeypatch: pytest.
 def test_the_builtin_corpus_under_a_format_it_is_not_is_one_clear_error(fmt: str) -> None:
     with pytest.raises(DataError, match=rf"dataset.format: builtin:demo is a JSONL file of texts.*\(got '{fmt}'\)"):
         load_dataset(DatasetSpec(path="builtin:demo", format=fmt))
+
+
+@pytest.mark.parametrize("content, line", [
+    (b"id,text,source\n1,hello,fortunes\n2,world,caf\xe9\n", "3: not UTF-8 (invalid continuation byte at byte 11)"),
+    (b"id,text\n1,hello\n2,caf\xe9,extra\n", "3: not UTF-8 (invalid continuation byte at byte 5)"),
+], ids=["a metadata column", "a ragged row"])
+def test_a_byte_that_is_not_utf8_anywhere_in_a_csv_stops_the_load_naming_its_line(
+        tmp_path: Path, content: bytes, line: str) -> None:
+    """In another column Arrow read it as bytes (pool files held "b'caf\\xe9'"); in a ragged row it
+    failed inside Arrow's handler and named no line. Skipping never applies to it."""
+    for path in (tmp_path / "d.csv", tmp_path / "D.CSV.GZ"):
+        path.write_bytes(gzip.compress(content) if path.suffix == ".GZ" else content)
+        for on_error in ("raise", "skip"):
+            with pytest.raises(DataError, match=rf"^{path}:{line}$".replace("(", r"\(").replace(")", r"\)")):
+                _load(path, on_error=on_error)
+
+
+def test_csv_ids_made_from_rows_keep_their_numbers_when_a_row_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("text,x\nfine,1\nok,2\nbad,3,4\nlater,5\n")
+    assert _load(path, on_error="skip").ids.to_pylist() == ["c:1", "c:2", "c:4"]  # as once the bad row is fixed
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_named_twice_is_named(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"twice.{fmt}"
+    if fmt == "csv":
+        path.write_text("id,text,src,src\n1,a,x,y\n")
+    else:
+        table = pa.Table.from_arrays([pa.array(["1"]), pa.array(["a"]), pa.array(["b"])], names=["id", "text", "text"])
+        pa.parquet.write_table(table, path)
+    twice = "src" if fmt == "csv" else "text"
+    with pytest.raises(DataError, match=rf"^{path}: column '{twice}' appears 2 times: name each column once$"):
+        _load(path)
+
+
+@pytest.mark.parametrize("fields, lost", [({"text_field": "content", "id_field": "doc_id"}, "id"),
+                                          ({"text_field": "content"}, "text")])
+def test_a_column_the_loaded_table_would_replace_is_refused_not_dropped(tmp_path: Path, fields: dict,
+                                                                       lost: str) -> None:
+    path = write_jsonl(tmp_path / "d.jsonl", [{"doc_id": "a", "content": "hi", "id": "x", "text": "t"}])
+    with pytest.raises(DataError, match=rf"its column '{lost}' would be lost: the loaded table calls the {lost} field"):
+        _load(path, **fields)
+
+
+def test_an_upper_case_gz_name_is_read_as_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "X.JSONL.GZ"
+    path.write_bytes(gzip.compress(b'{"text": "packed"}\n'))
+    assert _load(path).texts == ["packed"]

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
@@ -257,9 +259,11 @@ def test_benchmark_errors_name_the_problem(tmp_path: Path) -> None:
     ("corrupt.jsonl.gz", b"\x1f\x8b\x08\x00garbagegarbage", ": not a readable gzip file (Error -3 while decompressing"),
     ("cut.jsonl.gz", gzip.compress(b'{"text": "a sentence"}\n' * 500)[:40], ": not a readable gzip file (Compressed file"),
     ("ragged.csv", b'id,text\n1,"unterminated\n2,ok\n', ": not a readable CSV file (Error tokenizing data"),
-    ("latin1.jsonl", b'{"text": "caf\xe9"}\n', ": not a readable JSONL file ('utf-8' codec can't decode"),
+    ("latin1.jsonl", b'{"text": "caf\xe9"}\n', ":1: not UTF-8 (invalid continuation byte at byte 13)"),
     ("list.jsonl", b'{"text": "fine"}\n[1, 2]\n', ":2: malformed JSON line: expected a JSON object, got list"),
-], ids=["not-parquet", "corrupt-gzip", "cut-gzip", "ragged-csv", "not-utf8", "not-an-object"])
+    ("twice.jsonl", b'{"text": "a", "text": "b"}\n', ":1: malformed JSON line: duplicate key 'text' in one object"),
+    ("lone.jsonl", b'{"text": "fine"}\n{"text": "a\\ud800b"}\n', ":2: not valid Unicode text: lone surrogate escape \\ud800"),
+], ids=["not-parquet", "corrupt-gzip", "cut-gzip", "ragged-csv", "not-utf8", "not-an-object", "key-twice", "surrogate"])
 def test_a_benchmark_file_its_reader_cannot_read_is_named(tmp_path: Path, name: str, content: bytes, says: str) -> None:
     """As the dataset loader names a data file it cannot read: an error the command line prints as one
     line (exit code 2), not the reader's own traceback."""
@@ -268,6 +272,18 @@ def test_a_benchmark_file_its_reader_cannot_read_is_named(tmp_path: Path, name: 
     with pytest.raises(EvaluationError) as err:
         load_benchmark(BenchmarkSpec(name="x", path=str(path)))
     assert str(err.value).startswith(f"benchmark 'x': {path}{says}"), err.value
+
+
+def test_a_benchmark_reads_as_the_dataset_loader_does(tmp_path: Path) -> None:
+    """A byte-order mark and an upper-case .GZ, as a data file; in CSV and Parquet an empty cell or a
+    null is skipped as in JSONL, and a text "NA" is a text."""
+    (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + b'{"text": "one"}\n')
+    (tmp_path / "UP.JSONL.GZ").write_bytes(gzip.compress(b'{"text": "two"}\n'))
+    (tmp_path / "cells.csv").write_text('id,text\n1,NA\n2,\n3,"three"\n')
+    pq.write_table(pa.table({"text": ["four", None]}), tmp_path / "nulls.parquet")
+    read = {name: load_benchmark(BenchmarkSpec(name="b", path=str(tmp_path / name))).texts
+            for name in ("bom.jsonl", "UP.JSONL.GZ", "cells.csv", "nulls.parquet")}
+    assert read == {"bom.jsonl": ["one"], "UP.JSONL.GZ": ["two"], "cells.csv": ["NA", "three"], "nulls.parquet": ["four"]}
 
 
 def test_empty_benchmark_texts_are_skipped_with_a_count(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO, Dataset, make_dataset, table_digest
-from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
+from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, jsonl_objects, read_file, resolve_files
 from mlsandbox.data._hf import load_hf
 from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
 from mlsandbox.data._rows import MalformedRow
@@ -38,7 +38,7 @@ from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 __all__ = [
     "BUILTIN_PREFIX", "ID", "IMAGE", "IMAGE_SUFFIXES", "TEXT", "VIDEO", "VIDEO_SUFFIXES", "Dataset", "MalformedRow",
-    "builtin_path", "load_dataset", "load_files", "resolve_files", "table_digest",
+    "builtin_path", "jsonl_objects", "load_dataset", "load_files", "resolve_files", "table_digest",
 ]
 
 

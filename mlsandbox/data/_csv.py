@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import gzip
 import io
+import itertools
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -41,21 +45,49 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         )
 
     try:
+        _check_utf8(path)
         table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
         if invalid:
             bad_row(spec, _ragged_rows(path, invalid, spec)[0])
-        if "invalid UTF8" in str(err):
-            raise DataError(f"{path}:{_first_non_utf8_line(path)}: not UTF-8 ({err})") from None
         raise DataError(f"{path}: {err}") from None
-    except OSError as err:  # e.g. a corrupt or truncated .csv.gz
-        kind = "gzip" if path.name.endswith(".gz") else "CSV"
+    except (OSError, EOFError, zlib.error) as err:  # e.g. a corrupt or truncated .csv.gz
+        kind = "gzip" if path.name.lower().endswith(".gz") else "CSV"
         raise DataError(f"{path}: not a readable {kind} file ({err})") from None
     bad = sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
+    if invalid and len(rows := _kept_rows(path, invalid[0].expected_columns)) == table.num_rows:
+        table = table.append_column("__line", pa.array(rows, pa.int64()))  # ids keep their rows' numbers
     if unterminated := _unterminated_quote(path, table):
         bad += bad_row(spec, unterminated)
         table = table.slice(0, table.num_rows - 1)
     return table, bad
+
+
+def _check_utf8(path: Path) -> None:
+    """Stop at the first byte that is not UTF-8, naming its line, even under ``on_error: skip``: Arrow
+    would read a column holding one as bytes, or fail inside its own handler of a malformed row,
+    naming no line either way."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, line_start, offset = 1, 0, 0  # offset: the file's bytes before this chunk
+    with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as stream:
+        for chunk in itertools.chain(iter(lambda: stream.read(1 << 20), b""), [b""]):  # b"": the end
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                at = max(0, err.start - (len(err.object) - len(chunk)))  # the decoder held a partial character
+                before = chunk.rfind(b"\n", 0, at)
+                start = offset + before + 1 if before >= 0 else line_start
+                where = line + chunk.count(b"\n", 0, at)
+                raise DataError(f"{path}:{where}: not UTF-8 ({err.reason} at byte {offset + at - start})") from None
+            line += chunk.count(b"\n")
+            if (last := chunk.rfind(b"\n")) >= 0:
+                line_start = offset + last + 1
+            offset += len(chunk)
+
+
+def _kept_rows(path: Path, expected: int) -> list[int]:
+    """The numbers (1 = the first after the header) of the rows with ``expected`` fields."""
+    return [n for n, (_, fields, _) in enumerate(_csv_records(path), 1) if len(fields) == expected]
 
 
 def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
@@ -69,16 +101,6 @@ def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
             if "straddling" not in str(err) or block_size >= 1 << 29:
                 raise
             block_size *= 8
-
-
-def _first_non_utf8_line(path: Path) -> int:
-    """The line of the file's first byte that is not UTF-8 (Arrow names only the column)."""
-    raw = open_bytes(path)
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return raw.count(b"\n", 0, err.start) + 1
-    return 1
 
 
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:

@@ -12,7 +12,7 @@ import os
 import re
 import stat
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from mlsandbox.content import unknown_home
 from mlsandbox.data._csv import read_csv
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO
 from mlsandbox.data._rows import bad_row, open_bytes
-from mlsandbox.errors import DataError
+from mlsandbox.errors import DataError, first_line
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ def checked_media_column(
 def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None = None) -> pa.Table:
     """Put ``id`` and ``text`` first; a missing id becomes ``<label>:<line>`` (stable across loads;
     ``label`` defaults to the file's name without suffix)."""
+    names = table.column_names
+    _check_named_once(names, path)
     if spec.text_field not in table.column_names:
         if table.num_rows == 0:
             return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.large_string())})
@@ -143,6 +145,10 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
         stem = label or path.stem.split(".")[0]
         lines = table["__line"].to_pylist() if "__line" in table.column_names else range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
+    fields = {ID: id_field, TEXT: spec.text_field, IMAGE: spec.image_field, VIDEO: spec.video_field}
+    if lost := next((c for c, field in fields.items() if field not in (None, c) and c in names), None):
+        raise DataError(f"{path}: its column {lost!r} would be lost: the loaded table calls the {lost} field "
+                        f"({fields[lost]!r}) {lost!r}; rename or remove that column")
     media = {}
     for column, media_field in ((IMAGE, spec.image_field), (VIDEO, spec.video_field)):
         if media_field is not None:
@@ -243,8 +249,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
-def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
-    rows, bad = [], 0
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Each non-blank line of a JSONL file (gzipped for a ``.gz`` name; a leading byte-order mark
+    ignored) with its number: the object it holds, or why it holds none (not UTF-8, not a JSON
+    object, a key written twice, a lone surrogate escape)."""
     for lineno, line in enumerate(open_bytes(path).removeprefix(codecs.BOM_UTF8).split(b"\n"), start=1):
         if not line.strip():
             continue
@@ -253,13 +261,22 @@ def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
             if not isinstance(row, dict):
                 raise ValueError(f"expected a JSON object, got {type(row).__name__}")
         except UnicodeDecodeError as err:
-            bad += bad_row(spec, f"{path}:{lineno}: not UTF-8 ({err.reason} at byte {err.start})")
+            yield lineno, f"not UTF-8 ({err.reason} at byte {err.start})"
             continue
         except ValueError as err:
-            bad += bad_row(spec, f"{path}:{lineno}: malformed JSON line: {err}")
+            yield lineno, f"malformed JSON line: {err}"
             continue
         if _SURROGATE_ESCAPE.search(line) and (escape := _lone_surrogate(row)):
-            bad += bad_row(spec, f"{path}:{lineno}: not valid Unicode text: lone surrogate escape {escape}")
+            yield lineno, f"not valid Unicode text: lone surrogate escape {escape}"
+            continue
+        yield lineno, row
+
+
+def _read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
+    rows, bad = [], 0
+    for lineno, row in jsonl_objects(path):
+        if isinstance(row, str):
+            bad += bad_row(spec, f"{path}:{lineno}: {row}")
             continue
         row["__line"] = lineno
         rows.append(row)
@@ -294,9 +311,15 @@ def _read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
 
 def _read_parquet(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     try:
+        _check_named_once(pq.read_schema(path).names, path)  # Arrow's own complaint lists its internal columns
         return pq.read_table(path), 0
     except (pa.ArrowInvalid, OSError) as err:
-        raise DataError(f"{path}: not a readable Parquet file: {err}") from None
+        raise DataError(f"{path}: not a readable Parquet file: {first_line(err)}") from None
+
+
+def _check_named_once(names: list[str], path: Path) -> None:
+    if twice := next((name for name in names if names.count(name) > 1), None):
+        raise DataError(f"{path}: column {twice!r} appears {names.count(twice)} times: name each column once")
 
 
 def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, unit: str = "line") -> pa.Table:

@@ -37,7 +37,7 @@ def bad_row(spec: DatasetSpec, message: str) -> int:
 def open_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped for a ``.gz`` name (a corrupt or cut-short gzip file is a DataError)."""
     raw = path.read_bytes()
-    if not path.name.endswith(".gz"):
+    if not path.name.lower().endswith(".gz"):  # FILE.JSONL.GZ is read as gzip, as its format is found
         return raw
     try:
         return gzip.decompress(raw)

@@ -70,6 +70,7 @@ def log_prepared(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, **pa
     tracking.log_batch(run_id, params={
         "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
         "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
-        "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params})
+        "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params},
+        metrics={"rows_skipped": prepared.dataset.skipped})  # malformed rows dropped under dataset.on_error: skip
     mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                    artifacts.SPEC)
