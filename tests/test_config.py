@@ -110,6 +110,14 @@ def test_an_ops_check_across_its_params_names_the_param_and_its_value(tmp_path: 
     assert f"ops[0] ({op}).{says}" in line and line.endswith(f"(got {next(iter(params.values()))})")
 
 
+@pytest.mark.parametrize("key", ["path", "id_field", "image_field", "video_field"])
+def test_an_empty_dataset_path_or_field_is_refused_not_read_as_unset(tmp_path: Path, key: str) -> None:
+    """An empty path loaded every data file under the project's folder; an empty id_field meant none."""
+    raw = spec_dict(tmp_path / "x.jsonl")
+    raw["dataset"][key] = ""
+    assert f"dataset.{key}: String should have at least 1 character (got '')" in _error(raw)
+
+
 def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", seeds="zero"))
     assert "seeds" in msg and "'zero'" in msg

@@ -301,3 +301,8 @@ def test_an_upper_case_gz_name_is_read_as_gzip(tmp_path: Path) -> None:
     path = tmp_path / "X.JSONL.GZ"
     path.write_bytes(gzip.compress(b'{"text": "packed"}\n'))
     assert _load(path).texts == ["packed"]
+
+
+def test_a_builtin_path_cannot_leave_the_bundled_files() -> None:
+    with pytest.raises(DataError, match=r"^builtin:\.\./data/_files\.py: a bundled file is named by its path under "):
+        _load("builtin:../data/_files.py")

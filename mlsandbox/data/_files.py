@@ -42,7 +42,10 @@ def builtin_path(path: str) -> Path | None:
         return None
     from mlsandbox.resources import RESOURCES_DIR
 
-    return RESOURCES_DIR / path.removeprefix(BUILTIN_PREFIX)
+    bundled = RESOURCES_DIR / path.removeprefix(BUILTIN_PREFIX)
+    if ".." in Path(path.removeprefix(BUILTIN_PREFIX)).parts:
+        raise DataError(f"{path}: a bundled file is named by its path under mlsandbox/resources, without '..'")
+    return bundled
 
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:

@@ -37,7 +37,7 @@ class DatasetSpec(StrictModel):
     """Where the samples come from and which fields hold the text (caption) and the image or video."""
 
     path: DataPath = Field(
-        default=BUILTIN_DATASET,
+        default=BUILTIN_DATASET, min_length=1,  # "" would load every data file under the project's folder
         description="file, folder, glob, HF dataset name, builtin:demo, or builtin:<file under mlsandbox/resources>",
     )
     format: Literal["auto", "jsonl", "json", "parquet", "csv", "hf", "images", "videos"] = Field(
@@ -46,14 +46,14 @@ class DatasetSpec(StrictModel):
     )
     text_field: str = Field(default="text", min_length=1)
     image_field: str | None = Field(
-        default=None,
+        default=None, min_length=1,
         description="column with each sample's image: a path (relative to the data file) or the image bytes",
     )
     video_field: str | None = Field(
-        default=None,
+        default=None, min_length=1,
         description="column with each sample's video: a path (relative to the data file) or the encoded video bytes",
     )
-    id_field: str | None = Field(default=None, description="column with unique sample ids (default: 'id' if present)")
+    id_field: str | None = Field(default=None, min_length=1, description="column with unique sample ids (default: 'id' if present)")
     split: str = Field(default="train", description="split of a Hugging Face dataset")
     on_error: Literal["raise", "skip"] = Field(default="raise", description="malformed rows: fail, or skip and count")
     max_image_bytes: int = Field(
