@@ -9,6 +9,7 @@ releases its locks (they are ``flock`` locks), so a ``kill -9`` never leaves one
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,8 @@ from filelock import FileLock, Timeout
 
 #: Shown under ``--quiet`` too: a command that waits looks stalled otherwise.
 log = logging.getLogger("mlsandbox.progress")
+#: Seconds between the lines of a wait (the progress lines' longest gap, commands.md).
+WAIT_LINE_S = 30.0
 
 
 @contextmanager
@@ -30,10 +33,20 @@ def exclusive(path: Path, what: str) -> Iterator[bool]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
+        waited, started = True, time.monotonic()
         log.info("waiting for another process, which holds %s, to finish %s", path, what)
-        lock.acquire()
-        waited = True
+        while not _acquired(lock, WAIT_LINE_S):  # a line every WAIT_LINE_S: a silent command looks stalled
+            log.info("still waiting (%.0f s) for another process, which holds %s, to finish %s",
+                     time.monotonic() - started, path, what)
     try:
         yield waited
     finally:
         lock.release()
+
+
+def _acquired(lock: FileLock, timeout: float) -> bool:
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        return False
+    return True

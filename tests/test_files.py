@@ -148,3 +148,22 @@ def test_a_held_lock_is_waited_for_with_a_word_and_released_by_a_killed_holder(t
     assert told  # the holder may have done the work meanwhile
     with exclusive(lock, "cell p/low seed 0") as told_again:
         assert not told_again  # nobody held it this time
+
+
+def test_a_long_wait_for_a_lock_says_so_again_while_it_lasts(tmp_path: Path, caplog, monkeypatch) -> None:
+    """The progress lines' promise (one at least every 30 s) holds while a command waits."""
+    import logging
+
+    from mlsandbox import locks
+
+    monkeypatch.setattr(locks, "WAIT_LINE_S", 0.2)
+    lock, ready = tmp_path / "locks" / "stats.lock", tmp_path / "ready"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock), str(ready), "1.5"])
+    while not ready.exists():
+        assert holder.poll() is None, "the holder died"
+        time.sleep(0.05)
+    with caplog.at_level(logging.INFO, logger="mlsandbox.progress"), locks.exclusive(lock, "the stats") as told:
+        assert told
+    holder.wait()
+    again = [r.getMessage() for r in caplog.records if r.getMessage().startswith("still waiting (")]
+    assert len(again) >= 3 and again[0].endswith(f"for another process, which holds {lock}, to finish the stats")

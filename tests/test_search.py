@@ -401,6 +401,18 @@ def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking
     working = Progress.working
     monkeypatch.setattr(Progress, "working", lambda bar, status: (under_way.append(status), working(bar, status)))
     caplog.set_level(logging.INFO, logger="mlsandbox.progress")
+    from mlsandbox.search import _study
+
+    confirmed_before_report: list[int] = []
+    report = _study.log_results
+
+    def report_after_counting(study, ctx, run_id, *args):  # the report runs under the lock the other workers wait for
+        cells = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                   filter_string=f"tags.`{tracking.PARENT_RUN_ID}` = '{run_id}'")
+        confirmed_before_report.append(sum(c.data.params.get("seed") in ("100", "101", "102") for c in cells))
+        return report(study, ctx, run_id, *args)
+
+    monkeypatch.setattr(_study, "log_results", report_after_counting)
     result = run_search(_spec(raw, min_pool_size=20), "s-confirm", _storage(tmp_path), progress="lines")
     # progress names the trial and seed a long wait is spent on, and reports the confirmation's cells
     assert {"trial 0 seed 0 (1 of 4, running)", "decide trial-0 seed 0 (running)"} <= set(under_way)
@@ -413,6 +425,8 @@ def test_a_winning_best_trial_is_confirmed_on_fresh_seeds(small_corpus, tracking
     cells = mlflow.search_runs(search_all_experiments=True, output_format="list",
                                filter_string=f"tags.`{tracking.PARENT_RUN_ID}` = '{result.run_id}'")
     assert {int(c.data.params["seed"]) for c in cells if "seed" in c.data.params} >= {100, 101, 102}
+    # every confirmation cell was trained before the report's lock, not under it
+    assert confirmed_before_report == [sum(c.data.params.get("seed") in ("100", "101", "102") for c in cells)] != [0]
     assert "one test): confirmed" in result.best_text() and "free of that choice" in result.report
     # a resume logs the study's tables again: each is replaced, not appended to
     spec = _spec(raw, min_pool_size=20)

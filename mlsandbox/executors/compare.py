@@ -12,8 +12,9 @@ screen, then the deciding model on the pools still open) and race its seeds
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import mlflow
 import numpy as np
@@ -223,7 +224,8 @@ def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_p
 
 
 def confirm_pool(
-    prepared: Prepared, pool: Pool, benchmarks: BenchmarkSet, run_id: str, progress: StyleArg = False
+    prepared: Prepared, pool: Pool, benchmarks: BenchmarkSet, run_id: str, progress: StyleArg = False,
+    log: bool = True, trained: Collection[str] = (),
 ) -> Comparisons:
     """A chosen pool measured again on the spec's ``confirm.seeds`` (new random controls, and new
     training runs for a seed-dependent model) under the run ``run_id``: its delta free of the
@@ -232,7 +234,8 @@ def confirm_pool(
     The best of many pools is the one its noise favoured most, so the step that picked it
     overstates its delta (the winner's curse); seeds that took no part in the choice do not.
     Cost counters and tables go under ``confirm``; the pool's own metric keys keep the choosing
-    step's values.
+    step's values. ``log=False`` only trains (or finds) the cells, for a caller that logs later;
+    that call names the cells the first one ``trained``, which its counters count as run, not reused.
     """
     confirm = prepared.spec.confirm
     if confirm is None:
@@ -240,7 +243,9 @@ def confirm_pool(
     comparisons = compare_pools(prepared, [pool], benchmarks, parent_run_id=run_id,
                                 levels=[deciding(prepared.spec, confirm.seeds)], progress=progress,
                                 step=artifacts.CONFIRM)
-    log_comparisons(comparisons, run_id, artifacts.CONFIRM, per_pool=False)
+    if log:
+        cells = [dataclasses.replace(c, reused=False) if c.run_id in trained else c for c in comparisons.cells]
+        log_comparisons(dataclasses.replace(comparisons, cells=cells), run_id, artifacts.CONFIRM, per_pool=False)
     return comparisons
 
 

@@ -80,13 +80,24 @@ def beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
 
 def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:
     """The best trial's recipe measured again on the spec's fresh ``confirm.seeds`` (see
-    :func:`~mlsandbox.executors.compare.confirm_pool`): ``confirmed_*`` entries of its claim."""
+    :func:`~mlsandbox.executors.compare.confirm_pool`): ``confirmed_*`` entries of its claim. Its
+    cells may have been trained already by :func:`train_confirmation` (``ctx.confirm_trained``)."""
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
     summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
-                           progress=ctx.progress.style if ctx.progress is not None else False).items[0].summary
+                           progress=ctx.progress.style if ctx.progress is not None else False,
+                           trained=ctx.confirm_trained).items[0].summary
     confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
+
+
+def train_confirmation(ctx: TrialContext, recipe: Recipe, run_id: str) -> None:
+    """Train (or find) the cells :func:`confirmed_claim` will measure the recipe on, logging nothing
+    on the study's run; the ones trained now are kept in ``ctx.confirm_trained``, so that its
+    counters count them as run."""
+    comparisons = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
+                               progress=ctx.progress.style if ctx.progress is not None else False, log=False)
+    ctx.confirm_trained = frozenset(c.run_id for c in comparisons.cells if not c.reused)
 
 
 def withdrawn_confirmation(run_id: str) -> dict[str, float]:

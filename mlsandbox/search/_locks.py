@@ -34,8 +34,8 @@ def file_lock(target: Path) -> Iterator[None]:
         with FileLock(str(path), timeout=WAIT_S):
             yield
     except Timeout:
-        raise SpecError(f"waited {WAIT_S:.0f} s for the lock {path}: another search holds it; "
-                        "delete the file if no search runs") from None
+        raise SpecError(f"waited {WAIT_S:.0f} s for the lock {path}: another search of the study holds it "
+                        "(a lock is released when the process holding it exits; the file itself holds nothing)") from None
 
 
 #: The databases whose sessions can hold a named lock (:func:`database_lock`).

@@ -30,6 +30,7 @@ from mlsandbox.search._claims import (
     claim_text,
     confirmed_claim,
     is_confirmed,
+    train_confirmation,
     trial_claim,
     trial_claims,
     trials,
@@ -190,12 +191,7 @@ def log_results(
     frame = trials_frame(study, search, ctx.space, claims)
     best, pareto = best_trials(study, search)
     importances = param_importances(study)
-    best_recipe = None
-    if best is not None and RECIPE_ATTR in best.user_attrs:
-        measured = {"measured": best.user_attrs[MEASURED_ATTR]} if MEASURED_ATTR in best.user_attrs else {}
-        best_recipe = parse_recipe({**best.user_attrs[RECIPE_ATTR], "name": f"{ctx.study_name}-best",
-                                    "description": f"trial {best.number} of study {ctx.study_name}", **measured},
-                                   origin=f"trial {best.number}")
+    best_recipe = _recipe_of(best, ctx)
     states = _state_counts(frame[frame["reason"] != SURPLUS_REASON] if "reason" in frame else frame)  # not run
     metrics = {f"trials_{s.lower()}": float(states.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")}
     metrics["trials_run_now"] = ran
@@ -205,7 +201,7 @@ def log_results(
         model_s = sum(t["train_eval_s"] for t in ctx.run_times)
         metrics["overhead_share"] = max(0.0, (trial_s - model_s) / trial_s) if trial_s > 0 else 0.0
     claim = trial_claim(study, best, claims)
-    if best_recipe is not None and ctx.prepared.spec.confirm is not None and beat_control(best, claim):
+    if best_recipe is not None and _to_confirm(best, claim, ctx):
         claim.update(confirmed_claim(ctx, best_recipe, run_id))
     else:
         metrics.update(withdrawn_confirmation(run_id))
@@ -235,6 +231,29 @@ def log_results(
         _replace_artifacts(run_id, out, frame)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
                         ran, wall_s, "", report, claim, pareto_claims)
+
+
+def confirm_before_report(study: optuna.Study, ctx: TrialContext, run_id: str) -> None:
+    """Train the cells that :func:`log_results` will confirm the best trial on, if it will, before
+    the study's report lock: the other workers of the study would wait for them under it."""
+    best, _ = best_trials(study, ctx.search)
+    if (recipe := _recipe_of(best, ctx)) is not None and _to_confirm(best, trial_claim(study, best), ctx):
+        train_confirmation(ctx, recipe, run_id)
+
+
+def _recipe_of(trial: FrozenTrial | None, ctx: TrialContext) -> Recipe | None:
+    """The recipe a trial measured, named as the study's best (None for no trial, or one without)."""
+    if trial is None or RECIPE_ATTR not in trial.user_attrs:
+        return None
+    measured = {"measured": trial.user_attrs[MEASURED_ATTR]} if MEASURED_ATTR in trial.user_attrs else {}
+    return parse_recipe({**trial.user_attrs[RECIPE_ATTR], "name": f"{ctx.study_name}-best",
+                         "description": f"trial {trial.number} of study {ctx.study_name}", **measured},
+                        origin=f"trial {trial.number}")
+
+
+def _to_confirm(best: FrozenTrial | None, claim: dict[str, float], ctx: TrialContext) -> bool:
+    """Whether the best trial is measured again on fresh seeds: the spec confirms, and it beat its control."""
+    return ctx.prepared.spec.confirm is not None and beat_control(best, claim)
 
 
 def _replace_artifacts(run_id: str, out: Path, frame: pd.DataFrame) -> None:

@@ -30,7 +30,7 @@ from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.search._locks import init_tracking_store
 from mlsandbox.search._names import STUDY
 from mlsandbox.search._objective import Surplus, TrialContext, TrialFailed, objective
-from mlsandbox.search._report import SearchResult, log_results
+from mlsandbox.search._report import SearchResult, confirm_before_report, log_results
 from mlsandbox.search._run import log_invocation, log_study_params, study_run
 from mlsandbox.search._space import build_space, objective_names
 from mlsandbox.search._storage import connect_storage, make_sampler, open_study, pruner_name, space_definition
@@ -157,6 +157,7 @@ def _run_search(
             ran += 1
             bar.advance(max(0, min(counted_trials(study), n_trials) - bar.done),
                         f"trial {finished[-1].number} {finished[-1].state.name.lower()}" if finished else "")
+        confirm_before_report(study, ctx, run_id)  # not under the lock, which every other worker of the study waits for
         with opened.lock(study_name):  # one report at a time, each from the storage as it is then: the last is right
             result = log_results(study, ctx, run_id, opened.name, ran, time.perf_counter() - started)
         result.failed_now = [t.number for t in finished if t.state == TrialState.FAIL]
