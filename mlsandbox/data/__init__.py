@@ -14,8 +14,8 @@ or are a folder of clips with ``<name>.txt`` captions (``format: videos``): the 
 ``video`` column of encoded bytes, and every video is checked (container, first frame, the count of coded
 frames against its header's) when the dataset loads.
 
-The readers live in ``_files`` (data files), ``_images`` (image columns and image folders),
-``_videos`` (video columns and video folders), ``_media`` (what those two share) and ``_hf``
+The readers live in ``_files`` (data files; ``_json`` and ``_csv`` read those formats), ``_images``
+(image columns and image folders), ``_videos`` (video columns and video folders), ``_media`` (what those two share) and ``_hf``
 (Hugging Face datasets); ``_dataset`` holds the loaded ``Dataset`` and its digest.
 """
 
@@ -28,9 +28,10 @@ from pathlib import Path
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO, Dataset, make_dataset, table_digest
-from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, jsonl_objects, read_file, resolve_files
+from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
 from mlsandbox.data._hf import load_hf
 from mlsandbox.data._images import IMAGE_SUFFIXES, load_image_folder, load_images
+from mlsandbox.data._json import jsonl_objects
 from mlsandbox.data._rows import MalformedRow
 from mlsandbox.data._videos import VIDEO_SUFFIXES, load_video_folder, load_videos
 from mlsandbox.errors import DataError
