@@ -39,10 +39,10 @@ def builtin_path(path: str) -> Path | None:
         return None
     from mlsandbox.resources import RESOURCES_DIR
 
-    bundled = RESOURCES_DIR / path.removeprefix(BUILTIN_PREFIX)
-    if ".." in Path(path.removeprefix(BUILTIN_PREFIX)).parts:
+    inside = path.removeprefix(BUILTIN_PREFIX)
+    if ".." in Path(inside).parts:
         raise DataError(f"{path}: a bundled file is named by its path under mlsandbox/resources, without '..'")
-    return bundled
+    return RESOURCES_DIR / inside
 
 
 def resolve_path(path: str, base_dir: Path | None) -> Path:
