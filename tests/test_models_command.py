@@ -73,6 +73,7 @@ def test_flat_metrics_format_is_accepted() -> None:
     ({"benchmarks": {"toy": 0.5}, "metrics": {"m" * 300: 1.0}}, "is 300 characters long; a metric name may have at most 100"),
     ({"toy": {"score": 0.5, "m" * 101: 1.0}}, "is 101 characters long"),  # MLflow's 250 would be hit only when logged
     ({"benchmarks": {"toy": 0.5}, "metric": {"loss": 1.0}}, "unknown key 'metric' beside `benchmarks`"),
+    ({"toy": {"score": 10**400}}, r"must be a finite number, got 10000000000000000000\.\.\. \(401 characters\)"),
 ])
 def test_malformed_metrics_are_rejected(bad: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -143,6 +144,18 @@ def test_invalid_json_metrics(tmp_path: Path) -> None:
         run(tmp_path, argv)
     assert "not valid JSON" in err.value.reason
     assert "wrote it" in err.value.log_tail
+
+
+@pytest.mark.parametrize("writes, says", [
+    ("import os; os.makedirs(args[0])", "cannot be read: Is a directory"),
+    ("open(args[0], 'w').write('[' * 100000 + ']' * 100000)", "nests its JSON too deeply to read"),
+])
+def test_a_metrics_file_that_cannot_be_read_fails_the_cell_not_the_command(tmp_path: Path, writes: str,
+                                                                         says: str) -> None:
+    argv = script(tmp_path, f"{writes}\nprint('wrote it')\n") + ["{metrics_file}"]
+    with pytest.raises(TrainingError) as err:
+        run(tmp_path, argv)
+    assert says in err.value.reason and "wrote it" in err.value.log_tail
 
 
 def test_missing_executable(tmp_path: Path) -> None:

@@ -71,9 +71,14 @@ def _metric_key(key: object, where: str) -> str:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{where} must be a finite number, got {value!r}")
-    return float(value)
+    try:  # JSON's integers have no bound: 10**400 is one, and no float
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
+        raise ValueError(f"{where} must be a finite number, got {shown}")
+    return number
 
 
 def read_json_file(path: Path, log_file: Path) -> Any:
@@ -86,6 +91,10 @@ def read_json_file(path: Path, log_file: Path) -> Any:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingError(f"metrics file {path} is not valid JSON: {exc}", log_tail(log_file)) from None
+    except RecursionError:
+        raise TrainingError(f"metrics file {path} nests its JSON too deeply to read", log_tail(log_file)) from None
+    except OSError as exc:  # a folder, a file it may not read
+        raise TrainingError(f"metrics file {path} cannot be read: {exc.strerror or exc}", log_tail(log_file)) from None
 
 
 def read_metrics_file(path: Path, log_file: Path) -> tuple[BenchmarkMetrics, dict[str, float]]:
