@@ -118,6 +118,11 @@ def test_an_empty_dataset_path_or_field_is_refused_not_read_as_unset(tmp_path: P
     assert f"dataset.{key}: String should have at least 1 character (got '')" in _error(raw)
 
 
+def test_a_revision_without_a_model_is_named_at_its_key(tmp_path: Path) -> None:
+    (line,) = _error(spec_dict(tmp_path / "x.jsonl", model={"type": "hf-lora", "revision": "main"})).splitlines()
+    assert line.endswith("model.revision: names a commit of a hub model: set `model` to its name too (got 'main')")
+
+
 def test_a_wrong_type_names_key_and_value(tmp_path: Path) -> None:
     msg = _error(spec_dict(tmp_path / "x.jsonl", seeds="zero"))
     assert "seeds" in msg and "'zero'" in msg

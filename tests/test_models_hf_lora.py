@@ -190,7 +190,7 @@ def test_a_local_model_folder_is_checked_without_asking_the_hub(tiny_llama: Path
 
 
 def test_a_revision_needs_a_model_name() -> None:
-    with pytest.raises(ValueError, match="revision names a commit of a hub model"):
+    with pytest.raises(ValueError, match="names a commit of a hub model: set `model` to its name too"):
         HFLoraSpec(revision="main")
     for folder in ("/models/tiny", "./tiny", "~/tiny"):  # a revision would change nothing but the cells' key
         with pytest.raises(ValueError, match="names a commit of a hub model, and `model` is the local folder"):

@@ -285,7 +285,7 @@ class HFLoraSpec(StrictModel):
     @model_validator(mode="after")
     def _revision_of_a_named_model(self) -> HFLoraSpec:
         if self.revision is not None and self.model is None:
-            raise ValueError("revision names a commit of a hub model: set `model` to its name too")
+            raise KeyValueError("revision", self.revision, "names a commit of a hub model: set `model` to its name too")
         if self.revision is not None and self.model is not None and self.model.startswith(("/", ".", "~")):
             raise KeyValueError("revision", self.revision, f"names a commit of a hub model, and `model` is the "
                                 f"local folder {self.model}: leave it out")  # it would only change the cells' key
