@@ -149,6 +149,7 @@ def test_invalid_json_metrics(tmp_path: Path) -> None:
 @pytest.mark.parametrize("writes, says", [
     ("import os; os.makedirs(args[0])", "cannot be read: Is a directory"),
     ("open(args[0], 'w').write('[' * 100000 + ']' * 100000)", "nests its JSON too deeply to read"),
+    ("open(args[0], 'w').write('{\"toy\": 1' + '0' * 5000 + '}')", "is not valid JSON: Exceeds the limit (4300 digits)"),
 ])
 def test_a_metrics_file_that_cannot_be_read_fails_the_cell_not_the_command(tmp_path: Path, writes: str,
                                                                          says: str) -> None:

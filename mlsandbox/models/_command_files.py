@@ -89,7 +89,7 @@ def read_json_file(path: Path, log_file: Path) -> Any:
         raise TrainingError(
             f"the command succeeded but wrote no metrics file at {path}", log_tail(log_file)
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer of over 4,300 digits
         raise TrainingError(f"metrics file {path} is not valid JSON: {exc}", log_tail(log_file)) from None
     except RecursionError:
         raise TrainingError(f"metrics file {path} nests its JSON too deeply to read", log_tail(log_file)) from None
