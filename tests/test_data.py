@@ -306,3 +306,23 @@ def test_an_upper_case_gz_name_is_read_as_gzip(tmp_path: Path) -> None:
 def test_a_builtin_path_cannot_leave_the_bundled_files() -> None:
     with pytest.raises(DataError, match=r"^builtin:\.\./data/_files\.py: a bundled file is named by its path under "):
         _load("builtin:../data/_files.py")
+
+
+def test_a_users_key_named_like_the_readers_line_number_is_named_not_overwritten(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text": "ok"}, {"text": "mine", "__line": 99}])
+    _named_then_skipped(path, r"l\.jsonl:2: key '__line' is the reader's own \(it numbers the rows\): rename it", ["ok"])
+
+
+def test_a_parquet_text_column_stored_as_a_category_is_read_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "cat.parquet"
+    pd.DataFrame({"id": ["a", "b"], "text": pd.Categorical(["same", "same"])}).to_parquet(path)
+    assert _load(path).texts == ["same", "same"]
+
+
+def test_a_saved_hugging_face_dataset_read_as_files_says_to_set_its_format(tmp_path: Path) -> None:
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    for name in ("dataset_info.json", "state.json"):
+        (folder / name).write_text("{}")
+    with pytest.raises(DataError, match=r"a Hugging Face dataset saved with save_to_disk: set dataset\.format: hf$"):
+        _load(folder)

@@ -59,6 +59,8 @@ def resolve_files(path: str, base_dir: Path | None) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
+        if (p / "dataset_info.json").is_file() and (p / "state.json").is_file():  # its JSON files are no data
+            raise DataError(f"{p}: a Hugging Face dataset saved with save_to_disk: set dataset.format: hf")
         files = sorted(f for f in p.rglob("*") if f.is_file() and _format_of(f) is not None)
         if not files:
             raise DataError(f"{p}: folder holds no data files ({', '.join(sorted(_SUFFIXES))})")
@@ -130,6 +132,8 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
     if text.null_count:
         row = pc.index(pc.is_null(text), True).as_py()
         raise DataError(f"{path}: row {_row_number(table, row)} has no text (null {spec.text_field!r})")
+    if pa.types.is_dictionary(text.type) and pa.types.is_string(text.type.value_type):  # a pandas category
+        text = pc.cast(text, pa.string())
     if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
         raise DataError(f"{path}: text field {spec.text_field!r} has type {text.type}, not string")
     id_field = spec.id_field or (ID if ID in table.column_names else None)

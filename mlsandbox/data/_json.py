@@ -18,6 +18,10 @@ from mlsandbox.data._rows import bad_row, open_bytes
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 
+#: The key under which the readers number each row (dropped once the ids are made).
+LINE = "__line"
+_RESERVED = f"key {LINE!r} is the reader's own (it numbers the rows): rename it"
+
 # A JSON escape of a UTF-16 surrogate: paired ones decode to one character, a lone one cannot be
 # stored as UTF-8 text (Arrow would fail on it later, naming no file or line).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -72,10 +76,10 @@ def jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 def read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     rows, bad = [], 0
     for lineno, row in jsonl_objects(path):
-        if isinstance(row, str):
-            bad += bad_row(spec, f"{path}:{lineno}: {row}")
+        if isinstance(row, str) or LINE in row:
+            bad += bad_row(spec, f"{path}:{lineno}: {row if isinstance(row, str) else _RESERVED}")
             continue
-        row["__line"] = lineno
+        row[LINE] = lineno
         rows.append(row)
     return _rows_to_table(rows, path, spec), bad
 
@@ -101,7 +105,10 @@ def read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         if check_surrogates and (escape := _lone_surrogate(row)):
             bad += bad_row(spec, f"{path}: object {i}: not valid Unicode text: lone surrogate escape {escape}")
             continue
-        row["__line"] = i
+        if LINE in row:
+            bad += bad_row(spec, f"{path}: object {i}: {_RESERVED}")
+            continue
+        row[LINE] = i
         rows.append(row)
     return _rows_to_table(rows, path, spec, unit="object"), bad
 
