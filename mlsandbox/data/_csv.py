@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from mlsandbox.data._dataset import ID
-from mlsandbox.data._rows import bad_row, open_bytes
+from mlsandbox.data._rows import LINE, bad_row, gzipped, open_bytes
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 
@@ -49,14 +49,15 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
         if invalid:
-            bad_row(spec, _ragged_rows(path, invalid, spec)[0])
+            bad_row(spec, _ragged_rows(path, invalid, spec)[0][0])
         raise DataError(f"{path}: {err}") from None
     except (OSError, EOFError, zlib.error) as err:  # e.g. a corrupt or truncated .csv.gz
-        kind = "gzip" if path.name.lower().endswith(".gz") else "CSV"
+        kind = "gzip" if gzipped(path) else "CSV"
         raise DataError(f"{path}: not a readable {kind} file ({err})") from None
-    bad = sum(bad_row(spec, message) for message in _ragged_rows(path, invalid, spec))
-    if invalid and len(rows := _kept_rows(path, invalid[0].expected_columns)) == table.num_rows:
-        table = table.append_column("__line", pa.array(rows, pa.int64()))  # ids keep their rows' numbers
+    ragged, kept = _ragged_rows(path, invalid, spec)
+    bad = sum(bad_row(spec, message) for message in ragged)
+    if invalid and len(kept) == table.num_rows:
+        table = table.append_column(LINE, pa.array(kept, pa.int64()))  # ids keep their rows' numbers
     if unterminated := _unterminated_quote(path, table):
         bad += bad_row(spec, unterminated)
         table = table.slice(0, table.num_rows - 1)
@@ -69,7 +70,7 @@ def _check_utf8(path: Path) -> None:
     naming no line either way."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, line_start, offset = 1, 0, 0  # offset: the file's bytes before this chunk
-    with (gzip.open if path.name.lower().endswith(".gz") else open)(path, "rb") as stream:
+    with (gzip.open if gzipped(path) else open)(path, "rb") as stream:
         for chunk in itertools.chain(iter(lambda: stream.read(1 << 20), b""), [b""]):  # b"": the end
             try:
                 decoder.decode(chunk, final=not chunk)
@@ -83,11 +84,6 @@ def _check_utf8(path: Path) -> None:
             if (last := chunk.rfind(b"\n")) >= 0:
                 line_start = offset + last + 1
             offset += len(chunk)
-
-
-def _kept_rows(path: Path, expected: int) -> list[int]:
-    """The numbers (1 = the first after the header) of the rows with ``expected`` fields."""
-    return [n for n, (_, fields, _) in enumerate(_csv_records(path), 1) if len(fields) == expected]
 
 
 def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
@@ -124,22 +120,25 @@ def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
     return None
 
 
-def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> list[str]:
+def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> tuple[list[str], list[int]]:
     """One message per row with the wrong number of fields, in file order, each naming its line (a
-    row spanning lines: its first); under ``on_error: raise`` Arrow stopped at one, the first is named."""
+    row spanning lines: its first; under ``on_error: raise`` Arrow stopped at one, the first is
+    named), and the numbers of the other rows (1 = the first after the header), in one reading."""
     if not invalid:
-        return []
+        return [], []
     expected = invalid[0].expected_columns
-    found = []
-    for line, fields, text in _csv_records(path):
-        if len(fields) != expected:
+    found, kept = [], []
+    for number, (line, fields, text) in enumerate(_csv_records(path), 1):
+        if len(fields) == expected:
+            kept.append(number)
+        else:
             found.append(f"{path}:{line}: malformed CSV row: expected {expected} fields, got {len(fields)}: "
                          f"{text.rstrip()[:80]!r}")
     if found and (spec.on_error == "raise" or len(found) == len(invalid)):
-        return found
+        return found, kept
     # The two readers disagree on this file: name the rows without their lines.
     return [f"{path}: malformed CSV row: expected {r.expected_columns} fields, got {r.actual_columns}: "
-            f"{r.text[:80]!r}" for r in invalid]
+            f"{r.text[:80]!r}" for r in invalid], kept
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:

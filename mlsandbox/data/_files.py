@@ -20,7 +20,7 @@ from mlsandbox.content import unknown_home
 from mlsandbox.data._csv import read_csv
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO
 from mlsandbox.data._json import read_json, read_jsonl
-from mlsandbox.data._rows import bad_row
+from mlsandbox.data._rows import LINE, bad_row
 from mlsandbox.errors import DataError, first_line
 from mlsandbox.spec import BUILTIN_DATASET, DatasetSpec
 
@@ -147,7 +147,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
         _check_unique_in_file(ids, table, path)
     else:
         stem = label or path.stem.split(".")[0]
-        lines = table["__line"].to_pylist() if "__line" in table.column_names else range(1, table.num_rows + 1)
+        lines = table[LINE].to_pylist() if LINE in table.column_names else range(1, table.num_rows + 1)
         ids = pa.array([f"{stem}:{n}" for n in lines], pa.string())
     fields = {ID: id_field, TEXT: spec.text_field, IMAGE: spec.image_field, VIDEO: spec.video_field}
     if lost := next((c for c, field in fields.items() if field not in (None, c) and c in names), None):
@@ -162,7 +162,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
                     f"set dataset.{column}_field"
                 )
             media = {column: table[media_field]}
-    drop = {spec.text_field, id_field, spec.image_field, spec.video_field, "__line", ID, TEXT, IMAGE, VIDEO}
+    drop = {spec.text_field, id_field, spec.image_field, spec.video_field, LINE, ID, TEXT, IMAGE, VIDEO}
     rest = [c for c in table.column_names if c not in drop]
     # 64-bit offsets: a column of text (or of metadata strings) past 2 GiB, a few million web
     # documents, cannot be taken from or concatenated with 32-bit ones.
@@ -240,7 +240,7 @@ def _check_named_once(names: list[str], path: Path) -> None:
 
 def _columns(table: pa.Table) -> str:
     """The dataset's own columns, for a message (not the line numbers the reader adds)."""
-    return ", ".join(name for name in table.column_names if name != "__line")
+    return ", ".join(name for name in table.column_names if name != LINE)
 
 
 def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path) -> None:
@@ -250,14 +250,14 @@ def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path) -> 
     if len(repeated):
         first = repeated[0].as_py()
         rows = [i for i, v in enumerate(ids.to_pylist()) if v == first][:2]
-        unit, numbers = ("lines", [table["__line"][i].as_py() for i in rows]) if "__line" in table.column_names \
+        unit, numbers = ("lines", [table[LINE][i].as_py() for i in rows]) if LINE in table.column_names \
             else ("rows", [i + 1 for i in rows])
         raise DataError(f"{path}: {len(repeated)} sample ids occur more than once, the first {first!r} at {unit} "
                         f"{numbers[0]} and {numbers[1]}; ids must be unique")
 
 
 def _row_number(table: pa.Table, index: int) -> str:
-    if "__line" in table.column_names:
+    if LINE in table.column_names:
         return f"at line {table['__line'][index].as_py()}"
     return str(index + 1)
 

@@ -14,12 +14,10 @@ from typing import Any
 import pyarrow as pa
 
 from mlsandbox.data._dataset import ID
-from mlsandbox.data._rows import bad_row, open_bytes
+from mlsandbox.data._rows import LINE, bad_row, open_bytes
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 
-#: The key under which the readers number each row (dropped once the ids are made).
-LINE = "__line"
 _RESERVED = f"key {LINE!r} is the reader's own (it numbers the rows): rename it"
 
 # A JSON escape of a UTF-16 surrogate: paired ones decode to one character, a lone one cannot be
@@ -126,7 +124,7 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
         if not isinstance(value, str):
             where = f"{path}:{row['__line']}"
             if spec.text_field not in row:
-                keys = ", ".join(k for k in row if k != "__line")
+                keys = ", ".join(k for k in row if k != LINE)
                 raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
             kind = "null" if value is None else type(value).__name__  # as the JSON has it
             raise DataError(f"{where}: text field {spec.text_field!r} is {kind}, not a string")
@@ -157,7 +155,7 @@ def _mixed_types(column: str, values: list[Any], rows: list[dict[str, Any]], uni
     first: dict[str, int] = {}
     for value, row in zip(values, rows):
         if value is not None:
-            first.setdefault(kind(value), row["__line"])
+            first.setdefault(kind(value), row[LINE])
     where = ", ".join(f"{k} ({unit} {n})" for k, n in first.items())
     if len(first) > 1:
         return f"column {column!r} mixes value types: {where}; give it one type in every row"

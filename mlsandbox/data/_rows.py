@@ -34,10 +34,19 @@ def bad_row(spec: DatasetSpec, message: str) -> int:
     return 1
 
 
+#: The column in which the readers number each row (dropped once the ids are made from it).
+LINE = "__line"
+
+
+def gzipped(path: Path) -> bool:
+    """Whether a data file is read through gzip: a ``.gz`` name, in any case (``X.JSONL.GZ``), as its format is found."""
+    return path.name.lower().endswith(".gz")
+
+
 def open_bytes(path: Path) -> bytes:
     """The file's bytes, gunzipped for a ``.gz`` name (a corrupt or cut-short gzip file is a DataError)."""
     raw = path.read_bytes()
-    if not path.name.lower().endswith(".gz"):  # FILE.JSONL.GZ is read as gzip, as its format is found
+    if not gzipped(path):
         return raw
     try:
         return gzip.decompress(raw)

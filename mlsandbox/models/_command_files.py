@@ -76,8 +76,9 @@ def _number(value: Any, where: str) -> float:
     except OverflowError:
         number = math.inf
     if not math.isfinite(number):
-        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:20]}... ({len(repr(value))} characters)"
-        raise ValueError(f"{where} must be a finite number, got {shown}")
+        shown = repr(value)
+        raise ValueError(f"{where} must be a finite number, got "
+                         + (shown if len(shown) <= 40 else f"{shown[:20]}... ({len(shown)} characters)"))
     return number
 
 
