@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,19 @@ def test_an_image_path_that_is_not_a_regular_file_is_refused_unread(image_files:
         target, what = str(image_files.parent / "img"), "is a folder"
     _point_row_2_at(image_files, target)
     with pytest.raises(DataError, match=rf"sample 's2': image path {target} {what}; expected an image file"):
+        _load(image_files, image_field="file")
+    assert _load(image_files, image_field="file", on_error="skip").skipped == 1
+
+
+@pytest.mark.parametrize(("target", "said"), [
+    ("https://example.org/cat.png", "image path https://example.org/cat.png is a URL; datasets read local files"),
+    ("s3://bucket/cat.png", "image path s3://bucket/cat.png is a URL"),
+    ("", "empty image path"),
+    ("  ", "empty image path"),
+])
+def test_an_image_path_that_is_a_url_or_empty_says_so(image_files: Path, target: str, said: str) -> None:
+    _point_row_2_at(image_files, target)
+    with pytest.raises(DataError, match=rf"sample 's2': {re.escape(said)}"):
         _load(image_files, image_field="file")
     assert _load(image_files, image_field="file", on_error="skip").skipped == 1
 

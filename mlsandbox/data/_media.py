@@ -6,6 +6,7 @@ word its errors and spec keys use (``dataset.max_<kind>_bytes``, ``dataset.forma
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from mlsandbox.data._rows import bad_row
 from mlsandbox.errors import DataError
 from mlsandbox.spec import DatasetSpec
 
+#: ``scheme://``: a URL, never a path to read here (a relative path would not hold ``://``).
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 
 def media_bytes(raw: object, base: Path, max_bytes: int, kind: str, check: Callable[[bytes], object]) -> bytes:
     """The encoded media a raw value stands for, after ``check`` (a :class:`DataError` if it does not
@@ -26,6 +30,10 @@ def media_bytes(raw: object, base: Path, max_bytes: int, kind: str, check: Calla
     if isinstance(raw, dict):  # a Hugging Face {"bytes": ..., "path": ...} value
         raw = raw.get("bytes") or raw.get("path")
     if isinstance(raw, str):
+        if not raw.strip():
+            raise DataError(f"empty {kind} path")
+        if _URL.match(raw):
+            raise DataError(f"{kind} path {raw} is a URL; datasets read local files: download it and name the file")
         path = Path(raw).expanduser()
         path = path if path.is_absolute() else base / path
         data = read_media_file(path, max_bytes, kind, limit)
