@@ -246,6 +246,25 @@ def test_header_ops_and_shared_decode(image_files: Path) -> None:
     assert batch.rgb is batch.rgb and batch.rgb[1].getpixel((0, 0)) == (0, 128, 0)
 
 
+@pytest.mark.parametrize(("kind", "orientation", "shown"), [
+    ("JPEG", 1, (40, 20)), ("JPEG", 3, (40, 20)), ("JPEG", 6, (20, 40)), ("JPEG", 8, (20, 40)), ("PNG", 6, (20, 40)),
+    ("WEBP", 5, (20, 40)),
+])
+def test_header_ops_read_the_shape_an_exif_orientation_shows(kind: str, orientation: int, shown: tuple[int, int]) -> None:
+    """A phone's portrait photo is stored wide with orientation 6: its shape, its aspect ratio and its
+    decoded pixels all describe the upright picture, as Data-Juicer's loading (exif_transpose) does."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), "red").save(buffer, format=kind, exif=exif.tobytes())
+    batch = ImageBatch(["a photo"], [buffer.getvalue()], ["p"])
+    shape = create_op("image_shape_filter").compute(batch)
+    assert (shape["image_width"][0], shape["image_height"][0]) == shown
+    assert create_op("image_aspect_ratio_filter").compute(batch)["aspect_ratios"][0] == shown[0] / shown[1]
+    assert "rgb" not in batch.__dict__  # still no pixel decode
+    assert batch.rgb[0].size == shown
+
+
 def test_transparency_is_composited_on_white_and_corrupt_pixels_name_the_sample() -> None:
     clear = _png((4, 4), (0, 0, 0, 0), mode="RGBA")
     broken = _png((64, 64), "red")[:-30]  # header intact, pixel data cut

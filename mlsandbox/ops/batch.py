@@ -102,6 +102,19 @@ class TextBatch:
         return word_ids(self.lower_codepoints, self.lower_offsets)
 
 
+#: The EXIF orientation tag, and its values that show the stored picture turned by 90° (5-8).
+EXIF_ORIENTATION = 0x0112
+TURNED = frozenset({5, 6, 7, 8})
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation the header holds. A PNG's eXIf chunk after its pixel data is not read:
+    Pillow would decode the pixels to reach it (and such files are rare)."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return None
+    return image.getexif().get(EXIF_ORIENTATION)
+
+
 class ImageBatch(TextBatch):
     """Captions with their encoded images; each image is decoded at most once per batch.
 
@@ -124,11 +137,14 @@ class ImageBatch(TextBatch):
 
     @cached_property
     def shapes(self) -> np.ndarray:
-        """``(n, 2)`` int array of (width, height), read from the image headers only."""
+        """``(n, 2)`` int array of (width, height) as the image is shown, read from the headers only:
+        an EXIF orientation that turns the picture by 90° swaps the two, as the ``rgb`` decode and
+        Data-Juicer's image loading (``exif_transpose``) do."""
         out = np.zeros((len(self.images), 2), dtype=np.int64)
         for i in range(len(self.images)):
             with self._open(i) as image:
-                out[i] = image.size
+                width, height = image.size
+                out[i] = (height, width) if _orientation(image) in TURNED else (width, height)
         return out
 
     @cached_property

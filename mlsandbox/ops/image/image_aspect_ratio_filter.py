@@ -14,13 +14,16 @@ from mlsandbox.ops.registry import register
 class ImageAspectRatioFilter(Op[ImageBatch]):
     """Width over height of the image.
 
-    ``aspect_ratios`` = ``width / height`` from the image header (no pixel decode).
+    ``aspect_ratios`` = ``width / height`` from the image header (no pixel decode), as the image is
+    shown: a 90° EXIF orientation swaps width and height, as Data-Juicer's image loading does.
+    Version 2; version 1 read the stored width and height.
 
     Data-Juicer 1.6.1 defaults: keep ``0.333 <= aspect_ratios <= 3.0``.
     """
 
     name = "image_aspect_ratio_filter"
     modality = "image"
+    version = 2
     stat_keys = ("aspect_ratios",)
     # One image per sample here, so Data-Juicer's any_or_all strategy makes no difference.
     data_juicer = DataJuicerFilter(

@@ -14,7 +14,9 @@ from mlsandbox.ops.registry import register
 class ImageShapeFilter(Op[ImageBatch]):
     """Width and height of the image in pixels.
 
-    ``image_width``, ``image_height``: the size the image header declares (no pixel decode).
+    ``image_width``, ``image_height``: the size the image header declares (no pixel decode), as
+    the image is shown: a 90° EXIF orientation swaps them, as Data-Juicer's image loading does.
+    Version 2; version 1 read the stored width and height.
     Pools split on ``image_width``; recipes may bound either.
 
     Data-Juicer 1.6.1 defaults: keep any width and height (``min_width=min_height=1``,
@@ -23,6 +25,7 @@ class ImageShapeFilter(Op[ImageBatch]):
 
     name = "image_shape_filter"
     modality = "image"
+    version = 2
     stat_keys = ("image_width", "image_height")
     # One image per sample here, so Data-Juicer's any_or_all strategy makes no difference.
     data_juicer = DataJuicerFilter(

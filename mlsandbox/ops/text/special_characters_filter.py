@@ -17,8 +17,9 @@ class SpecialCharactersFilter(Op[TextBatch]):
 
     ``special_char_ratio`` = (characters in Data-Juicer's SPECIAL_CHARACTERS) / ``len(text)``;
     0.0 for the empty text. SPECIAL_CHARACTERS = ``string.punctuation + string.digits +
-    string.whitespace``, Data-Juicer's fixed list of 189 other symbols, and the single-code-point
-    emoji of ``emoji==2.2.0`` (Data-Juicer 1.6.1's pin; see ``_special_characters``).
+    string.whitespace``, Data-Juicer's fixed list of other symbols (189 distinct characters, 188
+    of them not already in the first three), and the single-code-point emoji of
+    ``emoji==2.2.0`` (Data-Juicer 1.6.1's pin; see ``_special_characters``).
 
     Data-Juicer 1.6.1 defaults: keep ``0.0 <= special_char_ratio <= 0.25``.
     """
