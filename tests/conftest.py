@@ -157,10 +157,13 @@ def cluster() -> Iterator[object]:
     """Ray, connected to the cluster at RAY_ADDRESS (CI starts one with `ray start --head`), else
     to a local one of 2 CPUs started for the test module."""
     ray = pytest.importorskip("ray")
+    # The workers import the test modules' OPs and functions by name, as they would a user's installed module.
+    importable = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                          os.environ.get("PYTHONPATH")]))}}
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False, runtime_env=importable)
     else:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=importable)
     yield ray
     ray.shutdown()
 

@@ -3,6 +3,8 @@ resumes from the batches a killed run finished, whichever engine wrote them."""
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlsandbox.data import load_dataset
+from mlsandbox.errors import OpError
 from mlsandbox.ops import create_op
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import cache_path, compute_stats, pass_batch_size
@@ -54,3 +57,33 @@ def test_a_pass_on_ray_resumes_from_finished_batches(cluster: object, dataset, t
         assert (values[:size] == -7.0).all()  # reused, not recomputed
         np.testing.assert_array_equal(values[size:], reference.stat(key)[size:])
     assert not checkpoints.exists()
+
+
+
+@pytest.fixture
+def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OPs that modules register while the test imports them are gone after it."""
+    from mlsandbox.ops import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+
+
+def test_a_users_op_that_raises_on_ray_is_named_in_one_line(cluster: object, dataset, tmp_path: Path,
+                                                             own_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on the local engine: the OpError itself (exit code 2, one line), not Ray's chain of wrappers."""
+    monkeypatch.delitem(sys.modules, "ray_user_ops", raising=False)
+    importlib.import_module("ray_user_ops")
+    with pytest.raises(OpError) as err:
+        compute_stats(dataset, [create_op("test_raising_on_ray")], tmp_path, workers=2, progress=False, engine="ray")
+    assert str(err.value) == "OP 'test_raising_on_ray' of ray_user_ops failed on a batch: 'missing'"
+
+
+def test_a_users_op_whose_module_the_workers_cannot_import_is_named_in_one_line(
+        cluster: object, dataset, tmp_path: Path, own_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "only_here_ops.py").write_text((Path(__file__).parent / "ray_user_ops.py").read_text()
+                                               .replace("test_raising_on_ray", "test_only_here"))
+    monkeypatch.syspath_prepend(str(tmp_path))  # importable by the driver alone
+    importlib.import_module("only_here_ops")
+    with pytest.raises(OpError, match=r"^OP 'test_only_here': its module only_here_ops cannot be imported where the "
+                                      r"stats run: No module named 'only_here_ops' \(install it there"):
+        compute_stats(dataset, [create_op("test_only_here")], tmp_path, workers=2, progress=False, engine="ray")

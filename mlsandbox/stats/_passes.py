@@ -86,7 +86,14 @@ def op_specs(ops: Sequence[Op]) -> OpSpecs:
 
 def _worker_op(name: str, params: dict[str, Any], module: str) -> Op:
     if module != "__main__":  # the user's script is not importable as such in a worker
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception as err:
+            if module.split(".", 1)[0] == "mlsandbox":
+                raise
+            raise OpError(f"OP {name!r}: its module {module} cannot be imported where the stats run: "
+                          f"{first_line(err)} (install it there; on Ray, on every node or through the "
+                          "job's runtime_env)") from err
     try:
         return create_op(name, params)
     except ValueError:

@@ -13,6 +13,7 @@ local engine.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlsandbox.cluster import cluster_cpus, cluster_gpus, connect
+from mlsandbox.errors import SandboxError
 from mlsandbox.stats._passes import OpSpecs, PassJob, columns_of, compute_batch, op_specs
 
 #: The row number each result carries back, so batches may finish in any order.
@@ -50,8 +52,11 @@ class RayEngine:
         self.workers = workers or cluster_cpus(self.ray)
         context = self.ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the sandbox shows its own progress ...
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # ... and Ray Data's plan chatter would bury it
+        # ... and Ray Data's plan chatter would bury it; a failed task's error is raised to the pass, which
+        # reports it (logged here too, it would print each task's traceback before the command's one line)
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         context.execution_options.preserve_order = False
+        context.raise_original_map_exception = True  # an OP's own error type (exit codes), not a UserCodeException
 
     @property
     def parallel(self) -> int:
@@ -76,7 +81,12 @@ class RayEngine:
             out = data.map_batches(_compute_block, fn_args=(specs, names), num_cpus=1,
                                    compute=self.ray.data.TaskPoolStrategy(size=min(self.workers, len(job.todo))),
                                    **common)
-        yield from _regroup(out.iter_batches(batch_size=None, batch_format="pyarrow"), job)
+        try:
+            yield from _regroup(out.iter_batches(batch_size=None, batch_format="pyarrow"), job)
+        except self.ray.exceptions.RayTaskError as err:  # a user OP's failure: one line, as on the local engine
+            if isinstance(err.cause, SandboxError):
+                raise _without_retry_advice(err.cause) from None
+            raise
 
     @staticmethod
     def _block(job: PassJob, start: int) -> pa.Table:
@@ -85,6 +95,17 @@ class RayEngine:
 
     def close(self) -> None:
         """Nothing to stop: the connection stays for the process's later passes and cells."""
+
+
+#: What Ray Data appends to the message of a task's error (its retry count and advice).
+_RETRY_ADVICE = re.compile(r"\nFailed to .* after \d+/\d+ attempts .*", re.DOTALL)
+
+
+def _without_retry_advice(err: SandboxError) -> SandboxError:
+    """The sandbox's own message, without Ray's advice to retry: an OP's bug is not transient."""
+    if err.args and isinstance(err.args[0], str):
+        err.args = (_RETRY_ADVICE.sub("", err.args[0]), *err.args[1:])
+    return err
 
 
 def _regroup(results: Iterator[pa.Table], job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
