@@ -275,3 +275,48 @@ def test_transfer_scatter_counts_the_pools_both_measured_without_a_pools_column(
     pairs = transfer_pairs(0.01).drop(columns="pools").assign(spearman=NAN)
     title = figures.transfer_scatter_figure(deltas, pairs).axes[0].get_title()
     assert title.startswith("n = 9 pools\nSpearman n/a\n")
+
+
+# refine's figures
+
+
+def test_refines_figures_draw_the_deciding_models_deltas_alone_and_count_the_screens(
+        monkeypatch: pytest.MonkeyPatch, tracking_uri: str) -> None:
+    """A screen's delta is on another model's scale: on one curve with the deciding model's, a
+    screen-settled repeat-x8 would make the curve climb back (as the probe's ranking, it is left out)."""
+    import mlflow
+
+    from mlsandbox.workflows import refine
+
+    rows = [("pyramid", "A", "decide", None, None), ("pyramid", "B", "screen", None, None),
+            ("duplication", "duplication/repeat-x2", "decide", "repeat", 2.0),
+            ("duplication", "duplication/repeat-x4", "decide", "repeat", 4.0),
+            ("duplication", "duplication/repeat-x8", "screen", "repeat", 8.0)]
+    table = pd.DataFrame([{"kind": k, "name": n, "fidelity": f, "strategy": s, "multiple": m, "level": 1,
+                           "size": 100, "delta_pct": -1.0 if f == "decide" else 3.0} for k, n, f, s, m in rows])
+    drawn: dict[str, tuple[pd.DataFrame, str]] = {}
+    monkeypatch.setattr(figures, "pyramid", lambda frame, path, title: drawn.setdefault("pyramid", (frame, title)))
+    monkeypatch.setattr(figures, "duplication_curves",
+                        lambda frame, path, title: drawn.setdefault("duplication", (frame, title)))
+    with mlflow.start_run() as run:
+        refine._log(refine.RefineResult(table, comparisons=None, best=None), run.info.run_id, {})  # type: ignore[arg-type]
+    pyramid, title = drawn["pyramid"]
+    assert pyramid["label"].tolist() == ["A"]
+    assert "the deciding model's 1 pools; the 1 the screen settled are in recipes.md" in title
+    curve, title = drawn["duplication"]
+    assert curve["r"].tolist() == [2.0, 4.0] and (curve["fidelity"] == "decide").all()
+    assert "the deciding model's 2 pools; the 1 the screen settled are in recipes.md" in title
+
+
+def test_figures_of_one_seed_claim_no_interval_and_no_test() -> None:
+    """With one seed no row has an interval or a p-value: the axes say so instead of promising them."""
+    one_seed = pd.DataFrame({"label": ["a/high", "b/low"], "delta_pct": [1.5, -2.0], "std_pct": [NAN, NAN],
+                             "ci_low_pct": [NAN, NAN], "ci_high_pct": [NAN, NAN], "p_value": [NAN, NAN],
+                             "p_adjusted": [NAN, NAN]})
+    ax = figures.ranking_bars_figure(one_seed).axes[0]
+    assert ax.get_xlabel() == "delta over random (%), mean over seeds (no interval or p-value: fewer than 2 seeds)"
+    assert "Holm" not in ax.get_title() and "*" not in ax.get_title()
+    curve = one_seed.assign(strategy=["repeat", "fill"], r=[2.0, 2.0]).drop(columns="label")
+    ax = figures.duplication_curves_figure(curve).axes[0]
+    assert ax.get_ylabel() == "delta over random (%) (no interval or p-value: fewer than 2 seeds)"
+    assert "Holm-adjusted p < 0.05" not in [t.get_text() for t in ax.get_legend().get_texts()]

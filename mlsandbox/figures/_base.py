@@ -39,6 +39,16 @@ def save(fig: Figure, path: PathLike) -> Path:
     return out
 
 
+#: What a figure says where no row has an interval or a test: with one seed there is neither.
+NO_SPREAD = "no interval or p-value: fewer than 2 seeds"
+
+
+def defined(frame: pd.DataFrame, *columns: str) -> bool:
+    """Whether some row holds a value in every one of ``columns`` (present, not NaN): a figure
+    claims intervals or tests only where it draws some."""
+    return set(columns) <= set(frame.columns) and bool(frame[list(columns)].notna().all(axis=1).any())
+
+
 def require(frame: pd.DataFrame, columns: Sequence[str], where: str) -> None:
     """Raise unless ``frame`` is a DataFrame holding every one of ``columns``."""
     if not isinstance(frame, pd.DataFrame):

@@ -9,7 +9,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import NEGATIVE, NEUTRAL, POSITIVE, PathLike, new_figure, require, save
+from mlsandbox.figures._base import (
+    NEGATIVE,
+    NEUTRAL,
+    NO_SPREAD,
+    POSITIVE,
+    PathLike,
+    defined,
+    new_figure,
+    require,
+    save,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +45,7 @@ def ranking_bars_figure(table: pd.DataFrame, title: str = "delta over the random
     rows = table.sort_values("delta_pct", ascending=False, na_position="last").reset_index(drop=True)
     n = len(rows)
     delta = np.nan_to_num(rows["delta_pct"].to_numpy(dtype=float))
-    interval = "ci_low_pct" in rows and "ci_high_pct" in rows
+    interval = defined(rows, "ci_low_pct", "ci_high_pct")
     if interval:
         below = np.nan_to_num(delta - rows["ci_low_pct"].to_numpy(dtype=float), nan=0.0).clip(min=0)
         above = np.nan_to_num(rows["ci_high_pct"].to_numpy(dtype=float) - delta, nan=0.0).clip(min=0)
@@ -43,7 +53,7 @@ def ranking_bars_figure(table: pd.DataFrame, title: str = "delta over the random
         below = above = np.nan_to_num(rows["std_pct"].to_numpy(dtype=float), nan=0.0)
     adjusted = "p_adjusted" in rows
     p_column = "p_adjusted" if adjusted else "p_value"
-    tested = p_column in rows
+    tested = defined(rows, p_column)
     significant = rows[p_column].to_numpy(dtype=float) < 0.05 if tested else np.zeros(n, dtype=bool)
     labels = [str(v) for v in rows["label"]]
 
@@ -60,7 +70,8 @@ def ranking_bars_figure(table: pd.DataFrame, title: str = "delta over the random
     ax.axvline(0, color="black", lw=0.8)
     ax.set_yticks(y, labels)
     ax.set_ylim(n - 0.5, -0.5)
-    ax.set_xlabel(_axis_label(interval, _race_looks(rows, looks)))
+    ax.set_xlabel(_axis_label(interval, _race_looks(rows, looks)) if interval or spread.any() or tested
+                  else f"delta over random (%), mean over seeds ({NO_SPREAD})")
 
     ends = np.where(delta < 0, delta - below, delta + above)
     lo, hi = min(0.0, float(np.min(ends))), max(0.0, float(np.max(ends)))

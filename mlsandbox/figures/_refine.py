@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import PathLike, new_figure, require, save
+from mlsandbox.figures._base import NO_SPREAD, PathLike, defined, new_figure, require, save
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +35,7 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
     fig = new_figure(6.5, 4.2)
     ax = fig.add_subplot()
     markers = "osD^v<>"
-    interval = {"ci_low_pct", "ci_high_pct"} <= set(frame.columns)
+    interval = defined(frame, "ci_low_pct", "ci_high_pct")
     for i, (strategy, rows) in enumerate(frame.groupby("strategy", sort=False)):
         rows = rows.sort_values("r")
         r, delta = rows["r"].to_numpy(dtype=float), rows["delta_pct"].to_numpy(dtype=float)
@@ -44,7 +44,7 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
         if "p_adjusted" in rows:
             found = rows["p_adjusted"].to_numpy(dtype=float) < 0.05  # NaN (untested) is no finding
             ax.scatter(r[found], delta[found], marker="*", s=110, color=line.lines[0].get_color(), zorder=3)
-    if "p_adjusted" in frame:
+    if defined(frame, "p_adjusted"):
         ax.scatter([], [], marker="*", s=110, color="gray", label="Holm-adjusted p < 0.05")
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xscale("log", base=2)
@@ -58,7 +58,8 @@ def duplication_curves_figure(frame: pd.DataFrame, title: str = "duplication at 
         if t in unlabelled:
             ax.annotate(f"{t:.3g}×", (t, y), xytext=(6, -10), textcoords="offset points", fontsize=7)
     ax.set_xlabel("training budget (multiple r of the top pool's size)")
-    bars = ", 95% interval" if interval else ", ± std over seeds" if "std_pct" in frame else ""
+    bars = (", 95% interval" if interval else ", ± std over seeds" if defined(frame, "std_pct")
+            else f" ({NO_SPREAD})")
     ax.set_ylabel(f"delta over random (%){bars}")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)

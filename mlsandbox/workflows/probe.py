@@ -12,7 +12,7 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons
-from mlsandbox.executors.fidelity import DECIDE
+from mlsandbox.executors.fidelity import DECIDE, screen_settled_note
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, RandomOrigin
@@ -74,9 +74,8 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks:
     client.log_text(run_id, table_markdown(without_constant(table, "fidelity")) + "\n", artifacts.RANKING_MARKDOWN)
     # One model's deltas on one axis: a screen's are on another scale, and rank below the deciding model's.
     decided = ranking[ranking["fidelity"] == DECIDE]
-    title = "Single-OP pools: relative change over the random pool"
-    if len(decided) < len(ranking):
-        title += f"\n(the deciding model's {len(decided)} pools; the {len(ranking) - len(decided)} the screen settled are in ranking.md)"
+    title = "Single-OP pools: relative change over the random pool" + screen_settled_note(
+        len(decided), len(ranking), Path(artifacts.RANKING_MARKDOWN).name)
     if not decided.empty:  # a screen whose cells all failed leaves the deciding model nothing: no bars to draw
         with tempfile.TemporaryDirectory() as tmp:
             bars = decided.assign(label=decided["pool"])

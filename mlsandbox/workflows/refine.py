@@ -24,7 +24,7 @@ from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
-from mlsandbox.executors.fidelity import DECIDE
+from mlsandbox.executors.fidelity import DECIDE, screen_settled_note
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import FillOrigin, Pool, RepeatOrigin
@@ -195,15 +195,21 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
         for cand in result.candidates:
             recipe = cand.recipe if cand.pool is None else cand.recipe.measured_as(cand.pool, run_id)
             save_recipe(recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
+        # One model's deltas on one axis, as in the probe's ranking: a screen's are on another scale.
+        note = Path(artifacts.RECIPES_MARKDOWN).name
         levels = table[table["kind"] == "pyramid"].rename(columns={"name": "label"})
-        if not levels.empty:
-            figures.pyramid(levels, artifacts.local(out, artifacts.PYRAMID_FIGURE),
-                            title="Pyramid of the top-k pools' intersections")
+        decided = levels[levels["fidelity"] == DECIDE]
+        if not decided.empty:
+            figures.pyramid(decided, artifacts.local(out, artifacts.PYRAMID_FIGURE),
+                            title="Pyramid of the top-k pools' intersections"
+                            + screen_settled_note(len(decided), len(levels), note))
         dup = duplication_points(table)
-        if not dup.empty:
-            figures.duplication_curves(dup.rename(columns={"multiple": "r"}),
+        decided = duplication_points(table[table["fidelity"] == DECIDE])
+        if not decided.empty:
+            figures.duplication_curves(decided.rename(columns={"multiple": "r"}),
                                        artifacts.local(out, artifacts.DUPLICATION_FIGURE),
-                                       title="Duplication: repeat the top pool vs fill from lower levels")
+                                       title="Duplication: repeat the top pool vs fill from lower levels"
+                                       + screen_settled_note(len(decided), len(dup), note))
         if result.best is not None:
             # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
             best = artifacts.local(out, artifacts.BEST_RECIPE)
