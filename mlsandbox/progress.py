@@ -56,7 +56,7 @@ class Progress:
                  initial: int = 0, parallel: int = 1) -> None:
         self.style = resolve(style)
         self.desc, self.unit, self.total, self.done = desc, unit, total, initial
-        self.reused, self.worked, self.status = 0, 0, ""
+        self.reused, self.worked, self.failed, self.status = 0, 0, 0, ""
         self.possible, self.possible_why = 0, ""  # units that may still be added (:meth:`may_add`)
         self.reusing = 0  # units still to come that are known to be reused (:meth:`add`)
         self._parallel, self._rounds = max(1, parallel), 0  # advances that did work, up to the first round's end
@@ -87,9 +87,11 @@ class Progress:
         self.status = status
         self._postfix()
 
-    def advance(self, n: int = 1, status: str = "", reused: bool = False) -> None:
-        """``n`` units finished (``reused``: taken from a cache, no work done); ``status`` names the current item."""
+    def advance(self, n: int = 1, status: str = "", reused: bool = False, failed: bool = False) -> None:
+        """``n`` units finished (``reused``: taken from a cache, no work done; ``failed``: they failed, which
+        the count shows as it grows); ``status`` names the current item."""
         self.done += n
+        self.failed += n if failed else 0
         self.reused += n if reused else 0
         self.reusing = max(0, self.reusing - n) if reused else self.reusing
         self.worked += 0 if reused else n
@@ -125,9 +127,10 @@ class Progress:
         return ", ".join(parts)
 
     def _notes(self) -> list[str]:
-        """What the bar shows after its count: work that may follow, cache hits, the current item."""
+        """What the bar shows after its count: work that may follow, cache hits, failures, the current item."""
         possible = [f"up to {self.possible} more {self.possible_why}"] if self.possible else []
-        return possible + ([f"{self.reused} reused"] if self.reused else []) + ([self.status] if self.status else [])
+        return (possible + ([f"{self.reused} reused"] if self.reused else []) + ([f"{self.failed} failed"] if self.failed
+                else []) + ([self.status] if self.status else []))
 
     def _postfix(self, refresh: bool = True) -> None:
         if self._bar is not None:

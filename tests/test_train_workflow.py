@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -207,6 +208,16 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     (line,) = cli.stderr.strip().splitlines()  # the table went to stdout; one line says what failed
     assert line.startswith("FAILED ") and " seed 0: command exited with status 1 (out of memory)" in line and line.endswith(
         f"(and {len(cells) - 1} more cells: each reason is in cells.json of the run)"), line
+    # As a process, with the command's own logging: each failed cell is counted on the progress lines,
+    # not logged as an error of its own, so the FAILED line is the one line besides progress.
+    run = subprocess.run([sys.executable, "-m", "mlsandbox.cli", "train", "-p", str(tmp_path / "proj"), "-q", "--pool",
+                          "text_length_filter/low"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri})
+    assert run.returncode == 2, run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert lines[-1].startswith("FAILED ") and " seed 0: command exited with status 1" in lines[-1], lines
+    assert all(" mlsandbox.progress: " in line for line in lines[:-1]), lines
+    assert "2 failed" in lines[-2], lines
 
 
 @pytest.mark.parametrize("reported, says", [

@@ -383,7 +383,9 @@ def _project_run(model_spec: ModelSpec, run_id: str) -> tuple[str | None, str | 
 
 def _failed(pool: Pool, seed: int, run_id: str, params: dict[str, object], reason: str, log_tail: str) -> CellResult:
     reason, log_tail = scrub_known(reason), scrub_known(log_tail)  # a trainer may quote a URL with its password
-    log.error("cell %s seed %d failed: %s", pool.name, seed, reason)
+    # Chatter, as each cell's progress: the step's progress counts the failures, and each command ends
+    # with them (train: one line with the first reason; the workflow steps: their tables and counts).
+    log.info("cell %s seed %d failed: %s", pool.name, seed, reason)
     tracking.log_batch(run_id, params=params, tags={FAILURE: reason[:5000]})
     if log_tail:
         mlflow.MlflowClient().log_text(run_id, log_tail, artifacts.FAILURE_LOG_TAIL)

@@ -96,7 +96,7 @@ class _Bench:
         self._done[_key(request)] = result
         self.cells.append(result)
         self.progress.advance(1, f"{request.fidelity.name} {request.pool.name} seed {request.seed}",
-                              reused=result.reused)
+                              reused=result.reused, failed=not result.ok)
 
 
 def _key(request: CellRequest) -> tuple[str, str, str, int]:
