@@ -507,6 +507,11 @@ def test_the_cost_metrics_count_every_cell_once(workflow: WorkflowResult) -> Non
     assert (metrics["cells_run"], metrics["cells_reused"], metrics["cells_failed"]) == (
         ran, len(workflow.cells) - ran, 0)
     assert metrics["probe.cells_run"] + metrics["refine.cells_run"] == ran
+    # The overhead is the sandbox's share of the steps: the stats' one-off work (minutes for model-backed
+    # OPs on a first run) is neither the steps' nor the sandbox's bookkeeping.
+    assert 0 < metrics["stats_s"] < metrics["wall_s"] == workflow.wall_s
+    steps_s = metrics["wall_s"] - metrics["stats_s"]
+    assert metrics["overhead_share"] == pytest.approx((steps_s - metrics["train_eval_s"]) / steps_s)
 
 
 def test_a_rerun_reuses_every_cell_and_reproduces_the_ranking(workflow: WorkflowResult, rerun: WorkflowResult) -> None:

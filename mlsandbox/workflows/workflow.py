@@ -58,6 +58,7 @@ def run_workflow(
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)  # small: a bad one stops it before the stats
     check_models([spec.model, *([spec.screen.model] if spec.screen else [])], spec.executor.type)  # and its models
     prepared = prepare(spec, workers=workers, progress=progress)
+    stats_s = time.perf_counter() - started  # the data, its stats (computed once, then read), the benchmarks
     if until == "refine":
         check_refinable(prepared)
     tags = {tracking.KIND: "workflow", tracking.ENTRY_POINT: entry_point, tracking.PROJECT: spec.name,
@@ -78,7 +79,7 @@ def run_workflow(
             cells += confirmed.cells
             log_answer(run_id, answer)
         wall_s = time.perf_counter() - started
-        _log_cost(run_id, cells, wall_s)
+        _log_cost(run_id, cells, wall_s, stats_s)
         if refined is not None:
             log_report(run_id)
         return WorkflowResult(run_id, probed, analysis, refined, cells, wall_s, tracking.run_url(parent), answer)
@@ -119,14 +120,16 @@ def _answer(
                   best.pool.unique_size, documents, others), best.pool
 
 
-def _log_cost(run_id: str, cells: list[CellResult], wall_s: float) -> None:
-    """Wall time, cells run and reused, and the sandbox's own share of the time (not training)."""
+def _log_cost(run_id: str, cells: list[CellResult], wall_s: float, stats_s: float) -> None:
+    """Wall time (``stats_s`` of it before the steps: the OPs' one-off work), cells run and reused, and
+    the sandbox's own share of the steps' time (neither stats nor training)."""
     run = [c for c in cells if not c.reused]
     model_s = sum(c.train_s + c.eval_s for c in run)
+    steps_s = wall_s - stats_s
     by_fidelity = {f"cells_run.{name}": sum(c.fidelity == name for c in run) for name in (SCREEN, DECIDE)}
     tracking.log_batch(run_id, metrics={**by_fidelity,
-        "wall_s": wall_s, "cells_run": len(run), "cells_reused": len(cells) - len(run),
+        "wall_s": wall_s, "stats_s": stats_s, "cells_run": len(run), "cells_reused": len(cells) - len(run),
         "cells_failed": sum(not c.ok for c in cells), "train_eval_s": model_s,
-        "overhead_share": max(0.0, (wall_s - model_s) / wall_s) if wall_s > 0 else 0.0,
+        "overhead_share": max(0.0, (steps_s - model_s) / steps_s) if steps_s > 0 else 0.0,
     })
 
