@@ -110,15 +110,16 @@ def test_history_curve_draws_pruned_trials_hollow_and_grey_and_never_as_the_best
     ax = figures.history_curve_figure(study_trials()).axes[0]
     (best,) = ax.lines
     assert list(best.get_ydata()) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0]  # a pruned 9.0 after one seed is no best
-    complete, pruned, warm = ax.collections
+    complete, pruned, unvalued, warm = ax.collections
     np.testing.assert_array_equal(complete.get_offsets(), [[0, 1.0], [1, 0.5], [4, 2.0]])
-    np.testing.assert_array_equal(pruned.get_offsets()[:1], [[2, 9.0]])
+    np.testing.assert_array_equal(pruned.get_offsets(), [[2, 9.0]])
     assert len(pruned.get_facecolors()) == 0 or pruned.get_facecolors()[0][3] == 0  # hollow
     assert tuple(pruned.get_edgecolors()[0]) == to_rgba(figures.NEUTRAL)
+    np.testing.assert_array_equal(unvalued.get_offsets(), [[3, 0.0]])  # on the axis: pruned before any seed
     np.testing.assert_array_equal(warm.get_offsets(), [[0, 1.0], [1, 0.5]])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "complete trials", "best so far (complete trials)", "pruned: running value after some seeds (partial)",
-        "warm start"]
+        "pruned before its first seed (no value)", "warm start"]
 
 
 def test_history_curve_keeps_its_legend_off_the_data_and_titles_what_it_plots() -> None:

@@ -88,10 +88,13 @@ def _mark_pruned(ax: Axes, frame: pd.DataFrame) -> None:
     if "state" not in frame:
         return
     pruned = frame[frame["state"].astype(str).eq(PRUNED)]
-    if pruned.empty:
-        return
-    ax.scatter(pruned["trial"], pruned["value"].astype(float), s=22, facecolors="none", edgecolors=NEUTRAL,
-               linewidths=1.0, label="pruned: running value after some seeds (partial)")
+    valued = pruned["value"].astype(float).notna()
+    if valued.any():
+        ax.scatter(pruned["trial"][valued], pruned["value"][valued].astype(float), s=22, facecolors="none",
+                   edgecolors=NEUTRAL, linewidths=1.0, label="pruned: running value after some seeds (partial)")
+    if not valued.all():  # pruned before its first seed (a pool too small, or one that keeps every sample)
+        ax.scatter(pruned["trial"][~valued], np.zeros(int((~valued).sum())), transform=ax.get_xaxis_transform(),
+                   marker="x", s=22, color=NEUTRAL, clip_on=False, label="pruned before its first seed (no value)")
 
 
 def _mark_warm_starts(ax: Axes, frame: pd.DataFrame) -> None:
