@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mlsandbox import figures
@@ -422,3 +423,12 @@ def test_a_killed_pass_never_resumes_from_another_version_of_the_datasets_checkp
     stats = compute_stats(edited, [slow], tmp_path / "ws", progress=False)
     assert stats.stat("slow_len").tolist() == [2 * len(t) for t in edited.texts]
     assert SlowModelOp.calls == -(-len(edited) // 4)  # every batch computed afresh
+
+
+def test_the_stats_summary_prints_counts_whole_and_values_to_six_digits() -> None:
+    from mlsandbox.stats import summary_markdown
+
+    summary = pd.DataFrame.from_dict({"text_len": {"count": 12782, "mean": 512.123456, "max": 11437.0},
+                                      "num_words": {"count": 1234567, "mean": 3.0, "max": 2.5e9}}, orient="index")
+    table = summary_markdown(summary)
+    assert "| text_len  |   12782 | 512.123 |" in table and "1234567" in table and "1.278e+04" not in table

@@ -91,7 +91,7 @@ def stats_command(
     """Compute (or reuse cached) stats of every OP in the project and print their summary."""
     from mlsandbox import artifacts, figures
     from mlsandbox.project import output_folder
-    from mlsandbox.stats import summarize
+    from mlsandbox.stats import summarize, summary_markdown
     from mlsandbox.workflows.pool import tracked_stats
 
     spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
@@ -99,7 +99,7 @@ def stats_command(
     out = out and output_folder(out, written)  # checked before any work
     prepared = tracked_stats(spec, workers=workers, progress=progress_style(quiet))
     summary = summarize(prepared.stats)
-    typer.echo(summary.to_markdown(floatfmt=".4g"))
+    typer.echo(summary_markdown(summary))
     reused = len(prepared.stats.ops) - len(prepared.stats.computed)
     typer.echo(f"\n{len(prepared.dataset)} samples; {len(prepared.stats.computed)} of {len(prepared.stats.ops)} OPs "
                f"computed, {reused} from cache")

@@ -9,7 +9,7 @@ worker processes on this machine, or a Ray cluster (``stats.engine: ray``).
 from mlsandbox.stats._cache import cache_key, cache_path, op_version
 from mlsandbox.stats._compute import EngineName, compute_stats
 from mlsandbox.stats._passes import pass_batch_size, passes, shared_pass
-from mlsandbox.stats._table import PERCENTILES, StatsTable, categorical_summary, summarize
+from mlsandbox.stats._table import PERCENTILES, StatsTable, categorical_summary, summarize, summary_markdown
 
 __all__ = [
     "PERCENTILES",
@@ -24,4 +24,5 @@ __all__ = [
     "passes",
     "shared_pass",
     "summarize",
+    "summary_markdown",
 ]

@@ -58,6 +58,12 @@ def summarize(stats: StatsTable) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """:func:`summarize`'s table as Markdown: counts whole, values to 6 significant digits (a count of
+    12,782 read ``1.278e+04`` at 4)."""
+    return summary.to_markdown(floatfmt=["", *(".0f" if c == "count" else ".6g" for c in summary.columns)])
+
+
 def categorical_summary(stats: StatsTable, top: int = 10) -> dict[str, dict[str, int]]:
     """Most frequent values of non-numeric stats (e.g. ``lang``)."""
     keys = [c for c in stats.frame.columns if c != ID and c not in stats.numeric_keys()]

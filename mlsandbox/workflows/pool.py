@@ -19,7 +19,7 @@ from mlsandbox.pools import RANDOM, Pool, SplitOrigin, cut_splits, materialize, 
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.progress import Progress, StyleArg
 from mlsandbox.spec import ExperimentSpec, RefineSpec
-from mlsandbox.stats import categorical_summary, summarize
+from mlsandbox.stats import categorical_summary, summarize, summary_markdown
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def log_stats(prepared: Prepared, run_id: str) -> None:
         root = Path(tmp)
         summary.to_csv(artifacts.local(root, artifacts.STATS_SUMMARY_TABLE))
         artifacts.local(root, artifacts.STATS_SUMMARY_MARKDOWN).write_text(
-            summary.to_markdown(floatfmt=".4g") + "\n", encoding="utf-8")
+            summary_markdown(summary) + "\n", encoding="utf-8")
         artifacts.local(root, artifacts.STATS_CATEGORICAL).write_text(
             yaml.safe_dump(categorical_summary(stats)), encoding="utf-8")
         figures.stat_histograms(stats.frame[stats.numeric_keys()], artifacts.local(root, artifacts.STATS_HISTOGRAMS))
