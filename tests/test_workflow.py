@@ -347,6 +347,21 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert sorted(linked) == figures and all((root / link).is_file() for link in linked)  # beside the Markdown
 
 
+def test_a_best_recipe_data_juicer_cannot_express_is_said_in_prose_not_a_yaml_block(workflow: WorkflowResult,
+                                                                                  tmp_path: Path) -> None:
+    from mlsandbox import artifacts
+    from mlsandbox.workflows.report import _report
+
+    root = tracking.download_artifacts(workflow.run_id, None, tmp_path)
+    (root / artifacts.BEST_RECIPE_DATA_JUICER).unlink()
+    (root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE).write_text("not exportable to Data-Juicer: no mapping\n")
+    report = _report(mlflow.get_run(workflow.run_id), root)
+    best = report.markdown().split("## Best recipe", 1)[1].split("##", 1)[0]
+    assert best.rstrip().endswith("```\n\nNot exportable to Data-Juicer: no mapping")
+    assert best.count("```") == 2  # the recipe's own block alone
+    assert "<p>Not exportable to Data-Juicer: no mapping</p>" in report.html()
+
+
 def test_the_workflow_command_prints_the_legend_then_each_table_under_its_heading(
         workflow: WorkflowResult, spec: ExperimentSpec, tmp_path: Path) -> None:
     import yaml

@@ -280,14 +280,18 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
                  if answer is not None and answer.name == name and math.isfinite(answer.p_adjusted)
                  else " (no interval: see the answer above)")
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size{claim}.{verdict}"
-        dj = (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
-              or _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "")
-        if f"- {RANDOM_SELECTOR}:" in dj:  # an earlier version's export
+        dj = _read_text(root / artifacts.BEST_RECIPE_DATA_JUICER)
+        if dj is not None and f"- {RANDOM_SELECTOR}:" in dj:  # an earlier version's export
             text += (f" Its Data-Juicer export ends with the sandbox's equal-size draw as a `{RANDOM_SELECTOR}`: "
                      "remove that step for a full-scale run, or it keeps only as many samples as the pool had.")
-        report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\nData-Juicer:\n\n```yaml\n{dj}```",
-                   f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>"
-                   f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>")
+        # A recipe Data-Juicer cannot express has a note saying why: prose, not a YAML block.
+        note = "" if dj is not None else (_read_text(root / artifacts.BEST_RECIPE_DATA_JUICER_NOTE) or "").strip()
+        note = note[:1].upper() + note[1:]
+        markdown = f"Data-Juicer:\n\n```yaml\n{dj}```" if dj is not None else note
+        shown = (f"<p>Data-Juicer recipe:</p><pre>{html.escape(dj)}</pre>" if dj is not None
+                 else f"<p>{html.escape(note)}</p>")
+        report.add("Best recipe", f"{text}\n\n```yaml\n{best}```\n\n{markdown}",
+                   f"<p>{html.escape(text).replace('**', '')}</p><pre>{html.escape(best)}</pre>{shown}")
     for title, path in TABLES:
         table = _read_table(root / path)
         if table is not None:
