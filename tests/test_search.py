@@ -142,6 +142,9 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
     assert {"search/report.md", "search/trials.csv", "search/best_recipe.yaml",
             "search/best_recipe.data_juicer.yaml", "search/history.png"} <= artifacts
     assert result.best_recipe is not None and result.best.value == max(t.value for t in complete)
+    exported = mlflow.artifacts.load_text(f"runs:/{result.run_id}/search/best_recipe.yaml")
+    shown = mlflow.artifacts.load_text(f"runs:/{result.run_id}/search/report.md")
+    assert exported.rstrip() in shown and "measured:" in exported  # the report shows the recipe the user gets
     params = build_space(_spec(raw).search, prepare(_spec(raw), progress=False).stats).param_names()
     assert list(result.trials.columns) == ["trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted",
                                            *params, "reason", "warm_start", "duration_s", "run_id"]

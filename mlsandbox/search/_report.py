@@ -280,6 +280,14 @@ def _state_counts(frame: pd.DataFrame) -> dict[str, int]:
     return frame["state"].value_counts().to_dict() if not frame.empty else {}
 
 
+def _shown_recipe(best: FrozenTrial, out: Path) -> str:
+    """The recipe as exported (``best_recipe.yaml``: its name and what it was measured as), else the trial's."""
+    exported = out / "best_recipe.yaml"
+    if exported.exists():
+        return exported.read_text(encoding="utf-8").rstrip()
+    return yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip()
+
+
 def search_report(
     ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, claim: dict[str, float],
     pareto: Sequence[tuple[FrozenTrial, dict[str, float]]], importances: dict[str, float], storage_name: str, out: Path,
@@ -304,8 +312,7 @@ def search_report(
                      if is_confirmed(claim) else
                      "its size should be re-measured on fresh seeds before it is relied on: `mlsandbox train "
                      "--recipe best_recipe.yaml --seeds 100,101,102,103,104` (seeds the study did not use)."), "",
-                  "```yaml", yaml.safe_dump(best.user_attrs.get(RECIPE_ATTR, {}), sort_keys=False).rstrip(), "```", "",
-                  _exported(out), ""]
+                  "```yaml", _shown_recipe(best, out), "```", "", _exported(out), ""]
     else:
         lines += ["No trial completed: see the reasons in the trials table.", ""]
     if pareto:
