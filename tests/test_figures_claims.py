@@ -300,7 +300,7 @@ def test_refines_figures_draw_the_deciding_models_deltas_alone_and_count_the_scr
     monkeypatch.setattr(figures, "duplication_curves",
                         lambda frame, path, title: drawn.setdefault("duplication", (frame, title)))
     with mlflow.start_run() as run:
-        refine._log(refine.RefineResult(table, comparisons=None, best=None), run.info.run_id, {})  # type: ignore[arg-type]
+        refine._log(refine.RefineResult(table, comparisons=None, best=None), None, run.info.run_id, {})  # type: ignore[arg-type]
     pyramid, title = drawn["pyramid"]
     assert pyramid["label"].tolist() == ["A"]
     assert "the deciding model's 1 pools; the 1 the screen settled are in recipes.md" in title

@@ -571,17 +571,28 @@ def test_threshold_recipes_keep_their_digest() -> None:
 
 def test_a_measured_recipe_selects_the_pool_it_was_measured_as_or_says_why_not(stats, tmp_path: Path) -> None:
     r = recipe(Condition(op="text_length_filter", max=3.0))
-    measured = r.measured_as(r.select(stats), "run-1")
+    measured = r.measured_as(r.select(stats), stats, "run-1")
     assert measured.digest() == r.digest()  # where it was measured is no part of the selection
     loaded = load_recipe(save_recipe(measured, tmp_path / "r.yaml"))
     assert loaded.measured == measured.measured and loaded.select(stats).digest == r.select(stats).digest
     # the same conditions now keep other samples (a changed statistic, say): refused on that dataset
-    stale = r.measured_as(recipe(Condition(op="text_length_filter", max=4.0)).select(stats), "run-1")
+    stale = r.measured_as(recipe(Condition(op="text_length_filter", max=4.0)).select(stats), stats, "run-1")
     with pytest.raises(RecipeError, match=r"selected pool \w+ \(4 samples\) of this dataset when it was measured "
                                           r"by run run-1, but now selects pool \w+ \(3 samples\)"):
         stale.select(stats)
     # on another dataset (the full corpus it is meant for) it selects what that dataset holds
     other = StatsTable(stats.frame, "other-dataset", stats.ops, [])
     assert stale.select(other).size == 3
+    # on any dataset, stats of another definition (an OP's new version, a param's changed default, another
+    # version of its word list) would take the thresholds to other values: refused, naming what changed
+    assert measured.measured is not None
+    assert measured.measured.statistics == {"text_length_filter": {"version": 1, "params": {}, "packages": {}}}
+    redefined = measured.model_copy(update={"measured": measured.measured.model_copy(update={"statistics": {
+        "text_length_filter": {"version": 0, "params": {}, "packages": {}}}})})
+    for where in (stats, other):
+        with pytest.raises(RecipeError, match=r"^recipe 'r': its thresholds on text_length_filter were measured on "
+                                              r"another definition of its statistic \(version 0 then, 1 here\); "
+                                              r"measure the recipe again here, or delete its 'measured' entry"):
+            redefined.select(where)
     header = save_data_juicer(measured, tmp_path / "dj.yaml").read_text()
     assert "# measured: 3 samples (pool " in header and "of dataset dataset-digest in run run-1" in header

@@ -50,7 +50,7 @@ def _train(project: Path, recipe: Path) -> Result:
 def _measured(project: Path) -> dict:
     stats = prepare(load_project(project), progress=False).stats
     recipe = Recipe(name="long", conditions=[Condition(op="text_length_filter", min=30.0)])
-    return yaml.safe_load(recipe_text(recipe.measured_as(recipe.select(stats), "run-1")))
+    return yaml.safe_load(recipe_text(recipe.measured_as(recipe.select(stats), stats, "run-1")))
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -388,8 +388,8 @@ def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
         "'clean_text'" in folded.output, folded.output
     # a recipe measured on this dataset that now selects another pool is refused before anything trains
     wider = Recipe(name="wider")  # every sample
-    stale = save_recipe(recipe.measured_as(wider.select(prepare(parse_spec(raw), progress=False).stats), "run-1"),
-                        tmp_path / "stale" / "best_recipe.yaml")
+    stats = prepare(parse_spec(raw), progress=False).stats
+    stale = save_recipe(recipe.measured_as(wider.select(stats), stats, "run-1"), tmp_path / "stale" / "best_recipe.yaml")
     refused = runner.invoke(app, ["train", "-p", str(tmp_path), "--recipe", str(stale)])
     assert refused.exit_code == 2 and "when it was measured by run run-1, but now selects" in refused.output
     assert "Traceback" not in refused.output

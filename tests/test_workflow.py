@@ -457,11 +457,12 @@ def test_the_report_of_an_earlier_versions_export_says_to_drop_its_equal_size_dr
 def test_each_refine_candidate_is_a_run_to_compare_in_the_ui(workflow: WorkflowResult, spec: ExperimentSpec) -> None:
     import yaml
 
-    from mlsandbox.recipes import MeasuredPool, parse_recipe
+    from mlsandbox.recipes import parse_recipe
     from mlsandbox.workflows.candidate_runs import CANDIDATE
     from mlsandbox.workflows.train import find_pools
 
     refined = workflow.refined
+    stats = prepare(spec, progress=False).stats
     runs = mlflow.search_runs(experiment_ids=[mlflow.get_run(workflow.run_id).info.experiment_id],
                               filter_string=f"tags.mlflow.parentRunId = '{workflow.run_id}' and "
                                             f"tags.mlsandbox.kind = '{CANDIDATE}'", output_format="list")
@@ -480,7 +481,9 @@ def test_each_refine_candidate_is_a_run_to_compare_in_the_ui(workflow: WorkflowR
         if math.isfinite(row["delta_pct"]):  # measured: its pool leads to the cells that measured it
             assert [i.dataset.digest for i in inputs] == [cand.pool.digest]
             assert run.data.tags[tracking.POOL_DIGEST] == cand.pool.digest
-            assert recipe.measured == MeasuredPool.of(cand.pool, workflow.run_id)  # as in refine/recipes/
+            # as in refine/recipes/: the pool, and the definition of each statistic its thresholds bound
+            assert recipe.measured == cand.recipe.measured_as(cand.pool, stats, workflow.run_id).measured
+            assert set(recipe.measured.statistics) == {c.op for c in cand.recipe.conditions}
     best = by_name[refined.best.name].info.run_id  # and trains again by its run id
     (pool,) = find_pools(prepare(spec, progress=False), [], [], [best])
     assert (pool.rows.tolist(), pool.repeats.tolist()) == (refined.best.pool.rows.tolist(),

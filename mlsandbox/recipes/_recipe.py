@@ -98,10 +98,20 @@ class MeasuredPool(Checked):
     pool_digest: str = Field(min_length=1)
     samples: int = Field(ge=1, description="samples trained, repeats counted")
     run_id: str = Field(default="", description="the run that measured the pool")
+    statistics: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per OP of the conditions, the definition its thresholds were measured on")
 
     @classmethod
-    def of(cls, pool: Pool, run_id: str = "") -> MeasuredPool:
-        return cls(dataset_digest=pool.dataset_digest, pool_digest=pool.digest, samples=pool.size, run_id=run_id)
+    def of(cls, pool: Pool, run_id: str = "", statistics: dict[str, dict[str, Any]] | None = None) -> MeasuredPool:
+        return cls(dataset_digest=pool.dataset_digest, pool_digest=pool.digest, samples=pool.size, run_id=run_id,
+                   statistics=statistics or {})
+
+
+def statistic_definition(op: Op) -> dict[str, Any]:
+    """What a stat's values mean, on any dataset: the OP's version (raised whenever its code changes
+    the values), its params, defaults included (a default may change), and the installed versions of
+    the packages whose data it reads (a word list, a model)."""
+    return {"version": op.version, "params": op.params.stat_params(), "packages": op.package_versions()}
 
 
 def ids_digest(ids: list[str], repeats: list[int]) -> str:
@@ -162,16 +172,33 @@ class Recipe(Checked):
         payload = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
-    def measured_as(self, pool: Pool, run_id: str = "") -> Recipe:
-        """This recipe, recording ``pool`` as the one it selected when ``run_id`` measured it."""
-        return self.model_copy(update={"measured": MeasuredPool.of(pool, run_id)})
+    def measured_as(self, pool: Pool, stats: StatsTable, run_id: str = "") -> Recipe:
+        """This recipe, recording ``pool`` as the one it selected from ``stats`` when ``run_id`` measured
+        it, and the definition of each statistic its conditions bound."""
+        statistics = {c.op: statistic_definition(stats.op(c.op)) for c in self.conditions}
+        return self.model_copy(update={"measured": MeasuredPool.of(pool, run_id, statistics)})
 
     def select(self, stats: StatsTable) -> Pool:
         """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little,
-        :class:`RecipeError` if on the dataset it was measured on it no longer selects that pool."""
+        :class:`RecipeError` if ``stats`` define a statistic otherwise than where it was measured (on
+        any dataset), or if on the dataset it was measured on it no longer selects that pool."""
         pool = self._select(stats)
+        self._check_statistics(stats)
         self._check_measured(pool)
         return pool
+
+    def _check_statistics(self, stats: StatsTable) -> None:
+        """Its thresholds were measured on a statistic's definition: another version of the OP, a changed
+        default or another version of its word list or model would apply them to other values."""
+        recorded = self.measured.statistics if self.measured is not None else {}
+        for op_name in sorted({c.op for c in self.conditions} & recorded.keys()):
+            then, now = recorded[op_name], statistic_definition(stats.op(op_name))
+            if now != then:
+                changed = ", ".join(f"{k} {then.get(k)} then, {now[k]} here" for k in now if now[k] != then.get(k))
+                raise RecipeError(
+                    f"recipe {self.name!r}: its thresholds on {op_name} were measured on another definition of its "
+                    f"statistic ({changed}); measure the recipe again here, or delete its 'measured' entry to apply "
+                    "them to this one")
 
     def _check_measured(self, pool: Pool) -> None:
         measured = self.measured

@@ -32,7 +32,7 @@ from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RECIPE, Pool
 from mlsandbox.progress import Progress
-from mlsandbox.recipes import MeasuredPool, Recipe, parse_recipe, recipe_text
+from mlsandbox.recipes import Recipe, parse_recipe, recipe_text
 from mlsandbox.search._names import (
     FAIL_REASON,
     HOST,
@@ -189,9 +189,11 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
     except PoolError as err:
         mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), "recipe.yaml")
         return TrialState.PRUNED, str(err), timing
-    mlflow.MlflowClient().log_text(run_id, recipe_text(recipe.measured_as(pool, run_id)), "recipe.yaml")
+    measured = recipe.measured_as(pool, prepared.stats, run_id)
+    mlflow.MlflowClient().log_text(run_id, recipe_text(measured), "recipe.yaml")
     timing["select_s"] = time.perf_counter() - t0
-    trial.set_user_attr(MEASURED_ATTR, MeasuredPool.of(pool, run_id).model_dump(mode="json"))
+    assert measured.measured is not None
+    trial.set_user_attr(MEASURED_ATTR, measured.measured.model_dump(mode="json"))
     tracking.log_batch(run_id, metrics={"pool_size": pool.size, "pool_unique": pool.unique_size},
                        tags={tracking.POOL_DIGEST: pool.digest})
     if pool.unique_size < search.min_pool_size:

@@ -38,7 +38,7 @@ def log_candidate_runs(prepared: Prepared, table: pd.DataFrame, recipes: Sequenc
             run_id = run.info.run_id
             tracking.log_batch(run_id, params=_params(row, recipe), metrics={
                 key: float(row[key]) for key in METRICS if isinstance(row[key], (int, float)) and math.isfinite(row[key])})
-            measured = recipe if pool is None else recipe.measured_as(pool, parent_run_id)  # as refine/recipes/ has it
+            measured = recipe if pool is None else recipe.measured_as(pool, prepared.stats, parent_run_id)  # as refine/recipes/ has it
             mlflow.MlflowClient().log_text(run_id, recipe_text(measured), "recipe.yaml")
             if pool is not None:
                 tracking.log_pool_input(pool, prepared.dataset, prepared.stats, prepared.pool_file(pool, prepared.spec.model),

@@ -35,6 +35,7 @@ from mlsandbox.recipes import (
     save_recipe,
 )
 from mlsandbox.spec import RefineSpec
+from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.candidate_runs import log_candidate_runs
 from mlsandbox.workflows.pool import too_small_to_refine
@@ -85,7 +86,7 @@ def refine(
     table = _table(candidates, comparisons, probed.comparisons.screened + comparisons.screened)
     best, best_delta = _best(candidates, table)
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
-    _log(result, run_id, data_juicer_keys(prepared.spec.dataset))
+    _log(result, prepared.stats, run_id, data_juicer_keys(prepared.spec.dataset))
     log_candidate_runs(prepared, table, [c.recipe for c in candidates],
                        [None if c.skip_reason else c.pool for c in candidates], run_id)
     return result
@@ -185,7 +186,7 @@ def _best(candidates: list[Candidate], table: pd.DataFrame) -> tuple[Candidate |
     return candidates[i], float(measured[i])
 
 
-def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> None:
+def _log(result: RefineResult, stats: StatsTable, run_id: str, dataset_keys: dict[str, str]) -> None:
     client = mlflow.MlflowClient()
     table = result.table
     tracking.log_table(run_id, table, artifacts.RECIPES_TABLE)
@@ -193,7 +194,7 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         for cand in result.candidates:
-            recipe = cand.recipe if cand.pool is None else cand.recipe.measured_as(cand.pool, run_id)
+            recipe = cand.recipe if cand.pool is None else cand.recipe.measured_as(cand.pool, stats, run_id)
             save_recipe(recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
         # One model's deltas on one axis, as in the probe's ranking: a screen's are on another scale.
         note = Path(artifacts.RECIPES_MARKDOWN).name
@@ -214,7 +215,7 @@ def _log(result: RefineResult, run_id: str, dataset_keys: dict[str, str]) -> Non
             # Writes BEST_RECIPE and BEST_RECIPE_DATA_JUICER (or its _NOTE) side by side.
             best = artifacts.local(out, artifacts.BEST_RECIPE)
             assert result.best.pool is not None  # the best was trained
-            export_recipe(result.best.recipe.measured_as(result.best.pool, run_id), best.parent, stem=best.stem,
+            export_recipe(result.best.recipe.measured_as(result.best.pool, stats, run_id), best.parent, stem=best.stem,
                           **dataset_keys)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
