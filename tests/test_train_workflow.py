@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -218,6 +219,25 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
     assert lines[-1].startswith("FAILED ") and " seed 0: command exited with status 1" in lines[-1], lines
     assert all(" mlsandbox.progress: " in line for line in lines[:-1]), lines
     assert "2 failed" in lines[-2], lines
+
+
+def test_a_workflow_step_whose_every_cell_failed_exits_2_with_the_first_reason(small_corpus, tmp_path,
+                                                                                  bench_file, tracking_uri) -> None:
+    """Nothing was measured: as train's failed cells and a search's failed trials, not a success. A step
+    with some cells finished goes on without the others (its tables count them)."""
+    script = tmp_path / "crash.py"
+    script.write_text("import sys\nsys.exit('out of memory')\n")
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], ops=[{"name": "text_length_filter"}],
+                    model={"type": "command", "command": [sys.executable, str(script)], "timeout_s": 60},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    cli = CliRunner().invoke(app, ["probe", "-p", str(tmp_path / "proj"), "-q"])
+    assert cli.exit_code == 2, cli.output
+    (line,) = cli.stderr.strip().splitlines()
+    assert re.fullmatch(r"FAILED: every one of the \d+ cells failed; the first, \S+ seed 0: command exited with "
+                        r"status 1 \(out of memory\): .* \(each reason is in cells\.json of the run\)", line), line
+    assert "No single-OP pool was measured" in cli.stdout  # the tables and the answer first, as ever
 
 
 @pytest.mark.parametrize("reported, says", [

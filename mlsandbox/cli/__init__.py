@@ -35,7 +35,7 @@ from mlsandbox.cli._options import (
     progress_style,
     with_options,
 )
-from mlsandbox.cli._printed import interval_words, print_workflow
+from mlsandbox.cli._printed import every_cell_failed, interval_words, print_workflow
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -201,6 +201,7 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     spec = load_spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=progress_style(quiet))
     print_workflow(result)
+    exit_failed(every_cell_failed(result.cells))
 
 
 def _step_command(name: str, until: str, doc: str) -> None:
@@ -255,6 +256,7 @@ def transfer_command(
     run = [c for c in result.cells if not c.reused]
     typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
                f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+    exit_failed(every_cell_failed(result.cells))
 
 
 @app.command("report")

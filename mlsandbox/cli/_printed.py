@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -12,6 +13,7 @@ import typer
 if TYPE_CHECKING:  # loaded only once a command runs
     import pandas as pd
 
+    from mlsandbox.executors.cells import CellResult
     from mlsandbox.executors.comparison import PoolComparison
     from mlsandbox.workflows.analyze import AnalysisResult
     from mlsandbox.workflows.workflow import WorkflowResult
@@ -92,3 +94,13 @@ def interval_words(comparisons: list[PoolComparison]) -> str:
         return "95% interval"
     return (f"95% interval (raced pools: corrected for the race's {looks} looks, each held to 5%/{looks}, "
             "so wider than a fixed-seed interval; docs/workflow.md)")
+
+
+def every_cell_failed(cells: Sequence[CellResult]) -> str | None:
+    """A workflow step's or a transfer's line when every cell it needed failed (nothing was measured:
+    the command then exits 2, as ``train`` does for a failed cell); None when any cell finished."""
+    if not cells or any(c.ok for c in cells):
+        return None
+    first = cells[0]
+    return (f"FAILED: every one of the {len(cells)} cells failed; the first, {first.pool.name} seed {first.seed}: "
+            f"{first.reason} (each reason is in cells.json of the run)")
