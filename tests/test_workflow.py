@@ -384,6 +384,24 @@ def test_the_workflow_command_prints_the_legend_then_each_table_under_its_headin
     assert f"/{run_id}/" in page and to_folder == f"mlsandbox report {run_id} --out DIR)"
 
 
+def test_a_stat_cluster_without_a_measured_pool_is_named_not_left_out(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlsandbox.cli._printed import print_cluster_bests
+    from mlsandbox.correlation import cluster, pearson_matrix
+    from mlsandbox.workflows.analyze import AnalysisResult
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    corr = pearson_matrix(pd.DataFrame({"a_len": x, "a_words": x + 0.01 * y, "b_ratio": y}))
+    clusters = cluster(corr, 2)
+    measured = clusters.labels["a_len"]
+    ranking = pd.DataFrame({"delta_pct": [1.5], "ci_low_pct": [0.5], "ci_high_pct": [2.5], "p_adjusted": [0.01]},
+                           index=["a/high"])
+    print_cluster_bests(AnalysisResult(corr, clusters, {measured: "a/high"}, None, None, {}), ranking)
+    lines = capsys.readouterr().out.splitlines()
+    assert f"  {measured}: a/high +1.50% (95% interval [+0.50, +2.50]%, Holm-adjusted p = 0.01)" in lines
+    assert f"  {clusters.labels['b_ratio']}: no measured pool (its stats: b_ratio; see the ranking's n/a rows)" in lines
+
+
 def test_a_degenerate_splits_reason_is_printed_below_the_probe_table(capsys: pytest.CaptureFixture[str]) -> None:
     from mlsandbox.cli._printed import print_ranking
 

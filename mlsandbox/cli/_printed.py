@@ -65,8 +65,10 @@ def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None
         return claim_text(ranking.loc[pool]) if pool in ranking.index else ""
 
     typer.echo("\nhighest delta per stat cluster (the refine step's candidates, not findings by themselves):")
-    for cluster, pool in analysis.best_by_stat_cluster.items():
-        typer.echo(f"  {cluster}: {pool} {overall(pool)}")
+    for cluster, stats in analysis.stat_clusters.groups().items():
+        pool = analysis.best_by_stat_cluster.get(cluster)
+        typer.echo(f"  {cluster}: {pool} {overall(pool)}" if pool is not None
+                   else f"  {cluster}: no measured pool (its stats: {', '.join(stats)}; see the ranking's n/a rows)")
     if not analysis.best_by_metric_cluster:
         return
     groups = analysis.metric_clusters.groups() if analysis.metric_clusters is not None else {}
