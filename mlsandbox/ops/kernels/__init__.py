@@ -6,15 +6,25 @@ on top of them. Their loops are compiled with numba (:mod:`._jit`), loaded on fi
 
 from __future__ import annotations
 
+import functools
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 from mlsandbox.ops.kernels.special_characters import ALNUM, SEPARATOR, SPECIAL
 
+#: The signals whose Python handlers raise (Ctrl-C, and the commands' SIGTERM handler).
+_RAISING = {signal.SIGINT, signal.SIGTERM}
+
 
 @cache
-def compiled() -> ModuleType:
-    """The compiled loops, loaded once per process (~1 s: numba itself, then cached machine code).
+def compiled() -> Any:
+    """The compiled loops, loaded once per process (~1 s: numba itself, then cached machine code),
+    each called :func:`uninterrupted`; their constants as they are.
 
     Importing numba only here keeps it out of processes that never compute a text stat.
     """
@@ -25,4 +35,44 @@ def compiled() -> ModuleType:
             "numba's cached machine code for mlsandbox/ops/kernels/_jit.py predates a change of the "
             "character flag bits: delete the numba cache files (*.nbi, *.nbc) next to it"
         )
-    return _jit
+    return _wrapped(_jit)
+
+
+def _wrapped(module: ModuleType) -> SimpleNamespace:
+    def shielded(loop: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(loop)
+        def call(*args: Any) -> Any:
+            with uninterrupted():
+                return loop(*args)
+        return call
+
+    names = {name: getattr(module, name) for name in dir(module) if not name.startswith("__")}
+    return SimpleNamespace(**{name: shielded(value) if hasattr(value, "py_func") else value
+                              for name, value in names.items()})
+
+
+@contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then reach their handlers as ever. Handled while
+    numba's dispatcher calls back into Python, they came out as a ``SystemError`` (a traceback instead
+    of exit code 130 or 143), once as a crash. Any thread of the process may receive a signal, so
+    blocking it in one would not do: the block's own handlers only note it. Handlers can be set in
+    the main thread only; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in _RAISING}
+    for signum in _RAISING:
+        signal.signal(signum, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        for number in caught[:1]:
+            handler = previous[signal.Signals(number)]
+            if callable(handler):
+                handler(number, None)
+            elif handler != signal.SIG_IGN:  # the default action (or one set outside Python): as if it came now
+                signal.raise_signal(number)
