@@ -187,6 +187,19 @@ def test_an_unclosed_quote_does_not_swallow_the_rest_of_a_csv_file(tmp_path: Pat
     assert _load(path).texts == ["hello", "two\nlines"]
 
 
+@pytest.mark.parametrize("on_error", ["raise", "skip"])
+def test_a_stray_quote_closed_in_a_later_row_stops_the_load_naming_its_line(tmp_path: Path, on_error: str) -> None:
+    """Arrow reads the rows up to the closing quote as part of the stray one's value: 2 rows lost, exit 0.
+    Which rows it swallowed cannot be told apart, so not even `skip` goes on."""
+    path = tmp_path / "q.csv"
+    path.write_text('id,text\n1,hello\n2,"never closed\n3,third\n4,"was not ""worth it"" at all"\n5,fifth\n')
+    with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: a quoted value opened on this line closes in a "
+                                        r"later row \(',' expected after '\"'\), so the rows between would be read"):
+        _load(path, on_error=on_error)
+    path.write_text('id,text\n1,"one ""quoted"" word\nover two lines"\n2,plain\n')  # well quoted: read as ever
+    assert _load(path).texts == ['one "quoted" word\nover two lines', "plain"]
+
+
 def test_a_csv_value_over_python_readers_field_limit_is_read_and_its_ragged_rows_named(tmp_path: Path) -> None:
     long = "word " * 40_000  # 200 kB: over the 128 KiB Python's csv module takes by default
     path = tmp_path / "long.csv"

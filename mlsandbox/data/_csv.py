@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from mlsandbox.data._dataset import ID
@@ -101,22 +102,26 @@ def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
 
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
     """A quote opened in the last record and never closed, which Arrow reads as one value running
-    to the end of the file (silently swallowing every row after it); None if there is none.
+    to the end of the file (silently swallowing every row after it); None if there is none. A stray
+    quote closed in a later row swallows the rows between as silently: that one stops the load
+    (:class:`DataError`), as the rows it swallowed cannot be told apart.
 
-    Such a value always ends the table and spans lines, so only then is the last record re-read
-    by Python's strict reader, the one that reports a quote left open at the end of the data.
+    Either makes a value span lines, so only then is the file re-read by Python's strict reader,
+    which refuses both.
     """
-    if table.num_rows == 0 or not any(isinstance(v, str) and ("\n" in v or "\r" in v)
-                                      for v in table.slice(table.num_rows - 1).to_pylist()[0].values()):
+    if not any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py()
+               for column in table.columns if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return None
-    *_, (line, _fields, text) = _csv_records(path)
     try:
-        with _no_field_limit():
-            list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error as err:
-        if "unexpected end of data" in str(err):
-            return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
-                    f"so it and the {len(text.splitlines()) - 1} lines after it would be read as one value")
+        for _ in _csv_records(path, strict=True):
+            pass
+    except _Malformed as err:
+        if "unexpected end of data" in err.reason:
+            return (f"{path}:{err.line}: malformed CSV row: a quoted value opened on this line is never closed, "
+                    f"so it and the {len(err.text.splitlines()) - 1} lines after it would be read as one value")
+        raise DataError(f"{path}:{err.line}: malformed CSV: a quoted value opened on this line closes in a later "
+                        f"row ({err.reason}), so the rows between would be read as part of it; fix its quotes "
+                        "(a quote inside a value is written twice, inside a quoted value)") from None
     return None
 
 
@@ -141,8 +146,9 @@ def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec)
             f"{r.text[:80]!r}" for r in invalid], kept
 
 
-def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
-    """Every non-empty record after the header: its first line, its fields and its text."""
+def _csv_records(path: Path, strict: bool = False) -> Iterator[tuple[int, list[str], str]]:
+    """Every non-empty record after the header: its first line, its fields and its text (``strict``:
+    Python's strict reader, which refuses a quote that is never closed or closes mid-value)."""
     raw = open_bytes(path)
     consumed: list[str] = []
 
@@ -152,7 +158,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
             yield line
 
     with _no_field_limit():
-        reader = csv.reader(lines())
+        reader = csv.reader(lines(), strict=strict)
         previous = 0
         try:
             for index, fields in enumerate(reader):
@@ -162,7 +168,7 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
                 if index > 0 and fields:
                     yield start, fields, text
         except csv.Error as err:  # what Arrow read, Python's reader could not: name where it stopped
-            raise DataError(f"{path}:{previous + 1}: malformed CSV: {err}") from None
+            raise _Malformed(path, previous + 1, str(err), "".join(consumed)) from None
 
 
 @contextlib.contextmanager
@@ -173,3 +179,11 @@ def _no_field_limit() -> Iterator[None]:
         yield
     finally:
         csv.field_size_limit(previous)
+
+
+class _Malformed(DataError):
+    """Python's reader stopped at the record that starts on ``line`` (its ``text`` so far)."""
+
+    def __init__(self, path: Path, line: int, reason: str, text: str) -> None:
+        super().__init__(f"{path}:{line}: malformed CSV: {reason}")
+        self.line, self.reason, self.text = line, reason, text
