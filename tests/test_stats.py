@@ -183,6 +183,11 @@ def test_model_passes_batch_small_enough_to_show_progress_and_never_below_32() -
     assert pass_batch_size(100, 16, [model]) == 32  # the stats batch size does not: see below
     assert pass_batch_size(100, 16, [cheap]) == 16
     assert pass_batch_size(12_782, 2000, [cheap]) == 2000  # cheap passes: one batch per worker task
+    # ... of at most 8 MiB of text: 2,000 documents of 200 kB were one batch of 8 GB in memory
+    assert pass_batch_size(12_782, 2000, [cheap], text_bytes=6_000_000) == 2000  # the bundled corpus: as set
+    assert pass_batch_size(2000, 2000, [cheap], text_bytes=2000 * 200_000) == 41
+    assert pass_batch_size(21, 2000, [cheap], text_bytes=20 << 20) == 8  # one 20 MB document among small ones
+    assert pass_batch_size(3, 2000, [cheap], text_bytes=3 << 30) == 1
 
 
 class BatchMeanOp(LongModelOp):

@@ -130,7 +130,8 @@ class StatsSpec(StrictModel):
     workers: int = Field(
         default=0, ge=0, le=MAX_WORKERS, description="worker processes (Ray: tasks or actors); 0 = one per core (of the cluster)")
     batch_size: int = Field(default=2000, ge=1, le=1_000_000,
-                            description="samples per batch of the statistical OPs (model-backed OPs batch on their own)")
+                            description="samples per batch of the statistical OPs, at most (and at most ~8 MiB of "
+                                        "text); model-backed OPs batch on their own")
     engine: Literal["local", "ray"] = Field(
         default="local", description="`ray`: batches as a Ray Dataset on the cluster of `executor.address`")
 

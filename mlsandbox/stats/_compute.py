@@ -127,7 +127,7 @@ def _check_media(dataset: Dataset, pending: Sequence[Op]) -> None:
 def _compute_pass(dataset: Dataset, ids: np.ndarray, ops: list[Op], engine: Engine, cache_dir: Path,
                   batch_size: int, progress: StyleArg) -> dict[str, np.ndarray]:
     """One pass; each finished batch is checkpointed, so a killed pass resumes where it stopped."""
-    size = pass_batch_size(len(dataset), batch_size, ops)
+    size = pass_batch_size(len(dataset), batch_size, ops, int(dataset.text_bytes.sum()))
     log.info("computing %s over %d samples (batches of %d)", ", ".join(o.name for o in ops), len(dataset), size)
     checkpoints = cache_dir / "stats" / dataset.digest / ".partial" / pass_key(ops, size)
     keys = [k for op in ops for k in op.stat_keys]

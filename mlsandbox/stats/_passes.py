@@ -32,9 +32,16 @@ MODEL_PASS_STEPS = 50
 MIN_MODEL_BATCH = 32
 
 
-def pass_batch_size(samples: int, batch_size: int, ops: Sequence[Op]) -> int:
-    """Samples per batch of a pass: ``batch_size`` for the statistical OPs; a model pass takes its
-    OPs' ``max_batch``, smaller where that reports progress every 2% or so of the dataset.
+#: Text per batch of the statistical OPs, at most: their views of a batch take about 20 times its
+#: size in memory, so 2,000 documents of 200 kB were one batch of 8 GB (and one worker, no progress).
+CHEAP_BATCH_BYTES = 8 << 20
+
+
+def pass_batch_size(samples: int, batch_size: int, ops: Sequence[Op], text_bytes: int = 0) -> int:
+    """Samples per batch of a pass: ``batch_size`` for the statistical OPs, fewer where the dataset's
+    documents (``text_bytes`` in all) are long enough to put more than :data:`CHEAP_BATCH_BYTES` in
+    one; a model pass takes its OPs' ``max_batch``, smaller where that reports progress every 2% or
+    so of the dataset.
 
     A model pass ignores ``batch_size``: a model's value for a sample can depend on which samples
     share its batch (perplexity in bfloat16 by up to several percent), and cached stats are keyed
@@ -42,7 +49,7 @@ def pass_batch_size(samples: int, batch_size: int, ops: Sequence[Op]) -> int:
     """
     caps = [op.max_batch for op in ops if op.max_batch]
     if not caps:
-        return batch_size
+        return max(1, min(batch_size, samples * CHEAP_BATCH_BYTES // max(text_bytes, 1)))
     return max(1, min([*caps, max(MIN_MODEL_BATCH, math.ceil(samples / MODEL_PASS_STEPS))]))
 
 
