@@ -339,3 +339,18 @@ def test_a_saved_hugging_face_dataset_read_as_files_says_to_set_its_format(tmp_p
         (folder / name).write_text("{}")
     with pytest.raises(DataError, match=r"a Hugging Face dataset saved with save_to_disk: set dataset\.format: hf$"):
         _load(folder)
+
+
+def test_a_json_lists_rows_are_named_by_their_object_not_a_line(tmp_path: Path) -> None:
+    """A pretty-printed JSON list spreads an object over lines: the reader numbers objects, and says so."""
+    rows = [{"id": f"s{i}", "text": f"text {i}"} for i in range(8)]
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([*rows[:5], {"id": "s5", "text": None}, *rows[6:]], indent=2))
+    with pytest.raises(DataError, match=r"d\.json: object 6: text field 'text' is null, not a string$"):
+        _load(path)
+    path.write_text(json.dumps([*rows[:5], {"id": "s1", "text": "again"}, *rows[6:]], indent=2))
+    with pytest.raises(DataError, match=r"the first 's1' at objects 2 and 6; ids must be unique$"):
+        _load(path)
+    path.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*rows[:5], {"id": "s1", "text": "x"}]))
+    with pytest.raises(DataError, match=r"the first 's1' at lines 2 and 6; ids must be unique$"):
+        _load(path.with_suffix(".jsonl"))

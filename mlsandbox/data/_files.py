@@ -94,7 +94,7 @@ def read_file(path: Path, spec: DatasetSpec, label: str | None = None) -> tuple[
     if fmt is None:
         raise DataError(f"{path}: unknown file type; set dataset.format (jsonl, json, parquet, csv)")
     table, bad = _READERS[fmt](path, spec)
-    return normalise(table, path, spec, label), bad
+    return normalise(table, path, spec, label, unit="object" if fmt == "json" else "line"), bad
 
 
 def checked_media_column(
@@ -116,9 +116,10 @@ def checked_media_column(
     return table.set_column(table.column_names.index(column), column, pa.array(values, arrow_type)), skipped
 
 
-def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None = None) -> pa.Table:
+def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None = None, unit: str = "line") -> pa.Table:
     """Put ``id`` and ``text`` first; a missing id becomes ``<label>:<line>`` (stable across loads;
-    ``label`` defaults to the file's name without suffix)."""
+    ``label`` defaults to the file's name without suffix). ``unit`` is what the reader numbered: the
+    lines of a file, or the objects of a JSON list."""
     names = table.column_names
     _check_named_once(names, path)
     if spec.text_field not in table.column_names:
@@ -131,7 +132,7 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
     text = table[spec.text_field]
     if text.null_count:
         row = pc.index(pc.is_null(text), True).as_py()
-        raise DataError(f"{path}: row {_row_number(table, row)} has no text (null {spec.text_field!r})")
+        raise DataError(f"{path}: row {_row_number(table, row, unit)} has no text (null {spec.text_field!r})")
     if pa.types.is_dictionary(text.type) and pa.types.is_string(text.type.value_type):  # a pandas category
         text = pc.cast(text, pa.string())
     if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
@@ -143,8 +144,8 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
         ids = _string_ids(table[id_field], path, id_field)
         if ids.null_count:
             row = pc.index(pc.is_null(ids), True).as_py()
-            raise DataError(f"{path}: row {_row_number(table, row)} has no id (null {id_field!r})")
-        _check_unique_in_file(ids, table, path)
+            raise DataError(f"{path}: row {_row_number(table, row, unit)} has no id (null {id_field!r})")
+        _check_unique_in_file(ids, table, path, unit)
     else:
         stem = label or path.stem.split(".")[0]
         lines = table[LINE].to_pylist() if LINE in table.column_names else range(1, table.num_rows + 1)
@@ -243,22 +244,22 @@ def _columns(table: pa.Table) -> str:
     return ", ".join(name for name in table.column_names if name != LINE)
 
 
-def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path) -> None:
+def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path, unit: str) -> None:
     """Raise :class:`DataError` naming the first id the file repeats and the lines (rows) of its first two."""
     counts = pc.value_counts(ids).flatten()
     repeated = pc.filter(counts[0], pc.greater(counts[1], 1))
     if len(repeated):
         first = repeated[0].as_py()
         rows = [i for i, v in enumerate(ids.to_pylist()) if v == first][:2]
-        unit, numbers = ("lines", [table[LINE][i].as_py() for i in rows]) if LINE in table.column_names \
+        unit, numbers = (f"{unit}s", [table[LINE][i].as_py() for i in rows]) if LINE in table.column_names \
             else ("rows", [i + 1 for i in rows])
         raise DataError(f"{path}: {len(repeated)} sample ids occur more than once, the first {first!r} at {unit} "
                         f"{numbers[0]} and {numbers[1]}; ids must be unique")
 
 
-def _row_number(table: pa.Table, index: int) -> str:
+def _row_number(table: pa.Table, index: int, unit: str) -> str:
     if LINE in table.column_names:
-        return f"at line {table['__line'][index].as_py()}"
+        return f"at {unit} {table[LINE][index].as_py()}"
     return str(index + 1)
 
 

@@ -122,7 +122,7 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
     for row in rows:
         value = row.get(spec.text_field)
         if not isinstance(value, str):
-            where = f"{path}:{row['__line']}"
+            where = f"{path}:{row[LINE]}" if unit == "line" else f"{path}: {unit} {row[LINE]}"
             if spec.text_field not in row:
                 keys = ", ".join(k for k in row if k != LINE)
                 raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
@@ -133,7 +133,7 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
     if id_field in columns:
         for value, row in zip(columns[id_field], rows):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
-                raise DataError(f"{path}: {unit} {row['__line']}: id {value!r} is a {type(value).__name__}; "
+                raise DataError(f"{path}: {unit} {row[LINE]}: id {value!r} is a {type(value).__name__}; "
                                 "ids are integers or strings")
         columns[id_field] = [str(v) if isinstance(v, int) else v for v in columns[id_field]]
     arrays = {}
