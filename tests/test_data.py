@@ -351,6 +351,8 @@ def test_a_json_lists_rows_are_named_by_their_object_not_a_line(tmp_path: Path) 
     path.write_text(json.dumps([*rows[:5], {"id": "s1", "text": "again"}, *rows[6:]], indent=2))
     with pytest.raises(DataError, match=r"the first 's1' at objects 2 and 6; ids must be unique$"):
         _load(path)
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows).encode())  # a byte-order mark, as Windows editors write
+    assert _load(path).texts == [r["text"] for r in rows]
     path.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in [*rows[:5], {"id": "s1", "text": "x"}]))
     with pytest.raises(DataError, match=r"the first 's1' at lines 2 and 6; ids must be unique$"):
         _load(path.with_suffix(".jsonl"))

@@ -83,7 +83,7 @@ def read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
 
 
 def read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
-    raw = open_bytes(path)
+    raw = open_bytes(path).removeprefix(codecs.BOM_UTF8)  # as a JSONL file's: editors on Windows write one
     try:
         data = _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
