@@ -437,3 +437,23 @@ def test_the_stats_summary_prints_counts_whole_and_values_to_six_digits() -> Non
                                       "num_words": {"count": 1234567, "mean": 3.0, "max": 2.5e9}}, orient="index")
     table = summary_markdown(summary)
     assert "| text_len  |   12782 | 512.123 |" in table and "1234567" in table and "1.278e+04" not in table
+
+
+def test_a_stopped_pass_ends_its_workers_at_once_instead_of_waiting_for_their_batches() -> None:
+    """On SIGTERM or Ctrl-C the pass's clean-up used to wait for each running batch (10 s and more)."""
+    import time
+
+    from mlsandbox.stats._local import LocalEngine
+
+    engine = LocalEngine(2)
+    pool = engine._pool_for(2)
+    assert pool is not None
+    busy = pool.submit(time.sleep, 60)  # a long batch, under way
+    while not busy.running():
+        time.sleep(0.05)
+    workers = list(pool._processes.values())
+    started = time.monotonic()
+    engine.close(wait=False)
+    for worker in workers:
+        worker.join(10)
+    assert time.monotonic() - started < 10 and not any(w.is_alive() for w in workers)

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import multiprocessing
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -34,7 +35,7 @@ class Engine(Protocol):
 
     def run(self, job: PassJob) -> Iterator[tuple[int, dict[str, np.ndarray]]]: ...
 
-    def close(self) -> None: ...
+    def close(self, wait: bool = True) -> None: ...
 
 
 def compute_stats(
@@ -104,7 +105,7 @@ def _compute(dataset: Dataset, ids: np.ndarray, ops: list[Op], cache_dir: Path, 
         raise RuntimeError("a stats worker process ended before its batches were done: its error, if it "
                            "printed one, is above (one killed for lack of memory prints none)") from err
     finally:
-        runner.close()
+        runner.close(wait=sys.exc_info()[0] is None)  # stopped (SIGTERM, Ctrl-C, an error): at once
 
 
 def _engine(name: EngineName, workers: int, address: str | None) -> Engine:

@@ -59,10 +59,15 @@ class LocalEngine:
                                              initargs=(queue, logging.getLogger().getEffectiveLevel(), os.getpid()))
         return self._pool
 
-    def close(self) -> None:
-        """Stop the workers; batches not started are cancelled (an error leaves them to this)."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers; batches not started are cancelled (an error leaves them to this). Without
+        ``wait`` (the command was stopped) the workers end at once: waiting for their batches made a
+        SIGTERM take 10 s or more, and the process's exit would wait for them all the same."""
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            if not wait:
+                for process in list(self._pool._processes.values()):  # the executor offers no way to stop them
+                    process.terminate()
+            self._pool.shutdown(wait=wait, cancel_futures=True)
         if self._listener is not None:
             self._listener.stop()
 

@@ -93,7 +93,7 @@ class RayEngine:
         part = job.table.slice(start, job.batch_size).select(job.columns)
         return part.append_column(ROW, pa.array(np.arange(start, start + len(part), dtype=np.int64)))
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Nothing to stop: the connection stays for the process's later passes and cells."""
 
 
