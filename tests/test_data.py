@@ -346,8 +346,16 @@ def test_a_json_lists_rows_are_named_by_their_object_not_a_line(tmp_path: Path) 
     rows = [{"id": f"s{i}", "text": f"text {i}"} for i in range(8)]
     path = tmp_path / "d.json"
     path.write_text(json.dumps([*rows[:5], {"id": "s5", "text": None}, *rows[6:]], indent=2))
-    with pytest.raises(DataError, match=r"d\.json: object 6: text field 'text' is null, not a string$"):
+    with pytest.raises(DataError, match=r"d\.json: object 6: text field 'text' is null, not a string \(set "
+                                        r"dataset\.on_error: skip to skip such rows\)$"):
         _load(path)
+    assert _load(path, on_error="skip").skipped == 1  # a malformed row, as any other
+    lines = tmp_path / "d.jsonl"  # a number, a list: skipped and counted too
+    lines.write_text("".join(json.dumps(r) + "\n" for r in [*rows[:3], {"id": "n", "text": 7}, {"id": "l", "text": ["a"]}]))
+    with pytest.raises(DataError, match=r"d\.jsonl:4: text field 'text' is int, not a string"):
+        _load(lines)
+    skipped = _load(lines, on_error="skip")
+    assert (skipped.skipped, skipped.texts) == (2, ["text 0", "text 1", "text 2"])
     path.write_text(json.dumps([*rows[:5], {"id": "s1", "text": "again"}, *rows[6:]], indent=2))
     with pytest.raises(DataError, match=r"the first 's1' at objects 2 and 6; ids must be unique$"):
         _load(path)

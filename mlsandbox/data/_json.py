@@ -79,7 +79,8 @@ def read_jsonl(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
             continue
         row[LINE] = lineno
         rows.append(row)
-    return _rows_to_table(rows, path, spec), bad
+    rows, wrong = _with_text(rows, path, spec)
+    return _rows_to_table(rows, path, spec), bad + wrong
 
 
 def read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
@@ -108,7 +109,32 @@ def read_json(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
             continue
         row[LINE] = i
         rows.append(row)
-    return _rows_to_table(rows, path, spec, unit="object"), bad
+    rows, wrong = _with_text(rows, path, spec, unit="object")
+    return _rows_to_table(rows, path, spec, unit="object"), bad + wrong
+
+
+def _with_text(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec,
+               unit: str = "line") -> tuple[list[dict[str, Any]], int]:
+    """The rows whose text field holds a string, and how many others were skipped (``on_error: skip``;
+    under ``raise`` the first is a :class:`DataError`). A file whose rows all lack the field names it
+    as the setting to fix, skip or not."""
+    kept, bad = [], 0
+    for row in rows:
+        value = row.get(spec.text_field)
+        if isinstance(value, str):
+            kept.append(row)
+            continue
+        where = f"{path}:{row[LINE]}" if unit == "line" else f"{path}: {unit} {row[LINE]}"
+        if spec.text_field not in row:
+            keys = ", ".join(k for k in row if k != LINE)
+            message = f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field"
+            if not any(spec.text_field in r for r in rows):
+                raise DataError(message)
+        else:
+            kind = "null" if value is None else type(value).__name__  # as the JSON has it
+            message = f"{where}: text field {spec.text_field!r} is {kind}, not a string"
+        bad += bad_row(spec, message)
+    return kept, bad
 
 
 def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, unit: str = "line") -> pa.Table:
@@ -119,15 +145,6 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
     """
     if not rows:
         return pa.table({spec.text_field: pa.array([], pa.string())})
-    for row in rows:
-        value = row.get(spec.text_field)
-        if not isinstance(value, str):
-            where = f"{path}:{row[LINE]}" if unit == "line" else f"{path}: {unit} {row[LINE]}"
-            if spec.text_field not in row:
-                keys = ", ".join(k for k in row if k != LINE)
-                raise DataError(f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field")
-            kind = "null" if value is None else type(value).__name__  # as the JSON has it
-            raise DataError(f"{where}: text field {spec.text_field!r} is {kind}, not a string")
     columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(k for row in rows for k in row)}
     id_field = spec.id_field or ID
     if id_field in columns:
