@@ -583,16 +583,17 @@ def test_a_measured_recipe_selects_the_pool_it_was_measured_as_or_says_why_not(s
     # on another dataset (the full corpus it is meant for) it selects what that dataset holds
     other = StatsTable(stats.frame, "other-dataset", stats.ops, [])
     assert stale.select(other).size == 3
-    # on any dataset, stats of another definition (an OP's new version, a param's changed default, another
-    # version of its word list) would take the thresholds to other values: refused, naming what changed
+    # on another dataset, stats of another definition (an OP's new version, a param's changed default, a
+    # replaced model file, another version of its word list) would take the thresholds to other values:
+    # refused, naming what changed; on the measured dataset the same pool is what was measured
     assert measured.measured is not None
-    assert measured.measured.statistics == {"text_length_filter": {"version": 1, "params": {}, "packages": {}}}
+    assert measured.measured.statistics == {"text_length_filter": {"op": "text_length_filter", "params": {}}}
     redefined = measured.model_copy(update={"measured": measured.measured.model_copy(update={"statistics": {
-        "text_length_filter": {"version": 0, "params": {}, "packages": {}}}})})
-    for where in (stats, other):
-        with pytest.raises(RecipeError, match=r"^recipe 'r': its thresholds on text_length_filter were measured on "
-                                              r"another definition of its statistic \(version 0 then, 1 here\); "
-                                              r"measure the recipe again here, or delete its 'measured' entry"):
-            redefined.select(where)
+        "text_length_filter": {"op": "text_length_filter", "params": {}, "op_version": 0}}})})
+    with pytest.raises(RecipeError, match=r"^recipe 'r': its thresholds on text_length_filter were measured on "
+                                          r"another definition of its statistic \(op_version: 0 then, none here\); "
+                                          r"measure the recipe again on these data, or delete its 'measured' entry"):
+        redefined.select(other)
+    assert redefined.select(stats).digest == r.select(stats).digest
     header = save_data_juicer(measured, tmp_path / "dj.yaml").read_text()
     assert "# measured: 3 samples (pool " in header and "of dataset dataset-digest in run run-1" in header

@@ -16,7 +16,7 @@ from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import Op, op_class
 from mlsandbox.pools import Pool, RecipeOrigin, filter_pool, make_pool, subsample
 from mlsandbox.spec import MAX_REPEAT, Checked, Seed
-from mlsandbox.stats import StatsTable, cache_key
+from mlsandbox.stats import StatsTable, cache_key, statistic_identity
 
 #: Per stat key: the (inclusive) lower and upper bound, None where unbounded.
 Bounds = dict[str, tuple[float | None, float | None]]
@@ -107,13 +107,6 @@ class MeasuredPool(Checked):
                    statistics=statistics or {})
 
 
-def statistic_definition(op: Op) -> dict[str, Any]:
-    """What a stat's values mean, on any dataset: the OP's version (raised whenever its code changes
-    the values), its params, defaults included (a default may change), and the installed versions of
-    the packages whose data it reads (a word list, a model)."""
-    return {"version": op.version, "params": op.params.stat_params(), "packages": op.package_versions()}
-
-
 def ids_digest(ids: list[str], repeats: list[int]) -> str:
     """sha256 of the ids and their repeat counts (canonical JSON), 16 hex chars."""
     payload = json.dumps([ids, repeats], separators=(",", ":"))
@@ -175,30 +168,39 @@ class Recipe(Checked):
     def measured_as(self, pool: Pool, stats: StatsTable, run_id: str = "") -> Recipe:
         """This recipe, recording ``pool`` as the one it selected from ``stats`` when ``run_id`` measured
         it, and the definition of each statistic its conditions bound."""
-        statistics = {c.op: statistic_definition(stats.op(c.op)) for c in self.conditions}
+        statistics = {c.op: statistic_identity(stats.op(c.op)) for c in self.conditions}
         return self.model_copy(update={"measured": MeasuredPool.of(pool, run_id, statistics)})
 
     def select(self, stats: StatsTable) -> Pool:
         """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little,
-        :class:`RecipeError` if ``stats`` define a statistic otherwise than where it was measured (on
-        any dataset), or if on the dataset it was measured on it no longer selects that pool."""
-        pool = self._select(stats)
+        :class:`RecipeError` if on another dataset ``stats`` define a statistic otherwise than where it
+        was measured, or if on the dataset it was measured on it no longer selects that pool."""
         self._check_statistics(stats)
+        pool = self._select(stats)
         self._check_measured(pool)
         return pool
 
     def _check_statistics(self, stats: StatsTable) -> None:
-        """Its thresholds were measured on a statistic's definition: another version of the OP, a changed
-        default or another version of its word list or model would apply them to other values."""
-        recorded = self.measured.statistics if self.measured is not None else {}
-        for op_name in sorted({c.op for c in self.conditions} & recorded.keys()):
-            then, now = recorded[op_name], statistic_definition(stats.op(op_name))
+        """On another dataset (the full corpus), its thresholds must bound the statistic they were
+        measured on: another version of the OP, a changed default, a replaced model file or another
+        version of its word list would apply them to other values. On the measured dataset the
+        selection itself is checked (:meth:`_check_measured`): the same pool is what was measured."""
+        measured = self.measured
+        if measured is None or measured.dataset_digest == stats.dataset_digest:
+            return
+        for op_name in sorted({c.op for c in self.conditions} & measured.statistics.keys()):
+            then = measured.statistics[op_name]
+            try:
+                now = statistic_identity(stats.op(op_name))
+            except KeyError:
+                continue  # not in these stats: the conditions' own check names it
             if now != then:
-                changed = ", ".join(f"{k} {then.get(k)} then, {now[k]} here" for k in now if now[k] != then.get(k))
+                changed = "; ".join(f"{k}: {then.get(k, 'none')} then, {now.get(k, 'none')} here"
+                                    for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k))
                 raise RecipeError(
                     f"recipe {self.name!r}: its thresholds on {op_name} were measured on another definition of its "
-                    f"statistic ({changed}); measure the recipe again here, or delete its 'measured' entry to apply "
-                    "them to this one")
+                    f"statistic ({changed}); measure the recipe again on these data, or delete its 'measured' "
+                    "entry to apply them to this one")
 
     def _check_measured(self, pool: Pool) -> None:
         measured = self.measured

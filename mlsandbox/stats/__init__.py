@@ -6,7 +6,7 @@ over batches, all pending OPs of a batch sharing one tokenisation, on one of two
 worker processes on this machine, or a Ray cluster (``stats.engine: ray``).
 """
 
-from mlsandbox.stats._cache import cache_key, cache_path, op_version
+from mlsandbox.stats._cache import cache_key, cache_path, op_version, statistic_identity
 from mlsandbox.stats._compute import EngineName, compute_stats
 from mlsandbox.stats._passes import pass_batch_size, passes, shared_pass
 from mlsandbox.stats._table import PERCENTILES, StatsTable, categorical_summary, summarize, summary_markdown
@@ -16,6 +16,7 @@ __all__ = [
     "EngineName",
     "StatsTable",
     "cache_key",
+    "statistic_identity",
     "cache_path",
     "categorical_summary",
     "compute_stats",

@@ -34,6 +34,14 @@ def cache_key(op: Op) -> str:
     so stats of an older definition are never served for the new one. Version 1 (every OP that
     declares none) keeps the key it had before versions existed, so those caches stay valid.
     """
+    payload = json.dumps({**statistic_identity(op), "version": mlsandbox.__version__}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def statistic_identity(op: Op) -> dict[str, Any]:
+    """What an OP's values mean, whichever mlsandbox computes them (the cache key adds its version):
+    its name and params, the OP's ``version`` where above 1, the bytes of local files its params
+    name, the hub commits of hub models they name, the versions of the packages it reads."""
     identity = op.identity()
     version = op_version(op)
     if version != 1:
@@ -45,8 +53,7 @@ def cache_key(op: Op) -> str:
         identity["pins"] = pins
     if packages := op.package_versions():
         identity["packages"] = packages
-    payload = json.dumps({**identity, "version": mlsandbox.__version__}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return identity
 
 
 def _hub_pins(params: dict[str, Any]) -> dict[str, str]:
