@@ -103,25 +103,31 @@ def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
     """A quote opened in the last record and never closed, which Arrow reads as one value running
     to the end of the file (silently swallowing every row after it); None if there is none. A stray
-    quote closed in a later row swallows the rows between as silently: that one stops the load
-    (:class:`DataError`), as the rows it swallowed cannot be told apart.
+    quote that a quote in a later row closes swallows the rows between as silently where the closing
+    quote is followed by more of its row: that stops the load (:class:`DataError`), as the rows it
+    swallowed cannot be told apart. (One closed at the end of a later line makes valid CSV: no
+    reader can tell it from a value that spans lines.)
 
-    Either makes a value span lines, so only then is the file re-read by Python's strict reader,
-    which refuses both.
+    Either makes a record span lines, so only then, and only such records, are read again by
+    Python's strict reader, which refuses both (a record on one line that only the strict reader
+    refuses, ``"12" monitor``, is read as Arrow reads it).
     """
     if not any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py()
                for column in table.columns if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return None
-    try:
-        for _ in _csv_records(path, strict=True):
-            pass
-    except _Malformed as err:
-        if "unexpected end of data" in err.reason:
-            return (f"{path}:{err.line}: malformed CSV row: a quoted value opened on this line is never closed, "
-                    f"so it and the {len(err.text.splitlines()) - 1} lines after it would be read as one value")
-        raise DataError(f"{path}:{err.line}: malformed CSV: a quoted value opened on this line closes in a later "
-                        f"row ({err.reason}), so the rows between would be read as part of it; fix its quotes "
-                        "(a quote inside a value is written twice, inside a quoted value)") from None
+    for line, _fields, text in _csv_records(path):
+        if "\n" not in text.rstrip("\r\n") and "\r" not in text.rstrip("\r\n"):
+            continue
+        try:
+            with _no_field_limit():
+                list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        except csv.Error as err:
+            if "unexpected end of data" in str(err):
+                return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
+                        f"so it and the {len(text.splitlines()) - 1} lines after it would be read as one value")
+            raise DataError(f"{path}:{line}: malformed CSV: a quoted value opened on this line closes in a later "
+                            f"row ({err}), so the rows between would be read as part of it; fix its quotes (a "
+                            "quote inside a value is written twice, inside a quoted value)") from None
     return None
 
 
@@ -146,9 +152,8 @@ def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec)
             f"{r.text[:80]!r}" for r in invalid], kept
 
 
-def _csv_records(path: Path, strict: bool = False) -> Iterator[tuple[int, list[str], str]]:
-    """Every non-empty record after the header: its first line, its fields and its text (``strict``:
-    Python's strict reader, which refuses a quote that is never closed or closes mid-value)."""
+def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:
+    """Every non-empty record after the header: its first line, its fields and its text."""
     raw = open_bytes(path)
     consumed: list[str] = []
 
@@ -158,7 +163,7 @@ def _csv_records(path: Path, strict: bool = False) -> Iterator[tuple[int, list[s
             yield line
 
     with _no_field_limit():
-        reader = csv.reader(lines(), strict=strict)
+        reader = csv.reader(lines())
         previous = 0
         try:
             for index, fields in enumerate(reader):
@@ -168,7 +173,7 @@ def _csv_records(path: Path, strict: bool = False) -> Iterator[tuple[int, list[s
                 if index > 0 and fields:
                     yield start, fields, text
         except csv.Error as err:  # what Arrow read, Python's reader could not: name where it stopped
-            raise _Malformed(path, previous + 1, str(err), "".join(consumed)) from None
+            raise DataError(f"{path}:{previous + 1}: malformed CSV: {err}") from None
 
 
 @contextlib.contextmanager
@@ -180,10 +185,3 @@ def _no_field_limit() -> Iterator[None]:
     finally:
         csv.field_size_limit(previous)
 
-
-class _Malformed(DataError):
-    """Python's reader stopped at the record that starts on ``line`` (its ``text`` so far)."""
-
-    def __init__(self, path: Path, line: int, reason: str, text: str) -> None:
-        super().__init__(f"{path}:{line}: malformed CSV: {reason}")
-        self.line, self.reason, self.text = line, reason, text
