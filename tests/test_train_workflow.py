@@ -224,20 +224,35 @@ def test_a_crashing_trainer_marks_its_cells_failed_and_the_rest_go_on(
 def test_a_workflow_step_whose_every_cell_failed_exits_2_with_the_first_reason(small_corpus, tmp_path,
                                                                                   bench_file, tracking_uri) -> None:
     """Nothing was measured: as train's failed cells and a search's failed trials, not a success. A step
-    with some cells finished goes on without the others (its tables count them)."""
-    script = tmp_path / "crash.py"
-    script.write_text("import sys\nsys.exit('out of memory')\n")
-    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0], ops=[{"name": "text_length_filter"}],
-                    model={"type": "command", "command": [sys.executable, str(script)], "timeout_s": 60},
-                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    with some cells finished goes on without the others (its tables count them); refine's reused probe
+    cells are not its own measurements."""
+    marker = tmp_path / "out-of-memory"
+    script = tmp_path / "train.py"
+    script.write_text(f"import json, os, sys\nif os.path.exists({str(marker)!r}):\n    sys.exit('out of memory')\n"
+                      "json.dump({'clean': 0.5 + len(open(sys.argv[2]).read()) % 7 / 100}, open(sys.argv[1], 'w'))\n")
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], ops=[{"name": "text_length_filter"},
+                    {"name": "words_num_filter"}], pools={"splits": ["low", "high"]},
+                    model={"type": "command", "command": [sys.executable, str(script), "{metrics_file}", "{pool_file}"],
+                           "timeout_s": 60},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}], refine={"top_k": 2, "min_pool_size": 3})
     (tmp_path / "proj").mkdir()
     (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(raw))
-    cli = CliRunner().invoke(app, ["probe", "-p", str(tmp_path / "proj"), "-q"])
+    runner = CliRunner()
+    assert runner.invoke(app, ["probe", "-p", str(tmp_path / "proj"), "-q"]).exit_code == 0
+    marker.touch()  # from now on every new cell fails; the probe's are reused
+    cli = runner.invoke(app, ["refine", "-p", str(tmp_path / "proj"), "-q"])
     assert cli.exit_code == 2, cli.output
     (line,) = cli.stderr.strip().splitlines()
-    assert re.fullmatch(r"FAILED: every one of the \d+ cells failed; the first, \S+ seed 0: command exited with "
-                        r"status 1 \(out of memory\): .* \(each reason is in cells\.json of the run\)", line), line
+    assert re.fullmatch(r"FAILED: every one of the \d+ cells refine trained with the deciding model failed; the "
+                        r"first, \S+ seed [01]: command exited with status 1 \(out of memory\): .* \(each reason is "
+                        r"in cells\.json of the run\)", line), line
+    raw["name"] = "fails-from-the-start"  # an experiment of its own: nothing to reuse
+    (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    cli = runner.invoke(app, ["probe", "-p", str(tmp_path / "proj"), "-q"])
+    assert cli.exit_code == 2 and "cells the probe trained with the deciding model failed" in cli.stderr
     assert "No single-OP pool was measured" in cli.stdout  # the tables and the answer first, as ever
+    counts = cli.stdout.strip().splitlines()[-1]  # with --quiet, the count line names the first failure too
+    assert re.search(r" failed \(the first, \S+ seed [01]: command exited with status 1 \(out of memory\)", counts), counts
 
 
 @pytest.mark.parametrize("reported, says", [

@@ -35,7 +35,7 @@ from mlsandbox.cli._options import (
     progress_style,
     with_options,
 )
-from mlsandbox.cli._printed import every_cell_failed, interval_words, print_workflow
+from mlsandbox.cli._printed import cell_counts, every_cell_failed, interval_words, print_workflow
 
 app = typer.Typer(
     help="MLflow-tracked data-model co-development: probe, analyze and refine data recipes.",
@@ -201,7 +201,7 @@ def _run_steps(entry: str, until: str, project: Path, sets: list[str] | None, qu
     spec = load_spec(project, sets, quick)
     result = run_workflow(spec, until=until, entry_point=entry, workers=workers, progress=progress_style(quiet))
     print_workflow(result)
-    exit_failed(every_cell_failed(result.cells))
+    exit_failed(every_cell_failed(result.steps_cells()))
 
 
 def _step_command(name: str, until: str, doc: str) -> None:
@@ -253,10 +253,8 @@ def transfer_command(
                "does (1 = the same ranking, 0.5 = chance without ties; a pair tied under one model only is a wrong one); _low/_high: 95% interval over pools (bootstrap); "
                "_p_value: permutation p-value against no association (≤: no shuffle came as close), "
                "_p_adjusted: Holm-adjusted across the pairs that have a p-value")
-    run = [c for c in result.cells if not c.reused]
-    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
-               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
-    exit_failed(every_cell_failed(result.cells))
+    typer.echo(cell_counts(result.cells, result.wall_s, result.where))
+    exit_failed(every_cell_failed({"transfer": result.cells}))
 
 
 @app.command("report")

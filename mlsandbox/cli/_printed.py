@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -39,9 +39,7 @@ def print_workflow(result: WorkflowResult) -> None:
         table = without_constant(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
         typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
     typer.echo(f"\n{result.answer.text()}")
-    run = [c for c in result.cells if not c.reused]
-    typer.echo(f"\n{len(result.cells)} cells: {len(run)} run, {len(result.cells) - len(run)} reused, "
-               f"{sum(not c.ok for c in result.cells)} failed; {result.wall_s:.0f} s; {result.where}")
+    typer.echo(cell_counts(result.cells, result.wall_s, result.where))
     if result.refined is not None:  # refine logged its report: where (a path to open, for a store here), as nothing else says
         root = tracking.find_run(result.run_id, "the workflow's run").info.artifact_uri
         page = (Path(unquote(urlsplit(root).path), artifacts.REPORT_HTML) if urlsplit(root).scheme in ("", "file")
@@ -98,11 +96,28 @@ def interval_words(comparisons: list[PoolComparison]) -> str:
             "so wider than a fixed-seed interval; docs/workflow.md)")
 
 
-def every_cell_failed(cells: Sequence[CellResult]) -> str | None:
-    """A workflow step's or a transfer's line when every cell it needed failed (nothing was measured:
-    the command then exits 2, as ``train`` does for a failed cell); None when any cell finished."""
-    if not cells or any(c.ok for c in cells):
-        return None
-    first = cells[0]
-    return (f"FAILED: every one of the {len(cells)} cells failed; the first, {first.pool.name} seed {first.seed}: "
-            f"{first.reason} (each reason is in cells.json of the run)")
+def cell_counts(cells: Sequence[CellResult], wall_s: float, where: str) -> str:
+    """The line after a command's tables: cells run, reused and failed (the first failure's reason, which
+    ``--quiet`` keeps from the log), the time and where the runs are."""
+    run = sum(not c.reused for c in cells)
+    failed = [c for c in cells if not c.ok]
+    first = (f" (the first, {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}; each reason is in "
+             "cells.json of the run)") if failed else ""
+    return (f"\n{len(cells)} cells: {run} run, {len(cells) - run} reused, {len(failed)} failed{first}; "
+            f"{wall_s:.0f} s; {where}")
+
+
+def every_cell_failed(steps: Mapping[str, Sequence[CellResult]]) -> str | None:
+    """A line when a step trained cells with a model and every one of them failed (that step measured
+    nothing with it: the command then exits 2, as ``train`` does for a failed cell); None otherwise.
+    ``steps``: each step's cells, reused ones included (they did not fail)."""
+    for step, cells in steps.items():
+        for fidelity in dict.fromkeys(c.fidelity for c in cells):
+            ran = [c for c in cells if c.fidelity == fidelity and not c.reused]
+            if ran and not any(c.ok for c in ran):
+                first = ran[0]
+                model = {"screen": "screening", "decide": "deciding"}.get(fidelity, fidelity)
+                return (f"FAILED: every one of the {len(ran)} cells {step} trained with the {model} model failed; "
+                        f"the first, {first.pool.name} seed {first.seed}: {first.reason} (each reason is in "
+                        "cells.json of the run)")
+    return None

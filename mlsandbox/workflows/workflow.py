@@ -45,6 +45,12 @@ class WorkflowResult:
     where: str
     answer: Answer  # the best candidate of the last step, and whether it beat the control
 
+    def steps_cells(self) -> dict[str, list[CellResult]]:
+        """Each step's cells, in the order they ran: the probe's, refine's and the confirmation's."""
+        probe = self.probe.comparisons.cells
+        refine = self.refined.comparisons.cells if self.refined is not None else []
+        return {"the probe": probe, "refine": refine, "the confirmation": self.cells[len(probe) + len(refine):]}
+
 
 def run_workflow(
     spec: ExperimentSpec, until: str = "refine", entry_point: str = "workflow",
