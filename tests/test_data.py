@@ -358,6 +358,13 @@ def test_a_json_lists_rows_are_named_by_their_object_not_a_line(tmp_path: Path) 
         _load(lines)
     skipped = _load(lines, on_error="skip")
     assert (skipped.skipped, skipped.texts) == (2, ["text 0", "text 1", "text 2"])
+    lines.write_text("".join(json.dumps(r) + "\n" for r in [*rows[:2], {"id": "x", "body": "no text"}]))
+    assert _load(lines, on_error="skip").skipped == 1  # a row without the field the others have: malformed
+    every = tmp_path / "body.jsonl"  # no row has it: the setting to fix, named even under skip
+    every.write_text("".join(json.dumps({"id": f"b{i}", "body": "no text"}) + "\n" for i in range(3)))
+    with pytest.raises(DataError, match=r"body\.jsonl:1: no text field 'text' \(fields: id, body\); set "
+                                        r"dataset\.text_field$"):
+        _load(every, on_error="skip")
     path.write_text(json.dumps([*rows[:5], {"id": "s1", "text": "again"}, *rows[6:]], indent=2))
     with pytest.raises(DataError, match=r"the first 's1' at objects 2 and 6; ids must be unique$"):
         _load(path)

@@ -119,6 +119,7 @@ def _with_text(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec,
     under ``raise`` the first is a :class:`DataError`). A file whose rows all lack the field names it
     as the setting to fix, skip or not."""
     kept, bad = [], 0
+    named = any(spec.text_field in r for r in rows)
     for row in rows:
         value = row.get(spec.text_field)
         if isinstance(value, str):
@@ -128,7 +129,7 @@ def _with_text(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec,
         if spec.text_field not in row:
             keys = ", ".join(k for k in row if k != LINE)
             message = f"{where}: no text field {spec.text_field!r} (fields: {keys}); set dataset.text_field"
-            if not any(spec.text_field in r for r in rows):
+            if not named:
                 raise DataError(message)
         else:
             kind = "null" if value is None else type(value).__name__  # as the JSON has it

@@ -6,7 +6,6 @@ import contextlib
 import logging
 import multiprocessing
 import shutil
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -102,10 +101,13 @@ def _compute(dataset: Dataset, ids: np.ndarray, ops: list[Op], cache_dir: Path, 
         for group in passes(ops):
             columns.update(_compute_pass(dataset, ids, group, runner, cache_dir, batch_size, progress))
     except BrokenProcessPool as err:  # the worker's own error cannot reach this process, only its output can
+        runner.close(wait=False)
         raise RuntimeError("a stats worker process ended before its batches were done: its error, if it "
                            "printed one, is above (one killed for lack of memory prints none)") from err
-    finally:
-        runner.close(wait=sys.exc_info()[0] is None)  # stopped (SIGTERM, Ctrl-C, an error): at once
+    except BaseException:
+        runner.close(wait=False)  # stopped (SIGTERM, Ctrl-C, an error): its workers end at once
+        raise
+    runner.close()
 
 
 def _engine(name: EngineName, workers: int, address: str | None) -> Engine:

@@ -62,17 +62,18 @@ def uninterrupted() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {signum: signal.getsignal(signum) for signum in _RAISING}
-    for signum in _RAISING:
+    # A handler set outside Python (None here) cannot be put back once replaced: such a signal is left alone.
+    previous = {signum: handler for signum in _RAISING if (handler := signal.getsignal(signum)) is not None}
+    for signum in previous:
         signal.signal(signum, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+            signal.signal(signum, handler)
         for number in caught[:1]:
             handler = previous[signal.Signals(number)]
             if callable(handler):
                 handler(number, None)
-            elif handler != signal.SIG_IGN:  # the default action (or one set outside Python): as if it came now
+            elif handler == signal.SIG_DFL:  # the default action, as if the signal came now
                 signal.raise_signal(number)
