@@ -299,6 +299,7 @@ def test_refines_figures_draw_the_deciding_models_deltas_alone_and_count_the_scr
     monkeypatch.setattr(figures, "pyramid", lambda frame, path, title: drawn.setdefault("pyramid", (frame, title)))
     monkeypatch.setattr(figures, "duplication_curves",
                         lambda frame, path, title: drawn.setdefault("duplication", (frame, title)))
+    mlflow.set_experiment("refine-figures")  # in this test's store (the active one may be another test's)
     with mlflow.start_run() as run:
         refine._log(refine.RefineResult(table, comparisons=None, best=None), None, run.info.run_id, {})  # type: ignore[arg-type]
     pyramid, title = drawn["pyramid"]

@@ -418,7 +418,7 @@ def test_an_installed_packages_ops_are_found_through_the_entry_point_group(op_mo
         create_op("no_such_op")
 
 
-def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever() -> None:
+def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever(monkeypatch: pytest.MonkeyPatch) -> None:
     """A signal whose handler raises, taken while numba's dispatcher calls back into Python, came out as
     a SystemError (a traceback, not exit code 130/143): it now waits for the loop, then raises."""
     import os
@@ -428,25 +428,35 @@ def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever() ->
     from mlsandbox.ops import kernels
     from mlsandbox.ops.kernels import compiled, uninterrupted
 
-    reached = []
-    with pytest.raises(KeyboardInterrupt):
-        with uninterrupted():
-            os.kill(os.getpid(), signal.SIGINT)
-            reached.append("after the signal, inside the block")
-        reached.append("never: it raises as the block ends")
-    assert reached == ["after the signal, inside the block"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is back
+    class Stopped(Exception):
+        pass
+
+    def stop(signum: int, frame: object) -> None:  # as the commands' SIGTERM handler, whatever the test runner set
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        reached = []
+        with pytest.raises(Stopped):
+            with uninterrupted():
+                os.kill(os.getpid(), signal.SIGTERM)
+                reached.append("after the signal, inside the block")
+            reached.append("never: it raises as the block ends")
+        assert reached == ["after the signal, inside the block"]
+        assert signal.getsignal(signal.SIGTERM) is stop  # the handler is back
+
+        class Loop:  # a stand-in for a numba dispatcher, interrupted while it runs
+            py_func = None
+
+            def __call__(self, *args: object) -> None:
+                os.kill(os.getpid(), signal.SIGTERM)
+                reached.append("the loop ran to its end")
+
+        fake = types.ModuleType("fake")
+        fake.loop = Loop()  # type: ignore[attr-defined]
+        with pytest.raises(Stopped):
+            kernels._wrapped(fake).loop(1)
+        assert reached[-1] == "the loop ran to its end"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert compiled().char_counts.__wrapped__.py_func is not None  # the numba loop, behind the shield
-
-    class Loop:  # a stand-in for a numba dispatcher, interrupted while it runs
-        py_func = None
-
-        def __call__(self, *args: object) -> None:
-            os.kill(os.getpid(), signal.SIGINT)
-            reached.append("the loop ran to its end")
-
-    fake = types.ModuleType("fake")
-    fake.loop = Loop()  # type: ignore[attr-defined]
-    with pytest.raises(KeyboardInterrupt):
-        kernels._wrapped(fake).loop(1)
-    assert reached[-1] == "the loop ran to its end"
