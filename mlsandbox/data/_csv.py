@@ -184,4 +184,3 @@ def _no_field_limit() -> Iterator[None]:
         yield
     finally:
         csv.field_size_limit(previous)
-

@@ -22,7 +22,7 @@ _RAISING = {signal.SIGINT, signal.SIGTERM}
 
 
 @cache
-def compiled() -> Any:
+def compiled() -> SimpleNamespace:
     """The compiled loops, loaded once per process (~1 s: numba itself, then cached machine code),
     each called :func:`uninterrupted`; their constants as they are.
 
