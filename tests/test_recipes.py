@@ -421,6 +421,9 @@ def test_import_skips_ops_it_cannot_reproduce_with_notes(tmp_path: Path, caplog)
     with caplog.at_level(logging.WARNING, logger="mlsandbox.recipes"):
         r = from_data_juicer(path)
     assert [c.describe() for c in r.conditions] == ["words_num_filter.num_words in [5, inf]"]
+    # never rounded: a bound copied from a candidate run's params selects the measured pool
+    assert Condition(op="character_repetition_filter", min=0.06098514464425332).describe() == (
+        "character_repetition_filter.char_rep_ratio in [0.06098514464425332, inf]")
     assert r.sample_size is None and str(path) in r.source
     logged = caplog.text
     for expected in ("process[0] (whitespace_normalization_mapper): skipped",

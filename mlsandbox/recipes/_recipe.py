@@ -76,9 +76,16 @@ class Condition(Checked):
     def describe(self) -> str:
         if self.values is not None:
             return f"{self.label} in {self.values}"
-        lo = "-inf" if self.min is None else f"{self.min:g}"
-        hi = "inf" if self.max is None else f"{self.max:g}"
+        lo = "-inf" if self.min is None else _exact(self.min)
+        hi = "inf" if self.max is None else _exact(self.max)
         return f"{self.label} in [{lo}, {hi}]"
+
+
+def _exact(value: float) -> str:
+    """A bound as short as it reads (``5``, ``0.25``) and never rounded: a candidate run's params
+    show it, and a bound copied from there must select the pool that was measured."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 #: The id-list fields: left out of the digest while unset, so threshold recipes keep their digest.
