@@ -193,9 +193,15 @@ def test_a_stray_quote_closed_in_a_later_row_stops_the_load_naming_its_line(tmp_
     Which rows it swallowed cannot be told apart, so not even `skip` goes on."""
     path = tmp_path / "q.csv"
     path.write_text('id,text\n1,hello\n2,"never closed\n3,third\n4,"was not ""worth it"" at all"\n5,fifth\n')
-    with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: a quoted value opened on this line closes in a "
-                                        r"later row \(',' expected after '\"'\), so the rows between would be read"):
+    with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: the quoted value opened on this line is followed "
+                                        r"by more text after its closing quote on line 5 \(',' expected after '\"'\); "
+                                        r"if that quote is a stray one, lines 3-5 are read as one row"):
         _load(path, on_error=on_error)
+    path.write_text('id,text\n1,"two\nlines"\n2,"never closed\n')  # left open on the last line, after a multi-line value
+    with pytest.raises(DataError, match=r"q\.csv:4: malformed CSV row: a quoted value opened on this line is never "
+                                        r"closed"):
+        _load(path, on_error="raise")
+    assert _load(path, on_error="skip").texts == ["two\nlines"]
     path.write_text('id,text\n1,"one ""quoted"" word\nover two lines"\n2,plain\n')  # well quoted: read as ever
     assert _load(path).texts == ['one "quoted" word\nover two lines', "plain"]
     path.write_text('id,text\n1,"two\nlines"\n2,"12" monitor\n')  # a one-line quirk Arrow reads: as ever

@@ -103,31 +103,51 @@ def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
     """A quote opened in the last record and never closed, which Arrow reads as one value running
     to the end of the file (silently swallowing every row after it); None if there is none. A stray
-    quote that a quote in a later row closes swallows the rows between as silently where the closing
-    quote is followed by more of its row: that stops the load (:class:`DataError`), as the rows it
-    swallowed cannot be told apart. (One closed at the end of a later line makes valid CSV: no
-    reader can tell it from a value that spans lines.)
+    quote that a quote in a later row closes, followed by more of that row, swallows the rows between
+    as silently: that stops the load (:class:`DataError`), as which rows it swallowed cannot be told.
+    (One closed at the very end of a later line makes valid CSV, which no reader can tell from a
+    value spanning lines.)
 
-    Either makes a record span lines, so only then, and only such records, are read again by
-    Python's strict reader, which refuses both (a record on one line that only the strict reader
-    refuses, ``"12" monitor``, is read as Arrow reads it).
+    Either leaves a value spanning lines, so only then is the file read again, and only the records
+    that span lines, and the last, by Python's strict reader, which refuses both. A one-line record
+    only the strict reader refuses (``"12" monitor``) is read as Arrow reads it.
     """
     if not any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py()
                for column in table.columns if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return None
-    for line, _fields, text in _csv_records(path):
-        if "\n" not in text.rstrip("\r\n") and "\r" not in text.rstrip("\r\n"):
-            continue
-        try:
-            with _no_field_limit():
-                list(csv.reader(io.StringIO(text, newline=""), strict=True))
-        except csv.Error as err:
-            if "unexpected end of data" in str(err):
-                return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
-                        f"so it and the {len(text.splitlines()) - 1} lines after it would be read as one value")
-            raise DataError(f"{path}:{line}: malformed CSV: a quoted value opened on this line closes in a later "
-                            f"row ({err}), so the rows between would be read as part of it; fix its quotes (a "
-                            "quote inside a value is written twice, inside a quoted value)") from None
+    last = None
+    for last in _csv_records(path):
+        if _spans_lines(last[2]) and (left_open := _strictly(path, last[0], last[2])):
+            return left_open
+    if last is not None and not _spans_lines(last[2]):  # a quote opened on the last line runs to the end
+        return _strictly(path, last[0], last[2])
+    return None
+
+
+def _spans_lines(text: str) -> bool:
+    body = text.rstrip("\r\n")
+    return "\n" in body or "\r" in body
+
+
+def _strictly(path: Path, line: int, text: str) -> str | None:
+    """Read one record with Python's strict reader: the malformed-row message of a quote left open
+    (the record runs to the end of the file), else None; :class:`DataError` for more text after a
+    closing quote in a record spanning lines."""
+    try:
+        with _no_field_limit():
+            list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as err:
+        if "unexpected end of data" in str(err):
+            after = len(text.splitlines()) - 1
+            return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
+                    + (f"so it and the {after} lines after it would be read as one value" if after
+                       else "so it would run to the end of the file"))
+        if _spans_lines(text):
+            end = line + len(text.rstrip("\r\n").splitlines()) - 1
+            raise DataError(f"{path}:{line}: malformed CSV: the quoted value opened on this line is followed by "
+                            f"more text after its closing quote on line {end} ({err}); if that quote is a stray "
+                            f"one, lines {line}-{end} are read as one row: fix the quotes (a quote inside a value "
+                            "is written twice, inside a quoted value)") from None
     return None
 
 
