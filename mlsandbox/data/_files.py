@@ -251,9 +251,9 @@ def _check_unique_in_file(ids: pa.ChunkedArray, table: pa.Table, path: Path, uni
     if len(repeated):
         first = repeated[0].as_py()
         rows = [i for i, v in enumerate(ids.to_pylist()) if v == first][:2]
-        unit, numbers = (f"{unit}s", [table[LINE][i].as_py() for i in rows]) if LINE in table.column_names \
+        units, numbers = (f"{unit}s", [table[LINE][i].as_py() for i in rows]) if LINE in table.column_names \
             else ("rows", [i + 1 for i in rows])
-        raise DataError(f"{path}: {len(repeated)} sample ids occur more than once, the first {first!r} at {unit} "
+        raise DataError(f"{path}: {len(repeated)} sample ids occur more than once, the first {first!r} at {units} "
                         f"{numbers[0]} and {numbers[1]}; ids must be unique")
 
 

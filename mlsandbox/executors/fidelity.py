@@ -15,14 +15,6 @@ from mlsandbox.spec import ExperimentSpec, ModelSpec
 SCREEN, DECIDE = "screen", "decide"
 
 
-def screen_settled_note(drawn: int, rows: int, table_file: str) -> str:
-    """A figure's title line when it draws only the deciding model's ``drawn`` of ``rows`` (a screen's
-    deltas are on another model's scale), or "" when it draws them all."""
-    if drawn == rows:
-        return ""
-    return f"\n(the deciding model's {drawn} pools; the {rows - drawn} the screen settled are in {table_file})"
-
-
 @dataclass(frozen=True)
 class Fidelity:
     """A model and the seeds (in order) it may give each pool: at least ``min_seeds`` of them."""

@@ -12,7 +12,7 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons
-from mlsandbox.executors.fidelity import DECIDE, screen_settled_note
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, RandomOrigin
@@ -64,6 +64,14 @@ def probe(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, progress: S
     table = with_degenerate(ranking, degenerate)
     _log_ranking(table, ranking, run_id, looks=max((c.looks for c in comparisons.at(DECIDE)), default=1))
     return ProbeResult(comparisons, table)
+
+
+def screen_settled_note(drawn: int, rows: int, table_file: str) -> str:
+    """A figure's title line when it draws only the deciding model's ``drawn`` of ``rows`` (a screen's
+    deltas are on another model's scale), or "" when it draws them all."""
+    if drawn == rows:
+        return ""
+    return f"\n(the deciding model's {drawn} pools; the {rows - drawn} the screen settled are in {table_file})"
 
 
 def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks: int) -> None:

@@ -24,7 +24,7 @@ from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
 from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
-from mlsandbox.executors.fidelity import DECIDE, screen_settled_note
+from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import FillOrigin, Pool, RepeatOrigin
@@ -39,7 +39,7 @@ from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.candidate_runs import log_candidate_runs
 from mlsandbox.workflows.pool import too_small_to_refine
-from mlsandbox.workflows.probe import ProbeResult
+from mlsandbox.workflows.probe import ProbeResult, screen_settled_note
 from mlsandbox.workflows.refine_candidates import (
     Candidate,
     cluster_candidates,

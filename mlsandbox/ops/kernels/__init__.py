@@ -71,9 +71,9 @@ def uninterrupted() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        for number in caught[:1]:
-            handler = previous[signal.Signals(number)]
+        if caught:  # the first signal, handled as if it came now (the default action included)
+            handler = previous[signal.Signals(caught[0])]
             if callable(handler):
-                handler(number, None)
-            elif handler == signal.SIG_DFL:  # the default action, as if the signal came now
-                signal.raise_signal(number)
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])
