@@ -30,7 +30,9 @@ def compiled() -> SimpleNamespace:
     """
     from mlsandbox.ops.kernels import _jit
 
-    if tuple(_jit.flag_bits()) != (ALNUM, SPECIAL, SEPARATOR):
+    with uninterrupted():  # the first call loads numba's cached code: the longest time inside its dispatcher
+        bits = tuple(_jit.flag_bits())
+    if bits != (ALNUM, SPECIAL, SEPARATOR):
         raise RuntimeError(
             "numba's cached machine code for mlsandbox/ops/kernels/_jit.py predates a change of the "
             "character flag bits: delete the numba cache files (*.nbi, *.nbc) next to it"
