@@ -467,3 +467,17 @@ def test_a_fidelity_column_is_shown_only_where_rows_differ_in_it() -> None:
     assert list(without_constant(one_model, "fidelity").columns) == ["name"]
     screened = pd.DataFrame({"name": ["a", "b", "c"], "fidelity": ["decide", "screen", ""]})
     assert list(without_constant(screened, "fidelity").columns) == ["name", "fidelity"]
+
+
+def test_a_numeric_column_of_undefined_values_stays_aligned_as_numbers() -> None:
+    """One seed's p-values are all ``n/a``: the column is right-aligned as the other numbers are."""
+    import pandas as pd
+
+    from mlsandbox.executors.compare import table_markdown
+
+    table = pd.DataFrame({"name": ["a", "bb"], "delta_pct": [1.5, -10.25], "p_value": [float("nan")] * 2,
+                          "note": [None, None]})
+    header, rule, *rows = table_markdown(table).splitlines()
+    aligned = ["right" if cell.endswith(":") else "left" for cell in rule.split("|")[1:-1]]
+    assert aligned == ["left", "right", "right", "left"]
+    assert rows[0].split("|")[3].endswith(" n/a ") and rows[0].split("|")[3].startswith("  ")

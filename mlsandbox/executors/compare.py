@@ -184,9 +184,12 @@ def without_constant(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def table_markdown(table: pd.DataFrame) -> str:
-    """A table as Markdown, 4 significant digits, an undefined (NaN) value shown as ``n/a``."""
+    """A table as Markdown, 4 significant digits, an undefined (NaN) value shown as ``n/a``; a
+    numeric column stays aligned as numbers where every value is ``n/a`` (one seed's p-values)."""
+    align = ["decimal" if pd.api.types.is_numeric_dtype(table[c]) and table[c].isna().all() else "global"
+             for c in table]
     return table.astype(object).where(table.notna(), None).to_markdown(index=False, floatfmt=".4g",
-                                                                        missingval="n/a")
+                                                                        missingval="n/a", colalign=align)
 
 
 def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_pool: bool = True,
