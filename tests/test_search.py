@@ -145,6 +145,7 @@ def test_the_objective_is_the_delta_logged_by_the_trial_run(raw, tracking_uri, t
     exported = mlflow.artifacts.load_text(f"runs:/{result.run_id}/search/best_recipe.yaml")
     shown = mlflow.artifacts.load_text(f"runs:/{result.run_id}/search/report.md")
     assert exported.rstrip() in shown and "measured:" in exported  # the report shows the recipe the user gets
+    assert f"Trial {result.best.number}: delta **{result.best.value:+.3f}%** (" in shown  # the delta is bold, not its claim
     params = build_space(_spec(raw).search, prepare(_spec(raw), progress=False).stats).param_names()
     assert list(result.trials.columns) == ["trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted",
                                            *params, "reason", "warm_start", "duration_s", "run_id"]

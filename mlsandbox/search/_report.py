@@ -303,8 +303,9 @@ def search_report(
              f"Delta = relative change of the benchmark scores over the random pool of equal size (%)."), "",
              "### Search space", "", pd.DataFrame(describe_space(ctx.space)).to_markdown(index=False), ""]
     if best is not None:
+        delta, _, qualified = claim_text(best.values[0], claim).partition(" ")
         lines += ["### Best recipe", "",
-                  f"Trial {best.number}: delta **{claim_text(best.values[0], claim)}**"
+                  f"Trial {best.number}: delta **{delta}** {qualified}"
                   + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and "
