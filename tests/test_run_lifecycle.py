@@ -468,6 +468,25 @@ def test_a_new_sqlite_store_is_put_in_place_only_whole(tmp_path: Path, monkeypat
         assert store.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+def test_the_stores_connections_sync_at_checkpoints_and_other_databases_keep_their_setting(
+        tmp_path: Path, tracking_uri: str) -> None:
+    """In write-ahead-log mode, SQLite's NORMAL sync loses no commit when a process is killed: the
+    tracking store's connections use it; any other database keeps SQLite's default (FULL, 2)."""
+    from sqlalchemy import create_engine, text
+
+    tracking.check_tracking_store()
+    other = tmp_path / "other.db"
+    with closing(sqlite3.connect(other)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+    def synchronous(path: Path) -> int:
+        engine = create_engine(f"sqlite:///{path}")
+        with engine.connect() as connection:
+            return int(connection.execute(text("PRAGMA synchronous")).scalar_one())
+
+    assert synchronous(tmp_path / "mlflow.db") == 1 and synchronous(other) == 2
+
+
 def test_stats_workers_end_when_their_parent_is_killed(tmp_path: Path) -> None:
     script = (
         "import logging, os, sys, time\n"

@@ -28,6 +28,7 @@ from mlsandbox.tracking._store import (
     shown_tracking_uri,
     sqlite_file,
     store_lost,
+    sync_at_checkpoints,
 )
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ def adopt_run_environment(environment: Mapping[str, str]) -> None:
     os.environ.update(environment)
     mlflow.set_tracking_uri(environment["MLFLOW_TRACKING_URI"])
     hide_run_links(environment["MLFLOW_TRACKING_URI"])
+    sync_at_checkpoints()
 
 
 @contextmanager
