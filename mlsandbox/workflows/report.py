@@ -100,7 +100,7 @@ class Answer:
                  f"samples{share}.")
         if self.won:
             return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
-                    f"As the best of {self.family}, its delta is more likely over- than underestimated"
+                    f"As the best of the {self.kind}s compared, its delta is more likely over- than underestimated"
                     + (f". {self._confirmation().text()}." if self.confirmed_seeds else
                        ": confirm its size on fresh seeds (`confirm:` in the spec)."))
         if not math.isfinite(self.p_adjusted):
