@@ -236,8 +236,9 @@ def test_the_savers_pass_the_new_keywords_on(tmp_path: Path) -> None:
 
 def transfer_pairs(p: float, pools: int = 23, rows: int = 1) -> pd.DataFrame:
     row = {"cheap": "ngram2", "costly": "ngram4", "pools": pools, "spearman": 0.89, "spearman_low": 0.73,
-           "spearman_high": 0.96, "spearman_p_adjusted": p, "decision_accuracy": 0.86,
-           "decision_accuracy_low": 0.76, "decision_accuracy_high": 0.93, "decision_accuracy_p_adjusted": 0.04}
+           "spearman_high": 0.96, "spearman_p_value": p, "spearman_p_adjusted": p, "decision_accuracy": 0.86,
+           "decision_accuracy_low": 0.76, "decision_accuracy_high": 0.93, "decision_accuracy_p_value": 0.04,
+           "decision_accuracy_p_adjusted": 0.04}
     return pd.DataFrame([row] * rows)
 
 
@@ -263,11 +264,14 @@ def test_the_floor_is_the_smallest_p_value_the_agreement_test_gives() -> None:
 
 def test_transfer_scatter_bounds_the_floor_of_a_holm_family() -> None:
     deltas = transfer_deltas().assign(ngram8=transfer_deltas()["ngram4"])
-    pairs = transfer_pairs(3 * _transfer.p_floor(), rows=3)  # three pairs at the floor: Holm gives each 3 × 0.0002
+    floor = _transfer.p_floor()
+    pairs = transfer_pairs(3 * floor, rows=3).assign(spearman_p_value=floor)  # all at the floor: Holm gives 3 × 0.0002
     pairs["cheap"], pairs["costly"] = ["ngram2", "ngram2", "ngram4"], ["ngram4", "ngram8", "ngram8"]
-    assert "p_adj ≤ 0.0006" in figures.transfer_scatter_figure(deltas, pairs).axes[0].get_title()
-    assert "p_adj 0.0008" in figures.transfer_scatter_figure(deltas, pairs.assign(
-        spearman_p_adjusted=4 * _transfer.p_floor())).axes[0].get_title()
+    assert all("p_adj ≤ 0.0006" in ax.get_title() for ax in figures.transfer_scatter_figure(deltas, pairs).axes)
+    # a third pair of raw p 3 × 0.0002 keeps its own Holm value whatever the floored two's: exact, not a bound
+    titles = [ax.get_title() for ax in figures.transfer_scatter_figure(
+        deltas, pairs.assign(spearman_p_value=[floor, floor, 3 * floor])).axes]
+    assert ["p_adj ≤ 0.0006" in t for t in titles] == [True, True, False] and "p_adj 0.0006" in titles[2]
 
 
 def test_transfer_scatter_counts_the_pools_both_measured_without_a_pools_column() -> None:

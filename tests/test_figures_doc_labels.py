@@ -29,6 +29,6 @@ def test_a_transfer_panel_of_one_pool_says_pool() -> None:
     deltas = pd.DataFrame({"a": [1.0, NAN], "b": [2.0, 3.0]}, index=["p", "q"])
     pairs = pd.DataFrame([{"cheap": "a", "costly": "b", "pools": 1, **{
         f"{name}{suffix}": NAN for name in ("spearman", "decision_accuracy")
-        for suffix in ("", "_low", "_high", "_p_adjusted")}}])
+        for suffix in ("", "_low", "_high", "_p_value", "_p_adjusted")}}])
     title = figures.transfer_scatter_figure(deltas, pairs).axes[0].get_title()
     assert title.startswith("n = 1 pool\n")

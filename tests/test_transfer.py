@@ -141,6 +141,8 @@ def test_a_p_value_at_the_permutation_floor_is_shown_as_a_bound() -> None:
     assert shown["spearman_p_adjusted"].tolist() == ["≤ 0.0004", "0.3"]  # the floor times the family of 2
     assert shown["decision_accuracy_p_value"].tolist() == ["0.01", "n/a"]
     assert pairs["spearman_p_value"].iloc[0] == floor  # the logged numbers stay numbers
+    lifted = pairs.assign(spearman_p_value=[floor, 2 * floor], spearman_p_adjusted=[2 * floor, 2 * floor])
+    assert shown_pairs(lifted)["spearman_p_adjusted"].tolist() == ["≤ 0.0004", "0.0004"]  # the second's own Holm value
 
 
 def test_a_top_k_of_every_pool_claims_no_overlap_and_logs_none(tmp_path: Path, tracking_uri: str) -> None:

@@ -22,7 +22,7 @@ from mlsandbox.figures._ranking import ranking_bars, ranking_bars_figure
 from mlsandbox.figures._refine import duplication_curves, duplication_curves_figure
 from mlsandbox.figures._search import history_curve, history_curve_figure, importance_bars, importance_bars_figure
 from mlsandbox.figures._stats import stat_histograms, stat_histograms_figure
-from mlsandbox.figures._transfer import p_text, transfer_scatter, transfer_scatter_figure
+from mlsandbox.figures._transfer import p_texts, transfer_scatter, transfer_scatter_figure
 
 __all__ = [
     "DPI", "NEGATIVE", "NEUTRAL", "POSITIVE",
@@ -30,5 +30,5 @@ __all__ = [
     "duplication_curves", "duplication_curves_figure", "history_curve", "history_curve_figure",
     "importance_bars", "importance_bars_figure", "pyramid", "pyramid_figure",
     "ranking_bars", "ranking_bars_figure", "save", "stat_histograms", "stat_histograms_figure",
-    "p_text", "transfer_scatter", "transfer_scatter_figure",
+    "p_texts", "transfer_scatter", "transfer_scatter_figure",
 ]

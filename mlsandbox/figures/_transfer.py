@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from mlsandbox.delta import holm
 from mlsandbox.figures._base import BLUE, NEUTRAL, PathLike, new_figure, require, save
 
 _STATISTICS = {"spearman": "Spearman", "decision_accuracy": "decision acc."}
@@ -30,21 +32,22 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
 
     ``deltas`` has one column of ``delta_pct`` per fidelity (index: pool); ``pairs`` has columns
     ``cheap``, ``costly`` and, for ``spearman`` and ``decision_accuracy``, the value with its
-    ``_low``/``_high`` interval and ``_p_adjusted`` (one row per panel, shown in its title with
-    the number of pools, ``pools`` where given, else those both fidelities measured). The rows of
-    ``pairs`` are one Holm family: a p-value at the permutation test's floor (:func:`p_floor`,
-    times the family's size once adjusted) reads ``≤``, as the test cannot resolve below it.
+    ``_low``/``_high`` interval, ``_p_value`` and ``_p_adjusted`` (one row per panel, shown in its
+    title with the number of pools, ``pools`` where given, else those both fidelities measured).
+    The rows of ``pairs`` are one Holm family: an adjusted p-value that is a bound, since the
+    permutation test cannot resolve below its floor, reads ``≤`` (:func:`p_texts`).
     Dashed lines mark zero, the random control, on both axes. A fidelity that gives every pool of
     a panel the same delta is named there, since it ranks nothing.
     """
     require(pairs, ("cheap", "costly", *(f"{name}{suffix}" for name in _STATISTICS
-                                          for suffix in ("", "_low", "_high", "_p_adjusted"))), "transfer_scatter")
+                                          for suffix in ("", "_low", "_high", "_p_value", "_p_adjusted"))),
+            "transfer_scatter")
     if pairs.empty:
         raise ValueError("transfer_scatter: no pair of fidelities to draw")
     n = len(pairs)
-    families = {name: int(np.isfinite(pairs[f"{name}_p_adjusted"].to_numpy(dtype=float)).sum()) for name in _STATISTICS}
+    shown_p = {name: p_texts(pairs[f"{name}_p_value"], pairs[f"{name}_p_adjusted"]) for name in _STATISTICS}
     fig = new_figure(4.2 * n, 4.3)
-    for ax, pair in zip(fig.subplots(1, n, squeeze=False)[0], pairs.to_dict("records")):
+    for i, (ax, pair) in enumerate(zip(fig.subplots(1, n, squeeze=False)[0], pairs.to_dict("records"))):
         x, y = deltas[pair["cheap"]].to_numpy(dtype=float), deltas[pair["costly"]].to_numpy(dtype=float)
         ok = np.isfinite(x) & np.isfinite(y)
         ax.scatter(x[ok], y[ok], s=18, color=BLUE)
@@ -53,7 +56,7 @@ def transfer_scatter_figure(deltas: pd.DataFrame, pairs: pd.DataFrame, title: st
         ax.set_xlabel(f"{pair['cheap']}: delta (%)")
         ax.set_ylabel(f"{pair['costly']}: delta (%)")
         pools = int(pair["pools"]) if "pools" in pair and pd.notna(pair["pools"]) else int(ok.sum())
-        claims = [_claim(label, pair, name, families[name]) for name, label in _STATISTICS.items()]
+        claims = [_claim(label, pair, name, shown_p[name][i]) for name, label in _STATISTICS.items()]
         flat = [pair[side] for side, v in (("cheap", x[ok]), ("costly", y[ok])) if len(v) > 1 and np.ptp(v) == 0]
         if flat:  # why both say n/a: a model that gives every pool the same delta ranks nothing
             claims.append(f"{flat[0]}: every pool the same delta, no ranking")
@@ -67,17 +70,24 @@ def transfer_scatter(deltas: pd.DataFrame, pairs: pd.DataFrame, path: PathLike, 
     return save(transfer_scatter_figure(deltas, pairs, title), path)
 
 
-def p_text(p: float, family: int = 1) -> str:
-    """A (Holm-adjusted) permutation p-value as shown: ``≤`` at the floor of a family of ``family``
-    tests (Holm multiplies the smallest p by the family's size), ``n/a`` where undefined."""
-    if not math.isfinite(p):
-        return "n/a"
-    return f"≤ {p:.2g}" if p <= family * p_floor() * (1 + 1e-9) else f"{p:.2g}"
+def p_texts(p_values: Sequence[float], adjusted: Sequence[float] | None = None) -> list[str]:
+    """A Holm family's permutation p-values as shown or, where given, their ``adjusted`` values:
+    ``≤`` where the value is a bound, ``n/a`` where undefined. A raw p-value at the test's floor
+    (:func:`p_floor`) is a bound; so is an adjusted one that would be lower were those raw
+    p-values lower (Holm can lift a pair's value to a floored pair's: then it is a bound too)."""
+    raw = np.asarray(p_values, dtype=float)
+    floored = raw <= p_floor() * (1 + 1e-9)
+    if adjusted is None:
+        shown, bound = raw, floored
+    else:
+        shown = np.asarray(adjusted, dtype=float)
+        bound = shown > np.asarray(holm(np.where(floored, 0.0, raw))) * (1 + 1e-9)
+    return ["n/a" if not math.isfinite(p) else f"≤ {p:.2g}" if b else f"{p:.2g}" for p, b in zip(shown, bound)]
 
 
-def _claim(label: str, pair: dict[str, Any], name: str, family: int) -> str:
+def _claim(label: str, pair: dict[str, Any], name: str, p_adjusted: str) -> str:
     value, low, high = (float(pair[name + suffix]) for suffix in ("", "_low", "_high"))
     if not math.isfinite(value):
         return f"{label} n/a"
     interval = f" [{low:.2f}, {high:.2f}]" if math.isfinite(low) and math.isfinite(high) else ""
-    return f"{label} {value:.2f}{interval}, p_adj {p_text(float(pair[name + '_p_adjusted']), family)}"
+    return f"{label} {value:.2f}{interval}, p_adj {p_adjusted}"

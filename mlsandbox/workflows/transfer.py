@@ -144,11 +144,10 @@ def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int, cel
 
 
 def shown_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
-    """``pairs`` with its p-values as text: ``≤`` where the permutation test reached its floor, which
-    it cannot resolve below (the raw p at the floor, the adjusted one at the floor times the family)."""
+    """``pairs`` with its p-values as text: ``≤`` where one is a bound, since the permutation test
+    cannot resolve below its floor (:func:`mlsandbox.figures.p_texts`)."""
     shown = pairs.copy()
     for name in STATISTICS:
-        family = int(pairs[f"{name}_p_adjusted"].notna().sum())
-        for column, size in ((f"{name}_p_value", 1), (f"{name}_p_adjusted", family)):
-            shown[column] = [figures.p_text(float(p), size) for p in pairs[column]]
+        raw, adjusted = pairs[f"{name}_p_value"], pairs[f"{name}_p_adjusted"]
+        shown[f"{name}_p_value"], shown[f"{name}_p_adjusted"] = figures.p_texts(raw), figures.p_texts(raw, adjusted)
     return shown
