@@ -81,7 +81,7 @@ def p_texts(p_values: Sequence[float], adjusted: Sequence[float] | None = None) 
         shown, bound = raw, floored
     else:
         shown = np.asarray(adjusted, dtype=float)
-        bound = shown > np.asarray(holm(np.where(floored, 0.0, raw))) * (1 + 1e-9)
+        bound = shown > np.array(holm(np.where(floored, 0.0, raw).tolist()), dtype=float) * (1 + 1e-9)
     return ["n/a" if not math.isfinite(p) else f"≤ {p:.2g}" if b else f"{p:.2g}" for p, b in zip(shown, bound)]
 
 
