@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
-from mlsandbox.errors import USER_ERRORS, Terminated, TrainingError, as_received, note_signal
+from mlsandbox.errors import USER_ERRORS, Terminated, TrainingError, as_received, interruption_reason, note_signal
 
 log = logging.getLogger("mlsandbox.cli")
 # click's exceptions, wherever this typer takes click from (newer releases carry their own copy).
@@ -85,6 +85,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                     reason = _end_runs(err)
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
                     raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
+        except typer.Exit:  # an exit code chosen above: not an error (typer's Exit may be a RuntimeError)
+            raise
         except USER_ERRORS as err:
             if isinstance(err, TrainingError) and err.log_tail:  # chatter (hidden by --quiet) before the one line
                 log.info("the last lines of its output:\n%s", scrub(err.log_tail))
@@ -165,11 +167,13 @@ def _ignore_sigterm() -> None:
 
 def _end_runs(err: KeyboardInterrupt) -> str:
     """End the runs still active after an interruption as KILLED; the reason, in words."""
-    if "mlflow" not in sys.modules:  # no run was started
-        return str(err) if isinstance(err, Terminated) else "interrupted"
-    from mlsandbox.tracking import end_active_runs, interruption_reason, release_interrupted_work
-
     reason = interruption_reason(err)
+    if "mlflow" not in sys.modules:  # no run was started
+        return reason
+    try:
+        from mlsandbox.tracking import end_active_runs, release_interrupted_work
+    except Exception:  # the signal cut an import short (a module half set up): no run was started yet
+        return reason
     release_interrupted_work(err)
     end_active_runs(reason)
     return reason

@@ -16,7 +16,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.entities.paged_list import PagedList
 
 from mlsandbox.credentials import scrub_known
-from mlsandbox.errors import InvalidInputError, InvalidRunError, Terminated, as_received, first_line
+from mlsandbox.errors import (
+    InvalidInputError,
+    InvalidRunError,
+    first_line,
+    interruption_reason,
+)
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
 from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
@@ -253,12 +258,6 @@ def release_interrupted_work(err: BaseException) -> None:
     Clearing the finished frames and collecting lets the connection close and roll back."""
     traceback.clear_frames(err.__traceback__)
     gc.collect()
-
-
-def interruption_reason(err: BaseException) -> str:
-    """``terminated by SIGTERM`` for :class:`Terminated`, ``interrupted by SIGINT (Ctrl-C)`` otherwise."""
-    err = as_received(err) if isinstance(err, KeyboardInterrupt) else err
-    return str(err) if isinstance(err, Terminated) else "interrupted by SIGINT (Ctrl-C)"
 
 
 def end_active_runs(reason: str, status: int = RunStatus.KILLED) -> list[str]:
