@@ -84,6 +84,13 @@ def test_metric_keys_name_each_pool_of_an_intersection() -> None:
     assert tracking.metric_key("delta_pct", "metric-clusters: a/high & b/low") == "delta_pct.metric-clusters: a.high and b.low"
 
 
+def test_long_pool_names_that_start_alike_keep_distinct_metric_keys_within_mlflows_limit() -> None:
+    a, b = (f"alphanumeric_filter/{'L' * 300}{end}" for end in "ab")
+    keys = {tracking.metric_key("delta_pct", name) for name in (a, b)}
+    assert len(keys) == 2 and all(len(key) == 250 and key.startswith("delta_pct.alphanumeric_filter.LLL") for key in keys)
+    assert tracking.metric_key("delta_pct", a) == tracking.metric_key("delta_pct", a)  # the same name, the same key
+
+
 def test_a_logged_table_keeps_small_p_values_and_is_replaced_when_logged_again(tracking_uri, tmp_path) -> None:
     """pandas writes 2.3e-12 as 0.0 (10 decimal places): a report would show p = 0."""
     import json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -49,11 +50,20 @@ def checked_active_run(run_id: str | None) -> mlflow.ActiveRun:
     return active
 
 
+#: The longest metric name MLflow stores.
+_METRIC_NAME_LIMIT = 250
+
+
 def metric_key(*parts: str) -> str:
     """A metric name from pool names: ``delta_pct.<op>.<split>``, an intersection's pools joined by
     `` and `` (MLflow takes no ``&`` or ``+``, and ``_`` would read as part of an OP's name);
-    other characters MLflow rejects become ``_``."""
-    return metric_name_part(".".join(p.replace("/", ".") for p in parts))[:250]
+    other characters MLflow rejects become ``_``. A name over MLflow's limit is cut and ends with
+    a digest of the whole, so two long pool names that start alike keep two metrics."""
+    name = metric_name_part(".".join(p.replace("/", ".") for p in parts))
+    if len(name) <= _METRIC_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    return f"{name[:_METRIC_NAME_LIMIT - len(digest) - 1]}-{digest}"
 
 
 def log_batch(
