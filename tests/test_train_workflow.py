@@ -378,6 +378,23 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
 
 
+def test_a_misspelt_pool_and_a_pool_run_without_a_store_are_refused_before_any_work(
+        small_corpus, tmp_path, bench_file, tracking_uri) -> None:
+    import yaml
+
+    raw = spec_dict(small_corpus, workspace=str(tmp_path / "ws"), seeds=[0, 1], model={"type": "ngram", "order": 2},
+                    benchmarks=[{"name": "clean", "path": str(bench_file)}])
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    runner = CliRunner()
+    no_store = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool-run", "0" * 32])
+    assert no_store.exit_code == 2 and "does not exist" in no_store.output
+    assert not (tmp_path / "mlflow.db").exists()  # the wrong folder gets no store of its own
+    misspelt = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filtr/high"])
+    assert misspelt.exit_code == 2, misspelt.output
+    assert "no pool 'alphanumeric_filtr/high' (did you mean 'alphanumeric_filter/high'?)" in misspelt.output
+    assert not list((tmp_path / "ws").rglob("*.parquet"))  # refused before the stats
+
+
 def test_a_recipe_file_is_trained_as_the_pool_it_selects_on_fresh_seeds(
     small_corpus, tmp_path, bench_file, tracking_uri
 ) -> None:

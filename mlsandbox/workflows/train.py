@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import tempfile
@@ -23,7 +24,7 @@ from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared, log_prepared, prepare
 from mlsandbox.models import check_models, load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
-from mlsandbox.pools import FileOrigin, Pool, pool_file_path
+from mlsandbox.pools import RANDOM, FileOrigin, Pool, pool_file_path
 from mlsandbox.progress import StyleArg
 from mlsandbox.recipes import Recipe, load_recipe
 from mlsandbox.spec import ExperimentSpec
@@ -84,6 +85,17 @@ def find_pools(
 
 
 NO_POOL = "name at least one pool (--pool op/split, --pool-file, --pool-run or --recipe)"
+
+
+def _check_pool_names(spec: ExperimentSpec, names: list[str]) -> None:
+    """Refuse, before the stats, a pool name that none of the spec's OPs and splits can give (the
+    stats then say which of the possible pools are usable)."""
+    possible = [f"{op.name}/{split}" for op in spec.ops for split in spec.pools.splits]
+    for name in names:
+        if name not in possible and name != RANDOM and not name.startswith(f"{RANDOM}-"):
+            close = difflib.get_close_matches(name, possible, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PoolError(f"no pool {name!r}{hint}; pools of this project: {', '.join(possible)}, {RANDOM}")
 
 
 def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> Pool:
@@ -174,10 +186,11 @@ def run_training(
     recipes: list[Path] | None = None,
 ) -> TrainingResult:
     """Train each pool and its equal-size random baseline for every seed; log deltas, mean ± std, p."""
-    experiment_id = tracking.use_experiment(spec.name)  # first: a store that cannot be used stops it before any work
-    chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
-    for run_id in pool_runs or []:  # as does a run id that names no run
+    for run_id in pool_runs or []:  # first: a run id that names no run (in no store: none is created)
         tracking.find_run(run_id, POOL_RUN)
+    experiment_id = tracking.use_experiment(spec.name)  # a store that cannot be used stops it before any work
+    chosen = [load_recipe(path) for path in recipes or []]  # a bad recipe file stops it before the stats
+    _check_pool_names(spec, pool_names or [])  # as does a misspelt pool name
     for path in pool_files or []:  # and a pool file that is missing or malformed
         _read_ids(path)
     if not (pool_names or pool_files or pool_runs or recipes):
