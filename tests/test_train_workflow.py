@@ -374,6 +374,9 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     two = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high",
                               "--pool", "alphanumeric_filter/low", "-q"])
     assert "p_adjusted: Holm-adjusted across the 2 of this command's 2 pools that have a p-value" in two.output
+    assert "mean over seeds with its 95% interval" in ok.output
+    one = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "--seeds", "0", "-q"])
+    assert "mean over seeds (no interval or p-value: fewer than 2 seeds)" in one.output  # not "with its interval"
     bad = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "nope/low"])
     assert bad.exit_code == 2 and "no pool 'nope/low'" in bad.output
 

@@ -165,7 +165,7 @@ def train_command(
     family = ("no correction: one pool" if pools == 1 else "no pool has a p-value" if not tested
               else f"Holm-adjusted across the {tested} of this command's {pools} pools that have a p-value")
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
-               "delta = relative change of the benchmark scores over the random pool, mean over seeds with its "
+               "delta = relative change of the benchmark scores over the random pool, "
                f"{interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
     more = f" (and {len(failed) - 1} more cells: each reason is in cells.json of the run)" if len(failed) > 1 else ""
     exit_failed(f"FAILED {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}{more}" if failed else None)

@@ -27,7 +27,7 @@ def print_workflow(result: WorkflowResult) -> None:
     from mlsandbox.executors.compare import table_markdown, without_constant
 
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               f"mean over seeds with its {interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
+               f"{interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
                "across the step's pools measured by the same model (fidelity) (refine's top single-OP rows keep the "
                "probe's, corrected across the probe's pools)")
     print_ranking(result.probe.ranking)
@@ -88,12 +88,15 @@ def claim_text(row: pd.Series) -> str:
 
 
 def interval_words(comparisons: list[PoolComparison]) -> str:
-    """"95% interval", and where a seed race tested pools at several looks, that it is corrected for them."""
+    """"mean over seeds with its 95% interval", and where a seed race tested pools at several looks,
+    that it is corrected for them; where no pool had 2 seeds, that there is no interval."""
+    if not any(c.summary is not None and c.summary.seeds >= 2 for c in comparisons):
+        return "mean over seeds (no interval or p-value: fewer than 2 seeds)"
     looks = max((c.looks for c in comparisons), default=1)
     if looks == 1:
-        return "95% interval"
-    return (f"95% interval (raced pools: corrected for the race's {looks} looks, each held to 5%/{looks}, "
-            "so wider than a fixed-seed interval; docs/workflow.md)")
+        return "mean over seeds with its 95% interval"
+    return (f"mean over seeds with its 95% interval (raced pools: corrected for the race's {looks} looks, each held "
+            f"to 5%/{looks}, so wider than a fixed-seed interval; docs/workflow.md)")
 
 
 def cell_counts(cells: Sequence[CellResult], wall_s: float, where: str) -> str:
