@@ -84,9 +84,9 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     cells may have been trained already by :func:`train_confirmation` (``ctx.confirm_trained``)."""
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
-    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
-                           progress=ctx.progress.style if ctx.progress is not None else False,
-                           trained=ctx.confirm_trained).items[0].summary
+    shown = ctx.progress.style if ctx.progress is not None and ctx.confirm_trained is None else False  # else shown then
+    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id, progress=shown,
+                           trained=ctx.confirm_trained or ()).items[0].summary
     confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 
