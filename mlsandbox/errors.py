@@ -7,6 +7,7 @@ Each error lives here, at the bottom of the layers, so that every layer raises t
 
 from __future__ import annotations
 
+import difflib
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -160,7 +161,9 @@ def describe_validation_error(
             e["loc"], e["input"] = (*e["loc"], keyed.key), keyed.value
         if e["type"] == "extra_forbidden":
             allowed = allowed_keys(e["loc"]) if allowed_keys else ()
-            msg = "unknown key" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+            close = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1) if e["loc"] else []
+            msg = ("unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+                   + (f"; allowed keys: {', '.join(allowed)}" if allowed else ""))
         elif e["type"] == "literal_error":
             msg = f"not allowed; {msg.replace('Input should be', 'expected')}"
         elif e["type"] == "union_tag_not_found":

@@ -62,7 +62,8 @@ def test_a_typo_in_a_key_names_the_key_and_the_allowed_keys(tmp_path: Path) -> N
 @pytest.mark.parametrize("model, says", [
     ({"type": "command", "command": ["x"], "timeout_s": -1}, "model.timeout_s: Input should be greater than 0"),
     ({"type": "command", "command": "x"}, "model.command: Input should be a valid list"),
-    ({"type": "ngram", "ordr": 3}, "model.ordr: unknown key; allowed keys: discount, level, max_tokens, max_vocab, order"),
+    ({"type": "ngram", "ordr": 3},
+     "model.ordr: unknown key (did you mean 'order'?); allowed keys: discount, level, max_tokens, max_vocab, order"),
     ({"order": 3}, "model: needs a 'type' key"),
 ])
 def test_a_model_key_is_named_as_written_with_the_keys_of_its_type(tmp_path: Path, model: dict, says: str) -> None:
