@@ -501,3 +501,12 @@ def test_a_numeric_column_of_undefined_values_stays_aligned_as_numbers() -> None
     aligned = ["right" if cell.endswith(":") else "left" for cell in rule.split("|")[1:-1]]
     assert aligned == ["left", "right", "right", "left"]
     assert rows[0].split("|")[3].endswith(" n/a ") and rows[0].split("|")[3].startswith("  ")
+
+
+def test_a_pipe_in_a_pool_name_does_not_end_its_markdown_cell() -> None:
+    import pandas as pd
+
+    from mlsandbox.executors.compare import table_markdown
+
+    header, rule, row = table_markdown(pd.DataFrame({"pool": ["op/a|b"], "delta_pct": [1.5]})).splitlines()
+    assert row.replace("\\|", "").count("|") == rule.count("|") and "op/a\\|b" in row

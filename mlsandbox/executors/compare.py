@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -188,8 +189,13 @@ def table_markdown(table: pd.DataFrame) -> str:
     numeric column stays aligned as numbers where every value is ``n/a`` (one seed's p-values)."""
     align = ["decimal" if pd.api.types.is_numeric_dtype(table[c]) and table[c].isna().all() else "global"
              for c in table]
-    return table.astype(object).where(table.notna(), None).to_markdown(index=False, floatfmt=".4g",
-                                                                        missingval="n/a", colalign=align)
+    cells = table.astype(object).where(table.notna(), None).map(_escaped)
+    return cells.rename(columns=_escaped).to_markdown(index=False, floatfmt=".4g", missingval="n/a", colalign=align)
+
+
+def _escaped(value: Any) -> Any:
+    """A text with its ``|`` escaped, which would otherwise end its table cell (a split named ``a|b``)."""
+    return value.replace("|", "\\|") if isinstance(value, str) else value
 
 
 def log_comparisons(comparisons: Comparisons, run_id: str, step: str = "", per_pool: bool = True,
