@@ -525,6 +525,8 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
 
 @pytest.mark.parametrize("argv, says", [
     (["pool", "--bogus"], "No such option: --bogus (see 'mlsandbox pool --help')"),
+    (["stats", "-p"], "Option '-p' requires an argument. (see 'mlsandbox stats --help')"),
+    (["pool", "--log-level", "debug"], "(--log-level goes before the command: mlsandbox --log-level … <command>)"),
     (["nosuch"], "No such command 'nosuch'"),
     (["search", "--n-trials", "x"], "Invalid value for '--n-trials'"),
     (["search", "--n-trials", "100001"], "expected a number of trials, from 1 to 100000, got '100001'"),

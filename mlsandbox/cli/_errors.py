@@ -57,13 +57,24 @@ class OneLineUsageErrors(TyperGroup):
             sys.exit(err.exit_code)
         except _click.ClickException as err:
             command = err.ctx.command_path if isinstance(err, _click.UsageError) and err.ctx else None
+            if command is None and isinstance(err, _click.UsageError):  # an option's missing value has no context
+                given = list(sys.argv[1:] if args is None else args)
+                named = next((a for a in given if a in self.commands), None)
+                command = " ".join(filter(None, [prog_name or "mlsandbox", named]))
             see = f" (see '{command} --help')" if command else ""
+            if isinstance(err, _click.NoSuchOption) and err.option_name in self._global_options():
+                see = f" ({err.option_name} goes before the command: mlsandbox {err.option_name} … <command>)"
             typer.secho(f"error: {err.format_message()}{see}", fg="red", err=True)
             sys.exit(err.exit_code)
         except typer.Abort:
             typer.echo("aborted", err=True)
             sys.exit(EXIT_FAILED)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+    def _global_options(self) -> set[str]:
+        """The options of ``mlsandbox`` itself (``--log-level``), which a command does not take."""
+        return {name for param in self.params for name in getattr(param, "opts", ())}
 
 
 def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
