@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
 import pytest
-import tomllib
 
 ROOT = Path(__file__).parents[1]
 PACKAGE = ROOT / "mlsandbox"

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import mlflow
@@ -63,7 +63,7 @@ BASELINE_RUN = tracking.TAG + "baseline_run"  # + ".<seed>": the control run of 
 PREFETCH_RUNS = 1000  # finished cells a step fetches at once (others are looked up one by one)
 
 
-class CellStatus(str, Enum):
+class CellStatus(StrEnum):
     """How a cell ended; the value is the MLflow run status it leaves (and the ``status`` column)."""
 
     FINISHED = "FINISHED"
