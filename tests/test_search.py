@@ -175,6 +175,19 @@ def test_too_small_pools_are_pruned_with_the_reason(raw, tracking_uri, tmp_path)
         run_search(_spec(raw, min_pool_size=91, n_trials=2), "none", _storage(tmp_path), progress=False)
 
 
+def test_the_trials_of_a_study_search_the_store_for_finished_cells_once(raw, tracking_uri, tmp_path,
+                                                                        monkeypatch) -> None:
+    """Each trial is its own parent run: a search of the store's latest cells per trial made the
+    trials slower as the store grew."""
+    from mlsandbox.executors import cells
+
+    searches: list[str] = []
+    search_store = cells.finished_cells
+    monkeypatch.setattr(cells, "finished_cells", lambda *args: searches.append("x") or search_store(*args))
+    result = run_search(_spec(raw, ops=TRAINED, n_trials=3), "once", _storage(tmp_path), progress=False)
+    assert (result.trials["state"] == "COMPLETE").sum() == 3 and len(searches) == 1
+
+
 def test_a_recipe_that_keeps_every_sample_is_pruned_not_measured_as_a_delta_of_zero(raw, tracking_uri, tmp_path) -> None:
     """Every optional OP left out: the pool is the dataset, its random control the same samples."""
     spec = _spec(raw, optional=True, n_trials=1)

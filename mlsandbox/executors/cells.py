@@ -24,6 +24,8 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -184,15 +186,31 @@ class _Index:
 #: The index of the current parent run. A new parent run (the next step or command) searches the
 #: store again, so it sees runs killed, deleted or added since.
 _INDEX: dict[str, _Index] = {}
+#: The run whose one index serves the parents nested in it (:func:`one_index_under`).
+_SHARED_BY: list[str] = []
+
+
+@contextmanager
+def one_index_under(run_id: str) -> Iterator[None]:
+    """While it lasts, the cells of every parent run (each trial of a search study) share the index of
+    ``run_id`` (the study's run): the store is searched once for them all, not once per trial, which
+    cost each trial a search of up to :data:`PREFETCH_RUNS` runs. Cells that other processes finish
+    meanwhile are found under their locks, as within one step."""
+    _SHARED_BY.append(run_id)
+    try:
+        yield
+    finally:
+        _SHARED_BY.pop()
 
 
 def _index_under(parent_run_id: str) -> _Index:
     if not parent_run_id:
         return _Index(prefetch=False)  # no run to remember cells for: look each one up on its own
-    if parent_run_id not in _INDEX:
+    owner = _SHARED_BY[-1] if _SHARED_BY else parent_run_id
+    if owner not in _INDEX:
         _INDEX.clear()
-        _INDEX[parent_run_id] = _Index()
-    return _INDEX[parent_run_id]
+        _INDEX[owner] = _Index()
+    return _INDEX[owner]
 
 
 def _prefetched(index: _Index, experiment_id: str, key: str, pool: Pool, seed: int) -> _Finished | None:

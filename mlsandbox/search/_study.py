@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from mlsandbox import artifacts, tracking
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import SpecError
-from mlsandbox.executors.cells import files_digest
+from mlsandbox.executors.cells import files_digest, one_index_under
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import check_models, load_benchmarks
 from mlsandbox.progress import Progress, StyleArg
@@ -133,6 +133,7 @@ def _run_search(
         bar = stack.enter_context(Progress(n_trials, f"study {study_name}", "trial", progress,
                                            initial=min(counted_trials(study), n_trials)))
         ctx = TrialContext(prepared, benchmarks, space, search, study_name, worker, run_id, progress=bar)
+        stack.enter_context(one_index_under(run_id))  # the trials' cells: one search of the store for them all
         finished: list[optuna.trial.FrozenTrial] = []  # this worker's: the study's last may be a queued one
         while True:
             with ExitStack() as turn:  # the trial lock: held until this worker's new trial names its owner
