@@ -35,10 +35,10 @@ def machine() -> str:
 #: Cleaned up leftovers once per folder and process: listing a folder of thousands of pool
 #: files for every write would cost more than the writes.
 _SWEPT: set[Path] = set()
-_CELLS_SWEPT: set[Path] = set()  # temporary directories swept of dead cells' folders
+_SCRATCH_SWEPT: set[Path] = set()  # temporary directories swept of dead processes' scratch folders
 _HERE = hashlib.sha256(f"{socket.gethostname()}|{machine()}".encode()).hexdigest()[:12]
 _MARK = f".tmp-{_HERE}-"
-_CELL_PREFIX = f"mlsandbox-cell-{_HERE}-"
+_SCRATCH_PREFIX = f"mlsandbox-{_HERE}-"
 
 
 @contextlib.contextmanager
@@ -86,17 +86,18 @@ def sweep(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def cell_folder() -> Iterator[Path]:
-    """A scratch folder for one training cell, removed when the cell ends; those of cells whose
-    process was killed are removed by the next cell on this machine."""
+def scratch_folder(use: str) -> Iterator[Path]:
+    """A scratch folder in the system's temporary directory (a cell's work, figures and tables on
+    their way to a run's artifacts), removed when the block ends; those of processes killed
+    outright are removed by the next scratch folder made on this machine. ``use`` names it."""
     root = Path(tempfile.gettempdir())
-    if root not in _CELLS_SWEPT:
-        _CELLS_SWEPT.add(root)
-        for leftover in root.glob(f"{_CELL_PREFIX}*"):
-            pid = leftover.name[len(_CELL_PREFIX):].partition("-")[0]
+    if root not in _SCRATCH_SWEPT:
+        _SCRATCH_SWEPT.add(root)
+        for leftover in root.glob(f"{_SCRATCH_PREFIX}*"):
+            pid = leftover.name[len(_SCRATCH_PREFIX):].partition("-")[0]
             if pid.isdigit() and not pid_exists(int(pid)):
                 _remove(leftover)
-    with tempfile.TemporaryDirectory(prefix=f"{_CELL_PREFIX}{os.getpid()}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-{use}-") as tmp:
         yield Path(tmp)
 
 

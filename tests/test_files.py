@@ -98,20 +98,21 @@ def test_a_directory_published_first_by_another_process_wins(tmp_path: Path) -> 
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
-def test_cell_folders_of_killed_cells_are_removed_by_the_next_cell(
+def test_scratch_folders_of_killed_processes_are_removed_by_the_next_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(files, "_SWEPT", set())
-    monkeypatch.setattr(files, "_CELLS_SWEPT", set())
-    killed = tmp_path / f"mlsandbox-cell-{files._HERE}-{_dead_pid()}-abc123"
-    running = tmp_path / f"mlsandbox-cell-{files._HERE}-{os.getppid()}-def456"
-    files.sweep(tmp_path)  # a file written there first does not stop the cell folders' own sweep
-    for folder in (killed, running):
+    monkeypatch.setattr(files, "_SCRATCH_SWEPT", set())
+    killed = [tmp_path / f"mlsandbox-{files._HERE}-{_dead_pid()}-{use}-abc123" for use in ("cell", "report")]
+    running = tmp_path / f"mlsandbox-{files._HERE}-{os.getppid()}-cell-def456"
+    other = tmp_path / "tmpq1w2e3r4"  # not ours
+    files.sweep(tmp_path)  # a file written there first does not stop the scratch folders' own sweep
+    for folder in (*killed, running, other):
         (folder / "work").mkdir(parents=True)
-    with files.cell_folder() as folder:
-        assert folder.parent == tmp_path and folder.is_dir()
-        assert not killed.exists() and running.exists()
+    with files.scratch_folder("probe") as folder:
+        assert folder.parent == tmp_path and folder.is_dir() and f"-{os.getpid()}-probe-" in folder.name
+        assert not any(k.exists() for k in killed) and running.exists() and other.exists()
     assert not folder.exists()
 
 

@@ -418,7 +418,7 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     assert code == -signal.SIGKILL
     (first,) = [r for r in _experiment_runs() if r.data.tags[tracking.KIND] == "workflow"]
     assert first.info.status == "RUNNING"
-    assert len(list((tmp_path / "scratch").glob("mlsandbox-cell-*"))) == 1  # the killed cell's
+    assert len(list((tmp_path / "scratch").glob("mlsandbox-*-cell-*"))) == 1  # the killed cell's
 
     # The next start ends them KILLED; SIGTERM while its 3rd new cell trains ends its own runs KILLED.
     code, out = _kill_mid_cell(_workflow(killable_project, tracking_uri, block_at=7), tmp_path, signal.SIGTERM)
@@ -430,7 +430,7 @@ def test_a_workflow_killed_or_terminated_mid_cell_leaves_nothing_running(
     killed = [r for r in runs.values() if r.info.status == "KILLED"]
     assert len(killed) == 4  # two workflow runs and the cell each was training
     assert collections.Counter(r.data.tags[tracking.END_REASON] for r in killed)["terminated by SIGTERM"] == 2
-    assert not list((tmp_path / "scratch").glob("mlsandbox-cell-*"))  # its own, and the killed cell's
+    assert not list((tmp_path / "scratch").glob("mlsandbox-*"))  # its own, and the killed cell's
 
     # A re-run finishes, trains only what is missing, and holds every cell.
     runs_now, finished = _finished_after_rerun(_workflow(killable_project, tracking_uri))

@@ -41,7 +41,7 @@ from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.errors import TrainingError
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
-from mlsandbox.files import cell_folder
+from mlsandbox.files import scratch_folder
 from mlsandbox.locks import exclusive
 from mlsandbox.models import (
     BenchmarkMetrics,
@@ -354,7 +354,7 @@ def _train_and_evaluate(
     videos = dataset.table[VIDEO].take(order).to_pylist() if dataset.has_videos else None
     ids = dataset.ids.take(order).to_pylist() if dataset.has_images or dataset.has_videos else None
     experiment, project_run = _project_run(model_spec, run_id)
-    with cell_folder() as tmp:
+    with scratch_folder("cell") as tmp:
         model_dir = tmp / artifacts.MODEL
         job = TrainingJob(
             texts=texts, output_dir=tmp / "work", seed=seed, pool_file=pool_file,

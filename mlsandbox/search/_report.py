@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
 from mlsandbox.executors.compare import table_markdown
+from mlsandbox.files import scratch_folder
 from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe
 from mlsandbox.search._claims import (
     Claims,
@@ -213,8 +213,7 @@ def log_results(
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
                        tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
+    with scratch_folder("search-report") as out:
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
             history = frame.rename(columns={"delta_pct": "value"})[["trial", "value", "state", "warm_start"]]

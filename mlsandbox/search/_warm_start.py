@@ -11,8 +11,6 @@ point that does not produce it: the nearest point is enqueued instead, trained a
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 
 import mlflow
 import optuna
@@ -23,6 +21,7 @@ from mlsandbox import tracking
 from mlsandbox.artifacts import BEST_RECIPE
 from mlsandbox.errors import PoolError, first_line
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.files import scratch_folder
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
 from mlsandbox.search._names import WARM_RECIPE, WARM_START
 from mlsandbox.search._space import SearchSpace, params_from_recipe, recipe_from_params
@@ -41,9 +40,9 @@ def latest_workflow_recipe(experiment_id: str | None) -> Recipe | None:
         [experiment_id], f"tags.`{tracking.ENTRY_POINT}` = 'workflow' and attributes.status = 'FINISHED'",
         order_by=["attributes.end_time DESC"], max_results=5)
     for run in runs:
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch_folder("warm-start") as tmp:
             try:
-                path = tracking.download_artifacts(run.info.run_id, BEST_RECIPE, Path(tmp))
+                path = tracking.download_artifacts(run.info.run_id, BEST_RECIPE, tmp)
             except (MlflowException, OSError) as err:  # no best recipe in that run: try the previous one
                 log.debug("run %s has no %s: %s", run.info.run_id, BEST_RECIPE, err)
                 continue

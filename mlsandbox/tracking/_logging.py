@@ -9,7 +9,6 @@ import math
 import os
 import posixpath
 import shlex
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from mlsandbox.stats import StatsTable
 if TYPE_CHECKING:  # annotations only: the models package need not load with the tracking conventions
     from mlsandbox.models import BenchmarkSet
 
+from mlsandbox.files import scratch_folder
 from mlsandbox.tracking._names import DATASET_DIGEST, KIND, MAX_PARAM, OP, POOL_DIGEST, RECIPE_DIGEST, SPLIT
 from mlsandbox.tracking._store import shown_tracking_uri
 
@@ -100,7 +100,7 @@ def log_table(run_id: str, table: pd.DataFrame, artifact_file: str) -> None:
     folder = posixpath.dirname(artifact_file) or None
     if artifact_file not in {f.path for f in _run_repository(run_id).list_artifacts(folder)}:
         client.log_table(run_id, table, artifact_file)
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_folder("artifacts") as tmp:
         local = Path(tmp) / posixpath.basename(artifact_file)
         local.write_text(table_json(table))
         client.log_artifact(run_id, str(local), folder)

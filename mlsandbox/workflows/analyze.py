@@ -4,7 +4,6 @@ probed models), clustered hierarchically; the best OP of each cluster (paper App
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from mlsandbox.delta import relative_delta
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.files import scratch_folder
 from mlsandbox.workflows.probe import ProbeResult
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,7 @@ def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> 
 
 def _log(result: AnalysisResult, run_id: str) -> None:
     client = mlflow.MlflowClient()
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
+    with scratch_folder("analyze") as out:
         _log_clusters(out, result.stat_corr, result.stat_clusters, "Pearson correlation of OP stats across samples",
                       "OP stats: hierarchical clusters",
                       (artifacts.STAT_CORRELATION_FIGURE, artifacts.STAT_DENDROGRAM, artifacts.STAT_CORRELATION_TABLE))
@@ -121,7 +120,7 @@ def _log(result: AnalysisResult, run_id: str) -> None:
                            artifacts.METRIC_CORRELATION_TABLE))
         artifacts.local(out, artifacts.CLUSTERS).write_text(yaml.safe_dump(result.summary(), sort_keys=False),
                                                             encoding="utf-8")
-        client.log_artifacts(run_id, tmp)
+        client.log_artifacts(run_id, str(out))
 
 
 def _log_clusters(out: Path, corr: pd.DataFrame, clusters: Clustering, heatmap_title: str, dendrogram_title: str,

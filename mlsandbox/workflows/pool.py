@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import yaml
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.prepare import Prepared, prepare
+from mlsandbox.files import scratch_folder
 from mlsandbox.pools import RANDOM, Pool, SplitOrigin, cut_splits, materialize, random_pool, split_pools
 from mlsandbox.pools import degenerate_splits as op_degenerate_splits
 from mlsandbox.progress import Progress, StyleArg
@@ -150,8 +150,7 @@ def log_stats(prepared: Prepared, run_id: str) -> None:
                                         "rows_skipped": dataset.skipped})
     tracking.log_source_input(dataset, stats, run_id=run_id)
     summary = summarize(stats)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+    with scratch_folder("pool") as root:
         summary.to_csv(artifacts.local(root, artifacts.STATS_SUMMARY_TABLE))
         artifacts.local(root, artifacts.STATS_SUMMARY_MARKDOWN).write_text(
             summary_markdown(summary) + "\n", encoding="utf-8")
@@ -160,7 +159,7 @@ def log_stats(prepared: Prepared, run_id: str) -> None:
         figures.stat_histograms(stats.frame[stats.numeric_keys()], artifacts.local(root, artifacts.STATS_HISTOGRAMS))
         artifacts.local(root, artifacts.STATS_SPEC).write_text(
             spec.shown_yaml(), encoding="utf-8")
-        mlflow.MlflowClient().log_artifacts(run_id, tmp)
+        mlflow.MlflowClient().log_artifacts(run_id, str(root))
 
 
 def _log_pool(prepared: Prepared, pool: Pool, parent_run_id: str) -> LoggedPool:

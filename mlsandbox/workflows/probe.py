@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from mlsandbox.executors.compare import compare_pools, log_comparisons, table_ma
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.files import scratch_folder
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import RANDOM, Pool, RandomOrigin
 from mlsandbox.progress import StyleArg
@@ -85,10 +85,10 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks:
     title = "Single-OP pools: relative change over the random pool" + screen_settled_note(
         len(decided), len(ranking), Path(artifacts.RANKING_MARKDOWN).name)
     if not decided.empty:  # a screen whose cells all failed leaves the deciding model nothing: no bars to draw
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch_folder("probe") as tmp:
             bars = decided.assign(label=decided["pool"])
-            figures.ranking_bars(bars, artifacts.local(Path(tmp), artifacts.RANKING_FIGURE), title=title, looks=looks)
-            client.log_artifacts(run_id, tmp)
+            figures.ranking_bars(bars, artifacts.local(tmp, artifacts.RANKING_FIGURE), title=title, looks=looks)
+            client.log_artifacts(run_id, str(tmp))
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:
         tracking.log_batch(run_id, metrics={"best_single_op_delta_pct": float(best["delta_pct"].iloc[0])},

@@ -12,7 +12,6 @@ recorded; one smaller than ``refine.min_pool_size`` is skipped too, or used as i
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from mlsandbox.executors.compare import compare_pools, log_comparisons, table_ma
 from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
+from mlsandbox.files import scratch_folder
 from mlsandbox.models import BenchmarkSet
 from mlsandbox.pools import FillOrigin, Pool, RepeatOrigin
 from mlsandbox.progress import StyleArg
@@ -191,8 +191,7 @@ def _log(result: RefineResult, stats: StatsTable, run_id: str, dataset_keys: dic
     table = result.table
     tracking.log_table(run_id, table, artifacts.RECIPES_TABLE)
     client.log_text(run_id, table_markdown(without_constant(table, "fidelity")) + "\n", artifacts.RECIPES_MARKDOWN)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
+    with scratch_folder("refine") as out:
         for cand in result.candidates:
             recipe = cand.recipe if cand.pool is None else cand.recipe.measured_as(cand.pool, stats, run_id)
             save_recipe(recipe, artifacts.local(out, f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml"))
@@ -219,4 +218,4 @@ def _log(result: RefineResult, stats: StatsTable, run_id: str, dataset_keys: dic
                           **dataset_keys)
             tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
                                params={"best_recipe": result.best.name})
-        client.log_artifacts(run_id, tmp)
+        client.log_artifacts(run_id, str(out))

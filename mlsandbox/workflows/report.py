@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,7 +25,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown, without_constant
-from mlsandbox.files import published
+from mlsandbox.files import published, scratch_folder
 from mlsandbox.project import output_folder
 from mlsandbox.recipes import RANDOM_SELECTOR
 
@@ -221,8 +220,8 @@ def build_report(run_id: str, out_dir: Path) -> tuple[Path, Path]:
     md = out_dir / artifacts.filename(artifacts.REPORT_MARKDOWN)
     page = out_dir / artifacts.filename(artifacts.REPORT_HTML)
     output_folder(out_dir, [md.name, page.name, *(p for p, _ in FIGURES)])
-    with tempfile.TemporaryDirectory() as tmp:
-        root = tracking.download_artifacts(run_id, None, Path(tmp))
+    with scratch_folder("report") as tmp:
+        root = tracking.download_artifacts(run_id, None, tmp)
         report = _report(run, root)
         texts = {md: report.markdown(), page: report.html()}
         for old in (page, md, *(out_dir / p for p, _ in FIGURES)):
@@ -242,9 +241,9 @@ def log_report(run_id: str) -> bool:
     replaced by, the one the run logs when it ends. A run whose process is gone is ended KILLED first."""
     if not _own(run_id) and _settled(mlflow.MlflowClient().get_run(run_id)).info.status == "RUNNING":
         return False
-    with tempfile.TemporaryDirectory() as tmp:
-        build_report(run_id, artifacts.local(Path(tmp), artifacts.REPORT_HTML).parent)
-        mlflow.MlflowClient().log_artifacts(run_id, tmp)
+    with scratch_folder("report") as tmp:
+        build_report(run_id, artifacts.local(tmp, artifacts.REPORT_HTML).parent)
+        mlflow.MlflowClient().log_artifacts(run_id, str(tmp))
     return True
 
 

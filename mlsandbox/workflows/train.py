@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import json
 import logging
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared, log_prepared, prepare
+from mlsandbox.files import scratch_folder
 from mlsandbox.models import check_models, load_benchmarks, load_model
 from mlsandbox.models.evaluators import evaluator_for
 from mlsandbox.pools import RANDOM, FileOrigin, Pool, pool_file_path
@@ -243,8 +243,8 @@ def run_evaluation(spec: ExperimentSpec, model_run_id: str) -> Evaluation:
     check_training_run(model_run_id)
     benchmarks = load_benchmarks(spec.benchmarks, spec.base_dir)
     experiment_id = tracking.use_experiment(spec.name)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = tracking.download_artifacts(model_run_id, artifacts.MODEL, Path(tmp))
+    with scratch_folder("train") as tmp:
+        model_dir = tracking.download_artifacts(model_run_id, artifacts.MODEL, tmp)
         try:
             model = load_model(model_dir)
         except EvaluationError as err:  # it names the download folder, gone when the command ends

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -27,6 +25,7 @@ from mlsandbox.executors.cells import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import log_prepared, prepare
+from mlsandbox.files import scratch_folder
 from mlsandbox.models import check_models, load_benchmarks
 from mlsandbox.pools import RandomOrigin
 from mlsandbox.progress import StyleArg
@@ -137,10 +136,10 @@ def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int, cel
     tracking.log_table(run_id, deltas.reset_index(), artifacts.TRANSFER_DELTAS)
     tracking.log_table(run_id, pairs, artifacts.TRANSFER_PAIRS)
     client.log_text(run_id, table_markdown(shown_pairs(pairs)) + "\n", artifacts.TRANSFER_MARKDOWN)
-    with tempfile.TemporaryDirectory() as tmp:
-        figures.transfer_scatter(deltas, pairs, artifacts.local(Path(tmp), artifacts.TRANSFER_FIGURE),
+    with scratch_folder("transfer") as tmp:
+        figures.transfer_scatter(deltas, pairs, artifacts.local(tmp, artifacts.TRANSFER_FIGURE),
                                  title="Pools' deltas over random: cheaper vs costlier fidelity")
-        client.log_artifacts(run_id, tmp)
+        client.log_artifacts(run_id, str(tmp))
 
 
 def shown_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
