@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import _dj_reference as dj
 import numpy as np
@@ -460,3 +462,19 @@ def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever(monk
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert compiled().char_counts.__wrapped__.py_func is not None  # the numba loop, behind the shield
+
+
+def test_the_kernels_compile_where_numba_has_no_folder_to_cache_in(tmp_path: Path) -> None:
+    """A read-only installation run by a user without a writable home: numba finds no cache folder
+    and refuses to compile with ``cache=True`` (a traceback, exit 1, on the first stats pass)."""
+    script = (
+        "import numba, numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = [caching.UserProvidedCacheLocator]  # the only one left: unset\n"
+        "numba.config.CACHE_DIR = ''\n"
+        "from mlsandbox.ops.kernels import _jit\n"
+        "print(_jit.flag_bits() == (_jit.ALNUM, _jit.SPECIAL, _jit.SEPARATOR), numba.config.CACHE_DIR)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", str(tmp_path / f"mlsandbox-numba-{os.getuid()}")]

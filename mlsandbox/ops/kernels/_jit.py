@@ -17,10 +17,28 @@ numba turns a mix of signed and unsigned 64-bit integers into floats.
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import numba
 import numpy as np
 from numba import njit
 
 from mlsandbox.ops.kernels.special_characters import ALNUM, SEPARATOR, SPECIAL
+
+
+def _compiled(loop: Callable[..., Any]) -> Any:
+    """``loop`` compiled by numba, its machine code cached next to this file or, where that folder
+    cannot be written, in the user's cache (numba's own choices). A read-only installation run by
+    a user without a writable home has neither, and numba refuses to cache at all: the code is
+    then cached in the system's temporary directory (``NUMBA_CACHE_DIR`` still wins)."""
+    try:
+        return njit(cache=True, nogil=True)(loop)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"mlsandbox-numba-{os.getuid()}")  # type: ignore[attr-defined]
+        return njit(cache=True, nogil=True)(loop)
 
 #: Odd 64-bit multiplier of the polynomial hashes (arithmetic is modulo 2**64).
 HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
@@ -31,13 +49,13 @@ _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def flag_bits():
     """The character flag bits as the cached machine code has them."""
     return ALNUM, SPECIAL, SEPARATOR
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _table_bits(n_keys: int) -> int:
     """Bits of a table with at least twice as many slots as keys (load <= 1/2), at least 4."""
     bits = 4
@@ -46,7 +64,7 @@ def _table_bits(n_keys: int) -> int:
     return bits
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def char_counts(cps, offsets, flags):
     """Per text: alphanumeric characters, special characters, refined words (not lower-cased).
 
@@ -77,7 +95,7 @@ def char_counts(cps, offsets, flags):
     return alnum, special, words
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def lower_code_points(cps, offsets, table, sentinel):
     """``table[cps]``, and per text whether it holds a code point mapped to ``sentinel``
     (one whose lower case is not a single code point independent of its neighbours)."""
@@ -94,7 +112,7 @@ def lower_code_points(cps, offsets, table, sentinel):
     return lowered, needs_str_lower
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _equal(a, a_start, b, b_start, length):
     for j in range(length):
         if a[a_start + j] != b[b_start + j]:
@@ -102,7 +120,7 @@ def _equal(a, a_start, b, b_start, length):
     return True
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _word_key(cps, start, end, base):
     key = _ZERO
     for i in range(start, end):
@@ -110,7 +128,7 @@ def _word_key(cps, start, end, base):
     return key + np.uint64(end - start) * _LENGTH_MIX
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _find_slot(table, shift, key, query, q_start, q_end, cps):
     """The slot holding the word ``query[q_start:q_end]``, or the empty slot where it belongs.
 
@@ -129,7 +147,7 @@ def _find_slot(table, shift, key, query, q_start, q_end, cps):
         slot = (slot + _ONE) & mask
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def word_ids(cps, offsets, flags, base):
     """Every refined word's span and id (equal words, equal ids, in first-seen order).
 
@@ -201,7 +219,7 @@ def word_ids(cps, offsets, flags, base):
     )
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _rehashed(table, bits):
     """The rows of ``table`` in a table of ``2 ** bits`` rows (keys are distinct words)."""
     grown = np.zeros((1 << bits, 4), np.uint64)
@@ -216,7 +234,7 @@ def _rehashed(table, bits):
     return grown
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def find_words(table, cps, query, query_offsets, base):
     """The id of each query word ``query[query_offsets[q]:query_offsets[q + 1]]``; -1 if absent."""
     n_queries = len(query_offsets) - 1
@@ -229,7 +247,7 @@ def find_words(table, cps, query, query_offsets, base):
     return found
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def spaced_spans(cps, starts, ends, space):
     """The code points of every span, each followed by ``space``, in one array."""
     out = np.empty((ends - starts).sum() + len(starts), cps.dtype)
@@ -243,7 +261,7 @@ def spaced_spans(cps, starts, ends, space):
     return out
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def ngram_repetition(seq, offsets, n, base):
     """Per text: n-grams, distinct n-grams, summed counts of the repeated ones, and the sum of
     the ``k = min(floor(sqrt(distinct)), repeated)`` largest counts.
