@@ -308,6 +308,13 @@ def test_a_url_as_a_data_path_is_refused_without_its_password(tmp_path: Path, ke
     assert "path: a URL: data is read from a local file" in line and "S3cr3tPW" not in result.output
 
 
+def test_a_bundled_project_outside_a_clone_says_where_the_projects_are(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # as after a package install: no projects/ folder here
+    line = _one_error_line(CliRunner().invoke(app, ["stats", "-q"]))
+    assert "no experiment spec at projects/text-quality" in line and "run from a clone of it" in line
+
+
 @pytest.mark.parametrize("args, expected", [
     (["stats", "-p", "https://alice:S3cr3tPW@host/x.parquet"], "no experiment spec at https:/alice:***@host/"),
     (["stats", "--out", "https://alice:S3cr3tPW@host/out"], "--out https:/alice:***@host/out: a URL"),

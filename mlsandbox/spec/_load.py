@@ -23,7 +23,10 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     """
     file = spec_file(path)
     if not file.is_file():
-        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder)")
+        bundled = Path(path).parts[:1] == ("projects",)  # the default and the guide's examples
+        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder"
+                        + ("; the bundled projects are in the repository's projects/ folder: run from a clone of it, "
+                           "or write a sandbox.yaml of your own, docs/spec.md)" if bundled else ")"))
     try:
         raw = load_yaml(file.read_bytes())
     except OSError as err:
