@@ -288,6 +288,20 @@ def test_the_screens_decisions_are_corrected_across_every_pool_it_screened() -> 
     assert comparisons.items[1].summary.p_adjusted == comparisons.items[1].summary.p_value  # a family of one
 
 
+def test_pools_with_the_same_delta_share_their_rank() -> None:
+    """A model that gives pools one delta (a constant one: all 0) ranks none above another."""
+    from types import SimpleNamespace
+
+    def measured(name: str, delta: float) -> PoolComparison:
+        summary = summarize_deltas([{"a": 1 + delta}] * 2, [{"a": 1.0}] * 2)
+        pool = SimpleNamespace(name=name, op="op", origin=SimpleNamespace(split=name), size=10, unique_size=10,
+                               digest=name)
+        return PoolComparison(pool, summary, [], {}, DECIDE)  # type: ignore[arg-type]
+
+    table = Comparisons(items=[measured("a", 0.01), measured("b", 0.02), measured("c", 0.01)]).table()
+    assert table.set_index("pool")["rank"].to_dict() == {"b": 1, "a": 2, "c": 2}
+
+
 def _lines_before_each_round(bench: _FakeBench) -> list[str]:
     """What the progress line says as each round of cells starts (its counts, not its clock)."""
     shown: list[str] = []

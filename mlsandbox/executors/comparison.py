@@ -81,8 +81,9 @@ class Comparisons:
         table = pd.DataFrame(rows)
         if not table.empty:
             order = table.assign(_f=table["fidelity"].map(FIDELITY_ORDER), _d=-table["delta_pct"])
-            ranked = order.sort_values(["_f", "_d"], na_position="last", kind="stable").index
-            rank = pd.Series(range(1, len(table) + 1), index=ranked, dtype="Int64")
+            ranked = order.sort_values(["_f", "_d"], na_position="last", kind="stable")
+            position = pd.Series(range(1, len(table) + 1), index=ranked.index)
+            rank = position.groupby([ranked["_f"], ranked["_d"]]).transform("min")  # a tie shares its rank
             table["rank"] = rank.where(table["delta_pct"].notna()).astype("Int64")
         return table
 
