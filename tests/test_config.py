@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -183,6 +184,19 @@ def test_relative_dataset_paths_resolve_against_the_spec_folder(tmp_path: Path) 
     (tmp_path / "proj" / "sandbox.yaml").write_text(yaml.safe_dump(spec_dict(Path("data.jsonl"))))
     spec = load_spec(tmp_path / "proj")
     assert spec.resolve(spec.dataset.path) == (tmp_path / "proj" / "data.jsonl").resolve()
+
+
+def test_overrides_reach_list_items_by_position_and_refuse_empty_or_bad_parts(tmp_path: Path) -> None:
+    file = tmp_path / "sandbox.yaml"
+    file.write_text(yaml.safe_dump(spec_dict(tmp_path / "x.jsonl")))
+    ops = load_spec(file).ops
+    assert load_spec(file, {"ops[1].name": ops[0].name}).ops[1].name == ops[0].name  # as errors name the item
+    assert load_spec(file, {"ops.0.name": ops[1].name}).ops[0].name == ops[1].name
+    for key, says in ((".x", "no empty parts"), ("pools..size", "no empty parts"),
+                      (f"ops.{len(ops)}.name", f"0 to {len(ops) - 1} (got '{len(ops)}')"),
+                      ("name.b.c", "'name' is not a mapping or a list (got ")):
+        with pytest.raises(SpecError, match=re.escape(says)):
+            load_spec(file, {key: "1"})
 
 
 def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:

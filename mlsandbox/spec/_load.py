@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -79,16 +80,38 @@ def spec_file(path: str | Path) -> Path:
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
-    node = raw
-    *parents, last = key.split(".")
+    """Set ``pools.size``-style keys; a list item by its position, as errors name it
+    (``ops[1].params.rep_len``, or ``ops.1.params.rep_len``)."""
+    parts = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
+    if not all(parts):
+        raise SpecError(f"cannot set {key!r}: a dotted key has no empty parts (got {key!r})")
+    node: Any = raw
+    *parents, last = parts
     for p in parents:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise SpecError(f"cannot set {key!r}: {p!r} is not a mapping")
-    if not isinstance(value, str):
+        node = _child(node, p, key)
+    if isinstance(value, str):
+        try:
+            value = load_yaml(value)
+        except YAMLInputError as err:
+            raise SpecError(f"cannot set {key!r}: the value {value!r} is not valid YAML: {err.problem}") from None
+    if isinstance(node, list):
+        node[_position(node, last, key)] = value
+    else:
         node[last] = value
-        return
-    try:
-        node[last] = load_yaml(value)
-    except YAMLInputError as err:
-        raise SpecError(f"cannot set {key!r}: the value {value!r} is not valid YAML: {err.problem}") from None
+
+
+def _child(node: Any, part: str, key: str) -> Any:
+    """The mapping or list under ``part`` of ``node`` (a missing mapping key gets an empty mapping)."""
+    if isinstance(node, list):
+        node = node[_position(node, part, key)]
+    elif isinstance(node, dict):
+        node = node.setdefault(part, {})
+    if not isinstance(node, (dict, list)):
+        raise SpecError(f"cannot set {key!r}: {part!r} is not a mapping or a list (got {node!r})")
+    return node
+
+
+def _position(items: list[Any], part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise SpecError(f"cannot set {key!r}: a list item is named by its position, 0 to {len(items) - 1} (got {part!r})")
+    return int(part)
