@@ -584,6 +584,9 @@ def test_a_spec_that_is_no_mapping_and_a_set_inside_a_value_are_one_line(tmp_pat
     (tmp_path / "sandbox.yaml").write_text("- a\n- b\n")
     with pytest.raises(SpecError, match=r"must be a mapping of keys \(got a list\)"):
         load_spec(tmp_path)
+    (tmp_path / "sandbox.yaml").write_text("")
+    with pytest.raises(SpecError, match=r"must be a mapping of keys \(got an empty file\)"):
+        load_spec(tmp_path)
     (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(_OPS))
     with pytest.raises(SpecError, match="cannot set 'name.x': 'name' is not a mapping"):
         load_spec(tmp_path, {"name.x": "1"})

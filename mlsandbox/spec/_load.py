@@ -36,7 +36,8 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
         where = f" at {err.where()}" if err.line is not None else ""
         raise SpecError(f"{file}: not valid YAML{where}: {err.problem}") from None
     if not isinstance(raw, dict):
-        raise SpecError(f"{file}: the spec must be a mapping of keys (got a {type(raw).__name__})")
+        got = "an empty file" if raw is None else f"a {type(raw).__name__}"
+        raise SpecError(f"{file}: the spec must be a mapping of keys (got {got})")
     overrides = overrides or {}
     for key, value in overrides.items():  # first, so that they may set the quick profile itself
         _set_dotted(raw, key, value)
