@@ -66,14 +66,14 @@ class Terminated(KeyboardInterrupt):
     def exit_code(self) -> int:
         return 128 + self.signum
 
+    def __reduce__(self) -> tuple[type[Terminated], tuple[int]]:
+        return type(self), (self.signum,)
+
 
 def interruption_reason(err: BaseException) -> str:
     """``terminated by SIGTERM`` for :class:`Terminated`, ``interrupted by SIGINT (Ctrl-C)`` otherwise."""
     err = as_received(err) if isinstance(err, KeyboardInterrupt) else err
     return str(err) if isinstance(err, Terminated) else "interrupted by SIGINT (Ctrl-C)"
-
-    def __reduce__(self) -> tuple[type[Terminated], tuple[int]]:
-        return type(self), (self.signum,)
 
 
 #: The signal the command line's handler turned into :class:`Terminated` in this process, if any.

@@ -182,21 +182,31 @@ def test_a_sigterm_swallowed_by_a_finaliser_still_terminates_the_command() -> No
     assert exit_.value.exit_code == 128 + signal.SIGTERM
 
 
+def test_a_terminated_interruption_crosses_processes_with_its_signal() -> None:
+    import pickle
+
+    received = pickle.loads(pickle.dumps(Terminated(signal.SIGTERM)))
+    assert (received.signum, str(received)) == (signal.SIGTERM, "terminated by SIGTERM")
+
+
 def test_ctrl_c_before_any_run_exits_130_even_where_the_tracking_modules_cannot_be_imported(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C in a command's first second lands in an import: the modules it cut short cannot be
     imported again, and the exit code alone must not need them (it was exit 1 and a traceback)."""
-    monkeypatch.delitem(sys.modules, "mlflow")
     monkeypatch.setitem(sys.modules, "mlsandbox.tracking", None)  # importing it raises ImportError
 
     @handles_errors
     def command() -> None:
         raise KeyboardInterrupt
 
-    with pytest.raises(typer.Exit) as exit_:
-        command()
-    assert exit_.value.exit_code == 130
-    assert capsys.readouterr().err == "interrupted by SIGINT (Ctrl-C); finished work is kept and reused on the next run\n"
+    for mlflow_imported in (True, False):  # mlflow half imported too, or not yet
+        if not mlflow_imported:
+            monkeypatch.delitem(sys.modules, "mlflow")
+        with pytest.raises(typer.Exit) as exit_:
+            command()
+        assert exit_.value.exit_code == 130
+        assert capsys.readouterr().err == ("interrupted by SIGINT (Ctrl-C); finished work is kept and reused on the "
+                                           "next run\n")
 
 
 def test_a_sigterm_that_a_library_turned_into_a_plain_interrupt_still_reads_as_sigterm(tracking_uri: str) -> None:
