@@ -292,14 +292,15 @@ def test_pools_with_the_same_delta_share_their_rank() -> None:
     """A model that gives pools one delta (a constant one: all 0) ranks none above another."""
     from types import SimpleNamespace
 
-    def measured(name: str, delta: float) -> PoolComparison:
+    def measured(name: str, delta: float, fidelity: str) -> PoolComparison:
         summary = summarize_deltas([{"a": 1 + delta}] * 2, [{"a": 1.0}] * 2)
         pool = SimpleNamespace(name=name, op="op", origin=SimpleNamespace(split=name), size=10, unique_size=10,
                                digest=name)
-        return PoolComparison(pool, summary, [], {}, DECIDE)  # type: ignore[arg-type]
+        return PoolComparison(pool, summary, [], {}, fidelity)  # type: ignore[arg-type]
 
-    table = Comparisons(items=[measured("a", 0.01), measured("b", 0.02), measured("c", 0.01)]).table()
-    assert table.set_index("pool")["rank"].to_dict() == {"b": 1, "a": 2, "c": 2}
+    for fidelity in (DECIDE, "ngram2"):  # a transfer's models are labelled by name
+        items = [measured("a", 0.01, fidelity), measured("b", 0.02, fidelity), measured("c", 0.01, fidelity)]
+        assert Comparisons(items=items).table().set_index("pool")["rank"].to_dict() == {"b": 1, "a": 2, "c": 2}
 
 
 def _lines_before_each_round(bench: _FakeBench) -> list[str]:

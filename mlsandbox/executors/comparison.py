@@ -80,7 +80,8 @@ class Comparisons:
             rows.append(row)
         table = pd.DataFrame(rows)
         if not table.empty:
-            order = table.assign(_f=table["fidelity"].map(FIDELITY_ORDER), _d=-table["delta_pct"])
+            fidelity = table["fidelity"].map(FIDELITY_ORDER).fillna(len(FIDELITY_ORDER))  # a transfer label: one model
+            order = table.assign(_f=fidelity, _d=-table["delta_pct"])
             ranked = order.sort_values(["_f", "_d"], na_position="last", kind="stable")
             position = pd.Series(range(1, len(table) + 1), index=ranked.index)
             rank = position.groupby([ranked["_f"], ranked["_d"]]).transform("min")  # a tie shares its rank
