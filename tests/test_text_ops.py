@@ -6,7 +6,6 @@ import os
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import _dj_reference as dj
 import numpy as np
@@ -423,7 +422,6 @@ def test_an_installed_packages_ops_are_found_through_the_entry_point_group(op_mo
 def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever(monkeypatch: pytest.MonkeyPatch) -> None:
     """A signal whose handler raises, taken while numba's dispatcher calls back into Python, came out as
     a SystemError (a traceback, not exit code 130/143): it now waits for the loop, then raises."""
-    import os
     import signal
     import types
 
@@ -464,7 +462,7 @@ def test_ctrl_c_waits_for_a_compiled_loop_to_return_then_interrupts_as_ever(monk
     assert compiled().char_counts.__wrapped__.py_func is not None  # the numba loop, behind the shield
 
 
-def test_the_kernels_compile_where_numba_has_no_folder_to_cache_in(tmp_path: Path) -> None:
+def test_the_kernels_compile_where_numba_has_no_folder_to_cache_in() -> None:
     """A read-only installation run by a user without a writable home: numba finds no cache folder
     and refuses to compile with ``cache=True`` (a traceback, exit 1, on the first stats pass)."""
     script = (
@@ -472,9 +470,8 @@ def test_the_kernels_compile_where_numba_has_no_folder_to_cache_in(tmp_path: Pat
         "caching.CacheImpl._locator_classes = [caching.UserProvidedCacheLocator]  # the only one left: unset\n"
         "numba.config.CACHE_DIR = ''\n"
         "from mlsandbox.ops.kernels import _jit\n"
-        "print(_jit.flag_bits() == (_jit.ALNUM, _jit.SPECIAL, _jit.SEPARATOR), numba.config.CACHE_DIR)\n"
+        "print(_jit.flag_bits() == (_jit.ALNUM, _jit.SPECIAL, _jit.SEPARATOR), _jit.flag_bits._cache_hits)\n"
     )
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", str(tmp_path / f"mlsandbox-numba-{os.getuid()}")]
+    assert out.stdout.split() == ["True", "Counter()"]  # compiled in the process, nothing cached or read from a cache

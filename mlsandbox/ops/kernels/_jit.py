@@ -17,12 +17,9 @@ numba turns a mix of signed and unsigned 64-bit integers into floats.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 from numba import njit
 
@@ -31,14 +28,14 @@ from mlsandbox.ops.kernels.special_characters import ALNUM, SEPARATOR, SPECIAL
 
 def _compiled(loop: Callable[..., Any]) -> Any:
     """``loop`` compiled by numba, its machine code cached next to this file or, where that folder
-    cannot be written, in the user's cache (numba's own choices). A read-only installation run by
-    a user without a writable home has neither, and numba refuses to cache at all: the code is
-    then cached in the system's temporary directory (``NUMBA_CACHE_DIR`` still wins)."""
+    cannot be written, in the user's cache (numba's own choices; ``NUMBA_CACHE_DIR`` chooses
+    another). A read-only installation run by a user without a writable home has neither, and
+    numba refuses to cache: the loop is then compiled again in each process (a shared temporary
+    folder would let another user plant the pickled code numba loads)."""
     try:
         return njit(cache=True, nogil=True)(loop)
     except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        numba.config.CACHE_DIR = os.path.join(tempfile.gettempdir(), f"mlsandbox-numba-{os.getuid()}")  # type: ignore[attr-defined]
-        return njit(cache=True, nogil=True)(loop)
+        return njit(nogil=True)(loop)
 
 #: Odd 64-bit multiplier of the polynomial hashes (arithmetic is modulo 2**64).
 HASH_BASE = np.uint64(0x9E3779B97F4A7C15)
