@@ -186,6 +186,11 @@ def test_the_trials_of_a_study_search_the_store_for_finished_cells_once(raw, tra
     monkeypatch.setattr(cells, "finished_cells", lambda *args: searches.append("x") or search_store(*args))
     result = run_search(_spec(raw, ops=TRAINED, n_trials=3), "once", _storage(tmp_path), progress=False)
     assert (result.trials["state"] == "COMPLETE").sum() == 3 and len(searches) == 1
+    run_search(_spec(raw, ops=TRAINED, n_trials=4), "once", _storage(tmp_path), progress=False)
+    assert len(searches) == 2  # continued later: the store is searched again, not the old index kept
+    monkeypatch.setattr(cells, "SHARED_INDEX_S", -1.0)  # an index older than its time is made again
+    run_search(_spec(raw, ops=TRAINED, n_trials=6), "once", _storage(tmp_path), progress=False)
+    assert len(searches) >= 2 + 2
 
 
 def test_a_recipe_that_keeps_every_sample_is_pruned_not_measured_as_a_delta_of_zero(raw, tracking_uri, tmp_path) -> None:

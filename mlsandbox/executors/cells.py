@@ -181,6 +181,7 @@ class _Index:
     stored: dict[str, mlflow.entities.Run] = field(default_factory=dict)
     fetched: dict[tuple[str, str], bool] = field(default_factory=dict)  # scope -> all its finished cells fetched
     prefetch: bool = True
+    made: float = field(default_factory=time.monotonic)
 
 
 #: The index of the current parent run. A new parent run (the next step or command) searches the
@@ -188,26 +189,31 @@ class _Index:
 _INDEX: dict[str, _Index] = {}
 #: The run whose one index serves the parents nested in it (:func:`one_index_under`).
 _SHARED_BY: list[str] = []
+#: How long a shared index serves before the store is searched again: cells that other machines
+#: finished, or that were deleted, since (within one step, the step's whole length).
+SHARED_INDEX_S = 300.0
 
 
 @contextmanager
 def one_index_under(run_id: str) -> Iterator[None]:
     """While it lasts, the cells of every parent run (each trial of a search study) share the index of
-    ``run_id`` (the study's run): the store is searched once for them all, not once per trial, which
-    cost each trial a search of up to :data:`PREFETCH_RUNS` runs. Cells that other processes finish
-    meanwhile are found under their locks, as within one step."""
+    ``run_id`` (the study's run): the store is searched once every :data:`SHARED_INDEX_S` seconds,
+    not once per trial, which cost each trial a search of up to :data:`PREFETCH_RUNS` runs. Cells that
+    other processes of the workspace finish meanwhile are found under their locks, as within a step."""
     _SHARED_BY.append(run_id)
     try:
         yield
     finally:
         _SHARED_BY.pop()
+        _INDEX.pop(run_id, None)  # a study continued later in this process searches the store again
 
 
 def _index_under(parent_run_id: str) -> _Index:
     if not parent_run_id:
         return _Index(prefetch=False)  # no run to remember cells for: look each one up on its own
     owner = _SHARED_BY[-1] if _SHARED_BY else parent_run_id
-    if owner not in _INDEX:
+    stale = owner in _INDEX and _SHARED_BY and time.monotonic() - _INDEX[owner].made > SHARED_INDEX_S
+    if owner not in _INDEX or stale:
         _INDEX.clear()
         _INDEX[owner] = _Index()
     return _INDEX[owner]

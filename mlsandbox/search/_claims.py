@@ -84,20 +84,21 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     cells may have been trained already by :func:`train_confirmation` (``ctx.confirm_trained``)."""
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
-    shown = ctx.progress.style if ctx.progress is not None and ctx.confirm_trained is None else False  # else shown then
+    trained = ctx.confirm_trained.get(recipe.digest())  # by train_confirmation, which showed its progress then
+    shown = ctx.progress.style if ctx.progress is not None and trained is None else False
     summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id, progress=shown,
-                           trained=ctx.confirm_trained or ()).items[0].summary
+                           trained=trained or ()).items[0].summary
     confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
 
 
 def train_confirmation(ctx: TrialContext, recipe: Recipe, run_id: str) -> None:
     """Train (or find) the cells :func:`confirmed_claim` will measure the recipe on, logging nothing
-    on the study's run; the ones trained now are kept in ``ctx.confirm_trained``, so that its
-    counters count them as run."""
+    on the study's run; the ones trained now are kept in ``ctx.confirm_trained`` (by recipe: another
+    worker may change the best trial meanwhile), so that its counters count them as run."""
     comparisons = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
                                progress=ctx.progress.style if ctx.progress is not None else False, log=False)
-    ctx.confirm_trained = frozenset(c.run_id for c in comparisons.cells if not c.reused)
+    ctx.confirm_trained[recipe.digest()] = frozenset(c.run_id for c in comparisons.cells if not c.reused)
 
 
 def withdrawn_confirmation(run_id: str) -> dict[str, float]:
