@@ -39,6 +39,7 @@ _SCRATCH_SWEPT: set[Path] = set()  # temporary directories swept of dead process
 _HERE = hashlib.sha256(f"{socket.gethostname()}|{machine()}".encode()).hexdigest()[:12]
 _MARK = f".tmp-{_HERE}-"
 _SCRATCH_PREFIX = f"mlsandbox-{_HERE}-"
+_EARLIER_CELL_PREFIX = f"mlsandbox-cell-{_HERE}-"  # cell folders of earlier versions, swept too
 
 
 @contextlib.contextmanager
@@ -93,10 +94,11 @@ def scratch_folder(use: str) -> Iterator[Path]:
     root = Path(tempfile.gettempdir())
     if root not in _SCRATCH_SWEPT:
         _SCRATCH_SWEPT.add(root)
-        for leftover in root.glob(f"{_SCRATCH_PREFIX}*"):
-            pid = leftover.name[len(_SCRATCH_PREFIX):].partition("-")[0]
-            if pid.isdigit() and not pid_exists(int(pid)):
-                _remove(leftover)
+        for prefix in (_SCRATCH_PREFIX, _EARLIER_CELL_PREFIX):
+            for leftover in root.glob(f"{prefix}*"):
+                pid = leftover.name[len(prefix):].partition("-")[0]
+                if pid.isdigit() and not pid_exists(int(pid)):
+                    _remove(leftover)
     with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-{use}-") as tmp:
         yield Path(tmp)
 

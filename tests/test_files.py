@@ -105,6 +105,7 @@ def test_scratch_folders_of_killed_processes_are_removed_by_the_next_one(
     monkeypatch.setattr(files, "_SWEPT", set())
     monkeypatch.setattr(files, "_SCRATCH_SWEPT", set())
     killed = [tmp_path / f"mlsandbox-{files._HERE}-{_dead_pid()}-{use}-abc123" for use in ("cell", "report")]
+    killed.append(tmp_path / f"mlsandbox-cell-{files._HERE}-{_dead_pid()}-abc123")  # an earlier version's name
     running = tmp_path / f"mlsandbox-{files._HERE}-{os.getppid()}-cell-def456"
     other = tmp_path / "tmpq1w2e3r4"  # not ours
     files.sweep(tmp_path)  # a file written there first does not stop the scratch folders' own sweep
