@@ -313,6 +313,9 @@ def test_a_bundled_project_outside_a_clone_says_where_the_projects_are(tmp_path:
     monkeypatch.chdir(tmp_path)  # as after a package install: no projects/ folder here
     line = _one_error_line(CliRunner().invoke(app, ["stats", "-q"]))
     assert "no experiment spec at projects/text-quality" in line and "run from a clone of it" in line
+    (tmp_path / "projects" / "text-quality").mkdir(parents=True)  # in a clone: a misspelt project is named
+    line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", "projects/text-qualty", "-q"]))
+    assert line.endswith("(expected a sandbox.yaml file or its folder; did you mean 'projects/text-quality'?)")
 
 
 @pytest.mark.parametrize("args, expected", [

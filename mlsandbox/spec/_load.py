@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import re
 from pathlib import Path
@@ -24,10 +25,7 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     """
     file = spec_file(path)
     if not file.is_file():
-        bundled = Path(path).parts[:1] == ("projects",)  # the default and the guide's examples
-        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder"
-                        + ("; the bundled projects are in the repository's projects/ folder: run from a clone of it, "
-                           "or write a sandbox.yaml of your own, docs/spec.md)" if bundled else ")"))
+        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder{_hint(Path(path))})")
     try:
         raw = load_yaml(file.read_bytes())
     except OSError as err:
@@ -72,6 +70,19 @@ def spec_origin(path: str | Path, overrides: dict[str, Any] | None = None, quick
     profile = "'s quick profile" if quick else ""
     settings = " with the command line's settings" if overrides else ""
     return f"{spec_file(path)}{profile}{settings}"
+
+
+def _hint(missing: Path) -> str:
+    """Where a missing project may be: a folder of that name nearby, or, for the bundled projects
+    outside a clone of the repository (a package install), where those are."""
+    if missing.parent.is_dir():
+        close = difflib.get_close_matches(missing.name, [p.name for p in missing.parent.iterdir() if p.is_dir()], n=1)
+        if close:
+            return f"; did you mean {str(missing.parent / close[0])!r}?"
+    if missing.parts[:1] == ("projects",) and not Path("projects").is_dir():
+        return ("; the bundled projects are in the repository's projects/ folder: run from a clone of it, "
+                "or write a sandbox.yaml of your own, docs/spec.md")
+    return ""
 
 
 def spec_file(path: str | Path) -> Path:
