@@ -508,5 +508,7 @@ def test_a_pipe_in_a_pool_name_does_not_end_its_markdown_cell() -> None:
 
     from mlsandbox.executors.compare import table_markdown
 
-    header, rule, row = table_markdown(pd.DataFrame({"pool": ["op/a|b"], "delta_pct": [1.5]})).splitlines()
+    header, rule, row, undefined = table_markdown(pd.DataFrame({"pool": ["op/a|b", "op/c"],
+                                                                 "delta_pct": [1.5, float("nan")]})).splitlines()
     assert row.replace("\\|", "").count("|") == rule.count("|") and "op/a\\|b" in row
+    assert undefined.split("|")[2].strip() == "n/a"  # a degenerate split's row: n/a, not nan

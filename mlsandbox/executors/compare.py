@@ -189,7 +189,7 @@ def table_markdown(table: pd.DataFrame) -> str:
     numeric column stays aligned as numbers where every value is ``n/a`` (one seed's p-values)."""
     align = ["decimal" if pd.api.types.is_numeric_dtype(table[c]) and table[c].isna().all() else "global"
              for c in table]
-    cells = table.astype(object).where(table.notna(), None).map(_escaped)
+    cells = table.map(_escaped).astype(object).where(table.notna(), None)  # escaped first: map makes None NaN again
     return cells.rename(columns=_escaped).to_markdown(index=False, floatfmt=".4g", missingval="n/a", colalign=align)
 
 
