@@ -65,6 +65,8 @@ def compute_stats(
                 _compute(dataset, ids, pending, cache_dir, columns, workers, batch_size, progress, engine, address)
     frame = pd.DataFrame(columns)
     ordered = [ID] + [k for op in ops for k in op.stat_keys]
+    log.info("stats of %d OPs: %d computed, %d from the cache %s", len(ops), len(pending), len(ops) - len(pending),
+             cache_dir / "stats" / dataset.digest)
     return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
 
 
