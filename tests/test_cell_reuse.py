@@ -22,7 +22,8 @@ from mlsandbox import tracking
 from mlsandbox.delta import relative_delta
 from mlsandbox.executors import cells
 from mlsandbox.executors.cell_deltas import log_cell_deltas
-from mlsandbox.executors.cells import CellResult, run_cell
+from mlsandbox.executors.cell_result import CellResult
+from mlsandbox.executors.cells import run_cell
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.models import BenchmarkSet, load_benchmarks, trainer_for
 from mlsandbox.models.evaluators import PerplexityEvaluator

@@ -164,7 +164,7 @@ def test_a_train_run_is_not_taken_for_a_cell(project: Path, tracking_uri: str) -
 
 
 def test_a_cell_whose_trainer_failed_says_why(project: Path, tracking_uri: str) -> None:
-    from mlsandbox.executors.cells import FAILURE
+    from mlsandbox.executors.cell_result import FAILURE
 
     client = mlflow.MlflowClient()
     experiment_id = mlflow.set_experiment("test-project").experiment_id

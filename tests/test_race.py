@@ -15,7 +15,7 @@ from conftest import mixed_document, spec_dict, write_jsonl
 
 from mlsandbox import figures
 from mlsandbox.delta import DeltaSummary, holm, summarize_deltas
-from mlsandbox.executors.cells import FIDELITY
+from mlsandbox.executors.cell_result import FIDELITY
 from mlsandbox.executors.compare import _race
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN, Fidelity

@@ -119,7 +119,7 @@ def test_connecting_keeps_the_commands_sigterm_handler() -> None:
 def test_a_cell_whose_ray_worker_dies_fails_and_the_others_go_on(cluster: object) -> None:
     from types import SimpleNamespace
 
-    from mlsandbox.executors.cells import CellStatus
+    from mlsandbox.executors.cell_result import CellStatus
     from mlsandbox.executors.runners import RayRunner
 
     def task(where: object, request: SimpleNamespace, environment: dict) -> str:

@@ -23,7 +23,7 @@ from conftest import write_jsonl
 from mlsandbox import tracking
 from mlsandbox.cli._errors import handles_errors
 from mlsandbox.errors import Terminated
-from mlsandbox.executors.cells import CELL
+from mlsandbox.executors.cell_result import CELL
 from mlsandbox.files import pid_exists
 
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from mlsandbox import tracking
 from mlsandbox.cli import app
 from mlsandbox.errors import InvalidInputError, PoolError
-from mlsandbox.executors.cells import CELL, FAILURE, CellStatus
+from mlsandbox.executors.cell_result import CELL, FAILURE, CellStatus
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FileOrigin
 from mlsandbox.recipes import Condition, Recipe, save_recipe

@@ -13,7 +13,7 @@ import typer
 if TYPE_CHECKING:  # loaded only once a command runs
     import pandas as pd
 
-    from mlsandbox.executors.cells import CellResult
+    from mlsandbox.executors.cell_result import CellResult
     from mlsandbox.executors.comparison import PoolComparison
     from mlsandbox.workflows.analyze import AnalysisResult
     from mlsandbox.workflows.workflow import WorkflowResult

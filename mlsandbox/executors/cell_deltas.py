@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from mlsandbox import tracking
 from mlsandbox.delta import relative_delta
-from mlsandbox.executors.cells import BASELINE_RUN, CellResult
+from mlsandbox.executors.cell_result import BASELINE_RUN, CellResult
 
 
 def log_cell_deltas(results: Sequence[CellResult], baselines: dict[int, CellResult]) -> None:

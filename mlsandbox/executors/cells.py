@@ -27,7 +27,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 
 import mlflow
@@ -39,6 +38,17 @@ from mlsandbox.content import content_digest
 from mlsandbox.credentials import Scrubber, scrub_known, scrubbed_output
 from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.errors import TrainingError
+from mlsandbox.executors.cell_result import (
+    BASELINE_RUN,
+    BENCHMARKS_DIGEST,
+    CELL,
+    FAILURE,
+    FIDELITY,
+    MODEL_DIGEST,
+    MODEL_TYPE,
+    CellResult,
+    CellStatus,
+)
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import scratch_folder
@@ -55,45 +65,7 @@ from mlsandbox.spec import EvaluatorSpec, ModelSpec
 
 log = logging.getLogger(__name__)
 
-CELL = tracking.TAG + "cell"
-MODEL_DIGEST = tracking.TAG + "model_digest"
-BENCHMARKS_DIGEST = tracking.TAG + "benchmarks_digest"
-FAILURE = tracking.TAG + "failure"
-FIDELITY = tracking.TAG + "fidelity"  # which role the cell's model plays: screen, decide, or a transfer label
-MODEL_TYPE = tracking.TAG + "model_type"
-BASELINE_RUN = tracking.TAG + "baseline_run"  # + ".<seed>": the control run of that seed's delta_pct
 PREFETCH_RUNS = 1000  # finished cells a step fetches at once (others are looked up one by one)
-
-
-class CellStatus(StrEnum):
-    """How a cell ended; the value is the MLflow run status it leaves (and the ``status`` column)."""
-
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-
-
-@dataclass
-class CellResult:
-    pool: Pool
-    seed: int
-    run_id: str
-    status: CellStatus
-    metrics: BenchmarkMetrics = field(default_factory=dict)
-    reused: bool = False
-    reason: str = ""
-    train_s: float = 0.0
-    eval_s: float = 0.0
-    wall_s: float = 0.0
-    fidelity: str = DECIDE  # the role of the cell's model in its step (see executors.fidelity)
-    baselines: dict[int, str] = field(default_factory=dict)  # seed -> control run of its logged delta_pct
-
-    @property
-    def ok(self) -> bool:
-        return self.status is CellStatus.FINISHED
-
-    @property
-    def scores(self) -> dict[str, float]:
-        return {name: m["score"] for name, m in self.metrics.items()}
 
 
 def cell_key(pool: Pool, seed: int, model: ModelSpec, benchmarks: BenchmarkSet, evaluator: EvaluatorSpec,

@@ -24,7 +24,7 @@ import pandas as pd
 from mlsandbox import artifacts, tracking
 from mlsandbox.errors import SpecError
 from mlsandbox.executors.cell_deltas import log_cell_deltas
-from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import Fidelity, deciding, fidelities
 from mlsandbox.executors.prepare import Prepared

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mlsandbox.delta import DeltaSummary, adjust_summaries, summarize_deltas
-from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.pools import Pool
 

@@ -18,7 +18,8 @@ from mlsandbox import tracking
 from mlsandbox.cluster import check_fits, connect
 from mlsandbox.credentials import Scrubber, scrubbed_output, secrets_in
 from mlsandbox.errors import first_line
-from mlsandbox.executors.cells import CellResult, CellStatus, active_run_id, run_cell
+from mlsandbox.executors.cell_result import CellResult, CellStatus
+from mlsandbox.executors.cells import active_run_id, run_cell
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.models import BenchmarkSet

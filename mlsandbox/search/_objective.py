@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from mlsandbox import tracking
 from mlsandbox.delta import DeltaSummary, summarize_deltas
 from mlsandbox.errors import PoolError
-from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.compare import compare_pools
 from mlsandbox.executors.fidelity import deciding
 from mlsandbox.executors.prepare import Prepared

@@ -16,7 +16,7 @@ import pandas as pd
 from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID
 from mlsandbox.errors import DataError, EvaluationError, InvalidInputError, InvalidRunError, PoolError
-from mlsandbox.executors.cells import FAILURE
+from mlsandbox.executors.cell_result import FAILURE
 from mlsandbox.executors.compare import compare_pools, log_comparisons
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import deciding

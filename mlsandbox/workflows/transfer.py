@@ -21,7 +21,7 @@ from mlsandbox import artifacts, figures, tracking
 from mlsandbox.agreement import rank_agreement
 from mlsandbox.delta import holm
 from mlsandbox.errors import PoolError, SpecError
-from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown
 from mlsandbox.executors.fidelity import Fidelity
 from mlsandbox.executors.prepare import log_prepared, prepare

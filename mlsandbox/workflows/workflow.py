@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from mlsandbox import tracking
-from mlsandbox.executors.cells import CellResult
+from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.executors.comparison import Comparisons, PoolComparison
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
