@@ -314,8 +314,13 @@ def test_a_bundled_project_outside_a_clone_says_where_the_projects_are(tmp_path:
     line = _one_error_line(CliRunner().invoke(app, ["stats", "-q"]))
     assert "no experiment spec at projects/text-quality" in line and "run from a clone of it" in line
     (tmp_path / "projects" / "text-quality").mkdir(parents=True)  # in a clone: a misspelt project is named
-    line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", "projects/text-qualty", "-q"]))
-    assert line.endswith("(expected a sandbox.yaml file or its folder; did you mean 'projects/text-quality'?)")
+    (tmp_path / "projects" / "text-quality" / "sandbox.yaml").write_text("name: x\n")
+    for given in ("projects/text-qualty", "projects/text-qualty/sandbox.yaml"):
+        line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", given, "-q"]))
+        assert line.endswith("(expected a sandbox.yaml file or its folder; did you mean 'projects/text-quality'?)")
+    (tmp_path / "docs").mkdir()  # a folder without a spec: not a project to suggest, nor itself
+    for given in ("docs", "doc"):
+        assert _one_error_line(CliRunner().invoke(app, ["stats", "-p", given, "-q"])).endswith("or its folder)")
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -194,9 +194,15 @@ def test_overrides_reach_list_items_by_position_and_refuse_empty_or_bad_parts(tm
     assert load_spec(file, {"ops.0.name": ops[1].name}).ops[0].name == ops[1].name
     for key, says in ((".x", "no empty parts"), ("pools..size", "no empty parts"),
                       (f"ops.{len(ops)}.name", f"0 to {len(ops) - 1} (got '{len(ops)}')"),
+                      ("ops[-1].name", f"0 to {len(ops) - 1} (got '-1')"),
                       ("name.b.c", "'name' is not a mapping or a list (got ")):
         with pytest.raises(SpecError, match=re.escape(says)):
             load_spec(file, {key: "1"})
+    # the quick profile has one seed: a later seed of the full run is set there, and left out of the profile
+    raw = yaml.safe_load(file.read_text())
+    file.write_text(yaml.safe_dump({**raw, "seeds": [0, 1, 2], "race": None}))
+    assert load_spec(file, {"seeds[2]": "7"}).seeds == [0, 1, 7]
+    assert load_spec(file, {"seeds[2]": "7"}, quick=True).seeds == [0]
 
 
 def test_missing_file_and_bad_yaml_are_clear(tmp_path: Path) -> None:

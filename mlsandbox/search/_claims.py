@@ -84,9 +84,10 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
     cells may have been trained already by :func:`train_confirmation` (``ctx.confirm_trained``)."""
     confirm = ctx.prepared.spec.confirm
     assert confirm is not None
-    trained = ctx.confirm_trained.get(recipe.digest())  # by train_confirmation, which showed its progress then
+    pool = recipe.select(ctx.prepared.stats)
+    trained = ctx.confirm_trained.get(pool.digest)  # by train_confirmation, which showed its progress then
     shown = ctx.progress.style if ctx.progress is not None and trained is None else False
-    summary = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id, progress=shown,
+    summary = confirm_pool(ctx.prepared, pool, ctx.benchmarks, run_id, progress=shown,
                            trained=trained or ()).items[0].summary
     confirmation = asdict(Confirmation.of(summary, len(confirm.seeds)))
     return {f"{CONFIRMED}{key}": float(value) for key, value in confirmation.items()}
@@ -94,11 +95,12 @@ def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str,
 
 def train_confirmation(ctx: TrialContext, recipe: Recipe, run_id: str) -> None:
     """Train (or find) the cells :func:`confirmed_claim` will measure the recipe on, logging nothing
-    on the study's run; the ones trained now are kept in ``ctx.confirm_trained`` (by recipe: another
+    on the study's run; the ones trained now are kept in ``ctx.confirm_trained`` (by pool: another
     worker may change the best trial meanwhile), so that its counters count them as run."""
-    comparisons = confirm_pool(ctx.prepared, recipe.select(ctx.prepared.stats), ctx.benchmarks, run_id,
+    pool = recipe.select(ctx.prepared.stats)
+    comparisons = confirm_pool(ctx.prepared, pool, ctx.benchmarks, run_id,
                                progress=ctx.progress.style if ctx.progress is not None else False, log=False)
-    ctx.confirm_trained[recipe.digest()] = frozenset(c.run_id for c in comparisons.cells if not c.reused)
+    ctx.confirm_trained[pool.digest] = frozenset(c.run_id for c in comparisons.cells if not c.reused)
 
 
 def withdrawn_confirmation(run_id: str) -> dict[str, float]:

@@ -115,7 +115,7 @@ class TrialContext:
     run_times: list[dict[str, float]] = field(default_factory=list)  # per trial this call ran
     progress: Progress | None = None  # the study's: it names the trial and seed under way
     owned: Callable[[], None] | None = None  # releases the storage's trial lock once the trial names its owner
-    confirm_trained: dict[str, frozenset[str]] = field(default_factory=dict)  # recipe digest -> cells trained before the report
+    confirm_trained: dict[str, frozenset[str]] = field(default_factory=dict)  # pool digest -> cells trained before the report
 
 
 def objective(trial: optuna.Trial, ctx: TrialContext, n_trials: int) -> float | list[float]:

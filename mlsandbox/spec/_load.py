@@ -48,13 +48,14 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
         _set_dotted(profiled, key, value)
     settings = {**QUICK_BASE, **profile}
     turned_off = [key for key, value in settings.items() if value is None]
-    replaced = [key for key, value in settings.items() if isinstance(value, dict)]  # e.g. the model, whole
+    replaced = [key for key, value in settings.items() if isinstance(value, (dict, list))]  # the model, the seeds
     for key, value in overrides.items():  # the command line's settings win, but for a section the profile turns
-        # off, or a key inside a section it replaces whole (`model.threads` of the full run's model)
-        if (off := next((s for s in turned_off if key == s or key.startswith(s + ".")), None)) is not None:
+        # off, or a key inside a section it replaces whole (`model.threads` of the full run's model, `seeds[7]`)
+        dotted = _dotted(key)
+        if (off := next((s for s in turned_off if dotted == s or dotted.startswith(s + ".")), None)) is not None:
             if quick:
                 log.warning("--quick turns `%s` off: --set %s is left out of this run", off, key)
-        elif (whole := next((s for s in replaced if key.startswith(s + ".")), None)) is not None:
+        elif (whole := next((s for s in replaced if dotted.startswith(s + ".")), None)) is not None:
             if quick:
                 log.warning("--quick replaces `%s` whole: --set %s is left out of this run", whole, key)
         else:
@@ -73,12 +74,18 @@ def spec_origin(path: str | Path, overrides: dict[str, Any] | None = None, quick
 
 
 def _hint(missing: Path) -> str:
-    """Where a missing project may be: a folder of that name nearby, or, for the bundled projects
-    outside a clone of the repository (a package install), where those are."""
-    if missing.parent.is_dir():
-        close = difflib.get_close_matches(missing.name, [p.name for p in missing.parent.iterdir() if p.is_dir()], n=1)
-        if close:
-            return f"; did you mean {str(missing.parent / close[0])!r}?"
+    """Where a missing project may be: a project folder of a name close to it, or, for the bundled
+    projects outside a clone of the repository (a package install), where those are."""
+    if missing.name == "sandbox.yaml":
+        missing = missing.parent
+    if missing.exists():
+        return ""
+    try:
+        projects = [p.name for p in missing.parent.iterdir() if (p / "sandbox.yaml").is_file()]
+    except OSError:  # no such folder, or one that cannot be listed
+        projects = []
+    if close := difflib.get_close_matches(missing.name, projects, n=1):
+        return f"; did you mean {str(missing.parent / close[0])!r}?"
     if missing.parts[:1] == ("projects",) and not Path("projects").is_dir():
         return ("; the bundled projects are in the repository's projects/ folder: run from a clone of it, "
                 "or write a sandbox.yaml of your own, docs/spec.md")
@@ -91,12 +98,17 @@ def spec_file(path: str | Path) -> Path:
     return file / "sandbox.yaml" if file.is_dir() else file
 
 
+def _dotted(key: str) -> str:
+    """``ops[1].params`` as ``ops.1.params``: a list item by its position, as errors name it."""
+    return re.sub(r"\[(-?\d+)\]", r".\1", key)
+
+
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     """Set ``pools.size``-style keys; a list item by its position, as errors name it
     (``ops[1].params.rep_len``, or ``ops.1.params.rep_len``)."""
-    parts = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
+    parts = _dotted(key).split(".")
     if not all(parts):
-        raise SpecError(f"cannot set {key!r}: a dotted key has no empty parts (got {key!r})")
+        raise SpecError(f"cannot set {key!r}: a dotted key has no empty parts")
     node: Any = raw
     *parents, last = parts
     for p in parents:
@@ -119,11 +131,13 @@ def _child(node: Any, part: str, key: str) -> Any:
     elif isinstance(node, dict):
         node = node.setdefault(part, {})
     if not isinstance(node, (dict, list)):
-        raise SpecError(f"cannot set {key!r}: {part!r} is not a mapping or a list (got {node!r})")
+        raise SpecError(f"cannot set {key!r}: {part!r} is not a mapping or a list (got {str(node)[:80]!r})")
     return node
 
 
 def _position(items: list[Any], part: str, key: str) -> int:
+    if not items:
+        raise SpecError(f"cannot set {key!r}: the list is empty (got position {part!r})")
     if not part.isdigit() or int(part) >= len(items):
         raise SpecError(f"cannot set {key!r}: a list item is named by its position, 0 to {len(items) - 1} (got {part!r})")
     return int(part)
