@@ -71,7 +71,6 @@ class OneLineUsageErrors(TyperGroup):
             sys.exit(EXIT_FAILED)
         sys.exit(code if isinstance(code, int) else 0)
 
-
     def _global_options(self) -> set[str]:
         """The options of ``mlsandbox`` itself (``--log-level``), which a command does not take."""
         return {name for param in self.params for name in getattr(param, "opts", ())}
