@@ -94,6 +94,9 @@ def test_sampled_recipes_stay_within_the_space(raw) -> None:
             values = stats.stat(s.stat)
             for c in (c for c in recipe.conditions if c.stat == s.stat):
                 assert values.min() <= c.min <= c.max <= values.max()  # default halves keep min below max
+                # split at the median, not the midpoint: every pool holds the median (a skewed stat's
+                # midpoint lies above most values, and most trials selected nothing)
+                assert c.min <= np.median(values) <= c.max
         assert 1 <= recipe.repeat <= 3
         study.tell(trial, 0.0)
 
@@ -202,6 +205,15 @@ def test_a_recipe_that_keeps_every_sample_is_pruned_not_measured_as_a_delta_of_z
     assert uses
     study.enqueue_trial(dict.fromkeys(uses, False))
     result = run_search(_spec(raw, optional=True, n_trials=2), "all", _storage(tmp_path), progress=False)
+    row = result.trials.set_index("trial").loc[1]
+    assert row["state"] == "PRUNED" and row["reason"].startswith("the recipe keeps all 90 samples of the dataset")
+    # under a budget the whole dataset is subsampled: still a random draw like its control, not a measurement
+    budget = _spec(raw, optional=True, n_trials=1, budget=40)
+    run_search(budget, "all-budget", _storage(tmp_path), progress=False)
+    study = optuna.load_study(study_name="all-budget", storage=open_storage(_storage(tmp_path), budget)[0])
+    study.enqueue_trial(dict.fromkeys(uses, False))
+    result = run_search(_spec(raw, optional=True, n_trials=2, budget=40), "all-budget", _storage(tmp_path),
+                        progress=False)
     row = result.trials.set_index("trial").loc[1]
     assert row["state"] == "PRUNED" and row["reason"].startswith("the recipe keeps all 90 samples of the dataset")
 

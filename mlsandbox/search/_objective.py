@@ -55,6 +55,7 @@ from mlsandbox.search._names import (
 from mlsandbox.search._space import SearchSpace, objective_names, suggest_recipe
 from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
+from mlsandbox.stats import StatsTable
 
 Outcome = tuple[TrialState, str, dict[str, float]]  # state, reason, timings (s)
 
@@ -199,13 +200,22 @@ def _evaluate(trial: optuna.Trial, ctx: TrialContext, recipe: Recipe, run_id: st
     if pool.unique_size < search.min_pool_size:
         return TrialState.PRUNED, (f"pool of {pool.unique_size} samples is below search.min_pool_size="
                                    f"{search.min_pool_size}"), timing
-    if pool.unique_size == len(prepared.stats):  # a delta of 0 by construction, not a measurement
-        return TrialState.PRUNED, (f"the recipe keeps all {pool.unique_size} samples of the dataset: its pool "
+    if _keeps_every_sample(recipe, pool, prepared.stats):  # a delta of 0 by construction, not a measurement
+        return TrialState.PRUNED, (f"the recipe keeps all {len(prepared.stats)} samples of the dataset: its pool "
                                    "draws what its random control draws, so there is nothing to compare"), timing
     pool_file = prepared.pool_file(pool, prepared.spec.model)  # the cells reuse this file
     tracking.log_pool_input(pool, prepared.dataset, prepared.stats, pool_file, context="trial", run_id=run_id)
     timing["select_s"] = time.perf_counter() - t0
     return _compare_by_seed(trial, ctx, pool, run_id, timing)
+
+
+def _keeps_every_sample(recipe: Recipe, pool: Pool, stats: StatsTable) -> bool:
+    """Whether the recipe's conditions keep the whole dataset: its pool is then a random draw, like
+    its control's, whether or not the search's ``budget`` subsamples it."""
+    if pool.unique_size == len(stats):
+        return True
+    return recipe.sample_size is not None and (
+        recipe.model_copy(update={"sample_size": None}).select(stats).unique_size == len(stats))
 
 
 def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id: str, timing: dict[str, float]) -> Outcome:

@@ -12,12 +12,13 @@ search space is what the GP, CMA-ES and multivariate TPE samplers model jointly;
 parameters would fall back to independent sampling.
 
 With ``bounds: both`` a stat's two dimensions (``<stat>.min[_pct]`` and ``<stat>.max[_pct]``)
-are drawn by default over the lower and the upper half of its range, so that every pool holds the
+are drawn by default below and above the stat's median (percentiles 0-50 and 50-100, or the
+observed minimum to the median and the median to the maximum), so that every pool holds the
 stat's median: with many stats, independent draws over whole ranges would mostly select empty
 pools. Ranges may overlap (``min_range: [0, 100]``, ``max_range: [0, 100]`` make any interval of
 the stat a point, a low or high tercile included); the two draws are then sorted: the smaller is
-the recipe's lower bound, the larger its upper bound. A percentile dimension whose
-range gives one bound throughout (tied values: a stat that is mostly zeros) is left out where that
+the recipe's lower bound, the larger its upper bound. A dimension whose range gives one bound
+throughout (a stat that is mostly zeros, whose median is its minimum) is left out where that
 bound cuts nothing, so that neither the sampler nor the importances spend themselves on it.
 """
 
@@ -126,10 +127,13 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
     where = f"search: {entry.op}.{key}"
     if values.min() == values.max():
         raise SpecError(f"{where} has one value ({values.min():g}) in the data; nothing to search")
-    lo, hi = (0.0, 100.0) if entry.scale == "percentile" else (float(values.min()), float(values.max()))
+    if entry.scale == "percentile":
+        lo, mid, hi = 0.0, 50.0, 100.0
+    else:  # the median, not the midpoint: on a skewed stat the midpoint lies far above most values
+        lo, mid, hi = float(values.min()), float(np.median(values)), float(values.max())
     suffix = "_pct" if entry.scale == "percentile" else ""
     dims = [Dimension(f"{key}.{side}{suffix}", key, side, entry.scale, low, high)
-            for side, (low, high) in _ranges(entry, lo, hi).items()]
+            for side, (low, high) in _ranges(entry, lo, mid, hi).items()]
     for d in dims:
         if (d.side == "min" and d.low > hi) or (d.side == "max" and d.high < lo):
             raise SpecError(f"{where}: the {d.side} range [{d.low:g}, {d.high:g}] lies "
@@ -140,18 +144,16 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
                         f"range [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted bounds "
                         "could lie outside the min range; give a min range that starts and ends at most where the "
                         "max range does")
-    if entry.scale == "percentile":
-        dims = [d for d in dims if _searched(d, values, where)]
-        if not dims:
-            raise SpecError(f"{where}: each searched range gives one bound, which cuts nothing; nothing to search")
+    dims = [d for d in dims if _searched(d, values, where)]
+    if not dims:
+        raise SpecError(f"{where}: each searched range gives one bound, which cuts nothing; nothing to search")
     return tuple(dims)
 
 
-def _ranges(entry: ThresholdSearch, lo: float, hi: float) -> dict[Literal["min", "max"], tuple[float, float]]:
+def _ranges(entry: ThresholdSearch, lo: float, mid: float, hi: float) -> dict[Literal["min", "max"], tuple[float, float]]:
     """Where each bound is drawn: the range given, else the whole scale ``[lo, hi]`` for a lone
-    bound and, with both, the lower half for the min and the upper half for the max (module
+    bound and, with both, up to the median ``mid`` for the min and from it for the max (module
     docstring). A trial's two draws are sorted, so overlapping ranges are fine."""
-    mid = (lo + hi) / 2
     both = entry.bounds == "both"
     ranges: dict[Literal["min", "max"], tuple[float, float]] = {}
     if entry.bounds in ("min", "both"):
@@ -162,21 +164,24 @@ def _ranges(entry: ThresholdSearch, lo: float, hi: float) -> dict[Literal["min",
 
 
 def _searched(d: Dimension, values: np.ndarray, where: str) -> bool:
-    """Whether a percentile dimension gives more than one bound (ties: a stat that is mostly zeros).
+    """Whether a dimension gives more than one bound (a value range of one value, or a percentile
+    range over tied values: a stat that is mostly zeros, whose median is its minimum).
 
     Flat stretches inside a range stay: with sorted draws the stretch of a tied minimum is where
     a recipe leaves the stat's lower end uncut. A range that gives one bound throughout is left
     out where that bound cuts nothing (the stat's minimum for ``min``, its maximum for ``max``),
     and refused otherwise.
     """
-    first, last = (float(v) for v in np.percentile(values, [d.low, d.high]))
+    percentile = d.scale == "percentile"
+    first, last = (float(v) for v in np.percentile(values, [d.low, d.high])) if percentile else (d.low, d.high)
     if first != last:
         return True
+    which = "every percentile of" if percentile else "every value in"
     if first != (values.min() if d.side == "min" else values.max()):
-        raise SpecError(f"{where}: every percentile of the {d.side} range [{d.low:g}, {d.high:g}] gives the bound "
-                        f"{first:g} (tied values): nothing to search there; widen the range")
-    log.info("%s: %s left out of the space: every percentile of [%g, %g] gives the bound %g, which cuts nothing",
-             where, d.name, d.low, d.high, first)
+        raise SpecError(f"{where}: {which} the {d.side} range [{d.low:g}, {d.high:g}] gives the bound "
+                        f"{first:g}: nothing to search there; widen the range")
+    log.info("%s: %s left out of the space: %s [%g, %g] gives the bound %g, which cuts nothing",
+             where, d.name, which, d.low, d.high, first)
     return False
 
 
