@@ -47,9 +47,10 @@ from mlsandbox.search._names import (
     RUN_ATTR,
     WARM_START,
 )
-from mlsandbox.search._objective import SURPLUS_REASON, TrialContext
+from mlsandbox.search._objective import TrialContext
 from mlsandbox.search._space import SearchSpace, describe_space, objective_names
 from mlsandbox.search._storage import pruner_name
+from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
 
 log = logging.getLogger(__name__)
@@ -192,7 +193,8 @@ def log_results(
     best, pareto = best_trials(study, search)
     importances = param_importances(study)
     best_recipe = _recipe_of(best, ctx)
-    states = _state_counts(frame[frame["reason"] != SURPLUS_REASON] if "reason" in frame else frame)  # not run
+    counted = {t.number for t in study.get_trials(deepcopy=False) if counts_towards_total(t)}  # not interrupted
+    states = _state_counts(frame[frame["trial"].isin(counted)] if not frame.empty else frame)
     metrics = {f"trials_{s.lower()}": float(states.get(s, 0)) for s in ("COMPLETE", "PRUNED", "FAIL")}
     metrics["trials_run_now"] = ran
     metrics["search_wall_s"] = wall_s
