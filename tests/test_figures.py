@@ -437,6 +437,8 @@ def test_history_curve_steps_through_the_best_so_far_and_failed_trials_do_not_mo
     np.testing.assert_array_equal(dots.get_offsets()[:, 1], [1.0, 3.0, NAN, 2.0, 5.0])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trials", "best so far"]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("trial", "delta over random (%)")
+    ax.figure.canvas.draw()
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # trials are whole: no tick at 0.5
 
 
 def test_history_curve_minimizes_one_curve_per_series() -> None:

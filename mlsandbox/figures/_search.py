@@ -36,6 +36,8 @@ def history_curve_figure(
     then follows the complete trials only (as the study's best does). With a ``warm_start``
     column, trials whose entry is not empty (the recipes a study started from) are ringed.
     """
+    from matplotlib.ticker import MaxNLocator
+
     require(frame, ("trial", "value"), "history_curve")
     if direction not in ("maximize", "minimize"):
         raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
@@ -52,6 +54,7 @@ def history_curve_figure(
     _mark_pruned(ax, frame)
     _mark_warm_starts(ax, frame)
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole: no tick at 0.5
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
