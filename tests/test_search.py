@@ -117,6 +117,8 @@ def test_percentile_bounds_are_the_stats_percentiles(raw) -> None:
     ({"scale": "value", "min_range": [10**5, 2 * 10**5]}, "the min range [100000, 200000] lies above every value"),
     ({"scale": "value", "bounds": "max", "max_range": [-9, -1]}, "the max range [-9, -1] lies below every value"),
     ({"min_range": [50, 90], "max_range": [10, 60]}, "the min range [50, 90] starts or ends above the max range [10, 60]"),
+    ({"max_range": [0, 40]}, "the min range (the default: up to the median) [0, 50] starts or ends above "
+                             "the max range [0, 40]"),
 ])
 def test_ranges_that_could_keep_nothing_are_refused_before_any_trial(raw, entry: dict, says: str) -> None:
     spec = _spec(raw, ops=[{"op": "text_length_filter", **entry}])

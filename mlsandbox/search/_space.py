@@ -140,10 +140,13 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
                             f"{'above' if d.side == 'min' else 'below'} every "
                             f"{'percentile' if suffix else 'value'} [{lo:g}, {hi:g}]: every trial would keep nothing")
     if len(dims) == 2 and (dims[0].low > dims[1].low or dims[0].high > dims[1].high):
-        raise SpecError(f"{where}: the min range [{dims[0].low:g}, {dims[0].high:g}] starts or ends above the max "
-                        f"range [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted bounds "
-                        "could lie outside the min range; give a min range that starts and ends at most where the "
-                        "max range does")
+        default = {"min": "" if entry.min_range else " (the default: up to the median)",
+                   "max": "" if entry.max_range else " (the default: from the median)"}
+        named = {side: f"the {side} range{note}" for side, note in default.items()}
+        raise SpecError(f"{where}: {named['min']} [{dims[0].low:g}, {dims[0].high:g}] starts or ends above "
+                        f"{named['max']} [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted "
+                        "bounds could lie outside the min range; give a min range that starts and ends at most "
+                        "where the max range does")
     dims = [d for d in dims if _searched(d, values, where)]
     if not dims:
         raise SpecError(f"{where}: each searched range gives one bound, which cuts nothing; nothing to search")
