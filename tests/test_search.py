@@ -228,6 +228,8 @@ def test_a_crashing_trainer_fails_the_trial_and_the_study_goes_on(raw, tracking_
     result = run_search(spec, "crash", _storage(tmp_path), progress=False)
     assert list(result.trials["state"]) == ["FAIL", "FAIL"]
     assert all("every cell failed" in r for r in result.trials["reason"])
+    reason = result.trials["reason"].iloc[0]  # one crash, said once with how many cells it stopped
+    assert reason.count("exited with status 1") == 1 and "more cells)" in reason, reason
     statuses = {r.info.status for r in _trial_runs("crash")}
     assert statuses == {"FAILED"}
 

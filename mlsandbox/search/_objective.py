@@ -223,7 +223,7 @@ def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id:
     prepared = ctx.prepared
     seeds = prepared.spec.trial_seeds()
     pairs: list[tuple[CellResult, CellResult]] = []
-    failures: list[str] = []
+    failures: dict[str, list[str]] = {}  # reason -> the cells that failed so
     for step, seed in enumerate(seeds):
         if ctx.progress is not None:
             ctx.progress.working(f"trial {trial.number} seed {seed} ({step + 1} of {len(seeds)}, running)")
@@ -232,7 +232,9 @@ def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id:
         except PoolError as err:
             return TrialState.PRUNED, str(err), timing
         timing["train_eval_s"] += sum(c.train_s + c.eval_s for c in comparison.cells if not c.reused)
-        failures += [f"{c.pool.name} seed {c.seed}: {c.reason}" for c in comparison.cells if not c.ok]
+        for c in comparison.cells:
+            if not c.ok:
+                failures.setdefault(c.reason, []).append(f"{c.pool.name} seed {c.seed}")
         pairs += comparison.items[0].paired()
         if not pairs:
             continue
@@ -244,10 +246,12 @@ def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id:
                 return TrialState.PRUNED, (f"pruned after {step + 1} of {len(seeds)} seeds: running "
                                            f"delta {running.mean_pct:+.3f}% is below the pruner's threshold"), timing
     if not pairs:
-        return TrialState.FAIL, "every cell failed: " + " | ".join(dict.fromkeys(failures)), timing
+        return TrialState.FAIL, "every cell failed: " + " | ".join(
+            f"{cells[0]}: {reason}" + (f" (and {len(cells) - 1} more cells)" if len(cells) > 1 else "")
+            for reason, cells in failures.items()), timing
     summary = _delta(pairs)
     metrics = {"delta_pct": summary.mean_pct, "seeds": len(pairs),
-               "cells_failed": len(failures), "train_eval_s": timing["train_eval_s"], "select_s": timing["select_s"]}
+               "cells_failed": sum(map(len, failures.values())), "train_eval_s": timing["train_eval_s"], "select_s": timing["select_s"]}
     claim = {"delta_std_pct": summary.std_pct, "delta_ci_low_pct": summary.ci_low_pct,
              "delta_ci_high_pct": summary.ci_high_pct, "p_value": summary.p_value}
     for key, value in claim.items():
