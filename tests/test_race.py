@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from mlsandbox.workflows.workflow import run_workflow
 @dataclass
 class _Pool:
     op: str | None
-    digest: str = field(default_factory=lambda: str(id(object())))
+    digest: str = field(default_factory=lambda: uuid.uuid4().hex)  # each pool its own (id() of a temporary repeats)
     size: int = 100
 
 
@@ -286,6 +287,24 @@ def test_the_screens_decisions_are_corrected_across_every_pool_it_screened() -> 
     comparisons.adjust()
     assert comparisons.items[0].summary.p_adjusted == holm([c.summary.p_value for c in screened])[0]
     assert comparisons.items[1].summary.p_adjusted == comparisons.items[1].summary.p_value  # a family of one
+
+
+def test_a_pool_two_ops_select_alike_is_one_test_of_holms_family() -> None:
+    """Two OPs whose stats order the data alike select one pool (one digest, the same cells): it was
+    counted twice, which made the correction stricter than the pools compared warrant."""
+    from types import SimpleNamespace
+
+    def measured(name: str, digest: str, low: float, high: float) -> PoolComparison:
+        summary = summarize_deltas([{"a": 1 + low}, {"a": 1 + high}, {"a": 1 + (low + high) / 2}], [{"a": 1.0}] * 3)
+        pool = SimpleNamespace(name=name, op=name, origin=SimpleNamespace(split="high"), size=10, unique_size=10,
+                               digest=digest)
+        return PoolComparison(pool, summary, [], {}, DECIDE)  # type: ignore[arg-type]
+
+    items = [measured("a", "same", 0.01, 0.015), measured("b", "same", 0.01, 0.015), measured("c", "other", 0.02, 0.03)]
+    comparisons = Comparisons(items=items)
+    comparisons.adjust()
+    expected = holm([items[0].summary.p_value, items[2].summary.p_value])
+    assert [c.summary.p_adjusted for c in comparisons.items] == [expected[0], expected[0], expected[1]]
 
 
 def test_pools_with_the_same_delta_share_their_rank() -> None:

@@ -161,7 +161,8 @@ def train_command(
     table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
     typer.echo(table_markdown(without_constant(table, "fidelity")))
     failed = [c for c in cells if not c.ok]
-    tested = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in result.comparisons.items)
+    tested = len({c.pool.digest for c in result.comparisons.items if c.summary is not None
+                  and math.isfinite(c.summary.p_value)})  # a pool two recipes select alike is one test
     family = ("no correction: one pool" if pools == 1 else "no pool has a p-value" if not tested
               else f"Holm-adjusted across the {tested} of this command's {pools} pools that have a p-value")
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "

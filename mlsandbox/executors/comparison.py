@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -95,11 +96,16 @@ class Comparisons:
     def adjust(self) -> None:
         """Holm's correction within each fidelity's family: every pool the screen measured (the
         screen's decisions are among them), and each other fidelity's decisions (the deciding
-        model's; each model's of a transfer)."""
+        model's; each model's of a transfer). A pool that two OPs select alike (the same digest,
+        so the same cells) is one test of the family, as refine counts it."""
         others = dict.fromkeys(c.fidelity for c in self.items if c.fidelity != SCREEN)
         for family in (*(self.at(fidelity) for fidelity in others), self.screened or self.at(SCREEN)):
-            for item, summary in zip(family, adjust_summaries([c.summary for c in family])):
-                item.summary = summary
+            first = {c.pool.digest: c for c in reversed(family)}  # the first item of each distinct pool
+            adjusted = dict(zip(first, adjust_summaries([c.summary for c in first.values()])))
+            for item in family:
+                summary = adjusted[item.pool.digest]
+                if item.summary is not None and summary is not None:
+                    item.summary = dataclasses.replace(item.summary, p_adjusted=summary.p_adjusted)
 
 
 def _pct(summary: DeltaSummary | None) -> float:

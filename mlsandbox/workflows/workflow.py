@@ -119,7 +119,7 @@ def _answer(
     if best is None or s is None:
         return Answer(kind, "", documents=documents), None
     peers = family_step.at(best.fidelity)  # the family of the correction: the pools the same model decided
-    family = sum(c.summary is not None and math.isfinite(c.summary.p_value) for c in peers)
+    family = len({c.pool.digest for c in peers if c.summary is not None and math.isfinite(c.summary.p_value)})
     others = tuple(c.pool.name for c in step.decisions() if c.fidelity == best.fidelity
                    and c.pool.digest != best.pool.digest and c.summary is not None and c.summary.significant)
     return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
