@@ -658,3 +658,22 @@ def test_a_fill_that_runs_out_of_data_is_placed_at_the_budget_it_reached(spec: E
     assert sorted(points["name"]) == ["duplication/fill-x1", "duplication/fill-x32", *(
         f"duplication/repeat-x{r}" for r in (1, 32, 64))]
     figures.duplication_curves(points, tmp_path / "duplication.png")  # refused repeated points before
+
+
+def test_a_stat_with_one_value_on_the_dataset_is_left_out_of_the_stat_clusters(tracking_uri: str) -> None:
+    """Its correlation with anything is undefined: drawn as r = 0, it took a cluster of its own."""
+    from types import SimpleNamespace
+
+    from mlsandbox.spec.experiment import AnalyzeSpec
+    from mlsandbox.workflows.analyze import analyze
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "c": np.zeros(60)})
+    ops = [SimpleNamespace(name=f"op_{stat}", split_stat=lambda stat=stat: stat) for stat in frame]
+    prepared = SimpleNamespace(spec=SimpleNamespace(analyze=AnalyzeSpec(stat_clusters=2)),
+                               stats=SimpleNamespace(ops=ops, frame=frame))
+    probed = SimpleNamespace(ranking=pd.DataFrame(columns=["pool", "op", "delta_pct", "fidelity"]),
+                             comparisons=Comparisons(items=[]))
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("constant-stat")) as run:
+        result = analyze(prepared, probed, run.info.run_id)  # type: ignore[arg-type]
+    assert set(result.stat_clusters.labels) == {"a", "b"} and result.stat_clusters.n_clusters == 2

@@ -47,7 +47,12 @@ def analyze(prepared: Prepared, probed: ProbeResult, run_id: str) -> AnalysisRes
     """Correlate and cluster; log heatmaps, dendrograms and the clusters to ``run_id``."""
     spec = prepared.spec.analyze
     split_stats = {op.split_stat(): op.name for op in prepared.stats.ops}
-    stat_corr = pearson_matrix(prepared.stats.frame[list(split_stats)])
+    values = prepared.stats.frame[list(split_stats)]
+    constant = [stat for stat in values if values[stat].nunique() < 2]
+    if constant and len(constant) < len(split_stats):  # no correlation to speak of: it would sit apart at r = 0
+        log.info("stat clusters: %s left out (one value on the whole dataset)", ", ".join(constant))
+        values = values.drop(columns=constant)
+    stat_corr = pearson_matrix(values)
     stat_clusters = cluster(stat_corr, min(spec.stat_clusters, len(stat_corr)), method=spec.linkage)
     best_pool_of_op = _best_pool_per_op(probed.ranking)
     op_scores = {stat: best_pool_of_op[op][1] for stat, op in split_stats.items() if op in best_pool_of_op}
