@@ -67,13 +67,16 @@ def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None
         pool = analysis.best_by_stat_cluster.get(cluster)
         typer.echo(f"  {cluster}: {pool} {overall(pool)}" if pool is not None
                    else f"  {cluster}: no measured pool (its stats: {', '.join(stats)}; see the ranking's n/a rows)")
-    if not analysis.best_by_metric_cluster:
+    if analysis.metric_clusters is None:
         return
-    groups = analysis.metric_clusters.groups() if analysis.metric_clusters is not None else {}
     typer.echo("\nhighest delta per metric cluster, on that cluster's benchmarks (the refine step's candidates, "
                "not findings by themselves; then the pool's delta over all benchmarks):")
-    for cluster, pool in analysis.best_by_metric_cluster.items():
-        benches = ", ".join(groups.get(cluster, []))
+    for cluster, members in analysis.metric_clusters.groups().items():
+        benches = ", ".join(members)
+        pool = analysis.best_by_metric_cluster.get(cluster)
+        if pool is None:  # every pool's delta on these benchmarks is 0, or none was measured
+            typer.echo(f"  {cluster}: no pool differs from its control on {benches}")
+            continue
         chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
         typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")
 
