@@ -305,6 +305,9 @@ def test_a_pool_two_ops_select_alike_is_one_test_of_holms_family() -> None:
     comparisons.adjust()
     expected = holm([items[0].summary.p_value, items[2].summary.p_value])
     assert [c.summary.p_adjusted for c in comparisons.items] == [expected[0], expected[0], expected[1]]
+    items[0].summary = None  # every cell of the pool failed under its first name, not under its second
+    comparisons.adjust()
+    assert [c.summary.p_adjusted for c in comparisons.items[1:]] == [expected[0], expected[1]]
 
 
 def test_pools_with_the_same_delta_share_their_rank() -> None:

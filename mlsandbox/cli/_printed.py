@@ -75,7 +75,7 @@ def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None
         benches = ", ".join(members)
         pool = analysis.best_by_metric_cluster.get(cluster)
         if pool is None:  # every pool's delta on these benchmarks is 0, or none was measured
-            typer.echo(f"  {cluster}: no pool differs from its control on {benches}")
+            typer.echo(f"  {cluster}: no pool differs from its control on {benches} (or none was measured)")
             continue
         chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
         typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")

@@ -100,12 +100,19 @@ class Comparisons:
         so the same cells) is one test of the family, as refine counts it."""
         others = dict.fromkeys(c.fidelity for c in self.items if c.fidelity != SCREEN)
         for family in (*(self.at(fidelity) for fidelity in others), self.screened or self.at(SCREEN)):
-            first = {c.pool.digest: c for c in reversed(family)}  # the first item of each distinct pool
+            first: dict[str, PoolComparison] = {}  # each distinct pool's first item with a p-value, else its first
+            for c in family:
+                if c.pool.digest not in first or _tested(c) and not _tested(first[c.pool.digest]):
+                    first[c.pool.digest] = c
             adjusted = dict(zip(first, adjust_summaries([c.summary for c in first.values()])))
             for item in family:
                 summary = adjusted[item.pool.digest]
                 if item.summary is not None and summary is not None:
                     item.summary = dataclasses.replace(item.summary, p_adjusted=summary.p_adjusted)
+
+
+def _tested(item: PoolComparison) -> bool:
+    return item.summary is not None and bool(np.isfinite(item.summary.p_value))
 
 
 def _pct(summary: DeltaSummary | None) -> float:

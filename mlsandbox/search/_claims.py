@@ -15,7 +15,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, Confirmation, holm
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
-from mlsandbox.search._names import RUN_ATTR
+from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR
 from mlsandbox.search._objective import TrialContext
 
 
@@ -28,23 +28,33 @@ Claims = dict[int, dict[str, float]]  #: each complete trial's interval and p-va
 
 
 def trial_claim(study: optuna.Study, trial: FrozenTrial | None, claims: Claims | None = None) -> dict[str, float]:
-    """A trial's 95% interval and p-value, and its p-value Holm-adjusted across every complete trial
-    with one (``family`` of them): the best (or a Pareto trial) was picked among those recipes, so
-    only the family-wide correction says whether it beat the control. NaN where undefined (one seed)."""
+    """A trial's 95% interval and p-value, and its p-value Holm-adjusted across every distinct pool
+    of the complete trials with one (``family`` of them): the best (or a Pareto trial) was picked
+    among those recipes, so only the family-wide correction says whether it beat the control. Trials
+    whose recipes select one pool share its cells: one test. NaN where undefined (one seed)."""
     if trial is None:
         return {}
     claims = trial_claims(study) if claims is None else claims
     nan = {"ci_low_pct": math.nan, "ci_high_pct": math.nan, "p_value": math.nan, "p_adjusted": math.nan}
-    return {**claims.get(trial.number, nan), "family": float(sum(not math.isnan(c["p_value"]) for c in claims.values()))}
+    family = next((c["family"] for c in claims.values()), 0.0)
+    return {**nan, **claims.get(trial.number, {}), "family": family}
 
 
 def trial_claims(study: optuna.Study) -> Claims:
     """:func:`trial_claim`'s interval and p-values of every complete trial, by trial number."""
-    claims = {t.number: _claim_of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
-    tested = {n: c["p_value"] for n, c in claims.items() if "p_value" in c}
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    claims = {t.number: _claim_of(t) for t in complete}
+    pools = {t.number: (t.user_attrs.get(MEASURED_ATTR) or {}).get("pool_digest") or f"trial {t.number}"
+             for t in complete}  # a version that did not record the pool: each trial its own
+    tested: dict[str, float] = {}
+    for n, c in claims.items():
+        if math.isfinite(c.get("p_value", math.nan)):
+            tested.setdefault(pools[n], c["p_value"])
     adjusted = dict(zip(tested, holm(list(tested.values()))))
     return {n: {"ci_low_pct": c.get("delta_ci_low_pct", math.nan), "ci_high_pct": c.get("delta_ci_high_pct", math.nan),
-                "p_value": c.get("p_value", math.nan), "p_adjusted": adjusted.get(n, math.nan)}
+                "p_value": c.get("p_value", math.nan),
+                "p_adjusted": adjusted.get(pools[n], math.nan) if math.isfinite(c.get("p_value", math.nan)) else math.nan,
+                "family": float(len(tested))}
             for n, c in claims.items()}
 
 
@@ -119,12 +129,14 @@ def is_confirmed(claim: dict[str, float]) -> bool:
 
 
 def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
-    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across 6 trials)``,
+    """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across the complete
+    trials' 6 distinct pools)``,
     and what fresh seeds gave where the spec confirms the best trial."""
     if not math.isfinite(claim.get("p_value", math.nan)):
         return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
-            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across {trials(int(claim['family']))})")
+            f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across the complete trials' "
+            f"{int(claim['family'])} distinct pool{'' if int(claim['family']) == 1 else 's'})")
     if not is_confirmed(claim):
         return text
     confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),

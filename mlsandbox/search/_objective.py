@@ -215,7 +215,7 @@ def _keeps_every_sample(recipe: Recipe, pool: Pool, stats: StatsTable) -> bool:
     if pool.unique_size == len(stats):
         return True
     return recipe.sample_size is not None and (
-        recipe.model_copy(update={"sample_size": None}).select(stats).unique_size == len(stats))
+        recipe.model_copy(update={"sample_size": None, "measured": None}).select(stats).unique_size == len(stats))
 
 
 def _compare_by_seed(trial: optuna.Trial, ctx: TrialContext, pool: Pool, run_id: str, timing: dict[str, float]) -> Outcome:

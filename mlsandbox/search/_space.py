@@ -140,13 +140,10 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
                             f"{'above' if d.side == 'min' else 'below'} every "
                             f"{'percentile' if suffix else 'value'} [{lo:g}, {hi:g}]: every trial would keep nothing")
     if len(dims) == 2 and (dims[0].low > dims[1].low or dims[0].high > dims[1].high):
-        default = {"min": "" if entry.min_range else " (the default: up to the median)",
-                   "max": "" if entry.max_range else " (the default: from the median)"}
-        named = {side: f"the {side} range{note}" for side, note in default.items()}
-        raise SpecError(f"{where}: {named['min']} [{dims[0].low:g}, {dims[0].high:g}] starts or ends above "
-                        f"{named['max']} [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted "
-                        "bounds could lie outside the min range; give a min range that starts and ends at most "
-                        "where the max range does")
+        raise SpecError(f"{where}: the min range [{dims[0].low:g}, {dims[0].high:g}] starts or ends above the max "
+                        f"range [{dims[1].low:g}, {dims[1].high:g}], so the lower of a trial's two sorted bounds "
+                        "could lie outside the min range; give a min range that starts and ends at most where the "
+                        "max range does")
     dims = [d for d in dims if _searched(d, values, where)]
     if not dims:
         raise SpecError(f"{where}: each searched range gives one bound, which cuts nothing; nothing to search")
@@ -156,13 +153,16 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
 def _ranges(entry: ThresholdSearch, lo: float, mid: float, hi: float) -> dict[Literal["min", "max"], tuple[float, float]]:
     """Where each bound is drawn: the range given, else the whole scale ``[lo, hi]`` for a lone
     bound and, with both, up to the median ``mid`` for the min and from it for the max (module
-    docstring). A trial's two draws are sorted, so overlapping ranges are fine."""
+    docstring), moved where the other side's given range would conflict with it. A trial's two
+    draws are sorted, so overlapping ranges are fine."""
     both = entry.bounds == "both"
     ranges: dict[Literal["min", "max"], tuple[float, float]] = {}
-    if entry.bounds in ("min", "both"):
-        ranges["min"] = entry.min_range or (lo, mid if both else hi)
+    if entry.bounds in ("min", "both"):  # a default that meets a given max range where it ends lower
+        ranges["min"] = entry.min_range or (lo, min(mid, entry.max_range[1]) if both and entry.max_range else
+                                            mid if both else hi)
     if entry.bounds in ("max", "both"):
-        ranges["max"] = entry.max_range or (mid if both else lo, hi)
+        ranges["max"] = entry.max_range or (max(mid, entry.min_range[0]) if both and entry.min_range else
+                                            mid if both else lo, hi)
     return ranges
 
 
