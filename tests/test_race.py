@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import uuid
@@ -308,6 +309,10 @@ def test_a_pool_two_ops_select_alike_is_one_test_of_holms_family() -> None:
     items[0].summary = None  # every cell of the pool failed under its first name, not under its second
     comparisons.adjust()
     assert [c.summary.p_adjusted for c in comparisons.items[1:]] == [expected[0], expected[1]]
+    one_seed = summarize_deltas([{"a": 1.01}], [{"a": 1.0}])  # the same pool under a name with one seed: no p-value
+    items[0].summary = one_seed
+    comparisons.adjust()
+    assert math.isnan(comparisons.items[0].summary.p_adjusted) and comparisons.items[1].summary.p_adjusted == expected[0]
 
 
 def test_pools_with_the_same_delta_share_their_rank() -> None:

@@ -133,6 +133,10 @@ def test_a_default_range_makes_room_for_the_other_sides_given_range(raw) -> None
     (searched,) = build_space(spec.search, prepare(spec, progress=False).stats).stats
     low, high = searched.dims
     assert [low.low, low.high] == given and (high.low, high.high) == (given[0], values.max())
+    # a max range given wider than the values: the min's default reaches its start
+    spec = _spec(raw, ops=[{"op": "text_length_filter", "scale": "value", "max_range": [0, float(values.max())]}])
+    low, high = build_space(spec.search, prepare(spec, progress=False).stats).stats[0].dims
+    assert low.low == 0 == high.low
 
 
 # --- trials ----------------------------------------------------------------------------------
@@ -517,8 +521,8 @@ def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_t
     assert (metrics["best_p_adjusted"], metrics["best_ci_low_pct"]) == (claim["p_adjusted"], claim["ci_low_pct"])
     trial_run = mlflow.get_run(result.best.user_attrs["mlflow_run_id"]).data.metrics
     assert trial_run["delta_ci_high_pct"] == claim["ci_high_pct"] and trial_run["p_value"] == claim["p_value"]
-    assert (f"Holm-adjusted p = {claim['p_adjusted']:.3g} across the complete trials' {len(first)} distinct pools"
-            in result.report)
+    assert (f"Holm-adjusted p = {claim['p_adjusted']:.3g} across the complete trials' {len(first)} distinct pools "
+            "with a p-value" in result.report)
     assert "biased upwards" in result.report and "Holm-adjusted p" in result.best_text()
 
 

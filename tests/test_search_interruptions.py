@@ -49,7 +49,7 @@ def test_a_trial_killed_before_it_named_its_owner_is_failed_and_not_counted(spec
     assert not mlflow.search_runs(search_all_experiments=True, filter_string="attributes.status = 'RUNNING'",
                                   output_format="list")
     assert mlflow.get_run(result.run_id).data.metrics["trials_fail"] == 0  # interrupted: neither run nor failed
-    assert result.report.splitlines()[2].startswith("3 trials (2 complete, 1 interrupted)")
+    assert result.report.splitlines()[2].startswith("3 trials (2 complete, 1 not counted)")
 
 
 def _search_files(run_id: str) -> set[str]:

@@ -373,7 +373,7 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert "p_adjusted: no correction: one pool" in ok.output  # never "adjusted" over a family of one
     two = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high",
                               "--pool", "alphanumeric_filter/low", "-q"])
-    assert "p_adjusted: Holm-adjusted across the 2 distinct pools with a p-value among this command's 2" in two.output
+    assert "p_adjusted: Holm-adjusted across the 2 distinct pools with a p-value among this command's 2 pools" in two.output
     assert "mean over seeds with its 95% interval" in ok.output
     one = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "--seeds", "0", "-q"])
     assert "mean over seeds (no interval or p-value: fewer than 2 seeds)" in one.output  # not "with its interval"

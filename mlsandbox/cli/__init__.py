@@ -165,7 +165,7 @@ def train_command(
                   and math.isfinite(c.summary.p_value)})  # a pool two recipes select alike is one test
     family = ("no correction: one pool" if pools == 1 else "no pool has a p-value" if not tested
               else f"Holm-adjusted across the {tested} distinct pool{'' if tested == 1 else 's'} with a p-value "
-                   f"among this command's {pools}")
+                   f"among this command's {pools} pools")
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
                "delta = relative change of the benchmark scores over the random pool, "
                f"{interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")

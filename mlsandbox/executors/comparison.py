@@ -107,7 +107,7 @@ class Comparisons:
             adjusted = dict(zip(first, adjust_summaries([c.summary for c in first.values()])))
             for item in family:
                 summary = adjusted[item.pool.digest]
-                if item.summary is not None and summary is not None:
+                if item.summary is not None and summary is not None and _tested(item):  # a row without a p-value keeps none
                     item.summary = dataclasses.replace(item.summary, p_adjusted=summary.p_adjusted)
 
 

@@ -130,13 +130,13 @@ def is_confirmed(claim: dict[str, float]) -> bool:
 
 def claim_text(delta_pct: float, claim: dict[str, float]) -> str:
     """``+0.352% (95% interval [+0.10, +0.61]%, p = 0.004, Holm-adjusted p = 0.02 across the complete
-    trials' 6 distinct pools)``,
+    trials' 6 distinct pools with a p-value)``,
     and what fresh seeds gave where the spec confirms the best trial."""
     if not math.isfinite(claim.get("p_value", math.nan)):
         return f"{delta_pct:+.3f}% (no interval: no spread over seeds)"
     text = (f"{delta_pct:+.3f}% (95% interval [{claim['ci_low_pct']:+.2f}, {claim['ci_high_pct']:+.2f}]%, "
             f"p = {claim['p_value']:.3g}, Holm-adjusted p = {claim['p_adjusted']:.3g} across the complete trials' "
-            f"{int(claim['family'])} distinct pool{'' if int(claim['family']) == 1 else 's'})")
+            f"{int(claim['family'])} distinct pool{'' if int(claim['family']) == 1 else 's'} with a p-value)")
     if not is_confirmed(claim):
         return text
     confirmation = Confirmation(int(claim[f"{CONFIRMED}seeds"]),

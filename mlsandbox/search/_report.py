@@ -228,7 +228,7 @@ def log_results(
             export_recipe(best_recipe, out, **data_juicer_keys(ctx.prepared.spec.dataset))
         pareto_claims = [trial_claim(study, t, claims) for t in pareto]
         report = search_report(ctx, frame, best, claim, list(zip(pareto, pareto_claims)), importances, storage_name, out,
-                               interrupted=len(frame) - sum(states.values()))
+                               not_counted=int((frame["state"] == "FAIL").sum()) - states.get("FAIL", 0))
         (out / "report.md").write_text(report, encoding="utf-8")
         _replace_artifacts(run_id, out, frame)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
@@ -293,13 +293,14 @@ def _shown_recipe(best: FrozenTrial, out: Path) -> str:
 def search_report(
     ctx: TrialContext, frame: pd.DataFrame, best: FrozenTrial | None, claim: dict[str, float],
     pareto: Sequence[tuple[FrozenTrial, dict[str, float]]], importances: dict[str, float], storage_name: str, out: Path,
-    interrupted: int = 0,
+    not_counted: int = 0,
 ) -> str:
-    """The Markdown section of the search (``search/report.md``), figures linked relative to it;
-    ``interrupted`` trials (stopped without an outcome, not counted) are told apart from failed ones."""
+    """The Markdown section of the search (``search/report.md``), figures linked relative to it; the
+    ``not_counted`` failed trials (interrupted, or not run: see their reasons) are told apart from
+    the trials that failed."""
     search = ctx.search
     counts = _state_counts(frame)
-    counts.update(FAIL=counts.get("FAIL", 0) - interrupted, INTERRUPTED=interrupted)
+    counts.update({"FAIL": counts.get("FAIL", 0) - not_counted, "NOT COUNTED": not_counted})
     states = {s: n for s, n in counts.items() if n > 0}
     lines = [f"## Recipe search: study `{ctx.study_name}`", "",
              (f"{trials(len(frame))} ({', '.join(f'{n} {s.lower()}' for s, n in states.items()) or 'none'}); "

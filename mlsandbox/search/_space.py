@@ -153,16 +153,19 @@ def _dimensions(entry: ThresholdSearch, key: str, values: np.ndarray) -> tuple[D
 def _ranges(entry: ThresholdSearch, lo: float, mid: float, hi: float) -> dict[Literal["min", "max"], tuple[float, float]]:
     """Where each bound is drawn: the range given, else the whole scale ``[lo, hi]`` for a lone
     bound and, with both, up to the median ``mid`` for the min and from it for the max (module
-    docstring), moved where the other side's given range would conflict with it. A trial's two
-    draws are sorted, so overlapping ranges are fine."""
+    docstring), stretched where the other side's given range reaches past it (so that the min range
+    never starts or ends above the max range). A trial's two draws are sorted, so overlapping ranges
+    are fine."""
     both = entry.bounds == "both"
     ranges: dict[Literal["min", "max"], tuple[float, float]] = {}
-    if entry.bounds in ("min", "both"):  # a default that meets a given max range where it ends lower
-        ranges["min"] = entry.min_range or (lo, min(mid, entry.max_range[1]) if both and entry.max_range else
-                                            mid if both else hi)
+    if entry.bounds in ("min", "both"):
+        ranges["min"] = entry.min_range or (
+            (min(lo, entry.max_range[0]), min(mid, entry.max_range[1])) if both and entry.max_range  # within it
+            else (lo, mid if both else hi))
     if entry.bounds in ("max", "both"):
-        ranges["max"] = entry.max_range or (max(mid, entry.min_range[0]) if both and entry.min_range else
-                                            mid if both else lo, hi)
+        ranges["max"] = entry.max_range or (
+            (max(mid, entry.min_range[0]), max(hi, entry.min_range[1])) if both and entry.min_range
+            else (mid if both else lo, hi))
     return ranges
 
 

@@ -43,8 +43,9 @@ class ThresholdSearch(StrictModel):
 
     ``min_range``/``max_range`` are where the lower/upper bound is searched, in the ``scale``'s
     unit. Defaults: the whole range (0-100 for percentiles, the observed min-max of the stat for
-    values) for a single bound; with ``bounds: both``, the lower half for ``min`` and the upper
-    half for ``max``, so that every pool holds the stat's median. Ranges may overlap (e.g. both
+    values) for a single bound; with ``bounds: both``, up to the median for ``min`` and from it
+    for ``max`` (stretched to meet the other side's given range), so that every pool holds the
+    stat's median. Ranges may overlap (e.g. both
     ``[0, 100]``, to reach a low or high tercile): a trial's two draws are sorted.
     """
 
