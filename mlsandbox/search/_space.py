@@ -160,7 +160,7 @@ def _ranges(entry: ThresholdSearch, lo: float, mid: float, hi: float) -> dict[Li
     ranges: dict[Literal["min", "max"], tuple[float, float]] = {}
     if entry.bounds in ("min", "both"):
         ranges["min"] = entry.min_range or (
-            (min(lo, entry.max_range[0]), min(mid, entry.max_range[1])) if both and entry.max_range  # within it
+            (min(lo, entry.max_range[0]), min(mid, entry.max_range[1])) if both and entry.max_range
             else (lo, mid if both else hi))
     if entry.bounds in ("max", "both"):
         ranges["max"] = entry.max_range or (
