@@ -9,7 +9,6 @@ MLflow runs KILLED with the reason in ``mlsandbox.end_reason``.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 from pathlib import Path
@@ -151,6 +150,7 @@ def train_command(
 ) -> None:
     """Train the proxy model on pools and on the equal-size random pool for every seed; log the deltas."""
     from mlsandbox.executors.compare import table_markdown, without_constant
+    from mlsandbox.executors.comparison import family_size
     from mlsandbox.workflows.train import run_training
 
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
@@ -161,8 +161,7 @@ def train_command(
     table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
     typer.echo(table_markdown(without_constant(table, "fidelity")))
     failed = [c for c in cells if not c.ok]
-    tested = len({c.pool.digest for c in result.comparisons.items if c.summary is not None
-                  and math.isfinite(c.summary.p_value)})  # a pool two recipes select alike is one test
+    tested = family_size(result.comparisons.items)  # a pool two recipes select alike is one test
     family = ("no correction: one pool" if pools == 1 else "no pool has a p-value" if not tested
               else f"Holm-adjusted across the {tested} distinct pool{'' if tested == 1 else 's'} with a p-value "
                    f"among this command's {pools} pools")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,6 +114,11 @@ class Comparisons:
 
 def _tested(item: PoolComparison) -> bool:
     return item.summary is not None and bool(np.isfinite(item.summary.p_value))
+
+
+def family_size(items: Iterable[PoolComparison]) -> int:
+    """How many tests Holm's correction of ``items`` counts: their distinct pools with a p-value."""
+    return len({c.pool.digest for c in items if _tested(c)})
 
 
 def _pct(summary: DeltaSummary | None) -> float:

@@ -81,8 +81,13 @@ def op_version(op: Op) -> int:
     return type(op).version
 
 
+def stats_folder(cache_dir: Path, dataset_digest: str) -> Path:
+    """Where a dataset's cached stats (and a running pass's checkpoints) are kept."""
+    return cache_dir / "stats" / dataset_digest
+
+
 def cache_path(cache_dir: Path, dataset_digest: str, op: Op) -> Path:
-    return cache_dir / "stats" / dataset_digest / f"{op.name}-{cache_key(op)}.parquet"
+    return stats_folder(cache_dir, dataset_digest) / f"{op.name}-{cache_key(op)}.parquet"
 
 
 def read_cached(path: Path, ids: np.ndarray, keys: Sequence[str]) -> dict[str, np.ndarray] | None:

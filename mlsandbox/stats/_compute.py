@@ -18,7 +18,14 @@ from mlsandbox.data import ID, Dataset
 from mlsandbox.locks import exclusive
 from mlsandbox.ops import Op
 from mlsandbox.progress import Progress, StyleArg
-from mlsandbox.stats._cache import cache_path, read_cached, read_checkpoint, write_cached, write_checkpoint
+from mlsandbox.stats._cache import (
+    cache_path,
+    read_cached,
+    read_checkpoint,
+    stats_folder,
+    write_cached,
+    write_checkpoint,
+)
 from mlsandbox.stats._local import LocalEngine
 from mlsandbox.stats._passes import PassJob, pass_batch_size, pass_columns, pass_key, passes
 from mlsandbox.stats._table import StatsTable
@@ -66,7 +73,7 @@ def compute_stats(
     frame = pd.DataFrame(columns)
     ordered = [ID] + [k for op in ops for k in op.stat_keys]
     log.info("stats of %d OPs: %d computed, %d from the cache %s", len(ops), len(pending), len(ops) - len(pending),
-             cache_dir / "stats" / dataset.digest)
+             stats_folder(cache_dir, dataset.digest))
     return StatsTable(frame[ordered], dataset.digest, list(ops), [o.name for o in pending])
 
 
@@ -134,7 +141,7 @@ def _compute_pass(dataset: Dataset, ids: np.ndarray, ops: list[Op], engine: Engi
     """One pass; each finished batch is checkpointed, so a killed pass resumes where it stopped."""
     size = pass_batch_size(len(dataset), batch_size, ops, int(dataset.text_bytes.sum()))
     log.info("computing %s over %d samples (batches of %d)", ", ".join(o.name for o in ops), len(dataset), size)
-    checkpoints = cache_dir / "stats" / dataset.digest / ".partial" / pass_key(ops, size)
+    checkpoints = stats_folder(cache_dir, dataset.digest) / ".partial" / pass_key(ops, size)
     keys = [k for op in ops for k in op.stat_keys]
     starts = range(0, len(dataset), size)
     results: dict[int, dict[str, np.ndarray]] = {}

@@ -21,6 +21,7 @@ from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.utils.time import get_current_time_millis
+from mlflow.utils.validation import MAX_ENTITY_KEY_LENGTH  # the longest metric name MLflow stores
 
 from mlsandbox.credentials import scrub_known
 from mlsandbox.data import TEXT, Dataset
@@ -50,20 +51,16 @@ def checked_active_run(run_id: str | None) -> mlflow.ActiveRun:
     return active
 
 
-#: The longest metric name MLflow stores.
-_METRIC_NAME_LIMIT = 250
-
-
 def metric_key(*parts: str) -> str:
     """A metric name from pool names: ``delta_pct.<op>.<split>``, an intersection's pools joined by
     `` and `` (MLflow takes no ``&`` or ``+``, and ``_`` would read as part of an OP's name);
     other characters MLflow rejects become ``_``. A name over MLflow's limit is cut and ends with
     a digest of the whole, so two long pool names that start alike keep two metrics."""
     name = metric_name_part(".".join(p.replace("/", ".") for p in parts))
-    if len(name) <= _METRIC_NAME_LIMIT:
+    if len(name) <= MAX_ENTITY_KEY_LENGTH:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    return f"{name[:_METRIC_NAME_LIMIT - len(digest) - 1]}-{digest}"
+    return f"{name[:MAX_ENTITY_KEY_LENGTH - len(digest) - 1]}-{digest}"
 
 
 def log_batch(

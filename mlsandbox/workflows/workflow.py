@@ -9,14 +9,13 @@ after ``probe`` retrains nothing the probe ran.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 
 from mlsandbox import tracking
 from mlsandbox.executors.cell_result import CellResult
 from mlsandbox.executors.compare import confirm_pool
-from mlsandbox.executors.comparison import Comparisons, PoolComparison
+from mlsandbox.executors.comparison import Comparisons, PoolComparison, family_size
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import log_prepared, prepare
 from mlsandbox.models import check_models, load_benchmarks
@@ -119,7 +118,7 @@ def _answer(
     if best is None or s is None:
         return Answer(kind, "", documents=documents), None
     peers = family_step.at(best.fidelity)  # the family of the correction: the pools the same model decided
-    family = len({c.pool.digest for c in peers if c.summary is not None and math.isfinite(c.summary.p_value)})
+    family = family_size(peers)
     others = tuple(c.pool.name for c in step.decisions() if c.fidelity == best.fidelity
                    and c.pool.digest != best.pool.digest and c.summary is not None and c.summary.significant)
     return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
