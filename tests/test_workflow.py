@@ -20,7 +20,7 @@ import pytest
 from conftest import mixed_document, spec_dict, write_jsonl
 
 from mlsandbox import figures, tracking
-from mlsandbox.delta import holm, relative_delta
+from mlsandbox.delta import DeltaSummary, holm, relative_delta, summarize_deltas
 from mlsandbox.errors import PoolError, SpecError
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
@@ -190,7 +190,7 @@ def test_benchmarks_are_clustered_by_their_scores_across_models(workflow: Workfl
         benches = clusters.groups()[cluster]
         deltas = [relative_delta({b: c.scores[b] for b in benches}, {b: base.scores[b] for b in benches})
                   for c, base in item.paired()]
-        assert workflow.analysis.metric_cluster_delta_pct[cluster] == pytest.approx(100 * np.mean(deltas), abs=1e-4)
+        assert workflow.analysis.metric_cluster_delta[cluster].mean == pytest.approx(np.mean(deltas))
 
 
 def test_a_metric_cluster_on_which_no_pool_differs_from_its_control_names_no_pool() -> None:
@@ -201,17 +201,45 @@ def test_a_metric_cluster_on_which_no_pool_differs_from_its_control_names_no_poo
 
     from mlsandbox.workflows.analyze import _best_per_metric_cluster
 
-    def item(name: str, varied: float) -> SimpleNamespace:
+    def item(name: str, varied: float, digest: str | None = None) -> SimpleNamespace:
         pairs = [(SimpleNamespace(scores={"flat": 1.0, "varied": varied}), SimpleNamespace(scores={"flat": 1.0, "varied": 1.0}))]
-        return SimpleNamespace(pool=SimpleNamespace(name=name), paired=lambda: pairs)
+        return SimpleNamespace(pool=SimpleNamespace(name=name, digest=digest or name), paired=lambda: pairs, looks=1)
+
+    def chosen(comparisons: SimpleNamespace) -> dict[int, tuple[str, float]]:
+        return {c: (pool, s.mean) for c, (pool, s) in _best_per_metric_cluster(comparisons, clusters).items()}
 
     clusters = SimpleNamespace(groups=lambda: {0: ["flat"], 1: ["varied"]})
     comparisons = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("b", 0.9)])
-    assert _best_per_metric_cluster(comparisons, clusters) == {1: ("a", pytest.approx(0.1))}
+    assert chosen(comparisons) == {1: ("a", pytest.approx(0.1))}
     alone = SimpleNamespace(at=lambda fidelity: [item("a", 1.1)])
-    assert _best_per_metric_cluster(alone, clusters) == {1: ("a", pytest.approx(0.1))}
-    twice = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("a-again", 1.1)])
-    assert _best_per_metric_cluster(twice, clusters) == {1: ("a", pytest.approx(0.1))}
+    assert chosen(alone) == {1: ("a", pytest.approx(0.1))}
+    twice = SimpleNamespace(at=lambda fidelity: [item("a", 1.1), item("a-again", 1.1, digest="a")])
+    assert chosen(twice) == {1: ("a", pytest.approx(0.1))}
+
+
+def test_a_metric_clusters_delta_has_its_interval_and_a_p_value_adjusted_across_the_pools_compared() -> None:
+    """The best of a cluster's pools is chosen among many: its p-value is Holm-adjusted across the
+    distinct pools compared on the cluster's benchmarks (two names of one pool are one test)."""
+    from types import SimpleNamespace
+
+    from mlsandbox.workflows.analyze import _best_per_metric_cluster
+
+    def item(name: str, deltas: list[float], digest: str | None = None) -> SimpleNamespace:
+        pairs = [(SimpleNamespace(scores={"x": 1.0 + d, "y": 2.0}), SimpleNamespace(scores={"x": 1.0, "y": 2.0}))
+                 for d in deltas]
+        return SimpleNamespace(pool=SimpleNamespace(name=name, digest=digest or name), paired=lambda: pairs, looks=1)
+
+    items = [item("a", [0.10, 0.12, 0.11, 0.13]), item("b", [0.01, -0.02, 0.03, 0.00]),
+             item("c", [0.02, 0.05, -0.01, 0.01]), item("c-again", [0.02, 0.05, -0.01, 0.01], digest="c")]
+    clusters = SimpleNamespace(groups=lambda: {0: ["x"]})
+    ((pool, summary),) = _best_per_metric_cluster(SimpleNamespace(at=lambda fidelity: items), clusters).values()
+    def on_x(i: SimpleNamespace) -> DeltaSummary:  # the cluster's benchmark alone
+        return summarize_deltas([{"x": c.scores["x"]} for c, _ in i.paired()], [{"x": b.scores["x"]} for _, b in i.paired()])
+
+    alone, others = on_x(items[0]), [on_x(i).p_value for i in items[1:3]]
+    assert pool == "a" and summary.mean == pytest.approx(0.115) and summary.ci_low == pytest.approx(alone.ci_low)
+    assert summary.p_adjusted == pytest.approx(holm([alone.p_value, *others])[0])  # a family of 3, not 4
+    assert summary.p_adjusted > alone.p_value
 
 
 def test_refine_builds_the_pyramid_the_duplication_study_and_threshold_recipes(workflow: WorkflowResult) -> None:
@@ -412,9 +440,16 @@ def test_a_stat_cluster_without_a_measured_pool_is_named_not_left_out(capsys: py
     scores = pearson_matrix(pd.DataFrame({"clean": x, "news": x + 0.01 * y, "flat": y}))
     metric = cluster(scores, 2)
     best = metric.labels["clean"]
-    print_cluster_bests(AnalysisResult(corr, clusters, {}, scores, metric, {best: "a/high"}, {best: 2.0}), ranking)
+    chosen = DeltaSummary((0.02, 0.03, 0.01), 0.02, 0.01, 0.04, 0.005, 0.035, p_adjusted=0.08)
+    print_cluster_bests(AnalysisResult(corr, clusters, {}, scores, metric, {best: "a/high"}, {best: chosen}), ranking)
     lines = capsys.readouterr().out.splitlines()
     assert f"  {metric.labels['flat']}: no pool differs from its control on flat (or none was measured)" in lines
+    # the delta that chose a metric cluster's pool comes with its interval and adjusted p, as every delta does
+    assert (f"  {best}: a/high +2.00% (95% interval [+0.50, +3.50]%, Holm-adjusted p = 0.08) on clean, news; "
+            "over all: +1.50% (95% interval [+0.50, +2.50]%, Holm-adjusted p = 0.01)") in lines
+    one_seed = DeltaSummary((0.02,), 0.02, np.nan, np.nan)
+    print_cluster_bests(AnalysisResult(corr, clusters, {}, scores, metric, {best: "a/high"}, {best: one_seed}), ranking)
+    assert f"  {best}: a/high +2.00% (no interval: one seed) on clean, news; " in capsys.readouterr().out
 
 
 def test_a_degenerate_splits_reason_is_printed_below_the_probe_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import typer
 if TYPE_CHECKING:  # loaded only once a command runs
     import pandas as pd
 
+    from mlsandbox.delta import DeltaSummary
     from mlsandbox.executors.cell_result import CellResult
     from mlsandbox.executors.comparison import PoolComparison
     from mlsandbox.workflows.analyze import AnalysisResult
@@ -77,17 +78,26 @@ def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None
         if pool is None:  # every pool's delta on these benchmarks is 0, or none was measured
             typer.echo(f"  {cluster}: no pool differs from its control on {benches} (or none was measured)")
             continue
-        chosen = analysis.metric_cluster_delta_pct.get(cluster, float("nan"))
-        typer.echo(f"  {cluster}: {pool} {chosen:+.2f}% on {benches} (mean over seeds); over all: {overall(pool)}")
+        chosen = analysis.metric_cluster_delta[cluster]
+        typer.echo(f"  {cluster}: {pool} {summary_claim(chosen)} on {benches}; over all: {overall(pool)}")
 
 
 def claim_text(row: pd.Series) -> str:
     """A ranked pool's delta with its interval and Holm-adjusted p, in words."""
+    return _claim(row["delta_pct"], row["ci_low_pct"], row["ci_high_pct"], row["p_adjusted"], row.get("seeds", 2))
+
+
+def summary_claim(summary: DeltaSummary) -> str:
+    """A delta summary with its interval and Holm-adjusted p, in words."""
+    return _claim(summary.mean_pct, summary.ci_low_pct, summary.ci_high_pct, summary.p_adjusted, summary.seeds)
+
+
+def _claim(delta_pct: float, ci_low_pct: float, ci_high_pct: float, p_adjusted: float, seeds: int) -> str:
     from mlsandbox.delta import claim_words
 
-    if not math.isfinite(row["p_adjusted"]):
-        return f"{row['delta_pct']:+.2f}% (no interval: no spread over seeds)"
-    return f"{row['delta_pct']:+.2f}% ({claim_words(row['ci_low_pct'], row['ci_high_pct'], row['p_adjusted'])})"
+    if not math.isfinite(p_adjusted):
+        return f"{delta_pct:+.2f}% (no interval: {'one seed' if seeds < 2 else 'no spread over seeds'})"
+    return f"{delta_pct:+.2f}% ({claim_words(ci_low_pct, ci_high_pct, p_adjusted)})"
 
 
 def interval_words(comparisons: list[PoolComparison]) -> str:

@@ -4,6 +4,7 @@ probed models), clustered hierarchically; the best OP of each cluster (paper App
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 
 from mlsandbox import artifacts, figures
 from mlsandbox.correlation import Clustering, best_of_clusters, cluster, pearson_matrix
-from mlsandbox.delta import relative_delta
+from mlsandbox.delta import DeltaSummary, adjust_summaries, summarize_deltas
 from mlsandbox.executors.comparison import Comparisons
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
@@ -31,13 +32,18 @@ class AnalysisResult:
     metric_corr: pd.DataFrame | None
     metric_clusters: Clustering | None
     best_by_metric_cluster: dict[int, str]
-    #: The delta (%) that chose each metric cluster's pool: on that cluster's benchmarks only, mean over seeds.
-    metric_cluster_delta_pct: dict[int, float] = field(default_factory=dict)
+    #: The delta that chose each metric cluster's pool, on that cluster's benchmarks only: mean over
+    #: seeds, its interval, and its p-value Holm-adjusted across the pools compared on them.
+    metric_cluster_delta: dict[int, DeltaSummary] = field(default_factory=dict)
 
     def summary(self) -> dict:
         out = {"stat_clusters": self.stat_clusters.groups(), "best_by_stat_cluster": self.best_by_stat_cluster,
                "best_by_metric_cluster": self.best_by_metric_cluster,
-               "best_by_metric_cluster_delta_pct": self.metric_cluster_delta_pct}
+               "best_by_metric_cluster_delta_pct": {c: _rounded(s.mean_pct) for c, s in self.metric_cluster_delta.items()},
+               "best_by_metric_cluster_interval_pct": {c: [_rounded(s.ci_low_pct), _rounded(s.ci_high_pct)]
+                                                       for c, s in self.metric_cluster_delta.items()},
+               "best_by_metric_cluster_p_adjusted": {c: _rounded(s.p_adjusted, 6)
+                                                     for c, s in self.metric_cluster_delta.items()}}
         if self.metric_clusters is not None:
             out["metric_clusters"] = self.metric_clusters.groups()
         return out
@@ -70,7 +76,7 @@ def analyze(prepared: Prepared, probed: ProbeResult, run_id: str) -> AnalysisRes
         best_by_metric = _best_per_metric_cluster(probed.comparisons, metric_clusters)
     result = AnalysisResult(stat_corr, stat_clusters, best_by_stat, metric_corr, metric_clusters,
                             {c: pool for c, (pool, _) in best_by_metric.items()},
-                            {c: round(100 * delta, 4) for c, (_, delta) in best_by_metric.items()})
+                            {c: summary for c, (_, summary) in best_by_metric.items()})
     _log(result, run_id)
     return result
 
@@ -94,22 +100,30 @@ def _probed_scores(comparisons: Comparisons) -> pd.DataFrame:
     return pd.DataFrame(rows).dropna(axis=1)
 
 
-def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, tuple[str, float]]:
+def _best_per_metric_cluster(comparisons: Comparisons, clusters: Clustering) -> dict[int, tuple[str, DeltaSummary]]:
     """For each cluster of benchmarks, the probed pool with the best Eq. 3 delta on those benchmarks,
-    and that delta (a fraction, mean over seeds); none where every delta is 0 (a benchmark every model
+    and that delta's summary over seeds, its p-value Holm-adjusted across the distinct pools compared
+    on them (the best of many is chosen); none where every delta is 0 (a benchmark every model
     scores alike tells no pool from its control)."""
-    best: dict[int, tuple[str, float]] = {}
+    best: dict[int, tuple[str, DeltaSummary]] = {}
     for cid, benches in clusters.groups().items():
-        scores: dict[str, float] = {}
+        measured: dict[str, tuple[str, DeltaSummary]] = {}  # pool digest -> its first name, its summary
         for item in comparisons.at(DECIDE):
-            deltas = [relative_delta({k: c.scores[k] for k in benches}, {k: b.scores[k] for k in benches})
-                      for c, b in item.paired()]
-            if deltas:
-                scores[item.pool.name] = sum(deltas) / len(deltas)
-        if any(delta != 0.0 for delta in scores.values()):  # all 0: a benchmark every model scores alike
-            pool = max(scores, key=scores.__getitem__)
-            best[cid] = (pool, scores[pool])
+            if (pairs := item.paired()) and item.pool.digest not in measured:
+                measured[item.pool.digest] = (item.pool.name, summarize_deltas(
+                    [{k: c.scores[k] for k in benches} for c, _ in pairs],
+                    [{k: b.scores[k] for k in benches} for _, b in pairs], item.looks))
+        adjusted = adjust_summaries([summary for _, summary in measured.values()])
+        summaries = {name: s for (name, _), s in zip(measured.values(), adjusted) if s is not None}
+        if any(s.mean != 0.0 for s in summaries.values()):  # all 0: a benchmark every model scores alike
+            pool = max(summaries, key=lambda name: summaries[name].mean)
+            best[cid] = (pool, summaries[pool])
     return best
+
+
+def _rounded(value: float, digits: int = 4) -> float | None:
+    """``value`` for ``clusters.yaml``: rounded, and None where it is undefined (one seed)."""
+    return round(value, digits) if math.isfinite(value) else None
 
 
 def _log(result: AnalysisResult, run_id: str) -> None:
