@@ -3,7 +3,9 @@
 Two commands started at once on one workspace (two terminals, a notebook and the command line)
 would otherwise both compute the same stats or train the same cell. The one that takes the lock
 does the work; the other waits, says for what, and then finds the work done. A process that dies
-releases its locks (they are ``flock`` locks), so a ``kill -9`` never leaves one held.
+releases its locks (they are ``flock`` locks), so a ``kill -9`` never leaves one held. A process
+that finished the work may also leave a mark beside the lock, for processes that looked for the
+work's result before it was there.
 """
 
 from __future__ import annotations
@@ -50,3 +52,26 @@ def _acquired(lock: FileLock, timeout: float) -> bool:
     except Timeout:
         return False
     return True
+
+
+#: How far the clocks of processes that share a workspace (over a network file system) may differ.
+CLOCK_SKEW_S = 60.0
+
+
+def mark_done(lock: Path) -> None:
+    """Mark the work of the lock file ``lock`` done (a ``.done`` file beside it)."""
+    _mark(lock).touch()
+
+
+def marked_done_since(lock: Path, since: float) -> bool:
+    """Whether the work of ``lock`` was marked done after the wall time ``since`` (clock skew allowed
+    for). Whoever looked for the work's result at ``since`` would have found a result marked earlier,
+    so only a later mark is news to it; a mark that outlived its result (a deleted store) is not."""
+    try:
+        return _mark(lock).stat().st_mtime >= since - CLOCK_SKEW_S
+    except FileNotFoundError:
+        return False
+
+
+def _mark(lock: Path) -> Path:
+    return lock.with_suffix(".done")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -243,6 +245,24 @@ def test_a_finished_cell_beyond_the_fetched_ones_is_still_found(cell: Callable[.
     reused = cell(0, 1, 2, seeded=True)
     assert [r.run_id for r in reused] == [r.run_id for r in trained] and all(r.reused for r in reused)
     assert searches == ["all", "one", "one"]
+
+
+def test_a_done_mark_older_than_the_steps_search_costs_no_search_of_its_own(
+        cell: Callable[..., CellResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mark outlives its run when the store goes (a deleted ``mlflow.db``, another tracking URI):
+    made before the step searched the store, it is of a run the search would have found, so it
+    costs no search per cell."""
+    trained = cell(0, 1, seeded=True)
+    marks = sorted((tmp_path / "ws" / "locks" / "cells").glob("*.done"))
+    assert len(marks) == 2
+    for mark in marks:
+        os.utime(mark, (time.time() - 3600, time.time() - 3600))
+    for result in trained:
+        mlflow.MlflowClient().delete_run(result.run_id)
+    cells._INDEX.clear()  # a new command
+    searches = _count_searches(monkeypatch)
+    again = cell(0, 1, seeded=True)
+    assert not any(r.reused for r in again) and searches == ["all"]
 
 
 def test_a_cell_the_steps_search_found_finished_is_reused_without_taking_its_lock(

@@ -52,7 +52,7 @@ from mlsandbox.executors.cell_result import (
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import scratch_folder
-from mlsandbox.locks import exclusive
+from mlsandbox.locks import exclusive, mark_done, marked_done_since
 from mlsandbox.models import (
     BenchmarkMetrics,
     BenchmarkSet,
@@ -118,7 +118,7 @@ def run_cell(
                 result = _train_cell(prepared, model, pool, seed, benchmarks, key, parent_run_id, fidelity or DECIDE)
                 if result.ok:
                     index.finished[key] = _Finished(result, {tracking.PARENT_RUN_ID: parent})
-                    _done_mark(lock).touch()  # for the other processes that searched the store before it finished
+                    mark_done(lock)  # for the other processes that searched the store before it finished
                 return result
     log.debug("cell %s seed %d: reusing finished run %s", pool.name, seed, known.result.run_id)
     adopt_orphaned_cell(known, parent_run_id)
@@ -152,6 +152,7 @@ class _Index:
     finished: dict[str, _Finished] = field(default_factory=dict)
     stored: dict[str, mlflow.entities.Run] = field(default_factory=dict)
     fetched: dict[tuple[str, str], bool] = field(default_factory=dict)  # scope -> all its finished cells fetched
+    searched_at: dict[tuple[str, str], float] = field(default_factory=dict)  # scope -> wall time of its search
     prefetch: bool = True
     made: float = field(default_factory=time.monotonic)
 
@@ -196,6 +197,7 @@ def _prefetched(index: _Index, experiment_id: str, key: str, pool: Pool, seed: i
     run stays finished, so it is reused without taking the cell's lock."""
     scope = (experiment_id, pool.dataset_digest)
     if index.prefetch and scope not in index.fetched:
+        index.searched_at[scope] = time.time()
         stored_runs = finished_cells(experiment_id, pool.dataset_digest)
         index.fetched[scope] = len(stored_runs) < PREFETCH_RUNS
         for stored in stored_runs:  # latest first: it wins a shared key
@@ -208,7 +210,7 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
                      waited: bool) -> _Finished | None:
     """The cell looked for on its own (under its lock) where the step's search may have missed it."""
     scope = (experiment_id, pool.dataset_digest)
-    if index.fetched.get(scope) and not waited and not _done_mark(lock).exists():
+    if index.fetched.get(scope) and not waited and not marked_done_since(lock, index.searched_at[scope]):
         return None
     run = find_finished_cell(experiment_id, key)
     return None if run is None else _known(index, key, pool, seed, run)
@@ -217,10 +219,6 @@ def _search_finished(index: _Index, experiment_id: str, key: str, pool: Pool, se
 def _known(index: _Index, key: str, pool: Pool, seed: int, run: mlflow.entities.Run) -> _Finished:
     index.finished[key] = known = _Finished(_result_from_run(pool, seed, run), dict(run.data.tags))
     return known
-
-
-def _done_mark(lock: Path) -> Path:
-    return lock.with_suffix(".done")
 
 
 def active_run_id() -> str:
