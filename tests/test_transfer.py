@@ -9,10 +9,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import spec_dict, write_jsonl
+from typer.testing import CliRunner
 
 from mlsandbox import artifacts
 from mlsandbox.agreement import decision_accuracy, rank_agreement
+from mlsandbox.cli import app
 from mlsandbox.delta import holm
 from mlsandbox.figures import _transfer as figures_transfer
 from mlsandbox.spec import SpecError, parse_spec
@@ -128,6 +131,19 @@ def test_each_models_pools_get_their_own_metrics_and_holm_family(tmp_path: Path,
             key = f"delta_pct.{name}.{pool.replace('/', '.')}"
             assert metrics[key] == pytest.approx(delta)
             assert len(client.get_metric_history(result.run_id, key)) == 1  # not written over by the other model
+        # the deltas shown are claims: each with its interval and its p-value adjusted across the model's pools
+        shown = result.claims_table()
+        for row in table.itertuples():
+            assert shown.at[row.pool, f"{name} delta %"] == pytest.approx(row.delta_pct)
+            assert shown.at[row.pool, f"{name} 95% interval"] == f"[{row.ci_low_pct:+.2f}, {row.ci_high_pct:+.2f}]"
+            assert shown.at[row.pool, f"{name} p (Holm)"] == pytest.approx(row.p_adjusted)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "sandbox.yaml").write_text(yaml.safe_dump(parse_spec(raw).model_dump(mode="json")))
+    out = CliRunner().invoke(app, ["transfer", "-p", str(project), "-q"])
+    assert out.exit_code == 0, out.output
+    header = next(line for line in out.output.splitlines() if "ngram1 delta %" in line)
+    assert [c.strip() for c in header.split("|")[1:5]] == ["pool", "ngram1 delta %", "ngram1 95% interval", "ngram1 p (Holm)"]
 
 
 def test_a_p_value_at_the_permutation_floor_is_shown_as_a_bound() -> None:

@@ -248,7 +248,9 @@ def transfer_command(
 
     spec = load_spec(project, with_options(sets, executor, stats_engine))
     result = run_transfer(spec, workers=workers, progress=progress_style(quiet))
-    typer.echo(table_markdown(result.deltas.reset_index()))
+    typer.echo("delta %: relative change over an equal-size random pool, mean over seeds with its 95% interval; "
+               "p (Holm): adjusted across that model's pools")
+    typer.echo(table_markdown(result.claims_table().reset_index()))
     typer.echo("\n" + table_markdown(shown_pairs(result.pairs)))
     typer.echo("\ndecision accuracy: the share of pairs of pools that the cheaper model orders as the costlier one "
                "does (1 = the same ranking, 0.5 = chance without ties; a pair tied under one model only is a wrong one); _low/_high: 95% interval over pools (bootstrap); "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mlflow
 import pandas as pd
@@ -46,6 +46,20 @@ class TransferResult:
     cells: list[CellResult]
     wall_s: float
     where: str
+    #: Per fidelity, each pool's delta with its 95% interval and Holm-adjusted p (across that model's pools).
+    claims: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def claims_table(self) -> pd.DataFrame:
+        """One row per pool; per model its delta (%), 95% interval and Holm-adjusted p: the deltas as
+        claims, where :attr:`deltas` holds the means that the agreement ranks."""
+        shown = pd.DataFrame(index=self.deltas.index)
+        for name, table in self.claims.items():
+            shown[f"{name} delta %"] = table["delta_pct"]
+            shown[f"{name} 95% interval"] = [
+                f"[{lo:+.2f}, {hi:+.2f}]" if pd.notna(lo) and pd.notna(hi) else "n/a"
+                for lo, hi in zip(table["ci_low_pct"].reindex(shown.index), table["ci_high_pct"].reindex(shown.index))]
+            shown[f"{name} p (Holm)"] = table["p_adjusted"]
+        return shown
 
 
 def transfer_levels(spec: ExperimentSpec) -> list[Fidelity]:
@@ -111,17 +125,19 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
         run_id = parent.info.run_id
         log_prepared(prepared, benchmarks, run_id, fidelities=",".join(level.name for level in levels),
                      seeds=list(spec.transfer.seeds), pools=len(pools))
-        columns, cells = {}, []
+        columns, claims, cells = {}, {}, []
         for i, level in enumerate(levels, 1):  # the progress says which model of how many: each has its count
             measured = compare_pools(prepared, pools, benchmarks, parent_run_id=run_id, levels=[level], progress=progress,
                                      step=f"{artifacts.TRANSFER}/{level.name} (model {i} of {len(levels)})")
             log_comparisons(measured, run_id, step=f"{artifacts.TRANSFER}/{level.name}", model=level.name)
-            columns[level.name] = measured.table().set_index("pool")["delta_pct"]
+            claims[level.name] = measured.table().set_index("pool")[["delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted"]]
+            columns[level.name] = claims[level.name]["delta_pct"]
             cells += measured.cells
         deltas = pd.DataFrame(columns)
         pairs = agreement(deltas, spec.refine.top_k)
         _log(run_id, deltas, pairs, spec.refine.top_k, cells)
-        return TransferResult(run_id, deltas, pairs, cells, time.perf_counter() - started, tracking.run_url(parent))
+        return TransferResult(run_id, deltas, pairs, cells, time.perf_counter() - started, tracking.run_url(parent),
+                              claims)
 
 
 def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int, cells: list[CellResult]) -> None:
