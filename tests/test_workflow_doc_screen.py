@@ -42,14 +42,18 @@ def test_refines_table_of_a_screened_step_has_the_screens_delta_of_every_pool(sc
     result = run_workflow(parse_spec(screened_raw), progress=False)
     refined = result.refined
     assert refined is not None
-    screen = {c.pool.digest: c.summary.mean_pct for c in
+    screen = {c.pool.digest: c.summary for c in
               result.probe.comparisons.screened + refined.comparisons.screened if c.summary is not None}
     table = refined.table
     assert "screen_delta_pct" in table
     measured = table[table["fidelity"].isin([DECIDE, SCREEN])]
     assert not measured.empty
-    for row in measured.itertuples():
-        assert row.screen_delta_pct == pytest.approx(screen[row.pool_digest])  # carried ones: the probe's screen
+    for row in measured.itertuples():  # carried ones: the probe's screen; each delta with its interval and Holm p
+        summary = screen[row.pool_digest]
+        assert row.screen_delta_pct == pytest.approx(summary.mean_pct)
+        assert (row.screen_ci_low_pct, row.screen_ci_high_pct) == pytest.approx((summary.ci_low_pct, summary.ci_high_pct),
+                                                                                nan_ok=True)
+        assert row.screen_p_adjusted == pytest.approx(summary.p_adjusted, nan_ok=True)
 
 
 def test_the_printed_refine_table_of_a_screened_step_has_the_screens_delta(screened_raw: dict, module_store: str,
@@ -58,7 +62,7 @@ def test_the_printed_refine_table_of_a_screened_step_has_the_screens_delta(scree
     printed = CliRunner().invoke(app, ["refine", "-p", str(tmp_path), "--quiet"])
     assert printed.exit_code == 0, printed.output
     header = printed.output.split("Refine: recipes")[1].splitlines()[1]
-    assert "screen_delta_pct" in header and "seeds" in header
+    assert "screen_delta_pct" in header and "screen_p_adjusted" in header and "seeds" in header
 
 
 def test_a_screened_steps_cells_table_says_which_model_trained_each_cell(screened_raw: dict,

@@ -36,7 +36,8 @@ def print_workflow(result: WorkflowResult) -> None:
         print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))
     if result.refined is not None:
         wanted = ["name", "kind", "size", "unique", "fidelity", "delta_pct", "std_pct",
-                  "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "seeds", "screen_delta_pct", "note"]
+                  "ci_low_pct", "ci_high_pct", "p_value", "p_adjusted", "seeds", "screen_delta_pct", "screen_ci_low_pct",
+                  "screen_ci_high_pct", "screen_p_adjusted", "note"]
         table = without_constant(result.refined.table[[c for c in wanted if c in result.refined.table]], "fidelity")
         typer.echo("\nRefine: recipes combining the top pools, against equal-size random pools\n" + table_markdown(table))
     typer.echo(f"\n{result.answer.text()}")

@@ -78,7 +78,7 @@ class Comparisons:
                    "size": c.pool.size, "unique": c.pool.unique_size, **summary_columns(s),
                    "seeds": s.seeds if s else 0, "failed": c.failed, "fidelity": c.fidelity}
             if screen:
-                row["screen_delta_pct"] = _pct(screen.get(c.pool.digest))
+                row.update(screen_columns(screen.get(c.pool.digest)))
             rows.append(row)
         table = pd.DataFrame(rows)
         if not table.empty:
@@ -123,6 +123,13 @@ def family_size(items: Iterable[PoolComparison]) -> int:
 
 def _pct(summary: DeltaSummary | None) -> float:
     return summary.mean_pct if summary else np.nan
+
+
+def screen_columns(summary: DeltaSummary | None) -> dict[str, float]:
+    """The screen's delta of a pool with its 95% interval and Holm-adjusted p (within the screen's family):
+    a delta shown is a claim, whichever model measured it."""
+    columns = summary_columns(summary)
+    return {f"screen_{name}": columns[name] for name in ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted")}
 
 
 def summary_columns(summary: DeltaSummary | None) -> dict[str, float]:

@@ -22,7 +22,7 @@ import pandas as pd
 from mlsandbox import artifacts, figures, tracking
 from mlsandbox.errors import PoolError
 from mlsandbox.executors.compare import compare_pools, log_comparisons, table_markdown, without_constant
-from mlsandbox.executors.comparison import Comparisons, PoolComparison, summary_columns
+from mlsandbox.executors.comparison import Comparisons, PoolComparison, screen_columns, summary_columns
 from mlsandbox.executors.fidelity import DECIDE
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import scratch_folder
@@ -149,8 +149,7 @@ def _table(candidates: list[Candidate], comparisons: Comparisons, screened: list
                      "size": 0 if cand.pool is None else cand.pool.size, "unique": cand.unique_size,
                      "strategy": strategy, "multiple": multiple, **summary_columns(comp.summary if comp else None),
                      "seeds": comp.summary.seeds if comp and comp.summary else 0, "fidelity": comp.fidelity if comp else "",
-                     **({"screen_delta_pct": summary_columns(screen.get(comp.pool.digest) if comp else None)["delta_pct"]}
-                        if screen else {}),
+                     **(screen_columns(screen.get(comp.pool.digest) if comp else None) if screen else {}),
                      "recipe": "thresholds" if cand.exact else "id list",
                      "recipe_file": f"{artifacts.CANDIDATE_RECIPES}/{cand.recipe.digest()}.yaml",
                      "pool_digest": "" if cand.pool is None else cand.pool.digest,
