@@ -40,6 +40,9 @@ from scipy import stats as scistats
 #: The significance level of the flags (on the adjusted p-value); the interval is at 1 - ALPHA.
 ALPHA = 0.05
 NAN = float("nan")
+#: Whose Holm family refine's top single-OP rows (the pyramid's 1-OP level) belong to: refine carries the
+#: probe's numbers for them, so a note on refine's p_adjusted must not claim refine's family for them.
+CARRIED_FAMILY = "refine's top single-OP rows keep the probe's, corrected across the probe's pools"
 
 
 def relative_delta(scores: Mapping[str, float], baseline: Mapping[str, float]) -> float:

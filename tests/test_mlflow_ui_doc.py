@@ -131,7 +131,9 @@ def test_cells_carry_the_columns_tags_metrics_and_inputs_the_page_lists(runs: li
 
 def test_the_workflow_run_holds_the_aggregates(runs: list[Run], workflow: WorkflowResult) -> None:
     metrics = mlflow.get_run(workflow.run_id).data.metrics
-    for key in ("best_single_op_delta_pct", "best_recipe_delta_pct", "cells_run", "cells_reused",
+    for key in ("best_single_op_delta_pct", "best_single_op_ci_low_pct", "best_single_op_ci_high_pct",
+                "best_single_op_p_adjusted", "best_recipe_delta_pct", "best_recipe_ci_low_pct",
+                "best_recipe_ci_high_pct", "best_recipe_p_adjusted", "cells_run", "cells_reused",
                 "answer.delta_pct", "answer.p_adjusted"):
         assert key in metrics, key
     probed = [r.data.params["pool"] for r in _children(runs, workflow.run_id, "cell")
@@ -149,11 +151,12 @@ def test_candidate_runs_hold_the_params_metrics_recipe_and_pool_the_page_lists(r
         params, metrics = run.data.params, run.data.metrics
         assert {"candidate", "kind", "recipe", "fidelity", "repeat", "source"} <= set(params)
         assert params["recipe"] in ("thresholds", "id list")
-        assert set(params) <= {"candidate", "kind", "recipe", "fidelity", "sample_size", "repeat", "source", "note"} | {
-            k for k in params if re.fullmatch(r"condition\.\w+\.\w+", k)}
+        assert set(params) <= {"candidate", "kind", "recipe", "fidelity", "sample_size", "repeat", "source", "note",
+                               "p_adjusted_family"} | {k for k in params if re.fullmatch(r"condition\.\w+\.\w+", k)}
         if "note" not in params:
             assert {"size", "unique", "level", "delta_pct", "std_pct", "ci_low_pct", "ci_high_pct", "p_value",
                     "p_adjusted"} <= set(metrics)
+            assert params["p_adjusted_family"] in ("probe", "refine")
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["recipe.yaml"]
         (pool,) = run.inputs.dataset_inputs
         assert {t.key: t.value for t in pool.tags}[CONTEXT] == "candidate"

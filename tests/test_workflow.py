@@ -23,11 +23,12 @@ from mlsandbox import figures, tracking
 from mlsandbox.delta import DeltaSummary, holm, relative_delta, summarize_deltas
 from mlsandbox.errors import PoolError, SpecError
 from mlsandbox.executors.comparison import Comparisons
-from mlsandbox.executors.fidelity import DECIDE
+from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.pools import FillOrigin, RandomOrigin, RepeatOrigin, cut_splits
 from mlsandbox.spec import ExperimentSpec, parse_spec
 from mlsandbox.workflows.pool import single_op_pools
+from mlsandbox.workflows.probe import headline_metrics
 from mlsandbox.workflows.refine import (
     FILL,
     REPEAT,
@@ -261,6 +262,34 @@ def test_the_best_recipe_is_the_reproducible_candidate_with_the_highest_delta(wo
     assert run.data.metrics["best_recipe_delta_pct"] == pytest.approx(best["delta_pct"])
 
 
+def test_the_headline_deltas_come_with_their_interval_and_holm_p(workflow: WorkflowResult) -> None:
+    """best_single_op_* and best_recipe_*: the rows the deltas come from, never a delta alone."""
+    metrics = mlflow.get_run(workflow.run_id).data.metrics
+    table = workflow.refined.table
+    rows = (("best_single_op", workflow.probe.best(1).iloc[0]),
+            ("best_recipe", table[table["name"] == workflow.refined.best.name].iloc[0]))
+    for name, row in rows:
+        for column in ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted"):
+            assert metrics[f"{name}_{column}"] == pytest.approx(row[column]), (name, column)
+
+
+def test_a_headline_leaves_out_what_one_seed_cannot_give() -> None:
+    row = pd.Series({"delta_pct": 1.5, "std_pct": math.nan, "ci_low_pct": math.nan, "ci_high_pct": math.nan,
+                     "p_adjusted": math.nan})
+    assert headline_metrics("best_recipe", row) == {"best_recipe_delta_pct": 1.5}
+
+
+def test_candidate_runs_name_the_step_whose_holm_family_corrected_their_p(workflow: WorkflowResult) -> None:
+    """Refine's top single-OP rows carry the probe's p_adjusted: their runs say so, the others say refine."""
+    probe = {c.pool.digest for c in workflow.probe.comparisons.at(DECIDE)}
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list", filter_string=(
+        f"tags.mlflow.parentRunId = '{workflow.run_id}' and tags.mlsandbox.kind = 'candidate'"))
+    families = {r.data.tags["mlsandbox.pool_digest"]: r.data.params["p_adjusted_family"]
+                for r in runs if "p_adjusted" in r.data.metrics}
+    assert families and set(families.values()) == {"probe", "refine"}
+    assert families == {digest: "probe" if digest in probe else "refine" for digest in families}
+
+
 def test_the_workflow_run_logs_each_step_at_its_artifact_paths(workflow: WorkflowResult) -> None:
     comparison = {"deltas.json", "deltas.md", "cells.json"}
     figures = {"probe/ranking.png", "refine/pyramid.png", "refine/duplication.png",
@@ -311,6 +340,7 @@ def test_the_answer_names_refines_winners_when_its_best_recipe_was_carried_and_l
     answer, pool = answer_of(probed, refined, 90)
     assert pool is lost.pool and not answer.won and answer.others == (won.pool.name,)
     assert answer.text().startswith("The best recipe did not beat the random control after Holm's correction")
+    assert "Holm-adjusted p = 0.3 across the 1 distinct pool the deciding model compared in the probe)" in answer.text()
     assert answer.text().endswith(f"These other pools of the step did beat the control after the correction: "
                                   f"{won.pool.name}.")
 
@@ -381,6 +411,13 @@ def test_the_logged_report_shows_every_section_and_figure(workflow: WorkflowResu
     assert (root / "report.html").read_text(encoding="utf-8").count("src='data:image/png;base64,") == len(figures)
     linked = re.findall(r"!\[[^]]*\]\(([^)]+)\)", markdown)
     assert sorted(linked) == figures and all((root / link).is_file() for link in linked)  # beside the Markdown
+
+
+def test_the_reports_refined_table_says_its_single_op_rows_keep_the_probes_holm_family(workflow: WorkflowResult,
+                                                                                       tmp_path: Path) -> None:
+    root = tracking.download_artifacts(workflow.run_id, "report", tmp_path)
+    section = (root / "report.md").read_text(encoding="utf-8").split("## Refined recipes", 1)[1].split("\n## ", 1)[0]
+    assert "refine's top single-OP rows keep the probe's, corrected across the probe's pools" in section
 
 
 def test_a_best_recipe_data_juicer_cannot_express_is_said_in_prose_not_a_yaml_block(workflow: WorkflowResult,
@@ -655,6 +692,14 @@ def test_a_winning_answer_is_measured_again_on_fresh_seeds(confirmed: WorkflowRe
     assert run.data.metrics["confirm.cells_run"] == len([c for c in fresh if not c.reused])
     history = mlflow.MlflowClient().get_metric_history(confirmed.run_id, tracking.metric_key("delta_pct", answer.name))
     assert [m.value for m in history] == [answer.delta_pct]  # the pool's own keys keep the probe's value
+
+
+def test_the_answer_names_its_holm_family_the_pools_one_model_compared_in_one_step() -> None:
+    """With a screen the step compares more pools than the deciding model, in another family: the words say whose."""
+    answer = Answer("recipe", "r", 3.0, 1.0, 5.0, 0.01, 9, 40, 90, family_step="refine")
+    assert "Holm-adjusted p = 0.01 across the 9 distinct pools the deciding model compared in refine)" in answer.text()
+    assert "across the 9 distinct pools the screening model compared in refine)" in replace(
+        answer, fidelity=SCREEN).text()
 
 
 def test_a_failed_confirmation_says_so() -> None:

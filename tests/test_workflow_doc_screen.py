@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from mlsandbox.cli import app
 from mlsandbox.errors import PoolError
+from mlsandbox.executors.comparison import family_size
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.models.ngram import NgramTrainer
 from mlsandbox.spec import ExperimentSpec, parse_spec
@@ -54,6 +55,19 @@ def test_refines_table_of_a_screened_step_has_the_screens_delta_of_every_pool(sc
         assert (row.screen_ci_low_pct, row.screen_ci_high_pct) == pytest.approx((summary.ci_low_pct, summary.ci_high_pct),
                                                                                 nan_ok=True)
         assert row.screen_p_adjusted == pytest.approx(summary.p_adjusted, nan_ok=True)
+
+
+def test_a_screened_steps_answer_names_its_holm_family_the_deciding_models_pools(screened_raw: dict,
+                                                                                module_store: str) -> None:
+    """The screen settles some pools in its own family: the answer's count is the deciding model's, and says so."""
+    result = run_workflow(parse_spec(screened_raw), progress=False)
+    answer, refined = result.answer, result.refined
+    assert refined is not None and answer.name
+    step = result.probe.comparisons if answer.family_step == "probe" else refined.comparisons
+    assert answer.family == family_size(step.at(DECIDE))
+    where = "the probe" if answer.family_step == "probe" else "refine"
+    plural = "" if answer.family == 1 else "s"
+    assert f"across the {answer.family} distinct pool{plural} the deciding model compared in {where})" in answer.text()
 
 
 def test_the_printed_refine_table_of_a_screened_step_has_the_screens_delta(screened_raw: dict, module_store: str,

@@ -25,12 +25,12 @@ def print_workflow(result: WorkflowResult) -> None:
     answer, the cells' counts and where the report is."""
     from mlsandbox import artifacts, tracking
     from mlsandbox.credentials import hide_url_passwords
+    from mlsandbox.delta import CARRIED_FAMILY
     from mlsandbox.executors.compare import table_markdown, without_constant
 
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
                f"{interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
-               "across the step's pools measured by the same model (fidelity) (refine's top single-OP rows keep the "
-               "probe's, corrected across the probe's pools)")
+               f"across the step's pools measured by the same model (fidelity) ({CARRIED_FAMILY})")
     print_ranking(result.probe.ranking)
     if result.analysis is not None:
         print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))

@@ -16,20 +16,24 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import DPI, PathLike, require, save
+from mlsandbox.delta import ALPHA, CARRIED_FAMILY
+from mlsandbox.figures._base import DPI, PathLike, defined, require, save
+from mlsandbox.figures._ranking import pale
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.colors import Colormap, Normalize
     from matplotlib.figure import Figure
 
+Colour = tuple[float, float, float, float]
 #: The colour of a box whose delta is undefined (an empty intersection, for instance).
-UNDEFINED = (0.85, 0.85, 0.85, 1.0)
+UNDEFINED: Colour = (0.85, 0.85, 0.85, 1.0)
 FONT_PT = 8.0
 LINE_IN = FONT_PT * 1.4 / 72  # one line of box text, with matplotlib's line spacing and some air
 PAD_IN, GAP_IN, ROW_GAP_IN = 0.08, 0.22, 0.22
 MIN_BOX_IN, BOX_IN = 1.5, 1.8  # the narrowest box; the mean box width of the widest row
 LEFT_IN, RIGHT_IN, TOP_IN, BOTTOM_IN = 0.75, 1.05, 0.45, 0.5
+CAPTION_LINE_IN = 8 * 1.2 / 72  # one line of the 8 pt caption: each line past two widens the bottom margin
 #: Where a label may break, most readable first: between OPs, inside an OP's name, anywhere.
 BREAKS = (r"(?<=& )|(?<=∩)", r"(?<=[_/.-])", r"(?<=.)")
 
@@ -48,7 +52,9 @@ def pyramid_figure(levels: pd.DataFrame, title: str = "pyramid of top-k pool int
     ``delta_pct`` and optionally ``ci_low_pct``/``ci_high_pct`` (the 95% interval, written under
     the delta; else ``std_pct``, written as ± sd) and ``p_adjusted`` (``*`` after the delta where
     below 0.05; else ``p_value``). A box's width grows with sqrt(size); its colour is its delta
-    (green up, red down, grey when undefined, e.g. an empty intersection).
+    (green up, red down, grey when undefined, e.g. an empty intersection), pale where a p-value is
+    given and the box's is >= 0.05 or NaN, as in the ranking figure: a box that is no finding does
+    not read as one.
     """
     require(levels, ("label", "level", "size", "delta_pct"), "pyramid")
     if levels.empty:
@@ -71,21 +77,25 @@ def pyramid_figure(levels: pd.DataFrame, title: str = "pyramid of top-k pool int
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
     cmap = matplotlib.colormaps["RdYlGn"]
 
-    width, height = LEFT_IN + span + RIGHT_IN, BOTTOM_IN + total + TOP_IN
+    width = LEFT_IN + span + RIGHT_IN
+    caption = _caption(frame, _fits_in(width - LEFT_IN))
+    bottom = BOTTOM_IN + max(0, caption.count("\n") - 1) * CAPTION_LINE_IN
+    height = bottom + total + TOP_IN
     fig = Figure(figsize=(width, height), dpi=DPI)
-    ax = fig.add_axes((LEFT_IN / width, BOTTOM_IN / height, span / width, total / height))
+    ax = fig.add_axes((LEFT_IN / width, bottom / height, span / width, total / height))
     top = total
+    test = _test_column(frame)
     for lv in sorted(rows, reverse=True):
-        _draw_row(ax, rows[lv], span, top, heights[lv], cmap, norm)
+        _draw_row(ax, rows[lv], span, top, heights[lv], lambda row: _face(row, cmap, norm, test))
         ax.text(-0.12, top - heights[lv] / 2, f"{lv} OP{'s' if lv > 1 else ''}", ha="right", va="center", fontsize=9)
         top -= heights[lv] + ROW_GAP_IN
     ax.set_xlim(0, span)
     ax.set_ylim(0, total)
     ax.set_axis_off()
-    cax = fig.add_axes(((LEFT_IN + span + 0.2) / width, BOTTOM_IN / height, 0.14 / width, total / height))
+    cax = fig.add_axes(((LEFT_IN + span + 0.2) / width, bottom / height, 0.14 / width, total / height))
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label="delta over random (%)")
     ax.set_title(f"{title} (top level: {max(rows)} OPs combined)", fontsize=11)
-    fig.text(0.5 * LEFT_IN / width, 0.12 / height, _caption(frame), fontsize=8, va="bottom", color="#333333")
+    fig.text(0.5 * LEFT_IN / width, 0.12 / height, caption, fontsize=8, va="bottom", color="#333333")
     return fig
 
 
@@ -167,24 +177,40 @@ def _row_width(boxes: list[_Box]) -> float:
     return sum(b.width for b in boxes) + GAP_IN * (len(boxes) - 1)
 
 
-def _draw_row(ax: Axes, boxes: list[_Box], span: float, top: float, height: float, cmap: Colormap,
-              norm: Normalize) -> None:
+def _test_column(frame: pd.DataFrame) -> str | None:
+    """The p-value the boxes are flagged and paled by (Holm-adjusted where given), or None where no box has one."""
+    column = "p_adjusted" if "p_adjusted" in frame else "p_value"
+    return column if defined(frame, column) else None
+
+
+def _face(row: pd.Series, cmap: Colormap, norm: Normalize, test: str | None) -> Colour:
+    """A box's colour: its delta's; pale where a test was given and did not reject (p >= 0.05 or
+    untested), so that only a finding is drawn in full colour, as in the ranking figure."""
+    d = float(row["delta_pct"])
+    if not math.isfinite(d):
+        return UNDEFINED
+    colour = cmap(norm(d))
+    return colour if test is None or float(row[test]) < ALPHA else pale(colour)
+
+
+def _draw_row(ax: Axes, boxes: list[_Box], span: float, top: float, height: float,
+              face: Callable[[pd.Series], Colour]) -> None:
     from matplotlib.patches import FancyBboxPatch
 
     x = (span - _row_width(boxes)) / 2
     for box in boxes:
-        d = float(box.row["delta_pct"])
         ax.add_patch(FancyBboxPatch(
             (x, top - height), box.width, height, boxstyle="round,pad=0,rounding_size=0.08",
-            facecolor=cmap(norm(d)) if math.isfinite(d) else UNDEFINED, edgecolor="#444444", lw=0.8,
+            facecolor=face(box.row), edgecolor="#444444", lw=0.8,
         ))
         ax.text(x + box.width / 2, top - height / 2, "\n".join(box.lines), ha="center", va="center",
                 fontsize=FONT_PT, linespacing=1.15)
         x += box.width + GAP_IN
 
 
-def _caption(frame: pd.DataFrame) -> str:
-    """What a box says, in the words of the columns it was given."""
+def _caption(frame: pd.DataFrame, fits: Callable[[str], bool]) -> str:
+    """What a box says and what its colour means, in the words of the columns it was given, in
+    lines that ``fits``; with Holm-adjusted p-values and a 1-OP row, whose family those are."""
     if {"ci_low_pct", "ci_high_pct"} <= set(frame.columns):
         spread = "[95% interval]"
     elif "std_pct" in frame:
@@ -193,4 +219,21 @@ def _caption(frame: pd.DataFrame) -> str:
         spread = ""
     test = "Holm-adjusted p" if "p_adjusted" in frame else "p" if "p_value" in frame else ""
     star = f"; * {test} < 0.05" if test else ""
-    return f"each box: the OPs combined, pool size n,\ndelta over random (%){' ' + spread if spread else ''}{star}"
+    paled = f"; pale: {test} ≥ 0.05 or untested" if _test_column(frame) else ""
+    parts = ["each box: the OPs combined, pool size n,", f"delta over random (%){' ' + spread if spread else ''}{star}{paled}"]
+    if "p_adjusted" in frame and (frame["level"] == 1).any():
+        parts.append(f"({CARRIED_FAMILY})")
+    return "\n".join(line for part in parts for line in _words_in_lines(part, fits))
+
+
+def _words_in_lines(text: str, fits: Callable[[str], bool]) -> list[str]:
+    """``text`` broken between words into lines that each ``fits`` (a word too long stays whole):
+    a caption never runs past the figure's edge."""
+    lines = [""]
+    for word in text.split(" "):
+        line = f"{lines[-1]} {word}".lstrip()
+        if lines[-1] and not fits(line):
+            lines.append(word)
+        else:
+            lines[-1] = line
+    return lines

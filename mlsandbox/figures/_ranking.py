@@ -100,7 +100,7 @@ def ranking_bars(
     return save(ranking_bars_figure(table, title, looks), path)
 
 
-def pale(colour: str) -> tuple[float, float, float, float]:
+def pale(colour: str | tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """``colour`` mixed with white: the same direction, drawn as no finding."""
     from matplotlib.colors import to_rgba
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,5 +93,17 @@ def _log_ranking(table: pd.DataFrame, ranking: pd.DataFrame, run_id: str, looks:
             client.log_artifacts(run_id, str(tmp))
     best = ranking.dropna(subset=["delta_pct"]).head(1)
     if not best.empty:
-        tracking.log_batch(run_id, metrics={"best_single_op_delta_pct": float(best["delta_pct"].iloc[0])},
+        tracking.log_batch(run_id, metrics=headline_metrics("best_single_op", best.iloc[0]),
                            tags={tracking.TAG + "best_single_op_pool": best["pool"].iloc[0]})
+
+
+#: The table columns a headline metric of the parent run is logged with: a delta is never a claim alone.
+HEADLINE_COLUMNS = ("delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted")
+
+
+def headline_metrics(name: str, row: Mapping[str, float]) -> dict[str, float]:
+    """``<name>_delta_pct`` with its 95% interval and Holm-adjusted p (``<name>_ci_low_pct``, ...) from
+    a table row, so that the run's headline delta never stands without them; a NaN (undefined with one
+    seed) is left out, as for the per-pool metrics."""
+    return {f"{name}_{column}": float(row[column]) for column in HEADLINE_COLUMNS
+            if column in row and math.isfinite(float(row[column]))}

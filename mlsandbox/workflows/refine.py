@@ -39,7 +39,7 @@ from mlsandbox.stats import StatsTable
 from mlsandbox.workflows.analyze import AnalysisResult
 from mlsandbox.workflows.candidate_runs import log_candidate_runs
 from mlsandbox.workflows.pool import too_small_to_refine
-from mlsandbox.workflows.probe import ProbeResult, screen_settled_note
+from mlsandbox.workflows.probe import ProbeResult, headline_metrics, screen_settled_note
 from mlsandbox.workflows.refine_candidates import (
     Candidate,
     cluster_candidates,
@@ -88,7 +88,8 @@ def refine(
     result = RefineResult(table, comparisons, best, best_delta, skipped, candidates)
     _log(result, prepared.stats, run_id, data_juicer_keys(prepared.spec.dataset))
     log_candidate_runs(prepared, table, [c.recipe for c in candidates],
-                       [None if c.skip_reason else c.pool for c in candidates], run_id)
+                       [None if c.skip_reason else c.pool for c in candidates], run_id,
+                       carried={c.pool.digest for c in comparisons.carried})
     return result
 
 
@@ -215,6 +216,7 @@ def _log(result: RefineResult, stats: StatsTable, run_id: str, dataset_keys: dic
             assert result.best.pool is not None  # the best was trained
             export_recipe(result.best.recipe.measured_as(result.best.pool, stats, run_id), best.parent, stem=best.stem,
                           **dataset_keys)
-            tracking.log_batch(run_id, metrics={"best_recipe_delta_pct": result.best_delta_pct},
+            row = table.iloc[next(i for i, c in enumerate(result.candidates) if c is result.best)]
+            tracking.log_batch(run_id, metrics=headline_metrics("best_recipe", row),
                                params={"best_recipe": result.best.name})
         client.log_artifacts(run_id, str(out))

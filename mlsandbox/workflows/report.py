@@ -22,9 +22,10 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, Confirmation, DeltaSummary, claim_words
+from mlsandbox.delta import ALPHA, CARRIED_FAMILY, Confirmation, DeltaSummary, claim_words
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown, without_constant
+from mlsandbox.executors.fidelity import DECIDE, SCREEN
 from mlsandbox.files import published, scratch_folder
 from mlsandbox.project import output_folder
 from mlsandbox.recipes import RANDOM_SELECTOR
@@ -52,7 +53,9 @@ class Answer:
 
     ``kind`` names what was compared (``recipe``, ``single-OP pool``); ``name`` is empty when
     nothing was measured. ``delta_pct`` and its 95% interval are over seeds; ``p_adjusted`` is
-    Holm-adjusted across the ``family`` pools the step compared; ``kept`` of ``documents`` is how
+    Holm-adjusted across the ``family`` distinct pools that one model (``fidelity``: the deciding
+    model's or the screen's family) compared in one step (``family_step``: ``probe`` for a recipe
+    refine carried from the probe; empty in a run logged before it was recorded); ``kept`` of ``documents`` is how
     many distinct documents of the dataset the candidate's pool keeps. ``others`` are the other
     pools of the step that beat the control after the correction. ``confirmed_*`` are the
     winner's delta, interval and plain p-value on ``confirmed_seeds`` fresh seeds (0: not
@@ -74,6 +77,8 @@ class Answer:
     confirmed_ci_low_pct: float = math.nan
     confirmed_ci_high_pct: float = math.nan
     confirmed_p: float = math.nan
+    fidelity: str = DECIDE
+    family_step: str = ""
 
     @property
     def won(self) -> bool:
@@ -91,7 +96,7 @@ class Answer:
             return f"No {self.kind} was measured (every cell failed or was skipped): there is no answer."
         interval = (f"[{self.ci_low_pct:+.2f}, {self.ci_high_pct:+.2f}]%"
                     if math.isfinite(self.ci_low_pct) and math.isfinite(self.ci_high_pct) else "n/a (no spread over seeds)")
-        p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across the {self.family} distinct pools compared"
+        p = (f"Holm-adjusted p = {self.p_adjusted:.3g} across {self.family_words()}"
              if math.isfinite(self.p_adjusted) else "no p-value")
         share = f" ({100 * self.kept / self.documents:.1f}%)" if self.documents else ""
         facts = (f"{self.name}: {self.delta_pct:+.2f}% over an equal-size random pool (95% interval over "
@@ -116,6 +121,12 @@ class Answer:
                 f"{ALPHA:g}): {facts} This is not a win: {why}. These other pools of the step did beat the control "
                 f"after the correction: {', '.join(self.others)}.")
 
+    def family_words(self) -> str:
+        """Holm's family exactly: with a screen, the step compared more pools than the answer's model did."""
+        model = "screening" if self.fidelity == SCREEN else "deciding"
+        where = {artifacts.PROBE: " in the probe", artifacts.REFINE: " in refine"}.get(self.family_step, "")
+        return f"the {self.family} distinct pool{'' if self.family == 1 else 's'} the {model} model compared{where}"
+
     def confirmed_by(self, summary: DeltaSummary | None, seeds: int) -> Answer:
         """This answer with its pool's delta on ``seeds`` fresh seeds (None: every cell failed)."""
         confirmation = asdict(Confirmation.of(summary, seeds))
@@ -138,7 +149,8 @@ def log_answer(run_id: str, answer: Answer) -> None:
     values = asdict(answer)
     metrics = {ANSWER_PREFIX + k: float(values[k]) for k in _ANSWER_NUMBERS if math.isfinite(float(values[k]))}
     params = {ANSWER_PREFIX + "kind": answer.kind, ANSWER_PREFIX + "name": answer.name,
-              ANSWER_PREFIX + "others": ",".join(answer.others)}
+              ANSWER_PREFIX + "others": ",".join(answer.others), ANSWER_PREFIX + "fidelity": answer.fidelity,
+              ANSWER_PREFIX + "family_step": answer.family_step}
     tracking.log_batch(run_id, metrics=metrics, params=params)
 
 
@@ -151,7 +163,9 @@ def answer_of_run(run: mlflow.entities.Run) -> Answer | None:
     numbers.update({k: int(numbers[k]) if math.isfinite(numbers[k]) else 0 for k in _ANSWER_COUNTS})
     others = params.get(ANSWER_PREFIX + "others", "")
     return Answer(params[ANSWER_PREFIX + "kind"], params.get(ANSWER_PREFIX + "name", ""), **numbers,
-                  others=tuple(o for o in others.split(",") if o))
+                  others=tuple(o for o in others.split(",") if o),
+                  fidelity=params.get(ANSWER_PREFIX + "fidelity", DECIDE),
+                  family_step=params.get(ANSWER_PREFIX + "family_step", ""))
 
 
 @dataclass
@@ -275,7 +289,7 @@ def _report(run: mlflow.entities.Run, root: Path) -> Report:
         name = data.params.get("best_recipe", "")
         verdict = "" if answer is None else (" It beat the random control after Holm's correction." if answer.won
                                              else " It did not beat the random control after Holm's correction.")
-        claim = (f" ({claim_words(answer.ci_low_pct, answer.ci_high_pct, answer.p_adjusted)} across {answer.family} pools)"
+        claim = (f" ({claim_words(answer.ci_low_pct, answer.ci_high_pct, answer.p_adjusted)} across {answer.family_words()})"
                  if answer is not None and answer.name == name and math.isfinite(answer.p_adjusted)
                  else " (no interval: see the answer above)")
         text = f"**{name}**: {delta:+.2f}% over the random pool of the same size{claim}.{verdict}"
@@ -322,11 +336,13 @@ _STATISTICS_NOTE = ("delta_pct: mean over seeds of the relative change over an e
                     "draw of documents as well as the controls' spread (n/a with one seed; for a raced pool "
                     "corrected for the race's looks, so wider, and its p_value multiplied by them); "
                     "p_value: the t-test of that mean against 0; p_adjusted: Holm-adjusted across "
-                    "the pools of the step that the same model decided; seeds: how many seeds the pool got "
+                    f"the pools of the step that the same model decided ({CARRIED_FAMILY}); seeds: how many seeds the "
+                    "pool got "
                     "(a race stops early once the answer is clear); fidelity: the model that decided the row "
                     "(decide: the project's model; screen: the cheap screening model, for the pools it settled), "
                     "the deciding model's rows ranked first; screen_delta_pct (with a screen): the screen's delta of "
-                    "the pool.\n\n")
+                    "the pool, with its interval (screen_ci_low_pct, screen_ci_high_pct) and its p-value Holm-adjusted "
+                    "across the pools the screen measured (screen_p_adjusted).\n\n")
 
 
 def _fmt(value: float) -> str:
