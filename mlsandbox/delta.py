@@ -170,6 +170,16 @@ def claim_words(ci_low_pct: float, ci_high_pct: float, p_adjusted: float) -> str
     return f"95% interval [{ci_low_pct:+.2f}, {ci_high_pct:+.2f}]%, Holm-adjusted p = {p_adjusted:.3g}"
 
 
+def not_a_win_reason(p_adjusted: float) -> str:
+    """Why the best delta of a comparison is no win (it did not beat the control after Holm's correction)."""
+    if not math.isfinite(p_adjusted):
+        return ("without a spread over seeds (one seed, or seeds that all gave the same delta) there is no "
+                "test, so nothing can be called better than the control")
+    if p_adjusted < ALPHA:
+        return "it is worse than the random control"
+    return "it is not distinguishable from the random control with these seeds"
+
+
 def summarize_deltas(
     scores_by_seed: Sequence[Mapping[str, float]], baseline_by_seed: Sequence[Mapping[str, float]], looks: int = 1,
     pool_per_seed: bool = False,

@@ -57,6 +57,19 @@ def test_pyramid_boxes_show_the_95_interval_and_star_the_holm_findings() -> None
     assert "[95% interval]; * Holm-adjusted p < 0.05" in fig.texts[0].get_text()
 
 
+def test_pyramid_draws_boxes_the_holm_test_does_not_flag_pale_as_the_ranking_does() -> None:
+    levels = refine_levels(["A", "B"]).assign(delta_pct=[2.0, 2.0, 2.0], p_adjusted=[0.01, 0.3, NAN])
+    fig = figures.pyramid_figure(levels)
+    top, found, not_found = [p.get_facecolor() for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+    assert not_found == figures._ranking.pale(found) and top == not_found  # p 0.3 and untested alike
+    assert "pale: Holm-adjusted p ≥ 0.05 or untested" in fig.texts[0].get_text().replace("\n", " ")
+
+
+def test_pyramid_caption_says_its_single_op_boxes_keep_the_probes_holm_family() -> None:
+    caption = figures.pyramid_figure(refine_levels(["A", "B"])).texts[0].get_text().replace("\n", " ")
+    assert "refine's top single-OP rows keep the probe's, corrected across the probe's pools" in caption
+
+
 def test_pyramid_says_interval_n_a_where_one_seed_gave_none() -> None:
     levels = refine_levels(["A"]).assign(ci_low_pct=NAN, ci_high_pct=NAN)
     assert texts(figures.pyramid_figure(levels).axes[0])[0] == "A\nn=1,000\n-0.50%*\ninterval n/a"
@@ -129,6 +142,24 @@ def test_history_curve_keeps_its_legend_off_the_data_and_titles_what_it_plots() 
     fig.draw(renderer)
     assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
     assert ax.get_title() == "study demo: best-so-far delta over random (%) by trial"
+
+
+def test_history_curve_gives_each_complete_trial_its_interval_and_stars_its_holm_finding() -> None:
+    """A trial's delta as a bare dot read as a finding: a bar for its 95% interval, a star where
+    its Holm-adjusted p (across the complete trials' distinct pools) is below 0.05."""
+    frame = study_trials().assign(ci_low_pct=[0.2, -0.5, NAN, NAN, 1.2, NAN],
+                                  ci_high_pct=[1.8, 1.5, NAN, NAN, 2.8, NAN],
+                                  p_adjusted=[0.3, NAN, NAN, NAN, 0.01, NAN])
+    ax = figures.history_curve_figure(frame, title="study demo").axes[0]
+    (bars,) = [c for c in ax.containers if c.get_label() == "95% interval over seeds"]
+    ends = sorted((round(float(s[0][1]), 6), round(float(s[1][1]), 6)) for s in bars.lines[2][0].get_segments())
+    assert ends == [(-0.5, 1.5), (0.2, 1.8), (1.2, 2.8)]  # complete trials only: no bar for a pruned one
+    stars = [c.get_offsets().tolist() for c in ax.collections if list(getattr(c, "get_sizes", list)()) == [110]]
+    assert stars == [[[4.0, 2.0]], []]  # the trial with adjusted p 0.01; then the legend's entry
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"95% interval over seeds", "Holm-adjusted p < 0.05"} <= set(labels)
+    assert ax.get_title().splitlines()[1:] == [
+        "bars: 95% interval over seeds", "*: Holm-adjusted p < 0.05 across the complete trials' distinct pools"]
 
 
 # importance_bars

@@ -526,6 +526,96 @@ def test_the_best_trial_comes_with_its_interval_and_a_p_value_corrected_across_t
     assert "biased upwards" in result.report and "Holm-adjusted p" in result.best_text()
 
 
+def test_each_complete_trials_run_holds_its_holm_adjusted_p_logged_again_by_every_call(
+        raw, tracking_uri, tmp_path, monkeypatch) -> None:
+    """A trial's run showed its raw p-value only; its family grows as trials complete, so each call
+    logs the adjusted p again, in one request per run. The history figure gets the same claims."""
+    from mlsandbox.search._claims import trial_claims
+
+    requests: list[str] = []
+    log_batch = tracking.log_batch
+    monkeypatch.setattr(tracking, "log_batch", lambda run_id, **kw: (
+        requests.append(run_id) if "p_adjusted" in (kw.get("metrics") or {}) else None, log_batch(run_id, **kw))[1])
+    drawn: list[object] = []
+    history = figures.history_curve
+    monkeypatch.setattr(figures, "history_curve", lambda frame, *a, **kw: history(drawn.append(frame) or frame, *a, **kw))
+    spec = _spec({**raw, "seeds": [0, 1, 2]}, n_trials=3)
+    storage = _storage(tmp_path)
+    run_search(spec, "s-adjusted", storage, progress=False)
+    first = list(requests)
+    run_search(spec, "s-adjusted", storage, n_trials=5, progress=False)
+    study = optuna.load_study(study_name="s-adjusted", storage=open_storage(storage, spec)[0])
+    claims = trial_claims(study)
+    tested = {t.number: t.user_attrs["mlflow_run_id"] for t in study.trials
+              if t.state == TrialState.COMPLETE and math.isfinite(claims[t.number]["p_adjusted"])}
+    assert len(first) >= 2 and sorted(first) == sorted(set(first))  # one request per run and call
+    assert sorted(requests[len(first):]) == sorted(tested.values())
+    client = mlflow.MlflowClient()
+    for number, run_id in tested.items():
+        metrics = client.get_run(run_id).data.metrics
+        assert (metrics["p_adjusted"], metrics["p_adjusted_family"]) == (claims[number]["p_adjusted"],
+                                                                         claims[number]["family"])
+        assert metrics["p_adjusted"] >= metrics["p_value"]
+    for run_id in first:  # the first call's trials: logged again by the second
+        assert len(client.get_metric_history(run_id, "p_adjusted")) == 2
+    rows = drawn[-1].set_index("trial")  # the history figure's frame: each trial's interval and adjusted p
+    for number in tested:
+        assert rows.loc[number, "p_adjusted"] == claims[number]["p_adjusted"]
+        assert rows.loc[number, "ci_low_pct"] == claims[number]["ci_low_pct"]
+        assert rows.loc[number, "ci_high_pct"] == claims[number]["ci_high_pct"]
+
+
+def test_the_search_command_shows_no_delta_for_a_pruned_trial_and_says_whether_the_best_won(
+        raw, tracking_uri, tmp_path, monkeypatch) -> None:
+    """A pruned trial's value is Optuna's last intermediate one (a running delta after some seeds, no
+    interval): trials.csv keeps it, the tables people read show n/a. The best line says whether it
+    beat the control, as the workflow's answer does, not only its delta and interval."""
+    import io
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from mlsandbox.cli import app
+    from mlsandbox.search._claims import verdict_text
+
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: self.number == 0)
+    path = tmp_path / "sandbox.yaml"
+    defined = {**raw, "seeds": [0, 1], "search": {**SMALL, "n_trials": 3, "ops": TRAINED}}
+    path.write_text(yaml.safe_dump(defined))
+    storage = _storage(tmp_path)
+    out = CliRunner().invoke(app, ["search", "-p", str(path), "--study", "s-shown", "--storage", storage, "-q"])
+    assert out.exit_code == 0, out.output
+    study = optuna.load_study(study_name="s-shown", storage=open_storage(storage, parse_spec(defined))[0])
+    pruned, best = study.trials[0], study.best_trial
+    assert pruned.state == TrialState.PRUNED and math.isfinite(pruned.value)
+    (row,) = [line for line in out.output.splitlines() if line.startswith("|") and "PRUNED" in line]
+    assert re.match(r"\|\s*0\s*\|\s*PRUNED\s*\|\s*n/a\s*\|", row), row
+    verdict = verdict_text(best, trial_claim(study, best))
+    assert verdict.startswith(("It beat", "This is not a win")) and f". {verdict}" in out.output
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list",
+                                filter_string=f"tags.`{STUDY}` = 's-shown' and tags.`{tracking.KIND}` = 'search'")
+    report = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/search/report.md")
+    best_section = report.split("### Best recipe")[1].split("###")[0]
+    assert verdict in best_section
+    (row,) = [line for line in report.split("### Trials")[1].splitlines() if "PRUNED" in line]
+    assert re.match(r"\|\s*0\s*\|\s*PRUNED\s*\|\s*n/a\s*\|", row), row
+    csv = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/search/trials.csv")))
+    assert csv.loc[0, "delta_pct"] == pytest.approx(pruned.value)  # the last intermediate value, as documented
+
+
+def test_the_verdict_on_the_best_trial_is_the_workflow_answers() -> None:
+    from mlsandbox.search._claims import verdict_text
+
+    def trial(delta: float) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=delta, params={}, distributions={})
+
+    assert verdict_text(trial(2.0), {"p_adjusted": 0.01}) == "It beat the random control after Holm's correction (adjusted p < 0.05)."
+    assert verdict_text(trial(-2.0), {"p_adjusted": 0.01}) == "This is not a win: it is worse than the random control."
+    assert verdict_text(trial(2.0), {"p_adjusted": 0.2}).startswith("This is not a win: it is not distinguishable")
+    assert verdict_text(trial(2.0), {"p_adjusted": math.nan}).startswith("This is not a win: without a spread")
+    assert verdict_text(None, {}) == ""
+
+
 def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_runs(tracking_uri) -> None:
     from mlsandbox.search._claims import trial_claim
 

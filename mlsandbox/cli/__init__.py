@@ -320,11 +320,11 @@ def search_command(
                             progress=progress_style(quiet))
     columns = [c for c in ("trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "pool_size", "reason")
                if c in result.trials]
-    typer.echo(table_markdown(result.trials[columns]))
+    typer.echo(table_markdown(result.trials_shown()[columns]))  # no delta for a pruned trial: its reason has it
     if result.best is not None:
-        typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}"
-                   + ("" if result.confirmed else "; the best of the study's trials, so biased upwards: "
-                      "re-measure it on fresh seeds"))
+        typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}. {result.verdict_text()}"
+                   + ("" if result.confirmed or not result.won else " As the best of the study's trials, its delta "
+                      "is biased upwards: re-measure it on fresh seeds."))
     for line in result.pareto_text():
         typer.echo(f"pareto: {line}")
     waiting = int((result.trials["state"] == "WAITING").sum()) if "state" in result.trials else 0

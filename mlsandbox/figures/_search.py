@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mlsandbox.figures._base import NEUTRAL, POSITIVE, PathLike, new_figure, require, save
+from mlsandbox.figures._base import NEUTRAL, POSITIVE, PathLike, defined, new_figure, require, save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 TRIALS_PER_PARAM = 2
 PRUNED = "PRUNED"
 COMPLETE = "COMPLETE"
+#: A complete trial whose Holm-adjusted p is below this is starred.
+SIGNIFICANT = 0.05
 
 
 def history_curve_figure(
@@ -34,7 +36,11 @@ def history_curve_figure(
     ``state`` column (Optuna's state names), a ``PRUNED`` trial's value is only its running delta
     after the seeds it ran: it is drawn hollow and grey and does not move the best-so-far, which
     then follows the complete trials only (as the study's best does). With a ``warm_start``
-    column, trials whose entry is not empty (the recipes a study started from) are ringed.
+    column, trials whose entry is not empty (the recipes a study started from) are ringed. With
+    ``ci_low_pct``/``ci_high_pct`` columns a complete trial's 95% interval over seeds is its error
+    bar (none where undefined); with ``p_adjusted`` (Holm-adjusted across the complete trials'
+    distinct pools) a star marks the complete trials whose adjusted p is below 0.05, as in
+    :func:`duplication_curves_figure`: a dot above zero is not read as a finding the test rejects.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -51,6 +57,9 @@ def history_curve_figure(
     ax = fig.add_subplot()
     for i, (name, rows) in enumerate(groups):
         _history_series(ax, rows.sort_values("trial"), str(name), f"C{i}", direction, has_state)
+        _mark_claims(ax, rows, f"C{i}", f"{name}: " if name else "")
+    if defined(frame, "p_adjusted"):
+        ax.scatter([], [], marker="*", s=110, color="gray", label=f"Holm-adjusted p < {SIGNIFICANT:g}")
     _mark_pruned(ax, frame)
     _mark_warm_starts(ax, frame)
     ax.set_xlabel("trial")
@@ -58,7 +67,7 @@ def history_curve_figure(
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    ax.set_title(f"{title}: best-so-far {ylabel} by trial", fontsize=11)
+    ax.set_title(f"{title}: best-so-far {ylabel} by trial{_claims_note(frame)}", fontsize=11)
     return fig
 
 
@@ -84,6 +93,36 @@ def _history_series(ax: Axes, rows: pd.DataFrame, name: str, color: str, directi
                label=prefix + ("complete trials" if has_state else "trials"))
     ax.step(rows["trial"], best, where="post", color=color, lw=1.8,
             label=prefix + ("best so far (complete trials)" if has_state else "best so far"))
+
+
+def _completed(rows: pd.DataFrame) -> pd.DataFrame:
+    """The complete trials with a value: the only ones with a claim (all rows, without states)."""
+    done = rows["state"].astype(str).eq(COMPLETE) if "state" in rows else pd.Series(True, index=rows.index)
+    return rows[done & rows["value"].astype(float).notna()]
+
+
+def _mark_claims(ax: Axes, rows: pd.DataFrame, color: str, prefix: str) -> None:
+    """Each complete trial's 95% interval as an error bar and a star where its Holm-adjusted p is
+    below 0.05: a delta shown without them reads as a finding it may not be."""
+    done = _completed(rows)
+    value = done["value"].to_numpy(dtype=float)
+    if defined(done, "ci_low_pct", "ci_high_pct"):
+        low, high = done["ci_low_pct"].to_numpy(dtype=float), done["ci_high_pct"].to_numpy(dtype=float)
+        has = np.isfinite(low) & np.isfinite(high)
+        ax.errorbar(done["trial"].to_numpy(dtype=float)[has], value[has], fmt="none", ecolor=color, elinewidth=0.9,
+                    capsize=2, alpha=0.6, yerr=np.vstack([value[has] - low[has], high[has] - value[has]]).clip(min=0),
+                    label=f"{prefix}95% interval over seeds")
+    found = done["p_adjusted"].to_numpy(dtype=float) < SIGNIFICANT if "p_adjusted" in done else np.array([])
+    if found.any():  # NaN (untested) is no finding
+        ax.scatter(done["trial"][found], value[found], marker="*", s=110, color=color, zorder=3)
+
+
+def _claims_note(frame: pd.DataFrame) -> str:
+    """What the error bars and the stars are, for the title (nothing where the frame has neither)."""
+    bars = ["bars: 95% interval over seeds"] if defined(_completed(frame), "ci_low_pct", "ci_high_pct") else []
+    stars = ([f"*: Holm-adjusted p < {SIGNIFICANT:g} across the complete trials' distinct pools"]
+             if defined(frame, "p_adjusted") else [])
+    return "".join(f"\n{part}" for part in bars + stars)
 
 
 def _mark_pruned(ax: Axes, frame: pd.DataFrame) -> None:

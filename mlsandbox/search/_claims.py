@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, Confirmation, holm
+from mlsandbox.delta import ALPHA, Confirmation, holm, not_a_win_reason
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
 from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR
@@ -85,7 +85,18 @@ CONFIRMED = "confirmed_"
 
 
 def beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
+    """Whether the best trial beat the random control: a positive delta, Holm-adjusted p below 0.05."""
     return best is not None and best.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
+
+
+def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
+    """Whether the best trial beat the control (:func:`beat_control`), in the workflow answer's
+    words: its delta and interval alone read as a win even where it is negative or untested."""
+    if best is None:
+        return ""
+    if beat_control(best, claim):
+        return f"It beat the random control after Holm's correction (adjusted p < {ALPHA:g})."
+    return f"This is not a win: {not_a_win_reason(claim.get('p_adjusted', math.nan))}."
 
 
 def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:

@@ -18,6 +18,7 @@ import mlflow
 import optuna
 import pandas as pd
 import yaml
+from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import figures, tracking
@@ -34,6 +35,7 @@ from mlsandbox.search._claims import (
     trial_claim,
     trial_claims,
     trials,
+    verdict_text,
     withdrawn_confirmation,
 )
 from mlsandbox.search._names import (
@@ -105,6 +107,19 @@ class SearchResult:
         """The best trial's delta with its interval and p-values, in words."""
         return "" if self.best is None else claim_text(self.best.values[0], self.claim)
 
+    @property
+    def won(self) -> bool:
+        """Whether the best trial beat the random control after Holm's correction."""
+        return beat_control(self.best, self.claim)
+
+    def verdict_text(self) -> str:
+        """Whether the best trial beat the control, in words (:func:`verdict_text`; empty without one)."""
+        return verdict_text(self.best, self.claim)
+
+    def trials_shown(self) -> pd.DataFrame:
+        """The trials as the command line shows them (:func:`shown_trials`: no delta for a pruned trial)."""
+        return shown_trials(self.trials)
+
     def pareto_text(self) -> list[str]:
         """Each Pareto trial's delta with its interval and p-values, and its pool size, in words."""
         return [f"trial {t.number}, delta {claim_text(t.values[0], claim)}, pool size {t.values[1]:.0f}"
@@ -148,6 +163,16 @@ def trials_frame(study: optuna.Study, search: SearchSpec, space: SearchSpace, cl
             "run_id": text[RUN_ATTR],
         }),
     ], axis=1)
+
+
+def shown_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """The trials table as people read it: no delta for a PRUNED trial (``n/a``). Its ``delta_pct``
+    is Optuna's last intermediate value, a running delta after some seeds with no interval or
+    p-value, which would read as a claim; its reason says where it was pruned and at what value.
+    ``trials.csv`` keeps the raw value (documented there as the last intermediate value)."""
+    if frame.empty or "delta_pct" not in frame:
+        return frame
+    return frame.assign(delta_pct=frame["delta_pct"].mask(frame["state"] == TrialState.PRUNED.name))
 
 
 def _group(raw: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -215,10 +240,12 @@ def log_results(
     # and MLflow params cannot change once logged.
     tracking.log_batch(run_id, metrics=metrics,
                        tags={tracking.TAG + "best_trial": str(best.number)} if best is not None else None)
+    log_trial_claims(study, claims)
     with scratch_folder("search-report") as out:
         if not frame.empty:
             frame.to_csv(out / "trials.csv", index=False)
-            history = frame.rename(columns={"delta_pct": "value"})[["trial", "value", "state", "warm_start"]]
+            history = frame.rename(columns={"delta_pct": "value"})[
+                ["trial", "value", "state", "warm_start", "ci_low_pct", "ci_high_pct", "p_adjusted"]]
             if history["value"].notna().any():
                 figures.history_curve(history, out / "history.png", title=f"study {ctx.study_name}")
         if importances:
@@ -233,6 +260,21 @@ def log_results(
         _replace_artifacts(run_id, out, frame)
     return SearchResult(ctx.study_name, storage_name, run_id, frame, best, best_recipe, pareto, importances,
                         ran, wall_s, "", report, claim, pareto_claims)
+
+
+def log_trial_claims(study: optuna.Study, claims: Claims) -> None:
+    """Each complete trial's Holm-adjusted p (``p_adjusted``, over ``p_adjusted_family`` pools) on
+    its MLflow run, one request per run: its run logged its raw p-value only, and the family grows
+    as trials complete, so every call logs them again."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        claim = claims.get(trial.number, {})
+        if RUN_ATTR not in trial.user_attrs or not math.isfinite(claim.get("p_adjusted", math.nan)):
+            continue  # one seed: no test, so no member of the family
+        try:
+            tracking.log_batch(trial.user_attrs[RUN_ATTR],
+                               metrics={"p_adjusted": claim["p_adjusted"], "p_adjusted_family": claim["family"]})
+        except MlflowException as err:  # a run of another store, or deleted
+            log.warning("trial %d: its run holds no adjusted p-value: %s", trial.number, err)
 
 
 def confirm_before_report(study: optuna.Study, ctx: TrialContext, run_id: str) -> None:
@@ -313,7 +355,8 @@ def search_report(
         delta, _, qualified = claim_text(best.values[0], claim).partition(" ")
         lines += ["### Best recipe", "",
                   f"Trial {best.number}: delta **{delta}** {qualified}"
-                  + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "") + ".", "",
+                  + (f", pool size {best.values[1]:.0f}" if search.multi_objective else "")
+                  + f". {verdict_text(best, claim)}", "",
                   "It is the best of the study's trials, so its delta is biased upwards (the winner's curse): "
                   "only the Holm-adjusted p-value says whether it beat the control, and "
                   + ("the fresh seeds (`confirm:` in the spec) give its size free of that choice."
@@ -336,7 +379,7 @@ def search_report(
         lines += ["### Parameter importance", "", table.to_markdown(index=False, floatfmt=".3f"), "",
                   "![parameter importance](importance.png)", ""]
     if not frame.empty:
-        shown = frame.drop(columns=["run_id"]).sort_values("trial").tail(30)
+        shown = shown_trials(frame).drop(columns=["run_id"]).sort_values("trial").tail(30)
         lines += ["### Trials", "", table_markdown(shown), ""]
     lines += [f"Storage: `{storage_name}`. Live view: `optuna-dashboard {storage_name}`.", ""]
     return "\n".join(lines)

@@ -22,7 +22,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, CARRIED_FAMILY, Confirmation, DeltaSummary, claim_words
+from mlsandbox.delta import ALPHA, CARRIED_FAMILY, Confirmation, DeltaSummary, claim_words, not_a_win_reason
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown, without_constant
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
@@ -107,13 +107,7 @@ class Answer:
                     f"As the best of the {self.kind}s compared, its delta is more likely over- than underestimated"
                     + (f". {self._confirmation().text()}." if self.confirmed_seeds else
                        ": confirm its size on fresh seeds (`confirm:` in the spec)."))
-        if not math.isfinite(self.p_adjusted):
-            why = ("without a spread over seeds (one seed, or seeds that all gave the same delta) there is no "
-                   "test, so nothing can be called better than the control")
-        elif self.p_adjusted < ALPHA:
-            why = "it is worse than the random control"
-        else:
-            why = "it is not distinguishable from the random control with these seeds"
+        why = not_a_win_reason(self.p_adjusted)
         if not self.others:
             return (f"No {self.kind} beat the random control after Holm's correction (adjusted p < {ALPHA:g}). "
                     f"The highest delta was {facts} This is not a win: {why}.")
