@@ -170,6 +170,10 @@ def claim_words(ci_low_pct: float, ci_high_pct: float, p_adjusted: float) -> str
     return f"95% interval [{ci_low_pct:+.2f}, {ci_high_pct:+.2f}]%, Holm-adjusted p = {p_adjusted:.3g}"
 
 
+#: What a comparison's best delta that beat its control after the correction is called.
+WIN_TEXT = f"It beat the random control after Holm's correction (adjusted p < {ALPHA:g})."
+
+
 def not_a_win_reason(p_adjusted: float) -> str:
     """Why the best delta of a comparison is no win (it did not beat the control after Holm's correction)."""
     if not math.isfinite(p_adjusted):

@@ -376,7 +376,10 @@ def test_the_cli_reports_deltas_and_rejects_unknown_pools(small_corpus, tmp_path
     assert "p_adjusted: Holm-adjusted across the 2 distinct pools with a p-value among this command's 2 pools" in two.output
     # a pool measured before may have been chosen by that measurement, which no correction here counts
     assert "were measured before" not in ok.output
-    assert "1 of the pools' cells were measured before and reused: if you chose these pools by their earlier " in two.output
+    assert "2 of the random controls were measured before and reused: if you chose these pools by results " in two.output
+    fresh = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "--pool",
+                                "alphanumeric_filter/low", "--seeds", "7,8", "-q"])  # two pools of one size: shared controls
+    assert fresh.exit_code == 0 and "were measured before" not in fresh.output  # a seed-independent pool's cell, fresh controls
     assert "mean over seeds with its 95% interval" in ok.output
     one = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filter/high", "--seeds", "0", "-q"])
     assert "mean over seeds (no interval or p-value: fewer than 2 seeds)" in one.output  # not "with its interval"

@@ -702,6 +702,26 @@ def test_the_answer_names_its_holm_family_the_pools_one_model_compared_in_one_st
         answer, fidelity=SCREEN).text()
 
 
+def test_an_answer_the_screen_decided_counts_the_screens_whole_family() -> None:
+    """The screen's p-values are corrected across every pool it measured, not only those it settled."""
+    from types import SimpleNamespace
+
+    from mlsandbox.executors.comparison import PoolComparison
+    from mlsandbox.workflows.workflow import _answer
+
+    def measured(name: str, deltas: tuple[float, ...], fidelity: str) -> PoolComparison:
+        pool = SimpleNamespace(name=name, digest=name, unique_size=10)
+        summary = summarize_deltas([{"x": 1 + d} for d in deltas], [{"x": 1.0}] * len(deltas))
+        return PoolComparison(pool, summary, [], {}, fidelity=fidelity)
+
+    screened = [measured(n, (0.1, 0.12, 0.11), SCREEN) for n in ("a", "b")] + [measured("c", (0.2, 0.21, 0.22), SCREEN)]
+    comparisons = Comparisons(items=[measured("a", (0.1, 0.12, 0.11), DECIDE), measured("b", (0.0, 0.01, 0.02), DECIDE),
+                                     screened[2]], screened=screened)
+    comparisons.adjust()
+    answer, _ = _answer("single-OP pool", "c", screened[2], ("probe", comparisons), comparisons, 100)
+    assert answer.family == 3 and "across the 3 distinct pools the screening model compared in the probe" in answer.text()
+
+
 def test_a_failed_confirmation_says_so() -> None:
     won = Answer("recipe", "r", 3.0, 1.0, 5.0, 0.01, 9, 40, 90)
     inflated = replace(won, confirmed_seeds=3, confirmed_pct=0.4, confirmed_ci_low_pct=-1.0,

@@ -168,11 +168,12 @@ def train_command(
     typer.echo(f"\n{len(cells)} cells: {sum(not c.reused for c in cells)} run, {sum(c.reused for c in cells)} reused, {len(failed)} failed; "
                "delta = relative change of the benchmark scores over the random pool, "
                f"{interval_words(result.comparisons.items)}; p_adjusted: {family}; {result.where}")
-    trained = {c.run_id for c in cells if not c.reused}  # a seed-independent model's cell serves every seed
-    if reused := len({c.run_id for item in result.comparisons.items for c in item.cells if c.reused} - trained):
-        typer.echo(f"{reused} of the pools' cells were measured before and reused: if you chose these pools by their "
-                   "earlier results, p_adjusted does not count that choice; measure them on fresh seeds (--seeds) "
-                   "for a test that does")
+    trained = {c.run_id for c in cells if not c.reused}  # pools of one size share their controls
+    controls = {b.run_id for item in result.comparisons.items for b in item.baselines.values() if b.reused}
+    if reused := len(controls - trained):
+        typer.echo(f"{reused} of the random controls were measured before and reused: if you chose these pools by "
+                   "results on these seeds, p_adjusted does not count that choice; fresh seeds (--seeds) give "
+                   "controls that took no part in it")
     more = f" (and {len(failed) - 1} more cells: each reason is in cells.json of the run)" if len(failed) > 1 else ""
     exit_failed(f"FAILED {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}{more}" if failed else None)
 

@@ -30,7 +30,8 @@ def print_workflow(result: WorkflowResult) -> None:
 
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
                f"{interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
-               f"across the step's pools measured by the same model (fidelity) ({CARRIED_FAMILY})")
+               "across the step's pools measured by the same model (fidelity)"
+               + (f" ({CARRIED_FAMILY})" if result.refined is not None else ""))
     print_ranking(result.probe.ranking)
     if result.analysis is not None:
         print_cluster_bests(result.analysis, result.probe.ranking.set_index("pool"))

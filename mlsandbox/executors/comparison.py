@@ -94,13 +94,17 @@ class Comparisons:
         """The decisions made at one fidelity."""
         return [c for c in self.items if c.fidelity == fidelity]
 
+    def family(self, fidelity: str) -> list[PoolComparison]:
+        """The Holm family of a decision at ``fidelity``: every pool the screen measured (its decisions are
+        among them), else the decisions at that fidelity (the deciding model's; each model's of a transfer)."""
+        return (self.screened or self.at(SCREEN)) if fidelity == SCREEN else self.at(fidelity)
+
     def adjust(self) -> None:
         """Holm's correction within each fidelity's family: every pool the screen measured (the
         screen's decisions are among them), and each other fidelity's decisions (the deciding
         model's; each model's of a transfer). A pool that two OPs select alike (the same digest,
         so the same cells) is one test of the family, as refine counts it."""
-        others = dict.fromkeys(c.fidelity for c in self.items if c.fidelity != SCREEN)
-        for family in (*(self.at(fidelity) for fidelity in others), self.screened or self.at(SCREEN)):
+        for family in map(self.family, {*(c.fidelity for c in self.items), SCREEN}):
             first: dict[str, PoolComparison] = {}  # each distinct pool's first item with a p-value, else its first
             for c in family:
                 if c.pool.digest not in first or _tested(c) and not _tested(first[c.pool.digest]):

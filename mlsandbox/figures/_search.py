@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mlsandbox.delta import ALPHA
 from mlsandbox.figures._base import NEUTRAL, POSITIVE, PathLike, defined, new_figure, require, save
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ TRIALS_PER_PARAM = 2
 PRUNED = "PRUNED"
 COMPLETE = "COMPLETE"
 #: A complete trial whose Holm-adjusted p is below this is starred.
-SIGNIFICANT = 0.05
 
 
 def history_curve_figure(
@@ -59,7 +59,7 @@ def history_curve_figure(
         _history_series(ax, rows.sort_values("trial"), str(name), f"C{i}", direction, has_state)
         _mark_claims(ax, rows, f"C{i}", f"{name}: " if name else "")
     if defined(frame, "p_adjusted"):
-        ax.scatter([], [], marker="*", s=110, color="gray", label=f"Holm-adjusted p < {SIGNIFICANT:g}")
+        ax.scatter([], [], marker="*", s=110, color="gray", label=f"Holm-adjusted p < {ALPHA:g}")
     _mark_pruned(ax, frame)
     _mark_warm_starts(ax, frame)
     ax.set_xlabel("trial")
@@ -112,7 +112,7 @@ def _mark_claims(ax: Axes, rows: pd.DataFrame, color: str, prefix: str) -> None:
         ax.errorbar(done["trial"].to_numpy(dtype=float)[has], value[has], fmt="none", ecolor=color, elinewidth=0.9,
                     capsize=2, alpha=0.6, yerr=np.vstack([value[has] - low[has], high[has] - value[has]]).clip(min=0),
                     label=f"{prefix}95% interval over seeds")
-    found = done["p_adjusted"].to_numpy(dtype=float) < SIGNIFICANT if "p_adjusted" in done else np.array([])
+    found = done["p_adjusted"].to_numpy(dtype=float) < ALPHA if "p_adjusted" in done else np.array([])
     if found.any():  # NaN (untested) is no finding
         ax.scatter(done["trial"][found], value[found], marker="*", s=110, color=color, zorder=3)
 
@@ -120,7 +120,7 @@ def _mark_claims(ax: Axes, rows: pd.DataFrame, color: str, prefix: str) -> None:
 def _claims_note(frame: pd.DataFrame) -> str:
     """What the error bars and the stars are, for the title (nothing where the frame has neither)."""
     bars = ["bars: 95% interval over seeds"] if defined(_completed(frame), "ci_low_pct", "ci_high_pct") else []
-    stars = ([f"*: Holm-adjusted p < {SIGNIFICANT:g} across the complete trials' distinct pools"]
+    stars = ([f"*: Holm-adjusted p < {ALPHA:g} across the complete trials' distinct pools"]
              if defined(frame, "p_adjusted") else [])
     return "".join(f"\n{part}" for part in bars + stars)
 

@@ -12,7 +12,7 @@ from mlflow.exceptions import MlflowException
 from optuna.trial import FrozenTrial, TrialState
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, Confirmation, holm, not_a_win_reason
+from mlsandbox.delta import ALPHA, WIN_TEXT, Confirmation, holm, not_a_win_reason
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
 from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR
@@ -95,7 +95,7 @@ def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
     if best is None:
         return ""
     if beat_control(best, claim):
-        return f"It beat the random control after Holm's correction (adjusted p < {ALPHA:g})."
+        return WIN_TEXT
     return f"This is not a win: {not_a_win_reason(claim.get('p_adjusted', math.nan))}."
 
 

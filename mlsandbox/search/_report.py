@@ -263,7 +263,7 @@ def log_results(
 
 
 def log_trial_claims(study: optuna.Study, claims: Claims) -> None:
-    """Each complete trial's Holm-adjusted p (``p_adjusted``, over ``p_adjusted_family`` pools) on
+    """Each complete trial's Holm-adjusted p (``p_adjusted``, over ``p_adjusted_family_size`` pools) on
     its MLflow run, one request per run: its run logged its raw p-value only, and the family grows
     as trials complete, so every call logs them again."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -272,7 +272,7 @@ def log_trial_claims(study: optuna.Study, claims: Claims) -> None:
             continue  # one seed: no test, so no member of the family
         try:
             tracking.log_batch(trial.user_attrs[RUN_ATTR],
-                               metrics={"p_adjusted": claim["p_adjusted"], "p_adjusted_family": claim["family"]})
+                               metrics={"p_adjusted": claim["p_adjusted"], "p_adjusted_family_size": claim["family"]})
         except MlflowException as err:  # a run of another store, or deleted
             log.warning("trial %d: its run holds no adjusted p-value: %s", trial.number, err)
 

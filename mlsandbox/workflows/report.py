@@ -22,7 +22,7 @@ import mlflow
 import pandas as pd
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.delta import ALPHA, CARRIED_FAMILY, Confirmation, DeltaSummary, claim_words, not_a_win_reason
+from mlsandbox.delta import ALPHA, CARRIED_FAMILY, WIN_TEXT, Confirmation, DeltaSummary, claim_words, not_a_win_reason
 from mlsandbox.errors import InvalidRunError
 from mlsandbox.executors.compare import table_markdown, without_constant
 from mlsandbox.executors.fidelity import DECIDE, SCREEN
@@ -103,7 +103,7 @@ class Answer:
                  f"seeds {interval}; {p}); its pool keeps {self.kept} of the dataset's {self.documents} "
                  f"samples{share}.")
         if self.won:
-            return (f"Best {self.kind}, {facts} It beat the random control after Holm's correction (p < {ALPHA:g}). "
+            return (f"Best {self.kind}, {facts} {WIN_TEXT} "
                     f"As the best of the {self.kind}s compared, its delta is more likely over- than underestimated"
                     + (f". {self._confirmation().text()}." if self.confirmed_seeds else
                        ": confirm its size on fresh seeds (`confirm:` in the spec)."))
@@ -336,7 +336,8 @@ _STATISTICS_NOTE = ("delta_pct: mean over seeds of the relative change over an e
                     "(decide: the project's model; screen: the cheap screening model, for the pools it settled), "
                     "the deciding model's rows ranked first; screen_delta_pct (with a screen): the screen's delta of "
                     "the pool, with its interval (screen_ci_low_pct, screen_ci_high_pct) and its p-value Holm-adjusted "
-                    "across the pools the screen measured (screen_p_adjusted).\n\n")
+                    "across the pools the screen measured in that step (screen_p_adjusted; refine's single-OP rows: "
+                    "the probe's screen).\n\n")
 
 
 def _fmt(value: float) -> str:

@@ -119,7 +119,7 @@ def _answer(
     s = best.summary if best is not None else None
     if best is None or s is None:
         return Answer(kind, "", documents=documents), None
-    peers = family_step[1].at(best.fidelity)  # the family of the correction: the pools the same model decided
+    peers = family_step[1].family(best.fidelity)  # the family of the correction
     family = family_size(peers)
     others = tuple(c.pool.name for c in step.decisions() if c.fidelity == best.fidelity
                    and c.pool.digest != best.pool.digest and c.summary is not None and c.summary.significant)
