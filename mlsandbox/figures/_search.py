@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 TRIALS_PER_PARAM = 2
 PRUNED = "PRUNED"
 COMPLETE = "COMPLETE"
-#: A complete trial whose Holm-adjusted p is below this is starred.
 
 
 def history_curve_figure(
