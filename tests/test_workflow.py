@@ -718,7 +718,7 @@ def test_an_answer_the_screen_decided_counts_the_screens_whole_family() -> None:
     comparisons = Comparisons(items=[measured("a", (0.1, 0.12, 0.11), DECIDE), measured("b", (0.0, 0.01, 0.02), DECIDE),
                                      screened[2]], screened=screened)
     comparisons.adjust()
-    answer, _ = _answer("single-OP pool", "c", screened[2], ("probe", comparisons), comparisons, 100)
+    answer, _ = _answer("single-OP pool", "c", screened[2], "probe", comparisons, comparisons, 100)
     assert answer.family == 3 and "across the 3 distinct pools the screening model compared in the probe" in answer.text()
 
 

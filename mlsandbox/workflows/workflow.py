@@ -102,30 +102,31 @@ def answer_of(probed: ProbeResult, refined: RefineResult | None, documents: int)
         step = refined.comparisons
         best = next((c for c in step.decisions() if pool is not None and c.pool.digest == pool.digest), None)
         carried = best is not None and step.carries(best)
-        family = (artifacts.PROBE, probed.comparisons) if carried else (artifacts.REFINE, step)
-        return _answer("recipe", refined.best.name if refined.best is not None else "", best, family, step, documents)
+        family_step, family = (artifacts.PROBE, probed.comparisons) if carried else (artifacts.REFINE, step)
+        return _answer("recipe", refined.best.name if refined.best is not None else "", best, family_step, family,
+                       step, documents)
     top = probed.best(1, distinct_ops=False)["pool"].tolist()  # the ranking's first row
     best = next((c for c in probed.comparisons.items if c.pool.name in top), None)
     step = probed.comparisons
-    return _answer("single-OP pool", best.pool.name if best else "", best, (artifacts.PROBE, step), step, documents)
+    return _answer("single-OP pool", best.pool.name if best else "", best, artifacts.PROBE, step, step, documents)
 
 
 def _answer(
-    kind: str, name: str, best: PoolComparison | None, family_step: tuple[str, Comparisons], step: Comparisons,
+    kind: str, name: str, best: PoolComparison | None, family_step: str, family: Comparisons, step: Comparisons,
     documents: int,
 ) -> tuple[Answer, Pool | None]:
-    """``best``'s answer, its p-value Holm-adjusted in ``family_step`` (the name and comparisons of the
-    step that measured it), with every other pool of ``step`` (the one answered for) that beat the control."""
+    """``best``'s answer, its p-value Holm-adjusted in ``family`` (the comparisons of the step that
+    measured it, named ``family_step``), with every other pool of ``step`` (the one answered for) that
+    beat the control."""
     s = best.summary if best is not None else None
     if best is None or s is None:
         return Answer(kind, "", documents=documents), None
-    peers = family_step[1].family(best.fidelity)  # the family of the correction
-    family = family_size(peers)
+    tests = family_size(family.family(best.fidelity))  # the distinct pools of the correction
     others = tuple(c.pool.name for c in step.decisions() if c.fidelity == best.fidelity
                    and c.pool.digest != best.pool.digest and c.summary is not None and c.summary.significant)
-    return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, family,
+    return Answer(kind, name, s.mean_pct, s.ci_low_pct, s.ci_high_pct, s.p_adjusted, tests,
                   best.pool.unique_size, documents, others, fidelity=best.fidelity,
-                  family_step=family_step[0]), best.pool
+                  family_step=family_step), best.pool
 
 
 def _log_cost(run_id: str, cells: list[CellResult], wall_s: float, stats_s: float) -> None:
