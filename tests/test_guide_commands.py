@@ -80,12 +80,19 @@ def test_the_readme_lists_every_entry_point() -> None:
 
 def test_scaling_names_the_entry_points_that_take_an_engine_or_executor() -> None:
     text = " ".join(_text("docs/scaling.md").split())
-    claim = re.search(r"Under `mlflow run`, (.*?) put `stats.engine`", text).group(1)
-    engine = set(re.findall(r"`(\w+)`", claim.split("take `stats_engine`")[0]))
-    others = set(re.findall(r"`(\w+)`", claim.split("for the others")[1]))
-    assert engine == {e for e, spec in ENTRY_POINTS.items() if "stats_engine" in spec["parameters"]}
-    assert {e for e, spec in ENTRY_POINTS.items() if "executor" in spec["parameters"]} == {"workflow"}
-    assert others == set(ENTRY_POINTS) - engine - {"evaluate"}
+    claim = re.search(r"Under `mlflow run`, (.*?) as parameters", text).group(1)
+    engine, executor = claim.split("takes `stats_engine`")
+    assert set(re.findall(r"`(\w+)`", engine)) == {e for e, spec in ENTRY_POINTS.items()
+                                                  if "stats_engine" in spec["parameters"]} == set(ENTRY_POINTS) - {"evaluate"}
+    assert set(re.findall(r"`(\w+)`", executor.split("but `train`")[1])) - {"executor"} == {
+        e for e, spec in ENTRY_POINTS.items() if "executor" in spec["parameters"]}
+
+
+def test_commands_md_lists_each_entry_points_parameters() -> None:
+    rows = re.findall(r"^\| ((?:`\w+`(?:, )?)+) \| (.*?) \|$", _text("docs/commands.md"), re.MULTILINE)
+    listed = {entry: {p for p in re.findall(r"`(\w+)`", params)} for entries, params in rows
+              for entry in re.findall(r"`(\w+)`", entries) if entry in ENTRY_POINTS}
+    assert listed == {e: set(spec["parameters"]) - {"project"} for e, spec in ENTRY_POINTS.items()}
 
 
 def test_scalings_capacity_follows_from_its_measured_rates() -> None:

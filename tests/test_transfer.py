@@ -94,6 +94,7 @@ def test_transfer_measures_every_probe_pool_at_each_fidelity(tmp_path: Path, tra
     first, second = (mlflow.get_run(r.run_id).data.metrics for r in (result, again))  # every model's cells
     assert first["cells_run"] == sum(not c.reused for c in result.cells) > 0
     assert first["cells_run"] + first["cells_reused"] == len(result.cells)
+    assert first["cells_failed"] == 0
     assert (second["cells_run"], second["cells_reused"]) == (0, len(again.cells))
     assert "transfer/ngram3 (model 3 of 3) cells: 16/16 cells (100%), 16 reused" in caplog.text  # which of how many
 

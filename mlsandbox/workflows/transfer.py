@@ -142,7 +142,8 @@ def run_transfer(spec: ExperimentSpec, workers: int | None = None, progress: Sty
 
 def _log(run_id: str, deltas: pd.DataFrame, pairs: pd.DataFrame, top_k: int, cells: list[CellResult]) -> None:
     metrics: dict[str, float] = {"cells_run": sum(not c.reused for c in cells),  # every model's
-                                 "cells_reused": sum(c.reused for c in cells)}
+                                 "cells_reused": sum(c.reused for c in cells),
+                                 "cells_failed": sum(not c.ok for c in cells)}
     for row in pairs.to_dict("records"):
         for column in (*STATISTIC_COLUMNS, overlap_column(top_k)):
             if not pd.isna(row[column]):  # NaN or NA: undefined
