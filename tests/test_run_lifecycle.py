@@ -21,6 +21,7 @@ import yaml
 from conftest import write_jsonl
 
 from mlsandbox import tracking
+from mlsandbox.cli import _errors as cli_errors
 from mlsandbox.cli._errors import handles_errors
 from mlsandbox.errors import Terminated
 from mlsandbox.executors.cell_result import CELL
@@ -207,6 +208,25 @@ def test_ctrl_c_before_any_run_exits_130_even_where_the_tracking_modules_cannot_
         assert exit_.value.exit_code == 130
         assert capsys.readouterr().err == ("interrupted by SIGINT (Ctrl-C); finished work is kept and reused on the "
                                            "next run\n")
+
+
+def test_ctrl_c_again_during_the_clean_up_exits_130_with_its_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A second Ctrl-C while the runs were being ended escaped the handler: exit 130 and nothing said."""
+    def second_ctrl_c(err: KeyboardInterrupt) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_errors, "_end_runs", second_ctrl_c)
+
+    @handles_errors
+    def command() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    assert exit_.value.exit_code == 130
+    assert capsys.readouterr().err == ("interrupted by SIGINT (Ctrl-C), and again during the clean-up: finished work "
+                                       "is kept and reused on the next run, which ends the runs left RUNNING\n")
 
 
 def test_a_sigterm_that_a_library_turned_into_a_plain_interrupt_still_reads_as_sigterm(tracking_uri: str) -> None:

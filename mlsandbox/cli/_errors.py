@@ -92,9 +92,15 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                 except KeyboardInterrupt as interrupt:
                     _ignore_sigterm()  # after Ctrl-C too, a SIGTERM must not interrupt the clean-up
                     err = as_received(interrupt)
-                    reason = _end_runs(err)
+                    code = err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED
+                    try:
+                        reason = _end_runs(err)
+                    except KeyboardInterrupt:  # Ctrl-C again: stop now, as after SIGKILL (the next command ends the runs)
+                        typer.secho(f"{interruption_reason(err)}, and again during the clean-up: finished work is kept "
+                                    "and reused on the next run, which ends the runs left RUNNING", err=True)
+                        raise typer.Exit(code) from None
                     typer.secho(f"{reason}; finished work is kept and reused on the next run", err=True)
-                    raise typer.Exit(err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED) from None
+                    raise typer.Exit(code) from None
         except typer.Exit:  # an exit code chosen above: not an error (typer's Exit may be a RuntimeError)
             raise
         except USER_ERRORS as err:
