@@ -127,6 +127,25 @@ def test_empty_datasets_and_missing_paths_are_errors(tmp_path: Path) -> None:
         _load(Path("/dev/null"))
 
 
+def test_an_empty_file_is_empty_whether_or_not_ids_are_named(tmp_path: Path) -> None:
+    """With an id field named, an empty shard stopped a folder's load with "no id field 'id' (columns:
+    text)": a column the file does not have, of a check an empty file has nothing to fail."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    write_jsonl(shards / "a.jsonl", [{"id": "a1", "text": "x"}])
+    (shards / "b.jsonl").write_text("")
+    (shards / "c.json").write_text("[]")
+    write_jsonl(shards / "d.jsonl", [{"id": "d1", "text": "y"}])
+    for id_field in ("id", None):
+        assert _load(shards, id_field=id_field).texts == ["x", "y"]
+        with pytest.raises(DataError, match="empty"):
+            _load(shards / "b.jsonl", id_field=id_field)
+    (shards / "a.jsonl").write_text("\n")
+    (shards / "d.jsonl").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        _load(shards, id_field="id")
+
+
 def test_duplicate_ids_are_rejected(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "dup.jsonl", [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}])
     with pytest.raises(DataError, match="occur more than once.*'a'"):

@@ -80,6 +80,9 @@ def load_files(
     tables, skipped = [], 0
     for f, label in zip(files, _id_labels(files)):
         table, bad = read_file(f, spec, label)
+        if table.num_rows == 0:  # an empty shard: nothing to read its media for, or to join
+            skipped, empty = skipped + bad, table
+            continue
         if spec.image_field is not None:
             table, bad_images = load_images(table, f.parent, spec, str(f))
             bad += bad_images
@@ -88,6 +91,7 @@ def load_files(
             bad += bad_videos
         tables.append(table)
         skipped += bad
+    tables = tables or [empty]  # every file empty: the dataset says so
     table = _concat(tables, files) if len(tables) > 1 else tables[0]
     return make_dataset(table, source or str(files[0]), name or files[0].stem, skipped, files)
 

@@ -122,9 +122,9 @@ def normalise(table: pa.Table, path: Path, spec: DatasetSpec, label: str | None 
     lines of a file, or the objects of a JSON list."""
     names = table.column_names
     _check_named_once(names, path)
+    if table.num_rows == 0:  # an empty file (or shard) has no fields to check: it adds no samples
+        return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.large_string())})
     if spec.text_field not in table.column_names:
-        if table.num_rows == 0:
-            return pa.table({ID: pa.array([], pa.string()), TEXT: pa.array([], pa.large_string())})
         raise DataError(
             f"{path}: no text field {spec.text_field!r} (columns: {_columns(table)}); "
             "set dataset.text_field"
