@@ -558,6 +558,8 @@ def test_a_json_list_entry_that_is_not_an_object_is_named_by_its_position(tmp_pa
     (["workflow", "--profile", "fast"], "Invalid value for '--profile': expected quick or full"),
     (["probe", "--quick", "--profile", "full"], "'--profile': expected quick or full (and not the opposite of --quick/"),
     (["probe", "--full", "--profile", "quick"], "'--profile': expected quick or full (and not the opposite of --quick/"),
+    (["search", "--profile", "fast"], "Invalid value for '--profile': expected quick or full"),
+    (["search", "--quick", "--profile", "full"], "'--profile': expected quick or full (and not the opposite of --quick/"),
 ])
 def test_a_usage_error_is_one_line_too(argv: list[str], says: str) -> None:
     assert says in _one_error_line(CliRunner().invoke(app, argv, prog_name="mlsandbox"))

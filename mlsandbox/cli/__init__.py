@@ -32,6 +32,7 @@ from mlsandbox.cli._options import (
     parse_trial_workers,
     parse_worker_index,
     progress_style,
+    quick_profile,
     with_options,
 )
 from mlsandbox.cli._printed import cell_counts, every_cell_failed, interval_words, print_workflow
@@ -217,12 +218,8 @@ def _step_command(name: str, until: str, doc: str) -> None:
     def command(project: Project = Path("projects/text-quality"), sets: Sets = None, quick: Quick = None,
                 profile: ProfileName = None, workers: Workers = None, executor: Executor = None,
                 stats_engine: StatsEngine = None, quiet: Quiet = False) -> None:
-        if profile:  # an empty one is none given, as for every MLproject parameter
-            if profile not in ("quick", "full") or quick not in (None, profile == "quick"):
-                raise typer.BadParameter(f"expected quick or full (and not the opposite of --quick/--full), got {profile!r}",
-                                         param_hint="'--profile'")
-            quick = profile == "quick"
-        _run_steps(name, until, project, with_options(sets, executor, stats_engine), bool(quick), workers, quiet)
+        _run_steps(name, until, project, with_options(sets, executor, stats_engine), quick_profile(quick, profile),
+                   workers, quiet)
 
     command.__doc__ = doc
     app.command(name)(handles_errors(command))
@@ -295,7 +292,8 @@ def search_command(
     worker: Annotated[int | None, typer.Option(parser=parse_worker_index, metavar="INTEGER", help="index of this worker when several run one study: reproducible "
                                                 "draws (default: a sampler seed of its own, from the process and clock)")] = None,
     sets: Sets = None,
-    quick: Quick = False,
+    quick: Quick = None,
+    profile: ProfileName = None,
     workers: Workers = None,
     executor: Annotated[str | None, typer.Option(
         "--executor", "-e", help="ray: trial workers as Ray tasks on the cluster (default: the spec's executor.type)")] = None,
@@ -310,7 +308,7 @@ def search_command(
 
     # An empty --storage (the MLproject's default) is none given: the environment's, else the default.
     storage = storage or os.environ.get("MLSANDBOX_STORAGE") or None
-    spec = load_spec(project, with_options(sets, executor, stats_engine), bool(quick))
+    spec = load_spec(project, with_options(sets, executor, stats_engine), quick_profile(quick, profile))
     if trial_workers is not None and spec.executor.type != "ray":
         raise typer.BadParameter("needs --executor ray (trial workers are Ray tasks); on one machine, start "
                                  "several `mlsandbox search` processes on one study instead", param_hint="'--trial-workers'")

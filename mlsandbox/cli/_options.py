@@ -112,3 +112,14 @@ def with_options(sets: list[str] | None, executor: str | None = None, stats_engi
 Quick = Annotated[bool | None, typer.Option("--quick/--full", help="--quick: a first look in minutes (the project's `quick` profile; no screen, no race)")]
 ProfileName = Annotated[str | None, typer.Option(
     "--profile", help="quick or full: --quick/--full by value (as `mlflow run -P profile=...` passes it)")]
+
+
+def quick_profile(quick: bool | None, profile: str | None) -> bool:
+    """Whether the quick profile is asked for, by ``--quick/--full`` or ``--profile`` (an empty one is
+    none given, as for every MLproject parameter); the two must agree."""
+    if profile:
+        if profile not in ("quick", "full") or quick not in (None, profile == "quick"):
+            raise typer.BadParameter(f"expected quick or full (and not the opposite of --quick/--full), got {profile!r}",
+                                     param_hint="'--profile'")
+        return profile == "quick"
+    return bool(quick)
