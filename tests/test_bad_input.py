@@ -317,10 +317,14 @@ def test_a_bundled_project_outside_a_clone_says_where_the_projects_are(tmp_path:
     (tmp_path / "projects" / "text-quality" / "sandbox.yaml").write_text("name: x\n")
     for given in ("projects/text-qualty", "projects/text-qualty/sandbox.yaml"):
         line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", given, "-q"]))
-        assert line.endswith("(expected a sandbox.yaml file or its folder; did you mean 'projects/text-quality'?)")
+        assert line.endswith(f"(expected a sandbox.yaml file or its folder, relative to {tmp_path}; did you mean "
+                             "'projects/text-quality'?)")
     (tmp_path / "docs").mkdir()  # a folder without a spec: not a project to suggest, nor itself
     for given in ("docs", "doc"):
-        assert _one_error_line(CliRunner().invoke(app, ["stats", "-p", given, "-q"])).endswith("or its folder)")
+        line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", given, "-q"]))
+        assert line.endswith(f"or its folder, relative to {tmp_path})")
+    line = _one_error_line(CliRunner().invoke(app, ["stats", "-p", str(tmp_path / "doc"), "-q"]))
+    assert line.endswith("or its folder)")  # an absolute path says where it is itself
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -25,7 +25,9 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None, quick: 
     """
     file = spec_file(path)
     if not file.is_file():
-        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder{_hint(Path(path))})")
+        where = "" if Path(path).expanduser().is_absolute() else f", relative to {Path.cwd()}"
+        raise SpecError(f"no experiment spec at {file} (expected a sandbox.yaml file or its folder{where}"
+                        f"{_hint(Path(path))})")
     try:
         raw = load_yaml(file.read_bytes())
     except OSError as err:
