@@ -401,6 +401,9 @@ def test_a_misspelt_pool_and_a_pool_run_without_a_store_are_refused_before_any_w
     misspelt = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", "alphanumeric_filtr/high"])
     assert misspelt.exit_code == 2, misspelt.output
     assert "no pool 'alphanumeric_filtr/high' (did you mean 'alphanumeric_filter/high'?)" in misspelt.output
+    for control in ("random", "random-40"):  # the controls are drawn per pool and seed, not trained by name
+        refused = runner.invoke(app, ["train", "-p", str(tmp_path), "--pool", control])
+        assert refused.exit_code == 2 and "a random pool is the control" in refused.output
     assert not list((tmp_path / "ws").rglob("*.parquet"))  # refused before the stats
 
 

@@ -92,10 +92,15 @@ def _check_pool_names(spec: ExperimentSpec, names: list[str]) -> None:
     stats then say which of the possible pools are usable)."""
     possible = [f"{op.name}/{split}" for op in spec.ops for split in spec.pools.splits]
     for name in names:
-        if name not in possible and name != RANDOM and not name.startswith(f"{RANDOM}-"):
+        if name == RANDOM or name.startswith(f"{RANDOM}-"):
+            raise PoolError(f"--pool {name}: a random pool is the control, which `train` draws and trains for every pool "
+                            "and seed itself; name the pools to compare with it (op/split, --pool-file, --pool-run "
+                            "or --recipe)")
+        if name not in possible:
             close = difflib.get_close_matches(name, possible, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise PoolError(f"no pool {name!r}{hint}; pools of this project: {', '.join(possible)}, {RANDOM}")
+            raise PoolError(f"no pool {name!r}{hint}; the pools this project's OPs and splits can give: "
+                            f"{', '.join(possible)}")
 
 
 def pool_from_file(prepared: Prepared, path: Path, name: str | None = None) -> Pool:
