@@ -614,6 +614,12 @@ def test_the_verdict_on_the_best_trial_is_the_workflow_answers() -> None:
     assert verdict_text(trial(2.0), {"p_adjusted": 0.2}).startswith("This is not a win: it is not distinguishable")
     assert verdict_text(trial(2.0), {"p_adjusted": math.nan}).startswith("This is not a win: without a spread")
     assert verdict_text(None, {}) == ""
+    # The workflow's own answer, as a warm start, was chosen by its deltas on these same seeds (its cells reused).
+    chosen = optuna.trial.create_trial(value=2.0, params={}, distributions={}, user_attrs={"warm_start": "workflow: top-1"})
+    assert verdict_text(chosen, {"p_adjusted": 0.01}).endswith(
+        "the correction across the study's trials does not count that choice, a confirmation on fresh seeds does.")
+    rule = optuna.trial.create_trial(value=2.0, params={}, distributions={}, user_attrs={"warm_start": "ksigma: k"})
+    assert "chose" not in verdict_text(rule, {"p_adjusted": 0.01})  # k-sigma is chosen by a rule, not by deltas
 
 
 def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_runs(tracking_uri) -> None:

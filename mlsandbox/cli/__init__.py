@@ -317,8 +317,9 @@ def search_command(
     else:
         result = run_search(spec, study or None, storage, n_trials, worker=worker, workers=workers,
                             progress=progress_style(quiet))
-    columns = [c for c in ("trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "pool_size", "reason")
-               if c in result.trials]
+    warm = "warm_start" in result.trials and result.trials["warm_start"].astype(bool).any()
+    columns = [c for c in ("trial", "state", "delta_pct", "ci_low_pct", "ci_high_pct", "p_adjusted", "pool_size", "reason",
+                           *(["warm_start"] if warm else [])) if c in result.trials]
     typer.echo(table_markdown(result.trials_shown()[columns]))  # no delta for a pruned trial: its reason has it
     if result.best is not None:
         typer.echo(f"\nbest: trial {result.best.number}, delta {result.best_text()}. {result.verdict_text()}"

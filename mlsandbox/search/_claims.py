@@ -15,7 +15,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, WIN_TEXT, Confirmation, holm, not_a_win_reason
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
-from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR
+from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR, WARM_START
 from mlsandbox.search._objective import TrialContext
 
 
@@ -94,9 +94,19 @@ def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
     words: its delta and interval alone read as a win even where it is negative or untested."""
     if best is None:
         return ""
-    if beat_control(best, claim):
-        return WIN_TEXT
-    return f"This is not a win: {not_a_win_reason(claim.get('p_adjusted', math.nan))}."
+    verdict = WIN_TEXT if beat_control(best, claim) else \
+        f"This is not a win: {not_a_win_reason(claim.get('p_adjusted', math.nan))}."
+    return verdict + _chosen_before(best)
+
+
+def _chosen_before(best: FrozenTrial) -> str:
+    """The workflow's best recipe, as a warm start, was chosen by its deltas on the seeds the study
+    measures it on (the same cells): the study's correction does not count that choice."""
+    if not str(best.user_attrs.get(WARM_START, "")).startswith("workflow"):
+        return ""
+    return (" It is the workflow's best recipe (a warm start), which the workflow chose by its deltas on these "
+            "seeds: the correction across the study's trials does not count that choice, a confirmation on "
+            "fresh seeds does.")
 
 
 def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:
