@@ -471,7 +471,7 @@ def test_a_stat_cluster_without_a_measured_pool_is_named_not_left_out(capsys: py
                            index=["a/high"])
     print_cluster_bests(AnalysisResult(corr, clusters, {measured: "a/high"}, None, None, {}), ranking)
     lines = capsys.readouterr().out.splitlines()
-    assert f"  {measured}: a/high +1.50% (95% interval [+0.50, +2.50]%, Holm-adjusted p = 0.01)" in lines
+    assert f"  {measured} (a_len, a_words): a/high +1.50% (95% interval [+0.50, +2.50]%, Holm-adjusted p = 0.01)" in lines
     assert f"  {clusters.labels['b_ratio']}: no measured pool (its stats: b_ratio; see the ranking's n/a rows)" in lines
     # a metric cluster without a best pool (every delta 0 on its benchmarks) is named too
     scores = pearson_matrix(pd.DataFrame({"clean": x, "news": x + 0.01 * y, "flat": y}))

@@ -68,7 +68,7 @@ def print_cluster_bests(analysis: AnalysisResult, ranking: pd.DataFrame) -> None
     typer.echo("\nhighest delta per stat cluster (the refine step's candidates, not findings by themselves):")
     for cluster, stats in analysis.stat_clusters.groups().items():
         pool = analysis.best_by_stat_cluster.get(cluster)
-        typer.echo(f"  {cluster}: {pool} {overall(pool)}" if pool is not None
+        typer.echo(f"  {cluster} ({', '.join(stats)}): {pool} {overall(pool)}" if pool is not None
                    else f"  {cluster}: no measured pool (its stats: {', '.join(stats)}; see the ranking's n/a rows)")
     if analysis.metric_clusters is None:
         return
