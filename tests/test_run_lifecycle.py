@@ -229,6 +229,45 @@ def test_ctrl_c_again_during_the_clean_up_exits_130_with_its_one_line(
                                        "is kept and reused on the next run, which ends the runs left RUNNING\n")
 
 
+@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_interruption_while_the_runs_end_is_shielded_from(
+        tracking_uri: str, first: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C again while a run was being ended KILLED escaped into MLflow's exit, which ended the
+    run FAILED without its reason (and printed the tracebacks of the finalisers it landed in)."""
+    from mlsandbox.tracking import _runs
+
+    release = _runs.release_interrupted_work
+
+    def pressed_again(err: BaseException) -> None:  # the user presses Ctrl-C again as the clean-up starts
+        if not pressed:  # once (each run's clean-up releases)
+            pressed.append(os.kill(os.getpid(), signal.SIGINT))
+            time.sleep(0.2)  # the handler runs here
+        release(err)
+
+    pressed: list[None] = []
+
+    monkeypatch.setattr(_runs, "release_interrupted_work", pressed_again)
+    ids = []
+
+    @handles_errors
+    def command() -> None:
+        with tracking.parent_run("workflow", _experiment(), {tracking.KIND: "workflow"}) as parent:
+            ids.append(parent.info.run_id)
+            with tracking.child_run("cell", {tracking.KIND: "cell"}) as child:
+                ids.append(child.info.run_id)
+                os.kill(os.getpid(), first)
+                time.sleep(5)
+
+    with pytest.raises(typer.Exit) as exit_:
+        command()
+    reason = "interrupted by SIGINT (Ctrl-C)" if first == signal.SIGINT else "terminated by SIGTERM"
+    assert exit_.value.exit_code == 128 + first
+    assert [(_run(i).info.status, _run(i).data.tags.get(tracking.END_REASON)) for i in ids] == [("KILLED", reason)] * 2
+    err = capsys.readouterr().err  # after MLflow's own lines
+    assert err.endswith(f"\n{cli_errors.AGAIN_TO_STOP}\n{reason}; finished work is kept and reused on the next run\n")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's own handling is back
+
+
 def test_a_sigterm_that_a_library_turned_into_a_plain_interrupt_still_reads_as_sigterm(tracking_uri: str) -> None:
     """Ray's wait raises a fresh KeyboardInterrupt for what our SIGTERM handler raised: the command
     exited 130 and its runs read "interrupted by SIGINT (Ctrl-C)"."""
@@ -633,3 +672,13 @@ def test_a_report_killed_while_written_never_leaves_one_runs_files_beside_anothe
     assert set(left) <= {"report.md", "report.html"}  # the first run's figure is gone, no temporaries
     page, md = build_report(second, out)
     assert second in page.read_text() and second in md.read_text() and not (out / RANKING_FIGURE).exists()
+
+
+def test_a_signal_after_the_command_is_done_leaves_its_exit_code() -> None:
+    """Python's shutdown takes a second or two after the last line: a SIGTERM then (a scheduler's
+    timeout) turned a finished, reported command into exit code 143."""
+    script = ("import signal, sys\nfrom mlsandbox.cli import program\nsys.argv = ['mlsandbox', '--version']\n"
+              "try:\n    program()\nexcept SystemExit as done:\n"
+              "    print(done.code, [signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.splitlines()[-1] == "0 [True, True]", done.stderr

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from mlsandbox.cli._errors import OneLineUsageErrors, exit_failed, handles_errors
+from mlsandbox.cli._errors import OneLineUsageErrors, exit_failed, handles_errors, ignore_interruptions
 from mlsandbox.cli._options import (
     PROGRESS_LOGGER,
     Executor,
@@ -334,5 +334,14 @@ def search_command(
     exit_failed(result.all_failed_text())  # as train's failed cells
 
 
+def program() -> None:
+    """The ``mlsandbox`` program (and ``python -m mlsandbox.cli``): the app, then a shutdown that a
+    late signal does not turn into an interruption of finished work (exit code 143 after success)."""
+    try:
+        app()
+    finally:
+        ignore_interruptions()
+
+
 if __name__ == "__main__":
-    app()
+    program()

@@ -1,5 +1,5 @@
 """``python -m mlsandbox.cli`` (the MLproject entry points)."""
 
-from mlsandbox.cli import app
+from mlsandbox.cli import program
 
-app()
+program()

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
+from types import FrameType
 from typing import Any, ParamSpec, TypeVar
 
 import typer
@@ -86,11 +87,10 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         scrub = Scrubber(secrets_in(os.environ.get("MLFLOW_TRACKING_URI")))
         try:
-            with scrubbed_output(scrub), _sigterm_interrupts():
+            with scrubbed_output(scrub), _interruptions():
                 try:
                     return func(*args, **kwargs)
                 except KeyboardInterrupt as interrupt:
-                    _ignore_sigterm()  # after Ctrl-C too, a SIGTERM must not interrupt the clean-up
                     err = as_received(interrupt)
                     code = err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED
                     try:
@@ -133,52 +133,88 @@ def _lost_store(err: Exception) -> str | None:
             "command again once it answers")
 
 
+#: Shown at a second Ctrl-C while an interrupted command ends its runs; a third stops it at once.
+AGAIN_TO_STOP = ("ending the runs KILLED before exiting; Ctrl-C again to stop at once (the next command "
+                 "then ends the runs left RUNNING)")
+
+
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
+def _interruptions() -> Iterator[None]:
     """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
     thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
     own signal handling is left alone.
 
+    After the first interruption the clean-up (ending the runs KILLED with the reason) is shielded:
+    a second SIGTERM is ignored, and a second Ctrl-C says that a third stops the command at once
+    (then the next command ends the runs). Raised inside the clean-up, a second interruption left
+    a run FAILED without its reason, and printed tracebacks from the finalisers it landed in.
+
     Python swallows an exception raised in a finaliser or a weakref callback ("Exception ignored
-    in ..."); a SIGTERM that lands there is sent again a moment later, when the finaliser is over,
-    so a terminated command never runs on as if nothing had happened."""
+    in ..."); a first interruption that lands there is sent again a moment later, when the
+    finaliser is over, so an interrupted command never runs on as if nothing had happened."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     pid = os.getpid()
+    pressed = 0
+
+    def shield() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, again)
 
     def terminate(signum: int, frame: object) -> None:
         if os.getpid() != pid:  # a forked worker inherited the handler: die as without it
             signal.signal(signum, signal.SIG_DFL)
             os.kill(os.getpid(), signum)
             return
-        signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not interrupt the clean-up
+        shield()
         note_signal(signum)
         raise Terminated(signum)
 
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != pid:  # a forked worker: Python's own handler
+            signal.default_int_handler(signum, frame)
+        shield()
+        raise KeyboardInterrupt
+
+    def again(signum: int, frame: object) -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed == 1:
+            sys.stderr.write(AGAIN_TO_STOP + "\n")
+            return
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(pid, signal.SIGINT)
+
     def resend_lost(unraisable: Any) -> None:
-        if isinstance(unraisable.exc_value, Terminated) and os.getpid() == pid:
-            signum = unraisable.exc_value.signum
-            signal.signal(signum, terminate)
+        lost = unraisable.exc_value
+        if isinstance(lost, KeyboardInterrupt) and os.getpid() == pid:  # a first interruption, swallowed
+            signal.signal(signal.SIGTERM, terminate)
+            signal.signal(signal.SIGINT, interrupt)
             # Not from here: the handler would run inside this hook, where it is swallowed again.
-            threading.Timer(0.1, os.kill, (pid, signum)).start()
+            threading.Timer(0.1, os.kill, (pid, lost.signum if isinstance(lost, Terminated) else signal.SIGINT)).start()
             return
         previous_hook(unraisable)
 
     note_signal(None)
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = {signum: signal.signal(signum, handler) for signum, handler in
+                ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt))}
     previous_hook, sys.unraisablehook = sys.unraisablehook, resend_lost
     try:
         yield
     finally:
         sys.unraisablehook = previous_hook
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         note_signal(None)
 
 
-def _ignore_sigterm() -> None:
+def ignore_interruptions() -> None:
+    """Ignore SIGINT and SIGTERM from now on: for the second or two of Python's shutdown after a
+    command is done, whose work is finished and reported (its exit code stays the command's)."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _end_runs(err: KeyboardInterrupt) -> str:
