@@ -28,9 +28,10 @@ def print_workflow(result: WorkflowResult) -> None:
     from mlsandbox.delta import CARRIED_FAMILY
     from mlsandbox.executors.compare import table_markdown, without_constant
 
+    screened = len({c.fidelity for c in result.probe.comparisons.items}) > 1
     typer.echo("\ndelta: relative change of the scores over an equal-size random pool (each seed draws its own), "
-               f"{interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted "
-               "across the step's pools measured by the same model (fidelity)"
+               f"{interval_words(result.probe.comparisons.items)}; p_adjusted: Holm-adjusted across the step's pools"
+               + (" measured by the same model (the row's fidelity: screen or decide)" if screened else "")
                + (f" ({CARRIED_FAMILY})" if result.refined is not None else ""))
     print_ranking(result.probe.ranking)
     if result.analysis is not None:
