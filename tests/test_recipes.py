@@ -339,6 +339,22 @@ def test_the_export_is_a_complete_data_juicer_config() -> None:
 def test_an_upper_bound_data_juicer_cannot_express_is_an_error() -> None:
     with pytest.raises(RecipeError, match="language_id_score_filter has no maximum for lang_score"):
         to_data_juicer(recipe(Condition(op="language_id_score_filter", max=0.9)))
+    # at the score's ceiling a maximum cuts nothing: every default-space search trial has one
+    capped = to_data_juicer(recipe(Condition(op="language_id_score_filter", min=0.5, max=1.0)))
+    assert capped["process"] == [{"language_id_score_filter": {"min_score": 0.5}}]
+
+
+def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resources(tmp_path: Path) -> None:
+    """Data-Juicer counts its own word lists and scores with another fastText file: the same bounds
+    can keep other samples there, which the export said nowhere."""
+    r = recipe(Condition(op="flagged_words_filter", max=0.01), Condition(op="text_length_filter", min=10),
+               Condition(op="stopwords_filter", min=0.2), Condition(op="flagged_words_filter", min=0.0))
+    notes = [line for line in save_data_juicer(r, tmp_path / "dj.yaml").read_text().splitlines()
+             if line.startswith("# not exact in Data-Juicer: ")]
+    assert [n.split(": ")[1] for n in notes] == ["flagged_words_filter", "stopwords_filter"]  # once each, in order
+    assert "flagged_words_dir" in notes[0] and "stopwords_dir" in notes[1]
+    exact = save_data_juicer(recipe(Condition(op="text_length_filter", min=10)), tmp_path / "exact.yaml").read_text()
+    assert "not exact" not in exact
 
 
 def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:

@@ -620,6 +620,9 @@ def test_the_verdict_on_the_best_trial_is_the_workflow_answers() -> None:
         "the correction across the study's trials does not count that choice, a confirmation on fresh seeds does.")
     rule = optuna.trial.create_trial(value=2.0, params={}, distributions={}, user_attrs={"warm_start": "ksigma: k"})
     assert "chose" not in verdict_text(rule, {"p_adjusted": 0.01})  # k-sigma is chosen by a rule, not by deltas
+    nearest = optuna.trial.create_trial(value=2.0, params={}, distributions={},
+                                        user_attrs={"warm_start": "workflow: top-1 (nearest point)"})
+    assert "chose" not in verdict_text(nearest, {"p_adjusted": 0.01})  # another pool than the workflow measured
 
 
 def test_trials_of_a_version_that_kept_no_claim_attributes_are_read_from_their_runs(tracking_uri) -> None:

@@ -91,6 +91,9 @@ class DataJuicerFilter:
     inert: Mapping[str, Any] = field(default_factory=dict)  # written for clarity; unused without tokenization
     renamed: Mapping[str, DataJuicerArg] = field(default_factory=dict)  # our param -> DJ's argument
     local: frozenset[str] = frozenset()  # our params without a DJ argument
+    #: Why Data-Juicer, with these arguments, may still keep other samples: a resource it reads in
+    #: place of ours (a word list, a model file). Said in every export that uses the filter.
+    caveat: str | None = None
 
     def stat_keys(self) -> set[str]:
         """The stats this filter can bound."""

@@ -140,6 +140,8 @@ def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
     for stat, sa in spec.stats.items():
         lo = max((c.min for c in conditions if c.stat == stat and c.min is not None), default=None)
         hi = min((c.max for c in conditions if c.stat == stat and c.max is not None), default=None)
+        if hi is not None and hi >= sa.ceiling:  # at the stat's ceiling: cuts nothing, needs no argument
+            hi = None
         if hi is not None and sa.max_arg is None:
             raise RecipeError(f"condition {op_name}.{stat}: Data-Juicer's {op_name} has no maximum for {stat}")
         sides: tuple[tuple[Literal["min", "max"], float | None, str | None], ...] = (
@@ -194,6 +196,9 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         header.append(f"# sample_size: {recipe.sample_size} (seed {recipe.seed}), the sandbox's equal-size draw for "
                       "its comparison, is not in process: every sample that passes the filters is kept; to draw "
                       f"as many (another draw), append - {RANDOM_SELECTOR}: {{select_num: {recipe.sample_size}}}")
+    for op_name in dict.fromkeys(c.op for c in recipe.conditions):
+        if caveat := _data_juicer_filter(op_name).caveat:
+            header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
     config = to_data_juicer(recipe, **kwargs)
     if placeholders := [f"{key}: {config[key]}" for key in ("dataset_path", "export_path") if key not in kwargs]:
         header.append(f"# placeholders, set them before running it: {', '.join(placeholders)} (the dataset to "

@@ -216,8 +216,9 @@ class Recipe(Checked):
         where = f" by run {measured.run_id}" if measured.run_id else ""
         raise RecipeError(
             f"recipe {self.name!r} selected pool {measured.pool_digest} ({measured.samples} samples) of this dataset "
-            f"when it was measured{where}, but now selects pool {pool.digest} ({pool.size} samples): its conditions "
-            "were edited, or an OP's statistic or a param's default has changed since; measure it again, or delete "
+            f"when it was measured{where}, but now selects pool {pool.digest} ({pool.size} samples): it was edited "
+            "(its conditions, repeat, sample_size or seed), or an OP's statistic or a param's default has changed "
+            "since; measure it again, or delete "
             "its 'measured' entry to use the selection it now makes")
 
     def _select(self, stats: StatsTable) -> Pool:

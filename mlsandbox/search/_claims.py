@@ -15,7 +15,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, WIN_TEXT, Confirmation, holm, not_a_win_reason
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
-from mlsandbox.search._names import MEASURED_ATTR, RUN_ATTR, WARM_START
+from mlsandbox.search._names import MEASURED_ATTR, NEAREST_POINT, RUN_ATTR, WARM_START
 from mlsandbox.search._objective import TrialContext
 
 
@@ -102,7 +102,8 @@ def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
 def _chosen_before(best: FrozenTrial) -> str:
     """The workflow's best recipe, as a warm start, was chosen by its deltas on the seeds the study
     measures it on (the same cells): the study's correction does not count that choice."""
-    if not str(best.user_attrs.get(WARM_START, "")).startswith("workflow"):
+    label = str(best.user_attrs.get(WARM_START, ""))
+    if not label.startswith("workflow") or label.endswith(NEAREST_POINT):  # the nearest point: another pool
         return ""
     return (" It is the workflow's best recipe (a warm start), which the workflow chose by its deltas on these "
             "seeds: the correction across the study's trials does not count that choice, a confirmation on "

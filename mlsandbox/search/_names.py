@@ -32,6 +32,8 @@ PRUNE_REASON = "prune_reason"
 FAIL_REASON = "fail_reason"
 INTERRUPTED = "interrupted"
 WARM_START = "warm_start"
+#: Ends the warm-start label of a recipe the space cannot express, trained as its nearest point.
+NEAREST_POINT = " (nearest point)"
 #: On a warm-start trial's run: which recipe it trains as it is ("workflow: <name>", "ksigma: <name>").
 WARM_START_TAG = tracking.TAG + "warm_start"
 #: The recipe a warm-start trial trains as it is (its params are only the nearest point of the space).

@@ -23,7 +23,7 @@ from mlsandbox.errors import PoolError, first_line
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import scratch_folder
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
-from mlsandbox.search._names import WARM_RECIPE, WARM_START
+from mlsandbox.search._names import NEAREST_POINT, WARM_RECIPE, WARM_START
 from mlsandbox.search._space import SearchSpace, params_from_recipe, recipe_from_params
 from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
@@ -75,7 +75,7 @@ def enqueue_warm_start(
             log.warning("warm start: the %s recipe %r is no point of the search space (it selects %s, its nearest "
                         "point %s): that point is enqueued instead, and trained as that point",
                         label, recipe.name, ours[1], theirs[1])
-            trained, name = point, f"{name} (nearest point)"
+            trained, name = point, f"{name}{NEAREST_POINT}"
         study.enqueue_trial(params, user_attrs={WARM_START: name,
                                                 WARM_RECIPE: trained.model_dump(mode="json", exclude_none=True)},
                             skip_if_exists=True)

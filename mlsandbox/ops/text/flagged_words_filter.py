@@ -45,6 +45,9 @@ class FlaggedWordsFilter(Op[TextBatch]):
     data_juicer = DataJuicerFilter(
         {"flagged_words_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.045)},
         fixed={"tokenization": False},
+        caveat="its ratio counts better-profanity's English word list; Data-Juicer downloads its own "
+               "flagged_words.json (or reads flagged_words_dir), so its ratios, and the samples these bounds "
+               "keep, differ unless that folder holds a flagged_words.json of this list ({\"en\": [...]})",
     )
 
     class Params(OpParams):

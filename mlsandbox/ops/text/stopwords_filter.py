@@ -49,6 +49,9 @@ class StopwordsFilter(Op[TextBatch]):
     data_juicer = DataJuicerFilter(
         {"stopwords_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.3, 1.0)},
         fixed={"tokenization": False},
+        caveat="its ratio counts the stop-words package's list for `lang`; Data-Juicer downloads its own "
+               "stopwords.json (or reads stopwords_dir), so its ratios, and the samples these bounds keep, "
+               "differ unless that folder holds a stopwords.json of this list ({\"<lang>\": [...]})",
     )
 
     class Params(OpParams):
