@@ -212,7 +212,8 @@ def test_ctrl_c_before_any_run_exits_130_even_where_the_tracking_modules_cannot_
 
 def test_ctrl_c_again_during_the_clean_up_exits_130_with_its_one_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """A second Ctrl-C while the runs were being ended escaped the handler: exit 130 and nothing said."""
+    """Where a library replaced the command's SIGINT handler, a second Ctrl-C raises inside the clean-up:
+    it escaped the handler, exit 130 and nothing said."""
     def second_ctrl_c(err: KeyboardInterrupt) -> str:
         raise KeyboardInterrupt
 
@@ -229,9 +230,11 @@ def test_ctrl_c_again_during_the_clean_up_exits_130_with_its_one_line(
                                        "is kept and reused on the next run, which ends the runs left RUNNING\n")
 
 
-@pytest.mark.parametrize("first", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGINT),
+                                           (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGTERM)])
 def test_a_second_interruption_while_the_runs_end_is_shielded_from(
-        tracking_uri: str, first: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tracking_uri: str, first: int, second: int, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Ctrl-C again while a run was being ended KILLED escaped into MLflow's exit, which ended the
     run FAILED without its reason (and printed the tracebacks of the finalisers it landed in)."""
     from mlsandbox.tracking import _runs
@@ -240,7 +243,7 @@ def test_a_second_interruption_while_the_runs_end_is_shielded_from(
 
     def pressed_again(err: BaseException) -> None:  # the user presses Ctrl-C again as the clean-up starts
         if not pressed:  # once (each run's clean-up releases)
-            pressed.append(os.kill(os.getpid(), signal.SIGINT))
+            pressed.append(os.kill(os.getpid(), second))
             time.sleep(0.2)  # the handler runs here
         release(err)
 
@@ -264,7 +267,8 @@ def test_a_second_interruption_while_the_runs_end_is_shielded_from(
     assert exit_.value.exit_code == 128 + first
     assert [(_run(i).info.status, _run(i).data.tags.get(tracking.END_REASON)) for i in ids] == [("KILLED", reason)] * 2
     err = capsys.readouterr().err  # after MLflow's own lines
-    assert err.endswith(f"\n{cli_errors.AGAIN_TO_STOP}\n{reason}; finished work is kept and reused on the next run\n")
+    said = f"{cli_errors.AGAIN_TO_STOP}\n" if second == signal.SIGINT else ""  # a second SIGTERM is ignored
+    assert err.endswith(f"\n{said}{reason}; finished work is kept and reused on the next run\n")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # pytest's own handling is back
 
 
@@ -676,9 +680,48 @@ def test_a_report_killed_while_written_never_leaves_one_runs_files_beside_anothe
 
 def test_a_signal_after_the_command_is_done_leaves_its_exit_code() -> None:
     """Python's shutdown takes a second or two after the last line: a SIGTERM then (a scheduler's
-    timeout) turned a finished, reported command into exit code 143."""
-    script = ("import signal, sys\nfrom mlsandbox.cli import program\nsys.argv = ['mlsandbox', '--version']\n"
-              "try:\n    program()\nexcept SystemExit as done:\n"
-              "    print(done.code, [signal.getsignal(s) is signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)])")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert done.stdout.splitlines()[-1] == "0 [True, True]", done.stderr
+    timeout) turned a finished, reported command into exit code 143. It now ends it at once, with
+    the command's own exit code (0 here, 2 after bad input)."""
+    script = ("import atexit, os, signal, sys, time\nfrom mlsandbox.cli import program\nsys.argv = ['mlsandbox'] + sys.argv[1:]\n"
+              "atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(30)))  # during the shutdown\n"
+              "program()")
+    for argv, code in ((["--version"], 0), (["stats", "-p", "/no/such/project"], 2)):
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == code, done.stderr
+        assert time.monotonic() - started < 25  # not the 30 s the shutdown would have slept
+
+
+def test_a_signal_ignored_when_the_command_starts_stays_ignored() -> None:
+    """A background job of a shell script starts with SIGINT ignored (so a Ctrl-C aimed at the script
+    spares it): the command installed its own handler and stopped there too."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        @handles_errors
+        def command() -> object:
+            return signal.getsignal(signal.SIGINT)
+
+        assert command() is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _InterruptedWhileFinalised:
+    """Sends this process SIGINT from a finaliser, where Python swallows what the handler raises."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(10_000):  # the handler runs here, inside the finaliser
+            pass
+
+
+def test_an_interruption_re_sent_after_a_finaliser_never_reaches_the_caller() -> None:
+    """The re-sent signal of an interruption swallowed by a finaliser fired 0.1 s later, after a
+    command that returned at once: a KeyboardInterrupt in its caller's code."""
+    @handles_errors
+    def command() -> str:
+        _InterruptedWhileFinalised()  # collected at once
+        return "done"
+
+    assert command() == "done"
+    time.sleep(0.5)  # where the stray signal landed

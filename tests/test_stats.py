@@ -457,3 +457,25 @@ def test_a_stopped_pass_ends_its_workers_at_once_instead_of_waiting_for_their_ba
     for worker in workers:
         worker.join(10)
     assert time.monotonic() - started < 10 and not any(w.is_alive() for w in workers)
+
+
+def test_the_workers_of_a_pass_leave_ctrl_c_to_the_command(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: a worker still importing its libraries
+    printed a KeyboardInterrupt traceback of its own, beside the command's one line."""
+    import signal
+
+    from mlsandbox.stats._local import LocalEngine
+    from mlsandbox.stats._passes import PassJob
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(json.dumps({"text": f"text {i}"}) + "\n" for i in range(8)))
+    dataset = load_dataset(DatasetSpec(path=str(corpus)))
+    engine = LocalEngine(2)
+    try:
+        job = PassJob(dataset.table, [create_op("text_length_filter")], 4, [0, 4], ["text"])
+        assert len(list(engine.run(job))) == 2
+        assert engine._pool is not None
+        assert engine._pool.submit(signal.getsignal, signal.SIGINT).result(60) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process's own is back
+    finally:
+        engine.close()

@@ -12,11 +12,11 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
-from mlsandbox.cli._errors import OneLineUsageErrors, exit_failed, handles_errors, ignore_interruptions
+from mlsandbox.cli._errors import OneLineUsageErrors, exit_at_a_signal, exit_failed, handles_errors
 from mlsandbox.cli._options import (
     PROGRESS_LOGGER,
     Executor,
@@ -42,6 +42,7 @@ app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, cls=OneLineUsageErrors,
 )
 
+T = TypeVar("T")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 def _print_version(value: bool) -> None:
@@ -155,9 +156,10 @@ def train_command(
     from mlsandbox.workflows.train import run_training
 
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
-    fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds is not None else []
+    fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds else []
     spec = load_spec(project, with_options([*(sets or []), *fixed], stats_engine=stats_engine))
-    result = run_training(spec, pool, pool_file, pool_run, workers=workers, progress=progress_style(quiet), recipes=recipe)
+    given = _given(pool), _given(pool_file), _given(pool_run), _given(recipe)  # an empty one (an MLproject default): none
+    result = run_training(spec, *given[:3], workers=workers, progress=progress_style(quiet), recipes=given[3])
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
     table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
     typer.echo(table_markdown(without_constant(table, "fidelity")))
@@ -177,6 +179,11 @@ def train_command(
                    "controls that took no part in it")
     more = f" (and {len(failed) - 1} more cells: each reason is in cells.json of the run)" if len(failed) > 1 else ""
     exit_failed(f"FAILED {failed[0].pool.name} seed {failed[0].seed}: {failed[0].reason}{more}" if failed else None)
+
+
+def _given(values: list[T] | None) -> list[T]:
+    """The values of a repeatable option, without empty ones (``-P pool=`` under ``mlflow run``)."""
+    return [v for v in values or [] if str(v) not in ("", ".")]
 
 
 def _seed_list(text: str) -> list[str]:
@@ -336,11 +343,12 @@ def search_command(
 
 def program() -> None:
     """The ``mlsandbox`` program (and ``python -m mlsandbox.cli``): the app, then a shutdown that a
-    late signal does not turn into an interruption of finished work (exit code 143 after success)."""
+    late signal ends with the command's own exit code (not 143 after finished work)."""
     try:
         app()
-    finally:
-        ignore_interruptions()
+    except SystemExit as done:
+        exit_at_a_signal(done.code)
+        raise
 
 
 if __name__ == "__main__":

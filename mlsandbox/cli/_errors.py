@@ -3,6 +3,7 @@ SIGTERM) as KILLED runs and exit codes 130/143."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -95,7 +96,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
                     code = err.exit_code if isinstance(err, Terminated) else EXIT_INTERRUPTED
                     try:
                         reason = _end_runs(err)
-                    except KeyboardInterrupt:  # Ctrl-C again: stop now, as after SIGKILL (the next command ends the runs)
+                    except KeyboardInterrupt:  # Ctrl-C again where a library replaced the shield: stop now, as after SIGKILL
                         typer.secho(f"{interruption_reason(err)}, and again during the clean-up: finished work is kept "
                                     "and reused on the next run, which ends the runs left RUNNING", err=True)
                         raise typer.Exit(code) from None
@@ -141,80 +142,112 @@ AGAIN_TO_STOP = ("ending the runs KILLED before exiting; Ctrl-C again to stop at
 @contextmanager
 def _interruptions() -> Iterator[None]:
     """While a command runs, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main
-    thread, so it is cleaned up like Ctrl-C. Only the command line does this: a library user's
-    own signal handling is left alone.
-
-    After the first interruption the clean-up (ending the runs KILLED with the reason) is shielded:
-    a second SIGTERM is ignored, and a second Ctrl-C says that a third stops the command at once
-    (then the next command ends the runs). Raised inside the clean-up, a second interruption left
-    a run FAILED without its reason, and printed tracebacks from the finalisers it landed in.
-
-    Python swallows an exception raised in a finaliser or a weakref callback ("Exception ignored
-    in ..."); a first interruption that lands there is sent again a moment later, when the
-    finaliser is over, so an interrupted command never runs on as if nothing had happened."""
+    thread, so it is cleaned up like Ctrl-C, and the clean-up is shielded (:class:`_Handlers`). Only
+    the command line does this: a library user's own signal handling is left alone, and a signal
+    the command was started with ignored (a background job of a shell script) stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    pid = os.getpid()
-    pressed = 0
-
-    def shield() -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, again)
-
-    def terminate(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked worker inherited the handler: die as without it
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        shield()
-        note_signal(signum)
-        raise Terminated(signum)
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != pid:  # a forked worker: Python's own handler
-            signal.default_int_handler(signum, frame)
-        shield()
-        raise KeyboardInterrupt
-
-    def again(signum: int, frame: object) -> None:
-        nonlocal pressed
-        pressed += 1
-        if pressed == 1:
-            sys.stderr.write(AGAIN_TO_STOP + "\n")
-            return
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(pid, signal.SIGINT)
-
-    def resend_lost(unraisable: Any) -> None:
-        lost = unraisable.exc_value
-        if isinstance(lost, KeyboardInterrupt) and os.getpid() == pid:  # a first interruption, swallowed
-            signal.signal(signal.SIGTERM, terminate)
-            signal.signal(signal.SIGINT, interrupt)
-            # Not from here: the handler would run inside this hook, where it is swallowed again.
-            threading.Timer(0.1, os.kill, (pid, lost.signum if isinstance(lost, Terminated) else signal.SIGINT)).start()
-            return
-        previous_hook(unraisable)
-
+    handlers = _Handlers()
     note_signal(None)
-    previous = {signum: signal.signal(signum, handler) for signum, handler in
-                ((signal.SIGTERM, terminate), (signal.SIGINT, interrupt))}
-    previous_hook, sys.unraisablehook = sys.unraisablehook, resend_lost
+    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.first.items()
+                if signal.getsignal(signum) is not signal.SIG_IGN}
+    handlers.managed = set(previous)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, handlers.resend_lost(sys.unraisablehook)
     try:
         yield
     finally:
         sys.unraisablehook = previous_hook
+        for timer in handlers.timers:
+            timer.cancel()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         note_signal(None)
 
 
-def ignore_interruptions() -> None:
-    """Ignore SIGINT and SIGTERM from now on: for the second or two of Python's shutdown after a
-    command is done, whose work is finished and reported (its exit code stays the command's)."""
+class _Handlers:
+    """The command's signal handlers. The first interruption raises; the clean-up after it (ending
+    the runs KILLED with the reason) is shielded: a second SIGTERM is ignored, and a second Ctrl-C
+    says that a third stops the command at once (then the next command ends the runs). Raised
+    inside the clean-up, a second interruption left a run FAILED without its reason, and printed
+    tracebacks from the finalisers it landed in.
+
+    Python swallows an exception raised in a finaliser or a weakref callback ("Exception ignored
+    in ..."); the first interruption, lost there, is sent again a moment later, when the finaliser
+    is over, so an interrupted command never runs on as if nothing had happened."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.pressed = 0
+        self.raised: KeyboardInterrupt | None = None  # the interruption a handler raised
+        self.managed: set[int] = set()
+        self.timers: list[threading.Timer] = []
+        self.first: dict[int, Callable[[int, FrameType | None], None]] = {signal.SIGTERM: self.terminate,
+                                                                          signal.SIGINT: self.interrupt}
+
+    def shield(self) -> None:
+        for signum in self.managed:
+            signal.signal(signum, self.again if signum == signal.SIGINT else signal.SIG_IGN)
+
+    def terminate(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self.pid:  # a forked worker inherited the handler: die as without it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        self.shield()
+        note_signal(signum)
+        self.raised = Terminated(signum)
+        raise self.raised
+
+    def interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self.pid:  # a forked worker: Python's own handler
+            signal.default_int_handler(signum, frame)
+        self.shield()
+        self.raised = KeyboardInterrupt()
+        raise self.raised
+
+    def again(self, signum: int, frame: FrameType | None) -> None:
+        self.pressed += 1
+        if self.pressed == 1:
+            sys.stderr.write(AGAIN_TO_STOP + "\n")
+            return
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(self.pid, signal.SIGINT)
+
+    def resend_lost(self, previous_hook: Callable[[Any], object]) -> Callable[[Any], None]:
+        def hook(unraisable: Any) -> None:
+            lost = unraisable.exc_value
+            if lost is None or lost is not self.raised or threading.current_thread() is not threading.main_thread():
+                previous_hook(unraisable)
+                return
+            self.raised = None  # re-sent once: the handlers of a first interruption again, then the signal
+            for signum in self.managed:
+                signal.signal(signum, self.first[signum])
+            signum = lost.signum if isinstance(lost, Terminated) else signal.SIGINT
+            # Not from here: the handler would run inside this hook, where it is swallowed again.
+            timer = threading.Timer(0.1, os.kill, (self.pid, signum))
+            self.timers.append(timer)
+            timer.start()
+        return hook
+
+
+def exit_at_a_signal(code: object) -> None:
+    """From now on, SIGINT or SIGTERM end the process at once with exit code ``code`` (a
+    ``SystemExit``'s): for Python's shutdown after a command is done, whose work is finished and
+    reported, a second or two that a signal (a scheduler's timeout) made exit code 143; and a
+    shutdown that hangs (a slow tracking server) can still be stopped."""
+    status = 0 if code is None else code if isinstance(code, int) else 1
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                signal.signal(signum, leave)
 
 
 def _end_runs(err: KeyboardInterrupt) -> str:

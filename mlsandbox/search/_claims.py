@@ -100,14 +100,13 @@ def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
 
 
 def _chosen_before(best: FrozenTrial) -> str:
-    """The workflow's best recipe, as a warm start, was chosen by its deltas on the seeds the study
-    measures it on (the same cells): the study's correction does not count that choice."""
+    """The workflow's best recipe, as a warm start, was chosen by the workflow's deltas (on the project's
+    seeds and no budget, the very cells the trial reuses): the study's correction does not count that choice."""
     label = str(best.user_attrs.get(WARM_START, ""))
     if not label.startswith("workflow") or label.endswith(NEAREST_POINT):  # the nearest point: another pool
         return ""
-    return (" It is the workflow's best recipe (a warm start), which the workflow chose by its deltas on these "
-            "seeds: the correction across the study's trials does not count that choice, a confirmation on "
-            "fresh seeds does.")
+    return (" It is the workflow's best recipe (a warm start), which the workflow chose by its deltas: the "
+            "correction across the study's trials does not count that choice, a confirmation on fresh seeds does.")
 
 
 def confirmed_claim(ctx: TrialContext, recipe: Recipe, run_id: str) -> dict[str, float]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from logging.handlers import QueueHandler, QueueListener
 from multiprocessing import get_context
 from typing import Any
@@ -41,8 +43,11 @@ class LocalEngine:
         specs = op_specs(job.ops)
         parts = batches(job.table, job.todo, job.batch_size, job.columns)
         pool = self._pool_for(len(job.todo))
-        outputs = ((compute_batch(specs, part) for part in parts) if pool is None
-                   else pool.map(compute_batch, [specs] * len(job.todo), parts))
+        if pool is None:
+            outputs: Iterator[dict[str, np.ndarray]] = (compute_batch(specs, part) for part in parts)
+        else:
+            with _children_ignore_ctrl_c():  # the workers start as the batches are submitted
+                outputs = pool.map(compute_batch, [specs] * len(job.todo), parts)
         yield from zip(job.todo, outputs)
 
     def _pool_for(self, batches: int) -> ProcessPoolExecutor | None:
@@ -70,6 +75,21 @@ class LocalEngine:
             self._pool.shutdown(wait=wait, cancel_futures=True)
         if self._listener is not None:
             self._listener.stop()
+
+
+@contextmanager
+def _children_ignore_ctrl_c() -> Iterator[None]:
+    """Worker processes started in here ignore SIGINT (a spawned process keeps an ignored signal): a
+    terminal's Ctrl-C reaches the whole process group, and a worker still importing its libraries
+    printed a traceback of its own. This process stops them (``close``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _Relay(logging.Handler):
