@@ -158,8 +158,8 @@ def train_command(
     # the spec's race and confirmation belong to its own seeds (a workflow's); these seeds stand alone
     fixed = [f"seeds=[{','.join(_seed_list(seeds))}]", "race=null", "confirm=null"] if seeds else []
     spec = load_spec(project, with_options([*(sets or []), *fixed], stats_engine=stats_engine))
-    given = _given(pool), _given(pool_file), _given(pool_run), _given(recipe)  # an empty one (an MLproject default): none
-    result = run_training(spec, *given[:3], workers=workers, progress=progress_style(quiet), recipes=given[3])
+    result = run_training(spec, _given(pool), _given(pool_file), _given(pool_run), workers=workers,
+                          progress=progress_style(quiet), recipes=_given(recipe))
     cells, pools = result.comparisons.cells, len(result.comparisons.items)
     table = result.comparisons.table().drop(columns=["op", "split"]).sort_values("rank", kind="stable")
     typer.echo(table_markdown(without_constant(table, "fidelity")))

@@ -43,11 +43,8 @@ class LocalEngine:
         specs = op_specs(job.ops)
         parts = batches(job.table, job.todo, job.batch_size, job.columns)
         pool = self._pool_for(len(job.todo))
-        if pool is None:
-            outputs: Iterator[dict[str, np.ndarray]] = (compute_batch(specs, part) for part in parts)
-        else:
-            with _children_ignore_ctrl_c():  # the workers start as the batches are submitted
-                outputs = pool.map(compute_batch, [specs] * len(job.todo), parts)
+        outputs = ((compute_batch(specs, part) for part in parts) if pool is None
+                   else pool.map(compute_batch, [specs] * len(job.todo), parts))
         yield from zip(job.todo, outputs)
 
     def _pool_for(self, batches: int) -> ProcessPoolExecutor | None:
@@ -62,6 +59,9 @@ class LocalEngine:
             self._listener.start()
             self._pool = ProcessPoolExecutor(self.count, mp_context=context, initializer=_init_worker,
                                              initargs=(queue, logging.getLogger().getEffectiveLevel(), os.getpid()))
+            with _children_ignore_ctrl_c():  # each submit starts a worker while none is idle yet
+                for _ in range(self.count):
+                    self._pool.submit(int)
         return self._pool
 
     def close(self, wait: bool = True) -> None:
