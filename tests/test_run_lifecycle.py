@@ -160,11 +160,14 @@ def test_an_interruption_inside_a_store_write_leaves_no_lock_behind(tracking_uri
     assert [_run(run_id).info.status for run_id in ids] == ["KILLED", "KILLED"]
 
 
-class _TerminatedWhileFinalised:
-    """Sends this process SIGTERM from a finaliser, where Python swallows what the handler raises."""
+class _SignalledWhileFinalised:
+    """Sends this process ``signum`` from a finaliser, where Python swallows what the handler raises."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
 
     def __del__(self) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), self.signum)
         for _ in range(10_000):  # the handler runs here, inside the finaliser
             pass
 
@@ -172,7 +175,7 @@ class _TerminatedWhileFinalised:
 def test_a_sigterm_swallowed_by_a_finaliser_still_terminates_the_command() -> None:
     @handles_errors
     def command() -> str:
-        _TerminatedWhileFinalised()  # collected at once
+        _SignalledWhileFinalised(signal.SIGTERM)  # collected at once
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             time.sleep(0.01)
@@ -706,21 +709,12 @@ def test_a_signal_ignored_when_the_command_starts_stays_ignored() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-class _InterruptedWhileFinalised:
-    """Sends this process SIGINT from a finaliser, where Python swallows what the handler raises."""
-
-    def __del__(self) -> None:
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(10_000):  # the handler runs here, inside the finaliser
-            pass
-
-
 def test_an_interruption_re_sent_after_a_finaliser_never_reaches_the_caller() -> None:
     """The re-sent signal of an interruption swallowed by a finaliser fired 0.1 s later, after a
     command that returned at once: a KeyboardInterrupt in its caller's code."""
     @handles_errors
     def command() -> str:
-        _InterruptedWhileFinalised()  # collected at once
+        _SignalledWhileFinalised(signal.SIGINT)  # collected at once
         return "done"
 
     assert command() == "done"
