@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -233,11 +234,20 @@ def test_ctrl_c_again_during_the_clean_up_exits_130_with_its_one_line(
                                        "is kept and reused on the next run, which ends the runs left RUNNING\n")
 
 
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Python's own Ctrl-C handling, as in a terminal: a test run in a shell script's background job
+    (a CI step) starts with SIGINT ignored, which a command rightly keeps."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("first, second", [(signal.SIGINT, signal.SIGINT), (signal.SIGTERM, signal.SIGINT),
                                            (signal.SIGINT, signal.SIGTERM), (signal.SIGTERM, signal.SIGTERM)])
 def test_a_second_interruption_while_the_runs_end_is_shielded_from(
         tracking_uri: str, first: int, second: int, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], ctrl_c_interrupts: None) -> None:
     """Ctrl-C again while a run was being ended KILLED escaped into MLflow's exit, which ended the
     run FAILED without its reason (and printed the tracebacks of the finalisers it landed in)."""
     from mlsandbox.tracking import _runs
@@ -709,7 +719,7 @@ def test_a_signal_ignored_when_the_command_starts_stays_ignored() -> None:
         signal.signal(signal.SIGINT, previous)
 
 
-def test_an_interruption_re_sent_after_a_finaliser_never_reaches_the_caller() -> None:
+def test_an_interruption_re_sent_after_a_finaliser_never_reaches_the_caller(ctrl_c_interrupts: None) -> None:
     """The re-sent signal of an interruption swallowed by a finaliser fired 0.1 s later, after a
     command that returned at once: a KeyboardInterrupt in its caller's code."""
     @handles_errors
