@@ -15,7 +15,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.delta import ALPHA, WIN_TEXT, Confirmation, holm, not_a_win_reason
 from mlsandbox.executors.compare import confirm_pool
 from mlsandbox.recipes import Recipe
-from mlsandbox.search._names import MEASURED_ATTR, NEAREST_POINT, RUN_ATTR, WARM_START
+from mlsandbox.search._names import MEASURED_ATTR, NEAREST_POINT, RUN_ATTR, WARM_START, WORKFLOW_START
 from mlsandbox.search._objective import TrialContext
 
 
@@ -103,7 +103,7 @@ def _chosen_before(best: FrozenTrial) -> str:
     """The workflow's best recipe, as a warm start, was chosen by the workflow's deltas (on the project's
     seeds and no budget, the very cells the trial reuses): the study's correction does not count that choice."""
     label = str(best.user_attrs.get(WARM_START, ""))
-    if not label.startswith("workflow") or label.endswith(NEAREST_POINT):  # the nearest point: another pool
+    if not label.startswith(f"{WORKFLOW_START}: ") or label.endswith(NEAREST_POINT):  # the nearest point: another pool
         return ""
     return (" It is the workflow's best recipe (a warm start), which the workflow chose by its deltas: the "
             "correction across the study's trials does not count that choice, a confirmation on fresh seeds does.")

@@ -32,6 +32,8 @@ PRUNE_REASON = "prune_reason"
 FAIL_REASON = "fail_reason"
 INTERRUPTED = "interrupted"
 WARM_START = "warm_start"
+#: The warm-start label of the workflow's best recipe ("workflow: <name>"), which the workflow chose by its deltas.
+WORKFLOW_START = "workflow"
 #: Ends the warm-start label of a recipe the space cannot express, trained as its nearest point.
 NEAREST_POINT = " (nearest point)"
 #: On a warm-start trial's run: which recipe it trains as it is ("workflow: <name>", "ksigma: <name>").

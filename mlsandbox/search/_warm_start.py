@@ -23,7 +23,7 @@ from mlsandbox.errors import PoolError, first_line
 from mlsandbox.executors.prepare import Prepared
 from mlsandbox.files import scratch_folder
 from mlsandbox.recipes import Recipe, ksigma_recipe, load_recipe
-from mlsandbox.search._names import NEAREST_POINT, WARM_RECIPE, WARM_START
+from mlsandbox.search._names import NEAREST_POINT, WARM_RECIPE, WARM_START, WORKFLOW_START
 from mlsandbox.search._space import SearchSpace, params_from_recipe, recipe_from_params
 from mlsandbox.search._trials import counts_towards_total
 from mlsandbox.spec import SearchSpec
@@ -62,7 +62,7 @@ def enqueue_warm_start(
     if search.warm_start.workflow:
         best = latest_workflow_recipe(experiment_id)
         if best is not None:
-            recipes.append(("workflow", best))
+            recipes.append((WORKFLOW_START, best))
     if search.warm_start.ksigma:
         keys = [s.stat for s in space.stats]
         recipes.append(("ksigma", ksigma_recipe(stats, spec.refine.ksigma, keys=keys)))
