@@ -13,6 +13,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import yaml
 from conftest import spec_dict, write_jsonl
@@ -28,6 +29,7 @@ from mlsandbox.recipes import load_recipe, parse_recipe
 from mlsandbox.search import (
     STUDY,
     TRIAL,
+    SearchResult,
     build_space,
     open_storage,
     params_from_recipe,
@@ -405,7 +407,23 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
     assert mlflow.get_run(result.run_id).data.tags["mlsandbox.search.pruner"] == "none"
     # one seed: each Pareto trial's line says it has no interval rather than showing a bare number
     assert result.pareto_text() == [f"trial {t.number}, delta {t.values[0]:+.3f}% (no interval: no spread over seeds), "
-                                    f"pool size {t.values[1]:.0f}" for t in result.pareto]
+                                    f"pool size {t.values[1]:.0f}: not a win" for t in result.pareto]
+
+
+def test_each_pareto_line_says_whether_its_trial_beat_the_control() -> None:
+    def trial(number: int, delta: float) -> optuna.trial.FrozenTrial:
+        made = optuna.trial.create_trial(values=[delta, 500.0])
+        made.number = number
+        return made
+
+    def claim(p_adjusted: float) -> dict[str, float]:
+        return {"ci_low_pct": 0.1, "ci_high_pct": 2.0, "p_value": p_adjusted / 2, "p_adjusted": p_adjusted, "family": 3.0}
+
+    pareto = [trial(0, 1.0), trial(1, 2.0), trial(2, -1.0)]
+    result = SearchResult("s", "journal", "r", pd.DataFrame(), pareto[1], None, pareto, {}, 3, 1.0, "",
+                          pareto_claims=[claim(0.2), claim(0.01), claim(0.01)])
+    assert [line.rsplit(": ", 1)[1] for line in result.pareto_text()] == [
+        "not a win", "beat the random control", "not a win"]  # significant, but worse than the control
 
 
 def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -> None:

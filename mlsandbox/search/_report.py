@@ -121,8 +121,10 @@ class SearchResult:
         return shown_trials(self.trials)
 
     def pareto_text(self) -> list[str]:
-        """Each Pareto trial's delta with its interval and p-values, and its pool size, in words."""
-        return [f"trial {t.number}, delta {claim_text(t.values[0], claim)}, pool size {t.values[1]:.0f}"
+        """Each Pareto trial's delta with its interval and p-values, its pool size, and whether it beat the
+        control (:func:`beat_control`): a Pareto trial is picked among the trials, as the best is."""
+        return [f"trial {t.number}, delta {claim_text(t.values[0], claim)}, pool size {t.values[1]:.0f}: "
+                + ("beat the random control" if beat_control(t, claim) else "not a win")
                 for t, claim in zip(self.pareto, self.pareto_claims)]
 
 
@@ -368,8 +370,8 @@ def search_report(
         lines += ["No trial completed: see the reasons in the trials table.", ""]
     if pareto:
         rows = [{"trial": t.number, "delta_pct": t.values[0], "ci_low_pct": c.get("ci_low_pct"),
-                 "ci_high_pct": c.get("ci_high_pct"), "p_adjusted": c.get("p_adjusted"), "pool_size": t.values[1],
-                 **t.params} for t, c in pareto]
+                 "ci_high_pct": c.get("ci_high_pct"), "p_adjusted": c.get("p_adjusted"), "beat_control": beat_control(t, c),
+                 "pool_size": t.values[1], **t.params} for t, c in pareto]
         lines += ["### Pareto front (delta vs pool size)", "",
                   table_markdown(pd.DataFrame(rows)), ""]
     if (out / "history.png").exists():
