@@ -190,10 +190,8 @@ def data_juicer_process(words_dir: Path) -> list[dict[str, dict[str, Any]]]:
         mapping = op.data_juicer
         args: dict[str, Any] = {**mapping.inert, **mapping.fixed} if mapping else {}
         args.update(op.params.model_dump())
-        if name == "stopwords_filter":
-            args["stopwords_dir"] = str(words_dir)
-        if name == "flagged_words_filter":
-            args["flagged_words_dir"] = str(words_dir)
+        if mapping is not None and mapping.words is not None:
+            args[mapping.words.folder_arg] = str(words_dir)
         process.append({name: args})
     return process
 

@@ -10,6 +10,7 @@ import math
 import sys
 from pathlib import Path
 
+import _dj_reference as dj
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,7 +19,9 @@ from conftest import write_jsonl
 
 from mlsandbox.data import load_dataset
 from mlsandbox.errors import PoolError, RecipeError
-from mlsandbox.ops import create_op, list_ops
+from mlsandbox.ops import TextBatch, create_op, list_ops
+from mlsandbox.ops.text.flagged_words_filter import flagged_words
+from mlsandbox.ops.text.stopwords_filter import stopwords
 from mlsandbox.pools import RecipeOrigin
 from mlsandbox.recipes import (
     Condition,
@@ -262,9 +265,10 @@ DJ_EXPORTS = [
     (Condition(op="words_num_filter", min=20.2),
      {"lang": "en", "tokenization": False, "min_num": 21}),
     (Condition(op="stopwords_filter", max=0.6),
-     {"tokenization": False, "lang": "en", "min_ratio": 0.0, "max_ratio": 0.6}),
+     {"tokenization": False, "stopwords_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0, "max_ratio": 0.6}),
     (Condition(op="flagged_words_filter", min=0.0001),
-     {"tokenization": False, "lang": "en", "min_ratio": 0.0001, "max_ratio": 1.0}),
+     {"tokenization": False, "flagged_words_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0001,
+      "max_ratio": 1.0}),
     (Condition(op="language_id_score_filter", min=0.7),
      {"min_score": 0.7}),
     (Condition(op="language_id_score_filter", stat="lang", values=["en"]),
@@ -344,17 +348,65 @@ def test_an_upper_bound_data_juicer_cannot_express_is_an_error() -> None:
     assert capped["process"] == [{"language_id_score_filter": {"min_score": 0.5}}]
 
 
-def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resources(tmp_path: Path) -> None:
-    """Data-Juicer counts its own word lists and scores with another fastText file: the same bounds
-    can keep other samples there, which the export said nowhere."""
+def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them(tmp_path: Path) -> None:
+    """Data-Juicer downloads its own flagged-word and stopword lists unless a folder names them: the
+    export writes ours there, so the same bounds keep the same samples."""
     r = recipe(Condition(op="flagged_words_filter", max=0.01), Condition(op="text_length_filter", min=10),
-               Condition(op="stopwords_filter", min=0.2), Condition(op="flagged_words_filter", min=0.0))
+               Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}),
+               Condition(op="stopwords_filter", min=0.1), Condition(op="flagged_words_filter", min=0.0))
+    written = export_recipe(r, tmp_path, stem="dj")
+    assert [p.name for p in written] == ["dj.yaml", "dj.data_juicer.yaml", "dj.data_juicer_words"]
+    text = written[1].read_text()
+    config = yaml.safe_load(text)
+    entries = [next(iter(e.items())) for e in config["process"]]
+    assert [(op, args.get("flagged_words_dir", args.get("stopwords_dir"))) for op, args in entries] == [
+        ("flagged_words_filter", "dj.data_juicer_words"), ("text_length_filter", None),
+        ("stopwords_filter", "dj.data_juicer_words"), ("stopwords_filter", "dj.data_juicer_words")]
+    assert "# word lists: flagged_words_dir and stopwords_dir name dj.data_juicer_words/" in text
+    assert "not exact" not in text
+    folder = written[2]
+    assert sorted(f.name for f in folder.iterdir()) == ["flagged_words.json", "stopwords.json"]
+    assert json.loads((folder / "flagged_words.json").read_text()) == {"en": sorted(flagged_words())}
+    assert json.loads((folder / "stopwords.json").read_text()) == {"de": sorted(stopwords("de")),
+                                                                    "en": sorted(stopwords("en"))}
+    assert (folder / "stopwords.json").read_bytes().isascii()  # Data-Juicer reads it in the locale's encoding
+    # Data-Juicer's loop, given those lists as it loads them, counts what the OPs count
+    texts = dj.varied_texts(300) + ["Damn it, the hell with it", "Die Katze und der Hund sind nicht da"]
+    for op, asset, lang in (("flagged_words_filter", "flagged_words", "en"), ("stopwords_filter", "stopwords", "de")):
+        words = {w for f in folder.glob("*.json") if asset in f.name for w in json.loads(f.read_text())[lang]}
+        ours = create_op(op, {"lang": lang}).compute(TextBatch(texts))
+        assert next(iter(ours.values())).tolist() == [dj.word_list_ratio(t, words) for t in texts], op
+    # read back, the folder's lists are ours: nothing to note
+    assert read_data_juicer(written[1])[1] == []
+
+
+def test_a_data_juicer_config_that_counts_other_words_is_imported_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "flagged_words.json").write_text(json.dumps({"en": ["hell"]}))
+    config = {"process": [{"flagged_words_filter": {"max_ratio": 0.01}},
+                          {"flagged_words_filter": {"max_ratio": 0.02, "flagged_words_dir": "theirs"}},
+                          {"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": "nowhere"}}]}
+    (tmp_path / "dj.yaml").write_text(yaml.safe_dump(config))
+    _, notes = read_data_juicer(tmp_path / "dj.yaml")
+    assert notes == [
+        "process[0] (flagged_words_filter): no flagged_words_dir: Data-Juicer counted its own flagged_words list; "
+        "mlsandbox counts another, so the bounds may keep other samples",
+        "process[1] (flagged_words_filter): flagged_words_dir theirs: its flagged_words list for 'en' differs from "
+        "mlsandbox's, so the bounds may keep other samples",
+        "process[2] (stopwords_filter): stopwords_dir nowhere: no stopwords list for 'en' there (Data-Juicer would "
+        "download its own), so the bounds may keep other samples",
+    ]
+
+
+def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resources(tmp_path: Path) -> None:
+    """Data-Juicer scores languages with another fastText file: the same bounds can keep other samples
+    there, which the export says at its top."""
+    r = recipe(Condition(op="language_id_score_filter", min=0.5), Condition(op="text_length_filter", min=10))
     notes = [line for line in save_data_juicer(r, tmp_path / "dj.yaml").read_text().splitlines()
              if line.startswith("# not exact in Data-Juicer: ")]
-    assert [n.split(": ")[1] for n in notes] == ["flagged_words_filter", "stopwords_filter"]  # once each, in order
-    assert "flagged_words_dir" in notes[0] and "stopwords_dir" in notes[1]
-    exact = save_data_juicer(recipe(Condition(op="text_length_filter", min=10)), tmp_path / "exact.yaml").read_text()
-    assert "not exact" not in exact
+    assert [n.split(": ")[1] for n in notes] == ["language_id_score_filter"]
+    exact = save_data_juicer(recipe(Condition(op="text_length_filter", min=10)), tmp_path / "exact.yaml")
+    assert "not exact" not in exact.read_text() and not (tmp_path / "exact.data_juicer_words").exists()
 
 
 def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:
@@ -380,12 +432,12 @@ def test_save_data_juicer_writes_yaml_with_what_data_juicer_cannot_express_in_co
 # --- Data-Juicer import ----------------------------------------------------------------------
 
 
-def test_export_then_import_gives_the_same_conditions() -> None:
+def test_export_then_import_gives_the_same_conditions(tmp_path: Path) -> None:
     one_per_stat = {(c.op, c.stat): c for c, _ in reversed(DJ_EXPORTS)}  # first listed wins
     one_per_stat[("text_length_filter", "text_len")] = Condition(op="text_length_filter", min=3, max=500)
     one_per_stat[("words_num_filter", "num_words")] = Condition(op="words_num_filter", min=20)
     r = recipe(*one_per_stat.values(), sample_size=50)
-    back, notes = read_data_juicer(to_data_juicer(r))
+    back, notes = read_data_juicer(save_data_juicer(r, tmp_path / "dj.yaml"))  # with its word lists
     assert notes == []
     assert back.sample_size is None  # not exported: the sandbox's equal-size draw
     config = to_data_juicer(r)

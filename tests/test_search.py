@@ -38,6 +38,7 @@ from mlsandbox.search import (
     suggest_recipe,
 )
 from mlsandbox.search import _objective as objective_mod  # patched: a trial's comparison
+from mlsandbox.search import _report as report_mod
 from mlsandbox.search._claims import trial_claim
 from mlsandbox.search._report import LOST_WORKER
 from mlsandbox.search._storage import make_pruner
@@ -424,6 +425,28 @@ def test_each_pareto_line_says_whether_its_trial_beat_the_control() -> None:
                           pareto_claims=[claim(0.2), claim(0.01), claim(0.01)])
     assert [line.rsplit(": ", 1)[1] for line in result.pareto_text()] == [
         "not a win", "beat the random control", "not a win"]  # significant, but worse than the control
+
+
+def test_a_later_calls_export_replaces_the_word_lists_of_an_earlier_best(tracking_uri, tmp_path) -> None:
+    """The search's folder is logged again on every call: a word list the new best does not count
+    must not stay beside its config, where Data-Juicer would read it."""
+    run_id = mlflow.MlflowClient().create_run(mlflow.set_experiment("words").experiment_id).info.run_id
+
+    def log(*lists: str) -> set[str]:
+        out = tmp_path / f"out{len(lists)}"
+        (out / "best_recipe.data_juicer_words").mkdir(parents=True)
+        (out / "best_recipe.data_juicer.yaml").write_text("process: []\n")
+        for name in lists:
+            (out / "best_recipe.data_juicer_words" / f"{name}.json").write_text("{}")
+        if not lists:
+            (out / "best_recipe.data_juicer_words").rmdir()
+        report_mod._replace_artifacts(run_id, out, pd.DataFrame())
+        listed = mlflow.MlflowClient().list_artifacts(run_id, "search/best_recipe.data_juicer_words")
+        return {a.path.rsplit("/", 1)[1] for a in listed}
+
+    assert log("flagged_words", "stopwords") == {"flagged_words.json", "stopwords.json"}
+    assert log("flagged_words") == {"flagged_words.json"}
+    assert log() == set()
 
 
 def test_a_study_with_other_objectives_is_refused(raw, tracking_uri, tmp_path) -> None:

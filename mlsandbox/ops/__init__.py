@@ -8,11 +8,11 @@ from mlsandbox.ops import text as _text  # noqa: F401  (registers the text OPs)
 from mlsandbox.ops import video as _video  # noqa: F401  (registers the video OPs)
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import ImageBatch, TextBatch
-from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerArg, DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import UNBOUNDED, DataJuicerArg, DataJuicerFilter, DataJuicerWords, StatArgs
 from mlsandbox.ops.registry import create_op, list_ops, op_class, register, registered
 from mlsandbox.ops.video import VideoBatch, frame_samplings
 
 __all__ = [
-    "UNBOUNDED", "DataJuicerArg", "DataJuicerFilter", "ImageBatch", "Op", "OpParams", "StatArgs", "TextBatch", "VideoBatch", "create_op",
+    "UNBOUNDED", "DataJuicerArg", "DataJuicerFilter", "DataJuicerWords", "ImageBatch", "Op", "OpParams", "StatArgs", "TextBatch", "VideoBatch", "create_op",
     "frame_samplings", "list_ops", "op_class", "register", "registered",
 ]

@@ -14,7 +14,7 @@ Every mapping was checked against ``data_juicer/ops/filter/<op>.py``. Data-Juice
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
@@ -75,6 +75,18 @@ class DataJuicerArg:
 
 
 @dataclass(frozen=True)
+class DataJuicerWords:
+    """A word list that Data-Juicer's filter reads from a folder (its argument ``folder_arg``): every
+    JSON file there whose name holds ``asset``, each ``{language: [words]}``; without one it downloads
+    its own list, which counts other words. An export writes the OP's list there, so that Data-Juicer
+    counts the words mlsandbox counted."""
+
+    folder_arg: str
+    asset: str
+    words: Callable[[str], Iterable[str]]  # the OP's list for its ``lang`` param
+
+
+@dataclass(frozen=True)
 class DataJuicerFilter:
     """One Data-Juicer 1.6.1 filter: bound arguments per stat, categorical args, fixed args.
 
@@ -91,8 +103,10 @@ class DataJuicerFilter:
     inert: Mapping[str, Any] = field(default_factory=dict)  # written for clarity; unused without tokenization
     renamed: Mapping[str, DataJuicerArg] = field(default_factory=dict)  # our param -> DJ's argument
     local: frozenset[str] = frozenset()  # our params without a DJ argument
+    #: The word list the filter counts, which an export writes beside the config for Data-Juicer to read.
+    words: DataJuicerWords | None = None
     #: Why Data-Juicer, with these arguments, may still keep other samples: a resource it reads in
-    #: place of ours (a word list, a model file). Said in every export that uses the filter.
+    #: place of ours (a model file). Said in every export that uses the filter.
     caveat: str | None = None
 
     def stat_keys(self) -> set[str]:

@@ -21,6 +21,7 @@ from mlsandbox.recipes._data_juicer import (
 from mlsandbox.recipes._files import load_recipe, parse_recipe, recipe_text, save_recipe
 from mlsandbox.recipes._recipe import Condition, MeasuredPool, Recipe
 from mlsandbox.recipes._thresholds import ksigma_recipe, percentile_recipe
+from mlsandbox.recipes._word_lists import data_juicer_word_lists, word_lists_folder
 
 __all__ = [
     "RANDOM_SELECTOR",
@@ -30,6 +31,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "data_juicer_keys",
+    "data_juicer_word_lists",
     "export_recipe",
     "from_data_juicer",
     "ksigma_recipe",
@@ -41,4 +43,5 @@ __all__ = [
     "save_data_juicer",
     "save_recipe",
     "to_data_juicer",
+    "word_lists_folder",
 ]

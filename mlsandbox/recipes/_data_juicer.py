@@ -24,6 +24,13 @@ from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
+from mlsandbox.recipes._word_lists import (
+    data_juicer_word_lists,
+    folder_args,
+    other_words,
+    word_lists_folder,
+    write_word_lists,
+)
 from mlsandbox.spec import DatasetSpec, dump_yaml
 
 log = logging.getLogger(__name__)
@@ -34,6 +41,8 @@ _INTERVAL_ARGS = {"min_closed_interval": True, "max_closed_interval": True, "rev
 
 #: Data-Juicer's selector that draws a fixed number of samples: the nearest thing to sample_size.
 RANDOM_SELECTOR = "random_selector"
+#: The word-list folder a config names where no file says where it is (:func:`to_data_juicer`).
+WORDS_DIR = "data_juicer_words"
 
 
 def _mapping(op_name: str) -> DataJuicerFilter | None:
@@ -64,11 +73,14 @@ def to_data_juicer(
     processes: int = 4,
     image_key: str | None = None,
     video_key: str | None = None,
+    words_dir: str = WORDS_DIR,
 ) -> dict[str, Any]:
     """A Data-Juicer config that keeps the samples the recipe's conditions keep.
 
     ``text_key``, ``image_key`` and ``video_key`` name the dataset's fields (:func:`data_juicer_keys`
     gives a project's); Data-Juicer's image and video filters keep every sample without the key.
+    A filter that counts words of a list reads it from ``words_dir`` (:func:`data_juicer_word_lists`
+    are its files; :func:`save_data_juicer` writes them).
 
     Conditions on the same OP and params become one filter entry (bounds intersected). A
     ``sample_size`` is left out: it is the equal-size draw that made pools comparable, not a
@@ -83,7 +95,7 @@ def to_data_juicer(
         )
     process: list[dict[str, Any]] = []
     for (op_name, _), group in _group_by_op(recipe.conditions).items():
-        process.append({op_name: _dj_args(op_name, group)})
+        process.append({op_name: _dj_args(op_name, group, words_dir)})
     media = {k: v for k, v in (("image_key", image_key), ("video_key", video_key)) if v is not None}
     return {
         "project_name": recipe.name,
@@ -114,9 +126,11 @@ def _group_by_op(conditions: Iterable[Condition]) -> dict[tuple[str, str], list[
     return groups
 
 
-def _dj_args(op_name: str, conditions: list[Condition]) -> dict[str, Any]:
+def _dj_args(op_name: str, conditions: list[Condition], words_dir: str) -> dict[str, Any]:
     spec = _data_juicer_filter(op_name)
     args: dict[str, Any] = {**spec.inert, **spec.fixed}
+    if spec.words is not None:
+        args[spec.words.folder_arg] = words_dir
     # The OP's params, defaults included, under Data-Juicer's names.
     params = op_class(op_name)(**conditions[0].params).params.stat_params()
     for ours, theirs in spec.renamed.items():
@@ -199,7 +213,14 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     for op_name in dict.fromkeys(c.op for c in recipe.conditions):
         if caveat := _data_juicer_filter(op_name).caveat:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
-    config = to_data_juicer(recipe, **kwargs)
+    words = word_lists_folder(path)
+    config = to_data_juicer(recipe, words_dir=words.name, **kwargs)
+    if lists := data_juicer_word_lists(recipe):
+        write_word_lists(words, lists)
+        header.append(f"# word lists: {' and '.join(folder_args(recipe.conditions))} name {words.name}/, written beside "
+                      "this file with the lists mlsandbox counted; Data-Juicer reads the path from the directory it "
+                      "runs in: run it from this file's folder or make the path absolute (without the lists there, "
+                      "Data-Juicer downloads its own, which count other words)")
     if placeholders := [f"{key}: {config[key]}" for key in ("dataset_path", "export_path") if key not in kwargs]:
         header.append(f"# placeholders, set them before running it: {', '.join(placeholders)} (the dataset to "
                       "process, the file to write)")
@@ -218,7 +239,9 @@ def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recip
     directory = Path(directory)
     written = [save_recipe(recipe, directory / f"{stem}.yaml")]
     try:
-        written.append(save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
+        written.append(config := save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
+        if data_juicer_word_lists(recipe):
+            written.append(word_lists_folder(config))
     except RecipeError as err:
         note = directory / f"{stem}.data_juicer.txt"
         with published(note) as tmp:
@@ -238,9 +261,9 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
     default. Mappers, deduplicators, unknown filters and filters with args that change their
     statistic or interval are skipped with a note.
     """
-    origin = "Data-Juicer config"
+    origin, base = "Data-Juicer config", Path.cwd()
     if isinstance(config, (str, Path)):
-        origin = str(config)
+        origin, base = str(config), Path(config).parent
         config = read_yaml(Path(config), "Data-Juicer config")
     if not isinstance(config, Mapping):
         raise RecipeError(f"{origin}: a Data-Juicer config must be a mapping, got {type(config).__name__}")
@@ -271,7 +294,7 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
                                                   else "not a filter mlsandbox has a stat for"))
             continue
         try:
-            conditions.extend(_conditions_from_dj(op_name, spec, args, where, notes))
+            conditions.extend(_conditions_from_dj(op_name, spec, args, where, notes, base))
         except ValidationError as err:  # an argument value our OP refuses
             raise RecipeError(f"{origin}: {where}{listed(describe_validation_error(err))}") from None
         except (TypeError, ValueError) as err:
@@ -295,7 +318,7 @@ def from_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
 
 
 def _conditions_from_dj(
-    op_name: str, spec: DataJuicerFilter, args: dict[str, Any], where: str, notes: list[str]
+    op_name: str, spec: DataJuicerFilter, args: dict[str, Any], where: str, notes: list[str], base: Path
 ) -> list[Condition]:
     param_names = set(op_class(op_name).Params.model_fields)
     for arg, default in _INTERVAL_ARGS.items():
@@ -311,6 +334,8 @@ def _conditions_from_dj(
     params = {k: args.pop(k) for k in list(args) if k in param_names - spec.local - set(spec.renamed)}
     for ours, theirs in spec.renamed.items():
         params[ours] = args.pop(theirs.name, None) or theirs.default
+    if spec.words is not None and (note := other_words(spec.words, args, params, base)):
+        notes.append(f"{where}: {note}")
     out: list[Condition] = []
     for stat, arg in spec.categorical.items():
         allowed = args.pop(arg, None)

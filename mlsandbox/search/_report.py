@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from mlsandbox import figures, tracking
 from mlsandbox.executors.compare import table_markdown
 from mlsandbox.files import scratch_folder
-from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe
+from mlsandbox.recipes import Recipe, data_juicer_keys, export_recipe, parse_recipe, word_lists_folder
 from mlsandbox.search._claims import (
     Claims,
     beat_control,
@@ -305,13 +305,19 @@ def _to_confirm(best: FrozenTrial | None, claim: dict[str, float], ctx: TrialCon
 def _replace_artifacts(run_id: str, out: Path, frame: pd.DataFrame) -> None:
     """Put what was rendered in ``out`` under ``search/``, once all of it is rendered: a kill while the
     figures are drawn leaves the earlier report whole. Files this call does not write are removed first
-    (the records of every call stay), and each file is put in place whole (a staged copy renamed)."""
-    written = {f"{ARTIFACTS}/{f.name}" for f in out.iterdir()} | ({f"{ARTIFACTS}/trials.json"} if not frame.empty else set())
+    (the records of every call stay), and each file is put in place whole (a staged copy renamed). A
+    folder (the export's word lists) is replaced: files of an earlier best's lists must not stay in it."""
+    written = {f"{ARTIFACTS}/{f.name}" for f in out.iterdir() if f.is_file()}
+    written |= {f"{ARTIFACTS}/trials.json"} if not frame.empty else set()
     tracking.remove_artifacts(run_id, ARTIFACTS, keep=frozenset({INVOCATIONS, *written}))
     if not frame.empty:
         tracking.log_table(run_id, frame, f"{ARTIFACTS}/trials.json")
+    client = mlflow.MlflowClient()
     for path in sorted(out.iterdir()):
-        mlflow.MlflowClient().log_artifact(run_id, str(path), ARTIFACTS)
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), f"{ARTIFACTS}/{path.name}")
+        else:
+            client.log_artifact(run_id, str(path), ARTIFACTS)
 
 
 def _exported(out: Path) -> str:
@@ -319,7 +325,9 @@ def _exported(out: Path) -> str:
     not_exported = out / "best_recipe.data_juicer.txt"
     if not_exported.exists():  # it says why
         return f"Exported as `best_recipe.yaml`; {not_exported.read_text(encoding='utf-8').strip()}."
-    return "Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`."
+    folder = word_lists_folder(out / "best_recipe.data_juicer.yaml")
+    words = f", with the word lists it counts in `{folder.name}/` beside it" if folder.exists() else ""
+    return f"Exported as `best_recipe.yaml` and, for Data-Juicer, `best_recipe.data_juicer.yaml`{words}."
 
 
 def _state_counts(frame: pd.DataFrame) -> dict[str, int]:

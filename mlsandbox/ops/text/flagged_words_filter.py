@@ -10,7 +10,7 @@ import numpy as np
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import DataJuicerFilter, DataJuicerWords, StatArgs
 from mlsandbox.ops.kernels.words import word_list_ratio
 from mlsandbox.ops.registry import register
 
@@ -33,8 +33,9 @@ class FlaggedWordsFilter(Op[TextBatch]):
     Difference from Data-Juicer: Data-Juicer downloads its own flagged-word lists from its assets,
     which is not possible offline; the list here is the English word list shipped with the
     ``better-profanity`` package (lower-cased; its multi-word entries never match a single word).
-    Only ``lang="en"`` exists for it. Data-Juicer's optional tokenization and word augmentation
-    are not provided.
+    Only ``lang="en"`` exists for it. A Data-Juicer export writes this list for Data-Juicer to read
+    (``flagged_words_dir``), so the exported filter counts the same words. Data-Juicer's optional
+    tokenization and word augmentation are not provided.
 
     Data-Juicer 1.6.1 defaults: ``lang="en"``, keep ``0.0 <= flagged_words_ratio <= 0.045``.
     """
@@ -45,9 +46,7 @@ class FlaggedWordsFilter(Op[TextBatch]):
     data_juicer = DataJuicerFilter(
         {"flagged_words_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.0, 0.045)},
         fixed={"tokenization": False},
-        caveat="its ratio counts better-profanity's English word list; Data-Juicer downloads its own "
-               "flagged_words.json (or reads flagged_words_dir), so its ratios, and the samples these bounds "
-               "keep, differ unless that folder holds a flagged_words.json of this list ({\"en\": [...]})",
+        words=DataJuicerWords("flagged_words_dir", "flagged_words", lambda lang: flagged_words()),
     )
 
     class Params(OpParams):

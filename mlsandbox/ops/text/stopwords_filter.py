@@ -10,7 +10,7 @@ from stop_words import AVAILABLE_LANGUAGES, LANGUAGE_MAPPING, get_stop_words
 
 from mlsandbox.ops.base import Op, OpParams
 from mlsandbox.ops.batch import TextBatch
-from mlsandbox.ops.data_juicer import DataJuicerFilter, StatArgs
+from mlsandbox.ops.data_juicer import DataJuicerFilter, DataJuicerWords, StatArgs
 from mlsandbox.ops.kernels.words import word_list_ratio
 from mlsandbox.ops.registry import register
 
@@ -37,8 +37,9 @@ class StopwordsFilter(Op[TextBatch]):
 
     Difference from Data-Juicer: the stopword lists are those of the ``stop-words`` package
     (``get_stop_words(lang)``), not the lists Data-Juicer downloads from its own assets, so the
-    same text can score differently. Data-Juicer's optional tokenization and word augmentation
-    (for Chinese/Vietnamese) are not provided.
+    same text can score differently; a Data-Juicer export writes these lists for Data-Juicer to
+    read (``stopwords_dir``), so the exported filter counts the same words. Data-Juicer's optional
+    tokenization and word augmentation (for Chinese/Vietnamese) are not provided.
 
     Data-Juicer 1.6.1 defaults: ``lang="en"``, keep ``0.3 <= stopwords_ratio <= 1.0``.
     """
@@ -49,9 +50,7 @@ class StopwordsFilter(Op[TextBatch]):
     data_juicer = DataJuicerFilter(
         {"stopwords_ratio": StatArgs.ratio("min_ratio", "max_ratio", 0.3, 1.0)},
         fixed={"tokenization": False},
-        caveat="its ratio counts the stop-words package's list for `lang`; Data-Juicer downloads its own "
-               "stopwords.json (or reads stopwords_dir), so its ratios, and the samples these bounds keep, "
-               "differ unless that folder holds a stopwords.json of this list ({\"<lang>\": [...]})",
+        words=DataJuicerWords("stopwords_dir", "stopwords", stopwords),
     )
 
     class Params(OpParams):

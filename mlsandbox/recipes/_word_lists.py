@@ -1,0 +1,82 @@
+"""The word lists a Data-Juicer export's filters count, written where Data-Juicer reads them.
+
+Data-Juicer's flagged-word and stopword filters read every JSON file of a folder whose name holds
+the list's name (``flagged_words.json``: ``{language: [words]}``) and download their own lists
+where the folder holds none. mlsandbox counts the lists of Python packages (see the OPs), so an
+export writes those into a folder beside the config and names it; an import notes a folder that
+holds other lists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlsandbox.files import published
+from mlsandbox.ops import DataJuicerWords, op_class
+from mlsandbox.recipes._recipe import Condition, Recipe
+
+
+def words_of(op_name: str) -> DataJuicerWords | None:
+    """The word list an OP's Data-Juicer filter reads from a folder; None for other OPs."""
+    try:
+        mapping = op_class(op_name).data_juicer
+    except ValueError:
+        return None
+    return None if mapping is None else mapping.words
+
+
+def folder_args(conditions: Iterable[Condition]) -> list[str]:
+    """The filters' arguments that name the word-list folder (``flagged_words_dir``, ...), sorted."""
+    return sorted({words.folder_arg for c in conditions if (words := words_of(c.op)) is not None})
+
+
+def data_juicer_word_lists(recipe: Recipe) -> dict[str, dict[str, list[str]]]:
+    """The word lists the recipe's filters count, as Data-Juicer reads them from a folder: by file
+    stem (``flagged_words``, ``stopwords``), ``{language: sorted words}``. Empty where none counts words."""
+    lists: dict[str, dict[str, list[str]]] = {}
+    for c in recipe.conditions:
+        if (words := words_of(c.op)) is not None:
+            lang = op_class(c.op)(**c.params).params.stat_params()["lang"]
+            lists.setdefault(words.asset, {})[lang] = sorted(words.words(lang))
+    return lists
+
+
+def word_lists_folder(config: Path) -> Path:
+    """Where :func:`~mlsandbox.recipes.save_data_juicer` writes the word lists of the config at ``config``:
+    beside it, named after it."""
+    return config.with_name(config.name.removesuffix(".yaml") + "_words")
+
+
+def write_word_lists(folder: Path, lists: Mapping[str, Mapping[str, list[str]]]) -> None:
+    """One ``<stem>.json`` per list, each put in place whole. ASCII JSON (other letters escaped):
+    Data-Juicer opens the files in the locale's encoding."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, by_language in lists.items():
+        with published(folder / f"{stem}.json") as tmp:
+            tmp.write_text(json.dumps(by_language, indent=1) + "\n", encoding="ascii")
+
+
+def other_words(words: DataJuicerWords, args: dict[str, Any], params: Mapping[str, Any], base: Path) -> str | None:
+    """Why an imported filter counted other words than the OP counts (pops its folder argument from
+    ``args``; a relative folder is read from ``base``), or None where its folder holds the OP's list,
+    as an export read back does."""
+    given = args.pop(words.folder_arg, None)
+    if given is None:
+        return (f"no {words.folder_arg}: Data-Juicer counted its own {words.asset} list; mlsandbox counts another, "
+                "so the bounds may keep other samples")
+    lang = str(params.get("lang", "en"))  # Data-Juicer's default
+    folder = base / str(given)
+    counted: set[str] = set()
+    for file in sorted(folder.glob(f"*{words.asset}*.json")) if folder.is_dir() else []:
+        try:
+            counted |= set(json.loads(file.read_text(encoding="utf-8")).get(lang, []))
+        except (OSError, ValueError, AttributeError, TypeError):
+            return f"{words.folder_arg} {given}: {file.name} is not a JSON mapping of word lists"
+    if counted == set(words.words(lang)):
+        return None
+    why = (f"its {words.asset} list for {lang!r} differs from mlsandbox's" if counted
+           else f"no {words.asset} list for {lang!r} there (Data-Juicer would download its own)")
+    return f"{words.folder_arg} {given}: {why}, so the bounds may keep other samples"
