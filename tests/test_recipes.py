@@ -251,32 +251,34 @@ def test_unreadable_recipe_files_are_clear_errors(tmp_path: Path) -> None:
 #: One recipe condition per OP and the Data-Juicer 1.6.1 entry it must become.
 DJ_EXPORTS = [
     (Condition(op="alphanumeric_filter", min=0.5),
-     {"tokenization": False, "min_ratio": 0.5}),  # max default sys.maxsize: open, left out
+     {"tokenization": False, "min_ratio": 0.49999999995}),  # max default sys.maxsize: open, left out;
+    # a fractional bound lies half a step of Data-Juicer's stored decimals (1e-10) outside
     (Condition(op="alphanumeric_filter", max=0.9),
-     {"tokenization": False, "min_ratio": 0.0, "max_ratio": 0.9}),  # min default 0.25 cuts: opened
+     {"tokenization": False, "min_ratio": 0.0, "max_ratio": 0.90000000005}),  # min default 0.25 cuts: opened
     (Condition(op="character_repetition_filter", min=0.1, params={"rep_len": 5}),
-     {"rep_len": 5, "min_ratio": 0.1, "max_ratio": 1.0}),  # max default 0.5 cuts
+     {"rep_len": 5, "min_ratio": 0.09999999995, "max_ratio": 1.0}),  # max default 0.5 cuts
     (Condition(op="word_repetition_filter", max=0.3),
-     {"lang": "en", "tokenization": False, "rep_len": 10, "max_ratio": 0.3}),
+     {"lang": "en", "tokenization": False, "rep_len": 10, "max_ratio": 0.30000000005}),
     (Condition(op="special_characters_filter", min=0.05, max=0.3),
-     {"min_ratio": 0.05, "max_ratio": 0.3}),
+     {"min_ratio": 0.04999999995, "max_ratio": 0.30000000005}),
     (Condition(op="text_length_filter", max=500.7),
      {"min_len": 0, "max_len": 500}),  # int args, rounded inward
     (Condition(op="words_num_filter", min=20.2),
      {"lang": "en", "tokenization": False, "min_num": 21}),
     (Condition(op="stopwords_filter", max=0.6),
-     {"tokenization": False, "stopwords_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0, "max_ratio": 0.6}),
+     {"tokenization": False, "stopwords_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0,
+      "max_ratio": 0.60000000005}),
     (Condition(op="flagged_words_filter", min=0.0001),
-     {"tokenization": False, "flagged_words_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0001,
+     {"tokenization": False, "flagged_words_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.00009999995,
       "max_ratio": 1.0}),
     (Condition(op="language_id_score_filter", min=0.7),
-     {"min_score": 0.7}),
+     {"min_score": 0.69999999995}),
     (Condition(op="language_id_score_filter", stat="lang", values=["en"]),
      {"lang": "en", "min_score": 0.0}),  # min_score default 0.8 cuts
     (Condition(op="image_shape_filter", stat="image_height", min=16),
      {"any_or_all": "any", "min_height": 16}),
     (Condition(op="image_aspect_ratio_filter", min=0.5),
-     {"any_or_all": "any", "min_ratio": 0.5, "max_ratio": sys.maxsize}),  # max default 3.0 cuts
+     {"any_or_all": "any", "min_ratio": 0.49999999995, "max_ratio": sys.maxsize}),  # max default 3.0 cuts
 ]
 
 
@@ -335,7 +337,7 @@ def test_the_export_is_a_complete_data_juicer_config() -> None:
         "np": 4,
         "process": [
             {"text_length_filter": {"min_len": 10, "max_len": 2000}},
-            {"language_id_score_filter": {"lang": ["en", "de"], "min_score": 0.9}},
+            {"language_id_score_filter": {"lang": ["en", "de"], "min_score": 0.89999999995}},
         ],  # no random_selector: the equal-size draw would keep 100 samples of a full corpus
     }
 
@@ -345,7 +347,7 @@ def test_an_upper_bound_data_juicer_cannot_express_is_an_error() -> None:
         to_data_juicer(recipe(Condition(op="language_id_score_filter", max=0.9)))
     # at the score's ceiling a maximum cuts nothing: every default-space search trial has one
     capped = to_data_juicer(recipe(Condition(op="language_id_score_filter", min=0.5, max=1.0)))
-    assert capped["process"] == [{"language_id_score_filter": {"min_score": 0.5}}]
+    assert capped["process"] == [{"language_id_score_filter": {"min_score": 0.49999999995}}]
 
 
 def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them(tmp_path: Path) -> None:
@@ -409,6 +411,33 @@ def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resourc
     assert "not exact" not in exact.read_text() and not (tmp_path / "exact.data_juicer_words").exists()
 
 
+def data_juicer_stored(value: float, ulps: int = 0) -> float:
+    """A statistic as Data-Juicer compares it: written with 10 decimals into its JSON stats column
+    (pandas' ujson), read back by a parser that can be a float or two off (not for whole numbers)."""
+    stored = float(f"{value:.10f}")
+    for _ in range(abs(ulps) if stored != int(stored) else 0):
+        stored = math.nextafter(stored, math.copysign(math.inf, ulps))
+    return stored
+
+
+def test_exported_bounds_keep_what_the_sandbox_kept_as_data_juicer_stores_the_statistics() -> None:
+    """Written at a sample's exact value, a bound dropped the samples on it in Data-Juicer: 1/3 is
+    stored as 0.3333333333, below a minimum of 0.3333333333333333. Split bounds are such values."""
+    ratios = np.unique([k / n for n in range(1, 120) for k in range(n + 1)])
+    rng = np.random.default_rng(0)
+    for lo, hi in np.sort(rng.choice(ratios, (25, 2)), axis=1):
+        for op, (lo_arg, hi_arg) in (("stopwords_filter", ("min_ratio", "max_ratio")),
+                                     ("image_aspect_ratio_filter", ("min_ratio", "max_ratio"))):
+            args = to_data_juicer(recipe(Condition(op=op, min=lo, max=hi)))["process"][0][op]
+            ours = (ratios >= lo) & (ratios <= hi)
+            for ulps in (-2, 0, 2):
+                stored = np.array([data_juicer_stored(r, ulps) for r in ratios])
+                theirs = (stored >= args[lo_arg]) & (stored <= args[hi_arg])
+                assert (theirs == ours).all(), (op, lo, hi, ulps, ratios[theirs != ours])
+    # what a bound at the exact value dropped: a minimum's value stored below it, a maximum's above
+    assert data_juicer_stored(1 / 3) < 1 / 3 and data_juicer_stored(30 / 131) > 30 / 131
+
+
 def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:
     with pytest.raises(RecipeError, match="language_id_score_filter.lang: lang is categorical; use values"):
         to_data_juicer(recipe(Condition(op="language_id_score_filter", stat="lang", min=1)))
@@ -444,8 +473,9 @@ def test_export_then_import_gives_the_same_conditions(tmp_path: Path) -> None:
     config["process"].append({"random_selector": {"select_num": 50}})  # a user's own draw is imported
     assert read_data_juicer(config)[0].sample_size == 50
 
-    def key(c: Condition) -> str:
-        return repr((c.op, c.stat, c.min, c.max, c.values, sorted(c.params.items())))
+    def key(c: Condition) -> str:  # a fractional bound comes back half a stored step (5e-11) outside
+        bounds = [None if b is None else round(b, 9) for b in (c.min, c.max)]
+        return repr((c.op, c.stat, *bounds, c.values, sorted(c.params.items())))
 
     assert sorted(map(key, back.conditions)) == sorted(map(key, r.conditions))
 
@@ -453,9 +483,10 @@ def test_export_then_import_gives_the_same_conditions(tmp_path: Path) -> None:
 def test_conditions_on_one_op_merge_into_one_data_juicer_entry() -> None:
     r = recipe(Condition(op="alphanumeric_filter", min=0.5), Condition(op="alphanumeric_filter", min=0.6, max=0.9))
     config = to_data_juicer(r)
-    assert config["process"] == [{"alphanumeric_filter": {"tokenization": False, "min_ratio": 0.6, "max_ratio": 0.9}}]
+    assert config["process"] == [{"alphanumeric_filter": {"tokenization": False, "min_ratio": 0.59999999995,
+                                                          "max_ratio": 0.90000000005}}]
     assert [c.describe() for c in read_data_juicer(config)[0].conditions] == [
-        "alphanumeric_filter.alnum_ratio in [0.6, 0.9]"
+        "alphanumeric_filter.alnum_ratio in [0.59999999995, 0.90000000005]"
     ]
 
 

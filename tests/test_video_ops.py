@@ -114,12 +114,12 @@ def test_a_video_recipe_exports_data_juicers_arguments() -> None:
     config = to_data_juicer(recipe, **data_juicer_keys(DatasetSpec(path="clips.jsonl", video_field="file")))
     assert (config["text_keys"], config["video_key"]) == ("text", "file") and "image_key" not in config
     process = {name: args for step in config["process"] for name, args in step.items()}
-    assert process["video_motion_score_filter"]["min_score"] == 0.5
+    assert process["video_motion_score_filter"]["min_score"] == 0.49999999995  # half a stored step out
     assert process["video_motion_score_filter"]["sampling_fps"] == 4.0
     nsfw = process["video_nsfw_filter"]
-    assert (nsfw["max_score"], nsfw["frame_sampling_method"], nsfw["frame_num"]) == (0.2, "uniform", 5)
+    assert (nsfw["max_score"], nsfw["frame_sampling_method"], nsfw["frame_num"]) == (0.20000000005, "uniform", 5)
     assert nsfw["reduce_mode"] == "avg" and "min_score" not in nsfw  # Data-Juicer's default cuts nothing
-    assert process["video_watermark_filter"]["prob_threshold"] == 0.3
+    assert process["video_watermark_filter"]["prob_threshold"] == 0.30000000005
     assert process["video_resolution_filter"]["min_height"] == 241  # count bounds round inward
 
 
@@ -149,17 +149,20 @@ def test_a_model_backed_video_op_exports_its_model_under_data_juicers_name_and_i
 
 def test_exported_aspect_ratio_bounds_keep_exactly_the_clips_the_sandbox_kept() -> None:
     """Data-Juicer reads min_ratio/max_ratio as exact fractions of their text and compares them with
-    the float ratio exactly; a bound written as repr(4 / 3) would drop every 4:3 clip."""
+    the ratio as its stats column stores it (10 decimals): a bound written as repr(4 / 3), or at the
+    exact ratio, would drop 4:3 clips."""
     ratios = np.array([w / h for w in range(8, 160) for h in range(8, 160)])
+    stored = [Fraction(f"{r:.10f}") for r in ratios]
     for lo, hi in [(4 / 3, 16 / 9), (9 / 21, 2 / 3), (1.0, 21 / 9)]:
         recipe = Recipe(name="r", conditions=[Condition(op="video_aspect_ratio_filter", min=lo, max=hi)])
         args = to_data_juicer(recipe)["process"][0]["video_aspect_ratio_filter"]
         dj_min, dj_max = (Fraction(str(args[k]).replace(":", "/")) for k in ("min_ratio", "max_ratio"))
-        dj_keeps = np.array([dj_min <= Fraction(r) <= dj_max for r in ratios])  # Data-Juicer's process()
-        np.testing.assert_array_equal(dj_keeps, (ratios >= lo) & (ratios <= hi))
+        dj_keeps = np.array([dj_min <= r <= dj_max for r in stored])  # Data-Juicer's process()
+        sandbox_keeps = (ratios >= lo) & (ratios <= hi)
+        np.testing.assert_array_equal(dj_keeps, sandbox_keeps)
         assert dj_keeps.any() and (ratios == lo).any()
-        back = from_data_juicer(to_data_juicer(recipe)).conditions[0]
-        assert (back.min, back.max) == (lo, hi)
+        back = from_data_juicer(to_data_juicer(recipe)).conditions[0]  # half a stored step outside, same clips
+        np.testing.assert_array_equal((ratios >= back.min) & (ratios <= back.max), sandbox_keeps)
     imported = from_data_juicer({"process": [{"video_aspect_ratio_filter": {"min_ratio": "4/3", "max_ratio": "16:9"}}]})
     bounds = imported.conditions[0]
     assert bounds.min == math.nextafter(4 / 3, math.inf) and bounds.max == 16 / 9  # as Data-Juicer reads them

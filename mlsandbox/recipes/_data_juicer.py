@@ -7,10 +7,8 @@ be exported, and Data-Juicer filters without a matching OP are skipped on import
 
 from __future__ import annotations
 
-import decimal
 import json
 import logging
-import math
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +20,7 @@ from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.errors import RecipeError, describe_validation_error, listed
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
+from mlsandbox.recipes._bounds import STORED_DECIMALS, data_juicer_bound, float_bound, moved_by_storage
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
 from mlsandbox.recipes._word_lists import (
@@ -165,33 +164,10 @@ def _dj_args(op_name: str, conditions: list[Condition], words_dir: str) -> dict[
             if bound_arg is None:
                 continue
             if bound is not None:
-                args[bound_arg] = _dj_number(bound, side, sa)
+                args[bound_arg] = data_juicer_bound(bound, side, sa)
             elif not sa.default_is_open(side):
                 args[bound_arg] = sa.floor if side == "min" else sa.ceiling
     return args
-
-
-def _dj_number(value: float, side: Literal["min", "max"], sa: StatArgs) -> float | int | str:
-    if sa.integer:
-        # Data-Juicer types count bounds as int; rounding inward keeps the same integer stats.
-        return math.ceil(value) if side == "min" else math.floor(value)
-    if sa.fraction:
-        return fraction_bound(float(value), side)
-    return float(value)
-
-
-def fraction_bound(value: float, side: Literal["min", "max"]) -> str:
-    """``value`` as a decimal string that, read exactly (``Fraction(text)``), keeps the same floats.
-
-    ``repr(value)`` is the shortest decimal that rounds to ``value``, and may lie on the wrong side
-    of it: ``repr(4 / 3)`` is ``1.3333333333333333``, above the float ``4 / 3``, so a minimum
-    written that way drops the 4:3 clips. Rounded toward the kept side to 17 significant digits,
-    the decimal lies between ``value`` and the next float (17 digits are finer than float spacing),
-    so exactly the floats that pass ``value`` pass it.
-    """
-    rounding = decimal.ROUND_FLOOR if side == "min" else decimal.ROUND_CEILING
-    bound = decimal.Context(prec=17, rounding=rounding).plus(decimal.Decimal(value))
-    return format(bound.normalize(), "f")
 
 
 def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
@@ -215,9 +191,15 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
     words = word_lists_folder(path)
     config = to_data_juicer(recipe, words_dir=words.name, **kwargs)
+    if any(moved_by_storage(sa, c.min, c.max) for c in recipe.conditions
+           if (sa := _data_juicer_filter(c.op).stats.get(c.stat or "")) is not None):
+        header.append(f"# fractional bounds lie half a step (5e-{STORED_DECIMALS + 1}) outside the measured ones: "
+                      f"Data-Juicer compares each statistic as its stats column stores it, with {STORED_DECIMALS} "
+                      "decimals, so a sample on a bound is kept as the sandbox kept it")
     if lists := data_juicer_word_lists(recipe):
         write_word_lists(words, lists)
-        header.append(f"# word lists: {' and '.join(folder_args(recipe.conditions))} name {words.name}/, written beside "
+        named = folder_args(recipe.conditions)
+        header.append(f"# word lists: {' and '.join(named)} name{'s' * (len(named) == 1)} {words.name}/, written beside "
                       "this file with the lists mlsandbox counted; Data-Juicer reads the path from the directory it "
                       "runs in: run it from this file's folder or make the path absolute (without the lists there, "
                       "Data-Juicer downloads its own, which count other words)")
@@ -382,12 +364,3 @@ def _dj_bound(args: dict[str, Any], sa: StatArgs, side: Literal["min", "max"]) -
     return float(value)
 
 
-def float_bound(bound: Fraction, side: Literal["min", "max"]) -> float:
-    """The float bound that keeps exactly the floats an exact ``bound`` keeps (Data-Juicer's reading):
-    the smallest float at or above a minimum, the largest at or below a maximum."""
-    value = float(bound)
-    if side == "min" and Fraction(value) < bound:
-        return math.nextafter(value, math.inf)
-    if side == "max" and Fraction(value) > bound:
-        return math.nextafter(value, -math.inf)
-    return value
