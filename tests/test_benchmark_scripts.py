@@ -14,6 +14,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.mark.parametrize("argv, says", [
     (["pools.py", "--samples", "0"], "argument --samples: must be at least 100, got 0"),
+    (["data_juicer_exports.py", "--dj-python", "/no/such/venv/bin/python"],
+     "--dj-python /no/such/venv/bin/python: no dj-process beside it (is py-data-juicer installed?)"),
     (["train_cost.py", "--set", "foo=1"], "error: invalid --set (a TinyLMSpec field): foo: unknown key (got 1)"),
     (["workflow.py", "--set", "pools.size"], "error: --set expects key=value, got 'pools.size'"),
     (["workflow.py", "--project", "projects/text-quality-fast", "--quick", "--until", "probe", "--reference-uri",
