@@ -21,7 +21,7 @@ from mlsandbox.data import load_dataset
 from mlsandbox.errors import PoolError, RecipeError
 from mlsandbox.ops import TextBatch, create_op, list_ops
 from mlsandbox.ops.text.flagged_words_filter import flagged_words
-from mlsandbox.ops.text.stopwords_filter import stopwords
+from mlsandbox.ops.text.stopwords_filter import LANGUAGES, stopwords
 from mlsandbox.pools import RecipeOrigin
 from mlsandbox.recipes import (
     Condition,
@@ -38,6 +38,7 @@ from mlsandbox.recipes import (
     save_recipe,
     to_data_juicer,
 )
+from mlsandbox.recipes._bounds import stored_bound
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
@@ -266,11 +267,9 @@ DJ_EXPORTS = [
     (Condition(op="words_num_filter", min=20.2),
      {"lang": "en", "tokenization": False, "min_num": 21}),
     (Condition(op="stopwords_filter", max=0.6),
-     {"tokenization": False, "stopwords_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.0,
-      "max_ratio": 0.60000000005}),
+     {"tokenization": False, "lang": "en", "min_ratio": 0.0, "max_ratio": 0.60000000005}),
     (Condition(op="flagged_words_filter", min=0.0001),
-     {"tokenization": False, "flagged_words_dir": "data_juicer_words", "lang": "en", "min_ratio": 0.00009999995,
-      "max_ratio": 1.0}),
+     {"tokenization": False, "lang": "en", "min_ratio": 0.00009999995, "max_ratio": 1.0}),
     (Condition(op="language_id_score_filter", min=0.7),
      {"min_score": 0.69999999995}),
     (Condition(op="language_id_score_filter", stat="lang", values=["en"]),
@@ -355,7 +354,9 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
     export writes ours there, so the same bounds keep the same samples."""
     r = recipe(Condition(op="flagged_words_filter", max=0.01), Condition(op="text_length_filter", min=10),
                Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}),
-               Condition(op="stopwords_filter", min=0.1), Condition(op="flagged_words_filter", min=0.0))
+               Condition(op="flagged_words_filter", min=0.0))
+    (tmp_path / "dj.data_juicer_words").mkdir()
+    (tmp_path / "dj.data_juicer_words" / "stopwords_en.json").write_text('{"en": ["an", "earlier", "list"]}')
     written = export_recipe(r, tmp_path, stem="dj")
     assert [p.name for p in written] == ["dj.yaml", "dj.data_juicer.yaml", "dj.data_juicer_words"]
     text = written[1].read_text()
@@ -363,14 +364,14 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
     entries = [next(iter(e.items())) for e in config["process"]]
     assert [(op, args.get("flagged_words_dir", args.get("stopwords_dir"))) for op, args in entries] == [
         ("flagged_words_filter", "dj.data_juicer_words"), ("text_length_filter", None),
-        ("stopwords_filter", "dj.data_juicer_words"), ("stopwords_filter", "dj.data_juicer_words")]
+        ("stopwords_filter", "dj.data_juicer_words")]
     assert "# word lists: flagged_words_dir and stopwords_dir name dj.data_juicer_words/" in text
     assert "not exact" not in text
     folder = written[2]
+    # an earlier export's list is gone: Data-Juicer merges every stopwords file of the folder
     assert sorted(f.name for f in folder.iterdir()) == ["flagged_words.json", "stopwords.json"]
     assert json.loads((folder / "flagged_words.json").read_text()) == {"en": sorted(flagged_words())}
-    assert json.loads((folder / "stopwords.json").read_text()) == {"de": sorted(stopwords("de")),
-                                                                    "en": sorted(stopwords("en"))}
+    assert json.loads((folder / "stopwords.json").read_text()) == {"de": sorted(stopwords("de"))}
     assert (folder / "stopwords.json").read_bytes().isascii()  # Data-Juicer reads it in the locale's encoding
     # Data-Juicer's loop, given those lists as it loads them, counts what the OPs count
     texts = dj.varied_texts(300) + ["Damn it, the hell with it", "Die Katze und der Hund sind nicht da"]
@@ -380,14 +381,29 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
         assert next(iter(ours.values())).tolist() == [dj.word_list_ratio(t, words) for t in texts], op
     # read back, the folder's lists are ours: nothing to note
     assert read_data_juicer(written[1])[1] == []
+    # exported again without word lists, the folder goes: it would hold lists no filter counts
+    assert [p.name for p in export_recipe(recipe(Condition(op="text_length_filter", min=10)), tmp_path, stem="dj")
+            ] == ["dj.yaml", "dj.data_juicer.yaml"] and not folder.exists()
+
+
+def test_one_op_with_two_sets_of_params_is_not_exported() -> None:
+    """Data-Juicer computes a statistic once per sample: a second stopwords filter, in another
+    language, read the first one's ratio (checked with Data-Juicer 1.6.1)."""
+    r = recipe(Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}), Condition(op="stopwords_filter", min=0.1))
+    with pytest.raises(RecipeError, match="stopwords_filter: one OP with two sets of params"):
+        to_data_juicer(r)
 
 
 def test_a_data_juicer_config_that_counts_other_words_is_imported_with_a_note(tmp_path: Path) -> None:
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "flagged_words.json").write_text(json.dumps({"en": ["hell"]}))
+    (tmp_path / "theirs" / "stopwords.json").write_text(json.dumps({"de": sorted(stopwords("de"))}))
     config = {"process": [{"flagged_words_filter": {"max_ratio": 0.01}},
                           {"flagged_words_filter": {"max_ratio": 0.02, "flagged_words_dir": "theirs"}},
-                          {"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": "nowhere"}}]}
+                          {"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": "nowhere"}},
+                          {"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": "theirs"}},
+                          {"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": "theirs", "lang": "de"}},
+                          {"stopwords_filter": {"min_ratio": 0.0, "stopwords_dir": "nowhere"}}]}  # dropped
     (tmp_path / "dj.yaml").write_text(yaml.safe_dump(config))
     _, notes = read_data_juicer(tmp_path / "dj.yaml")
     assert notes == [
@@ -395,9 +411,21 @@ def test_a_data_juicer_config_that_counts_other_words_is_imported_with_a_note(tm
         "mlsandbox counts another, so the bounds may keep other samples",
         "process[1] (flagged_words_filter): flagged_words_dir theirs: its flagged_words list for 'en' differs from "
         "mlsandbox's, so the bounds may keep other samples",
-        "process[2] (stopwords_filter): stopwords_dir nowhere: no stopwords list for 'en' there (Data-Juicer would "
-        "download its own), so the bounds may keep other samples",
+        "process[2] (stopwords_filter): stopwords_dir nowhere: no stopwords files there (Data-Juicer would download "
+        "its own list), so the bounds may keep other samples",
+        "process[3] (stopwords_filter): stopwords_dir theirs: no stopwords list for 'en' there (Data-Juicer would "
+        "stop), so the bounds may keep other samples",
+        "process[5] (stopwords_filter): dropped, its bounds cut nothing",  # and no note on its folder
     ]
+    # `all` is the union of the folder's languages where no file names it, as Data-Juicer makes it
+    every = tmp_path / "every"
+    every.mkdir()
+    (every / "stopwords.json").write_text(json.dumps({lang: sorted(stopwords(lang)) for lang in LANGUAGES - {"all"}}))
+    config = {"process": [{"stopwords_filter": {"min_ratio": 0.2, "stopwords_dir": str(every), "lang": "all"}}]}
+    assert read_data_juicer(config)[1] == []
+    # a language the OP has no list for is the usual error, not the word list's
+    with pytest.raises(RecipeError, match="no stopword list for 'xx'"):
+        read_data_juicer({"process": [{"stopwords_filter": {"lang": "xx", "min_ratio": 0.2, "stopwords_dir": "w"}}]})
 
 
 def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resources(tmp_path: Path) -> None:
@@ -412,9 +440,10 @@ def test_an_export_says_which_of_its_ops_data_juicer_computes_from_other_resourc
 
 
 def data_juicer_stored(value: float, ulps: int = 0) -> float:
-    """A statistic as Data-Juicer compares it: written with 10 decimals into its JSON stats column
-    (pandas' ujson), read back by a parser that can be a float or two off (not for whole numbers)."""
-    stored = float(f"{value:.10f}")
+    """A statistic as Data-Juicer compares it: through its JSON stats column and back, by pandas'
+    ujson as Hugging Face datasets calls it (10 decimals); ``ulps`` floats further, for a parser
+    that errs more (never for whole numbers, which it reads exactly)."""
+    stored = pd.io.json.ujson_loads(pd.io.json.ujson_dumps(value))
     for _ in range(abs(ulps) if stored != int(stored) else 0):
         stored = math.nextafter(stored, math.copysign(math.inf, ulps))
     return stored
@@ -423,19 +452,27 @@ def data_juicer_stored(value: float, ulps: int = 0) -> float:
 def test_exported_bounds_keep_what_the_sandbox_kept_as_data_juicer_stores_the_statistics() -> None:
     """Written at a sample's exact value, a bound dropped the samples on it in Data-Juicer: 1/3 is
     stored as 0.3333333333, below a minimum of 0.3333333333333333. Split bounds are such values."""
-    ratios = np.unique([k / n for n in range(1, 120) for k in range(n + 1)])
+    ratios = np.unique([k / n for n in [*range(1, 120), 2048] for k in range(n + 1)])  # k/2048: ties, to even
     rng = np.random.default_rng(0)
     for lo, hi in np.sort(rng.choice(ratios, (25, 2)), axis=1):
-        for op, (lo_arg, hi_arg) in (("stopwords_filter", ("min_ratio", "max_ratio")),
-                                     ("image_aspect_ratio_filter", ("min_ratio", "max_ratio"))):
+        for op in ("stopwords_filter", "image_aspect_ratio_filter"):
             args = to_data_juicer(recipe(Condition(op=op, min=lo, max=hi)))["process"][0][op]
             ours = (ratios >= lo) & (ratios <= hi)
             for ulps in (-2, 0, 2):
                 stored = np.array([data_juicer_stored(r, ulps) for r in ratios])
-                theirs = (stored >= args[lo_arg]) & (stored <= args[hi_arg])
+                theirs = (stored >= args.get("min_ratio", -math.inf)) & (stored <= args.get("max_ratio", math.inf))
                 assert (theirs == ours).all(), (op, lo, hi, ulps, ratios[theirs != ours])
     # what a bound at the exact value dropped: a minimum's value stored below it, a maximum's above
     assert data_juicer_stored(1 / 3) < 1 / 3 and data_juicer_stored(30 / 131) > 30 / 131
+
+
+@pytest.mark.parametrize("scale", [1e-18, 1e-12, 1e-6, 1.0, 1e3, 1e9, 1e15, 1e18])
+def test_a_value_stays_within_its_own_exported_bounds_at_every_magnitude(scale: float) -> None:
+    """ujson stores 10 decimals, or 10 significant digits from 1e16 up and below 1e-15."""
+    values = np.random.default_rng(1).random(3000) * scale
+    for value in [*values, *-values, 3 / 2048 * scale]:
+        stored = data_juicer_stored(float(value))
+        assert float(stored_bound(value, "min")) <= stored <= float(stored_bound(value, "max")), value
 
 
 def test_a_bound_of_the_wrong_kind_for_the_stat_is_not_exported() -> None:

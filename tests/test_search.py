@@ -402,6 +402,8 @@ def test_two_objectives_report_the_pareto_front(raw, tracking_uri, tmp_path) -> 
     for _, row in done[~done["trial"].isin(front)].iterrows():
         assert any(p.values[0] >= row["delta_pct"] and p.values[1] >= row["pool_size"] for p in result.pareto)
     assert "Pareto front" in result.report and "p_adjusted" in result.report
+    front_table = result.report.split("### Pareto front")[1].split("###")[0]
+    assert "beat_control" in front_table and "True" not in front_table  # one seed: no trial can be a win
     assert result.best is not None and result.best.values[0] == max(t.values[0] for t in result.pareto)  # exported
     # Optuna does not prune two objectives: the run and the report say so, not the spec's `median`
     assert "pruner `none`" in result.report

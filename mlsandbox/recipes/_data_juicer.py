@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -20,7 +21,7 @@ from mlsandbox.data import IMAGE, VIDEO
 from mlsandbox.errors import RecipeError, describe_validation_error, listed
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerFilter, StatArgs, list_ops, op_class
-from mlsandbox.recipes._bounds import STORED_DECIMALS, data_juicer_bound, float_bound, moved_by_storage
+from mlsandbox.recipes._bounds import STORED_DIGITS, at_limit, data_juicer_bound, float_bound
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
 from mlsandbox.recipes._word_lists import (
@@ -40,8 +41,6 @@ _INTERVAL_ARGS = {"min_closed_interval": True, "max_closed_interval": True, "rev
 
 #: Data-Juicer's selector that draws a fixed number of samples: the nearest thing to sample_size.
 RANDOM_SELECTOR = "random_selector"
-#: The word-list folder a config names where no file says where it is (:func:`to_data_juicer`).
-WORDS_DIR = "data_juicer_words"
 
 
 def _mapping(op_name: str) -> DataJuicerFilter | None:
@@ -72,14 +71,15 @@ def to_data_juicer(
     processes: int = 4,
     image_key: str | None = None,
     video_key: str | None = None,
-    words_dir: str = WORDS_DIR,
+    words_dir: str | None = None,
 ) -> dict[str, Any]:
     """A Data-Juicer config that keeps the samples the recipe's conditions keep.
 
     ``text_key``, ``image_key`` and ``video_key`` name the dataset's fields (:func:`data_juicer_keys`
     gives a project's); Data-Juicer's image and video filters keep every sample without the key.
-    A filter that counts words of a list reads it from ``words_dir`` (:func:`data_juicer_word_lists`
-    are its files; :func:`save_data_juicer` writes them).
+    A filter that counts words of a list reads them from ``words_dir``, the folder that
+    :func:`save_data_juicer` writes (:func:`data_juicer_word_lists`); without one, Data-Juicer downloads
+    its own lists, which count other words.
 
     Conditions on the same OP and params become one filter entry (bounds intersected). A
     ``sample_size`` is left out: it is the equal-size draw that made pools comparable, not a
@@ -93,7 +93,12 @@ def to_data_juicer(
             "no threshold selects exactly these samples, and Data-Juicer has no filter that keeps samples by id"
         )
     process: list[dict[str, Any]] = []
-    for (op_name, _), group in _group_by_op(recipe.conditions).items():
+    groups = _group_by_op(recipe.conditions)
+    ops = [op for op, _ in groups]
+    if repeated := sorted({op for op in ops if ops.count(op) > 1}):
+        raise RecipeError(f"{', '.join(repeated)}: one OP with two sets of params; Data-Juicer computes a statistic "
+                          "once per sample, so the second filter would read the first one's value")
+    for (op_name, _), group in groups.items():
         process.append({op_name: _dj_args(op_name, group, words_dir)})
     media = {k: v for k, v in (("image_key", image_key), ("video_key", video_key)) if v is not None}
     return {
@@ -125,10 +130,10 @@ def _group_by_op(conditions: Iterable[Condition]) -> dict[tuple[str, str], list[
     return groups
 
 
-def _dj_args(op_name: str, conditions: list[Condition], words_dir: str) -> dict[str, Any]:
+def _dj_args(op_name: str, conditions: list[Condition], words_dir: str | None) -> dict[str, Any]:
     spec = _data_juicer_filter(op_name)
     args: dict[str, Any] = {**spec.inert, **spec.fixed}
-    if spec.words is not None:
+    if spec.words is not None and words_dir is not None:
         args[spec.words.folder_arg] = words_dir
     # The OP's params, defaults included, under Data-Juicer's names.
     params = op_class(op_name)(**conditions[0].params).params.stat_params()
@@ -170,6 +175,13 @@ def _dj_args(op_name: str, conditions: list[Condition], words_dir: str) -> dict[
     return args
 
 
+def _moved(c: Condition) -> bool:
+    """Whether the export writes one of the condition's bounds half a stored step out."""
+    sa = _data_juicer_filter(c.op).stats.get(c.stat or "")
+    return sa is not None and not sa.integer and (
+        (c.min is not None and not at_limit(sa, c.min, "min")) or (c.max is not None and not at_limit(sa, c.max, "max")))
+
+
 def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     """Write :func:`to_data_juicer`'s config as YAML, with the recipe's provenance in comments."""
     path = Path(path)
@@ -191,11 +203,11 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
     words = word_lists_folder(path)
     config = to_data_juicer(recipe, words_dir=words.name, **kwargs)
-    if any(moved_by_storage(sa, c.min, c.max) for c in recipe.conditions
-           if (sa := _data_juicer_filter(c.op).stats.get(c.stat or "")) is not None):
-        header.append(f"# fractional bounds lie half a step (5e-{STORED_DECIMALS + 1}) outside the measured ones: "
-                      f"Data-Juicer compares each statistic as its stats column stores it, with {STORED_DECIMALS} "
-                      "decimals, so a sample on a bound is kept as the sandbox kept it")
+    if any(_moved(c) for c in recipe.conditions):
+        header.append(f"# fractional bounds lie half a stored step outside the measured ones: Data-Juicer compares "
+                      f"each statistic as its stats column stores it, to {STORED_DIGITS} decimals, so a sample on "
+                      "a bound is kept as the sandbox kept it")
+    shutil.rmtree(words, ignore_errors=True)  # an earlier export's lists: only this recipe's may be read
     if lists := data_juicer_word_lists(recipe):
         write_word_lists(words, lists)
         named = folder_args(recipe.conditions)
@@ -222,8 +234,8 @@ def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recip
     written = [save_recipe(recipe, directory / f"{stem}.yaml")]
     try:
         written.append(config := save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
-        if data_juicer_word_lists(recipe):
-            written.append(word_lists_folder(config))
+        if (words := word_lists_folder(config)).exists():
+            written.append(words)
     except RecipeError as err:
         note = directory / f"{stem}.data_juicer.txt"
         with published(note) as tmp:
@@ -241,7 +253,9 @@ def read_data_juicer(config: Mapping[str, Any] | str | Path, name: str | None = 
     Known filters become conditions; a bound at the stat's natural range (or left out where
     Data-Juicer's default is open) is unbounded, a left-out bound whose default cuts keeps that
     default. Mappers, deduplicators, unknown filters and filters with args that change their
-    statistic or interval are skipped with a note.
+    statistic or interval are skipped with a note. A filter that counts words of a list gets a note
+    where its folder (a relative one read from the config's folder, where an export writes it) does
+    not hold the OP's list.
     """
     origin, base = "Data-Juicer config", Path.cwd()
     if isinstance(config, (str, Path)):
@@ -316,8 +330,6 @@ def _conditions_from_dj(
     params = {k: args.pop(k) for k in list(args) if k in param_names - spec.local - set(spec.renamed)}
     for ours, theirs in spec.renamed.items():
         params[ours] = args.pop(theirs.name, None) or theirs.default
-    if spec.words is not None and (note := other_words(spec.words, args, params, base)):
-        notes.append(f"{where}: {note}")
     out: list[Condition] = []
     for stat, arg in spec.categorical.items():
         allowed = args.pop(arg, None)
@@ -339,6 +351,10 @@ def _conditions_from_dj(
         if lo is None and hi is None:
             continue  # the filter keeps every value of this stat
         out.append(Condition(op=op_name, stat=stat, min=lo, max=hi, params=params))
+    if spec.words is not None:  # after the conditions, which check the params (a language without a list)
+        given = args.pop(spec.words.folder_arg, None)
+        if out and (note := other_words(spec.words, given, params, base)):
+            notes.append(f"{where}: {note}")
     if args:
         notes.append(f"{where}: ignored args {sorted(args)} (mlsandbox's {op_name} has no such setting: "
                      "check that they keep Data-Juicer's defaults, or the imported bounds may keep other samples)")

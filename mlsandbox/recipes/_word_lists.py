@@ -39,7 +39,7 @@ def data_juicer_word_lists(recipe: Recipe) -> dict[str, dict[str, list[str]]]:
     lists: dict[str, dict[str, list[str]]] = {}
     for c in recipe.conditions:
         if (words := words_of(c.op)) is not None:
-            lang = op_class(c.op)(**c.params).params.stat_params()["lang"]
+            lang = str(op_class(c.op)(**c.params).params.stat_params().get("lang", "en"))
             lists.setdefault(words.asset, {})[lang] = sorted(words.words(lang))
     return lists
 
@@ -59,24 +59,29 @@ def write_word_lists(folder: Path, lists: Mapping[str, Mapping[str, list[str]]])
             tmp.write_text(json.dumps(by_language, indent=1) + "\n", encoding="ascii")
 
 
-def other_words(words: DataJuicerWords, args: dict[str, Any], params: Mapping[str, Any], base: Path) -> str | None:
-    """Why an imported filter counted other words than the OP counts (pops its folder argument from
-    ``args``; a relative folder is read from ``base``), or None where its folder holds the OP's list,
-    as an export read back does."""
-    given = args.pop(words.folder_arg, None)
+def other_words(words: DataJuicerWords, given: object, params: Mapping[str, Any], base: Path) -> str | None:
+    """Why an imported filter counted other words than the OP counts, or None where its folder (the
+    argument's value ``given``; a relative folder is read from ``base``, the config's folder, where an
+    export puts it) holds the OP's list, as an export read back does. The folder is read as
+    Data-Juicer reads it: every JSON file whose name holds the list's name, merged, and ``all`` the
+    union of the languages where no file names it."""
     if given is None:
         return (f"no {words.folder_arg}: Data-Juicer counted its own {words.asset} list; mlsandbox counts another, "
                 "so the bounds may keep other samples")
     lang = str(params.get("lang", "en"))  # Data-Juicer's default
     folder = base / str(given)
-    counted: set[str] = set()
+    lists: dict[str, set[str]] = {}
     for file in sorted(folder.glob(f"*{words.asset}*.json")) if folder.is_dir() else []:
         try:
-            counted |= set(json.loads(file.read_text(encoding="utf-8")).get(lang, []))
+            for key, listed in json.loads(file.read_text(encoding="utf-8")).items():
+                lists.setdefault(key, set()).update(listed)
         except (OSError, ValueError, AttributeError, TypeError):
             return f"{words.folder_arg} {given}: {file.name} is not a JSON mapping of word lists"
-    if counted == set(words.words(lang)):
+    if lists and "all" not in lists:
+        lists["all"] = set().union(*lists.values())
+    if lists.get(lang) == set(words.words(lang)):
         return None
-    why = (f"its {words.asset} list for {lang!r} differs from mlsandbox's" if counted
-           else f"no {words.asset} list for {lang!r} there (Data-Juicer would download its own)")
+    why = (f"no {words.asset} files there (Data-Juicer would download its own list)" if not lists else
+           f"no {words.asset} list for {lang!r} there (Data-Juicer would stop)" if lang not in lists else
+           f"its {words.asset} list for {lang!r} differs from mlsandbox's")
     return f"{words.folder_arg} {given}: {why}, so the bounds may keep other samples"

@@ -84,9 +84,10 @@ _RUN_CLAIMS: dict[str, dict[str, float]] = {}
 CONFIRMED = "confirmed_"
 
 
-def beat_control(best: FrozenTrial | None, claim: dict[str, float]) -> bool:
-    """Whether the best trial beat the random control: a positive delta, Holm-adjusted p below 0.05."""
-    return best is not None and best.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
+def beat_control(trial: FrozenTrial | None, claim: dict[str, float]) -> bool:
+    """Whether a trial picked among the study's (the best, a Pareto trial) beat the random control:
+    a positive delta, and its claim's Holm-adjusted p below 0.05."""
+    return trial is not None and trial.values[0] > 0 and claim.get("p_adjusted", math.nan) < ALPHA
 
 
 def verdict_text(best: FrozenTrial | None, claim: dict[str, float]) -> str:
