@@ -202,12 +202,12 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
         if caveat := _data_juicer_filter(op_name).caveat:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
     words = word_lists_folder(path)
+    shutil.rmtree(words, ignore_errors=True)  # an earlier export's lists: only this recipe's may be read
     config = to_data_juicer(recipe, words_dir=words.name, **kwargs)
     if any(_moved(c) for c in recipe.conditions):
         header.append(f"# fractional bounds lie half a stored step outside the measured ones: Data-Juicer compares "
                       f"each statistic as its stats column stores it, to {STORED_DIGITS} decimals, so a sample on "
                       "a bound is kept as the sandbox kept it")
-    shutil.rmtree(words, ignore_errors=True)  # an earlier export's lists: only this recipe's may be read
     if lists := data_juicer_word_lists(recipe):
         write_word_lists(words, lists)
         named = folder_args(recipe.conditions)
