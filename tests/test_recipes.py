@@ -386,12 +386,16 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
             ] == ["dj.yaml", "dj.data_juicer.yaml"] and not folder.exists()
 
 
-def test_one_op_with_two_sets_of_params_is_not_exported() -> None:
+def test_one_op_with_two_sets_of_params_is_not_exported(tmp_path: Path) -> None:
     """Data-Juicer computes a statistic once per sample: a second stopwords filter, in another
     language, read the first one's ratio (checked with Data-Juicer 1.6.1)."""
     r = recipe(Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}), Condition(op="stopwords_filter", min=0.1))
     with pytest.raises(RecipeError, match="stopwords_filter: one OP with two sets of params"):
         to_data_juicer(r)
+    (tmp_path / "dj.data_juicer_words").mkdir()  # an earlier export's, into the same folder
+    written = export_recipe(r, tmp_path, stem="dj")
+    assert [p.name for p in written] == ["dj.yaml", "dj.data_juicer.txt"]
+    assert not (tmp_path / "dj.data_juicer_words").exists()
 
 
 def test_a_data_juicer_config_that_counts_other_words_is_imported_with_a_note(tmp_path: Path) -> None:
