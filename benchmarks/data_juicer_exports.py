@@ -55,10 +55,9 @@ def recipes(stats: StatsTable, pools: PoolSpec) -> dict[str, list[Condition]]:
     from mlsandbox.recipes import Condition
 
     made: dict[str, list[Condition]] = {}
-    ops = [op.name for op in stats.ops if op.name not in LEFT_OUT and op.data_juicer is not None]
-    for op in ops:
-        params = stats.op(op).params.model_dump(mode="json")
-        key = stats.op(op).split_stat()
+    exported = [o for o in stats.ops if o.name not in LEFT_OUT and o.data_juicer is not None]
+    ops = [o.name for o in exported]
+    for op, params, key in ((o.name, o.params.model_dump(mode="json"), o.split_stat()) for o in exported):
         for cut in cut_splits(stats, op, pools):
             if cut.lower is not None or cut.upper is not None:
                 made[f"{op} {cut.split}"] = [Condition(op=op, stat=key, min=cut.lower, max=cut.upper, params=params)]

@@ -20,11 +20,9 @@ from mlsandbox.recipes._recipe import Condition, Recipe
 
 
 def words_of(op_name: str) -> DataJuicerWords | None:
-    """The word list an OP's Data-Juicer filter reads from a folder; None for other OPs."""
-    try:
-        mapping = op_class(op_name).data_juicer
-    except ValueError:
-        return None
+    """The word list an OP's Data-Juicer filter reads from a folder; None for other OPs (a condition's
+    OP is a registered one: the condition checks it)."""
+    mapping = op_class(op_name).data_juicer
     return None if mapping is None else mapping.words
 
 
