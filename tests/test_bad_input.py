@@ -312,7 +312,7 @@ def test_a_bundled_project_outside_a_clone_says_where_the_projects_are(tmp_path:
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # as after a package install: no projects/ folder here
     line = _one_error_line(CliRunner().invoke(app, ["stats", "-q"]))
-    assert "no experiment spec at projects/text-quality" in line and "run from a clone of it" in line
+    assert "no experiment spec at projects/text-quality" in line and "run from a clone of it" in line and "mlsandbox init DIR" in line
     (tmp_path / "projects" / "text-quality").mkdir(parents=True)  # in a clone: a misspelt project is named
     (tmp_path / "projects" / "text-quality" / "sandbox.yaml").write_text("name: x\n")
     for given in ("projects/text-qualty", "projects/text-qualty/sandbox.yaml"):

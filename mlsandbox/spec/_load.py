@@ -90,7 +90,7 @@ def _hint(missing: Path) -> str:
         return f"; did you mean {str(missing.parent / close[0])!r}?"
     if missing.parts[:1] == ("projects",) and not Path("projects").is_dir():
         return ("; the bundled projects are in the repository's projects/ folder: run from a clone of it, "
-                "or write a sandbox.yaml of your own, docs/spec.md")
+                "or start one of your own: mlsandbox init DIR --data FILE")
     return ""
 
 
