@@ -39,6 +39,7 @@ from mlsandbox.recipes import (
     to_data_juicer,
 )
 from mlsandbox.recipes._bounds import stored_bound
+from mlsandbox.recipes._word_lists import WORDS_MARK
 from mlsandbox.spec import DatasetSpec
 from mlsandbox.stats import StatsTable, compute_stats
 
@@ -355,7 +356,8 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
     r = recipe(Condition(op="flagged_words_filter", max=0.01), Condition(op="text_length_filter", min=10),
                Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}),
                Condition(op="flagged_words_filter", min=0.0))
-    (tmp_path / "dj.data_juicer_words").mkdir()
+    (tmp_path / "dj.data_juicer_words").mkdir()  # an earlier export's
+    (tmp_path / "dj.data_juicer_words" / WORDS_MARK).write_text("")
     (tmp_path / "dj.data_juicer_words" / "stopwords_en.json").write_text('{"en": ["an", "earlier", "list"]}')
     written = export_recipe(r, tmp_path, stem="dj")
     assert [p.name for p in written] == ["dj.yaml", "dj.data_juicer.yaml", "dj.data_juicer_words"]
@@ -369,7 +371,7 @@ def test_an_export_writes_the_word_lists_it_counted_where_data_juicer_reads_them
     assert "not exact" not in text
     folder = written[2]
     # an earlier export's list is gone: Data-Juicer merges every stopwords file of the folder
-    assert sorted(f.name for f in folder.iterdir()) == ["flagged_words.json", "stopwords.json"]
+    assert sorted(f.name for f in folder.iterdir()) == ["flagged_words.json", "stopwords.json", WORDS_MARK]
     assert json.loads((folder / "flagged_words.json").read_text()) == {"en": sorted(flagged_words())}
     assert json.loads((folder / "stopwords.json").read_text()) == {"de": sorted(stopwords("de"))}
     assert (folder / "stopwords.json").read_bytes().isascii()  # Data-Juicer reads it in the locale's encoding
@@ -392,10 +394,38 @@ def test_one_op_with_two_sets_of_params_is_not_exported(tmp_path: Path) -> None:
     r = recipe(Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}), Condition(op="stopwords_filter", min=0.1))
     with pytest.raises(RecipeError, match="stopwords_filter: one OP with two sets of params"):
         to_data_juicer(r)
-    (tmp_path / "dj.data_juicer_words").mkdir()  # an earlier export's, into the same folder
+    earlier = export_recipe(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path, stem="dj")
+    assert [p.name for p in earlier] == ["dj.yaml", "dj.data_juicer.yaml", "dj.data_juicer_words"]
     written = export_recipe(r, tmp_path, stem="dj")
     assert [p.name for p in written] == ["dj.yaml", "dj.data_juicer.txt"]
-    assert not (tmp_path / "dj.data_juicer_words").exists()
+    # the earlier config goes with its word lists: it would name a folder that is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dj.data_juicer.txt", "dj.yaml"]
+    export_recipe(recipe(Condition(op="text_length_filter", min=10)), tmp_path, stem="dj")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dj.data_juicer.yaml", "dj.yaml"]  # and the reason goes
+
+
+def test_a_folder_of_the_word_lists_name_that_mlsandbox_did_not_write_is_kept(tmp_path: Path) -> None:
+    """A config saved as ``stop.yaml`` puts its lists in ``stop_words/``: a folder (or file) of the
+    user's by that name is never removed, and a recipe that needs lists there is not exported."""
+    (tmp_path / "stop_words").mkdir()
+    (tmp_path / "stop_words" / "stopwords.json").write_text('{"en": ["mine"]}')
+    (tmp_path / "bad_words").write_text("a file")
+    save_data_juicer(recipe(Condition(op="text_length_filter", min=10)), tmp_path / "stop.yaml")
+    for name in ("stop", "bad"):
+        with pytest.raises(RecipeError, match=f"{name}_words exists and holds no word lists that mlsandbox wrote"):
+            save_data_juicer(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path / f"{name}.yaml")
+    assert (tmp_path / "stop_words" / "stopwords.json").read_text() == '{"en": ["mine"]}'
+    assert (tmp_path / "bad_words").read_text() == "a file"
+
+
+def test_the_word_lists_go_where_words_dir_says(tmp_path: Path) -> None:
+    lists = tmp_path / "lists"
+    config = save_data_juicer(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path / "dj.yaml", words_dir=lists)
+    text = config.read_text()
+    assert yaml.safe_load(text)["process"][0]["stopwords_filter"]["stopwords_dir"] == str(lists)
+    assert f"# word lists: stopwords_dir names {lists}/, written with the lists" in text
+    assert json.loads((lists / "stopwords.json").read_text()) == {"en": sorted(stopwords("en"))}
+    assert not (tmp_path / "dj_words").exists()
 
 
 def test_a_data_juicer_config_that_counts_other_words_is_imported_with_a_note(tmp_path: Path) -> None:
@@ -470,12 +500,22 @@ def test_exported_bounds_keep_what_the_sandbox_kept_as_data_juicer_stores_the_st
     assert data_juicer_stored(1 / 3) < 1 / 3 and data_juicer_stored(30 / 131) > 30 / 131
 
 
-@pytest.mark.parametrize("scale", [1e-18, 1e-12, 1e-6, 1.0, 1e3, 1e9, 1e15, 1e18])
+@pytest.mark.parametrize("scale", [1e-18, 1e-12, 1e-6, 1.0, 1e3, 1e9, 1e15, 1e16, 1e18])
 def test_a_value_stays_within_its_own_exported_bounds_at_every_magnitude(scale: float) -> None:
-    """ujson stores 10 decimals, or 10 significant digits from 1e16 up and below 1e-15."""
+    """ujson stores 10 decimals, or 10 significant digits above 1e16 and below 1e-15."""
     values = np.random.default_rng(1).random(3000) * scale
-    for value in [*values, *-values, 3 / 2048 * scale]:
+    for value in [*values, *-values, 3 / 2048 * scale, scale, math.nextafter(scale, 0), math.nextafter(scale, 2 * scale)]:
         stored = data_juicer_stored(float(value))
+        assert float(stored_bound(value, "min")) <= stored <= float(stored_bound(value, "max")), value
+
+
+def test_a_value_halfway_between_stored_ones_stays_within_its_own_exported_bounds() -> None:
+    """ujson rounds after scaling in floating point: a float within a few of halfway between two
+    stored values (0.05609546885 is stored as 0.0560954688) may round either way, and the bound must
+    follow what it writes, not the exact decimal expansion."""
+    halves = (np.random.default_rng(2).integers(0, 10**10, 2000) + 0.5) / 1e10
+    for value in [0.05609546885, *(math.nextafter(h, d) for h in halves for d in (-1.0, 1.0)), *halves]:
+        stored = data_juicer_stored(value)
         assert float(stored_bound(value, "min")) <= stored <= float(stored_bound(value, "max")), value
 
 

@@ -7,11 +7,13 @@ import math
 from fractions import Fraction
 from typing import Literal
 
+from pandas.io.json import ujson_dumps
+
 from mlsandbox.ops import StatArgs
 
 #: Data-Juicer keeps each sample's statistics in a JSON column (Hugging Face datasets' ``Json``
-#: feature), written by pandas' ujson with this many decimals (this many significant digits from
-#: 1e16 up and below 1e-15) and read back by ujson's parser, which can be a float or two off; its
+#: feature), written by pandas' ujson with this many decimals (this many significant digits above
+#: 1e16 and below 1e-15) and read back by ujson's parser, which can be a float or two off; its
 #: filters compare that stored value, not the statistic, with a bound.
 STORED_DIGITS = 10
 
@@ -34,17 +36,9 @@ def at_limit(sa: StatArgs, value: float, side: Literal["min", "max"]) -> bool:
     return value <= sa.floor if side == "min" else value >= sa.ceiling
 
 
-def stored_step(value: float) -> decimal.Decimal:
-    """The spacing of the values Data-Juicer stores around ``value``: 1e-10, or the 10th significant
-    digit where ujson writes an exponent."""
-    if value == 0 or 1e-15 <= abs(value) < 1e16:
-        return decimal.Decimal(1).scaleb(-STORED_DIGITS)
-    return decimal.Decimal(1).scaleb(decimal.Decimal(value).adjusted() - STORED_DIGITS + 1)
-
-
 def stored_bound(value: float, side: Literal["min", "max"]) -> decimal.Decimal:
     """A bound that keeps, among statistics as Data-Juicer stores them, those whose value passes
-    ``value``: half a stored step outside ``value`` rounded to the stored digits.
+    ``value``: half a stored step outside ``value`` as pandas' ujson writes it.
 
     A sample on a measured bound (every split's bound is a sample's value) is stored on the rounded
     bound, which may lie on the wrong side of the exact one (1/3 is stored as 0.3333333333): written
@@ -52,12 +46,16 @@ def stored_bound(value: float, side: Literal["min", "max"]) -> decimal.Decimal:
     stored values, clear of the parser's float errors, so it keeps exactly the samples the sandbox
     keeps unless two distinct values lie within a stored step of each other at the bound. (A bound
     read back from such an export, exported again, moves one step further out: still within that.)
-    Values exactly halfway between stored ones (odd multiples of 1/2048) are rounded to even, as
-    ujson rounds them.
+    The stored text comes from ujson itself: it rounds after scaling in floating point, which a
+    value within a float of halfway between two stored ones can send either way. Where ujson writes
+    an exponent (from above 1e16, and below 1e-15) the step is that of the 11th significant digit,
+    since the 10th's spacing shrinks tenfold just below a power of ten.
     """
-    step, exact = stored_step(value), decimal.Decimal(value)
-    rounded = exact.quantize(step, rounding=decimal.ROUND_HALF_EVEN)
-    return (rounded - step / 2 if side == "min" else rounded + step / 2).normalize()
+    text = ujson_dumps(value, double_precision=STORED_DIGITS)
+    stored = decimal.Decimal(text)
+    exponent = -STORED_DIGITS if "e" not in text else stored.adjusted() - STORED_DIGITS
+    step = decimal.Decimal(1).scaleb(exponent)
+    return (stored - step / 2 if side == "min" else stored + step / 2).normalize()
 
 
 def float_bound(bound: Fraction, side: Literal["min", "max"]) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +24,7 @@ from mlsandbox.recipes._bounds import STORED_DIGITS, at_limit, data_juicer_bound
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
 from mlsandbox.recipes._word_lists import (
+    clear_word_lists,
     data_juicer_word_lists,
     folder_args,
     other_words,
@@ -182,8 +182,10 @@ def _moved(c: Condition) -> bool:
         (c.min is not None and not at_limit(sa, c.min, "min")) or (c.max is not None and not at_limit(sa, c.max, "max")))
 
 
-def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
-    """Write :func:`to_data_juicer`'s config as YAML, with the recipe's provenance in comments."""
+def save_data_juicer(recipe: Recipe, path: str | Path, words_dir: str | Path | None = None, **kwargs: Any) -> Path:
+    """Write :func:`to_data_juicer`'s config as YAML, with the recipe's provenance in comments, and the
+    word lists its filters count into ``words_dir`` (default: beside it, named after it), which the
+    config names as given (a relative folder is read from where Data-Juicer runs)."""
     path = Path(path)
     header = [f"# Data-Juicer recipe exported from mlsandbox recipe {recipe.name!r} (digest {recipe.digest()})"]
     if recipe.source:
@@ -201,9 +203,9 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     for op_name in dict.fromkeys(c.op for c in recipe.conditions):
         if caveat := _data_juicer_filter(op_name).caveat:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
-    words = word_lists_folder(path)
-    shutil.rmtree(words, ignore_errors=True)  # an earlier export's lists: only this recipe's may be read
-    config = to_data_juicer(recipe, words_dir=words.name, **kwargs)
+    words = word_lists_folder(path) if words_dir is None else Path(words_dir)
+    clear_word_lists(words)
+    config = to_data_juicer(recipe, words_dir=words.name if words_dir is None else str(words_dir), **kwargs)
     if any(_moved(c) for c in recipe.conditions):
         header.append(f"# fractional bounds lie half a stored step outside the measured ones: Data-Juicer compares "
                       f"each statistic as its stats column stores it, to {STORED_DIGITS} decimals, so a sample on "
@@ -211,10 +213,11 @@ def save_data_juicer(recipe: Recipe, path: str | Path, **kwargs: Any) -> Path:
     if lists := data_juicer_word_lists(recipe):
         write_word_lists(words, lists)
         named = folder_args(recipe.conditions)
-        header.append(f"# word lists: {' and '.join(named)} name{'s' * (len(named) == 1)} {words.name}/, written beside "
-                      "this file with the lists mlsandbox counted; Data-Juicer reads the path from the directory it "
-                      "runs in: run it from this file's folder or make the path absolute (without the lists there, "
-                      "Data-Juicer downloads its own, which count other words)")
+        where = f"{words.name}/, written beside this file" if words_dir is None else f"{words_dir}/, written"
+        header.append(f"# word lists: {' and '.join(named)} name{'s' * (len(named) == 1)} {where} with the lists "
+                      "mlsandbox counted; Data-Juicer reads a relative path from the directory it runs in: run it "
+                      "from this file's folder or make the path absolute (without the lists there, Data-Juicer "
+                      "downloads its own, which count other words)")
     if placeholders := [f"{key}: {config[key]}" for key in ("dataset_path", "export_path") if key not in kwargs]:
         header.append(f"# placeholders, set them before running it: {', '.join(placeholders)} (the dataset to "
                       "process, the file to write)")
@@ -232,12 +235,15 @@ def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recip
     """
     directory = Path(directory)
     written = [save_recipe(recipe, directory / f"{stem}.yaml")]
+    config, note = directory / f"{stem}.data_juicer.yaml", directory / f"{stem}.data_juicer.txt"
     try:
-        written.append(config := save_data_juicer(recipe, directory / f"{stem}.data_juicer.yaml", **kwargs))
+        written.append(save_data_juicer(recipe, config, **kwargs))
+        note.unlink(missing_ok=True)  # an earlier recipe's reason
         if (words := word_lists_folder(config)).exists():
             written.append(words)
     except RecipeError as err:
-        note = directory / f"{stem}.data_juicer.txt"
+        config.unlink(missing_ok=True)  # an earlier recipe's config, whose word lists are gone
+        clear_word_lists(word_lists_folder(config))
         with published(note) as tmp:
             tmp.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
         written.append(note)

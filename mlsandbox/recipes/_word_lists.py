@@ -10,10 +10,12 @@ holds other lists.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlsandbox.errors import RecipeError
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerWords, op_class
 from mlsandbox.recipes._recipe import Condition, Recipe
@@ -48,10 +50,28 @@ def word_lists_folder(config: Path) -> Path:
     return config.with_name(config.name.removesuffix(".yaml") + "_words")
 
 
+#: The file that marks a folder of word lists as an export's own, so that the next export of its
+#: config may replace it; a folder of that name without it is the user's, and never removed.
+WORDS_MARK = "written-by-mlsandbox.txt"
+
+
+def clear_word_lists(folder: Path) -> None:
+    """Remove the lists an earlier export wrote to ``folder`` (only this recipe's may be read there);
+    a file or an unmarked folder of that name is left as it is."""
+    if (folder / WORDS_MARK).is_file():
+        shutil.rmtree(folder)
+
+
 def write_word_lists(folder: Path, lists: Mapping[str, Mapping[str, list[str]]]) -> None:
-    """One ``<stem>.json`` per list, each put in place whole. ASCII JSON (other letters escaped):
-    Data-Juicer opens the files in the locale's encoding."""
+    """One ``<stem>.json`` per list, each put in place whole, in a folder marked as the export's. ASCII
+    JSON (other letters escaped): Data-Juicer opens the files in the locale's encoding. A file, or a
+    folder that mlsandbox did not write, already at ``folder`` is a :class:`RecipeError`."""
+    if folder.exists() and not (folder / WORDS_MARK).is_file():
+        raise RecipeError(f"{folder} exists and holds no word lists that mlsandbox wrote: move it, or write the "
+                          "config elsewhere (its filters' word lists go there)")
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / WORDS_MARK).write_text("Word lists of a Data-Juicer config that mlsandbox exported; the next export "
+                                     "of that config replaces this folder.\n", encoding="utf-8")
     for stem, by_language in lists.items():
         with published(folder / f"{stem}.json") as tmp:
             tmp.write_text(json.dumps(by_language, indent=1) + "\n", encoding="ascii")
