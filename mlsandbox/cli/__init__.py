@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from mlsandbox.cli._data import apply_command, init_command
 from mlsandbox.cli._errors import OneLineUsageErrors, exit_at_a_signal, exit_failed, handles_errors
 from mlsandbox.cli._options import (
     PROGRESS_LOGGER,
@@ -79,36 +80,7 @@ def ops_command() -> None:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row[:3], widths)) + "  " + row[3])
 
 
-@app.command("init")
-@handles_errors
-def init_command(
-    folder: Annotated[Path, typer.Argument(help="the project's folder (made if missing)")],
-    data: Annotated[str | None, typer.Option(
-        help="the dataset: file, folder, glob or Hugging Face name [default: the modality's bundled demo set]")] = None,
-    modality: Annotated[str | None, typer.Option(
-        help="text, image-text or video-text [default: the media the options below name, else text]")] = None,
-    data_format: Annotated[str | None, typer.Option("--format", help="the dataset's format (docs/datasets.md)")] = None,
-    text_field: Annotated[str, typer.Option(help="the column with the text (caption)")] = "text",
-    image_field: Annotated[str | None, typer.Option(help="the column with each sample's picture")] = None,
-    video_field: Annotated[str | None, typer.Option(help="the column with each sample's clip")] = None,
-    id_field: Annotated[str | None, typer.Option(help="the column with unique sample ids")] = None,
-    benchmarks: Annotated[list[str] | None, typer.Option(
-        "--benchmark", help="held-out clean data to score on: FILE or NAME=FILE (repeatable)")] = None,
-    name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name [default: the folder's]")] = None,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing sandbox.yaml")] = False,
-) -> None:
-    """Write a new project's sandbox.yaml for a dataset, with the modality's measured defaults, once it loads."""
-    from mlsandbox.workflows.new_project import DatasetChoice, write_project
-
-    choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field)
-    typer.echo("checking that the spec, the dataset and the benchmarks load ...", err=True)
-    made = write_project(folder, choice, modality, benchmarks, name, force)
-    spec = made.spec
-    bench = ", ".join(b.name for b in spec.benchmarks or [])
-    article = "an" if made.modality.startswith("i") else "a"
-    typer.echo(f"wrote {made.spec_file}: {article} {made.modality} project of {made.samples:,} samples, {len(spec.ops)} OPs, "
-               f"the {spec.model.type} proxy; benchmarks {bench}")
-    typer.echo(f"next: mlsandbox workflow -p {folder} --quick")
+app.command("init")(handles_errors(init_command))
 
 
 @app.command("stats")
@@ -223,6 +195,9 @@ def _seed_list(text: str) -> list[str]:
     if not all(seed.isdigit() for seed in seeds):
         raise typer.BadParameter(f"expected comma-separated seeds (integers >= 0), got {text!r}", param_hint="--seeds")
     return seeds
+
+
+app.command("apply")(handles_errors(apply_command))
 
 
 @app.command("evaluate")

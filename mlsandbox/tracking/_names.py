@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 TAG = "mlsandbox."
-KIND = TAG + "kind"  # workflow | pool | cell | candidate | search | trial | evaluation
+KIND = TAG + "kind"  # workflow | pool | cell | candidate | search | trial | evaluation | apply
 DATASET_DIGEST = TAG + "dataset_digest"
 POOL_DIGEST = TAG + "pool_digest"
 OP = TAG + "op"

@@ -1,0 +1,68 @@
+"""The commands at either end of a project: ``init`` starts one on a dataset, ``apply`` writes a
+recipe's samples out for the run the recipe is meant for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlsandbox.cli._options import Project, Quiet, Sets, StatsEngine, Workers, load_spec, progress_style, with_options
+
+
+def init_command(
+    folder: Annotated[Path, typer.Argument(help="the project's folder (made if missing)")],
+    data: Annotated[str | None, typer.Option(
+        help="the dataset: file, folder, glob or Hugging Face name [default: the modality's bundled demo set]")] = None,
+    modality: Annotated[str | None, typer.Option(
+        help="text, image-text or video-text [default: the media the options below name, else text]")] = None,
+    data_format: Annotated[str | None, typer.Option("--format", help="the dataset's format (docs/datasets.md)")] = None,
+    text_field: Annotated[str, typer.Option(help="the column with the text (caption)")] = "text",
+    image_field: Annotated[str | None, typer.Option(help="the column with each sample's picture")] = None,
+    video_field: Annotated[str | None, typer.Option(help="the column with each sample's clip")] = None,
+    id_field: Annotated[str | None, typer.Option(help="the column with unique sample ids")] = None,
+    benchmarks: Annotated[list[str] | None, typer.Option(
+        "--benchmark", help="held-out clean data to score on: FILE or NAME=FILE (repeatable)")] = None,
+    name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name [default: the folder's]")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing sandbox.yaml")] = False,
+) -> None:
+    """Write a new project's sandbox.yaml for a dataset, with the modality's measured defaults, once it loads."""
+    from mlsandbox.workflows.new_project import DatasetChoice, write_project
+
+    choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field)
+    typer.echo("checking that the spec, the dataset and the benchmarks load ...", err=True)
+    made = write_project(folder, choice, modality, benchmarks, name, force)
+    spec = made.spec
+    bench = ", ".join(b.name for b in spec.benchmarks or [])
+    article = "an" if made.modality.startswith("i") else "a"
+    typer.echo(f"wrote {made.spec_file}: {article} {made.modality} project of {made.samples:,} samples, "
+               f"{len(spec.ops)} OPs, the {spec.model.type} proxy; benchmarks {bench}")
+    typer.echo(f"next: mlsandbox workflow -p {folder} --quick")
+
+
+def apply_command(
+    recipe: Annotated[Path, typer.Argument(help="a recipe file, e.g. an exported best_recipe.yaml")],
+    out: Annotated[Path, typer.Option(help="the file to write: .jsonl, .jsonl.gz or .parquet")],
+    project: Project = Path("projects/text-quality"),
+    sets: Sets = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing file")] = False,
+    workers: Workers = None,
+    stats_engine: StatsEngine = None,
+    quiet: Quiet = False,
+) -> None:
+    """Write the samples a recipe selects from the project's dataset (the measured pool where it was measured) to a file."""
+    from mlsandbox.workflows.apply import apply_recipe
+
+    spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
+    applied = apply_recipe(spec, recipe, out, force=force, workers=workers, progress=progress_style(quiet))
+    pool, recipe_ = applied.pool, applied.recipe
+    measured = recipe_.measured
+    how = ("the pool it was measured as" if measured and measured.dataset_digest == pool.dataset_digest
+           else "its conditions, on a dataset it was not measured on")
+    typer.echo(f"wrote {applied.path}: {pool.size:,} samples ({pool.unique_size:,} distinct) of the dataset's "
+               f"{applied.dataset_size:,}, selected by recipe {recipe_.name!r} as {how} (pool {pool.digest})")
+    if recipe_.sample_size is not None:
+        typer.echo(f"note: the recipe draws {recipe_.sample_size} of the samples its conditions keep (seed {recipe_.seed}), "
+                   "the sandbox's equal-size draw; set sample_size: null in it to write them all")
+    typer.echo(applied.where)

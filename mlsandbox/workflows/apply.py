@@ -1,0 +1,84 @@
+"""``mlsandbox apply``: a recipe's samples of the project's dataset written to a file, for the run the
+recipe is meant for. The samples are the pool the recipe selects, checked as ``train --recipe``
+checks it: on the dataset it was measured on, exactly the measured pool; on another one (the full
+corpus), only where every statistic it bounds is still computed as it was measured. Each apply is
+an MLflow run whose inputs are the source dataset and the written selection."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+
+from mlsandbox import tracking
+from mlsandbox.data import ID, IMAGE, TEXT, VIDEO
+from mlsandbox.errors import InvalidInputError
+from mlsandbox.executors.prepare import prepare
+from mlsandbox.pools import Pool, check_exportable, export_format, export_pool
+from mlsandbox.progress import StyleArg
+from mlsandbox.project import output_folder
+from mlsandbox.recipes import Recipe, load_recipe, recipe_text
+from mlsandbox.spec import DatasetSpec, ExperimentSpec
+
+log = logging.getLogger(__name__)
+
+#: Where an apply run keeps the recipe it applied.
+RECIPE_ARTIFACT = "apply/recipe.yaml"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A written selection: the recipe, the pool it selected, the file and the run that logged it."""
+
+    recipe: Recipe
+    pool: Pool
+    path: Path
+    dataset_size: int
+    run_id: str
+    where: str
+
+
+def apply_recipe(spec: ExperimentSpec, recipe_file: Path, out: Path, force: bool = False,
+                 workers: int | None = None, progress: StyleArg = True) -> Applied:
+    """Select the recipe's pool from the project's dataset and write its samples to ``out``
+    (JSONL, gzipped JSONL or Parquet, by suffix): in dataset order, each as often as the recipe
+    repeats it, under the dataset's own field names. Recipe and output are checked before the stats."""
+    recipe = load_recipe(recipe_file)
+    _check_output(out, spec.dataset, force)
+    experiment_id = tracking.use_experiment(spec.name)
+    prepared = prepare(spec, workers=workers, progress=progress)
+    check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
+    pool = recipe.select(prepared.stats)
+    tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name,
+            tracking.DATASET_DIGEST: prepared.dataset.digest, tracking.POOL_DIGEST: pool.digest,
+            tracking.RECIPE_DIGEST: recipe.digest()}
+    with tracking.parent_run("apply", experiment_id, tags) as run:
+        run_id = run.info.run_id
+        tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
+        export_pool(pool, prepared.dataset, out, field_names(spec.dataset), progress)
+        tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id)
+        tracking.log_batch(run_id, params={
+            "recipe": recipe.name, "recipe_file": str(recipe_file), "output": str(out.resolve()),
+            "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
+            metrics={"samples": pool.size, "unique_samples": pool.unique_size, "dataset_samples": len(prepared.stats)})
+        mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
+        return Applied(recipe, pool, out, len(prepared.stats), run_id, tracking.run_url(run))
+
+
+def field_names(dataset: DatasetSpec) -> dict[str, str]:
+    """The loaded table's columns (``id``, ``text``, ``image``, ``video``) under the names the
+    dataset gives them, so that the written file reads like the input."""
+    return {ID: dataset.id_field or ID, TEXT: dataset.text_field,
+            IMAGE: dataset.image_field or IMAGE, VIDEO: dataset.video_field or VIDEO}
+
+
+def _check_output(out: Path, dataset: DatasetSpec, force: bool) -> None:
+    """Before any work: a file this command may write, of a kind that can hold the samples."""
+    if export_format(out) != ".parquet" and (dataset.has("images") or dataset.has("videos")):
+        raise InvalidInputError(f"--out {out}: the dataset's pictures or clips are bytes, which JSON lines cannot "
+                                "hold: write a .parquet file")
+    output_folder(out.parent, [out.name])
+    if out.exists() and not force:
+        raise InvalidInputError(f"--out {out} exists: name another file, or --force to replace it")

@@ -1,0 +1,122 @@
+"""``mlsandbox apply``: a recipe's samples written out, exactly the pool it selects, as an MLflow run."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from pathlib import Path
+
+import mlflow
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from click.testing import Result
+from conftest import mixed_document, spec_dict, write_jsonl
+from PIL import Image
+from typer.testing import CliRunner
+
+from mlsandbox.cli import app
+from mlsandbox.executors.prepare import prepare
+from mlsandbox.project import load_project
+from mlsandbox.recipes import Condition, Recipe, load_recipe, save_recipe
+
+
+def _project(tmp_path: Path, rows: list[dict], **dataset: object) -> Path:
+    data = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    raw = spec_dict(data, workspace=str(tmp_path / "ws"))
+    raw["dataset"].update(dataset)
+    raw["ops"] = [{"name": "text_length_filter"}]
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    return tmp_path / "sandbox.yaml"
+
+
+ROWS = [{"doc_id": f"d{i:02d}", "content": mixed_document(i), "source": f"s{i % 3}"} for i in range(30)]
+
+
+def _apply(project: Path, recipe: Path, out: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, ["apply", str(recipe), "-p", str(project), "--out", str(out), "-q", *args])
+
+
+def _recipe(tmp_path: Path, **fields: object) -> Path:
+    recipe = Recipe(name="long", conditions=[Condition(op="text_length_filter", min=40)], **fields)  # type: ignore[arg-type]
+    return save_recipe(recipe, tmp_path / "recipe.yaml")
+
+
+def _lines(path: Path) -> list[dict]:
+    opened = gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else path.open(encoding="utf-8")
+    with opened as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("name", ["kept.jsonl", "kept.jsonl.gz", "kept.parquet"])
+def test_the_recipes_samples_are_written_in_dataset_order_under_the_datasets_field_names(
+        tmp_path: Path, tracking_uri: str, name: str) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    out = tmp_path / "out" / name
+    result = _apply(project, _recipe(tmp_path, repeat=2), out)
+    assert result.exit_code == 0, result.output
+    kept = [r for r in ROWS if len(r["content"]) >= 40]
+    expected = [r for r in kept for _ in range(2)]  # each as often as the recipe repeats it, in place
+    written = pq.read_table(out).to_pylist() if name.endswith(".parquet") else _lines(out)
+    assert written == expected
+    assert f"wrote {out}: {len(expected)} samples ({len(kept)} distinct) of the dataset's 30" in result.stdout
+    assert "on a dataset it was not measured on" in result.stdout  # a hand-written recipe names none
+    run = mlflow.get_run(mlflow.search_runs(search_all_experiments=True, output_format="list")[0].info.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["mlsandbox.kind"] == "apply"
+    assert run.data.params["output"] == str(out.resolve()) and run.data.metrics["samples"] == len(expected)
+    contexts = {i.tags[0].value: i.dataset.digest for i in run.inputs.dataset_inputs}
+    assert set(contexts) == {"source", "output"} and contexts["output"] == run.data.tags["mlsandbox.pool_digest"]
+    assert "conditions" in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/apply/recipe.yaml")
+
+
+def test_on_the_measured_dataset_it_writes_the_measured_pool_or_refuses(tmp_path: Path, tracking_uri: str) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    stats = prepare(load_project(project), progress=False).stats
+    recipe = Recipe(name="long", conditions=[Condition(op="text_length_filter", min=40)])
+    measured = save_recipe(recipe.measured_as(recipe.select(stats), stats, run_id="r1"), tmp_path / "measured.yaml")
+    result = _apply(project, measured, tmp_path / "kept.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "as the pool it was measured as" in result.stdout
+    edited = load_recipe(measured).model_copy(update={"conditions": [Condition(op="text_length_filter", min=50)]})
+    result = _apply(project, save_recipe(edited, tmp_path / "edited.yaml"), tmp_path / "edited.jsonl")
+    assert result.exit_code == 2 and "when it was measured by run r1, but" in result.stderr
+    assert not (tmp_path / "edited.jsonl").exists()
+
+
+def test_pictures_are_written_as_parquet_bytes(tmp_path: Path, tracking_uri: str) -> None:
+    rows = []
+    for i in range(12):
+        png = io.BytesIO()
+        Image.new("RGB", (8 + i, 8), (20 * i, 0, 0)).save(png, format="PNG")
+        rows.append({"caption": f"a red box number {i} " + "word " * i, "picture": png.getvalue()})
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "pairs.parquet")
+    raw = spec_dict(tmp_path / "pairs.parquet", workspace=str(tmp_path / "ws"))
+    raw["dataset"].update(text_field="caption", image_field="picture")
+    raw["ops"] = [{"name": "text_length_filter"}]
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    refused = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.jsonl")
+    assert refused.exit_code == 2 and "write a .parquet file" in refused.stderr
+    result = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.parquet")
+    assert result.exit_code == 0, result.output
+    written = pq.read_table(tmp_path / "kept.parquet").to_pylist()
+    assert [(r["caption"], r["picture"]) for r in written] == [
+        (r["caption"], r["picture"]) for r in rows if len(r["caption"]) >= 40]
+
+
+@pytest.mark.parametrize(("out", "message"), [
+    ("kept.csv", "name a .jsonl, .jsonl.gz, .parquet file"),
+    ("taken.jsonl", "exists: name another file, or --force to replace it"),
+    ("folder.jsonl", "folder.jsonl there is a folder"),
+])
+def test_bad_output_is_refused_before_any_work(tmp_path: Path, tracking_uri: str, out: str, message: str) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    (tmp_path / "taken.jsonl").write_text("mine\n")
+    (tmp_path / "folder.jsonl").mkdir()
+    result = _apply(project, _recipe(tmp_path), tmp_path / out)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert (tmp_path / "taken.jsonl").read_text() == "mine\n"
+    assert not (tmp_path / "ws").exists()  # no stats computed
+    replaced = _apply(project, _recipe(tmp_path), tmp_path / "taken.jsonl", "--force")
+    assert replaced.exit_code == 0 and _lines(tmp_path / "taken.jsonl")[0]["doc_id"] != "mine"
