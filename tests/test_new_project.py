@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from mlsandbox.cli import app
 from mlsandbox.models.benchmarks import bundled_benchmarks
 from mlsandbox.project import load_project
+from mlsandbox.workflows import new_project
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The bundled project whose measured defaults each modality's template carries.
@@ -74,18 +75,61 @@ def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Pa
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--data", "missing.jsonl"], "missing.jsonl: no such file, folder or glob match"),
+    (["--data", "missing.jsonl"], "--data missing.jsonl: no such file, folder or glob match"),
     (["--data", "{corpus}", "--text-field", "content"], "no text field 'content'"),
     (["--data", "{corpus}", "--image-field", "picture"], "no image field 'picture'"),
-    (["--data", "{corpus}", "--benchmark", "gone.jsonl"], "gone.jsonl: no such file, folder or glob match"),
+    (["--data", "{corpus}", "--benchmark", "gone.jsonl"], "--benchmark gone.jsonl: no such file (a benchmark is one"),
+    (["--data", "{corpus}", "--benchmark", "{corpus_dir}"], "no such file (a benchmark is one JSONL, Parquet or CSV"),
+    (["--data", "{corpus}", "--benchmark", "a b={corpus}"], "a benchmark's name holds 1 to 100 letters"),
+    (["--data", "{corpus}", "--benchmark", "{corpus}"], "is a file of the dataset; a benchmark is held-out data"),
+    (["--data", "{corpus}", "--benchmark", "x={bench}", "--benchmark", "x={bench}"], "two benchmarks are named 'x'"),
     (["--data", "{corpus}", "--modality", "audio"], "--modality must be one of text, image-text, video-text"),
     (["--data", "{corpus}", "--modality", "text", "--video-field", "clip"], "contradicts the media"),
+    (["--data", "{corpus}", "--format", "xml"], "--format must be one of auto, jsonl, json, parquet, csv, hf"),
+    (["--data", "{corpus_dir}", "--format", "images", "--image-field", "pic"], "--image-field names a column"),
+    (["--data", "{corpus}", "--name", "  "], "--name: the project's (and its MLflow experiment's) name is printable"),
 ])
 def test_bad_input_writes_nothing(tmp_path: Path, small_corpus: Path, args: list[str], message: str) -> None:
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": "held out"}])
     folder = tmp_path / "new" / "project"
-    result = _init(str(folder), *(a.format(corpus=small_corpus) for a in args))
-    assert message in _error(result)
+    given = [a.format(corpus=small_corpus, corpus_dir=small_corpus.parent, bench=bench) for a in args]
+    assert message in _error(_init(str(folder), *given))
     assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_that_cannot_hold_the_spec_is_one_line(tmp_path: Path, small_corpus: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    assert "a-file exists and is not a folder" in _error(_init(str(tmp_path / "a-file" / "sub"), "--data",
+                                                               str(small_corpus)))
+    (tmp_path / "p" / "sandbox.yaml").mkdir(parents=True)
+    assert "sandbox.yaml is a folder" in _error(_init(str(tmp_path / "p"), "--data", str(small_corpus), "--force"))
+
+
+def test_a_media_project_says_which_extra_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(new_project._EXTRAS, "video-text", ("video", ("av", "no_such_module_here")))
+    message = _error(_init(str(tmp_path / "p"), "--modality", "video-text"))
+    assert message == ("error: a video-text project's OPs and model need pip install 'mlsandbox[video]' "
+                       "(missing: no_such_module_here)")
+
+
+def test_paths_are_written_as_the_system_resolves_them(tmp_path: Path, small_corpus: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a symbolic link, ``link/p/..`` is the link's target's parent: a path worked out on the
+    text of the folder's name would lead elsewhere."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "link").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.chdir(tmp_path / "work")
+    result = _init("link/my project", "--data", str(small_corpus), "--name", "Ünïcödé 项目")
+    assert result.exit_code == 0, result.output
+    assert "next: mlsandbox workflow -p 'link/my project' --quick" in result.stdout
+    written = (tmp_path / "elsewhere" / "my project" / "sandbox.yaml").read_text(encoding="utf-8")
+    assert "name: Ünïcödé 项目" in written
+    assert load_project(tmp_path / "work" / "link" / "my project").dataset.path == str(small_corpus)
+    monkeypatch.chdir(tmp_path)
+    assert _init("work/link/q", "--data", small_corpus.name).exit_code == 0
+    assert yaml.safe_load((tmp_path / "elsewhere" / "q" / "sandbox.yaml").read_text())["dataset"]["path"] == (
+        "../../corpus.jsonl")
 
 
 def test_a_folder_of_captioned_pictures_is_an_image_text_project(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ recipe's samples out for the run the recipe is meant for."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -14,31 +15,32 @@ from mlsandbox.cli._options import Project, Quiet, Sets, StatsEngine, Workers, l
 def init_command(
     folder: Annotated[Path, typer.Argument(help="the project's folder (made if missing)")],
     data: Annotated[str | None, typer.Option(
-        help="the dataset: file, folder, glob or Hugging Face name [default: the modality's bundled demo set]")] = None,
+        help="the dataset: file, folder, glob or Hugging Face name (default: the modality's bundled demo set)")] = None,
     modality: Annotated[str | None, typer.Option(
-        help="text, image-text or video-text [default: the media the options below name, else text]")] = None,
-    data_format: Annotated[str | None, typer.Option("--format", help="the dataset's format (docs/datasets.md)")] = None,
+        help="text, image-text or video-text (default: the media the options below name, else text)")] = None,
+    data_format: Annotated[str | None, typer.Option("--format", help=(
+        "jsonl, json, parquet, csv, hf (a Hugging Face dataset), images or videos (a folder of them, each "
+        "captioned by <name>.txt) (default: from the file's suffix)"))] = None,
     text_field: Annotated[str, typer.Option(help="the column with the text (caption)")] = "text",
     image_field: Annotated[str | None, typer.Option(help="the column with each sample's picture")] = None,
     video_field: Annotated[str | None, typer.Option(help="the column with each sample's clip")] = None,
     id_field: Annotated[str | None, typer.Option(help="the column with unique sample ids")] = None,
     benchmarks: Annotated[list[str] | None, typer.Option(
         "--benchmark", help="held-out clean data to score on: FILE or NAME=FILE (repeatable)")] = None,
-    name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name [default: the folder's]")] = None,
+    name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name (default: the folder's)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing sandbox.yaml")] = False,
 ) -> None:
     """Write a new project's sandbox.yaml for a dataset, with the modality's measured defaults, once it loads."""
     from mlsandbox.workflows.new_project import DatasetChoice, write_project
 
     choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field)
-    typer.echo("checking that the spec, the dataset and the benchmarks load ...", err=True)
     made = write_project(folder, choice, modality, benchmarks, name, force)
     spec = made.spec
     bench = ", ".join(b.name for b in spec.benchmarks or [])
     article = "an" if made.modality.startswith("i") else "a"
     typer.echo(f"wrote {made.spec_file}: {article} {made.modality} project of {made.samples:,} samples, "
                f"{len(spec.ops)} OPs, the {spec.model.type} proxy; benchmarks {bench}")
-    typer.echo(f"next: mlsandbox workflow -p {folder} --quick")
+    typer.echo(f"next: mlsandbox workflow -p {shlex.quote(str(folder))} --quick")
 
 
 def apply_command(

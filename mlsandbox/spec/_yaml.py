@@ -87,6 +87,7 @@ def load_yaml(source: str | bytes) -> Any:
         raise YAMLInputError(" ".join(str(err).split())) from None
 
 
-def dump_yaml(data: Any) -> str:
-    """``yaml.safe_dump(data, sort_keys=False)``, through libyaml where available."""
-    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False)
+def dump_yaml(data: Any, allow_unicode: bool = False) -> str:
+    """``yaml.safe_dump(data, sort_keys=False)``, through libyaml where available; ``allow_unicode``
+    writes letters beyond ASCII as they are rather than escaped."""
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False, allow_unicode=allow_unicode)

