@@ -172,21 +172,27 @@ def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:
     any work, without creating anything."""
     workspace = spec.workspace_dir
     given = "" if str(workspace) == spec.workspace else f" (got {spec.workspace!r})"
-    if workspace.exists():
-        if not workspace.is_dir():
-            yield f"workspace: {workspace} exists and is not a folder{given}"
-        elif not os.access(workspace, os.W_OK | os.X_OK):
-            yield f"workspace: folder {workspace} is not writable{given}"
-        return
-    parent = workspace.parent
+    if problem := folder_problem(workspace):
+        yield f"workspace: {problem}{given}"
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` is not a folder this process can write, nor can create, in words; None where it
+    is or can be. Nothing is left created."""
+    if folder.exists():
+        if not folder.is_dir():
+            return f"{folder} exists and is not a folder"
+        return None if os.access(folder, os.W_OK | os.X_OK) else f"folder {folder} is not writable"
+    parent = folder.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        yield f"workspace: cannot create {workspace}: {parent} is not a folder{given}"
-    elif not os.access(parent, os.W_OK | os.X_OK):
-        yield f"workspace: cannot create {workspace}: folder {parent} is not writable{given}"
-    elif refused := _refuses_folders(parent, workspace):
-        yield f"workspace: cannot create {workspace}: {refused}{given}"
+        return f"cannot create {folder}: {parent} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot create {folder}: folder {parent} is not writable"
+    if refused := _refuses_folders(parent, folder):
+        return f"cannot create {folder}: {refused}"
+    return None
 
 
 def _refuses_folders(parent: Path, workspace: Path) -> str | None:
@@ -207,6 +213,18 @@ def _refuses_folders(parent: Path, workspace: Path) -> str | None:
             with contextlib.suppress(OSError):  # already in use by that other command
                 folder.rmdir()
     return None
+
+
+def output_file(path: Path) -> Path:
+    """``path`` as a file a command writes (``--out``), checked without creating anything: an input
+    error (exit code 2) when it is a URL, a folder, or in a folder that cannot be written or made."""
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", str(path)):
+        raise InvalidInputError(f"--out {path}: a URL; name a file on this machine")
+    if path.is_dir():
+        raise InvalidInputError(f"--out {path}: a folder; name the file to write")
+    if problem := folder_problem(path.parent):
+        raise InvalidInputError(f"--out {path}: {problem}")
+    return path
 
 
 def output_folder(path: Path, files: Sequence[str] = ()) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -20,7 +21,7 @@ from typer.testing import CliRunner
 from mlsandbox.cli import app
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.project import load_project
-from mlsandbox.recipes import Condition, Recipe, load_recipe, save_recipe
+from mlsandbox.recipes import Condition, Recipe, load_recipe, recipe_text, save_recipe
 
 
 def _project(tmp_path: Path, rows: list[dict], **dataset: object) -> Path:
@@ -108,7 +109,8 @@ def test_pictures_are_written_as_parquet_bytes(tmp_path: Path, tracking_uri: str
 @pytest.mark.parametrize(("out", "message"), [
     ("kept.csv", "name a .jsonl, .jsonl.gz, .parquet file"),
     ("taken.jsonl", "exists: name another file, or --force to replace it"),
-    ("folder.jsonl", "folder.jsonl there is a folder"),
+    ("folder.jsonl", "folder.jsonl: a folder; name the file to write"),
+    ("taken.jsonl/x.jsonl", "taken.jsonl exists and is not a folder"),
 ])
 def test_bad_output_is_refused_before_any_work(tmp_path: Path, tracking_uri: str, out: str, message: str) -> None:
     project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
@@ -120,3 +122,57 @@ def test_bad_output_is_refused_before_any_work(tmp_path: Path, tracking_uri: str
     assert not (tmp_path / "ws").exists()  # no stats computed
     replaced = _apply(project, _recipe(tmp_path), tmp_path / "taken.jsonl", "--force")
     assert replaced.exit_code == 0 and _lines(tmp_path / "taken.jsonl")[0]["doc_id"] != "mine"
+
+
+def test_a_run_id_names_the_recipe_the_run_logged(tmp_path: Path, tracking_uri: str) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    recipe = Recipe(name="long", conditions=[Condition(op="text_length_filter", min=40)])
+    mlflow.set_experiment("elsewhere")  # another experiment's run is found by its id
+    with mlflow.start_run() as candidate:  # as a refine candidate or a search trial logs it
+        mlflow.log_text(recipe_text(recipe), "recipe.yaml")
+    with mlflow.start_run() as bare:
+        pass
+    result = _apply(project, Path(candidate.info.run_id), tmp_path / "kept.jsonl")
+    assert result.exit_code == 0, result.output
+    assert len(_lines(tmp_path / "kept.jsonl")) == sum(len(r["content"]) >= 40 for r in ROWS)
+    applied = mlflow.search_runs(filter_string="tags.`mlsandbox.kind` = 'apply'", output_format="list",
+                                 search_all_experiments=True)[0]
+    assert applied.data.params["recipe_source"] == f"runs:/{candidate.info.run_id}/recipe.yaml"
+    refused = _apply(project, Path(bare.info.run_id), tmp_path / "none.jsonl")
+    assert refused.exit_code == 2 and "logged no recipe; expected a recipe file, or the run id" in refused.stderr
+    unknown = _apply(project, Path("0123456789abcdef0123456789abcdef"), tmp_path / "none.jsonl")
+    assert unknown.exit_code == 2 and "no run '0123456789abcdef0123456789abcdef'" in unknown.stderr
+
+
+def test_what_would_be_lost_or_wasted_is_refused(tmp_path: Path, tracking_uri: str) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    corpus = tmp_path / "corpus.jsonl"
+    before = corpus.read_bytes()
+    overwrite = _apply(project, _recipe(tmp_path), corpus, "--force")
+    assert overwrite.exit_code == 2 and "is a file of the dataset: write the selection elsewhere" in overwrite.stderr
+    assert corpus.read_bytes() == before
+    other_op = save_recipe(Recipe(name="clean", conditions=[Condition(op="alphanumeric_filter", min=0.5)]),
+                           tmp_path / "other.yaml")
+    shutil.rmtree(tmp_path / "ws")
+    refused = _apply(project, other_op, tmp_path / "new" / "kept.jsonl")
+    assert refused.exit_code == 2 and "bounds the stats of alphanumeric_filter, which the project does not" in refused.stderr
+    assert not (tmp_path / "ws").exists() and not (tmp_path / "new").exists()  # before the stats, nothing made
+    nothing = save_recipe(Recipe(name="none", conditions=[Condition(op="text_length_filter", min=10**6)]),
+                          tmp_path / "none.yaml")
+    assert _apply(project, nothing, tmp_path / "new" / "kept.jsonl").exit_code == 2
+    assert not (tmp_path / "new").exists()
+
+
+def test_json_lines_hold_no_bytes_and_no_nan(tmp_path: Path, tracking_uri: str) -> None:
+    rows = [{"text": mixed_document(i), "score": float("nan") if i % 2 else 0.5, "blobs": [b"\x01"]} for i in range(30)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data.parquet")
+    raw = spec_dict(tmp_path / "data.parquet", workspace=str(tmp_path / "ws"))
+    raw["ops"] = [{"name": "text_length_filter"}]
+    (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
+    refused = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.jsonl")
+    assert refused.exit_code == 2 and "holds bytes (blobs)" in refused.stderr
+    pq.write_table(pa.Table.from_pylist(rows).drop_columns(["blobs"]), tmp_path / "data.parquet")
+    result = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.jsonl")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "kept.jsonl").read_text()
+    assert "NaN" not in text and {r["score"] for r in _lines(tmp_path / "kept.jsonl")} <= {None, 0.5}

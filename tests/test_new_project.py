@@ -75,7 +75,7 @@ def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Pa
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--data", "missing.jsonl"], "--data missing.jsonl: no such file, folder or glob match"),
+    (["--data", "missing.jsonl"], "missing.jsonl: no such file, folder or glob match"),
     (["--data", "{corpus}", "--text-field", "content"], "no text field 'content'"),
     (["--data", "{corpus}", "--image-field", "picture"], "no image field 'picture'"),
     (["--data", "{corpus}", "--benchmark", "gone.jsonl"], "--benchmark gone.jsonl: no such file (a benchmark is one"),

@@ -18,7 +18,7 @@ import yaml
 from conftest import write_jsonl
 
 from mlsandbox.data import load_dataset
-from mlsandbox.errors import PoolError, RecipeError
+from mlsandbox.errors import InvalidInputError, PoolError, RecipeError
 from mlsandbox.ops import TextBatch, create_op, list_ops
 from mlsandbox.ops.text.flagged_words_filter import flagged_words
 from mlsandbox.ops.text.stopwords_filter import LANGUAGES, stopwords
@@ -412,10 +412,25 @@ def test_a_folder_of_the_word_lists_name_that_mlsandbox_did_not_write_is_kept(tm
     (tmp_path / "bad_words").write_text("a file")
     save_data_juicer(recipe(Condition(op="text_length_filter", min=10)), tmp_path / "stop.yaml")
     for name in ("stop", "bad"):
-        with pytest.raises(RecipeError, match=f"{name}_words exists and holds no word lists that mlsandbox wrote"):
+        with pytest.raises(InvalidInputError, match=f"{name}_words exists and holds no word lists that mlsandbox"):
             save_data_juicer(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path / f"{name}.yaml")
     assert (tmp_path / "stop_words" / "stopwords.json").read_text() == '{"en": ["mine"]}'
     assert (tmp_path / "bad_words").read_text() == "a file"
+    # an export's from before the mark: export_recipe says so rather than call the recipe not exportable
+    (tmp_path / "old.data_juicer_words").mkdir()
+    (tmp_path / "old.data_juicer.yaml").write_text("process: []\n")
+    with pytest.raises(InvalidInputError, match="old.data_juicer_words exists"):
+        export_recipe(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path, stem="old")
+    assert (tmp_path / "old.data_juicer.yaml").read_text() == "process: []\n"
+
+
+def test_a_recipe_that_cannot_be_exported_leaves_the_earlier_config_and_lists_as_they_were(tmp_path: Path) -> None:
+    config = save_data_juicer(recipe(Condition(op="stopwords_filter", min=0.1)), tmp_path / "dj.yaml")
+    before = config.read_text()
+    two = recipe(Condition(op="stopwords_filter", min=0.2, params={"lang": "de"}), Condition(op="stopwords_filter", min=0.1))
+    with pytest.raises(RecipeError, match="one OP with two sets of params"):
+        save_data_juicer(two, config)
+    assert config.read_text() == before and (tmp_path / "dj_words" / "stopwords.json").is_file()
 
 
 def test_the_word_lists_go_where_words_dir_says(tmp_path: Path) -> None:

@@ -44,7 +44,9 @@ def init_command(
 
 
 def apply_command(
-    recipe: Annotated[Path, typer.Argument(help="a recipe file, e.g. an exported best_recipe.yaml")],
+    recipe: Annotated[str, typer.Argument(help=(
+        "a recipe file (an exported best_recipe.yaml), or the run id of a workflow or refine run (its best "
+        "recipe), a search run (its best), a refine candidate or a search trial"))],
     out: Annotated[Path, typer.Option(help="the file to write: .jsonl, .jsonl.gz or .parquet")],
     project: Project = Path("projects/text-quality"),
     sets: Sets = None,

@@ -12,6 +12,7 @@ from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlsandbox.data import Dataset
@@ -35,11 +36,24 @@ def export_format(path: Path) -> str:
 
 
 def check_exportable(schema: pa.Schema, path: Path) -> None:
-    """A JSON line holds no bytes: a dataset with a binary column (images, videos) is written as Parquet."""
-    binary = [f.name for f in schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+    """A JSON line holds no bytes: a dataset with bytes in a column (images, videos, a list of blobs)
+    is written as Parquet."""
+    binary = [f.name for f in schema if _holds_bytes(f.type)]
     if binary and export_format(path) != ".parquet":
         raise InvalidInputError(f"--out {path}: the dataset holds bytes ({', '.join(binary)}), which JSON lines "
                                 "cannot: write a .parquet file")
+
+
+def _holds_bytes(kind: pa.DataType) -> bool:
+    if (pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind)
+            or pa.types.is_binary_view(kind)):
+        return True
+    if isinstance(kind, pa.StructType):
+        return any(_holds_bytes(kind.field(i).type) for i in range(kind.num_fields))
+    if isinstance(kind, pa.MapType):
+        return _holds_bytes(kind.key_type) or _holds_bytes(kind.item_type)
+    inner = getattr(kind, "value_type", None)  # lists, dictionaries
+    return inner is not None and _holds_bytes(inner)
 
 
 def export_pool(pool: Pool, dataset: Dataset, path: Path, names: Mapping[str, str], progress: StyleArg = True) -> Path:
@@ -58,7 +72,7 @@ def export_pool(pool: Pool, dataset: Dataset, path: Path, names: Mapping[str, st
         else:
             with _text_stream(raw, gzipped=path.name.lower().endswith(".gz")) as text:
                 for batch in _batches(dataset, order, columns, bar):
-                    text.writelines(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in batch.to_pylist())
+                    text.writelines(_json_line(r) for r in _nan_as_null(batch).to_pylist())
     return path
 
 
@@ -67,6 +81,23 @@ def _batches(dataset: Dataset, order: np.ndarray, columns: list[str], bar: Progr
         batch = dataset.table.take(pa.array(order[start:start + _BATCH_ROWS])).rename_columns(columns)
         yield batch
         bar.advance(batch.num_rows)
+
+
+def _nan_as_null(batch: pa.Table) -> pa.Table:
+    """JSON has no NaN: a float column's NaN is written as null, as pandas writes it."""
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_floating(field.type):
+            column = batch.column(i)
+            batch = batch.set_column(i, field, pc.if_else(pc.is_nan(column), pa.scalar(None, field.type), column))
+    return batch
+
+
+def _json_line(record: dict) -> str:
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str, allow_nan=False) + "\n"
+    except ValueError:  # a NaN or infinity nested in a list or struct, or an infinity
+        raise InvalidInputError("the samples hold a float that JSON cannot (an infinity, or a NaN in a list or "
+                                "struct): write a .parquet file") from None
 
 
 def _text_stream(raw: BinaryIO, gzipped: bool) -> io.TextIOWrapper:

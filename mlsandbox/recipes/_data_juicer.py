@@ -24,6 +24,7 @@ from mlsandbox.recipes._bounds import STORED_DIGITS, at_limit, data_juicer_bound
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
 from mlsandbox.recipes._word_lists import (
+    check_words_folder,
     clear_word_lists,
     data_juicer_word_lists,
     folder_args,
@@ -204,13 +205,16 @@ def save_data_juicer(recipe: Recipe, path: str | Path, words_dir: str | Path | N
         if caveat := _data_juicer_filter(op_name).caveat:
             header.append(f"# not exact in Data-Juicer: {op_name}: {caveat}")
     words = word_lists_folder(path) if words_dir is None else Path(words_dir)
-    clear_word_lists(words)
     config = to_data_juicer(recipe, words_dir=words.name if words_dir is None else str(words_dir), **kwargs)
+    lists = data_juicer_word_lists(recipe)
+    if lists:
+        check_words_folder(words)  # before anything is removed or written
+    clear_word_lists(words)  # an earlier export's: only this recipe's lists may be read there
     if any(_moved(c) for c in recipe.conditions):
         header.append(f"# fractional bounds lie half a stored step outside the measured ones: Data-Juicer compares "
                       f"each statistic as its stats column stores it, to {STORED_DIGITS} decimals, so a sample on "
                       "a bound is kept as the sandbox kept it")
-    if lists := data_juicer_word_lists(recipe):
+    if lists:
         write_word_lists(words, lists)
         named = folder_args(recipe.conditions)
         where = f"{words.name}/, written beside this file" if words_dir is None else f"{words_dir}/, written"
@@ -236,14 +240,15 @@ def export_recipe(recipe: Recipe, directory: str | Path, stem: str = "best_recip
     directory = Path(directory)
     written = [save_recipe(recipe, directory / f"{stem}.yaml")]
     config, note = directory / f"{stem}.data_juicer.yaml", directory / f"{stem}.data_juicer.txt"
+    words = Path(kwargs.get("words_dir") or word_lists_folder(config))
     try:
         written.append(save_data_juicer(recipe, config, **kwargs))
         note.unlink(missing_ok=True)  # an earlier recipe's reason
-        if (words := word_lists_folder(config)).exists():
+        if words.exists():
             written.append(words)
     except RecipeError as err:
-        config.unlink(missing_ok=True)  # an earlier recipe's config, whose word lists are gone
-        clear_word_lists(word_lists_folder(config))
+        config.unlink(missing_ok=True)  # an earlier recipe's config: it is not this recipe
+        clear_word_lists(words)
         with published(note) as tmp:
             tmp.write_text(f"not exportable to Data-Juicer: {err}\n", encoding="utf-8")
         written.append(note)

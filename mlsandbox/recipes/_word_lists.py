@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlsandbox.errors import RecipeError
+from mlsandbox.errors import InvalidInputError
 from mlsandbox.files import published
 from mlsandbox.ops import DataJuicerWords, op_class
 from mlsandbox.recipes._recipe import Condition, Recipe
@@ -62,13 +62,19 @@ def clear_word_lists(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
+def check_words_folder(folder: Path) -> None:
+    """Word lists may go to ``folder``: nothing is there, or an earlier export's lists. A file or a
+    folder that mlsandbox did not write (yours, or an export's from before the mark) is an input error."""
+    if folder.exists() and not (folder / WORDS_MARK).is_file():
+        raise InvalidInputError(f"{folder} exists and holds no word lists that mlsandbox marked as its own (a folder "
+                                "of yours, or an export's from an earlier version): remove it, or write the config "
+                                "elsewhere (its filters' word lists go there)")
+
+
 def write_word_lists(folder: Path, lists: Mapping[str, Mapping[str, list[str]]]) -> None:
     """One ``<stem>.json`` per list, each put in place whole, in a folder marked as the export's. ASCII
-    JSON (other letters escaped): Data-Juicer opens the files in the locale's encoding. A file, or a
-    folder that mlsandbox did not write, already at ``folder`` is a :class:`RecipeError`."""
-    if folder.exists() and not (folder / WORDS_MARK).is_file():
-        raise RecipeError(f"{folder} exists and holds no word lists that mlsandbox wrote: move it, or write the "
-                          "config elsewhere (its filters' word lists go there)")
+    JSON (other letters escaped): Data-Juicer opens the files in the locale's encoding."""
+    check_words_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / WORDS_MARK).write_text("Word lists of a Data-Juicer config that mlsandbox exported; the next export "
                                      "of that config replaces this folder.\n", encoding="utf-8")

@@ -6,7 +6,7 @@ the objective is the ``delta_pct`` metric read back from that run. :func:`run_se
 continues a study; the space functions map between recipes and points of the space.
 """
 
-from mlsandbox.search._names import STUDY, TRIAL, TRIAL_STATE
+from mlsandbox.search._names import BEST_RECIPE, STUDY, TRIAL, TRIAL_STATE
 from mlsandbox.search._objective import TrialFailed
 from mlsandbox.search._ray import run_search_on_ray
 from mlsandbox.search._report import SearchResult
@@ -26,6 +26,7 @@ from mlsandbox.search._storage import JOURNAL_FILE, default_storage_path, open_s
 from mlsandbox.search._study import run_search
 
 __all__ = [
+    "BEST_RECIPE",
     "JOURNAL_FILE",
     "STUDY",
     "TRIAL",

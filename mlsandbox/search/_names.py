@@ -15,6 +15,8 @@ SETTING = tracking.TAG + "search."
 STUDY_RUN = tracking.TAG + "study_run"
 #: The parent run's artifact folder (report, trials table, figures, best recipe).
 ARTIFACTS = "search"
+#: The study's best recipe there (our YAML), as the search exports it.
+BEST_RECIPE = ARTIFACTS + "/best_recipe.yaml"
 #: Under it, one record per call (worker or resume): its settings and what it ran.
 INVOCATIONS = ARTIFACTS + "/invocations"
 

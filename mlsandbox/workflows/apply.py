@@ -7,25 +7,34 @@ an MLflow run whose inputs are the source dataset and the written selection."""
 from __future__ import annotations
 
 import logging
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 
-from mlsandbox import tracking
+from mlsandbox import artifacts, tracking
 from mlsandbox.data import ID, IMAGE, TEXT, VIDEO
-from mlsandbox.errors import InvalidInputError
+from mlsandbox.errors import InvalidInputError, InvalidRunError
 from mlsandbox.executors.prepare import prepare
+from mlsandbox.files import scratch_folder
 from mlsandbox.pools import Pool, check_exportable, export_format, export_pool
 from mlsandbox.progress import StyleArg
-from mlsandbox.project import output_folder
-from mlsandbox.recipes import Recipe, load_recipe, recipe_text
-from mlsandbox.spec import DatasetSpec, ExperimentSpec
+from mlsandbox.project import output_file
+from mlsandbox.recipes import Recipe, load_recipe, parse_recipe, recipe_text
+from mlsandbox.search import BEST_RECIPE as SEARCH_BEST_RECIPE
+from mlsandbox.spec import DatasetSpec, ExperimentSpec, load_yaml
 
 log = logging.getLogger(__name__)
 
 #: Where an apply run keeps the recipe it applied.
 RECIPE_ARTIFACT = "apply/recipe.yaml"
+#: What ``apply`` takes, and where the runs it takes keep their recipe, first found first.
+RECIPE_SOURCE = ("a recipe file, or the run id of a workflow or refine run, a search run, a refine candidate or "
+                 "a search trial")
+RUN_RECIPES = (artifacts.BEST_RECIPE, SEARCH_BEST_RECIPE, "recipe.yaml")
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -40,16 +49,22 @@ class Applied:
     where: str
 
 
-def apply_recipe(spec: ExperimentSpec, recipe_file: Path, out: Path, force: bool = False,
+def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = False,
                  workers: int | None = None, progress: StyleArg = True) -> Applied:
-    """Select the recipe's pool from the project's dataset and write its samples to ``out``
-    (JSONL, gzipped JSONL or Parquet, by suffix): in dataset order, each as often as the recipe
-    repeats it, under the dataset's own field names. Recipe and output are checked before the stats."""
-    recipe = load_recipe(recipe_file)
+    """Select the recipe of ``source`` (:func:`recipe_of`) from the project's dataset and write its
+    samples to ``out`` (JSONL, gzipped JSONL or Parquet, by suffix): in dataset order, each as often as
+    the recipe repeats it, under the dataset's own field names. Recipe and output are checked before
+    the stats."""
     _check_output(out, spec.dataset, force)
+    recipe, where = recipe_of(source)
+    if missing := sorted({c.op for c in recipe.conditions} - {op.name for op in spec.ops}):
+        raise InvalidInputError(f"recipe {recipe.name!r} bounds the stats of {', '.join(missing)}, which the project "
+                                "does not compute: add them to its ops")
     experiment_id = tracking.use_experiment(spec.name)
     prepared = prepare(spec, workers=workers, progress=progress)
     check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
+    if any(os.path.realpath(f) == os.path.realpath(out) for f in prepared.dataset.files):
+        raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
     pool = recipe.select(prepared.stats)
     tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest, tracking.POOL_DIGEST: pool.digest,
@@ -60,11 +75,27 @@ def apply_recipe(spec: ExperimentSpec, recipe_file: Path, out: Path, force: bool
         export_pool(pool, prepared.dataset, out, field_names(spec.dataset), progress)
         tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id)
         tracking.log_batch(run_id, params={
-            "recipe": recipe.name, "recipe_file": str(recipe_file), "output": str(out.resolve()),
+            "recipe": recipe.name, "recipe_source": where, "output": str(out.resolve()),
             "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
             metrics={"samples": pool.size, "unique_samples": pool.unique_size, "dataset_samples": len(prepared.stats)})
         mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
         return Applied(recipe, pool, out, len(prepared.stats), run_id, tracking.run_url(run))
+
+
+def recipe_of(source: str) -> tuple[Recipe, str]:
+    """The recipe a file holds, or the one a run logged (given its id: a workflow's or refine's best
+    recipe, a search's, a refine candidate's or a search trial's), and where it was read."""
+    if not _RUN_ID.fullmatch(source) or Path(source).exists():
+        return load_recipe(source), source
+    run = tracking.find_run(source, RECIPE_SOURCE)
+    for artifact in RUN_RECIPES:
+        folder = artifact.rpartition("/")[0] or None
+        if artifact in {f.path for f in mlflow.MlflowClient().list_artifacts(source, folder)}:
+            where = f"runs:/{source}/{artifact}"
+            with scratch_folder("recipe") as scratch:
+                text = tracking.download_artifacts(source, artifact, scratch).read_bytes()
+            return parse_recipe(load_yaml(text), origin=where), where
+    raise InvalidRunError(f"run {source} is {tracking.describe_run(run)} that logged no recipe; expected {RECIPE_SOURCE}")
 
 
 def field_names(dataset: DatasetSpec) -> dict[str, str]:
@@ -79,6 +110,6 @@ def _check_output(out: Path, dataset: DatasetSpec, force: bool) -> None:
     if export_format(out) != ".parquet" and (dataset.has("images") or dataset.has("videos")):
         raise InvalidInputError(f"--out {out}: the dataset's pictures or clips are bytes, which JSON lines cannot "
                                 "hold: write a .parquet file")
-    output_folder(out.parent, [out.name])
+    output_file(out)
     if out.exists() and not force:
         raise InvalidInputError(f"--out {out} exists: name another file, or --force to replace it")

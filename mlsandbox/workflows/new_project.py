@@ -5,7 +5,6 @@ repository's ``projects/`` starts from the same measured defaults as the bundled
 from __future__ import annotations
 
 import contextlib
-import glob
 import importlib.util
 import os
 import re
@@ -103,8 +102,6 @@ def write_project(folder: Path, data: DatasetChoice, modality: str | None = None
     kind = data.modality(modality)
     _check_installed(kind)
     named = _benchmarks(benchmarks or [])
-    if data.path is not None and not _named(data.path, data.format) and not _found(os.path.expanduser(data.path)):
-        raise InvalidInputError(f"--data {data.path}: no such file, folder or glob match (relative to {Path.cwd()})")
     checked = render(data, kind, named, name, _absolute)
     spec = parse_project(load_yaml(checked), base_dir=Path.cwd(), origin=f"the spec for {spec_file}")
     dataset = load_dataset(spec.dataset, spec.base_dir)
@@ -226,28 +223,24 @@ def _benchmark_entry(label: str, path: str, dataset: dict[str, Any]) -> dict[str
     return entry
 
 
-def _found(path: str) -> bool:
-    return os.path.exists(path) or bool(glob.glob(path, recursive=True))
-
-
 def _named(path: str, data_format: str | None) -> bool:
     """Whether ``path`` names a bundled set or a Hugging Face dataset rather than files here."""
     return path.startswith(BUILTIN_PREFIX) or (data_format == "hf" and not os.path.exists(path))
 
 
 def _absolute(path: str, data_format: str | None) -> str:
-    """``path`` as the checks read it: from the working directory, where it was given."""
-    return path if _named(path, data_format) else os.path.abspath(os.path.expanduser(path))
+    """``path`` as the checks read it: from the working directory, where it was given (not
+    normalised: ``link/..`` is where the system's lookup of it leads)."""
+    return path if _named(path, data_format) else os.path.join(os.getcwd(), os.path.expanduser(path))
 
 
 def _relative(folder: Path, path: str, data_format: str | None) -> str:
     """``path`` (given relative to the working directory) as the spec reads it: relative to the
-    project's folder, through the folders' real locations (a symbolic link in either leads where
-    the system leads). Bundled sets, absolute paths and Hugging Face names stay as given."""
-    expanded = os.path.expanduser(path)
-    if _named(path, data_format) or os.path.isabs(expanded):
+    project's folder, from the real locations of both (a symbolic link leads where the system's
+    lookup leads). Bundled sets, absolute paths and Hugging Face names stay as given."""
+    if _named(path, data_format) or os.path.isabs(os.path.expanduser(path)):
         return _absolute(path, data_format)
-    target = os.path.abspath(expanded)
+    target = _absolute(path, data_format)
     real = os.path.join(os.path.realpath(os.path.dirname(target)), os.path.basename(target))
     try:
         return Path(os.path.relpath(real, os.path.realpath(folder))).as_posix()
