@@ -24,11 +24,11 @@ from mlsandbox.project import load_project
 from mlsandbox.recipes import Condition, Recipe, load_recipe, recipe_text, save_recipe
 
 
-def _project(tmp_path: Path, rows: list[dict], **dataset: object) -> Path:
+def _project(tmp_path: Path, rows: list[dict], ops: tuple[str, ...] = ("text_length_filter",), **dataset: object) -> Path:
     data = write_jsonl(tmp_path / "corpus.jsonl", rows)
     raw = spec_dict(data, workspace=str(tmp_path / "ws"))
     raw["dataset"].update(dataset)
-    raw["ops"] = [{"name": "text_length_filter"}]
+    raw["ops"] = [{"name": op} for op in ops]
     (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
     return tmp_path / "sandbox.yaml"
 
@@ -67,8 +67,9 @@ def test_the_recipes_samples_are_written_in_dataset_order_under_the_datasets_fie
     run = mlflow.get_run(mlflow.search_runs(search_all_experiments=True, output_format="list")[0].info.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mlsandbox.kind"] == "apply"
     assert run.data.params["output"] == str(out.resolve()) and run.data.metrics["samples"] == len(expected)
-    contexts = {i.tags[0].value: i.dataset.digest for i in run.inputs.dataset_inputs}
-    assert set(contexts) == {"source", "output"} and contexts["output"] == run.data.tags["mlsandbox.pool_digest"]
+    inputs = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"source", "output"} and inputs["output"].name == name
+    assert json.loads(inputs["output"].source)["uri"] == str(out.resolve())
     assert "conditions" in mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/apply/recipe.yaml")
 
 
@@ -176,3 +177,22 @@ def test_json_lines_hold_no_bytes_and_no_nan(tmp_path: Path, tracking_uri: str) 
     assert result.exit_code == 0, result.output
     text = (tmp_path / "kept.jsonl").read_text()
     assert "NaN" not in text and {r["score"] for r in _lines(tmp_path / "kept.jsonl")} <= {None, 0.5}
+
+
+def test_each_written_file_is_its_own_output_record(tmp_path: Path, tracking_uri: str) -> None:
+    """MLflow keeps one dataset record per name and digest: the pool's would name the first file."""
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    for name in ("a.jsonl", "b.jsonl"):
+        assert _apply(project, _recipe(tmp_path), tmp_path / name).exit_code == 0
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    sources = {json.loads(i.dataset.source)["uri"] for r in runs for i in r.inputs.dataset_inputs
+               if i.tags[0].value == "output"}
+    assert sources == {str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")}
+
+
+def test_only_the_stats_the_recipe_bounds_are_computed(tmp_path: Path, tracking_uri: str) -> None:
+    """On a full corpus the project's other OPs (a perplexity model, say) could take hours and decide nothing."""
+    project = _project(tmp_path, ROWS, ("alphanumeric_filter", "text_length_filter"), text_field="content")
+    assert _apply(project, _recipe(tmp_path), tmp_path / "kept.jsonl").exit_code == 0
+    cached = [p.name for p in (tmp_path / "ws" / "stats").rglob("*.parquet")]
+    assert len(cached) == 1 and "text_length_filter" in cached[0], cached

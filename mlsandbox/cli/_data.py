@@ -59,14 +59,17 @@ def apply_command(
     from mlsandbox.workflows.apply import apply_recipe
 
     spec = load_spec(project, with_options(sets, stats_engine=stats_engine))
-    applied = apply_recipe(spec, recipe, out, force=force, workers=workers, progress=progress_style(quiet))
+    applied = apply_recipe(spec, recipe, out.expanduser(), force=force, workers=workers, progress=progress_style(quiet))
     pool, recipe_ = applied.pool, applied.recipe
     measured = recipe_.measured
     how = ("the pool it was measured as" if measured and measured.dataset_digest == pool.dataset_digest
            else "its conditions, on a dataset it was not measured on")
     typer.echo(f"wrote {applied.path}: {pool.size:,} samples ({pool.unique_size:,} distinct) of the dataset's "
                f"{applied.dataset_size:,}, selected by recipe {recipe_.name!r} as {how} (pool {pool.digest})")
-    if recipe_.sample_size is not None:
-        typer.echo(f"note: the recipe draws {recipe_.sample_size} of the samples its conditions keep (seed {recipe_.seed}), "
-                   "the sandbox's equal-size draw; set sample_size: null in it to write them all")
+    if applied.passing > pool.unique_size:
+        typer.echo(f"note: the recipe draws {pool.unique_size:,} of the {applied.passing:,} samples its conditions keep "
+                   f"(seed {recipe_.seed}), the sandbox's equal-size draw; to write them all, set sample_size: null "
+                   "and delete its measured entry (it then is no longer the measured pool)")
+    if pool.unique_size == applied.dataset_size:
+        typer.echo("note: the recipe keeps every sample of the dataset (no condition, or bounds beyond every stat)")
     typer.echo(applied.where)

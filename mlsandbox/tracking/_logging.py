@@ -116,16 +116,17 @@ def table_json(table: pd.DataFrame) -> str:
 
 def log_pool_input(
     pool: Pool, dataset: Dataset, stats: StatsTable, source: Path, context: str, run_id: str | None = None,
-    benchmarks: BenchmarkSet | None = None,
+    benchmarks: BenchmarkSet | None = None, name: str | None = None, digest: str | None = None,
 ) -> None:
-    """Record the pool as an MLflow dataset input of the run (the active run), with its explicit digest;
+    """Record the pool as an MLflow dataset input of the run (the active run), with its explicit digest
+    (or ``name`` and ``digest`` of its own, for a file of the pool that is not the pool's file);
     with ``benchmarks``, their sets too (context ``evaluation``), in the same request.
 
     The logged frame holds each sample once with its repeat count and stats (the profile
     MLflow shows); the pool file is the source. MLflow's own pandas digest would hash only
     the first rows, so the pool digest is passed explicitly.
     """
-    logged = _dataset(pool_frame(pool, dataset, stats), str(source), pool.name, pool.digest)
+    logged = _dataset(pool_frame(pool, dataset, stats), str(source), name or pool.name, digest or pool.digest)
     # ``schema`` is a cached property that MLflow would infer by reading every value of the pool;
     # the whole dataset's schema, inferred once, is that of each of its pools.
     logged.__dict__["schema"] = _pool_schema(dataset, stats)

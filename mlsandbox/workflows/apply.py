@@ -6,6 +6,8 @@ an MLflow run whose inputs are the source dataset and the written selection."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
@@ -45,6 +47,7 @@ class Applied:
     pool: Pool
     path: Path
     dataset_size: int
+    passing: int  # distinct samples that pass the recipe's conditions, before its equal-size draw
     run_id: str
     where: str
 
@@ -54,32 +57,46 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
     """Select the recipe of ``source`` (:func:`recipe_of`) from the project's dataset and write its
     samples to ``out`` (JSONL, gzipped JSONL or Parquet, by suffix): in dataset order, each as often as
     the recipe repeats it, under the dataset's own field names. Recipe and output are checked before
-    the stats."""
+    the stats, and only the stats the recipe bounds are computed."""
     _check_output(out, spec.dataset, force)
     recipe, where = recipe_of(source)
-    if missing := sorted({c.op for c in recipe.conditions} - {op.name for op in spec.ops}):
-        raise InvalidInputError(f"recipe {recipe.name!r} bounds the stats of {', '.join(missing)}, which the project "
-                                "does not compute: add them to its ops")
-    experiment_id = tracking.use_experiment(spec.name)
-    prepared = prepare(spec, workers=workers, progress=progress)
+    prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress)
     check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
     if any(os.path.realpath(f) == os.path.realpath(out) for f in prepared.dataset.files):
         raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
     pool = recipe.select(prepared.stats)
+    passing = pool.unique_size if recipe.sample_size is None else len(
+        recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
+    _check_output(out, spec.dataset, force)  # again: a file may have appeared while the stats ran
+    experiment_id = tracking.use_experiment(spec.name)
     tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name,
             tracking.DATASET_DIGEST: prepared.dataset.digest, tracking.POOL_DIGEST: pool.digest,
             tracking.RECIPE_DIGEST: recipe.digest()}
     with tracking.parent_run("apply", experiment_id, tags) as run:
         run_id = run.info.run_id
         tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
-        export_pool(pool, prepared.dataset, out, field_names(spec.dataset), progress)
-        tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id)
+        names = field_names(spec.dataset)
+        export_pool(pool, prepared.dataset, out, names, progress)
+        # its own record: MLflow keeps one per (name, digest), which another file of this pool would hold
+        identity = json.dumps([pool.digest, prepared.dataset.metadata_digest, str(out.resolve()), names])
+        tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id,
+                                name=out.name, digest=hashlib.sha256(identity.encode()).hexdigest()[:16])
         tracking.log_batch(run_id, params={
             "recipe": recipe.name, "recipe_source": where, "output": str(out.resolve()),
             "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
             metrics={"samples": pool.size, "unique_samples": pool.unique_size, "dataset_samples": len(prepared.stats)})
         mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
-        return Applied(recipe, pool, out, len(prepared.stats), run_id, tracking.run_url(run))
+        return Applied(recipe, pool, out, len(prepared.stats), passing, run_id, tracking.run_url(run))
+
+
+def _bounded(spec: ExperimentSpec, recipe: Recipe) -> ExperimentSpec:
+    """The spec with the OPs whose stats the recipe bounds (all of them for an id list, which bounds none):
+    on a full corpus, the other OPs' stats could take hours and decide nothing here."""
+    named = {c.op for c in recipe.conditions}
+    if missing := sorted(named - {op.name for op in spec.ops}):
+        raise InvalidInputError(f"recipe {recipe.name!r} bounds the stats of {', '.join(missing)}, which the project "
+                                "does not compute: add them to its ops")
+    return spec.model_copy(update={"ops": [op for op in spec.ops if op.name in named]}) if named else spec
 
 
 def recipe_of(source: str) -> tuple[Recipe, str]:
