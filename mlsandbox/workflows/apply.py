@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from mlsandbox.project import output_file
 from mlsandbox.recipes import Recipe, load_recipe, parse_recipe, recipe_text
 from mlsandbox.search import BEST_RECIPE as SEARCH_BEST_RECIPE
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, load_yaml
-
-log = logging.getLogger(__name__)
 
 #: Where an apply run keeps the recipe it applied.
 RECIPE_ARTIFACT = "apply/recipe.yaml"
