@@ -63,7 +63,7 @@ def test_the_recipes_samples_are_written_in_dataset_order_under_the_datasets_fie
     written = pq.read_table(out).to_pylist() if name.endswith(".parquet") else _lines(out)
     assert written == expected
     assert f"wrote {out}: {len(expected)} samples ({len(kept)} distinct) of the dataset's 30" in result.stdout
-    assert "on a dataset it was not measured on" in result.stdout  # a hand-written recipe names none
+    assert "as its conditions (it records no measurement)" in result.stdout  # a hand-written recipe
     run = mlflow.get_run(mlflow.search_runs(search_all_experiments=True, output_format="list")[0].info.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mlsandbox.kind"] == "apply"
     assert run.data.params["output"] == str(out.resolve()) and run.data.metrics["samples"] == len(expected)
@@ -81,6 +81,11 @@ def test_on_the_measured_dataset_it_writes_the_measured_pool_or_refuses(tmp_path
     result = _apply(project, measured, tmp_path / "kept.jsonl")
     assert result.exit_code == 0, result.output
     assert "as the pool it was measured as" in result.stdout
+    other = write_jsonl(tmp_path / "full.jsonl", ROWS + [{"doc_id": "new", "content": "x" * 80, "source": "s"}])
+    result = _apply(project, measured, tmp_path / "full-kept.jsonl", "--set", f"dataset.path={other}")
+    assert result.exit_code == 0, result.output
+    assert "as its conditions, on a dataset it was not measured on" in result.stdout
+    assert [r["doc_id"] for r in _lines(tmp_path / "full-kept.jsonl")][-1] == "new"
     edited = load_recipe(measured).model_copy(update={"conditions": [Condition(op="text_length_filter", min=50)]})
     result = _apply(project, save_recipe(edited, tmp_path / "edited.yaml"), tmp_path / "edited.jsonl")
     assert result.exit_code == 2 and "when it was measured by run r1, but" in result.stderr

@@ -99,7 +99,7 @@ def test_bad_input_writes_nothing(tmp_path: Path, small_corpus: Path, args: list
 
 def test_a_folder_that_cannot_hold_the_spec_is_one_line(tmp_path: Path, small_corpus: Path) -> None:
     (tmp_path / "a-file").write_text("")
-    assert "a-file exists and is not a folder" in _error(_init(str(tmp_path / "a-file" / "sub"), "--data",
+    assert "a-file is not a folder" in _error(_init(str(tmp_path / "a-file" / "sub"), "--data",
                                                                str(small_corpus)))
     (tmp_path / "p" / "sandbox.yaml").mkdir(parents=True)
     assert "sandbox.yaml is a folder" in _error(_init(str(tmp_path / "p"), "--data", str(small_corpus), "--force"))

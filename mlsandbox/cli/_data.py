@@ -62,7 +62,8 @@ def apply_command(
     applied = apply_recipe(spec, recipe, out.expanduser(), force=force, workers=workers, progress=progress_style(quiet))
     pool, recipe_ = applied.pool, applied.recipe
     measured = recipe_.measured
-    how = ("the pool it was measured as" if measured and measured.dataset_digest == pool.dataset_digest
+    how = ("its conditions (it records no measurement)" if measured is None
+           else "the pool it was measured as" if measured.dataset_digest == pool.dataset_digest
            else "its conditions, on a dataset it was not measured on")
     typer.echo(f"wrote {applied.path}: {pool.size:,} samples ({pool.unique_size:,} distinct) of the dataset's "
                f"{applied.dataset_size:,}, selected by recipe {recipe_.name!r} as {how} (pool {pool.digest})")

@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import os
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -20,7 +21,7 @@ from mlsandbox.data import BUILTIN_PREFIX, Dataset, load_dataset
 from mlsandbox.errors import InvalidInputError
 from mlsandbox.files import published
 from mlsandbox.models.benchmarks import bundled_benchmarks, load_benchmarks
-from mlsandbox.project import parse_project
+from mlsandbox.project import folder_problem, parse_project
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, dump_yaml, load_yaml
 
 Modality = Literal["text", "image-text", "video-text"]
@@ -111,8 +112,7 @@ def write_project(folder: Path, data: DatasetChoice, modality: str | None = None
     return NewProject(spec_file, spec, kind, len(dataset))
 
 
-def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str,
-           locate: Locate = lambda path, _: path) -> str:
+def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str, locate: Locate) -> str:
     """The spec's text: the modality's template with the project's name, dataset and benchmarks
     (``(name, path)`` pairs; none: the bundled sets of the modality), paths written by ``locate``."""
     dataset, bundled = _BUNDLED[kind]
@@ -128,13 +128,8 @@ def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]
 
 
 def _check_target(folder: Path, spec_file: Path, force: bool) -> None:
-    for nearest in (folder, *folder.parents):  # the nearest that exists must be a folder, and writable
-        if nearest.exists():
-            if not nearest.is_dir():
-                raise InvalidInputError(f"{nearest} exists and is not a folder")
-            if not os.access(nearest, os.W_OK | os.X_OK):
-                raise InvalidInputError(f"{nearest}: a folder this user cannot write")
-            break
+    if problem := folder_problem(folder):
+        raise InvalidInputError(problem)
     if spec_file.is_dir():
         raise InvalidInputError(f"{spec_file} is a folder: remove it, or choose another folder")
     if spec_file.exists() and not force:
@@ -173,7 +168,7 @@ def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
             raise InvalidInputError(f"--benchmark {text}: no such file (a benchmark is one JSONL, Parquet or CSV "
                                     f"file; relative to {Path.cwd()})")
         named.append((label, path))
-    if dupes := sorted({label for label, _ in named if [n for n, _ in named].count(label) > 1}):
+    if dupes := [label for label, count in Counter(label for label, _ in named).items() if count > 1]:
         raise InvalidInputError(f"two benchmarks are named {dupes[0]!r}: name each with --benchmark NAME=FILE")
     return named
 
