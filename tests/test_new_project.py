@@ -144,3 +144,14 @@ def test_a_folder_of_captioned_pictures_is_an_image_text_project(tmp_path: Path)
     raw = yaml.safe_load((tmp_path / "p" / "sandbox.yaml").read_text())
     assert raw["dataset"] == {"path": str(pictures), "text_field": "text", "format": "images"}
     assert raw["model"]["type"] == "tiny-captioner"
+
+
+def test_malformed_rows_can_be_skipped_and_counted(tmp_path: Path, small_corpus: Path) -> None:
+    data = tmp_path / "with-a-bad-line.jsonl"
+    data.write_text(small_corpus.read_text() + "{not json\n")
+    assert "with-a-bad-line.jsonl:91: " in _error(_init(str(tmp_path / "p"), "--data", str(data)))
+    assert "--on-error must be raise or skip" in _error(_init(str(tmp_path / "p"), "--data", str(data), "--on-error", "x"))
+    result = _init(str(tmp_path / "p"), "--data", str(data), "--on-error", "skip")
+    assert result.exit_code == 0, result.output
+    assert "a text project of 90 samples" in result.stdout
+    assert yaml.safe_load((tmp_path / "p" / "sandbox.yaml").read_text())["dataset"]["on_error"] == "skip"

@@ -25,6 +25,8 @@ def init_command(
     image_field: Annotated[str | None, typer.Option(help="the column with each sample's picture")] = None,
     video_field: Annotated[str | None, typer.Option(help="the column with each sample's clip")] = None,
     id_field: Annotated[str | None, typer.Option(help="the column with unique sample ids")] = None,
+    on_error: Annotated[str, typer.Option(
+        help="malformed rows: raise (stop, naming the row) or skip (skip and count them)")] = "raise",
     benchmarks: Annotated[list[str] | None, typer.Option(
         "--benchmark", help="held-out clean data to score on: FILE or NAME=FILE (repeatable)")] = None,
     name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name (default: the folder's)")] = None,
@@ -33,7 +35,7 @@ def init_command(
     """Write a new project's sandbox.yaml for a dataset, with the modality's measured defaults, once it loads."""
     from mlsandbox.workflows.new_project import DatasetChoice, write_project
 
-    choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field)
+    choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field, on_error)
     made = write_project(folder, choice, modality, benchmarks, name, force)
     spec = made.spec
     bench = ", ".join(b.name for b in spec.benchmarks or [])

@@ -59,9 +59,12 @@ class DatasetChoice:
     image_field: str | None = None
     video_field: str | None = None
     id_field: str | None = None
+    on_error: str = "raise"
 
     def modality(self, asked: str | None) -> Modality:
         """The asked modality, else the one the fields or the format imply, else text."""
+        if self.on_error not in ("raise", "skip"):
+            raise InvalidInputError(f"--on-error must be raise or skip (got {self.on_error!r})")
         if self.format is not None and self.format not in FORMATS:
             raise InvalidInputError(f"--format must be one of {', '.join(FORMATS)} (got {self.format!r})")
         for field, folder in (("image", "images"), ("video", "videos")):
@@ -205,6 +208,8 @@ def _dataset_entry(data: DatasetChoice, kind: Modality, locate: Locate) -> dict[
         entry["video_field"] = data.video_field or "video"
     if data.id_field is not None:
         entry["id_field"] = data.id_field
+    if data.on_error != "raise":
+        entry["on_error"] = data.on_error
     return entry
 
 
