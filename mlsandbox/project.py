@@ -215,10 +215,14 @@ def _refuses_folders(parent: Path, workspace: Path) -> str | None:
     return None
 
 
+#: A URL's scheme, as a path folds its "//" (``https:/host/x``).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/")
+
+
 def output_file(path: Path) -> Path:
     """``path`` as a file a command writes (``--out``), checked without creating anything: an input
     error (exit code 2) when it is a URL, a folder, or in a folder that cannot be written or made."""
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", str(path)):
+    if _URL.match(str(path)):
         raise InvalidInputError(f"--out {path}: a URL; name a file on this machine")
     if path.is_dir():
         raise InvalidInputError(f"--out {path}: a folder; name the file to write")
@@ -231,7 +235,7 @@ def output_folder(path: Path, files: Sequence[str] = ()) -> Path:
     """``path`` as a folder for a command's ``files`` (``--out``), created if needed; an input error
     (exit code 2) when it is a URL (as a path its "//" is folded: ``https:/host/x``), a file or cannot be
     created, or one of ``files`` is a folder there."""
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/", str(path)):
+    if _URL.match(str(path)):
         raise InvalidInputError(f"--out {path}: a URL; name a folder on this machine")
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,6 @@ from mlsandbox.recipes._bounds import STORED_DIGITS, at_limit, data_juicer_bound
 from mlsandbox.recipes._files import parse_recipe, read_yaml, save_recipe
 from mlsandbox.recipes._recipe import Condition, Recipe
 from mlsandbox.recipes._word_lists import (
-    check_words_folder,
     clear_word_lists,
     data_juicer_word_lists,
     folder_args,
@@ -207,8 +206,6 @@ def save_data_juicer(recipe: Recipe, path: str | Path, words_dir: str | Path | N
     words = word_lists_folder(path) if words_dir is None else Path(words_dir)
     config = to_data_juicer(recipe, words_dir=words.name if words_dir is None else str(words_dir), **kwargs)
     lists = data_juicer_word_lists(recipe)
-    if lists:
-        check_words_folder(words)  # before anything is removed or written
     clear_word_lists(words)  # an earlier export's: only this recipe's lists may be read there
     if any(_moved(c) for c in recipe.conditions):
         header.append(f"# fractional bounds lie half a stored step outside the measured ones: Data-Juicer compares "

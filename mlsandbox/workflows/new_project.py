@@ -22,6 +22,7 @@ from mlsandbox.errors import InvalidInputError
 from mlsandbox.files import published
 from mlsandbox.models.benchmarks import bundled_benchmarks, load_benchmarks
 from mlsandbox.project import folder_problem, parse_project
+from mlsandbox.resources import RESOURCES_DIR
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, dump_yaml, load_yaml
 
 Modality = Literal["text", "image-text", "video-text"]
@@ -36,16 +37,20 @@ _EXTRAS: dict[Modality, tuple[str, tuple[str, ...]]] = {
     "video-text": ("video", ("av", "cv2", "rapidocr_onnxruntime", "diffusers")),
 }
 
+def _bundled_media_benchmarks(folder: str, field: str) -> list[dict[str, Any]]:
+    """Every bundled ``<folder>/bench_<name>.parquet``, sorted by name."""
+    return [{"name": p.stem.removeprefix("bench_"), "path": f"builtin:{folder}/{p.name}", field: field.removesuffix("_field")}
+            for p in sorted((RESOURCES_DIR / folder).glob("bench_*.parquet"))]
+
+
 #: The bundled demo set and held-out benchmarks of each modality (text: ``bench_<name>`` by name).
 _BUNDLED: dict[Modality, tuple[dict[str, Any], list[dict[str, Any]]]] = {
     "text": ({"path": "builtin:demo", "text_field": "text"},
              [{"name": b.name} for b in bundled_benchmarks()]),
     "image-text": ({"path": "builtin:images/captions.parquet", "text_field": "text", "image_field": "image"},
-                   [{"name": n, "path": f"builtin:images/bench_{n}.parquet", "image_field": "image"}
-                    for n in ("clipart", "emoji", "stamps")]),
+                   _bundled_media_benchmarks("images", "image_field")),
     "video-text": ({"path": "builtin:videos/clips.parquet", "text_field": "text", "video_field": "video"},
-                   [{"name": n, "path": f"builtin:videos/bench_{n}.parquet", "video_field": "video"}
-                    for n in ("emoji", "stamps")]),
+                   _bundled_media_benchmarks("videos", "video_field")),
 }
 
 
