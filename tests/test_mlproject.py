@@ -80,7 +80,16 @@ def test_every_entry_point_runs_with_its_defaults(project: Path, store: str) -> 
                               max_results=1)[0]
     done = mlflow_run("evaluate", store, f"run_id={cell.info.run_id}", f"project={project}")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert {"stats", "pool", "train", "probe", "analyze", "refine", "workflow", "evaluate"} <= _finished_entry_points(store)
+    (workflow,) = client.search_runs(experiments, f"tags.`{tracking.ENTRY_POINT}` = 'workflow'")
+    out = Path(store.removeprefix("sqlite:///")).parent / "selected.jsonl"
+    done = mlflow_run("apply", store, f"source={workflow.info.run_id}", f"out={out}", f"project={project}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    (applied,) = client.search_runs(experiments, f"tags.`{tracking.ENTRY_POINT}` = 'apply'")
+    assert applied.data.params["source"] == workflow.info.run_id  # mlflow run's, beside the command's own params
+    assert applied.data.params["recipe_source"] == f"runs:/{workflow.info.run_id}/refine/best_recipe.yaml"
+    assert len(out.read_text(encoding="utf-8").splitlines()) == applied.data.metrics["samples"] > 0
+    assert {"stats", "pool", "train", "probe", "analyze", "refine", "workflow", "evaluate", "apply"} <= \
+        _finished_entry_points(store)
     (stats,) = client.search_runs(experiments, f"tags.`{tracking.ENTRY_POINT}` = 'stats'")  # the project's own run
     assert {"stats/summary.csv", "stats/stat_histograms.png"} <= {
         f.path for f in client.list_artifacts(stats.info.run_id, "stats")}
@@ -95,13 +104,14 @@ def test_a_parameter_is_one_argument_never_shell_code(project: Path, store: str,
         assert not marker.exists(), f"{entry} {params} ran shell code"
 
 
-def test_the_stats_entry_points_run_is_owned_during_the_pass(project: Path, tracking_uri: str,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("entry", ["stats", "apply"])
+def test_an_entry_points_run_is_owned_during_the_stats_pass(entry: str, project: Path, tracking_uri: str,
+                                                            tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Taken over only after the pass, a run that `kill -9` stopped in it had no owner: RUNNING for good."""
     from typer.testing import CliRunner
 
     from mlsandbox.cli import app
-    from mlsandbox.workflows import pool
+    from mlsandbox.workflows import apply, pool
 
     experiment = mlflow.set_experiment("mlproject-test").experiment_id
     run = mlflow.MlflowClient().create_run(experiment)  # as `mlflow run` makes it
@@ -113,7 +123,13 @@ def test_the_stats_entry_points_run_is_owned_during_the_pass(project: Path, trac
         raise KeyboardInterrupt
 
     monkeypatch.setattr(pool, "prepare", interrupted_pass)
-    result = CliRunner().invoke(app, ["stats", "-p", str(project), "-q"])
+    monkeypatch.setattr(apply, "prepare", interrupted_pass)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "long", "conditions": [
+        {"op": "text_length_filter", "stat": "text_len", "min": 40}]}), encoding="utf-8")
+    args = {"stats": ["stats"], "apply": ["apply", str(recipe), "--out", str(tmp_path / "out.jsonl")]}[entry]
+    result = CliRunner().invoke(app, [*args, "-p", str(project), "-q"])
     assert result.exit_code == 130, result.output
-    assert seen.get(tracking.OWNER_PID) == str(os.getpid()) and seen.get(tracking.ENTRY_POINT) == "stats"
+    assert seen.get(tracking.OWNER_PID) == str(os.getpid()) and seen.get(tracking.ENTRY_POINT) == entry
     assert mlflow.MlflowClient().get_run(run.info.run_id).info.status == "KILLED"
+    assert not (tmp_path / "out.jsonl").exists()

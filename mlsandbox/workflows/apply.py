@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,20 +58,24 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
     the stats, and only the stats the recipe bounds are computed."""
     _check_output(out, spec.dataset, force)
     recipe, where = recipe_of(source)
-    prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress)
-    check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
-    if any(os.path.realpath(f) == os.path.realpath(out) for f in prepared.dataset.files):
-        raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
-    pool = recipe.select(prepared.stats)
-    passing = pool.unique_size if recipe.sample_size is None else len(
-        recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
-    _check_output(out, spec.dataset, force)  # again: a file may have appeared while the stats ran
-    experiment_id = tracking.use_experiment(spec.name)
-    tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name,
-            tracking.DATASET_DIGEST: prepared.dataset.digest, tracking.POOL_DIGEST: pool.digest,
-            tracking.RECIPE_DIGEST: recipe.digest()}
-    with tracking.parent_run("apply", experiment_id, tags) as run:
+    experiment_id = tracking.use_experiment(spec.name)  # a store that cannot be used stops it before the stats
+    tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name}
+    with ExitStack() as stack:
+        # Under `mlflow run` its run is owned from the start (as `tracked_stats`): a kill in the stats ends it KILLED.
+        run = (stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
+               if os.environ.get("MLFLOW_RUN_ID") else None)
+        prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress)
+        check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
+        if any(os.path.realpath(f) == os.path.realpath(out) for f in prepared.dataset.files):
+            raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
+        pool = recipe.select(prepared.stats)
+        passing = pool.unique_size if recipe.sample_size is None else len(
+            recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
+        _check_output(out, spec.dataset, force)  # again: a file may have appeared while the stats ran
+        run = run or stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
         run_id = run.info.run_id
+        tracking.log_batch(run_id, tags={tracking.DATASET_DIGEST: prepared.dataset.digest,
+                                         tracking.POOL_DIGEST: pool.digest, tracking.RECIPE_DIGEST: recipe.digest()})
         tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
         names = field_names(spec.dataset)
         export_pool(pool, prepared.dataset, out, names, progress)
