@@ -156,10 +156,10 @@ def test_what_would_be_lost_or_wasted_is_refused(tmp_path: Path, tracking_uri: s
     before = corpus.read_bytes()
     overwrite = _apply(project, _recipe(tmp_path), corpus, "--force")
     assert overwrite.exit_code == 2 and "is a file of the dataset: write the selection elsewhere" in overwrite.stderr
-    assert corpus.read_bytes() == before
+    assert corpus.read_bytes() == before and not list((tmp_path / "ws").rglob("*.parquet"))  # refused before the stats
     other_op = save_recipe(Recipe(name="clean", conditions=[Condition(op="alphanumeric_filter", min=0.5)]),
                            tmp_path / "other.yaml")
-    shutil.rmtree(tmp_path / "ws")
+    shutil.rmtree(tmp_path / "ws", ignore_errors=True)
     refused = _apply(project, other_op, tmp_path / "new" / "kept.jsonl")
     assert refused.exit_code == 2 and "bounds the stats of alphanumeric_filter, which the project does not" in refused.stderr
     assert not (tmp_path / "ws").exists() and not (tmp_path / "new").exists()  # before the stats, nothing made
@@ -177,6 +177,7 @@ def test_json_lines_hold_no_bytes_and_no_nan(tmp_path: Path, tracking_uri: str) 
     (tmp_path / "sandbox.yaml").write_text(yaml.safe_dump(raw))
     refused = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.jsonl")
     assert refused.exit_code == 2 and "holds bytes (blobs)" in refused.stderr
+    assert not list((tmp_path / "ws").rglob("*.parquet"))  # refused before the stats
     pq.write_table(pa.Table.from_pylist(rows).drop_columns(["blobs"]), tmp_path / "data.parquet")
     result = _apply(tmp_path / "sandbox.yaml", _recipe(tmp_path), tmp_path / "kept.jsonl")
     assert result.exit_code == 0, result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,10 @@ class Prepared:
         return materialize(pool, self.dataset, self.pools_dir, records=trainer_for(model).reads_pool_file)
 
 
-def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True) -> Prepared:
-    """Dataset + stats of every OP in the spec (computed only where the cache lacks them)."""
+def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg = True,
+            check: Callable[[Dataset], None] | None = None) -> Prepared:
+    """Dataset + stats of every OP in the spec (computed only where the cache lacks them); ``check``
+    sees the dataset before its stats, so that what the caller refuses costs no stats pass."""
     check_project(spec, origin=spec.name)
     if spec.executor.type == "ray":
         connect(spec.executor.address)  # a cluster that cannot be reached stops it before any work
@@ -53,6 +56,8 @@ def prepare(spec: ExperimentSpec, workers: int | None = None, progress: StyleArg
         check_reachable(spec.executor.address, "stats.engine ray")
     dataset = load_dataset(spec.dataset, spec.base_dir)
     log.info("dataset %s: %d samples, digest %s", dataset.source, len(dataset), dataset.digest)
+    if check is not None:
+        check(dataset)
     stats = compute_stats(
         dataset, project_ops(spec), spec.workspace_dir,
         workers=spec.stats.workers if workers is None else workers,

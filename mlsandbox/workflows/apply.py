@@ -17,7 +17,7 @@ from pathlib import Path
 import mlflow
 
 from mlsandbox import artifacts, tracking
-from mlsandbox.data import ID, IMAGE, TEXT, VIDEO
+from mlsandbox.data import ID, IMAGE, TEXT, VIDEO, Dataset
 from mlsandbox.errors import InvalidInputError, InvalidRunError
 from mlsandbox.executors.prepare import prepare
 from mlsandbox.files import scratch_folder
@@ -64,10 +64,8 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
         # Under `mlflow run` its run is owned from the start (as `tracked_stats`): a kill in the stats ends it KILLED.
         run = (stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
                if os.environ.get("MLFLOW_RUN_ID") else None)
-        prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress)
-        check_exportable(prepared.dataset.table.schema, out)  # a metadata column of bytes
-        if any(os.path.realpath(f) == os.path.realpath(out) for f in prepared.dataset.files):
-            raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
+        prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress,
+                           check=lambda dataset: _check_writable(dataset, out))
         pool = recipe.select(prepared.stats)
         passing = pool.unique_size if recipe.sample_size is None else len(
             recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
@@ -122,6 +120,13 @@ def field_names(dataset: DatasetSpec) -> dict[str, str]:
     dataset gives them, so that the written file reads like the input."""
     return {ID: dataset.id_field or ID, TEXT: dataset.text_field,
             IMAGE: dataset.image_field or IMAGE, VIDEO: dataset.video_field or VIDEO}
+
+
+def _check_writable(dataset: Dataset, out: Path) -> None:
+    """Once the dataset is loaded, before its stats: columns the file can hold, and not a file of the dataset."""
+    check_exportable(dataset.table.schema, out)  # a metadata column of bytes
+    if any(os.path.realpath(f) == os.path.realpath(out) for f in dataset.files):
+        raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
 
 
 def _check_output(out: Path, dataset: DatasetSpec, force: bool) -> None:
