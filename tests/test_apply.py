@@ -86,6 +86,15 @@ def test_on_the_measured_dataset_it_writes_the_measured_pool_or_refuses(tmp_path
     assert result.exit_code == 0, result.output
     assert "as its conditions, on a dataset it was not measured on" in result.stdout
     assert [r["doc_id"] for r in _lines(tmp_path / "full-kept.jsonl")][-1] == "new"
+    loaded = load_recipe(measured)
+    assert loaded.measured is not None
+    then = {"text_length_filter": {**loaded.measured.statistics["text_length_filter"], "op_version": 99}}
+    other_definition = loaded.model_copy(update={"measured": loaded.measured.model_copy(update={"statistics": then})})
+    shutil.rmtree(tmp_path / "ws")
+    result = _apply(project, save_recipe(other_definition, tmp_path / "v99.yaml"), tmp_path / "v99.jsonl",
+                    "--set", f"dataset.path={other}")
+    assert result.exit_code == 2 and "measured on another definition of its statistic (op_version" in result.stderr
+    assert not list((tmp_path / "ws").rglob("*.parquet"))  # refused before the stats of the full corpus
     edited = load_recipe(measured).model_copy(update={"conditions": [Condition(op="text_length_filter", min=50)]})
     result = _apply(project, save_recipe(edited, tmp_path / "edited.yaml"), tmp_path / "edited.jsonl")
     assert result.exit_code == 2 and "when it was measured by run r1, but" in result.stderr
@@ -144,6 +153,9 @@ def test_a_run_id_names_the_recipe_the_run_logged(tmp_path: Path, tracking_uri: 
     applied = mlflow.search_runs(filter_string="tags.`mlsandbox.kind` = 'apply'", output_format="list",
                                  search_all_experiments=True)[0]
     assert applied.data.params["recipe_source"] == f"runs:/{candidate.info.run_id}/recipe.yaml"
+    again = _apply(project, Path(applied.info.run_id), tmp_path / "again.jsonl")  # an apply run's recipe
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again.jsonl").read_bytes() == (tmp_path / "kept.jsonl").read_bytes()
     refused = _apply(project, Path(bare.info.run_id), tmp_path / "none.jsonl")
     assert refused.exit_code == 2 and "logged no recipe; expected a recipe file, or the run id" in refused.stderr
     unknown = _apply(project, Path("0123456789abcdef0123456789abcdef"), tmp_path / "none.jsonl")

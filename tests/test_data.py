@@ -246,14 +246,31 @@ def test_a_json_object_with_a_key_twice_is_named_by_file_and_line(tmp_path: Path
         _load(listed)
 
 
-def test_csv_ids_keep_their_text(tmp_path: Path) -> None:
+def test_csv_values_keep_their_text(tmp_path: Path) -> None:
+    """CSV has no types: an inferred one lost what was written (02134 became 2134, N/A null) in files written back."""
     path = tmp_path / "ids.csv"
-    path.write_text("id,text,n\n001,a,1\n002,b,2\n010,c,3\n")
+    path.write_text("id,text,n,zip,flag\n001,a,1,02134,TRUE\n002,b,2,N/A,false\n010,c,3,,\n")
     ds = _load(path)
     assert ds.table["id"].to_pylist() == ["001", "002", "010"]
-    assert ds.table["n"].to_pylist() == [1, 2, 3]  # other columns keep their inferred types
+    assert ds.table["n"].to_pylist() == ["1", "2", "3"]
+    assert ds.table["zip"].to_pylist() == ["02134", "N/A", ""] and ds.table["flag"].to_pylist() == ["TRUE", "false", ""]
+    with gzip.open(tmp_path / "z.csv.gz", "wt", encoding="utf-8-sig") as f:  # the header of a gzipped file, past its BOM
+        f.write('text,"the ""zip"""\na,00501\n')
+    assert _load(tmp_path / "z.csv.gz").table['the "zip"'].to_pylist() == ["00501"]
     path.write_text("doc,text\n007,a\n0x1,b\n")
     assert _load(path, id_field="doc").table["id"].to_pylist() == ["007", "0x1"]
+
+
+def test_integers_beyond_int64_are_unsigned_or_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"text": "a", "simhash": 18446744073709551615}\n{"text": "b", "simhash": 3}\n')
+    assert _load(path).table["simhash"].to_pylist() == [2**64 - 1, 3]  # a traceback (OverflowError) before
+    path.write_text('{"text": "a", "n": 18446744073709551616}\n')
+    with pytest.raises(DataError, match=r"line 1: column 'n' holds an integer beyond 64 bits"):
+        _load(path)
+    path.write_text('{"text": "a", "n": 18446744073709551615}\n{"text": "b", "n": -1}\n')
+    with pytest.raises(DataError, match=r"column 'n' holds negative integers \(line 2\) and integers above"):
+        _load(path)
 
 
 def test_a_column_of_mixed_types_is_named_with_where_each_type_starts(tmp_path: Path) -> None:

@@ -139,7 +139,8 @@ def test_an_op_missing_from_the_table_or_computed_with_other_params_is_an_error(
         recipe(Condition(op="stopwords_filter", min=0.1)).select(stats)
     frame = pd.DataFrame({"id": ["a", "b"], "char_rep_ratio": [0.1, 0.2]})
     table = StatsTable(frame, "d", [create_op("character_repetition_filter", {"rep_len": 5})], [])
-    with pytest.raises(RecipeError, match="needs params defaults but the stats table computed"):
+    with pytest.raises(RecipeError, match=r"bounds character_repetition_filter with \{'rep_len': 10\} \(its defaults\), "
+                                          r"but the stats table computed it with \{'rep_len': 5\}"):
         recipe(Condition(op="character_repetition_filter", max=0.15)).select(table)
     assert recipe(Condition(op="character_repetition_filter", max=0.15, params={"rep_len": 5})).select(table).size == 1
 
@@ -152,7 +153,7 @@ def test_a_condition_names_an_ops_local_file_by_its_bytes_not_its_spelling(tmp_p
     frame = pd.DataFrame({"id": ["a", "b"], "perplexity": [10.0, 20.0]})
     table = StatsTable(frame, "d", [create_op("perplexity_filter", {"kenlm_model": str(tmp_path / "lm.arpa")})], [])
     assert recipe(Condition(op="perplexity_filter", max=15, params={"kenlm_model": "./lm.arpa"})).select(table).size == 1
-    with pytest.raises(RecipeError, match="needs params"):  # another model's perplexities
+    with pytest.raises(RecipeError, match="other.arpa.*but the stats table computed it with"):  # another model's
         recipe(Condition(op="perplexity_filter", max=15, params={"kenlm_model": "other.arpa"})).select(table)
 
 
@@ -757,6 +758,15 @@ def test_an_id_list_of_another_dataset_is_an_error_and_not_exported_to_data_juic
     with pytest.raises(RecipeError, match="id list of 2 samples"):
         to_data_juicer(r)
     assert [p.name for p in export_recipe(r, tmp_path)] == ["best_recipe.yaml", "best_recipe.data_juicer.txt"]
+
+
+def test_a_measured_id_list_is_refused_on_another_dataset_where_its_ids_may_name_other_samples(stats) -> None:
+    r = Recipe(name="ids", ids=["d3", "d0"])
+    measured = r.measured_as(r.select(stats), stats, "run-1")
+    elsewhere = measured.model_copy(update={"measured": measured.measured.model_copy(update={"dataset_digest": "other"})})
+    with pytest.raises(RecipeError, match="is an id list measured on another dataset"):
+        elsewhere.select(stats)
+    assert elsewhere.model_copy(update={"measured": None}).select(stats).rows.tolist() == [0, 3]  # its ids, taken here
 
 
 def test_threshold_recipes_keep_their_digest() -> None:

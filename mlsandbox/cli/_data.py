@@ -48,7 +48,7 @@ def init_command(
 def apply_command(
     recipe: Annotated[str, typer.Argument(help=(
         "a recipe file (an exported best_recipe.yaml), or the run id of a workflow or refine run (its best "
-        "recipe), a search run (its best), a refine candidate or a search trial"))],
+        "recipe), a search run (its best), a refine candidate, a search trial or an apply run"))],
     out: Annotated[Path, typer.Option(help="the file to write: .jsonl, .jsonl.gz or .parquet")],
     project: Project = Path("projects/text-quality"),
     sets: Sets = None,
@@ -64,15 +64,17 @@ def apply_command(
     applied = apply_recipe(spec, recipe, out.expanduser(), force=force, workers=workers, progress=progress_style(quiet))
     pool, recipe_ = applied.pool, applied.recipe
     measured = recipe_.measured
-    how = ("its conditions (it records no measurement)" if measured is None
+    rule = "its ids" if recipe_.ids is not None else "its conditions"
+    how = (f"{rule} (it records no measurement)" if measured is None
            else "the pool it was measured as" if measured.dataset_digest == pool.dataset_digest
-           else "its conditions, on a dataset it was not measured on")
+           else f"{rule}, on a dataset it was not measured on")
     typer.echo(f"wrote {applied.path}: {pool.size:,} samples ({pool.unique_size:,} distinct) of the dataset's "
                f"{applied.dataset_size:,}, selected by recipe {recipe_.name!r} as {how} (pool {pool.digest})")
     if applied.passing > pool.unique_size:
+        on_measured = measured is not None and measured.dataset_digest == pool.dataset_digest
         typer.echo(f"note: the recipe draws {pool.unique_size:,} of the {applied.passing:,} samples its conditions keep "
-                   f"(seed {recipe_.seed}), the sandbox's equal-size draw; to write them all, set sample_size: null "
-                   "and delete its measured entry (it then is no longer the measured pool)")
+                   f"(seed {recipe_.seed}), the sandbox's equal-size draw; to write them all, set sample_size: null"
+                   + (" and delete its measured entry (it then is no longer the measured pool)" if on_measured else ""))
     if pool.unique_size == applied.dataset_size:
         typer.echo("note: the recipe keeps every sample of the dataset (no condition, or bounds beyond every stat)")
     typer.echo(applied.where)

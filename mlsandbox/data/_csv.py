@@ -23,7 +23,8 @@ from mlsandbox.spec import DatasetSpec
 
 
 def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
-    """A CSV file; the text and id columns are read as strings (ids ``001`` keep their text).
+    """A CSV file, every column read as the text it holds: CSV has no types, and inferring them lost
+    what a user wrote (``02134`` became 2134, ``N/A`` null, ``TRUE`` true) in the files written back.
 
     A row with the wrong number of fields is named by its line. Arrow cannot number lines when
     values may span lines, so the handler only records such rows (raising inside it would be
@@ -35,18 +36,17 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         invalid.append(row)
         return "error" if spec.on_error == "raise" else "skip"
 
-    id_field = spec.id_field or ID
-
     def read(block_size: int) -> pa.Table:
         invalid.clear()
         return pacsv.read_csv(
             path, read_options=pacsv.ReadOptions(block_size=block_size),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types={spec.text_field: pa.string(), id_field: pa.string()}),
+            convert_options=pacsv.ConvertOptions(column_types=text_columns),
         )
 
     try:
         _check_utf8(path)
+        text_columns = {name: pa.string() for name in [spec.text_field, spec.id_field or ID, *_header(path)]}
         table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
         if invalid:
@@ -170,6 +170,14 @@ def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec)
     # The two readers disagree on this file: name the rows without their lines.
     return [f"{path}: malformed CSV row: expected {r.expected_columns} fields, got {r.actual_columns}: "
             f"{r.text[:80]!r}" for r in invalid], kept
+
+
+def _header(path: Path) -> list[str]:
+    """The column names (the first record), read without the rest of the file."""
+    opened = (gzip.open(path, "rt", encoding="utf-8-sig", newline="") if gzipped(path)
+              else path.open(encoding="utf-8-sig", newline=""))
+    with opened as f, _no_field_limit():
+        return next(csv.reader(f), [])
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:

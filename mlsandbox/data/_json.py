@@ -160,7 +160,26 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
             arrays[key] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise DataError(f"{path}: {_mixed_types(key, values, rows, unit, err)}") from None
+        except OverflowError:  # beyond int64: unsigned 64-bit (hashes such as a simhash), else no column type holds it
+            arrays[key] = _unsigned(key, values, rows, path, unit)
     return pa.table(arrays)
+
+
+def _unsigned(column: str, values: list[Any], rows: list[dict[str, Any]], path: Path, unit: str) -> pa.Array:
+    """A column of integers of which some exceed int64, as uint64; :class:`DataError` naming the first
+    value no 64-bit integer holds."""
+    integers = [(value, row[LINE]) for value, row in zip(values, rows) if isinstance(value, int) and not isinstance(value, bool)]
+    if beyond := next((line for value, line in integers if value >= 2**64 or value < -(2**63)), None):
+        raise DataError(f"{path}: {unit} {beyond}: column {column!r} holds an integer beyond 64 bits; write it as a string")
+    negative = next((line for value, line in integers if value < 0), None)
+    large = next((line for value, line in integers if value >= 2**63), None)
+    if negative is not None and large is not None:
+        raise DataError(f"{path}: column {column!r} holds negative integers ({unit} {negative}) and integers above "
+                        f"2**63 - 1 ({unit} {large}), which no 64-bit type holds both of; write them as strings")
+    try:
+        return pa.array(values, pa.uint64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:  # negative or non-integer values beside it
+        raise DataError(f"{path}: {_mixed_types(column, values, rows, unit, err)}") from None
 
 
 def _mixed_types(column: str, values: list[Any], rows: list[dict[str, Any]], unit: str, err: Exception) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -182,25 +182,28 @@ class Recipe(Checked):
         """The pool this recipe keeps from ``stats``; :class:`PoolError` if nothing or too little,
         :class:`RecipeError` if on another dataset ``stats`` define a statistic otherwise than where it
         was measured, or if on the dataset it was measured on it no longer selects that pool."""
-        self._check_statistics(stats)
+        self.check_statistics(stats.dataset_digest, stats.ops)
         pool = self._select(stats)
         self._check_measured(pool)
         return pool
 
-    def _check_statistics(self, stats: StatsTable) -> None:
-        """On another dataset (the full corpus), its thresholds must bound the statistic they were
-        measured on: another version of the OP, a changed default, a replaced model file or another
+    def check_statistics(self, dataset_digest: str, ops: Sequence[Op]) -> None:
+        """On another dataset (the full corpus), an id list is refused (an id may name another sample
+        there), and thresholds must bound the statistic they were measured on: another version of the OP, a changed default, a replaced model file or another
         version of its word list would apply them to other values. On the measured dataset the
-        selection itself is checked (:meth:`_check_measured`): the same pool is what was measured."""
+        selection itself is checked (:meth:`_check_measured`): the same pool is what was measured.
+        ``ops`` are those that compute (or computed) the dataset's stats: known before the stats are."""
         measured = self.measured
-        if measured is None or measured.dataset_digest == stats.dataset_digest:
+        if measured is None or measured.dataset_digest == dataset_digest:
             return
-        for op_name in sorted({c.op for c in self.conditions} & measured.statistics.keys()):
-            then = measured.statistics[op_name]
-            try:
-                now = statistic_identity(stats.op(op_name))
-            except KeyError:
-                continue  # not in these stats: the conditions' own check names it
+        if self.ids is not None:
+            raise RecipeError(
+                f"recipe {self.name!r} is an id list measured on another dataset ({measured.dataset_digest}): here "
+                "its ids may name other samples; apply it to that dataset, or delete its 'measured' entry to take "
+                "these ids from this one")
+        by_name = {op.name: op for op in ops}
+        for op_name in sorted({c.op for c in self.conditions} & measured.statistics.keys() & by_name.keys()):
+            then, now = measured.statistics[op_name], statistic_identity(by_name[op_name])  # an OP not here: see _select
             if now != then:
                 changed = "; ".join(f"{k}: {then.get(k, 'none')} then, {now.get(k, 'none')} here"
                                     for k in sorted(now.keys() | then.keys()) if now.get(k) != then.get(k))
@@ -286,8 +289,8 @@ def _merge_conditions(
             raise RecipeError(f"recipe {name!r}, condition {c.label}: {err.args[0]}") from None
         if not _same_statistic(op, c):
             raise RecipeError(
-                f"recipe {name!r}, condition {c.label}: needs params {c.params or 'defaults'} but the stats "
-                f"table computed {c.op} with {op.params.stat_params()}"
+                f"recipe {name!r}, condition {c.label}: bounds {c.op} with {op_class(c.op)(**c.params).params.stat_params()}"
+                f"{'' if c.params else ' (its defaults)'}, but the stats table computed it with {op.params.stat_params()}"
             )
         assert c.stat is not None  # filled in by validation
         numeric = pd.api.types.is_numeric_dtype(stats.frame[c.stat])

@@ -366,7 +366,7 @@ def describe_run(run: Run) -> str:
         return f"a `{entry}` run"
     if kind == "cell":
         return "a cell (training run)"
-    if kind in ("pool", "trial", "search", "evaluation", "candidate"):
+    if kind in ("pool", "trial", "search", "evaluation", "candidate", "apply"):
         return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} run"
     return "a run not made by mlsandbox"
 

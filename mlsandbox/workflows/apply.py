@@ -23,7 +23,7 @@ from mlsandbox.executors.prepare import prepare
 from mlsandbox.files import scratch_folder
 from mlsandbox.pools import Pool, check_exportable, export_format, export_pool
 from mlsandbox.progress import StyleArg
-from mlsandbox.project import output_file
+from mlsandbox.project import output_file, project_ops
 from mlsandbox.recipes import Recipe, load_recipe, parse_recipe, recipe_text
 from mlsandbox.search import BEST_RECIPE as SEARCH_BEST_RECIPE
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, load_yaml
@@ -31,9 +31,9 @@ from mlsandbox.spec import DatasetSpec, ExperimentSpec, load_yaml
 #: Where an apply run keeps the recipe it applied.
 RECIPE_ARTIFACT = "apply/recipe.yaml"
 #: What ``apply`` takes, and where the runs it takes keep their recipe, first found first.
-RECIPE_SOURCE = ("a recipe file, or the run id of a workflow or refine run, a search run, a refine candidate or "
-                 "a search trial")
-RUN_RECIPES = (artifacts.BEST_RECIPE, SEARCH_BEST_RECIPE, "recipe.yaml")
+RECIPE_SOURCE = ("a recipe file, or the run id of a workflow or refine run, a search run, a refine candidate, "
+                 "a search trial or an apply run")
+RUN_RECIPES = (artifacts.BEST_RECIPE, SEARCH_BEST_RECIPE, "recipe.yaml", RECIPE_ARTIFACT)
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -64,8 +64,13 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
         # Under `mlflow run` its run is owned from the start (as `tracked_stats`): a kill in the stats ends it KILLED.
         run = (stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
                if os.environ.get("MLFLOW_RUN_ID") else None)
-        prepared = prepare(_bounded(spec, recipe), workers=workers, progress=progress,
-                           check=lambda dataset: _check_writable(dataset, out))
+        bounded = _bounded(spec, recipe)
+
+        def before_the_stats(dataset: Dataset) -> None:  # what is refused then costs no stats pass
+            _check_writable(dataset, out)
+            recipe.check_statistics(dataset.digest, project_ops(bounded))
+
+        prepared = prepare(bounded, workers=workers, progress=progress, check=before_the_stats)
         pool = recipe.select(prepared.stats)
         passing = pool.unique_size if recipe.sample_size is None else len(
             recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
