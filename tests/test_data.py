@@ -223,8 +223,14 @@ def test_a_stray_quote_closed_in_a_later_row_stops_the_load_naming_its_line(tmp_
     assert _load(path, on_error="skip").texts == ["two\nlines"]
     path.write_text('id,text\n1,"one ""quoted"" word\nover two lines"\n2,plain\n')  # well quoted: read as ever
     assert _load(path).texts == ['one "quoted" word\nover two lines', "plain"]
-    path.write_text('id,text\n1,"two\nlines"\n2,"12" monitor\n')  # a one-line quirk Arrow reads: as ever
-    assert _load(path).texts == ["two\nlines", "12 monitor"]
+    path.write_text('id,text\n1,"two\nlines"\n2,"12" monitor\n')  # read as "12 monitor": the text lost its quote
+    with pytest.raises(DataError, match=r"q\.csv:4: malformed CSV: the quoted value opened on this line is followed by "
+                                        r"more text after its closing quote \(',' expected after '\"'\); if that quote is"):
+        _load(path, on_error=on_error)
+    # a stray quote closed on its own line: the value's other lines were read as rows of their own (a fake sample)
+    path.write_text('id,text\na1,"first"\na2,"stray "quote here\nline two, with comma\nmore text"\na3,"third"\n')
+    with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: .* the lines after it may be read as rows of their own"):
+        _load(path, on_error=on_error)
 
 
 def test_a_csv_value_over_python_readers_field_limit_is_read_and_its_ragged_rows_named(tmp_path: Path) -> None:

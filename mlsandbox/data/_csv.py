@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import itertools
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,6 +47,7 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
 
     try:
         _check_utf8(path)
+        _check_closing_quotes(path)
         text_columns = {name: pa.string() for name in [spec.text_field, spec.id_field or ID, *_header(path)]}
         table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
@@ -102,15 +104,12 @@ def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
 
 def _unterminated_quote(path: Path, table: pa.Table) -> str | None:
     """A quote opened in the last record and never closed, which Arrow reads as one value running
-    to the end of the file (silently swallowing every row after it); None if there is none. A stray
-    quote that a quote in a later row closes, followed by more of that row, swallows the rows between
-    as silently: that stops the load (:class:`DataError`), as which rows it swallowed cannot be told.
-    (One closed at the very end of a later line makes valid CSV, which no reader can tell from a
-    value spanning lines.)
+    to the end of the file (silently swallowing every row after it); None if there is none. (A stray
+    quote closed at the very end of a later line makes valid CSV, which no reader can tell from a
+    value spanning lines; one closed before more text is :func:`_check_closing_quotes`'s.)
 
-    Either leaves a value spanning lines, so only then is the file read again, and only the records
-    that span lines, and the last, by Python's strict reader, which refuses both. A one-line record
-    only the strict reader refuses (``"12" monitor``) is read as Arrow reads it.
+    It leaves a value spanning lines, so only then is the file read again, and only the records
+    that span lines, and the last, by Python's strict reader.
     """
     if not any(pc.any(pc.match_substring_regex(column, "[\r\n]")).as_py()
                for column in table.columns if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
@@ -131,8 +130,7 @@ def _spans_lines(text: str) -> bool:
 
 def _strictly(path: Path, line: int, text: str) -> str | None:
     """Read one record with Python's strict reader: the malformed-row message of a quote left open
-    (the record runs to the end of the file), else None; :class:`DataError` for more text after a
-    closing quote in a record spanning lines."""
+    (the record runs to the end of the file), else None."""
     try:
         with _no_field_limit():
             list(csv.reader(io.StringIO(text, newline=""), strict=True))
@@ -142,13 +140,41 @@ def _strictly(path: Path, line: int, text: str) -> str | None:
             return (f"{path}:{line}: malformed CSV row: a quoted value opened on this line is never closed, "
                     + (f"so it and the {after} lines after it would be read as one value" if after
                        else "so it would run to the end of the file"))
-        if _spans_lines(text):
-            end = line + len(text.rstrip("\r\n").splitlines()) - 1
-            raise DataError(f"{path}:{line}: malformed CSV: the quoted value opened on this line is followed by "
-                            f"more text after its closing quote on line {end} ({err}); if that quote is a stray "
-                            f"one, lines {line}-{end} are read as one row: fix the quotes (a quote inside a value "
-                            "is written twice, inside a quoted value)") from None
     return None
+
+
+#: A quote inside a value: a stray one, a closing quote with text after it, or one of a doubled pair.
+_QUOTE_INSIDE = re.compile(rb'[^,\r\n]"[^,\r\n"]')
+
+
+def _check_closing_quotes(path: Path) -> None:
+    """A quoted value with text after its closing quote (``"stray "quote here``) stops the load naming
+    its line, even under ``on_error: skip``: the readers keep the text after the quote and drop the
+    quote, and where the quote was a stray one inside the value, the value's remaining lines are read
+    as rows of their own (fake samples), or its later lines as one value; which cannot be told. Read
+    again, strictly, only where a quote stands inside a value."""
+    with (gzip.open if gzipped(path) else open)(path, "rb") as stream:
+        tail, found = b"", False
+        while not found and (chunk := stream.read(1 << 20)):
+            found, tail = bool(_QUOTE_INSIDE.search(tail + chunk)), chunk[-2:]
+    if not found:
+        return
+    opened = (gzip.open(path, "rt", encoding="utf-8-sig", newline="") if gzipped(path)
+              else path.open(encoding="utf-8-sig", newline=""))
+    with opened as f, _no_field_limit():
+        reader, start = csv.reader(f, strict=True), 1
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as err:
+            if "unexpected end of data" in str(err):
+                return  # a quote never closed: _unterminated_quote names it (skippable)
+            where = "" if reader.line_num == start else f" on line {reader.line_num}"
+            lines = "" if reader.line_num == start else f", lines {start}-{reader.line_num} are read as one row"
+            raise DataError(f"{path}:{start}: malformed CSV: the quoted value opened on this line is followed by "
+                            f"more text after its closing quote{where} ({err}); if that quote is a stray one"
+                            f"{lines or ', the lines after it may be read as rows of their own'}: fix the quotes "
+                            "(a quote inside a quoted value is written twice)") from None
 
 
 def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec) -> tuple[list[str], list[int]]:
