@@ -89,6 +89,23 @@ def test_a_command_that_trains_records_the_rows_it_skipped(tmp_path: Path, track
     assert run.data.metrics["rows_skipped"] == 1
 
 
+def test_benchmark_samples_that_are_in_the_dataset_are_counted_and_named(tmp_path: Path, tracking_uri: str,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """Scored on what it trained on, a pool measures memory: said, and logged as evidence (0 where none)."""
+    rows = [{"id": f"g{i}", "text": f"a clean sentence number {i} " * (i + 1)} for i in range(9)]
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    leaky = write_jsonl(tmp_path / "leaky.jsonl", [{"text": rows[2]["text"]}, {"text": rows[5]["text"]}, {"text": "new"}])
+    held = write_jsonl(tmp_path / "held.jsonl", [{"text": "held out entirely"}])
+    project = _project(tmp_path, data, pools={"size": 3}, seeds=[0], model={"type": "ngram", "order": 2},
+                       benchmarks=[{"name": "leaky", "path": str(leaky)}, {"name": "held", "path": str(held)}])
+    result = CliRunner().invoke(app, ["train", "-p", str(project), "--pool", "text_length_filter/high", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "benchmark leaky: 2 of its samples are in the dataset too" in caplog.text and "benchmark held" not in caplog.text
+    (run,) = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`mlflow.runName` = 'train'",
+                                output_format="list")
+    assert run.data.metrics["benchmark_in_dataset.leaky"] == 2 and run.data.metrics["benchmark_in_dataset.held"] == 0
+
+
 @pytest.mark.parametrize(("setting", "key"), [("pools.size=[1", "pools.size"), ("seeds=[0,1", "seeds")])
 def test_a_set_value_that_is_not_yaml_names_the_key(tmp_path: Path, setting: str, key: str) -> None:
     data = write_jsonl(tmp_path / "data.jsonl", GOOD)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,8 @@ def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Pa
     (["--data", "{corpus}", "--benchmark", "{corpus_dir}"], "no such file (a benchmark is one JSONL, Parquet or CSV"),
     (["--data", "{corpus}", "--benchmark", "a b={corpus}"], "a benchmark's name holds 1 to 100 letters"),
     (["--data", "{corpus}", "--benchmark", "{corpus}"], "is a file of the dataset; a benchmark is held-out data"),
+    (["--data", "{corpus}", "--benchmark", "{hard_link}"], "is a file of the dataset; a benchmark is held-out data"),
+    (["--data", "{corpus}", "--benchmark", "{copy}"], "samples is in the dataset; a benchmark is held-out data"),
     (["--data", "{corpus}", "--benchmark", "x={bench}", "--benchmark", "x={bench}"], "two benchmarks are named 'x'"),
     (["--data", "{corpus}", "--modality", "audio"], "--modality must be one of text, image-text, video-text"),
     (["--data", "{corpus}", "--modality", "text", "--video-field", "clip"], "contradicts the media"),
@@ -91,8 +95,12 @@ def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Pa
 ])
 def test_bad_input_writes_nothing(tmp_path: Path, small_corpus: Path, args: list[str], message: str) -> None:
     bench = write_jsonl(tmp_path / "bench.jsonl", [{"text": "held out"}])
+    (tmp_path / "copies").mkdir()
+    os.link(small_corpus, hard_link := tmp_path / "copies" / f"linked-{small_corpus.name}")
+    shutil.copy(small_corpus, copy := tmp_path / "copies" / small_corpus.name)
     folder = tmp_path / "new" / "project"
-    given = [a.format(corpus=small_corpus, corpus_dir=small_corpus.parent, bench=bench) for a in args]
+    given = [a.format(corpus=small_corpus, corpus_dir=small_corpus.parent, bench=bench, hard_link=hard_link, copy=copy)
+             for a in args]
     assert message in _error(_init(str(folder), *given))
     assert not (tmp_path / "new").exists()
 

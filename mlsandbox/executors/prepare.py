@@ -71,11 +71,16 @@ def log_prepared(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, **pa
     params that name its data, OPs, seeds, model and benchmarks (``params`` add to or override them),
     and the spec as used (``sandbox.yaml``), so the run can be read, and re-run, without its shell."""
     spec = prepared.spec
+    overlap = benchmarks.samples_in(prepared.dataset)
+    for name, count in overlap.items():
+        if count:
+            log.warning("benchmark %s: %d of its samples are in the dataset too, so pools that draw them are scored on "
+                        "what they trained on: take them out of the benchmark", name, count)
     tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
     tracking.log_batch(run_id, params={
         "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
         "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
         "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params},
-        metrics={"rows_skipped": prepared.dataset.skipped})  # malformed rows dropped under dataset.on_error: skip
+        metrics={"rows_skipped": prepared.dataset.skipped, **{f"benchmark_in_dataset.{n}": c for n, c in overlap.items()}})  # malformed rows dropped under dataset.on_error: skip
     mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                    artifacts.SPEC)

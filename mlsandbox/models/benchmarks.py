@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlsandbox.data import (
@@ -23,6 +24,7 @@ from mlsandbox.data import (
     IMAGE,
     TEXT,
     VIDEO,
+    Dataset,
     MalformedRow,
     builtin_path,
     jsonl_objects,
@@ -63,6 +65,20 @@ class BenchmarkSet:
     @property
     def names(self) -> list[str]:
         return [b.name for b in self.benchmarks]
+
+    def samples_in(self, dataset: Dataset) -> dict[str, int]:
+        """Per benchmark, how many of its samples the dataset holds too (the same text; for an image-text or
+        video-text benchmark, the same picture or clip): a pool that draws them is scored on what it trained on."""
+        found = {}
+        for bench in self.benchmarks:
+            media, column = ((bench.images, IMAGE) if bench.images is not None
+                             else (bench.videos, VIDEO) if bench.videos is not None else (bench.texts, TEXT))
+            if column not in dataset.table.column_names:
+                found[bench.name] = 0
+                continue
+            values = dataset.table[column]
+            found[bench.name] = pc.sum(pc.is_in(pa.array(media, values.type), value_set=values)).as_py() or 0
+        return found
 
     def check_metrics(self, metrics: BenchmarkMetrics) -> None:
         """TrainingError unless a model's metrics score exactly these benchmarks (a delta over other

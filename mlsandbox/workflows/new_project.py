@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import os
 import re
 from collections import Counter
@@ -20,10 +21,12 @@ from typing import Any, Literal, get_args
 from mlsandbox.data import BUILTIN_PREFIX, Dataset, load_dataset
 from mlsandbox.errors import InvalidInputError
 from mlsandbox.files import published
-from mlsandbox.models.benchmarks import bundled_benchmarks, load_benchmarks
+from mlsandbox.models.benchmarks import BenchmarkSet, bundled_benchmarks, load_benchmarks
 from mlsandbox.project import folder_problem, parse_project
 from mlsandbox.resources import RESOURCES_DIR
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, dump_yaml, load_yaml
+
+log = logging.getLogger(__name__)
 
 Modality = Literal["text", "image-text", "video-text"]
 MODALITIES: tuple[Modality, ...] = ("text", "image-text", "video-text")
@@ -114,8 +117,7 @@ def write_project(folder: Path, data: DatasetChoice, modality: str | None = None
     checked = render(data, kind, named, name, _absolute)
     spec = parse_project(load_yaml(checked), base_dir=Path.cwd(), origin=f"the spec for {spec_file}")
     dataset = load_dataset(spec.dataset, spec.base_dir)
-    load_benchmarks(spec.benchmarks, spec.base_dir)
-    _check_held_out(spec, dataset)
+    _check_held_out(spec, dataset, load_benchmarks(spec.benchmarks, spec.base_dir))
     _write(spec_file, render(data, kind, named, name, partial(_relative, folder)))
     return NewProject(spec_file, spec, kind, len(dataset))
 
@@ -181,13 +183,21 @@ def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
     return named
 
 
-def _check_held_out(spec: ExperimentSpec, dataset: Dataset) -> None:
-    """A model scored on data it trained on measures memory, not quality."""
-    files = {os.path.realpath(f) for f in dataset.files}
-    for bench in spec.benchmarks or []:
-        if bench.path and os.path.realpath(bench.path) in files:
+def _check_held_out(spec: ExperimentSpec, dataset: Dataset, benchmarks: BenchmarkSet) -> None:
+    """A model scored on data it trained on measures memory, not quality: a benchmark that is a file of
+    the dataset (by any name or link) or a copy of its samples is refused, one sharing some is named."""
+    shared = benchmarks.samples_in(dataset)
+    for bench, loaded in zip(spec.benchmarks or [], benchmarks.benchmarks):
+        if bench.path and os.path.exists(bench.path) and any(
+                os.path.samefile(bench.path, f) for f in dataset.files if os.path.exists(f)):
             raise InvalidInputError(f"--benchmark {bench.name}: {bench.path} is a file of the dataset; a benchmark "
                                     "is held-out data the pools never draw from")
+        if shared[bench.name] == len(loaded.texts):
+            raise InvalidInputError(f"--benchmark {bench.name}: every one of its {len(loaded.texts):,} samples is in the "
+                                    "dataset; a benchmark is held-out data the pools never draw from")
+        if shared[bench.name]:
+            log.warning("benchmark %s: %d of its %d samples are in the dataset too; take them out of it, or pools that "
+                        "draw them are scored on what they trained on", bench.name, shared[bench.name], len(loaded.texts))
 
 
 def _write(spec_file: Path, text: str) -> None:
