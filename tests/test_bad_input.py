@@ -7,6 +7,7 @@ written to a temporary folder; ``on_error: skip`` cases check that the good rows
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import http.server
 import json
@@ -87,6 +88,23 @@ def test_a_command_that_trains_records_the_rows_it_skipped(tmp_path: Path, track
     (run,) = mlflow.search_runs(search_all_experiments=True, filter_string="tags.`mlflow.runName` = 'train'",
                                 output_format="list")
     assert run.data.metrics["rows_skipped"] == 1
+
+
+@pytest.mark.parametrize(("code", "reason"), [(errno.EACCES, "Permission denied"), (errno.ENOSPC, "No space left on device")])
+def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int,
+                                                   reason: str) -> None:
+    """MLflow's artifact folder in a folder one cannot write to, or a full disk: a traceback before."""
+    from mlsandbox.workflows import pool
+
+    def unwritable(*args: object, **kwargs: object) -> None:
+        try:
+            raise OSError(code, reason, str(tmp_path / "mlruns"))
+        except OSError as err:
+            raise RuntimeError("could not log the artifact") from err  # as a library wraps it
+
+    monkeypatch.setattr(pool, "prepare", unwritable)
+    line = _one_error_line(_stats(_project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))))
+    assert line.startswith(f"error: cannot write {tmp_path / 'mlruns'}: {reason}; the work finished so far is kept")
 
 
 def test_benchmark_samples_that_are_in_the_dataset_are_counted_and_named(tmp_path: Path, tracking_uri: str,

@@ -4,6 +4,7 @@ SIGTERM) as KILLED runs and exit codes 130/143."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import logging
 import os
@@ -111,8 +112,8 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             typer.secho(f"error: {scrub(reason)}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
         except Exception as err:
-            if (lost := _lost_store(err)) is not None:
-                typer.secho(f"error: {scrub(lost)}", fg="red", err=True)
+            if (line := _lost_store(err) or _unwritable(err)) is not None:
+                typer.secho(f"error: {scrub(line)}", fg="red", err=True)
                 raise typer.Exit(EXIT_INVALID) from None
             if scrub.leaks(err):  # a traceback is printed whole: its message (and its causes') must not hold it
                 raise scrub.clean_error(err) from None
@@ -132,6 +133,23 @@ def _lost_store(err: Exception) -> str | None:
     request = first_line(err).split(" with url:", 1)[0][:300]  # MLflow's message goes on with the query string
     return (f"the tracking server stopped answering ({request}); the work finished so far is kept: run the same "
             "command again once it answers")
+
+
+#: A file that cannot be written for a reason of this machine's, which its user can fix: said in one line.
+_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def _unwritable(err: BaseException) -> str | None:
+    """One line for a folder or file the command could not write (no permission, a read-only or full
+    disk: MLflow's artifact folder ``./mlruns`` in a folder one cannot write to), found down the chain
+    of causes; None for any other error."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in _UNWRITABLE:
+            where = f"{err.filename}: " if err.filename else ""
+            return (f"cannot write {where}{err.strerror or err}; the work finished so far is kept: free the disk or "
+                    "fix the permission (or run where files can be written), then run the same command again")
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return None
 
 
 #: Shown at a second Ctrl-C while an interrupted command ends its runs; a third stops it at once.
