@@ -162,6 +162,27 @@ def test_a_run_id_names_the_recipe_the_run_logged(tmp_path: Path, tracking_uri: 
     assert unknown.exit_code == 2 and "no run '0123456789abcdef0123456789abcdef'" in unknown.stderr
 
 
+@pytest.mark.parametrize(("metrics", "note"), [
+    ({"answer.delta_pct": 0.4, "answer.p_adjusted": 0.3}, "answer was not a win (long: +0.40% over random, Holm-adjusted p 0.3)"),
+    ({"answer.delta_pct": 2.0, "answer.p_adjusted": 0.01, "answer.confirmed_seeds": 5, "answer.confirmed_pct": -0.5,
+      "answer.confirmed_p": 0.6}, "beat the random control (+2.00% over random, Holm-adjusted p 0.01) but not again on 5"),
+    ({"answer.delta_pct": 2.0, "answer.p_adjusted": 0.01}, None),
+])
+def test_a_workflows_recipe_that_did_not_win_is_written_with_a_note(tmp_path: Path, tracking_uri: str, metrics: dict,
+                                                                    note: str | None) -> None:
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    recipe = Recipe(name="long", conditions=[Condition(op="text_length_filter", min=40)])
+    mlflow.set_experiment("workflows")
+    with mlflow.start_run() as workflow:  # as a workflow run logs its answer and best recipe
+        mlflow.log_text(recipe_text(recipe), "refine/best_recipe.yaml")
+        mlflow.log_params({"answer.kind": "recipe", "answer.name": "long"})
+        mlflow.log_metrics(metrics)
+    result = _apply(project, Path(workflow.info.run_id), tmp_path / "kept.jsonl")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stdout.splitlines() if line.startswith(f"note: run {workflow.info.run_id}")]
+    assert [note in line for line in notes] == ([] if note is None else [True]), result.stdout
+
+
 def test_what_would_be_lost_or_wasted_is_refused(tmp_path: Path, tracking_uri: str) -> None:
     project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
     corpus = tmp_path / "corpus.jsonl"

@@ -75,6 +75,8 @@ def apply_command(
         typer.echo(f"note: the recipe draws {pool.unique_size:,} of the {applied.passing:,} samples its conditions keep "
                    f"(seed {recipe_.seed}), the sandbox's equal-size draw; to write them all, set sample_size: null"
                    + (" and delete its measured entry (it then is no longer the measured pool)" if on_measured else ""))
+    if applied.caveat:
+        typer.echo(f"note: {applied.caveat}")
     if pool.unique_size == applied.dataset_size:
         typer.echo("note: the recipe keeps every sample of the dataset (no condition, or bounds beyond every stat)")
     typer.echo(applied.where)

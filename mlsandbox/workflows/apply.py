@@ -27,6 +27,7 @@ from mlsandbox.project import output_file, project_ops
 from mlsandbox.recipes import Recipe, load_recipe, parse_recipe, recipe_text
 from mlsandbox.search import BEST_RECIPE as SEARCH_BEST_RECIPE
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, load_yaml
+from mlsandbox.workflows.report import answer_of_run
 
 #: Where an apply run keeps the recipe it applied.
 RECIPE_ARTIFACT = "apply/recipe.yaml"
@@ -48,6 +49,7 @@ class Applied:
     passing: int  # distinct samples that pass the recipe's conditions, before its equal-size draw
     run_id: str
     where: str
+    caveat: str | None = None  # where the run the recipe came from did not show it better than random data
 
 
 def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = False,
@@ -57,7 +59,7 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
     the recipe repeats it, under the dataset's own field names. Recipe and output are checked before
     the stats, and only the stats the recipe bounds are computed."""
     _check_output(out, spec.dataset, force)
-    recipe, where = recipe_of(source)
+    recipe, where, origin = recipe_of(source)
     experiment_id = tracking.use_experiment(spec.name)  # a store that cannot be used stops it before the stats
     tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name}
     with ExitStack() as stack:
@@ -91,7 +93,8 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
             "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
             metrics={"samples": pool.size, "unique_samples": pool.unique_size, "dataset_samples": len(prepared.stats)})
         mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
-        return Applied(recipe, pool, out, len(prepared.stats), passing, run_id, tracking.run_url(run))
+        return Applied(recipe, pool, out, len(prepared.stats), passing, run_id, tracking.run_url(run),
+                       _caveat(origin) if origin is not None else None)
 
 
 def _bounded(spec: ExperimentSpec, recipe: Recipe) -> ExperimentSpec:
@@ -104,11 +107,11 @@ def _bounded(spec: ExperimentSpec, recipe: Recipe) -> ExperimentSpec:
     return spec.model_copy(update={"ops": [op for op in spec.ops if op.name in named]}) if named else spec
 
 
-def recipe_of(source: str) -> tuple[Recipe, str]:
+def recipe_of(source: str) -> tuple[Recipe, str, mlflow.entities.Run | None]:
     """The recipe a file holds, or the one a run logged (given its id: a workflow's or refine's best
-    recipe, a search's, a refine candidate's or a search trial's), and where it was read."""
+    recipe, a search's, a refine candidate's or a search trial's), where it was read, and the run."""
     if not _RUN_ID.fullmatch(source) or Path(source).exists():
-        return load_recipe(source), source
+        return load_recipe(source), source, None
     run = tracking.find_run(source, RECIPE_SOURCE)
     for artifact in RUN_RECIPES:
         folder = artifact.rpartition("/")[0] or None
@@ -116,8 +119,22 @@ def recipe_of(source: str) -> tuple[Recipe, str]:
             where = f"runs:/{source}/{artifact}"
             with scratch_folder("recipe") as scratch:
                 text = tracking.download_artifacts(source, artifact, scratch).read_bytes()
-            return parse_recipe(load_yaml(text), origin=where), where
+            return parse_recipe(load_yaml(text), origin=where), where, run
     raise InvalidRunError(f"run {source} is {tracking.describe_run(run)} that logged no recipe; expected {RECIPE_SOURCE}")
+
+
+def _caveat(run: mlflow.entities.Run) -> str | None:
+    """What the answer of a workflow or refine run says against its best recipe: that it did not beat
+    the random control, or did not again on fresh seeds; None where it did (or the run has no answer)."""
+    answer = answer_of_run(run)
+    if answer is None or (answer.won and (answer.confirmed or not answer.confirmed_seeds)):
+        return None
+    numbers = f"{answer.delta_pct:+.2f}% over random, Holm-adjusted p {answer.p_adjusted:.3g}"
+    if not answer.won:
+        return (f"run {run.info.run_id}'s answer was not a win ({answer.name}: {numbers}): these are the samples of its "
+                "best-scoring recipe, not of one shown to make the model better than random data does")
+    return (f"run {run.info.run_id}'s best recipe beat the random control ({numbers}) but not again on "
+            f"{answer.confirmed_seeds} fresh seeds ({answer.confirmed_pct:+.2f}%): treat the gain as unconfirmed")
 
 
 def field_names(dataset: DatasetSpec) -> dict[str, str]:
