@@ -66,6 +66,21 @@ def test_a_dataset_of_ones_own_gets_a_project_that_runs(tmp_path: Path, small_co
     assert "90 samples; 9 of 9 OPs computed" in stats.stdout
 
 
+def test_benchmarks_may_name_their_columns_otherwise_than_the_dataset(tmp_path: Path, small_corpus: Path) -> None:
+    bench = write_jsonl(tmp_path / "bench.jsonl", [{"body": f"held out text {i}"} for i in range(5)])
+    folder = tmp_path / "p"
+    message = _error(_init(str(folder), "--data", str(small_corpus), "--benchmark", str(bench)))
+    assert "has no field 'text' (fields: body); set the benchmark's text_field (here: --benchmark-text-field" in message
+    result = _init(str(folder), "--data", str(small_corpus), "--benchmark", str(bench), "--benchmark-text-field", "body")
+    assert result.exit_code == 0, result.output
+    assert load_project(folder).benchmarks[0].text_field == "body"
+    assert "a text project's benchmarks hold no pictures or clips" in _error(_init(
+        str(tmp_path / "q"), "--data", str(small_corpus), "--benchmark", str(bench), "--benchmark-media-field", "pic"))
+    assert "name columns of --benchmark files: give one" in _error(_init(
+        str(tmp_path / "q"), "--data", str(small_corpus), "--benchmark-text-field", "body"))
+    assert not (tmp_path / "q").exists()
+
+
 def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Path) -> None:
     spec = tmp_path / "p" / "sandbox.yaml"
     spec.parent.mkdir()

@@ -29,6 +29,10 @@ def init_command(
         help="malformed rows: raise (stop, naming the row) or skip (skip and count them)")] = "raise",
     benchmarks: Annotated[list[str] | None, typer.Option(
         "--benchmark", help="held-out clean data to score on: FILE or NAME=FILE (repeatable)")] = None,
+    benchmark_text_field: Annotated[str | None, typer.Option(
+        help="the --benchmark files' text (caption) column (default: the dataset's)")] = None,
+    benchmark_media_field: Annotated[str | None, typer.Option(
+        help="the --benchmark files' picture or clip column (default: the dataset's)")] = None,
     name: Annotated[str | None, typer.Option(help="the project's (and MLflow experiment's) name (default: the folder's)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing sandbox.yaml")] = False,
 ) -> None:
@@ -36,7 +40,7 @@ def init_command(
     from mlsandbox.workflows.new_project import DatasetChoice, write_project
 
     choice = DatasetChoice(data, data_format, text_field, image_field, video_field, id_field, on_error)
-    made = write_project(folder, choice, modality, benchmarks, name, force)
+    made = write_project(folder, choice, modality, benchmarks, name, force, benchmark_text_field, benchmark_media_field)
     spec = made.spec
     bench = ", ".join(b.name for b in spec.benchmarks or [])
     article = "an" if made.modality.startswith("i") else "a"

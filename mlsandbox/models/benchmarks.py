@@ -172,9 +172,9 @@ def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
     try:
         for number, record in enumerate(_iter_records(path), 1):
             if spec.text_field not in record:
-                raise EvaluationError(
-                    f"benchmark {spec.name!r}: records in {path} have no field {spec.text_field!r}"
-                )
+                fields = ", ".join(map(str, record))
+                raise EvaluationError(f"benchmark {spec.name!r}: record {number} of {path} has no field "
+                                      f"{spec.text_field!r} (fields: {fields}); set the benchmark's text_field")
             text = record[spec.text_field]
             if text is not None and not isinstance(text, str):
                 raise EvaluationError(f"benchmark {spec.name!r}: record {number} of {path}: "

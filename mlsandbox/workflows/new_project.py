@@ -19,7 +19,7 @@ from string import Template
 from typing import Any, Literal, get_args
 
 from mlsandbox.data import BUILTIN_PREFIX, Dataset, load_dataset
-from mlsandbox.errors import InvalidInputError
+from mlsandbox.errors import DataError, EvaluationError, InvalidInputError
 from mlsandbox.files import published
 from mlsandbox.models.benchmarks import BenchmarkSet, bundled_benchmarks, load_benchmarks
 from mlsandbox.project import folder_problem, parse_project
@@ -104,31 +104,43 @@ Locate = Callable[[str, str | None], str]
 
 
 def write_project(folder: Path, data: DatasetChoice, modality: str | None = None, benchmarks: list[str] | None = None,
-                  name: str | None = None, force: bool = False) -> NewProject:
+                  name: str | None = None, force: bool = False, benchmark_text_field: str | None = None,
+                  benchmark_media_field: str | None = None) -> NewProject:
     """Write ``folder/sandbox.yaml`` for ``data`` once the spec, the dataset and the benchmarks load,
     read from the paths as given; an existing spec is replaced only with ``force``, and nothing is
-    written (no folder made) when a check fails."""
+    written (no folder made) when a check fails. The benchmarks' columns are the dataset's unless the
+    ``benchmark_*_field`` name others."""
     spec_file = folder / SPEC_FILE
     _check_target(folder, spec_file, force)
     name = _project_name(folder, name)
     kind = data.modality(modality)
     _check_installed(kind)
     named = _benchmarks(benchmarks or [])
-    checked = render(data, kind, named, name, _absolute)
+    fields = _benchmark_fields(kind, named, benchmark_text_field, benchmark_media_field)
+    checked = render(data, kind, named, name, _absolute, fields)
     spec = parse_project(load_yaml(checked), base_dir=Path.cwd(), origin=f"the spec for {spec_file}")
     dataset = load_dataset(spec.dataset, spec.base_dir)
-    _check_held_out(spec, dataset, load_benchmarks(spec.benchmarks, spec.base_dir))
-    _write(spec_file, render(data, kind, named, name, partial(_relative, folder)))
+    try:
+        loaded = load_benchmarks(spec.benchmarks, spec.base_dir)
+    except (DataError, EvaluationError) as err:
+        if named and " field " in str(err):  # the spec's key is not what the user can set here
+            raise InvalidInputError(f"{err} (here: --benchmark-text-field, --benchmark-media-field)") from None
+        raise
+    _check_held_out(spec, dataset, loaded)
+    _write(spec_file, render(data, kind, named, name, partial(_relative, folder), fields))
     return NewProject(spec_file, spec, kind, len(dataset))
 
 
-def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str, locate: Locate) -> str:
+def render(data: DatasetChoice, kind: Modality, benchmarks: list[tuple[str, str]], name: str, locate: Locate,
+           fields: dict[str, str] | None = None) -> str:
     """The spec's text: the modality's template with the project's name, dataset and benchmarks
-    (``(name, path)`` pairs; none: the bundled sets of the modality), paths written by ``locate``."""
+    (``(name, path)`` pairs, read with the dataset's columns but for ``fields``; none: the bundled
+    sets of the modality), paths written by ``locate``."""
     dataset, bundled = _BUNDLED[kind]
     if data.path is not None:
         dataset = _dataset_entry(data, kind, locate)
-    chosen = [_benchmark_entry(label, locate(path, None), dataset) for label, path in benchmarks] or bundled
+    chosen = [{**_benchmark_entry(label, locate(path, None), dataset), **(fields or {})}
+              for label, path in benchmarks] or bundled
     note = ("" if benchmarks else " The bundled held-out sets." if data.path is None
             else " The bundled sets stand in for yours here: replace them.")
     template = resources.files("mlsandbox.resources").joinpath("templates", f"{kind}.yaml").read_text("utf-8")
@@ -181,6 +193,19 @@ def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
     if dupes := [label for label, count in Counter(label for label, _ in named).items() if count > 1]:
         raise InvalidInputError(f"two benchmarks are named {dupes[0]!r}: name each with --benchmark NAME=FILE")
     return named
+
+
+def _benchmark_fields(kind: Modality, named: list[tuple[str, str]], text: str | None, media: str | None) -> dict[str, str]:
+    """The benchmark columns the options name, where they differ from the dataset's."""
+    if (text or media) and not named:
+        raise InvalidInputError("--benchmark-text-field and --benchmark-media-field name columns of --benchmark files: "
+                                "give one")
+    if media and kind == "text":
+        raise InvalidInputError("--benchmark-media-field: a text project's benchmarks hold no pictures or clips")
+    fields = {"text_field": text} if text else {}
+    if media:
+        fields["image_field" if kind == "image-text" else "video_field"] = media
+    return fields
 
 
 def _check_held_out(spec: ExperimentSpec, dataset: Dataset, benchmarks: BenchmarkSet) -> None:
