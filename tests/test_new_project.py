@@ -81,6 +81,13 @@ def test_benchmarks_may_name_their_columns_otherwise_than_the_dataset(tmp_path: 
     assert not (tmp_path / "q").exists()
 
 
+def test_data_too_small_for_the_templates_pools_gets_a_note(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "small.jsonl", [{"text": f"document {i} " * (1 + i % 7)} for i in range(60)])
+    result = _init(str(tmp_path / "p"), "--data", str(data))
+    assert result.exit_code == 0, result.output
+    assert "would hold about 20 samples, fewer than refine.min_pool_size=50: the workflow would stop" in result.stdout
+
+
 def test_an_existing_spec_is_kept_unless_forced(tmp_path: Path, small_corpus: Path) -> None:
     spec = tmp_path / "p" / "sandbox.yaml"
     spec.parent.mkdir()

@@ -46,6 +46,11 @@ def init_command(
     article = "an" if made.modality.startswith("i") else "a"
     typer.echo(f"wrote {made.spec_file}: {article} {made.modality} project of {made.samples:,} samples, "
                f"{len(spec.ops)} OPs, the {spec.model.type} proxy; benchmarks {bench}")
+    smallest = spec.refine.min_pool_size
+    if spec.refine.on_small_pool == "skip" and made.samples < len(spec.pools.splits) * smallest:
+        typer.echo(f"note: a probe pool (one of {len(spec.pools.splits)} equal splits) would hold about "
+                   f"{made.samples // len(spec.pools.splits):,} samples, fewer than refine.min_pool_size={smallest}: the "
+                   f"workflow would stop before training; add data, or lower refine.min_pool_size in {made.spec_file}")
     typer.echo(f"next: mlsandbox workflow -p {shlex.quote(str(folder))} --quick")
 
 
