@@ -173,7 +173,10 @@ def _workspace_problems(spec: ExperimentSpec) -> Iterator[str]:
     workspace = spec.workspace_dir
     given = "" if str(workspace) == spec.workspace else f" (got {spec.workspace!r})"
     if problem := folder_problem(workspace):
-        yield f"workspace: {problem}{given}"
+        relative = "" if Path(spec.workspace).expanduser().is_absolute() else (
+            f"; a relative workspace ({spec.workspace!r}) is made in the folder the command runs in: run it where "
+            "files can be written, or --set workspace=PATH")
+        yield f"workspace: {problem}{given}{relative}"
 
 
 def folder_problem(folder: Path) -> str | None:

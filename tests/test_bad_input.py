@@ -268,6 +268,11 @@ def test_an_unwritable_workspace_is_named_before_any_work(tmp_path: Path, monkey
         assert f"workspace: cannot create {locked / 'ws'}: folder {locked} is not writable" in line
         line = _one_error_line(_stats(_project(tmp_path, data, workspace=str(locked))))
         assert f"workspace: folder {locked} is not writable" in line
+        assert "relative workspace" not in line
+        monkeypatch.chdir(locked)  # the default workspace, made in the folder the command runs in
+        line = _one_error_line(_stats(_project(tmp_path, data, workspace=".mlsandbox")))
+        assert line.endswith("a relative workspace ('.mlsandbox') is made in the folder the command runs in: run it "
+                             "where files can be written, or --set workspace=PATH")
         assert not (locked / "ws").exists() and not (tmp_path / "ws").exists()
     finally:
         locked.chmod(0o755)
