@@ -39,6 +39,8 @@ def test_each_template_on_its_bundled_set_is_the_bundled_project(tmp_path: Path,
     the other misses fails here."""
     result = _init(str(tmp_path / "p"), "--modality", modality)
     assert result.exit_code == 0, result.output
+    next_step = result.stdout.splitlines()[-1]  # a quick profile of one seed gives no answer: not what to run next
+    assert next_step.endswith(" --quick" if modality == "text" else "trains one seed: a check that the pipeline runs, no answer)")
     made = load_project(tmp_path / "p").model_dump()
     bundled = load_project(ROOT / "projects" / PROJECT_OF[modality]).model_dump()
     for spec in (made, bundled):

@@ -51,7 +51,11 @@ def init_command(
         typer.echo(f"note: a probe pool (one of {len(spec.pools.splits)} equal splits) would hold about "
                    f"{made.samples // len(spec.pools.splits):,} samples, fewer than refine.min_pool_size={smallest}: the "
                    f"workflow would stop before training; add data, or lower refine.min_pool_size in {made.spec_file}")
-    typer.echo(f"next: mlsandbox workflow -p {shlex.quote(str(folder))} --quick")
+    command = f"mlsandbox workflow -p {shlex.quote(str(folder))}"
+    if len(load_spec(made.spec_file, None, quick=True).seeds) > 1:
+        typer.echo(f"next: {command} --quick")
+    else:  # one seed: no interval, no p-value
+        typer.echo(f"next: {command} (its --quick profile trains one seed: a check that the pipeline runs, no answer)")
 
 
 def apply_command(
