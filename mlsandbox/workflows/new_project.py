@@ -119,7 +119,10 @@ def write_project(folder: Path, data: DatasetChoice, modality: str | None = None
     fields = _benchmark_fields(kind, named, benchmark_text_field, benchmark_media_field)
     checked = render(data, kind, named, name, _absolute, fields)
     spec = parse_project(load_yaml(checked), base_dir=Path.cwd(), origin=f"the spec for {spec_file}")
-    dataset = load_dataset(spec.dataset, spec.base_dir)
+    try:
+        dataset = load_dataset(spec.dataset, spec.base_dir)
+    except DataError as err:
+        raise InvalidInputError(_in_options(str(err))) from None
     try:
         loaded = load_benchmarks(spec.benchmarks, spec.base_dir)
     except (DataError, EvaluationError) as err:
@@ -186,13 +189,25 @@ def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
         elif not _BENCHMARK_NAME.fullmatch(label):
             raise InvalidInputError(f"--benchmark {text}: a benchmark's name holds 1 to 100 letters, digits, '_', "
                                     "'.' or '-' (it names the metrics)")
-        if not path.startswith(BUILTIN_PREFIX) and not os.path.isfile(os.path.expanduser(path)):
-            raise InvalidInputError(f"--benchmark {text}: no such file (a benchmark is one JSONL, Parquet or CSV "
-                                    f"file; relative to {Path.cwd()})")
+        if not path.startswith(BUILTIN_PREFIX) and not os.path.isfile(local := os.path.expanduser(path)):
+            what = "a folder" if os.path.isdir(local) else "no such file"
+            where = "" if os.path.isabs(local) else f"; relative to {Path.cwd()}"
+            raise InvalidInputError(f"--benchmark {text}: {what} (a benchmark is one JSONL, Parquet or CSV file{where})")
         named.append((label, path))
     if dupes := [label for label, count in Counter(label for label, _ in named).items() if count > 1]:
         raise InvalidInputError(f"two benchmarks are named {dupes[0]!r}: name each with --benchmark NAME=FILE")
     return named
+
+
+#: The spec keys a loader's message names, and the options of ``init`` that set them.
+_OPTIONS = {"dataset.on_error: skip": "--on-error skip", "dataset.text_field": "--text-field",
+            "dataset.image_field": "--image-field", "dataset.video_field": "--video-field",
+            "dataset.id_field": "--id-field", "dataset.format": "--format"}
+
+
+def _in_options(message: str) -> str:
+    """A loader's message with the options that set the spec keys it names (``dataset.text_field``)."""
+    return re.sub("|".join(map(re.escape, _OPTIONS)), lambda m: _OPTIONS[m.group(0)], message).replace("set --", "give --")
 
 
 def _benchmark_fields(kind: Modality, named: list[tuple[str, str]], text: str | None, media: str | None) -> dict[str, str]:
