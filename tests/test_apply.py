@@ -166,6 +166,7 @@ def test_a_run_id_names_the_recipe_the_run_logged(tmp_path: Path, tracking_uri: 
     ({"answer.delta_pct": 0.4, "answer.p_adjusted": 0.3}, "answer was not a win (long: +0.40% over random, Holm-adjusted p 0.3)"),
     ({"answer.delta_pct": 2.0, "answer.p_adjusted": 0.01, "answer.confirmed_seeds": 5, "answer.confirmed_pct": -0.5,
       "answer.confirmed_p": 0.6}, "beat the random control (+2.00% over random, Holm-adjusted p 0.01) but not again on 5"),
+    ({"answer.delta_pct": 1.0}, "answer was not a win (long: +1.00% over random, no p-value: one seed)"),
     ({"answer.delta_pct": 2.0, "answer.p_adjusted": 0.01}, None),
 ])
 def test_a_workflows_recipe_that_did_not_win_is_written_with_a_note(tmp_path: Path, tracking_uri: str, metrics: dict,

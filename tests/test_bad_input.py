@@ -104,7 +104,8 @@ def test_a_file_that_cannot_be_written_is_one_line(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(pool, "prepare", unwritable)
     line = _one_error_line(_stats(_project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))))
-    assert line.startswith(f"error: cannot write {tmp_path / 'mlruns'}: {reason}; the work finished so far is kept")
+    assert line == (f"error: cannot use {tmp_path / 'mlruns'}: {reason} (fix the permission or free the disk, or work "
+                    "where files can be written, then run the same command again)")
 
 
 def test_benchmark_samples_that_are_in_the_dataset_are_counted_and_named(tmp_path: Path, tracking_uri: str,

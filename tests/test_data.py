@@ -228,8 +228,12 @@ def test_a_stray_quote_closed_in_a_later_row_stops_the_load_naming_its_line(tmp_
                                         r"more text after its closing quote \(',' expected after '\"'\); if that quote is"):
         _load(path, on_error=on_error)
     # a stray quote closed on its own line: the value's other lines were read as rows of their own (a fake sample)
-    path.write_text('id,text\na1,"first"\na2,"stray "quote here\nline two, with comma\nmore text"\na3,"third"\n')
-    with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: .* the lines after it may be read as rows of their own"):
+    for stray in ('"stray "quote here', '"stray ,"quote here'):  # after a comma too: it looks like an opening quote
+        path.write_text(f'id,text\na1,"first"\na2,{stray}\nline two, with comma\nmore text"\na3,"third"\n')
+        with pytest.raises(DataError, match=r"q\.csv:3: malformed CSV: .* the lines after it may be read as rows of their"):
+            _load(path, on_error=on_error)
+    path.write_text('id,text\n1,"a\n"x\n')  # a closing quote at a line's start, text after it
+    with pytest.raises(DataError, match=r"q\.csv:2: malformed CSV: .* after its closing quote on line 3"):
         _load(path, on_error=on_error)
 
 
@@ -263,6 +267,8 @@ def test_csv_values_keep_their_text(tmp_path: Path) -> None:
     with gzip.open(tmp_path / "z.csv.gz", "wt", encoding="utf-8-sig") as f:  # the header of a gzipped file, past its BOM
         f.write('text,"the ""zip"""\na,00501\n')
     assert _load(tmp_path / "z.csv.gz").table['the "zip"'].to_pylist() == ["00501"]
+    path.write_text("\r\nid,text,zip\n1,a,02134\n")  # the header after a blank line, which Arrow skips
+    assert _load(path).table["zip"].to_pylist() == ["02134"]
     path.write_text("doc,text\n007,a\n0x1,b\n")
     assert _load(path, id_field="doc").table["id"].to_pylist() == ["007", "0x1"]
 
@@ -273,6 +279,9 @@ def test_integers_beyond_int64_are_unsigned_or_a_one_line_error(tmp_path: Path) 
     assert _load(path).table["simhash"].to_pylist() == [2**64 - 1, 3]  # a traceback (OverflowError) before
     path.write_text('{"text": "a", "n": 18446744073709551616}\n')
     with pytest.raises(DataError, match=r"line 1: column 'n' holds an integer beyond 64 bits"):
+        _load(path)
+    path.write_text('{"text": "a", "m": {"h": 18446744073709551615}}\n')
+    with pytest.raises(DataError, match=r"column 'm' holds an integer beyond 64-bit signed inside an array or object"):
         _load(path)
     path.write_text('{"text": "a", "n": 18446744073709551615}\n{"text": "b", "n": -1}\n')
     with pytest.raises(DataError, match=r"column 'n' holds negative integers \(line 2\) and integers above"):

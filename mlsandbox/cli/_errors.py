@@ -135,19 +135,19 @@ def _lost_store(err: Exception) -> str | None:
             "command again once it answers")
 
 
-#: A file that cannot be written for a reason of this machine's, which its user can fix: said in one line.
-_UNWRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+#: A file the command could not use for a reason of this machine's, which its user can fix: said in one line.
+_UNUSABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def _unwritable(err: BaseException) -> str | None:
-    """One line for a folder or file the command could not write (no permission, a read-only or full
+    """One line for a file or folder the command could not use (no permission, a read-only or full
     disk: MLflow's artifact folder ``./mlruns`` in a folder one cannot write to), found down the chain
     of causes; None for any other error."""
     while err is not None:
-        if isinstance(err, OSError) and err.errno in _UNWRITABLE:
-            where = f"{err.filename}: " if err.filename else ""
-            return (f"cannot write {where}{err.strerror or err}; the work finished so far is kept: free the disk or "
-                    "fix the permission (or run where files can be written), then run the same command again")
+        if isinstance(err, OSError) and err.errno in _UNUSABLE:
+            what = f"cannot use {err.filename}: " if err.filename else ""
+            return (f"{what}{err.strerror or err} (fix the permission or free the disk, or work where files can be "
+                    "written, then run the same command again)")
         err = err.__cause__ or err.__context__  # type: ignore[assignment]
     return None
 

@@ -8,10 +8,10 @@ import csv
 import gzip
 import io
 import itertools
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -143,25 +143,16 @@ def _strictly(path: Path, line: int, text: str) -> str | None:
     return None
 
 
-#: A quote inside a value: a stray one, a closing quote with text after it, or one of a doubled pair.
-_QUOTE_INSIDE = re.compile(rb'[^,\r\n]"[^,\r\n"]')
-
-
 def _check_closing_quotes(path: Path) -> None:
     """A quoted value with text after its closing quote (``"stray "quote here``) stops the load naming
     its line, even under ``on_error: skip``: the readers keep the text after the quote and drop the
     quote, and where the quote was a stray one inside the value, the value's remaining lines are read
     as rows of their own (fake samples), or its later lines as one value; which cannot be told. Read
-    again, strictly, only where a quote stands inside a value."""
+    again, strictly, only where it holds a quote."""
     with (gzip.open if gzipped(path) else open)(path, "rb") as stream:
-        tail, found = b"", False
-        while not found and (chunk := stream.read(1 << 20)):
-            found, tail = bool(_QUOTE_INSIDE.search(tail + chunk)), chunk[-2:]
-    if not found:
-        return
-    opened = (gzip.open(path, "rt", encoding="utf-8-sig", newline="") if gzipped(path)
-              else path.open(encoding="utf-8-sig", newline=""))
-    with opened as f, _no_field_limit():
+        if not any(b'"' in chunk for chunk in iter(lambda: stream.read(1 << 20), b"")):
+            return
+    with _text(path) as f, _no_field_limit():
         reader, start = csv.reader(f, strict=True), 1
         try:
             for _ in reader:
@@ -199,11 +190,16 @@ def _ragged_rows(path: Path, invalid: list[pacsv.InvalidRow], spec: DatasetSpec)
 
 
 def _header(path: Path) -> list[str]:
-    """The column names (the first record), read without the rest of the file."""
-    opened = (gzip.open(path, "rt", encoding="utf-8-sig", newline="") if gzipped(path)
-              else path.open(encoding="utf-8-sig", newline=""))
-    with opened as f, _no_field_limit():
-        return next(csv.reader(f), [])
+    """The column names (the first record; Arrow skips blank lines before it), read without the rest of the file."""
+    with _text(path) as f, _no_field_limit():
+        return next((record for record in csv.reader(f) if record), [])
+
+
+def _text(path: Path) -> TextIO:
+    """The file as text for Python's reader: gunzipped, past a byte-order mark, line ends kept."""
+    if gzipped(path):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
 
 
 def _csv_records(path: Path) -> Iterator[tuple[int, list[str], str]]:

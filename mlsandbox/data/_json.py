@@ -168,6 +168,9 @@ def _rows_to_table(rows: list[dict[str, Any]], path: Path, spec: DatasetSpec, un
 def _unsigned(column: str, values: list[Any], rows: list[dict[str, Any]], path: Path, unit: str) -> pa.Array:
     """A column of integers of which some exceed int64, as uint64; :class:`DataError` naming the first
     value no 64-bit integer holds."""
+    if nested := next((row[LINE] for value, row in zip(values, rows) if isinstance(value, (list, dict))), None):
+        raise DataError(f"{path}: column {column!r} holds an integer beyond 64-bit signed inside an array or object "
+                        f"(first such column value: {unit} {nested}); write such integers as strings")
     integers = [(value, row[LINE]) for value, row in zip(values, rows) if isinstance(value, int) and not isinstance(value, bool)]
     if beyond := next((line for value, line in integers if value >= 2**64 or value < -(2**63)), None):
         raise DataError(f"{path}: {unit} {beyond}: column {column!r} holds an integer beyond 64 bits; write it as a string")

@@ -14,6 +14,7 @@ from mlsandbox import artifacts, tracking
 from mlsandbox.cluster import check_reachable, connect
 from mlsandbox.data import Dataset, load_dataset
 from mlsandbox.models import BenchmarkSet, trainer_for
+from mlsandbox.models.benchmarks import shared_samples_warning
 from mlsandbox.pools import Pool, materialize
 from mlsandbox.progress import StyleArg
 from mlsandbox.project import check_project, project_ops
@@ -74,13 +75,13 @@ def log_prepared(prepared: Prepared, benchmarks: BenchmarkSet, run_id: str, **pa
     overlap = benchmarks.samples_in(prepared.dataset)
     for name, count in overlap.items():
         if count:
-            log.warning("benchmark %s: %d of its samples are in the dataset too, so pools that draw them are scored on "
-                        "what they trained on: take them out of the benchmark", name, count)
+            log.warning(shared_samples_warning(name, count))
     tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
     tracking.log_batch(run_id, params={
         "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest,
         "ops": ",".join(o.name for o in spec.ops), "seeds": spec.seeds, "model_type": spec.model.type,
         "benchmarks": ",".join(benchmarks.names), "documents": len(prepared.stats), **params},
-        metrics={"rows_skipped": prepared.dataset.skipped, **{f"benchmark_in_dataset.{n}": c for n, c in overlap.items()}})  # malformed rows dropped under dataset.on_error: skip
+        metrics={"rows_skipped": prepared.dataset.skipped,  # malformed rows dropped under dataset.on_error: skip
+                 **{f"benchmark_in_dataset.{n}": c for n, c in overlap.items()}})
     mlflow.MlflowClient().log_text(run_id, spec.shown_yaml(),
                                    artifacts.SPEC)

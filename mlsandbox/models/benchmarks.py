@@ -159,6 +159,12 @@ def _table_records(path: Path, fmt: str) -> Iterator[dict]:
     yield from pd.read_csv(path, dtype=str, keep_default_na=False).to_dict(orient="records")
 
 
+def shared_samples_warning(name: str, count: int) -> str:
+    """What :meth:`BenchmarkSet.samples_in` found, said once for every command."""
+    return (f"benchmark {name}: {count} of its samples are in the dataset too, so pools that draw them are scored on "
+            "what they trained on: take them out of the benchmark")
+
+
 def load_benchmark(spec: BenchmarkSpec) -> Benchmark:
     """Read a benchmark's texts (first ``max_docs`` non-empty ones, in file order)."""
     path = _benchmark_path(spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from contextlib import ExitStack
@@ -129,12 +130,17 @@ def _caveat(run: mlflow.entities.Run) -> str | None:
     answer = answer_of_run(run)
     if answer is None or (answer.won and (answer.confirmed or not answer.confirmed_seeds)):
         return None
-    numbers = f"{answer.delta_pct:+.2f}% over random, Holm-adjusted p {answer.p_adjusted:.3g}"
+    if not answer.name:
+        return f"run {run.info.run_id} measured no answer (every cell failed or was skipped)"
+    p = (f"Holm-adjusted p {answer.p_adjusted:.3g}" if math.isfinite(answer.p_adjusted)
+         else "no p-value: one seed")
+    numbers = f"{answer.delta_pct:+.2f}% over random, {p}"
     if not answer.won:
         return (f"run {run.info.run_id}'s answer was not a win ({answer.name}: {numbers}): these are the samples of its "
                 "best-scoring recipe, not of one shown to make the model better than random data does")
+    again = (f"{answer.confirmed_pct:+.2f}%" if math.isfinite(answer.confirmed_pct) else "its cells failed")
     return (f"run {run.info.run_id}'s best recipe beat the random control ({numbers}) but not again on "
-            f"{answer.confirmed_seeds} fresh seeds ({answer.confirmed_pct:+.2f}%): treat the gain as unconfirmed")
+            f"{answer.confirmed_seeds} fresh seeds ({again}): treat the gain as unconfirmed")
 
 
 def field_names(dataset: DatasetSpec) -> dict[str, str]:

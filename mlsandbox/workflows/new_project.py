@@ -21,7 +21,7 @@ from typing import Any, Literal, get_args
 from mlsandbox.data import BUILTIN_PREFIX, Dataset, load_dataset
 from mlsandbox.errors import DataError, EvaluationError, InvalidInputError
 from mlsandbox.files import published
-from mlsandbox.models.benchmarks import BenchmarkSet, bundled_benchmarks, load_benchmarks
+from mlsandbox.models.benchmarks import BenchmarkSet, bundled_benchmarks, load_benchmarks, shared_samples_warning
 from mlsandbox.project import folder_problem, parse_project
 from mlsandbox.resources import RESOURCES_DIR
 from mlsandbox.spec import DatasetSpec, ExperimentSpec, dump_yaml, load_yaml
@@ -202,7 +202,7 @@ def _benchmarks(given: list[str]) -> list[tuple[str, str]]:
 #: The spec keys a loader's message names, and the options of ``init`` that set them.
 _OPTIONS = {"dataset.on_error: skip": "--on-error skip", "dataset.text_field": "--text-field",
             "dataset.image_field": "--image-field", "dataset.video_field": "--video-field",
-            "dataset.id_field": "--id-field", "dataset.format": "--format"}
+            "dataset.id_field": "--id-field"}
 
 
 def _in_options(message: str) -> str:
@@ -236,8 +236,7 @@ def _check_held_out(spec: ExperimentSpec, dataset: Dataset, benchmarks: Benchmar
             raise InvalidInputError(f"--benchmark {bench.name}: every one of its {len(loaded.texts):,} samples is in the "
                                     "dataset; a benchmark is held-out data the pools never draw from")
         if shared[bench.name]:
-            log.warning("benchmark %s: %d of its %d samples are in the dataset too; take them out of it, or pools that "
-                        "draw them are scored on what they trained on", bench.name, shared[bench.name], len(loaded.texts))
+            log.warning(shared_samples_warning(bench.name, shared[bench.name]))
 
 
 def _write(spec_file: Path, text: str) -> None:

@@ -64,8 +64,10 @@ def single_op_splits(prepared: Prepared) -> tuple[list[Pool], list[tuple[str, st
         pools += split_pools(stats, op.name, spec.pools, cuts)
         degenerate += [(cut.name, cut.degenerate) for cut in cuts if cut.degenerate]
     if not pools:
-        first = {name.split("/")[0]: why for name, why in reversed(degenerate)}  # each OP's first reason
-        reasons = "; ".join(f"{op}: {why}" for op, why in reversed(first.items()))
+        first: dict[str, str] = {}
+        for name, why in degenerate:
+            first.setdefault(name.split("/")[0], why)  # each OP's first reason
+        reasons = "; ".join(f"{op}: {why}" for op, why in first.items())
         raise PoolError(f"no OP gives a usable split of the {len(stats):,} samples (every split is degenerate; the "
                         f"first split of each OP): {reasons}")
     return pools + random_controls(prepared, pools), degenerate
