@@ -189,10 +189,11 @@ class Recipe(Checked):
 
     def check_statistics(self, dataset_digest: str, ops: Sequence[Op]) -> None:
         """On another dataset (the full corpus), an id list is refused (an id may name another sample
-        there), and thresholds must bound the statistic they were measured on: another version of the OP, a changed default, a replaced model file or another
-        version of its word list would apply them to other values. On the measured dataset the
-        selection itself is checked (:meth:`_check_measured`): the same pool is what was measured.
-        ``ops`` are those that compute (or computed) the dataset's stats: known before the stats are."""
+        there), and thresholds must bound the statistic they were measured on: another version of the
+        OP, a changed default, a replaced model file or another version of its word list would apply
+        them to other values. On the measured dataset the selection itself is checked
+        (:meth:`_check_measured`): the same pool is what was measured. ``ops`` are those that compute
+        (or computed) the dataset's stats: known before the stats are."""
         measured = self.measured
         if measured is None or measured.dataset_digest == dataset_digest:
             return
