@@ -72,6 +72,9 @@ class LocalEngine:
             if not wait:
                 for process in list(self._pool._processes.values()):  # the executor offers no way to stop them
                     process.terminate()
+                # Its feeder thread may be blocked writing work to a pipe no worker reads any more: joined at
+                # exit, as multiprocessing does, it kept the stopped command from ever exiting.
+                self._pool._call_queue.cancel_join_thread()  # type: ignore[attr-defined]
             self._pool.shutdown(wait=wait, cancel_futures=True)
         if self._listener is not None:
             self._listener.stop()
