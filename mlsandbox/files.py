@@ -99,7 +99,9 @@ def scratch_folder(use: str) -> Iterator[Path]:
                 pid = leftover.name[len(prefix):].partition("-")[0]
                 if pid.isdigit() and not pid_exists(int(pid)):
                     _remove(leftover)
-    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-{use}-") as tmp:
+    # A library's threads may still write into it when the block is interrupted (MLflow's downloads at a
+    # Ctrl-C): its removal then fails, which must not replace the interruption; the next sweep removes it.
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH_PREFIX}{os.getpid()}-{use}-", ignore_cleanup_errors=True) as tmp:
         yield Path(tmp)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -115,6 +116,23 @@ def test_scratch_folders_of_killed_processes_are_removed_by_the_next_one(
         assert folder.parent == tmp_path and folder.is_dir() and f"-{os.getpid()}-probe-" in folder.name
         assert not any(k.exists() for k in killed) and running.exists() and other.exists()
     assert not folder.exists()
+
+
+def test_a_scratch_folder_that_cannot_be_removed_does_not_replace_the_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's download threads still writing into it at a Ctrl-C: `Directory not empty` was raised instead."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def still_written(path: str, onerror: object = None, **kwargs: object) -> None:
+        try:
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", path)
+        except OSError:
+            onerror(os.rmdir, path, sys.exc_info())  # type: ignore[operator]
+
+    monkeypatch.setattr(tempfile._shutil, "rmtree", still_written)  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt), files.scratch_folder("report"):
+        raise KeyboardInterrupt
 
 
 HOLDER = """\
