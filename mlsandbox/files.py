@@ -38,6 +38,7 @@ _SWEPT: set[Path] = set()
 _SCRATCH_SWEPT: set[Path] = set()  # temporary directories swept of dead processes' scratch folders
 _HERE = hashlib.sha256(f"{socket.gethostname()}|{machine()}".encode()).hexdigest()[:12]
 _MARK = f".tmp-{_HERE}-"
+_COMPANIONS = {"", "journal", "wal", "shm"}
 _SCRATCH_PREFIX = f"mlsandbox-{_HERE}-"
 _EARLIER_CELL_PREFIX = f"mlsandbox-cell-{_HERE}-"  # cell folders of earlier versions, swept too
 
@@ -81,8 +82,9 @@ def sweep(folder: Path) -> None:
     _SWEPT.add(folder)
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
-            head, mark, pid = entry.name.rpartition(_MARK)
-            if mark and head and pid.isdigit() and not pid_exists(int(pid)):
+            head, mark, tail = entry.name.rpartition(_MARK)
+            pid, _, suffix = tail.partition("-")  # SQLite adds -journal, -wal, -shm beside a database being built
+            if mark and head and pid.isdigit() and suffix in _COMPANIONS and not pid_exists(int(pid)):
                 _remove(Path(entry.path))
 
 

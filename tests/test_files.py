@@ -71,10 +71,12 @@ def test_only_the_leftovers_of_dead_processes_are_removed(tmp_path: Path) -> Non
     # a writer on another machine of a shared disk, or in another pid namespace under the same host name
     elsewhere = tmp_path / "third.parquet.tmp-0123456789ab-1"
     odd = tmp_path / f"fourth.parquet.tmp-{files._HERE}-{10 ** 30}"  # no such pid: a stray name
-    for path in (dead, live, elsewhere, odd):
+    journal = tmp_path / f".mlflow.db.built.tmp-{files._HERE}-{_dead_pid()}-journal"  # SQLite's, beside a store
+    other_suffix = tmp_path / f"fifth.tmp-{files._HERE}-{_dead_pid()}-mine"  # not a temporary of ours
+    for path in (dead, live, elsewhere, odd, journal, other_suffix):
         path.write_text("partial")
     files.sweep(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, elsewhere.name, other_suffix.name])
 
 
 def test_a_leftover_of_an_earlier_process_with_this_pid_is_replaced(tmp_path: Path) -> None:
