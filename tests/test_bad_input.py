@@ -461,6 +461,20 @@ def test_a_sqlite_store_that_is_a_folder_is_refused_at_once(tmp_path: Path, monk
     assert time.monotonic() - started < 30
 
 
+def test_a_half_created_sqlite_store_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mlflow run` creates the store itself: killed while it made the tables, the file was left half made."""
+    import sqlite3
+
+    project = _project(tmp_path, write_jsonl(tmp_path / "data.jsonl", GOOD))
+    with contextlib.closing(sqlite3.connect(tmp_path / "mlflow.db")) as db:
+        db.execute("create table review_queues (id integer)")  # a table of a later migration, made before the rest
+        db.commit()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    line = _one_error_line(CliRunner().invoke(app, ["pool", "-p", str(project), "-q"]))
+    assert line.endswith("table review_queues already exists; it looks half-created (stopped while MLflow made its "
+                         "tables): if it holds no runs you need, move it away and run again")
+
+
 @pytest.mark.parametrize("address, says", [
     ("127.0.0.1:1", "no Ray cluster answers at 127.0.0.1:1"),
     ("no-such-host.invalid:6379", "no Ray cluster answers at no-such-host.invalid:6379"),

@@ -46,9 +46,12 @@ def check_tracking_store() -> None:
     except InvalidInputError:
         raise  # already says which store and why
     except Exception as err:  # whatever the store's client raises, the store is unusable
-        reason = first_line(err)
+        reason = first_line(err)[:500]
+        if sqlite_file(uri) is not None and "already exists" in reason:  # its tables half made (mlflow run, killed)
+            reason += ("; it looks half-created (stopped while MLflow made its tables): if it holds no runs you need, "
+                       "move it away and run again")
         raise InvalidInputError(
-            Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason[:500]}")) from None
+            Scrubber(secrets_in(uri))(f"cannot use the tracking store {redact(uri)}: {reason}")) from None
     _USABLE.add(uri)
 
 
