@@ -280,6 +280,14 @@ def test_integers_beyond_int64_are_unsigned_or_a_one_line_error(tmp_path: Path) 
     path.write_text('{"text": "a", "n": 18446744073709551616}\n')
     with pytest.raises(DataError, match=r"line 1: column 'n' holds an integer beyond 64 bits"):
         _load(path)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "a.jsonl").write_text('{"text": "a", "h": 18446744073709551615}\n')
+    (shards / "b.jsonl").write_text('{"text": "b", "h": 7}\n')  # all below 2**63 in this file: read as signed
+    assert _load(shards).table["h"].to_pylist() == [2**64 - 1, 7]
+    (shards / "c.jsonl").write_text('{"text": "c", "h": -7}\n')
+    with pytest.raises(DataError, match=r"column 'h' is numbers \(uint64\) in .*a\.jsonl but numbers \(int64\) in"):
+        _load(shards)
     path.write_text('{"text": "a", "m": {"h": 18446744073709551615}}\n')
     with pytest.raises(DataError, match=r"column 'm' holds an integer beyond 64-bit signed inside an array or object"):
         _load(path)

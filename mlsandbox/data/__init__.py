@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlsandbox.data._dataset import ID, IMAGE, TEXT, VIDEO, Dataset, make_dataset, table_digest
 from mlsandbox.data._files import BUILTIN_PREFIX, builtin_path, read_file, resolve_files
@@ -111,6 +112,8 @@ def _id_labels(files: list[Path]) -> list[str | None]:
 def _concat(tables: list[pa.Table], files: list[Path]) -> pa.Table:
     """The files' rows as one table; a column of one type in one file and of an incompatible one in
     another is a :class:`DataError` naming both, as a column that mixes types within one file is."""
+    unsigned = {f.name for table in tables for f in table.schema if pa.types.is_uint64(f.type)}
+    tables = [_as_unsigned(table, unsigned) for table in tables]
     try:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowTypeError, pa.ArrowInvalid):
@@ -119,10 +122,20 @@ def _concat(tables: list[pa.Table], files: list[Path]) -> pa.Table:
     for table, path in zip(tables, files):
         for field in table.schema:
             first, where = seen.setdefault(field.name, (field.type, path))
-            if not _merges(first, field.type):
+            if not _merges(first, field.type) or pa.types.is_uint64(first) != pa.types.is_uint64(field.type):
                 raise DataError(f"column {field.name!r} is {_kind(first)} in {where} but {_kind(field.type)} in {path}: "
                                 "give it one type in every file")
     raise DataError(f"the files of {files[0].parent} cannot be read as one table")
+
+
+def _as_unsigned(table: pa.Table, names: set[str]) -> pa.Table:
+    """The table with its signed 64-bit integer columns among ``names`` as unsigned ones where no value is
+    negative: a file of a 64-bit hash whose values all fall below 2**63 reads as signed, the others as unsigned."""
+    for name in names & set(table.column_names):
+        column = table[name]
+        if pa.types.is_int64(column.type) and (pc.min(column).as_py() or 0) >= 0:
+            table = table.set_column(table.schema.get_field_index(name), name, column.cast(pa.uint64()))
+    return table
 
 
 def _merges(a: pa.DataType, b: pa.DataType) -> bool:
