@@ -184,6 +184,28 @@ def test_a_workflows_recipe_that_did_not_win_is_written_with_a_note(tmp_path: Pa
     assert [note in line for line in notes] == ([] if note is None else [True]), result.stdout
 
 
+def test_a_stop_before_the_file_has_its_record_leaves_no_file_and_the_same_command_runs_again(
+        tmp_path: Path, tracking_uri: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put in place before its run logged it, a file outlived a kill: the same command then said it existed."""
+    from mlsandbox.workflows import apply
+
+    project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
+    logged = apply.tracking.log_batch
+
+    def stopped(run_id: str, **kwargs: object) -> None:
+        if "params" in kwargs:  # the run's record of the written file
+            raise KeyboardInterrupt
+        logged(run_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(apply.tracking, "log_batch", stopped)
+    assert _apply(project, _recipe(tmp_path), tmp_path / "kept.jsonl").exit_code == 130
+    assert list(tmp_path.glob("kept.jsonl*")) == []
+    (run,) = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert run.info.status == "KILLED"
+    monkeypatch.setattr(apply.tracking, "log_batch", logged)
+    assert _apply(project, _recipe(tmp_path), tmp_path / "kept.jsonl").exit_code == 0
+
+
 def test_what_would_be_lost_or_wasted_is_refused(tmp_path: Path, tracking_uri: str) -> None:
     project = _project(tmp_path, ROWS, text_field="content", id_field="doc_id")
     corpus = tmp_path / "corpus.jsonl"

@@ -3,6 +3,7 @@ order, each as often as it repeats, every column under the dataset's own field n
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -56,24 +57,28 @@ def _holds_bytes(kind: pa.DataType) -> bool:
     return inner is not None and _holds_bytes(inner)
 
 
-def export_pool(pool: Pool, dataset: Dataset, path: Path, names: Mapping[str, str], progress: StyleArg = True) -> Path:
-    """Write the pool's samples to ``path`` (:data:`EXPORT_SUFFIXES`), columns renamed by ``names``
-    (``text`` to the dataset's text field, ...), put in place whole once written."""
+@contextlib.contextmanager
+def export_pool(pool: Pool, dataset: Dataset, path: Path, names: Mapping[str, str],
+                progress: StyleArg = True) -> Iterator[Path]:
+    """Write the pool's samples for ``path`` (:data:`EXPORT_SUFFIXES`), columns renamed by ``names``
+    (``text`` to the dataset's text field, ...), beside it; the file is put in place whole when the
+    block (the caller's record of it) ends, and not at all if the block is interrupted: a complete
+    file then always has its record."""
     check_exportable(dataset.table.schema, path)
     order = np.repeat(pool.rows, pool.repeats)
     columns = [names.get(c, c) for c in dataset.table.column_names]
-    with published(path) as tmp, tmp.open("wb") as raw, \
-            Progress(len(order), f"writing {path.name}", "sample", progress) as bar:
-        if export_format(path) == ".parquet":
-            schema = pa.schema([f.with_name(name) for f, name in zip(dataset.table.schema, columns)])
-            with pq.ParquetWriter(raw, schema) as writer:
-                for batch in _batches(dataset, order, columns, bar):
-                    writer.write_table(batch)
-        else:
-            with _text_stream(raw, gzipped=path.name.lower().endswith(".gz")) as text:
-                for batch in _batches(dataset, order, columns, bar):
-                    text.writelines(_json_line(r) for r in _nan_as_null(batch).to_pylist())
-    return path
+    with published(path) as tmp:
+        with tmp.open("wb") as raw, Progress(len(order), f"writing {path.name}", "sample", progress) as bar:
+            if export_format(path) == ".parquet":
+                schema = pa.schema([f.with_name(name) for f, name in zip(dataset.table.schema, columns)])
+                with pq.ParquetWriter(raw, schema) as writer:
+                    for batch in _batches(dataset, order, columns, bar):
+                        writer.write_table(batch)
+            else:
+                with _text_stream(raw, gzipped=path.name.lower().endswith(".gz")) as text:
+                    for batch in _batches(dataset, order, columns, bar):
+                        text.writelines(_json_line(r) for r in _nan_as_null(batch).to_pylist())
+        yield path
 
 
 def _batches(dataset: Dataset, order: np.ndarray, columns: list[str], bar: Progress) -> Iterator[pa.Table]:

@@ -84,16 +84,17 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
                                          tracking.POOL_DIGEST: pool.digest, tracking.RECIPE_DIGEST: recipe.digest()})
         tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
         names = field_names(spec.dataset)
-        export_pool(pool, prepared.dataset, out, names, progress)
-        # its own record: MLflow keeps one per (name, digest), which another file of this pool would hold
-        identity = json.dumps([pool.digest, prepared.dataset.metadata_digest, str(out.resolve()), names])
-        tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id,
-                                name=out.name, digest=hashlib.sha256(identity.encode()).hexdigest()[:16])
-        tracking.log_batch(run_id, params={
-            "recipe": recipe.name, "recipe_source": where, "output": str(out.resolve()),
-            "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
-            metrics={"samples": pool.size, "unique_samples": pool.unique_size, "dataset_samples": len(prepared.stats)})
-        mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
+        with export_pool(pool, prepared.dataset, out, names, progress):  # in place once its record is logged
+            # its own record: MLflow keeps one per (name, digest), which another file of this pool would hold
+            identity = json.dumps([pool.digest, prepared.dataset.metadata_digest, str(out.resolve()), names])
+            tracking.log_pool_input(pool, prepared.dataset, prepared.stats, out.resolve(), "output", run_id=run_id,
+                                    name=out.name, digest=hashlib.sha256(identity.encode()).hexdigest()[:16])
+            tracking.log_batch(run_id, params={
+                "recipe": recipe.name, "recipe_source": where, "output": str(out.resolve()),
+                "dataset": prepared.dataset.source, "dataset_digest": prepared.dataset.digest},
+                metrics={"samples": pool.size, "unique_samples": pool.unique_size,
+                         "dataset_samples": len(prepared.stats)})
+            mlflow.MlflowClient().log_text(run_id, recipe_text(recipe), RECIPE_ARTIFACT)
         return Applied(recipe, pool, out, len(prepared.stats), passing, run_id, tracking.run_url(run),
                        _caveat(origin) if origin is not None else None)
 
