@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
-from mlflow.entities import Run, RunStatus, ViewType
+from mlflow.entities import Run, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from mlsandbox.files import machine, pid_exists
@@ -29,6 +29,19 @@ from mlsandbox.tracking._names import (
 )
 
 log = logging.getLogger(__name__)
+
+
+#: The run ``mlflow run`` made for this command (``MLFLOW_RUN_ID``), owned from the command's first step.
+CLAIMED: list[str] = []
+
+
+def claim(run_id: str) -> None:
+    """Name this process the owner of ``mlflow run``'s run, from the command's first step: owned only once
+    the command's own run started (after the stats), a kill during the stats left it RUNNING for good."""
+    if run_id not in CLAIMED:
+        mlflow.MlflowClient().log_batch(run_id, tags=[RunTag(key, value) for key, value in owner_tags().items()])
+        HEARTBEATS.add(run_id)
+        CLAIMED.append(run_id)
 
 
 def owner_tags() -> dict[str, str]:

@@ -25,7 +25,7 @@ from mlsandbox.errors import (
 )
 from mlsandbox.tracking._logging import checked_active_run, log_batch
 from mlsandbox.tracking._names import END_REASON, ENTRY_POINT, KIND
-from mlsandbox.tracking._owners import HEARTBEATS, owner_tags, reconcile_stale_runs
+from mlsandbox.tracking._owners import CLAIMED, HEARTBEATS, claim, owner_tags, reconcile_stale_runs
 from mlsandbox.tracking._store import (
     check_artifact_location,
     check_tracking_store,
@@ -52,7 +52,7 @@ def use_experiment(name: str) -> str | None:
         except MlflowException:
             raise InvalidRunError(f"MLFLOW_RUN_ID={run_id}: no such run in {shown_tracking_uri()}") from None
         check_artifact_location(experiment_id)
-        _claim(run_id)
+        claim(run_id)
         return experiment_id
     chosen = os.environ.get("MLFLOW_EXPERIMENT_ID")
     if chosen and chosen not in _OURS:
@@ -72,17 +72,6 @@ def use_experiment(name: str) -> str | None:
 
 
 _OURS: set[str] = set()
-#: The run ``mlflow run`` made for this command (``MLFLOW_RUN_ID``), owned from the command's first step.
-_CLAIMED: list[str] = []
-
-
-def _claim(run_id: str) -> None:
-    """Name this process the owner of ``mlflow run``'s run, from the command's first step: owned only once
-    the command's own run started (after the stats), a kill during the stats left it RUNNING for good."""
-    if run_id not in _CLAIMED:
-        log_batch(run_id, tags=owner_tags())
-        HEARTBEATS.add(run_id)
-        _CLAIMED.append(run_id)
 _MAX_NAME = 500  # MLflow's limit on an experiment's name
 
 
@@ -283,7 +272,7 @@ def end_active_runs(reason: str, status: int = RunStatus.KILLED) -> list[str]:
     while (active := mlflow.active_run()) is not None and active.info.run_id not in ended:
         ended.append(active.info.run_id)  # a run the store failed to end stays active: stop there
         _end(active.info.run_id, status, reason)
-    for run_id in _CLAIMED:  # `mlflow run`'s, if the command was stopped before its own run started
+    for run_id in CLAIMED:  # `mlflow run`'s, if the command was stopped before its own run started
         with contextlib.suppress(MlflowException):  # not in this store (another command's, in one process)
             if run_id not in ended and mlflow.MlflowClient().get_run(run_id).info.status == "RUNNING":
                 _end(run_id, status, reason)
