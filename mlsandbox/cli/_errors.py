@@ -112,7 +112,7 @@ def handles_errors(func: Callable[P, R]) -> Callable[P, R]:
             typer.secho(f"error: {scrub(reason)}", fg="red", err=True)
             raise typer.Exit(EXIT_INVALID) from None
         except Exception as err:
-            if (line := _lost_store(err) or _unwritable(err)) is not None:
+            if (line := _lost_store(err) or _unusable(err)) is not None:
                 typer.secho(f"error: {scrub(line)}", fg="red", err=True)
                 raise typer.Exit(EXIT_INVALID) from None
             if scrub.leaks(err):  # a traceback is printed whole: its message (and its causes') must not hold it
@@ -139,7 +139,7 @@ def _lost_store(err: Exception) -> str | None:
 _UNUSABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-def _unwritable(err: BaseException) -> str | None:
+def _unusable(err: BaseException) -> str | None:
     """One line for a file or folder the command could not use (no permission, a read-only or full
     disk: MLflow's artifact folder ``./mlruns`` in a folder one cannot write to), found down the chain
     of causes; None for any other error."""

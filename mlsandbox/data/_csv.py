@@ -46,8 +46,8 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
         )
 
     try:
-        _check_utf8(path)
-        _check_closing_quotes(path)
+        if _check_utf8(path):  # it holds a quote
+            _check_closing_quotes(path)
         text_columns = {name: pa.string() for name in [spec.text_field, spec.id_field or ID, *_header(path)]}
         table = _in_blocks_long_enough(read)
     except pa.ArrowInvalid as err:
@@ -67,12 +67,14 @@ def read_csv(path: Path, spec: DatasetSpec) -> tuple[pa.Table, int]:
     return table, bad
 
 
-def _check_utf8(path: Path) -> None:
+def _check_utf8(path: Path) -> bool:
     """Stop at the first byte that is not UTF-8, naming its line, even under ``on_error: skip``: Arrow
     would read a column holding one as bytes, or fail inside its own handler of a malformed row,
-    naming no line either way."""
+    naming no line either way. Whether the file holds a quote (:func:`_check_closing_quotes`), from
+    the same reading."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, line_start, offset = 1, 0, 0  # offset: the file's bytes before this chunk
+    quoted = False
     with (gzip.open if gzipped(path) else open)(path, "rb") as stream:
         for chunk in itertools.chain(iter(lambda: stream.read(1 << 20), b""), [b""]):  # b"": the end
             try:
@@ -87,6 +89,8 @@ def _check_utf8(path: Path) -> None:
             if (last := chunk.rfind(b"\n")) >= 0:
                 line_start = offset + last + 1
             offset += len(chunk)
+            quoted = quoted or b'"' in chunk
+    return quoted
 
 
 def _in_blocks_long_enough(read: Callable[[int], pa.Table]) -> pa.Table:
@@ -148,10 +152,7 @@ def _check_closing_quotes(path: Path) -> None:
     its line, even under ``on_error: skip``: the readers keep the text after the quote and drop the
     quote, and where the quote was a stray one inside the value, the value's remaining lines are read
     as rows of their own (fake samples), or its later lines as one value; which cannot be told. Read
-    again, strictly, only where it holds a quote."""
-    with (gzip.open if gzipped(path) else open)(path, "rb") as stream:
-        if not any(b'"' in chunk for chunk in iter(lambda: stream.read(1 << 20), b"")):
-            return
+    again, strictly, only for a file that holds a quote."""
     with _text(path) as f, _no_field_limit():
         reader, start = csv.reader(f, strict=True), 1
         try:

@@ -49,6 +49,10 @@ class Dataset:
             return os.path.commonpath([str(f.resolve().parent) for f in self.files])
         return self.source
 
+    def holds_file(self, path: str | Path) -> bool:
+        """Whether ``path`` is one of the dataset's files, by any name (a symbolic or a hard link too)."""
+        return os.path.exists(path) and any(os.path.exists(f) and os.path.samefile(path, f) for f in self.files)
+
     @property
     def ids(self) -> pa.ChunkedArray:
         return self.table[ID]

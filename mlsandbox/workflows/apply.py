@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,26 +60,22 @@ def apply_recipe(spec: ExperimentSpec, source: str, out: Path, force: bool = Fal
     _check_output(out, spec.dataset, force)
     recipe, where, origin = recipe_of(source)
     experiment_id = tracking.use_experiment(spec.name)  # a store that cannot be used stops it before the stats
-    tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name}
-    with ExitStack() as stack:
-        # Under `mlflow run` its run is owned from the start (as `tracked_stats`): a kill in the stats ends it KILLED.
-        run = (stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
-               if os.environ.get("MLFLOW_RUN_ID") else None)
-        bounded = _bounded(spec, recipe)
+    bounded = _bounded(spec, recipe)
 
-        def before_the_stats(dataset: Dataset) -> None:  # what is refused then costs no stats pass
-            _check_writable(dataset, out)
-            recipe.check_statistics(dataset.digest, project_ops(bounded))
+    def before_the_stats(dataset: Dataset) -> None:  # what is refused then costs no stats pass
+        _check_writable(dataset, out)
+        recipe.check_statistics(dataset.digest, project_ops(bounded))
 
-        prepared = prepare(bounded, workers=workers, progress=progress, check=before_the_stats)
-        pool = recipe.select(prepared.stats)
-        passing = pool.unique_size if recipe.sample_size is None else len(
-            recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
-        _check_output(out, spec.dataset, force)  # again: a file may have appeared while the stats ran
-        run = run or stack.enter_context(tracking.parent_run("apply", experiment_id, tags))
+    prepared = prepare(bounded, workers=workers, progress=progress, check=before_the_stats)
+    pool = recipe.select(prepared.stats)
+    passing = pool.unique_size if recipe.sample_size is None else len(
+        recipe.model_copy(update={"sample_size": None, "measured": None}).select(prepared.stats).rows)
+    _check_output(out, spec.dataset, force)  # again: a file may have appeared while the stats ran
+    tags = {tracking.KIND: "apply", tracking.ENTRY_POINT: "apply", tracking.PROJECT: spec.name,
+            tracking.DATASET_DIGEST: prepared.dataset.digest, tracking.POOL_DIGEST: pool.digest,
+            tracking.RECIPE_DIGEST: recipe.digest()}
+    with tracking.parent_run("apply", experiment_id, tags) as run:
         run_id = run.info.run_id
-        tracking.log_batch(run_id, tags={tracking.DATASET_DIGEST: prepared.dataset.digest,
-                                         tracking.POOL_DIGEST: pool.digest, tracking.RECIPE_DIGEST: recipe.digest()})
         tracking.log_source_input(prepared.dataset, prepared.stats, run_id=run_id)
         names = field_names(spec.dataset)
         with export_pool(pool, prepared.dataset, out, names, progress):  # in place once its record is logged
@@ -154,7 +148,7 @@ def field_names(dataset: DatasetSpec) -> dict[str, str]:
 def _check_writable(dataset: Dataset, out: Path) -> None:
     """Once the dataset is loaded, before its stats: columns the file can hold, and not a file of the dataset."""
     check_exportable(dataset.table.schema, out)  # a metadata column of bytes
-    if any(os.path.realpath(f) == os.path.realpath(out) for f in dataset.files):
+    if dataset.holds_file(out):
         raise InvalidInputError(f"--out {out} is a file of the dataset: write the selection elsewhere")
 
 

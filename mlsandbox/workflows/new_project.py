@@ -228,8 +228,7 @@ def _check_held_out(spec: ExperimentSpec, dataset: Dataset, benchmarks: Benchmar
     the dataset (by any name or link) or a copy of its samples is refused, one sharing some is named."""
     shared = benchmarks.samples_in(dataset)
     for bench, loaded in zip(spec.benchmarks or [], benchmarks.benchmarks):
-        if bench.path and os.path.exists(bench.path) and any(
-                os.path.samefile(bench.path, f) for f in dataset.files if os.path.exists(f)):
+        if bench.path and dataset.holds_file(bench.path):
             raise InvalidInputError(f"--benchmark {bench.name}: {bench.path} is a file of the dataset; a benchmark "
                                     "is held-out data the pools never draw from")
         if shared[bench.name] == len(loaded.texts):
